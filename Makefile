@@ -1,0 +1,90 @@
+# kvm_providers: the two commands of the README are `make run` and `make test`.
+# Everything they need is installed here (apt packages as root, the virtualenv,
+# the package), so both work on a fresh Debian 12 machine.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+LISTEN ?= 127.0.0.1:5988
+LIBVIRT_URI ?= test:///default
+PYTEST_ARGS ?=
+
+# Debian packages: to build libvirt-python and run the server ...
+APT_RUN := libvirt-dev pkg-config gcc python3-dev python3-venv libvirt0
+# ... and for the tests: real clients, libvirt daemons, QEMU for TCG guests,
+# the Debian and RPM packaging tools.
+APT_TEST := sblim-wbemcli libvirt-daemon libvirt-daemon-driver-qemu \
+	libvirt-daemon-driver-lxc libvirt-clients qemu-system-x86 qemu-utils \
+	openssl iproute2 dpkg-dev debhelper dh-python python3-all python3-setuptools \
+	python3-pywbem python3-libvirt python3-lxml rpm
+
+.PHONY: help setup setup-test run test test-fast bench generate deb rpm clean lint
+
+help:
+	@echo "make run    - set up (apt, .venv, package) and run the embedded server on $(LISTEN)"
+	@echo "make test   - set up for tests and run the whole test suite"
+	@echo "make setup  - set up only;  make bench - benchmarks;  make generate - registration/MOF"
+	@echo "make deb / make rpm - build the distribution packages"
+
+# Install missing Debian packages (as root, or through sudo when available).
+define apt_install
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+$(VENV)/.stamp-apt-run:
+	$(call apt_install,$(APT_RUN))
+	@mkdir -p $(VENV) && touch $@
+
+$(VENV)/.stamp-apt-test: $(VENV)/.stamp-apt-run
+	$(call apt_install,$(APT_TEST))
+	@touch $@
+
+$(VENV)/bin/python: | $(VENV)/.stamp-apt-run
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+
+$(VENV)/.stamp-install: setup.py pyproject.toml $(VENV)/bin/python
+	$(PIP) install -q -e '.[test]'
+	@touch $@
+
+setup: $(VENV)/.stamp-apt-run $(VENV)/.stamp-install
+
+setup-test: setup $(VENV)/.stamp-apt-test
+
+run: setup
+	$(VENV)/bin/kvm-cimom --listen $(LISTEN) --libvirt-uri $(LIBVIRT_URI)
+
+test: setup-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not qemu and not libvirtd and not slow" $(PYTEST_ARGS)
+
+bench: setup-test
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+generate: setup
+	$(PY) -m kvm_providers.registry.generate
+
+deb: setup-test
+	./packaging/build-deb.sh
+
+rpm: setup-test
+	./packaging/build-rpm.sh
+
+lint: setup
+	$(PY) -m ruff check kvm_providers tests benchmarks || true
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

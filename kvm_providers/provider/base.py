@@ -1,0 +1,480 @@
+"""CIMProvider2: the provider base class, ported to Python 3 and pywbem 1.x.
+
+A provider subclasses :class:`CIMProvider2` and overrides what its class needs:
+
+``get_instance(env, model)``
+    Fill in `model` (keys already set) and return it, or return None if no
+    such instance exists (the host answers CIM_ERR_NOT_FOUND).
+``enum_instances(env, model, keys_only)``
+    A generator of instances of ``model.classname``.  Yield ``model.copy()``
+    filled in, or the model itself after setting its properties (the MI layer
+    copies it then).  With `keys_only` only key properties are needed.
+``set_instance(env, instance, modify_existing)``
+    Create (False) or modify (True) and return the instance; raise CIMError.
+``delete_instance(env, instance_name)``
+``references(env, object_name, model, result_class_name, role, result_role,
+keys_only)``
+    For association classes: a generator of association instances of
+    ``model.classname`` that refer to `object_name`.  The four association
+    operations are all mapped onto it.
+``cim_method_<name>(env, object_name, param_<name>=...)``
+    An extrinsic method (lower-case method and parameter names).  Input
+    values arrive converted to the declared CIM types.  `object_name` is
+    always a CIMInstanceName; it has no key bindings when the method was
+    invoked on the class path.  Return ``(return_value, out_params)`` where
+    out_params is a list of CIMParameter or a dict ``{name: value}``; values
+    get the declared types of the method's output parameters.
+
+The ``MI_*`` methods are what a host calls; they build the models, honour the
+PropertyList, and filter association results by AssocClass, ResultClass,
+Role and ResultRole using the class schema.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any, Iterable, Iterator, Optional
+
+import pywbem
+from pywbem import CIMError, CIMInstance, CIMInstanceName, CIMParameter
+
+from ..schema import Schema, default_schema
+from .model import InstanceModel, filter_instance, make_model, model_from_instance
+from .values import coerce
+
+__all__ = ["CIMProvider2", "paths_equal"]
+
+LOG = logging.getLogger(__name__)
+
+
+def _kb_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, CIMInstanceName) and isinstance(b, CIMInstanceName):
+        return paths_equal(a, b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    try:
+        return a == b or str(a) == str(b)
+    except Exception:  # pylint: disable=broad-except
+        return False
+
+
+def paths_equal(lhs: CIMInstanceName, rhs: CIMInstanceName) -> bool:
+    """Instance paths equal, ignoring host and namespace where either lacks them.
+
+    Class and key names compare case-insensitively, key values exactly (a key
+    value given as a string matches a number of the same text, as CIM-XML
+    KEYVALUEs arrive untyped).
+    """
+    if lhs is rhs:
+        return True
+    if lhs.classname.lower() != rhs.classname.lower():
+        return False
+    if lhs.host and rhs.host and lhs.host.lower() != rhs.host.lower():
+        return False
+    if lhs.namespace and rhs.namespace and \
+            lhs.namespace.strip("/").lower() != rhs.namespace.strip("/").lower():
+        return False
+    lk, rk = lhs.keybindings, rhs.keybindings
+    if len(lk) != len(rk):
+        return False
+    for name, value in lk.items():
+        if name not in rk or not _kb_equal(value, rk[name]):
+            return False
+    return True
+
+
+def _method_signature(func) -> tuple[set[str], set[str], bool]:
+    """(accepted param_ names, required param_ names, has **kwargs) of a cim_method_."""
+    sig = inspect.signature(func)
+    accepted, required, var_kw = set(), set(), False
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            var_kw = True
+        elif p.name.startswith("param_"):
+            accepted.add(p.name)
+            if p.default is p.empty:
+                required.add(p.name)
+    return accepted, required, var_kw
+
+
+class CIMProvider2:
+    """Base class of instance, method and association providers."""
+
+    #: Set by the proxy when the module is loaded; the class schema to build models from.
+    schema: Optional[Schema] = None
+
+    # -- what providers override --------------------------------------------
+
+    def get_instance(self, env, model: InstanceModel) -> Optional[CIMInstance]:
+        """Return the instance whose keys are set on `model`, or None.
+
+        The default scans enum_instances(), which suits small classes.
+        """
+        want = model.path
+        for inst in self.enum_instances(env, model.copy(), keys_only=False) or ():
+            if inst.path is not None and paths_equal(inst.path, want):
+                return inst
+        return None
+
+    def enum_instances(self, env, model: InstanceModel, keys_only: bool) -> Iterator[CIMInstance]:
+        """Generate the instances of ``model.classname``."""
+        return iter(())
+
+    def set_instance(self, env, instance: CIMInstance, modify_existing: bool) -> CIMInstance:
+        """Create or modify an instance."""
+        raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                       f"{'ModifyInstance' if modify_existing else 'CreateInstance'} is "
+                       f"not supported for class {instance.classname}")
+
+    def delete_instance(self, env, instance_name: CIMInstanceName) -> None:
+        """Delete an instance."""
+        raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                       f"DeleteInstance is not supported for class {instance_name.classname}")
+
+    def references(self, env, object_name: CIMInstanceName, model: InstanceModel,
+                   result_class_name: str, role: str, result_role: str,
+                   keys_only: bool) -> Optional[Iterator[CIMInstance]]:
+        """Generate association instances that refer to `object_name`."""
+        return None
+
+    def simple_refs(self, env, object_name: CIMInstanceName, model: InstanceModel,
+                    result_class_name: str, role: str, result_role: str,
+                    keys_only: bool) -> Iterator[CIMInstance]:
+        """references() by scanning enum_instances(): for small association classes."""
+        role_l = role.lower() if role else None
+        for inst in self.enum_instances(env, model, keys_only) or ():
+            for prop in inst.properties.values():
+                if prop.type != "reference" or prop.value is None:
+                    continue
+                if role_l and prop.name.lower() != role_l:
+                    continue
+                if paths_equal(object_name, prop.value):
+                    yield inst.copy() if inst is model else inst
+                    break
+
+    # -- helpers --------------------------------------------------------------
+
+    def _schema(self) -> Schema:
+        return self.schema or default_schema()
+
+    @staticmethod
+    def paths_equal(lhs: CIMInstanceName, rhs: CIMInstanceName) -> bool:
+        return paths_equal(lhs, rhs)
+
+    @staticmethod
+    def filter_instance(inst: CIMInstance, plist: Optional[Iterable[str]]) -> None:
+        """Remove properties not in `plist` (lower-case names); keys stay."""
+        if plist is None:
+            return
+        keep = {p.lower() for p in plist}
+        if inst.path is not None:
+            keep |= {k.lower() for k in inst.path.keybindings}
+        filter_instance(inst, frozenset(keep))
+
+    def _check_keys(self, ns: str, path: CIMInstanceName) -> None:
+        spec = self._schema().spec(ns, path.classname)
+        given = {k.lower() for k in path.keybindings}
+        missing = [k for k in spec.key_names if k.lower() not in given]
+        if missing:
+            raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                           f"Instance path of class {spec.name} lacks key "
+                           f"propert{'ies' if len(missing) > 1 else 'y'} {', '.join(missing)}")
+        extra = [k for k in path.keybindings if k.lower() not in spec.props
+                 or not spec.props[k.lower()].is_key]
+        if extra:
+            raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                           f"Instance path of class {spec.name} has unknown key "
+                           f"{', '.join(extra)}")
+
+    @staticmethod
+    def _finish(inst: CIMInstance, model: InstanceModel, ns: str) -> CIMInstance:
+        if inst is model:
+            inst = model.copy()
+        if inst.path is None:
+            inst.path = CIMInstanceName(inst.classname, namespace=ns)
+            for k in model.spec.key_names:
+                if k in inst.properties:
+                    inst.path.keybindings[k] = inst[k]
+        elif inst.path.namespace is None:
+            inst.path.namespace = ns
+        return filter_instance(inst, model.wanted)
+
+    # -- MI entry points (called by the hosts) ------------------------------
+
+    def MI_enumInstanceNames(self, env, objPath: CIMInstanceName) -> Iterator[CIMInstanceName]:
+        """EnumerateInstanceNames of ``objPath.classname`` in ``objPath.namespace``."""
+        ns = objPath.namespace
+        model = make_model(ns, objPath.classname, keys_only=True, schema=self._schema())
+        for inst in self.enum_instances(env=env, model=model, keys_only=True) or ():
+            path = inst.path
+            if path is None:
+                path = self._finish(inst, model, ns).path
+            elif inst is model:
+                path = path.copy()
+            if path.namespace is None:
+                path.namespace = ns
+            yield path
+
+    def MI_enumInstances(self, env, objPath: CIMInstanceName,
+                         propertyList: Optional[list[str]]) -> Iterator[CIMInstance]:
+        """EnumerateInstances of ``objPath.classname``, honouring the PropertyList."""
+        ns = objPath.namespace
+        model = make_model(ns, objPath.classname, property_list=propertyList,
+                           schema=self._schema())
+        for inst in self.enum_instances(env=env, model=model, keys_only=False) or ():
+            yield self._finish(inst, model, ns)
+
+    def MI_getInstance(self, env, instanceName: CIMInstanceName,
+                       propertyList: Optional[list[str]]) -> CIMInstance:
+        """GetInstance; CIM_ERR_NOT_FOUND (naming the path) if there is none."""
+        ns = instanceName.namespace
+        self._check_keys(ns, instanceName)
+        model = make_model(ns, instanceName.classname, path=instanceName,
+                           property_list=propertyList, schema=self._schema())
+        inst = self.get_instance(env=env, model=model)
+        if inst is None:
+            raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                           f"Instance not found: {_path_str(instanceName)}")
+        return self._finish(inst, model, ns)
+
+    def MI_createInstance(self, env, instance: CIMInstance) -> CIMInstanceName:
+        """CreateInstance; returns the new instance's path."""
+        ns = instance.path.namespace if instance.path is not None else None
+        if ns:
+            try:
+                model_from_instance(instance, ns, self._schema())
+            except ValueError as exc:
+                raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, str(exc)) from None
+        rval = self.set_instance(env=env, instance=instance, modify_existing=False)
+        path = rval.path
+        if path is None:
+            raise CIMError(pywbem.CIM_ERR_FAILED,
+                           f"Provider of {instance.classname} created an instance without path")
+        if path.namespace is None:
+            path.namespace = ns
+        return path
+
+    def MI_modifyInstance(self, env, modifiedInstance: CIMInstance,
+                          propertyList: Optional[list[str]]) -> None:
+        """ModifyInstance: only properties in the PropertyList (and keys) are passed on."""
+        ns = modifiedInstance.path.namespace
+        self._check_keys(ns, modifiedInstance.path)
+        try:
+            model_from_instance(modifiedInstance, ns, self._schema())
+        except ValueError as exc:
+            raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, str(exc)) from None
+        self.filter_instance(modifiedInstance, propertyList)
+        self.set_instance(env=env, instance=modifiedInstance, modify_existing=True)
+
+    def MI_deleteInstance(self, env, instanceName: CIMInstanceName) -> None:
+        """DeleteInstance."""
+        self._check_keys(instanceName.namespace, instanceName)
+        self.delete_instance(env=env, instance_name=instanceName)
+
+    # association operations -------------------------------------------------
+
+    def _assoc_instances(self, env, objectName, assocClassName, role, resultRole,
+                         keys_only, propertyList=None):
+        """(association instance, lower-case source role names) for objectName."""
+        if not assocClassName:
+            raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                           "No association class given to the association provider")
+        ns = objectName.namespace
+        model = make_model(ns, assocClassName, property_list=propertyList,
+                           keys_only=keys_only, schema=self._schema())
+        gen = self.references(env=env, object_name=objectName, model=model,
+                              result_class_name="", role=role or "",
+                              result_role=resultRole or "", keys_only=keys_only)
+        role_l = role.lower() if role else None
+        for inst in gen or ():
+            sources = set()
+            for prop in inst.properties.values():
+                if prop.type == "reference" and prop.value is not None and \
+                        paths_equal(prop.value, objectName):
+                    sources.add(prop.name.lower())
+            if not sources or (role_l and role_l not in sources):
+                continue
+            yield inst, model, sources
+
+    def _assoc_targets(self, env, objectName, assocClassName, resultClassName, role,
+                       resultRole) -> Iterator[CIMInstanceName]:
+        schema = self._schema()
+        rrole_l = resultRole.lower() if resultRole else None
+        for inst, _model, sources in self._assoc_instances(
+                env, objectName, assocClassName, role, resultRole, keys_only=False):
+            for prop in list(inst.properties.values()):
+                lname = prop.name.lower()
+                if prop.type != "reference" or prop.value is None or lname in sources:
+                    continue
+                if rrole_l and lname != rrole_l:
+                    continue
+                target = prop.value
+                if target.namespace is None:
+                    target = target.copy()
+                    target.namespace = objectName.namespace
+                if resultClassName and not schema.is_subclass(
+                        target.namespace, target.classname, resultClassName):
+                    continue
+                yield target
+
+    def MI_associatorNames(self, env, objectName: CIMInstanceName, assocClassName: str,
+                           resultClassName: Optional[str], role: Optional[str],
+                           resultRole: Optional[str]) -> Iterator[CIMInstanceName]:
+        """AssociatorNames through association class `assocClassName`."""
+        return self._assoc_targets(env, objectName, assocClassName, resultClassName,
+                                   role, resultRole)
+
+    def MI_associators(self, env, objectName: CIMInstanceName, assocClassName: str,
+                       resultClassName: Optional[str], role: Optional[str],
+                       resultRole: Optional[str],
+                       propertyList: Optional[list[str]]) -> Iterator[CIMInstance]:
+        """Associators: the targets, fetched through the CIMOM handle."""
+        ch = env.get_cimom_handle()
+        for target in self._assoc_targets(env, objectName, assocClassName,
+                                          resultClassName, role, resultRole):
+            try:
+                inst = ch.GetInstance(target, propertyList)
+            except CIMError as exc:
+                if exc.status_code == pywbem.CIM_ERR_NOT_FOUND:
+                    continue  # went away meanwhile
+                raise
+            if inst.path is None:
+                inst.path = target
+            yield inst
+
+    def MI_references(self, env, objectName: CIMInstanceName, resultClassName: str,
+                      role: Optional[str],
+                      propertyList: Optional[list[str]]) -> Iterator[CIMInstance]:
+        """References: association instances of `resultClassName` (the association class)."""
+        ns = objectName.namespace
+        for inst, model, _sources in self._assoc_instances(
+                env, objectName, resultClassName, role, None, keys_only=False,
+                propertyList=propertyList):
+            yield self._finish(inst, model, ns)
+
+    def MI_referenceNames(self, env, objectName: CIMInstanceName, resultClassName: str,
+                          role: Optional[str]) -> Iterator[CIMInstanceName]:
+        """ReferenceNames: paths of the association instances."""
+        ns = objectName.namespace
+        for inst, model, _sources in self._assoc_instances(
+                env, objectName, resultClassName, role, None, keys_only=True):
+            yield self._finish(inst, model, ns).path
+
+    # methods ------------------------------------------------------------------
+
+    def MI_invokeMethod(self, env, objectName: CIMInstanceName, methodName: str,
+                        inputParams: dict[str, Any]):
+        """InvokeMethod through ``cim_method_<name>``.
+
+        Returns ``((return type, return value), {out name: (type, value)})``,
+        the form cmpi-bindings expects.
+        """
+        ns = objectName.namespace
+        cls = objectName.classname
+        spec = self._schema().spec(ns, cls) if ns else None
+        mspec = spec.methods.get(methodName.lower()) if spec is not None else None
+        if spec is not None and mspec is None:
+            raise CIMError(pywbem.CIM_ERR_METHOD_NOT_FOUND,
+                           f"Class {spec.name} has no method {methodName!r}")
+        func = getattr(self, f"cim_method_{methodName.lower()}", None)
+        if func is None:
+            raise CIMError(pywbem.CIM_ERR_METHOD_NOT_AVAILABLE,
+                           f"Method {cls}.{methodName} is not implemented by this provider")
+        mname = mspec.name if mspec else methodName
+        accepted, required, var_kw = _method_signature(func)
+        args: dict[str, Any] = {}
+        for name, value in (inputParams or {}).items():
+            if isinstance(value, CIMParameter):
+                value = value.value
+            pspec = mspec.params.get(name.lower()) if mspec else None
+            if mspec is not None:
+                if pspec is None:
+                    raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                   f"Method {mname} has no parameter {name!r}")
+                if not pspec.is_in:
+                    raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                   f"Parameter {pspec.name} of method {mname} is output only")
+                if not pspec.embedded_object or not _is_embedded_value(value):
+                    try:
+                        value = coerce(pspec.type, pspec.is_array, value)
+                    except (ValueError, TypeError) as exc:
+                        raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                       f"Parameter {pspec.name} of method {mname}: "
+                                       f"{exc}") from None
+            key = f"param_{name.lower()}"
+            if key not in accepted and not var_kw:
+                raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                               f"Method {mname} does not take parameter {name!r}")
+            args[key] = value
+        missing = sorted(required - set(args))
+        if missing:
+            raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                           f"Method {mname} needs parameter "
+                           f"{', '.join(m[len('param_'):] for m in missing)}")
+        result = func(env=env, object_name=objectName, **args)
+        try:
+            rval, outs = result
+        except (TypeError, ValueError):
+            raise CIMError(pywbem.CIM_ERR_FAILED,
+                           f"Provider method {mname} returned {result!r}, "
+                           f"not (value, out_params)") from None
+        rtype = mspec.return_type if mspec else None
+        rtype, rval = _typed(rtype, False, rval)
+        out: dict[str, tuple[str, Any]] = {}
+        items = outs.items() if isinstance(outs, dict) else \
+            ((p.name, p) for p in (outs or ()))
+        for name, value in items:
+            pspec = mspec.params.get(name.lower()) if mspec else None
+            if isinstance(value, CIMParameter):
+                ptype, value = value.type, value.value
+            else:
+                ptype = None
+            if pspec is not None:
+                name = pspec.name
+                ptype, value = _typed(pspec.type if not pspec.embedded_object or
+                                      not _is_embedded_value(value) else ptype,
+                                      pspec.is_array, value)
+            else:
+                ptype, value = _typed(ptype, isinstance(value, list), value)
+            out[name] = (ptype, value)
+        return (rtype, rval), out
+
+
+def _is_embedded_value(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(isinstance(v, (CIMInstance, pywbem.CIMClass)) for v in value)
+    return isinstance(value, (CIMInstance, pywbem.CIMClass))
+
+
+def _typed(cim_type: Optional[str], is_array: bool, value: Any) -> tuple[str, Any]:
+    """(type name, value) for a method result, inferring the type where unknown."""
+    if cim_type and cim_type not in ("instance", "class") and value is not None:
+        try:
+            return cim_type, coerce(cim_type, is_array, value)
+        except (ValueError, TypeError) as exc:
+            raise CIMError(pywbem.CIM_ERR_FAILED,
+                           f"Provider returned {value!r} where a {cim_type} is due: "
+                           f"{exc}") from None
+    if cim_type:
+        return cim_type, value
+    probe = value[0] if isinstance(value, list) and value else value
+    if isinstance(probe, CIMInstance):
+        return "instance", value
+    if isinstance(probe, pywbem.CIMClass):
+        return "class", value
+    if isinstance(probe, CIMInstanceName):
+        return "reference", value
+    if probe is None:
+        return "string", value
+    try:
+        return pywbem.cimtype(probe), value
+    except TypeError:
+        return "string", str(value)
+
+
+def _path_str(path: CIMInstanceName) -> str:
+    keys = ",".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+                    for k, v in path.keybindings.items())
+    ns = f"{path.namespace}:" if path.namespace else ""
+    return f"{ns}{path.classname}.{keys}"

@@ -1,0 +1,260 @@
+"""Instance models: typed templates of the instances a provider returns.
+
+A host passes a provider a *model*: a :class:`pywbem.CIMInstance` of the
+requested class that knows the class definition and which properties the
+client asked for (the PropertyList).  Providers test ``'Prop' in model`` and
+compute only what was asked for, and assign plain Python values, which the
+model converts to the declared CIM type::
+
+    def get_instance(self, env, model):
+        dom = lookup(model['Name'])
+        if 'EnabledState' in model:
+            model['EnabledState'] = 2          # becomes Uint16(2)
+        return model
+
+Assigning a property that was filtered out by the PropertyList is ignored
+(the pywbem 0.7 ``property_list`` behaviour the CIMProvider2 API relies on).
+Assigning a key property also sets the key binding of ``model.path``.
+Properties that were requested but never assigned are NULL; hosts emit them
+as NULL properties.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Iterator, Optional
+
+from pywbem import CIMInstance, CIMInstanceName, CIMProperty
+
+from ..schema import ClassSpec, PropSpec, Schema, default_schema
+from .values import coerce
+
+__all__ = ["InstanceModel", "make_model", "fast_property", "filter_instance",
+           "model_from_instance"]
+
+LOG = logging.getLogger(__name__)
+
+_new = object.__new__
+_PROP_SLOTS = set(getattr(CIMProperty, "__slots__", ()))
+_FAST_PROPS = {"_name", "_value", "_type", "_class_origin", "_array_size", "_propagated",
+               "_is_array", "_reference_class", "_qualifiers",
+               "_embedded_object"} <= _PROP_SLOTS
+_NocaseDict = type(CIMInstance("X").properties)
+
+
+def fast_property(spec: PropSpec, value: Any) -> CIMProperty:
+    """A CIMProperty for an already-converted value, without pywbem's re-checks.
+
+    pywbem's constructor re-infers and re-validates everything, which costs
+    more than the rest of an instance; the value here is already of the
+    declared type.  Falls back to the constructor if pywbem's layout changes.
+    """
+    if not _FAST_PROPS:
+        return CIMProperty(spec.name, value, type=spec.type, is_array=spec.is_array,
+                           reference_class=spec.reference_class,
+                           embedded_object=spec.embedded_object
+                           if spec.embedded_object and value is not None
+                           and not isinstance(value, str)
+                           and not (isinstance(value, list) and value
+                                    and isinstance(value[0], str)) else None)
+    p = _new(CIMProperty)
+    p._name = spec.name
+    p._value = value
+    p._type = spec.type
+    p._class_origin = None
+    p._array_size = None
+    p._propagated = None
+    p._is_array = spec.is_array
+    p._reference_class = spec.reference_class
+    p._qualifiers = _NocaseDict()
+    p._embedded_object = spec.embedded_object
+    return p
+
+
+class InstanceModel(CIMInstance):
+    """A CIMInstance bound to its class definition and the requested properties."""
+
+    __slots__ = ("_spec", "_wanted")
+
+    # pylint: disable=super-init-not-called
+    def __init__(self, spec: ClassSpec, wanted: frozenset[str],
+                 path: Optional[CIMInstanceName] = None, classname: Optional[str] = None):
+        """Create a model of class `spec` whose requested properties are `wanted`.
+
+        `wanted` holds lower-case property names (keys included).
+        """
+        self._classname = classname or spec.name
+        self._properties = _NocaseDict()
+        self._qualifiers = _NocaseDict()
+        self._path = path
+        self._spec = spec
+        self._wanted = wanted
+
+    @property
+    def spec(self) -> ClassSpec:
+        """The ClassSpec of the model's class."""
+        return self._spec
+
+    @property
+    def wanted(self) -> frozenset[str]:
+        """Lower-case names of the properties to fill in (keys included)."""
+        return self._wanted
+
+    def wanted_props(self) -> Iterator[PropSpec]:
+        """PropSpecs of the requested properties, in declaration order."""
+        wanted = self._wanted
+        return (p for lk, p in self._spec.props.items() if lk in wanted)
+
+    def __contains__(self, key: str) -> bool:
+        return key.lower() in self._wanted or key in self._properties
+
+    def __getitem__(self, key: str) -> Any:
+        prop = self._properties.get(key)
+        if prop is not None:
+            return prop.value
+        if key.lower() in self._wanted:
+            return None
+        raise KeyError(f"Property {key!r} is not in the model of {self._classname}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        prop = self._properties.get(key)
+        return default if prop is None else prop.value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        lk = key.lower()
+        spec = self._spec.props.get(lk)
+        if spec is None:
+            # Not defined by the class: plain pywbem behaviour (type inferred).
+            CIMInstance.__setitem__(self, key, value)
+            return
+        if lk not in self._wanted:
+            return  # filtered out by the PropertyList
+        if isinstance(value, CIMProperty):
+            self._properties[spec.name] = value
+            value = value.value
+        else:
+            try:
+                value = coerce(spec.type, spec.is_array, value)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{self._classname}.{spec.name}: {exc}") from None
+            self._properties[spec.name] = fast_property(spec, value)
+        if spec.is_key and self._path is not None:
+            self._path.keybindings[spec.name] = value
+
+    def update_existing(self, *args: Any, **kwargs: Any) -> None:
+        """Set the given properties, skipping those not in the model."""
+        for mapping in args + (kwargs,):
+            items = mapping.items() if hasattr(mapping, "items") else mapping
+            for key, value in items:
+                if key in self:
+                    self[key] = value
+
+    def copy(self) -> "InstanceModel":
+        """An independent copy (properties and path are copied)."""
+        m = _new(InstanceModel)
+        m._classname = self._classname
+        props = _NocaseDict()
+        for name, prop in self._properties.items():
+            pspec = self._spec.props.get(name.lower())
+            props[name] = prop.copy() if pspec is None else fast_property(pspec, prop.value)
+        m._properties = props
+        m._qualifiers = _NocaseDict()
+        m._path = None if self._path is None else self._path.copy()
+        m._spec = self._spec
+        m._wanted = self._wanted
+        return m
+
+    def __reduce__(self):
+        # Pickle / deepcopy as a plain CIMInstance.
+        inst = CIMInstance(self._classname, properties=list(self._properties.values()),
+                           path=self._path)
+        return inst.__reduce__()
+
+
+def _wanted_set(spec: ClassSpec, property_list: Optional[Iterable[str]],
+                keys_only: bool) -> frozenset[str]:
+    cache_key = ("wanted", None if property_list is None
+                 else tuple(sorted(p.lower() for p in property_list)), keys_only)
+    hit = spec._cache.get(cache_key)
+    if hit is not None:
+        return hit
+    keys = {k.lower() for k in spec.key_names}
+    if keys_only:
+        wanted = keys
+    elif property_list is None:
+        wanted = set(spec.props)
+    else:
+        wanted = keys | ({p.lower() for p in property_list} & set(spec.props))
+    result = frozenset(wanted)
+    spec._cache[cache_key] = result
+    return result
+
+
+def make_model(namespace: str, classname: str,
+               path: Optional[CIMInstanceName] = None,
+               property_list: Optional[Iterable[str]] = None,
+               keys_only: bool = False,
+               schema: Optional[Schema] = None) -> InstanceModel:
+    """A model of `classname` in `namespace`.
+
+    Key properties found in `path` are set on the model.  With `keys_only`,
+    only key properties are wanted (EnumerateInstanceNames).
+    """
+    schema = schema or default_schema()
+    spec = schema.spec(namespace, classname)
+    wanted = _wanted_set(spec, property_list, keys_only)
+    if path is None:
+        path = CIMInstanceName(spec.name, namespace=namespace)
+    else:
+        path = path.copy()
+        if path.namespace is None:
+            path.namespace = namespace
+    model = InstanceModel(spec, wanted, path=path, classname=path.classname)
+    for name, value in list(path.keybindings.items()):
+        pspec = spec.props.get(name.lower())
+        if pspec is None or not pspec.is_key:
+            continue
+        try:
+            model[pspec.name] = value
+        except ValueError:
+            # A key of the wrong type cannot match any instance; keep it as given
+            # so that the provider reports NOT_FOUND for it.
+            model._properties[pspec.name] = CIMProperty(pspec.name, value)
+    return model
+
+
+def model_from_instance(instance: CIMInstance, namespace: str,
+                        schema: Optional[Schema] = None) -> CIMInstance:
+    """Convert the property values of a client-supplied instance to their declared types.
+
+    Used for CreateInstance/ModifyInstance and embedded instances: values that
+    arrived as strings or untyped numbers get the class's declared types.
+    Raises ValueError naming the property whose value does not fit.
+    Properties not defined by the class are left as they are.
+    """
+    schema = schema or default_schema()
+    spec = schema.spec(namespace, instance.classname)
+    for name, prop in list(instance.properties.items()):
+        pspec = spec.props.get(name.lower())
+        if pspec is None:
+            continue
+        if prop.type == pspec.type and bool(prop.is_array) == pspec.is_array:
+            continue
+        try:
+            value = coerce(pspec.type, pspec.is_array, prop.value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{instance.classname}.{pspec.name}: {exc}") from None
+        instance.properties[name] = fast_property(pspec, value)
+    return instance
+
+
+def filter_instance(inst: CIMInstance, wanted: Optional[frozenset[str]]) -> CIMInstance:
+    """Drop properties whose lower-case names are not in `wanted` (None keeps all)."""
+    if wanted is None:
+        return inst
+    if isinstance(inst, InstanceModel) and inst._wanted <= wanted:
+        return inst
+    for name in list(inst.properties.keys()):
+        if name.lower() not in wanted:
+            del inst.properties[name]
+    return inst

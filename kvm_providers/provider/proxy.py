@@ -1,0 +1,182 @@
+"""ProviderProxy: a loaded provider module, as a host sees it.
+
+Both hosts (the embedded server and the CMPI adapter) load a provider module
+through this class and call its ``MI_*`` methods; the proxy routes each call
+to the provider that ``get_providers(env)`` returned for the class, and the
+module-level hooks (``init``, ``shutdown``, ``can_unload``, the indication
+hooks) to the module.
+
+Module-level functions a provider module may define (all optional but
+``get_providers``):
+
+``get_providers(env) -> {classname: CIMProvider2}``
+``init(env)``, ``shutdown(env)``, ``can_unload(env) -> bool``
+``authorize_filter(env, filter, namespace, classes, owner)``
+``activate_filter(env, filter, namespace, classes, first_activation)``
+``deactivate_filter(env, filter, namespace, classes, last_activation)``
+``enable_indications(env)``, ``disable_indications(env)``
+``poll(env)``, ``get_initial_polling_interval(env)``
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import threading
+import types
+from typing import Any, Iterator, Optional, Union
+
+import pywbem
+from pywbem import CIMError, CIMInstance, CIMInstanceName
+
+from ..schema import Schema
+from .base import CIMProvider2
+
+__all__ = ["ProviderProxy", "load_provider_module"]
+
+_load_lock = threading.RLock()
+
+
+def load_provider_module(spec: Union[str, types.ModuleType]) -> types.ModuleType:
+    """Import a provider module given as module object, dotted name or file path."""
+    if isinstance(spec, types.ModuleType):
+        return spec
+    with _load_lock:
+        if spec.endswith(".py") or os.sep in spec:
+            name = "kvm_pycim_" + os.path.splitext(os.path.basename(spec))[0]
+            mspec = importlib.util.spec_from_file_location(name, spec)
+            if mspec is None or mspec.loader is None:
+                raise ImportError(f"cannot load provider module from {spec}")
+            module = importlib.util.module_from_spec(mspec)
+            mspec.loader.exec_module(module)
+            return module
+        return importlib.import_module(spec)
+
+
+class ProviderProxy:
+    """One provider module with its providers, keyed by class name."""
+
+    def __init__(self, env, module: Union[str, types.ModuleType],
+                 schema: Optional[Schema] = None):
+        self.module = load_provider_module(module)
+        self.schema = schema
+        init = getattr(self.module, "init", None)
+        if init is not None:
+            init(env)
+        providers = self.module.get_providers(env)
+        self.providers: dict[str, CIMProvider2] = {}
+        for classname, prov in providers.items():
+            if schema is not None and isinstance(prov, CIMProvider2) and prov.schema is None:
+                prov.schema = schema
+            self.providers[classname.lower()] = prov
+
+    @property
+    def name(self) -> str:
+        return self.module.__name__
+
+    def classnames(self) -> list[str]:
+        return list(self.providers)
+
+    def provider_for(self, classname: str) -> CIMProvider2:
+        """The provider of `classname`; CIM_ERR_NOT_SUPPORTED if this module has none."""
+        try:
+            return self.providers[classname.lower()]
+        except KeyError:
+            raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                           f"Provider module {self.name} does not serve class "
+                           f"{classname}") from None
+
+    # -- instance, association and method entry points ---------------------
+
+    def MI_enumInstanceNames(self, env, objPath: CIMInstanceName) -> Iterator[CIMInstanceName]:
+        return self.provider_for(objPath.classname).MI_enumInstanceNames(env, objPath)
+
+    def MI_enumInstances(self, env, objPath: CIMInstanceName,
+                         propertyList: Optional[list[str]]) -> Iterator[CIMInstance]:
+        return self.provider_for(objPath.classname).MI_enumInstances(env, objPath, propertyList)
+
+    def MI_getInstance(self, env, instanceName: CIMInstanceName,
+                       propertyList: Optional[list[str]]) -> CIMInstance:
+        return self.provider_for(instanceName.classname).MI_getInstance(
+            env, instanceName, propertyList)
+
+    def MI_createInstance(self, env, instance: CIMInstance) -> CIMInstanceName:
+        return self.provider_for(instance.classname).MI_createInstance(env, instance)
+
+    def MI_modifyInstance(self, env, modifiedInstance: CIMInstance,
+                          propertyList: Optional[list[str]]) -> None:
+        return self.provider_for(modifiedInstance.classname).MI_modifyInstance(
+            env, modifiedInstance, propertyList)
+
+    def MI_deleteInstance(self, env, instanceName: CIMInstanceName) -> None:
+        return self.provider_for(instanceName.classname).MI_deleteInstance(env, instanceName)
+
+    def MI_associators(self, env, objectName, assocClassName, resultClassName, role,
+                       resultRole, propertyList):
+        return self.provider_for(assocClassName).MI_associators(
+            env, objectName, assocClassName, resultClassName, role, resultRole, propertyList)
+
+    def MI_associatorNames(self, env, objectName, assocClassName, resultClassName, role,
+                           resultRole):
+        return self.provider_for(assocClassName).MI_associatorNames(
+            env, objectName, assocClassName, resultClassName, role, resultRole)
+
+    def MI_references(self, env, objectName, resultClassName, role, propertyList):
+        return self.provider_for(resultClassName).MI_references(
+            env, objectName, resultClassName, role, propertyList)
+
+    def MI_referenceNames(self, env, objectName, resultClassName, role):
+        return self.provider_for(resultClassName).MI_referenceNames(
+            env, objectName, resultClassName, role)
+
+    def MI_invokeMethod(self, env, objectName, methodName, inputParams):
+        return self.provider_for(objectName.classname).MI_invokeMethod(
+            env, objectName, methodName, inputParams)
+
+    # -- module-level hooks -------------------------------------------------
+
+    def _hook(self, name: str):
+        return getattr(self.module, name, None)
+
+    def _indication_hook(self, name: str, env, *args: Any) -> Any:
+        func = self._hook(name)
+        if func is not None:
+            return func(env, *args)
+        return None
+
+    def MI_authorizeFilter(self, env, filter, className, classPath, owner):  # noqa: A002
+        ns = classPath.namespace if classPath is not None else None
+        return self._indication_hook("authorize_filter", env, filter, ns, className, owner)
+
+    def MI_activateFilter(self, env, filter, className, classPath, firstActivation):  # noqa: A002
+        ns = classPath.namespace if classPath is not None else None
+        return self._indication_hook("activate_filter", env, filter, ns, className,
+                                     firstActivation)
+
+    def MI_deActivateFilter(self, env, filter, className, classPath,  # noqa: A002
+                            lastActivation):
+        ns = classPath.namespace if classPath is not None else None
+        return self._indication_hook("deactivate_filter", env, filter, ns, className,
+                                     lastActivation)
+
+    def MI_enableIndications(self, env) -> None:
+        self._indication_hook("enable_indications", env)
+
+    def MI_disableIndications(self, env) -> None:
+        self._indication_hook("disable_indications", env)
+
+    def MI_poll(self, env) -> Any:
+        return self._indication_hook("poll", env)
+
+    def MI_getInitialPollingInterval(self, env) -> Any:
+        return self._indication_hook("get_initial_polling_interval", env)
+
+    def MI_canunload(self, env) -> bool:
+        func = self._hook("can_unload")
+        return True if func is None else bool(func(env))
+
+    def MI_shutdown(self, env) -> None:
+        func = self._hook("shutdown")
+        if func is not None:
+            func(env)

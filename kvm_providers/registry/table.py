@@ -1,0 +1,111 @@
+"""The registration table (see the package docstring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+__all__ = ["Entry", "Registration", "TABLE", "FAMILIES", "registrations", "dispatch_table",
+           "INSTANCE", "ASSOCIATION", "METHOD", "INDICATION", "VIRT_NS", "INTEROP_NS",
+           "PROVIDER_PACKAGE"]
+
+INSTANCE = "instance"
+ASSOCIATION = "association"
+METHOD = "method"
+INDICATION = "indication"
+PROVIDER_TYPES = (INSTANCE, ASSOCIATION, METHOD, INDICATION)
+
+VIRT_NS = "root/virt"
+INTEROP_NS = "root/interop"
+
+#: Class families: prefix -> libvirt drivers whose hosts the family serves.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "KVM": ("qemu", "kvm", "test"),
+    "LXC": ("lxc",),
+    "Xen": ("xen", "libxl"),
+}
+
+#: Package holding the provider modules named in the table.
+PROVIDER_PACKAGE = "kvm_providers.providers"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A line of the table, before family expansion.
+
+    ``classname`` may contain ``{P}`` (the family prefix); such an entry is
+    expanded once per family (or per ``families`` if given).  ``module`` is
+    the module name below ``kvm_providers.providers``.
+    """
+
+    classname: str
+    module: str
+    types: tuple[str, ...]
+    namespaces: tuple[str, ...] = (VIRT_NS,)
+    families: Optional[tuple[str, ...]] = None
+
+    def __post_init__(self):
+        bad = [t for t in self.types if t not in PROVIDER_TYPES]
+        if bad:
+            raise ValueError(f"{self.classname}: unknown provider type(s) {bad}")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A concrete registration: one class, one module, its namespaces and types."""
+
+    classname: str
+    module: str              # dotted module path
+    types: tuple[str, ...]
+    namespaces: tuple[str, ...]
+    family: Optional[str]
+
+    @property
+    def short_module(self) -> str:
+        return self.module.rsplit(".", 1)[-1]
+
+    @property
+    def provider_name(self) -> str:
+        """The CMPI provider (MI) name: cmpi-bindings loads /usr/lib/pycim/<name>.py."""
+        return f"kvm_providers_{self.short_module}"
+
+    @property
+    def group(self) -> str:
+        """sfcb provider group: all our providers share one process."""
+        return "kvm_providers"
+
+
+#: The table.  Provider work adds its classes here (one line per class).
+TABLE: list[Entry] = [
+]
+
+
+def registrations(table: Optional[Iterable[Entry]] = None,
+                  families: Optional[Iterable[str]] = None) -> list[Registration]:
+    """The table with family templates expanded, in table order."""
+    fams = list(families) if families is not None else list(FAMILIES)
+    out: list[Registration] = []
+    seen: set[tuple[str, str]] = set()
+    for entry in (TABLE if table is None else table):
+        prefixes = [f for f in (entry.families or fams) if f in fams] \
+            if "{P}" in entry.classname else [None]
+        for fam in prefixes:
+            cname = entry.classname.replace("{P}", fam) if fam else entry.classname
+            for ns in entry.namespaces:
+                if (ns, cname.lower()) in seen:
+                    raise ValueError(f"class {cname} registered twice in {ns}")
+                seen.add((ns, cname.lower()))
+            out.append(Registration(
+                classname=cname, module=f"{PROVIDER_PACKAGE}.{entry.module}",
+                types=tuple(entry.types), namespaces=tuple(entry.namespaces), family=fam))
+    return out
+
+
+def dispatch_table(regs: Optional[Iterable[Registration]] = None
+                   ) -> dict[tuple[str, str], Registration]:
+    """{(namespace, lower-case class name): Registration} for the embedded server."""
+    out: dict[tuple[str, str], Registration] = {}
+    for reg in (registrations() if regs is None else regs):
+        for ns in reg.namespaces:
+            out[(ns, reg.classname.lower())] = reg
+    return out
