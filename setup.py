@@ -41,6 +41,8 @@ setup(
     license="LGPL-2.1-or-later",
     python_requires=">=3.11",
     packages=find_packages(include=["kvm_providers", "kvm_providers.*"]),
+    # cmpi-bindings imports this top-level module by name (see docs/cmpi.md).
+    py_modules=["cmpi_pywbem_bindings"],
     package_data={"kvm_providers": ["py.typed"]},
     data_files=_data_files("mof", (".mof",)) + _data_files("registration", (".reg", ".mof")),
     install_requires=[

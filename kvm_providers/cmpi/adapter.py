@@ -1,0 +1,408 @@
+"""The CMPI side of the adapter: what cmpi-bindings' ``libpy3CmpiProvider.so`` calls.
+
+cmpi-bindings (``src/cmpi_provider.c`` + ``src/target_python.c``) imports the
+module ``cmpi_pywbem_bindings`` once per CIM server process and calls
+``get_cmpi_proxy_provider(miname, broker, ctx)`` once per MI it creates
+(instance, method, association, indication MI of one provider name).  It then
+calls methods of the returned object by name, with SWIG proxies of the CMPI
+objects, and expects from each a tuple ``(rc, message)``: ``rc`` an int (a
+CMPI_RC code), ``message`` None or **bytes** (SWIG 4 maps ``PyString_AsString``
+to ``PyBytes_AsString`` under Python 3: a ``str`` message would be dropped and
+leave a Python error pending).  A Python exception escaping to cmpi-bindings
+loses its text (its traceback formatter imports Python 2's ``StringIO``), so
+nothing escapes: CIMErrors become their status and description, any other
+exception CIM_ERR_FAILED via :func:`kvm_providers.provider.to_cim_error`, with
+the traceback in the CIM server's log.
+
+Calls and arguments, in cmpi-bindings' order::
+
+    enum_instance_names(ctx, rslt, objname)
+    enum_instances(ctx, rslt, objname, plist)
+    get_instance(ctx, rslt, objname, plist)
+    create_instance(ctx, rslt, objname, newinst)
+    set_instance(ctx, rslt, objname, newinst, plist)
+    delete_instance(ctx, rslt, objname)
+    exec_query(ctx, rslt, objname, query, lang)
+    associator_names(ctx, rslt, objname, assocClass, resultClass, role, resultRole)
+    associators(ctx, rslt, objname, assocClass, resultClass, role, resultRole, plist)
+    reference_names(ctx, rslt, objname, resultClass, role)
+    references(ctx, rslt, objname, resultClass, role, plist)
+    invoke_method(ctx, rslt, objname, method, inargs, outargs)
+    authorize_filter(ctx, filter, className, classPath, owner)
+    activate_filter(ctx, filter, className, classPath, firstActivation)
+    deactivate_filter(ctx, filter, className, classPath, lastActivation)
+    must_poll(ctx, filter, className, classPath)
+    enable_indications(ctx)
+    disable_indications(ctx)
+    cleanup(ctx, terminating)
+
+Provider modules are loaded with :class:`kvm_providers.provider.ProviderProxy`
+and called through its ``MI_*`` entry points, exactly as the embedded server
+does, each call inside :func:`kvm_providers.provider.request_scope`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+from typing import Any, Callable, Optional
+
+import pywbem
+from pywbem import CIMInstanceName
+
+from ..provider import ProviderProxy, request_scope, to_cim_error
+from .convert import Converter, cim_error_from_cmpi
+from .env import CMPIEnvironment, install_log_handler
+
+__all__ = ["CMPIProxyProvider", "get_cmpi_proxy_provider", "resolve_module", "PYCIM_DIR",
+           "reset"]
+
+LOG = logging.getLogger("kvm_providers.cmpi")
+
+#: Where cmpi-bindings' provider modules live (one shim per registered provider name).
+PYCIM_DIR = "/usr/lib/pycim"
+
+_proxies: dict[str, "CMPIProxyProvider"] = {}
+_lock = threading.RLock()
+
+
+def resolve_module(miname: str, pycim_dir: Optional[str] = None) -> str:
+    """The provider module for a CMPI provider (MI) name, as ProviderProxy loads it.
+
+    * an absolute path (``.py`` added if missing): that file;
+    * ``<pycim_dir>/<miname>.py`` if it exists (our shims, or another pack's module);
+    * a provider name from the registration table: its module;
+    * otherwise `miname` as a dotted module name.
+    """
+    if miname.startswith("/"):
+        return miname if miname.endswith(".py") else miname + ".py"
+    pycim = os.path.join(pycim_dir or PYCIM_DIR, miname + ".py")
+    if os.path.isfile(pycim):
+        return pycim
+    try:
+        from ..registry import registrations
+        for reg in registrations():
+            if reg.provider_name == miname:
+                return reg.module
+    except Exception:  # pylint: disable=broad-except
+        LOG.debug("registration table unavailable:\n%s", traceback.format_exc())
+    return miname
+
+
+def _cmpi_module():
+    import cmpi  # the SWIG module cmpi-bindings installs (pylint: disable=import-error)
+    return cmpi
+
+
+def get_cmpi_proxy_provider(miname: str, broker, ctx, cmpi=None) -> "CMPIProxyProvider":
+    """Entry point called by cmpi-bindings for every MI it creates.
+
+    One proxy per MI name, shared by the instance, method, association and
+    indication MIs of that name; each creation is counted so that the module
+    is shut down with the last ``cleanup``.
+    """
+    cmpi = cmpi or _cmpi_module()
+    with _lock:
+        prox = _proxies.get(miname)
+        if prox is None:
+            prox = CMPIProxyProvider(miname, broker, ctx, cmpi=cmpi)
+            _proxies[miname] = prox
+        else:
+            prox.broker = broker
+        prox.users += 1
+        return prox
+
+
+def reset() -> None:
+    """Forget every proxy (tests)."""
+    with _lock:
+        _proxies.clear()
+
+
+def _bytes(text: Any) -> bytes:
+    if isinstance(text, bytes):
+        return text
+    return str(text).encode("utf-8", "replace")
+
+
+class CMPIProxyProvider:
+    """The object cmpi-bindings calls: one loaded provider module behind a CMPI MI name."""
+
+    def __init__(self, miname: str, broker, ctx, cmpi=None, module: Optional[str] = None,
+                 schema=None):
+        self.cmpi = cmpi or _cmpi_module()
+        self.miname = miname
+        self.broker = broker
+        self.users = 0
+        self.logger = logging.getLogger(f"kvm_providers.cmpi.{miname}")
+        level = os.environ.get("KVM_PROVIDERS_CMPI_LOG_LEVEL", "INFO").upper()
+        install_log_handler(self.cmpi, broker, getattr(logging, level, logging.INFO))
+        self.module_spec = module or resolve_module(miname)
+        env = self._env(ctx)
+        with request_scope():
+            self.proxy = ProviderProxy(env, self.module_spec, schema)
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _env(self, ctx) -> CMPIEnvironment:
+        return CMPIEnvironment(self.cmpi, self.broker, ctx, self.miname, self.logger)
+
+    def _schema(self):
+        if self.proxy.schema is not None:
+            return self.proxy.schema
+        from ..schema import default_schema
+        return default_schema()
+
+    def _error(self, exc: BaseException, what: str) -> tuple[int, bytes]:
+        if isinstance(exc, self.cmpi.CMPIException):
+            err = cim_error_from_cmpi(exc)
+        else:
+            err = to_cim_error(exc, self.logger, what=f"{self.miname} ({what})")
+        code = int(err.status_code)
+        if code < 1 or code > 17:
+            code = pywbem.CIM_ERR_FAILED
+        return code, _bytes(err.status_description or "")
+
+    def _run(self, what: str, ctx, func: Callable[[CMPIEnvironment, Converter], Any]):
+        """Run one CMPI call: env, converter, request scope, error mapping."""
+        conv = Converter(self.cmpi, self.broker)
+        try:
+            env = self._env(ctx)
+            with request_scope():
+                rc = func(env, conv)
+            if isinstance(rc, tuple):
+                return rc
+            return (self.cmpi.CMPI_RC_OK, None)
+        except BaseException as exc:  # pylint: disable=broad-except
+            return self._error(exc, what)
+        finally:
+            conv.release()
+
+    def _path(self, conv: Converter, objname) -> CIMInstanceName:
+        return conv.to_path(objname)
+
+    @staticmethod
+    def _plist(plist) -> Optional[list[str]]:
+        if plist is None:
+            return None
+        return [p.decode("utf-8") if isinstance(p, bytes) else str(p) for p in plist]
+
+    def _return_paths(self, conv: Converter, rslt, paths) -> None:
+        for path in paths:
+            rslt.return_objectpath(conv.keep(conv.object_path(path)))
+        rslt.done()
+
+    def _return_instances(self, conv: Converter, rslt, instances, ns: Optional[str]) -> None:
+        for inst in instances:
+            rslt.return_instance(conv.keep(conv.instance(inst, namespace=ns)))
+        rslt.done()
+
+    # -- instance MI ----------------------------------------------------------
+
+    def enum_instance_names(self, ctx, rslt, objname):
+        def run(env, conv):
+            op = self._path(conv, objname)
+            self._return_paths(conv, rslt, self.proxy.MI_enumInstanceNames(env, op))
+        return self._run("EnumerateInstanceNames", ctx, run)
+
+    def enum_instances(self, ctx, rslt, objname, plist):
+        def run(env, conv):
+            op = self._path(conv, objname)
+            self._return_instances(conv, rslt, self.proxy.MI_enumInstances(
+                env, op, self._plist(plist)), op.namespace)
+        return self._run("EnumerateInstances", ctx, run)
+
+    def get_instance(self, ctx, rslt, objname, plist):
+        def run(env, conv):
+            op = self._path(conv, objname)
+            inst = self.proxy.MI_getInstance(env, op, self._plist(plist))
+            self._return_instances(conv, rslt, [inst], op.namespace)
+        return self._run("GetInstance", ctx, run)
+
+    def create_instance(self, ctx, rslt, objname, newinst):
+        def run(env, conv):
+            ref = self._path(conv, objname)
+            inst = conv.to_instance(newinst, path=ref)
+            if not ref.keybindings:
+                own = newinst.objectpath()
+                if own is not None:
+                    keys = conv.to_path(own).keybindings
+                    inst.path = CIMInstanceName(ref.classname, keybindings=keys,
+                                                namespace=ref.namespace)
+            path = self.proxy.MI_createInstance(env, inst)
+            if path.namespace is None:
+                path.namespace = ref.namespace
+            self._return_paths(conv, rslt, [path])
+        return self._run("CreateInstance", ctx, run)
+
+    def set_instance(self, ctx, rslt, objname, newinst, plist):
+        def run(env, conv):
+            ref = self._path(conv, objname)
+            inst = conv.to_instance(newinst, path=ref)
+            self.proxy.MI_modifyInstance(env, inst, self._plist(plist))
+            rslt.done()
+        return self._run("ModifyInstance", ctx, run)
+
+    def delete_instance(self, ctx, rslt, objname):
+        def run(env, conv):
+            self.proxy.MI_deleteInstance(env, self._path(conv, objname))
+            rslt.done()
+        return self._run("DeleteInstance", ctx, run)
+
+    def exec_query(self, ctx, rslt, objname, query, lang):
+        return (self.cmpi.CMPI_RC_ERR_NOT_SUPPORTED,
+                _bytes(f"ExecQuery is not supported by {self.miname}"))
+
+    # -- association MI -----------------------------------------------------
+
+    def _assoc_classes(self, ns: str, requested: Optional[str]) -> list[str]:
+        """The association classes of this module to run for AssocClass `requested`.
+
+        OpenPegasus names the registered class; sfcb passes the client's
+        AssocClass (or ResultClass for References), which may be None or a
+        superclass such as CIM_Component.
+        """
+        names = list(self.proxy.providers)
+        if requested and requested.lower() in self.proxy.providers:
+            return [requested]
+        schema = self._schema()
+        out = []
+        for cname in names:
+            try:
+                spec = schema.spec(ns, cname)
+            except pywbem.CIMError:
+                continue
+            if not spec.is_association:
+                continue
+            if requested and not spec.is_a(requested):
+                continue
+            out.append(spec.name)
+        return out
+
+    def associator_names(self, ctx, rslt, objname, assocClass, resultClass, role,
+                         resultRole):
+        def run(env, conv):
+            op = self._path(conv, objname)
+            for acls in self._assoc_classes(op.namespace, assocClass):
+                for path in self.proxy.MI_associatorNames(env, op, acls, resultClass, role,
+                                                          resultRole):
+                    rslt.return_objectpath(conv.keep(conv.object_path(path)))
+            rslt.done()
+        return self._run("AssociatorNames", ctx, run)
+
+    def associators(self, ctx, rslt, objname, assocClass, resultClass, role, resultRole,
+                    plist):
+        def run(env, conv):
+            op = self._path(conv, objname)
+            props = self._plist(plist)
+            for acls in self._assoc_classes(op.namespace, assocClass):
+                for inst in self.proxy.MI_associators(env, op, acls, resultClass, role,
+                                                      resultRole, props):
+                    rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
+            rslt.done()
+        return self._run("Associators", ctx, run)
+
+    def reference_names(self, ctx, rslt, objname, resultClass, role):
+        def run(env, conv):
+            op = self._path(conv, objname)
+            for acls in self._assoc_classes(op.namespace, resultClass):
+                for path in self.proxy.MI_referenceNames(env, op, acls, role):
+                    rslt.return_objectpath(conv.keep(conv.object_path(path)))
+            rslt.done()
+        return self._run("ReferenceNames", ctx, run)
+
+    def references(self, ctx, rslt, objname, resultClass, role, plist):
+        def run(env, conv):
+            op = self._path(conv, objname)
+            props = self._plist(plist)
+            for acls in self._assoc_classes(op.namespace, resultClass):
+                for inst in self.proxy.MI_references(env, op, acls, role, props):
+                    rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
+            rslt.done()
+        return self._run("References", ctx, run)
+
+    # -- method MI ------------------------------------------------------------
+
+    def invoke_method(self, ctx, rslt, objname, method, inargs, outargs):
+        def run(env, conv):
+            op = self._path(conv, objname)
+            params = conv.to_args(inargs)
+            (rtype, rval), outs = self.proxy.MI_invokeMethod(env, op, method, params)
+            if outargs is not None:
+                conv.fill_args(outargs, outs)
+            if rval is not None:
+                cval, ctype = conv.value(rval, rtype, isinstance(rval, list))
+                rslt.return_data(cval, ctype)
+            rslt.done()
+        return self._run(f"InvokeMethod {method}", ctx, run)
+
+    # -- indication MI --------------------------------------------------------
+
+    @staticmethod
+    def _filter(filt) -> Optional[str]:
+        """The query of a CMPISelectExp (what providers get as `filter`)."""
+        if filt is None:
+            return None
+        try:
+            return filt.__str__()
+        except Exception:  # pylint: disable=broad-except
+            return None
+
+    def _class_path(self, conv: Converter, class_path) -> Optional[CIMInstanceName]:
+        return None if class_path is None else conv.to_path(class_path)
+
+    def authorize_filter(self, ctx, filt, className, classPath, owner):
+        def run(env, conv):
+            self.proxy.MI_authorizeFilter(env, self._filter(filt), className,
+                                          self._class_path(conv, classPath), owner)
+        return self._run("AuthorizeFilter", ctx, run)
+
+    def activate_filter(self, ctx, filt, className, classPath, firstActivation):
+        def run(env, conv):
+            self.proxy.MI_activateFilter(env, self._filter(filt), className,
+                                         self._class_path(conv, classPath),
+                                         bool(firstActivation))
+        return self._run("ActivateFilter", ctx, run)
+
+    def deactivate_filter(self, ctx, filt, className, classPath, lastActivation):
+        def run(env, conv):
+            self.proxy.MI_deActivateFilter(env, self._filter(filt), className,
+                                           self._class_path(conv, classPath),
+                                           bool(lastActivation))
+        return self._run("DeActivateFilter", ctx, run)
+
+    def must_poll(self, ctx, filt, className, classPath):
+        # Neither sfcb nor our providers poll; the providers deliver events themselves.
+        return (self.cmpi.CMPI_RC_ERR_NOT_SUPPORTED, None)
+
+    def enable_indications(self, ctx):
+        return self._run("EnableIndications", ctx,
+                         lambda env, conv: self.proxy.MI_enableIndications(env))
+
+    def disable_indications(self, ctx):
+        return self._run("DisableIndications", ctx,
+                         lambda env, conv: self.proxy.MI_disableIndications(env))
+
+    # -- unloading --------------------------------------------------------------
+
+    def cleanup(self, ctx, terminating):
+        """CMPI cleanup of one MI.
+
+        Not terminating: the server asks whether it may unload; the module's
+        ``can_unload(env)`` decides (CMPI_RC_DO_NOT_UNLOAD if not).  The
+        module's ``shutdown(env)`` runs when the last MI of this name goes.
+        """
+        def run(env, conv):
+            if not terminating and not self.proxy.MI_canunload(env):
+                return (self.cmpi.CMPI_RC_DO_NOT_UNLOAD, None)
+            with _lock:
+                self.users = max(0, self.users - 1)
+                last = self.users == 0
+                if last and _proxies.get(self.miname) is self:
+                    del _proxies[self.miname]
+            if last:
+                self.proxy.MI_shutdown(env)
+            return None
+        return self._run("Cleanup", ctx, run)

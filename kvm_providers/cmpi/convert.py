@@ -1,0 +1,402 @@
+"""Conversion between CMPI objects (cmpi-bindings' SWIG module ``cmpi``) and pywbem 1.x.
+
+Every CIM type goes both ways: the integer and real types, boolean, char16,
+string, datetime (points in time and intervals), references, embedded
+instances, arrays of all of these, and NULL values.
+
+Things of the SWIG layer that this module respects (see docs/cmpi.md):
+
+* A SWIG struct member that holds a pointer (``CMPIValue.string``,
+  ``.array``, ``.dateTime`` ...) does not keep the Python proxy alive.  The
+  objects made by the broker's ``new_string``, ``new_array``,
+  ``new_datetime_from_string`` and ``new_args`` are owned by their proxies and
+  released (``CMRelease``) when the proxy goes away.  A :class:`Converter`
+  therefore keeps every object it makes in its *arena* until the CIM server has
+  copied it (the end of the call, :meth:`Converter.release`).
+* ``CMPIData.value`` points into the ``CMPIData``: the data object is always
+  bound to a name while its value is read.
+* ``CMPIData._value()`` cannot convert datetimes and returns None for reals
+  under Python, so values are read field by field.
+* ``CMPIObjectPath.hostname()`` crashes the server on a path without host
+  (``strdup(NULL)``) and is never called; ``CMPIObjectPath.keys()`` uses
+  ``xrange`` and is never called either.
+* Lists of property names (``char **``) are handed to the SWIG layer as bytes:
+  with SWIG's Python 3 compatibility macros its typemap accepts only bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+import pywbem
+from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanceName,
+                    CIMProperty, Char16, Real32, Real64, Sint8, Sint16, Sint32, Sint64, Uint8,
+                    Uint16, Uint32, Uint64)
+
+__all__ = ["Converter", "CIM_TO_CMPI_NAMES", "cim_error_from_cmpi", "plist_bytes"]
+
+#: CIM type name -> name of the CMPI type constant in the ``cmpi`` module.
+CIM_TO_CMPI_NAMES: dict[str, str] = {
+    "boolean": "CMPI_boolean", "char16": "CMPI_char16",
+    "real32": "CMPI_real32", "real64": "CMPI_real64",
+    "uint8": "CMPI_uint8", "uint16": "CMPI_uint16", "uint32": "CMPI_uint32",
+    "uint64": "CMPI_uint64", "sint8": "CMPI_sint8", "sint16": "CMPI_sint16",
+    "sint32": "CMPI_sint32", "sint64": "CMPI_sint64",
+    "string": "CMPI_string", "datetime": "CMPI_dateTime", "reference": "CMPI_ref",
+    "instance": "CMPI_instance",
+}
+
+_INT_CLASSES = {"uint8": Uint8, "uint16": Uint16, "uint32": Uint32, "uint64": Uint64,
+                "sint8": Sint8, "sint16": Sint16, "sint32": Sint32, "sint64": Sint64}
+_REAL_CLASSES = {"real32": Real32, "real64": Real64}
+
+
+def plist_bytes(props: Optional[Iterable[str]]) -> Optional[list[bytes]]:
+    """A property list as the SWIG ``char **`` typemap takes it (None stays None)."""
+    if props is None:
+        return None
+    return [p.encode("utf-8") if isinstance(p, str) else bytes(p) for p in props]
+
+
+def cim_error_from_cmpi(exc: BaseException) -> pywbem.CIMError:
+    """A ``cmpi.CMPIException`` (raised by a failed broker call) as a CIMError."""
+    try:
+        code = int(exc.get_error_code())  # type: ignore[attr-defined]
+        desc = exc.get_description()  # type: ignore[attr-defined]
+    except Exception:  # pylint: disable=broad-except
+        return pywbem.CIMError(pywbem.CIM_ERR_FAILED, f"CIM server error: {exc}")
+    if isinstance(desc, bytes):
+        desc = desc.decode("utf-8", "replace")
+    if code < 1 or code > 17:
+        # Not a CIM status (e.g. CMPI_RC_ERR_INVALID_HANDLE): keep it in the text.
+        desc = f"CMPI rc {code}" + (f": {desc}" if desc else "")
+        code = pywbem.CIM_ERR_FAILED
+    return pywbem.CIMError(code, desc or None)
+
+
+class Converter:
+    """Converts values for one call (or one up-call); owns the CMPI objects it makes.
+
+    `cmpi` is the SWIG module (or the test fake), `broker` the CMPIBroker.
+    Call :meth:`release` when the CIM server has taken what was handed to it.
+    """
+
+    def __init__(self, cmpi, broker):
+        self.cmpi = cmpi
+        self.broker = broker
+        self.arena: list[Any] = []
+        c = cmpi
+        self.ARRAY = c.CMPI_ARRAY
+        self._to_ctype = {name: getattr(c, cname) for name, cname in CIM_TO_CMPI_NAMES.items()}
+        self._from_ctype = {v: k for k, v in self._to_ctype.items()}
+        self._from_ctype[c.CMPI_chars] = "string"
+        self._skip_ctypes = {getattr(c, n) for n in ("CMPI_class", "CMPI_args", "CMPI_filter",
+                                                     "CMPI_enumeration", "CMPI_ptr",
+                                                     "CMPI_charsptr") if hasattr(c, n)}
+        self._null_states = c.CMPI_nullValue | c.CMPI_notFound
+
+    # -- lifetime -----------------------------------------------------------
+
+    def keep(self, obj: Any) -> Any:
+        """Keep `obj` (a proxy the broker made) alive until :meth:`release`."""
+        self.arena.append(obj)
+        return obj
+
+    def release(self) -> None:
+        """Drop the references to every object this converter made."""
+        self.arena.clear()
+
+    # -- type names -----------------------------------------------------------
+
+    def ctype(self, cim_type: str, is_array: bool = False) -> int:
+        """The CMPIType of a CIM type name ('uint16', 'reference', 'instance' ...)."""
+        try:
+            base = self._to_ctype[cim_type]
+        except KeyError:
+            raise pywbem.CIMError(pywbem.CIM_ERR_FAILED,
+                                  f"CIM type {cim_type!r} cannot be passed to CMPI") from None
+        return base | self.ARRAY if is_array else base
+
+    def cim_type(self, ctype: int) -> tuple[Optional[str], bool]:
+        """(CIM type name or None, is_array) of a CMPIType."""
+        is_array = bool(ctype & self.ARRAY)
+        base = ctype & ~self.ARRAY
+        return self._from_ctype.get(base), is_array
+
+    @staticmethod
+    def infer_type(value: Any) -> str:
+        """The CIM type of an untyped value (key bindings, up-call parameters)."""
+        probe = value[0] if isinstance(value, (list, tuple)) and value else value
+        if isinstance(probe, CIMInstance):
+            return "instance"
+        if isinstance(probe, (CIMInstanceName, CIMClassName)):
+            return "reference"
+        if isinstance(probe, bool):
+            return "boolean"
+        if isinstance(probe, (pywbem.CIMInt, pywbem.CIMFloat, CIMDateTime, Char16)):
+            return pywbem.cimtype(probe)
+        if isinstance(probe, int):
+            return "sint64" if probe < 0 else "uint64"
+        if isinstance(probe, float):
+            return "real64"
+        return "string"
+
+    # -- CMPI -> pywbem -------------------------------------------------------
+
+    def from_data(self, data) -> tuple[Any, Optional[str], bool]:
+        """(pywbem value, CIM type, is_array) of a CMPIData.  NULL gives value None."""
+        ctype = data.type
+        cim_type, is_array = self.cim_type(ctype)
+        if data.state & self._null_states or ctype == self.cmpi.CMPI_null:
+            return None, cim_type, is_array
+        if cim_type is None:
+            return None, None, is_array   # CMPI_class, CMPI_args ...: nothing for pywbem
+        if is_array:
+            car = data.value.array
+            if car is None:
+                return None, cim_type, True
+            out = []
+            for i in range(car.size()):
+                elem = car.at(i)
+                if elem.state & self._null_states or elem.type == self.cmpi.CMPI_null:
+                    out.append(None)
+                    continue
+                etype, _ = self.cim_type(elem.type)
+                out.append(self._scalar(elem, etype or cim_type))
+            return out, cim_type, True
+        return self._scalar(data, cim_type), cim_type, False
+
+    def _scalar(self, data, cim_type: str) -> Any:
+        base = data.type & ~self.ARRAY
+        value = data.value
+        if cim_type == "string":
+            if base == self.cmpi.CMPI_chars:
+                return value.chars or ""
+            s = value.string
+            return "" if s is None else (s.__str__() or "")
+        if cim_type in _INT_CLASSES:
+            return _INT_CLASSES[cim_type](getattr(value, cim_type))
+        if cim_type == "boolean":
+            return bool(value.boolean)
+        if cim_type in _REAL_CLASSES:
+            return _REAL_CLASSES[cim_type](getattr(value, cim_type))
+        if cim_type == "char16":
+            return Char16(chr(value.char16))
+        if cim_type == "datetime":
+            dt = value.dateTime
+            return None if dt is None else CIMDateTime(dt.__str__())
+        if cim_type == "reference":
+            ref = value.ref
+            return None if ref is None else self.to_path(ref)
+        if cim_type == "instance":
+            inst = value.inst
+            return None if inst is None else self.to_instance(inst, embedded=True)
+        raise pywbem.CIMError(pywbem.CIM_ERR_FAILED, f"unknown CIM type {cim_type!r}")
+
+    def to_path(self, cop, namespace: Optional[str] = None) -> CIMInstanceName:
+        """CMPIObjectPath -> CIMInstanceName (with its key bindings and namespace)."""
+        keys = {}
+        for i in range(cop.key_count()):
+            data, name = cop.get_key_at(i)
+            value, _t, _a = self.from_data(data)
+            keys[name] = value
+        ns = cop.namespace() or namespace or None
+        return CIMInstanceName(cop.classname(), keybindings=keys, namespace=ns)
+
+    def to_instance(self, cinst, path: Optional[CIMInstanceName] = None,
+                    embedded: bool = False) -> CIMInstance:
+        """CMPIInstance -> CIMInstance.
+
+        The path is `path` if given, else the instance's object path; embedded
+        instances (values of properties and parameters) get no path.
+        """
+        if path is None and not embedded:
+            cop = cinst.objectpath()
+            path = None if cop is None else self.to_path(cop)
+        classname = path.classname if path is not None else None
+        if classname is None:
+            cop = cinst.objectpath()
+            classname = cop.classname() if cop is not None else "CIM_ManagedElement"
+        props = []
+        for i in range(cinst.property_count()):
+            data, name = cinst.get_property_at(i)
+            value, cim_type, is_array = self.from_data(data)
+            if cim_type is None:
+                if value is None and not (data.type & ~self.ARRAY) in self._skip_ctypes:
+                    cim_type = "string"   # an untyped NULL
+                else:
+                    continue
+            props.append(self._property(name, value, cim_type, is_array))
+        return CIMInstance(classname, properties=props, path=path)
+
+    @staticmethod
+    def _property(name: str, value: Any, cim_type: str, is_array: bool) -> CIMProperty:
+        if cim_type == "instance":
+            return CIMProperty(name, value, type="string", is_array=is_array,
+                               embedded_object="instance")
+        if cim_type == "reference":
+            return CIMProperty(name, value, type="reference", is_array=is_array)
+        return CIMProperty(name, value, type=cim_type, is_array=is_array)
+
+    def to_args(self, cargs) -> dict[str, Any]:
+        """CMPIArgs -> {name: pywbem value}."""
+        out: dict[str, Any] = {}
+        if cargs is None:
+            return out
+        for i in range(cargs.arg_count()):
+            data, name = cargs.get_arg_at(i)
+            value, _t, _a = self.from_data(data)
+            out[name] = value
+        return out
+
+    # -- pywbem -> CMPI -------------------------------------------------------
+
+    def value(self, value: Any, cim_type: Optional[str] = None,
+              is_array: Optional[bool] = None) -> tuple[Any, int]:
+        """(CMPIValue or None for NULL, CMPIType) for a pywbem value."""
+        if is_array is None:
+            is_array = isinstance(value, (list, tuple))
+        if cim_type is None:
+            if value is None:
+                cim_type = "string"
+            else:
+                cim_type = self.infer_type(value)
+        elif cim_type == "string" and _holds_instance(value):
+            cim_type = "instance"
+        ctype = self.ctype(cim_type, is_array)
+        if value is None:
+            return None, ctype
+        cval = self.cmpi.CMPIValue()
+        if is_array:
+            if not isinstance(value, (list, tuple)):
+                value = [value]
+            base = ctype & ~self.ARRAY
+            car = self.keep(self.broker.new_array(len(value), base))
+            for i, elem in enumerate(value):
+                if elem is None:
+                    car.set(i, None, base)
+                else:
+                    car.set(i, self._scalar_value(elem, cim_type), base)
+            cval.array = car
+        else:
+            self._set_scalar(cval, value, cim_type)
+        return cval, ctype
+
+    def _scalar_value(self, value: Any, cim_type: str):
+        cval = self.cmpi.CMPIValue()
+        self._set_scalar(cval, value, cim_type)
+        return cval
+
+    def _set_scalar(self, cval, value: Any, cim_type: str) -> None:
+        if cim_type == "string":
+            if isinstance(value, CIMClass):
+                value = value.tomof()
+            elif isinstance(value, CIMInstance):
+                value = value.tomof()
+            cval.string = self.keep(self.broker.new_string(str(value)))
+        elif cim_type in _INT_CLASSES:
+            if isinstance(value, bool):
+                raise pywbem.CIMError(pywbem.CIM_ERR_FAILED,
+                                      f"boolean {value!r} given for a {cim_type}")
+            setattr(cval, cim_type, int(_INT_CLASSES[cim_type](value)))
+        elif cim_type == "boolean":
+            cval.boolean = 1 if _as_bool(value) else 0
+        elif cim_type in _REAL_CLASSES:
+            setattr(cval, cim_type, float(value))
+        elif cim_type == "char16":
+            text = str(value)
+            if len(text) != 1:
+                raise pywbem.CIMError(pywbem.CIM_ERR_FAILED,
+                                      f"char16 needs one character, got {text!r}")
+            cval.char16 = ord(text)
+        elif cim_type == "datetime":
+            if not isinstance(value, CIMDateTime):
+                value = CIMDateTime(value)
+            cval.dateTime = self.keep(self.broker.new_datetime_from_string(str(value)))
+        elif cim_type == "reference":
+            cval.ref = self.keep(self.object_path(value))
+        elif cim_type == "instance":
+            cval.inst = self.keep(self.instance(value, allow_null_ns=True))
+        else:  # pragma: no cover (ctype() refused it before)
+            raise pywbem.CIMError(pywbem.CIM_ERR_FAILED, f"unknown CIM type {cim_type!r}")
+
+    def object_path(self, path: CIMInstanceName | CIMClassName,
+                    namespace: Optional[str] = None):
+        """CIMInstanceName (or CIMClassName) -> CMPIObjectPath."""
+        ns = path.namespace or namespace
+        cop = self.broker.new_object_path(ns, str(path.classname))
+        if path.host:
+            cop.set_hostname(str(path.host))
+        if isinstance(path, CIMInstanceName):
+            for name, kval in path.keybindings.items():
+                if kval is None:
+                    raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                          f"NULL value for key {path.classname}.{name}")
+                cval, ctype = self.value(kval, self.infer_type(kval), False)
+                cop.add_key(str(name), cval, ctype)
+        return cop
+
+    def instance(self, inst: CIMInstance, namespace: Optional[str] = None,
+                 allow_null_ns: bool = False):
+        """CIMInstance -> CMPIInstance.
+
+        The instance's path gives namespace, class and keys; without
+        `allow_null_ns` a namespace is required (CIM_ERR_INVALID_NAMESPACE).
+        """
+        path = inst.path
+        if path is None:
+            path = CIMInstanceName(inst.classname, namespace=namespace)
+        ns = path.namespace or namespace
+        if not ns and not allow_null_ns:
+            raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_NAMESPACE,
+                                  f"Instance of {inst.classname} has no namespace")
+        if ns != path.namespace:
+            path = path.copy()
+            path.namespace = ns
+        cop = self.keep(self.object_path(path))
+        cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
+        for prop in inst.properties.values():
+            cim_type = prop.type
+            if prop.embedded_object and _holds_instance(prop.value):
+                cim_type = "instance"
+            try:
+                cval, ctype = self.value(prop.value, cim_type, bool(prop.is_array))
+            except pywbem.CIMError:
+                raise
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise pywbem.CIMError(
+                    pywbem.CIM_ERR_FAILED,
+                    f"Property {inst.classname}.{prop.name} = {prop.value!r} "
+                    f"({cim_type}) cannot be passed to CMPI: {exc}") from None
+            cinst.set_property(str(prop.name), cval, ctype)
+        return cinst
+
+    def fill_args(self, cargs, params: dict[str, Any]) -> None:
+        """Set ``{name: (type, value)}`` or ``{name: value}`` on a CMPIArgs."""
+        for name, item in params.items():
+            if isinstance(item, tuple) and len(item) == 2 and \
+                    (item[0] is None or isinstance(item[0], str)):
+                cim_type, value = item
+            elif isinstance(item, pywbem.CIMParameter):
+                cim_type, value = item.type, item.value
+            else:
+                cim_type, value = None, item
+            if cim_type in ("class",):
+                cim_type = "string"
+            cval, ctype = self.value(value, cim_type, isinstance(value, (list, tuple)))
+            cargs.set(str(name), cval, ctype)
+
+
+def _holds_instance(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, CIMInstance) for v in value)
+    return isinstance(value, CIMInstance)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "false"):
+            return low == "true"
+        raise pywbem.CIMError(pywbem.CIM_ERR_FAILED, f"not a boolean: {value!r}")
+    return bool(value)
