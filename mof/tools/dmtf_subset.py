@@ -153,13 +153,20 @@ class Recorder(MOFWBEMConnection):
         return low.index(name.lower())
 
 
-_SENTENCE = re.compile(r"^(.*?[.!?])(?=\s+[A-Z(\"']|\s*$)", re.S)
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[^a-z\s])")
+_CLAUSE_END = re.compile(r"[.!?:;](?=\s)")
 
 
-def first_sentence(text: str) -> str:
+def first_sentence(text: str, limit: int = 250) -> str:
+    """The first sentence of a DMTF description (or its first clause if long)."""
     text = " ".join(text.split())
-    m = _SENTENCE.match(text)
-    return m.group(1) if m else text
+    m = _SENTENCE_END.search(text)
+    out = text[:m.end()] if m else text
+    if len(out) > limit:
+        m = _CLAUSE_END.search(out, 20)
+        if m and m.start() < len(out) - 1:
+            out = out[:m.start()] + "."
+    return out
 
 
 def trim_qualifiers(quals):
