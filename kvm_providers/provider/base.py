@@ -395,13 +395,7 @@ class CIMProvider2:
                 if not pspec.is_in:
                     raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
                                    f"Parameter {pspec.name} of method {mname} is output only")
-                if not pspec.embedded_object or not _is_embedded_value(value):
-                    try:
-                        value = coerce(pspec.type, pspec.is_array, value)
-                    except (ValueError, TypeError) as exc:
-                        raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                                       f"Parameter {pspec.name} of method {mname}: "
-                                       f"{exc}") from None
+                value = _typed_param(pspec, value, ns, mname, self._schema())
             key = f"param_{name.lower()}"
             if key not in accepted and not var_kw:
                 raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
@@ -439,6 +433,42 @@ class CIMProvider2:
                 ptype, value = _typed(ptype, isinstance(value, list), value)
             out[name] = (ptype, value)
         return (rtype, rval), out
+
+
+def _typed_param(pspec, value: Any, ns: Optional[str], mname: str, schema: Schema) -> Any:
+    """An input parameter value converted to its declared type.
+
+    Embedded instances sent as CIM-XML or MOF text are decoded (and typed by
+    their class); an unused reference sent as a blank string is NULL.
+    """
+    where = f"Parameter {pspec.name} of method {mname}"
+    try:
+        if value is None:
+            return None
+        if pspec.embedded_object == "instance" or pspec.embedded_class:
+            from ..cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+            try:
+                if pspec.is_array:
+                    items = value if isinstance(value, list) else [value]
+                    return [None if v is None else decode_embedded_instance(v, ns, schema)
+                            for v in items]
+                return decode_embedded_instance(value, ns, schema)
+            except EmbeddedInstanceError as exc:
+                raise ValueError(str(exc)) from None
+        if pspec.embedded_object and _is_embedded_value(value):
+            return value
+        if pspec.type == "reference":
+            if isinstance(value, str):
+                return CIMInstanceName.from_wbem_uri(value) if value.strip() else None
+            if isinstance(value, list):
+                return [CIMInstanceName.from_wbem_uri(v) if isinstance(v, str) else v
+                        for v in value]
+            if isinstance(value, pywbem.CIMClassName):
+                return CIMInstanceName(value.classname, namespace=value.namespace,
+                                       host=value.host)
+        return coerce(pspec.type, pspec.is_array, value)
+    except (ValueError, TypeError) as exc:
+        raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, f"{where}: {exc}") from None
 
 
 def _is_embedded_value(value: Any) -> bool:

@@ -15,13 +15,16 @@ model converts to the declared CIM type::
 Assigning a property that was filtered out by the PropertyList is ignored
 (the pywbem 0.7 ``property_list`` behaviour the CIMProvider2 API relies on).
 Assigning a key property also sets the key binding of ``model.path``.
-Properties that were requested but never assigned are NULL; hosts emit them
-as NULL properties.
+Properties that were requested but never assigned are left out of the
+instance (as OpenPegasus does); assign None to send an explicit NULL.
+Assigning a property the class does not define is a provider bug: it is
+ignored with a warning (an error when KVM_PROVIDERS_STRICT_MODELS is set).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Iterable, Iterator, Optional
 
 from pywbem import CIMInstance, CIMInstanceName, CIMProperty
@@ -69,6 +72,25 @@ def fast_property(spec: PropSpec, value: Any) -> CIMProperty:
     p._qualifiers = _NocaseDict()
     p._embedded_object = spec.embedded_object
     return p
+
+
+_STRICT = os.environ.get("KVM_PROVIDERS_STRICT_MODELS", "") not in ("", "0")
+_warned: set[tuple[str, str]] = set()
+
+
+def _undefined(classname: str, prop: str) -> None:
+    """A provider set a property its class does not define: a provider bug.
+
+    Ignored with a warning (once per property), so that clients only ever see
+    properties of the schema; raised when KVM_PROVIDERS_STRICT_MODELS is set,
+    as the test suite does.
+    """
+    if _STRICT:
+        raise KeyError(f"class {classname} has no property {prop!r}")
+    if (classname, prop) not in _warned:
+        _warned.add((classname, prop))
+        LOG.warning("provider sets property %s, which class %s does not define; ignored",
+                    prop, classname)
 
 
 class InstanceModel(CIMInstance):
@@ -124,8 +146,7 @@ class InstanceModel(CIMInstance):
         lk = key.lower()
         spec = self._spec.props.get(lk)
         if spec is None:
-            # Not defined by the class: plain pywbem behaviour (type inferred).
-            CIMInstance.__setitem__(self, key, value)
+            _undefined(self._spec.name, key)
             return
         if lk not in self._wanted:
             return  # filtered out by the PropertyList

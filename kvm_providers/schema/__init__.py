@@ -47,7 +47,7 @@ NAMESPACE_MOF: dict[str, list[str]] = {
     "root/virt": ["cim/schema.mof", "virt/virt.mof", "interop/interop.mof"],
 }
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -374,9 +374,80 @@ def _compile(mof_dir: str, layout: dict[str, list[str]]):
                 compiler.compile_file(path, ns)
             except pywbem.Error as exc:
                 raise MOFCompileError(f"{rel} in {ns}: {exc}") from exc
-    classes = {ns: dict(handle.classes.get(ns, {})) for ns in layout}
+    classes = {ns: _resolve_all(dict(handle.classes.get(ns, {}))) for ns in layout}
     quals = {ns: dict(handle.qualifiers.get(ns, {})) for ns in layout}
     return classes, quals
+
+
+def _inherited_quals(parent_quals, local_quals):
+    """Local qualifiers plus the parent's that flow to subclasses (not Restricted)."""
+    out = type(local_quals)()
+    for name, q in parent_quals.items():
+        if q.tosubclass is not False and name not in local_quals:
+            q2 = q.copy()
+            q2.propagated = True
+            out[name] = q2
+    for name, q in local_quals.items():
+        out[name] = q
+    return out
+
+
+def _resolve_all(classes: dict[str, CIMClass]) -> dict[str, CIMClass]:
+    """Classes with their inherited properties and methods, as a CIM server returns them.
+
+    pywbem's MOF compiler stores classes as written (local elements only).
+    Here each class gets its superclasses' properties and methods (inherited
+    first), with class_origin and propagated set, and the qualifiers that
+    flow to subclasses (so that an overriding property keeps e.g. Key).
+    """
+    by_lower = {name.lower(): cls for name, cls in classes.items()}
+    done: dict[str, CIMClass] = {}
+
+    def resolve(lname: str) -> CIMClass:
+        hit = done.get(lname)
+        if hit is not None:
+            return hit
+        cls = by_lower[lname]
+        out = cls.copy()
+        parent = resolve(cls.superclass.lower()) \
+            if cls.superclass and cls.superclass.lower() in by_lower else None
+        for kind in ("properties", "methods"):
+            local = getattr(cls, kind)
+            merged = type(local)()
+            if parent is not None:
+                for name, item in getattr(parent, kind).items():
+                    own = local.get(name)
+                    if own is None:
+                        inh = item.copy()
+                        inh.propagated = True
+                        merged[name] = inh
+                    else:
+                        mine = own.copy()
+                        mine.class_origin = cls.classname
+                        mine.propagated = False
+                        mine.qualifiers = _inherited_quals(item.qualifiers, own.qualifiers)
+                        if kind == "methods":
+                            for pname, prm in mine.parameters.items():
+                                pprm = item.parameters.get(pname)
+                                if pprm is not None:
+                                    prm.qualifiers = _inherited_quals(pprm.qualifiers,
+                                                                      prm.qualifiers)
+                        merged[name] = mine
+            for name, item in local.items():
+                if name not in merged:
+                    mine = item.copy()
+                    mine.class_origin = cls.classname
+                    mine.propagated = False
+                    merged[name] = mine
+            setattr(out, kind, merged)
+        if parent is not None:
+            out.qualifiers = _inherited_quals(
+                {k: q for k, q in parent.qualifiers.items() if k.lower() != "abstract"},
+                cls.qualifiers)
+        done[lname] = out
+        return out
+
+    return {cls.classname: resolve(name) for name, cls in by_lower.items()}
 
 
 def load_schema(mof_dir: Optional[str] = None,

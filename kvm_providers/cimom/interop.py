@@ -1,0 +1,235 @@
+"""The embedded server's own interop providers (DSP1033 Profile Registration, DSP1071 WBEM Server).
+
+In sfcb and OpenPegasus the CIM server provides these classes; the embedded
+server provides them here, as an ordinary provider module, so that pywbem's
+``WBEMServer`` discovery works: the interop namespace, CIM_ObjectManager
+(brand and version), CIM_Namespace and CIM_NamespaceInManager, the
+CIM-XML communication mechanism, and the server's registered profiles with
+their ElementConformsToProfile to the object manager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+from pywbem import CIMInstanceName
+
+from .._version import __version__
+from ..provider import CIMProvider2
+
+__all__ = ["ServerInfo", "configure", "get_providers", "BUILTIN_CLASSES", "INTEROP"]
+
+INTEROP = "root/interop"
+BRAND = "kvm_providers"
+
+
+@dataclass
+class ServerInfo:
+    """What the interop providers report about the server."""
+
+    hostname: str
+    namespaces: list[str]
+    secure_ports: list[int] = field(default_factory=list)
+    plain_ports: list[int] = field(default_factory=list)
+    auth: bool = False
+
+
+_info: Optional[ServerInfo] = None
+
+
+def configure(info: ServerInfo) -> None:
+    """Called by the server before it loads this module."""
+    global _info
+    _info = info
+
+
+def _server() -> ServerInfo:
+    if _info is None:
+        raise RuntimeError("interop providers used before the server configured them")
+    return _info
+
+
+def _om_path() -> CIMInstanceName:
+    s = _server()
+    return CIMInstanceName("CIM_ObjectManager", namespace=INTEROP, keybindings={
+        "SystemCreationClassName": "CIM_ComputerSystem", "SystemName": s.hostname,
+        "CreationClassName": "CIM_ObjectManager", "Name": f"{BRAND}:{s.hostname}"})
+
+
+#: (InstanceID, RegisteredName, RegisteredVersion) of the server's own profiles (DMTF).
+SERVER_PROFILES = [
+    ("CIM:DSP1033-ProfileRegistration-1.0.0", "Profile Registration", "1.0.0"),
+    ("CIM:DSP1071-WBEMServer-1.0.1", "WBEM Server", "1.0.1"),
+]
+
+
+def _profile_path(instance_id: str) -> CIMInstanceName:
+    return CIMInstanceName("CIM_RegisteredProfile", namespace=INTEROP,
+                           keybindings={"InstanceID": instance_id})
+
+
+class ObjectManagerProvider(CIMProvider2):
+    """CIM_ObjectManager: the one instance that stands for this server."""
+
+    def enum_instances(self, env, model, keys_only) -> Iterator:
+        inst = model.copy()
+        for k, v in _om_path().keybindings.items():
+            inst[k] = v
+        if not keys_only:
+            inst["ElementName"] = BRAND
+            inst["Caption"] = "kvm_providers embedded WBEM server"
+            inst["Description"] = f"kvm_providers embedded WBEM server version {__version__}"
+            inst["EnabledState"] = 2
+            inst["RequestedState"] = 12
+            inst["EnabledDefault"] = 2
+            inst["OperationalStatus"] = [2]
+            inst["HealthState"] = 5
+            inst["Started"] = True
+            inst["StartMode"] = "Automatic"
+            inst["GatherStatisticalData"] = False
+            inst["PrimaryOwnerName"] = "root"
+        yield inst
+
+
+def _namespace_paths() -> Iterator[CIMInstanceName]:
+    om = _om_path().keybindings
+    for ns in _server().namespaces:
+        yield CIMInstanceName("CIM_Namespace", namespace=INTEROP, keybindings={
+            "SystemCreationClassName": om["SystemCreationClassName"],
+            "SystemName": om["SystemName"],
+            "ObjectManagerCreationClassName": om["CreationClassName"],
+            "ObjectManagerName": om["Name"], "CreationClassName": "CIM_Namespace",
+            "Name": ns})
+
+
+class NamespaceProvider(CIMProvider2):
+    """CIM_Namespace: one instance per namespace of the server."""
+
+    def enum_instances(self, env, model, keys_only) -> Iterator:
+        for path in _namespace_paths():
+            inst = model.copy()
+            for k, v in path.keybindings.items():
+                inst[k] = v
+            if not keys_only:
+                inst["ElementName"] = path["Name"]
+                inst["ClassInfo"] = 0          # "Unknown": classes are not per-schema here
+                inst["ClassType"] = 2          # CIM
+            yield inst
+
+
+class NamespaceInManagerProvider(CIMProvider2):
+    """CIM_NamespaceInManager: the object manager holds every namespace."""
+
+    def enum_instances(self, env, model, keys_only) -> Iterator:
+        om = _om_path()
+        for path in _namespace_paths():
+            inst = model.copy()
+            inst["Antecedent"] = om
+            inst["Dependent"] = path
+            yield inst
+
+    def references(self, env, object_name, model, result_class_name, role, result_role,
+                   keys_only):
+        return self.simple_refs(env, object_name, model, result_class_name, role,
+                                result_role, keys_only)
+
+
+class CommMechanismProvider(CIMProvider2):
+    """CIM_CIMXMLCommunicationMechanism: how to talk to this server."""
+
+    def enum_instances(self, env, model, keys_only) -> Iterator:
+        s = _server()
+        om = _om_path().keybindings
+        inst = model.copy()
+        inst["SystemCreationClassName"] = om["SystemCreationClassName"]
+        inst["SystemName"] = om["SystemName"]
+        inst["CreationClassName"] = model.classname
+        inst["Name"] = f"{BRAND}:cim-xml"
+        if not keys_only:
+            inst["ElementName"] = "CIM-XML"
+            inst["CommunicationMechanism"] = 2        # CIM-XML
+            inst["Version"] = "1.0"
+            inst["CIMXMLProtocolVersion"] = 1         # 1.0
+            inst["CIMValidated"] = False
+            inst["MultipleOperationsSupported"] = True
+            # Basic Read/Write, Instance Manipulation, Association Traversal,
+            # Query Execution, Qualifier Declaration, Pull Operations (DSP0200 value map).
+            inst["FunctionalProfilesSupported"] = [2, 3, 5, 6, 7, 8]
+            inst["AuthenticationMechanismsSupported"] = [3] if s.auth else [1]  # Basic / None
+            inst["EnabledState"] = 2
+            inst["OperationalStatus"] = [2]
+        yield inst
+
+
+class CommMechanismForManagerProvider(CIMProvider2):
+    """CIM_CommMechanismForManager: the object manager offers CIM-XML."""
+
+    def enum_instances(self, env, model, keys_only) -> Iterator:
+        om = _om_path()
+        s = _server()
+        inst = model.copy()
+        inst["Antecedent"] = om
+        inst["Dependent"] = CIMInstanceName(
+            "CIM_CIMXMLCommunicationMechanism", namespace=INTEROP, keybindings={
+                "SystemCreationClassName": "CIM_ComputerSystem", "SystemName": s.hostname,
+                "CreationClassName": "CIM_CIMXMLCommunicationMechanism",
+                "Name": f"{BRAND}:cim-xml"})
+        yield inst
+
+    def references(self, env, object_name, model, result_class_name, role, result_role,
+                   keys_only):
+        return self.simple_refs(env, object_name, model, result_class_name, role,
+                                result_role, keys_only)
+
+
+class RegisteredProfileProvider(CIMProvider2):
+    """CIM_RegisteredProfile: the server's own profiles (Profile Registration, WBEM Server)."""
+
+    def enum_instances(self, env, model, keys_only) -> Iterator:
+        for iid, name, version in SERVER_PROFILES:
+            inst = model.copy()
+            inst["InstanceID"] = iid
+            if not keys_only:
+                inst["RegisteredOrganization"] = 2     # DMTF
+                inst["RegisteredName"] = name
+                inst["RegisteredVersion"] = version
+                inst["AdvertiseTypes"] = [3]           # Not Advertised
+                inst["AdvertiseTypeDescriptions"] = [""]
+                inst["ElementName"] = name
+            yield inst
+
+
+class ServerConformsProvider(CIMProvider2):
+    """CIM_ElementConformsToProfile: the object manager implements the server profiles."""
+
+    def enum_instances(self, env, model, keys_only) -> Iterator:
+        om = _om_path()
+        for iid, _name, _version in SERVER_PROFILES:
+            inst = model.copy()
+            inst["ConformantStandard"] = _profile_path(iid)
+            inst["ManagedElement"] = om
+            yield inst
+
+    def references(self, env, object_name, model, result_class_name, role, result_role,
+                   keys_only):
+        return self.simple_refs(env, object_name, model, result_class_name, role,
+                                result_role, keys_only)
+
+
+#: (class, provider type(s)) the server registers for itself in the interop namespace.
+BUILTIN_CLASSES = [
+    ("CIM_ObjectManager", ("instance",), ObjectManagerProvider),
+    ("CIM_Namespace", ("instance",), NamespaceProvider),
+    ("CIM_NamespaceInManager", ("instance", "association"), NamespaceInManagerProvider),
+    ("CIM_CIMXMLCommunicationMechanism", ("instance",), CommMechanismProvider),
+    ("CIM_CommMechanismForManager", ("instance", "association"),
+     CommMechanismForManagerProvider),
+    ("CIM_RegisteredProfile", ("instance",), RegisteredProfileProvider),
+    ("CIM_ElementConformsToProfile", ("instance", "association"), ServerConformsProvider),
+]
+
+
+def get_providers(env):
+    """The provider module entry point."""
+    return {name: cls() for name, _types, cls in BUILTIN_CLASSES}
