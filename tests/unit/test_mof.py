@@ -657,11 +657,8 @@ def test_template_errors(tmp_path):
         expand_templates(str(tmp_path), families=["KVM"])
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "kvm_providers.schema._compile keeps the classes as pywbem's MOFWBEMConnection "
-    "stores them, without inherited properties, methods or qualifiers; the hosts need "
-    "them resolved (requested from the schema's owner)"))
 def test_loader_resolves_inheritance(schema):
+    """The hosts' repository has inherited elements, keys and flags resolved."""
     spec = schema.spec(VIRT, "KVM_ComputerSystem")
     assert set(spec.key_names) == {"CreationClassName", "Name"}
     assert spec.props["enabledstate"].class_origin == "CIM_EnabledLogicalElement"
