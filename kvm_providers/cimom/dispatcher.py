@@ -21,7 +21,7 @@ from ..cimxml.reader import Param, Request, typed_text, CIMXMLError
 from ..provider.values import INT_TYPES
 from . import pull as P
 from .providers import Operations
-from .wql import parse_wql
+from .wql import parse_query
 
 __all__ = ["Dispatcher", "NAMESPACE_ALIASES"]
 
@@ -500,10 +500,8 @@ class Dispatcher:
 
     def _query(self, ns: str, language: str, text: str, user: Optional[str]
                ) -> Iterator[CIMInstance]:
-        if language.strip().upper() != "WQL":
-            raise CIMError(pywbem.CIM_ERR_QUERY_LANGUAGE_NOT_SUPPORTED,
-                           f"Query language {language!r} is not supported (use WQL)")
-        query = parse_wql(text, lambda sub, sup: self.schema.is_subclass(ns, sub, sup))
+        query = parse_query(language, text,
+                            lambda sub, sup: self.schema.is_subclass(ns, sub, sup))
         classname = self.ops.check_class(ns, query.classname)
         spec = self.schema.spec(ns, classname)
         for name in (query.select or []) + query.where_props:

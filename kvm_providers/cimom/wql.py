@@ -1,4 +1,4 @@
-"""WQL: ``SELECT * | p1, p2 FROM Class [WHERE condition]``.
+"""WQL and the matching subset of DMTF:CQL: ``SELECT * | p1, p2 FROM Class [WHERE condition]``.
 
 Conditions compare properties with literals (or properties) using ``=``,
 ``<>``/``!=``, ``<``, ``<=``, ``>``, ``>=``, ``LIKE`` (``%`` and ``_``), ``IS
@@ -6,6 +6,10 @@ Conditions compare properties with literals (or properties) using ``=``,
 Comparisons with NULL are unknown (SQL three-valued logic); an instance is
 selected only if the condition is true.  Errors raise CIM_ERR_INVALID_QUERY
 with a message pointing at the offending text.
+
+DMTF:CQL (DSP0202) queries of the same shape are accepted too (pywbemcli
+sends CQL by default); they differ in LIKE, whose CQL patterns are regular
+expressions restricted to ``.``, ``*``, ``[...]`` and ``\`` escapes.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from typing import Any, Callable, Optional
 import pywbem
 from pywbem import CIMDateTime, CIMError, CIMInstance, CIMInstanceName
 
-__all__ = ["WQLQuery", "parse_wql"]
+__all__ = ["WQLQuery", "parse_wql", "parse_query", "LANGUAGES"]
+
+#: Query languages accepted, by upper-case name -> dialect.
+LANGUAGES = {"WQL": "WQL", "DMTF:CQL": "CQL", "CQL": "CQL"}
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -25,7 +32,7 @@ _TOKEN = re.compile(r"""
   | (?P<num>[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?(?![\w.]))
   | (?P<op><>|!=|<=|>=|=|<|>)
   | (?P<punct>[(),*])
-  | (?P<name>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)?)
+  | (?P<name>[A-Za-z_][\w]*(?:\.(?:[A-Za-z_][\w]*|\*))?)
 """, re.X)
 
 _KEYWORDS = {"select", "from", "where", "and", "or", "not", "is", "null", "like", "isa",
@@ -108,18 +115,40 @@ def _norm(a: Any, b: Any) -> tuple[Any, Any]:
     return str(a), str(b)
 
 
-def _like(pattern: str) -> re.Pattern:
+def _like(pattern: str, dialect: str) -> re.Pattern:
     out = []
-    for ch in pattern:
-        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-    return re.compile("^" + "".join(out) + "$", re.S)
+    if dialect == "WQL":
+        for ch in pattern:
+            out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    else:
+        i = 0
+        while i < len(pattern):
+            ch = pattern[i]
+            if ch == "\\" and i + 1 < len(pattern):
+                out.append(re.escape(pattern[i + 1]))
+                i += 2
+                continue
+            if ch == "[":
+                end = pattern.find("]", i + 1)
+                if end < 0:
+                    raise _err(f"unterminated [ in LIKE pattern {pattern!r}")
+                body = pattern[i + 1:end].replace("\\", "\\\\")
+                out.append(f"[{body}]")
+                i = end + 1
+                continue
+            out.append(ch if ch in ".*" else re.escape(ch))
+            i += 1
+    try:
+        return re.compile("^" + "".join(out) + "$", re.S)
+    except re.error as exc:
+        raise _err(f"invalid LIKE pattern {pattern!r}: {exc}") from None
 
 
-def _compare(op: str, left: Any, right: Any) -> Cond:
+def _compare(op: str, left: Any, right: Any, dialect: str = "WQL") -> Cond:
     if op == "like":
         if not isinstance(right, str):
             raise _err("LIKE needs a string pattern")
-        rx = _like(right)
+        rx = _like(right, dialect)
 
         def like(inst: CIMInstance) -> Optional[bool]:
             v = _value(left, inst)
@@ -159,8 +188,10 @@ def _compare(op: str, left: Any, right: Any) -> Cond:
 
 
 class _Parser:
-    def __init__(self, text: str, is_subclass: Optional[Callable[[str, str], bool]]):
+    def __init__(self, text: str, is_subclass: Optional[Callable[[str, str], bool]],
+                 dialect: str = "WQL"):
         self.text = text
+        self.dialect = dialect
         self.is_subclass = is_subclass or (lambda sub, sup: sub.lower() == sup.lower())
         self.toks = _lex(text)
         self.i = 0
@@ -190,7 +221,7 @@ class _Parser:
     def parse(self) -> "WQLQuery":
         self.expect_kw("select")
         props: Optional[list[str]] = []
-        if self.peek().text == "*":
+        if self.peek().text == "*" or self.peek().text.endswith(".*"):  # CQL: Class.*
             self.next()
             props = None
         else:
@@ -292,7 +323,7 @@ class _Parser:
         if tok.kind == "kw" and tok.text.lower() == "like":
             self.next()
             right = self.operand()
-            return _compare("like", left, right)
+            return _compare("like", left, right, self.dialect)
         if tok.kind != "op":
             raise _err(f"expected a comparison operator at position {tok.pos}, "
                        f"found {tok.text or 'end of query'!r}")
@@ -365,3 +396,16 @@ def parse_wql(text: str, is_subclass: Optional[Callable[[str, str], bool]] = Non
     if not text or not text.strip():
         raise _err("empty query")
     return _Parser(text, is_subclass).parse()
+
+
+def parse_query(language: str, text: str,
+                is_subclass: Optional[Callable[[str, str], bool]] = None) -> WQLQuery:
+    """Parse a query in `language` (WQL or DMTF:CQL)."""
+    dialect = LANGUAGES.get((language or "").strip().upper())
+    if dialect is None:
+        raise CIMError(pywbem.CIM_ERR_QUERY_LANGUAGE_NOT_SUPPORTED,
+                       f"Query language {language!r} is not supported "
+                       f"(supported: {', '.join(sorted(LANGUAGES))})")
+    if not text or not text.strip():
+        raise _err("empty query")
+    return _Parser(text, is_subclass, dialect).parse()

@@ -47,7 +47,7 @@ NAMESPACE_MOF: dict[str, list[str]] = {
     "root/virt": ["cim/schema.mof", "virt/virt.mof", "interop/interop.mof"],
 }
 
-_CACHE_VERSION = "2"
+_CACHE_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -375,8 +375,28 @@ def _compile(mof_dir: str, layout: dict[str, list[str]]):
             except pywbem.Error as exc:
                 raise MOFCompileError(f"{rel} in {ns}: {exc}") from exc
     classes = {ns: _resolve_all(dict(handle.classes.get(ns, {}))) for ns in layout}
-    quals = {ns: dict(handle.qualifiers.get(ns, {})) for ns in layout}
+    quals = {ns: {name: _normalized_scopes(qd)
+                  for name, qd in handle.qualifiers.get(ns, {}).items()} for ns in layout}
     return classes, quals
+
+
+_SCOPES = ("CLASS", "ASSOCIATION", "INDICATION", "PROPERTY", "REFERENCE", "METHOD",
+           "PARAMETER")
+
+
+def _normalized_scopes(qd: CIMQualifierDeclaration) -> CIMQualifierDeclaration:
+    """Scopes without the MOF-only ANY key.
+
+    DSP0201's SCOPE element has no ANY attribute; pywbem's compiler keeps an
+    ANY entry that its own CIM-XML writer then emits (and its parser rejects).
+    """
+    scopes = dict(qd.scopes)
+    any_ = scopes.pop("ANY", False) or scopes.pop("any", False)
+    if any_:
+        scopes = {s: True for s in _SCOPES}
+    qd = qd.copy()
+    qd.scopes = {s: bool(scopes.get(s, False)) for s in _SCOPES}
+    return qd
 
 
 def _inherited_quals(parent_quals, local_quals):
