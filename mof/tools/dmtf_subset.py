@@ -26,7 +26,7 @@ import os
 import re
 import sys
 
-from pywbem import MOFCompiler, MOFWBEMConnection, CIMQualifier
+from pywbem import MOFCompiler, MOFWBEMConnection
 
 SCHEMA_VERSION = "2.41.0"
 
@@ -330,8 +330,9 @@ def main(argv=None) -> int:
             release = "Experimental" if fname == "experimental.mof" else "Final"
             f.write(HEADER.format(title=title, version=args.version, release=release))
             if fname == "experimental.mof":
-                f.write("//\n// These classes carry the Experimental qualifier.  CIM servers whose\n"
-                        "// schema lacks them need this file before the project's classes.\n")
+                f.write("//\n// These classes carry the Experimental qualifier.  CIM servers "
+                        "whose\n// schema lacks them need this file before the project's "
+                        "classes.\n")
             for c in ordered:
                 f.write("\n")
                 f.write(trim_class(raw[c.lower()]).tomof())
