@@ -77,6 +77,44 @@ class Registration:
 
 #: The table.  Provider work adds its classes here (one line per class).
 TABLE: list[Entry] = [
+    # -- virtual system model (issue 3): systems, settings, devices ---------------
+    Entry("{P}_HostSystem", "host_system", (INSTANCE,)),
+    Entry("{P}_ComputerSystem", "computer_system", (INSTANCE, METHOD)),
+    Entry("{P}_VirtualSystemSettingData", "virtual_system_settings", (INSTANCE,)),
+    Entry("{P}_ProcResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
+    Entry("{P}_MemResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
+    Entry("{P}_DiskResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
+    Entry("{P}_NetResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
+    Entry("{P}_GraphicsResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
+    Entry("{P}_InputResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
+    Entry("{P}_ConsoleResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
+    Entry("{P}_ControllerResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
+    Entry("{P}_Processor", "logical_devices", (INSTANCE,)),
+    Entry("{P}_Memory", "logical_devices", (INSTANCE,)),
+    Entry("{P}_LogicalDisk", "logical_devices", (INSTANCE,)),
+    Entry("{P}_NetworkPort", "logical_devices", (INSTANCE,)),
+    Entry("{P}_DisplayController", "logical_devices", (INSTANCE,)),
+    Entry("{P}_ConsoleDisplayController", "logical_devices", (INSTANCE,)),
+    Entry("{P}_PointingDevice", "logical_devices", (INSTANCE,)),
+    Entry("{P}_Controller", "logical_devices", (INSTANCE,)),
+    Entry("{P}_VirtualSystemManagementService", "management_service", (INSTANCE, METHOD)),
+    Entry("{P}_VirtualSystemManagementCapabilities", "capabilities", (INSTANCE,)),
+    Entry("{P}_EnabledLogicalElementCapabilities", "capabilities", (INSTANCE,)),
+    # -- virtual system model (issue 3): associations -----------------------------
+    Entry("{P}_SystemDevice", "system_device", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_VirtualSystemSettingDataComponent", "vssd_component", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_SettingsDefineState", "settings_define_state", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_ElementSettingData", "element_setting_data", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_HostedDependency", "hosted_dependency", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_HostedService", "hosted_service", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_ElementCapabilities", "element_capabilities", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_ServiceAffectsElement", "service_affects_element", (INSTANCE, ASSOCIATION)),
+    # -- virtual system model (issue 3): profile registration (DSP1033) -----------
+    Entry("{P}_RegisteredProfile", "registered_profile", (INSTANCE,), (INTEROP_NS,)),
+    Entry("{P}_ReferencedProfile", "referenced_profile", (INSTANCE, ASSOCIATION),
+          (INTEROP_NS,)),
+    Entry("{P}_ElementConformsToProfile", "element_conforms_to_profile",
+          (INSTANCE, ASSOCIATION), (INTEROP_NS, VIRT_NS)),
 ]
 
 

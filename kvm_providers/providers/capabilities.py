@@ -1,0 +1,93 @@
+"""{P}_VirtualSystemManagementCapabilities (one per host) and
+{P}_EnabledLogicalElementCapabilities (one per virtual system).
+
+The lists they publish (methods, requested states, system types) come from
+:mod:`kvm_providers.virt.capabilities`, the one place that says what is
+implemented.
+
+* VSMC InstanceID: "ManagementCapabilities" (host-qualified with several hosts).
+* ELEC InstanceID: the ComputerSystem Name of its virtual system (libvirt-cim).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from kvm_providers.virt import DomainNotFound, domain_state, keys, list_domains, lookup_domain
+from kvm_providers.virt import capabilities as caps
+from kvm_providers.virt import states
+
+from .common import VirtProvider, fill, providers_for
+
+__all__ = ["ManagementCapabilitiesProvider", "ElementCapabilitiesProvider", "get_providers"]
+
+
+class ManagementCapabilitiesProvider(VirtProvider):
+    """{P}_VirtualSystemManagementCapabilities."""
+
+    def _fill(self, inst, model, family):
+        fill(inst, model, {
+            "ElementName": "Management Capabilities",
+            "VirtualSystemTypesSupported": lambda: caps.virtual_system_types(family),
+            "SynchronousMethodsSupported": caps.synchronous_methods_supported,
+            "AsynchronousMethodsSupported": caps.asynchronous_methods_supported,
+            "ElementNameEditSupported": caps.ELEMENT_NAME_EDIT_SUPPORTED,
+        })
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        family = self.family(model.classname)
+        for host in self.hosts(model.classname):
+            inst = model.copy()
+            inst["InstanceID"] = keys.vsmc_id(host)
+            if not keys_only:
+                self._fill(inst, model, family)
+            yield inst
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        for host in self.hosts(model.classname):
+            if model["InstanceID"] == keys.vsmc_id(host):
+                self._fill(model, model, self.family(model.classname))
+                return model
+        return None
+
+
+class ElementCapabilitiesProvider(VirtProvider):
+    """{P}_EnabledLogicalElementCapabilities: what can be asked of one virtual system."""
+
+    def _fill(self, inst, model, ref):
+        def requested():
+            try:
+                st = domain_state(ref)[0]
+            except DomainNotFound:
+                return None
+            return caps.requested_states_supported(states.enabled_state(st))
+        fill(inst, model, {
+            "ElementName": ref.name,
+            "RequestedStatesSupported": requested,
+            "ElementNameEditSupported": caps.ELEMENT_NAME_EDIT_SUPPORTED,
+        })
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        for host in self.hosts(model.classname):
+            for ref in list_domains(host):
+                inst = model.copy()
+                inst["InstanceID"] = keys.cs_name(host, ref.name)
+                if not keys_only:
+                    self._fill(inst, model, ref)
+                yield inst
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        hit = keys.parse_cs_name(self.family(model.classname), model["InstanceID"])
+        if hit is None:
+            return None
+        ref = lookup_domain(*hit)
+        if ref is None:
+            return None
+        self._fill(model, model, ref)
+        return model
+
+
+def get_providers(env) -> dict[str, Any]:
+    out = providers_for(ManagementCapabilitiesProvider(), "VirtualSystemManagementCapabilities")
+    out.update(providers_for(ElementCapabilitiesProvider(), "EnabledLogicalElementCapabilities"))
+    return out

@@ -1,0 +1,71 @@
+"""Filling instance models quickly, and only with what the client asked for.
+
+A provider knows which properties it can compute (a mapping table, a list);
+:func:`wanted_in` intersects them with what the model wants (PropertyList)
+and what the class defines, once per class and PropertyList.  :func:`put`
+sets an already computed value without the per-assignment lookups of
+``model['Prop'] = value``; None values are left out of the instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+from kvm_providers.provider import coerce, fast_property
+
+__all__ = ["wanted_in", "put", "fill_from_table", "fill"]
+
+_plans: dict[tuple, list] = {}
+
+
+def wanted_in(model: Any, names: Sequence[str] | Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """[(name as given, PropSpec)] of `names` that the model wants and its class defines.
+
+    `names` must be a long-lived object (a module-level table or tuple): the
+    result is cached per (class, PropertyList, names).
+    """
+    key = (id(model.spec), model.wanted, id(names))
+    plan = _plans.get(key)
+    if plan is None:
+        props, wanted = model.spec.props, model.wanted
+        plan = []
+        for name in names:
+            lk = name.lower()
+            pspec = props.get(lk)
+            if pspec is not None and lk in wanted and not pspec.is_key:
+                plan.append((name, pspec))
+        _plans[key] = plan
+    return plan
+
+
+def put(inst: Any, pspec: Any, value: Any) -> None:
+    """Set property `pspec` of `inst` to `value` (converted to the declared type); skip None."""
+    if value is None:
+        return
+    t = pspec.type
+    if not (t == "string" and type(value) is str) or pspec.is_array:
+        value = coerce(t, pspec.is_array, value)
+    inst.properties[pspec.name] = fast_property(pspec, value)
+
+
+def fill_from_table(inst: Any, model: Any, table: Mapping[str, Any], element: Any,
+                    ctx: Any = None) -> None:
+    """Set every wanted property that `table` (a mapping table) maps, read from `element`."""
+    for name, pspec in wanted_in(model, table):
+        value = table[name].read(element, ctx)
+        if value is not None:
+            put(inst, pspec, value)
+
+
+def fill(inst: Any, model: Any, values: Mapping[str, Any],
+         names: Iterable[str] | None = None) -> None:
+    """Set wanted properties from a {name: value or zero-argument callable} mapping.
+
+    Callables are only called for properties the client asked for.
+    """
+    for name, pspec in wanted_in(model, names if names is not None else values):
+        value = values[name]
+        if callable(value):
+            value = value()
+        if value is not None:
+            put(inst, pspec, value)

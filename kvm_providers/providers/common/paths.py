@@ -1,0 +1,138 @@
+"""Instance paths of the model's classes, built from libvirt objects (and parsed back).
+
+Providers and associations build the paths of the classes they refer to
+here, so that keys are computed in exactly one way (kvm_providers.virt.keys).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pywbem import CIMInstanceName
+
+from kvm_providers.virt import host_facts, keys, lookup_domain
+from kvm_providers.virt.connection import Host
+from kvm_providers.virt.devices import DeviceKind, kind_for_class
+from kvm_providers.virt.domain import DomainRef
+
+from .base import INTEROP_NS, VIRT_NS
+
+__all__ = ["host_system_name", "host_path", "cs_path", "vssd_path", "rasd_path",
+           "device_path", "device_keys", "vsms_keys", "vsms_path", "vsmc_path", "elec_path",
+           "cs_of_path", "host_of_path", "profile_path"]
+
+
+def _cn(family: str, base: str) -> str:
+    return f"{family}_{base}"
+
+
+def host_system_name(host: Host) -> str:
+    """{P}_HostSystem.Name of `host`."""
+    return keys.host_name(host, host_facts(host)["hostname"])
+
+
+def host_path(host: Host) -> CIMInstanceName:
+    cls = _cn(host.family, "HostSystem")
+    return CIMInstanceName(cls, {"CreationClassName": cls, "Name": host_system_name(host)},
+                           namespace=VIRT_NS)
+
+
+def cs_path(host: Host, domain: str) -> CIMInstanceName:
+    cls = _cn(host.family, "ComputerSystem")
+    return CIMInstanceName(cls, {"CreationClassName": cls, "Name": keys.cs_name(host, domain)},
+                           namespace=VIRT_NS)
+
+
+def vssd_path(host: Host, domain: str) -> CIMInstanceName:
+    return CIMInstanceName(_cn(host.family, "VirtualSystemSettingData"),
+                           {"InstanceID": keys.vssd_id(host, domain)}, namespace=VIRT_NS)
+
+
+def rasd_path(host: Host, domain: str, kind: DeviceKind, devid: str) -> CIMInstanceName:
+    return CIMInstanceName(_cn(host.family, kind.rasd_class),
+                           {"InstanceID": keys.device_id(host, domain, devid)},
+                           namespace=VIRT_NS)
+
+
+def device_keys(classname: str, host: Host, domain: str, devid: str) -> dict[str, str]:
+    prefix = classname.split("_", 1)[0]
+    return {"SystemCreationClassName": f"{prefix}_ComputerSystem",
+            "SystemName": keys.cs_name(host, domain),
+            "CreationClassName": classname,
+            "DeviceID": keys.device_id(host, domain, devid)}
+
+
+def device_path(host: Host, domain: str, kind: DeviceKind, devid: str) -> CIMInstanceName:
+    cls = _cn(host.family, kind.device_class)
+    return CIMInstanceName(cls, device_keys(cls, host, domain, devid), namespace=VIRT_NS)
+
+
+def vsms_keys(host: Host, classname: str) -> dict[str, str]:
+    prefix = classname.split("_", 1)[0]
+    return {"CreationClassName": classname, "Name": keys.MANAGEMENT_SERVICE_NAME,
+            "SystemCreationClassName": f"{prefix}_HostSystem",
+            "SystemName": host_system_name(host)}
+
+
+def vsms_path(host: Host) -> CIMInstanceName:
+    cls = _cn(host.family, "VirtualSystemManagementService")
+    return CIMInstanceName(cls, vsms_keys(host, cls), namespace=VIRT_NS)
+
+
+def vsmc_path(host: Host) -> CIMInstanceName:
+    return CIMInstanceName(_cn(host.family, "VirtualSystemManagementCapabilities"),
+                           {"InstanceID": keys.vsmc_id(host)}, namespace=VIRT_NS)
+
+
+def elec_path(host: Host, domain: str) -> CIMInstanceName:
+    return CIMInstanceName(_cn(host.family, "EnabledLogicalElementCapabilities"),
+                           {"InstanceID": keys.cs_name(host, domain)}, namespace=VIRT_NS)
+
+
+def profile_path(family: str, instance_id: str) -> CIMInstanceName:
+    return CIMInstanceName(_cn(family, "RegisteredProfile"), {"InstanceID": instance_id},
+                           namespace=INTEROP_NS)
+
+
+# -- parsing paths back ----------------------------------------------------------------
+
+def _key(path: CIMInstanceName, name: str) -> Any:
+    return path.keybindings.get(name)
+
+
+def _same(a: Any, b: str) -> bool:
+    return isinstance(a, str) and a.lower() == b.lower()
+
+
+def cs_of_path(path: CIMInstanceName, family: str) -> Optional[DomainRef]:
+    """The domain of a {P}_ComputerSystem path (None if there is none)."""
+    if not _same(_key(path, "CreationClassName"), path.classname):
+        return None
+    hit = keys.parse_cs_name(family, _key(path, "Name"))
+    return None if hit is None else lookup_domain(*hit)
+
+
+def host_of_path(path: CIMInstanceName, family: str) -> Optional[Host]:
+    """The host of a {P}_HostSystem path (None if it names no configured host)."""
+    if not _same(_key(path, "CreationClassName"), path.classname):
+        return None
+    hit = keys.parse_host_name(family, _key(path, "Name"))
+    if hit is None:
+        return None
+    host, hostname = hit
+    return host if host_facts(host)["hostname"] == hostname else None
+
+
+def device_of_path(path: CIMInstanceName, family: str):
+    """(host, domain, kind, devid) of a device or RASD path, without checking it exists."""
+    kind, what = kind_for_class(path.classname)
+    if kind is None:
+        return None
+    key = "DeviceID" if what == "device" else "InstanceID"
+    hit = keys.parse_device_id(family, _key(path, key))
+    if hit is None:
+        return None
+    host, domain, devid = hit
+    if what == "device" and _key(path, "SystemName") != keys.cs_name(host, domain):
+        return None
+    return host, domain, kind, devid, what

@@ -1,0 +1,57 @@
+"""{P}_ElementCapabilities: the host system and its VirtualSystemManagementService
+and their VirtualSystemManagementCapabilities (DSP2013 use case 5.1.3); each
+virtual system and its EnabledLogicalElementCapabilities (use case 5.2.5)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from kvm_providers.virt import keys, list_domains, lookup_domain
+
+from .common import AssociationProvider, Role, providers_for
+from .common.paths import (cs_of_path, cs_path, elec_path, host_of_path, host_path,
+                           host_system_name, vsmc_path, vsms_path)
+
+__all__ = ["ElementCapabilitiesProvider", "get_providers"]
+
+
+class ElementCapabilitiesProvider(AssociationProvider):
+    roles = (Role("ManagedElement", ["HostSystem", "VirtualSystemManagementService",
+                                     "ComputerSystem"]),
+             Role("Capabilities", ["VirtualSystemManagementCapabilities",
+                                   "EnabledLogicalElementCapabilities"]))
+
+    def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
+        base = path.classname.split("_", 1)[1].lower()
+        if base == "hostsystem":
+            host = host_of_path(path, family)
+            if host is not None:
+                yield vsmc_path(host)
+        elif base == "virtualsystemmanagementservice":
+            for host in self.hosts(path.classname):
+                if self.paths_equal(vsms_path(host), path):
+                    yield vsmc_path(host)
+        elif base == "computersystem":
+            ref = cs_of_path(path, family)
+            if ref is not None:
+                yield elec_path(ref.host, ref.name)
+        elif base == "virtualsystemmanagementcapabilities":
+            for host in self.hosts(path.classname):
+                if path.keybindings.get("InstanceID") == keys.vsmc_id(host):
+                    yield host_path(host)
+                    yield vsms_path(host)
+        elif base == "enabledlogicalelementcapabilities":
+            hit = keys.parse_cs_name(family, path.keybindings.get("InstanceID"))
+            if hit is not None and lookup_domain(*hit) is not None:
+                yield cs_path(*hit)
+
+    def sources(self, env, family):
+        for host in self.hosts(f"{family}_X"):
+            yield host_path(host)
+            yield vsms_path(host)
+            for ref in list_domains(host):
+                yield cs_path(host, ref.name)
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(ElementCapabilitiesProvider(), "ElementCapabilities")

@@ -1,0 +1,58 @@
+"""{P}_ElementSettingData: a VSSD or RASD and itself.
+
+DSP1057 relates the settings that describe a virtual system's state to those
+of its "defined" configuration.  libvirt keeps one definition per domain (the
+running configuration of an active domain and the persistent one coincide
+for everything this model reads), so, as in libvirt-cim, both ends are the
+same instance, with IsDefault, IsCurrent and IsNext set to 1."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from kvm_providers.virt import keys, list_domains
+from kvm_providers.virt.devices import KINDS
+
+from .common import AssociationProvider, Role, get_domain_doc, providers_for
+from .common.paths import device_of_path, rasd_path, vssd_path
+
+__all__ = ["ElementSettingDataProvider", "get_providers"]
+
+_SETTINGS = ["VirtualSystemSettingData"] + [k.rasd_class for k in KINDS]
+
+
+class ElementSettingDataProvider(AssociationProvider):
+    roles = (Role("ManagedElement", _SETTINGS), Role("SettingData", _SETTINGS))
+    symmetric = True
+    extra = {"IsDefault": 1, "IsCurrent": 1, "IsNext": 1}
+
+    def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
+        base = path.classname.split("_", 1)[1].lower()
+        if base == "virtualsystemsettingdata":
+            hit = keys.parse_vssd_id(family, path.keybindings.get("InstanceID"))
+            if hit is not None and get_domain_doc(*hit) is not None:
+                yield vssd_path(*hit)
+            return
+        hit = device_of_path(path, family)
+        if hit is None or hit[4] != "rasd":
+            return
+        host, domain, kind, devid, _ = hit
+        doc = get_domain_doc(host, domain)
+        if doc is not None:
+            s = doc.setting(devid)
+            if s is not None and s.kind is kind:
+                yield rasd_path(host, domain, kind, devid)
+
+    def sources(self, env, family):
+        for host in self.hosts(f"{family}_X"):
+            for ref in list_domains(host):
+                yield vssd_path(host, ref.name)
+                doc = get_domain_doc(host, ref.name)
+                if doc is None:
+                    continue
+                for s in doc.settings():
+                    yield rasd_path(host, ref.name, s.kind, s.devid)
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(ElementSettingDataProvider(), "ElementSettingData")

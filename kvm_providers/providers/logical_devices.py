@@ -1,0 +1,80 @@
+"""The logical devices of every family: Processor (one per vCPU), Memory,
+LogicalDisk, NetworkPort, DisplayController, ConsoleDisplayController,
+PointingDevice and Controller of each virtual system (DSP1057, DSP1059).
+
+Keys: SystemCreationClassName {P}_ComputerSystem, SystemName (the
+ComputerSystem Name), CreationClassName, DeviceID "<domain>/<devid>"
+(processors "<domain>/<n>").  Properties come from the read-only device
+tables of kvm_providers.virt.mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from kvm_providers.virt import DomainNotFound, domain_xml, keys, list_domains, prefetch_xml
+from kvm_providers.virt import mapping
+from kvm_providers.virt.devices import KINDS, kind_for_class
+from kvm_providers.virt.domain import DomainXML
+
+from .common import VirtProvider, fill_from_table, get_domain_doc, providers_for
+from .common.paths import device_keys
+
+__all__ = ["DeviceProvider", "get_providers"]
+
+
+class DeviceProvider(VirtProvider):
+    """Every {P}_<device> class."""
+
+    def _instances(self, model, doc: DomainXML, kind, keys_only):
+        cls = model.classname
+        table = mapping.DEVICE_TABLES[kind.name]
+        host, name = doc.host, doc.name
+        for dev in doc.devices_of(kind.name):
+            inst = model.copy()
+            for k, v in device_keys(cls, host, name, dev.devid).items():
+                inst[k] = v
+            if not keys_only and table:
+                fill_from_table(inst, model, table, dev.setting.element)
+            yield inst
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        kind, what = kind_for_class(model.classname)
+        if kind is None or what != "device":
+            return
+        for host in self.hosts(model.classname):
+            refs = list_domains(host)
+            prefetch_xml(refs)
+            for ref in refs:
+                try:
+                    doc = domain_xml(ref)
+                except DomainNotFound:
+                    continue
+                yield from self._instances(model, doc, kind, keys_only)
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        cls = model.classname
+        kind, what = kind_for_class(cls)
+        fam = self.family(cls)
+        hit = keys.parse_device_id(fam, model["DeviceID"])
+        if kind is None or what != "device" or hit is None:
+            return None
+        host, name, devid = hit
+        if not self.same_class(model["CreationClassName"], cls) or \
+                not self.same_class(model["SystemCreationClassName"], f"{fam}_ComputerSystem") \
+                or model["SystemName"] != keys.cs_name(host, name):
+            return None
+        doc = get_domain_doc(host, name)
+        if doc is None:
+            return None
+        dev = doc.device(kind.name, devid)
+        if dev is None:
+            return None
+        table = mapping.DEVICE_TABLES[kind.name]
+        if table:
+            fill_from_table(model, model, table, dev.setting.element)
+        return model
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(DeviceProvider(), *(k.device_class for k in KINDS))

@@ -1,0 +1,67 @@
+"""The RASD classes of every family: processor, memory, disk, network, graphics,
+input, console and controller settings of each virtual system (DSP1041, DSP1057).
+
+InstanceID "<domain>/<devid>" (COMPAT.md; host-qualified with several hosts).
+Each class reads its properties through its kind's mapping table
+(kvm_providers.virt.mapping), the tables the write side shares; only the
+properties the client asked for are read.  One domain XML fetch per domain
+and request, whichever RASD classes the request goes through.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from kvm_providers.virt import DomainNotFound, domain_xml, keys, list_domains, prefetch_xml
+from kvm_providers.virt.devices import KINDS, kind_for_class
+from kvm_providers.virt.domain import DomainXML
+
+from .common import VirtProvider, fill_from_table, get_domain_doc, providers_for
+
+__all__ = ["RASDProvider", "get_providers"]
+
+
+class RASDProvider(VirtProvider):
+    """Every {P}_<kind>ResourceAllocationSettingData class."""
+
+    def _settings(self, doc: DomainXML, kind_name: str):
+        return doc.settings_of(kind_name)
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        kind, _ = kind_for_class(model.classname)
+        if kind is None:
+            return
+        for host in self.hosts(model.classname):
+            refs = list_domains(host)
+            prefetch_xml(refs)
+            for ref in refs:
+                try:
+                    doc = domain_xml(ref)
+                except DomainNotFound:
+                    continue
+                ctx = doc.context()
+                for setting in doc.settings_of(kind.name):
+                    inst = model.copy()
+                    inst["InstanceID"] = keys.device_id(host, ref.name, setting.devid)
+                    if not keys_only:
+                        fill_from_table(inst, model, setting.table, setting.element, ctx)
+                    yield inst
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        kind, _ = kind_for_class(model.classname)
+        hit = keys.parse_device_id(self.family(model.classname), model["InstanceID"])
+        if kind is None or hit is None:
+            return None
+        host, name, devid = hit
+        doc = get_domain_doc(host, name)
+        if doc is None:
+            return None
+        setting = doc.setting(devid)
+        if setting is None or setting.kind is not kind:
+            return None
+        fill_from_table(model, model, setting.table, setting.element, doc.context())
+        return model
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(RASDProvider(), *(k.rasd_class for k in KINDS))

@@ -1,0 +1,67 @@
+"""{P}_SettingsDefineState: a logical device (ManagedElement) and the RASD that
+defines it (SettingData); a virtual system and its VSSD (DSP2013 5.2.2-5.2.4).
+
+Every Processor of a virtual system is defined by its one processor RASD."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from kvm_providers.virt import keys, list_domains
+from kvm_providers.virt.devices import KINDS
+
+from .common import AssociationProvider, Role, get_domain_doc, providers_for
+from .common.paths import (cs_of_path, cs_path, device_of_path, device_path, rasd_path,
+                           vssd_path)
+
+__all__ = ["SettingsDefineStateProvider", "get_providers"]
+
+
+class SettingsDefineStateProvider(AssociationProvider):
+    roles = (Role("ManagedElement", ["ComputerSystem"] + [k.device_class for k in KINDS]),
+             Role("SettingData", ["VirtualSystemSettingData"] + [k.rasd_class for k in KINDS]))
+
+    def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
+        base = path.classname.split("_", 1)[1].lower()
+        if base == "computersystem":
+            ref = cs_of_path(path, family)
+            if ref is not None:
+                yield vssd_path(ref.host, ref.name)
+            return
+        if base == "virtualsystemsettingdata":
+            hit = keys.parse_vssd_id(family, path.keybindings.get("InstanceID"))
+            if hit is not None and get_domain_doc(*hit) is not None:
+                yield cs_path(*hit)
+            return
+        hit = device_of_path(path, family)
+        if hit is None:
+            return
+        host, domain, kind, devid, what = hit
+        doc = get_domain_doc(host, domain)
+        if doc is None:
+            return
+        if what == "device" and side == 0:
+            dev = doc.device(kind.name, devid)
+            if dev is not None:
+                yield rasd_path(host, domain, kind, dev.setting.devid)
+        elif what == "rasd" and side == 1:
+            s = doc.setting(devid)
+            if s is None or s.kind is not kind:
+                return
+            for dev in doc.devices_of(kind.name):
+                if dev.setting is s:
+                    yield device_path(host, domain, kind, dev.devid)
+
+    def sources(self, env, family):
+        for host in self.hosts(f"{family}_X"):
+            for ref in list_domains(host):
+                yield cs_path(host, ref.name)
+                doc = get_domain_doc(host, ref.name)
+                if doc is None:
+                    continue
+                for dev in doc.devices():
+                    yield device_path(host, ref.name, dev.kind, dev.devid)
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(SettingsDefineStateProvider(), "SettingsDefineState")

@@ -1,0 +1,47 @@
+"""{P}_SystemDevice: a virtual system (GroupComponent) and its logical devices
+(PartComponent) - DSP2013 use case 5.2.4, "the virtual system structure"."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from kvm_providers.virt import list_domains
+from kvm_providers.virt.devices import KINDS
+
+from .common import AssociationProvider, Role, get_domain_doc, providers_for
+from .common.paths import cs_of_path, cs_path, device_of_path, device_path
+
+__all__ = ["SystemDeviceProvider", "get_providers"]
+
+
+class SystemDeviceProvider(AssociationProvider):
+    roles = (Role("GroupComponent", ["ComputerSystem"]),
+             Role("PartComponent", [k.device_class for k in KINDS]))
+
+    def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
+        if side == 0:
+            ref = cs_of_path(path, family)
+            if ref is None:
+                return
+            doc = get_domain_doc(ref.host, ref.name)
+            if doc is None:
+                return
+            for dev in doc.devices():
+                yield device_path(ref.host, ref.name, dev.kind, dev.devid)
+            return
+        hit = device_of_path(path, family)
+        if hit is None or hit[4] != "device":
+            return
+        host, domain, kind, devid, _ = hit
+        doc = get_domain_doc(host, domain)
+        if doc is not None and doc.device(kind.name, devid) is not None:
+            yield cs_path(host, domain)
+
+    def sources(self, env, family):
+        for host in self.hosts(f"{family}_SystemDevice"):
+            for ref in list_domains(host):
+                yield cs_path(host, ref.name)
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(SystemDeviceProvider(), "SystemDevice")

@@ -1,0 +1,61 @@
+"""{P}_VirtualSystemSettingData: the settings of each virtual system (DSP1057).
+
+InstanceID "<P>:<domain>" (COMPAT.md; host-qualified with several hosts).
+The properties are read from the domain XML through the VSSD mapping table
+(kvm_providers.virt.mapping.VSSD), the table the write side shares.  The
+domain's current definition serves as both the state and the defined
+configuration, as in libvirt-cim (ElementSettingData relates the instance
+to itself).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from kvm_providers.virt import DomainNotFound, domain_xml, keys, list_domains, prefetch_xml
+from kvm_providers.virt import mapping
+from kvm_providers.virt.domain import DomainXML
+
+from .common import VirtProvider, fill_from_table, get_domain_doc, providers_for, put, wanted_in
+
+__all__ = ["VSSDProvider", "get_providers"]
+
+_EXTRA = ("VirtualSystemType",)
+
+
+class VSSDProvider(VirtProvider):
+    """{P}_VirtualSystemSettingData for every family."""
+
+    def _fill(self, inst: Any, model: Any, doc: DomainXML) -> None:
+        fill_from_table(inst, model, mapping.VSSD, doc.root, doc.context())
+        for name, pspec in wanted_in(model, _EXTRA):
+            put(inst, pspec, doc.host.family)
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        for host in self.hosts(model.classname):
+            refs = list_domains(host)
+            if not keys_only:
+                prefetch_xml(refs)
+            for ref in refs:
+                inst = model.copy()
+                inst["InstanceID"] = keys.vssd_id(host, ref.name)
+                if not keys_only:
+                    try:
+                        self._fill(inst, model, domain_xml(ref))
+                    except DomainNotFound:
+                        continue
+                yield inst
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        hit = keys.parse_vssd_id(self.family(model.classname), model["InstanceID"])
+        if hit is None:
+            return None
+        doc = get_domain_doc(*hit)
+        if doc is None:
+            return None
+        self._fill(model, model, doc)
+        return model
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(VSSDProvider(), "VirtualSystemSettingData")

@@ -1,0 +1,518 @@
+"""The domain model: domains of a host, their state, and their XML parsed once per request.
+
+Everything here memoizes in the request scope
+(:func:`kvm_providers.provider.current_scope`), keyed by host and
+connection generation, so that one CIM request touches libvirt as little as
+possible however many providers and up-calls it runs through:
+
+* :func:`list_domains` - one ``listAllDomains`` per request; names and UUIDs
+  come from the domain objects without further calls;
+* :func:`domain_state`, :func:`autostart`, :func:`has_managed_save` - in a
+  request that listed the domains, one bulk call for all of them
+  (``getAllDomainStats(STATE)``, ``listAllDomains(AUTOSTART / MANAGEDSAVE)``);
+  for a single domain, one call for it;
+* :func:`domain_xml` - ``virDomainGetXMLDesc`` and an lxml parse, once per
+  domain and request; :func:`prefetch_xml` fetches many in parallel when the
+  connection goes through a daemon.
+
+:class:`DomainXML` is the parsed document.  It is a thin index over the
+lxml tree: settings (RASDs) and logical devices are views of the elements,
+and writes (issue 4) change the tree *in place* through the mapping tables
+(:mod:`kvm_providers.virt.mapping`), then serialize it with
+:meth:`DomainXML.tostring`.  Nothing is ever regenerated from a partial
+model: what the mapping does not know survives.
+
+Outside a request scope nothing is memoized (every call asks libvirt).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Optional
+from urllib.parse import urlparse
+
+import libvirt
+from lxml import etree
+
+from ..provider.env import current_scope
+from . import keys
+from .connection import DomainNotFound, Host
+from .devices import LogicalDevice, Setting, logical_devices, scan_settings
+
+__all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
+           "domain_state", "autostart", "has_managed_save", "domain_xml", "prefetch_xml",
+           "host_facts", "storage_pools", "is_local_driver", "XML_FLAGS", "parse_xml"]
+
+#: Flags for reading domain XML: secure (passwords present, so that writes keep
+#: them and Password can say whether one is set).  Read-only connections
+#: cannot use it; then the layer falls back to 0.
+XML_FLAGS = getattr(libvirt, "VIR_DOMAIN_XML_SECURE", 1)
+XML_INACTIVE = getattr(libvirt, "VIR_DOMAIN_XML_INACTIVE", 2)
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+_executor: Optional[ThreadPoolExecutor] = None
+_executor_lock = threading.Lock()
+
+
+def parse_xml(text: str) -> Any:
+    """Parse libvirt XML text into an lxml element."""
+    return etree.fromstring(text.encode("utf-8") if isinstance(text, str) else text, _PARSER)
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="libvirt-fetch")
+    return _executor
+
+
+def is_local_driver(host: Host) -> bool:
+    """True if libvirt runs the driver inside this process (test://, qemu:///embed)."""
+    p = urlparse(host.uri)
+    scheme = p.scheme
+    if "+" in scheme or p.hostname:
+        return False
+    return scheme == "test" or p.path.startswith("/embed")
+
+
+def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
+    scope = current_scope()
+    if scope is None:
+        return compute()
+    try:
+        return scope[key]
+    except KeyError:
+        value = scope[key] = compute()
+        return value
+
+
+class DomainRef:
+    """A domain of a host: libvirt object, name and UUID (no XML)."""
+
+    __slots__ = ("host", "dom", "name", "uuid")
+
+    def __init__(self, host: Host, dom: Any, name: str, uuid: str):
+        self.host, self.dom, self.name, self.uuid = host, dom, name, uuid
+
+    def __repr__(self) -> str:
+        return f"<DomainRef {self.host.label}:{self.name}>"
+
+
+# -- listing and lookup --------------------------------------------------------------
+
+def list_domains(host: Host) -> list[DomainRef]:
+    """All domains of `host` (active and inactive), sorted by name; once per request."""
+    key = ("virt.domains", host.label, host.generation)
+
+    def compute() -> list[DomainRef]:
+        conn = host.conn()
+        with host.guard("listing domains"):
+            doms = conn.listAllDomains(0)
+            refs = [DomainRef(host, d, d.name(), d.UUIDString()) for d in doms]
+        refs.sort(key=lambda r: r.name)
+        return refs
+
+    refs = _memo(key, compute)
+    scope = current_scope()
+    if scope is not None:
+        scope.setdefault(("virt.listed", host.label, host.generation), True)
+    return refs
+
+
+def _listed(host: Host) -> bool:
+    scope = current_scope()
+    return scope is not None and ("virt.listed", host.label, host.generation) in scope
+
+
+def lookup_domain(host: Host, name: str) -> Optional[DomainRef]:
+    """The domain named `name`, or None."""
+    scope = current_scope()
+    if _listed(host):
+        idx = _memo(("virt.byname", host.label, host.generation),
+                    lambda: {r.name: r for r in list_domains(host)})
+        return idx.get(name)
+
+    def compute() -> Optional[DomainRef]:
+        conn = host.conn()
+        try:
+            with host.guard(f"looking up domain {name!r}"):
+                d = conn.lookupByName(name)
+                return DomainRef(host, d, d.name(), d.UUIDString())
+        except DomainNotFound:
+            return None
+
+    if scope is None:
+        return compute()
+    return _memo(("virt.lookup", host.label, host.generation, name), compute)
+
+
+# -- state -----------------------------------------------------------------------------
+
+def _bulk_states(host: Host) -> Optional[dict[str, tuple[int, int]]]:
+    def compute():
+        conn = host.conn()
+        try:
+            stats = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, 0)
+        except libvirt.libvirtError as exc:
+            if Host.unsupported(exc):
+                return None
+            raise host.translate(exc, "getting domain states") from None
+        return {d.UUIDString(): (s.get("state.state", 0), s.get("state.reason", 0))
+                for d, s in stats}
+    return _memo(("virt.states", host.label, host.generation), compute)
+
+
+def domain_state(ref: DomainRef) -> tuple[int, int]:
+    """(libvirt state, reason) of a domain; raises DomainNotFound if it went away."""
+    host = ref.host
+    if _listed(host):
+        states = _bulk_states(host)
+        if states is not None and ref.uuid in states:
+            return states[ref.uuid]
+
+    def compute():
+        with host.guard(f"getting the state of {ref.name!r}"):
+            st = ref.dom.state(0)
+        return st[0], st[1]
+    return _memo(("virt.state", host.label, host.generation, ref.uuid), compute)
+
+
+def _bulk_flag_set(host: Host, flag: int, what: str) -> Optional[set[str]]:
+    def compute():
+        conn = host.conn()
+        try:
+            doms = conn.listAllDomains(flag)
+        except libvirt.libvirtError as exc:
+            if Host.unsupported(exc):
+                return None
+            raise host.translate(exc, what) from None
+        return {d.UUIDString() for d in doms}
+    return _memo(("virt.flagset", host.label, host.generation, flag), compute)
+
+
+def autostart(ref: DomainRef) -> bool:
+    """Whether the domain starts with the host."""
+    host = ref.host
+    if _listed(host):
+        s = _bulk_flag_set(host, libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART, "listing autostart")
+        if s is not None:
+            return ref.uuid in s
+
+    def compute():
+        with host.guard(f"getting autostart of {ref.name!r}"):
+            return bool(ref.dom.autostart())
+    return _memo(("virt.autostart", host.label, host.generation, ref.uuid), compute)
+
+
+def has_managed_save(ref: DomainRef) -> bool:
+    """Whether the domain has a managed save image (CIM 'saved' state)."""
+    host = ref.host
+    if _listed(host):
+        s = _bulk_flag_set(host, libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE,
+                           "listing saved domains")
+        if s is not None:
+            return ref.uuid in s
+
+    def compute():
+        try:
+            with host.guard(f"checking the save image of {ref.name!r}"):
+                return bool(ref.dom.hasManagedSaveImage(0))
+        except DomainNotFound:
+            raise
+        except Exception:  # pylint: disable=broad-except
+            return False
+    return _memo(("virt.managedsave", host.label, host.generation, ref.uuid), compute)
+
+
+# -- XML -------------------------------------------------------------------------------
+
+def _fetch_xml_text(ref: DomainRef, flags: int) -> str:
+    host = ref.host
+    if getattr(host, "_xml_secure_denied", False):
+        flags &= ~XML_FLAGS
+    try:
+        return ref.dom.XMLDesc(flags)
+    except libvirt.libvirtError as exc:
+        if flags & XML_FLAGS and exc.get_error_code() == getattr(
+                libvirt, "VIR_ERR_OPERATION_DENIED", 55):
+            host._xml_secure_denied = True  # read-only connection
+            return ref.dom.XMLDesc(flags & ~XML_FLAGS)
+        raise
+
+
+def _xml_key(ref: DomainRef, inactive: bool) -> tuple:
+    return ("virt.xml", ref.host.label, ref.host.generation, ref.uuid, inactive)
+
+
+def domain_xml(ref: DomainRef, inactive: bool = False) -> "DomainXML":
+    """The parsed XML of a domain (its current definition; `inactive`: the persistent one).
+
+    Raises DomainNotFound if the domain went away.
+    """
+    def compute():
+        flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
+        with ref.host.guard(f"getting the XML of domain {ref.name!r}"):
+            text = _fetch_xml_text(ref, flags)
+        return DomainXML(ref, parse_xml(text), inactive)
+    return _memo(_xml_key(ref, inactive), compute)
+
+
+def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
+    """Fetch and parse the XML of many domains into the request scope.
+
+    Through a daemon the fetches run on a small thread pool (libvirt's
+    client pipelines calls on one connection); for in-process drivers they
+    run inline.  Domains that vanished meanwhile are skipped (domain_xml
+    raises DomainNotFound for them later).
+    """
+    scope = current_scope()
+    if scope is None:
+        return
+    todo = [r for r in refs if _xml_key(r, inactive) not in scope]
+    if len(todo) < 8 or is_local_driver(todo[0].host):
+        return  # domain_xml() fetches them one by one as they are needed
+    flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
+
+    def fetch(ref: DomainRef):
+        try:
+            return ref, parse_xml(_fetch_xml_text(ref, flags)), None
+        except libvirt.libvirtError as exc:
+            return ref, None, exc
+
+    for ref, root, exc in _pool().map(fetch, todo):
+        if root is not None:
+            scope[_xml_key(ref, inactive)] = DomainXML(ref, root, inactive)
+        elif exc is not None:
+            err = ref.host.translate(exc, f"getting the XML of domain {ref.name!r}")
+            if not isinstance(err, DomainNotFound):
+                raise err
+
+
+class DomainXML:
+    """A parsed domain definition with indexes of its settings and devices."""
+
+    __slots__ = ("ref", "root", "inactive", "_settings", "_by_devid", "_devices",
+                 "_devices_by_id", "_ctx")
+
+    def __init__(self, ref: DomainRef, root: Any, inactive: bool = False):
+        self.ref, self.root, self.inactive = ref, root, inactive
+        self._settings: Optional[list[Setting]] = None
+        self._by_devid: Optional[dict[str, Setting]] = None
+        self._devices: Optional[list[LogicalDevice]] = None
+        self._devices_by_id: Optional[dict[str, LogicalDevice]] = None
+        self._ctx: Optional[DeviceContext] = None
+
+    @property
+    def host(self) -> Host:
+        return self.ref.host
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    def settings(self) -> list[Setting]:
+        """Every setting (RASD) of the domain."""
+        if self._settings is None:
+            self._settings = scan_settings(self.root)
+        return self._settings
+
+    def settings_of(self, kind_name: str) -> list[Setting]:
+        return [s for s in self.settings() if s.kind.name == kind_name]
+
+    def setting(self, devid: str) -> Optional[Setting]:
+        if self._by_devid is None:
+            self._by_devid = {s.devid: s for s in self.settings()}
+        return self._by_devid.get(devid)
+
+    def devices(self) -> list[LogicalDevice]:
+        """Every logical device (one Processor per vCPU)."""
+        if self._devices is None:
+            self._devices = logical_devices(self.settings())
+        return self._devices
+
+    def devices_of(self, kind_name: str) -> list[LogicalDevice]:
+        return [d for d in self.devices() if d.kind.name == kind_name]
+
+    def device(self, kind_name: str, devid: str) -> Optional[LogicalDevice]:
+        if self._devices_by_id is None:
+            self._devices_by_id = {(d.kind.name, d.devid): d for d in self.devices()}
+        return self._devices_by_id.get((kind_name, devid))
+
+    def context(self) -> "DeviceContext":
+        """The ctx argument the mapping fields get (host-level facts, memoized)."""
+        if self._ctx is None:
+            self._ctx = DeviceContext(self)
+        return self._ctx
+
+    def invalidate(self) -> None:
+        """Forget the indexes after the tree was edited (writes)."""
+        self._settings = self._by_devid = None
+        self._devices = self._devices_by_id = None
+
+    def tostring(self) -> str:
+        """The (possibly edited) document as libvirt XML text."""
+        return etree.tostring(self.root, encoding="unicode")
+
+
+# -- facts beyond the domain XML ----------------------------------------------------------
+
+def host_facts(host: Host) -> dict[str, Any]:
+    """Hostname, hypervisor type and version, libvirt version (cached per connection)."""
+    def compute(conn):
+        facts: dict[str, Any] = {}
+        try:
+            facts["hostname"] = conn.getHostname()
+        except libvirt.libvirtError:
+            facts["hostname"] = os.uname().nodename
+        try:
+            facts["hv_type"] = conn.getType()
+        except libvirt.libvirtError:
+            facts["hv_type"] = "Unknown"
+        try:
+            facts["hv_version"] = conn.getVersion()
+        except libvirt.libvirtError:
+            facts["hv_version"] = 0
+        try:
+            facts["lib_version"] = conn.getLibVersion()
+        except libvirt.libvirtError:
+            facts["lib_version"] = libvirt.getVersion()
+        return facts
+    return host.info("facts", compute)
+
+
+def version_string(v: int) -> str:
+    return f"{v // 1000000}.{(v % 1000000) // 1000}.{v % 1000}"
+
+
+def storage_pools(host: Host) -> list[tuple[str, Optional[str], Any]]:
+    """[(pool name, target path, pool object)] of the host (once per request)."""
+    def compute():
+        conn = host.conn()
+        out = []
+        try:
+            pools = conn.listAllStoragePools(0)
+        except libvirt.libvirtError as exc:
+            if Host.unsupported(exc):
+                return []
+            raise host.translate(exc, "listing storage pools") from None
+        for p in pools:
+            try:
+                root = parse_xml(p.XMLDesc(0))
+                path = root.findtext("target/path")
+            except libvirt.libvirtError:
+                path = None
+            out.append((p.name(), path.rstrip("/") if path else None, p))
+        return out
+    return _memo(("virt.pools", host.label, host.generation), compute)
+
+
+class DeviceContext:
+    """What mapping fields may ask beyond the element: host facts, pools, autostart."""
+
+    __slots__ = ("doc",)
+
+    def __init__(self, doc: DomainXML):
+        self.doc = doc
+
+    @property
+    def host(self) -> Host:
+        return self.doc.host
+
+    def autostart(self) -> bool:
+        return autostart(self.doc.ref)
+
+    def _disk_path(self, el) -> Optional[str]:
+        src = el.find("source")
+        if src is None:
+            return None
+        return src.get("file") or src.get("dev")
+
+    def disk_pool(self, el) -> Optional[tuple[str, Any]]:
+        """(pool name, pool object or None) of a disk element, if it lives in a pool."""
+        src = el.find("source")
+        if src is None:
+            return None
+        if src.get("pool"):
+            pools = {name: obj for name, _p, obj in storage_pools(self.host)}
+            return src.get("pool"), pools.get(src.get("pool"))
+        path = self._disk_path(el)
+        if not path:
+            return None
+        parent = os.path.dirname(path).rstrip("/")
+        for name, target, obj in storage_pools(self.host):
+            if target and target == parent:
+                return name, obj
+        return None
+
+    def disk_pool_id(self, el) -> Optional[str]:
+        if el.tag != "disk":
+            return None
+        hit = self.disk_pool(el)
+        return f"DiskPool/{hit[0]}" if hit else None
+
+    def disk_capacity(self, el) -> Optional[int]:
+        """Capacity in bytes of a disk's image: its storage volume, or the local file."""
+        if el.tag != "disk":
+            return None
+        host = self.host
+        src = el.find("source")
+        if src is None:
+            return None
+        key = ("virt.capacity", host.label, host.generation,
+               src.get("pool"), src.get("volume"), self._disk_path(el))
+
+        def compute():
+            hit = self.disk_pool(el)
+            if hit is not None:
+                try:
+                    if src.get("volume") and hit[1] is not None:
+                        vol = hit[1].storageVolLookupByName(src.get("volume"))
+                    else:
+                        vol = host.conn().storageVolLookupByPath(self._disk_path(el))
+                    return int(vol.info()[1])
+                except libvirt.libvirtError:
+                    pass
+            path = self._disk_path(el)
+            if path and _host_is_this_machine(host):
+                try:
+                    return os.stat(path).st_size
+                except OSError:
+                    return None
+            return None
+        return _memo(key, compute)
+
+    def parent_controller(self, el) -> Optional[str]:
+        """InstanceID of the controller RASD a device hangs off (drive/usb/pci address)."""
+        addr = el.find("address")
+        if addr is None:
+            return None
+        atype = addr.get("type")
+        if atype == "drive":
+            bus = None
+            tgt = el.find("target")
+            if tgt is not None:
+                bus = tgt.get("bus")
+            if bus not in ("ide", "scsi", "sata", "fdc"):
+                return None
+            devid = f"controller:{bus}:{addr.get('controller') or '0'}"
+        elif atype == "usb":
+            devid = f"controller:usb:{addr.get('bus') or '0'}"
+        elif atype == "pci":
+            try:
+                devid = f"controller:pci:{int(addr.get('bus') or '0', 0)}"
+            except ValueError:
+                return None
+        else:
+            return None
+        if self.doc.setting(devid) is None:
+            return None
+        return keys.device_id(self.host, self.doc.name, devid)
+
+
+def _host_is_this_machine(host: Host) -> bool:
+    p = urlparse(host.uri)
+    return not p.hostname and "+" not in p.scheme and p.scheme != "test"

@@ -1,0 +1,908 @@
+"""Mapping tables between CIM properties and domain XML, shared by reads and writes.
+
+One table per settings class (the VSSD and each RASD kind) maps a CIM
+property name to a :class:`Field`.  A field knows where its value lives in
+the XML, relative to the element the table is applied to (the ``<domain>``
+root for the VSSD, processor and memory; the device element for the other
+RASDs), and converts both ways:
+
+``field.read(element, ctx)``
+    the value for the CIM instance (plain Python: str, int, bool, list), or
+    None when the XML does not say;
+``field.write(element, value, ctx)``
+    change the XML *in place* so that reading gives `value` (None removes
+    the attribute / element the field owns).  Only what the field owns is
+    touched: unknown attributes, child elements and siblings survive.
+    Fields that cannot be written (constants, values computed from outside
+    the XML, keys) raise :class:`NotWritable`.
+
+:func:`read_props` and :func:`apply_props` run a whole table.  Issue 4
+(DefineSystem, Add/ModifyResourceSettings, ModifySystemSettings) builds its
+writes on :func:`apply_props`: fetch the domain's persistent XML, apply the
+client's properties to the element, define the result.
+
+Paths are ElementPath steps (``'target'``, ``'driver'``, ``'os/type'``);
+``''`` is the element itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+from lxml import etree
+
+__all__ = ["Field", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
+           "MemoryKiB", "NotWritable", "read_props", "apply_props", "Table", "ensure_path",
+           "VSSD", "PROC", "MEM", "DISK", "FILESYSTEM", "NET", "GRAPHICS", "INPUT", "CONSOLE",
+           "CONTROLLER"]
+
+
+class NotWritable(ValueError):
+    """A property that the mapping cannot write (constant, computed, or key)."""
+
+
+Table = Mapping[str, "Field"]
+
+
+def _find(el: Any, path: str) -> Any:
+    return el if not path else el.find(path)
+
+
+def ensure_path(el: Any, path: str) -> Any:
+    """The element at `path` below `el`, created (appended) step by step if missing."""
+    if not path:
+        return el
+    cur = el
+    for step in path.split("/"):
+        nxt = cur.find(step)
+        if nxt is None:
+            nxt = etree.SubElement(cur, step)
+        cur = nxt
+    return cur
+
+
+def _prune(el: Any, path: str, stop: Any) -> None:
+    """Remove the element at `path` and its now empty ancestors up to `stop`."""
+    node = _find(stop, path)
+    while node is not None and node is not stop and len(node) == 0 and not node.attrib \
+            and not (node.text or "").strip():
+        parent = node.getparent()
+        parent.remove(node)
+        node = parent
+
+
+def _int(text: Optional[str]) -> Optional[int]:
+    if text is None:
+        return None
+    try:
+        return int(text.strip(), 0)
+    except ValueError:
+        return None
+
+
+def _bool_onoff(text: Optional[str]) -> Optional[bool]:
+    if text is None:
+        return None
+    t = text.strip().lower()
+    if t in ("on", "yes", "true", "1"):
+        return True
+    if t in ("off", "no", "false", "0"):
+        return False
+    return None
+
+
+CONVERTERS: dict[str, tuple[Callable[[Optional[str]], Any], Callable[[Any], str]]] = {
+    "str": (lambda t: t, str),
+    "int": (_int, lambda v: str(int(v))),
+    "onoff": (_bool_onoff, lambda v: "on" if v else "off"),
+}
+
+
+class Field:
+    """A CIM property's place in the XML."""
+
+    writable = True
+
+    def read(self, el: Any, ctx: Any = None) -> Any:
+        raise NotImplementedError
+
+    def write(self, el: Any, value: Any, ctx: Any = None) -> None:
+        raise NotWritable(f"{type(self).__name__} cannot be written")
+
+
+class Attr(Field):
+    """An attribute of the element at `path`."""
+
+    __slots__ = ("path", "attr", "_from", "_to", "default")
+
+    def __init__(self, path: str, attr: str, conv: str = "str", default: Any = None):
+        self.path, self.attr = path, attr
+        self._from, self._to = CONVERTERS[conv]
+        self.default = default
+
+    def read(self, el, ctx=None):
+        node = _find(el, self.path)
+        if node is None:
+            return self.default
+        value = node.get(self.attr)
+        return self.default if value is None else self._from(value)
+
+    def write(self, el, value, ctx=None):
+        if value is None:
+            node = _find(el, self.path)
+            if node is not None and self.attr in node.attrib:
+                del node.attrib[self.attr]
+                if self.path:
+                    _prune(el, self.path, el)
+            return
+        ensure_path(el, self.path).set(self.attr, self._to(value))
+
+
+class Text(Field):
+    """The text of the element at `path`."""
+
+    __slots__ = ("path", "_from", "_to")
+
+    def __init__(self, path: str, conv: str = "str"):
+        self.path = path
+        self._from, self._to = CONVERTERS[conv]
+
+    def read(self, el, ctx=None):
+        node = _find(el, self.path)
+        if node is None or node.text is None:
+            return None
+        return self._from(node.text.strip())
+
+    def write(self, el, value, ctx=None):
+        if value is None:
+            node = _find(el, self.path)
+            if node is not None and node is not el:
+                node.getparent().remove(node)
+            return
+        ensure_path(el, self.path).text = self._to(value)
+
+
+class TextList(Field):
+    """The text of `path` as a one-element list (CIM arrays such as VSSD.Notes)."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, path: str):
+        self.inner = Text(path)
+
+    def read(self, el, ctx=None):
+        value = self.inner.read(el, ctx)
+        return None if value is None else [value]
+
+    def write(self, el, value, ctx=None):
+        if value is not None and not isinstance(value, str):
+            value = "\n".join(str(v) for v in value if v is not None) if value else None
+        self.inner.write(el, value, ctx)
+
+
+class Exists(Field):
+    """True if the element at `path` exists (e.g. ``<readonly/>``, ``features/acpi``)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def read(self, el, ctx=None):
+        return el.find(self.path) is not None
+
+    def write(self, el, value, ctx=None):
+        node = el.find(self.path)
+        if value and node is None:
+            ensure_path(el, self.path)
+        elif not value and node is not None:
+            node.getparent().remove(node)
+
+
+class AttrList(Field):
+    """An attribute of every element matching `path` (``os/boot`` -> ['hd', 'cdrom'])."""
+
+    __slots__ = ("path", "attr", "parent", "tag")
+
+    def __init__(self, path: str, attr: str):
+        self.path, self.attr = path, attr
+        self.parent, _, self.tag = path.rpartition("/")
+
+    def read(self, el, ctx=None):
+        values = [n.get(self.attr) for n in el.iterfind(self.path)]
+        values = [v for v in values if v is not None]
+        return values or None
+
+    def write(self, el, value, ctx=None):
+        parent = _find(el, self.parent)
+        old = list(el.iterfind(self.path))
+        if not value:
+            for n in old:
+                n.getparent().remove(n)
+            return
+        parent = ensure_path(el, self.parent)
+        # Reuse existing elements in order (keeping their other attributes),
+        # insert new ones after the last existing one, drop the surplus.
+        anchor = old[-1] if old else None
+        for i, v in enumerate(value):
+            if i < len(old):
+                old[i].set(self.attr, str(v))
+            else:
+                node = etree.Element(self.tag)
+                node.set(self.attr, str(v))
+                if anchor is not None:
+                    anchor.addnext(node)
+                else:
+                    parent.append(node)
+                anchor = node
+        for n in old[len(value):]:
+            n.getparent().remove(n)
+
+
+class Enum(Field):
+    """A field whose XML words map to CIM values (``'cdrom'`` <-> 1)."""
+
+    __slots__ = ("inner", "table", "reverse", "default", "missing")
+
+    def __init__(self, inner: Field, table: Mapping[str, Any], default: Any = None,
+                 missing: Any = None, reverse: Optional[Mapping[Any, str]] = None):
+        self.inner, self.table = inner, dict(table)
+        self.default, self.missing = default, missing
+        rev: dict[Any, str] = {}
+        for k, v in self.table.items():
+            rev.setdefault(v, k)
+        self.reverse = dict(reverse) if reverse is not None else rev
+
+    def read(self, el, ctx=None):
+        word = self.inner.read(el, ctx)
+        if word is None:
+            return self.missing
+        return self.table.get(word, self.default)
+
+    def write(self, el, value, ctx=None):
+        if value is None:
+            self.inner.write(el, None, ctx)
+            return
+        try:
+            word = self.reverse[value]
+        except KeyError:
+            raise ValueError(f"value {value!r} has no XML equivalent "
+                             f"(valid: {sorted(self.reverse)})") from None
+        self.inner.write(el, word, ctx)
+
+
+class Const(Field):
+    """A constant of the class (ResourceType, AllocationUnits ...)."""
+
+    writable = False
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def read(self, el, ctx=None):
+        return self.value
+
+    def write(self, el, value, ctx=None):
+        if value is not None and value != self.value:
+            raise NotWritable(f"constant {self.value!r} cannot be changed to {value!r}")
+
+
+class Computed(Field):
+    """A value computed by a function of (element, ctx); writable only with a writer."""
+
+    __slots__ = ("func", "writer")
+
+    def __init__(self, func: Callable[[Any, Any], Any],
+                 writer: Optional[Callable[[Any, Any, Any], None]] = None):
+        self.func, self.writer = func, writer
+        self.writable = writer is not None
+
+    def read(self, el, ctx=None):
+        return self.func(el, ctx)
+
+    def write(self, el, value, ctx=None):
+        if self.writer is None:
+            raise NotWritable("computed property")
+        self.writer(el, value, ctx)
+
+
+_UNITS = {"b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024 ** 2,
+          "mib": 1024 ** 2, "mb": 1000 ** 2, "g": 1024 ** 3, "gib": 1024 ** 3,
+          "gb": 1000 ** 3, "t": 1024 ** 4, "tib": 1024 ** 4, "tb": 1000 ** 4}
+
+
+class MemoryKiB(Field):
+    """A libvirt memory element (``<memory unit='MiB'>512</memory>``) in KiB."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def read(self, el, ctx=None):
+        node = el.find(self.path)
+        if node is None or node.text is None:
+            return None
+        n = _int(node.text)
+        if n is None:
+            return None
+        factor = _UNITS.get((node.get("unit") or "KiB").lower(), 1024)
+        return n * factor // 1024
+
+    def write(self, el, value, ctx=None):
+        if value is None:
+            Text(self.path).write(el, None)
+            return
+        node = ensure_path(el, self.path)
+        node.text = str(int(value))
+        node.set("unit", "KiB")
+
+
+def read_props(table: Table, el: Any, names: Iterable[str], ctx: Any = None
+               ) -> dict[str, Any]:
+    """{property: value} for the `names` (case as in the table) that the table maps."""
+    out = {}
+    for name in names:
+        f = table.get(name)
+        if f is not None:
+            out[name] = f.read(el, ctx)
+    return out
+
+
+def apply_props(table: Table, el: Any, props: Mapping[str, Any], ctx: Any = None,
+                skip_unwritable: bool = True) -> list[str]:
+    """Write `props` into `el` in place; returns the names that were written.
+
+    Properties the table does not map are ignored.  Non-writable ones are
+    skipped when their value equals what the XML already says (clients send
+    whole instances back), else NotWritable is raised naming the property
+    (unless `skip_unwritable` is true, then they are skipped).
+    """
+    lower = {k.lower(): k for k in table}
+    written = []
+    for name, value in props.items():
+        key = lower.get(name.lower())
+        if key is None:
+            continue
+        f = table[key]
+        if not f.writable:
+            if skip_unwritable:
+                continue
+            current = f.read(el, ctx)
+            if value is not None and value != current:
+                raise NotWritable(f"property {key} cannot be changed")
+            continue
+        try:
+            f.write(el, value, ctx)
+        except NotWritable as exc:
+            raise NotWritable(f"property {key}: {exc}") from None
+        written.append(key)
+    return written
+
+
+# -- the tables ----------------------------------------------------------------
+# Values follow libvirt-cim (see COMPAT.md); the comments name the XML.
+
+_ACTIONS = {"destroy": 2, "restart": 3, "preserve": 123, "rename-restart": 3,
+            "coredump-destroy": 2, "coredump-restart": 3}
+_ACTIONS_REV = {2: "destroy", 3: "restart", 123: "preserve"}
+
+
+def _clock_offset(el, ctx):
+    node = el.find("clock")
+    if node is None:
+        return None
+    return 1 if node.get("offset") == "localtime" else 0
+
+
+def _write_clock(el, value, ctx):
+    if value is None:
+        return
+    node = ensure_path(el, "clock")
+    node.set("offset", "localtime" if int(value) == 1 else "utc")
+
+
+def _autostart(el, ctx):
+    return None if ctx is None else (1 if ctx.autostart() else 0)
+
+
+def _full_virt(el, ctx=None):
+    ostype = el.findtext("os/type")
+    if ostype is None:
+        return None
+    ostype = ostype.strip()
+    return True if ostype == "hvm" else (False if ostype in ("xen", "linux") else None)
+
+
+#: {P}_VirtualSystemSettingData, applied to <domain>.
+VSSD: dict[str, Field] = {
+    "VirtualSystemIdentifier": Text("name"),
+    "ElementName": Text("name"),
+    "UUID": Text("uuid"),
+    "Notes": TextList("description"),
+    "AutoStart": Computed(_autostart),            # virDomainGetAutostart (bulk list flag)
+    "BootDevices": AttrList("os/boot", "dev"),
+    "Emulator": Text("devices/emulator"),
+    "Arch": Attr("os/type", "arch"),
+    "Machine": Attr("os/type", "machine"),
+    "IsFullVirt": Computed(_full_virt),           # os/type hvm | xen
+    "InitPath": Text("os/init"),                  # LXC
+    "Kernel": Text("os/kernel"),
+    "Ramdisk": Text("os/initrd"),
+    "CommandLine": Text("os/cmdline"),
+    "Bootloader": Text("bootloader"),
+    "BootloaderArgs": Text("bootloader_args"),
+    "ClockOffset": Computed(_clock_offset, _write_clock),
+    "EnableACPI": Exists("features/acpi"),
+    "EnableAPIC": Exists("features/apic"),
+    "EnablePAE": Exists("features/pae"),
+    "AutomaticShutdownAction": Enum(Text("on_poweroff"), _ACTIONS, default=2, missing=2,
+                                    reverse=_ACTIONS_REV),
+    "AutomaticRecoveryAction": Enum(Text("on_crash"), _ACTIONS, default=2, missing=2,
+                                    reverse=_ACTIONS_REV),
+    "Caption": Const("Virtual System"),
+    "Description": Const("Virtual System"),
+}
+
+
+def _vcpus(el, ctx=None):
+    node = el.find("vcpu")
+    if node is None:
+        return 1
+    cur = _int(node.get("current"))
+    if cur is not None:
+        return cur
+    n = _int(node.text)
+    return n if n is not None else 1
+
+
+def _write_vcpus(el, value, ctx):
+    if value is None:
+        return
+    node = ensure_path(el, "vcpu")
+    maximum = _int(node.text)
+    if "current" in node.attrib and maximum is not None and int(value) <= maximum:
+        node.set("current", str(int(value)))
+    else:
+        node.text = str(int(value))
+        if "current" in node.attrib:
+            del node.attrib["current"]
+
+
+#: {P}_ProcResourceAllocationSettingData (one per domain, devid 'proc'), applied to <domain>.
+PROC: dict[str, Field] = {
+    "ResourceType": Const(3),
+    "VirtualQuantity": Computed(_vcpus, _write_vcpus),   # <vcpu current=N>M</vcpu>
+    "Weight": Text("cputune/shares", "int"),
+    "AllocationUnits": Const("Processors"),
+    "VirtualQuantityUnits": Const("count"),
+    "PoolID": Const("ProcessorPool/0"),
+    "AutomaticAllocation": Const(True),
+}
+
+
+def _mem_current(el, ctx=None):
+    cur = _CURRENT_MEMORY.read(el)
+    return _MEMORY.read(el) if cur is None else cur
+
+
+def _write_mem_current(el, value, ctx):
+    _CURRENT_MEMORY.write(el, value)
+
+
+_CURRENT_MEMORY = MemoryKiB("currentMemory")
+_MEMORY = MemoryKiB("memory")
+
+
+#: {P}_MemResourceAllocationSettingData (devid 'mem'), applied to <domain>.
+MEM: dict[str, Field] = {
+    "ResourceType": Const(4),
+    "VirtualQuantity": Computed(_mem_current, _write_mem_current),  # <currentMemory>
+    "Reservation": Computed(_mem_current, _write_mem_current),
+    "Limit": MemoryKiB("memory"),                                  # <memory> (maximum)
+    "AllocationUnits": Const("KiloBytes"),
+    "VirtualQuantityUnits": Const("byte*2^10"),
+    "PoolID": Const("MemoryPool/0"),
+    "AutomaticAllocation": Const(True),
+    "dumpCore": Attr("memory", "dumpCore", "onoff"),
+}
+
+_DISK_DEVICE = {"disk": 0, "cdrom": 1, "floppy": 2, "lun": 4}
+_SOURCE_ATTR = {"file": "file", "block": "dev", "dir": "dir", "network": "name",
+                "volume": "volume"}
+
+
+def _disk_source(el, ctx=None):
+    src = el.find("source")
+    if el.tag == "filesystem":
+        if src is None:
+            return None
+        for a in ("dir", "file", "dev", "name"):
+            v = src.get(a)
+            if v is not None:
+                return v
+        return None
+    if src is None:
+        return "" if el.get("device") == "cdrom" else None
+    attr = _SOURCE_ATTR.get(el.get("type") or "file")
+    if attr is not None and src.get(attr) is not None:
+        return src.get(attr)
+    for a in ("file", "dev", "dir", "name", "volume"):
+        v = src.get(a)
+        if v is not None:
+            return v
+    return None
+
+
+def _write_disk_source(el, value, ctx):
+    if el.tag == "filesystem":
+        attr = {"mount": "dir", "file": "file", "block": "dev"}.get(el.get("type") or "mount",
+                                                                      "dir")
+    else:
+        attr = _SOURCE_ATTR.get(el.get("type") or "file", "file")
+    if value in (None, ""):
+        src = el.find("source")
+        if src is not None:
+            el.remove(src)
+        return
+    src = el.find("source")
+    if src is None:
+        src = etree.Element("source")
+        tgt = el.find("target")
+        if tgt is not None:
+            tgt.addprevious(src)
+        else:
+            el.append(src)
+    src.set(attr, str(value))
+
+
+def _emulated_type(el, ctx=None):
+    if el.tag == "filesystem":
+        return 3
+    return _DISK_DEVICE.get(el.get("device") or "disk", 0)
+
+
+def _write_emulated_type(el, value, ctx):
+    if value is None:
+        return
+    value = int(value)
+    if el.tag == "filesystem" or value == 3:
+        if value != _emulated_type(el):
+            raise NotWritable("EmulatedType cannot change between filesystem and disk")
+        return
+    rev = {v: k for k, v in _DISK_DEVICE.items()}
+    if value not in rev:
+        raise ValueError(f"EmulatedType {value} is not one of {sorted(rev)}")
+    el.set("device", rev[value])
+
+
+def _address_props(el, ctx=None):
+    a = el.find("address")
+    return None if a is None or not a.attrib else list(a.attrib.keys())
+
+
+def _address_values(el, ctx=None):
+    a = el.find("address")
+    return None if a is None or not a.attrib else list(a.attrib.values())
+
+
+def _pool_id(el, ctx):
+    return None if ctx is None else ctx.disk_pool_id(el)
+
+
+def _disk_capacity(el, ctx):
+    return None if ctx is None else ctx.disk_capacity(el)
+
+
+def _host_resource_source(el, ctx=None):
+    src = _disk_source(el)
+    return [src] if src else None
+
+
+def _parent_controller(el, ctx):
+    return None if ctx is None else ctx.parent_controller(el)
+
+
+_COMMON_DEVICE = {
+    "AutomaticAllocation": Const(True),
+    "Parent": Computed(_parent_controller),
+    "AddressProperties": Computed(_address_props),
+    "AddressValues": Computed(_address_values),
+}
+
+#: {P}_DiskResourceAllocationSettingData for <disk>.
+DISK: dict[str, Field] = {
+    "ResourceType": Const(17),
+    "Address": Computed(_disk_source, _write_disk_source),        # <source file|dev|dir|name>
+    "HostResource": Computed(_host_resource_source),
+    "VirtualDevice": Attr("target", "dev"),
+    "BusType": Attr("target", "bus"),
+    "EmulatedType": Computed(_emulated_type, _write_emulated_type),  # disk@device
+    "DriverName": Attr("driver", "name"),
+    "DriverType": Attr("driver", "type"),
+    "DriverCache": Attr("driver", "cache"),
+    "readonly": Exists("readonly"),
+    "shareable": Exists("shareable"),
+    "rawio": Attr("", "rawio"),
+    "sgio": Attr("", "sgio"),
+    "VirtualQuantity": Computed(_disk_capacity),                  # capacity of the image
+    "AllocationUnits": Const("Bytes"),
+    "VirtualQuantityUnits": Const("byte"),
+    "PoolID": Computed(_pool_id),
+    **_COMMON_DEVICE,
+}
+
+#: {P}_DiskResourceAllocationSettingData for <filesystem> (LXC mounts, virtiofs).
+FILESYSTEM: dict[str, Field] = {
+    "ResourceType": Const(17),
+    "Address": Computed(_disk_source, _write_disk_source),        # <source dir>
+    "HostResource": Computed(_host_resource_source),
+    "VirtualDevice": Attr("target", "dir"),
+    "MountPoint": Attr("target", "dir"),
+    "EmulatedType": Computed(_emulated_type, _write_emulated_type),
+    "DriverType": Attr("driver", "type"),
+    "AccessMode": Attr("", "accessmode"),
+    "readonly": Exists("readonly"),
+    "AllocationUnits": Const("Bytes"),
+    "VirtualQuantityUnits": Const("byte"),
+    **_COMMON_DEVICE,
+}
+
+
+def _net_source(el, ctx=None):
+    src = el.find("source")
+    if src is None:
+        return None
+    for a in ("network", "bridge", "dev", "path"):
+        v = src.get(a)
+        if v is not None:
+            return v
+    return None
+
+
+def _write_net_source(el, value, ctx):
+    attr = {"network": "network", "bridge": "bridge", "direct": "dev",
+            "vhostuser": "path"}.get(el.get("type") or "", None)
+    if attr is None:
+        if value is None:
+            return
+        raise NotWritable(f"interface type {el.get('type')!r} has no source name")
+    if value is None:
+        src = el.find("source")
+        if src is not None and attr in src.attrib:
+            del src.attrib[attr]
+        return
+    ensure_path(el, "source").set(attr, str(value))
+
+
+def _net_pool(el, ctx=None):
+    if el.get("type") == "network":
+        src = el.find("source")
+        if src is not None and src.get("network"):
+            return f"NetworkPool/{src.get('network')}"
+    return None
+
+
+def _net_connection(el, ctx=None):
+    v = _net_source(el)
+    return [v] if v else None
+
+
+def _net_source_device(el, ctx=None):
+    if el.get("type") == "direct":
+        src = el.find("source")
+        return None if src is None else src.get("dev")
+    return None
+
+
+def _bandwidth_units(el, ctx=None):
+    node = el.find("bandwidth/inbound")
+    return "KiloBytes per Second" if node is not None and node.get("average") else None
+
+
+#: {P}_NetResourceAllocationSettingData for <interface>.
+NET: dict[str, Field] = {
+    "ResourceType": Const(10),
+    "Address": Attr("mac", "address"),                            # <mac address>
+    "NetworkType": Attr("", "type"),                              # interface@type
+    "NetworkName": Computed(_net_source, _write_net_source),      # <source network|bridge|dev>
+    "Connection": Computed(_net_connection),
+    "PoolID": Computed(_net_pool),
+    "ResourceSubType": Attr("model", "type"),                     # <model type>
+    "VirtualDevice": Attr("target", "dev"),
+    "SourceDevice": Computed(_net_source_device),
+    "NetworkMode": Attr("source", "mode"),
+    "FilterRef": Attr("filterref", "filter"),
+    "Reservation": Attr("bandwidth/inbound", "average", "int"),
+    "Limit": Attr("bandwidth/inbound", "peak", "int"),
+    "AllocationUnits": Computed(_bandwidth_units),
+    "VSIType": Attr("virtualport", "type"),
+    "VSIManagerID": Attr("virtualport/parameters", "managerid"),
+    "VSITypeID": Attr("virtualport/parameters", "typeid"),
+    "VSITypeIDVersion": Attr("virtualport/parameters", "typeidversion"),
+    "VSIInstanceID": Attr("virtualport/parameters", "instanceid"),
+    "ProfileID": Attr("virtualport/parameters", "profileid"),
+    **_COMMON_DEVICE,
+}
+
+
+def _graphics_listen(el):
+    listen = el.get("listen")
+    if listen is None:
+        node = el.find("listen")
+        if node is not None:
+            listen = node.get("address") or node.get("socket")
+    return listen
+
+
+def graphics_address(el, ctx=None):
+    """libvirt-cim's graphics Address: 'host:port' for VNC/SPICE, the type for SDL."""
+    gtype = el.get("type") or ""
+    if gtype in ("sdl", "egl-headless", "dbus"):
+        return gtype
+    return f"{_graphics_listen(el) or '127.0.0.1'}:{el.get('port') or '-1'}"
+
+
+def _graphics_password(el, ctx=None):
+    return "********" if el.get("passwd") else None
+
+
+#: {P}_GraphicsResourceAllocationSettingData for <graphics>.
+GRAPHICS: dict[str, Field] = {
+    "ResourceType": Const(24),
+    "ResourceSubType": Attr("", "type"),                          # graphics@type
+    "Address": Computed(graphics_address),                        # listen:port
+    "KeyMap": Attr("", "keymap"),
+    "Password": Computed(_graphics_password),
+    "AutomaticAllocation": Const(True),
+}
+
+_INPUT_TYPES = {"mouse": "Mouse", "tablet": "Tablet", "keyboard": "Keyboard",
+                "passthrough": "Passthrough", "evdev": "Evdev"}
+_INPUT_BUSES = {"usb": "USB", "ps2": "PS2", "xen": "Xen", "virtio": "Virtio"}
+
+
+def input_caption(el, ctx=None):
+    """libvirt-cim's input caption, e.g. 'USB Tablet', 'PS2 Mouse'."""
+    t = _INPUT_TYPES.get(el.get("type") or "", "Unknown device type")
+    b = _INPUT_BUSES.get(el.get("bus") or "", "Unknown bus")
+    return f"{b} {t}"
+
+
+#: {P}_InputResourceAllocationSettingData for <input>.
+INPUT: dict[str, Field] = {
+    "ResourceType": Const(13),
+    "ResourceSubType": Attr("", "type"),
+    "BusType": Attr("", "bus"),
+    "Caption": Computed(input_caption),
+    **_COMMON_DEVICE,
+}
+
+CHARDEV_SOURCE_TYPES = {"null": 0, "vc": 1, "pty": 2, "dev": 3, "file": 4, "pipe": 5,
+                        "stdio": 6, "udp": 7, "tcp": 8, "unix": 9, "spicevmc": 10}
+
+
+def _console_url(el, mode):
+    ctype = el.get("type")
+    for src in el.iterfind("source"):
+        smode = src.get("mode") or ("connect" if ctype == "tcp" else None)
+        if ctype == "unix":
+            if src.get("mode") == mode and src.get("path"):
+                p = src.get("path")
+                return f"file://{p}" if p.startswith("/") else f"file:///{p}"
+        elif ctype in ("tcp", "udp") and smode == mode:
+            host, service = src.get("host"), src.get("service")
+            if host is None or ":" in host:
+                continue
+            proto = "udp" if ctype == "udp" else (
+                (el.find("protocol").get("type") if el.find("protocol") is not None
+                 else None) or "raw")
+            return f"{proto}://{host}:{service}" if service else f"{proto}://{host}"
+    return None
+
+
+def _console_source_path(el, ctx=None):
+    if el.get("type") in ("pty", "dev", "file", "pipe"):
+        src = el.find("source")
+        if src is not None and src.get("path"):
+            return src.get("path")
+        return el.get("tty") if el.get("type") == "pty" else None
+    return None
+
+
+#: {P}_ConsoleResourceAllocationSettingData for <console>.
+CONSOLE: dict[str, Field] = {
+    "ResourceType": Const(1),
+    "OtherResourceType": Const("console"),
+    "SourceType": Enum(Attr("", "type"), CHARDEV_SOURCE_TYPES, default=32768),
+    "SourcePath": Computed(_console_source_path),
+    "TargetType": Attr("target", "type"),
+    "BindURL": Computed(lambda el, ctx: _console_url(el, "bind")),
+    "ConnectURL": Computed(lambda el, ctx: _console_url(el, "connect")),
+    "AutomaticAllocation": Const(True),
+}
+
+#: CIM_Controller.ProtocolSupported for libvirt controller types (libvirt-cim's table).
+CONTROLLER_PROTOCOLS = {"ide": 37, "fdc": 7, "scsi": 13, "sata": 48, "ccid": 32678,
+                        "virtio-serial": 32769, "pci": 5, "usb": 16}
+
+#: {P}_ControllerResourceAllocationSettingData for <controller>.
+CONTROLLER: dict[str, Field] = {
+    "ResourceType": Const(1),
+    "OtherResourceType": Const("controller"),
+    "ResourceSubType": Attr("", "type"),
+    "Index": Attr("", "index", "int"),
+    "Model": Attr("", "model"),
+    "Ports": Attr("", "ports"),
+    "Vectors": Attr("", "vectors"),
+    "Queues": Attr("driver", "queues"),
+    **_COMMON_DEVICE,
+}
+
+
+# -- logical devices (read only) ------------------------------------------------------
+# Properties of the logical device classes, read from the element of the
+# setting that defines the device.
+
+MEMORY_BLOCK_SIZE = 4096
+
+
+def _mem_blocks(path_field: Field):
+    def read(el, ctx=None):
+        kib = path_field.read(el)
+        return None if kib is None else kib * 1024 // MEMORY_BLOCK_SIZE
+    return Computed(read)
+
+
+def _disk_name(el, ctx=None):
+    tgt = el.find("target")
+    if tgt is None:
+        return None
+    return tgt.get("dir") if el.tag == "filesystem" else tgt.get("dev")
+
+
+def _link_technology(el, ctx=None):
+    return 2 if el.get("type") in ("ethernet", "network", "bridge") else 0
+
+
+def _mac_list(el, ctx=None):
+    mac = el.find("mac")
+    return [mac.get("address")] if mac is not None and mac.get("address") else None
+
+
+def _video_processor(el, ctx=None):
+    gtype = el.get("type") or ""
+    addr = graphics_address(el)
+    return gtype if addr == gtype else f"{gtype}/{addr}"
+
+
+def _pointing_type(el, ctx=None):
+    return 3 if el.get("type") in ("mouse", "tablet") else 2
+
+
+def _protocol_supported(el, ctx=None):
+    return CONTROLLER_PROTOCOLS.get(el.get("type") or "", 1)
+
+
+DEVICE_TABLES: dict[str, dict[str, Field]] = {
+    "proc": {},
+    "mem": {
+        "BlockSize": Const(MEMORY_BLOCK_SIZE),
+        "ConsumableBlocks": Computed(lambda el, ctx: _mem_blocks_current(el)),
+        "NumberOfBlocks": _mem_blocks(_MEMORY),
+    },
+    "disk": {"Name": Computed(_disk_name), "HealthState": Const(5)},
+    "net": {"LinkTechnology": Computed(_link_technology),
+            "NetworkAddresses": Computed(_mac_list)},
+    "graphics": {"VideoProcessor": Computed(_video_processor)},
+    "console": {"VideoProcessor": Attr("", "type")},
+    "input": {"PointingType": Computed(_pointing_type), "Caption": Computed(input_caption)},
+    "controller": {"ProtocolSupported": Computed(_protocol_supported),
+                   "ProtocolDescription": Attr("", "model")},
+}
+
+
+def _mem_blocks_current(el):
+    kib = _mem_current(el)
+    return None if kib is None else kib * 1024 // MEMORY_BLOCK_SIZE
