@@ -47,7 +47,7 @@ NAMESPACE_MOF: dict[str, list[str]] = {
     "root/virt": ["cim/schema.mof", "virt/virt.mof", "interop/interop.mof"],
 }
 
-_CACHE_VERSION = "3"
+_CACHE_VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -323,14 +323,19 @@ def find_mof_dir() -> str:
 def _mof_digest(mof_dir: str, layout: dict[str, list[str]]) -> str:
     h = hashlib.sha256()
     h.update(f"{_CACHE_VERSION}:{pywbem.__version__}:{sorted(layout.items())!r}".encode())
-    for root, dirs, files in os.walk(mof_dir):
-        dirs.sort()
-        for name in sorted(files):
-            if name.endswith(".mof"):
-                path = os.path.join(root, name)
-                h.update(os.path.relpath(path, mof_dir).encode())
-                with open(path, "rb") as f:
-                    h.update(f.read())
+    # Every MOF file below the MOF directory and below the directory of any
+    # extra file given by absolute path (what #pragma include can reach).
+    tops = [mof_dir] + sorted({os.path.dirname(f) for files in layout.values()
+                               for f in files if os.path.isabs(f)})
+    for top in tops:
+        for root, dirs, files in os.walk(top):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(".mof"):
+                    path = os.path.join(root, name)
+                    h.update(path.encode())
+                    with open(path, "rb") as f:
+                        h.update(f.read())
     return h.hexdigest()[:32]
 
 
@@ -401,7 +406,7 @@ def _normalized_scopes(qd: CIMQualifierDeclaration) -> CIMQualifierDeclaration:
 
 def _inherited_quals(parent_quals, local_quals):
     """Local qualifiers plus the parent's that flow to subclasses (not Restricted)."""
-    out = type(local_quals)()
+    out = type(parent_quals)()
     for name, q in parent_quals.items():
         if q.tosubclass is not False and name not in local_quals:
             q2 = q.copy()
@@ -440,6 +445,11 @@ def _resolve_all(classes: dict[str, CIMClass]) -> dict[str, CIMClass]:
                     if own is None:
                         inh = item.copy()
                         inh.propagated = True
+                        # Restricted qualifiers (e.g. Override) stay with their class.
+                        inh.qualifiers = _inherited_quals(item.qualifiers, {})
+                        if kind == "methods":
+                            for prm in inh.parameters.values():
+                                prm.qualifiers = _inherited_quals(prm.qualifiers, {})
                         merged[name] = inh
                     else:
                         mine = own.copy()
