@@ -1,0 +1,130 @@
+"""Editing domain definitions in place: the write side of the model (used by issue 4).
+
+The rule: fetch the domain's *persistent* XML (secure, inactive), change
+exactly the elements and attributes the client's properties map to, and
+define the result.  Nothing is regenerated, so whatever the mapping does not
+know (CPU pinning, UEFI loader and nvram, SPICE, video, serial and channel
+devices, hostdevs, network disks, ``<on_reboot>``, seclabels, metadata ...)
+survives every change.
+
+::
+
+    doc = edit.editable(ref)                       # fresh parse, not the request memo
+    edit.apply_system(doc, {"AutomaticRecoveryAction": 3})
+    s = doc.setting("vda")
+    edit.apply_setting(doc, s, {"DriverCache": "writeback"})
+    edit.add_setting(doc, KIND_BY_NAME["disk"], {"Address": "/img/b.qcow2",
+                                                "VirtualDevice": "vdb"})
+    edit.remove_setting(doc, "52:54:00:00:00:02")
+    new_ref = edit.define(doc)                     # virDomainDefineXML, memos dropped
+
+Errors: :class:`~kvm_providers.virt.mapping.NotWritable` for properties that
+cannot change (constants, computed values), ValueError for values without
+an XML form; libvirt's own validation errors come from :func:`define` as
+``CIM_ERR_FAILED`` naming the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from lxml import etree
+
+from ..provider.env import current_scope
+from . import mapping
+from .connection import Host
+from .devices import DeviceKind, Setting
+from .domain import XML_FLAGS, XML_INACTIVE, DomainRef, DomainXML, _fetch_xml_text, parse_xml
+
+__all__ = ["editable", "apply_system", "apply_setting", "add_setting", "remove_setting",
+           "define", "invalidate", "SKELETONS"]
+
+#: The element a new setting of each kind starts from, before its properties are applied.
+SKELETONS: dict[str, str] = {
+    "disk": "<disk type='file' device='disk'/>",
+    "net": "<interface type='network'/>",
+    "graphics": "<graphics type='vnc'/>",
+    "input": "<input type='mouse' bus='ps2'/>",
+    "console": "<console type='pty'/>",
+    "controller": "<controller type='usb' index='0'/>",
+}
+
+
+def editable(ref: DomainRef) -> DomainXML:
+    """A fresh, private parse of the domain's persistent definition (secure XML)."""
+    with ref.host.guard(f"getting the XML of domain {ref.name!r}"):
+        text = _fetch_xml_text(ref, XML_FLAGS | XML_INACTIVE)
+    return DomainXML(ref, parse_xml(text), inactive=True)
+
+
+def apply_system(doc: DomainXML, props: Mapping[str, Any]) -> list[str]:
+    """Apply VSSD properties to the ``<domain>`` root; returns the properties written."""
+    written = mapping.apply_props(mapping.VSSD, doc.root, props, doc.context())
+    doc.invalidate()
+    return written
+
+
+def apply_setting(doc: DomainXML, setting: Setting, props: Mapping[str, Any]) -> list[str]:
+    """Apply RASD properties to the element of `setting`; returns the properties written."""
+    written = mapping.apply_props(setting.table, setting.element, props, doc.context())
+    doc.invalidate()
+    return written
+
+
+def add_setting(doc: DomainXML, kind: DeviceKind, props: Mapping[str, Any]) -> Setting:
+    """Append a new device of `kind` to ``<devices>``, built from `props`.
+
+    Processor and memory settings cannot be added (apply_setting changes them).
+    """
+    skeleton = SKELETONS.get(kind.name)
+    if skeleton is None:
+        raise mapping.NotWritable(f"a {kind.name} setting cannot be added, only modified")
+    el = etree.fromstring(skeleton)
+    devices = mapping.ensure_path(doc.root, "devices")
+    # Keep libvirt's customary grouping: after the last element of the same tag.
+    same = [c for c in devices if c.tag in kind.tags]
+    if same:
+        same[-1].addnext(el)
+    else:
+        devices.append(el)
+    mapping.apply_props(kind.table(el), el, props, doc.context())
+    doc.invalidate()
+    for s in doc.settings():
+        if s.element is el:
+            return s
+    raise ValueError(f"the new {kind.name} has no device id (missing target or address)")
+
+
+def remove_setting(doc: DomainXML, devid: str) -> bool:
+    """Remove the device whose id is `devid`; False if there is none."""
+    s = doc.setting(devid)
+    if s is None or s.element is doc.root:
+        return False
+    s.element.getparent().remove(s.element)
+    doc.invalidate()
+    return True
+
+
+def invalidate(host: Host, uuid: Optional[str] = None) -> None:
+    """Drop what the request scope memoized about `host` (or one domain of it)."""
+    scope = current_scope()
+    if scope is None:
+        return
+    for key in list(scope):
+        if isinstance(key, tuple) and len(key) >= 2 and str(key[0]).startswith("virt.") \
+                and key[1] == host.label:
+            if uuid is None or uuid in key or key[0] in ("virt.domains", "virt.byname",
+                                                         "virt.states", "virt.flagset",
+                                                         "virt.lookup", "virt.listed"):
+                del scope[key]
+
+
+def define(doc: DomainXML) -> DomainRef:
+    """Define the edited document (virDomainDefineXML) and forget stale memos."""
+    host = doc.host
+    conn = host.conn()
+    with host.guard(f"defining domain {doc.name!r}"):
+        dom = conn.defineXML(doc.tostring())
+        ref = DomainRef(host, dom, dom.name(), dom.UUIDString())
+    invalidate(host, doc.ref.uuid)
+    return ref
