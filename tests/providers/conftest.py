@@ -1,0 +1,64 @@
+"""Fixtures of the provider tests: the fixture node, libvirt's own view, servers."""
+
+from __future__ import annotations
+
+import os
+
+import libvirt
+import pytest
+
+from tests.support.server import start_server
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "fixtures")
+NODE = os.path.join(FIXTURES, "node_devices.xml")
+NODE_URI = "test://" + NODE
+
+
+@pytest.fixture(scope="session")
+def node_uri() -> str:
+    """test:// URI of the fixture node with many and unusual devices."""
+    return NODE_URI
+
+
+@pytest.fixture(scope="module")
+def lv():
+    """libvirt's own view of the fixture node (a test driver instance of this process)."""
+    conn = libvirt.open(NODE_URI)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def node_server():
+    """kvm-cimom serving the fixture node."""
+    server = start_server(hosts=[NODE_URI])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def conn(node_server):
+    return node_server.conn("root/virt")
+
+
+@pytest.fixture(scope="module")
+def iconn(node_server):
+    return node_server.conn("root/interop")
+
+
+@pytest.fixture
+def layer():
+    """configure(uris...) -> ConnectionManager of this process; shut down afterwards."""
+    from kvm_providers import virt
+    from kvm_providers.config import Config
+
+    def configure(*uris, names=None, families=None, **options):
+        cfg = Config()
+        for i, uri in enumerate(uris):
+            cfg.add_host(uri, (families or {}).get(i), (names or {}).get(i))
+        mgr = virt.configure(cfg.effective_hosts(), **options)
+        assert mgr.wait_connected(10) or options.get("opener"), "hosts did not connect"
+        return mgr
+    yield configure
+    virt.shutdown()
