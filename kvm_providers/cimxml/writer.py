@@ -16,6 +16,9 @@ from typing import Any, Iterable, Optional
 from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanceName,
                     CIMQualifierDeclaration)
 
+from ..provider._fastcim import FAST, iter_props
+from ..provider.values import INT_TYPES
+
 __all__ = ["esc", "attr", "value_text", "instance_xml", "instancename_xml",
            "localnamespacepath_xml", "namespacepath_xml", "instancepath_xml",
            "localinstancepath_xml", "classname_xml", "classpath_xml", "reference_xml",
@@ -206,6 +209,80 @@ def _value_xml(ptype: str, is_array: bool, value: Any) -> str:
     return f"<VALUE>{esc(value_text(value))}</VALUE>"
 
 
+def _int_value(v: Any) -> str:
+    return "<VALUE>%d</VALUE>" % v
+
+
+def _bool_value(v: Any) -> str:
+    return "<VALUE>TRUE</VALUE>" if v else "<VALUE>FALSE</VALUE>"
+
+
+def _formatter(pspec) -> Any:
+    """A function value -> XML for the values of a property of class spec `pspec`."""
+    ptype, is_array = pspec.type, pspec.is_array
+    if not is_array and ptype == "string" and not pspec.embedded_object:
+        def fmt(v: Any) -> str:
+            if type(v) is str:
+                return f"<VALUE>{esc(v)}</VALUE>" if _NEEDS.search(v) else f"<VALUE>{v}</VALUE>"
+            return _value_xml(ptype, False, v)
+        return fmt
+    if not is_array and ptype in INT_TYPES:
+        return _int_value
+    if not is_array and ptype == "boolean":
+        return _bool_value
+    if is_array and ptype in INT_TYPES:
+        def fmt(v: Any) -> str:
+            return "<VALUE.ARRAY>" + "".join(
+                "<VALUE.NULL/>" if x is None else "<VALUE>%d</VALUE>" % x for x in v) + \
+                "</VALUE.ARRAY>"
+        return fmt
+    return lambda v: _value_xml(ptype, is_array, v)
+
+
+def _model_xml(inst: CIMInstance, spec) -> str:
+    """<INSTANCE> of a provider's instance model: per-property work precomputed in its spec."""
+    fmts = spec._cache.get("xml")
+    if fmts is None:
+        fmts = spec._cache["xml"] = {}
+    parts = [f'<INSTANCE CLASSNAME="{attr(inst.classname)}">']
+    append = parts.append
+    props = spec.props
+    for lk, prop in iter_props(inst._properties):
+        entry = fmts.get(lk)
+        if entry is None:
+            pspec = props.get(lk)
+            if pspec is None:
+                entry = False
+            else:
+                tags = _prop_tags(pspec.name, pspec.type, pspec.is_array, pspec.embedded_object,
+                                  pspec.reference_class, None)
+                entry = (tags[0], tags[1], _formatter(pspec), pspec.type, pspec.is_array)
+            fmts[lk] = entry
+        # Slots read directly (FAST guarantees the layout): property getters cost.
+        if entry is False or prop._type != entry[3] or prop._is_array != entry[4]:
+            append(_property_xml(prop, None))
+            continue
+        value = prop._value
+        if value is None:
+            append(entry[0] + entry[1])
+        else:
+            append(entry[0] + entry[2](value) + entry[1])
+    append("</INSTANCE>")
+    return "".join(parts)
+
+
+def _property_xml(prop, class_origin: Optional[dict[str, str]]) -> str:
+    ptype = prop.type
+    value = prop.value
+    emb = prop.embedded_object or (_emb_kind(value) if ptype == "string" else None)
+    origin = class_origin.get(prop.name.lower()) if class_origin else None
+    open_tag, close_tag = _prop_tags(prop.name, ptype, prop.is_array, emb,
+                                     prop.reference_class, origin)
+    if value is None:
+        return open_tag + close_tag
+    return open_tag + _value_xml(ptype, prop.is_array, value) + close_tag
+
+
 def instance_xml(inst: CIMInstance, class_origin: Optional[dict[str, str]] = None,
                  nulls: Iterable[tuple[str, str, bool, Optional[str], Optional[str]]] = (),
                  ) -> str:
@@ -215,19 +292,13 @@ def instance_xml(inst: CIMInstance, class_origin: Optional[dict[str, str]] = Non
     attributes.  `nulls` are (name, type, is_array, embedded, reference class)
     of requested properties the instance does not carry: written as NULL.
     """
+    spec = getattr(inst, "_spec", None)
+    if spec is not None and FAST and class_origin is None and not nulls:
+        return _model_xml(inst, spec)
     parts = [f'<INSTANCE CLASSNAME="{attr(inst.classname)}">']
     append = parts.append
     for prop in inst.properties.values():
-        ptype = prop.type
-        value = prop.value
-        emb = prop.embedded_object or (_emb_kind(value) if ptype == "string" else None)
-        origin = class_origin.get(prop.name.lower()) if class_origin else None
-        open_tag, close_tag = _prop_tags(prop.name, ptype, prop.is_array, emb,
-                                         prop.reference_class, origin)
-        append(open_tag)
-        if value is not None:
-            append(_value_xml(ptype, prop.is_array, value))
-        append(close_tag)
+        append(_property_xml(prop, class_origin))
     for name, ptype, is_array, emb, refclass in nulls:
         origin = class_origin.get(name.lower()) if class_origin else None
         open_tag, close_tag = _prop_tags(name, ptype, is_array, emb, refclass, origin)

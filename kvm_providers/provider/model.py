@@ -27,51 +27,26 @@ import logging
 import os
 from typing import Any, Iterable, Iterator, Optional
 
-from pywbem import CIMInstance, CIMInstanceName, CIMProperty
+from pywbem import CIMDateTime, CIMInstance, CIMInstanceName, CIMProperty
 
 from ..schema import ClassSpec, PropSpec, Schema, default_schema
-from .values import coerce
+from ._fastcim import NocaseDict as _NocaseDict
+from ._fastcim import new_property, set_prop
+
+_new = object.__new__
+from .values import INT_TYPES, REAL_TYPES, coerce, converter
 
 __all__ = ["InstanceModel", "make_model", "fast_property", "filter_instance",
            "model_from_instance"]
 
 LOG = logging.getLogger(__name__)
 
-_new = object.__new__
-_PROP_SLOTS = set(getattr(CIMProperty, "__slots__", ()))
-_FAST_PROPS = {"_name", "_value", "_type", "_class_origin", "_array_size", "_propagated",
-               "_is_array", "_reference_class", "_qualifiers",
-               "_embedded_object"} <= _PROP_SLOTS
-_NocaseDict = type(CIMInstance("X").properties)
 
 
 def fast_property(spec: PropSpec, value: Any) -> CIMProperty:
-    """A CIMProperty for an already-converted value, without pywbem's re-checks.
-
-    pywbem's constructor re-infers and re-validates everything, which costs
-    more than the rest of an instance; the value here is already of the
-    declared type.  Falls back to the constructor if pywbem's layout changes.
-    """
-    if not _FAST_PROPS:
-        return CIMProperty(spec.name, value, type=spec.type, is_array=spec.is_array,
-                           reference_class=spec.reference_class,
-                           embedded_object=spec.embedded_object
-                           if spec.embedded_object and value is not None
-                           and not isinstance(value, str)
-                           and not (isinstance(value, list) and value
-                                    and isinstance(value[0], str)) else None)
-    p = _new(CIMProperty)
-    p._name = spec.name
-    p._value = value
-    p._type = spec.type
-    p._class_origin = None
-    p._array_size = None
-    p._propagated = None
-    p._is_array = spec.is_array
-    p._reference_class = spec.reference_class
-    p._qualifiers = _NocaseDict()
-    p._embedded_object = spec.embedded_object
-    return p
+    """A CIMProperty of `spec` for a value already of the declared type."""
+    return new_property(spec.name, value, spec.type, spec.is_array, spec.reference_class,
+                        spec.embedded_object)
 
 
 _STRICT = os.environ.get("KVM_PROVIDERS_STRICT_MODELS", "") not in ("", "0")
@@ -93,10 +68,28 @@ def _undefined(classname: str, prop: str) -> None:
                     prop, classname)
 
 
+#: The Python type a converted scalar value has, per CIM type: a value of
+#: exactly that type needs no conversion.
+_EXACT = {"string": str, "boolean": bool, "datetime": CIMDateTime, "reference": CIMInstanceName}
+_EXACT.update(INT_TYPES)
+_EXACT.update(REAL_TYPES)
+
+
+def _setters(spec: ClassSpec) -> dict[str, tuple]:
+    """{folded property name: (PropSpec, converter, exact type)} of a class (cached)."""
+    hit = spec._cache.get("setters")
+    if hit is None:
+        hit = {lk: (p, converter(p.type, p.is_array),
+                    None if p.is_array or p.embedded_object else _EXACT.get(p.type))
+               for lk, p in spec.props.items()}
+        spec._cache["setters"] = hit
+    return hit
+
+
 class InstanceModel(CIMInstance):
     """A CIMInstance bound to its class definition and the requested properties."""
 
-    __slots__ = ("_spec", "_wanted")
+    __slots__ = ("_spec", "_wanted", "_setters")
 
     # pylint: disable=super-init-not-called
     def __init__(self, spec: ClassSpec, wanted: frozenset[str],
@@ -111,6 +104,7 @@ class InstanceModel(CIMInstance):
         self._path = path
         self._spec = spec
         self._wanted = wanted
+        self._setters = _setters(spec)
 
     @property
     def spec(self) -> ClassSpec:
@@ -128,13 +122,13 @@ class InstanceModel(CIMInstance):
         return (p for lk, p in self._spec.props.items() if lk in wanted)
 
     def __contains__(self, key: str) -> bool:
-        return key.lower() in self._wanted or key in self._properties
+        return key.casefold() in self._wanted or key in self._properties
 
     def __getitem__(self, key: str) -> Any:
         prop = self._properties.get(key)
         if prop is not None:
             return prop.value
-        if key.lower() in self._wanted:
+        if key.casefold() in self._wanted:
             return None
         raise KeyError(f"Property {key!r} is not in the model of {self._classname}")
 
@@ -143,22 +137,27 @@ class InstanceModel(CIMInstance):
         return default if prop is None else prop.value
 
     def __setitem__(self, key: str, value: Any) -> None:
-        lk = key.lower()
-        spec = self._spec.props.get(lk)
-        if spec is None:
+        lk = key.casefold()
+        entry = self._setters.get(lk)
+        if entry is None:
             _undefined(self._spec.name, key)
             return
         if lk not in self._wanted:
             return  # filtered out by the PropertyList
-        if isinstance(value, CIMProperty):
-            self._properties[spec.name] = value
-            value = value.value
-        else:
+        spec, conv, exact = entry
+        if type(value) is not exact and value is not None:
+            if isinstance(value, CIMProperty):
+                self._properties[spec.name] = value
+                if spec.is_key and self._path is not None:
+                    self._path.keybindings[spec.name] = value.value
+                return
             try:
-                value = coerce(spec.type, spec.is_array, value)
+                value = conv(value)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{self._classname}.{spec.name}: {exc}") from None
-            self._properties[spec.name] = fast_property(spec, value)
+        set_prop(self._properties, lk, spec.name,
+                 new_property(spec.name, value, spec.type, spec.is_array,
+                              spec.reference_class, spec.embedded_object))
         if spec.is_key and self._path is not None:
             self._path.keybindings[spec.name] = value
 
@@ -175,14 +174,20 @@ class InstanceModel(CIMInstance):
         m = _new(InstanceModel)
         m._classname = self._classname
         props = _NocaseDict()
+        specs = self._spec.props
         for name, prop in self._properties.items():
-            pspec = self._spec.props.get(name.lower())
-            props[name] = prop.copy() if pspec is None else fast_property(pspec, prop.value)
+            lk = name.casefold()
+            pspec = specs.get(lk)
+            if pspec is None:
+                props[name] = prop.copy()
+            else:
+                set_prop(props, lk, pspec.name, fast_property(pspec, prop.value))
         m._properties = props
         m._qualifiers = _NocaseDict()
         m._path = None if self._path is None else self._path.copy()
         m._spec = self._spec
         m._wanted = self._wanted
+        m._setters = self._setters
         return m
 
     def __reduce__(self):

@@ -16,7 +16,7 @@ from pywbem import (CIMDateTime, CIMInstance, CIMInstanceName, CIMClass, Char16,
                     Real32, Real64, Sint8, Sint16, Sint32, Sint64, Uint8, Uint16,
                     Uint32, Uint64)
 
-__all__ = ["coerce", "coerce_scalar", "INT_TYPES", "CIM_TYPES", "cim_error"]
+__all__ = ["coerce", "coerce_scalar", "converter", "INT_TYPES", "CIM_TYPES", "cim_error"]
 
 INT_TYPES: dict[str, type] = {
     "uint8": Uint8, "uint16": Uint16, "uint32": Uint32, "uint64": Uint64,
@@ -148,3 +148,30 @@ def coerce(cim_type: str, is_array: bool, value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         raise ValueError(f"array given for a scalar {cim_type}")
     return conv(value)
+
+
+_CONVERTERS: dict[tuple[str, bool], Callable[[Any], Any]] = {}
+
+
+def converter(cim_type: str, is_array: bool) -> Callable[[Any], Any]:
+    """The conversion function of `cim_type` (cached): coerce() without the dispatch.
+
+    The function takes a value that is not None.
+    """
+    conv = _CONVERTERS.get((cim_type, is_array))
+    if conv is None:
+        scalar = _SCALAR.get(cim_type)
+        if scalar is None:
+            raise ValueError(f"unknown CIM type {cim_type!r}")
+        if is_array:
+            def conv(value: Any, _s=scalar, _t=cim_type) -> Any:
+                if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                    value = [value]
+                return [None if v is None else _s(v) for v in value]
+        else:
+            def conv(value: Any, _s=scalar, _t=cim_type) -> Any:
+                if isinstance(value, (list, tuple)):
+                    raise ValueError(f"array given for a scalar {_t}")
+                return _s(value)
+        _CONVERTERS[(cim_type, is_array)] = conv
+    return conv

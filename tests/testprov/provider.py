@@ -180,30 +180,46 @@ class LinkProvider(CIMProvider2):
                                 result_role, keys_only)
 
 
-_FILLER = "".join(chr(ord("a") + i % 26) for i in range(100))
+_FILLER = "".join(chr(ord("a") + i % 26) for i in range(40))
 
 
 class SyntheticProvider(CIMProvider2):
     """TST_Synthetic: N instances of about 2 KB with 20 properties."""
 
-    def enum_instances(self, env, model, keys_only):
-        for i in range(_synthetic["count"]):
-            inst = model.copy()
-            inst["InstanceID"] = f"synthetic-{i:06d}"
-            if not keys_only:
-                for k in range(1, 15):
-                    inst[f"P{k:02d}"] = f"{i:06d}-{k:02d}-{_FILLER}"
-                inst["N01"] = i % 65536
-                inst["N02"] = i
-                inst["N03"] = i * 1000003
-                inst["B01"] = i % 2 == 0
-                inst["A01"] = [1, 2, 3, i % 65536]
-            yield inst
+    def _build(self, model, i):
+        inst = model.copy()
+        inst["InstanceID"] = f"synthetic-{i:06d}"
+        for k in range(1, 15):
+            inst[f"P{k:02d}"] = f"{i:06d}-{k:02d}-{_FILLER}"
+        inst["N01"] = i % 65536
+        inst["N02"] = i
+        inst["N03"] = i * 1000003
+        inst["B01"] = i % 2 == 0
+        inst["A01"] = [1, 2, 3, i % 65536]
+        return inst
 
-    def cim_method_setcount(self, env, object_name, param_n=None):
+    def enum_instances(self, env, model, keys_only):
+        prebuilt = _synthetic.get("prebuilt")
+        if prebuilt is not None and not keys_only and model.wanted == prebuilt[0].wanted:
+            yield from prebuilt
+            return
+        for i in range(_synthetic["count"]):
+            if keys_only:
+                inst = model.copy()
+                inst["InstanceID"] = f"synthetic-{i:06d}"
+                yield inst
+            else:
+                yield self._build(model, i)
+
+    def cim_method_setcount(self, env, object_name, param_n=None, param_prebuilt=None):
         if param_n is None:
             raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, "N is required")
         _synthetic["count"] = int(param_n)
+        _synthetic["prebuilt"] = None
+        if param_prebuilt:
+            from kvm_providers.provider import make_model
+            model = make_model(NS, "TST_Synthetic", schema=self.schema)
+            _synthetic["prebuilt"] = [self._build(model, i) for i in range(int(param_n))]
         return 0, {}
 
 
