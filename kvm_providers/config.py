@@ -101,6 +101,8 @@ class ServerConfig:
     enumeration_timeout: float = 60.0      # default OperationTimeout of pull contexts
     max_enumeration_timeout: float = 600.0
     max_enumeration_contexts: int = 256
+    state_dir: Optional[str] = None        # indication subscriptions kept here (JSON)
+    indication_cafile: Optional[str] = None  # CAs for HTTPS listeners (default: system's)
 
 
 @dataclass
@@ -136,7 +138,7 @@ _SERVER_TYPES: dict[str, Any] = {
     "insecure": bool, "log_level": str, "max_body": int, "idle_timeout": (int, float),
     "request_timeout": (int, float), "workers": int, "max_connections": int,
     "enumeration_timeout": (int, float), "max_enumeration_timeout": (int, float),
-    "max_enumeration_contexts": int,
+    "max_enumeration_contexts": int, "state_dir": str, "indication_cafile": str,
 }
 
 

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="close idle keep-alive connections after this long")
     p.add_argument("--workers", type=int, help="worker threads")
     p.add_argument("--port-file", help="write 'scheme host port' lines here once listening")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="keep indication subscriptions here across restarts (default: none)")
     p.add_argument("--provider-module", action="append", default=[], metavar="MODULE",
                    help="extra provider registrations (MODULE.REGISTRATIONS, MODULE.MOF); "
                         "for tests and development")
@@ -60,7 +62,7 @@ def build_config(args: argparse.Namespace):
     for addr in srv.https_listen:
         parse_hostport(addr, "--https-listen")
     for attr in ("cert", "key", "auth_file", "log_level", "max_body", "idle_timeout",
-                 "workers"):
+                 "workers", "state_dir"):
         value = getattr(args, attr)
         if value is not None:
             setattr(srv, attr, value)

@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 from ..config import Config, ConfigError, parse_hostport
 from ..registry import registrations
 from ..schema import NAMESPACE_MOF, Schema, load_schema, set_default_schema
-from . import interop
+from . import indications, interop
 from .app import CIMApp
 from .auth import Authenticator
 from .dispatcher import Dispatcher
@@ -64,11 +64,16 @@ class CIMServer:
         interop.configure(interop.ServerInfo(hostname=self.hostname,
                                              namespaces=self.schema.namespaces + ["interop"],
                                              auth=bool(srv.auth_file)))
+        self.indications = indications.IndicationManager(
+            self.schema, self.hostname, state_dir=srv.state_dir, cafile=srv.indication_cafile)
+        indications.configure(self.indications)
         entries = list(self._entries(extras))
         ops_ref: list = []
-        self.table = ProviderTable(self.schema, entries, make_env_factory(ops_ref))
+        self.table = ProviderTable(self.schema, entries,
+                                   make_env_factory(ops_ref, self.indications.deliver))
         self.ops = Operations(self.table)
         ops_ref.append(self.ops)
+        self.indications.attach(self.ops)
         self.pull = PullManager(srv.max_enumeration_contexts, srv.enumeration_timeout,
                                 srv.max_enumeration_timeout)
         self.dispatcher = Dispatcher(self.ops, self.pull, self.hostname)
@@ -122,6 +127,8 @@ class CIMServer:
         for name, types, _cls in interop.BUILTIN_CLASSES:
             if schema.has_class(interop.INTEROP, name):
                 yield ProviderEntry(name, interop.__name__, types, interop.INTEROP)
+        for name, types in indications.iter_builtin(schema):
+            yield ProviderEntry(name, indications.__name__, types, interop.INTEROP)
         for mod in extras:
             for classname, module, types, namespaces in getattr(mod, "REGISTRATIONS", []):
                 for ns in namespaces:
@@ -151,6 +158,7 @@ class CIMServer:
 
     def start(self) -> None:
         self.http.bind()
+        self.indications.start()
         self.http.start()
         self._housekeeper = threading.Thread(target=self._housekeeping, daemon=True,
                                              name="cimom-housekeeping")
@@ -170,6 +178,7 @@ class CIMServer:
         """Stop listening, finish running requests, shut the providers down."""
         self._stop.set()
         self.http.stop()
+        self.indications.stop()
         for proxy in self.table.loaded():
             try:
                 proxy.MI_shutdown(self.ops.env(proxy.name, None))
