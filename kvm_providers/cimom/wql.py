@@ -9,7 +9,7 @@ with a message pointing at the offending text.
 
 DMTF:CQL (DSP0202) queries of the same shape are accepted too (pywbemcli
 sends CQL by default); they differ in LIKE, whose CQL patterns are regular
-expressions restricted to ``.``, ``*``, ``[...]`` and ``\`` escapes.
+expressions restricted to ``.``, ``*``, ``[...]`` and backslash escapes.
 """
 
 from __future__ import annotations

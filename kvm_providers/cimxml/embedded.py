@@ -194,11 +194,14 @@ def _untyped_property(name: str, value: Any) -> CIMProperty:
     if isinstance(probe, bool):
         ptype = "boolean"
     elif isinstance(probe, int):
-        ptype, value = "sint64", ([pywbem.Sint64(v) for v in value] if is_array
-                                  else pywbem.Sint64(value))
+        # Typed for real once the class is known; until then the widest type that fits.
+        vals = [v for v in (value if is_array else [value]) if v is not None]
+        cls = pywbem.Uint64 if any(v > 2 ** 63 - 1 for v in vals) else pywbem.Sint64
+        ptype = cls.cimtype
+        value = [None if v is None else cls(v) for v in value] if is_array else cls(value)
     elif isinstance(probe, float):
-        ptype, value = "real64", ([pywbem.Real64(v) for v in value] if is_array
-                                  else pywbem.Real64(value))
+        ptype, value = "real64", ([None if v is None else pywbem.Real64(v) for v in value]
+                                  if is_array else pywbem.Real64(value))
     elif isinstance(probe, CIMInstance):
         return CIMProperty(name, value, type="string", is_array=is_array,
                            embedded_object="instance")
