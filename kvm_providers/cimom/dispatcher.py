@@ -294,7 +294,11 @@ class Dispatcher:
     def _class(self, cls: CIMClass, local_only: bool, include_qualifiers: bool,
                include_origin: bool, property_list: Optional[list[str]] = None) -> CIMClass:
         """A copy of `cls` shaped by the GetClass/EnumerateClasses flags."""
+        # CIMClass.copy() shares its property and method objects with the schema:
+        # copy those that are changed below.
         out = cls.copy()
+        out.properties = [p.copy() for p in cls.properties.values()]
+        out.methods = [m.copy() for m in cls.methods.values()]
         wanted = None if property_list is None else {p.lower() for p in property_list}
         for name, prop in list(out.properties.items()):
             origin = prop.class_origin or cls.classname
@@ -317,6 +321,8 @@ class Dispatcher:
                 if include_origin else None
             if not include_qualifiers:
                 meth.qualifiers = {}
+                # CIMMethod.copy() shares its parameters with the schema's class.
+                meth.parameters = {n: prm.copy() for n, prm in meth.parameters.items()}
                 for prm in meth.parameters.values():
                     prm.qualifiers = {}
         if not include_qualifiers:

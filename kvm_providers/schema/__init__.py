@@ -47,7 +47,7 @@ NAMESPACE_MOF: dict[str, list[str]] = {
     "root/virt": ["cim/schema.mof", "virt/virt.mof", "interop/interop.mof"],
 }
 
-_CACHE_VERSION = "4"
+_CACHE_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -448,6 +448,8 @@ def _resolve_all(classes: dict[str, CIMClass]) -> dict[str, CIMClass]:
                         # Restricted qualifiers (e.g. Override) stay with their class.
                         inh.qualifiers = _inherited_quals(item.qualifiers, {})
                         if kind == "methods":
+                            # copy() shares the parameter objects: copy them too.
+                            inh.parameters = {n: prm.copy() for n, prm in inh.parameters.items()}
                             for prm in inh.parameters.values():
                                 prm.qualifiers = _inherited_quals(prm.qualifiers, {})
                         merged[name] = inh
@@ -457,6 +459,8 @@ def _resolve_all(classes: dict[str, CIMClass]) -> dict[str, CIMClass]:
                         mine.propagated = False
                         mine.qualifiers = _inherited_quals(item.qualifiers, own.qualifiers)
                         if kind == "methods":
+                            mine.parameters = {n: prm.copy()
+                                               for n, prm in mine.parameters.items()}
                             for pname, prm in mine.parameters.items():
                                 pprm = item.parameters.get(pname)
                                 if pprm is not None:
