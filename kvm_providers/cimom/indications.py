@@ -1201,16 +1201,16 @@ class IndicationManager:
                 low = name.lower()
                 if low == "deliveryretryattempts":
                     if v is None or not 0 <= int(v) <= 1000:
-                        raise _bad(f"DeliveryRetryAttempts {v!r} is not in 0..1000")
+                        raise _bad(f"DeliveryRetryAttempts {_txt(v)} is not in 0..1000")
                     new.retry_attempts = int(v)
                 elif low == "deliveryretryinterval":
                     if v is None or not 0 <= int(v) <= 86400:
-                        raise _bad(f"DeliveryRetryInterval {v!r} is not in 0..86400 seconds")
+                        raise _bad(f"DeliveryRetryInterval {_txt(v)} is not in 0..86400 seconds")
                     new.retry_interval = int(v)
                 elif low == "subscriptionremovalaction":
                     if v is None or int(v) not in (REMOVAL_REMOVE, REMOVAL_DISABLE,
                                                    REMOVAL_IGNORE):
-                        raise _bad(f"SubscriptionRemovalAction {v!r} is not 2 (Remove), "
+                        raise _bad(f"SubscriptionRemovalAction {_txt(v)} is not 2 (Remove), "
                                    "3 (Disable) or 4 (Ignore)")
                     new.removal_action = int(v)
                 elif low == "subscriptionremovaltimeinterval":
@@ -1477,6 +1477,11 @@ def _check_sub_settings(inst: CIMInstance, creating: bool,
                                                      _value(current, name)):
                 raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
                                f"CIM_IndicationSubscription.{name} cannot be modified")
+
+
+def _txt(v: Any) -> str:
+    """A value for a message: pywbem's numbers without their repr noise."""
+    return "NULL" if v is None else repr(v) if isinstance(v, str) else str(v)
 
 
 def _same(a: Any, b: Any) -> bool:
