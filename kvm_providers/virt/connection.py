@@ -223,7 +223,7 @@ class Host:
             self._kick = True
             self._cond.notify_all()
         if old is not None:
-            self._dispose(old)
+            self._dispose_later(old)
 
     def close(self) -> None:
         """Stop supervising and close the connection."""
@@ -290,6 +290,15 @@ class Host:
         return value
 
     # -- supervision ----------------------------------------------------------
+
+    def _dispose_later(self, conn: Any) -> None:
+        """Close a lost connection from a short-lived thread.
+
+        `lost` may run inside libvirt's close callback, on the event loop
+        thread: closing the connection there would wait for that very loop.
+        """
+        threading.Thread(target=self._dispose, args=(conn,), daemon=True,
+                         name=f"libvirt-close-{self.label}").start()
 
     def _dispose(self, conn: Any) -> None:
         try:
