@@ -77,7 +77,13 @@ class CIMServer:
         self.pull = PullManager(srv.max_enumeration_contexts, srv.enumeration_timeout,
                                 srv.max_enumeration_timeout)
         self.dispatcher = Dispatcher(self.ops, self.pull, self.hostname)
-        auth = Authenticator(srv.auth_file) if srv.auth_file else None
+        auth = None
+        if srv.auth_file:
+            try:
+                auth = Authenticator(srv.auth_file)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"credentials file {srv.auth_file}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
         self.app = CIMApp(self.dispatcher, auth)
         self.http = HTTPServer(self.app, self._listeners(), workers=srv.workers,
                                max_connections=srv.max_connections,

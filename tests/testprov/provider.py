@@ -203,7 +203,10 @@ class SyntheticProvider(CIMProvider2):
         if prebuilt is not None and not keys_only and model.wanted == prebuilt[0].wanted:
             yield from prebuilt
             return
+        fail_after = _synthetic.get("fail_after")
         for i in range(_synthetic["count"]):
+            if fail_after is not None and i >= fail_after:
+                raise CIMError(pywbem.CIM_ERR_FAILED, f"synthetic failure after {i} instances")
             if keys_only:
                 inst = model.copy()
                 inst["InstanceID"] = f"synthetic-{i:06d}"
@@ -211,10 +214,12 @@ class SyntheticProvider(CIMProvider2):
             else:
                 yield self._build(model, i)
 
-    def cim_method_setcount(self, env, object_name, param_n=None, param_prebuilt=None):
+    def cim_method_setcount(self, env, object_name, param_n=None, param_prebuilt=None,
+                            param_failafter=None):
         if param_n is None:
             raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, "N is required")
         _synthetic["count"] = int(param_n)
+        _synthetic["fail_after"] = None if param_failafter is None else int(param_failafter)
         _synthetic["prebuilt"] = None
         if param_prebuilt:
             from kvm_providers.provider import make_model

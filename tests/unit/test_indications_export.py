@@ -15,8 +15,13 @@ from pywbem import CIMInstance, CIMInstanceName, Uint16, Uint32
 from pywbem._listener import ListenerRequestHandler
 
 from kvm_providers.cimom import indications as I
-from tests.unit.test_indications import (NS, alert, make_manager, new_dest, new_filter, new_sub,
-                                         schema, wait)  # noqa: F401 (fixture)
+from tests.indprov.support import (NS, alert, indprov_schema, make_manager, new_dest,
+                                   new_filter, new_sub, wait)
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return indprov_schema()
 
 OK_BODY = ('<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.4">'
            '<MESSAGE ID="1" PROTOCOLVERSION="1.0"><SIMPLEEXPRSP>'

@@ -1,0 +1,1228 @@
+"""A faithful fake of cmpi-bindings' SWIG module ``cmpi`` (Python 3, SWIG 4), for tests.
+
+Modelled on cmpi-bindings' ``swig/cmpi.i``, ``cmpi_types.i``, ``cmpi_defs.i``,
+``cmpi_callbacks.i`` and ``src/target_python.c``, including the traps a Python 3
+adapter must avoid:
+
+* CMPIEnumeration has ``hasNext()`` and ``next()`` but no ``__next__`` and no
+  ``__iter__`` (SWIG renames ``next_element`` to ``next``);
+* ``char *`` arguments take ``str`` (bytes are refused); ``char **`` arguments
+  (property lists) take a list of **bytes** only: the SWIG typemap checks
+  ``PyString_Check``, which SWIG's Python 3 compatibility macros turn into
+  ``PyBytes_Check``;
+* a struct member that holds a pointer does not keep the Python proxy alive:
+  ``CMPIValue.string = broker.new_string(...)`` followed by the loss of the
+  proxy leaves a dangling pointer (``new_string``, ``new_array``,
+  ``new_datetime*`` and ``new_args`` results are released with their proxy);
+  the fake holds such members weakly and fails loudly on a dangling one;
+* ``CMPIData.value`` points into the CMPIData: reading it after the CMPIData
+  is gone fails;
+* ``CMPIData._value()`` returns None for reals and raises for datetimes;
+* ``CMPIObjectPath.hostname()`` on a path without host crashes the server
+  (``strdup(NULL)``), ``CMPIObjectPath.keys()`` uses ``xrange``;
+* CMPI_RC codes, CMPIType bit layout and value states as in ``cmpidt.h``;
+* :func:`target_call` checks a provider's return value exactly as
+  ``TargetCall()`` does: a tuple of one or two items, an int and None or a
+  message; a ``str`` message is dropped (``PyBytes_AsString`` fails on it).
+
+Upcalls are served by :class:`CMPIBroker` from an in-memory repository and by
+dispatching to adapter objects registered per class (as a CIM server routes
+an upcall to the provider of the class).  The broker also checks that
+brokers calls from a thread started by a provider come with a context that
+was prepared (``prepareAttachThread``) and attached in that thread.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import weakref
+from typing import Any, Optional
+
+# --------------------------------------------------------------------------
+# cmpidt.h constants
+
+CMPI_null = 0
+CMPI_SIMPLE = 2
+CMPI_boolean = 2 + 0
+CMPI_char16 = 2 + 1
+CMPI_REAL = 2 << 2
+CMPI_real32 = (2 + 0) << 2
+CMPI_real64 = (2 + 1) << 2
+CMPI_UINT = 8 << 4
+CMPI_SINT = (8 + 4) << 4
+CMPI_uint8 = (8 + 0) << 4
+CMPI_uint16 = (8 + 1) << 4
+CMPI_uint32 = (8 + 2) << 4
+CMPI_uint64 = (8 + 3) << 4
+CMPI_sint8 = (8 + 4) << 4
+CMPI_sint16 = (8 + 5) << 4
+CMPI_sint32 = (8 + 6) << 4
+CMPI_sint64 = (8 + 7) << 4
+CMPI_INTEGER = CMPI_UINT | CMPI_SINT
+CMPI_ENC = 16 << 8
+CMPI_instance = (16 + 0) << 8
+CMPI_ref = (16 + 1) << 8
+CMPI_args = (16 + 2) << 8
+CMPI_class = (16 + 3) << 8
+CMPI_filter = (16 + 4) << 8
+CMPI_enumeration = (16 + 5) << 8
+CMPI_string = (16 + 6) << 8
+CMPI_chars = (16 + 7) << 8
+CMPI_dateTime = (16 + 8) << 8
+CMPI_ptr = (16 + 9) << 8
+CMPI_charsptr = (16 + 10) << 8
+CMPI_ARRAY = 1 << 13
+CMPI_keyInteger = CMPI_sint64
+CMPI_keyString = CMPI_string
+CMPI_keyBoolean = CMPI_boolean
+CMPI_keyRef = CMPI_ref
+
+CMPI_goodValue = 0
+CMPI_nullValue = 1 << 8
+CMPI_keyValue = 2 << 8
+CMPI_notFound = 4 << 8
+CMPI_badValue = 0x80 << 8
+
+CMPI_RC_OK = 0
+CMPI_RC_ERR_FAILED = 1
+CMPI_RC_ERR_ACCESS_DENIED = 2
+CMPI_RC_ERR_INVALID_NAMESPACE = 3
+CMPI_RC_ERR_INVALID_PARAMETER = 4
+CMPI_RC_ERR_INVALID_CLASS = 5
+CMPI_RC_ERR_NOT_FOUND = 6
+CMPI_RC_ERR_NOT_SUPPORTED = 7
+CMPI_RC_ERR_CLASS_HAS_CHILDREN = 8
+CMPI_RC_ERR_CLASS_HAS_INSTANCES = 9
+CMPI_RC_ERR_INVALID_SUPERCLASS = 10
+CMPI_RC_ERR_ALREADY_EXISTS = 11
+CMPI_RC_ERR_NO_SUCH_PROPERTY = 12
+CMPI_RC_ERR_TYPE_MISMATCH = 13
+CMPI_RC_ERR_QUERY_LANGUAGE_NOT_SUPPORTED = 14
+CMPI_RC_ERR_INVALID_QUERY = 15
+CMPI_RC_ERR_METHOD_NOT_AVAILABLE = 16
+CMPI_RC_ERR_METHOD_NOT_FOUND = 17
+CMPI_RC_DO_NOT_UNLOAD = 50
+CMPI_RC_NEVER_UNLOAD = 51
+CMPI_RC_ERR_INVALID_HANDLE = 60
+CMPI_RC_ERR_INVALID_DATA_TYPE = 61
+CMPI_RC_ERROR_SYSTEM = 100
+CMPI_RC_ERROR = 200
+
+CMPI_SEV_ERROR = 1
+CMPI_SEV_INFO = 2
+CMPI_SEV_WARNING = 3
+CMPI_DEV_DEBUG = 4
+
+CMPI_LEV_INFO = 1
+CMPI_LEV_WARNING = 2
+CMPI_LEV_VERBOSE = 3
+
+#: SWIG 4 + Python 3: the char** typemap accepts bytes only.  Set False to
+#: model a build whose typemap takes str instead (the adapter handles both).
+STRICT_BYTES_PLIST = True
+
+_INT_RANGES = {
+    "uint8": (0, 2**8 - 1), "uint16": (0, 2**16 - 1), "uint32": (0, 2**32 - 1),
+    "uint64": (0, 2**64 - 1), "sint8": (-2**7, 2**7 - 1), "sint16": (-2**15, 2**15 - 1),
+    "sint32": (-2**31, 2**31 - 1), "sint64": (-2**63, 2**63 - 1),
+    "boolean": (0, 255), "char16": (0, 2**16 - 1),
+    "Byte": (-2**7, 2**7 - 1), "Short": (-2**15, 2**15 - 1), "Int": (-2**31, 2**31 - 1),
+    "Long": (-2**63, 2**63 - 1),
+}
+_REAL_FIELDS = ("real32", "real64", "Float", "Double")
+_TYPE_FIELD = {
+    CMPI_boolean: "boolean", CMPI_char16: "char16", CMPI_real32: "real32",
+    CMPI_real64: "real64", CMPI_uint8: "uint8", CMPI_uint16: "uint16",
+    CMPI_uint32: "uint32", CMPI_uint64: "uint64", CMPI_sint8: "sint8",
+    CMPI_sint16: "sint16", CMPI_sint32: "sint32", CMPI_sint64: "sint64",
+    CMPI_instance: "inst", CMPI_ref: "ref", CMPI_args: "args", CMPI_class: "inst",
+    CMPI_filter: "filter", CMPI_enumeration: "Enum", CMPI_string: "string",
+    CMPI_chars: "chars", CMPI_dateTime: "dateTime",
+}
+
+#: Every fault the fake detected that would crash or corrupt a real server.
+VIOLATIONS: list[str] = []
+
+
+def _violation(msg: str) -> RuntimeError:
+    VIOLATIONS.append(msg)
+    return RuntimeError(msg)
+
+
+def _cstr(value: Any, where: str, arg: int, allow_none: bool = True) -> Optional[str]:
+    """A ``const char *`` argument as SWIG 4 converts it (str only; None is NULL)."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"in method '{where}', argument {arg} of type 'char const *'")
+    return value
+
+
+def _charpp(value: Any) -> Optional[list[str]]:
+    """A ``char **`` argument (cmpi_defs.i typemap)."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise TypeError("expected list argument")
+    out = []
+    for item in value:
+        if STRICT_BYTES_PLIST:
+            if not isinstance(item, bytes):
+                raise TypeError("list contains non-string")
+            out.append(item.decode("utf-8"))
+        else:
+            if not isinstance(item, str):
+                raise TypeError("list contains non-string")
+            out.append(item)
+    return out
+
+
+def _check(obj: Any, cls: type, where: str, arg: int, allow_none: bool = False) -> Any:
+    if obj is None and allow_none:
+        return None
+    if not isinstance(obj, cls):
+        raise TypeError(f"in method '{where}', argument {arg} of type "
+                        f"'{cls.__name__} *'")
+    return obj
+
+
+def _ctype(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
+        raise TypeError(f"in method '{where}', argument of type 'CMPIType'")
+    return value
+
+
+# --------------------------------------------------------------------------
+# exceptions
+
+
+class CMPIException(Exception):
+    """%exceptionclass CMPIException: raised by RAISE_IF on a failed CMPI call."""
+
+    def __init__(self, error_code: int = 0, description: Optional[str] = None):
+        super().__init__(error_code, description)
+        self._code = error_code
+        self._desc = description
+
+    def get_error_code(self) -> int:
+        return self._code
+
+    def get_description(self) -> Optional[str]:
+        return self._desc
+
+
+def _raise(rc: int, msg: Optional[str] = None):
+    raise CMPIException(rc, msg)
+
+
+# --------------------------------------------------------------------------
+# simple encapsulated types
+
+
+class CMPIString:
+    def __init__(self, text: Optional[str]):
+        self._text = text
+
+    def __str__(self):  # %rename("__str__") string(): may return None (NULL chars)
+        return self._text
+
+
+_DT_RE = re.compile(r"^(\d{14}\.\d{6}[+-]\d{3}|\d{14}\.\d{6}:000)$")
+
+
+class CMPIDateTime:
+    def __init__(self, text: str):
+        if not _DT_RE.match(text.replace("*", "0")):
+            _raise(CMPI_RC_ERR_INVALID_PARAMETER, f"bad datetime {text!r}")
+        self._text = text
+
+    def __str__(self):
+        return self._text
+
+    def is_interval(self) -> int:
+        return 1 if self._text[21] == ":" else 0
+
+    def to_i(self) -> int:
+        if self.is_interval():
+            t = self._text
+            days, h, m, s, us = int(t[0:8]), int(t[8:10]), int(t[10:12]), int(t[12:14]), \
+                int(t[15:21])
+            return (((days * 24 + h) * 60 + m) * 60 + s) * 1000000 + us
+        return 0
+
+
+class CMPISelectExp:
+    def __init__(self, broker, query: str, language: str, keys=None):
+        _check(broker, CMPIBroker, "new_CMPISelectExp", 1)
+        self._query = _cstr(query, "new_CMPISelectExp", 2, False)
+        self._lang = _cstr(language, "new_CMPISelectExp", 3, False)
+        self._keys = _charpp(keys)
+
+    def __str__(self):
+        return self._query
+
+    def filter(self):
+        return self._keys
+
+    def match(self, instance) -> int:
+        _check(instance, CMPIInstance, "CMPISelectExp_match", 2)
+        m = re.search(r"\bfrom\s+(\w+)", self._query, re.I)
+        return 1 if m and m.group(1).lower() == instance._path._classname.lower() else 0
+
+
+# --------------------------------------------------------------------------
+# values
+
+
+class _Cell:
+    """A stored CMPI value, as the server keeps it (copied, typed)."""
+
+    __slots__ = ("type", "state", "payload")
+
+    def __init__(self, ctype: int, state: int, payload: Any):
+        self.type = ctype
+        self.state = state
+        self.payload = payload
+
+
+class CMPIValue:
+    """The union _CMPIValue.  Members holding owned proxies are held weakly."""
+
+    _WEAK = ("string", "array", "dateTime", "args")
+    _POINTERS = {"inst": None, "ref": None, "string": CMPIString, "array": None,
+                 "dateTime": CMPIDateTime, "args": None, "filter": CMPISelectExp,
+                 "Enum": None}
+
+    def __init__(self):
+        object.__setattr__(self, "_field", None)
+        object.__setattr__(self, "_val", None)
+        object.__setattr__(self, "_strong", False)
+
+    def __setattr__(self, name, value):
+        if name in _INT_RANGES:
+            if not isinstance(value, int):
+                raise TypeError(f"in method '_CMPIValue_{name}_set', argument 2 of type "
+                                f"'{name}'")
+            lo, hi = _INT_RANGES[name]
+            if not lo <= int(value) <= hi:
+                raise OverflowError(f"in method '_CMPIValue_{name}_set', argument 2 of "
+                                    f"type '{name}'")
+            value = int(value)
+        elif name in _REAL_FIELDS:
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise TypeError(f"in method '_CMPIValue_{name}_set', argument 2 of type "
+                                f"'{name}'")
+            value = float(value)
+        elif name == "chars":
+            value = _cstr(value, "_CMPIValue_chars_set", 2)
+        elif name in self._POINTERS:
+            want = {"inst": CMPIInstance, "ref": CMPIObjectPath, "array": CMPIArray,
+                    "args": CMPIArgs, "Enum": CMPIEnumeration}.get(name) or self._POINTERS[name]
+            _check(value, want, f"_CMPIValue_{name}_set", 2, allow_none=True)
+            if name in self._WEAK and value is not None and not self._strong:
+                value = weakref.ref(value)
+        else:
+            raise AttributeError(f"CMPIValue has no member {name!r}")
+        object.__setattr__(self, "_field", name)
+        object.__setattr__(self, "_val", value)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in _INT_RANGES and name not in _REAL_FIELDS and \
+                name not in self._POINTERS and name != "chars":
+            raise AttributeError(f"CMPIValue has no member {name!r}")
+        if self._field != name:
+            # Reading another member of a union: garbage in C.  Pointers read as
+            # NULL here, numbers as 0, which is what a fresh value holds.
+            return None if name in self._POINTERS or name == "chars" else 0
+        val = self._val
+        if isinstance(val, weakref.ref):
+            obj = val()
+            if obj is None:
+                raise _violation(f"CMPIValue.{name} points to a released object "
+                                 f"(its proxy was dropped before the server copied it)")
+            return obj
+        return val
+
+    # -- server side ------------------------------------------------------------
+
+    def _cell(self, ctype: int) -> _Cell:
+        """Copy the value out as the server does on set_property/add_key/set."""
+        base = ctype & ~CMPI_ARRAY
+        if ctype & CMPI_ARRAY:
+            field = "array"
+        else:
+            field = _TYPE_FIELD.get(base)
+            if field is None:
+                raise _violation(f"unsupported CMPIType {ctype:#x}")
+        if self._field != field:
+            raise _violation(f"CMPIValue holds member {self._field!r} but the CMPIType "
+                             f"{ctype:#x} reads {field!r}")
+        val = getattr(self, field)
+        if field == "array":
+            if val._type != base:
+                raise _violation(f"array of type {val._type:#x} passed as {ctype:#x}")
+            return _Cell(ctype, CMPI_goodValue, val._copy_cells())
+        if field == "string":
+            return _Cell(ctype, CMPI_goodValue, str(val))
+        if field == "dateTime":
+            return _Cell(ctype, CMPI_goodValue, str(val))
+        if field in ("inst", "ref"):
+            return _Cell(ctype, CMPI_goodValue, val._clone())
+        return _Cell(ctype, CMPI_goodValue, val)
+
+
+def _null_cell(ctype: int) -> _Cell:
+    return _Cell(ctype, CMPI_nullValue, None)
+
+
+def _cell_from(value: Optional[CMPIValue], ctype: int, where: str) -> _Cell:
+    _ctype(ctype, where)
+    if value is None:
+        return _null_cell(ctype)
+    _check(value, CMPIValue, where, 3)
+    return value._cell(ctype)
+
+
+class _ValueView:
+    """CMPIData.value: a pointer into the CMPIData."""
+
+    def __init__(self, data: "CMPIData"):
+        object.__setattr__(self, "_data", weakref.ref(data))
+
+    def __getattr__(self, name):
+        data = self._data()
+        if data is None:
+            raise _violation(f"CMPIData.value.{name} read after its CMPIData was freed")
+        return getattr(data._value_obj, name)
+
+    def __setattr__(self, name, value):
+        data = self._data()
+        if data is None:
+            raise _violation("CMPIData.value written after its CMPIData was freed")
+        setattr(data._value_obj, name, value)
+
+
+class CMPIData:
+    """The struct _CMPIData (type, state, value) and its %extend methods."""
+
+    __slots__ = ("type", "state", "_value_obj", "__weakref__")
+
+    def __init__(self, data: "CMPIData"):  # %extend _CMPIData(CMPIData *data): clone
+        _check(data, CMPIData, "new_CMPIData", 1)
+        self.type, self.state, self._value_obj = data.type, data.state, data._value_obj
+
+    @classmethod
+    def _from_cell(cls, cell: Optional[_Cell], found: bool = True) -> "CMPIData":
+        d = object.__new__(cls)
+        val = CMPIValue()
+        object.__setattr__(val, "_strong", True)
+        if cell is None or not found:
+            d.type, d.state = CMPI_null, CMPI_notFound | CMPI_nullValue
+            d._value_obj = val
+            return d
+        d.type, d.state = cell.type, cell.state
+        if cell.state & CMPI_nullValue:
+            d._value_obj = val
+            return d
+        base = cell.type & ~CMPI_ARRAY
+        if cell.type & CMPI_ARRAY:
+            val.array = CMPIArray._from_cells(base, cell.payload)
+        else:
+            field = _TYPE_FIELD[base]
+            payload = cell.payload
+            if field == "string":
+                payload = CMPIString(payload)
+            elif field == "dateTime":
+                payload = CMPIDateTime(payload)
+            elif field in ("inst", "ref"):
+                payload = payload._clone()
+            object.__setattr__(val, "_field", field)
+            object.__setattr__(val, "_val", payload)
+        d._value_obj = val
+        return d
+
+    @property
+    def value(self):
+        return _ValueView(self)
+
+    def is_null(self) -> int:
+        return 1 if self.state & CMPI_nullValue else 0
+
+    def is_key(self) -> int:
+        return 1 if self.state & CMPI_keyValue else 0
+
+    def is_array(self) -> int:
+        return 1 if self.type & CMPI_ARRAY else 0
+
+    def _value(self):
+        """data_value(): reals come out as None, datetimes raise (cmpi.i)."""
+        if self.state & (CMPI_nullValue | CMPI_notFound) or self.type == CMPI_null:
+            return None
+        if self.type & CMPI_ARRAY:
+            return [d._value() for d in (self._value_obj.array.at(i)
+                                         for i in range(self._value_obj.array.size()))]
+        base = self.type
+        if base in (CMPI_real32, CMPI_real64):
+            return None
+        if base == CMPI_dateTime:
+            raise RuntimeError("CMPIDate conversion not implemented")
+        if base == CMPI_string:
+            return str(self._value_obj.string)
+        if base == CMPI_boolean:
+            return bool(self._value_obj.boolean)
+        return getattr(self._value_obj, _TYPE_FIELD[base])
+
+
+class CMPIArray:
+    def __init__(self, *a, **k):
+        raise AttributeError("No constructor defined")
+
+    @classmethod
+    def _new(cls, count: int, ctype: int) -> "CMPIArray":
+        arr = object.__new__(cls)
+        arr._type = ctype & ~CMPI_ARRAY
+        arr._cells = [_null_cell(arr._type) for _ in range(count)]
+        return arr
+
+    @classmethod
+    def _from_cells(cls, ctype: int, cells: list) -> "CMPIArray":
+        arr = cls._new(0, ctype)
+        arr._cells = [_Cell(c.type, c.state, c.payload) for c in cells]
+        return arr
+
+    def _copy_cells(self) -> list:
+        return [_Cell(c.type, c.state, c.payload._clone() if hasattr(c.payload, "_clone")
+                      else c.payload) for c in self._cells]
+
+    def size(self) -> int:
+        return len(self._cells)
+
+    def cmpi_type(self) -> int:
+        return self._type
+
+    def at(self, index: int) -> CMPIData:
+        if not 0 <= index < len(self._cells):
+            _raise(CMPI_RC_ERR_FAILED, "array index out of range")
+        return CMPIData._from_cell(self._cells[index])
+
+    def set(self, index: int, value: Optional[CMPIValue], ctype: int) -> None:
+        _ctype(ctype, "CMPIArray_set")
+        if not 0 <= index < len(self._cells):
+            _raise(CMPI_RC_ERR_FAILED, "array index out of range")
+        if ctype != self._type:
+            _raise(CMPI_RC_ERR_TYPE_MISMATCH,
+                   f"element type {ctype:#x} in array of {self._type:#x}")
+        self._cells[index] = _cell_from(value, ctype, "CMPIArray_set")
+
+
+class CMPIEnumeration:
+    """hasNext()/next()/toArray(); deliberately no __iter__ and no __next__."""
+
+    def __init__(self, *a, **k):
+        raise AttributeError("No constructor defined")
+
+    @classmethod
+    def _new(cls, cells: list, ctype: int) -> "CMPIEnumeration":
+        e = object.__new__(cls)
+        e._cells = list(cells)
+        e._type = ctype
+        e._pos = 0
+        return e
+
+    def hasNext(self) -> int:  # noqa: N802
+        return 1 if self._pos < len(self._cells) else 0
+
+    def next(self) -> CMPIData:  # %rename("next") next_element
+        if self._pos >= len(self._cells):
+            _raise(CMPI_RC_ERR_FAILED, "no more elements")
+        cell = self._cells[self._pos]
+        self._pos += 1
+        return CMPIData._from_cell(cell)
+
+    def toArray(self) -> CMPIArray:  # noqa: N802
+        return CMPIArray._from_cells(self._type, self._cells)
+
+
+# --------------------------------------------------------------------------
+# object paths, instances, args, context, result
+
+
+class CMPIObjectPath:
+    def __init__(self, broker, ns, cn=None):
+        _check(broker, CMPIBroker, "new_CMPIObjectPath", 1)
+        _cstr(ns, "new_CMPIObjectPath", 2, False)
+        if cn is None:
+            if ":" not in ns:
+                raise ValueError("Missing ':' between namespace and classname")
+            ns, rest = ns.split(":", 1)
+            cn, _, keys = rest.partition(".")
+            self._init(ns, cn)
+            for item in filter(None, keys.split(",")):
+                k, _, v = item.partition("=")
+                self._keys[k] = _Cell(CMPI_string, CMPI_keyValue, v.strip('"'))
+        else:
+            self._init(ns, _cstr(cn, "new_CMPIObjectPath", 3))
+
+    def _init(self, ns, cn):
+        self._ns = ns
+        self._classname = cn
+        self._host = None
+        self._keys: dict[str, _Cell] = {}
+
+    @classmethod
+    def _new(cls, ns, cn) -> "CMPIObjectPath":
+        p = object.__new__(cls)
+        p._init(ns, cn)
+        return p
+
+    def _clone(self) -> "CMPIObjectPath":
+        p = CMPIObjectPath._new(self._ns, self._classname)
+        p._host = self._host
+        p._keys = {k: _Cell(c.type, c.state, c.payload) for k, c in self._keys.items()}
+        return p
+
+    def __str__(self):
+        keys = ",".join(f"{k}={c.payload!r}" for k, c in self._keys.items())
+        return f"{self._ns or ''}:{self._classname}" + (f".{keys}" if keys else "")
+
+    def add_key(self, name, value, ctype):
+        _cstr(name, "CMPIObjectPath_add_key", 2, False)
+        cell = _cell_from(value, ctype, "CMPIObjectPath_add_key")
+        cell.state |= CMPI_keyValue
+        self._keys[name] = cell
+
+    def get_key(self, name) -> CMPIData:
+        _cstr(name, "CMPIObjectPath_get_key", 2, False)
+        for k, cell in self._keys.items():
+            if k.lower() == name.lower():
+                return CMPIData._from_cell(cell)
+        return CMPIData._from_cell(None, found=False)
+
+    def get_key_at(self, index: int):
+        items = list(self._keys.items())
+        if not 0 <= index < len(items):
+            _raise(CMPI_RC_ERR_NO_SUCH_PROPERTY, "key index out of range")
+        name, cell = items[index]
+        return (CMPIData._from_cell(cell), name)
+
+    def key_count(self) -> int:
+        return len(self._keys)
+
+    def keys(self):
+        raise NameError("name 'xrange' is not defined")
+
+    def namespace(self):
+        return self._ns
+
+    def set_namespace(self, nm):
+        self._ns = _cstr(nm, "CMPIObjectPath_set_namespace", 2)
+
+    def hostname(self):
+        if self._host is None:
+            raise _violation("CMPIObjectPath.hostname() on a path without host: "
+                             "strdup(NULL) crashes the CIM server")
+        return self._host
+
+    def set_hostname(self, hostname):
+        self._host = _cstr(hostname, "CMPIObjectPath_set_hostname", 2)
+
+    def classname(self):
+        return self._classname
+
+    def set_classname(self, classname):
+        self._classname = _cstr(classname, "CMPIObjectPath_set_classname", 2)
+
+    def replace_from(self, src):
+        _check(src, CMPIObjectPath, "CMPIObjectPath_replace_from", 2)
+        self._ns, self._classname = src._ns, src._classname
+
+    def replace_all_from(self, src):
+        self.replace_from(src)
+        self._host = src._host
+
+    def _key_values(self) -> dict:
+        return {k.lower(): (c.type, c.payload) for k, c in self._keys.items()}
+
+
+class CMPIInstance:
+    def __init__(self, broker, path):
+        _check(broker, CMPIBroker, "new_CMPIInstance", 1)
+        _check(path, CMPIObjectPath, "new_CMPIInstance", 2)
+        self._init(path)
+
+    def _init(self, path):
+        self._path = path._clone()
+        self._props: dict[str, _Cell] = {}
+        self._filter: Optional[set] = None
+
+    @classmethod
+    def _new(cls, path) -> "CMPIInstance":
+        i = object.__new__(cls)
+        i._init(path)
+        return i
+
+    def _clone(self) -> "CMPIInstance":
+        i = CMPIInstance._new(self._path)
+        i._props = {k: _Cell(c.type, c.state, c.payload._clone() if hasattr(c.payload, "_clone")
+                             else c.payload) for k, c in self._props.items()}
+        return i
+
+    def set_property(self, name, value, ctype):
+        _cstr(name, "CMPIInstance_set_property", 2, False)
+        cell = _cell_from(value, ctype, "CMPIInstance_set_property")
+        if self._filter is not None and name.lower() not in self._filter:
+            return
+        for k in list(self._props):
+            if k.lower() == name.lower():
+                del self._props[k]
+        self._props[name] = cell
+        if name.lower() in {k.lower() for k in self._path._keys}:
+            for k in list(self._path._keys):
+                if k.lower() == name.lower():
+                    self._path._keys[k] = _Cell(cell.type, cell.state | CMPI_keyValue,
+                                                cell.payload)
+
+    def set_property_with_origin(self, name, value, ctype, origin):
+        self.set_property(name, value, ctype)
+
+    def get_property(self, name) -> CMPIData:
+        _cstr(name, "CMPIInstance_get_property", 2, False)
+        for k, cell in self._props.items():
+            if k.lower() == name.lower():
+                return CMPIData._from_cell(cell)
+        _raise(CMPI_RC_ERR_NO_SUCH_PROPERTY, f"No such property: {name}")
+
+    def get_property_at(self, index: int):
+        items = list(self._props.items())
+        if not 0 <= index < len(items):
+            _raise(CMPI_RC_ERR_NO_SUCH_PROPERTY, "property index out of range")
+        name, cell = items[index]
+        return (CMPIData._from_cell(cell), name)
+
+    def property_count(self) -> int:
+        return len(self._props)
+
+    def objectpath(self) -> CMPIObjectPath:
+        return self._path._clone()
+
+    def set_objectpath(self, path):
+        _check(path, CMPIObjectPath, "CMPIInstance_set_objectpath", 2)
+        self._path = path._clone()
+
+    def set_property_filter(self, properties):
+        props = _charpp(properties)
+        self._filter = None if props is None else \
+            {p.lower() for p in props} | {k.lower() for k in self._path._keys}
+
+    # helpers for tests
+    def _get(self, name):
+        for k, cell in self._props.items():
+            if k.lower() == name.lower():
+                return cell
+        return None
+
+
+class CMPIArgs:
+    def __init__(self, *a, **k):
+        raise AttributeError("No constructor defined")
+
+    @classmethod
+    def _new(cls) -> "CMPIArgs":
+        a = object.__new__(cls)
+        a._args: dict[str, _Cell] = {}
+        return a
+
+    def set(self, name, value, ctype):
+        if not isinstance(name, str):
+            raise TypeError("in method 'CMPIArgs_set', argument 2 of type 'char *'")
+        self._args[name] = _cell_from(value, ctype, "CMPIArgs_set")
+
+    def get(self, name) -> CMPIData:
+        _cstr(name, "CMPIArgs_get", 2, False)
+        for k, cell in self._args.items():
+            if k.lower() == name.lower():
+                return CMPIData._from_cell(cell)
+        _raise(CMPI_RC_ERR_NOT_FOUND, f"No such argument: {name}")
+
+    def get_arg_at(self, index: int):
+        items = list(self._args.items())
+        if not 0 <= index < len(items):
+            _raise(CMPI_RC_ERR_NOT_FOUND, "argument index out of range")
+        name, cell = items[index]
+        return (CMPIData._from_cell(cell), name)
+
+    def arg_count(self) -> int:
+        return len(self._args)
+
+
+class CMPIContext:
+    def __init__(self, *a, **k):
+        raise AttributeError("No constructor defined")
+
+    @classmethod
+    def _new(cls, entries: Optional[dict] = None, thread=None) -> "CMPIContext":
+        c = object.__new__(cls)
+        c._entries: dict[str, _Cell] = dict(entries or {})
+        c._thread = thread          # the thread this context may be used in
+        c._prepared = False
+        return c
+
+    def add_entry(self, name, data, ctype):
+        _cstr(name, "CMPIContext_add_entry", 2, False)
+        self._entries[name] = _cell_from(data, ctype, "CMPIContext_add_entry")
+
+    def get_entry(self, name) -> CMPIData:
+        _cstr(name, "CMPIContext_get_entry", 2, False)
+        if name not in self._entries:
+            _raise(CMPI_RC_ERR_NO_SUCH_PROPERTY, f"No such context entry: {name}")
+        return CMPIData._from_cell(self._entries[name])
+
+    def get_entry_at(self, index: int):
+        items = list(self._entries.items())
+        if not 0 <= index < len(items):
+            _raise(CMPI_RC_ERR_NO_SUCH_PROPERTY, "entry index out of range")
+        name, cell = items[index]
+        return (name, CMPIData._from_cell(cell))
+
+    def get_entry_count(self) -> int:
+        return len(self._entries)
+
+
+class CMPIResult:
+    """What the server collects from a provider call."""
+
+    def __init__(self, *a, **k):
+        raise AttributeError("No constructor defined")
+
+    @classmethod
+    def _new(cls) -> "CMPIResult":
+        r = object.__new__(cls)
+        r.instances, r.paths, r.data, r.done_count = [], [], [], 0
+        return r
+
+    def return_instance(self, instance_disown):
+        _check(instance_disown, CMPIInstance, "CMPIResult_return_instance", 2)
+        if self.done_count:
+            raise _violation("return_instance after done()")
+        self.instances.append(instance_disown._clone())
+
+    def return_objectpath(self, path_disown):
+        _check(path_disown, CMPIObjectPath, "CMPIResult_return_objectpath", 2)
+        if self.done_count:
+            raise _violation("return_objectpath after done()")
+        self.paths.append(path_disown._clone())
+
+    def return_data(self, value, ctype):
+        if value is None:
+            raise _violation("CMReturnData with a NULL value dereferences NULL in sfcb")
+        self.data.append(_cell_from(value, ctype, "CMPIResult_return_data"))
+
+    def done(self):
+        self.done_count += 1
+
+
+# --------------------------------------------------------------------------
+# the broker: object factory, logging, upcalls, indications, threads
+
+
+def _class_is_a(broker, cn: str, parent: str) -> bool:
+    cur = cn.lower()
+    seen = set()
+    while cur and cur not in seen:
+        if cur == parent.lower():
+            return True
+        seen.add(cur)
+        cur = broker.superclasses.get(cur, "").lower()
+    return False
+
+
+class CMPIBroker:
+    """The broker, with an in-memory CIM server behind it.
+
+    ``repository``: {namespace: [CMPIInstance]} served by the upcalls;
+    ``providers``: {lower-case class name: adapter object} to which upcalls for
+    that class are routed (as a CIM server routes them to the provider);
+    ``superclasses``: {lower-case class: superclass} for classPathIsA and
+    polymorphic enumerations.
+    """
+
+    def __init__(self, name: str = "RequestHandler", log_supported: bool = True,
+                 trace_supported: bool = True):
+        self._name = name
+        self.log_supported = log_supported
+        self.trace_supported = trace_supported
+        self.logs: list[tuple[int, str, str]] = []
+        self.traces: list[tuple[int, str, str]] = []
+        self.syslog: list[tuple[int, str, str]] = []
+        self.indications: list[tuple[str, CMPIInstance, str]] = []
+        self.repository: dict[str, list[CMPIInstance]] = {}
+        self.providers: dict[str, Any] = {}
+        self.superclasses: dict[str, str] = {}
+        self.methods: dict[tuple[str, str], Any] = {}
+        self.upcalls: list[tuple] = []
+        self._lock = threading.Lock()
+
+    def __eq__(self, other):
+        return other is self
+
+    def __ne__(self, other):
+        return other is not self
+
+    __hash__ = object.__hash__
+
+    # -- context checks -------------------------------------------------------
+
+    def context(self, entries: Optional[dict] = None) -> CMPIContext:
+        """A call context for the current thread (what the server passes a provider)."""
+        cells = {}
+        for k, v in (entries or {}).items():
+            cells[k] = _Cell(CMPI_string, CMPI_goodValue, v)
+        return CMPIContext._new(cells, thread=threading.get_ident())
+
+    def _ctx(self, ctx, where: str) -> None:
+        _check(ctx, CMPIContext, where, 2)
+        if ctx._thread != threading.get_ident():
+            raise _violation(f"{where}: context used in a thread it is not attached to "
+                             f"(PrepareAttachThread/AttachThread missing)")
+
+    # -- logging -----------------------------------------------------------------
+
+    def LogMessage(self, severity, id, text):  # noqa: N802,A002
+        _cstr(id, "CMPIBroker_LogMessage", 3)
+        _cstr(text, "CMPIBroker_LogMessage", 4)
+        with self._lock:
+            if self.log_supported:
+                self.logs.append((severity, id, text))
+            else:
+                self.syslog.append((severity, id, text))   # log_message() falls back
+
+    def TraceMessage(self, level, component, text):  # noqa: N802
+        _cstr(component, "CMPIBroker_TraceMessage", 3)
+        _cstr(text, "CMPIBroker_TraceMessage", 4)
+        with self._lock:
+            if self.trace_supported:
+                self.traces.append((level, component, text))
+            else:
+                sev = {CMPI_LEV_INFO: CMPI_SEV_INFO, CMPI_LEV_WARNING: CMPI_SEV_WARNING,
+                       CMPI_LEV_VERBOSE: CMPI_SEV_INFO}.get(level, CMPI_SEV_ERROR)
+                self.LogMessage(sev, component, text)
+
+    def version(self) -> int:
+        return 200
+
+    def name(self) -> str:
+        return self._name
+
+    # -- factories ---------------------------------------------------------------
+
+    def new_object_path(self, ns, cname) -> CMPIObjectPath:
+        return CMPIObjectPath._new(_cstr(ns, "CMPIBroker_new_object_path", 2),
+                                   _cstr(cname, "CMPIBroker_new_object_path", 3))
+
+    def new_instance(self, path, allow_null_ns) -> CMPIInstance:
+        _check(path, CMPIObjectPath, "CMPIBroker_new_instance", 2)
+        if not isinstance(allow_null_ns, int):
+            raise TypeError("in method 'CMPIBroker_new_instance', argument 3 of type 'int'")
+        if not allow_null_ns and not path._ns:
+            _raise(CMPI_RC_ERR_FAILED, "object path has no namespace")
+        return CMPIInstance._new(path)
+
+    def new_args(self) -> CMPIArgs:
+        return CMPIArgs._new()
+
+    def new_datetime(self) -> CMPIDateTime:
+        import datetime as _dt
+        now = _dt.datetime.now(_dt.timezone.utc)
+        return CMPIDateTime(now.strftime("%Y%m%d%H%M%S.%f") + "+000")
+
+    def new_datetime_from_uint64(self, bintime, interval=0) -> CMPIDateTime:
+        if interval:
+            us = int(bintime)
+            s, us = divmod(us, 1000000)
+            m, s = divmod(s, 60)
+            h, m = divmod(m, 60)
+            d, h = divmod(h, 24)
+            return CMPIDateTime(f"{d:08d}{h:02d}{m:02d}{s:02d}.{us:06d}:000")
+        import datetime as _dt
+        t = _dt.datetime.fromtimestamp(int(bintime) / 1e6, _dt.timezone.utc)
+        return CMPIDateTime(t.strftime("%Y%m%d%H%M%S.%f") + "+000")
+
+    def new_datetime_from_string(self, utc) -> CMPIDateTime:
+        return CMPIDateTime(_cstr(utc, "CMPIBroker_new_datetime_from_string", 2, False))
+
+    def new_string(self, s) -> CMPIString:
+        return CMPIString(_cstr(s, "CMPIBroker_new_string", 2))
+
+    def new_array(self, count, ctype) -> CMPIArray:
+        _ctype(ctype, "CMPIBroker_new_array")
+        return CMPIArray._new(int(count), ctype)
+
+    def new_select_exp(self, query, lang, projection) -> CMPISelectExp:
+        return CMPISelectExp(self, query, lang, projection)
+
+    def bummer(self):
+        _raise(CMPI_RC_ERR_FAILED, "Bummer! I didn't see that coming")
+
+    # -- classes -------------------------------------------------------------------
+
+    def classPathIsA(self, op, parent_class) -> int:  # noqa: N802
+        _check(op, CMPIObjectPath, "CMPIBroker_classPathIsA", 2)
+        _cstr(parent_class, "CMPIBroker_classPathIsA", 3, False)
+        return 1 if _class_is_a(self, op._classname, parent_class) else 0
+
+    # -- upcalls -------------------------------------------------------------------
+
+    def register(self, classname: str, mi, association: bool = False,
+                 superclass: Optional[str] = None) -> None:
+        """Route upcalls for `classname` to the adapter object `mi`."""
+        self.providers[classname.lower()] = (classname, mi, association)
+        if superclass:
+            self.superclasses[classname.lower()] = superclass
+
+    def _provider(self, cn: str):
+        entry = self.providers.get(cn.lower())
+        return None if entry is None else entry[1]
+
+    def _classes_under(self, cn: str) -> list[str]:
+        known = set(self.providers) | set(self.superclasses) | \
+            {i._path._classname.lower() for insts in self.repository.values() for i in insts}
+        return sorted(c for c in known if _class_is_a(self, c, cn))
+
+    def _call_provider(self, ctx, fname: str, *args) -> CMPIResult:
+        rslt = CMPIResult._new()
+        prov = args[-1]
+        rc, msg = target_call(prov, fname, ctx, rslt, *args[:-1])
+        if rc != CMPI_RC_OK:
+            _raise(rc, msg.decode() if isinstance(msg, bytes) else msg)
+        return rslt
+
+    def _instances(self, ctx, op, props, names_only: bool) -> list:
+        out = []
+        for cn in self._classes_under(op._classname) or [op._classname.lower()]:
+            prov = self._provider(cn)
+            if prov is not None:
+                path = CMPIObjectPath._new(op._ns, self.providers[cn][0])
+                if names_only:
+                    out += self._call_provider(ctx, "enum_instance_names", path, prov).paths
+                else:
+                    out += self._call_provider(ctx, "enum_instances", path, props,
+                                               prov).instances
+            else:
+                for inst in self.repository.get(op._ns, []):
+                    if inst._path._classname.lower() == cn:
+                        out.append(inst._path._clone() if names_only else inst._clone())
+        return out
+
+    def enumInstanceNames(self, ctx, op):  # noqa: N802
+        self._ctx(ctx, "CMPIBroker_enumInstanceNames")
+        _check(op, CMPIObjectPath, "CMPIBroker_enumInstanceNames", 3)
+        self.upcalls.append(("enumInstanceNames", str(op)))
+        paths = self._instances(ctx, op, None, True)
+        return CMPIEnumeration._new([_Cell(CMPI_ref, 0, p) for p in paths], CMPI_ref)
+
+    def enumInstances(self, ctx, op, properties):  # noqa: N802
+        self._ctx(ctx, "CMPIBroker_enumInstances")
+        _check(op, CMPIObjectPath, "CMPIBroker_enumInstances", 3)
+        props = _charpp(properties)
+        self.upcalls.append(("enumInstances", str(op), props))
+        insts = self._instances(ctx, op, properties, False)
+        return CMPIEnumeration._new([_Cell(CMPI_instance, 0, i) for i in insts], CMPI_instance)
+
+    def _find(self, op) -> Optional[CMPIInstance]:
+        want = op._key_values()
+        for inst in self.repository.get(op._ns, []):
+            if inst._path._classname.lower() == op._classname.lower() and \
+                    inst._path._key_values() == want:
+                return inst
+        return None
+
+    def getInstance(self, ctx, op, properties):  # noqa: N802
+        self._ctx(ctx, "CMPIBroker_getInstance")
+        _check(op, CMPIObjectPath, "CMPIBroker_getInstance", 3)
+        props = _charpp(properties)
+        self.upcalls.append(("getInstance", str(op), props))
+        prov = self._provider(op._classname)
+        if prov is not None:
+            rslt = self._call_provider(ctx, "get_instance", op, properties, prov)
+            return rslt.instances[0] if rslt.instances else None
+        inst = self._find(op)
+        if inst is None:
+            _raise(CMPI_RC_ERR_NOT_FOUND, f"Instance not found: {op}")
+        return inst._clone()
+
+    def createInstance(self, ctx, op, inst):  # noqa: N802
+        self._ctx(ctx, "CMPIBroker_createInstance")
+        _check(op, CMPIObjectPath, "CMPIBroker_createInstance", 3)
+        _check(inst, CMPIInstance, "CMPIBroker_createInstance", 4)
+        self.upcalls.append(("createInstance", str(op)))
+        new = inst._clone()
+        new._path._ns = op._ns
+        if self._find(new._path) is not None:
+            _raise(CMPI_RC_ERR_ALREADY_EXISTS, f"Instance exists: {new._path}")
+        self.repository.setdefault(op._ns, []).append(new)
+        return new._path._clone()
+
+    def modifyInstance(self, ctx, op, inst, properties):  # noqa: N802
+        self._ctx(ctx, "CMPIBroker_modifyInstance")
+        _check(inst, CMPIInstance, "CMPIBroker_modifyInstance", 4)
+        props = _charpp(properties)
+        self.upcalls.append(("modifyInstance", str(op), props))
+        old = self._find(op)
+        if old is None:
+            _raise(CMPI_RC_ERR_NOT_FOUND, f"Instance not found: {op}")
+        for name, cell in inst._props.items():
+            if props is None or name.lower() in {p.lower() for p in props}:
+                old._props[name] = cell
+
+    def deleteInstance(self, ctx, op):  # noqa: N802
+        self._ctx(ctx, "CMPIBroker_deleteInstance")
+        self.upcalls.append(("deleteInstance", str(op)))
+        old = self._find(op)
+        if old is None:
+            _raise(CMPI_RC_ERR_NOT_FOUND, f"Instance not found: {op}")
+        self.repository[op._ns].remove(old)
+
+    def execQuery(self, ctx, op, query, lang):  # noqa: N802
+        _raise(CMPI_RC_ERR_NOT_SUPPORTED, "execQuery")
+
+    def _assoc_providers(self, assoc: Optional[str]):
+        """(class, adapter) of the association providers for AssocClass `assoc`.
+
+        Like OpenPegasus, the provider is called with its own class name.
+        """
+        out = []
+        for cn, (spelling, prov, is_assoc) in self.providers.items():
+            if is_assoc and (assoc is None or _class_is_a(self, cn, assoc)):
+                out.append((spelling, prov))
+        return out
+
+    def associators(self, ctx, op, assocClass, resultClass, role, resultRole,  # noqa: N803
+                    properties):
+        self._ctx(ctx, "CMPIBroker_associators")
+        props = _charpp(properties)
+        self.upcalls.append(("associators", str(op), assocClass, resultClass, props))
+        out = []
+        for cn, prov in self._assoc_providers(assocClass):
+            out += self._call_provider(ctx, "associators", op, cn, resultClass,
+                                       role, resultRole, properties, prov).instances
+        return CMPIEnumeration._new([_Cell(CMPI_instance, 0, i) for i in out], CMPI_instance)
+
+    def associatorNames(self, ctx, op, assocClass, resultClass, role,  # noqa: N802,N803
+                        resultRole):
+        self._ctx(ctx, "CMPIBroker_associatorNames")
+        self.upcalls.append(("associatorNames", str(op), assocClass, resultClass))
+        out = []
+        for cn, prov in self._assoc_providers(assocClass):
+            out += self._call_provider(ctx, "associator_names", op, cn,
+                                       resultClass, role, resultRole, prov).paths
+        return CMPIEnumeration._new([_Cell(CMPI_ref, 0, p) for p in out], CMPI_ref)
+
+    def references(self, ctx, op, resultClass, role, properties):  # noqa: N803
+        self._ctx(ctx, "CMPIBroker_references")
+        props = _charpp(properties)
+        self.upcalls.append(("references", str(op), resultClass, props))
+        out = []
+        for cn, prov in self._assoc_providers(resultClass):
+            out += self._call_provider(ctx, "references", op, cn, role,
+                                       properties, prov).instances
+        return CMPIEnumeration._new([_Cell(CMPI_instance, 0, i) for i in out], CMPI_instance)
+
+    def referenceNames(self, ctx, op, resultClass, role):  # noqa: N802,N803
+        self._ctx(ctx, "CMPIBroker_referenceNames")
+        self.upcalls.append(("referenceNames", str(op), resultClass))
+        out = []
+        for cn, prov in self._assoc_providers(resultClass):
+            out += self._call_provider(ctx, "reference_names", op, cn, role,
+                                       prov).paths
+        return CMPIEnumeration._new([_Cell(CMPI_ref, 0, p) for p in out], CMPI_ref)
+
+    def invokeMethod(self, ctx, op, method, _in, out) -> CMPIData:  # noqa: N802
+        self._ctx(ctx, "CMPIBroker_invokeMethod")
+        _check(op, CMPIObjectPath, "CMPIBroker_invokeMethod", 3)
+        _cstr(method, "CMPIBroker_invokeMethod", 4, False)
+        _check(_in, CMPIArgs, "CMPIBroker_invokeMethod", 5)
+        _check(out, CMPIArgs, "CMPIBroker_invokeMethod", 6)
+        self.upcalls.append(("invokeMethod", str(op), method))
+        prov = self._provider(op._classname)
+        if prov is not None:
+            rslt = CMPIResult._new()
+            rc, msg = target_call(prov, "invoke_method", ctx, rslt, op, method, _in, out)
+            if rc != CMPI_RC_OK:
+                _raise(rc, msg.decode() if isinstance(msg, bytes) else msg)
+            return CMPIData._from_cell(rslt.data[0] if rslt.data else None)
+        func = self.methods.get((op._classname.lower(), method.lower()))
+        if func is None:
+            _raise(CMPI_RC_ERR_METHOD_NOT_FOUND, f"{op._classname}.{method}")
+        return CMPIData._from_cell(func(op, _in, out))
+
+    # -- indications and threads ------------------------------------------------
+
+    def deliverIndication(self, ctx, ns, ind):  # noqa: N802
+        self._ctx(ctx, "CMPIBroker_deliverIndication")
+        _cstr(ns, "CMPIBroker_deliverIndication", 3, False)
+        _check(ind, CMPIInstance, "CMPIBroker_deliverIndication", 4)
+        if self._name == "Pegasus" and not ind._path._ns:
+            _raise(CMPI_RC_ERR_INVALID_NAMESPACE, "indication without namespace")
+        with self._lock:
+            self.indications.append((ns, ind._clone(), threading.current_thread().name))
+
+    def prepareAttachThread(self, ctx) -> CMPIContext:  # noqa: N802
+        self._ctx(ctx, "CMPIBroker_prepareAttachThread")
+        new = CMPIContext._new(dict(ctx._entries), thread=None)
+        new._prepared = True
+        return new
+
+    def attachThread(self, ctx):  # noqa: N802
+        _check(ctx, CMPIContext, "CMPIBroker_attachThread", 2)
+        if not ctx._prepared:
+            raise _violation("attachThread with a context not made by prepareAttachThread")
+        if ctx._thread is not None:
+            raise _violation("attachThread: context already attached to a thread")
+        ctx._thread = threading.get_ident()
+
+    def detachThread(self, ctx):  # noqa: N802
+        _check(ctx, CMPIContext, "CMPIBroker_detachThread", 2)
+        if ctx._thread != threading.get_ident():
+            raise _violation("detachThread from a thread the context is not attached to")
+        ctx._thread = None
+
+
+# --------------------------------------------------------------------------
+# what cmpi-bindings' TargetCall() does with a provider's answer
+
+
+def target_call(prov, opname: str, *args):
+    """Call `opname` on the provider object like target_python.c's TargetCall().
+
+    Returns (rc, message) as the CIM server would see them.  Faults that
+    break a real server are recorded in VIOLATIONS and raised.
+    """
+    func = getattr(prov, opname, None)
+    if func is None:
+        return CMPI_RC_ERR_FAILED, f'Python module does not contain "{opname}"'.encode()
+    try:
+        rv = func(*args)
+    except Exception as exc:  # noqa: BLE001
+        # get_exc_trace() imports StringIO, which Python 3 does not have: the
+        # message is lost; the server only sees "can't import StringIO".
+        raise _violation(f"{opname} raised {type(exc).__name__}: {exc} "
+                         f"(the CIM server would see \"can't import StringIO\")") from exc
+    if not isinstance(rv, tuple) or len(rv) not in (1, 2):
+        raise _violation(f'Python function "{opname}" didn\'t return a two-tuple')
+    rc = rv[0]
+    msg = rv[1] if len(rv) == 2 else None
+    if not isinstance(rc, int) or isinstance(rc, bool):
+        raise _violation(f'Python function "{opname}" didn\'t return a {{<int>, <str>) '
+                         f'two-tuple')
+    if msg is not None and not isinstance(msg, (bytes, str)):
+        raise _violation(f'Python function "{opname}" didn\'t return a {{<int>, <str>) '
+                         f'two-tuple')
+    if isinstance(msg, str):
+        # PyString_AsString == PyBytes_AsString under SWIG's Python 3 macros:
+        # NULL, a TypeError left pending, and the message dropped.
+        raise _violation(f'"{opname}" returned a str message {msg!r}: dropped by '
+                         f"PyBytes_AsString, with a TypeError left pending")
+    return rc, msg
