@@ -42,12 +42,11 @@ import json
 import logging
 import os
 import re
-import socket
 import ssl
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 

@@ -445,11 +445,13 @@ class Gate:
 
     def __init__(self, fail_times=0):
         self.open = threading.Event()
+        self.entered = threading.Event()
         self.sent = []
         self.attempts = 0
         self.fail_times = fail_times
 
     def post(self, dest, item):
+        self.entered.set()
         self.open.wait(10)
         self.attempts += 1
         if self.attempts <= self.fail_times:
@@ -467,7 +469,9 @@ def test_queue_drops_the_oldest_when_full(schema, monkeypatch, caplog):
     m, _ops = make_manager(schema, queue_size=3)
     try:
         subscribe(m)
-        for i in range(10):
+        m.deliver(NS, alert(0))
+        assert gate.entered.wait(10)         # the first is in flight
+        for i in range(1, 10):
             m.deliver(NS, alert(i))          # never blocks, however slow the listener
         gate.open.set()
         assert wait(lambda: len(gate.sent) == 4)
