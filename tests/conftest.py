@@ -8,6 +8,10 @@ from tests.support.server import start_server
 
 # Providers setting properties their class does not define fail the tests.
 os.environ.setdefault("KVM_PROVIDERS_STRICT_MODELS", "1")
+# requests lets these override a client's own verify setting (no_verification,
+# ca_certs): the TLS tests set their own.
+for _var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    os.environ.pop(_var, None)
 
 
 @pytest.fixture(scope="module")

@@ -53,10 +53,11 @@ def build_config(args: argparse.Namespace):
     path = args.config or os.environ.get("KVM_PROVIDERS_CONFIG")
     cfg = load_config(path, required=True) if path else Config()
     srv = cfg.server
-    if args.listen:
-        srv.listen = list(args.listen)
-    if args.https_listen:
-        srv.https_listen = list(args.https_listen)
+    if args.listen or args.https_listen:
+        # Addresses given on the command line replace the configured ones: an
+        # HTTPS-only command line opens no plain HTTP port.
+        srv.listen = list(args.listen or [])
+        srv.https_listen = list(args.https_listen or [])
     for addr in srv.listen:
         parse_hostport(addr, "--listen")
     for addr in srv.https_listen:

@@ -643,7 +643,10 @@ class Dispatcher:
         if rval is not None or rtype:
             parts.append(W.paramvalue_xml("", rtype, rval, tag="RETURNVALUE"))
         for name, (ptype, value) in outs.items():
-            parts.append(W.paramvalue_xml(name, ptype, value))
+            # NULL output parameters are left out (as sfcb does): pywbemcli, for one,
+            # cannot display a NULL array parameter, whose XML cannot say it is an array.
+            if value is not None:
+                parts.append(W.paramvalue_xml(name, ptype, value))
         parts.append("</METHODRESPONSE>")
         return iter(parts)
 

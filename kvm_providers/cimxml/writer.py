@@ -308,8 +308,17 @@ def instance_xml(inst: CIMInstance, class_origin: Optional[dict[str, str]] = Non
     return "".join(parts)
 
 
+# Elements that pywbem writes self-closed when they have no content, and that
+# clients with hand-written parsers (SBLIM wbemcli) only accept with an end tag.
+_SELF_CLOSED = re.compile(r"<(PROPERTY|PROPERTY\.ARRAY|PROPERTY\.REFERENCE|METHOD|PARAMETER"
+                          r"|PARAMETER\.ARRAY|PARAMETER\.REFERENCE|PARAMETER\.REFARRAY"
+                          r"|QUALIFIER)( [^<>]*)?/>")
+
+
 def class_xml(cls: CIMClass) -> str:
-    return cls.tocimxmlstr()
+    """<CLASS> of a class (pywbem's writer; empty elements written with end tags)."""
+    return _SELF_CLOSED.sub(lambda m: f"<{m.group(1)}{m.group(2) or ''}></{m.group(1)}>",
+                            cls.tocimxmlstr())
 
 
 def qualifier_decl_xml(qd: CIMQualifierDeclaration) -> str:
