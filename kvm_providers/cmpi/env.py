@@ -110,61 +110,61 @@ class CMPILogger(ProviderLogger):
         self.broker = broker
         self.miname = miname
 
-    def _log(self, level: int, msg: str) -> None:
+    def _emit(self, level: int, msg: str) -> None:
         try:
             self.broker.LogMessage(_severity(self.cmpi, level), self.miname, str(msg))
         except Exception:  # pylint: disable=broad-except
             _syslog(self.miname, level, str(msg))
 
-    def _trace(self, level: int, component: str, msg: str) -> None:
+    def _emit_trace(self, level: int, component: str, msg: str) -> None:
         try:
             self.broker.TraceMessage(level, component, str(msg))
         except Exception:  # pylint: disable=broad-except
-            self._log(logging.DEBUG, f"{component}: {msg}")
+            self._emit(logging.DEBUG, f"{component}: {msg}")
 
     def log_debug(self, msg: str) -> None:
-        self._log(logging.DEBUG, msg)
+        self._emit(logging.DEBUG, msg)
 
     def log_info(self, msg: str) -> None:
-        self._log(logging.INFO, msg)
+        self._emit(logging.INFO, msg)
 
     def log_warn(self, msg: str) -> None:
-        self._log(logging.WARNING, msg)
+        self._emit(logging.WARNING, msg)
 
     def log_error(self, msg: str) -> None:
-        self._log(logging.ERROR, msg)
+        self._emit(logging.ERROR, msg)
 
     def log_critical(self, msg: str) -> None:
-        self._log(logging.CRITICAL, msg)
+        self._emit(logging.CRITICAL, msg)
 
     def trace_verbose(self, component: str, msg: str) -> None:
-        self._trace(self.cmpi.CMPI_LEV_VERBOSE, component, msg)
+        self._emit_trace(self.cmpi.CMPI_LEV_VERBOSE, component, msg)
 
     def trace_info(self, component: str, msg: str) -> None:
-        self._trace(self.cmpi.CMPI_LEV_INFO, component, msg)
+        self._emit_trace(self.cmpi.CMPI_LEV_INFO, component, msg)
 
     def trace_warn(self, component: str, msg: str) -> None:
-        self._trace(self.cmpi.CMPI_LEV_WARNING, component, msg)
+        self._emit_trace(self.cmpi.CMPI_LEV_WARNING, component, msg)
 
     def trace_critical(self, component: str, msg: str) -> None:
-        self._trace(self.cmpi.CMPI_LEV_WARNING, component, msg)
+        self._emit_trace(self.cmpi.CMPI_LEV_WARNING, component, msg)
 
     def debug(self, msg: str, *args: Any) -> None:
-        self._log(logging.DEBUG, msg % args if args else msg)
+        self._emit(logging.DEBUG, msg % args if args else msg)
 
     def info(self, msg: str, *args: Any) -> None:
-        self._log(logging.INFO, msg % args if args else msg)
+        self._emit(logging.INFO, msg % args if args else msg)
 
     def warning(self, msg: str, *args: Any) -> None:
-        self._log(logging.WARNING, msg % args if args else msg)
+        self._emit(logging.WARNING, msg % args if args else msg)
 
     def error(self, msg: str, *args: Any) -> None:
-        self._log(logging.ERROR, msg % args if args else msg)
+        self._emit(logging.ERROR, msg % args if args else msg)
 
     def exception(self, msg: str, *args: Any) -> None:
         import traceback
         text = msg % args if args else msg
-        self._log(logging.ERROR, f"{text}\n{traceback.format_exc()}")
+        self._emit(logging.ERROR, f"{text}\n{traceback.format_exc()}")
 
 
 class CMPICIMOMHandle(CIMOMHandle):

@@ -863,7 +863,7 @@ class CMPIBroker:
         self.superclasses: dict[str, str] = {}
         self.methods: dict[tuple[str, str], Any] = {}
         self.upcalls: list[tuple] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def __eq__(self, other):
         return other is self
