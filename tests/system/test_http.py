@@ -48,36 +48,61 @@ def raw(server, request: bytes, timeout=10.0) -> bytes:
         return read_response(s)
 
 
+class _Reader:
+    """Reads HTTP responses from a socket, keeping bytes that belong to the next one."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buf += chunk
+        return bool(chunk)
+
+    def _take(self, n: int) -> bytes:
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def response(self) -> bytes:
+        while b"\r\n\r\n" not in self.buf:
+            if not self._fill():
+                return self._take(len(self.buf))
+        end = self.buf.index(b"\r\n\r\n") + 4
+        head = self._take(end)
+        headers = head.decode("latin-1").lower()
+        if "content-length:" in headers:
+            n = int(headers.split("content-length:")[1].split("\r\n")[0])
+            while len(self.buf) < n and self._fill():
+                pass
+            return head + self._take(n)
+        if "transfer-encoding: chunked" in headers:
+            body = b""
+            while True:
+                while b"\r\n" not in self.buf:
+                    if not self._fill():
+                        return head + body
+                line = self._take(self.buf.index(b"\r\n") + 2)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                body += line
+                if size == 0:
+                    while b"\r\n\r\n" not in self.buf and not self.buf.startswith(b"\r\n"):
+                        if not self._fill():
+                            break
+                    if self.buf.startswith(b"\r\n"):
+                        return head + body + self._take(2)
+                    return head + body + self._take(self.buf.index(b"\r\n\r\n") + 4)
+                while len(self.buf) < size + 2 and self._fill():
+                    pass
+                body += self._take(size + 2)
+        while self._fill():
+            pass
+        return head + self._take(len(self.buf))
+
+
 def read_response(s) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    headers = head.decode("latin-1").lower()
-    if "content-length:" in headers:
-        n = int(headers.split("content-length:")[1].split("\r\n")[0])
-        while len(rest) < n:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-        return head + b"\r\n\r\n" + rest[:n]
-    if "transfer-encoding: chunked" in headers:
-        while not rest.endswith(b"\r\n\r\n") or b"\r\n0\r\n" not in rest and \
-                not rest.startswith(b"0\r\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-        return head + b"\r\n\r\n" + rest
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            return head + b"\r\n\r\n" + rest
-        rest += chunk
+    """One response from a socket (for a single exchange)."""
+    return _Reader(s).response()
 
 
 def http_request(method="POST", path="/cimom", headers=None, payload=b"",
@@ -121,11 +146,12 @@ def test_keep_alive_and_pipelining(server):
     one = http_request(headers=cim_headers(), payload=body(msg_id="1"))
     two = http_request(headers=cim_headers(), payload=body(msg_id="2"))
     with socket.create_connection((server.host, server.port), timeout=10) as s:
+        reader = _Reader(s)
         s.sendall(one)
-        r1 = read_response(s)
+        r1 = reader.response()
         s.sendall(two + one)      # the second send pipelines two requests
-        r2 = read_response(s)
-        r3 = read_response(s)
+        r2 = reader.response()
+        r3 = reader.response()
     assert [status_of(r) for r in (r1, r2, r3)] == [200, 200, 200]
     assert b'MESSAGE ID="2"' in r2 and b'MESSAGE ID="1"' in r3
 
