@@ -494,7 +494,7 @@ class IndicationManager:
     """
 
     def __init__(self, schema: Schema, hostname: str, state_dir: Optional[str] = None,
-                 cafile: Optional[str] = None, queue_size: int = 1000):
+                 cafile: Optional[str] = None, queue_size: int = 10000):
         self.schema = schema
         self.hostname = hostname
         self.state_dir = state_dir

@@ -68,10 +68,10 @@ def _indication(classname: str, seq: int, message: str, severity: int) -> CIMIns
                                                       embedded_object="instance")
         return inst
     inst = CIMInstance(classname)
-    inst["Seq"] = pywbem.Uint32(seq)
     if classname.lower() == "ipt_unserved":
         inst["Text"] = message
         return inst
+    inst["Seq"] = pywbem.Uint32(seq)
     inst["Source"] = "indprov"
     inst["Description"] = message
     inst["AlertType"] = pywbem.Uint16(1)
