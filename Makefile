@@ -18,7 +18,11 @@ APT_RUN := libvirt-dev pkg-config gcc python3-dev python3-venv libvirt0
 APT_TEST := sblim-wbemcli libvirt-daemon libvirt-daemon-driver-qemu \
 	libvirt-daemon-driver-lxc libvirt-clients qemu-system-x86 qemu-utils \
 	openssl iproute2 dpkg-dev debhelper dh-python python3-all python3-setuptools \
-	python3-pywbem python3-libvirt python3-lxml rpm
+	python3-libvirt python3-lxml rpm \
+	python3-ply python3-yaml python3-requests python3-urllib3 python3-certifi \
+	python3-idna python3-typing-extensions
+# (the last two lines: what the .deb depends on, so that the packaging tests can
+# `dpkg -i` it; Debian 12 has no python3-pywbem, the .deb bundles pywbem)
 
 .PHONY: help setup setup-test run test test-fast bench generate deb rpm clean lint
 
