@@ -35,7 +35,7 @@ class DeviceProvider(VirtProvider):
             for k, v in device_keys(cls, host, name, dev.devid).items():
                 inst[k] = v
             if not keys_only and table:
-                fill_from_table(inst, model, table, dev.setting.element)
+                fill_from_table(inst, model, table, dev.setting.view)
             yield inst
 
     def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
@@ -72,7 +72,7 @@ class DeviceProvider(VirtProvider):
             return None
         table = mapping.DEVICE_TABLES[kind.name]
         if table:
-            fill_from_table(model, model, table, dev.setting.element)
+            fill_from_table(model, model, table, dev.setting.view)
         return model
 
 

@@ -44,7 +44,7 @@ class RASDProvider(VirtProvider):
                     inst = model.copy()
                     inst["InstanceID"] = keys.device_id(host, ref.name, setting.devid)
                     if not keys_only:
-                        fill_from_table(inst, model, setting.table, setting.element, ctx)
+                        fill_from_table(inst, model, setting.table, setting.view, ctx)
                     yield inst
 
     def get_instance(self, env, model) -> Optional[Any]:
@@ -59,7 +59,7 @@ class RASDProvider(VirtProvider):
         setting = doc.setting(devid)
         if setting is None or setting.kind is not kind:
             return None
-        fill_from_table(model, model, setting.table, setting.element, doc.context())
+        fill_from_table(model, model, setting.table, setting.view, doc.context())
         return model
 
 

@@ -27,7 +27,7 @@ class VSSDProvider(VirtProvider):
     """{P}_VirtualSystemSettingData for every family."""
 
     def _fill(self, inst: Any, model: Any, doc: DomainXML) -> None:
-        fill_from_table(inst, model, mapping.VSSD, doc.root, doc.context())
+        fill_from_table(inst, model, mapping.VSSD, doc.root_view, doc.context())
         for name, pspec in wanted_in(model, _EXTRA):
             put(inst, pspec, doc.host.family)
 

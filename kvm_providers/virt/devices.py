@@ -125,12 +125,22 @@ def kind_for_class(classname: str) -> tuple[Optional[DeviceKind], str]:
 
 
 class Setting:
-    """One RASD of a domain: its kind, XML element and device id."""
+    """One RASD of a domain: its kind, XML element and device id.
 
-    __slots__ = ("kind", "element", "devid")
+    ``view`` is a read cache of the element (mapping.View), shared by the
+    processor and memory settings, which both read the domain root.
+    """
 
-    def __init__(self, kind: DeviceKind, element: Any, devid: str):
-        self.kind, self.element, self.devid = kind, element, devid
+    __slots__ = ("kind", "element", "devid", "_view")
+
+    def __init__(self, kind: DeviceKind, element: Any, devid: str, view: Any = None):
+        self.kind, self.element, self.devid, self._view = kind, element, devid, view
+
+    @property
+    def view(self) -> M.View:
+        if self._view is None:
+            self._view = M.View(self.element)
+        return self._view
 
     @property
     def table(self) -> M.Table:
@@ -163,10 +173,11 @@ def scan_settings(root: Any, kinds: Optional[set[str]] = None) -> list[Setting]:
     duplicates are numbered within a kind).
     """
     out: list[Setting] = []
+    root_view = M.View(root)
     if kinds is None or "proc" in kinds:
-        out.append(Setting(PROC, root, "proc"))
+        out.append(Setting(PROC, root, "proc", root_view))
     if kinds is None or "mem" in kinds:
-        out.append(Setting(MEM, root, "mem"))
+        out.append(Setting(MEM, root, "mem", root_view))
     devs = root.find("devices")
     if devs is None:
         return out

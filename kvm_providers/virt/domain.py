@@ -320,6 +320,11 @@ class DomainXML:
             self._settings = scan_settings(self.root)
         return self._settings
 
+    @property
+    def root_view(self) -> Any:
+        """A read cache (mapping.View) of the ``<domain>`` element."""
+        return self.settings()[0].view
+
     def settings_of(self, kind_name: str) -> list[Setting]:
         return [s for s in self.settings() if s.kind.name == kind_name]
 
@@ -410,6 +415,14 @@ def storage_pools(host: Host) -> list[tuple[str, Optional[str], Any]]:
     return _memo(("virt.pools", host.label, host.generation), compute)
 
 
+def _pool_index(host: Host) -> tuple[dict, dict]:
+    """({target path: (name, pool)}, {name: pool}) of the host's storage pools (per request)."""
+    def compute():
+        pools = storage_pools(host)
+        return ({t: (n, o) for n, t, o in pools if t}, {n: o for n, _t, o in pools})
+    return _memo(("virt.poolindex", host.label, host.generation), compute)
+
+
 class DeviceContext:
     """What mapping fields may ask beyond the element: host facts, pools, autostart."""
 
@@ -425,10 +438,8 @@ class DeviceContext:
     def autostart(self) -> bool:
         return autostart(self.doc.ref)
 
-    def _disk_path(self, el) -> Optional[str]:
-        src = el.find("source")
-        if src is None:
-            return None
+    @staticmethod
+    def _disk_path(src) -> Optional[str]:
         return src.get("file") or src.get("dev")
 
     def disk_pool(self, el) -> Optional[tuple[str, Any]]:
@@ -436,17 +447,14 @@ class DeviceContext:
         src = el.find("source")
         if src is None:
             return None
-        if src.get("pool"):
-            pools = {name: obj for name, _p, obj in storage_pools(self.host)}
-            return src.get("pool"), pools.get(src.get("pool"))
-        path = self._disk_path(el)
-        if not path:
+        by_target, by_name = _pool_index(self.host)
+        pool = src.get("pool")
+        if pool:
+            return pool, by_name.get(pool)
+        path = self._disk_path(src)
+        if not path or not by_target:
             return None
-        parent = os.path.dirname(path).rstrip("/")
-        for name, target, obj in storage_pools(self.host):
-            if target and target == parent:
-                return name, obj
-        return None
+        return by_target.get(os.path.dirname(path).rstrip("/"))
 
     def disk_pool_id(self, el) -> Optional[str]:
         if el.tag != "disk":
@@ -458,25 +466,26 @@ class DeviceContext:
         """Capacity in bytes of a disk's image: its storage volume, or the local file."""
         if el.tag != "disk":
             return None
-        host = self.host
         src = el.find("source")
         if src is None:
             return None
-        key = ("virt.capacity", host.label, host.generation,
-               src.get("pool"), src.get("volume"), self._disk_path(el))
+        host = self.host
+        hit = self.disk_pool(el)
+        path = self._disk_path(src)
+        if hit is None and not (path and _host_is_this_machine(host)):
+            return None
+        key = ("virt.capacity", host.label, host.generation, src.get("volume"), path)
 
         def compute():
-            hit = self.disk_pool(el)
             if hit is not None:
                 try:
                     if src.get("volume") and hit[1] is not None:
                         vol = hit[1].storageVolLookupByName(src.get("volume"))
                     else:
-                        vol = host.conn().storageVolLookupByPath(self._disk_path(el))
+                        vol = host.conn().storageVolLookupByPath(path)
                     return int(vol.info()[1])
                 except libvirt.libvirtError:
                     pass
-            path = self._disk_path(el)
             if path and _host_is_this_machine(host):
                 try:
                     return os.stat(path).st_size
@@ -514,5 +523,10 @@ class DeviceContext:
 
 
 def _host_is_this_machine(host: Host) -> bool:
-    p = urlparse(host.uri)
-    return not p.hostname and "+" not in p.scheme and p.scheme != "test"
+    """True if the host's files are this machine's (a local, non-test URI)."""
+    hit = getattr(host, "_is_this_machine", None)
+    if hit is None:
+        p = urlparse(host.uri)
+        hit = host._is_this_machine = (not p.hostname and "+" not in p.scheme
+                                       and p.scheme != "test")
+    return hit

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from lxml import etree
 
-__all__ = ["Field", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
+__all__ = ["View", "Field", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
            "MemoryKiB", "NotWritable", "read_props", "apply_props", "Table", "ensure_path",
            "VSSD", "PROC", "MEM", "DISK", "FILESYSTEM", "NET", "GRAPHICS", "INPUT", "CONSOLE",
            "CONTROLLER"]
@@ -46,6 +46,63 @@ Table = Mapping[str, "Field"]
 
 def _find(el: Any, path: str) -> Any:
     return el if not path else el.find(path)
+
+
+class View:
+    """An element seen through a cache of its children, for fast reads.
+
+    Reading a table runs a dozen ``find`` calls on the same element; lxml's
+    ``find`` goes through ElementPath every time.  A View indexes the
+    element's children by tag once and answers the subset of the element
+    API that the fields and computed values use (``find``, ``findtext``,
+    ``iterfind``, ``get``, ``tag``, ``attrib``, iteration).  Fields accept a
+    View or a plain element alike; writes always take the plain element.
+    """
+
+    __slots__ = ("el", "tag", "_kids")
+
+    def __init__(self, el: Any):
+        self.el = el
+        self.tag = el.tag
+        self._kids: Optional[dict] = None
+
+    def _index(self) -> dict:
+        kids: dict = {}
+        for child in self.el:
+            tag = child.tag
+            if tag not in kids and isinstance(tag, str):
+                kids[tag] = child
+        self._kids = kids
+        return kids
+
+    def find(self, path: str) -> Any:
+        kids = self._kids if self._kids is not None else self._index()
+        if "/" not in path:
+            return kids.get(path)
+        head, rest = path.split("/", 1)
+        node = kids.get(head)
+        return None if node is None else node.find(rest)
+
+    def findtext(self, path: str, default: Any = None) -> Any:
+        node = self.find(path)
+        return default if node is None else (node.text or "")
+
+    def iterfind(self, path: str):
+        return self.el.iterfind(path)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.el.get(name, default)
+
+    @property
+    def attrib(self):
+        return self.el.attrib
+
+    @property
+    def text(self):
+        return self.el.text
+
+    def __iter__(self):
+        return iter(self.el)
 
 
 def ensure_path(el: Any, path: str) -> Any:

@@ -2,16 +2,18 @@
 
 A provider knows which properties it can compute (a mapping table, a list);
 :func:`wanted_in` intersects them with what the model wants (PropertyList)
-and what the class defines, once per class and PropertyList.  :func:`put`
-sets an already computed value without the per-assignment lookups of
-``model['Prop'] = value``; None values are left out of the instance.
+and what the class defines, once per class and PropertyList, so that nothing
+is computed that was not asked for.  :func:`put` sets a computed value
+through the model (which converts it to the declared type); None values are
+left out of the instance.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from kvm_providers.provider import coerce, fast_property
+from kvm_providers.provider import coerce
+from kvm_providers.virt.mapping import Const, View
 
 __all__ = ["wanted_in", "put", "fill_from_table", "fill"]
 
@@ -40,21 +42,35 @@ def wanted_in(model: Any, names: Sequence[str] | Mapping[str, Any]) -> list[tupl
 
 def put(inst: Any, pspec: Any, value: Any) -> None:
     """Set property `pspec` of `inst` to `value` (converted to the declared type); skip None."""
-    if value is None:
-        return
-    t = pspec.type
-    if not (t == "string" and type(value) is str) or pspec.is_array:
-        value = coerce(t, pspec.is_array, value)
-    inst.properties[pspec.name] = fast_property(pspec, value)
+    if value is not None:
+        inst[pspec.name] = value
+
+
+def _table_plan(model: Any, table: Mapping[str, Any]) -> list[tuple]:
+    """[(property name, reader or None, pre-typed constant)] of a table for a model."""
+    key = ("table", id(model.spec), model.wanted, id(table))
+    plan = _plans.get(key)
+    if plan is None:
+        plan = []
+        for name, pspec in wanted_in(model, table):
+            f = table[name]
+            if isinstance(f, Const):
+                plan.append((pspec.name, None, coerce(pspec.type, pspec.is_array, f.value)))
+            else:
+                plan.append((pspec.name, f.read, None))
+        _plans[key] = plan
+    return plan
 
 
 def fill_from_table(inst: Any, model: Any, table: Mapping[str, Any], element: Any,
                     ctx: Any = None) -> None:
-    """Set every wanted property that `table` (a mapping table) maps, read from `element`."""
-    for name, pspec in wanted_in(model, table):
-        value = table[name].read(element, ctx)
+    """Set every wanted property that `table` (a mapping table) maps, read from `element`
+    (an lxml element, or a mapping.View of one)."""
+    view = element if type(element) is View else View(element)
+    for name, read, const in _table_plan(model, table):
+        value = const if read is None else read(view, ctx)
         if value is not None:
-            put(inst, pspec, value)
+            inst[name] = value
 
 
 def fill(inst: Any, model: Any, values: Mapping[str, Any],
