@@ -107,7 +107,18 @@ def get_cmpi_proxy_provider(miname: str, broker, ctx, cmpi=None) -> "CMPIProxyPr
     with _lock:
         prox = _proxies.get(miname)
         if prox is None:
-            prox = CMPIProxyProvider(miname, broker, ctx, cmpi=cmpi)
+            try:
+                prox = CMPIProxyProvider(miname, broker, ctx, cmpi=cmpi)
+            except BaseException:
+                # cmpi-bindings cannot show a Python 3 traceback (it imports
+                # StringIO): say why the MI could not be created in the log.
+                text = f"loading provider {miname} failed:\n{traceback.format_exc()}"
+                LOG.error("%s", text)
+                try:
+                    broker.LogMessage(cmpi.CMPI_SEV_ERROR, miname, text)
+                except Exception:  # pylint: disable=broad-except
+                    pass
+                raise
             _proxies[miname] = prox
         else:
             prox.broker = broker

@@ -222,10 +222,10 @@ class Converter:
             data, name = cinst.get_property_at(i)
             value, cim_type, is_array = self.from_data(data)
             if cim_type is None:
-                if value is None and not (data.type & ~self.ARRAY) in self._skip_ctypes:
-                    cim_type = "string"   # an untyped NULL
-                else:
-                    continue
+                base = data.type & ~self.ARRAY
+                if value is not None or base in self._skip_ctypes:
+                    continue              # CMPI_class, CMPI_args ...: nothing for pywbem
+                cim_type = "string"       # an untyped NULL
             props.append(self._property(name, value, cim_type, is_array))
         return CIMInstance(classname, properties=props, path=path)
 

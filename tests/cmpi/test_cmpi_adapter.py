@@ -628,6 +628,8 @@ def test_load_failure_raises_to_cmpi_bindings(fake, schema, broker, ctx):
     from kvm_providers.cmpi import get_cmpi_proxy_provider
     with pytest.raises(Exception):
         get_cmpi_proxy_provider("/nonexistent/prov", broker, ctx)
+    assert any(sev == F.CMPI_SEV_ERROR and "loading provider /nonexistent/prov failed" in text
+               for sev, _id, text in broker.logs)
 
 
 # -- the converter alone, and what the fake guards against --------------------------
