@@ -118,7 +118,16 @@ class NamespaceProvider(CIMProvider2):
             yield inst
 
 
-class NamespaceInManagerProvider(CIMProvider2):
+class _Association(CIMProvider2):
+    """An association over a handful of instances: references() scans them."""
+
+    def references(self, env, object_name, model, result_class_name, role, result_role,
+                   keys_only):
+        return self.simple_refs(env, object_name, model, result_class_name, role,
+                                result_role, keys_only)
+
+
+class NamespaceInManagerProvider(_Association):
     """CIM_NamespaceInManager: the object manager holds every namespace."""
 
     def enum_instances(self, env, model, keys_only) -> Iterator:
@@ -128,11 +137,6 @@ class NamespaceInManagerProvider(CIMProvider2):
             inst["Antecedent"] = om
             inst["Dependent"] = path
             yield inst
-
-    def references(self, env, object_name, model, result_class_name, role, result_role,
-                   keys_only):
-        return self.simple_refs(env, object_name, model, result_class_name, role,
-                                result_role, keys_only)
 
 
 class CommMechanismProvider(CIMProvider2):
@@ -162,7 +166,7 @@ class CommMechanismProvider(CIMProvider2):
         yield inst
 
 
-class CommMechanismForManagerProvider(CIMProvider2):
+class CommMechanismForManagerProvider(_Association):
     """CIM_CommMechanismForManager: the object manager offers CIM-XML."""
 
     def enum_instances(self, env, model, keys_only) -> Iterator:
@@ -176,11 +180,6 @@ class CommMechanismForManagerProvider(CIMProvider2):
                 "CreationClassName": "CIM_CIMXMLCommunicationMechanism",
                 "Name": f"{BRAND}:cim-xml"})
         yield inst
-
-    def references(self, env, object_name, model, result_class_name, role, result_role,
-                   keys_only):
-        return self.simple_refs(env, object_name, model, result_class_name, role,
-                                result_role, keys_only)
 
 
 class RegisteredProfileProvider(CIMProvider2):
@@ -200,7 +199,7 @@ class RegisteredProfileProvider(CIMProvider2):
             yield inst
 
 
-class ServerConformsProvider(CIMProvider2):
+class ServerConformsProvider(_Association):
     """CIM_ElementConformsToProfile: the object manager implements the server profiles."""
 
     def enum_instances(self, env, model, keys_only) -> Iterator:
@@ -210,11 +209,6 @@ class ServerConformsProvider(CIMProvider2):
             inst["ConformantStandard"] = _profile_path(iid)
             inst["ManagedElement"] = om
             yield inst
-
-    def references(self, env, object_name, model, result_class_name, role, result_role,
-                   keys_only):
-        return self.simple_refs(env, object_name, model, result_class_name, role,
-                                result_role, keys_only)
 
 
 #: (class, provider type(s)) the server registers for itself in the interop namespace.

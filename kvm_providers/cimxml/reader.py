@@ -372,45 +372,37 @@ class Request:
     error: Optional[str] = None   # a bad value: answered with CIM_ERR_INVALID_PARAMETER
 
 
+def _params(req: Request, call: etree._Element, kids: list, ptag: str) -> Request:
+    """Fill req.params from the IPARAMVALUE / PARAMVALUE elements of a call."""
+    for p in kids:
+        if p.tag != ptag:
+            raise CIMXMLError(f"unexpected <{p.tag}> in {call.tag}")
+        pname = _need(p, "NAME")
+        if pname.lower() in req.params:
+            raise CIMXMLError(f"parameter {pname} given twice", None)
+        vals = _children(p)
+        if len(vals) > 1:
+            raise CIMXMLError(f"{ptag} {pname} has more than one value")
+        emb = _embedded_kind(p) if ptag == "PARAMVALUE" else None
+        value = parse_value(vals[0], emb) if vals else None
+        req.params[pname.lower()] = Param(pname, value, p.get("PARAMTYPE"), emb)
+    return req
+
+
 def _call(el: etree._Element, msg_id: str, pv: str) -> Request:
+    name = _need(el, "NAME") if el.tag in ("IMETHODCALL", "METHODCALL") else ""
+    kids = _children(el)
     if el.tag == "IMETHODCALL":
-        name = _need(el, "NAME")
-        kids = _children(el)
         if not kids or kids[0].tag != "LOCALNAMESPACEPATH":
             raise CIMXMLError(f"IMETHODCALL {name} lacks LOCALNAMESPACEPATH")
         req = Request(msg_id, pv, True, name, _namespace(kids[0]))
-        for p in kids[1:]:
-            if p.tag != "IPARAMVALUE":
-                raise CIMXMLError(f"unexpected <{p.tag}> in IMETHODCALL")
-            pname = _need(p, "NAME")
-            if pname.lower() in req.params:
-                raise CIMXMLError(f"parameter {pname} given twice", None)
-            vals = _children(p)
-            if len(vals) > 1:
-                raise CIMXMLError(f"IPARAMVALUE {pname} has more than one value")
-            value = parse_value(vals[0]) if vals else None
-            req.params[pname.lower()] = Param(pname, value)
-        return req
+        return _params(req, el, kids[1:], "IPARAMVALUE")
     if el.tag == "METHODCALL":
-        name = _need(el, "NAME")
-        kids = _children(el)
         if not kids or kids[0].tag not in ("LOCALINSTANCEPATH", "LOCALCLASSPATH"):
             raise CIMXMLError(f"METHODCALL {name} lacks LOCALINSTANCEPATH or LOCALCLASSPATH")
         target = parse_path(kids[0])
         req = Request(msg_id, pv, False, name, target.namespace, target=target)
-        for p in kids[1:]:
-            if p.tag != "PARAMVALUE":
-                raise CIMXMLError(f"unexpected <{p.tag}> in METHODCALL")
-            pname = _need(p, "NAME")
-            if pname.lower() in req.params:
-                raise CIMXMLError(f"parameter {pname} given twice", None)
-            vals = _children(p)
-            if len(vals) > 1:
-                raise CIMXMLError(f"PARAMVALUE {pname} has more than one value")
-            emb = _embedded_kind(p)
-            value = parse_value(vals[0], emb) if vals else None
-            req.params[pname.lower()] = Param(pname, value, p.get("PARAMTYPE"), emb)
-        return req
+        return _params(req, el, kids[1:], "PARAMVALUE")
     raise CIMXMLError(f"expected IMETHODCALL or METHODCALL, got <{el.tag}>")
 
 
