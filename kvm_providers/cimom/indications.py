@@ -55,8 +55,8 @@ from pywbem import CIMDateTime, CIMError, CIMInstance, CIMInstanceName
 
 from ..cimxml import writer as W
 from ..cimxml.reader import CIMXMLError, parse_xml
-from ..provider import (CIMProvider2, coerce, model_from_instance, paths_equal,
-                        request_scope, to_cim_error)
+from ..provider import (CIMProvider2, coerce, make_model, paths_equal, request_scope,
+                        to_cim_error)
 from ..schema import Schema
 from .interop import BRAND, INTEROP
 from .wql import WQLQuery, parse_query
@@ -1252,16 +1252,18 @@ class IndicationManager:
         spec = self.schema.spec(ns, indication.classname)
         if not (spec.is_indication or spec.is_a("CIM_Indication")):
             raise _bad(f"DeliverIndication: {spec.name} is not an indication class")
-        inst = indication.copy()
-        inst.classname = spec.name
-        for name in inst.properties:
-            if name.lower() not in spec.props:
-                raise _bad(f"DeliverIndication: class {spec.name} has no property {name!r}")
-        try:
-            model_from_instance(inst, ns, self.schema)
-        except ValueError as exc:
-            raise _bad(f"DeliverIndication: {exc}") from None
+        # A typed model of the class: values get their declared types, and copies
+        # (one per matching subscription) are cheap.
+        inst = make_model(ns, spec.name, schema=self.schema)
         inst.path = None
+        for name, prop in indication.properties.items():
+            pspec = spec.props.get(name.lower())
+            if pspec is None:
+                raise _bad(f"DeliverIndication: class {spec.name} has no property {name!r}")
+            try:
+                inst[pspec.name] = prop.value
+            except (ValueError, TypeError) as exc:
+                raise _bad(f"DeliverIndication: {spec.name}.{pspec.name}: {exc}") from None
         if "indicationtime" in spec.props and _value(inst, "IndicationTime") is None:
             inst["IndicationTime"] = _now_dt()
         if "indicationidentifier" in spec.props and \

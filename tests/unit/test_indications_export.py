@@ -88,12 +88,11 @@ class KeepAliveListener:
                 outer.connections.add(self.client_address)
                 outer.requests.append((dict(self.headers), body, self.path))
                 status, reply = outer.answer(len(outer.requests))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/xml; charset=utf-8")
-                self.send_header("CIMExport", "MethodResponse")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
+                # One write, as a listener should (two small writes meet delayed ACKs).
+                self.wfile.write(
+                    f"HTTP/1.1 {status} X\r\nContent-Type: application/xml; charset=utf-8\r\n"
+                    f"CIMExport: MethodResponse\r\nContent-Length: {len(reply)}\r\n\r\n"
+                    .encode() + reply)
 
             def log_message(self, *args):
                 pass
