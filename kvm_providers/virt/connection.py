@@ -152,6 +152,7 @@ class Host:
         self._delay = self.backoff_min
         self.generation = 0
         self._info: dict[str, Any] = {}
+        self._hooks: list[Callable[["Host", Any], None]] = []
         self._thread = threading.Thread(target=self._supervise, daemon=True,
                                         name=f"libvirt-host-{self.label}")
         self._thread.start()
@@ -233,6 +234,33 @@ class Host:
             self._cond.notify_all()
         if old is not None:
             self._dispose(old)
+
+    # -- connect hooks ----------------------------------------------------------
+
+    def add_connect_hook(self, hook: Callable[["Host", Any], None]) -> None:
+        """Call ``hook(host, conn)`` for every connection of this host.
+
+        At once if the host is up, then after every reconnection, from the
+        supervisor thread.  For what lives per connection, such as libvirt
+        domain event callbacks.  Exceptions are logged.
+        """
+        with self._cond:
+            self._hooks.append(hook)
+            conn = self._conn if self._state == _UP else None
+        if conn is not None:
+            self._run_hooks([hook], conn)
+
+    def remove_connect_hook(self, hook: Callable[["Host", Any], None]) -> None:
+        with self._cond:
+            if hook in self._hooks:
+                self._hooks.remove(hook)
+
+    def _run_hooks(self, hooks: list, conn: Any) -> None:
+        for hook in hooks:
+            try:
+                hook(self, conn)
+            except Exception:  # pylint: disable=broad-except
+                LOG.exception("libvirt host %s: connect hook %r failed", self.label, hook)
 
     # -- calls ------------------------------------------------------------------
 
@@ -354,11 +382,13 @@ class Host:
             with self._cond:
                 self._attempts += 1
                 self._in_flight = False
+                hooks: list = []
                 if self._state == _CLOSED:
                     if conn is not None:
                         self._dispose(conn)
                     return
                 if conn is not None:
+                    hooks = list(self._hooks)
                     self._conn = conn
                     self.generation += 1
                     self._state = _UP
@@ -377,6 +407,8 @@ class Host:
                     self._delay = min(self._delay * 2, self.backoff_max) \
                         if self._attempts > 1 else self.backoff_min
                 self._cond.notify_all()
+            if hooks:
+                self._run_hooks(hooks, conn)
 
 
 # -- the set of hosts ------------------------------------------------------------
@@ -418,6 +450,15 @@ class ConnectionManager:
             if h.family not in out:
                 out.append(h.family)
         return out
+
+    def add_connect_hook(self, hook: Callable[[Host, Any], None]) -> None:
+        """:meth:`Host.add_connect_hook` on every host."""
+        for h in self.hosts:
+            h.add_connect_hook(hook)
+
+    def remove_connect_hook(self, hook: Callable[[Host, Any], None]) -> None:
+        for h in self.hosts:
+            h.remove_connect_hook(hook)
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         """Wait until every host is up (tests, server start); True if they are."""
