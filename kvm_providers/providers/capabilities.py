@@ -60,7 +60,7 @@ class ElementCapabilitiesProvider(VirtProvider):
                 st = domain_state(ref)[0]
             except DomainNotFound:
                 return None
-            return caps.requested_states_supported(states.enabled_state(st))
+            return caps.requested_states_supported(states.enabled_state(st), ref=ref)
         fill(inst, model, {
             "ElementName": ref.name,
             "RequestedStatesSupported": requested,

@@ -8,16 +8,22 @@ guests stays cheap.
 Properties: ElementName (domain name), UUID, Caption, EnabledState,
 RequestedState, HealthState, OperationalStatus, OperatingStatus,
 OtherIdentifyingInfo / IdentifyingDescriptions (type, model, UUID as
-libvirt-cim gives them).  RequestStateChange is implemented by the virtual
-system management work (issue 4) in this module.
+libvirt-cim gives them).
+
+RequestStateChange(RequestedState, TimeoutPeriod) is performed by
+:mod:`kvm_providers.virt.lifecycle`, which answers with DSP1057's return
+codes (0, 1 not supported, 3 timeout, 5 invalid parameter, 4097 invalid
+state transition).
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
+import pywbem
+
 from kvm_providers.virt import (DomainNotFound, domain_state, has_managed_save, keys,
-                                list_domains, lookup_domain, states)
+                                lifecycle, list_domains, lookup_domain, manage, states)
 from kvm_providers.virt.domain import DomainRef
 
 from .common import VirtProvider, providers_for, put, wanted_in
@@ -93,6 +99,38 @@ class ComputerSystemProvider(VirtProvider):
         except DomainNotFound:
             return None
         return model
+
+
+    def cim_method_requeststatechange(self, env, object_name, param_requestedstate=None,
+                                      param_timeoutperiod=None):
+        """RequestStateChange(RequestedState, TimeoutPeriod) -> (DSP1057 code, {})."""
+        if not object_name.keybindings:
+            raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                  "RequestStateChange is invoked on a virtual system's "
+                                  "instance path, not on the class")
+        hit = keys.parse_cs_name(self.family(object_name.classname),
+                                 object_name.keybindings.get("Name"))
+        if hit is None or not self.same_class(object_name.keybindings.get("CreationClassName"),
+                                              object_name.classname):
+            raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such virtual system: "
+                                                            f"{object_name}")
+        host, name = hit
+        ref = manage.lookup(host, name)       # asked of libvirt now, not the request memo
+        if ref is None:
+            raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such virtual system: "
+                                                            f"{object_name}")
+        timeout = None
+        if param_timeoutperiod is not None:
+            tp = param_timeoutperiod
+            if not isinstance(tp, pywbem.CIMDateTime) or not tp.is_interval:
+                env.get_logger().log_info(f"RequestStateChange {name!r}: TimeoutPeriod "
+                                          f"{tp} is not an interval")
+                return lifecycle.RC_INVALID_PARAMETER, {}
+            timeout = tp.timedelta.total_seconds()
+        rc, why = lifecycle.request_state_change(ref, param_requestedstate, timeout)
+        env.get_logger().log_info(f"RequestStateChange {name!r} -> {param_requestedstate}: "
+                                  f"{rc} ({why})")
+        return rc, {}
 
 
 def get_providers(env) -> dict[str, Any]:

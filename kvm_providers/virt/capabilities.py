@@ -2,13 +2,14 @@
 
 {P}_EnabledLogicalElementCapabilities (per virtual system) and
 {P}_VirtualSystemManagementCapabilities (per host) publish these lists.
-The lists say what is *implemented*, so they grow with the code: the work
-that implements RequestStateChange and the VirtualSystemManagementService
-methods (issue 4) adds its states and methods here, and a test checks that
-every method listed is implemented by the service's provider.
+The lists say what is *implemented*: a test checks that every method listed
+has a ``cim_method_`` in the service's provider, and that every state listed
+for a domain is accepted by its RequestStateChange.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["VSMS_METHOD_VALUES", "VSMS_SYNCHRONOUS_METHODS", "VSMS_ASYNCHRONOUS_METHODS",
            "REQUESTED_STATES", "ELEMENT_NAME_EDIT_SUPPORTED", "synchronous_methods_supported",
@@ -17,7 +18,7 @@ __all__ = ["VSMS_METHOD_VALUES", "VSMS_SYNCHRONOUS_METHODS", "VSMS_ASYNCHRONOUS_
 
 #: CIM_VirtualSystemManagementCapabilities.SynchronousMethodsSupported ValueMap.
 VSMS_METHOD_VALUES: dict[str, int] = {
-    "AddResourceSettings": 1,
+    "AddResourceSettings": 10,   # DMTF AddResourcesSupported (libvirt-cim published 1)
     "DefineSystem": 2,
     "DestroySystem": 3,
     "DestroySystemConfiguration": 4,
@@ -27,8 +28,11 @@ VSMS_METHOD_VALUES: dict[str, int] = {
 }
 
 #: Methods of {P}_VirtualSystemManagementService implemented synchronously
-#: (return 0 when done).  Issue 4 lists its methods here.
-VSMS_SYNCHRONOUS_METHODS: tuple[str, ...] = ()
+#: (return 0 when done).  DestroySystemConfiguration (4) is not offered:
+#: libvirt has no separate configuration to destroy.
+VSMS_SYNCHRONOUS_METHODS: tuple[str, ...] = (
+    "AddResourceSettings", "DefineSystem", "DestroySystem", "ModifyResourceSettings",
+    "ModifySystemSettings", "RemoveResourceSettings")
 
 #: Methods that may return 4096 (job started).
 VSMS_ASYNCHRONOUS_METHODS: tuple[str, ...] = ()
@@ -36,8 +40,9 @@ VSMS_ASYNCHRONOUS_METHODS: tuple[str, ...] = ()
 #: States a client may request through ComputerSystem.RequestStateChange
 #: (CIM_EnabledLogicalElementCapabilities.RequestedStatesSupported values:
 #: 2 Enabled, 3 Disabled, 4 Shut Down, 6 Offline, 9 Quiesce, 10 Reboot, 11 Reset).
-#: Issue 4 lists what its RequestStateChange implements.
-REQUESTED_STATES: tuple[int, ...] = ()
+#: Every state that ComputerSystem.RequestStateChange performs on some domain;
+#: which of them work for one domain now: :func:`requested_states_supported`.
+REQUESTED_STATES: tuple[int, ...] = (2, 3, 4, 6, 9, 10, 11)
 
 #: Whether ElementName of a virtual system can be changed (renaming a domain).
 ELEMENT_NAME_EDIT_SUPPORTED = False
@@ -51,8 +56,13 @@ def asynchronous_methods_supported() -> list[int]:
     return [VSMS_METHOD_VALUES[m] for m in VSMS_ASYNCHRONOUS_METHODS]
 
 
-def requested_states_supported(enabled_state: int | None = None) -> list[int]:
-    """RequestedStatesSupported; `enabled_state` lets an implementation narrow it by state."""
+def requested_states_supported(enabled_state: int | None = None, ref: Any = None) -> list[int]:
+    """RequestedStatesSupported: with `ref` (a DomainRef), exactly the states that
+    RequestStateChange accepts for that domain now (its state and its driver);
+    without, every state it ever performs."""
+    if ref is not None:
+        from .lifecycle import transitions   # late: lifecycle needs the connection layer
+        return transitions(ref)
     return list(REQUESTED_STATES)
 
 

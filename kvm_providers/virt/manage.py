@@ -1,0 +1,709 @@
+"""The VirtualSystemManagementService methods on the libvirt layer (DSP1042, DSP1057).
+
+Every method follows the same shape:
+
+1. lock the domains it touches (:func:`lifecycle.domain_lock`; DefineSystem
+   locks the host), so that concurrent changes to one domain are serialized
+   and different domains proceed in parallel;
+2. read the persistent definition fresh (``edit.editable``) and, for a
+   running system, the live one; compute the change against what the
+   client could see (the live definition of a running system) and validate
+   it (:mod:`kvm_providers.virt.settings`, :mod:`kvm_providers.virt.limits`)
+   before anything is sent to libvirt;
+3. apply it live where libvirt allows (attach, detach, update of devices,
+   vCPU count, memory balloon), then define the edited persistent document,
+   which keeps everything the request did not name;
+4. on any failure, undo what was done, in reverse order (live changes are
+   reverted, the original persistent XML is defined again), and raise.
+
+A live change that the driver or the device cannot make (libvirt says
+"unsupported" or "invalid operation") is not an error: the change is then
+persistent only and takes effect at the next start.  Which live changes
+work on which driver is listed in ``docs/lifecycle.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+import libvirt
+import pywbem
+from lxml import etree
+
+from . import edit, lifecycle, mapping, states
+from .connection import DomainNotFound, Host
+from .devices import KIND_BY_NAME, DeviceKind, Setting
+from .domain import DomainRef, DomainXML, XML_FLAGS, _fetch_xml_text, parse_xml
+from .hostcaps import domain_caps, guest_type
+from .limits import LimitError, check as check_limit
+from .settings import (IGNORED, UUID_RE, InvalidSetting, Props, apply_memory, classify,
+                       device_id_of, diff_props, host_macs, new_device, table_for, valid_name,
+                       write_props)
+
+__all__ = ["RasdRequest", "define_system", "destroy_system", "modify_system",
+           "add_resources", "modify_resources", "remove_resources", "Result"]
+
+LOG = logging.getLogger(__name__)
+
+LIVE = getattr(libvirt, "VIR_DOMAIN_AFFECT_LIVE", 1)
+#: libvirt errors meaning "not possible on the running system": the change stays persistent.
+_NOT_LIVE = {getattr(libvirt, n, c) for n, c in (
+    ("VIR_ERR_NO_SUPPORT", 3), ("VIR_ERR_ARGUMENT_UNSUPPORTED", 74),
+    ("VIR_ERR_CONFIG_UNSUPPORTED", 67), ("VIR_ERR_OPERATION_UNSUPPORTED", 84),
+    ("VIR_ERR_OPERATION_INVALID", 55))}
+
+
+@dataclass
+class RasdRequest:
+    """One embedded RASD of a request: its class, its non-NULL properties, where it was."""
+
+    classname: str
+    props: Props
+    where: str
+
+
+@dataclass
+class Result:
+    """A setting that a method created or changed: (host, domain name, kind, device id)."""
+
+    host: Host
+    domain: str
+    kind: DeviceKind
+    devid: str
+
+
+# -- transactions -------------------------------------------------------------------------
+
+class _Undo:
+    """Undo actions, run in reverse order when a method fails."""
+
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, Callable[[], Any]]] = []
+
+    def add(self, what: str, func: Callable[[], Any]) -> None:
+        self.actions.append((what, func))
+
+    def rollback(self) -> None:
+        for what, func in reversed(self.actions):
+            try:
+                func()
+            except Exception as exc:  # pylint: disable=broad-except
+                LOG.error("undo failed (%s): %s", what, exc)
+        self.actions.clear()
+
+
+def _live(host: Host, what: str, func: Callable[[], Any]) -> bool:
+    """Run a live change; False if libvirt says it cannot be done live (persistent only)."""
+    try:
+        func()
+        return True
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in _NOT_LIVE:
+            LOG.info("%s: not applied to the running system (%s); the change is persistent",
+                     what, exc.get_error_message())
+            return False
+        raise host.translate(exc, what) from None
+
+
+def _define(host: Host, doc: DomainXML, undo: _Undo, original: Optional[str]) -> DomainRef:
+    ref = edit.define(doc)
+    if original is not None:
+        conn = host.conn()
+        undo.add(f"restoring the definition of {doc.name!r}",
+                 lambda: conn.defineXML(original))
+    else:
+        undo.add(f"undefining {doc.name!r}", lambda: ref.dom.undefine())
+    return ref
+
+
+def _live_doc(ref: DomainRef) -> Optional[DomainXML]:
+    """A fresh parse of the live definition of a running domain, else None."""
+    with ref.host.guard(f"getting the state of {ref.name!r}"):
+        if not ref.dom.isActive():
+            return None
+        text = _fetch_xml_text(ref, XML_FLAGS)
+    return DomainXML(ref, parse_xml(text), inactive=False)
+
+
+def _xml(el: Any) -> str:
+    return etree.tostring(el, encoding="unicode")
+
+
+def _append_device(doc: DomainXML, kind: DeviceKind, el: Any) -> None:
+    devices = mapping.ensure_path(doc.root, "devices")
+    same = [c for c in devices if c.tag in kind.tags]
+    if same:
+        same[-1].addnext(el)
+    else:
+        devices.append(el)
+    doc.invalidate()
+
+
+def _setting_of(doc: DomainXML, el: Any) -> Optional[Setting]:
+    for s in doc.settings():
+        if s.element is el:
+            return s
+    return None
+
+
+def _targets(doc: Optional[DomainXML]) -> dict[str, Any]:
+    """{target dev or dir: element} of the disks and file systems of a document."""
+    out: dict[str, Any] = {}
+    if doc is None:
+        return out
+    for el in doc.root.xpath("devices/disk|devices/filesystem"):
+        t = el.find("target")
+        if t is not None:
+            key = t.get("dir") if el.tag == "filesystem" else t.get("dev")
+            if key:
+                out.setdefault(key, el)
+    return out
+
+
+def _controllers(doc: Optional[DomainXML]) -> set[tuple[str, str]]:
+    if doc is None:
+        return set()
+    return {(c.get("type"), c.get("index") or "0") for c in doc.root.iterfind(
+        "devices/controller")}
+
+
+def _check_unique(kind: DeviceKind, el: Any, docs: Iterable[Optional[DomainXML]],
+                  where: str, name: str, ignore: Any = None) -> None:
+    """Refuse a target device or controller that the domain already has."""
+    if kind.name == "disk":
+        t = el.find("target")
+        key = None if t is None else (t.get("dir") if el.tag == "filesystem" else t.get("dev"))
+        for doc in docs:
+            other = _targets(doc).get(key)
+            if key and other is not None and other is not ignore:
+                prop = "MountPoint" if el.tag == "filesystem" else "VirtualDevice"
+                raise InvalidSetting(where, f"{prop} {key!r} is already used by another device "
+                                            f"of {name!r}")
+    elif kind.name == "controller":
+        key = (el.get("type"), el.get("index") or "0")
+        for doc in docs:
+            if doc is None:
+                continue
+            for c in doc.root.iterfind("devices/controller"):
+                if c is not ignore and (c.get("type"), c.get("index") or "0") == key:
+                    raise InvalidSetting(where, f"controller {key[0]} index {key[1]} already "
+                                                f"exists in {name!r}")
+
+
+def _rollback_on_error(undo: _Undo):
+    class _Ctx:
+        def __enter__(self):
+            return undo
+
+        def __exit__(self, et, ev, tb):
+            if et is not None:
+                undo.rollback()
+            return False
+    return _Ctx()
+
+
+# -- DefineSystem ---------------------------------------------------------------------------
+
+def _skeleton(host: Host, family: str, name: str, uid: str, vssd: Props) -> DomainXML:
+    """A new domain with the host's defaults (domain type, arch, machine, emulator)."""
+    arch = vssd.get_("Arch")
+    try:
+        g, dtype = guest_type(host, family, str(arch) if arch else None)
+    except ValueError as exc:
+        raise InvalidSetting("SystemSettings", f"Arch {arch!r}: {exc}" if arch else str(exc)) \
+            from None
+    root = etree.Element("domain", type=dtype)
+    etree.SubElement(root, "name").text = name
+    etree.SubElement(root, "uuid").text = uid
+    etree.SubElement(root, "memory", unit="KiB").text = "524288"
+    etree.SubElement(root, "currentMemory", unit="KiB").text = "524288"
+    etree.SubElement(root, "vcpu", placement="static").text = "1"
+    os_el = etree.SubElement(root, "os")
+    t = etree.SubElement(os_el, "type", arch=g.arch)
+    t.text = g.os_type
+    emulator = vssd.get_("Emulator") or g.emulators.get(dtype) or g.emulator
+    if g.os_type == "hvm":
+        machine = vssd.get_("Machine")
+        if not machine:
+            dc = domain_caps(host, emulator, g.arch, None, dtype)
+            machine = dc.findtext("machine") if dc is not None else None
+            machine = machine or (g.machines[0] if g.machines else None)
+        if machine:
+            t.set("machine", str(machine))
+        etree.SubElement(os_el, "boot", dev="hd")
+        if g.arch in ("x86_64", "i686"):
+            feats = etree.SubElement(root, "features")
+            etree.SubElement(feats, "acpi")
+            etree.SubElement(feats, "apic")
+    elif g.os_type == "exe":
+        etree.SubElement(os_el, "init").text = str(vssd.get_("InitPath") or "/sbin/init")
+    etree.SubElement(root, "clock", offset="utc")
+    for tag, action in (("on_poweroff", "destroy"), ("on_reboot", "restart"),
+                        ("on_crash", "destroy")):
+        etree.SubElement(root, tag).text = action
+    devices = etree.SubElement(root, "devices")
+    if emulator and g.os_type != "exe":
+        etree.SubElement(devices, "emulator").text = str(emulator)
+    return DomainXML(DomainRef(host, None, name, uid), root, inactive=True)
+
+
+def _clone(ref: DomainRef, name: str, uid: str, taken: dict[str, str], family: str
+           ) -> DomainXML:
+    """The reference system's definition with a new name, UUID, MACs and NVRAM."""
+    src = edit.editable(ref)
+    root = copy.deepcopy(src.root)
+    root.find("name").text = name
+    node = root.find("uuid")
+    if node is None:
+        node = etree.Element("uuid")
+        root.find("name").addnext(node)
+    node.text = uid
+    from .settings import random_mac
+    for mac in root.iterfind("devices/interface/mac"):
+        new = random_mac(taken, family)
+        taken[new] = name
+        mac.set("address", new)
+    nvram = root.find("os/nvram")
+    if nvram is not None:
+        nvram.text = None             # libvirt makes a fresh variable store for the clone
+        if not nvram.attrib and len(nvram) == 0:
+            nvram.getparent().remove(nvram)
+    return DomainXML(DomainRef(ref.host, None, name, uid), root, inactive=True)
+
+
+def _default_devices(doc: DomainXML, family: str, given: set[str]) -> None:
+    """libvirt-cim's default devices, where the client gave none of the kind."""
+    devices = mapping.ensure_path(doc.root, "devices")
+    os_type = (doc.root.findtext("os/type") or "").strip()
+    if family.upper() == "LXC" or os_type == "exe":
+        if "console" not in given and devices.find("console") is None:
+            devices.append(etree.fromstring("<console type='pty'><target type='lxc' port='0'/>"
+                                            "</console>"))
+        return
+    if "graphics" not in given and "console" not in given and \
+            devices.find("graphics") is None and devices.find("console") is None:
+        devices.append(etree.fromstring("<graphics type='vnc' port='-1' autoport='yes' "
+                                        "listen='127.0.0.1'/>"))
+        if devices.find("console") is None:
+            devices.append(etree.fromstring("<console type='pty'><target type='serial' "
+                                            "port='0'/></console>"))
+    if "input" not in given and devices.find("input") is None and \
+            devices.find("graphics") is not None:
+        devices.append(etree.fromstring("<input type='tablet' bus='usb'/>"))
+    doc.invalidate()
+
+
+def _apply_proc(doc: DomainXML, props: Props, where: str, host: Host, family: str,
+                reference: Optional[DomainXML] = None, new: bool = False) -> Optional[int]:
+    """Apply a processor RASD; returns the new vCPU count if it changed."""
+    ref_root = (reference or doc).root
+    table = table_for(KIND_BY_NAME["proc"], doc.root)
+    changes = diff_props(table, ref_root, props, doc.context(), where, skip=IGNORED)
+    if new and "VirtualQuantity" not in changes and props.has("VirtualQuantity"):
+        changes["VirtualQuantity"] = props.get_("VirtualQuantity")
+    n = changes.get("VirtualQuantity")
+    if n is not None:
+        try:
+            check_limit(host, "proc", "VirtualQuantity", n, family)
+        except LimitError as exc:
+            raise InvalidSetting(where, str(exc)) from None
+    write_props(table, doc.root, changes, doc.context(), where)
+    return None if n is None else int(n)
+
+
+def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest],
+                  reference: Optional[DomainRef] = None) -> DomainRef:
+    """DefineSystem: a new persistent domain from settings (or a clone of `reference`)."""
+    where = "SystemSettings"
+    vtype = vssd.get_("VirtualSystemType")
+    if vtype is not None and str(vtype).upper() != family.upper():
+        raise InvalidSetting(where, f"VirtualSystemType {vtype!r} is not {family!r}")
+    name = vssd.get_("VirtualSystemIdentifier") or vssd.get_("ElementName")
+    if name is None:
+        raise InvalidSetting(where, "VirtualSystemIdentifier (the name of the new system) is "
+                                    "missing")
+    name = valid_name(name, where)
+    uid = vssd.get_("UUID")
+    if uid is not None and not UUID_RE.match(str(uid)):
+        raise InvalidSetting(where, f"UUID {uid!r} is not a UUID")
+    conn = host.conn()
+    with lifecycle.host_lock(host):
+        for lookup, value, prop in ((conn.lookupByName, name, "VirtualSystemIdentifier"),
+                                    (conn.lookupByUUIDString, uid, "UUID")):
+            if value is None:
+                continue
+            try:
+                other = lookup(str(value))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise host.translate(exc, "looking up domains") from None
+                continue
+            raise InvalidSetting(where, f"{prop} {value!r} is already used by virtual system "
+                                        f"{other.name()!r}")
+        uid = str(uuidlib.UUID(str(uid))) if uid else str(uuidlib.uuid4())
+        taken = host_macs(host)
+        if reference is not None:
+            with lifecycle.domain_lock(reference):
+                doc = _clone(reference, name, uid, taken, family)
+        else:
+            doc = _skeleton(host, family, name, uid, vssd)
+        vchanges = diff_props(mapping.VSSD, doc.root, vssd, doc.context(), where,
+                              skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
+                                              "autostart", "isfullvirt"})
+        write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
+        given: set[str] = set()
+        for r in rasds:
+            kind = classify(r.classname, r.props, family, r.where)
+            given.add(kind.name)
+            if kind.name == "proc":
+                _apply_proc(doc, r.props, r.where, host, family, new=reference is None)
+                continue
+            if kind.name == "mem":
+                apply_memory(doc, r.props, r.where, host, family, new=reference is None)
+                continue
+            devid = device_id_of(kind, r.props)
+            existing = doc.setting(devid) if (reference is not None and devid) else None
+            if existing is not None:
+                _modify_element(host, family, doc, None, existing, kind, r, name, taken)
+                continue
+            el = new_device(host, family, doc, kind, r.props, r.where, taken)
+            _check_unique(kind, el, [doc], r.where, name)
+            if el.tag == "interface":
+                taken[el.find("mac").get("address")] = name
+            _append_device(doc, kind, el)
+        if reference is None:
+            _default_devices(doc, family, given)
+        autostart = vssd.get_("AutoStart")
+        undo = _Undo()
+        with _rollback_on_error(undo):
+            new = _define(host, doc, undo, None)
+            if autostart is not None:
+                with host.guard(f"setting autostart of {name!r}"):
+                    new.dom.setAutostart(1 if int(autostart) else 0)
+    return new
+
+
+# -- DestroySystem --------------------------------------------------------------------------
+
+def destroy_system(ref: DomainRef) -> None:
+    """DestroySystem: stop the domain if it runs and remove its definition, its snapshot and
+    checkpoint metadata, its managed-save image and its NVRAM; its storage stays."""
+    host = ref.host
+    with lifecycle.domain_lock(ref):
+        with host.guard(f"destroying {ref.name!r}"):
+            if ref.dom.isActive():
+                ref.dom.destroy()
+            if ref.dom.isPersistent():
+                flags = 0
+                for n in ("VIR_DOMAIN_UNDEFINE_MANAGED_SAVE",
+                          "VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA",
+                          "VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA",
+                          "VIR_DOMAIN_UNDEFINE_NVRAM"):
+                    flags |= getattr(libvirt, n, 0)
+                try:
+                    ref.dom.undefineFlags(flags)
+                except libvirt.libvirtError as exc:
+                    if not Host.unsupported(exc) and \
+                            exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
+                        raise
+                    # drivers without some of the flags: drop what they have, then undefine
+                    if ref.dom.hasManagedSaveImage(0):
+                        ref.dom.managedSaveRemove(0)
+                    ref.dom.undefine()
+        edit.invalidate(host)
+        states.record_requested_state(host.label, ref.uuid, None)
+
+
+# -- ModifySystemSettings -----------------------------------------------------------------
+
+def modify_system(ref: DomainRef, vssd: Props) -> None:
+    """ModifySystemSettings: autostart, boot order, actions, clock, features, notes ..."""
+    host, where = ref.host, "SystemSettings"
+    for prop in ("VirtualSystemIdentifier", "ElementName"):
+        v = vssd.get_(prop)
+        if v is not None and v != ref.name:
+            raise InvalidSetting(where, f"{prop} {v!r}: renaming {ref.name!r} is not supported "
+                                        f"(ElementNameEditSupported is false)")
+    uid = vssd.get_("UUID")
+    if uid is not None and str(uid).lower() != ref.uuid.lower():
+        raise InvalidSetting(where, f"UUID {uid!r}: the UUID of {ref.name!r} is {ref.uuid} and "
+                                    f"cannot change")
+    with lifecycle.domain_lock(ref):
+        doc = edit.editable(ref)
+        original = doc.tostring()
+        seen = _live_doc(ref) or doc
+        vchanges = diff_props(mapping.VSSD, seen.root, vssd, seen.context(), where,
+                              skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
+                                              "autostart"})
+        write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
+        autostart = vssd.get_("AutoStart")
+        undo = _Undo()
+        with _rollback_on_error(undo):
+            if vchanges:
+                _define(host, doc, undo, original)
+            if autostart is not None:
+                with host.guard(f"setting autostart of {ref.name!r}"):
+                    old = ref.dom.autostart()
+                    if bool(old) != bool(int(autostart)):
+                        ref.dom.setAutostart(1 if int(autostart) else 0)
+                        undo.add("autostart", lambda: ref.dom.setAutostart(old))
+        edit.invalidate(host, ref.uuid)
+
+
+# -- resources -------------------------------------------------------------------------------
+
+class _DomainChange:
+    """The edits of one request to one domain: persistent document, live document, live ops."""
+
+    def __init__(self, ref: DomainRef):
+        self.ref = ref
+        self.doc = edit.editable(ref)
+        self.original = self.doc.tostring()
+        self.live = _live_doc(ref)
+        self.seen = self.live or self.doc            # what the client could read
+        self.ops: list[tuple[str, Callable[[], Any], Optional[Callable[[], Any]]]] = []
+        self.results: list[tuple[DeviceKind, Any]] = []   # (kind, persistent element)
+
+    def op(self, what: str, do: Callable[[], Any], undo: Optional[Callable[[], Any]]) -> None:
+        if self.live is not None:
+            self.ops.append((what, do, undo))
+
+    def commit(self, undo: _Undo) -> DomainRef:
+        host = self.ref.host
+        for what, do, un in self.ops:
+            if _live(host, what, do) and un is not None:
+                undo.add(what, lambda un=un: un())
+        return _define(host, self.doc, undo, self.original)
+
+
+def _find(change: _DomainChange, devid: str) -> tuple[Optional[Setting], Optional[Setting]]:
+    p = change.doc.setting(devid)
+    live = change.live.setting(devid) if change.live is not None else None
+    return p, live
+
+
+def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_DomainChange],
+                    setting: Setting, kind: DeviceKind, r: RasdRequest, name: str,
+                    taken: dict[str, str], seen_setting: Optional[Setting] = None,
+                    live_setting: Optional[Setting] = None) -> None:
+    """Apply a RASD's changed properties to an existing device element (and live)."""
+    seen = seen_setting or setting
+    props = Props(r.props)
+    ctx = (change.seen if change is not None else doc).context()
+    pool = props.get_("PoolID")
+    if kind.name == "net" and pool is not None and \
+            pool != mapping.NET["PoolID"].read(seen.element):
+        from .settings import _network_name
+        props.put("NetworkName", _network_name(host, props, r.where))
+        props.pop_("PoolID")
+    table = table_for(kind, seen.element)
+    changes = diff_props(table, seen.element, props, ctx, r.where, skip=IGNORED)
+    from .settings import MAC_RE, check_device
+    check_device(host, kind, changes, r.where, family)
+    if kind.name == "net" and "Address" in changes:
+        mac = str(changes["Address"]).lower()
+        if not MAC_RE.match(mac) or int(mac.split(":")[0], 16) & 1:
+            raise InvalidSetting(r.where, f"Address {changes['Address']!r} is not a unicast MAC "
+                                          f"address")
+        if mac in taken and taken[mac] != name:
+            raise InvalidSetting(r.where, f"Address {mac!r} is already used by {taken[mac]!r}")
+        if any(m.get("address", "").lower() == mac
+               for m in doc.root.iterfind("devices/interface/mac")):
+            raise InvalidSetting(r.where, f"Address {mac!r} is already used by {name!r}")
+        changes["Address"] = mac
+    if kind.name == "disk" and "Address" in changes and changes["Address"]:
+        from .settings import _host_is_local
+        path = str(changes["Address"])
+        if setting.element.get("type", "file") in ("file", "block") and _host_is_local(host):
+            import os
+            if not os.path.exists(path):
+                raise InvalidSetting(r.where, f"Address {path!r} does not exist")
+    write_props(table, setting.element, changes, doc.context(), r.where)
+    doc.invalidate()
+    if kind.name in ("disk", "controller") and changes:
+        _check_unique(kind, setting.element, [doc], r.where, name, ignore=setting.element)
+        if change is not None and change.live is not None:
+            ignore_l = live_setting.element if live_setting is not None else None
+            _check_unique(kind, setting.element, [change.live], r.where, name, ignore=ignore_l)
+    if change is not None and live_setting is not None and changes:
+        new_live = copy.deepcopy(live_setting.element)
+        write_props(table_for(kind, new_live), new_live, changes, change.live.context(),
+                    r.where)
+        dom = change.ref.dom
+        old_live = _xml(live_setting.element)
+        change.op(f"updating {kind.name} {live_setting.devid!r} of {name!r}",
+                  lambda x=_xml(new_live): dom.updateDeviceFlags(x, LIVE),
+                  lambda: dom.updateDeviceFlags(old_live, LIVE))
+
+
+def _lookup_changes(refs: Iterable[DomainRef]) -> dict[str, _DomainChange]:
+    return {r.uuid: _DomainChange(r) for r in refs}
+
+
+def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
+                        family: str) -> None:
+    """Processor or memory settings of a domain: persistent, and live within the live maximum."""
+    host, dom, name = change.ref.host, change.ref.dom, change.ref.name
+    if kind.name == "proc":
+        n = _apply_proc(change.doc, r.props, r.where, host, family, reference=change.seen)
+        if n is not None and change.live is not None:
+            live_max = int(change.live.root.findtext("vcpu") or 0)
+            old = mapping.PROC["VirtualQuantity"].read(change.live.root)
+            if n <= live_max and n != old:
+                change.op(f"setting the vCPUs of {name!r} to {n}",
+                          lambda: dom.setVcpusFlags(n, LIVE),
+                          lambda: dom.setVcpusFlags(old, LIVE))
+    else:
+        ch = apply_memory(change.doc, r.props, r.where, host, family, reference=change.seen)
+        if "current" in ch and change.live is not None:
+            live_max = mapping.MEM["Limit"].read(change.live.root) or 0
+            old = mapping.MEM["VirtualQuantity"].read(change.live.root)
+            kib = ch["current"]
+            if kib <= live_max and kib != old:
+                change.op(f"setting the memory of {name!r} to {kib} KiB",
+                          lambda: dom.setMemoryFlags(kib, LIVE),
+                          lambda: dom.setMemoryFlags(old, LIVE))
+    change.results.append((kind, change.doc.root))
+
+
+def add_resources(ref: DomainRef, family: str, rasds: list[RasdRequest]) -> list[Result]:
+    """AddResourceSettings: new devices, persistent and hot-plugged into a running system."""
+    host = ref.host
+    with lifecycle.domain_lock(ref):
+        change = _DomainChange(ref)
+        taken = host_macs(host)
+        name = ref.name
+        for r in rasds:
+            kind = classify(r.classname, r.props, family, r.where)
+            if kind.name in ("proc", "mem"):
+                raise InvalidSetting(r.where, f"{r.classname} cannot be added: a virtual "
+                                              f"system has exactly one (change it with "
+                                              f"ModifyResourceSettings)")
+            el = new_device(host, family, change.doc, kind, r.props, r.where, taken)
+            _check_unique(kind, el, [change.doc, change.live], r.where, name)
+            if el.tag == "interface":
+                mac = el.find("mac").get("address")
+                taken[mac] = name
+            _append_device(change.doc, kind, el)
+            dom = ref.dom
+            xml = _xml(el)
+            change.op(f"attaching a {kind.name} to {name!r}",
+                      lambda x=xml: dom.attachDeviceFlags(x, LIVE),
+                      lambda x=xml: dom.detachDeviceFlags(x, LIVE))
+            change.results.append((kind, el))
+        undo = _Undo()
+        with _rollback_on_error(undo):
+            change.commit(undo)
+        return _results(change)
+
+
+def _results(change: _DomainChange) -> list[Result]:
+    out = []
+    change.doc.invalidate()
+    for kind, el in change.results:
+        if el is change.doc.root:
+            devid = kind.name
+        else:
+            s = _setting_of(change.doc, el)
+            devid = s.devid if s is not None else (kind.devid(el) or "")
+        out.append(Result(change.ref.host, change.ref.name, kind, devid))
+    edit.invalidate(change.ref.host, change.ref.uuid)
+    return out
+
+
+def modify_resources(items: list[tuple[DomainRef, str, DeviceKind, RasdRequest]],
+                     family: str) -> list[Result]:
+    """ModifyResourceSettings: change existing settings of one or several domains."""
+    refs = {r.uuid: r for r, *_ in items}
+    with lifecycle.domain_lock(*refs.values()):
+        changes = _lookup_changes(refs.values())
+        macs: dict[str, dict[str, str]] = {}
+        for ref, devid, kind, r in items:
+            ch = changes[ref.uuid]
+            if kind.name in ("proc", "mem"):
+                _apply_root_setting(ch, kind, r, family)
+                continue
+            p_set, l_set = _find(ch, devid)
+            seen = l_set or p_set
+            if seen is None or seen.kind is not kind:
+                raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                                      f"{r.where}: {ref.name!r} has no {kind.name} {devid!r}")
+            taken = macs.setdefault(ref.host.label, host_macs(ref.host)) \
+                if kind.name == "net" else {}
+            if p_set is None:
+                # a device of the running system only (hot-plugged without persistence)
+                target = copy.deepcopy(l_set.element)
+                tmp_doc = DomainXML(ref, etree.Element("domain"), inactive=True)
+                etree.SubElement(tmp_doc.root, "devices").append(target)
+                p_set = tmp_doc.settings_of(kind.name)[0]
+                _modify_element(ref.host, family, tmp_doc, ch, p_set, kind, r, ref.name, taken,
+                                seen_setting=seen, live_setting=l_set)
+                ch.results.append((kind, None))
+                continue
+            _modify_element(ref.host, family, ch.doc, ch, p_set, kind, r, ref.name, taken,
+                            seen_setting=seen, live_setting=l_set)
+            ch.results.append((kind, p_set.element))
+        undo = _Undo()
+        out: list[Result] = []
+        with _rollback_on_error(undo):
+            for ch in changes.values():
+                ch.commit(undo)
+        for ch in changes.values():
+            ch.doc.invalidate()
+            for kind, el in ch.results:
+                if el is None:
+                    continue
+                if el is ch.doc.root:
+                    out.append(Result(ch.ref.host, ch.ref.name, kind, kind.name))
+                else:
+                    s = _setting_of(ch.doc, el)
+                    out.append(Result(ch.ref.host, ch.ref.name, kind,
+                                      s.devid if s else (kind.devid(el) or "")))
+            edit.invalidate(ch.ref.host, ch.ref.uuid)
+        return out
+
+
+def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> None:
+    """RemoveResourceSettings: remove devices persistently and unplug them from running systems."""
+    refs = {r.uuid: r for r, *_ in items}
+    with lifecycle.domain_lock(*refs.values()):
+        changes = _lookup_changes(refs.values())
+        for ref, devid, kind, where in items:
+            if kind.name in ("proc", "mem"):
+                raise InvalidSetting(where, f"the {kind.rasd_class} of {ref.name!r} cannot be "
+                                            f"removed (change it with ModifyResourceSettings)")
+            ch = changes[ref.uuid]
+            p_set, l_set = _find(ch, devid)
+            if (p_set is None or p_set.kind is not kind) and \
+                    (l_set is None or l_set.kind is not kind):
+                raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                                      f"{where}: {ref.name!r} has no {kind.name} {devid!r}")
+            if p_set is not None and p_set.kind is kind:
+                p_set.element.getparent().remove(p_set.element)
+                ch.doc.invalidate()
+            if l_set is not None and l_set.kind is kind:
+                dom, xml = ref.dom, _xml(l_set.element)
+                ch.op(f"detaching {kind.name} {devid!r} from {ref.name!r}",
+                      lambda x=xml: dom.detachDeviceFlags(x, LIVE),
+                      lambda x=xml: dom.attachDeviceFlags(x, LIVE))
+        undo = _Undo()
+        with _rollback_on_error(undo):
+            for ch in changes.values():
+                ch.commit(undo)
+        for ch in changes.values():
+            edit.invalidate(ch.ref.host, ch.ref.uuid)
+
+
+def lookup(host: Host, name: str) -> Optional[DomainRef]:
+    """The domain `name` of `host` asked of libvirt now (not the request memo)."""
+    conn = host.conn()
+    try:
+        with host.guard(f"looking up domain {name!r}"):
+            d = conn.lookupByName(name)
+            return DomainRef(host, d, d.name(), d.UUIDString())
+    except DomainNotFound:
+        return None

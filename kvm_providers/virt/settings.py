@@ -1,0 +1,790 @@
+"""Client settings (VSSD and RASD properties) into domain XML: classification, defaults,
+validation, and the writes the read-only mapping tables do not do.
+
+The management methods (:mod:`kvm_providers.virt.manage`) use this module to
+turn the embedded instances a client sent into in-place edits of a domain
+definition.  Rules:
+
+* A property that is NULL (absent) leaves the XML as it is; an empty string
+  or an empty array removes what the property describes.
+* Only properties whose value differs from what the client could read
+  (the current definition; the live one of a running system) are written:
+  a client that sends back a whole instance with one property changed
+  changes exactly that property.
+* Properties the class does not map are ignored; mapped properties that
+  cannot be written (constants, values computed from elsewhere) are refused
+  when their value differs (:class:`InvalidSetting` naming property and
+  value).
+* Every error is an :class:`InvalidSetting` (``CIM_ERR_INVALID_PARAMETER``)
+  whose description names where (``ResourceSettings[1]``), the property and
+  the value; nothing has been written to libvirt when one is raised.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import stat
+import uuid as uuidlib
+from typing import Any, Iterable, Mapping, Optional
+
+import libvirt
+import pywbem
+from lxml import etree
+
+from . import limits, mapping
+from .connection import Host
+from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind, Setting
+from .domain import DomainXML, is_local_driver, storage_pools
+
+__all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
+           "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
+           "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "WRITERS", "IGNORED",
+           "table_for"]
+
+
+class InvalidSetting(pywbem.CIMError):
+    """A client setting that cannot be applied: CIM_ERR_INVALID_PARAMETER naming it."""
+
+    def __init__(self, where: str, message: str):
+        text = f"{where}: {message}" if where else message
+        super().__init__(pywbem.CIM_ERR_INVALID_PARAMETER, text)
+        self.where = where
+
+
+MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+
+
+class Props(dict):
+    """Property values keyed by lower-case name, NULLs left out; `.names` keeps the spelling."""
+
+    def __init__(self, values: Mapping[str, Any] = ()):
+        super().__init__()
+        self.names: dict[str, str] = {}
+        for k, v in dict(values).items():
+            if v is not None:
+                self[k.lower()] = v
+                self.names[k.lower()] = k
+
+    def get_(self, name: str, default: Any = None) -> Any:
+        return self.get(name.lower(), default)
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self
+
+    def pop_(self, name: str) -> Any:
+        self.names.pop(name.lower(), None)
+        return self.pop(name.lower(), None)
+
+    def put(self, name: str, value: Any) -> None:
+        if value is None:
+            self.pop_(name)
+        else:
+            self[name.lower()] = value
+            self.names[name.lower()] = name
+
+
+def props_of(instance: Any) -> Props:
+    """The non-NULL properties of an embedded instance (a pywbem CIMInstance or a mapping)."""
+    if hasattr(instance, "properties"):
+        return Props({n: p.value for n, p in instance.properties.items()})
+    return Props(instance)
+
+
+# -- classification ------------------------------------------------------------------
+
+#: Generic RASDs (CIM_ResourceAllocationSettingData) by ResourceType.
+_BY_RESOURCE_TYPE = {3: "proc", 4: "mem", 10: "net", 13: "input", 17: "disk", 31: "disk",
+                     14: "disk", 15: "disk", 16: "disk", 24: "graphics"}
+_OTHER_TYPES = {"console": "console", "controller": "controller"}
+
+
+def classify(classname: str, props: Props, family: str, where: str) -> DeviceKind:
+    """The device kind a RASD instance of `classname` describes, or InvalidSetting."""
+    prefix, _, base = classname.partition("_")
+    if not base:
+        raise InvalidSetting(where, f"class {classname!r} is not a resource allocation setting")
+    kind = KIND_BY_RASD.get(base.lower())
+    if kind is not None:
+        if prefix.lower() != family.lower():
+            raise InvalidSetting(where, f"class {classname} belongs to the {prefix} family, "
+                                        f"not {family}")
+    elif base.lower() == "resourceallocationsettingdata":
+        rtype = props.get_("ResourceType")
+        name = _BY_RESOURCE_TYPE.get(int(rtype)) if isinstance(rtype, int) else None
+        if rtype == 1:
+            other = str(props.get_("OtherResourceType") or "").lower()
+            name = _OTHER_TYPES.get(other)
+            if name is None:
+                raise InvalidSetting(where, f"OtherResourceType {other!r} is not one of "
+                                            f"{', '.join(_OTHER_TYPES)}")
+        if name is None:
+            raise InvalidSetting(where, f"ResourceType {rtype!r} is not a resource type this "
+                                        f"service handles")
+        kind = KIND_BY_NAME[name]
+    else:
+        raise InvalidSetting(where, f"class {classname} is not a resource allocation setting "
+                                    f"this service handles")
+    rtype = props.get_("ResourceType")
+    if rtype is not None and int(rtype) != kind.resource_type and \
+            not (kind.name == "disk" and int(rtype) in (14, 15, 16, 31)):
+        raise InvalidSetting(where, f"ResourceType {rtype} does not match {classname} "
+                                    f"(ResourceType {kind.resource_type})")
+    return kind
+
+
+# -- writers the read-mostly mapping tables lack ---------------------------------------------
+
+def _split_hostport(value: str) -> tuple[Optional[str], Optional[str]]:
+    """'127.0.0.1:5900' / '[::1]:5900' / ':5900' / '0.0.0.0' -> (listen, port)."""
+    value = value.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host or None, rest[1:] if rest.startswith(":") else None
+    if value.count(":") == 1:
+        host, _, port = value.partition(":")
+        return host or None, port or None
+    return value or None, None
+
+
+def _write_graphics_address(el: Any, value: Any, ctx: Any) -> None:
+    if value in (None, ""):
+        for a in ("listen", "port", "autoport"):
+            el.attrib.pop(a, None)
+        return
+    listen, port = _split_hostport(str(value))
+    if port is not None:
+        try:
+            pnum = int(port)
+        except ValueError:
+            raise ValueError(f"port {port!r} is not a number") from None
+        if pnum != -1 and not 0 < pnum < 65536:
+            raise ValueError(f"port {pnum} is out of range")
+        el.set("port", str(pnum))
+        el.set("autoport", "yes" if pnum == -1 else "no")
+    if listen is not None:
+        el.set("listen", listen)
+        node = el.find("listen")
+        if node is not None and node.get("type") in ("address", None):
+            node.set("type", "address")
+            node.set("address", listen)
+
+
+def _write_password(el: Any, value: Any, ctx: Any) -> None:
+    if value == "********":
+        return            # the placeholder read back: no change
+    if value in (None, ""):
+        el.attrib.pop("passwd", None)
+    else:
+        el.set("passwd", str(value))
+
+
+def _write_console_path(el: Any, value: Any, ctx: Any) -> None:
+    src = el.find("source")
+    if value in (None, ""):
+        if src is not None:
+            el.remove(src)
+        return
+    if src is None:
+        src = etree.Element("source")
+        el.insert(0, src)
+    src.attrib.clear()
+    src.set("path", str(value))
+
+
+_URL = re.compile(r"^(?P<proto>[a-z]+)://(?P<rest>.*)$")
+
+
+def _write_console_url(mode: str):
+    def write(el: Any, value: Any, ctx: Any) -> None:
+        for src in list(el.iterfind("source")):
+            if (src.get("mode") or "connect") == mode:
+                el.remove(src)
+        if value in (None, ""):
+            return
+        m = _URL.match(str(value))
+        if not m:
+            raise ValueError(f"{value!r} is not a URL (proto://host:port or file:///path)")
+        proto, rest = m.group("proto"), m.group("rest")
+        src = etree.Element("source")
+        src.set("mode", mode)
+        if proto == "file":
+            el.set("type", "unix")
+            src.set("path", "/" + rest.lstrip("/"))
+        else:
+            host, port = _split_hostport(rest)
+            if not host or not port:
+                raise ValueError(f"{value!r} needs a host and a port")
+            el.set("type", "udp" if proto == "udp" else "tcp")
+            src.set("host", host)
+            src.set("service", port)
+            if proto != "udp":
+                prot = el.find("protocol")
+                if prot is None:
+                    prot = etree.SubElement(el, "protocol")
+                prot.set("type", proto)
+        el.insert(0, src)
+    return write
+
+
+def _write_direct_device(el: Any, value: Any, ctx: Any) -> None:
+    if el.get("type") != "direct":
+        if value is None:
+            return
+        raise ValueError("SourceDevice applies to NetworkType 'direct' only")
+    mapping.ensure_path(el, "source").set("dev", str(value)) if value else None
+
+
+#: Writers added to the mapping tables, per kind: {kind: {property: Field}}.
+WRITERS: dict[str, dict[str, mapping.Field]] = {
+    "graphics": {
+        "Address": mapping.Computed(mapping.graphics_address, _write_graphics_address),
+        "Password": mapping.Computed(lambda el, ctx: "********" if el.get("passwd") else None,
+                                     _write_password),
+    },
+    "console": {
+        "SourcePath": mapping.Computed(mapping.CONSOLE["SourcePath"].read, _write_console_path),
+        "ConnectURL": mapping.Computed(mapping.CONSOLE["ConnectURL"].read,
+                                       _write_console_url("connect")),
+        "BindURL": mapping.Computed(mapping.CONSOLE["BindURL"].read,
+                                    _write_console_url("bind")),
+    },
+    "net": {
+        "SourceDevice": mapping.Computed(mapping.NET["SourceDevice"].read, _write_direct_device),
+    },
+}
+
+#: Descriptive properties of every RASD that never change the XML.
+IGNORED = {"caption", "description", "elementname", "instanceid", "hostresource", "parent"}
+
+#: Properties handled by the management code itself (not through a table).
+_SPECIAL = {"disk": {"poolid", "virtualquantity", "allocationunits", "hostresource"},
+            "net": {"poolid"},
+            "mem": {"virtualquantity", "reservation", "limit", "allocationunits"},
+            "proc": {"virtualquantity"}}
+
+
+def table_for(kind: DeviceKind, element: Any) -> dict[str, mapping.Field]:
+    """The mapping table of `kind` for `element`, with this module's writers."""
+    table = dict(kind.table(element))
+    table.update(WRITERS.get(kind.name, {}))
+    return table
+
+
+# -- comparing and writing --------------------------------------------------------------
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    na, nb = _norm(a), _norm(b)
+    if na == nb:
+        return True
+    # "" / [] (remove) against nothing there
+    if na in ("", []) and nb in (None, "", []):
+        return True
+    if isinstance(na, str) and isinstance(nb, int) or isinstance(na, int) and isinstance(nb, str):
+        return str(na) == str(nb)
+    return False
+
+
+def diff_props(table: Mapping[str, mapping.Field], element: Any, props: Props, ctx: Any,
+               where: str, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """{property: new value} of the mapped properties whose value differs from `element`'s.
+
+    Raises InvalidSetting for a differing property that cannot be written.
+    """
+    lower = {k.lower(): k for k in table}
+    skip = {s.lower() for s in skip}
+    out: dict[str, Any] = {}
+    for key, value in props.items():
+        name = lower.get(key)
+        if name is None or key in skip:
+            continue
+        f = table[name]
+        current = f.read(element, ctx) if element is not None else None
+        if _same(value, current):
+            continue
+        if not f.writable:
+            raise InvalidSetting(where, f"{name} {value!r} cannot be set (it is {current!r})")
+        out[name] = value
+    return out
+
+
+def write_props(table: Mapping[str, mapping.Field], element: Any, changes: Mapping[str, Any],
+                ctx: Any, where: str) -> None:
+    """Write `changes` (from diff_props) into `element`; "" and [] remove."""
+    for name, value in changes.items():
+        if value == "" or value == []:
+            value = None
+        try:
+            table[name].write(element, value, ctx)
+        except (ValueError, TypeError) as exc:   # NotWritable is a ValueError
+            raise InvalidSetting(where, f"{name} {changes[name]!r}: {exc}") from None
+
+
+# -- identities ------------------------------------------------------------------------
+
+def valid_name(name: Any, where: str, prop: str = "VirtualSystemIdentifier") -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidSetting(where, f"{prop} {name!r} is not a valid virtual system name")
+    if "/" in name or name != name.strip() or any(ord(c) < 32 for c in name):
+        raise InvalidSetting(where, f"{prop} {name!r} is not a valid virtual system name "
+                                    f"(no '/', control characters or surrounding blanks)")
+    return name
+
+
+def random_mac(taken: Any, family: str = "KVM") -> str:
+    """A MAC not in `taken`: 52:54:00 (QEMU's prefix) or 00:16:3e (Xen's), random tail."""
+    prefix = "00:16:3e" if family.upper() == "XEN" else "52:54:00"
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        mac = f"{prefix}:{rng.randrange(256):02x}:{rng.randrange(256):02x}:{rng.randrange(256):02x}"
+        if mac not in taken:
+            return mac
+    raise RuntimeError("no free MAC address found")
+
+
+def host_macs(host: Host, exclude_uuid: Optional[str] = None) -> dict[str, str]:
+    """{MAC (lower case): domain name} of every interface of every domain of `host`."""
+    from .domain import domain_xml, list_domains
+    out: dict[str, str] = {}
+    for ref in list_domains(host):
+        if ref.uuid == exclude_uuid:
+            continue
+        for inactive in (False, True):
+            try:
+                doc = domain_xml(ref, inactive)
+            except Exception:  # pylint: disable=broad-except  # vanished meanwhile
+                continue
+            for mac in doc.root.xpath("devices/interface/mac/@address"):
+                out.setdefault(str(mac).lower(), ref.name)
+    return out
+
+
+def device_id_of(kind: DeviceKind, props: Props) -> Optional[str]:
+    """The device id a RASD's properties name (before any element exists), if they do."""
+    if kind.name == "disk":
+        v = props.get_("VirtualDevice") or props.get_("MountPoint")
+        return str(v) if v else None
+    if kind.name == "net":
+        v = props.get_("Address")
+        return str(v).lower() if v else None
+    if kind.name == "graphics":
+        v = props.get_("ResourceSubType")
+        return str(v) if v else None
+    if kind.name == "input":
+        t, b = props.get_("ResourceSubType"), props.get_("BusType")
+        return f"{t}:{b}" if t and b else None
+    if kind.name == "controller":
+        t, i = props.get_("ResourceSubType"), props.get_("Index")
+        return f"controller:{t}:{i}" if t and i is not None else None
+    if kind.name in ("proc", "mem"):
+        return kind.name
+    return None
+
+
+# -- memory --------------------------------------------------------------------------
+
+_MEM_UNITS = {"bytes": -1, "byte": -1, "kilobytes": 1, "kb": 1, "kib": 1, "byte*2^10": 1,
+              "megabytes": 1024, "mb": 1024, "mib": 1024, "byte*2^20": 1024,
+              "gigabytes": 1024 ** 2, "gb": 1024 ** 2, "gib": 1024 ** 2, "byte*2^30": 1024 ** 2}
+
+
+def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
+    """(current KiB, maximum KiB) a memory RASD asks for (None: not given).
+
+    AllocationUnits (or VirtualQuantityUnits) KiloBytes, MegaBytes,
+    GigaBytes, Bytes or the DSP0004 forms byte*2^10 ...; without units the
+    quantities are bytes, as libvirt-cim read them.
+    """
+    units = props.get_("AllocationUnits") or props.get_("VirtualQuantityUnits") or "Bytes"
+    factor = _MEM_UNITS.get(str(units).strip().lower())
+    if factor is None:
+        raise InvalidSetting(where, f"AllocationUnits {units!r} is not one of KiloBytes, "
+                                    f"MegaBytes, GigaBytes, Bytes")
+
+    def conv(name: str) -> Optional[int]:
+        v = props.get_(name)
+        if v is None:
+            return None
+        try:
+            n = int(v)
+        except (TypeError, ValueError):
+            raise InvalidSetting(where, f"{name} {v!r} is not a number") from None
+        if n < 0:
+            raise InvalidSetting(where, f"{name} {v!r} is negative")
+        return n // 1024 if factor == -1 else n * factor
+    cur = conv("VirtualQuantity")
+    if cur is None:
+        cur = conv("Reservation")
+    return cur, conv("Limit")
+
+
+def apply_memory(doc: DomainXML, props: Props, where: str, host: Host, family: str,
+                 reference: Optional[DomainXML] = None, new: bool = False) -> dict[str, int]:
+    """Apply a memory RASD to `doc`; returns {'current': KiB, 'max': KiB} of what changed.
+
+    `reference` is what the client saw (the live definition of a running
+    system): only differing values count as changes.  A current size above
+    the maximum raises the maximum with it unless Limit is given.
+    """
+    cur, mx = memory_kib(props, where)
+    ref_root = (reference or doc).root
+    old_cur = mapping.MEM["VirtualQuantity"].read(ref_root)
+    old_max = mapping.MEM["Limit"].read(ref_root)
+    changes: dict[str, int] = {}
+    if new and cur is not None and mx is None:
+        mx = cur
+    if new and mx is not None and cur is None:
+        cur = mx
+    if cur is not None and (new or cur != old_cur):
+        changes["current"] = cur
+    if mx is not None and (new or mx != old_max):
+        changes["max"] = mx
+    if "current" in changes and "max" not in changes:
+        pmax = mapping.MEM["Limit"].read(doc.root)
+        if pmax is None or changes["current"] > pmax:
+            changes["max"] = changes["current"]
+    eff_cur = changes.get("current", mapping.MEM["VirtualQuantity"].read(doc.root))
+    eff_max = changes.get("max", mapping.MEM["Limit"].read(doc.root))
+    for key, prop in (("current", "VirtualQuantity"), ("max", "Limit")):
+        if key in changes:
+            try:
+                limits.check(host, "mem", prop, changes[key], family)
+            except limits.LimitError as exc:
+                raise InvalidSetting(where, f"{exc} (KiB)") from None
+    if eff_cur is not None and eff_max is not None and eff_cur > eff_max:
+        raise InvalidSetting(where, f"VirtualQuantity {eff_cur} KiB is above Limit "
+                                    f"{eff_max} KiB")
+    if "max" in changes:
+        mapping.MemoryKiB("memory").write(doc.root, changes["max"])
+    if "current" in changes:
+        mapping.MemoryKiB("currentMemory").write(doc.root, changes["current"])
+    dump = props.get_("dumpCore")
+    if dump is not None and mapping.MEM["dumpCore"].read(ref_root) != bool(dump):
+        mapping.MEM["dumpCore"].write(doc.root, bool(dump))
+    return changes
+
+
+# -- devices -------------------------------------------------------------------------
+
+def _bus_for_target(dev: str) -> Optional[str]:
+    for prefix, bus in (("vd", "virtio"), ("sd", "scsi"), ("hd", "ide"), ("fd", "fdc"),
+                        ("xvd", "xen"), ("ubd", "uml")):
+        if dev.startswith(prefix):
+            return bus
+    return None
+
+
+def _disk_format(path: str) -> str:
+    """qcow2 if the local file starts with the qcow2 magic, else raw."""
+    try:
+        with open(path, "rb") as f:
+            return "qcow2" if f.read(4) == b"QFI\xfb" else "raw"
+    except OSError:
+        return "raw"
+
+
+def _host_is_local(host: Host) -> bool:
+    """True if the host's files are this machine's files (so paths can be checked here)."""
+    from urllib.parse import urlparse
+    p = urlparse(host.uri)
+    driver, _, transport = p.scheme.partition("+")
+    return driver != "test" and not p.hostname and transport in ("", "unix")
+
+
+def _pool_of_path(host: Host, path: str) -> Optional[tuple[str, Any]]:
+    parent = os.path.dirname(path).rstrip("/")
+    for name, target, obj in storage_pools(host):
+        if target and target == parent:
+            return name, obj
+    return None
+
+
+def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
+    """Set type and <source> of a new disk from Address and PoolID, checking they exist."""
+    address = props.get_("Address")
+    pool_id = props.get_("PoolID")
+    pool_name = None
+    if pool_id:
+        text = str(pool_id)
+        if not text.startswith("DiskPool/") or len(text) <= len("DiskPool/"):
+            raise InvalidSetting(where, f"PoolID {pool_id!r} is not a DiskPool/<pool> id")
+        pool_name = text.split("/", 1)[1]
+        if pool_name != "0":
+            pools = {n: o for n, _t, o in storage_pools(host)}
+            if pool_name not in pools:
+                raise InvalidSetting(where, f"PoolID {pool_id!r}: there is no storage pool "
+                                            f"{pool_name!r}")
+        else:
+            pool_name = None           # the primordial pool: any path
+    emulated = int(props.get_("EmulatedType", 0) or 0)
+    if address in (None, ""):
+        if emulated in (1, 2):
+            return                     # an empty CD-ROM or floppy drive
+        raise InvalidSetting(where, "Address (the disk's source) is missing")
+    address = str(address)
+    if pool_name and not address.startswith("/"):
+        pools = {n: o for n, _t, o in storage_pools(host)}
+        try:
+            pools[pool_name].storageVolLookupByName(address)
+        except libvirt.libvirtError:
+            raise InvalidSetting(where, f"Address {address!r}: pool {pool_name!r} has no "
+                                        f"volume of that name") from None
+        el.set("type", "volume")
+        src = etree.Element("source", pool=pool_name, volume=address)
+        el.insert(0, src)
+        return
+    if not address.startswith("/"):
+        raise InvalidSetting(where, f"Address {address!r} is not an absolute path (or a volume "
+                                    f"name with a PoolID)")
+    in_pool = _pool_of_path(host, address)
+    if pool_name and (in_pool is None or in_pool[0] != pool_name):
+        raise InvalidSetting(where, f"Address {address!r} is not in pool {pool_name!r}")
+    dtype = "file"
+    if in_pool is not None:
+        try:
+            in_pool[1].storageVolLookupByName(os.path.basename(address))
+        except libvirt.libvirtError:
+            raise InvalidSetting(where, f"Address {address!r}: pool {in_pool[0]!r} has no such "
+                                        f"volume") from None
+    elif _host_is_local(host) and emulated in (0, 4):
+        try:
+            st = os.stat(address)
+        except OSError as exc:
+            raise InvalidSetting(where, f"Address {address!r} cannot be used: "
+                                        f"{exc.strerror}") from None
+        if stat.S_ISBLK(st.st_mode):
+            dtype = "block"
+    el.set("type", dtype)
+    src = etree.Element("source")
+    src.set("dev" if dtype == "block" else "file", address)
+    el.insert(0, src)
+
+
+def _network_name(host: Host, props: Props, where: str) -> str:
+    pool_id = props.get_("PoolID")
+    name = props.get_("NetworkName")
+    if pool_id:
+        text = str(pool_id)
+        if not text.startswith("NetworkPool/") or len(text) <= len("NetworkPool/"):
+            raise InvalidSetting(where, f"PoolID {pool_id!r} is not a NetworkPool/<network> id")
+        pname = text.split("/", 1)[1]
+        if pname != "0":
+            if name and name != pname:
+                raise InvalidSetting(where, f"NetworkName {name!r} and PoolID {pool_id!r} "
+                                            f"disagree")
+            name = pname
+    conn = host.conn()
+    if not name:
+        with host.guard("listing networks"):
+            nets = [n.name() for n in conn.listAllNetworks(0)]
+        if not nets:
+            raise InvalidSetting(where, "NetworkType 'network' needs a network, and the host "
+                                        "has none")
+        name = "default" if "default" in nets else sorted(nets)[0]
+        return name
+    try:
+        conn.networkLookupByName(str(name))
+    except libvirt.libvirtError:
+        what = f"PoolID {pool_id!r}" if pool_id else f"NetworkName {name!r}"
+        raise InvalidSetting(where, f"{what}: there is no network {name!r}") from None
+    return str(name)
+
+
+def check_device(host: Host, kind: DeviceKind, changes: Mapping[str, Any], where: str,
+                 family: str) -> None:
+    """Check enumerated values against the allocation limits."""
+    for prop, value in changes.items():
+        try:
+            limits.check(host, kind.name, prop, value, family)
+        except limits.LimitError as exc:
+            raise InvalidSetting(where, str(exc)) from None
+
+
+_SKELETON = {
+    "disk": "<disk device='disk'/>",
+    "net": "<interface/>",
+    "graphics": "<graphics/>",
+    "input": "<input/>",
+    "console": "<console type='pty'/>",
+    "controller": "<controller/>",
+}
+
+
+def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props: Props,
+               where: str, taken_macs: Mapping[str, str]) -> Any:
+    """Build the element of a new device of `kind` from a RASD (not yet in any document).
+
+    Defaults: disk bus from the target name, driver qemu with the image
+    format for KVM; NIC MAC generated (unique on the host), type network
+    on the host's default network, model virtio for KVM; graphics VNC on
+    127.0.0.1 with an automatic port; input mouse on PS/2 (tablet on USB);
+    console a pty on serial port 0; controller index the next free one.
+    """
+    el = etree.fromstring(_SKELETON[kind.name])
+    p = Props(props)
+    if kind.name == "disk":
+        if p.get_("EmulatedType") == 3 or (family.upper() == "LXC" and p.has("MountPoint")):
+            el = etree.fromstring("<filesystem type='mount'/>")
+            if not (p.get_("MountPoint") or p.get_("VirtualDevice")):
+                raise InvalidSetting(where, "MountPoint (the target directory) is missing")
+            if not p.get_("Address"):
+                raise InvalidSetting(where, "Address (the source directory) is missing")
+            etree.SubElement(el, "source", dir=str(p.get_("Address")))
+            etree.SubElement(el, "target", dir=str(p.get_("MountPoint") or
+                                                   p.get_("VirtualDevice")))
+            p.pop_("Address")
+            p.pop_("MountPoint")
+            p.pop_("VirtualDevice")
+        else:
+            dev = p.get_("VirtualDevice")
+            if not dev or not re.match(r"^[a-z]+[a-z0-9]*$", str(dev)):
+                raise InvalidSetting(where, f"VirtualDevice {dev!r} is missing or not a device "
+                                            f"name such as vda")
+            emulated = p.get_("EmulatedType", 0)
+            if emulated not in (0, 1, 2, 4):
+                raise InvalidSetting(where, f"EmulatedType {emulated!r} is not one of 0 (disk), "
+                                            f"1 (CD-ROM), 2 (floppy), 3 (file system), 4 (LUN)")
+            bus = p.get_("BusType") or _bus_for_target(str(dev))
+            if bus is None:
+                raise InvalidSetting(where, f"BusType is missing and VirtualDevice {dev!r} "
+                                            f"does not imply one")
+            p.put("BusType", bus)
+            _disk_source(host, p, where, el)
+            p.pop_("Address")
+            if family.upper() == "KVM" and not p.has("DriverName"):
+                p.put("DriverName", "qemu")
+            if family.upper() == "KVM" and not p.has("DriverType"):
+                src = el.find("source")
+                path = src.get("file") if src is not None else None
+                p.put("DriverType", _disk_format(path) if path and _host_is_local(host)
+                      else "raw")
+    elif kind.name == "net":
+        mac = p.get_("Address")
+        if mac is None:
+            mac = random_mac(taken_macs, family)
+        mac = str(mac).lower()
+        if not MAC_RE.match(mac):
+            raise InvalidSetting(where, f"Address {mac!r} is not a MAC address")
+        if int(mac.split(":")[0], 16) & 1:
+            raise InvalidSetting(where, f"Address {mac!r} is a multicast MAC address")
+        if mac in taken_macs:
+            raise InvalidSetting(where, f"Address {mac!r} is already used by "
+                                        f"{_owner(taken_macs, mac)}")
+        p.put("Address", mac)
+        ntype = str(p.get_("NetworkType") or "network")
+        check_device(host, kind, {"NetworkType": ntype}, where, family)
+        el.set("type", ntype)
+        if ntype == "network":
+            p.put("NetworkName", _network_name(host, p, where))
+        elif ntype == "bridge":
+            if not p.get_("NetworkName"):
+                raise InvalidSetting(where, "NetworkName (the bridge) is missing for "
+                                            "NetworkType 'bridge'")
+        elif ntype == "direct":
+            dev = p.get_("SourceDevice") or p.get_("NetworkName")
+            if not dev:
+                raise InvalidSetting(where, "SourceDevice (the host interface) is missing for "
+                                            "NetworkType 'direct'")
+            p.pop_("NetworkName")
+            p.put("SourceDevice", dev)
+        p.pop_("PoolID")
+        p.pop_("NetworkType")
+        if family.upper() == "KVM" and not p.has("ResourceSubType"):
+            p.put("ResourceSubType", "virtio")
+    elif kind.name == "graphics":
+        gtype = str(p.get_("ResourceSubType") or "vnc")
+        check_device(host, kind, {"ResourceSubType": gtype}, where, family)
+        el.set("type", gtype)
+        p.pop_("ResourceSubType")
+        if gtype in ("vnc", "spice"):
+            addr = p.get_("Address") or "127.0.0.1:-1"
+            _write_graphics_address(el, str(addr), None)
+            p.pop_("Address")
+    elif kind.name == "input":
+        itype = str(p.get_("ResourceSubType") or "mouse")
+        bus = p.get_("BusType") or ("usb" if itype == "tablet" else "ps2")
+        check_device(host, kind, {"ResourceSubType": itype, "BusType": bus}, where, family)
+        el.set("type", itype)
+        el.set("bus", str(bus))
+        p.pop_("ResourceSubType")
+        p.pop_("BusType")
+    elif kind.name == "console":
+        st = p.get_("SourceType")
+        if st is None:
+            st = 9 if p.get_("BindURL") and str(p.get_("BindURL")).startswith("file:") else \
+                8 if p.get_("BindURL") or p.get_("ConnectURL") else 2
+        words = {v: k for k, v in mapping.CHARDEV_SOURCE_TYPES.items()}
+        if st not in words:
+            raise InvalidSetting(where, f"SourceType {st!r} is not one of "
+                                        f"{sorted(words)}")
+        el.set("type", words[st])
+        p.pop_("SourceType")
+        target = etree.SubElement(el, "target")
+        ttype = p.get_("TargetType") or ("lxc" if family.upper() == "LXC" else "serial")
+        check_device(host, kind, {"TargetType": ttype}, where, family)
+        target.set("type", str(ttype))
+        ports = [int(x) for x in doc.root.xpath("devices/console/target/@port") if x.isdigit()]
+        target.set("port", str(max(ports) + 1 if ports else 0))
+        p.pop_("TargetType")
+    elif kind.name == "controller":
+        ctype = p.get_("ResourceSubType")
+        if not ctype:
+            raise InvalidSetting(where, "ResourceSubType (the controller type) is missing")
+        check_device(host, kind, {"ResourceSubType": ctype}, where, family)
+        el.set("type", str(ctype))
+        index = p.get_("Index")
+        if index is None:
+            used = [int(x) for x in doc.root.xpath(f"devices/controller[@type='{ctype}']/@index")
+                    if str(x).isdigit()]
+            index = max(used) + 1 if used else 0
+        el.set("index", str(int(index)))
+        p.pop_("ResourceSubType")
+        p.pop_("Index")
+    aprops, avalues = p.pop_("AddressProperties"), p.pop_("AddressValues")
+    if aprops or avalues:
+        if not aprops or not avalues or len(aprops) != len(avalues):
+            raise InvalidSetting(where, f"AddressProperties {aprops!r} and AddressValues "
+                                        f"{avalues!r} must be lists of the same length")
+        addr = etree.SubElement(el, "address")
+        for k, v in zip(aprops, avalues):
+            addr.set(str(k), str(v))
+    table = table_for(kind, el)
+    skip = _SPECIAL.get(kind.name, set()) | IGNORED
+    changes = diff_props(table, el, Props({k: v for k, v in p.items() if k not in skip}),
+                         doc.context(), where)
+    changes = {k: v for k, v in changes.items() if v not in ("", [])}
+    check_device(host, kind, changes, where, family)
+    write_props(table, el, changes, doc.context(), where)
+    return el
+
+
+def _owner(macs: Any, mac: str) -> str:
+    if isinstance(macs, dict):
+        return repr(macs.get(mac))
+    return "another device"
+
+
+def element_id(kind: DeviceKind, el: Any) -> Optional[str]:
+    """The device id of an element (without the #n of duplicates)."""
+    return kind.devid(el)
+
+
+def setting_ids(doc: DomainXML) -> dict[str, Setting]:
+    return {s.devid: s for s in doc.settings()}
