@@ -119,10 +119,15 @@ def test_the_real_table():
 
 
 def test_committed_registration_files_are_current():
-    for rel, text in registration_files().items():
+    files = registration_files()
+    for rel, text in files.items():
         path = os.path.join(TOP, "registration", rel)
         with open(path, encoding="utf-8") as f:
             assert f.read() == text, f"registration/{rel} is stale: run `make generate`"
+    extra = sorted(set(f"pycim/{n}" for n in os.listdir(os.path.join(TOP, "registration",
+                                                                       "pycim")))
+                   - set(files) - {"pycim/__pycache__"})
+    assert extra == [], f"registration/{extra} belong to no provider of the table: remove them"
 
 
 def test_shim_forwards_to_the_module(tmp_path, monkeypatch):
