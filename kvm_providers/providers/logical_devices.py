@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.virt import DomainNotFound, domain_xml, keys, list_domains, prefetch_xml
+from kvm_providers.virt import iter_domain_xml, keys, list_domains
 from kvm_providers.virt import mapping
 from kvm_providers.virt.devices import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
@@ -43,13 +43,7 @@ class DeviceProvider(VirtProvider):
         if kind is None or what != "device":
             return
         for host in self.hosts(model.classname):
-            refs = list_domains(host)
-            prefetch_xml(refs)
-            for ref in refs:
-                try:
-                    doc = domain_xml(ref)
-                except DomainNotFound:
-                    continue
+            for doc in iter_domain_xml(list_domains(host)):
                 yield from self._instances(model, doc, kind, keys_only)
 
     def get_instance(self, env, model) -> Optional[Any]:

