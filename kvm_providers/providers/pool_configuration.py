@@ -1,0 +1,335 @@
+"""{P}_ResourcePoolConfigurationService (Name "RPCS", one per host) and its
+{P}_ResourcePoolConfigurationCapabilities (InstanceID "RPCC"), DSP1041.
+
+Methods (invoked on the service's instance path, or on the class path: with
+several hosts of the family the pool parameters then say which host):
+
+* CreateChildResourcePool(ElementName, Settings[], ParentPool[]): a virtual
+  network from one NetPoolResourceAllocationSettingData, or a storage pool
+  from one DiskPoolResourceAllocationSettingData; ParentPool, if given, is
+  NetworkPool/0 or DiskPool/0.  Returns Pool.
+* DeleteResourcePool(Pool): a storage pool or network nothing uses.
+* CreateResourceInPool(Settings, Pool): a storage volume from a
+  StorageVolumeResourceAllocationSettingData.  Returns Resource (the volume's
+  StorageVolumeResourceAllocationSettingData).
+* DeleteResourceInPool(Resource, Pool): a volume that is no disk of a
+  virtual system, named by the RASD's InstanceID, Address (libvirt-cim's
+  clients send the path there), Path or VolumeName.
+* RefreshResourcesInPool(Pool): rescan a storage pool.
+
+All complete before they return (0).  Bad input raises CIM_ERR_INVALID_PARAMETER
+naming the parameter and property, a pool that does not exist
+CIM_ERR_NOT_FOUND, something in use or refused by libvirt CIM_ERR_FAILED; the
+libvirt layer (kvm_providers.virt.poolconfig) leaves nothing half created.
+The capabilities list exactly the methods implemented here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+import pywbem
+from pywbem import CIMError, CIMInstance, CIMInstanceName
+
+from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+from kvm_providers.virt import keys
+from kvm_providers.virt.connection import Host
+from kvm_providers.virt.poolconfig import (InUse, InvalidSettings, Volume, create_network,
+                                           create_storage_pool, create_volume, delete_pool,
+                                           delete_volume, find_volume, refresh_pool,
+                                           volume_of_path)
+from kvm_providers.virt.pools import DISK, NET, PRIMORDIAL, Pool, kind_for_class, \
+    lookup_pool, parse_pool_id
+
+from .common import VirtProvider, fill, providers_for
+from .common.pool_paths import (pool_path, rpcc_id, rpcs_keys, same_host_system,
+                                volume_rasd_path)
+
+__all__ = ["PoolConfigurationServiceProvider", "PoolConfigurationCapabilitiesProvider",
+           "get_providers", "METHOD_VALUES", "synchronous_methods"]
+
+#: ResourcePoolConfigurationCapabilities.SynchronousMethodsSupported values (3, 4: DMTF;
+#: 32768..: this implementation's, see mof/virt/templates/50_capabilities.mof).
+METHOD_VALUES = {"CreateResourcePool": 2, "CreateChildResourcePool": 3,
+                 "DeleteResourcePool": 4, "AddResourcesToResourcePool": 5,
+                 "RemoveResourcesFromResourcePool": 6, "ChangeParentResourcePool": 7,
+                 "CreateResourceInPool": 32768, "DeleteResourceInPool": 32769,
+                 "RefreshResourcesInPool": 32770}
+
+_SERVICE_PROPS = ("ElementName", "Caption", "Description", "EnabledState", "RequestedState",
+                  "OperationalStatus", "HealthState", "Started")
+_CAPS_PROPS = ("ElementName", "SynchronousMethodsSupported", "AsynchronousMethodsSupported")
+
+
+def _invalid(method: str, msg: str) -> CIMError:
+    return CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, f"{method}: {msg}")
+
+
+def _props(inst: CIMInstance) -> dict[str, Any]:
+    return {p.name: p.value for p in inst.properties.values()}
+
+
+class PoolConfigurationServiceProvider(VirtProvider):
+    """{P}_ResourcePoolConfigurationService for every family."""
+
+    # -- the instance ----------------------------------------------------------------
+
+    def _fill(self, inst: Any, model: Any) -> None:
+        values = {"ElementName": "RPCS", "Caption": "Resource Pool Configuration Service",
+                  "Description": "Creates and deletes storage pools, virtual networks and "
+                                 "storage volumes",
+                  "EnabledState": 2, "RequestedState": 12, "OperationalStatus": [2],
+                  "HealthState": 5, "Started": True}
+        fill(inst, model, values, _SERVICE_PROPS)
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        for host in self.hosts(model.classname):
+            inst = model.copy()
+            for k, v in rpcs_keys(host, model.classname).items():
+                inst[k] = v
+            if not keys_only:
+                self._fill(inst, model)
+            yield inst
+
+    def _host_of_keys(self, classname: str, kb: Any) -> Optional[Host]:
+        got = {k.lower(): v for k, v in kb.items()}
+        for host in self.hosts(classname):
+            if not same_host_system(got.get("systemname"), host):
+                continue
+            want = rpcs_keys(host, classname)
+            if all(str(got.get(k.lower(), "")).lower() == str(v).lower()
+                   for k, v in want.items()):
+                return host
+        return None
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        host = self._host_of_keys(model.classname, {
+            k: model[k] for k in ("CreationClassName", "Name", "SystemCreationClassName",
+                                  "SystemName")})
+        if host is None:
+            return None
+        self._fill(model, model)
+        return model
+
+    # -- parameters -------------------------------------------------------------------
+
+    def _service_host(self, object_name: CIMInstanceName) -> Optional[Host]:
+        """The service's host (None: a class path of a family with several hosts)."""
+        hosts = self.hosts(object_name.classname)
+        if not hosts:
+            raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                           f"no libvirt host serves {object_name.classname}")
+        if not object_name.keybindings:
+            return hosts[0] if len(hosts) == 1 else None
+        host = self._host_of_keys(object_name.classname, object_name.keybindings)
+        if host is None:
+            raise CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such service: {object_name}")
+        return host
+
+    def _pool(self, method: str, family: str, service_host: Optional[Host], ref: Any,
+              param: str = "Pool") -> Pool:
+        """The existing pool a reference parameter names (on the service's host)."""
+        if not isinstance(ref, CIMInstanceName):
+            raise _invalid(method, f"{param} is required (a reference to a resource pool)")
+        kind = kind_for_class(ref.classname)
+        if kind is None or keys.family_of_class(ref.classname) != family:
+            raise _invalid(method, f"{param}: {ref.classname} is not a {family} resource pool "
+                                   "class")
+        iid = ref.keybindings.get("InstanceID")
+        hit = parse_pool_id(family, iid)
+        if hit is None or hit[1] is not kind:
+            raise _invalid(method, f"{param}: InstanceID {iid!r} is not the id of a "
+                                   f"{ref.classname}")
+        host, _kind, name = hit
+        if service_host is not None and host is not service_host:
+            raise _invalid(method, f"{param} {iid!r} is a pool of host {host.label!r}, not of "
+                                   f"the service's host {service_host.label!r}")
+        pool = lookup_pool(host, kind, name)
+        if pool is None:
+            raise CIMError(pywbem.CIM_ERR_NOT_FOUND, f"{method}: {param} {iid!r} does not "
+                                                     "exist")
+        return pool
+
+    @staticmethod
+    def _embedded(method: str, value: Any, ns: Optional[str], param: str) -> CIMInstance:
+        if value is None:
+            raise _invalid(method, f"{param} is required")
+        if isinstance(value, CIMInstance):
+            return value
+        try:
+            return decode_embedded_instance(value, ns or "root/virt")
+        except EmbeddedInstanceError as exc:
+            raise _invalid(method, f"{param}: {exc}") from None
+
+    @staticmethod
+    def _base(classname: str) -> str:
+        return classname.split("_", 1)[1].lower() if "_" in classname else classname.lower()
+
+    def _call(self, method: str, func, *args):
+        """Run a libvirt-layer operation, its errors turned into CIM errors."""
+        try:
+            return func(*args)
+        except InvalidSettings as exc:
+            raise _invalid(method, str(exc)) from None
+        except InUse as exc:
+            raise CIMError(pywbem.CIM_ERR_FAILED, f"{method}: {exc}") from None
+
+    # -- the methods ------------------------------------------------------------------
+
+    def cim_method_createchildresourcepool(self, env, object_name, param_elementname=None,
+                                           param_settings=None, param_parentpool=None):
+        """Create a virtual network or a storage pool (see the module docstring)."""
+        m = "CreateChildResourcePool"
+        family = self.family(object_name.classname)
+        host = self._service_host(object_name)
+        settings = param_settings if isinstance(param_settings, list) else \
+            ([param_settings] if param_settings is not None else [])
+        settings = [s for s in settings if s is not None]
+        if len(settings) != 1:
+            raise _invalid(m, f"Settings must hold exactly one NetPoolResourceAllocationSetting"
+                              f"Data or DiskPoolResourceAllocationSettingData "
+                              f"(got {len(settings)})")
+        inst = self._embedded(m, settings[0], object_name.namespace, "Settings[0]")
+        base = self._base(inst.classname)
+        if keys.family_of_class(inst.classname) != family or base not in (
+                "netpoolresourceallocationsettingdata", "diskpoolresourceallocationsettingdata"):
+            raise _invalid(m, f"Settings[0] is a {inst.classname}, not a {family}_NetPool"
+                              f"ResourceAllocationSettingData or {family}_DiskPoolResource"
+                              "AllocationSettingData")
+        kind = NET if base.startswith("netpool") else DISK
+        parents = param_parentpool if isinstance(param_parentpool, list) else \
+            ([param_parentpool] if param_parentpool is not None else [])
+        for i, ref in enumerate(p for p in parents if p is not None):
+            parent = self._pool(m, family, host, ref, f"ParentPool[{i}]")
+            if parent.kind is not kind or not parent.primordial:
+                raise _invalid(m, f"ParentPool[{i}] {parent.pool_id}: a "
+                                  f"{'network' if kind is NET else 'storage pool'} is a child "
+                                  f"of {kind.classname}/{PRIMORDIAL}")
+            host = parent.host
+        if host is None:
+            raise _invalid(m, "several hosts serve this class: invoke the method on a service "
+                              "instance, or give ParentPool")
+        name = param_elementname
+        if not isinstance(name, str) or not name.strip():
+            raise _invalid(m, "ElementName (the name of the new pool) is required")
+        props = _props(inst)
+        if kind is NET:
+            pool = self._call(m, create_network, host, name, props)
+        else:
+            pool = self._call(m, create_storage_pool, host, name, props)
+        return 0, {"Pool": pool_path(pool)}
+
+    def cim_method_deleteresourcepool(self, env, object_name, param_pool=None):
+        """Stop and undefine a storage pool or network that nothing uses."""
+        m = "DeleteResourcePool"
+        pool = self._pool(m, self.family(object_name.classname),
+                          self._service_host(object_name), param_pool)
+        self._call(m, delete_pool, pool)
+        return 0, {}
+
+    def cim_method_createresourceinpool(self, env, object_name, param_settings=None,
+                                        param_pool=None):
+        """Create a storage volume in a storage pool."""
+        m = "CreateResourceInPool"
+        family = self.family(object_name.classname)
+        pool = self._pool(m, family, self._service_host(object_name), param_pool)
+        inst = self._embedded(m, param_settings, object_name.namespace, "Settings")
+        if keys.family_of_class(inst.classname) != family or \
+                self._base(inst.classname) != "storagevolumeresourceallocationsettingdata":
+            raise _invalid(m, f"Settings is a {inst.classname}, not a {family}_StorageVolume"
+                              "ResourceAllocationSettingData")
+        vol = self._call(m, create_volume, pool, _props(inst))
+        return 0, {"Resource": volume_rasd_path(pool.host, vol.path)}
+
+    def _volume(self, m: str, pool: Pool, inst: CIMInstance, family: str) -> Volume:
+        props = _props(inst)
+        if self._base(inst.classname) == "storagevolumeresourceallocationsettingdata" and \
+                isinstance(props.get("InstanceID"), str) and "#" not in props["InstanceID"]:
+            hit = keys.parse_qualified(family, props["InstanceID"])
+            if hit is not None and hit[0] is pool.host:
+                vol = volume_of_path(pool.host, hit[1])
+                if vol is not None:
+                    return self._in_pool(m, pool, vol)
+        for prop in ("Address", "Path"):
+            path = props.get(prop)
+            if isinstance(path, str) and path.strip():
+                vol = volume_of_path(pool.host, path.strip())
+                if vol is None:
+                    raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                                   f"{m}: Resource: no storage volume has {prop} {path!r}")
+                return self._in_pool(m, pool, vol)
+        name = props.get("VolumeName")
+        if isinstance(name, str) and name:
+            vol = find_volume(pool, name=name)
+            if vol is None:
+                raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                               f"{m}: pool {pool.pool_id} has no volume {name!r}")
+            return vol
+        raise _invalid(m, "Resource names no volume (give its InstanceID, Address, Path or "
+                          "VolumeName)")
+
+    @staticmethod
+    def _in_pool(m: str, pool: Pool, vol: Volume) -> Volume:
+        if vol.pool.name != pool.name:
+            raise _invalid(m, f"volume {vol.path!r} is in pool {vol.pool.pool_id}, not in "
+                              f"{pool.pool_id}")
+        return vol
+
+    def cim_method_deleteresourceinpool(self, env, object_name, param_resource=None,
+                                        param_pool=None):
+        """Delete a storage volume that is no disk of any virtual system."""
+        m = "DeleteResourceInPool"
+        family = self.family(object_name.classname)
+        pool = self._pool(m, family, self._service_host(object_name), param_pool)
+        if pool.kind is not DISK or pool.primordial:
+            raise _invalid(m, f"Pool {pool.pool_id}: volumes are in storage pools "
+                              "(DiskPool/<name>)")
+        inst = self._embedded(m, param_resource, object_name.namespace, "Resource")
+        vol = self._volume(m, pool, inst, family)
+        self._call(m, delete_volume, vol)
+        return 0, {}
+
+    def cim_method_refreshresourcesinpool(self, env, object_name, param_pool=None):
+        """Rescan the volumes of a storage pool."""
+        m = "RefreshResourcesInPool"
+        pool = self._pool(m, self.family(object_name.classname),
+                          self._service_host(object_name), param_pool)
+        self._call(m, refresh_pool, pool)
+        return 0, {}
+
+
+def synchronous_methods() -> list[int]:
+    """SynchronousMethodsSupported: the service methods this module implements."""
+    return [v for name, v in METHOD_VALUES.items()
+            if hasattr(PoolConfigurationServiceProvider, f"cim_method_{name.lower()}")]
+
+
+class PoolConfigurationCapabilitiesProvider(VirtProvider):
+    """{P}_ResourcePoolConfigurationCapabilities for every family."""
+
+    def _fill(self, inst: Any, model: Any) -> None:
+        fill(inst, model, {"ElementName": "RPCC",
+                           "SynchronousMethodsSupported": synchronous_methods(),
+                           "AsynchronousMethodsSupported": None}, _CAPS_PROPS)
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        for host in self.hosts(model.classname):
+            inst = model.copy()
+            inst["InstanceID"] = rpcc_id(host)
+            if not keys_only:
+                self._fill(inst, model)
+            yield inst
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        for host in self.hosts(model.classname):
+            if model["InstanceID"] == rpcc_id(host):
+                self._fill(model, model)
+                return model
+        return None
+
+
+def get_providers(env) -> dict[str, Any]:
+    out = providers_for(PoolConfigurationServiceProvider(), "ResourcePoolConfigurationService")
+    out.update(providers_for(PoolConfigurationCapabilitiesProvider(),
+                             "ResourcePoolConfigurationCapabilities"))
+    return out

@@ -1,0 +1,123 @@
+"""The settings classes of pools and volumes (used with the ResourcePoolConfigurationService):
+{P}_DiskPoolResourceAllocationSettingData, {P}_NetPoolResourceAllocationSettingData and
+{P}_StorageVolumeResourceAllocationSettingData.
+
+Their instances are
+
+* the templates of the allocation capabilities (kvm_providers.virt.allocation):
+  what CreateChildResourcePool accepts for a storage pool or a network (the
+  capabilities of DiskPool/0 and NetworkPool/0) and what CreateResourceInPool
+  accepts for a volume (those of each storage pool).  They are reached through
+  SettingsDefineCapabilities and GetInstance, and not enumerated: they describe
+  what may be allocated, not allocations;
+* for StorageVolumeResourceAllocationSettingData, one per storage volume of an
+  active pool, InstanceID = the volume's path (libvirt-cim's; host-qualified
+  with several hosts): what CreateResourceInPool returns, and what
+  DeleteResourceInPool takes.
+
+The templates of the device RASD classes (disk, network ...) are served by
+their own provider (resource_allocation), through the same lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from kvm_providers.virt import keys
+from kvm_providers.virt.allocation import VOLUME_FORMATS, VOLUME_RESOURCE_TYPE, lookup_template
+from kvm_providers.virt.poolconfig import Volume, volume_of_path, volumes
+from kvm_providers.virt.pools import DISK, list_pools
+
+from .common import VirtProvider, fill, providers_for
+
+__all__ = ["PoolSettingsProvider", "get_providers", "fill_template"]
+
+_VOLUME_CLASS = "storagevolumeresourceallocationsettingdata"
+_VOLUME_PROPS = ("ElementName", "VolumeName", "Path", "Address", "ResourceType", "PoolID",
+                 "Capacity", "AllocationQuantity", "AllocationUnits", "FormatType",
+                 "HostResource")
+_FORMAT_VALUES = {v: k for k, v in VOLUME_FORMATS.items()}
+
+
+def fill_template(model: Any, props: dict[str, Any]) -> None:
+    """Set a template's values on a model (the model drops what PropertyList excludes)."""
+    for name, value in props.items():
+        model[name] = value
+
+
+def _volume_values(vol: Volume) -> dict[str, Any]:
+    memo: dict[str, Any] = {}
+
+    def info():
+        if "i" not in memo:
+            try:
+                memo["i"] = vol.obj.info()       # [type, capacity, allocation]
+            except Exception:  # pylint: disable=broad-except
+                memo["i"] = None
+        return memo["i"]
+
+    def fmt():
+        from kvm_providers.virt.domain import parse_xml
+        try:
+            root = parse_xml(vol.obj.XMLDesc(0))
+        except Exception:  # pylint: disable=broad-except
+            return None
+        f = root.find("target/format")
+        return _FORMAT_VALUES.get(f.get("type") if f is not None else "raw", 0)
+
+    return {"ElementName": vol.name, "VolumeName": vol.name, "Path": vol.path,
+            "Address": vol.path, "HostResource": [vol.path],
+            "ResourceType": VOLUME_RESOURCE_TYPE, "PoolID": vol.pool.pool_id,
+            "Capacity": lambda: info() and int(info()[1]),
+            "AllocationQuantity": lambda: info() and int(info()[2]),
+            "AllocationUnits": "Bytes", "FormatType": fmt}
+
+
+class PoolSettingsProvider(VirtProvider):
+    """The three pool settings classes of every family."""
+
+    @staticmethod
+    def _base(classname: str) -> str:
+        return classname.split("_", 1)[1].lower()
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        if self._base(model.classname) != _VOLUME_CLASS:
+            return
+        for host in self.hosts(model.classname):
+            for pool in list_pools(host, (DISK.name,)):
+                for vol in volumes(pool):
+                    inst = model.copy()
+                    inst["InstanceID"] = keys.qualify(host, vol.path)
+                    if not keys_only:
+                        values = dict.fromkeys(_VOLUME_PROPS)
+                        values.update(_volume_values(vol))
+                        fill(inst, model, values, _VOLUME_PROPS)
+                    yield inst
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        family = self.family(model.classname)
+        iid = model["InstanceID"]
+        tmpl = lookup_template(family, iid)
+        if tmpl is not None:
+            if tmpl.rasd_class.lower() != self._base(model.classname):
+                return None
+            fill_template(model, tmpl.props)
+            return model
+        if self._base(model.classname) != _VOLUME_CLASS:
+            return None
+        hit = keys.parse_qualified(family, iid)
+        if hit is None:
+            return None
+        vol = volume_of_path(*hit)
+        if vol is None:
+            return None
+        values = dict.fromkeys(_VOLUME_PROPS)
+        values.update(_volume_values(vol))
+        fill(model, model, values, _VOLUME_PROPS)
+        return model
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(PoolSettingsProvider(), "DiskPoolResourceAllocationSettingData",
+                         "NetPoolResourceAllocationSettingData",
+                         "StorageVolumeResourceAllocationSettingData")

@@ -1,0 +1,117 @@
+"""The resource pools of every family (DSP1041, DSP1045, DSP1059): {P}_ProcessorPool,
+MemoryPool, DiskPool, NetworkPool, GraphicsPool, InputPool and ControllerPool.
+
+InstanceID = PoolID = libvirt-cim's "<Kind>Pool/<name>" ("/0" for the
+primordial pools; the InstanceID host-qualified with several hosts).
+Capacity and Reserved are computed from libvirt in every request (see
+kvm_providers.virt.pools): Reserved follows every define, modify and
+destroy of a virtual system.  Only the properties asked for are computed:
+EnumerateInstanceNames lists pools without a call per pool, and Reserved of
+the processor and memory pools (the only ones that read every domain's XML)
+is computed only when it is wanted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from kvm_providers.virt.pools import (DISK, NET, Pool, figures, is_active, kind_for_class,
+                                      list_pools, network_xml, pool_from_id, storage_pool_xml)
+
+from .common import VirtProvider, fill, providers_for
+from .common.pool_paths import POOL_CLASSES
+
+__all__ = ["PoolProvider", "get_providers"]
+
+# Every property this provider sets: fill() caches its plan per names object, so
+# the names come from this one long-lived tuple whatever the pool.
+_PROPS = ("PoolID", "ElementName", "Caption", "Primordial", "ResourceType",
+          "OtherResourceType", "ResourceSubType", "AllocationUnits", "ConsumedResourceUnits",
+          "Capacity", "MaxConsumableResource", "Reserved", "CurrentlyConsumedResource",
+          "OperationalStatus", "Path", "Host", "SourceDirectory", "Autostart")
+
+_CAPTIONS = {"proc": "Processors of the host", "mem": "Memory of the host",
+             "disk": "Storage pools of the host", "net": "Virtual networks of the host",
+             "graphics": "Graphics devices", "input": "Input devices",
+             "controller": "Bus controllers"}
+
+
+def _disk_props(pool: Pool) -> dict[str, Any]:
+    root = storage_pool_xml(pool)
+    if root is None:
+        return {}
+    host = root.find("source/host")
+
+    def autostart():
+        try:
+            return 1 if pool.obj.autostart() else 0
+        except Exception:  # pylint: disable=broad-except
+            return None
+    return {"Path": root.findtext("target/path"), "Host": host.get("name") if host is not None
+            else None, "SourceDirectory": (root.find("source/dir").get("path")
+                                           if root.find("source/dir") is not None else None),
+            "ResourceSubType": root.get("type"), "Autostart": autostart}
+
+
+def _net_caption(pool: Pool) -> Optional[str]:
+    root = network_xml(pool)
+    br = root.find("bridge") if root is not None else None
+    return f"Bridge: {br.get('name')}" if br is not None and br.get("name") else None
+
+
+class PoolProvider(VirtProvider):
+    """Every {P}_<Kind>Pool class."""
+
+    def _fill(self, inst: Any, model: Any, pool: Pool) -> None:
+        kind = pool.kind
+        memo: dict[str, Any] = {}
+
+        def fig():
+            if "f" not in memo:
+                memo["f"] = figures(pool)
+            return memo["f"]
+
+        values: dict[str, Any] = dict.fromkeys(_PROPS)
+        values.update({
+            "PoolID": pool.pool_id,
+            "ElementName": pool.name if not pool.primordial else _CAPTIONS[kind.name],
+            "Caption": _CAPTIONS[kind.name] if pool.primordial else pool.name,
+            "Primordial": pool.primordial,
+            "ResourceType": kind.resource_type,
+            "OtherResourceType": kind.other_resource_type,
+            "AllocationUnits": kind.units,
+            "ConsumedResourceUnits": kind.units,
+            "Capacity": lambda: fig().capacity,
+            "MaxConsumableResource": lambda: fig().capacity,
+            "Reserved": lambda: fig().reserved,
+            "CurrentlyConsumedResource": lambda: fig().reserved,
+            "OperationalStatus": lambda: [2] if is_active(pool) else [10],
+        })
+        if kind is DISK and not pool.primordial:
+            values.update(_disk_props(pool))
+        elif kind is NET and not pool.primordial:
+            values["Caption"] = lambda: _net_caption(pool) or pool.name
+        fill(inst, model, values, _PROPS)
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        kind = kind_for_class(model.classname)
+        if kind is None:
+            return
+        for host in self.hosts(model.classname):
+            for pool in list_pools(host, (kind.name,)):
+                inst = model.copy()
+                inst["InstanceID"] = pool.instance_id
+                if not keys_only:
+                    self._fill(inst, model, pool)
+                yield inst
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        pool = pool_from_id(self.family(model.classname), model["InstanceID"], model.classname)
+        if pool is None:
+            return None
+        self._fill(model, model, pool)
+        return model
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(PoolProvider(), *POOL_CLASSES)

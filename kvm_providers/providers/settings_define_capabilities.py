@@ -1,0 +1,100 @@
+"""{P}_SettingsDefineCapabilities (DSP1043): an AllocationCapabilities (GroupComponent)
+and its RASD templates (PartComponent), with the ValueRole, ValueRange and
+PropertyPolicy that say what each template means: the Default point, the
+Minimums, Maximums and Increments of the quantities, and one Supported point
+per supported value of an enumerated property (kvm_providers.virt.allocation).
+
+The templates are computed from the host's limits and the pool, never from
+the pool's volumes: their number does not grow with them.  Seen from a RASD
+that is an allocation of a virtual system (not a template), there is nothing
+(as libvirt-cim).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Optional
+
+from pywbem import CIMInstanceName
+
+from kvm_providers.virt.allocation import (Capabilities, Template, host_capabilities,
+                                           lookup_capabilities, lookup_template, templates)
+
+from .common import Role, VirtProvider, providers_for
+from .common.pool_paths import ac_path, template_path
+
+__all__ = ["SettingsDefineCapabilitiesProvider", "get_providers", "TEMPLATE_CLASSES"]
+
+TEMPLATE_CLASSES = ("ProcResourceAllocationSettingData", "MemResourceAllocationSettingData",
+                    "DiskResourceAllocationSettingData", "NetResourceAllocationSettingData",
+                    "GraphicsResourceAllocationSettingData",
+                    "InputResourceAllocationSettingData",
+                    "ControllerResourceAllocationSettingData",
+                    "DiskPoolResourceAllocationSettingData",
+                    "NetPoolResourceAllocationSettingData",
+                    "StorageVolumeResourceAllocationSettingData")
+
+_GROUP = Role("GroupComponent", ["AllocationCapabilities"])
+_PART = Role("PartComponent", TEMPLATE_CLASSES)
+
+
+class SettingsDefineCapabilitiesProvider(VirtProvider):
+    """{P}_SettingsDefineCapabilities for every family."""
+
+    def _instance(self, model: Any, group: CIMInstanceName, part: CIMInstanceName,
+                  tmpl: Template, keys_only: bool) -> Any:
+        inst = model.copy()
+        inst["GroupComponent"] = group
+        inst["PartComponent"] = part
+        if not keys_only:
+            inst["ValueRole"] = tmpl.value_role
+            inst["ValueRange"] = tmpl.value_range
+            inst["PropertyPolicy"] = tmpl.property_policy
+        return inst
+
+    def _pairs(self, ac: Capabilities) -> Iterable[tuple[CIMInstanceName, Template]]:
+        for t in templates(ac):
+            yield template_path(ac.host, t), t
+
+    def references(self, env, object_name, model, result_class_name, role, result_role,
+                   keys_only) -> Iterator[Any]:
+        family = self.family(model.classname)
+        role_l = role.lower() if role else None
+        rrole_l = result_role.lower() if result_role else None
+        iid = object_name.keybindings.get("InstanceID")
+        if _GROUP.matches(object_name.classname, family) and role_l in (None, "groupcomponent") \
+                and rrole_l in (None, "partcomponent"):
+            ac = lookup_capabilities(family, iid)
+            if ac is not None:
+                for part, t in self._pairs(ac):
+                    yield self._instance(model, object_name, part, t, keys_only)
+        if _PART.matches(object_name.classname, family) and role_l in (None, "partcomponent") \
+                and rrole_l in (None, "groupcomponent"):
+            t = lookup_template(family, iid)
+            if t is not None and t.classname(family).lower() == object_name.classname.lower():
+                ac = lookup_capabilities(family, t.instance_id.rpartition("#")[0])
+                if ac is not None:
+                    yield self._instance(model, ac_path(ac), object_name, t, keys_only)
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        for host in self.hosts(model.classname):
+            for ac in host_capabilities(host):
+                group = ac_path(ac)
+                for part, t in self._pairs(ac):
+                    yield self._instance(model, group, part, t, keys_only)
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        family = self.family(model.classname)
+        group, part = model["GroupComponent"], model["PartComponent"]
+        if not isinstance(group, CIMInstanceName) or not isinstance(part, CIMInstanceName):
+            return None
+        if not _GROUP.matches(group.classname, family):
+            return None
+        t = lookup_template(family, part.keybindings.get("InstanceID"))
+        if t is None or t.classname(family).lower() != part.classname.lower() or \
+                t.instance_id.rpartition("#")[0] != group.keybindings.get("InstanceID"):
+            return None
+        return self._instance(model, group, part, t, False)
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(SettingsDefineCapabilitiesProvider(), "SettingsDefineCapabilities")

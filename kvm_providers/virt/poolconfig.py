@@ -1,0 +1,743 @@
+"""Creating and deleting pools and storage volumes (the ResourcePoolConfigurationService).
+
+Every operation validates everything it was given before it touches
+libvirt, and undoes what it did when a later step fails, so that nothing
+is left half created:
+
+* a network: define, start; a start that fails undefines it again;
+* a storage pool: define, build the target directory (dir, fs, netfs only:
+  building other types would format devices), start, set autostart; a
+  failing step destroys and undefines it, and removes the target directory
+  if it was created here (only known for hosts whose files are this
+  machine's);
+* a storage volume: one ``virStorageVolCreateXML`` (libvirt removes a volume
+  it failed to create).
+
+Deleting refuses what is in use: a storage pool holding a disk of a
+defined virtual system, a network an interface is connected to, a volume
+that is a disk.  Storage pools are destroyed and undefined, never deleted
+(their data stays where it is).
+
+Errors: :class:`InvalidSettings` (a bad parameter: the message names the
+property and what is allowed), :class:`InUse`, and libvirt's own errors as
+``CIM_ERR_FAILED`` naming the host (raised by ``Host.guard``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
+
+import libvirt
+from lxml import etree
+
+from .allocation import FILE_POOL_TYPES, FORWARD_MODES, STORAGE_POOL_TYPES, VOLUME_FORMATS, \
+    pool_type_support
+from .connection import DomainNotFound, Host
+from .domain import _host_is_this_machine, domain_xml, list_domains
+from .edit import invalidate
+from .pools import DISK, NET, PRIMORDIAL, Pool, lookup_pool, network_xml, storage_pool_xml
+
+__all__ = ["InvalidSettings", "InUse", "create_network", "create_storage_pool", "delete_pool",
+           "create_volume", "delete_volume", "refresh_pool", "find_volume", "Volume",
+           "volumes", "volume_of_path", "network_definition", "storage_pool_definition"]
+
+LOG = logging.getLogger(__name__)
+
+_NAME_BAD = re.compile(r"[/\x00-\x1f\x7f]")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_IQN = re.compile(r"^(iqn\.\d{4}-\d{2}\.[^\s]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$")
+_WWN = re.compile(r"^(0x)?[0-9A-Fa-f]{16}$")
+_BRIDGE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")   # a Linux interface name
+_UNITS = {"bytes": 1, "byte": 1, "b": 1, "kilobytes": 1024, "kb": 1024, "kib": 1024,
+          "megabytes": 1024 ** 2, "mb": 1024 ** 2, "mib": 1024 ** 2,
+          "gigabytes": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3,
+          "terabytes": 1024 ** 4, "tb": 1024 ** 4, "tib": 1024 ** 4}
+_PUNIT = re.compile(r"^byte\s*\*\s*2\s*\^\s*(\d+)$", re.I)
+
+
+class InvalidSettings(ValueError):
+    """A parameter or setting that cannot be used (CIM_ERR_INVALID_PARAMETER)."""
+
+
+class InUse(RuntimeError):
+    """A pool or volume that something still uses (the message says what)."""
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+def _name(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidSettings(f"{what}: a name is required")
+    if value != value.strip() or _NAME_BAD.search(value) or len(value) > 200:
+        raise InvalidSettings(f"{what} {value!r}: a name may not contain '/', control "
+                              "characters or surrounding blanks, and has at most 200 characters")
+    if value == PRIMORDIAL:
+        raise InvalidSettings(f"{what} {value!r}: '0' names the primordial pool")
+    return value
+
+
+def _str(props: Mapping[str, Any], name: str) -> Optional[str]:
+    v = props.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise InvalidSettings(f"{name} {v!r} must be a string")
+    v = v.strip()
+    return v or None
+
+
+def _abs_path(name: str, value: Optional[str], required: bool = True) -> Optional[str]:
+    if value is None:
+        if required:
+            raise InvalidSettings(f"{name} is required")
+        return None
+    norm = posixpath.normpath(value)
+    if not value.startswith("/") or ".." in value.split("/") or "\x00" in value:
+        raise InvalidSettings(f"{name} {value!r} must be an absolute path without '..'")
+    return norm
+
+
+def _host(name: str, value: Optional[str]) -> tuple[str, Optional[int]]:
+    if value is None:
+        raise InvalidSettings(f"{name} is required (the source host name or address)")
+    host, port = value, None
+    m = re.match(r"^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$", value) or \
+        re.match(r"^([^:]+):(\d+)$", value)
+    if m:
+        host, port = m.group(1), int(m.group(2)) if m.group(2) else None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.match(host):
+            raise InvalidSettings(f"{name} {value!r} is not a host name or address") from None
+    if port is not None and not 0 < port < 65536:
+        raise InvalidSettings(f"{name} {value!r}: port out of range")
+    return host, port
+
+
+def _flag(props: Mapping[str, Any], name: str) -> bool:
+    v = props.get(name)
+    if v in (None, 0, False):
+        return False
+    if v in (1, True):
+        return True
+    raise InvalidSettings(f"{name} {v!r} must be 0 or 1")
+
+
+def _int(props: Mapping[str, Any], name: str) -> Optional[int]:
+    v = props.get(name)
+    if v is None:
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise InvalidSettings(f"{name} {v!r} is not a number") from None
+
+
+def _sub(parent: Any, tag: str, text: Optional[str] = None, **attrs: Any) -> Any:
+    el = etree.SubElement(parent, tag, {k: str(v) for k, v in attrs.items() if v is not None})
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _xml(root: Any) -> str:
+    return etree.tostring(root, encoding="unicode", pretty_print=True)
+
+
+def _rollback(host: Host, what: str, *steps: Callable[[], Any]) -> None:
+    """Run undo steps, logging (not raising) their failures: the first error is what counts."""
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # pylint: disable=broad-except
+            LOG.warning("libvirt host %s: undoing %s: %s", host.label, what, exc)
+
+
+# -- networks ---------------------------------------------------------------------------------
+
+def _network_subnets(host: Host, skip: Optional[str] = None
+                     ) -> list[tuple[str, ipaddress.IPv4Network]]:
+    from .pools import networks
+    out = []
+    for name, obj in networks(host):
+        if name == skip:
+            continue
+        root = network_xml(Pool(host, NET, name, obj))
+        for ip in (root.iterfind("ip") if root is not None else ()):
+            addr = ip.get("address")
+            if not addr or ":" in addr:
+                continue
+            try:
+                out.append((name, ipaddress.IPv4Network(
+                    f"{addr}/{ip.get('netmask') or ip.get('prefix') or 24}", strict=False)))
+            except ValueError:
+                continue
+    return out
+
+
+def _network_bridges(host: Host) -> dict[str, str]:
+    from .pools import networks
+    out = {}
+    for name, obj in networks(host):
+        root = network_xml(Pool(host, NET, name, obj))
+        br = root.find("bridge") if root is not None else None
+        if br is not None and br.get("name"):
+            out[br.get("name")] = name
+    return out
+
+
+def _ipv4(name: str, value: Optional[str]) -> Optional[ipaddress.IPv4Address]:
+    if value is None:
+        return None
+    try:
+        return ipaddress.IPv4Address(value)
+    except ValueError:
+        raise InvalidSettings(f"{name} {value!r} is not an IPv4 address") from None
+
+
+def network_definition(host: Host, name: str, props: Mapping[str, Any]) -> str:
+    """The network XML for a NetPoolRASD's properties, after checking them all.
+
+    ForwardMode 0 isolated, 1 NAT, 2 routed (these three get an IPv4 network:
+    Address and Netmask, and DHCP when IPRangeStart and IPRangeEnd are
+    given; without Address, the Default template's free 192.168.N.0/24 with
+    DHCP), 3 a bridge of the host (BridgeName, no addresses), 4 open.
+    """
+    from .allocation import free_subnet
+    _name("ElementName (the network name)", name)
+    mode_v = _int(props, "ForwardMode")
+    mode_v = 1 if mode_v is None else mode_v
+    if mode_v not in FORWARD_MODES:
+        raise InvalidSettings(f"ForwardMode {mode_v} is not one of "
+                              f"{', '.join(map(str, FORWARD_MODES))} "
+                              "(0 isolated, 1 NAT, 2 routed, 3 bridge, 4 open)")
+    mode = FORWARD_MODES[mode_v]
+    bridge = _str(props, "BridgeName")
+    fdev = _str(props, "ForwardDevice")
+    addr_s, mask_s = _str(props, "Address"), _str(props, "Netmask")
+    start_s, end_s = _str(props, "IPRangeStart"), _str(props, "IPRangeEnd")
+    if bridge is not None and not _BRIDGE.match(bridge):
+        raise InvalidSettings(f"BridgeName {bridge!r} is not an interface name "
+                              "(at most 15 letters, digits, '_', '.', ':', '-')")
+    if fdev is not None and not _BRIDGE.match(fdev):
+        raise InvalidSettings(f"ForwardDevice {fdev!r} is not an interface name")
+    root = etree.Element("network")
+    _sub(root, "name", name)
+    if mode == "bridge":
+        if bridge is None:
+            raise InvalidSettings("ForwardMode 3 (bridge) needs BridgeName, the host bridge "
+                                  "to join")
+        if any(v is not None for v in (addr_s, mask_s, start_s, end_s, fdev)):
+            raise InvalidSettings("ForwardMode 3 (bridge) takes no Address, Netmask, "
+                                  "IPRange or ForwardDevice: the host bridge has them")
+        _sub(root, "forward", mode="bridge")
+        _sub(root, "bridge", name=bridge)
+        return _xml(root)
+    if fdev is not None and mode not in ("nat", "route"):
+        raise InvalidSettings("ForwardDevice is only used with ForwardMode 1 (NAT) or "
+                              "2 (routed)")
+    if mode is not None:
+        _sub(root, "forward", mode=mode, dev=fdev)
+    if bridge is not None:
+        owner = _network_bridges(host).get(bridge)
+        if owner is not None:
+            raise InvalidSettings(f"BridgeName {bridge!r} is the bridge of network {owner!r}")
+        _sub(root, "bridge", name=bridge)
+    if addr_s is None:
+        if mask_s or start_s or end_s:
+            raise InvalidSettings("Netmask and IPRangeStart/IPRangeEnd need Address")
+        subnet = free_subnet(host)
+        if subnet is None:
+            raise InvalidSettings("Address is required: no free 192.168.N.0/24 is left")
+        hosts = list(subnet.hosts())
+        addr, net = hosts[0], subnet
+        start, end = hosts[1], hosts[-1]
+    else:
+        addr = _ipv4("Address", addr_s)
+        try:
+            net = ipaddress.IPv4Network(f"{addr}/{mask_s or '255.255.255.0'}", strict=False)
+        except ValueError:
+            raise InvalidSettings(f"Netmask {mask_s!r} is not an IPv4 netmask") from None
+        if mask_s is not None and mask_s.count(".") != 3:
+            raise InvalidSettings(f"Netmask {mask_s!r} is not a dotted IPv4 netmask")
+        if net.prefixlen > 30 or addr in (net.network_address, net.broadcast_address):
+            raise InvalidSettings(f"Address {addr} with Netmask {net.netmask} leaves no "
+                                  "room for hosts (it is the network or broadcast address, "
+                                  "or the network is smaller than /30)")
+        if addr.is_loopback or addr.is_multicast or addr.is_unspecified or addr.is_link_local:
+            raise InvalidSettings(f"Address {addr} cannot be a network's address")
+        start, end = _ipv4("IPRangeStart", start_s), _ipv4("IPRangeEnd", end_s)
+        if (start is None) != (end is None):
+            raise InvalidSettings("IPRangeStart and IPRangeEnd come together (the DHCP range)")
+        if start is not None:
+            for what, ip in (("IPRangeStart", start), ("IPRangeEnd", end)):
+                if ip not in net or ip in (net.network_address, net.broadcast_address):
+                    raise InvalidSettings(f"{what} {ip} is not a host address of {net}")
+            if int(start) > int(end):
+                raise InvalidSettings(f"IPRangeStart {start} is after IPRangeEnd {end}")
+            if int(start) <= int(addr) <= int(end):
+                raise InvalidSettings(f"the DHCP range {start}-{end} contains the network's "
+                                      f"own Address {addr}")
+    for other, subnet in _network_subnets(host):
+        if subnet.overlaps(net):
+            raise InvalidSettings(f"Address {addr}/{net.prefixlen} overlaps {subnet} of "
+                                  f"network {other!r}")
+    ip = _sub(root, "ip", address=str(addr), netmask=str(net.netmask))
+    if start is not None:
+        _sub(_sub(ip, "dhcp"), "range", start=str(start), end=str(end))
+    return _xml(root)
+
+
+def create_network(host: Host, name: str, props: Mapping[str, Any]) -> Pool:
+    """Define and start a network; undefined again if it cannot start."""
+    conn = host.conn()
+    if lookup_pool(host, NET, name) is not None:
+        raise InvalidSettings(f"ElementName {name!r}: a network of that name exists")
+    xml = network_definition(host, name, props)
+    with host.guard(f"defining network {name!r}"):
+        net = conn.networkDefineXML(xml)
+    try:
+        with host.guard(f"starting network {name!r}"):
+            net.create()
+    except BaseException:
+        _rollback(host, f"network {name!r}", net.undefine)
+        _forget(host)
+        raise
+    _forget(host)
+    return Pool(host, NET, name, net)
+
+
+# -- storage pools ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _PoolPlan:
+    xml: str
+    ptype: str
+    target: Optional[str]
+    autostart: bool
+
+
+_DEFAULT_TARGET = {"iscsi": "/dev/disk/by-path", "scsi": "/dev/disk/by-path",
+                   "mpath": "/dev/mapper", "disk": "/dev"}
+
+
+def storage_pool_definition(host: Host, name: str, props: Mapping[str, Any]) -> _PoolPlan:
+    """The storage pool XML for a DiskPoolRASD's properties, after checking them all."""
+    _name("ElementName (the storage pool name)", name)
+    tval = _int(props, "Type")
+    if tval is None:
+        raise InvalidSettings("Type is required (the storage pool type: "
+                              + ", ".join(f"{k} {v}" for k, v in STORAGE_POOL_TYPES.items())
+                              + ")")
+    ptype = STORAGE_POOL_TYPES.get(tval)
+    support = pool_type_support(host)
+    if ptype is None or ptype not in support:
+        have = ", ".join(f"{k} {v}" for k, v in STORAGE_POOL_TYPES.items() if v in support)
+        raise InvalidSettings(f"Type {tval} is not a storage pool type this host supports "
+                              f"({have})")
+    autostart = _flag(props, "Autostart")
+    path = _abs_path("Path", _str(props, "Path"), required=False)
+    devs = props.get("DevicePaths") or []
+    if isinstance(devs, str):
+        devs = [devs]
+    devs = [d.strip() for d in devs if isinstance(d, str) and d.strip()]
+    host_s, srcdir = _str(props, "Host"), _str(props, "SourceDirectory")
+    srcname, srcfmt = _str(props, "SourceName"), _str(props, "SourceFormat")
+    adapter, wwpn, wwnn = _str(props, "AdapterName"), _str(props, "PortName"), \
+        _str(props, "NodeName")
+    initiator = _str(props, "InitiatorIQN")
+    if srcfmt is not None and support[ptype]["source"] and srcfmt not in support[ptype]["source"]:
+        raise InvalidSettings(f"SourceFormat {srcfmt!r} is not a {ptype} source format "
+                              f"({', '.join(support[ptype]['source'])})")
+
+    def one_device(absolute: bool = True) -> str:
+        if len(devs) != 1:
+            raise InvalidSettings(f"DevicePaths: a {ptype} pool takes exactly one device "
+                                  f"(got {len(devs)})")
+        if absolute:
+            _abs_path("DevicePaths[0]", devs[0])
+        return devs[0]
+
+    root = etree.Element("pool", type=ptype)
+    _sub(root, "name", name)
+    src = _sub(root, "source")
+    if ptype in ("dir", "fs", "netfs", "vstorage"):
+        _abs_path("Path", path)
+    if ptype == "fs":
+        _sub(src, "device", path=one_device())
+    elif ptype == "disk":
+        _sub(src, "device", path=one_device())
+    elif ptype == "logical":
+        for d in devs:
+            _sub(src, "device", path=_abs_path("DevicePaths", d))
+        if srcname is not None:
+            _sub(src, "name", srcname)
+    elif ptype == "netfs":
+        h, port = _host("Host", host_s)
+        _sub(src, "host", name=h, port=port)
+        _sub(src, "dir", path=_abs_path("SourceDirectory", srcdir))
+    elif ptype in ("iscsi", "iscsi-direct"):
+        h, port = _host("Host", host_s)
+        _sub(src, "host", name=h, port=port)
+        target_iqn = one_device(absolute=False)
+        if not _IQN.match(target_iqn):
+            raise InvalidSettings(f"DevicePaths[0] {target_iqn!r}: an {ptype} pool's device "
+                                  "is the target IQN (iqn.YYYY-MM.domain:name)")
+        _sub(src, "device", path=target_iqn)
+        if ptype == "iscsi-direct" and initiator is None:
+            raise InvalidSettings("InitiatorIQN is required for an iscsi-direct pool")
+        if initiator is not None:
+            if not _IQN.match(initiator):
+                raise InvalidSettings(f"InitiatorIQN {initiator!r} is not an IQN")
+            _sub(_sub(src, "initiator"), "iqn", name=initiator)
+    elif ptype == "scsi":
+        if adapter is not None:
+            if not re.match(r"^scsi_host\d+$|^host\d+$", adapter):
+                raise InvalidSettings(f"AdapterName {adapter!r} is not a SCSI host (hostN)")
+            _sub(src, "adapter", type="scsi_host", name=adapter)
+        elif wwpn is not None and wwnn is not None:
+            for what, v in (("PortName", wwpn), ("NodeName", wwnn)):
+                if not _WWN.match(v):
+                    raise InvalidSettings(f"{what} {v!r} is not a world wide name "
+                                          "(16 hexadecimal digits)")
+            _sub(src, "adapter", type="fc_host", wwnn=wwnn, wwpn=wwpn)
+        else:
+            raise InvalidSettings("a scsi pool needs AdapterName, or PortName and NodeName "
+                                  "(a vHBA)")
+    elif ptype in ("rbd", "gluster"):
+        h, port = _host("Host", host_s)
+        _sub(src, "host", name=h, port=port)
+        if srcname is None:
+            raise InvalidSettings(f"SourceName is required for a {ptype} pool (the "
+                                  f"{'RBD pool' if ptype == 'rbd' else 'Gluster volume'})")
+        if ptype == "gluster":
+            _sub(src, "dir", path=_abs_path("SourceDirectory", srcdir, required=False) or "/")
+        _sub(src, "name", srcname)
+    elif ptype in ("zfs", "vstorage"):
+        if srcname is None:
+            raise InvalidSettings(f"SourceName is required for a {ptype} pool")
+        for d in devs:
+            _sub(src, "device", path=_abs_path("DevicePaths", d))
+        _sub(src, "name", srcname)
+    if srcfmt is not None and ptype in ("fs", "netfs", "disk", "logical"):
+        _sub(src, "format", type=srcfmt)
+    if len(src) == 0:
+        root.remove(src)
+    if ptype in ("rbd", "gluster", "iscsi-direct", "zfs"):
+        if path is not None:
+            raise InvalidSettings(f"Path: a {ptype} pool has no target path")
+        target = None
+    else:
+        target = path or _DEFAULT_TARGET.get(ptype)
+        if ptype == "logical" and target is None:
+            target = f"/dev/{srcname or name}"
+        _sub(_sub(root, "target"), "path", target)
+    return _PoolPlan(_xml(root), ptype, target, autostart)
+
+
+def _check_pool_unique(host: Host, name: str, target: Optional[str]) -> None:
+    from .domain import storage_pools
+    for other, tpath, _obj in storage_pools(host):
+        if other == name:
+            raise InvalidSettings(f"ElementName {name!r}: a storage pool of that name exists")
+        if target and tpath and tpath.rstrip("/") == target.rstrip("/") and \
+                target not in _DEFAULT_TARGET.values():
+            raise InvalidSettings(f"Path {target!r} is the target of storage pool {other!r}")
+
+
+def create_storage_pool(host: Host, name: str, props: Mapping[str, Any]) -> Pool:
+    """Define, build (directories only), start and (if asked) autostart a storage pool."""
+    conn = host.conn()
+    plan = storage_pool_definition(host, name, props)
+    _check_pool_unique(host, name, plan.target)
+    local = _host_is_this_machine(host)
+    made_dir = False
+    if local and plan.ptype in ("dir", "fs", "netfs") and plan.target:
+        if os.path.lexists(plan.target) and not os.path.isdir(plan.target):
+            raise InvalidSettings(f"Path {plan.target!r} exists and is not a directory")
+        made_dir = not os.path.lexists(plan.target)
+    with host.guard(f"defining storage pool {name!r}"):
+        pool = conn.storagePoolDefineXML(plan.xml, 0)
+    try:
+        if plan.ptype in ("dir", "fs", "netfs"):
+            # Flags 0: for these types building only makes the target directory.
+            with host.guard(f"building storage pool {name!r}"):
+                pool.build(0)
+        with host.guard(f"starting storage pool {name!r}"):
+            pool.create(0)
+        if plan.autostart:
+            with host.guard(f"setting autostart of storage pool {name!r}"):
+                pool.setAutostart(1)
+    except BaseException:
+        steps: list[Callable[[], Any]] = [lambda: pool.isActive() and pool.destroy()]
+        if made_dir:
+            steps.append(lambda: os.path.isdir(plan.target) and not os.listdir(plan.target)
+                         and os.rmdir(plan.target))
+        steps.append(pool.undefine)
+        _rollback(host, f"storage pool {name!r}", *steps)
+        _forget(host)
+        raise
+    _forget(host)
+    return Pool(host, DISK, name, pool)
+
+
+# -- who uses what --------------------------------------------------------------------------------
+
+def _domain_roots(host: Host):
+    """(domain name, parsed XML) of every definition of every domain (live and persistent)."""
+    for ref in list_domains(host):
+        try:
+            docs = [domain_xml(ref)]
+            if ref.dom.isActive() and ref.dom.isPersistent():
+                docs.append(domain_xml(ref, inactive=True))
+        except (DomainNotFound, libvirt.libvirtError):
+            continue
+        for doc in docs:
+            yield ref.name, doc.root
+
+
+def _disk_users(host: Host, match: Callable[[Any], bool]) -> list[str]:
+    users: list[str] = []
+    for dname, root in _domain_roots(host):
+        for disk in root.iterfind("devices/disk"):
+            src = disk.find("source")
+            if src is not None and match(src) and dname not in users:
+                users.append(dname)
+    return users
+
+
+def _pool_users(pool: Pool) -> list[str]:
+    host = pool.host
+    if pool.kind is DISK:
+        root = storage_pool_xml(pool)
+        target = (root.findtext("target/path") or "").rstrip("/") if root is not None else ""
+
+        def match(src):
+            if src.get("pool") == pool.name:
+                return True
+            path = src.get("file") or src.get("dev")
+            return bool(target and path and os.path.dirname(path).rstrip("/") == target)
+        return _disk_users(host, match)
+    root = network_xml(pool)
+    br = root.find("bridge") if root is not None else None
+    bridge = br.get("name") if br is not None else None
+    users: list[str] = []
+    for dname, droot in _domain_roots(host):
+        for nic in droot.iterfind("devices/interface"):
+            src = nic.find("source")
+            if src is None:
+                continue
+            if (nic.get("type") == "network" and src.get("network") == pool.name) or \
+                    (bridge and nic.get("type") == "bridge" and src.get("bridge") == bridge):
+                if dname not in users:
+                    users.append(dname)
+    return users
+
+
+def _names(users: list[str]) -> str:
+    return ", ".join(repr(u) for u in users[:5]) + (" ..." if len(users) > 5 else "")
+
+
+def delete_pool(pool: Pool) -> None:
+    """Stop and undefine a storage pool or network nothing uses (its data stays)."""
+    host = pool.host
+    if pool.primordial or not pool.kind.libvirt_backed:
+        raise InvalidSettings(f"Pool {pool.pool_id}: a primordial pool cannot be deleted")
+    users = _pool_users(pool)
+    if users:
+        what = "disks" if pool.kind is DISK else "network interfaces"
+        raise InUse(f"{pool.pool_id} is in use: {what} of virtual system(s) {_names(users)}")
+    obj = pool.obj
+    what = "storage pool" if pool.kind is DISK else "network"
+    with host.guard(f"stopping {what} {pool.name!r}"):
+        if obj.isActive():
+            obj.destroy()
+    with host.guard(f"undefining {what} {pool.name!r}"):
+        obj.undefine()
+    _forget(host)
+
+
+def refresh_pool(pool: Pool) -> None:
+    """Rescan a storage pool's volumes (changes made outside libvirt)."""
+    if pool.kind is not DISK or pool.primordial:
+        raise InvalidSettings(f"Pool {pool.pool_id}: only storage pools can be refreshed")
+    if not pool.obj.isActive():
+        raise InvalidSettings(f"Pool {pool.pool_id} is not active")
+    with pool.host.guard(f"refreshing storage pool {pool.name!r}"):
+        pool.obj.refresh(0)
+    _forget(pool.host)
+
+
+# -- volumes ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Volume:
+    """A storage volume: its pool, name, path and libvirt object."""
+
+    pool: Pool
+    name: str
+    path: str
+    obj: Any
+
+
+def volumes(pool: Pool) -> list[Volume]:
+    """The volumes of an active storage pool (file pools: paths without a call per volume)."""
+    if pool.kind is not DISK or pool.primordial or pool.obj is None:
+        return []
+    try:
+        if not pool.obj.isActive():
+            return []
+        vols = pool.obj.listAllVolumes(0)
+    except libvirt.libvirtError as exc:
+        raise pool.host.translate(exc, f"listing the volumes of {pool.name!r}") from None
+    root = storage_pool_xml(pool)
+    target = root.findtext("target/path") if root is not None else None
+    files = root is not None and root.get("type") in FILE_POOL_TYPES and target
+    out = []
+    for v in vols:
+        try:
+            name = v.name()
+            path = posixpath.join(target, name) if files else v.path()
+        except libvirt.libvirtError:
+            continue
+        out.append(Volume(pool, name, path, v))
+    out.sort(key=lambda vol: vol.name)
+    return out
+
+
+def volume_of_path(host: Host, path: str) -> Optional[Volume]:
+    """The volume whose path is `path`, or None."""
+    if not isinstance(path, str) or not path:
+        return None
+    conn = host.conn()
+    try:
+        vol = conn.storageVolLookupByPath(path)
+        pobj = vol.storagePoolLookupByVolume()
+        return Volume(Pool(host, DISK, pobj.name(), pobj), vol.name(), vol.path(), vol)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (getattr(libvirt, "VIR_ERR_NO_STORAGE_VOL", 50),
+                                    getattr(libvirt, "VIR_ERR_NO_STORAGE_POOL", 49),
+                                    getattr(libvirt, "VIR_ERR_INVALID_ARG", 8)):
+            return None
+        raise host.translate(exc, f"looking up volume {path!r}") from None
+
+
+def find_volume(pool: Pool, name: Optional[str] = None, path: Optional[str] = None
+                ) -> Optional[Volume]:
+    """A volume of `pool` by name or path, or None."""
+    if path is not None:
+        vol = volume_of_path(pool.host, path)
+        return vol if vol is not None and vol.pool.name == pool.name else None
+    if name is None:
+        return None
+    try:
+        v = pool.obj.storageVolLookupByName(name)
+        return Volume(pool, v.name(), v.path(), v)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == getattr(libvirt, "VIR_ERR_NO_STORAGE_VOL", 50):
+            return None
+        raise pool.host.translate(exc, f"looking up volume {name!r}") from None
+
+
+def _bytes(props: Mapping[str, Any], name: str, units: Optional[str]) -> Optional[int]:
+    n = _int(props, name)
+    if n is None:
+        return None
+    if n < 0:
+        raise InvalidSettings(f"{name} {n} is negative")
+    factor = 1
+    if units:
+        u = units.strip().lower()
+        m = _PUNIT.match(u)
+        if m:
+            factor = 2 ** int(m.group(1))
+        elif u in _UNITS:
+            factor = _UNITS[u]
+        else:
+            raise InvalidSettings(f"AllocationUnits {units!r} is not a unit of bytes (Bytes, "
+                                  "KiloBytes, MegaBytes, GigaBytes or byte*2^N)")
+    return n * factor
+
+
+def create_volume(pool: Pool, props: Mapping[str, Any]) -> Volume:
+    """Create a storage volume from StorageVolumeRASD properties in an active storage pool.
+
+    VolumeName and Capacity are required; FormatType 1 raw (default) or 2
+    qcow2 (file pools only); AllocationQuantity the space to allocate now
+    (default 0: sparse); AllocationUnits the unit of both (default Bytes);
+    Path, if given, must be the pool's target path or the volume's path.
+    """
+    if pool.kind is not DISK or pool.primordial:
+        raise InvalidSettings(f"Pool {pool.pool_id}: volumes are created in storage pools "
+                              "(DiskPool/<name>)")
+    host = pool.host
+    name = _name("VolumeName", props.get("VolumeName"))
+    units = _str(props, "AllocationUnits")
+    capacity = _bytes(props, "Capacity", units)
+    if capacity is None or capacity <= 0:
+        raise InvalidSettings("Capacity is required and must be positive")
+    alloc = _bytes(props, "AllocationQuantity", units) or 0
+    if alloc > capacity:
+        raise InvalidSettings(f"AllocationQuantity {alloc} exceeds Capacity {capacity} (bytes)")
+    root = storage_pool_xml(pool)
+    ptype = root.get("type") if root is not None else None
+    target = (root.findtext("target/path") or "").rstrip("/") if root is not None else ""
+    fmt_v = _int(props, "FormatType")
+    fmt_v = 1 if fmt_v is None else fmt_v
+    fmts = pool_type_support(host).get(ptype or "", {}).get("volume", ("raw",))
+    if fmt_v not in VOLUME_FORMATS or VOLUME_FORMATS[fmt_v] not in fmts:
+        ok = [f"{k} {v}" for k, v in VOLUME_FORMATS.items() if v in fmts]
+        raise InvalidSettings(f"FormatType {fmt_v} is not a volume format of {ptype} pool "
+                              f"{pool.name!r} ({', '.join(ok)})")
+    path = _str(props, "Path")
+    if path is not None and target and path.rstrip("/") not in \
+            (target, posixpath.join(target, name)):
+        raise InvalidSettings(f"Path {path!r} is not in storage pool {pool.name!r} "
+                              f"(its path is {target!r})")
+    if not pool.obj.isActive():
+        raise InvalidSettings(f"Pool {pool.pool_id} is not active")
+    if find_volume(pool, name=name) is not None:
+        raise InvalidSettings(f"VolumeName {name!r}: pool {pool.name!r} has a volume of "
+                              "that name")
+    info = pool.obj.info()
+    if alloc > int(info[3]):
+        raise InvalidSettings(f"AllocationQuantity {alloc} exceeds the space available in "
+                              f"pool {pool.name!r} ({int(info[3])} bytes)")
+    vol = etree.Element("volume")
+    _sub(vol, "name", name)
+    _sub(vol, "capacity", str(capacity), unit="bytes")
+    _sub(vol, "allocation", str(alloc), unit="bytes")
+    if ptype in FILE_POOL_TYPES:
+        _sub(_sub(vol, "target"), "format", type=VOLUME_FORMATS[fmt_v])
+    with host.guard(f"creating volume {name!r} in storage pool {pool.name!r}"):
+        v = pool.obj.createXML(_xml(vol), 0)
+        result = Volume(pool, v.name(), v.path(), v)
+    _forget(host)
+    return result
+
+
+def delete_volume(vol: Volume) -> None:
+    """Delete a volume that is no disk of any virtual system."""
+    host = vol.pool.host
+    users = _disk_users(host, lambda src: (src.get("file") or src.get("dev")) == vol.path or
+                        (src.get("pool") == vol.pool.name and src.get("volume") == vol.name))
+    if users:
+        raise InUse(f"volume {vol.path!r} is in use: a disk of virtual system(s) "
+                    f"{_names(users)}")
+    with host.guard(f"deleting volume {vol.path!r}"):
+        vol.obj.delete(0)
+    _forget(host)
+
+
+def _forget(host: Host) -> None:
+    """Drop this request's memos of the host: pools and volumes changed."""
+    invalidate(host)
+

@@ -1,0 +1,368 @@
+"""Resource pools of a host (DSP1041): which pools exist, what is allocated from them.
+
+Pools per host, with libvirt-cim's InstanceIDs (host-qualified with several
+hosts, :func:`keys.qualify`):
+
+=================  ===========================================  ======================
+InstanceID         what                                         AllocationUnits
+=================  ===========================================  ======================
+ProcessorPool/0    the host's logical CPUs                      count (vCPUs)
+MemoryPool/0       the host's memory                            byte*2^10 (KiB)
+DiskPool/0         primordial: parent of every storage pool     byte*2^20 (MiB)
+DiskPool/<name>    a libvirt storage pool                       byte*2^20 (MiB)
+NetworkPool/0      primordial: parent of every virtual network  count (interfaces)
+NetworkPool/<net>  a libvirt virtual network                    count (interfaces)
+GraphicsPool/0     graphics devices                             count
+InputPool/0        input devices                                count
+ControllerPool/0   bus controllers                              count
+=================  ===========================================  ======================
+
+``Reserved`` is computed from libvirt at every request, never cached across
+requests: for processors and memory the sum of what every defined virtual
+system is given (vCPUs, current memory); for storage pools the space libvirt
+says is allocated; for the others the number of devices allocated from the
+pool.  Which pool a setting is allocated from is :func:`setting_pool`, the
+same rule as the RASDs' ``PoolID``.  A storage pool or network named ``0``
+is not shown: its InstanceID would be the primordial pool's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+import libvirt
+
+from ..provider.env import current_scope
+from . import keys
+from .connection import DomainNotFound, Host
+from .devices import Setting
+from .domain import DomainRef, domain_xml, list_domains, parse_xml, prefetch_xml, storage_pools
+from .hostcaps import host_caps
+
+__all__ = ["PoolKind", "Pool", "KINDS", "KIND_BY_NAME", "kind_for_class", "list_pools",
+           "lookup_pool", "parse_pool_id", "pool_from_id", "setting_pool", "allocations",
+           "figures", "Figures", "networks", "network_xml", "storage_pool_xml", "PRIMORDIAL"]
+
+PRIMORDIAL = "0"
+
+
+@dataclass(frozen=True)
+class PoolKind:
+    """One kind of resource pool."""
+
+    name: str                           # the device kind allocated from it (virt.devices)
+    classname: str                      # class without family prefix
+    resource_type: int
+    units: str                          # AllocationUnits (DSP0004 programmatic units)
+    other_resource_type: Optional[str] = None
+    libvirt_backed: bool = False        # one pool per libvirt object besides the primordial one
+
+
+PROC = PoolKind("proc", "ProcessorPool", 3, "count")
+MEM = PoolKind("mem", "MemoryPool", 4, "byte*2^10")
+DISK = PoolKind("disk", "DiskPool", 17, "byte*2^20", libvirt_backed=True)
+NET = PoolKind("net", "NetworkPool", 10, "count", libvirt_backed=True)
+GRAPHICS = PoolKind("graphics", "GraphicsPool", 24, "count")
+INPUT = PoolKind("input", "InputPool", 13, "count")
+CONTROLLER = PoolKind("controller", "ControllerPool", 1, "count", "controller")
+
+KINDS: tuple[PoolKind, ...] = (PROC, MEM, DISK, NET, GRAPHICS, INPUT, CONTROLLER)
+KIND_BY_NAME = {k.name: k for k in KINDS}
+_KIND_BY_CLASS = {k.classname.lower(): k for k in KINDS}
+_KIND_BY_PREFIX = {k.classname: k for k in KINDS}
+
+
+def kind_for_class(classname: str) -> Optional[PoolKind]:
+    """The pool kind of a family class name (KVM_DiskPool -> DISK), or None."""
+    base = classname.split("_", 1)[1] if "_" in classname else classname
+    return _KIND_BY_CLASS.get(base.lower())
+
+
+class Pool:
+    """One resource pool of a host; `obj` is the virStoragePool / virNetwork behind it."""
+
+    __slots__ = ("host", "kind", "name", "obj")
+
+    def __init__(self, host: Host, kind: PoolKind, name: str, obj: Any = None):
+        self.host, self.kind, self.name, self.obj = host, kind, name, obj
+
+    @property
+    def primordial(self) -> bool:
+        return self.name == PRIMORDIAL
+
+    @property
+    def pool_id(self) -> str:
+        """PoolID, as the RASDs allocated from this pool report it ('DiskPool/default')."""
+        return f"{self.kind.classname}/{self.name}"
+
+    @property
+    def instance_id(self) -> str:
+        """InstanceID (the PoolID, host-qualified with several hosts)."""
+        return keys.qualify(self.host, self.pool_id)
+
+    def parent(self) -> Optional["Pool"]:
+        """The primordial pool a storage pool or network is a child of."""
+        if self.kind.libvirt_backed and not self.primordial:
+            return Pool(self.host, self.kind, PRIMORDIAL)
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Pool {self.host.label}:{self.pool_id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pool) and (self.host, self.kind, self.name) == \
+            (other.host, other.kind, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.host.label, self.kind.name, self.name))
+
+
+def _memo(key: tuple, compute):
+    scope = current_scope()
+    if scope is None:
+        return compute()
+    try:
+        return scope[key]
+    except KeyError:
+        value = scope[key] = compute()
+        return value
+
+
+# -- libvirt objects ------------------------------------------------------------------------
+
+def networks(host: Host) -> list[tuple[str, Any]]:
+    """[(network name, virNetwork)] of the host, sorted by name (once per request)."""
+    def compute():
+        conn = host.conn()
+        try:
+            nets = conn.listAllNetworks(0)
+        except libvirt.libvirtError as exc:
+            if Host.unsupported(exc):
+                return []
+            raise host.translate(exc, "listing networks") from None
+        return sorted(((n.name(), n) for n in nets), key=lambda t: t[0])
+    return _memo(("virt.networks", host.label, host.generation), compute)
+
+
+def network_xml(pool: Pool) -> Optional[Any]:
+    """The parsed XML of a network pool (None if it went away), once per request."""
+    host = pool.host
+
+    def compute():
+        try:
+            return parse_xml(pool.obj.XMLDesc(0))
+        except libvirt.libvirtError:
+            return None
+    return _memo(("virt.netxml", host.label, host.generation, pool.name), compute)
+
+
+def storage_pool_xml(pool: Pool) -> Optional[Any]:
+    """The parsed XML of a storage pool (None if it went away), once per request."""
+    host = pool.host
+
+    def compute():
+        try:
+            return parse_xml(pool.obj.XMLDesc(0))
+        except libvirt.libvirtError:
+            return None
+    return _memo(("virt.poolxml", host.label, host.generation, pool.name), compute)
+
+
+def pool_info(pool: Pool) -> Optional[list[int]]:
+    """virStoragePoolGetInfo of a storage pool ([state, capacity, allocation, available])."""
+    host = pool.host
+
+    def compute():
+        try:
+            return list(pool.obj.info())
+        except libvirt.libvirtError:
+            return None
+    return _memo(("virt.poolinfo", host.label, host.generation, pool.name), compute)
+
+
+def is_active(pool: Pool) -> bool:
+    """Whether a storage pool is running or a network is started (other pools: always)."""
+    if pool.primordial or not pool.kind.libvirt_backed or pool.obj is None:
+        return True
+    host = pool.host
+
+    def compute():
+        try:
+            return bool(pool.obj.isActive())
+        except libvirt.libvirtError:
+            return False
+    return _memo(("virt.poolactive", host.label, host.generation, pool.kind.name, pool.name),
+                 compute)
+
+
+# -- listing and lookup -------------------------------------------------------------------
+
+def _children(host: Host, kind: PoolKind) -> list[Pool]:
+    if kind is DISK:
+        items = [(n, o) for n, _t, o in storage_pools(host)]
+    else:
+        items = networks(host)
+    return [Pool(host, kind, n, o) for n, o in sorted(items, key=lambda t: t[0])
+            if n != PRIMORDIAL]
+
+
+def list_pools(host: Host, kinds: Optional[Iterable[str]] = None) -> list[Pool]:
+    """The pools of `host` (of the kinds named, default all), in KINDS order.
+
+    Lists storage pools and networks only when their kind is asked for.
+    """
+    wanted = None if kinds is None else set(kinds)
+    out: list[Pool] = []
+    for kind in KINDS:
+        if wanted is not None and kind.name not in wanted:
+            continue
+        out.append(Pool(host, kind, PRIMORDIAL))
+        if kind.libvirt_backed:
+            out.extend(_children(host, kind))
+    return out
+
+
+def lookup_pool(host: Host, kind: PoolKind, name: str) -> Optional[Pool]:
+    """The pool `kind`/`name` of `host` if it exists."""
+    if name == PRIMORDIAL:
+        return Pool(host, kind, PRIMORDIAL)
+    if not kind.libvirt_backed or not name:
+        return None
+    for p in _children(host, kind):
+        if p.name == name:
+            return p
+    return None
+
+
+def parse_pool_id(family: Optional[str], instance_id: Any
+                  ) -> Optional[tuple[Host, PoolKind, str]]:
+    """(host, kind, name) of a pool InstanceID, without checking that the pool exists."""
+    hit = keys.parse_qualified(family, instance_id)
+    if hit is None:
+        return None
+    host, rest = hit
+    prefix, sep, name = rest.partition("/")
+    kind = _KIND_BY_PREFIX.get(prefix)
+    if not sep or kind is None or not name:
+        return None
+    return host, kind, name
+
+
+def pool_from_id(family: Optional[str], instance_id: Any,
+                 classname: Optional[str] = None) -> Optional[Pool]:
+    """The existing pool an InstanceID names (and, given, whose class is `classname`)."""
+    hit = parse_pool_id(family, instance_id)
+    if hit is None:
+        return None
+    host, kind, name = hit
+    if classname is not None and kind_for_class(classname) is not kind:
+        return None
+    return lookup_pool(host, kind, name)
+
+
+# -- what is allocated from where ----------------------------------------------------------
+
+def setting_pool(setting: Setting, ctx: Any) -> Optional[tuple[PoolKind, str]]:
+    """(pool kind, pool name) a setting (RASD) is allocated from, or None.
+
+    Processors, memory, graphics, inputs and controllers come from their
+    kind's only pool; a disk from the storage pool its source lives in (a
+    ``<source pool=>`` or a file in a pool's target directory); an interface
+    of type network from that network.  Filesystems, other interfaces and
+    consoles come from no pool.  The rule is the RASD PoolID's.
+    """
+    kind = setting.kind.name
+    if kind in ("proc", "mem", "graphics", "input", "controller"):
+        return KIND_BY_NAME[kind], PRIMORDIAL
+    if kind == "disk":
+        if setting.element.tag != "disk":
+            return None
+        hit = ctx.disk_pool(setting.element)
+        return (DISK, hit[0]) if hit and hit[0] != PRIMORDIAL else None
+    if kind == "net":
+        el = setting.element
+        if el.get("type") == "network":
+            src = el.find("source")
+            net = src.get("network") if src is not None else None
+            if net and net != PRIMORDIAL:
+                return NET, net
+    return None
+
+
+def allocations(host: Host) -> dict[tuple[str, str], list[tuple[DomainRef, Setting]]]:
+    """{(pool kind name, pool name): [(domain, setting)]} of every defined virtual system.
+
+    One XML fetch per domain per request (shared with every other provider
+    of the request).  Settings of pools that do not exist are listed too
+    (under the name the domain gives); callers look pools up.
+    """
+    def compute():
+        out: dict[tuple[str, str], list[tuple[DomainRef, Setting]]] = {}
+        refs = list_domains(host)
+        prefetch_xml(refs)
+        for ref in refs:
+            try:
+                doc = domain_xml(ref)
+            except DomainNotFound:
+                continue
+            ctx = doc.context()
+            for s in doc.settings():
+                hit = setting_pool(s, ctx)
+                if hit is not None:
+                    out.setdefault((hit[0].name, hit[1]), []).append((ref, s))
+        return out
+    return _memo(("virt.allocations", host.label, host.generation), compute)
+
+
+def allocated_from(pool: Pool) -> list[tuple[DomainRef, Setting]]:
+    """[(domain, setting)] allocated from `pool` (a primordial storage or network pool:
+    none directly, its children are)."""
+    return allocations(pool.host).get((pool.kind.name, pool.name), [])
+
+
+# -- capacity and reservations ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Figures:
+    """Capacity and Reserved of a pool, in its AllocationUnits (None: not known)."""
+
+    capacity: Optional[int]
+    reserved: Optional[int]
+
+
+def _quantity(s: Setting) -> int:
+    if s.kind.name == "proc":
+        return int(s.read("VirtualQuantity") or 0)
+    if s.kind.name == "mem":
+        return int(s.read("Reservation") or 0)
+    return 1
+
+
+def _storage_figures(pool: Pool) -> Figures:
+    info = pool_info(pool)
+    if not info or info[0] != getattr(libvirt, "VIR_STORAGE_POOL_RUNNING", 2):
+        return Figures(None, None)
+    return Figures(int(info[1]) >> 20, int(info[2]) >> 20)
+
+
+def figures(pool: Pool) -> Figures:
+    """Capacity and Reserved of `pool`, computed from libvirt now."""
+    kind = pool.kind
+    if kind is DISK:
+        if not pool.primordial:
+            return _storage_figures(pool)
+        cap = res = 0
+        for child in _children(pool.host, DISK):
+            f = _storage_figures(child)
+            cap += f.capacity or 0
+            res += f.reserved or 0
+        return Figures(cap, res)
+    if kind is NET and pool.primordial:
+        return Figures(None, sum(len(allocated_from(c)) for c in _children(pool.host, NET)))
+    reserved = sum(_quantity(s) for _ref, s in allocated_from(pool))
+    if kind is PROC:
+        return Figures(host_caps(pool.host).cpus, reserved)
+    if kind is MEM:
+        return Figures(host_caps(pool.host).memory_kib or None, reserved)
+    return Figures(None, reserved)
