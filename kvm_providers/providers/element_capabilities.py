@@ -1,25 +1,36 @@
 """{P}_ElementCapabilities: the host system and its VirtualSystemManagementService
 and their VirtualSystemManagementCapabilities (DSP2013 use case 5.1.3); each
-virtual system and its EnabledLogicalElementCapabilities (use case 5.2.5)."""
+virtual system and its EnabledLogicalElementCapabilities (use case 5.2.5); each
+resource pool and its AllocationCapabilities, the host and every
+AllocationCapabilities, the ResourcePoolConfigurationService and its
+capabilities (use case 5.1.8, issue 5)."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
 from kvm_providers.virt import keys, list_domains, lookup_domain
+from kvm_providers.virt.allocation import Capabilities, host_capabilities, lookup_capabilities
+from kvm_providers.virt.pools import list_pools, pool_from_id
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import (cs_of_path, cs_path, elec_path, host_of_path, host_path,
                            host_system_name, vsmc_path, vsms_path)
+from .common.pool_paths import POOL_CLASSES, ac_path, pool_path, rpcc_id, rpcc_path, rpcs_path
 
 __all__ = ["ElementCapabilitiesProvider", "get_providers"]
+
+_POOLS = {c.lower() for c in POOL_CLASSES}
 
 
 class ElementCapabilitiesProvider(AssociationProvider):
     roles = (Role("ManagedElement", ["HostSystem", "VirtualSystemManagementService",
-                                     "ComputerSystem"]),
+                                     "ComputerSystem", "ResourcePoolConfigurationService",
+                                     *POOL_CLASSES]),
              Role("Capabilities", ["VirtualSystemManagementCapabilities",
-                                   "EnabledLogicalElementCapabilities"]))
+                                   "EnabledLogicalElementCapabilities",
+                                   "AllocationCapabilities",
+                                   "ResourcePoolConfigurationCapabilities"]))
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         base = path.classname.split("_", 1)[1].lower()
@@ -27,6 +38,26 @@ class ElementCapabilitiesProvider(AssociationProvider):
             host = host_of_path(path, family)
             if host is not None:
                 yield vsmc_path(host)
+                for ac in host_capabilities(host):
+                    yield ac_path(ac)
+        elif base in _POOLS:
+            pool = pool_from_id(family, path.keybindings.get("InstanceID"), path.classname)
+            if pool is not None:
+                yield ac_path(Capabilities(pool.host, pool.kind, pool))
+        elif base == "allocationcapabilities":
+            ac = lookup_capabilities(family, path.keybindings.get("InstanceID"))
+            if ac is not None:
+                yield host_path(ac.host)
+                if ac.pool is not None:
+                    yield pool_path(ac.pool)
+        elif base == "resourcepoolconfigurationservice":
+            for host in self.hosts(path.classname):
+                if self.paths_equal(rpcs_path(host), path):
+                    yield rpcc_path(host)
+        elif base == "resourcepoolconfigurationcapabilities":
+            for host in self.hosts(path.classname):
+                if path.keybindings.get("InstanceID") == rpcc_id(host):
+                    yield rpcs_path(host)
         elif base == "virtualsystemmanagementservice":
             for host in self.hosts(path.classname):
                 if self.paths_equal(vsms_path(host), path):
@@ -51,6 +82,9 @@ class ElementCapabilitiesProvider(AssociationProvider):
             yield vsms_path(host)
             for ref in list_domains(host):
                 yield cs_path(host, ref.name)
+            yield rpcs_path(host)
+            for pool in list_pools(host):
+                yield pool_path(pool)
 
 
 def get_providers(env) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 input, console and controller settings of each virtual system (DSP1041, DSP1057).
 
 InstanceID "<domain>/<devid>" (COMPAT.md; host-qualified with several hosts).
+GetInstance also answers the templates of the allocation capabilities
+("<capabilities id>#<name>", kvm_providers.virt.allocation), which are not
+enumerated: they say what may be allocated, they are no allocation.
 Each class reads its properties through its kind's mapping table
 (kvm_providers.virt.mapping), the tables the write side shares; only the
 properties the client asked for are read.  One domain XML fetch per domain
@@ -13,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from kvm_providers.virt import iter_domain_xml, keys, list_domains
+from kvm_providers.virt.allocation import lookup_template
 from kvm_providers.virt.devices import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
@@ -44,6 +48,14 @@ class RASDProvider(VirtProvider):
 
     def get_instance(self, env, model) -> Optional[Any]:
         kind, _ = kind_for_class(model.classname)
+        # A template of an AllocationCapabilities ("<capabilities id>#Default", issue 5).
+        tmpl = lookup_template(self.family(model.classname), model["InstanceID"])
+        if tmpl is not None:
+            if kind is None or tmpl.rasd_class != kind.rasd_class:
+                return None
+            for name, value in tmpl.props.items():
+                model[name] = value
+            return model
         hit = keys.parse_device_id(self.family(model.classname), model["InstanceID"])
         if kind is None or hit is None:
             return None
