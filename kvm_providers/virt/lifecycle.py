@@ -242,6 +242,8 @@ def request_state_change(ref: DomainRef, requested: Optional[int],
     other transitions are complete when libvirt returns.  libvirt failures
     other than "not supported" raise CIM_ERR_FAILED naming the host.
     """
+    if requested is not None and 32768 <= int(requested) <= 65535:
+        return RC_NOT_SUPPORTED, f"vendor state {requested} is not supported"
     if requested is None or int(requested) not in _VALUE_MAP:
         return RC_INVALID_PARAMETER, f"RequestedState {requested!r} is not a valid state"
     requested = int(requested)

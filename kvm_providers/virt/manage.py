@@ -522,7 +522,10 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
             import os
             if not os.path.exists(path):
                 raise InvalidSetting(r.where, f"Address {path!r} does not exist")
+    alias = _serial_alias(doc, setting.element) if kind.name == "console" else None
     write_props(table, setting.element, changes, doc.context(), r.where)
+    if alias is not None and changes:
+        write_props(table_for(kind, alias), alias, changes, doc.context(), r.where)
     doc.invalidate()
     if kind.name in ("disk", "controller") and changes:
         _check_unique(kind, setting.element, [doc], r.where, name, ignore=setting.element)
@@ -538,6 +541,22 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
         change.op(f"updating {kind.name} {live_setting.devid!r} of {name!r}",
                   lambda x=_xml(new_live): dom.updateDeviceFlags(x, LIVE),
                   lambda: dom.updateDeviceFlags(old_live, LIVE))
+
+
+def _serial_alias(doc: DomainXML, console: Any) -> Optional[Any]:
+    """The <serial> that libvirt shows as `console` (the first console, of target type serial).
+
+    libvirt keeps one device for both: on definition, console 0 is taken from
+    serial 0, so a change to that console must be made to the serial port too.
+    """
+    consoles = doc.root.findall("devices/console")
+    if not consoles or consoles[0] is not console:
+        return None
+    t = console.find("target")
+    if t is not None and t.get("type") not in (None, "serial"):
+        return None
+    serials = doc.root.findall("devices/serial")
+    return serials[0] if serials else None
 
 
 def _lookup_changes(refs: Iterable[DomainRef]) -> dict[str, _DomainChange]:
@@ -683,7 +702,10 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
                 raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND,
                                       f"{where}: {ref.name!r} has no {kind.name} {devid!r}")
             if p_set is not None and p_set.kind is kind:
-                p_set.element.getparent().remove(p_set.element)
+                alias = _serial_alias(ch.doc, p_set.element) if kind.name == "console" else None
+                for el in (p_set.element, alias):
+                    if el is not None:
+                        el.getparent().remove(el)
                 ch.doc.invalidate()
             if l_set is not None and l_set.kind is kind:
                 dom, xml = ref.dom, _xml(l_set.element)
