@@ -173,10 +173,16 @@ def test_rasd_property_list(conn):
 # -- logical devices -------------------------------------------------------------------------
 
 def test_logical_devices(conn, lv):
-    got = keyset(conn.EnumerateInstanceNames("CIM_LogicalDevice"), "DeviceID")
+    names = conn.EnumerateInstanceNames("CIM_LogicalDevice")
+    # The storage volumes of the host's pools are logical devices of the host (issue 5).
+    vols = {p["DeviceID"] for p in names if p.classname == "KVM_StorageVolume"}
+    assert vols == {v.path() for sp in lv.listAllStoragePools() if sp.isActive()
+                    for v in sp.listAllVolumes()}
+    got = keyset([p for p in names if p.classname != "KVM_StorageVolume"], "DeviceID")
     want = set().union(*(X.devices(d) for d in lv.listAllDomains()))
     assert got == want
-    insts = {i["DeviceID"]: i for i in conn.EnumerateInstances("CIM_LogicalDevice")}
+    insts = {i["DeviceID"]: i for i in conn.EnumerateInstances("CIM_LogicalDevice")
+             if i.classname != "KVM_StorageVolume"}
     for i in insts.values():
         assert i["SystemCreationClassName"] == "KVM_ComputerSystem"
         assert i["SystemName"] == i["DeviceID"].split("/", 1)[0]
@@ -319,10 +325,12 @@ def test_hosted_dependency_host_is_antecedent(conn, lv):
 def test_hosted_service_capabilities_service_affects(conn, lv):
     host = conn.EnumerateInstanceNames("KVM_HostSystem")[0]
     svc = conn.AssociatorNames(host, AssocClass="KVM_HostedService")
-    assert [p.classname for p in svc] == ["KVM_VirtualSystemManagementService"]
+    assert [p.classname for p in svc] == ["KVM_VirtualSystemManagementService",
+                                          "KVM_ResourcePoolConfigurationService"]
     assert [p["Name"] for p in conn.AssociatorNames(
         svc[0], AssocClass="KVM_HostedService")] == [host["Name"]]
-    caps = conn.AssociatorNames(host, AssocClass="KVM_ElementCapabilities")
+    caps = conn.AssociatorNames(host, AssocClass="KVM_ElementCapabilities",
+                                ResultClass="KVM_VirtualSystemManagementCapabilities")
     assert [p.classname for p in caps] == ["KVM_VirtualSystemManagementCapabilities"]
     assert conn.AssociatorNames(svc[0], AssocClass="KVM_ElementCapabilities") == caps
     elec = conn.AssociatorNames(cs_path("full"), AssocClass="KVM_ElementCapabilities")

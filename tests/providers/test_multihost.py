@@ -77,7 +77,8 @@ def test_hosts_and_services_distinct(multi):
         vss = conn.AssociatorNames(h, AssocClass="KVM_HostedDependency",
                                    ResultClass="KVM_ComputerSystem")
         assert vss and all(v["Name"].startswith(label + ":") for v in vss)
-        caps = conn.AssociatorNames(h, AssocClass="KVM_ElementCapabilities")
+        caps = conn.AssociatorNames(h, AssocClass="KVM_ElementCapabilities",
+                                    ResultClass="KVM_VirtualSystemManagementCapabilities")
         assert [c["InstanceID"] for c in caps] == [f"{label}:ManagementCapabilities"]
 
 

@@ -83,7 +83,8 @@ def test_uc_5_1_9_locate_virtual_systems_of_host(node_server, lv):
     # host's services come too)
     others = conn.AssociatorNames(host, AssocClass="CIM_HostedDependency")
     assert {p.classname for p in others} == {"KVM_ComputerSystem",
-                                             "KVM_VirtualSystemManagementService"}
+                                             "KVM_VirtualSystemManagementService",
+                                             "KVM_ResourcePoolConfigurationService"}
     assert all(v.classname == "KVM_ComputerSystem" for v in vss)
 
 
