@@ -10,10 +10,11 @@ Their instances are
   accepts for a volume (those of each storage pool).  They are reached through
   SettingsDefineCapabilities and GetInstance, and not enumerated: they describe
   what may be allocated, not allocations;
-* for StorageVolumeResourceAllocationSettingData, one per storage volume of an
-  active pool, InstanceID = the volume's path (libvirt-cim's; host-qualified
-  with several hosts): what CreateResourceInPool returns, and what
-  DeleteResourceInPool takes.
+* for StorageVolumeResourceAllocationSettingData, the settings of any storage
+  volume of an active pool, InstanceID = the volume's path (libvirt-cim's;
+  host-qualified with several hosts): what CreateResourceInPool returns, and
+  what DeleteResourceInPool takes.  GetInstance answers them; they are not
+  enumerated (the volumes are, as {P}_StorageVolume).
 
 The templates of the device RASD classes (disk, network ...) are served by
 their own provider (resource_allocation), through the same lookup.
@@ -25,8 +26,7 @@ from typing import Any, Iterator, Optional
 
 from kvm_providers.virt import keys
 from kvm_providers.virt.allocation import VOLUME_FORMATS, VOLUME_RESOURCE_TYPE, lookup_template
-from kvm_providers.virt.poolconfig import Volume, volume_of_path, volumes
-from kvm_providers.virt.pools import DISK, list_pools
+from kvm_providers.virt.poolconfig import Volume, volume_of_path
 
 from .common import VirtProvider, fill, providers_for
 
@@ -81,18 +81,10 @@ class PoolSettingsProvider(VirtProvider):
         return classname.split("_", 1)[1].lower()
 
     def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
-        if self._base(model.classname) != _VOLUME_CLASS:
-            return
-        for host in self.hosts(model.classname):
-            for pool in list_pools(host, (DISK.name,)):
-                for vol in volumes(pool):
-                    inst = model.copy()
-                    inst["InstanceID"] = keys.qualify(host, vol.path)
-                    if not keys_only:
-                        values = dict.fromkeys(_VOLUME_PROPS)
-                        values.update(_volume_values(vol))
-                        fill(inst, model, values, _VOLUME_PROPS)
-                    yield inst
+        """Nothing: templates are not allocations, and volumes are enumerated as
+        {P}_StorageVolume (a CIM_ResourceAllocationSettingData enumeration lists
+        the settings of virtual systems only)."""
+        return iter(())
 
     def get_instance(self, env, model) -> Optional[Any]:
         family = self.family(model.classname)
