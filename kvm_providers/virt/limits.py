@@ -66,6 +66,15 @@ _INPUT_BUSES = ("ps2", "usb", "virtio", "xen")
 _CONTROLLERS = ("ide", "fdc", "scsi", "sata", "usb", "ccid", "virtio-serial", "pci", "xenbus",
                 "isa")
 _CONSOLE_TARGETS = ("serial", "virtio", "xen", "lxc", "openvz", "sclp", "sclplm")
+# NIC models (ResourceSubType) libvirt accepts per hypervisor (getType()); libvirt 9's
+# domain capabilities do not list them.  Containers' interfaces have no model.
+_NIC_MODELS = {
+    "QEMU": ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3",
+             "virtio-transitional", "virtio-non-transitional"),
+    "Test": ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3"),
+    "Xen": ("netfront", "e1000", "rtl8139"),
+    "LXC": (),
+}
 
 
 def _enum(domcaps: Any, path: str, name: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
@@ -83,8 +92,9 @@ def allocation_limits(host: Host, family: Optional[str] = None) -> dict[str, Lim
     family = family or host.family
     key = f"limits:{family}"
 
-    def compute(_conn: Any) -> dict[str, Limits]:
+    def compute(conn: Any) -> dict[str, Limits]:
         caps = host_caps(host)
+        nic_models = _NIC_MODELS.get(conn.getType(), _NIC_MODELS["QEMU"])
         try:
             g, dtype = guest_type(host, family)
             dc = domain_caps(host, g.emulator, g.arch, None, dtype)
@@ -106,7 +116,8 @@ def allocation_limits(host: Host, family: Optional[str] = None) -> dict[str, Lim
             "disk": Limits("disk", units="Bytes", values={
                 "BusType": _enum(dc, "devices/disk", "bus", _DISK_BUSES),
                 "EmulatedType": (0, 1, 2, 3, 4)}),
-            "net": Limits("net", values={"NetworkType": _NET_TYPES}),
+            "net": Limits("net", values={"NetworkType": _NET_TYPES,
+                                         "ResourceSubType": nic_models}),
             "graphics": Limits("graphics", values={
                 "ResourceSubType": _enum(dc, "devices/graphics", "type", _GRAPHICS)}),
             "input": Limits("input", values={"ResourceSubType": _INPUT_TYPES,
