@@ -13,12 +13,14 @@ PYTEST_ARGS ?=
 
 # Debian packages: to build libvirt-python and run the server ...
 APT_RUN := libvirt-dev pkg-config gcc python3-dev python3-venv libvirt0
-# ... and for the tests: real clients, libvirt daemons, QEMU for TCG guests,
+# ... and for the tests: real clients, libvirt daemons, QEMU for TCG guests (with a
+# kernel and busybox for a tiny guest OS: tests/fixtures/tinyos.py),
 # the Debian and RPM packaging tools.
 APT_TEST := sblim-wbemcli libvirt-daemon libvirt-daemon-driver-qemu \
 	libvirt-daemon-driver-lxc libvirt-clients qemu-system-x86 qemu-utils \
 	openssl iproute2 dpkg-dev debhelper dh-python python3-all python3-setuptools \
 	python3-libvirt python3-lxml rpm \
+	linux-image-cloud-amd64 busybox-static \
 	python3-ply python3-yaml python3-requests python3-urllib3 python3-certifi \
 	python3-idna python3-typing-extensions
 # (the last two lines: what the .deb depends on, so that the packaging tests can
