@@ -49,6 +49,8 @@ _DEAD_CODES = {
     getattr(libvirt, "VIR_ERR_INVALID_CONN", 19),
     getattr(libvirt, "VIR_ERR_AUTH_FAILED", 45),
 }
+_SYSTEM_ERROR = getattr(libvirt, "VIR_ERR_SYSTEM_ERROR", 38)
+_FROM_RPC = getattr(libvirt, "VIR_FROM_RPC", 7)
 _NO_DOMAIN = getattr(libvirt, "VIR_ERR_NO_DOMAIN", 42)
 _NO_SUPPORT = {getattr(libvirt, "VIR_ERR_NO_SUPPORT", 3),
                getattr(libvirt, "VIR_ERR_ARGUMENT_UNSUPPORTED", 74)}
@@ -284,6 +286,10 @@ class Host:
             return DomainNotFound(msg)
         conn = self._conn
         dead = code in _DEAD_CODES
+        if code == _SYSTEM_ERROR and exc.get_error_domain() != _FROM_RPC:
+            # An OS error of the operation (a bridge that cannot be made, a file that
+            # is missing), not of the transport: the connection may well be fine.
+            dead = False
         if not dead and conn is not None:
             try:
                 dead = not conn.isAlive()
