@@ -408,3 +408,28 @@ def test_a_failure_half_way_undoes_everything(lc, monkeypatch):
     assert exc.value.status_code == 1 and "simulated failure" in exc.value.status_description
     monkeypatch.undo()
     assert {n: c14n(lc.xml(n)) for n in ("plain", "uefi")} == before
+
+
+def test_concurrent_changes_to_one_domain_lose_nothing(lc):
+    """Eight clients add a disk each to one system at once: all eight are there (the
+    read-modify-define of each request is serialized), and other systems are not held up."""
+    import threading
+    errors = []
+
+    def add(i):
+        try:
+            rc, _ = lc.invoke(lc.service(), "AddResourceSettings",
+                              AffectedConfiguration=vssd_path("uefi"),
+                              ResourceSettings=[rasd("Disk", VirtualDevice=f"vd{'lmnopqrs'[i]}",
+                                                     Address=f"/srv/c{i}.img")])
+            assert rc == 0
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    targets = etree.fromstring(lc.xml("uefi")).xpath("devices/disk/target/@dev")
+    assert {f"vd{c}" for c in "lmnopqrs"} <= set(targets)
