@@ -138,9 +138,9 @@ class Setting:
 
     @property
     def view(self) -> M.View:
-        if self._view is None:
-            self._view = M.View(self.element)
-        return self._view
+        """A read cache of the element: the shared root view for proc and mem, else a
+        new one (not kept: fewer long-lived objects for the garbage collector)."""
+        return self._view if self._view is not None else M.View(self.element)
 
     @property
     def table(self) -> M.Table:
@@ -166,14 +166,16 @@ class LogicalDevice:
         return f"<LogicalDevice {self.kind.name} {self.devid}>"
 
 
-def scan_settings(root: Any, kinds: Optional[set[str]] = None) -> list[Setting]:
+def scan_settings(root: Any, kinds: Optional[set[str]] = None,
+                  root_view: Any = None) -> list[Setting]:
     """The settings of a parsed domain, in KINDS order then document order.
 
     With `kinds` (names), only those kinds are listed (ids stay the same:
     duplicates are numbered within a kind).
     """
     out: list[Setting] = []
-    root_view = M.View(root)
+    if root_view is None:
+        root_view = M.View(root)
     if kinds is None or "proc" in kinds:
         out.append(Setting(PROC, root, "proc", root_view))
     if kinds is None or "mem" in kinds:

@@ -41,6 +41,7 @@ from ..provider.env import current_scope
 from . import keys
 from .connection import DomainNotFound, Host
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings
+from .mapping import View
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "domain_xml", "prefetch_xml",
@@ -354,7 +355,7 @@ class DomainXML:
     """A parsed domain definition with indexes of its settings and devices."""
 
     __slots__ = ("ref", "root", "inactive", "_settings", "_by_devid", "_devices",
-                 "_devices_by_id", "_ctx")
+                 "_devices_by_id", "_ctx", "_root_view")
 
     def __init__(self, ref: DomainRef, root: Any, inactive: bool = False):
         self.ref, self.root, self.inactive = ref, root, inactive
@@ -363,6 +364,7 @@ class DomainXML:
         self._devices: Optional[list[LogicalDevice]] = None
         self._devices_by_id: Optional[dict[str, LogicalDevice]] = None
         self._ctx: Optional[DeviceContext] = None
+        self._root_view: Any = None
 
     @property
     def host(self) -> Host:
@@ -375,13 +377,15 @@ class DomainXML:
     def settings(self) -> list[Setting]:
         """Every setting (RASD) of the domain."""
         if self._settings is None:
-            self._settings = scan_settings(self.root)
+            self._settings = scan_settings(self.root, root_view=self.root_view)
         return self._settings
 
     @property
     def root_view(self) -> Any:
         """A read cache (mapping.View) of the ``<domain>`` element."""
-        return self.settings()[0].view
+        if self._root_view is None:
+            self._root_view = View(self.root)
+        return self._root_view
 
     def settings_of(self, kind_name: str) -> list[Setting]:
         return [s for s in self.settings() if s.kind.name == kind_name]
@@ -413,7 +417,7 @@ class DomainXML:
 
     def invalidate(self) -> None:
         """Forget the indexes after the tree was edited (writes)."""
-        self._settings = self._by_devid = None
+        self._settings = self._by_devid = self._root_view = None
         self._devices = self._devices_by_id = None
 
     def tostring(self) -> str:

@@ -59,12 +59,13 @@ class View:
     View or a plain element alike; writes always take the plain element.
     """
 
-    __slots__ = ("el", "tag", "_kids")
+    __slots__ = ("el", "tag", "_kids", "_subs")
 
     def __init__(self, el: Any):
         self.el = el
         self.tag = el.tag
         self._kids: Optional[dict] = None
+        self._subs: Optional[dict] = None
 
     def _index(self) -> dict:
         kids: dict = {}
@@ -75,13 +76,28 @@ class View:
         self._kids = kids
         return kids
 
-    def find(self, path: str) -> Any:
+    def _sub(self, tag: str) -> Optional["View"]:
+        subs = self._subs
+        if subs is None:
+            subs = self._subs = {}
+        elif tag in subs:
+            return subs[tag]
         kids = self._kids if self._kids is not None else self._index()
+        child = kids.get(tag)
+        view = subs[tag] = None if child is None else View(child)
+        return view
+
+    def find(self, path: str) -> Any:
         if "/" not in path:
+            kids = self._kids if self._kids is not None else self._index()
             return kids.get(path)
-        head, rest = path.split("/", 1)
-        node = kids.get(head)
-        return None if node is None else node.find(rest)
+        view: Optional[View] = self
+        steps = path.split("/")
+        for step in steps[:-1]:
+            view = view._sub(step)
+            if view is None:
+                return None
+        return view.find(steps[-1])
 
     def findtext(self, path: str, default: Any = None) -> Any:
         node = self.find(path)
