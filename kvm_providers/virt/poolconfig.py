@@ -299,6 +299,7 @@ def network_definition(host: Host, name: str, props: Mapping[str, Any]) -> str:
 def create_network(host: Host, name: str, props: Mapping[str, Any]) -> Pool:
     """Define and start a network; undefined again if it cannot start."""
     conn = host.conn()
+    _name("ElementName (the network name)", name)
     if lookup_pool(host, NET, name) is not None:
         raise InvalidSettings(f"ElementName {name!r}: a network of that name exists")
     xml = network_definition(host, name, props)
