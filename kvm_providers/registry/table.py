@@ -138,6 +138,10 @@ TABLE: list[Entry] = [
     Entry("{P}_SettingsDefineCapabilities", "settings_define_capabilities",
           (INSTANCE, ASSOCIATION)),
     Entry("{P}_ConcreteComponent", "concrete_component", (INSTANCE, ASSOCIATION)),
+    # -- lifecycle indications (from libvirt domain events) -------------------------
+    Entry("{P}_ComputerSystemCreatedIndication", "lifecycle_indications", (INDICATION,)),
+    Entry("{P}_ComputerSystemDeletedIndication", "lifecycle_indications", (INDICATION,)),
+    Entry("{P}_ComputerSystemModifiedIndication", "lifecycle_indications", (INDICATION,)),
 ]
 
 

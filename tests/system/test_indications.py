@@ -6,63 +6,19 @@ pywbem's WBEMListener on 127.0.0.1 receives them.
 """
 
 import os
-import socket
 import stat
 import subprocess
-import threading
 import time
 
 import pytest
 import pywbem
 from pywbem import CIMError, CIMInstance, Uint16, Uint32
 
+from tests.indprov.listener import Listener, free_port, manager, subscribe, wait_for
 from tests.support.server import start_server
 
 NS = "test/indprov"
 PROVIDERS = ["tests.indprov"]
-SUB_ID = "systest"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Listener:
-    """A pywbem WBEMListener on 127.0.0.1 collecting (receive time, indication)."""
-
-    def __init__(self, port=None, certfile=None, keyfile=None):
-        self.port = port or free_port()
-        self.secure = certfile is not None
-        self.received = []
-        self._cond = threading.Condition()
-        if self.secure:
-            self._lst = pywbem.WBEMListener("127.0.0.1", https_port=self.port,
-                                            certfile=certfile, keyfile=keyfile)
-        else:
-            self._lst = pywbem.WBEMListener("127.0.0.1", http_port=self.port)
-        self._lst.queue_get_timeout = 0.2      # pywbem's 2 s delays stop()
-        self._lst.add_callback(self._got)
-        self._lst.start()
-
-    def _got(self, indication, host):
-        with self._cond:
-            self.received.append((time.time(), indication))
-            self._cond.notify_all()
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.port}"
-
-    def wait(self, count, timeout=20.0):
-        """The first `count` indications (fewer if they do not come in time)."""
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.received) >= count, timeout)
-            return [ind for _t, ind in self.received[:count]]
-
-    def stop(self):
-        self._lst.stop()
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +33,6 @@ def listener():
     lst = Listener()
     yield lst
     lst.stop()
-
-
-def manager(srv):
-    """(WBEMSubscriptionManager, server id) for `srv`."""
-    sm = pywbem.WBEMSubscriptionManager(SUB_ID)
-    return sm, sm.add_server(pywbem.WBEMServer(srv.conn("interop")))
 
 
 @pytest.fixture
@@ -112,23 +62,6 @@ def emit(srv, count=1, classname="IPT_Alert", severity=2, interval_ms=0, message
 
 def calls(srv):
     return list(control(srv, "Calls")[1]["Log"] or [])
-
-
-def subscribe(sm, sid, url, query, source=(NS,), lang="WQL", fid="f1", did="d1"):
-    dest = sm.add_destination(sid, url, destination_id=did)
-    filt = sm.add_filter(sid, list(source), query, query_language=lang, filter_id=fid)
-    sub = sm.add_subscriptions(sid, filt.path, [dest.path])[0]
-    return filt, dest, sub
-
-
-def wait_for(cond, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(step)
-    return cond()
 
 
 # -- subscriptions and delivery ------------------------------------------------------------

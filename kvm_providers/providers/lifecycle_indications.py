@@ -1,0 +1,362 @@
+"""{P}_ComputerSystemCreatedIndication, DeletedIndication and ModifiedIndication.
+
+Lifecycle indications of virtual systems, from libvirt's domain lifecycle
+events: whatever changes a domain (this server, virsh, virt-manager, another
+management tool, the guest shutting itself down) is reported, at once, never
+by polling (libvirt-cim polled every 60 s and saw only its own changes).
+
+How:
+
+* When the server enables indications for this module (a subscription to one
+  of its classes appears), a watcher registers a lifecycle event callback on
+  every host's connection, through the libvirt layer's connect hooks, so it
+  is registered again after every reconnection.  The callbacks run on
+  libvirt's event loop thread and only queue the event; one watcher thread
+  (attached to the CIMOM handle, as CMPI requires) does the rest.
+* The watcher keeps the last {P}_ComputerSystem instance it saw of every
+  domain, got through the CIMOM handle (GetInstance / EnumerateInstances of
+  the ComputerSystem provider, so that the indication carries exactly what
+  clients read).  For each event it reads the domain's instance again and
+  compares: no previous one -> Created; gone -> Deleted (SourceInstance is
+  the last state seen); both -> Modified with the *real* PreviousInstance, if
+  the instance changed or the event says the definition changed (settings
+  are not properties of ComputerSystem).
+* After a (re)connection the watcher reads all domains of the host and
+  reports the differences, so changes made while the connection was down are
+  not lost; the first reading after enabling only fills the cache.
+
+Changes faster than the watcher reads them are coalesced: an indication
+carries the state at the time the watcher read it, and a change that is
+undone before it is read may not be reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+from collections import Counter
+from typing import Any, Optional
+
+import libvirt
+import pywbem
+from pywbem import CIMError, CIMInstance
+
+from kvm_providers.provider import request_scope
+from kvm_providers.virt import keys, list_domains, manager
+from kvm_providers.virt.connection import Host
+
+from .common.base import VIRT_NS
+from .common.paths import cs_path
+
+__all__ = ["get_providers", "enable_indications", "disable_indications", "activate_filter",
+           "deactivate_filter", "authorize_filter", "shutdown", "CREATED", "DELETED",
+           "MODIFIED"]
+
+LOG = logging.getLogger(__name__)
+
+CREATED = "ComputerSystemCreatedIndication"
+DELETED = "ComputerSystemDeletedIndication"
+MODIFIED = "ComputerSystemModifiedIndication"
+
+_DEFINED = libvirt.VIR_DOMAIN_EVENT_DEFINED
+_UNDEFINED = libvirt.VIR_DOMAIN_EVENT_UNDEFINED
+# Definition changes: the settings changed though ComputerSystem may look the same.
+_SETTINGS_CHANGED = {getattr(libvirt, "VIR_DOMAIN_EVENT_DEFINED_UPDATED", 1),
+                     getattr(libvirt, "VIR_DOMAIN_EVENT_DEFINED_FROM_SNAPSHOT", 3)}
+_EVENT_NAMES = {0: "defined", 1: "undefined", 2: "started", 3: "suspended", 4: "resumed",
+                5: "stopped", 6: "shutdown", 7: "pmsuspended", 8: "crashed"}
+#: Events queued before the watcher falls back to re-reading the host.
+QUEUE_SIZE = 10000
+
+
+class _Watcher:
+    """Domain events of every host -> lifecycle indications."""
+
+    def __init__(self, handle: Any):
+        self.handle = handle                  # prepared for this thread (PrepareAttachThread)
+        self.jobs: queue.Queue = queue.Queue(QUEUE_SIZE)
+        self.known: dict[tuple[str, str], CIMInstance] = {}   # (host, CS Name) -> instance
+        self.synced: set[str] = set()         # hosts whose domains have been read once
+        self.overflowed: set[str] = set()     # hosts whose events did not fit the queue
+        self.callbacks: dict[str, tuple[Any, int]] = {}       # host -> (conn, callback id)
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name="lifecycle-indications")
+        self.hostname = socket.gethostname()
+        self.stopping = False
+
+    # -- start and stop --------------------------------------------------------------
+
+    def start(self, handle: Any) -> None:
+        """Register the event callbacks, read every host, then start the thread.
+
+        The first reading happens here, in the caller's thread with its
+        `handle`, so that every change after the subscription was made is
+        reported; changes between the callbacks' registration and this
+        reading are in the cache already, and their events find nothing new.
+        """
+        # Called at once for the hosts that are up, then after every reconnection.
+        manager().add_connect_hook(self._on_connect)
+        for host in manager().hosts:
+            if host.is_up:
+                self._sync(host, handle)
+        self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping = True
+        try:
+            manager().remove_connect_hook(self._on_connect)
+        except Exception:  # pylint: disable=broad-except
+            pass
+        with self.lock:
+            callbacks, self.callbacks = dict(self.callbacks), {}
+        for conn, cbid in callbacks.values():
+            try:
+                conn.domainEventDeregisterAny(cbid)
+            except Exception:  # pylint: disable=broad-except
+                pass          # the connection is gone, and its callbacks with it
+        while True:           # make room for the stop marker
+            try:
+                self.jobs.put_nowait(None)
+                break
+            except queue.Full:
+                try:
+                    self.jobs.get_nowait()
+                except queue.Empty:
+                    pass
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    # -- libvirt side (supervisor and event loop threads) ----------------------------
+
+    def _on_connect(self, host: Host, conn: Any) -> None:
+        if self.stopping:
+            return
+        try:
+            cbid = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                               self._on_event, host)
+        except libvirt.libvirtError as exc:
+            LOG.warning("libvirt host %s: no domain events (%s); lifecycle indications of "
+                        "this host only after reconnections", host.label,
+                        exc.get_error_message())
+            cbid = None
+        LOG.debug("libvirt host %s: lifecycle event callback %s registered", host.label, cbid)
+        if cbid is not None:
+            with self.lock:
+                self.callbacks[host.label] = (conn, cbid)
+        self._put(("sync", host))
+
+    def _on_event(self, conn: Any, dom: Any, event: int, detail: int, host: Host) -> None:
+        # libvirt's event loop thread: queue and return.
+        try:
+            name = dom.name()
+        except libvirt.libvirtError:
+            return
+        LOG.debug("libvirt host %s: domain %s %s (%s)", host.label, name,
+                  _EVENT_NAMES.get(event, event), detail)
+        self._put(("event", host, name, event, detail))
+
+    def _put(self, job: tuple) -> None:
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:
+            host = job[1]
+            if host.label not in self.overflowed:
+                LOG.warning("libvirt host %s: too many domain events queued; the host will "
+                            "be read again", host.label)
+            self.overflowed.add(host.label)
+
+    # -- the watcher thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        self.handle.AttachThread()
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is None or self.stopping:
+                    return
+                try:
+                    if job[0] == "sync":
+                        self._sync(job[1])
+                    else:
+                        self._event(*job[1:])
+                except Exception:  # pylint: disable=broad-except
+                    LOG.exception("lifecycle indications: %s failed", job[0])
+                if self.overflowed and self.jobs.empty():
+                    for label in list(self.overflowed):
+                        self.overflowed.discard(label)
+                        host = manager().host(label)
+                        if host is not None:
+                            self._sync(host)
+        finally:
+            self.handle.DetachThread()
+
+    def _get(self, host: Host, name: str, handle: Any = None) -> Optional[CIMInstance]:
+        """The domain's ComputerSystem instance now, or None if it does not exist."""
+        try:
+            return (handle or self.handle).GetInstance(cs_path(host, name))
+        except CIMError as exc:
+            if exc.status_code == pywbem.CIM_ERR_NOT_FOUND:
+                return None
+            raise
+
+    def _read_host(self, host: Host, handle: Any) -> dict[str, CIMInstance]:
+        """{CS Name: instance} of every domain of `host`."""
+        cls = f"{host.family}_ComputerSystem"
+        if len(manager().for_family(host.family)) == 1:
+            # One enumeration (two libvirt calls) when the family has only this host.
+            return {i["Name"]: i for i in handle.EnumerateInstances(VIRT_NS, cls)}
+        out = {}
+        for ref in list_domains(host):
+            inst = self._get(host, ref.name, handle)
+            if inst is not None:
+                out[inst["Name"]] = inst
+        return out
+
+    def _sync(self, host: Host, handle: Any = None) -> None:
+        """Read every domain of `host`; report the differences unless it is the first time."""
+        try:
+            with request_scope():
+                current = self._read_host(host, handle or self.handle)
+        except CIMError as exc:
+            LOG.warning("lifecycle indications: cannot read the domains of host %s: %s",
+                        host.label, exc.status_description)
+            return
+        first = host.label not in self.synced
+        label = host.label
+        before = {name: inst for (lbl, name), inst in self.known.items() if lbl == label}
+        for name, inst in current.items():
+            prev = before.get(name)
+            self.known[(label, name)] = inst
+            if first:
+                continue
+            if prev is None:
+                self._deliver(host, CREATED, inst, None)
+            elif _differs(prev, inst):
+                self._deliver(host, MODIFIED, inst, prev)
+        for name, prev in before.items():
+            if name not in current:
+                del self.known[(label, name)]
+                if not first:
+                    self._deliver(host, DELETED, prev, None)
+        self.synced.add(label)
+        LOG.debug("lifecycle indications: host %s read (%d domains)%s", label, len(current),
+                  " for the first time" if first else "")
+
+    def _event(self, host: Host, name: str, event: int, detail: int) -> None:
+        if host.label not in self.synced:
+            self._sync(host)          # the first reading failed before: this one fills the cache
+            return
+        key = (host.label, keys.cs_name(host, name))
+        try:
+            with request_scope():
+                current = self._get(host, name)
+        except CIMError as exc:
+            # The host went away: the reconnection reads it again and reports what changed.
+            LOG.info("lifecycle indications: domain %s on host %s (%s event): %s", name,
+                     host.label, _EVENT_NAMES.get(event, event), exc.status_description)
+            return
+        prev = self.known.get(key)
+        if current is None:
+            if prev is not None:
+                del self.known[key]
+                self._deliver(host, DELETED, prev, None)
+            return
+        self.known[key] = current
+        if prev is None:
+            self._deliver(host, CREATED, current, None)
+        elif _differs(prev, current) or (event == _DEFINED and detail in _SETTINGS_CHANGED):
+            self._deliver(host, MODIFIED, current, prev)
+
+    def _deliver(self, host: Host, kind: str, source: CIMInstance,
+                 previous: Optional[CIMInstance]) -> None:
+        cls = f"{host.family}_{kind}"
+        if not _active.get(cls.lower()):
+            return                    # nobody subscribed to this class
+        ind = CIMInstance(cls)
+        ind["SourceInstance"] = _embedded("SourceInstance", source)
+        if previous is not None:
+            ind["PreviousInstance"] = _embedded("PreviousInstance", previous)
+        if source.path is not None:
+            path = source.path.copy()
+            path.host = None
+            ind["SourceInstanceModelPath"] = path.to_wbem_uri()
+        ind["SourceInstanceHost"] = self.hostname
+        try:
+            self.handle.DeliverIndication(VIRT_NS, ind)
+        except CIMError as exc:
+            LOG.error("lifecycle indications: %s of %s not delivered: %s", cls,
+                      source["Name"], exc.status_description)
+
+
+def _embedded(name: str, inst: CIMInstance) -> pywbem.CIMProperty:
+    return pywbem.CIMProperty(name, inst, type="string", embedded_object="instance")
+
+
+def _differs(a: CIMInstance, b: CIMInstance) -> bool:
+    """True if two instances of a domain differ in any property value."""
+    av = {k.lower(): p.value for k, p in a.properties.items()}
+    bv = {k.lower(): p.value for k, p in b.properties.items()}
+    return av != bv
+
+
+# -- the module hooks (called by the CIM server) ---------------------------------------------
+
+_lock = threading.Lock()
+_watcher: Optional[_Watcher] = None
+_active: Counter = Counter()     # lower-case indication class -> active filters
+
+
+def get_providers(env):
+    """No instance providers: the classes of this module are indications."""
+    return {}
+
+
+def authorize_filter(env, filter, namespace, classname, owner):  # noqa: A002
+    """Every subscriber may receive lifecycle indications (no per-domain rights exist)."""
+    return True
+
+
+def activate_filter(env, filter, namespace, classname, first_activation):  # noqa: A002
+    """A filter for `classname` became active: indications of that class are wanted."""
+    with _lock:
+        _active[classname.lower()] += 1
+
+
+def deactivate_filter(env, filter, namespace, classname, last_activation):  # noqa: A002
+    with _lock:
+        _active[classname.lower()] -= 1
+        if _active[classname.lower()] <= 0 or last_activation:
+            del _active[classname.lower()]
+
+
+def enable_indications(env):
+    """The first subscription appeared: watch the hosts."""
+    global _watcher
+    with _lock:
+        if _watcher is not None:
+            return
+        handle = env.get_cimom_handle()
+        _watcher = _Watcher(handle.PrepareAttachThread())
+        watcher = _watcher
+    watcher.start(handle)
+    env.get_logger().log_info("lifecycle indications: watching domain events")
+
+
+def disable_indications(env):
+    """The last subscription went away: stop watching."""
+    global _watcher
+    with _lock:
+        watcher, _watcher = _watcher, None
+    if watcher is not None:
+        watcher.stop()
+        env.get_logger().log_info("lifecycle indications: stopped watching domain events")
+
+
+def shutdown(env):
+    """The module is unloaded (server stop)."""
+    disable_indications(env)
+    with _lock:
+        _active.clear()
