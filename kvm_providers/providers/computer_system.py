@@ -127,7 +127,11 @@ class ComputerSystemProvider(VirtProvider):
                                           f"{tp} is not an interval")
                 return lifecycle.RC_INVALID_PARAMETER, {}
             timeout = tp.timedelta.total_seconds()
-        rc, why = lifecycle.request_state_change(ref, param_requestedstate, timeout)
+        try:
+            rc, why = lifecycle.request_state_change(ref, param_requestedstate, timeout)
+        except DomainNotFound:
+            raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such virtual system: "
+                                                            f"{object_name}") from None
         env.get_logger().log_info(f"RequestStateChange {name!r} -> {param_requestedstate}: "
                                   f"{rc} ({why})")
         return rc, {}

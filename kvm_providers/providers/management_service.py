@@ -28,7 +28,7 @@ from pywbem import CIMError, CIMInstanceName
 from kvm_providers import __version__
 from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
 from kvm_providers.virt import host_facts, keys, manage
-from kvm_providers.virt.connection import Host
+from kvm_providers.virt.connection import DomainNotFound, Host
 from kvm_providers.virt.devices import kind_for_class
 from kvm_providers.virt.domain import version_string
 from kvm_providers.virt.settings import InvalidSetting, props_of
@@ -71,6 +71,20 @@ def _changeset() -> str:
 
 REVISION = _revision(__version__)
 CHANGESET = _changeset()
+
+
+def _vanished(func):
+    """A domain undefined while a method works on it: CIM_ERR_NOT_FOUND, not a traceback."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(self, env, object_name, **params):
+        try:
+            return func(self, env, object_name, **params)
+        except DomainNotFound as exc:
+            raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                           f"the virtual system went away during the request: {exc}") from None
+    return wrapper
 
 
 class ManagementServiceProvider(VirtProvider):
@@ -197,6 +211,7 @@ class ManagementServiceProvider(VirtProvider):
     def _rasd_paths(results: list[manage.Result]) -> list[CIMInstanceName]:
         return [rasd_path(r.host, r.domain, r.kind, r.devid) for r in results]
 
+    @_vanished
     def cim_method_definesystem(self, env, object_name, param_systemsettings=None,
                                 param_resourcesettings=None,
                                 param_referenceconfiguration=None):
@@ -226,6 +241,7 @@ class ManagementServiceProvider(VirtProvider):
         env.get_logger().log_info(f"DefineSystem: defined {ref.name!r} on {host.label}")
         return 0, {"ResultingSystem": cs_path(host, ref.name)}
 
+    @_vanished
     def cim_method_destroysystem(self, env, object_name, param_affectedsystem=None):
         """DestroySystem(AffectedSystem)."""
         family = self.family(object_name.classname)
@@ -244,6 +260,7 @@ class ManagementServiceProvider(VirtProvider):
         env.get_logger().log_info(f"DestroySystem: destroyed {ref.name!r}")
         return 0, {}
 
+    @_vanished
     def cim_method_modifysystemsettings(self, env, object_name, param_systemsettings=None):
         """ModifySystemSettings(SystemSettings)."""
         family = self.family(object_name.classname)
@@ -270,6 +287,7 @@ class ManagementServiceProvider(VirtProvider):
         manage.modify_system(ref, props)
         return 0, {}
 
+    @_vanished
     def cim_method_addresourcesettings(self, env, object_name, param_affectedconfiguration=None,
                                        param_resourcesettings=None):
         """AddResourceSettings(AffectedConfiguration, ResourceSettings[])
@@ -299,6 +317,7 @@ class ManagementServiceProvider(VirtProvider):
         self._same(host, ref.host, where)
         return ref, devid, kind
 
+    @_vanished
     def cim_method_modifyresourcesettings(self, env, object_name, param_resourcesettings=None):
         """ModifyResourceSettings(ResourceSettings[]) -> ResultingResourceSettings[]."""
         family = self.family(object_name.classname)
@@ -311,6 +330,7 @@ class ManagementServiceProvider(VirtProvider):
         results = manage.modify_resources(items, family)
         return 0, {"ResultingResourceSettings": self._rasd_paths(results)}
 
+    @_vanished
     def cim_method_removeresourcesettings(self, env, object_name, param_resourcesettings=None):
         """RemoveResourceSettings(ResourceSettings[] references)."""
         family = self.family(object_name.classname)

@@ -38,12 +38,12 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional
 
 import libvirt
 
 from . import states
-from .connection import DomainNotFound, Host
+from .connection import Host
 from .domain import DomainRef, has_managed_save
 from .edit import invalidate
 
@@ -142,14 +142,7 @@ def _live_state(ref: DomainRef) -> tuple[int, bool, bool]:
     with ref.host.guard(f"getting the state of {ref.name!r}"):
         st = ref.dom.state(0)[0]
         active = bool(ref.dom.isActive())
-    saved = False
-    if not active:
-        try:
-            saved = has_managed_save(ref)
-        except DomainNotFound:
-            raise
-        except Exception:  # pylint: disable=broad-except
-            saved = False
+    saved = not active and has_managed_save(ref)
     return st, active, saved
 
 

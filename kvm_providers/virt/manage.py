@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
@@ -40,9 +41,9 @@ from .devices import KIND_BY_NAME, DeviceKind, Setting
 from .domain import DomainRef, DomainXML, XML_FLAGS, _fetch_xml_text, parse_xml
 from .hostcaps import domain_caps, guest_type
 from .limits import LimitError, check as check_limit
-from .settings import (IGNORED, UUID_RE, InvalidSetting, Props, apply_memory, classify,
-                       device_id_of, diff_props, host_macs, new_device, table_for, valid_name,
-                       write_props)
+from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
+                       check_device, classify, device_id_of, diff_props, host_is_local, host_macs,
+                       network_name, new_device, random_mac, table_for, valid_name, write_props)
 
 __all__ = ["RasdRequest", "define_system", "destroy_system", "modify_system",
            "add_resources", "modify_resources", "remove_resources", "Result"]
@@ -262,7 +263,6 @@ def _clone(ref: DomainRef, name: str, uid: str, taken: dict[str, str], family: s
         node = etree.Element("uuid")
         root.find("name").addnext(node)
     node.text = uid
-    from .settings import random_mac
     for mac in root.iterfind("devices/interface/mac"):
         new = random_mac(taken, family)
         taken[new] = name
@@ -497,12 +497,10 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
     pool = props.get_("PoolID")
     if kind.name == "net" and pool is not None and \
             pool != mapping.NET["PoolID"].read(seen.element):
-        from .settings import _network_name
-        props.put("NetworkName", _network_name(host, props, r.where))
+        props.put("NetworkName", network_name(host, props, r.where))
         props.pop_("PoolID")
     table = table_for(kind, seen.element)
     changes = diff_props(table, seen.element, props, ctx, r.where, skip=IGNORED)
-    from .settings import MAC_RE, check_device
     check_device(host, kind, changes, r.where, family)
     if kind.name == "net" and "Address" in changes:
         mac = str(changes["Address"]).lower()
@@ -516,10 +514,8 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
             raise InvalidSetting(r.where, f"Address {mac!r} is already used by {name!r}")
         changes["Address"] = mac
     if kind.name == "disk" and "Address" in changes and changes["Address"]:
-        from .settings import _host_is_local
         path = str(changes["Address"])
-        if setting.element.get("type", "file") in ("file", "block") and _host_is_local(host):
-            import os
+        if setting.element.get("type", "file") in ("file", "block") and host_is_local(host):
             if not os.path.exists(path):
                 raise InvalidSetting(r.where, f"Address {path!r} does not exist")
     alias = _serial_alias(doc, setting.element) if kind.name == "console" else None

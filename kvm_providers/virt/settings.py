@@ -26,7 +26,6 @@ import os
 import random
 import re
 import stat
-import uuid as uuidlib
 from typing import Any, Iterable, Mapping, Optional
 
 import libvirt
@@ -35,13 +34,13 @@ from lxml import etree
 
 from . import limits, mapping
 from .connection import Host
-from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind, Setting
-from .domain import DomainXML, is_local_driver, storage_pools
+from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind
+from .domain import DomainXML, storage_pools
 
 __all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
            "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
            "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "WRITERS", "IGNORED",
-           "table_for"]
+           "table_for", "network_name", "host_is_local"]
 
 
 class InvalidSetting(pywbem.CIMError):
@@ -234,7 +233,8 @@ def _write_direct_device(el: Any, value: Any, ctx: Any) -> None:
         if value is None:
             return
         raise ValueError("SourceDevice applies to NetworkType 'direct' only")
-    mapping.ensure_path(el, "source").set("dev", str(value)) if value else None
+    if value:
+        mapping.ensure_path(el, "source").set("dev", str(value))
 
 
 #: Writers added to the mapping tables, per kind: {kind: {property: Field}}.
@@ -500,7 +500,7 @@ def _disk_format(path: str) -> str:
         return "raw"
 
 
-def _host_is_local(host: Host) -> bool:
+def host_is_local(host: Host) -> bool:
     """True if the host's files are this machine's files (so paths can be checked here)."""
     from urllib.parse import urlparse
     p = urlparse(host.uri)
@@ -563,7 +563,7 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
         except libvirt.libvirtError:
             raise InvalidSetting(where, f"Address {address!r}: pool {in_pool[0]!r} has no such "
                                         f"volume") from None
-    elif _host_is_local(host) and emulated in (0, 4):
+    elif host_is_local(host) and emulated in (0, 4):
         try:
             st = os.stat(address)
         except OSError as exc:
@@ -577,7 +577,7 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
     el.insert(0, src)
 
 
-def _network_name(host: Host, props: Props, where: str) -> str:
+def network_name(host: Host, props: Props, where: str) -> str:
     pool_id = props.get_("PoolID")
     name = props.get_("NetworkName")
     if pool_id:
@@ -673,7 +673,7 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
             if family.upper() == "KVM" and not p.has("DriverType"):
                 src = el.find("source")
                 path = src.get("file") if src is not None else None
-                p.put("DriverType", _disk_format(path) if path and _host_is_local(host)
+                p.put("DriverType", _disk_format(path) if path and host_is_local(host)
                       else "raw")
     elif kind.name == "net":
         mac = p.get_("Address")
@@ -692,7 +692,7 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
         check_device(host, kind, {"NetworkType": ntype}, where, family)
         el.set("type", ntype)
         if ntype == "network":
-            p.put("NetworkName", _network_name(host, p, where))
+            p.put("NetworkName", network_name(host, p, where))
         elif ntype == "bridge":
             if not p.get_("NetworkName"):
                 raise InvalidSetting(where, "NetworkName (the bridge) is missing for "
@@ -779,12 +779,3 @@ def _owner(macs: Any, mac: str) -> str:
     if isinstance(macs, dict):
         return repr(macs.get(mac))
     return "another device"
-
-
-def element_id(kind: DeviceKind, el: Any) -> Optional[str]:
-    """The device id of an element (without the #n of duplicates)."""
-    return kind.devid(el)
-
-
-def setting_ids(doc: DomainXML) -> dict[str, Setting]:
-    return {s.devid: s for s in doc.settings()}

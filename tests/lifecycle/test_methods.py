@@ -229,8 +229,6 @@ def test_missing_properties(lc):
 
 def test_invalid_properties(lc):
     svc = lc.service()
-    for bad, needle in (({"EmulatedType": Uint16(3)}, None),):
-        del bad, needle
     _refused(lc, svc, "DefineSystem", ("UUID", "'not-a-uuid'"),
              SystemSettings=vssd(VirtualSystemIdentifier="x", UUID="not-a-uuid"))
     _refused(lc, svc, "DefineSystem", ("VirtualSystemIdentifier", "'a/b'"),

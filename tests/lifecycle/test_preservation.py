@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 from pywbem import Uint16, Uint64
 
-from .conftest import (CORPUS, NS, c14n, cs_path, rasd, rasd_path, vssd, vssd_path)
+from .conftest import CORPUS, c14n, cs_path, rasd, vssd, vssd_path
 
 DOMAINS = ["uefi", "tuned", "plain"]     # shut off, running, paused
 

@@ -162,8 +162,11 @@ def test_uc_5_2_7_destroy_virtual_system(cimom):
     """DestroySystem on a running system: it is stopped and its definition is gone."""
     conn = cimom.conn()
     svc = _service(conn)
+    # old clients send an unused reference parameter as a single space
     rv, out = conn.InvokeMethod("DefineSystem", svc, SystemSettings=CIMInstance(
-        "KVM_VirtualSystemSettingData", {"VirtualSystemIdentifier": "uc527"}))
+        "KVM_VirtualSystemSettingData", {"VirtualSystemIdentifier": "uc527"}),
+        ReferenceConfiguration=" ")
+    assert rv == 0
     cs = out["ResultingSystem"]
     assert conn.InvokeMethod("RequestStateChange", cs, RequestedState=Uint16(2))[0] == 0
     rv, _ = conn.InvokeMethod("DestroySystem", svc, AffectedSystem=cs)
