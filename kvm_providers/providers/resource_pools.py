@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.virt.pools import (DISK, NET, Pool, figures, is_active, kind_for_class,
-                                      list_pools, network_xml, pool_from_id, storage_pool_xml)
+from kvm_providers.virt.pools import (DISK, NET, Pool, capacity, is_active, kind_for_class,
+                                      list_pools, network_xml, pool_from_id, reserved,
+                                      storage_pool_xml)
 
 from .common import VirtProvider, fill, providers_for
 from .common.pool_paths import POOL_CLASSES
@@ -66,10 +67,15 @@ class PoolProvider(VirtProvider):
         kind = pool.kind
         memo: dict[str, Any] = {}
 
-        def fig():
-            if "f" not in memo:
-                memo["f"] = figures(pool)
-            return memo["f"]
+        def cap():
+            if "c" not in memo:
+                memo["c"] = capacity(pool)
+            return memo["c"]
+
+        def res():
+            if "r" not in memo:
+                memo["r"] = reserved(pool)
+            return memo["r"]
 
         values: dict[str, Any] = dict.fromkeys(_PROPS)
         values.update({
@@ -81,10 +87,10 @@ class PoolProvider(VirtProvider):
             "OtherResourceType": kind.other_resource_type,
             "AllocationUnits": kind.units,
             "ConsumedResourceUnits": kind.units,
-            "Capacity": lambda: fig().capacity,
-            "MaxConsumableResource": lambda: fig().capacity,
-            "Reserved": lambda: fig().reserved,
-            "CurrentlyConsumedResource": lambda: fig().reserved,
+            "Capacity": cap,
+            "MaxConsumableResource": cap,
+            "Reserved": res,
+            "CurrentlyConsumedResource": res,
             "OperationalStatus": lambda: [2] if is_active(pool) else [10],
         })
         if kind is DISK and not pool.primordial:

@@ -43,7 +43,8 @@ from .pools import (DISK, KIND_BY_NAME, KINDS, NET, Pool, PoolKind, is_active,
 
 __all__ = ["Capabilities", "Template", "host_capabilities", "lookup_capabilities",
            "templates", "lookup_template", "FORWARD_MODES", "STORAGE_POOL_TYPES",
-           "VOLUME_FORMATS", "VOLUME_RESOURCE_TYPE", "pool_type_support", "free_subnet", "VALUE_ROLE", "VALUE_RANGE"]
+           "VOLUME_FORMATS", "VOLUME_RESOURCE_TYPE", "pool_type_support", "free_subnet",
+           "VALUE_ROLE", "VALUE_RANGE"]
 
 #: CIM_SettingsDefineCapabilities.ValueRole / ValueRange values.
 VALUE_ROLE = {"Default": 0, "Supported": 3}
@@ -275,7 +276,8 @@ def _volume_templates(b: _Builder, ac: Capabilities) -> None:
     formats = [k for k, v in VOLUME_FORMATS.items() if v in support.get("volume", ("raw",))]
     info = pool_info(pool) if is_active(pool) else None
     available = int(info[3]) if info else None
-    base = {"ResourceType": VOLUME_RESOURCE_TYPE, "PoolID": pool.pool_id, "AllocationUnits": "Bytes",
+    base = {"ResourceType": VOLUME_RESOURCE_TYPE, "PoolID": pool.pool_id,
+            "AllocationUnits": "Bytes",
             "Path": root.findtext("target/path") if root is not None else None}
     cls = "StorageVolumeResourceAllocationSettingData"
     b.add(cls, "Volume Default", "Default", "Point",

@@ -42,7 +42,7 @@ from .hostcaps import host_caps
 
 __all__ = ["PoolKind", "Pool", "KINDS", "KIND_BY_NAME", "kind_for_class", "list_pools",
            "lookup_pool", "parse_pool_id", "pool_from_id", "setting_pool", "allocations",
-           "figures", "Figures", "networks", "network_xml", "storage_pool_xml", "PRIMORDIAL"]
+           "capacity", "reserved", "networks", "network_xml", "storage_pool_xml", "PRIMORDIAL"]
 
 PRIMORDIAL = "0"
 
@@ -322,14 +322,8 @@ def allocated_from(pool: Pool) -> list[tuple[DomainRef, Setting]]:
 
 
 # -- capacity and reservations ------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Figures:
-    """Capacity and Reserved of a pool, in its AllocationUnits (None: not known)."""
-
-    capacity: Optional[int]
-    reserved: Optional[int]
-
+# Capacity and Reserved are separate so that asking for one never costs the other
+# (Reserved of the processor and memory pools reads every domain's XML).
 
 def _quantity(s: Setting) -> int:
     if s.kind.name == "proc":
@@ -339,30 +333,38 @@ def _quantity(s: Setting) -> int:
     return 1
 
 
-def _storage_figures(pool: Pool) -> Figures:
+def _storage_info(pool: Pool) -> Optional[list[int]]:
     info = pool_info(pool)
     if not info or info[0] != getattr(libvirt, "VIR_STORAGE_POOL_RUNNING", 2):
-        return Figures(None, None)
-    return Figures(int(info[1]) >> 20, int(info[2]) >> 20)
+        return None
+    return info
 
 
-def figures(pool: Pool) -> Figures:
-    """Capacity and Reserved of `pool`, computed from libvirt now."""
+def capacity(pool: Pool) -> Optional[int]:
+    """Capacity of `pool` in its AllocationUnits (None: not bounded, or not known)."""
+    kind = pool.kind
+    if kind is PROC:
+        return host_caps(pool.host).cpus
+    if kind is MEM:
+        return host_caps(pool.host).memory_kib or None
+    if kind is DISK:
+        pools = _children(pool.host, DISK) if pool.primordial else [pool]
+        infos = [_storage_info(p) for p in pools]
+        if not pool.primordial and infos[0] is None:
+            return None
+        return sum(int(i[1]) >> 20 for i in infos if i)
+    return None
+
+
+def reserved(pool: Pool) -> Optional[int]:
+    """Reserved of `pool` in its AllocationUnits, computed from libvirt now."""
     kind = pool.kind
     if kind is DISK:
-        if not pool.primordial:
-            return _storage_figures(pool)
-        cap = res = 0
-        for child in _children(pool.host, DISK):
-            f = _storage_figures(child)
-            cap += f.capacity or 0
-            res += f.reserved or 0
-        return Figures(cap, res)
+        pools = _children(pool.host, DISK) if pool.primordial else [pool]
+        infos = [_storage_info(p) for p in pools]
+        if not pool.primordial and infos[0] is None:
+            return None
+        return sum(int(i[2]) >> 20 for i in infos if i)
     if kind is NET and pool.primordial:
-        return Figures(None, sum(len(allocated_from(c)) for c in _children(pool.host, NET)))
-    reserved = sum(_quantity(s) for _ref, s in allocated_from(pool))
-    if kind is PROC:
-        return Figures(host_caps(pool.host).cpus, reserved)
-    if kind is MEM:
-        return Figures(host_caps(pool.host).memory_kib or None, reserved)
-    return Figures(None, reserved)
+        return sum(len(allocated_from(c)) for c in _children(pool.host, NET))
+    return sum(_quantity(s) for _ref, s in allocated_from(pool))

@@ -87,3 +87,20 @@ def expected_pool_ids(conn) -> set[str]:
         pass
     return ids
 
+
+
+def node_with_volumes(path: str, volumes: int, domains: int = 3) -> str:
+    """A test-driver node file: `domains` guests of the benchmark shape, network 'default',
+    and storage pool 'bulk' holding `volumes` volumes; returns its test:// URI."""
+    from tests.fixtures.generate import _NODE_HEAD, bench_domain_xml
+    vols = "\n".join(
+        f"<volume type='file'><name>v{i:05d}.img</name><capacity>{1 << 20}</capacity>"
+        f"<allocation>0</allocation><target><path>/bulk/v{i:05d}.img</path></target></volume>"
+        for i in range(volumes))
+    pool = (f"<pool type='dir'><name>bulk</name><capacity>{1 << 40}</capacity>"
+            f"<allocation>{volumes << 20}</allocation><available>{(1 << 40) - (volumes << 20)}"
+            f"</available><target><path>/bulk</path></target>{vols}</pool>")
+    doms = [bench_domain_xml(i, image_dir="/bulk", state=5) for i in range(domains)]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(_NODE_HEAD + pool + "\n".join(doms) + "</node>\n")
+    return "test://" + path

@@ -180,7 +180,7 @@ def test_in_use(tserver, qserver, daemon):
             Pool=pool_ref("NetworkPool/default"))
 
 
-# -- settings that cannot be used -------------------------------------------------------------------
+# -- settings that cannot be used ----------------------------------------------------------
 
 @pytest.mark.usefixtures("unchanged")
 def test_bad_settings(tserver, qserver):

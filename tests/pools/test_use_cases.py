@@ -130,10 +130,10 @@ def test_uc_5_1_6_capacity_and_allocation(qserver, daemon):
 
     before = reserved()
     assert before == expect()
-    xml = (f"<domain type='qemu'><name>reserve1</name><memory unit='MiB'>96</memory>"
-           f"<vcpu>3</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>"
-           f"<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
-           f"<graphics type='vnc' autoport='yes'/></devices></domain>")
+    xml = ("<domain type='qemu'><name>reserve1</name><memory unit='MiB'>96</memory>"
+           "<vcpu>3</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>"
+           "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
+           "<graphics type='vnc' autoport='yes'/></devices></domain>")
     dom = lv.defineXML(xml)                                          # define
     try:
         after = reserved()

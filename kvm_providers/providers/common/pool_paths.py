@@ -20,8 +20,8 @@ from kvm_providers.virt.pools import Pool
 from .base import VIRT_NS
 from .paths import host_system_name
 
-__all__ = ["POOL_CLASSES", "RPCS_NAME", "RPCC_ID", "pool_path", "ac_path", "template_path", "rpcs_keys",
-           "rpcs_path", "rpcc_id", "rpcc_path", "volume_keys", "volume_path",
+__all__ = ["POOL_CLASSES", "RPCS_NAME", "RPCC_ID", "pool_path", "ac_path", "template_path",
+           "rpcs_keys", "rpcs_path", "rpcc_id", "rpcc_path", "volume_keys", "volume_path",
            "volume_rasd_path", "same_host_system"]
 
 #: The pool classes (without family prefix).
