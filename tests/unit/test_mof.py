@@ -582,7 +582,12 @@ def test_rasd_properties(resolved):
                                       "3": "filesystem", "4": "lun"}
         pool = resolved(f"{fam}_DiskPoolResourceAllocationSettingData")
         vm, vals = _values(pool.properties["Type"])
-        assert len(vm) == len(vals) == 8
+        types = dict(zip(vm, vals))
+        # libvirt-cim's 0..7, then the other libvirt storage pool types (issue 5)
+        assert [types[str(i)] for i in range(8)] == [
+            "Unknown", "Directory", "File System", "Network File System", "Disk", "ISCSI",
+            "Logical", "SCSI Host Bus Adapter"]
+        assert len(vm) == len(vals) == 14
 
 
 def _chain(resolved, cls):
