@@ -825,6 +825,7 @@ def _graphics_password(el, ctx=None):
 GRAPHICS: dict[str, Field] = {
     "ResourceType": Const(24),
     "ResourceSubType": Attr("", "type"),                          # graphics@type
+    "PoolID": Const("GraphicsPool/0"),                            # its pool (issue 5)
     "Address": Computed(graphics_address),                        # listen:port
     "KeyMap": Attr("", "keymap"),
     "Password": Computed(_graphics_password),
@@ -848,6 +849,7 @@ INPUT: dict[str, Field] = {
     "ResourceType": Const(13),
     "ResourceSubType": Attr("", "type"),
     "BusType": Attr("", "bus"),
+    "PoolID": Const("InputPool/0"),
     "Caption": Computed(input_caption),
     **_COMMON_DEVICE,
 }
@@ -905,6 +907,7 @@ CONTROLLER: dict[str, Field] = {
     "ResourceType": Const(1),
     "OtherResourceType": Const("controller"),
     "ResourceSubType": Attr("", "type"),
+    "PoolID": Const("ControllerPool/0"),
     "Index": Attr("", "index", "int"),
     "Model": Attr("", "model"),
     "Ports": Attr("", "ports"),
