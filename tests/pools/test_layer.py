@@ -133,15 +133,14 @@ def test_rasd_pool_ids_agree_with_the_associations(configure, node_uri):
     for r in rasds:
         up = h.AssociatorNames(r.path, "KVM_ResourceAllocationFromPool")
         got = [p["InstanceID"] for p in up]
-        if r.get("PoolID") is not None:
-            if r["PoolID"] in pools:
-                assert got == [r["PoolID"]], r["InstanceID"]
-        elif r.classname.endswith(("Graphics" "ResourceAllocationSettingData",
-                                   "InputResourceAllocationSettingData",
-                                   "ControllerResourceAllocationSettingData")):
-            assert len(got) == 1
-        else:
-            assert got == [], r["InstanceID"]
+        want = [r["PoolID"]] if r.get("PoolID") in pools else []
+        assert got == want, r["InstanceID"]
+        if r.classname.endswith("ConsoleResourceAllocationSettingData"):
+            assert got == []                       # consoles come from no pool
+    assert {r["PoolID"] for r in rasds if r.classname.endswith(
+        ("GraphicsResourceAllocationSettingData", "InputResourceAllocationSettingData",
+         "ControllerResourceAllocationSettingData"))} == \
+        {"GraphicsPool/0", "InputPool/0", "ControllerPool/0"}
     # every RASD associated from a pool names it back
     for iid, pool in pools.items():
         for r in h.Associators(pool.path, "KVM_ResourceAllocationFromPool"):
