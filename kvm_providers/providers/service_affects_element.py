@@ -1,30 +1,43 @@
 """{P}_ServiceAffectsElement: the VirtualSystemManagementService
 (AffectingElement) and the virtual systems of its host it manages
-(AffectedElement), ElementEffects 5 (Manages)."""
+(AffectedElement), and the ResourcePoolConfigurationService and the storage pools
+and networks it creates and deletes (issue 5); ElementEffects 5 (Manages)."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
 from kvm_providers.virt import list_domains
+from kvm_providers.virt.pools import DISK, NET, list_pools, pool_from_id
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import cs_of_path, cs_path, vsms_path
+from .common.pool_paths import pool_path, rpcs_path
 
 __all__ = ["ServiceAffectsElementProvider", "get_providers"]
 
 
 class ServiceAffectsElementProvider(AssociationProvider):
-    roles = (Role("AffectingElement", ["VirtualSystemManagementService"]),
-             Role("AffectedElement", ["ComputerSystem"]))
+    roles = (Role("AffectingElement", ["VirtualSystemManagementService",
+                                       "ResourcePoolConfigurationService"]),
+             Role("AffectedElement", ["ComputerSystem", "DiskPool", "NetworkPool"]))
     extra = {"ElementEffects": [5]}
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
+        base = path.classname.split("_", 1)[1].lower()
         if side == 0:
             for host in self.hosts(path.classname):
                 if self.paths_equal(vsms_path(host), path):
                     for ref in list_domains(host):
                         yield cs_path(host, ref.name)
+                elif self.paths_equal(rpcs_path(host), path):
+                    for pool in list_pools(host, (DISK.name, NET.name)):
+                        yield pool_path(pool)
+            return
+        if base in ("diskpool", "networkpool"):
+            pool = pool_from_id(family, path.keybindings.get("InstanceID"), path.classname)
+            if pool is not None:
+                yield rpcs_path(pool.host)
             return
         ref = cs_of_path(path, family)
         if ref is not None:
@@ -33,6 +46,7 @@ class ServiceAffectsElementProvider(AssociationProvider):
     def sources(self, env, family):
         for host in self.hosts(f"{family}_X"):
             yield vsms_path(host)
+            yield rpcs_path(host)
 
 
 def get_providers(env) -> dict[str, Any]:
