@@ -217,3 +217,14 @@ def test_several_hosts_qualify_every_id(configure, tmp_path):
     assert out["Pool"]["InstanceID"] == "lab2:DiskPool/p2"
     names = {p["InstanceID"] for p in h.EnumerateInstanceNames(NS, "KVM_DiskPool")}
     assert "lab2:DiskPool/p2" in names and "lab1:DiskPool/p2" not in names
+
+
+def test_service_affects_the_pools_it_manages(configure, node_uri):
+    h = configure(node_uri)
+    svc = h.EnumerateInstanceNames(NS, "KVM_ResourcePoolConfigurationService")[0]
+    refs = h.References(svc, "KVM_ServiceAffectsElement")
+    assert sorted(r["AffectedElement"]["InstanceID"] for r in refs) == [
+        "DiskPool/0", "DiskPool/images", "NetworkPool/0", "NetworkPool/default"]
+    assert all(r["ElementEffects"] == [5] for r in refs)
+    back = h.AssociatorNames(refs[1]["AffectedElement"], "KVM_ServiceAffectsElement")
+    assert [b["Name"] for b in back] == ["RPCS"]
