@@ -232,6 +232,7 @@ def test_storage_pool_that_cannot_start_is_undone(qserver, daemon):
     assert not os.path.exists(target)
 
 
+@pytest.mark.filterwarnings("ignore::pywbem.MissingKeybindingsWarning")
 def test_class_path_and_capabilities(qserver, daemon):
     conn = qserver.conn()
     svc = service(conn)
