@@ -64,6 +64,19 @@ def test_uc_5_1_4_supported_resource_types(qserver):
     dsp1041_d = server.get_central_instances(
         next(p for p in scoped if p["InstanceID"].endswith("1.1.0c_d")))
     assert {p["InstanceID"] for p in dsp1041_d} == {"DiskPool/0", f"DiskPool/{POOL_NAME}"}
+    # and from the implementing instances back to their profiles
+    back = conn.AssociatorNames(pool_ref(f"DiskPool/{POOL_NAME}"),
+                                AssocClass="CIM_ElementConformsToProfile")
+    assert {p["InstanceID"] for p in back} == {
+        "CIM:DSP1059-GenericDeviceResourceVirtualization-1.0.0_d",
+        "CIM:DSP1041-ResourceAllocation-1.1.0c_d"}
+    back = conn.AssociatorNames(pool_ref("MemoryPool/0"),
+                                AssocClass="CIM_ElementConformsToProfile")
+    assert {p["InstanceID"] for p in back} == {
+        "CIM:DSP1045-MemoryResourceVirtualization-1.0.0", "CIM:DSP1041-ResourceAllocation-1.1.0c_m"}
+    back = conn.AssociatorNames(pool_ref("Host/Disk", "KVM_AllocationCapabilities"),
+                                AssocClass="CIM_ElementConformsToProfile")
+    assert [p["InstanceID"] for p in back] == ["CIM:DSP1043-AllocationCapabilities-1.0.0a"]
 
 
 def test_uc_5_1_5_resource_pools_and_constituents(qserver, daemon):
