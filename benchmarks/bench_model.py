@@ -36,7 +36,6 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
-import pywbem  # noqa: E402
 from pywbem import CIMInstanceName  # noqa: E402
 
 from tests.fixtures.generate import bench_domain_xml, write_node  # noqa: E402

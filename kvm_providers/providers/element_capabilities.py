@@ -15,7 +15,7 @@ from kvm_providers.virt.pools import list_pools, pool_from_id
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import (cs_of_path, cs_path, elec_path, host_of_path, host_path,
-                           host_system_name, vsmc_path, vsms_path)
+                           vsmc_path, vsms_path)
 from .common.pool_paths import POOL_CLASSES, ac_path, pool_path, rpcc_id, rpcc_path, rpcs_path
 
 __all__ = ["ElementCapabilitiesProvider", "get_providers"]

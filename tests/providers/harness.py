@@ -10,7 +10,7 @@ libvirt calls one operation makes.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Optional
+from typing import Optional
 
 import pywbem
 from pywbem import CIMInstanceName

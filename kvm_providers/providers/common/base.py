@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from pywbem import CIMInstanceName
 
@@ -71,7 +71,3 @@ class VirtProvider(CIMProvider2):
         """The class `base` of the family of `family_classname` ('KVM_X', 'Y' -> 'KVM_Y')."""
         return f"{family_classname.split('_', 1)[0]}_{base}"
 
-
-def iter_hosts(classname: str) -> Iterable[Host]:
-    fam = keys.family_of_class(classname)
-    return manager().for_family(fam) if fam else []
