@@ -13,6 +13,9 @@ driver.  Measured through pywbem, as medians of several runs, for each V:
 * for contrast, EnumerateInstanceNames of KVM_StorageVolume, which does grow
   with V (so that flat figures above mean something).
 
+The volume counts alternate from run to run (the pool is filled and emptied
+between them), so that changes in the machine's load affect them alike.
+
     python benchmarks/bench_pools.py [--runs 7] [--volumes 0,1000] [--json PATH]
 """
 
@@ -40,15 +43,6 @@ NS = "root/virt"
 #: (differences below SLACK_S seconds are noise, whatever their ratio).
 MAX_RATIO = 1.5
 SLACK_S = 0.005
-
-
-def _median(func, runs: int) -> tuple[float, int]:
-    times, n = [], 0
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        n = len(func())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), n
 
 
 def _fill_pool(conn, directory: str, count: int) -> None:
@@ -79,20 +73,27 @@ def run(volumes: list[int], runs: int) -> dict:
         ac = CIMInstanceName("KVM_AllocationCapabilities", {"InstanceID": f"DiskPool/{POOL}"},
                              namespace=NS)
         cim.EnumerateInstances("KVM_SettingsDefineCapabilities")   # warm the host's facts
-        out: dict = {"runs": runs, "volumes": {}}
-        for v in volumes:
-            _fill_pool(conn, directory, v)
-            row = {}
-            for name, func in (
-                    ("ac_enumerate", lambda: cim.EnumerateInstances("KVM_AllocationCapabilities")),
-                    ("sdc_enumerate",
-                     lambda: cim.EnumerateInstances("KVM_SettingsDefineCapabilities")),
-                    ("pool_templates",
-                     lambda: cim.Associators(ac, AssocClass="KVM_SettingsDefineCapabilities")),
-                    ("volume_names", lambda: cim.EnumerateInstanceNames("KVM_StorageVolume"))):
-                t, n = _median(func, runs)
-                row[name] = {"median_s": round(t, 4), "count": n}
-            out["volumes"][str(v)] = row
+        ops = (("ac_enumerate", lambda: cim.EnumerateInstances("KVM_AllocationCapabilities")),
+               ("sdc_enumerate",
+                lambda: cim.EnumerateInstances("KVM_SettingsDefineCapabilities")),
+               ("pool_templates",
+                lambda: cim.Associators(ac, AssocClass="KVM_SettingsDefineCapabilities")),
+               ("volume_names", lambda: cim.EnumerateInstanceNames("KVM_StorageVolume")))
+        times: dict = {v: {name: [] for name, _ in ops} for v in volumes}
+        counts: dict = {v: {} for v in volumes}
+        # The volume counts alternate run by run, so that drift of the machine's load
+        # affects them alike.
+        for _ in range(runs):
+            for v in volumes:
+                _fill_pool(conn, directory, v)
+                for name, func in ops:
+                    t0 = time.perf_counter()
+                    counts[v][name] = len(func())
+                    times[v][name].append(time.perf_counter() - t0)
+        out: dict = {"runs": runs, "volumes": {
+            str(v): {name: {"median_s": round(statistics.median(times[v][name]), 4),
+                            "count": counts[v][name]} for name, _ in ops}
+            for v in volumes}}
         conn.close()
         return out
     finally:
