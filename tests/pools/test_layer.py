@@ -83,31 +83,27 @@ def _ac_and_sdc(h):
     return acs, sdc
 
 
-@pytest.mark.parametrize("volumes", [0, 400])
-def test_capabilities_cost_nothing_per_volume(configure, calls, tmp_path, volumes):
-    h = configure(node_with_volumes(str(tmp_path / "node.xml"), volumes))
-    _ac_and_sdc(h)                              # warm: per-connection facts
-    calls.clear()
-    acs, sdc = _ac_and_sdc(h)
-    assert len(acs) == 16                       # 7 host + 9 pools (bulk, default ...)
-    assert {a["InstanceID"] for a in acs} >= {"DiskPool/bulk", "Host/Disk"}
-    per_volume = [k for k in calls if k.startswith("virStorageVol") or "Volume" in k
-                  or k.endswith("storageVolLookupByPath")]
-    assert per_volume == []
-    # two requests: pools and networks listed once each, one XML and info per storage pool
-    assert calls["virConnect.listAllStoragePools"] == 2
-    assert calls["virStoragePool.XMLDesc"] <= 2 * 2
-    assert calls["virDomain.XMLDesc"] == 0
-    assert calls["virConnect.getDomainCapabilities"] == 0
-    bulk = [r for r in sdc if r["GroupComponent"]["InstanceID"] == "DiskPool/bulk"]
-    test_capabilities_cost_nothing_per_volume.counts[volumes] = (len(sdc), len(bulk),
-                                                                 dict(calls))
-    if len(test_capabilities_cost_nothing_per_volume.counts) == 2:
-        a, b = test_capabilities_cost_nothing_per_volume.counts.values()
-        assert a == b                           # same templates, same calls
-
-
-test_capabilities_cost_nothing_per_volume.counts = {}
+def test_capabilities_cost_nothing_per_volume(configure, calls, tmp_path):
+    """The same templates and the same libvirt calls with 0 and 400 volumes in a pool."""
+    seen = {}
+    for volumes in (0, 400):
+        h = configure(node_with_volumes(str(tmp_path / f"node{volumes}.xml"), volumes))
+        _ac_and_sdc(h)                          # warm: per-connection facts
+        calls.clear()
+        acs, sdc = _ac_and_sdc(h)
+        assert len(acs) == 16                   # 7 of the host, 9 of the pools
+        assert {a["InstanceID"] for a in acs} >= {"DiskPool/bulk", "Host/Disk"}
+        per_volume = [k for k in calls if k.startswith("virStorageVol") or "Volume" in k
+                      or k.endswith("storageVolLookupByPath")]
+        assert per_volume == []
+        # two requests: pools listed once each, one XML and info per storage pool
+        assert calls["virConnect.listAllStoragePools"] == 2
+        assert calls["virStoragePool.XMLDesc"] <= 2 * 2
+        assert calls["virDomain.XMLDesc"] == 0
+        assert calls["virConnect.getDomainCapabilities"] == 0
+        templates = sorted(r["PartComponent"]["InstanceID"] for r in sdc)
+        seen[volumes] = (templates, dict(calls))
+    assert seen[0] == seen[400]
 
 
 def test_property_list_and_reserved(configure, calls, tmp_path):
