@@ -17,17 +17,15 @@ from kvm_providers.virt.mapping import Const, View
 
 __all__ = ["wanted_in", "put", "fill_from_table", "fill"]
 
-_plans: dict[tuple, list] = {}
-
-
 def wanted_in(model: Any, names: Sequence[str] | Mapping[str, Any]) -> list[tuple[str, Any]]:
     """[(name as given, PropSpec)] of `names` that the model wants and its class defines.
 
-    `names` must be a long-lived object (a module-level table or tuple): the
-    result is cached per (class, PropertyList, names).
+    Cached in the class's spec per (PropertyList, names): keyed by the names
+    themselves, so that a fresh dict per call is as good as a module-level table.
     """
-    key = (id(model.spec), model.wanted, id(names))
-    plan = _plans.get(key)
+    cache = model.spec._cache
+    key = ("plan", model.wanted, names if type(names) is tuple else tuple(names))
+    plan = cache.get(key)
     if plan is None:
         props, wanted = model.spec.props, model.wanted
         plan = []
@@ -36,7 +34,7 @@ def wanted_in(model: Any, names: Sequence[str] | Mapping[str, Any]) -> list[tupl
             pspec = props.get(lk)
             if pspec is not None and lk in wanted and not pspec.is_key:
                 plan.append((name, pspec))
-        _plans[key] = plan
+        cache[key] = plan
     return plan
 
 
@@ -48,8 +46,11 @@ def put(inst: Any, pspec: Any, value: Any) -> None:
 
 def _table_plan(model: Any, table: Mapping[str, Any]) -> list[tuple]:
     """[(property name, reader or None, pre-typed constant)] of a table for a model."""
-    key = ("table", id(model.spec), model.wanted, id(table))
-    plan = _plans.get(key)
+    # Tables are module-level constants: keyed by identity, and kept alive by the key.
+    cache = model.spec._cache
+    key = ("table", model.wanted, id(table))
+    hit = cache.get(key)
+    plan = hit[1] if hit is not None and hit[0] is table else None
     if plan is None:
         plan = []
         for name, pspec in wanted_in(model, table):
@@ -58,7 +59,7 @@ def _table_plan(model: Any, table: Mapping[str, Any]) -> list[tuple]:
                 plan.append((pspec.name, None, coerce(pspec.type, pspec.is_array, f.value)))
             else:
                 plan.append((pspec.name, f.read, None))
-        _plans[key] = plan
+        cache[key] = (table, plan)
     return plan
 
 
