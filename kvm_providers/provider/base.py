@@ -276,7 +276,13 @@ class CIMProvider2:
 
     def _assoc_instances(self, env, objectName, assocClassName, role, resultRole,
                          keys_only, propertyList=None):
-        """(association instance, lower-case source role names) for objectName."""
+        """(association instance, model, lower-case source role) for objectName.
+
+        The source role is the reference through which `objectName` takes part:
+        `role` if given; otherwise a reference equal to `objectName` other than
+        `resultRole` (so that in a self-association, where both ends are the
+        object, the other end is still a result).
+        """
         if not assocClassName:
             raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
                            "No association class given to the association provider")
@@ -287,25 +293,28 @@ class CIMProvider2:
                               result_class_name="", role=role or "",
                               result_role=resultRole or "", keys_only=keys_only)
         role_l = role.lower() if role else None
+        rrole_l = resultRole.lower() if resultRole else None
         for inst in gen or ():
-            sources = set()
-            for prop in inst.properties.values():
-                if prop.type == "reference" and prop.value is not None and \
-                        paths_equal(prop.value, objectName):
-                    sources.add(prop.name.lower())
-            if not sources or (role_l and role_l not in sources):
+            matching = [prop.name.lower() for prop in inst.properties.values()
+                        if prop.type == "reference" and prop.value is not None and
+                        paths_equal(prop.value, objectName)]
+            if role_l:
+                source = role_l if role_l in matching else None
+            else:
+                source = next((m for m in matching if m != rrole_l), None)
+            if source is None:
                 continue
-            yield inst, model, sources
+            yield inst, model, source
 
     def _assoc_targets(self, env, objectName, assocClassName, resultClassName, role,
                        resultRole) -> Iterator[CIMInstanceName]:
         schema = self._schema()
         rrole_l = resultRole.lower() if resultRole else None
-        for inst, _model, sources in self._assoc_instances(
+        for inst, _model, source in self._assoc_instances(
                 env, objectName, assocClassName, role, resultRole, keys_only=False):
             for prop in list(inst.properties.values()):
                 lname = prop.name.lower()
-                if prop.type != "reference" or prop.value is None or lname in sources:
+                if prop.type != "reference" or prop.value is None or lname == source:
                     continue
                 if rrole_l and lname != rrole_l:
                     continue
@@ -348,7 +357,7 @@ class CIMProvider2:
                       propertyList: Optional[list[str]]) -> Iterator[CIMInstance]:
         """References: association instances of `resultClassName` (the association class)."""
         ns = objectName.namespace
-        for inst, model, _sources in self._assoc_instances(
+        for inst, model, _source in self._assoc_instances(
                 env, objectName, resultClassName, role, None, keys_only=False,
                 propertyList=propertyList):
             yield self._finish(inst, model, ns)
@@ -357,7 +366,7 @@ class CIMProvider2:
                           role: Optional[str]) -> Iterator[CIMInstanceName]:
         """ReferenceNames: paths of the association instances."""
         ns = objectName.namespace
-        for inst, model, _sources in self._assoc_instances(
+        for inst, model, _source in self._assoc_instances(
                 env, objectName, resultClassName, role, None, keys_only=True):
             yield self._finish(inst, model, ns).path
 

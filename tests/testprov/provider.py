@@ -45,7 +45,7 @@ def _seed() -> None:
                                                "Extra": "only in the subclass"})
     for inst in (w1, w2, g1):
         _store[(inst.classname.lower(), inst["InstanceID"])] = inst
-    _links.extend([("w1", "w2", "w1->w2"), ("w2", "g1", "w2->g1")])
+    _links.extend([("w1", "w2", "w1->w2"), ("w2", "g1", "w2->g1"), ("g1", "g1", "g1 self")])
 
 
 _seed()

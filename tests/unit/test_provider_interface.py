@@ -184,6 +184,22 @@ def test_associations_with_filters(proxy, env):
     assert [(a["InstanceID"], a["Str"]) for a in assocs] == [("w1", "first <widget> & co")]
 
 
+def test_self_association(proxy, env):
+    g1 = path("TST_Gadget", "g1")
+
+    def ids(role=None, result_role=None):
+        return sorted(p["InstanceID"] for p in proxy.MI_associatorNames(
+            env, g1, "TST_WidgetLink", None, role, result_role))
+    # g1 is Right of w2->g1, and both ends of the g1 self-link.
+    assert ids() == ["g1", "w2"]
+    assert ids(role="Left") == ["g1"]
+    assert ids(role="Right") == ["g1", "w2"]
+    assert ids(result_role="Right") == ["g1"]
+    assert ids(role="Left", result_role="Left") == []
+    assert len(list(proxy.MI_referenceNames(env, g1, "TST_WidgetLink", None))) == 2
+    assert len(list(proxy.MI_referenceNames(env, g1, "TST_WidgetLink", "Left"))) == 1
+
+
 def test_invoke_method_typed_parameters(proxy, env):
     w1 = path("TST_Widget", "w1")
     emb_xml = CIMInstance("TST_Widget", properties={"InstanceID": "e", "U8": pywbem.Uint8(9)}
