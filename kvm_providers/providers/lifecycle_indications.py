@@ -61,7 +61,6 @@ DELETED = "ComputerSystemDeletedIndication"
 MODIFIED = "ComputerSystemModifiedIndication"
 
 _DEFINED = libvirt.VIR_DOMAIN_EVENT_DEFINED
-_UNDEFINED = libvirt.VIR_DOMAIN_EVENT_UNDEFINED
 # Definition changes: the settings changed though ComputerSystem may look the same.
 _SETTINGS_CHANGED = {getattr(libvirt, "VIR_DOMAIN_EVENT_DEFINED_UPDATED", 1),
                      getattr(libvirt, "VIR_DOMAIN_EVENT_DEFINED_FROM_SNAPSHOT", 3)}
@@ -126,7 +125,7 @@ class _Watcher:
                     self.jobs.get_nowait()
                 except queue.Empty:
                     pass
-        if self.thread is not threading.current_thread():
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(timeout)
 
     # -- libvirt side (supervisor and event loop threads) ----------------------------
