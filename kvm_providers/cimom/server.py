@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import ipaddress
 import logging
@@ -9,6 +10,8 @@ import socket
 import ssl
 import threading
 from typing import Iterable, Optional
+
+from pywbem import CIMError
 
 from ..config import Config, ConfigError, parse_hostport
 from ..registry import registrations
@@ -164,6 +167,7 @@ class CIMServer:
 
     def start(self) -> None:
         self.http.bind()
+        self._preload()
         self.indications.start()
         self.http.start()
         self._housekeeper = threading.Thread(target=self._housekeeping, daemon=True,
@@ -172,6 +176,24 @@ class CIMServer:
         for host, port, secure in self.addresses:
             LOG.info("listening on %s://%s:%d/cimom", "https" if secure else "http",
                      f"[{host}]" if ":" in host else host, port)
+
+    def _preload(self) -> None:
+        """Load every provider module now, then take the long-lived objects out of GC.
+
+        The class repository and the provider modules are some 200,000
+        objects that live as long as the server; a full cyclic collection
+        falling inside a request would scan them all (0.15-0.3 s).  Frozen,
+        the collector only looks at what requests create.
+        """
+        for module in sorted({e.module for ns in self.schema.namespaces
+                              for e in self.table.entries(ns)}):
+            try:
+                self.table.proxy(module)
+            except CIMError as exc:
+                LOG.error("%s", exc.status_description)
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50000, 20, 100)
 
     def _housekeeping(self) -> None:
         while not self._stop.wait(5.0):
