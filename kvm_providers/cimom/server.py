@@ -193,7 +193,7 @@ class CIMServer:
                 LOG.error("%s", exc.status_description)
         gc.collect()
         gc.freeze()
-        gc.set_threshold(50000, 20, 100)
+        gc.set_threshold(10000, 10, 10)   # fewer young collections, each still cheap
 
     def _housekeeping(self) -> None:
         while not self._stop.wait(5.0):
