@@ -1,7 +1,7 @@
 """cmpi-bindings' Python entry module, for Python 3 and pywbem 1.x.
 
 cmpi-bindings' ``libpy3CmpiProvider.so`` (the provider library that sfcb and
-OpenPegasus load for providers registered with location ``py3CmpiProvider``)
+Pegasus load for providers registered with location ``py3CmpiProvider``)
 imports this module by name and calls ``get_cmpi_proxy_provider(miname,
 broker, ctx)``.  It must be importable by the system ``python3`` without
 PYTHONPATH (cmpi-bindings starts an isolated interpreter), which is why it is

@@ -54,7 +54,7 @@ TARGETS = {
     ("pywbem", "AssociatorNames SystemDevice"): 0.008,
 }
 
-#: libvirt-cim inside OpenPegasus on a libvirtd with 1000 such guests (issue 3).
+#: libvirt-cim inside Pegasus on a libvirtd with 1000 such guests (issue 3).
 LIBVIRT_CIM = {
     ("server", "EnumerateInstanceNames ComputerSystem"): 1.43,
     ("server", "EnumerateInstances ComputerSystem"): 1.36,

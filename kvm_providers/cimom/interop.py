@@ -1,6 +1,6 @@
 """The embedded server's own interop providers (DSP1033 Profile Registration, DSP1071 WBEM Server).
 
-In sfcb and OpenPegasus the CIM server provides these classes; the embedded
+In sfcb and Pegasus the CIM server provides these classes; the embedded
 server provides them here, as an ordinary provider module, so that pywbem's
 ``WBEMServer`` discovery works: the interop namespace, CIM_ObjectManager
 (brand and version), CIM_Namespace and CIM_NamespaceInManager, the

@@ -1,4 +1,4 @@
-"""The Python 3 CMPI adapter: kvm_providers inside sfcb and OpenPegasus.
+"""The Python 3 CMPI adapter: kvm_providers inside sfcb and Pegasus.
 
 cmpi-bindings' ``libpy3CmpiProvider.so`` embeds Python in the CIM server and
 imports the top-level module ``cmpi_pywbem_bindings`` (shipped by this

@@ -271,7 +271,7 @@ class CMPIProxyProvider:
     def _assoc_classes(self, ns: str, requested: Optional[str]) -> list[str]:
         """The association classes of this module to run for AssocClass `requested`.
 
-        OpenPegasus names the registered class; sfcb passes the client's
+        Pegasus names the registered class; sfcb passes the client's
         AssocClass (or ResultClass for References), which may be None or a
         superclass such as CIM_Component.
         """

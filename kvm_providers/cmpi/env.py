@@ -1,4 +1,4 @@
-"""The broker, as providers see it through ``env`` inside sfcb and OpenPegasus.
+"""The broker, as providers see it through ``env`` inside sfcb and Pegasus.
 
 * :class:`CMPIEnvironment` is the ``env`` of every call: its logger writes to
   the CIM server's log and trace facility, its CIMOM handle makes up-calls
@@ -359,7 +359,7 @@ class CMPICIMOMHandle(CIMOMHandle):
     def DeliverIndication(self, ns: str, instance: CIMInstance) -> None:
         """Hand an indication to the CIM server.
 
-        OpenPegasus wants the namespace on the indication's path; sfcb wants
+        Pegasus wants the namespace on the indication's path; sfcb wants
         none there (sblim bug 2185410) and takes it from `ns`.
         """
         name = ""
@@ -404,7 +404,7 @@ class CMPICIMOMHandle(CIMOMHandle):
 
 
 class CMPIEnvironment(ProviderEnvironment):
-    """``env`` inside sfcb or OpenPegasus: logger, CIMOM handle and context of one call."""
+    """``env`` inside sfcb or Pegasus: logger, CIMOM handle and context of one call."""
 
     def __init__(self, cmpi, broker, ctx, miname: str, logger: logging.Logger):
         handle = CMPICIMOMHandle(cmpi, broker, ctx) if ctx is not None else None

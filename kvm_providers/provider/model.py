@@ -16,7 +16,7 @@ Assigning a property that was filtered out by the PropertyList is ignored
 (the pywbem 0.7 ``property_list`` behaviour the CIMProvider2 API relies on).
 Assigning a key property also sets the key binding of ``model.path``.
 Properties that were requested but never assigned are left out of the
-instance (as OpenPegasus does); assign None to send an explicit NULL.
+instance (as Pegasus does); assign None to send an explicit NULL.
 Assigning a property the class does not define is a provider bug: it is
 ignored with a warning (an error when KVM_PROVIDERS_STRICT_MODELS is set).
 """

@@ -1,7 +1,7 @@
 """The declarative registry: which provider module serves which class, where, how.
 
 This one table generates the embedded server's dispatch table, the sfcb
-``.reg`` file and the OpenPegasus registration MOF, so that they cannot drift
+``.reg`` file and the Pegasus registration MOF, so that they cannot drift
 apart.  Entries are written once per class family template: ``{P}`` stands for
 the family prefix (``KVM``, ``LXC``, ``Xen``) and is expanded by
 :func:`registrations`.

@@ -16,7 +16,7 @@ that the committed files are current.
   ``location`` names cmpi-bindings' provider library (libpy3CmpiProvider.so),
   ``provider`` the MI name cmpi-bindings hands our adapter, ``group`` puts all
   our providers in one sfcb provider process (one Python interpreter).
-* ``kvm_providers.peg.mof``: OpenPegasus registration (compiled into its
+* ``kvm_providers.peg.mof``: Pegasus registration (compiled into its
   interop namespace): one ``PG_ProviderModule`` (InterfaceType "CMPI",
   InterfaceVersion "2.0.0", Location "py3CmpiProvider"), one ``PG_Provider``
   per provider name, one ``PG_ProviderCapabilities`` per class.
@@ -40,7 +40,7 @@ CMPI_LOCATION = "py3CmpiProvider"
 PEGASUS_MODULE = "kvm_providers_Module"
 #: PG_ProviderCapabilities.ProviderType values.
 PEGASUS_PROVIDER_TYPES = {INSTANCE: 2, ASSOCIATION: 3, INDICATION: 4, METHOD: 5}
-#: OpenPegasus' interop namespace; profile classes registered in root/interop are
+#: Pegasus' interop namespace; profile classes registered in root/interop are
 #: registered there too (Pegasus-era clients look for them there).
 PEGASUS_INTEROP_NS = "root/PG_InterOp"
 
@@ -81,11 +81,11 @@ def _mof_str(text: str) -> str:
 
 
 def pegasus_mof(regs: Optional[Iterable[Registration]] = None, version: str = "") -> str:
-    """The OpenPegasus registration MOF for `regs` (default: the table)."""
+    """The Pegasus registration MOF for `regs` (default: the table)."""
     regs = registrations() if regs is None else list(regs)
     if not version:
         from .._version import __version__ as version
-    out = [f"// OpenPegasus provider registration for kvm_providers.", f"// {_HEADER}",
+    out = [f"// Pegasus provider registration for kvm_providers.", f"// {_HEADER}",
            "// Compile into the interop namespace (root/PG_InterOp), e.g. with",
            "// kvm-providers-register, or: cimmof -n root/PG_InterOp kvm_providers.peg.mof",
            "",

@@ -2,7 +2,7 @@
 
     kvm-providers-register [--unregister] [--dry-run] [--server auto|sfcb|pegasus]
 
-Finds sfcb (``sfcbstage``/``sfcbrepos``) and OpenPegasus (``cimmof``/
+Finds sfcb (``sfcbstage``/``sfcbrepos``) and Pegasus (``cimmof``/
 ``cimprovider``) on the host and, for each found (or the one named by
 ``--server``):
 
@@ -12,7 +12,7 @@ sfcb
     registration file (``sfcbstage -n NS -r kvm_providers.reg FILE...``),
     rebuilds the repository (``sfcbrepos -f``) and restarts sfcb if it runs
     under systemd.  Unregistering unstages (``sfcbunstage``) and rebuilds.
-OpenPegasus (its server must run)
+Pegasus (its server must run)
     creates ``root/virt`` by compiling Pegasus' own DMTF schema into it if
     needed, compiles the project's classes into ``root/virt`` and the profile
     classes into the interop namespace (``cimmof -uc -aE``), replaces the
@@ -25,7 +25,7 @@ It also writes the cmpi-bindings provider modules (/usr/lib/pycim/*.py) unless
 again gives the same result (idempotent).  ``--dry-run`` prints every command
 (and file write) instead of running it.  With no CIM server found it says so
 and exits 0.  Only the project's own classes are registered: sfcb and
-OpenPegasus already hold the DMTF schema.
+Pegasus already hold the DMTF schema.
 """
 
 from __future__ import annotations
@@ -256,14 +256,14 @@ class Registrar:
             self._show("# sfcb: kvm_providers is not staged; nothing to unregister")
         self.remove_shims()
 
-    # -- OpenPegasus --------------------------------------------------------------
+    # -- Pegasus --------------------------------------------------------------
 
     def _pegasus_running(self) -> None:
         if self.dry_run:
             return
         rc, out = self.query(["cimprovider", "-l"])
         if rc != 0:
-            raise RegisterError("OpenPegasus is installed but its server does not answer "
+            raise RegisterError("Pegasus is installed but its server does not answer "
                                 f"(cimprovider -l: {out.strip()}); start cimserver and run "
                                 "kvm-providers-register again")
 
@@ -272,7 +272,7 @@ class Registrar:
             return self.cim_schema
         found = sorted(p for g in PEGASUS_SCHEMA_GLOBS for p in glob.glob(g))
         if not found:
-            raise RegisterError("OpenPegasus' DMTF schema (CIM_Schema.mof) was not found; "
+            raise RegisterError("Pegasus' DMTF schema (CIM_Schema.mof) was not found; "
                                 "give it with --cim-schema")
         return found[-1]
 
@@ -321,7 +321,7 @@ def detect_servers() -> list[str]:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kvm-providers-register",
-        description="Register (or unregister) kvm_providers with sfcb or OpenPegasus.")
+        description="Register (or unregister) kvm_providers with sfcb or Pegasus.")
     parser.add_argument("--unregister", "-u", action="store_true",
                         help="remove the registration and the classes")
     parser.add_argument("--dry-run", "-n", action="store_true",
@@ -336,8 +336,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--work-dir", default=WORK_DIR,
                         help="where the flattened MOF files are kept (default: %(default)s)")
     parser.add_argument("--pegasus-interop-ns", default=PEGASUS_INTEROP_NS,
-                        help="OpenPegasus' interop namespace (default: %(default)s)")
-    parser.add_argument("--cim-schema", help="OpenPegasus: the DMTF CIM_Schema.mof to "
+                        help="Pegasus' interop namespace (default: %(default)s)")
+    parser.add_argument("--cim-schema", help="Pegasus: the DMTF CIM_Schema.mof to "
                         "create root/virt with (default: found under /usr/share/Pegasus)")
     parser.add_argument("--sfcb-stage-dir", default=SFCB_STAGE_DIR)
     parser.add_argument("--no-restart", dest="restart", action="store_false",
@@ -347,7 +347,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     servers = detect_servers() if args.server == "auto" else [args.server]
     if not servers:
-        print("kvm-providers-register: no CIM server (sfcb or OpenPegasus) found on this "
+        print("kvm-providers-register: no CIM server (sfcb or Pegasus) found on this "
               "host; nothing to do. The embedded server (kvm-cimom) needs no registration.")
         return 0
     if args.server != "auto" and not args.dry_run and not detect_servers().count(args.server):
@@ -366,7 +366,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     verb = "unregister" if args.unregister else "register"
     status = 0
     for server in servers:
-        label = {"sfcb": "sfcb", "pegasus": "OpenPegasus"}[server]
+        label = {"sfcb": "sfcb", "pegasus": "Pegasus"}[server]
         if args.dry_run:
             print(f"# {verb} with {label} (dry run: commands not run)")
         try:

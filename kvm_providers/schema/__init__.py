@@ -3,7 +3,7 @@
 One mechanism serves every host.  The embedded WBEM server answers class
 operations from it and checks requests against it; the provider interface
 builds typed instance models from it, in the embedded server and inside
-sfcb/OpenPegasus alike.
+sfcb/Pegasus alike.
 
 The MOF files are compiled with pywbem's MOF compiler.  Compiling takes a few
 seconds, so the result is cached (pickled) under a key made of the MOF texts and

@@ -18,7 +18,7 @@ For each area (``virt``, ``interop``) :func:`expand_templates` produces
 files; a test checks that the committed files equal the expansion.  The
 entry files are what ``kvm_providers.schema.NAMESPACE_MOF`` compiles (after the
 CIM schema subset ``cim/schema.mof``), and what a CIM server that already has
-the DMTF schema (sfcb, OpenPegasus) loads.
+the DMTF schema (sfcb, Pegasus) loads.
 """
 
 from __future__ import annotations

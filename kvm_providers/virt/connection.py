@@ -15,7 +15,7 @@ A :class:`Host` owns the connection to one libvirt URI and keeps it alive:
 
 The process-wide set of hosts is a :class:`ConnectionManager`.  The
 embedded server installs it at start with :func:`configure`
-(``configure(config.effective_hosts())``); other hosts (sfcb, OpenPegasus)
+(``configure(config.effective_hosts())``); other hosts (sfcb, Pegasus)
 get it lazily from the configuration file on first use (:func:`manager`).
 
 libvirt's default event loop runs in one daemon thread of the process
