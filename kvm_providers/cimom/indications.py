@@ -35,6 +35,8 @@ See docs/indications.md for the behaviour seen by clients.
 
 from __future__ import annotations
 
+import abc
+
 import collections
 import http.client
 import itertools
@@ -1586,14 +1588,16 @@ def _fill(model, inst: CIMInstance, keys_only: bool):
     return out
 
 
-class _StoreProvider(CIMProvider2):
+class _StoreProvider(CIMProvider2, abc.ABC):
     """Common plumbing: instances from the manager's lists."""
 
+    @abc.abstractmethod
     def _list(self, classname: str) -> list[CIMInstance]:
-        raise NotImplementedError
+        """The stored instances of `classname`."""
 
+    @abc.abstractmethod
     def _get(self, path: CIMInstanceName) -> Optional[CIMInstance]:
-        raise NotImplementedError
+        """The stored instance at `path`, or None."""
 
     def enum_instances(self, env, model, keys_only) -> Iterator:
         for inst in self._list(model.classname):

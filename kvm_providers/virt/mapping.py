@@ -27,6 +27,8 @@ Paths are ElementPath steps (``'target'``, ``'driver'``, ``'os/type'``);
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from lxml import etree
@@ -171,13 +173,14 @@ CONVERTERS: dict[str, tuple[Callable[[Optional[str]], Any], Callable[[Any], str]
 }
 
 
-class Field:
+class Field(abc.ABC):
     """A CIM property's place in the XML."""
 
     writable = True
 
+    @abc.abstractmethod
     def read(self, el: Any, ctx: Any = None) -> Any:
-        raise NotImplementedError
+        """The property's value read from element `el` (plain Python value or None)."""
 
     def write(self, el: Any, value: Any, ctx: Any = None) -> None:
         raise NotWritable(f"{type(self).__name__} cannot be written")

@@ -18,6 +18,8 @@ LXC objects).
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from pywbem import CIMInstanceName
@@ -49,7 +51,7 @@ class Role:
         return f"<Role {self.name} {self.bases}>"
 
 
-class AssociationProvider(VirtProvider):
+class AssociationProvider(VirtProvider, abc.ABC):
     """Base class of the association providers."""
 
     #: The two roles, (role 0, role 1).
@@ -61,10 +63,10 @@ class AssociationProvider(VirtProvider):
 
     # -- what subclasses implement ------------------------------------------
 
+    @abc.abstractmethod
     def related(self, env: Any, side: int, path: CIMInstanceName, family: str,
                 keys_only: bool) -> Iterable[CIMInstanceName]:
         """Paths of the objects on the other side of `path`, which plays role `side`."""
-        raise NotImplementedError
 
     def sources(self, env: Any, family: str) -> Iterable[CIMInstanceName]:
         """Paths of every object that plays role 0 (for EnumerateInstances)."""
