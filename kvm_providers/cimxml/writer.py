@@ -32,22 +32,22 @@ _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NEEDS = re.compile('[&<>"\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
 
 
-def esc(text: str) -> str:
-    """Escape character data."""
+def _escape(text: str, table: dict) -> str:
     if not _NEEDS.search(text):
         return text
     if _BAD_XML.search(text):
         text = _BAD_XML.sub("\ufffd", text)
-    return text.translate(_ESC_TABLE)
+    return text.translate(table)
+
+
+def esc(text: str) -> str:
+    """Escape character data."""
+    return _escape(text, _ESC_TABLE)
 
 
 def attr(text: str) -> str:
     """Escape an attribute value (for use inside double quotes)."""
-    if not _NEEDS.search(text):
-        return text
-    if _BAD_XML.search(text):
-        text = _BAD_XML.sub("\ufffd", text)
-    return text.translate(_ATTR_TABLE)
+    return _escape(text, _ATTR_TABLE)
 
 
 def _real_text(value: float) -> str:
