@@ -1,4 +1,4 @@
-"""The embedded server's own interop providers (DSP1033 Profile Registration, DSP1071 WBEM Server).
+"""The embedded server's own interop providers (DSP1033, DSP1071 WBEM Server, DSP1054).
 
 In sfcb and Pegasus the CIM server provides these classes; the embedded
 server provides them here, as an ordinary provider module, so that pywbem's
@@ -61,7 +61,19 @@ def _om_path() -> CIMInstanceName:
 SERVER_PROFILES = [
     ("CIM:DSP1033-ProfileRegistration-1.0.0", "Profile Registration", "1.0.0"),
     ("CIM:DSP1071-WBEMServer-1.0.1", "WBEM Server", "1.0.1"),
+    ("CIM:DSP1054-Indications-1.2.2", "Indications", "1.2.2"),
 ]
+_INDICATIONS_PROFILE = "CIM:DSP1054-Indications-1.2.2"
+
+
+def _central(instance_id: str) -> CIMInstanceName:
+    """The central instance of one of the server's profiles."""
+    if instance_id != _INDICATIONS_PROFILE:
+        return _om_path()
+    # The indication service (kvm_providers.cimom.indications) names itself so.
+    return CIMInstanceName("CIM_IndicationService", namespace=INTEROP, keybindings=[
+        ("SystemCreationClassName", "CIM_ComputerSystem"), ("SystemName", _server().hostname),
+        ("CreationClassName", "CIM_IndicationService"), ("Name", f"{BRAND}:IndicationService")])
 
 
 def _profile_path(instance_id: str) -> CIMInstanceName:
@@ -200,14 +212,13 @@ class RegisteredProfileProvider(CIMProvider2):
 
 
 class ServerConformsProvider(_Association):
-    """CIM_ElementConformsToProfile: the object manager implements the server profiles."""
+    """CIM_ElementConformsToProfile: the server profiles to their central instances."""
 
     def enum_instances(self, env, model, keys_only) -> Iterator:
-        om = _om_path()
         for iid, _name, _version in SERVER_PROFILES:
             inst = model.copy()
             inst["ConformantStandard"] = _profile_path(iid)
-            inst["ManagedElement"] = om
+            inst["ManagedElement"] = _central(iid)
             yield inst
 
 

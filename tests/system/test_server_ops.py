@@ -350,3 +350,14 @@ def test_wbem_server_discovery(server):
         wbem_server = srv.get_selected_profiles("DMTF", "WBEM Server")[0]
         central = srv.get_central_instances(wbem_server.path, central_class="CIM_ObjectManager")
         assert [c.classname for c in central] == ["CIM_ObjectManager"]
+
+
+def test_indications_profile_central_instance(server):
+    srv = pywbem.WBEMServer(server.conn("root/virt"))
+    prof = srv.get_selected_profiles("DMTF", "Indications")[0]
+    assert prof["RegisteredVersion"] == "1.2.2"
+    central = srv.get_central_instances(prof.path, central_class="CIM_IndicationService")
+    assert [c.classname for c in central] == ["CIM_IndicationService"]
+    # the path names the service instance the server really has
+    assert server.conn("root/interop").GetInstance(central[0])["Name"] == \
+        "kvm_providers:IndicationService"
