@@ -240,12 +240,10 @@ class ServiceSettings:
                 "SubscriptionRemovalTimeInterval": self.removal_interval}
 
 
-@dataclass(eq=False)
-class _Filter:
-    inst: CIMInstance             # as clients see it (path in the interop namespace)
-    query: WQLQuery
-    source_ns: tuple[str, ...]    # canonical names
-    owner: Optional[str]
+class _Named:
+    """A record kept by its instance's Name (filters and destinations)."""
+
+    inst: CIMInstance
 
     @property
     def name(self) -> str:
@@ -254,6 +252,14 @@ class _Filter:
     @property
     def path(self) -> CIMInstanceName:
         return self.inst.path
+
+
+@dataclass(eq=False)
+class _Filter(_Named):
+    inst: CIMInstance             # as clients see it (path in the interop namespace)
+    query: WQLQuery
+    source_ns: tuple[str, ...]    # canonical names
+    owner: Optional[str]
 
 
 @dataclass(eq=False)
@@ -291,7 +297,7 @@ class _Item:
     body: Optional[bytes] = None
 
 
-class _Destination:
+class _Destination(_Named):
     """A listener destination and its delivery queue and thread."""
 
     def __init__(self, mgr: "IndicationManager", inst: CIMInstance, url: DestinationURL,
@@ -315,14 +321,6 @@ class _Destination:
         self.overflowed = 0
         self._overflow_logged = 0     # overflowed count at the last log line
         self._overflow_log_time = 0.0
-
-    @property
-    def name(self) -> str:
-        return self.inst["Name"]
-
-    @property
-    def path(self) -> CIMInstanceName:
-        return self.inst.path
 
     # -- producer side (any thread; never blocks on the network) ---------------------
 
@@ -795,12 +793,7 @@ class IndicationManager:
         """ModifyInstance of CIM_IndicationFilter (the query only while unsubscribed)."""
         with self._mutex:
             old = self._find_filter(inst.path)
-            merged = old.inst.copy()
-            for name, prop in inst.properties.items():
-                merged.properties[name] = prop.copy()
-            for key in old.path.keybindings:
-                merged[key] = old.inst[key]
-            new = self._build_filter(merged, old.owner)
+            new = self._build_filter(_merged(old, inst), old.owner)
             changed = [p for p in ("Query", "QueryLanguage", "SourceNamespaces",
                                    "SourceNamespace", "IndividualSubscriptionSupported")
                        if _value(new.inst, p) != _value(old.inst, p)]
@@ -825,14 +818,7 @@ class IndicationManager:
         """DeleteInstance of CIM_IndicationFilter; CIM_ERR_FAILED while subscribed to."""
         with self._mutex:
             filt = self._find_filter(path)
-            users = [s for s in self._subs if s.filter is filt]
-            if users:
-                raise CIMError(pywbem.CIM_ERR_FAILED,
-                               f"Indication filter {filt.name!r} cannot be deleted: it is used "
-                               f"by {_names(users)}")
-            with self._lock:
-                del self._filters[filt.name]
-                self._save_or_undo(lambda: self._filters.__setitem__(filt.name, filt))
+            self._delete_unused(self._filters, filt, "Indication filter")
         LOG.info("indication filter %r deleted", filt.name)
 
     def _find_filter(self, path: CIMInstanceName, what: str = "") -> _Filter:
@@ -842,6 +828,18 @@ class IndicationManager:
                            pywbem.CIM_ERR_INVALID_PARAMETER,
                            f"{what}Indication filter {_show(path)} does not exist")
         return filt
+
+    def _delete_unused(self, table: dict, rec: _Named, label: str) -> None:
+        """Remove `rec` from `table` and save; CIM_ERR_FAILED while subscribed to (mutex
+        held)."""
+        users = [s for s in self._subs if rec in (s.filter, s.dest)]
+        if users:
+            raise CIMError(pywbem.CIM_ERR_FAILED,
+                           f"{label} {rec.name!r} cannot be deleted: it is used by "
+                           f"{_names(users)}")
+        with self._lock:
+            del table[rec.name]
+            self._save_or_undo(lambda: table.__setitem__(rec.name, rec))
 
     def _lookup(self, table: dict, path: Any, classname: str):
         """The record that `path` names (namespace aliases and key case tolerated)."""
@@ -925,12 +923,8 @@ class IndicationManager:
         """ModifyInstance of a listener destination (Destination, PersistenceType, ...)."""
         with self._mutex:
             dest = self._find_dest(inst.path)
-            merged = dest.inst.copy()
-            for name, prop in inst.properties.items():
-                merged.properties[name] = prop.copy()
-            for key in dest.path.keybindings:
-                merged[key] = dest.inst[key]
-            merged, url = self._build_destination(merged, dest.path.classname, dest.owner)
+            merged, url = self._build_destination(_merged(dest, inst), dest.path.classname,
+                                                  dest.owner)
             with self._lock:
                 old_inst, old_url = dest.inst, dest.url
                 dest.inst, dest.url = merged, url
@@ -942,14 +936,7 @@ class IndicationManager:
         """DeleteInstance of a listener destination; CIM_ERR_FAILED while subscribed to."""
         with self._mutex:
             dest = self._find_dest(path)
-            users = [s for s in self._subs if s.dest is dest]
-            if users:
-                raise CIMError(pywbem.CIM_ERR_FAILED,
-                               f"Listener destination {dest.name!r} cannot be deleted: it is "
-                               f"used by {_names(users)}")
-            with self._lock:
-                del self._dests[dest.name]
-                self._save_or_undo(lambda: self._dests.__setitem__(dest.name, dest))
+            self._delete_unused(self._dests, dest, "Listener destination")
             dest.close()
         LOG.info("listener destination %r deleted", dest.name)
 
@@ -1135,12 +1122,8 @@ class IndicationManager:
                 self._subs.remove(sub)
                 self._publish()
             self._sync_activation(sub.filter, sub.owner)
-            with self._lock:
-                try:
-                    self._save()
-                except OSError as exc:
-                    # The subscription is gone from memory; it comes back after a restart.
-                    LOG.error("cannot save the indication state: %s", exc)
+            # Unsaved, the subscription is gone from memory but comes back after a restart.
+            self._save_or_log()
 
     # -- delivery outcomes (called by delivery threads) -------------------------------
 
@@ -1178,11 +1161,7 @@ class IndicationManager:
                         _set_state(s, STATE_DISABLED)
                         self._publish()
                     self._sync_activation(s.filter, s.owner)
-                    with self._lock:
-                        try:
-                            self._save()
-                        except OSError as exc:
-                            LOG.error("cannot save the indication state: %s", exc)
+                    self._save_or_log()
 
     def delivery_recovered(self, dest: _Destination) -> None:
         with self._lock:
@@ -1325,6 +1304,14 @@ class IndicationManager:
                            f"Cannot save the indication subscriptions to {self.state_path}: "
                            f"{exc.strerror or exc}") from None
 
+    def _save_or_log(self) -> None:
+        """Save the state after a change that stands even if it cannot be saved."""
+        with self._lock:
+            try:
+                self._save()
+            except OSError as exc:
+                LOG.error("cannot save the indication state: %s", exc)
+
     def _save(self) -> None:
         path = self.state_path
         if path is None or self._loading:
@@ -1433,6 +1420,16 @@ class IndicationManager:
         except OSError as exc:
             LOG.error("%s %s (and cannot be moved aside: %s); starting without "
                       "subscriptions", path, why, exc)
+
+
+def _merged(rec: _Named, inst: CIMInstance) -> CIMInstance:
+    """`rec`'s instance with the properties of `inst` (ModifyInstance), keys unchanged."""
+    merged = rec.inst.copy()
+    for name, prop in inst.properties.items():
+        merged.properties[name] = prop.copy()
+    for key in rec.path.keybindings:
+        merged[key] = rec.inst[key]
+    return merged
 
 
 def _restore_dest(dest: _Destination, inst: CIMInstance, url: DestinationURL) -> None:
@@ -1589,7 +1586,11 @@ def _fill(model, inst: CIMInstance, keys_only: bool):
 
 
 class _StoreProvider(CIMProvider2, abc.ABC):
-    """Common plumbing: instances from the manager's lists."""
+    """Common plumbing: instances from the manager's lists; clients create, modify and
+    delete them with the manager's ``create_<kind>``, ``modify_<kind>`` and
+    ``delete_<kind>``."""
+
+    _kind: str     # "filter", "destination" or "subscription"
 
     @abc.abstractmethod
     def _list(self, classname: str) -> list[CIMInstance]:
@@ -1607,9 +1608,20 @@ class _StoreProvider(CIMProvider2, abc.ABC):
         inst = self._get(model.path)
         return None if inst is None else _fill(model, inst, False)
 
+    def set_instance(self, env, instance, modify_existing):
+        if modify_existing:
+            getattr(_mgr(), f"modify_{self._kind}")(instance, env.get_user_name())
+            return instance
+        return getattr(_mgr(), f"create_{self._kind}")(instance, env.get_user_name())
+
+    def delete_instance(self, env, instance_name):
+        getattr(_mgr(), f"delete_{self._kind}")(instance_name)
+
 
 class FilterProvider(_StoreProvider):
     """CIM_IndicationFilter: created, modified and deleted by clients."""
+
+    _kind = "filter"
 
     def _list(self, classname):
         return _mgr().filters()
@@ -1617,18 +1629,11 @@ class FilterProvider(_StoreProvider):
     def _get(self, path):
         return _mgr().get_filter(path)
 
-    def set_instance(self, env, instance, modify_existing):
-        if modify_existing:
-            _mgr().modify_filter(instance, env.get_user_name())
-            return instance
-        return _mgr().create_filter(instance, env.get_user_name())
-
-    def delete_instance(self, env, instance_name):
-        _mgr().delete_filter(instance_name)
-
 
 class DestinationProvider(_StoreProvider):
     """CIM_ListenerDestinationCIMXML and CIM_IndicationHandlerCIMXML."""
+
+    _kind = "destination"
 
     def _list(self, classname):
         return _mgr().destinations(classname)
@@ -1639,33 +1644,17 @@ class DestinationProvider(_StoreProvider):
             return None
         return inst
 
-    def set_instance(self, env, instance, modify_existing):
-        if modify_existing:
-            _mgr().modify_destination(instance, env.get_user_name())
-            return instance
-        return _mgr().create_destination(instance, env.get_user_name())
-
-    def delete_instance(self, env, instance_name):
-        _mgr().delete_destination(instance_name)
-
 
 class SubscriptionProvider(_StoreProvider):
     """CIM_IndicationSubscription (an association of a filter and a destination)."""
+
+    _kind = "subscription"
 
     def _list(self, classname):
         return _mgr().subscriptions()
 
     def _get(self, path):
         return _mgr().get_subscription(path)
-
-    def set_instance(self, env, instance, modify_existing):
-        if modify_existing:
-            _mgr().modify_subscription(instance, env.get_user_name())
-            return instance
-        return _mgr().create_subscription(instance, env.get_user_name())
-
-    def delete_instance(self, env, instance_name):
-        _mgr().delete_subscription(instance_name)
 
     def references(self, env, object_name, model, result_class_name, role, result_role,
                    keys_only):
