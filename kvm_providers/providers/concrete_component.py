@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from kvm_providers.virt.poolconfig import volume_of_path, volumes
-from kvm_providers.virt.pools import DISK, list_pools, pool_from_id
+from kvm_providers.virt.pools import DISK, list_pools
 
 from .common import AssociationProvider, Role, providers_for
-from .common.pool_paths import pool_path, same_host_system, volume_path
+from .common.pool_paths import pool_of_path, pool_path, same_host_system, volume_path
 
 __all__ = ["ConcreteComponentProvider", "get_providers"]
 
@@ -21,7 +21,7 @@ class ConcreteComponentProvider(AssociationProvider):
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if side == 0:
-            pool = pool_from_id(family, path.keybindings.get("InstanceID"), path.classname)
+            pool = pool_of_path(path, family)
             if pool is not None:
                 for vol in volumes(pool):
                     yield volume_path(pool.host, vol.path)

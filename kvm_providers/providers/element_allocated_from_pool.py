@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt.pools import DISK, NET, allocated_from, list_pools, \
-    lookup_pool, pool_from_id, setting_pool
+from kvm_providers.virt.pools import DISK, NET, allocated_from, list_pools
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
-from .common.paths import device_of_path, device_path
-from .common.pool_paths import POOL_CLASSES, pool_path
+from .common.paths import device_path, element_of_path
+from .common.pool_paths import POOL_CLASSES, pool_of_path, pool_path, setting_pool_path
 
 __all__ = ["ElementAllocatedFromPoolProvider", "get_providers"]
 
@@ -29,13 +28,10 @@ class ElementAllocatedFromPoolProvider(AssociationProvider):
     roles = (Role("Antecedent", POOL_CLASSES),
              Role("Dependent", DEVICE_CLASSES + ("DiskPool", "NetworkPool")))
 
-    def _pool_of(self, path, family):
-        return pool_from_id(family, path.keybindings.get("InstanceID"), path.classname)
-
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         base = path.classname.split("_", 1)[1].lower()
         if side == 0:
-            pool = self._pool_of(path, family)
+            pool = pool_of_path(path, family)
             if pool is None:
                 return
             if pool.primordial and pool.kind in (DISK, NET):
@@ -59,24 +55,17 @@ class ElementAllocatedFromPoolProvider(AssociationProvider):
                     yield device_path(pool.host, ref.name, dev.kind, dev.devid)
             return
         if base in ("diskpool", "networkpool"):
-            pool = self._pool_of(path, family)
+            pool = pool_of_path(path, family)
             parent = pool.parent() if pool is not None else None
             if parent is not None:
                 yield pool_path(parent)
             return
-        hit = device_of_path(path, family)
-        if hit is None or hit[4] != "device":
-            return
-        host, domain, kind, devid, _ = hit
-        doc = get_domain_doc(host, domain)
-        dev = doc.device(kind.name, devid) if doc is not None else None
-        if dev is None:
-            return
-        found = setting_pool(dev.setting, doc.context())
+        found = element_of_path(path, family, "device")
         if found is not None:
-            pool = lookup_pool(host, *found)
-            if pool is not None:
-                yield pool_path(pool)
+            host, _, doc, dev = found
+            target = setting_pool_path(host, doc, dev.setting)
+            if target is not None:
+                yield target
 
     def sources(self, env, family):
         for host in self.hosts(f"{family}_ElementAllocatedFromPool"):

@@ -11,12 +11,13 @@ from typing import Any, Iterable
 
 from kvm_providers.virt import keys, list_domains, lookup_domain
 from kvm_providers.virt.allocation import Capabilities, host_capabilities, lookup_capabilities
-from kvm_providers.virt.pools import list_pools, pool_from_id
+from kvm_providers.virt.pools import list_pools
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import (cs_of_path, cs_path, elec_path, host_of_path, host_path,
                            vsmc_path, vsms_path)
-from .common.pool_paths import POOL_CLASSES, ac_path, pool_path, rpcc_id, rpcc_path, rpcs_path
+from .common.pool_paths import (POOL_CLASSES, ac_path, pool_of_path, pool_path, rpcc_id, rpcc_path,
+                                rpcs_path)
 
 __all__ = ["ElementCapabilitiesProvider", "get_providers"]
 
@@ -41,7 +42,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
                 for ac in host_capabilities(host):
                     yield ac_path(ac)
         elif base in _POOLS:
-            pool = pool_from_id(family, path.keybindings.get("InstanceID"), path.classname)
+            pool = pool_of_path(path, family)
             if pool is not None:
                 yield ac_path(Capabilities(pool.host, pool.kind, pool))
         elif base == "allocationcapabilities":

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt import keys, list_domains
+from kvm_providers.virt import list_domains
 from kvm_providers.virt.devices import KINDS
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
-from .common.paths import device_of_path, rasd_path, vssd_path
+from .common.paths import element_of_path, rasd_path, vssd_of_path, vssd_path
 
 __all__ = ["ElementSettingDataProvider", "get_providers"]
 
@@ -29,19 +29,15 @@ class ElementSettingDataProvider(AssociationProvider):
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         base = path.classname.split("_", 1)[1].lower()
         if base == "virtualsystemsettingdata":
-            hit = keys.parse_vssd_id(family, path.keybindings.get("InstanceID"))
-            if hit is not None and get_domain_doc(*hit) is not None:
-                yield vssd_path(*hit)
+            found = vssd_of_path(path, family)
+            if found is not None:
+                host, domain, _ = found
+                yield vssd_path(host, domain)
             return
-        hit = device_of_path(path, family)
-        if hit is None or hit[4] != "rasd":
-            return
-        host, domain, kind, devid, _ = hit
-        doc = get_domain_doc(host, domain)
-        if doc is not None:
-            s = doc.setting(devid)
-            if s is not None and s.kind is kind:
-                yield rasd_path(host, domain, kind, devid)
+        found = element_of_path(path, family, "rasd")
+        if found is not None:
+            host, domain, _, s = found
+            yield rasd_path(host, domain, s.kind, s.devid)
 
     def sources(self, env, family):
         for host in self.hosts(f"{family}_X"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt.pools import list_pools, pool_from_id
+from kvm_providers.virt.pools import list_pools
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import host_of_path, host_path
-from .common.pool_paths import POOL_CLASSES, pool_path
+from .common.pool_paths import POOL_CLASSES, pool_of_path, pool_path
 
 __all__ = ["HostedResourcePoolProvider", "get_providers"]
 
@@ -24,7 +24,7 @@ class HostedResourcePoolProvider(AssociationProvider):
                 for pool in list_pools(host):
                     yield pool_path(pool)
             return
-        pool = pool_from_id(family, path.keybindings.get("InstanceID"), path.classname)
+        pool = pool_of_path(path, family)
         if pool is not None:
             yield host_path(pool.host)
 

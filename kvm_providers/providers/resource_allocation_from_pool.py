@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt.pools import allocated_from, list_pools, lookup_pool, pool_from_id, \
-    setting_pool
+from kvm_providers.virt.pools import allocated_from, list_pools
 
-from .common import AssociationProvider, Role, get_domain_doc, providers_for
-from .common.paths import device_of_path, rasd_path
-from .common.pool_paths import POOL_CLASSES, pool_path
+from .common import AssociationProvider, Role, providers_for
+from .common.paths import element_of_path, rasd_path
+from .common.pool_paths import POOL_CLASSES, pool_of_path, pool_path, setting_pool_path
 
 __all__ = ["ResourceAllocationFromPoolProvider", "get_providers"]
 
@@ -26,25 +25,18 @@ class ResourceAllocationFromPoolProvider(AssociationProvider):
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if side == 0:
-            pool = pool_from_id(family, path.keybindings.get("InstanceID"), path.classname)
+            pool = pool_of_path(path, family)
             if pool is None:
                 return
             for ref, setting in allocated_from(pool):
                 yield rasd_path(pool.host, ref.name, setting.kind, setting.devid)
             return
-        hit = device_of_path(path, family)
-        if hit is None or hit[4] != "rasd":
-            return
-        host, domain, kind, devid, _ = hit
-        doc = get_domain_doc(host, domain)
-        setting = doc.setting(devid) if doc is not None else None
-        if setting is None or setting.kind is not kind:
-            return
-        found = setting_pool(setting, doc.context())
+        found = element_of_path(path, family, "rasd")
         if found is not None:
-            pool = lookup_pool(host, *found)
-            if pool is not None:
-                yield pool_path(pool)
+            host, _, doc, setting = found
+            target = setting_pool_path(host, doc, setting)
+            if target is not None:
+                yield target
 
     def sources(self, env, family):
         for host in self.hosts(f"{family}_ResourceAllocationFromPool"):

@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from kvm_providers.virt import list_domains
-from kvm_providers.virt.pools import DISK, NET, list_pools, pool_from_id
+from kvm_providers.virt.pools import DISK, NET, list_pools
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import cs_of_path, cs_path, vsms_path
-from .common.pool_paths import pool_path, rpcs_path
+from .common.pool_paths import pool_of_path, pool_path, rpcs_path
 
 __all__ = ["ServiceAffectsElementProvider", "get_providers"]
 
@@ -35,7 +35,7 @@ class ServiceAffectsElementProvider(AssociationProvider):
                         yield pool_path(pool)
             return
         if base in ("diskpool", "networkpool"):
-            pool = pool_from_id(family, path.keybindings.get("InstanceID"), path.classname)
+            pool = pool_of_path(path, family)
             if pool is not None:
                 yield rpcs_path(pool.host)
             return

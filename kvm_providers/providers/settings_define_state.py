@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt import keys, list_domains
+from kvm_providers.virt import list_domains
 from kvm_providers.virt.devices import KINDS
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
-from .common.paths import (cs_of_path, cs_path, device_of_path, device_path, rasd_path,
-                           vssd_path)
+from .common.paths import (cs_of_path, cs_path, device_path, element_of_path, rasd_path,
+                           vssd_of_path, vssd_path)
 
 __all__ = ["SettingsDefineStateProvider", "get_providers"]
 
@@ -29,28 +29,23 @@ class SettingsDefineStateProvider(AssociationProvider):
                 yield vssd_path(ref.host, ref.name)
             return
         if base == "virtualsystemsettingdata":
-            hit = keys.parse_vssd_id(family, path.keybindings.get("InstanceID"))
-            if hit is not None and get_domain_doc(*hit) is not None:
-                yield cs_path(*hit)
+            found = vssd_of_path(path, family)
+            if found is not None:
+                host, domain, _ = found
+                yield cs_path(host, domain)
             return
-        hit = device_of_path(path, family)
-        if hit is None:
+        if side == 0:
+            found = element_of_path(path, family, "device")
+            if found is not None:
+                host, domain, _, dev = found
+                yield rasd_path(host, domain, dev.kind, dev.setting.devid)
             return
-        host, domain, kind, devid, what = hit
-        doc = get_domain_doc(host, domain)
-        if doc is None:
-            return
-        if what == "device" and side == 0:
-            dev = doc.device(kind.name, devid)
-            if dev is not None:
-                yield rasd_path(host, domain, kind, dev.setting.devid)
-        elif what == "rasd" and side == 1:
-            s = doc.setting(devid)
-            if s is None or s.kind is not kind:
-                return
-            for dev in doc.devices_of(kind.name):
+        found = element_of_path(path, family, "rasd")
+        if found is not None:
+            host, domain, doc, s = found
+            for dev in doc.devices_of(s.kind.name):
                 if dev.setting is s:
-                    yield device_path(host, domain, kind, dev.devid)
+                    yield device_path(host, domain, s.kind, dev.devid)
 
     def sources(self, env, family):
         for host in self.hosts(f"{family}_X"):

@@ -9,7 +9,7 @@ from kvm_providers.virt import list_domains
 from kvm_providers.virt.devices import KINDS
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
-from .common.paths import cs_of_path, cs_path, device_of_path, device_path
+from .common.paths import cs_of_path, cs_path, device_path, element_of_path
 
 __all__ = ["SystemDeviceProvider", "get_providers"]
 
@@ -29,12 +29,9 @@ class SystemDeviceProvider(AssociationProvider):
             for dev in doc.devices():
                 yield device_path(ref.host, ref.name, dev.kind, dev.devid)
             return
-        hit = device_of_path(path, family)
-        if hit is None or hit[4] != "device":
-            return
-        host, domain, kind, devid, _ = hit
-        doc = get_domain_doc(host, domain)
-        if doc is not None and doc.device(kind.name, devid) is not None:
+        found = element_of_path(path, family, "device")
+        if found is not None:
+            host, domain, _, _ = found
             yield cs_path(host, domain)
 
     def sources(self, env, family):

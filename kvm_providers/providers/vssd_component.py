@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt import keys, list_domains
+from kvm_providers.virt import list_domains
 from kvm_providers.virt.devices import KINDS
 
-from .common import AssociationProvider, Role, get_domain_doc, providers_for
-from .common.paths import device_of_path, rasd_path, vssd_path
+from .common import AssociationProvider, Role, providers_for
+from .common.paths import element_of_path, rasd_path, vssd_of_path, vssd_path
 
 __all__ = ["VSSDComponentProvider", "get_providers"]
 
@@ -20,25 +20,16 @@ class VSSDComponentProvider(AssociationProvider):
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if side == 0:
-            hit = keys.parse_vssd_id(family, path.keybindings.get("InstanceID"))
-            if hit is None:
-                return
-            host, domain = hit
-            doc = get_domain_doc(host, domain)
-            if doc is None:
-                return
-            for s in doc.settings():
-                yield rasd_path(host, domain, s.kind, s.devid)
+            found = vssd_of_path(path, family)
+            if found is not None:
+                host, domain, doc = found
+                for s in doc.settings():
+                    yield rasd_path(host, domain, s.kind, s.devid)
             return
-        hit = device_of_path(path, family)
-        if hit is None or hit[4] != "rasd":
-            return
-        host, domain, kind, devid, _ = hit
-        doc = get_domain_doc(host, domain)
-        if doc is not None:
-            s = doc.setting(devid)
-            if s is not None and s.kind is kind:
-                yield vssd_path(host, domain)
+        found = element_of_path(path, family, "rasd")
+        if found is not None:
+            host, domain, _, _ = found
+            yield vssd_path(host, domain)
 
     def sources(self, env, family):
         for host in self.hosts(f"{family}_X"):

@@ -15,11 +15,12 @@ from kvm_providers.virt.connection import Host
 from kvm_providers.virt.devices import DeviceKind, kind_for_class
 from kvm_providers.virt.domain import DomainRef
 
-from .base import INTEROP_NS, VIRT_NS
+from .base import INTEROP_NS, VIRT_NS, get_domain_doc
 
 __all__ = ["host_system_name", "host_path", "cs_path", "vssd_path", "rasd_path",
            "device_path", "device_keys", "vsms_keys", "vsms_path", "vsmc_path", "elec_path",
-           "cs_of_path", "host_of_path", "profile_path"]
+           "cs_of_path", "host_of_path", "vssd_of_path", "element_of_path",
+           "profile_path"]
 
 
 def _cn(family: str, base: str) -> str:
@@ -136,3 +137,32 @@ def device_of_path(path: CIMInstanceName, family: str):
     if what == "device" and _key(path, "SystemName") != keys.cs_name(host, domain):
         return None
     return host, domain, kind, devid, what
+
+
+def element_of_path(path: CIMInstanceName, family: str, what: str):
+    """(host, domain, doc, element) of a device path (`what` 'device') or RASD path
+    ('rasd') that names an existing logical device or setting of a domain; or None."""
+    hit = device_of_path(path, family)
+    if hit is None or hit[4] != what:
+        return None
+    host, domain, kind, devid, _ = hit
+    doc = get_domain_doc(host, domain)
+    if doc is None:
+        return None
+    if what == "device":
+        found = doc.device(kind.name, devid)
+    else:
+        found = doc.setting(devid)
+        if found is not None and found.kind is not kind:
+            found = None
+    return None if found is None else (host, domain, doc, found)
+
+
+def vssd_of_path(path: CIMInstanceName, family: str):
+    """(host, domain, doc) of a {P}_VirtualSystemSettingData path naming an existing
+    domain; or None."""
+    hit = keys.parse_vssd_id(family, _key(path, "InstanceID"))
+    if hit is None:
+        return None
+    doc = get_domain_doc(*hit)
+    return None if doc is None else (*hit, doc)

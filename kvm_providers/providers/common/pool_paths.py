@@ -15,14 +15,16 @@ from pywbem import CIMInstanceName
 from kvm_providers.virt import keys
 from kvm_providers.virt.allocation import Capabilities, Template
 from kvm_providers.virt.connection import Host
-from kvm_providers.virt.pools import Pool
+from kvm_providers.virt.domain import DomainXML
+from kvm_providers.virt.devices import Setting
+from kvm_providers.virt.pools import Pool, lookup_pool, pool_from_id, setting_pool
 
 from .base import VIRT_NS
 from .paths import host_system_name
 
 __all__ = ["POOL_CLASSES", "RPCS_NAME", "RPCC_ID", "pool_path", "ac_path", "template_path",
            "rpcs_keys", "rpcs_path", "rpcc_id", "rpcc_path", "volume_keys", "volume_path",
-           "volume_rasd_path", "same_host_system"]
+           "volume_rasd_path", "same_host_system", "pool_of_path", "setting_pool_path"]
 
 #: The pool classes (without family prefix).
 POOL_CLASSES = ("ProcessorPool", "MemoryPool", "DiskPool", "NetworkPool", "GraphicsPool",
@@ -92,3 +94,16 @@ def volume_rasd_path(host: Host, path: str) -> CIMInstanceName:
 def same_host_system(system_name: Any, host: Host) -> bool:
     """True if a SystemName key names `host`'s host system."""
     return isinstance(system_name, str) and system_name == host_system_name(host)
+
+
+def pool_of_path(path: CIMInstanceName, family: str) -> Optional[Pool]:
+    """The pool a path of a pool class names (None if there is none)."""
+    return pool_from_id(family, path.keybindings.get("InstanceID"), path.classname)
+
+
+def setting_pool_path(host: Host, doc: DomainXML, setting: Setting
+                      ) -> Optional[CIMInstanceName]:
+    """The path of the pool a setting (RASD) of `doc` is allocated from, or None."""
+    found = setting_pool(setting, doc.context())
+    pool = lookup_pool(host, *found) if found is not None else None
+    return None if pool is None else pool_path(pool)
