@@ -18,16 +18,13 @@ from kvm_providers.virt.profiles import PROFILES, profile_from_instance_id, prof
 
 from .common import AssociationProvider, Role, providers_for
 from .common.base import INTEROP_NS, VIRT_NS
-from .common.paths import cs_of_path, cs_path, host_of_path, host_path, profile_path
+from .common.paths import (cs_of_path, cs_path, family_profiles, host_of_path, host_path,
+                           profile_path, several_families)
 
 __all__ = ["ElementConformsToProfileProvider", "get_providers"]
 
 _CENTRAL = sorted({p.central_class for p in PROFILES if p.central_class})
 _LOCAL = {"hostsystem", "computersystem"}
-
-
-def _several() -> bool:
-    return len(manager().families()) > 1
 
 
 class ElementConformsToProfileProvider(AssociationProvider):
@@ -70,7 +67,7 @@ class ElementConformsToProfileProvider(AssociationProvider):
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if not manager().for_family(family):
             return
-        many = _several()
+        many = several_families()
         if side == 0:
             profile = profile_from_instance_id(path.keybindings.get("InstanceID"), family,
                                                many)
@@ -85,11 +82,8 @@ class ElementConformsToProfileProvider(AssociationProvider):
                 yield profile_path(family, profile_instance_id(p, family, many))
 
     def sources(self, env, family):
-        if not manager().for_family(family):
-            return
-        many = _several()
-        for p in PROFILES:
-            yield profile_path(family, profile_instance_id(p, family, many))
+        for _, iid in family_profiles(family):
+            yield profile_path(family, iid)
 
 
 def get_providers(env) -> dict[str, Any]:

@@ -12,13 +12,9 @@ from kvm_providers.virt.profiles import PROFILES, profile_from_instance_id, prof
 
 from .common import AssociationProvider, Role, providers_for
 from .common.base import INTEROP_NS
-from .common.paths import profile_path
+from .common.paths import family_profiles, profile_path, several_families
 
 __all__ = ["ReferencedProfileProvider", "get_providers"]
-
-
-def _several() -> bool:
-    return len(manager().families()) > 1
 
 
 class ReferencedProfileProvider(AssociationProvider):
@@ -28,7 +24,7 @@ class ReferencedProfileProvider(AssociationProvider):
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if not manager().for_family(family):
             return
-        many = _several()
+        many = several_families()
         profile = profile_from_instance_id(path.keybindings.get("InstanceID"), family, many)
         if profile is None:
             return
@@ -43,12 +39,8 @@ class ReferencedProfileProvider(AssociationProvider):
                 yield profile_path(family, profile_instance_id(p, family, many))
 
     def sources(self, env, family):
-        if not manager().for_family(family):
-            return
-
-        many = _several()
-        for p in PROFILES:
-            yield profile_path(family, profile_instance_id(p, family, many))
+        for _, iid in family_profiles(family):
+            yield profile_path(family, iid)
 
 
 def get_providers(env) -> dict[str, Any]:

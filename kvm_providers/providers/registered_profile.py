@@ -10,23 +10,12 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from kvm_providers.virt import manager
-from kvm_providers.virt.profiles import PROFILES, profile_from_instance_id, profile_instance_id
+from kvm_providers.virt.profiles import profile_from_instance_id
 
 from .common import VirtProvider, fill, providers_for
+from .common.paths import family_profiles, several_families
 
 __all__ = ["RegisteredProfileProvider", "get_providers", "family_profiles"]
-
-
-def several_families() -> bool:
-    return len(manager().families()) > 1
-
-
-def family_profiles(family: str):
-    """[(Profile, InstanceID)] registered for `family` (empty if it has no host)."""
-    if not manager().for_family(family):
-        return []
-    many = several_families()
-    return [(p, profile_instance_id(p, family, many)) for p in PROFILES]
 
 
 class RegisteredProfileProvider(VirtProvider):

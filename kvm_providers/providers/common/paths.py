@@ -10,17 +10,18 @@ from typing import Any, Optional
 
 from pywbem import CIMInstanceName
 
-from kvm_providers.virt import host_facts, keys, lookup_domain
+from kvm_providers.virt import host_facts, keys, lookup_domain, manager
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.devices import DeviceKind, kind_for_class
 from kvm_providers.virt.domain import DomainRef
+from kvm_providers.virt.profiles import PROFILES, Profile, profile_instance_id
 
 from .base import INTEROP_NS, VIRT_NS, get_domain_doc
 
 __all__ = ["host_system_name", "host_path", "cs_path", "vssd_path", "rasd_path",
            "device_path", "device_keys", "vsms_keys", "vsms_path", "vsmc_path", "elec_path",
            "cs_of_path", "host_of_path", "vssd_of_path", "element_of_path",
-           "profile_path"]
+           "profile_path", "several_families", "family_profiles"]
 
 
 def _cn(family: str, base: str) -> str:
@@ -93,6 +94,19 @@ def elec_path(host: Host, domain: str) -> CIMInstanceName:
 def profile_path(family: str, instance_id: str) -> CIMInstanceName:
     return CIMInstanceName(_cn(family, "RegisteredProfile"), {"InstanceID": instance_id},
                            namespace=INTEROP_NS)
+
+
+def several_families() -> bool:
+    """True if hosts of several families are configured (profile InstanceIDs name it)."""
+    return len(manager().families()) > 1
+
+
+def family_profiles(family: str) -> list[tuple[Profile, str]]:
+    """[(Profile, InstanceID)] registered for `family` (empty if it has no host)."""
+    if not manager().for_family(family):
+        return []
+    many = several_families()
+    return [(p, profile_instance_id(p, family, many)) for p in PROFILES]
 
 
 # -- parsing paths back ----------------------------------------------------------------
