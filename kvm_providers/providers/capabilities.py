@@ -17,15 +17,19 @@ from kvm_providers.virt import DomainNotFound, domain_state, keys, list_domains,
 from kvm_providers.virt import capabilities as caps
 from kvm_providers.virt import states
 
-from .common import VirtProvider, fill, providers_for
+from .common import PerHostProvider, VirtProvider, fill, providers_for
 
 __all__ = ["ManagementCapabilitiesProvider", "ElementCapabilitiesProvider", "get_providers"]
 
 
-class ManagementCapabilitiesProvider(VirtProvider):
+class ManagementCapabilitiesProvider(PerHostProvider):
     """{P}_VirtualSystemManagementCapabilities."""
 
-    def _fill(self, inst, model, family):
+    def host_keys(self, host, classname):
+        return {"InstanceID": keys.vsmc_id(host)}
+
+    def _fill(self, inst, model, host):
+        family = self.family(model.classname)
         fill(inst, model, {
             "ElementName": "Management Capabilities",
             "VirtualSystemTypesSupported": lambda: caps.virtual_system_types(family),
@@ -33,22 +37,6 @@ class ManagementCapabilitiesProvider(VirtProvider):
             "AsynchronousMethodsSupported": caps.asynchronous_methods_supported,
             "ElementNameEditSupported": caps.ELEMENT_NAME_EDIT_SUPPORTED,
         })
-
-    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
-        family = self.family(model.classname)
-        for host in self.hosts(model.classname):
-            inst = model.copy()
-            inst["InstanceID"] = keys.vsmc_id(host)
-            if not keys_only:
-                self._fill(inst, model, family)
-            yield inst
-
-    def get_instance(self, env, model) -> Optional[Any]:
-        for host in self.hosts(model.classname):
-            if model["InstanceID"] == keys.vsmc_id(host):
-                self._fill(model, model, self.family(model.classname))
-                return model
-        return None
 
 
 class ElementCapabilitiesProvider(VirtProvider):

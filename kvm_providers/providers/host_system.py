@@ -8,12 +8,12 @@ qualified by the host label when several hosts are configured, so that two
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from kvm_providers.virt import host_facts, keys
 from kvm_providers.virt.connection import Host
 
-from .common import VirtProvider, fill, providers_for
+from .common import PerHostProvider, fill, providers_for
 from .common.paths import host_system_name
 
 __all__ = ["HostSystemProvider", "get_providers"]
@@ -21,7 +21,7 @@ __all__ = ["HostSystemProvider", "get_providers"]
 _IDENT_DESC = ["kvm_providers host label", "libvirt URI"]
 
 
-class HostSystemProvider(VirtProvider):
+class HostSystemProvider(PerHostProvider):
     """{P}_HostSystem for every family: one instance per configured host of the family."""
 
     def _fill(self, inst: Any, model: Any, host: Host) -> None:
@@ -36,14 +36,8 @@ class HostSystemProvider(VirtProvider):
             "IdentifyingDescriptions": _IDENT_DESC,
         })
 
-    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
-        for host in self.hosts(model.classname):
-            inst = model.copy()
-            inst["CreationClassName"] = model.classname
-            inst["Name"] = host_system_name(host)
-            if not keys_only:
-                self._fill(inst, model, host)
-            yield inst
+    def host_keys(self, host: Host, classname: str) -> dict[str, Any]:
+        return {"CreationClassName": classname, "Name": host_system_name(host)}
 
     def get_instance(self, env, model) -> Optional[Any]:
         if not self.same_class(model["CreationClassName"], model.classname):

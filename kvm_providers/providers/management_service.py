@@ -20,7 +20,7 @@ error nothing has changed.  See docs/lifecycle.md.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import pywbem
 from pywbem import CIMError, CIMInstanceName
@@ -33,7 +33,7 @@ from kvm_providers.virt.devices import kind_for_class
 from kvm_providers.virt.domain import version_string
 from kvm_providers.virt.settings import InvalidSetting, props_of
 
-from .common import VirtProvider, fill, providers_for
+from .common import PerHostProvider, fill, providers_for
 from .common.paths import cs_path, rasd_path, vsms_keys
 
 __all__ = ["ManagementServiceProvider", "get_providers", "REVISION", "CHANGESET"]
@@ -87,7 +87,7 @@ def _vanished(func):
     return wrapper
 
 
-class ManagementServiceProvider(VirtProvider):
+class ManagementServiceProvider(PerHostProvider):
     """{P}_VirtualSystemManagementService for every family."""
 
     def _fill(self, inst: Any, model: Any, host: Host) -> None:
@@ -108,14 +108,8 @@ class ManagementServiceProvider(VirtProvider):
             "Started": True,
         })
 
-    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
-        for host in self.hosts(model.classname):
-            inst = model.copy()
-            for k, v in vsms_keys(host, model.classname).items():
-                inst[k] = v
-            if not keys_only:
-                self._fill(inst, model, host)
-            yield inst
+    def host_keys(self, host: Host, classname: str) -> dict[str, Any]:
+        return vsms_keys(host, classname)
 
     def get_instance(self, env, model) -> Optional[Any]:
         cls = model.classname

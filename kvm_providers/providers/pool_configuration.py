@@ -26,7 +26,7 @@ The capabilities list exactly the methods implemented here.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
@@ -41,7 +41,7 @@ from kvm_providers.virt.poolconfig import (InUse, InvalidSettings, Volume, creat
 from kvm_providers.virt.pools import DISK, NET, PRIMORDIAL, Pool, kind_for_class, \
     lookup_pool, parse_pool_id
 
-from .common import VirtProvider, fill, providers_for
+from .common import PerHostProvider, fill, providers_for
 from .common.pool_paths import (pool_path, rpcc_id, rpcs_keys, same_host_system,
                                 volume_rasd_path)
 
@@ -69,27 +69,21 @@ def _props(inst: CIMInstance) -> dict[str, Any]:
     return {p.name: p.value for p in inst.properties.values()}
 
 
-class PoolConfigurationServiceProvider(VirtProvider):
+class PoolConfigurationServiceProvider(PerHostProvider):
     """{P}_ResourcePoolConfigurationService for every family."""
 
     # -- the instance ----------------------------------------------------------------
 
-    def _fill(self, inst: Any, model: Any) -> None:
+    def host_keys(self, host: Host, classname: str) -> dict[str, Any]:
+        return rpcs_keys(host, classname)
+
+    def _fill(self, inst: Any, model: Any, host: Host) -> None:
         values = {"ElementName": "RPCS", "Caption": "Resource Pool Configuration Service",
                   "Description": "Creates and deletes storage pools, virtual networks and "
                                  "storage volumes",
                   "EnabledState": 2, "RequestedState": 12, "OperationalStatus": [2],
                   "HealthState": 5, "Started": True}
         fill(inst, model, values, _SERVICE_PROPS)
-
-    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
-        for host in self.hosts(model.classname):
-            inst = model.copy()
-            for k, v in rpcs_keys(host, model.classname).items():
-                inst[k] = v
-            if not keys_only:
-                self._fill(inst, model)
-            yield inst
 
     def _host_of_keys(self, classname: str, kb: Any) -> Optional[Host]:
         got = {k.lower(): v for k, v in kb.items()}
@@ -108,7 +102,7 @@ class PoolConfigurationServiceProvider(VirtProvider):
                                   "SystemName")})
         if host is None:
             return None
-        self._fill(model, model)
+        self._fill(model, model, host)
         return model
 
     # -- parameters -------------------------------------------------------------------
@@ -304,28 +298,16 @@ def synchronous_methods() -> list[int]:
             if hasattr(PoolConfigurationServiceProvider, f"cim_method_{name.lower()}")]
 
 
-class PoolConfigurationCapabilitiesProvider(VirtProvider):
+class PoolConfigurationCapabilitiesProvider(PerHostProvider):
     """{P}_ResourcePoolConfigurationCapabilities for every family."""
 
-    def _fill(self, inst: Any, model: Any) -> None:
+    def host_keys(self, host: Host, classname: str) -> dict[str, Any]:
+        return {"InstanceID": rpcc_id(host)}
+
+    def _fill(self, inst: Any, model: Any, host: Host) -> None:
         fill(inst, model, {"ElementName": "RPCC",
                            "SynchronousMethodsSupported": synchronous_methods(),
                            "AsynchronousMethodsSupported": None}, _CAPS_PROPS)
-
-    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
-        for host in self.hosts(model.classname):
-            inst = model.copy()
-            inst["InstanceID"] = rpcc_id(host)
-            if not keys_only:
-                self._fill(inst, model)
-            yield inst
-
-    def get_instance(self, env, model) -> Optional[Any]:
-        for host in self.hosts(model.classname):
-            if model["InstanceID"] == rpcc_id(host):
-                self._fill(model, model)
-                return model
-        return None
 
 
 def get_providers(env) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """What every provider module shares: base class, instance helpers, association plumbing."""
 
 from .assoc import AssociationProvider, Role
-from .base import (FAMILY_PREFIXES, VirtProvider, family_classnames, get_domain_doc,
-                   providers_for, ref)
+from .base import (FAMILY_PREFIXES, PerHostProvider, VirtProvider, family_classnames,
+                   get_domain_doc, providers_for, ref)
 from .instances import fill, fill_from_table, put, wanted_in
 
-__all__ = ["AssociationProvider", "Role", "FAMILY_PREFIXES", "VirtProvider",
+__all__ = ["AssociationProvider", "Role", "FAMILY_PREFIXES", "VirtProvider", "PerHostProvider",
            "family_classnames", "get_domain_doc", "providers_for", "ref", "fill", "fill_from_table",
            "put", "wanted_in"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import abc
+
+from typing import Any, Iterator, Optional
 
 from pywbem import CIMInstanceName
 
@@ -11,8 +13,8 @@ from kvm_providers.virt import DomainNotFound, domain_xml, keys, lookup_domain, 
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.domain import DomainXML
 
-__all__ = ["FAMILY_PREFIXES", "VIRT_NS", "INTEROP_NS", "VirtProvider", "family_classnames",
-           "providers_for", "ref", "get_domain_doc"]
+__all__ = ["FAMILY_PREFIXES", "VIRT_NS", "INTEROP_NS", "VirtProvider", "PerHostProvider",
+           "family_classnames", "providers_for", "ref", "get_domain_doc"]
 
 FAMILY_PREFIXES = ("KVM", "LXC", "Xen")
 VIRT_NS = "root/virt"
@@ -71,3 +73,31 @@ class VirtProvider(CIMProvider2):
         """The class `base` of the family of `family_classname` ('KVM_X', 'Y' -> 'KVM_Y')."""
         return f"{family_classname.split('_', 1)[0]}_{base}"
 
+
+class PerHostProvider(VirtProvider, abc.ABC):
+    """Base of the classes with one instance per configured host of the family."""
+
+    @abc.abstractmethod
+    def host_keys(self, host: Host, classname: str) -> dict[str, Any]:
+        """The keys of `host`'s instance of `classname`."""
+
+    @abc.abstractmethod
+    def _fill(self, inst: Any, model: Any, host: Host) -> None:
+        """Fill the wanted non-key properties of `host`'s instance."""
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        for host in self.hosts(model.classname):
+            inst = model.copy()
+            for k, v in self.host_keys(host, model.classname).items():
+                inst[k] = v
+            if not keys_only:
+                self._fill(inst, model, host)
+            yield inst
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        """The instance of the host whose keys the model's equal exactly."""
+        for host in self.hosts(model.classname):
+            if all(model[k] == v for k, v in self.host_keys(host, model.classname).items()):
+                self._fill(model, model, host)
+                return model
+        return None
