@@ -93,6 +93,17 @@ def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
         return value
 
 
+def _if_supported(host: Host, what: str, call: Callable[[Any], Any]) -> Any:
+    """call(connection); None if the driver does not support it (other errors translated)."""
+    conn = host.conn()
+    try:
+        return call(conn)
+    except libvirt.libvirtError as exc:
+        if Host.unsupported(exc):
+            return None
+        raise host.translate(exc, what) from None
+
+
 class DomainRef:
     """A domain of a host: libvirt object, name and UUID (no XML)."""
 
@@ -157,13 +168,10 @@ def lookup_domain(host: Host, name: str) -> Optional[DomainRef]:
 
 def _bulk_states(host: Host) -> Optional[dict[str, tuple[int, int]]]:
     def compute():
-        conn = host.conn()
-        try:
-            stats = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, 0)
-        except libvirt.libvirtError as exc:
-            if Host.unsupported(exc):
-                return None
-            raise host.translate(exc, "getting domain states") from None
+        stats = _if_supported(host, "getting domain states",
+                              lambda c: c.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, 0))
+        if stats is None:
+            return None
         return {d.UUIDString(): (s.get("state.state", 0), s.get("state.reason", 0))
                 for d, s in stats}
     return _memo(("virt.states", host.label, host.generation), compute)
@@ -186,14 +194,8 @@ def domain_state(ref: DomainRef) -> tuple[int, int]:
 
 def _bulk_flag_set(host: Host, flag: int, what: str) -> Optional[set[str]]:
     def compute():
-        conn = host.conn()
-        try:
-            doms = conn.listAllDomains(flag)
-        except libvirt.libvirtError as exc:
-            if Host.unsupported(exc):
-                return None
-            raise host.translate(exc, what) from None
-        return {d.UUIDString() for d in doms}
+        doms = _if_supported(host, what, lambda c: c.listAllDomains(flag))
+        return None if doms is None else {d.UUIDString() for d in doms}
     return _memo(("virt.flagset", host.label, host.generation, flag), compute)
 
 
@@ -461,15 +463,9 @@ def version_string(v: int) -> str:
 def storage_pools(host: Host) -> list[tuple[str, Optional[str], Any]]:
     """[(pool name, target path, pool object)] of the host (once per request)."""
     def compute():
-        conn = host.conn()
+        pools = _if_supported(host, "listing storage pools", lambda c: c.listAllStoragePools(0))
         out = []
-        try:
-            pools = conn.listAllStoragePools(0)
-        except libvirt.libvirtError as exc:
-            if Host.unsupported(exc):
-                return []
-            raise host.translate(exc, "listing storage pools") from None
-        for p in pools:
+        for p in pools or []:
             try:
                 root = parse_xml(p.XMLDesc(0))
                 path = root.findtext("target/path")

@@ -29,15 +29,15 @@ is not shown: its InstanceID would be the primordial pool's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import libvirt
 
-from ..provider.env import current_scope
 from . import keys
 from .connection import DomainNotFound, Host
 from .devices import Setting
-from .domain import DomainRef, domain_xml, list_domains, parse_xml, prefetch_xml, storage_pools
+from .domain import (DomainRef, _if_supported, _memo, domain_xml, list_domains, parse_xml,
+                     prefetch_xml, storage_pools)
 from .hostcaps import host_caps
 
 __all__ = ["PoolKind", "Pool", "KINDS", "KIND_BY_NAME", "kind_for_class", "list_pools",
@@ -118,82 +118,51 @@ class Pool:
         return hash((self.host.label, self.kind.name, self.name))
 
 
-def _memo(key: tuple, compute):
-    scope = current_scope()
-    if scope is None:
-        return compute()
-    try:
-        return scope[key]
-    except KeyError:
-        value = scope[key] = compute()
-        return value
-
-
 # -- libvirt objects ------------------------------------------------------------------------
 
 def networks(host: Host) -> list[tuple[str, Any]]:
     """[(network name, virNetwork)] of the host, sorted by name (once per request)."""
     def compute():
-        conn = host.conn()
-        try:
-            nets = conn.listAllNetworks(0)
-        except libvirt.libvirtError as exc:
-            if Host.unsupported(exc):
-                return []
-            raise host.translate(exc, "listing networks") from None
+        nets = _if_supported(host, "listing networks", lambda c: c.listAllNetworks(0)) or []
         return sorted(((n.name(), n) for n in nets), key=lambda t: t[0])
     return _memo(("virt.networks", host.label, host.generation), compute)
 
 
-def network_xml(pool: Pool) -> Optional[Any]:
-    """The parsed XML of a network pool (None if it went away), once per request."""
+def _ask_pool(pool: Pool, tag: str, call: Callable[[Any], Any], failed: Any = None,
+              ident: Optional[tuple] = None) -> Any:
+    """call(the pool's libvirt object), once per request (memo key: `tag`, the host,
+    `ident` or the pool's name); `failed` if libvirt fails (the pool went away)."""
     host = pool.host
 
     def compute():
         try:
-            return parse_xml(pool.obj.XMLDesc(0))
+            return call(pool.obj)
         except libvirt.libvirtError:
-            return None
-    return _memo(("virt.netxml", host.label, host.generation, pool.name), compute)
+            return failed
+    return _memo((tag, host.label, host.generation, *(ident or (pool.name,))), compute)
+
+
+def network_xml(pool: Pool) -> Optional[Any]:
+    """The parsed XML of a network pool (None if it went away), once per request."""
+    return _ask_pool(pool, "virt.netxml", lambda obj: parse_xml(obj.XMLDesc(0)))
 
 
 def storage_pool_xml(pool: Pool) -> Optional[Any]:
     """The parsed XML of a storage pool (None if it went away), once per request."""
-    host = pool.host
-
-    def compute():
-        try:
-            return parse_xml(pool.obj.XMLDesc(0))
-        except libvirt.libvirtError:
-            return None
-    return _memo(("virt.poolxml", host.label, host.generation, pool.name), compute)
+    return _ask_pool(pool, "virt.poolxml", lambda obj: parse_xml(obj.XMLDesc(0)))
 
 
 def pool_info(pool: Pool) -> Optional[list[int]]:
     """virStoragePoolGetInfo of a storage pool ([state, capacity, allocation, available])."""
-    host = pool.host
-
-    def compute():
-        try:
-            return list(pool.obj.info())
-        except libvirt.libvirtError:
-            return None
-    return _memo(("virt.poolinfo", host.label, host.generation, pool.name), compute)
+    return _ask_pool(pool, "virt.poolinfo", lambda obj: list(obj.info()))
 
 
 def is_active(pool: Pool) -> bool:
     """Whether a storage pool is running or a network is started (other pools: always)."""
     if pool.primordial or not pool.kind.libvirt_backed or pool.obj is None:
         return True
-    host = pool.host
-
-    def compute():
-        try:
-            return bool(pool.obj.isActive())
-        except libvirt.libvirtError:
-            return False
-    return _memo(("virt.poolactive", host.label, host.generation, pool.kind.name, pool.name),
-                 compute)
+    return _ask_pool(pool, "virt.poolactive", lambda obj: bool(obj.isActive()), False,
+                     (pool.kind.name, pool.name))
 
 
 # -- listing and lookup -------------------------------------------------------------------
@@ -340,6 +309,16 @@ def _storage_info(pool: Pool) -> Optional[list[int]]:
     return info
 
 
+def _storage_mib(pool: Pool, field: int) -> Optional[int]:
+    """A byte count of virStoragePoolGetInfo (`field`) in MiB: of a storage pool (None if
+    it is not running), or summed over the running children of the primordial pool."""
+    pools = _children(pool.host, DISK) if pool.primordial else [pool]
+    infos = [_storage_info(p) for p in pools]
+    if not pool.primordial and infos[0] is None:
+        return None
+    return sum(int(i[field]) >> 20 for i in infos if i)
+
+
 def capacity(pool: Pool) -> Optional[int]:
     """Capacity of `pool` in its AllocationUnits (None: not bounded, or not known)."""
     kind = pool.kind
@@ -348,11 +327,7 @@ def capacity(pool: Pool) -> Optional[int]:
     if kind is MEM:
         return host_caps(pool.host).memory_kib or None
     if kind is DISK:
-        pools = _children(pool.host, DISK) if pool.primordial else [pool]
-        infos = [_storage_info(p) for p in pools]
-        if not pool.primordial and infos[0] is None:
-            return None
-        return sum(int(i[1]) >> 20 for i in infos if i)
+        return _storage_mib(pool, 1)
     return None
 
 
@@ -360,11 +335,7 @@ def reserved(pool: Pool) -> Optional[int]:
     """Reserved of `pool` in its AllocationUnits, computed from libvirt now."""
     kind = pool.kind
     if kind is DISK:
-        pools = _children(pool.host, DISK) if pool.primordial else [pool]
-        infos = [_storage_info(p) for p in pools]
-        if not pool.primordial and infos[0] is None:
-            return None
-        return sum(int(i[2]) >> 20 for i in infos if i)
+        return _storage_mib(pool, 2)
     if kind is NET and pool.primordial:
         return sum(len(allocated_from(c)) for c in _children(pool.host, NET))
     return sum(_quantity(s) for _ref, s in allocated_from(pool))
