@@ -144,24 +144,23 @@ def _listed(host: Host) -> bool:
 
 def lookup_domain(host: Host, name: str) -> Optional[DomainRef]:
     """The domain named `name`, or None."""
-    scope = current_scope()
     if _listed(host):
         idx = _memo(("virt.byname", host.label, host.generation),
                     lambda: {r.name: r for r in list_domains(host)})
         return idx.get(name)
+    return _memo(("virt.lookup", host.label, host.generation, name),
+                 lambda: _lookup_now(host, name))
 
-    def compute() -> Optional[DomainRef]:
-        conn = host.conn()
-        try:
-            with host.guard(f"looking up domain {name!r}"):
-                d = conn.lookupByName(name)
-                return DomainRef(host, d, d.name(), d.UUIDString())
-        except DomainNotFound:
-            return None
 
-    if scope is None:
-        return compute()
-    return _memo(("virt.lookup", host.label, host.generation, name), compute)
+def _lookup_now(host: Host, name: str) -> Optional[DomainRef]:
+    """The domain named `name` asked of libvirt now (no memo), or None."""
+    conn = host.conn()
+    try:
+        with host.guard(f"looking up domain {name!r}"):
+            d = conn.lookupByName(name)
+            return DomainRef(host, d, d.name(), d.UUIDString())
+    except DomainNotFound:
+        return None
 
 
 # -- state -----------------------------------------------------------------------------

@@ -80,19 +80,33 @@ def add_setting(doc: DomainXML, kind: DeviceKind, props: Mapping[str, Any]) -> S
     if skeleton is None:
         raise mapping.NotWritable(f"a {kind.name} setting cannot be added, only modified")
     el = etree.fromstring(skeleton)
+    _append_device(doc, kind, el)
+    mapping.apply_props(kind.table(el), el, props, doc.context())
+    doc.invalidate()
+    s = _setting_of(doc, el)
+    if s is None:
+        raise ValueError(f"the new {kind.name} has no device id (missing target or address)")
+    return s
+
+
+def _append_device(doc: DomainXML, kind: DeviceKind, el: Any) -> None:
+    """Add `el` to ``<devices>`` in libvirt's customary grouping: after the last element
+    of the same tag."""
     devices = mapping.ensure_path(doc.root, "devices")
-    # Keep libvirt's customary grouping: after the last element of the same tag.
     same = [c for c in devices if c.tag in kind.tags]
     if same:
         same[-1].addnext(el)
     else:
         devices.append(el)
-    mapping.apply_props(kind.table(el), el, props, doc.context())
     doc.invalidate()
+
+
+def _setting_of(doc: DomainXML, el: Any) -> Optional[Setting]:
+    """The setting whose element is `el`, or None."""
     for s in doc.settings():
         if s.element is el:
             return s
-    raise ValueError(f"the new {kind.name} has no device id (missing target or address)")
+    return None
 
 
 def remove_setting(doc: DomainXML, devid: str) -> bool:

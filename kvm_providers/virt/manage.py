@@ -36,9 +36,10 @@ import pywbem
 from lxml import etree
 
 from . import edit, lifecycle, mapping, states
-from .connection import DomainNotFound, Host
+from .edit import _append_device, _setting_of
+from .connection import Host
 from .devices import KIND_BY_NAME, DeviceKind, Setting
-from .domain import DomainRef, DomainXML, XML_FLAGS, _fetch_xml_text, parse_xml
+from .domain import DomainRef, DomainXML, XML_FLAGS, _fetch_xml_text, _lookup_now, parse_xml
 from .hostcaps import domain_caps, guest_type
 from .limits import LimitError, check as check_limit
 from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
@@ -132,23 +133,6 @@ def _live_doc(ref: DomainRef) -> Optional[DomainXML]:
 
 def _xml(el: Any) -> str:
     return etree.tostring(el, encoding="unicode")
-
-
-def _append_device(doc: DomainXML, kind: DeviceKind, el: Any) -> None:
-    devices = mapping.ensure_path(doc.root, "devices")
-    same = [c for c in devices if c.tag in kind.tags]
-    if same:
-        same[-1].addnext(el)
-    else:
-        devices.append(el)
-    doc.invalidate()
-
-
-def _setting_of(doc: DomainXML, el: Any) -> Optional[Setting]:
-    for s in doc.settings():
-        if s.element is el:
-            return s
-    return None
 
 
 def _targets(doc: Optional[DomainXML]) -> dict[str, Any]:
@@ -718,10 +702,4 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
 
 def lookup(host: Host, name: str) -> Optional[DomainRef]:
     """The domain `name` of `host` asked of libvirt now (not the request memo)."""
-    conn = host.conn()
-    try:
-        with host.guard(f"looking up domain {name!r}"):
-            d = conn.lookupByName(name)
-            return DomainRef(host, d, d.name(), d.UUIDString())
-    except DomainNotFound:
-        return None
+    return _lookup_now(host, name)
