@@ -516,16 +516,21 @@ def _pool_of_path(host: Host, path: str) -> Optional[tuple[str, Any]]:
     return None
 
 
+def _pool_id_name(pool_id: Any, prefix: str, what: str, where: str) -> str:
+    """The <name> of a PoolID '<prefix>/<name>' ('0': the primordial pool)."""
+    text = str(pool_id)
+    if not text.startswith(f"{prefix}/") or len(text) <= len(prefix) + 1:
+        raise InvalidSetting(where, f"PoolID {pool_id!r} is not a {prefix}/<{what}> id")
+    return text.split("/", 1)[1]
+
+
 def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
     """Set type and <source> of a new disk from Address and PoolID, checking they exist."""
     address = props.get_("Address")
     pool_id = props.get_("PoolID")
     pool_name = None
     if pool_id:
-        text = str(pool_id)
-        if not text.startswith("DiskPool/") or len(text) <= len("DiskPool/"):
-            raise InvalidSetting(where, f"PoolID {pool_id!r} is not a DiskPool/<pool> id")
-        pool_name = text.split("/", 1)[1]
+        pool_name = _pool_id_name(pool_id, "DiskPool", "pool", where)
         if pool_name != "0":
             pools = {n: o for n, _t, o in storage_pools(host)}
             if pool_name not in pools:
@@ -581,10 +586,7 @@ def network_name(host: Host, props: Props, where: str) -> str:
     pool_id = props.get_("PoolID")
     name = props.get_("NetworkName")
     if pool_id:
-        text = str(pool_id)
-        if not text.startswith("NetworkPool/") or len(text) <= len("NetworkPool/"):
-            raise InvalidSetting(where, f"PoolID {pool_id!r} is not a NetworkPool/<network> id")
-        pname = text.split("/", 1)[1]
+        pname = _pool_id_name(pool_id, "NetworkPool", "network", where)
         if pname != "0":
             if name and name != pname:
                 raise InvalidSetting(where, f"NetworkName {name!r} and PoolID {pool_id!r} "
