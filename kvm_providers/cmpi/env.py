@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import syslog
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
 import pywbem
@@ -181,8 +182,14 @@ class CMPICIMOMHandle(CIMOMHandle):
 
     # -- plumbing -------------------------------------------------------------
 
-    def _conv(self) -> Converter:
-        return Converter(self.cmpi, self.broker)
+    @contextmanager
+    def _conv(self) -> Iterator[Converter]:
+        """A converter for one up-call, released (with what it keeps) afterwards."""
+        conv = Converter(self.cmpi, self.broker)
+        try:
+            yield conv
+        finally:
+            conv.release()
 
     def _call(self, func: Callable, *args: Any) -> Any:
         try:
@@ -216,26 +223,19 @@ class CMPICIMOMHandle(CIMOMHandle):
     # -- instances ------------------------------------------------------------
 
     def EnumerateInstanceNames(self, ns: str, cn: str) -> Iterator[CIMInstanceName]:
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cop = self._call(self.broker.new_object_path, ns, cn)
             enum = self._call(self.broker.enumInstanceNames, self.ctx, cop)
             return iter(self._drain(enum, conv, False))
-        finally:
-            conv.release()
 
     def EnumerateInstances(self, ns: str, cn: str, props=None) -> Iterator[CIMInstance]:
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cop = self._call(self.broker.new_object_path, ns, cn)
             enum = self._call_plist(self.broker.enumInstances, (self.ctx, cop), props)
             return iter(self._drain(enum, conv, True))
-        finally:
-            conv.release()
 
     def GetInstance(self, path: CIMInstanceName, props=None) -> CIMInstance:
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cop = conv.keep(conv.object_path(path))
             cinst = self._call_plist(self.broker.getInstance, (self.ctx, cop), props)
             if cinst is None:
@@ -244,17 +244,18 @@ class CMPICIMOMHandle(CIMOMHandle):
             if inst.path is not None and inst.path.namespace is None:
                 inst.path.namespace = path.namespace
             return inst
-        finally:
-            conv.release()
 
-    def CreateInstance(self, instance: CIMInstance) -> CIMInstanceName:
+    @staticmethod
+    def _instance_args(conv: Converter, instance: CIMInstance, op: str) -> tuple[Any, Any]:
+        """CMPI (object path, instance) of `instance` for Create/ModifyInstance."""
         if instance.path is None or not instance.path.namespace:
             raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_NAMESPACE,
-                                  "CreateInstance needs an instance path with a namespace")
-        conv = self._conv()
-        try:
-            cop = conv.keep(conv.object_path(instance.path))
-            cinst = conv.keep(conv.instance(instance))
+                                  f"{op} needs an instance path with a namespace")
+        return conv.keep(conv.object_path(instance.path)), conv.keep(conv.instance(instance))
+
+    def CreateInstance(self, instance: CIMInstance) -> CIMInstanceName:
+        with self._conv() as conv:
+            cop, cinst = self._instance_args(conv, instance, "CreateInstance")
             cpath = self._call(self.broker.createInstance, self.ctx, cop, cinst)
             if cpath is None:
                 return instance.path.copy()
@@ -262,73 +263,49 @@ class CMPICIMOMHandle(CIMOMHandle):
             if path.namespace is None:
                 path.namespace = instance.path.namespace
             return path
-        finally:
-            conv.release()
 
     def ModifyInstance(self, instance: CIMInstance, props=None) -> None:
-        if instance.path is None or not instance.path.namespace:
-            raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_NAMESPACE,
-                                  "ModifyInstance needs an instance path with a namespace")
-        conv = self._conv()
-        try:
-            cop = conv.keep(conv.object_path(instance.path))
-            cinst = conv.keep(conv.instance(instance))
+        with self._conv() as conv:
+            cop, cinst = self._instance_args(conv, instance, "ModifyInstance")
             self._call_plist(self.broker.modifyInstance, (self.ctx, cop, cinst), props)
-        finally:
-            conv.release()
 
     def DeleteInstance(self, path: CIMInstanceName) -> None:
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cop = conv.keep(conv.object_path(path))
             self._call(self.broker.deleteInstance, self.ctx, cop)
-        finally:
-            conv.release()
 
     # -- associations -------------------------------------------------------
 
     def Associators(self, path, assocClass=None, resultClass=None, role=None,
                     resultRole=None, props=None) -> Iterator[CIMInstance]:
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cop = conv.keep(conv.object_path(path))
             enum = self._call_plist(self.broker.associators,
                                     (self.ctx, cop, assocClass, resultClass, role,
                                      resultRole), props)
             return iter(self._drain(enum, conv, True))
-        finally:
-            conv.release()
 
     def AssociatorNames(self, path, assocClass=None, resultClass=None, role=None,
                         resultRole=None) -> Iterator[CIMInstanceName]:
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cop = conv.keep(conv.object_path(path))
             enum = self._call(self.broker.associatorNames, self.ctx, cop, assocClass,
                               resultClass, role, resultRole)
             return iter(self._drain(enum, conv, False))
-        finally:
-            conv.release()
 
     def References(self, path, resultClass=None, role=None,
                    props=None) -> Iterator[CIMInstance]:
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cop = conv.keep(conv.object_path(path))
             enum = self._call_plist(self.broker.references,
                                     (self.ctx, cop, resultClass, role), props)
             return iter(self._drain(enum, conv, True))
-        finally:
-            conv.release()
 
     def ReferenceNames(self, path, resultClass=None, role=None) -> Iterator[CIMInstanceName]:
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cop = conv.keep(conv.object_path(path))
             enum = self._call(self.broker.referenceNames, self.ctx, cop, resultClass, role)
             return iter(self._drain(enum, conv, False))
-        finally:
-            conv.release()
 
     # -- methods ----------------------------------------------------------------
 
@@ -342,8 +319,7 @@ class CMPICIMOMHandle(CIMOMHandle):
         if not path.namespace:
             raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_NAMESPACE,
                                   "InvokeMethod needs a path with a namespace")
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cop = conv.keep(conv.object_path(path))
             inargs = conv.keep(self._call(self.broker.new_args))
             conv.fill_args(inargs, params)
@@ -351,8 +327,6 @@ class CMPICIMOMHandle(CIMOMHandle):
             data = self._call(self.broker.invokeMethod, self.ctx, cop, method, inargs, outargs)
             rval, _t, _a = conv.from_data(data)
             return rval, conv.to_args(outargs)
-        finally:
-            conv.release()
 
     # -- indications and classes --------------------------------------------
 
@@ -374,20 +348,14 @@ class CMPICIMOMHandle(CIMOMHandle):
             inst.path.namespace = inst.path.namespace or ns
         else:
             inst.path.namespace = None
-        conv = self._conv()
-        try:
+        with self._conv() as conv:
             cinst = conv.keep(conv.instance(inst, allow_null_ns=True))
             self._call(self.broker.deliverIndication, self.ctx, ns, cinst)
-        finally:
-            conv.release()
 
     def is_subclass(self, ns: str, super: str, sub: str) -> bool:  # noqa: A002
-        conv = self._conv()
-        try:
+        with self._conv():
             cop = self._call(self.broker.new_object_path, ns, sub)
             return bool(self._call(self.broker.classPathIsA, cop, super))
-        finally:
-            conv.release()
 
     # -- threads ------------------------------------------------------------------
 
