@@ -25,10 +25,7 @@ KVM_SystemDevice.  Each is measured as medians of several runs:
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +35,7 @@ sys.path.insert(0, TOP)
 
 from pywbem import CIMInstanceName  # noqa: E402
 
+from benchmarks._timing import imethod_request, median_time, post_time, write_json  # noqa: E402
 from tests.fixtures.generate import bench_domain_xml, write_node  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
@@ -68,17 +66,6 @@ LIBVIRT_CIM = {
 
 # -- raw CIM-XML requests ---------------------------------------------------------------
 
-def _nspath(ns: str) -> str:
-    return "".join(f'<NAMESPACE NAME="{p}"/>' for p in ns.split("/"))
-
-
-def _request(method: str, params: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0">'
-            f'<MESSAGE ID="1" PROTOCOLVERSION="1.0"><SIMPLEREQ>'
-            f'<IMETHODCALL NAME="{method}"><LOCALNAMESPACEPATH>{_nspath(NS)}'
-            f'</LOCALNAMESPACEPATH>{params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>').encode()
-
-
 def _classname(cn: str) -> str:
     return f'<CLASSNAME NAME="{cn}"/>'
 
@@ -95,7 +82,7 @@ class Operation:
 
     def __init__(self, name: str, method: str, params: str, call):
         self.name, self.method, self.body, self.call = name, method, \
-            _request(method, params), call
+            imethod_request(NS, method, params), call
 
 
 def operations(cs: CIMInstanceName) -> list[Operation]:
@@ -131,32 +118,14 @@ def operations(cs: CIMInstanceName) -> list[Operation]:
 
 def server_time(server, op: Operation, runs: int) -> tuple[float, int]:
     """Median seconds from request sent to last response byte (unparsed); response size."""
-    conn = http.client.HTTPConnection(server.host, server.port, timeout=600)
-    headers = {"Content-Type": 'application/xml; charset="utf-8"',
-               "CIMOperation": "MethodCall", "CIMMethod": op.method,
-               "CIMObject": NS.replace("/", "%2F")}
-    times, size = [], 0
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        conn.request("POST", "/cimom", op.body, headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        times.append(time.perf_counter() - t0)
-        size = len(data)
-        if resp.status != 200 or b"<ERROR" in data[:3000]:
-            raise RuntimeError(f"{op.name} failed: {resp.status} {data[:600]!r}")
-    conn.close()
-    return statistics.median(times), size
+    median, data = post_time(server.host, server.port, NS, op.method, op.body, runs, op.name,
+                             timeout=600)
+    return median, len(data)
 
 
 def pywbem_time(conn, op: Operation, runs: int) -> tuple[float, int]:
-    times, count = [], 0
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = op.call(conn)
-        times.append(time.perf_counter() - t0)
-        count = len(result) if isinstance(result, list) else 1
-    return statistics.median(times), count
+    median, result = median_time(lambda: op.call(conn), runs)
+    return median, len(result) if isinstance(result, list) else 1
 
 
 def measure(server, n: int, runs: int) -> dict:
@@ -278,9 +247,7 @@ def main(argv=None) -> int:
     print("\n".join(lines))
     out["targets_met"] = ok
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json, out)
     return 0
 
 

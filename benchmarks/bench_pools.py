@@ -22,7 +22,6 @@ between them), so that changes in the machine's load affect them alike.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -34,6 +33,7 @@ sys.path.insert(0, TOP)
 import libvirt  # noqa: E402
 from pywbem import CIMInstanceName  # noqa: E402
 
+from benchmarks._timing import write_json  # noqa: E402
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
@@ -140,9 +140,7 @@ def main(argv=None) -> int:
     lines, ok = report(out)
     print("\n".join(lines))
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json, out)
     return 0 if ok else 1
 
 

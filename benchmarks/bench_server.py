@@ -19,8 +19,6 @@ medians of several runs:
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import statistics
 import sys
@@ -33,6 +31,7 @@ import pywbem  # noqa: E402
 from pywbem._tupleparse import TupleParser  # noqa: E402
 from pywbem._tupletree import xml_to_tupletree_sax  # noqa: E402
 
+from benchmarks._timing import imethod_request, median_time, post_time, write_json  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
 NS = "test/testprov"
@@ -45,45 +44,17 @@ TARGETS = {
 }
 
 
-def _request(op: str, msg_id: int) -> bytes:
-    ns = "".join(f'<NAMESPACE NAME="{p}"/>' for p in NS.split("/"))
-    return (f'<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0">'
-            f'<MESSAGE ID="{msg_id}" PROTOCOLVERSION="1.0"><SIMPLEREQ>'
-            f'<IMETHODCALL NAME="{op}"><LOCALNAMESPACEPATH>{ns}</LOCALNAMESPACEPATH>'
-            f'<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="{CLASS}"/></IPARAMVALUE>'
-            f"</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>").encode()
-
-
 def server_time(host: str, port: int, op: str, runs: int) -> tuple[float, bytes]:
     """Median seconds from request sent to last response byte (unparsed); and a body."""
-    conn = http.client.HTTPConnection(host, port, timeout=300)
-    body = _request(op, 1)
-    headers = {"Content-Type": 'application/xml; charset="utf-8"',
-               "CIMOperation": "MethodCall", "CIMMethod": op,
-               "CIMObject": NS.replace("/", "%2F")}
-    times = []
-    data = b""
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        conn.request("POST", "/cimom", body, headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        times.append(time.perf_counter() - t0)
-        if resp.status != 200 or b"<ERROR" in data[:2000]:
-            raise RuntimeError(f"{op} failed: {resp.status} {data[:500]!r}")
-    conn.close()
-    return statistics.median(times), data
+    body = imethod_request(NS, op, f'<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="{CLASS}"/>'
+                                   '</IPARAMVALUE>')
+    return post_time(host, port, NS, op, body, runs, op, timeout=300)
 
 
 def parse_time(body: bytes, runs: int) -> float:
     """Median seconds pywbem takes to parse a response body into objects."""
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        tt = xml_to_tupletree_sax(body, "CIM-XML response")
-        TupleParser("bench").parse_cim(tt)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_time(lambda: TupleParser("bench").parse_cim(
+        xml_to_tupletree_sax(body, "CIM-XML response")), runs)[0]
 
 
 def pywbem_time(conn: pywbem.WBEMConnection, func: str, runs: int
@@ -198,9 +169,7 @@ def main(argv=None) -> int:
     out = run([int(s) for s in args.sizes.split(",")], args.runs)
     print("\n".join(report(out)))
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json, out)
     return 0
 
 
