@@ -1,7 +1,6 @@
 """Registration files (sfcb .reg, Pegasus MOF, pycim shims) and kvm-providers-register."""
 
 import os
-import stat
 import subprocess
 import sys
 
@@ -13,6 +12,8 @@ from kvm_providers.registry.files import (CMPI_LOCATION, PEGASUS_INTEROP_NS, PEG
                                           pegasus_mof, pycim_shims, registration_files,
                                           sfcb_reg)
 from kvm_providers.registry.register import flatten_mof, main
+
+from tests.support.sfcb_stub import install_sfcb_stubs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -229,28 +230,9 @@ def test_dry_run_pegasus_prints_every_command(capsys, data_dir, tmp_path):
     assert "cimcli dc KVM_RegisteredProfile -n root/PG_InterOp" in out
 
 
-STUB = """#!/bin/sh
-echo "$(basename "$0") $*" >> {log}
-case "$(basename "$0")" in
-  sfcbstage) ns=""; reg="";
-     while [ $# -gt 0 ]; do case "$1" in -n) ns=$2; shift 2;; -r) reg=$2; shift 2;;
-       *) mkdir -p {stage}/mofs/$ns; cp "$1" {stage}/mofs/$ns/; shift;; esac; done
-     [ -n "$reg" ] && mkdir -p {stage}/regs && cp "$reg" {stage}/regs/ ; true;;
-  sfcbunstage) ns=""; reg="";
-     while [ $# -gt 0 ]; do case "$1" in -n) ns=$2; shift 2;; -r) reg=$2; shift 2;;
-       *) rm {stage}/mofs/$ns/$1 || exit 1; shift;; esac; done
-     [ -n "$reg" ] && rm {stage}/regs/$reg ; true;;
-esac
-"""
-
-
 def test_register_with_stub_sfcb_is_idempotent(tmp_path, monkeypatch, capsys, data_dir):
     bindir, stage, log = tmp_path / "bin", tmp_path / "stage", tmp_path / "log"
-    bindir.mkdir()
-    for tool in ("sfcbstage", "sfcbrepos", "sfcbunstage"):
-        p = bindir / tool
-        p.write_text(STUB.format(log=log, stage=stage))
-        p.chmod(p.stat().st_mode | stat.S_IEXEC)
+    install_sfcb_stubs(bindir, log, stage)
     monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
     common = ["--data-dir", str(data_dir), "--work-dir", str(tmp_path / "work"),
               "--pycim-dir", str(tmp_path / "pycim"), "--sfcb-stage-dir", str(stage),

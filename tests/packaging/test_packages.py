@@ -18,6 +18,8 @@ import time
 
 import pytest
 
+from tests.support.sfcb_stub import install_sfcb_stubs
+
 pytestmark = pytest.mark.packaging
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -156,22 +158,6 @@ def test_rpm_contents_and_scripts(rpm):
     assert "/etc/kvm-providers/kvm-providers.conf" in run(["rpm", "-qpc", rpm]).stdout
 
 
-STUB = """#!/bin/sh
-# stand-in for an sfcb tool: logs its call, stages into {stage}
-echo "$(basename "$0") $*" >> {log}
-case "$(basename "$0")" in
-  sfcbstage) ns=""; reg="";
-     while [ $# -gt 0 ]; do case "$1" in -n) ns=$2; shift 2;; -r) reg=$2; shift 2;;
-       *) mkdir -p {stage}/mofs/$ns; cp "$1" {stage}/mofs/$ns/; shift;; esac; done
-     [ -n "$reg" ] && mkdir -p {stage}/regs && cp "$reg" {stage}/regs/ ; true;;
-  sfcbunstage) ns=""; reg="";
-     while [ $# -gt 0 ]; do case "$1" in -n) ns=$2; shift 2;; -r) reg=$2; shift 2;;
-       *) rm {stage}/mofs/$ns/$1 || exit 1; shift;; esac; done
-     [ -n "$reg" ] && rm {stage}/regs/$reg ; true;;
-esac
-"""
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -289,11 +275,7 @@ def _lifecycle(deb, tmp_path):
 
     # -- with an sfcb on the host, the maintainer scripts register and deregister
     bindir, slog, stage = tmp_path / "sfcb-bin", tmp_path / "sfcb.log", "/var/lib/sfcb/stage"
-    bindir.mkdir()
-    for tool in ("sfcbstage", "sfcbrepos", "sfcbunstage"):
-        p = bindir / tool
-        p.write_text(STUB.format(log=slog, stage=stage))
-        p.chmod(0o755)
+    install_sfcb_stubs(bindir, slog, stage)
     senv = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
     out = dpkg("-i", deb, env=senv).stdout          # reinstall: upgrade path
     assert "registered with sfcb" in out, out
