@@ -5,8 +5,6 @@ that never shadow devices, and host-qualified ids with several hosts."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import libvirt
 import pytest
 from pywbem import CIMError, CIMInstance, CIMInstanceName, Uint16
@@ -17,6 +15,7 @@ from kvm_providers.provider import request_scope
 from kvm_providers.virt.allocation import lookup_template
 
 from tests.providers.harness import MODEL_MODULES, Harness
+from tests.support.libvirt_calls import count_libvirt_calls
 
 from .support import node_with_volumes
 
@@ -48,25 +47,13 @@ def configure():
 @pytest.fixture
 def calls(monkeypatch):
     """Counts libvirt calls by class and name."""
-    counter: Counter = Counter()
-
-    def wrap(cls, name):
-        real = getattr(cls, name)
-
-        def counting(self, *args, **kwargs):
-            counter[f"{cls.__name__}.{name}"] += 1
-            return real(self, *args, **kwargs)
-        monkeypatch.setattr(cls, name, counting)
-    for name in ("listAllVolumes", "listVolumes", "numOfVolumes", "storageVolLookupByName",
-                 "info", "XMLDesc", "refresh"):
-        wrap(libvirt.virStoragePool, name)
-    for name in ("info", "XMLDesc", "path"):
-        wrap(libvirt.virStorageVol, name)
-    wrap(libvirt.virDomain, "XMLDesc")
-    for name in ("listAllStoragePools", "listAllNetworks", "storageVolLookupByPath",
-                 "getDomainCapabilities", "getCapabilities"):
-        wrap(libvirt.virConnect, name)
-    return counter
+    return count_libvirt_calls(monkeypatch, {
+        libvirt.virStoragePool: ("listAllVolumes", "listVolumes", "numOfVolumes",
+                                 "storageVolLookupByName", "info", "XMLDesc", "refresh"),
+        libvirt.virStorageVol: ("info", "XMLDesc", "path"),
+        libvirt.virDomain: ("XMLDesc",),
+        libvirt.virConnect: ("listAllStoragePools", "listAllNetworks", "storageVolLookupByPath",
+                             "getDomainCapabilities", "getCapabilities")}, qualified=True)
 
 
 def invoke(h, path, method, **params):

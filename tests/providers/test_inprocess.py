@@ -3,13 +3,13 @@ CIMOMHandle), and what one operation costs libvirt."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import libvirt
 import pytest
 from pywbem import CIMInstanceName
 
 from kvm_providers.registry import registrations
+
+from tests.support.libvirt_calls import count_libvirt_calls
 
 from .harness import MODEL_MODULES, Harness
 
@@ -25,20 +25,10 @@ def harness(layer, node_uri):
 @pytest.fixture
 def calls(monkeypatch):
     """Counts libvirt calls by name."""
-    counter: Counter = Counter()
-
-    def wrap(cls, name):
-        real = getattr(cls, name)
-
-        def counting(self, *args, **kwargs):
-            counter[name] += 1
-            return real(self, *args, **kwargs)
-        monkeypatch.setattr(cls, name, counting)
-    for name in ("XMLDesc", "state", "autostart", "hasManagedSaveImage", "info"):
-        wrap(libvirt.virDomain, name)
-    for name in ("listAllDomains", "getAllDomainStats", "lookupByName", "listAllStoragePools"):
-        wrap(libvirt.virConnect, name)
-    return counter
+    return count_libvirt_calls(monkeypatch, {
+        libvirt.virDomain: ("XMLDesc", "state", "autostart", "hasManagedSaveImage", "info"),
+        libvirt.virConnect: ("listAllDomains", "getAllDomainStats", "lookupByName",
+                             "listAllStoragePools")})
 
 
 def test_every_registered_class_has_a_provider(harness):
