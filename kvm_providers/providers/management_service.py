@@ -131,22 +131,6 @@ class ManagementServiceProvider(PerHostProvider):
 
     # -- the extrinsic methods ------------------------------------------------------
 
-    def _service_host(self, object_name: CIMInstanceName) -> Optional[Host]:
-        """The host of the service the method was invoked on (None: a class path of a
-        family with several hosts, where the target of the method decides)."""
-        hosts = self.hosts(object_name.classname)
-        if not hosts:
-            raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                           f"no libvirt host serves {object_name.classname}")
-        if not object_name.keybindings:
-            return hosts[0] if len(hosts) == 1 else None
-        for host in hosts:
-            want = vsms_keys(host, object_name.classname)
-            got = {k.lower(): v for k, v in object_name.keybindings.items()}
-            if all(str(got.get(k.lower(), "")).lower() == str(v).lower() for k, v in want.items()):
-                return host
-        raise CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such service: {object_name}")
-
     @staticmethod
     def _same(host: Optional[Host], target: Host, param: str) -> None:
         if host is not None and host is not target:

@@ -86,6 +86,7 @@ class PoolConfigurationServiceProvider(PerHostProvider):
         fill(inst, model, values, _SERVICE_PROPS)
 
     def _host_of_keys(self, classname: str, kb: Any) -> Optional[Host]:
+        """As the base's, but SystemName must name the host exactly."""
         got = {k.lower(): v for k, v in kb.items()}
         for host in self.hosts(classname):
             if not same_host_system(got.get("systemname"), host):
@@ -106,19 +107,6 @@ class PoolConfigurationServiceProvider(PerHostProvider):
         return model
 
     # -- parameters -------------------------------------------------------------------
-
-    def _service_host(self, object_name: CIMInstanceName) -> Optional[Host]:
-        """The service's host (None: a class path of a family with several hosts)."""
-        hosts = self.hosts(object_name.classname)
-        if not hosts:
-            raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                           f"no libvirt host serves {object_name.classname}")
-        if not object_name.keybindings:
-            return hosts[0] if len(hosts) == 1 else None
-        host = self._host_of_keys(object_name.classname, object_name.keybindings)
-        if host is None:
-            raise CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such service: {object_name}")
-        return host
 
     def _pool(self, method: str, family: str, service_host: Optional[Host], ref: Any,
               param: str = "Pool") -> Pool:
@@ -213,13 +201,16 @@ class PoolConfigurationServiceProvider(PerHostProvider):
             pool = self._call(m, create_storage_pool, host, name, props)
         return 0, {"Pool": pool_path(pool)}
 
+    def _on_pool(self, method: str, object_name: CIMInstanceName, ref: Any, func):
+        """Run func(pool) on the pool the Pool parameter names; the method's result."""
+        pool = self._pool(method, self.family(object_name.classname),
+                          self._service_host(object_name), ref)
+        self._call(method, func, pool)
+        return 0, {}
+
     def cim_method_deleteresourcepool(self, env, object_name, param_pool=None):
         """Stop and undefine a storage pool or network that nothing uses."""
-        m = "DeleteResourcePool"
-        pool = self._pool(m, self.family(object_name.classname),
-                          self._service_host(object_name), param_pool)
-        self._call(m, delete_pool, pool)
-        return 0, {}
+        return self._on_pool("DeleteResourcePool", object_name, param_pool, delete_pool)
 
     def cim_method_createresourceinpool(self, env, object_name, param_settings=None,
                                         param_pool=None):
@@ -285,11 +276,7 @@ class PoolConfigurationServiceProvider(PerHostProvider):
 
     def cim_method_refreshresourcesinpool(self, env, object_name, param_pool=None):
         """Rescan the volumes of a storage pool."""
-        m = "RefreshResourcesInPool"
-        pool = self._pool(m, self.family(object_name.classname),
-                          self._service_host(object_name), param_pool)
-        self._call(m, refresh_pool, pool)
-        return 0, {}
+        return self._on_pool("RefreshResourcesInPool", object_name, param_pool, refresh_pool)
 
 
 def synchronous_methods() -> list[int]:

@@ -6,7 +6,8 @@ import abc
 
 from typing import Any, Iterator, Optional
 
-from pywbem import CIMInstanceName
+import pywbem
+from pywbem import CIMError, CIMInstanceName
 
 from kvm_providers.provider import CIMProvider2
 from kvm_providers.virt import DomainNotFound, domain_xml, keys, lookup_domain, manager
@@ -101,3 +102,27 @@ class PerHostProvider(VirtProvider, abc.ABC):
                 self._fill(model, model, host)
                 return model
         return None
+
+    def _host_of_keys(self, classname: str, kb: Any) -> Optional[Host]:
+        """The host whose instance has the keys `kb` (compared as text, any case), or None."""
+        got = {k.lower(): v for k, v in kb.items()}
+        for host in self.hosts(classname):
+            want = self.host_keys(host, classname)
+            if all(str(got.get(k.lower(), "")).lower() == str(v).lower()
+                   for k, v in want.items()):
+                return host
+        return None
+
+    def _service_host(self, object_name: CIMInstanceName) -> Optional[Host]:
+        """The host of the instance an extrinsic method was invoked on (None: a class path
+        of a family with several hosts, where the method's parameters decide)."""
+        hosts = self.hosts(object_name.classname)
+        if not hosts:
+            raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                           f"no libvirt host serves {object_name.classname}")
+        if not object_name.keybindings:
+            return hosts[0] if len(hosts) == 1 else None
+        host = self._host_of_keys(object_name.classname, object_name.keybindings)
+        if host is None:
+            raise CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such service: {object_name}")
+        return host
