@@ -54,7 +54,8 @@ REG_FILE = "kvm_providers.reg"
 PEG_FILE = "kvm_providers.peg.mof"
 VIRT_MOF = "kvm_providers-virt.mof"
 INTEROP_MOF = "kvm_providers-interop.mof"
-SFCB_UNITS = ("sblim-sfcb.service", "sfcb.service")
+# sfcb's systemd unit carries the SBLIM project prefix on Debian and SUSE, none elsewhere.
+SFCB_UNITS = tuple(f"{prefix}sfcb.service" for prefix in ("sblim-", ""))
 
 _INCLUDE_RE = re.compile(r'^\s*#pragma\s+include\s*\(\s*"([^"]+)"\s*\)\s*;?\s*$', re.I)
 _CLASS_RE = re.compile(r"^\s*class\s+(\w+)", re.I | re.M)
