@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt import list_domains
 from kvm_providers.virt.devices import KINDS
 
-from .common import AssociationProvider, Role, get_domain_doc, providers_for
+from .common import AssociationProvider, Role, providers_for
 from .common.paths import element_of_path, rasd_path, vssd_of_path, vssd_path
 
 __all__ = ["ElementSettingDataProvider", "get_providers"]
@@ -40,14 +39,10 @@ class ElementSettingDataProvider(AssociationProvider):
             yield rasd_path(host, domain, s.kind, s.devid)
 
     def sources(self, env, family):
-        for host in self.hosts(f"{family}_X"):
-            for ref in list_domains(host):
-                yield vssd_path(host, ref.name)
-                doc = get_domain_doc(host, ref.name)
-                if doc is None:
-                    continue
-                for s in doc.settings():
-                    yield rasd_path(host, ref.name, s.kind, s.devid)
+        for doc in self.domain_docs(family):
+            yield vssd_path(doc.host, doc.name)
+            for s in doc.settings():
+                yield rasd_path(doc.host, doc.name, s.kind, s.devid)
 
 
 def get_providers(env) -> dict[str, Any]:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt import list_domains
 from kvm_providers.virt.devices import KINDS
 
-from .common import AssociationProvider, Role, get_domain_doc, providers_for
+from .common import AssociationProvider, Role, providers_for
 from .common.paths import (cs_of_path, cs_path, device_path, element_of_path, rasd_path,
                            vssd_of_path, vssd_path)
 
@@ -48,14 +47,10 @@ class SettingsDefineStateProvider(AssociationProvider):
                     yield device_path(host, domain, s.kind, dev.devid)
 
     def sources(self, env, family):
-        for host in self.hosts(f"{family}_X"):
-            for ref in list_domains(host):
-                yield cs_path(host, ref.name)
-                doc = get_domain_doc(host, ref.name)
-                if doc is None:
-                    continue
-                for dev in doc.devices():
-                    yield device_path(host, ref.name, dev.kind, dev.devid)
+        for doc in self.domain_docs(family):
+            yield cs_path(doc.host, doc.name)
+            for dev in doc.devices():
+                yield device_path(doc.host, doc.name, dev.kind, dev.devid)
 
 
 def get_providers(env) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from pywbem import CIMInstanceName
 
+from kvm_providers.virt import iter_domain_xml, list_domains
+
 from .base import VIRT_NS, VirtProvider
 from .instances import fill
 
@@ -71,6 +73,11 @@ class AssociationProvider(VirtProvider, abc.ABC):
     def sources(self, env: Any, family: str) -> Iterable[CIMInstanceName]:
         """Paths of every object that plays role 0 (for EnumerateInstances)."""
         return ()
+
+    def domain_docs(self, family: str) -> Iterator[Any]:
+        """The parsed XML of every domain of the family's hosts (fetches pipelined)."""
+        for host in self.hosts(f"{family}_X"):
+            yield from iter_domain_xml(list_domains(host))
 
     # -- the provider interface --------------------------------------------------
 
