@@ -273,11 +273,13 @@ class Dispatcher:
         if not include:
             return None
         spec = self.schema.spec(ns, classname)
-        return {k: p.class_origin for k, p in spec.props.items()}
+        origins = spec._cache.get("origins")
+        if origins is None:
+            origins = spec._cache["origins"] = {k: p.class_origin for k, p in spec.props.items()}
+        return origins
 
     def _inst(self, inst: CIMInstance, ns: str, include_origin: bool) -> str:
-        return W.instance_xml(inst, self._origins(ns, inst.classname, include_origin)
-                              if include_origin else None)
+        return W.instance_xml(inst, self._origins(ns, inst.classname, include_origin))
 
     def _named(self, inst: CIMInstance, ns: str, include_origin: bool) -> str:
         return (f"<VALUE.NAMEDINSTANCE>{W.instancename_xml(inst.path)}"

@@ -1662,10 +1662,15 @@ class SubscriptionProvider(_StoreProvider):
                                 result_role, keys_only)
 
 
-def _service_path(mgr: IndicationManager) -> CIMInstanceName:
+def service_path(hostname: str) -> CIMInstanceName:
+    """The path of the server's CIM_IndicationService instance."""
     return CIMInstanceName(SERVICE_CLASS, namespace=INTEROP, keybindings=[
-        ("SystemCreationClassName", SYSTEM_CCN), ("SystemName", mgr.hostname),
+        ("SystemCreationClassName", SYSTEM_CCN), ("SystemName", hostname),
         ("CreationClassName", SERVICE_CLASS), ("Name", f"{BRAND}:IndicationService")])
+
+
+def _service_path(mgr: IndicationManager) -> CIMInstanceName:
+    return service_path(mgr.hostname)
 
 
 def _caps_path() -> CIMInstanceName:

@@ -70,10 +70,8 @@ def _central(instance_id: str) -> CIMInstanceName:
     """The central instance of one of the server's profiles."""
     if instance_id != _INDICATIONS_PROFILE:
         return _om_path()
-    # The indication service (kvm_providers.cimom.indications) names itself so.
-    return CIMInstanceName("CIM_IndicationService", namespace=INTEROP, keybindings=[
-        ("SystemCreationClassName", "CIM_ComputerSystem"), ("SystemName", _server().hostname),
-        ("CreationClassName", "CIM_IndicationService"), ("Name", f"{BRAND}:IndicationService")])
+    from .indications import service_path  # imported late: it imports this module
+    return service_path(_server().hostname)
 
 
 def _profile_path(instance_id: str) -> CIMInstanceName:
