@@ -56,7 +56,7 @@ def _types(reg: Registration) -> list[str]:
 def sfcb_reg(regs: Optional[Iterable[Registration]] = None) -> str:
     """The sfcb ``.reg`` text for `regs` (default: the table)."""
     regs = registrations() if regs is None else list(regs)
-    out = [f"# sfcb provider registration for kvm_providers.", f"# {_HEADER}",
+    out = ["# sfcb provider registration for kvm_providers.", f"# {_HEADER}",
            "# Install with kvm-providers-register (sfcbstage -r, then sfcbrepos).", ""]
     for reg in regs:
         out += [f"[{reg.classname}]",
@@ -85,7 +85,7 @@ def pegasus_mof(regs: Optional[Iterable[Registration]] = None, version: str = ""
     regs = registrations() if regs is None else list(regs)
     if not version:
         from .._version import __version__ as version
-    out = [f"// Pegasus provider registration for kvm_providers.", f"// {_HEADER}",
+    out = ["// Pegasus provider registration for kvm_providers.", f"// {_HEADER}",
            "// Compile into the interop namespace (root/PG_InterOp), e.g. with",
            "// kvm-providers-register, or: cimmof -n root/PG_InterOp kvm_providers.peg.mof",
            "",

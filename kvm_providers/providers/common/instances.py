@@ -17,6 +17,7 @@ from kvm_providers.virt.mapping import Const, View
 
 __all__ = ["wanted_in", "put", "fill_from_table", "fill"]
 
+
 def wanted_in(model: Any, names: Sequence[str] | Mapping[str, Any]) -> list[tuple[str, Any]]:
     """[(name as given, PropSpec)] of `names` that the model wants and its class defines.
 
