@@ -31,6 +31,14 @@ __all__ = ["ProviderEntry", "ProviderTable", "Operations", "EmbeddedCIMOMHandle"
 LOG = logging.getLogger("kvm_providers.cimom")
 
 
+def _ns(path: Any, namespace: Optional[str]) -> str:
+    """The namespace of an operation on `path`: the path's own, else the request's."""
+    ns = path.namespace or namespace
+    if not ns:
+        raise CIMError(pywbem.CIM_ERR_INVALID_NAMESPACE, f"no namespace given for {path}")
+    return ns
+
+
 @dataclass(frozen=True)
 class ProviderEntry:
     """A class served by a provider module in a namespace."""
@@ -247,7 +255,7 @@ class Operations:
     def get_instance(self, path: CIMInstanceName, property_list: Optional[list[str]] = None,
                      user: Optional[str] = None, namespace: Optional[str] = None
                      ) -> CIMInstance:
-        ns = path.namespace or namespace
+        ns = _ns(path, namespace)
         path = self.typed_path(path, ns)
         e = self.table.exact(ns, path.classname, "instance")
         if e is None:
@@ -298,7 +306,7 @@ class Operations:
 
     def delete_instance(self, path: CIMInstanceName, user: Optional[str] = None,
                         namespace: Optional[str] = None) -> None:
-        path = self.typed_path(path, path.namespace or namespace)
+        path = self.typed_path(path, _ns(path, namespace))
         e, proxy = self._instance_provider(path.namespace, path.classname, "instance",
                                            "DeleteInstance")
         self._call("DeleteInstance", e.module, proxy.MI_deleteInstance,
@@ -317,7 +325,7 @@ class Operations:
                          result_class: Optional[str] = None, role: Optional[str] = None,
                          result_role: Optional[str] = None, user: Optional[str] = None,
                          namespace: Optional[str] = None) -> Iterator[CIMInstanceName]:
-        path = self.typed_path(path, path.namespace or namespace)
+        path = self.typed_path(path, _ns(path, namespace))
         for e in self._assoc_entries(path, assoc_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("AssociatorNames", e.module, proxy.MI_associatorNames(
@@ -330,7 +338,7 @@ class Operations:
                     property_list: Optional[list[str]] = None,
                     user: Optional[str] = None,
                     namespace: Optional[str] = None) -> Iterator[CIMInstance]:
-        path = self.typed_path(path, path.namespace or namespace)
+        path = self.typed_path(path, _ns(path, namespace))
         for e in self._assoc_entries(path, assoc_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("Associators", e.module, proxy.MI_associators(
@@ -340,7 +348,7 @@ class Operations:
     def reference_names(self, path: CIMInstanceName, result_class: Optional[str] = None,
                         role: Optional[str] = None, user: Optional[str] = None,
                         namespace: Optional[str] = None) -> Iterator[CIMInstanceName]:
-        path = self.typed_path(path, path.namespace or namespace)
+        path = self.typed_path(path, _ns(path, namespace))
         for e in self._assoc_entries(path, result_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("ReferenceNames", e.module, proxy.MI_referenceNames(
@@ -350,7 +358,7 @@ class Operations:
                    role: Optional[str] = None, property_list: Optional[list[str]] = None,
                    user: Optional[str] = None,
                    namespace: Optional[str] = None) -> Iterator[CIMInstance]:
-        path = self.typed_path(path, path.namespace or namespace)
+        path = self.typed_path(path, _ns(path, namespace))
         for e in self._assoc_entries(path, result_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("References", e.module, proxy.MI_references(
@@ -362,7 +370,7 @@ class Operations:
                       params: dict[str, Any], user: Optional[str] = None,
                       namespace: Optional[str] = None):
         """Returns ((return type, value), {name: (type, value)})."""
-        ns = target.namespace or namespace
+        ns = _ns(target, namespace)
         if isinstance(target, CIMClassName):
             classname = self.check_class(ns, target.classname)
             path = CIMInstanceName(classname, namespace=ns)

@@ -61,7 +61,7 @@ def _lex(text: str) -> list[_Tok]:
             kind = m.lastgroup
             if kind == "name" and m.group(0).lower() in _KEYWORDS:
                 kind = "kw"
-            toks.append(_Tok(kind, m.group(0), pos))
+            toks.append(_Tok(kind or "", m.group(0), pos))
         pos = m.end()
     toks.append(_Tok("eof", "", pos))
     return toks
@@ -220,11 +220,11 @@ class _Parser:
 
     def parse(self) -> "WQLQuery":
         self.expect_kw("select")
-        props: Optional[list[str]] = []
+        props: Optional[list[str]] = None
         if self.peek().text == "*" or self.peek().text.endswith(".*"):  # CQL: Class.*
             self.next()
-            props = None
         else:
+            props = []
             while True:
                 tok = self.next()
                 if tok.kind != "name":

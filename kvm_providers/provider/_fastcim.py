@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from pywbem import CIMInstance, CIMProperty
+from pywbem import CIMProperty
+# The dict type of CIMInstance.properties (a private module: pywbem exports no name for it).
+from pywbem._nocasedict import NocaseDict
 
 __all__ = ["FAST", "new_property", "set_prop", "iter_props", "EMPTY_QUALIFIERS",
            "NocaseDict"]
 
 _new = object.__new__
-NocaseDict = type(CIMInstance("X").properties)
 
 
 class _FrozenQualifiers(NocaseDict):

@@ -1,3 +1,6 @@
+# pywbem declares CIMInstance.__slots__ as a list, which mypy does not read: it would flag
+# every assignment to the inherited slots (_classname, _path, ...) in this module.
+# mypy: disable-error-code="misc"
 """Instance models: typed templates of the instances a provider returns.
 
 A host passes a provider a *model*: a :class:`pywbem.CIMInstance` of the

@@ -23,8 +23,8 @@ class ConcreteComponentProvider(AssociationProvider):
         if side == 0:
             pool = pool_of_path(path, family)
             if pool is not None:
-                for vol in volumes(pool):
-                    yield volume_path(pool.host, vol.path)
+                for each in volumes(pool):
+                    yield volume_path(pool.host, each.path)
             return
         kb = path.keybindings
         for host in self.hosts(path.classname):

@@ -39,8 +39,8 @@ class ElementCapabilitiesProvider(AssociationProvider):
             host = host_of_path(path, family)
             if host is not None:
                 yield vsmc_path(host)
-                for ac in host_capabilities(host):
-                    yield ac_path(ac)
+                for each in host_capabilities(host):
+                    yield ac_path(each)
         elif base in _POOLS:
             pool = pool_of_path(path, family)
             if pool is not None:

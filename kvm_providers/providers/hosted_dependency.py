@@ -23,8 +23,8 @@ class HostedDependencyProvider(AssociationProvider):
         if side == 0:
             host = host_of_path(path, family)
             if host is not None:
-                for ref in list_domains(host):
-                    yield cs_path(host, ref.name)
+                for dom in list_domains(host):
+                    yield cs_path(host, dom.name)
             return
         ref = cs_of_path(path, family)
         if ref is not None:

@@ -21,8 +21,8 @@ class HostedResourcePoolProvider(AssociationProvider):
         if side == 0:
             host = host_of_path(path, family)
             if host is not None:
-                for pool in list_pools(host):
-                    yield pool_path(pool)
+                for each in list_pools(host):
+                    yield pool_path(each)
             return
         pool = pool_of_path(path, family)
         if pool is not None:

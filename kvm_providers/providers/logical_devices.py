@@ -71,4 +71,4 @@ class DeviceProvider(VirtProvider):
 
 
 def get_providers(env) -> dict[str, Any]:
-    return providers_for(DeviceProvider(), *(k.device_class for k in KINDS))
+    return providers_for(DeviceProvider(), *(k.device_class for k in KINDS if k.device_class))

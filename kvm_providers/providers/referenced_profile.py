@@ -29,9 +29,10 @@ class ReferencedProfileProvider(AssociationProvider):
         if profile is None:
             return
         if side == 0:
-            if profile.scoping:
-                yield profile_path(family, profile_instance_id(
-                    profile_from_instance_id(profile.scoping, family, False), family, many))
+            scoping = profile_from_instance_id(profile.scoping, family, False) \
+                if profile.scoping else None
+            if scoping is not None:
+                yield profile_path(family, profile_instance_id(scoping, family, many))
             return
 
         for p in PROFILES:

@@ -28,11 +28,11 @@ class ServiceAffectsElementProvider(AssociationProvider):
         if side == 0:
             for host in self.hosts(path.classname):
                 if self.paths_equal(vsms_path(host), path):
-                    for ref in list_domains(host):
-                        yield cs_path(host, ref.name)
+                    for dom in list_domains(host):
+                        yield cs_path(host, dom.name)
                 elif self.paths_equal(rpcs_path(host), path):
-                    for pool in list_pools(host, (DISK.name, NET.name)):
-                        yield pool_path(pool)
+                    for each in list_pools(host, (DISK.name, NET.name)):
+                        yield pool_path(each)
             return
         if base in ("diskpool", "networkpool"):
             pool = pool_of_path(path, family)

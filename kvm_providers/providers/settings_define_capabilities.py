@@ -69,18 +69,19 @@ class SettingsDefineCapabilitiesProvider(VirtProvider):
                     yield self._instance(model, object_name, part, t, keys_only)
         if _PART.matches(object_name.classname, family) and role_l in (None, "partcomponent") \
                 and rrole_l in (None, "groupcomponent"):
-            t = lookup_template(family, iid)
-            if t is not None and t.classname(family).lower() == object_name.classname.lower():
-                ac = lookup_capabilities(family, t.instance_id.rpartition("#")[0])
+            tmpl = lookup_template(family, iid)
+            if tmpl is not None and \
+                    tmpl.classname(family).lower() == object_name.classname.lower():
+                ac = lookup_capabilities(family, tmpl.instance_id.rpartition("#")[0])
                 if ac is not None:
-                    yield self._instance(model, ac_path(ac), object_name, t, keys_only)
+                    yield self._instance(model, ac_path(ac), object_name, tmpl, keys_only)
 
     def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
         for host in self.hosts(model.classname):
-            for ac in host_capabilities(host):
-                group = ac_path(ac)
-                for part, t in self._pairs(ac):
-                    yield self._instance(model, group, part, t, keys_only)
+            for caps in host_capabilities(host):
+                group = ac_path(caps)
+                for part, tmpl in self._pairs(caps):
+                    yield self._instance(model, group, part, tmpl, keys_only)
 
     def get_instance(self, env, model) -> Optional[Any]:
         family = self.family(model.classname)

@@ -17,7 +17,7 @@ __all__ = ["SettingsDefineStateProvider", "get_providers"]
 
 
 class SettingsDefineStateProvider(AssociationProvider):
-    roles = (Role("ManagedElement", ["ComputerSystem"] + [k.device_class for k in KINDS]),
+    roles = (Role("ManagedElement", ["ComputerSystem"] + [k.device_class for k in KINDS if k.device_class]),
              Role("SettingData", ["VirtualSystemSettingData"] + [k.rasd_class for k in KINDS]))
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:

@@ -16,7 +16,7 @@ __all__ = ["SystemDeviceProvider", "get_providers"]
 
 class SystemDeviceProvider(AssociationProvider):
     roles = (Role("GroupComponent", ["ComputerSystem"]),
-             Role("PartComponent", [k.device_class for k in KINDS]))
+             Role("PartComponent", [k.device_class for k in KINDS if k.device_class]))
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if side == 0:

@@ -28,7 +28,7 @@ class VSSDProvider(VirtProvider):
 
     def _fill(self, inst: Any, model: Any, doc: DomainXML) -> None:
         fill_from_table(inst, model, mapping.VSSD, doc.root_view, doc.context())
-        for name, pspec in wanted_in(model, _EXTRA):
+        for _name, pspec in wanted_in(model, _EXTRA):
             put(inst, pspec, doc.host.family)
 
     def enum_instances(self, env, model, keys_only) -> Iterator[Any]:

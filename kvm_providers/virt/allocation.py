@@ -225,7 +225,8 @@ def free_subnet(host: Host) -> Optional[ipaddress.IPv4Network]:
 
 class _Builder:
     def __init__(self, ac: Capabilities):
-        self.ac, self.out = ac, []
+        self.ac = ac
+        self.out: list[Template] = []
 
     def add(self, rasd_class: str, name: str, role: str, range_: str,
             props: dict[str, Any]) -> None:
@@ -236,9 +237,11 @@ class _Builder:
 
 def _common(ac: Capabilities, kind_name: str) -> dict[str, Any]:
     table = _TABLES[kind_name]
-    const = {name: table[name].value for name in ("ResourceType", "OtherResourceType",
-                                                  "AllocationUnits")
-             if isinstance(table.get(name), mapping.Const)}
+    const: dict[str, Any] = {}
+    for name in ("ResourceType", "OtherResourceType", "AllocationUnits"):
+        field = table.get(name)
+        if isinstance(field, mapping.Const):
+            const[name] = field.value
     if ac.pool is not None:
         const["PoolID"] = ac.pool.pool_id
     return const
@@ -263,13 +266,15 @@ def _device_templates(b: _Builder, ac: Capabilities, lim: Optional[Limits]) -> N
     b.add(cls, "Default", "Default", "Point", default)
     for word, values in ranges:
         b.add(cls, word, "Supported", word + "s", {**base, **values})
-    for prop, values in (lim.values if lim is not None else {}).items():
-        for v in values:
+    for prop, points in (lim.values if lim is not None else {}).items():
+        for v in points:
             b.add(cls, f"Point {prop}={v}", "Supported", "Point", {**base, prop: v})
 
 
 def _volume_templates(b: _Builder, ac: Capabilities) -> None:
     pool = ac.pool
+    if pool is None:  # volume templates belong to a storage pool's capabilities only
+        return
     root = storage_pool_xml(pool)
     ptype = root.get("type") if root is not None else None
     support = pool_type_support(ac.host).get(ptype or "", {})
@@ -294,6 +299,8 @@ def _volume_templates(b: _Builder, ac: Capabilities) -> None:
 
 
 def _disk_pool_templates(b: _Builder, ac: Capabilities) -> None:
+    if ac.pool is None:
+        return
     support = pool_type_support(ac.host)
     types = [k for k, v in STORAGE_POOL_TYPES.items() if v in support]
     base = {"ResourceType": 17, "PoolID": ac.pool.pool_id}
@@ -305,6 +312,8 @@ def _disk_pool_templates(b: _Builder, ac: Capabilities) -> None:
 
 
 def _net_pool_templates(b: _Builder, ac: Capabilities) -> None:
+    if ac.pool is None:
+        return
     base = {"ResourceType": 10, "PoolID": ac.pool.pool_id}
     cls = "NetPoolResourceAllocationSettingData"
     default = {**base, "ForwardMode": 1}

@@ -93,12 +93,13 @@ class View:
         if "/" not in path:
             kids = self._kids if self._kids is not None else self._index()
             return kids.get(path)
-        view: Optional[View] = self
+        view: View = self
         steps = path.split("/")
         for step in steps[:-1]:
-            view = view._sub(step)
-            if view is None:
+            sub = view._sub(step)
+            if sub is None:
                 return None
+            view = sub
         return view.find(steps[-1])
 
     def findtext(self, path: str, default: Any = None) -> Any:

@@ -111,8 +111,6 @@ class AssociationProvider(VirtProvider, abc.ABC):
 
     def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
         family = self.family(model.classname)
-        if family is None:
-            return
         r0, r1 = self.roles
         for src in self.sources(env, family):
             for target in self.related(env, 0, src, family, keys_only):

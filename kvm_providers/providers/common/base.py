@@ -52,9 +52,17 @@ class VirtProvider(CIMProvider2):
     """Base of the provider classes: which family a class is, and its hosts."""
 
     @staticmethod
-    def family(classname: str) -> Optional[str]:
-        """'KVM', 'LXC' or 'Xen' for a family class name."""
-        return keys.family_of_class(classname)
+    def family(classname: str) -> str:
+        """'KVM', 'LXC' or 'Xen' for a family class name.
+
+        Providers are registered for family classes only, so another class
+        here is a request the host should not have routed to this provider.
+        """
+        fam = keys.family_of_class(classname)
+        if fam is None:
+            raise CIMError(pywbem.CIM_ERR_INVALID_CLASS,
+                           f"{classname} is not a class of the KVM, LXC or Xen families")
+        return fam
 
     def hosts(self, classname: str) -> list[Host]:
         """The configured hosts that class `classname` answers for."""

@@ -10,7 +10,7 @@ left out of the instance.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from kvm_providers.provider import coerce
 from kvm_providers.virt.mapping import Const, View
@@ -76,7 +76,7 @@ def fill_from_table(inst: Any, model: Any, table: Mapping[str, Any], element: An
 
 
 def fill(inst: Any, model: Any, values: Mapping[str, Any],
-         names: Iterable[str] | None = None) -> None:
+         names: Sequence[str] | None = None) -> None:
     """Set wanted properties from a {name: value or zero-argument callable} mapping.
 
     Callables are only called for properties the client asked for.

@@ -65,6 +65,8 @@ def device_keys(classname: str, host: Host, domain: str, devid: str) -> dict[str
 
 
 def device_path(host: Host, domain: str, kind: DeviceKind, devid: str) -> CIMInstanceName:
+    if kind.device_class is None:
+        raise ValueError(f"device kind {kind.name} has no logical device class")
     cls = _cn(host.family, kind.device_class)
     return CIMInstanceName(cls, device_keys(cls, host, domain, devid), namespace=VIRT_NS)
 
@@ -163,6 +165,7 @@ def element_of_path(path: CIMInstanceName, family: str, what: str):
     doc = get_domain_doc(host, domain)
     if doc is None:
         return None
+    found: Any
     if what == "device":
         found = doc.device(kind.name, devid)
     else:
