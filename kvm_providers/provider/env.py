@@ -164,10 +164,10 @@ class CIMOMHandle(abc.ABC):
         """Call in the provider's thread before starting a new thread."""
         return self
 
-    def AttachThread(self) -> None:
+    def AttachThread(self) -> None:  # noqa: B027 - a no-op by design, not abstract
         """Call first thing in a thread that the provider started."""
 
-    def DetachThread(self) -> None:
+    def DetachThread(self) -> None:  # noqa: B027 - a no-op by design, not abstract
         """Call last thing in a thread that the provider started."""
 
 

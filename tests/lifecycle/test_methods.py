@@ -4,6 +4,7 @@ also checks that nothing changed)."""
 
 from __future__ import annotations
 
+import libvirt
 import pytest
 from lxml import etree
 from pywbem import CIMError, CIMInstance, CIMInstanceName, Uint16, Uint64
@@ -91,7 +92,7 @@ def test_destroy_running_system_on_instance_path(lc):
     lc.conn.lookupByName("uefi").create()
     rc, _ = lc.invoke(lc.service(False), "DestroySystem", AffectedSystem=cs_path("uefi"))
     assert rc == 0
-    with pytest.raises(Exception):
+    with pytest.raises(libvirt.libvirtError):
         lc.conn.lookupByName("uefi")
 
 

@@ -31,7 +31,7 @@ def _first(tree, xpath):
 
 
 def _rasd_of(lc, name, cls, pred=lambda r: True):
-    for iid, r in lc.rasds(name).items():
+    for r in lc.rasds(name).values():
         if r.classname == f"KVM_{cls}ResourceAllocationSettingData" and pred(r):
             return r
     raise AssertionError(f"{name} has no {cls} RASD")

@@ -1,7 +1,6 @@
 """CIM-XML writing (checked by pywbem's own parser) and reading (requests, values, safety)."""
 
 import pytest
-import pywbem
 from pywbem import (CIMDateTime, CIMInstance, CIMInstanceName, CIMProperty, Char16, Real32,
                     Real64, Sint8, Sint64, Uint8, Uint16, Uint64)
 from pywbem._tupleparse import TupleParser

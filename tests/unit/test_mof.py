@@ -259,21 +259,21 @@ def test_enabled_state_value_map(schema):
     cls = schema.get_class(CIMV2, "CIM_EnabledLogicalElement")
     vm, vals = _values(cls.properties["EnabledState"])
     assert cls.properties["EnabledState"].type == "uint16"
-    assert dict(zip(vm, vals)) == {
+    assert dict(zip(vm, vals, strict=True)) == {
         "0": "Unknown", "1": "Other", "2": "Enabled", "3": "Disabled",
         "4": "Shutting Down", "5": "Not Applicable", "6": "Enabled but Offline",
         "7": "In Test", "8": "Deferred", "9": "Quiesce", "10": "Starting",
         "11..32767": "DMTF Reserved", "32768..65535": "Vendor Reserved"}
     vm, vals = _values(cls.properties["RequestedState"])
-    assert dict(zip(vm, vals))["10"] == "Reboot"
-    assert dict(zip(vm, vals))["12"] == "Not Applicable"
+    assert dict(zip(vm, vals, strict=True))["10"] == "Reboot"
+    assert dict(zip(vm, vals, strict=True))["12"] == "Not Applicable"
 
 
 def test_request_state_change_signature(schema):
     m = schema.get_class(CIMV2, "CIM_EnabledLogicalElement").methods["RequestStateChange"]
     assert m.return_type == "uint32"
     vm, vals = _values(m)
-    assert dict(zip(vm, vals)) == {
+    assert dict(zip(vm, vals, strict=True)) == {
         "0": "Completed with No Error", "1": "Not Supported",
         "2": "Unknown or Unspecified Error", "3": "Cannot complete within Timeout Period",
         "4": "Failed", "5": "Invalid Parameter", "6": "In Use", "..": "DMTF Reserved",
@@ -285,7 +285,7 @@ def test_request_state_change_signature(schema):
     rs = params["RequestedState"]
     assert rs.type == "uint16" and qual(rs, "In", True)
     vm, vals = _values(rs)
-    assert dict(zip(vm, vals))["2"] == "Enabled" and dict(zip(vm, vals))["9"] == "Quiesce"
+    assert dict(zip(vm, vals, strict=True))["2"] == "Enabled" and dict(zip(vm, vals, strict=True))["9"] == "Quiesce"
     job = params["Job"]
     assert job.type == "reference" and job.reference_class == "CIM_ConcreteJob"
     assert qual(job, "Out") and not qual(job, "In", True)
@@ -295,7 +295,7 @@ def test_request_state_change_signature(schema):
 def test_resource_type_value_map(schema):
     rasd = schema.get_class(CIMV2, "CIM_ResourceAllocationSettingData")
     vm, vals = _values(rasd.properties["ResourceType"])
-    m = dict(zip(vm, vals))
+    m = dict(zip(vm, vals, strict=True))
     assert m["1"] == "Other" and m["3"] == "Processor" and m["4"] == "Memory"
     assert m["10"] == "Ethernet Adapter" and m["13"] == "I/O Device"
     assert m["17"] == "Disk Drive" and m["24"] == "Graphics controller"
@@ -324,7 +324,7 @@ def test_vsms_methods(schema):
     assert qual(p["ResultingSystem"], "Out") and not qual(p["ResultingSystem"], "In", True)
     assert qual(p["Job"], "Out")
     vm, vals = _values(ds)
-    assert dict(zip(vm, vals)) == {
+    assert dict(zip(vm, vals, strict=True)) == {
         "0": "Completed with No Error", "1": "Not Supported", "2": "Failed", "3": "Timeout",
         "4": "Invalid Parameter", "..": "DMTF Reserved",
         "4096": "Method Parameters Checked - Job Started", "4097..32767": "Method Reserved",
@@ -539,10 +539,10 @@ def test_vssd_properties(resolved):
             assert cls.properties[name].type == typ, (fam, name)
         assert cls.properties["BootDevices"].is_array and cls.properties["Notes"].is_array
         vm, vals = _values(cls.properties["ClockOffset"])
-        assert dict(zip(vm, vals)) == {"0": "UTC", "1": "Local"}
+        assert dict(zip(vm, vals, strict=True)) == {"0": "UTC", "1": "Local"}
         # DMTF's AutomaticShutdownAction value map, not libvirt-cim's narrowed one.
         vm, vals = _values(cls.properties["AutomaticShutdownAction"])
-        assert dict(zip(vm, vals))["4"] == "Shutdown"
+        assert dict(zip(vm, vals, strict=True))["4"] == "Shutdown"
 
 
 def test_rasd_properties(resolved):
@@ -578,11 +578,11 @@ def test_rasd_properties(resolved):
                 assert cls.properties[name].type == typ, (cls.classname, name)
         disk = resolved(f"{fam}_DiskResourceAllocationSettingData")
         vm, vals = _values(disk.properties["EmulatedType"])
-        assert dict(zip(vm, vals)) == {"0": "Disk", "1": "CDROM", "2": "floppy",
-                                      "3": "filesystem", "4": "lun"}
+        assert dict(zip(vm, vals, strict=True)) == {"0": "Disk", "1": "CDROM", "2": "floppy",
+                                                    "3": "filesystem", "4": "lun"}
         pool = resolved(f"{fam}_DiskPoolResourceAllocationSettingData")
         vm, vals = _values(pool.properties["Type"])
-        types = dict(zip(vm, vals))
+        types = dict(zip(vm, vals, strict=True))
         # libvirt-cim's 0..7, then the other libvirt storage pool types (issue 5)
         assert [types[str(i)] for i in range(8)] == [
             "Unknown", "Directory", "File System", "Network File System", "Disk", "ISCSI",
