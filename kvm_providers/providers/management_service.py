@@ -19,7 +19,6 @@ error nothing has changed.  See docs/lifecycle.md.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Optional
 
 import pywbem
@@ -39,38 +38,25 @@ from .common.paths import cs_path, rasd_path, vsms_keys
 __all__ = ["ManagementServiceProvider", "get_providers", "REVISION", "CHANGESET"]
 
 
+# libvirt-cim reports its source revision (the number of commits of its
+# repository: `git rev-list HEAD | wc -l` in its autogen.sh) as Revision, and its
+# clients gate behaviour on it (cimtest: child pools >= 837, template RASDs from
+# 707, controllers >= 1310, ...).  Its last release, 0.6.3, is revision 1255 and
+# its repository ends at 1347.  Ours starts above that and grows with our own
+# version, so that clients treat this implementation as the newest libvirt-cim.
+LIBVIRT_CIM_LAST_REVISION = 1347
+
+
 def _revision(version: str) -> str:
-    """Digits from the version: 1.2.3 -> 10203."""
+    """Digits above libvirt-cim's last revision, growing with our version: 0.1.0 -> 1447."""
     parts = [int(p) if p.isdigit() else 0 for p in (version.split(".") + ["0", "0"])[:3]]
-    return str(parts[0] * 10000 + parts[1] * 100 + parts[2])
-
-
-def _changeset() -> str:
-    """The git commit of a source checkout (read from .git, no subprocess), else the version."""
-    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    git = os.path.join(top, ".git")
-    try:
-        with open(os.path.join(git, "HEAD"), encoding="utf-8") as f:
-            head = f.read().strip()
-        if head.startswith("ref: "):
-            ref = head[5:]
-            try:
-                with open(os.path.join(git, ref), encoding="utf-8") as f:
-                    return f.read().strip()[:12]
-            except OSError:
-                with open(os.path.join(git, "packed-refs"), encoding="utf-8") as f:
-                    for line in f:
-                        if line.rstrip().endswith(" " + ref):
-                            return line.split()[0][:12]
-        elif head:
-            return head[:12]
-    except OSError:
-        pass
-    return f"kvm_providers-{__version__}"
+    return str(LIBVIRT_CIM_LAST_REVISION + parts[0] * 10000 + parts[1] * 100 + parts[2])
 
 
 REVISION = _revision(__version__)
-CHANGESET = _changeset()
+# The package version identifies the build (an installed package has no source
+# checkout to read a commit from).
+CHANGESET = f"kvm_providers-{__version__}"
 
 
 def _vanished(func):
