@@ -88,8 +88,10 @@ deb: setup-test
 rpm: setup-test
 	./packaging/build-rpm.sh
 
+# The CI gates: ruff (F and B rules, pyproject.toml) and mypy on the package.
 lint: setup
-	$(PY) -m ruff check kvm_providers tests benchmarks || true
+	$(PY) -m ruff check kvm_providers tests benchmarks cmpi_pywbem_bindings.py
+	$(PY) -m mypy
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
