@@ -19,7 +19,7 @@ from pywbem import CIMProperty
 # The dict type of CIMInstance.properties (a private module: pywbem exports no name for it).
 from pywbem._nocasedict import NocaseDict
 
-__all__ = ["FAST", "new_property", "set_prop", "iter_props", "EMPTY_QUALIFIERS",
+__all__ = ["FAST", "new_property", "set_prop", "has_prop", "iter_props", "EMPTY_QUALIFIERS",
            "NocaseDict"]
 
 _new = object.__new__
@@ -116,6 +116,13 @@ def set_prop(props: NocaseDict, folded: str, name: str, prop: CIMProperty) -> No
         props._data[folded] = (name, prop)
     else:
         props[name] = prop
+
+
+def has_prop(props: NocaseDict, folded: str) -> bool:
+    """`folded` (a case-folded name) in props, without folding it again."""
+    if FAST:
+        return folded in props._data
+    return folded in props
 
 
 def iter_props(props: NocaseDict) -> Iterator[tuple[str, CIMProperty]]:

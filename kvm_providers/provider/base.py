@@ -40,7 +40,8 @@ import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName, CIMParameter
 
 from ..schema import Schema, default_schema
-from .model import InstanceModel, filter_instance, make_model, model_from_instance
+from .model import (InstanceModel, complete_instance, filter_instance, make_model,
+                    model_from_instance)
 from .values import coerce
 
 __all__ = ["CIMProvider2", "paths_equal"]
@@ -188,7 +189,11 @@ class CIMProvider2:
                            f"{', '.join(extra)}")
 
     @staticmethod
-    def _finish(inst: CIMInstance, model: InstanceModel, ns: str) -> CIMInstance:
+    def _finish(inst: CIMInstance, model: InstanceModel, ns: str,
+                complete: bool = True) -> CIMInstance:
+        """The instance to return: a path with namespace, only the wanted properties,
+        and (unless only its path is needed) every wanted property of its class, NULL
+        where the provider set none."""
         if inst is model:
             inst = model.copy()
         if inst.path is None:
@@ -198,7 +203,10 @@ class CIMProvider2:
                     inst.path.keybindings[k] = inst[k]
         elif inst.path.namespace is None:
             inst.path.namespace = ns
-        return filter_instance(inst, model.wanted)
+        filter_instance(inst, model.wanted)
+        if complete and inst.classname.lower() == model.spec.name.lower():
+            complete_instance(inst, model.spec, model.wanted)
+        return inst
 
     # -- MI entry points (called by the hosts) ------------------------------
 
@@ -209,7 +217,7 @@ class CIMProvider2:
         for inst in self.enum_instances(env=env, model=model, keys_only=True) or ():
             path = inst.path
             if path is None:
-                path = self._finish(inst, model, ns).path
+                path = self._finish(inst, model, ns, complete=False).path
             elif inst is model:
                 path = path.copy()
             if path.namespace is None:
@@ -368,7 +376,7 @@ class CIMProvider2:
         ns = objectName.namespace
         for inst, model, _source in self._assoc_instances(
                 env, objectName, resultClassName, role, None, keys_only=True):
-            yield self._finish(inst, model, ns).path
+            yield self._finish(inst, model, ns, complete=False).path
 
     # methods ------------------------------------------------------------------
 

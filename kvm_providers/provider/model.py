@@ -18,8 +18,10 @@ model converts to the declared CIM type::
 Assigning a property that was filtered out by the PropertyList is ignored
 (the pywbem 0.7 ``property_list`` behaviour the CIMProvider2 API relies on).
 Assigning a key property also sets the key binding of ``model.path``.
-Properties that were requested but never assigned are left out of the
-instance (as Pegasus does); assign None to send an explicit NULL.
+Properties that were requested but never assigned are sent as NULL: the MI
+layer completes every instance with all requested properties of its class
+(:func:`complete_instance`), as OpenPegasus and sfcb deliver them, so that
+clients reading ``inst["Prop"]`` never meet a KeyError.
 Assigning a property the class does not define is a provider bug: it is
 ignored with a warning (an error when KVM_PROVIDERS_STRICT_MODELS is set).
 """
@@ -34,13 +36,13 @@ from pywbem import CIMDateTime, CIMInstance, CIMInstanceName, CIMProperty
 
 from ..schema import ClassSpec, PropSpec, Schema, default_schema
 from ._fastcim import NocaseDict as _NocaseDict
-from ._fastcim import new_property, set_prop
+from ._fastcim import has_prop, new_property, set_prop
 
 _new = object.__new__
 from .values import INT_TYPES, REAL_TYPES, coerce, converter
 
 __all__ = ["InstanceModel", "make_model", "fast_property", "filter_instance",
-           "model_from_instance"]
+           "complete_instance", "model_from_instance"]
 
 LOG = logging.getLogger(__name__)
 
@@ -286,4 +288,33 @@ def filter_instance(inst: CIMInstance, wanted: Optional[frozenset[str]]) -> CIMI
     for name in list(inst.properties.keys()):
         if name.lower() not in wanted:
             del inst.properties[name]
+    return inst
+
+
+def _null_plan(spec: ClassSpec, wanted: frozenset[str]) -> tuple[tuple[str, PropSpec], ...]:
+    """(folded name, PropSpec) of the wanted properties of a class, in declaration order."""
+    key = ("nulls", wanted)
+    hit = spec._cache.get(key)
+    if hit is None:
+        hit = tuple((lk, p) for lk, p in spec.props.items() if lk in wanted)
+        spec._cache[key] = hit
+    return hit
+
+
+def complete_instance(inst: CIMInstance, spec: ClassSpec,
+                      wanted: frozenset[str]) -> CIMInstance:
+    """Add a NULL property for every wanted property of `spec` that `inst` lacks.
+
+    `inst` holds only properties of its class that are in `wanted` (as
+    :func:`filter_instance` leaves it), so an instance with as many properties
+    as the plan is complete and costs one comparison.
+    """
+    plan = _null_plan(spec, wanted)
+    props = inst.properties
+    if len(props) >= len(plan):
+        return inst
+    for lk, p in plan:
+        if not has_prop(props, lk):
+            set_prop(props, lk, p.name, new_property(p.name, None, p.type, p.is_array,
+                                                     p.reference_class, p.embedded_object))
     return inst

@@ -229,7 +229,8 @@ def test_uc_5_1_8_valid_settings(qserver, daemon):
 
     def points(tmpls, prop):
         return {t[prop] for name, (role, rng, t) in tmpls.items()
-                if name.startswith("Point ") and (role, rng) == (3, 0) and prop in t}
+                if name.startswith("Point ") and (role, rng) == (3, 0)
+                and t.get(prop) is not None}
 
     def enum(path, name):
         return {v.text for v in caps.iterfind(f"{path}/enum[@name='{name}']/value")}
