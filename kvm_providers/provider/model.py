@@ -303,7 +303,12 @@ def _null_plan(spec: ClassSpec, wanted: frozenset[str]) -> tuple[tuple[str, Prop
 
 def complete_instance(inst: CIMInstance, spec: ClassSpec,
                       wanted: frozenset[str]) -> CIMInstance:
-    """Add a NULL property for every wanted property of `spec` that `inst` lacks.
+    """Add every wanted property of `spec` that `inst` lacks: its class default, else NULL.
+
+    The class default is what OpenPegasus and sfcb show for a property a
+    provider leaves unset (e.g. ``EnabledState = 5`` on devices), so the
+    embedded server and both CIM servers answer alike; a provider that sets
+    the property (None included) decides.
 
     `inst` holds only properties of its class that are in `wanted` (as
     :func:`filter_instance` leaves it), so an instance with as many properties
@@ -315,6 +320,9 @@ def complete_instance(inst: CIMInstance, spec: ClassSpec,
         return inst
     for lk, p in plan:
         if not has_prop(props, lk):
-            set_prop(props, lk, p.name, new_property(p.name, None, p.type, p.is_array,
+            value = p.default
+            if isinstance(value, list):
+                value = list(value)  # never share a mutable default between instances
+            set_prop(props, lk, p.name, new_property(p.name, value, p.type, p.is_array,
                                                      p.reference_class, p.embedded_object))
     return inst

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import pywbem
 from pywbem import CIMClass, CIMError, CIMQualifierDeclaration
@@ -47,7 +47,7 @@ NAMESPACE_MOF: dict[str, list[str]] = {
     "root/virt": ["cim/schema.mof", "virt/virt.mof", "interop/interop.mof"],
 }
 
-_CACHE_VERSION = "5"
+_CACHE_VERSION = "6"
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class PropSpec:
     reference_class: Optional[str] = None
     embedded_object: Optional[str] = None  # 'instance' / 'object' / None
     embedded_class: Optional[str] = None   # EmbeddedInstance("CIM_X") class name
+    default: Any = None                    # the class's default value (MOF `= value`)
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,8 @@ class Schema:
             props[p.name.lower()] = PropSpec(
                 name=p.name, type=p.type, is_array=bool(p.is_array), is_key=is_key,
                 class_origin=p.class_origin or cls.classname,
-                reference_class=p.reference_class, embedded_object=emb, embedded_class=ecls)
+                reference_class=p.reference_class, embedded_object=emb, embedded_class=ecls,
+                default=p.value)
             if is_key:
                 keys.append(p.name)
         methods: dict[str, MethodSpec] = {}

@@ -61,3 +61,22 @@ def test_unset_properties_are_typed_nulls(conn):
     assert nulls, "the fixture's systems leave some properties unset"
     for p in nulls:
         assert p.type == cls.properties[p.name].type, p.name
+
+
+def test_unset_properties_show_the_class_default(node_server):
+    """What OpenPegasus and sfcb show for a property a provider leaves unset is the class
+    default (EnabledState 5 on devices, VirtualQuantityUnits 'count' on RASDs); the
+    embedded server gives the same, so that all three hosts answer alike."""
+    conn = node_server.conn("root/virt")
+    seen = 0
+    for classname in ("KVM_LogicalDisk", "KVM_Processor", "KVM_NetworkPort",
+                      "KVM_InputResourceAllocationSettingData", "KVM_ComputerSystem"):
+        cls = conn.GetClass(classname, LocalOnly=False)
+        defaults = {p.name: p.value for p in cls.properties.values() if p.value is not None}
+        assert defaults, classname
+        for inst in conn.EnumerateInstances(classname, DeepInheritance=False):
+            for name in defaults:
+                assert inst[name] is not None, (classname, name)
+                seen += 1
+    assert conn.EnumerateInstances("KVM_LogicalDisk")[0]["EnabledState"] in (2, 3, 5)
+    assert seen > 20
