@@ -97,7 +97,9 @@ class ServerConfig:
     idle_timeout: float = 30.0
     request_timeout: float = 60.0
     workers: int = 16
-    max_connections: int = 256
+    max_connections: int = 1024
+    max_connections_per_address: int = 64
+    header_timeout: float = 10.0           # TLS handshake / request head, from the first byte
     enumeration_timeout: float = 60.0      # default OperationTimeout of pull contexts
     max_enumeration_timeout: float = 600.0
     max_enumeration_contexts: int = 256
@@ -137,6 +139,7 @@ _SERVER_TYPES: dict[str, Any] = {
     "listen": list, "https_listen": list, "cert": str, "key": str, "auth_file": str,
     "insecure": bool, "log_level": str, "max_body": int, "idle_timeout": (int, float),
     "request_timeout": (int, float), "workers": int, "max_connections": int,
+    "max_connections_per_address": int, "header_timeout": (int, float),
     "enumeration_timeout": (int, float), "max_enumeration_timeout": (int, float),
     "max_enumeration_contexts": int, "state_dir": str, "indication_cafile": str,
 }
@@ -156,7 +159,9 @@ def _server_from(data: dict, path: str) -> ServerConfig:
                     raise ConfigError(f"{path}: [server] {key} must be a list of strings")
                 parse_hostport(item, key)
         setattr(cfg, key, value)
-    for key in ("max_body", "workers", "max_connections", "max_enumeration_contexts"):
+    for key in ("max_body", "workers", "max_connections", "max_connections_per_address",
+                "max_enumeration_contexts", "header_timeout", "idle_timeout",
+                "request_timeout"):
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{path}: [server] {key} must be positive")
     return cfg

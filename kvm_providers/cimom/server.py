@@ -91,7 +91,9 @@ class CIMServer:
         self.http = HTTPServer(self.app, self._listeners(), workers=srv.workers,
                                max_connections=srv.max_connections,
                                idle_timeout=srv.idle_timeout,
-                               request_timeout=srv.request_timeout, max_body=srv.max_body)
+                               request_timeout=srv.request_timeout, max_body=srv.max_body,
+                               header_timeout=srv.header_timeout,
+                               max_connections_per_address=srv.max_connections_per_address)
         self._stop = threading.Event()
         self._housekeeper: Optional[threading.Thread] = None
 
