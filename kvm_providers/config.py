@@ -103,6 +103,8 @@ class ServerConfig:
     enumeration_timeout: float = 60.0      # default OperationTimeout of pull contexts
     max_enumeration_timeout: float = 600.0
     max_enumeration_contexts: int = 256
+    max_batch_requests: int = 100          # operations in one MULTIREQ
+    max_batch_response: int = 32 * 1024 * 1024   # characters of XML answered to one MULTIREQ
     state_dir: Optional[str] = None        # indication subscriptions kept here (JSON)
     indication_cafile: Optional[str] = None  # CAs for HTTPS listeners (default: system's)
 
@@ -142,6 +144,7 @@ _SERVER_TYPES: dict[str, Any] = {
     "max_connections_per_address": int, "header_timeout": (int, float),
     "enumeration_timeout": (int, float), "max_enumeration_timeout": (int, float),
     "max_enumeration_contexts": int, "state_dir": str, "indication_cafile": str,
+    "max_batch_requests": int, "max_batch_response": int,
 }
 
 
@@ -161,7 +164,7 @@ def _server_from(data: dict, path: str) -> ServerConfig:
         setattr(cfg, key, value)
     for key in ("max_body", "workers", "max_connections", "max_connections_per_address",
                 "max_enumeration_contexts", "header_timeout", "idle_timeout",
-                "request_timeout"):
+                "request_timeout", "max_batch_requests", "max_batch_response"):
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{path}: [server] {key} must be positive")
     return cfg

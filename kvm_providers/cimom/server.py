@@ -79,7 +79,9 @@ class CIMServer:
         self.indications.attach(self.ops)
         self.pull = PullManager(srv.max_enumeration_contexts, srv.enumeration_timeout,
                                 srv.max_enumeration_timeout)
-        self.dispatcher = Dispatcher(self.ops, self.pull, self.hostname)
+        self.dispatcher = Dispatcher(self.ops, self.pull, self.hostname,
+                                     max_batch_requests=srv.max_batch_requests,
+                                     max_batch_response=srv.max_batch_response)
         auth = None
         if srv.auth_file:
             try:

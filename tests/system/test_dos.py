@@ -164,3 +164,86 @@ def test_idle_and_trickling_connections_do_not_stall_requests(both):
     time.sleep(0.5)
     for scheme in ("http", "https"):
         assert _client(both, scheme).EnumerateInstanceNames("TST_Widget")
+
+
+# -- MULTIREQ amplification ------------------------------------------------------------
+
+BATCH_RESPONSE_LIMIT = 4 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    cfg = tmp_path_factory.mktemp("cfg") / "server.toml"
+    cfg.write_text(f"[server]\nmax_batch_response = {BATCH_RESPONSE_LIMIT}\n"
+                   )
+    srv = start_server(provider_modules=["tests.testprov"], config=str(cfg))
+    srv.conn(NS).InvokeMethod("SetCount", "TST_Synthetic", N=pywbem.Uint32(1000))
+    yield srv
+    srv.stop()
+
+
+def _status_kb(pid, field):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(field)
+
+
+def _batch(srv, n, stream=False):
+    """POST a MULTIREQ of `n` EnumerateInstances of TST_Synthetic; (response, RSS growth MiB)."""
+    call = ('<SIMPLEREQ><IMETHODCALL NAME="EnumerateInstances"><LOCALNAMESPACEPATH>'
+            + "".join(f'<NAMESPACE NAME="{p}"/>' for p in NS.split("/")) +
+            '</LOCALNAMESPACEPATH><IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="TST_Synthetic"/>'
+            "</IPARAMVALUE></IMETHODCALL></SIMPLEREQ>")
+    payload = ('<?xml version="1.0" encoding="utf-8"?><CIM CIMVERSION="2.0" DTDVERSION="2.0">'
+               f'<MESSAGE ID="9" PROTOCOLVERSION="1.0"><MULTIREQ>{call * n}</MULTIREQ></MESSAGE>'
+               "</CIM>").encode()
+    head = ("POST /cimom HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml\r\n"
+            f"CIMOperation: MethodCall\r\nCIMBatch: \r\nContent-Length: {len(payload)}\r\n"
+            + ("TE: trailers\r\n" if stream else "") + "Connection: close\r\n\r\n")
+    rss = _status_kb(srv.pid, "VmRSS")
+    try:                                  # reset the peak (VmHWM) to the current RSS
+        with open(f"/proc/{srv.pid}/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        pass
+    with socket.create_connection((srv.host, srv.port), timeout=300) as s:
+        s.sendall(head.encode() + payload)
+        resp = b""
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            resp += chunk
+    peak = max(_status_kb(srv.pid, "VmHWM"), _status_kb(srv.pid, "VmRSS"))
+    return resp, (peak - rss) / 1024
+
+
+def test_batch_over_the_operation_limit_runs_nothing(plain):
+    # The issue's case: 300 EnumerateInstances in a 74 KB request.
+    resp, growth = _batch(plain, 300)
+    assert resp.startswith(b"HTTP/1.1 200")
+    assert resp.count(b"<SIMPLERSP>") == 300              # DSP0201: one per SIMPLEREQ
+    assert resp.count(f'<ERROR CODE="{pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED}"'.encode()) == 300
+    assert b"300 operations is over the limit of 100" in resp
+    assert b"VALUE.NAMEDINSTANCE" not in resp and len(resp) < 300 * 1024
+    assert growth < 100, f"RSS grew by {growth:.0f} MiB"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_batch_response_size_is_bounded(plain, stream):
+    one = len(plain.conn(NS).EnumerateInstances("TST_Synthetic"))
+    assert one == 1000
+    resp, growth = _batch(plain, 60, stream)      # some 36 MB of answers without the limit
+    assert resp.startswith(b"HTTP/1.1 200") and resp.count(b"<SIMPLERSP>") == 60
+    answered = resp.count(b'<IMETHODRESPONSE NAME="EnumerateInstances"><IRETURNVALUE>')
+    refused = resp.count(f'<ERROR CODE="{pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED}"'.encode())
+    assert answered >= 1 and refused >= 40 and answered + refused == 60
+    assert b"reached the limit of 4194304 bytes" in resp
+    # What is answered stays near the limit: collected, the operation crossing it is
+    # dropped; streamed, it is finished (its part was sent already).
+    assert len(resp) < 2 * BATCH_RESPONSE_LIMIT
+    assert growth < 150, f"RSS grew by {growth:.0f} MiB"
+    if stream:
+        assert b"CIMStatusCode: 0" in resp
