@@ -103,6 +103,7 @@ class ServerConfig:
     enumeration_timeout: float = 60.0      # default OperationTimeout of pull contexts
     max_enumeration_timeout: float = 600.0
     max_enumeration_contexts: int = 256
+    max_enumeration_contexts_per_user: int = 32   # per client address when anonymous
     max_batch_requests: int = 100          # operations in one MULTIREQ
     max_batch_response: int = 32 * 1024 * 1024   # characters of XML answered to one MULTIREQ
     state_dir: Optional[str] = None        # indication subscriptions kept here (JSON)
@@ -145,6 +146,7 @@ _SERVER_TYPES: dict[str, Any] = {
     "enumeration_timeout": (int, float), "max_enumeration_timeout": (int, float),
     "max_enumeration_contexts": int, "state_dir": str, "indication_cafile": str,
     "max_batch_requests": int, "max_batch_response": int,
+    "max_enumeration_contexts_per_user": int,
 }
 
 
@@ -164,7 +166,8 @@ def _server_from(data: dict, path: str) -> ServerConfig:
         setattr(cfg, key, value)
     for key in ("max_body", "workers", "max_connections", "max_connections_per_address",
                 "max_enumeration_contexts", "header_timeout", "idle_timeout",
-                "request_timeout", "max_batch_requests", "max_batch_response"):
+                "request_timeout", "max_batch_requests", "max_batch_response",
+                "max_enumeration_contexts_per_user"):
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{path}: [server] {key} must be positive")
     return cfg

@@ -20,6 +20,7 @@ from ..cimxml import writer as W
 from ..cimxml.reader import Param, Request, typed_text, CIMXMLError
 from ..provider.values import INT_TYPES
 from . import pull as P
+from .http import client_address
 from .providers import Operations
 from .wql import parse_query
 
@@ -584,7 +585,8 @@ class Dispatcher:
 
     def _open(self, ns: str, op: str, pull_op: str, items: list[str], timeout: float,
               max_count: int, user: Optional[str]):
-        first, ctx, end = self.pull.open(ns, pull_op, items, timeout, max_count, user)
+        first, ctx, end = self.pull.open(ns, pull_op, items, timeout, max_count,
+                                         P.owner_of(user, client_address()))
         return first, _pull_params(ctx, end)
 
     def op_OpenEnumerateInstances(self, ns, p, user):
@@ -653,7 +655,7 @@ class Dispatcher:
 
     def _pull(self, ns, p, user, op):
         items, ctx, end = self.pull.pull(p["EnumerationContext"], ns, op, p["MaxObjectCount"],
-                                         user)
+                                         P.owner_of(user, client_address()))
         return items, _pull_params(ctx, end)
 
     def op_PullInstancesWithPath(self, ns, p, user):
@@ -666,11 +668,11 @@ class Dispatcher:
         return self._pull(ns, p, user, P.INSTANCES)
 
     def op_CloseEnumeration(self, ns, p, user):
-        self.pull.close(p["EnumerationContext"], ns, user)
+        self.pull.close(p["EnumerationContext"], ns, P.owner_of(user, client_address()))
         return None, ()
 
     def op_EnumerationCount(self, ns, p, user):
-        n = self.pull.count(p["EnumerationContext"], ns, user)
+        n = self.pull.count(p["EnumerationContext"], ns, P.owner_of(user, client_address()))
         return [f"<VALUE>{n}</VALUE>"], ()
 
     # -- extrinsic methods -------------------------------------------------------------

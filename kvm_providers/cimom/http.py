@@ -37,10 +37,12 @@ import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional
 
-__all__ = ["HTTPRequest", "HTTPResponse", "HTTPServer", "Listener", "HTTPError"]
+__all__ = ["HTTPRequest", "HTTPResponse", "HTTPServer", "Listener", "HTTPError",
+           "client_address"]
 
 LOG = logging.getLogger("kvm_providers.cimom.http")
 
@@ -53,6 +55,18 @@ _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
             431: "Request Header Fields Too Large", 500: "Internal Server Error",
             501: "Not Implemented", 503: "Service Unavailable",
             505: "HTTP Version Not Supported"}
+
+
+_CLIENT: ContextVar[Optional[str]] = ContextVar("cimom_client_address", default=None)
+
+
+def client_address() -> Optional[str]:
+    """The address of the client whose request is being served here (None elsewhere).
+
+    What is owned per client when there is no authenticated user (pull
+    contexts) is owned by this address.
+    """
+    return _CLIENT.get()
 
 
 class HTTPError(Exception):
@@ -726,6 +740,7 @@ class HTTPServer:
 
     def _serve(self, conn: _Conn, req: HTTPRequest) -> None:
         sock = conn.sock
+        token = _CLIENT.set(conn.addr)
         try:
             sock.settimeout(self.request_timeout)
             if conn.wbuf:        # a 100 Continue the reactor could not write yet
@@ -748,6 +763,8 @@ class HTTPServer:
         except Exception:  # pylint: disable=broad-except
             LOG.exception("unexpected error serving %s", conn.addr)
             self._close(conn)
+        finally:
+            _CLIENT.reset(token)
 
     def _park(self, conn: _Conn) -> None:
         with self._parked_lock:

@@ -78,7 +78,8 @@ class CIMServer:
         ops_ref.append(self.ops)
         self.indications.attach(self.ops)
         self.pull = PullManager(srv.max_enumeration_contexts, srv.enumeration_timeout,
-                                srv.max_enumeration_timeout)
+                                srv.max_enumeration_timeout,
+                                max_per_owner=srv.max_enumeration_contexts_per_user)
         self.dispatcher = Dispatcher(self.ops, self.pull, self.hostname,
                                      max_batch_requests=srv.max_batch_requests,
                                      max_batch_response=srv.max_batch_response)

@@ -7,6 +7,7 @@ bind to 127.0.0.10 ... 127.0.0.29 and the well-behaved client stays on
 """
 
 import os
+import re
 import resource
 import socket
 import ssl
@@ -21,6 +22,7 @@ from tests.support.server import start_server
 from tests.testprov import NS
 
 CREDS = ("alice", "wonderland")
+BOB = ("bob", "builder")
 IDLE_PER_PORT = 300
 TRICKLERS_PER_PORT = 20
 # A normal request takes some 50 ms here; with the reactor it is served whatever the idle
@@ -43,8 +45,9 @@ def tls_files(tmp_path_factory):
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True, timeout=120)
-    subprocess.run([sys.executable, "-m", "kvm_providers.cimom.auth", str(users), CREDS[0],
-                    "--stdin"], input=CREDS[1] + "\n", text=True, check=True, timeout=60)
+    for user, password in (CREDS, BOB):
+        subprocess.run([sys.executable, "-m", "kvm_providers.cimom.auth", str(users), user,
+                        "--stdin"], input=password + "\n", text=True, check=True, timeout=60)
     return cert, key, users
 
 
@@ -169,13 +172,14 @@ def test_idle_and_trickling_connections_do_not_stall_requests(both):
 # -- MULTIREQ amplification ------------------------------------------------------------
 
 BATCH_RESPONSE_LIMIT = 4 * 1024 * 1024
+CONTEXTS_PER_USER = 4
 
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
     cfg = tmp_path_factory.mktemp("cfg") / "server.toml"
     cfg.write_text(f"[server]\nmax_batch_response = {BATCH_RESPONSE_LIMIT}\n"
-                   )
+                   f"max_enumeration_contexts_per_user = {CONTEXTS_PER_USER}\n")
     srv = start_server(provider_modules=["tests.testprov"], config=str(cfg))
     srv.conn(NS).InvokeMethod("SetCount", "TST_Synthetic", N=pywbem.Uint32(1000))
     yield srv
@@ -247,3 +251,102 @@ def test_batch_response_size_is_bounded(plain, stream):
     assert growth < 150, f"RSS grew by {growth:.0f} MiB"
     if stream:
         assert b"CIMStatusCode: 0" in resp
+
+
+# -- pull contexts: per user, or per client address when anonymous ----------------------
+
+@pytest.fixture(scope="module")
+def authed(tls_files, tmp_path_factory):
+    """Plain HTTP on loopback with Basic authentication (alice and bob)."""
+    _cert, _key, users = tls_files
+    cfg = tmp_path_factory.mktemp("cfg") / "server.toml"
+    cfg.write_text(f"[server]\nmax_enumeration_contexts_per_user = {CONTEXTS_PER_USER}\n")
+    srv = start_server(provider_modules=["tests.testprov"], config=str(cfg),
+                       extra_args=["--auth-file", str(users)])
+    yield srv
+    srv.stop()
+
+
+def test_pull_contexts_are_limited_per_user(authed):
+    alice = authed.conn(NS, creds=CREDS)
+    bob = authed.conn(NS, creds=BOB)
+    mine = []
+    for _ in range(CONTEXTS_PER_USER):
+        res = alice.OpenEnumerateInstancePaths("TST_Widget", MaxObjectCount=1)
+        assert not res.eos
+        mine.append(res.context)
+    with pytest.raises(pywbem.CIMError) as exc:
+        alice.OpenEnumerateInstancePaths("TST_Widget", MaxObjectCount=1)
+    assert exc.value.status_code == pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED
+    assert f"limit per user (or client address) is {CONTEXTS_PER_USER}" in \
+        exc.value.status_description
+    # Bob is not locked out by Alice, and cannot use (nor close) Alice's contexts.
+    theirs = bob.OpenEnumerateInstancePaths("TST_Widget", MaxObjectCount=1)
+    assert not theirs.eos
+    for call in (lambda: bob.PullInstancePaths(mine[0], MaxObjectCount=1),
+                 lambda: bob.CloseEnumeration(mine[0])):
+        with pytest.raises(pywbem.CIMError) as exc:
+            call()
+        assert exc.value.status_code == pywbem.CIM_ERR_INVALID_ENUMERATION_CONTEXT
+    # Alice's contexts still work for her; closing one makes room again.
+    assert alice.PullInstancePaths(mine[0], MaxObjectCount=1).paths
+    alice.CloseEnumeration(mine[0])
+    mine[0] = alice.OpenEnumerateInstancePaths("TST_Widget", MaxObjectCount=1).context
+    for ctx in mine:
+        alice.CloseEnumeration(ctx)
+    bob.CloseEnumeration(theirs.context)
+
+
+def _cim_call(srv, source, op, params):
+    call = (f'<?xml version="1.0" encoding="utf-8"?><CIM CIMVERSION="2.0" DTDVERSION="2.0">'
+            f'<MESSAGE ID="5" PROTOCOLVERSION="1.0"><SIMPLEREQ><IMETHODCALL NAME="{op}">'
+            "<LOCALNAMESPACEPATH>" + "".join(f'<NAMESPACE NAME="{p}"/>' for p in NS.split("/"))
+            + f"</LOCALNAMESPACEPATH>{params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>").encode()
+    head = ("POST /cimom HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml\r\n"
+            f"CIMOperation: MethodCall\r\nCIMMethod: {op}\r\nCIMObject: {NS}\r\n"
+            f"Content-Length: {len(call)}\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection((srv.host, srv.port), timeout=60,
+                                  source_address=(source, 0)) as s:
+        s.sendall(head + call)
+        resp = b""
+        while chunk := s.recv(65536):
+            resp += chunk
+    assert resp.startswith(b"HTTP/1.1 200"), resp[:300]
+    return resp.decode()
+
+
+def _open(srv, source):
+    return _cim_call(srv, source, "OpenEnumerateInstancePaths",
+                     '<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="TST_Widget"/></IPARAMVALUE>'
+                     '<IPARAMVALUE NAME="MaxObjectCount"><VALUE>1</VALUE></IPARAMVALUE>')
+
+
+def _context_of(resp):
+    m = re.search(r'<PARAMVALUE NAME="EnumerationContext"[^>]*><VALUE>([^<]+)</VALUE>', resp)
+    assert m, resp
+    return m.group(1)
+
+
+def _error_code(resp):
+    m = re.search(r'<ERROR CODE="(\d+)"', resp)
+    return int(m.group(1)) if m else None
+
+
+def test_anonymous_pull_contexts_are_limited_per_address(plain):
+    # No authentication: a context belongs to the client address that opened it.
+    mine = [_context_of(_open(plain, "127.0.0.2")) for _ in range(CONTEXTS_PER_USER)]
+    over = _open(plain, "127.0.0.2")
+    assert _error_code(over) == pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED
+    assert "address 127.0.0.2" in over
+    other = _context_of(_open(plain, "127.0.0.3"))
+    pull = ('<IPARAMVALUE NAME="EnumerationContext"><VALUE>{}</VALUE></IPARAMVALUE>'
+            '<IPARAMVALUE NAME="MaxObjectCount"><VALUE>1</VALUE></IPARAMVALUE>')
+    stolen = _cim_call(plain, "127.0.0.3", "PullInstancePaths", pull.format(mine[0]))
+    assert _error_code(stolen) == pywbem.CIM_ERR_INVALID_ENUMERATION_CONTEXT
+    assert "belongs to another user" in stolen
+    assert _error_code(_cim_call(plain, "127.0.0.2", "PullInstancePaths",
+                                 pull.format(mine[0]))) is None
+    close = '<IPARAMVALUE NAME="EnumerationContext"><VALUE>{}</VALUE></IPARAMVALUE>'
+    for source, ctx in [("127.0.0.2", c) for c in mine] + [("127.0.0.3", other)]:
+        assert _error_code(_cim_call(plain, source, "CloseEnumeration",
+                                     close.format(ctx))) is None
