@@ -315,7 +315,7 @@ def _cim_call(srv, source, op, params):
     return resp.decode()
 
 
-def _open(srv, source):
+def _open_context(srv, source):
     return _cim_call(srv, source, "OpenEnumerateInstancePaths",
                      '<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="TST_Widget"/></IPARAMVALUE>'
                      '<IPARAMVALUE NAME="MaxObjectCount"><VALUE>1</VALUE></IPARAMVALUE>')
@@ -334,11 +334,11 @@ def _error_code(resp):
 
 def test_anonymous_pull_contexts_are_limited_per_address(plain):
     # No authentication: a context belongs to the client address that opened it.
-    mine = [_context_of(_open(plain, "127.0.0.2")) for _ in range(CONTEXTS_PER_USER)]
-    over = _open(plain, "127.0.0.2")
+    mine = [_context_of(_open_context(plain, "127.0.0.2")) for _ in range(CONTEXTS_PER_USER)]
+    over = _open_context(plain, "127.0.0.2")
     assert _error_code(over) == pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED
     assert "address 127.0.0.2" in over
-    other = _context_of(_open(plain, "127.0.0.3"))
+    other = _context_of(_open_context(plain, "127.0.0.3"))
     pull = ('<IPARAMVALUE NAME="EnumerationContext"><VALUE>{}</VALUE></IPARAMVALUE>'
             '<IPARAMVALUE NAME="MaxObjectCount"><VALUE>1</VALUE></IPARAMVALUE>')
     stolen = _cim_call(plain, "127.0.0.3", "PullInstancePaths", pull.format(mine[0]))
