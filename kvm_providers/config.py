@@ -94,6 +94,7 @@ class ServerConfig:
     insecure: bool = False
     log_level: str = "info"
     max_body: int = 16 * 1024 * 1024
+    max_body_buffer: int = 256 * 1024 * 1024   # request bodies held at once, all connections
     idle_timeout: float = 30.0
     request_timeout: float = 60.0
     workers: int = 16
@@ -140,7 +141,8 @@ class Config:
 
 _SERVER_TYPES: dict[str, Any] = {
     "listen": list, "https_listen": list, "cert": str, "key": str, "auth_file": str,
-    "insecure": bool, "log_level": str, "max_body": int, "idle_timeout": (int, float),
+    "insecure": bool, "log_level": str, "max_body": int, "max_body_buffer": int,
+    "idle_timeout": (int, float),
     "request_timeout": (int, float), "workers": int, "max_connections": int,
     "max_connections_per_address": int, "header_timeout": (int, float),
     "enumeration_timeout": (int, float), "max_enumeration_timeout": (int, float),
@@ -164,7 +166,8 @@ def _server_from(data: dict, path: str) -> ServerConfig:
                     raise ConfigError(f"{path}: [server] {key} must be a list of strings")
                 parse_hostport(item, key)
         setattr(cfg, key, value)
-    for key in ("max_body", "workers", "max_connections", "max_connections_per_address",
+    for key in ("max_body", "max_body_buffer", "workers", "max_connections",
+                "max_connections_per_address",
                 "max_enumeration_contexts", "header_timeout", "idle_timeout",
                 "request_timeout", "max_batch_requests", "max_batch_response",
                 "max_enumeration_contexts_per_user"):

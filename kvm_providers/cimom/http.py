@@ -124,7 +124,8 @@ class _Conn:
 
     __slots__ = ("sock", "fd", "peer", "addr", "listener", "secure", "rbuf", "accepted",
                  "last", "started", "handshaken", "head", "body_len", "chunked", "chunk_body",
-                 "chunk_need", "in_trailers", "wbuf", "close_after_write", "mask", "closed")
+                 "chunk_need", "in_trailers", "wbuf", "close_after_write", "mask", "closed",
+                 "reserved")
 
     def __init__(self, sock, peer, listener: Listener):
         self.sock = sock
@@ -147,6 +148,7 @@ class _Conn:
         self.close_after_write = False
         self.mask = 0                             # selector events registered (0: none)
         self.closed = False
+        self.reserved = 0                         # bytes of max_body_buffer held for its body
 
     def reset(self) -> None:
         """Forget the request just read (the connection goes on with the next one)."""
@@ -213,7 +215,8 @@ class HTTPServer:
     def __init__(self, app: Callable[[HTTPRequest], HTTPResponse], listeners: list[Listener],
                  workers: int = 16, max_connections: int = 1024, idle_timeout: float = 30.0,
                  request_timeout: float = 60.0, max_body: int = 16 * 1024 * 1024,
-                 header_timeout: float = 10.0, max_connections_per_address: int = 64):
+                 header_timeout: float = 10.0, max_connections_per_address: int = 64,
+                 max_body_buffer: int = 256 * 1024 * 1024):
         self.app = app
         self.listeners = listeners
         self.workers = workers
@@ -223,6 +226,8 @@ class HTTPServer:
         self.request_timeout = request_timeout
         self.header_timeout = min(header_timeout, request_timeout)
         self.max_body = max_body
+        self.max_body_buffer = max(max_body_buffer, max_body)
+        self._reserved = 0
         self._socks: list[tuple[socket.socket, Listener]] = []
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
@@ -466,10 +471,34 @@ class HTTPServer:
             else:
                 self._per_addr.pop(addr, None)
 
+    def _reserve(self, conn: _Conn, size: int) -> None:
+        """Hold `size` bytes of the body budget for `conn`'s request, or answer 503.
+
+        The reactor reads bodies of every connection at once; this bounds the
+        memory they take together (each is also at most max_body).
+        """
+        with self._count_lock:
+            if self._reserved + size > self.max_body_buffer:
+                busy = True
+            else:
+                busy = False
+                self._reserved += size
+                conn.reserved += size
+        if busy:
+            raise HTTPError(503, f"the server is receiving too many request bodies at once "
+                                 f"(max_body_buffer {self.max_body_buffer} bytes); retry",
+                            [("Retry-After", "1")])
+
+    def _unreserve(self, conn: _Conn) -> None:
+        with self._count_lock:
+            self._reserved -= conn.reserved
+            conn.reserved = 0
+
     def _close(self, conn: _Conn) -> None:
         if conn.closed:
             return
         conn.closed = True
+        self._unreserve(conn)
         try:
             conn.sock.close()
         except OSError:
@@ -600,6 +629,7 @@ class HTTPServer:
         head += [f"{k}: {v}" for k, v in exc.headers]
         conn.rbuf.clear()
         conn.reset()
+        self._unreserve(conn)
         conn.wbuf += ("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1") + body
         conn.close_after_write = True
         conn.last = time.monotonic()
@@ -687,6 +717,7 @@ class HTTPServer:
             conn.chunked = True
         elif "content-length" in headers:
             conn.body_len = _content_length(headers["content-length"], self.max_body)
+            self._reserve(conn, conn.body_len)
         elif method in ("POST", "M-POST"):
             raise HTTPError(411, "POST without Content-Length or chunked body")
         conn.head = (method, target, version, headers)
@@ -727,6 +758,7 @@ class HTTPServer:
                 if len(conn.chunk_body) + size > self.max_body:
                     raise HTTPError(413, f"request body over the limit of {self.max_body} "
                                          "bytes")
+                self._reserve(conn, size)
                 conn.chunk_need = size
             if len(buf) < conn.chunk_need + 2:
                 return False
@@ -747,6 +779,7 @@ class HTTPServer:
                 sock.sendall(conn.wbuf)
                 conn.wbuf.clear()
             keep = self._respond(conn, req)
+            self._unreserve(conn)     # before the reactor may read the next request
             if keep and self._running:
                 self._park(conn)
                 return

@@ -96,7 +96,8 @@ class CIMServer:
                                idle_timeout=srv.idle_timeout,
                                request_timeout=srv.request_timeout, max_body=srv.max_body,
                                header_timeout=srv.header_timeout,
-                               max_connections_per_address=srv.max_connections_per_address)
+                               max_connections_per_address=srv.max_connections_per_address,
+                               max_body_buffer=srv.max_body_buffer)
         self._stop = threading.Event()
         self._housekeeper: Optional[threading.Thread] = None
 

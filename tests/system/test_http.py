@@ -20,7 +20,8 @@ NS_XML = "".join(f'<NAMESPACE NAME="{p}"/>' for p in NS.split("/"))
 def server(tmp_path_factory):
     cfg = tmp_path_factory.mktemp("cfg") / "server.toml"
     cfg.write_text("[server]\nidle_timeout = 2.0\nrequest_timeout = 3.0\nmax_body = 200000\n"
-                   "workers = 4\nmax_connections = 12\nmax_connections_per_address = 10\n")
+                   "workers = 4\nmax_connections = 12\nmax_connections_per_address = 10\n"
+                   "max_body_buffer = 300000\n")
     srv = start_server(provider_modules=["tests.testprov"], config=str(cfg))
     yield srv
     srv.stop()
@@ -442,6 +443,24 @@ def test_connection_limit_per_address(server):
     finally:
         for s in socks:
             s.close()
+
+
+def test_request_bodies_share_a_memory_budget(server):
+    # The reactor receives the bodies of all connections at once: together they may hold
+    # max_body_buffer (300000) bytes, so one body of 200000 fits, a second one not.
+    head = b"POST /cimom HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n"
+    first = connect(server, "127.0.0.9")
+    try:
+        first.sendall(head + b"x" * 1000)
+        time.sleep(0.3)
+        resp = raw(server, head)
+        assert status_of(resp) == 503 and header_of(resp, "Retry-After") == "1"
+        assert b"max_body_buffer" in resp
+    finally:
+        first.close()
+    time.sleep(0.5)    # the first body's share is given back when its connection closes
+    resp = raw(server, head + b"x" * 200000)     # received whole, answered by the CIM layer
+    assert status_of(resp) == 400 and header_of(resp, "CIMError") == "unsupported-operation"
 
 
 def test_many_concurrent_clients(server):
