@@ -100,6 +100,7 @@ class ServerConfig:
     workers: int = 16
     max_connections: int = 1024
     max_connections_per_address: int = 64
+    max_requests_per_address: int = 8      # requests of one address in workers at once
     header_timeout: float = 10.0           # TLS handshake / request head, from the first byte
     enumeration_timeout: float = 60.0      # default OperationTimeout of pull contexts
     max_enumeration_timeout: float = 600.0
@@ -145,6 +146,7 @@ _SERVER_TYPES: dict[str, Any] = {
     "idle_timeout": (int, float),
     "request_timeout": (int, float), "workers": int, "max_connections": int,
     "max_connections_per_address": int, "header_timeout": (int, float),
+    "max_requests_per_address": int,
     "enumeration_timeout": (int, float), "max_enumeration_timeout": (int, float),
     "max_enumeration_contexts": int, "state_dir": str, "indication_cafile": str,
     "max_batch_requests": int, "max_batch_response": int,
@@ -167,7 +169,7 @@ def _server_from(data: dict, path: str) -> ServerConfig:
                 parse_hostport(item, key)
         setattr(cfg, key, value)
     for key in ("max_body", "max_body_buffer", "workers", "max_connections",
-                "max_connections_per_address",
+                "max_connections_per_address", "max_requests_per_address",
                 "max_enumeration_contexts", "header_timeout", "idle_timeout",
                 "request_timeout", "max_batch_requests", "max_batch_response",
                 "max_enumeration_contexts_per_user"):

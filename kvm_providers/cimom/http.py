@@ -16,6 +16,11 @@ they can hold is bounded by these limits:
 - ``max_body`` (413), 64 KiB and 128 lines of headers (431);
 - ``max_connections_per_address``: open connections of one client address
   (more are answered 503);
+- ``max_requests_per_address``: requests of one client address in workers
+  at once (more wait in the reactor, in order), so that one client's slow
+  requests or slowly read responses cannot hold every worker;
+- ``max_body_buffer``: request bodies held at once, all connections
+  together (503 past it);
 - ``max_connections``: all connections; at the limit the longest-idle
   connection is closed to make room, and only when none is idle is the new
   one answered 503.
@@ -36,6 +41,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -216,7 +222,7 @@ class HTTPServer:
                  workers: int = 16, max_connections: int = 1024, idle_timeout: float = 30.0,
                  request_timeout: float = 60.0, max_body: int = 16 * 1024 * 1024,
                  header_timeout: float = 10.0, max_connections_per_address: int = 64,
-                 max_body_buffer: int = 256 * 1024 * 1024):
+                 max_body_buffer: int = 256 * 1024 * 1024, max_requests_per_address: int = 8):
         self.app = app
         self.listeners = listeners
         self.workers = workers
@@ -233,6 +239,10 @@ class HTTPServer:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._parked: list[_Conn] = []
+        self._finished: list[str] = []            # addresses whose request a worker finished
+        self.max_requests_per_address = max(1, max_requests_per_address)
+        self._inflight: dict[str, int] = {}       # requests in workers, per address (reactor's)
+        self._queued: dict[str, deque[tuple[_Conn, HTTPRequest]]] = {}
         self._parked_lock = threading.Lock()
         self._conns: dict[int, _Conn] = {}        # held by the reactor, by fd
         self._nconns = 0
@@ -290,7 +300,9 @@ class HTTPServer:
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._parked_lock:
             parked, self._parked = self._parked, []
-        for conn in parked + list(self._conns.values()):
+        queued = [conn for q in self._queued.values() for conn, _req in q]
+        self._queued.clear()
+        for conn in parked + queued + list(self._conns.values()):
             self._close(conn)
         self._conns.clear()
         for sock, _lst in self._socks:
@@ -340,12 +352,15 @@ class HTTPServer:
                         self._drop(data)
             with self._parked_lock:
                 parked, self._parked = self._parked, []
+                finished, self._finished = self._finished, []
             for conn in parked:
                 try:
                     self._resume(conn)
                 except Exception:  # pylint: disable=broad-except
                     LOG.exception("reactor error")
                     self._drop(conn)
+            for addr in finished:
+                self._request_done(addr)
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + 0.5
@@ -553,10 +568,7 @@ class HTTPServer:
             if req is not None:
                 self._watch(conn, 0)   # the worker owns the socket until it parks it
                 self._conns.pop(conn.fd, None)
-                try:
-                    self._pool.submit(self._serve, conn, req)
-                except RuntimeError:   # pool shut down
-                    self._close(conn)
+                self._start(conn, req)
                 return
             if conn.wbuf and not self._flush(conn):   # 100 Continue
                 return
@@ -581,6 +593,37 @@ class HTTPServer:
                 return
             conn.last = time.monotonic()
             conn.rbuf += data
+
+    def _start(self, conn: _Conn, req: HTTPRequest) -> None:
+        """Give a complete request to a worker, unless its address has enough of them.
+
+        A client that makes its requests slow to serve (responses it reads
+        slowly, long operations) so holds at most max_requests_per_address
+        workers; its further requests wait here, in order, costing no worker.
+        """
+        addr = conn.addr
+        if self._inflight.get(addr, 0) >= self.max_requests_per_address:
+            self._queued.setdefault(addr, deque()).append((conn, req))
+            return
+        self._inflight[addr] = self._inflight.get(addr, 0) + 1
+        try:
+            self._pool.submit(self._serve, conn, req)
+        except RuntimeError:   # pool shut down
+            self._close(conn)
+            self._request_done(addr)
+
+    def _request_done(self, addr: str) -> None:
+        left = self._inflight.get(addr, 1) - 1
+        if left > 0:
+            self._inflight[addr] = left
+        else:
+            self._inflight.pop(addr, None)
+        queue = self._queued.get(addr)
+        if queue:
+            conn, req = queue.popleft()
+            if not queue:
+                del self._queued[addr]
+            self._start(conn, req)
 
     def _resume(self, conn: _Conn) -> None:
         """A worker answered and keeps the connection: read the next request."""
@@ -798,6 +841,9 @@ class HTTPServer:
             self._close(conn)
         finally:
             _CLIENT.reset(token)
+            with self._parked_lock:
+                self._finished.append(conn.addr)
+            self._wake()
 
     def _park(self, conn: _Conn) -> None:
         with self._parked_lock:

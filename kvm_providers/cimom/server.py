@@ -97,7 +97,8 @@ class CIMServer:
                                request_timeout=srv.request_timeout, max_body=srv.max_body,
                                header_timeout=srv.header_timeout,
                                max_connections_per_address=srv.max_connections_per_address,
-                               max_body_buffer=srv.max_body_buffer)
+                               max_body_buffer=srv.max_body_buffer,
+                               max_requests_per_address=srv.max_requests_per_address)
         self._stop = threading.Event()
         self._housekeeper: Optional[threading.Thread] = None
 

@@ -350,3 +350,51 @@ def test_anonymous_pull_contexts_are_limited_per_address(plain):
     for source, ctx in [("127.0.0.2", c) for c in mine] + [("127.0.0.3", other)]:
         assert _error_code(_cim_call(plain, source, "CloseEnumeration",
                                      close.format(ctx))) is None
+
+
+# -- slow readers: one client address holds at most its share of the workers ------------
+
+@pytest.fixture(scope="module")
+def few_workers(tmp_path_factory):
+    cfg = tmp_path_factory.mktemp("cfg") / "server.toml"
+    cfg.write_text("[server]\nworkers = 4\nmax_requests_per_address = 2\n")
+    srv = start_server(provider_modules=["tests.testprov"], config=str(cfg))
+    srv.conn(NS).InvokeMethod("SetCount", "TST_Synthetic", N=pywbem.Uint32(5000))
+    yield srv
+    srv.stop()
+
+
+def test_slow_readers_do_not_hold_every_worker(few_workers):
+    srv = few_workers
+    payload = ('<?xml version="1.0" encoding="utf-8"?><CIM CIMVERSION="2.0" DTDVERSION="2.0">'
+               '<MESSAGE ID="3" PROTOCOLVERSION="1.0"><SIMPLEREQ>'
+               '<IMETHODCALL NAME="EnumerateInstances"><LOCALNAMESPACEPATH>'
+               + "".join(f'<NAMESPACE NAME="{p}"/>' for p in NS.split("/")) +
+               '</LOCALNAMESPACEPATH><IPARAMVALUE NAME="ClassName">'
+               '<CLASSNAME NAME="TST_Synthetic"/></IPARAMVALUE></IMETHODCALL></SIMPLEREQ>'
+               "</MESSAGE></CIM>").encode()
+    request = ("POST /cimom HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml\r\n"
+               "CIMOperation: MethodCall\r\nCIMMethod: EnumerateInstances\r\n"
+               f"CIMObject: {NS}\r\nTE: trailers\r\nContent-Length: {len(payload)}\r\n\r\n"
+               ).encode() + payload
+    slow = []
+    try:
+        # As many requests as there are workers, each for ~11 MB that is never read: the
+        # worker writing it blocks once the socket buffers are full (for up to 60 s).
+        for _ in range(4):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.bind(("127.0.0.13", 0))
+            s.settimeout(20)
+            s.connect((srv.host, srv.port))
+            s.sendall(request)
+            slow.append(s)
+        time.sleep(3.0)
+        t0 = time.monotonic()
+        names = srv.conn(NS, timeout=20).EnumerateInstanceNames("TST_Widget")
+        took = time.monotonic() - t0
+        assert len(names) >= 3 and took < PROMPT, f"{took:.1f} s"
+    finally:
+        for s in slow:
+            s.close()
+    assert srv.conn(NS, timeout=60).EnumerateInstanceNames("TST_Gadget")
