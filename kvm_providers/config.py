@@ -94,13 +94,20 @@ class ServerConfig:
     insecure: bool = False
     log_level: str = "info"
     max_body: int = 16 * 1024 * 1024
+    max_body_buffer: int = 256 * 1024 * 1024   # request bodies held at once, all connections
     idle_timeout: float = 30.0
     request_timeout: float = 60.0
     workers: int = 16
-    max_connections: int = 256
+    max_connections: int = 1024
+    max_connections_per_address: int = 64
+    max_requests_per_address: int = 8      # requests of one address in workers at once
+    header_timeout: float = 10.0           # TLS handshake / request head, from the first byte
     enumeration_timeout: float = 60.0      # default OperationTimeout of pull contexts
     max_enumeration_timeout: float = 600.0
     max_enumeration_contexts: int = 256
+    max_enumeration_contexts_per_user: int = 32   # per client address when anonymous
+    max_batch_requests: int = 100          # operations in one MULTIREQ
+    max_batch_response: int = 32 * 1024 * 1024   # characters of XML answered to one MULTIREQ
     state_dir: Optional[str] = None        # indication subscriptions kept here (JSON)
     indication_cafile: Optional[str] = None  # CAs for HTTPS listeners (default: system's)
 
@@ -135,10 +142,15 @@ class Config:
 
 _SERVER_TYPES: dict[str, Any] = {
     "listen": list, "https_listen": list, "cert": str, "key": str, "auth_file": str,
-    "insecure": bool, "log_level": str, "max_body": int, "idle_timeout": (int, float),
+    "insecure": bool, "log_level": str, "max_body": int, "max_body_buffer": int,
+    "idle_timeout": (int, float),
     "request_timeout": (int, float), "workers": int, "max_connections": int,
+    "max_connections_per_address": int, "header_timeout": (int, float),
+    "max_requests_per_address": int,
     "enumeration_timeout": (int, float), "max_enumeration_timeout": (int, float),
     "max_enumeration_contexts": int, "state_dir": str, "indication_cafile": str,
+    "max_batch_requests": int, "max_batch_response": int,
+    "max_enumeration_contexts_per_user": int,
 }
 
 
@@ -156,7 +168,11 @@ def _server_from(data: dict, path: str) -> ServerConfig:
                     raise ConfigError(f"{path}: [server] {key} must be a list of strings")
                 parse_hostport(item, key)
         setattr(cfg, key, value)
-    for key in ("max_body", "workers", "max_connections", "max_enumeration_contexts"):
+    for key in ("max_body", "max_body_buffer", "workers", "max_connections",
+                "max_connections_per_address", "max_requests_per_address",
+                "max_enumeration_contexts", "header_timeout", "idle_timeout",
+                "request_timeout", "max_batch_requests", "max_batch_response",
+                "max_enumeration_contexts_per_user"):
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{path}: [server] {key} must be positive")
     return cfg

@@ -16,7 +16,8 @@ import logging
 import re
 import time
 import urllib.parse
-from typing import Iterator, Optional
+from contextlib import closing
+from typing import Generator, Iterator, Optional
 
 import pywbem
 from pywbem import CIMError
@@ -151,7 +152,7 @@ class CIMApp:
 
     # -- running operations ------------------------------------------------------------
 
-    def _one(self, req: Request, user: Optional[str]) -> Iterator[str]:
+    def _one(self, req: Request, user: Optional[str]) -> Generator[str, None, None]:
         """Response element parts for one request; errors become ERROR elements."""
         tag = "IMETHODRESPONSE" if req.intrinsic else "METHODRESPONSE"
         name = W.attr(req.name)
@@ -175,11 +176,21 @@ class CIMApp:
     def _collect(self, requests: list[Request], multi: bool, user: Optional[str]) -> list[str]:
         out = [W.message_head(requests[0].msg_id, requests[0].protocol_version),
                "<MULTIRSP>" if multi else "<SIMPLERSP>"]
+        budget = self.dispatcher.batch_budget(len(requests)) if multi else None
         for req in requests:
             with request_scope():
                 parts: list[str] = []
                 try:
-                    parts.extend(self._one(req, user))
+                    if budget is not None and budget.refused is not None:
+                        parts = [_error_element(req, budget.refused)]
+                    else:
+                        with closing(self._one(req, user)) as gen:
+                            for part in gen:
+                                parts.append(part)
+                                if budget is not None and budget.spend(len(part)):
+                                    # Over the batch's limit: drop what this one produced.
+                                    parts = [_error_element(req, budget.refused)]
+                                    break
                 except CIMError as exc:
                     parts = [_error_element(req, exc)]
                 except Exception as exc:  # pylint: disable=broad-except
@@ -195,12 +206,21 @@ class CIMApp:
                 status: dict) -> Iterator[str]:
         yield W.message_head(requests[0].msg_id, requests[0].protocol_version)
         yield "<MULTIRSP>" if multi else "<SIMPLERSP>"
+        budget = self.dispatcher.batch_budget(len(requests)) if multi else None
         for req in requests:
             with request_scope():
                 if multi:
                     yield "<SIMPLERSP>"
+                if budget is not None and budget.refused is not None:
+                    # What was sent is sent: a streamed batch stops between operations.
+                    yield _error_element(req, budget.refused)
+                    yield "</SIMPLERSP>"
+                    continue
                 try:
-                    yield from self._one(req, user)
+                    for part in self._one(req, user):
+                        if budget is not None:
+                            budget.spend(len(part))
+                        yield part
                 except CIMError as exc:
                     status["error"] = exc
                     return

@@ -20,10 +20,11 @@ from ..cimxml import writer as W
 from ..cimxml.reader import Param, Request, typed_text, CIMXMLError
 from ..provider.values import INT_TYPES
 from . import pull as P
+from .http import client_address
 from .providers import Operations
 from .wql import parse_query
 
-__all__ = ["Dispatcher", "NAMESPACE_ALIASES"]
+__all__ = ["BatchBudget", "Dispatcher", "NAMESPACE_ALIASES"]
 
 LOG = logging.getLogger("kvm_providers.cimom")
 
@@ -190,14 +191,56 @@ def _convert(op: str, pname: str, spec: P_, value: Any) -> Any:
     raise AssertionError(kind)
 
 
+class BatchBudget:
+    """The limits of one MULTIREQ while its operations run (issue 9: amplification).
+
+    DSP0201 wants one SIMPLERSP per SIMPLEREQ, in order, and DSP0200 has no
+    HTTP-level status for "batch too large"; so an operation past a limit is
+    answered like any failed operation: an ERROR element, CIM_ERR_SERVER_LIMITS_EXCEEDED,
+    in its own SIMPLERSP, and is not run.  A batch of more than `max_requests`
+    operations runs none of them; once the responses of a batch reach
+    `max_response` characters of XML, the operation whose response crossed the
+    limit (its partial response dropped where the response is collected, not
+    when it is streamed) and every later one get that error.
+    """
+
+    def __init__(self, count: int, max_requests: int, max_response: int):
+        self.max_response = max_response
+        self.used = 0
+        self.refused: Optional[CIMError] = None
+        if count > max_requests:
+            self.refused = CIMError(
+                pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
+                f"a batch (MULTIREQ) of {count} operations is over the limit of "
+                f"{max_requests} (max_batch_requests); none of them was run")
+
+    def spend(self, size: int) -> bool:
+        """Count `size` characters of response; True once the batch is over its limit."""
+        self.used += size
+        if self.used > self.max_response and self.refused is None:
+            self.refused = CIMError(
+                pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
+                f"the responses of this batch (MULTIREQ) reached the limit of "
+                f"{self.max_response} bytes (max_batch_response); this operation and the "
+                "later ones of the batch were not answered")
+        return self.refused is not None
+
+
 class Dispatcher:
     """Request -> response XML, for one server."""
 
-    def __init__(self, ops: Operations, pull: P.PullManager, hostname: str):
+    def __init__(self, ops: Operations, pull: P.PullManager, hostname: str,
+                 max_batch_requests: int = 100, max_batch_response: int = 32 * 1024 * 1024):
         self.ops = ops
         self.schema = ops.schema
         self.pull = pull
         self.hostname = hostname
+        self.max_batch_requests = max_batch_requests
+        self.max_batch_response = max_batch_response
+
+    def batch_budget(self, count: int) -> BatchBudget:
+        """The limits for a MULTIREQ of `count` operations."""
+        return BatchBudget(count, self.max_batch_requests, self.max_batch_response)
 
     # -- namespaces ----------------------------------------------------------
 
@@ -542,7 +585,8 @@ class Dispatcher:
 
     def _open(self, ns: str, op: str, pull_op: str, items: list[str], timeout: float,
               max_count: int, user: Optional[str]):
-        first, ctx, end = self.pull.open(ns, pull_op, items, timeout, max_count, user)
+        first, ctx, end = self.pull.open(ns, pull_op, items, timeout, max_count,
+                                         P.owner_of(user, client_address()))
         return first, _pull_params(ctx, end)
 
     def op_OpenEnumerateInstances(self, ns, p, user):
@@ -611,7 +655,7 @@ class Dispatcher:
 
     def _pull(self, ns, p, user, op):
         items, ctx, end = self.pull.pull(p["EnumerationContext"], ns, op, p["MaxObjectCount"],
-                                         user)
+                                         P.owner_of(user, client_address()))
         return items, _pull_params(ctx, end)
 
     def op_PullInstancesWithPath(self, ns, p, user):
@@ -624,11 +668,11 @@ class Dispatcher:
         return self._pull(ns, p, user, P.INSTANCES)
 
     def op_CloseEnumeration(self, ns, p, user):
-        self.pull.close(p["EnumerationContext"], ns, user)
+        self.pull.close(p["EnumerationContext"], ns, P.owner_of(user, client_address()))
         return None, ()
 
     def op_EnumerationCount(self, ns, p, user):
-        n = self.pull.count(p["EnumerationContext"], ns, user)
+        n = self.pull.count(p["EnumerationContext"], ns, P.owner_of(user, client_address()))
         return [f"<VALUE>{n}</VALUE>"], ()
 
     # -- extrinsic methods -------------------------------------------------------------

@@ -1,13 +1,29 @@
 """HTTP/1.1 transport of the embedded server (DSP0200's HTTP part, minus CIM semantics).
 
-One reactor thread owns the listening sockets and every *idle* keep-alive
-connection; a bounded pool of worker threads serves requests.  A connection
-is handed to a worker when a request starts to arrive and handed back to the
-reactor when the response is written, so idle clients cost no worker.  The
-reactor closes connections idle longer than ``idle_timeout``; a request whose
-headers and body do not arrive within ``request_timeout`` is dropped; bodies
-over ``max_body`` are refused with 413; beyond ``max_connections`` new
-connections are answered 503 and closed.
+One reactor thread (selectors) owns the listening sockets and every
+connection while a request is being *read*: it accepts, runs TLS handshakes
+(non-blocking), reads and parses request heads and bodies.  Only a complete
+request goes to the bounded pool of worker threads, which runs the
+application and writes the response, then hands a kept-alive connection back
+to the reactor.  So idle, slow and trickling clients cost no worker; what
+they can hold is bounded by these limits:
+
+- ``idle_timeout``: a connection with no request under way (fresh, or
+  between requests) is closed after this long;
+- ``header_timeout``: a TLS handshake, and a request's head from its first
+  byte, must complete within this (else 408 and close: slowloris);
+- ``request_timeout``: the whole request, body included, within this;
+- ``max_body`` (413), 64 KiB and 128 lines of headers (431);
+- ``max_connections_per_address``: open connections of one client address
+  (more are answered 503);
+- ``max_requests_per_address``: requests of one client address in workers
+  at once (more wait in the reactor, in order), so that one client's slow
+  requests or slowly read responses cannot hold every worker;
+- ``max_body_buffer``: request bodies held at once, all connections
+  together (503 past it);
+- ``max_connections``: all connections; at the limit the longest-idle
+  connection is closed to make room, and only when none is idle is the new
+  one answered 503.
 
 The CIM application behind it sees :class:`HTTPRequest` objects and answers
 :class:`HTTPResponse` objects (see :mod:`kvm_providers.cimom.app`).
@@ -18,16 +34,21 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
+import resource
 import selectors
 import socket
 import ssl
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional
 
-__all__ = ["HTTPRequest", "HTTPResponse", "HTTPServer", "Listener", "HTTPError"]
+__all__ = ["HTTPRequest", "HTTPResponse", "HTTPServer", "Listener", "HTTPError",
+           "client_address"]
 
 LOG = logging.getLogger("kvm_providers.cimom.http")
 
@@ -40,6 +61,18 @@ _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
             431: "Request Header Fields Too Large", 500: "Internal Server Error",
             501: "Not Implemented", 503: "Service Unavailable",
             505: "HTTP Version Not Supported"}
+
+
+_CLIENT: ContextVar[Optional[str]] = ContextVar("cimom_client_address", default=None)
+
+
+def client_address() -> Optional[str]:
+    """The address of the client whose request is being served here (None elsewhere).
+
+    What is owned per client when there is no authenticated user (pull
+    contexts) is owned by this address.
+    """
+    return _CLIENT.get()
 
 
 class HTTPError(Exception):
@@ -93,45 +126,127 @@ class Listener:
 
 
 class _Conn:
-    __slots__ = ("sock", "peer", "secure", "rbuf", "last", "handshaken", "listener")
+    """One client connection.  Owned by the reactor, or by one worker while it answers."""
+
+    __slots__ = ("sock", "fd", "peer", "addr", "listener", "secure", "rbuf", "accepted",
+                 "last", "started", "handshaken", "head", "body_len", "chunked", "chunk_body",
+                 "chunk_need", "in_trailers", "wbuf", "close_after_write", "mask", "closed",
+                 "reserved")
 
     def __init__(self, sock, peer, listener: Listener):
         self.sock = sock
+        self.fd = sock.fileno()
         self.peer = peer
+        self.addr = peer[0]
         self.listener = listener
         self.secure = listener.secure
         self.rbuf = bytearray()
-        self.last = time.monotonic()
+        self.accepted = self.last = time.monotonic()
+        self.started: Optional[float] = None     # first byte of the request being read
         self.handshaken = not listener.secure
+        self.head: Optional[tuple[str, str, str, dict[str, str]]] = None
+        self.body_len = 0
+        self.chunked = False
+        self.chunk_body = bytearray()
+        self.chunk_need = -1                      # -1: waiting for a chunk-size line
+        self.in_trailers = False
+        self.wbuf = bytearray()                   # bytes the reactor still has to write
+        self.close_after_write = False
+        self.mask = 0                             # selector events registered (0: none)
+        self.closed = False
+        self.reserved = 0                         # bytes of max_body_buffer held for its body
 
-    def pending(self) -> bool:
-        """Bytes already buffered (pipelined request or TLS records read ahead)."""
-        if self.rbuf:
-            return True
-        return self.secure and self.handshaken and self.sock.pending() > 0
+    def reset(self) -> None:
+        """Forget the request just read (the connection goes on with the next one)."""
+        self.started = None
+        self.head = None
+        self.body_len = 0
+        self.chunked = False
+        self.chunk_body = bytearray()
+        self.chunk_need = -1
+        self.in_trailers = False
+
+    @property
+    def idle(self) -> bool:
+        """Between requests: nothing read of a next request, nothing to write."""
+        return self.head is None and not self.rbuf and not self.wbuf and self.started is None
+
+
+_CL_RE = re.compile(rb"[0-9]+")
+_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+def _content_length(value: str, max_body: int) -> int:
+    """The value of a Content-Length header (duplicates already joined with ', ').
+
+    Only ASCII digits are a length: Python's int() also takes '+5', ' 5', '5_0'
+    and other scripts' digits ('²' passes str.isdigit() and then fails int()),
+    and a list of differing values is ambiguous framing (RFC 9110, 8.6).
+    """
+    values = {v.strip(" \t") for v in value.split(",")}
+    if len(values) != 1:
+        raise HTTPError(400, f"conflicting Content-Length values {value[:80]!r}")
+    text = values.pop().encode("iso-8859-1")
+    if not _CL_RE.fullmatch(text):
+        raise HTTPError(400, f"invalid Content-Length {value[:80]!r}")
+    text = text.lstrip(b"0") or b"0"
+    if len(text) > 18:   # before int(): 4300 digits and more make int() itself fail
+        raise HTTPError(413, f"request body of {text[:20].decode()}... bytes is over the "
+                             f"limit of {max_body}")
+    length = int(text)
+    if length > max_body:
+        raise HTTPError(413, f"request body of {length} bytes is over the limit of {max_body}")
+    return length
+
+
+def _raise_fd_limit(need: int) -> int:
+    """Raise the soft limit of open files towards `need`; returns the soft limit now."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return need
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return need
+    new = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    except (OSError, ValueError):
+        return soft
+    return new
 
 
 class HTTPServer:
-    """The transport: listeners, reactor, worker pool."""
+    """The transport: listeners, the reactor (all socket reads), the worker pool."""
 
     def __init__(self, app: Callable[[HTTPRequest], HTTPResponse], listeners: list[Listener],
-                 workers: int = 16, max_connections: int = 256, idle_timeout: float = 30.0,
-                 request_timeout: float = 60.0, max_body: int = 16 * 1024 * 1024):
+                 workers: int = 16, max_connections: int = 1024, idle_timeout: float = 30.0,
+                 request_timeout: float = 60.0, max_body: int = 16 * 1024 * 1024,
+                 header_timeout: float = 10.0, max_connections_per_address: int = 64,
+                 max_body_buffer: int = 256 * 1024 * 1024, max_requests_per_address: int = 8):
         self.app = app
         self.listeners = listeners
         self.workers = workers
         self.max_connections = max_connections
+        self.max_connections_per_address = max_connections_per_address
         self.idle_timeout = idle_timeout
         self.request_timeout = request_timeout
+        self.header_timeout = min(header_timeout, request_timeout)
         self.max_body = max_body
+        self.max_body_buffer = max(max_body_buffer, max_body)
+        self._reserved = 0
         self._socks: list[tuple[socket.socket, Listener]] = []
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._parked: list[_Conn] = []
+        self._finished: list[str] = []            # addresses whose request a worker finished
+        self.max_requests_per_address = max(1, max_requests_per_address)
+        self._inflight: dict[str, int] = {}       # requests in workers, per address (reactor's)
+        self._queued: dict[str, deque[tuple[_Conn, HTTPRequest]]] = {}
         self._parked_lock = threading.Lock()
-        self._idle: dict[int, _Conn] = {}
+        self._conns: dict[int, _Conn] = {}        # held by the reactor, by fd
         self._nconns = 0
+        self._per_addr: dict[str, int] = {}
         self._count_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cimom-worker")
         self._running = False
@@ -142,6 +257,14 @@ class HTTPServer:
 
     def bind(self) -> None:
         """Open the listening sockets (port 0 picks a free port; see ``addresses``)."""
+        # Every connection is a file descriptor; room for the listeners, libvirt
+        # connections, log and state files besides.
+        need = self.max_connections + 256
+        have = _raise_fd_limit(need)
+        if have < need:
+            self.max_connections = max(16, have - 256)
+            LOG.warning("open files limited to %d: at most %d connections", have,
+                        self.max_connections)
         for lst in self.listeners:
             family = socket.AF_INET6 if ":" in lst.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
@@ -149,7 +272,7 @@ class HTTPServer:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind((lst.host, lst.port))
-            sock.listen(128)
+            sock.listen(1024)
             sock.setblocking(False)
             self._socks.append((sock, lst))
             host, port = sock.getsockname()[:2]
@@ -161,7 +284,7 @@ class HTTPServer:
             self.bind()
         self._running = True
         for sock, lst in self._socks:
-            self._sel.register(sock, selectors.EVENT_READ, ("listen", lst))
+            self._sel.register(sock, selectors.EVENT_READ, ("listen", (sock, lst)))
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._reactor = threading.Thread(target=self._run, name="cimom-reactor", daemon=True)
         self._reactor.start()
@@ -177,9 +300,11 @@ class HTTPServer:
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._parked_lock:
             parked, self._parked = self._parked, []
-        for conn in parked + list(self._idle.values()):
+        queued = [conn for q in self._queued.values() for conn, _req in q]
+        self._queued.clear()
+        for conn in parked + queued + list(self._conns.values()):
             self._close(conn)
-        self._idle.clear()
+        self._conns.clear()
         for sock, _lst in self._socks:
             try:
                 sock.close()
@@ -198,61 +323,63 @@ class HTTPServer:
         except OSError:
             pass
 
-    # -- reactor --------------------------------------------------------------
+    # -- reactor: accepting, TLS handshakes, reading requests --------------------
 
     def _run(self) -> None:
-        next_sweep = time.monotonic() + 1.0
+        next_sweep = time.monotonic() + 0.5
         while self._running:
             try:
-                events = self._sel.select(timeout=1.0)
+                events = self._sel.select(timeout=0.5)
             except OSError as exc:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
-            for key, _mask in events:
+            for key, mask in events:
                 kind, data = key.data
-                if kind == "listen":
-                    self._accept(key.fileobj, data)
-                elif kind == "wake":
-                    try:
-                        while os.read(self._wake_r, 4096):
-                            pass
-                    except BlockingIOError:
-                        pass
-                else:
-                    self._sel.unregister(key.fileobj)
-                    self._idle.pop(key.fileobj.fileno(), None)
-                    self._dispatch(data)
+                try:
+                    if kind == "listen":
+                        self._accept(*data)
+                    elif kind == "wake":
+                        self._drain_wake()
+                    else:
+                        held = self._conns.get(data.fd)
+                        if held is not None and held is data:   # not closed meanwhile
+                            self._on_event(held, mask)
+                except Exception:  # pylint: disable=broad-except
+                    # The reactor must survive anything one connection does.
+                    LOG.exception("reactor error")
+                    if kind == "conn":
+                        self._drop(data)
             with self._parked_lock:
                 parked, self._parked = self._parked, []
+                finished, self._finished = self._finished, []
             for conn in parked:
-                if not self._running:
-                    self._close(conn)
-                    continue
                 try:
-                    self._sel.register(conn.sock, selectors.EVENT_READ, ("conn", conn))
-                    self._idle[conn.sock.fileno()] = conn
-                except (ValueError, OSError):
-                    self._close(conn)
+                    self._resume(conn)
+                except Exception:  # pylint: disable=broad-except
+                    LOG.exception("reactor error")
+                    self._drop(conn)
+            for addr in finished:
+                self._request_done(addr)
             now = time.monotonic()
             if now >= next_sweep:
-                next_sweep = now + 1.0
-                for fd, conn in list(self._idle.items()):
-                    if now - conn.last > self.idle_timeout:
-                        self._idle.pop(fd, None)
-                        try:
-                            self._sel.unregister(conn.sock)
-                        except (KeyError, ValueError):
-                            pass
-                        self._close(conn)
+                next_sweep = now + 0.5
+                self._sweep(now)
         for sock, _lst in self._socks:
             try:
                 self._sel.unregister(sock)
             except (KeyError, ValueError):
                 pass
 
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
     def _accept(self, lsock: socket.socket, lst: Listener) -> None:
-        while True:
+        for _ in range(256):          # then let the other connections have their turn
             try:
                 sock, peer = lsock.accept()
             except (BlockingIOError, InterruptedError):
@@ -260,129 +387,356 @@ class HTTPServer:
             except OSError as exc:
                 LOG.warning("accept failed: %s", exc)
                 return
-            with self._count_lock:
-                over = self._nconns >= self.max_connections
-                if not over:
-                    self._nconns += 1
-            if over:
-                LOG.warning("refusing connection from %s: %d connections open", peer[0],
-                            self.max_connections)
-                self._refuse(sock, lst)
+            addr = peer[0]
+            refusal = self._admit(addr)
+            if refusal:
+                LOG.warning("refusing connection from %s: %s", addr, refusal)
+                self._refuse(sock, lst, refusal)
                 continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if lst.ssl_context is not None:
-                sock.setblocking(True)
-                sock = lst.ssl_context.wrap_socket(sock, server_side=True,
-                                                   do_handshake_on_connect=False)
-            conn = _Conn(sock, peer, lst)
-            self._dispatch(conn)
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if lst.ssl_context is not None:
+                    # The handshake runs in the reactor, non-blocking (see _handshake).
+                    sock = lst.ssl_context.wrap_socket(sock, server_side=True,
+                                                       do_handshake_on_connect=False)
+                conn = _Conn(sock, peer, lst)
+            except (OSError, ValueError) as exc:
+                LOG.info("connection from %s failed: %s", addr, exc)
+                sock.close()
+                self._release(addr)
+                continue
+            self._conns[conn.fd] = conn
+            self._watch(conn, selectors.EVENT_READ)
 
-    def _refuse(self, sock: socket.socket, lst: Listener) -> None:
+    def _admit(self, addr: str) -> str:
+        """Count a new connection from `addr`; returns why it is refused, or ''."""
+        with self._count_lock:
+            if self._per_addr.get(addr, 0) >= self.max_connections_per_address:
+                return (f"{self.max_connections_per_address} connections from this address "
+                        "are open")
+            full = self._nconns >= self.max_connections
+        if full and not self._evict_idle():
+            return f"{self.max_connections} connections are open"
+        with self._count_lock:
+            self._nconns += 1
+            self._per_addr[addr] = self._per_addr.get(addr, 0) + 1
+        return ""
+
+    def _evict_idle(self) -> bool:
+        """At the connection limit: close the longest-idle connection to make room.
+
+        Idle connections (between requests, or connected and silent) cost the
+        client nothing to keep, so they must not lock others out; connections
+        with a request under way are never evicted.
+        """
+        victim: Optional[_Conn] = None
+        for conn in self._conns.values():
+            if (conn.idle or not conn.handshaken) and \
+                    (victim is None or conn.last < victim.last):
+                victim = conn
+        if victim is None:
+            return False
+        LOG.info("closing idle connection from %s to make room", victim.addr)
+        self._drop(victim)
+        return True
+
+    def _refuse(self, sock: socket.socket, lst: Listener, why: str) -> None:
         try:
-            if lst.ssl_context is None:
-                sock.setblocking(True)
-                sock.settimeout(1.0)
-                sock.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                             b"Connection: close\r\nRetry-After: 1\r\n\r\n")
+            if lst.ssl_context is None:   # over TLS an answer would need a handshake first
+                sock.setblocking(False)
+                body = f"{why}\n".encode()
+                sock.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                          b"Content-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s"
+                          % (len(body), body))
         except OSError:
             pass
         finally:
             sock.close()
 
-    def _dispatch(self, conn: _Conn) -> None:
-        try:
-            self._pool.submit(self._serve, conn)
-        except RuntimeError:  # pool shut down
-            self._close(conn)
+    def _watch(self, conn: _Conn, mask: int) -> None:
+        """Have the selector report `mask` events of `conn` (0: none)."""
+        if mask == conn.mask:
+            return
+        if conn.mask == 0:
+            self._sel.register(conn.sock, mask, ("conn", conn))
+        elif mask == 0:
+            self._sel.unregister(conn.sock)
+        else:
+            self._sel.modify(conn.sock, mask, ("conn", conn))
+        conn.mask = mask
 
-    def _park(self, conn: _Conn) -> None:
-        conn.last = time.monotonic()
-        with self._parked_lock:
-            self._parked.append(conn)
-        self._wake()
+    def _drop(self, conn: _Conn) -> None:
+        """Close a connection the reactor holds."""
+        self._conns.pop(conn.fd, None)
+        if conn.mask:
+            try:
+                self._sel.unregister(conn.sock)
+            except (KeyError, ValueError, OSError):
+                pass
+            conn.mask = 0
+        self._close(conn)
+
+    def _release(self, addr: str) -> None:
+        with self._count_lock:
+            self._nconns -= 1
+            left = self._per_addr.get(addr, 1) - 1
+            if left > 0:
+                self._per_addr[addr] = left
+            else:
+                self._per_addr.pop(addr, None)
+
+    def _reserve(self, conn: _Conn, size: int) -> None:
+        """Hold `size` bytes of the body budget for `conn`'s request, or answer 503.
+
+        The reactor reads bodies of every connection at once; this bounds the
+        memory they take together (each is also at most max_body).
+        """
+        with self._count_lock:
+            if self._reserved + size > self.max_body_buffer:
+                busy = True
+            else:
+                busy = False
+                self._reserved += size
+                conn.reserved += size
+        if busy:
+            raise HTTPError(503, f"the server is receiving too many request bodies at once "
+                                 f"(max_body_buffer {self.max_body_buffer} bytes); retry",
+                            [("Retry-After", "1")])
+
+    def _unreserve(self, conn: _Conn) -> None:
+        with self._count_lock:
+            self._reserved -= conn.reserved
+            conn.reserved = 0
 
     def _close(self, conn: _Conn) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self._unreserve(conn)
         try:
             conn.sock.close()
         except OSError:
             pass
-        with self._count_lock:
-            self._nconns -= 1
+        self._release(conn.addr)
 
-    # -- worker side ----------------------------------------------------------
-
-    def _serve(self, conn: _Conn) -> None:
-        sock = conn.sock
-        try:
-            sock.settimeout(self.request_timeout)
+    def _on_event(self, conn: _Conn, mask: int) -> None:
+        if conn.wbuf and not self._flush(conn):
+            return
+        if conn.close_after_write:      # an error answer still being written
+            self._watch(conn, selectors.EVENT_WRITE)
+            return
+        if not conn.handshaken:
+            self._handshake(conn)
             if not conn.handshaken:
-                sock.do_handshake()
-                conn.handshaken = True
-            while True:
-                req = self._read_request(conn)
-                if req is None:
-                    self._close(conn)
-                    return
-                keep = self._respond(conn, req)
-                if not keep or not self._running:
-                    self._close(conn)
-                    return
-                if not conn.pending():
-                    self._park(conn)
-                    return
-        except HTTPError as exc:
-            LOG.info("HTTP %d to %s: %s", exc.status, conn.peer[0], exc)
-            self._send_error(conn, exc)
-            self._close(conn)
-        except (socket.timeout, TimeoutError):
-            LOG.info("request from %s timed out", conn.peer[0])
-            self._close(conn)
-        except ssl.SSLError as exc:
-            LOG.info("TLS error with %s: %s", conn.peer[0], exc)
-            self._close(conn)
-        except (ConnectionError, OSError) as exc:
-            LOG.debug("connection to %s lost: %s", conn.peer[0], exc)
-            self._close(conn)
-        except Exception:  # pylint: disable=broad-except
-            LOG.exception("unexpected error serving %s", conn.peer[0])
-            self._close(conn)
+                return
+        self._read(conn)
 
-    def _recv(self, conn: _Conn, deadline: float) -> bool:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise HTTPError(408, "request not received in time")
-        conn.sock.settimeout(remaining)
+    @staticmethod
+    def _interest(conn: _Conn) -> int:
+        """READ while a request is read, WRITE while the reactor has bytes to write."""
+        mask = selectors.EVENT_WRITE if conn.wbuf else 0
+        if not conn.close_after_write:
+            mask |= selectors.EVENT_READ
+        return mask
+
+    def _handshake(self, conn: _Conn) -> None:
         try:
-            data = conn.sock.recv(65536)
-        except (socket.timeout, TimeoutError):
-            raise HTTPError(408, "request not received in time") from None
-        if not data:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._watch(conn, selectors.EVENT_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._watch(conn, selectors.EVENT_WRITE)
+            return
+        except (ssl.SSLError, OSError) as exc:
+            LOG.info("TLS error with %s: %s", conn.addr, exc)
+            self._drop(conn)
+            return
+        conn.handshaken = True
+        conn.last = time.monotonic()
+        self._watch(conn, selectors.EVENT_READ)
+
+    def _read(self, conn: _Conn) -> None:
+        """Read what has arrived; hand a complete request to a worker."""
+        while True:
+            try:
+                req = self._parse(conn)
+            except HTTPError as exc:
+                self._answer_error(conn, exc)
+                return
+            if req is not None:
+                self._watch(conn, 0)   # the worker owns the socket until it parks it
+                self._conns.pop(conn.fd, None)
+                self._start(conn, req)
+                return
+            if conn.wbuf and not self._flush(conn):   # 100 Continue
+                return
+            try:
+                data = conn.sock.recv(65536)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                self._watch(conn, self._interest(conn))
+                return
+            except ssl.SSLWantWriteError:
+                self._watch(conn, selectors.EVENT_WRITE)
+                return
+            except (ssl.SSLError, OSError) as exc:
+                LOG.debug("connection to %s lost: %s", conn.addr, exc)
+                self._drop(conn)
+                return
+            if not data:
+                if conn.head is not None or conn.rbuf.strip():
+                    self._answer_error(conn, HTTPError(400, "connection closed inside the "
+                                                            "request"))
+                else:
+                    self._drop(conn)
+                return
+            conn.last = time.monotonic()
+            conn.rbuf += data
+
+    def _start(self, conn: _Conn, req: HTTPRequest) -> None:
+        """Give a complete request to a worker, unless its address has enough of them.
+
+        A client that makes its requests slow to serve (responses it reads
+        slowly, long operations) so holds at most max_requests_per_address
+        workers; its further requests wait here, in order, costing no worker.
+        """
+        addr = conn.addr
+        if self._inflight.get(addr, 0) >= self.max_requests_per_address:
+            self._queued.setdefault(addr, deque()).append((conn, req))
+            return
+        self._inflight[addr] = self._inflight.get(addr, 0) + 1
+        try:
+            self._pool.submit(self._serve, conn, req)
+        except RuntimeError:   # pool shut down
+            self._close(conn)
+            self._request_done(addr)
+
+    def _request_done(self, addr: str) -> None:
+        left = self._inflight.get(addr, 1) - 1
+        if left > 0:
+            self._inflight[addr] = left
+        else:
+            self._inflight.pop(addr, None)
+        queue = self._queued.get(addr)
+        if queue:
+            conn, req = queue.popleft()
+            if not queue:
+                del self._queued[addr]
+            self._start(conn, req)
+
+    def _resume(self, conn: _Conn) -> None:
+        """A worker answered and keeps the connection: read the next request."""
+        if not self._running:
+            self._close(conn)
+            return
+        try:
+            conn.sock.setblocking(False)
+        except OSError:
+            self._close(conn)
+            return
+        conn.last = time.monotonic()
+        self._conns[conn.fd] = conn
+        # A pipelined request may be buffered already (here or inside TLS).
+        self._read(conn)
+
+    def _sweep(self, now: float) -> None:
+        """Enforce the deadlines of the connections the reactor holds."""
+        for conn in list(self._conns.values()):
+            if conn.wbuf:
+                if now - conn.last > 5.0:        # an error answer nobody reads
+                    self._drop(conn)
+            elif not conn.handshaken:
+                if now - conn.accepted > self.header_timeout:
+                    LOG.info("TLS handshake with %s timed out", conn.addr)
+                    self._drop(conn)
+            elif conn.started is None:
+                if now - conn.last > self.idle_timeout:
+                    self._drop(conn)
+            elif conn.head is None and now - conn.started > self.header_timeout:
+                LOG.info("request headers from %s not received in time", conn.addr)
+                self._answer_error(conn, HTTPError(408, "request headers not received in "
+                                                        "time"))
+            elif now - conn.started > self.request_timeout:
+                LOG.info("request from %s not received in time", conn.addr)
+                self._answer_error(conn, HTTPError(408, "request not received in time"))
+
+    # -- reactor: writing (100 Continue, error answers) ----------------------------
+
+    def _answer_error(self, conn: _Conn, exc: HTTPError) -> None:
+        """Answer a transport error and close (written by the reactor, non-blocking)."""
+        LOG.info("HTTP %d to %s: %s", exc.status, conn.addr, exc)
+        body = f"{exc}\n".encode()
+        head = [f"HTTP/1.1 {exc.status} {_REASONS.get(exc.status, 'Error')}",
+                "Content-Type: text/plain", f"Content-Length: {len(body)}", "Connection: close"]
+        head += [f"{k}: {v}" for k, v in exc.headers]
+        conn.rbuf.clear()
+        conn.reset()
+        self._unreserve(conn)
+        conn.wbuf += ("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1") + body
+        conn.close_after_write = True
+        conn.last = time.monotonic()
+        if conn.handshaken:
+            self._flush(conn)
+        else:
+            self._drop(conn)
+        # The caller returns to the selector now; _flush set the interest if needed.
+
+    def _flush(self, conn: _Conn) -> bool:
+        """Write what the socket takes of ``conn.wbuf``; False if the connection is gone."""
+        while conn.wbuf:
+            try:
+                n = conn.sock.send(conn.wbuf)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError,
+                    ssl.SSLWantReadError):
+                self._watch(conn, self._interest(conn))
+                return True
+            except (ssl.SSLError, OSError):
+                self._drop(conn)
+                return False
+            del conn.wbuf[:n]
+        if conn.close_after_write:
+            self._drop(conn)
             return False
-        conn.rbuf += data
         return True
 
-    def _read_request(self, conn: _Conn) -> Optional[HTTPRequest]:
-        deadline = time.monotonic() + self.request_timeout
+    # -- request parsing (incremental: called again as bytes arrive) ------------------
+
+    def _parse(self, conn: _Conn) -> Optional[HTTPRequest]:
+        """The request complete in ``conn.rbuf``, or None while it is not."""
         buf = conn.rbuf
-        # Headers.
-        while True:
-            end = buf.find(b"\r\n\r\n")
-            if end >= 0:
-                break
-            if len(buf) > MAX_HEADER_BYTES:
-                raise HTTPError(431, "request headers too large")
-            if not self._recv(conn, deadline):
-                if buf.strip():
-                    raise HTTPError(400, "connection closed inside the request headers")
+        if conn.head is None:
+            # Tolerate stray CRLF between requests.
+            n = len(buf) - len(buf.lstrip(b"\r\n"))
+            if n:
+                del buf[:n]
+            if not buf:
                 return None
-            buf = conn.rbuf
-        head = bytes(buf[:end]).decode("iso-8859-1")
-        del buf[:end + 4]
+            if conn.started is None:
+                conn.started = time.monotonic()
+            end = buf.find(b"\r\n\r\n")
+            if end < 0 or end > MAX_HEADER_BYTES:
+                if len(buf) > MAX_HEADER_BYTES:
+                    raise HTTPError(431, "request headers too large")
+                return None
+            head = bytes(buf[:end]).decode("iso-8859-1")
+            del buf[:end + 4]
+            self._parse_head(conn, head)
+        method, target, version, headers = conn.head  # type: ignore[misc]
+        if conn.chunked:
+            if not self._parse_chunks(conn):
+                return None
+            body = bytes(conn.chunk_body)
+        else:
+            if len(buf) < conn.body_len:
+                return None
+            body = bytes(buf[:conn.body_len])
+            del buf[:conn.body_len]
+        conn.reset()
+        return HTTPRequest(method, target, version, headers, body, conn.peer, conn.secure)
+
+    def _parse_head(self, conn: _Conn, head: str) -> None:
         lines = head.split("\r\n")
-        while lines and not lines[0]:  # tolerate stray CRLF between requests
-            lines.pop(0)
-        if not lines:
-            raise HTTPError(400, "empty request")
         parts = lines[0].split(" ")
         if len(parts) != 3:
             raise HTTPError(400, f"malformed request line {lines[0][:80]!r}")
@@ -397,76 +751,104 @@ class HTTPServer:
             if not sep or not name or name != name.strip():
                 raise HTTPError(400, f"malformed header line {line[:80]!r}")
             lname = name.lower()
-            value = value.strip()
+            value = value.strip(" \t")    # only SP and HTAB are whitespace here (RFC 9110)
             headers[lname] = f"{headers[lname]}, {value}" if lname in headers else value
-        # Body.
         te = headers.get("transfer-encoding", "").lower()
-        if headers.get("expect", "").lower() == "100-continue" and version == "HTTP/1.1":
-            cl = headers.get("content-length")
-            if cl and cl.isdigit() and int(cl) > self.max_body:
-                raise HTTPError(413, f"request body of {cl} bytes is over the limit "
-                                     f"of {self.max_body}")
-            conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         if te:
             if te != "chunked":
-                raise HTTPError(501, f"unsupported Transfer-Encoding {te!r}")
-            body = self._read_chunked(conn, deadline)
+                raise HTTPError(501, f"unsupported Transfer-Encoding {te[:40]!r}")
+            conn.chunked = True
         elif "content-length" in headers:
-            cl = headers["content-length"]
-            if not cl.isdigit():
-                raise HTTPError(400, f"invalid Content-Length {cl!r}")
-            length = int(cl)
-            if length > self.max_body:
-                raise HTTPError(413, f"request body of {length} bytes is over the limit "
-                                     f"of {self.max_body}")
-            while len(conn.rbuf) < length:
-                if not self._recv(conn, deadline):
-                    raise HTTPError(400, "connection closed inside the request body")
-            body = bytes(conn.rbuf[:length])
-            del conn.rbuf[:length]
-        else:
-            if method in ("POST", "M-POST"):
-                raise HTTPError(411, "POST without Content-Length or chunked body")
-            body = b""
-        return HTTPRequest(method, target, version, headers, body, conn.peer, conn.secure)
+            conn.body_len = _content_length(headers["content-length"], self.max_body)
+            self._reserve(conn, conn.body_len)
+        elif method in ("POST", "M-POST"):
+            raise HTTPError(411, "POST without Content-Length or chunked body")
+        conn.head = (method, target, version, headers)
+        if headers.get("expect", "").lower() == "100-continue" and version == "HTTP/1.1":
+            # Written before the response (by the reactor, or first thing by the worker).
+            conn.wbuf += b"HTTP/1.1 100 Continue\r\n\r\n"
 
-    def _read_chunked(self, conn: _Conn, deadline: float) -> bytes:
-        out = bytearray()
+    def _parse_chunks(self, conn: _Conn) -> bool:
+        """Move the chunks that have arrived into ``conn.chunk_body``; True when complete."""
+        buf = conn.rbuf
         while True:
-            while b"\r\n" not in conn.rbuf:
-                if len(conn.rbuf) > 4096:
-                    raise HTTPError(400, "malformed chunk size line")
-                if not self._recv(conn, deadline):
-                    raise HTTPError(400, "connection closed inside a chunked body")
-            line_end = conn.rbuf.find(b"\r\n")
-            size_text = bytes(conn.rbuf[:line_end]).split(b";", 1)[0].strip()
-            del conn.rbuf[:line_end + 2]
-            try:
+            if conn.in_trailers:
+                # Trailer section: header lines up to the empty line, not used.
+                i = buf.find(b"\r\n")
+                if i < 0:
+                    if len(buf) > MAX_HEADER_BYTES:
+                        raise HTTPError(431, "request trailers too large")
+                    return False
+                line = bytes(buf[:i])
+                del buf[:i + 2]
+                if not line:
+                    return True
+                continue
+            if conn.chunk_need < 0:
+                i = buf.find(b"\r\n")
+                if i < 0:
+                    if len(buf) > 4096:
+                        raise HTTPError(400, "malformed chunk size line")
+                    return False
+                size_text = bytes(buf[:i]).split(b";", 1)[0].rstrip(b" \t")  # BWS before ";"
+                del buf[:i + 2]
+                if not _CHUNK_SIZE_RE.fullmatch(size_text):
+                    raise HTTPError(400, f"malformed chunk size {size_text[:20]!r}")
                 size = int(size_text, 16)
-            except ValueError:
-                raise HTTPError(400, f"malformed chunk size {size_text[:20]!r}") from None
-            if size == 0:
-                # Trailer section: skip header lines up to the empty line.
-                while True:
-                    while b"\r\n" not in conn.rbuf:
-                        if len(conn.rbuf) > MAX_HEADER_BYTES:
-                            raise HTTPError(431, "request trailers too large")
-                        if not self._recv(conn, deadline):
-                            raise HTTPError(400, "connection closed inside the trailers")
-                    i = conn.rbuf.find(b"\r\n")
-                    line = bytes(conn.rbuf[:i])
-                    del conn.rbuf[:i + 2]
-                    if not line:
-                        return bytes(out)
-            if len(out) + size > self.max_body:
-                raise HTTPError(413, f"request body over the limit of {self.max_body} bytes")
-            while len(conn.rbuf) < size + 2:
-                if not self._recv(conn, deadline):
-                    raise HTTPError(400, "connection closed inside a chunk")
-            if conn.rbuf[size:size + 2] != b"\r\n":
+                if size == 0:
+                    conn.in_trailers = True
+                    continue
+                if len(conn.chunk_body) + size > self.max_body:
+                    raise HTTPError(413, f"request body over the limit of {self.max_body} "
+                                         "bytes")
+                self._reserve(conn, size)
+                conn.chunk_need = size
+            if len(buf) < conn.chunk_need + 2:
+                return False
+            if buf[conn.chunk_need:conn.chunk_need + 2] != b"\r\n":
                 raise HTTPError(400, "chunk not terminated by CRLF")
-            out += conn.rbuf[:size]
-            del conn.rbuf[:size + 2]
+            conn.chunk_body += buf[:conn.chunk_need]
+            del buf[:conn.chunk_need + 2]
+            conn.chunk_need = -1
+
+    # -- worker side: run the application, write its response -------------------------
+
+    def _serve(self, conn: _Conn, req: HTTPRequest) -> None:
+        sock = conn.sock
+        token = _CLIENT.set(conn.addr)
+        try:
+            sock.settimeout(self.request_timeout)
+            if conn.wbuf:        # a 100 Continue the reactor could not write yet
+                sock.sendall(conn.wbuf)
+                conn.wbuf.clear()
+            keep = self._respond(conn, req)
+            self._unreserve(conn)     # before the reactor may read the next request
+            if keep and self._running:
+                self._park(conn)
+                return
+            self._close(conn)
+        except (socket.timeout, TimeoutError):
+            LOG.info("response to %s not taken in time", conn.addr)
+            self._close(conn)
+        except ssl.SSLError as exc:
+            LOG.info("TLS error with %s: %s", conn.addr, exc)
+            self._close(conn)
+        except (ConnectionError, OSError) as exc:
+            LOG.debug("connection to %s lost: %s", conn.addr, exc)
+            self._close(conn)
+        except Exception:  # pylint: disable=broad-except
+            LOG.exception("unexpected error serving %s", conn.addr)
+            self._close(conn)
+        finally:
+            _CLIENT.reset(token)
+            with self._parked_lock:
+                self._finished.append(conn.addr)
+            self._wake()
+
+    def _park(self, conn: _Conn) -> None:
+        with self._parked_lock:
+            self._parked.append(conn)
+        self._wake()
 
     def _respond(self, conn: _Conn, req: HTTPRequest) -> bool:
         """Run the application and write its response; returns keep-alive."""
@@ -511,17 +893,6 @@ class HTTPServer:
                 tail += f"{k}: {v}\r\n".encode("iso-8859-1")
         sock.sendall(tail + b"\r\n")
         return keep
-
-    def _send_error(self, conn: _Conn, exc: HTTPError) -> None:
-        body = f"{exc}\n".encode()
-        head = [f"HTTP/1.1 {exc.status} {_REASONS.get(exc.status, 'Error')}",
-                "Content-Type: text/plain", f"Content-Length: {len(body)}", "Connection: close"]
-        head += [f"{k}: {v}" for k, v in exc.headers]
-        try:
-            conn.sock.settimeout(2.0)
-            conn.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        except OSError:
-            pass
 
 
 def iter_bytes(parts: Iterable[str], size: int = 65536) -> Iterator[bytes]:

@@ -5,7 +5,12 @@ and keeps the fragments not yet delivered in a context; Pull operations hand
 out the next MaxObjectCount of them.  A context expires OperationTimeout
 seconds after its last response (an abandoned enumeration), and is closed
 when its last object is delivered or by CloseEnumeration.  Context ids are
-random, so that one client cannot pull another's results.
+random, and a context can only be used by its owner (the authenticated user,
+or the client address when the server has no authentication: see
+:func:`owner_of`), so that one client cannot pull another's results.  Each
+owner may hold at most ``max_per_owner`` contexts, so that one client cannot
+take the whole server-wide pool of ``max_contexts`` and lock everyone else's
+pull operations out for up to the maximum OperationTimeout.
 """
 
 from __future__ import annotations
@@ -19,11 +24,19 @@ from typing import Optional
 import pywbem
 from pywbem import CIMError
 
-__all__ = ["EnumerationContext", "PullManager", "INSTANCES_WITH_PATH", "PATHS", "INSTANCES"]
+__all__ = ["EnumerationContext", "PullManager", "owner_of", "INSTANCES_WITH_PATH", "PATHS",
+           "INSTANCES"]
 
 INSTANCES_WITH_PATH = "PullInstancesWithPath"
 PATHS = "PullInstancePaths"
 INSTANCES = "PullInstances"
+
+
+def owner_of(user: Optional[str], address: Optional[str]) -> str:
+    """Who a context belongs to: the authenticated user, else the client's address."""
+    if user is not None:
+        return f"user {user}"
+    return f"address {address}" if address else "anonymous"
 
 
 @dataclass
@@ -35,7 +48,7 @@ class EnumerationContext:
     pull_op: str                   # the only pull operation valid for it
     items: list[str]               # serialized fragments
     timeout: float
-    user: Optional[str]
+    owner: Optional[str]           # see owner_of()
     pos: int = 0
     expires: float = 0.0
     busy: bool = False
@@ -50,8 +63,9 @@ class PullManager:
     """The open enumeration contexts of a server."""
 
     def __init__(self, max_contexts: int = 256, default_timeout: float = 60.0,
-                 max_timeout: float = 600.0):
+                 max_timeout: float = 600.0, max_per_owner: int = 32):
         self.max_contexts = max_contexts
+        self.max_per_owner = max_per_owner
         self.default_timeout = default_timeout
         self.max_timeout = max_timeout
         self._ctx: dict[str, EnumerationContext] = {}
@@ -84,15 +98,24 @@ class PullManager:
         return len(dead)
 
     def open(self, namespace: str, pull_op: str, items: list[str], timeout: float,
-             max_count: int, user: Optional[str]) -> tuple[list[str], str, bool]:
-        """Deliver the first `max_count` items; returns (items, context id, end of sequence)."""
+             max_count: int, owner: Optional[str]) -> tuple[list[str], str, bool]:
+        """Deliver the first `max_count` items; returns (items, context id, end of sequence).
+
+        `owner` (see :func:`owner_of`) is the only one who may use the context.
+        """
         self.sweep()
         first = items[:max_count]
         if len(items) <= max_count:
             return first, "", True
         ctx = EnumerationContext(secrets.token_hex(16), namespace, pull_op, items, timeout,
-                                 user, pos=max_count)
+                                 owner, pos=max_count)
         with self._lock:
+            mine = sum(1 for c in self._ctx.values() if c.owner == owner)
+            if mine >= self.max_per_owner:
+                raise CIMError(pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
+                               f"{mine} enumeration contexts of {owner or 'this client'} are "
+                               f"open, the limit per user (or client address) is "
+                               f"{self.max_per_owner}: close or finish some first")
             if len(self._ctx) >= self.max_contexts:
                 raise CIMError(pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
                                f"too many open enumeration contexts ({self.max_contexts}); "
@@ -101,7 +124,7 @@ class PullManager:
             self._ctx[ctx.ctx_id] = ctx
         return first, ctx.ctx_id, False
 
-    def _take(self, ctx_id: str, namespace: str, user: Optional[str]) -> EnumerationContext:
+    def _take(self, ctx_id: str, namespace: str, owner: Optional[str]) -> EnumerationContext:
         with self._lock:
             ctx = self._ctx.get(ctx_id or "")
             if ctx is None or ctx.expires < time.monotonic() and not ctx.busy:
@@ -114,9 +137,10 @@ class PullManager:
                 raise CIMError(pywbem.CIM_ERR_INVALID_NAMESPACE,
                                f"enumeration context {ctx_id!r} belongs to namespace "
                                f"{ctx.namespace}, not {namespace}")
-            if ctx.user != user:
+            if ctx.owner != owner:
                 raise CIMError(pywbem.CIM_ERR_INVALID_ENUMERATION_CONTEXT,
-                               f"enumeration context {ctx_id!r} belongs to another user")
+                               f"enumeration context {ctx_id!r} belongs to another user "
+                               "(or client address)")
             if ctx.busy:
                 raise CIMError(pywbem.CIM_ERR_INVALID_ENUMERATION_CONTEXT,
                                f"enumeration context {ctx_id!r} is in use by another request")
@@ -124,9 +148,9 @@ class PullManager:
             return ctx
 
     def pull(self, ctx_id: str, namespace: str, pull_op: str, max_count: int,
-             user: Optional[str]) -> tuple[list[str], str, bool]:
+             owner: Optional[str]) -> tuple[list[str], str, bool]:
         """The next `max_count` items of a context: (items, context id, end of sequence)."""
-        ctx = self._take(ctx_id, namespace, user)
+        ctx = self._take(ctx_id, namespace, owner)
         try:
             if ctx.pull_op != pull_op:
                 raise CIMError(pywbem.CIM_ERR_INVALID_ENUMERATION_CONTEXT,
@@ -143,15 +167,15 @@ class PullManager:
                 self._ctx.pop(ctx_id, None)
         return chunk, ctx_id, end
 
-    def close(self, ctx_id: str, namespace: str, user: Optional[str]) -> None:
+    def close(self, ctx_id: str, namespace: str, owner: Optional[str]) -> None:
         """CloseEnumeration."""
-        self._take(ctx_id, namespace, user)
+        self._take(ctx_id, namespace, owner)
         with self._lock:
             self._ctx.pop(ctx_id, None)
 
-    def count(self, ctx_id: str, namespace: str, user: Optional[str]) -> int:
+    def count(self, ctx_id: str, namespace: str, owner: Optional[str]) -> int:
         """EnumerationCount: the number of objects not yet delivered."""
-        ctx = self._take(ctx_id, namespace, user)
+        ctx = self._take(ctx_id, namespace, owner)
         try:
             ctx.expires = time.monotonic() + ctx.timeout
             return ctx.remaining

@@ -78,8 +78,11 @@ class CIMServer:
         ops_ref.append(self.ops)
         self.indications.attach(self.ops)
         self.pull = PullManager(srv.max_enumeration_contexts, srv.enumeration_timeout,
-                                srv.max_enumeration_timeout)
-        self.dispatcher = Dispatcher(self.ops, self.pull, self.hostname)
+                                srv.max_enumeration_timeout,
+                                max_per_owner=srv.max_enumeration_contexts_per_user)
+        self.dispatcher = Dispatcher(self.ops, self.pull, self.hostname,
+                                     max_batch_requests=srv.max_batch_requests,
+                                     max_batch_response=srv.max_batch_response)
         auth = None
         if srv.auth_file:
             try:
@@ -91,7 +94,11 @@ class CIMServer:
         self.http = HTTPServer(self.app, self._listeners(), workers=srv.workers,
                                max_connections=srv.max_connections,
                                idle_timeout=srv.idle_timeout,
-                               request_timeout=srv.request_timeout, max_body=srv.max_body)
+                               request_timeout=srv.request_timeout, max_body=srv.max_body,
+                               header_timeout=srv.header_timeout,
+                               max_connections_per_address=srv.max_connections_per_address,
+                               max_body_buffer=srv.max_body_buffer,
+                               max_requests_per_address=srv.max_requests_per_address)
         self._stop = threading.Event()
         self._housekeeper: Optional[threading.Thread] = None
 

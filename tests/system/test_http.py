@@ -20,7 +20,8 @@ NS_XML = "".join(f'<NAMESPACE NAME="{p}"/>' for p in NS.split("/"))
 def server(tmp_path_factory):
     cfg = tmp_path_factory.mktemp("cfg") / "server.toml"
     cfg.write_text("[server]\nidle_timeout = 2.0\nrequest_timeout = 3.0\nmax_body = 200000\n"
-                   "workers = 4\nmax_connections = 12\n")
+                   "workers = 4\nmax_connections = 12\nmax_connections_per_address = 10\n"
+                   "max_body_buffer = 300000\n")
     srv = start_server(provider_modules=["tests.testprov"], config=str(cfg))
     yield srv
     srv.stop()
@@ -34,7 +35,10 @@ def body(op="EnumerateInstanceNames", params='<IPARAMVALUE NAME="ClassName">'
             "</SIMPLEREQ></MESSAGE></CIM>").encode()
 
 
-def cim_headers(op="EnumerateInstanceNames", obj=NS.replace("/", "%2F"), extra=None):
+NS_OBJ = NS.replace("/", "%2F")
+
+
+def cim_headers(op="EnumerateInstanceNames", obj=NS_OBJ, extra=None):
     h = {"Content-Type": 'application/xml; charset="utf-8"', "CIMOperation": "MethodCall",
          "CIMMethod": op, "CIMObject": obj}
     h.update(extra or {})
@@ -267,6 +271,60 @@ def test_transport_errors(server, req, status):
     assert status_of(raw(server, req)) == status
 
 
+@pytest.mark.parametrize("value,status", [
+    (b"\xb2", 400),              # '²' (superscript two): str.isdigit() says yes, int() no
+    (b"\xb9\xb2", 400),
+    (b"+5", 400), (b"-1", 400), (b"5 5", 400), (b"5\t5", 400), (b"0x5", 400), (b"5_0", 400),
+    (b"\x0b5", 400),             # whitespace other than SP/HTAB is not OWS
+    (b"", 400), (b"5, 6", 400), (b"1" * 20, 413), (b"9" * 5000, 413),
+])
+def test_odd_content_length_is_answered(server, value, status):
+    req = b"POST /cimom HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n\r\n" % value
+    assert status_of(raw(server, req)) == status
+    # The same behind Expect: 100-continue (another code path in the past).
+    req = (b"POST /cimom HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+           b"Content-Length: %s\r\n\r\n" % value)
+    resp = raw(server, req)
+    while resp.startswith(b"HTTP/1.1 100 "):     # an interim 100 Continue may come first
+        resp = resp.split(b"\r\n\r\n", 1)[1]
+    assert status_of(resp) == status
+
+
+def test_duplicate_content_length(server):
+    payload = body()
+    head = (b"POST /cimom HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n"
+            b"CIMOperation: MethodCall\r\nCIMMethod: EnumerateInstanceNames\r\n"
+            b"CIMObject: " + NS.encode() + b"\r\n")
+    # Differing values: ambiguous framing, refused.
+    resp = raw(server, head + b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n%s"
+               % (len(payload), len(payload) - 1, payload))
+    assert status_of(resp) == 400 and b"conflicting Content-Length" in resp
+    # The same value twice, and OWS around it, are one valid length (RFC 9110, 8.6).
+    resp = raw(server, head + b"Content-Length: %d\r\nContent-Length:  %d \r\n\r\n%s"
+               % (len(payload), len(payload), payload))
+    assert status_of(resp) == 200 and b"w1" in resp
+
+
+@pytest.mark.parametrize("size,status", [
+    ("{:x}", 200), ("{:X}", 200), ("{:x} ; ext=1", 200),
+    ("+{:x}", 400), ("0x{:x}", 400), ("{:_x}", 400), ("-{:x}", 400), (" {:x}", 400),
+    ("\xb2", 400), ("1" * 40, 400),
+])
+def test_odd_chunk_size_is_answered(server, size, status):
+    payload = body()
+    text = size.format(len(payload)) if "{" in size else size
+    if "_" in size:       # make sure the length has a digit group to separate
+        text = "{:x}".format(len(payload))
+        text = text[:1] + "_" + text[1:]
+    req = (http_request(headers=dict(cim_headers(), **{"Transfer-Encoding": "chunked"}))
+           .replace(b"Content-Length: 0\r\n", b"") + text.encode("iso-8859-1") +
+           b"\r\n" + payload + b"\r\n0\r\n\r\n")
+    resp = raw(server, req)
+    assert status_of(resp) == status
+    if status == 200:
+        assert b"w1" in resp
+
+
 def test_chunked_body_over_limit(server):
     big = b"x" * 150000
     req = (b"POST /cimom HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
@@ -325,21 +383,84 @@ def test_stalled_request_times_out(server):
         assert status_of(resp) == 408 and time.monotonic() - t0 < 8
 
 
+def connect(server, source="127.0.0.1"):
+    """A connection from `source`: any 127.0.0.0/8 address is this machine (Linux)."""
+    return socket.create_connection((server.host, server.port), timeout=10,
+                                    source_address=(source, 0))
+
+
 def test_connection_limit(server):
+    # 12 connections (the limit) from 3 addresses, each inside a request's head: none is
+    # idle, so none can make room, and the 13th is answered 503.
     socks = []
     try:
-        for _ in range(12):
-            socks.append(socket.create_connection((server.host, server.port), timeout=10))
+        for i in range(12):
+            socks.append(connect(server, f"127.0.0.{2 + i % 3}"))
+            socks[-1].sendall(b"POST /cimom HTTP/1.1\r\n")
         time.sleep(0.3)
-        extra = socket.create_connection((server.host, server.port), timeout=10)
+        extra = connect(server, "127.0.0.5")
         resp = read_response(extra)
         extra.close()
-        assert status_of(resp) == 503
+        assert status_of(resp) == 503 and b"12 connections are open" in resp
     finally:
         for s in socks:
             s.close()
     time.sleep(0.5)
     assert status_of(raw(server, http_request(headers=cim_headers(), payload=body()))) == 200
+
+
+def test_idle_connections_make_room(server):
+    # 12 idle connections (the limit): a new client is served all the same, and the
+    # longest-idle connection is the one closed for it.
+    socks = []
+    try:
+        for i in range(12):
+            socks.append(connect(server, f"127.0.0.{2 + i % 3}"))
+        time.sleep(0.3)
+        assert status_of(raw(server, http_request(headers=cim_headers(), payload=body()))) == 200
+        socks[0].settimeout(5)
+        assert socks[0].recv(10) == b""
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_connection_limit_per_address(server):
+    socks = []
+    try:
+        for _ in range(10):
+            socks.append(connect(server, "127.0.0.7"))
+        time.sleep(0.3)
+        extra = connect(server, "127.0.0.7")
+        resp = read_response(extra)
+        extra.close()
+        assert status_of(resp) == 503 and b"10 connections from this address" in resp
+        # Another address is not limited by it.
+        other = connect(server, "127.0.0.8")
+        other.sendall(http_request(headers=cim_headers(), payload=body()))
+        assert status_of(read_response(other)) == 200
+        other.close()
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_request_bodies_share_a_memory_budget(server):
+    # The reactor receives the bodies of all connections at once: together they may hold
+    # max_body_buffer (300000) bytes, so one body of 200000 fits, a second one not.
+    head = b"POST /cimom HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n"
+    first = connect(server, "127.0.0.9")
+    try:
+        first.sendall(head + b"x" * 1000)
+        time.sleep(0.3)
+        resp = raw(server, head)
+        assert status_of(resp) == 503 and header_of(resp, "Retry-After") == "1"
+        assert b"max_body_buffer" in resp
+    finally:
+        first.close()
+    time.sleep(0.5)    # the first body's share is given back when its connection closes
+    resp = raw(server, head + b"x" * 200000)     # received whole, answered by the CIM layer
+    assert status_of(resp) == 400 and header_of(resp, "CIMError") == "unsupported-operation"
 
 
 def test_many_concurrent_clients(server):
