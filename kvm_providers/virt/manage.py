@@ -306,11 +306,13 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
     vtype = vssd.get_("VirtualSystemType")
     if vtype is not None and str(vtype).upper() != family.upper():
         raise InvalidSetting(where, f"VirtualSystemType {vtype!r} is not {family!r}")
-    name = vssd.get_("VirtualSystemIdentifier") or vssd.get_("ElementName")
+    vsi, element_name = vssd.get_("VirtualSystemIdentifier"), vssd.get_("ElementName")
+    prop, name = ("ElementName", element_name) \
+        if vsi in (None, "") and element_name is not None else ("VirtualSystemIdentifier", vsi)
     if name is None:
         raise InvalidSetting(where, "VirtualSystemIdentifier (the name of the new system) is "
                                     "missing")
-    name = valid_name(name, where)
+    name = valid_name(name, where, prop)
     uid = vssd.get_("UUID")
     if uid is not None and not UUID_RE.match(str(uid)):
         raise InvalidSetting(where, f"UUID {uid!r} is not a UUID")

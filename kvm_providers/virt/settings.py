@@ -36,6 +36,7 @@ from . import limits, mapping
 from .connection import Host
 from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind
 from .domain import DomainXML, storage_pools
+from .validate import BadName, check_name
 
 __all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
            "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
@@ -340,12 +341,12 @@ def write_props(table: Mapping[str, mapping.Field], element: Any, changes: Mappi
 # -- identities ------------------------------------------------------------------------
 
 def valid_name(name: Any, where: str, prop: str = "VirtualSystemIdentifier") -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidSetting(where, f"{prop} {name!r} is not a valid virtual system name")
-    if "/" in name or name != name.strip() or any(ord(c) < 32 for c in name):
-        raise InvalidSetting(where, f"{prop} {name!r} is not a valid virtual system name "
-                                    f"(no '/', control characters or surrounding blanks)")
-    return name
+    """`name` if it can name a virtual system (:func:`validate.check_name`), else
+    InvalidSetting naming `where` and `prop`."""
+    try:
+        return check_name(name, prop)
+    except BadName as exc:
+        raise InvalidSetting(where, str(exc)) from None
 
 
 def random_mac(taken: Any, family: str = "KVM") -> str:

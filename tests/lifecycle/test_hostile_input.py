@@ -1,0 +1,128 @@
+"""Hostile input to the VirtualSystemManagementService on a private libvirtd (issue 9).
+
+The methods run in process through the provider interface, against the QEMU
+driver of a private libvirtd (tests/fixtures/libvirtd.py) that holds a
+defined guest.  Every refused name must leave the daemon's configuration
+directory byte for byte as it was: a domain named ``..`` made libvirt's
+cleanup unlink ``snapshot/../*.xml``, every domain's definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import libvirt
+import pytest
+import pywbem
+from pywbem import CIMError, CIMInstance, CIMInstanceName
+
+from kvm_providers import virt
+
+from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+
+from .conftest import Lifecycle, configure, vssd_path
+
+pytestmark = [pytest.mark.libvirtd,
+              pytest.mark.skipif(not libvirtd_available(), reason="libvirtd is not installed")]
+
+INVALID = pywbem.CIM_ERR_INVALID_PARAMETER
+
+VICTIM_XML = """<domain type='qemu'>
+  <name>victim</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices>
+</domain>"""
+
+#: (name, words the error must contain besides the property's name)
+BAD_NAMES = [
+    ("..", ["'..'", "directories"]),
+    (".", ["'.'", "directories"]),
+    ("a/b", ["'a/b'", "'/'"]),
+    ("bad\nname", ["control character", "U+000A"]),
+    ("bad\x01name", ["control character", "U+0001"]),
+    ("x" * 1000, ["too long", "1000 bytes"]),
+    ("", ["empty"]),
+]
+BAD_IDS = ["dotdot", "dot", "slash", "newline", "ctrl-a", "1000-chars", "empty"]
+
+
+def tree_digest(top: str) -> dict[str, str]:
+    """{relative path: sha256 of the file, 'dir' or 'link -> target'} of everything under top."""
+    out: dict[str, str] = {}
+    for root, dirs, files in os.walk(top):
+        for d in dirs:
+            p = os.path.join(root, d)
+            out[os.path.relpath(p, top)] = f"link -> {os.readlink(p)}" if os.path.islink(p) \
+                else "dir"
+        for f in files:
+            p = os.path.join(root, f)
+            if os.path.islink(p):
+                out[os.path.relpath(p, top)] = f"link -> {os.readlink(p)}"
+                continue
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, top)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    d = PrivateLibvirtd().start()
+    try:
+        conn = libvirt.open(d.uri("qemu"))
+        conn.defineXML(VICTIM_XML)
+        conn.close()
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
+def qlc(harness, daemon):
+    """The management methods in process on the daemon's QEMU driver."""
+    mgr = configure(daemon.uri("qemu"))
+    yield Lifecycle(harness, mgr)
+    virt.shutdown()
+
+
+def refused(lc: Lifecycle, method: str, words: list[str], **params) -> str:
+    try:
+        rv, out = lc.invoke(lc.service(), method, **params)
+    except CIMError as exc:
+        assert exc.status_code == INVALID, (exc.status_code, exc.status_description)
+        for w in words:
+            assert w in exc.status_description, (w, exc.status_description)
+        return exc.status_description
+    raise AssertionError(f"{method} was accepted: {rv} {out}")
+
+
+@pytest.mark.parametrize("name,words", BAD_NAMES, ids=BAD_IDS)
+def test_refused_names_leave_the_configuration_untouched(daemon, qlc, name, words):
+    config = os.path.join(daemon.workdir, "config")
+    before = tree_digest(config)
+    assert any(p.endswith("victim.xml") for p in before), before
+    for prop in ("VirtualSystemIdentifier", "ElementName"):
+        refused(qlc, "DefineSystem", ["SystemSettings", prop] + words,
+                SystemSettings=CIMInstance("KVM_VirtualSystemSettingData", {prop: name}))
+        assert tree_digest(config) == before
+    # a clone of an existing system under that name
+    refused(qlc, "DefineSystem", ["SystemSettings", "VirtualSystemIdentifier"] + words,
+            SystemSettings=CIMInstance("KVM_VirtualSystemSettingData",
+                                       {"VirtualSystemIdentifier": name}),
+            ReferenceConfiguration=vssd_path("victim"))
+    assert tree_digest(config) == before
+    assert [d.name() for d in qlc.conn.listAllDomains()] == ["victim"]
+
+
+def test_a_plain_name_is_still_accepted(daemon, qlc):
+    name = "ok-name_1.2 with blanks"
+    rv, out = qlc.invoke(qlc.service(), "DefineSystem",
+                         SystemSettings=CIMInstance("KVM_VirtualSystemSettingData",
+                                                    {"VirtualSystemIdentifier": name}))
+    assert rv == 0 and out["ResultingSystem"]["Name"] == name
+    rv, _ = qlc.invoke(qlc.service(), "DestroySystem", AffectedSystem=CIMInstanceName(
+        "KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem", "Name": name},
+        namespace="root/virt"))
+    assert rv == 0
