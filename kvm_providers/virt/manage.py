@@ -25,6 +25,7 @@ work on which driver is listed in ``docs/lifecycle.md``.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import uuid as uuidlib
@@ -442,6 +443,10 @@ def modify_system(ref: DomainRef, vssd: Props) -> None:
 
 # -- resources -------------------------------------------------------------------------------
 
+#: A live operation on a domain: called with the libvirt domain it applies to.
+_DomainOp = Callable[[Any], Any]
+
+
 class _DomainChange:
     """The edits of one request to one domain: persistent document, live document, live ops."""
 
@@ -451,18 +456,25 @@ class _DomainChange:
         self.original = self.doc.tostring()
         self.live = _live_doc(ref)
         self.seen = self.live or self.doc            # what the client could read
-        self.ops: list[tuple[str, Callable[[], Any], Optional[Callable[[], Any]]]] = []
+        self.ops: list[tuple[str, _DomainOp, Optional[_DomainOp]]] = []
         self.results: list[tuple[DeviceKind, Any]] = []   # (kind, persistent element)
 
-    def op(self, what: str, do: Callable[[], Any], undo: Optional[Callable[[], Any]]) -> None:
+    def op(self, what: str, do: _DomainOp, undo: Optional[_DomainOp]) -> None:
+        """A live change of this domain: `do(dom)` at commit, `undo(dom)` on rollback.
+
+        The operations take the domain as their argument, bound here to this
+        change's own domain: a closure made in a loop over several domains'
+        settings cannot reach another domain (RemoveResourceSettings once
+        unplugged every device from the last domain of its loop).
+        """
         if self.live is not None:
             self.ops.append((what, do, undo))
 
     def commit(self, undo: _Undo) -> DomainRef:
-        host = self.ref.host
+        host, dom = self.ref.host, self.ref.dom
         for what, do, un in self.ops:
-            if _live(host, what, do) and un is not None:
-                undo.add(what, lambda un=un: un())
+            if _live(host, what, functools.partial(do, dom)) and un is not None:
+                undo.add(what, functools.partial(un, dom))
         return _define(host, self.doc, undo, self.original)
 
 
@@ -518,11 +530,10 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
         new_live = copy.deepcopy(live_setting.element)
         write_props(table_for(kind, new_live), new_live, changes, change.live.context(),
                     r.where)
-        dom = change.ref.dom
-        old_live = _xml(live_setting.element)
+        new_xml, old_xml = _xml(new_live), _xml(live_setting.element)
         change.op(f"updating {kind.name} {live_setting.devid!r} of {name!r}",
-                  lambda x=_xml(new_live): dom.updateDeviceFlags(x, LIVE),
-                  lambda: dom.updateDeviceFlags(old_live, LIVE))
+                  lambda dom: dom.updateDeviceFlags(new_xml, LIVE),
+                  lambda dom: dom.updateDeviceFlags(old_xml, LIVE))
 
 
 def _serial_alias(doc: DomainXML, console: Any) -> Optional[Any]:
@@ -548,7 +559,7 @@ def _lookup_changes(refs: Iterable[DomainRef]) -> dict[str, _DomainChange]:
 def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
                         family: str) -> None:
     """Processor or memory settings of a domain: persistent, and live within the live maximum."""
-    host, dom, name = change.ref.host, change.ref.dom, change.ref.name
+    host, name = change.ref.host, change.ref.name
     if kind.name == "proc":
         n = _apply_proc(change.doc, r.props, r.where, host, family, reference=change.seen)
         if n is not None and change.live is not None:
@@ -556,8 +567,8 @@ def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
             old = mapping.PROC["VirtualQuantity"].read(change.live.root)
             if n <= live_max and n != old:
                 change.op(f"setting the vCPUs of {name!r} to {n}",
-                          lambda: dom.setVcpusFlags(n, LIVE),
-                          lambda: dom.setVcpusFlags(old, LIVE))
+                          lambda dom: dom.setVcpusFlags(n, LIVE),
+                          lambda dom: dom.setVcpusFlags(old, LIVE))
     else:
         ch = apply_memory(change.doc, r.props, r.where, host, family, reference=change.seen)
         if "current" in ch and change.live is not None:
@@ -566,8 +577,8 @@ def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
             kib = ch["current"]
             if kib <= live_max and kib != old:
                 change.op(f"setting the memory of {name!r} to {kib} KiB",
-                          lambda: dom.setMemoryFlags(kib, LIVE),
-                          lambda: dom.setMemoryFlags(old, LIVE))
+                          lambda dom: dom.setMemoryFlags(kib, LIVE),
+                          lambda dom: dom.setMemoryFlags(old, LIVE))
     change.results.append((kind, change.doc.root))
 
 
@@ -590,11 +601,10 @@ def add_resources(ref: DomainRef, family: str, rasds: list[RasdRequest]) -> list
                 mac = el.find("mac").get("address")
                 taken[mac] = name
             _append_device(change.doc, kind, el)
-            dom = ref.dom
             xml = _xml(el)
             change.op(f"attaching a {kind.name} to {name!r}",
-                      lambda x=xml: dom.attachDeviceFlags(x, LIVE),
-                      lambda x=xml: dom.detachDeviceFlags(x, LIVE))
+                      lambda dom, x=xml: dom.attachDeviceFlags(x, LIVE),
+                      lambda dom, x=xml: dom.detachDeviceFlags(x, LIVE))
             change.results.append((kind, el))
         undo = _Undo()
         with _rollback_on_error(undo):
@@ -690,10 +700,10 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
                         el.getparent().remove(el)
                 ch.doc.invalidate()
             if l_set is not None and l_set.kind is kind:
-                dom, xml = ref.dom, _xml(l_set.element)
+                xml = _xml(l_set.element)
                 ch.op(f"detaching {kind.name} {devid!r} from {ref.name!r}",
-                      lambda x=xml: dom.detachDeviceFlags(x, LIVE),
-                      lambda x=xml: dom.attachDeviceFlags(x, LIVE))
+                      lambda dom, x=xml: dom.detachDeviceFlags(x, LIVE),
+                      lambda dom, x=xml: dom.attachDeviceFlags(x, LIVE))
         undo = _Undo()
         with _rollback_on_error(undo):
             for ch in changes.values():
