@@ -41,8 +41,9 @@ from .edit import _append_device, _setting_of
 from .connection import Host
 from .devices import KIND_BY_NAME, DeviceKind, Setting
 from .domain import DomainRef, DomainXML, XML_FLAGS, _fetch_xml_text, _lookup_now, parse_xml
-from .hostcaps import domain_caps, guest_type
+from .hostcaps import domain_caps, emulators, guest_type
 from .limits import LimitError, check as check_limit
+from .validate import show
 from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
                        check_device, classify, device_id_of, diff_props, host_is_local, host_macs,
                        network_name, new_device, random_mac, table_for, valid_name, write_props)
@@ -194,6 +195,17 @@ def _rollback_on_error(undo: _Undo):
 
 # -- DefineSystem ---------------------------------------------------------------------------
 
+def _check_emulator(host: Host, value: Any, where: str) -> None:
+    """Refuse an Emulator the host's capabilities do not offer (before libvirt sees it:
+    libvirt executes the binary, even to read its capabilities)."""
+    if value in (None, ""):
+        return
+    offered = emulators(host)
+    if str(value) not in offered:
+        raise InvalidSetting(where, f"Emulator {show(value)} is not an emulator this host "
+                                    f"offers ({', '.join(sorted(offered)) or 'none'})")
+
+
 def _skeleton(host: Host, family: str, name: str, uid: str, vssd: Props) -> DomainXML:
     """A new domain with the host's defaults (domain type, arch, machine, emulator)."""
     arch = vssd.get_("Arch")
@@ -337,10 +349,12 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
             with lifecycle.domain_lock(reference):
                 doc = _clone(reference, name, uid, taken, family)
         else:
+            _check_emulator(host, vssd.get_("Emulator"), where)
             doc = _skeleton(host, family, name, uid, vssd)
         vchanges = diff_props(mapping.VSSD, doc.root, vssd, doc.context(), where,
                               skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
                                               "autostart", "isfullvirt"})
+        _check_emulator(host, vchanges.get("Emulator"), where)
         write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
         given: set[str] = set()
         for r in rasds:
@@ -426,6 +440,7 @@ def modify_system(ref: DomainRef, vssd: Props) -> None:
         vchanges = diff_props(mapping.VSSD, seen.root, vssd, seen.context(), where,
                               skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
                                               "autostart"})
+        _check_emulator(host, vchanges.get("Emulator"), where)
         write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
         autostart = vssd.get_("AutoStart")
         undo = _Undo()

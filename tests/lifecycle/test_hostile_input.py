@@ -126,3 +126,42 @@ def test_a_plain_name_is_still_accepted(daemon, qlc):
         "KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem", "Name": name},
         namespace="root/virt"))
     assert rv == 0
+
+
+# -- Emulator -----------------------------------------------------------------------------
+
+def _offered(conn) -> list[str]:
+    from lxml import etree
+    caps = etree.fromstring(conn.getCapabilities())
+    return sorted(set(caps.xpath("guest/arch/emulator/text()|guest/arch/domain/emulator/text()")))
+
+
+def _emulator_cases(lc: Lifecycle, name: str) -> None:
+    """/bin/sh refused (the definition unchanged, nothing defined); an offered one accepted."""
+    offered = _offered(lc.conn)
+    assert offered and "/bin/sh" not in offered
+    before = lc.xml(name)
+    refused(lc, "ModifySystemSettings", ["SystemSettings", "Emulator", "'/bin/sh'",
+                                         "not an emulator this host offers", offered[0]],
+            SystemSettings=CIMInstance("KVM_VirtualSystemSettingData",
+                                       {"InstanceID": f"KVM:{name}", "Emulator": "/bin/sh"}))
+    assert lc.xml(name) == before
+    domains = sorted(d.name() for d in lc.conn.listAllDomains())
+    refused(lc, "DefineSystem", ["SystemSettings", "Emulator", "'/bin/sh'"],
+            SystemSettings=CIMInstance("KVM_VirtualSystemSettingData", {
+                "VirtualSystemIdentifier": "shell", "Emulator": "/bin/sh"}))
+    assert sorted(d.name() for d in lc.conn.listAllDomains()) == domains
+    rv, _ = lc.invoke(lc.service(), "ModifySystemSettings", SystemSettings=CIMInstance(
+        "KVM_VirtualSystemSettingData", {"InstanceID": f"KVM:{name}",
+                                         "Emulator": offered[-1]}))
+    assert rv == 0
+    from lxml import etree
+    assert etree.fromstring(lc.xml(name)).findtext("devices/emulator") == offered[-1]
+
+
+def test_emulator_must_be_offered_qemu(qlc):
+    _emulator_cases(qlc, "victim")
+
+
+def test_emulator_must_be_offered_test_driver(lc):
+    _emulator_cases(lc, lc.conn.listAllDomains()[0].name())
