@@ -46,7 +46,8 @@ from .limits import LimitError, check as check_limit
 from .validate import show
 from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
                        check_device, classify, device_id_of, diff_props, host_is_local, host_macs,
-                       network_name, new_device, random_mac, table_for, valid_name, write_props)
+                       host_path, image_format, network_name, new_device, random_mac, table_for,
+                       valid_name, write_props)
 
 __all__ = ["RasdRequest", "define_system", "destroy_system", "modify_system",
            "add_resources", "modify_resources", "remove_resources", "Result"]
@@ -527,10 +528,19 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
             raise InvalidSetting(r.where, f"Address {mac!r} is already used by {name!r}")
         changes["Address"] = mac
     if kind.name == "disk" and "Address" in changes and changes["Address"]:
-        path = str(changes["Address"])
-        if setting.element.get("type", "file") in ("file", "block") and host_is_local(host):
-            if not os.path.exists(path):
+        el = setting.element
+        if el.tag == "filesystem" or el.get("type", "file") in ("file", "block", "dir"):
+            # a host path: inside storage (checked before it is looked at), then it must exist
+            path = changes["Address"] = host_path(host, changes["Address"], r.where)
+            if host_is_local(host) and not os.path.exists(path):
                 raise InvalidSetting(r.where, f"Address {path!r} does not exist")
+            if el.tag == "disk" and el.get("type", "file") == "file" and \
+                    "DriverType" not in changes and \
+                    (el.find("driver") is not None or family.upper() == "KVM"):
+                # as for a new disk: the format of the new image, not the old one's
+                fmt = image_format(host, path)
+                if fmt is not None and fmt != mapping.DISK["DriverType"].read(el):
+                    changes["DriverType"] = fmt
     alias = _serial_alias(doc, setting.element) if kind.name == "console" else None
     write_props(table, setting.element, changes, doc.context(), r.where)
     if alias is not None and changes:

@@ -41,7 +41,7 @@ from .allocation import FILE_POOL_TYPES, FORWARD_MODES, STORAGE_POOL_TYPES, VOLU
 from .connection import DomainNotFound, Host
 from .domain import _host_is_this_machine, domain_xml, list_domains
 from .edit import invalidate
-from .validate import BadName, check_name
+from .validate import BadName, PathNotAllowed, check_host_path, check_name
 from .pools import DISK, NET, PRIMORDIAL, Pool, lookup_pool, network_xml, storage_pool_xml
 
 __all__ = ["InvalidSettings", "InUse", "create_network", "create_storage_pool", "delete_pool",
@@ -440,6 +440,16 @@ def storage_pool_definition(host: Host, name: str, props: Mapping[str, Any]) -> 
         if ptype == "logical" and target is None:
             target = f"/dev/{srcname or name}"
         _sub(_sub(root, "target"), "path", target)
+    # Every host path of the pool must lie in allowed storage: its volumes can be
+    # deleted (DeleteResourceInPool) and used as disks by any client.
+    checks = [("Path" if path else f"Path (the default target of {ptype} pools)", target)]
+    checks += [(f"DevicePaths[{i}]", d) for i, d in enumerate(devs) if d.startswith("/")]
+    for what, value in checks:
+        if value is not None:
+            try:
+                check_host_path(host, value, what, pools=False)
+            except PathNotAllowed as exc:
+                raise InvalidSettings(str(exc)) from None
     return _PoolPlan(_xml(root), ptype, target, autostart)
 
 

@@ -36,12 +36,12 @@ from . import limits, mapping
 from .connection import Host
 from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind
 from .domain import DomainXML, storage_pools
-from .validate import BadName, check_name
+from .validate import BadName, PathNotAllowed, check_host_path, check_name
 
 __all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
            "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
            "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "WRITERS", "IGNORED",
-           "table_for", "network_name", "host_is_local"]
+           "table_for", "network_name", "host_is_local", "host_path", "image_format"]
 
 
 class InvalidSetting(pywbem.CIMError):
@@ -501,6 +501,22 @@ def _disk_format(path: str) -> str:
         return "raw"
 
 
+def image_format(host: Host, path: Optional[str]) -> Optional[str]:
+    """The driver type of a disk image read from the file, where the host's files are this
+    machine's; None where it cannot be read here (a new disk then gets raw)."""
+    return _disk_format(path) if path and host_is_local(host) else None
+
+
+def host_path(host: Host, value: Any, where: str, prop: str = "Address") -> str:
+    """A host path a client gave (disk source, shared directory), normalised, if it lies in
+    the storage this service may use (:func:`validate.check_host_path`); else InvalidSetting
+    that reads the same whether or not the path exists."""
+    try:
+        return check_host_path(host, value, prop)
+    except PathNotAllowed as exc:
+        raise InvalidSetting(where, str(exc)) from None
+
+
 def host_is_local(host: Host) -> bool:
     """True if the host's files are this machine's files (so paths can be checked here)."""
     from urllib.parse import urlparse
@@ -559,6 +575,8 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
     if not address.startswith("/"):
         raise InvalidSetting(where, f"Address {address!r} is not an absolute path (or a volume "
                                     f"name with a PoolID)")
+    # Before anything looks at the path: nothing outside storage is used or even stat()ed.
+    address = host_path(host, address, where)
     in_pool = _pool_of_path(host, address)
     if pool_name and (in_pool is None or in_pool[0] != pool_name):
         raise InvalidSetting(where, f"Address {address!r} is not in pool {pool_name!r}")
@@ -649,7 +667,7 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
                 raise InvalidSetting(where, "MountPoint (the target directory) is missing")
             if not p.get_("Address"):
                 raise InvalidSetting(where, "Address (the source directory) is missing")
-            etree.SubElement(el, "source", dir=str(p.get_("Address")))
+            etree.SubElement(el, "source", dir=host_path(host, p.get_("Address"), where))
             etree.SubElement(el, "target", dir=str(p.get_("MountPoint") or
                                                    p.get_("VirtualDevice")))
             p.pop_("Address")
@@ -676,8 +694,7 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
             if family.upper() == "KVM" and not p.has("DriverType"):
                 src = el.find("source")
                 path = src.get("file") if src is not None else None
-                p.put("DriverType", _disk_format(path) if path and host_is_local(host)
-                      else "raw")
+                p.put("DriverType", image_format(host, path) or "raw")
     elif kind.name == "net":
         mac = p.get_("Address")
         if mac is None:

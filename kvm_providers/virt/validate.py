@@ -32,7 +32,7 @@ import os
 import posixpath
 import threading
 import unicodedata
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from ..config import StorageConfig
 
@@ -125,29 +125,54 @@ def _inside(path: str, root: str) -> bool:
     return root == "/" or path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _local(host: Any) -> bool:
+    from .domain import _host_is_this_machine
+    return bool(_host_is_this_machine(host))
+
+
 def allowed_roots(host: Any, local: bool, pools: bool = True) -> list[str]:
-    """The directories disks may come from: configured ones, and (with `pools`) the target
-    paths of the host's storage pools; all normalised like the paths checked against them."""
+    """The directories host paths may lie in, normalised like the paths checked against
+    them: ``[storage] allowed_paths``, and with `pools` the target directories of the
+    host's storage pools (not device directories such as /dev or /dev/mapper: a disk
+    from those must be a volume of the pool)."""
     roots = list(storage_config().allowed_paths)
     if pools:
         from .domain import storage_pools
-        roots += [t for _n, t, _o in storage_pools(host) if t and t.startswith("/")]
+        roots += [t for _n, t, _o in storage_pools(host)
+                  if t and t.startswith("/") and not _inside(posixpath.normpath(t), "/dev")]
     return sorted({normalise_path(r, local) for r in roots})
 
 
-def check_host_path(host: Any, path: Any, prop: str, local: bool, pools: bool = True,
-                    roots: Optional[Iterable[str]] = None) -> str:
-    """The normalised `path` if it lies inside allowed storage, else PathNotAllowed.
+def _is_volume(host: Any, path: str) -> bool:
+    """True if `path` is a volume of one of the host's storage pools."""
+    import libvirt
+    try:
+        host.conn().storageVolLookupByPath(path)
+        return True
+    except libvirt.libvirtError:
+        return False
 
-    The message is the same whether or not the path exists (and names only
-    what the client sent).
+
+def check_host_path(host: Any, path: Any, prop: str, pools: bool = True) -> str:
+    """`path` normalised ('..', '.', '//' resolved; symbolic links kept, as libvirt will
+    see them) if it lies inside allowed storage, else PathNotAllowed.
+
+    Allowed: inside ``[storage] allowed_paths``; with `pools` also inside a
+    storage pool's directory, or a volume of a storage pool.  On hosts whose
+    files are this machine's, symbolic links are resolved for the check
+    (a link in a pool to /etc/shadow is refused).  The refusal is the same
+    whether or not the path exists, and names only what the client sent.
     """
     if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
         raise PathNotAllowed(f"{prop} {show(path)} is not an absolute path")
-    norm = normalise_path(path, local)
-    allowed = list(roots) if roots is not None else allowed_roots(host, local, pools)
-    if not any(_inside(norm, r) for r in allowed):
-        where = "storage pool directories and " if pools else ""
-        raise PathNotAllowed(f"{prop} {show(path)} is not inside the storage this service may "
-                             f"use ({where}[storage] allowed_paths)")
-    return norm
+    local = _local(host)
+    lexical = normalise_path(path, False)
+    resolved = normalise_path(path, local)
+    if any(_inside(resolved, r) for r in allowed_roots(host, local, pools)):
+        return lexical
+    if pools and _is_volume(host, lexical) and \
+            (resolved == lexical or _is_volume(host, resolved)):
+        return lexical
+    where = "storage pools and " if pools else ""
+    raise PathNotAllowed(f"{prop} {show(path)} is not inside the storage this service may "
+                         f"use ({where}[storage] allowed_paths)")

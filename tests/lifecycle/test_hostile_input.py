@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 
 import libvirt
 import pytest
@@ -18,6 +19,7 @@ import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
 from kvm_providers import virt
+from kvm_providers.config import StorageConfig
 
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
 
@@ -80,7 +82,7 @@ def daemon():
 
 
 @pytest.fixture
-def qlc(harness, daemon):
+def qlc(harness, daemon, storage):
     """The management methods in process on the daemon's QEMU driver."""
     mgr = configure(daemon.uri("qemu"))
     yield Lifecycle(harness, mgr)
@@ -165,3 +167,93 @@ def test_emulator_must_be_offered_qemu(qlc):
 
 def test_emulator_must_be_offered_test_driver(lc):
     _emulator_cases(lc, lc.conn.listAllDomains()[0].name())
+
+
+# -- host paths -------------------------------------------------------------------------------
+
+@pytest.fixture
+def allowed(daemon, storage):
+    """[storage] allowed_paths = <daemon>/allowed, holding a qcow2 and a raw image and a
+    symbolic link to /etc/passwd."""
+    top = os.path.join(daemon.workdir, "allowed")
+    if not os.path.isdir(top):
+        os.makedirs(top)
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", f"{top}/a.qcow2", "8M"],
+                       check=True)
+        with open(f"{top}/b.raw", "wb") as f:
+            f.truncate(1 << 20)
+        os.symlink("/etc/passwd", f"{top}/link.img")
+        os.chmod(top, 0o755)
+    storage(StorageConfig(allowed_paths=[top]))
+    return top
+
+
+def _disk(**props) -> CIMInstance:
+    return CIMInstance("KVM_DiskResourceAllocationSettingData", props)
+
+
+def _same_refusals(texts: dict[str, str]) -> None:
+    """The refusals differ by nothing but the path the client sent."""
+    shapes = {t.replace(repr(p), "<path>") for p, t in texts.items()}
+    assert len(shapes) == 1, texts
+    assert "not inside the storage this service may use" in shapes.pop()
+
+
+OUTSIDE = ["/etc/shadow", "/etc/kvmp-no-such-file", "/dev/sda", "/dev/kvmp-no-such-device",
+           "/var/lib/libvirt/images/../../../../etc/passwd"]
+
+
+def test_disk_sources_outside_storage_are_refused_alike(qlc, allowed):
+    config = os.path.join(os.path.dirname(allowed), "config")
+    before, xml = tree_digest(config), qlc.xml("victim")
+    vssd = vssd_path("victim")
+    texts = {}
+    for path in OUTSIDE + [f"{allowed}/link.img", f"{allowed}/../config/x.img"]:
+        texts[path] = refused(qlc, "AddResourceSettings", ["ResourceSettings[0]", "Address"],
+                              AffectedConfiguration=vssd,
+                              ResourceSettings=[_disk(VirtualDevice="vdb", Address=path)])
+    _same_refusals(texts)
+    # a host directory shared with the guest, and the source of a new system's disk
+    refused(qlc, "AddResourceSettings", ["Address", "not inside the storage"],
+            AffectedConfiguration=vssd, ResourceSettings=[CIMInstance(
+                "KVM_DiskResourceAllocationSettingData",
+                {"EmulatedType": pywbem.Uint16(3), "Address": "/", "MountPoint": "/host"})])
+    refused(qlc, "DefineSystem", ["ResourceSettings[0]", "Address", "'/etc/shadow'"],
+            SystemSettings=CIMInstance("KVM_VirtualSystemSettingData",
+                                       {"VirtualSystemIdentifier": "thief"}),
+            ResourceSettings=[_disk(VirtualDevice="vda", Address="/etc/shadow")])
+    assert qlc.xml("victim") == xml and tree_digest(config) == before
+    assert [d.name() for d in qlc.conn.listAllDomains()] == ["victim"]
+
+
+def test_changed_disk_source_inside_storage_and_its_format(qlc, allowed):
+    vssd = vssd_path("victim")
+    rv, out = qlc.invoke(qlc.service(), "AddResourceSettings", AffectedConfiguration=vssd,
+                         ResourceSettings=[_disk(VirtualDevice="vdb",
+                                                 Address=f"{allowed}/a.qcow2")])
+    assert rv == 0
+    try:
+        def driver_type():
+            from lxml import etree
+            return etree.fromstring(qlc.xml("victim")).xpath(
+                "devices/disk[target/@dev='vdb']/driver/@type")
+        assert driver_type() == ["qcow2"]
+        path = out["ResultingResourceSettings"][0]
+        # the client reads the setting, changes the source to a raw image, sends it all back
+        disk = qlc.get(path)
+        disk["Address"] = f"{allowed}/b.raw"
+        rv, _ = qlc.invoke(qlc.service(), "ModifyResourceSettings", ResourceSettings=[disk])
+        assert rv == 0
+        assert driver_type() == ["raw"], "the raw image would be read as qcow2"
+        xml = qlc.xml("victim")
+        texts = {}
+        for bad in OUTSIDE + [f"{allowed}/link.img"]:
+            disk = qlc.get(path)
+            disk["Address"] = bad
+            texts[bad] = refused(qlc, "ModifyResourceSettings", ["ResourceSettings[0]"],
+                                 ResourceSettings=[disk])
+        _same_refusals(texts)
+        assert qlc.xml("victim") == xml
+    finally:
+        qlc.invoke(qlc.service(), "RemoveResourceSettings", ResourceSettings=[
+            out["ResultingResourceSettings"][0]])
