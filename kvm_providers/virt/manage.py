@@ -358,9 +358,16 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
         _check_emulator(host, vchanges.get("Emulator"), where)
         write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
         given: set[str] = set()
+        single: dict[str, str] = {}          # proc, mem: where the request gave it
         for r in rasds:
             kind = classify(r.classname, r.props, family, r.where)
             given.add(kind.name)
+            if kind.name in ("proc", "mem"):
+                if kind.name in single:
+                    raise InvalidSetting(r.where, f"a second {kind.rasd_class}: a virtual "
+                                                  f"system has exactly one (the first is "
+                                                  f"{single[kind.name]})")
+                single[kind.name] = r.where
             if kind.name == "proc":
                 _apply_proc(doc, r.props, r.where, host, family, new=reference is None)
                 continue
@@ -658,7 +665,13 @@ def modify_resources(items: list[tuple[DomainRef, str, DeviceKind, RasdRequest]]
     with lifecycle.domain_lock(*refs.values()):
         changes = _lookup_changes(refs.values())
         macs: dict[str, dict[str, str]] = {}
+        named: dict[tuple[str, str], str] = {}
         for ref, devid, kind, r in items:
+            first = named.setdefault((ref.uuid, devid), r.where)
+            if first != r.where:
+                # one change per setting: the later one must not silently win
+                raise InvalidSetting(r.where, f"names the same setting as {first} "
+                                              f"({ref.name}/{devid})")
             ch = changes[ref.uuid]
             if kind.name in ("proc", "mem"):
                 _apply_root_setting(ch, kind, r, family)

@@ -33,7 +33,7 @@ import pywbem
 from lxml import etree
 
 from . import limits, mapping
-from .connection import Host
+from .connection import DomainNotFound, Host
 from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind
 from .domain import DomainXML, storage_pools
 from .validate import BadName, PathNotAllowed, check_host_path, check_name
@@ -370,8 +370,10 @@ def host_macs(host: Host, exclude_uuid: Optional[str] = None) -> dict[str, str]:
         for inactive in (False, True):
             try:
                 doc = domain_xml(ref, inactive)
-            except Exception:  # pylint: disable=broad-except  # vanished meanwhile
-                continue
+            except DomainNotFound:
+                # undefined meanwhile: its MACs are free.  Any other error fails the
+                # request: a MAC that could not be read may be the one asked for.
+                break
             for mac in doc.root.xpath("devices/interface/mac/@address"):
                 out.setdefault(str(mac).lower(), ref.name)
     return out
@@ -436,6 +438,21 @@ def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
     return cur, conv("Limit")
 
 
+def numa_memory_kib(root: Any) -> Optional[int]:
+    """The memory of a domain's NUMA cells (KiB), or None if it has none."""
+    cells = root.findall("cpu/numa/cell")
+    if not cells:
+        return None
+    total = 0
+    for cell in cells:
+        try:
+            n = int(cell.get("memory") or 0)
+        except ValueError:
+            continue
+        total += n * mapping._UNITS.get((cell.get("unit") or "KiB").lower(), 1024) // 1024
+    return total
+
+
 def apply_memory(doc: DomainXML, props: Props, where: str, host: Host, family: str,
                  reference: Optional[DomainXML] = None, new: bool = False) -> dict[str, int]:
     """Apply a memory RASD to `doc`; returns {'current': KiB, 'max': KiB} of what changed.
@@ -461,6 +478,16 @@ def apply_memory(doc: DomainXML, props: Props, where: str, host: Host, family: s
         pmax = mapping.MEM["Limit"].read(doc.root)
         if pmax is None or changes["current"] > pmax:
             changes["max"] = changes["current"]
+    numa = numa_memory_kib(doc.root)
+    if numa is not None and changes.get("max", numa) != numa:
+        # libvirt takes the maximum from the cells and ignores <memory>: refuse, never
+        # report a change that is not made
+        why = (f"the maximum memory of a system with NUMA cells is the sum of the cells' "
+               f"memory ({numa} KiB) and changes only with them")
+        if mx is not None:
+            raise InvalidSetting(where, f"Limit {changes['max']} KiB cannot be set: {why}")
+        raise InvalidSetting(where, f"VirtualQuantity {changes['current']} KiB is above the "
+                                    f"maximum, which cannot be raised: {why}")
     eff_cur = changes.get("current", mapping.MEM["VirtualQuantity"].read(doc.root))
     eff_max = changes.get("max", mapping.MEM["Limit"].read(doc.root))
     for key, prop in (("current", "VirtualQuantity"), ("max", "Limit")):

@@ -257,3 +257,100 @@ def test_changed_disk_source_inside_storage_and_its_format(qlc, allowed):
     finally:
         qlc.invoke(qlc.service(), "RemoveResourceSettings", ResourceSettings=[
             out["ResultingResourceSettings"][0]])
+
+
+# -- smaller defects (test driver, the corpus) ---------------------------------------------------
+
+NUMA_XML = """<domain type='test'>
+  <name>numa</name>
+  <memory unit='KiB'>524288</memory>
+  <currentMemory unit='KiB'>262144</currentMemory>
+  <vcpu>2</vcpu>
+  <os><type arch='i686'>hvm</type></os>
+  <cpu><numa><cell id='0' cpus='0' memory='262144' unit='KiB'/>
+             <cell id='1' cpus='1' memory='262144' unit='KiB'/></numa></cpu>
+  <devices/>
+</domain>"""
+
+
+def _mem(lc, name):
+    return lc.rasds(name)[f"{name}/mem"]
+
+
+def test_memory_limit_of_a_system_with_numa_cells(lc):
+    from lxml import etree
+    lc.conn.defineXML(NUMA_XML)
+    before = lc.xml("numa")
+    mem = _mem(lc, "numa")
+    mem["Limit"] = pywbem.Uint64(1024 * 1024 * 1024)
+    mem["AllocationUnits"] = "Bytes"
+    mem["VirtualQuantity"] = None
+    mem["Reservation"] = None
+    refused(lc, "ModifyResourceSettings", ["ResourceSettings[0]", "Limit", "NUMA cells",
+                                           "524288 KiB"], ResourceSettings=[mem])
+    mem = _mem(lc, "numa")
+    mem["VirtualQuantity"] = pywbem.Uint64(768)
+    mem["Limit"] = None
+    mem["Reservation"] = None
+    mem["AllocationUnits"] = "MegaBytes"
+    refused(lc, "ModifyResourceSettings", ["VirtualQuantity", "cannot be raised", "NUMA cells"],
+            ResourceSettings=[mem])
+    assert lc.xml("numa") == before
+    # within the cells' memory, the current size still changes
+    mem["VirtualQuantity"] = pywbem.Uint64(384)
+    rv, _ = lc.invoke(lc.service(), "ModifyResourceSettings", ResourceSettings=[mem])
+    assert rv == 0
+    root = etree.fromstring(lc.xml("numa"))
+    assert root.findtext("currentMemory") == str(384 * 1024)
+    assert root.findtext("memory") == "524288"
+
+
+def test_define_refuses_a_second_memory_or_processor_setting(lc):
+    from .conftest import rasd
+    domains = sorted(d.name() for d in lc.conn.listAllDomains())
+    for cls, a, b in (("Mem", {"VirtualQuantity": pywbem.Uint64(256), "AllocationUnits": "MegaBytes"},
+                       {"VirtualQuantity": pywbem.Uint64(512), "AllocationUnits": "MegaBytes"}),
+                      ("Proc", {"VirtualQuantity": pywbem.Uint64(1)},
+                       {"VirtualQuantity": pywbem.Uint64(2)})):
+        refused(lc, "DefineSystem", ["ResourceSettings[1]", f"a second {cls}Resource",
+                                     "exactly one", "ResourceSettings[0]"],
+                SystemSettings=CIMInstance("KVM_VirtualSystemSettingData",
+                                           {"VirtualSystemIdentifier": "twice"}),
+                ResourceSettings=[rasd(cls, **a), rasd(cls, **b)])
+    assert sorted(d.name() for d in lc.conn.listAllDomains()) == domains
+    # the same setting twice in one ModifyResourceSettings
+    name = domains[0]
+    before = lc.xml(name)
+    m1, m2 = _mem(lc, name), _mem(lc, name)
+    m1["VirtualQuantity"], m2["VirtualQuantity"] = pywbem.Uint64(64 << 20), \
+        pywbem.Uint64(96 << 20)
+    m1["AllocationUnits"] = m2["AllocationUnits"] = "Bytes"
+    m1["Limit"] = m2["Limit"] = m1["Reservation"] = m2["Reservation"] = None
+    refused(lc, "ModifyResourceSettings", ["ResourceSettings[1]", "same setting",
+                                           "ResourceSettings[0]"], ResourceSettings=[m1, m2])
+    assert lc.xml(name) == before
+
+
+def test_mac_check_fails_when_a_definition_cannot_be_read(lc, monkeypatch):
+    """libvirt failing to give one domain's XML must fail the request, not skip its MACs.
+    (libvirt cannot be made to fail XMLDesc on demand: the failure is injected into the
+    real binding, as libvirt raises it.)"""
+    from .conftest import rasd
+    names = sorted(d.name() for d in lc.conn.listAllDomains())
+    target, other = names[0], names[1]
+    before = lc.xml(target)
+    real = libvirt.virDomain.XMLDesc
+
+    def failing(self, flags=0):
+        if self.name() == other:
+            raise libvirt.libvirtError("simulated: cannot read the definition")
+        return real(self, flags)
+    monkeypatch.setattr(libvirt.virDomain, "XMLDesc", failing)
+    with pytest.raises(CIMError) as exc:
+        lc.invoke(lc.service(), "AddResourceSettings", AffectedConfiguration=vssd_path(target),
+                  ResourceSettings=[rasd("Net", NetworkType="network",
+                                         Address="52:54:00:9e:00:01")])
+    assert exc.value.status_code == pywbem.CIM_ERR_FAILED, exc.value
+    assert "cannot read the definition" in exc.value.status_description
+    monkeypatch.undo()
+    assert lc.xml(target) == before
