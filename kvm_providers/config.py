@@ -105,8 +105,9 @@ class ServerConfig:
     indication_cafile: Optional[str] = None  # CAs for HTTPS listeners (default: system's)
 
 
-#: Where disk images may be without a storage pool: libvirt's default pool directory.
-DEFAULT_ALLOWED_PATHS = ("/var/lib/libvirt/images",)
+#: Where host files clients name may be without a storage pool: libvirt's default pool
+#: directory and its directory for kernels and initrds of direct boot.
+DEFAULT_ALLOWED_PATHS = ("/var/lib/libvirt/images", "/var/lib/libvirt/boot")
 
 
 @dataclass

@@ -45,7 +45,7 @@ from .hostcaps import domain_caps, emulators, guest_type
 from .limits import LimitError, check as check_limit
 from .validate import show
 from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
-                       check_device, classify, device_id_of, diff_props, host_is_local, host_macs,
+                       check_console_paths, check_device, classify, device_id_of, diff_props, host_is_local, host_macs,
                        host_path, image_format, network_name, new_device, random_mac, table_for,
                        valid_name, write_props)
 
@@ -207,6 +207,14 @@ def _check_emulator(host: Host, value: Any, where: str) -> None:
                                     f"offers ({', '.join(sorted(offered)) or 'none'})")
 
 
+def _check_system_paths(host: Host, changes: dict[str, Any], where: str) -> None:
+    """Kernel and Ramdisk are host files libvirt hands to the guest (and relabels for it):
+    only from the storage this service may use."""
+    for prop in ("Kernel", "Ramdisk"):
+        if changes.get(prop) not in (None, ""):
+            changes[prop] = host_path(host, changes[prop], where, prop)
+
+
 def _skeleton(host: Host, family: str, name: str, uid: str, vssd: Props) -> DomainXML:
     """A new domain with the host's defaults (domain type, arch, machine, emulator)."""
     arch = vssd.get_("Arch")
@@ -356,6 +364,7 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
                               skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
                                               "autostart", "isfullvirt"})
         _check_emulator(host, vchanges.get("Emulator"), where)
+        _check_system_paths(host, vchanges, where)
         write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
         given: set[str] = set()
         single: dict[str, str] = {}          # proc, mem: where the request gave it
@@ -449,6 +458,7 @@ def modify_system(ref: DomainRef, vssd: Props) -> None:
                               skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
                                               "autostart"})
         _check_emulator(host, vchanges.get("Emulator"), where)
+        _check_system_paths(host, vchanges, where)
         write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
         autostart = vssd.get_("AutoStart")
         undo = _Undo()
@@ -523,6 +533,8 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
     table = table_for(kind, seen.element)
     changes = diff_props(table, seen.element, props, ctx, r.where, skip=IGNORED)
     check_device(host, kind, changes, r.where, family)
+    if kind.name == "console":
+        check_console_paths(host, seen.element, changes, r.where)
     if kind.name == "net" and "Address" in changes:
         mac = str(changes["Address"]).lower()
         if not MAC_RE.match(mac) or int(mac.split(":")[0], 16) & 1:

@@ -41,7 +41,8 @@ from .validate import BadName, PathNotAllowed, check_host_path, check_name
 __all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
            "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
            "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "WRITERS", "IGNORED",
-           "table_for", "network_name", "host_is_local", "host_path", "image_format"]
+           "table_for", "network_name", "host_is_local", "host_path", "image_format",
+           "check_console_paths"]
 
 
 class InvalidSetting(pywbem.CIMError):
@@ -628,6 +629,30 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
     el.insert(0, src)
 
 
+#: Console properties that name a host file, device or socket libvirtd opens as root
+#: (SourcePath of every source type but pty, whose path libvirt assigns; file:// URLs).
+_CONSOLE_PATHS = ("SourcePath", "ConnectURL", "BindURL")
+
+
+def check_console_paths(host: Host, el: Any, changes: Mapping[str, Any], where: str) -> None:
+    """Refuse console sources outside the storage this service may use: a guest's serial
+    port written to /etc/passwd, or connected to libvirtd's own socket."""
+    stype = changes.get("SourceType")
+    words = {v: k for k, v in mapping.CHARDEV_SOURCE_TYPES.items()}
+    ctype = words.get(stype) if stype is not None else el.get("type", "pty")
+    for prop in _CONSOLE_PATHS:
+        value = changes.get(prop)
+        if value in (None, ""):
+            continue
+        if prop == "SourcePath":
+            if ctype != "pty":
+                host_path(host, value, where, prop)
+            continue
+        m = _URL.match(str(value))
+        if m and m.group("proto") == "file":
+            host_path(host, "/" + m.group("rest").lstrip("/"), where, prop)
+
+
 def network_name(host: Host, props: Props, where: str) -> str:
     pool_id = props.get_("PoolID")
     name = props.get_("NetworkName")
@@ -818,6 +843,8 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
                          doc.context(), where)
     changes = {k: v for k, v in changes.items() if v not in ("", [])}
     check_device(host, kind, changes, where, family)
+    if kind.name == "console":
+        check_console_paths(host, el, changes, where)
     write_props(table, el, changes, doc.context(), where)
     return el
 

@@ -354,3 +354,37 @@ def test_mac_check_fails_when_a_definition_cannot_be_read(lc, monkeypatch):
     assert "cannot read the definition" in exc.value.status_description
     monkeypatch.undo()
     assert lc.xml(target) == before
+
+
+def test_kernel_and_console_files_outside_storage_are_refused(qlc, allowed):
+    """Kernel and Ramdisk (read and relabelled for the guest), console files and sockets
+    (opened by libvirtd): host paths like disk sources."""
+    from .conftest import rasd
+    before = qlc.xml("victim")
+    vssd = vssd_path("victim")
+    for prop in ("Kernel", "Ramdisk"):
+        refused(qlc, "ModifySystemSettings", ["SystemSettings", prop, "'/etc/shadow'",
+                                              "not inside the storage"],
+                SystemSettings=CIMInstance("KVM_VirtualSystemSettingData", {
+                    "InstanceID": "KVM:victim", prop: "/etc/shadow"}))
+        refused(qlc, "DefineSystem", ["SystemSettings", prop, "not inside the storage"],
+                SystemSettings=CIMInstance("KVM_VirtualSystemSettingData", {
+                    "VirtualSystemIdentifier": "thief", prop: "/etc/shadow"}))
+    for props, prop in (({"SourceType": pywbem.Uint16(4), "SourcePath": "/etc/passwd"},
+                         "SourcePath"),
+                        ({"SourceType": pywbem.Uint16(9),
+                          "SourcePath": "/run/libvirt/libvirt-sock"}, "SourcePath"),
+                        ({"ConnectURL": "file:///run/libvirt/libvirt-sock"}, "ConnectURL")):
+        refused(qlc, "AddResourceSettings", ["ResourceSettings[0]", prop,
+                                             "not inside the storage"],
+                AffectedConfiguration=vssd, ResourceSettings=[rasd("Console", **props)])
+    assert qlc.xml("victim") == before
+    assert [d.name() for d in qlc.conn.listAllDomains()] == ["victim"]
+    # inside storage: accepted
+    rv, _ = qlc.invoke(qlc.service(), "ModifySystemSettings", SystemSettings=CIMInstance(
+        "KVM_VirtualSystemSettingData", {"InstanceID": "KVM:victim",
+                                         "Kernel": f"{allowed}/b.raw"}))
+    assert rv == 0 and f"<kernel>{allowed}/b.raw</kernel>" in qlc.xml("victim")
+    rv, _ = qlc.invoke(qlc.service(), "ModifySystemSettings", SystemSettings=CIMInstance(
+        "KVM_VirtualSystemSettingData", {"InstanceID": "KVM:victim", "Kernel": ""}))
+    assert rv == 0 and "<kernel>" not in qlc.xml("victim")

@@ -150,7 +150,7 @@ def test_pool_inside_storage_is_created(daemon, rpcs, allowed):
 def test_storage_section_of_the_configuration(tmp_path):
     path = tmp_path / "kvm-providers.conf"
     assert load_config(str(tmp_path / "absent.conf")).storage.allowed_paths == \
-        ["/var/lib/libvirt/images"]
+        ["/var/lib/libvirt/images", "/var/lib/libvirt/boot"]
     path.write_text('[storage]\nallowed_paths = ["/srv/vm", "/data/images"]\n')
     assert load_config(str(path)).storage.allowed_paths == ["/srv/vm", "/data/images"]
     for text, words in (('[storage]\nallowed_paths = "/srv"\n', "list of strings"),
