@@ -166,8 +166,8 @@ def _check_unique(kind: DeviceKind, el: Any, docs: Iterable[Optional[DomainXML]]
         t = el.find("target")
         key = None if t is None else (t.get("dir") if el.tag == "filesystem" else t.get("dev"))
         for doc in docs:
-            other = _targets(doc).get(key)
-            if key and other is not None and other is not ignore:
+            other = _targets(doc).get(key) if key else None
+            if other is not None and other is not ignore:
                 prop = "MountPoint" if el.tag == "filesystem" else "VirtualDevice"
                 raise InvalidSetting(where, f"{prop} {key!r} is already used by another device "
                                             f"of {name!r}")
@@ -480,6 +480,14 @@ def modify_system(ref: DomainRef, vssd: Props) -> None:
 _DomainOp = Callable[[Any], Any]
 
 
+def _device_call(method: str, xml: str) -> _DomainOp:
+    """The live device operation `method` (attach, detach, update) with `xml`, for the
+    domain it is later called with."""
+    def call(dom: Any) -> Any:
+        return getattr(dom, method)(xml, LIVE)
+    return call
+
+
 class _DomainChange:
     """The edits of one request to one domain: persistent document, live document, live ops."""
 
@@ -570,14 +578,14 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
         if change is not None and change.live is not None:
             ignore_l = live_setting.element if live_setting is not None else None
             _check_unique(kind, setting.element, [change.live], r.where, name, ignore=ignore_l)
-    if change is not None and live_setting is not None and changes:
+    if change is not None and change.live is not None and live_setting is not None and changes:
         new_live = copy.deepcopy(live_setting.element)
         write_props(table_for(kind, new_live), new_live, changes, change.live.context(),
                     r.where)
         new_xml, old_xml = _xml(new_live), _xml(live_setting.element)
         change.op(f"updating {kind.name} {live_setting.devid!r} of {name!r}",
-                  lambda dom: dom.updateDeviceFlags(new_xml, LIVE),
-                  lambda dom: dom.updateDeviceFlags(old_xml, LIVE))
+                  _device_call("updateDeviceFlags", new_xml),
+                  _device_call("updateDeviceFlags", old_xml))
 
 
 def _serial_alias(doc: DomainXML, console: Any) -> Optional[Any]:
@@ -647,8 +655,8 @@ def add_resources(ref: DomainRef, family: str, rasds: list[RasdRequest]) -> list
             _append_device(change.doc, kind, el)
             xml = _xml(el)
             change.op(f"attaching a {kind.name} to {name!r}",
-                      lambda dom, x=xml: dom.attachDeviceFlags(x, LIVE),
-                      lambda dom, x=xml: dom.detachDeviceFlags(x, LIVE))
+                      _device_call("attachDeviceFlags", xml),
+                      _device_call("detachDeviceFlags", xml))
             change.results.append((kind, el))
         undo = _Undo()
         with _rollback_on_error(undo):
@@ -697,7 +705,7 @@ def modify_resources(items: list[tuple[DomainRef, str, DeviceKind, RasdRequest]]
                 if kind.name == "net" else {}
             if p_set is None:
                 # a device of the running system only (hot-plugged without persistence)
-                target = copy.deepcopy(l_set.element)
+                target = copy.deepcopy(seen.element)
                 tmp_doc = DomainXML(ref, etree.Element("domain"), inactive=True)
                 etree.SubElement(tmp_doc.root, "devices").append(target)
                 p_set = tmp_doc.settings_of(kind.name)[0]
@@ -752,8 +760,8 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
             if l_set is not None and l_set.kind is kind:
                 xml = _xml(l_set.element)
                 ch.op(f"detaching {kind.name} {devid!r} from {ref.name!r}",
-                      lambda dom, x=xml: dom.detachDeviceFlags(x, LIVE),
-                      lambda dom, x=xml: dom.attachDeviceFlags(x, LIVE))
+                      _device_call("detachDeviceFlags", xml),
+                      _device_call("attachDeviceFlags", xml))
         undo = _Undo()
         with _rollback_on_error(undo):
             for ch in changes.values():

@@ -126,8 +126,10 @@ def _inside(path: str, root: str) -> bool:
 
 
 def _local(host: Any) -> bool:
-    from .domain import _host_is_this_machine
-    return bool(_host_is_this_machine(host))
+    """True if the host's files are this machine's (qemu:///system, qemu+unix://...): then
+    symbolic links are resolved here as libvirtd will resolve them."""
+    from .settings import host_is_local
+    return host_is_local(host)
 
 
 def allowed_roots(host: Any, local: bool, pools: bool = True) -> list[str]:
