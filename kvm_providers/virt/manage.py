@@ -43,11 +43,11 @@ from .devices import KIND_BY_NAME, DeviceKind, Setting
 from .domain import DomainRef, DomainXML, XML_FLAGS, _fetch_xml_text, _lookup_now, parse_xml
 from .hostcaps import domain_caps, emulators, guest_type
 from .limits import LimitError, check as check_limit
-from .validate import show
 from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
-                       check_console_paths, check_device, classify, device_id_of, diff_props, host_is_local, host_macs,
-                       host_path, image_format, network_name, new_device, random_mac, table_for,
-                       valid_name, write_props)
+                       check_console_paths, check_device, classify, device_id_of, diff_props,
+                       host_is_local, host_macs, host_path, image_format, network_name,
+                       new_device, random_mac, table_for, valid_name, write_props)
+from .validate import show
 
 __all__ = ["RasdRequest", "define_system", "destroy_system", "modify_system",
            "add_resources", "modify_resources", "remove_resources", "Result"]

@@ -155,13 +155,14 @@ def _is_volume(host: Any, path: str) -> bool:
         return False
 
 
-def check_host_path(host: Any, path: Any, prop: str, pools: bool = True) -> str:
+def check_host_path(host: Any, path: Any, prop: str, pools: bool = True,
+                    volumes: bool = True) -> str:
     """`path` normalised ('..', '.', '//' resolved; symbolic links kept, as libvirt will
     see them) if it lies inside allowed storage, else PathNotAllowed.
 
     Allowed: inside ``[storage] allowed_paths``; with `pools` also inside a
-    storage pool's directory, or a volume of a storage pool.  On hosts whose
-    files are this machine's, symbolic links are resolved for the check
+    storage pool's directory, or (with `volumes`) a volume of a storage pool.
+    On hosts whose files are this machine's, symbolic links are resolved for the check
     (a link in a pool to /etc/shadow is refused).  The refusal is the same
     whether or not the path exists, and names only what the client sent.
     """
@@ -172,7 +173,7 @@ def check_host_path(host: Any, path: Any, prop: str, pools: bool = True) -> str:
     resolved = normalise_path(path, local)
     if any(_inside(resolved, r) for r in allowed_roots(host, local, pools)):
         return lexical
-    if pools and _is_volume(host, lexical) and \
+    if pools and volumes and _is_volume(host, lexical) and \
             (resolved == lexical or _is_volume(host, resolved)):
         return lexical
     where = "storage pools and " if pools else ""

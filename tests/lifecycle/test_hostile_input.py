@@ -308,8 +308,9 @@ def test_memory_limit_of_a_system_with_numa_cells(lc):
 def test_define_refuses_a_second_memory_or_processor_setting(lc):
     from .conftest import rasd
     domains = sorted(d.name() for d in lc.conn.listAllDomains())
-    for cls, a, b in (("Mem", {"VirtualQuantity": pywbem.Uint64(256), "AllocationUnits": "MegaBytes"},
-                       {"VirtualQuantity": pywbem.Uint64(512), "AllocationUnits": "MegaBytes"}),
+    mib = {"AllocationUnits": "MegaBytes"}
+    for cls, a, b in (("Mem", {"VirtualQuantity": pywbem.Uint64(256), **mib},
+                       {"VirtualQuantity": pywbem.Uint64(512), **mib}),
                       ("Proc", {"VirtualQuantity": pywbem.Uint64(1)},
                        {"VirtualQuantity": pywbem.Uint64(2)})):
         refused(lc, "DefineSystem", ["ResourceSettings[1]", f"a second {cls}Resource",
@@ -388,3 +389,21 @@ def test_kernel_and_console_files_outside_storage_are_refused(qlc, allowed):
     rv, _ = qlc.invoke(qlc.service(), "ModifySystemSettings", SystemSettings=CIMInstance(
         "KVM_VirtualSystemSettingData", {"InstanceID": "KVM:victim", "Kernel": ""}))
     assert rv == 0 and "<kernel>" not in qlc.xml("victim")
+
+
+def test_disk_size_reported_only_inside_storage(qlc, allowed):
+    """A disk the administrator defined on a host file outside storage: its RASD does not
+    tell how big the file is (nor, by a NULL for missing files only, that it exists)."""
+    disks = "".join(
+        f"<disk type='file' device='disk'><source file='{p}'/><target dev='{d}' bus='virtio'/>"
+        f"</disk>" for d, p in (("vda", "/etc/passwd"), ("vdb", f"{allowed}/b.raw"),
+                                ("vdc", "/etc/kvmp-no-such-file")))
+    qlc.conn.defineXML(VICTIM_XML.replace("victim", "admin").replace(
+        "<devices>", "<devices>" + disks))
+    try:
+        rasds = qlc.rasds("admin")
+        assert rasds["admin/vdb"]["VirtualQuantity"] == 1 << 20
+        assert rasds["admin/vda"]["VirtualQuantity"] is None
+        assert rasds["admin/vdc"]["VirtualQuantity"] is None
+    finally:
+        qlc.conn.lookupByName("admin").undefine()
