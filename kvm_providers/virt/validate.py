@@ -137,12 +137,17 @@ def allowed_roots(host: Any, local: bool, pools: bool = True) -> list[str]:
     them: ``[storage] allowed_paths``, and with `pools` the target directories of the
     host's storage pools (not device directories such as /dev or /dev/mapper: a disk
     from those must be a volume of the pool)."""
-    roots = list(storage_config().allowed_paths)
-    if pools:
-        from .domain import storage_pools
-        roots += [t for _n, t, _o in storage_pools(host)
-                  if t and t.startswith("/") and not _inside(posixpath.normpath(t), "/dev")]
-    return sorted({normalise_path(r, local) for r in roots})
+    from .domain import _memo, storage_pools
+
+    def compute() -> list[str]:
+        roots = list(storage_config().allowed_paths)
+        if pools:
+            roots += [t for _n, t, _o in storage_pools(host)
+                      if t and t.startswith("/") and not _inside(posixpath.normpath(t), "/dev")]
+        return sorted({normalise_path(r, local) for r in roots})
+    # once per request (every disk of every domain may be checked); dropped with the
+    # host's other memos when a pool changes
+    return _memo(("virt.allowed_roots", host.label, host.generation, local, pools), compute)
 
 
 def _is_volume(host: Any, path: str) -> bool:
