@@ -150,14 +150,21 @@ def allowed_roots(host: Any, local: bool, pools: bool = True) -> list[str]:
     return _memo(("virt.allowed_roots", host.label, host.generation, local, pools), compute)
 
 
+#: libvirt's answers meaning "no volume has this path".
+_NOT_A_VOLUME = {50, 49, 8}   # VIR_ERR_NO_STORAGE_VOL, VIR_ERR_NO_STORAGE_POOL, INVALID_ARG
+
+
 def _is_volume(host: Any, path: str) -> bool:
     """True if `path` is a volume of one of the host's storage pools."""
     import libvirt
     try:
         host.conn().storageVolLookupByPath(path)
         return True
-    except libvirt.libvirtError:
-        return False
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in _NOT_A_VOLUME:
+            return False
+        # the host failing is no answer: the request fails, nothing is allowed by default
+        raise host.translate(exc, "looking up a storage volume") from None
 
 
 def check_host_path(host: Any, path: Any, prop: str, pools: bool = True,
