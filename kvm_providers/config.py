@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import urlparse
 
-__all__ = ["HostConfig", "ServerConfig", "Config", "ConfigError", "load_config",
+__all__ = ["HostConfig", "ServerConfig", "StorageConfig", "Config", "ConfigError", "load_config",
            "DEFAULT_CONFIG_PATH", "family_for_uri", "parse_hostport"]
 
 DEFAULT_CONFIG_PATH = "/etc/kvm-providers/kvm-providers.conf"
@@ -112,11 +112,26 @@ class ServerConfig:
     indication_cafile: Optional[str] = None  # CAs for HTTPS listeners (default: system's)
 
 
+#: Where host files clients name may be without a storage pool: libvirt's default pool
+#: directory and its directory for kernels and initrds of direct boot.
+DEFAULT_ALLOWED_PATHS = ("/var/lib/libvirt/images", "/var/lib/libvirt/boot")
+
+
+@dataclass
+class StorageConfig:
+    """Host storage clients may use (``[storage]``): disk sources and new storage pools'
+    directories must lie inside `allowed_paths`; disk sources may also lie inside any
+    storage pool's target directory."""
+
+    allowed_paths: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOWED_PATHS))
+
+
 @dataclass
 class Config:
     """The whole configuration."""
 
     server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     hosts: list[HostConfig] = field(default_factory=list)
 
     def add_host(self, uri: str, family: Optional[str] = None,
@@ -178,6 +193,23 @@ def _server_from(data: dict, path: str) -> ServerConfig:
     return cfg
 
 
+def _storage_from(data: Any, path: str) -> StorageConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: [storage] must be a table")
+    cfg = StorageConfig()
+    for key, value in data.items():
+        if key != "allowed_paths":
+            raise ConfigError(f"{path}: unknown setting [storage] {key}")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: [storage] allowed_paths must be a list of strings")
+        for v in value:
+            if not v.startswith("/") or "\x00" in v:
+                raise ConfigError(f"{path}: [storage] allowed_paths: {v!r} is not an absolute "
+                                  "path")
+        cfg.allowed_paths = list(value)
+    return cfg
+
+
 def load_config(path: Optional[str] = None, required: bool = False) -> Config:
     """Read the configuration.
 
@@ -198,10 +230,11 @@ def load_config(path: Optional[str] = None, required: bool = False) -> Config:
         raise ConfigError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
-    unknown = set(data) - {"server", "host"}
+    unknown = set(data) - {"server", "host", "storage"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
-    cfg = Config(server=_server_from(data.get("server", {}), path))
+    cfg = Config(server=_server_from(data.get("server", {}), path),
+                 storage=_storage_from(data.get("storage", {}), path))
     hosts = data.get("host", [])
     if not isinstance(hosts, list):
         raise ConfigError(f"{path}: hosts are given as [[host]] tables")

@@ -130,6 +130,9 @@ class CIMServer:
         configure = getattr(virt, "configure", None)
         if configure is not None:
             configure(self.config.effective_hosts())
+            # the [storage] section of this server's configuration, not the installed one
+            importlib.import_module("kvm_providers.virt.validate").configure_storage(
+                self.config.storage)
 
     def _entries(self, extras) -> Iterable[ProviderEntry]:
         schema = self.schema

@@ -547,9 +547,13 @@ class DeviceContext:
                 except libvirt.libvirtError:
                     pass
             if path and _host_is_this_machine(host):
+                # only inside the storage clients may use: the size of any other file
+                # would tell a client that it exists and how big it is
+                from .validate import PathNotAllowed, check_host_path
                 try:
+                    check_host_path(host, path, "Address", volumes=False)
                     return os.stat(path).st_size
-                except OSError:
+                except (OSError, PathNotAllowed):
                     return None
             return None
         return _memo(key, compute)

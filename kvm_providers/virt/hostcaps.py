@@ -18,7 +18,7 @@ import libvirt
 from .connection import Host
 from .domain import parse_xml
 
-__all__ = ["GuestType", "HostCaps", "host_caps", "guest_type", "domain_caps"]
+__all__ = ["GuestType", "HostCaps", "host_caps", "guest_type", "domain_caps", "emulators"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,18 @@ def domain_caps(host: Host, emulator: Optional[str], arch: Optional[str],
         except libvirt.libvirtError:
             return None   # drivers without domain capabilities (test, some lxc)
     return host.info(key, compute)
+
+
+def emulators(host: Host) -> set[str]:
+    """The emulator binaries the host's capabilities offer (every guest type and domain type).
+
+    Only these may be set as a domain's ``<emulator>``: libvirt executes the
+    binary (to probe it, and to run the guest), so a client naming any other
+    file would have libvirtd run it.
+    """
+    out: set[str] = set()
+    for g in host_caps(host).guests:
+        if g.emulator:
+            out.add(g.emulator)
+        out.update(e for e in g.emulators.values() if e)
+    return out

@@ -25,6 +25,7 @@ work on which driver is listed in ``docs/lifecycle.md``.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import uuid as uuidlib
@@ -40,11 +41,13 @@ from .edit import _append_device, _setting_of
 from .connection import Host
 from .devices import KIND_BY_NAME, DeviceKind, Setting
 from .domain import DomainRef, DomainXML, XML_FLAGS, _fetch_xml_text, _lookup_now, parse_xml
-from .hostcaps import domain_caps, guest_type
+from .hostcaps import domain_caps, emulators, guest_type
 from .limits import LimitError, check as check_limit
 from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
-                       check_device, classify, device_id_of, diff_props, host_is_local, host_macs,
-                       network_name, new_device, random_mac, table_for, valid_name, write_props)
+                       check_console_paths, check_device, classify, device_id_of, diff_props,
+                       host_is_local, host_macs, host_path, image_format, network_name,
+                       new_device, random_mac, table_for, valid_name, write_props)
+from .validate import show
 
 __all__ = ["RasdRequest", "define_system", "destroy_system", "modify_system",
            "add_resources", "modify_resources", "remove_resources", "Result"]
@@ -163,8 +166,8 @@ def _check_unique(kind: DeviceKind, el: Any, docs: Iterable[Optional[DomainXML]]
         t = el.find("target")
         key = None if t is None else (t.get("dir") if el.tag == "filesystem" else t.get("dev"))
         for doc in docs:
-            other = _targets(doc).get(key)
-            if key and other is not None and other is not ignore:
+            other = _targets(doc).get(key) if key else None
+            if other is not None and other is not ignore:
                 prop = "MountPoint" if el.tag == "filesystem" else "VirtualDevice"
                 raise InvalidSetting(where, f"{prop} {key!r} is already used by another device "
                                             f"of {name!r}")
@@ -192,6 +195,25 @@ def _rollback_on_error(undo: _Undo):
 
 
 # -- DefineSystem ---------------------------------------------------------------------------
+
+def _check_emulator(host: Host, value: Any, where: str) -> None:
+    """Refuse an Emulator the host's capabilities do not offer (before libvirt sees it:
+    libvirt executes the binary, even to read its capabilities)."""
+    if value in (None, ""):
+        return
+    offered = emulators(host)
+    if str(value) not in offered:
+        raise InvalidSetting(where, f"Emulator {show(value)} is not an emulator this host "
+                                    f"offers ({', '.join(sorted(offered)) or 'none'})")
+
+
+def _check_system_paths(host: Host, changes: dict[str, Any], where: str) -> None:
+    """Kernel and Ramdisk are host files libvirt hands to the guest (and relabels for it):
+    only from the storage this service may use."""
+    for prop in ("Kernel", "Ramdisk"):
+        if changes.get(prop) not in (None, ""):
+            changes[prop] = host_path(host, changes[prop], where, prop)
+
 
 def _skeleton(host: Host, family: str, name: str, uid: str, vssd: Props) -> DomainXML:
     """A new domain with the host's defaults (domain type, arch, machine, emulator)."""
@@ -306,11 +328,13 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
     vtype = vssd.get_("VirtualSystemType")
     if vtype is not None and str(vtype).upper() != family.upper():
         raise InvalidSetting(where, f"VirtualSystemType {vtype!r} is not {family!r}")
-    name = vssd.get_("VirtualSystemIdentifier") or vssd.get_("ElementName")
+    vsi, element_name = vssd.get_("VirtualSystemIdentifier"), vssd.get_("ElementName")
+    prop, name = ("ElementName", element_name) \
+        if vsi in (None, "") and element_name is not None else ("VirtualSystemIdentifier", vsi)
     if name is None:
         raise InvalidSetting(where, "VirtualSystemIdentifier (the name of the new system) is "
                                     "missing")
-    name = valid_name(name, where)
+    name = valid_name(name, where, prop)
     uid = vssd.get_("UUID")
     if uid is not None and not UUID_RE.match(str(uid)):
         raise InvalidSetting(where, f"UUID {uid!r} is not a UUID")
@@ -334,15 +358,25 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
             with lifecycle.domain_lock(reference):
                 doc = _clone(reference, name, uid, taken, family)
         else:
+            _check_emulator(host, vssd.get_("Emulator"), where)
             doc = _skeleton(host, family, name, uid, vssd)
         vchanges = diff_props(mapping.VSSD, doc.root, vssd, doc.context(), where,
                               skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
                                               "autostart", "isfullvirt"})
+        _check_emulator(host, vchanges.get("Emulator"), where)
+        _check_system_paths(host, vchanges, where)
         write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
         given: set[str] = set()
+        single: dict[str, str] = {}          # proc, mem: where the request gave it
         for r in rasds:
             kind = classify(r.classname, r.props, family, r.where)
             given.add(kind.name)
+            if kind.name in ("proc", "mem"):
+                if kind.name in single:
+                    raise InvalidSetting(r.where, f"a second {kind.rasd_class}: a virtual "
+                                                  f"system has exactly one (the first is "
+                                                  f"{single[kind.name]})")
+                single[kind.name] = r.where
             if kind.name == "proc":
                 _apply_proc(doc, r.props, r.where, host, family, new=reference is None)
                 continue
@@ -423,6 +457,8 @@ def modify_system(ref: DomainRef, vssd: Props) -> None:
         vchanges = diff_props(mapping.VSSD, seen.root, vssd, seen.context(), where,
                               skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
                                               "autostart"})
+        _check_emulator(host, vchanges.get("Emulator"), where)
+        _check_system_paths(host, vchanges, where)
         write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
         autostart = vssd.get_("AutoStart")
         undo = _Undo()
@@ -440,6 +476,18 @@ def modify_system(ref: DomainRef, vssd: Props) -> None:
 
 # -- resources -------------------------------------------------------------------------------
 
+#: A live operation on a domain: called with the libvirt domain it applies to.
+_DomainOp = Callable[[Any], Any]
+
+
+def _device_call(method: str, xml: str) -> _DomainOp:
+    """The live device operation `method` (attach, detach, update) with `xml`, for the
+    domain it is later called with."""
+    def call(dom: Any) -> Any:
+        return getattr(dom, method)(xml, LIVE)
+    return call
+
+
 class _DomainChange:
     """The edits of one request to one domain: persistent document, live document, live ops."""
 
@@ -449,18 +497,25 @@ class _DomainChange:
         self.original = self.doc.tostring()
         self.live = _live_doc(ref)
         self.seen = self.live or self.doc            # what the client could read
-        self.ops: list[tuple[str, Callable[[], Any], Optional[Callable[[], Any]]]] = []
+        self.ops: list[tuple[str, _DomainOp, Optional[_DomainOp]]] = []
         self.results: list[tuple[DeviceKind, Any]] = []   # (kind, persistent element)
 
-    def op(self, what: str, do: Callable[[], Any], undo: Optional[Callable[[], Any]]) -> None:
+    def op(self, what: str, do: _DomainOp, undo: Optional[_DomainOp]) -> None:
+        """A live change of this domain: `do(dom)` at commit, `undo(dom)` on rollback.
+
+        The operations take the domain as their argument, bound here to this
+        change's own domain: a closure made in a loop over several domains'
+        settings cannot reach another domain (RemoveResourceSettings once
+        unplugged every device from the last domain of its loop).
+        """
         if self.live is not None:
             self.ops.append((what, do, undo))
 
     def commit(self, undo: _Undo) -> DomainRef:
-        host = self.ref.host
+        host, dom = self.ref.host, self.ref.dom
         for what, do, un in self.ops:
-            if _live(host, what, do) and un is not None:
-                undo.add(what, lambda un=un: un())
+            if _live(host, what, functools.partial(do, dom)) and un is not None:
+                undo.add(what, functools.partial(un, dom))
         return _define(host, self.doc, undo, self.original)
 
 
@@ -486,6 +541,8 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
     table = table_for(kind, seen.element)
     changes = diff_props(table, seen.element, props, ctx, r.where, skip=IGNORED)
     check_device(host, kind, changes, r.where, family)
+    if kind.name == "console":
+        check_console_paths(host, seen.element, changes, r.where)
     if kind.name == "net" and "Address" in changes:
         mac = str(changes["Address"]).lower()
         if not MAC_RE.match(mac) or int(mac.split(":")[0], 16) & 1:
@@ -498,10 +555,19 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
             raise InvalidSetting(r.where, f"Address {mac!r} is already used by {name!r}")
         changes["Address"] = mac
     if kind.name == "disk" and "Address" in changes and changes["Address"]:
-        path = str(changes["Address"])
-        if setting.element.get("type", "file") in ("file", "block") and host_is_local(host):
-            if not os.path.exists(path):
+        el = setting.element
+        if el.tag == "filesystem" or el.get("type", "file") in ("file", "block", "dir"):
+            # a host path: inside storage (checked before it is looked at), then it must exist
+            path = changes["Address"] = host_path(host, changes["Address"], r.where)
+            if host_is_local(host) and not os.path.exists(path):
                 raise InvalidSetting(r.where, f"Address {path!r} does not exist")
+            if el.tag == "disk" and el.get("type", "file") == "file" and \
+                    "DriverType" not in changes and \
+                    (el.find("driver") is not None or family.upper() == "KVM"):
+                # as for a new disk: the format of the new image, not the old one's
+                fmt = image_format(host, path)
+                if fmt is not None and fmt != mapping.DISK["DriverType"].read(el):
+                    changes["DriverType"] = fmt
     alias = _serial_alias(doc, setting.element) if kind.name == "console" else None
     write_props(table, setting.element, changes, doc.context(), r.where)
     if alias is not None and changes:
@@ -512,15 +578,14 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
         if change is not None and change.live is not None:
             ignore_l = live_setting.element if live_setting is not None else None
             _check_unique(kind, setting.element, [change.live], r.where, name, ignore=ignore_l)
-    if change is not None and live_setting is not None and changes:
+    if change is not None and change.live is not None and live_setting is not None and changes:
         new_live = copy.deepcopy(live_setting.element)
         write_props(table_for(kind, new_live), new_live, changes, change.live.context(),
                     r.where)
-        dom = change.ref.dom
-        old_live = _xml(live_setting.element)
+        new_xml, old_xml = _xml(new_live), _xml(live_setting.element)
         change.op(f"updating {kind.name} {live_setting.devid!r} of {name!r}",
-                  lambda x=_xml(new_live): dom.updateDeviceFlags(x, LIVE),
-                  lambda: dom.updateDeviceFlags(old_live, LIVE))
+                  _device_call("updateDeviceFlags", new_xml),
+                  _device_call("updateDeviceFlags", old_xml))
 
 
 def _serial_alias(doc: DomainXML, console: Any) -> Optional[Any]:
@@ -546,7 +611,7 @@ def _lookup_changes(refs: Iterable[DomainRef]) -> dict[str, _DomainChange]:
 def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
                         family: str) -> None:
     """Processor or memory settings of a domain: persistent, and live within the live maximum."""
-    host, dom, name = change.ref.host, change.ref.dom, change.ref.name
+    host, name = change.ref.host, change.ref.name
     if kind.name == "proc":
         n = _apply_proc(change.doc, r.props, r.where, host, family, reference=change.seen)
         if n is not None and change.live is not None:
@@ -554,8 +619,8 @@ def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
             old = mapping.PROC["VirtualQuantity"].read(change.live.root)
             if n <= live_max and n != old:
                 change.op(f"setting the vCPUs of {name!r} to {n}",
-                          lambda: dom.setVcpusFlags(n, LIVE),
-                          lambda: dom.setVcpusFlags(old, LIVE))
+                          lambda dom: dom.setVcpusFlags(n, LIVE),
+                          lambda dom: dom.setVcpusFlags(old, LIVE))
     else:
         ch = apply_memory(change.doc, r.props, r.where, host, family, reference=change.seen)
         if "current" in ch and change.live is not None:
@@ -564,8 +629,8 @@ def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
             kib = ch["current"]
             if kib <= live_max and kib != old:
                 change.op(f"setting the memory of {name!r} to {kib} KiB",
-                          lambda: dom.setMemoryFlags(kib, LIVE),
-                          lambda: dom.setMemoryFlags(old, LIVE))
+                          lambda dom: dom.setMemoryFlags(kib, LIVE),
+                          lambda dom: dom.setMemoryFlags(old, LIVE))
     change.results.append((kind, change.doc.root))
 
 
@@ -588,11 +653,10 @@ def add_resources(ref: DomainRef, family: str, rasds: list[RasdRequest]) -> list
                 mac = el.find("mac").get("address")
                 taken[mac] = name
             _append_device(change.doc, kind, el)
-            dom = ref.dom
             xml = _xml(el)
             change.op(f"attaching a {kind.name} to {name!r}",
-                      lambda x=xml: dom.attachDeviceFlags(x, LIVE),
-                      lambda x=xml: dom.detachDeviceFlags(x, LIVE))
+                      _device_call("attachDeviceFlags", xml),
+                      _device_call("detachDeviceFlags", xml))
             change.results.append((kind, el))
         undo = _Undo()
         with _rollback_on_error(undo):
@@ -621,7 +685,13 @@ def modify_resources(items: list[tuple[DomainRef, str, DeviceKind, RasdRequest]]
     with lifecycle.domain_lock(*refs.values()):
         changes = _lookup_changes(refs.values())
         macs: dict[str, dict[str, str]] = {}
+        named: dict[tuple[str, str], str] = {}
         for ref, devid, kind, r in items:
+            first = named.setdefault((ref.uuid, devid), r.where)
+            if first != r.where:
+                # one change per setting: the later one must not silently win
+                raise InvalidSetting(r.where, f"names the same setting as {first} "
+                                              f"({ref.name}/{devid})")
             ch = changes[ref.uuid]
             if kind.name in ("proc", "mem"):
                 _apply_root_setting(ch, kind, r, family)
@@ -635,7 +705,7 @@ def modify_resources(items: list[tuple[DomainRef, str, DeviceKind, RasdRequest]]
                 if kind.name == "net" else {}
             if p_set is None:
                 # a device of the running system only (hot-plugged without persistence)
-                target = copy.deepcopy(l_set.element)
+                target = copy.deepcopy(seen.element)
                 tmp_doc = DomainXML(ref, etree.Element("domain"), inactive=True)
                 etree.SubElement(tmp_doc.root, "devices").append(target)
                 p_set = tmp_doc.settings_of(kind.name)[0]
@@ -688,10 +758,10 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
                         el.getparent().remove(el)
                 ch.doc.invalidate()
             if l_set is not None and l_set.kind is kind:
-                dom, xml = ref.dom, _xml(l_set.element)
+                xml = _xml(l_set.element)
                 ch.op(f"detaching {kind.name} {devid!r} from {ref.name!r}",
-                      lambda x=xml: dom.detachDeviceFlags(x, LIVE),
-                      lambda x=xml: dom.attachDeviceFlags(x, LIVE))
+                      _device_call("detachDeviceFlags", xml),
+                      _device_call("attachDeviceFlags", xml))
         undo = _Undo()
         with _rollback_on_error(undo):
             for ch in changes.values():

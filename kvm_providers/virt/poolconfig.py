@@ -41,6 +41,7 @@ from .allocation import FILE_POOL_TYPES, FORWARD_MODES, STORAGE_POOL_TYPES, VOLU
 from .connection import DomainNotFound, Host
 from .domain import _host_is_this_machine, domain_xml, list_domains
 from .edit import invalidate
+from .validate import BadName, PathNotAllowed, check_host_path, check_name
 from .pools import DISK, NET, PRIMORDIAL, Pool, lookup_pool, network_xml, storage_pool_xml
 
 __all__ = ["InvalidSettings", "InUse", "create_network", "create_storage_pool", "delete_pool",
@@ -49,7 +50,6 @@ __all__ = ["InvalidSettings", "InUse", "create_network", "create_storage_pool", 
 
 LOG = logging.getLogger(__name__)
 
-_NAME_BAD = re.compile(r"[/\x00-\x1f\x7f]")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 _IQN = re.compile(r"^(iqn\.\d{4}-\d{2}\.[^\s]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$")
@@ -73,11 +73,10 @@ class InUse(RuntimeError):
 # -- checks ----------------------------------------------------------------------------------
 
 def _name(what: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidSettings(f"{what}: a name is required")
-    if value != value.strip() or _NAME_BAD.search(value) or len(value) > 200:
-        raise InvalidSettings(f"{what} {value!r}: a name may not contain '/', control "
-                              "characters or surrounding blanks, and has at most 200 characters")
+    try:
+        check_name(value, what)
+    except BadName as exc:
+        raise InvalidSettings(str(exc)) from None
     if value == PRIMORDIAL:
         raise InvalidSettings(f"{what} {value!r}: '0' names the primordial pool")
     return value
@@ -441,6 +440,16 @@ def storage_pool_definition(host: Host, name: str, props: Mapping[str, Any]) -> 
         if ptype == "logical" and target is None:
             target = f"/dev/{srcname or name}"
         _sub(_sub(root, "target"), "path", target)
+    # Every host path of the pool must lie in allowed storage: its volumes can be
+    # deleted (DeleteResourceInPool) and used as disks by any client.
+    checks = [("Path" if path else f"Path (the default target of {ptype} pools)", target)]
+    checks += [(f"DevicePaths[{i}]", d) for i, d in enumerate(devs) if d.startswith("/")]
+    for what, value in checks:
+        if value is not None:
+            try:
+                check_host_path(host, value, what, pools=False)
+            except PathNotAllowed as exc:
+                raise InvalidSettings(str(exc)) from None
     return _PoolPlan(_xml(root), ptype, target, autostart)
 
 

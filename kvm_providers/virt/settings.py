@@ -33,14 +33,16 @@ import pywbem
 from lxml import etree
 
 from . import limits, mapping
-from .connection import Host
+from .connection import DomainNotFound, Host
 from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind
 from .domain import DomainXML, storage_pools
+from .validate import BadName, PathNotAllowed, check_host_path, check_name
 
 __all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
            "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
            "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "WRITERS", "IGNORED",
-           "table_for", "network_name", "host_is_local"]
+           "table_for", "network_name", "host_is_local", "host_path", "image_format",
+           "check_console_paths"]
 
 
 class InvalidSetting(pywbem.CIMError):
@@ -340,12 +342,12 @@ def write_props(table: Mapping[str, mapping.Field], element: Any, changes: Mappi
 # -- identities ------------------------------------------------------------------------
 
 def valid_name(name: Any, where: str, prop: str = "VirtualSystemIdentifier") -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidSetting(where, f"{prop} {name!r} is not a valid virtual system name")
-    if "/" in name or name != name.strip() or any(ord(c) < 32 for c in name):
-        raise InvalidSetting(where, f"{prop} {name!r} is not a valid virtual system name "
-                                    f"(no '/', control characters or surrounding blanks)")
-    return name
+    """`name` if it can name a virtual system (:func:`validate.check_name`), else
+    InvalidSetting naming `where` and `prop`."""
+    try:
+        return check_name(name, prop)
+    except BadName as exc:
+        raise InvalidSetting(where, str(exc)) from None
 
 
 def random_mac(taken: Any, family: str = "KVM") -> str:
@@ -369,8 +371,10 @@ def host_macs(host: Host, exclude_uuid: Optional[str] = None) -> dict[str, str]:
         for inactive in (False, True):
             try:
                 doc = domain_xml(ref, inactive)
-            except Exception:  # pylint: disable=broad-except  # vanished meanwhile
-                continue
+            except DomainNotFound:
+                # undefined meanwhile: its MACs are free.  Any other error fails the
+                # request: a MAC that could not be read may be the one asked for.
+                break
             for mac in doc.root.xpath("devices/interface/mac/@address"):
                 out.setdefault(str(mac).lower(), ref.name)
     return out
@@ -435,6 +439,21 @@ def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
     return cur, conv("Limit")
 
 
+def numa_memory_kib(root: Any) -> Optional[int]:
+    """The memory of a domain's NUMA cells (KiB), or None if it has none."""
+    cells = root.findall("cpu/numa/cell")
+    if not cells:
+        return None
+    total = 0
+    for cell in cells:
+        try:
+            n = int(cell.get("memory") or 0)
+        except ValueError:
+            continue
+        total += n * mapping._UNITS.get((cell.get("unit") or "KiB").lower(), 1024) // 1024
+    return total
+
+
 def apply_memory(doc: DomainXML, props: Props, where: str, host: Host, family: str,
                  reference: Optional[DomainXML] = None, new: bool = False) -> dict[str, int]:
     """Apply a memory RASD to `doc`; returns {'current': KiB, 'max': KiB} of what changed.
@@ -460,6 +479,16 @@ def apply_memory(doc: DomainXML, props: Props, where: str, host: Host, family: s
         pmax = mapping.MEM["Limit"].read(doc.root)
         if pmax is None or changes["current"] > pmax:
             changes["max"] = changes["current"]
+    numa = numa_memory_kib(doc.root)
+    if numa is not None and changes.get("max", numa) != numa:
+        # libvirt takes the maximum from the cells and ignores <memory>: refuse, never
+        # report a change that is not made
+        why = (f"the maximum memory of a system with NUMA cells is the sum of the cells' "
+               f"memory ({numa} KiB) and changes only with them")
+        if mx is not None:
+            raise InvalidSetting(where, f"Limit {changes['max']} KiB cannot be set: {why}")
+        raise InvalidSetting(where, f"VirtualQuantity {changes['current']} KiB is above the "
+                                    f"maximum, which cannot be raised: {why}")
     eff_cur = changes.get("current", mapping.MEM["VirtualQuantity"].read(doc.root))
     eff_max = changes.get("max", mapping.MEM["Limit"].read(doc.root))
     for key, prop in (("current", "VirtualQuantity"), ("max", "Limit")):
@@ -498,6 +527,22 @@ def _disk_format(path: str) -> str:
             return "qcow2" if f.read(4) == b"QFI\xfb" else "raw"
     except OSError:
         return "raw"
+
+
+def image_format(host: Host, path: Optional[str]) -> Optional[str]:
+    """The driver type of a disk image read from the file, where the host's files are this
+    machine's; None where it cannot be read here (a new disk then gets raw)."""
+    return _disk_format(path) if path and host_is_local(host) else None
+
+
+def host_path(host: Host, value: Any, where: str, prop: str = "Address") -> str:
+    """A host path a client gave (disk source, shared directory), normalised, if it lies in
+    the storage this service may use (:func:`validate.check_host_path`); else InvalidSetting
+    that reads the same whether or not the path exists."""
+    try:
+        return check_host_path(host, value, prop)
+    except PathNotAllowed as exc:
+        raise InvalidSetting(where, str(exc)) from None
 
 
 def host_is_local(host: Host) -> bool:
@@ -558,6 +603,8 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
     if not address.startswith("/"):
         raise InvalidSetting(where, f"Address {address!r} is not an absolute path (or a volume "
                                     f"name with a PoolID)")
+    # Before anything looks at the path: nothing outside storage is used or even stat()ed.
+    address = host_path(host, address, where)
     in_pool = _pool_of_path(host, address)
     if pool_name and (in_pool is None or in_pool[0] != pool_name):
         raise InvalidSetting(where, f"Address {address!r} is not in pool {pool_name!r}")
@@ -580,6 +627,30 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
     src = etree.Element("source")
     src.set("dev" if dtype == "block" else "file", address)
     el.insert(0, src)
+
+
+#: Console properties that name a host file, device or socket libvirtd opens as root
+#: (SourcePath of every source type but pty, whose path libvirt assigns; file:// URLs).
+_CONSOLE_PATHS = ("SourcePath", "ConnectURL", "BindURL")
+
+
+def check_console_paths(host: Host, el: Any, changes: Mapping[str, Any], where: str) -> None:
+    """Refuse console sources outside the storage this service may use: a guest's serial
+    port written to /etc/passwd, or connected to libvirtd's own socket."""
+    stype = changes.get("SourceType")
+    words = {v: k for k, v in mapping.CHARDEV_SOURCE_TYPES.items()}
+    ctype = words.get(stype) if stype is not None else el.get("type", "pty")
+    for prop in _CONSOLE_PATHS:
+        value = changes.get(prop)
+        if value in (None, ""):
+            continue
+        if prop == "SourcePath":
+            if ctype != "pty":
+                host_path(host, value, where, prop)
+            continue
+        m = _URL.match(str(value))
+        if m and m.group("proto") == "file":
+            host_path(host, "/" + m.group("rest").lstrip("/"), where, prop)
 
 
 def network_name(host: Host, props: Props, where: str) -> str:
@@ -648,7 +719,7 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
                 raise InvalidSetting(where, "MountPoint (the target directory) is missing")
             if not p.get_("Address"):
                 raise InvalidSetting(where, "Address (the source directory) is missing")
-            etree.SubElement(el, "source", dir=str(p.get_("Address")))
+            etree.SubElement(el, "source", dir=host_path(host, p.get_("Address"), where))
             etree.SubElement(el, "target", dir=str(p.get_("MountPoint") or
                                                    p.get_("VirtualDevice")))
             p.pop_("Address")
@@ -675,8 +746,7 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
             if family.upper() == "KVM" and not p.has("DriverType"):
                 src = el.find("source")
                 path = src.get("file") if src is not None else None
-                p.put("DriverType", _disk_format(path) if path and host_is_local(host)
-                      else "raw")
+                p.put("DriverType", image_format(host, path) or "raw")
     elif kind.name == "net":
         mac = p.get_("Address")
         if mac is None:
@@ -773,6 +843,8 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
                          doc.context(), where)
     changes = {k: v for k, v in changes.items() if v not in ("", [])}
     check_device(host, kind, changes, where, family)
+    if kind.name == "console":
+        check_console_paths(host, el, changes, where)
     write_props(table, el, changes, doc.context(), where)
     return el
 

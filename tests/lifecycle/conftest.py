@@ -18,10 +18,12 @@ from lxml import etree
 from pywbem import CIMInstance, CIMInstanceName
 
 from kvm_providers import virt
-from kvm_providers.config import Config
+from kvm_providers.config import Config, StorageConfig
 from kvm_providers.provider import request_scope
+from kvm_providers.virt import validate
 
 from tests.providers.harness import Harness
+from tests.support.server import start_server
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 CORPUS = os.path.join(FIXTURES, "corpus.xml")
@@ -117,8 +119,41 @@ def configure(uri: str) -> Any:
     return mgr
 
 
+#: Where the tests' disk images may be ([storage] allowed_paths): the corpus's and the
+#: tests' images live under /srv on the test driver (whose paths are no files).
+TEST_STORAGE = StorageConfig(allowed_paths=["/var/lib/libvirt/images", "/srv"])
+
+
 @pytest.fixture
-def lc(harness):
+def storage():
+    """Install [storage] allowed_paths for one test (TEST_STORAGE by default)."""
+    def install(cfg: StorageConfig = TEST_STORAGE) -> StorageConfig:
+        validate.configure_storage(cfg)
+        return cfg
+    install()
+    yield install
+    validate.configure_storage(None)
+
+
+def storage_config_file(directory: Any, paths: list[str]) -> str:
+    """A configuration file holding only ``[storage] allowed_paths = paths``."""
+    path = os.path.join(str(directory), "kvm-providers.conf")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("[storage]\nallowed_paths = [" + ", ".join(f'"{p}"' for p in paths) + "]\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def cimom(tmp_path_factory):
+    """kvm-cimom on test:///default (as tests/conftest.py's), with TEST_STORAGE configured."""
+    config = storage_config_file(tmp_path_factory.mktemp("cimom"), TEST_STORAGE.allowed_paths)
+    server = start_server(config=config)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def lc(harness, storage):
     """A fresh copy of the corpus node for one test."""
     mgr = configure(CORPUS_URI)
     yield Lifecycle(harness, mgr)

@@ -22,6 +22,8 @@ from tests.fixtures import tinyos
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available, qemu_available
 from tests.support.server import start_server
 
+from .conftest import storage_config_file
+
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(not (libvirtd_available() and qemu_available()),
                                  reason="libvirtd or qemu-system-x86_64 not installed"),
@@ -92,7 +94,9 @@ def guest():
         work = os.path.join(d.workdir, "guest")
         kernel, initrd = tinyos.build(work)
         os.chmod(work, 0o777)                 # the daemon (user nobody) writes the console log
-        server = start_server(hosts=[d.uri("qemu")])
+        # the guest's kernel, initrd, console log and disk images live in `work`
+        server = start_server(hosts=[d.uri("qemu")],
+                              config=storage_config_file(d.workdir, [work]))
         yield Guest(d, conn, server.conn(), work)
     finally:
         if server is not None:

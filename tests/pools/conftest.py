@@ -27,6 +27,7 @@ import libvirt
 import pytest
 
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+from tests.lifecycle.conftest import storage_config_file
 from tests.support.server import start_server
 
 from .support import GUEST_XML, POOL_NAME
@@ -75,15 +76,23 @@ def daemon():
         d.cleanup()
 
 
+#: [storage] allowed_paths of the servers: the daemon's directories (under /tmp) for its
+#: QEMU driver; for its test driver, whose paths are no files, where the tests put pools.
+QEMU_STORAGE = ["/tmp", "/dev/kvmp-no-such-device"]
+TEST_STORAGE = ["/srv/cimtest", "/dev"]
+
+
 @pytest.fixture(scope="session")
 def qserver(daemon):
-    server = start_server(hosts=[daemon.uri("qemu")])
+    config = storage_config_file(daemon.workdir, QEMU_STORAGE)
+    server = start_server(hosts=[daemon.uri("qemu")], config=config)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def tserver(daemon):
-    server = start_server(hosts=[daemon.uri("test")])
+    config = storage_config_file(os.path.join(daemon.workdir, "home"), TEST_STORAGE)
+    server = start_server(hosts=[daemon.uri("test")], config=config)
     yield server
     server.stop()

@@ -10,8 +10,9 @@ import pytest
 from pywbem import CIMError, CIMInstance, CIMInstanceName, Uint16
 
 from kvm_providers import virt
-from kvm_providers.config import Config
+from kvm_providers.config import Config, StorageConfig
 from kvm_providers.provider import request_scope
+from kvm_providers.virt import validate
 from kvm_providers.virt.allocation import lookup_template
 
 from tests.providers.harness import MODEL_MODULES, Harness
@@ -33,6 +34,7 @@ POOL_MODULES = MODEL_MODULES | frozenset(
 
 @pytest.fixture
 def configure():
+    validate.configure_storage(StorageConfig(allowed_paths=["/srv"]))  # the test driver's
     def run(*uris, names=None):
         cfg = Config()
         for i, uri in enumerate(uris):
@@ -42,6 +44,7 @@ def configure():
         return Harness(POOL_MODULES)
     yield run
     virt.shutdown()
+    validate.configure_storage(None)
 
 
 @pytest.fixture
