@@ -275,13 +275,13 @@ class Dispatcher:
             if lname not in lower:
                 raise _bad(f"{op} has no parameter {param.name!r}")
         for pname, spec in table.items():
-            param = req.params.get(pname.lower())
-            if param is None or param.value is None:
+            given = req.params.get(pname.lower())
+            if given is None or given.value is None:
                 if spec.required:
                     raise _bad(f"{op} needs parameter {pname}")
                 out[pname] = spec.default
             else:
-                out[pname] = _convert(op, pname, spec, param.value)
+                out[pname] = _convert(op, pname, spec, given.value)
         return out
 
     def _intrinsic(self, req: Request, user: Optional[str]) -> Iterator[str]:
@@ -679,6 +679,8 @@ class Dispatcher:
 
     def _extrinsic(self, req: Request, user: Optional[str]) -> Iterator[str]:
         ns = self.canonical_ns(req.namespace)
+        if req.target is None:  # the reader gives every METHODCALL a target
+            raise _bad(f"method {req.name} has no target object")
         target = req.target.copy()
         target.namespace = ns
         params: dict[str, Any] = {}

@@ -157,6 +157,8 @@ class CIMServer:
         srv = self.config.server
         out = [Listener(*parse_hostport(a, "listen")) for a in srv.listen]
         if srv.https_listen:
+            if not srv.cert or not srv.key:
+                raise ConfigError("https_listen needs cert and key")
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             try:

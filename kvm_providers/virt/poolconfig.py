@@ -193,13 +193,15 @@ def _network_bridges(host: Host) -> dict[str, str]:
     return out
 
 
-def _ipv4(name: str, value: Optional[str]) -> Optional[ipaddress.IPv4Address]:
-    if value is None:
-        return None
+def _parse_ipv4(name: str, value: str) -> ipaddress.IPv4Address:
     try:
         return ipaddress.IPv4Address(value)
     except ValueError:
         raise InvalidSettings(f"{name} {value!r} is not an IPv4 address") from None
+
+
+def _ipv4(name: str, value: Optional[str]) -> Optional[ipaddress.IPv4Address]:
+    return None if value is None else _parse_ipv4(name, value)
 
 
 def network_definition(host: Host, name: str, props: Mapping[str, Any]) -> str:
@@ -250,6 +252,9 @@ def network_definition(host: Host, name: str, props: Mapping[str, Any]) -> str:
         if owner is not None:
             raise InvalidSettings(f"BridgeName {bridge!r} is the bridge of network {owner!r}")
         _sub(root, "bridge", name=bridge)
+    addr: ipaddress.IPv4Address
+    start: Optional[ipaddress.IPv4Address]
+    end: Optional[ipaddress.IPv4Address]
     if addr_s is None:
         if mask_s or start_s or end_s:
             raise InvalidSettings("Netmask and IPRangeStart/IPRangeEnd need Address")
@@ -260,7 +265,7 @@ def network_definition(host: Host, name: str, props: Mapping[str, Any]) -> str:
         addr, net = hosts[0], subnet
         start, end = hosts[1], hosts[-1]
     else:
-        addr = _ipv4("Address", addr_s)
+        addr = _parse_ipv4("Address", addr_s)
         try:
             net = ipaddress.IPv4Network(f"{addr}/{mask_s or '255.255.255.0'}", strict=False)
         except ValueError:
@@ -276,7 +281,7 @@ def network_definition(host: Host, name: str, props: Mapping[str, Any]) -> str:
         start, end = _ipv4("IPRangeStart", start_s), _ipv4("IPRangeEnd", end_s)
         if (start is None) != (end is None):
             raise InvalidSettings("IPRangeStart and IPRangeEnd come together (the DHCP range)")
-        if start is not None:
+        if start is not None and end is not None:
             for what, ip in (("IPRangeStart", start), ("IPRangeEnd", end)):
                 if ip not in net or ip in (net.network_address, net.broadcast_address):
                     raise InvalidSettings(f"{what} {ip} is not a host address of {net}")
@@ -488,9 +493,13 @@ def create_storage_pool(host: Host, name: str, props: Mapping[str, Any]) -> Pool
                 pool.setAutostart(1)
     except BaseException:
         steps: list[Callable[[], Any]] = [lambda: pool.isActive() and pool.destroy()]
-        if made_dir:
-            steps.append(lambda: os.path.isdir(plan.target) and not os.listdir(plan.target)
-                         and os.rmdir(plan.target))
+        if made_dir and plan.target:
+            target = plan.target
+
+            def remove_new_dir() -> None:
+                if os.path.isdir(target) and not os.listdir(target):
+                    os.rmdir(target)
+            steps.append(remove_new_dir)
         steps.append(pool.undefine)
         _rollback(host, f"storage pool {name!r}", *steps)
         _forget(host)
@@ -615,7 +624,7 @@ def volumes(pool: Pool) -> list[Volume]:
     for v in vols:
         try:
             name = v.name()
-            path = posixpath.join(target, name) if files else v.path()
+            path = posixpath.join(target, name) if files and target else v.path()
         except libvirt.libvirtError:
             continue
         out.append(Volume(pool, name, path, v))
