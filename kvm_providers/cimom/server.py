@@ -17,8 +17,8 @@ from ..config import Config, ConfigError, parse_hostport
 from ..registry import registrations
 from ..schema import NAMESPACE_MOF, Schema, load_schema, set_default_schema
 from . import indications, interop
-from .app import CIMApp
-from .auth import Authenticator
+from .app import CIMApp, startup_checks
+from .auth import make_authenticator
 from .dispatcher import Dispatcher
 from .http import HTTPServer, Listener
 from .providers import Operations, ProviderEntry, ProviderTable, make_env_factory
@@ -60,13 +60,19 @@ class CIMServer:
         set_default_schema(self.schema)
         self.hostname = hostname or socket.gethostname()
         self._configure_libvirt()
+        try:
+            auth = make_authenticator(srv)
+        except (OSError, ValueError) as exc:
+            what = (f"credentials file {srv.auth_file}" if srv.auth_mode() == "file"
+                    else f"PAM authentication (service {srv.pam_service})")
+            raise ConfigError(f"{what}: {getattr(exc, 'strerror', None) or exc}") from None
 
         # 'interop' (DSP1033's name for the interop namespace) is answered as an alias
         # of root/interop; it is listed too, since clients that find the interop
         # namespace under that name (pywbem tries it first) expect to see it.
         interop.configure(interop.ServerInfo(hostname=self.hostname,
                                              namespaces=self.schema.namespaces + ["interop"],
-                                             auth=bool(srv.auth_file)))
+                                             auth=auth is not None))
         self.indications = indications.IndicationManager(
             self.schema, self.hostname, state_dir=srv.state_dir, cafile=srv.indication_cafile)
         indications.configure(self.indications)
@@ -80,13 +86,6 @@ class CIMServer:
         self.pull = PullManager(srv.max_enumeration_contexts, srv.enumeration_timeout,
                                 srv.max_enumeration_timeout)
         self.dispatcher = Dispatcher(self.ops, self.pull, self.hostname)
-        auth = None
-        if srv.auth_file:
-            try:
-                auth = Authenticator(srv.auth_file)
-            except (OSError, ValueError) as exc:
-                raise ConfigError(f"credentials file {srv.auth_file}: "
-                                  f"{getattr(exc, 'strerror', None) or exc}") from None
         self.app = CIMApp(self.dispatcher, auth)
         self.http = HTTPServer(self.app, self._listeners(), workers=srv.workers,
                                max_connections=srv.max_connections,
@@ -99,6 +98,7 @@ class CIMServer:
 
     def _check_security(self) -> None:
         srv = self.config.server
+        startup_checks(self.config)
         if srv.insecure:
             return
         for addr in srv.listen:
@@ -109,7 +109,7 @@ class CIMServer:
                                   "or --insecure")
         for addr in srv.https_listen:
             host, _port = parse_hostport(addr, "https_listen")
-            if not is_loopback(host) and not srv.auth_file:
+            if not is_loopback(host) and srv.auth_mode() == "none":
                 raise ConfigError(f"refusing to serve {addr} without authentication: "
                                   "give --auth-file, or --insecure")
         if srv.https_listen and not (srv.cert and srv.key):
