@@ -73,8 +73,15 @@ class CIMServer:
         interop.configure(interop.ServerInfo(hostname=self.hostname,
                                              namespaces=self.schema.namespaces + ["interop"],
                                              auth=auth is not None))
+        try:
+            destinations = indications.DestinationPolicy(srv.indication_destinations)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.indications = indications.IndicationManager(
-            self.schema, self.hostname, state_dir=srv.state_dir, cafile=srv.indication_cafile)
+            self.schema, self.hostname, state_dir=srv.state_dir, cafile=srv.indication_cafile,
+            access=indications.AccessPolicy(srv.admin_users, srv.admin_group,
+                                            authenticated=auth is not None),
+            destinations=destinations)
         indications.configure(self.indications)
         entries = list(self._entries(extras))
         ops_ref: list = []
