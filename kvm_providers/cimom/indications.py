@@ -249,7 +249,7 @@ class DestinationPolicy:
             return True
         for host in self.hosts:
             try:
-                if ip in {_normalize_ip(a[4][0]) for a in
+                if ip in {_normalize_ip(str(a[4][0])) for a in
                           socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}:
                     return True
             except (OSError, ValueError):
@@ -270,7 +270,7 @@ class DestinationPolicy:
                        f"({getattr(exc, 'strerror', None) or exc})") from None
         addresses = []
         for info in infos:
-            ip = _normalize_ip(info[4][0])
+            ip = _normalize_ip(str(info[4][0]))
             if ip not in addresses:
                 addresses.append(ip)
         refused = [str(ip) for ip in addresses if not self.allows(ip)]
@@ -286,8 +286,8 @@ class DestinationPolicy:
         refused: list[str] = []
         error: Optional[OSError] = None
         for family, socktype, proto, _canon, sockaddr in self.resolve(url.host, url.port):
-            if not self.allows(_normalize_ip(sockaddr[0])):
-                refused.append(sockaddr[0])
+            if not self.allows(_normalize_ip(str(sockaddr[0]))):
+                refused.append(str(sockaddr[0]))
                 continue
             sock = socket.socket(family, socktype, proto)
             try:
@@ -1958,6 +1958,11 @@ class ServiceProvider(CIMProvider2):
         if not paths_equal(instance.path, _service_path(mgr)):
             raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
                            f"Instance not found: {_show(instance.path)}")
+        # The delivery and removal settings act on every user's subscriptions.
+        if not mgr.access.is_admin(env.get_user_name()):
+            raise CIMError(pywbem.CIM_ERR_ACCESS_DENIED,
+                           "Only administrators ([server] admin_users, admin_group) may "
+                           "modify the indication service's settings")
         props = instance.copy()
         for k in instance.path.keybindings:
             if k in props.properties:

@@ -133,6 +133,18 @@ def test_administrators_see_and_manage_everything(authz):
     assert names(ops, "CIM_IndicationSubscription", "alice") == []
 
 
+def test_only_administrators_change_the_service_settings(authz):
+    mgr, ops = authz
+    path = next(iter(ops.enum_instance_names(I.INTEROP, "CIM_IndicationService", "alice")))
+    svc = ops.get_instance(path, None, "alice")            # everyone may read it
+    svc["DeliveryRetryAttempts"] = pywbem.Uint16(0)
+    code, desc = status_of(ops.modify_instance, I.INTEROP, svc, None, "alice")
+    assert code == pywbem.CIM_ERR_ACCESS_DENIED and "administrators" in desc
+    assert mgr.settings.retry_attempts == 3
+    ops.modify_instance(I.INTEROP, svc, None, "root")
+    assert mgr.settings.retry_attempts == 0
+
+
 def test_admin_group(schema):
     import grp
     import pwd
