@@ -352,6 +352,9 @@ def _lifecycle(deb, tmp_path):
 
     # -- the server's system user, the shipped PAM service, the default configuration
     _check_user_and_pam(tmp_path)
+    if shutil.which("systemd-analyze"):        # the unit's settings are all understood
+        out = run(["systemd-analyze", "verify", "/lib/systemd/system/kvm-cimom.service"])
+        assert "kvm-cimom.service:" not in out.stdout, out.stdout
 
     # -- kvm-providers-register --dry-run prints the commands
     out = run(["/usr/bin/kvm-providers-register", "--dry-run"]).stdout
