@@ -431,6 +431,12 @@ class PAMAuthenticator(BasicAuthenticator):
                     _pam = _Pam()
         except OSError as exc:
             raise ValueError(f"PAM library cannot be loaded: {exc}") from None
+        if os.path.exists("/etc/shadow") and not os.access("/etc/shadow", os.R_OK):
+            # pam_unix's helper (unix_chkpwd) checks only the caller's own password.
+            LOG.warning("PAM service %s: /etc/shadow is not readable by this process, so "
+                        "pam_unix can check no other user's password; run with the group "
+                        "shadow (the packaged unit does) or use other PAM modules",
+                        self.service)
         if self.group is not None:
             try:
                 grp.getgrnam(self.group)
