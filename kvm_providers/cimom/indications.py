@@ -38,14 +38,12 @@ from __future__ import annotations
 import abc
 
 import collections
-import grp
 import http.client
 import ipaddress
 import itertools
 import json
 import logging
 import os
-import pwd
 import re
 import socket
 import ssl
@@ -64,6 +62,7 @@ from ..cimxml.reader import CIMXMLError, parse_xml
 from ..provider import (CIMProvider2, coerce, make_model, paths_equal, request_scope,
                         to_cim_error)
 from ..schema import Schema
+from .auth import user_in_group
 from .interop import BRAND, INTEROP
 from .wql import WQLQuery, parse_query
 
@@ -346,11 +345,7 @@ class AccessPolicy:
             hit = self._groups.get(user)
             if hit is not None and hit[0] > now:
                 return hit[1]
-        try:
-            gid = grp.getgrnam(self.admin_group).gr_gid
-            member = gid in os.getgrouplist(user, pwd.getpwnam(user).pw_gid)
-        except KeyError:
-            member = False
+        member = user_in_group(user, self.admin_group)
         with self._lock:
             if len(self._groups) > 10000:
                 self._groups.clear()
