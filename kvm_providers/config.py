@@ -17,7 +17,8 @@ from typing import Any, Optional
 from urllib.parse import urlparse
 
 __all__ = ["HostConfig", "ServerConfig", "StorageConfig", "Config", "ConfigError", "load_config",
-           "DEFAULT_CONFIG_PATH", "family_for_uri", "parse_hostport"]
+           "DEFAULT_CONFIG_PATH", "family_for_uri", "parse_hostport", "is_privileged_uri",
+           "AUTH_MODES", "DEFAULT_INDICATION_DESTINATIONS"]
 
 DEFAULT_CONFIG_PATH = "/etc/kvm-providers/kvm-providers.conf"
 DEFAULT_URI = "test:///default"
@@ -25,6 +26,12 @@ DEFAULT_URI = "test:///default"
 _FAMILY_BY_SCHEME = {"qemu": "KVM", "kvm": "KVM", "test": "KVM", "lxc": "LXC",
                      "xen": "Xen", "libxl": "Xen"}
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+#: [server] auth: how clients are authenticated.
+AUTH_MODES = ("none", "file", "pam")
+#: Where indications may be sent unless [server] indication_destinations says otherwise.
+DEFAULT_INDICATION_DESTINATIONS = ("127.0.0.0/8", "::1")
 
 
 class ConfigError(ValueError):
@@ -39,6 +46,24 @@ def family_for_uri(uri: str) -> str:
     except KeyError:
         raise ConfigError(f"libvirt URI {uri!r}: no class family for driver {scheme!r} "
                           f"(known: {', '.join(sorted(_FAMILY_BY_SCHEME))})") from None
+
+
+def is_privileged_uri(uri: str) -> bool:
+    """True if the libvirt URI gives control over more than the server user's own sandbox.
+
+    Only libvirt's test driver (``test:///default``, ``test+unix:///...``: fake
+    objects in memory) and a local per-user QEMU daemon (``qemu:///session``)
+    are unprivileged; ``qemu:///system``, ``lxc:///system``, Xen, ``qemu:///embed``
+    and every remote URI (``qemu+ssh://host/system`` ...) control real
+    machines with the rights of libvirtd or of a remote account.
+    """
+    p = urlparse(uri)
+    driver, _, transport = p.scheme.lower().partition("+")
+    if p.hostname or transport in ("ssh", "tcp", "tls", "libssh", "libssh2"):
+        return True
+    if driver == "test":
+        return False
+    return not (driver in ("qemu", "kvm") and p.path.rstrip("/") == "/session")
 
 
 def parse_hostport(text: str, what: str = "listen") -> tuple[str, int]:
@@ -110,6 +135,30 @@ class ServerConfig:
     max_batch_response: int = 32 * 1024 * 1024   # characters of XML answered to one MULTIREQ
     state_dir: Optional[str] = None        # indication subscriptions kept here (JSON)
     indication_cafile: Optional[str] = None  # CAs for HTTPS listeners (default: system's)
+    # Networks (CIDR), addresses or host names indications may be sent to.
+    indication_destinations: list[str] = field(
+        default_factory=lambda: list(DEFAULT_INDICATION_DESTINATIONS))
+    # Authentication: "none", "file" (auth_file) or "pam"; None: "file" when
+    # auth_file is set, else "none".
+    auth: Optional[str] = None
+    pam_service: str = "kvm-cimom"
+    pam_group: str = "kvm-cimom"           # "" lets every user PAM accepts in
+    # Serving a privileged libvirt URI without authentication needs this (or insecure).
+    allow_anonymous: bool = False
+    # Users who see and manage every user's indication subscriptions.
+    admin_users: list[str] = field(default_factory=list)
+    admin_group: Optional[str] = None
+    # Failed logins: lock a user out after login_max_failures failures in a row, an
+    # address after login_max_failures_per_address, for login_lockout seconds,
+    # doubled with each further failure up to login_max_lockout.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_lockout: float = 30.0
+    login_max_lockout: float = 900.0
+
+    def auth_mode(self) -> str:
+        """The effective authentication mode ("none", "file" or "pam")."""
+        return self.auth or ("file" if self.auth_file else "none")
 
 
 #: Where host files clients name may be without a storage pool: libvirt's default pool
@@ -166,7 +215,31 @@ _SERVER_TYPES: dict[str, Any] = {
     "max_enumeration_contexts": int, "state_dir": str, "indication_cafile": str,
     "max_batch_requests": int, "max_batch_response": int,
     "max_enumeration_contexts_per_user": int,
+    "indication_destinations": list, "auth": str, "pam_service": str, "pam_group": str,
+    "allow_anonymous": bool, "admin_users": list, "admin_group": str,
+    "login_max_failures": int, "login_max_failures_per_address": int,
+    "login_lockout": (int, float), "login_max_lockout": (int, float),
 }
+
+
+def check_server(cfg: ServerConfig, where: str) -> None:
+    """Check the values of the settings that the types alone do not check."""
+    if cfg.auth is not None and cfg.auth not in AUTH_MODES:
+        raise ConfigError(f"{where}: [server] auth = {cfg.auth!r} is not one of "
+                          f"{', '.join(AUTH_MODES)}")
+    if cfg.auth_mode() == "file" and not cfg.auth_file:
+        raise ConfigError(f"{where}: [server] auth = \"file\" needs auth_file")
+    if cfg.auth_mode() == "pam" and not cfg.pam_service.strip():
+        raise ConfigError(f"{where}: [server] pam_service is empty")
+    for key in ("indication_destinations", "admin_users"):
+        if not all(isinstance(v, str) and v.strip() for v in getattr(cfg, key)):
+            raise ConfigError(f"{where}: [server] {key} must be a list of non-empty strings")
+    for key in ("login_max_failures", "login_max_failures_per_address"):
+        if getattr(cfg, key) <= 0:
+            raise ConfigError(f"{where}: [server] {key} must be positive")
+    if not 0 < cfg.login_lockout <= cfg.login_max_lockout:
+        raise ConfigError(f"{where}: [server] login_lockout must be positive and at most "
+                          "login_max_lockout")
 
 
 def _server_from(data: dict, path: str) -> ServerConfig:
@@ -190,6 +263,7 @@ def _server_from(data: dict, path: str) -> ServerConfig:
                 "max_enumeration_contexts_per_user"):
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{path}: [server] {key} must be positive")
+    check_server(cfg, path)
     return cfg
 
 

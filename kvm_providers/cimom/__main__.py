@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Optional
 
-from ..config import Config, ConfigError, load_config, parse_hostport
+from ..config import Config, ConfigError, check_server, load_config, parse_hostport
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,8 +29,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="configuration file (TOML)")
     p.add_argument("--auth-file", help="credentials file for HTTP Basic authentication "
                                        "(manage with python -m kvm_providers.cimom.auth)")
+    p.add_argument("--auth", choices=["none", "file", "pam"],
+                   help="how clients authenticate (default: file with --auth-file, else "
+                        "none); pam: the system's users in the PAM service kvm-cimom")
+    p.add_argument("--allow-anonymous", action="store_true",
+                   help="serve a privileged libvirt URI (qemu:///system, remote hosts) "
+                        "without authentication")
     p.add_argument("--insecure", action="store_true",
-                   help="allow non-loopback listening without TLS and authentication")
+                   help="allow non-loopback listening without TLS and authentication "
+                        "(implies --allow-anonymous)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
                    help="log level (default info)")
     p.add_argument("--max-body", type=int, metavar="BYTES", help="largest request body")
@@ -62,13 +69,16 @@ def build_config(args: argparse.Namespace):
         parse_hostport(addr, "--listen")
     for addr in srv.https_listen:
         parse_hostport(addr, "--https-listen")
-    for attr in ("cert", "key", "auth_file", "log_level", "max_body", "idle_timeout",
+    for attr in ("cert", "key", "auth_file", "auth", "log_level", "max_body", "idle_timeout",
                  "workers", "state_dir"):
         value = getattr(args, attr)
         if value is not None:
             setattr(srv, attr, value)
     if args.insecure:
         srv.insecure = True
+    if args.allow_anonymous:
+        srv.allow_anonymous = True
+    check_server(srv, "command line")
     if srv.max_body <= 0 or srv.workers <= 0:
         raise ConfigError("--max-body and --workers must be positive")
     for uri in args.libvirt_uri or []:

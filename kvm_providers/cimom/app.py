@@ -25,16 +25,40 @@ from pywbem import CIMError
 from ..cimxml import writer as W
 from ..cimxml.reader import CIMXMLError, Request, parse_request
 from ..provider import request_scope, to_cim_error
-from .auth import Authenticator
+from ..config import Config, ConfigError, is_privileged_uri
+from .auth import BasicAuthenticator
 from .dispatcher import Dispatcher
 from .http import HTTPRequest, HTTPResponse, iter_bytes
 
-__all__ = ["CIMApp"]
+__all__ = ["CIMApp", "startup_checks"]
 
 LOG = logging.getLogger("kvm_providers.cimom")
 _MAN_RE = re.compile(r'^\s*"?http://www\.dmtf\.org/cim/mapping\.http/v1\.0"?\s*;\s*ns\s*=\s*'
                      r"(\d+)\s*$", re.I)
 _XML_TYPES = ("application/xml", "text/xml")
+
+
+def startup_checks(config: Config) -> None:
+    """Refuse configurations that would hand the host to anyone who can connect.
+
+    A privileged libvirt URI (``qemu:///system``, LXC, Xen, any remote host:
+    see :func:`~kvm_providers.config.is_privileged_uri`) served without
+    authentication lets every local user (and, listening elsewhere, everyone
+    on the network) control the host's machines with libvirtd's rights, so
+    it needs authentication, loopback included, unless ``allow_anonymous``
+    (``--allow-anonymous``) or ``insecure`` says otherwise.
+    """
+    srv = config.server
+    if srv.auth_mode() != "none" or srv.allow_anonymous or srv.insecure:
+        return
+    privileged = [h.uri for h in config.effective_hosts() if is_privileged_uri(h.uri)]
+    if privileged:
+        raise ConfigError(
+            f"refusing to serve {', '.join(privileged)} without authentication: anyone who "
+            "can connect (every local user, even on loopback) would control the host's "
+            "virtual machines.  Configure authentication ([server] auth = \"pam\", or "
+            "auth_file / --auth-file), or accept the risk with allow_anonymous = true "
+            "(--allow-anonymous)")
 
 
 def _cim_error_response(status: int, kind: str, message: str,
@@ -46,7 +70,8 @@ def _cim_error_response(status: int, kind: str, message: str,
 class CIMApp:
     """Callable HTTP application serving CIM operations through a Dispatcher."""
 
-    def __init__(self, dispatcher: Dispatcher, authenticator: Optional[Authenticator] = None):
+    def __init__(self, dispatcher: Dispatcher,
+                 authenticator: Optional[BasicAuthenticator] = None):
         self.dispatcher = dispatcher
         self.auth = authenticator
 
@@ -73,7 +98,9 @@ class CIMApp:
 
         user = None
         if self.auth is not None:
-            user = self.auth.check(req.header("authorization"))
+            # The client address feeds the per-address login throttle.
+            user = self.auth.check(req.header("authorization"),
+                                   req.peer[0] if req.peer else None)
             if user is None:
                 return HTTPResponse(401, [("WWW-Authenticate", 'Basic realm="kvm_providers"'),
                                           ("Content-Type", "text/plain")],

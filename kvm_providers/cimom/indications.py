@@ -39,11 +39,13 @@ import abc
 
 import collections
 import http.client
+import ipaddress
 import itertools
 import json
 import logging
 import os
 import re
+import socket
 import ssl
 import threading
 import time
@@ -60,11 +62,13 @@ from ..cimxml.reader import CIMXMLError, parse_xml
 from ..provider import (CIMProvider2, coerce, make_model, paths_equal, request_scope,
                         to_cim_error)
 from ..schema import Schema
+from .auth import user_in_group
 from .interop import BRAND, INTEROP
 from .wql import WQLQuery, parse_query
 
 __all__ = ["IndicationManager", "ServiceSettings", "DestinationURL", "parse_destination",
-           "export_request", "BUILTIN_CLASSES", "configure", "get_providers", "STATE_FILE"]
+           "export_request", "BUILTIN_CLASSES", "configure", "get_providers", "STATE_FILE",
+           "AccessPolicy", "DestinationPolicy", "DestinationRefused"]
 
 LOG = logging.getLogger("kvm_providers.cimom.indications")
 
@@ -186,6 +190,179 @@ def parse_destination(text: Any) -> DestinationURL:
     if parts.query:
         path += "?" + parts.query
     return DestinationURL(scheme, host, port, path)
+
+
+# -- where indications may go (SSRF guard) --------------------------------------------
+
+class DestinationRefused(OSError):
+    """A listener address is not allowed by ``[server] indication_destinations``."""
+
+
+def _normalize_ip(text: str) -> "ipaddress.IPv4Address | ipaddress.IPv6Address":
+    """An address as compared with the allowed networks (IPv4-mapped IPv6 as IPv4)."""
+    ip = ipaddress.ip_address(text)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+class DestinationPolicy:
+    """The addresses indications may be sent to: a server must not be made to POST to
+    whatever a client names (cloud metadata services, the private network, its own
+    neighbours' admin interfaces).
+
+    `allowed`: networks (``10.1.0.0/16``), addresses and host names (whose
+    addresses, resolved at each check, are then allowed).  Addresses are
+    compared in their canonical form, whatever spelling the URL used
+    (``0x7f000001``, ``2130706433``, ``0177.0.0.1`` and ``::ffff:127.0.0.1``
+    are all 127.0.0.1): host names are resolved with getaddrinfo, IPv4-mapped
+    IPv6 addresses count as their IPv4 address.  A destination is checked when
+    it is created or its URL modified (every address its host resolves to must
+    be allowed) and again at every connection (only allowed addresses are
+    connected to, and the connected peer is checked), so that a name that
+    resolves elsewhere later (DNS rebinding) gains nothing.
+    """
+
+    def __init__(self, allowed: Iterable[str] = ("127.0.0.0/8", "::1")):
+        self.entries = [str(a).strip() for a in allowed]
+        self.networks: list = []
+        self.hosts: list[str] = []
+        for entry in self.entries:
+            try:
+                net = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                if not _HOST_RE.match(entry) or ":" in entry:
+                    raise ValueError(f"indication_destinations: {entry!r} is neither a "
+                                     "network, an address nor a host name") from None
+                self.hosts.append(entry.lower())
+                continue
+            if isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96 and \
+                    net.network_address.ipv4_mapped is not None:
+                net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/"
+                                           f"{net.prefixlen - 96}")
+            self.networks.append(net)
+
+    def allows(self, ip) -> bool:
+        """True if the (normalized) address `ip` is in an allowed network or host."""
+        if any(ip.version == net.version and ip in net for net in self.networks):
+            return True
+        for host in self.hosts:
+            try:
+                if ip in {_normalize_ip(str(a[4][0])) for a in
+                          socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}:
+                    return True
+            except (OSError, ValueError):
+                continue
+        return False
+
+    @staticmethod
+    def resolve(host: str, port: int) -> list:
+        """getaddrinfo for a TCP connection (raises OSError)."""
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+    def check(self, url: "DestinationURL", what: str) -> None:
+        """CIM_ERR_INVALID_PARAMETER unless every address of `url`'s host is allowed."""
+        try:
+            infos = self.resolve(url.host, url.port)
+        except OSError as exc:
+            raise _bad(f"{what}: Destination {url}: host {url.host!r} cannot be resolved "
+                       f"({getattr(exc, 'strerror', None) or exc})") from None
+        addresses = []
+        for info in infos:
+            ip = _normalize_ip(str(info[4][0]))
+            if ip not in addresses:
+                addresses.append(ip)
+        refused = [str(ip) for ip in addresses if not self.allows(ip)]
+        if refused:
+            shown = url.host if [url.host] == refused else f"{url.host} ({', '.join(refused)})"
+            raise _bad(f"{what}: Destination {url} is not allowed: indications are sent "
+                       f"only to the networks and hosts of [server] indication_destinations "
+                       f"({', '.join(self.entries) or 'none'}), and {shown} is not among "
+                       "them")
+
+    def connect(self, url: "DestinationURL", timeout: Optional[float]) -> socket.socket:
+        """A TCP connection to an allowed address of `url` (DestinationRefused if none)."""
+        refused: list[str] = []
+        error: Optional[OSError] = None
+        for family, socktype, proto, _canon, sockaddr in self.resolve(url.host, url.port):
+            if not self.allows(_normalize_ip(str(sockaddr[0]))):
+                refused.append(str(sockaddr[0]))
+                continue
+            sock = socket.socket(family, socktype, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(sockaddr)
+                peer = sock.getpeername()[0]
+                if not self.allows(_normalize_ip(peer)):
+                    refused.append(peer)
+                    sock.close()
+                    continue
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        if error is not None:
+            raise error
+        raise DestinationRefused(f"{url.host} resolves to {', '.join(refused) or 'nothing'}, "
+                                 "not allowed by [server] indication_destinations")
+
+
+# -- who may see what ----------------------------------------------------------------------
+
+class AccessPolicy:
+    """Who may see and change which filters, destinations and subscriptions.
+
+    Every object belongs to the user who created it; only that user and the
+    administrators (`admin_users`, members of `admin_group`) see it, in every
+    operation (enumerations and association traversals included).  Another
+    user's object is answered as if it did not exist (CIM_ERR_NOT_FOUND, or
+    CIM_ERR_INVALID_PARAMETER when a subscription names it), so that names
+    and existence are not revealed.  With `authenticated` False (the server
+    has no authentication) every request comes from the same anonymous user:
+    there is one owner, who sees everything, as before there were owners.
+    """
+
+    GROUP_CACHE_SECONDS = 60.0
+
+    def __init__(self, admin_users: Iterable[str] = (), admin_group: Optional[str] = None,
+                 authenticated: bool = False):
+        self.admin_users = frozenset(admin_users)
+        self.admin_group = admin_group or None
+        self.authenticated = authenticated
+        self._groups: dict[str, tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def is_admin(self, user: Optional[str]) -> bool:
+        """True if `user` may see every user's objects."""
+        if user is None:
+            return not self.authenticated
+        if user in self.admin_users:
+            return True
+        if self.admin_group is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            hit = self._groups.get(user)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        member = user_in_group(user, self.admin_group)
+        with self._lock:
+            if len(self._groups) > 10000:
+                self._groups.clear()
+            self._groups[user] = (now + self.GROUP_CACHE_SECONDS, member)
+        return member
+
+    def may_access(self, user: Optional[str], owner: Optional[str]) -> bool:
+        """True if `user` may see and change an object that `owner` created."""
+        if not self.authenticated:
+            return True
+        if user is not None and user == owner:
+            return True
+        return self.is_admin(user)
+
+
+#: The server itself (restoring its state, expiring subscriptions): sees everything.
+_SYSTEM = object()
 
 
 # -- the export message (DSP0200 / DSP0201) ------------------------------------------
@@ -423,12 +600,23 @@ class _Destination(_Named):
         self.mgr.delivery_failed(self, item.sub, now)
 
     def _connect(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection
         if self.url.secure:
-            return http.client.HTTPSConnection(self.url.host, self.url.port,
+            conn = http.client.HTTPSConnection(self.url.host, self.url.port,
                                                timeout=DELIVERY_TIMEOUT,
                                                context=self.mgr.ssl_context())
-        return http.client.HTTPConnection(self.url.host, self.url.port,
-                                          timeout=DELIVERY_TIMEOUT)
+        else:
+            conn = http.client.HTTPConnection(self.url.host, self.url.port,
+                                              timeout=DELIVERY_TIMEOUT)
+        # The TCP connection goes through the destination policy: the host name is
+        # resolved again now and only an allowed address is connected to (a name
+        # that was checked at creation may point elsewhere today).  http.client
+        # opens its socket through this attribute; TLS (with the host name for SNI
+        # and the certificate check) is layered on top as usual.
+        url, policy = self.url, self.mgr.destination_policy
+        conn._create_connection = (  # type: ignore[attr-defined]
+            lambda _address, timeout=None, _source=None: policy.connect(url, timeout))
+        return conn
 
     def _disconnect(self) -> None:
         conn, self.conn = self.conn, None
@@ -490,12 +678,22 @@ class IndicationManager:
     restore it at start; None keeps it in memory only.  `cafile`: CA
     certificates (PEM) that HTTPS listeners' certificates are checked
     against (default: the system's).  `queue_size`: indications queued per
-    destination before the oldest are dropped.
+    destination before the oldest are dropped.  `access`: who sees which
+    objects (default: no authentication, one anonymous owner);
+    `destinations`: where indications may be sent (default: loopback only).
+
+    The client-facing methods take the requesting `user` (None: the anonymous
+    user of a server without authentication) and act only on what
+    :class:`AccessPolicy` lets that user see.
     """
 
     def __init__(self, schema: Schema, hostname: str, state_dir: Optional[str] = None,
-                 cafile: Optional[str] = None, queue_size: int = 10000):
+                 cafile: Optional[str] = None, queue_size: int = 10000,
+                 access: Optional[AccessPolicy] = None,
+                 destinations: Optional[DestinationPolicy] = None):
         self.schema = schema
+        self.access = access or AccessPolicy()
+        self.destination_policy = destinations or DestinationPolicy()
         self.hostname = hostname
         self.state_dir = state_dir
         self.cafile = cafile
@@ -792,7 +990,7 @@ class IndicationManager:
     def modify_filter(self, inst: CIMInstance, owner: Optional[str]) -> None:
         """ModifyInstance of CIM_IndicationFilter (the query only while unsubscribed)."""
         with self._mutex:
-            old = self._find_filter(inst.path)
+            old = self._find_filter(inst.path, user=owner)
             new = self._build_filter(_merged(old, inst), old.owner)
             changed = [p for p in ("Query", "QueryLanguage", "SourceNamespaces",
                                    "SourceNamespace", "IndividualSubscriptionSupported")
@@ -814,15 +1012,15 @@ class IndicationManager:
         for s in users:
             s.filter = old
 
-    def delete_filter(self, path: CIMInstanceName) -> None:
+    def delete_filter(self, path: CIMInstanceName, user: Optional[str] = None) -> None:
         """DeleteInstance of CIM_IndicationFilter; CIM_ERR_FAILED while subscribed to."""
         with self._mutex:
-            filt = self._find_filter(path)
+            filt = self._find_filter(path, user=user)
             self._delete_unused(self._filters, filt, "Indication filter")
         LOG.info("indication filter %r deleted", filt.name)
 
-    def _find_filter(self, path: CIMInstanceName, what: str = "") -> _Filter:
-        filt = self._lookup(self._filters, path, FILTER_CLASS)
+    def _find_filter(self, path: CIMInstanceName, what: str = "", user: Any = None) -> _Filter:
+        filt = self._lookup(self._filters, path, FILTER_CLASS, user)
         if filt is None:
             raise CIMError(pywbem.CIM_ERR_NOT_FOUND if not what else
                            pywbem.CIM_ERR_INVALID_PARAMETER,
@@ -841,8 +1039,9 @@ class IndicationManager:
             del table[rec.name]
             self._save_or_undo(lambda: table.__setitem__(rec.name, rec))
 
-    def _lookup(self, table: dict, path: Any, classname: str):
-        """The record that `path` names (namespace aliases and key case tolerated)."""
+    def _lookup(self, table: dict, path: Any, classname: str, user: Any):
+        """The record that `path` names (namespace aliases and key case tolerated), if
+        `user` may see it (_SYSTEM: the server itself, sees everything)."""
         if not isinstance(path, CIMInstanceName):
             return None
         if path.namespace and _canonical_ns(self.schema, path.namespace) != INTEROP:
@@ -864,20 +1063,25 @@ class IndicationManager:
                         return None
                 elif given != v:
                     return None
+            if user is not _SYSTEM and not self.access.may_access(user, rec.owner):
+                return None
             return rec
 
-    def filters(self) -> list[CIMInstance]:
+    def filters(self, user: Optional[str] = None) -> list[CIMInstance]:
+        """The filters `user` may see."""
         with self._lock:
-            return [f.inst.copy() for f in self._filters.values()]
+            return [f.inst.copy() for f in self._filters.values()
+                    if self.access.may_access(user, f.owner)]
 
-    def get_filter(self, path: CIMInstanceName) -> Optional[CIMInstance]:
-        filt = self._lookup(self._filters, path, FILTER_CLASS)
+    def get_filter(self, path: CIMInstanceName,
+                   user: Optional[str] = None) -> Optional[CIMInstance]:
+        filt = self._lookup(self._filters, path, FILTER_CLASS, user)
         return None if filt is None else filt.inst.copy()
 
     # -- destinations -------------------------------------------------------------------
 
-    def _build_destination(self, inst: CIMInstance, classname: str,
-                           owner: Optional[str]) -> tuple[CIMInstance, DestinationURL]:
+    def _build_destination(self, inst: CIMInstance, classname: str, owner: Optional[str],
+                           check_address: bool = True) -> tuple[CIMInstance, DestinationURL]:
         self._key_defaults(inst, classname, "listener destination")
         url = parse_destination(_value(inst, "Destination"))
         protocol = _value(inst, "Protocol")
@@ -896,6 +1100,9 @@ class IndicationManager:
         if classname == "CIM_IndicationHandlerCIMXML" and _value(inst, "Owner") is None \
                 and owner:
             inst["Owner"] = owner
+        if check_address:
+            # Last: the other checks need no name resolution.
+            self.destination_policy.check(url, f"Listener destination {inst['Name']!r}")
         inst.path = self._path_of(inst, classname)
         return inst, url
 
@@ -922,9 +1129,13 @@ class IndicationManager:
     def modify_destination(self, inst: CIMInstance, owner: Optional[str]) -> None:
         """ModifyInstance of a listener destination (Destination, PersistenceType, ...)."""
         with self._mutex:
-            dest = self._find_dest(inst.path)
-            merged, url = self._build_destination(_merged(dest, inst), dest.path.classname,
-                                                  dest.owner)
+            dest = self._find_dest(inst.path, user=owner)
+            merged = _merged(dest, inst)
+            # The address is checked when it changes (an unchanged one was checked
+            # before, and is checked again at every connection).
+            merged, url = self._build_destination(
+                merged, dest.path.classname, dest.owner,
+                check_address=_value(merged, "Destination") != _value(dest.inst, "Destination"))
             with self._lock:
                 old_inst, old_url = dest.inst, dest.url
                 dest.inst, dest.url = merged, url
@@ -932,29 +1143,33 @@ class IndicationManager:
             if url != old_url:
                 LOG.info("listener destination %r now points to %s", dest.name, url)
 
-    def delete_destination(self, path: CIMInstanceName) -> None:
+    def delete_destination(self, path: CIMInstanceName, user: Optional[str] = None) -> None:
         """DeleteInstance of a listener destination; CIM_ERR_FAILED while subscribed to."""
         with self._mutex:
-            dest = self._find_dest(path)
+            dest = self._find_dest(path, user=user)
             self._delete_unused(self._dests, dest, "Listener destination")
             dest.close()
         LOG.info("listener destination %r deleted", dest.name)
 
-    def _find_dest(self, path: CIMInstanceName, what: str = "") -> _Destination:
-        dest = self._lookup(self._dests, path, "CIM_ListenerDestination")
+    def _find_dest(self, path: CIMInstanceName, what: str = "",
+                   user: Any = None) -> _Destination:
+        dest = self._lookup(self._dests, path, "CIM_ListenerDestination", user)
         if dest is None:
             raise CIMError(pywbem.CIM_ERR_NOT_FOUND if not what else
                            pywbem.CIM_ERR_INVALID_PARAMETER,
                            f"{what}Listener destination {_show(path)} does not exist")
         return dest
 
-    def destinations(self, classname: str) -> list[CIMInstance]:
+    def destinations(self, classname: str, user: Optional[str] = None) -> list[CIMInstance]:
+        """The destinations of class `classname` that `user` may see."""
         with self._lock:
             return [d.inst.copy() for d in self._dests.values()
-                    if d.path.classname.lower() == classname.lower()]
+                    if d.path.classname.lower() == classname.lower() and
+                    self.access.may_access(user, d.owner)]
 
-    def get_destination(self, path: CIMInstanceName) -> Optional[CIMInstance]:
-        dest = self._lookup(self._dests, path, "CIM_ListenerDestination")
+    def get_destination(self, path: CIMInstanceName,
+                        user: Optional[str] = None) -> Optional[CIMInstance]:
+        dest = self._lookup(self._dests, path, "CIM_ListenerDestination", user)
         return None if dest is None else dest.inst.copy()
 
     # -- subscriptions ----------------------------------------------------------------
@@ -966,35 +1181,49 @@ class IndicationManager:
             inst["SubscriptionTimeRemaining"] = pywbem.Uint64(left)
         return inst
 
-    def subscriptions(self) -> list[CIMInstance]:
+    def subscriptions(self, user: Optional[str] = None) -> list[CIMInstance]:
+        """The subscriptions `user` may see."""
         with self._lock:
-            return [self._sub_instance(s) for s in self._subs]
+            return [self._sub_instance(s) for s in self._subs
+                    if self.access.may_access(user, s.owner)]
 
-    def get_subscription(self, path: CIMInstanceName) -> Optional[CIMInstance]:
-        sub = self._lookup_sub(path)
+    def get_subscription(self, path: CIMInstanceName,
+                         user: Optional[str] = None) -> Optional[CIMInstance]:
+        sub = self._lookup_sub(path, user)
         return None if sub is None else self._sub_instance(sub)
 
-    def _lookup_sub(self, path: Any) -> Optional[_Subscription]:
+    def _lookup_sub(self, path: Any, user: Any) -> Optional[_Subscription]:
         if not isinstance(path, CIMInstanceName):
             return None
         if path.namespace and _canonical_ns(self.schema, path.namespace) != INTEROP:
             return None
         keys = {k.lower(): v for k, v in path.keybindings.items()}
-        filt = self._lookup(self._filters, keys.get("filter"), FILTER_CLASS)
-        dest = self._lookup(self._dests, keys.get("handler"), "CIM_ListenerDestination")
+        # The subscription's own owner decides (an administrator's subscription may
+        # use a user's filter): the filter and destination are found as the server.
+        filt = self._lookup(self._filters, keys.get("filter"), FILTER_CLASS, _SYSTEM)
+        dest = self._lookup(self._dests, keys.get("handler"), "CIM_ListenerDestination",
+                            _SYSTEM)
         if filt is None or dest is None:
             return None
         with self._lock:
             for s in self._subs:
                 if s.filter is filt and s.dest is dest:
-                    return s
+                    return s if user is _SYSTEM or self.access.may_access(user, s.owner) \
+                        else None
         return None
 
     def create_subscription(self, inst: CIMInstance, owner: Optional[str],
                             started: Optional[float] = None, activate: bool = True
                             ) -> CIMInstance:
-        """CreateInstance of CIM_IndicationSubscription: check, activate, keep."""
+        """CreateInstance of CIM_IndicationSubscription: check, activate, keep.
+
+        The filter and the destination must be ones `owner` may see (their own,
+        or any for an administrator): a user cannot have indications of another
+        user's filter sent anywhere, nor send theirs to another user's listener.
+        """
         inst = inst.copy()
+        # Restoring the saved state: the owners were checked when it was created.
+        who: Any = _SYSTEM if self._loading else owner
         with self._mutex:
             fref, href = _value(inst, "Filter"), _value(inst, "Handler")
             if fref is None:
@@ -1003,8 +1232,8 @@ class IndicationManager:
             if href is None:
                 raise _bad("Subscription: Handler (the listener destination reference) is "
                            "required")
-            filt = self._find_filter(fref, "Subscription: ")
-            dest = self._find_dest(href, "Subscription: ")
+            filt = self._find_filter(fref, "Subscription: ", who)
+            dest = self._find_dest(href, "Subscription: ", who)
             if _value(filt.inst, "IndividualSubscriptionSupported") is False:
                 raise _bad(f"Subscription: indication filter {filt.name!r} does not allow "
                            "individual subscriptions (IndividualSubscriptionSupported is "
@@ -1061,7 +1290,7 @@ class IndicationManager:
     def modify_subscription(self, inst: CIMInstance, owner: Optional[str]) -> None:
         """ModifyInstance of a subscription: SubscriptionState, SubscriptionDuration, ..."""
         with self._mutex:
-            sub = self._lookup_sub(inst.path)
+            sub = self._lookup_sub(inst.path, owner)
             if sub is None:
                 raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
                                f"Subscription {_show(inst.path)} does not exist")
@@ -1104,10 +1333,10 @@ class IndicationManager:
         self._publish()
         self._sync_activation(sub.filter, sub.owner)
 
-    def delete_subscription(self, path: CIMInstanceName) -> None:
+    def delete_subscription(self, path: CIMInstanceName, user: Optional[str] = None) -> None:
         """DeleteInstance of a subscription: deactivates its filter if it was the last."""
         with self._mutex:
-            sub = self._lookup_sub(path)
+            sub = self._lookup_sub(path, user)
             if sub is None:
                 raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
                                f"Subscription {_show(path)} does not exist")
@@ -1395,7 +1624,10 @@ class IndicationManager:
             try:
                 inst = _decode_instance(self.schema, entry["instance"])
                 classname = next(c for c in DEST_CLASSES if c.lower() == inst.classname.lower())
-                inst, url = self._build_destination(inst, classname, entry.get("owner"))
+                # Not resolved now (the network may not be up at boot): checked at
+                # every connection instead, so a destination is never lost to DNS.
+                inst, url = self._build_destination(inst, classname, entry.get("owner"),
+                                                    check_address=False)
                 dest = _Destination(self, inst, url, entry.get("owner"), next(self._serial))
                 self._dests[dest.name] = dest
                 restored[1] += 1
@@ -1593,19 +1825,19 @@ class _StoreProvider(CIMProvider2, abc.ABC):
     _kind: str     # "filter", "destination" or "subscription"
 
     @abc.abstractmethod
-    def _list(self, classname: str) -> list[CIMInstance]:
-        """The stored instances of `classname`."""
+    def _list(self, classname: str, user: Optional[str]) -> list[CIMInstance]:
+        """The stored instances of `classname` that `user` may see."""
 
     @abc.abstractmethod
-    def _get(self, path: CIMInstanceName) -> Optional[CIMInstance]:
-        """The stored instance at `path`, or None."""
+    def _get(self, path: CIMInstanceName, user: Optional[str]) -> Optional[CIMInstance]:
+        """The stored instance at `path`, or None (also when `user` may not see it)."""
 
     def enum_instances(self, env, model, keys_only) -> Iterator:
-        for inst in self._list(model.classname):
+        for inst in self._list(model.classname, env.get_user_name()):
             yield _fill(model, inst, keys_only)
 
     def get_instance(self, env, model):
-        inst = self._get(model.path)
+        inst = self._get(model.path, env.get_user_name())
         return None if inst is None else _fill(model, inst, False)
 
     def set_instance(self, env, instance, modify_existing):
@@ -1615,7 +1847,7 @@ class _StoreProvider(CIMProvider2, abc.ABC):
         return getattr(_mgr(), f"create_{self._kind}")(instance, env.get_user_name())
 
     def delete_instance(self, env, instance_name):
-        getattr(_mgr(), f"delete_{self._kind}")(instance_name)
+        getattr(_mgr(), f"delete_{self._kind}")(instance_name, env.get_user_name())
 
 
 class FilterProvider(_StoreProvider):
@@ -1623,11 +1855,11 @@ class FilterProvider(_StoreProvider):
 
     _kind = "filter"
 
-    def _list(self, classname):
-        return _mgr().filters()
+    def _list(self, classname, user):
+        return _mgr().filters(user)
 
-    def _get(self, path):
-        return _mgr().get_filter(path)
+    def _get(self, path, user):
+        return _mgr().get_filter(path, user)
 
 
 class DestinationProvider(_StoreProvider):
@@ -1635,11 +1867,11 @@ class DestinationProvider(_StoreProvider):
 
     _kind = "destination"
 
-    def _list(self, classname):
-        return _mgr().destinations(classname)
+    def _list(self, classname, user):
+        return _mgr().destinations(classname, user)
 
-    def _get(self, path):
-        inst = _mgr().get_destination(path)
+    def _get(self, path, user):
+        inst = _mgr().get_destination(path, user)
         if inst is not None and inst.classname.lower() != path.classname.lower():
             return None
         return inst
@@ -1650,11 +1882,11 @@ class SubscriptionProvider(_StoreProvider):
 
     _kind = "subscription"
 
-    def _list(self, classname):
-        return _mgr().subscriptions()
+    def _list(self, classname, user):
+        return _mgr().subscriptions(user)
 
-    def _get(self, path):
-        return _mgr().get_subscription(path)
+    def _get(self, path, user):
+        return _mgr().get_subscription(path, user)
 
     def references(self, env, object_name, model, result_class_name, role, result_role,
                    keys_only):
@@ -1721,6 +1953,11 @@ class ServiceProvider(CIMProvider2):
         if not paths_equal(instance.path, _service_path(mgr)):
             raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
                            f"Instance not found: {_show(instance.path)}")
+        # The delivery and removal settings act on every user's subscriptions.
+        if not mgr.access.is_admin(env.get_user_name()):
+            raise CIMError(pywbem.CIM_ERR_ACCESS_DENIED,
+                           "Only administrators ([server] admin_users, admin_group) may "
+                           "modify the indication service's settings")
         props = instance.copy()
         for k in instance.path.keybindings:
             if k in props.properties:

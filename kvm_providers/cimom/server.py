@@ -17,8 +17,8 @@ from ..config import Config, ConfigError, parse_hostport
 from ..registry import registrations
 from ..schema import NAMESPACE_MOF, Schema, load_schema, set_default_schema
 from . import indications, interop
-from .app import CIMApp
-from .auth import Authenticator
+from .app import CIMApp, startup_checks
+from .auth import make_authenticator
 from .dispatcher import Dispatcher
 from .http import HTTPServer, Listener
 from .providers import Operations, ProviderEntry, ProviderTable, make_env_factory
@@ -60,15 +60,28 @@ class CIMServer:
         set_default_schema(self.schema)
         self.hostname = hostname or socket.gethostname()
         self._configure_libvirt()
+        try:
+            auth = make_authenticator(srv)
+        except (OSError, ValueError) as exc:
+            what = (f"credentials file {srv.auth_file}" if srv.auth_mode() == "file"
+                    else f"PAM authentication (service {srv.pam_service})")
+            raise ConfigError(f"{what}: {getattr(exc, 'strerror', None) or exc}") from None
 
         # 'interop' (DSP1033's name for the interop namespace) is answered as an alias
         # of root/interop; it is listed too, since clients that find the interop
         # namespace under that name (pywbem tries it first) expect to see it.
         interop.configure(interop.ServerInfo(hostname=self.hostname,
                                              namespaces=self.schema.namespaces + ["interop"],
-                                             auth=bool(srv.auth_file)))
+                                             auth=auth is not None))
+        try:
+            destinations = indications.DestinationPolicy(srv.indication_destinations)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.indications = indications.IndicationManager(
-            self.schema, self.hostname, state_dir=srv.state_dir, cafile=srv.indication_cafile)
+            self.schema, self.hostname, state_dir=srv.state_dir, cafile=srv.indication_cafile,
+            access=indications.AccessPolicy(srv.admin_users, srv.admin_group,
+                                            authenticated=auth is not None),
+            destinations=destinations)
         indications.configure(self.indications)
         entries = list(self._entries(extras))
         ops_ref: list = []
@@ -83,13 +96,6 @@ class CIMServer:
         self.dispatcher = Dispatcher(self.ops, self.pull, self.hostname,
                                      max_batch_requests=srv.max_batch_requests,
                                      max_batch_response=srv.max_batch_response)
-        auth = None
-        if srv.auth_file:
-            try:
-                auth = Authenticator(srv.auth_file)
-            except (OSError, ValueError) as exc:
-                raise ConfigError(f"credentials file {srv.auth_file}: "
-                                  f"{getattr(exc, 'strerror', None) or exc}") from None
         self.app = CIMApp(self.dispatcher, auth)
         self.http = HTTPServer(self.app, self._listeners(), workers=srv.workers,
                                max_connections=srv.max_connections,
@@ -106,6 +112,7 @@ class CIMServer:
 
     def _check_security(self) -> None:
         srv = self.config.server
+        startup_checks(self.config)
         if srv.insecure:
             return
         for addr in srv.listen:
@@ -116,7 +123,7 @@ class CIMServer:
                                   "or --insecure")
         for addr in srv.https_listen:
             host, _port = parse_hostport(addr, "https_listen")
-            if not is_loopback(host) and not srv.auth_file:
+            if not is_loopback(host) and srv.auth_mode() == "none":
                 raise ConfigError(f"refusing to serve {addr} without authentication: "
                                   "give --auth-file, or --insecure")
         if srv.https_listen and not (srv.cert and srv.key):

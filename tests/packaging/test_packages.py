@@ -10,6 +10,7 @@ clean up after themselves (the package is purged at the end).
 
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -124,20 +125,57 @@ def test_deb_contents_and_metadata(deb):
                  "/usr/share/kvm-providers/registration/kvm_providers.reg",
                  "/usr/share/kvm-providers/registration/kvm_providers.peg.mof",
                  "/etc/kvm-providers/kvm-providers.conf",
+                 "/etc/pam.d/kvm-cimom",
                  "/lib/systemd/system/kvm-cimom.service"] + \
             [f"/usr/lib/pycim/{n}" for n in provider_names()]:
         assert path in files, path
+    assert {"/usr/share/doc/kvm-providers/threat-model.md",
+            "/usr/share/doc/kvm-providers/threat-model.md.gz"} & files   # dh_compress
+    assert "adduser" in info.split("Description")[0]
     ctl = tempfile.mkdtemp()
     try:
         run(["dpkg-deb", "-e", deb, ctl])
-        assert open(os.path.join(ctl, "conffiles")).read().split() == [
-            "/etc/kvm-providers/kvm-providers.conf"]
-        assert "kvm-providers-register --no-shims" in open(os.path.join(ctl, "postinst")).read()
+        assert sorted(open(os.path.join(ctl, "conffiles")).read().split()) == [
+            "/etc/kvm-providers/kvm-providers.conf", "/etc/pam.d/kvm-cimom"]
+        postinst = open(os.path.join(ctl, "postinst")).read()
+        assert "kvm-providers-register --no-shims" in postinst
+        assert "adduser --system --group" in postinst and "kvm-cimom libvirt" in postinst
         prerm = open(os.path.join(ctl, "prerm")).read()
         assert "--unregister" in prerm and "remove|deconfigure)" in prerm
         assert "purge)" in open(os.path.join(ctl, "postrm")).read()
     finally:
         shutil.rmtree(ctl)
+    unit = extract(deb, "/lib/systemd/system/kvm-cimom.service")
+    check_hardened_unit(unit)
+    assert "SupplementaryGroups=shadow" in unit.splitlines()
+    conf = extract(deb, "/etc/kvm-providers/kvm-providers.conf")
+    assert 'auth = "pam"' in conf and 'pam_group = "kvm-cimom"' in conf
+    assert 'state_dir = "/var/lib/kvm-cimom"' in conf
+    pam = extract(deb, "/etc/pam.d/kvm-cimom")
+    assert "pam_unix.so" in pam and "nullok" not in pam.replace("No nullok", "")
+
+
+def extract(deb, path) -> str:
+    """The text of one file of the .deb."""
+    d = tempfile.mkdtemp()
+    try:
+        run(["dpkg-deb", "-x", deb, d])
+        with open(d + path, encoding="utf-8") as f:
+            return f.read()
+    finally:
+        shutil.rmtree(d)
+
+
+def check_hardened_unit(unit: str) -> None:
+    """The kvm-cimom unit runs as its own user, hardened (issue 9, item 14)."""
+    lines = set(unit.splitlines())
+    for want in ("User=kvm-cimom", "Group=kvm-cimom", "NoNewPrivileges=yes",
+                 "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                 "PrivateDevices=yes", "ProtectKernelTunables=yes", "ProtectKernelModules=yes",
+                 "ProtectControlGroups=yes", "RestrictSUIDSGID=yes", "StateDirectory=kvm-cimom",
+                 "ReadWritePaths=-/var/lib/kvm-cimom -/var/cache/kvm-providers"):
+        assert want in lines, want
+    assert not any(line.startswith("User=root") for line in lines)
 
 
 def test_rpm_contents_and_scripts(rpm):
@@ -155,7 +193,22 @@ def test_rpm_contents_and_scripts(rpm):
     assert "kvm-providers-register --no-shims" in post
     assert "if [ $1 -eq 0 ]" in preun and "--unregister" in preun
     assert "python3-pywbem >= 1.7" in run(["rpm", "-qpR", rpm]).stdout
-    assert "/etc/kvm-providers/kvm-providers.conf" in run(["rpm", "-qpc", rpm]).stdout
+    conffiles = run(["rpm", "-qpc", rpm]).stdout
+    assert "/etc/kvm-providers/kvm-providers.conf" in conffiles
+    assert "/etc/pam.d/kvm-cimom" in conffiles
+    pre = scripts.split("postinstall scriptlet")[0]
+    assert "useradd -r -g kvm-cimom" in pre and "usermod -a -G libvirt kvm-cimom" in pre
+    d = tempfile.mkdtemp()
+    try:
+        run(["sh", "-c", f"rpm2cpio '{rpm}' | cpio -idm --quiet"], cwd=d)
+        unit = open(d + "/usr/lib/systemd/system/kvm-cimom.service").read()
+    finally:
+        shutil.rmtree(d)
+    check_hardened_unit(unit)
+    # no group shadow on RPM distributions: the capability to read /etc/shadow
+    assert "AmbientCapabilities=CAP_DAC_READ_SEARCH" in unit.splitlines()
+    assert "CapabilityBoundingSet=CAP_DAC_READ_SEARCH" in unit.splitlines()
+    assert "SupplementaryGroups=shadow" not in unit
 
 
 def _free_port() -> int:
@@ -184,13 +237,95 @@ def test_install_use_remove_purge(deb, tmp_path):
         pytest.skip("kvm-providers is installed on this system: not touching it")
     if os.path.exists("/var/lib/sfcb"):
         pytest.skip("/var/lib/sfcb exists (a real sfcb?): not touching it")
+    had_user = run(["getent", "passwd", "kvm-cimom"], check=False).returncode == 0
     try:
         _lifecycle(deb, tmp_path)
+        # Debian policy: the package's system user stays after purge
+        assert run(["getent", "passwd", "kvm-cimom"], check=False).returncode == 0
     finally:
         if installed() or "kvm-providers" in run(["dpkg", "-l", "kvm-providers"],
                                                  check=False).stdout:
             dpkg("--purge", "kvm-providers", check=False)
         shutil.rmtree("/var/lib/sfcb", ignore_errors=True)
+        if not had_user:         # leave the machine as the test found it
+            run(["userdel", "kvm-cimom"], check=False)
+            run(["groupdel", "kvm-cimom"], check=False)
+
+
+def _check_user_and_pam(tmp_path):
+    """The package's user kvm-cimom, as its unit runs it (that user, group shadow, no
+    root), logs a system user of the access group in through the shipped PAM service."""
+    pw = run(["getent", "passwd", "kvm-cimom"]).stdout.strip().split(":")
+    assert pw[0] == "kvm-cimom" and int(pw[2]) < 1000 and pw[6].endswith("nologin"), pw
+    groups = run(["id", "-nG", "kvm-cimom"]).stdout.split()
+    assert "kvm-cimom" in groups
+    if run(["getent", "group", "libvirt"], check=False).returncode == 0:
+        assert "libvirt" in groups
+    conf = run([SYS_PY, "-I", "-c", "from kvm_providers.config import load_config\n"
+                "s = load_config('/etc/kvm-providers/kvm-providers.conf').server\n"
+                "print(s.auth_mode(), s.pam_service, s.pam_group)"], cwd="/").stdout.split()
+    assert conf == ["pam", "kvm-cimom", "kvm-cimom"]
+
+    member, outsider = f"kvmpkg{os.getpid() % 10000}a", f"kvmpkg{os.getpid() % 10000}b"
+    password = "pw-" + secrets.token_hex(8)
+    try:
+        for user, extra in ((member, ["-G", "kvm-cimom"]), (outsider, [])):
+            run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", *extra, user])
+            run(["chpasswd"], input=f"{user}:{password}\n")
+        # the server as the unit starts it: user kvm-cimom, groups kvm-cimom and shadow
+        work = tempfile.mkdtemp(prefix="kvm-cimom-pam.")
+        os.chmod(work, 0o755)
+        port = _free_port()
+        with open(os.path.join(work, "c.toml"), "w") as f:
+            f.write('[server]\nauth = "pam"\n')
+        cache = os.path.join(work, "cache")
+        os.mkdir(cache)
+        shutil.chown(cache, "kvm-cimom", "kvm-cimom")
+        env = {"PATH": "/usr/bin:/bin", "KVM_PROVIDERS_CACHE_DIR": cache, "HOME": work}
+        log = open(tmp_path / "kvm-cimom-pam.log", "w")
+        server = subprocess.Popen(
+            ["setpriv", "--reuid=kvm-cimom", "--regid=kvm-cimom",
+             "--groups=kvm-cimom,shadow", "--no-new-privs", "/usr/bin/kvm-cimom",
+             "--config", os.path.join(work, "c.toml"), "--listen", f"127.0.0.1:{port}",
+             "--libvirt-uri", "test:///default"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd="/")
+        try:
+            _wait_listening(server, port, tmp_path / "kvm-cimom-pam.log")
+            probe = ("import pywbem, sys\n"
+                     f"c = pywbem.WBEMConnection('http://127.0.0.1:{port}', "
+                     "(sys.argv[1], sys.argv[2]), default_namespace='root/virt', timeout=60)\n"
+                     "try:\n"
+                     "    print(len(c.EnumerateInstanceNames('KVM_ComputerSystem')))\n"
+                     "except pywbem.AuthError:\n"
+                     "    print('denied')\n")
+            for user, pwd_, want in ((member, password, "1"), (member, "wrong", "denied"),
+                                     (outsider, password, "denied")):
+                got = run([SYS_PY, "-I", "-c", probe, user, pwd_], cwd="/").stdout.strip()
+                assert got == want, (user, got, (tmp_path / "kvm-cimom-pam.log").read_text())
+        finally:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+            log.close()
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        for user in (member, outsider):
+            run(["userdel", user], check=False)
+
+
+def _wait_listening(proc, port, log_path):
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert proc.poll() is None, open(log_path).read()
+            assert time.monotonic() < deadline, "kvm-cimom did not listen within 60 s"
+            time.sleep(0.3)
 
 
 def _lifecycle(deb, tmp_path):
@@ -214,6 +349,12 @@ def _lifecycle(deb, tmp_path):
              "print('ok', pywbem.__file__)\n")
     got = run([SYS_PY, "-I", "-c", probe], cwd="/").stdout
     assert got.startswith("ok /usr/lib/kvm-providers/vendor/pywbem/"), got
+
+    # -- the server's system user, the shipped PAM service, the default configuration
+    _check_user_and_pam(tmp_path)
+    if shutil.which("systemd-analyze"):        # the unit's settings are all understood
+        out = run(["systemd-analyze", "verify", "/lib/systemd/system/kvm-cimom.service"])
+        assert "kvm-cimom.service:" not in out.stdout, out.stdout
 
     # -- kvm-providers-register --dry-run prints the commands
     out = run(["/usr/bin/kvm-providers-register", "--dry-run"]).stdout
@@ -298,5 +439,6 @@ def _lifecycle(deb, tmp_path):
                          "/usr/share/kvm-providers",
                          "/usr/lib/python3/dist-packages/kvm_providers",
                          "/usr/lib/pycim/__pycache__") if os.path.lexists(p)]
+    assert not os.path.exists("/var/lib/kvm-cimom")
     assert left == [], f"left behind after purge: {left}"
     assert "kvm-providers" not in run(["dpkg-query", "-W", "-f=${Package}\\n"]).stdout.split()
