@@ -1405,6 +1405,8 @@ class IndicationManager:
         with self._mutex:
             new = ServiceSettings(**vars(self.settings))
             current = service_properties(self)
+            spec = self.schema.spec(INTEROP, inst.classname) \
+                if self.schema.has_class(INTEROP, inst.classname) else None
             for name, prop in inst.properties.items():
                 v = prop.value
                 low = name.lower()
@@ -1426,6 +1428,12 @@ class IndicationManager:
                     if v is None:
                         raise _bad("SubscriptionRemovalTimeInterval cannot be NULL")
                     new.removal_interval = int(v)
+                elif low not in current and (v is None or (
+                        spec is not None and low in spec.props
+                        and _same(spec.props[low].default, v))):
+                    # Read tolerantly: NULL, or the class default the instance was
+                    # completed with, is "not given".
+                    continue
                 elif not _same(current[low][1] if low in current else None, v):
                     # Unchanged values of the other properties are accepted, so that a
                     # client can send back the instance it got with one value changed.
