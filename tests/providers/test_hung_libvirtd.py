@@ -282,3 +282,60 @@ def test_host_tuning_in_the_configuration(tmp_path):
             load_config(str(cfg))
         assert bad.split()[0] in str(err.value)
     assert Config().add_host("test:///default", hang_timeout=4).hang_timeout == 4
+
+
+@pytest.mark.libvirtd
+@pytest.mark.skipif(not libvirtd_available(), reason="libvirtd not installed")
+def test_long_call_on_a_live_daemon_is_not_a_hang():
+    """A call longer than hang_timeout on an answering daemon goes on; a stopped one fails."""
+    d = PrivateLibvirtd().start()
+    try:
+        mgr = virt.configure([HostConfig.make(d.uri("test"), name="d", hang_timeout=1.0)])
+        assert mgr.wait_connected(10)
+        host = mgr.hosts[0]
+        conn = host.conn()
+        link = conn._lv_link
+        assert not link.inline
+
+        def long_call(c):
+            time.sleep(2.5)               # nothing finishes in the link but the probes
+            return c.getLibVersion()
+        assert host.submit(long_call, conn, on=conn).result() > 0
+        assert link.retired is None and host.conn()._lv_link is link
+
+        os.kill(d.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(HostUnavailable) as err:
+                conn.listAllDomains(0)
+            elapsed = time.monotonic() - t0
+            assert elapsed < 1.0 + 5.0, elapsed
+            assert "'d'" in err.value.status_description
+            assert "did not answer" in err.value.status_description
+            assert link.retired and not link.disposed     # the stuck call is still inside
+            t0 = time.monotonic()
+            with pytest.raises(HostUnavailable):
+                host.conn()                                # no new connection yet: at once
+            assert time.monotonic() - t0 < 3.0
+        finally:
+            os.kill(d.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                assert host.conn().listAllDomains(0)
+                break
+            except HostUnavailable:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the host did not come back")
+        deadline = time.monotonic() + 10
+        while not link.disposed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert link.disposed and link.users == 0
+    finally:
+        virt.shutdown()
+        try:
+            os.kill(d.pid, signal.SIGCONT)
+        except (ProcessLookupError, TypeError):
+            pass
+        d.cleanup()
