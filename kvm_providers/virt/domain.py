@@ -37,7 +37,7 @@ from lxml import etree
 
 from ..provider.env import current_scope
 from . import keys
-from .connection import DomainNotFound, Host
+from .connection import DomainNotFound, Host, HostUnavailable
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings
 from .mapping import View
 
@@ -208,8 +208,8 @@ def has_managed_save(ref: DomainRef) -> bool:
         try:
             with host.guard(f"checking the save image of {ref.name!r}"):
                 return bool(ref.dom.hasManagedSaveImage(0))
-        except DomainNotFound:
-            raise
+        except (DomainNotFound, HostUnavailable):
+            raise    # a hung or lost host fails the request, never reports "no image"
         except Exception:  # pylint: disable=broad-except
             return False
     return _memo(("virt.managedsave", host.label, host.generation, ref.uuid), compute)

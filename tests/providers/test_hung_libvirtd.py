@@ -26,8 +26,10 @@ import pytest
 from pywbem import CIMError
 
 from kvm_providers import virt
+from kvm_providers.provider import request_scope
 from kvm_providers.config import Config, ConfigError, HostConfig
 from kvm_providers.virt.connection import Guarded, HostUnavailable
+from kvm_providers.virt.domain import has_managed_save, lookup_domain
 from tests.fixtures.generate import bench_domain_xml
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
 from tests.support.server import start_server
@@ -302,6 +304,9 @@ def test_long_call_on_a_live_daemon_is_not_a_hang():
             return c.getLibVersion()
         assert host.submit(long_call, conn, on=conn).result() > 0
         assert link.retired is None and host.conn()._lv_link is link
+        with request_scope():
+            ref = lookup_domain(host, "test")
+        assert ref is not None and has_managed_save(ref) is False
 
         os.kill(d.pid, signal.SIGSTOP)
         try:
@@ -313,6 +318,8 @@ def test_long_call_on_a_live_daemon_is_not_a_hang():
             assert "'d'" in err.value.status_description
             assert "did not answer" in err.value.status_description
             assert link.retired and not link.disposed     # the stuck call is still inside
+            with request_scope(), pytest.raises(HostUnavailable):
+                has_managed_save(ref)                      # fails; never "no saved image"
             t0 = time.monotonic()
             with pytest.raises(HostUnavailable):
                 host.conn()                                # no new connection yet: at once
