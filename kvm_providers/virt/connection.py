@@ -247,6 +247,7 @@ class _Helpers:
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
+        self._queued = 0
         self._closed = False
 
     def submit(self, fn: Callable[[], Any]) -> Future:
@@ -255,7 +256,9 @@ class _Helpers:
             if self._closed:
                 raise RuntimeError("helpers closed")
             self._queue.put((fut, fn))
-            if self._idle == 0 and self._threads < self._limit:
+            self._queued += 1
+            # More work waiting than idle threads (a burst of XML fetches): one more.
+            if self._queued > self._idle and self._threads < self._limit:
                 self._threads += 1
                 threading.Thread(target=self._work, daemon=True,
                                  name=f"{self._name}-{self._threads}").start()
@@ -275,6 +278,8 @@ class _Helpers:
             item = self._queue.get()
             with self._lock:
                 self._idle -= 1
+                if item is not None:
+                    self._queued -= 1
             if item is None:
                 return
             fut, fn = item
