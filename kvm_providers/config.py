@@ -9,6 +9,7 @@ setting, never later with a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -79,14 +80,24 @@ def parse_hostport(text: str, what: str = "listen") -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class HostConfig:
-    """One libvirt host: its URI, the class family serving it and a label for keys."""
+    """One libvirt host: its URI, the class family serving it and a label for keys.
+
+    ``keepalive_interval`` / ``keepalive_count`` are libvirt's client keepalive
+    (``virConnectSetKeepAlive``; interval 0, the default, turns it off: see
+    docs/libvirt-layer.md); ``hang_timeout`` is how long (seconds) the host may
+    leave calls unanswered before they fail and the connection is replaced.
+    """
 
     uri: str
     family: str
     name: str
+    keepalive_interval: int = 0
+    keepalive_count: int = 3
+    hang_timeout: float = 15.0
 
     @staticmethod
-    def make(uri: str, family: Optional[str] = None, name: Optional[str] = None) -> "HostConfig":
+    def make(uri: str, family: Optional[str] = None, name: Optional[str] = None,
+             **tuning: Any) -> "HostConfig":
         if not uri or not isinstance(uri, str):
             raise ConfigError("host: 'uri' is required")
         fam = family or family_for_uri(uri)
@@ -96,7 +107,20 @@ class HostConfig:
         if not _LABEL_RE.match(label):
             raise ConfigError(f"host {uri!r}: name {label!r} may hold only letters, digits, "
                               "'.', '_' and '-'")
-        return HostConfig(uri=uri, family=fam, name=label)
+        for key, value in tuning.items():
+            if key not in _HOST_TUNING:
+                raise ConfigError(f"host {uri!r}: unknown setting {key}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or (key.startswith("keepalive") and not isinstance(value, int)):
+                raise ConfigError(f"host {uri!r}: {key} = {value!r} has the wrong type")
+            if value < 0 or (key == "hang_timeout" and value <= 0):
+                raise ConfigError(f"host {uri!r}: {key} must be "
+                                  f"{'positive' if key == 'hang_timeout' else '0 or more'}")
+        return HostConfig(uri=uri, family=fam, name=label, **tuning)
+
+
+#: Per-host settings of the connection supervision (kvm_providers.virt.connection).
+_HOST_TUNING = ("keepalive_interval", "keepalive_count", "hang_timeout")
 
 
 def _default_label(uri: str) -> str:
@@ -184,8 +208,8 @@ class Config:
     hosts: list[HostConfig] = field(default_factory=list)
 
     def add_host(self, uri: str, family: Optional[str] = None,
-                 name: Optional[str] = None) -> HostConfig:
-        host = HostConfig.make(uri, family, name)
+                 name: Optional[str] = None, **tuning: Any) -> HostConfig:
+        host = HostConfig.make(uri, family, name, **tuning)
         if any(h.uri == host.uri for h in self.hosts):
             return next(h for h in self.hosts if h.uri == host.uri)
         taken = {h.name for h in self.hosts}
@@ -195,7 +219,7 @@ class Config:
             i = 2
             while f"{host.name}-{i}" in taken:
                 i += 1
-            host = HostConfig(uri=host.uri, family=host.family, name=f"{host.name}-{i}")
+            host = dataclasses.replace(host, name=f"{host.name}-{i}")
         self.hosts.append(host)
         return host
 
@@ -313,8 +337,9 @@ def load_config(path: Optional[str] = None, required: bool = False) -> Config:
     if not isinstance(hosts, list):
         raise ConfigError(f"{path}: hosts are given as [[host]] tables")
     for i, h in enumerate(hosts):
-        extra = set(h) - {"uri", "family", "name"}
+        extra = set(h) - {"uri", "family", "name", *_HOST_TUNING}
         if extra:
             raise ConfigError(f"{path}: host #{i + 1}: unknown setting(s) {', '.join(extra)}")
-        cfg.add_host(h.get("uri", ""), h.get("family"), h.get("name"))
+        cfg.add_host(h.get("uri", ""), h.get("family"), h.get("name"),
+                     **{k: v for k, v in h.items() if k in _HOST_TUNING})
     return cfg

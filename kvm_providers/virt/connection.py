@@ -4,14 +4,44 @@ A :class:`Host` owns the connection to one libvirt URI and keeps it alive:
 
 * it is opened in the background by a supervisor thread when the host is
   configured, and reopened with exponential backoff whenever libvirt closes
-  or loses it (close callback, keepalive timeout, a call failing with a dead
-  connection);
+  or loses it (close callback: end of file, keepalive timeout; a call failing
+  with a dead connection) or stops answering (``hang_timeout``, below);
 * while it is away, :meth:`Host.conn` fails *fast* with ``CIM_ERR_FAILED``
   naming the host: a request waits at most ``retry_wait`` seconds for a
   reconnection attempt it triggers itself (``first_wait`` for the very first
   connection after start), never for a hung hypervisor;
 * libvirt connections are thread-safe, so every request thread shares the
   one connection (the Python binding releases the GIL during calls).
+
+A hung or vanished libvirtd fails requests, never the process:
+
+* Each connection is a :class:`Link` that counts the calls inside it.  A lost
+  connection is *retired* (new requests get the next connection, a
+  generation-based hand-off) and ``virConnectClose`` runs only once the last
+  call has left it: closing a ``virConnect`` while another thread is inside a
+  call on it frees the RPC client under that thread (a SIGSEGV when the
+  daemon answers).
+* :meth:`Host.conn` hands out a :class:`Guarded` proxy of the connection;
+  every object it returns (domains, pools, volumes ...) is wrapped too.
+  Through a daemon, each libvirt call runs on a helper thread of the link
+  and the calling thread waits for it *with a deadline*: a call blocked on a
+  hung daemon cannot be interrupted, but its caller can stop waiting.  When
+  no call on the link has finished for ``hang_timeout`` seconds (a probe,
+  ``getLibVersion`` - a high-priority RPC in libvirtd - is sent at
+  half-time, so that one long call such as a managed save on a live daemon
+  does not count as a hang), every waiter fails with ``HostUnavailable``
+  naming the host, the link is retired and the supervisor opens a new
+  connection; the calls stuck in the old one keep only its helper threads,
+  and it is closed when they return.
+* libvirt's client keepalive is off unless configured
+  (``keepalive_interval``): with libvirt 9.0, a keepalive timeout fails only
+  the one thread that holds the connection's I/O, closes the socket under
+  the other threads blocked in calls on it (they stay in ``poll`` until the
+  daemon answers), and the process dies with SIGSEGV when it does.  The
+  deadline above does what keepalive was meant to do, without closing a
+  connection that calls are inside.
+* In-process drivers (``test://``, ``qemu:///embed``) cannot hang on a
+  daemon: their calls run inline (and are counted all the same).
 
 The process-wide set of hosts is a :class:`ConnectionManager`.  The
 embedded server installs it at start with :func:`configure`
@@ -26,18 +56,22 @@ where domain event callbacks will run too.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Sequence
+from urllib.parse import urlparse
 
 import libvirt
 import pywbem
 
 from ..config import HostConfig, load_config
 
-__all__ = ["Host", "ConnectionManager", "HostUnavailable", "DomainNotFound", "configure",
-           "manager", "is_configured", "shutdown", "ensure_event_loop"]
+__all__ = ["Host", "Link", "Guarded", "Pending", "ConnectionManager", "HostUnavailable",
+           "DomainNotFound", "configure", "manager", "is_configured", "shutdown",
+           "ensure_event_loop", "in_process_uri", "unwrap"]
 
 LOG = logging.getLogger(__name__)
 
@@ -111,6 +145,347 @@ def ensure_event_loop() -> None:
         _loop_thread = t
 
 
+# -- calls inside a connection ----------------------------------------------------
+
+#: Methods of libvirt objects that read fields of the Python/C object and never
+#: talk to the daemon: called directly, without a helper thread.
+_LOCAL_METHODS = frozenset({
+    "name", "UUID", "UUIDString", "ID", "key", "getName", "connect", "c_pointer",
+    "isAlive", "registerCloseCallback", "unregisterCloseCallback", "setKeepAlive",
+})
+
+#: The libvirt classes whose objects belong to a connection (wrapped by Guarded).
+_LIBVIRT_CLASSES: tuple = tuple(
+    getattr(libvirt, n) for n in (
+        "virConnect", "virDomain", "virDomainSnapshot", "virDomainCheckpoint", "virInterface",
+        "virNWFilter", "virNWFilterBinding", "virNetwork", "virNetworkPort", "virNodeDevice",
+        "virSecret", "virStoragePool", "virStorageVol", "virStream")
+    if hasattr(libvirt, n))
+
+#: Helper threads per link: libvirtd serves 5 calls of one client at a time by
+#: default (max_client_requests), so more would only queue in the daemon.
+HELPERS_PER_LINK = 16
+
+# Set in helper threads: libvirt calls made there run inline (the waiting
+# thread already watches the deadline).
+_in_helper = threading.local()
+
+
+def in_process_uri(uri: str) -> bool:
+    """True if libvirt runs the driver of `uri` inside this process (test://, qemu:///embed)."""
+    p = urlparse(uri)
+    if "+" in p.scheme or p.hostname:
+        return False
+    return p.scheme == "test" or p.path.startswith("/embed")
+
+
+def unwrap(obj: Any) -> Any:
+    """The libvirt object behind a :class:`Guarded` proxy (anything else unchanged)."""
+    return obj._lv_obj if isinstance(obj, Guarded) else obj
+
+
+def _wrap(value: Any, link: "Link") -> Any:
+    if isinstance(value, _LIBVIRT_CLASSES):
+        return Guarded(value, link)
+    if isinstance(value, list):
+        return [_wrap(v, link) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_wrap(v, link) for v in value)
+    return value
+
+
+class Guarded:
+    """A libvirt object (connection, domain, pool ...) whose calls go through its :class:`Link`.
+
+    Attribute reads and the few local methods (name, UUIDString ...) go
+    straight to the object; every other method call is counted in the link
+    (so that the connection is not closed under it) and, through a daemon,
+    waited for with the host's deadline.  Objects returned by a call are
+    wrapped too; proxies passed as arguments are unwrapped.
+    """
+
+    __slots__ = ("_lv_obj", "_lv_link")
+
+    def __init__(self, obj: Any, link: "Link"):
+        self._lv_obj = obj
+        self._lv_link = link
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._lv_obj, name)
+        if name in _LOCAL_METHODS or not callable(attr):
+            return attr
+        link = self._lv_link
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return link.call(attr, args, kwargs)
+        call.__name__ = name
+        return call
+
+    def __eq__(self, other: object) -> bool:
+        return self._lv_obj is unwrap(other)
+
+    def __hash__(self) -> int:
+        return id(self._lv_obj)
+
+    def __repr__(self) -> str:
+        return f"<Guarded {self._lv_obj!r} gen {self._lv_link.generation}>"
+
+
+class _Helpers:
+    """Daemon threads that run one link's libvirt calls.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit,
+    and a thread stuck in a call to a hung daemon would then hold the
+    process forever.  Threads start on demand, up to `limit`, and end when
+    the link is disposed.
+    """
+
+    def __init__(self, name: str, limit: int):
+        self._name = name
+        self._limit = limit
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+        self._queued = 0
+        self._closed = False
+
+    def submit(self, fn: Callable[[], Any]) -> Future:
+        fut: Future = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("helpers closed")
+            self._queue.put((fut, fn))
+            self._queued += 1
+            # More work waiting than idle threads (a burst of XML fetches): one more.
+            if self._queued > self._idle and self._threads < self._limit:
+                self._threads += 1
+                threading.Thread(target=self._work, daemon=True,
+                                 name=f"{self._name}-{self._threads}").start()
+        return fut
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            n = self._threads
+        for _ in range(n):
+            self._queue.put(None)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            item = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+                if item is not None:
+                    self._queued -= 1
+            if item is None:
+                return
+            fut, fn = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # pylint: disable=broad-except
+                fut.set_exception(exc)
+            del item, fut, fn  # drop references to libvirt objects before waiting again
+
+
+class Link:
+    """One libvirt connection of a host and the calls inside it.
+
+    ``users`` counts the threads inside a call on the connection (helpers,
+    inline callers, connect hooks, probes).  Once retired (lost, hung, host
+    closed) a link admits no new call, and its ``virConnect`` is closed when
+    ``users`` drops to 0 - never while a thread is inside it.
+    """
+
+    def __init__(self, host: "Host", conn: Any, generation: int):
+        self.host = host
+        self.conn = conn
+        self.generation = generation
+        self.inline = in_process_uri(host.uri)
+        self.lock = threading.Lock()
+        self.users = 0
+        self.last_progress = time.monotonic()
+        self.retired: Optional[str] = None
+        self.disposed = False
+        self.probing = False
+        self.waiters: set[threading.Event] = set()
+        self.proxy = Guarded(conn, self)
+        self._helpers: Optional[_Helpers] = None
+
+    def __repr__(self) -> str:
+        return (f"<Link {self.host.label} gen {self.generation} users {self.users}"
+                f"{' retired' if self.retired else ''}>")
+
+    # -- counting ---------------------------------------------------------------
+
+    def enter(self, admit_retired: bool = False) -> None:
+        """One more thread inside the connection; HostUnavailable if it is retired."""
+        with self.lock:
+            if self.retired is not None and not admit_retired:
+                raise HostUnavailable(self.host, self.retired)
+            if self.users == 0:
+                self.last_progress = time.monotonic()   # a busy period starts
+            self.users += 1
+
+    def leave(self) -> None:
+        """A thread left the connection (its call finished: progress)."""
+        with self.lock:
+            self.users -= 1
+            self.last_progress = time.monotonic()
+            dispose = self.retired is not None and self.users == 0 and not self.disposed
+            if dispose:
+                self.disposed = True
+        if dispose:
+            self.host._dispose_later(self)
+
+    def retire(self, reason: str) -> None:
+        """No new calls; close the connection once the last one has left."""
+        with self.lock:
+            if self.retired is None:
+                self.retired = reason
+            waiters = list(self.waiters)
+            dispose = self.users == 0 and not self.disposed
+            if dispose:
+                self.disposed = True
+        for ev in waiters:
+            ev.set()
+        if dispose:
+            self.host._dispose_later(self)
+
+    # -- calls --------------------------------------------------------------------
+
+    def call(self, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """``func(*args, **kwargs)`` inside the connection; results wrapped (see Guarded)."""
+        if args:
+            args = tuple(unwrap(a) for a in args)
+        if kwargs:
+            kwargs = {k: unwrap(v) for k, v in kwargs.items()}
+        if self.inline or getattr(_in_helper, "active", False):
+            self.enter()
+            try:
+                result = func(*args, **kwargs)
+            except libvirt.libvirtError as exc:
+                exc.kvmp_link = self  # type: ignore[attr-defined]
+                raise
+            finally:
+                self.leave()
+            return _wrap(result, self)
+        return _wrap(self.wait(self.submit(func, *args, **kwargs)), self)
+
+    def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """Run ``func(*args, **kwargs)`` on a helper thread of the link; its Future."""
+        with self.lock:
+            if self.retired is not None:
+                raise HostUnavailable(self.host, self.retired)
+            if self._helpers is None:
+                self._helpers = _Helpers(f"libvirt-{self.host.label}-{self.generation}",
+                                         HELPERS_PER_LINK)
+            helpers = self._helpers
+
+        def run() -> Any:
+            self.enter()
+            _in_helper.active = True
+            try:
+                return func(*args, **kwargs)
+            except libvirt.libvirtError as exc:
+                exc.kvmp_link = self  # type: ignore[attr-defined]
+                raise
+            finally:
+                _in_helper.active = False
+                self.leave()
+        try:
+            return helpers.submit(run)
+        except RuntimeError:
+            raise HostUnavailable(self.host, self.retired or "connection closed") from None
+
+    def wait(self, fut: Future) -> Any:
+        """The result of a submitted call, waited for with the host's deadline.
+
+        Fails with HostUnavailable when the link is retired meanwhile, or
+        when nothing inside it has finished for ``hang_timeout`` seconds
+        (counted from the later of this call's start and the last finished
+        call); a probe is sent at half-time so that a slow call on a live
+        daemon does not look like a hang.
+        """
+        if fut.done():
+            return fut.result()
+        hang = self.host.hang_timeout
+        ev = threading.Event()
+        fut.add_done_callback(lambda _f: ev.set())
+        started = time.monotonic()
+        with self.lock:
+            self.waiters.add(ev)
+        try:
+            while True:
+                if fut.done():
+                    return fut.result()
+                if self.retired is not None:
+                    raise HostUnavailable(self.host, self.retired)
+                now = time.monotonic()
+                idle = now - max(self.last_progress, started)
+                if idle >= hang:
+                    self.host._hung(self, idle)
+                    continue   # retired now: raises above (unless the call just finished)
+                if idle >= hang / 2:
+                    self._probe()
+                    ev.wait(hang - idle)
+                else:
+                    ev.wait(hang / 2 - idle)
+        finally:
+            with self.lock:
+                self.waiters.discard(ev)
+
+    def _probe(self) -> None:
+        """Ask the daemon something cheap (once at a time): an answer is progress."""
+        with self.lock:
+            if self.probing or self.retired is not None:
+                return
+            self.probing = True
+
+        def probe() -> None:
+            try:
+                self.enter()
+            except HostUnavailable:
+                return
+            try:
+                self.conn.getLibVersion()   # high priority in libvirtd: answered even when busy
+            except Exception:  # pylint: disable=broad-except
+                pass   # an error is an answer too; a dead connection is reported elsewhere
+            finally:
+                self.probing = False
+                self.leave()
+        threading.Thread(target=probe, daemon=True,
+                         name=f"libvirt-probe-{self.host.label}").start()
+
+    def close_helpers(self) -> None:
+        with self.lock:
+            helpers, self._helpers = self._helpers, None
+        if helpers is not None:
+            helpers.close()
+
+
+class Pending:
+    """A libvirt call running on a helper thread (:meth:`Host.submit`)."""
+
+    __slots__ = ("_link", "_fut", "_value", "_exc")
+
+    def __init__(self, link: Optional[Link], fut: Optional[Future] = None,
+                 value: Any = None, exc: Optional[BaseException] = None):
+        self._link, self._fut, self._value, self._exc = link, fut, value, exc
+
+    def result(self) -> Any:
+        """The call's result (or its exception), waited for with the host's deadline."""
+        if self._fut is not None and self._link is not None:
+            return self._link.wait(self._fut)
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+
 # -- one host --------------------------------------------------------------------
 
 _UP, _DOWN, _CONNECTING, _CLOSED = "up", "down", "connecting", "closed"
@@ -124,10 +499,19 @@ class Host:
     ``qualified`` (True when several hosts are configured: keys then carry the
     label, see :mod:`kvm_providers.virt.keys`), ``generation`` (increments at
     every new connection; per-request memos are keyed by it).
+
+    Tuning (keyword arguments; defaults from the host's configuration):
+    ``keepalive=(interval, count)`` for ``virConnectSetKeepAlive`` (interval 0:
+    off, the default; see the module documentation),
+    ``hang_timeout`` (seconds without any call finishing before the calls in
+    flight fail and the connection is replaced), ``backoff=(min, max)`` of
+    reconnection attempts, ``first_wait`` and ``retry_wait`` (how long
+    :meth:`conn` waits for a connection attempt).
     """
 
     def __init__(self, config: HostConfig, qualified: bool = False, *,
-                 keepalive: tuple[int, int] = (5, 3),
+                 keepalive: Optional[tuple[int, int]] = None,
+                 hang_timeout: Optional[float] = None,
                  backoff: tuple[float, float] = (0.25, 8.0),
                  first_wait: float = 10.0, retry_wait: float = 1.0,
                  opener: Optional[Callable[[str], Any]] = None):
@@ -136,13 +520,16 @@ class Host:
         self.uri = config.uri
         self.family = config.family
         self.qualified = qualified
-        self.keepalive = keepalive
+        self.keepalive = keepalive if keepalive is not None else (
+            getattr(config, "keepalive_interval", 0), getattr(config, "keepalive_count", 3))
+        self.hang_timeout = float(hang_timeout if hang_timeout is not None
+                                  else getattr(config, "hang_timeout", 15.0))
         self.backoff_min, self.backoff_max = backoff
         self.first_wait = first_wait
         self.retry_wait = retry_wait
         self._opener = opener or libvirt.open
         self._cond = threading.Condition()
-        self._conn: Any = None
+        self._link: Optional[Link] = None
         self._state = _CONNECTING
         self._ever_up = False
         self._attempts = 0
@@ -177,17 +564,28 @@ class Host:
     def last_error(self) -> str:
         return self._last_error
 
+    @property
+    def in_process(self) -> bool:
+        """True if the driver runs in this process (test://, qemu:///embed): no daemon."""
+        return in_process_uri(self.uri)
+
+    @property
+    def _conn(self) -> Any:
+        """The raw virConnect of the current link (None while down)."""
+        link = self._link
+        return link.conn if link is not None else None
+
     def conn(self) -> Any:
-        """The live libvirt connection; raises :class:`HostUnavailable` fast if there is none.
+        """The live connection (a :class:`Guarded` virConnect); :class:`HostUnavailable` if none.
 
         Never connected yet: waits for the first attempt (at most
         ``first_wait``).  Connection lost: triggers an immediate attempt
         (unless one ran in the last ``min_retry`` seconds) and waits for it
         at most ``retry_wait`` seconds.
         """
-        conn = self._conn
-        if conn is not None and self._state == _UP:
-            return conn
+        link = self._link
+        if link is not None and self._state == _UP and link.retired is None:
+            return link.proxy
         with self._cond:
             if self._state != _UP and self._attempts == 0:
                 self._cond.wait_for(lambda: self._attempts > 0 or self._state in (_UP, _CLOSED),
@@ -195,7 +593,10 @@ class Host:
             if self._state == _DOWN:
                 target = None
                 if self._in_flight:
-                    target = self._attempts + 1
+                    # An attempt that has run for retry_wait already is stuck on a
+                    # hung daemon: waiting for it again would only hold the caller.
+                    if time.monotonic() - self._last_attempt < self.retry_wait:
+                        target = self._attempts + 1
                 elif time.monotonic() - self._last_attempt >= self.min_retry:
                     self._kick = True
                     self._cond.notify_all()
@@ -203,39 +604,57 @@ class Host:
                 if target is not None:
                     self._cond.wait_for(lambda: self._attempts >= target
                                         or self._state in (_UP, _CLOSED), self.retry_wait)
-            if self._state == _UP and self._conn is not None:
-                return self._conn
+            if self._state == _UP and self._link is not None:
+                return self._link.proxy
             if self._state == _CLOSED:
                 raise HostUnavailable(self, "the connection manager was shut down")
             raise HostUnavailable(self, self._last_error)
 
     def lost(self, conn: Any = None, reason: str = "connection lost") -> None:
-        """Mark the connection as lost (if `conn` is still the current one) and reconnect."""
+        """Mark the connection as lost (if `conn` is still the current one) and reconnect.
+
+        `conn` may be the raw virConnect, its :class:`Guarded` proxy or its
+        :class:`Link`; None means the current connection.  The connection is
+        retired: closed once no thread is inside a call on it.
+        """
         with self._cond:
             if self._state == _CLOSED:
                 return
-            if conn is not None and conn is not self._conn:
+            link = self._link
+            if conn is not None and link is not None and not (
+                    conn is link or unwrap(conn) is link.conn):
                 return
             if self._state == _UP:
                 LOG.warning("libvirt host %s (%s): %s; reconnecting", self.label, self.uri,
                             reason)
-            old, self._conn = self._conn, None
+            self._link = None
             self._state = _DOWN
             self._last_error = reason
             self._delay = self.backoff_min
             self._kick = True
             self._cond.notify_all()
-        if old is not None:
-            self._dispose_later(old)
+        if link is not None:
+            link.retire(reason)
+
+    def _hung(self, link: Link, idle: float) -> None:
+        """Nothing finished in `link` for `idle` seconds: fail its calls, use a new connection."""
+        reason = (f"libvirt did not answer for {idle:.0f} s (hang_timeout "
+                  f"{self.hang_timeout:g} s)")
+        with self._cond:
+            current = self._link is link
+        if current:
+            self.lost(link, reason)
+        else:
+            link.retire(reason)
 
     def close(self) -> None:
-        """Stop supervising and close the connection."""
+        """Stop supervising; the connection is closed once no call is inside it."""
         with self._cond:
-            old, self._conn = self._conn, None
+            link, self._link = self._link, None
             self._state = _CLOSED
             self._cond.notify_all()
-        if old is not None:
-            self._dispose(old)
+        if link is not None:
+            link.retire("the connection manager was shut down")
 
     # -- connect hooks ----------------------------------------------------------
 
@@ -244,25 +663,33 @@ class Host:
 
         At once if the host is up, then after every reconnection, from the
         supervisor thread.  For what lives per connection, such as libvirt
-        domain event callbacks.  Exceptions are logged.
+        domain event callbacks.  `conn` is the raw virConnect; the hook runs
+        counted in the connection.  Exceptions are logged.
         """
         with self._cond:
             self._hooks.append(hook)
-            conn = self._conn if self._state == _UP else None
-        if conn is not None:
-            self._run_hooks([hook], conn)
+            link = self._link if self._state == _UP else None
+        if link is not None:
+            self._run_hooks([hook], link)
 
     def remove_connect_hook(self, hook: Callable[["Host", Any], None]) -> None:
         with self._cond:
             if hook in self._hooks:
                 self._hooks.remove(hook)
 
-    def _run_hooks(self, hooks: list, conn: Any) -> None:
-        for hook in hooks:
-            try:
-                hook(self, conn)
-            except Exception:  # pylint: disable=broad-except
-                LOG.exception("libvirt host %s: connect hook %r failed", self.label, hook)
+    def _run_hooks(self, hooks: list, link: Link) -> None:
+        try:
+            link.enter()
+        except HostUnavailable:
+            return   # lost already; the next connection runs the hooks
+        try:
+            for hook in hooks:
+                try:
+                    hook(self, link.conn)
+                except Exception:  # pylint: disable=broad-except
+                    LOG.exception("libvirt host %s: connect hook %r failed", self.label, hook)
+        finally:
+            link.leave()
 
     # -- calls ------------------------------------------------------------------
 
@@ -284,7 +711,10 @@ class Host:
         msg = exc.get_error_message() or str(exc)
         if code == _NO_DOMAIN:
             return DomainNotFound(msg)
-        conn = self._conn
+        # The connection the call failed in (a call of an older, retired
+        # connection must not condemn the current one).
+        link = getattr(exc, "kvmp_link", None) or self._link
+        conn = link.conn if link is not None else None
         dead = code in _DEAD_CODES
         if code == _SYSTEM_ERROR and exc.get_error_domain() != _FROM_RPC:
             # An OS error of the operation (a bridge that cannot be made, a file that
@@ -296,7 +726,8 @@ class Host:
             except libvirt.libvirtError:
                 dead = True
         if dead or conn is None:
-            self.lost(conn, msg)
+            if link is not None:
+                self.lost(link, msg)
             return HostUnavailable(self, msg)
         return pywbem.CIMError(pywbem.CIM_ERR_FAILED,
                                f"libvirt host {self.label!r}: {what} failed: {msg}")
@@ -305,6 +736,24 @@ class Host:
         """``func(*args)`` under :meth:`guard`."""
         with self.guard(what):
             return func(*args)
+
+    def submit(self, func: Callable[..., Any], *args: Any, on: Any = None) -> Pending:
+        """Start ``func(*args)`` on a helper thread of a connection; ``.result()`` waits for it.
+
+        `on` is a :class:`Guarded` object whose connection runs the call (by
+        default the current one).  Libvirt calls inside `func` run in that
+        thread directly.  In-process drivers run `func` here, at once.  The
+        caller waits with the host's deadline (:meth:`Link.wait`).
+        """
+        link = on._lv_link if isinstance(on, Guarded) else None
+        if link is None:
+            link = self.conn()._lv_link
+        if link.inline:
+            try:
+                return Pending(None, value=func(*args))
+            except Exception as exc:  # pylint: disable=broad-except
+                return Pending(None, exc=exc)
+        return Pending(link, link.submit(func, *args))
 
     @staticmethod
     def unsupported(exc: BaseException) -> bool:
@@ -325,16 +774,19 @@ class Host:
 
     # -- supervision ----------------------------------------------------------
 
-    def _dispose_later(self, conn: Any) -> None:
-        """Close a lost connection from a short-lived thread.
+    def _dispose_later(self, link: Link) -> None:
+        """Close a retired connection from a short-lived thread.
 
-        `lost` may run inside libvirt's close callback, on the event loop
-        thread: closing the connection there would wait for that very loop.
+        The last user may leave on libvirt's event loop thread (close
+        callback) or in a request: closing there could wait for that very
+        loop, or for a daemon that does not answer.
         """
-        threading.Thread(target=self._dispose, args=(conn,), daemon=True,
+        threading.Thread(target=self._dispose, args=(link,), daemon=True,
                          name=f"libvirt-close-{self.label}").start()
 
-    def _dispose(self, conn: Any) -> None:
+    def _dispose(self, link: Link) -> None:
+        link.close_helpers()
+        conn = link.conn
         try:
             conn.unregisterCloseCallback()
         except Exception:  # pylint: disable=broad-except
@@ -343,6 +795,8 @@ class Host:
             conn.close()
         except Exception:  # pylint: disable=broad-except
             pass
+        LOG.debug("libvirt host %s: connection of generation %d closed", self.label,
+                  link.generation)
 
     def _on_close(self, conn: Any, reason: int, _opaque: Any) -> None:
         names = {0: "error", 1: "end of file", 2: "keepalive timeout", 3: "client closed"}
@@ -356,9 +810,12 @@ class Host:
             conn.registerCloseCallback(self._on_close, None)
         except (libvirt.libvirtError, AttributeError):
             pass  # drivers without close callbacks (test://): nothing to watch
-        if self.keepalive and self.keepalive[0] > 0:
+        if not in_process_uri(self.uri):
+            interval, count = self.keepalive or (0, 0)
             try:
-                conn.setKeepAlive(*self.keepalive)
+                # interval 0: no keepalive messages from this side (libvirt may
+                # default to sending them).
+                conn.setKeepAlive(interval if interval > 0 else 0, count if interval > 0 else 0)
             except (libvirt.libvirtError, AttributeError):
                 pass
         return conn
@@ -389,14 +846,15 @@ class Host:
                 self._attempts += 1
                 self._in_flight = False
                 hooks: list = []
+                link = None
                 if self._state == _CLOSED:
                     if conn is not None:
-                        self._dispose(conn)
+                        self._dispose(Link(self, conn, self.generation + 1))
                     return
                 if conn is not None:
                     hooks = list(self._hooks)
-                    self._conn = conn
                     self.generation += 1
+                    link = self._link = Link(self, conn, self.generation)
                     self._state = _UP
                     self._delay = self.backoff_min
                     if self._ever_up:
@@ -413,8 +871,8 @@ class Host:
                     self._delay = min(self._delay * 2, self.backoff_max) \
                         if self._attempts > 1 else self.backoff_min
                 self._cond.notify_all()
-            if hooks:
-                self._run_hooks(hooks, conn)
+            if hooks and link is not None:
+                self._run_hooks(hooks, link)
 
 
 # -- the set of hosts ------------------------------------------------------------
@@ -487,7 +945,8 @@ def configure(hosts: Sequence[HostConfig], **host_options: Any) -> ConnectionMan
     """Install the process-wide hosts (the embedded server calls this at start).
 
     Replaces (and closes) a previous configuration.  `host_options` tune the
-    supervision (``keepalive=(interval, count)``, ``backoff=(min, max)``,
+    supervision of every host, over what the host configurations say
+    (``keepalive=(interval, count)``, ``hang_timeout``, ``backoff=(min, max)``,
     ``first_wait``, ``retry_wait``).
     """
     global _manager

@@ -28,9 +28,7 @@ Outside a request scope nothing is memoized (every call asks libvirt).
 from __future__ import annotations
 
 import os
-import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlparse
 
@@ -39,7 +37,7 @@ from lxml import etree
 
 from ..provider.env import current_scope
 from . import keys
-from .connection import DomainNotFound, Host
+from .connection import DomainNotFound, Host, HostUnavailable
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings
 from .mapping import View
 
@@ -55,8 +53,6 @@ XML_FLAGS = getattr(libvirt, "VIR_DOMAIN_XML_SECURE", 1)
 XML_INACTIVE = getattr(libvirt, "VIR_DOMAIN_XML_INACTIVE", 2)
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-_executor: Optional[ThreadPoolExecutor] = None
-_executor_lock = threading.Lock()
 
 
 def parse_xml(text: str) -> Any:
@@ -64,22 +60,9 @@ def parse_xml(text: str) -> Any:
     return etree.fromstring(text.encode("utf-8") if isinstance(text, str) else text, _PARSER)
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="libvirt-fetch")
-    return _executor
-
-
 def is_local_driver(host: Host) -> bool:
     """True if libvirt runs the driver inside this process (test://, qemu:///embed)."""
-    p = urlparse(host.uri)
-    scheme = p.scheme
-    if "+" in scheme or p.hostname:
-        return False
-    return scheme == "test" or p.path.startswith("/embed")
+    return host.in_process
 
 
 def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
@@ -225,8 +208,8 @@ def has_managed_save(ref: DomainRef) -> bool:
         try:
             with host.guard(f"checking the save image of {ref.name!r}"):
                 return bool(ref.dom.hasManagedSaveImage(0))
-        except DomainNotFound:
-            raise
+        except (DomainNotFound, HostUnavailable):
+            raise    # a hung or lost host fails the request, never reports "no image"
         except Exception:  # pylint: disable=broad-except
             return False
     return _memo(("virt.managedsave", host.label, host.generation, ref.uuid), compute)
@@ -268,7 +251,7 @@ def domain_xml(ref: DomainRef, inactive: bool = False) -> "DomainXML":
 def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
     """Fetch and parse the XML of many domains into the request scope.
 
-    Through a daemon the fetches run on a small thread pool (libvirt's
+    Through a daemon the fetches run on the connection's helper threads (libvirt's
     client pipelines calls on one connection); for in-process drivers they
     run inline.  Domains that vanished meanwhile are skipped (domain_xml
     raises DomainNotFound for them later).
@@ -287,7 +270,11 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
         except libvirt.libvirtError as exc:
             return ref, None, exc
 
-    for ref, text, exc in _pool().map(fetch, todo):
+    # On the helper threads of the domains' connection, waited for with the
+    # host's deadline (a hung daemon fails the request, see connection.py).
+    pending = [ref.host.submit(fetch, ref, on=ref.dom) for ref in todo]
+    for p in pending:
+        ref, text, exc = p.result()
         if text is not None:
             scope[_xml_key(ref, inactive)] = DomainXML(ref, parse_xml(text), inactive)
         elif exc is not None:
@@ -300,7 +287,7 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
                     window: int = 32) -> Iterator["DomainXML"]:
     """The parsed XML of each domain of `refs`, in order; vanished domains are skipped.
 
-    Through a daemon, up to `window` fetches run ahead on the thread pool
+    Through a daemon, up to `window` fetches run ahead on the connection's helpers
     while the caller works on the documents already there (fetching, parsing
     and building instances overlap); in-process drivers fetch inline.
     Documents are memoized in the request scope like :func:`domain_xml`.
@@ -315,16 +302,16 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
         return
     flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
 
-    # The workers only fetch (libvirt releases the GIL during the call); the
-    # documents are parsed here: parsing in the workers costs more in GIL
-    # hand-offs than it saves.
+    # The helpers only fetch (libvirt releases the GIL during the call); the
+    # documents are parsed here: parsing in the helpers costs more in GIL
+    # hand-offs than it saves.  The helpers are the connection's (Host.submit):
+    # a hung host holds only its own threads, and the wait has its deadline.
     def fetch(ref: DomainRef):
         try:
             return _fetch_xml_text(ref, flags), None
         except libvirt.libvirtError as exc:
             return None, exc
 
-    pool = _pool()
     pending: deque = deque()
     todo = iter(refs)
 
@@ -334,7 +321,8 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
             if ref is None:
                 return
             key = _xml_key(ref, inactive)
-            pending.append((ref, key, None if key in scope else pool.submit(fetch, ref)))
+            pending.append((ref, key, None if key in scope
+                            else ref.host.submit(fetch, ref, on=ref.dom)))
 
     refill()
     while pending:
