@@ -171,6 +171,8 @@ class CIMApp:
             ns, _, rest = obj.partition(":")
             cls = re.split(r"[.=]", rest, maxsplit=1)[0] if rest else ""
             target = req.target
+            if target is None:
+                return "a method call without a target object"
             if ns.strip("/").lower() != (target.namespace or "").strip("/").lower() or \
                     (cls and cls.lower() != target.classname.lower()):
                 return (f"CIMObject header {obj!r} does not match the request's object "
