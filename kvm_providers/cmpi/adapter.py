@@ -119,19 +119,22 @@ def get_cmpi_proxy_provider(miname: str, broker, ctx, cmpi=None):
     server's log (and stderr, syslog) and the MI is a :class:`FailedProvider`
     that answers every call with that cause.
     """
+    if miname == loader.PIN_MINAME:
+        # The MI that keeps cmpi-bindings from finalising Python (loader.pin_interpreter).
+        return _keep(FailedProvider(miname, "not a provider", rc=_RC_NOT_SUPPORTED))
     if cmpi is None:
         try:
             cmpi = _cmpi_module()
         except loader.CmpiImportError as exc:
             text = str(exc)
             loader.report(f"provider {miname}: {text}", broker, miname)
-            return _keep(FailedProvider(miname, text.splitlines()[0]))
+            failed = _keep(FailedProvider(miname, text.splitlines()[0]))
+            loader.pin_interpreter(broker, ctx)     # needs no cmpi
+            return failed
     # Objects cmpi-bindings wrapped before ``cmpi`` was imported are bare
     # SwigPyObjects without methods: give them their proxy class.
     broker = loader.rewrap(broker, cmpi.CMPIBroker)
     ctx = loader.rewrap(ctx, cmpi.CMPIContext)
-    if miname == loader.PIN_MINAME:
-        return _keep(FailedProvider(miname, "not a provider", rc=_RC_NOT_SUPPORTED))
     with _lock:
         prox = _proxies.get(miname)
         if prox is None:
@@ -144,12 +147,14 @@ def get_cmpi_proxy_provider(miname: str, broker, ctx, cmpi=None):
                     broker.LogMessage(cmpi.CMPI_SEV_ERROR, miname, text)
                 except Exception:  # pylint: disable=broad-except
                     loader.report(text, broker, miname)
-                return _keep(FailedProvider(
+                prox = _keep(FailedProvider(
                     miname, f"loading provider {miname} failed: {type(exc).__name__}: {exc}"))
-            _proxies[miname] = _keep(prox)
+            else:
+                _proxies[miname] = _keep(prox)
         else:
             prox.broker = broker
-        prox.users += 1
+        if isinstance(prox, CMPIProxyProvider):
+            prox.users += 1
     # Outside the lock: this creates an MI, which calls back in here.
     loader.pin_interpreter(broker, ctx)
     return prox

@@ -138,6 +138,10 @@ def test_cmpi_import_failure_is_reported_with_its_cause(process, schema, capfd, 
     rc, msg = bindings.call(handle, "enum_instance_names", ctx, result(), op(broker))
     assert rc == F.CMPI_RC_ERR_FAILED and b"No module named '_cmpi'" in msg
     assert bindings.cleanup(handle, ctx, False) == F.CMPI_RC_NEVER_UNLOAD
+    assert bindings.mi_count == 2           # pinned even so: a shutdown does not abort
+    assert bindings.cleanup(handle, ctx, True) == F.CMPI_RC_OK
+    assert bindings.mi_count == 2           # pinned even so: a shutdown does not abort
+    assert bindings.cleanup(handle, ctx, True) == F.CMPI_RC_OK
 
 
 def _lib(path, with_symbol):
