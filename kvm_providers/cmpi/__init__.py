@@ -15,10 +15,11 @@ with ``_cmpi`` taken from the server's own library (:mod:`.loader`).  See
 docs/cmpi.md.
 """
 
+from . import loader
 from .adapter import CMPIProxyProvider, PYCIM_DIR, get_cmpi_proxy_provider, resolve_module
 from .convert import Converter, cim_error_from_cmpi
 from .env import CMPICIMOMHandle, CMPIEnvironment, CMPILogger, CMPILogHandler
 
-__all__ = ["get_cmpi_proxy_provider", "CMPIProxyProvider", "resolve_module", "PYCIM_DIR",
+__all__ = ["loader", "get_cmpi_proxy_provider", "CMPIProxyProvider", "resolve_module", "PYCIM_DIR",
            "Converter", "cim_error_from_cmpi", "CMPICIMOMHandle", "CMPIEnvironment",
            "CMPILogger", "CMPILogHandler"]

@@ -382,3 +382,50 @@ def test_association_upcalls_as_each_server_routes_them(fake, schema, server, as
     refs = list(ch.References(a, resultClass=assoc))
     assert [r.classname for r in refs] == ["Test_Assoc"]
     assert isinstance(refs[0], CIMInstance)
+
+
+# -- the entry module in a fresh interpreter -------------------------------------------------------
+
+_FRESH = r"""
+import importlib.util, sys
+sys.path.insert(0, {tests!r})
+import fake_cmpi
+sys.modules["cmpi"] = fake_cmpi
+if {break_pywbem!r}:
+    sys.modules["pywbem"] = None              # "No module named pywbem" (package broken)
+spec = importlib.util.spec_from_file_location("cmpi_pywbem_bindings", {entry!r})
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+loader = sys.modules["kvm_providers.cmpi.loader"]
+loader.raw_broker_log = fake_cmpi.raw_log
+loader.create_instance_mi = lambda *a: True
+broker = fake_cmpi.CMPIBroker(name="Pegasus")
+prov = mod.get_cmpi_proxy_provider("kvm_providers_x", broker, broker.context())
+print("RESULT", prov.enum_instances(None, None, None, None), prov.cleanup(None, False))
+print("LOGGED", any("pywbem" in text for _s, _i, text in broker.logs))
+if not {break_pywbem!r}:
+    import kvm_providers.cmpi as pkg
+    print("SAME", pkg.loader is loader and sys.modules["kvm_providers.cmpi.adapter"].loader is loader)
+"""
+
+
+@pytest.mark.parametrize("break_pywbem", [False, True])
+def test_entry_module_in_a_fresh_interpreter(tmp_path, break_pywbem):
+    """cmpi_pywbem_bindings loads the loader without the package (so that even a broken
+    installation is reported with its cause) and the package then uses that same loader."""
+    import subprocess
+    import sys
+    from conftest import ENTRY
+    code = _FRESH.format(tests=HERE, entry=ENTRY, break_pywbem=break_pywbem)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    if break_pywbem:
+        assert "RESULT (1, b\"kvm_providers_x: cannot import kvm_providers' CMPI adapter" \
+            in out.stdout and "(51, None)" in out.stdout
+        assert "LOGGED True" in out.stdout
+        assert "No module named 'pywbem'" in out.stderr or "pywbem" in out.stderr
+    else:
+        assert "SAME True" in out.stdout
+        assert "RESULT (1, " in out.stdout and \
+            "kvm_providers_x: loading provider kvm_providers_x failed" in out.stdout
