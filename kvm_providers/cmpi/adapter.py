@@ -280,17 +280,44 @@ class CMPIProxyProvider:
 
     # -- instance MI ----------------------------------------------------------
 
+    def _enum_paths(self, op: CIMInstanceName) -> list[CIMInstanceName]:
+        """The class paths to enumerate for an enumeration of ``op.classname``.
+
+        Both servers name one of this module's classes (sfcb replaces a
+        superclass by the registered class, REPLACE_CN); an sfcb built with
+        optimized enumeration passes the client's class, possibly a
+        superclass: then every class of this module under it.
+        """
+        if op.classname.lower() in self.proxy.providers:
+            return [op]
+        out = []
+        schema = self._schema()
+        for cname in self.proxy.providers:
+            try:
+                spec = schema.spec(op.namespace, cname)
+            except pywbem.CIMError:
+                continue
+            if spec.is_a(op.classname):
+                out.append(CIMInstanceName(spec.name, namespace=op.namespace))
+        return out or [op]        # none: the provider says NOT_SUPPORTED
+
     def enum_instance_names(self, ctx, rslt, objname):
         def run(env, conv):
             op = self._path(conv, objname)
-            self._return_paths(conv, rslt, self.proxy.MI_enumInstanceNames(env, op))
+            for cop in self._enum_paths(op):
+                for path in self.proxy.MI_enumInstanceNames(env, cop):
+                    rslt.return_objectpath(conv.keep(conv.object_path(path)))
+            rslt.done()
         return self._run("EnumerateInstanceNames", ctx, run)
 
     def enum_instances(self, ctx, rslt, objname, plist):
         def run(env, conv):
             op = self._path(conv, objname)
-            self._return_instances(conv, rslt, self.proxy.MI_enumInstances(
-                env, op, self._plist(plist)), op.namespace)
+            props = self._plist(plist)
+            for cop in self._enum_paths(op):
+                for inst in self.proxy.MI_enumInstances(env, cop, props):
+                    rslt.return_instance(conv.keep(conv.instance(inst, namespace=op.namespace)))
+            rslt.done()
         return self._run("EnumerateInstances", ctx, run)
 
     def get_instance(self, ctx, rslt, objname, plist):

@@ -1010,6 +1010,8 @@ class CMPIBroker(_Proxy):
         #: {lower-case class: {lower-case property: (name, CMPI type or "object",
         #: is_array, default _Cell or None)}}: the classes the server knows.
         self.classes: dict[str, dict[str, tuple]] = {}
+        #: sfcb configured with --enable-optimized-enumeration (HAVE_OPTIMIZED_ENUMERATION).
+        self.optimized_enumeration = False
         self.log_supported = log_supported
         self.trace_supported = trace_supported
         self.logs: list[tuple[int, str, str]] = []
@@ -1213,11 +1215,25 @@ class CMPIBroker(_Proxy):
         return rslt
 
     def _instances(self, ctx, op, props, names_only: bool) -> list:
+        """An enumeration: every provider of the class and its subclasses.
+
+        Both servers call the provider of each registered class with that
+        class's name (sfcb: REPLACE_CN in providerDrv.c); an sfcb built with
+        optimized enumeration (``optimized_enumeration``) calls each provider
+        once, with the class the client named.
+        """
         out = []
+        called: list = []
         for cn in self._classes_under(op._classname) or [op._classname.lower()]:
             prov = self._provider(cn)
             if prov is not None:
-                path = CMPIObjectPath._new(op._ns, self.providers[cn][0])
+                if self.optimized_enumeration and not self.is_pegasus:
+                    if any(p is prov for p in called):
+                        continue
+                    called.append(prov)
+                    path = op._clone()
+                else:
+                    path = CMPIObjectPath._new(op._ns, self.providers[cn][0])
                 if names_only:
                     out += self._call_provider(ctx, "enum_instance_names", path, prov).paths
                 else:

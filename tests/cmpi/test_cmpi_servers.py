@@ -429,3 +429,21 @@ def test_entry_module_in_a_fresh_interpreter(tmp_path, break_pywbem):
         assert "SAME True" in out.stdout
         assert "RESULT (1, " in out.stdout and \
             "kvm_providers_x: loading provider kvm_providers_x failed" in out.stdout
+
+
+# -- enumerations of a superclass ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server,optimized", [("Pegasus", False), ("RequestHandler", False),
+                                              ("RequestHandler", True)])
+def test_enumeration_of_a_superclass(fake, schema, server, optimized):
+    """Each registered class's provider is called with its class name, except by an sfcb
+    with optimized enumeration, which calls each provider once with the client's class."""
+    mi, broker, ctx = _mi(server, schema)
+    broker.optimized_enumeration = optimized
+    ch = CMPICIMOMHandle(fake, broker, ctx)
+    names = list(ch.EnumerateInstanceNames(NS, "Test_Base"))
+    assert sorted((n.classname, n["Id"]) for n in names) == [("Test_Types", "a"),
+                                                             ("Test_Types", "b")]
+    insts = list(ch.EnumerateInstances(NS, "Test_Base", ["U8"]))
+    assert [sorted(i.properties) for i in insts] == [["Id", "U8"]] * 2
