@@ -148,10 +148,13 @@ def import_cmpi(maps: str = "/proc/self/maps"):
             return module
         where = None
         try:
-            if sys.modules.get("_cmpi") is None:
+            loaded = sys.modules.get("_cmpi")
+            if loaded is None:
                 where = find_cmpi_extension(maps)
                 if where is not None:
                     _load_extension("_cmpi", where)
+            else:                   # from an earlier attempt (then cmpi.py failed)
+                where = getattr(loaded, "__file__", None)
             module = importlib.import_module("cmpi")
         except Exception as exc:  # pylint: disable=broad-except
             origin = f"_cmpi from {where}" if where else \

@@ -447,3 +447,27 @@ def test_enumeration_of_a_superclass(fake, schema, server, optimized):
                                                              ("Test_Types", "b")]
     insts = list(ch.EnumerateInstances(NS, "Test_Base", ["U8"]))
     assert [sorted(i.properties) for i in insts] == [["Id", "U8"]] * 2
+
+
+def test_import_failure_names_the_library_used_as_cmpi(monkeypatch, capfd):
+    """A retry after cmpi.py failed says which _cmpi was loaded (not "none found")."""
+    import sys
+    import types
+
+    class NoCmpi:
+        def find_spec(self, name, path=None, target=None):
+            if name == "cmpi":
+                raise ModuleNotFoundError("No module named 'cmpi'", name="cmpi")
+            return None
+    lib = types.ModuleType("_cmpi")
+    lib.__file__ = "/usr/lib/sfcb/libpy3CmpiProvider.so"
+    monkeypatch.delitem(sys.modules, "cmpi", raising=False)
+    monkeypatch.setitem(sys.modules, "_cmpi", lib)
+    monkeypatch.setattr(sys, "meta_path", [NoCmpi()] + sys.meta_path)
+    with pytest.raises(loader.CmpiImportError) as exc:
+        loader.import_cmpi()
+    assert "_cmpi from /usr/lib/sfcb/libpy3CmpiProvider.so" in str(exc.value)
+    assert "No module named 'cmpi'" in str(exc.value)
+    assert loader.last_error() == str(exc.value)
+    assert "No module named 'cmpi'" in capfd.readouterr().err
+    loader.reset()
