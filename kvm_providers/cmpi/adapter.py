@@ -53,18 +53,29 @@ import pywbem
 from pywbem import CIMInstanceName
 
 from ..provider import ProviderProxy, request_scope, to_cim_error
+from . import loader
 from .convert import Converter, cim_error_from_cmpi
 from .env import CMPIEnvironment, install_log_handler
 
-__all__ = ["CMPIProxyProvider", "get_cmpi_proxy_provider", "resolve_module", "PYCIM_DIR",
-           "reset"]
+__all__ = ["CMPIProxyProvider", "FailedProvider", "get_cmpi_proxy_provider", "resolve_module",
+           "PYCIM_DIR", "reset"]
 
 LOG = logging.getLogger("kvm_providers.cmpi")
 
 #: Where cmpi-bindings' provider modules live (one shim per registered provider name).
 PYCIM_DIR = "/usr/lib/pycim"
 
+# cmpidt.h codes the adapter needs even when ``cmpi`` cannot be imported.
+_RC_FAILED = 1
+_RC_NOT_SUPPORTED = 7
+_RC_NEVER_UNLOAD = 51
+
 _proxies: dict[str, "CMPIProxyProvider"] = {}
+# Every object ever handed to cmpi-bindings stays referenced here: its
+# TargetCleanup releases them without holding the GIL, and a release that
+# frees the object aborts the process ("PyThreadState_Get: the function must
+# be called with the GIL held").
+_kept: list[Any] = []
 _lock = threading.RLock()
 
 
@@ -92,44 +103,101 @@ def resolve_module(miname: str, pycim_dir: Optional[str] = None) -> str:
 
 
 def _cmpi_module():
-    import cmpi  # the SWIG module cmpi-bindings installs (pylint: disable=import-error)
-    return cmpi
+    return loader.import_cmpi()
 
 
-def get_cmpi_proxy_provider(miname: str, broker, ctx, cmpi=None) -> "CMPIProxyProvider":
+def get_cmpi_proxy_provider(miname: str, broker, ctx, cmpi=None):
     """Entry point called by cmpi-bindings for every MI it creates.
 
     One proxy per MI name, shared by the instance, method, association and
     indication MIs of that name; each creation is counted so that the module
-    is shut down with the last ``cleanup``.
+    is shut down with the last terminating ``cleanup``.
+
+    Never raises: cmpi-bindings cannot show a Python 3 exception (its
+    traceback formatter imports ``StringIO``).  If ``cmpi`` cannot be imported
+    or the provider module cannot be loaded, the cause goes to the CIM
+    server's log (and stderr, syslog) and the MI is a :class:`FailedProvider`
+    that answers every call with that cause.
     """
-    cmpi = cmpi or _cmpi_module()
+    if miname == loader.PIN_MINAME:
+        # The MI that keeps cmpi-bindings from finalising Python (loader.pin_interpreter).
+        return _keep(FailedProvider(miname, "not a provider", rc=_RC_NOT_SUPPORTED))
+    if cmpi is None:
+        try:
+            cmpi = _cmpi_module()
+        except loader.CmpiImportError as exc:
+            text = str(exc)
+            loader.report(f"provider {miname}: {text}", broker, miname)
+            failed = _keep(FailedProvider(miname, text.splitlines()[0]))
+            loader.pin_interpreter(broker, ctx)     # needs no cmpi
+            return failed
+    # Objects cmpi-bindings wrapped before ``cmpi`` was imported are bare
+    # SwigPyObjects without methods: give them their proxy class.
+    broker = loader.rewrap(broker, cmpi.CMPIBroker)
+    ctx = loader.rewrap(ctx, cmpi.CMPIContext)
     with _lock:
         prox = _proxies.get(miname)
         if prox is None:
             try:
                 prox = CMPIProxyProvider(miname, broker, ctx, cmpi=cmpi)
-            except BaseException:
-                # cmpi-bindings cannot show a Python 3 traceback (it imports
-                # StringIO): say why the MI could not be created in the log.
+            except BaseException as exc:  # pylint: disable=broad-except
                 text = f"loading provider {miname} failed:\n{traceback.format_exc()}"
                 LOG.error("%s", text)
                 try:
                     broker.LogMessage(cmpi.CMPI_SEV_ERROR, miname, text)
                 except Exception:  # pylint: disable=broad-except
-                    pass
-                raise
-            _proxies[miname] = prox
+                    loader.report(text, broker, miname)
+                prox = _keep(FailedProvider(
+                    miname, f"loading provider {miname} failed: {type(exc).__name__}: {exc}"))
+            else:
+                _proxies[miname] = _keep(prox)
         else:
             prox.broker = broker
-        prox.users += 1
-        return prox
+        if isinstance(prox, CMPIProxyProvider):
+            prox.users += 1
+    # Outside the lock: this creates an MI, which calls back in here.
+    loader.pin_interpreter(broker, ctx)
+    return prox
+
+
+def _keep(obj):
+    with _lock:
+        if not any(o is obj for o in _kept):
+            _kept.append(obj)
+    return obj
 
 
 def reset() -> None:
     """Forget every proxy (tests)."""
     with _lock:
         _proxies.clear()
+        _kept.clear()
+    loader.reset()
+
+
+class FailedProvider:
+    """The MI of a provider that could not be loaded: every call answers why.
+
+    cmpi-bindings would report a failed ``get_cmpi_proxy_provider`` as "can't
+    import StringIO"; this way the client gets the cause.
+    """
+
+    def __init__(self, miname: str, why: str, rc: int = _RC_FAILED):
+        self.miname = miname
+        self.why = why
+        self.rc = rc
+
+    def _fail(self, *args: Any):
+        return (self.rc, _bytes(f"{self.miname}: {self.why}"))
+
+    enum_instance_names = enum_instances = get_instance = create_instance = _fail
+    set_instance = delete_instance = exec_query = associator_names = associators = _fail
+    reference_names = references = invoke_method = authorize_filter = _fail
+    activate_filter = deactivate_filter = must_poll = enable_indications = _fail
+    disable_indications = _fail
+
+    def cleanup(self, ctx, terminating):
+        return (0, None) if terminating else (_RC_NEVER_UNLOAD, None)
 
 
 def _bytes(text: Any) -> bytes:
@@ -212,17 +280,44 @@ class CMPIProxyProvider:
 
     # -- instance MI ----------------------------------------------------------
 
+    def _enum_paths(self, op: CIMInstanceName) -> list[CIMInstanceName]:
+        """The class paths to enumerate for an enumeration of ``op.classname``.
+
+        Both servers name one of this module's classes (sfcb replaces a
+        superclass by the registered class, REPLACE_CN); an sfcb built with
+        optimized enumeration passes the client's class, possibly a
+        superclass: then every class of this module under it.
+        """
+        if op.classname.lower() in self.proxy.providers:
+            return [op]
+        out = []
+        schema = self._schema()
+        for cname in self.proxy.providers:
+            try:
+                spec = schema.spec(op.namespace, cname)
+            except pywbem.CIMError:
+                continue
+            if spec.is_a(op.classname):
+                out.append(CIMInstanceName(spec.name, namespace=op.namespace))
+        return out or [op]        # none: the provider says NOT_SUPPORTED
+
     def enum_instance_names(self, ctx, rslt, objname):
         def run(env, conv):
             op = self._path(conv, objname)
-            self._return_paths(conv, rslt, self.proxy.MI_enumInstanceNames(env, op))
+            for cop in self._enum_paths(op):
+                for path in self.proxy.MI_enumInstanceNames(env, cop):
+                    rslt.return_objectpath(conv.keep(conv.object_path(path)))
+            rslt.done()
         return self._run("EnumerateInstanceNames", ctx, run)
 
     def enum_instances(self, ctx, rslt, objname, plist):
         def run(env, conv):
             op = self._path(conv, objname)
-            self._return_instances(conv, rslt, self.proxy.MI_enumInstances(
-                env, op, self._plist(plist)), op.namespace)
+            props = self._plist(plist)
+            for cop in self._enum_paths(op):
+                for inst in self.proxy.MI_enumInstances(env, cop, props):
+                    rslt.return_instance(conv.keep(conv.instance(inst, namespace=op.namespace)))
+            rslt.done()
         return self._run("EnumerateInstances", ctx, run)
 
     def get_instance(self, ctx, rslt, objname, plist):
@@ -339,7 +434,7 @@ class CMPIProxyProvider:
     def invoke_method(self, ctx, rslt, objname, method, inargs, outargs):
         def run(env, conv):
             op = self._path(conv, objname)
-            params = conv.to_args(inargs)
+            params = conv.to_args(inargs, op.namespace)
             (rtype, rval), outs = self.proxy.MI_invokeMethod(env, op, method, params)
             if outargs is not None:
                 conv.fill_args(outargs, outs)
@@ -401,13 +496,24 @@ class CMPIProxyProvider:
     def cleanup(self, ctx, terminating):
         """CMPI cleanup of one MI.
 
-        Not terminating: the server asks whether it may unload; the module's
-        ``can_unload(env)`` decides (CMPI_RC_DO_NOT_UNLOAD if not).  The
-        module's ``shutdown(env)`` runs when the last MI of this name goes.
+        Not terminating (the server asks whether it may unload, e.g. when the
+        providers were idle): always ``CMPI_RC_NEVER_UNLOAD``.  The decision
+        is not a module's: all providers share one interpreter, sfcb asks only
+        the first provider of the library and then unloads every one of them,
+        losing what the modules keep in memory (remembered RequestedState,
+        running jobs), and cmpi-bindings' own unloading path aborts the
+        process.  A module's ``can_unload`` is not consulted here.
+
+        Terminating (server shutdown, ``cimprovider -d``): the module's
+        ``shutdown(env)`` runs with the last MI of this name, and the proxy is
+        forgotten so that a re-enabled provider loads afresh; it stays
+        referenced (see ``_kept``) because cmpi-bindings releases it without
+        the GIL.
         """
+        if not terminating:
+            return (getattr(self.cmpi, "CMPI_RC_NEVER_UNLOAD", _RC_NEVER_UNLOAD), None)
+
         def run(env, conv):
-            if not terminating and not self.proxy.MI_canunload(env):
-                return (self.cmpi.CMPI_RC_DO_NOT_UNLOAD, None)
             with _lock:
                 self.users = max(0, self.users - 1)
                 last = self.users == 0

@@ -143,8 +143,12 @@ class Converter:
 
     # -- CMPI -> pywbem -------------------------------------------------------
 
-    def from_data(self, data) -> tuple[Any, Optional[str], bool]:
-        """(pywbem value, CIM type, is_array) of a CMPIData.  NULL gives value None."""
+    def from_data(self, data, namespace: Optional[str] = None) -> tuple[Any, Optional[str], bool]:
+        """(pywbem value, CIM type, is_array) of a CMPIData.  NULL gives value None.
+
+        References without a namespace get `namespace` (that of the path or
+        instance they are part of).
+        """
         ctype = data.type
         cim_type, is_array = self.cim_type(ctype)
         if data.state & self._null_states or ctype == self.cmpi.CMPI_null:
@@ -155,18 +159,18 @@ class Converter:
             car = data.value.array
             if car is None:
                 return None, cim_type, True
-            out = []
+            out: list[Any] = []
             for i in range(car.size()):
                 elem = car.at(i)
                 if elem.state & self._null_states or elem.type == self.cmpi.CMPI_null:
                     out.append(None)
                     continue
                 etype, _ = self.cim_type(elem.type)
-                out.append(self._scalar(elem, etype or cim_type))
+                out.append(self._scalar(elem, etype or cim_type, namespace))
             return out, cim_type, True
-        return self._scalar(data, cim_type), cim_type, False
+        return self._scalar(data, cim_type, namespace), cim_type, False
 
-    def _scalar(self, data, cim_type: str) -> Any:
+    def _scalar(self, data, cim_type: str, namespace: Optional[str] = None) -> Any:
         base = data.type & ~self.ARRAY
         value = data.value
         if cim_type == "string":
@@ -187,7 +191,7 @@ class Converter:
             return None if dt is None else CIMDateTime(dt.__str__())
         if cim_type == "reference":
             ref = value.ref
-            return None if ref is None else self.to_path(ref)
+            return None if ref is None else self.to_path(ref, namespace)
         if cim_type == "instance":
             inst = value.inst
             return None if inst is None else self.to_instance(inst, embedded=True)
@@ -195,13 +199,39 @@ class Converter:
 
     def to_path(self, cop, namespace: Optional[str] = None) -> CIMInstanceName:
         """CMPIObjectPath -> CIMInstanceName (with its key bindings and namespace)."""
+        classname = cop.classname()
+        ns = self.path_namespace(cop, classname) or namespace or None
         keys = {}
         for i in range(cop.key_count()):
             data, name = cop.get_key_at(i)
-            value, _t, _a = self.from_data(data)
+            value, _t, _a = self.from_data(data, ns)
             keys[name] = value
-        ns = cop.namespace() or namespace or None
-        return CIMInstanceName(cop.classname(), keybindings=keys, namespace=ns)
+        return CIMInstanceName(classname, keybindings=keys, namespace=ns)
+
+    @staticmethod
+    def path_namespace(cop, classname: Optional[str] = None) -> Optional[str]:
+        """The namespace of a CMPIObjectPath, or None; never ``namespace()`` on a NULL one.
+
+        cmpi-bindings' ``CMPIObjectPath.namespace()`` does ``strdup`` on the
+        namespace without a NULL check, and sfcb leaves it NULL in the paths
+        of reference keys a client sent without namespace: the provider
+        process would crash.  The path's string form tells first: sfcb writes
+        ``ns:Class.keys`` or, without a namespace, ``Class.keys``; Pegasus
+        never has a NULL namespace (``namespace()`` gives "").
+        """
+        if classname is None:
+            classname = cop.classname()
+        try:
+            text = cop.__str__()
+        except Exception:  # pylint: disable=broad-except
+            return None
+        if not text:
+            return None
+        head = text[:len(classname) + 1].casefold()
+        cn = classname.casefold()
+        if head == cn or head == cn + ".":
+            return None               # no namespace written before the class name
+        return cop.namespace() or None
 
     def to_instance(self, cinst, path: Optional[CIMInstanceName] = None,
                     embedded: bool = False) -> CIMInstance:
@@ -220,7 +250,8 @@ class Converter:
         props = []
         for i in range(cinst.property_count()):
             data, name = cinst.get_property_at(i)
-            value, cim_type, is_array = self.from_data(data)
+            value, cim_type, is_array = self.from_data(
+                data, path.namespace if path is not None else None)
             if cim_type is None:
                 base = data.type & ~self.ARRAY
                 if value is not None or base in self._skip_ctypes:
@@ -238,14 +269,14 @@ class Converter:
             return CIMProperty(name, value, type="reference", is_array=is_array)
         return CIMProperty(name, value, type=cim_type, is_array=is_array)
 
-    def to_args(self, cargs) -> dict[str, Any]:
-        """CMPIArgs -> {name: pywbem value}."""
+    def to_args(self, cargs, namespace: Optional[str] = None) -> dict[str, Any]:
+        """CMPIArgs -> {name: pywbem value} (references without namespace get `namespace`)."""
         out: dict[str, Any] = {}
         if cargs is None:
             return out
         for i in range(cargs.arg_count()):
             data, name = cargs.get_arg_at(i)
-            value, _t, _a = self.from_data(data)
+            value, _t, _a = self.from_data(data, namespace)
             out[name] = value
         return out
 
@@ -274,7 +305,11 @@ class Converter:
             car = self.keep(self.broker.new_array(len(value), base))
             for i, elem in enumerate(value):
                 if elem is None:
-                    car.set(i, None, base)
+                    # A NULL element is set with type CMPI_null and a value
+                    # (it keeps the array's type).  A NULL value pointer is
+                    # refused by Pegasus (CMPI_RC_ERR_INVALID_PARAMETER) and
+                    # stored as 0 by sfcb for numeric arrays.
+                    car.set(i, self.keep(self.cmpi.CMPIValue()), self.cmpi.CMPI_null)
                 else:
                     car.set(i, self._scalar_value(elem, cim_type), base)
             cval.array = car
@@ -357,7 +392,11 @@ class Converter:
         cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
         for prop in inst.properties.values():
             cim_type = prop.type
-            if prop.embedded_object and _holds_instance(prop.value):
+            if prop.embedded_object and _embeds_instance(prop.value):
+                # Also a NULL (and NULL elements): Pegasus checks the CMPI type
+                # of every property against the class, which declares
+                # EmbeddedInstance/EmbeddedObject properties as instances, and
+                # rejects a CMPI string there (CMPI_RC_ERR_INVALID_DATA_TYPE).
                 cim_type = "instance"
             try:
                 cval, ctype = self.value(prop.value, cim_type, bool(prop.is_array))
@@ -385,6 +424,17 @@ class Converter:
                 cim_type = "string"
             cval, ctype = self.value(value, cim_type, isinstance(value, (list, tuple)))
             cargs.set(str(name), cval, ctype)
+
+
+def _embeds_instance(value: Any) -> bool:
+    """Whether an EmbeddedInstance/EmbeddedObject value goes to CMPI as CMPI_instance.
+
+    Instances and NULLs (also arrays of them) do; text (MOF or CIM-XML of an
+    object, a CIMClass) stays a string.
+    """
+    if isinstance(value, (list, tuple)):
+        return all(v is None or isinstance(v, CIMInstance) for v in value)
+    return value is None or isinstance(value, CIMInstance)
 
 
 def _holds_instance(value: Any) -> bool:

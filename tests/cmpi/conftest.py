@@ -35,16 +35,58 @@ def schema():
     set_default_schema(None)
 
 
+TOP = os.path.dirname(os.path.dirname(HERE))
+ENTRY = os.path.join(TOP, "cmpi_pywbem_bindings.py")
+
+
+def _library(monkeypatch, bindings):
+    """Route what the adapter does through pointers (ctypes in a server) to the fake."""
+    from kvm_providers.cmpi import loader
+    monkeypatch.setattr(loader, "raw_broker_log", fake_cmpi.raw_log)
+    monkeypatch.setattr(loader, "create_instance_mi", bindings.create_instance_mi)
+
+
 @pytest.fixture
 def fake(monkeypatch):
     """The fake SWIG module, installed as ``cmpi``; fails the test on any violation."""
     monkeypatch.setitem(sys.modules, "cmpi", fake_cmpi)
     fake_cmpi.VIOLATIONS.clear()
     monkeypatch.setattr(fake_cmpi, "STRICT_BYTES_PLIST", True)
+    monkeypatch.setattr(fake_cmpi, "SWIG_TYPES_READY", True)
     from kvm_providers.cmpi import adapter
     adapter.reset()
+    _library(monkeypatch, fake_cmpi.CmpiBindings(adapter))
     yield fake_cmpi
     adapter.reset()
+    assert fake_cmpi.VIOLATIONS == [], "the adapter did something that breaks a CIM server"
+
+
+@pytest.fixture
+def process(monkeypatch, schema):
+    """A fresh CIM server process with cmpi-bindings: nothing has imported ``cmpi`` yet.
+
+    Returns a factory ``process(cmpi_importable=True)`` of
+    :class:`fake_cmpi.CmpiBindings` that loads the real ``cmpi_pywbem_bindings.py``.
+    """
+    from kvm_providers.cmpi import adapter
+    fake_cmpi.VIOLATIONS.clear()
+    monkeypatch.setattr(fake_cmpi, "STRICT_BYTES_PLIST", True)
+    monkeypatch.setattr(fake_cmpi, "SWIG_TYPES_READY", False)
+    saved = sys.modules.pop("cmpi", None)
+    adapter.reset()
+    made = []
+
+    def make(cmpi_importable: bool = True):
+        bindings = fake_cmpi.CmpiBindings(ENTRY, cmpi_importable=cmpi_importable)
+        monkeypatch.setattr(sys, "meta_path", [bindings] + sys.meta_path)
+        _library(monkeypatch, bindings)
+        made.append(bindings)
+        return bindings
+    yield make
+    adapter.reset()
+    sys.modules.pop("cmpi", None)
+    if saved is not None:
+        sys.modules["cmpi"] = saved
     assert fake_cmpi.VIOLATIONS == [], "the adapter did something that breaks a CIM server"
 
 

@@ -35,6 +35,7 @@ was prepared (``prepareAttachThread``) and attached in that thread.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import weakref
 from typing import Any, Optional
@@ -131,6 +132,13 @@ _INT_RANGES = {
     "Long": (-2**63, 2**63 - 1),
 }
 _REAL_FIELDS = ("real32", "real64", "Float", "Double")
+_CIM_TYPES = {
+    "boolean": CMPI_boolean, "char16": CMPI_char16, "real32": CMPI_real32,
+    "real64": CMPI_real64, "uint8": CMPI_uint8, "uint16": CMPI_uint16,
+    "uint32": CMPI_uint32, "uint64": CMPI_uint64, "sint8": CMPI_sint8,
+    "sint16": CMPI_sint16, "sint32": CMPI_sint32, "sint64": CMPI_sint64,
+    "string": CMPI_string, "datetime": CMPI_dateTime, "reference": CMPI_ref,
+}
 _TYPE_FIELD = {
     CMPI_boolean: "boolean", CMPI_char16: "char16", CMPI_real32: "real32",
     CMPI_real64: "real64", CMPI_uint8: "uint8", CMPI_uint16: "uint16",
@@ -217,10 +225,87 @@ def _raise(rc: int, msg: Optional[str] = None):
 
 
 # --------------------------------------------------------------------------
+# SWIG's object model: proxies, bare SwigPyObjects, the type table
+
+
+#: Whether the SWIG type table of the CIM server's libpy3CmpiProvider.so is set
+#: up: that happens when *its* PyInit__cmpi runs and cmpi.py registers the
+#: proxy classes, i.e. when ``cmpi`` is imported with the server's library as
+#: ``_cmpi``.  Until then SWIG_NewPointerObj makes bare SwigPyObjects.
+SWIG_TYPES_READY = True
+
+#: C pointers of the objects handed out as SWIG objects: int(SwigPyObject) -> object.
+_POINTERS: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
+
+
+class SwigPyObject:
+    """A bare SWIG object: a pointer and its type, no methods of the CMPI type.
+
+    ``int()`` gives the pointer (SwigPyObject_long), ``repr()`` names the type.
+    Every other attribute is missing, as on the real thing:
+    ``'SwigPyObject' object has no attribute 'new_object_path'``.
+    """
+
+    __slots__ = ("_target", "__weakref__")
+
+    def __init__(self, target: Any):
+        object.__setattr__(self, "_target", target)
+        _POINTERS[id(target)] = target
+
+    def __int__(self) -> int:
+        return id(self._target)
+
+    def __repr__(self) -> str:
+        return (f"<Swig Object of type '{type(self._target).__name__} *' at "
+                f"{id(self._target):#x}>")
+
+    def __getattr__(self, name: str):
+        raise AttributeError(f"'SwigPyObject' object has no attribute '{name}'")
+
+    def __setattr__(self, name: str, value: Any):
+        raise AttributeError(f"'SwigPyObject' object has no attribute '{name}'")
+
+
+class _Proxy:
+    """What the SWIG proxy classes have in common: ``this``, the SwigPyObject.
+
+    Setting ``this`` (what SWIG_Python_NewShadowInstance does, and what the
+    adapter does to re-wrap a bare object) makes the proxy point at the same C
+    object: here it shares the object's state.
+    """
+
+    @property
+    def this(self) -> SwigPyObject:
+        return SwigPyObject(self)
+
+    @this.setter
+    def this(self, value: Any) -> None:
+        if not isinstance(value, SwigPyObject):
+            raise TypeError("this must be a SwigPyObject")
+        target = value._target
+        if not isinstance(target, type(self)):
+            raise _violation(f"{type(self).__name__} proxy made for a "
+                             f"{type(target).__name__} pointer")
+        object.__setattr__(self, "__dict__", target.__dict__)
+
+
+def new_pointer_obj(obj: Any) -> Any:
+    """SWIG_NewPointerObj: the proxy if the type table is set up, else a bare object."""
+    if SWIG_TYPES_READY or not isinstance(obj, _Proxy):
+        return obj
+    return SwigPyObject(obj)
+
+
+def object_at(ptr: int) -> Any:
+    """The object behind a pointer handed out as a SWIG object (None if unknown)."""
+    return _POINTERS.get(ptr)
+
+
+# --------------------------------------------------------------------------
 # simple encapsulated types
 
 
-class CMPIString:
+class CMPIString(_Proxy):
     def __init__(self, text: Optional[str]):
         self._text = text
 
@@ -231,7 +316,7 @@ class CMPIString:
 _DT_RE = re.compile(r"^(\d{14}\.\d{6}[+-]\d{3}|\d{14}\.\d{6}:000)$")
 
 
-class CMPIDateTime:
+class CMPIDateTime(_Proxy):
     def __init__(self, text: str):
         if not _DT_RE.match(text.replace("*", "0")):
             _raise(CMPI_RC_ERR_INVALID_PARAMETER, f"bad datetime {text!r}")
@@ -252,7 +337,7 @@ class CMPIDateTime:
         return 0
 
 
-class CMPISelectExp:
+class CMPISelectExp(_Proxy):
     def __init__(self, broker, query: str, language: str, keys=None):
         _check(broker, CMPIBroker, "new_CMPISelectExp", 1)
         self._query = _cstr(query, "new_CMPISelectExp", 2, False)
@@ -476,15 +561,16 @@ class CMPIData:
         return getattr(self._value_obj, _TYPE_FIELD[base])
 
 
-class CMPIArray:
+class CMPIArray(_Proxy):
     def __init__(self, *a, **k):
         raise AttributeError("No constructor defined")
 
     @classmethod
-    def _new(cls, count: int, ctype: int) -> "CMPIArray":
+    def _new(cls, count: int, ctype: int, server: str = "RequestHandler") -> "CMPIArray":
         arr = object.__new__(cls)
         arr._type = ctype & ~CMPI_ARRAY
-        arr._cells = [_null_cell(arr._type) for _ in range(count)]
+        arr._cells = [_null_cell(arr._type) for _ in range(count)]   # new elements are NULL
+        arr._server = server
         return arr
 
     @classmethod
@@ -509,16 +595,39 @@ class CMPIArray:
         return CMPIData._from_cell(self._cells[index])
 
     def set(self, index: int, value: Optional[CMPIValue], ctype: int) -> None:
+        """CMSetArrayElementAt, as the server that made the array implements it.
+
+        A NULL element is set with type CMPI_null (any value): both servers
+        then keep the array's type with the NULL state.  A NULL *value
+        pointer* is refused by Pegasus (CMPI_Array.cpp: INVALID_PARAMETER);
+        sfcb (array.c setElementAt) makes it NULL for encapsulated types but
+        stores a good value 0 for numbers and booleans.
+        """
         _ctype(ctype, "CMPIArray_set")
+        pegasus = self._server == "Pegasus"
+        if value is None and pegasus:
+            _raise(CMPI_RC_ERR_INVALID_PARAMETER, "arraySetElementAt(): NULL value")
         if not 0 <= index < len(self._cells):
-            _raise(CMPI_RC_ERR_FAILED, "array index out of range")
+            _raise(CMPI_RC_ERR_NO_SUCH_PROPERTY if pegasus else CMPI_RC_ERR_FAILED,
+                   "array index out of range")
+        if value is not None:
+            _check(value, CMPIValue, "CMPIArray_set", 3)
+        if ctype == CMPI_null:
+            self._cells[index] = _null_cell(self._type)
+            return
         if ctype != self._type:
-            _raise(CMPI_RC_ERR_TYPE_MISMATCH,
+            _raise(CMPI_RC_ERR_TYPE_MISMATCH if pegasus else CMPI_RC_ERR_FAILED,
                    f"element type {ctype:#x} in array of {self._type:#x}")
+        if value is None:
+            if ctype & CMPI_ENC:
+                self._cells[index] = _null_cell(self._type)
+            else:
+                self._cells[index] = _Cell(self._type, CMPI_goodValue, 0)   # sfcb
+            return
         self._cells[index] = _cell_from(value, ctype, "CMPIArray_set")
 
 
-class CMPIEnumeration:
+class CMPIEnumeration(_Proxy):
     """hasNext()/next()/toArray(); deliberately no __iter__ and no __next__."""
 
     def __init__(self, *a, **k):
@@ -550,7 +659,21 @@ class CMPIEnumeration:
 # object paths, instances, args, context, result
 
 
-class CMPIObjectPath:
+def _chars(cell: _Cell) -> str:
+    """A key value as sfcb_value2Chars writes it."""
+    if cell.state & CMPI_nullValue:
+        return ""
+    if cell.type in (CMPI_string, CMPI_chars, CMPI_dateTime):
+        text = str(cell.payload).replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{text}"'
+    if cell.type == CMPI_boolean:
+        return "true" if cell.payload else "false"
+    if cell.type == CMPI_ref:
+        return f'"{cell.payload}"'
+    return str(cell.payload)
+
+
+class CMPIObjectPath(_Proxy):
     def __init__(self, broker, ns, cn=None):
         _check(broker, CMPIBroker, "new_CMPIObjectPath", 1)
         _cstr(ns, "new_CMPIObjectPath", 2, False)
@@ -585,8 +708,10 @@ class CMPIObjectPath:
         return p
 
     def __str__(self):
-        keys = ",".join(f"{k}={c.payload!r}" for k, c in self._keys.items())
-        return f"{self._ns or ''}:{self._classname}" + (f".{keys}" if keys else "")
+        """toString(), as sfcb writes it (sfcb_pathToChars): ``[ns:]Class[.k=v,...]``."""
+        keys = ",".join(f"{k}={_chars(c)}" for k, c in self._keys.items())
+        ns = f"{self._ns}:" if self._ns else ""
+        return f"{ns}{self._classname}" + (f".{keys}" if keys else "")
 
     def add_key(self, name, value, ctype):
         _cstr(name, "CMPIObjectPath_add_key", 2, False)
@@ -615,6 +740,9 @@ class CMPIObjectPath:
         raise NameError("name 'xrange' is not defined")
 
     def namespace(self):
+        if self._ns is None:
+            raise _violation("CMPIObjectPath.namespace() on a path without namespace: "
+                             "strdup(NULL) crashes the provider process")
         return self._ns
 
     def set_namespace(self, nm):
@@ -647,32 +775,57 @@ class CMPIObjectPath:
         return {k.lower(): (c.type, c.payload) for k, c in self._keys.items()}
 
 
-class CMPIInstance:
+class CMPIInstance(_Proxy):
     def __init__(self, broker, path):
         _check(broker, CMPIBroker, "new_CMPIInstance", 1)
         _check(path, CMPIObjectPath, "new_CMPIInstance", 2)
         self._init(path)
 
-    def _init(self, path):
+    def _init(self, path, decl: Optional[dict] = None):
         self._path = path._clone()
         self._props: dict[str, _Cell] = {}
         self._filter: Optional[set] = None
+        self._decl = decl          # the class's declarations, where the server checks them
+        self._dropped: list[str] = []
 
     @classmethod
-    def _new(cls, path) -> "CMPIInstance":
+    def _new(cls, path, decl: Optional[dict] = None) -> "CMPIInstance":
         i = object.__new__(cls)
-        i._init(path)
+        i._init(path, decl)
         return i
 
     def _clone(self) -> "CMPIInstance":
-        i = CMPIInstance._new(self._path)
+        i = CMPIInstance._new(self._path, self._decl)
         i._props = {k: _Cell(c.type, c.state, c.payload._clone() if hasattr(c.payload, "_clone")
                              else c.payload) for k, c in self._props.items()}
         return i
 
+    def _check_declared(self, name: str, ctype: int) -> bool:
+        """Pegasus (SCMOInstance::setPropertyWithOrigin): the CMPI type must be the
+        declared one, also for NULLs; EmbeddedInstance/EmbeddedObject properties
+        are instances (CMPI_instance); an undeclared property is dropped."""
+        decl = self._decl.get(name.lower())
+        if decl is None:
+            self._dropped.append(name)   # "Property ... not set on the created instance"
+            return False
+        _dname, dtype, darray, _default = decl
+        base = ctype & ~CMPI_ARRAY
+        if base == CMPI_chars:
+            base = CMPI_string
+        if dtype == "object":
+            ok = base == CMPI_instance
+        else:
+            ok = base == dtype
+        if not ok or bool(ctype & CMPI_ARRAY) != darray:
+            _raise(CMPI_RC_ERR_INVALID_DATA_TYPE,
+                   f"property {name}: CMPI type {ctype:#x} is not the declared type")
+        return True
+
     def set_property(self, name, value, ctype):
         _cstr(name, "CMPIInstance_set_property", 2, False)
         cell = _cell_from(value, ctype, "CMPIInstance_set_property")
+        if self._decl is not None and not self._check_declared(name, ctype):
+            return
         if self._filter is not None and name.lower() not in self._filter:
             return
         for k in list(self._props):
@@ -725,7 +878,7 @@ class CMPIInstance:
         return None
 
 
-class CMPIArgs:
+class CMPIArgs(_Proxy):
     def __init__(self, *a, **k):
         raise AttributeError("No constructor defined")
 
@@ -758,7 +911,7 @@ class CMPIArgs:
         return len(self._args)
 
 
-class CMPIContext:
+class CMPIContext(_Proxy):
     def __init__(self, *a, **k):
         raise AttributeError("No constructor defined")
 
@@ -791,7 +944,7 @@ class CMPIContext:
         return len(self._entries)
 
 
-class CMPIResult:
+class CMPIResult(_Proxy):
     """What the server collects from a provider call."""
 
     def __init__(self, *a, **k):
@@ -839,7 +992,7 @@ def _class_is_a(broker, cn: str, parent: str) -> bool:
     return False
 
 
-class CMPIBroker:
+class CMPIBroker(_Proxy):
     """The broker, with an in-memory CIM server behind it.
 
     ``repository``: {namespace: [CMPIInstance]} served by the upcalls;
@@ -851,7 +1004,14 @@ class CMPIBroker:
 
     def __init__(self, name: str = "RequestHandler", log_supported: bool = True,
                  trace_supported: bool = True):
+        #: "Pegasus" models OpenPegasus (CMPI_Broker*.cpp), anything else sfcb
+        #: (sfcb's broker calls itself "RequestHandler").
         self._name = name
+        #: {lower-case class: {lower-case property: (name, CMPI type or "object",
+        #: is_array, default _Cell or None)}}: the classes the server knows.
+        self.classes: dict[str, dict[str, tuple]] = {}
+        #: sfcb configured with --enable-optimized-enumeration (HAVE_OPTIMIZED_ENUMERATION).
+        self.optimized_enumeration = False
         self.log_supported = log_supported
         self.trace_supported = trace_supported
         self.logs: list[tuple[int, str, str]] = []
@@ -865,13 +1025,64 @@ class CMPIBroker:
         self.upcalls: list[tuple] = []
         self._lock = threading.RLock()
 
+    # Two proxies of one broker (one re-wrapped) are the same broker.
     def __eq__(self, other):
-        return other is self
+        return getattr(other, "__dict__", None) is self.__dict__
 
     def __ne__(self, other):
-        return other is not self
+        return not self == other
 
-    __hash__ = object.__hash__
+    def __hash__(self):
+        return id(self.__dict__)
+
+    @property
+    def is_pegasus(self) -> bool:
+        return self._name == "Pegasus"
+
+    # -- classes the server knows -------------------------------------------------
+
+    def declare(self, cimclass, superclass_props: Optional[dict] = None) -> None:
+        """Learn a pywbem CIMClass (its properties, types, qualifiers, defaults)."""
+        props = dict(superclass_props or {})
+        for prop in cimclass.properties.values():
+            quals = {q.lower() for q in prop.qualifiers}
+            if "embeddedinstance" in quals:
+                ctype: Any = CMPI_instance
+            elif "embeddedobject" in quals:
+                ctype = "object"
+            else:
+                ctype = _CIM_TYPES[prop.type]
+            default = None
+            if prop.value is not None:
+                base = CMPI_string if ctype == "object" else ctype
+                default = _Cell(base | (CMPI_ARRAY if prop.is_array else 0), CMPI_goodValue,
+                                [_Cell(base, 0, v) for v in prop.value] if prop.is_array
+                                else prop.value)
+            props[prop.name.lower()] = (prop.name, ctype, bool(prop.is_array), default)
+        self.classes[cimclass.classname.lower()] = props
+        if cimclass.superclass:
+            self.superclasses[cimclass.classname.lower()] = cimclass.superclass
+
+    def complete_instance(self, cinst: "CMPIInstance") -> "CMPIInstance":
+        """An instance from a client, as the server hands it to a provider.
+
+        sfcb (with its default "default properties") and Pegasus add every
+        property of the class the client left out: the class default if it
+        has one, else NULL of the declared type.
+        """
+        decl = self.classes.get(cinst._path._classname.lower())
+        if decl is None:
+            return cinst
+        have = {k.lower() for k in cinst._props}
+        for lname, (name, ctype, is_array, default) in decl.items():
+            if lname in have:
+                continue
+            if default is not None:
+                cinst._props[name] = _Cell(default.type, default.state, default.payload)
+            else:
+                base = CMPI_instance if ctype == "object" else ctype
+                cinst._props[name] = _null_cell(base | (CMPI_ARRAY if is_array else 0))
+        return cinst
 
     # -- context checks -------------------------------------------------------
 
@@ -928,7 +1139,11 @@ class CMPIBroker:
             raise TypeError("in method 'CMPIBroker_new_instance', argument 3 of type 'int'")
         if not allow_null_ns and not path._ns:
             _raise(CMPI_RC_ERR_FAILED, "object path has no namespace")
-        return CMPIInstance._new(path)
+        # Pegasus makes the instance from the class it finds in the namespace
+        # and checks every property set on it against the declaration.
+        decl = self.classes.get(path._classname.lower()) \
+            if self.is_pegasus and path._ns else None
+        return CMPIInstance._new(path, decl)
 
     def new_args(self) -> CMPIArgs:
         return CMPIArgs._new()
@@ -958,7 +1173,7 @@ class CMPIBroker:
 
     def new_array(self, count, ctype) -> CMPIArray:
         _ctype(ctype, "CMPIBroker_new_array")
-        return CMPIArray._new(int(count), ctype)
+        return CMPIArray._new(int(count), ctype, self._name)
 
     def new_select_exp(self, query, lang, projection) -> CMPISelectExp:
         return CMPISelectExp(self, query, lang, projection)
@@ -1000,11 +1215,25 @@ class CMPIBroker:
         return rslt
 
     def _instances(self, ctx, op, props, names_only: bool) -> list:
+        """An enumeration: every provider of the class and its subclasses.
+
+        Both servers call the provider of each registered class with that
+        class's name (sfcb: REPLACE_CN in providerDrv.c); an sfcb built with
+        optimized enumeration (``optimized_enumeration``) calls each provider
+        once, with the class the client named.
+        """
         out = []
+        called: list = []
         for cn in self._classes_under(op._classname) or [op._classname.lower()]:
             prov = self._provider(cn)
             if prov is not None:
-                path = CMPIObjectPath._new(op._ns, self.providers[cn][0])
+                if self.optimized_enumeration and not self.is_pegasus:
+                    if any(p is prov for p in called):
+                        continue
+                    called.append(prov)
+                    path = op._clone()
+                else:
+                    path = CMPIObjectPath._new(op._ns, self.providers[cn][0])
                 if names_only:
                     out += self._call_provider(ctx, "enum_instance_names", path, prov).paths
                 else:
@@ -1091,12 +1320,21 @@ class CMPIBroker:
     def _assoc_providers(self, assoc: Optional[str]):
         """(class, adapter) of the association providers for AssocClass `assoc`.
 
-        Like OpenPegasus, the provider is called with its own class name.
+        OpenPegasus calls the provider of every matching association class
+        with that class's name.  sfcb calls each provider (name) once per
+        request, with the client's AssocClass unchanged (None, or a superclass
+        such as CIM_Component).
         """
         out = []
+        seen: list = []
         for cn, (spelling, prov, is_assoc) in self.providers.items():
-            if is_assoc and (assoc is None or _class_is_a(self, cn, assoc)):
+            if not is_assoc or (assoc is not None and not _class_is_a(self, cn, assoc)):
+                continue
+            if self.is_pegasus:
                 out.append((spelling, prov))
+            elif not any(p is prov for p in seen):
+                seen.append(prov)
+                out.append((assoc, prov))
         return out
 
     def associators(self, ctx, op, assocClass, resultClass, role, resultRole,  # noqa: N803
@@ -1226,3 +1464,145 @@ def target_call(prov, opname: str, *args):
         raise _violation(f'"{opname}" returned a str message {msg!r}: dropped by '
                          f"PyBytes_AsString, with a TypeError left pending")
     return rc, msg
+
+
+# --------------------------------------------------------------------------
+# cmpi-bindings' libpy3CmpiProvider.so in one CIM server process
+
+
+def raw_log(ptr: int, severity: int, msg_id: str, text: str) -> bool:
+    """CMLogMessage called on a broker pointer (how the adapter logs without ``cmpi``)."""
+    broker = object_at(ptr)
+    if not isinstance(broker, CMPIBroker):
+        raise _violation(f"logMessage called through {ptr:#x}, which is no CMPIBroker: "
+                         f"the CIM server would crash")
+    if not broker.log_supported:
+        return False                      # sfcb: CMPI_RC_ERR_NOT_SUPPORTED
+    with broker._lock:
+        broker.logs.append((severity, msg_id, text))
+    return True
+
+
+class MIHandle:
+    """One CMPI MI (``ProviderMIHandle``): its name and the Python object behind it."""
+
+    def __init__(self, kind: str, miname: str, impl: Any):
+        self.kind = kind
+        self.miname = miname
+        self.impl = impl        # hdl->implementation: the only C-side reference
+
+
+class CmpiBindings:
+    """cmpi-bindings' provider library in one CIM server process.
+
+    Modelled on ``src/cmpi_provider.c`` and ``src/target_python.c``:
+
+    * :meth:`create_mi` is ``_Generic_Create_<kind>MI``/``TargetInitialize``:
+      the first one imports the entry module (``cmpi_pywbem_bindings``), then
+      the broker and context are wrapped with SWIG_NewPointerObj, which gives
+      bare SwigPyObjects until something imported ``cmpi`` in this process;
+      the MI count goes up.
+    * :meth:`call` is ``TargetCall`` (arguments wrapped the same way).
+    * :meth:`cleanup` is ``Cleanup`` + ``TargetCleanup``: not terminating and
+      answered DO_NOT_UNLOAD/NEVER_UNLOAD, nothing happens; otherwise the
+      implementation is released **without the GIL** (a violation if that
+      frees it) and, when the MI count drops to zero, ``PyEval_AcquireLock``
+      without a thread state aborts the process (a violation).
+    * :meth:`create_instance_mi` is the exported factory called through a
+      pointer (what the adapter's ``loader.create_instance_mi`` calls).
+
+    `entry` is the entry module's file path or a module object.  With
+    `cmpi_importable` False, ``import cmpi`` fails like a Python 3 build of
+    cmpi-bindings without ``_cmpi``.
+    """
+
+    def __init__(self, entry: Any, cmpi_importable: bool = True):
+        self.entry = entry
+        self.module = entry if not isinstance(entry, str) else None
+        self.cmpi_importable = cmpi_importable
+        self.mi_count = 0
+        self.handles: list[MIHandle] = []
+        self.aborted: Optional[str] = None
+
+    # -- the meta path finder that plays ``import cmpi`` ---------------------------
+
+    def find_spec(self, name, path=None, target=None):
+        """``import cmpi`` in this process: the fake, with the server's type table."""
+        if name != "cmpi":
+            return None
+        import importlib.machinery
+        return importlib.machinery.ModuleSpec(name, self)
+
+    def create_module(self, spec):
+        if not self.cmpi_importable:
+            raise ModuleNotFoundError("No module named '_cmpi'", name="_cmpi")
+        return sys.modules[__name__]
+
+    def exec_module(self, module):
+        global SWIG_TYPES_READY  # noqa: PLW0603
+        SWIG_TYPES_READY = True        # PyInit__cmpi of the server's library + swigregister
+
+    # -- the library -------------------------------------------------------------------
+
+    def _entry(self):
+        if self.module is None:
+            import importlib.util
+            spec = importlib.util.spec_from_file_location("cmpi_pywbem_bindings", self.entry)
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:  # noqa: BLE001
+                raise _violation(f"import cmpi_pywbem_bindings failed ({type(exc).__name__}: "
+                                 f"{exc}): the server sees \"can't import StringIO\"") from exc
+            self.module = module
+        return self.module
+
+    def create_mi(self, miname: str, broker: "CMPIBroker", ctx: Optional["CMPIContext"],
+                  kind: str = "Instance") -> MIHandle:
+        module = self._entry()
+        try:
+            impl = module.get_cmpi_proxy_provider(miname, new_pointer_obj(broker),
+                                                  new_pointer_obj(ctx))
+        except Exception as exc:  # noqa: BLE001
+            raise _violation(f"get_cmpi_proxy_provider({miname}) raised "
+                             f"{type(exc).__name__}: {exc}: the MI is not created and the "
+                             f"server sees \"can't import StringIO\"") from exc
+        self.mi_count += 1
+        handle = MIHandle(kind, miname, impl)
+        self.handles.append(handle)
+        return handle
+
+    def create_instance_mi(self, broker_ptr: int, ctx_ptr: Optional[int], miname: str) -> bool:
+        broker = object_at(broker_ptr)
+        if not isinstance(broker, CMPIBroker):
+            raise _violation(f"_Generic_Create_InstanceMI with {broker_ptr:#x}, no CMPIBroker")
+        ctx = object_at(ctx_ptr) if ctx_ptr else None
+        self.create_mi(miname, broker, ctx)
+        return True
+
+    def call(self, handle: MIHandle, opname: str, *args):
+        if handle.impl is None:
+            raise _violation(f"{opname} on the cleaned-up MI {handle.miname}: freed memory")
+        return target_call(handle.impl, opname, *(new_pointer_obj(a) for a in args))
+
+    def cleanup(self, handle: MIHandle, ctx, terminating: bool) -> int:
+        rc, _msg = self.call(handle, "cleanup", ctx, bool(terminating))
+        if not terminating and rc in (CMPI_RC_DO_NOT_UNLOAD, CMPI_RC_NEVER_UNLOAD):
+            return rc
+        # TargetCleanup: Py_DecRef(hdl->implementation) without holding the GIL.
+        impl, handle.impl = handle.impl, None
+        try:
+            ref = weakref.ref(impl)
+        except TypeError:
+            ref = None
+        del impl
+        if ref is not None and ref() is None:
+            self.aborted = "Fatal Python error: PyThreadState_Get: the function must be " \
+                           "called with the GIL held (TargetCleanup freed the provider object)"
+            raise _violation(self.aborted)
+        self.mi_count -= 1
+        if self.mi_count == 0:
+            self.aborted = "Fatal Python error: PyEval_AcquireLock: the function must be " \
+                           "called with the GIL held (TargetCleanup, last MI: Py_Finalize)"
+            raise _violation(self.aborted)
+        return rc

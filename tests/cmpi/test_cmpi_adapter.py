@@ -191,7 +191,7 @@ def _cmpi_instance(broker, ident):
     arr = kp(broker.new_array(3, F.CMPI_uint16))
     for i, n in enumerate([1, None, 3]):
         if n is None:
-            arr.set(i, None, F.CMPI_uint16)
+            arr.set(i, F.CMPIValue(), F.CMPI_null)
         else:
             e = F.CMPIValue()
             e.uint16 = n
@@ -559,21 +559,26 @@ def test_fake_catches_delivery_from_an_unattached_thread(fake, broker, ctx):
 # -- cleanup ------------------------------------------------------------------------
 
 
-def test_cleanup_counts_users_and_honours_can_unload(fake, schema, broker, ctx):
-    from kvm_providers.cmpi import get_cmpi_proxy_provider
+def test_cleanup_never_unloads_and_shuts_down_with_the_last_terminating_mi(
+        fake, schema, broker, ctx):
+    from kvm_providers.cmpi import adapter, get_cmpi_proxy_provider
     mi = get_cmpi_proxy_provider(PROV, broker, ctx)     # instance MI
     assert get_cmpi_proxy_provider(PROV, broker, ctx) is mi   # association MI
     m = mod(mi)
-    m.UNLOADABLE[0] = False
-    try:
-        assert call(mi, "cleanup", ctx, False) == (F.CMPI_RC_DO_NOT_UNLOAD, None)
-    finally:
-        m.UNLOADABLE[0] = True
-    assert call(mi, "cleanup", ctx, False) == (0, None)
+    # The server asks (idle): never, whatever the module's can_unload says.
+    for unloadable in (True, False):
+        m.UNLOADABLE[0] = unloadable
+        assert call(mi, "cleanup", ctx, False) == (F.CMPI_RC_NEVER_UNLOAD, None)
+    m.UNLOADABLE[0] = True
+    assert ("shutdown",) not in m.CALLS and ("can_unload",) not in m.CALLS
+    # Terminating: the module shuts down with the last MI of the name ...
+    assert call(mi, "cleanup", ctx, True) == (0, None)
     assert ("shutdown",) not in m.CALLS            # one MI still uses the module
     assert call(mi, "cleanup", ctx, True) == (0, None)
     assert m.CALLS[-1] == ("shutdown",)
+    # ... a re-enabled provider loads afresh, and the old proxy stays referenced.
     assert get_cmpi_proxy_provider(PROV, broker, ctx) is not mi
+    assert any(o is mi for o in adapter._kept)
 
 
 # -- logging, context, loading --------------------------------------------------------
@@ -623,13 +628,16 @@ def test_resolve_module(tmp_path, monkeypatch):
     assert resolve_module("some.module", str(tmp_path)) == "some.module"
 
 
-def test_load_failure_raises_to_cmpi_bindings(fake, schema, broker, ctx):
-    """A module that cannot load fails get_cmpi_proxy_provider (the MI is not created)."""
+def test_load_failure_answers_every_call_with_the_cause(fake, schema, broker, ctx):
+    """A module that cannot load gives an MI that says why (not "can't import StringIO")."""
     from kvm_providers.cmpi import get_cmpi_proxy_provider
-    with pytest.raises(Exception):
-        get_cmpi_proxy_provider("/nonexistent/prov", broker, ctx)
+    prov = get_cmpi_proxy_provider("/nonexistent/prov", broker, ctx)
     assert any(sev == F.CMPI_SEV_ERROR and "loading provider /nonexistent/prov failed" in text
-               for sev, _id, text in broker.logs)
+               and "FileNotFoundError" in text for sev, _id, text in broker.logs)
+    rc, msg = call(prov, "enum_instance_names", ctx, result(), op(broker))
+    assert rc == F.CMPI_RC_ERR_FAILED
+    assert b"FileNotFoundError" in msg and b"/nonexistent/prov" in msg
+    assert call(prov, "cleanup", ctx, False) == (F.CMPI_RC_NEVER_UNLOAD, None)
 
 
 # -- the converter alone, and what the fake guards against --------------------------
