@@ -81,7 +81,7 @@ except Exception:  # pylint: disable=broad-except
                 return (1, f"{self.miname}: {first}".encode("utf-8", "replace"))
             return fail
 
-    _FAILED = []
+    _FAILED: list = []
 
     def get_cmpi_proxy_provider(miname, broker, ctx):  # type: ignore[misc]
         """cmpi-bindings' entry point when the adapter cannot be imported."""
