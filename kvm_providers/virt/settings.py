@@ -364,6 +364,9 @@ def diff_props(table: Mapping[str, mapping.Field], element: Any, props: Props, c
             LOG.debug("%s: ignoring %s, which the mapping does not use", where,
                       getattr(props, "names", {}).get(key, key))
             continue
+        if isinstance(value, list) and any(v is None for v in value):
+            # NULL means "not given", which an entry of a list cannot be.
+            raise InvalidSetting(where, f"{name} {value!r} has a NULL entry")
         f = table[name]
         current = f.read(element, ctx) if element is not None else None
         if key == "resourcetype" and not isinstance(value, bool) and \
@@ -834,9 +837,11 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
         p.pop_("Index")
     aprops, avalues = p.pop_("AddressProperties"), p.pop_("AddressValues")
     if aprops or avalues:
-        if not aprops or not avalues or len(aprops) != len(avalues):
+        if not aprops or not avalues or len(aprops) != len(avalues) or \
+                None in aprops or None in avalues:
             raise InvalidSetting(where, f"AddressProperties {aprops!r} and AddressValues "
-                                        f"{avalues!r} must be lists of the same length")
+                                        f"{avalues!r} must be lists of the same length, "
+                                        f"without NULL entries")
         addr = etree.SubElement(el, "address")
         for k, v in zip(aprops, avalues):
             addr.set(str(k), str(v))

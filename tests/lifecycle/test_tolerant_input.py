@@ -385,3 +385,28 @@ def test_storage_volume_rasd_with_libvirt_cim_resource_type(conn):
                                                             namespace=NS))
     assert rc == 0
     assert out["Resource"]["InstanceID"].endswith("/vendor.img")
+
+
+def test_null_entries_in_arrays_are_refused_naming_the_property(conn, vsms):
+    # NULL is "not given", which an entry of a list cannot be: refused before libvirt is
+    # asked (it used to reach libvirt as the word "None": CIM_ERR_FAILED).
+    vssd = CIMInstance("KVM_VirtualSystemSettingData", {"VirtualSystemIdentifier": "null1"})
+    vssd.properties["BootDevices"] = CIMProperty("BootDevices", ["hd", None], type="string",
+                                                 is_array=True)
+    with pytest.raises(pywbem.CIMError) as err:
+        _define(conn, vsms, vssd)
+    assert err.value.status_code == pywbem.CIM_ERR_INVALID_PARAMETER
+    assert "BootDevices ['hd', None] has a NULL entry" in err.value.status_description
+    disk = CIMInstance("KVM_DiskResourceAllocationSettingData",
+                       {"VirtualDevice": "vda", "Address": "/var/lib/libvirt/images/data.img"})
+    disk.properties["AddressProperties"] = CIMProperty(
+        "AddressProperties", ["type", "bus"], type="string", is_array=True)
+    disk.properties["AddressValues"] = CIMProperty(
+        "AddressValues", ["drive", None], type="string", is_array=True)
+    with pytest.raises(pywbem.CIMError) as err:
+        _define(conn, vsms, CIMInstance("KVM_VirtualSystemSettingData",
+                                        {"VirtualSystemIdentifier": "null2"}), [disk])
+    assert err.value.status_code == pywbem.CIM_ERR_INVALID_PARAMETER
+    assert "without NULL entries" in err.value.status_description
+    names = [p["Name"] for p in conn.EnumerateInstanceNames("KVM_ComputerSystem")]
+    assert "null1" not in names and "null2" not in names
