@@ -410,3 +410,20 @@ def test_null_entries_in_arrays_are_refused_naming_the_property(conn, vsms):
     assert "without NULL entries" in err.value.status_description
     names = [p["Name"] for p in conn.EnumerateInstanceNames("KVM_ComputerSystem")]
     assert "null1" not in names and "null2" not in names
+
+
+def test_modify_resource_settings_completed_like_a_cim_server(conn, vsms):
+    target = _fresh(conn, vsms, "mod1")
+    disk = completed("KVM_DiskResourceAllocationSettingData", VirtualDevice="vdm",
+                     Address="/var/lib/libvirt/images/data.img")
+    assert conn.InvokeMethod("AddResourceSettings", vsms, AffectedConfiguration=target,
+                             ResourceSettings=[disk])[0] == 0
+    change = completed("KVM_DiskResourceAllocationSettingData", InstanceID="mod1/vdm",
+                       Address="/var/lib/libvirt/images/spare.img")
+    mem = completed("KVM_MemResourceAllocationSettingData", InstanceID="mod1/mem",
+                    VirtualQuantity=Uint64(300 * 1024 * 1024))       # bytes: no real units
+    rc, _ = conn.InvokeMethod("ModifyResourceSettings", vsms, ResourceSettings=[change, mem])
+    assert rc == 0
+    rasds = _rasds(conn, "mod1")
+    assert rasds["mod1/vdm"]["Address"] == "/var/lib/libvirt/images/spare.img"
+    assert rasds["mod1/mem"]["VirtualQuantity"] == 300 * 1024
