@@ -843,7 +843,7 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
                                         f"{avalues!r} must be lists of the same length, "
                                         f"without NULL entries")
         addr = etree.SubElement(el, "address")
-        for k, v in zip(aprops, avalues):
+        for k, v in zip(aprops, avalues, strict=True):   # lengths checked above
             addr.set(str(k), str(v))
     table = table_for(kind, el)
     skip = _SPECIAL.get(kind.name, set()) | IGNORED
