@@ -19,7 +19,6 @@ import urllib.parse
 from contextlib import closing
 from typing import Generator, Iterator, Optional
 
-import pywbem
 from pywbem import CIMError
 
 from ..cimxml import writer as W
@@ -187,7 +186,7 @@ class CIMApp:
         name = W.attr(req.name)
         try:
             if req.error:
-                raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, req.error)
+                raise CIMError(req.error_status, req.error)
             parts = self.dispatcher.execute(req, user)
             first = next(parts, None)  # runs the operation up to its first output
         except CIMError as exc:

@@ -5,23 +5,41 @@ embedded instances.  Clients send them as CIM-XML (``<INSTANCE>`` text in a
 VALUE, escaped or not) or as MOF text (``instance of KVM_... { ... };``) in the
 formats pywbem 0.7 and pywbem 1.x ``tomof()`` write.  Both are accepted; the
 property values are then converted to the types the class declares.
+
+Read tolerantly (docs/lifecycle.md): properties the class does not define are
+dropped (logged at debug level) instead of refused, because clients and CIM
+servers send more than the class holds (libvirt-cim's clients send
+``CreationClassName`` in a VSSD; OpenPegasus and sfcb complete embedded
+instances from the full DMTF schema).  Values of defined properties must fit
+their declared types.  Nesting depth and the total decoded text are bounded
+(:data:`~kvm_providers.cimxml.reader.MAX_EMBED_DEPTH`,
+:data:`~kvm_providers.cimxml.reader.MAX_EMBED_BYTES`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Optional
 
 import pywbem
 from pywbem import CIMInstance, CIMInstanceName, CIMProperty
 
-from .reader import CIMXMLError, parse_fragment, parse_instance, parse_namedinstance
+from .reader import (CIMXMLError, EmbedLimitError, embedded_level, parse_fragment,
+                     parse_instance, parse_namedinstance)
 
-__all__ = ["decode_embedded_instance", "parse_mof_instance", "EmbeddedInstanceError"]
+__all__ = ["decode_embedded_instance", "parse_mof_instance", "EmbeddedInstanceError",
+           "EmbeddedLimitError"]
+
+LOG = logging.getLogger(__name__)
 
 
 class EmbeddedInstanceError(ValueError):
     """An embedded instance could not be decoded; the message says why and where."""
+
+
+class EmbeddedLimitError(EmbeddedInstanceError):
+    """Embedded instances nested too deeply or too large (CIM_ERR_SERVER_LIMITS_EXCEEDED)."""
 
 
 # -- MOF instance text ----------------------------------------------------------
@@ -75,7 +93,7 @@ class _Lexer:
                 raise EmbeddedInstanceError(
                     f"MOF text: unexpected {text[pos:pos + 20]!r} at offset {pos}")
             pos = m.end()
-            kind = m.lastgroup
+            kind = m.lastgroup or ""
             if kind != "ws":
                 self.toks.append((kind, m.group(0)))
         self.i = 0
@@ -110,16 +128,19 @@ def _skip_qualifiers(lx: _Lexer) -> None:
                 return
 
 
-def _mof_value(lx: _Lexer) -> Any:
+def _mof_value(lx: _Lexer, in_array: bool = False) -> Any:
     kind, text = lx.peek()
     if text == "{":
+        if in_array:
+            # CIM arrays do not nest; refusing here also keeps the recursion flat.
+            raise EmbeddedInstanceError("MOF text: an array inside an array")
         lx.next()
-        items = []
+        items: list[Any] = []
         if lx.peek()[1] == "}":
             lx.next()
             return items
         while True:
-            items.append(_mof_value(lx))
+            items.append(_mof_value(lx, True))
             kind, text = lx.next()
             if text == "}":
                 return items
@@ -151,7 +172,11 @@ def _mof_value(lx: _Lexer) -> Any:
             return None
         if low == "instance":
             lx.i -= 1
-            return _mof_instance(lx)
+            try:
+                with embedded_level(0, "MOF text"):     # one level deeper, no new text
+                    return _mof_instance(lx)
+            except EmbedLimitError as exc:
+                raise EmbeddedLimitError(str(exc)) from None
     raise EmbeddedInstanceError(f"MOF text: unexpected value {text!r}")
 
 
@@ -177,8 +202,6 @@ def _mof_instance(lx: _Lexer) -> CIMInstance:
         props[pname] = _mof_value(lx)
         lx.expect(";")
     lx.expect("}")
-    if lx.peek()[1] == ";":
-        lx.next()
     inst = CIMInstance(classname)
     for name, value in props.items():
         inst.properties[name] = _untyped_property(name, value)
@@ -216,6 +239,8 @@ def parse_mof_instance(text: str) -> CIMInstance:
     while lx.peek()[0] == "name" and lx.peek()[1].startswith("#"):
         lx.next()
     inst = _mof_instance(lx)
+    if lx.peek()[1] == ";":
+        lx.next()
     if lx.peek()[0] != "eof":
         raise EmbeddedInstanceError(f"MOF text: unexpected {lx.peek()[1]!r} after the instance")
     return inst
@@ -235,9 +260,12 @@ def _apply_schema(inst: CIMInstance, namespace: Optional[str], schema) -> CIMIns
     for name, prop in list(inst.properties.items()):
         pspec = spec.props.get(name.lower())
         if pspec is None:
-            raise EmbeddedInstanceError(
-                f"embedded instance of {spec.name} has property {name!r}, which the "
-                f"class does not define")
+            # Read tolerantly: a property the class lacks cannot be used, so it is
+            # dropped, not refused (see the module docstring).
+            LOG.debug("embedded instance of %s: ignoring property %r, which the class "
+                      "does not define (value %.80r)", spec.name, name, prop.value)
+            del inst.properties[name]
+            continue
         value = prop.value
         try:
             if pspec.type == "reference" and value is not None:
@@ -252,6 +280,8 @@ def _apply_schema(inst: CIMInstance, namespace: Optional[str], schema) -> CIMIns
                         if value.strip() else None
             else:
                 value = coerce(pspec.type, pspec.is_array, value)
+        except EmbeddedInstanceError:
+            raise
         except (ValueError, TypeError) as exc:
             raise EmbeddedInstanceError(
                 f"{spec.name}.{pspec.name}: value {prop.value!r} does not fit "
@@ -266,36 +296,50 @@ def decode_embedded_instance(value: Any, namespace: Optional[str] = None,
 
     Accepts a CIMInstance, CIM-XML text (``<INSTANCE>`` or
     ``<VALUE.NAMEDINSTANCE>``) or MOF text.  With a `namespace`, property
-    values are converted to the types the class declares, and unknown classes
-    or properties are refused.  Raises EmbeddedInstanceError naming the
-    problem.
+    values are converted to the types the class declares, unknown classes are
+    refused and properties the class does not define are dropped.  Raises
+    EmbeddedInstanceError naming the problem (EmbeddedLimitError when the
+    nesting or size limits are passed).
     """
     if isinstance(value, CIMInstance):
         inst = value
     elif isinstance(value, (str, bytes)):
         text = value.decode("utf-8") if isinstance(value, bytes) else value
-        stripped = text.strip()
-        if not stripped:
-            raise EmbeddedInstanceError("embedded instance is empty")
-        if stripped.startswith("<"):
-            try:
-                el = parse_fragment(stripped)
-                if el.tag == "INSTANCE":
-                    inst = parse_instance(el)
-                elif el.tag == "VALUE.NAMEDINSTANCE":
-                    inst = parse_namedinstance(el)
-                else:
-                    raise EmbeddedInstanceError(
-                        f"embedded object <{el.tag}> is not an INSTANCE")
-            except CIMXMLError as exc:
-                raise EmbeddedInstanceError(f"embedded instance: {exc}") from None
-        else:
-            inst = parse_mof_instance(stripped)
+        try:
+            with embedded_level(len(text), "embedded instance"):
+                inst = _decode_text(text)
+                if namespace is not None:
+                    # Inside the level: strings in embedded properties nest below it.
+                    inst = _apply_schema(inst, namespace, schema or _default_schema())
+            return inst
+        except EmbedLimitError as exc:
+            raise EmbeddedLimitError(str(exc)) from None
     else:
         raise EmbeddedInstanceError(f"embedded instance expected, got {type(value).__name__}")
     if namespace is not None:
-        if schema is None:
-            from ..schema import default_schema
-            schema = default_schema()
-        inst = _apply_schema(inst, namespace, schema)
+        inst = _apply_schema(inst, namespace, schema or _default_schema())
     return inst
+
+
+def _default_schema() -> Any:
+    from ..schema import default_schema
+    return default_schema()
+
+
+def _decode_text(text: str) -> CIMInstance:
+    stripped = text.strip()
+    if not stripped:
+        raise EmbeddedInstanceError("embedded instance is empty")
+    if not stripped.startswith("<"):
+        return parse_mof_instance(stripped)
+    try:
+        el = parse_fragment(stripped)
+        if el.tag == "INSTANCE":
+            return parse_instance(el)
+        if el.tag == "VALUE.NAMEDINSTANCE":
+            return parse_namedinstance(el)
+    except EmbedLimitError:
+        raise
+    except CIMXMLError as exc:
+        raise EmbeddedInstanceError(f"embedded instance: {exc}") from None
+    raise EmbeddedInstanceError(f"embedded object <{el.tag}> is not an INSTANCE")

@@ -8,8 +8,10 @@ or value at fault; the server turns it into the right HTTP or CIM error.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import pywbem
 from lxml import etree
@@ -18,8 +20,9 @@ from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanc
 
 from ..provider.values import INT_TYPES, REAL_TYPES
 
-__all__ = ["CIMXMLError", "Request", "parse_request", "parse_xml", "parse_instance",
-           "parse_instancename", "parse_value", "typed_text", "parse_fragment"]
+__all__ = ["CIMXMLError", "EmbedLimitError", "Request", "parse_request", "parse_xml",
+           "parse_instance", "parse_instancename", "parse_value", "typed_text", "parse_fragment",
+           "embed_budget", "embedded_level", "MAX_EMBED_DEPTH", "MAX_EMBED_BYTES"]
 
 
 class CIMXMLError(Exception):
@@ -30,9 +33,90 @@ class CIMXMLError(Exception):
     problem is a bad value in an otherwise valid request (-> INVALID_PARAMETER).
     """
 
+    #: CIM status of a bad value (kind None) in an otherwise valid request.
+    status = pywbem.CIM_ERR_INVALID_PARAMETER
+
     def __init__(self, message: str, kind: Optional[str] = "request-not-valid"):
         super().__init__(message)
         self.kind = kind
+
+
+# -- limits on embedded objects -------------------------------------------------------
+#
+# An embedded object is CIM-XML (or MOF) text inside a VALUE; decoding it parses that
+# text again, and an embedded object inside it once more.  Each level repeats (escaped)
+# the whole text of the levels below, so without limits a few MB of deeply nested
+# EmbeddedObject strings make the server decode gigabytes.  Two limits bound that work,
+# both checked before a text is parsed: the nesting depth, and the total length of the
+# embedded texts decoded in one budget (a request's parse; the parameters of one method
+# call).  docs/embedded-server.md states the bound on memory that follows.
+
+#: Levels of embedded instances: a parameter's embedded instance is level 1, an
+#: embedded instance in one of its properties level 2, and so on.
+MAX_EMBED_DEPTH = 4
+#: Characters of embedded text decoded in one budget, all levels together.
+MAX_EMBED_BYTES = 16 * 1024 * 1024
+
+
+class EmbedLimitError(CIMXMLError):
+    """Embedded objects nested too deeply or too large: CIM_ERR_SERVER_LIMITS_EXCEEDED."""
+
+    status = pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED
+
+    def __init__(self, message: str):
+        super().__init__(message, None)
+
+
+class _Budget:
+    __slots__ = ("depth", "used")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.used = 0
+
+
+_budget: contextvars.ContextVar[Optional[_Budget]] = contextvars.ContextVar(
+    "kvm_providers_embed_budget", default=None)
+
+
+@contextlib.contextmanager
+def embed_budget() -> Iterator[None]:
+    """One budget for all embedded objects decoded inside (re-entrant: the outer one counts)."""
+    if _budget.get() is not None:
+        yield
+        return
+    token = _budget.set(_Budget())
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+@contextlib.contextmanager
+def embedded_level(nbytes: int, where: str) -> Iterator[None]:
+    """Enter one level of embedded object whose text has `nbytes` characters.
+
+    Raises EmbedLimitError (naming the limit) before anything is parsed when
+    the level is deeper than MAX_EMBED_DEPTH or the budget's total would pass
+    MAX_EMBED_BYTES.  Outside embed_budget() the level opens its own budget.
+    """
+    with embed_budget():
+        b = _budget.get()
+        assert b is not None
+        if b.depth >= MAX_EMBED_DEPTH:
+            raise EmbedLimitError(
+                f"{where}: embedded instances nested more than {MAX_EMBED_DEPTH} levels deep "
+                f"(the server's limit)")
+        if b.used + nbytes > MAX_EMBED_BYTES:
+            raise EmbedLimitError(
+                f"{where}: embedded instances of the request exceed the server's limit of "
+                f"{MAX_EMBED_BYTES} characters of embedded text")
+        b.used += nbytes
+        b.depth += 1
+        try:
+            yield
+        finally:
+            b.depth -= 1
 
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
@@ -44,6 +128,10 @@ def parse_xml(data: bytes | str) -> etree._Element:
     """Parse a document safely; refuse DTDs."""
     if isinstance(data, str):
         data = data.encode("utf-8")
+    # Blanks before the XML declaration make the document not well-formed, but
+    # OpenPegasus and sfcb accept them and some clients send them: skip them.
+    if data[:1].isspace():
+        data = data.lstrip()
     try:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
@@ -111,7 +199,10 @@ def typed_text(text: Optional[str], cimtype: str, where: str) -> Any:
 def _untyped_keyvalue(el: etree._Element) -> Any:
     vtype = el.get("VALUETYPE", "string")
     ctype = el.get("TYPE")
-    text = el.text or ""
+    # OpenPegasus trims the blanks around every element's text, so clients that
+    # pretty-print their requests (a KEYVALUE on lines of its own) work there: do
+    # the same for keys, which never begin or end with blanks.
+    text = (el.text or "").strip()
     if ctype:
         return typed_text(text, ctype, "KEYVALUE")
     if vtype == "string":
@@ -208,15 +299,24 @@ def _embedded_kind(el: etree._Element) -> Optional[str]:
 
 def _embedded_from_text(text: str, where: str) -> CIMInstance | CIMClass:
     try:
-        el = parse_fragment(text)
-    except CIMXMLError as exc:
-        raise CIMXMLError(f"{where}: embedded object is not CIM-XML: {exc}", None) from None
-    if el.tag == "INSTANCE":
-        return parse_instance(el)
-    if el.tag == "VALUE.NAMEDINSTANCE":
-        return parse_namedinstance(el)
-    if el.tag == "CLASS":
-        return _parse_class(el)
+        with embedded_level(len(text), where):
+            try:
+                el = parse_fragment(text)
+            except EmbedLimitError:
+                raise
+            except CIMXMLError as exc:
+                raise CIMXMLError(f"{where}: embedded object is not CIM-XML: {exc}",
+                                  None) from None
+            if el.tag == "INSTANCE":
+                return parse_instance(el)
+            if el.tag == "VALUE.NAMEDINSTANCE":
+                return parse_namedinstance(el)
+            if el.tag == "CLASS":
+                return _parse_class(el)
+    except EmbedLimitError as exc:
+        # Name the way down from the outermost level ("parameter X: property Y: ...").
+        msg = str(exc)
+        raise EmbedLimitError(msg if msg.startswith(where) else f"{where}: {msg}") from None
     raise CIMXMLError(f"{where}: embedded object <{el.tag}> is not INSTANCE or CLASS", None)
 
 
@@ -311,20 +411,21 @@ def _parse_class(el: etree._Element) -> CIMClass:
     return CIMClass(_need(el, "NAME"), superclass=el.get("SUPERCLASS"))
 
 
-def parse_value(el: etree._Element, embedded: Optional[str] = None) -> Any:
+def parse_value(el: etree._Element, embedded: Optional[str] = None,
+                where: str = "parameter") -> Any:
     """Any value-carrying element -> Python / pywbem value (VALUE text stays a string)."""
     tag = el.tag
     if tag == "VALUE":
         if embedded:
-            return _embedded_from_text(el.text or "", "parameter")
+            return _embedded_from_text(el.text or "", where)
         return el.text or ""
     if tag == "VALUE.ARRAY":
         out: list[Any] = []
-        for v in _children(el):
+        for i, v in enumerate(_children(el)):
             if v.tag == "VALUE.NULL":
                 out.append(None)
             elif embedded:
-                out.append(_embedded_from_text(v.text or "", "parameter"))
+                out.append(_embedded_from_text(v.text or "", f"{where}[{i}]"))
             else:
                 out.append(v.text or "")
         return out
@@ -369,7 +470,8 @@ class Request:
     namespace: str
     params: dict[str, Param] = field(default_factory=dict)   # lower-case name -> Param
     target: Optional[CIMInstanceName | CIMClassName] = None   # extrinsic calls
-    error: Optional[str] = None   # a bad value: answered with CIM_ERR_INVALID_PARAMETER
+    error: Optional[str] = None   # a bad value: answered with CIM error error_status
+    error_status: int = pywbem.CIM_ERR_INVALID_PARAMETER
 
 
 def _params(req: Request, call: etree._Element, kids: list, ptag: str) -> Request:
@@ -384,7 +486,7 @@ def _params(req: Request, call: etree._Element, kids: list, ptag: str) -> Reques
         if len(vals) > 1:
             raise CIMXMLError(f"{ptag} {pname} has more than one value")
         emb = _embedded_kind(p) if ptag == "PARAMVALUE" else None
-        value = parse_value(vals[0], emb) if vals else None
+        value = parse_value(vals[0], emb, f"parameter {pname}") if vals else None
         req.params[pname.lower()] = Param(pname, value, p.get("PARAMTYPE"), emb)
     return req
 
@@ -415,11 +517,20 @@ def _call_or_error(el: etree._Element, msg_id: str, pv: str) -> Request:
             raise
         req = Request(msg_id, pv, el.tag == "IMETHODCALL", el.get("NAME", ""), "")
         req.error = str(exc)
+        req.error_status = exc.status
         return req
 
 
 def parse_request(body: bytes | str) -> tuple[list[Request], bool]:
-    """Parse a request document: ([requests], is MULTIREQ)."""
+    """Parse a request document: ([requests], is MULTIREQ).
+
+    The embedded objects of the whole document share one budget (MAX_EMBED_BYTES).
+    """
+    with embed_budget():
+        return _parse_request(body)
+
+
+def _parse_request(body: bytes | str) -> tuple[list[Request], bool]:
     root = parse_xml(body)
     if root.tag != "CIM":
         raise CIMXMLError(f"root element is <{root.tag}>, not <CIM>")

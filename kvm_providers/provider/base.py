@@ -380,6 +380,28 @@ class CIMProvider2:
 
     # methods ------------------------------------------------------------------
 
+    def _type_params(self, inputParams: Optional[dict[str, Any]], mspec: Any, mname: str,
+                     ns: Optional[str], accepted: set[str], var_kw: bool,
+                     args: dict[str, Any]) -> None:
+        """Fill `args` (param_<name>: value) from the input parameters, typed by `mspec`."""
+        for name, value in (inputParams or {}).items():
+            if isinstance(value, CIMParameter):
+                value = value.value
+            pspec = mspec.params.get(name.lower()) if mspec else None
+            if mspec is not None:
+                if pspec is None:
+                    raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                   f"Method {mname} has no parameter {name!r}")
+                if not pspec.is_in:
+                    raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                   f"Parameter {pspec.name} of method {mname} is output only")
+                value = _typed_param(pspec, value, ns, mname, self._schema())
+            key = f"param_{name.lower()}"
+            if key not in accepted and not var_kw:
+                raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                               f"Method {mname} does not take parameter {name!r}")
+            args[key] = value
+
     def MI_invokeMethod(self, env, objectName: CIMInstanceName, methodName: str,
                         inputParams: dict[str, Any]):
         """InvokeMethod through ``cim_method_<name>``.
@@ -401,23 +423,9 @@ class CIMProvider2:
         mname = mspec.name if mspec else methodName
         accepted, required, var_kw = _method_signature(func)
         args: dict[str, Any] = {}
-        for name, value in (inputParams or {}).items():
-            if isinstance(value, CIMParameter):
-                value = value.value
-            pspec = mspec.params.get(name.lower()) if mspec else None
-            if mspec is not None:
-                if pspec is None:
-                    raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                                   f"Method {mname} has no parameter {name!r}")
-                if not pspec.is_in:
-                    raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                                   f"Parameter {pspec.name} of method {mname} is output only")
-                value = _typed_param(pspec, value, ns, mname, self._schema())
-            key = f"param_{name.lower()}"
-            if key not in accepted and not var_kw:
-                raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                               f"Method {mname} does not take parameter {name!r}")
-            args[key] = value
+        from ..cimxml.reader import embed_budget
+        with embed_budget():    # the embedded instances of all parameters share one budget
+            self._type_params(inputParams, mspec, mname, ns, accepted, var_kw, args)
         missing = sorted(required - set(args))
         if missing:
             raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
@@ -452,37 +460,89 @@ class CIMProvider2:
         return (rtype, rval), out
 
 
+def _kind(value: Any) -> str:
+    """What a wrong-typed parameter value is, in the words of an error description."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, CIMInstance):
+        return "an embedded instance"
+    if isinstance(value, pywbem.CIMClass):
+        return "an embedded class"
+    if isinstance(value, (CIMInstanceName, pywbem.CIMClassName)):
+        return "a reference"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, (str, bytes)):
+        return "a string"
+    return f"a {type(value).__name__}"
+
+
+def _to_path(value: Any) -> Optional[CIMInstanceName]:
+    """A reference parameter's element: an instance path (a blank string is NULL)."""
+    if isinstance(value, CIMInstanceName):
+        return value
+    if isinstance(value, pywbem.CIMClassName):
+        return CIMInstanceName(value.classname, namespace=value.namespace, host=value.host)
+    if isinstance(value, str):
+        return CIMInstanceName.from_wbem_uri(value) if value.strip() else None
+    raise TypeError(f"a reference (an instance path) is expected, got {_kind(value)}")
+
+
 def _typed_param(pspec, value: Any, ns: Optional[str], mname: str, schema: Schema) -> Any:
     """An input parameter value converted to its declared type.
 
     Embedded instances sent as CIM-XML or MOF text are decoded (and typed by
-    their class); an unused reference sent as a blank string is NULL.
+    their class); an unused reference sent as a blank string is NULL.  A value
+    of the wrong kind (an array for a scalar, an instance or a number where a
+    reference is due, a reference where a string is due...) is
+    CIM_ERR_INVALID_PARAMETER naming the parameter, so that no provider meets
+    a value it cannot use.  A scalar given for an array is taken as an array
+    of one.
     """
     where = f"Parameter {pspec.name} of method {mname}"
     try:
         if value is None:
             return None
+        if isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, list) and not pspec.is_array:
+            raise TypeError(f"{_kind(value)} given where a single "
+                            f"{'embedded instance' if pspec.embedded_object else pspec.type} "
+                            f"is expected")
         if pspec.embedded_object == "instance" or pspec.embedded_class:
-            from ..cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+            from ..cimxml.embedded import (EmbeddedInstanceError, EmbeddedLimitError,
+                                           decode_embedded_instance)
             try:
                 if pspec.is_array:
                     items = value if isinstance(value, list) else [value]
                     return [None if v is None else decode_embedded_instance(v, ns, schema)
                             for v in items]
                 return decode_embedded_instance(value, ns, schema)
+            except EmbeddedLimitError as exc:
+                raise CIMError(pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
+                               f"{where}: {exc}") from None
             except EmbeddedInstanceError as exc:
                 raise ValueError(str(exc)) from None
         if pspec.embedded_object and _is_embedded_value(value):
             return value
         if pspec.type == "reference":
-            if isinstance(value, str):
-                return CIMInstanceName.from_wbem_uri(value) if value.strip() else None
-            if isinstance(value, list):
-                return [CIMInstanceName.from_wbem_uri(v) if isinstance(v, str) else v
-                        for v in value]
-            if isinstance(value, pywbem.CIMClassName):
-                return CIMInstanceName(value.classname, namespace=value.namespace,
-                                       host=value.host)
+            if pspec.is_array:
+                items = value if isinstance(value, list) else [value]
+                return [None if v is None else _to_path(v) for v in items]
+            return _to_path(value)
+        if pspec.type == "string" or pspec.type == "char16":
+            items = value if isinstance(value, list) else [value]
+            for v in items:
+                if v is not None and not isinstance(v, (str, bytes, int, float, bool)):
+                    raise TypeError(f"a string is expected, got {_kind(v)}")
+        elif pspec.type != "datetime":
+            items = value if isinstance(value, list) else [value]
+            for v in items:
+                if isinstance(v, (CIMInstance, pywbem.CIMClass, CIMInstanceName,
+                                  pywbem.CIMClassName)):
+                    raise TypeError(f"a {pspec.type} is expected, got {_kind(v)}")
         return coerce(pspec.type, pspec.is_array, value)
     except (ValueError, TypeError) as exc:
         raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, f"{where}: {exc}") from None

@@ -492,6 +492,23 @@ def _full_virt(el, ctx=None):
     return True if ostype == "hvm" else (False if ostype in ("xen", "linux") else None)
 
 
+_BOOT = AttrList("os/boot", "dev")
+
+
+def _first_boot_device(el, ctx=None):
+    order = _BOOT.read(el)
+    return order[0] if order else None
+
+
+def _write_boot_device(el, value, ctx=None):
+    # libvirt-cim's BootDevice (before BootDevices superseded it in 2009) named the one
+    # device to boot from: writing it sets the boot order to that device alone.  The
+    # value read back (the first of the order) changes nothing.
+    if value and _first_boot_device(el) == str(value):
+        return
+    _BOOT.write(el, [value] if value else None)
+
+
 #: {P}_VirtualSystemSettingData, applied to <domain>.
 VSSD: dict[str, Field] = {
     "VirtualSystemIdentifier": Text("name"),
@@ -499,7 +516,8 @@ VSSD: dict[str, Field] = {
     "UUID": Text("uuid"),
     "Notes": TextList("description"),
     "AutoStart": Computed(_autostart),            # virDomainGetAutostart (bulk list flag)
-    "BootDevices": AttrList("os/boot", "dev"),
+    "BootDevices": _BOOT,
+    "BootDevice": Computed(_first_boot_device, _write_boot_device),
     "Emulator": Text("devices/emulator"),
     "Arch": Attr("os/type", "arch"),
     "Machine": Attr("os/type", "machine"),

@@ -11,10 +11,13 @@ definition.  Rules:
   (the current definition; the live one of a running system) are written:
   a client that sends back a whole instance with one property changed
   changes exactly that property.
-* Properties the class does not map are ignored; mapped properties that
-  cannot be written (constants, values computed from elsewhere) are refused
-  when their value differs (:class:`InvalidSetting` naming property and
-  value).
+* Read tolerantly (docs/lifecycle.md): properties the class does not map
+  are ignored (logged at debug level); mapped properties that cannot be
+  written (constants, values computed from elsewhere) are refused when their
+  value differs (:class:`InvalidSetting` naming property and value), unless
+  the value is the class's default for the property: CIM servers fill class
+  defaults into the embedded instances a client sends
+  (``VirtualQuantityUnits="count"``), so such a value is "not given".
 * Every error is an :class:`InvalidSetting` (``CIM_ERR_INVALID_PARAMETER``)
   whose description names where (``ResourceSettings[1]``), the property and
   the value; nothing has been written to libvirt when one is raised.
@@ -22,6 +25,7 @@ definition.  Rules:
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -42,7 +46,9 @@ __all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "wri
            "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
            "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "WRITERS", "IGNORED",
            "table_for", "network_name", "host_is_local", "host_path", "image_format",
-           "check_console_paths"]
+           "check_console_paths", "class_defaults"]
+
+LOG = logging.getLogger(__name__)
 
 
 class InvalidSetting(pywbem.CIMError):
@@ -59,12 +65,20 @@ UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
 
 class Props(dict):
-    """Property values keyed by lower-case name, NULLs left out; `.names` keeps the spelling."""
+    """Property values keyed by lower-case name, NULLs left out; `.names` keeps the spelling.
 
-    def __init__(self, values: Mapping[str, Any] = ()):
+    `.defaults` holds the class defaults of the instance's class ({lower-case
+    name: value}), to tell a value the client asks for from one a CIM server
+    filled in.
+    """
+
+    def __init__(self, values: Optional[Mapping[str, Any]] = None,
+                 defaults: Optional[Mapping[str, Any]] = None):
         super().__init__()
         self.names: dict[str, str] = {}
-        for k, v in dict(values).items():
+        self.defaults: dict[str, Any] = dict(defaults if defaults is not None
+                                             else getattr(values, "defaults", {}))
+        for k, v in dict(values or {}).items():
             if v is not None:
                 self[k.lower()] = v
                 self.names[k.lower()] = k
@@ -86,19 +100,46 @@ class Props(dict):
             self[name.lower()] = value
             self.names[name.lower()] = name
 
+    def is_default(self, name: str) -> bool:
+        """True if the property's value is the class default (so may be a server's filler)."""
+        key = name.lower()
+        return key in self and key in self.defaults and _same(self[key], self.defaults[key])
+
+    def explicit(self, name: str) -> Any:
+        """The value of a property the client cannot set, None if absent or the class default."""
+        return None if self.is_default(name) else self.get(name.lower())
+
+
+def class_defaults(classname: str, namespace: str = "root/virt") -> dict[str, Any]:
+    """{lower-case property name: MOF default} of a class ({} if it is not known)."""
+    from ..schema import default_schema
+    try:
+        cls = default_schema().get_class(namespace, classname)
+    except pywbem.CIMError:
+        return {}
+    return {p.name.lower(): p.value for p in cls.properties.values() if p.value is not None}
+
 
 def props_of(instance: Any) -> Props:
-    """The non-NULL properties of an embedded instance (a pywbem CIMInstance or a mapping)."""
+    """The non-NULL properties of an embedded instance (a pywbem CIMInstance or a mapping).
+
+    For a CIMInstance the class defaults come along (Props.defaults).
+    """
     if hasattr(instance, "properties"):
-        return Props({n: p.value for n, p in instance.properties.items()})
+        return Props({n: p.value for n, p in instance.properties.items()},
+                     class_defaults(instance.classname))
     return Props(instance)
 
 
 # -- classification ------------------------------------------------------------------
 
+#: libvirt-cim's vendor ResourceTypes (its svpc_types.h), which its clients send:
+#: 32769 console, 32771 controller (32768, a storage volume, is no device).  Its own
+#: answers say 1 (Other) with OtherResourceType, as ours do.
+_VENDOR_TYPES = {32769: "console", 32771: "controller"}
 #: Generic RASDs (CIM_ResourceAllocationSettingData) by ResourceType.
 _BY_RESOURCE_TYPE = {3: "proc", 4: "mem", 10: "net", 13: "input", 17: "disk", 31: "disk",
-                     14: "disk", 15: "disk", 16: "disk", 24: "graphics"}
+                     14: "disk", 15: "disk", 16: "disk", 24: "graphics", **_VENDOR_TYPES}
 _OTHER_TYPES = {"console": "console", "controller": "controller"}
 
 
@@ -122,15 +163,18 @@ def classify(classname: str, props: Props, family: str, where: str) -> DeviceKin
                 raise InvalidSetting(where, f"OtherResourceType {other!r} is not one of "
                                             f"{', '.join(_OTHER_TYPES)}")
         if name is None:
-            raise InvalidSetting(where, f"ResourceType {rtype!r} is not a resource type this "
-                                        f"service handles")
+            what = " (a storage volume: create it with CreateResourceInPool)" \
+                if rtype == 32768 else ""
+            raise InvalidSetting(where, f"ResourceType {rtype!r}{what} is not a resource type "
+                                        f"this service handles")
         kind = KIND_BY_NAME[name]
     else:
         raise InvalidSetting(where, f"class {classname} is not a resource allocation setting "
                                     f"this service handles")
     rtype = props.get_("ResourceType")
     if rtype is not None and int(rtype) != kind.resource_type and \
-            not (kind.name == "disk" and int(rtype) in (14, 15, 16, 31)):
+            not (kind.name == "disk" and int(rtype) in (14, 15, 16, 31)) and \
+            _VENDOR_TYPES.get(int(rtype)) != kind.name:
         raise InvalidSetting(where, f"ResourceType {rtype} does not match {classname} "
                                     f"(ResourceType {kind.resource_type})")
     return kind
@@ -312,19 +356,50 @@ def diff_props(table: Mapping[str, mapping.Field], element: Any, props: Props, c
     """
     lower = {k.lower(): k for k in table}
     skip = {s.lower() for s in skip}
+    defaults = getattr(props, "defaults", {})
     out: dict[str, Any] = {}
     for key, value in props.items():
         name = lower.get(key)
-        if name is None or key in skip:
+        if key in skip:
             continue
+        if name is None:
+            LOG.debug("%s: ignoring %s, which the mapping does not use", where,
+                      getattr(props, "names", {}).get(key, key))
+            continue
+        if isinstance(value, list) and any(v is None for v in value):
+            # NULL means "not given", which an entry of a list cannot be.
+            raise InvalidSetting(where, f"{name} {value!r} has a NULL entry")
         f = table[name]
         current = f.read(element, ctx) if element is not None else None
+        if key == "resourcetype" and not isinstance(value, bool) and \
+                isinstance(value, int) and int(value) in _VENDOR_TYPES:
+            value = 1   # libvirt-cim's vendor type of what its answers call Other (1)
         if _same(value, current):
             continue
         if not f.writable:
+            if key in defaults and _same(value, defaults[key]):
+                # The class default of a field the client cannot set: a CIM server
+                # filled it in, the client did not ask for it.
+                LOG.debug("%s: ignoring %s %r, the class default (it is %r)", where, name,
+                          value, current)
+                continue
             raise InvalidSetting(where, f"{name} {value!r} cannot be set (it is {current!r})")
         out[name] = value
+    for alias, (main, agrees) in _ALIASES.items():
+        if alias in out and main in out:
+            if not agrees(out[alias], out[main]):
+                raise InvalidSetting(where, f"{alias} {out[alias]!r} and {main} "
+                                            f"{out[main]!r} disagree")
+            del out[alias]                  # the fuller property says it all
     return out
+
+
+#: Properties that say part of what another one says: {alias: (main, agrees(alias, main))}.
+#: When a client changes both, they must agree, and the main one is written.
+_ALIASES = {
+    "BootDevice": ("BootDevices",
+                   lambda one, order: bool(order) and str(order[0]) == str(one)),
+}
 
 
 def write_props(table: Mapping[str, mapping.Field], element: Any, changes: Mapping[str, Any],
@@ -416,7 +491,8 @@ def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
     GigaBytes, Bytes or the DSP0004 forms byte*2^10 ...; without units the
     quantities are bytes, as libvirt-cim read them.
     """
-    units = props.get_("AllocationUnits") or props.get_("VirtualQuantityUnits") or "Bytes"
+    # VirtualQuantityUnits "count" is the class default a CIM server fills in: not given.
+    units = props.get_("AllocationUnits") or props.explicit("VirtualQuantityUnits") or "Bytes"
     factor = _MEM_UNITS.get(str(units).strip().lower())
     if factor is None:
         raise InvalidSetting(where, f"AllocationUnits {units!r} is not one of KiloBytes, "
@@ -831,15 +907,18 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
         p.pop_("Index")
     aprops, avalues = p.pop_("AddressProperties"), p.pop_("AddressValues")
     if aprops or avalues:
-        if not aprops or not avalues or len(aprops) != len(avalues):
+        if not aprops or not avalues or len(aprops) != len(avalues) or \
+                None in aprops or None in avalues:
             raise InvalidSetting(where, f"AddressProperties {aprops!r} and AddressValues "
-                                        f"{avalues!r} must be lists of the same length")
+                                        f"{avalues!r} must be lists of the same length, "
+                                        f"without NULL entries")
         addr = etree.SubElement(el, "address")
-        for k, v in zip(aprops, avalues):
+        for k, v in zip(aprops, avalues, strict=True):   # lengths checked above
             addr.set(str(k), str(v))
     table = table_for(kind, el)
     skip = _SPECIAL.get(kind.name, set()) | IGNORED
-    changes = diff_props(table, el, Props({k: v for k, v in p.items() if k not in skip}),
+    changes = diff_props(table, el,
+                         Props({k: v for k, v in p.items() if k not in skip}, p.defaults),
                          doc.context(), where)
     changes = {k: v for k, v in changes.items() if v not in ("", [])}
     check_device(host, kind, changes, where, family)
