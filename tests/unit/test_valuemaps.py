@@ -163,3 +163,69 @@ def test_specs_carry_the_value_sets():
     rsc = spec.methods["requeststatechange"]
     assert 4096 in rsc.return_values
     assert 10 in rsc.params["requestedstate"].values
+
+
+# -- the check of emitted values in instance models -------------------------------------
+
+@pytest.fixture
+def strict(monkeypatch):
+    from kvm_providers.provider import model as model_mod
+    monkeypatch.setattr(model_mod, "_STRICT", True)
+    return model_mod
+
+
+@pytest.fixture
+def lenient(monkeypatch):
+    from kvm_providers.provider import model as model_mod
+    monkeypatch.setattr(model_mod, "_STRICT", False)
+    monkeypatch.setattr(model_mod, "_warned_values", set())
+    return model_mod
+
+
+def test_strict_models_refuse_a_value_outside_the_value_map(strict):
+    m = strict.make_model("root/virt", "KVM_Controller")
+    m["ProtocolSupported"] = 48
+    assert m["ProtocolSupported"] == 48
+    with pytest.raises(ValueError) as err:
+        m["ProtocolSupported"] = 32678        # libvirt-cim's ccid value: not in 1..48
+    msg = str(err.value)
+    assert "KVM_Controller" in msg and "ProtocolSupported" in msg and "32678" in msg
+    with pytest.raises(ValueError):
+        m["ProtocolSupported"] = CIMProperty("ProtocolSupported", 0, type="uint16")
+    m["ProtocolSupported"] = None             # NULL is always allowed
+
+
+def test_strict_models_check_every_array_entry(strict):
+    m = strict.make_model("root/virt", "KVM_EnabledLogicalElementCapabilities")
+    m["RequestedStatesSupported"] = [2, 3, 10, None]
+    with pytest.raises(ValueError, match=r"RequestedStatesSupported: value 5\b"):
+        m["RequestedStatesSupported"] = [2, 5]
+
+
+def test_ranges_and_dotdot_in_models(strict):
+    from kvm_providers.schema import ClassSpec, PropSpec
+    p = PropSpec("Mode", "uint16", False, False, "X_Class",
+                 values=ValueSet(frozenset({1}), ((10, 20), (30000, None))))
+    q = PropSpec("Free", "uint16", False, False, "X_Class",
+                 values=ValueSet(frozenset(), (), True))
+    spec = ClassSpec("X_Class", None, ("x_class",), {"mode": p, "free": q}, {}, ())
+    m = strict.InstanceModel(spec, frozenset({"mode", "free"}))
+    for ok in (1, 10, 15, 20, 30000, 65535):
+        m["Mode"] = ok
+    for bad in (0, 2, 9, 21, 29999):
+        with pytest.raises(ValueError):
+            m["Mode"] = bad
+    m["Free"] = 12345                          # ".." allows every value
+
+
+def test_without_strict_mode_the_value_stays_with_one_warning(lenient, caplog):
+    m = lenient.make_model("root/virt", "KVM_Controller")
+    with caplog.at_level("WARNING", logger="kvm_providers.provider.model"):
+        for _ in range(3):
+            m["ProtocolSupported"] = 32769
+        m["ProtocolSupported"] = 32770
+    assert m["ProtocolSupported"] == 32770
+    warnings = [r.getMessage() for r in caplog.records if "ValueMap" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert "KVM_Controller.ProtocolSupported" in warnings[0] and "32769" in warnings[0]
+
