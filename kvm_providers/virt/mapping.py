@@ -338,6 +338,12 @@ class Enum(Field):
 
     def write(self, el, value, ctx=None):
         if value is None:
+            if self.default is None:
+                word = self.inner.read(el, ctx)
+                if word is not None and word not in self.table:
+                    # A word the table does not know reads as None: writing back what
+                    # was read must keep it (a console of type spiceport stays one).
+                    return
             self.inner.write(el, None, ctx)
             return
         try:
@@ -894,7 +900,9 @@ def _console_source_path(el, ctx=None):
 CONSOLE: dict[str, Field] = {
     "ResourceType": Const(1),
     "OtherResourceType": Const("console"),
-    "SourceType": Enum(Attr("", "type"), CHARDEV_SOURCE_TYPES, default=32768),
+    # A source type the ValueMap lacks is NULL: libvirt-cim's 32768 ("unknown") is
+    # outside its own ValueMap (0..10).
+    "SourceType": Enum(Attr("", "type"), CHARDEV_SOURCE_TYPES),
     "SourcePath": Computed(_console_source_path),
     "TargetType": Attr("target", "type"),
     "BindURL": Computed(lambda el, ctx: _console_url(el, "bind")),
@@ -903,8 +911,10 @@ CONSOLE: dict[str, Field] = {
 }
 
 #: CIM_Controller.ProtocolSupported for libvirt controller types (libvirt-cim's table).
-CONTROLLER_PROTOCOLS = {"ide": 37, "fdc": 7, "scsi": 13, "sata": 48, "ccid": 32678,
-                        "virtio-serial": 32769, "pci": 5, "usb": 16}
+#: libvirt-cim gave ccid 32678 (meant as 32768) and virtio-serial 32769, values
+#: outside the class's ValueMap ("1".."48", libvirt-cim's MOF too): they are 1
+#: (Other) here, like every other type, with the type in ProtocolDescription.
+CONTROLLER_PROTOCOLS = {"ide": 37, "fdc": 7, "scsi": 13, "sata": 48, "pci": 5, "usb": 16}
 
 #: {P}_ControllerResourceAllocationSettingData for <controller>.
 CONTROLLER: dict[str, Field] = {
@@ -965,6 +975,15 @@ def _protocol_supported(el, ctx=None):
     return CONTROLLER_PROTOCOLS.get(el.get("type") or "", 1)
 
 
+def _protocol_description(el, ctx=None):
+    """The model; for a type without its own ProtocolSupported (Other), else the type."""
+    model = el.get("model")
+    if model is not None:
+        return model
+    ctype = el.get("type")
+    return ctype if ctype and ctype not in CONTROLLER_PROTOCOLS else None
+
+
 DEVICE_TABLES: dict[str, dict[str, Field]] = {
     "proc": {},
     "mem": {
@@ -979,7 +998,7 @@ DEVICE_TABLES: dict[str, dict[str, Field]] = {
     "console": {"VideoProcessor": Attr("", "type")},
     "input": {"PointingType": Computed(_pointing_type), "Caption": Computed(input_caption)},
     "controller": {"ProtocolSupported": Computed(_protocol_supported),
-                   "ProtocolDescription": Attr("", "model")},
+                   "ProtocolDescription": Computed(_protocol_description)},
 }
 
 

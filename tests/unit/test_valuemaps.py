@@ -229,3 +229,47 @@ def test_without_strict_mode_the_value_stays_with_one_warning(lenient, caplog):
     assert len(warnings) == 2, warnings
     assert "KVM_Controller.ProtocolSupported" in warnings[0] and "32769" in warnings[0]
 
+
+def test_mapping_tables_hold_only_values_of_their_classes():
+    """The constants of the libvirt mapping tables (Const, Enum) are inside the ValueMaps
+    of the classes they fill: libvirt-cim's 32678/32769 (controller protocols) and 32768
+    (unknown console source type) were not."""
+    from kvm_providers.virt import mapping
+    schema = default_schema()
+    tables = [(mapping.VSSD, "KVM_VirtualSystemSettingData"),
+              (mapping.PROC, "KVM_ProcResourceAllocationSettingData"),
+              (mapping.MEM, "KVM_MemResourceAllocationSettingData"),
+              (mapping.DISK, "KVM_DiskResourceAllocationSettingData"),
+              (mapping.FILESYSTEM, "KVM_DiskResourceAllocationSettingData"),
+              (mapping.NET, "KVM_NetResourceAllocationSettingData"),
+              (mapping.GRAPHICS, "KVM_GraphicsResourceAllocationSettingData"),
+              (mapping.INPUT, "KVM_InputResourceAllocationSettingData"),
+              (mapping.CONSOLE, "KVM_ConsoleResourceAllocationSettingData"),
+              (mapping.CONTROLLER, "KVM_ControllerResourceAllocationSettingData")]
+    devices = {"proc": "KVM_Processor", "mem": "KVM_Memory", "disk": "KVM_LogicalDisk",
+               "net": "KVM_NetworkPort", "graphics": "KVM_DisplayController",
+               "console": "KVM_ConsoleDisplayController", "input": "KVM_PointingDevice",
+               "controller": "KVM_Controller"}
+    tables += [(mapping.DEVICE_TABLES[k], c) for k, c in devices.items()]
+    checked = 0
+    for table, classname in tables:
+        spec = schema.spec("root/virt", classname)
+        for name, field in table.items():
+            pspec = spec.props.get(name.lower())
+            allowed = None if pspec is None else pspec.values
+            if isinstance(field, mapping.Const):
+                values = [field.value]
+            elif isinstance(field, mapping.Enum):
+                values = list(field.table.values()) + [field.default, field.missing]
+            else:
+                continue
+            if allowed is None:
+                continue
+            for v in values:
+                assert v in allowed, (classname, name, v)
+                checked += 1
+    ctl = schema.spec("root/virt", "KVM_Controller").props["protocolsupported"].values
+    for ctype, v in list(mapping.CONTROLLER_PROTOCOLS.items()) + [("other", 1)]:
+        assert v in ctl, (ctype, v)
+        checked += 1
+    assert checked > 20
