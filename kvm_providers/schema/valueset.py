@@ -10,6 +10,9 @@ method return value.  Entries of integer elements may be ranges (DSP0004,
           ValueMap has it accepts every value of its type (DMTF uses it for
           "DMTF Reserved").
 
+A ValueMap whose entries and ranges cover the whole type (EnabledState: "0".."10",
+"11..32767", "32768..65535") allows every value too (``ValueSet.any``).
+
 An integer element with ``Values`` but no ``ValueMap`` allows the indices of
 its Values (0 .. len-1).  Integer entries may be written in decimal or hex
 (``"0x8000..0xFFFF"`` in CIM_ResourceAllocationSettingData.ResourceType).
@@ -29,6 +32,27 @@ __all__ = ["ValueSet", "value_set", "parse_valuemap_entry", "INTEGER_TYPES"]
 
 INTEGER_TYPES = frozenset(("uint8", "sint8", "uint16", "sint16", "uint32", "sint32",
                            "uint64", "sint64"))
+
+
+#: (lowest, highest) value of each integer type.
+_BOUNDS = {f"{s}int{n}": ((0, 2 ** n - 1) if s == "u" else (-2 ** (n - 1), 2 ** (n - 1) - 1))
+           for s in ("u", "s") for n in (8, 16, 32, 64)}
+
+
+def _covers(cim_type: str, values: set[int],
+            ranges: list[tuple[Optional[int], Optional[int]]]) -> bool:
+    """True if `values` and `ranges` together hold every value of `cim_type`
+    (EnabledState: 0..10, "11..32767", "32768..65535"): then nothing needs checking."""
+    lo_t, hi_t = _BOUNDS[cim_type]
+    spans = sorted([(v, v) for v in values]
+                   + [(lo_t if lo is None else lo, hi_t if hi is None else hi)
+                      for lo, hi in ranges])
+    reach = lo_t - 1
+    for lo, hi in spans:
+        if lo > reach + 1:
+            return False
+        reach = max(reach, hi)
+    return reach >= hi_t
 
 
 def _int(text: str) -> int:
@@ -113,4 +137,6 @@ def value_set(element: Any, cim_type: Optional[str] = None) -> Optional[ValueSet
             ranges.append(parsed)
         else:
             values.add(parsed)
+    if ranges and _covers(cim_type, values, ranges):
+        return ValueSet(frozenset(values), tuple(ranges), True)
     return ValueSet(frozenset(values), tuple(ranges))

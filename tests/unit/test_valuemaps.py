@@ -273,3 +273,13 @@ def test_mapping_tables_hold_only_values_of_their_classes():
         assert v in ctl, (ctype, v)
         checked += 1
     assert checked > 20
+
+
+def test_value_maps_covering_their_type_allow_everything():
+    # EnabledState: 0..10, "11..32767", "32768..65535": no value can be outside.
+    vs = default_schema().spec("root/virt", "KVM_ComputerSystem").props["enabledstate"].values
+    assert vs.any and 65535 in vs
+    assert value_set(_prop("uint8", ["0", "1..254", "255"])).any
+    assert not value_set(_prop("uint8", ["0", "2..255"])).any
+    assert not value_set(_prop("sint8", ["0..127"])).any
+    assert value_set(_prop("sint8", ["..-1", "0.."])).any
