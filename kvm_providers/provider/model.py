@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from pywbem import CIMDateTime, CIMInstance, CIMInstanceName, CIMProperty
 
-from ..schema import ClassSpec, PropSpec, Schema, default_schema
+from ..schema import ClassSpec, PropSpec, Schema, ValueSet, default_schema
 from ._fastcim import NocaseDict as _NocaseDict
 from ._fastcim import has_prop, new_property, set_prop
 
@@ -47,7 +47,7 @@ _new = object.__new__
 from .values import INT_TYPES, REAL_TYPES, coerce, converter
 
 __all__ = ["InstanceModel", "make_model", "fast_property", "filter_instance",
-           "complete_instance", "model_from_instance"]
+           "complete_instance", "model_from_instance", "check_values"]
 
 LOG = logging.getLogger(__name__)
 
@@ -84,29 +84,36 @@ def _undefined(classname: str, prop: str) -> None:
 
 def _outside(classname: str, spec: PropSpec, value: Any) -> None:
     """A provider set `value` (converted; a list for arrays) on a ValueMap'd property:
-    complain about the entries outside the class's ValueMap, if any.
+    complain about the entries outside the class's ValueMap, if any."""
+    check_values(classname, spec.name, spec.values, spec.is_array, value)
 
-    The value stays (nothing a client could use is dropped); a warning says so
-    once per (class, property, value), or a ValueError naming them when
-    KVM_PROVIDERS_STRICT_MODELS is set, as the test suite does.
+
+def check_values(classname: str, what: str, allowed: Optional[ValueSet], is_array: bool,
+                 value: Any) -> None:
+    """Complain about the entries of `value` (a list if `is_array`) outside `allowed`.
+
+    `what` names the element of class `classname` (a property, or e.g.
+    ``"DefineSystem() return value"``).  The value stays (nothing a client
+    could use is dropped); a warning says so once per (class, element, value),
+    or a ValueError naming them when KVM_PROVIDERS_STRICT_MODELS is set, as the
+    test suite does.  None values (NULL) are always allowed.
     """
-    allowed = spec.values
-    if allowed is None:
+    if allowed is None or allowed.any or value is None:
         return
-    bad = [v for v in value if v not in allowed] if spec.is_array else (
+    bad = [v for v in value if v not in allowed] if is_array else (
         [] if value in allowed else [value])
     for v in bad:
         if isinstance(v, int) and not isinstance(v, bool):
             v = int(v)   # Uint16(5) -> 5 in messages and the warning key
         if _STRICT:
-            what = allowed.describe()
-            raise ValueError(f"{classname}.{spec.name}: value {v!r} is not in the class's "
-                             f"ValueMap ({what if len(what) < 200 else what[:200] + '...'})")
-        key = (classname, spec.name, v)
+            text = allowed.describe()
+            raise ValueError(f"{classname}.{what}: value {v!r} is not in the class's "
+                             f"ValueMap ({text if len(text) < 200 else text[:200] + '...'})")
+        key = (classname, what, v)
         if key not in _warned_values and len(_warned_values) < _MAX_WARNED_VALUES:
             _warned_values.add(key)
             LOG.warning("provider sets %s.%s to %r, which is not in the class's ValueMap",
-                        classname, spec.name, v)
+                        classname, what, v)
 
 
 def _allowed(p: PropSpec) -> Any:

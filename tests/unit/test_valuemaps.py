@@ -8,6 +8,7 @@ import os
 import shutil
 
 import pytest
+import pywbem
 from pywbem import CIMParameter, CIMProperty, CIMQualifier
 
 from kvm_providers.schema import default_schema, valuemaps, values_gen
@@ -283,3 +284,38 @@ def test_value_maps_covering_their_type_allow_everything():
     assert not value_set(_prop("uint8", ["0", "2..255"])).any
     assert not value_set(_prop("sint8", ["0..127"])).any
     assert value_set(_prop("sint8", ["..-1", "0.."])).any
+
+
+def _method_proxy(rv):
+    """A proxy whose KVM_RegisteredProfile.GetCentralInstances returns `rv`
+    (its ValueMap: only "0")."""
+    import logging
+    import types
+
+    from kvm_providers.provider import (CIMProvider2, ProviderEnvironment, ProviderLogger,
+                                        ProviderProxy)
+
+    class Prov(CIMProvider2):
+        def cim_method_getcentralinstances(self, env, object_name):
+            return rv, {"CentralInstances": []}
+
+    mod = types.ModuleType("valuemap_method_provider")
+    mod.get_providers = lambda env: {"KVM_RegisteredProfile": Prov()}
+    env = ProviderEnvironment(ProviderLogger(logging.getLogger("t")))
+    proxy = ProviderProxy(env, mod, default_schema())
+    path = pywbem.CIMInstanceName("KVM_RegisteredProfile", {"InstanceID": "x"},
+                                  namespace="root/interop")
+    return lambda: proxy.MI_invokeMethod(env, path, "GetCentralInstances", {})
+
+
+def test_strict_mode_checks_method_return_values(strict):
+    assert _method_proxy(0)()[0] == ("uint8", 0)
+    with pytest.raises(ValueError, match=r"KVM_RegisteredProfile\.GetCentralInstances\(\) "
+                                         r"return value: value 1\b"):
+        _method_proxy(1)()
+
+
+def test_method_return_values_outside_warn_without_strict_mode(lenient, caplog):
+    with caplog.at_level("WARNING", logger="kvm_providers.provider.model"):
+        assert _method_proxy(7)()[0] == ("uint8", 7)
+    assert any("GetCentralInstances() return value" in r.getMessage() for r in caplog.records)
