@@ -7,7 +7,7 @@ Each class derives from its CIM superclass's; nested classes hold the values
 of the properties, method return values and parameters the class declares
 ValueMaps for, named after their Values (ranges are left out).  ``P_`` classes
 stand for every family's class (``KVM_``, ``LXC_``, ``Xen_``).
-See docs/schema.md, "ValueMap constants".
+See docs/schema.md, "ValueMap constants and checked values".
 """
 
 
@@ -40,6 +40,7 @@ class CIM_AbstractIndicationSubscription:
         Suppress = 3
         Delay = 4
 
+
 class CIM_AffectedJobElement:
     """CIM_AffectedJobElement."""
 
@@ -52,6 +53,7 @@ class CIM_AffectedJobElement:
         Performance_Impact = 3
         Element_Integrity = 4
         Create = 5
+
 
 class CIM_Indication:
     """CIM_Indication."""
@@ -68,8 +70,10 @@ class CIM_Indication:
         Critical = 6
         Fatal_NonRecoverable = 7
 
+
 class CIM_ProcessIndication(CIM_Indication):
     """CIM_ProcessIndication."""
+
 
 class CIM_AlertIndication(CIM_ProcessIndication):
     """CIM_AlertIndication."""
@@ -249,11 +253,14 @@ class CIM_AlertIndication(CIM_ProcessIndication):
         Trending_Down = 3
         No_Change = 4
 
+
 class CIM_ManagedElement:
     """CIM_ManagedElement."""
 
+
 class CIM_Capabilities(CIM_ManagedElement):
     """CIM_Capabilities."""
+
 
 class CIM_AllocationCapabilities(CIM_Capabilities):
     """CIM_AllocationCapabilities."""
@@ -345,6 +352,7 @@ class CIM_AllocationCapabilities(CIM_Capabilities):
         Paused = 11
         Suspended = 12
 
+
 class CIM_BaseMetricDefinition(CIM_ManagedElement):
     """CIM_BaseMetricDefinition."""
 
@@ -396,6 +404,7 @@ class CIM_BaseMetricDefinition(CIM_ManagedElement):
         OnChange = 2
         Periodic = 3
         OnRequest = 4
+
 
 class CIM_ManagedSystemElement(CIM_ManagedElement):
     """CIM_ManagedSystemElement."""
@@ -500,8 +509,10 @@ class CIM_ManagedSystemElement(CIM_ManagedElement):
         Degraded = 2
         Error = 3
 
+
 class CIM_LogicalElement(CIM_ManagedSystemElement):
     """CIM_LogicalElement."""
+
 
 class CIM_EnabledLogicalElement(CIM_LogicalElement):
     """CIM_EnabledLogicalElement."""
@@ -607,8 +618,10 @@ class CIM_EnabledLogicalElement(CIM_LogicalElement):
             Reboot = 10
             Reset = 11
 
+
 class CIM_ServiceAccessPoint(CIM_EnabledLogicalElement):
     """CIM_ServiceAccessPoint."""
+
 
 class CIM_ObjectManagerCommunicationMechanism(CIM_ServiceAccessPoint):
     """CIM_ObjectManagerCommunicationMechanism."""
@@ -656,6 +669,7 @@ class CIM_ObjectManagerCommunicationMechanism(CIM_ServiceAccessPoint):
         Not_Advertised = 2
         SLP = 3
 
+
 class CIM_CIMXMLCommunicationMechanism(CIM_ObjectManagerCommunicationMechanism):
     """CIM_CIMXMLCommunicationMechanism."""
 
@@ -677,11 +691,14 @@ class CIM_CIMXMLCommunicationMechanism(CIM_ObjectManagerCommunicationMechanism):
         Unknown = 0
         _1_0 = 1
 
+
 class CIM_Component:
     """CIM_Component."""
 
+
 class CIM_System(CIM_EnabledLogicalElement):
     """CIM_System."""
+
 
 class CIM_ComputerSystem(CIM_System):
     """CIM_ComputerSystem."""
@@ -788,6 +805,7 @@ class CIM_ComputerSystem(CIM_System):
             Hibernate = 7
             Soft_Off = 8
 
+
 class CIM_Job(CIM_LogicalElement):
     """CIM_Job."""
 
@@ -855,6 +873,7 @@ class CIM_Job(CIM_LogicalElement):
             Failed = 4
             Access_Denied = 6
             Not_Found = 7
+
 
 class CIM_ConcreteJob(CIM_Job):
     """CIM_ConcreteJob."""
@@ -928,6 +947,7 @@ class CIM_ConcreteJob(CIM_Job):
             Failed = 4
             Invalid_Parameter = 5
             Access_Denied = 6
+
 
 class CIM_LogicalDevice(CIM_EnabledLogicalElement):
     """CIM_LogicalDevice."""
@@ -1016,6 +1036,7 @@ class CIM_LogicalDevice(CIM_EnabledLogicalElement):
             Power_Cycle = 5
             Power_Off = 6
 
+
 class CIM_Controller(CIM_LogicalDevice):
     """CIM_Controller."""
 
@@ -1071,8 +1092,10 @@ class CIM_Controller(CIM_LogicalDevice):
         IrBus = 47
         Serial_ATA = 48
 
+
 class CIM_Dependency:
     """CIM_Dependency."""
+
 
 class CIM_DisplayController(CIM_Controller):
     """CIM_DisplayController."""
@@ -1124,6 +1147,7 @@ class CIM_DisplayController(CIM_Controller):
         Linear_Frame_Buffer = 11
         PC_98 = 160
 
+
 class CIM_ElementCapabilities:
     """CIM_ElementCapabilities."""
 
@@ -1132,6 +1156,7 @@ class CIM_ElementCapabilities:
 
         Default = 2
         Current = 3
+
 
 class CIM_ElementSettingData:
     """CIM_ElementSettingData."""
@@ -1158,6 +1183,7 @@ class CIM_ElementSettingData:
         Is_Not_Next = 2
         Is_Next_For_Single_Use = 3
 
+
 class CIM_EnabledLogicalElementCapabilities(CIM_Capabilities):
     """CIM_EnabledLogicalElementCapabilities."""
 
@@ -1174,6 +1200,7 @@ class CIM_EnabledLogicalElementCapabilities(CIM_Capabilities):
         Reboot = 10
         Reset = 11
 
+
 class CIM_EntriesInFilterList(CIM_Component):
     """CIM_EntriesInFilterList."""
 
@@ -1181,6 +1208,7 @@ class CIM_EntriesInFilterList(CIM_Component):
         """EntrySequence (uint16)."""
 
         Value_0 = 0
+
 
 class CIM_Error:
     """CIM_Error."""
@@ -1387,6 +1415,7 @@ class CIM_Error:
         CIM_ERR_SERVER_IS_SHUTTING_DOWN = 28
         CIM_ERR_QUERY_FEATURE_NOT_SUPPORTED = 29
 
+
 class CIM_LogicalPort(CIM_LogicalDevice):
     """CIM_LogicalPort."""
 
@@ -1404,6 +1433,7 @@ class CIM_LogicalPort(CIM_LogicalDevice):
         Unknown = 0
         Other = 1
         Not_Applicable = 2
+
 
 class CIM_NetworkPort(CIM_LogicalPort):
     """CIM_NetworkPort."""
@@ -1423,6 +1453,7 @@ class CIM_NetworkPort(CIM_LogicalPort):
         Infrared = 9
         BlueTooth = 10
         Wireless_LAN = 11
+
 
 class CIM_EthernetPort(CIM_NetworkPort):
     """CIM_EthernetPort."""
@@ -1512,6 +1543,7 @@ class CIM_EthernetPort(CIM_NetworkPort):
         Power_Sourcing_Equipment = 2
         Powered_Device = 3
 
+
 class CIM_SettingData(CIM_ManagedElement):
     """CIM_SettingData."""
 
@@ -1522,6 +1554,7 @@ class CIM_SettingData(CIM_ManagedElement):
         Changeable_Transient = 1
         Changeable_Persistent = 2
         Not_Changeable_Transient = 3
+
 
 class CIM_ResourceAllocationSettingData(CIM_SettingData):
     """CIM_ResourceAllocationSettingData."""
@@ -1580,6 +1613,7 @@ class CIM_ResourceAllocationSettingData(CIM_SettingData):
         Soft_Affinity = 4
         Hard_Affinity = 5
 
+
 class CIM_EthernetPortAllocationSettingData(CIM_ResourceAllocationSettingData):
     """CIM_EthernetPortAllocationSettingData."""
 
@@ -1603,8 +1637,10 @@ class CIM_EthernetPortAllocationSettingData(CIM_ResourceAllocationSettingData):
         UUID = 3
         VSI_Instance_ID = 4
 
+
 class CIM_FilterEntryBase(CIM_LogicalElement):
     """CIM_FilterEntryBase."""
+
 
 class CIM_FilterEntry(CIM_FilterEntryBase):
     """CIM_FilterEntry."""
@@ -1642,6 +1678,7 @@ class CIM_FilterEntry(CIM_FilterEntryBase):
         Permit = 1
         Deny = 2
 
+
 class CIM_FilterList(CIM_LogicalElement):
     """CIM_FilterList."""
 
@@ -1654,6 +1691,7 @@ class CIM_FilterList(CIM_LogicalElement):
         Both = 3
         Mirrored = 4
 
+
 class CIM_Service(CIM_EnabledLogicalElement):
     """CIM_Service."""
 
@@ -1663,8 +1701,10 @@ class CIM_Service(CIM_EnabledLogicalElement):
         Automatic = 'Automatic'
         Manual = 'Manual'
 
+
 class CIM_NetworkService(CIM_Service):
     """CIM_NetworkService."""
+
 
 class CIM_ForwardingService(CIM_NetworkService):
     """CIM_ForwardingService."""
@@ -1693,8 +1733,10 @@ class CIM_ForwardingService(CIM_NetworkService):
         Infiniband = 18
         Fibre_Channel = 19
 
+
 class CIM_Hdr8021Filter(CIM_FilterEntryBase):
     """CIM_Hdr8021Filter."""
+
 
 class CIM_ListenerDestination(CIM_ManagedElement):
     """CIM_ListenerDestination."""
@@ -1716,11 +1758,14 @@ class CIM_ListenerDestination(CIM_ManagedElement):
         WSDM = 5
         SMTP = 6
 
+
 class CIM_IndicationHandler(CIM_ListenerDestination):
     """CIM_IndicationHandler."""
 
+
 class CIM_IndicationHandlerCIMXML(CIM_IndicationHandler):
     """CIM_IndicationHandlerCIMXML."""
+
 
 class CIM_IndicationService(CIM_Service):
     """CIM_IndicationService."""
@@ -1732,23 +1777,30 @@ class CIM_IndicationService(CIM_Service):
         Disable = 3
         Ignore = 4
 
+
 class CIM_IndicationSubscription(CIM_AbstractIndicationSubscription):
     """CIM_IndicationSubscription."""
+
 
 class CIM_InstIndication(CIM_Indication):
     """CIM_InstIndication."""
 
+
 class CIM_InstCreation(CIM_InstIndication):
     """CIM_InstCreation."""
+
 
 class CIM_InstDeletion(CIM_InstIndication):
     """CIM_InstDeletion."""
 
+
 class CIM_InstMethodCall(CIM_InstIndication):
     """CIM_InstMethodCall."""
 
+
 class CIM_InstModification(CIM_InstIndication):
     """CIM_InstModification."""
+
 
 class CIM_IPHeadersFilter(CIM_FilterEntryBase):
     """CIM_IPHeadersFilter."""
@@ -1758,6 +1810,7 @@ class CIM_IPHeadersFilter(CIM_FilterEntryBase):
 
         IPv4 = 4
         IPv6 = 6
+
 
 class CIM_KVMRedirectionSAP(CIM_ServiceAccessPoint):
     """CIM_KVMRedirectionSAP."""
@@ -1771,8 +1824,10 @@ class CIM_KVMRedirectionSAP(CIM_ServiceAccessPoint):
         RDP = 3
         VNC_RFB = 4
 
+
 class CIM_ListenerDestinationCIMXML(CIM_ListenerDestination):
     """CIM_ListenerDestinationCIMXML."""
+
 
 class CIM_StorageExtent(CIM_LogicalDevice):
     """CIM_StorageExtent."""
@@ -1848,6 +1903,7 @@ class CIM_StorageExtent(CIM_LogicalDevice):
         SNVM = 7
         OS_Device_Namespace = 8
 
+
 class CIM_LogicalDisk(CIM_StorageExtent):
     """CIM_LogicalDisk."""
 
@@ -1862,6 +1918,7 @@ class CIM_LogicalDisk(CIM_StorageExtent):
 
         Other = 1
         OS_Device_Namespace = 8
+
 
 class CIM_Memory(CIM_StorageExtent):
     """CIM_Memory."""
@@ -1900,6 +1957,7 @@ class CIM_Memory(CIM_StorageExtent):
         Least_Significant_Byte_First = 1
         Most_Significant_Byte_First = 2
 
+
 class CIM_MetricDefForME(CIM_Dependency):
     """CIM_MetricDefForME."""
 
@@ -1909,6 +1967,7 @@ class CIM_MetricDefForME(CIM_Dependency):
         Enabled = 2
         Disabled = 3
         Reserved = 4
+
 
 class CIM_MetricService(CIM_Service):
     """CIM_MetricService."""
@@ -2007,6 +2066,7 @@ class CIM_MetricService(CIM_Service):
             Not_Supported = 1
             Failed = 2
 
+
 class CIM_MetricServiceCapabilities(CIM_EnabledLogicalElementCapabilities):
     """CIM_MetricServiceCapabilities."""
 
@@ -2035,6 +2095,7 @@ class CIM_MetricServiceCapabilities(CIM_EnabledLogicalElementCapabilities):
         ShowMetricsByClass = 5
         GetMetricValues = 6
         ControlSampleTimes = 7
+
 
 class CIM_Namespace(CIM_ManagedElement):
     """CIM_Namespace."""
@@ -2068,14 +2129,18 @@ class CIM_Namespace(CIM_ManagedElement):
         SNMP_Recast = 201
         CMIP_Recast = 202
 
+
 class CIM_WBEMService(CIM_Service):
     """CIM_WBEMService."""
+
 
 class CIM_ObjectManager(CIM_WBEMService):
     """CIM_ObjectManager."""
 
+
 class CIM_UserDevice(CIM_LogicalDevice):
     """CIM_UserDevice."""
+
 
 class CIM_PointingDevice(CIM_UserDevice):
     """CIM_PointingDevice."""
@@ -2100,6 +2165,7 @@ class CIM_PointingDevice(CIM_UserDevice):
         Not_Applicable = 1
         Right_Handed_Operation = 2
         Left_Handed_Operation = 3
+
 
 class CIM_Processor(CIM_LogicalDevice):
     """CIM_Processor."""
@@ -2395,6 +2461,7 @@ class CIM_Processor(CIM_LogicalDevice):
         Disabled = 3
         Not_Applicable = 4
 
+
 class CIM_RedirectionService(CIM_Service):
     """CIM_RedirectionService."""
 
@@ -2415,6 +2482,7 @@ class CIM_RedirectionService(CIM_Service):
         Exclusive = 2
         Shared = 3
 
+
 class CIM_RedirectionServiceCapabilities(CIM_EnabledLogicalElementCapabilities):
     """CIM_RedirectionServiceCapabilities."""
 
@@ -2424,6 +2492,7 @@ class CIM_RedirectionServiceCapabilities(CIM_EnabledLogicalElementCapabilities):
         Unknown = 0
         Exclusive = 2
         Shared = 3
+
 
 class CIM_RegisteredSpecification(CIM_ManagedElement):
     """CIM_RegisteredSpecification."""
@@ -2468,6 +2537,7 @@ class CIM_RegisteredSpecification(CIM_ManagedElement):
         Not_Advertised = 2
         SLP = 3
         WS_Identify = 4
+
 
 class CIM_RegisteredProfile(CIM_RegisteredSpecification):
     """CIM_RegisteredProfile."""
@@ -2529,8 +2599,10 @@ class CIM_RegisteredProfile(CIM_RegisteredSpecification):
 
             Completed_with_no_error = 0
 
+
 class CIM_RegisteredSubProfile(CIM_RegisteredProfile):
     """CIM_RegisteredSubProfile."""
+
 
 class CIM_RemoteServiceAccessPoint(CIM_ServiceAccessPoint):
     """CIM_RemoteServiceAccessPoint."""
@@ -2580,6 +2652,7 @@ class CIM_RemoteServiceAccessPoint(CIM_ServiceAccessPoint):
         Management_Service = 10
         internet_Storage_Name_Service_iSNS = 11
 
+
 class CIM_ResourcePool(CIM_LogicalElement):
     """CIM_ResourcePool."""
 
@@ -2620,6 +2693,7 @@ class CIM_ResourcePool(CIM_LogicalElement):
         Storage_Volume = 32
         Ethernet_Connection = 33
 
+
 class CIM_ResourcePoolConfigurationCapabilities(CIM_Capabilities):
     """CIM_ResourcePoolConfigurationCapabilities."""
 
@@ -2642,6 +2716,7 @@ class CIM_ResourcePoolConfigurationCapabilities(CIM_Capabilities):
         AddResourcesToResourcePool_is_supported = 5
         RemoveResourcesFromResourcePool_is_supported = 6
         CIM_ChangeParentResourcePool_is_supported = 7
+
 
 class CIM_ResourcePoolConfigurationService(CIM_Service):
     """CIM_ResourcePoolConfigurationService."""
@@ -2749,6 +2824,7 @@ class CIM_ResourcePoolConfigurationService(CIM_Service):
             Method_Parameters_Checked_Job_Started = 4096
             Size_Not_Supported = 4097
 
+
 class CIM_ServiceAffectsElement:
     """CIM_ServiceAffectsElement."""
 
@@ -2766,6 +2842,7 @@ class CIM_ServiceAffectsElement:
         Degrades_Integrity = 8
         Enhances_Performance = 9
         Degrades_Performance = 10
+
 
 class CIM_SettingsDefineCapabilities(CIM_Component):
     """CIM_SettingsDefineCapabilities."""
@@ -2791,6 +2868,7 @@ class CIM_SettingsDefineCapabilities(CIM_Component):
         Minimums = 1
         Maximums = 2
         Increments = 3
+
 
 class CIM_StorageAllocationSettingData(CIM_ResourceAllocationSettingData):
     """CIM_StorageAllocationSettingData."""
@@ -2827,6 +2905,7 @@ class CIM_StorageAllocationSettingData(CIM_ResourceAllocationSettingData):
         SNVM = 7
         OS_Device_Namespace = 8
 
+
 class CIM_SwitchService(CIM_ForwardingService):
     """CIM_SwitchService."""
 
@@ -2847,6 +2926,7 @@ class CIM_SwitchService(CIM_ForwardingService):
         MAC = 4
         MAC_Spanning_Tree_Priority = 5
 
+
 class CIM_TextRedirectionSAP(CIM_ServiceAccessPoint):
     """CIM_TextRedirectionSAP."""
 
@@ -2858,8 +2938,10 @@ class CIM_TextRedirectionSAP(CIM_ServiceAccessPoint):
         Character_Stream = 2
         Terminal_Mode = 3
 
+
 class CIM_VirtualComputerSystem(CIM_ComputerSystem):
     """CIM_VirtualComputerSystem."""
+
 
 class CIM_VirtualSystemManagementCapabilities(CIM_EnabledLogicalElementCapabilities):
     """CIM_VirtualSystemManagementCapabilities."""
@@ -2896,6 +2978,7 @@ class CIM_VirtualSystemManagementCapabilities(CIM_EnabledLogicalElementCapabilit
         VirtualResourceStateChangeIndicationsSupported = 2
         ConcreteJobStateChangeIndicationsSupported = 3
         VirtualSystemStateChangeIndicationsSupported = 4
+
 
 class CIM_VirtualSystemManagementService(CIM_Service):
     """CIM_VirtualSystemManagementService."""
@@ -2984,6 +3067,7 @@ class CIM_VirtualSystemManagementService(CIM_Service):
             Invalid_State = 5
             Method_Parameters_Checked_Job_Started = 4096
 
+
 class CIM_VirtualSystemMigrationCapabilities(CIM_Capabilities):
     """CIM_VirtualSystemMigrationCapabilities."""
 
@@ -3007,6 +3091,7 @@ class CIM_VirtualSystemMigrationCapabilities(CIM_Capabilities):
         DomainNameFormatSupported = 2
         IPv4DottedDecimalFormatSupported = 3
         IPv6TextFormatSupported = 4
+
 
 class CIM_VirtualSystemMigrationService(CIM_Service):
     """CIM_VirtualSystemMigrationService."""
@@ -3069,6 +3154,7 @@ class CIM_VirtualSystemMigrationService(CIM_Service):
             Invalid_State = 5
             Incompatible_Parameters = 6
 
+
 class CIM_VirtualSystemMigrationSettingData(CIM_SettingData):
     """CIM_VirtualSystemMigrationSettingData."""
 
@@ -3091,6 +3177,7 @@ class CIM_VirtualSystemMigrationSettingData(CIM_SettingData):
         TLS_Strict = 4
         TCP = 5
         IPC = 6
+
 
 class CIM_VirtualSystemSettingData(CIM_SettingData):
     """CIM_VirtualSystemSettingData."""
@@ -3116,6 +3203,7 @@ class CIM_VirtualSystemSettingData(CIM_SettingData):
         Restart = 3
         Revert_to_snapshot = 4
 
+
 class CIM_VirtualSystemSnapshotCapabilities(CIM_Capabilities):
     """CIM_VirtualSystemSnapshotCapabilities."""
 
@@ -3124,6 +3212,7 @@ class CIM_VirtualSystemSnapshotCapabilities(CIM_Capabilities):
 
         Full_Snapshot = 2
         Disk_Snapshot = 3
+
 
 class CIM_VirtualSystemSnapshotService(CIM_Service):
     """CIM_VirtualSystemSnapshotService."""
@@ -3179,6 +3268,7 @@ class CIM_VirtualSystemSnapshotService(CIM_Service):
             Invalid_Type = 6
             Method_Parameters_Checked_Job_Started = 4096
 
+
 class CIM_VirtualSystemSnapshotServiceCapabilities(CIM_Capabilities):
     """CIM_VirtualSystemSnapshotServiceCapabilities."""
 
@@ -3202,6 +3292,7 @@ class CIM_VirtualSystemSnapshotServiceCapabilities(CIM_Capabilities):
         Full_Snapshot = 2
         Disk_Snapshot = 3
 
+
 class Virt_VirtualSystemSettingData(CIM_VirtualSystemSettingData):
     """Virt_VirtualSystemSettingData."""
 
@@ -3211,17 +3302,22 @@ class Virt_VirtualSystemSettingData(CIM_VirtualSystemSettingData):
         UTC = 0
         Local = 1
 
+
 class P_AffectedJobElement(CIM_AffectedJobElement):
     """{P}_AffectedJobElement."""
+
 
 class P_AllocationCapabilities(CIM_AllocationCapabilities):
     """{P}_AllocationCapabilities."""
 
+
 class P_BaseMetricDefinition(CIM_BaseMetricDefinition):
     """{P}_BaseMetricDefinition."""
 
+
 class P_ResourceAllocationSettingData(CIM_ResourceAllocationSettingData):
     """{P}_ResourceAllocationSettingData."""
+
 
 class P_CharacterResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_CharacterResourceAllocationSettingData."""
@@ -3241,53 +3337,70 @@ class P_CharacterResourceAllocationSettingData(P_ResourceAllocationSettingData):
         unix = 9
         spicevmc = 10
 
+
 class P_ComputerSystem(CIM_ComputerSystem):
     """{P}_ComputerSystem."""
+
 
 class P_ComputerSystemCreatedIndication(CIM_InstCreation):
     """{P}_ComputerSystemCreatedIndication."""
 
+
 class P_ComputerSystemDeletedIndication(CIM_InstDeletion):
     """{P}_ComputerSystemDeletedIndication."""
+
 
 class P_ComputerSystemMigrationJobCreatedIndication(CIM_InstCreation):
     """{P}_ComputerSystemMigrationJobCreatedIndication."""
 
+
 class P_ComputerSystemMigrationJobDeletedIndication(CIM_InstDeletion):
     """{P}_ComputerSystemMigrationJobDeletedIndication."""
+
 
 class P_ComputerSystemMigrationJobModifiedIndication(CIM_InstModification):
     """{P}_ComputerSystemMigrationJobModifiedIndication."""
 
+
 class P_ComputerSystemModifiedIndication(CIM_InstModification):
     """{P}_ComputerSystemModifiedIndication."""
+
 
 class P_ConcreteJob(CIM_ConcreteJob):
     """{P}_ConcreteJob."""
 
+
 class P_ConsoleDisplayController(CIM_DisplayController):
     """{P}_ConsoleDisplayController."""
+
 
 class P_ConsoleRedirectionService(CIM_RedirectionService):
     """{P}_ConsoleRedirectionService."""
 
+
 class P_ConsoleRedirectionServiceCapabilities(CIM_RedirectionServiceCapabilities):
     """{P}_ConsoleRedirectionServiceCapabilities."""
+
 
 class P_ConsoleResourceAllocationSettingData(P_CharacterResourceAllocationSettingData):
     """{P}_ConsoleResourceAllocationSettingData."""
 
+
 class P_Controller(CIM_Controller):
     """{P}_Controller."""
+
 
 class P_ControllerPool(CIM_ResourcePool):
     """{P}_ControllerPool."""
 
+
 class P_ControllerResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_ControllerResourceAllocationSettingData."""
 
+
 class P_DiskPool(CIM_ResourcePool):
     """{P}_DiskPool."""
+
 
 class P_DiskPoolResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_DiskPoolResourceAllocationSettingData."""
@@ -3310,6 +3423,7 @@ class P_DiskPoolResourceAllocationSettingData(P_ResourceAllocationSettingData):
         ISCSI_Direct = 12
         Virtuozzo_Storage = 13
 
+
 class P_DiskResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_DiskResourceAllocationSettingData."""
 
@@ -3322,20 +3436,26 @@ class P_DiskResourceAllocationSettingData(P_ResourceAllocationSettingData):
         filesystem = 3
         lun = 4
 
+
 class P_DisplayController(CIM_DisplayController):
     """{P}_DisplayController."""
+
 
 class P_ElementCapabilities(CIM_ElementCapabilities):
     """{P}_ElementCapabilities."""
 
+
 class P_ElementSettingData(CIM_ElementSettingData):
     """{P}_ElementSettingData."""
+
 
 class P_EnabledLogicalElementCapabilities(CIM_EnabledLogicalElementCapabilities):
     """{P}_EnabledLogicalElementCapabilities."""
 
+
 class P_EntriesInFilterList(CIM_EntriesInFilterList):
     """{P}_EntriesInFilterList."""
+
 
 class P_FilterEntry(CIM_FilterEntry):
     """{P}_FilterEntry."""
@@ -3349,14 +3469,18 @@ class P_FilterEntry(CIM_FilterEntry):
         Both = 3
         Mirrored = 4
 
+
 class P_FilterList(CIM_FilterList):
     """{P}_FilterList."""
+
 
 class P_GraphicsPool(CIM_ResourcePool):
     """{P}_GraphicsPool."""
 
+
 class P_GraphicsResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_GraphicsResourceAllocationSettingData."""
+
 
 class P_Hdr8021Filter(CIM_Hdr8021Filter):
     """{P}_Hdr8021Filter."""
@@ -3379,14 +3503,18 @@ class P_Hdr8021Filter(CIM_Hdr8021Filter):
         Both = 3
         Mirrored = 4
 
+
 class P_HostSystem(CIM_ComputerSystem):
     """{P}_HostSystem."""
+
 
 class P_InputPool(CIM_ResourcePool):
     """{P}_InputPool."""
 
+
 class P_InputResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_InputResourceAllocationSettingData."""
+
 
 class P_IPHeadersFilter(CIM_IPHeadersFilter):
     """{P}_IPHeadersFilter."""
@@ -3409,29 +3537,38 @@ class P_IPHeadersFilter(CIM_IPHeadersFilter):
         Both = 3
         Mirrored = 4
 
+
 class P_KVMRedirectionSAP(CIM_KVMRedirectionSAP):
     """{P}_KVMRedirectionSAP."""
+
 
 class P_LogicalDisk(CIM_LogicalDisk):
     """{P}_LogicalDisk."""
 
+
 class P_Memory(CIM_Memory):
     """{P}_Memory."""
+
 
 class P_MemoryPool(CIM_ResourcePool):
     """{P}_MemoryPool."""
 
+
 class P_MemResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_MemResourceAllocationSettingData."""
+
 
 class P_MetricDefForME(CIM_MetricDefForME):
     """{P}_MetricDefForME."""
 
+
 class P_MetricService(CIM_MetricService):
     """{P}_MetricService."""
 
+
 class P_MigrationJob(CIM_ConcreteJob):
     """{P}_MigrationJob."""
+
 
 class P_NetPoolResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_NetPoolResourceAllocationSettingData."""
@@ -3445,38 +3582,50 @@ class P_NetPoolResourceAllocationSettingData(P_ResourceAllocationSettingData):
         Bridge = 3
         Open = 4
 
+
 class P_NetResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_NetResourceAllocationSettingData."""
+
 
 class P_NetworkPool(CIM_ResourcePool):
     """{P}_NetworkPool."""
 
+
 class P_NetworkPort(CIM_NetworkPort):
     """{P}_NetworkPort."""
+
 
 class P_PointingDevice(CIM_PointingDevice):
     """{P}_PointingDevice."""
 
+
 class P_Processor(CIM_Processor):
     """{P}_Processor."""
+
 
 class P_ProcessorPool(CIM_ResourcePool):
     """{P}_ProcessorPool."""
 
+
 class P_ProcResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_ProcResourceAllocationSettingData."""
+
 
 class P_RegisteredProfile(CIM_RegisteredProfile):
     """{P}_RegisteredProfile."""
 
+
 class P_ResourceAllocationSettingDataCreatedIndication(CIM_InstCreation):
     """{P}_ResourceAllocationSettingDataCreatedIndication."""
+
 
 class P_ResourceAllocationSettingDataDeletedIndication(CIM_InstDeletion):
     """{P}_ResourceAllocationSettingDataDeletedIndication."""
 
+
 class P_ResourceAllocationSettingDataModifiedIndication(CIM_InstModification):
     """{P}_ResourceAllocationSettingDataModifiedIndication."""
+
 
 class P_ResourcePoolConfigurationCapabilities(CIM_ResourcePoolConfigurationCapabilities):
     """{P}_ResourcePoolConfigurationCapabilities."""
@@ -3493,6 +3642,7 @@ class P_ResourcePoolConfigurationCapabilities(CIM_ResourcePoolConfigurationCapab
         CreateResourceInPool_is_supported = 32768
         DeleteResourceInPool_is_supported = 32769
         RefreshResourcesInPool_is_supported = 32770
+
 
 class P_ResourcePoolConfigurationService(CIM_ResourcePoolConfigurationService):
     """{P}_ResourcePoolConfigurationService."""
@@ -3539,14 +3689,18 @@ class P_ResourcePoolConfigurationService(CIM_ResourcePoolConfigurationService):
             Invalid_Parameter = 5
             Method_Parameters_Checked_Job_Started = 4096
 
+
 class P_ServiceAffectsElement(CIM_ServiceAffectsElement):
     """{P}_ServiceAffectsElement."""
+
 
 class P_SettingsDefineCapabilities(CIM_SettingsDefineCapabilities):
     """{P}_SettingsDefineCapabilities."""
 
+
 class P_StorageVolume(CIM_StorageExtent):
     """{P}_StorageVolume."""
+
 
 class P_StorageVolumeResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_StorageVolumeResourceAllocationSettingData."""
@@ -3558,32 +3712,42 @@ class P_StorageVolumeResourceAllocationSettingData(P_ResourceAllocationSettingDa
         raw = 1
         qcow2 = 2
 
+
 class P_SwitchService(CIM_SwitchService):
     """{P}_SwitchService."""
+
 
 class P_VirtualSystemManagementCapabilities(CIM_VirtualSystemManagementCapabilities):
     """{P}_VirtualSystemManagementCapabilities."""
 
+
 class P_VirtualSystemManagementService(CIM_VirtualSystemManagementService):
     """{P}_VirtualSystemManagementService."""
+
 
 class P_VirtualSystemMigrationCapabilities(CIM_VirtualSystemMigrationCapabilities):
     """{P}_VirtualSystemMigrationCapabilities."""
 
+
 class P_VirtualSystemMigrationService(CIM_VirtualSystemMigrationService):
     """{P}_VirtualSystemMigrationService."""
+
 
 class P_VirtualSystemMigrationSettingData(CIM_VirtualSystemMigrationSettingData):
     """{P}_VirtualSystemMigrationSettingData."""
 
+
 class P_VirtualSystemSettingData(Virt_VirtualSystemSettingData):
     """{P}_VirtualSystemSettingData."""
+
 
 class P_VirtualSystemSnapshotCapabilities(CIM_VirtualSystemSnapshotCapabilities):
     """{P}_VirtualSystemSnapshotCapabilities."""
 
+
 class P_VirtualSystemSnapshotService(CIM_VirtualSystemSnapshotService):
     """{P}_VirtualSystemSnapshotService."""
+
 
 class P_VirtualSystemSnapshotServiceCapabilities(CIM_VirtualSystemSnapshotServiceCapabilities):
     """{P}_VirtualSystemSnapshotServiceCapabilities."""

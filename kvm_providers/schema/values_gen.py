@@ -267,14 +267,13 @@ def generate_module(schema: Schema, mof_dir: str, families: Optional[list[str]] 
            "of the properties, method return values and parameters the class declares",
            "ValueMaps for, named after their Values (ranges are left out).  ``P_`` classes",
            "stand for every family's class (``KVM_``, ``LXC_``, ``Xen_``).",
-           "See docs/schema.md, \"ValueMap constants\".",
-           '"""',
-           ""]
+           "See docs/schema.md, \"ValueMap constants and checked values\".",
+           '"""']
     for name in order:
         cls = classes[name]
         sup = cls.superclass if cls.superclass in wanted else None
         base = f"({py_name(sup)})" if sup else ""
-        out += ["", f"class {py_name(name)}{base}:",
+        out += ["", "", f"class {py_name(name)}{base}:",
                 f'    """{name if not family_of(name) else TOKEN + "_" + name.partition("_")[2]}'
                 f'."""']
         props, methods = _class_items(cls)
