@@ -115,6 +115,15 @@ def test_every_emitted_value_is_inside_the_value_map(node_server, namespace):
         for cap in conn.EnumerateInstanceNames("KVM_AllocationCapabilities"):
             for inst in conn.Associators(cap, AssocClass="KVM_SettingsDefineCapabilities"):
                 check(inst)
+        # Storage volume settings are not enumerated (they are not allocations): one
+        # GetInstance per volume, InstanceID = its path.
+        volumes = conn.EnumerateInstances("KVM_StorageVolume")
+        assert volumes
+        for vol in volumes:
+            check(conn.GetInstance(pywbem.CIMInstanceName(
+                "KVM_StorageVolumeResourceAllocationSettingData",
+                {"InstanceID": vol["DeviceID"]})))
+        assert "KVM_StorageVolumeResourceAllocationSettingData" in seen_classes
     assert not bad, "values outside the class's ValueMap:\n" + "\n".join(sorted(set(bad)))
     # The fixture node has many instances of many classes with value maps.
     assert counted > (500 if namespace == "root/virt" else 10), counted
