@@ -31,7 +31,7 @@ APT_TEST := sblim-wbemcli libvirt-daemon libvirt-daemon-driver-qemu \
 help:
 	@echo "make run    - set up (apt, .venv, package) and run the embedded server on $(LISTEN)"
 	@echo "make test   - set up for tests and run the whole test suite"
-	@echo "make setup  - set up only;  make bench - benchmarks;  make generate - registration/MOF"
+	@echo "make setup  - set up only;  make bench - benchmarks;  make generate - generated files"
 	@echo "make deb / make rpm - build the distribution packages"
 
 # Install missing Debian packages (as root, or through sudo when available).
@@ -81,6 +81,7 @@ bench: setup-test
 
 generate: setup
 	$(PY) -m kvm_providers.registry.generate
+	$(PY) -m kvm_providers.schema.values_gen
 
 deb: setup-test
 	./packaging/build-deb.sh

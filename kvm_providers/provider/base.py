@@ -40,8 +40,8 @@ import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName, CIMParameter
 
 from ..schema import Schema, default_schema
-from .model import (InstanceModel, complete_instance, filter_instance, make_model,
-                    model_from_instance)
+from .model import (InstanceModel, check_values, complete_instance, filter_instance,
+                    make_model, model_from_instance)
 from .values import coerce
 
 __all__ = ["CIMProvider2", "paths_equal"]
@@ -440,6 +440,9 @@ class CIMProvider2:
                            f"not (value, out_params)") from None
         rtype = mspec.return_type if mspec else None
         rtype, rval = _typed(rtype, False, rval)
+        if mspec is not None and spec is not None:
+            check_values(spec.name, f"{mname}() return value", mspec.return_values, False,
+                         rval)
         out: dict[str, tuple[str, Any]] = {}
         items = outs.items() if isinstance(outs, dict) else \
             ((p.name, p) for p in (outs or ()))
@@ -454,6 +457,8 @@ class CIMProvider2:
                 ptype, value = _typed(pspec.type if not pspec.embedded_object or
                                       not _is_embedded_value(value) else ptype,
                                       pspec.is_array, value)
+                check_values(spec.name if spec is not None else cls, f"{mname}({name})",
+                             pspec.values, pspec.is_array, value)
             else:
                 ptype, value = _typed(ptype, isinstance(value, list), value)
             out[name] = (ptype, value)

@@ -24,6 +24,11 @@ layer completes every instance with all requested properties of its class
 clients reading ``inst["Prop"]`` never meet a KeyError.
 Assigning a property the class does not define is a provider bug: it is
 ignored with a warning (an error when KVM_PROVIDERS_STRICT_MODELS is set).
+So is assigning a ValueMap'd property a value outside its class's ValueMap
+(ranges included; ``".."`` allows every value): the value is kept, with a
+warning once per class, property and value (a ValueError naming them when
+KVM_PROVIDERS_STRICT_MODELS is set).  The allowed values are parsed once per
+class (:attr:`PropSpec.values`), so the check costs one set lookup.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from pywbem import CIMDateTime, CIMInstance, CIMInstanceName, CIMProperty
 
-from ..schema import ClassSpec, PropSpec, Schema, default_schema
+from ..schema import ClassSpec, PropSpec, Schema, ValueSet, default_schema
 from ._fastcim import NocaseDict as _NocaseDict
 from ._fastcim import has_prop, new_property, set_prop
 
@@ -42,7 +47,7 @@ _new = object.__new__
 from .values import INT_TYPES, REAL_TYPES, coerce, converter
 
 __all__ = ["InstanceModel", "make_model", "fast_property", "filter_instance",
-           "complete_instance", "model_from_instance"]
+           "complete_instance", "model_from_instance", "check_values"]
 
 LOG = logging.getLogger(__name__)
 
@@ -56,6 +61,10 @@ def fast_property(spec: PropSpec, value: Any) -> CIMProperty:
 
 _STRICT = os.environ.get("KVM_PROVIDERS_STRICT_MODELS", "") not in ("", "0")
 _warned: set[tuple[str, str]] = set()
+_warned_values: set[tuple[str, str, Any]] = set()
+#: Bound on the (class, property, value) warnings remembered: a provider emitting
+#: ever new bad values must not grow the process.
+_MAX_WARNED_VALUES = 1000
 
 
 def _undefined(classname: str, prop: str) -> None:
@@ -73,6 +82,52 @@ def _undefined(classname: str, prop: str) -> None:
                     prop, classname)
 
 
+def _outside(classname: str, spec: PropSpec, value: Any) -> None:
+    """A provider set `value` (converted; a list for arrays) on a ValueMap'd property:
+    complain about the entries outside the class's ValueMap, if any."""
+    check_values(classname, spec.name, spec.values, spec.is_array, value)
+
+
+def check_values(classname: str, what: str, allowed: Optional[ValueSet], is_array: bool,
+                 value: Any) -> None:
+    """Complain about the entries of `value` (a list if `is_array`) outside `allowed`.
+
+    `what` names the element of class `classname` (a property, or e.g.
+    ``"DefineSystem() return value"``).  The value stays (nothing a client
+    could use is dropped); a warning says so once per (class, element, value),
+    or a ValueError naming them when KVM_PROVIDERS_STRICT_MODELS is set, as the
+    test suite does.  None values (NULL) are always allowed.
+    """
+    if allowed is None or allowed.any or value is None:
+        return
+    bad = [v for v in value if v not in allowed] if is_array else (
+        [] if value in allowed else [value])
+    for v in bad:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = int(v)   # Uint16(5) -> 5 in messages and the warning key
+        if _STRICT:
+            text = allowed.describe()
+            raise ValueError(f"{classname}.{what}: value {v!r} is not in the class's "
+                             f"ValueMap ({text if len(text) < 200 else text[:200] + '...'})")
+        key = (classname, what, v)
+        if key not in _warned_values and len(_warned_values) < _MAX_WARNED_VALUES:
+            _warned_values.add(key)
+            LOG.warning("provider sets %s.%s to %r, which is not in the class's ValueMap",
+                        classname, what, v)
+
+
+def _allowed(p: PropSpec) -> Any:
+    """What the setter tests values of `p` against: None (no check), or a container.
+
+    A plain frozenset when the ValueMap has no ranges (the common case: a C-level
+    lookup), else the ValueSet; None when there is no ValueMap or it has ``..``.
+    """
+    vs = p.values
+    if vs is None or vs.any:
+        return None
+    return vs.values if not vs.ranges else vs
+
+
 #: The Python type a converted scalar value has, per CIM type: a value of
 #: exactly that type needs no conversion.
 _EXACT = {"string": str, "boolean": bool, "datetime": CIMDateTime, "reference": CIMInstanceName}
@@ -81,11 +136,13 @@ _EXACT.update(REAL_TYPES)
 
 
 def _setters(spec: ClassSpec) -> dict[str, tuple]:
-    """{folded property name: (PropSpec, converter, exact type)} of a class (cached)."""
+    """{folded property name: (PropSpec, converter, exact type, allowed values)} of a
+    class (cached); allowed values: see :func:`_allowed`."""
     hit = spec._cache.get("setters")
     if hit is None:
         hit = {lk: (p, converter(p.type, p.is_array),
-                    None if p.is_array or p.embedded_object else _EXACT.get(p.type))
+                    None if p.is_array or p.embedded_object else _EXACT.get(p.type),
+                    _allowed(p))
                for lk, p in spec.props.items()}
         spec._cache["setters"] = hit
     return hit
@@ -149,9 +206,11 @@ class InstanceModel(CIMInstance):
             return
         if lk not in self._wanted:
             return  # filtered out by the PropertyList
-        spec, conv, exact = entry
+        spec, conv, exact, allowed = entry
         if type(value) is not exact and value is not None:
             if isinstance(value, CIMProperty):
+                if allowed is not None and value.value is not None:
+                    _outside(self._classname, spec, value.value)
                 self._properties[spec.name] = value
                 if spec.is_key and self._path is not None:
                     self._path.keybindings[spec.name] = value.value
@@ -160,6 +219,9 @@ class InstanceModel(CIMInstance):
                 value = conv(value)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{self._classname}.{spec.name}: {exc}") from None
+        if allowed is not None and value is not None and (spec.is_array
+                                                          or value not in allowed):
+            _outside(self._classname, spec, value)
         set_prop(self._properties, lk, spec.name,
                  new_property(spec.name, value, spec.type, spec.is_array,
                               spec.reference_class, spec.embedded_object))

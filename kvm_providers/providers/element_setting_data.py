@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from kvm_providers.schema.valuemaps import CIM_ElementSettingData
 from kvm_providers.virt.devices import KINDS
 
 from .common import AssociationProvider, Role, providers_for
@@ -17,13 +18,15 @@ from .common.paths import element_of_path, rasd_path, vssd_of_path, vssd_path
 
 __all__ = ["ElementSettingDataProvider", "get_providers"]
 
+_ESD = CIM_ElementSettingData
 _SETTINGS = ["VirtualSystemSettingData"] + [k.rasd_class for k in KINDS]
 
 
 class ElementSettingDataProvider(AssociationProvider):
     roles = (Role("ManagedElement", _SETTINGS), Role("SettingData", _SETTINGS))
     symmetric = True
-    extra = {"IsDefault": 1, "IsCurrent": 1, "IsNext": 1}
+    extra = {"IsDefault": _ESD.IsDefault.Is_Default, "IsCurrent": _ESD.IsCurrent.Is_Current,
+             "IsNext": _ESD.IsNext.Is_Next}
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         base = path.classname.split("_", 1)[1].lower()

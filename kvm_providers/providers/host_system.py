@@ -13,7 +13,7 @@ from typing import Any, Optional
 from kvm_providers.virt import host_facts, keys
 from kvm_providers.virt.connection import Host
 
-from .common import PerHostProvider, fill, providers_for
+from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
 from .common.paths import host_system_name
 
 __all__ = ["HostSystemProvider", "get_providers"]
@@ -28,10 +28,7 @@ class HostSystemProvider(PerHostProvider):
         fill(inst, model, {
             "ElementName": lambda: host_facts(host)["hostname"],
             "Caption": "Host System",
-            "EnabledState": 2,
-            "RequestedState": 12,
-            "HealthState": 5,
-            "OperationalStatus": [2],
+            **ENABLED_AND_OK,
             "OtherIdentifyingInfo": lambda: [host.label, host.uri],
             "IdentifyingDescriptions": _IDENT_DESC,
         })

@@ -26,14 +26,18 @@ from pywbem import CIMError, CIMInstanceName
 
 from kvm_providers import __version__
 from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+from kvm_providers.schema.valuemaps import CIM_VirtualSystemManagementService
 from kvm_providers.virt import host_facts, keys, manage
 from kvm_providers.virt.connection import DomainNotFound, Host
 from kvm_providers.virt.devices import kind_for_class
 from kvm_providers.virt.domain import version_string
 from kvm_providers.virt.settings import InvalidSetting, props_of
 
-from .common import PerHostProvider, fill, providers_for
+from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
 from .common.paths import cs_path, rasd_path, vsms_keys
+
+#: "Completed with No Error", 0 in the ReturnValue map of every method of the service.
+_COMPLETED = CIM_VirtualSystemManagementService.DefineSystem.ReturnValue.Completed_with_No_Error
 
 __all__ = ["ManagementServiceProvider", "get_providers", "REVISION", "CHANGESET"]
 
@@ -87,10 +91,7 @@ class ManagementServiceProvider(PerHostProvider):
             "Changeset": CHANGESET,
             "Release": __version__,
             "LibvirtVersion": lambda: version_string(host_facts(host)["lib_version"]),
-            "EnabledState": 2,
-            "RequestedState": 12,
-            "OperationalStatus": [2],
-            "HealthState": 5,
+            **ENABLED_AND_OK,
             "Started": True,
         })
 
@@ -203,7 +204,7 @@ class ManagementServiceProvider(PerHostProvider):
                                      f"VirtualSystemManagementService")
         ref = manage.define_system(host, family, props_of(vssd), rasds, reference)
         env.get_logger().log_info(f"DefineSystem: defined {ref.name!r} on {host.label}")
-        return 0, {"ResultingSystem": cs_path(host, ref.name)}
+        return _COMPLETED, {"ResultingSystem": cs_path(host, ref.name)}
 
     @_vanished
     def cim_method_destroysystem(self, env, object_name, param_affectedsystem=None):
@@ -222,7 +223,7 @@ class ManagementServiceProvider(PerHostProvider):
         self._same(host, ref.host, "AffectedSystem")
         manage.destroy_system(ref)
         env.get_logger().log_info(f"DestroySystem: destroyed {ref.name!r}")
-        return 0, {}
+        return _COMPLETED, {}
 
     @_vanished
     def cim_method_modifysystemsettings(self, env, object_name, param_systemsettings=None):
@@ -249,7 +250,7 @@ class ManagementServiceProvider(PerHostProvider):
             ref = self._domain(family, keys.cs_name(host, str(name)), "SystemSettings")
         self._same(host, ref.host, "SystemSettings")
         manage.modify_system(ref, props)
-        return 0, {}
+        return _COMPLETED, {}
 
     @_vanished
     def cim_method_addresourcesettings(self, env, object_name, param_affectedconfiguration=None,
@@ -262,7 +263,7 @@ class ManagementServiceProvider(PerHostProvider):
         self._same(host, ref.host, "AffectedConfiguration")
         rasds = self._rasds(param_resourcesettings, object_name.namespace)
         results = manage.add_resources(ref, family, rasds)
-        return 0, {"ResultingResourceSettings": self._rasd_paths(results)}
+        return _COMPLETED, {"ResultingResourceSettings": self._rasd_paths(results)}
 
     def _rasd_target(self, family: str, host: Optional[Host], iid: Any, classname: str,
                      where: str):
@@ -292,7 +293,7 @@ class ManagementServiceProvider(PerHostProvider):
                                                  r.classname, r.where)
             items.append((ref, devid, kind, r))
         results = manage.modify_resources(items, family)
-        return 0, {"ResultingResourceSettings": self._rasd_paths(results)}
+        return _COMPLETED, {"ResultingResourceSettings": self._rasd_paths(results)}
 
     @_vanished
     def cim_method_removeresourcesettings(self, env, object_name, param_resourcesettings=None):
@@ -313,7 +314,7 @@ class ManagementServiceProvider(PerHostProvider):
                                                  path.classname, where)
             items.append((ref, devid, kind, where))
         manage.remove_resources(items)
-        return 0, {}
+        return _COMPLETED, {}
 
 
 def get_providers(env) -> dict[str, Any]:

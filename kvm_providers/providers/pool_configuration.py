@@ -32,6 +32,8 @@ import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
 from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+from kvm_providers.schema.valuemaps import (P_ResourcePoolConfigurationCapabilities,
+                                            P_ResourcePoolConfigurationService)
 from kvm_providers.virt import keys
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.poolconfig import (InUse, InvalidSettings, Volume, create_network,
@@ -41,20 +43,30 @@ from kvm_providers.virt.poolconfig import (InUse, InvalidSettings, Volume, creat
 from kvm_providers.virt.pools import DISK, NET, PRIMORDIAL, Pool, kind_for_class, \
     lookup_pool, parse_pool_id
 
-from .common import PerHostProvider, fill, providers_for
+from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
 from .common.pool_paths import (pool_path, rpcc_id, rpcs_keys, same_host_system,
                                 volume_rasd_path)
 
 __all__ = ["PoolConfigurationServiceProvider", "PoolConfigurationCapabilitiesProvider",
            "get_providers", "METHOD_VALUES", "synchronous_methods"]
 
-#: ResourcePoolConfigurationCapabilities.SynchronousMethodsSupported values (3, 4: DMTF;
+_SMS = P_ResourcePoolConfigurationCapabilities.SynchronousMethodsSupported
+#: ResourcePoolConfigurationCapabilities.SynchronousMethodsSupported values (2..7: DMTF;
 #: 32768..: this implementation's, see mof/virt/templates/50_capabilities.mof).
-METHOD_VALUES = {"CreateResourcePool": 2, "CreateChildResourcePool": 3,
-                 "DeleteResourcePool": 4, "AddResourcesToResourcePool": 5,
-                 "RemoveResourcesFromResourcePool": 6, "ChangeParentResourcePool": 7,
-                 "CreateResourceInPool": 32768, "DeleteResourceInPool": 32769,
-                 "RefreshResourcesInPool": 32770}
+METHOD_VALUES = {"CreateResourcePool": _SMS.CreateResourcePool_is_supported,
+                 "CreateChildResourcePool": _SMS.CreateChild_ResourcePool_is_supported,
+                 "DeleteResourcePool": _SMS.DeleteResourcePool_is_supported,
+                 "AddResourcesToResourcePool": _SMS.AddResourcesToResourcePool_is_supported,
+                 "RemoveResourcesFromResourcePool":
+                     _SMS.RemoveResourcesFromResourcePool_is_supported,
+                 "ChangeParentResourcePool": _SMS.ChangeParentResourcePool_is_supported,
+                 "CreateResourceInPool": _SMS.CreateResourceInPool_is_supported,
+                 "DeleteResourceInPool": _SMS.DeleteResourceInPool_is_supported,
+                 "RefreshResourcesInPool": _SMS.RefreshResourcesInPool_is_supported}
+
+#: "Job Completed with No Error", 0 in the ReturnValue map of every method of the service.
+_COMPLETED = P_ResourcePoolConfigurationService.CreateResourcePool.ReturnValue \
+    .Job_Completed_with_No_Error
 
 _SERVICE_PROPS = ("ElementName", "Caption", "Description", "EnabledState", "RequestedState",
                   "OperationalStatus", "HealthState", "Started")
@@ -81,8 +93,7 @@ class PoolConfigurationServiceProvider(PerHostProvider):
         values = {"ElementName": "RPCS", "Caption": "Resource Pool Configuration Service",
                   "Description": "Creates and deletes storage pools, virtual networks and "
                                  "storage volumes",
-                  "EnabledState": 2, "RequestedState": 12, "OperationalStatus": [2],
-                  "HealthState": 5, "Started": True}
+                  **ENABLED_AND_OK, "Started": True}
         fill(inst, model, values, _SERVICE_PROPS)
 
     def _host_of_keys(self, classname: str, kb: Any) -> Optional[Host]:
@@ -199,14 +210,14 @@ class PoolConfigurationServiceProvider(PerHostProvider):
             pool = self._call(m, create_network, host, name, props)
         else:
             pool = self._call(m, create_storage_pool, host, name, props)
-        return 0, {"Pool": pool_path(pool)}
+        return _COMPLETED, {"Pool": pool_path(pool)}
 
     def _on_pool(self, method: str, object_name: CIMInstanceName, ref: Any, func):
         """Run func(pool) on the pool the Pool parameter names; the method's result."""
         pool = self._pool(method, self.family(object_name.classname),
                           self._service_host(object_name), ref)
         self._call(method, func, pool)
-        return 0, {}
+        return _COMPLETED, {}
 
     def cim_method_deleteresourcepool(self, env, object_name, param_pool=None):
         """Stop and undefine a storage pool or network that nothing uses."""
@@ -224,7 +235,7 @@ class PoolConfigurationServiceProvider(PerHostProvider):
             raise _invalid(m, f"Settings is a {inst.classname}, not a {family}_StorageVolume"
                               "ResourceAllocationSettingData")
         vol = self._call(m, create_volume, pool, _props(inst))
-        return 0, {"Resource": volume_rasd_path(pool.host, vol.path)}
+        return _COMPLETED, {"Resource": volume_rasd_path(pool.host, vol.path)}
 
     def _volume(self, m: str, pool: Pool, inst: CIMInstance, family: str) -> Volume:
         props = _props(inst)
@@ -272,7 +283,7 @@ class PoolConfigurationServiceProvider(PerHostProvider):
         inst = self._embedded(m, param_resource, object_name.namespace, "Resource")
         vol = self._volume(m, pool, inst, family)
         self._call(m, delete_volume, vol)
-        return 0, {}
+        return _COMPLETED, {}
 
     def cim_method_refreshresourcesinpool(self, env, object_name, param_pool=None):
         """Rescan the volumes of a storage pool."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
+from kvm_providers.schema.valuemaps import P_StorageVolumeResourceAllocationSettingData
 from kvm_providers.virt import keys
 from kvm_providers.virt.allocation import VOLUME_FORMATS, VOLUME_RESOURCE_TYPE, lookup_template
 from kvm_providers.virt.poolconfig import Volume, volume_of_path
@@ -63,7 +64,8 @@ def _volume_values(vol: Volume) -> dict[str, Any]:
         except Exception:  # pylint: disable=broad-except
             return None
         f = root.find("target/format")
-        return _FORMAT_VALUES.get(f.get("type") if f is not None else "raw", 0)
+        return _FORMAT_VALUES.get(f.get("type") if f is not None else "raw",
+                                  P_StorageVolumeResourceAllocationSettingData.FormatType.Unknown)
 
     return {"ElementName": vol.name, "VolumeName": vol.name, "Path": vol.path,
             "Address": vol.path, "HostResource": [vol.path],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
+from kvm_providers.schema.valuemaps import CIM_ManagedSystemElement
 from kvm_providers.virt.pools import (DISK, NET, Pool, capacity, is_active, kind_for_class,
                                       list_pools, network_xml, pool_from_id, reserved,
                                       storage_pool_xml)
@@ -30,6 +31,8 @@ _PROPS = ("PoolID", "ElementName", "Caption", "Primordial", "ResourceType",
           "OtherResourceType", "ResourceSubType", "AllocationUnits", "ConsumedResourceUnits",
           "Capacity", "MaxConsumableResource", "Reserved", "CurrentlyConsumedResource",
           "OperationalStatus", "Path", "Host", "SourceDirectory", "Autostart")
+
+_OS = CIM_ManagedSystemElement.OperationalStatus
 
 _CAPTIONS = {"proc": "Processors of the host", "mem": "Memory of the host",
              "disk": "Storage pools of the host", "net": "Virtual networks of the host",
@@ -91,7 +94,7 @@ class PoolProvider(VirtProvider):
             "MaxConsumableResource": cap,
             "Reserved": res,
             "CurrentlyConsumedResource": res,
-            "OperationalStatus": lambda: [2] if is_active(pool) else [10],
+            "OperationalStatus": lambda: [_OS.OK] if is_active(pool) else [_OS.Stopped],
         })
         if kind is DISK and not pool.primordial:
             values.update(_disk_props(pool))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from kvm_providers.schema.valuemaps import CIM_ServiceAffectsElement
 from kvm_providers.virt import list_domains
 from kvm_providers.virt.pools import DISK, NET, list_pools
 
@@ -21,7 +22,7 @@ class ServiceAffectsElementProvider(AssociationProvider):
     roles = (Role("AffectingElement", ["VirtualSystemManagementService",
                                        "ResourcePoolConfigurationService"]),
              Role("AffectedElement", ["ComputerSystem", "DiskPool", "NetworkPool"]))
-    extra = {"ElementEffects": [5]}
+    extra = {"ElementEffects": [CIM_ServiceAffectsElement.ElementEffects.Manages]}
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         base = path.classname.split("_", 1)[1].lower()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
+from kvm_providers.schema.valuemaps import CIM_ManagedSystemElement
 from kvm_providers.virt.domain import parse_xml
 from kvm_providers.virt.poolconfig import Volume, volume_of_path, volumes
 from kvm_providers.virt.pools import DISK, list_pools
@@ -45,7 +46,8 @@ def _values(vol: Volume) -> dict[str, Any]:
     values = dict.fromkeys(_PROPS)
     values.update({"ElementName": vol.name, "Name": vol.path, "BlockSize": 1,
                    "NumberOfBlocks": capacity, "ConsumableBlocks": capacity, "Format": fmt,
-                   "PoolName": vol.pool.name, "HealthState": 5, "OperationalStatus": [2]})
+                   "PoolName": vol.pool.name, "HealthState": CIM_ManagedSystemElement.HealthState.OK,
+                   "OperationalStatus": [CIM_ManagedSystemElement.OperationalStatus.OK]})
     return values
 
 

@@ -31,8 +31,10 @@ from typing import Any, Iterable, Iterator, Optional
 import pywbem
 from pywbem import CIMClass, CIMError, CIMQualifierDeclaration
 
+from .valueset import ValueSet, value_set
+
 __all__ = [
-    "Schema", "ClassSpec", "PropSpec", "MethodSpec", "ParamSpec",
+    "Schema", "ClassSpec", "PropSpec", "MethodSpec", "ParamSpec", "ValueSet",
     "NAMESPACE_MOF", "find_mof_dir", "load_schema", "default_schema",
     "set_default_schema",
 ]
@@ -63,6 +65,7 @@ class PropSpec:
     embedded_object: Optional[str] = None  # 'instance' / 'object' / None
     embedded_class: Optional[str] = None   # EmbeddedInstance("CIM_X") class name
     default: Any = None                    # the class's default value (MOF `= value`)
+    values: Optional[ValueSet] = None      # what its ValueMap/Values allow (None: no map)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class ParamSpec:
     reference_class: Optional[str] = None
     embedded_object: Optional[str] = None
     embedded_class: Optional[str] = None
+    values: Optional[ValueSet] = None      # what its ValueMap/Values allow (None: no map)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class MethodSpec:
     class_origin: str
     params: dict[str, ParamSpec]
     is_static: bool = False
+    return_values: Optional[ValueSet] = None   # the return value's ValueMap (None: no map)
 
 
 @dataclass
@@ -257,7 +262,7 @@ class Schema:
                 name=p.name, type=p.type, is_array=bool(p.is_array), is_key=is_key,
                 class_origin=p.class_origin or cls.classname,
                 reference_class=p.reference_class, embedded_object=emb, embedded_class=ecls,
-                default=p.value)
+                default=p.value, values=value_set(p))
             if is_key:
                 keys.append(p.name)
         methods: dict[str, MethodSpec] = {}
@@ -269,11 +274,12 @@ class Schema:
                     name=prm.name, type=prm.type, is_array=bool(prm.is_array),
                     is_in=bool(_qual(prm, "In", True)), is_out=bool(_qual(prm, "Out", False)),
                     reference_class=prm.reference_class, embedded_object=emb,
-                    embedded_class=ecls)
+                    embedded_class=ecls, values=value_set(prm))
             methods[m.name.lower()] = MethodSpec(
                 name=m.name, return_type=m.return_type, params=params,
                 class_origin=m.class_origin or cls.classname,
-                is_static=bool(_qual(m, "Static", False)))
+                is_static=bool(_qual(m, "Static", False)),
+                return_values=value_set(m, m.return_type))
         return ClassSpec(
             name=cls.classname, superclass=cls.superclass, ancestry=ancestry,
             props=props, methods=methods, key_names=tuple(keys),

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..schema.valuemaps import (CIM_EnabledLogicalElementCapabilities,
+                                CIM_VirtualSystemManagementCapabilities)
+
 __all__ = ["VSMS_METHOD_VALUES", "VSMS_SYNCHRONOUS_METHODS", "VSMS_ASYNCHRONOUS_METHODS",
            "REQUESTED_STATES", "ELEMENT_NAME_EDIT_SUPPORTED", "synchronous_methods_supported",
            "asynchronous_methods_supported", "requested_states_supported",
            "virtual_system_types"]
 
-#: CIM_VirtualSystemManagementCapabilities.SynchronousMethodsSupported ValueMap.
+_VSMC = CIM_VirtualSystemManagementCapabilities.SynchronousMethodsSupported
+
+#: CIM_VirtualSystemManagementCapabilities.SynchronousMethodsSupported values by method.
 VSMS_METHOD_VALUES: dict[str, int] = {
-    "AddResourceSettings": 10,   # DMTF AddResourcesSupported (libvirt-cim published 1)
-    "DefineSystem": 2,
-    "DestroySystem": 3,
-    "DestroySystemConfiguration": 4,
-    "ModifyResourceSettings": 5,
-    "ModifySystemSettings": 6,
-    "RemoveResourceSettings": 7,
+    "AddResourceSettings": _VSMC.AddResourcesSupported,   # (libvirt-cim published 1)
+    "DefineSystem": _VSMC.DefineSystemSupported,
+    "DestroySystem": _VSMC.DestroySystemSupported,
+    "DestroySystemConfiguration": _VSMC.DestroySystemConfigurationSupported,
+    "ModifyResourceSettings": _VSMC.ModifyResourceSettingsSupported,
+    "ModifySystemSettings": _VSMC.ModifySystemSettingsSupported,
+    "RemoveResourceSettings": _VSMC.RemoveResourcesSupported,
 }
 
 #: Methods of {P}_VirtualSystemManagementService implemented synchronously
@@ -37,12 +42,14 @@ VSMS_SYNCHRONOUS_METHODS: tuple[str, ...] = (
 #: Methods that may return 4096 (job started).
 VSMS_ASYNCHRONOUS_METHODS: tuple[str, ...] = ()
 
+_RSS = CIM_EnabledLogicalElementCapabilities.RequestedStatesSupported
+
 #: States a client may request through ComputerSystem.RequestStateChange
-#: (CIM_EnabledLogicalElementCapabilities.RequestedStatesSupported values:
-#: 2 Enabled, 3 Disabled, 4 Shut Down, 6 Offline, 9 Quiesce, 10 Reboot, 11 Reset).
+#: (CIM_EnabledLogicalElementCapabilities.RequestedStatesSupported values).
 #: Every state that ComputerSystem.RequestStateChange performs on some domain;
 #: which of them work for one domain now: :func:`requested_states_supported`.
-REQUESTED_STATES: tuple[int, ...] = (2, 3, 4, 6, 9, 10, 11)
+REQUESTED_STATES: tuple[int, ...] = (_RSS.Enabled, _RSS.Disabled, _RSS.Shut_Down, _RSS.Offline,
+                                     _RSS.Quiesce, _RSS.Reboot, _RSS.Reset)
 
 #: Whether ElementName of a virtual system can be changed (renaming a domain).
 ELEMENT_NAME_EDIT_SUPPORTED = False

@@ -33,6 +33,14 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from lxml import etree
 
+# The CIM mapping tables name CIM values by their ValueMap constants.
+from ..schema.valuemaps import (CIM_Controller, CIM_ManagedSystemElement, CIM_NetworkPort,
+                                CIM_PointingDevice, CIM_ResourceAllocationSettingData,
+                                CIM_VirtualSystemSettingData,
+                                P_CharacterResourceAllocationSettingData,
+                                P_DiskResourceAllocationSettingData,
+                                Virt_VirtualSystemSettingData)
+
 __all__ = ["View", "Field", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
            "MemoryKiB", "NotWritable", "read_props", "apply_props", "Table", "ensure_path",
            "VSSD", "PROC", "MEM", "DISK", "FILESYSTEM", "NET", "GRAPHICS", "INPUT", "CONSOLE",
@@ -338,6 +346,12 @@ class Enum(Field):
 
     def write(self, el, value, ctx=None):
         if value is None:
+            if self.default is None:
+                word = self.inner.read(el, ctx)
+                if word is not None and word not in self.table:
+                    # A word the table does not know reads as None: writing back what
+                    # was read must keep it (a console of type spiceport stays one).
+                    return
             self.inner.write(el, None, ctx)
             return
         try:
@@ -461,23 +475,31 @@ def apply_props(table: Table, el: Any, props: Mapping[str, Any], ctx: Any = None
 # -- the tables ----------------------------------------------------------------
 # Values follow libvirt-cim (see COMPAT.md); the comments name the XML.
 
-_ACTIONS = {"destroy": 2, "restart": 3, "preserve": 123, "rename-restart": 3,
-            "coredump-destroy": 2, "coredump-restart": 3}
-_ACTIONS_REV = {2: "destroy", 3: "restart", 123: "preserve"}
+_RT = CIM_ResourceAllocationSettingData.ResourceType
+_ARA = CIM_VirtualSystemSettingData.AutomaticRecoveryAction
+#: libvirt-cim's number for libvirt's "preserve": inside the ValueMap's ".." (DMTF Reserved).
+_PRESERVE = 123
+# libvirt-cim's numbers for on_crash and on_poweroff alike are AutomaticRecoveryAction's
+# (2 None, 3 Restart); in AutomaticShutdownAction they read 2 Turn Off, 3 Save state.
+_ACTIONS = {"destroy": _ARA.None_, "restart": _ARA.Restart, "preserve": _PRESERVE,
+            "rename-restart": _ARA.Restart, "coredump-destroy": _ARA.None_,
+            "coredump-restart": _ARA.Restart}
+_ACTIONS_REV = {_ARA.None_: "destroy", _ARA.Restart: "restart", _PRESERVE: "preserve"}
+_CLOCK = Virt_VirtualSystemSettingData.ClockOffset
 
 
 def _clock_offset(el, ctx):
     node = el.find("clock")
     if node is None:
         return None
-    return 1 if node.get("offset") == "localtime" else 0
+    return _CLOCK.Local if node.get("offset") == "localtime" else _CLOCK.UTC
 
 
 def _write_clock(el, value, ctx):
     if value is None:
         return
     node = ensure_path(el, "clock")
-    node.set("offset", "localtime" if int(value) == 1 else "utc")
+    node.set("offset", "localtime" if int(value) == _CLOCK.Local else "utc")
 
 
 def _autostart(el, ctx):
@@ -532,10 +554,10 @@ VSSD: dict[str, Field] = {
     "EnableACPI": Exists("features/acpi"),
     "EnableAPIC": Exists("features/apic"),
     "EnablePAE": Exists("features/pae"),
-    "AutomaticShutdownAction": Enum(Text("on_poweroff"), _ACTIONS, default=2, missing=2,
-                                    reverse=_ACTIONS_REV),
-    "AutomaticRecoveryAction": Enum(Text("on_crash"), _ACTIONS, default=2, missing=2,
-                                    reverse=_ACTIONS_REV),
+    "AutomaticShutdownAction": Enum(Text("on_poweroff"), _ACTIONS, default=_ARA.None_,
+                                    missing=_ARA.None_, reverse=_ACTIONS_REV),
+    "AutomaticRecoveryAction": Enum(Text("on_crash"), _ACTIONS, default=_ARA.None_,
+                                    missing=_ARA.None_, reverse=_ACTIONS_REV),
     "Caption": Const("Virtual System"),
     "Description": Const("Virtual System"),
 }
@@ -567,7 +589,7 @@ def _write_vcpus(el, value, ctx):
 
 #: {P}_ProcResourceAllocationSettingData (one per domain, devid 'proc'), applied to <domain>.
 PROC: dict[str, Field] = {
-    "ResourceType": Const(3),
+    "ResourceType": Const(_RT.Processor),
     "VirtualQuantity": Computed(_vcpus, _write_vcpus),   # <vcpu current=N>M</vcpu>
     "Weight": Text("cputune/shares", "int"),
     "AllocationUnits": Const("Processors"),
@@ -592,7 +614,7 @@ _MEMORY = MemoryKiB("memory")
 
 #: {P}_MemResourceAllocationSettingData (devid 'mem'), applied to <domain>.
 MEM: dict[str, Field] = {
-    "ResourceType": Const(4),
+    "ResourceType": Const(_RT.Memory),
     "VirtualQuantity": Computed(_mem_current, _write_mem_current),  # <currentMemory>
     "Reservation": Computed(_mem_current, _write_mem_current),
     "Limit": MemoryKiB("memory"),                                  # <memory> (maximum)
@@ -603,7 +625,9 @@ MEM: dict[str, Field] = {
     "dumpCore": Attr("memory", "dumpCore", "onoff"),
 }
 
-_DISK_DEVICE = {"disk": 0, "cdrom": 1, "floppy": 2, "lun": 4}
+_EMULATED = P_DiskResourceAllocationSettingData.EmulatedType
+_DISK_DEVICE = {"disk": _EMULATED.Disk, "cdrom": _EMULATED.CDROM, "floppy": _EMULATED.floppy,
+                "lun": _EMULATED.lun}
 _SOURCE_ATTR = {"file": "file", "block": "dev", "dir": "dir", "network": "name",
                 "volume": "volume"}
 
@@ -654,15 +678,15 @@ def _write_disk_source(el, value, ctx):
 
 def _emulated_type(el, ctx=None):
     if el.tag == "filesystem":
-        return 3
-    return _DISK_DEVICE.get(el.get("device") or "disk", 0)
+        return _EMULATED.filesystem
+    return _DISK_DEVICE.get(el.get("device") or "disk", _EMULATED.Disk)
 
 
 def _write_emulated_type(el, value, ctx):
     if value is None:
         return
     value = int(value)
-    if el.tag == "filesystem" or value == 3:
+    if el.tag == "filesystem" or value == _EMULATED.filesystem:
         if value != _emulated_type(el):
             raise NotWritable("EmulatedType cannot change between filesystem and disk")
         return
@@ -708,7 +732,7 @@ _COMMON_DEVICE = {
 
 #: {P}_DiskResourceAllocationSettingData for <disk>.
 DISK: dict[str, Field] = {
-    "ResourceType": Const(17),
+    "ResourceType": Const(_RT.Disk_Drive),
     "Address": Computed(_disk_source, _write_disk_source),        # <source file|dev|dir|name>
     "HostResource": Computed(_host_resource_source),
     "VirtualDevice": Attr("target", "dev"),
@@ -730,7 +754,7 @@ DISK: dict[str, Field] = {
 
 #: {P}_DiskResourceAllocationSettingData for <filesystem> (LXC mounts, virtiofs).
 FILESYSTEM: dict[str, Field] = {
-    "ResourceType": Const(17),
+    "ResourceType": Const(_RT.Disk_Drive),
     "Address": Computed(_disk_source, _write_disk_source),        # <source dir>
     "HostResource": Computed(_host_resource_source),
     "VirtualDevice": Attr("target", "dir"),
@@ -798,7 +822,7 @@ def _bandwidth_units(el, ctx=None):
 
 #: {P}_NetResourceAllocationSettingData for <interface>.
 NET: dict[str, Field] = {
-    "ResourceType": Const(10),
+    "ResourceType": Const(_RT.Ethernet_Adapter),
     "Address": Attr("mac", "address"),                            # <mac address>
     "NetworkType": Attr("", "type"),                              # interface@type
     "NetworkName": Computed(_net_source, _write_net_source),      # <source network|bridge|dev>
@@ -845,7 +869,7 @@ def _graphics_password(el, ctx=None):
 
 #: {P}_GraphicsResourceAllocationSettingData for <graphics>.
 GRAPHICS: dict[str, Field] = {
-    "ResourceType": Const(24),
+    "ResourceType": Const(_RT.Graphics_controller),
     "ResourceSubType": Attr("", "type"),                          # graphics@type
     "PoolID": Const("GraphicsPool/0"),                            # its pool (issue 5)
     "Address": Computed(graphics_address),                        # listen:port
@@ -868,7 +892,7 @@ def input_caption(el, ctx=None):
 
 #: {P}_InputResourceAllocationSettingData for <input>.
 INPUT: dict[str, Field] = {
-    "ResourceType": Const(13),
+    "ResourceType": Const(_RT.I_O_Device),
     "ResourceSubType": Attr("", "type"),
     "BusType": Attr("", "bus"),
     "PoolID": Const("InputPool/0"),
@@ -876,8 +900,12 @@ INPUT: dict[str, Field] = {
     **_COMMON_DEVICE,
 }
 
-CHARDEV_SOURCE_TYPES = {"null": 0, "vc": 1, "pty": 2, "dev": 3, "file": 4, "pipe": 5,
-                        "stdio": 6, "udp": 7, "tcp": 8, "unix": 9, "spicevmc": 10}
+_SOURCE = P_CharacterResourceAllocationSettingData.SourceType
+#: {P}_CharacterResourceAllocationSettingData.SourceType of libvirt's chardev source types.
+CHARDEV_SOURCE_TYPES = {"null": _SOURCE.null, "vc": _SOURCE.vc, "pty": _SOURCE.pty,
+                        "dev": _SOURCE.dev, "file": _SOURCE.file, "pipe": _SOURCE.pipe,
+                        "stdio": _SOURCE.stdio, "udp": _SOURCE.udp, "tcp": _SOURCE.tcp,
+                        "unix": _SOURCE.unix, "spicevmc": _SOURCE.spicevmc}
 
 
 def _console_url(el, mode):
@@ -910,9 +938,11 @@ def _console_source_path(el, ctx=None):
 
 #: {P}_ConsoleResourceAllocationSettingData for <console>.
 CONSOLE: dict[str, Field] = {
-    "ResourceType": Const(1),
+    "ResourceType": Const(_RT.Other),
     "OtherResourceType": Const("console"),
-    "SourceType": Enum(Attr("", "type"), CHARDEV_SOURCE_TYPES, default=32768),
+    # A source type the ValueMap lacks is NULL: libvirt-cim's 32768 ("unknown") is
+    # outside its own ValueMap (0..10).
+    "SourceType": Enum(Attr("", "type"), CHARDEV_SOURCE_TYPES),
     "SourcePath": Computed(_console_source_path),
     "TargetType": Attr("target", "type"),
     "BindURL": Computed(lambda el, ctx: _console_url(el, "bind")),
@@ -920,13 +950,19 @@ CONSOLE: dict[str, Field] = {
     "AutomaticAllocation": Const(True),
 }
 
+_PROTOCOL = CIM_Controller.ProtocolSupported
 #: CIM_Controller.ProtocolSupported for libvirt controller types (libvirt-cim's table).
-CONTROLLER_PROTOCOLS = {"ide": 37, "fdc": 7, "scsi": 13, "sata": 48, "ccid": 32678,
-                        "virtio-serial": 32769, "pci": 5, "usb": 16}
+#: libvirt-cim gave ccid 32678 (meant as 32768) and virtio-serial 32769, values
+#: outside the class's ValueMap ("1".."48", libvirt-cim's MOF too): they are 1
+#: (Other) here, like every other type, with the type in ProtocolDescription.
+CONTROLLER_PROTOCOLS = {"ide": _PROTOCOL.IDE, "fdc": _PROTOCOL.Flexible_Diskette,
+                        "scsi": _PROTOCOL.SCSI_Serial_Storage_Architecture,
+                        "sata": _PROTOCOL.Serial_ATA, "pci": _PROTOCOL.PCI,
+                        "usb": _PROTOCOL.Universal_Serial_Bus}
 
 #: {P}_ControllerResourceAllocationSettingData for <controller>.
 CONTROLLER: dict[str, Field] = {
-    "ResourceType": Const(1),
+    "ResourceType": Const(_RT.Other),
     "OtherResourceType": Const("controller"),
     "ResourceSubType": Attr("", "type"),
     "PoolID": Const("ControllerPool/0"),
@@ -961,7 +997,8 @@ def _disk_name(el, ctx=None):
 
 
 def _link_technology(el, ctx=None):
-    return 2 if el.get("type") in ("ethernet", "network", "bridge") else 0
+    lt = CIM_NetworkPort.LinkTechnology
+    return lt.Ethernet if el.get("type") in ("ethernet", "network", "bridge") else lt.Unknown
 
 
 def _mac_list(el, ctx=None):
@@ -976,11 +1013,21 @@ def _video_processor(el, ctx=None):
 
 
 def _pointing_type(el, ctx=None):
-    return 3 if el.get("type") in ("mouse", "tablet") else 2
+    pt = CIM_PointingDevice.PointingType
+    return pt.Mouse if el.get("type") in ("mouse", "tablet") else pt.Unknown
 
 
 def _protocol_supported(el, ctx=None):
-    return CONTROLLER_PROTOCOLS.get(el.get("type") or "", 1)
+    return CONTROLLER_PROTOCOLS.get(el.get("type") or "", _PROTOCOL.Other)
+
+
+def _protocol_description(el, ctx=None):
+    """The model; for a type without its own ProtocolSupported (Other), else the type."""
+    model = el.get("model")
+    if model is not None:
+        return model
+    ctype = el.get("type")
+    return ctype if ctype and ctype not in CONTROLLER_PROTOCOLS else None
 
 
 DEVICE_TABLES: dict[str, dict[str, Field]] = {
@@ -990,14 +1037,15 @@ DEVICE_TABLES: dict[str, dict[str, Field]] = {
         "ConsumableBlocks": Computed(lambda el, ctx: _mem_blocks_current(el)),
         "NumberOfBlocks": _mem_blocks(_MEMORY),
     },
-    "disk": {"Name": Computed(_disk_name), "HealthState": Const(5)},
+    "disk": {"Name": Computed(_disk_name),
+             "HealthState": Const(CIM_ManagedSystemElement.HealthState.OK)},
     "net": {"LinkTechnology": Computed(_link_technology),
             "NetworkAddresses": Computed(_mac_list)},
     "graphics": {"VideoProcessor": Computed(_video_processor)},
     "console": {"VideoProcessor": Attr("", "type")},
     "input": {"PointingType": Computed(_pointing_type), "Caption": Computed(input_caption)},
     "controller": {"ProtocolSupported": Computed(_protocol_supported),
-                   "ProtocolDescription": Attr("", "model")},
+                   "ProtocolDescription": Computed(_protocol_description)},
 }
 
 

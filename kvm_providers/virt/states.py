@@ -14,6 +14,8 @@ from typing import Optional
 
 import libvirt
 
+from ..schema.valuemaps import CIM_EnabledLogicalElement, CIM_ManagedSystemElement
+
 __all__ = ["enabled_state", "health_state", "operational_status", "operating_status",
            "requested_state", "record_requested_state", "STATE_NAMES"]
 
@@ -30,35 +32,42 @@ STATE_NAMES = {NOSTATE: "no state", RUNNING: "running", BLOCKED: "blocked",
                PAUSED: "paused", SHUTDOWN: "shutting down", SHUTOFF: "shut off",
                CRASHED: "crashed", PMSUSPENDED: "suspended by the guest"}
 
-_ENABLED = {NOSTATE: 0, RUNNING: 2, BLOCKED: 2, PAUSED: 9, SHUTDOWN: 4, SHUTOFF: 3,
-            CRASHED: 3, PMSUSPENDED: 6}
-_HEALTH = {RUNNING: 5, BLOCKED: 5, PAUSED: 5, PMSUSPENDED: 5, CRASHED: 20}
-# CIM_ManagedSystemElement.OperationalStatus: 2 OK, 15 Dormant, 6 Error, 0 Unknown
-_OPERATIONAL = {NOSTATE: 15, SHUTDOWN: 15, SHUTOFF: 15, CRASHED: 6, RUNNING: 2,
-                BLOCKED: 2, PAUSED: 2, PMSUSPENDED: 15}
-# CIM_ManagedSystemElement.OperatingStatus: 16 In Service, 7 Dormant, 13 Shutting Down,
-# 5 Stopped, 6 Aborted (libvirt-cim used the vendor value 32768 for running).
-_OPERATING = {NOSTATE: 0, RUNNING: 16, BLOCKED: 16, PAUSED: 7, PMSUSPENDED: 7,
-              SHUTDOWN: 13, SHUTOFF: 5, CRASHED: 6}
+_ES = CIM_EnabledLogicalElement.EnabledState
+_HS = CIM_ManagedSystemElement.HealthState
+_OS = CIM_ManagedSystemElement.OperationalStatus
+_OPS = CIM_ManagedSystemElement.OperatingStatus
+
+_ENABLED = {NOSTATE: _ES.Unknown, RUNNING: _ES.Enabled, BLOCKED: _ES.Enabled,
+            PAUSED: _ES.Quiesce, SHUTDOWN: _ES.Shutting_Down, SHUTOFF: _ES.Disabled,
+            CRASHED: _ES.Disabled, PMSUSPENDED: _ES.Enabled_but_Offline}
+_HEALTH = {RUNNING: _HS.OK, BLOCKED: _HS.OK, PAUSED: _HS.OK, PMSUSPENDED: _HS.OK,
+           CRASHED: _HS.Major_failure}
+_OPERATIONAL = {NOSTATE: _OS.Dormant, SHUTDOWN: _OS.Dormant, SHUTOFF: _OS.Dormant,
+                CRASHED: _OS.Error, RUNNING: _OS.OK, BLOCKED: _OS.OK, PAUSED: _OS.OK,
+                PMSUSPENDED: _OS.Dormant}
+# libvirt-cim used the vendor value 32768 for a running system's OperatingStatus.
+_OPERATING = {NOSTATE: _OPS.Unknown, RUNNING: _OPS.In_Service, BLOCKED: _OPS.In_Service,
+              PAUSED: _OPS.Dormant, PMSUSPENDED: _OPS.Dormant,
+              SHUTDOWN: _OPS.Shutting_Down, SHUTOFF: _OPS.Stopped, CRASHED: _OPS.Aborted}
 
 
 def enabled_state(state: int, managed_save: bool = False) -> int:
     """CIM EnabledState of a libvirt state (shut off with a save image: 6)."""
     if state == SHUTOFF and managed_save:
-        return 6
-    return _ENABLED.get(state, 0)
+        return _ES.Enabled_but_Offline
+    return _ENABLED.get(state, _ES.Unknown)
 
 
 def health_state(state: int) -> int:
-    return _HEALTH.get(state, 0)
+    return _HEALTH.get(state, _HS.Unknown)
 
 
 def operational_status(state: int) -> list[int]:
-    return [_OPERATIONAL.get(state, 0)]
+    return [_OPERATIONAL.get(state, _OS.Unknown)]
 
 
 def operating_status(state: int) -> int:
-    return _OPERATING.get(state, 0)
+    return _OPERATING.get(state, _OPS.Unknown)
 
 
 # RequestedState: the last state requested through CIM (RequestStateChange, issue 4),
@@ -78,4 +87,4 @@ def record_requested_state(host_label: str, uuid: str, state: Optional[int]) -> 
 
 def requested_state(host_label: str, uuid: str) -> int:
     """CIM RequestedState: the last requested state, or 0 (Unknown)."""
-    return _requested.get((host_label, uuid), 0)
+    return _requested.get((host_label, uuid), CIM_EnabledLogicalElement.RequestedState.Unknown)

@@ -3,8 +3,8 @@
 from .assoc import AssociationProvider, Role
 from .base import (FAMILY_PREFIXES, PerHostProvider, VirtProvider, family_classnames,
                    get_domain_doc, providers_for, ref)
-from .instances import fill, fill_from_table, put, wanted_in
+from .instances import ENABLED_AND_OK, fill, fill_from_table, put, wanted_in
 
 __all__ = ["AssociationProvider", "Role", "FAMILY_PREFIXES", "VirtProvider", "PerHostProvider",
            "family_classnames", "get_domain_doc", "providers_for", "ref", "fill", "fill_from_table",
-           "put", "wanted_in"]
+           "put", "wanted_in", "ENABLED_AND_OK"]

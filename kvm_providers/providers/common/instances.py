@@ -13,9 +13,20 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from kvm_providers.provider import coerce
+from kvm_providers.schema.valuemaps import CIM_EnabledLogicalElement, CIM_ManagedSystemElement
 from kvm_providers.virt.mapping import Const, View
 
-__all__ = ["wanted_in", "put", "fill_from_table", "fill"]
+__all__ = ["wanted_in", "put", "fill_from_table", "fill", "ENABLED_AND_OK"]
+
+#: The state of an element that is simply up and well (the hosts, the services):
+#: Enabled, RequestedState Not Applicable (no state change is pending or possible),
+#: OperationalStatus and HealthState OK.
+ENABLED_AND_OK: Mapping[str, Any] = {
+    "EnabledState": CIM_EnabledLogicalElement.EnabledState.Enabled,
+    "RequestedState": CIM_EnabledLogicalElement.RequestedState.Not_Applicable,
+    "OperationalStatus": [CIM_ManagedSystemElement.OperationalStatus.OK],
+    "HealthState": CIM_ManagedSystemElement.HealthState.OK,
+}
 
 
 def wanted_in(model: Any, names: Sequence[str] | Mapping[str, Any]) -> list[tuple[str, Any]]:
