@@ -71,7 +71,8 @@ from ..config import HostConfig, load_config
 
 __all__ = ["Host", "Link", "Guarded", "Pending", "ConnectionManager", "HostUnavailable",
            "DomainNotFound", "configure", "manager", "is_configured", "shutdown",
-           "ensure_event_loop", "in_process_uri", "unwrap"]
+           "ensure_event_loop", "in_process_uri", "uri_is_local", "uri_files_local", "uri_host",
+           "unwrap"]
 
 LOG = logging.getLogger(__name__)
 
@@ -177,6 +178,55 @@ def in_process_uri(uri: str) -> bool:
     if "+" in p.scheme or p.hostname:
         return False
     return p.scheme == "test" or p.path.startswith("/embed")
+
+
+# -- where a host is -------------------------------------------------------------------
+# The one answer to "is this host this machine" (and "are its paths this machine's
+# files"): every caller asks Host.is_local / Host.files_local, never the URI itself.
+
+#: Host names in a URI that still mean this machine.
+_THIS_MACHINE = frozenset({"localhost", "localhost.localdomain", "localhost6",
+                           "ip6-localhost", "::1"})
+#: Transports that may lead anywhere, whatever the URI's host part says.
+_ELSEWHERE_TRANSPORTS = frozenset({"ext"})
+
+
+def uri_host(uri: str) -> Optional[str]:
+    """The host name a libvirt URI names (``qemu+ssh://lab1/system`` -> ``lab1``), or None."""
+    try:
+        return urlparse(uri).hostname or None
+    except ValueError:
+        return None
+
+
+def uri_is_local(uri: str) -> bool:
+    """True if the libvirt host of `uri` is this machine.
+
+    Local: URIs without a host part (``qemu:///system``, ``qemu:///session``,
+    ``qemu+unix:///system?socket=...``, ``qemu:///embed?root=...``, ``lxc:///``,
+    ``test:///default``, ``test+unix:///...``) and URIs whose host part names this
+    machine by a loopback name or address (``qemu+ssh://localhost/system``,
+    ``qemu+tcp://127.0.0.1/system``).  Remote: any other host name, and the ``ext``
+    transport (its command may lead anywhere).  The machine's own name in a URI
+    counts as remote: it may resolve elsewhere (a cluster alias), and a remote
+    answer is the safe one (paths are then not looked at here).
+    """
+    try:
+        p = urlparse(uri)
+        host = (p.hostname or "").lower()
+    except ValueError:
+        return False
+    transport = p.scheme.lower().partition("+")[2]
+    if transport in _ELSEWHERE_TRANSPORTS:
+        return False
+    return not host or host in _THIS_MACHINE or host.startswith("127.")
+
+
+def uri_files_local(uri: str) -> bool:
+    """True if the paths a host of `uri` uses are this machine's files: a local host
+    (:func:`uri_is_local`) other than libvirt's test driver, whose paths are no files."""
+    driver = urlparse(uri).scheme.lower().partition("+")[0]
+    return driver != "test" and uri_is_local(uri)
 
 
 def unwrap(obj: Any) -> Any:
@@ -520,6 +570,8 @@ class Host:
         self.uri = config.uri
         self.family = config.family
         self.qualified = qualified
+        self._local = uri_is_local(config.uri)
+        self._files_local = uri_files_local(config.uri)
         self.keepalive = keepalive if keepalive is not None else (
             getattr(config, "keepalive_interval", 0), getattr(config, "keepalive_count", 3))
         self.hang_timeout = float(hang_timeout if hang_timeout is not None
@@ -563,6 +615,17 @@ class Host:
     @property
     def last_error(self) -> str:
         return self._last_error
+
+    @property
+    def is_local(self) -> bool:
+        """True if the host is this machine (:func:`uri_is_local`)."""
+        return self._local
+
+    @property
+    def files_local(self) -> bool:
+        """True if the host's paths are this machine's files, so that they can be checked
+        (and sized, and their symbolic links resolved) here (:func:`uri_files_local`)."""
+        return self._files_local
 
     @property
     def in_process(self) -> bool:

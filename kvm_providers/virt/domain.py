@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, Optional
-from urllib.parse import urlparse
 
 import libvirt
 from lxml import etree
@@ -44,7 +43,7 @@ from .mapping import View
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "domain_xml", "prefetch_xml",
            "iter_domain_xml",
-           "host_facts", "storage_pools", "is_local_driver", "XML_FLAGS", "parse_xml"]
+           "host_facts", "storage_pools", "XML_FLAGS", "parse_xml"]
 
 #: Flags for reading domain XML: secure (passwords present, so that writes keep
 #: them and Password can say whether one is set).  Read-only connections
@@ -58,11 +57,6 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=Tru
 def parse_xml(text: str) -> Any:
     """Parse libvirt XML text into an lxml element."""
     return etree.fromstring(text.encode("utf-8") if isinstance(text, str) else text, _PARSER)
-
-
-def is_local_driver(host: Host) -> bool:
-    """True if libvirt runs the driver inside this process (test://, qemu:///embed)."""
-    return host.in_process
 
 
 def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
@@ -260,7 +254,7 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
     if scope is None:
         return
     todo = [r for r in refs if _xml_key(r, inactive) not in scope]
-    if len(todo) < 8 or is_local_driver(todo[0].host):
+    if len(todo) < 8 or todo[0].host.in_process:
         return  # domain_xml() fetches them one by one as they are needed
     flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
 
@@ -293,7 +287,7 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
     Documents are memoized in the request scope like :func:`domain_xml`.
     """
     scope = current_scope()
-    if scope is None or not refs or is_local_driver(refs[0].host):
+    if scope is None or not refs or refs[0].host.in_process:
         for ref in refs:
             try:
                 yield domain_xml(ref, inactive)
@@ -520,7 +514,7 @@ class DeviceContext:
         host = self.host
         hit = self.disk_pool(el)
         path = self._disk_path(src)
-        if hit is None and not (path and _host_is_this_machine(host)):
+        if hit is None and not (path and host.files_local):
             return None
         key = ("virt.capacity", host.label, host.generation, src.get("volume"), path)
 
@@ -534,7 +528,7 @@ class DeviceContext:
                     return int(vol.info()[1])
                 except libvirt.libvirtError:
                     pass
-            if path and _host_is_this_machine(host):
+            if path and host.files_local:
                 # only inside the storage clients may use: the size of any other file
                 # would tell a client that it exists and how big it is
                 from .validate import PathNotAllowed, check_host_path
@@ -574,11 +568,3 @@ class DeviceContext:
         return keys.device_id(self.host, self.doc.name, devid)
 
 
-def _host_is_this_machine(host: Host) -> bool:
-    """True if the host's files are this machine's (a local, non-test URI)."""
-    hit = getattr(host, "_is_this_machine", None)
-    if hit is None:
-        p = urlparse(host.uri)
-        hit = host._is_this_machine = (not p.hostname and "+" not in p.scheme
-                                       and p.scheme != "test")
-    return hit

@@ -39,7 +39,7 @@ from lxml import etree
 from .allocation import FILE_POOL_TYPES, FORWARD_MODES, STORAGE_POOL_TYPES, VOLUME_FORMATS, \
     pool_type_support
 from .connection import DomainNotFound, Host
-from .domain import _host_is_this_machine, domain_xml, list_domains
+from .domain import domain_xml, list_domains
 from .edit import invalidate
 from .validate import BadName, PathNotAllowed, check_host_path, check_name
 from .pools import DISK, NET, PRIMORDIAL, Pool, lookup_pool, network_xml, storage_pool_xml
@@ -473,7 +473,7 @@ def create_storage_pool(host: Host, name: str, props: Mapping[str, Any]) -> Pool
     conn = host.conn()
     plan = storage_pool_definition(host, name, props)
     _check_pool_unique(host, name, plan.target)
-    local = _host_is_this_machine(host)
+    local = host.files_local
     made_dir = False
     if local and plan.ptype in ("dir", "fs", "netfs") and plan.target:
         if os.path.lexists(plan.target) and not os.path.isdir(plan.target):

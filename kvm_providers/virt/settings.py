@@ -546,11 +546,9 @@ def host_path(host: Host, value: Any, where: str, prop: str = "Address") -> str:
 
 
 def host_is_local(host: Host) -> bool:
-    """True if the host's files are this machine's files (so paths can be checked here)."""
-    from urllib.parse import urlparse
-    p = urlparse(host.uri)
-    driver, _, transport = p.scheme.partition("+")
-    return driver != "test" and not p.hostname and transport in ("", "unix")
+    """True if the host's files are this machine's files (so paths can be checked here):
+    :attr:`Host.files_local`, the layer's one answer."""
+    return host.files_local
 
 
 def _pool_of_path(host: Host, path: str) -> Optional[tuple[str, Any]]:
