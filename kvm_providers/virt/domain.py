@@ -36,14 +36,14 @@ from lxml import etree
 
 from ..provider.env import current_scope
 from . import keys
-from .connection import DomainNotFound, Host, HostUnavailable
+from .connection import DomainNotFound, Host, HostUnavailable, uri_host
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings
 from .mapping import View
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "domain_xml", "prefetch_xml",
            "iter_domain_xml",
-           "host_facts", "storage_pools", "XML_FLAGS", "parse_xml"]
+           "host_facts", "system_hostname", "host_reachable", "storage_pools", "XML_FLAGS", "parse_xml"]
 
 #: Flags for reading domain XML: secure (passwords present, so that writes keep
 #: them and Password can say whether one is set).  Read-only connections
@@ -414,27 +414,67 @@ class DomainXML:
 # -- facts beyond the domain XML ----------------------------------------------------------
 
 def host_facts(host: Host) -> dict[str, Any]:
-    """Hostname, hypervisor type and version, libvirt version (cached per connection)."""
+    """Hostname, hypervisor type and version, libvirt version (cached per connection).
+
+    ``hostname`` is what ``virConnectGetHostname`` says, or None where the host cannot
+    tell (``hostname_error`` then says why): never a name made up here.  A lost or hung
+    connection fails (HostUnavailable), it is not a fact of the host.
+    """
+    def ask(what: str, call: Callable[[], Any]) -> tuple[Any, Optional[str]]:
+        try:
+            return call(), None
+        except libvirt.libvirtError as exc:
+            err = host.translate(exc, what)
+            if isinstance(err, HostUnavailable):
+                raise err from None
+            return None, str(err)
+
     def compute(conn):
         facts: dict[str, Any] = {}
-        try:
-            facts["hostname"] = conn.getHostname()
-        except libvirt.libvirtError:
-            facts["hostname"] = os.uname().nodename
-        try:
-            facts["hv_type"] = conn.getType()
-        except libvirt.libvirtError:
-            facts["hv_type"] = "Unknown"
-        try:
-            facts["hv_version"] = conn.getVersion()
-        except libvirt.libvirtError:
-            facts["hv_version"] = 0
-        try:
-            facts["lib_version"] = conn.getLibVersion()
-        except libvirt.libvirtError:
-            facts["lib_version"] = libvirt.getVersion()
+        facts["hostname"], facts["hostname_error"] = ask("reading the host name",
+                                                         conn.getHostname)
+        hv_type, _ = ask("reading the hypervisor type", conn.getType)
+        facts["hv_type"] = hv_type or "Unknown"
+        hv_version, _ = ask("reading the hypervisor version", conn.getVersion)
+        facts["hv_version"] = hv_version or 0
+        lib_version, _ = ask("reading the libvirt version", conn.getLibVersion)
+        facts["lib_version"] = lib_version or 0
         return facts
     return host.info("facts", compute)
+
+
+def system_hostname(host: Host) -> str:
+    """The name the host's HostSystem (and its services' SystemName) is keyed by.
+
+    The host name libvirt reports.  Where libvirt cannot tell it: for a host that is this
+    machine (:attr:`Host.is_local`), this machine's node name - what libvirt itself falls
+    back to -; for a remote host, the host name of its URI as configured (how this
+    service reaches it): never this machine's name, which would name one host after
+    another.  :func:`host_facts` says whether the name was read (``hostname`` None).
+    """
+    facts = host_facts(host)
+    name = facts["hostname"]
+    if name:
+        return str(name)
+    if host.is_local:
+        return os.uname().nodename
+    return uri_host(host.uri) or host.label
+
+
+def host_reachable(host: Host) -> Optional[str]:
+    """None if `host` answers now, else why not (the description of the HostUnavailable
+    error, naming the host).  Asks libvirt once per request (``getLibVersion``, a
+    high-priority call that a live libvirtd answers even when busy): a host that hangs
+    makes this wait at most its ``hang_timeout``; one known to be away answers at once."""
+    def compute() -> Optional[str]:
+        try:
+            conn = host.conn()
+            with host.guard("asking the libvirt version"):
+                conn.getLibVersion()
+        except HostUnavailable as exc:
+            return str(exc.status_description)
+        return None
+    return _memo(("virt.reachable", host.label), compute)
 
 
 def version_string(v: int) -> str:
