@@ -43,6 +43,7 @@ from .domain import domain_xml, list_domains
 from .edit import invalidate
 from .validate import BadName, PathNotAllowed, check_host_path, check_name
 from .pools import DISK, NET, PRIMORDIAL, Pool, lookup_pool, network_xml, storage_pool_xml
+from .units import CIM_UNIT_NAMES, cim_unit_bytes
 
 __all__ = ["InvalidSettings", "InUse", "create_network", "create_storage_pool", "delete_pool",
            "create_volume", "delete_volume", "refresh_pool", "find_volume", "Volume",
@@ -55,11 +56,6 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9]
 _IQN = re.compile(r"^(iqn\.\d{4}-\d{2}\.[^\s]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$")
 _WWN = re.compile(r"^(0x)?[0-9A-Fa-f]{16}$")
 _BRIDGE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")   # a Linux interface name
-_UNITS = {"bytes": 1, "byte": 1, "b": 1, "kilobytes": 1024, "kb": 1024, "kib": 1024,
-          "megabytes": 1024 ** 2, "mb": 1024 ** 2, "mib": 1024 ** 2,
-          "gigabytes": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3,
-          "terabytes": 1024 ** 4, "tb": 1024 ** 4, "tib": 1024 ** 4}
-_PUNIT = re.compile(r"^byte\s*\*\s*2\s*\^\s*(\d+)$", re.I)
 
 
 class InvalidSettings(ValueError):
@@ -672,17 +668,12 @@ def _bytes(props: Mapping[str, Any], name: str, units: Optional[str]) -> Optiona
         return None
     if n < 0:
         raise InvalidSettings(f"{name} {n} is negative")
-    factor = 1
+    factor: Optional[int] = 1
     if units:
-        u = units.strip().lower()
-        m = _PUNIT.match(u)
-        if m:
-            factor = 2 ** int(m.group(1))
-        elif u in _UNITS:
-            factor = _UNITS[u]
-        else:
-            raise InvalidSettings(f"AllocationUnits {units!r} is not a unit of bytes (Bytes, "
-                                  "KiloBytes, MegaBytes, GigaBytes or byte*2^N)")
+        factor = cim_unit_bytes(units)
+        if factor is None:
+            raise InvalidSettings(f"AllocationUnits {units!r} is not a unit of bytes "
+                                  f"({CIM_UNIT_NAMES})")
     return n * factor
 
 

@@ -39,6 +39,7 @@ from .devices import Setting
 from .domain import (DomainRef, _if_supported, _memo, domain_xml, list_domains, parse_xml,
                      prefetch_xml, storage_pools)
 from .hostcaps import host_caps
+from .units import KIB, MIB
 
 __all__ = ["PoolKind", "Pool", "KINDS", "KIND_BY_NAME", "kind_for_class", "list_pools",
            "lookup_pool", "parse_pool_id", "pool_from_id", "setting_pool", "allocations",
@@ -60,8 +61,8 @@ class PoolKind:
 
 
 PROC = PoolKind("proc", "ProcessorPool", 3, "count")
-MEM = PoolKind("mem", "MemoryPool", 4, "byte*2^10")
-DISK = PoolKind("disk", "DiskPool", 17, "byte*2^20", libvirt_backed=True)
+MEM = PoolKind("mem", "MemoryPool", 4, KIB)
+DISK = PoolKind("disk", "DiskPool", 17, MIB, libvirt_backed=True)
 NET = PoolKind("net", "NetworkPool", 10, "count", libvirt_backed=True)
 GRAPHICS = PoolKind("graphics", "GraphicsPool", 24, "count")
 INPUT = PoolKind("input", "InputPool", 13, "count")

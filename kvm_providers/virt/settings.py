@@ -37,6 +37,7 @@ from .connection import DomainNotFound, Host
 from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind
 from .domain import DomainXML, storage_pools
 from .validate import BadName, PathNotAllowed, check_host_path, check_name
+from .units import CIM_UNIT_NAMES, cim_unit_bytes, libvirt_unit_bytes
 
 __all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
            "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
@@ -404,11 +405,6 @@ def device_id_of(kind: DeviceKind, props: Props) -> Optional[str]:
 
 # -- memory --------------------------------------------------------------------------
 
-_MEM_UNITS = {"bytes": -1, "byte": -1, "kilobytes": 1, "kb": 1, "kib": 1, "byte*2^10": 1,
-              "megabytes": 1024, "mb": 1024, "mib": 1024, "byte*2^20": 1024,
-              "gigabytes": 1024 ** 2, "gb": 1024 ** 2, "gib": 1024 ** 2, "byte*2^30": 1024 ** 2}
-
-
 def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
     """(current KiB, maximum KiB) a memory RASD asks for (None: not given).
 
@@ -417,10 +413,10 @@ def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
     quantities are bytes, as libvirt-cim read them.
     """
     units = props.get_("AllocationUnits") or props.get_("VirtualQuantityUnits") or "Bytes"
-    factor = _MEM_UNITS.get(str(units).strip().lower())
+    factor = cim_unit_bytes(str(units))
     if factor is None:
-        raise InvalidSetting(where, f"AllocationUnits {units!r} is not one of KiloBytes, "
-                                    f"MegaBytes, GigaBytes, Bytes")
+        raise InvalidSetting(where, f"AllocationUnits {units!r} is not a unit of bytes "
+                                    f"({CIM_UNIT_NAMES})")
 
     def conv(name: str) -> Optional[int]:
         v = props.get_(name)
@@ -432,7 +428,7 @@ def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
             raise InvalidSetting(where, f"{name} {v!r} is not a number") from None
         if n < 0:
             raise InvalidSetting(where, f"{name} {v!r} is negative")
-        return n // 1024 if factor == -1 else n * factor
+        return n * factor // 1024
     cur = conv("VirtualQuantity")
     if cur is None:
         cur = conv("Reservation")
@@ -450,7 +446,7 @@ def numa_memory_kib(root: Any) -> Optional[int]:
             n = int(cell.get("memory") or 0)
         except ValueError:
             continue
-        total += n * mapping._UNITS.get((cell.get("unit") or "KiB").lower(), 1024) // 1024
+        total += n * (libvirt_unit_bytes(cell.get("unit")) or 1024) // 1024
     return total
 
 
