@@ -61,7 +61,7 @@ import threading
 import time
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 from urllib.parse import urlparse
 
 import libvirt
@@ -71,7 +71,7 @@ from ..config import HostConfig, load_config
 
 __all__ = ["Host", "Link", "Guarded", "Pending", "ConnectionManager", "HostUnavailable",
            "DomainNotFound", "configure", "manager", "is_configured", "shutdown",
-           "ensure_event_loop", "in_process_uri", "uri_is_local", "uri_files_local", "uri_host",
+           "ensure_event_loop", "in_process_uri", "STORAGE_GONE", "NETWORK_GONE", "ANY_ERROR", "uri_is_local", "uri_files_local", "uri_host",
            "unwrap"]
 
 LOG = logging.getLogger(__name__)
@@ -89,6 +89,16 @@ _FROM_RPC = getattr(libvirt, "VIR_FROM_RPC", 7)
 _NO_DOMAIN = getattr(libvirt, "VIR_ERR_NO_DOMAIN", 42)
 _NO_SUPPORT = {getattr(libvirt, "VIR_ERR_NO_SUPPORT", 3),
                getattr(libvirt, "VIR_ERR_ARGUMENT_UNSUPPORTED", 74)}
+
+#: libvirt error codes that mean "that object is not there (any more)": a storage pool
+#: or volume undefined between listing and asking, a volume of a pool that stopped.
+STORAGE_GONE = frozenset({getattr(libvirt, "VIR_ERR_NO_STORAGE_POOL", 49),
+                          getattr(libvirt, "VIR_ERR_NO_STORAGE_VOL", 50),
+                          getattr(libvirt, "VIR_ERR_OPERATION_INVALID", 55)})
+#: ... a virtual network undefined meanwhile.
+NETWORK_GONE = frozenset({getattr(libvirt, "VIR_ERR_NO_NETWORK", 43)})
+#: ask(..., absent=ANY_ERROR): every error of the call but a lost or hung host.
+ANY_ERROR = None
 
 # Silence libvirt's default error printing to stderr; errors reach us as exceptions.
 try:
@@ -799,6 +809,27 @@ class Host:
         """``func(*args)`` under :meth:`guard`."""
         with self.guard(what):
             return func(*args)
+
+    def ask(self, what: str, func: Callable[..., Any], *args: Any,
+            absent: Optional[Collection[int]] = frozenset(), default: Any = None) -> Any:
+        """``func(*args)``; `default` where libvirt's answer means "not there".
+
+        `absent` lists the libvirt error codes that mean the thing asked about does not
+        exist (any more) - :data:`STORAGE_GONE`, :data:`NETWORK_GONE`, or
+        :data:`ANY_ERROR` for facts a driver may not have.  Every other error is raised as
+        :meth:`guard` raises it (the host lost or hung: :class:`HostUnavailable`; else
+        CIM_ERR_FAILED naming the host and `what`), never turned into an empty answer.
+        """
+        try:
+            return func(*args)
+        except libvirt.libvirtError as exc:
+            err = self.translate(exc, what)
+            if isinstance(err, HostUnavailable):
+                raise err from None
+            if absent is ANY_ERROR or exc.get_error_code() in absent:
+                LOG.debug("libvirt host %s: %s: %s", self.label, what, exc)
+                return default
+            raise err from None
 
     def submit(self, func: Callable[..., Any], *args: Any, on: Any = None) -> Pending:
         """Start ``func(*args)`` on a helper thread of a connection; ``.result()`` waits for it.

@@ -36,7 +36,7 @@ from lxml import etree
 
 from ..provider.env import current_scope
 from . import keys
-from .connection import DomainNotFound, Host, HostUnavailable, uri_host
+from .connection import STORAGE_GONE, DomainNotFound, Host, HostUnavailable, uri_host
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings
 from .mapping import View
 
@@ -487,11 +487,11 @@ def storage_pools(host: Host) -> list[tuple[str, Optional[str], Any]]:
         pools = _if_supported(host, "listing storage pools", lambda c: c.listAllStoragePools(0))
         out = []
         for p in pools or []:
-            try:
-                root = parse_xml(p.XMLDesc(0))
-                path = root.findtext("target/path")
-            except libvirt.libvirtError:
-                path = None
+            # A pool undefined since the listing has no path; any other failure fails
+            # the request (a pool without its path would hide the disks in it).
+            text = host.ask(f"reading the XML of storage pool {p.name()!r}", p.XMLDesc, 0,
+                            absent=STORAGE_GONE)
+            path = parse_xml(text).findtext("target/path") if text is not None else None
             out.append((p.name(), path.rstrip("/") if path else None, p))
         return out
     return _memo(("virt.pools", host.label, host.generation), compute)

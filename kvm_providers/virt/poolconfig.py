@@ -38,7 +38,7 @@ from lxml import etree
 
 from .allocation import FILE_POOL_TYPES, FORWARD_MODES, STORAGE_POOL_TYPES, VOLUME_FORMATS, \
     pool_type_support
-from .connection import DomainNotFound, Host
+from .connection import STORAGE_GONE, DomainNotFound, Host
 from .domain import domain_xml, list_domains
 from .edit import invalidate
 from .validate import BadName, PathNotAllowed, check_host_path, check_name
@@ -618,14 +618,35 @@ def volumes(pool: Pool) -> list[Volume]:
     files = root is not None and root.get("type") in FILE_POOL_TYPES and target
     out = []
     for v in vols:
-        try:
-            name = v.name()
-            path = posixpath.join(target, name) if files and target else v.path()
-        except libvirt.libvirtError:
-            continue
+        name = v.name()
+        path = posixpath.join(target, name) if files and target else \
+            pool.host.ask(f"reading the path of volume {name!r}", v.path, absent=STORAGE_GONE)
+        if path is None:
+            continue       # deleted since the listing
         out.append(Volume(pool, name, path, v))
     out.sort(key=lambda vol: vol.name)
     return out
+
+
+def volume_sizes(vol: Volume) -> Optional[tuple[int, int]]:
+    """(capacity, allocation) of a volume in bytes; None if it was deleted (or its pool
+    stopped) meanwhile.  A lost or hung host fails (HostUnavailable), as does any other
+    failure (CIM_ERR_FAILED naming the host): never an empty answer."""
+    info = vol.pool.host.ask(f"reading the size of volume {vol.path!r}", vol.obj.info,
+                             absent=STORAGE_GONE)
+    return None if info is None else (int(info[1]), int(info[2]))
+
+
+def volume_format(vol: Volume) -> Optional[str]:
+    """The format of a volume (``raw``, ``qcow2`` ...; None if its XML names none, or it
+    was deleted meanwhile), failing as :func:`volume_sizes` does."""
+    text = vol.pool.host.ask(f"reading the XML of volume {vol.path!r}", vol.obj.XMLDesc, 0,
+                             absent=STORAGE_GONE)
+    if text is None:
+        return None
+    from .domain import parse_xml
+    f = parse_xml(text).find("target/format")
+    return f.get("type") if f is not None else None
 
 
 def volume_of_path(host: Host, path: str) -> Optional[Volume]:

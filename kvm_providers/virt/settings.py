@@ -28,12 +28,11 @@ import re
 import stat
 from typing import Any, Iterable, Mapping, Optional
 
-import libvirt
 import pywbem
 from lxml import etree
 
 from . import limits, mapping
-from .connection import DomainNotFound, Host
+from .connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
 from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind
 from .domain import DomainXML, storage_pools
 from .validate import BadName, PathNotAllowed, check_host_path, check_name
@@ -585,11 +584,10 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
     address = str(address)
     if pool_name and not address.startswith("/"):
         pools = {n: o for n, _t, o in storage_pools(host)}
-        try:
-            pools[pool_name].storageVolLookupByName(address)
-        except libvirt.libvirtError:
+        if host.ask(f"looking up volume {address!r}", pools[pool_name].storageVolLookupByName,
+                    address, absent=STORAGE_GONE) is None:
             raise InvalidSetting(where, f"Address {address!r}: pool {pool_name!r} has no "
-                                        f"volume of that name") from None
+                                        f"volume of that name")
         el.set("type", "volume")
         src = etree.Element("source", pool=pool_name, volume=address)
         el.insert(0, src)
@@ -604,11 +602,10 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
         raise InvalidSetting(where, f"Address {address!r} is not in pool {pool_name!r}")
     dtype = "file"
     if in_pool is not None:
-        try:
-            in_pool[1].storageVolLookupByName(os.path.basename(address))
-        except libvirt.libvirtError:
+        if host.ask(f"looking up volume {address!r}", in_pool[1].storageVolLookupByName,
+                    os.path.basename(address), absent=STORAGE_GONE) is None:
             raise InvalidSetting(where, f"Address {address!r}: pool {in_pool[0]!r} has no such "
-                                        f"volume") from None
+                                        f"volume")
     elif host_is_local(host) and emulated in (0, 4):
         try:
             st = os.stat(address)
@@ -666,11 +663,10 @@ def network_name(host: Host, props: Props, where: str) -> str:
                                         "has none")
         name = "default" if "default" in nets else sorted(nets)[0]
         return name
-    try:
-        conn.networkLookupByName(str(name))
-    except libvirt.libvirtError:
+    if host.ask(f"looking up network {name!r}", conn.networkLookupByName, str(name),
+                absent=NETWORK_GONE) is None:
         what = f"PoolID {pool_id!r}" if pool_id else f"NetworkName {name!r}"
-        raise InvalidSetting(where, f"{what}: there is no network {name!r}") from None
+        raise InvalidSetting(where, f"{what}: there is no network {name!r}")
     return str(name)
 
 

@@ -248,3 +248,138 @@ def test_host_never_reached_fails_the_request(layer):
     with pytest.raises(CIMError) as err:
         Harness().EnumerateInstances(NS, "KVM_HostSystem")
     assert err.value.status_code == 1 and "'never'" in err.value.status_description
+
+
+# -- 5. failures fail the request, naming the host: no blank properties ---------------------
+
+VOL_XML = ("<volume><name>oneanswer.img</name><capacity unit='bytes'>1048576</capacity>"
+           "<target><format type='raw'/></target></volume>")
+HANG = 1.0     # hang_timeout of the hung host (s)
+
+
+@pytest.fixture
+def volume():
+    """A volume in the test driver's default-pool (test:///default is one per process)."""
+    c = libvirt.open("test:///default")
+    pool = c.storagePoolLookupByName("default-pool")
+    vol = pool.createXML(VOL_XML, 0)
+    yield vol.path()
+    vol.delete(0)
+    c.close()
+
+
+@pytest.fixture
+def hung_layer(layer):
+    """One host behind a daemon-like connection (calls on helper threads, with the
+    deadline), whose libvirt is the test driver; returns the manager."""
+    mgr = layer("test+tcp://hung.invalid/default", names={0: "hung"},
+                opener=lambda _uri: libvirt.open("test:///default"), hang_timeout=HANG,
+                backoff=(0.05, 0.2), retry_wait=0.3)
+    assert mgr.wait_connected(10)
+    assert not mgr.hosts[0].in_process
+    return mgr
+
+
+def _hang(monkeypatch, cls, name):
+    """`cls.name` blocks longer than the host's hang_timeout, and so does the layer's
+    probe (getLibVersion): a libvirtd that stopped answering.  Both answer later."""
+    for c, n in ((cls, name), (libvirt.virConnect, "getLibVersion")):
+        orig = getattr(c, n)
+
+        def slow(self, *args, _orig=orig):
+            time.sleep(HANG * 3)
+            return _orig(self, *args)
+        monkeypatch.setattr(c, n, slow)
+
+
+def _dead_connection_error(*_args):
+    """Raise the error libvirt raises on a connection that is gone (a real one)."""
+    c = libvirt.open("test:///default")
+    c.close()
+    c.getType()
+
+
+def _assert_fails_naming_host(call, label="'hung'"):
+    with pytest.raises(CIMError) as err:
+        call()
+    assert err.value.status_code == 1, err.value
+    assert label in err.value.status_description
+    return err.value.status_description
+
+
+@pytest.mark.parametrize("method", ["info", "XMLDesc"])
+def test_storage_volumes_of_a_hung_host_fail(hung_layer, volume, monkeypatch, method):
+    h = Harness(modules=None)
+    [vol] = [v for v in h.EnumerateInstances(NS, "KVM_StorageVolume") if v["Name"] == volume]
+    assert vol["NumberOfBlocks"] == 1048576 and vol["Format"] == "raw"
+    _hang(monkeypatch, libvirt.virStorageVol, method)
+    why = _assert_fails_naming_host(lambda: h.EnumerateInstances(NS, "KVM_StorageVolume"))
+    assert "did not answer" in why
+
+
+def test_volume_settings_of_a_lost_host_fail(hung_layer, volume, monkeypatch):
+    h = Harness(modules=None)
+    path = CIMInstanceName("KVM_StorageVolumeResourceAllocationSettingData",
+                           {"InstanceID": volume}, namespace=NS)
+    got = h.GetInstance(path)
+    assert got["Capacity"] == 1048576 and got["FormatType"] is not None
+    monkeypatch.setattr(libvirt.virStorageVol, "info", _dead_connection_error)
+    _assert_fails_naming_host(lambda: h.GetInstance(path))
+
+
+def test_disk_pools_of_a_hung_host_fail(hung_layer, monkeypatch):
+    h = Harness(modules=None)
+    pools = {p["InstanceID"]: p for p in h.EnumerateInstances(NS, "KVM_DiskPool")}
+    assert pools["DiskPool/default-pool"]["Autostart"] is not None
+    assert _status(pools["DiskPool/default-pool"]) == (5, [2], 2)
+    _hang(monkeypatch, libvirt.virStoragePool, "autostart")
+    _assert_fails_naming_host(lambda: h.EnumerateInstances(NS, "KVM_DiskPool"))
+
+
+def test_pool_list_with_a_lost_connection_fails(hung_layer, monkeypatch):
+    """A storage pool whose XML could not be read used to lose its path (and the disks in
+    it their PoolID) silently."""
+    monkeypatch.setattr(libvirt.virStoragePool, "XMLDesc", _dead_connection_error)
+    _assert_fails_naming_host(lambda: Harness(modules=None).EnumerateInstances(
+        NS, "KVM_DiskPool"))
+
+
+def test_a_volume_that_went_away_is_no_failure(hung_layer, volume, monkeypatch):
+    """'Not found' keeps its meaning: a volume deleted between listing and reading."""
+    def gone(self, *args):
+        self.storagePoolLookupByVolume().storageVolLookupByName("no-such-volume")
+    monkeypatch.setattr(libvirt.virStorageVol, "info", gone)
+    vols = Harness(modules=None).EnumerateInstances(NS, "KVM_StorageVolume")
+    [vol] = [v for v in vols if v["Name"] == volume]
+    assert vol["NumberOfBlocks"] is None
+
+
+def test_a_stopped_pool_is_stopped_not_failed(layer):
+    c = libvirt.open("test:///default")
+    pool = c.storagePoolLookupByName("default-pool")
+    mgr = layer("test:///default")
+    _wait_up(mgr)
+    pool.destroy()
+    try:
+        pools = {p["InstanceID"]: p for p in
+                 Harness(modules=None).EnumerateInstances(NS, "KVM_DiskPool")}
+        assert _status(pools["DiskPool/default-pool"]) == (5, [10], 2)
+    finally:
+        pool.create(0)
+        c.close()
+
+
+def test_checking_a_client_setting_on_a_lost_host_fails_as_such(hung_layer, monkeypatch):
+    """A lookup that failed with the connection used to read as 'there is no network'
+    (CIM_ERR_INVALID_PARAMETER: the client's fault); a network that does not exist still
+    does."""
+    host = hung_layer.hosts[0]
+    props = vsettings.Props({"NetworkName": "default"})
+    with request_scope():
+        assert vsettings.network_name(host, props, "NetRASD") == "default"
+        with pytest.raises(CIMError) as err:
+            vsettings.network_name(host, vsettings.Props({"NetworkName": "nonet"}), "NetRASD")
+        assert err.value.status_code == 4 and "no network 'nonet'" in err.value.status_description
+    monkeypatch.setattr(libvirt.virConnect, "networkLookupByName", _dead_connection_error)
+    with request_scope():
+        _assert_fails_naming_host(lambda: vsettings.network_name(host, props, "NetRASD"))
