@@ -383,3 +383,63 @@ def test_checking_a_client_setting_on_a_lost_host_fails_as_such(hung_layer, monk
     monkeypatch.setattr(libvirt.virConnect, "networkLookupByName", _dead_connection_error)
     with request_scope():
         _assert_fails_naming_host(lambda: vsettings.network_name(host, props, "NetRASD"))
+
+
+# -- a real libvirtd that stops, and one that hangs ------------------------------------------
+
+@pytest.mark.libvirtd
+def test_status_and_failures_with_a_real_daemon(layer):
+    import signal
+
+    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    d = PrivateLibvirtd().start()
+    try:
+        # kept open: the daemon's test:///default lives while a connection holds it
+        c = libvirt.open(d.uri("test"))
+        c.storagePoolLookupByName("default-pool").createXML(VOL_XML, 0)
+        mgr = layer(d.uri("test"), names={0: "daemon"}, hang_timeout=2.0,
+                    backoff=(0.05, 0.5), retry_wait=0.5)
+        host = mgr.hosts[0]
+        h = Harness(modules=None)
+        [hs] = _host_systems(h)
+        assert _status(hs) == (5, [2], 2)
+        vols = h.EnumerateInstances(NS, "KVM_StorageVolume")
+        assert any(v["NumberOfBlocks"] == 1048576 for v in vols), vols
+
+        # frozen: the pool's and volumes' requests fail naming the host, within a bound
+        os.kill(d.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            why = _assert_fails_naming_host(
+                lambda: h.EnumerateInstances(NS, "KVM_StorageVolume"), "'daemon'")
+            assert time.monotonic() - t0 < 2.0 * 4
+            assert "not reachable" in why
+            [hs] = _host_systems(h)        # its keys are known: listed, as away
+            assert _status(hs) == (20, [13], 3)
+        finally:
+            os.kill(d.pid, signal.SIGCONT)
+
+        # stopped: the same, and the host comes back by itself
+        d.stop()
+        [hs] = _host_systems(h)
+        assert _status(hs) == (20, [13], 3)
+        assert "'daemon'" in hs["StatusDescriptions"][0]
+        _assert_fails_naming_host(lambda: h.EnumerateInstances(NS, "KVM_DiskPool"),
+                                  "'daemon'")
+        d.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            [hs] = _host_systems(h)
+            if _status(hs) == (5, [2], 2):
+                break
+            time.sleep(0.2)
+        assert _status(hs) == (5, [2], 2) and host.is_up
+    finally:
+        if d.pid is not None:
+            try:
+                os.kill(d.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        d.cleanup()
