@@ -866,6 +866,12 @@ class Host:
         self._info[key] = (gen, value)
         return value
 
+    def last_info(self, key: str) -> Any:
+        """The value :meth:`info` last computed for `key`, of whichever connection (None if
+        never): what was known of the host while it cannot be asked."""
+        hit = self._info.get(key)
+        return None if hit is None else hit[1]
+
     # -- supervision ----------------------------------------------------------
 
     def _dispose_later(self, link: Link) -> None:

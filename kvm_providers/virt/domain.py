@@ -419,6 +419,10 @@ def host_facts(host: Host) -> dict[str, Any]:
     ``hostname`` is what ``virConnectGetHostname`` says, or None where the host cannot
     tell (``hostname_error`` then says why): never a name made up here.  A lost or hung
     connection fails (HostUnavailable), it is not a fact of the host.
+
+    While the host cannot be asked, the facts read through an earlier connection (so
+    that its instances keep their keys while it is away; they are the facts it had when
+    it last answered); HostUnavailable if it never answered.
     """
     def ask(what: str, call: Callable[[], Any]) -> tuple[Any, Optional[str]]:
         try:
@@ -440,7 +444,13 @@ def host_facts(host: Host) -> dict[str, Any]:
         lib_version, _ = ask("reading the libvirt version", conn.getLibVersion)
         facts["lib_version"] = lib_version or 0
         return facts
-    return host.info("facts", compute)
+    try:
+        return host.info("facts", compute)
+    except HostUnavailable:
+        last = host.last_info("facts")
+        if last is None:
+            raise
+        return last
 
 
 def system_hostname(host: Host) -> str:

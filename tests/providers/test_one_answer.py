@@ -240,6 +240,31 @@ def test_per_host_elements_say_whether_the_host_answers(layer):
         assert _status(inst) == (5, [2], 2), cls
 
 
+def test_keys_survive_a_reconnection_that_read_nothing(layer):
+    """Up, then reconnected (a new connection whose facts were never read), then away:
+    the host keeps the name it had, and is listed as away."""
+    switch = Switch()
+    mgr = layer("test+unix:///default?socket=/nonexistent", names={0: "away"}, opener=switch,
+                backoff=(0.05, 0.2), retry_wait=0.3)
+    _wait_up(mgr)
+    host = mgr.hosts[0]
+    h = Harness(modules=None)
+    [before] = _host_systems(h)
+    gen = host.generation
+    host.lost(None, "simulated loss")
+    deadline = time.monotonic() + 10
+    while (not host.is_up or host.generation == gen) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert host.generation > gen
+    switch.down = True
+    host.lost(None, "simulated loss")
+    [after] = _host_systems(h)
+    assert after["Name"] == before["Name"]
+    assert _status(after) == (20, [13], 3)
+    [vsms] = h.EnumerateInstances(NS, "KVM_VirtualSystemManagementService")
+    assert vsms["SystemName"] == before["Name"] and _status(vsms) == (20, [13], 3)
+
+
 def test_host_never_reached_fails_the_request(layer):
     switch = Switch()
     switch.down = True
