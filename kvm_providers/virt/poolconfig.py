@@ -689,12 +689,10 @@ def _bytes(props: Mapping[str, Any], name: str, units: Optional[str]) -> Optiona
         return None
     if n < 0:
         raise InvalidSettings(f"{name} {n} is negative")
-    factor: Optional[int] = 1
-    if units:
-        factor = cim_unit_bytes(units)
-        if factor is None:
-            raise InvalidSettings(f"AllocationUnits {units!r} is not a unit of bytes "
-                                  f"({CIM_UNIT_NAMES})")
+    factor = cim_unit_bytes(units) if units else 1
+    if factor is None:
+        raise InvalidSettings(f"AllocationUnits {units!r} is not a unit of bytes "
+                              f"({CIM_UNIT_NAMES})")
     return n * factor
 
 
