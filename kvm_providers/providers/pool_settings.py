@@ -27,7 +27,7 @@ from typing import Any, Iterator, Optional
 from kvm_providers.schema.valuemaps import P_StorageVolumeResourceAllocationSettingData
 from kvm_providers.virt import keys
 from kvm_providers.virt.allocation import VOLUME_FORMATS, VOLUME_RESOURCE_TYPE, lookup_template
-from kvm_providers.virt.poolconfig import Volume, volume_of_path
+from kvm_providers.virt.poolconfig import Volume, volume_format, volume_of_path, volume_sizes
 
 from .common import VirtProvider, fill, providers_for
 
@@ -49,29 +49,20 @@ def fill_template(model: Any, props: dict[str, Any]) -> None:
 def _volume_values(vol: Volume) -> dict[str, Any]:
     memo: dict[str, Any] = {}
 
-    def info():
-        if "i" not in memo:
-            try:
-                memo["i"] = vol.obj.info()       # [type, capacity, allocation]
-            except Exception:  # pylint: disable=broad-except
-                memo["i"] = None
-        return memo["i"]
+    def sizes():
+        if "s" not in memo:
+            memo["s"] = volume_sizes(vol)
+        return memo["s"]
 
     def fmt():
-        from kvm_providers.virt.domain import parse_xml
-        try:
-            root = parse_xml(vol.obj.XMLDesc(0))
-        except Exception:  # pylint: disable=broad-except
-            return None
-        f = root.find("target/format")
-        return _FORMAT_VALUES.get(f.get("type") if f is not None else "raw",
+        return _FORMAT_VALUES.get(volume_format(vol) or "raw",
                                   P_StorageVolumeResourceAllocationSettingData.FormatType.Unknown)
 
     return {"ElementName": vol.name, "VolumeName": vol.name, "Path": vol.path,
             "Address": vol.path, "HostResource": [vol.path],
             "ResourceType": VOLUME_RESOURCE_TYPE, "PoolID": vol.pool.pool_id,
-            "Capacity": lambda: info() and int(info()[1]),
-            "AllocationQuantity": lambda: info() and int(info()[2]),
+            "Capacity": lambda: sizes() and sizes()[0],
+            "AllocationQuantity": lambda: sizes() and sizes()[1],
             "AllocationUnits": "Bytes", "FormatType": fmt}
 
 

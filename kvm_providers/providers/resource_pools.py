@@ -9,18 +9,24 @@ destroy of a virtual system.  Only the properties asked for are computed:
 EnumerateInstanceNames lists pools without a call per pool, and Reserved of
 the processor and memory pools (the only ones that read every domain's XML)
 is computed only when it is wanted.
+
+HealthState / OperationalStatus (common.health): 5 / [2] for a pool of a host that
+answers, [10 Stopped] for a storage pool or network that does not run, 20 / [13 Lost
+Communication] while the host is away or hung (for the pools that can be listed
+without it).  libvirt failures other than "the pool went away" fail the request with
+CIM_ERR_FAILED naming the host, never blank properties.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.schema.valuemaps import CIM_ManagedSystemElement
 from kvm_providers.virt.pools import (DISK, NET, Pool, capacity, is_active, kind_for_class,
-                                      list_pools, network_xml, pool_from_id, reserved,
-                                      storage_pool_xml)
+                                      list_pools, network_xml, pool_autostart, pool_from_id,
+                                      reserved, storage_pool_xml)
 
 from .common import VirtProvider, fill, providers_for
+from .common.health import STATUS_PROPS, pool_status_values
 from .common.pool_paths import POOL_CLASSES
 
 __all__ = ["PoolProvider", "get_providers"]
@@ -30,9 +36,7 @@ __all__ = ["PoolProvider", "get_providers"]
 _PROPS = ("PoolID", "ElementName", "Caption", "Primordial", "ResourceType",
           "OtherResourceType", "ResourceSubType", "AllocationUnits", "ConsumedResourceUnits",
           "Capacity", "MaxConsumableResource", "Reserved", "CurrentlyConsumedResource",
-          "OperationalStatus", "Path", "Host", "SourceDirectory", "Autostart")
-
-_OS = CIM_ManagedSystemElement.OperationalStatus
+          "Path", "Host", "SourceDirectory", "Autostart") + STATUS_PROPS
 
 _CAPTIONS = {"proc": "Processors of the host", "mem": "Memory of the host",
              "disk": "Storage pools of the host", "net": "Virtual networks of the host",
@@ -47,10 +51,8 @@ def _disk_props(pool: Pool) -> dict[str, Any]:
     host = root.find("source/host")
 
     def autostart():
-        try:
-            return 1 if pool.obj.autostart() else 0
-        except Exception:  # pylint: disable=broad-except
-            return None
+        on = pool_autostart(pool)
+        return None if on is None else int(on)
     return {"Path": root.findtext("target/path"), "Host": host.get("name") if host is not None
             else None, "SourceDirectory": (root.find("source/dir").get("path")
                                            if root.find("source/dir") is not None else None),
@@ -94,8 +96,8 @@ class PoolProvider(VirtProvider):
             "MaxConsumableResource": cap,
             "Reserved": res,
             "CurrentlyConsumedResource": res,
-            "OperationalStatus": lambda: [_OS.OK] if is_active(pool) else [_OS.Stopped],
         })
+        values.update(pool_status_values(pool.host, lambda: is_active(pool)))
         if kind is DISK and not pool.primordial:
             values.update(_disk_props(pool))
         elif kind is NET and not pool.primordial:

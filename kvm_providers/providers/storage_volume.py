@@ -4,25 +4,28 @@ constituent resources of the DiskPools (ConcreteComponent).
 Keys: SystemCreationClassName {P}_HostSystem, SystemName the host system's
 Name, CreationClassName, DeviceID the volume's path.  NumberOfBlocks and
 ConsumableBlocks are the capacity, and BlockSize is 1 byte (volumes are sized
-in bytes).
+in bytes).  HealthState and OperationalStatus are the host's (common.health): a
+volume is listed only while its pool runs.  libvirt failures other than "the
+volume went away" fail the request (CIM_ERR_FAILED naming the host), never
+blank properties.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.schema.valuemaps import CIM_ManagedSystemElement
-from kvm_providers.virt.domain import parse_xml
-from kvm_providers.virt.poolconfig import Volume, volume_of_path, volumes
+from kvm_providers.virt.poolconfig import (Volume, volume_format, volume_of_path, volume_sizes,
+                                           volumes)
 from kvm_providers.virt.pools import DISK, list_pools
 
 from .common import VirtProvider, fill, providers_for
+from .common.health import STATUS_PROPS, host_status_values
 from .common.pool_paths import same_host_system, volume_keys
 
 __all__ = ["StorageVolumeProvider", "get_providers"]
 
 _PROPS = ("ElementName", "Name", "BlockSize", "NumberOfBlocks", "ConsumableBlocks", "Format",
-          "PoolName", "HealthState", "OperationalStatus")
+          "PoolName") + STATUS_PROPS
 
 
 def _values(vol: Volume) -> dict[str, Any]:
@@ -30,24 +33,15 @@ def _values(vol: Volume) -> dict[str, Any]:
 
     def capacity():
         if "c" not in memo:
-            try:
-                memo["c"] = int(vol.obj.info()[1])
-            except Exception:  # pylint: disable=broad-except
-                memo["c"] = None
+            sizes = volume_sizes(vol)
+            memo["c"] = sizes[0] if sizes else None
         return memo["c"]
-
-    def fmt():
-        try:
-            f = parse_xml(vol.obj.XMLDesc(0)).find("target/format")
-        except Exception:  # pylint: disable=broad-except
-            return None
-        return f.get("type") if f is not None else None
 
     values = dict.fromkeys(_PROPS)
     values.update({"ElementName": vol.name, "Name": vol.path, "BlockSize": 1,
-                   "NumberOfBlocks": capacity, "ConsumableBlocks": capacity, "Format": fmt,
-                   "PoolName": vol.pool.name, "HealthState": CIM_ManagedSystemElement.HealthState.OK,
-                   "OperationalStatus": [CIM_ManagedSystemElement.OperationalStatus.OK]})
+                   "NumberOfBlocks": capacity, "ConsumableBlocks": capacity,
+                   "Format": lambda: volume_format(vol), "PoolName": vol.pool.name})
+    values.update(host_status_values(vol.pool.host))
     return values
 
 

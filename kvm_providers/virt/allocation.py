@@ -31,10 +31,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import libvirt
-
 from . import keys, mapping
-from .connection import Host
+from .connection import ANY_ERROR, Host
 from .domain import parse_xml
 from .limits import Limits, allocation_limits
 from .pools import (DISK, KIND_BY_NAME, KINDS, NET, Pool, PoolKind, is_active,
@@ -176,11 +174,14 @@ def pool_type_support(host: Host) -> dict[str, dict[str, tuple[str, ...]]]:
     storage driver supports (virConnectGetStoragePoolCapabilities; every type libvirt
     knows, with raw and qcow2 volumes, for drivers that cannot say, e.g. the test driver)."""
     def compute(conn: Any) -> dict[str, dict[str, tuple[str, ...]]]:
-        try:
-            root = parse_xml(conn.getStoragePoolCapabilities(0))
-        except libvirt.libvirtError:
+        # Drivers that cannot say get libvirt's list; a lost or hung host fails instead
+        # of being cached as such a driver.
+        text = host.ask("getting the storage pool capabilities",
+                        conn.getStoragePoolCapabilities, 0, absent=ANY_ERROR)
+        if text is None:
             return {t: {"source": (), "volume": ("raw", "qcow2") if t in FILE_POOL_TYPES
                         else ("raw",)} for t in STORAGE_POOL_TYPES.values()}
+        root = parse_xml(text)
         out = {}
         for p in root.iterfind("pool"):
             if p.get("supported") != "yes" or p.get("type") not in STORAGE_POOL_TYPES.values():

@@ -61,7 +61,7 @@ import threading
 import time
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 from urllib.parse import urlparse
 
 import libvirt
@@ -71,7 +71,8 @@ from ..config import HostConfig, load_config
 
 __all__ = ["Host", "Link", "Guarded", "Pending", "ConnectionManager", "HostUnavailable",
            "DomainNotFound", "configure", "manager", "is_configured", "shutdown",
-           "ensure_event_loop", "in_process_uri", "unwrap"]
+           "ensure_event_loop", "in_process_uri", "STORAGE_GONE", "NETWORK_GONE", "ANY_ERROR", "uri_is_local", "uri_files_local", "uri_host",
+           "unwrap"]
 
 LOG = logging.getLogger(__name__)
 
@@ -88,6 +89,16 @@ _FROM_RPC = getattr(libvirt, "VIR_FROM_RPC", 7)
 _NO_DOMAIN = getattr(libvirt, "VIR_ERR_NO_DOMAIN", 42)
 _NO_SUPPORT = {getattr(libvirt, "VIR_ERR_NO_SUPPORT", 3),
                getattr(libvirt, "VIR_ERR_ARGUMENT_UNSUPPORTED", 74)}
+
+#: libvirt error codes that mean "that object is not there (any more)": a storage pool
+#: or volume undefined between listing and asking, a volume of a pool that stopped.
+STORAGE_GONE = frozenset({getattr(libvirt, "VIR_ERR_NO_STORAGE_POOL", 49),
+                          getattr(libvirt, "VIR_ERR_NO_STORAGE_VOL", 50),
+                          getattr(libvirt, "VIR_ERR_OPERATION_INVALID", 55)})
+#: ... a virtual network undefined meanwhile.
+NETWORK_GONE = frozenset({getattr(libvirt, "VIR_ERR_NO_NETWORK", 43)})
+#: ask(..., absent=ANY_ERROR): every error of the call but a lost or hung host.
+ANY_ERROR = None
 
 # Silence libvirt's default error printing to stderr; errors reach us as exceptions.
 try:
@@ -177,6 +188,55 @@ def in_process_uri(uri: str) -> bool:
     if "+" in p.scheme or p.hostname:
         return False
     return p.scheme == "test" or p.path.startswith("/embed")
+
+
+# -- where a host is -------------------------------------------------------------------
+# The one answer to "is this host this machine" (and "are its paths this machine's
+# files"): every caller asks Host.is_local / Host.files_local, never the URI itself.
+
+#: Host names in a URI that still mean this machine.
+_THIS_MACHINE = frozenset({"localhost", "localhost.localdomain", "localhost6",
+                           "ip6-localhost", "::1"})
+#: Transports that may lead anywhere, whatever the URI's host part says.
+_ELSEWHERE_TRANSPORTS = frozenset({"ext"})
+
+
+def uri_host(uri: str) -> Optional[str]:
+    """The host name a libvirt URI names (``qemu+ssh://lab1/system`` -> ``lab1``), or None."""
+    try:
+        return urlparse(uri).hostname or None
+    except ValueError:
+        return None
+
+
+def uri_is_local(uri: str) -> bool:
+    """True if the libvirt host of `uri` is this machine.
+
+    Local: URIs without a host part (``qemu:///system``, ``qemu:///session``,
+    ``qemu+unix:///system?socket=...``, ``qemu:///embed?root=...``, ``lxc:///``,
+    ``test:///default``, ``test+unix:///...``) and URIs whose host part names this
+    machine by a loopback name or address (``qemu+ssh://localhost/system``,
+    ``qemu+tcp://127.0.0.1/system``).  Remote: any other host name, and the ``ext``
+    transport (its command may lead anywhere).  The machine's own name in a URI
+    counts as remote: it may resolve elsewhere (a cluster alias), and a remote
+    answer is the safe one (paths are then not looked at here).
+    """
+    try:
+        p = urlparse(uri)
+        host = (p.hostname or "").lower()
+    except ValueError:
+        return False
+    transport = p.scheme.lower().partition("+")[2]
+    if transport in _ELSEWHERE_TRANSPORTS:
+        return False
+    return not host or host in _THIS_MACHINE or host.startswith("127.")
+
+
+def uri_files_local(uri: str) -> bool:
+    """True if the paths a host of `uri` uses are this machine's files: a local host
+    (:func:`uri_is_local`) other than libvirt's test driver, whose paths are no files."""
+    driver = urlparse(uri).scheme.lower().partition("+")[0]
+    return driver != "test" and uri_is_local(uri)
 
 
 def unwrap(obj: Any) -> Any:
@@ -520,6 +580,8 @@ class Host:
         self.uri = config.uri
         self.family = config.family
         self.qualified = qualified
+        self._local = uri_is_local(config.uri)
+        self._files_local = uri_files_local(config.uri)
         self.keepalive = keepalive if keepalive is not None else (
             getattr(config, "keepalive_interval", 0), getattr(config, "keepalive_count", 3))
         self.hang_timeout = float(hang_timeout if hang_timeout is not None
@@ -563,6 +625,17 @@ class Host:
     @property
     def last_error(self) -> str:
         return self._last_error
+
+    @property
+    def is_local(self) -> bool:
+        """True if the host is this machine (:func:`uri_is_local`)."""
+        return self._local
+
+    @property
+    def files_local(self) -> bool:
+        """True if the host's paths are this machine's files, so that they can be checked
+        (and sized, and their symbolic links resolved) here (:func:`uri_files_local`)."""
+        return self._files_local
 
     @property
     def in_process(self) -> bool:
@@ -737,6 +810,27 @@ class Host:
         with self.guard(what):
             return func(*args)
 
+    def ask(self, what: str, func: Callable[..., Any], *args: Any,
+            absent: Optional[Collection[int]] = frozenset(), default: Any = None) -> Any:
+        """``func(*args)``; `default` where libvirt's answer means "not there".
+
+        `absent` lists the libvirt error codes that mean the thing asked about does not
+        exist (any more) - :data:`STORAGE_GONE`, :data:`NETWORK_GONE`, or
+        :data:`ANY_ERROR` for facts a driver may not have.  Every other error is raised as
+        :meth:`guard` raises it (the host lost or hung: :class:`HostUnavailable`; else
+        CIM_ERR_FAILED naming the host and `what`), never turned into an empty answer.
+        """
+        try:
+            return func(*args)
+        except libvirt.libvirtError as exc:
+            err = self.translate(exc, what)
+            if isinstance(err, HostUnavailable):
+                raise err from None
+            if absent is ANY_ERROR or exc.get_error_code() in absent:
+                LOG.debug("libvirt host %s: %s: %s", self.label, what, exc)
+                return default
+            raise err from None
+
     def submit(self, func: Callable[..., Any], *args: Any, on: Any = None) -> Pending:
         """Start ``func(*args)`` on a helper thread of a connection; ``.result()`` waits for it.
 
@@ -771,6 +865,12 @@ class Host:
             value = compute(conn)
         self._info[key] = (gen, value)
         return value
+
+    def last_info(self, key: str) -> Any:
+        """The value :meth:`info` last computed for `key`, of whichever connection (None if
+        never): what was known of the host while it cannot be asked."""
+        hit = self._info.get(key)
+        return None if hit is None else hit[1]
 
     # -- supervision ----------------------------------------------------------
 

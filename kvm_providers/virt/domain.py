@@ -30,21 +30,20 @@ from __future__ import annotations
 import os
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, Optional
-from urllib.parse import urlparse
 
 import libvirt
 from lxml import etree
 
 from ..provider.env import current_scope
 from . import keys
-from .connection import DomainNotFound, Host, HostUnavailable
+from .connection import STORAGE_GONE, DomainNotFound, Host, HostUnavailable, uri_host
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings
 from .mapping import View
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "domain_xml", "prefetch_xml",
            "iter_domain_xml",
-           "host_facts", "storage_pools", "is_local_driver", "XML_FLAGS", "parse_xml"]
+           "host_facts", "system_hostname", "host_reachable", "storage_pools", "XML_FLAGS", "parse_xml"]
 
 #: Flags for reading domain XML: secure (passwords present, so that writes keep
 #: them and Password can say whether one is set).  Read-only connections
@@ -58,11 +57,6 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=Tru
 def parse_xml(text: str) -> Any:
     """Parse libvirt XML text into an lxml element."""
     return etree.fromstring(text.encode("utf-8") if isinstance(text, str) else text, _PARSER)
-
-
-def is_local_driver(host: Host) -> bool:
-    """True if libvirt runs the driver inside this process (test://, qemu:///embed)."""
-    return host.in_process
 
 
 def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
@@ -260,7 +254,7 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
     if scope is None:
         return
     todo = [r for r in refs if _xml_key(r, inactive) not in scope]
-    if len(todo) < 8 or is_local_driver(todo[0].host):
+    if len(todo) < 8 or todo[0].host.in_process:
         return  # domain_xml() fetches them one by one as they are needed
     flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
 
@@ -293,7 +287,7 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
     Documents are memoized in the request scope like :func:`domain_xml`.
     """
     scope = current_scope()
-    if scope is None or not refs or is_local_driver(refs[0].host):
+    if scope is None or not refs or refs[0].host.in_process:
         for ref in refs:
             try:
                 yield domain_xml(ref, inactive)
@@ -420,27 +414,77 @@ class DomainXML:
 # -- facts beyond the domain XML ----------------------------------------------------------
 
 def host_facts(host: Host) -> dict[str, Any]:
-    """Hostname, hypervisor type and version, libvirt version (cached per connection)."""
+    """Hostname, hypervisor type and version, libvirt version (cached per connection).
+
+    ``hostname`` is what ``virConnectGetHostname`` says, or None where the host cannot
+    tell (``hostname_error`` then says why): never a name made up here.  A lost or hung
+    connection fails (HostUnavailable), it is not a fact of the host.
+
+    While the host cannot be asked, the facts read through an earlier connection (so
+    that its instances keep their keys while it is away; they are the facts it had when
+    it last answered); HostUnavailable if it never answered.
+    """
+    def ask(what: str, call: Callable[[], Any]) -> tuple[Any, Optional[str]]:
+        try:
+            return call(), None
+        except libvirt.libvirtError as exc:
+            err = host.translate(exc, what)
+            if isinstance(err, HostUnavailable):
+                raise err from None
+            return None, str(err)
+
     def compute(conn):
         facts: dict[str, Any] = {}
-        try:
-            facts["hostname"] = conn.getHostname()
-        except libvirt.libvirtError:
-            facts["hostname"] = os.uname().nodename
-        try:
-            facts["hv_type"] = conn.getType()
-        except libvirt.libvirtError:
-            facts["hv_type"] = "Unknown"
-        try:
-            facts["hv_version"] = conn.getVersion()
-        except libvirt.libvirtError:
-            facts["hv_version"] = 0
-        try:
-            facts["lib_version"] = conn.getLibVersion()
-        except libvirt.libvirtError:
-            facts["lib_version"] = libvirt.getVersion()
+        facts["hostname"], facts["hostname_error"] = ask("reading the host name",
+                                                         conn.getHostname)
+        hv_type, _ = ask("reading the hypervisor type", conn.getType)
+        facts["hv_type"] = hv_type or "Unknown"
+        hv_version, _ = ask("reading the hypervisor version", conn.getVersion)
+        facts["hv_version"] = hv_version or 0
+        lib_version, _ = ask("reading the libvirt version", conn.getLibVersion)
+        facts["lib_version"] = lib_version or 0
         return facts
-    return host.info("facts", compute)
+    try:
+        return host.info("facts", compute)
+    except HostUnavailable:
+        last = host.last_info("facts")
+        if last is None:
+            raise
+        return last
+
+
+def system_hostname(host: Host) -> str:
+    """The name the host's HostSystem (and its services' SystemName) is keyed by.
+
+    The host name libvirt reports.  Where libvirt cannot tell it: for a host that is this
+    machine (:attr:`Host.is_local`), this machine's node name - what libvirt itself falls
+    back to -; for a remote host, the host name of its URI as configured (how this
+    service reaches it): never this machine's name, which would name one host after
+    another.  :func:`host_facts` says whether the name was read (``hostname`` None).
+    """
+    facts = host_facts(host)
+    name = facts["hostname"]
+    if name:
+        return str(name)
+    if host.is_local:
+        return os.uname().nodename
+    return uri_host(host.uri) or host.label
+
+
+def host_reachable(host: Host) -> Optional[str]:
+    """None if `host` answers now, else why not (the description of the HostUnavailable
+    error, naming the host).  Asks libvirt once per request (``getLibVersion``, a
+    high-priority call that a live libvirtd answers even when busy): a host that hangs
+    makes this wait at most its ``hang_timeout``; one known to be away answers at once."""
+    def compute() -> Optional[str]:
+        try:
+            conn = host.conn()
+            with host.guard("asking the libvirt version"):
+                conn.getLibVersion()
+        except HostUnavailable as exc:
+            return str(exc.status_description)
+        return None
+    return _memo(("virt.reachable", host.label), compute)
 
 
 def version_string(v: int) -> str:
@@ -453,11 +497,11 @@ def storage_pools(host: Host) -> list[tuple[str, Optional[str], Any]]:
         pools = _if_supported(host, "listing storage pools", lambda c: c.listAllStoragePools(0))
         out = []
         for p in pools or []:
-            try:
-                root = parse_xml(p.XMLDesc(0))
-                path = root.findtext("target/path")
-            except libvirt.libvirtError:
-                path = None
+            # A pool undefined since the listing has no path; any other failure fails
+            # the request (a pool without its path would hide the disks in it).
+            text = host.ask(f"reading the XML of storage pool {p.name()!r}", p.XMLDesc, 0,
+                            absent=STORAGE_GONE)
+            path = parse_xml(text).findtext("target/path") if text is not None else None
             out.append((p.name(), path.rstrip("/") if path else None, p))
         return out
     return _memo(("virt.pools", host.label, host.generation), compute)
@@ -520,7 +564,7 @@ class DeviceContext:
         host = self.host
         hit = self.disk_pool(el)
         path = self._disk_path(src)
-        if hit is None and not (path and _host_is_this_machine(host)):
+        if hit is None and not (path and host.files_local):
             return None
         key = ("virt.capacity", host.label, host.generation, src.get("volume"), path)
 
@@ -534,7 +578,7 @@ class DeviceContext:
                     return int(vol.info()[1])
                 except libvirt.libvirtError:
                     pass
-            if path and _host_is_this_machine(host):
+            if path and host.files_local:
                 # only inside the storage clients may use: the size of any other file
                 # would tell a client that it exists and how big it is
                 from .validate import PathNotAllowed, check_host_path
@@ -574,11 +618,3 @@ class DeviceContext:
         return keys.device_id(self.host, self.doc.name, devid)
 
 
-def _host_is_this_machine(host: Host) -> bool:
-    """True if the host's files are this machine's (a local, non-test URI)."""
-    hit = getattr(host, "_is_this_machine", None)
-    if hit is None:
-        p = urlparse(host.uri)
-        hit = host._is_this_machine = (not p.hostname and "+" not in p.scheme
-                                       and p.scheme != "test")
-    return hit

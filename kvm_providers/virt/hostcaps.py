@@ -13,9 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import libvirt
-
-from .connection import Host
+from .connection import ANY_ERROR, Host
 from .domain import parse_xml
 
 __all__ = ["GuestType", "HostCaps", "host_caps", "guest_type", "domain_caps", "emulators"]
@@ -39,8 +37,8 @@ class HostCaps:
 
     host_arch: str
     guests: tuple[GuestType, ...]
-    cpus: int                          # logical CPUs of the host
-    memory_kib: int                    # memory of the host
+    cpus: int                          # logical CPUs of the host (0: unknown)
+    memory_kib: int                    # memory of the host (0: unknown)
 
     def find(self, os_type: Optional[str] = None, arch: Optional[str] = None
              ) -> list[GuestType]:
@@ -74,11 +72,10 @@ def _parse_caps(xml: str, cpus: int, memory_kib: int) -> HostCaps:
 def host_caps(host: Host) -> HostCaps:
     """The host's capabilities (cached per connection)."""
     def compute(conn: Any) -> HostCaps:
-        try:
-            info = conn.getInfo()
-            cpus, mem = int(info[2]), int(info[1]) * 1024
-        except libvirt.libvirtError:
-            cpus, mem = os.cpu_count() or 1, 0
+        # getInfo's memory is in MiB.  A driver that cannot tell gives 0 (unknown) - never
+        # this machine's figures, which would describe another host.
+        info = host.ask("getting the host's CPUs and memory", conn.getInfo, absent=ANY_ERROR)
+        cpus, mem = (int(info[2]), int(info[1]) * 1024) if info else (0, 0)
         with host.guard("getting the host capabilities"):
             xml = conn.getCapabilities()
         return _parse_caps(xml, cpus, mem)
@@ -120,10 +117,11 @@ def domain_caps(host: Host, emulator: Optional[str], arch: Optional[str],
     key = f"domcaps:{emulator}:{arch}:{machine}:{virttype}"
 
     def compute(conn: Any) -> Optional[Any]:
-        try:
-            return parse_xml(conn.getDomainCapabilities(emulator, arch, machine, virttype, 0))
-        except libvirt.libvirtError:
-            return None   # drivers without domain capabilities (test, some lxc)
+        # None: drivers without domain capabilities (test, some lxc), guest types the
+        # host refuses; a lost or hung host fails instead of being cached as "none".
+        text = host.ask("getting the domain capabilities", conn.getDomainCapabilities,
+                        emulator, arch, machine, virttype, 0, absent=ANY_ERROR)
+        return None if text is None else parse_xml(text)
     return host.info(key, compute)
 
 

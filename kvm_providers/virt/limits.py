@@ -107,7 +107,7 @@ def allocation_limits(host: Host, family: Optional[str] = None) -> dict[str, Lim
             except (TypeError, ValueError):
                 max_vcpus = None
         if not max_vcpus:
-            max_vcpus = max(caps.cpus, 1)
+            max_vcpus = caps.cpus or None     # None: the host cannot tell
         max_mem = caps.memory_kib or None
         return {
             "proc": Limits("proc", 1, max_vcpus, 1, 1, "count"),

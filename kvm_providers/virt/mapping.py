@@ -40,6 +40,7 @@ from ..schema.valuemaps import (CIM_Controller, CIM_ManagedSystemElement, CIM_Ne
                                 P_CharacterResourceAllocationSettingData,
                                 P_DiskResourceAllocationSettingData,
                                 Virt_VirtualSystemSettingData)
+from .units import libvirt_unit_bytes
 
 __all__ = ["View", "Field", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
            "MemoryKiB", "NotWritable", "read_props", "apply_props", "Table", "ensure_path",
@@ -398,11 +399,6 @@ class Computed(Field):
         self.writer(el, value, ctx)
 
 
-_UNITS = {"b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024 ** 2,
-          "mib": 1024 ** 2, "mb": 1000 ** 2, "g": 1024 ** 3, "gib": 1024 ** 3,
-          "gb": 1000 ** 3, "t": 1024 ** 4, "tib": 1024 ** 4, "tb": 1000 ** 4}
-
-
 class MemoryKiB(Field):
     """A libvirt memory element (``<memory unit='MiB'>512</memory>``) in KiB."""
 
@@ -418,7 +414,7 @@ class MemoryKiB(Field):
         n = _int(node.text)
         if n is None:
             return None
-        factor = _UNITS.get((node.get("unit") or "KiB").lower(), 1024)
+        factor = libvirt_unit_bytes(node.get("unit")) or 1024
         return n * factor // 1024
 
     def write(self, el, value, ctx=None):

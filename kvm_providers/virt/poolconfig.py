@@ -38,11 +38,12 @@ from lxml import etree
 
 from .allocation import FILE_POOL_TYPES, FORWARD_MODES, STORAGE_POOL_TYPES, VOLUME_FORMATS, \
     pool_type_support
-from .connection import DomainNotFound, Host
-from .domain import _host_is_this_machine, domain_xml, list_domains
+from .connection import STORAGE_GONE, DomainNotFound, Host
+from .domain import domain_xml, list_domains
 from .edit import invalidate
 from .validate import BadName, PathNotAllowed, check_host_path, check_name
 from .pools import DISK, NET, PRIMORDIAL, Pool, lookup_pool, network_xml, storage_pool_xml
+from .units import CIM_UNIT_NAMES, cim_unit_bytes
 
 __all__ = ["InvalidSettings", "InUse", "create_network", "create_storage_pool", "delete_pool",
            "create_volume", "delete_volume", "refresh_pool", "find_volume", "Volume",
@@ -55,11 +56,6 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9]
 _IQN = re.compile(r"^(iqn\.\d{4}-\d{2}\.[^\s]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$")
 _WWN = re.compile(r"^(0x)?[0-9A-Fa-f]{16}$")
 _BRIDGE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")   # a Linux interface name
-_UNITS = {"bytes": 1, "byte": 1, "b": 1, "kilobytes": 1024, "kb": 1024, "kib": 1024,
-          "megabytes": 1024 ** 2, "mb": 1024 ** 2, "mib": 1024 ** 2,
-          "gigabytes": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3,
-          "terabytes": 1024 ** 4, "tb": 1024 ** 4, "tib": 1024 ** 4}
-_PUNIT = re.compile(r"^byte\s*\*\s*2\s*\^\s*(\d+)$", re.I)
 
 
 class InvalidSettings(ValueError):
@@ -473,7 +469,7 @@ def create_storage_pool(host: Host, name: str, props: Mapping[str, Any]) -> Pool
     conn = host.conn()
     plan = storage_pool_definition(host, name, props)
     _check_pool_unique(host, name, plan.target)
-    local = _host_is_this_machine(host)
+    local = host.files_local
     made_dir = False
     if local and plan.ptype in ("dir", "fs", "netfs") and plan.target:
         if os.path.lexists(plan.target) and not os.path.isdir(plan.target):
@@ -622,14 +618,35 @@ def volumes(pool: Pool) -> list[Volume]:
     files = root is not None and root.get("type") in FILE_POOL_TYPES and target
     out = []
     for v in vols:
-        try:
-            name = v.name()
-            path = posixpath.join(target, name) if files and target else v.path()
-        except libvirt.libvirtError:
-            continue
+        name = v.name()
+        path = posixpath.join(target, name) if files and target else \
+            pool.host.ask(f"reading the path of volume {name!r}", v.path, absent=STORAGE_GONE)
+        if path is None:
+            continue       # deleted since the listing
         out.append(Volume(pool, name, path, v))
     out.sort(key=lambda vol: vol.name)
     return out
+
+
+def volume_sizes(vol: Volume) -> Optional[tuple[int, int]]:
+    """(capacity, allocation) of a volume in bytes; None if it was deleted (or its pool
+    stopped) meanwhile.  A lost or hung host fails (HostUnavailable), as does any other
+    failure (CIM_ERR_FAILED naming the host): never an empty answer."""
+    info = vol.pool.host.ask(f"reading the size of volume {vol.path!r}", vol.obj.info,
+                             absent=STORAGE_GONE)
+    return None if info is None else (int(info[1]), int(info[2]))
+
+
+def volume_format(vol: Volume) -> Optional[str]:
+    """The format of a volume (``raw``, ``qcow2`` ...; None if its XML names none, or it
+    was deleted meanwhile), failing as :func:`volume_sizes` does."""
+    text = vol.pool.host.ask(f"reading the XML of volume {vol.path!r}", vol.obj.XMLDesc, 0,
+                             absent=STORAGE_GONE)
+    if text is None:
+        return None
+    from .domain import parse_xml
+    f = parse_xml(text).find("target/format")
+    return f.get("type") if f is not None else None
 
 
 def volume_of_path(host: Host, path: str) -> Optional[Volume]:
@@ -672,17 +689,10 @@ def _bytes(props: Mapping[str, Any], name: str, units: Optional[str]) -> Optiona
         return None
     if n < 0:
         raise InvalidSettings(f"{name} {n} is negative")
-    factor = 1
-    if units:
-        u = units.strip().lower()
-        m = _PUNIT.match(u)
-        if m:
-            factor = 2 ** int(m.group(1))
-        elif u in _UNITS:
-            factor = _UNITS[u]
-        else:
-            raise InvalidSettings(f"AllocationUnits {units!r} is not a unit of bytes (Bytes, "
-                                  "KiloBytes, MegaBytes, GigaBytes or byte*2^N)")
+    factor = cim_unit_bytes(units) if units else 1
+    if factor is None:
+        raise InvalidSettings(f"AllocationUnits {units!r} is not a unit of bytes "
+                              f"({CIM_UNIT_NAMES})")
     return n * factor
 
 

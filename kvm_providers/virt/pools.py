@@ -34,15 +34,17 @@ from typing import Any, Callable, Iterable, Optional
 import libvirt
 
 from . import keys
-from .connection import DomainNotFound, Host
+from .connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
 from .devices import Setting
 from .domain import (DomainRef, _if_supported, _memo, domain_xml, list_domains, parse_xml,
                      prefetch_xml, storage_pools)
 from .hostcaps import host_caps
+from .units import KIB, MIB
 
 __all__ = ["PoolKind", "Pool", "KINDS", "KIND_BY_NAME", "kind_for_class", "list_pools",
            "lookup_pool", "parse_pool_id", "pool_from_id", "setting_pool", "allocations",
-           "capacity", "reserved", "networks", "network_xml", "storage_pool_xml", "PRIMORDIAL"]
+           "capacity", "reserved", "networks", "network_xml", "storage_pool_xml", "pool_info",
+           "pool_autostart", "is_active", "PRIMORDIAL"]
 
 PRIMORDIAL = "0"
 
@@ -60,8 +62,8 @@ class PoolKind:
 
 
 PROC = PoolKind("proc", "ProcessorPool", 3, "count")
-MEM = PoolKind("mem", "MemoryPool", 4, "byte*2^10")
-DISK = PoolKind("disk", "DiskPool", 17, "byte*2^20", libvirt_backed=True)
+MEM = PoolKind("mem", "MemoryPool", 4, KIB)
+DISK = PoolKind("disk", "DiskPool", 17, MIB, libvirt_backed=True)
 NET = PoolKind("net", "NetworkPool", 10, "count", libvirt_backed=True)
 GRAPHICS = PoolKind("graphics", "GraphicsPool", 24, "count")
 INPUT = PoolKind("input", "InputPool", 13, "count")
@@ -128,41 +130,49 @@ def networks(host: Host) -> list[tuple[str, Any]]:
     return _memo(("virt.networks", host.label, host.generation), compute)
 
 
-def _ask_pool(pool: Pool, tag: str, call: Callable[[Any], Any], failed: Any = None,
+def _ask_pool(pool: Pool, tag: str, what: str, call: Callable[[Any], Any], failed: Any = None,
               ident: Optional[tuple] = None) -> Any:
     """call(the pool's libvirt object), once per request (memo key: `tag`, the host,
-    `ident` or the pool's name); `failed` if libvirt fails (the pool went away)."""
+    `ident` or the pool's name); `failed` if libvirt says the pool went away.  Any other
+    failure (the host lost or hung, a call that failed) fails the request, naming the
+    host and `what`: never an empty answer."""
     host = pool.host
 
     def compute():
-        try:
-            return call(pool.obj)
-        except libvirt.libvirtError:
-            return failed
+        return host.ask(f"{what} of {pool.pool_id}", call, pool.obj,
+                        absent=STORAGE_GONE | NETWORK_GONE, default=failed)
     return _memo((tag, host.label, host.generation, *(ident or (pool.name,))), compute)
 
 
 def network_xml(pool: Pool) -> Optional[Any]:
     """The parsed XML of a network pool (None if it went away), once per request."""
-    return _ask_pool(pool, "virt.netxml", lambda obj: parse_xml(obj.XMLDesc(0)))
+    return _ask_pool(pool, "virt.netxml", "reading the XML",
+                     lambda obj: parse_xml(obj.XMLDesc(0)))
 
 
 def storage_pool_xml(pool: Pool) -> Optional[Any]:
     """The parsed XML of a storage pool (None if it went away), once per request."""
-    return _ask_pool(pool, "virt.poolxml", lambda obj: parse_xml(obj.XMLDesc(0)))
+    return _ask_pool(pool, "virt.poolxml", "reading the XML",
+                     lambda obj: parse_xml(obj.XMLDesc(0)))
 
 
 def pool_info(pool: Pool) -> Optional[list[int]]:
     """virStoragePoolGetInfo of a storage pool ([state, capacity, allocation, available])."""
-    return _ask_pool(pool, "virt.poolinfo", lambda obj: list(obj.info()))
+    return _ask_pool(pool, "virt.poolinfo", "reading the size", lambda obj: list(obj.info()))
+
+
+def pool_autostart(pool: Pool) -> Optional[bool]:
+    """Whether a storage pool or network starts with the host (None if it went away)."""
+    return _ask_pool(pool, "virt.poolautostart", "reading autostart",
+                     lambda obj: bool(obj.autostart()), None, (pool.kind.name, pool.name))
 
 
 def is_active(pool: Pool) -> bool:
     """Whether a storage pool is running or a network is started (other pools: always)."""
     if pool.primordial or not pool.kind.libvirt_backed or pool.obj is None:
         return True
-    return _ask_pool(pool, "virt.poolactive", lambda obj: bool(obj.isActive()), False,
-                     (pool.kind.name, pool.name))
+    return _ask_pool(pool, "virt.poolactive", "asking whether it runs",
+                     lambda obj: bool(obj.isActive()), False, (pool.kind.name, pool.name))
 
 
 # -- listing and lookup -------------------------------------------------------------------
@@ -323,7 +333,7 @@ def capacity(pool: Pool) -> Optional[int]:
     """Capacity of `pool` in its AllocationUnits (None: not bounded, or not known)."""
     kind = pool.kind
     if kind is PROC:
-        return host_caps(pool.host).cpus
+        return host_caps(pool.host).cpus or None
     if kind is MEM:
         return host_caps(pool.host).memory_kib or None
     if kind is DISK:

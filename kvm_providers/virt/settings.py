@@ -32,15 +32,15 @@ import re
 import stat
 from typing import Any, Iterable, Mapping, Optional
 
-import libvirt
 import pywbem
 from lxml import etree
 
 from . import limits, mapping
-from .connection import DomainNotFound, Host
+from .connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
 from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind
 from .domain import DomainXML, storage_pools
 from .validate import BadName, PathNotAllowed, check_host_path, check_name
+from .units import CIM_UNIT_NAMES, cim_unit_bytes, libvirt_unit_bytes
 
 __all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
            "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
@@ -479,11 +479,6 @@ def device_id_of(kind: DeviceKind, props: Props) -> Optional[str]:
 
 # -- memory --------------------------------------------------------------------------
 
-_MEM_UNITS = {"bytes": -1, "byte": -1, "kilobytes": 1, "kb": 1, "kib": 1, "byte*2^10": 1,
-              "megabytes": 1024, "mb": 1024, "mib": 1024, "byte*2^20": 1024,
-              "gigabytes": 1024 ** 2, "gb": 1024 ** 2, "gib": 1024 ** 2, "byte*2^30": 1024 ** 2}
-
-
 def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
     """(current KiB, maximum KiB) a memory RASD asks for (None: not given).
 
@@ -493,10 +488,10 @@ def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
     """
     # VirtualQuantityUnits "count" is the class default a CIM server fills in: not given.
     units = props.get_("AllocationUnits") or props.explicit("VirtualQuantityUnits") or "Bytes"
-    factor = _MEM_UNITS.get(str(units).strip().lower())
+    factor = cim_unit_bytes(str(units))
     if factor is None:
-        raise InvalidSetting(where, f"AllocationUnits {units!r} is not one of KiloBytes, "
-                                    f"MegaBytes, GigaBytes, Bytes")
+        raise InvalidSetting(where, f"AllocationUnits {units!r} is not a unit of bytes "
+                                    f"({CIM_UNIT_NAMES})")
 
     def conv(name: str) -> Optional[int]:
         v = props.get_(name)
@@ -508,7 +503,7 @@ def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
             raise InvalidSetting(where, f"{name} {v!r} is not a number") from None
         if n < 0:
             raise InvalidSetting(where, f"{name} {v!r} is negative")
-        return n // 1024 if factor == -1 else n * factor
+        return n * factor // 1024
     cur = conv("VirtualQuantity")
     if cur is None:
         cur = conv("Reservation")
@@ -526,7 +521,7 @@ def numa_memory_kib(root: Any) -> Optional[int]:
             n = int(cell.get("memory") or 0)
         except ValueError:
             continue
-        total += n * mapping._UNITS.get((cell.get("unit") or "KiB").lower(), 1024) // 1024
+        total += n * (libvirt_unit_bytes(cell.get("unit")) or 1024) // 1024
     return total
 
 
@@ -622,11 +617,9 @@ def host_path(host: Host, value: Any, where: str, prop: str = "Address") -> str:
 
 
 def host_is_local(host: Host) -> bool:
-    """True if the host's files are this machine's files (so paths can be checked here)."""
-    from urllib.parse import urlparse
-    p = urlparse(host.uri)
-    driver, _, transport = p.scheme.partition("+")
-    return driver != "test" and not p.hostname and transport in ("", "unix")
+    """True if the host's files are this machine's files (so paths can be checked here):
+    :attr:`Host.files_local`, the layer's one answer."""
+    return host.files_local
 
 
 def _pool_of_path(host: Host, path: str) -> Optional[tuple[str, Any]]:
@@ -667,11 +660,10 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
     address = str(address)
     if pool_name and not address.startswith("/"):
         pools = {n: o for n, _t, o in storage_pools(host)}
-        try:
-            pools[pool_name].storageVolLookupByName(address)
-        except libvirt.libvirtError:
+        if host.ask(f"looking up volume {address!r}", pools[pool_name].storageVolLookupByName,
+                    address, absent=STORAGE_GONE) is None:
             raise InvalidSetting(where, f"Address {address!r}: pool {pool_name!r} has no "
-                                        f"volume of that name") from None
+                                        f"volume of that name")
         el.set("type", "volume")
         src = etree.Element("source", pool=pool_name, volume=address)
         el.insert(0, src)
@@ -686,11 +678,10 @@ def _disk_source(host: Host, props: Props, where: str, el: Any) -> None:
         raise InvalidSetting(where, f"Address {address!r} is not in pool {pool_name!r}")
     dtype = "file"
     if in_pool is not None:
-        try:
-            in_pool[1].storageVolLookupByName(os.path.basename(address))
-        except libvirt.libvirtError:
+        if host.ask(f"looking up volume {address!r}", in_pool[1].storageVolLookupByName,
+                    os.path.basename(address), absent=STORAGE_GONE) is None:
             raise InvalidSetting(where, f"Address {address!r}: pool {in_pool[0]!r} has no such "
-                                        f"volume") from None
+                                        f"volume")
     elif host_is_local(host) and emulated in (0, 4):
         try:
             st = os.stat(address)
@@ -748,11 +739,10 @@ def network_name(host: Host, props: Props, where: str) -> str:
                                         "has none")
         name = "default" if "default" in nets else sorted(nets)[0]
         return name
-    try:
-        conn.networkLookupByName(str(name))
-    except libvirt.libvirtError:
+    if host.ask(f"looking up network {name!r}", conn.networkLookupByName, str(name),
+                absent=NETWORK_GONE) is None:
         what = f"PoolID {pool_id!r}" if pool_id else f"NetworkName {name!r}"
-        raise InvalidSetting(where, f"{what}: there is no network {name!r}") from None
+        raise InvalidSetting(where, f"{what}: there is no network {name!r}")
     return str(name)
 
 

@@ -128,8 +128,7 @@ def _inside(path: str, root: str) -> bool:
 def _local(host: Any) -> bool:
     """True if the host's files are this machine's (qemu:///system, qemu+unix://...): then
     symbolic links are resolved here as libvirtd will resolve them."""
-    from .settings import host_is_local
-    return host_is_local(host)
+    return bool(host.files_local)
 
 
 def allowed_roots(host: Any, local: bool, pools: bool = True) -> list[str]:

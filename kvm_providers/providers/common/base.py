@@ -14,6 +14,9 @@ from kvm_providers.virt import DomainNotFound, domain_xml, keys, lookup_domain, 
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.domain import DomainXML
 
+from .health import STATUS_PROPS, host_status_values
+from .instances import fill
+
 __all__ = ["FAMILY_PREFIXES", "VIRT_NS", "INTEROP_NS", "VirtProvider", "PerHostProvider",
            "family_classnames", "providers_for", "ref", "get_domain_doc"]
 
@@ -84,7 +87,28 @@ class VirtProvider(CIMProvider2):
 
 
 class PerHostProvider(VirtProvider, abc.ABC):
-    """Base of the classes with one instance per configured host of the family."""
+    """Base of the classes with one instance per configured host of the family.
+
+    Every subclass's ``_fill`` is followed by the host's status (``HealthState``,
+    ``OperationalStatus``, ``CommunicationStatus``, ``StatusDescriptions``, where the
+    class defines them: :mod:`.health`), so that no per-host element reports a
+    constant "OK" for a host that is away or hung.  The instances of such a host are
+    still listed while its keys are known (from its last connection); a host never
+    reached since the start fails the request (CIM_ERR_FAILED naming it).
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("_fill")
+        if own is None or getattr(own, "_with_host_status", False):
+            return
+
+        def _fill(self: Any, inst: Any, model: Any, host: Host) -> None:
+            own(self, inst, model, host)
+            fill(inst, model, host_status_values(host), STATUS_PROPS)
+        _fill._with_host_status = True  # type: ignore[attr-defined]
+        _fill.__doc__ = own.__doc__
+        cls._fill = _fill  # type: ignore[method-assign]
 
     @abc.abstractmethod
     def host_keys(self, host: Host, classname: str) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from typing import Any, Optional
 
 from pywbem import CIMInstanceName
 
-from kvm_providers.virt import host_facts, keys, lookup_domain, manager
+from kvm_providers.virt import keys, lookup_domain, manager
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.devices import DeviceKind, kind_for_class
-from kvm_providers.virt.domain import DomainRef
+from kvm_providers.virt.domain import DomainRef, system_hostname
 from kvm_providers.virt.profiles import PROFILES, Profile, profile_instance_id
 
 from .base import INTEROP_NS, VIRT_NS, get_domain_doc
@@ -30,7 +30,7 @@ def _cn(family: str, base: str) -> str:
 
 def host_system_name(host: Host) -> str:
     """{P}_HostSystem.Name of `host`."""
-    return keys.host_name(host, host_facts(host)["hostname"])
+    return keys.host_name(host, system_hostname(host))
 
 
 def host_path(host: Host) -> CIMInstanceName:
@@ -137,7 +137,7 @@ def host_of_path(path: CIMInstanceName, family: str) -> Optional[Host]:
     if hit is None:
         return None
     host, hostname = hit
-    return host if host_facts(host)["hostname"] == hostname else None
+    return host if system_hostname(host) == hostname else None
 
 
 def device_of_path(path: CIMInstanceName, family: str):
