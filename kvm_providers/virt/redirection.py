@@ -110,8 +110,8 @@ def sessions_visible(host: Host) -> bool:
     """True if the host's QEMU processes run on this machine (their sockets are in our
     kernel's TCP table): a local qemu/kvm URI."""
     p = urlparse(host.uri)
-    driver = p.scheme.split("+", 1)[0]
-    return driver in ("qemu", "kvm") and not p.hostname and "+" not in p.scheme
+    driver, _, transport = p.scheme.partition("+")
+    return driver in ("qemu", "kvm") and not p.hostname and transport in ("", "unix")
 
 
 def _parse_tcp_table(text: str) -> Iterable[tuple[int, int, str]]:
