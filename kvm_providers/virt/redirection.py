@@ -32,11 +32,11 @@ from urllib.parse import urlparse
 from ..provider.env import current_scope
 from .connection import Host
 from .domain import DomainRef, DomainXML, domain_state
-from .netaddr import format_hostport, is_ipv6_only
+from .netaddr import is_ipv6_only
 
 __all__ = ["AccessPoint", "INACTIVE", "AVAILABLE", "ACTIVE", "REDIRECTION_TYPES",
-           "access_points", "access_point", "parse_name", "listen_address", "is_ipv6_only",
-           "format_hostport", "sessions_visible"]
+           "access_points", "access_point", "parse_name", "listen_address", "sessions_visible",
+           "tcp_sockets"]
 
 INACTIVE, AVAILABLE, ACTIVE = "inactive", "available", "active"
 
