@@ -3,7 +3,8 @@ and their VirtualSystemManagementCapabilities (DSP2013 use case 5.1.3); each
 virtual system and its EnabledLogicalElementCapabilities (use case 5.2.5); each
 resource pool and its AllocationCapabilities, the host and every
 AllocationCapabilities, the ResourcePoolConfigurationService and its
-capabilities (use case 5.1.8, issue 5)."""
+capabilities (use case 5.1.8, issue 5); the host and the ConsoleRedirectionService and
+their ConsoleRedirectionServiceCapabilities (DSP1076)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .common.paths import (cs_of_path, cs_path, elec_path, host_of_path, host_pa
                            vsmc_path, vsms_path)
 from .common.pool_paths import (POOL_CLASSES, ac_path, pool_of_path, pool_path, rpcc_id, rpcc_path,
                                 rpcs_path)
+from .common.redirection_paths import crs_path, crsc_id, crsc_path
 
 __all__ = ["ElementCapabilitiesProvider", "get_providers"]
 
@@ -27,11 +29,12 @@ _POOLS = {c.lower() for c in POOL_CLASSES}
 class ElementCapabilitiesProvider(AssociationProvider):
     roles = (Role("ManagedElement", ["HostSystem", "VirtualSystemManagementService",
                                      "ComputerSystem", "ResourcePoolConfigurationService",
-                                     *POOL_CLASSES]),
+                                     "ConsoleRedirectionService", *POOL_CLASSES]),
              Role("Capabilities", ["VirtualSystemManagementCapabilities",
                                    "EnabledLogicalElementCapabilities",
                                    "AllocationCapabilities",
-                                   "ResourcePoolConfigurationCapabilities"]))
+                                   "ResourcePoolConfigurationCapabilities",
+                                   "ConsoleRedirectionServiceCapabilities"]))
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         base = path.classname.split("_", 1)[1].lower()
@@ -39,6 +42,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
             host = host_of_path(path, family)
             if host is not None:
                 yield vsmc_path(host)
+                yield crsc_path(host)
                 for each in host_capabilities(host):
                     yield ac_path(each)
         elif base in _POOLS:
@@ -59,6 +63,15 @@ class ElementCapabilitiesProvider(AssociationProvider):
             for host in self.hosts(path.classname):
                 if path.keybindings.get("InstanceID") == rpcc_id(host):
                     yield rpcs_path(host)
+        elif base == "consoleredirectionservice":
+            for host in self.hosts(path.classname):
+                if self.paths_equal(crs_path(host), path):
+                    yield crsc_path(host)
+        elif base == "consoleredirectionservicecapabilities":
+            for host in self.hosts(path.classname):
+                if path.keybindings.get("InstanceID") == crsc_id(host):
+                    yield host_path(host)
+                    yield crs_path(host)
         elif base == "virtualsystemmanagementservice":
             for host in self.hosts(path.classname):
                 if self.paths_equal(vsms_path(host), path):
@@ -84,6 +97,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
             for ref in list_domains(host):
                 yield cs_path(host, ref.name)
             yield rpcs_path(host)
+            yield crs_path(host)
             for pool in list_pools(host):
                 yield pool_path(pool)
 

@@ -138,6 +138,12 @@ TABLE: list[Entry] = [
     Entry("{P}_SettingsDefineCapabilities", "settings_define_capabilities",
           (INSTANCE, ASSOCIATION)),
     Entry("{P}_ConcreteComponent", "concrete_component", (INSTANCE, ASSOCIATION)),
+    # -- KVM redirection (DSP1076): remote consoles -----------------------------------
+    Entry("{P}_ConsoleRedirectionService", "console_redirection", (INSTANCE,)),
+    Entry("{P}_ConsoleRedirectionServiceCapabilities", "console_redirection", (INSTANCE,)),
+    Entry("{P}_KVMRedirectionSAP", "redirection_sap", (INSTANCE,)),
+    Entry("{P}_HostedAccessPoint", "hosted_access_point", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_ServiceAccessBySAP", "service_access_by_sap", (INSTANCE, ASSOCIATION)),
     # -- lifecycle indications (from libvirt domain events) -------------------------
     Entry("{P}_ComputerSystemCreatedIndication", "lifecycle_indications", (INDICATION,)),
     Entry("{P}_ComputerSystemDeletedIndication", "lifecycle_indications", (INDICATION,)),

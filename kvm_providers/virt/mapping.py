@@ -41,6 +41,7 @@ from ..schema.valuemaps import (CIM_Controller, CIM_ManagedSystemElement, CIM_Ne
                                 P_DiskResourceAllocationSettingData,
                                 Virt_VirtualSystemSettingData)
 from .units import libvirt_unit_bytes
+from .netaddr import format_hostport, is_ipv6_only
 
 __all__ = ["View", "Field", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
            "MemoryKiB", "NotWritable", "read_props", "apply_props", "Table", "ensure_path",
@@ -852,11 +853,25 @@ def _graphics_listen(el):
 
 
 def graphics_address(el, ctx=None):
-    """libvirt-cim's graphics Address: 'host:port' for VNC/SPICE, the type for SDL."""
+    """libvirt-cim's graphics Address: 'host:port' for VNC/SPICE ('[::1]:5900' for an
+    IPv6 listen address), the type for SDL."""
     gtype = el.get("type") or ""
     if gtype in ("sdl", "egl-headless", "dbus"):
         return gtype
-    return f"{_graphics_listen(el) or '127.0.0.1'}:{el.get('port') or '-1'}"
+    listen = (_graphics_listen(el) or "127.0.0.1").strip("[]")
+    return format_hostport(listen, el.get("port") or "-1")
+
+
+def graphics_ipv6_only(el, ctx=None):
+    """IsIPv6Only: whether the console listens on IPv6 only (libvirt-cim: for SDL,
+    whether it is full screen)."""
+    gtype = el.get("type") or ""
+    if gtype == "sdl":
+        fs = el.get("fullscreen")
+        return None if fs is None else fs == "yes"
+    if gtype not in ("vnc", "spice"):
+        return None
+    return is_ipv6_only((_graphics_listen(el) or "127.0.0.1").strip("[]"))
 
 
 def _graphics_password(el, ctx=None):
@@ -871,6 +886,7 @@ GRAPHICS: dict[str, Field] = {
     "Address": Computed(graphics_address),                        # listen:port
     "KeyMap": Attr("", "keymap"),
     "Password": Computed(_graphics_password),
+    "IsIPv6Only": Computed(graphics_ipv6_only),
     "AutomaticAllocation": Const(True),
 }
 

@@ -50,6 +50,10 @@ PROFILES: tuple[Profile, ...] = (
             scoping=DSP1042),
     Profile("CIM:DSP1045-MemoryResourceVirtualization-1.0.0",
             "Memory Resource Virtualization", "1.0.0", "MemoryPool", scoping=DSP1042),
+    # central class as libvirt-cim registers it (the redirection service); see
+    # docs/compat.md "KVM redirection (DSP1076)"
+    Profile("CIM:DSP1076-KVMRedirection-1.0.0", "KVM Redirection", "1.0.0",
+            "ConsoleRedirectionService", scoping=DSP1042),
     Profile("CIM:DSP1043-AllocationCapabilities-1.0.0a", "Allocation Capabilities", "1.0.0a",
             "AllocationCapabilities", scoping=DSP1042),
     Profile("CIM:DSP1041-ResourceAllocation-1.1.0c_d", "Resource Allocation", "1.1.0c",

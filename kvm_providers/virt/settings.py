@@ -35,7 +35,7 @@ from typing import Any, Iterable, Mapping, Optional
 import pywbem
 from lxml import etree
 
-from . import limits, mapping
+from . import limits, mapping, netaddr
 from .connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
 from .devices import KIND_BY_NAME, KIND_BY_RASD, DeviceKind
 from .domain import DomainXML, storage_pools
@@ -217,6 +217,27 @@ def _write_graphics_address(el: Any, value: Any, ctx: Any) -> None:
             node.set("address", listen)
 
 
+def _write_ipv6_only(el: Any, value: Any, ctx: Any) -> None:
+    """IsIPv6Only: for VNC/SPICE, move a loopback (or unset) listen address to the
+    loopback of the asked family; another address must be given as Address (it is
+    not silently replaced).  For SDL (libvirt-cim): full screen."""
+    if value is None:
+        return
+    want = bool(value)
+    if el.get("type") == "sdl":
+        el.set("fullscreen", "yes" if want else "no")
+        return
+    if el.get("type") not in ("vnc", "spice"):
+        raise ValueError(f"applies to vnc and spice consoles, not {el.get('type')!r}")
+    listen = (mapping.graphics_address(el).rpartition(":")[0]).strip("[]")
+    if netaddr.is_ipv6_only(listen) == want:
+        return
+    if listen not in ("127.0.0.1", "::1", "localhost"):
+        raise ValueError(f"the console listens on {listen}: give an "
+                         f"{'IPv6' if want else 'IPv4'} listen address in Address")
+    _write_graphics_address(el, "::1" if want else "127.0.0.1", ctx)
+
+
 def _write_password(el: Any, value: Any, ctx: Any) -> None:
     if value == "********":
         return            # the placeholder read back: no change
@@ -287,6 +308,7 @@ def _write_direct_device(el: Any, value: Any, ctx: Any) -> None:
 WRITERS: dict[str, dict[str, mapping.Field]] = {
     "graphics": {
         "Address": mapping.Computed(mapping.graphics_address, _write_graphics_address),
+        "IsIPv6Only": mapping.Computed(mapping.graphics_ipv6_only, _write_ipv6_only),
         "Password": mapping.Computed(lambda el, ctx: "********" if el.get("passwd") else None,
                                      _write_password),
     },
@@ -852,9 +874,14 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
         el.set("type", gtype)
         p.pop_("ResourceSubType")
         if gtype in ("vnc", "spice"):
-            addr = p.get_("Address") or "127.0.0.1:-1"
-            _write_graphics_address(el, str(addr), None)
+            # IsIPv6Only picks the loopback address when Address names no host; an
+            # address the client gives wins (libvirt-cim, cimtest 02_ipv6_support).
+            loopback = "::1" if p.get_("IsIPv6Only") else "127.0.0.1"
+            listen, port = _split_hostport(str(p.get_("Address") or ""))
+            _write_graphics_address(el, netaddr.format_hostport(listen or loopback,
+                                                                port or "-1"), None)
             p.pop_("Address")
+            p.pop_("IsIPv6Only")
     elif kind.name == "input":
         itype = str(p.get_("ResourceSubType") or "mouse")
         bus = p.get_("BusType") or ("usb" if itype == "tablet" else "ps2")

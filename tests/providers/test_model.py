@@ -329,7 +329,8 @@ def test_hosted_service_capabilities_service_affects(conn, lv):
     host = conn.EnumerateInstanceNames("KVM_HostSystem")[0]
     svc = conn.AssociatorNames(host, AssocClass="KVM_HostedService")
     assert [p.classname for p in svc] == ["KVM_VirtualSystemManagementService",
-                                          "KVM_ResourcePoolConfigurationService"]
+                                          "KVM_ResourcePoolConfigurationService",
+                                          "KVM_ConsoleRedirectionService"]
     assert [p["Name"] for p in conn.AssociatorNames(
         svc[0], AssocClass="KVM_HostedService")] == [host["Name"]]
     caps = conn.AssociatorNames(host, AssocClass="KVM_ElementCapabilities",
@@ -353,7 +354,7 @@ COMPAT_PROFILE_IDS = {
     "CIM:DSP1059-GenericDeviceResourceVirtualization-1.0.0_n",
     "CIM:DSP1059-GenericDeviceResourceVirtualization-1.0.0_p",
     "CIM:DSP1045-MemoryResourceVirtualization-1.0.0",
-    "CIM:DSP1043-AllocationCapabilities-1.0.0a",
+    "CIM:DSP1043-AllocationCapabilities-1.0.0a", "CIM:DSP1076-KVMRedirection-1.0.0",
     "CIM:DSP1041-ResourceAllocation-1.1.0c_d", "CIM:DSP1041-ResourceAllocation-1.1.0c_n",
     "CIM:DSP1041-ResourceAllocation-1.1.0c_p", "CIM:DSP1041-ResourceAllocation-1.1.0c_m"}
 

@@ -79,12 +79,14 @@ def test_uc_5_1_9_locate_virtual_systems_of_host(node_server, lv):
     vss = conn.Associators(host, AssocClass="CIM_HostedDependency",
                            ResultClass="CIM_ComputerSystem")
     assert {v["Name"] for v in vss} == {d.name() for d in lv.listAllDomains()}
-    # (CIM_HostedService derives from CIM_HostedDependency: without ResultClass the
-    # host's services come too)
+    # (CIM_HostedService and CIM_HostedAccessPoint derive from CIM_HostedDependency:
+    # without ResultClass the host's services and console access points come too)
     others = conn.AssociatorNames(host, AssocClass="CIM_HostedDependency")
     assert {p.classname for p in others} == {"KVM_ComputerSystem",
                                              "KVM_VirtualSystemManagementService",
-                                             "KVM_ResourcePoolConfigurationService"}
+                                             "KVM_ResourcePoolConfigurationService",
+                                             "KVM_ConsoleRedirectionService",
+                                             "KVM_KVMRedirectionSAP"}
     assert all(v.classname == "KVM_ComputerSystem" for v in vss)
 
 
