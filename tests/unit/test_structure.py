@@ -248,3 +248,12 @@ def test_the_old_interop_cycle_would_be_found():
     graph["kvm_providers.cimom.indications"].add("kvm_providers.cimom.interop")
     assert ("kvm_providers.cimom.indications", "kvm_providers.cimom.interop") in \
         _cycles(graph)
+
+
+def test_libvirt_events_are_registered_by_the_libvirt_layer_only():
+    """Domain event callbacks are the libvirt layer's (virt/events.py); providers
+    subscribe through it and get plain data."""
+    outside = sorted(m for m, p in MODULES.items()
+                     if not m.startswith(PACKAGE + ".virt")
+                     and "EventRegister" in p.read_text(encoding="utf-8"))
+    assert not outside, f"libvirt event callbacks registered outside virt/: {outside}"
