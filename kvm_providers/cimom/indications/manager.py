@@ -30,10 +30,9 @@ from .activation import Activation
 from .delivery import Destination, typed_indication
 from .model import (DEST_CLASSES, MAX_DESTINATIONS, MAX_FILTERS, MAX_SUBSCRIPTIONS,
                     POLICY_DISABLE, POLICY_IGNORE, POLICY_REMOVE, REMOVAL_DISABLE,
-                    REMOVAL_IGNORE, REMOVAL_REMOVE, STATE_DEGRADED, STATE_DISABLED,
-                    STATE_ENABLED, SUB_CLASS, Filter, Named, ServiceSettings, Subscription,
-                    bad, check_sub_settings, merged, now_dt, same, service_properties,
-                    set_state, show, sub_names, txt, value, why)
+                    REMOVAL_REMOVE, STATE_DEGRADED, STATE_DISABLED, STATE_ENABLED, SUB_CLASS,
+                    Filter, Named, ServiceSettings, Subscription, bad, check_sub_settings,
+                    merged, modified_settings, now_dt, set_state, show, sub_names, value, why)
 from .persistence import StateFile, decode_instance, settings_from, snapshot
 from .policy import AccessPolicy, DestinationPolicy, DestinationURL
 from .store import SYSTEM, Store
@@ -521,45 +520,9 @@ class IndicationManager:
     def modify_service(self, inst: CIMInstance) -> None:
         """ModifyInstance of CIM_IndicationService: the delivery and removal settings."""
         with self._mutex:
-            new = ServiceSettings(**vars(self.settings))
-            current = service_properties(self.settings)
             spec = self.schema.spec(INTEROP, inst.classname) \
                 if self.schema.has_class(INTEROP, inst.classname) else None
-            for name, prop in inst.properties.items():
-                v = prop.value
-                low = name.lower()
-                if low == "deliveryretryattempts":
-                    if v is None or not 0 <= int(v) <= 1000:
-                        raise bad(f"DeliveryRetryAttempts {txt(v)} is not in 0..1000")
-                    new.retry_attempts = int(v)
-                elif low == "deliveryretryinterval":
-                    if v is None or not 0 <= int(v) <= 86400:
-                        raise bad(f"DeliveryRetryInterval {txt(v)} is not in 0..86400 seconds")
-                    new.retry_interval = int(v)
-                elif low == "subscriptionremovalaction":
-                    if v is None or int(v) not in (REMOVAL_REMOVE, REMOVAL_DISABLE,
-                                                   REMOVAL_IGNORE):
-                        raise bad(f"SubscriptionRemovalAction {txt(v)} is not 2 (Remove), "
-                                  "3 (Disable) or 4 (Ignore)")
-                    new.removal_action = int(v)
-                elif low == "subscriptionremovaltimeinterval":
-                    if v is None:
-                        raise bad("SubscriptionRemovalTimeInterval cannot be NULL")
-                    new.removal_interval = int(v)
-                elif low not in current and (v is None or (
-                        spec is not None and low in spec.props
-                        and same(spec.props[low].default, v))):
-                    # Read tolerantly: NULL, or the class default the instance was
-                    # completed with, is "not given".
-                    continue
-                elif not same(current[low][1] if low in current else None, v):
-                    # Unchanged values of the other properties are accepted, so that a
-                    # client can send back the instance it got with one value changed.
-                    raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
-                                   f"CIM_IndicationService.{name} cannot be modified "
-                                   "(settable: DeliveryRetryAttempts, DeliveryRetryInterval, "
-                                   "SubscriptionRemovalAction, "
-                                   "SubscriptionRemovalTimeInterval)")
+            new = modified_settings(self.settings, inst, spec)
             with self._lock:
                 old, self.settings = self.settings, new
                 self._save_or_undo(lambda: setattr(self, "settings", old))

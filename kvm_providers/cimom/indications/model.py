@@ -145,6 +145,54 @@ def service_properties(s: ServiceSettings) -> dict[str, tuple[str, Any]]:
     return {n.lower(): (n, v) for n, v in props}
 
 
+def modified_settings(settings: ServiceSettings, inst: CIMInstance,
+                      spec: Any = None) -> ServiceSettings:
+    """The settings after ModifyInstance of CIM_IndicationService with `inst`.
+
+    Only the delivery and removal settings can change; the other properties
+    are accepted unchanged (a client sends back the instance it got with one
+    value changed), NULL, or at their class default (`spec`: the class).
+    """
+    new = ServiceSettings(**vars(settings))
+    current = service_properties(settings)
+    for name, prop in inst.properties.items():
+        v = prop.value
+        low = name.lower()
+        if low == "deliveryretryattempts":
+            if v is None or not 0 <= int(v) <= 1000:
+                raise bad(f"DeliveryRetryAttempts {txt(v)} is not in 0..1000")
+            new.retry_attempts = int(v)
+        elif low == "deliveryretryinterval":
+            if v is None or not 0 <= int(v) <= 86400:
+                raise bad(f"DeliveryRetryInterval {txt(v)} is not in 0..86400 seconds")
+            new.retry_interval = int(v)
+        elif low == "subscriptionremovalaction":
+            if v is None or int(v) not in (REMOVAL_REMOVE, REMOVAL_DISABLE,
+                                           REMOVAL_IGNORE):
+                raise bad(f"SubscriptionRemovalAction {txt(v)} is not 2 (Remove), "
+                          "3 (Disable) or 4 (Ignore)")
+            new.removal_action = int(v)
+        elif low == "subscriptionremovaltimeinterval":
+            if v is None:
+                raise bad("SubscriptionRemovalTimeInterval cannot be NULL")
+            new.removal_interval = int(v)
+        elif low not in current and (v is None or (
+                spec is not None and low in spec.props
+                and same(spec.props[low].default, v))):
+            # Read tolerantly: NULL, or the class default the instance was
+            # completed with, is "not given".
+            continue
+        elif not same(current[low][1] if low in current else None, v):
+            # Unchanged values of the other properties are accepted, so that a
+            # client can send back the instance it got with one value changed.
+            raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                           f"CIM_IndicationService.{name} cannot be modified "
+                           "(settable: DeliveryRetryAttempts, DeliveryRetryInterval, "
+                           "SubscriptionRemovalAction, "
+                           "SubscriptionRemovalTimeInterval)")
+    return new
+
+
 # -- records ----------------------------------------------------------------------------
 
 class Named:
