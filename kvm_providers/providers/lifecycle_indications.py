@@ -72,7 +72,7 @@ class _Watcher:
         self.known: dict[tuple[str, str], CIMInstance] = {}   # (host, CS Name) -> instance
         self.synced: set[str] = set()         # hosts whose domains have been read once
         self.overflowed: set[str] = set()     # hosts whose events did not fit the queue
-        self.events: Optional[events.DomainEvents] = None
+        self.subscription: Optional[events.DomainEvents] = None   # the libvirt events
         self.thread = threading.Thread(target=self._run, daemon=True,
                                        name="lifecycle-indications")
         self.hostname = socket.gethostname()
@@ -90,7 +90,7 @@ class _Watcher:
         """
         # _on_connect: at once for the hosts that are up, then after every reconnection.
         hosts = manager()
-        self.events = events.subscribe(hosts, self._on_event, self._on_connect)
+        self.subscription = events.subscribe(hosts, self._on_event, self._on_connect)
         for host in hosts.hosts:
             if host.is_up:
                 self._sync(host, handle)
@@ -98,8 +98,8 @@ class _Watcher:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping = True
-        if self.events is not None:
-            self.events.close()
+        if self.subscription is not None:
+            self.subscription.close()
         while True:           # make room for the stop marker
             try:
                 self.jobs.put_nowait(None)
