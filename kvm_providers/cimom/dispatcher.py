@@ -21,6 +21,7 @@ from ..cimxml.reader import Param, Request, typed_text, CIMXMLError
 from ..provider.values import INT_TYPES
 from . import pull as P
 from .http import client_address
+from .names import NAMESPACE_ALIASES
 from .providers import Operations
 from .wql import parse_query
 
@@ -28,8 +29,6 @@ __all__ = ["BatchBudget", "Dispatcher", "NAMESPACE_ALIASES"]
 
 LOG = logging.getLogger("kvm_providers.cimom")
 
-#: Other names clients use for the interop namespace.
-NAMESPACE_ALIASES = {"interop": "root/interop", "root/pg_interop": "root/interop"}
 
 # Parameter kinds of intrinsic operations.
 CLASSNAME, INSTNAME, OBJNAME, BOOL, STRING, UINT32, PLIST, INSTANCE, NAMEDINST = (

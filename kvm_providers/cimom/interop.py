@@ -17,11 +17,9 @@ from pywbem import CIMInstanceName
 
 from .._version import __version__
 from ..provider import CIMProvider2
+from .names import BRAND, INTEROP, service_path
 
-__all__ = ["ServerInfo", "configure", "get_providers", "BUILTIN_CLASSES", "INTEROP"]
-
-INTEROP = "root/interop"
-BRAND = "kvm_providers"
+__all__ = ["ServerInfo", "configure", "get_providers", "BUILTIN_CLASSES", "INTEROP", "BRAND"]
 
 
 @dataclass
@@ -70,7 +68,6 @@ def _central(instance_id: str) -> CIMInstanceName:
     """The central instance of one of the server's profiles."""
     if instance_id != _INDICATIONS_PROFILE:
         return _om_path()
-    from .indications import service_path  # imported late: it imports this module
     return service_path(_server().hostname)
 
 

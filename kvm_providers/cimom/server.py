@@ -154,7 +154,7 @@ class CIMServer:
             if schema.has_class(interop.INTEROP, name):
                 yield ProviderEntry(name, interop.__name__, types, interop.INTEROP)
         for name, types in indications.iter_builtin(schema):
-            yield ProviderEntry(name, indications.__name__, types, interop.INTEROP)
+            yield ProviderEntry(name, indications.providers.__name__, types, interop.INTEROP)
         for mod in extras:
             for classname, module, types, namespaces in getattr(mod, "REGISTRATIONS", []):
                 for ns in namespaces:

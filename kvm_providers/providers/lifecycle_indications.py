@@ -8,10 +8,10 @@ by polling (libvirt-cim polled every 60 s and saw only its own changes).
 How:
 
 * When the server enables indications for this module (a subscription to one
-  of its classes appears), a watcher registers a lifecycle event callback on
-  every host's connection, through the libvirt layer's connect hooks, so it
-  is registered again after every reconnection.  The callbacks run on
-  libvirt's event loop thread and only queue the event; one watcher thread
+  of its classes appears), a watcher subscribes to the domain lifecycle
+  events of every host through the libvirt layer (:mod:`kvm_providers.virt.events`,
+  registered again after every reconnection).  The events arrive on
+  libvirt's event loop thread and are only queued; one watcher thread
   (attached to the CIMOM handle, as CMPI requires) does the rest.
 * The watcher keeps the last {P}_ComputerSystem instance it saw of every
   domain, got through the CIMOM handle (GetInstance / EnumerateInstances of
@@ -39,12 +39,11 @@ import threading
 from collections import Counter
 from typing import Any, Optional
 
-import libvirt
 import pywbem
 from pywbem import CIMError, CIMInstance
 
 from kvm_providers.provider import request_scope
-from kvm_providers.virt import keys, list_domains, manager
+from kvm_providers.virt import events, keys, list_domains, manager
 from kvm_providers.virt.connection import Host
 
 from .common.base import VIRT_NS
@@ -60,12 +59,6 @@ CREATED = "ComputerSystemCreatedIndication"
 DELETED = "ComputerSystemDeletedIndication"
 MODIFIED = "ComputerSystemModifiedIndication"
 
-_DEFINED = libvirt.VIR_DOMAIN_EVENT_DEFINED
-# Definition changes: the settings changed though ComputerSystem may look the same.
-_SETTINGS_CHANGED = {getattr(libvirt, "VIR_DOMAIN_EVENT_DEFINED_UPDATED", 1),
-                     getattr(libvirt, "VIR_DOMAIN_EVENT_DEFINED_FROM_SNAPSHOT", 3)}
-_EVENT_NAMES = {0: "defined", 1: "undefined", 2: "started", 3: "suspended", 4: "resumed",
-                5: "stopped", 6: "shutdown", 7: "pmsuspended", 8: "crashed"}
 #: Events queued before the watcher falls back to re-reading the host.
 QUEUE_SIZE = 10000
 
@@ -79,8 +72,7 @@ class _Watcher:
         self.known: dict[tuple[str, str], CIMInstance] = {}   # (host, CS Name) -> instance
         self.synced: set[str] = set()         # hosts whose domains have been read once
         self.overflowed: set[str] = set()     # hosts whose events did not fit the queue
-        self.callbacks: dict[str, tuple[Any, int]] = {}       # host -> (conn, callback id)
-        self.lock = threading.Lock()
+        self.subscription: Optional[events.DomainEvents] = None   # the libvirt events
         self.thread = threading.Thread(target=self._run, daemon=True,
                                        name="lifecycle-indications")
         self.hostname = socket.gethostname()
@@ -89,33 +81,25 @@ class _Watcher:
     # -- start and stop --------------------------------------------------------------
 
     def start(self, handle: Any) -> None:
-        """Register the event callbacks, read every host, then start the thread.
+        """Subscribe to the domain events, read every host, then start the thread.
 
         The first reading happens here, in the caller's thread with its
         `handle`, so that every change after the subscription was made is
         reported; changes between the callbacks' registration and this
         reading are in the cache already, and their events find nothing new.
         """
-        # Called at once for the hosts that are up, then after every reconnection.
-        manager().add_connect_hook(self._on_connect)
-        for host in manager().hosts:
+        # _on_connect: at once for the hosts that are up, then after every reconnection.
+        hosts = manager()
+        self.subscription = events.subscribe(hosts, self._on_event, self._on_connect)
+        for host in hosts.hosts:
             if host.is_up:
                 self._sync(host, handle)
         self.thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping = True
-        try:
-            manager().remove_connect_hook(self._on_connect)
-        except Exception:  # pylint: disable=broad-except
-            pass
-        with self.lock:
-            callbacks, self.callbacks = dict(self.callbacks), {}
-        for conn, cbid in callbacks.values():
-            try:
-                conn.domainEventDeregisterAny(cbid)
-            except Exception:  # pylint: disable=broad-except
-                pass          # the connection is gone, and its callbacks with it
+        if self.subscription is not None:
+            self.subscription.close()
         while True:           # make room for the stop marker
             try:
                 self.jobs.put_nowait(None)
@@ -128,34 +112,14 @@ class _Watcher:
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(timeout)
 
-    # -- libvirt side (supervisor and event loop threads) ----------------------------
+    # -- libvirt side (supervisor and event loop threads): queue and return -----------
 
-    def _on_connect(self, host: Host, conn: Any) -> None:
-        if self.stopping:
-            return
-        try:
-            cbid = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                               self._on_event, host)
-        except libvirt.libvirtError as exc:
-            LOG.warning("libvirt host %s: no domain events (%s); lifecycle indications of "
-                        "this host only after reconnections", host.label,
-                        exc.get_error_message())
-            cbid = None
-        LOG.debug("libvirt host %s: lifecycle event callback %s registered", host.label, cbid)
-        if cbid is not None:
-            with self.lock:
-                self.callbacks[host.label] = (conn, cbid)
-        self._put(("sync", host))
+    def _on_connect(self, host: Host) -> None:
+        if not self.stopping:
+            self._put(("sync", host))
 
-    def _on_event(self, conn: Any, dom: Any, event: int, detail: int, host: Host) -> None:
-        # libvirt's event loop thread: queue and return.
-        try:
-            name = dom.name()
-        except libvirt.libvirtError:
-            return
-        LOG.debug("libvirt host %s: domain %s %s (%s)", host.label, name,
-                  _EVENT_NAMES.get(event, event), detail)
-        self._put(("event", host, name, event, detail))
+    def _on_event(self, ev: events.DomainEvent) -> None:
+        self._put(("event", ev.host, ev.name, ev.event, ev.detail))
 
     def _put(self, job: tuple) -> None:
         try:
@@ -255,7 +219,7 @@ class _Watcher:
         except CIMError as exc:
             # The host went away: the reconnection reads it again and reports what changed.
             LOG.info("lifecycle indications: domain %s on host %s (%s event): %s", name,
-                     host.label, _EVENT_NAMES.get(event, event), exc.status_description)
+                     host.label, events.event_name(event), exc.status_description)
             return
         prev = self.known.get(key)
         if current is None:
@@ -266,7 +230,7 @@ class _Watcher:
         self.known[key] = current
         if prev is None:
             self._deliver(host, CREATED, current, None)
-        elif _differs(prev, current) or (event == _DEFINED and detail in _SETTINGS_CHANGED):
+        elif _differs(prev, current) or events.definition_changed(event, detail):
             self._deliver(host, MODIFIED, current, prev)
 
     def _deliver(self, host: Host, kind: str, source: CIMInstance,

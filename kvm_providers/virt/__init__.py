@@ -7,6 +7,9 @@ servers.  See ``docs/libvirt-layer.md``.  Modules:
     :class:`Host` (one supervised connection per configured host),
     :func:`configure` / :func:`manager` (the process-wide hosts),
     :class:`HostUnavailable` (CIM_ERR_FAILED naming the host).
+``events``
+    domain lifecycle events of the hosts as plain data
+    (:func:`events.subscribe`), registered again after every reconnection.
 ``keys``
     instance keys and their parsers (libvirt-cim's with one host; host
     labels with several).

@@ -50,7 +50,7 @@ get it lazily from the configuration file on first use (:func:`manager`).
 
 libvirt's default event loop runs in one daemon thread of the process
 (:func:`ensure_event_loop`); it drives keepalive and close callbacks, and is
-where domain event callbacks will run too.
+where domain event callbacks run (:mod:`.events`).
 """
 
 from __future__ import annotations

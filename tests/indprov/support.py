@@ -25,7 +25,7 @@ def make_manager(schema, state_dir=None, queue_size=1000):
     """A manager wired to a provider table like the server's (builtins + indprov)."""
     mgr = I.IndicationManager(schema, "testhost", state_dir=state_dir, queue_size=queue_size)
     I.configure(mgr)
-    entries = [ProviderEntry(n, I.__name__, t, I.INTEROP) for n, t in I.iter_builtin(schema)]
+    entries = [ProviderEntry(n, I.providers.__name__, t, I.INTEROP) for n, t in I.iter_builtin(schema)]
     for classname, module, types, namespaces in indprov.REGISTRATIONS:
         entries += [ProviderEntry(classname, module, tuple(types), ns) for ns in namespaces]
     ops_ref: list = []

@@ -45,7 +45,7 @@ def captured(monkeypatch):
             indication["SequenceNumber"] = pywbem.Sint64(self.sequence)
             self.sequence += 1
         out.append((self.name, indication))
-    monkeypatch.setattr(I._Destination, "enqueue", enqueue)
+    monkeypatch.setattr(I.Destination, "enqueue", enqueue)
     return out
 
 
@@ -460,7 +460,7 @@ class Gate:
 
 
 def patch_post(monkeypatch, gate):
-    monkeypatch.setattr(I._Destination, "_post", lambda self, item: gate.post(self, item))
+    monkeypatch.setattr(I.Destination, "_post", lambda self, item: gate.post(self, item))
 
 
 def test_queue_drops_the_oldest_when_full(schema, monkeypatch, caplog):

@@ -214,7 +214,7 @@ def test_deleting_a_destination_stops_its_thread(schema, keepalive):
         s = subscribe_url(m, f"http://127.0.0.1:{keepalive.port}")
         m.deliver(NS, alert())
         assert wait(lambda: len(keepalive.requests) == 1)
-        dest = m._dests["d1"]
+        dest = m.store.dest_recs["d1"]
         thread = dest.thread
         m.delete_subscription(s.path)
         m.delete_destination(CIMInstanceName("CIM_ListenerDestinationCIMXML",

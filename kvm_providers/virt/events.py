@@ -1,0 +1,158 @@
+"""Domain lifecycle events of libvirt hosts, as plain data.
+
+:func:`subscribe` registers a libvirt domain lifecycle event callback
+(``domainEventRegisterAny``) on every connection of a host, or of every host
+of a :class:`~.connection.ConnectionManager`, through the hosts' connect
+hooks: the callback is registered again after every reconnection, and the
+subscriber is told of each (re)connection, after which it should read the
+host again (events of the time the connection was down are lost).
+
+The events run on libvirt's event loop thread (:func:`~.connection.ensure_event_loop`)
+as :class:`DomainEvent` values: the host, the domain's name and UUID, and
+libvirt's event and detail codes.  Subscribers must return quickly (queue the
+event and do the work elsewhere): every host's events wait for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Protocol, Union
+
+import libvirt
+
+from .connection import Host
+
+__all__ = ["DomainEvent", "DomainEvents", "subscribe", "event_name", "EVENT_DEFINED",
+           "EVENT_UNDEFINED", "EVENT_STARTED", "EVENT_STOPPED"]
+
+LOG = logging.getLogger(__name__)
+
+# virDomainEventType
+EVENT_DEFINED: int = libvirt.VIR_DOMAIN_EVENT_DEFINED
+EVENT_UNDEFINED: int = libvirt.VIR_DOMAIN_EVENT_UNDEFINED
+EVENT_STARTED: int = libvirt.VIR_DOMAIN_EVENT_STARTED
+EVENT_STOPPED: int = libvirt.VIR_DOMAIN_EVENT_STOPPED
+# Details of EVENT_DEFINED that change the definition of an existing domain.
+_DEFINITION_CHANGED = {getattr(libvirt, "VIR_DOMAIN_EVENT_DEFINED_UPDATED", 1),
+                       getattr(libvirt, "VIR_DOMAIN_EVENT_DEFINED_FROM_SNAPSHOT", 3)}
+_EVENT_NAMES = {0: "defined", 1: "undefined", 2: "started", 3: "suspended", 4: "resumed",
+                5: "stopped", 6: "shutdown", 7: "pmsuspended", 8: "crashed"}
+
+
+def event_name(event: int) -> Union[str, int]:
+    """libvirt's name of a lifecycle event code ('started', ...), or the code itself."""
+    return _EVENT_NAMES.get(event, event)
+
+
+def definition_changed(event: int, detail: int) -> bool:
+    """True if the event says an existing domain's definition (its settings) changed."""
+    return event == EVENT_DEFINED and detail in _DEFINITION_CHANGED
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """One lifecycle event of a domain."""
+
+    host: Host
+    name: str
+    uuid: str
+    event: int            # virDomainEventType
+    detail: int           # its virDomainEvent*DetailType
+
+    @property
+    def kind(self) -> Union[str, int]:
+        """The event's name ('defined', 'started', ...)."""
+        return event_name(self.event)
+
+    @property
+    def definition_changed(self) -> bool:
+        """True if the domain's definition (its settings) changed."""
+        return definition_changed(self.event, self.detail)
+
+
+class HookSource(Protocol):
+    """A :class:`~.connection.Host` or :class:`~.connection.ConnectionManager`."""
+
+    def add_connect_hook(self, hook: Callable[[Host, Any], None]) -> None:
+        ...
+
+    def remove_connect_hook(self, hook: Callable[[Host, Any], None]) -> None:
+        ...
+
+
+class DomainEvents:
+    """A subscription to the lifecycle events of some hosts; :meth:`close` ends it."""
+
+    def __init__(self, source: HookSource, on_event: Callable[[DomainEvent], None],
+                 on_connect: Optional[Callable[[Host], None]] = None):
+        self.source = source
+        self.on_event = on_event
+        self.on_connect = on_connect
+        self.closed = False
+        self._lock = threading.Lock()
+        self._callbacks: dict[str, tuple[Any, int]] = {}     # host -> (conn, callback id)
+
+    def start(self) -> "DomainEvents":
+        """Register with the hosts: at once for the hosts that are up (in this
+        thread), then after every reconnection (in the host's supervisor thread)."""
+        self.source.add_connect_hook(self._connected)
+        return self
+
+    def close(self) -> None:
+        """Deregister the callbacks; no more events or connections are reported."""
+        self.closed = True
+        try:
+            self.source.remove_connect_hook(self._connected)
+        except Exception:  # pylint: disable=broad-except
+            pass
+        with self._lock:
+            callbacks, self._callbacks = dict(self._callbacks), {}
+        for conn, cbid in callbacks.values():
+            try:
+                conn.domainEventDeregisterAny(cbid)
+            except Exception:  # pylint: disable=broad-except
+                pass          # the connection is gone, and its callbacks with it
+
+    # -- libvirt side (supervisor and event loop threads) ----------------------------
+
+    def _connected(self, host: Host, conn: Any) -> None:
+        if self.closed:
+            return
+        cbid: Optional[int]
+        try:
+            cbid = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                               self._callback, host)
+        except libvirt.libvirtError as exc:
+            LOG.warning("libvirt host %s: no domain events (%s); its changes are seen "
+                        "only after reconnections", host.label, exc.get_error_message())
+            cbid = None
+        LOG.debug("libvirt host %s: lifecycle event callback %s registered", host.label, cbid)
+        if cbid is not None:
+            with self._lock:
+                self._callbacks[host.label] = (conn, cbid)
+        if self.on_connect is not None:
+            self.on_connect(host)
+
+    def _callback(self, _conn: Any, dom: Any, event: int, detail: int, host: Host) -> None:
+        # libvirt's event loop thread.  name() and UUIDString() are local: no RPC.
+        try:
+            name, uuid = dom.name(), dom.UUIDString()
+        except libvirt.libvirtError:
+            return
+        LOG.debug("libvirt host %s: domain %s %s (%s)", host.label, name, event_name(event),
+                  detail)
+        try:
+            self.on_event(DomainEvent(host, name, uuid, event, detail))
+        except Exception:  # pylint: disable=broad-except
+            LOG.exception("libvirt host %s: domain event subscriber failed", host.label)
+
+
+def subscribe(source: HookSource, on_event: Callable[[DomainEvent], None],
+              on_connect: Optional[Callable[[Host], None]] = None) -> DomainEvents:
+    """Report the lifecycle events of the domains of `source` (a host or the connection
+    manager) to `on_event`, and every (re)connection of one of its hosts to
+    `on_connect` (after the callback is registered: events from then on are
+    reported).  Both run on libvirt's threads and must return quickly."""
+    return DomainEvents(source, on_event, on_connect).start()
