@@ -138,6 +138,15 @@ TABLE: list[Entry] = [
     Entry("{P}_SettingsDefineCapabilities", "settings_define_capabilities",
           (INSTANCE, ASSOCIATION)),
     Entry("{P}_ConcreteComponent", "concrete_component", (INSTANCE, ASSOCIATION)),
+    # -- network filters (issue 12): libvirt nwfilters ------------------------------
+    Entry("{P}_FilterList", "filter_lists", (INSTANCE,)),
+    Entry("{P}_FilterEntry", "filter_lists", (INSTANCE,)),
+    Entry("{P}_Hdr8021Filter", "filter_lists", (INSTANCE,)),
+    Entry("{P}_IPHeadersFilter", "filter_lists", (INSTANCE,)),
+    Entry("{P}_EntriesInFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_NestedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_AppliedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_HostedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
     # -- lifecycle indications (from libvirt domain events) -------------------------
     Entry("{P}_ComputerSystemCreatedIndication", "lifecycle_indications", (INDICATION,)),
     Entry("{P}_ComputerSystemDeletedIndication", "lifecycle_indications", (INDICATION,)),
