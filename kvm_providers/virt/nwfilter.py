@@ -23,7 +23,7 @@ strings (four length octets, then the address); values that are filter
 variables (``$IP``) have no octet form and are left unset.
 
 Errors: :class:`FilterError` (``kind`` one of ``exists``, ``in-use``,
-``not-found``, ``loop``, ``bad-value``) for what the caller asked and cannot
+``not-found``, ``loop``, ``bad-value``, ``unsupported``) for what the caller asked and cannot
 have; libvirt failures through :meth:`Host.guard` (``CIM_ERR_FAILED`` naming
 the host).
 """
@@ -331,8 +331,14 @@ def _forget(host: Host) -> None:
 
 def _define(host: Host, xml: str, what: str) -> None:
     conn = host.conn()
-    with host.guard(what):
+    try:
         conn.nwfilterDefineXML(xml)
+    except libvirt.libvirtError as exc:
+        if Host.unsupported(exc):
+            raise FilterError("unsupported", f"libvirt host {host.label!r} has no network "
+                                             f"filters (its driver does not support them)"
+                              ) from None
+        raise host.translate(exc, what) from None
     _forget(host)
 
 

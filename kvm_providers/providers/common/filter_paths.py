@@ -34,6 +34,7 @@ _STATUS = {
     "in-use": pywbem.CIM_ERR_FAILED,
     "loop": pywbem.CIM_ERR_INVALID_PARAMETER,
     "bad-value": pywbem.CIM_ERR_INVALID_PARAMETER,
+    "unsupported": pywbem.CIM_ERR_NOT_SUPPORTED,
 }
 
 
