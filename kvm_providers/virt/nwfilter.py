@@ -37,7 +37,7 @@ import libvirt
 from lxml import etree
 
 from ..provider.env import current_scope
-from .connection import Host
+from .connection import DomainNotFound, Host
 from .domain import DomainRef, _if_supported, _memo, domain_xml, domain_state, list_domains, \
     parse_xml
 from . import edit
@@ -300,13 +300,13 @@ def filter_users(host: Host, name: str) -> tuple[list[NicUse], list[str]]:
     nics: list[NicUse] = []
     seen: set[tuple[str, str]] = set()
     for ref in list_domains(host):
-        docs = [domain_xml(ref, inactive=True)]
         try:
+            docs = [domain_xml(ref, inactive=True)]
             if domain_state(ref)[0] in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED,
                                         libvirt.VIR_DOMAIN_BLOCKED):
                 docs.append(domain_xml(ref))
-        except Exception:  # pylint: disable=broad-except
-            pass  # the persistent definition was checked; a vanished domain uses nothing
+        except DomainNotFound:
+            continue  # undefined meanwhile: it uses nothing
         for doc in docs:
             for mac, flt in _nic_filters(doc.root):
                 if flt == name and (ref.name, mac) not in seen:
