@@ -9,8 +9,8 @@
 {P}_AppliedFilterList
     Antecedent a {P}_NetworkPort, Dependent the filter list its interface
     applies (``<interface><filterref>``).  CreateInstance applies the filter
-    to the interface in the domain's persistent definition, DeleteInstance
-    removes it.
+    to the interface in the domain's persistent definition and, running, to
+    the live interface; DeleteInstance removes it.
 {P}_HostedFilterList
     Antecedent the {P}_HostSystem, Dependent each of its filter lists.
 """

@@ -12,8 +12,8 @@ elements (0-based; filter references do not count).
 
 Writes never regenerate a filter or a domain: the current XML is fetched,
 exactly one element is added, changed or removed, and the document is
-defined again, so that every rule, attribute, comment and parameter the
-model does not know survives (libvirt-cim rebuilt filters from its parsed
+defined again (a running guest's interface changed live too), so that every
+rule, attribute, comment and parameter the model does not know survives (libvirt-cim rebuilt filters from its parsed
 subset and lost rule attributes on every nesting change).
 
 Rules as CIM sees them (:func:`rule_class`, :func:`rule_properties`): the
@@ -38,8 +38,8 @@ from lxml import etree
 
 from ..provider.env import current_scope
 from .connection import DomainNotFound, Host
-from .domain import DomainRef, _if_supported, _memo, domain_xml, domain_state, list_domains, \
-    parse_xml
+from .domain import (XML_FLAGS, DomainRef, DomainXML, _fetch_xml_text, _if_supported, _memo,
+                     domain_state, domain_xml, list_domains, parse_xml)
 from . import edit
 
 __all__ = ["Filter", "Rule", "FilterError", "NicUse", "list_filters", "filter_names",
@@ -455,36 +455,81 @@ def remove_ref(host: Host, parent: str, child: str) -> None:
     _define(host, pf.tostring(), f"removing {child!r} from network filter {parent!r}")
 
 
-def _edit_nic(ref: DomainRef, devid: str, change: Callable[[Any], None],
+def _filter_of(iface: Any) -> Optional[str]:
+    el = iface.find("filterref") if iface is not None else None
+    return el.get("filter") if el is not None else None
+
+
+def _edit_nic(ref: DomainRef, devid: str, change: Callable[[Any, bool], None],
               want: Optional[str]) -> None:
-    """Edit the interface `devid` of the persistent definition; check that libvirt kept
-    filter `want` (None: no filter) on it."""
+    """Edit the interface `devid` in the persistent definition and, on a running guest,
+    the live one; check that libvirt kept filter `want` (None: no filter) on both.
+
+    ``change(interface element, strict)`` edits one ``<interface>``; `strict`
+    (the persistent definition) makes it refuse what the client cannot have.
+    """
+    host = ref.host
     doc = edit.editable(ref)
+    original = doc.tostring()
     s = doc.setting(devid)
     if s is None or s.kind.name != "net":
         raise FilterError("not-found", f"domain {ref.name!r} has no network interface {devid!r}")
-    change(s.element)
+    change(s.element, True)
     kind = s.element.get("type")
     new_ref = edit.define(doc)
-    _forget(ref.host)
+    _forget(host)
     # libvirt drops a filterref silently where it cannot filter (type 'user'
     # interfaces): say so rather than report a change that did not happen.
     got = edit.editable(new_ref).setting(devid)
-    el = got.element.find("filterref") if got is not None else None
-    if (el.get("filter") if el is not None else None) != want:
+    if _filter_of(got.element if got is not None else None) != want:
         raise FilterError("bad-value", f"libvirt does not apply network filters to the "
                                        f"interface {devid!r} of domain {ref.name!r} "
                                        f"(type {kind!r})")
+    with host.guard(f"getting the state of domain {ref.name!r}"):
+        active = bool(new_ref.dom.isActive())
+    if not active:
+        return
+    try:
+        _edit_live(new_ref, devid, change, want)
+    except BaseException:
+        # The running guest kept its filter: so does its definition.
+        with host.guard(f"restoring the definition of domain {ref.name!r}"):
+            host.conn().defineXML(original)
+        edit.invalidate(host, ref.uuid)
+        raise
+
+
+def _edit_live(ref: DomainRef, devid: str, change: Callable[[Any, bool], None],
+               want: Optional[str]) -> None:
+    """The live half of :func:`_edit_nic` (virDomainUpdateDeviceFlags, AFFECT_LIVE)."""
+    host = ref.host
+    with host.guard(f"getting the XML of domain {ref.name!r}"):
+        live = DomainXML(ref, parse_xml(_fetch_xml_text(ref, XML_FLAGS)))
+    s = live.setting(devid)
+    if s is None or s.kind.name != "net":
+        return      # not plugged in the running guest: its definition is all there is
+    change(s.element, False)
+    xml = etree.tostring(s.element, encoding="unicode", with_tail=False)
+    with host.guard(f"changing the network filter of the running domain {ref.name!r}"):
+        ref.dom.updateDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    edit.invalidate(host, ref.uuid)
+    with host.guard(f"getting the XML of domain {ref.name!r}"):
+        after = DomainXML(ref, parse_xml(_fetch_xml_text(ref, XML_FLAGS))).setting(devid)
+    if after is not None and _filter_of(after.element) != want:
+        raise FilterError("bad-value", f"libvirt did not change the network filter of the "
+                                       f"interface {devid!r} of the running domain "
+                                       f"{ref.name!r}")
 
 
 def set_nic_filter(ref: DomainRef, devid: str, name: str) -> None:
-    """Apply filter `name` to the interface `devid` (MAC) in the domain's persistent
-    definition.  An existing ``<filterref>`` keeps its ``<parameter>`` children."""
+    """Apply filter `name` to the interface `devid` (MAC) of a domain: its persistent
+    definition and, running, the live interface.  An existing ``<filterref>`` keeps its
+    ``<parameter>`` children."""
     host = ref.host
     if _fresh(host, name) is None:
         raise FilterError("not-found", f"network filter {name!r} does not exist")
 
-    def change(iface: Any) -> None:
+    def change(iface: Any, strict: bool) -> None:
         el = iface.find("filterref")
         if el is None:
             el = etree.SubElement(iface, "filterref")
@@ -493,11 +538,13 @@ def set_nic_filter(ref: DomainRef, devid: str, name: str) -> None:
 
 
 def clear_nic_filter(ref: DomainRef, devid: str, name: str) -> None:
-    """Remove filter `name` from the interface `devid` (persistent definition);
-    FilterError('not-found') if the interface does not apply that filter."""
-    def change(iface: Any) -> None:
+    """Remove filter `name` from the interface `devid` (persistent definition and live
+    interface); FilterError('not-found') if the interface does not apply that filter."""
+    def change(iface: Any, strict: bool) -> None:
         el = iface.find("filterref")
         if el is None or el.get("filter") != name:
+            if not strict:
+                return
             raise FilterError("not-found", f"the network interface {devid!r} of domain "
                                            f"{ref.name!r} does not apply filter {name!r}")
         prev = el.getprevious()

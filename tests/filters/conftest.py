@@ -8,7 +8,9 @@ which starts with the filters Debian ships (libvirt-daemon-config-nwfilter).
 * ``daemon``: that daemon, with the guest ``filtered`` (defined, never
   started) whose first interface applies ``clean-traffic`` with ``IP``
   and ``DHCPSERVER`` parameters, whose second interface (on a bridge) applies
-  nothing, and whose third is a user-mode interface (libvirt filters none).
+  nothing, and whose third is a user-mode interface (libvirt filters none);
+  and the running guest ``filtered-running`` with two tap interfaces without
+  filters.
 * ``conn``: a libvirt connection to it; ``server``: kvm-cimom serving it.
 """
 
@@ -50,6 +52,26 @@ GUEST_XML = f"""<domain type='qemu'>
 </domain>"""
 
 
+RUNNING = "filtered-running"
+RNIC1, RNIC2 = "52:54:00:f2:00:01", "52:54:00:f2:00:02"
+
+#: A guest that runs (QEMU under TCG, nothing to boot: it idles in the firmware) with
+#: two tap interfaces and no filter yet; the daemon instantiates filters in its own
+#: network namespace.
+RUNNING_XML = f"""<domain type='qemu'>
+  <name>{RUNNING}</name>
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <interface type='ethernet'><mac address='{RNIC1}'/><model type='virtio'/></interface>
+    <interface type='ethernet'><mac address='{RNIC2}'/><model type='virtio'/></interface>
+    <memballoon model='none'/>
+  </devices>
+</domain>"""
+
+
 @pytest.fixture(scope="session")
 def daemon():
     why = privileged_libvirtd_available()
@@ -59,6 +81,7 @@ def daemon():
     try:
         c = libvirt.open(d.uri())
         c.defineXML(GUEST_XML)
+        c.defineXML(RUNNING_XML).create()
         c.close()
         yield d
     finally:

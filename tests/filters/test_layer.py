@@ -15,7 +15,7 @@ from kvm_providers.virt import nwfilter as nf
 
 from tests.fixtures.privileged_libvirtd import SHIPPED_FILTERS
 
-from .conftest import GUEST, NIC1, NIC2, NIC3
+from .conftest import GUEST, NIC1, NIC2, NIC3, RNIC1, RNIC2, RUNNING
 from .support import ALL_RULES, without
 
 pytestmark = pytest.mark.libvirtd
@@ -149,3 +149,53 @@ def test_nic_filter_edits_keep_the_domain(host, conn):
     with pytest.raises(nf.FilterError) as e:
         nf.set_nic_filter(ref, NIC2, "kvmp-no-such-filter")
     assert e.value.kind == "not-found"
+
+
+def _iface_filter(xml: str, mac: str):
+    from lxml import etree
+    root = etree.fromstring(xml)
+    for iface in root.iterfind("devices/interface"):
+        if iface.find("mac").get("address") == mac:
+            ref = iface.find("filterref")
+            return None if ref is None else (ref.get("filter"),
+                                             [p.get("name") for p in ref.iterfind("parameter")])
+    raise AssertionError(f"no interface {mac}")
+
+
+def test_running_guest_gets_the_filter_live_and_persistently(host, conn):
+    dom = conn.lookupByName(RUNNING)
+    assert dom.isActive()
+    inactive = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+    before = dom.XMLDesc(inactive)
+    ref = virt.lookup_domain(host, RUNNING)
+    nf.set_nic_filter(ref, RNIC1, "allow-arp")
+    assert _iface_filter(dom.XMLDesc(0), RNIC1) == ("allow-arp", [])
+    assert _iface_filter(dom.XMLDesc(inactive), RNIC1) == ("allow-arp", [])
+    nf.clear_nic_filter(ref, RNIC1, "allow-arp")
+    assert _iface_filter(dom.XMLDesc(0), RNIC1) is None
+    assert dom.XMLDesc(inactive) == before
+
+
+def test_a_filter_only_the_running_guest_applies_is_in_use(host, conn):
+    """A filter applied to the live interface only (not in the definition): still in use."""
+    dom = conn.lookupByName(RUNNING)
+    nf.define_filter(host, "kvmp-live-only")
+    try:
+        live = dom.XMLDesc(0)
+        start = live.index(f"<mac address='{RNIC2}'/>")
+        begin = live.rindex("<interface", 0, start)
+        end = live.index("</interface>", start) + len("</interface>")
+        iface = live[begin:end].replace("</interface>",
+                                        "<filterref filter='kvmp-live-only'/></interface>")
+        dom.updateDeviceFlags(iface, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        assert _iface_filter(dom.XMLDesc(0), RNIC2) == ("kvmp-live-only", [])
+        assert _iface_filter(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), RNIC2) is None
+        with pytest.raises(nf.FilterError) as e:
+            nf.undefine_filter(host, "kvmp-live-only")
+        assert e.value.kind == "in-use" and RNIC2 in str(e.value)
+        # the persistent definition has no filter there: refused, and nothing changed
+        with pytest.raises(nf.FilterError):
+            nf.clear_nic_filter(virt.lookup_domain(host, RUNNING), RNIC2, "kvmp-live-only")
+        dom.updateDeviceFlags(live[begin:end], libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    finally:
+        nf.undefine_filter(host, "kvmp-live-only")

@@ -10,7 +10,7 @@ from lxml import etree
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 import pywbem
 
-from .conftest import GUEST, NIC1, NIC2, NIC3
+from .conftest import GUEST, NIC1, NIC2, NIC3, RNIC1, RUNNING
 from .support import without
 
 pytestmark = pytest.mark.libvirtd
@@ -250,3 +250,22 @@ def test_nesting_through_cim_keeps_the_filter(w, conn):
             assert conn.nwfilterLookupByName(name).XMLDesc(0) == before
     finally:
         w.DeleteInstance(leaf)
+
+
+def test_applied_to_a_running_guest_at_once(w, conn):
+    """The running guest's interface gets the filter now (and in its definition)."""
+    port = next(p for p in w.EnumerateInstanceNames("KVM_NetworkPort")
+                if p["DeviceID"] == f"{RUNNING}/{RNIC1}")
+    applied = w.CreateInstance(CIMInstance("KVM_AppliedFilterList",
+                                           {"Antecedent": port,
+                                            "Dependent": _list_path(w, "allow-dhcp")}))
+    try:
+        got = w.AssociatorNames(port, AssocClass="KVM_AppliedFilterList")
+        assert [p["Name"] for p in got] == ["allow-dhcp"]
+        assert "filterref filter='allow-dhcp'" in conn.lookupByName(RUNNING).XMLDesc(0)
+        with pytest.raises(CIMError) as e:
+            w.DeleteInstance(_list_path(w, "allow-dhcp"))
+        assert RNIC1 in e.value.status_description
+    finally:
+        w.DeleteInstance(applied)
+    assert w.AssociatorNames(port, AssocClass="KVM_AppliedFilterList") == []
