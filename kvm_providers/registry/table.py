@@ -144,6 +144,15 @@ TABLE: list[Entry] = [
     Entry("{P}_KVMRedirectionSAP", "redirection_sap", (INSTANCE,)),
     Entry("{P}_HostedAccessPoint", "hosted_access_point", (INSTANCE, ASSOCIATION)),
     Entry("{P}_ServiceAccessBySAP", "service_access_by_sap", (INSTANCE, ASSOCIATION)),
+    # -- network filters (issue 12): libvirt nwfilters ------------------------------
+    Entry("{P}_FilterList", "filter_lists", (INSTANCE,)),
+    Entry("{P}_FilterEntry", "filter_lists", (INSTANCE,)),
+    Entry("{P}_Hdr8021Filter", "filter_lists", (INSTANCE,)),
+    Entry("{P}_IPHeadersFilter", "filter_lists", (INSTANCE,)),
+    Entry("{P}_EntriesInFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_NestedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_AppliedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_HostedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
     # -- lifecycle indications (from libvirt domain events) -------------------------
     Entry("{P}_ComputerSystemCreatedIndication", "lifecycle_indications", (INDICATION,)),
     Entry("{P}_ComputerSystemDeletedIndication", "lifecycle_indications", (INDICATION,)),

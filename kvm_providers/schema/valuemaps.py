@@ -3460,6 +3460,15 @@ class P_EntriesInFilterList(CIM_EntriesInFilterList):
 class P_FilterEntry(CIM_FilterEntry):
     """{P}_FilterEntry."""
 
+    class Action:
+        """Action (uint16)."""
+
+        Permit = 1
+        Deny = 2
+        Reject = 3
+        Return = 4
+        Continue = 5
+
     class Direction:
         """Direction (uint16)."""
 

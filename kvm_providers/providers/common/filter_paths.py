@@ -1,0 +1,103 @@
+"""Paths of the network filter classes ({P}_FilterList and the rule classes), parsed
+back to libvirt filters, and the CIM errors of filter requests.
+
+Keys of a filter list and of a rule (CIM_FilterList, CIM_FilterEntryBase):
+SystemCreationClassName ``{P}_HostSystem``, SystemName (the host system's
+Name), CreationClassName, Name (the filter's name; a rule's
+``"<filter>:<n>"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pywbem
+from pywbem import CIMError, CIMInstanceName
+
+from kvm_providers.virt import host_facts, keys
+from kvm_providers.virt.connection import Host
+from kvm_providers.virt.nwfilter import (Filter, FilterError, Rule, lookup_filter,
+                                         parse_rule_id, rule_class)
+
+from .base import VIRT_NS
+from .paths import host_system_name
+
+__all__ = ["RULE_CLASSES", "filter_keys", "filter_list_path", "rule_path", "host_of_keys",
+           "filter_of_path", "rule_of_path", "cim_error"]
+
+#: The rule classes, without family prefix.
+RULE_CLASSES = ("FilterEntry", "Hdr8021Filter", "IPHeadersFilter")
+
+_STATUS = {
+    "exists": pywbem.CIM_ERR_ALREADY_EXISTS,
+    "not-found": pywbem.CIM_ERR_NOT_FOUND,
+    "in-use": pywbem.CIM_ERR_FAILED,
+    "loop": pywbem.CIM_ERR_INVALID_PARAMETER,
+    "bad-value": pywbem.CIM_ERR_INVALID_PARAMETER,
+    "unsupported": pywbem.CIM_ERR_NOT_SUPPORTED,
+}
+
+
+def cim_error(exc: FilterError) -> CIMError:
+    """The CIM error of a FilterError."""
+    return CIMError(_STATUS.get(exc.kind, pywbem.CIM_ERR_FAILED), str(exc))
+
+
+def filter_keys(host: Host, classname: str, name: str) -> dict[str, str]:
+    """The keys of an instance of `classname` (a filter list or rule class) named `name`."""
+    return {"SystemCreationClassName": f"{host.family}_HostSystem",
+            "SystemName": host_system_name(host),
+            "CreationClassName": classname,
+            "Name": name}
+
+
+def filter_list_path(host: Host, name: str) -> CIMInstanceName:
+    cls = f"{host.family}_FilterList"
+    return CIMInstanceName(cls, filter_keys(host, cls, name), namespace=VIRT_NS)
+
+
+def rule_path(host: Host, rule: Rule) -> CIMInstanceName:
+    cls = f"{host.family}_{rule_class(rule)}"
+    return CIMInstanceName(cls, filter_keys(host, cls, rule.name), namespace=VIRT_NS)
+
+
+def _same(a: Any, b: str) -> bool:
+    return isinstance(a, str) and a.lower() == b.lower()
+
+
+def host_of_keys(kb: Any, classname: str, family: str) -> Optional[Host]:
+    """The host whose filter list or rule keys `kb` are (None if they name none)."""
+    if not _same(kb.get("CreationClassName"), classname) or \
+            not _same(kb.get("SystemCreationClassName"), f"{family}_HostSystem"):
+        return None
+    hit = keys.parse_host_name(family, kb.get("SystemName"))
+    if hit is None:
+        return None
+    host, hostname = hit
+    return host if host_facts(host)["hostname"] == hostname else None
+
+
+def filter_of_path(path: CIMInstanceName, family: str) -> Optional[tuple[Host, Filter]]:
+    """(host, filter) of a {P}_FilterList path that names an existing filter; or None."""
+    if not path.classname.lower().endswith("_filterlist"):
+        return None
+    host = host_of_keys(path.keybindings, path.classname, family)
+    if host is None:
+        return None
+    flt = lookup_filter(host, path.keybindings.get("Name"))
+    return None if flt is None else (host, flt)
+
+
+def rule_of_path(path: CIMInstanceName, family: str) -> Optional[tuple[Host, Rule]]:
+    """(host, rule) of a rule path naming an existing rule of the path's class; or None."""
+    host = host_of_keys(path.keybindings, path.classname, family)
+    if host is None:
+        return None
+    hit = parse_rule_id(path.keybindings.get("Name"))
+    if hit is None:
+        return None
+    flt = lookup_filter(host, hit[0])
+    rule = flt.rule(hit[1]) if flt is not None else None
+    if rule is None or f"{family}_{rule_class(rule)}".lower() != path.classname.lower():
+        return None
+    return host, rule
