@@ -602,6 +602,9 @@ class Host:
         self.min_retry = 0.5
         self._delay = self.backoff_min
         self.generation = 0
+        # Set when the connection refuses secure (password-bearing) domain XML, as a
+        # read-only connection does: the layer then asks for plain XML at once.
+        self.xml_secure_denied = False
         self._info: dict[str, Any] = {}
         self._hooks: list[Callable[["Host", Any], None]] = []
         self._thread = threading.Thread(target=self._supervise, daemon=True,

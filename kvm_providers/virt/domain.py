@@ -36,9 +36,10 @@ from lxml import etree
 
 from ..provider.env import current_scope
 from . import keys
-from .connection import STORAGE_GONE, DomainNotFound, Host, HostUnavailable, uri_host
+from .connection import DomainNotFound, Host, HostUnavailable, uri_host
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings
 from .mapping import View
+from .query import if_supported, parse_xml, request_memo, storage_pools
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "domain_xml", "prefetch_xml",
@@ -50,36 +51,6 @@ __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_do
 #: cannot use it; then the layer falls back to 0.
 XML_FLAGS = getattr(libvirt, "VIR_DOMAIN_XML_SECURE", 1)
 XML_INACTIVE = getattr(libvirt, "VIR_DOMAIN_XML_INACTIVE", 2)
-
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-
-
-def parse_xml(text: str) -> Any:
-    """Parse libvirt XML text into an lxml element."""
-    return etree.fromstring(text.encode("utf-8") if isinstance(text, str) else text, _PARSER)
-
-
-def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
-    scope = current_scope()
-    if scope is None:
-        return compute()
-    try:
-        return scope[key]
-    except KeyError:
-        value = scope[key] = compute()
-        return value
-
-
-def _if_supported(host: Host, what: str, call: Callable[[Any], Any]) -> Any:
-    """call(connection); None if the driver does not support it (other errors translated)."""
-    conn = host.conn()
-    try:
-        return call(conn)
-    except libvirt.libvirtError as exc:
-        if Host.unsupported(exc):
-            return None
-        raise host.translate(exc, what) from None
-
 
 class DomainRef:
     """A domain of a host: libvirt object, name and UUID (no XML)."""
@@ -107,7 +78,7 @@ def list_domains(host: Host) -> list[DomainRef]:
         refs.sort(key=lambda r: r.name)
         return refs
 
-    refs = _memo(key, compute)
+    refs = request_memo(key, compute)
     scope = current_scope()
     if scope is not None:
         scope.setdefault(("virt.listed", host.label, host.generation), True)
@@ -122,14 +93,14 @@ def _listed(host: Host) -> bool:
 def lookup_domain(host: Host, name: str) -> Optional[DomainRef]:
     """The domain named `name`, or None."""
     if _listed(host):
-        idx = _memo(("virt.byname", host.label, host.generation),
+        idx = request_memo(("virt.byname", host.label, host.generation),
                     lambda: {r.name: r for r in list_domains(host)})
         return idx.get(name)
-    return _memo(("virt.lookup", host.label, host.generation, name),
-                 lambda: _lookup_now(host, name))
+    return request_memo(("virt.lookup", host.label, host.generation, name),
+                 lambda: lookup_now(host, name))
 
 
-def _lookup_now(host: Host, name: str) -> Optional[DomainRef]:
+def lookup_now(host: Host, name: str) -> Optional[DomainRef]:
     """The domain named `name` asked of libvirt now (no memo), or None."""
     conn = host.conn()
     try:
@@ -144,13 +115,13 @@ def _lookup_now(host: Host, name: str) -> Optional[DomainRef]:
 
 def _bulk_states(host: Host) -> Optional[dict[str, tuple[int, int]]]:
     def compute():
-        stats = _if_supported(host, "getting domain states",
+        stats = if_supported(host, "getting domain states",
                               lambda c: c.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, 0))
         if stats is None:
             return None
         return {d.UUIDString(): (s.get("state.state", 0), s.get("state.reason", 0))
                 for d, s in stats}
-    return _memo(("virt.states", host.label, host.generation), compute)
+    return request_memo(("virt.states", host.label, host.generation), compute)
 
 
 def domain_state(ref: DomainRef) -> tuple[int, int]:
@@ -165,14 +136,14 @@ def domain_state(ref: DomainRef) -> tuple[int, int]:
         with host.guard(f"getting the state of {ref.name!r}"):
             st = ref.dom.state(0)
         return st[0], st[1]
-    return _memo(("virt.state", host.label, host.generation, ref.uuid), compute)
+    return request_memo(("virt.state", host.label, host.generation, ref.uuid), compute)
 
 
 def _bulk_flag_set(host: Host, flag: int, what: str) -> Optional[set[str]]:
     def compute():
-        doms = _if_supported(host, what, lambda c: c.listAllDomains(flag))
+        doms = if_supported(host, what, lambda c: c.listAllDomains(flag))
         return None if doms is None else {d.UUIDString() for d in doms}
-    return _memo(("virt.flagset", host.label, host.generation, flag), compute)
+    return request_memo(("virt.flagset", host.label, host.generation, flag), compute)
 
 
 def autostart(ref: DomainRef) -> bool:
@@ -186,7 +157,7 @@ def autostart(ref: DomainRef) -> bool:
     def compute():
         with host.guard(f"getting autostart of {ref.name!r}"):
             return bool(ref.dom.autostart())
-    return _memo(("virt.autostart", host.label, host.generation, ref.uuid), compute)
+    return request_memo(("virt.autostart", host.label, host.generation, ref.uuid), compute)
 
 
 def has_managed_save(ref: DomainRef) -> bool:
@@ -206,21 +177,21 @@ def has_managed_save(ref: DomainRef) -> bool:
             raise    # a hung or lost host fails the request, never reports "no image"
         except Exception:  # pylint: disable=broad-except
             return False
-    return _memo(("virt.managedsave", host.label, host.generation, ref.uuid), compute)
+    return request_memo(("virt.managedsave", host.label, host.generation, ref.uuid), compute)
 
 
 # -- XML -------------------------------------------------------------------------------
 
-def _fetch_xml_text(ref: DomainRef, flags: int) -> str:
+def fetch_xml_text(ref: DomainRef, flags: int) -> str:
     host = ref.host
-    if getattr(host, "_xml_secure_denied", False):
+    if host.xml_secure_denied:
         flags &= ~XML_FLAGS
     try:
         return ref.dom.XMLDesc(flags)
     except libvirt.libvirtError as exc:
         if flags & XML_FLAGS and exc.get_error_code() == getattr(
                 libvirt, "VIR_ERR_OPERATION_DENIED", 55):
-            host._xml_secure_denied = True  # read-only connection
+            host.xml_secure_denied = True  # read-only connection
             return ref.dom.XMLDesc(flags & ~XML_FLAGS)
         raise
 
@@ -237,9 +208,9 @@ def domain_xml(ref: DomainRef, inactive: bool = False) -> "DomainXML":
     def compute():
         flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
         with ref.host.guard(f"getting the XML of domain {ref.name!r}"):
-            text = _fetch_xml_text(ref, flags)
+            text = fetch_xml_text(ref, flags)
         return DomainXML(ref, parse_xml(text), inactive)
-    return _memo(_xml_key(ref, inactive), compute)
+    return request_memo(_xml_key(ref, inactive), compute)
 
 
 def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
@@ -260,7 +231,7 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
 
     def fetch(ref: DomainRef):
         try:
-            return ref, _fetch_xml_text(ref, flags), None
+            return ref, fetch_xml_text(ref, flags), None
         except libvirt.libvirtError as exc:
             return ref, None, exc
 
@@ -302,7 +273,7 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
     # a hung host holds only its own threads, and the wait has its deadline.
     def fetch(ref: DomainRef):
         try:
-            return _fetch_xml_text(ref, flags), None
+            return fetch_xml_text(ref, flags), None
         except libvirt.libvirtError as exc:
             return None, exc
 
@@ -348,7 +319,7 @@ class DomainXML:
         self._settings: Optional[list[Setting]] = None
         self._by_devid: Optional[dict[str, Setting]] = None
         self._devices: Optional[list[LogicalDevice]] = None
-        self._devices_by_id: Optional[dict[str, LogicalDevice]] = None
+        self._devices_by_id: Optional[dict[tuple[str, str], LogicalDevice]] = None
         self._ctx: Optional[DeviceContext] = None
         self._root_view: Any = None
 
@@ -484,27 +455,11 @@ def host_reachable(host: Host) -> Optional[str]:
         except HostUnavailable as exc:
             return str(exc.status_description)
         return None
-    return _memo(("virt.reachable", host.label), compute)
+    return request_memo(("virt.reachable", host.label), compute)
 
 
 def version_string(v: int) -> str:
     return f"{v // 1000000}.{(v % 1000000) // 1000}.{v % 1000}"
-
-
-def storage_pools(host: Host) -> list[tuple[str, Optional[str], Any]]:
-    """[(pool name, target path, pool object)] of the host (once per request)."""
-    def compute():
-        pools = _if_supported(host, "listing storage pools", lambda c: c.listAllStoragePools(0))
-        out = []
-        for p in pools or []:
-            # A pool undefined since the listing has no path; any other failure fails
-            # the request (a pool without its path would hide the disks in it).
-            text = host.ask(f"reading the XML of storage pool {p.name()!r}", p.XMLDesc, 0,
-                            absent=STORAGE_GONE)
-            path = parse_xml(text).findtext("target/path") if text is not None else None
-            out.append((p.name(), path.rstrip("/") if path else None, p))
-        return out
-    return _memo(("virt.pools", host.label, host.generation), compute)
 
 
 def _pool_index(host: Host) -> tuple[dict, dict]:
@@ -512,7 +467,7 @@ def _pool_index(host: Host) -> tuple[dict, dict]:
     def compute():
         pools = storage_pools(host)
         return ({t: (n, o) for n, t, o in pools if t}, {n: o for n, _t, o in pools})
-    return _memo(("virt.poolindex", host.label, host.generation), compute)
+    return request_memo(("virt.poolindex", host.label, host.generation), compute)
 
 
 class DeviceContext:
@@ -588,7 +543,7 @@ class DeviceContext:
                 except (OSError, PathNotAllowed):
                     return None
             return None
-        return _memo(key, compute)
+        return request_memo(key, compute)
 
     def parent_controller(self, el) -> Optional[str]:
         """InstanceID of the controller RASD a device hangs off (drive/usb/pci address)."""

@@ -34,7 +34,7 @@ from ..provider.env import current_scope
 from . import mapping
 from .connection import Host
 from .devices import DeviceKind, Setting
-from .domain import XML_FLAGS, XML_INACTIVE, DomainRef, DomainXML, _fetch_xml_text, parse_xml
+from .domain import XML_FLAGS, XML_INACTIVE, DomainRef, DomainXML, fetch_xml_text, parse_xml
 
 __all__ = ["editable", "apply_system", "apply_setting", "add_setting", "remove_setting",
            "define", "invalidate", "SKELETONS"]
@@ -53,7 +53,7 @@ SKELETONS: dict[str, str] = {
 def editable(ref: DomainRef) -> DomainXML:
     """A fresh, private parse of the domain's persistent definition (secure XML)."""
     with ref.host.guard(f"getting the XML of domain {ref.name!r}"):
-        text = _fetch_xml_text(ref, XML_FLAGS | XML_INACTIVE)
+        text = fetch_xml_text(ref, XML_FLAGS | XML_INACTIVE)
     return DomainXML(ref, parse_xml(text), inactive=True)
 
 
@@ -80,16 +80,16 @@ def add_setting(doc: DomainXML, kind: DeviceKind, props: Mapping[str, Any]) -> S
     if skeleton is None:
         raise mapping.NotWritable(f"a {kind.name} setting cannot be added, only modified")
     el = etree.fromstring(skeleton)
-    _append_device(doc, kind, el)
+    append_device(doc, kind, el)
     mapping.apply_props(kind.table(el), el, props, doc.context())
     doc.invalidate()
-    s = _setting_of(doc, el)
+    s = setting_of(doc, el)
     if s is None:
         raise ValueError(f"the new {kind.name} has no device id (missing target or address)")
     return s
 
 
-def _append_device(doc: DomainXML, kind: DeviceKind, el: Any) -> None:
+def append_device(doc: DomainXML, kind: DeviceKind, el: Any) -> None:
     """Add `el` to ``<devices>`` in libvirt's customary grouping: after the last element
     of the same tag."""
     devices = mapping.ensure_path(doc.root, "devices")
@@ -101,7 +101,7 @@ def _append_device(doc: DomainXML, kind: DeviceKind, el: Any) -> None:
     doc.invalidate()
 
 
-def _setting_of(doc: DomainXML, el: Any) -> Optional[Setting]:
+def setting_of(doc: DomainXML, el: Any) -> Optional[Setting]:
     """The setting whose element is `el`, or None."""
     for s in doc.settings():
         if s.element is el:

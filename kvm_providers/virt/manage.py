@@ -37,10 +37,10 @@ import pywbem
 from lxml import etree
 
 from . import edit, lifecycle, mapping, states
-from .edit import _append_device, _setting_of
+from .edit import append_device, setting_of
 from .connection import Host
 from .devices import KIND_BY_NAME, DeviceKind, Setting
-from .domain import DomainRef, DomainXML, XML_FLAGS, _fetch_xml_text, _lookup_now, parse_xml
+from .domain import DomainRef, DomainXML, XML_FLAGS, fetch_xml_text, lookup_now, parse_xml
 from .hostcaps import domain_caps, emulators, guest_type
 from .limits import LimitError, check as check_limit
 from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
@@ -130,7 +130,7 @@ def _live_doc(ref: DomainRef) -> Optional[DomainXML]:
     with ref.host.guard(f"getting the state of {ref.name!r}"):
         if not ref.dom.isActive():
             return None
-        text = _fetch_xml_text(ref, XML_FLAGS)
+        text = fetch_xml_text(ref, XML_FLAGS)
     return DomainXML(ref, parse_xml(text), inactive=False)
 
 
@@ -392,7 +392,7 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
             _check_unique(kind, el, [doc], r.where, name)
             if el.tag == "interface":
                 taken[el.find("mac").get("address")] = name
-            _append_device(doc, kind, el)
+            append_device(doc, kind, el)
         if reference is None:
             _default_devices(doc, family, given)
         autostart = vssd.get_("AutoStart")
@@ -652,7 +652,7 @@ def add_resources(ref: DomainRef, family: str, rasds: list[RasdRequest]) -> list
             if el.tag == "interface":
                 mac = el.find("mac").get("address")
                 taken[mac] = name
-            _append_device(change.doc, kind, el)
+            append_device(change.doc, kind, el)
             xml = _xml(el)
             change.op(f"attaching a {kind.name} to {name!r}",
                       _device_call("attachDeviceFlags", xml),
@@ -671,7 +671,7 @@ def _results(change: _DomainChange) -> list[Result]:
         if el is change.doc.root:
             devid = kind.name
         else:
-            s = _setting_of(change.doc, el)
+            s = setting_of(change.doc, el)
             devid = s.devid if s is not None else (kind.devid(el) or "")
         out.append(Result(change.ref.host, change.ref.name, kind, devid))
     edit.invalidate(change.ref.host, change.ref.uuid)
@@ -729,7 +729,7 @@ def modify_resources(items: list[tuple[DomainRef, str, DeviceKind, RasdRequest]]
                 if el is ch.doc.root:
                     out.append(Result(ch.ref.host, ch.ref.name, kind, kind.name))
                 else:
-                    s = _setting_of(ch.doc, el)
+                    s = setting_of(ch.doc, el)
                     out.append(Result(ch.ref.host, ch.ref.name, kind,
                                       s.devid if s else (kind.devid(el) or "")))
             edit.invalidate(ch.ref.host, ch.ref.uuid)
@@ -772,4 +772,4 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
 
 def lookup(host: Host, name: str) -> Optional[DomainRef]:
     """The domain `name` of `host` asked of libvirt now (not the request memo)."""
-    return _lookup_now(host, name)
+    return lookup_now(host, name)

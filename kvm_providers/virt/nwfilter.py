@@ -38,8 +38,9 @@ from lxml import etree
 
 from ..provider.env import current_scope
 from .connection import DomainNotFound, Host
-from .domain import (XML_FLAGS, DomainRef, DomainXML, _fetch_xml_text, _if_supported, _memo,
-                     domain_state, domain_xml, list_domains, parse_xml)
+from .domain import (XML_FLAGS, DomainRef, DomainXML, domain_state, domain_xml,
+                     fetch_xml_text, list_domains)
+from .query import if_supported, parse_xml, request_memo
 from . import edit
 
 __all__ = ["Filter", "Rule", "FilterError", "NicUse", "list_filters", "filter_names",
@@ -195,10 +196,10 @@ def _parse(host: Host, obj: Any) -> Filter:
 
 def _objects(host: Host) -> list[Any]:
     def compute():
-        objs = _if_supported(host, "listing network filters",
+        objs = if_supported(host, "listing network filters",
                              lambda c: c.listAllNWFilters(0)) or []
         return sorted(objs, key=lambda o: o.name())
-    return _memo(("virt.nwfilter.objs", host.label, host.generation), compute)
+    return request_memo(("virt.nwfilter.objs", host.label, host.generation), compute)
 
 
 def filter_names(host: Host) -> list[str]:
@@ -206,7 +207,7 @@ def filter_names(host: Host) -> list[str]:
     def compute():
         with host.guard("listing network filters"):
             return [o.name() for o in _objects(host)]
-    return _memo(("virt.nwfilter.names", host.label, host.generation), compute)
+    return request_memo(("virt.nwfilter.names", host.label, host.generation), compute)
 
 
 def list_filters(host: Host) -> list[Filter]:
@@ -224,7 +225,7 @@ def list_filters(host: Host) -> list[Filter]:
                     continue
                 raise host.translate(exc, "getting the XML of a network filter") from None
         return out
-    return _memo(("virt.nwfilter.all", host.label, host.generation), compute)
+    return request_memo(("virt.nwfilter.all", host.label, host.generation), compute)
 
 
 def lookup_filter(host: Host, name: Any) -> Optional[Filter]:
@@ -237,7 +238,7 @@ def lookup_filter(host: Host, name: Any) -> Optional[Filter]:
 
     def compute():
         return _fresh(host, name)
-    return _memo(("virt.nwfilter.one", host.label, host.generation, name), compute)
+    return request_memo(("virt.nwfilter.one", host.label, host.generation, name), compute)
 
 
 def _fresh(host: Host, name: str) -> Optional[Filter]:
@@ -504,7 +505,7 @@ def _edit_live(ref: DomainRef, devid: str, change: Callable[[Any, bool], None],
     """The live half of :func:`_edit_nic` (virDomainUpdateDeviceFlags, AFFECT_LIVE)."""
     host = ref.host
     with host.guard(f"getting the XML of domain {ref.name!r}"):
-        live = DomainXML(ref, parse_xml(_fetch_xml_text(ref, XML_FLAGS)))
+        live = DomainXML(ref, parse_xml(fetch_xml_text(ref, XML_FLAGS)))
     s = live.setting(devid)
     if s is None or s.kind.name != "net":
         return      # not plugged in the running guest: its definition is all there is
@@ -514,7 +515,7 @@ def _edit_live(ref: DomainRef, devid: str, change: Callable[[Any, bool], None],
         ref.dom.updateDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
     edit.invalidate(host, ref.uuid)
     with host.guard(f"getting the XML of domain {ref.name!r}"):
-        after = DomainXML(ref, parse_xml(_fetch_xml_text(ref, XML_FLAGS))).setting(devid)
+        after = DomainXML(ref, parse_xml(fetch_xml_text(ref, XML_FLAGS))).setting(devid)
     if after is not None and _filter_of(after.element) != want:
         raise FilterError("bad-value", f"libvirt did not change the network filter of the "
                                        f"interface {devid!r} of the running domain "

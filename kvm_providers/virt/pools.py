@@ -36,8 +36,8 @@ import libvirt
 from . import keys
 from .connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
 from .devices import Setting
-from .domain import (DomainRef, _if_supported, _memo, domain_xml, list_domains, parse_xml,
-                     prefetch_xml, storage_pools)
+from .domain import DomainRef, domain_xml, list_domains, prefetch_xml
+from .query import if_supported, parse_xml, request_memo, storage_pools
 from .hostcaps import host_caps
 from .units import KIB, MIB
 
@@ -125,9 +125,9 @@ class Pool:
 def networks(host: Host) -> list[tuple[str, Any]]:
     """[(network name, virNetwork)] of the host, sorted by name (once per request)."""
     def compute():
-        nets = _if_supported(host, "listing networks", lambda c: c.listAllNetworks(0)) or []
+        nets = if_supported(host, "listing networks", lambda c: c.listAllNetworks(0)) or []
         return sorted(((n.name(), n) for n in nets), key=lambda t: t[0])
-    return _memo(("virt.networks", host.label, host.generation), compute)
+    return request_memo(("virt.networks", host.label, host.generation), compute)
 
 
 def _ask_pool(pool: Pool, tag: str, what: str, call: Callable[[Any], Any], failed: Any = None,
@@ -141,7 +141,7 @@ def _ask_pool(pool: Pool, tag: str, what: str, call: Callable[[Any], Any], faile
     def compute():
         return host.ask(f"{what} of {pool.pool_id}", call, pool.obj,
                         absent=STORAGE_GONE | NETWORK_GONE, default=failed)
-    return _memo((tag, host.label, host.generation, *(ident or (pool.name,))), compute)
+    return request_memo((tag, host.label, host.generation, *(ident or (pool.name,))), compute)
 
 
 def network_xml(pool: Pool) -> Optional[Any]:
@@ -291,7 +291,7 @@ def allocations(host: Host) -> dict[tuple[str, str], list[tuple[DomainRef, Setti
                 if hit is not None:
                     out.setdefault((hit[0].name, hit[1]), []).append((ref, s))
         return out
-    return _memo(("virt.allocations", host.label, host.generation), compute)
+    return request_memo(("virt.allocations", host.label, host.generation), compute)
 
 
 def allocated_from(pool: Pool) -> list[tuple[DomainRef, Setting]]:

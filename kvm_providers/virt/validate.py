@@ -136,7 +136,7 @@ def allowed_roots(host: Any, local: bool, pools: bool = True) -> list[str]:
     them: ``[storage] allowed_paths``, and with `pools` the target directories of the
     host's storage pools (not device directories such as /dev or /dev/mapper: a disk
     from those must be a volume of the pool)."""
-    from .domain import _memo, storage_pools
+    from .query import request_memo, storage_pools
 
     def compute() -> list[str]:
         roots = list(storage_config().allowed_paths)
@@ -146,7 +146,7 @@ def allowed_roots(host: Any, local: bool, pools: bool = True) -> list[str]:
         return sorted({normalise_path(r, local) for r in roots})
     # once per request (every disk of every domain may be checked); dropped with the
     # host's other memos when a pool changes
-    return _memo(("virt.allowed_roots", host.label, host.generation, local, pools), compute)
+    return request_memo(("virt.allowed_roots", host.label, host.generation, local, pools), compute)
 
 
 #: libvirt's answers meaning "no volume has this path".

@@ -39,24 +39,9 @@ KNOWN_OVERSIZED: set[str] = {
     "kvm_providers.virt.settings",
 }
 #: Import cycles (as the sorted modules of each strongly connected component).
-KNOWN_CYCLES: set[tuple[str, ...]] = {
-    # the libvirt layer (issue 11, its own item): domain.py imports validate late.
-    ("kvm_providers.virt.domain", "kvm_providers.virt.hostcaps", "kvm_providers.virt.limits",
-     "kvm_providers.virt.settings", "kvm_providers.virt.validate"),
-}
+KNOWN_CYCLES: set[tuple[str, ...]] = set()
 #: (importing module, imported module, private name).
-KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = {
-    # the libvirt layer (issue 11, its own item): helpers shared among its modules.
-    ("kvm_providers.virt.edit", "kvm_providers.virt.domain", "_fetch_xml_text"),
-    ("kvm_providers.virt.manage", "kvm_providers.virt.domain", "_fetch_xml_text"),
-    ("kvm_providers.virt.manage", "kvm_providers.virt.domain", "_lookup_now"),
-    ("kvm_providers.virt.manage", "kvm_providers.virt.edit", "_append_device"),
-    ("kvm_providers.virt.manage", "kvm_providers.virt.edit", "_setting_of"),
-    ("kvm_providers.virt.poolconfig", "kvm_providers.virt.domain", "_host_is_this_machine"),
-    ("kvm_providers.virt.pools", "kvm_providers.virt.domain", "_if_supported"),
-    ("kvm_providers.virt.pools", "kvm_providers.virt.domain", "_memo"),
-    ("kvm_providers.virt.validate", "kvm_providers.virt.domain", "_memo"),
-}
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
 
 
 # -- the sources ---------------------------------------------------------------------------
@@ -219,8 +204,19 @@ def test_no_imports_of_private_names():
     assert not fixed, f"no longer imported, remove them from KNOWN_PRIVATE_IMPORTS: {fixed}"
 
 
+#: Generated modules (tables written by a generator, never read or edited as code) are
+#: not held to the size limit; they say so in their first line.
+GENERATED_MARK = "generated"
+
+
+def _generated(path: Path) -> bool:
+    with path.open(encoding="utf-8") as f:
+        return GENERATED_MARK in f.readline().lower()
+
+
 def test_no_module_over_800_lines():
-    sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in MODULES.items()}
+    sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in MODULES.items()
+             if not _generated(p)}
     over = {m for m, n in sizes.items() if n > MAX_LINES}
     new = sorted(over - KNOWN_OVERSIZED)
     assert not new, "modules over %d lines: %s" % (
