@@ -256,7 +256,8 @@ def _model_xml(inst: CIMInstance, spec) -> str:
             else:
                 tags = _prop_tags(pspec.name, pspec.type, pspec.is_array, pspec.embedded_object,
                                   pspec.reference_class, None)
-                entry = (tags[0], tags[1], _formatter(pspec), pspec.type, pspec.is_array)
+                entry = (tags[0], tags[1], _formatter(pspec), pspec.type, pspec.is_array,
+                         tags[0] + tags[1])
             fmts[lk] = entry
         # Slots read directly (FAST guarantees the layout): property getters cost.
         if entry is False or prop._type != entry[3] or prop._is_array != entry[4]:
@@ -264,7 +265,7 @@ def _model_xml(inst: CIMInstance, spec) -> str:
             continue
         value = prop._value
         if value is None:
-            append(entry[0] + entry[1])
+            append(entry[5])  # complete instances carry many NULLs: one string each
         else:
             append(entry[0] + entry[2](value) + entry[1])
     append("</INSTANCE>")

@@ -353,12 +353,26 @@ def filter_instance(inst: CIMInstance, wanted: Optional[frozenset[str]]) -> CIMI
     return inst
 
 
-def _null_plan(spec: ClassSpec, wanted: frozenset[str]) -> tuple[tuple[str, PropSpec], ...]:
-    """(folded name, PropSpec) of the wanted properties of a class, in declaration order."""
+def _unset_property(p: PropSpec) -> Optional[CIMProperty]:
+    """The property an instance gets for `p` when its provider sets none: the class
+    default, else NULL.  Built once per class and shared by every instance (properties
+    are replaced, never changed in place, once an instance is returned); None where
+    the default is a list, which each instance gets a copy of."""
+    if isinstance(p.default, list):
+        return None
+    return new_property(p.name, p.default, p.type, p.is_array, p.reference_class,
+                        p.embedded_object)
+
+
+def _null_plan(spec: ClassSpec, wanted: frozenset[str]
+               ) -> tuple[tuple[str, PropSpec, Optional[CIMProperty]], ...]:
+    """(folded name, PropSpec, shared unset property) of the wanted properties of a
+    class, in declaration order."""
     key = ("nulls", wanted)
     hit = spec._cache.get(key)
     if hit is None:
-        hit = tuple((lk, p) for lk, p in spec.props.items() if lk in wanted)
+        hit = tuple((lk, p, _unset_property(p)) for lk, p in spec.props.items()
+                    if lk in wanted)
         spec._cache[key] = hit
     return hit
 
@@ -380,11 +394,10 @@ def complete_instance(inst: CIMInstance, spec: ClassSpec,
     props = inst.properties
     if len(props) >= len(plan):
         return inst
-    for lk, p in plan:
+    for lk, p, shared in plan:
         if not has_prop(props, lk):
-            value = p.default
-            if isinstance(value, list):
-                value = list(value)  # never share a mutable default between instances
-            set_prop(props, lk, p.name, new_property(p.name, value, p.type, p.is_array,
-                                                     p.reference_class, p.embedded_object))
+            if shared is None:  # a list default: never shared between instances
+                shared = new_property(p.name, list(p.default), p.type, p.is_array,
+                                      p.reference_class, p.embedded_object)
+            set_prop(props, lk, p.name, shared)
     return inst
