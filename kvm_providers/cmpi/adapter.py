@@ -56,6 +56,7 @@ from ..provider import ProviderProxy, request_scope, to_cim_error
 from . import loader
 from .convert import Converter, cim_error_from_cmpi
 from .env import CMPIEnvironment, install_log_handler
+from .sharing import share
 
 __all__ = ["CMPIProxyProvider", "FailedProvider", "get_cmpi_proxy_provider", "resolve_module",
            "PYCIM_DIR", "reset"]
@@ -244,12 +245,24 @@ class CMPIProxyProvider:
             code = pywbem.CIM_ERR_FAILED
         return code, _bytes(err.status_description or "")
 
-    def _run(self, what: str, ctx, func: Callable[[CMPIEnvironment, Converter], Any]):
-        """Run one CMPI call: env, converter, request scope, error mapping."""
+    def _run(self, what: str, ctx, func: Callable[[CMPIEnvironment, Converter], Any],
+             access: str = ""):
+        """Run one CMPI call: env, converter, request scope, error mapping.
+
+        `access` "read": the call may share its request scope with the read
+        calls around it (the other calls of the same client request, see
+        :mod:`.sharing`); "write": it ends the shared scope; "": neither.
+        """
         conv = Converter(self.cmpi, self.broker)
+        if access == "read":
+            scope = share.read()
+        elif access == "write":
+            scope = share.write()
+        else:
+            scope = request_scope()
         try:
             env = self._env(ctx)
-            with request_scope():
+            with scope:
                 rc = func(env, conv)
             if isinstance(rc, tuple):
                 return rc
@@ -308,7 +321,7 @@ class CMPIProxyProvider:
                 for path in self.proxy.MI_enumInstanceNames(env, cop):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._run("EnumerateInstanceNames", ctx, run)
+        return self._run("EnumerateInstanceNames", ctx, run, "read")
 
     def enum_instances(self, ctx, rslt, objname, plist):
         def run(env, conv):
@@ -318,14 +331,14 @@ class CMPIProxyProvider:
                 for inst in self.proxy.MI_enumInstances(env, cop, props):
                     rslt.return_instance(conv.keep(conv.instance(inst, namespace=op.namespace)))
             rslt.done()
-        return self._run("EnumerateInstances", ctx, run)
+        return self._run("EnumerateInstances", ctx, run, "read")
 
     def get_instance(self, ctx, rslt, objname, plist):
         def run(env, conv):
             op = self._path(conv, objname)
             inst = self.proxy.MI_getInstance(env, op, self._plist(plist))
             self._return_instances(conv, rslt, [inst], op.namespace)
-        return self._run("GetInstance", ctx, run)
+        return self._run("GetInstance", ctx, run, "read")
 
     def create_instance(self, ctx, rslt, objname, newinst):
         def run(env, conv):
@@ -341,7 +354,7 @@ class CMPIProxyProvider:
             if path.namespace is None:
                 path.namespace = ref.namespace
             self._return_paths(conv, rslt, [path])
-        return self._run("CreateInstance", ctx, run)
+        return self._run("CreateInstance", ctx, run, "write")
 
     def set_instance(self, ctx, rslt, objname, newinst, plist):
         def run(env, conv):
@@ -349,13 +362,13 @@ class CMPIProxyProvider:
             inst = conv.to_instance(newinst, path=ref)
             self.proxy.MI_modifyInstance(env, inst, self._plist(plist))
             rslt.done()
-        return self._run("ModifyInstance", ctx, run)
+        return self._run("ModifyInstance", ctx, run, "write")
 
     def delete_instance(self, ctx, rslt, objname):
         def run(env, conv):
             self.proxy.MI_deleteInstance(env, self._path(conv, objname))
             rslt.done()
-        return self._run("DeleteInstance", ctx, run)
+        return self._run("DeleteInstance", ctx, run, "write")
 
     def exec_query(self, ctx, rslt, objname, query, lang):
         return (self.cmpi.CMPI_RC_ERR_NOT_SUPPORTED,
@@ -396,7 +409,7 @@ class CMPIProxyProvider:
                                                           resultRole):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._run("AssociatorNames", ctx, run)
+        return self._run("AssociatorNames", ctx, run, "read")
 
     def associators(self, ctx, rslt, objname, assocClass, resultClass, role, resultRole,
                     plist):
@@ -408,7 +421,7 @@ class CMPIProxyProvider:
                                                       resultRole, props):
                     rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
             rslt.done()
-        return self._run("Associators", ctx, run)
+        return self._run("Associators", ctx, run, "read")
 
     def reference_names(self, ctx, rslt, objname, resultClass, role):
         def run(env, conv):
@@ -417,7 +430,7 @@ class CMPIProxyProvider:
                 for path in self.proxy.MI_referenceNames(env, op, acls, role):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._run("ReferenceNames", ctx, run)
+        return self._run("ReferenceNames", ctx, run, "read")
 
     def references(self, ctx, rslt, objname, resultClass, role, plist):
         def run(env, conv):
@@ -427,7 +440,7 @@ class CMPIProxyProvider:
                 for inst in self.proxy.MI_references(env, op, acls, role, props):
                     rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
             rslt.done()
-        return self._run("References", ctx, run)
+        return self._run("References", ctx, run, "read")
 
     # -- method MI ------------------------------------------------------------
 
@@ -442,7 +455,7 @@ class CMPIProxyProvider:
                 cval, ctype = conv.value(rval, rtype, isinstance(rval, list))
                 rslt.return_data(cval, ctype)
             rslt.done()
-        return self._run(f"InvokeMethod {method}", ctx, run)
+        return self._run(f"InvokeMethod {method}", ctx, run, "write")
 
     # -- indication MI --------------------------------------------------------
 
