@@ -50,7 +50,7 @@ import traceback
 from typing import Any, Callable, Optional
 
 import pywbem
-from pywbem import CIMInstanceName
+from pywbem import CIMInstance, CIMInstanceName
 
 from ..provider import ProviderProxy, request_scope, to_cim_error
 from . import loader
@@ -59,7 +59,7 @@ from .env import CMPIEnvironment, install_log_handler
 from .sharing import share
 
 __all__ = ["CMPIProxyProvider", "FailedProvider", "get_cmpi_proxy_provider", "resolve_module",
-           "PYCIM_DIR", "reset"]
+           "local_provider", "PYCIM_DIR", "reset"]
 
 LOG = logging.getLogger("kvm_providers.cmpi")
 
@@ -105,6 +105,44 @@ def resolve_module(miname: str, pycim_dir: Optional[str] = None) -> str:
 
 def _cmpi_module():
     return loader.import_cmpi()
+
+
+_routes_cache: Optional[dict[tuple[str, str], str]] = None
+
+
+def _routes() -> dict[tuple[str, str], str]:
+    """{(namespace, class), lower case: provider (MI) name} of the registration table."""
+    global _routes_cache  # pylint: disable=global-statement
+    if _routes_cache is None:
+        routes: dict[tuple[str, str], str] = {}
+        try:
+            from ..registry import registrations
+            for reg in registrations():
+                for ns in reg.namespaces:
+                    routes[(ns.lower(), reg.classname.lower())] = reg.provider_name
+        except Exception:  # pylint: disable=broad-except
+            LOG.debug("registration table unavailable:\n%s", traceback.format_exc())
+        _routes_cache = routes
+    return _routes_cache
+
+
+def local_provider(namespace: Optional[str], classname: str) -> Optional["CMPIProxyProvider"]:
+    """The MI of this process to which the CIM server routes `classname` in `namespace`.
+
+    None unless the registration table names a provider for the class and
+    the server has created that MI in this process already: then an up-call
+    for the class would come back here through the server (sfcb runs the
+    whole group, Pegasus the whole module, in one process), and the handle
+    calls the MI directly instead (see CMPICIMOMHandle.GetInstance).
+    """
+    if not namespace:
+        return None
+    miname = _routes().get((namespace.strip("/").lower(), classname.lower()))
+    if miname is None:
+        return None
+    with _lock:
+        prox = _proxies.get(miname)
+    return prox if isinstance(prox, CMPIProxyProvider) else None
 
 
 def get_cmpi_proxy_provider(miname: str, broker, ctx, cmpi=None):
@@ -290,6 +328,20 @@ class CMPIProxyProvider:
         for inst in instances:
             rslt.return_instance(conv.keep(conv.instance(inst, namespace=ns)))
         rslt.done()
+
+    def local_get_instance(self, ctx, path: CIMInstanceName, props) -> CIMInstance:
+        """GetInstance for an up-call made in this process (see :func:`local_provider`).
+
+        Runs in the caller's request scope, so what the caller read from
+        libvirt is not read again; CIMErrors reach the caller as they would
+        through the server.
+        """
+        inst = self.proxy.MI_getInstance(self._env(ctx), path, props)
+        if inst.path is None:
+            inst.path = path.copy()
+        elif inst.path.namespace is None:
+            inst.path.namespace = path.namespace
+        return inst
 
     # -- instance MI ----------------------------------------------------------
 

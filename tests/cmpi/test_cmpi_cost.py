@@ -201,3 +201,58 @@ def _str(broker, text):
 
 
 _KEEP: list = []
+
+
+# -- Associators: one GetInstance up-call per result ------------------------------------------------
+
+
+def _mi(broker, ctx, short: str):
+    """The MI `kvm_providers_<short>` created as a server creates it, registered for its classes."""
+    from kvm_providers.registry import registrations
+    prox = adapter.get_cmpi_proxy_provider(f"kvm_providers_{short}", broker, ctx, cmpi=F)
+    for reg in registrations():
+        if reg.provider_name == f"kvm_providers_{short}" and NS in reg.namespaces:
+            broker.register(reg.classname, prox, association="association" in reg.types)
+    return prox
+
+
+def _associators(broker, ctx, prox):
+    cs = broker.new_object_path(NS, "KVM_ComputerSystem")
+    cs.add_key("CreationClassName", _str(broker, "KVM_ComputerSystem"), F.CMPI_string)
+    cs.add_key("Name", _str(broker, "guest0000"), F.CMPI_string)
+    rslt = F.CMPIResult._new()
+    assert F.target_call(prox, "associators", ctx, rslt, cs, "KVM_SystemDevice", None, None,
+                         None, None) == (0, None)
+    return sorted((str(i.objectpath()), sorted((n, _val(i._get(n))) for n in i._props))
+                  for i in rslt.instances)
+
+
+def _val(cell):
+    if isinstance(cell.payload, list):
+        return (cell.type, cell.state, [_val(c) for c in cell.payload])
+    return (cell.type, cell.state, repr(cell.payload))
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_associators_call_a_loaded_mi_directly(fake, node, clock, server):
+    """The devices' MI runs in this process: no up-call through the server per device,
+    the same instances as through the server."""
+    broker = F.CMPIBroker(name=server)
+    ctx = broker.context()
+    assoc = _mi(broker, ctx, "system_device")
+    _mi(broker, ctx, "logical_devices")
+    direct = _associators(broker, ctx, assoc)
+    assert len(direct) > 5
+    assert [u for u in broker.upcalls if u[0] == "getInstance"] == []
+    adapter.reset()                            # the devices' MI is not loaded here now
+    broker = F.CMPIBroker(name=server)
+    ctx = broker.context()
+    assoc = _mi(broker, ctx, "system_device")
+    devices = adapter.CMPIProxyProvider("kvm_providers_logical_devices", broker, ctx, cmpi=F)
+    from kvm_providers.registry import registrations
+    for reg in registrations():
+        if reg.provider_name == "kvm_providers_logical_devices" and NS in reg.namespaces:
+            broker.register(reg.classname, devices)
+    through_server = _associators(broker, ctx, assoc)
+    assert len([u for u in broker.upcalls if u[0] == "getInstance"]) == len(direct)
+    assert through_server == direct
