@@ -94,6 +94,9 @@ class Converter:
                                                      "CMPI_enumeration", "CMPI_ptr",
                                                      "CMPI_charsptr") if hasattr(c, n)}
         self._null_states = c.CMPI_nullValue | c.CMPI_notFound
+        # CMPIType of a scalar NULL of each CIM type (what value() gives for None).
+        self._null_ctypes = dict(self._to_ctype)
+        self._string_ctype = self._to_ctype["string"]
 
     # -- lifetime -----------------------------------------------------------
 
@@ -390,16 +393,37 @@ class Converter:
             path.namespace = ns
         cop = self.keep(self.object_path(path))
         cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
+        set_property = cinst.set_property
+        # The common cases first (an enumeration converts tens of properties
+        # per instance, most of them NULL or plain strings and integers):
+        # the same CMPI calls as value(), without its generic dispatch.
+        null_ctypes = self._null_ctypes
+        new_value = self.cmpi.CMPIValue
+        new_string = self.broker.new_string
+        keep = self.arena.append
         for prop in inst.properties.values():
             cim_type = prop.type
-            if prop.embedded_object and _embeds_instance(prop.value):
+            value = prop.value
+            if prop.embedded_object and _embeds_instance(value):
                 # Also a NULL (and NULL elements): Pegasus checks the CMPI type
                 # of every property against the class, which declares
                 # EmbeddedInstance/EmbeddedObject properties as instances, and
                 # rejects a CMPI string there (CMPI_RC_ERR_INVALID_DATA_TYPE).
                 cim_type = "instance"
+            if not prop.is_array:
+                if value is None:
+                    ctype = null_ctypes.get(cim_type)
+                    if ctype is not None:
+                        set_property(prop.name, None, ctype)
+                        continue
+                elif cim_type == "string" and type(value) is str:  # noqa: E721 (not a subclass)
+                    cval = new_value()
+                    cval.string = string = new_string(value)
+                    keep(string)
+                    set_property(prop.name, cval, self._string_ctype)
+                    continue
             try:
-                cval, ctype = self.value(prop.value, cim_type, bool(prop.is_array))
+                cval, ctype = self.value(value, cim_type, bool(prop.is_array))
             except pywbem.CIMError:
                 raise
             except (TypeError, ValueError, OverflowError) as exc:
@@ -407,7 +431,7 @@ class Converter:
                     pywbem.CIM_ERR_FAILED,
                     f"Property {inst.classname}.{prop.name} = {prop.value!r} "
                     f"({cim_type}) cannot be passed to CMPI: {exc}") from None
-            cinst.set_property(str(prop.name), cval, ctype)
+            set_property(str(prop.name), cval, ctype)
         return cinst
 
     def fill_args(self, cargs, params: dict[str, Any]) -> None:
