@@ -85,6 +85,8 @@ class Converter:
         self.cmpi = cmpi
         self.broker = broker
         self.arena: list[Any] = []
+        # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
+        self._inst_paths: dict[tuple, Any] = {}
         c = cmpi
         self.ARRAY = c.CMPI_ARRAY
         self._to_ctype = {name: getattr(c, cname) for name, cname in CIM_TO_CMPI_NAMES.items()}
@@ -107,6 +109,7 @@ class Converter:
 
     def release(self) -> None:
         """Drop the references to every object this converter made."""
+        self._inst_paths.clear()
         self.arena.clear()
 
     # -- type names -----------------------------------------------------------
@@ -366,12 +369,32 @@ class Converter:
         if path.host:
             cop.set_hostname(str(path.host))
         if isinstance(path, CIMInstanceName):
-            for name, kval in path.keybindings.items():
-                if kval is None:
-                    raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                                          f"NULL value for key {path.classname}.{name}")
-                cval, ctype = self.value(kval, self.infer_type(kval), False)
-                cop.add_key(str(name), cval, ctype)
+            self._add_keys(cop, path)
+        return cop
+
+    def _add_keys(self, cop, path: CIMInstanceName) -> None:
+        for name, kval in path.keybindings.items():
+            if kval is None:
+                raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                      f"NULL value for key {path.classname}.{name}")
+            cval, ctype = self.value(kval, self.infer_type(kval), False)
+            cop.add_key(str(name), cval, ctype)
+
+    def _instance_path(self, path: CIMInstanceName):
+        """The CMPIObjectPath to make an instance of `path` from.
+
+        Both servers copy the path into the new instance (sfcb's
+        ``internal_new_CMPIInstance`` its keys, Pegasus' ``mbEncNewInstance``
+        the whole SCMOInstance), so one path per class and key set serves
+        every instance of a call, its keys set anew each time: a new path
+        costs Pegasus a class lookup and an SCMOInstance of the class.
+        """
+        ident = (path.namespace, path.classname, path.host, tuple(path.keybindings))
+        cop = self._inst_paths.get(ident)
+        if cop is None:
+            cop = self._inst_paths[ident] = self.keep(self.object_path(path))
+        else:
+            self._add_keys(cop, path)
         return cop
 
     def instance(self, inst: CIMInstance, namespace: Optional[str] = None,
@@ -391,7 +414,7 @@ class Converter:
         if ns != path.namespace:
             path = path.copy()
             path.namespace = ns
-        cop = self.keep(self.object_path(path))
+        cop = self._instance_path(path)
         cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
         set_property = cinst.set_property
         # The common cases first (an enumeration converts tens of properties

@@ -256,3 +256,29 @@ def test_associators_call_a_loaded_mi_directly(fake, node, clock, server):
     through_server = _associators(broker, ctx, assoc)
     assert len([u for u in broker.upcalls if u[0] == "getInstance"]) == len(direct)
     assert through_server == direct
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_one_object_path_per_class_and_call(fake, node, clock, server, monkeypatch):
+    """new_instance copies its path: the instances of a call share one CMPIObjectPath
+    (in Pegasus a new path is a class lookup and an SCMOInstance), each with its own keys."""
+    made = []
+    real = F.CMPIBroker.new_object_path
+
+    def new_object_path(self, ns, cname):
+        made.append(cname)
+        return real(self, ns, cname)
+    monkeypatch.setattr(F.CMPIBroker, "new_object_path", new_object_path)
+    broker, ctx, _prox = _server(server, ["KVM_DiskResourceAllocationSettingData"])
+    insts = _enumerate(broker, ctx, "KVM_DiskResourceAllocationSettingData")
+    made.remove("KVM_DiskResourceAllocationSettingData")       # the request's own path
+    assert len(insts) == 2 * GUESTS
+    ids = {_instance_id(data) for data in insts}
+    assert len(ids) == len(insts)
+    assert made.count("KVM_DiskResourceAllocationSettingData") == 1
+
+
+def _instance_id(data) -> str:
+    inst = data.value.inst
+    key = inst.objectpath().get_key("InstanceID")     # bound while its value is read
+    return key.value.string.__str__()
