@@ -421,9 +421,12 @@ class Converter:
         # per instance, most of them NULL or plain strings and integers):
         # the same CMPI calls as value(), without its generic dispatch.
         null_ctypes = self._null_ctypes
-        new_value = self.cmpi.CMPIValue
+        to_ctype = self._to_ctype
         new_string = self.broker.new_string
         keep = self.arena.append
+        # One CMPIValue for the scalars: set_property copies the value at once
+        # (sfcb's ClInstanceAddProperty, Pegasus' value2SCMOValue).
+        cval = self.cmpi.CMPIValue()
         for prop in inst.properties.values():
             cim_type = prop.type
             value = prop.value
@@ -440,13 +443,20 @@ class Converter:
                         set_property(prop.name, None, ctype)
                         continue
                 elif cim_type == "string" and type(value) is str:  # noqa: E721 (not a subclass)
-                    cval = new_value()
                     cval.string = string = new_string(value)
                     keep(string)
                     set_property(prop.name, cval, self._string_ctype)
                     continue
+                elif type(value) is _INT_CLASSES.get(cim_type):  # already range-checked
+                    setattr(cval, cim_type, int(value))
+                    set_property(prop.name, cval, to_ctype[cim_type])
+                    continue
+                elif cim_type == "boolean" and type(value) is bool:  # noqa: E721
+                    cval.boolean = 1 if value else 0
+                    set_property(prop.name, cval, to_ctype["boolean"])
+                    continue
             try:
-                cval, ctype = self.value(value, cim_type, bool(prop.is_array))
+                pval, ctype = self.value(value, cim_type, bool(prop.is_array))
             except pywbem.CIMError:
                 raise
             except (TypeError, ValueError, OverflowError) as exc:
@@ -454,7 +464,7 @@ class Converter:
                     pywbem.CIM_ERR_FAILED,
                     f"Property {inst.classname}.{prop.name} = {prop.value!r} "
                     f"({cim_type}) cannot be passed to CMPI: {exc}") from None
-            set_property(str(prop.name), cval, ctype)
+            set_property(str(prop.name), pval, ctype)
         return cinst
 
     def fill_args(self, cargs, params: dict[str, Any]) -> None:
