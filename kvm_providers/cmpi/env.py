@@ -24,6 +24,7 @@ from pywbem import CIMClassName, CIMInstance, CIMInstanceName
 
 from ..provider import CIMOMHandle, ProviderEnvironment, ProviderLogger
 from .convert import Converter, cim_error_from_cmpi, plist_bytes
+from .sharing import released
 
 __all__ = ["CMPIEnvironment", "CMPICIMOMHandle", "CMPILogger", "CMPILogHandler",
            "install_log_handler"]
@@ -193,7 +194,9 @@ class CMPICIMOMHandle(CIMOMHandle):
 
     def _call(self, func: Callable, *args: Any) -> Any:
         try:
-            return func(*args)
+            # The server may serve an up-call with another call of this request.
+            with released():
+                return func(*args)
         except self.cmpi.CMPIException as exc:
             raise cim_error_from_cmpi(exc) from None
 

@@ -20,6 +20,16 @@ so a read after a write through the providers sees the change at once.  A
 change made outside the providers (virsh, another management tool) shows in
 the read calls that start ``max_age`` seconds later at the latest.
 
+The calls that share a scope run one at a time (the scope's lock), as the
+embedded server runs the parts of one request: both servers issue the
+subclass calls of an enumeration concurrently, and concurrent calls would
+each compute what the first one is computing (the memos are filled when a
+computation ends), and make every SWIG call of the conversion, which
+releases the GIL, wait for it again behind the other calls.  A call that
+waits on the CIM server (an up-call, :func:`released`) lets the others run
+meanwhile: the server may serve the up-call with another call of the same
+scope.
+
 ``$KVM_PROVIDERS_CMPI_SHARE`` sets ``max_age`` (seconds, default 2; ``0``
 turns sharing off: one scope per CMPI call).
 """
@@ -27,6 +37,7 @@ turns sharing off: one scope per CMPI call).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -34,13 +45,21 @@ from typing import Callable, Iterator, Optional
 
 from ..provider import request_scope
 
-__all__ = ["ReadShare", "share", "DEFAULT_MAX_AGE", "IDLE"]
+__all__ = ["ReadShare", "share", "released", "DEFAULT_MAX_AGE", "IDLE", "LOCK_WAIT"]
+
+LOG = logging.getLogger("kvm_providers.cmpi")
 
 #: How long a shared scope serves new calls at most (seconds).
 DEFAULT_MAX_AGE = 2.0
 #: A shared scope ends when no call has run for this long (seconds): a CIM server
 #: issues the calls of one request back to back.
 IDLE = 0.5
+#: A call waits this long at most for the other calls of its scope, then runs
+#: beside them (a safety valve: it never deadlocks on the scope).
+LOCK_WAIT = 10.0
+
+# The shared scope whose lock this thread holds (None: none).
+_held = threading.local()
 
 
 def _max_age_from_env() -> float:
@@ -53,13 +72,30 @@ def _max_age_from_env() -> float:
 
 
 class _Shared:
-    __slots__ = ("memo", "created", "last", "active")
+    __slots__ = ("memo", "created", "last", "active", "lock")
 
     def __init__(self, now: float):
         self.memo: dict = {}
         self.created = now
         self.last = now
         self.active = 0
+        self.lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def released() -> Iterator[None]:
+    """Let the other calls of this thread's shared scope run while it waits on the server."""
+    cur = getattr(_held, "scope", None)
+    if cur is None:
+        yield
+        return
+    _held.scope = None
+    cur.lock.release()
+    try:
+        yield
+    finally:
+        cur.lock.acquire()
+        _held.scope = cur
 
 
 class ReadShare:
@@ -72,6 +108,8 @@ class ReadShare:
         self.clock = clock
         self._lock = threading.Lock()
         self._current: Optional[_Shared] = None
+        #: Calls that gave up waiting for their scope (LOCK_WAIT) and ran beside it.
+        self.timeouts = 0
 
     def _join(self) -> Optional[_Shared]:
         if self.max_age <= 0:
@@ -104,10 +142,21 @@ class ReadShare:
             with request_scope() as scope:
                 yield scope
             return
+        outer = getattr(_held, "scope", None)
+        locked = cur.lock.acquire(timeout=LOCK_WAIT)
+        if not locked:
+            with self._lock:
+                self.timeouts += 1
+            LOG.warning("a CMPI call waited %.0f s for the calls it shares its request "
+                        "scope with; it runs beside them", LOCK_WAIT)
+        _held.scope = cur if locked else None
         try:
             with request_scope(cur.memo) as scope:
                 yield scope
         finally:
+            _held.scope = outer
+            if locked:
+                cur.lock.release()
             self._leave(cur)
 
     @contextlib.contextmanager

@@ -47,6 +47,7 @@ class Clock:
 def clock(monkeypatch):
     clk = Clock()
     monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=2.0, clock=clk))
+    monkeypatch.setattr(sharing, "LOCK_WAIT", 5.0)
     return clk
 
 
@@ -254,6 +255,9 @@ def test_associators_call_a_loaded_mi_directly(fake, node, clock, server):
         if reg.provider_name == "kvm_providers_logical_devices" and NS in reg.namespaces:
             broker.register(reg.classname, devices)
     through_server = _associators(broker, ctx, assoc)
+    # Each up-call through the server was served while the caller let go of the
+    # scope (sharing.released): none waited for it.
+    assert adapter.share.timeouts == 0
     assert len([u for u in broker.upcalls if u[0] == "getInstance"]) == len(direct)
     assert through_server == direct
 
@@ -282,3 +286,36 @@ def _instance_id(data) -> str:
     inst = data.value.inst
     key = inst.objectpath().get_key("InstanceID")     # bound while its value is read
     return key.value.string.__str__()
+
+
+def test_concurrent_subclass_calls_read_each_domain_once(fake, node, clock, counts, monkeypatch):
+    """Both servers issue the subclass calls of an enumeration at the same time, from
+    several threads: they run one after the other in their shared scope, and the
+    domains are still read once (concurrent calls each fetched what the first was
+    fetching)."""
+    import threading
+    real = libvirt.virDomain.XMLDesc
+
+    def slow_xml(self, *args):
+        import time
+        time.sleep(0.02)                 # the fetches of concurrent calls overlap
+        return real(self, *args)
+    monkeypatch.setattr(libvirt.virDomain, "XMLDesc", slow_xml)
+    counter = count_libvirt_calls(monkeypatch, {libvirt.virDomain: ("XMLDesc",)})
+    broker, _ctx, prox = _server("Pegasus", RASD_CLASSES)
+    results: dict = {}
+
+    def call(cn):
+        ctx = broker.context()
+        rslt = F.CMPIResult._new()
+        results[cn] = F.target_call(prox, "enum_instances", ctx, rslt,
+                                    broker.new_object_path(NS, cn), None), len(rslt.instances)
+    threads = [threading.Thread(target=call, args=(cn,)) for cn in RASD_CLASSES]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(rc == (0, None) for rc, _n in results.values()), results
+    assert sum(n for _rc, n in results.values()) > 6 * GUESTS
+    assert counter["XMLDesc"] == GUESTS and counts["listAllDomains"] == 1
+    assert adapter.share.timeouts == 0
