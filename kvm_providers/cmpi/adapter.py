@@ -50,15 +50,16 @@ import traceback
 from typing import Any, Callable, Optional
 
 import pywbem
-from pywbem import CIMInstanceName
+from pywbem import CIMInstance, CIMInstanceName
 
 from ..provider import ProviderProxy, request_scope, to_cim_error
 from . import loader
 from .convert import Converter, cim_error_from_cmpi
 from .env import CMPIEnvironment, install_log_handler
+from .sharing import share
 
 __all__ = ["CMPIProxyProvider", "FailedProvider", "get_cmpi_proxy_provider", "resolve_module",
-           "PYCIM_DIR", "reset"]
+           "local_provider", "PYCIM_DIR", "reset"]
 
 LOG = logging.getLogger("kvm_providers.cmpi")
 
@@ -104,6 +105,44 @@ def resolve_module(miname: str, pycim_dir: Optional[str] = None) -> str:
 
 def _cmpi_module():
     return loader.import_cmpi()
+
+
+_routes_cache: Optional[dict[tuple[str, str], str]] = None
+
+
+def _routes() -> dict[tuple[str, str], str]:
+    """{(namespace, class), lower case: provider (MI) name} of the registration table."""
+    global _routes_cache  # pylint: disable=global-statement
+    if _routes_cache is None:
+        routes: dict[tuple[str, str], str] = {}
+        try:
+            from ..registry import registrations
+            for reg in registrations():
+                for ns in reg.namespaces:
+                    routes[(ns.lower(), reg.classname.lower())] = reg.provider_name
+        except Exception:  # pylint: disable=broad-except
+            LOG.debug("registration table unavailable:\n%s", traceback.format_exc())
+        _routes_cache = routes
+    return _routes_cache
+
+
+def local_provider(namespace: Optional[str], classname: str) -> Optional["CMPIProxyProvider"]:
+    """The MI of this process to which the CIM server routes `classname` in `namespace`.
+
+    None unless the registration table names a provider for the class and
+    the server has created that MI in this process already: then an up-call
+    for the class would come back here through the server (sfcb runs the
+    whole group, Pegasus the whole module, in one process), and the handle
+    calls the MI directly instead (see CMPICIMOMHandle.GetInstance).
+    """
+    if not namespace:
+        return None
+    miname = _routes().get((namespace.strip("/").lower(), classname.lower()))
+    if miname is None:
+        return None
+    with _lock:
+        prox = _proxies.get(miname)
+    return prox if isinstance(prox, CMPIProxyProvider) else None
 
 
 def get_cmpi_proxy_provider(miname: str, broker, ctx, cmpi=None):
@@ -244,12 +283,24 @@ class CMPIProxyProvider:
             code = pywbem.CIM_ERR_FAILED
         return code, _bytes(err.status_description or "")
 
-    def _run(self, what: str, ctx, func: Callable[[CMPIEnvironment, Converter], Any]):
-        """Run one CMPI call: env, converter, request scope, error mapping."""
+    def _run(self, what: str, ctx, func: Callable[[CMPIEnvironment, Converter], Any],
+             access: str = ""):
+        """Run one CMPI call: env, converter, request scope, error mapping.
+
+        `access` "read": the call may share its request scope with the read
+        calls around it (the other calls of the same client request, see
+        :mod:`.sharing`); "write": it ends the shared scope; "": neither.
+        """
         conv = Converter(self.cmpi, self.broker)
+        if access == "read":
+            scope = share.read()
+        elif access == "write":
+            scope = share.write()
+        else:
+            scope = request_scope()
         try:
             env = self._env(ctx)
-            with request_scope():
+            with scope:
                 rc = func(env, conv)
             if isinstance(rc, tuple):
                 return rc
@@ -277,6 +328,20 @@ class CMPIProxyProvider:
         for inst in instances:
             rslt.return_instance(conv.keep(conv.instance(inst, namespace=ns)))
         rslt.done()
+
+    def local_get_instance(self, ctx, path: CIMInstanceName, props) -> CIMInstance:
+        """GetInstance for an up-call made in this process (see :func:`local_provider`).
+
+        Runs in the caller's request scope, so what the caller read from
+        libvirt is not read again; CIMErrors reach the caller as they would
+        through the server.
+        """
+        inst = self.proxy.MI_getInstance(self._env(ctx), path, props)
+        if inst.path is None:
+            inst.path = path.copy()
+        elif inst.path.namespace is None:
+            inst.path.namespace = path.namespace
+        return inst
 
     # -- instance MI ----------------------------------------------------------
 
@@ -308,7 +373,7 @@ class CMPIProxyProvider:
                 for path in self.proxy.MI_enumInstanceNames(env, cop):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._run("EnumerateInstanceNames", ctx, run)
+        return self._run("EnumerateInstanceNames", ctx, run, "read")
 
     def enum_instances(self, ctx, rslt, objname, plist):
         def run(env, conv):
@@ -318,14 +383,14 @@ class CMPIProxyProvider:
                 for inst in self.proxy.MI_enumInstances(env, cop, props):
                     rslt.return_instance(conv.keep(conv.instance(inst, namespace=op.namespace)))
             rslt.done()
-        return self._run("EnumerateInstances", ctx, run)
+        return self._run("EnumerateInstances", ctx, run, "read")
 
     def get_instance(self, ctx, rslt, objname, plist):
         def run(env, conv):
             op = self._path(conv, objname)
             inst = self.proxy.MI_getInstance(env, op, self._plist(plist))
             self._return_instances(conv, rslt, [inst], op.namespace)
-        return self._run("GetInstance", ctx, run)
+        return self._run("GetInstance", ctx, run, "read")
 
     def create_instance(self, ctx, rslt, objname, newinst):
         def run(env, conv):
@@ -341,7 +406,7 @@ class CMPIProxyProvider:
             if path.namespace is None:
                 path.namespace = ref.namespace
             self._return_paths(conv, rslt, [path])
-        return self._run("CreateInstance", ctx, run)
+        return self._run("CreateInstance", ctx, run, "write")
 
     def set_instance(self, ctx, rslt, objname, newinst, plist):
         def run(env, conv):
@@ -349,13 +414,13 @@ class CMPIProxyProvider:
             inst = conv.to_instance(newinst, path=ref)
             self.proxy.MI_modifyInstance(env, inst, self._plist(plist))
             rslt.done()
-        return self._run("ModifyInstance", ctx, run)
+        return self._run("ModifyInstance", ctx, run, "write")
 
     def delete_instance(self, ctx, rslt, objname):
         def run(env, conv):
             self.proxy.MI_deleteInstance(env, self._path(conv, objname))
             rslt.done()
-        return self._run("DeleteInstance", ctx, run)
+        return self._run("DeleteInstance", ctx, run, "write")
 
     def exec_query(self, ctx, rslt, objname, query, lang):
         return (self.cmpi.CMPI_RC_ERR_NOT_SUPPORTED,
@@ -396,7 +461,7 @@ class CMPIProxyProvider:
                                                           resultRole):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._run("AssociatorNames", ctx, run)
+        return self._run("AssociatorNames", ctx, run, "read")
 
     def associators(self, ctx, rslt, objname, assocClass, resultClass, role, resultRole,
                     plist):
@@ -408,7 +473,7 @@ class CMPIProxyProvider:
                                                       resultRole, props):
                     rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
             rslt.done()
-        return self._run("Associators", ctx, run)
+        return self._run("Associators", ctx, run, "read")
 
     def reference_names(self, ctx, rslt, objname, resultClass, role):
         def run(env, conv):
@@ -417,7 +482,7 @@ class CMPIProxyProvider:
                 for path in self.proxy.MI_referenceNames(env, op, acls, role):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._run("ReferenceNames", ctx, run)
+        return self._run("ReferenceNames", ctx, run, "read")
 
     def references(self, ctx, rslt, objname, resultClass, role, plist):
         def run(env, conv):
@@ -427,7 +492,7 @@ class CMPIProxyProvider:
                 for inst in self.proxy.MI_references(env, op, acls, role, props):
                     rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
             rslt.done()
-        return self._run("References", ctx, run)
+        return self._run("References", ctx, run, "read")
 
     # -- method MI ------------------------------------------------------------
 
@@ -442,7 +507,7 @@ class CMPIProxyProvider:
                 cval, ctype = conv.value(rval, rtype, isinstance(rval, list))
                 rslt.return_data(cval, ctype)
             rslt.done()
-        return self._run(f"InvokeMethod {method}", ctx, run)
+        return self._run(f"InvokeMethod {method}", ctx, run, "write")
 
     # -- indication MI --------------------------------------------------------
 

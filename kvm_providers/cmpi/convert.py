@@ -85,6 +85,8 @@ class Converter:
         self.cmpi = cmpi
         self.broker = broker
         self.arena: list[Any] = []
+        # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
+        self._inst_paths: dict[tuple, Any] = {}
         c = cmpi
         self.ARRAY = c.CMPI_ARRAY
         self._to_ctype = {name: getattr(c, cname) for name, cname in CIM_TO_CMPI_NAMES.items()}
@@ -94,6 +96,9 @@ class Converter:
                                                      "CMPI_enumeration", "CMPI_ptr",
                                                      "CMPI_charsptr") if hasattr(c, n)}
         self._null_states = c.CMPI_nullValue | c.CMPI_notFound
+        # CMPIType of a scalar NULL of each CIM type (what value() gives for None).
+        self._null_ctypes = dict(self._to_ctype)
+        self._string_ctype = self._to_ctype["string"]
 
     # -- lifetime -----------------------------------------------------------
 
@@ -104,6 +109,7 @@ class Converter:
 
     def release(self) -> None:
         """Drop the references to every object this converter made."""
+        self._inst_paths.clear()
         self.arena.clear()
 
     # -- type names -----------------------------------------------------------
@@ -363,12 +369,32 @@ class Converter:
         if path.host:
             cop.set_hostname(str(path.host))
         if isinstance(path, CIMInstanceName):
-            for name, kval in path.keybindings.items():
-                if kval is None:
-                    raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                                          f"NULL value for key {path.classname}.{name}")
-                cval, ctype = self.value(kval, self.infer_type(kval), False)
-                cop.add_key(str(name), cval, ctype)
+            self._add_keys(cop, path)
+        return cop
+
+    def _add_keys(self, cop, path: CIMInstanceName) -> None:
+        for name, kval in path.keybindings.items():
+            if kval is None:
+                raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                      f"NULL value for key {path.classname}.{name}")
+            cval, ctype = self.value(kval, self.infer_type(kval), False)
+            cop.add_key(str(name), cval, ctype)
+
+    def _instance_path(self, path: CIMInstanceName):
+        """The CMPIObjectPath to make an instance of `path` from.
+
+        Both servers copy the path into the new instance (sfcb's
+        ``internal_new_CMPIInstance`` its keys, Pegasus' ``mbEncNewInstance``
+        the whole SCMOInstance), so one path per class and key set serves
+        every instance of a call, its keys set anew each time: a new path
+        costs Pegasus a class lookup and an SCMOInstance of the class.
+        """
+        ident = (path.namespace, path.classname, path.host, tuple(path.keybindings))
+        cop = self._inst_paths.get(ident)
+        if cop is None:
+            cop = self._inst_paths[ident] = self.keep(self.object_path(path))
+        else:
+            self._add_keys(cop, path)
         return cop
 
     def instance(self, inst: CIMInstance, namespace: Optional[str] = None,
@@ -388,18 +414,49 @@ class Converter:
         if ns != path.namespace:
             path = path.copy()
             path.namespace = ns
-        cop = self.keep(self.object_path(path))
+        cop = self._instance_path(path)
         cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
+        set_property = cinst.set_property
+        # The common cases first (an enumeration converts tens of properties
+        # per instance, most of them NULL or plain strings and integers):
+        # the same CMPI calls as value(), without its generic dispatch.
+        null_ctypes = self._null_ctypes
+        to_ctype = self._to_ctype
+        new_string = self.broker.new_string
+        keep = self.arena.append
+        # One CMPIValue for the scalars: set_property copies the value at once
+        # (sfcb's ClInstanceAddProperty, Pegasus' value2SCMOValue).
+        cval = self.cmpi.CMPIValue()
         for prop in inst.properties.values():
             cim_type = prop.type
-            if prop.embedded_object and _embeds_instance(prop.value):
+            value = prop.value
+            if prop.embedded_object and _embeds_instance(value):
                 # Also a NULL (and NULL elements): Pegasus checks the CMPI type
                 # of every property against the class, which declares
                 # EmbeddedInstance/EmbeddedObject properties as instances, and
                 # rejects a CMPI string there (CMPI_RC_ERR_INVALID_DATA_TYPE).
                 cim_type = "instance"
+            if not prop.is_array:
+                if value is None:
+                    ctype = null_ctypes.get(cim_type)
+                    if ctype is not None:
+                        set_property(prop.name, None, ctype)
+                        continue
+                elif cim_type == "string" and type(value) is str:  # noqa: E721 (not a subclass)
+                    cval.string = string = new_string(value)
+                    keep(string)
+                    set_property(prop.name, cval, self._string_ctype)
+                    continue
+                elif type(value) is _INT_CLASSES.get(cim_type):  # already range-checked
+                    setattr(cval, cim_type, int(value))
+                    set_property(prop.name, cval, to_ctype[cim_type])
+                    continue
+                elif cim_type == "boolean" and type(value) is bool:  # noqa: E721
+                    cval.boolean = 1 if value else 0
+                    set_property(prop.name, cval, to_ctype["boolean"])
+                    continue
             try:
-                cval, ctype = self.value(prop.value, cim_type, bool(prop.is_array))
+                pval, ctype = self.value(value, cim_type, bool(prop.is_array))
             except pywbem.CIMError:
                 raise
             except (TypeError, ValueError, OverflowError) as exc:
@@ -407,7 +464,7 @@ class Converter:
                     pywbem.CIM_ERR_FAILED,
                     f"Property {inst.classname}.{prop.name} = {prop.value!r} "
                     f"({cim_type}) cannot be passed to CMPI: {exc}") from None
-            cinst.set_property(str(prop.name), cval, ctype)
+            set_property(str(prop.name), pval, ctype)
         return cinst
 
     def fill_args(self, cargs, params: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from pywbem import CIMClassName, CIMInstance, CIMInstanceName
 
 from ..provider import CIMOMHandle, ProviderEnvironment, ProviderLogger
 from .convert import Converter, cim_error_from_cmpi, plist_bytes
+from .sharing import released
 
 __all__ = ["CMPIEnvironment", "CMPICIMOMHandle", "CMPILogger", "CMPILogHandler",
            "install_log_handler"]
@@ -193,7 +194,9 @@ class CMPICIMOMHandle(CIMOMHandle):
 
     def _call(self, func: Callable, *args: Any) -> Any:
         try:
-            return func(*args)
+            # The server may serve an up-call with another call of this request.
+            with released():
+                return func(*args)
         except self.cmpi.CMPIException as exc:
             raise cim_error_from_cmpi(exc) from None
 
@@ -235,6 +238,14 @@ class CMPICIMOMHandle(CIMOMHandle):
             return iter(self._drain(enum, conv, True))
 
     def GetInstance(self, path: CIMInstanceName, props=None) -> CIMInstance:
+        # A class of a provider the server runs in this very process (e.g. the
+        # devices an Associators request fetches, one up-call each): calling it
+        # directly spares the round trip through the server and the conversion
+        # of the instance to CMPI and back, and shares the caller's request scope.
+        from .adapter import local_provider
+        local = local_provider(path.namespace, path.classname)
+        if local is not None:
+            return local.local_get_instance(self.ctx, path, props)
         with self._conv() as conv:
             cop = conv.keep(conv.object_path(path))
             cinst = self._call_plist(self.broker.getInstance, (self.ctx, cop), props)

@@ -214,13 +214,18 @@ _scope: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def request_scope() -> Iterator[dict]:
-    """Open a request scope (re-entrant: nested calls share the outer scope)."""
+def request_scope(shared: Optional[dict] = None) -> Iterator[dict]:
+    """Open a request scope (re-entrant: nested calls share the outer scope).
+
+    `shared`: use this dict as the scope instead of a new one - a host that
+    serves one client request in several calls (a CIM server calling the
+    provider once per subclass) lets those calls share their memos.
+    """
     outer = _scope.get()
     if outer is not None:
         yield outer
         return
-    scope: dict = {}
+    scope: dict = {} if shared is None else shared
     token = _scope.set(scope)
     try:
         yield scope

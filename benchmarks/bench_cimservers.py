@@ -1,0 +1,339 @@
+"""Cost of the providers inside a CIM server (sfcb, OpenPegasus) against the embedded server
+(issue 10 item 12, issue 16): the same operations on the same libvirt data, timed in both.
+
+The script starts the embedded server itself on a libvirt test-driver node file
+with N guests of the benchmark shape (tests/fixtures/generate.py), and talks
+to the CIM server at ``--url``, which must serve the *same* node file: its
+providers' ``[[host]] uri`` (``/etc/kvm-providers/kvm-providers.conf``) must be
+``test://<node file>``.  The node files are written to ``--node-dir``
+(``node-<N>.xml``) before anything is measured; point the CIM server at one
+and measure that size, e.g.::
+
+    python benchmarks/bench_cimservers.py --node-dir /srv/bench --write-nodes --sizes 4,1000
+    # set uri = "test:///srv/bench/node-4.xml" in kvm-providers.conf, then
+    python benchmarks/bench_cimservers.py --url http://127.0.0.1:5988 \\
+        --node-dir /srv/bench --sizes 4
+
+``--setup-cmd 'CMD {node} {n}'`` runs CMD (through the shell) before each size
+instead, to reconfigure the CIM server for that node file.  The script only
+talks to the URL: it never starts, configures or registers a CIM server.
+Before measuring, it checks that both servers see the same guests (the names
+of KVM_ComputerSystem).
+
+Operations (namespace ``--namespace``, default root/virt):
+EnumerateInstanceNames / EnumerateInstances KVM_ComputerSystem,
+EnumerateInstances KVM_VirtualSystemSettingData, EnumerateInstances
+CIM_ResourceAllocationSettingData (every RASD, DeepInheritance), EnumerateInstances
+KVM_DiskResourceAllocationSettingData, GetInstance of one KVM_ComputerSystem,
+AssociatorNames / Associators of that system through KVM_SystemDevice.
+Each is timed like benchmarks/bench_model.py, after one warm-up call:
+
+* server: a prepared CIM-XML request over a kept-alive connection, from its
+  first byte sent to the response's last byte received (not parsed);
+* pywbem: end to end with pywbem (request, response, parse into objects).
+
+It prints, per N, median, min and max of each, and the ratio CIM server /
+embedded server of the medians (goal: at most 2).  Without ``--url`` only the
+embedded server is measured.
+
+    python benchmarks/bench_cimservers.py [--url URL] [--user U --password P]
+        [--namespace root/virt] [--sizes 4,1000] [--runs 7] [--node-dir DIR]
+        [--setup-cmd CMD] [--label sfcb] [--no-embedded] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Optional
+from urllib.parse import urlparse
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TOP)
+
+import pywbem  # noqa: E402
+from pywbem import CIMInstanceName  # noqa: E402
+
+from benchmarks._timing import imethod_request, write_json  # noqa: E402
+from tests.fixtures.generate import write_node  # noqa: E402
+
+#: The goal of issue 10 item 12 / issue 16: a CIM server within this factor of the embedded one.
+GOAL_RATIO = 2.0
+
+
+class Operation:
+    """One benchmarked operation: its raw CIM-XML request and its pywbem call."""
+
+    def __init__(self, name: str, method: str, params: str,
+                 call: Callable[[pywbem.WBEMConnection], Any], ns: str):
+        self.name, self.method = name, method
+        self.body = imethod_request(ns, method, params)
+        self.call = call
+
+
+def _cls(cn: str) -> str:
+    return f'<CLASSNAME NAME="{cn}"/>'
+
+
+def _instname(path: CIMInstanceName) -> str:
+    p = path.copy()
+    p.namespace = None
+    p.host = None
+    return p.tocimxmlstr()
+
+
+def _ei(cn: str) -> str:
+    # DeepInheritance true: a client asking for a superclass wants every subclass's instances.
+    return (f'<IPARAMVALUE NAME="ClassName">{_cls(cn)}</IPARAMVALUE>'
+            '<IPARAMVALUE NAME="DeepInheritance"><VALUE>TRUE</VALUE></IPARAMVALUE>')
+
+
+def operations(ns: str, cs: CIMInstanceName) -> list[Operation]:
+    """The operations, in the order they are measured and printed."""
+    assoc = (f'<IPARAMVALUE NAME="ObjectName">{_instname(cs)}</IPARAMVALUE>'
+             f'<IPARAMVALUE NAME="AssocClass">{_cls("KVM_SystemDevice")}</IPARAMVALUE>')
+    return [
+        Operation("EnumerateInstanceNames ComputerSystem", "EnumerateInstanceNames",
+                  f'<IPARAMVALUE NAME="ClassName">{_cls("KVM_ComputerSystem")}</IPARAMVALUE>',
+                  lambda c: c.EnumerateInstanceNames("KVM_ComputerSystem", ns), ns),
+        Operation("EnumerateInstances ComputerSystem", "EnumerateInstances",
+                  _ei("KVM_ComputerSystem"),
+                  lambda c: c.EnumerateInstances("KVM_ComputerSystem", ns,
+                                                 DeepInheritance=True), ns),
+        Operation("EnumerateInstances VSSD", "EnumerateInstances",
+                  _ei("KVM_VirtualSystemSettingData"),
+                  lambda c: c.EnumerateInstances("KVM_VirtualSystemSettingData", ns,
+                                                 DeepInheritance=True), ns),
+        Operation("EnumerateInstances RASD (all)", "EnumerateInstances",
+                  _ei("CIM_ResourceAllocationSettingData"),
+                  lambda c: c.EnumerateInstances("CIM_ResourceAllocationSettingData", ns,
+                                                 DeepInheritance=True), ns),
+        Operation("EnumerateInstances DiskRASD", "EnumerateInstances",
+                  _ei("KVM_DiskResourceAllocationSettingData"),
+                  lambda c: c.EnumerateInstances("KVM_DiskResourceAllocationSettingData", ns,
+                                                 DeepInheritance=True), ns),
+        Operation("GetInstance ComputerSystem", "GetInstance",
+                  f'<IPARAMVALUE NAME="InstanceName">{_instname(cs)}</IPARAMVALUE>',
+                  lambda c: c.GetInstance(cs), ns),
+        Operation("AssociatorNames SystemDevice", "AssociatorNames", assoc,
+                  lambda c: c.AssociatorNames(cs, AssocClass="KVM_SystemDevice"), ns),
+        Operation("Associators SystemDevice", "Associators", assoc,
+                  lambda c: c.Associators(cs, AssocClass="KVM_SystemDevice"), ns),
+    ]
+
+
+class Target:
+    """A WBEM server to measure: URL, credentials, namespace."""
+
+    def __init__(self, label: str, url: str, ns: str, creds: Optional[tuple[str, str]] = None,
+                 timeout: float = 900.0):
+        self.label, self.url, self.ns, self.creds, self.timeout = label, url, ns, creds, timeout
+        u = urlparse(url)
+        self.https = u.scheme == "https"
+        self.host = u.hostname or "127.0.0.1"
+        self.port = u.port or (5989 if self.https else 5988)
+
+    def conn(self) -> pywbem.WBEMConnection:
+        return pywbem.WBEMConnection(self.url, self.creds, default_namespace=self.ns,
+                                     timeout=self.timeout, no_verification=True)
+
+    def http(self) -> http.client.HTTPConnection:
+        if self.https:
+            import ssl
+            ctxt = ssl.create_default_context()
+            ctxt.check_hostname = False
+            ctxt.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                               context=ctxt)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def headers(self, method: str) -> dict[str, str]:
+        h = {"Content-Type": 'application/xml; charset="utf-8"',
+             "CIMOperation": "MethodCall", "CIMMethod": method,
+             "CIMObject": self.ns.replace("/", "%2F")}
+        if self.creds:
+            token = base64.b64encode(f"{self.creds[0]}:{self.creds[1]}".encode()).decode()
+            h["Authorization"] = f"Basic {token}"
+        return h
+
+
+def server_times(target: Target, op: Operation, runs: int) -> tuple[list[float], int]:
+    """Seconds from the prepared request's first byte sent to the response's last byte
+    received, over one kept-alive connection (unparsed); and the response size."""
+    conn = target.http()
+    headers = target.headers(op.method)
+    times, data = [], b""
+    try:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            conn.request("POST", "/cimom", op.body, headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            times.append(time.perf_counter() - t0)
+            if resp.status != 200 or b"<ERROR" in data[:3000]:
+                raise RuntimeError(f"{target.label}: {op.name} failed: {resp.status} "
+                                   f"{data[:600]!r}")
+    finally:
+        conn.close()
+    return times, len(data)
+
+
+def pywbem_times(conn: pywbem.WBEMConnection, op: Operation, runs: int) -> tuple[list[float], int]:
+    """Seconds of the pywbem call, end to end; and the number of objects returned."""
+    times, result = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = op.call(conn)
+        times.append(time.perf_counter() - t0)
+    return times, len(result) if isinstance(result, list) else 1
+
+
+def _stats(times: list[float]) -> dict[str, Any]:
+    return {"median": statistics.median(times), "min": min(times), "max": max(times),
+            "runs": len(times)}
+
+
+def guest_names(target: Target) -> list[str]:
+    return sorted(str(p["Name"]) for p in
+                  target.conn().EnumerateInstanceNames("KVM_ComputerSystem", target.ns))
+
+
+def measure(target: Target, n: int, runs: int, big_runs: int) -> dict[str, Any]:
+    """Every operation on `target` (serving a node of `n` guests)."""
+    conn = target.conn()
+    names = guest_names(target)
+    if not names:
+        raise RuntimeError(f"{target.label}: no KVM_ComputerSystem: is it serving the node?")
+    cs = CIMInstanceName("KVM_ComputerSystem",
+                         {"CreationClassName": "KVM_ComputerSystem", "Name": names[0]},
+                         namespace=target.ns)
+    out: dict[str, Any] = {"n": n, "guests": len(names), "ops": {}}
+    for op in operations(target.ns, cs):
+        op.call(conn)                          # warm up (imports, first provider load)
+        r = big_runs if n >= 500 and "RASD" in op.name else runs
+        st, size = server_times(target, op, r)
+        e2e, count = pywbem_times(conn, op, r)
+        out["ops"][op.name] = {"server": _stats(st), "pywbem": _stats(e2e), "count": count,
+                               "bytes": size}
+        print(f"    {target.label} N={n} {op.name}: server {statistics.median(st):.4f} s, "
+              f"pywbem {statistics.median(e2e):.4f} s ({count})", flush=True)
+    return out
+
+
+def run_embedded(node: str, n: int, runs: int, big_runs: int, ns: str) -> dict[str, Any]:
+    from tests.support.server import start_server
+    server = start_server(hosts=[f"test://{node}"], extra_args=["--log-level", "warning"])
+    try:
+        return measure(Target("embedded", server.url, ns), n, runs, big_runs)
+    finally:
+        server.stop()
+
+
+def report(results: dict[str, Any], label: str) -> list[str]:
+    """The table: per size, per operation, both timings of both servers and the ratios."""
+    lines = [f"seconds: median [min-max]; server = request's first byte sent to the response's "
+             f"last byte received (unparsed), pywbem = end to end; ratio = {label} / embedded "
+             f"(goal <= {GOAL_RATIO:g})"]
+    for n, per in sorted(results.items(), key=lambda kv: int(kv[0])):
+        emb, other = per.get("embedded"), per.get(label)
+        lines.append(f"\nN={n} guests")
+        cols = [c for c in ("embedded", label) if per.get(c)]
+        head = f"{'operation':<38}{'count':>7}"
+        for c in cols:
+            head += f"  {c + ' server':>24}  {c + ' pywbem':>24}"
+        if emb and other:
+            head += f"  {'ratio srv':>9}  {'ratio py':>8}"
+        lines.append(head)
+        any_ref = emb or other
+        for name in any_ref["ops"]:
+            o = any_ref["ops"][name]
+            row = f"{name:<38}{o['count']:>7}"
+            for c in cols:
+                for kind in ("server", "pywbem"):
+                    s = per[c]["ops"][name][kind]
+                    row += f"  {s['median']:>8.4f} [{s['min']:.4f}-{s['max']:.4f}]"
+            if emb and other:
+                rs = other["ops"][name]["server"]["median"] / emb["ops"][name]["server"]["median"]
+                rp = other["ops"][name]["pywbem"]["median"] / emb["ops"][name]["pywbem"]["median"]
+                flag = "" if max(rs, rp) <= GOAL_RATIO else "  > goal"
+                row += f"  {rs:>9.2f}  {rp:>8.2f}{flag}"
+            lines.append(row)
+    return lines
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", help="the CIM server to compare (e.g. http://127.0.0.1:5988)")
+    p.add_argument("--label", default="cimserver", help="its name in the table")
+    p.add_argument("--user")
+    p.add_argument("--password")
+    p.add_argument("--namespace", default="root/virt")
+    p.add_argument("--sizes", default="4,1000")
+    p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--big-runs", type=int, default=5,
+                   help="runs of the RASD enumerations at N >= 500")
+    p.add_argument("--node-dir", help="where node-<N>.xml are (written if missing); "
+                   "default: a temporary directory (only usable without --url)")
+    p.add_argument("--write-nodes", action="store_true",
+                   help="only write the node files into --node-dir, measure nothing")
+    p.add_argument("--setup-cmd", help="shell command run before measuring the URL at each "
+                   "size; {node} and {n} are replaced")
+    p.add_argument("--no-embedded", action="store_true", help="measure only the URL")
+    p.add_argument("--json", help="write the results here as JSON")
+    args = p.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    creds = (args.user, args.password or "") if args.user else None
+    if args.url and not args.node_dir:
+        p.error("--url needs --node-dir: the CIM server must read the same node file")
+    tmp = None
+    node_dir = args.node_dir
+    if node_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench-cimservers-")
+        node_dir = tmp.name
+    os.makedirs(node_dir, exist_ok=True)
+    nodes = {}
+    for n in sizes:
+        path = os.path.join(node_dir, f"node-{n}.xml")
+        if not os.path.exists(path) or args.write_nodes:
+            write_node(path, n)
+        nodes[n] = path
+    if args.write_nodes:
+        print("\n".join(f"N={n}: test://{path}" for n, path in nodes.items()))
+        return 0
+    results: dict[str, Any] = {}
+    try:
+        for n in sizes:
+            per: dict[str, Any] = results.setdefault(str(n), {})
+            if not args.no_embedded:
+                per["embedded"] = run_embedded(nodes[n], n, args.runs, args.big_runs,
+                                               args.namespace)
+            if args.url:
+                if args.setup_cmd:
+                    subprocess.run(args.setup_cmd.format(node=nodes[n], n=n), shell=True,
+                                   check=True)
+                target = Target(args.label, args.url, args.namespace, creds)
+                got = guest_names(target)
+                if per.get("embedded") and len(got) != per["embedded"]["guests"]:
+                    raise RuntimeError(
+                        f"{args.label} serves {len(got)} guests, the embedded server "
+                        f"{per['embedded']['guests']}: not the same node file")
+                per[args.label] = measure(target, n, args.runs, args.big_runs)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    print("\n".join(report(results, args.label)))
+    if args.json:
+        write_json(args.json, {"url": args.url, "label": args.label, "sizes": sizes,
+                               "runs": args.runs, "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

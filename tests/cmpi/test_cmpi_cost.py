@@ -1,0 +1,321 @@
+"""What one client request costs libvirt when a CIM server splits it into several CMPI calls
+(issue 10 item 12, issue 16).
+
+sfcb and OpenPegasus call the provider of CIM_ResourceAllocationSettingData
+once per registered subclass (fake_cmpi models this, as both servers do it);
+an Associators request becomes one GetInstance up-call per result.  Each
+CMPI call is its own call into the adapter, but the calls of one request
+share their request scope (kvm_providers.cmpi.sharing): the domains are
+listed, and each domain's XML fetched and parsed, once per request however
+many subclasses there are, as in the embedded server.  Nothing here is
+timed: the guards count libvirt calls, XML parses and instances built.
+"""
+
+import libvirt
+import pytest
+
+import fake_cmpi
+
+from kvm_providers import virt
+from kvm_providers.cmpi import adapter, sharing
+from kvm_providers.config import Config
+from kvm_providers.providers import resource_allocation
+from kvm_providers.virt import domain as vdomain
+from kvm_providers.virt.devices import KINDS
+
+from tests.fixtures.generate import write_node
+from tests.support.libvirt_calls import count_libvirt_calls
+
+F = fake_cmpi
+NS = "root/virt"
+GUESTS = 6
+RASD = "CIM_ResourceAllocationSettingData"
+RASD_CLASSES = [f"KVM_{k.rasd_class}" for k in KINDS]
+
+
+class Clock:
+    """A clock the test moves (the share's ages are never those of a loaded machine)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    clk = Clock()
+    monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=2.0, clock=clk))
+    monkeypatch.setattr(sharing, "LOCK_WAIT", 5.0)
+    return clk
+
+
+@pytest.fixture
+def node(tmp_path):
+    """The libvirt layer of this process on a test-driver node of GUESTS benchmark guests."""
+    path = write_node(str(tmp_path / "node.xml"), GUESTS)
+    cfg = Config()
+    cfg.add_host(f"test://{path}", None, None)
+    mgr = virt.configure(cfg.effective_hosts())
+    assert mgr.wait_connected(10), "host did not connect"
+    yield path
+    virt.shutdown()
+
+
+@pytest.fixture
+def counts(monkeypatch):
+    """libvirt calls by name, plus "parse": domain XML documents parsed."""
+    counter = count_libvirt_calls(monkeypatch, {
+        libvirt.virDomain: ("XMLDesc",),
+        libvirt.virConnect: ("listAllDomains", "getAllDomainStats")})
+    real_parse = vdomain.parse_xml
+
+    def parse(text):
+        counter["parse"] += 1
+        return real_parse(text)
+    monkeypatch.setattr(vdomain, "parse_xml", parse)
+    return counter
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """{RASD class: instances filled} - what each subclass call computes."""
+    out: dict = {}
+    real_fill = resource_allocation.fill_from_table
+
+    def fill(inst, model, *args, **kwargs):
+        out[model.classname] = out.get(model.classname, 0) + 1
+        return real_fill(inst, model, *args, **kwargs)
+    monkeypatch.setattr(resource_allocation, "fill_from_table", fill)
+    return out
+
+
+def _server(name: str, subclasses: list[str]):
+    """A broker of `name` with the RASD provider registered for `subclasses`."""
+    broker = F.CMPIBroker(name=name)
+    ctx = broker.context()
+    prox = adapter.CMPIProxyProvider("kvm_providers_resource_allocation", broker, ctx,
+                                     cmpi=F, module="kvm_providers.providers.resource_allocation")
+    for cn in subclasses:
+        broker.register(cn, prox, superclass=RASD)
+    return broker, ctx, prox
+
+
+def _enumerate(broker, ctx, cn=RASD, names=False) -> list:
+    op = broker.new_object_path(NS, cn)
+    enum = broker.enumInstanceNames(ctx, op) if names else broker.enumInstances(ctx, op, None)
+    out = []
+    while enum.hasNext():
+        out.append(enum.next())
+    return out
+
+
+def _classname(data) -> str:
+    value = data.value
+    obj = value.inst if data.type == F.CMPI_instance else value.ref
+    return (obj.objectpath() if data.type == F.CMPI_instance else obj).classname()
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_rasd_enumeration_reads_each_domain_once(fake, node, clock, counts, built, server):
+    """One enumeration of every RASD: 8 subclass calls, one XML fetch and parse per domain
+    (before: each subclass call listed the domains and fetched and parsed every XML)."""
+    broker, ctx, _prox = _server(server, RASD_CLASSES)
+    insts = _enumerate(broker, ctx)
+    by_class: dict = {}
+    for data in insts:
+        by_class[_classname(data)] = by_class.get(_classname(data), 0) + 1
+    assert set(by_class) <= set(RASD_CLASSES) and len(by_class) >= 6   # no consoles
+    assert counts["listAllDomains"] == 1
+    assert counts["XMLDesc"] == GUESTS and counts["parse"] == GUESTS
+    # Each subclass call built its own class's instances, and only those.
+    assert built == by_class
+
+
+def test_subclass_call_cost_does_not_grow_with_other_subclasses(fake, node, clock, counts,
+                                                                built):
+    """The cost of the enumeration is that of its domains, not domains x subclasses."""
+    few = RASD_CLASSES[:2]
+    broker, ctx, _prox = _server("RequestHandler", few)
+    _enumerate(broker, ctx)
+    with_two = dict(counts)
+    assert set(built) == set(few)
+    counts.clear()
+    clock.now += 10                       # a new client request, long after
+    broker, ctx, _prox = _server("RequestHandler", RASD_CLASSES)
+    _enumerate(broker, ctx)
+    assert dict(counts) == with_two
+    assert with_two["XMLDesc"] == GUESTS
+
+
+def test_names_of_every_rasd_read_each_domain_once(fake, node, clock, counts):
+    """The device ids are in the XML: one fetch per domain, not per domain and subclass."""
+    broker, ctx, _prox = _server("Pegasus", RASD_CLASSES)
+    names = _enumerate(broker, ctx, names=True)
+    assert len(names) > GUESTS
+    assert counts["XMLDesc"] == GUESTS
+    assert counts["listAllDomains"] == 1
+
+
+def test_a_write_ends_the_sharing(fake, node, clock, counts):
+    """A write call through the adapter: the next read reads libvirt again."""
+    broker, ctx, prox = _server("Pegasus", RASD_CLASSES)
+    _enumerate(broker, ctx)
+    _enumerate(broker, ctx)                # the same request's neighbours: shared
+    assert counts["XMLDesc"] == GUESTS
+    gone = broker.new_object_path(NS, RASD_CLASSES[0])
+    gone.add_key("InstanceID", _str(broker, "nosuchguest/nosuchdevice"), F.CMPI_string)
+    rc, _msg = F.target_call(prox, "delete_instance", ctx, F.CMPIResult._new(), gone)
+    assert rc != 0
+    _enumerate(broker, ctx)
+    assert counts["XMLDesc"] == 2 * GUESTS and counts["listAllDomains"] == 2
+
+
+def test_sharing_ends_when_idle_or_old(fake, node, clock, counts):
+    broker, ctx, _prox = _server("RequestHandler", RASD_CLASSES)
+    _enumerate(broker, ctx)
+    clock.now += sharing.IDLE + 0.1       # nothing ran meanwhile: a new request
+    _enumerate(broker, ctx)
+    assert counts["listAllDomains"] == 2
+    for _ in range(5):                    # calls back to back, but the scope gets old
+        clock.now += 0.45
+        _enumerate(broker, ctx)
+    assert counts["listAllDomains"] == 3
+
+
+def test_sharing_off(fake, node, counts, monkeypatch):
+    """KVM_PROVIDERS_CMPI_SHARE=0: one request scope per CMPI call (the old cost)."""
+    monkeypatch.setenv("KVM_PROVIDERS_CMPI_SHARE", "0")
+    monkeypatch.setattr(adapter, "share", sharing.ReadShare())
+    broker, ctx, _prox = _server("RequestHandler", RASD_CLASSES)
+    _enumerate(broker, ctx)
+    assert counts["listAllDomains"] == len(RASD_CLASSES)
+    assert counts["XMLDesc"] == GUESTS * len(RASD_CLASSES)
+
+
+def _str(broker, text):
+    v = F.CMPIValue()
+    v.string = s = broker.new_string(text)
+    _KEEP.append(s)
+    return v
+
+
+_KEEP: list = []
+
+
+# -- Associators: one GetInstance up-call per result ------------------------------------------------
+
+
+def _mi(broker, ctx, short: str):
+    """The MI `kvm_providers_<short>` created as a server creates it, registered for its classes."""
+    from kvm_providers.registry import registrations
+    prox = adapter.get_cmpi_proxy_provider(f"kvm_providers_{short}", broker, ctx, cmpi=F)
+    for reg in registrations():
+        if reg.provider_name == f"kvm_providers_{short}" and NS in reg.namespaces:
+            broker.register(reg.classname, prox, association="association" in reg.types)
+    return prox
+
+
+def _associators(broker, ctx, prox):
+    cs = broker.new_object_path(NS, "KVM_ComputerSystem")
+    cs.add_key("CreationClassName", _str(broker, "KVM_ComputerSystem"), F.CMPI_string)
+    cs.add_key("Name", _str(broker, "guest0000"), F.CMPI_string)
+    rslt = F.CMPIResult._new()
+    assert F.target_call(prox, "associators", ctx, rslt, cs, "KVM_SystemDevice", None, None,
+                         None, None) == (0, None)
+    return sorted((str(i.objectpath()), sorted((n, _val(i._get(n))) for n in i._props))
+                  for i in rslt.instances)
+
+
+def _val(cell):
+    if isinstance(cell.payload, list):
+        return (cell.type, cell.state, [_val(c) for c in cell.payload])
+    return (cell.type, cell.state, repr(cell.payload))
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_associators_call_a_loaded_mi_directly(fake, node, clock, server):
+    """The devices' MI runs in this process: no up-call through the server per device,
+    the same instances as through the server."""
+    broker = F.CMPIBroker(name=server)
+    ctx = broker.context()
+    assoc = _mi(broker, ctx, "system_device")
+    _mi(broker, ctx, "logical_devices")
+    direct = _associators(broker, ctx, assoc)
+    assert len(direct) > 5
+    assert [u for u in broker.upcalls if u[0] == "getInstance"] == []
+    adapter.reset()                            # the devices' MI is not loaded here now
+    broker = F.CMPIBroker(name=server)
+    ctx = broker.context()
+    assoc = _mi(broker, ctx, "system_device")
+    devices = adapter.CMPIProxyProvider("kvm_providers_logical_devices", broker, ctx, cmpi=F)
+    from kvm_providers.registry import registrations
+    for reg in registrations():
+        if reg.provider_name == "kvm_providers_logical_devices" and NS in reg.namespaces:
+            broker.register(reg.classname, devices)
+    through_server = _associators(broker, ctx, assoc)
+    # Each up-call through the server was served while the caller let go of the
+    # scope (sharing.released): none waited for it.
+    assert adapter.share.timeouts == 0
+    assert len([u for u in broker.upcalls if u[0] == "getInstance"]) == len(direct)
+    assert through_server == direct
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_one_object_path_per_class_and_call(fake, node, clock, server, monkeypatch):
+    """new_instance copies its path: the instances of a call share one CMPIObjectPath
+    (in Pegasus a new path is a class lookup and an SCMOInstance), each with its own keys."""
+    made = []
+    real = F.CMPIBroker.new_object_path
+
+    def new_object_path(self, ns, cname):
+        made.append(cname)
+        return real(self, ns, cname)
+    monkeypatch.setattr(F.CMPIBroker, "new_object_path", new_object_path)
+    broker, ctx, _prox = _server(server, ["KVM_DiskResourceAllocationSettingData"])
+    insts = _enumerate(broker, ctx, "KVM_DiskResourceAllocationSettingData")
+    made.remove("KVM_DiskResourceAllocationSettingData")       # the request's own path
+    assert len(insts) == 2 * GUESTS
+    ids = {_instance_id(data) for data in insts}
+    assert len(ids) == len(insts)
+    assert made.count("KVM_DiskResourceAllocationSettingData") == 1
+
+
+def _instance_id(data) -> str:
+    inst = data.value.inst
+    key = inst.objectpath().get_key("InstanceID")     # bound while its value is read
+    return key.value.string.__str__()
+
+
+def test_concurrent_subclass_calls_read_each_domain_once(fake, node, clock, counts, monkeypatch):
+    """Both servers issue the subclass calls of an enumeration at the same time, from
+    several threads: they run one after the other in their shared scope, and the
+    domains are still read once (concurrent calls each fetched what the first was
+    fetching)."""
+    import threading
+    real = libvirt.virDomain.XMLDesc
+
+    def slow_xml(self, *args):
+        import time
+        time.sleep(0.02)                 # the fetches of concurrent calls overlap
+        return real(self, *args)
+    monkeypatch.setattr(libvirt.virDomain, "XMLDesc", slow_xml)
+    counter = count_libvirt_calls(monkeypatch, {libvirt.virDomain: ("XMLDesc",)})
+    broker, _ctx, prox = _server("Pegasus", RASD_CLASSES)
+    results: dict = {}
+
+    def call(cn):
+        ctx = broker.context()
+        rslt = F.CMPIResult._new()
+        results[cn] = F.target_call(prox, "enum_instances", ctx, rslt,
+                                    broker.new_object_path(NS, cn), None), len(rslt.instances)
+    threads = [threading.Thread(target=call, args=(cn,)) for cn in RASD_CLASSES]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(rc == (0, None) for rc, _n in results.values()), results
+    assert sum(n for _rc, n in results.values()) > 6 * GUESTS
+    assert counter["XMLDesc"] == GUESTS and counts["listAllDomains"] == 1
+    assert adapter.share.timeouts == 0
