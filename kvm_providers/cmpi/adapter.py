@@ -55,7 +55,7 @@ from pywbem import CIMInstance, CIMInstanceName
 from ..provider import ProviderProxy, request_scope, to_cim_error
 from . import loader
 from .convert import Converter, cim_error_from_cmpi
-from .env import CMPIEnvironment, install_log_handler
+from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
 from .sharing import share
 
 __all__ = ["CMPIProxyProvider", "FailedProvider", "get_cmpi_proxy_provider", "resolve_module",
@@ -143,6 +143,9 @@ def local_provider(namespace: Optional[str], classname: str) -> Optional["CMPIPr
     with _lock:
         prox = _proxies.get(miname)
     return prox if isinstance(prox, CMPIProxyProvider) else None
+
+
+set_local_provider_lookup(local_provider)
 
 
 def get_cmpi_proxy_provider(miname: str, broker, ctx, cmpi=None):

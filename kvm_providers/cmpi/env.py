@@ -51,6 +51,21 @@ def _syslog(ident: str, level: int, msg: str) -> None:
         pass
 
 
+
+def _no_local_provider(namespace: Optional[str], classname: str) -> Any:
+    return None
+
+
+#: Finds the MI of this process that serves a class (the adapter registers it, see
+#: set_local_provider_lookup; the handle does not import the adapter, which imports it).
+_local_provider: Callable[[Optional[str], str], Any] = _no_local_provider
+
+
+def set_local_provider_lookup(func: Callable[[Optional[str], str], Any]) -> None:
+    """Register the adapter's lookup of in-process MIs (adapter.local_provider)."""
+    global _local_provider
+    _local_provider = func
+
 class CMPILogHandler(logging.Handler):
     """A logging handler that writes to the CIM server's log (CMLogMessage).
 
@@ -242,8 +257,7 @@ class CMPICIMOMHandle(CIMOMHandle):
         # devices an Associators request fetches, one up-call each): calling it
         # directly spares the round trip through the server and the conversion
         # of the instance to CMPI and back, and shares the caller's request scope.
-        from .adapter import local_provider
-        local = local_provider(path.namespace, path.classname)
+        local = _local_provider(path.namespace, path.classname)
         if local is not None:
             return local.local_get_instance(self.ctx, path, props)
         with self._conv() as conv:
