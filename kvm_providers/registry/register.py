@@ -178,7 +178,8 @@ class Registrar:
                  pycim_dir: str = "/usr/lib/pycim", work_dir: str = WORK_DIR,
                  restart: bool = True, pegasus_interop: Optional[str] = None,
                  cim_schema: Optional[str] = None, sfcb_stage_dir: Optional[str] = None,
-                 sfcb_schema_dir: Optional[str] = None, state_file: str = STATE_FILE,
+                 sfcb_schema_dir: Optional[str] = None,
+                 sfcb_registration_dir: Optional[str] = None, state_file: str = STATE_FILE,
                  out: Callable[[str], None] = print, verbose: bool = False):
         self.data_dir = data_dir
         self.mof_dir = os.path.join(data_dir, "mof")
@@ -192,6 +193,7 @@ class Registrar:
         self.cim_schema = cim_schema
         self.sfcb_stage_dir = sfcb_stage_dir
         self.sfcb_schema_dir = sfcb_schema_dir
+        self.sfcb_registration_dir = sfcb_registration_dir
         self.state_file = state_file
         self.out = out
         self.verbose = verbose or dry_run
@@ -401,14 +403,22 @@ class Registrar:
                 with open(path, "wb") as f:
                     f.write(data)
 
+    def _sfcbrepos(self, stage: str) -> list[str]:
+        """sfcbrepos on the staging area (and schema, repository) registration used."""
+        argv = ["sfcbrepos", "-f", "-s", stage, "-c", self._sfcb_dirs()[1]]
+        if self.sfcb_registration_dir:
+            argv += ["-r", self.sfcb_registration_dir]
+        return argv
+
     def _sfcb_rebuild(self, stage: str, snap: dict, action: str) -> None:
         """sfcbrepos -f; if it fails, the stage is put back as it was, the
         repository rebuilt from it, and the failure raised."""
-        rc, out = self.run(["sfcbrepos", "-f"], check=False)
+        argv = self._sfcbrepos(stage)
+        rc, out = self.run(argv, check=False)
         if rc == 0:
             return
         self._sfcb_restore(stage, snap)
-        rc2, out2 = self.run(["sfcbrepos", "-f"], check=False)
+        rc2, out2 = self.run(argv, check=False)
         tail = "" if rc2 == 0 else \
             f"\n(rebuilding the previous repository failed too: {out2.strip()})"
         raise RegisterError(f"sfcbrepos -f failed (exit {rc}) after {action}; the staging "
@@ -824,6 +834,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         f"sfcbstage's own, else {SFCB_STAGE_DIR})")
     parser.add_argument("--sfcb-schema-dir", help="directory of sfcb's CIM_Schema.mof "
                         f"(default: sfcbrepos' own, else {SFCB_SCHEMA_DIR})")
+    parser.add_argument("--sfcb-registration-dir", help="sfcb's repository directory "
+                        "(default: sfcbrepos' own)")
     parser.add_argument("--no-restart", dest="restart", action="store_false",
                         help="do not restart sfcb after rebuilding its repository")
     parser.add_argument("--verbose", "-v", action="store_true", help="print each command")
@@ -847,6 +859,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                     pycim_dir=args.pycim_dir, work_dir=args.work_dir, restart=args.restart,
                     pegasus_interop=args.pegasus_interop_ns, cim_schema=args.cim_schema,
                     sfcb_stage_dir=args.sfcb_stage_dir, sfcb_schema_dir=args.sfcb_schema_dir,
+                    sfcb_registration_dir=args.sfcb_registration_dir,
                     state_file=args.state_file, verbose=args.verbose)
     verb = "unregister" if args.unregister else "register"
     status = 0

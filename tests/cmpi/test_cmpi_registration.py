@@ -450,7 +450,7 @@ def test_sfcb_register_is_idempotent_and_unregister_leaves_sfcb_as_before(
             "kvm_providers_profiles.py", "kvm_providers_thing.py", "other_vendor.py"]
         assert not (tmp_path / "state.json").exists()
     calls = read_log(sfcb)
-    assert sum(c.startswith("sfcbrepos -f") for c in calls) == 3   # 2 registrations, 1 removal
+    assert sum(c.startswith("sfcbrepos -f -s ") for c in calls) == 3   # 2 registrations, 1 removal
 
 
 def test_sfcb_failed_registration_is_rolled_back(tmp_path, capsys, data_dir, sfcb):
