@@ -255,6 +255,20 @@ class Registrar:
         if not self.dry_run:
             os.unlink(path)
 
+    def remove_work(self, server: str) -> None:
+        """Remove the files registration with `server` generated (and an empty work dir)."""
+        path = os.path.join(self.work_dir, server)
+        if not os.path.isdir(path):
+            return
+        self._show(f"{'' if self.dry_run else '+ '}rm -r {path}")
+        if self.dry_run:
+            return
+        shutil.rmtree(path)
+        try:
+            os.rmdir(self.work_dir)
+        except OSError:
+            pass
+
     # -- state ----------------------------------------------------------------
 
     def load_state(self) -> dict:
@@ -505,6 +519,7 @@ class Registrar:
                 raise
             self._sfcb_restart()
         self.remove_shims((state or {}).get("shims", []))
+        self.remove_work("sfcb")
         self.save_state("sfcb", None)
 
     # -- Pegasus --------------------------------------------------------------
@@ -757,9 +772,7 @@ class Registrar:
             self.save_state("pegasus", dict(prev, peg_mof=None))
             raise RegisterError("unregistering left things behind:\n" + "\n".join(errors))
         self.remove_shims(prev.get("shims", []))
-        copy = prev.get("peg_mof")
-        if copy:
-            self.remove(copy)
+        self.remove_work("pegasus")
         self.save_state("pegasus", None)
 
     def _pegasus_legacy_state(self) -> dict:

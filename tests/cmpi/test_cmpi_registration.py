@@ -449,6 +449,7 @@ def test_sfcb_register_is_idempotent_and_unregister_leaves_sfcb_as_before(
         assert sorted(os.listdir(pycim)) == [
             "kvm_providers_profiles.py", "kvm_providers_thing.py", "other_vendor.py"]
         assert not (tmp_path / "state.json").exists()
+        assert not (tmp_path / "work").exists()
     calls = read_log(sfcb)
     assert sum(c.startswith("sfcbrepos -f -s ") for c in calls) == 3   # 2 registrations, 1 removal
 
@@ -569,6 +570,7 @@ def test_pegasus_register_and_unregister(tmp_path, capsys, data_dir, pegasus):
         assert rc == 0, out
         assert peg_snapshot(pegasus) == before
         assert not (tmp_path / "state.json").exists()
+        assert not (tmp_path / "work").exists()
 
 
 def test_pegasus_register_in_existing_namespace_with_its_schema(tmp_path, capsys, data_dir,
