@@ -744,8 +744,14 @@ class Registrar:
         return copy
 
     def pegasus_unregister(self) -> None:
-        self._pegasus_running()
         prev = self.load_state().get("pegasus")
+        if prev is None and not self.dry_run and self.query(["cimprovider", "-l"])[0] != 0:
+            # nothing recorded (never registered, or registration failed and was rolled
+            # back) and no server to ask: nothing this tool knows to remove
+            self._show("# Pegasus: no registration recorded and cimserver does not answer; "
+                       "nothing to unregister")
+            return
+        self._pegasus_running()
         interop = (prev or {}).get("interop_ns") or self.pegasus_interop_ns()
         if prev is None:
             prev = self._pegasus_legacy_state()

@@ -641,8 +641,15 @@ def test_pegasus_not_running_says_start_it(tmp_path, capsys, data_dir, pegasus):
     pegasus.set_down(True)
     rc, out = run_register(*peg_args(tmp_path, data_dir), capsys=capsys)
     assert rc == 1 and "start cimserver" in out and "does not answer" in out
+    # nothing registered: removing the package is not blocked
+    assert run_register("--unregister", *peg_args(tmp_path, data_dir), capsys=capsys)[0] == 0
+    pegasus.set_down(False)
+    assert run_register(*peg_args(tmp_path, data_dir), capsys=capsys)[0] == 0
+    pegasus.set_down(True)
+    # registered: unregistering needs the server, and says so
     rc, out = run_register("--unregister", *peg_args(tmp_path, data_dir), capsys=capsys)
-    assert rc == 1
+    assert rc == 1 and "start cimserver" in out
+    assert (tmp_path / "state.json").exists()
 
 
 def test_pegasus_failed_module_removal_fails_loudly(tmp_path, capsys, data_dir, pegasus):
