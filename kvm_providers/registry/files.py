@@ -201,10 +201,12 @@ def pegasus_mof(regs: Optional[Iterable[Registration]] = None, version: str = ""
                 f"    ProviderModuleName = {_mof_str(PEGASUS_MODULE)};",
                 f"    ProviderName = {_mof_str(provider)};",
                 "    RegisteredProfile = 0;   // Other",
+                # Required (NULL fails the registration): an empty array, right after
+                # an integer, because Pegasus' cimmof types "{}" as the literal before
+                "    RegisteredSubProfiles = {};",
                 f"    OtherRegisteredProfile = {_mof_str(prof.name)};",
                 '    OtherProfileOrganization = "DMTF";',
                 f"    ProfileVersion = {_mof_str(prof.version)};",
-                "    RegisteredSubProfiles = {};",
                 f"    ConformingElements = {_mof_list(conforming)};",
                 "};",
                 ""]

@@ -158,6 +158,14 @@ def test_pegasus_gets_the_profiles_as_profile_capabilities():
             assert f"{fam}_{prof.central_class}" in cap["ConformingElements"]
         # the provider named serves the conforming classes in root/virt
         assert {served[c] for c in cap["ConformingElements"]} == {cap["ProviderName"]}
+    # Pegasus' cimmof types an empty array "{}" like the literal parsed before it: the
+    # uint16 RegisteredSubProfiles (Required: NULL fails) must follow an integer
+    text = pegasus_mof(regs)
+    assert text.count("RegisteredSubProfiles = {};") == len(profs)
+    assert text.count("RegisteredProfile = 0;   // Other\n    RegisteredSubProfiles = {};") \
+        == len(profs)
+    for prof in PROFILES:
+        assert profs[(prof.name, prof.version)]["RegisteredSubProfiles"] == []
     (refs,) = peg["PG_ProviderReferencedProfiles"]
     pairs = set(zip(refs["OtherRegisteredProfiles"], refs["RegisteredProfileVersions"],
                     refs["OtherDependentProfiles"], refs["DependentProfileVersions"],
