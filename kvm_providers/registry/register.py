@@ -639,6 +639,22 @@ class Registrar:
         for path in paths:
             self.run(["cimcli", "di", path, "-n", interop])
 
+    def _pegasus_remove_module(self) -> None:
+        """cimprovider -r -m kvm_providers_Module, with one retry: Pegasus stops the
+        module's provider agent first, and cmpi-bindings' cleanup can take the agent
+        down with it ("Lost connection with cimprovagt"); the module is then stopped
+        and the second removal goes through."""
+        argv = ["cimprovider", "-r", "-m", PEGASUS_MODULE]
+        rc, out = self.run(argv, check=False)
+        if rc == 0 or self.dry_run:
+            return
+        if not self._pegasus_module_registered():
+            return
+        rc2, out2 = self.run(argv, check=False)
+        if rc2 != 0:
+            raise RegisterError(f"{shlex.join(argv)} failed (exit {rc}, then {rc2}):\n"
+                                f"{out.strip()}\n{out2.strip()}")
+
     def _pegasus_module_registered(self) -> bool:
         return self.query(["cimprovider", "-l", "-m", PEGASUS_MODULE])[0] == 0
 
@@ -726,10 +742,10 @@ class Registrar:
 
         def remove_module() -> None:
             if self._pegasus_module_registered():
-                self.run(["cimprovider", "-r", "-m", PEGASUS_MODULE])
+                self._pegasus_remove_module()
 
         if registered or self.dry_run:
-            self.run(["cimprovider", "-r", "-m", PEGASUS_MODULE], check=not self.dry_run)
+            self._pegasus_remove_module()
             if old is not None:
                 old_path = prev_copy or copy
 
@@ -758,7 +774,7 @@ class Registrar:
         errors: list[str] = []
         if self.dry_run or self._pegasus_module_registered():
             try:
-                self.run(["cimprovider", "-r", "-m", PEGASUS_MODULE])
+                self._pegasus_remove_module()
             except RegisterError as exc:
                 # the classes stay while the providers are registered: stop here
                 raise RegisterError(f"{exc}\nnothing else was removed") from exc

@@ -660,6 +660,24 @@ def test_pegasus_not_running_says_start_it(tmp_path, capsys, data_dir, pegasus):
     assert (tmp_path / "state.json").exists()
 
 
+def test_pegasus_agent_dying_on_module_removal(tmp_path, capsys, data_dir, pegasus):
+    """OpenPegasus 2.14 + cmpi-bindings: stopping the module can kill its provider agent
+    ("Lost connection with cimprovagt"); the module is stopped then and removing it again
+    works: unregistering and re-registering (upgrade) go through."""
+    assert run_register(*peg_args(tmp_path, data_dir), capsys=capsys)[0] == 0
+    with open(data_dir / "mof" / "virt" / "KVM.mof", "a") as f:
+        f.write("class KVM_New : KVM_Other { };\n")
+    (tmp_path / "work" / "pegasus" / "kvm_providers.peg.mof").write_text("// older\n")
+    pegasus.agent_crashes()
+    rc, out = run_register(*peg_args(tmp_path, data_dir), capsys=capsys)   # upgrade
+    assert rc == 0, out
+    assert PEGASUS_MODULE in pegasus.modules()
+    pegasus.agent_crashes()
+    rc, out = run_register("--unregister", *peg_args(tmp_path, data_dir), capsys=capsys)
+    assert rc == 0, out
+    assert pegasus.modules() == {} and "root/virt" not in pegasus.namespaces()
+
+
 def test_pegasus_failed_module_removal_fails_loudly(tmp_path, capsys, data_dir, pegasus):
     """A cimprovider -r that fails is an error, and the classes stay (the providers
     would be left without them)."""

@@ -15,7 +15,9 @@ They model what registration meets in OpenPegasus 2.14:
   CIM_ERR_ALREADY_EXISTS, an Experimental class without ``-aE`` fails;
   ``instance of PG_...`` registers the provider module (the classes must be in
   NS); what was compiled before the failure stays (no transaction);
-* ``cimprovider -l [-m MODULE]`` and ``-r -m MODULE``;
+* ``cimprovider -l [-m MODULE]`` and ``-r -m MODULE`` (after ``agent_crashes()``
+  the next removal fails with "Lost connection with cimprovagt", as when the
+  provider agent dies while the module stops, and the one after works);
 * ``cimcli gc|nc|ec|dc CLASS -n NS [-di]``, ``cimcli ni CIM_Namespace -n INTEROP``,
   ``cimcli di PATH -n INTEROP`` (deleting a namespace that still has classes
   fails, as the repository refuses to).
@@ -123,6 +125,14 @@ if tool == "cimprovider":
         print(mod)
         sys.exit(0)
     if "-r" in args:
+        crash = os.path.join(os.path.dirname(REPO), "agent_crashes")
+        if mod in repo["modules"] and os.path.exists(crash):
+            # the provider agent dies while the module is stopped: this removal fails,
+            # the module is stopped, the next removal works
+            os.unlink(crash)
+            print("Deleting provider module...\nFailed to delete...\nCIM_ERR_FAILED: "
+                  f'Lost connection with cimprovagt "{mod}".')
+            sys.exit(1)
         if repo["modules"].pop(mod, None) is None:
             print(f"Specified provider module was not found: {mod}")
             sys.exit(1)
@@ -217,6 +227,10 @@ class PegasusRepo:
             open(path, "w").close()
         elif os.path.exists(path):
             os.unlink(path)
+
+    def agent_crashes(self) -> None:
+        """The next cimprovider -r fails as when cmpi-bindings' cleanup kills the agent."""
+        open(os.path.join(os.path.dirname(self.path), "agent_crashes"), "w").close()
 
     def fail_on(self, substring: str | None) -> None:
         path = os.path.join(os.path.dirname(self.path), "fail_on")
