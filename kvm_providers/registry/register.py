@@ -555,10 +555,12 @@ class Registrar:
             if not os.path.isfile(self.cim_schema):
                 raise RegisterError(f"--cim-schema {self.cim_schema}: no such file")
             return self.cim_schema
-        patterns = list(PEGASUS_SCHEMA_GLOBS)
+        # a PEGASUS_ROOT given to this command, then the running server's, then the
+        # places distributions install the schema
         roots = [os.environ.get("PEGASUS_ROOT")] + self._cimserver_env("PEGASUS_ROOT")
-        for root in filter(None, roots):
-            patterns.insert(0, os.path.join(root, "Schemas", "CIM[0-9]*", "CIM_Schema.mof"))
+        patterns = [os.path.join(root, "Schemas", "CIM[0-9]*", "CIM_Schema.mof")
+                    for root in dict.fromkeys(filter(None, roots))]
+        patterns += PEGASUS_SCHEMA_GLOBS
         exe = shutil.which("cimserver")
         if exe:
             prefix = os.path.dirname(os.path.dirname(os.path.realpath(exe)))
@@ -628,6 +630,16 @@ class Registrar:
                 raise RegisterError(f"cimcli ec -n {ns} -di failed: {out.strip()}")
             order = _tree_order(parse_classes(out))
             self._pegasus_delete_classes(ns, order)
+            # the repository deletes only an empty namespace: qualifier declarations too
+            rc, out = self.query(["cimcli", "eq", "-n", ns])
+            errors = []
+            for name in re.findall(r"^\s*Qualifier\s+(\w+)", out, re.M | re.I):
+                rc, qout = self.run(["cimcli", "dq", name, "-n", ns], check=False)
+                if rc != 0 and "CIM_ERR_NOT_FOUND" not in qout:
+                    errors.append(f"cimcli dq {name} -n {ns}: {qout.strip()}")
+            if errors:
+                raise RegisterError("deleting qualifier declarations failed:\n" +
+                                    "\n".join(errors))
         rc, out = self.query(["cimcli", "ni", "CIM_Namespace", "-n", interop])
         paths = [p.strip() for p in out.splitlines()
                  if re.search(rf'\bName\s*=\s*"{re.escape(ns)}"', p, re.I)]
@@ -699,7 +711,9 @@ class Registrar:
                 self.run(cimmof + ["-n", ns, f"-I{os.path.dirname(schema)}", schema])
             else:
                 self._show(f"# {ns} does not exist and no DMTF schema of Pegasus was found: "
-                           "created with the DMTF classes kvm_providers needs")
+                           "created with the DMTF qualifiers and classes kvm_providers needs")
+                self.run(cimmof + ["-n", ns, os.path.join(self.mof_dir, "cim",
+                                                          "qualifiers.mof")])
             created_ns.append(ns)
             have = self.pegasus_classes(ns) or set()
         # what this run creates in a namespace that was there is deleted again on failure;
@@ -806,14 +820,34 @@ class Registrar:
 
 
 def _schema_version(path: str) -> tuple:
-    """Sort key: CIM241 after CIM236; Final before Experimental of a version."""
+    """Sort key of a CIM_Schema.mof: its DMTF version, Final before Experimental.
+
+    The version is the one of the ``cim_schema_X.Y.Z.mof`` it includes (DMTF
+    layout), else the directory name as OpenPegasus spells it: ``CIM241`` is
+    2.41, ``CIM2131`` 2.13.1, ``CIM28`` 2.8.
+    """
     name = os.path.basename(os.path.dirname(path))
-    digits = re.findall(r"\d+", name)
-    return (int(digits[0]) if digits else 0, "xperimental" not in name, name)
+    version: tuple = ()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            m = re.search(r"cim_schema_(\d+)\.(\d+)\.(\d+)", f.read(100_000), re.I)
+        if m:
+            version = tuple(int(g) for g in m.groups())
+    except OSError:
+        pass
+    if not version:
+        m = re.search(r"(\d)(\d+)", name)
+        if m:
+            rest = m.group(2)
+            minor, update = (rest, "0") if len(rest) <= 2 else (rest[:2], rest[2:])
+            version = (int(m.group(1)), int(minor), int(update))
+    return (version, "xperimental" not in name, name)
 
 
 def _tree_order(classes: Sequence[MofClass]) -> list[str]:
-    """Class names, every class after its superclass (creation order)."""
+    """Class names in creation order: every class after its superclass and the classes
+    its references name (Pegasus refuses to delete an association whose referenced
+    classes are gone, so deletion runs this order backwards)."""
     by_name = {c.name.lower(): c for c in classes}
     out: list[str] = []
     done: set[str] = set()
@@ -823,8 +857,9 @@ def _tree_order(classes: Sequence[MofClass]) -> list[str]:
         if key in done:
             return
         done.add(key)
-        if c.superclass and c.superclass.lower() in by_name:
-            visit(by_name[c.superclass.lower()])
+        for dep in sorted(c.deps):
+            if dep in by_name:
+                visit(by_name[dep])
         out.append(c.name)
     for c in classes:
         visit(c)

@@ -13,6 +13,7 @@ from kvm_providers.registry.files import (CMPI_LOCATION, PEGASUS_INTEROP_NS, PEG
                                           PROFILE_REGISTRATION_MODULES, pegasus_mof,
                                           pycim_shims, registration_files, sfcb_reg)
 from kvm_providers.registry.mofdeps import SchemaSubset, parse_classes, schema_class_names
+from kvm_providers.registry import register
 from kvm_providers.registry.register import flatten_mof, main, read_tool_default
 
 from tests.support.pegasus_stub import install_pegasus_stubs
@@ -209,7 +210,10 @@ def test_shim_forwards_to_the_module(tmp_path, monkeypatch):
 # -- flattening and the register command --------------------------------------------
 
 SUBSET = {
-    "schema.mof": '#pragma include ("core.mof")\n#pragma include ("experimental.mof")\n',
+    "schema.mof": '#pragma include ("qualifiers.mof")\n#pragma include ("core.mof")\n'
+                  '#pragma include ("experimental.mof")\n',
+    "qualifiers.mof": "Qualifier Key : boolean = false, Scope(property, reference);\n"
+                      "Qualifier Experimental : boolean = false, Scope(any);\n",
     "core.mof": """// DMTF subset: Final classes
    [Abstract, Description ( "root" )]
 class CIM_ManagedElement {
@@ -539,7 +543,11 @@ def pegasus(tmp_path, monkeypatch, request):
     repo = install_pegasus_stubs(root / "bin", root / "log", root, interop=interop,
                                  schema=PEG_SCHEMA)
     monkeypatch.setenv("PATH", f"{root / 'bin'}:/usr/bin:/bin")
+    # the stand-in is the only Pegasus: not a real one's schema (installed, or the
+    # PEGASUS_ROOT of a cimserver running on this machine)
     monkeypatch.delenv("PEGASUS_ROOT", raising=False)
+    monkeypatch.setattr(register, "PEGASUS_SCHEMA_GLOBS", [])
+    monkeypatch.setattr(register.Registrar, "_cimserver_env", staticmethod(lambda name: []))
     repo.interop = interop
     repo.root = root
     return repo
@@ -552,7 +560,9 @@ def peg_args(tmp_path, data_dir, *extra):
 
 
 def peg_snapshot(repo):
-    return {ns: repo.classes(ns) for ns in repo.namespaces()}, dict(repo.modules())
+    data = repo.data()
+    return ({ns: repo.classes(ns) for ns in repo.namespaces()}, dict(repo.modules()),
+            {ns: sorted(q) for ns, q in data["quals"].items() if q})
 
 
 @pytest.mark.parametrize("pegasus", ["root/PG_InterOp", "root/interop"], indirect=True)
@@ -566,6 +576,8 @@ def test_pegasus_register_and_unregister(tmp_path, capsys, data_dir, pegasus):
         assert rc == 0, out
         assert sorted(pegasus.namespaces()) == sorted([pegasus.interop, "root/cimv2",
                                                        "root/virt"])
+        # (the subset's qualifier declarations first: cimmof needs them)
+        assert "Key" in pegasus.data()["quals"]["root/virt"]
         assert pegasus.classes("root/virt") == {
             "CIM_ManagedElement", "CIM_RegisteredProfile", "CIM_Dependency", "CIM_Migration",
             "CIM_MigrationDependency", "KVM_Thing", "KVM_Other", "KVM_ThingAssoc",
@@ -597,6 +609,34 @@ def test_pegasus_register_in_existing_namespace_with_its_schema(tmp_path, capsys
     assert f"cimmof -uc -aE -n root/virt -I{schema.parent} {schema}" in log
     assert "kvm_providers-schema.mof" in log
     assert {"CIM_Migration", "KVM_Thing"} <= pegasus.classes("root/virt")
+    rc, out = run_register("--unregister", *peg_args(tmp_path, data_dir), capsys=capsys)
+    assert rc == 0, out
+    assert peg_snapshot(pegasus) == before
+
+
+def test_pegasus_schema_is_the_newest_final_one(tmp_path, capsys, data_dir, pegasus,
+                                               monkeypatch):
+    """OpenPegasus keeps several schemas (CIM2131 is 2.13.1, CIM241 2.41, and the
+    Experimental one): root/virt gets the newest Final one; deleting the namespace
+    takes associations before the classes they refer to."""
+    root = tmp_path / "pegasus-src"
+    for name in ("CIM2131", "CIM241", "CIMExperimental241", "CIM29"):
+        (root / "Schemas" / name).mkdir(parents=True)
+        (root / "Schemas" / name / "CIM_Schema.mof").write_text(
+            "Qualifier Association : boolean = false, Scope(association);\n"
+            "class CIM_ManagedElement {\n};\n   [Association]\nclass CIM_Dependency {\n"
+            "   CIM_ManagedElement REF Antecedent;\n   CIM_ManagedElement REF Dependent;\n};\n"
+            "class CIM_RegisteredProfile : CIM_ManagedElement {\n};\n"
+            "class CIM_Other : CIM_ManagedElement {\n};\n"
+            "   [Association]\nclass CIM_Zzz {\n   CIM_Other REF A;\n};\n")
+    monkeypatch.setenv("PEGASUS_ROOT", str(root))
+    before = peg_snapshot(pegasus)
+    rc, out = run_register(*peg_args(tmp_path, data_dir), capsys=capsys)
+    assert rc == 0, out
+    log = (pegasus.root / "log").read_text()
+    assert f"-I{root}/Schemas/CIM241 {root}/Schemas/CIM241/CIM_Schema.mof" in log
+    assert "CIM_Zzz" in pegasus.classes("root/virt")
+    assert pegasus.data()["quals"]["root/virt"] == ["Association"]
     rc, out = run_register("--unregister", *peg_args(tmp_path, data_dir), capsys=capsys)
     assert rc == 0, out
     assert peg_snapshot(pegasus) == before

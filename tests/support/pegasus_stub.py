@@ -13,6 +13,7 @@ They model what registration meets in OpenPegasus 2.14:
   namespace); a class whose superclass (or REF class) NS lacks fails with
   CIM_ERR_INVALID_SUPERCLASS, an existing class without ``-uc`` with
   CIM_ERR_ALREADY_EXISTS, an Experimental class without ``-aE`` fails;
+  REF classes are kept, and ``cimcli ec`` shows them;
   ``instance of PG_...`` registers the provider module (the classes must be in
   NS); what was compiled before the failure stays (no transaction);
 * ``cimprovider -l [-m MODULE]`` and ``-r -m MODULE`` (after ``agent_crashes()``
@@ -20,7 +21,11 @@ They model what registration meets in OpenPegasus 2.14:
   provider agent dies while the module stops, and the one after works);
 * ``cimcli gc|nc|ec|dc CLASS -n NS [-di]``, ``cimcli ni CIM_Namespace -n INTEROP``,
   ``cimcli di PATH -n INTEROP`` (deleting a namespace that still has classes
-  fails, as the repository refuses to).
+  fails, as the repository refuses to, also when qualifier declarations are
+  left: ``cimcli eq``/``dq`` list and delete them); ``dc`` refuses a class with subclasses
+  (CIM_ERR_CLASS_HAS_CHILDREN) and, as 2.14.4 does, a class whose REF classes
+  were deleted before it (CIM_ERR_INVALID_SUPERCLASS), while deleting a class
+  an association refers to goes through.
 
 ``down`` (a file next to the repository) makes every tool fail as with no
 server; ``fail_on`` (a file holding a substring) makes cimmof fail on a file
@@ -76,6 +81,11 @@ if tool == "cimmof":
         repo["nsnames"].append(ns)
         save()
     cls = classes(ns)
+    quals = repo["quals"].setdefault(ns.lower(), [])
+    for q in re.findall(r"^\s*Qualifier\s+(\w+)", code, re.M | re.I):
+        if q not in quals:
+            quals.append(q)
+    save()
     items = list(ITEM.finditer(text))
     for i, m in enumerate(items):
         end = items[i + 1].start() if i + 1 < len(items) else len(text)
@@ -92,7 +102,7 @@ if tool == "cimmof":
             if name.lower() in cls and "-uc" not in args:
                 print(f"cimmof: CIM_ERR_ALREADY_EXISTS: {name}")
                 sys.exit(1)
-            cls[name.lower()] = {"name": name, "super": sup}
+            cls[name.lower()] = {"name": name, "super": sup, "refs": REF.findall(body)}
         else:
             if name.lower() not in cls:
                 print(f"cimmof: CIM_ERR_INVALID_CLASS: {name}")
@@ -153,7 +163,20 @@ if tool == "cimcli":
                 print(c["name"])
             else:
                 print(f"class {c['name']}" + (f" : {c['super']}" if c["super"] else "") +
-                      " {\n};\n")
+                      " {\n" + "".join(f"   {r} REF P{i};\n"
+                                        for i, r in enumerate(c.get("refs", []))) + "};\n")
+        sys.exit(0)
+    if op == "eq":
+        for q in repo["quals"].get(ns.lower(), []):
+            print(f"\nQualifier {q} : boolean = false, Scope(any);")
+        sys.exit(0)
+    if op == "dq":
+        quals = repo["quals"].get(ns.lower(), [])
+        if args[1] not in quals:
+            print(f"cimcli CIMException:  Cmd= dq Object= {args[1]} Code= 6")
+            sys.exit(1)
+        quals.remove(args[1])
+        save()
         sys.exit(0)
     if op == "gc":
         if args[1].lower() not in cls:
@@ -168,6 +191,13 @@ if tool == "cimcli":
             sys.exit(1)
         if any((c["super"] or "").lower() == name for c in cls.values()):
             print(f"cimcli CIMException: CIM_ERR_CLASS_HAS_CHILDREN: {args[1]}")
+            sys.exit(1)
+        # a class that references a class deleted before cannot be deleted (2.14.4
+        # answers with its superclass): associations go before what they reference
+        gone = [r for r in cls[name].get("refs", []) if r.lower() not in cls]
+        if gone:
+            print(f"cimcli CIMException:  Cmd= dc Object= {args[1]} Code= 10\n"
+                  f"CIM_ERR_INVALID_SUPERCLASS: {cls[name]['super']}")
             sys.exit(1)
         del cls[name]
         save()
@@ -186,9 +216,12 @@ if tool == "cimcli":
         if target.lower() not in repo["ns"]:
             print("cimcli CIMException: CIM_ERR_NOT_FOUND")
             sys.exit(1)
-        if repo["ns"][target.lower()]:
-            print(f"cimcli CIMException: CIM_ERR_FAILED: namespace {target} is not empty")
+        if repo["ns"][target.lower()] or repo["quals"].get(target.lower()):
+            # classes or qualifier declarations left
+            print("cimcli CIMException: CIM_ERR_FAILED: Attempt to delete a non-empty "
+                  f"namespace: {target}")
             sys.exit(1)
+        repo["quals"].pop(target.lower(), None)
         del repo["ns"][target.lower()]
         repo["nsnames"] = [n for n in repo["nsnames"] if n.lower() != target.lower()]
         save()
@@ -253,7 +286,8 @@ def install_pegasus_stubs(bindir, log, statedir, interop: str = "root/PG_InterOp
     cimv2 = {c.lower(): {"name": c, "super": s} for c, s in schema}
     with open(path, "w", encoding="utf-8") as f:
         json.dump({"ns": {interop.lower(): pg, "root/cimv2": cimv2},
-                   "nsnames": [interop, "root/cimv2"], "modules": {}}, f)
+                   "nsnames": [interop, "root/cimv2"], "modules": {},
+                   "quals": {interop.lower(): ["Key"], "root/cimv2": ["Key"]}}, f)
     os.makedirs(bindir, exist_ok=True)
     for tool in ("cimmof", "cimprovider", "cimcli"):
         tpath = os.path.join(bindir, tool)
