@@ -60,7 +60,9 @@ class GivenLibvirt:
     def __init__(self, uri: str):
         self._uri = uri
         self.workdir = tempfile.mkdtemp(prefix="kvm-providers-uc-", dir="/var/tmp")
-        os.chmod(self.workdir, 0o755)
+        # the libvirtd (perhaps unprivileged, as the tests' own) makes the pool's
+        # directory in it
+        os.chmod(self.workdir, 0o1777)
 
     def uri(self, driver: str) -> str:
         return self._uri if driver == "qemu" else f"{driver}:///default"
