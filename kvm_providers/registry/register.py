@@ -784,7 +784,7 @@ class Registrar:
         self._pegasus_running()
         interop = (prev or {}).get("interop_ns") or self.pegasus_interop_ns()
         if prev is None:
-            prev = self._pegasus_legacy_state()
+            prev = self._pegasus_legacy_state(interop)
         errors: list[str] = []
         if self.dry_run or self._pegasus_module_registered():
             try:
@@ -811,12 +811,14 @@ class Registrar:
         self.remove_work("pegasus")
         self.save_state("pegasus", None)
 
-    def _pegasus_legacy_state(self) -> dict:
+    def _pegasus_legacy_state(self, interop: str) -> dict:
         """What a registration without state file (an older version) created: the
-        project's classes in root/virt (the namespace and its DMTF classes are
-        left: whether it made them is not known)."""
-        own = [c.name for c in parse_classes(self.own_mof("virt") + self.own_mof("interop"))]
-        return {"classes": {VIRT_NS: own}, "namespaces": [], "shims": []}
+        project's classes in root/virt and its profile classes in the interop
+        namespace (root/virt and its DMTF classes are left: whether it made them is
+        not known)."""
+        profile = [c.name for c in parse_classes(self.own_mof("interop"))]
+        own = [c.name for c in parse_classes(self.own_mof("virt"))] + profile
+        return {"classes": {VIRT_NS: own, interop: profile}, "namespaces": [], "shims": []}
 
 
 def _schema_version(path: str) -> tuple:

@@ -642,6 +642,34 @@ def test_pegasus_schema_is_the_newest_final_one(tmp_path, capsys, data_dir, pega
     assert peg_snapshot(pegasus) == before
 
 
+def test_pegasus_unregister_removes_an_older_registration(tmp_path, capsys, data_dir,
+                                                           pegasus):
+    """An older version (no state file) compiled the profile classes into the interop
+    namespace too and registered the module: all of it goes."""
+    before = peg_snapshot(pegasus)
+    mof = tmp_path / "old.mof"
+    mof.write_text("class CIM_ManagedElement {\n};\nclass CIM_RegisteredProfile : "
+                   "CIM_ManagedElement {\n};\nclass CIM_Migration : CIM_ManagedElement {\n};\n"
+                   "class KVM_Thing : CIM_Migration {\n};\nclass KVM_Other {\n};\n"
+                   "class KVM_RegisteredProfile : CIM_RegisteredProfile {\n};\n")
+    subprocess.run(["cimmof", "-n", "root/virt", str(mof)], check=True)
+    prof = tmp_path / "prof.mof"
+    prof.write_text("class CIM_ManagedElement {\n};\nclass CIM_RegisteredProfile : "
+                    "CIM_ManagedElement {\n};\n"
+                    "class KVM_RegisteredProfile : CIM_RegisteredProfile {\n};\n")
+    subprocess.run(["cimmof", "-uc", "-n", pegasus.interop, str(prof)], check=True)
+    subprocess.run(["cimmof", "-n", pegasus.interop,
+                    str(data_dir / "registration" / "kvm_providers.peg.mof")], check=True)
+    rc, out = run_register("--unregister", *peg_args(tmp_path, data_dir), capsys=capsys)
+    assert rc == 0, out
+    assert PEGASUS_MODULE not in pegasus.modules()
+    assert "KVM_RegisteredProfile" not in pegasus.classes(pegasus.interop)
+    assert not {"KVM_Thing", "KVM_Other", "KVM_RegisteredProfile"} & \
+        pegasus.classes("root/virt")
+    assert pegasus.classes(pegasus.interop) == before[0][pegasus.interop] | {
+        "CIM_ManagedElement", "CIM_RegisteredProfile"}
+
+
 def test_pegasus_keeps_a_namespace_it_did_not_create(tmp_path, capsys, data_dir, pegasus):
     state = peg_args(tmp_path, data_dir)
     # root/virt exists (another product's), with CIM_Migration already
