@@ -463,7 +463,19 @@ def test_sfcb_register_is_idempotent_and_unregister_leaves_sfcb_as_before(
         assert not (tmp_path / "state.json").exists()
         assert not (tmp_path / "work").exists()
     calls = read_log(sfcb)
-    assert sum(c.startswith("sfcbrepos -f -s ") for c in calls) == 3   # 2 registrations, 1 removal
+    # the second registration found the staged one current: no rebuild (nor restart)
+    assert sum(c.startswith("sfcbrepos -f -s ") for c in calls) == 2   # 1 registration, 1 removal
+    assert sum(c.startswith("sfcbstage") for c in calls) == 2          # root/virt, root/interop
+
+
+def test_sfcb_upgrade_restages_what_changed(tmp_path, capsys, data_dir, sfcb):
+    args = sfcb_args(tmp_path, data_dir)
+    assert run_register(*args, capsys=capsys)[0] == 0
+    with open(data_dir / "mof" / "virt" / "KVM.mof", "a") as f:
+        f.write("class KVM_New : KVM_Other { };\n")
+    assert run_register(*args, capsys=capsys)[0] == 0
+    assert "KVM_New" in repository_classes(sfcb / "registration", "root/virt")
+    assert sum(c.startswith("sfcbrepos -f -s ") for c in read_log(sfcb)) == 2
 
 
 def test_sfcb_failed_registration_is_rolled_back(tmp_path, capsys, data_dir, sfcb):
