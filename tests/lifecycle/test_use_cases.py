@@ -8,6 +8,30 @@ import pytest
 from pywbem import CIMInstance, CIMInstanceName, Uint16, Uint64
 
 NS = "root/virt"
+SYSTEMS = ("uc521", "uc525", "uc526", "uc527")
+
+
+def _remove_systems(conn):
+    """Destroy the systems these tests define (left by an earlier run on a server that
+    lives on: --wbem-url)."""
+    svcs = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService")
+    for name in SYSTEMS:
+        try:
+            conn.GetInstance(_cs(name))
+        except pywbem.CIMError:
+            continue
+        conn.InvokeMethod("DestroySystem", svcs[0], AffectedSystem=_cs(name))
+
+
+@pytest.fixture(scope="module")
+def cimom(scenario_server):
+    """kvm-cimom on libvirt's test:///default, or the --wbem-url server (whose providers
+    serve a test:///default of their own)."""
+    server = scenario_server()
+    conn = server.conn()
+    _remove_systems(conn)
+    yield server
+    _remove_systems(conn)
 
 
 def _service(conn):

@@ -362,17 +362,17 @@ def _lifecycle(deb, tmp_path):
     out = run(["/usr/bin/kvm-providers-register", "--dry-run", "--server", "sfcb"]).stdout
     reg = "/usr/share/kvm-providers/registration/kvm_providers.reg"
     work = "/var/lib/kvm-providers/register"
-    assert f"sfcbstage -n root/virt -r {reg} {work}/kvm_providers-virt.mof " \
-        f"{work}/kvm_providers-interop.mof" in out
-    assert f"sfcbstage -n root/interop {work}/kvm_providers-interop.mof" in out
+    assert f"sfcbstage -n root/virt -s /var/lib/sfcb/stage -r {reg} " \
+        f"{work}/sfcb/root/virt/kvm_providers-virt.mof " \
+        f"{work}/sfcb/root/virt/kvm_providers-interop.mof" in out
+    assert f"sfcbstage -n root/interop -s /var/lib/sfcb/stage " \
+        f"{work}/sfcb/root/interop/kvm_providers-interop.mof" in out
     assert "sfcbrepos -f" in out
     out = run(["/usr/bin/kvm-providers-register", "--dry-run", "--server", "pegasus"]).stdout
-    assert f"cimmof -uc -aE -n root/virt {work}/kvm_providers-virt.mof" in out
-    assert f"cimmof -uc -aE -n root/PG_InterOp {work}/kvm_providers-interop.mof" in out
+    assert f"cimmof -uc -aE -n root/virt {work}/pegasus/root_virt-kvm_providers-virt.mof" in out
     assert "cimprovider -r -m kvm_providers_Module" in out
-    assert "cimmof -n root/PG_InterOp /usr/share/kvm-providers/registration/" \
-        "kvm_providers.peg.mof" in out
-    assert not os.path.exists(work)
+    assert f"cimmof -n root/PG_InterOp {work}/pegasus/kvm_providers.peg.mof.new" in out
+    assert not os.path.exists(work) and not os.path.exists("/var/lib/kvm-providers")
 
     # -- the embedded server from the package answers a query
     port = _free_port()
@@ -415,19 +415,33 @@ def _lifecycle(deb, tmp_path):
         log.close()
 
     # -- with an sfcb on the host, the maintainer scripts register and deregister
+    # (sfcb's schema: the DMTF Final classes, here those of the project's subset)
     bindir, slog, stage = tmp_path / "sfcb-bin", tmp_path / "sfcb.log", "/var/lib/sfcb/stage"
     install_sfcb_stubs(bindir, slog, stage)
+    final = [m for m in sorted(os.listdir(os.path.join(TOP, "mof", "cim")))
+             if m not in ("schema.mof", "experimental.mof")]
+    os.makedirs("/var/lib/sfcb/CIM/DMTF")
+    for m in final:
+        shutil.copy(os.path.join(TOP, "mof", "cim", m), "/var/lib/sfcb/CIM/DMTF/")
+    with open("/var/lib/sfcb/CIM/CIM_Schema.mof", "w", encoding="utf-8") as f:
+        f.writelines(f'#pragma include ("DMTF/{m}")\n' for m in final)
     senv = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
     out = dpkg("-i", deb, env=senv).stdout          # reinstall: upgrade path
     assert "registered with sfcb" in out, out
+    # the Experimental superclasses sfcb's schema lacks are staged too
     assert sorted(os.listdir(f"{stage}/mofs/root/virt")) == [
-        "kvm_providers-interop.mof", "kvm_providers-virt.mof"]
+        "kvm_providers-interop.mof", "kvm_providers-schema.mof", "kvm_providers-virt.mof"]
     assert os.listdir(f"{stage}/regs") == ["kvm_providers.reg"]
     calls = slog.read_text().splitlines()
-    assert "sfcbrepos -f" in calls and not any(c.startswith("sfcbunstage") for c in calls)
+    assert any(c.startswith("sfcbrepos -f ") for c in calls)
+    assert not any(c.startswith("sfcbunstage") for c in calls)
+    out = dpkg("-i", deb, env=senv).stdout          # again: nothing changes
+    assert "registered with sfcb" in out, out
     out = dpkg("-r", "kvm-providers", env=senv).stdout
     assert "unregistered with sfcb" in out, out
     assert os.listdir(f"{stage}/mofs/root/virt") == [] and os.listdir(f"{stage}/regs") == []
+    assert os.listdir(f"{stage}/mofs/root/interop") == []
+    assert not os.path.exists("/var/lib/kvm-providers/registration.json")
 
     # -- removed: configuration stays; purged: nothing is left
     assert os.path.isfile("/etc/kvm-providers/kvm-providers.conf")

@@ -20,6 +20,8 @@ network is created outside the daemon.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +40,7 @@ VOLUMES = (("data.raw", "raw", 8 << 20), ("root.qcow2", "qcow2", 64 << 20),
 
 @dataclass
 class Daemon:
-    d: PrivateLibvirtd
+    d: Any               # PrivateLibvirtd, or GivenLibvirt (--wbem-url)
     conn: Any            # QEMU driver
     test_conn: Any       # the daemon's test driver
     images: str          # target directory of pool "images"
@@ -51,23 +53,87 @@ class Daemon:
         return self.d.workdir
 
 
+class GivenLibvirt:
+    """The libvirt a --wbem-url server's providers serve (--wbem-libvirt-uri), in the
+    place of the private daemon: the pool and the guest are made there, in a
+    directory of their own, and removed afterwards."""
+
+    def __init__(self, uri: str):
+        self._uri = uri
+        self.workdir = tempfile.mkdtemp(prefix="kvm-providers-uc-", dir="/var/tmp")
+        # the libvirtd (perhaps unprivileged, as the tests' own) makes the pool's
+        # directory in it
+        os.chmod(self.workdir, 0o1777)
+
+    def uri(self, driver: str) -> str:
+        return self._uri if driver == "qemu" else f"{driver}:///default"
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _populate(conn, images: str) -> None:
+    pool = conn.storagePoolDefineXML(
+        f"<pool type='dir'><name>{POOL_NAME}</name><target><path>{images}</path></target>"
+        "</pool>", 0)
+    pool.build(0)
+    pool.create(0)
+    for name, fmt, size in VOLUMES:
+        pool.createXML(f"<volume><name>{name}</name><capacity unit='bytes'>{size}"
+                       f"</capacity><target><format type='{fmt}'/></target></volume>", 0)
+    conn.defineXML(GUEST_XML.format(disk=os.path.join(images, "root.qcow2")))
+
+
+def _depopulate(conn) -> None:
+    """Remove what _populate made (in a libvirt the tests do not own)."""
+    for dom in conn.listAllDomains():
+        if dom.name() == "pooluser":
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+    try:
+        pool = conn.storagePoolLookupByName(POOL_NAME)
+    except libvirt.libvirtError:
+        return
+    for vol in pool.listAllVolumes():
+        vol.delete(0)
+    if pool.isActive():
+        pool.destroy()
+    pool.undefine()
+
+
 @pytest.fixture(scope="session")
-def daemon():
+def daemon(wbem_target):
+    if wbem_target is not None:
+        # the pool use cases against a WBEM server given by URL: in its libvirt
+        if not wbem_target.libvirt_uri:
+            pytest.skip("the pool scenarios against --wbem-url need --wbem-libvirt-uri (the "
+                        "libvirt the server serves, where they make their pool and guest)")
+        given = GivenLibvirt(wbem_target.libvirt_uri)
+        conn = libvirt.open(wbem_target.libvirt_uri)
+        try:
+            conn.storagePoolLookupByName(POOL_NAME)
+            pytest.skip(f"{wbem_target.libvirt_uri} has a storage pool {POOL_NAME!r} already")
+        except libvirt.libvirtError:
+            pass
+        images = os.path.join(given.workdir, "images")
+        try:
+            _populate(conn, images)
+            test_conn = libvirt.open("test:///default")
+            yield Daemon(given, conn, test_conn, images)
+            test_conn.close()
+        finally:
+            _depopulate(conn)
+            conn.close()
+            given.cleanup()
+        return
     if not libvirtd_available():
         pytest.skip("libvirtd is not installed")
     d = PrivateLibvirtd().start()
     try:
         conn = libvirt.open(d.uri("qemu"))
         images = os.path.join(d.workdir, "images")
-        pool = conn.storagePoolDefineXML(
-            f"<pool type='dir'><name>{POOL_NAME}</name><target><path>{images}</path></target>"
-            "</pool>", 0)
-        pool.build(0)
-        pool.create(0)
-        for name, fmt, size in VOLUMES:
-            pool.createXML(f"<volume><name>{name}</name><capacity unit='bytes'>{size}"
-                           f"</capacity><target><format type='{fmt}'/></target></volume>", 0)
-        conn.defineXML(GUEST_XML.format(disk=os.path.join(images, "root.qcow2")))
+        _populate(conn, images)
         test_conn = libvirt.open(d.uri("test"))
         yield Daemon(d, conn, test_conn, images)
         test_conn.close()

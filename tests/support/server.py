@@ -23,6 +23,9 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 class ServerProcess:
     """A running kvm-cimom subprocess."""
 
+    #: the tests started it (False: :class:`ExternalServer`)
+    embedded = True
+
     def __init__(self, proc: subprocess.Popen, scheme: str, host: str, port: int,
                  log_path: str, workdir: str):
         self.proc = proc
@@ -116,3 +119,53 @@ def start_server(hosts: Optional[Iterable[str]] = None, config: Optional[str] = 
     proc.wait()
     with open(log_path, encoding="utf-8", errors="replace") as f:
         raise RuntimeError(f"kvm-cimom did not start within {timeout} s:\n{f.read()}")
+
+
+class ExternalServer:
+    """A WBEM server the tests did not start (OpenPegasus, sfcb, a kvm-cimom elsewhere)
+    given by URL (pytest --wbem-url or KVM_TEST_WBEM_URL): the scenario tests take it
+    where they would start the embedded server.  ``libvirt_uri`` is the libvirt the
+    server's providers serve (its kvm-providers.conf), which the tests compare with."""
+
+    embedded = False
+
+    def __init__(self, url: str, user: Optional[str] = None, password: Optional[str] = None,
+                 namespace: str = "root/virt", libvirt_uri: Optional[str] = None,
+                 verify: bool = False):
+        self.url = url
+        self.creds = (user, password or "") if user else None
+        self.namespace = namespace
+        self.libvirt_uri = libvirt_uri
+        self.verify = verify
+        self._brand: Optional[str] = None
+
+    def conn(self, namespace: Optional[str] = None, **kwargs) -> pywbem.WBEMConnection:
+        """A pywbem connection to the server (default namespace: the configured one)."""
+        kwargs.setdefault("timeout", 300)
+        if self.url.startswith("https") and not self.verify:
+            kwargs.setdefault("no_verification", True)
+        return pywbem.WBEMConnection(self.url, creds=self.creds,
+                                     default_namespace=namespace or self.namespace, **kwargs)
+
+    @property
+    def brand(self) -> str:
+        """The server's brand as pywbem finds it ("OpenPegasus", "SFCB", ...)."""
+        if self._brand is None:
+            self._brand = pywbem.WBEMServer(self.conn()).brand
+        return self._brand
+
+    def log(self) -> str:
+        return ""
+
+    def alive(self) -> bool:
+        return True
+
+    def stop(self, timeout: float = 15.0) -> Optional[int]:
+        return None
+
+
+def own_profiles(server) -> bool:
+    """Whether the server's profile registration (DSP1033) instances are the providers'
+    own (embedded server, sfcb) rather than OpenPegasus' interop provider's, which makes
+    one RegisteredProfile per profile name and version with its own InstanceIDs."""
+    return getattr(server, "embedded", True) or server.brand != "OpenPegasus"
