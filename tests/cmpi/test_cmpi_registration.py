@@ -13,6 +13,7 @@ from kvm_providers.registry.files import (CMPI_LOCATION, PEGASUS_INTEROP_NS, PEG
                                           PROFILE_REGISTRATION_MODULES, pegasus_mof,
                                           pycim_shims, registration_files, sfcb_reg)
 from kvm_providers.registry.mofdeps import SchemaSubset, parse_classes, schema_class_names
+from kvm_providers.registry import pegasus as pegasus_registrar
 from kvm_providers.registry import register
 from kvm_providers.registry.register import flatten_mof, main, read_tool_default
 
@@ -558,7 +559,7 @@ def pegasus(tmp_path, monkeypatch, request):
     # the stand-in is the only Pegasus: not a real one's schema (installed, or the
     # PEGASUS_ROOT of a cimserver running on this machine)
     monkeypatch.delenv("PEGASUS_ROOT", raising=False)
-    monkeypatch.setattr(register, "PEGASUS_SCHEMA_GLOBS", [])
+    monkeypatch.setattr(pegasus_registrar, "PEGASUS_SCHEMA_GLOBS", [])
     monkeypatch.setattr(register.Registrar, "_cimserver_env", staticmethod(lambda name: []))
     repo.interop = interop
     repo.root = root

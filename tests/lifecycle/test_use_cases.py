@@ -7,6 +7,8 @@ import pywbem
 import pytest
 from pywbem import CIMInstance, CIMInstanceName, Uint16, Uint64
 
+from .conftest import TEST_STORAGE, storage_config_file
+
 NS = "root/virt"
 SYSTEMS = ("uc521", "uc525", "uc526", "uc527")
 
@@ -24,10 +26,11 @@ def _remove_systems(conn):
 
 
 @pytest.fixture(scope="module")
-def cimom(scenario_server):
-    """kvm-cimom on libvirt's test:///default, or the --wbem-url server (whose providers
-    serve a test:///default of their own)."""
-    server = scenario_server()
+def cimom(scenario_server, tmp_path_factory):
+    """kvm-cimom on libvirt's test:///default with the tests' storage allowed, or the
+    --wbem-url server (whose providers serve a test:///default of their own)."""
+    config = storage_config_file(tmp_path_factory.mktemp("cimom"), TEST_STORAGE.allowed_paths)
+    server = scenario_server(config=config)
     conn = server.conn()
     _remove_systems(conn)
     yield server
