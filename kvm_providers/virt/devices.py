@@ -104,9 +104,9 @@ def scan_settings(root: Any, kinds: Optional[set[str]] = None,
     out: list[Setting] = []
     if root_view is None:
         root_view = M.View(root)
-    for kind in _ROOT_KINDS:
-        if kinds is None or kind.name in kinds:
-            out.append(Setting(kind, root, kind.name, root_view))
+    for root_kind in _ROOT_KINDS:
+        if kinds is None or root_kind.name in kinds:
+            out.append(Setting(root_kind, root, root_kind.name, root_view))
     devs = root.find("devices")
     if devs is None:
         return out

@@ -12,7 +12,7 @@ block (docs/ARCHITECTURE.md, "How to add a device kind").
 
 from __future__ import annotations
 
-from . import console, controller, disk, graphics, input, mem, net, proc
+from . import console, controller, disk, graphics, input, mem, net, proc, rng, tpm, watchdog
 from .base import DeviceKind, PoolKind
 
 __all__ = ["KINDS", "KIND_BY_NAME", "DeviceKind", "PoolKind"]
@@ -27,5 +27,8 @@ KINDS: tuple[DeviceKind, ...] = (
     input.KIND,
     console.KIND,
     controller.KIND,
+    tpm.KIND,
+    watchdog.KIND,
+    rng.KIND,
 )
 KIND_BY_NAME: dict[str, DeviceKind] = {k.name: k for k in KINDS}
