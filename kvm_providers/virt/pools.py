@@ -279,11 +279,8 @@ def allocated_from(pool: Pool) -> list[tuple[DomainRef, Setting]]:
 # (Reserved of the processor and memory pools reads every domain's XML).
 
 def _quantity(s: Setting) -> int:
-    if s.kind.name == "proc":
-        return int(s.read("VirtualQuantity") or 0)
-    if s.kind.name == "mem":
-        return int(s.read("Reservation") or 0)
-    return 1
+    prop = s.kind.pool.reserves if s.kind.pool is not None else None
+    return 1 if prop is None else int(s.read(prop) or 0)
 
 
 def _storage_info(pool: Pool) -> Optional[list[int]]:
@@ -306,10 +303,8 @@ def _storage_mib(pool: Pool, field: int) -> Optional[int]:
 def capacity(pool: Pool) -> Optional[int]:
     """Capacity of `pool` in its AllocationUnits (None: not bounded, or not known)."""
     kind = pool.kind
-    if kind is PROC:
-        return host_caps(pool.host).cpus or None
-    if kind is MEM:
-        return host_caps(pool.host).memory_kib or None
+    if kind.host_capacity is not None:
+        return kind.host_capacity(host_caps(pool.host))
     if kind is DISK:
         return _storage_mib(pool, 1)
     return None

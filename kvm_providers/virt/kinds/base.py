@@ -99,6 +99,13 @@ class PoolKind:
     #: None here: every device comes from the primordial pool.
     allocated: Optional[Callable[[Any, Any], Optional[str]]] = field(default=None,
                                                                      compare=False)
+    #: The RASD property whose value a setting takes from the pool (Reserved is their
+    #: sum); None: each device takes one.
+    reserves: Optional[str] = None
+    #: host_capacity(host capabilities) -> Capacity of the primordial pool from the
+    #: host's capabilities (hostcaps.HostCaps); None: from libvirt objects, or unbounded.
+    host_capacity: Optional[Callable[[Any], Optional[int]]] = field(default=None,
+                                                                    compare=False)
 
 
 def no_id(props: Props) -> Optional[str]:

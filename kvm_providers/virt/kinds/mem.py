@@ -81,4 +81,5 @@ KIND = DeviceKind(
     id_from_props=lambda props: "mem",
     special=frozenset({"virtualquantity", "reservation", "limit", "allocationunits"}),
     limits=_limits,
-    pool=PoolKind("mem", "MemoryPool", 4, KIB, "Memory of the host", "Memory", sharing=2))
+    pool=PoolKind("mem", "MemoryPool", 4, KIB, "Memory of the host", "Memory", sharing=2,
+                  reserves="Reservation", host_capacity=lambda caps: caps.memory_kib or None))

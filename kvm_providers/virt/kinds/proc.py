@@ -58,4 +58,5 @@ KIND = DeviceKind(
     limits=_limits,
     device_count=lambda el: int(_vcpus(el) or 0),
     pool=PoolKind("proc", "ProcessorPool", 3, "count", "Processors of the host", "Processor",
-                  sharing=3))
+                  sharing=3, reserves="VirtualQuantity",
+                  host_capacity=lambda caps: caps.cpus or None))
