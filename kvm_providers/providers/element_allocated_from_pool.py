@@ -46,8 +46,8 @@ class ElementAllocatedFromPoolProvider(AssociationProvider):
                     doc = docs[ref.name] = get_domain_doc(pool.host, ref.name)
                 if doc is None:
                     continue
-                if setting.kind.name == "proc":
-                    devs = doc.devices_of("proc")
+                if setting.kind.device_count is not None:     # one Processor per vCPU
+                    devs = doc.devices_of(setting.kind.name)
                 else:
                     dev = doc.device(setting.kind.name, setting.devid)
                     devs = [dev] if dev is not None else []

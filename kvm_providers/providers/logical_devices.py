@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from kvm_providers.virt import iter_domain_xml, keys, list_domains
-from kvm_providers.virt import mapping
 from kvm_providers.virt.devices import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
@@ -28,7 +27,7 @@ class DeviceProvider(VirtProvider):
 
     def _instances(self, model, doc: DomainXML, kind, keys_only):
         cls = model.classname
-        table = mapping.DEVICE_TABLES[kind.name]
+        table = kind.device_table
         host, name = doc.host, doc.name
         for dev in doc.devices_of(kind.name):
             inst = model.copy()
@@ -64,7 +63,7 @@ class DeviceProvider(VirtProvider):
         dev = doc.device(kind.name, devid)
         if dev is None:
             return None
-        table = mapping.DEVICE_TABLES[kind.name]
+        table = kind.device_table
         if table:
             fill_from_table(model, model, table, dev.setting.view)
         return model

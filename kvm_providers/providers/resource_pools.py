@@ -38,10 +38,6 @@ _PROPS = ("PoolID", "ElementName", "Caption", "Primordial", "ResourceType",
           "Capacity", "MaxConsumableResource", "Reserved", "CurrentlyConsumedResource",
           "Path", "Host", "SourceDirectory", "Autostart") + STATUS_PROPS
 
-_CAPTIONS = {"proc": "Processors of the host", "mem": "Memory of the host",
-             "disk": "Storage pools of the host", "net": "Virtual networks of the host",
-             "graphics": "Graphics devices", "input": "Input devices",
-             "controller": "Bus controllers"}
 
 
 def _disk_props(pool: Pool) -> dict[str, Any]:
@@ -85,8 +81,8 @@ class PoolProvider(VirtProvider):
         values: dict[str, Any] = dict.fromkeys(_PROPS)
         values.update({
             "PoolID": pool.pool_id,
-            "ElementName": pool.name if not pool.primordial else _CAPTIONS[kind.name],
-            "Caption": _CAPTIONS[kind.name] if pool.primordial else pool.name,
+            "ElementName": pool.name if not pool.primordial else kind.caption,
+            "Caption": kind.caption if pool.primordial else pool.name,
             "Primordial": pool.primordial,
             "ResourceType": kind.resource_type,
             "OtherResourceType": kind.other_resource_type,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from ..virt.kinds import KINDS
+
 __all__ = ["Entry", "Registration", "TABLE", "FAMILIES", "registrations", "dispatch_table",
            "INSTANCE", "ASSOCIATION", "METHOD", "INDICATION", "VIRT_NS", "INTEROP_NS",
            "PROVIDER_PACKAGE"]
@@ -81,22 +83,11 @@ TABLE: list[Entry] = [
     Entry("{P}_HostSystem", "host_system", (INSTANCE,)),
     Entry("{P}_ComputerSystem", "computer_system", (INSTANCE, METHOD)),
     Entry("{P}_VirtualSystemSettingData", "virtual_system_settings", (INSTANCE,)),
-    Entry("{P}_ProcResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
-    Entry("{P}_MemResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
-    Entry("{P}_DiskResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
-    Entry("{P}_NetResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
-    Entry("{P}_GraphicsResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
-    Entry("{P}_InputResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
-    Entry("{P}_ConsoleResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
-    Entry("{P}_ControllerResourceAllocationSettingData", "resource_allocation", (INSTANCE,)),
-    Entry("{P}_Processor", "logical_devices", (INSTANCE,)),
-    Entry("{P}_Memory", "logical_devices", (INSTANCE,)),
-    Entry("{P}_LogicalDisk", "logical_devices", (INSTANCE,)),
-    Entry("{P}_NetworkPort", "logical_devices", (INSTANCE,)),
-    Entry("{P}_DisplayController", "logical_devices", (INSTANCE,)),
-    Entry("{P}_ConsoleDisplayController", "logical_devices", (INSTANCE,)),
-    Entry("{P}_PointingDevice", "logical_devices", (INSTANCE,)),
-    Entry("{P}_Controller", "logical_devices", (INSTANCE,)),
+    # The RASD and logical device class of every device kind, from the kinds registry
+    # (kvm_providers/virt/kinds): a new kind needs no row here.
+    *(Entry(f"{{P}}_{k.rasd_class}", "resource_allocation", (INSTANCE,)) for k in KINDS),
+    *(Entry(f"{{P}}_{k.device_class}", "logical_devices", (INSTANCE,)) for k in KINDS
+      if k.device_class),
     Entry("{P}_VirtualSystemManagementService", "management_service", (INSTANCE, METHOD)),
     Entry("{P}_VirtualSystemManagementCapabilities", "capabilities", (INSTANCE,)),
     Entry("{P}_EnabledLogicalElementCapabilities", "capabilities", (INSTANCE,)),

@@ -3620,6 +3620,10 @@ class P_ProcResourceAllocationSettingData(P_ResourceAllocationSettingData):
     """{P}_ProcResourceAllocationSettingData."""
 
 
+class P_RandomNumberGenerator(CIM_LogicalDevice):
+    """{P}_RandomNumberGenerator."""
+
+
 class P_RegisteredProfile(CIM_RegisteredProfile):
     """{P}_RegisteredProfile."""
 
@@ -3699,6 +3703,10 @@ class P_ResourcePoolConfigurationService(CIM_ResourcePoolConfigurationService):
             Method_Parameters_Checked_Job_Started = 4096
 
 
+class P_RNGResourceAllocationSettingData(P_ResourceAllocationSettingData):
+    """{P}_RNGResourceAllocationSettingData."""
+
+
 class P_ServiceAffectsElement(CIM_ServiceAffectsElement):
     """{P}_ServiceAffectsElement."""
 
@@ -3724,6 +3732,14 @@ class P_StorageVolumeResourceAllocationSettingData(P_ResourceAllocationSettingDa
 
 class P_SwitchService(CIM_SwitchService):
     """{P}_SwitchService."""
+
+
+class P_TPM(CIM_LogicalDevice):
+    """{P}_TPM."""
+
+
+class P_TPMResourceAllocationSettingData(P_ResourceAllocationSettingData):
+    """{P}_TPMResourceAllocationSettingData."""
 
 
 class P_VirtualSystemManagementCapabilities(CIM_VirtualSystemManagementCapabilities):
@@ -3760,3 +3776,11 @@ class P_VirtualSystemSnapshotService(CIM_VirtualSystemSnapshotService):
 
 class P_VirtualSystemSnapshotServiceCapabilities(CIM_VirtualSystemSnapshotServiceCapabilities):
     """{P}_VirtualSystemSnapshotServiceCapabilities."""
+
+
+class P_Watchdog(CIM_LogicalDevice):
+    """{P}_Watchdog."""
+
+
+class P_WatchdogResourceAllocationSettingData(P_ResourceAllocationSettingData):
+    """{P}_WatchdogResourceAllocationSettingData."""

@@ -34,6 +34,7 @@ from typing import Any, Optional
 from . import keys, mapping
 from .connection import ANY_ERROR, Host
 from .domain import parse_xml
+from .kinds import KINDS as DEVICE_KINDS
 from .limits import Limits, allocation_limits
 from .pools import (DISK, KIND_BY_NAME, KINDS, NET, Pool, PoolKind, is_active,
                     list_pools, network_xml, networks, pool_from_id, pool_info,
@@ -68,23 +69,11 @@ FORWARD_MODES: dict[int, Optional[str]] = {0: None, 1: "nat", 2: "route", 3: "br
 # Pool types whose volumes are files (and so may be qcow2).
 FILE_POOL_TYPES = frozenset({"dir", "fs", "netfs", "gluster", "vstorage"})
 
-_HOST_AC = {"proc": "Processor", "mem": "Memory", "disk": "Disk", "net": "Network",
-            "graphics": "Graphics", "input": "Input", "controller": "Controller"}
-_HOST_AC_REV = {v: k for k, v in _HOST_AC.items()}
-_RASD_CLASS = {"proc": "ProcResourceAllocationSettingData",
-               "mem": "MemResourceAllocationSettingData",
-               "disk": "DiskResourceAllocationSettingData",
-               "net": "NetResourceAllocationSettingData",
-               "graphics": "GraphicsResourceAllocationSettingData",
-               "input": "InputResourceAllocationSettingData",
-               "controller": "ControllerResourceAllocationSettingData"}
-_TABLES = {"proc": mapping.PROC, "mem": mapping.MEM, "disk": mapping.DISK, "net": mapping.NET,
-           "graphics": mapping.GRAPHICS, "input": mapping.INPUT,
-           "controller": mapping.CONTROLLER}
-# How resources of each kind are shared (CIM_AllocationCapabilities.SharingMode):
-# vCPUs and networks are time-shared, the rest is given to one virtual system.
-_SHARING = {"proc": 3, "mem": 2, "disk": 2, "net": 3, "graphics": 2, "input": 2,
-            "controller": 2}
+# Per kind (kinds/<kind>.py): the name in Host/<name>, the RASD class and table, and
+# how resources are shared (CIM_AllocationCapabilities.SharingMode) come from the
+# kinds registry; only kinds with a pool have allocation capabilities.
+_HOST_AC_REV = {k.host_ac: k.name for k in KINDS}
+_DEVICE_KIND = {k.name: k for k in DEVICE_KINDS}
 
 
 @dataclass(frozen=True)
@@ -99,13 +88,13 @@ class Capabilities:
     def instance_id(self) -> str:
         if self.pool is not None:
             return self.pool.instance_id
-        return keys.qualify(self.host, f"Host/{_HOST_AC[self.kind.name]}")
+        return keys.qualify(self.host, f"Host/{self.kind.host_ac}")
 
     @property
     def element_name(self) -> str:
         if self.pool is not None:
             return f"Allocation capabilities of {self.pool.pool_id}"
-        return f"{_HOST_AC[self.kind.name]} allocation capabilities of the host"
+        return f"{self.kind.host_ac} allocation capabilities of the host"
 
     def properties(self) -> dict[str, Any]:
         """The non-key properties of the instance (values or zero-argument callables)."""
@@ -123,8 +112,8 @@ class Capabilities:
             "OtherResourceType": k.other_resource_type,
             "ResourceSubType": sub,
             # A disk request may name a specific volume (Address); other kinds are general.
-            "RequestTypesSupported": 4 if k.name == "disk" else 3,
-            "SharingMode": _SHARING[k.name],
+            "RequestTypesSupported": k.request_types,
+            "SharingMode": k.sharing,
         }
 
 
@@ -237,7 +226,7 @@ class _Builder:
 
 
 def _common(ac: Capabilities, kind_name: str) -> dict[str, Any]:
-    table = _TABLES[kind_name]
+    table = _DEVICE_KIND[kind_name].tables["*"]
     const: dict[str, Any] = {}
     for name in ("ResourceType", "OtherResourceType", "AllocationUnits"):
         field = table.get(name)
@@ -250,7 +239,7 @@ def _common(ac: Capabilities, kind_name: str) -> dict[str, Any]:
 
 def _device_templates(b: _Builder, ac: Capabilities, lim: Optional[Limits]) -> None:
     kind = ac.kind.name
-    cls = _RASD_CLASS[kind]
+    cls = _DEVICE_KIND[kind].rasd_class
     base = _common(ac, kind)
     default = dict(base)
     if kind == "net" and ac.pool is not None:

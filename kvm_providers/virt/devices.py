@@ -15,101 +15,29 @@ graphics type (``vnc``), input ``<type>:<bus>`` (``tablet:usb``),
 within a domain: a second element with the same id (two VNC servers, two
 identical USB tablets) gets ``#2``, ``#3`` ... appended, in document order.
 Elements the kinds do not cover (video, sound, serial, channel, hostdev,
-rng, watchdog, memballoon, tpm ...) are not modelled and are left alone.
+memballoon ...) are not modelled and are left alone.  The kinds are declared
+in :mod:`kvm_providers.virt.kinds` (one module each).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from . import mapping as M
+from .kinds import KIND_BY_NAME, KINDS
+from .kinds.base import DeviceKind
 
 __all__ = ["DeviceKind", "KINDS", "KIND_BY_NAME", "KIND_BY_RASD", "KIND_BY_DEVICE",
            "Setting", "LogicalDevice", "scan_settings", "logical_devices", "kind_for_class"]
 
-
-@dataclass(frozen=True)
-class DeviceKind:
-    """One kind of virtual resource."""
-
-    name: str                       # 'disk'
-    rasd_class: str                 # class name without family prefix
-    device_class: Optional[str]     # logical device class without prefix
-    resource_type: int
-    tags: tuple[str, ...]           # <devices> child element names; () for root-level kinds
-    devid: Callable[[Any], Optional[str]]
-    tables: dict = field(default_factory=dict)   # element tag -> mapping table
-
-    def table(self, element: Any) -> M.Table:
-        """The mapping table for `element` (disk and filesystem differ)."""
-        t = self.tables.get(element.tag)
-        return t if t is not None else self.tables["*"]
-
-    def all_properties(self) -> set[str]:
-        out: set[str] = set()
-        for t in self.tables.values():
-            out.update(t)
-        return out
-
-
-def _disk_id(el):
-    tgt = el.find("target")
-    if tgt is None:
-        return None
-    return tgt.get("dir") if el.tag == "filesystem" else tgt.get("dev")
-
-
-def _net_id(el):
-    mac = el.find("mac")
-    return mac.get("address") if mac is not None else None
-
-
-def _input_id(el):
-    t, b = el.get("type"), el.get("bus")
-    if t is None:
-        return None
-    return f"{t}:{b}" if b else t
-
-
-def _controller_id(el):
-    t = el.get("type")
-    return f"controller:{t}:{el.get('index') or '0'}" if t else None
-
-
-def _console_id(el):
-    tgt = el.find("target")
-    port = tgt.get("port") if tgt is not None else None
-    return f"charconsole:{port if port is not None else 0}"
-
-
-PROC = DeviceKind("proc", "ProcResourceAllocationSettingData", "Processor", 3, (),
-                  lambda el: "proc", {"*": M.PROC})
-MEM = DeviceKind("mem", "MemResourceAllocationSettingData", "Memory", 4, (),
-                 lambda el: "mem", {"*": M.MEM})
-DISK = DeviceKind("disk", "DiskResourceAllocationSettingData", "LogicalDisk", 17,
-                  ("disk", "filesystem"), _disk_id,
-                  {"disk": M.DISK, "filesystem": M.FILESYSTEM, "*": M.DISK})
-NET = DeviceKind("net", "NetResourceAllocationSettingData", "NetworkPort", 10,
-                 ("interface",), _net_id, {"*": M.NET})
-GRAPHICS = DeviceKind("graphics", "GraphicsResourceAllocationSettingData",
-                      "DisplayController", 24, ("graphics",),
-                      lambda el: el.get("type"), {"*": M.GRAPHICS})
-INPUT = DeviceKind("input", "InputResourceAllocationSettingData", "PointingDevice", 13,
-                   ("input",), _input_id, {"*": M.INPUT})
-CONSOLE = DeviceKind("console", "ConsoleResourceAllocationSettingData",
-                     "ConsoleDisplayController", 1, ("console",), _console_id,
-                     {"*": M.CONSOLE})
-CONTROLLER = DeviceKind("controller", "ControllerResourceAllocationSettingData", "Controller",
-                        1, ("controller",), _controller_id, {"*": M.CONTROLLER})
-
-#: All kinds, in the order settings and devices are listed.
-KINDS: tuple[DeviceKind, ...] = (PROC, MEM, DISK, NET, GRAPHICS, INPUT, CONSOLE, CONTROLLER)
-KIND_BY_NAME = {k.name: k for k in KINDS}
+# The kinds themselves (tags, device ids, tables ...) are declared in kinds/<kind>.py and
+# listed by the registry (kinds/__init__.py); this module indexes and scans them.
 KIND_BY_RASD = {k.rasd_class.lower(): k for k in KINDS}
 KIND_BY_DEVICE = {k.device_class.lower(): k for k in KINDS if k.device_class}
 _KIND_BY_TAG = {tag: k for k in KINDS for tag in k.tags}
 _ORDER = {k.name: i for i, k in enumerate(KINDS)}
+#: Kinds read from the <domain> root (one setting each, its id the kind's name).
+_ROOT_KINDS = tuple(k for k in KINDS if not k.tags)
 
 
 def kind_for_class(classname: str) -> tuple[Optional[DeviceKind], str]:
@@ -176,10 +104,9 @@ def scan_settings(root: Any, kinds: Optional[set[str]] = None,
     out: list[Setting] = []
     if root_view is None:
         root_view = M.View(root)
-    if kinds is None or "proc" in kinds:
-        out.append(Setting(PROC, root, "proc", root_view))
-    if kinds is None or "mem" in kinds:
-        out.append(Setting(MEM, root, "mem", root_view))
+    for root_kind in _ROOT_KINDS:
+        if kinds is None or root_kind.name in kinds:
+            out.append(Setting(root_kind, root, root_kind.name, root_view))
     devs = root.find("devices")
     if devs is None:
         return out
@@ -209,9 +136,9 @@ def logical_devices(settings: list[Setting]) -> list[LogicalDevice]:
     """The logical devices defined by `settings` (one Processor per vCPU)."""
     out: list[LogicalDevice] = []
     for s in settings:
-        if s.kind is PROC:
-            count = M.PROC["VirtualQuantity"].read(s.element) or 0
-            out.extend(LogicalDevice(PROC, str(i), s, i) for i in range(int(count)))
+        if s.kind.device_count is not None:
+            count = s.kind.device_count(s.element)
+            out.extend(LogicalDevice(s.kind, str(i), s, i) for i in range(count))
         else:
             out.append(LogicalDevice(s.kind, s.devid, s))
     return out

@@ -13,8 +13,8 @@ survives every change.
     edit.apply_system(doc, {"AutomaticRecoveryAction": 3})
     s = doc.setting("vda")
     edit.apply_setting(doc, s, {"DriverCache": "writeback"})
-    edit.add_setting(doc, KIND_BY_NAME["disk"], {"Address": "/img/b.qcow2",
-                                                "VirtualDevice": "vdb"})
+    el = settings.new_device(host, "KVM", doc, KIND_BY_NAME["disk"], props, where, macs)
+    edit.append_device(doc, KIND_BY_NAME["disk"], el)   # the kind's builder made `el`
     edit.remove_setting(doc, "52:54:00:00:00:02")
     new_ref = edit.define(doc)                     # virDomainDefineXML, memos dropped
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from lxml import etree
 
 from ..provider.env import current_scope
 from . import mapping
@@ -36,19 +35,8 @@ from .connection import Host
 from .devices import DeviceKind, Setting
 from .domain import XML_FLAGS, XML_INACTIVE, DomainRef, DomainXML, fetch_xml_text, parse_xml
 
-__all__ = ["editable", "apply_system", "apply_setting", "add_setting", "remove_setting",
-           "define", "invalidate", "SKELETONS"]
-
-#: The element a new setting of each kind starts from, before its properties are applied.
-SKELETONS: dict[str, str] = {
-    "disk": "<disk type='file' device='disk'/>",
-    "net": "<interface type='network'/>",
-    "graphics": "<graphics type='vnc'/>",
-    "input": "<input type='mouse' bus='ps2'/>",
-    "console": "<console type='pty'/>",
-    "controller": "<controller type='usb' index='0'/>",
-}
-
+__all__ = ["editable", "apply_system", "apply_setting", "append_device", "setting_of",
+           "remove_setting", "define", "invalidate"]
 
 def editable(ref: DomainRef) -> DomainXML:
     """A fresh, private parse of the domain's persistent definition (secure XML)."""
@@ -69,24 +57,6 @@ def apply_setting(doc: DomainXML, setting: Setting, props: Mapping[str, Any]) ->
     written = mapping.apply_props(setting.table, setting.element, props, doc.context())
     doc.invalidate()
     return written
-
-
-def add_setting(doc: DomainXML, kind: DeviceKind, props: Mapping[str, Any]) -> Setting:
-    """Append a new device of `kind` to ``<devices>``, built from `props`.
-
-    Processor and memory settings cannot be added (apply_setting changes them).
-    """
-    skeleton = SKELETONS.get(kind.name)
-    if skeleton is None:
-        raise mapping.NotWritable(f"a {kind.name} setting cannot be added, only modified")
-    el = etree.fromstring(skeleton)
-    append_device(doc, kind, el)
-    mapping.apply_props(kind.table(el), el, props, doc.context())
-    doc.invalidate()
-    s = setting_of(doc, el)
-    if s is None:
-        raise ValueError(f"the new {kind.name} has no device id (missing target or address)")
-    return s
 
 
 def append_device(doc: DomainXML, kind: DeviceKind, el: Any) -> None:

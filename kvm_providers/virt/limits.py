@@ -6,7 +6,7 @@ methods (issue 4) enforce them with :func:`check`.  Keeping both on
 :func:`allocation_limits` means what is advertised is exactly what is
 accepted.
 
-For each device kind (names as in :mod:`kvm_providers.virt.devices`):
+For each device kind (its ``limits`` hook in :mod:`kvm_providers.virt.kinds`):
 
 * ``minimum``, ``maximum``, ``default``, ``increment`` of the quantity
   (VirtualQuantity: vCPUs for ``proc``, KiB for ``mem``; None where a kind
@@ -19,21 +19,16 @@ For each device kind (names as in :mod:`kvm_providers.virt.devices`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .connection import Host
 from .hostcaps import domain_caps, guest_type, host_caps
+from .kinds import KINDS
+from .kinds.base import LimitEnv, Limits
+from .kinds.mem import DEFAULT_MEMORY_KIB, MEMORY_INCREMENT_KIB, MIN_MEMORY_KIB
 
 __all__ = ["Limits", "allocation_limits", "check", "LimitError", "MIN_MEMORY_KIB",
            "DEFAULT_MEMORY_KIB", "MEMORY_INCREMENT_KIB"]
-
-#: Smallest memory a virtual system may get (KiB): 16 MiB.
-MIN_MEMORY_KIB = 16 * 1024
-#: Memory of a new virtual system without a memory RASD (KiB): 512 MiB.
-DEFAULT_MEMORY_KIB = 512 * 1024
-#: Memory is allocated in whole MiB.
-MEMORY_INCREMENT_KIB = 1024
 
 
 class LimitError(ValueError):
@@ -44,57 +39,17 @@ class LimitError(ValueError):
         self.prop, self.value = prop, value
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The advertised limits of one kind of resource on one host."""
-
-    kind: str
-    minimum: Optional[int] = None
-    maximum: Optional[int] = None
-    default: Optional[int] = None
-    increment: Optional[int] = None
-    units: Optional[str] = None
-    values: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-
-
-# Used where the driver publishes no domain capabilities (test driver, LXC).
-_DISK_BUSES = ("virtio", "scsi", "sata", "ide", "usb", "fdc", "sd", "xen")
-_GRAPHICS = ("vnc", "spice", "sdl", "egl-headless", "dbus")
-_NET_TYPES = ("network", "bridge", "user", "direct", "ethernet")
-_INPUT_TYPES = ("mouse", "tablet", "keyboard")
-_INPUT_BUSES = ("ps2", "usb", "virtio", "xen")
-_CONTROLLERS = ("ide", "fdc", "scsi", "sata", "usb", "ccid", "virtio-serial", "pci", "xenbus",
-                "isa")
-_CONSOLE_TARGETS = ("serial", "virtio", "xen", "lxc", "openvz", "sclp", "sclplm")
-# NIC models (ResourceSubType) libvirt accepts per hypervisor (getType()); libvirt 9's
-# domain capabilities do not list them.  Containers' interfaces have no model.
-_NIC_MODELS = {
-    "QEMU": ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3",
-             "virtio-transitional", "virtio-non-transitional"),
-    "Test": ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3"),
-    "Xen": ("netfront", "e1000", "rtl8139"),
-    "LXC": (),
-}
-
-
-def _enum(domcaps: Any, path: str, name: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
-    if domcaps is None:
-        return fallback
-    node = domcaps.find(path)
-    if node is None or node.get("supported") == "no":
-        return fallback
-    vals = tuple(v.text for v in node.iterfind(f"enum[@name='{name}']/value") if v.text)
-    return vals or fallback
-
-
 def allocation_limits(host: Host, family: Optional[str] = None) -> dict[str, Limits]:
-    """{kind name: Limits} for new or changed settings of `family` virtual systems on `host`."""
+    """{kind name: Limits} for new or changed settings of `family` virtual systems on `host`.
+
+    The host's facts are gathered once here; each kind's ``limits`` hook
+    (kinds/<kind>.py) turns them into its limits.
+    """
     family = family or host.family
     key = f"limits:{family}"
 
     def compute(conn: Any) -> dict[str, Limits]:
         caps = host_caps(host)
-        nic_models = _NIC_MODELS.get(conn.getType(), _NIC_MODELS["QEMU"])
         try:
             g, dtype = guest_type(host, family)
             dc = domain_caps(host, g.emulator, g.arch, None, dtype)
@@ -108,23 +63,8 @@ def allocation_limits(host: Host, family: Optional[str] = None) -> dict[str, Lim
                 max_vcpus = None
         if not max_vcpus:
             max_vcpus = caps.cpus or None     # None: the host cannot tell
-        max_mem = caps.memory_kib or None
-        return {
-            "proc": Limits("proc", 1, max_vcpus, 1, 1, "count"),
-            "mem": Limits("mem", MIN_MEMORY_KIB, max_mem, DEFAULT_MEMORY_KIB,
-                          MEMORY_INCREMENT_KIB, "KiloBytes"),
-            "disk": Limits("disk", units="Bytes", values={
-                "BusType": _enum(dc, "devices/disk", "bus", _DISK_BUSES),
-                "EmulatedType": (0, 1, 2, 3, 4)}),
-            "net": Limits("net", values={"NetworkType": _NET_TYPES,
-                                         "ResourceSubType": nic_models}),
-            "graphics": Limits("graphics", values={
-                "ResourceSubType": _enum(dc, "devices/graphics", "type", _GRAPHICS)}),
-            "input": Limits("input", values={"ResourceSubType": _INPUT_TYPES,
-                                             "BusType": _INPUT_BUSES}),
-            "console": Limits("console", values={"TargetType": _CONSOLE_TARGETS}),
-            "controller": Limits("controller", values={"ResourceSubType": _CONTROLLERS}),
-        }
+        env = LimitEnv(conn.getType(), dc, max_vcpus, caps.memory_kib or None)
+        return {k.name: k.limits(env) for k in KINDS if k.limits is not None}
     return host.info(key, compute)
 
 

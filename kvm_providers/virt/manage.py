@@ -42,6 +42,10 @@ from .connection import Host
 from .devices import KIND_BY_NAME, DeviceKind, Setting
 from .domain import DomainRef, DomainXML, XML_FLAGS, fetch_xml_text, lookup_now, parse_xml
 from .hostcaps import domain_caps, emulators, guest_type
+from .kinds.disk import DISK as _DISK_TABLE
+from .kinds.mem import TABLE as _MEM_TABLE
+from .kinds.net import NET as _NET_TABLE
+from .kinds.proc import TABLE as _PROC_TABLE
 from .limits import LimitError, check as check_limit
 from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
                        check_console_paths, check_device, classify, device_id_of, diff_props,
@@ -150,13 +154,6 @@ def _targets(doc: Optional[DomainXML]) -> dict[str, Any]:
             if key:
                 out.setdefault(key, el)
     return out
-
-
-def _controllers(doc: Optional[DomainXML]) -> set[tuple[str, str]]:
-    if doc is None:
-        return set()
-    return {(c.get("type"), c.get("index") or "0") for c in doc.root.iterfind(
-        "devices/controller")}
 
 
 def _check_unique(kind: DeviceKind, el: Any, docs: Iterable[Optional[DomainXML]],
@@ -535,7 +532,7 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
     ctx = (change.seen if change is not None else doc).context()
     pool = props.get_("PoolID")
     if kind.name == "net" and pool is not None and \
-            pool != mapping.NET["PoolID"].read(seen.element):
+            pool != _NET_TABLE["PoolID"].read(seen.element):
         props.put("NetworkName", network_name(host, props, r.where))
         props.pop_("PoolID")
     table = table_for(kind, seen.element)
@@ -566,7 +563,7 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
                     (el.find("driver") is not None or family.upper() == "KVM"):
                 # as for a new disk: the format of the new image, not the old one's
                 fmt = image_format(host, path)
-                if fmt is not None and fmt != mapping.DISK["DriverType"].read(el):
+                if fmt is not None and fmt != _DISK_TABLE["DriverType"].read(el):
                     changes["DriverType"] = fmt
     alias = _serial_alias(doc, setting.element) if kind.name == "console" else None
     write_props(table, setting.element, changes, doc.context(), r.where)
@@ -616,7 +613,7 @@ def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
         n = _apply_proc(change.doc, r.props, r.where, host, family, reference=change.seen)
         if n is not None and change.live is not None:
             live_max = int(change.live.root.findtext("vcpu") or 0)
-            old = mapping.PROC["VirtualQuantity"].read(change.live.root)
+            old = _PROC_TABLE["VirtualQuantity"].read(change.live.root)
             if n <= live_max and n != old:
                 change.op(f"setting the vCPUs of {name!r} to {n}",
                           lambda dom: dom.setVcpusFlags(n, LIVE),
@@ -624,8 +621,8 @@ def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
     else:
         ch = apply_memory(change.doc, r.props, r.where, host, family, reference=change.seen)
         if "current" in ch and change.live is not None:
-            live_max = mapping.MEM["Limit"].read(change.live.root) or 0
-            old = mapping.MEM["VirtualQuantity"].read(change.live.root)
+            live_max = _MEM_TABLE["Limit"].read(change.live.root) or 0
+            old = _MEM_TABLE["VirtualQuantity"].read(change.live.root)
             kib = ch["current"]
             if kib <= live_max and kib != old:
                 change.op(f"setting the memory of {name!r} to {kib} KiB",

@@ -28,7 +28,6 @@ is not shown: its InstanceID would be the primordial pool's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
 import libvirt
@@ -36,10 +35,11 @@ import libvirt
 from . import keys
 from .connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
 from .devices import Setting
+from .kinds import KINDS as DEVICE_KINDS
+from .kinds.base import PoolKind
 from .domain import DomainRef, domain_xml, list_domains, prefetch_xml
 from .query import if_supported, parse_xml, request_memo, storage_pools
 from .hostcaps import host_caps
-from .units import KIB, MIB
 
 __all__ = ["PoolKind", "Pool", "KINDS", "KIND_BY_NAME", "kind_for_class", "list_pools",
            "lookup_pool", "parse_pool_id", "pool_from_id", "setting_pool", "allocations",
@@ -49,28 +49,11 @@ __all__ = ["PoolKind", "Pool", "KINDS", "KIND_BY_NAME", "kind_for_class", "list_
 PRIMORDIAL = "0"
 
 
-@dataclass(frozen=True)
-class PoolKind:
-    """One kind of resource pool."""
-
-    name: str                           # the device kind allocated from it (virt.devices)
-    classname: str                      # class without family prefix
-    resource_type: int
-    units: str                          # AllocationUnits (DSP0004 programmatic units)
-    other_resource_type: Optional[str] = None
-    libvirt_backed: bool = False        # one pool per libvirt object besides the primordial one
-
-
-PROC = PoolKind("proc", "ProcessorPool", 3, "count")
-MEM = PoolKind("mem", "MemoryPool", 4, KIB)
-DISK = PoolKind("disk", "DiskPool", 17, MIB, libvirt_backed=True)
-NET = PoolKind("net", "NetworkPool", 10, "count", libvirt_backed=True)
-GRAPHICS = PoolKind("graphics", "GraphicsPool", 24, "count")
-INPUT = PoolKind("input", "InputPool", 13, "count")
-CONTROLLER = PoolKind("controller", "ControllerPool", 1, "count", "controller")
-
-KINDS: tuple[PoolKind, ...] = (PROC, MEM, DISK, NET, GRAPHICS, INPUT, CONTROLLER)
+#: The pool of every kind that has one, in the kinds registry's order (kinds/<kind>.py
+#: declares its pool).
+KINDS: tuple[PoolKind, ...] = tuple(k.pool for k in DEVICE_KINDS if k.pool is not None)
 KIND_BY_NAME = {k.name: k for k in KINDS}
+PROC, MEM, DISK, NET = (KIND_BY_NAME[n] for n in ("proc", "mem", "disk", "net"))
 _KIND_BY_CLASS = {k.classname.lower(): k for k in KINDS}
 _KIND_BY_PREFIX = {k.classname: k for k in KINDS}
 
@@ -251,22 +234,13 @@ def setting_pool(setting: Setting, ctx: Any) -> Optional[tuple[PoolKind, str]]:
     of type network from that network.  Filesystems, other interfaces and
     consoles come from no pool.  The rule is the RASD PoolID's.
     """
-    kind = setting.kind.name
-    if kind in ("proc", "mem", "graphics", "input", "controller"):
-        return KIND_BY_NAME[kind], PRIMORDIAL
-    if kind == "disk":
-        if setting.element.tag != "disk":
-            return None
-        hit = ctx.disk_pool(setting.element)
-        return (DISK, hit[0]) if hit and hit[0] != PRIMORDIAL else None
-    if kind == "net":
-        el = setting.element
-        if el.get("type") == "network":
-            src = el.find("source")
-            net = src.get("network") if src is not None else None
-            if net and net != PRIMORDIAL:
-                return NET, net
-    return None
+    pool = setting.kind.pool
+    if pool is None:
+        return None
+    if pool.allocated is None:
+        return pool, PRIMORDIAL
+    name = pool.allocated(setting.element, ctx)
+    return (pool, name) if name else None
 
 
 def allocations(host: Host) -> dict[tuple[str, str], list[tuple[DomainRef, Setting]]]:
@@ -305,11 +279,8 @@ def allocated_from(pool: Pool) -> list[tuple[DomainRef, Setting]]:
 # (Reserved of the processor and memory pools reads every domain's XML).
 
 def _quantity(s: Setting) -> int:
-    if s.kind.name == "proc":
-        return int(s.read("VirtualQuantity") or 0)
-    if s.kind.name == "mem":
-        return int(s.read("Reservation") or 0)
-    return 1
+    prop = s.kind.pool.reserves if s.kind.pool is not None else None
+    return 1 if prop is None else int(s.read(prop) or 0)
 
 
 def _storage_info(pool: Pool) -> Optional[list[int]]:
@@ -332,10 +303,8 @@ def _storage_mib(pool: Pool, field: int) -> Optional[int]:
 def capacity(pool: Pool) -> Optional[int]:
     """Capacity of `pool` in its AllocationUnits (None: not bounded, or not known)."""
     kind = pool.kind
-    if kind is PROC:
-        return host_caps(pool.host).cpus or None
-    if kind is MEM:
-        return host_caps(pool.host).memory_kib or None
+    if kind.host_capacity is not None:
+        return kind.host_capacity(host_caps(pool.host))
     if kind is DISK:
         return _storage_mib(pool, 1)
     return None

@@ -31,6 +31,10 @@ def _unique(ids):
     return out
 
 
+KINDS = ("proc", "mem", "disk", "net", "graphics", "input", "console", "controller", "tpm",
+         "watchdog", "rng")
+
+
 def setting_ids(dom) -> dict[str, list[str]]:
     """{kind: [devid]} of a domain, per COMPAT.md."""
     root = dom_xml(dom)
@@ -44,11 +48,13 @@ def setting_ids(dom) -> dict[str, list[str]]:
                       for c in root.xpath("devices/console/target")]
     out["controller"] = [f"controller:{c.get('type')}:{c.get('index')}"
                          for c in root.xpath("devices/controller")]
-    allids = _unique(sum((out[k] for k in ("proc", "mem", "disk", "net", "graphics", "input",
-                                            "console", "controller")), []))
+    # libvirt-cim has no TPM, watchdog or RNG: their ids are the element's name
+    for tag in ("tpm", "watchdog", "rng"):
+        out[tag] = [tag for _ in root.xpath(f"devices/{tag}")]
+    allids = _unique(sum((out[k] for k in KINDS), []))
     # re-split after numbering duplicates
     res, pos = {}, 0
-    for k in ("proc", "mem", "disk", "net", "graphics", "input", "console", "controller"):
+    for k in KINDS:
         res[k] = allids[pos:pos + len(out[k])]
         pos += len(out[k])
     return res
@@ -61,13 +67,17 @@ RASD_CLASS = {"proc": "ProcResourceAllocationSettingData",
               "graphics": "GraphicsResourceAllocationSettingData",
               "input": "InputResourceAllocationSettingData",
               "console": "ConsoleResourceAllocationSettingData",
-              "controller": "ControllerResourceAllocationSettingData"}
+              "controller": "ControllerResourceAllocationSettingData",
+              "tpm": "TPMResourceAllocationSettingData",
+              "watchdog": "WatchdogResourceAllocationSettingData",
+              "rng": "RNGResourceAllocationSettingData"}
 DEVICE_CLASS = {"proc": "Processor", "mem": "Memory", "disk": "LogicalDisk",
                 "net": "NetworkPort", "graphics": "DisplayController",
                 "input": "PointingDevice", "console": "ConsoleDisplayController",
-                "controller": "Controller"}
+                "controller": "Controller", "tpm": "TPM", "watchdog": "Watchdog",
+                "rng": "RandomNumberGenerator"}
 RESOURCE_TYPE = {"proc": 3, "mem": 4, "disk": 17, "net": 10, "graphics": 24, "input": 13,
-                 "console": 1, "controller": 1}
+                 "console": 1, "controller": 1, "tpm": 1, "watchdog": 1, "rng": 1}
 
 
 def rasds(dom, prefix="KVM", qual="") -> set[tuple[str, str]]:

@@ -14,6 +14,7 @@ from kvm_providers.provider import request_scope
 from kvm_providers.virt import (DomainNotFound, HostUnavailable, domain_state, domain_xml, edit,
                                 keys, list_domains, lookup_domain, mapping, states)
 from kvm_providers.virt.devices import KIND_BY_NAME, kind_for_class
+from kvm_providers.virt.settings import InvalidSetting, Props, new_device
 from kvm_providers.virt.domain import parse_xml
 
 
@@ -220,11 +221,13 @@ def test_edit_define_preserves_what_the_mapping_does_not_know(layer, node_uri):
             mapping.apply_props(doc.setting("vda").table, doc.setting("vda").element,
                                 {"ResourceType": 10}, skip_unwritable=False)
         edit.apply_setting(doc, doc.setting("mem"), {"VirtualQuantity": 524288})
-        new = edit.add_setting(doc, KIND_BY_NAME["disk"],
-                               {"Address": "/var/lib/libvirt/images/data.img",
-                                "VirtualDevice": "vdz", "BusType": "virtio",
-                                "DriverType": "raw"})
-        assert new.devid == "vdz"
+        # The one builder of new devices (the management service's): kinds/disk.py.
+        el = new_device(host, "KVM", doc, KIND_BY_NAME["disk"],
+                        Props({"Address": "/var/lib/libvirt/images/data.img",
+                               "VirtualDevice": "vdz", "BusType": "virtio",
+                               "DriverType": "raw"}), "test", {})
+        edit.append_device(doc, KIND_BY_NAME["disk"], el)
+        assert edit.setting_of(doc, el).devid == "vdz"
         assert edit.remove_setting(doc, "52:54:00:aa:00:04")
         assert not edit.remove_setting(doc, "nothing")
         edit.define(doc)
@@ -250,8 +253,8 @@ def test_adding_processor_settings_is_refused(layer, node_uri):
     mgr = layer(node_uri)
     with request_scope():
         doc = edit.editable(lookup_domain(mgr.hosts[0], "paused"))
-        with pytest.raises(mapping.NotWritable):
-            edit.add_setting(doc, KIND_BY_NAME["proc"], {})
+        with pytest.raises(InvalidSetting, match="cannot be added"):
+            new_device(mgr.hosts[0], "KVM", doc, KIND_BY_NAME["proc"], Props({}), "test", {})
 
 
 # -- memoization: one XML fetch per domain and request ---------------------------------

@@ -35,8 +35,6 @@ MAX_LINES = 800
 KNOWN_OVERSIZED: set[str] = {
     "kvm_providers.cimom.http",
     "kvm_providers.virt.connection",
-    "kvm_providers.virt.mapping",
-    "kvm_providers.virt.settings",
 }
 #: Import cycles (as the sorted modules of each strongly connected component).
 KNOWN_CYCLES: set[tuple[str, ...]] = set()

@@ -235,23 +235,15 @@ def test_mapping_tables_hold_only_values_of_their_classes():
     """The constants of the libvirt mapping tables (Const, Enum) are inside the ValueMaps
     of the classes they fill: libvirt-cim's 32678/32769 (controller protocols) and 32768
     (unknown console source type) were not."""
-    from kvm_providers.virt import mapping
+    from kvm_providers.virt import kinds, mapping
     schema = default_schema()
-    tables = [(mapping.VSSD, "KVM_VirtualSystemSettingData"),
-              (mapping.PROC, "KVM_ProcResourceAllocationSettingData"),
-              (mapping.MEM, "KVM_MemResourceAllocationSettingData"),
-              (mapping.DISK, "KVM_DiskResourceAllocationSettingData"),
-              (mapping.FILESYSTEM, "KVM_DiskResourceAllocationSettingData"),
-              (mapping.NET, "KVM_NetResourceAllocationSettingData"),
-              (mapping.GRAPHICS, "KVM_GraphicsResourceAllocationSettingData"),
-              (mapping.INPUT, "KVM_InputResourceAllocationSettingData"),
-              (mapping.CONSOLE, "KVM_ConsoleResourceAllocationSettingData"),
-              (mapping.CONTROLLER, "KVM_ControllerResourceAllocationSettingData")]
-    devices = {"proc": "KVM_Processor", "mem": "KVM_Memory", "disk": "KVM_LogicalDisk",
-               "net": "KVM_NetworkPort", "graphics": "KVM_DisplayController",
-               "console": "KVM_ConsoleDisplayController", "input": "KVM_PointingDevice",
-               "controller": "KVM_Controller"}
-    tables += [(mapping.DEVICE_TABLES[k], c) for k, c in devices.items()]
+    tables = [(mapping.VSSD, "KVM_VirtualSystemSettingData")]
+    # Every kind of the registry: its RASD tables (disk and filesystem differ) and its
+    # logical device's table.
+    for kind in kinds.KINDS:
+        tables += [(table, f"KVM_{kind.rasd_class}") for table in kind.tables.values()]
+        tables.append((kind.device_table, f"KVM_{kind.device_class}"))
+    assert len(tables) >= 1 + 2 * 8
     checked = 0
     for table, classname in tables:
         spec = schema.spec("root/virt", classname)
@@ -270,7 +262,7 @@ def test_mapping_tables_hold_only_values_of_their_classes():
                 assert v in allowed, (classname, name, v)
                 checked += 1
     ctl = schema.spec("root/virt", "KVM_Controller").props["protocolsupported"].values
-    for ctype, v in list(mapping.CONTROLLER_PROTOCOLS.items()) + [("other", 1)]:
+    for ctype, v in list(kinds.controller.CONTROLLER_PROTOCOLS.items()) + [("other", 1)]:
         assert v in ctl, (ctype, v)
         checked += 1
     assert checked > 20

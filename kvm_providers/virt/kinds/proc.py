@@ -1,0 +1,62 @@
+"""The processor kind: one ProcRASD per domain (devid ``proc``, read from the ``<domain>``
+root), one Processor per vCPU (DeviceID ``<domain>/<n>``), the ProcessorPool."""
+
+from __future__ import annotations
+
+from ...schema.valuemaps import CIM_ResourceAllocationSettingData
+from ..mapping import Computed, Const, Field, Text, ensure_path, to_int as _int
+from .base import DeviceKind, LimitEnv, Limits, PoolKind
+
+__all__ = ["KIND", "TABLE"]
+
+_RT = CIM_ResourceAllocationSettingData.ResourceType
+
+def _vcpus(el, ctx=None):
+    node = el.find("vcpu")
+    if node is None:
+        return 1
+    cur = _int(node.get("current"))
+    if cur is not None:
+        return cur
+    n = _int(node.text)
+    return n if n is not None else 1
+
+
+def _write_vcpus(el, value, ctx):
+    if value is None:
+        return
+    node = ensure_path(el, "vcpu")
+    maximum = _int(node.text)
+    if "current" in node.attrib and maximum is not None and int(value) <= maximum:
+        node.set("current", str(int(value)))
+    else:
+        node.text = str(int(value))
+        if "current" in node.attrib:
+            del node.attrib["current"]
+
+#: {P}_ProcResourceAllocationSettingData (one per domain, devid 'proc'), applied to <domain>.
+TABLE: dict[str, Field] = {
+    "ResourceType": Const(_RT.Processor),
+    "VirtualQuantity": Computed(_vcpus, _write_vcpus),   # <vcpu current=N>M</vcpu>
+    "Weight": Text("cputune/shares", "int"),
+    "AllocationUnits": Const("Processors"),
+    "VirtualQuantityUnits": Const("count"),
+    "PoolID": Const("ProcessorPool/0"),
+    "AutomaticAllocation": Const(True),
+}
+
+
+def _limits(env: LimitEnv) -> Limits:
+    return Limits("proc", 1, env.max_vcpus, 1, 1, "count")
+
+
+KIND = DeviceKind(
+    "proc", "ProcResourceAllocationSettingData", "Processor", _RT.Processor, (),
+    lambda el: "proc", {"*": TABLE},
+    id_from_props=lambda props: "proc",
+    special=frozenset({"virtualquantity"}),
+    limits=_limits,
+    device_count=lambda el: int(_vcpus(el) or 0),
+    pool=PoolKind("proc", "ProcessorPool", 3, "count", "Processors of the host", "Processor",
+                  sharing=3, reserves="VirtualQuantity",
+                  host_capacity=lambda caps: caps.cpus or None))
