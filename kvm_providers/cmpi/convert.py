@@ -58,6 +58,18 @@ def plist_bytes(props: Optional[Iterable[str]]) -> Optional[list[bytes]]:
     return [p.encode("utf-8") if isinstance(p, str) else bytes(p) for p in props]
 
 
+#: CMPI_RC_ERR_NO_SUCH_PROPERTY (cmpidt.h)
+_RC_ERR_NO_SUCH_PROPERTY = 12
+
+
+def _cmpi_rc(exc: BaseException) -> Optional[int]:
+    """The CMPI rc of a ``cmpi.CMPIException``, or None for any other exception."""
+    try:
+        return int(exc.get_error_code())  # type: ignore[attr-defined]
+    except Exception:  # pylint: disable=broad-except
+        return None
+
+
 def cim_error_from_cmpi(exc: BaseException) -> pywbem.CIMError:
     """A ``cmpi.CMPIException`` (raised by a failed broker call) as a CIMError."""
     try:
@@ -209,7 +221,16 @@ class Converter:
         ns = self.path_namespace(cop, classname) or namespace or None
         keys = {}
         for i in range(cop.key_count()):
-            data, name = cop.get_key_at(i)
+            try:
+                data, name = cop.get_key_at(i)
+            except Exception as exc:  # pylint: disable=broad-except
+                # Pegasus keeps a path as an instance of its class: key_count()
+                # counts every key the class declares, and a key the client gave
+                # no value (all of them in a class path: a method invoked on the
+                # class) fails with NO_SUCH_PROPERTY.  Such a key is not in the path.
+                if _cmpi_rc(exc) == _RC_ERR_NO_SUCH_PROPERTY:
+                    continue
+                raise
             value, _t, _a = self.from_data(data, ns)
             keys[name] = value
         return CIMInstanceName(classname, keybindings=keys, namespace=ns)

@@ -360,6 +360,11 @@ class CMPISelectExp(_Proxy):
 # values
 
 
+#: Payload of a key binding the path's class declares but the client gave no value for
+#: (Pegasus keeps an object path as an instance of its class: see CMPIBroker.request_path).
+_UNSET_KEY = object()
+
+
 class _Cell:
     """A stored CMPI value, as the server keeps it (copied, typed)."""
 
@@ -709,7 +714,8 @@ class CMPIObjectPath(_Proxy):
 
     def __str__(self):
         """toString(), as sfcb writes it (sfcb_pathToChars): ``[ns:]Class[.k=v,...]``."""
-        keys = ",".join(f"{k}={_chars(c)}" for k, c in self._keys.items())
+        keys = ",".join(f"{k}={_chars(c)}" for k, c in self._keys.items()
+                        if c.payload is not _UNSET_KEY)
         ns = f"{self._ns}:" if self._ns else ""
         return f"{ns}{self._classname}" + (f".{keys}" if keys else "")
 
@@ -722,7 +728,7 @@ class CMPIObjectPath(_Proxy):
     def get_key(self, name) -> CMPIData:
         _cstr(name, "CMPIObjectPath_get_key", 2, False)
         for k, cell in self._keys.items():
-            if k.lower() == name.lower():
+            if k.lower() == name.lower() and cell.payload is not _UNSET_KEY:
                 return CMPIData._from_cell(cell)
         return CMPIData._from_cell(None, found=False)
 
@@ -731,6 +737,9 @@ class CMPIObjectPath(_Proxy):
         if not 0 <= index < len(items):
             _raise(CMPI_RC_ERR_NO_SUCH_PROPERTY, "key index out of range")
         name, cell = items[index]
+        if cell.payload is _UNSET_KEY:
+            # Pegasus (CMPI_ObjectPath.cpp refGetKeyAt): SCMO_NULL_VALUE -> NO_SUCH_PROPERTY
+            _raise(CMPI_RC_ERR_NO_SUCH_PROPERTY, None)
         return (CMPIData._from_cell(cell), name)
 
     def key_count(self) -> int:
@@ -1010,6 +1019,8 @@ class CMPIBroker(_Proxy):
         #: {lower-case class: {lower-case property: (name, CMPI type or "object",
         #: is_array, default _Cell or None)}}: the classes the server knows.
         self.classes: dict[str, dict[str, tuple]] = {}
+        #: Key property names of each declared class (with the inherited ones), in order.
+        self.class_keys: dict[str, list[str]] = {}
         #: sfcb configured with --enable-optimized-enumeration (HAVE_OPTIMIZED_ENUMERATION).
         self.optimized_enumeration = False
         self.log_supported = log_supported
@@ -1044,8 +1055,12 @@ class CMPIBroker(_Proxy):
     def declare(self, cimclass, superclass_props: Optional[dict] = None) -> None:
         """Learn a pywbem CIMClass (its properties, types, qualifiers, defaults)."""
         props = dict(superclass_props or {})
+        keys = list(self.class_keys.get(cimclass.superclass.lower(), [])) \
+            if cimclass.superclass else []
         for prop in cimclass.properties.values():
             quals = {q.lower() for q in prop.qualifiers}
+            if "key" in quals and prop.name.lower() not in {k.lower() for k in keys}:
+                keys.append(prop.name)
             if "embeddedinstance" in quals:
                 ctype: Any = CMPI_instance
             elif "embeddedobject" in quals:
@@ -1060,8 +1075,31 @@ class CMPIBroker(_Proxy):
                                 else prop.value)
             props[prop.name.lower()] = (prop.name, ctype, bool(prop.is_array), default)
         self.classes[cimclass.classname.lower()] = props
+        self.class_keys[cimclass.classname.lower()] = keys
         if cimclass.superclass:
             self.superclasses[cimclass.classname.lower()] = cimclass.superclass
+
+    def request_path(self, path: "CMPIObjectPath") -> "CMPIObjectPath":
+        """An object path from a client, as the server hands it to a provider.
+
+        sfcb passes the keys the client sent.  Pegasus keeps the path as an
+        instance of its class (SCMOInstance): ``key_count()`` counts every key
+        the class declares, and ``get_key_at()`` of a key the client left out
+        (all of them in a class path, e.g. a method invoked on the class)
+        fails with CMPI_RC_ERR_NO_SUCH_PROPERTY.
+        """
+        keys = self.class_keys.get(path._classname.lower())
+        if not self.is_pegasus or keys is None:
+            return path
+        p = path._clone()
+        given = {k.lower(): (k, c) for k, c in path._keys.items()}
+        p._keys = {}
+        for k in keys:
+            name, cell = given.pop(k.lower(), (k, _Cell(CMPI_string, CMPI_nullValue | CMPI_keyValue,
+                                                        _UNSET_KEY)))
+            p._keys[name] = cell
+        p._keys.update(dict(given.values()))
+        return p
 
     def complete_instance(self, cinst: "CMPIInstance") -> "CMPIInstance":
         """An instance from a client, as the server hands it to a provider.

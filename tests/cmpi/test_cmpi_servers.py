@@ -471,3 +471,29 @@ def test_import_failure_names_the_library_used_as_cmpi(monkeypatch, capfd):
     assert loader.last_error() == str(exc.value)
     assert "No module named 'cmpi'" in capfd.readouterr().err
     loader.reset()
+
+
+# -- object paths as each server hands them -----------------------------------------------------
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_method_on_the_class_path_as_each_server_passes_it(fake, schema, server):
+    """A method invoked on the class (DSP1042 allows it for DefineSystem and the others):
+    Pegasus hands the path as an instance of the class, every key counted and none with
+    a value, and get_key_at() fails with NO_SUCH_PROPERTY for each.  The call used to fail
+    with CIM_ERR_NO_SUCH_PROPERTY "Property does not exist"."""
+    from kvm_providers.cmpi import get_cmpi_proxy_provider
+    broker = server_broker(server)
+    ctx = broker.context()
+    mi = get_cmpi_proxy_provider(PROV, broker, ctx)
+    cls_path = broker.request_path(op(broker))
+    assert cls_path.key_count() == (1 if server == "Pegasus" else 0)
+    outargs = broker.new_args()
+    assert call(mi, "invoke_method", ctx, result(), cls_path, "Stat", broker.new_args(),
+                outargs) == (0, None)
+    assert outargs._args["Where"].payload == "Test_Types:0"
+    outargs = broker.new_args()
+    inst_path = broker.request_path(op(broker, Id="a"))
+    assert call(mi, "invoke_method", ctx, result(), inst_path, "Stat", broker.new_args(),
+                outargs) == (0, None)
+    assert outargs._args["Where"].payload == "Test_Types:1"
