@@ -282,7 +282,12 @@ def _clone(ref: DomainRef, name: str, uid: str, taken: dict[str, str], family: s
 
 
 def _default_devices(doc: DomainXML, family: str, given: set[str]) -> None:
-    """libvirt-cim's default devices, where the client gave none of the kind."""
+    """libvirt-cim's default devices, where the client gave none of the kind.
+
+    A KVM guest defined without graphics gets VNC (loopback, automatic port) and,
+    without input, a PS/2 mouse: exactly what libvirt-cim added, because its
+    clients count a new guest's devices (docs/compat.md, "Default devices").
+    """
     devices = mapping.ensure_path(doc.root, "devices")
     os_type = (doc.root.findtext("os/type") or "").strip()
     if family.upper() == "LXC" or os_type == "exe":
@@ -294,12 +299,9 @@ def _default_devices(doc: DomainXML, family: str, given: set[str]) -> None:
             devices.find("graphics") is None and devices.find("console") is None:
         devices.append(etree.fromstring("<graphics type='vnc' port='-1' autoport='yes' "
                                         "listen='127.0.0.1'/>"))
-        if devices.find("console") is None:
-            devices.append(etree.fromstring("<console type='pty'><target type='serial' "
-                                            "port='0'/></console>"))
     if "input" not in given and devices.find("input") is None and \
             devices.find("graphics") is not None:
-        devices.append(etree.fromstring("<input type='tablet' bus='usb'/>"))
+        devices.append(etree.fromstring("<input type='mouse' bus='ps2'/>"))
     doc.invalidate()
 
 
