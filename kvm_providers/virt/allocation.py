@@ -1,5 +1,4 @@
-"""Allocation capabilities (DSP1043): one per pool and one per resource kind for the host,
-and the RASD templates that say what may be allocated (SettingsDefineCapabilities).
+"""Allocation capabilities (DSP1043): one per pool (as libvirt-cim), and the RASD templates that say what may be allocated (SettingsDefineCapabilities).
 
 Everything here is computed from :func:`kvm_providers.virt.limits.allocation_limits`
 (the limits the VirtualSystemManagementService enforces: what is advertised
@@ -11,9 +10,7 @@ templates as an empty one.
 InstanceIDs (host-qualified with several hosts):
 
 * AllocationCapabilities of a pool: the pool's InstanceID (libvirt-cim's),
-  e.g. ``DiskPool/default``; of the host for one kind of resource:
-  ``Host/Processor``, ``Host/Memory``, ``Host/Disk``, ``Host/Network``,
-  ``Host/Graphics``, ``Host/Input``, ``Host/Controller``.
+  e.g. ``DiskPool/default``.
 * a template: ``<capabilities InstanceID>#<name>``, the name being
   ``Default``, ``Minimum``, ``Maximum``, ``Increment`` (libvirt-cim's words,
   which its clients look for) or ``Point <Property>=<value>`` for one
@@ -70,7 +67,6 @@ FILE_POOL_TYPES = frozenset({"dir", "fs", "netfs", "gluster", "vstorage"})
 
 _HOST_AC = {"proc": "Processor", "mem": "Memory", "disk": "Disk", "net": "Network",
             "graphics": "Graphics", "input": "Input", "controller": "Controller"}
-_HOST_AC_REV = {v: k for k, v in _HOST_AC.items()}
 _RASD_CLASS = {"proc": "ProcResourceAllocationSettingData",
                "mem": "MemResourceAllocationSettingData",
                "disk": "DiskResourceAllocationSettingData",
@@ -145,24 +141,22 @@ class Template:
 
 # -- capabilities ---------------------------------------------------------------------------
 
-def host_capabilities(host: Host, with_pools: bool = True) -> list[Capabilities]:
-    """The host's AllocationCapabilities: one per kind, then (with_pools) one per pool."""
-    out = [Capabilities(host, k, None) for k in KINDS]
-    if with_pools:
-        out.extend(Capabilities(host, p.kind, p) for p in list_pools(host))
-    return out
+def host_capabilities(host: Host) -> list[Capabilities]:
+    """The host's AllocationCapabilities: one per resource pool (libvirt-cim's set).
+
+    There are no capabilities of the host apart from its pools' (libvirt-cim had
+    none, and its clients count them against the pools: docs/compat.md,
+    "Allocation capabilities"); the primordial pools' describe each kind.
+    """
+    return [Capabilities(host, p.kind, p) for p in list_pools(host)]
 
 
 def lookup_capabilities(family: Optional[str], instance_id: Any) -> Optional[Capabilities]:
-    """The existing AllocationCapabilities an InstanceID names, or None."""
+    """The existing AllocationCapabilities an InstanceID names (a pool's), or None."""
     hit = keys.parse_qualified(family, instance_id)
     if hit is None:
         return None
-    host, rest = hit
-    head, sep, tail = rest.partition("/")
-    if head == "Host" and sep:
-        kind_name = _HOST_AC_REV.get(tail)
-        return Capabilities(host, KIND_BY_NAME[kind_name], None) if kind_name else None
+    host, _rest = hit
     pool = pool_from_id(family, instance_id)
     return Capabilities(host, pool.kind, pool) if pool is not None else None
 
