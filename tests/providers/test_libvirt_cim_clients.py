@@ -1,0 +1,49 @@
+"""What programs written against libvirt-cim send and read (its own suite, cimtest,
+is the most complete such client): each test sends such a request through the real
+embedded server with pywbem and checks the answer (docs/compat.md)."""
+
+from __future__ import annotations
+
+import pywbem
+import pytest
+from pywbem import CIMInstanceName
+
+NS = "root/virt"
+
+
+def _error(call, *args, **kwargs) -> tuple[int, str]:
+    with pytest.raises(pywbem.CIMError) as info:
+        call(*args, **kwargs)
+    return info.value.status_code, info.value.status_description
+
+
+def _host(conn) -> CIMInstanceName:
+    return conn.EnumerateInstanceNames("KVM_HostSystem", namespace=NS)[0]
+
+
+def test_get_instance_not_found_names_the_wrong_key(conn):
+    """GetInstance of a path that names nothing: CIM_ERR_NOT_FOUND whose description
+    names the key in which it differs from the nearest instance, and the path
+    (libvirt-cim's clients look for "No such instance (<key>)")."""
+    host = _host(conn)
+    bad = host.copy()
+    bad["Name"] = "invalid_name"
+    code, desc = _error(conn.GetInstance, bad)
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    assert desc.startswith("No such instance (Name): ") and "invalid_name" in desc
+    bad = host.copy()
+    bad["CreationClassName"] = "invalid_ccname"
+    assert _error(conn.GetInstance, bad)[1].startswith("No such instance (CreationClassName)")
+    disk = next(p for p in conn.EnumerateInstanceNames("KVM_LogicalDisk", namespace=NS)
+                if p["DeviceID"] == "full/vda")
+    bad = disk.copy()
+    bad["SystemCreationClassName"] = "invalid_sccname"
+    code, desc = _error(conn.GetInstance, bad)
+    assert (code, desc.split(":")[0]) == (pywbem.CIM_ERR_NOT_FOUND,
+                                          "No such instance (SystemCreationClassName)")
+    bad = disk.copy()
+    bad["DeviceID"] = "full/nosuch"
+    assert _error(conn.GetInstance, bad)[1].startswith("No such instance (DeviceID)")
+    bad = CIMInstanceName("KVM_EnabledLogicalElementCapabilities",
+                          {"InstanceID": "INVALID_Instid_KeyValue"}, namespace=NS)
+    assert _error(conn.GetInstance, bad)[1].startswith("No such instance (InstanceID)")
