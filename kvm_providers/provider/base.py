@@ -183,6 +183,26 @@ class CIMProvider2:
             keep |= {k.lower() for k in inst.path.keybindings}
         filter_instance(inst, frozenset(keep))
 
+    def _without_extra_keys(self, ns: str, path: CIMInstanceName) -> CIMInstanceName:
+        """`path` without key bindings that are no keys of its class.
+
+        Reads are tolerant of them (libvirt-cim's clients send e.g. a device's keys
+        in the path of a RASD, and libvirt-cim read only the keys it needed): the
+        instance is named by its keys, and is returned with its own path. Writes
+        (ModifyInstance, DeleteInstance) keep refusing them (docs/compat.md).
+        """
+        spec = self._schema().spec(ns, path.classname)
+        extra = [k for k in path.keybindings if k.lower() not in spec.props
+                 or not spec.props[k.lower()].is_key]
+        if not extra:
+            return path
+        trimmed = path.copy()
+        for k in extra:
+            del trimmed.keybindings[k]
+        LOG.debug("GetInstance %s: ignoring key bindings %s, which are no keys of the class",
+                  path.classname, ", ".join(extra))
+        return trimmed
+
     def _check_keys(self, ns: str, path: CIMInstanceName) -> None:
         spec = self._schema().spec(ns, path.classname)
         given = {k.lower() for k in path.keybindings}
@@ -247,6 +267,7 @@ class CIMProvider2:
                        propertyList: Optional[list[str]]) -> CIMInstance:
         """GetInstance; CIM_ERR_NOT_FOUND (naming the path) if there is none."""
         ns = instanceName.namespace
+        instanceName = self._without_extra_keys(ns, instanceName)
         self._check_keys(ns, instanceName)
         model = make_model(ns, instanceName.classname, path=instanceName,
                            property_list=propertyList, schema=self._schema())

@@ -47,3 +47,20 @@ def test_get_instance_not_found_names_the_wrong_key(conn):
     bad = CIMInstanceName("KVM_EnabledLogicalElementCapabilities",
                           {"InstanceID": "INVALID_Instid_KeyValue"}, namespace=NS)
     assert _error(conn.GetInstance, bad)[1].startswith("No such instance (InstanceID)")
+
+
+def test_get_instance_ignores_bindings_that_are_no_keys(conn):
+    """A RASD path carrying a device's keys besides InstanceID (as libvirt-cim's
+    clients send it) reads the RASD. Unknown key bindings stay refused where they
+    would change something."""
+    path = CIMInstanceName("KVM_GraphicsResourceAllocationSettingData",
+                           {"InstanceID": "full/vnc",
+                            "CreationClassName": "KVM_GraphicsResourceAllocationSettingData",
+                            "SystemName": "full",
+                            "SystemCreationClassName": "KVM_ComputerSystem"}, namespace=NS)
+    inst = conn.GetInstance(path)
+    assert inst["Address"] == "0.0.0.0:5901"
+    assert inst["InstanceID"] == "full/vnc"
+    code, desc = _error(conn.DeleteInstance, path)
+    assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "SystemName" in desc
+    assert conn.GetInstance(path)["InstanceID"] == "full/vnc"      # nothing deleted
