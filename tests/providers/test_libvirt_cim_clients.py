@@ -64,3 +64,32 @@ def test_get_instance_ignores_bindings_that_are_no_keys(conn):
     code, desc = _error(conn.DeleteInstance, path)
     assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "SystemName" in desc
     assert conn.GetInstance(path)["InstanceID"] == "full/vnc"      # nothing deleted
+
+
+def test_console_redirection_service_affects_systems_and_their_kvm_devices(conn):
+    """ServiceAffectsElement from the ConsoleRedirectionService: each virtual system,
+    then its display controllers and pointing devices (keyboard, video, mouse), as
+    libvirt-cim relates them; and back from each of them to the service."""
+    crs = conn.EnumerateInstanceNames("KVM_ConsoleRedirectionService", namespace=NS)[0]
+    got = conn.AssociatorNames(crs, AssocClass="KVM_ServiceAffectsElement")
+    systems = {p["Name"] for p in conn.EnumerateInstanceNames("KVM_ComputerSystem",
+                                                              namespace=NS)}
+    assert {p["Name"] for p in got if p.classname == "KVM_ComputerSystem"} == systems
+    want = {p["DeviceID"] for cls in ("KVM_DisplayController", "KVM_PointingDevice")
+            for p in conn.EnumerateInstanceNames(cls, namespace=NS)}
+    assert want and {p["DeviceID"] for p in got if "DeviceID" in p.keybindings} == want
+    # each system is followed by its pointing devices, then its display controllers
+    at = next(i for i, p in enumerate(got) if p.classname == "KVM_ComputerSystem"
+              and p["Name"] == "full")
+    mine = sorted(d for d in want if d.startswith("full/"))
+    follow = got[at + 1:at + 1 + len(mine)]
+    assert sorted(p["DeviceID"] for p in follow) == mine
+    classes = [p.classname for p in follow]
+    assert classes == sorted(classes, key=lambda c: c != "KVM_PointingDevice")
+    for dev in (p for p in got if "DeviceID" in p.keybindings):
+        back = conn.AssociatorNames(dev, AssocClass="KVM_ServiceAffectsElement")
+        assert [b.classname for b in back] == ["KVM_ConsoleRedirectionService"]
+    back = conn.AssociatorNames(next(p for p in got if p.classname == "KVM_ComputerSystem"),
+                                AssocClass="KVM_ServiceAffectsElement")
+    assert {b.classname for b in back} == {"KVM_VirtualSystemManagementService",
+                                           "KVM_ConsoleRedirectionService"}
