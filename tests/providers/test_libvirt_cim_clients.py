@@ -93,3 +93,42 @@ def test_console_redirection_service_affects_systems_and_their_kvm_devices(conn)
                                 AssocClass="KVM_ServiceAffectsElement")
     assert {b.classname for b in back} == {"KVM_VirtualSystemManagementService",
                                            "KVM_ConsoleRedirectionService"}
+
+
+def test_modify_nic_model_to_empty_string_removes_the_model(conn):
+    """ModifyResourceSettings with ResourceSubType "" (pywbem 0.7 MOF text, as
+    libvirt-cim's clients send it to unset the NIC model) removes <model>: an empty
+    string removes what the property describes; it is no invalid model."""
+    vsms = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService", namespace=NS)[0]
+    vssd = """
+instance of KVM_VirtualSystemSettingData {
+    VirtualSystemIdentifier="nicmodel";
+    BootDevice="hd";
+};"""
+    nic = """
+instance of KVM_NetResourceAllocationSettingData {
+    ResourceType=10;
+    Address="52:54:00:9c:00:71";
+    NetworkType="network";
+    NetworkName="default";
+};"""
+    rc, out = conn.InvokeMethod("DefineSystem", vsms, SystemSettings=vssd,
+                                ResourceSettings=[nic], ReferenceConfiguration=" ")
+    assert rc == 0
+    try:
+        rasd = CIMInstanceName("KVM_NetResourceAllocationSettingData",
+                               {"InstanceID": "nicmodel/52:54:00:9c:00:71"}, namespace=NS)
+        assert conn.GetInstance(rasd)["ResourceSubType"] == "virtio"
+        unset = nic.replace("ResourceType=10;", 'InstanceID="nicmodel/52:54:00:9c:00:71";\n'
+                            '    ResourceType=10;\n    ResourceSubType="";')
+        rc, out = conn.InvokeMethod("ModifyResourceSettings", vsms, ResourceSettings=[unset])
+        assert rc == 0
+        assert conn.GetInstance(rasd)["ResourceSubType"] in (None, "")
+        code, desc = _error(conn.InvokeMethod, "ModifyResourceSettings", vsms,
+                            ResourceSettings=[unset.replace('ResourceSubType=""',
+                                                            'ResourceSubType="nosuch"')])
+        assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "nosuch" in desc
+    finally:
+        conn.InvokeMethod("DestroySystem", vsms, AffectedSystem=CIMInstanceName(
+            "KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                   "Name": "nicmodel"}, namespace=NS))
