@@ -132,3 +132,24 @@ instance of KVM_NetResourceAllocationSettingData {
         conn.InvokeMethod("DestroySystem", vsms, AffectedSystem=CIMInstanceName(
             "KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
                                    "Name": "nicmodel"}, namespace=NS))
+
+
+def test_association_of_an_unknown_class_is_an_invalid_parameter(conn):
+    """An association operation whose ObjectName or AssocClass names no class:
+    CIM_ERR_INVALID_PARAMETER, the error DSP0200 lists for these operations (it
+    does not list CIM_ERR_INVALID_CLASS), naming the class."""
+    bad = CIMInstanceName("InvalidClassName", {"CreationClassName": "KVM_LogicalDisk",
+                                               "SystemName": "full", "DeviceID": "full/vda",
+                                               "SystemCreationClassName": "KVM_ComputerSystem"},
+                          namespace=NS)
+    for call in (conn.AssociatorNames, conn.Associators, conn.ReferenceNames,
+                 conn.References):
+        code, desc = _error(call, bad)
+        assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "InvalidClassName" in desc
+    disk = bad.copy()
+    disk.classname = "KVM_LogicalDisk"
+    code, desc = _error(conn.AssociatorNames, disk, AssocClass="KVM_NoSuchAssociation")
+    assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "KVM_NoSuchAssociation" in desc
+    assert conn.AssociatorNames(disk, AssocClass="KVM_SystemDevice")       # still answered
+    # the other operations keep CIM_ERR_INVALID_CLASS
+    assert _error(conn.GetInstance, bad)[0] == pywbem.CIM_ERR_INVALID_CLASS
