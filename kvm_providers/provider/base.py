@@ -285,9 +285,10 @@ class CIMProvider2:
 
         The key named is the one in which `path` differs from the nearest existing
         instance of its class (fewest differing keys; the first of them in key
-        order), e.g. ``No such instance (SystemCreationClassName): <path>``: the
-        description names what was wrong (libvirt-cim's wording, which its clients
-        look for) and the path.  Without instances, no key is named.
+        order), e.g. ``Instance not found: <path>; No such instance
+        (SystemCreationClassName)``: the description gives the path and names what
+        was wrong (libvirt-cim's wording, which its clients look for).  Without
+        instances, no key is named.
         """
         key = None
         try:
@@ -295,7 +296,8 @@ class CIMProvider2:
         except Exception:           # noqa: BLE001 - the error to report is NOT_FOUND
             key = None
         what = f"No such instance ({key})" if key else "No such instance"
-        return CIMError(pywbem.CIM_ERR_NOT_FOUND, f"{what}: {_path_str(path)}")
+        return CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                        f"Instance not found: {_path_str(path)}; {what}")
 
     def _blame_key(self, env, path: CIMInstanceName) -> Optional[str]:
         spec = self._schema().spec(path.namespace, path.classname)
