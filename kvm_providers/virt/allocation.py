@@ -32,7 +32,7 @@ from . import keys, mapping
 from .connection import ANY_ERROR, Host
 from .domain import parse_xml
 from .limits import Limits, allocation_limits
-from .pools import (DISK, KIND_BY_NAME, KINDS, NET, Pool, PoolKind, is_active,
+from .pools import (DISK, NET, Pool, PoolKind, is_active,
                     list_pools, network_xml, networks, pool_from_id, pool_info,
                     storage_pool_xml)
 
