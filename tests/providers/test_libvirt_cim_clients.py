@@ -154,3 +154,25 @@ def test_association_of_an_unknown_class_is_an_invalid_parameter(conn):
     assert conn.AssociatorNames(disk, AssocClass="KVM_SystemDevice")       # still answered
     # the other operations keep CIM_ERR_INVALID_CLASS
     assert _error(conn.GetInstance, bad)[0] == pywbem.CIM_ERR_INVALID_CLASS
+
+
+def test_remove_a_setting_the_system_lacks_names_its_instance_id(conn):
+    """RemoveResourceSettings / ModifyResourceSettings of a RASD naming no device:
+    CIM_ERR_NOT_FOUND whose description names the InstanceID, as GetInstance's do
+    ("No such instance (<InstanceID>)"); nothing changes."""
+    vsms = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService", namespace=NS)[0]
+    before = sorted(str(p) for p in conn.EnumerateInstanceNames(
+        "KVM_DiskResourceAllocationSettingData", namespace=NS))
+    rasd = CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                           {"InstanceID": "full/invalid"}, namespace=NS)
+    code, desc = _error(conn.InvokeMethod, "RemoveResourceSettings", vsms,
+                        ResourceSettings=[rasd])
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    assert "No such instance (full/invalid)" in desc and "'full' has no disk" in desc
+    mof = ('instance of KVM_DiskResourceAllocationSettingData {\n'
+           '    InstanceID="full/invalid";\n    ResourceType=17;\n};')
+    code, desc = _error(conn.InvokeMethod, "ModifyResourceSettings", vsms,
+                        ResourceSettings=[mof])
+    assert code == pywbem.CIM_ERR_NOT_FOUND and "No such instance (full/invalid)" in desc
+    assert sorted(str(p) for p in conn.EnumerateInstanceNames(
+        "KVM_DiskResourceAllocationSettingData", namespace=NS)) == before
