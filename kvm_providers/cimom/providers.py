@@ -314,18 +314,41 @@ class Operations:
 
     # -- associations ------------------------------------------------------------
 
+    def _assoc_source(self, path: CIMInstanceName, namespace: Optional[str]) -> CIMInstanceName:
+        """The ObjectName of an association operation, typed.
+
+        DSP0200 lists CIM_ERR_INVALID_PARAMETER, not CIM_ERR_INVALID_CLASS, among the
+        errors of Associators, AssociatorNames, References and ReferenceNames: an
+        ObjectName (or AssocClass / ResultClass) naming no class is an incorrect
+        parameter (docs/compat.md).
+        """
+        try:
+            return self.typed_path(path, _ns(path, namespace))
+        except CIMError as exc:
+            if exc.status_code != pywbem.CIM_ERR_INVALID_CLASS:
+                raise
+            raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                           f"ObjectName: {exc.status_description}") from None
+
     def _assoc_entries(self, path: CIMInstanceName, assoc_filter: Optional[str],
                        role: Optional[str]) -> list[ProviderEntry]:
         ns = path.namespace
         if assoc_filter:
-            self.check_class(ns, assoc_filter)
+            try:
+                self.check_class(ns, assoc_filter)
+            except CIMError as exc:
+                if exc.status_code != pywbem.CIM_ERR_INVALID_CLASS:
+                    raise
+                raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                               f"{exc.status_description} (given as the association "
+                               f"class or result class)") from None
         return self.table.associations(ns, path.classname, assoc_filter, role)
 
     def associator_names(self, path: CIMInstanceName, assoc_class: Optional[str] = None,
                          result_class: Optional[str] = None, role: Optional[str] = None,
                          result_role: Optional[str] = None, user: Optional[str] = None,
                          namespace: Optional[str] = None) -> Iterator[CIMInstanceName]:
-        path = self.typed_path(path, _ns(path, namespace))
+        path = self._assoc_source(path, namespace)
         for e in self._assoc_entries(path, assoc_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("AssociatorNames", e.module, proxy.MI_associatorNames(
@@ -338,7 +361,7 @@ class Operations:
                     property_list: Optional[list[str]] = None,
                     user: Optional[str] = None,
                     namespace: Optional[str] = None) -> Iterator[CIMInstance]:
-        path = self.typed_path(path, _ns(path, namespace))
+        path = self._assoc_source(path, namespace)
         for e in self._assoc_entries(path, assoc_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("Associators", e.module, proxy.MI_associators(
@@ -348,7 +371,7 @@ class Operations:
     def reference_names(self, path: CIMInstanceName, result_class: Optional[str] = None,
                         role: Optional[str] = None, user: Optional[str] = None,
                         namespace: Optional[str] = None) -> Iterator[CIMInstanceName]:
-        path = self.typed_path(path, _ns(path, namespace))
+        path = self._assoc_source(path, namespace)
         for e in self._assoc_entries(path, result_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("ReferenceNames", e.module, proxy.MI_referenceNames(
@@ -358,7 +381,7 @@ class Operations:
                    role: Optional[str] = None, property_list: Optional[list[str]] = None,
                    user: Optional[str] = None,
                    namespace: Optional[str] = None) -> Iterator[CIMInstance]:
-        path = self.typed_path(path, _ns(path, namespace))
+        path = self._assoc_source(path, namespace)
         for e in self._assoc_entries(path, result_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("References", e.module, proxy.MI_references(

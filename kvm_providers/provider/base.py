@@ -85,6 +85,16 @@ def paths_equal(lhs: CIMInstanceName, rhs: CIMInstanceName) -> bool:
     return True
 
 
+def _key_value_equal(name: str, given: Any, have: Any) -> bool:
+    """A key value of a path equals an instance's (class names case-insensitively)."""
+    if have is None:
+        return False
+    if name.lower().endswith("creationclassname") and isinstance(given, str) \
+            and isinstance(have, str):
+        return given.lower() == have.lower()
+    return _kb_equal(given, have)
+
+
 def _method_signature(func) -> tuple[set[str], set[str], bool]:
     """(accepted param_ names, required param_ names, has **kwargs) of a cim_method_."""
     sig = inspect.signature(func)
@@ -173,6 +183,26 @@ class CIMProvider2:
             keep |= {k.lower() for k in inst.path.keybindings}
         filter_instance(inst, frozenset(keep))
 
+    def _without_extra_keys(self, ns: str, path: CIMInstanceName) -> CIMInstanceName:
+        """`path` without key bindings that are no keys of its class.
+
+        Reads are tolerant of them (libvirt-cim's clients send e.g. a device's keys
+        in the path of a RASD, and libvirt-cim read only the keys it needed): the
+        instance is named by its keys, and is returned with its own path. Writes
+        (ModifyInstance, DeleteInstance) keep refusing them (docs/compat.md).
+        """
+        spec = self._schema().spec(ns, path.classname)
+        extra = [k for k in path.keybindings if k.lower() not in spec.props
+                 or not spec.props[k.lower()].is_key]
+        if not extra:
+            return path
+        trimmed = path.copy()
+        for k in extra:
+            del trimmed.keybindings[k]
+        LOG.debug("GetInstance %s: ignoring key bindings %s, which are no keys of the class",
+                  path.classname, ", ".join(extra))
+        return trimmed
+
     def _check_keys(self, ns: str, path: CIMInstanceName) -> None:
         spec = self._schema().spec(ns, path.classname)
         given = {k.lower() for k in path.keybindings}
@@ -237,14 +267,55 @@ class CIMProvider2:
                        propertyList: Optional[list[str]]) -> CIMInstance:
         """GetInstance; CIM_ERR_NOT_FOUND (naming the path) if there is none."""
         ns = instanceName.namespace
+        instanceName = self._without_extra_keys(ns, instanceName)
         self._check_keys(ns, instanceName)
         model = make_model(ns, instanceName.classname, path=instanceName,
                            property_list=propertyList, schema=self._schema())
         inst = self.get_instance(env=env, model=model)
         if inst is None:
-            raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                           f"Instance not found: {_path_str(instanceName)}")
+            raise self.not_found(env, instanceName)
         return self._finish(inst, model, ns)
+
+    #: At most this many instance names are compared to find the key of a path that
+    #: names nothing (the error path only; an enumeration costs no more).
+    BLAME_LIMIT = 10000
+
+    def not_found(self, env, path: CIMInstanceName) -> CIMError:
+        """CIM_ERR_NOT_FOUND for `path`, naming the key that names nothing.
+
+        The key named is the one in which `path` differs from the nearest existing
+        instance of its class (fewest differing keys; the first of them in key
+        order), e.g. ``Instance not found: <path>; No such instance
+        (SystemCreationClassName)``: the description gives the path and names what
+        was wrong (libvirt-cim's wording, which its clients look for).  Without
+        instances, no key is named.
+        """
+        key = None
+        try:
+            key = self._blame_key(env, path)
+        except Exception:           # noqa: BLE001 - the error to report is NOT_FOUND
+            key = None
+        what = f"No such instance ({key})" if key else "No such instance"
+        return CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                        f"Instance not found: {_path_str(path)}; {what}")
+
+    def _blame_key(self, env, path: CIMInstanceName) -> Optional[str]:
+        spec = self._schema().spec(path.namespace, path.classname)
+        given = {k.lower(): (k, v) for k, v in path.keybindings.items()}
+        order = [given[k.lower()] for k in spec.key_names if k.lower() in given]
+        best: Optional[list[str]] = None
+        names = self.MI_enumInstanceNames(env, CIMInstanceName(path.classname,
+                                                               namespace=path.namespace))
+        for n, cand in enumerate(names):
+            if n >= self.BLAME_LIMIT:
+                break
+            ckeys = {k.lower(): v for k, v in cand.keybindings.items()}
+            diff = [k for k, v in order if not _key_value_equal(k, v, ckeys.get(k.lower()))]
+            if best is None or len(diff) < len(best):
+                best = diff
+            if best is not None and len(best) <= 1:
+                break
+        return best[0] if best else None
 
     def MI_createInstance(self, env, instance: CIMInstance) -> CIMInstanceName:
         """CreateInstance; returns the new instance's path."""

@@ -1,6 +1,5 @@
 """{P}_AllocationCapabilities (DSP1043): how resources can be allocated, one instance per
-resource pool (InstanceID = the pool's, as libvirt-cim) and one per kind of resource
-for the host ("Host/Processor", "Host/Disk" ...).
+resource pool (InstanceID = the pool's), as libvirt-cim has them.
 
 Pools reach theirs, and the host reaches all of them, through ElementCapabilities;
 the RASD templates that give minimum, maximum, default, increment and the

@@ -1,4 +1,6 @@
-"""{P}_ComputerSystemCreatedIndication, DeletedIndication and ModifiedIndication.
+"""{P}_ComputerSystemCreatedIndication, DeletedIndication and ModifiedIndication, and
+{P}_ResourceAllocationSettingDataCreatedIndication, DeletedIndication and
+ModifiedIndication (the settings of the domains' devices, as libvirt-cim raised them).
 
 Lifecycle indications of virtual systems, from libvirt's domain lifecycle
 events: whatever changes a domain (this server, virsh, virt-manager, another
@@ -25,6 +27,15 @@ How:
   reports the differences, so changes made while the connection was down are
   not lost; the first reading after enabling only fills the cache.
 
+RASD indications: while a filter for one of their classes is active, the
+watcher also keeps the RASDs of every domain (read through the CIMOM handle:
+Associators of the domain's VSSD over VirtualSystemSettingDataComponent) and,
+for each event, compares them by InstanceID: a new RASD (a new domain's, or a
+device added) -> Created, a RASD gone (a device removed, or the domain
+undefined) -> Deleted, a changed one -> Modified with its PreviousInstance.
+Domains whose RASDs were not kept yet (the filter appeared later) are only
+read, not reported.
+
 Changes faster than the watcher reads them are coalesced: an indication
 carries the state at the time the watcher read it, and a change that is
 undone before it is read may not be reported.
@@ -47,17 +58,21 @@ from kvm_providers.virt import events, keys, list_domains, manager
 from kvm_providers.virt.connection import Host
 
 from .common.base import VIRT_NS
-from .common.paths import cs_path
+from .common.paths import cs_path, vssd_path
 
 __all__ = ["get_providers", "enable_indications", "disable_indications", "activate_filter",
            "deactivate_filter", "authorize_filter", "shutdown", "CREATED", "DELETED",
-           "MODIFIED"]
+           "MODIFIED", "RASD_CREATED", "RASD_DELETED", "RASD_MODIFIED"]
 
 LOG = logging.getLogger(__name__)
 
 CREATED = "ComputerSystemCreatedIndication"
 DELETED = "ComputerSystemDeletedIndication"
 MODIFIED = "ComputerSystemModifiedIndication"
+RASD_CREATED = "ResourceAllocationSettingDataCreatedIndication"
+RASD_DELETED = "ResourceAllocationSettingDataDeletedIndication"
+RASD_MODIFIED = "ResourceAllocationSettingDataModifiedIndication"
+_RASD_KINDS = (RASD_CREATED, RASD_DELETED, RASD_MODIFIED)
 
 #: Events queued before the watcher falls back to re-reading the host.
 QUEUE_SIZE = 10000
@@ -70,6 +85,8 @@ class _Watcher:
         self.handle = handle                  # prepared for this thread (PrepareAttachThread)
         self.jobs: queue.Queue = queue.Queue(QUEUE_SIZE)
         self.known: dict[tuple[str, str], CIMInstance] = {}   # (host, CS Name) -> instance
+        # (host, CS Name) -> {RASD InstanceID: instance}, while RASD indications are wanted
+        self.rasds: dict[tuple[str, str], dict[str, CIMInstance]] = {}
         self.synced: set[str] = set()         # hosts whose domains have been read once
         self.overflowed: set[str] = set()     # hosts whose events did not fit the queue
         self.subscription: Optional[events.DomainEvents] = None   # the libvirt events
@@ -193,6 +210,7 @@ class _Watcher:
         for name, inst in current.items():
             prev = before.get(name)
             self.known[(label, name)] = inst
+            self._settings(host, name, report=not first, new=prev is None, handle=handle)
             if first:
                 continue
             if prev is None:
@@ -202,6 +220,7 @@ class _Watcher:
         for name, prev in before.items():
             if name not in current:
                 del self.known[(label, name)]
+                self._settings_gone(host, name, report=not first)
                 if not first:
                     self._deliver(host, DELETED, prev, None)
         self.synced.add(label)
@@ -223,15 +242,71 @@ class _Watcher:
             return
         prev = self.known.get(key)
         if current is None:
+            self._settings_gone(host, key[1], report=True)
             if prev is not None:
                 del self.known[key]
                 self._deliver(host, DELETED, prev, None)
             return
         self.known[key] = current
+        self._settings(host, key[1], report=True, new=prev is None)
         if prev is None:
             self._deliver(host, CREATED, current, None)
         elif _differs(prev, current) or events.definition_changed(event, detail):
             self._deliver(host, MODIFIED, current, prev)
+
+    # -- RASD indications ---------------------------------------------------------------
+
+    @staticmethod
+    def _rasds_wanted(host: Host) -> bool:
+        return any(_active.get(f"{host.family}_{k}".lower()) for k in _RASD_KINDS)
+
+    def _read_settings(self, host: Host, cs_name: str,
+                       handle: Any = None) -> Optional[dict[str, CIMInstance]]:
+        """{InstanceID: RASD} of a domain now (None if it cannot be read)."""
+        ref = keys.parse_cs_name(host.family, cs_name)
+        domain = ref[1] if ref is not None else cs_name
+        try:
+            with request_scope():
+                found = (handle or self.handle).Associators(
+                    vssd_path(host, domain),
+                    assocClass=f"{host.family}_VirtualSystemSettingDataComponent")
+                return {str(i["InstanceID"]): i for i in found}
+        except CIMError as exc:
+            LOG.info("RASD indications: cannot read the settings of %s on host %s: %s",
+                     domain, host.label, exc.status_description)
+            return None
+
+    def _settings(self, host: Host, cs_name: str, report: bool, new: bool,
+                  handle: Any = None) -> None:
+        """Read a domain's RASDs and report what changed since the last reading."""
+        key = (host.label, cs_name)
+        if not self._rasds_wanted(host):
+            self.rasds.pop(key, None)
+            return
+        current = self._read_settings(host, cs_name, handle)
+        if current is None:
+            return
+        before = self.rasds.get(key)
+        self.rasds[key] = current
+        if not report or (before is None and not new):
+            return                # not kept before: nothing to compare with
+        before = before or {}
+        for iid, inst in current.items():
+            old = before.get(iid)
+            if old is None:
+                self._deliver(host, RASD_CREATED, inst, None)
+            elif _differs(old, inst):
+                self._deliver(host, RASD_MODIFIED, inst, old)
+        for iid, old in before.items():
+            if iid not in current:
+                self._deliver(host, RASD_DELETED, old, None)
+
+    def _settings_gone(self, host: Host, cs_name: str, report: bool) -> None:
+        """The domain is gone: each RASD kept of it is Deleted."""
+        before = self.rasds.pop((host.label, cs_name), None)
+        if report and before and self._rasds_wanted(host):
+            for old in before.values():
+                self._deliver(host, RASD_DELETED, old, None)
 
     def _deliver(self, host: Host, kind: str, source: CIMInstance,
                  previous: Optional[CIMInstance]) -> None:
@@ -251,7 +326,7 @@ class _Watcher:
             self.handle.DeliverIndication(VIRT_NS, ind)
         except CIMError as exc:
             LOG.error("lifecycle indications: %s of %s not delivered: %s", cls,
-                      source["Name"], exc.status_description)
+                      source.path or source.classname, exc.status_description)
 
 
 def _embedded(name: str, inst: CIMInstance) -> pywbem.CIMProperty:

@@ -148,6 +148,12 @@ TABLE: list[Entry] = [
     Entry("{P}_ComputerSystemCreatedIndication", "lifecycle_indications", (INDICATION,)),
     Entry("{P}_ComputerSystemDeletedIndication", "lifecycle_indications", (INDICATION,)),
     Entry("{P}_ComputerSystemModifiedIndication", "lifecycle_indications", (INDICATION,)),
+    Entry("{P}_ResourceAllocationSettingDataCreatedIndication", "lifecycle_indications",
+          (INDICATION,)),
+    Entry("{P}_ResourceAllocationSettingDataDeletedIndication", "lifecycle_indications",
+          (INDICATION,)),
+    Entry("{P}_ResourceAllocationSettingDataModifiedIndication", "lifecycle_indications",
+          (INDICATION,)),
 ]
 
 

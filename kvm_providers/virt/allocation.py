@@ -1,5 +1,4 @@
-"""Allocation capabilities (DSP1043): one per pool and one per resource kind for the host,
-and the RASD templates that say what may be allocated (SettingsDefineCapabilities).
+"""Allocation capabilities (DSP1043): one per pool (as libvirt-cim), and the RASD templates that say what may be allocated (SettingsDefineCapabilities).
 
 Everything here is computed from :func:`kvm_providers.virt.limits.allocation_limits`
 (the limits the VirtualSystemManagementService enforces: what is advertised
@@ -11,9 +10,7 @@ templates as an empty one.
 InstanceIDs (host-qualified with several hosts):
 
 * AllocationCapabilities of a pool: the pool's InstanceID (libvirt-cim's),
-  e.g. ``DiskPool/default``; of the host for one kind of resource:
-  ``Host/Processor``, ``Host/Memory``, ``Host/Disk``, ``Host/Network``,
-  ``Host/Graphics``, ``Host/Input``, ``Host/Controller``.
+  e.g. ``DiskPool/default``.
 * a template: ``<capabilities InstanceID>#<name>``, the name being
   ``Default``, ``Minimum``, ``Maximum``, ``Increment`` (libvirt-cim's words,
   which its clients look for) or ``Point <Property>=<value>`` for one
@@ -36,7 +33,7 @@ from .connection import ANY_ERROR, Host
 from .domain import parse_xml
 from .kinds import KINDS as DEVICE_KINDS
 from .limits import Limits, allocation_limits
-from .pools import (DISK, KIND_BY_NAME, KINDS, NET, Pool, PoolKind, is_active,
+from .pools import (DISK, NET, Pool, PoolKind, is_active,
                     list_pools, network_xml, networks, pool_from_id, pool_info,
                     storage_pool_xml)
 
@@ -69,10 +66,9 @@ FORWARD_MODES: dict[int, Optional[str]] = {0: None, 1: "nat", 2: "route", 3: "br
 # Pool types whose volumes are files (and so may be qcow2).
 FILE_POOL_TYPES = frozenset({"dir", "fs", "netfs", "gluster", "vstorage"})
 
-# Per kind (kinds/<kind>.py): the name in Host/<name>, the RASD class and table, and
+# Per kind (kinds/<kind>.py): the RASD class and table, and
 # how resources are shared (CIM_AllocationCapabilities.SharingMode) come from the
 # kinds registry; only kinds with a pool have allocation capabilities.
-_HOST_AC_REV = {k.host_ac: k.name for k in KINDS}
 _DEVICE_KIND = {k.name: k for k in DEVICE_KINDS}
 
 
@@ -134,24 +130,22 @@ class Template:
 
 # -- capabilities ---------------------------------------------------------------------------
 
-def host_capabilities(host: Host, with_pools: bool = True) -> list[Capabilities]:
-    """The host's AllocationCapabilities: one per kind, then (with_pools) one per pool."""
-    out = [Capabilities(host, k, None) for k in KINDS]
-    if with_pools:
-        out.extend(Capabilities(host, p.kind, p) for p in list_pools(host))
-    return out
+def host_capabilities(host: Host) -> list[Capabilities]:
+    """The host's AllocationCapabilities: one per resource pool (libvirt-cim's set).
+
+    There are no capabilities of the host apart from its pools' (libvirt-cim had
+    none, and its clients count them against the pools: docs/compat.md,
+    "Allocation capabilities"); the primordial pools' describe each kind.
+    """
+    return [Capabilities(host, p.kind, p) for p in list_pools(host)]
 
 
 def lookup_capabilities(family: Optional[str], instance_id: Any) -> Optional[Capabilities]:
-    """The existing AllocationCapabilities an InstanceID names, or None."""
+    """The existing AllocationCapabilities an InstanceID names (a pool's), or None."""
     hit = keys.parse_qualified(family, instance_id)
     if hit is None:
         return None
-    host, rest = hit
-    head, sep, tail = rest.partition("/")
-    if head == "Host" and sep:
-        kind_name = _HOST_AC_REV.get(tail)
-        return Capabilities(host, KIND_BY_NAME[kind_name], None) if kind_name else None
+    host, _rest = hit
     pool = pool_from_id(family, instance_id)
     return Capabilities(host, pool.kind, pool) if pool is not None else None
 

@@ -36,7 +36,7 @@ import libvirt
 import pywbem
 from lxml import etree
 
-from . import edit, lifecycle, mapping, states
+from . import edit, keys, lifecycle, mapping, states
 from .edit import append_device, setting_of
 from .connection import Host
 from .devices import KIND_BY_NAME, DeviceKind, Setting
@@ -278,8 +278,22 @@ def _clone(ref: DomainRef, name: str, uid: str, taken: dict[str, str], family: s
     return DomainXML(DomainRef(ref.host, None, name, uid), root, inactive=True)
 
 
+def _no_setting(where: str, ref: DomainRef, kind: DeviceKind, devid: str) -> pywbem.CIMError:
+    """CIM_ERR_NOT_FOUND for a RASD naming no device of the system: the description
+    names the InstanceID as GetInstance does (``No such instance (<InstanceID>)``)."""
+    iid = keys.device_id(ref.host, ref.name, devid)
+    return pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                           f"{where}: No such instance ({iid}): {ref.name!r} has no "
+                           f"{kind.name} {devid!r}")
+
+
 def _default_devices(doc: DomainXML, family: str, given: set[str]) -> None:
-    """libvirt-cim's default devices, where the client gave none of the kind."""
+    """libvirt-cim's default devices, where the client gave none of the kind.
+
+    A KVM guest defined without graphics gets VNC (loopback, automatic port) and,
+    without input, a PS/2 mouse: exactly what libvirt-cim added, because its
+    clients count a new guest's devices (docs/compat.md, "Default devices").
+    """
     devices = mapping.ensure_path(doc.root, "devices")
     os_type = (doc.root.findtext("os/type") or "").strip()
     if family.upper() == "LXC" or os_type == "exe":
@@ -291,12 +305,9 @@ def _default_devices(doc: DomainXML, family: str, given: set[str]) -> None:
             devices.find("graphics") is None and devices.find("console") is None:
         devices.append(etree.fromstring("<graphics type='vnc' port='-1' autoport='yes' "
                                         "listen='127.0.0.1'/>"))
-        if devices.find("console") is None:
-            devices.append(etree.fromstring("<console type='pty'><target type='serial' "
-                                            "port='0'/></console>"))
     if "input" not in given and devices.find("input") is None and \
             devices.find("graphics") is not None:
-        devices.append(etree.fromstring("<input type='tablet' bus='usb'/>"))
+        devices.append(etree.fromstring("<input type='mouse' bus='ps2'/>"))
     doc.invalidate()
 
 
@@ -696,8 +707,7 @@ def modify_resources(items: list[tuple[DomainRef, str, DeviceKind, RasdRequest]]
             p_set, l_set = _find(ch, devid)
             seen = l_set or p_set
             if seen is None or seen.kind is not kind:
-                raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                                      f"{r.where}: {ref.name!r} has no {kind.name} {devid!r}")
+                raise _no_setting(r.where, ref, kind, devid)
             taken = macs.setdefault(ref.host.label, host_macs(ref.host)) \
                 if kind.name == "net" else {}
             if p_set is None:
@@ -746,8 +756,7 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
             p_set, l_set = _find(ch, devid)
             if (p_set is None or p_set.kind is not kind) and \
                     (l_set is None or l_set.kind is not kind):
-                raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                                      f"{where}: {ref.name!r} has no {kind.name} {devid!r}")
+                raise _no_setting(where, ref, kind, devid)
             if p_set is not None and p_set.kind is kind:
                 alias = _serial_alias(ch.doc, p_set.element) if kind.name == "console" else None
                 for el in (p_set.element, alias):

@@ -328,8 +328,11 @@ def apply_memory(doc: DomainXML, props: Props, where: str, host: Host, family: s
 
 def check_device(host: Host, kind: DeviceKind, changes: Mapping[str, Any], where: str,
                  family: str) -> None:
-    """Check enumerated values against the allocation limits."""
+    """Check enumerated values against the allocation limits (an empty string is no
+    value: it removes what the property describes, docs/lifecycle.md)."""
     for prop, value in changes.items():
+        if isinstance(value, str) and value == "":
+            continue
         try:
             limits.check(host, kind.name, prop, value, family)
         except limits.LimitError as exc:

@@ -40,11 +40,13 @@ def test_define_with_host_defaults_and_default_devices(lc):
     mac = root.find("devices/interface/mac").get("address")
     assert mac.startswith("52:54:00:")
     assert root.find("devices/interface/source").get("network") == "default"
-    # defaults: VNC on loopback with an automatic port, a serial console, a tablet
+    # libvirt-cim's defaults (its clients count devices): VNC on loopback with an
+    # automatic port and a PS/2 mouse, nothing else (no console, no tablet)
     g = root.find("devices/graphics")
     assert (g.get("type"), g.get("listen"), g.get("autoport")) == ("vnc", "127.0.0.1", "yes")
-    assert root.find("devices/console/target").get("type") == "serial"
-    assert root.find("devices/input[@type='tablet']").get("bus") == "usb"
+    assert [(i.get("type"), i.get("bus")) for i in root.iterfind("devices/input")] \
+        == [("mouse", "ps2")]
+    assert root.find("devices/console") is None and root.find("devices/serial") is None
     assert lc.get(cs_path("new1"))["EnabledState"] == 3
 
 

@@ -81,8 +81,8 @@ def test_capabilities_cost_nothing_per_volume(configure, calls, tmp_path):
         _ac_and_sdc(h)                          # warm: per-connection facts
         calls.clear()
         acs, sdc = _ac_and_sdc(h)
-        assert len(acs) == 16                   # 7 of the host, 9 of the pools
-        assert {a["InstanceID"] for a in acs} >= {"DiskPool/bulk", "Host/Disk"}
+        assert len(acs) == 9                    # one per pool, none of the host
+        assert {a["InstanceID"] for a in acs} >= {"DiskPool/bulk", "DiskPool/0"}
         per_volume = [k for k in calls if k.startswith("virStorageVol") or "Volume" in k
                       or k.endswith("storageVolLookupByPath")]
         assert per_volume == []
@@ -177,7 +177,7 @@ def test_several_hosts_qualify_every_id(configure, tmp_path):
     inst = h.GetInstance(pools[1])
     assert inst["PoolID"] == "DiskPool/bulk"          # as the RASDs of that host say
     acs = {a["InstanceID"] for a in h.EnumerateInstanceNames(NS, "KVM_AllocationCapabilities")}
-    assert {"lab1:Host/Disk", "lab2:Host/Disk", "lab2:DiskPool/bulk"} <= acs
+    assert {"lab1:DiskPool/0", "lab2:DiskPool/0", "lab2:DiskPool/bulk"} <= acs
     assert all(i.split(":", 1)[0] in ("lab1", "lab2") for i in acs)
     ac = CIMInstanceName("KVM_AllocationCapabilities", {"InstanceID": "lab2:DiskPool/bulk"},
                          namespace=NS)

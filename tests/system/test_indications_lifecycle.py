@@ -9,6 +9,7 @@ pywbem's listener receives the {P}_ComputerSystem*Indication instances.
 import time
 
 import libvirt
+import pywbem
 import pytest
 
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
@@ -207,3 +208,60 @@ def test_changes_while_disconnected_are_reported(tmp_path):
         lst.stop()
         srv.stop()
         d.cleanup()
+
+
+def test_rasd_indications_for_settings_changed_through_cim(server, watch):
+    """RASD Created / Modified / Deleted indications (libvirt-cim's clients subscribe to
+    them): for the devices of a guest defined with DefineSystem, for
+    AddResourceSettings, ModifyResourceSettings and RemoveResourceSettings, and for
+    every device when DestroySystem removes the guest. Requests as pywbem 0.7 sends
+    them (embedded instances as MOF text)."""
+    created = watch("SELECT * FROM KVM_ResourceAllocationSettingDataCreatedIndication")
+    modified = watch("SELECT * FROM KVM_ResourceAllocationSettingDataModifiedIndication")
+    deleted = watch("SELECT * FROM KVM_ResourceAllocationSettingDataDeletedIndication")
+    conn = server.conn("root/virt")
+    vsms = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService")[0]
+    vssd = ('instance of KVM_VirtualSystemSettingData {\n'
+            '    VirtualSystemIdentifier="rasdind";\n    BootDevice="hd";\n};')
+    mem = ('instance of KVM_MemResourceAllocationSettingData {\n    ResourceType=4;\n'
+           '    VirtualQuantity=128;\n    AllocationUnits="MegaBytes";\n};')
+    rc, _ = conn.InvokeMethod("DefineSystem", vsms, SystemSettings=vssd,
+                              ResourceSettings=[mem], ReferenceConfiguration=" ")
+    assert rc == 0
+    ids = {i["InstanceID"] for i in conn.EnumerateInstances(
+        "KVM_ResourceAllocationSettingData") if i["InstanceID"].startswith("rasdind/")}
+    assert {"rasdind/mem", "rasdind/proc"} <= ids
+    got = created.wait(len(ids))
+    assert {i["SourceInstance"]["InstanceID"] for i in got} == ids
+    assert all(i.classname == "KVM_ResourceAllocationSettingDataCreatedIndication" for i in got)
+
+    cs = pywbem.CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                       "Name": "rasdind"}, namespace="root/virt")
+    disk = ('instance of KVM_DiskResourceAllocationSettingData {\n    ResourceType=17;\n'
+            '    VirtualDevice="vdz";\n    Address="/var/lib/libvirt/images/rasdind.img";\n};')
+    conf = pywbem.CIMInstanceName("KVM_VirtualSystemSettingData",
+                                  {"InstanceID": "KVM:rasdind"}, namespace="root/virt")
+    rc, _ = conn.InvokeMethod("AddResourceSettings", vsms, AffectedConfiguration=conf,
+                              ResourceSettings=[disk])
+    assert rc == 0
+    got = created.wait(len(ids) + 1)
+    assert got[-1]["SourceInstance"]["InstanceID"] == "rasdind/vdz"
+
+    mem2 = mem.replace("ResourceType=4;", 'InstanceID="rasdind/mem";\n    ResourceType=4;')
+    rc, _ = conn.InvokeMethod("ModifyResourceSettings", vsms,
+                              ResourceSettings=[mem2.replace("128", "256")])
+    assert rc == 0
+    ind = modified.wait(1)[0]
+    assert ind["SourceInstance"]["InstanceID"] == "rasdind/mem"
+    assert ind["SourceInstance"]["VirtualQuantity"] != ind["PreviousInstance"]["VirtualQuantity"]
+
+    rasd = pywbem.CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                                  {"InstanceID": "rasdind/vdz"}, namespace="root/virt")
+    rc, _ = conn.InvokeMethod("RemoveResourceSettings", vsms, ResourceSettings=[rasd])
+    assert rc == 0
+    assert [i["SourceInstance"]["InstanceID"] for i in deleted.wait(1)] == ["rasdind/vdz"]
+
+    rc, _ = conn.InvokeMethod("DestroySystem", vsms, AffectedSystem=cs)
+    assert rc == 0
+    got = deleted.wait(1 + len(ids))
+    assert {i["SourceInstance"]["InstanceID"] for i in got[1:]} == ids

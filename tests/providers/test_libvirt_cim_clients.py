@@ -1,0 +1,178 @@
+"""What programs written against libvirt-cim send and read (its own suite, cimtest,
+is the most complete such client): each test sends such a request through the real
+embedded server with pywbem and checks the answer (docs/compat.md)."""
+
+from __future__ import annotations
+
+import pywbem
+import pytest
+from pywbem import CIMInstanceName
+
+NS = "root/virt"
+
+
+def _error(call, *args, **kwargs) -> tuple[int, str]:
+    with pytest.raises(pywbem.CIMError) as info:
+        call(*args, **kwargs)
+    return info.value.status_code, info.value.status_description
+
+
+def _host(conn) -> CIMInstanceName:
+    return conn.EnumerateInstanceNames("KVM_HostSystem", namespace=NS)[0]
+
+
+def test_get_instance_not_found_names_the_wrong_key(conn):
+    """GetInstance of a path that names nothing: CIM_ERR_NOT_FOUND whose description
+    names the key in which it differs from the nearest instance, and the path
+    (libvirt-cim's clients look for "No such instance (<key>)")."""
+    host = _host(conn)
+    bad = host.copy()
+    bad["Name"] = "invalid_name"
+    code, desc = _error(conn.GetInstance, bad)
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    assert desc.startswith("Instance not found: ") and "invalid_name" in desc
+    assert desc.endswith("; No such instance (Name)")
+    bad = host.copy()
+    bad["CreationClassName"] = "invalid_ccname"
+    assert _error(conn.GetInstance, bad)[1].endswith("No such instance (CreationClassName)")
+    disk = next(p for p in conn.EnumerateInstanceNames("KVM_LogicalDisk", namespace=NS)
+                if p["DeviceID"] == "full/vda")
+    bad = disk.copy()
+    bad["SystemCreationClassName"] = "invalid_sccname"
+    code, desc = _error(conn.GetInstance, bad)
+    assert (code, desc.split("; ")[-1]) == (pywbem.CIM_ERR_NOT_FOUND,
+                                            "No such instance (SystemCreationClassName)")
+    bad = disk.copy()
+    bad["DeviceID"] = "full/nosuch"
+    assert _error(conn.GetInstance, bad)[1].endswith("No such instance (DeviceID)")
+    bad = CIMInstanceName("KVM_EnabledLogicalElementCapabilities",
+                          {"InstanceID": "INVALID_Instid_KeyValue"}, namespace=NS)
+    assert _error(conn.GetInstance, bad)[1].endswith("No such instance (InstanceID)")
+
+
+def test_get_instance_ignores_bindings_that_are_no_keys(conn):
+    """A RASD path carrying a device's keys besides InstanceID (as libvirt-cim's
+    clients send it) reads the RASD. Unknown key bindings stay refused where they
+    would change something."""
+    path = CIMInstanceName("KVM_GraphicsResourceAllocationSettingData",
+                           {"InstanceID": "full/vnc",
+                            "CreationClassName": "KVM_GraphicsResourceAllocationSettingData",
+                            "SystemName": "full",
+                            "SystemCreationClassName": "KVM_ComputerSystem"}, namespace=NS)
+    inst = conn.GetInstance(path)
+    assert inst["Address"] == "0.0.0.0:5901"
+    assert inst["InstanceID"] == "full/vnc"
+    code, desc = _error(conn.DeleteInstance, path)
+    assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "SystemName" in desc
+    assert conn.GetInstance(path)["InstanceID"] == "full/vnc"      # nothing deleted
+
+
+def test_console_redirection_service_affects_systems_and_their_kvm_devices(conn):
+    """ServiceAffectsElement from the ConsoleRedirectionService: each virtual system,
+    then its display controllers and pointing devices (keyboard, video, mouse), as
+    libvirt-cim relates them; and back from each of them to the service."""
+    crs = conn.EnumerateInstanceNames("KVM_ConsoleRedirectionService", namespace=NS)[0]
+    got = conn.AssociatorNames(crs, AssocClass="KVM_ServiceAffectsElement")
+    systems = {p["Name"] for p in conn.EnumerateInstanceNames("KVM_ComputerSystem",
+                                                              namespace=NS)}
+    assert {p["Name"] for p in got if p.classname == "KVM_ComputerSystem"} == systems
+    want = {p["DeviceID"] for cls in ("KVM_DisplayController", "KVM_PointingDevice")
+            for p in conn.EnumerateInstanceNames(cls, namespace=NS)}
+    assert want and {p["DeviceID"] for p in got if "DeviceID" in p.keybindings} == want
+    # each system is followed by its pointing devices, then its display controllers
+    at = next(i for i, p in enumerate(got) if p.classname == "KVM_ComputerSystem"
+              and p["Name"] == "full")
+    mine = sorted(d for d in want if d.startswith("full/"))
+    follow = got[at + 1:at + 1 + len(mine)]
+    assert sorted(p["DeviceID"] for p in follow) == mine
+    classes = [p.classname for p in follow]
+    assert classes == sorted(classes, key=lambda c: c != "KVM_PointingDevice")
+    for dev in (p for p in got if "DeviceID" in p.keybindings):
+        back = conn.AssociatorNames(dev, AssocClass="KVM_ServiceAffectsElement")
+        assert [b.classname for b in back] == ["KVM_ConsoleRedirectionService"]
+    back = conn.AssociatorNames(next(p for p in got if p.classname == "KVM_ComputerSystem"),
+                                AssocClass="KVM_ServiceAffectsElement")
+    assert {b.classname for b in back} == {"KVM_VirtualSystemManagementService",
+                                           "KVM_ConsoleRedirectionService"}
+
+
+def test_modify_nic_model_to_empty_string_removes_the_model(conn):
+    """ModifyResourceSettings with ResourceSubType "" (pywbem 0.7 MOF text, as
+    libvirt-cim's clients send it to unset the NIC model) removes <model>: an empty
+    string removes what the property describes; it is no invalid model."""
+    vsms = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService", namespace=NS)[0]
+    vssd = """
+instance of KVM_VirtualSystemSettingData {
+    VirtualSystemIdentifier="nicmodel";
+    BootDevice="hd";
+};"""
+    nic = """
+instance of KVM_NetResourceAllocationSettingData {
+    ResourceType=10;
+    Address="52:54:00:9c:00:71";
+    NetworkType="network";
+    NetworkName="default";
+};"""
+    rc, out = conn.InvokeMethod("DefineSystem", vsms, SystemSettings=vssd,
+                                ResourceSettings=[nic], ReferenceConfiguration=" ")
+    assert rc == 0
+    try:
+        rasd = CIMInstanceName("KVM_NetResourceAllocationSettingData",
+                               {"InstanceID": "nicmodel/52:54:00:9c:00:71"}, namespace=NS)
+        assert conn.GetInstance(rasd)["ResourceSubType"] == "virtio"
+        unset = nic.replace("ResourceType=10;", 'InstanceID="nicmodel/52:54:00:9c:00:71";\n'
+                            '    ResourceType=10;\n    ResourceSubType="";')
+        rc, out = conn.InvokeMethod("ModifyResourceSettings", vsms, ResourceSettings=[unset])
+        assert rc == 0
+        assert conn.GetInstance(rasd)["ResourceSubType"] in (None, "")
+        code, desc = _error(conn.InvokeMethod, "ModifyResourceSettings", vsms,
+                            ResourceSettings=[unset.replace('ResourceSubType=""',
+                                                            'ResourceSubType="nosuch"')])
+        assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "nosuch" in desc
+    finally:
+        conn.InvokeMethod("DestroySystem", vsms, AffectedSystem=CIMInstanceName(
+            "KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                   "Name": "nicmodel"}, namespace=NS))
+
+
+def test_association_of_an_unknown_class_is_an_invalid_parameter(conn):
+    """An association operation whose ObjectName or AssocClass names no class:
+    CIM_ERR_INVALID_PARAMETER, the error DSP0200 lists for these operations (it
+    does not list CIM_ERR_INVALID_CLASS), naming the class."""
+    bad = CIMInstanceName("InvalidClassName", {"CreationClassName": "KVM_LogicalDisk",
+                                               "SystemName": "full", "DeviceID": "full/vda",
+                                               "SystemCreationClassName": "KVM_ComputerSystem"},
+                          namespace=NS)
+    for call in (conn.AssociatorNames, conn.Associators, conn.ReferenceNames,
+                 conn.References):
+        code, desc = _error(call, bad)
+        assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "InvalidClassName" in desc
+    disk = bad.copy()
+    disk.classname = "KVM_LogicalDisk"
+    code, desc = _error(conn.AssociatorNames, disk, AssocClass="KVM_NoSuchAssociation")
+    assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "KVM_NoSuchAssociation" in desc
+    assert conn.AssociatorNames(disk, AssocClass="KVM_SystemDevice")       # still answered
+    # the other operations keep CIM_ERR_INVALID_CLASS
+    assert _error(conn.GetInstance, bad)[0] == pywbem.CIM_ERR_INVALID_CLASS
+
+
+def test_remove_a_setting_the_system_lacks_names_its_instance_id(conn):
+    """RemoveResourceSettings / ModifyResourceSettings of a RASD naming no device:
+    CIM_ERR_NOT_FOUND whose description names the InstanceID, as GetInstance's do
+    ("No such instance (<InstanceID>)"); nothing changes."""
+    vsms = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService", namespace=NS)[0]
+    before = sorted(str(p) for p in conn.EnumerateInstanceNames(
+        "KVM_DiskResourceAllocationSettingData", namespace=NS))
+    rasd = CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                           {"InstanceID": "full/invalid"}, namespace=NS)
+    code, desc = _error(conn.InvokeMethod, "RemoveResourceSettings", vsms,
+                        ResourceSettings=[rasd])
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    assert "No such instance (full/invalid)" in desc and "'full' has no disk" in desc
+    mof = ('instance of KVM_DiskResourceAllocationSettingData {\n'
+           '    InstanceID="full/invalid";\n    ResourceType=17;\n};')
+    code, desc = _error(conn.InvokeMethod, "ModifyResourceSettings", vsms,
+                        ResourceSettings=[mof])
+    assert code == pywbem.CIM_ERR_NOT_FOUND and "No such instance (full/invalid)" in desc
+    assert sorted(str(p) for p in conn.EnumerateInstanceNames(
+        "KVM_DiskResourceAllocationSettingData", namespace=NS)) == before
