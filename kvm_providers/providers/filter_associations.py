@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
@@ -73,6 +73,39 @@ class _FilterAssociation(AssociationProvider):
                            path=CIMInstanceName(instance.classname, refs, namespace=ns))
 
 
+class _EditableFilterAssociation(_FilterAssociation):
+    """An association clients create and delete (as libvirt-cim's): the instance's two
+    ends are checked by `_ends` and handed to the libvirt layer's `_add` / `_remove`."""
+
+    _add: Callable[..., Any]
+    _remove: Callable[..., Any]
+
+    def _ends(self, a: CIMInstanceName, b: CIMInstanceName, family: str) -> tuple:
+        raise NotImplementedError
+
+    def set_instance(self, env, instance, modify_existing) -> CIMInstance:
+        cls = instance.classname
+        if modify_existing:
+            raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                           f"ModifyInstance is not supported for class {cls}")
+        a, b = _ref_given(instance, "Antecedent"), _ref_given(instance, "Dependent")
+        ends = self._ends(a, b, self.family(cls))
+        try:
+            self._add(*ends)
+        except FilterError as exc:
+            raise cim_error(exc) from None
+        return self._result(instance, {"Antecedent": a, "Dependent": b})
+
+    def delete_instance(self, env, instance_name) -> None:
+        fam = self.family(instance_name.classname)
+        ends = self._ends(_key_ref(instance_name, "Antecedent"),
+                          _key_ref(instance_name, "Dependent"), fam)
+        try:
+            self._remove(*ends)
+        except FilterError as exc:
+            raise cim_error(exc) from None
+
+
 class EntriesInFilterListProvider(_FilterAssociation):
     roles = (Role("GroupComponent", ["FilterList"]), Role("PartComponent", RULE_CLASSES))
     extra = {"EntrySequence": 0}    # the only value CIM_EntriesInFilterList allows
@@ -93,7 +126,7 @@ class EntriesInFilterListProvider(_FilterAssociation):
         return self.filter_lists(family)
 
 
-class NestedFilterListProvider(_FilterAssociation):
+class NestedFilterListProvider(_EditableFilterAssociation):
     roles = (Role("Antecedent", ["FilterList"]), Role("Dependent", ["FilterList"]))
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
@@ -122,30 +155,11 @@ class NestedFilterListProvider(_FilterAssociation):
                            "Antecedent and Dependent are filter lists of different hosts")
         return host, parent.name, child.name
 
-    def set_instance(self, env, instance, modify_existing) -> CIMInstance:
-        cls = instance.classname
-        if modify_existing:
-            raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
-                           f"ModifyInstance is not supported for class {cls}")
-        a, b = _ref_given(instance, "Antecedent"), _ref_given(instance, "Dependent")
-        host, parent, child = self._ends(a, b, self.family(cls))
-        try:
-            add_ref(host, parent, child)
-        except FilterError as exc:
-            raise cim_error(exc) from None
-        return self._result(instance, {"Antecedent": a, "Dependent": b})
-
-    def delete_instance(self, env, instance_name) -> None:
-        fam = self.family(instance_name.classname)
-        host, parent, child = self._ends(_key_ref(instance_name, "Antecedent"),
-                                         _key_ref(instance_name, "Dependent"), fam)
-        try:
-            remove_ref(host, parent, child)
-        except FilterError as exc:
-            raise cim_error(exc) from None
+    _add = staticmethod(add_ref)
+    _remove = staticmethod(remove_ref)
 
 
-class AppliedFilterListProvider(_FilterAssociation):
+class AppliedFilterListProvider(_EditableFilterAssociation):
     roles = (Role("Antecedent", ["NetworkPort"]), Role("Dependent", ["FilterList"]))
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
@@ -191,27 +205,8 @@ class AppliedFilterListProvider(_FilterAssociation):
             raise CIMError(pywbem.CIM_ERR_NOT_FOUND, f"Antecedent: no such network port: {a}")
         return ref, dev.devid, flt.name
 
-    def set_instance(self, env, instance, modify_existing) -> CIMInstance:
-        cls = instance.classname
-        if modify_existing:
-            raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
-                           f"ModifyInstance is not supported for class {cls}")
-        a, b = _ref_given(instance, "Antecedent"), _ref_given(instance, "Dependent")
-        ref, devid, name = self._ends(a, b, self.family(cls))
-        try:
-            set_nic_filter(ref, devid, name)
-        except FilterError as exc:
-            raise cim_error(exc) from None
-        return self._result(instance, {"Antecedent": a, "Dependent": b})
-
-    def delete_instance(self, env, instance_name) -> None:
-        fam = self.family(instance_name.classname)
-        ref, devid, name = self._ends(_key_ref(instance_name, "Antecedent"),
-                                      _key_ref(instance_name, "Dependent"), fam)
-        try:
-            clear_nic_filter(ref, devid, name)
-        except FilterError as exc:
-            raise cim_error(exc) from None
+    _add = staticmethod(set_nic_filter)
+    _remove = staticmethod(clear_nic_filter)
 
 
 class HostedFilterListProvider(_FilterAssociation):
