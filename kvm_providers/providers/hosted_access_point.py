@@ -10,25 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt import DomainNotFound, iter_domain_xml, list_domains
-from kvm_providers.virt.redirection import access_points
+from kvm_providers.virt import DomainNotFound
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import host_of_path, host_path
-from .common.redirection_paths import sap_of_path, sap_path
+from .common.redirection_paths import host_saps, sap_of_path
 
-__all__ = ["HostedAccessPointProvider", "get_providers", "host_saps"]
-
-
-def host_saps(host) -> Iterable[Any]:
-    """Paths of every access point of `host`'s virtual systems."""
-    for doc in iter_domain_xml(list_domains(host)):
-        try:
-            aps = access_points(doc)
-        except DomainNotFound:
-            continue
-        for ap in aps:
-            yield sap_path(host, ap)
+__all__ = ["HostedAccessPointProvider", "get_providers"]
 
 
 class HostedAccessPointProvider(AssociationProvider):

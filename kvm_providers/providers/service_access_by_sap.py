@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt import DomainNotFound, iter_domain_xml, list_domains
-from kvm_providers.virt.redirection import access_points
+from kvm_providers.virt import DomainNotFound
 
 from .common import AssociationProvider, Role, providers_for
-from .common.redirection_paths import crs_path, sap_of_path, sap_path
+from .common.redirection_paths import crs_path, host_saps, sap_of_path
 
 __all__ = ["ServiceAccessBySAPProvider", "get_providers"]
 
@@ -24,13 +23,7 @@ class ServiceAccessBySAPProvider(AssociationProvider):
             for host in self.hosts(path.classname):
                 if not self.paths_equal(crs_path(host), path):
                     continue
-                for doc in iter_domain_xml(list_domains(host)):
-                    try:
-                        aps = access_points(doc)
-                    except DomainNotFound:
-                        continue
-                    for ap in aps:
-                        yield sap_path(host, ap)
+                yield from host_saps(host)
             return
         try:
             found = sap_of_path(path, family)

@@ -8,19 +8,19 @@ here, so that keys are computed one way.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import pywbem
 from pywbem import CIMError, CIMInstanceName
 
-from kvm_providers.virt import keys
+from kvm_providers.virt import DomainNotFound, iter_domain_xml, keys, list_domains
 from kvm_providers.virt.connection import Host
-from kvm_providers.virt.redirection import AccessPoint, access_point
+from kvm_providers.virt.redirection import AccessPoint, access_point, access_points
 
 from .base import VIRT_NS, get_domain_doc
 from .paths import host_system_name
 
-__all__ = ["CRS_NAME", "CRSC_ID", "crs_keys", "crs_path", "crsc_id", "crsc_path", "sap_keys",
+__all__ = ["host_saps", "CRS_NAME", "CRSC_ID", "crs_keys", "crs_path", "crsc_id", "crsc_path", "sap_keys",
            "sap_path", "sap_of_path", "find_sap"]
 
 #: libvirt-cim's Name of the ConsoleRedirectionService and InstanceID of its capabilities.
@@ -64,6 +64,18 @@ def sap_keys(host: Host, ap: AccessPoint, classname: Optional[str] = None) -> di
 def sap_path(host: Host, ap: AccessPoint) -> CIMInstanceName:
     cls = f"{host.family}_KVMRedirectionSAP"
     return CIMInstanceName(cls, sap_keys(host, ap, cls), namespace=VIRT_NS)
+
+
+def host_saps(host: Host) -> Iterator[CIMInstanceName]:
+    """Paths of every access point of `host`'s virtual systems (a system that goes away
+    meanwhile has none)."""
+    for doc in iter_domain_xml(list_domains(host)):
+        try:
+            aps = access_points(doc)
+        except DomainNotFound:
+            continue
+        for ap in aps:
+            yield sap_path(host, ap)
 
 
 def _key(path: CIMInstanceName, name: str) -> Any:
