@@ -72,7 +72,7 @@ RUNNING_XML = f"""<domain type='qemu'>
 </domain>"""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def daemon():
     why = privileged_libvirtd_available()
     if why:
@@ -88,14 +88,14 @@ def daemon():
         d.cleanup()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def conn(daemon):
     c = libvirt.open(daemon.uri())
     yield c
     c.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(daemon):
     s = start_server(hosts=[daemon.uri()], extra_args=["--allow-anonymous"])
     yield s

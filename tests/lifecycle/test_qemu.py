@@ -58,7 +58,7 @@ class Guest:
         self._len, self._count = len(text), text.count("tinyos up")
         return self._offset + self._count
 
-    def wait_boots(self, n: int, timeout: float = 60) -> None:
+    def wait_boots(self, n: int, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while self.boots() < n:
             assert time.monotonic() < deadline, f"guest did not boot {n} times:\n" + \
