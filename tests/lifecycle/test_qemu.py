@@ -228,11 +228,16 @@ def test_reset_and_reboot(guest):
 
 
 def test_shut_down_with_a_timeout(guest):
-    t = time.monotonic()
-    # A TCG guest on a loaded 2-core machine can take most of a minute to act on the
-    # power button; 100 s stays below the client's 120 s timeout.
-    rc = guest.rsc(4, TimeoutPeriod=CIMDateTime("00000000000100.000000:000"))
-    assert rc == 0 and time.monotonic() - t < 100
+    # The power button is lost when it is pressed before the guest's driver has loaded
+    # (the next test shows it), which a TCG guest on a loaded machine may not have done
+    # yet after the reboot above: press again, at most three times.
+    for _ in range(3):
+        t = time.monotonic()
+        rc = guest.rsc(4, TimeoutPeriod=CIMDateTime("00000000000030.000000:000"))
+        if rc == 0:
+            break
+        assert rc == 3 and guest.dom.isActive()   # timed out, nothing else happened
+    assert rc == 0 and time.monotonic() - t < 30
     assert not guest.dom.isActive() and guest.enabled() == 3
     assert guest.dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG) == 2
 
