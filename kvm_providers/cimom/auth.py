@@ -26,6 +26,7 @@ for a while, doubling with every further failure.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import base64
 import collections
@@ -170,7 +171,7 @@ class LoginThrottle:
 
 # -- the front end --------------------------------------------------------------------------
 
-class BasicAuthenticator:
+class BasicAuthenticator(abc.ABC):
     """Checks HTTP Basic credentials: parsing, success cache, throttling.
 
     Subclasses implement :meth:`verify` (the password check) and may
@@ -183,9 +184,9 @@ class BasicAuthenticator:
         self._ok: dict[bytes, float] = {}
         self._lock = threading.Lock()
 
+    @abc.abstractmethod
     def verify(self, user: str, password: str, address: Optional[str]) -> bool:
         """True if `password` is `user`'s (and the user may use the server)."""
-        raise NotImplementedError
 
     def generation(self) -> str:
         """Changes when the users change: cached successes of older generations are void."""

@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any, Callable, Iterable
 
 import pywbem
@@ -80,8 +82,9 @@ class _EditableFilterAssociation(_FilterAssociation):
     _add: Callable[..., Any]
     _remove: Callable[..., Any]
 
+    @abc.abstractmethod
     def _ends(self, a: CIMInstanceName, b: CIMInstanceName, family: str) -> tuple:
-        raise NotImplementedError
+        """The checked ends of an instance, as `_add` / `_remove` take them."""
 
     def set_instance(self, env, instance, modify_existing) -> CIMInstance:
         cls = instance.classname

@@ -44,8 +44,8 @@ __all__ = ["ManagementServiceProvider", "get_providers", "REVISION", "CHANGESET"
 
 # libvirt-cim reports its source revision (the number of commits of its
 # repository: `git rev-list HEAD | wc -l` in its autogen.sh) as Revision, and its
-# clients gate behaviour on it (cimtest: child pools >= 837, template RASDs from
-# 707, controllers >= 1310, ...).  Its last release, 0.6.3, is revision 1255 and
+# clients gate behaviour on it (child pools from 837, template RASDs from 707,
+# controllers from 1310, ...).  Its last release, 0.6.3, is revision 1255 and
 # its repository ends at 1347.  Ours starts above that and grows with our own
 # version, so that clients treat this implementation as the newest libvirt-cim.
 LIBVIRT_CIM_LAST_REVISION = 1347

@@ -152,7 +152,7 @@ def _build(env: BuildEnv, el: Any, p: Props) -> Any:
     p.pop_("ResourceSubType")
     if gtype in ("vnc", "spice"):
         # IsIPv6Only picks the loopback address when Address names no host; an
-        # address the client gives wins (libvirt-cim, cimtest 02_ipv6_support).
+        # address the client gives wins (as libvirt-cim did).
         loopback = "::1" if p.get_("IsIPv6Only") else "127.0.0.1"
         listen, port = _split_hostport(str(p.get_("Address") or ""))
         _write_graphics_address(el, netaddr.format_hostport(listen or loopback,
