@@ -6,8 +6,8 @@ A :class:`Host` owns the connection to one libvirt URI and keeps it alive:
   configured, and reopened with exponential backoff whenever libvirt closes
   or loses it (close callback: end of file, keepalive timeout; a call failing
   with a dead connection) or stops answering (``hang_timeout``, below);
-* while it is away, :meth:`Host.conn` fails *fast* with ``CIM_ERR_FAILED``
-  naming the host: a request waits at most ``retry_wait`` seconds for a
+* while it is away, :meth:`Host.conn` fails *fast* with
+  :class:`~.errors.HostUnavailable` naming the host: a request waits at most ``retry_wait`` seconds for a
   reconnection attempt it triggers itself (``first_wait`` for the very first
   connection after start), never for a hung hypervisor;
 * libvirt connections are thread-safe, so every request thread shares the
@@ -65,9 +65,9 @@ from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 from urllib.parse import urlparse
 
 import libvirt
-import pywbem
 
 from ..config import HostConfig, load_config
+from .errors import DomainNotFound, HostUnavailable, LibvirtFailed, VirtError
 
 __all__ = ["Host", "Link", "Guarded", "Pending", "ConnectionManager", "HostUnavailable",
            "DomainNotFound", "configure", "manager", "is_configured", "shutdown",
@@ -105,19 +105,6 @@ try:
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 except Exception:  # pragma: no cover - very old bindings
     pass
-
-
-class HostUnavailable(pywbem.CIMError):
-    """The libvirt host cannot be reached now (CIM_ERR_FAILED naming the host)."""
-
-    def __init__(self, host: "Host", reason: str):
-        super().__init__(pywbem.CIM_ERR_FAILED,
-                         f"libvirt host {host.label!r} ({host.uri}) is not reachable: {reason}")
-        self.host = host
-
-
-class DomainNotFound(Exception):
-    """A domain vanished (or never existed); providers turn it into NOT_FOUND or skip it."""
 
 
 # -- the event loop ------------------------------------------------------------
@@ -775,14 +762,15 @@ class Host:
 
         * the domain does not exist: :class:`DomainNotFound`;
         * the connection is dead: mark it lost, raise :class:`HostUnavailable`;
-        * anything else: ``CIM_ERR_FAILED`` naming the host and `what`.
+        * anything else: :class:`~.errors.LibvirtFailed` naming the host and `what`.
         """
         try:
             yield
         except libvirt.libvirtError as exc:
             raise self.translate(exc, what) from None
 
-    def translate(self, exc: "libvirt.libvirtError", what: str) -> BaseException:
+    def translate(self, exc: "libvirt.libvirtError", what: str) -> VirtError:
+        """The layer's error for a libvirt error of a call that did `what`."""
         code = exc.get_error_code()
         msg = exc.get_error_message() or str(exc)
         if code == _NO_DOMAIN:
@@ -805,8 +793,7 @@ class Host:
             if link is not None:
                 self.lost(link, msg)
             return HostUnavailable(self, msg)
-        return pywbem.CIMError(pywbem.CIM_ERR_FAILED,
-                               f"libvirt host {self.label!r}: {what} failed: {msg}")
+        return LibvirtFailed(self, what, msg, code)
 
     def call(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
         """``func(*args)`` under :meth:`guard`."""
@@ -821,7 +808,7 @@ class Host:
         exist (any more) - :data:`STORAGE_GONE`, :data:`NETWORK_GONE`, or
         :data:`ANY_ERROR` for facts a driver may not have.  Every other error is raised as
         :meth:`guard` raises it (the host lost or hung: :class:`HostUnavailable`; else
-        CIM_ERR_FAILED naming the host and `what`), never turned into an empty answer.
+        LibvirtFailed naming the host and `what`), never turned into an empty answer.
         """
         try:
             return func(*args)

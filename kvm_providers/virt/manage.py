@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
 import libvirt
-import pywbem
 from lxml import etree
 
 from . import edit, keys, lifecycle, mapping, states
 from .edit import append_device, setting_of
 from .connection import Host
 from .devices import KIND_BY_NAME, DeviceKind, Setting
+from .errors import NotFound
 from .domain import DomainRef, DomainXML, XML_FLAGS, fetch_xml_text, lookup_now, parse_xml
 from .hostcaps import domain_caps, emulators, guest_type
 from .kinds.disk import DISK as _DISK_TABLE
@@ -278,13 +278,12 @@ def _clone(ref: DomainRef, name: str, uid: str, taken: dict[str, str], family: s
     return DomainXML(DomainRef(ref.host, None, name, uid), root, inactive=True)
 
 
-def _no_setting(where: str, ref: DomainRef, kind: DeviceKind, devid: str) -> pywbem.CIMError:
-    """CIM_ERR_NOT_FOUND for a RASD naming no device of the system: the description
+def _no_setting(where: str, ref: DomainRef, kind: DeviceKind, devid: str) -> NotFound:
+    """NotFound (CIM_ERR_NOT_FOUND) for a RASD naming no device of the system: the text
     names the InstanceID as GetInstance does (``No such instance (<InstanceID>)``)."""
     iid = keys.device_id(ref.host, ref.name, devid)
-    return pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                           f"{where}: No such instance ({iid}): {ref.name!r} has no "
-                           f"{kind.name} {devid!r}")
+    return NotFound(f"{where}: No such instance ({iid}): {ref.name!r} has no "
+                    f"{kind.name} {devid!r}")
 
 
 def _default_devices(doc: DomainXML, family: str, given: set[str]) -> None:

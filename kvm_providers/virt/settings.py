@@ -38,18 +38,18 @@ from .kinds.base import BuildEnv
 from .kinds.console import check_console_paths
 from .kinds.mem import TABLE as MEM_TABLE
 from .kinds.net import network_name
-from .props import (MAC_RE, UUID_RE, InvalidSetting, Props, class_defaults, host_is_local,
-                    host_path, image_format, props_of, random_mac, same_value as _same)
+from .props import (MAC_RE, UUID_RE, InvalidSetting, Props, host_is_local, host_path,
+                    image_format, random_mac, same_value as _same)
 from .validate import BadName, check_name
 from .units import CIM_UNIT_NAMES, cim_unit_bytes, libvirt_unit_bytes
 
 # InvalidSetting, Props and the host checks moved to props.py, the per-kind writers and
 # builders to the kind modules (kinds/*.py); the names stay importable from here.
-__all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
+__all__ = ["InvalidSetting", "Props", "classify", "diff_props", "write_props",
            "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
            "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "IGNORED",
            "table_for", "network_name", "host_is_local", "host_path", "image_format",
-           "check_console_paths", "class_defaults"]
+           "check_console_paths"]
 
 LOG = logging.getLogger(__name__)
 
