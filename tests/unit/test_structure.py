@@ -289,6 +289,56 @@ def test_the_libvirt_layer_knows_no_cim():
     assert not fixed, f"no longer imported, remove them from KNOWN_VIRT_CIM_IMPORTS: {fixed}"
 
 
+#: Modules of the libvirt layer that may name a device kind: the kinds themselves, and the
+#: network filters (which apply to interfaces only).
+KIND_SPECIFIC = (VIRT + ".kinds", VIRT + ".nwfilter")
+
+
+def _kind_names() -> set[str]:
+    from kvm_providers.virt.kinds import KINDS
+    return {k.name for k in KINDS}
+
+
+def _per_kind_branches(tree: ast.AST, kinds: set[str]) -> list[int]:
+    """Lines comparing a kind's name with a literal kind name (``kind.name == "disk"``,
+    ``kind.name in ("proc", "mem")``) or picking a kind by a literal name
+    (``KIND_BY_NAME["proc"]``)."""
+    def literal(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in kinds
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(literal(e) for e in node.elts)
+        return False
+
+    def is_name(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "name"
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(is_name(x) for x in sides) and any(literal(x) for x in sides):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and \
+                node.value.id == "KIND_BY_NAME" and literal(node.slice):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_generic_code_of_the_libvirt_layer_has_no_per_kind_branches():
+    """What is particular to a kind of device is in its kind module (a hook of its
+    DeviceKind); the generic code (manage, settings, limits, pools ...) reads the
+    registry."""
+    kinds = _kind_names()
+    found = []
+    for name, path in MODULES.items():
+        if not name.startswith(VIRT + ".") or name.startswith(KIND_SPECIFIC):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        found += [f"{name}:{line}" for line in _per_kind_branches(tree, kinds)]
+    assert not found, f"per-kind branches outside the kind modules: {found}"
+
+
 # -- the checks check: they find what they are for ------------------------------------
 
 def test_cycle_finder_finds_a_cycle_and_a_late_import():
@@ -337,3 +387,11 @@ def test_a_cim_import_in_the_libvirt_layer_would_be_found(tmp_path):
         modules[name] = path
     found = {m for m, _t in _virt_cim_imports(modules)}
     assert found == {"kvm_providers.virt.a", "kvm_providers.virt.b", "kvm_providers.virt.c"}
+
+
+def test_a_per_kind_branch_would_be_found():
+    tree = ast.parse("if kind.name == 'disk':\n    pass\n"
+                     "if kind.name in ('proc', 'mem'):\n    pass\n"
+                     "t = KIND_BY_NAME['proc']\n"
+                     "if kind.name in single or kind.root_level:\n    pass\n")
+    assert _per_kind_branches(tree, {"disk", "proc", "mem"}) == [1, 3, 5]
