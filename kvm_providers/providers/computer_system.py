@@ -23,10 +23,10 @@ from typing import Any, Iterator, Optional
 import pywbem
 
 from kvm_providers.virt import (DomainNotFound, domain_state, has_managed_save, keys,
-                                lifecycle, list_domains, lookup_domain, manage, states)
+                                lifecycle, list_domains, lookup_domain, manage)
 from kvm_providers.virt.domain import DomainRef
 
-from .common import VirtProvider, providers_for, put, wanted_in
+from .common import VirtProvider, providers_for, put, states, wanted_in
 
 __all__ = ["ComputerSystemProvider", "get_providers"]
 

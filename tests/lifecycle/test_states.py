@@ -10,7 +10,8 @@ import libvirt
 import pytest
 from pywbem import CIMDateTime, CIMError, CIMInstanceName, Uint16
 
-from kvm_providers.virt import capabilities, lifecycle
+from kvm_providers.providers.common import capabilities
+from kvm_providers.virt import lifecycle
 
 from .conftest import NS, cs_path
 

@@ -12,7 +12,8 @@ from lxml import etree
 
 from kvm_providers.provider import request_scope
 from kvm_providers.virt import (DomainNotFound, HostUnavailable, domain_state, domain_xml, edit,
-                                keys, list_domains, lookup_domain, mapping, states)
+                                keys, list_domains, lookup_domain, mapping)
+from kvm_providers.providers.common import states
 from kvm_providers.virt.devices import KIND_BY_NAME, kind_for_class
 from kvm_providers.virt.settings import InvalidSetting, Props, new_device
 from kvm_providers.virt.domain import parse_xml

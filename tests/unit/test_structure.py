@@ -39,10 +39,10 @@ KNOWN_OVERSIZED: set[str] = {
 KNOWN_CYCLES: set[tuple[str, ...]] = set()
 #: (importing module, imported module, private name).
 KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
-#: (libvirt layer module, CIM module it imports): CIM ValueMap values still in the
-#: layer (states, capabilities, the VSSD and kinds' RASD tables), to move to the CIM side.
+#: (libvirt layer module, CIM module it imports): the CIM ValueMap values (ResourceType,
+#: EmulatedType, AutomaticRecoveryAction ...) of the kinds' RASD tables and the VSSD table,
+#: which the layer's write side (settings, manage) applies; to move with those tables.
 KNOWN_VIRT_CIM_IMPORTS: set[tuple[str, str]] = {
-    ("kvm_providers.virt.capabilities", "kvm_providers.schema.valuemaps"),
     ("kvm_providers.virt.kinds.console", "kvm_providers.schema.valuemaps"),
     ("kvm_providers.virt.kinds.controller", "kvm_providers.schema.valuemaps"),
     ("kvm_providers.virt.kinds.disk", "kvm_providers.schema.valuemaps"),
@@ -52,7 +52,6 @@ KNOWN_VIRT_CIM_IMPORTS: set[tuple[str, str]] = {
     ("kvm_providers.virt.kinds.net", "kvm_providers.schema.valuemaps"),
     ("kvm_providers.virt.kinds.proc", "kvm_providers.schema.valuemaps"),
     ("kvm_providers.virt.mapping", "kvm_providers.schema.valuemaps"),
-    ("kvm_providers.virt.states", "kvm_providers.schema.valuemaps"),
 }
 
 
