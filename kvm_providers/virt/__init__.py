@@ -27,8 +27,9 @@ one place (:func:`kvm_providers.provider.cim_error`).  See
     which XML elements are which RASDs and logical devices, and their ids.
 ``mapping``
     the declarative tables between CIM properties and XML, read and write.
-``states``, ``capabilities``, ``profiles``
-    state values, capability lists, registered profiles.
+``states``, ``profiles``
+    libvirt's domain states (their CIM values: providers/common/states.py),
+    registered profiles.
 """
 
 from .connection import (ConnectionManager, DomainNotFound, Host, HostUnavailable, configure,
