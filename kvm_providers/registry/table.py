@@ -144,6 +144,13 @@ TABLE: list[Entry] = [
     Entry("{P}_NestedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
     Entry("{P}_AppliedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
     Entry("{P}_HostedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
+    # -- jobs (issue 13): long operations of the services ---------------------------
+    Entry("{P}_ConcreteJob", "concrete_job", (INSTANCE, METHOD)),
+    Entry("{P}_AffectedJobElement", "job_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_OwningJobElement", "job_associations", (INSTANCE, ASSOCIATION)),
+    Entry("CIM_InstCreation", "job_indications", (INDICATION,)),
+    Entry("CIM_InstModification", "job_indications", (INDICATION,)),
+    Entry("CIM_InstDeletion", "job_indications", (INDICATION,)),
     # -- lifecycle indications (from libvirt domain events) -------------------------
     Entry("{P}_ComputerSystemCreatedIndication", "lifecycle_indications", (INDICATION,)),
     Entry("{P}_ComputerSystemDeletedIndication", "lifecycle_indications", (INDICATION,)),
