@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from kvm_providers.virt import jobs as vjobs
 
 from .common import AssociationProvider, Role, providers_for
-from .common import volume_job
+from .common import snapshot_paths, volume_job
 from .common.jobs import affected_paths, job_of_path, job_path, owner_path
 
 __all__ = ["AffectedJobElementProvider", "OwningJobElementProvider", "get_providers"]
@@ -28,7 +28,7 @@ __all__ = ["AffectedJobElementProvider", "OwningJobElementProvider", "get_provid
 _AFFECTED = ["ComputerSystem", "VirtualSystemSettingData", "VirtualSystemSnapshotSettingData",
              "StorageVolumeResourceAllocationSettingData"]
 # The modules whose operations register more affected elements (register_affected).
-_REGISTERING = (volume_job,)
+_REGISTERING = (volume_job, snapshot_paths)
 _OWNERS = ["VirtualSystemManagementService", "ResourcePoolConfigurationService",
            "VirtualSystemSnapshotService", "VirtualSystemMigrationService", "ComputerSystem"]
 
