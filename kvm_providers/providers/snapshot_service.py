@@ -203,6 +203,12 @@ class SnapshotServiceProvider(PerHostProvider):
     def _destroy(self, m: str, object_name, value, tree: bool):
         ref, snap = self._snapshot(m, object_name, "AffectedSnapshot", value)
         gone = [snap.name] + (_descendants(ref, snap.name) if tree else [])
+        # their last state, for the InstDeletion indications (job_indications.py)
+        by_name = {s.name: s for s in snapshots.list_snapshots(ref)}
+        last = {n: {"ElementName": n, "VirtualSystemIdentifier": ref.name,
+                    "SnapshotState": by_name[n].state,
+                    "SnapshotLocation": by_name[n].location}
+                for n in gone if n in by_name}
 
         def work(ctx: vjobs.JobContext) -> dict:
             try:
@@ -213,7 +219,7 @@ class SnapshotServiceProvider(PerHostProvider):
         what = "with the snapshots that depend on it" if tree else "(its children stay)"
         return start_job(m, ref.host, work, domain=ref.name, owner=OWNER,
                          description=f"destroy snapshot {snap.name!r} of {ref.name!r} {what}",
-                         params={"deleting": gone})
+                         params={"deleting": gone, "instances": last})
 
     def cim_method_destroysnapshot(self, env, object_name, param_affectedsnapshot=None):
         """DestroySnapshot -> 4096 with Job."""
