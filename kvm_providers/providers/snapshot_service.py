@@ -35,6 +35,7 @@ import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName, Uint16, Uint32
 
 from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+from kvm_providers.schema import default_schema
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt import keys, list_domains, lookup_domain, snapshots
 from kvm_providers.virt.connection import Host
@@ -145,7 +146,10 @@ class SnapshotServiceProvider(PerHostProvider):
         stype = int(param_snapshottype) if param_snapshottype is not None else snapshots.FULL
         settings = self._settings(m, param_snapshotsettings, object_name.namespace)
         name = description = None
-        if settings is not None:
+        # libvirt-cim's clients send the service's capabilities instance here: only a
+        # setting data instance names and describes the snapshot
+        if settings is not None and not default_schema().is_subclass(
+                object_name.namespace or "root/virt", settings.classname, "CIM_Capabilities"):
             name = settings.get("ElementName") or None
             description = settings.get("Description") or None
         if name is None:

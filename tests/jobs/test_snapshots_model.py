@@ -115,6 +115,18 @@ def test_vendor_types_answer_synchronously(conn):
     assert rv == 0 and conn.GetInstance(out["Job"])["JobState"] == 7
     assert conn.GetInstance(out["ResultingSnapshot"])["ElementName"] == "vendor"
     run(conn, "DestroySnapshot", AffectedSnapshot=out["ResultingSnapshot"])
+    # as libvirt-cim's suite calls it: the service's capabilities as SnapshotSettings (they
+    # do not name the snapshot: its name is its creation time), 32769 stops the system
+    caps = conn.EnumerateInstances("KVM_VirtualSystemSnapshotServiceCapabilities")[0]
+    rv, out = conn.InvokeMethod("CreateSnapshot", svc, AffectedSystem=cs_path(DOM),
+                                SnapshotType=Uint16(32769), SnapshotSettings=caps.tomof())
+    assert rv == 0 and out["ResultingSnapshot"] is not None
+    snap = conn.GetInstance(out["ResultingSnapshot"])
+    assert snap["ElementName"].split("-")[0].isdigit() and snap["SnapshotState"] == "running"
+    assert conn.GetInstance(cs_path(DOM))["EnabledState"] == 3        # stopped
+    run(conn, "ApplySnapshot", Snapshot=out["ResultingSnapshot"])
+    assert conn.GetInstance(cs_path(DOM))["EnabledState"] == 2        # running again
+    run(conn, "DestroySnapshot", AffectedSnapshot=out["ResultingSnapshot"])
 
 
 def test_errors(conn):
