@@ -377,9 +377,21 @@ def delete(ref: DomainRef, name: str, children: bool = False) -> list[str]:
             gone += [c.getName() for c in _call(
                 ref, f"listing the children of snapshot {name!r}",
                 lambda: obj.listAllChildren(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS))]
+        # libvirt merges the overlays of external snapshots it deletes, but leaves their
+        # memory files: those go too
+        memory = [f for n in gone for f in _memory_files(ref, n)]
         flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if children else 0
         _call(ref, f"deleting snapshot {name!r} of {ref.name!r}", lambda: obj.delete(flags))
+        remove_files(ref, memory)
         return gone
+
+
+def _memory_files(ref: DomainRef, name: str) -> list[str]:
+    try:
+        snap = get_snapshot_now(ref, name)
+    except SnapshotError:
+        return []
+    return [f for f in snap.files if f.endswith(".mem")] if snap.memory == "external" else []
 
 
 def _resolve_create(ctx: vjobs.JobContext) -> dict:

@@ -202,6 +202,7 @@ def test_raw_disk_gets_an_external_snapshot_that_cannot_be_applied(env):
     job = run(c, "DestroySnapshot", AffectedSnapshot=snap_path(RAW, "e1"))
     if job["JobState"] == 7:
         assert env.dom(RAW).listAllSnapshots() == []
+        assert not os.path.exists(os.path.join(env.work, f"{RAW}.e1.mem"))
     else:                                              # libvirt refused: nothing lost
         assert job["JobState"] == 10 and "e1" in [s.getName() for s in
                                                   env.dom(RAW).listAllSnapshots()]
@@ -264,7 +265,7 @@ def test_destroy_system_removes_external_snapshot_files(env):
     env.boot(RAW)
     snapshot(c, RAW, "last")
     made = [os.path.join(env.work, f"{RAW}.last.mem"),
-            os.path.join(env.work, f"{RAW}.raw.last")]
+            os.path.join(env.work, f"{RAW}.last")]
     assert all(os.path.exists(p) for p in made), os.listdir(env.work)
     svc = c.EnumerateInstanceNames("KVM_VirtualSystemManagementService")[0]
     rv, _ = c.InvokeMethod("DestroySystem", svc, AffectedSystem=cs_path(RAW))
