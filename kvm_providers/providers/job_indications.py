@@ -16,6 +16,13 @@ The instances are built by the same function as the instances clients read
 (``common.jobs.job_values``).  The job manager's listener only queues; one
 thread (attached to the CIMOM handle, as CMPI requires) delivers, while at
 least one filter for these classes is active.
+
+Snapshots made and destroyed through the VirtualSystemSnapshotService are
+reported the same way: CIM_InstCreation with the new
+{P}_VirtualSystemSnapshotSettingData when its CreateSnapshot job completes,
+CIM_InstDeletion with each destroyed snapshot's last state when a
+DestroySnapshot(Tree) job completes (libvirt has no snapshot events:
+snapshots made outside this service are not reported).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from kvm_providers.virt import jobs as vjobs
 
 from .common.base import VIRT_NS
 from .common.jobs import host_of_job, job_instance
+from .common.snapshot_paths import modelled, snapshot_vssd_path
 
 __all__ = ["get_providers", "enable_indications", "disable_indications", "activate_filter",
            "deactivate_filter", "authorize_filter", "shutdown", "CLASSES"]
@@ -43,6 +51,7 @@ LOG = logging.getLogger(__name__)
 CLASSES = {"created": "CIM_InstCreation", "modified": "CIM_InstModification",
            "deleted": "CIM_InstDeletion"}
 QUEUE_SIZE = 10000
+_SNAPSHOT_OPS = ("CreateSnapshot", "DestroySnapshot", "DestroySnapshotTree")
 
 
 class _Deliverer:
@@ -71,7 +80,12 @@ class _Deliverer:
     def on_event(self, event: str, job: vjobs.Job, previous: Optional[vjobs.Job]) -> None:
         """The job manager's listener: queue and return."""
         cls = CLASSES.get(event)
-        if cls is None or not _active.get(cls.lower()):
+        if cls is None:
+            return
+        snapshot_event = event == "modified" and job.state == vjobs.COMPLETED and \
+            job.operation in _SNAPSHOT_OPS and \
+            (_active.get("cim_instcreation") or _active.get("cim_instdeletion"))
+        if not _active.get(cls.lower()) and not snapshot_event:
             return
         try:
             self.events.put_nowait((cls, job, previous))
@@ -98,20 +112,53 @@ class _Deliverer:
         host = host_of_job(job)
         if host is None:
             return
-        source = job_instance(host, job)
+        if _active.get(cls.lower()):
+            prev = job_instance(host, previous) if previous is not None else None
+            self._send(cls, job_instance(host, job), prev)
+        if cls == CLASSES["modified"] and job.state == vjobs.COMPLETED and \
+                (previous is None or previous.state != vjobs.COMPLETED):
+            self._snapshot_events(host, job)
+
+    def _snapshot_events(self, host: Any, job: vjobs.Job) -> None:
+        """A snapshot job finished: InstCreation of the snapshot it made, InstDeletion of
+        those it destroyed (their last state, recorded when the method was called)."""
+        if job.operation == "CreateSnapshot" and _active.get("cim_instcreation"):
+            name = job.result.get("snapshot")
+            if isinstance(name, str) and job.domain and modelled(name):
+                try:
+                    inst = self.handle.GetInstance(snapshot_vssd_path(host, job.domain, name))
+                except CIMError as exc:
+                    LOG.info("snapshot indications: %s: %s", name, exc.status_description)
+                    return
+                self._send(CLASSES["created"], inst, None)
+        elif job.operation in ("DestroySnapshot", "DestroySnapshotTree") and \
+                _active.get("cim_instdeletion"):
+            last = job.params.get("instances") or {}
+            for name in job.result.get("deleted") or []:
+                props = last.get(name)
+                if isinstance(props, dict) and job.domain:
+                    path = snapshot_vssd_path(host, job.domain, name)
+                    inst = CIMInstance(path.classname, path=path)
+                    inst["InstanceID"] = path.keybindings["InstanceID"]
+                    for key, value in props.items():
+                        inst[key] = value
+                    self._send(CLASSES["deleted"], inst, None)
+
+    def _send(self, cls: str, source: CIMInstance, previous: Optional[CIMInstance]) -> None:
         ind = CIMInstance(cls)
         ind["SourceInstance"] = _embedded("SourceInstance", source)
         if previous is not None:
-            ind["PreviousInstance"] = _embedded("PreviousInstance", job_instance(host, previous))
-        path = source.path.copy()
-        path.host = None
-        ind["SourceInstanceModelPath"] = path.to_wbem_uri()
+            ind["PreviousInstance"] = _embedded("PreviousInstance", previous)
+        if source.path is not None:
+            path = source.path.copy()
+            path.host = None
+            ind["SourceInstanceModelPath"] = path.to_wbem_uri()
         ind["SourceInstanceHost"] = self.hostname
         try:
             self.handle.DeliverIndication(VIRT_NS, ind)
         except CIMError as exc:
-            LOG.error("job indications: %s of job %s not delivered: %s", cls, job.id,
-                      exc.status_description)
+            LOG.error("job indications: %s of %s not delivered: %s", cls,
+                      source.path or source.classname, exc.status_description)
 
 
 def _embedded(name: str, inst: CIMInstance) -> pywbem.CIMProperty:

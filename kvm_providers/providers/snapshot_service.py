@@ -35,6 +35,7 @@ import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName, Uint16, Uint32
 
 from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+from kvm_providers.schema import default_schema
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt import keys, list_domains, lookup_domain, snapshots
 from kvm_providers.virt.connection import Host
@@ -145,7 +146,10 @@ class SnapshotServiceProvider(PerHostProvider):
         stype = int(param_snapshottype) if param_snapshottype is not None else snapshots.FULL
         settings = self._settings(m, param_snapshotsettings, object_name.namespace)
         name = description = None
-        if settings is not None:
+        # libvirt-cim's clients send the service's capabilities instance here: only a
+        # setting data instance names and describes the snapshot
+        if settings is not None and not default_schema().is_subclass(
+                object_name.namespace or "root/virt", settings.classname, "CIM_Capabilities"):
             name = settings.get("ElementName") or None
             description = settings.get("Description") or None
         if name is None:
@@ -203,6 +207,12 @@ class SnapshotServiceProvider(PerHostProvider):
     def _destroy(self, m: str, object_name, value, tree: bool):
         ref, snap = self._snapshot(m, object_name, "AffectedSnapshot", value)
         gone = [snap.name] + (_descendants(ref, snap.name) if tree else [])
+        # their last state, for the InstDeletion indications (job_indications.py)
+        by_name = {s.name: s for s in snapshots.list_snapshots(ref)}
+        last = {n: {"ElementName": n, "VirtualSystemIdentifier": ref.name,
+                    "SnapshotState": by_name[n].state,
+                    "SnapshotLocation": by_name[n].location}
+                for n in gone if n in by_name}
 
         def work(ctx: vjobs.JobContext) -> dict:
             try:
@@ -213,7 +223,7 @@ class SnapshotServiceProvider(PerHostProvider):
         what = "with the snapshots that depend on it" if tree else "(its children stay)"
         return start_job(m, ref.host, work, domain=ref.name, owner=OWNER,
                          description=f"destroy snapshot {snap.name!r} of {ref.name!r} {what}",
-                         params={"deleting": gone})
+                         params={"deleting": gone, "instances": last})
 
     def cim_method_destroysnapshot(self, env, object_name, param_affectedsnapshot=None):
         """DestroySnapshot -> 4096 with Job."""

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 import libvirt
 from lxml import etree
 
-from . import edit, keys, lifecycle, mapping, states
+from . import edit, keys, lifecycle, mapping, snapshots, states
 from .edit import append_device, setting_of
 from .connection import Host
 from .devices import KINDS, DeviceKind, Setting
@@ -419,9 +419,12 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
 
 def destroy_system(ref: DomainRef) -> None:
     """DestroySystem: stop the domain if it runs and remove its definition, its snapshot and
-    checkpoint metadata, its managed-save image and its NVRAM; its storage stays."""
+    checkpoint metadata with the files of its external snapshots, its managed-save image and
+    its NVRAM; its storage stays."""
     host = ref.host
     with lifecycle.domain_lock(ref):
+        # the memory files and overlays of external snapshots go with their metadata
+        snapshot_files = snapshots.external_files(ref)
         with host.guard(f"destroying {ref.name!r}"):
             if ref.dom.isActive():
                 ref.dom.destroy()
@@ -442,6 +445,7 @@ def destroy_system(ref: DomainRef) -> None:
                     if ref.dom.hasManagedSaveImage(0):
                         ref.dom.managedSaveRemove(0)
                     ref.dom.undefine()
+        snapshots.remove_files(ref, snapshot_files)
         edit.invalidate(host)
         states.record_requested_state(host.label, ref.uuid, None)
 

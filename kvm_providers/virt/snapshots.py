@@ -23,6 +23,7 @@ raised as the host's ``guard`` raises them.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -41,7 +42,7 @@ from .validate import BadName, check_name
 __all__ = ["Snapshot", "CreatePlan", "SnapshotError", "SnapshotNotSupported",
            "SnapshotInvalid", "SnapshotNotFound", "list_snapshots", "get_snapshot",
            "plan_create", "create", "revert", "delete", "FULL", "DISK", "VENDOR_RUNNING",
-           "VENDOR_HALT", "TYPES", "libvirt_version"]
+           "VENDOR_HALT", "TYPES", "libvirt_version", "external_files", "remove_files"]
 
 # Snapshot types (CreateSnapshot's SnapshotType; 32768 and 32769 are libvirt-cim's
 # vendor values: a snapshot with the guest going on, and one that stops it).
@@ -55,6 +56,7 @@ _NOT_SUPPORTED = {libvirt.VIR_ERR_CONFIG_UNSUPPORTED, libvirt.VIR_ERR_OPERATION_
                   libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED}
 _INVALID = {libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_INVALID_ARG,
             libvirt.VIR_ERR_XML_ERROR}
+LOG = logging.getLogger(__name__)
 #: libvirt reverts external snapshots from this version on (9.9.0).
 EXTERNAL_REVERT_VERSION = 9009000
 
@@ -88,6 +90,7 @@ class Snapshot:
     disks: tuple[tuple[str, str], ...]   # (target, internal | external | no)
     domain: Any = field(repr=False, compare=False)   # the <domain> element (or None)
     current: bool = False
+    files: tuple[str, ...] = ()   # files of an external snapshot (memory, overlays)
 
     @property
     def location(self) -> str:
@@ -108,6 +111,35 @@ class Snapshot:
         return self.memory in ("internal", "external")
 
 
+def external_files(ref: DomainRef) -> list[str]:
+    """The files libvirt made for the domain's external snapshots (memory files, overlay
+    images), asked of libvirt now; [] for a driver without snapshots."""
+    with ref.host.guard(f"listing the snapshots of {ref.name!r}"):
+        try:
+            snaps = ref.dom.listAllSnapshots(0)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() in _NOT_SUPPORTED:
+                return []
+            raise
+        out: list[str] = []
+        for s in snaps:
+            out.extend(_parse(ref, s, None).files)
+        return out
+
+
+def remove_files(ref: DomainRef, files: list[str]) -> None:
+    """Remove snapshot files after their domain was destroyed (DestroySystem), on a host
+    whose files are this machine's; what cannot be removed is logged, not raised."""
+    if not getattr(ref.host, "files_local", False):
+        return
+    for path in files:
+        try:
+            if os.path.isfile(path) and not os.path.islink(path):
+                os.unlink(path)
+        except OSError as exc:
+            LOG.warning("snapshot file %s of %r not removed: %s", path, ref.name, exc)
+
+
 def libvirt_version(ref: DomainRef) -> int:
     """The host's libvirt version (major * 1000000 + minor * 1000 + micro)."""
     return int(ref.host.info("libversion", lambda conn: conn.getLibVersion()))
@@ -123,7 +155,11 @@ def _parse(ref: DomainRef, snap: Any, current: Optional[str]) -> Snapshot:
     disks = tuple((d.get("name", ""), d.get("snapshot", "internal"))
                   for d in root.findall("disks/disk"))
     name = root.findtext("name") or snap.getName()
+    files = [mem.get("file")] if mem is not None and mem.get("snapshot") == "external" else []
+    files += [d.find("source").get("file") for d in root.findall("disks/disk")
+              if d.get("snapshot") == "external" and d.find("source") is not None]
     return Snapshot(name=name, parent=root.findtext("parent/name"),
+                    files=tuple(f for f in files if f),
                     state=root.findtext("state") or "",
                     created=int(root.findtext("creationTime") or 0),
                     description=root.findtext("description"),
@@ -341,9 +377,21 @@ def delete(ref: DomainRef, name: str, children: bool = False) -> list[str]:
             gone += [c.getName() for c in _call(
                 ref, f"listing the children of snapshot {name!r}",
                 lambda: obj.listAllChildren(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS))]
+        # libvirt merges the overlays of external snapshots it deletes, but leaves their
+        # memory files: those go too
+        memory = [f for n in gone for f in _memory_files(ref, n)]
         flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if children else 0
         _call(ref, f"deleting snapshot {name!r} of {ref.name!r}", lambda: obj.delete(flags))
+        remove_files(ref, memory)
         return gone
+
+
+def _memory_files(ref: DomainRef, name: str) -> list[str]:
+    try:
+        snap = get_snapshot_now(ref, name)
+    except SnapshotError:
+        return []
+    return [f for f in snap.files if f.endswith(".mem")] if snap.memory == "external" else []
 
 
 def _resolve_create(ctx: vjobs.JobContext) -> dict:

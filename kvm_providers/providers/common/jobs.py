@@ -30,7 +30,8 @@ import datetime
 from typing import Any, Callable, Iterable, Optional
 
 import pywbem
-from pywbem import CIMDateTime, CIMError, CIMInstance, CIMInstanceName, Uint16, Uint32
+from pywbem import (CIMDateTime, CIMError, CIMInstance, CIMInstanceName, CIMProperty, Uint16,
+                    Uint32)
 
 from kvm_providers.schema.valuemaps import CIM_ConcreteJob, CIM_ManagedSystemElement
 from kvm_providers.virt import jobs as vjobs
@@ -234,10 +235,17 @@ def job_instance(host: Host, job: vjobs.Job) -> CIMInstance:
     inst = CIMInstance(path.classname, path=path)
     inst["InstanceID"] = path.keybindings["InstanceID"]
     for name, value in job_values(host, job).items():
-        if value is None:
-            continue
-        inst[name] = value
+        if value is None:     # NULL, typed: the instance is complete, as GetInstance's
+            inst[name] = CIMProperty(name, None, type=_NULL_TYPES.get(name, "string"))
+        else:
+            inst[name] = value
     return inst
+
+
+#: The types of the properties job_values may leave NULL.
+_NULL_TYPES = {"PercentComplete": "uint16", "ErrorCode": "uint16", "StartTime": "datetime",
+               "ElapsedTime": "datetime", "TimeSubmitted": "datetime",
+               "TimeOfLastStateChange": "datetime", "TimeBeforeRemoval": "datetime"}
 
 
 def error_instance(host: Host, job: vjobs.Job) -> Optional[CIMInstance]:
