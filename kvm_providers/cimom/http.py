@@ -45,10 +45,10 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Generator, Iterable, Iterator, Optional
 
 __all__ = ["HTTPRequest", "HTTPResponse", "HTTPServer", "Listener", "HTTPError",
-           "client_address"]
+           "StreamAborted", "client_address"]
 
 LOG = logging.getLogger("kvm_providers.cimom.http")
 
@@ -73,6 +73,14 @@ def client_address() -> Optional[str]:
     contexts) is owned by this address.
     """
     return _CLIENT.get()
+
+
+class StreamAborted(Exception):
+    """Raised by a streamed response's chunks: the answer cannot be completed.
+
+    The connection is closed without the terminating chunk, so that the client sees
+    an incomplete response (not a complete-looking, shortened one).
+    """
 
 
 class HTTPError(Exception):
@@ -884,9 +892,17 @@ class HTTPServer:
         if resp.trailers is not None:
             head.append("Trailer: CIMStatusCode, CIMStatusCodeDescription")
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1"))
-        for chunk in resp.chunks:
-            if chunk:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        try:
+            for chunk in resp.chunks:
+                if chunk:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except StreamAborted as exc:
+            LOG.info("response to %s aborted midway: %s", conn.addr, exc)
+            return False
+        finally:
+            close = getattr(resp.chunks, "close", None)
+            if close is not None:
+                close()     # a generator's cleanup (its request scope) runs now
         tail = b"0\r\n"
         if resp.trailers is not None:
             for k, v in resp.trailers():
@@ -895,7 +911,7 @@ class HTTPServer:
         return keep
 
 
-def iter_bytes(parts: Iterable[str], size: int = 65536) -> Iterator[bytes]:
+def iter_bytes(parts: Iterable[str], size: int = 65536) -> Generator[bytes, None, None]:
     """Group text parts into byte chunks of about `size` bytes."""
     buf: list[str] = []
     n = 0
