@@ -241,21 +241,31 @@ XML_READ_AHEAD = 4
 
 
 def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
-                    window: int = XML_READ_AHEAD) -> Iterator["DomainXML"]:
+                    window: int = XML_READ_AHEAD, release: bool = False
+                    ) -> Iterator["DomainXML"]:
     """The parsed XML of each domain of `refs`, in order; vanished domains are skipped.
 
     Through a daemon, up to `window` fetches run ahead on the connection's helpers
     while the caller works on the documents already there (fetching, parsing
     and building instances overlap); in-process drivers fetch inline.
-    Documents are memoized in the request scope like :func:`domain_xml`.
+    Documents are memoized in the request scope like :func:`domain_xml`; with
+    `release` (a caller that makes the request's only pass over these domains),
+    those this loop parsed are forgotten once the caller moves on to the next,
+    so that a pass over 10,000 domains holds a few documents, not all of them
+    (issue 16).  Documents the request had before stay.
     """
     scope = current_scope()
     if scope is None or not refs or refs[0].host.in_process:
         for ref in refs:
+            key = _xml_key(ref, inactive)
+            fresh = release and scope is not None and key not in scope
             try:
-                yield domain_xml(ref, inactive)
+                parsed = domain_xml(ref, inactive)
             except DomainNotFound:
                 continue
+            yield parsed
+            if fresh and scope is not None:
+                scope.pop(key, None)
         return
     flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
 
@@ -297,6 +307,10 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
                     continue
                 raise err
             doc = scope[key] = DomainXML(ref, parse_xml(text), inactive)
+            if release:
+                yield doc
+                scope.pop(key, None)
+                continue
         yield doc
 
 

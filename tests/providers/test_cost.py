@@ -7,10 +7,11 @@ from __future__ import annotations
 import libvirt
 import pytest
 from lxml import etree
-from pywbem import CIMInstance
+from pywbem import CIMInstance, CIMInstanceName
 
 from kvm_providers.cimxml import writer as W
 from kvm_providers.provider import model as model_module
+from kvm_providers.provider import request_scope
 
 from tests.support.libvirt_calls import count_libvirt_calls
 
@@ -108,3 +109,45 @@ def test_values_path_writes_what_the_object_path_wrote(harness):
                 assert W.instance_xml(generic) == fast, classname
                 seen += 1
     assert seen > 100
+
+
+def test_polymorphic_enumeration_is_one_pass_that_lets_go_of_each_domain(harness, calls, lv):
+    """Every RASD class of a family from one pass over the domains (enum_many): one
+    XMLDesc per domain, each parsed document dropped from the request scope once its
+    instances are out; the same instances as class by class."""
+    n = len(lv.listAllDomains())
+    _, proxy = harness.classes[(VIRT, "kvm_diskresourceallocationsettingdata")]
+    paths = [CIMInstanceName(name, namespace=VIRT)
+             for (ns, _), (name, p) in harness.classes.items()
+             if ns == VIRT and p is proxy and name.startswith("KVM_")]
+    assert len(paths) >= 8
+
+    def held(scope) -> int:
+        return sum(1 for k in scope if isinstance(k, tuple) and k[0] == "virt.xml")
+
+    with request_scope() as scope:
+        calls.clear()
+        most, got = 0, []
+        for inst in proxy.MI_enumInstancesMany(harness.env, paths, None):
+            got.append(inst)
+            most = max(most, held(scope))
+        assert calls["virDomain.XMLDesc"] == n
+        assert most <= 1 and held(scope) == 0
+    by_class = [i for p in paths for i in harness.EnumerateInstances(VIRT, p.classname)
+                if i.classname == p.classname]
+    assert sorted(str(i.path) for i in got) == sorted(str(i.path) for i in by_class)
+    texts = {str(i.path): W.instance_xml(i) for i in by_class}
+    assert all(W.instance_xml(i) == texts[str(i.path)] for i in got)
+
+
+def test_server_enumerates_every_rasd_in_one_pass(node_server, lv):
+    """Through the embedded server: every RASD instance of the fixture node, exactly
+    those the classes list one by one."""
+    conn = node_server.conn()
+    every = conn.EnumerateInstances("CIM_ResourceAllocationSettingData")
+    classes = {i.classname for i in every}
+    assert len(classes) >= 6
+    one_by_one = [i for cn in classes for i in conn.EnumerateInstances(cn)
+                  if i.classname == cn]
+    assert sorted(str(i.path) for i in every) == sorted(str(i.path) for i in one_by_one)
+    assert {str(i.path): i for i in every} == {str(i.path): i for i in one_by_one}
