@@ -151,3 +151,79 @@ def test_server_enumerates_every_rasd_in_one_pass(node_server, lv):
                   if i.classname == cn]
     assert sorted(str(i.path) for i in every) == sorted(str(i.path) for i in one_by_one)
     assert {str(i.path): i for i in every} == {str(i.path): i for i in one_by_one}
+
+
+# -- libvirt calls per operation, through the embedded server's dispatch ------------------
+
+_LOCAL = {"name", "UUIDString", "UUID", "key", "connect", "c_pointer", "ID", "getName"}
+
+
+@pytest.fixture
+def ops(layer, node_uri):
+    """The embedded server's Operations (dispatch with enum_many) over the fixture node."""
+    from kvm_providers.cimom.providers import (Operations, ProviderEntry, ProviderTable,
+                                               make_env_factory)
+    from kvm_providers.registry import registrations
+    from kvm_providers.schema import default_schema
+    layer(node_uri)
+    schema = default_schema()
+    entries = [ProviderEntry(r.classname, r.module, tuple(r.types), ns)
+               for r in registrations() for ns in r.namespaces
+               if schema.has_namespace(ns) and schema.has_class(ns, r.classname)]
+    ref: list = []
+    operations = Operations(ProviderTable(schema, entries, make_env_factory(ref)))
+    ref.append(operations)
+    return operations
+
+
+@pytest.fixture
+def every_call(monkeypatch):
+    """Counts every libvirt call (but the local getters) as 'Class.method'."""
+    methods = {cls: [n for n in dir(cls) if not n.startswith("_") and n not in _LOCAL
+                     and callable(getattr(cls, n))]
+               for cls in (libvirt.virConnect, libvirt.virDomain, libvirt.virStoragePool,
+                           libvirt.virStorageVol, libvirt.virNetwork)}
+    return count_libvirt_calls(monkeypatch, methods, qualified=True)
+
+
+_CS = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                             "Name": "full"}, namespace=VIRT)
+
+#: (operation, call, XMLDesc calls (n: one per domain), most calls in all beyond those)
+COST = [
+    ("EnumerateInstances ComputerSystem",
+     lambda o: list(o.enum_instances(VIRT, "KVM_ComputerSystem")), 0, 4),
+    ("EnumerateInstances VSSD",
+     lambda o: list(o.enum_instances(VIRT, "KVM_VirtualSystemSettingData")), "n", 3),
+    ("EnumerateInstances every RASD",
+     lambda o: list(o.enum_instances(VIRT, "CIM_ResourceAllocationSettingData")), "n", 8),
+    ("EnumerateInstances DiskRASD",
+     lambda o: list(o.enum_instances(VIRT, "KVM_DiskResourceAllocationSettingData")), "n", 8),
+    ("EnumerateInstances every LogicalDevice",
+     lambda o: list(o.enum_instances(VIRT, "CIM_LogicalDevice")), "n", 12),
+    ("GetInstance ComputerSystem", lambda o: o.get_instance(_CS), 0, 2),
+    ("AssociatorNames SystemDevice",
+     lambda o: list(o.associator_names(_CS, "KVM_SystemDevice")), 1, 1),
+]
+
+
+@pytest.mark.parametrize("name,call,xml,most", COST, ids=[c[0] for c in COST])
+def test_libvirt_calls_per_operation(ops, every_call, lv, name, call, xml, most):
+    """What each operation asks libvirt, counted (no timing): the XML of each domain at
+    most once, no per-domain call beside it in enumerations (bulk calls instead), a
+    bounded number of everything else, whatever the number of domains."""
+    n = len(lv.listAllDomains())
+    with request_scope():
+        call(ops)                                   # warm up (module loading, caches)
+    every_call.clear()
+    with request_scope():
+        call(ops)
+    want = n if xml == "n" else xml
+    assert every_call["virDomain.XMLDesc"] == want, dict(every_call)
+    others = sum(v for k, v in every_call.items() if k != "virDomain.XMLDesc")
+    assert others <= most, dict(every_call)
+    assert every_call["virConnect.storageVolLookupByPath"] == 0
+    if xml == "n" or name.startswith("EnumerateInstances"):
+        per_domain = {k: v for k, v in every_call.items()
+                      if k.startswith("virDomain.") and k != "virDomain.XMLDesc"}
+        assert not per_domain, per_domain
