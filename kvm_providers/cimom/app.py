@@ -27,7 +27,7 @@ from ..provider import request_scope, to_cim_error
 from ..config import Config, ConfigError, is_privileged_uri
 from .auth import BasicAuthenticator
 from .dispatcher import Dispatcher
-from .http import HTTPRequest, HTTPResponse, iter_bytes
+from .http import HTTPRequest, HTTPResponse, StreamAborted, iter_bytes
 
 __all__ = ["CIMApp", "startup_checks"]
 
@@ -138,10 +138,67 @@ class CIMApp:
             chunks = iter_bytes(self._stream(requests, multi, user, status))
             return HTTPResponse(200, headers, chunks=chunks,
                                 trailers=lambda: self._trailers(status))
+        if not multi and req.version == "HTTP/1.1":
+            return self._chunked(first, user, headers)
         body = "".join(self._collect(requests, multi, user))
         LOG.debug("%s %s %s in %.1f ms (%d bytes)", req.peer[0], first.name, first.namespace,
                   (time.perf_counter() - started) * 1000, len(body))
         return HTTPResponse(200, headers, body.encode("utf-8"))
+
+    def _chunked(self, req: Request, user: Optional[str],
+                 headers: list[tuple[str, str]]) -> HTTPResponse:
+        """One operation for a client without ``TE: trailers``, streamed once it is large.
+
+        The answer is produced in 64 KiB chunks: an answer of one chunk goes out with
+        Content-Length, as before; a larger one is sent chunked from its second chunk on
+        (the first byte of a 90 MB enumeration after some 100 instances, not after all of
+        them, and never the whole text in memory).  An error before that is answered
+        like any failed operation (an ERROR element).  An error after it cannot be
+        reported in the answer any more: without trailers DSP0200 offers no place for
+        it, so the connection is closed without the terminating chunk and the client sees
+        a truncated response (an incomplete chunked body), never a complete-looking one
+        (docs/embedded-server.md, "HTTP").
+        """
+        state = {"sent": False}
+        chunks = iter_bytes(self._single(req, user, state))
+        try:
+            ready = [next(chunks, b""), next(chunks, b"")]
+        except _FailedEarly as early:
+            body = "".join([W.message_head(req.msg_id, req.protocol_version), "<SIMPLERSP>",
+                            _error_element(req, early.error), "</SIMPLERSP>",
+                            W.message_tail()])
+            return HTTPResponse(200, headers, body.encode("utf-8"))
+        if not ready[1]:
+            return HTTPResponse(200, headers, ready[0])
+        state["sent"] = True
+
+        def stream() -> Iterator[bytes]:
+            try:
+                yield from ready
+                ready.clear()
+                yield from chunks
+            finally:
+                chunks.close()      # an unfinished operation's scope ends here
+        return HTTPResponse(200, headers, chunks=stream())
+
+    def _single(self, req: Request, user: Optional[str], state: dict) -> Iterator[str]:
+        """The response document of one operation, as text parts; an error midway raises
+        _FailedEarly before `state["sent"]`, StreamAborted after."""
+        yield W.message_head(req.msg_id, req.protocol_version)
+        yield "<SIMPLERSP>"
+        with request_scope():
+            try:
+                yield from self._one(req, user)
+            except Exception as exc:  # pylint: disable=broad-except
+                err = exc if isinstance(exc, CIMError) else \
+                    to_cim_error(exc, LOG, f"operation {req.name}")
+                if not state["sent"]:
+                    raise _FailedEarly(err) from None
+                LOG.warning("%s in %s failed after its answer started (closing the "
+                            "connection): %s", req.name, req.namespace, _desc(err))
+                raise StreamAborted(_desc(err)) from None
+        yield "</SIMPLERSP>"
+        yield W.message_tail()
 
     # -- header checks --------------------------------------------------------------
 
@@ -267,6 +324,14 @@ class CIMApp:
             return [("CIMStatusCode", "0")]
         return [("CIMStatusCode", str(err.status_code)),
                 ("CIMStatusCodeDescription", urllib.parse.quote(_desc(err)))]
+
+
+class _FailedEarly(Exception):
+    """An operation failed before any of its answer was sent: answer with its error."""
+
+    def __init__(self, error: CIMError):
+        super().__init__(str(error))
+        self.error = error
 
 
 def _desc(exc: CIMError) -> str:

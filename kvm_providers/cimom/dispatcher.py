@@ -582,7 +582,7 @@ class Dispatcher:
                            f"{op}: ContinueOnError is not supported")
         return self.pull.check_timeout(p.get("OperationTimeout"))
 
-    def _open(self, ns: str, op: str, pull_op: str, items: list[str], timeout: float,
+    def _open(self, ns: str, op: str, pull_op: str, items: Iterable[str], timeout: float,
               max_count: int, user: Optional[str]):
         first, ctx, end = self.pull.open(ns, pull_op, items, timeout, max_count,
                                          P.owner_of(user, client_address()))
@@ -591,16 +591,16 @@ class Dispatcher:
     def op_OpenEnumerateInstances(self, ns, p, user):
         timeout = self._check_pull("OpenEnumerateInstances", p)
         origin = p["IncludeClassOrigin"]
-        items = [self._with_path(i, ns, origin, "VALUE.INSTANCEWITHPATH")
+        items = (self._with_path(i, ns, origin, "VALUE.INSTANCEWITHPATH")
                  for i in self.ops.enum_instances(ns, p["ClassName"], p["PropertyList"],
-                                                  p["DeepInheritance"], user)]
+                                                  p["DeepInheritance"], user))
         return self._open(ns, "OpenEnumerateInstances", P.INSTANCES_WITH_PATH, items, timeout,
                           p["MaxObjectCount"], user)
 
     def op_OpenEnumerateInstancePaths(self, ns, p, user):
         timeout = self._check_pull("OpenEnumerateInstancePaths", p)
-        items = [W.instancepath_xml(n, self.hostname, ns)
-                 for n in self.ops.enum_instance_names(ns, p["ClassName"], user)]
+        items = (W.instancepath_xml(n, self.hostname, ns)
+                 for n in self.ops.enum_instance_names(ns, p["ClassName"], user))
         return self._open(ns, "OpenEnumerateInstancePaths", P.PATHS, items, timeout,
                           p["MaxObjectCount"], user)
 
@@ -608,19 +608,19 @@ class Dispatcher:
         timeout = self._check_pull("OpenAssociatorInstances", p)
         obj = self._obj(ns, p["InstanceName"])
         origin = p["IncludeClassOrigin"]
-        items = [self._with_path(i, ns, origin, "VALUE.INSTANCEWITHPATH")
+        items = (self._with_path(i, ns, origin, "VALUE.INSTANCEWITHPATH")
                  for i in self.ops.associators(obj, p["AssocClass"], p["ResultClass"],
                                                p["Role"], p["ResultRole"], p["PropertyList"],
-                                               user, ns)]
+                                               user, ns))
         return self._open(ns, "OpenAssociatorInstances", P.INSTANCES_WITH_PATH, items, timeout,
                           p["MaxObjectCount"], user)
 
     def op_OpenAssociatorInstancePaths(self, ns, p, user):
         timeout = self._check_pull("OpenAssociatorInstancePaths", p)
         obj = self._obj(ns, p["InstanceName"])
-        items = [W.instancepath_xml(x, self.hostname, ns)
+        items = (W.instancepath_xml(x, self.hostname, ns)
                  for x in self.ops.associator_names(obj, p["AssocClass"], p["ResultClass"],
-                                                    p["Role"], p["ResultRole"], user, ns)]
+                                                    p["Role"], p["ResultRole"], user, ns))
         return self._open(ns, "OpenAssociatorInstancePaths", P.PATHS, items, timeout,
                           p["MaxObjectCount"], user)
 
@@ -628,17 +628,17 @@ class Dispatcher:
         timeout = self._check_pull("OpenReferenceInstances", p)
         obj = self._obj(ns, p["InstanceName"])
         origin = p["IncludeClassOrigin"]
-        items = [self._with_path(i, ns, origin, "VALUE.INSTANCEWITHPATH")
+        items = (self._with_path(i, ns, origin, "VALUE.INSTANCEWITHPATH")
                  for i in self.ops.references(obj, p["ResultClass"], p["Role"],
-                                              p["PropertyList"], user, ns)]
+                                              p["PropertyList"], user, ns))
         return self._open(ns, "OpenReferenceInstances", P.INSTANCES_WITH_PATH, items, timeout,
                           p["MaxObjectCount"], user)
 
     def op_OpenReferenceInstancePaths(self, ns, p, user):
         timeout = self._check_pull("OpenReferenceInstancePaths", p)
         obj = self._obj(ns, p["InstanceName"])
-        items = [W.instancepath_xml(x, self.hostname, ns)
-                 for x in self.ops.reference_names(obj, p["ResultClass"], p["Role"], user, ns)]
+        items = (W.instancepath_xml(x, self.hostname, ns)
+                 for x in self.ops.reference_names(obj, p["ResultClass"], p["Role"], user, ns))
         return self._open(ns, "OpenReferenceInstancePaths", P.PATHS, items, timeout,
                           p["MaxObjectCount"], user)
 
@@ -647,8 +647,8 @@ class Dispatcher:
         if p["ReturnQueryResultClass"]:
             raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
                            "OpenQueryInstances: ReturnQueryResultClass is not supported")
-        items = [self._inst(i, ns, False)
-                 for i in self._query(ns, p["FilterQueryLanguage"], p["FilterQuery"], user)]
+        items = (self._inst(i, ns, False)
+                 for i in self._query(ns, p["FilterQueryLanguage"], p["FilterQuery"], user))
         return self._open(ns, "OpenQueryInstances", P.INSTANCES, items, timeout,
                           p["MaxObjectCount"], user)
 

@@ -26,7 +26,8 @@ they can hold is bounded by these limits:
   one answered 503.
 
 The CIM application behind it sees :class:`HTTPRequest` objects and answers
-:class:`HTTPResponse` objects (see :mod:`kvm_providers.cimom.app`).
+:class:`HTTPResponse` objects (see :mod:`kvm_providers.cimom.app`); those, and the
+state of a connection, are in :mod:`kvm_providers.cimom.httpmsg`.
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Optional
+
+from .httpmsg import (Connection, HTTPError, HTTPRequest, HTTPResponse, Listener,
+                      StreamAborted, content_length, iter_bytes)
 
 __all__ = ["HTTPRequest", "HTTPResponse", "HTTPServer", "Listener", "HTTPError",
-           "client_address"]
+           "StreamAborted", "client_address", "iter_bytes"]
 
 LOG = logging.getLogger("kvm_providers.cimom.http")
 
@@ -75,128 +78,7 @@ def client_address() -> Optional[str]:
     return _CLIENT.get()
 
 
-class HTTPError(Exception):
-    """A transport-level failure answered with `status` (and then the connection closes)."""
-
-    def __init__(self, status: int, message: str, headers: Optional[list] = None):
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or []
-
-
-@dataclass
-class HTTPRequest:
-    """A request as the application sees it.  Header names are lower-case."""
-
-    method: str
-    target: str
-    version: str
-    headers: dict[str, str]
-    body: bytes
-    peer: tuple
-    secure: bool
-
-    def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
-        return self.headers.get(name.lower(), default)
-
-
-@dataclass
-class HTTPResponse:
-    """A response.  `chunks` (with `trailers`, called after the last chunk) streams a body."""
-
-    status: int = 200
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    chunks: Optional[Iterator[bytes]] = None
-    trailers: Optional[Callable[[], list[tuple[str, str]]]] = None
-    close: bool = False
-
-
-@dataclass
-class Listener:
-    """An address to listen on, plain or TLS."""
-
-    host: str
-    port: int
-    ssl_context: Optional[ssl.SSLContext] = None
-
-    @property
-    def secure(self) -> bool:
-        return self.ssl_context is not None
-
-
-class _Conn:
-    """One client connection.  Owned by the reactor, or by one worker while it answers."""
-
-    __slots__ = ("sock", "fd", "peer", "addr", "listener", "secure", "rbuf", "accepted",
-                 "last", "started", "handshaken", "head", "body_len", "chunked", "chunk_body",
-                 "chunk_need", "in_trailers", "wbuf", "close_after_write", "mask", "closed",
-                 "reserved")
-
-    def __init__(self, sock, peer, listener: Listener):
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.peer = peer
-        self.addr = peer[0]
-        self.listener = listener
-        self.secure = listener.secure
-        self.rbuf = bytearray()
-        self.accepted = self.last = time.monotonic()
-        self.started: Optional[float] = None     # first byte of the request being read
-        self.handshaken = not listener.secure
-        self.head: Optional[tuple[str, str, str, dict[str, str]]] = None
-        self.body_len = 0
-        self.chunked = False
-        self.chunk_body = bytearray()
-        self.chunk_need = -1                      # -1: waiting for a chunk-size line
-        self.in_trailers = False
-        self.wbuf = bytearray()                   # bytes the reactor still has to write
-        self.close_after_write = False
-        self.mask = 0                             # selector events registered (0: none)
-        self.closed = False
-        self.reserved = 0                         # bytes of max_body_buffer held for its body
-
-    def reset(self) -> None:
-        """Forget the request just read (the connection goes on with the next one)."""
-        self.started = None
-        self.head = None
-        self.body_len = 0
-        self.chunked = False
-        self.chunk_body = bytearray()
-        self.chunk_need = -1
-        self.in_trailers = False
-
-    @property
-    def idle(self) -> bool:
-        """Between requests: nothing read of a next request, nothing to write."""
-        return self.head is None and not self.rbuf and not self.wbuf and self.started is None
-
-
-_CL_RE = re.compile(rb"[0-9]+")
 _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
-
-
-def _content_length(value: str, max_body: int) -> int:
-    """The value of a Content-Length header (duplicates already joined with ', ').
-
-    Only ASCII digits are a length: Python's int() also takes '+5', ' 5', '5_0'
-    and other scripts' digits ('²' passes str.isdigit() and then fails int()),
-    and a list of differing values is ambiguous framing (RFC 9110, 8.6).
-    """
-    values = {v.strip(" \t") for v in value.split(",")}
-    if len(values) != 1:
-        raise HTTPError(400, f"conflicting Content-Length values {value[:80]!r}")
-    text = values.pop().encode("iso-8859-1")
-    if not _CL_RE.fullmatch(text):
-        raise HTTPError(400, f"invalid Content-Length {value[:80]!r}")
-    text = text.lstrip(b"0") or b"0"
-    if len(text) > 18:   # before int(): 4300 digits and more make int() itself fail
-        raise HTTPError(413, f"request body of {text[:20].decode()}... bytes is over the "
-                             f"limit of {max_body}")
-    length = int(text)
-    if length > max_body:
-        raise HTTPError(413, f"request body of {length} bytes is over the limit of {max_body}")
-    return length
 
 
 def _raise_fd_limit(need: int) -> int:
@@ -238,13 +120,13 @@ class HTTPServer:
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
-        self._parked: list[_Conn] = []
+        self._parked: list[Connection] = []
         self._finished: list[str] = []            # addresses whose request a worker finished
         self.max_requests_per_address = max(1, max_requests_per_address)
         self._inflight: dict[str, int] = {}       # requests in workers, per address (reactor's)
-        self._queued: dict[str, deque[tuple[_Conn, HTTPRequest]]] = {}
+        self._queued: dict[str, deque[tuple[Connection, HTTPRequest]]] = {}
         self._parked_lock = threading.Lock()
-        self._conns: dict[int, _Conn] = {}        # held by the reactor, by fd
+        self._conns: dict[int, Connection] = {}        # held by the reactor, by fd
         self._nconns = 0
         self._per_addr: dict[str, int] = {}
         self._count_lock = threading.Lock()
@@ -400,7 +282,7 @@ class HTTPServer:
                     # The handshake runs in the reactor, non-blocking (see _handshake).
                     sock = lst.ssl_context.wrap_socket(sock, server_side=True,
                                                        do_handshake_on_connect=False)
-                conn = _Conn(sock, peer, lst)
+                conn = Connection(sock, peer, lst)
             except (OSError, ValueError) as exc:
                 LOG.info("connection from %s failed: %s", addr, exc)
                 sock.close()
@@ -430,7 +312,7 @@ class HTTPServer:
         client nothing to keep, so they must not lock others out; connections
         with a request under way are never evicted.
         """
-        victim: Optional[_Conn] = None
+        victim: Optional[Connection] = None
         for conn in self._conns.values():
             if (conn.idle or not conn.handshaken) and \
                     (victim is None or conn.last < victim.last):
@@ -454,7 +336,7 @@ class HTTPServer:
         finally:
             sock.close()
 
-    def _watch(self, conn: _Conn, mask: int) -> None:
+    def _watch(self, conn: Connection, mask: int) -> None:
         """Have the selector report `mask` events of `conn` (0: none)."""
         if mask == conn.mask:
             return
@@ -466,7 +348,7 @@ class HTTPServer:
             self._sel.modify(conn.sock, mask, ("conn", conn))
         conn.mask = mask
 
-    def _drop(self, conn: _Conn) -> None:
+    def _drop(self, conn: Connection) -> None:
         """Close a connection the reactor holds."""
         self._conns.pop(conn.fd, None)
         if conn.mask:
@@ -486,7 +368,7 @@ class HTTPServer:
             else:
                 self._per_addr.pop(addr, None)
 
-    def _reserve(self, conn: _Conn, size: int) -> None:
+    def _reserve(self, conn: Connection, size: int) -> None:
         """Hold `size` bytes of the body budget for `conn`'s request, or answer 503.
 
         The reactor reads bodies of every connection at once; this bounds the
@@ -504,12 +386,12 @@ class HTTPServer:
                                  f"(max_body_buffer {self.max_body_buffer} bytes); retry",
                             [("Retry-After", "1")])
 
-    def _unreserve(self, conn: _Conn) -> None:
+    def _unreserve(self, conn: Connection) -> None:
         with self._count_lock:
             self._reserved -= conn.reserved
             conn.reserved = 0
 
-    def _close(self, conn: _Conn) -> None:
+    def _close(self, conn: Connection) -> None:
         if conn.closed:
             return
         conn.closed = True
@@ -520,7 +402,7 @@ class HTTPServer:
             pass
         self._release(conn.addr)
 
-    def _on_event(self, conn: _Conn, mask: int) -> None:
+    def _on_event(self, conn: Connection, mask: int) -> None:
         if conn.wbuf and not self._flush(conn):
             return
         if conn.close_after_write:      # an error answer still being written
@@ -533,14 +415,14 @@ class HTTPServer:
         self._read(conn)
 
     @staticmethod
-    def _interest(conn: _Conn) -> int:
+    def _interest(conn: Connection) -> int:
         """READ while a request is read, WRITE while the reactor has bytes to write."""
         mask = selectors.EVENT_WRITE if conn.wbuf else 0
         if not conn.close_after_write:
             mask |= selectors.EVENT_READ
         return mask
 
-    def _handshake(self, conn: _Conn) -> None:
+    def _handshake(self, conn: Connection) -> None:
         try:
             conn.sock.do_handshake()
         except ssl.SSLWantReadError:
@@ -557,7 +439,7 @@ class HTTPServer:
         conn.last = time.monotonic()
         self._watch(conn, selectors.EVENT_READ)
 
-    def _read(self, conn: _Conn) -> None:
+    def _read(self, conn: Connection) -> None:
         """Read what has arrived; hand a complete request to a worker."""
         while True:
             try:
@@ -594,7 +476,7 @@ class HTTPServer:
             conn.last = time.monotonic()
             conn.rbuf += data
 
-    def _start(self, conn: _Conn, req: HTTPRequest) -> None:
+    def _start(self, conn: Connection, req: HTTPRequest) -> None:
         """Give a complete request to a worker, unless its address has enough of them.
 
         A client that makes its requests slow to serve (responses it reads
@@ -625,7 +507,7 @@ class HTTPServer:
                 del self._queued[addr]
             self._start(conn, req)
 
-    def _resume(self, conn: _Conn) -> None:
+    def _resume(self, conn: Connection) -> None:
         """A worker answered and keeps the connection: read the next request."""
         if not self._running:
             self._close(conn)
@@ -663,7 +545,7 @@ class HTTPServer:
 
     # -- reactor: writing (100 Continue, error answers) ----------------------------
 
-    def _answer_error(self, conn: _Conn, exc: HTTPError) -> None:
+    def _answer_error(self, conn: Connection, exc: HTTPError) -> None:
         """Answer a transport error and close (written by the reactor, non-blocking)."""
         LOG.info("HTTP %d to %s: %s", exc.status, conn.addr, exc)
         body = f"{exc}\n".encode()
@@ -682,7 +564,7 @@ class HTTPServer:
             self._drop(conn)
         # The caller returns to the selector now; _flush set the interest if needed.
 
-    def _flush(self, conn: _Conn) -> bool:
+    def _flush(self, conn: Connection) -> bool:
         """Write what the socket takes of ``conn.wbuf``; False if the connection is gone."""
         while conn.wbuf:
             try:
@@ -702,7 +584,7 @@ class HTTPServer:
 
     # -- request parsing (incremental: called again as bytes arrive) ------------------
 
-    def _parse(self, conn: _Conn) -> Optional[HTTPRequest]:
+    def _parse(self, conn: Connection) -> Optional[HTTPRequest]:
         """The request complete in ``conn.rbuf``, or None while it is not."""
         buf = conn.rbuf
         if conn.head is None:
@@ -735,7 +617,7 @@ class HTTPServer:
         conn.reset()
         return HTTPRequest(method, target, version, headers, body, conn.peer, conn.secure)
 
-    def _parse_head(self, conn: _Conn, head: str) -> None:
+    def _parse_head(self, conn: Connection, head: str) -> None:
         lines = head.split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3:
@@ -759,7 +641,7 @@ class HTTPServer:
                 raise HTTPError(501, f"unsupported Transfer-Encoding {te[:40]!r}")
             conn.chunked = True
         elif "content-length" in headers:
-            conn.body_len = _content_length(headers["content-length"], self.max_body)
+            conn.body_len = content_length(headers["content-length"], self.max_body)
             self._reserve(conn, conn.body_len)
         elif method in ("POST", "M-POST"):
             raise HTTPError(411, "POST without Content-Length or chunked body")
@@ -768,7 +650,7 @@ class HTTPServer:
             # Written before the response (by the reactor, or first thing by the worker).
             conn.wbuf += b"HTTP/1.1 100 Continue\r\n\r\n"
 
-    def _parse_chunks(self, conn: _Conn) -> bool:
+    def _parse_chunks(self, conn: Connection) -> bool:
         """Move the chunks that have arrived into ``conn.chunk_body``; True when complete."""
         buf = conn.rbuf
         while True:
@@ -813,7 +695,7 @@ class HTTPServer:
 
     # -- worker side: run the application, write its response -------------------------
 
-    def _serve(self, conn: _Conn, req: HTTPRequest) -> None:
+    def _serve(self, conn: Connection, req: HTTPRequest) -> None:
         sock = conn.sock
         token = _CLIENT.set(conn.addr)
         try:
@@ -845,12 +727,12 @@ class HTTPServer:
                 self._finished.append(conn.addr)
             self._wake()
 
-    def _park(self, conn: _Conn) -> None:
+    def _park(self, conn: Connection) -> None:
         with self._parked_lock:
             self._parked.append(conn)
         self._wake()
 
-    def _respond(self, conn: _Conn, req: HTTPRequest) -> bool:
+    def _respond(self, conn: Connection, req: HTTPRequest) -> bool:
         """Run the application and write its response; returns keep-alive."""
         conn_hdr = req.headers.get("connection", "").lower()
         keep = ("close" not in conn_hdr) if req.version == "HTTP/1.1" \
@@ -884,26 +766,20 @@ class HTTPServer:
         if resp.trailers is not None:
             head.append("Trailer: CIMStatusCode, CIMStatusCodeDescription")
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1"))
-        for chunk in resp.chunks:
-            if chunk:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        try:
+            for chunk in resp.chunks:
+                if chunk:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except StreamAborted as exc:
+            LOG.info("response to %s aborted midway: %s", conn.addr, exc)
+            return False
+        finally:
+            close = getattr(resp.chunks, "close", None)
+            if close is not None:
+                close()     # a generator's cleanup (its request scope) runs now
         tail = b"0\r\n"
         if resp.trailers is not None:
             for k, v in resp.trailers():
                 tail += f"{k}: {v}\r\n".encode("iso-8859-1")
         sock.sendall(tail + b"\r\n")
         return keep
-
-
-def iter_bytes(parts: Iterable[str], size: int = 65536) -> Iterator[bytes]:
-    """Group text parts into byte chunks of about `size` bytes."""
-    buf: list[str] = []
-    n = 0
-    for part in parts:
-        buf.append(part)
-        n += len(part)
-        if n >= size:
-            yield "".join(buf).encode("utf-8")
-            buf, n = [], 0
-    if buf:
-        yield "".join(buf).encode("utf-8")

@@ -237,12 +237,16 @@ class Operations:
                 wanted = {p.lower() for p in property_list}
                 own = [p for p in own if p.lower() in wanted]
             property_list = own
+        # The classes of one provider module are asked together: a provider serving
+        # several of them (every RASD class) then reads its data once (issue 16).
+        by_module: dict[str, list[CIMInstanceName]] = {}
         for e in self.table.subclasses(namespace, classname, "instance"):
-            proxy = self.table.proxy(e.module)
-            op = CIMInstanceName(e.classname, namespace=namespace)
-            yield from self._iter("EnumerateInstances", e.module,
-                                  proxy.MI_enumInstances(self.env(e.module, user), op,
-                                                         property_list))
+            by_module.setdefault(e.module, []).append(
+                CIMInstanceName(e.classname, namespace=namespace))
+        for module, paths in by_module.items():
+            proxy = self.table.proxy(module)
+            gen = proxy.MI_enumInstancesMany(self.env(module, user), paths, property_list)
+            yield from self._iter("EnumerateInstances", module, gen)
 
     def _instance_provider(self, namespace: str, classname: str, ptype: str, what: str):
         e = self.table.exact(namespace, classname, ptype)

@@ -272,6 +272,49 @@ def _model_xml(inst: CIMInstance, spec) -> str:
     return "".join(parts)
 
 
+def _values_plan(spec, wanted: frozenset, complete: bool) -> tuple[dict, tuple]:
+    """({folded name: (start tag, end tag, formatter)} of the wanted properties of class
+    `spec`, ((folded name, text when unset), ...) in declaration order); cached per
+    class, PropertyList and completeness.  The text when unset is the class default,
+    else NULL, for a complete instance; nothing otherwise."""
+    key = ("xmlplan", wanted, complete)
+    plan = spec._cache.get(key)
+    if plan is None:
+        rows, unset = {}, []
+        for lk, p in spec.props.items():
+            if lk not in wanted:
+                continue
+            start, end = _prop_tags(p.name, p.type, p.is_array, p.embedded_object,
+                                    p.reference_class, None)
+            fmt = _formatter(p)
+            rows[lk] = (start, end, fmt)
+            if complete:
+                unset.append((lk, start + end if p.default is None
+                              else start + fmt(p.default) + end))
+        plan = spec._cache[key] = (rows, tuple(unset))
+    return plan
+
+
+def _values_xml(classname: str, spec, wanted: frozenset, complete: bool,
+                values: dict) -> str:
+    """<INSTANCE> straight from a model's assigned values ({folded name: typed value}):
+    the same text as :func:`_model_xml` writes for the same instance (properties in the
+    order they were set, then the unset ones of a complete instance in declaration
+    order), with no pywbem object built."""
+    rows, unset = _values_plan(spec, wanted, complete)
+    parts = [f'<INSTANCE CLASSNAME="{attr(classname)}">']
+    append = parts.append
+    for lk, value in values.items():
+        start, end, fmt = rows[lk]
+        append(start + end if value is None else start + fmt(value) + end)
+    if len(values) < len(unset):
+        for lk, text in unset:
+            if lk not in values:
+                append(text)
+    append("</INSTANCE>")
+    return "".join(parts)
+
+
 def _property_xml(prop, class_origin: Optional[dict[str, str]]) -> str:
     ptype = prop.type
     value = prop.value
@@ -294,8 +337,12 @@ def instance_xml(inst: CIMInstance, class_origin: Optional[dict[str, str]] = Non
     of requested properties the instance does not carry: written as NULL.
     """
     spec = getattr(inst, "_spec", None)
-    if spec is not None and FAST and class_origin is None and not nulls:
-        return _model_xml(inst, spec)
+    if spec is not None and class_origin is None and not nulls:
+        values = inst.assigned()
+        if values is not None:
+            return _values_xml(inst.classname, spec, inst.wanted, inst.complete, values)
+        if FAST:
+            return _model_xml(inst, spec)
     parts = [f'<INSTANCE CLASSNAME="{attr(inst.classname)}">']
     append = parts.append
     for prop in inst.properties.values():

@@ -132,6 +132,20 @@ class CIMProvider2:
         """Generate the instances of ``model.classname``."""
         return iter(())
 
+    def enum_many(self, env, models: list[InstanceModel], keys_only: bool
+                  ) -> Optional[Iterator[tuple[InstanceModel, CIMInstance]]]:
+        """Optional: (model, instance) pairs of the classes of `models` (one or more that
+        this provider serves), from one pass over its data, in any order.
+
+        A host calls it (through MI_enumInstancesMany) when it asks for every class of
+        a client's enumeration at once, so that the provider may let go of each piece
+        of its data once its instances are out: nothing later in the request needs it.
+        The default, None, has the host enumerate class by class.  A provider whose
+        classes are views of the same data (every RASD class of each domain's XML)
+        reads it once this way.
+        """
+        return None
+
     def set_instance(self, env, instance: CIMInstance, modify_existing: bool) -> CIMInstance:
         """Create or modify an instance."""
         raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
@@ -262,6 +276,21 @@ class CIMProvider2:
                            schema=self._schema())
         for inst in self.enum_instances(env=env, model=model, keys_only=False) or ():
             yield self._finish(inst, model, ns)
+
+    def MI_enumInstancesMany(self, env, objPaths: list[CIMInstanceName],
+                             propertyList: Optional[list[str]]) -> Iterator[CIMInstance]:
+        """EnumerateInstances of several classes of this provider (one pass over its data
+        where it implements enum_many, else class by class), honouring the PropertyList."""
+        schema = self._schema()
+        models = [make_model(p.namespace, p.classname, property_list=propertyList,
+                             schema=schema) for p in objPaths]
+        pairs = self.enum_many(env, models, False)
+        if pairs is None:
+            for path in objPaths:
+                yield from self.MI_enumInstances(env, path, propertyList)
+            return
+        for model, inst in pairs:
+            yield self._finish(inst, model, model.path.namespace)
 
     def MI_getInstance(self, env, instanceName: CIMInstanceName,
                        propertyList: Optional[list[str]]) -> CIMInstance:

@@ -148,10 +148,21 @@ def _setters(spec: ClassSpec) -> dict[str, tuple]:
     return hit
 
 
-class InstanceModel(CIMInstance):
-    """A CIMInstance bound to its class definition and the requested properties."""
+_MISSING = object()
 
-    __slots__ = ("_spec", "_wanted", "_setters")
+
+class InstanceModel(CIMInstance):
+    """A CIMInstance bound to its class definition and the requested properties.
+
+    A model keeps the values providers assign in a plain dict (``{folded name:
+    value}``, already of the declared type) and builds the pywbem properties only
+    when someone reads :attr:`properties` (*materializes* it): an enumeration
+    whose instances go straight to CIM-XML (:mod:`kvm_providers.cimxml.writer`)
+    builds no CIMProperty at all (issue 16: building them was a fifth of a large
+    enumeration).  Everything else sees an ordinary CIMInstance.
+    """
+
+    __slots__ = ("_spec", "_wanted", "_setters", "_vals", "_complete")
 
     # pylint: disable=super-init-not-called
     def __init__(self, spec: ClassSpec, wanted: frozenset[str],
@@ -161,12 +172,16 @@ class InstanceModel(CIMInstance):
         `wanted` holds lower-case property names (keys included).
         """
         self._classname = classname or spec.name
-        self._properties = _NocaseDict()
+        self._properties: Any = None
         self._qualifiers = _NocaseDict()
         self._path = path
         self._spec = spec
         self._wanted = wanted
         self._setters = _setters(spec)
+        self._vals: Optional[dict[str, Any]] = {}
+        # complete_instance() was applied: wanted properties never set read as their
+        # class default (else NULL), and are built so when materialized.
+        self._complete = False
 
     @property
     def spec(self) -> ClassSpec:
@@ -178,23 +193,84 @@ class InstanceModel(CIMInstance):
         """Lower-case names of the properties to fill in (keys included)."""
         return self._wanted
 
+    def assigned(self) -> Optional[dict[str, Any]]:
+        """The assigned values ({folded name: typed value}) while no one has read
+        :attr:`properties` (do not change it); None once the pywbem properties are built."""
+        return self._vals
+
+    @property
+    def complete(self) -> bool:
+        """Whether the unset wanted properties stand for their class default / NULL."""
+        return self._complete
+
+    @property  # type: ignore[override]
+    def properties(self) -> _NocaseDict:
+        """The pywbem properties (built from the assigned values on first read)."""
+        if self._vals is not None:
+            self._materialize()
+        return self._properties
+
+    @properties.setter
+    def properties(self, properties: Any) -> None:
+        self._vals = None
+        CIMInstance.properties.fset(self, properties)  # type: ignore[attr-defined]
+
+    def _materialize(self) -> None:
+        vals, self._vals = self._vals, None
+        props = _NocaseDict()
+        specs = self._spec.props
+        for lk, value in (vals or {}).items():
+            p = specs[lk]
+            set_prop(props, lk, p.name, new_property(p.name, value, p.type, p.is_array,
+                                                     p.reference_class, p.embedded_object))
+        self._properties = props
+        if self._complete:
+            complete_instance(self, self._spec, self._wanted)
+
+    def _unset(self, lk: str) -> Any:
+        """The value of wanted property `lk` that was never set."""
+        if not self._complete:
+            return None
+        default = self._spec.props[lk].default
+        return list(default) if isinstance(default, list) else default
+
     def wanted_props(self) -> Iterator[PropSpec]:
         """PropSpecs of the requested properties, in declaration order."""
         wanted = self._wanted
         return (p for lk, p in self._spec.props.items() if lk in wanted)
 
     def __contains__(self, key: str) -> bool:
-        return key.casefold() in self._wanted or key in self._properties
+        lk = key.casefold()
+        if lk in self._wanted:
+            return True
+        vals = self._vals
+        return lk in vals if vals is not None else key in self._properties
 
     def __getitem__(self, key: str) -> Any:
-        prop = self._properties.get(key)
-        if prop is not None:
-            return prop.value
-        if key.casefold() in self._wanted:
-            return None
+        vals = self._vals
+        if vals is not None:
+            lk = key.casefold()
+            value = vals.get(lk, _MISSING)
+            if value is not _MISSING:
+                return value
+            if lk in self._wanted:
+                return self._unset(lk)
+        else:
+            prop = self._properties.get(key)
+            if prop is not None:
+                return prop.value
+            if key.casefold() in self._wanted:
+                return None
         raise KeyError(f"Property {key!r} is not in the model of {self._classname}")
 
     def get(self, key: str, default: Any = None) -> Any:
+        vals = self._vals
+        if vals is not None:
+            lk = key.casefold()
+            value = vals.get(lk, _MISSING)
+            if value is not _MISSING:
+                return value
+            return self._unset(lk) if self._complete and lk in self._wanted else default
         prop = self._properties.get(key)
         return default if prop is None else prop.value
 
@@ -211,7 +287,7 @@ class InstanceModel(CIMInstance):
             if isinstance(value, CIMProperty):
                 if allowed is not None and value.value is not None:
                     _outside(self._classname, spec, value.value)
-                self._properties[spec.name] = value
+                self.properties[spec.name] = value
                 if spec.is_key and self._path is not None:
                     self._path.keybindings[spec.name] = value.value
                 return
@@ -222,11 +298,18 @@ class InstanceModel(CIMInstance):
         if allowed is not None and value is not None and (spec.is_array
                                                           or value not in allowed):
             _outside(self._classname, spec, value)
-        set_prop(self._properties, lk, spec.name,
-                 new_property(spec.name, value, spec.type, spec.is_array,
-                              spec.reference_class, spec.embedded_object))
+        vals = self._vals
+        if vals is not None:
+            vals[lk] = value
+        else:
+            set_prop(self._properties, lk, spec.name,
+                     new_property(spec.name, value, spec.type, spec.is_array,
+                                  spec.reference_class, spec.embedded_object))
         if spec.is_key and self._path is not None:
             self._path.keybindings[spec.name] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.properties[key]
 
     def update_existing(self, *args: Any, **kwargs: Any) -> None:
         """Set the given properties, skipping those not in the model."""
@@ -240,16 +323,24 @@ class InstanceModel(CIMInstance):
         """An independent copy (properties and path are copied)."""
         m = _new(InstanceModel)
         m._classname = self._classname
-        props = _NocaseDict()
-        specs = self._spec.props
-        for name, prop in self._properties.items():
-            lk = name.casefold()
-            pspec = specs.get(lk)
-            if pspec is None:
-                props[name] = prop.copy()
-            else:
-                set_prop(props, lk, pspec.name, fast_property(pspec, prop.value))
-        m._properties = props
+        vals = self._vals
+        if vals is not None:
+            # Values are immutable or replaced, never changed in place, except lists.
+            m._vals = {k: (list(v) if type(v) is list else v) for k, v in vals.items()}
+            m._properties = None
+        else:
+            props = _NocaseDict()
+            specs = self._spec.props
+            for name, prop in self._properties.items():
+                lk = name.casefold()
+                pspec = specs.get(lk)
+                if pspec is None:
+                    props[name] = prop.copy()
+                else:
+                    set_prop(props, lk, pspec.name, fast_property(pspec, prop.value))
+            m._properties = props
+            m._vals = None
+        m._complete = self._complete
         m._qualifiers = _NocaseDict()
         m._path = None if self._path is None else self._path.copy()
         m._spec = self._spec
@@ -259,7 +350,7 @@ class InstanceModel(CIMInstance):
 
     def __reduce__(self):
         # Pickle / deepcopy as a plain CIMInstance.
-        inst = CIMInstance(self._classname, properties=list(self._properties.values()),
+        inst = CIMInstance(self._classname, properties=list(self.properties.values()),
                            path=self._path)
         return inst.__reduce__()
 
@@ -312,7 +403,7 @@ def make_model(namespace: str, classname: str,
         except ValueError:
             # A key of the wrong type cannot match any instance; keep it as given
             # so that the provider reports NOT_FOUND for it.
-            model._properties[pspec.name] = CIMProperty(pspec.name, value)
+            model.properties[pspec.name] = CIMProperty(pspec.name, value)
     return model
 
 
@@ -390,6 +481,12 @@ def complete_instance(inst: CIMInstance, spec: ClassSpec,
     :func:`filter_instance` leaves it), so an instance with as many properties
     as the plan is complete and costs one comparison.
     """
+    if type(inst) is InstanceModel and inst._vals is not None and inst._spec is spec \
+            and inst._wanted == wanted:
+        # Its values only: the unset properties read as, and are built and written as,
+        # the class default or NULL (InstanceModel, cimxml.writer).
+        inst._complete = True
+        return inst
     plan = _null_plan(spec, wanted)
     props = inst.properties
     if len(props) >= len(plan):

@@ -139,6 +139,22 @@ class ProviderProxy:
         return self.provider_for(objPath.classname).MI_enumInstances(env, objPath, propertyList)
 
     @_translating
+    def MI_enumInstancesMany(self, env, objPaths: list[CIMInstanceName],
+                             propertyList: Optional[list[str]]) -> Iterator[CIMInstance]:
+        """EnumerateInstances of several classes of this module: the classes one provider
+        object serves in one pass (CIMProvider2.enum_many), the others class by class."""
+        groups: dict[int, tuple[Any, list[CIMInstanceName]]] = {}
+        for path in objPaths:
+            prov = self.provider_for(path.classname)
+            groups.setdefault(id(prov), (prov, []))[1].append(path)
+        for prov, paths in groups.values():
+            if isinstance(prov, CIMProvider2):
+                yield from prov.MI_enumInstancesMany(env, paths, propertyList)
+            else:
+                for path in paths:
+                    yield from prov.MI_enumInstances(env, path, propertyList)
+
+    @_translating
     def MI_getInstance(self, env, instanceName: CIMInstanceName,
                        propertyList: Optional[list[str]]) -> CIMInstance:
         return self.provider_for(instanceName.classname).MI_getInstance(

@@ -12,20 +12,24 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.virt import iter_domain_xml, keys, list_domains
+from kvm_providers.virt import keys
 from kvm_providers.virt.devices import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
-from .common import VirtProvider, fill_from_table, get_domain_doc, providers_for
+from .common import DomainViewProvider, fill_from_table, get_domain_doc, providers_for
 from .common.paths import device_keys
 
 __all__ = ["DeviceProvider", "get_providers"]
 
 
-class DeviceProvider(VirtProvider):
+class DeviceProvider(DomainViewProvider):
     """Every {P}_<device> class."""
 
-    def _instances(self, model, doc: DomainXML, kind, keys_only):
+    def _kind(self, classname: str) -> Any:
+        kind, what = kind_for_class(classname)
+        return kind if what == "device" else None
+
+    def _instances(self, model, doc: DomainXML, kind, keys_only) -> Iterator[Any]:
         cls = model.classname
         table = kind.device_table
         host, name = doc.host, doc.name
@@ -36,14 +40,6 @@ class DeviceProvider(VirtProvider):
             if not keys_only and table:
                 fill_from_table(inst, model, table, dev.setting.view)
             yield inst
-
-    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
-        kind, what = kind_for_class(model.classname)
-        if kind is None or what != "device":
-            return
-        for host in self.hosts(model.classname):
-            for doc in iter_domain_xml(list_domains(host)):
-                yield from self._instances(model, doc, kind, keys_only)
 
     def get_instance(self, env, model) -> Optional[Any]:
         cls = model.classname

@@ -15,37 +15,32 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.virt import iter_domain_xml, keys, list_domains
+from kvm_providers.virt import keys
 from kvm_providers.virt.allocation import lookup_template
 from kvm_providers.virt.devices import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
-from .common import VirtProvider, fill_from_table, get_domain_doc, providers_for
+from .common import DomainViewProvider, fill_from_table, get_domain_doc, providers_for
 from .common.snapshot_paths import snapshot_setting
 
 __all__ = ["RASDProvider", "get_providers"]
 
 
-class RASDProvider(VirtProvider):
+class RASDProvider(DomainViewProvider):
     """Every {P}_<kind>ResourceAllocationSettingData class."""
 
-    def _settings(self, doc: DomainXML, kind_name: str):
-        return doc.settings_of(kind_name)
+    def _kind(self, classname: str) -> Any:
+        return kind_for_class(classname)[0]
 
-    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
-        kind, _ = kind_for_class(model.classname)
-        if kind is None:
-            return
-        for host in self.hosts(model.classname):
-            for doc in iter_domain_xml(list_domains(host)):
-                ref = doc.ref
-                ctx = doc.context()
-                for setting in doc.settings_of(kind.name):
-                    inst = model.copy()
-                    inst["InstanceID"] = keys.device_id(host, ref.name, setting.devid)
-                    if not keys_only:
-                        fill_from_table(inst, model, setting.table, setting.view, ctx)
-                    yield inst
+    def _instances(self, model, doc: DomainXML, kind, keys_only) -> Iterator[Any]:
+        host, ref = doc.host, doc.ref
+        ctx = doc.context()
+        for setting in doc.settings_of(kind.name):
+            inst = model.copy()
+            inst["InstanceID"] = keys.device_id(host, ref.name, setting.devid)
+            if not keys_only:
+                fill_from_table(inst, model, setting.table, setting.view, ctx)
+            yield inst
 
     def get_instance(self, env, model) -> Optional[Any]:
         kind, _ = kind_for_class(model.classname)

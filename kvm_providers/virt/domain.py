@@ -39,7 +39,7 @@ from . import keys
 from .connection import DomainNotFound, Host, HostUnavailable, uri_host
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings
 from .mapping import View
-from .query import if_supported, parse_xml, request_memo, storage_pools
+from .query import if_supported, parse_xml, request_memo, storage_pools, volume_capacity
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "domain_xml", "prefetch_xml",
@@ -227,43 +227,45 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
     todo = [r for r in refs if _xml_key(r, inactive) not in scope]
     if len(todo) < 8 or todo[0].host.in_process:
         return  # domain_xml() fetches them one by one as they are needed
-    flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
+    # Fetched XML_READ_AHEAD at a time (what libvirtd serves a client at once), parsed
+    # and kept in the request scope; vanished domains are skipped.
+    for _doc in iter_domain_xml(todo, inactive):
+        pass
 
-    def fetch(ref: DomainRef):
-        try:
-            return ref, fetch_xml_text(ref, flags), None
-        except libvirt.libvirtError as exc:
-            return ref, None, exc
 
-    # On the helper threads of the domains' connection, waited for with the
-    # host's deadline (a hung daemon fails the request, see connection.py).
-    pending = [ref.host.submit(fetch, ref, on=ref.dom) for ref in todo]
-    for p in pending:
-        ref, text, exc = p.result()
-        if text is not None:
-            scope[_xml_key(ref, inactive)] = DomainXML(ref, parse_xml(text), inactive)
-        elif exc is not None:
-            err = ref.host.translate(exc, f"getting the XML of domain {ref.name!r}")
-            if not isinstance(err, DomainNotFound):
-                raise err
+#: XML fetches run ahead through a daemon: libvirtd serves 5 calls of one client at a
+#: time (max_client_requests); more fetches ahead only queue in the daemon (and in the
+#: connection's helpers), and the request's own calls (a volume's size, a state) wait
+#: behind them (issue 16: 32 ahead).  4 leave one for those calls.
+XML_READ_AHEAD = 4
 
 
 def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
-                    window: int = 32) -> Iterator["DomainXML"]:
+                    window: int = XML_READ_AHEAD, release: bool = False
+                    ) -> Iterator["DomainXML"]:
     """The parsed XML of each domain of `refs`, in order; vanished domains are skipped.
 
     Through a daemon, up to `window` fetches run ahead on the connection's helpers
     while the caller works on the documents already there (fetching, parsing
     and building instances overlap); in-process drivers fetch inline.
-    Documents are memoized in the request scope like :func:`domain_xml`.
+    Documents are memoized in the request scope like :func:`domain_xml`; with
+    `release` (a caller that makes the request's only pass over these domains),
+    those this loop parsed are forgotten once the caller moves on to the next,
+    so that a pass over 10,000 domains holds a few documents, not all of them
+    (issue 16).  Documents the request had before stay.
     """
     scope = current_scope()
     if scope is None or not refs or refs[0].host.in_process:
         for ref in refs:
+            key = _xml_key(ref, inactive)
+            fresh = release and scope is not None and key not in scope
             try:
-                yield domain_xml(ref, inactive)
+                parsed = domain_xml(ref, inactive)
             except DomainNotFound:
                 continue
+            yield parsed
+            if fresh and scope is not None:
+                scope.pop(key, None)
         return
     flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
 
@@ -305,6 +307,10 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
                     continue
                 raise err
             doc = scope[key] = DomainXML(ref, parse_xml(text), inactive)
+            if release:
+                yield doc
+                scope.pop(key, None)
+                continue
         yield doc
 
 
@@ -529,6 +535,11 @@ class DeviceContext:
                     if src.get("volume") and hit[1] is not None:
                         vol = hit[1].storageVolLookupByName(src.get("volume"))
                     else:
+                        # The pool's volumes listed once, not a lookup per disk (issue 16).
+                        size = volume_capacity(host, hit[0], hit[1], path) \
+                            if hit[1] is not None and path else None
+                        if size is not None:
+                            return size
                         vol = host.conn().storageVolLookupByPath(path)
                     return int(vol.info()[1])
                 except libvirt.libvirtError:

@@ -1,0 +1,344 @@
+"""Benchmark of issue 16: large enumerations against libvirt's own floor, streaming, memory.
+
+Two parts, each measured as median, min and max of several rounds:
+
+``libvirtd``: a private libvirtd with N (default 1000) defined guests of the
+benchmark shape (tests/fixtures/generate.py) whose disks are volumes of a
+directory storage pool (the case of a managed host).  Every round measures,
+one right after the other so that the machine's load is alike:
+
+* the floor: ``listAllDomains`` + ``XMLDesc`` of every guest over one open
+  connection (libvirt-python in this process), which no server can beat;
+* server time (a prepared request over a kept-alive connection, from its
+  first byte to the response's last byte, unparsed) of EnumerateInstances of
+  every RASD (CIM_ResourceAllocationSettingData), of KVM_DiskRASD, of
+  KVM_VirtualSystemSettingData; GetInstance of one KVM_ComputerSystem and
+  AssociatorNames through KVM_SystemDevice (these two as the median of 30
+  calls per round);
+* the first batch of 100 of an OpenEnumerateInstances over every RASD (then
+  CloseEnumeration), and the time to the first byte of the every-RASD
+  EnumerateInstances sent without ``TE: trailers`` (as pywbem sends it).
+
+The ratio to the floor (median / median of the floor) is printed beside each.
+
+``test``: libvirt's test driver with 1,000 and M (default 10,000) guests: every
+RASD (server time, and the floor of the test driver in this process), the
+server's peak RSS (VmHWM), and its RSS after `--repeat` (25) such requests.
+
+    python benchmarks/bench_scale.py [--guests 1000] [--big 10000] [--runs 5]
+        [--repeat 25] [--parts libvirtd,test] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TOP)
+
+from pywbem import CIMInstanceName  # noqa: E402
+
+from benchmarks._timing import imethod_request, write_json  # noqa: E402
+from tests.fixtures.generate import bench_domain_xml, write_node  # noqa: E402
+from tests.support.server import start_server  # noqa: E402
+
+NS = "root/virt"
+
+#: The goals of issue 16 (seconds; ratio to the floor), at N = 1000 on libvirtd.
+GOALS = {
+    "all RASDs": (0.5, 3.0),
+    "DiskRASDs": (0.25, 1.5),
+    "VSSDs": (0.2, 1.3),
+    "GetInstance ComputerSystem": (0.0008, None),
+    "AssociatorNames SystemDevice": (0.0010, None),
+    "OpenEnumerateInstances first 100": (0.05, None),
+    "first byte all RASDs (no TE)": (0.1, None),
+}
+GOAL_BIG_S = 2.0           # every RASD of 10,000 test-driver guests
+GOAL_RSS_MIB = 400.0       # peak RSS serving that, and flat after --repeat requests
+
+
+def _cls(cn: str) -> str:
+    return f'<CLASSNAME NAME="{cn}"/>'
+
+
+def _ei(cn: str) -> bytes:
+    return imethod_request(NS, "EnumerateInstances",
+                           f'<IPARAMVALUE NAME="ClassName">{_cls(cn)}</IPARAMVALUE>'
+                           '<IPARAMVALUE NAME="DeepInheritance"><VALUE>TRUE</VALUE>'
+                           '</IPARAMVALUE>')
+
+
+def _instname(path: CIMInstanceName) -> str:
+    p = path.copy()
+    p.namespace = None
+    p.host = None
+    return p.tocimxmlstr()
+
+
+class Client:
+    """One kept-alive HTTP connection to the server, sending prepared requests."""
+
+    def __init__(self, server: Any):
+        self.conn = http.client.HTTPConnection(server.host, server.port, timeout=900)
+
+    def post(self, method: str, body: bytes, te: bool = False) -> tuple[float, float, bytes]:
+        """(seconds to the response head, seconds to its last byte, body)."""
+        headers = {"Content-Type": 'application/xml; charset="utf-8"',
+                   "CIMOperation": "MethodCall", "CIMMethod": method, "CIMObject": "root%2Fvirt"}
+        if te:
+            headers["TE"] = "trailers"
+        t0 = time.perf_counter()
+        self.conn.request("POST", "/cimom", body, headers)
+        resp = self.conn.getresponse()
+        t_head = time.perf_counter() - t0
+        data = resp.read()
+        t_all = time.perf_counter() - t0
+        if resp.status != 200 or b"<ERROR" in data[:3000]:
+            raise RuntimeError(f"{method} failed: {resp.status} {data[:600]!r}")
+        return t_head, t_all, data
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": len(values)}
+
+
+def floor_time(uri: str) -> Callable[[], float]:
+    """A function timing libvirt's floor over one connection opened once."""
+    import libvirt
+    conn = libvirt.open(uri)
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        for d in conn.listAllDomains(0):
+            d.XMLDesc(0)
+        return time.perf_counter() - t0
+    return run
+
+
+def _small_ops(cs: CIMInstanceName) -> dict[str, tuple[str, bytes]]:
+    assoc = (f'<IPARAMVALUE NAME="ObjectName">{_instname(cs)}</IPARAMVALUE>'
+             f'<IPARAMVALUE NAME="AssocClass">{_cls("KVM_SystemDevice")}</IPARAMVALUE>')
+    return {
+        "GetInstance ComputerSystem": (
+            "GetInstance", imethod_request(NS, "GetInstance", '<IPARAMVALUE NAME="InstanceName">'
+                                           f'{_instname(cs)}</IPARAMVALUE>')),
+        "AssociatorNames SystemDevice": (
+            "AssociatorNames", imethod_request(NS, "AssociatorNames", assoc)),
+    }
+
+
+_CTX_RE = re.compile(rb'NAME="EnumerationContext"[^>]*><VALUE>([^<]*)</VALUE>')
+
+
+def first_pull_batch(client: Client) -> float:
+    """Seconds of an OpenEnumerateInstances(every RASD, MaxObjectCount=100); closes it."""
+    body = imethod_request(NS, "OpenEnumerateInstances",
+                           '<IPARAMVALUE NAME="ClassName">'
+                           f'{_cls("CIM_ResourceAllocationSettingData")}</IPARAMVALUE>'
+                           '<IPARAMVALUE NAME="MaxObjectCount"><VALUE>100</VALUE></IPARAMVALUE>')
+    _, t, data = client.post("OpenEnumerateInstances", body)
+    if data.count(b"<VALUE.INSTANCEWITHPATH>") != 100:
+        raise RuntimeError("the first pull batch does not hold 100 instances")
+    m = _CTX_RE.search(data)
+    if m and m.group(1):
+        client.post("CloseEnumeration", imethod_request(
+            NS, "CloseEnumeration", '<IPARAMVALUE NAME="EnumerationContext"><VALUE>'
+            f'{m.group(1).decode()}</VALUE></IPARAMVALUE>'))
+    return t
+
+
+def measure_libvirtd(server: Any, uri: str, n: int, runs: int) -> dict[str, Any]:
+    """Every operation of the libvirtd part, `runs` rounds, each with its floor."""
+    floor = floor_time(uri)
+    client = Client(server)
+    cs = CIMInstanceName("KVM_ComputerSystem",
+                         {"CreationClassName": "KVM_ComputerSystem", "Name": "guest0000"})
+    big = {"all RASDs": ("EnumerateInstances", _ei("CIM_ResourceAllocationSettingData")),
+           "DiskRASDs": ("EnumerateInstances", _ei("KVM_DiskResourceAllocationSettingData")),
+           "VSSDs": ("EnumerateInstances", _ei("KVM_VirtualSystemSettingData"))}
+    small = _small_ops(cs)
+    times: dict[str, list[float]] = {k: [] for k in ["floor", *big, *small,
+                                                     "OpenEnumerateInstances first 100",
+                                                     "first byte all RASDs (no TE)"]}
+    sizes: dict[str, int] = {}
+    for method, body in list(big.values()) + list(small.values()):
+        client.post(method, body)               # warm up
+    floor()
+    for r in range(runs):
+        times["floor"].append(floor())
+        for name, (method, body) in big.items():
+            _, t, data = client.post(method, body)
+            times[name].append(t)
+            sizes[name] = len(data)
+        for name, (method, body) in small.items():
+            times[name].append(statistics.median(client.post(method, body)[1]
+                                                 for _ in range(30)))
+        times["OpenEnumerateInstances first 100"].append(first_pull_batch(client))
+        head, _, _ = client.post(*big["all RASDs"])
+        times["first byte all RASDs (no TE)"].append(head)
+        print(f"    round {r + 1}/{runs}: floor {times['floor'][-1]:.3f} s, all RASDs "
+              f"{times['all RASDs'][-1]:.3f} s", flush=True)
+    client.close()
+    return {"n": n, "load": os.getloadavg(), "bytes": sizes,
+            "ops": {k: _stats(v) for k, v in times.items()}}
+
+
+def run_libvirtd(n: int, runs: int) -> dict[str, Any]:
+    import libvirt
+
+    from tests.fixtures.libvirtd import PrivateLibvirtd
+    daemon = PrivateLibvirtd().start()
+    try:
+        uri = daemon.uri("qemu")
+        lv = libvirt.open(uri)
+        images = os.path.join(daemon.workdir, "images")
+        os.makedirs(images, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(images, daemon.uid, daemon.gid)
+        pool = lv.storagePoolDefineXML(
+            f"<pool type='dir'><name>images</name><target><path>{images}</path></target>"
+            "</pool>", 0)
+        pool.create(0)
+        t0 = time.monotonic()
+        for i in range(n):
+            name = f"guest{i:04d}"
+            for vol in (f"{name}-a.qcow2", f"{name}-b.img"):
+                pool.createXML(f"<volume><name>{vol}</name><capacity>1073741824</capacity>"
+                               "<allocation>0</allocation><target><format type='raw'/>"
+                               "</target></volume>", 0)
+            lv.defineXML(bench_domain_xml(i, dtype="qemu", image_dir=images))
+        lv.close()
+        print(f"  libvirtd: {n} guests and {2 * n} volumes defined "
+              f"({time.monotonic() - t0:.1f} s)", flush=True)
+        server = start_server(hosts=[uri], extra_args=["--log-level", "warning"])
+        try:
+            return measure_libvirtd(server, uri, n, runs)
+        finally:
+            server.stop()
+    finally:
+        daemon.cleanup()
+
+
+def _status_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def run_test(sizes: list[int], runs: int, repeat: int, workdir: str) -> list[dict[str, Any]]:
+    out = []
+    for n in sizes:
+        node = write_node(os.path.join(workdir, f"node-{n}.xml"), n)
+        floor = floor_time(f"test://{node}")
+        server = start_server(hosts=[f"test://{node}"], extra_args=["--log-level", "warning"])
+        try:
+            client = Client(server)
+            body = _ei("CIM_ResourceAllocationSettingData")
+            rss0 = _status_kib(server.pid, "VmRSS")
+            client.post("EnumerateInstances", body)      # warm up
+            floors, times = [], []
+            for _ in range(runs):
+                floors.append(floor())
+                times.append(client.post("EnumerateInstances", body)[1])
+            rss_runs = _status_kib(server.pid, "VmRSS")
+            for _ in range(max(0, repeat - runs - 1)):
+                client.post("EnumerateInstances", body)
+            client.close()
+            res = {"n": n, "load": os.getloadavg(), "floor": _stats(floors),
+                   "all RASDs": _stats(times), "rss_start_kib": rss0,
+                   "rss_after_runs_kib": rss_runs,
+                   "rss_after_repeat_kib": _status_kib(server.pid, "VmRSS"),
+                   "peak_rss_kib": _status_kib(server.pid, "VmHWM"),
+                   "requests": max(repeat, runs + 1)}
+        finally:
+            server.stop()
+        out.append(res)
+        print(f"  test driver N={n}: all RASDs {res['all RASDs']['median']:.3f} s, "
+              f"floor {res['floor']['median']:.3f} s, peak RSS "
+              f"{res['peak_rss_kib'] / 1024:.0f} MiB", flush=True)
+    return out
+
+
+def _fmt(s: dict[str, float], floor: float) -> str:
+    unit, k = ("ms", 1000.0) if s["median"] < 0.1 else ("s", 1.0)
+    return (f"{s['median'] * k:9.4f} {unit:<2} [{s['min'] * k:.4f}-{s['max'] * k:.4f}]"
+            f"  x{s['median'] / floor:6.2f} floor")
+
+
+def report(out: dict[str, Any]) -> list[str]:
+    lines = []
+    lv = out.get("libvirtd")
+    if lv:
+        floor = lv["ops"]["floor"]["median"]
+        lines.append(f"\nlibvirtd, N={lv['n']} guests (load average at the end "
+                     f"{', '.join(f'{x:.2f}' for x in lv['load'])}): median [min-max], "
+                     "ratio to the floor's median")
+        for name, s in lv["ops"].items():
+            goal = GOALS.get(name)
+            mark = ""
+            if goal:
+                ok = s["median"] <= goal[0] and (goal[1] is None or s["median"] / floor
+                                                 <= goal[1])
+                mark = f"  goal <= {goal[0]:g} s" + (f", <= {goal[1]:g}x" if goal[1] else "") \
+                    + ("  ok" if ok else "  MISSED")
+            lines.append(f"  {name:<36}{_fmt(s, floor)}{mark}")
+    for res in out.get("test", []):
+        f = res["floor"]["median"]
+        s = res["all RASDs"]
+        lines.append(f"\ntest driver, N={res['n']} (load {res['load'][0]:.2f}): all RASDs "
+                     f"{_fmt(s, f)} (floor {f:.3f} s)")
+        lines.append(f"  RSS: start {res['rss_start_kib'] / 1024:.0f} MiB, peak "
+                     f"{res['peak_rss_kib'] / 1024:.0f} MiB, after the timed runs "
+                     f"{res['rss_after_runs_kib'] / 1024:.0f} MiB, after {res['requests']} "
+                     f"requests {res['rss_after_repeat_kib'] / 1024:.0f} MiB")
+    tests = out.get("test", [])
+    if len(tests) >= 2:
+        a, b = tests[0], tests[-1]
+        per_a = a["all RASDs"]["median"] / a["n"]
+        per_b = b["all RASDs"]["median"] / b["n"]
+        lines.append(f"per guest: {per_a * 1e6:.0f} us at {a['n']}, {per_b * 1e6:.0f} us at "
+                     f"{b['n']} ({(per_b / per_a - 1) * 100:+.0f} %); goal at {b['n']}: "
+                     f"<= {GOAL_BIG_S} s, peak RSS <= {GOAL_RSS_MIB:g} MiB and flat")
+    return lines
+
+
+def main(argv: Any = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--guests", type=int, default=1000)
+    p.add_argument("--big", type=int, default=10000)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=25)
+    p.add_argument("--parts", default="libvirtd,test")
+    p.add_argument("--json", help="write the results here as JSON")
+    args = p.parse_args(argv)
+    parts = args.parts.split(",")
+    out: dict[str, Any] = {"runs": args.runs}
+    if "libvirtd" in parts:
+        out["libvirtd"] = run_libvirtd(args.guests, args.runs)
+    if "test" in parts:
+        with tempfile.TemporaryDirectory(prefix="bench-scale-") as workdir:
+            out["test"] = run_test(sorted({args.guests, args.big}), args.runs, args.repeat,
+                                   workdir)
+    print("\n".join(report(out)))
+    if args.json:
+        write_json(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

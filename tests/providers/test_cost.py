@@ -1,0 +1,229 @@
+"""What large operations cost, counted rather than timed (issue 16): libvirt calls per
+operation, pywbem objects built per instance, and the CIM-XML the values path writes
+(the same text as the object path)."""
+
+from __future__ import annotations
+
+import libvirt
+import pytest
+from lxml import etree
+from pywbem import CIMInstance, CIMInstanceName
+
+from kvm_providers.cimxml import writer as W
+from kvm_providers.provider import model as model_module
+from kvm_providers.provider import request_scope
+
+from tests.support.libvirt_calls import count_libvirt_calls
+
+from .harness import Harness
+
+VIRT = "root/virt"
+
+
+@pytest.fixture
+def harness(layer, node_uri):
+    layer(node_uri)
+    return Harness()
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts libvirt calls by class and name."""
+    return count_libvirt_calls(monkeypatch, {
+        libvirt.virDomain: ("XMLDesc",),
+        libvirt.virConnect: ("listAllDomains", "listAllStoragePools",
+                             "storageVolLookupByPath"),
+        libvirt.virStoragePool: ("listAllVolumes", "storageVolLookupByName", "XMLDesc"),
+        libvirt.virStorageVol: ("info",)}, qualified=True)
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """Counts the CIMProperty objects the instance models build."""
+    counter = {"properties": 0}
+    real = model_module.new_property
+
+    def counting(*args, **kwargs):
+        counter["properties"] += 1
+        return real(*args, **kwargs)
+    monkeypatch.setattr(model_module, "new_property", counting)
+    return counter
+
+
+def _instance_classes(harness: Harness) -> list[str]:
+    return sorted(name for (ns, _), (name, _p) in harness.classes.items()
+                  if ns == VIRT and not harness.schema.spec(ns, name).is_association)
+
+
+def test_disk_rasds_list_each_pool_once(harness, calls, lv):
+    """One listAllVolumes per storage pool with disks, no lookup by path per disk; one
+    info() per disk of a pool (its capacity)."""
+    disks_in_pool = sum(
+        1 for d in lv.listAllDomains()
+        for src in etree.fromstring(d.XMLDesc(0)).iterfind(
+            "devices/disk/source")
+        if (src.get("file") or "").startswith("/var/lib/libvirt/images/"))
+    assert disks_in_pool >= 2
+    calls.clear()
+    rasds = harness.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")
+    assert any(r["VirtualQuantity"] for r in rasds)
+    assert calls["virConnect.storageVolLookupByPath"] == 0
+    assert calls["virStoragePool.listAllVolumes"] == 1
+    assert calls["virStorageVol.info"] == disks_in_pool
+    assert calls["virConnect.listAllStoragePools"] == 1
+    assert calls["virConnect.listAllDomains"] == 1
+    assert calls["virDomain.XMLDesc"] == len(lv.listAllDomains())
+
+
+@pytest.mark.parametrize("plist", [None, ["InstanceID", "ElementName", "Caption"]])
+def test_enumerations_build_no_property_objects(harness, built, plist):
+    """An enumeration's instances go to CIM-XML from their values: no CIMProperty per
+    property (before issue 16 every property and NULL of every instance was one)."""
+    for classname in ("CIM_ResourceAllocationSettingData", "KVM_VirtualSystemSettingData",
+                      "KVM_ComputerSystem", "CIM_LogicalDevice"):
+        insts = harness.EnumerateInstances(VIRT, classname, plist)
+        assert len(insts) >= 5, classname
+        before = built["properties"]
+        texts = [W.instance_xml(i) for i in insts]
+        assert all(t.startswith("<INSTANCE ") for t in texts)
+        assert built["properties"] == before == 0, classname
+
+
+def test_values_path_writes_what_the_object_path_wrote(harness):
+    """Every instance of every class of root/virt: the CIM-XML written from the model's
+    values is the text the object path (pywbem properties, before issue 16) writes,
+    byte for byte, with and without a PropertyList."""
+    seen = 0
+    for classname in _instance_classes(harness):
+        spec = harness.schema.spec(VIRT, classname)
+        some = [p.name for p in list(spec.props.values())[::3]]
+        for plist in (None, some):
+            for inst in harness.EnumerateInstances(VIRT, classname, plist):
+                fast = W.instance_xml(inst)
+                if inst.assigned() is None:      # a provider read .properties: no values path
+                    continue
+                props = list(inst.properties.values())    # builds the pywbem properties
+                assert inst.assigned() is None
+                assert W.instance_xml(inst) == fast, classname
+                generic = CIMInstance(inst.classname, properties=props)
+                assert W.instance_xml(generic) == fast, classname
+                seen += 1
+    assert seen > 100
+
+
+def test_polymorphic_enumeration_is_one_pass_that_lets_go_of_each_domain(harness, calls, lv):
+    """Every RASD class of a family from one pass over the domains (enum_many): one
+    XMLDesc per domain, each parsed document dropped from the request scope once its
+    instances are out; the same instances as class by class."""
+    n = len(lv.listAllDomains())
+    _, proxy = harness.classes[(VIRT, "kvm_diskresourceallocationsettingdata")]
+    paths = [CIMInstanceName(name, namespace=VIRT)
+             for (ns, _), (name, p) in harness.classes.items()
+             if ns == VIRT and p is proxy and name.startswith("KVM_")]
+    assert len(paths) >= 8
+
+    def held(scope) -> int:
+        return sum(1 for k in scope if isinstance(k, tuple) and k[0] == "virt.xml")
+
+    with request_scope() as scope:
+        calls.clear()
+        most, got = 0, []
+        for inst in proxy.MI_enumInstancesMany(harness.env, paths, None):
+            got.append(inst)
+            most = max(most, held(scope))
+        assert calls["virDomain.XMLDesc"] == n
+        assert most <= 1 and held(scope) == 0
+    by_class = [i for p in paths for i in harness.EnumerateInstances(VIRT, p.classname)
+                if i.classname == p.classname]
+    assert sorted(str(i.path) for i in got) == sorted(str(i.path) for i in by_class)
+    texts = {str(i.path): W.instance_xml(i) for i in by_class}
+    assert all(W.instance_xml(i) == texts[str(i.path)] for i in got)
+
+
+def test_server_enumerates_every_rasd_in_one_pass(node_server, lv):
+    """Through the embedded server: every RASD instance of the fixture node, exactly
+    those the classes list one by one."""
+    conn = node_server.conn()
+    every = conn.EnumerateInstances("CIM_ResourceAllocationSettingData")
+    classes = {i.classname for i in every}
+    assert len(classes) >= 6
+    one_by_one = [i for cn in classes for i in conn.EnumerateInstances(cn)
+                  if i.classname == cn]
+    assert sorted(str(i.path) for i in every) == sorted(str(i.path) for i in one_by_one)
+    assert {str(i.path): i for i in every} == {str(i.path): i for i in one_by_one}
+
+
+# -- libvirt calls per operation, through the embedded server's dispatch ------------------
+
+_LOCAL = {"name", "UUIDString", "UUID", "key", "connect", "c_pointer", "ID", "getName"}
+
+
+@pytest.fixture
+def ops(layer, node_uri):
+    """The embedded server's Operations (dispatch with enum_many) over the fixture node."""
+    from kvm_providers.cimom.providers import (Operations, ProviderEntry, ProviderTable,
+                                               make_env_factory)
+    from kvm_providers.registry import registrations
+    from kvm_providers.schema import default_schema
+    layer(node_uri)
+    schema = default_schema()
+    entries = [ProviderEntry(r.classname, r.module, tuple(r.types), ns)
+               for r in registrations() for ns in r.namespaces
+               if schema.has_namespace(ns) and schema.has_class(ns, r.classname)]
+    ref: list = []
+    operations = Operations(ProviderTable(schema, entries, make_env_factory(ref)))
+    ref.append(operations)
+    return operations
+
+
+@pytest.fixture
+def every_call(monkeypatch):
+    """Counts every libvirt call (but the local getters) as 'Class.method'."""
+    methods = {cls: [n for n in dir(cls) if not n.startswith("_") and n not in _LOCAL
+                     and callable(getattr(cls, n))]
+               for cls in (libvirt.virConnect, libvirt.virDomain, libvirt.virStoragePool,
+                           libvirt.virStorageVol, libvirt.virNetwork)}
+    return count_libvirt_calls(monkeypatch, methods, qualified=True)
+
+
+_CS = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                             "Name": "full"}, namespace=VIRT)
+
+#: (operation, call, XMLDesc calls (n: one per domain), most calls in all beyond those)
+COST = [
+    ("EnumerateInstances ComputerSystem",
+     lambda o: list(o.enum_instances(VIRT, "KVM_ComputerSystem")), 0, 4),
+    ("EnumerateInstances VSSD",
+     lambda o: list(o.enum_instances(VIRT, "KVM_VirtualSystemSettingData")), "n", 3),
+    ("EnumerateInstances every RASD",
+     lambda o: list(o.enum_instances(VIRT, "CIM_ResourceAllocationSettingData")), "n", 8),
+    ("EnumerateInstances DiskRASD",
+     lambda o: list(o.enum_instances(VIRT, "KVM_DiskResourceAllocationSettingData")), "n", 8),
+    ("EnumerateInstances every LogicalDevice",
+     lambda o: list(o.enum_instances(VIRT, "CIM_LogicalDevice")), "n", 12),
+    ("GetInstance ComputerSystem", lambda o: o.get_instance(_CS), 0, 2),
+    ("AssociatorNames SystemDevice",
+     lambda o: list(o.associator_names(_CS, "KVM_SystemDevice")), 1, 1),
+]
+
+
+@pytest.mark.parametrize("name,call,xml,most", COST, ids=[c[0] for c in COST])
+def test_libvirt_calls_per_operation(ops, every_call, lv, name, call, xml, most):
+    """What each operation asks libvirt, counted (no timing): the XML of each domain at
+    most once, no per-domain call beside it in enumerations (bulk calls instead), a
+    bounded number of everything else, whatever the number of domains."""
+    n = len(lv.listAllDomains())
+    with request_scope():
+        call(ops)                                   # warm up (module loading, caches)
+    every_call.clear()
+    with request_scope():
+        call(ops)
+    want = n if xml == "n" else xml
+    assert every_call["virDomain.XMLDesc"] == want, dict(every_call)
+    others = sum(v for k, v in every_call.items() if k != "virDomain.XMLDesc")
+    assert others <= most, dict(every_call)
+    assert every_call["virConnect.storageVolLookupByPath"] == 0
+    if xml == "n" or name.startswith("EnumerateInstances"):
+        per_domain = {k: v for k, v in every_call.items()
+                      if k.startswith("virDomain.") and k != "virDomain.XMLDesc"}
+        assert not per_domain, per_domain
