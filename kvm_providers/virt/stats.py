@@ -152,6 +152,7 @@ class Collector:
         self._wake = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.rounds = 0
+        self._round_done = threading.Condition(self._lock)
         #: seconds of thread CPU time the last round took (the benchmark reads it)
         self.last_round_cpu = 0.0
 
@@ -259,7 +260,14 @@ class Collector:
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
         self.last_round_cpu = time.thread_time() - cpu0
-        self.rounds += 1
+        with self._lock:
+            self.rounds += 1
+            self._round_done.notify_all()
+
+    def wait_round(self, timeout: float, after: int = 0) -> bool:
+        """Wait until more than `after` rounds are done (at most `timeout` s); True if so."""
+        with self._lock:
+            return self._round_done.wait_for(lambda: self.rounds > after, timeout)
 
     def _state(self, host: Any) -> _HostState:
         with self._lock:
