@@ -97,6 +97,8 @@ class DomainInfo:
     nics: list[str]
     #: when the collector saw the domain start (None: it was running when first seen)
     started: Optional[float] = None
+    #: the libvirt domain object of the sample (for the few callers that ask the guest)
+    dom: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -323,7 +325,7 @@ class Collector:
                 st.no_mem_stats = True
         info = host.info("nodeinfo", lambda c: c.getInfo())
         # name() and UUIDString() are read from the object: no RPC per domain.
-        return [(dom.name(), dom.UUIDString(), rec) for dom, rec in records], cpu, mem, info
+        return [(dom, dom.name(), dom.UUIDString(), rec) for dom, rec in records], cpu, mem, info
 
     # -- committing a round (under the lock) ---------------------------------------------------
 
@@ -352,7 +354,7 @@ class Collector:
         raw: dict[str, Any] = {}
         domains: dict[str, DomainInfo] = {}
         prev_raw = st.prev_raw
-        for name, uuid, rec in records:
+        for dom, name, uuid, rec in records:
             p = parse_record(rec)
             key = "domain:" + name
             vals = dict(p.points)
@@ -385,7 +387,7 @@ class Collector:
             elif not running:
                 started = None
             domains[name] = DomainInfo(name, uuid, p.state, p.reason, p.vcpus,
-                                       list(p.disks), list(p.nics), started)
+                                       list(p.disks), list(p.nics), started, dom)
         hvals: dict[str, float] = {}
         util = host_cpu_util(st.prev_cpu, cpu) if dt is not None else None
         if util is not None:
