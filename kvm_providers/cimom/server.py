@@ -140,6 +140,14 @@ class CIMServer:
             # the [storage] section of this server's configuration, not the installed one
             importlib.import_module("kvm_providers.virt.validate").configure_storage(
                 self.config.storage)
+            # monitoring (issue 15): the collector's interval and history, the alert rules
+            mon = self.config.monitoring
+            stats = importlib.import_module("kvm_providers.virt.stats")
+            stats.configure(stats.Settings(mon.interval, mon.history))
+            try:
+                importlib.import_module("kvm_providers.virt.alerts").configure(mon)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
 
     def _entries(self, extras) -> Iterable[ProviderEntry]:
         schema = self.schema

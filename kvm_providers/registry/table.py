@@ -161,6 +161,7 @@ TABLE: list[Entry] = [
     Entry("{P}_MetricDefForME", "metric_associations", (INSTANCE, ASSOCIATION)),
     Entry("{P}_MetricInstance", "metric_associations", (INSTANCE, ASSOCIATION)),
     Entry("{P}_MetricForME", "metric_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_AlertIndication", "alert_indications", (INDICATION,)),
 ]
 
 
