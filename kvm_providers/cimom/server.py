@@ -23,6 +23,7 @@ from .dispatcher import Dispatcher
 from .http import HTTPServer, Listener
 from .providers import Operations, ProviderEntry, ProviderTable, make_env_factory
 from .pull import PullManager
+from .web import WebApp
 
 __all__ = ["CIMServer", "is_loopback"]
 
@@ -97,7 +98,9 @@ class CIMServer:
                                      max_batch_requests=srv.max_batch_requests,
                                      max_batch_response=srv.max_batch_response)
         self.app = CIMApp(self.dispatcher, auth)
-        self.http = HTTPServer(self.app, self._listeners(), workers=srv.workers,
+        # /metrics and the live view in front of CIM (issue 15: cimom/web.py)
+        self.web = WebApp(self.app, auth)
+        self.http = HTTPServer(self.web, self._listeners(), workers=srv.workers,
                                max_connections=srv.max_connections,
                                idle_timeout=srv.idle_timeout,
                                request_timeout=srv.request_timeout, max_body=srv.max_body,
