@@ -119,6 +119,7 @@ h2{font-size:14px;margin:0 0 8px}#hosts{display:flex;flex-wrap:wrap;gap:10px;gri
 table{border-collapse:collapse;width:100%;font-size:13px}
 th{text-align:left;cursor:pointer;border-bottom:2px solid #ccc;padding:3px 6px;user-select:none}
 td{padding:2px 6px;border-bottom:1px solid #eee;white-space:nowrap}
+td.hl{max-width:140px;overflow:hidden;text-overflow:ellipsis}
 tr.g:hover{background:#eef3fb;cursor:pointer}tr.sel{background:#dbe7f7}
 .bar{display:inline-block;height:8px;background:#3b7dd8;vertical-align:middle;margin-right:4px}
 .st-running{color:#17803d}.st-paused,.st-crashed{color:#b3261e}.st-shutoff{color:#777}
@@ -148,6 +149,7 @@ let data = null, sort = {k: "n", dir: 1}, sel = null, timer = null;
 const MAX_ROWS = 300;
 function fmtB(v){ if(v==null) return "-"; const u=["B","KiB","MiB","GiB","TiB"]; let i=0;
   while(Math.abs(v)>=1024&&i<u.length-1){v/=1024;i++} return v.toFixed(v<10&&i?1:0)+" "+u[i]; }
+function fmtR(v){ return v==null ? "-" : fmtB(v)+"/s"; }
 function fmtP(v){ return v==null ? "-" : v.toFixed(1)+" %"; }
 function esc(s){ return String(s).replace(/[&<>"']/g, c => "&#"+c.charCodeAt(0)+";"); }
 async function get(url){ const r = await fetch(url, {credentials: "same-origin", cache: "no-store"});
@@ -173,9 +175,9 @@ function guestsView(){
   $("#guests tbody").innerHTML = rows.slice(0, MAX_ROWS).map(g => {
     const on = sel && sel.host===g.h && sel.key==="domain:"+g.n;
     return `<tr class="g ${on?"sel":""}" data-host="${esc(g.h)}" data-name="${esc(g.n)}">
-     <td>${esc(g.n)}</td><td>${esc(g.h)}</td><td class="st-${esc(g.s)}">${esc(g.s)}</td>
+     <td>${esc(g.n)}</td><td class="hl" title="${esc(g.h)}">${esc(g.h)}</td><td class="st-${esc(g.s)}">${esc(g.s)}</td>
      <td>${g.cpu==null?"-":`<span class="bar" style="width:${Math.round(Math.min(100,g.cpu)/2)}px"></span>${g.cpu.toFixed(1)} %`}</td>
-     <td>${fmtB(g.mem)}</td><td>${fmtB(g.rd)}/s ${fmtB(g.wr)}/s</td><td>${fmtB(g.rx)}/s ${fmtB(g.tx)}/s</td></tr>`;}).join("");
+     <td>${fmtB(g.mem)}</td><td>${fmtR(g.rd)} ${fmtR(g.wr)}</td><td>${fmtR(g.rx)} ${fmtR(g.tx)}</td></tr>`;}).join("");
 }
 function graph(title, t, lines, fmt){
   const W=500, H=110, P=4, n=t.length;
@@ -187,8 +189,11 @@ function graph(title, t, lines, fmt){
   for(let i=0;i<n;i++) if(base[i]==null && lines.every(l => l.v[i]==null))
     gaps += `<rect class="gap" x="${x(i)-2}" y="0" width="4" height="${H}"/>`;
   const paths = lines.map(l => { let d="", pen=false;
-    l.v.forEach((v,i) => { if(v==null){pen=false;return;} d += (pen?"L":"M")+x(i).toFixed(1)+","+y(v).toFixed(1); pen=true; });
-    return `<path data-series="${l.id}" d="${d}" fill="none" stroke="${l.c}" stroke-width="1.6"/>`; }).join("");
+    let dots = "";
+    l.v.forEach((v,i) => { if(v==null){pen=false;return;} d += (pen?"L":"M")+x(i).toFixed(1)+","+y(v).toFixed(1);
+      if(!pen && (i+1>=n || l.v[i+1]==null)) dots += `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="2.5" fill="${l.c}"/>`;
+      pen=true; });
+    return `<path data-series="${l.id}" d="${d}" fill="none" stroke="${l.c}" stroke-width="1.6"/>${dots}`; }).join("");
   const last = lines.map(l => { const v = l.v.filter(v => v!=null).pop();
     return `<span style="color:${l.c}">${l.name}: ${v==null?"-":fmt(v)}</span>`; }).join("");
   return `<div><b>${title}</b> <span class="muted">max ${fmt(max)}</span>
