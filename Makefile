@@ -22,9 +22,11 @@ APT_TEST := sblim-wbemcli libvirt-daemon libvirt-daemon-driver-qemu \
 	python3-libvirt python3-lxml rpm \
 	linux-image-cloud-amd64 busybox-static \
 	python3-ply python3-yaml python3-requests python3-urllib3 python3-certifi \
-	python3-idna python3-typing-extensions
-# (the last two lines: what the .deb depends on, so that the packaging tests can
-# `dpkg -i` it; Debian 12 has no python3-pywbem, the .deb bundles pywbem)
+	python3-idna python3-typing-extensions python3-prometheus-client \
+	chromium chromium-driver
+# (the last lines but one: what the .deb depends on, so that the packaging tests can
+# `dpkg -i` it; Debian 12 has no python3-pywbem, the .deb bundles pywbem; chromium and
+# its driver: the live page's browser test, tests/monitoring/test_live_page.py)
 
 .PHONY: help setup setup-test run test test-fast bench generate deb rpm clean lint
 

@@ -49,11 +49,16 @@ setup(
         "pywbem>=1.7,<2",
         "lxml>=4.9",
         "libvirt-python>=9.0",
+        # /metrics (issue 15): the Prometheus text format from the well-kept reference
+        # library, not a hand-written exposition
+        "prometheus_client>=0.16,<1",
     ],
     extras_require={
         # ruff and mypy are the CI gates (make lint); pinned so that a new
         # release's new rules cannot turn main red by themselves.
-        "test": ["pytest>=7", "pywbemtools>=1.2", "ruff==0.17.6", "mypy==2.4.1"],
+        "test": ["pytest>=7", "pywbemtools>=1.2", "ruff==0.17.6", "mypy==2.4.1",
+                 # the live page's browser test drives Debian's chromium (chromium-driver)
+                 "selenium>=4.10,<5"],
     },
     entry_points={
         "console_scripts": [

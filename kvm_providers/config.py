@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import urlparse
 
-__all__ = ["HostConfig", "ServerConfig", "StorageConfig", "Config", "ConfigError", "load_config",
+__all__ = ["HostConfig", "ServerConfig", "StorageConfig", "MonitoringConfig", "AlertRule",
+           "Config", "ConfigError", "load_config",
            "DEFAULT_CONFIG_PATH", "family_for_uri", "parse_hostport", "is_privileged_uri",
            "AUTH_MODES", "DEFAULT_INDICATION_DESTINATIONS"]
 
@@ -199,12 +200,99 @@ class StorageConfig:
     allowed_paths: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOWED_PATHS))
 
 
+# -- [monitoring] (issue 15; docs/monitoring.md) -------------------------------------------
+
+#: Alerts raised from libvirt's own events and states, without a rule.
+EVENT_ALERTS = ("io-error", "watchdog", "crash", "host-unreachable")
+ALERT_SEVERITIES = ("information", "degraded", "minor", "major", "critical", "fatal")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """``[[monitoring.alert]]``: raise an alert while `metric` is above (or below) a
+    threshold for `duration` seconds (``for``); cleared when it no longer is."""
+
+    name: str
+    metric: str
+    above: Optional[float] = None
+    below: Optional[float] = None
+    duration: float = 0.0
+    severity: str = "major"
+
+
+@dataclass
+class MonitoringConfig:
+    """``[monitoring]``: the statistics collector and alerts."""
+
+    interval: float = 15.0            # seconds between samples
+    history: float = 3600.0           # seconds of history kept per metric
+    events: list[str] = field(default_factory=lambda: list(EVENT_ALERTS))
+    alerts: list[AlertRule] = field(default_factory=list)
+
+
+def _monitoring_from(data: Any, path: str) -> MonitoringConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: [monitoring] must be a table")
+    cfg = MonitoringConfig()
+    for key, value in data.items():
+        if key in ("interval", "history"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"{path}: [monitoring] {key} must be a positive number")
+            setattr(cfg, key, float(value))
+        elif key == "events":
+            if not isinstance(value, list) or any(v not in EVENT_ALERTS for v in value):
+                raise ConfigError(f"{path}: [monitoring] events must be a list of "
+                                  f"{', '.join(EVENT_ALERTS)}")
+            cfg.events = list(value)
+        elif key == "alert":
+            if not isinstance(value, list):
+                raise ConfigError(f"{path}: alert rules are [[monitoring.alert]] tables")
+            cfg.alerts = [_alert_from(r, f"{path}: [[monitoring.alert]] #{i + 1}")
+                          for i, r in enumerate(value)]
+        else:
+            raise ConfigError(f"{path}: unknown setting [monitoring] {key}")
+    if cfg.interval < 1:
+        raise ConfigError(f"{path}: [monitoring] interval must be at least 1 second")
+    if cfg.history < cfg.interval:
+        raise ConfigError(f"{path}: [monitoring] history must be at least the interval")
+    return cfg
+
+
+def _alert_from(data: Any, where: str) -> AlertRule:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table")
+    extra = set(data) - {"name", "metric", "above", "below", "for", "severity"}
+    if extra:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(extra))}")
+    name, metric = data.get("name"), data.get("metric")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: 'name' is required")
+    if not isinstance(metric, str) or not metric:
+        raise ConfigError(f"{where} ({name}): 'metric' is required")
+    for key in ("above", "below", "for"):
+        v = data.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ConfigError(f"{where} ({name}): {key} must be a number")
+    if (data.get("above") is None) == (data.get("below") is None):
+        raise ConfigError(f"{where} ({name}): give one of 'above' or 'below'")
+    severity = data.get("severity", "major")
+    if severity not in ALERT_SEVERITIES:
+        raise ConfigError(f"{where} ({name}): severity must be one of "
+                          f"{', '.join(ALERT_SEVERITIES)}")
+    duration = float(data.get("for", 0.0))
+    if duration < 0:
+        raise ConfigError(f"{where} ({name}): 'for' must be 0 or more seconds")
+    return AlertRule(name.strip(), metric, data.get("above"), data.get("below"), duration,
+                     severity)
+
+
 @dataclass
 class Config:
     """The whole configuration."""
 
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     hosts: list[HostConfig] = field(default_factory=list)
 
     def add_host(self, uri: str, family: Optional[str] = None,
@@ -328,11 +416,12 @@ def load_config(path: Optional[str] = None, required: bool = False) -> Config:
         raise ConfigError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
-    unknown = set(data) - {"server", "host", "storage"}
+    unknown = set(data) - {"server", "host", "storage", "monitoring"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     cfg = Config(server=_server_from(data.get("server", {}), path),
-                 storage=_storage_from(data.get("storage", {}), path))
+                 storage=_storage_from(data.get("storage", {}), path),
+                 monitoring=_monitoring_from(data.get("monitoring", {}), path))
     hosts = data.get("host", [])
     if not isinstance(hosts, list):
         raise ConfigError(f"{path}: hosts are given as [[host]] tables")

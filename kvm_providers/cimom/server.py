@@ -23,6 +23,7 @@ from .dispatcher import Dispatcher
 from .http import HTTPServer, Listener
 from .providers import Operations, ProviderEntry, ProviderTable, make_env_factory
 from .pull import PullManager
+from .web import WebApp
 
 __all__ = ["CIMServer", "is_loopback"]
 
@@ -97,7 +98,9 @@ class CIMServer:
                                      max_batch_requests=srv.max_batch_requests,
                                      max_batch_response=srv.max_batch_response)
         self.app = CIMApp(self.dispatcher, auth)
-        self.http = HTTPServer(self.app, self._listeners(), workers=srv.workers,
+        # /metrics and the live view in front of CIM (issue 15: cimom/web.py)
+        self.web = WebApp(self.app, auth)
+        self.http = HTTPServer(self.web, self._listeners(), workers=srv.workers,
                                max_connections=srv.max_connections,
                                idle_timeout=srv.idle_timeout,
                                request_timeout=srv.request_timeout, max_body=srv.max_body,
@@ -143,6 +146,14 @@ class CIMServer:
             # jobs: finished ones are kept in the state directory across restarts
             importlib.import_module("kvm_providers.virt.jobs").configure(
                 self.config.server.state_dir)
+            # monitoring (issue 15): the collector's interval and history, the alert rules
+            mon = self.config.monitoring
+            stats = importlib.import_module("kvm_providers.virt.stats")
+            stats.configure(stats.Settings(mon.interval, mon.history))
+            try:
+                importlib.import_module("kvm_providers.virt.alerts").configure(mon)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
 
     def _entries(self, extras) -> Iterable[ProviderEntry]:
         schema = self.schema

@@ -35,6 +35,7 @@ from kvm_providers.virt.settings import InvalidSetting
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
 from .common.instances import props_of
+from .common.summary import get_summary_information
 from .common.paths import cs_path, rasd_path, vsms_keys
 
 #: "Completed with No Error", 0 in the ReturnValue map of every method of the service.
@@ -316,6 +317,14 @@ class ManagementServiceProvider(PerHostProvider):
             items.append((ref, devid, kind, where))
         manage.remove_resources(items)
         return _COMPLETED, {}
+
+    def cim_method_getsummaryinformation(self, env, object_name, param_requestedinformation=None,
+                                         param_settingdata=None):
+        """GetSummaryInformation(RequestedInformation[], SettingData[]) ->
+        SummaryInformation[] (vendor method, issue 15: providers/common/summary.py)."""
+        return get_summary_information(self.family(object_name.classname),
+                                       object_name.namespace, param_requestedinformation,
+                                       param_settingdata)
 
 
 def get_providers(env) -> dict[str, Any]:

@@ -170,6 +170,14 @@ TABLE: list[Entry] = [
           (INDICATION,)),
     Entry("{P}_ResourceAllocationSettingDataModifiedIndication", "lifecycle_indications",
           (INDICATION,)),
+    # -- monitoring (issue 15): base metrics (DSP1053) ----------------------------------
+    Entry("{P}_BaseMetricDefinition", "metrics", (INSTANCE,)),
+    Entry("{P}_BaseMetricValue", "metrics", (INSTANCE,)),
+    Entry("{P}_MetricService", "metrics", (INSTANCE, METHOD)),
+    Entry("{P}_MetricDefForME", "metric_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_MetricInstance", "metric_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_MetricForME", "metric_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_AlertIndication", "alert_indications", (INDICATION,)),
 ]
 
 

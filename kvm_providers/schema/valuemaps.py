@@ -3307,6 +3307,10 @@ class P_AffectedJobElement(CIM_AffectedJobElement):
     """{P}_AffectedJobElement."""
 
 
+class P_AlertIndication(CIM_AlertIndication):
+    """{P}_AlertIndication."""
+
+
 class P_AllocationCapabilities(CIM_AllocationCapabilities):
     """{P}_AllocationCapabilities."""
 
@@ -3730,6 +3734,36 @@ class P_StorageVolumeResourceAllocationSettingData(P_ResourceAllocationSettingDa
         qcow2 = 2
 
 
+class P_SummaryInformation(CIM_ManagedElement):
+    """{P}_SummaryInformation."""
+
+    class EnabledState:
+        """EnabledState (uint16)."""
+
+        Unknown = 0
+        Other = 1
+        Enabled = 2
+        Disabled = 3
+        Shutting_Down = 4
+        Not_Applicable = 5
+        Enabled_but_Offline = 6
+        In_Test = 7
+        Deferred = 8
+        Quiesce = 9
+        Starting = 10
+
+    class HealthState:
+        """HealthState (uint16)."""
+
+        Unknown = 0
+        OK = 5
+        Degraded_Warning = 10
+        Minor_failure = 15
+        Major_failure = 20
+        Critical_failure = 25
+        Non_recoverable_error = 30
+
+
 class P_SwitchService(CIM_SwitchService):
     """{P}_SwitchService."""
 
@@ -3748,6 +3782,37 @@ class P_VirtualSystemManagementCapabilities(CIM_VirtualSystemManagementCapabilit
 
 class P_VirtualSystemManagementService(CIM_VirtualSystemManagementService):
     """{P}_VirtualSystemManagementService."""
+
+    class GetSummaryInformation:
+        """Method GetSummaryInformation: its return value and parameters."""
+
+        class ReturnValue:
+            """Return value of GetSummaryInformation (uint32)."""
+
+            Completed_with_No_Error = 0
+            Not_Supported = 1
+            Unknown = 2
+            Failed = 4
+            Invalid_Parameter = 5
+
+        class RequestedInformation:
+            """Parameter RequestedInformation of GetSummaryInformation (uint32[])."""
+
+            Name = 0
+            ElementName = 1
+            NumberOfProcessors = 4
+            EnabledState = 100
+            ProcessorLoad = 101
+            ProcessorLoadHistory = 102
+            MemoryUsage = 103
+            UpTime = 105
+            GuestOperatingSystem = 106
+            Snapshots = 107
+            RunningJobs = 108
+            HealthState = 109
+            MemoryAvailable = 112
+            HostComputerSystemName = 32768
+            GuestIPAddresses = 32769
 
 
 class P_VirtualSystemMigrationCapabilities(CIM_VirtualSystemMigrationCapabilities):

@@ -25,6 +25,7 @@ import libvirt
 from .connection import Host
 
 __all__ = ["DomainEvent", "DomainEvents", "subscribe", "event_name", "EVENT_DEFINED",
+           "ProblemEvent", "ProblemEvents", "subscribe_problems",
            "EVENT_UNDEFINED", "EVENT_STARTED", "EVENT_STOPPED"]
 
 LOG = logging.getLogger(__name__)
@@ -156,3 +157,106 @@ def subscribe(source: HookSource, on_event: Callable[[DomainEvent], None],
     `on_connect` (after the callback is registered: events from then on are
     reported).  Both run on libvirt's threads and must return quickly."""
     return DomainEvents(source, on_event, on_connect).start()
+
+
+# -- abnormal conditions (issue 15: alerts without polling) ---------------------------------
+
+_WATCHDOG_ACTIONS = {0: "none", 1: "pause", 2: "reset", 3: "poweroff", 4: "shutdown",
+                     5: "debug", 6: "inject-nmi"}
+
+
+@dataclass(frozen=True)
+class ProblemEvent:
+    """An abnormal condition libvirt reports for a domain, or its end.
+
+    ``kind``: 'io-error' (detail: libvirt's reason, 'enospc', 'eio' ...),
+    'watchdog' (detail: the action, 'reset' ...), 'crash' (detail: 'panicked',
+    'crashloaded' or 'stopped'); and the lifecycle changes that end a condition:
+    'started', 'resumed', 'stopped', 'undefined' (detail '').
+    """
+
+    host: Host
+    name: str
+    uuid: str
+    kind: str
+    detail: str
+
+
+class ProblemEvents(DomainEvents):
+    """A subscription to the I/O error, watchdog and lifecycle events of some hosts,
+    reported as :class:`ProblemEvent` (see :func:`subscribe_problems`)."""
+
+    def __init__(self, source: HookSource, on_problem: Callable[[ProblemEvent], None],
+                 on_connect: Optional[Callable[[Host], None]] = None):
+        super().__init__(source, lambda _ev: None, on_connect)
+        self.on_problem = on_problem
+        self._extra: dict[str, list[tuple[Any, int]]] = {}
+
+    def close(self) -> None:
+        super().close()
+        with self._lock:
+            extra, self._extra = dict(self._extra), {}
+        for pairs in extra.values():
+            for conn, cbid in pairs:
+                try:
+                    conn.domainEventDeregisterAny(cbid)
+                except Exception:  # pylint: disable=broad-except
+                    pass
+
+    def _connected(self, host: Host, conn: Any) -> None:
+        if self.closed:
+            return
+        pairs = []
+        for ev_id, cb in ((libvirt.VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON, self._io_error),
+                          (libvirt.VIR_DOMAIN_EVENT_ID_WATCHDOG, self._watchdog)):
+            try:
+                pairs.append((conn, conn.domainEventRegisterAny(None, ev_id, cb, host)))
+            except libvirt.libvirtError as exc:
+                LOG.info("libvirt host %s: no %s events (%s)", host.label,
+                         "I/O error" if cb == self._io_error else "watchdog",
+                         exc.get_error_message())
+        with self._lock:
+            self._extra[host.label] = pairs
+        super()._connected(host, conn)       # lifecycle: crashes and what ends a condition
+
+    def _report(self, dom: Any, host: Host, kind: str, detail: str) -> None:
+        try:
+            name, uuid = dom.name(), dom.UUIDString()
+        except libvirt.libvirtError:
+            return
+        try:
+            self.on_problem(ProblemEvent(host, name, uuid, kind, detail))
+        except Exception:  # pylint: disable=broad-except
+            LOG.exception("libvirt host %s: problem event subscriber failed", host.label)
+
+    def _io_error(self, _conn: Any, dom: Any, _src: str, _dev: str, _action: int,
+                  reason: str, host: Host) -> None:
+        self._report(dom, host, "io-error", reason or "")
+
+    def _watchdog(self, _conn: Any, dom: Any, action: int, host: Host) -> None:
+        self._report(dom, host, "watchdog", _WATCHDOG_ACTIONS.get(action, str(action)))
+
+    def _callback(self, _conn: Any, dom: Any, event: int, detail: int, host: Host) -> None:
+        kind: Optional[str] = None
+        what = ""
+        if event == libvirt.VIR_DOMAIN_EVENT_CRASHED:
+            kind, what = "crash", "crashloaded" if detail == 1 else "panicked"
+        elif event == EVENT_STOPPED and detail == libvirt.VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+            kind, what = "crash", "stopped"
+        elif event in (EVENT_STARTED, EVENT_STOPPED, EVENT_UNDEFINED,
+                       libvirt.VIR_DOMAIN_EVENT_RESUMED):
+            kind = {EVENT_STARTED: "started", EVENT_STOPPED: "stopped",
+                    EVENT_UNDEFINED: "undefined"}.get(event, "resumed")
+        if kind is not None:
+            self._report(dom, host, kind, what)
+
+
+def subscribe_problems(source: HookSource, on_problem: Callable[[ProblemEvent], None]
+                       ) -> ProblemEvents:
+    """Report the abnormal conditions libvirt signals for the domains of `source` (I/O
+    errors, watchdog expiries, crashes) and the lifecycle changes that end them, as
+    :class:`ProblemEvent` values, on libvirt's event loop thread (return quickly).
+    Registered again after every reconnection."""
+    sub = ProblemEvents(source, on_problem)
+    sub.start()
+    return sub

@@ -64,6 +64,9 @@ PROFILES: tuple[Profile, ...] = (
             "ProcessorPool", scoping=DSP1042),
     Profile("CIM:DSP1041-ResourceAllocation-1.1.0c_m", "Resource Allocation", "1.1.0c",
             "MemoryPool", scoping=DSP1042),
+    # monitoring (issue 15): the metric definitions conform, System Virtualization scopes
+    Profile("CIM:DSP1053-BaseMetrics-1.0.1", "Base Metrics", "1.0.1", "BaseMetricDefinition",
+            scoping=DSP1042),
 )
 
 PROFILE_BY_ID = {p.instance_id: p for p in PROFILES}

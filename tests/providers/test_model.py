@@ -356,7 +356,9 @@ COMPAT_PROFILE_IDS = {
     "CIM:DSP1045-MemoryResourceVirtualization-1.0.0",
     "CIM:DSP1043-AllocationCapabilities-1.0.0a", "CIM:DSP1076-KVMRedirection-1.0.0",
     "CIM:DSP1041-ResourceAllocation-1.1.0c_d", "CIM:DSP1041-ResourceAllocation-1.1.0c_n",
-    "CIM:DSP1041-ResourceAllocation-1.1.0c_p", "CIM:DSP1041-ResourceAllocation-1.1.0c_m"}
+    "CIM:DSP1041-ResourceAllocation-1.1.0c_p", "CIM:DSP1041-ResourceAllocation-1.1.0c_m",
+    # issue 15 (not libvirt-cim's): base metrics
+    "CIM:DSP1053-BaseMetrics-1.0.1"}
 
 
 def test_registered_and_referenced_profiles(iconn):
