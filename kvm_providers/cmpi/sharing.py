@@ -178,6 +178,7 @@ class ReadShare:
         self._watched: Any = None
         self._subscription: Optional[events.ChangeEvents] = None
         self._watch_lock = threading.Lock()
+        self._subscribing: Optional[int] = None
 
     # -- libvirt's change events ------------------------------------------------------
 
@@ -194,11 +195,17 @@ class ReadShare:
             if mgr is self._watched:
                 return
             old, self._watched = self._subscription, mgr
-            self._subscription = events.subscribe_changes(mgr, self._changed,
-                                                          self._reconnected)
+            # The hosts that are up are reported as connected at once, in this
+            # thread: not a reconnection (ending the scope now would only make
+            # the other calls of this first request read libvirt again).
+            self._subscribing = threading.get_ident()
+            try:
+                self._subscription = events.subscribe_changes(mgr, self._changed,
+                                                              self._reconnected)
+            finally:
+                self._subscribing = None
         if old is not None:
             old.close()
-        self.drop()             # what the scope read before the subscription is unconfirmed
 
     def close(self) -> None:
         """End the subscription (tests, shutdown)."""
@@ -217,6 +224,8 @@ class ReadShare:
 
     def _reconnected(self, _host: Any) -> None:
         # Events of the time the connection was down are lost.
+        if self._subscribing == threading.get_ident():
+            return
         with self._lock:
             self.changes += 1
             self._current = None
