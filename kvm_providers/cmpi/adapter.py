@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import traceback
 from typing import Any, Callable, Optional
 
@@ -242,6 +243,23 @@ class FailedProvider:
         return (0, None) if terminating else (_RC_NEVER_UNLOAD, None)
 
 
+#: KVM_PROVIDERS_CMPI_CALL_TRACE=FILE (in the CIM server's environment): one line per CMPI
+#: call appended to FILE -- start and end (time.perf_counter, seconds), process, thread,
+#: provider, operation, class -- to see where a request's time goes between the
+#: server and the providers (docs/cmpi.md, "Cost inside the CIM servers").
+_CALL_TRACE = os.environ.get("KVM_PROVIDERS_CMPI_CALL_TRACE", "")
+
+
+def _trace_call(start: float, miname: str, what: str, op: Optional[CIMInstanceName]) -> None:
+    end = time.perf_counter()
+    try:
+        with open(_CALL_TRACE, "a", encoding="utf-8") as f:
+            f.write(f"{start:.6f} {end:.6f} {os.getpid()} {threading.get_ident()} {miname} "
+                    f"{what.replace(' ', '_')} {op.classname if op is not None else '-'}\n")
+    except OSError:
+        pass
+
+
 def _no_request(op: CIMInstanceName) -> tuple:
     return ()
 
@@ -309,6 +327,7 @@ class CMPIProxyProvider:
         `access` "write": it ends the shared read scope (:mod:`.sharing`);
         "": it neither shares nor ends it.  Read calls: :meth:`_read`.
         """
+        start = time.perf_counter() if _CALL_TRACE else 0.0
         conv = Converter(self.cmpi, self.broker)
         scope = share.write() if access == "write" else request_scope()
         try:
@@ -322,6 +341,8 @@ class CMPIProxyProvider:
             return self._error(exc, what)
         finally:
             conv.release()
+            if _CALL_TRACE:
+                _trace_call(start, self.miname, what, None)
 
     def _read(self, what: str, ctx, objname,
               func: Callable[[CMPIEnvironment, Converter, CIMInstanceName], Any],
@@ -335,7 +356,9 @@ class CMPIProxyProvider:
         filters); `part(op)`: what tells them apart (e.g. the class of a
         subclass call); `part` None: a server never splits this call.
         """
+        start = time.perf_counter() if _CALL_TRACE else 0.0
         conv = Converter(self.cmpi, self.broker)
+        op = None
         try:
             op = self._path(conv, objname)
             call = Call(what, (self._session(ctx, conv), op.namespace) + request(op),
@@ -350,6 +373,8 @@ class CMPIProxyProvider:
             return self._error(exc, what)
         finally:
             conv.release()
+            if _CALL_TRACE:
+                _trace_call(start, self.miname, what, op)
 
     def _session(self, ctx, conv: Converter) -> Any:
         """sfcb's ``CMPISessionId`` of the call (one per client connection), else None.
