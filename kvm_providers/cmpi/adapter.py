@@ -384,7 +384,10 @@ class CMPIProxyProvider:
         if not self._sessions or ctx is None:
             return None
         try:
-            return conv.from_data(ctx.get_entry("CMPISessionId"))[0]
+            data = ctx.get_entry("CMPISessionId")
+            if data.type == self.cmpi.CMPI_uint32:      # what sfcb adds: read it directly
+                return data.value.uint32
+            return conv.from_data(data)[0]
         except Exception:  # pylint: disable=broad-except  (CMPIException: no such entry)
             self._sessions = False
             return None
