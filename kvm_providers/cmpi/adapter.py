@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import traceback
 from typing import Any, Callable, Optional
 
@@ -56,7 +57,7 @@ from ..provider import ProviderProxy, request_scope, to_cim_error
 from . import loader
 from .convert import Converter, cim_error_from_cmpi
 from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
-from .sharing import share
+from .sharing import Call, share
 
 __all__ = ["CMPIProxyProvider", "FailedProvider", "get_cmpi_proxy_provider", "resolve_module",
            "local_provider", "PYCIM_DIR", "reset"]
@@ -242,6 +243,37 @@ class FailedProvider:
         return (0, None) if terminating else (_RC_NEVER_UNLOAD, None)
 
 
+#: KVM_PROVIDERS_CMPI_CALL_TRACE=FILE (in the CIM server's environment): one line per CMPI
+#: call appended to FILE -- start and end (time.perf_counter, seconds), process, thread,
+#: provider, operation, class -- to see where a request's time goes between the
+#: server and the providers (docs/cmpi.md, "Cost inside the CIM servers").
+_CALL_TRACE = os.environ.get("KVM_PROVIDERS_CMPI_CALL_TRACE", "")
+
+
+def _trace_call(start: float, miname: str, what: str, op: Optional[CIMInstanceName]) -> None:
+    end = time.perf_counter()
+    try:
+        with open(_CALL_TRACE, "a", encoding="utf-8") as f:
+            f.write(f"{start:.6f} {end:.6f} {os.getpid()} {threading.get_ident()} {miname} "
+                    f"{what.replace(' ', '_')} {op.classname if op is not None else '-'}\n")
+    except OSError:
+        pass
+
+
+def _no_request(op: CIMInstanceName) -> tuple:
+    return ()
+
+
+def _class_part(op: CIMInstanceName) -> tuple:
+    """The part of an enumeration request a subclass call is: its class."""
+    return (op.classname.lower(),)
+
+
+def _frozen(props: Optional[list[str]]) -> Optional[tuple[str, ...]]:
+    """A property list as a hashable value (part of a read call's identity)."""
+    return None if props is None else tuple(p.lower() for p in props)
+
+
 def _bytes(text: Any) -> bytes:
     if isinstance(text, bytes):
         return text
@@ -257,6 +289,8 @@ class CMPIProxyProvider:
         self.miname = miname
         self.broker = broker
         self.users = 0
+        # Whether the server's contexts carry sfcb's CMPISessionId (see _session).
+        self._sessions = True
         self.logger = logging.getLogger(f"kvm_providers.cmpi.{miname}")
         level = os.environ.get("KVM_PROVIDERS_CMPI_LOG_LEVEL", "INFO").upper()
         install_log_handler(self.cmpi, broker, getattr(logging, level, logging.INFO))
@@ -290,17 +324,12 @@ class CMPIProxyProvider:
              access: str = ""):
         """Run one CMPI call: env, converter, request scope, error mapping.
 
-        `access` "read": the call may share its request scope with the read
-        calls around it (the other calls of the same client request, see
-        :mod:`.sharing`); "write": it ends the shared scope; "": neither.
+        `access` "write": it ends the shared read scope (:mod:`.sharing`);
+        "": it neither shares nor ends it.  Read calls: :meth:`_read`.
         """
+        start = time.perf_counter() if _CALL_TRACE else 0.0
         conv = Converter(self.cmpi, self.broker)
-        if access == "read":
-            scope = share.read()
-        elif access == "write":
-            scope = share.write()
-        else:
-            scope = request_scope()
+        scope = share.write() if access == "write" else request_scope()
         try:
             env = self._env(ctx)
             with scope:
@@ -312,6 +341,56 @@ class CMPIProxyProvider:
             return self._error(exc, what)
         finally:
             conv.release()
+            if _CALL_TRACE:
+                _trace_call(start, self.miname, what, None)
+
+    def _read(self, what: str, ctx, objname,
+              func: Callable[[CMPIEnvironment, Converter, CIMInstanceName], Any],
+              request: Callable[[CIMInstanceName], tuple],
+              part: Optional[Callable[[CIMInstanceName], tuple]]):
+        """Run one read CMPI call on the object path `objname`, in the request scope
+        it shares with the other calls of its client request (:mod:`.sharing`).
+
+        `request(op)`: what the calls of one client request have in common
+        beyond the namespace and sfcb's session (property list, source object,
+        filters); `part(op)`: what tells them apart (e.g. the class of a
+        subclass call); `part` None: a server never splits this call.
+        """
+        start = time.perf_counter() if _CALL_TRACE else 0.0
+        conv = Converter(self.cmpi, self.broker)
+        op = None
+        try:
+            op = self._path(conv, objname)
+            call = Call(what, (self._session(ctx, conv), op.namespace) + request(op),
+                        None if part is None else (self.miname,) + part(op))
+            env = self._env(ctx)
+            with share.read(call):
+                rc = func(env, conv, op)
+            if isinstance(rc, tuple):
+                return rc
+            return (self.cmpi.CMPI_RC_OK, None)
+        except BaseException as exc:  # pylint: disable=broad-except
+            return self._error(exc, what)
+        finally:
+            conv.release()
+            if _CALL_TRACE:
+                _trace_call(start, self.miname, what, op)
+
+    def _session(self, ctx, conv: Converter) -> Any:
+        """sfcb's ``CMPISessionId`` of the call (one per client connection), else None.
+
+        OpenPegasus passes none; once a context lacks it, it is not asked again.
+        """
+        if not self._sessions or ctx is None:
+            return None
+        try:
+            data = ctx.get_entry("CMPISessionId")
+            if data.type == self.cmpi.CMPI_uint32:      # what sfcb adds: read it directly
+                return data.value.uint32
+            return conv.from_data(data)[0]
+        except Exception:  # pylint: disable=broad-except  (CMPIException: no such entry)
+            self._sessions = False
+            return None
 
     def _path(self, conv: Converter, objname) -> CIMInstanceName:
         return conv.to_path(objname)
@@ -370,30 +449,31 @@ class CMPIProxyProvider:
         return out or [op]        # none: the provider says NOT_SUPPORTED
 
     def enum_instance_names(self, ctx, rslt, objname):
-        def run(env, conv):
-            op = self._path(conv, objname)
+        def run(env, conv, op):
             for cop in self._enum_paths(op):
                 for path in self.proxy.MI_enumInstanceNames(env, cop):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._run("EnumerateInstanceNames", ctx, run, "read")
+        return self._read("EnumerateInstanceNames", ctx, objname, run, _no_request,
+                          _class_part)
 
     def enum_instances(self, ctx, rslt, objname, plist):
-        def run(env, conv):
-            op = self._path(conv, objname)
+        def run(env, conv, op):
             props = self._plist(plist)
             for cop in self._enum_paths(op):
                 for inst in self.proxy.MI_enumInstances(env, cop, props):
                     rslt.return_instance(conv.keep(conv.instance(inst, namespace=op.namespace)))
             rslt.done()
-        return self._run("EnumerateInstances", ctx, run, "read")
+        return self._read("EnumerateInstances", ctx, objname, run,
+                          lambda op: (_frozen(self._plist(plist)),), _class_part)
 
     def get_instance(self, ctx, rslt, objname, plist):
-        def run(env, conv):
-            op = self._path(conv, objname)
-            inst = self.proxy.MI_getInstance(env, op, self._plist(plist))
+        def run(env, conv, op):
+            props = self._plist(plist)
+            inst = self.proxy.MI_getInstance(env, op, props)
             self._return_instances(conv, rslt, [inst], op.namespace)
-        return self._run("GetInstance", ctx, run, "read")
+        # A client's GetInstance is one call: it shares a scope only as an up-call.
+        return self._read("GetInstance", ctx, objname, run, _no_request, None)
 
     def create_instance(self, ctx, rslt, objname, newinst):
         def run(env, conv):
@@ -457,45 +537,49 @@ class CMPIProxyProvider:
 
     def associator_names(self, ctx, rslt, objname, assocClass, resultClass, role,
                          resultRole):
-        def run(env, conv):
-            op = self._path(conv, objname)
+        def run(env, conv, op):
             for acls in self._assoc_classes(op.namespace, assocClass):
                 for path in self.proxy.MI_associatorNames(env, op, acls, resultClass, role,
                                                           resultRole):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._run("AssociatorNames", ctx, run, "read")
+        return self._read("AssociatorNames", ctx, objname, run,
+                          lambda op: (str(op), resultClass, role, resultRole),
+                          lambda op: (assocClass,))
 
     def associators(self, ctx, rslt, objname, assocClass, resultClass, role, resultRole,
                     plist):
-        def run(env, conv):
-            op = self._path(conv, objname)
+        def run(env, conv, op):
             props = self._plist(plist)
             for acls in self._assoc_classes(op.namespace, assocClass):
                 for inst in self.proxy.MI_associators(env, op, acls, resultClass, role,
                                                       resultRole, props):
                     rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
             rslt.done()
-        return self._run("Associators", ctx, run, "read")
+        return self._read("Associators", ctx, objname, run,
+                          lambda op: (str(op), resultClass, role, resultRole,
+                                     _frozen(self._plist(plist))),
+                          lambda op: (assocClass,))
 
     def reference_names(self, ctx, rslt, objname, resultClass, role):
-        def run(env, conv):
-            op = self._path(conv, objname)
+        def run(env, conv, op):
             for acls in self._assoc_classes(op.namespace, resultClass):
                 for path in self.proxy.MI_referenceNames(env, op, acls, role):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._run("ReferenceNames", ctx, run, "read")
+        return self._read("ReferenceNames", ctx, objname, run, lambda op: (str(op), role),
+                          lambda op: (resultClass,))
 
     def references(self, ctx, rslt, objname, resultClass, role, plist):
-        def run(env, conv):
-            op = self._path(conv, objname)
+        def run(env, conv, op):
             props = self._plist(plist)
             for acls in self._assoc_classes(op.namespace, resultClass):
                 for inst in self.proxy.MI_references(env, op, acls, role, props):
                     rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
             rslt.done()
-        return self._run("References", ctx, run, "read")
+        return self._read("References", ctx, objname, run,
+                          lambda op: (str(op), role, _frozen(self._plist(plist))),
+                          lambda op: (resultClass,))
 
     # -- method MI ------------------------------------------------------------
 

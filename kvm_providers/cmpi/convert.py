@@ -86,6 +86,23 @@ def cim_error_from_cmpi(exc: BaseException) -> pywbem.CIMError:
     return pywbem.CIMError(code, desc or None)
 
 
+def _type_tables(c) -> tuple:
+    """The CMPIType tables of the SWIG module `c` (see :class:`Converter`)."""
+    to_ctype = {name: getattr(c, cname) for name, cname in CIM_TO_CMPI_NAMES.items()}
+    from_ctype = {v: k for k, v in to_ctype.items()}
+    from_ctype[c.CMPI_chars] = "string"
+    skip_ctypes = {getattr(c, n) for n in ("CMPI_class", "CMPI_args", "CMPI_filter",
+                                           "CMPI_enumeration", "CMPI_ptr", "CMPI_charsptr")
+                   if hasattr(c, n)}
+    # CMPIType of a scalar NULL of each CIM type (what value() gives for None): to_ctype.
+    return (c.CMPI_ARRAY, to_ctype, from_ctype, skip_ctypes,
+            c.CMPI_nullValue | c.CMPI_notFound, to_ctype, to_ctype["string"])
+
+
+#: {SWIG module: its type tables}; read-only once made (shared by every converter).
+_TABLES: dict[Any, tuple] = {}
+
+
 class Converter:
     """Converts values for one call (or one up-call); owns the CMPI objects it makes.
 
@@ -99,18 +116,13 @@ class Converter:
         self.arena: list[Any] = []
         # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
         self._inst_paths: dict[tuple, Any] = {}
-        c = cmpi
-        self.ARRAY = c.CMPI_ARRAY
-        self._to_ctype = {name: getattr(c, cname) for name, cname in CIM_TO_CMPI_NAMES.items()}
-        self._from_ctype = {v: k for k, v in self._to_ctype.items()}
-        self._from_ctype[c.CMPI_chars] = "string"
-        self._skip_ctypes = {getattr(c, n) for n in ("CMPI_class", "CMPI_args", "CMPI_filter",
-                                                     "CMPI_enumeration", "CMPI_ptr",
-                                                     "CMPI_charsptr") if hasattr(c, n)}
-        self._null_states = c.CMPI_nullValue | c.CMPI_notFound
-        # CMPIType of a scalar NULL of each CIM type (what value() gives for None).
-        self._null_ctypes = dict(self._to_ctype)
-        self._string_ctype = self._to_ctype["string"]
+        # The type tables depend on the module only: made once (a server makes a
+        # converter per CMPI call, 42 of them for an enumeration of every RASD).
+        tables = _TABLES.get(cmpi)
+        if tables is None:
+            tables = _TABLES[cmpi] = _type_tables(cmpi)
+        (self.ARRAY, self._to_ctype, self._from_ctype, self._skip_ctypes, self._null_states,
+         self._null_ctypes, self._string_ctype) = tables
 
     # -- lifetime -----------------------------------------------------------
 

@@ -184,6 +184,13 @@ class CMPILogger(ProviderLogger):
         self._emit(logging.ERROR, f"{text}\n{traceback.format_exc()}")
 
 
+#: The broker's read up-calls -> the CMPI operation the server serves them with.
+_UPCALLS = {"enumInstanceNames": "EnumerateInstanceNames", "enumInstances": "EnumerateInstances",
+            "getInstance": "GetInstance", "associators": "Associators",
+            "associatorNames": "AssociatorNames", "references": "References",
+            "referenceNames": "ReferenceNames"}
+
+
 class CMPICIMOMHandle(CIMOMHandle):
     """Up-calls through the CMPI broker, for one CMPI context.
 
@@ -209,8 +216,9 @@ class CMPICIMOMHandle(CIMOMHandle):
 
     def _call(self, func: Callable, *args: Any) -> Any:
         try:
-            # The server may serve an up-call with another call of this request.
-            with released():
+            # The server may serve an up-call with another call of this request;
+            # a read up-call's CMPI call then joins the caller's request scope.
+            with released(_UPCALLS.get(getattr(func, "__name__", ""))):
                 return func(*args)
         except self.cmpi.CMPIException as exc:
             raise cim_error_from_cmpi(exc) from None

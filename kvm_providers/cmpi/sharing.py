@@ -1,34 +1,61 @@
-"""Request-scope memos shared by the read calls a CIM server makes for one client request.
+"""Request-scope memos shared by the CMPI calls a CIM server makes for one client request.
 
 A CIM server splits one client request into several CMPI calls: sfcb and
 OpenPegasus call the provider once per registered subclass for an
-enumeration of a superclass (CIM_ResourceAllocationSettingData: eight RASD
-classes, one provider), and an Associators request makes one GetInstance
-up-call per associated instance, each served by another CMPI call.  The
-embedded server serves such a request in one request scope, where every
-domain's XML is fetched and parsed once (:mod:`kvm_providers.virt.domain`);
-with one scope per CMPI call, each subclass call would list the domains and
-fetch and parse the XML of every domain again.
+enumeration of a superclass (CIM_ResourcePool: 24 pool classes, KVM, LXC and
+Xen, one provider; CIM_ResourceAllocationSettingData: eight RASD classes per
+family), OpenPegasus calls an association provider once per association
+class, and an Associators request may make one GetInstance up-call per
+associated instance, each served by another CMPI call.  The embedded server
+serves such a request in one request scope, where every domain's XML is
+fetched and parsed once (:mod:`kvm_providers.virt.domain`); with one scope
+per CMPI call, each subclass call would list the domains and fetch and parse
+the XML of every domain again.
 
-CMPI gives no request identity, so read calls that follow each other closely
-share one scope (:class:`ReadShare`): a call joins the current shared scope
-if it is younger than ``max_age`` seconds and a call was running, or ended,
-less than ``idle`` seconds ago; otherwise it starts a new one.  Writes
-(CreateInstance, ModifyInstance, DeleteInstance, InvokeMethod) never share:
-each has a scope of its own and ends the shared one before and after it runs,
-so a read after a write through the providers sees the change at once.  A
-change made outside the providers (virsh, another management tool) shows in
-the read calls that start ``max_age`` seconds later at the latest.
+CMPI gives no request identity.  What the servers pass (traced in sfcb 1.3.18
+and OpenPegasus 2.14.4): a new context for every call (Pegasus: one on the
+calling thread's stack, so its address says nothing); sfcb adds
+``CMPISessionId``, a number per client *connection* (the same for every
+request on a kept-alive connection, and for the up-calls a provider makes);
+sfcb issues the subclass calls one after the other (0.2-3 ms apart), Pegasus
+all at once from as many threads.  So the calls of one request are
+recognised by what they are (:class:`Call`): a read call joins the current
+shared scope only if
+
+* the scope is young (``max_age`` seconds, 2 by default) and a call of it is
+  running or ended less than ``idle`` (0.5 s) ago;
+* no libvirt event has reported a change since the scope began
+  (:func:`kvm_providers.virt.events.subscribe_changes`: domain lifecycle,
+  devices, tunables, media; storage pool lifecycle and refresh; network
+  lifecycle; a reconnection to the host) and no write ran;
+* and either it is a *part* of the scope's request: the same operation with
+  the same request parameters (sfcb session, namespace, property list; for
+  associations the source object and filters) and a part (provider and class
+  or association class) the scope has not served yet -- a CIM server never
+  makes the same call twice for one request, so a repeated call is a new
+  request; a GetInstance is never split, it never joins as a part --, or it
+  is the up-call a call of the scope is waiting for (:func:`released`).
+
+A client request that repeats a request (the usual poll), or makes another
+operation, or comes on another sfcb connection thus never reads from a scope
+begun before it; a change another libvirt client made shows in the next
+request unless that request is another part-like request of the same
+operation (e.g. an enumeration of another class) within ``idle`` of the
+previous one *and* libvirt has not reported the change yet.
+
+Writes (CreateInstance, ModifyInstance, DeleteInstance, InvokeMethod) never
+share: each has a scope of its own and ends the shared one before and after
+it runs, so a read after a write through the providers sees the change at
+once.
 
 The calls that share a scope run one at a time (the scope's lock), as the
-embedded server runs the parts of one request: both servers issue the
-subclass calls of an enumeration concurrently, and concurrent calls would
-each compute what the first one is computing (the memos are filled when a
-computation ends), and make every SWIG call of the conversion, which
-releases the GIL, wait for it again behind the other calls.  A call that
-waits on the CIM server (an up-call, :func:`released`) lets the others run
-meanwhile: the server may serve the up-call with another call of the same
-scope.
+embedded server runs the parts of one request: Pegasus issues the subclass
+calls concurrently, and concurrent calls would each compute what the first
+one is computing (the memos are filled when a computation ends), and make
+every SWIG call of the conversion, which releases the GIL, wait for it again
+behind the other calls.  A call that waits on the CIM server (an up-call,
+:func:`released`) lets the others run meanwhile: the server may serve the
+up-call with another call of the same scope.
 
 ``$KVM_PROVIDERS_CMPI_SHARE`` sets ``max_age`` (seconds, default 2; ``0``
 turns sharing off: one scope per CMPI call).
@@ -41,11 +68,14 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Iterator, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Iterator, Optional
 
+from .. import virt
 from ..provider import request_scope
+from ..virt import events
 
-__all__ = ["ReadShare", "share", "released", "DEFAULT_MAX_AGE", "IDLE", "LOCK_WAIT"]
+__all__ = ["Call", "ReadShare", "share", "released", "DEFAULT_MAX_AGE", "IDLE", "LOCK_WAIT"]
 
 LOG = logging.getLogger("kvm_providers.cmpi")
 
@@ -71,38 +101,70 @@ def _max_age_from_env() -> float:
     return max(0.0, value)
 
 
-class _Shared:
-    __slots__ = ("memo", "created", "last", "active", "lock")
+@dataclass(frozen=True)
+class Call:
+    """What a read call is, to tell the calls of one client request apart.
 
-    def __init__(self, now: float):
+    ``op``: the CIM operation ("EnumerateInstances", "Associators", ...).
+    ``request``: what every call of one client request has in common (sfcb's
+    session, the namespace, the property list; for associations the source
+    object and the filters).  ``part``: what tells the calls of one request
+    apart (provider and class, provider and association class); None for an
+    operation a server never splits (GetInstance).
+    """
+
+    op: str
+    request: Hashable = None
+    part: Hashable = None
+
+
+class _Shared:
+    __slots__ = ("memo", "created", "last", "active", "lock", "op", "request", "parts",
+                 "waiting")
+
+    def __init__(self, now: float, call: Call):
         self.memo: dict = {}
         self.created = now
         self.last = now
         self.active = 0
         self.lock = threading.Lock()
+        self.op = call.op
+        self.request = call.request
+        self.parts: set = set()
+        #: {operation: calls of this scope waiting for an up-call of it}
+        self.waiting: dict[str, int] = {}
 
 
 @contextlib.contextmanager
-def released() -> Iterator[None]:
-    """Let the other calls of this thread's shared scope run while it waits on the server."""
+def released(upcall: Optional[str] = None) -> Iterator[None]:
+    """Let the other calls of this thread's shared scope run while it waits on the server.
+
+    `upcall`: the read operation asked of the server ("GetInstance", ...); the
+    server may serve it with a CMPI call to this process, which then joins
+    this scope (:meth:`ReadShare.read`).
+    """
     cur = getattr(_held, "scope", None)
     if cur is None:
         yield
         return
     _held.scope = None
+    if upcall:
+        cur.waiting[upcall] = cur.waiting.get(upcall, 0) + 1
     cur.lock.release()
     try:
         yield
     finally:
         cur.lock.acquire()
+        if upcall:
+            cur.waiting[upcall] -= 1
         _held.scope = cur
 
 
 class ReadShare:
-    """The scope shared by close read calls of one process (see the module doc)."""
+    """The scope shared by the read calls of one client request (see the module doc)."""
 
     def __init__(self, max_age: Optional[float] = None, idle: float = IDLE,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, watch: bool = True):
         self.max_age = _max_age_from_env() if max_age is None else max_age
         self.idle = idle
         self.clock = clock
@@ -110,16 +172,84 @@ class ReadShare:
         self._current: Optional[_Shared] = None
         #: Calls that gave up waiting for their scope (LOCK_WAIT) and ran beside it.
         self.timeouts = 0
+        #: libvirt change events (and reconnections) seen; each ended the shared scope.
+        self.changes = 0
+        self._watch = watch
+        self._watched: Any = None
+        self._subscription: Optional[events.ChangeEvents] = None
+        self._watch_lock = threading.Lock()
+        self._subscribing: Optional[int] = None
 
-    def _join(self) -> Optional[_Shared]:
+    # -- libvirt's change events ------------------------------------------------------
+
+    def watch(self) -> None:
+        """Subscribe to the change events of the process's libvirt hosts (again if
+        they were configured anew).  Nothing before the hosts are configured: the
+        provider calls configure them on first use."""
+        if not self._watch or not virt.is_configured():
+            return
+        mgr = virt.manager()
+        if mgr is self._watched:
+            return
+        with self._watch_lock:
+            if mgr is self._watched:
+                return
+            old, self._watched = self._subscription, mgr
+            # The hosts that are up are reported as connected at once, in this
+            # thread: not a reconnection (ending the scope now would only make
+            # the other calls of this first request read libvirt again).
+            self._subscribing = threading.get_ident()
+            try:
+                self._subscription = events.subscribe_changes(mgr, self._changed,
+                                                              self._reconnected)
+            finally:
+                self._subscribing = None
+        if old is not None:
+            old.close()
+
+    def close(self) -> None:
+        """End the subscription (tests, shutdown)."""
+        with self._watch_lock:
+            sub, self._subscription, self._watched = self._subscription, None, None
+        if sub is not None:
+            sub.close()
+
+    def _changed(self, ev: events.ChangeEvent) -> None:
+        # libvirt's event loop thread: only drop the scope.
+        LOG.debug("libvirt host %s: %s %s %s: shared read scope ended", ev.host.label,
+                  ev.kind, ev.name, ev.what)
+        with self._lock:
+            self.changes += 1
+            self._current = None
+
+    def _reconnected(self, _host: Any) -> None:
+        # Events of the time the connection was down are lost.
+        if self._subscribing == threading.get_ident():
+            return
+        with self._lock:
+            self.changes += 1
+            self._current = None
+
+    # -- scopes -------------------------------------------------------------------------
+
+    def _fits(self, cur: _Shared, call: Call, now: float) -> bool:
+        if now - cur.created > self.max_age or (cur.active == 0 and now - cur.last > self.idle):
+            return False
+        if cur.waiting.get(call.op):
+            return True         # the up-call a call of this scope waits for
+        return call.part is not None and call.op == cur.op and call.request == cur.request \
+            and call.part not in cur.parts
+
+    def _join(self, call: Call) -> Optional[_Shared]:
         if self.max_age <= 0:
             return None
+        self.watch()
         now = self.clock()
         with self._lock:
             cur = self._current
-            if cur is None or now - cur.created > self.max_age or \
-                    (cur.active == 0 and now - cur.last > self.idle):
-                cur = self._current = _Shared(now)
+            if cur is None or not self._fits(cur, call, now):
+                cur = self._current = _Shared(now, call)
+            cur.parts.add(call.part)
             cur.active += 1
             cur.last = now
             return cur
@@ -135,9 +265,10 @@ class ReadShare:
             self._current = None
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[dict]:
-        """The request scope of a read call: the shared one if it is still current."""
-        cur = self._join()
+    def read(self, call: Optional[Call] = None) -> Iterator[dict]:
+        """The request scope of read call `call`: the shared one if `call` is part of
+        its request (see the module doc), else a new shared one."""
+        cur = self._join(call or Call("read"))
         if cur is None:
             with request_scope() as scope:
                 yield scope

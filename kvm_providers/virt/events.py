@@ -11,6 +11,12 @@ The events run on libvirt's event loop thread (:func:`~.connection.ensure_event_
 as :class:`DomainEvent` values: the host, the domain's name and UUID, and
 libvirt's event and detail codes.  Subscribers must return quickly (queue the
 event and do the work elsewhere): every host's events wait for them.
+
+:func:`subscribe_changes` reports, as :class:`ChangeEvent` values, every
+event that says a domain (lifecycle, devices, tunables, balloon, media,
+metadata), a storage pool (lifecycle, refresh) or a network (lifecycle)
+changed: for caches that must not outlive a change (the read scopes shared
+inside a CIM server, :mod:`kvm_providers.cmpi.sharing`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from .connection import Host
 
 __all__ = ["DomainEvent", "DomainEvents", "subscribe", "event_name", "EVENT_DEFINED",
            "ProblemEvent", "ProblemEvents", "subscribe_problems",
-           "EVENT_UNDEFINED", "EVENT_STARTED", "EVENT_STOPPED"]
+           "EVENT_UNDEFINED", "EVENT_STARTED", "EVENT_STOPPED", "ChangeEvent", "ChangeEvents",
+           "subscribe_changes"]
 
 LOG = logging.getLogger(__name__)
 
@@ -260,3 +267,130 @@ def subscribe_problems(source: HookSource, on_problem: Callable[[ProblemEvent], 
     sub = ProblemEvents(source, on_problem)
     sub.start()
     return sub
+
+
+# -- changes of any kind (cmpi.sharing: end the read scopes shared inside a CIM server) --------
+
+#: (kind, what, register method, event id, deregister method): the libvirt events that
+#: say a domain, storage pool or network changed.  libvirt has no volume events; a
+#: volume created or deleted through libvirt shows as a pool "refresh" only where the
+#: driver emits one.
+_CHANGE_EVENTS: list[tuple[str, str, str, int, str]] = [
+    (kind, what, reg, getattr(libvirt, const), dereg)
+    for kind, what, reg, const, dereg in (
+        ("domain", "lifecycle", "domainEventRegisterAny", "VIR_DOMAIN_EVENT_ID_LIFECYCLE",
+         "domainEventDeregisterAny"),
+        ("domain", "device-added", "domainEventRegisterAny", "VIR_DOMAIN_EVENT_ID_DEVICE_ADDED",
+         "domainEventDeregisterAny"),
+        ("domain", "device-removed", "domainEventRegisterAny",
+         "VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED", "domainEventDeregisterAny"),
+        ("domain", "tunable", "domainEventRegisterAny", "VIR_DOMAIN_EVENT_ID_TUNABLE",
+         "domainEventDeregisterAny"),
+        ("domain", "balloon", "domainEventRegisterAny", "VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE",
+         "domainEventDeregisterAny"),
+        ("domain", "disk-change", "domainEventRegisterAny", "VIR_DOMAIN_EVENT_ID_DISK_CHANGE",
+         "domainEventDeregisterAny"),
+        ("domain", "tray-change", "domainEventRegisterAny", "VIR_DOMAIN_EVENT_ID_TRAY_CHANGE",
+         "domainEventDeregisterAny"),
+        ("domain", "metadata", "domainEventRegisterAny", "VIR_DOMAIN_EVENT_ID_METADATA_CHANGE",
+         "domainEventDeregisterAny"),
+        ("storage-pool", "lifecycle", "storagePoolEventRegisterAny",
+         "VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE", "storagePoolEventDeregisterAny"),
+        ("storage-pool", "refresh", "storagePoolEventRegisterAny",
+         "VIR_STORAGE_POOL_EVENT_ID_REFRESH", "storagePoolEventDeregisterAny"),
+        ("network", "lifecycle", "networkEventRegisterAny", "VIR_NETWORK_EVENT_ID_LIFECYCLE",
+         "networkEventDeregisterAny"),
+    ) if hasattr(libvirt, const)]
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """Something of a host changed: a domain, storage pool or network (by name)."""
+
+    host: Host
+    kind: str             # "domain", "storage-pool", "network"
+    name: str             # the object's name ("" if libvirt could not say)
+    what: str             # "lifecycle", "device-added", "refresh", ...
+
+
+class ChangeEvents:
+    """A subscription to every change event of some hosts (:data:`_CHANGE_EVENTS`)."""
+
+    def __init__(self, source: HookSource, on_change: Callable[[ChangeEvent], None],
+                 on_connect: Optional[Callable[[Host], None]] = None):
+        self.source = source
+        self.on_change = on_change
+        self.on_connect = on_connect
+        self.closed = False
+        self._lock = threading.Lock()
+        self._callbacks: dict[str, list[tuple[Any, str, int]]] = {}   # host -> [(conn, dereg, id)]
+
+    def start(self) -> "ChangeEvents":
+        """Register with the hosts (now for those up, again after every reconnection)."""
+        self.source.add_connect_hook(self._connected)
+        return self
+
+    def close(self) -> None:
+        """Deregister every callback."""
+        self.closed = True
+        try:
+            self.source.remove_connect_hook(self._connected)
+        except Exception:  # pylint: disable=broad-except
+            pass
+        with self._lock:
+            callbacks, self._callbacks = dict(self._callbacks), {}
+        for regs in callbacks.values():
+            for conn, dereg, cbid in regs:
+                try:
+                    getattr(conn, dereg)(cbid)
+                except Exception:  # pylint: disable=broad-except
+                    pass      # the connection is gone, and its callbacks with it
+
+    def _connected(self, host: Host, conn: Any) -> None:
+        if self.closed:
+            return
+        regs = []
+        for kind, what, reg, event_id, dereg in _CHANGE_EVENTS:
+            try:
+                cbid = getattr(conn, reg)(None, event_id, self._callback_for(host, kind, what),
+                                          None)
+            except (libvirt.libvirtError, AttributeError) as exc:
+                # A driver without this event (e.g. no networks): its changes are seen
+                # by the next request only.
+                LOG.debug("libvirt host %s: no %s %s events (%s)", host.label, kind, what, exc)
+                continue
+            regs.append((conn, dereg, cbid))
+        with self._lock:
+            old = self._callbacks.pop(host.label, [])
+            self._callbacks[host.label] = regs
+        for oconn, dereg, cbid in old:
+            if oconn is not conn:
+                continue      # an old connection's callbacks went with it
+            try:
+                getattr(oconn, dereg)(cbid)
+            except Exception:  # pylint: disable=broad-except
+                pass
+        if self.on_connect is not None:
+            self.on_connect(host)
+
+    def _callback_for(self, host: Host, kind: str, what: str) -> Callable[..., None]:
+        # libvirt calls back with (conn, object, <event's own values>..., opaque).
+        def callback(_conn: Any, obj: Any, *_rest: Any) -> None:
+            try:
+                name = obj.name()
+            except Exception:  # pylint: disable=broad-except
+                name = ""
+            try:
+                self.on_change(ChangeEvent(host, kind, name, what))
+            except Exception:  # pylint: disable=broad-except
+                LOG.exception("libvirt host %s: change event subscriber failed", host.label)
+        return callback
+
+
+def subscribe_changes(source: HookSource, on_change: Callable[[ChangeEvent], None],
+                      on_connect: Optional[Callable[[Host], None]] = None) -> ChangeEvents:
+    """Report every change event of the domains, storage pools and networks of `source`
+    to `on_change`, and every (re)connection of one of its hosts to `on_connect`
+    (events of the time the connection was down are lost).  Both run on libvirt's
+    threads and must return quickly."""
+    return ChangeEvents(source, on_change, on_connect).start()

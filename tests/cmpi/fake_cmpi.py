@@ -1034,6 +1034,9 @@ class CMPIBroker(_Proxy):
         self.superclasses: dict[str, str] = {}
         self.methods: dict[tuple[str, str], Any] = {}
         self.upcalls: list[tuple] = []
+        #: sfcb's CMPISessionId of the contexts made now: one per client connection
+        #: (sfcb's httpAdapter counts the connections it forks a handler for).
+        self.session = 1
         self._lock = threading.RLock()
 
     # Two proxies of one broker (one re-wrapped) are the same broker.
@@ -1125,11 +1128,30 @@ class CMPIBroker(_Proxy):
     # -- context checks -------------------------------------------------------
 
     def context(self, entries: Optional[dict] = None) -> CMPIContext:
-        """A call context for the current thread (what the server passes a provider)."""
-        cells = {}
+        """A call context for the current thread (what the server passes a provider).
+
+        Both servers add the principal and more (Pegasus ``CMPIInitNameSpace``,
+        ``CMPIAcceptLanguage``; sfcb ``CMPIRole``); sfcb adds ``CMPISessionId``,
+        a number per client *connection* (``session``: every request on a
+        kept-alive connection has the same one, and so have the up-calls its
+        providers make).  Nothing identifies one client request.
+        """
+        cells = {"CMPIPrincipal": _Cell(CMPI_string, CMPI_goodValue, "")}
+        if not self.is_pegasus:
+            cells["CMPISessionId"] = _Cell(CMPI_uint32, CMPI_goodValue, self.session)
         for k, v in (entries or {}).items():
-            cells[k] = _Cell(CMPI_string, CMPI_goodValue, v)
+            cells[k] = _Cell(CMPI_uint32 if isinstance(v, int) else CMPI_string,
+                             CMPI_goodValue, v)
         return CMPIContext._new(cells, thread=threading.get_ident())
+
+    def call_context(self, ctx: CMPIContext) -> CMPIContext:
+        """The context of one provider call made for the request (or up-call) of `ctx`.
+
+        Both servers make a new context for every call they make to a provider
+        (Pegasus: a CMPI_ContextOnStack on the calling thread's stack, so even
+        its address is reused by unrelated calls), with the request's entries.
+        """
+        return CMPIContext._new(dict(ctx._entries), thread=threading.get_ident())
 
     def _ctx(self, ctx, where: str) -> None:
         _check(ctx, CMPIContext, where, 2)
@@ -1244,10 +1266,32 @@ class CMPIBroker(_Proxy):
             {i._path._classname.lower() for insts in self.repository.values() for i in insts}
         return sorted(c for c in known if _class_is_a(self, c, cn))
 
+    @staticmethod
+    def _serve(func):
+        """Run one provider call as both servers do: on a thread of the server (sfcb's
+        provider process and Pegasus' agent start one per request), while the
+        caller -- the client, or a provider's up-call -- waits for it."""
+        out: dict = {}
+
+        def run():
+            try:
+                out["result"] = func()
+            except BaseException as exc:  # pylint: disable=broad-except
+                out["error"] = exc
+        worker = threading.Thread(target=run, name="cimserver-call", daemon=True)
+        worker.start()
+        worker.join(120)
+        if worker.is_alive():
+            raise _violation("a provider call did not return in 120 s")
+        if "error" in out:
+            raise out["error"]
+        return out["result"]
+
     def _call_provider(self, ctx, fname: str, *args) -> CMPIResult:
         rslt = CMPIResult._new()
         prov = args[-1]
-        rc, msg = target_call(prov, fname, ctx, rslt, *args[:-1])
+        rc, msg = self._serve(lambda: target_call(prov, fname, self.call_context(ctx), rslt,
+                                                  *args[:-1]))
         if rc != CMPI_RC_OK:
             _raise(rc, msg.decode() if isinstance(msg, bytes) else msg)
         return rslt
@@ -1425,7 +1469,8 @@ class CMPIBroker(_Proxy):
         prov = self._provider(op._classname)
         if prov is not None:
             rslt = CMPIResult._new()
-            rc, msg = target_call(prov, "invoke_method", ctx, rslt, op, method, _in, out)
+            rc, msg = self._serve(lambda: target_call(prov, "invoke_method", self.call_context(ctx),
+                                                      rslt, op, method, _in, out))
             if rc != CMPI_RC_OK:
                 _raise(rc, msg.decode() if isinstance(msg, bytes) else msg)
             return CMPIData._from_cell(rslt.data[0] if rslt.data else None)

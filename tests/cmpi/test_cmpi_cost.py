@@ -158,29 +158,41 @@ def test_names_of_every_rasd_read_each_domain_once(fake, node, clock, counts):
     assert counts["listAllDomains"] == 1
 
 
+def _part(broker, ctx, prox, cn: str, names: bool = False) -> list:
+    """One subclass call of an enumeration, made as a server makes it (its own context)."""
+    rslt = F.CMPIResult._new()
+    op = broker.new_object_path(NS, cn)
+    if names:
+        rc = F.target_call(prox, "enum_instance_names", broker.call_context(ctx), rslt, op)
+    else:
+        rc = F.target_call(prox, "enum_instances", broker.call_context(ctx), rslt, op, None)
+    assert rc == (0, None), rc
+    return rslt.paths if names else rslt.instances
+
+
 def test_a_write_ends_the_sharing(fake, node, clock, counts):
     """A write call through the adapter: the next read reads libvirt again."""
     broker, ctx, prox = _server("Pegasus", RASD_CLASSES)
-    _enumerate(broker, ctx)
-    _enumerate(broker, ctx)                # the same request's neighbours: shared
+    _part(broker, ctx, prox, RASD_CLASSES[0])
+    _part(broker, ctx, prox, RASD_CLASSES[1])   # two parts of one request: shared
     assert counts["XMLDesc"] == GUESTS
     gone = broker.new_object_path(NS, RASD_CLASSES[0])
     gone.add_key("InstanceID", _str(broker, "nosuchguest/nosuchdevice"), F.CMPI_string)
     rc, _msg = F.target_call(prox, "delete_instance", ctx, F.CMPIResult._new(), gone)
     assert rc != 0
-    _enumerate(broker, ctx)
+    _part(broker, ctx, prox, RASD_CLASSES[2])   # would be a part too: the write ended it
     assert counts["XMLDesc"] == 2 * GUESTS and counts["listAllDomains"] == 2
 
 
 def test_sharing_ends_when_idle_or_old(fake, node, clock, counts):
-    broker, ctx, _prox = _server("RequestHandler", RASD_CLASSES)
-    _enumerate(broker, ctx)
+    broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
+    _part(broker, ctx, prox, RASD_CLASSES[0])
     clock.now += sharing.IDLE + 0.1       # nothing ran meanwhile: a new request
-    _enumerate(broker, ctx)
+    _part(broker, ctx, prox, RASD_CLASSES[1])
     assert counts["listAllDomains"] == 2
-    for _ in range(5):                    # calls back to back, but the scope gets old
+    for cn in RASD_CLASSES[2:7]:          # parts back to back, but the scope gets old
         clock.now += 0.45
-        _enumerate(broker, ctx)
+        _part(broker, ctx, prox, cn)
     assert counts["listAllDomains"] == 3
 
 
@@ -318,4 +330,145 @@ def test_concurrent_subclass_calls_read_each_domain_once(fake, node, clock, coun
     assert all(rc == (0, None) for rc, _n in results.values()), results
     assert sum(n for _rc, n in results.values()) > 6 * GUESTS
     assert counter["XMLDesc"] == GUESTS and counts["listAllDomains"] == 1
+    assert adapter.share.timeouts == 0
+
+
+# -- No answer older than the request: what tells one client request from the next -----------
+#
+# The shared scope must never serve a client request that began after a change libvirt
+# made (or reported): the DSP2013 pool use case 5.1.6 defines a guest directly in
+# libvirt and enumerates CIM_ResourcePool through the server at once, and got the
+# answer from before (sfcb 1.3.18, OpenPegasus 2.14.4).  The clock is frozen, so
+# neither age nor idleness ends a scope here.
+
+FRESH = ("<domain type='test'><name>fresh1</name><memory>65536</memory><vcpu>3</vcpu>"
+         "<os><type>hvm</type></os></domain>")
+
+
+@pytest.fixture
+def quiet(monkeypatch, clock):
+    """A share that does not watch libvirt's events: only request recognition ends scopes."""
+    share = sharing.ReadShare(max_age=2.0, clock=clock, watch=False)
+    monkeypatch.setattr(adapter, "share", share)
+    return share
+
+
+@pytest.fixture
+def fresh_guest(node):
+    """Define the guest `fresh1` directly in libvirt (the layer's own test-driver connection:
+    a test:///file node is private to its connection), as virsh would; undefined afterwards."""
+    conn = virt.manager().hosts[0].conn()
+    made = []
+
+    def define():
+        made.append(conn.defineXML(FRESH))
+    yield define
+    for dom in made:
+        dom.undefine()
+
+
+def _ids(datas) -> set:
+    return {_instance_id(d) for d in datas}
+
+
+def _names(datas) -> set:
+    out = set()
+    for data in datas:
+        key = data.value.ref.get_key("InstanceID")     # bound while its value is read
+        out.add(key.value.string.__str__())
+    return out
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_a_repeated_request_sees_a_change_made_before_it(fake, node, quiet, fresh_guest, counts,
+                                                          server):
+    """The same enumeration again (a client's poll) is a new request: a server never makes
+    the same call twice for one request (before: the second answer came from the scope of
+    the first, without fresh1)."""
+    broker, ctx, _prox = _server(server, RASD_CLASSES)
+    before = _ids(_enumerate(broker, ctx))
+    assert "fresh1/proc" not in before
+    fresh_guest()
+    after = _ids(_enumerate(broker, ctx))
+    assert "fresh1/proc" in after and before < after
+    assert counts["listAllDomains"] == 2
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_another_operation_is_a_new_request(fake, node, quiet, fresh_guest, server):
+    """EnumerateInstances, a change, EnumerateInstanceNames of the same classes: the names
+    include the change (before: they came from the instances' scope)."""
+    broker, ctx, _prox = _server(server, RASD_CLASSES)
+    _enumerate(broker, ctx)
+    fresh_guest()
+    assert "fresh1/proc" in _names(_enumerate(broker, ctx, names=True))
+
+
+def test_another_sfcb_connection_is_a_new_request(fake, node, quiet, fresh_guest, counts):
+    """sfcb's CMPISessionId differs per client connection: a call of another connection
+    never joins (before: a part-like call of another client joined)."""
+    broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
+    _part(broker, ctx, prox, "KVM_MemResourceAllocationSettingData")
+    fresh_guest()
+    broker.session += 1                   # another client connection
+    procs = _part(broker, broker.context(), prox, "KVM_ProcResourceAllocationSettingData")
+    assert "fresh1/proc" in {_instance_id_of(i) for i in procs}
+    assert counts["listAllDomains"] == 2
+
+
+def test_parts_of_one_request_still_share(fake, node, quiet, counts):
+    """What the recognition keeps: the subclass calls of one request, one after the other
+    (sfcb) or in any order, read the domains once."""
+    broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
+    for cn in reversed(RASD_CLASSES):
+        _part(broker, ctx, prox, cn)
+    assert counts["listAllDomains"] == 1 and counts["XMLDesc"] == GUESTS
+
+
+def test_a_libvirt_change_event_ends_the_scope(fake, node, clock, fresh_guest, counts,
+                                               monkeypatch):
+    """A change libvirt reported ends the shared scope, also for a call that would be a
+    part of the same request (before: served from the scope begun before the change)."""
+    import time
+    share = sharing.ReadShare(max_age=2.0, clock=clock)
+    monkeypatch.setattr(adapter, "share", share)
+    try:
+        broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
+        _part(broker, ctx, prox, "KVM_MemResourceAllocationSettingData")
+        seen = share.changes
+        fresh_guest()
+        deadline = time.monotonic() + 30          # libvirt's event loop thread reports it
+        while share.changes == seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert share.changes > seen, "libvirt reported no change event"
+        procs = _part(broker, ctx, prox, "KVM_ProcResourceAllocationSettingData")
+        assert "fresh1/proc" in {_instance_id_of(i) for i in procs}
+        assert counts["listAllDomains"] == 2
+    finally:
+        share.close()
+
+
+def _instance_id_of(cinst) -> str:
+    key = cinst.objectpath().get_key("InstanceID")
+    return key.value.string.__str__()
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_upcalls_through_the_server_join_the_callers_scope(fake, node, quiet, counts, server):
+    """Associators with the devices' MI not loaded here: each device is a GetInstance
+    up-call the server serves with a CMPI call to this process; those calls join the
+    caller's scope (a GetInstance of a client never does), so guest0000's XML is read once."""
+    broker = F.CMPIBroker(name=server)
+    ctx = broker.context()
+    assoc = _mi(broker, ctx, "system_device")
+    devices = adapter.CMPIProxyProvider("kvm_providers_logical_devices", broker, ctx, cmpi=F)
+    from kvm_providers.registry import registrations
+    for reg in registrations():
+        if reg.provider_name == "kvm_providers_logical_devices" and NS in reg.namespaces:
+            broker.register(reg.classname, devices)
+    counts.clear()
+    found = _associators(broker, ctx, assoc)
+    gets = [u for u in broker.upcalls if u[0] == "getInstance"]
+    assert len(found) > 5 and len(gets) == len(found)
+    assert counts["XMLDesc"] == 1 and counts["listAllDomains"] <= 1
     assert adapter.share.timeouts == 0
