@@ -163,6 +163,14 @@ class CIMProvider2:
         """Generate association instances that refer to `object_name`."""
         return None
 
+    def check_source(self, env, object_name: CIMInstanceName) -> None:
+        """Raise a CIMError if `object_name`, the source object of an association
+        operation, names no instance; called before ``references()``.
+
+        The default checks nothing (the association is then empty); providers whose
+        clients expect CIM_ERR_NOT_FOUND for a source that does not exist override it.
+        """
+
     def simple_refs(self, env, object_name: CIMInstanceName, model: InstanceModel,
                     result_class_name: str, role: str, result_role: str,
                     keys_only: bool) -> Iterator[CIMInstance]:
@@ -325,8 +333,20 @@ class CIMProvider2:
         except Exception:           # noqa: BLE001 - the error to report is NOT_FOUND
             key = None
         what = f"No such instance ({key})" if key else "No such instance"
+        try:
+            reason = self.not_found_reason(env, path, key)
+        except Exception:           # noqa: BLE001 - the error to report is NOT_FOUND
+            reason = None
+        if reason:
+            what = f"{what}: {reason}"
         return CIMError(pywbem.CIM_ERR_NOT_FOUND,
                         f"Instance not found: {_path_str(path)}; {what}")
+
+    def not_found_reason(self, env, path: CIMInstanceName, key: Optional[str]) -> Optional[str]:
+        """What the object `path` names is missing, in the terms of the managed
+        system, for the description of CIM_ERR_NOT_FOUND (`key`: the key in which
+        `path` differs from the nearest instance, or None).  None: nothing to add."""
+        return None
 
     def _blame_key(self, env, path: CIMInstanceName) -> Optional[str]:
         spec = self._schema().spec(path.namespace, path.classname)
@@ -394,6 +414,7 @@ class CIMProvider2:
         if not assocClassName:
             raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
                            "No association class given to the association provider")
+        self.check_source(env, objectName)
         ns = objectName.namespace
         model = make_model(ns, assocClassName, property_list=propertyList,
                            keys_only=keys_only, schema=self._schema())

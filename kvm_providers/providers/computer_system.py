@@ -105,6 +105,16 @@ class ComputerSystemProvider(VirtProvider):
             return None
         return model
 
+    def not_found_reason(self, env, path, key) -> Optional[str]:
+        """A virtual system whose Name names no domain: says so with libvirt's words
+        for it, as libvirt-cim did (its clients look for "Referenced domain `<name>'
+        does not exist")."""
+        if key is not None and key.lower() != "name":
+            return None
+        name = path.keybindings.get("Name")
+        if not isinstance(name, str):
+            return None
+        return f"Referenced domain `{name}' does not exist: Domain not found"
 
     def cim_method_requeststatechange(self, env, object_name, param_requestedstate=None,
                                       param_timeoutperiod=None):

@@ -254,6 +254,7 @@ def test_associators_call_a_loaded_mi_directly(fake, node, clock, server):
     ctx = broker.context()
     assoc = _mi(broker, ctx, "system_device")
     _mi(broker, ctx, "logical_devices")
+    _mi(broker, ctx, "computer_system")     # the source object is looked up (NOT_FOUND if none)
     direct = _associators(broker, ctx, assoc)
     assert len(direct) > 5
     assert [u for u in broker.upcalls if u[0] == "getInstance"] == []
@@ -261,6 +262,7 @@ def test_associators_call_a_loaded_mi_directly(fake, node, clock, server):
     broker = F.CMPIBroker(name=server)
     ctx = broker.context()
     assoc = _mi(broker, ctx, "system_device")
+    _mi(broker, ctx, "computer_system")
     devices = adapter.CMPIProxyProvider("kvm_providers_logical_devices", broker, ctx, cmpi=F)
     from kvm_providers.registry import registrations
     for reg in registrations():

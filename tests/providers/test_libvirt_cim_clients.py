@@ -176,3 +176,47 @@ def test_remove_a_setting_the_system_lacks_names_its_instance_id(conn):
     assert code == pywbem.CIM_ERR_NOT_FOUND and "No such instance (full/invalid)" in desc
     assert sorted(str(p) for p in conn.EnumerateInstanceNames(
         "KVM_DiskResourceAllocationSettingData", namespace=NS)) == before
+
+
+def test_association_of_an_object_that_does_not_exist_is_not_found(conn):
+    """Associators, AssociatorNames, References, ReferenceNames (and their pull forms)
+    of an ObjectName that names no instance: CIM_ERR_NOT_FOUND naming the path and
+    the wrong key (DSP0200: "the source instance was not found"), as libvirt-cim
+    answered, not an empty result; with a key missing, CIM_ERR_INVALID_PARAMETER
+    naming it. An existing object without associations stays an empty answer."""
+    cs = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                "Name": "no-such-domain"}, namespace=NS)
+    for call in (conn.AssociatorNames, conn.Associators, conn.ReferenceNames,
+                 conn.References):
+        code, desc = _error(call, cs)
+        assert code == pywbem.CIM_ERR_NOT_FOUND
+        assert "No such instance (Name): Referenced domain `no-such-domain' does not " \
+            "exist: Domain not found" in desc
+    code, _ = _error(conn.AssociatorNames, cs, AssocClass="KVM_SystemDevice")
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    code, _ = _error(conn.OpenAssociatorInstancePaths, cs)
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    code, _ = _error(conn.OpenReferenceInstances, cs)
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    host = _host(conn)
+    bad = host.copy()
+    bad["CreationClassName"] = "wrong"
+    code, desc = _error(conn.AssociatorNames, bad, AssocClass="KVM_HostedService")
+    assert (code, desc.split("; ")[-1]) == (pywbem.CIM_ERR_NOT_FOUND,
+                                            "No such instance (CreationClassName)")
+    rasd = CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                           {"InstanceID": "full/nosuch"}, namespace=NS)
+    code, desc = _error(conn.AssociatorNames, rasd, AssocClass="KVM_ElementSettingData")
+    assert code == pywbem.CIM_ERR_NOT_FOUND and "full/nosuch" in desc
+    nokey = CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                            {"INVALID_InstID_KeyName": "full/vda"}, namespace=NS)
+    code, desc = _error(conn.AssociatorNames, nokey, AssocClass="KVM_ElementSettingData")
+    assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "InstanceID" in desc
+    # the objects that exist are answered as before
+    full = cs.copy()
+    full["Name"] = "full"
+    assert conn.AssociatorNames(full, AssocClass="KVM_SystemDevice")
+    assert conn.AssociatorNames(host, AssocClass="KVM_HostedService")
+    vda = rasd.copy()
+    vda["InstanceID"] = "full/vda"
+    assert conn.ReferenceNames(vda, ResultClass="KVM_ElementSettingData")

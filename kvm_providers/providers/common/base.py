@@ -9,7 +9,7 @@ from typing import Any, Iterator, Optional
 import pywbem
 from pywbem import CIMError, CIMInstanceName
 
-from kvm_providers.provider import CIMProvider2
+from kvm_providers.provider import CIMProvider2, current_scope
 from kvm_providers.virt import (DomainNotFound, domain_xml, iter_domain_xml, keys, list_domains,
                                 lookup_domain, manager)
 from kvm_providers.virt.connection import Host
@@ -68,6 +68,44 @@ class VirtProvider(CIMProvider2):
             raise CIMError(pywbem.CIM_ERR_INVALID_CLASS,
                            f"{classname} is not a class of the KVM, LXC or Xen families")
         return fam
+
+    def check_source(self, env: Any, object_name: CIMInstanceName) -> None:
+        """CIM_ERR_NOT_FOUND if the source object of an association operation does not
+        exist, CIM_ERR_INVALID_PARAMETER if its path is ill-formed (a key missing).
+
+        DSP0200 lists CIM_ERR_NOT_FOUND ("the source instance was not found") for the
+        instance-level association operations (OpenAssociatorInstances, ...,
+        OpenReferenceInstancePaths), and libvirt-cim answered the classic ones so
+        too; its clients tell a wrong path from an object without associations this
+        way (docs/compat.md).  The object is looked up through the CIMOM handle
+        (whichever provider serves its class, in any CIM server), once per request
+        however many association classes the request goes through.  Where no
+        provider can tell (no provider of the class, a host that does not answer),
+        the association is answered as before.
+        """
+        scope = current_scope()
+        key = ("association source", str(object_name))
+        if scope is not None and key in scope:
+            err = scope[key]
+        else:
+            err = self._source_error(env, object_name)
+            if scope is not None:
+                scope[key] = err
+        if err is not None:
+            raise CIMError(err.status_code, err.status_description)
+
+    @staticmethod
+    def _source_error(env: Any, object_name: CIMInstanceName) -> Optional[CIMError]:
+        try:
+            env.get_cimom_handle().GetInstance(object_name, [])
+        except CIMError as exc:
+            if exc.status_code == pywbem.CIM_ERR_NOT_FOUND:
+                return CIMError(pywbem.CIM_ERR_NOT_FOUND, exc.status_description or
+                                f"Instance not found: {object_name}")
+            if exc.status_code == pywbem.CIM_ERR_INVALID_PARAMETER:
+                return CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                f"ObjectName: {exc.status_description}")
+        return None
 
     def hosts(self, classname: str) -> list[Host]:
         """The configured hosts that class `classname` answers for."""
