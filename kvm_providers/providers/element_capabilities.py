@@ -4,7 +4,8 @@ virtual system and its EnabledLogicalElementCapabilities (use case 5.2.5); each
 resource pool and its AllocationCapabilities, the host and every
 AllocationCapabilities, the ResourcePoolConfigurationService and its
 capabilities (use case 5.1.8, issue 5); the host and the ConsoleRedirectionService and
-their ConsoleRedirectionServiceCapabilities (DSP1076)."""
+their ConsoleRedirectionServiceCapabilities (DSP1076); the host and the
+VirtualSystemMigrationService and their VirtualSystemMigrationCapabilities (DSP1081)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .common.paths import (cs_of_path, cs_path, elec_path, host_of_path, host_pa
                            vsmc_path, vsms_path)
 from .common.pool_paths import (POOL_CLASSES, ac_path, pool_of_path, pool_path, rpcc_id, rpcc_path,
                                 rpcs_path)
+from .common.migration_paths import ms_path, msc_id, msc_path
 from .common.redirection_paths import crs_path, crsc_id, crsc_path
 
 __all__ = ["ElementCapabilitiesProvider", "get_providers"]
@@ -29,12 +31,14 @@ _POOLS = {c.lower() for c in POOL_CLASSES}
 class ElementCapabilitiesProvider(AssociationProvider):
     roles = (Role("ManagedElement", ["HostSystem", "VirtualSystemManagementService",
                                      "ComputerSystem", "ResourcePoolConfigurationService",
-                                     "ConsoleRedirectionService", *POOL_CLASSES]),
+                                     "ConsoleRedirectionService",
+                                     "VirtualSystemMigrationService", *POOL_CLASSES]),
              Role("Capabilities", ["VirtualSystemManagementCapabilities",
                                    "EnabledLogicalElementCapabilities",
                                    "AllocationCapabilities",
                                    "ResourcePoolConfigurationCapabilities",
-                                   "ConsoleRedirectionServiceCapabilities"]))
+                                   "ConsoleRedirectionServiceCapabilities",
+                                   "VirtualSystemMigrationCapabilities"]))
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         base = path.classname.split("_", 1)[1].lower()
@@ -43,6 +47,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
             if host is not None:
                 yield vsmc_path(host)
                 yield crsc_path(host)
+                yield msc_path(host)
                 for each in host_capabilities(host):
                     yield ac_path(each)
         elif base in _POOLS:
@@ -72,6 +77,15 @@ class ElementCapabilitiesProvider(AssociationProvider):
                 if path.keybindings.get("InstanceID") == crsc_id(host):
                     yield host_path(host)
                     yield crs_path(host)
+        elif base == "virtualsystemmigrationservice":
+            for host in self.hosts(path.classname):
+                if self.paths_equal(ms_path(host), path):
+                    yield msc_path(host)
+        elif base == "virtualsystemmigrationcapabilities":
+            for host in self.hosts(path.classname):
+                if path.keybindings.get("InstanceID") == msc_id(host):
+                    yield host_path(host)
+                    yield ms_path(host)
         elif base == "virtualsystemmanagementservice":
             for host in self.hosts(path.classname):
                 if self.paths_equal(vsms_path(host), path):
@@ -98,6 +112,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
                 yield cs_path(host, ref.name)
             yield rpcs_path(host)
             yield crs_path(host)
+            yield ms_path(host)
             for pool in list_pools(host):
                 yield pool_path(pool)
 

@@ -330,6 +330,7 @@ def test_hosted_service_capabilities_service_affects(conn, lv):
     svc = conn.AssociatorNames(host, AssocClass="KVM_HostedService")
     assert [p.classname for p in svc] == ["KVM_VirtualSystemManagementService",
                                           "KVM_ResourcePoolConfigurationService",
+                                          "KVM_VirtualSystemMigrationService",
                                           "KVM_ConsoleRedirectionService"]
     assert [p["Name"] for p in conn.AssociatorNames(
         svc[0], AssocClass="KVM_HostedService")] == [host["Name"]]
@@ -356,7 +357,8 @@ COMPAT_PROFILE_IDS = {
     "CIM:DSP1045-MemoryResourceVirtualization-1.0.0",
     "CIM:DSP1043-AllocationCapabilities-1.0.0a", "CIM:DSP1076-KVMRedirection-1.0.0",
     "CIM:DSP1041-ResourceAllocation-1.1.0c_d", "CIM:DSP1041-ResourceAllocation-1.1.0c_n",
-    "CIM:DSP1041-ResourceAllocation-1.1.0c_p", "CIM:DSP1041-ResourceAllocation-1.1.0c_m"}
+    "CIM:DSP1041-ResourceAllocation-1.1.0c_p", "CIM:DSP1041-ResourceAllocation-1.1.0c_m",
+    "CIM:DSP1081-VirtualSystemMigration-0.8.1"}
 
 
 def test_registered_and_referenced_profiles(iconn):
