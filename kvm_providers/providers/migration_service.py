@@ -125,7 +125,7 @@ def _msd_settings(value: Any, ns: Optional[str]) -> vmig.Settings:
     """Settings from the MigrationSettingData parameter (an embedded instance; NULL
     properties are not given)."""
     s = vmig.Settings()
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         return s
     if isinstance(value, pywbem.CIMInstance):
         inst = value
@@ -243,7 +243,7 @@ class MigrationServiceProvider(PerHostProvider):
         source, domain = self._guest(family, service_host, params.get("computersystem"))
         settings = _msd_settings(params.get("migrationsettingdata"), object_name.namespace)
         for unused in ("newsystemsettingdata", "newresourcesettingdata"):
-            if params.get(unused) not in (None, "", []):
+            if not _empty(params.get(unused)):
                 name = "NewSystemSettingData" if unused == "newsystemsettingdata" \
                     else "NewResourceSettingData"
                 raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
@@ -300,8 +300,8 @@ class MigrationServiceProvider(PerHostProvider):
         """CheckVirtualSystemMigration(ComputerSystem, DestinationHost | DestinationSystem,
         MigrationSettingData) -> IsMigratable, Reasons[] (our vendor method)."""
         p = _params(params)
-        has_host = p.get("destinationhost") not in (None, "")
-        has_system = p.get("destinationsystem") is not None
+        has_host = not _empty(p.get("destinationhost"))
+        has_system = not _empty(p.get("destinationsystem"))
         if has_host == has_system:
             raise _bad("DestinationHost", "give either DestinationHost or DestinationSystem")
         return self._check(env, object_name, p, has_system)
@@ -323,6 +323,15 @@ class MigrationServiceProvider(PerHostProvider):
         """MigrateVirtualSystemToSystem(ComputerSystem, DestinationSystem, ...)
         -> NewComputerSystem, Job."""
         return self._migrate(env, object_name, _params(params), True)
+
+
+def _empty(value: Any) -> bool:
+    """A parameter not given: NULL, a blank string or an empty array (tolerant reading)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, list) and all(_empty(v) for v in value)
 
 
 def _params(params: dict[str, Any]) -> dict[str, Any]:
