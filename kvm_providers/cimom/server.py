@@ -140,6 +140,9 @@ class CIMServer:
             # the [storage] section of this server's configuration, not the installed one
             importlib.import_module("kvm_providers.virt.validate").configure_storage(
                 self.config.storage)
+            # jobs: finished ones are kept in the state directory across restarts
+            importlib.import_module("kvm_providers.virt.jobs").configure(
+                self.config.server.state_dir)
 
     def _entries(self, extras) -> Iterable[ProviderEntry]:
         schema = self.schema

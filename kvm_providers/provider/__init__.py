@@ -14,7 +14,7 @@ ported to Python 3 and pywbem 1.x and owned by this project.  See
 """
 
 from .base import CIMProvider2, paths_equal
-from .env import (CIMOMHandle, ProviderEnvironment, ProviderLogger, current_scope,
+from .env import (CIMOMHandle, ProviderEnvironment, ProviderLogger, cim_error, current_scope,
                   request_scope, to_cim_error)
 from .model import InstanceModel, fast_property, filter_instance, make_model, model_from_instance
 from .proxy import ProviderProxy, load_provider_module
@@ -22,7 +22,7 @@ from .values import coerce, coerce_scalar
 
 __all__ = [
     "CIMProvider2", "paths_equal", "CIMOMHandle", "ProviderEnvironment", "ProviderLogger",
-    "request_scope", "current_scope", "to_cim_error", "InstanceModel", "make_model",
+    "request_scope", "current_scope", "to_cim_error", "cim_error", "InstanceModel", "make_model",
     "model_from_instance", "filter_instance", "fast_property", "ProviderProxy",
     "load_provider_module", "coerce", "coerce_scalar",
 ]

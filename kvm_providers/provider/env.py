@@ -10,8 +10,6 @@ CMPI adapter calls the CMPI broker.
 from __future__ import annotations
 
 import abc
-import contextlib
-import contextvars
 import logging
 import traceback
 from typing import Any, Iterator, Optional
@@ -19,8 +17,11 @@ from typing import Any, Iterator, Optional
 import pywbem
 from pywbem import CIMInstance, CIMInstanceName
 
+from ..virt import errors as virt_errors
+from ..virt.scope import current_scope, request_scope
+
 __all__ = ["ProviderLogger", "CIMOMHandle", "ProviderEnvironment", "request_scope",
-           "current_scope", "to_cim_error"]
+           "current_scope", "to_cim_error", "cim_error", "VIRT_ERROR_STATUS"]
 
 
 class ProviderLogger:
@@ -204,49 +205,55 @@ class ProviderEnvironment:
 
 
 # -- request scope ------------------------------------------------------------
-# A host opens a scope around each operation it serves.  Code below the
-# providers (the libvirt layer) keeps per-request memos in it, e.g. the parsed
-# XML of a domain, so that one request fetches each domain once however many
-# providers and up-calls it goes through.
-
-_scope: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar(
-    "kvm_providers_request_scope", default=None)
+# A host opens a scope around each operation it serves.  The libvirt layer keeps
+# per-request memos in it (kvm_providers.virt.scope, where it lives: the layer is
+# what uses it), e.g. the parsed XML of a domain, so that one request fetches
+# each domain once however many providers and up-calls it goes through.
+# request_scope and current_scope are that module's functions.
 
 
-@contextlib.contextmanager
-def request_scope(shared: Optional[dict] = None) -> Iterator[dict]:
-    """Open a request scope (re-entrant: nested calls share the outer scope).
+# -- errors -------------------------------------------------------------------
+# The one place where the libvirt layer's errors (kvm_providers.virt.errors, no
+# CIM in them) become CIM errors: the provider proxy translates whatever a
+# provider call raises through cim_error(), and to_cim_error() (every host's
+# last resort) does too, so every client sees the same status codes and texts.
 
-    `shared`: use this dict as the scope instead of a new one - a host that
-    serves one client request in several calls (a CIM server calling the
-    provider once per subclass) lets those calls share their memos.
-    """
-    outer = _scope.get()
-    if outer is not None:
-        yield outer
-        return
-    scope: dict = {} if shared is None else shared
-    token = _scope.set(scope)
-    try:
-        yield scope
-    finally:
-        _scope.reset(token)
+#: CIM status code of each kind of libvirt layer error (the most derived class wins).
+VIRT_ERROR_STATUS: tuple[tuple[type, int], ...] = (
+    (virt_errors.NotFound, pywbem.CIM_ERR_NOT_FOUND),
+    (virt_errors.InvalidSetting, pywbem.CIM_ERR_INVALID_PARAMETER),
+    (virt_errors.AlreadyExists, pywbem.CIM_ERR_ALREADY_EXISTS),
+    (virt_errors.NotSupported, pywbem.CIM_ERR_NOT_SUPPORTED),
+    # Conflict (in use), HostUnavailable (the description names the host),
+    # LibvirtFailed and any other VirtError: CIM_ERR_FAILED.
+    (virt_errors.VirtError, pywbem.CIM_ERR_FAILED),
+)
 
 
-def current_scope() -> Optional[dict]:
-    """The dict of the current request scope, or None outside one."""
-    return _scope.get()
+def cim_error(exc: BaseException) -> Optional[pywbem.CIMError]:
+    """The CIMError a client gets for `exc`: itself for a CIMError, the translation of a
+    libvirt layer error (status by its class, its text as the description), else None."""
+    if isinstance(exc, pywbem.CIMError):
+        return exc
+    if isinstance(exc, virt_errors.VirtError):
+        status = next(code for cls, code in VIRT_ERROR_STATUS if isinstance(exc, cls))
+        err = pywbem.CIMError(status, str(exc))
+        err.__cause__ = exc
+        return err
+    return None
 
 
 def to_cim_error(exc: BaseException, logger: Optional[logging.Logger] = None,
                  what: str = "provider") -> pywbem.CIMError:
     """Turn any exception from a provider into a CIMError.
 
-    CIMErrors pass through.  Anything else is a provider fault: the traceback
+    CIMErrors pass through, the libvirt layer's errors are translated
+    (:func:`cim_error`).  Anything else is a provider fault: the traceback
     goes to the log and the client gets CIM_ERR_FAILED naming the exception.
     """
-    if isinstance(exc, pywbem.CIMError):
-        return exc
+    err = cim_error(exc)
+    if err is not None:
+        return err
     log = logger or logging.getLogger("kvm_providers")
     log.error("%s raised %s: %s\n%s", what, type(exc).__name__, exc,
               "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))

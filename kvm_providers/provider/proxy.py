@@ -20,18 +20,22 @@ Module-level functions a provider module may define (all optional but
 
 from __future__ import annotations
 
+import collections.abc
+import functools
 import importlib
 import importlib.util
 import os
 import threading
 import types
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, TypeVar, Union, cast
 
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
 from ..schema import Schema
+from ..virt.errors import VirtError
 from .base import CIMProvider2
+from .env import cim_error
 
 __all__ = ["ProviderProxy", "load_provider_module"]
 
@@ -52,6 +56,38 @@ def load_provider_module(spec: Union[str, types.ModuleType]) -> types.ModuleType
             mspec.loader.exec_module(module)
             return module
         return importlib.import_module(spec)
+
+
+def _cim(exc: VirtError) -> CIMError:
+    err = cim_error(exc)
+    assert err is not None
+    return err
+
+
+def _translated(results: Iterator[Any]) -> Iterator[Any]:
+    """`results`, with the libvirt layer's errors raised while iterating translated."""
+    try:
+        yield from results
+    except VirtError as exc:
+        raise _cim(exc) from exc
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _translating(method: F) -> F:
+    """An MI_ entry point that raises CIM errors for the libvirt layer's errors, also
+    from the iterator it returns (enumerations and associations are lazy)."""
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(*args, **kwargs)
+        except VirtError as exc:
+            raise _cim(exc) from exc
+        if isinstance(result, collections.abc.Iterator):
+            return _translated(result)
+        return result
+    return cast(F, call)
 
 
 class ProviderProxy:
@@ -88,48 +124,63 @@ class ProviderProxy:
                            f"{classname}") from None
 
     # -- instance, association and method entry points ---------------------
+    # Every entry point translates the libvirt layer's errors (virt/errors.py, no
+    # CIM in them) into CIM errors here, also those raised while a host iterates
+    # a result: the one boundary, so that every host and every up-call sees the
+    # same status codes and descriptions (env.cim_error).
 
+    @_translating
     def MI_enumInstanceNames(self, env, objPath: CIMInstanceName) -> Iterator[CIMInstanceName]:
         return self.provider_for(objPath.classname).MI_enumInstanceNames(env, objPath)
 
+    @_translating
     def MI_enumInstances(self, env, objPath: CIMInstanceName,
                          propertyList: Optional[list[str]]) -> Iterator[CIMInstance]:
         return self.provider_for(objPath.classname).MI_enumInstances(env, objPath, propertyList)
 
+    @_translating
     def MI_getInstance(self, env, instanceName: CIMInstanceName,
                        propertyList: Optional[list[str]]) -> CIMInstance:
         return self.provider_for(instanceName.classname).MI_getInstance(
             env, instanceName, propertyList)
 
+    @_translating
     def MI_createInstance(self, env, instance: CIMInstance) -> CIMInstanceName:
         return self.provider_for(instance.classname).MI_createInstance(env, instance)
 
+    @_translating
     def MI_modifyInstance(self, env, modifiedInstance: CIMInstance,
                           propertyList: Optional[list[str]]) -> None:
         return self.provider_for(modifiedInstance.classname).MI_modifyInstance(
             env, modifiedInstance, propertyList)
 
+    @_translating
     def MI_deleteInstance(self, env, instanceName: CIMInstanceName) -> None:
         return self.provider_for(instanceName.classname).MI_deleteInstance(env, instanceName)
 
+    @_translating
     def MI_associators(self, env, objectName, assocClassName, resultClassName, role,
                        resultRole, propertyList):
         return self.provider_for(assocClassName).MI_associators(
             env, objectName, assocClassName, resultClassName, role, resultRole, propertyList)
 
+    @_translating
     def MI_associatorNames(self, env, objectName, assocClassName, resultClassName, role,
                            resultRole):
         return self.provider_for(assocClassName).MI_associatorNames(
             env, objectName, assocClassName, resultClassName, role, resultRole)
 
+    @_translating
     def MI_references(self, env, objectName, resultClassName, role, propertyList):
         return self.provider_for(resultClassName).MI_references(
             env, objectName, resultClassName, role, propertyList)
 
+    @_translating
     def MI_referenceNames(self, env, objectName, resultClassName, role):
         return self.provider_for(resultClassName).MI_referenceNames(
             env, objectName, resultClassName, role)
 
+    @_translating
     def MI_invokeMethod(self, env, objectName, methodName, inputParams):
         return self.provider_for(objectName.classname).MI_invokeMethod(
             env, objectName, methodName, inputParams)
@@ -142,7 +193,10 @@ class ProviderProxy:
     def _indication_hook(self, name: str, env, *args: Any) -> Any:
         func = self._hook(name)
         if func is not None:
-            return func(env, *args)
+            try:
+                return func(env, *args)
+            except VirtError as exc:
+                raise _cim(exc) from exc
         return None
 
     def MI_authorizeFilter(self, env, filter, className, classPath, owner):  # noqa: A002

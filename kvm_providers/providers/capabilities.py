@@ -2,7 +2,7 @@
 {P}_EnabledLogicalElementCapabilities (one per virtual system).
 
 The lists they publish (methods, requested states, system types) come from
-:mod:`kvm_providers.virt.capabilities`, the one place that says what is
+:mod:`kvm_providers.providers.common.capabilities`, the one place that says what is
 implemented.
 
 * VSMC InstanceID: "ManagementCapabilities" (host-qualified with several hosts).
@@ -14,10 +14,9 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from kvm_providers.virt import DomainNotFound, domain_state, keys, list_domains, lookup_domain
-from kvm_providers.virt import capabilities as caps
-from kvm_providers.virt import states
 
-from .common import PerHostProvider, VirtProvider, fill, providers_for
+from .common import PerHostProvider, VirtProvider, fill, providers_for, states
+from .common import capabilities as caps
 
 __all__ = ["ManagementCapabilitiesProvider", "ElementCapabilitiesProvider", "get_providers"]
 

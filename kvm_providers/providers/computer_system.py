@@ -12,8 +12,11 @@ libvirt-cim gives them).
 
 RequestStateChange(RequestedState, TimeoutPeriod) is performed by
 :mod:`kvm_providers.virt.lifecycle`, which answers with DSP1057's return
-codes (0, 1 not supported, 3 timeout, 5 invalid parameter, 4097 invalid
-state transition).
+codes (0, 1 not supported, 5 invalid parameter, 4097 invalid state
+transition).  Shut Down (4) with a non-zero TimeoutPeriod sends the request
+and answers 4096 with a job that waits for the guest to power off
+(docs/jobs.md): Completed when it is off, Exception when TimeoutPeriod
+passed.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from typing import Any, Iterator, Optional
 import pywbem
 
 from kvm_providers.virt import (DomainNotFound, domain_state, has_managed_save, keys,
-                                lifecycle, list_domains, lookup_domain, manage, states)
+                                lifecycle, list_domains, lookup_domain, manage)
+from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt.domain import DomainRef
 
-from .common import VirtProvider, providers_for, put, wanted_in
+from .common import VirtProvider, providers_for, put, states, wanted_in
+from .common.jobs import start_job
 
 __all__ = ["ComputerSystemProvider", "get_providers"]
 
@@ -127,14 +132,39 @@ class ComputerSystemProvider(VirtProvider):
                                           f"{tp} is not an interval")
                 return lifecycle.RC_INVALID_PARAMETER, {}
             timeout = tp.timedelta.total_seconds()
+        # A shutdown with a TimeoutPeriod waits for the guest: a job (docs/jobs.md).
+        as_job = bool(timeout) and param_requestedstate is not None and \
+            int(param_requestedstate) == lifecycle.SHUT_DOWN
         try:
-            rc, why = lifecycle.request_state_change(ref, param_requestedstate, timeout)
+            rc, why = lifecycle.request_state_change(ref, param_requestedstate, timeout,
+                                                     wait=not as_job)
         except DomainNotFound:
             raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such virtual system: "
                                                             f"{object_name}") from None
         env.get_logger().log_info(f"RequestStateChange {name!r} -> {param_requestedstate}: "
                                   f"{rc} ({why})")
+        if as_job and rc == lifecycle.RC_OK:
+            return shutdown_job(ref, float(timeout or 0))
         return rc, {}
+
+
+def shutdown_job(ref: DomainRef, timeout: float) -> tuple[Any, dict]:
+    """The wait of a requested shutdown, as a job: Completed when the guest is off, Failed
+    (ERR_TIMEOUT) when TimeoutPeriod passed (the guest keeps the request; power it off
+    with 3); Terminate stops the wait."""
+    def work(ctx: vjobs.JobContext) -> dict:
+        ctx.set_abort(lambda: None)       # stopping = no longer waiting
+        if lifecycle.wait_shutoff(ref, timeout, stop=lambda: ctx.cancelled):
+            return {}
+        if ctx.cancelled:
+            raise vjobs.JobFailed("stopped waiting; the guest keeps the shutdown request",
+                                  vjobs.ERR_CANCELLED)
+        raise vjobs.JobFailed(f"{ref.name!r} did not shut down within {timeout:g} s; it "
+                              f"keeps the request (power it off with RequestedState 3)",
+                              vjobs.ERR_TIMEOUT)
+    return start_job("RequestStateChange", ref.host, work, domain=ref.name,
+                     owner="ComputerSystem",
+                     description=f"shutdown of {ref.name!r} (waits up to {timeout:g} s)")
 
 
 def get_providers(env) -> dict[str, Any]:

@@ -4,8 +4,10 @@ virtual system and its EnabledLogicalElementCapabilities (use case 5.2.5); each
 resource pool and its AllocationCapabilities, the host and every
 AllocationCapabilities, the ResourcePoolConfigurationService and its
 capabilities (use case 5.1.8, issue 5); the host and the ConsoleRedirectionService and
-their ConsoleRedirectionServiceCapabilities (DSP1076); the host and the
-VirtualSystemMigrationService and their VirtualSystemMigrationCapabilities (DSP1081)."""
+their ConsoleRedirectionServiceCapabilities (DSP1076); the VirtualSystemSnapshotService
+and its capabilities, each virtual system and its VirtualSystemSnapshotCapabilities
+(DSP2013 5.2.8.1); the host and the VirtualSystemMigrationService and their
+VirtualSystemMigrationCapabilities (DSP1081)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from .common.pool_paths import (POOL_CLASSES, ac_path, pool_of_path, pool_path, 
                                 rpcs_path)
 from .common.migration_paths import ms_path, msc_id, msc_path
 from .common.redirection_paths import crs_path, crsc_id, crsc_path
+from .common.snapshot_paths import snapcaps_path, vsss_path, vsssc_id, vsssc_path
 
 __all__ = ["ElementCapabilitiesProvider", "get_providers"]
 
@@ -32,8 +35,11 @@ class ElementCapabilitiesProvider(AssociationProvider):
     roles = (Role("ManagedElement", ["HostSystem", "VirtualSystemManagementService",
                                      "ComputerSystem", "ResourcePoolConfigurationService",
                                      "ConsoleRedirectionService",
-                                     "VirtualSystemMigrationService", *POOL_CLASSES]),
+                                     "VirtualSystemMigrationService",
+                                     "VirtualSystemSnapshotService", *POOL_CLASSES]),
              Role("Capabilities", ["VirtualSystemManagementCapabilities",
+                                   "VirtualSystemSnapshotServiceCapabilities",
+                                   "VirtualSystemSnapshotCapabilities",
                                    "EnabledLogicalElementCapabilities",
                                    "AllocationCapabilities",
                                    "ResourcePoolConfigurationCapabilities",
@@ -86,6 +92,18 @@ class ElementCapabilitiesProvider(AssociationProvider):
                 if path.keybindings.get("InstanceID") == msc_id(host):
                     yield host_path(host)
                     yield ms_path(host)
+        elif base == "virtualsystemsnapshotservice":          # issue 13
+            for host in self.hosts(path.classname):
+                if self.paths_equal(vsss_path(host), path):
+                    yield vsssc_path(host)
+        elif base == "virtualsystemsnapshotservicecapabilities":
+            for host in self.hosts(path.classname):
+                if path.keybindings.get("InstanceID") == vsssc_id(host):
+                    yield vsss_path(host)
+        elif base == "virtualsystemsnapshotcapabilities":
+            hit = keys.parse_cs_name(family, path.keybindings.get("InstanceID"))
+            if hit is not None and lookup_domain(*hit) is not None:
+                yield cs_path(*hit)
         elif base == "virtualsystemmanagementservice":
             for host in self.hosts(path.classname):
                 if self.paths_equal(vsms_path(host), path):
@@ -94,6 +112,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
             ref = cs_of_path(path, family)
             if ref is not None:
                 yield elec_path(ref.host, ref.name)
+                yield snapcaps_path(ref.host, ref.name)
         elif base == "virtualsystemmanagementcapabilities":
             for host in self.hosts(path.classname):
                 if path.keybindings.get("InstanceID") == keys.vsmc_id(host):
@@ -113,6 +132,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
             yield rpcs_path(host)
             yield crs_path(host)
             yield ms_path(host)
+            yield vsss_path(host)
             for pool in list_pools(host):
                 yield pool_path(pool)
 

@@ -53,9 +53,10 @@ from typing import Any, Optional
 import pywbem
 from pywbem import CIMError, CIMInstance
 
-from kvm_providers.provider import request_scope
+from kvm_providers.provider import cim_error, request_scope
 from kvm_providers.virt import events, keys, list_domains, manager
 from kvm_providers.virt.connection import Host
+from kvm_providers.virt.errors import VirtError
 
 from .common.base import VIRT_NS
 from .common.paths import cs_path, vssd_path
@@ -200,9 +201,10 @@ class _Watcher:
         try:
             with request_scope():
                 current = self._read_host(host, handle or self.handle)
-        except CIMError as exc:
+        except (CIMError, VirtError) as exc:
+            # VirtError: list_domains (several hosts of the family) asks the host itself.
             LOG.warning("lifecycle indications: cannot read the domains of host %s: %s",
-                        host.label, exc.status_description)
+                        host.label, _description(exc))
             return
         first = host.label not in self.synced
         label = host.label
@@ -327,6 +329,12 @@ class _Watcher:
         except CIMError as exc:
             LOG.error("lifecycle indications: %s of %s not delivered: %s", cls,
                       source.path or source.classname, exc.status_description)
+
+
+def _description(exc: BaseException) -> str:
+    """What a client would read of `exc` (a CIMError or a libvirt layer error)."""
+    err = cim_error(exc)
+    return err.status_description if err is not None else str(exc)
 
 
 def _embedded(name: str, inst: CIMInstance) -> pywbem.CIMProperty:

@@ -31,9 +31,10 @@ from kvm_providers.virt import host_facts, keys, manage
 from kvm_providers.virt.connection import DomainNotFound, Host
 from kvm_providers.virt.devices import kind_for_class
 from kvm_providers.virt.domain import version_string
-from kvm_providers.virt.settings import InvalidSetting, props_of
+from kvm_providers.virt.settings import InvalidSetting
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
+from .common.instances import props_of
 from .common.paths import cs_path, rasd_path, vsms_keys
 
 #: "Completed with No Error", 0 in the ReturnValue map of every method of the service.

@@ -37,13 +37,14 @@ from kvm_providers.schema.valuemaps import (P_ResourcePoolConfigurationCapabilit
 from kvm_providers.virt import keys
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.poolconfig import (InUse, InvalidSettings, Volume, create_network,
-                                           create_storage_pool, create_volume, delete_pool,
-                                           delete_volume, find_volume, refresh_pool,
-                                           volume_of_path)
+                                           create_storage_pool, delete_pool, delete_volume,
+                                           find_volume, make_volume, prepare_volume,
+                                           refresh_pool, volume_of_path)
 from kvm_providers.virt.pools import DISK, NET, PRIMORDIAL, Pool, kind_for_class, \
     lookup_pool, parse_pool_id
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
+from .common.volume_job import volume_job
 from .common.pool_paths import (pool_path, rpcc_id, rpcs_keys, same_host_system,
                                 volume_rasd_path)
 
@@ -234,8 +235,11 @@ class PoolConfigurationServiceProvider(PerHostProvider):
                 self._base(inst.classname) != "storagevolumeresourceallocationsettingdata":
             raise _invalid(m, f"Settings is a {inst.classname}, not a {family}_StorageVolume"
                               "ResourceAllocationSettingData")
-        vol = self._call(m, create_volume, pool, _props(inst))
-        return _COMPLETED, {"Resource": volume_rasd_path(pool.host, vol.path)}
+        prepared = self._call(m, prepare_volume, pool, _props(inst))
+        if prepared[1] <= 0:
+            vol = self._call(m, make_volume, pool, prepared)
+            return _COMPLETED, {"Resource": volume_rasd_path(pool.host, vol.path)}
+        return volume_job(pool, prepared)
 
     def _volume(self, m: str, pool: Pool, inst: CIMInstance, family: str) -> Volume:
         props = _props(inst)
@@ -305,7 +309,9 @@ class PoolConfigurationCapabilitiesProvider(PerHostProvider):
     def _fill(self, inst: Any, model: Any, host: Host) -> None:
         fill(inst, model, {"ElementName": "RPCC",
                            "SynchronousMethodsSupported": synchronous_methods(),
-                           "AsynchronousMethodsSupported": None}, _CAPS_PROPS)
+                           # with AllocationQuantity, a job (docs/jobs.md)
+                           "AsynchronousMethodsSupported": [
+                               METHOD_VALUES["CreateResourceInPool"]]}, _CAPS_PROPS)
 
 
 def get_providers(env) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from kvm_providers.virt.devices import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
 from .common import VirtProvider, fill_from_table, get_domain_doc, providers_for
+from .common.snapshot_paths import snapshot_setting
 
 __all__ = ["RASDProvider", "get_providers"]
 
@@ -55,6 +56,14 @@ class RASDProvider(VirtProvider):
                 return None
             for name, value in tmpl.props.items():
                 model[name] = value
+            return model
+        # A setting of a snapshot ("<system>/Snapshot/<name>/<devid>", issue 13).
+        snap = snapshot_setting(self.family(model.classname), model["InstanceID"])
+        if snap is not None:
+            sdoc, ssetting = snap
+            if kind is None or ssetting.kind is not kind:
+                return None
+            fill_from_table(model, model, ssetting.table, ssetting.view, sdoc.context())
             return model
         hit = keys.parse_device_id(self.family(model.classname), model["InstanceID"])
         if kind is None or hit is None:

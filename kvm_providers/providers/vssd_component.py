@@ -10,15 +10,26 @@ from kvm_providers.virt.devices import KINDS
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import element_of_path, rasd_path, vssd_of_path, vssd_path
+from .common.snapshot_paths import parse_snapshot_rasd_id, snapshot_of_rasd, snapshot_rasd_paths
 
 __all__ = ["VSSDComponentProvider", "get_providers"]
 
 
 class VSSDComponentProvider(AssociationProvider):
-    roles = (Role("GroupComponent", ["VirtualSystemSettingData"]),
+    roles = (Role("GroupComponent", ["VirtualSystemSettingData",
+                                     "VirtualSystemSnapshotSettingData"]),
              Role("PartComponent", [k.rasd_class for k in KINDS]))
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
+        # A snapshot's settings and its RASDs (issue 13, common/snapshot_paths.py).
+        if side == 0 and path.classname.lower().endswith("_virtualsystemsnapshotsettingdata"):
+            yield from snapshot_rasd_paths(path, family)
+            return
+        if side == 1 and parse_snapshot_rasd_id(family, path.keybindings.get("InstanceID")):
+            owner = snapshot_of_rasd(path, family)
+            if owner is not None:
+                yield owner
+            return
         if side == 0:
             found = vssd_of_path(path, family)
             if found is not None:

@@ -148,6 +148,22 @@ TABLE: list[Entry] = [
     Entry("{P}_VirtualSystemMigrationService", "migration_service", (INSTANCE, METHOD)),
     Entry("{P}_VirtualSystemMigrationCapabilities", "migration_service", (INSTANCE,)),
     Entry("{P}_VirtualSystemMigrationSettingData", "migration_service", (INSTANCE,)),
+    # -- jobs (issue 13): long operations of the services ---------------------------
+    Entry("{P}_ConcreteJob", "concrete_job", (INSTANCE, METHOD)),
+    Entry("{P}_AffectedJobElement", "job_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_OwningJobElement", "job_associations", (INSTANCE, ASSOCIATION)),
+    Entry("CIM_InstCreation", "job_indications", (INDICATION,)),
+    Entry("CIM_InstModification", "job_indications", (INDICATION,)),
+    Entry("CIM_InstDeletion", "job_indications", (INDICATION,)),
+    # -- snapshots (issue 13, DSP2013 5.2.8): libvirt snapshots ----------------------
+    Entry("{P}_VirtualSystemSnapshotService", "snapshot_service", (INSTANCE, METHOD)),
+    Entry("{P}_VirtualSystemSnapshotServiceCapabilities", "snapshot_service", (INSTANCE,)),
+    Entry("{P}_VirtualSystemSnapshotCapabilities", "snapshot_service", (INSTANCE,)),
+    Entry("{P}_VirtualSystemSnapshotSettingData", "snapshot_settings", (INSTANCE,)),
+    Entry("{P}_SnapshotOfVirtualSystem", "snapshot_associations", (INSTANCE, ASSOCIATION)),
+    Entry("{P}_MostCurrentSnapshotInBranch", "snapshot_associations",
+          (INSTANCE, ASSOCIATION)),
+    Entry("{P}_SnapshotDependency", "snapshot_associations", (INSTANCE, ASSOCIATION)),
     # -- lifecycle indications (from libvirt domain events) -------------------------
     Entry("{P}_ComputerSystemCreatedIndication", "lifecycle_indications", (INDICATION,)),
     Entry("{P}_ComputerSystemDeletedIndication", "lifecycle_indications", (INDICATION,)),

@@ -3812,9 +3812,28 @@ class P_VirtualSystemSnapshotCapabilities(CIM_VirtualSystemSnapshotCapabilities)
 class P_VirtualSystemSnapshotService(CIM_VirtualSystemSnapshotService):
     """{P}_VirtualSystemSnapshotService."""
 
+    class DestroySnapshotTree:
+        """Method DestroySnapshotTree: its return value and parameters."""
+
+        class ReturnValue:
+            """Return value of DestroySnapshotTree (uint32)."""
+
+            Completed_with_No_Error = 0
+            Not_Supported = 1
+            Failed = 2
+            Timeout = 3
+            Invalid_Parameter = 4
+            Invalid_State = 5
+            Invalid_Type = 6
+            Method_Parameters_Checked_Job_Started = 4096
+
 
 class P_VirtualSystemSnapshotServiceCapabilities(CIM_VirtualSystemSnapshotServiceCapabilities):
     """{P}_VirtualSystemSnapshotServiceCapabilities."""
+
+
+class P_VirtualSystemSnapshotSettingData(P_VirtualSystemSettingData):
+    """{P}_VirtualSystemSnapshotSettingData."""
 
 
 class P_Watchdog(CIM_LogicalDevice):

@@ -1,7 +1,7 @@
 """The domain model: domains of a host, their state, and their XML parsed once per request.
 
 Everything here memoizes in the request scope
-(:func:`kvm_providers.provider.current_scope`), keyed by host and
+(:func:`kvm_providers.virt.scope.current_scope`), keyed by host and
 connection generation, so that one CIM request touches libvirt as little as
 possible however many providers and up-calls it runs through:
 
@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import libvirt
 from lxml import etree
 
-from ..provider.env import current_scope
+from .scope import current_scope
 from . import keys
 from .connection import DomainNotFound, Host, HostUnavailable, uri_host
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings
@@ -453,7 +453,7 @@ def host_reachable(host: Host) -> Optional[str]:
             with host.guard("asking the libvirt version"):
                 conn.getLibVersion()
         except HostUnavailable as exc:
-            return str(exc.status_description)
+            return str(exc)
         return None
     return request_memo(("virt.reachable", host.label), compute)
 

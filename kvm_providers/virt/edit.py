@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 
-from ..provider.env import current_scope
+from .scope import current_scope
 from . import mapping
 from .connection import Host
 from .devices import DeviceKind, Setting

@@ -38,7 +38,7 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import libvirt
 
@@ -47,7 +47,7 @@ from .connection import Host
 from .domain import DomainRef, has_managed_save
 from .edit import invalidate
 
-__all__ = ["request_state_change", "transitions", "domain_lock", "host_lock", "DRIVER_OPS",
+__all__ = ["request_state_change", "wait_shutoff", "transitions", "domain_lock", "host_lock", "DRIVER_OPS",
            "ALL_STATES", "RC_OK", "RC_NOT_SUPPORTED", "RC_FAILED", "RC_TIMEOUT",
            "RC_INVALID_PARAMETER", "RC_INVALID_TRANSITION", "driver_name"]
 
@@ -184,7 +184,10 @@ def transitions(ref: DomainRef) -> list[int]:
 
 # -- performing a transition ------------------------------------------------------------
 
-def _wait_shutoff(ref: DomainRef, timeout: float) -> bool:
+def wait_shutoff(ref: DomainRef, timeout: float,
+                 stop: Optional[Callable[[], bool]] = None) -> bool:
+    """Wait until the domain is shut off (True) or `timeout` s passed or `stop()` says
+    so (False)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -194,7 +197,7 @@ def _wait_shutoff(ref: DomainRef, timeout: float) -> bool:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return True   # a transient domain is gone once it is shut off
             raise ref.host.translate(exc, f"waiting for {ref.name!r} to shut down") from None
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or (stop is not None and stop()):
             return False
         time.sleep(min(_POLL, max(deadline - time.monotonic(), 0.01)))
 
@@ -227,13 +230,14 @@ def _run(ref: DomainRef, op: str) -> None:
 
 
 def request_state_change(ref: DomainRef, requested: Optional[int],
-                         timeout: Optional[float] = None) -> tuple[int, str]:
+                         timeout: Optional[float] = None, wait: bool = True) -> tuple[int, str]:
     """Perform RequestStateChange; returns (DSP1057 return code, explanation for the log).
 
     `timeout` (seconds, from TimeoutPeriod; None or 0: no requirement) is
-    honoured by Shut Down, which waits for the guest to power off; the
-    other transitions are complete when libvirt returns.  libvirt failures
-    other than "not supported" raise CIM_ERR_FAILED naming the host.
+    honoured by Shut Down, which waits for the guest to power off (unless
+    `wait` is False: then the caller waits, with :func:`wait_shutoff`, in a
+    job); the other transitions are complete when libvirt returns.  libvirt
+    failures other than "not supported" raise CIM_ERR_FAILED naming the host.
     """
     if requested is not None and 32768 <= int(requested) <= 65535:
         return RC_NOT_SUPPORTED, f"vendor state {requested} is not supported"
@@ -267,7 +271,7 @@ def request_state_change(ref: DomainRef, requested: Optional[int],
         finally:
             invalidate(host, ref.uuid)
         states.record_requested_state(host.label, ref.uuid, requested)
-    if op == "shutdown" and timeout:
-        if not _wait_shutoff(ref, float(timeout)):
+    if op == "shutdown" and timeout and wait:
+        if not wait_shutoff(ref, float(timeout)):
             return RC_TIMEOUT, f"{ref.name!r} did not shut down within {timeout} s"
     return RC_OK, op

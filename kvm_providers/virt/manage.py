@@ -27,30 +27,24 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-import os
 import uuid as uuidlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 import libvirt
-import pywbem
 from lxml import etree
 
 from . import edit, keys, lifecycle, mapping, states
 from .edit import append_device, setting_of
 from .connection import Host
-from .devices import KIND_BY_NAME, DeviceKind, Setting
+from .devices import KINDS, DeviceKind, Setting
+from .errors import NotFound
 from .domain import DomainRef, DomainXML, XML_FLAGS, fetch_xml_text, lookup_now, parse_xml
 from .hostcaps import domain_caps, emulators, guest_type
-from .kinds.disk import DISK as _DISK_TABLE
-from .kinds.mem import TABLE as _MEM_TABLE
-from .kinds.net import NET as _NET_TABLE
-from .kinds.proc import TABLE as _PROC_TABLE
-from .limits import LimitError, check as check_limit
-from .settings import (IGNORED, MAC_RE, UUID_RE, InvalidSetting, Props, apply_memory,
-                       check_console_paths, check_device, classify, device_id_of, diff_props,
-                       host_is_local, host_macs, host_path, image_format, network_name,
-                       new_device, random_mac, table_for, valid_name, write_props)
+from .kinds.base import ChangeEnv, LiveOp
+from .settings import (IGNORED, UUID_RE, InvalidSetting, Props, check_device, check_limits,
+                       classify, device_id_of, diff_props, host_macs, host_path, new_device,
+                       table_for, valid_name, write_props)
 from .validate import show
 
 __all__ = ["RasdRequest", "define_system", "destroy_system", "modify_system",
@@ -142,41 +136,82 @@ def _xml(el: Any) -> str:
     return etree.tostring(el, encoding="unicode")
 
 
-def _targets(doc: Optional[DomainXML]) -> dict[str, Any]:
-    """{target dev or dir: element} of the disks and file systems of a document."""
-    out: dict[str, Any] = {}
-    if doc is None:
-        return out
-    for el in doc.root.xpath("devices/disk|devices/filesystem"):
-        t = el.find("target")
-        if t is not None:
-            key = t.get("dir") if el.tag == "filesystem" else t.get("dev")
-            if key:
-                out.setdefault(key, el)
-    return out
-
-
 def _check_unique(kind: DeviceKind, el: Any, docs: Iterable[Optional[DomainXML]],
                   where: str, name: str, ignore: Any = None) -> None:
-    """Refuse a target device or controller that the domain already has."""
-    if kind.name == "disk":
-        t = el.find("target")
-        key = None if t is None else (t.get("dir") if el.tag == "filesystem" else t.get("dev"))
-        for doc in docs:
-            other = _targets(doc).get(key) if key else None
-            if other is not None and other is not ignore:
-                prop = "MountPoint" if el.tag == "filesystem" else "VirtualDevice"
-                raise InvalidSetting(where, f"{prop} {key!r} is already used by another device "
-                                            f"of {name!r}")
-    elif kind.name == "controller":
-        key = (el.get("type"), el.get("index") or "0")
-        for doc in docs:
-            if doc is None:
-                continue
-            for c in doc.root.iterfind("devices/controller"):
-                if c is not ignore and (c.get("type"), c.get("index") or "0") == key:
-                    raise InvalidSetting(where, f"controller {key[0]} index {key[1]} already "
-                                                f"exists in {name!r}")
+    """Refuse a device sharing with another device of the domain what the kind says
+    must be unique (:attr:`DeviceKind.unique`: a disk's target, a controller's index)."""
+    unique = kind.unique
+    mine = unique(el) if unique is not None else None
+    if unique is None or mine is None:
+        return
+    key, text = mine
+    for doc in docs:
+        if doc is None:
+            continue
+        for tag in kind.tags:
+            for other in doc.root.iterfind(f"devices/{tag}"):
+                if other is ignore or other is el:
+                    continue
+                theirs = unique(other)
+                if theirs is not None and theirs[0] == key:
+                    raise InvalidSetting(where, f"{text} {name!r}")
+
+
+class _HostMacs(Mapping[str, str]):
+    """{MAC: domain} of every interface of a host (:func:`settings.host_macs`), read when
+    first used: only a change of a MAC address needs it."""
+
+    def __init__(self, host: Host):
+        self.host = host
+        self._macs: Optional[dict[str, str]] = None
+
+    def _read(self) -> dict[str, str]:
+        if self._macs is None:
+            self._macs = host_macs(self.host)
+        return self._macs
+
+    def __getitem__(self, mac: str) -> str:
+        return self._read()[mac]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+
+def _change_env(host: Host, family: str, doc: DomainXML, where: str, name: str,
+                taken: Mapping[str, str], *, reference: Optional[DomainXML] = None,
+                live: Optional[DomainXML] = None, new: bool = False) -> ChangeEnv:
+    """What the kinds' hooks get: the generic comparing, writing and limit checks of
+    settings.py, bound to this request's document and place."""
+    def diff(table: Mapping[str, mapping.Field], element: Any, props: Props,
+             ctx: Any = None) -> dict[str, Any]:
+        return diff_props(table, element, props, doc.context() if ctx is None else ctx,
+                          where, skip=IGNORED)
+
+    def write(table: Mapping[str, mapping.Field], element: Any,
+              changes: Mapping[str, Any]) -> None:
+        write_props(table, element, changes, doc.context(), where)
+
+    def check(kind: str, values: Mapping[str, Any], suffix: str = "") -> None:
+        check_limits(host, family, where, kind, values, suffix)
+
+    return ChangeEnv(host, family, doc, where, name, taken, diff, write, check,
+                     reference=reference, live=live, new=new)
+
+
+def _apply_root(kind: DeviceKind, env: ChangeEnv, props: Props) -> list[LiveOp]:
+    """A root-level kind's setting (proc, mem) applied through the kind's hook."""
+    if kind.apply is None:
+        raise InvalidSetting(env.where, f"the {kind.rasd_class} cannot be changed")
+    return kind.apply(env, props)
+
+
+def _claim_macs(el: Any, taken: dict[str, str], name: str) -> None:
+    """Record the MAC addresses of a new device (an interface) as used by `name`."""
+    for mac in el.xpath("mac/@address"):
+        taken[str(mac)] = name
 
 
 def _rollback_on_error(undo: _Undo):
@@ -266,10 +301,11 @@ def _clone(ref: DomainRef, name: str, uid: str, taken: dict[str, str], family: s
         node = etree.Element("uuid")
         root.find("name").addnext(node)
     node.text = uid
-    for mac in root.iterfind("devices/interface/mac"):
-        new = random_mac(taken, family)
-        taken[new] = name
-        mac.set("address", new)
+    for kind in KINDS:
+        if kind.clone is not None:
+            for tag in kind.tags:
+                for el in root.iterfind(f"devices/{tag}"):
+                    kind.clone(el, family, taken, name)
     nvram = root.find("os/nvram")
     if nvram is not None:
         nvram.text = None             # libvirt makes a fresh variable store for the clone
@@ -278,55 +314,25 @@ def _clone(ref: DomainRef, name: str, uid: str, taken: dict[str, str], family: s
     return DomainXML(DomainRef(ref.host, None, name, uid), root, inactive=True)
 
 
-def _no_setting(where: str, ref: DomainRef, kind: DeviceKind, devid: str) -> pywbem.CIMError:
-    """CIM_ERR_NOT_FOUND for a RASD naming no device of the system: the description
+def _no_setting(where: str, ref: DomainRef, kind: DeviceKind, devid: str) -> NotFound:
+    """NotFound (CIM_ERR_NOT_FOUND) for a RASD naming no device of the system: the text
     names the InstanceID as GetInstance does (``No such instance (<InstanceID>)``)."""
     iid = keys.device_id(ref.host, ref.name, devid)
-    return pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                           f"{where}: No such instance ({iid}): {ref.name!r} has no "
-                           f"{kind.name} {devid!r}")
+    return NotFound(f"{where}: No such instance ({iid}): {ref.name!r} has no "
+                    f"{kind.name} {devid!r}")
 
 
 def _default_devices(doc: DomainXML, family: str, given: set[str]) -> None:
-    """libvirt-cim's default devices, where the client gave none of the kind.
-
-    A KVM guest defined without graphics gets VNC (loopback, automatic port) and,
-    without input, a PS/2 mouse: exactly what libvirt-cim added, because its
-    clients count a new guest's devices (docs/compat.md, "Default devices").
-    """
+    """libvirt-cim's default devices, where the client gave none of the kind: each kind's
+    :attr:`DeviceKind.default` (VNC and a PS/2 mouse for a KVM guest, a console for a
+    container), in the registry's order; its clients count a new guest's devices
+    (docs/compat.md, "Default devices")."""
     devices = mapping.ensure_path(doc.root, "devices")
-    os_type = (doc.root.findtext("os/type") or "").strip()
-    if family.upper() == "LXC" or os_type == "exe":
-        if "console" not in given and devices.find("console") is None:
-            devices.append(etree.fromstring("<console type='pty'><target type='lxc' port='0'/>"
-                                            "</console>"))
-        return
-    if "graphics" not in given and "console" not in given and \
-            devices.find("graphics") is None and devices.find("console") is None:
-        devices.append(etree.fromstring("<graphics type='vnc' port='-1' autoport='yes' "
-                                        "listen='127.0.0.1'/>"))
-    if "input" not in given and devices.find("input") is None and \
-            devices.find("graphics") is not None:
-        devices.append(etree.fromstring("<input type='mouse' bus='ps2'/>"))
+    for kind in KINDS:
+        xml = kind.default(doc.root, family, given) if kind.default is not None else None
+        if xml is not None:
+            devices.append(etree.fromstring(xml))
     doc.invalidate()
-
-
-def _apply_proc(doc: DomainXML, props: Props, where: str, host: Host, family: str,
-                reference: Optional[DomainXML] = None, new: bool = False) -> Optional[int]:
-    """Apply a processor RASD; returns the new vCPU count if it changed."""
-    ref_root = (reference or doc).root
-    table = table_for(KIND_BY_NAME["proc"], doc.root)
-    changes = diff_props(table, ref_root, props, doc.context(), where, skip=IGNORED)
-    if new and "VirtualQuantity" not in changes and props.has("VirtualQuantity"):
-        changes["VirtualQuantity"] = props.get_("VirtualQuantity")
-    n = changes.get("VirtualQuantity")
-    if n is not None:
-        try:
-            check_limit(host, "proc", "VirtualQuantity", n, family)
-        except LimitError as exc:
-            raise InvalidSetting(where, str(exc)) from None
-    write_props(table, doc.root, changes, doc.context(), where)
-    return None if n is None else int(n)
 
 
 def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest],
@@ -379,17 +385,14 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
         for r in rasds:
             kind = classify(r.classname, r.props, family, r.where)
             given.add(kind.name)
-            if kind.name in ("proc", "mem"):
+            if kind.root_level:
                 if kind.name in single:
                     raise InvalidSetting(r.where, f"a second {kind.rasd_class}: a virtual "
                                                   f"system has exactly one (the first is "
                                                   f"{single[kind.name]})")
                 single[kind.name] = r.where
-            if kind.name == "proc":
-                _apply_proc(doc, r.props, r.where, host, family, new=reference is None)
-                continue
-            if kind.name == "mem":
-                apply_memory(doc, r.props, r.where, host, family, new=reference is None)
+                _apply_root(kind, _change_env(host, family, doc, r.where, name, taken,
+                                              new=reference is None), r.props)
                 continue
             devid = device_id_of(kind, r.props)
             existing = doc.setting(devid) if (reference is not None and devid) else None
@@ -398,8 +401,7 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
                 continue
             el = new_device(host, family, doc, kind, r.props, r.where, taken)
             _check_unique(kind, el, [doc], r.where, name)
-            if el.tag == "interface":
-                taken[el.find("mac").get("address")] = name
+            _claim_macs(el, taken, name)
             append_device(doc, kind, el)
         if reference is None:
             _default_devices(doc, family, given)
@@ -535,53 +537,28 @@ def _find(change: _DomainChange, devid: str) -> tuple[Optional[Setting], Optiona
 
 def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_DomainChange],
                     setting: Setting, kind: DeviceKind, r: RasdRequest, name: str,
-                    taken: dict[str, str], seen_setting: Optional[Setting] = None,
+                    taken: Mapping[str, str], seen_setting: Optional[Setting] = None,
                     live_setting: Optional[Setting] = None) -> None:
     """Apply a RASD's changed properties to an existing device element (and live)."""
     seen = seen_setting or setting
     props = Props(r.props)
     ctx = (change.seen if change is not None else doc).context()
-    pool = props.get_("PoolID")
-    if kind.name == "net" and pool is not None and \
-            pool != _NET_TABLE["PoolID"].read(seen.element):
-        props.put("NetworkName", network_name(host, props, r.where))
-        props.pop_("PoolID")
+    env = _change_env(host, family, doc, r.where, name, taken)
+    if kind.prepare_change is not None:
+        kind.prepare_change(env, seen.element, props)
     table = table_for(kind, seen.element)
     changes = diff_props(table, seen.element, props, ctx, r.where, skip=IGNORED)
     check_device(host, kind, changes, r.where, family)
-    if kind.name == "console":
-        check_console_paths(host, seen.element, changes, r.where)
-    if kind.name == "net" and "Address" in changes:
-        mac = str(changes["Address"]).lower()
-        if not MAC_RE.match(mac) or int(mac.split(":")[0], 16) & 1:
-            raise InvalidSetting(r.where, f"Address {changes['Address']!r} is not a unicast MAC "
-                                          f"address")
-        if mac in taken and taken[mac] != name:
-            raise InvalidSetting(r.where, f"Address {mac!r} is already used by {taken[mac]!r}")
-        if any(m.get("address", "").lower() == mac
-               for m in doc.root.iterfind("devices/interface/mac")):
-            raise InvalidSetting(r.where, f"Address {mac!r} is already used by {name!r}")
-        changes["Address"] = mac
-    if kind.name == "disk" and "Address" in changes and changes["Address"]:
-        el = setting.element
-        if el.tag == "filesystem" or el.get("type", "file") in ("file", "block", "dir"):
-            # a host path: inside storage (checked before it is looked at), then it must exist
-            path = changes["Address"] = host_path(host, changes["Address"], r.where)
-            if host_is_local(host) and not os.path.exists(path):
-                raise InvalidSetting(r.where, f"Address {path!r} does not exist")
-            if el.tag == "disk" and el.get("type", "file") == "file" and \
-                    "DriverType" not in changes and \
-                    (el.find("driver") is not None or family.upper() == "KVM"):
-                # as for a new disk: the format of the new image, not the old one's
-                fmt = image_format(host, path)
-                if fmt is not None and fmt != _DISK_TABLE["DriverType"].read(el):
-                    changes["DriverType"] = fmt
-    alias = _serial_alias(doc, setting.element) if kind.name == "console" else None
+    if kind.check_changes is not None:
+        kind.check_changes(host, seen.element, changes, r.where)
+    if kind.check_change is not None:
+        kind.check_change(env, setting.element, changes)
+    alias = kind.alias(doc.root, setting.element) if kind.alias is not None else None
     write_props(table, setting.element, changes, doc.context(), r.where)
     if alias is not None and changes:
         write_props(table_for(kind, alias), alias, changes, doc.context(), r.where)
     doc.invalidate()
-    if kind.name in ("disk", "controller") and changes:
+    if kind.unique is not None and changes:
         _check_unique(kind, setting.element, [doc], r.where, name, ignore=setting.element)
         if change is not None and change.live is not None:
             ignore_l = live_setting.element if live_setting is not None else None
@@ -596,49 +573,17 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
                   _device_call("updateDeviceFlags", old_xml))
 
 
-def _serial_alias(doc: DomainXML, console: Any) -> Optional[Any]:
-    """The <serial> that libvirt shows as `console` (the first console, of target type serial).
-
-    libvirt keeps one device for both: on definition, console 0 is taken from
-    serial 0, so a change to that console must be made to the serial port too.
-    """
-    consoles = doc.root.findall("devices/console")
-    if not consoles or consoles[0] is not console:
-        return None
-    t = console.find("target")
-    if t is not None and t.get("type") not in (None, "serial"):
-        return None
-    serials = doc.root.findall("devices/serial")
-    return serials[0] if serials else None
-
-
 def _lookup_changes(refs: Iterable[DomainRef]) -> dict[str, _DomainChange]:
     return {r.uuid: _DomainChange(r) for r in refs}
 
 
 def _apply_root_setting(change: _DomainChange, kind: DeviceKind, r: RasdRequest,
                         family: str) -> None:
-    """Processor or memory settings of a domain: persistent, and live within the live maximum."""
-    host, name = change.ref.host, change.ref.name
-    if kind.name == "proc":
-        n = _apply_proc(change.doc, r.props, r.where, host, family, reference=change.seen)
-        if n is not None and change.live is not None:
-            live_max = int(change.live.root.findtext("vcpu") or 0)
-            old = _PROC_TABLE["VirtualQuantity"].read(change.live.root)
-            if n <= live_max and n != old:
-                change.op(f"setting the vCPUs of {name!r} to {n}",
-                          lambda dom: dom.setVcpusFlags(n, LIVE),
-                          lambda dom: dom.setVcpusFlags(old, LIVE))
-    else:
-        ch = apply_memory(change.doc, r.props, r.where, host, family, reference=change.seen)
-        if "current" in ch and change.live is not None:
-            live_max = _MEM_TABLE["Limit"].read(change.live.root) or 0
-            old = _MEM_TABLE["VirtualQuantity"].read(change.live.root)
-            kib = ch["current"]
-            if kib <= live_max and kib != old:
-                change.op(f"setting the memory of {name!r} to {kib} KiB",
-                          lambda dom: dom.setMemoryFlags(kib, LIVE),
-                          lambda dom: dom.setMemoryFlags(old, LIVE))
+    """A root-level setting (processor, memory): persistent, and live where the kind says."""
+    env = _change_env(change.ref.host, family, change.doc, r.where, change.ref.name, {},
+                      reference=change.seen, live=change.live)
+    for op in _apply_root(kind, env, r.props):
+        change.op(op.what, op.do, op.undo)
     change.results.append((kind, change.doc.root))
 
 
@@ -651,15 +596,13 @@ def add_resources(ref: DomainRef, family: str, rasds: list[RasdRequest]) -> list
         name = ref.name
         for r in rasds:
             kind = classify(r.classname, r.props, family, r.where)
-            if kind.name in ("proc", "mem"):
+            if kind.root_level:
                 raise InvalidSetting(r.where, f"{r.classname} cannot be added: a virtual "
                                               f"system has exactly one (change it with "
                                               f"ModifyResourceSettings)")
             el = new_device(host, family, change.doc, kind, r.props, r.where, taken)
             _check_unique(kind, el, [change.doc, change.live], r.where, name)
-            if el.tag == "interface":
-                mac = el.find("mac").get("address")
-                taken[mac] = name
+            _claim_macs(el, taken, name)
             append_device(change.doc, kind, el)
             xml = _xml(el)
             change.op(f"attaching a {kind.name} to {name!r}",
@@ -692,7 +635,7 @@ def modify_resources(items: list[tuple[DomainRef, str, DeviceKind, RasdRequest]]
     refs = {r.uuid: r for r, *_ in items}
     with lifecycle.domain_lock(*refs.values()):
         changes = _lookup_changes(refs.values())
-        macs: dict[str, dict[str, str]] = {}
+        macs: dict[str, _HostMacs] = {}
         named: dict[tuple[str, str], str] = {}
         for ref, devid, kind, r in items:
             first = named.setdefault((ref.uuid, devid), r.where)
@@ -701,15 +644,14 @@ def modify_resources(items: list[tuple[DomainRef, str, DeviceKind, RasdRequest]]
                 raise InvalidSetting(r.where, f"names the same setting as {first} "
                                               f"({ref.name}/{devid})")
             ch = changes[ref.uuid]
-            if kind.name in ("proc", "mem"):
+            if kind.root_level:
                 _apply_root_setting(ch, kind, r, family)
                 continue
             p_set, l_set = _find(ch, devid)
             seen = l_set or p_set
             if seen is None or seen.kind is not kind:
                 raise _no_setting(r.where, ref, kind, devid)
-            taken = macs.setdefault(ref.host.label, host_macs(ref.host)) \
-                if kind.name == "net" else {}
+            taken = macs.setdefault(ref.host.label, _HostMacs(ref.host))
             if p_set is None:
                 # a device of the running system only (hot-plugged without persistence)
                 target = copy.deepcopy(seen.element)
@@ -749,7 +691,7 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
     with lifecycle.domain_lock(*refs.values()):
         changes = _lookup_changes(refs.values())
         for ref, devid, kind, where in items:
-            if kind.name in ("proc", "mem"):
+            if kind.root_level:
                 raise InvalidSetting(where, f"the {kind.rasd_class} of {ref.name!r} cannot be "
                                             f"removed (change it with ModifyResourceSettings)")
             ch = changes[ref.uuid]
@@ -758,7 +700,8 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
                     (l_set is None or l_set.kind is not kind):
                 raise _no_setting(where, ref, kind, devid)
             if p_set is not None and p_set.kind is kind:
-                alias = _serial_alias(ch.doc, p_set.element) if kind.name == "console" else None
+                alias = kind.alias(ch.doc.root, p_set.element) if kind.alias is not None \
+                    else None
                 for el in (p_set.element, alias):
                     if el is not None:
                         el.getparent().remove(el)

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Optional
 import libvirt
 from lxml import etree
 
-from ..provider.env import current_scope
+from .scope import current_scope
 from .connection import DomainNotFound, Host
 from .domain import (XML_FLAGS, DomainRef, DomainXML, domain_state, domain_xml,
                      fetch_xml_text, list_domains)

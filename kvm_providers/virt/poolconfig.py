@@ -704,6 +704,12 @@ def create_volume(pool: Pool, props: Mapping[str, Any]) -> Volume:
     (default 0: sparse); AllocationUnits the unit of both (default Bytes);
     Path, if given, must be the pool's target path or the volume's path.
     """
+    return make_volume(pool, prepare_volume(pool, props))
+
+
+def prepare_volume(pool: Pool, props: Mapping[str, Any]) -> tuple[str, int, str]:
+    """Check a volume's settings (as :func:`create_volume`); (name, bytes to allocate, XML)
+    for :func:`make_volume`, which does the long part (a job, when it allocates)."""
     if pool.kind is not DISK or pool.primordial:
         raise InvalidSettings(f"Pool {pool.pool_id}: volumes are created in storage pools "
                               "(DiskPool/<name>)")
@@ -746,10 +752,16 @@ def create_volume(pool: Pool, props: Mapping[str, Any]) -> Volume:
     _sub(vol, "allocation", str(alloc), unit="bytes")
     if ptype in FILE_POOL_TYPES:
         _sub(_sub(vol, "target"), "format", type=VOLUME_FORMATS[fmt_v])
-    with host.guard(f"creating volume {name!r} in storage pool {pool.name!r}"):
-        v = pool.obj.createXML(_xml(vol), 0)
+    return name, alloc, _xml(vol)
+
+
+def make_volume(pool: Pool, prepared: tuple[str, int, str]) -> Volume:
+    """Create the volume :func:`prepare_volume` checked."""
+    name, _alloc, xml = prepared
+    with pool.host.guard(f"creating volume {name!r} in storage pool {pool.name!r}"):
+        v = pool.obj.createXML(xml, 0)
         result = Volume(pool, v.name(), v.path(), v)
-    _forget(host)
+    _forget(pool.host)
     return result
 
 

@@ -1,4 +1,4 @@
-"""Client property values and the error for bad ones, shared by the generic settings code
+"""Client property values (and :class:`~.errors.InvalidSetting` for bad ones), shared by the generic settings code
 (:mod:`kvm_providers.virt.settings`) and the device kinds (:mod:`kvm_providers.virt.kinds`).
 
 Moved out of settings.py (issue 11): the kinds' builders of new devices need
@@ -11,23 +11,12 @@ import random
 import re
 from typing import Any, Mapping, Optional
 
-import pywbem
-
 from .connection import Host
+from .errors import InvalidSetting
 from .validate import PathNotAllowed, check_host_path
 
-__all__ = ["InvalidSetting", "Props", "MAC_RE", "UUID_RE", "class_defaults", "props_of",
-           "same_value", "random_mac", "image_format", "host_path", "host_is_local",
+__all__ = ["InvalidSetting", "Props", "MAC_RE", "UUID_RE", "same_value", "random_mac", "image_format", "host_path", "host_is_local",
            "pool_id_name", "owner"]
-
-
-class InvalidSetting(pywbem.CIMError):
-    """A client setting that cannot be applied: CIM_ERR_INVALID_PARAMETER naming it."""
-
-    def __init__(self, where: str, message: str):
-        text = f"{where}: {message}" if where else message
-        super().__init__(pywbem.CIM_ERR_INVALID_PARAMETER, text)
-        self.where = where
 
 
 MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
@@ -80,27 +69,6 @@ class Props(dict):
     def explicit(self, name: str) -> Any:
         """The value of a property the client cannot set, None if absent or the class default."""
         return None if self.is_default(name) else self.get(name.lower())
-
-
-def class_defaults(classname: str, namespace: str = "root/virt") -> dict[str, Any]:
-    """{lower-case property name: MOF default} of a class ({} if it is not known)."""
-    from ..schema import default_schema
-    try:
-        cls = default_schema().get_class(namespace, classname)
-    except pywbem.CIMError:
-        return {}
-    return {p.name.lower(): p.value for p in cls.properties.values() if p.value is not None}
-
-
-def props_of(instance: Any) -> Props:
-    """The non-NULL properties of an embedded instance (a pywbem CIMInstance or a mapping).
-
-    For a CIMInstance the class defaults come along (Props.defaults).
-    """
-    if hasattr(instance, "properties"):
-        return Props({n: p.value for n, p in instance.properties.items()},
-                     class_defaults(instance.classname))
-    return Props(instance)
 
 
 def _norm(value: Any) -> Any:

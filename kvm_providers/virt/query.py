@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 import libvirt
 from lxml import etree
 
-from ..provider.env import current_scope
+from .scope import current_scope
 from .connection import STORAGE_GONE, Host
 
 __all__ = ["parse_xml", "request_memo", "if_supported", "storage_pools"]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 from urllib.parse import urlparse
 
-from ..provider.env import current_scope
+from .scope import current_scope
 from .connection import Host
 from .domain import DomainRef, DomainXML, domain_state
 from .netaddr import is_ipv6_only

@@ -36,20 +36,20 @@ from .devices import KIND_BY_NAME, KIND_BY_RASD, KINDS, DeviceKind
 from .domain import DomainXML
 from .kinds.base import BuildEnv
 from .kinds.console import check_console_paths
-from .kinds.mem import TABLE as MEM_TABLE
+from .kinds.mem import memory_kib, numa_memory_kib
 from .kinds.net import network_name
-from .props import (MAC_RE, UUID_RE, InvalidSetting, Props, class_defaults, host_is_local,
-                    host_path, image_format, props_of, random_mac, same_value as _same)
+from .props import (MAC_RE, UUID_RE, InvalidSetting, Props, host_is_local, host_path,
+                    image_format, random_mac, same_value as _same)
 from .validate import BadName, check_name
-from .units import CIM_UNIT_NAMES, cim_unit_bytes, libvirt_unit_bytes
 
 # InvalidSetting, Props and the host checks moved to props.py, the per-kind writers and
 # builders to the kind modules (kinds/*.py); the names stay importable from here.
-__all__ = ["InvalidSetting", "Props", "classify", "props_of", "diff_props", "write_props",
-           "device_id_of", "new_device", "apply_memory", "check_device", "random_mac",
-           "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "IGNORED",
+__all__ = ["InvalidSetting", "Props", "classify", "diff_props", "write_props",
+           "device_id_of", "new_device", "check_device", "check_limits", "random_mac",
+           "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "numa_memory_kib",
+           "IGNORED",
            "table_for", "network_name", "host_is_local", "host_path", "image_format",
-           "check_console_paths", "class_defaults"]
+           "check_console_paths"]
 
 LOG = logging.getLogger(__name__)
 
@@ -219,110 +219,6 @@ def device_id_of(kind: DeviceKind, props: Props) -> Optional[str]:
     return kind.id_from_props(props)
 
 
-# -- memory --------------------------------------------------------------------------
-
-def memory_kib(props: Props, where: str) -> tuple[Optional[int], Optional[int]]:
-    """(current KiB, maximum KiB) a memory RASD asks for (None: not given).
-
-    AllocationUnits (or VirtualQuantityUnits) KiloBytes, MegaBytes,
-    GigaBytes, Bytes or the DSP0004 forms byte*2^10 ...; without units the
-    quantities are bytes, as libvirt-cim read them.
-    """
-    # VirtualQuantityUnits "count" is the class default a CIM server fills in: not given.
-    units = props.get_("AllocationUnits") or props.explicit("VirtualQuantityUnits") or "Bytes"
-    factor = cim_unit_bytes(str(units))
-    if factor is None:
-        raise InvalidSetting(where, f"AllocationUnits {units!r} is not a unit of bytes "
-                                    f"({CIM_UNIT_NAMES})")
-
-    def conv(name: str) -> Optional[int]:
-        v = props.get_(name)
-        if v is None:
-            return None
-        try:
-            n = int(v)
-        except (TypeError, ValueError):
-            raise InvalidSetting(where, f"{name} {v!r} is not a number") from None
-        if n < 0:
-            raise InvalidSetting(where, f"{name} {v!r} is negative")
-        return n * factor // 1024
-    cur = conv("VirtualQuantity")
-    if cur is None:
-        cur = conv("Reservation")
-    return cur, conv("Limit")
-
-
-def numa_memory_kib(root: Any) -> Optional[int]:
-    """The memory of a domain's NUMA cells (KiB), or None if it has none."""
-    cells = root.findall("cpu/numa/cell")
-    if not cells:
-        return None
-    total = 0
-    for cell in cells:
-        try:
-            n = int(cell.get("memory") or 0)
-        except ValueError:
-            continue
-        total += n * (libvirt_unit_bytes(cell.get("unit")) or 1024) // 1024
-    return total
-
-
-def apply_memory(doc: DomainXML, props: Props, where: str, host: Host, family: str,
-                 reference: Optional[DomainXML] = None, new: bool = False) -> dict[str, int]:
-    """Apply a memory RASD to `doc`; returns {'current': KiB, 'max': KiB} of what changed.
-
-    `reference` is what the client saw (the live definition of a running
-    system): only differing values count as changes.  A current size above
-    the maximum raises the maximum with it unless Limit is given.
-    """
-    cur, mx = memory_kib(props, where)
-    ref_root = (reference or doc).root
-    old_cur = MEM_TABLE["VirtualQuantity"].read(ref_root)
-    old_max = MEM_TABLE["Limit"].read(ref_root)
-    changes: dict[str, int] = {}
-    if new and cur is not None and mx is None:
-        mx = cur
-    if new and mx is not None and cur is None:
-        cur = mx
-    if cur is not None and (new or cur != old_cur):
-        changes["current"] = cur
-    if mx is not None and (new or mx != old_max):
-        changes["max"] = mx
-    if "current" in changes and "max" not in changes:
-        pmax = MEM_TABLE["Limit"].read(doc.root)
-        if pmax is None or changes["current"] > pmax:
-            changes["max"] = changes["current"]
-    numa = numa_memory_kib(doc.root)
-    if numa is not None and changes.get("max", numa) != numa:
-        # libvirt takes the maximum from the cells and ignores <memory>: refuse, never
-        # report a change that is not made
-        why = (f"the maximum memory of a system with NUMA cells is the sum of the cells' "
-               f"memory ({numa} KiB) and changes only with them")
-        if mx is not None:
-            raise InvalidSetting(where, f"Limit {changes['max']} KiB cannot be set: {why}")
-        raise InvalidSetting(where, f"VirtualQuantity {changes['current']} KiB is above the "
-                                    f"maximum, which cannot be raised: {why}")
-    eff_cur = changes.get("current", MEM_TABLE["VirtualQuantity"].read(doc.root))
-    eff_max = changes.get("max", MEM_TABLE["Limit"].read(doc.root))
-    for key, prop in (("current", "VirtualQuantity"), ("max", "Limit")):
-        if key in changes:
-            try:
-                limits.check(host, "mem", prop, changes[key], family)
-            except limits.LimitError as exc:
-                raise InvalidSetting(where, f"{exc} (KiB)") from None
-    if eff_cur is not None and eff_max is not None and eff_cur > eff_max:
-        raise InvalidSetting(where, f"VirtualQuantity {eff_cur} KiB is above Limit "
-                                    f"{eff_max} KiB")
-    if "max" in changes:
-        mapping.MemoryKiB("memory").write(doc.root, changes["max"])
-    if "current" in changes:
-        mapping.MemoryKiB("currentMemory").write(doc.root, changes["current"])
-    dump = props.get_("dumpCore")
-    if dump is not None and MEM_TABLE["dumpCore"].read(ref_root) != bool(dump):
-        MEM_TABLE["dumpCore"].write(doc.root, bool(dump))
-    return changes
-
-
 # -- devices -------------------------------------------------------------------------
 
 
@@ -337,6 +233,18 @@ def check_device(host: Host, kind: DeviceKind, changes: Mapping[str, Any], where
             limits.check(host, kind.name, prop, value, family)
         except limits.LimitError as exc:
             raise InvalidSetting(where, str(exc)) from None
+
+
+def check_limits(host: Host, family: str, where: str, kind: str, values: Mapping[str, Any],
+                 suffix: str = "") -> None:
+    """Check `values` ({property: value}) of a setting of `kind` against the limits; the
+    first outside them raises InvalidSetting naming where, the property and the value
+    (`suffix` appended, e.g. " (KiB)")."""
+    for prop, value in values.items():
+        try:
+            limits.check(host, kind, prop, value, family)
+        except limits.LimitError as exc:
+            raise InvalidSetting(where, f"{exc}{suffix}") from None
 
 
 def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props: Props,

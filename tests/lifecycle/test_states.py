@@ -10,7 +10,9 @@ import libvirt
 import pytest
 from pywbem import CIMDateTime, CIMError, CIMInstanceName, Uint16
 
-from kvm_providers.virt import capabilities, lifecycle
+from kvm_providers.providers.common import capabilities
+from kvm_providers.virt import jobs as vjobs
+from kvm_providers.virt import lifecycle
 
 from .conftest import NS, cs_path
 
@@ -91,17 +93,36 @@ def test_saved_system_restores_and_discards(lc):
     assert lc.get(cs_path("tuned"))["EnabledState"] == 3
 
 
+def _job_of(out):
+    """The virt job behind a method's Job output parameter."""
+    return out["Job"].keybindings["InstanceID"].rpartition("Job:")[2]
+
+
 def test_shutdown_with_timeout(lc):
-    assert _rsc(lc, "tuned", 4, TimeoutPeriod=CIMDateTime("00000000000010.000000:000")) == 0
+    """Shut Down with a TimeoutPeriod waits for the guest in a job (docs/jobs.md)."""
+    rc, out = lc.invoke(cs_path("tuned"), "RequestStateChange", RequestedState=Uint16(4),
+                        TimeoutPeriod=CIMDateTime("00000000000010.000000:000"))
+    assert rc == 4096 and out["Job"].classname == "KVM_ConcreteJob"
+    job = vjobs.jobs().wait(_job_of(out), 30)
+    assert job.state == vjobs.COMPLETED and job.operation == "RequestStateChange"
     assert not lc.conn.lookupByName("tuned").isActive()
+    # without a TimeoutPeriod (or a zero one, as libvirt-cim's clients send): synchronous
+    assert _rsc(lc, "tuned", 2) == 0
+    assert _rsc(lc, "tuned", 4, TimeoutPeriod=CIMDateTime("00000000000000.000000:000")) == 0
 
 
 def test_shutdown_that_does_not_finish_in_time(lc, monkeypatch):
-    """A guest that ignores the request: 3 (Cannot complete within Timeout Period)."""
+    """A guest that ignores the request: the job fails naming the timeout (before jobs:
+    3, Cannot complete within Timeout Period); the guest keeps running."""
     monkeypatch.setattr(libvirt.virDomain, "shutdown", lambda self: 0)
     t = time.monotonic()
-    rc = _rsc(lc, "tuned", 4, TimeoutPeriod=CIMDateTime("00000000000001.000000:000"))
-    assert rc == 3 and 1.0 <= time.monotonic() - t < 5
+    rc, out = lc.invoke(cs_path("tuned"), "RequestStateChange", RequestedState=Uint16(4),
+                        TimeoutPeriod=CIMDateTime("00000000000001.000000:000"))
+    assert rc == 4096 and time.monotonic() - t < 1.0       # the method does not wait
+    job = vjobs.jobs().wait(_job_of(out), 30)
+    assert job.state == vjobs.FAILED and job.error_kind == vjobs.ERR_TIMEOUT
+    assert "did not shut down within 1 s" in job.error_message
+    assert 1.0 <= job.finished - job.started < 5
     assert lc.conn.lookupByName("tuned").isActive()
 
 

@@ -224,7 +224,7 @@ def test_management_service(conn, lv):
 
 
 def test_capabilities(conn, lv):
-    from kvm_providers.virt import capabilities as caps
+    from kvm_providers.providers.common import capabilities as caps
     vsmc = conn.EnumerateInstances("KVM_VirtualSystemManagementCapabilities")
     assert [c["InstanceID"] for c in vsmc] == ["ManagementCapabilities"]
     assert vsmc[0]["VirtualSystemTypesSupported"] == ["KVM"]
@@ -242,7 +242,7 @@ def test_capabilities(conn, lv):
 def test_capability_lists_name_implemented_methods():
     """Every method the capabilities advertise is implemented by the service's provider."""
     from kvm_providers.providers import computer_system, management_service
-    from kvm_providers.virt import capabilities as caps
+    from kvm_providers.providers.common import capabilities as caps
     for name in caps.VSMS_SYNCHRONOUS_METHODS + caps.VSMS_ASYNCHRONOUS_METHODS:
         assert hasattr(management_service.ManagementServiceProvider,
                        f"cim_method_{name.lower()}"), name

@@ -22,11 +22,12 @@ import libvirt
 import pytest
 from pywbem import CIMError, CIMInstanceName
 
-from kvm_providers.provider import request_scope
+from kvm_providers.provider import cim_error, request_scope
 from kvm_providers.virt import connection as vconn
 from kvm_providers.virt import domain as vdomain
 from kvm_providers.virt import settings as vsettings
 from kvm_providers.virt import validate as vvalidate
+from kvm_providers.virt.errors import VirtError
 from kvm_providers.config import HostConfig
 from tests.providers.harness import Harness
 
@@ -402,12 +403,22 @@ def test_checking_a_client_setting_on_a_lost_host_fails_as_such(hung_layer, monk
     props = vsettings.Props({"NetworkName": "default"})
     with request_scope():
         assert vsettings.network_name(host, props, "NetRASD") == "default"
-        with pytest.raises(CIMError) as err:
+        with pytest.raises(vsettings.InvalidSetting) as err:
             vsettings.network_name(host, vsettings.Props({"NetworkName": "nonet"}), "NetRASD")
-        assert err.value.status_code == 4 and "no network 'nonet'" in err.value.status_description
+        assert "no network 'nonet'" in str(err.value)
+        assert cim_error(err.value).status_code == 4     # what a client gets
     monkeypatch.setattr(libvirt.virConnect, "networkLookupByName", _dead_connection_error)
     with request_scope():
-        _assert_fails_naming_host(lambda: vsettings.network_name(host, props, "NetRASD"))
+        _assert_fails_naming_host(lambda: _as_client_sees(
+            lambda: vsettings.network_name(host, props, "NetRASD")))
+
+
+def _as_client_sees(call):
+    """call(), with the libvirt layer's errors translated as the provider side does."""
+    try:
+        return call()
+    except VirtError as exc:
+        raise cim_error(exc) from exc
 
 
 # -- a real libvirtd that stops, and one that hangs ------------------------------------------

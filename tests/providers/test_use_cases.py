@@ -84,7 +84,7 @@ def test_uc_5_1_2_discover_host_system(node_server, lv):
 
 def test_uc_5_1_3_determine_capabilities(node_server):
     """From the host system, ElementCapabilities leads to the management capabilities."""
-    from kvm_providers.virt import capabilities
+    from kvm_providers.providers.common import capabilities
     conn = node_server.conn()
     host = _host(WBEMServer(conn))
     caps = conn.Associators(host, AssocClass="CIM_ElementCapabilities",

@@ -34,12 +34,25 @@ MAX_LINES = 800
 #: Modules over MAX_LINES, to be split by their own restructuring items of issue 11.
 KNOWN_OVERSIZED: set[str] = {
     "kvm_providers.cimom.http",
-    "kvm_providers.virt.connection",
 }
 #: Import cycles (as the sorted modules of each strongly connected component).
 KNOWN_CYCLES: set[tuple[str, ...]] = set()
 #: (importing module, imported module, private name).
 KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
+#: (libvirt layer module, CIM module it imports): the CIM ValueMap values (ResourceType,
+#: EmulatedType, AutomaticRecoveryAction ...) of the kinds' RASD tables and the VSSD table,
+#: which the layer's write side (settings, manage) applies; to move with those tables.
+KNOWN_VIRT_CIM_IMPORTS: set[tuple[str, str]] = {
+    ("kvm_providers.virt.kinds.console", "kvm_providers.schema.valuemaps"),
+    ("kvm_providers.virt.kinds.controller", "kvm_providers.schema.valuemaps"),
+    ("kvm_providers.virt.kinds.disk", "kvm_providers.schema.valuemaps"),
+    ("kvm_providers.virt.kinds.graphics", "kvm_providers.schema.valuemaps"),
+    ("kvm_providers.virt.kinds.input", "kvm_providers.schema.valuemaps"),
+    ("kvm_providers.virt.kinds.mem", "kvm_providers.schema.valuemaps"),
+    ("kvm_providers.virt.kinds.net", "kvm_providers.schema.valuemaps"),
+    ("kvm_providers.virt.kinds.proc", "kvm_providers.schema.valuemaps"),
+    ("kvm_providers.virt.mapping", "kvm_providers.schema.valuemaps"),
+}
 
 
 # -- the sources ---------------------------------------------------------------------------
@@ -62,12 +75,13 @@ def _is_package(name: str) -> bool:
     return MODULES[name].name == "__init__.py"
 
 
-def _resolve(module: str, level: int, current: str) -> str:
-    """The absolute name of a (possibly relative) `from` import's module."""
+def _resolve(module: str, level: int, current: str, package: bool | None = None) -> str:
+    """The absolute name of a (possibly relative) `from` import's module (`package`:
+    whether `current` is a package, by default looked up in the sources)."""
     if not level:
         return module
     base = current.split(".")
-    if not _is_package(current):
+    if not (_is_package(current) if package is None else package):
         base = base[:-1]
     if level > 1:
         base = base[:-(level - 1)]
@@ -176,6 +190,47 @@ def _cycles(graph: dict[str, set[str]]) -> set[tuple[str, ...]]:
 
 GRAPH, PRIVATE = _analyse()
 
+#: The libvirt layer (kvm_providers.virt) knows no CIM: it imports no CIM library and
+#: nothing of the package's CIM side (the provider interface, the providers, the
+#: servers, the schema, CIM-XML).  Its errors are its own (virt/errors.py); the
+#: provider side translates them (provider.env.cim_error).
+VIRT = PACKAGE + ".virt"
+VIRT_FORBIDDEN = ("pywbem", "pywbem_mock", "cmpi", "kvm_providers.provider",
+                  "kvm_providers.providers", "kvm_providers.cimom", "kvm_providers.schema",
+                  "kvm_providers.cimxml", "kvm_providers.cmpi", "cmpi_pywbem_bindings")
+
+
+def _imported_names(tree: ast.AST, current: str, package: bool) -> set[str]:
+    """The absolute names of every module (or module attribute) `current` imports."""
+    out: set[str] = set()
+    for node in _imports(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+            continue
+        assert isinstance(node, ast.ImportFrom)
+        base = _resolve(node.module or "", node.level, current, package)
+        out.add(base)
+        out.update(f"{base}.{alias.name}" for alias in node.names)
+    return out
+
+
+def _forbidden(name: str) -> bool:
+    return any(name == f or name.startswith(f + ".") for f in VIRT_FORBIDDEN)
+
+
+def _virt_cim_imports(modules: dict[str, Path]) -> set[tuple[str, str]]:
+    """(virt module, forbidden module) for every CIM import in the libvirt layer."""
+    found: set[tuple[str, str]] = set()
+    for name, path in modules.items():
+        if name != VIRT and not name.startswith(VIRT + "."):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for imported in _imported_names(tree, name, path.name == "__init__.py"):
+            if _forbidden(imported):
+                # report the module, not the attribute (schema.valuemaps.X -> schema.valuemaps)
+                found.add((name, _owning_module(imported) or imported.split(".")[0]))
+    return found
+
 
 # -- the checks ------------------------------------------------------------------------------
 
@@ -224,6 +279,65 @@ def test_no_module_over_800_lines():
                       f"KNOWN_OVERSIZED: {fixed}"
 
 
+def test_the_libvirt_layer_knows_no_cim():
+    found = _virt_cim_imports(MODULES)
+    new = sorted(found - KNOWN_VIRT_CIM_IMPORTS)
+    assert not new, "the libvirt layer imports CIM modules:\n" + "\n".join(
+        f"{m}: {t}" for m, t in new)
+    fixed = sorted(KNOWN_VIRT_CIM_IMPORTS - found)
+    assert not fixed, f"no longer imported, remove them from KNOWN_VIRT_CIM_IMPORTS: {fixed}"
+
+
+#: Modules of the libvirt layer that may name a device kind: the kinds themselves, and the
+#: network filters (which apply to interfaces only).
+KIND_SPECIFIC = (VIRT + ".kinds", VIRT + ".nwfilter")
+
+
+def _kind_names() -> set[str]:
+    from kvm_providers.virt.kinds import KINDS
+    return {k.name for k in KINDS}
+
+
+def _per_kind_branches(tree: ast.AST, kinds: set[str]) -> list[int]:
+    """Lines comparing a kind's name with a literal kind name (``kind.name == "disk"``,
+    ``kind.name in ("proc", "mem")``) or picking a kind by a literal name
+    (``KIND_BY_NAME["proc"]``)."""
+    def literal(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in kinds
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(literal(e) for e in node.elts)
+        return False
+
+    def is_name(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "name"
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(is_name(x) for x in sides) and any(literal(x) for x in sides):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and \
+                node.value.id == "KIND_BY_NAME" and literal(node.slice):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_generic_code_of_the_libvirt_layer_has_no_per_kind_branches():
+    """What is particular to a kind of device is in its kind module (a hook of its
+    DeviceKind); the generic code (manage, settings, limits, pools ...) reads the
+    registry."""
+    kinds = _kind_names()
+    found = []
+    for name, path in MODULES.items():
+        if not name.startswith(VIRT + ".") or name.startswith(KIND_SPECIFIC):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        found += [f"{name}:{line}" for line in _per_kind_branches(tree, kinds)]
+    assert not found, f"per-kind branches outside the kind modules: {found}"
+
+
 # -- the checks check: they find what they are for ------------------------------------
 
 def test_cycle_finder_finds_a_cycle_and_a_late_import():
@@ -251,3 +365,32 @@ def test_libvirt_events_are_registered_by_the_libvirt_layer_only():
                      if not m.startswith(PACKAGE + ".virt")
                      and "EventRegister" in p.read_text(encoding="utf-8"))
     assert not outside, f"libvirt event callbacks registered outside virt/: {outside}"
+
+
+def test_a_cim_import_in_the_libvirt_layer_would_be_found(tmp_path):
+    """pywbem, the provider interface (relative or absolute, late), the schema."""
+    pkg = tmp_path / "kvm_providers" / "virt"
+    pkg.mkdir(parents=True)
+    sources = {
+        "kvm_providers.virt.a": "import pywbem\n",
+        "kvm_providers.virt.b": "def f():\n    from ..provider.env import current_scope\n",
+        "kvm_providers.virt.c": "from kvm_providers.schema import valuemaps\n",
+        "kvm_providers.virt.d": "from .errors import VirtError\nimport libvirt\n",
+        "kvm_providers.virt.e": "from typing import TYPE_CHECKING\n"
+                                "if TYPE_CHECKING:\n    import pywbem\n",
+    }
+    modules = {}
+    for name, text in sources.items():
+        path = pkg / (name.rsplit(".", 1)[1] + ".py")
+        path.write_text(text, encoding="utf-8")
+        modules[name] = path
+    found = {m for m, _t in _virt_cim_imports(modules)}
+    assert found == {"kvm_providers.virt.a", "kvm_providers.virt.b", "kvm_providers.virt.c"}
+
+
+def test_a_per_kind_branch_would_be_found():
+    tree = ast.parse("if kind.name == 'disk':\n    pass\n"
+                     "if kind.name in ('proc', 'mem'):\n    pass\n"
+                     "t = KIND_BY_NAME['proc']\n"
+                     "if kind.name in single or kind.root_level:\n    pass\n")
+    assert _per_kind_branches(tree, {"disk", "proc", "mem"}) == [1, 3, 5]

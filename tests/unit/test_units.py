@@ -94,7 +94,7 @@ def test_memory_rasd_refuses_a_unit_that_is_not_bytes():
     props = settings.Props({"AllocationUnits": "count", "VirtualQuantity": 1})
     with pytest.raises(settings.InvalidSetting) as err:
         settings.memory_kib(props, "MemRASD")
-    assert "'count'" in err.value.status_description
+    assert "'count'" in str(err.value)
 
 
 @pytest.mark.parametrize("units,n,nbytes", [

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import pywbem
+
 from kvm_providers.provider import coerce
+from kvm_providers.schema import default_schema
 from kvm_providers.schema.valuemaps import CIM_EnabledLogicalElement, CIM_ManagedSystemElement
 from kvm_providers.virt.mapping import Const, View
+from kvm_providers.virt.props import Props
 
-__all__ = ["wanted_in", "put", "fill_from_table", "fill", "ENABLED_AND_OK"]
+__all__ = ["wanted_in", "put", "fill_from_table", "fill", "ENABLED_AND_OK", "props_of",
+           "class_defaults"]
 
 #: The state of an element that is simply up and well (the hosts, the services):
 #: Enabled, RequestedState Not Applicable (no state change is pending or possible),
@@ -98,3 +103,29 @@ def fill(inst: Any, model: Any, values: Mapping[str, Any],
             value = value()
         if value is not None:
             put(inst, pspec, value)
+
+
+# -- embedded instances from clients -------------------------------------------------------
+# The libvirt layer takes a client's settings as Props (plain values by property
+# name); these turn the CIM instances a method received into them.
+
+def class_defaults(classname: str, namespace: str = "root/virt") -> dict[str, Any]:
+    """{lower-case property name: MOF default} of a class ({} if it is not known)."""
+    try:
+        cls = default_schema().get_class(namespace, classname)
+    except pywbem.CIMError:
+        return {}
+    return {p.name.lower(): p.value for p in cls.properties.values() if p.value is not None}
+
+
+def props_of(instance: Any) -> Props:
+    """The non-NULL properties of an embedded instance (a pywbem CIMInstance or a mapping).
+
+    For a CIMInstance the class defaults come along (Props.defaults): CIM servers
+    fill them into the instances clients send, so the libvirt layer can tell a
+    value the client asked for from one a server filled in.
+    """
+    if hasattr(instance, "properties"):
+        return Props({n: p.value for n, p in instance.properties.items()},
+                     class_defaults(instance.classname))
+    return Props(instance)

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from ..connection import Host
     from ..domain import DomainXML
 
-__all__ = ["DeviceKind", "PoolKind", "Limits", "LimitEnv", "BuildEnv", "COMMON_DEVICE",
-           "no_id", "other_type_table"]
+__all__ = ["DeviceKind", "PoolKind", "Limits", "LimitEnv", "BuildEnv", "ChangeEnv", "LiveOp",
+           "COMMON_DEVICE", "no_id", "other_type_table", "container_guest"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,47 @@ class BuildEnv:
     @property
     def kvm(self) -> bool:
         return self.family.upper() == "KVM"
+
+
+@dataclass
+class ChangeEnv:
+    """What a kind's hooks for changing a domain's settings may use (manage.py makes it).
+
+    The generic comparing and writing of client settings (settings.py) comes
+    as functions: settings.py consumes the kinds registry, so the kinds cannot
+    import it.
+    """
+
+    host: "Host"
+    family: str
+    doc: "DomainXML"                 # the persistent definition being edited
+    where: str                       # where the RASD was in the request
+    name: str                        # the domain's name
+    #: MAC (lower case) -> the domain that has it, on the host (read when first used).
+    taken_macs: Mapping[str, str]
+    #: diff(table, element, props) -> {property: value} of what differs (InvalidSetting
+    #: for a differing property that cannot be written).
+    diff: Callable[[Mapping[str, Field], Any, Props], dict[str, Any]]
+    #: write(table, element, changes): write what diff gave.
+    write: Callable[[Mapping[str, Field], Any, Mapping[str, Any]], None]
+    #: check(kind name, {property: value}, suffix=""): InvalidSetting for values outside
+    #: the limits (suffix: appended to the description, e.g. " (KiB)").
+    check: Callable[..., None]
+    #: What the client could see (the live definition of a running system; else `doc`).
+    reference: Optional["DomainXML"] = None
+    #: The running system's live definition (None: not running, or a new system).
+    live: Optional["DomainXML"] = None
+    #: A new system (DefineSystem): every given value counts, not only differing ones.
+    new: bool = False
+
+
+@dataclass(frozen=True)
+class LiveOp:
+    """A change to make to the running system: do(dom), and undo(dom) if a later step fails."""
+
+    what: str
+    do: Callable[[Any], Any]
+    undo: Optional[Callable[[Any], Any]] = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +191,34 @@ class DeviceKind:
     #: device_count(element): a setting that defines several logical devices, numbered
     #: 0..n-1 (one Processor per vCPU); None: one device with the setting's id.
     device_count: Optional[Callable[[Any], int]] = None
+    #: apply(env, props) -> [LiveOp]: a root-level kind's setting (tags == ()) applied to
+    #: env.doc's <domain>, and the changes to make to the running system (env.live).
+    apply: Optional[Callable[[ChangeEnv, Props], list[LiveOp]]] = None
+    #: unique(element) -> (key, description) of what two devices of a domain may not
+    #: share (a disk's target), None: nothing; the description is completed with the
+    #: domain's name ("VirtualDevice 'vda' is already used by another device of").
+    unique: Optional[Callable[[Any], Optional[tuple[Any, str]]]] = None
+    #: prepare_change(env, element, props): a change to an existing device, before it is
+    #: compared with the element (props rewritten in place, e.g. a PoolID into a name).
+    prepare_change: Optional[Callable[[ChangeEnv, Any, Props], None]] = None
+    #: check_change(env, element, changes): checks and normalised values of a change to
+    #: an existing device, beyond the limits and check_changes (changes edited in place).
+    check_change: Optional[Callable[[ChangeEnv, Any, dict[str, Any]], None]] = None
+    #: alias(root, element) -> the element libvirt keeps in step with this one (the
+    #: <serial> of console 0), changed and removed with it; None: none.
+    alias: Optional[Callable[[Any, Any], Optional[Any]]] = None
+    #: default(root, family, given) -> XML of the device a new system gets when the
+    #: client gave none of the kinds in `given` (libvirt-cim's default devices); None.
+    default: Optional[Callable[[Any, str, set[str]], Optional[str]]] = None
+    #: clone(element, family, taken, name): make a device of a cloned system its own (a
+    #: new MAC address, recorded in `taken` as used by `name`); None: copied as it is.
+    clone: Optional[Callable[[Any, str, dict[str, str], str], None]] = None
+
+    @property
+    def root_level(self) -> bool:
+        """True for kinds read from the <domain> root (proc, mem): exactly one per domain,
+        never added or removed, only modified."""
+        return not self.tags
 
     def table(self, element: Any) -> Table:
         """The mapping table for `element` (disk and filesystem differ)."""
@@ -190,6 +259,11 @@ COMMON_DEVICE: dict[str, Field] = {
     "AddressProperties": Computed(_address_props),
     "AddressValues": Computed(_address_values),
 }
+
+
+def container_guest(root: Any, family: str) -> bool:
+    """True for a container (LXC family, or an ``exe`` os type): its default devices differ."""
+    return family.upper() == "LXC" or (root.findtext("os/type") or "").strip() == "exe"
 
 
 def other_type_table(other: str, rt_other: int = 1) -> dict[str, Field]:

@@ -67,6 +67,12 @@ def _id_from_props(props: Props) -> Optional[str]:
     return f"controller:{t}:{i}" if t and i is not None else None
 
 
+def _unique(el: Any) -> Optional[tuple[Any, str]]:
+    """Two controllers of a domain cannot share type and index."""
+    t, i = el.get("type"), el.get("index") or "0"
+    return (t, i), f"controller {t} index {i} already exists in"
+
+
 def _build(env: BuildEnv, el: Any, p: Props) -> Any:
     """Defaults: the next free index of the type."""
     ctype = p.get_("ResourceSubType")
@@ -104,5 +110,6 @@ KIND = DeviceKind(
     build=_build,
     id_from_props=_id_from_props,
     limits=_limits,
+    unique=_unique,
     pool=PoolKind("controller", "ControllerPool", 1, "count", "Bus controllers",
                   "Controller", sharing=2, other_resource_type="controller"))

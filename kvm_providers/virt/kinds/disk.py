@@ -17,7 +17,7 @@ from ..mapping import Attr, Computed, Const, Exists, Field, NotWritable
 from ..props import InvalidSetting, Props, host_is_local, host_path, image_format, pool_id_name
 from ..query import storage_pools
 from ..units import MIB
-from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind
+from .base import COMMON_DEVICE, BuildEnv, ChangeEnv, DeviceKind, LimitEnv, Limits, PoolKind
 
 __all__ = ["KIND", "DISK", "FILESYSTEM"]
 
@@ -298,6 +298,36 @@ def _limits(env: LimitEnv) -> Limits:
         "EmulatedType": (0, 1, 2, 3, 4)})
 
 
+# -- a changed disk ----------------------------------------------------------------------
+
+def _unique(el: Any) -> Optional[tuple[Any, str]]:
+    """Two disks (or file systems) of a domain cannot share a target."""
+    key = _devid(el)
+    if not key:
+        return None
+    prop = "MountPoint" if el.tag == "filesystem" else "VirtualDevice"
+    return key, f"{prop} {key!r} is already used by another device of"
+
+
+def _check_change(env: ChangeEnv, el: Any, changes: dict[str, Any]) -> None:
+    """A new source of an existing disk: a host path inside the storage this service may
+    use, existing, with the format of the new image."""
+    if "Address" not in changes or not changes["Address"]:
+        return
+    if el.tag == "filesystem" or el.get("type", "file") in ("file", "block", "dir"):
+        # a host path: inside storage (checked before it is looked at), then it must exist
+        path = changes["Address"] = host_path(env.host, changes["Address"], env.where)
+        if host_is_local(env.host) and not os.path.exists(path):
+            raise InvalidSetting(env.where, f"Address {path!r} does not exist")
+        if el.tag == "disk" and el.get("type", "file") == "file" and \
+                "DriverType" not in changes and \
+                (el.find("driver") is not None or env.family.upper() == "KVM"):
+            # as for a new disk: the format of the new image, not the old one's
+            fmt = image_format(env.host, path)
+            if fmt is not None and fmt != DISK["DriverType"].read(el):
+                changes["DriverType"] = fmt
+
+
 def _allocated(el: Any, ctx: Any) -> Optional[str]:
     """The storage pool a disk's source lives in (a ``<source pool=>`` or a file in a
     pool's target directory); filesystems come from no pool."""
@@ -319,5 +349,7 @@ KIND = DeviceKind(
     id_from_props=_id_from_props,
     special=frozenset({"poolid", "virtualquantity", "allocationunits", "hostresource"}),
     limits=_limits,
+    unique=_unique,
+    check_change=_check_change,
     pool=PoolKind("disk", "DiskPool", 17, MIB, "Storage pools of the host", "Disk",
                   sharing=2, request_types=4, libvirt_backed=True, allocated=_allocated))

@@ -9,7 +9,7 @@ from ...schema.valuemaps import CIM_NetworkPort, CIM_ResourceAllocationSettingDa
 from ..connection import NETWORK_GONE, Host
 from ..mapping import Attr, Computed, Const, Field, NotWritable, ensure_path
 from ..props import MAC_RE, InvalidSetting, Props, owner, pool_id_name, random_mac
-from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind
+from .base import COMMON_DEVICE, BuildEnv, ChangeEnv, DeviceKind, LimitEnv, Limits, PoolKind
 
 __all__ = ["KIND", "NET", "network_name"]
 
@@ -205,6 +205,42 @@ def _limits(env: LimitEnv) -> Limits:
                                                                     _NIC_MODELS["QEMU"])})
 
 
+# -- a changed interface -----------------------------------------------------------------
+
+def _prepare_change(env: ChangeEnv, el: Any, props: Props) -> None:
+    """A PoolID naming another network: the interface's NetworkName becomes it."""
+    pool = props.get_("PoolID")
+    if pool is not None and pool != NET["PoolID"].read(el):
+        props.put("NetworkName", network_name(env.host, props, env.where))
+        props.pop_("PoolID")
+
+
+def _check_change(env: ChangeEnv, el: Any, changes: dict[str, Any]) -> None:
+    """A new MAC address: unicast, and used by no other interface of the host."""
+    if "Address" not in changes:
+        return
+    mac = str(changes["Address"]).lower()
+    if not MAC_RE.match(mac) or int(mac.split(":")[0], 16) & 1:
+        raise InvalidSetting(env.where, f"Address {changes['Address']!r} is not a unicast MAC "
+                                        f"address")
+    taken = env.taken_macs
+    if mac in taken and taken[mac] != env.name:
+        raise InvalidSetting(env.where, f"Address {mac!r} is already used by {taken[mac]!r}")
+    if any(m.get("address", "").lower() == mac
+           for m in env.doc.root.iterfind("devices/interface/mac")):
+        raise InvalidSetting(env.where, f"Address {mac!r} is already used by {env.name!r}")
+    changes["Address"] = mac
+
+
+def _clone(el: Any, family: str, taken: dict[str, str], name: str) -> None:
+    """An interface of a cloned system gets a new MAC address."""
+    mac = el.find("mac")
+    if mac is not None:
+        new = random_mac(taken, family)
+        taken[new] = name
+        mac.set("address", new)
+
+
 def _allocated(el: Any, ctx: Any) -> Optional[str]:
     """An interface of type network comes from that network; others from no pool."""
     if el.get("type") == "network":
@@ -226,5 +262,8 @@ KIND = DeviceKind(
     id_from_props=_id_from_props,
     special=frozenset({"poolid"}),
     limits=_limits,
+    prepare_change=_prepare_change,
+    check_change=_check_change,
+    clone=_clone,
     pool=PoolKind("net", "NetworkPool", 10, "count", "Virtual networks of the host",
                   "Network", sharing=3, libvirt_backed=True, allocated=_allocated))

@@ -1,4 +1,5 @@
-"""What the implementation can do: the one place the capability classes read.
+"""What the implementation can do: the one place the capability classes read (CIM values:
+the CIM side of the libvirt layer's lifecycle, which performs the states).
 
 {P}_EnabledLogicalElementCapabilities (per virtual system) and
 {P}_VirtualSystemManagementCapabilities (per host) publish these lists.
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..schema.valuemaps import (CIM_EnabledLogicalElementCapabilities,
-                                CIM_VirtualSystemManagementCapabilities)
+from kvm_providers.schema.valuemaps import (CIM_EnabledLogicalElementCapabilities,
+                                            CIM_VirtualSystemManagementCapabilities)
+from kvm_providers.virt.lifecycle import transitions
 
 __all__ = ["VSMS_METHOD_VALUES", "VSMS_SYNCHRONOUS_METHODS", "VSMS_ASYNCHRONOUS_METHODS",
            "REQUESTED_STATES", "ELEMENT_NAME_EDIT_SUPPORTED", "synchronous_methods_supported",
@@ -68,7 +70,6 @@ def requested_states_supported(enabled_state: int | None = None, ref: Any = None
     RequestStateChange accepts for that domain now (its state and its driver);
     without, every state it ever performs."""
     if ref is not None:
-        from .lifecycle import transitions   # late: lifecycle needs the connection layer
         return transitions(ref)
     return list(REQUESTED_STATES)
 

@@ -1,0 +1,85 @@
+"""{P}_VirtualSystemSnapshotSettingData: the snapshots of the virtual systems
+(DSP2013 5.2.8; docs/snapshots.md).
+
+A snapshot is a VSSD: the subclass of {P}_VirtualSystemSettingData whose
+properties are read, through the same VSSD mapping table, from the domain
+definition libvirt stored with the snapshot (the configuration at snapshot
+time), plus ElementName (the snapshot's name), Description, CreationTime,
+SnapshotState, SnapshotLocation, MemoryIncluded and IsCurrent.  Its RASDs
+(the kinds' RASD classes, InstanceID ``<system>/Snapshot/<name>/<devid>``)
+are reached through {P}_VirtualSystemSettingDataComponent; they are read
+from the same definition.  A snapshot is one libvirt snapshot: nothing is
+kept outside libvirt.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Iterator, Optional
+
+from pywbem import CIMDateTime
+
+from kvm_providers.virt import list_domains, mapping
+from kvm_providers.virt.domain import DomainRef, DomainXML
+from kvm_providers.virt.snapshots import Snapshot, list_snapshots
+
+from .common import VirtProvider, fill, fill_from_table, providers_for
+from .common.snapshot_paths import (modelled, parse_snapshot_vssd_id, snapshot_doc,
+                                    snapshot_vssd_id)
+
+__all__ = ["SnapshotSettingsProvider", "get_providers", "snapshot_values"]
+
+_PROPS = ("ElementName", "Caption", "Description", "CreationTime", "VirtualSystemType",
+          "SnapshotState", "SnapshotLocation", "MemoryIncluded", "IsCurrent")
+
+
+def snapshot_values(ref: DomainRef, snap: Snapshot) -> dict[str, Any]:
+    """The snapshot's own properties (over those of its domain definition)."""
+    return {
+        "ElementName": snap.name,
+        "Caption": "Snapshot",
+        "Description": snap.description or f"snapshot {snap.name!r} of {ref.name!r}",
+        "CreationTime": CIMDateTime(datetime.datetime.fromtimestamp(
+            snap.created, datetime.timezone.utc)) if snap.created else None,
+        "VirtualSystemType": ref.host.family,
+        "SnapshotState": snap.state,
+        "SnapshotLocation": snap.location,
+        "MemoryIncluded": snap.with_memory,
+        "IsCurrent": snap.current,
+    }
+
+
+class SnapshotSettingsProvider(VirtProvider):
+    """{P}_VirtualSystemSnapshotSettingData for every family."""
+
+    def _fill(self, inst: Any, model: Any, ref: DomainRef, snap: Snapshot,
+              doc: Optional[DomainXML]) -> None:
+        if doc is not None:
+            fill_from_table(inst, model, mapping.VSSD, doc.root_view, doc.context())
+        fill(inst, model, snapshot_values(ref, snap), _PROPS)
+
+    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+        for host in self.hosts(model.classname):
+            for ref in list_domains(host):
+                for snap in list_snapshots(ref):
+                    if not modelled(snap.name):
+                        continue
+                    inst = model.copy()
+                    inst["InstanceID"] = snapshot_vssd_id(host, ref.name, snap.name)
+                    if not keys_only:
+                        doc = DomainXML(ref, snap.domain, True) \
+                            if snap.domain is not None else None
+                        self._fill(inst, model, ref, snap, doc)
+                    yield inst
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        hit = parse_snapshot_vssd_id(self.family(model.classname), model["InstanceID"])
+        found = snapshot_doc(*hit) if hit is not None else None
+        if found is None:
+            return None
+        self._fill(model, model, *found)
+        return model
+
+
+def get_providers(env) -> dict[str, Any]:
+    return providers_for(SnapshotSettingsProvider(), "VirtualSystemSnapshotSettingData")

@@ -1,0 +1,363 @@
+"""Calls inside one libvirt connection: :class:`Link` (a connection and the threads
+inside calls on it, with their deadline), :class:`Guarded` (the proxy every libvirt
+object a host hands out is wrapped in) and :class:`Pending` (a call started on a
+helper thread).
+
+Why calls are counted, run on helper threads and waited for with a deadline:
+see :mod:`kvm_providers.virt.connection` (module docstring) and
+docs/libvirt-layer.md, "Connection life cycle".  Split out of connection.py
+(issue 11); :class:`~.connection.Host` owns the links.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import libvirt
+
+from .errors import HostUnavailable
+from .uris import in_process_uri
+
+if TYPE_CHECKING:
+    from .connection import Host
+
+__all__ = ["Link", "Guarded", "Pending", "unwrap", "HELPERS_PER_LINK"]
+
+LOG = logging.getLogger(__name__)
+
+# -- calls inside a connection ----------------------------------------------------
+
+#: Methods of libvirt objects that read fields of the Python/C object and never
+#: talk to the daemon: called directly, without a helper thread.
+_LOCAL_METHODS = frozenset({
+    "name", "UUID", "UUIDString", "ID", "key", "getName", "connect", "c_pointer",
+    "isAlive", "registerCloseCallback", "unregisterCloseCallback", "setKeepAlive",
+})
+
+#: The libvirt classes whose objects belong to a connection (wrapped by Guarded).
+_LIBVIRT_CLASSES: tuple = tuple(
+    getattr(libvirt, n) for n in (
+        "virConnect", "virDomain", "virDomainSnapshot", "virDomainCheckpoint", "virInterface",
+        "virNWFilter", "virNWFilterBinding", "virNetwork", "virNetworkPort", "virNodeDevice",
+        "virSecret", "virStoragePool", "virStorageVol", "virStream")
+    if hasattr(libvirt, n))
+
+#: Helper threads per link: libvirtd serves 5 calls of one client at a time by
+#: default (max_client_requests), so more would only queue in the daemon.
+HELPERS_PER_LINK = 16
+
+# Set in helper threads: libvirt calls made there run inline (the waiting
+# thread already watches the deadline).
+_in_helper = threading.local()
+
+
+def unwrap(obj: Any) -> Any:
+    """The libvirt object behind a :class:`Guarded` proxy (anything else unchanged)."""
+    return obj._lv_obj if isinstance(obj, Guarded) else obj
+
+
+def _wrap(value: Any, link: "Link") -> Any:
+    if isinstance(value, _LIBVIRT_CLASSES):
+        return Guarded(value, link)
+    if isinstance(value, list):
+        return [_wrap(v, link) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_wrap(v, link) for v in value)
+    return value
+
+
+class Guarded:
+    """A libvirt object (connection, domain, pool ...) whose calls go through its :class:`Link`.
+
+    Attribute reads and the few local methods (name, UUIDString ...) go
+    straight to the object; every other method call is counted in the link
+    (so that the connection is not closed under it) and, through a daemon,
+    waited for with the host's deadline.  Objects returned by a call are
+    wrapped too; proxies passed as arguments are unwrapped.
+    """
+
+    __slots__ = ("_lv_obj", "_lv_link")
+
+    def __init__(self, obj: Any, link: "Link"):
+        self._lv_obj = obj
+        self._lv_link = link
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._lv_obj, name)
+        if name in _LOCAL_METHODS or not callable(attr):
+            return attr
+        link = self._lv_link
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return link.call(attr, args, kwargs)
+        call.__name__ = name
+        return call
+
+    def __eq__(self, other: object) -> bool:
+        return self._lv_obj is unwrap(other)
+
+    def __hash__(self) -> int:
+        return id(self._lv_obj)
+
+    def __repr__(self) -> str:
+        return f"<Guarded {self._lv_obj!r} gen {self._lv_link.generation}>"
+
+
+class _Helpers:
+    """Daemon threads that run one link's libvirt calls.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit,
+    and a thread stuck in a call to a hung daemon would then hold the
+    process forever.  Threads start on demand, up to `limit`, and end when
+    the link is disposed.
+    """
+
+    def __init__(self, name: str, limit: int):
+        self._name = name
+        self._limit = limit
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+        self._queued = 0
+        self._closed = False
+
+    def submit(self, fn: Callable[[], Any]) -> Future:
+        fut: Future = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("helpers closed")
+            self._queue.put((fut, fn))
+            self._queued += 1
+            # More work waiting than idle threads (a burst of XML fetches): one more.
+            if self._queued > self._idle and self._threads < self._limit:
+                self._threads += 1
+                threading.Thread(target=self._work, daemon=True,
+                                 name=f"{self._name}-{self._threads}").start()
+        return fut
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            n = self._threads
+        for _ in range(n):
+            self._queue.put(None)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            item = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+                if item is not None:
+                    self._queued -= 1
+            if item is None:
+                return
+            fut, fn = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # pylint: disable=broad-except
+                fut.set_exception(exc)
+            del item, fut, fn  # drop references to libvirt objects before waiting again
+
+
+class Link:
+    """One libvirt connection of a host and the calls inside it.
+
+    ``users`` counts the threads inside a call on the connection (helpers,
+    inline callers, connect hooks, probes).  Once retired (lost, hung, host
+    closed) a link admits no new call, and its ``virConnect`` is closed when
+    ``users`` drops to 0 - never while a thread is inside it.
+    """
+
+    def __init__(self, host: "Host", conn: Any, generation: int):
+        self.host = host
+        self.conn = conn
+        self.generation = generation
+        self.inline = in_process_uri(host.uri)
+        self.lock = threading.Lock()
+        self.users = 0
+        self.last_progress = time.monotonic()
+        self.retired: Optional[str] = None
+        self.disposed = False
+        self.probing = False
+        self.waiters: set[threading.Event] = set()
+        self.proxy = Guarded(conn, self)
+        self._helpers: Optional[_Helpers] = None
+
+    def __repr__(self) -> str:
+        return (f"<Link {self.host.label} gen {self.generation} users {self.users}"
+                f"{' retired' if self.retired else ''}>")
+
+    # -- counting ---------------------------------------------------------------
+
+    def enter(self, admit_retired: bool = False) -> None:
+        """One more thread inside the connection; HostUnavailable if it is retired."""
+        with self.lock:
+            if self.retired is not None and not admit_retired:
+                raise HostUnavailable(self.host, self.retired)
+            if self.users == 0:
+                self.last_progress = time.monotonic()   # a busy period starts
+            self.users += 1
+
+    def leave(self) -> None:
+        """A thread left the connection (its call finished: progress)."""
+        with self.lock:
+            self.users -= 1
+            self.last_progress = time.monotonic()
+            dispose = self.retired is not None and self.users == 0 and not self.disposed
+            if dispose:
+                self.disposed = True
+        if dispose:
+            self.host._dispose_later(self)
+
+    def retire(self, reason: str) -> None:
+        """No new calls; close the connection once the last one has left."""
+        with self.lock:
+            if self.retired is None:
+                self.retired = reason
+            waiters = list(self.waiters)
+            dispose = self.users == 0 and not self.disposed
+            if dispose:
+                self.disposed = True
+        for ev in waiters:
+            ev.set()
+        if dispose:
+            self.host._dispose_later(self)
+
+    # -- calls --------------------------------------------------------------------
+
+    def call(self, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """``func(*args, **kwargs)`` inside the connection; results wrapped (see Guarded)."""
+        if args:
+            args = tuple(unwrap(a) for a in args)
+        if kwargs:
+            kwargs = {k: unwrap(v) for k, v in kwargs.items()}
+        if self.inline or getattr(_in_helper, "active", False):
+            self.enter()
+            try:
+                result = func(*args, **kwargs)
+            except libvirt.libvirtError as exc:
+                exc.kvmp_link = self  # type: ignore[attr-defined]
+                raise
+            finally:
+                self.leave()
+            return _wrap(result, self)
+        return _wrap(self.wait(self.submit(func, *args, **kwargs)), self)
+
+    def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """Run ``func(*args, **kwargs)`` on a helper thread of the link; its Future."""
+        with self.lock:
+            if self.retired is not None:
+                raise HostUnavailable(self.host, self.retired)
+            if self._helpers is None:
+                self._helpers = _Helpers(f"libvirt-{self.host.label}-{self.generation}",
+                                         HELPERS_PER_LINK)
+            helpers = self._helpers
+
+        def run() -> Any:
+            self.enter()
+            _in_helper.active = True
+            try:
+                return func(*args, **kwargs)
+            except libvirt.libvirtError as exc:
+                exc.kvmp_link = self  # type: ignore[attr-defined]
+                raise
+            finally:
+                _in_helper.active = False
+                self.leave()
+        try:
+            return helpers.submit(run)
+        except RuntimeError:
+            raise HostUnavailable(self.host, self.retired or "connection closed") from None
+
+    def wait(self, fut: Future) -> Any:
+        """The result of a submitted call, waited for with the host's deadline.
+
+        Fails with HostUnavailable when the link is retired meanwhile, or
+        when nothing inside it has finished for ``hang_timeout`` seconds
+        (counted from the later of this call's start and the last finished
+        call); a probe is sent at half-time so that a slow call on a live
+        daemon does not look like a hang.
+        """
+        if fut.done():
+            return fut.result()
+        hang = self.host.hang_timeout
+        ev = threading.Event()
+        fut.add_done_callback(lambda _f: ev.set())
+        started = time.monotonic()
+        with self.lock:
+            self.waiters.add(ev)
+        try:
+            while True:
+                if fut.done():
+                    return fut.result()
+                if self.retired is not None:
+                    raise HostUnavailable(self.host, self.retired)
+                now = time.monotonic()
+                idle = now - max(self.last_progress, started)
+                if idle >= hang:
+                    self.host._hung(self, idle)
+                    continue   # retired now: raises above (unless the call just finished)
+                if idle >= hang / 2:
+                    self._probe()
+                    ev.wait(hang - idle)
+                else:
+                    ev.wait(hang / 2 - idle)
+        finally:
+            with self.lock:
+                self.waiters.discard(ev)
+
+    def _probe(self) -> None:
+        """Ask the daemon something cheap (once at a time): an answer is progress."""
+        with self.lock:
+            if self.probing or self.retired is not None:
+                return
+            self.probing = True
+
+        def probe() -> None:
+            try:
+                self.enter()
+            except HostUnavailable:
+                return
+            try:
+                self.conn.getLibVersion()   # high priority in libvirtd: answered even when busy
+            except Exception:  # pylint: disable=broad-except
+                pass   # an error is an answer too; a dead connection is reported elsewhere
+            finally:
+                self.probing = False
+                self.leave()
+        threading.Thread(target=probe, daemon=True,
+                         name=f"libvirt-probe-{self.host.label}").start()
+
+    def close_helpers(self) -> None:
+        with self.lock:
+            helpers, self._helpers = self._helpers, None
+        if helpers is not None:
+            helpers.close()
+
+
+class Pending:
+    """A libvirt call running on a helper thread (:meth:`Host.submit`)."""
+
+    __slots__ = ("_link", "_fut", "_value", "_exc")
+
+    def __init__(self, link: Optional[Link], fut: Optional[Future] = None,
+                 value: Any = None, exc: Optional[BaseException] = None):
+        self._link, self._fut, self._value, self._exc = link, fut, value, exc
+
+    def result(self) -> Any:
+        """The call's result (or its exception), waited for with the host's deadline."""
+        if self._fut is not None and self._link is not None:
+            return self._link.wait(self._fut)
+        if self._exc is not None:
+            raise self._exc
+        return self._value

@@ -1,0 +1,369 @@
+"""Snapshots of domains, over libvirt's snapshot API (no CIM; docs/snapshots.md).
+
+* :func:`list_snapshots` / :func:`get_snapshot`: the snapshots of a domain
+  as :class:`Snapshot` values (name, parent, state, creation time, where the
+  memory and disks are kept, the domain definition at snapshot time),
+  memoized per request.
+* :func:`plan_create` decides *how* a snapshot of the requested type can be
+  taken on this domain now, before anything is done: internal (memory and
+  disks inside the qcow2 images) where every disk is qcow2 and the guest has
+  no pflash firmware; external (a memory file and qcow2 overlays next to the
+  images) where internal is impossible.  What cannot be done at all raises
+  :class:`SnapshotNotSupported` naming the reason.
+* :func:`create`, :func:`revert`, :func:`delete` do it, holding the domain's
+  lock (:func:`.lifecycle.domain_lock`): snapshot operations and every other
+  change of one guest are serialized.
+
+Errors: :class:`SnapshotNotSupported` (libvirt on this host cannot: e.g.
+reverting an external snapshot before libvirt 9.9), :class:`SnapshotInvalid`
+(a bad name, a state in which the operation is impossible),
+:class:`SnapshotNotFound` (``LookupError``).  Other libvirt failures are
+raised as the host's ``guard`` raises them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import libvirt
+from lxml import etree
+
+from . import jobs as vjobs
+from .connection import manager
+from .domain import DomainRef, lookup_now
+from .query import request_memo
+from .edit import invalidate
+from .lifecycle import domain_lock, driver_name
+from .validate import BadName, check_name
+
+__all__ = ["Snapshot", "CreatePlan", "SnapshotError", "SnapshotNotSupported",
+           "SnapshotInvalid", "SnapshotNotFound", "list_snapshots", "get_snapshot",
+           "plan_create", "create", "revert", "delete", "FULL", "DISK", "VENDOR_RUNNING",
+           "VENDOR_HALT", "TYPES", "libvirt_version"]
+
+# Snapshot types (CreateSnapshot's SnapshotType; 32768 and 32769 are libvirt-cim's
+# vendor values: a snapshot with the guest going on, and one that stops it).
+FULL = 2
+DISK = 3
+VENDOR_RUNNING = 32768
+VENDOR_HALT = 32769
+TYPES = (FULL, DISK, VENDOR_RUNNING, VENDOR_HALT)
+
+_NOT_SUPPORTED = {libvirt.VIR_ERR_CONFIG_UNSUPPORTED, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+                  libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED}
+_INVALID = {libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_INVALID_ARG,
+            libvirt.VIR_ERR_XML_ERROR}
+#: libvirt reverts external snapshots from this version on (9.9.0).
+EXTERNAL_REVERT_VERSION = 9009000
+
+
+class SnapshotError(Exception):
+    """Base of the snapshot errors."""
+
+
+class SnapshotNotSupported(SnapshotError):
+    """libvirt on this host cannot do it (the message says why)."""
+
+
+class SnapshotInvalid(SnapshotError, ValueError):
+    """A bad parameter, or a state in which the operation is impossible."""
+
+
+class SnapshotNotFound(SnapshotError, LookupError):
+    """No such snapshot."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One snapshot of a domain, as libvirt describes it."""
+
+    name: str
+    parent: Optional[str]
+    state: str                    # running, paused, shutoff, disk-snapshot ...
+    created: int                  # seconds since the epoch
+    description: Optional[str]
+    memory: str                   # internal, external, no
+    disks: tuple[tuple[str, str], ...]   # (target, internal | external | no)
+    domain: Any = field(repr=False, compare=False)   # the <domain> element (or None)
+    current: bool = False
+
+    @property
+    def location(self) -> str:
+        """'internal', 'external' or 'mixed' (memory and disks together)."""
+        kinds = {k for _, k in self.disks if k in ("internal", "external")}
+        if self.memory in ("internal", "external"):
+            kinds.add(self.memory)
+        if len(kinds) > 1:
+            return "mixed"
+        return kinds.pop() if kinds else "internal"
+
+    @property
+    def external(self) -> bool:
+        return self.location != "internal"
+
+    @property
+    def with_memory(self) -> bool:
+        return self.memory in ("internal", "external")
+
+
+def libvirt_version(ref: DomainRef) -> int:
+    """The host's libvirt version (major * 1000000 + minor * 1000 + micro)."""
+    return int(ref.host.info("libversion", lambda conn: conn.getLibVersion()))
+
+
+def _version_text(v: int) -> str:
+    return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
+
+
+def _parse(ref: DomainRef, snap: Any, current: Optional[str]) -> Snapshot:
+    root = etree.fromstring(snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE).encode())
+    mem = root.find("memory")
+    disks = tuple((d.get("name", ""), d.get("snapshot", "internal"))
+                  for d in root.findall("disks/disk"))
+    name = root.findtext("name") or snap.getName()
+    return Snapshot(name=name, parent=root.findtext("parent/name"),
+                    state=root.findtext("state") or "",
+                    created=int(root.findtext("creationTime") or 0),
+                    description=root.findtext("description"),
+                    memory=mem.get("snapshot", "no") if mem is not None else "no",
+                    disks=disks, domain=root.find("domain"), current=name == current)
+
+
+def list_snapshots(ref: DomainRef) -> list[Snapshot]:
+    """The domain's snapshots, parents before children (memoized per request)."""
+    def compute() -> list[Snapshot]:
+        with ref.host.guard(f"listing the snapshots of {ref.name!r}"):
+            try:
+                snaps = ref.dom.listAllSnapshots(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() in _NOT_SUPPORTED:
+                    return []        # a driver without snapshots has none
+                raise
+            current = None
+            if snaps:
+                try:
+                    current = ref.dom.snapshotCurrent(0).getName()
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
+                        raise
+            return [_parse(ref, s, current) for s in snaps]
+    return request_memo(("virt.snapshots", ref.host.label, ref.host.generation, ref.uuid),
+                        compute)
+
+
+def get_snapshot(ref: DomainRef, name: str) -> Optional[Snapshot]:
+    """The snapshot `name` of the domain, or None."""
+    for snap in list_snapshots(ref):
+        if snap.name == name:
+            return snap
+    return None
+
+
+# -- creating ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CreatePlan:
+    """How a snapshot will be taken: the XML and flags for libvirt, and why."""
+
+    xml: str
+    flags: int
+    location: str          # internal | external
+    memory: bool           # memory state included
+    reason: str            # why this location (for the job's description and the docs)
+    name: Optional[str]
+    files: tuple[str, ...] = ()    # files libvirt will create (external snapshots)
+
+
+def _disks(root: Any) -> list[tuple[str, Optional[str], Optional[str], bool]]:
+    """(target, format, source file, snapshot-able) of the domain's disks."""
+    out = []
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        dev = target.get("dev") if target is not None else None
+        if not dev:
+            continue
+        drv = disk.find("driver")
+        fmt = drv.get("type") if drv is not None else None
+        src = disk.find("source")
+        path = None
+        if src is not None:
+            path = src.get("file") or src.get("dev") or src.get("volume")
+        ok = disk.get("device", "disk") in ("disk", "lun") and disk.find("readonly") is None \
+            and path is not None
+        out.append((dev, fmt, path, ok))
+    return out
+
+
+def plan_create(ref: DomainRef, snapshot_type: int, name: Optional[str] = None,
+                description: Optional[str] = None) -> CreatePlan:
+    """How to take a snapshot of type `snapshot_type` now; raises if it cannot be taken."""
+    if snapshot_type not in TYPES:
+        raise SnapshotNotSupported(f"SnapshotType {snapshot_type} is not supported (2 Full, "
+                                   f"3 Disk, 32768, 32769)")
+    if name is not None:
+        try:
+            name = check_name(name, "snapshot name")
+        except BadName as exc:
+            raise SnapshotInvalid(str(exc)) from None
+        if get_snapshot(ref, name) is not None:
+            raise SnapshotInvalid(f"{ref.name!r} has a snapshot named {name!r} already")
+    with ref.host.guard(f"reading {ref.name!r} for a snapshot"):
+        active = bool(ref.dom.isActive())
+        root = etree.fromstring(ref.dom.XMLDesc(0).encode())
+    if snapshot_type == VENDOR_HALT and not active:
+        raise SnapshotInvalid(f"{ref.name!r} is not running: SnapshotType 32769 (snapshot "
+                              "and stop) needs a running system")
+    disks = _disks(root)
+    pflash = any(ld.get("type") == "pflash" for ld in root.findall("os/loader"))
+    raw = [dev for dev, fmt, _p, ok in disks if ok and fmt != "qcow2"]
+    want_memory = active and snapshot_type != DISK
+    internal_possible = not raw and not pflash and not (active and snapshot_type == DISK)
+    test_driver = driver_name(ref.host) == "TEST"
+    if test_driver:
+        # libvirt's test driver keeps every snapshot as metadata (it has no images)
+        internal_possible, raw, pflash = True, [], False
+    flags = 0
+    if snapshot_type == VENDOR_HALT:
+        flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_HALT
+    el = etree.Element("domainsnapshot")
+    if name is not None:
+        etree.SubElement(el, "name").text = name
+    if description:
+        etree.SubElement(el, "description").text = description
+    files: list[str] = []
+    if internal_possible:
+        location = "internal"
+        reason = "the test driver's snapshots are metadata" if test_driver else \
+            "every disk is qcow2" if disks else "the system has no disk"
+    else:
+        location = "external"
+        why = []
+        if raw:
+            why.append(f"disk(s) {', '.join(raw)} are not qcow2")
+        if pflash:
+            why.append("the system boots UEFI firmware from pflash")
+        if active and snapshot_type == DISK:
+            why.append("a disk-only snapshot of a running system")
+        reason = "; ".join(why)
+        label = name or "snapshot"
+        if want_memory:
+            first = next((p for _d, _f, p, ok in disks if ok and p and os.path.isabs(p)), None)
+            if first is None:
+                raise SnapshotNotSupported(f"an external snapshot of {ref.name!r} needs a "
+                                           "file disk to put its memory file next to")
+            mem = os.path.join(os.path.dirname(first), f"{ref.name}.{label}.mem")
+            etree.SubElement(el, "memory", snapshot="external", file=mem)
+            files.append(mem)
+        else:
+            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+        dl = etree.SubElement(el, "disks")
+        for dev, _fmt, path, ok in disks:
+            etree.SubElement(dl, "disk", name=dev, snapshot="external" if ok else "no")
+            if ok and path:
+                files.append(f"{path}.{label}")
+    return CreatePlan(xml=etree.tostring(el, encoding="unicode"), flags=flags,
+                      location=location, memory=want_memory, reason=reason, name=name,
+                      files=tuple(files))
+
+
+def _call(ref: DomainRef, what: str, func: Callable[[], Any]) -> Any:
+    """A snapshot call: libvirt's "cannot" and "not now" as snapshot errors."""
+    try:
+        return func()
+    except libvirt.libvirtError as exc:
+        code = exc.get_error_code()
+        msg = exc.get_error_message() or str(exc)
+        if code in _NOT_SUPPORTED:
+            raise SnapshotNotSupported(f"{what}: libvirt {_version_text(libvirt_version(ref))} "
+                                       f"on host {ref.host.label!r}: {msg}") from None
+        if code == libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
+            raise SnapshotNotFound(f"{what}: {msg}") from None
+        if code in _INVALID:
+            raise SnapshotInvalid(f"{what}: {msg}") from None
+        raise ref.host.translate(exc, what) from None
+    finally:
+        invalidate(ref.host, ref.uuid)
+
+
+def create(ref: DomainRef, plan: CreatePlan) -> str:
+    """Take the snapshot (blocking; call it in a job); its name."""
+    with domain_lock(ref):
+        snap = _call(ref, f"creating a snapshot of {ref.name!r}",
+                     lambda: ref.dom.snapshotCreateXML(plan.xml, plan.flags))
+        return str(snap.getName())
+
+
+def _lookup(ref: DomainRef, name: str) -> Any:
+    return _call(ref, f"snapshot {name!r} of {ref.name!r}",
+                 lambda: ref.dom.snapshotLookupByName(name, 0))
+
+
+def check_revert(ref: DomainRef, snap: Snapshot) -> None:
+    """Raise SnapshotNotSupported if libvirt on the host cannot revert to `snap`."""
+    if snap.external and libvirt_version(ref) < EXTERNAL_REVERT_VERSION:
+        raise SnapshotNotSupported(
+            f"snapshot {snap.name!r} of {ref.name!r} is external: reverting external "
+            f"snapshots needs libvirt {_version_text(EXTERNAL_REVERT_VERSION)}, host "
+            f"{ref.host.label!r} has {_version_text(libvirt_version(ref))}")
+
+
+def revert(ref: DomainRef, name: str) -> None:
+    """Revert the domain to snapshot `name`: its definition becomes the snapshot's, its
+    state the snapshot's state (blocking)."""
+    with domain_lock(ref):
+        snap = get_snapshot_now(ref, name)
+        check_revert(ref, snap)
+        obj = _lookup(ref, name)
+        _call(ref, f"reverting {ref.name!r} to snapshot {name!r}",
+              lambda: ref.dom.revertToSnapshot(obj, 0))
+
+
+def get_snapshot_now(ref: DomainRef, name: str) -> Snapshot:
+    """The snapshot asked of libvirt now (no request memo); SnapshotNotFound if none."""
+    obj = _lookup(ref, name)
+    current = None
+    try:
+        current = ref.dom.snapshotCurrent(0).getName()
+    except libvirt.libvirtError:
+        pass
+    return _parse(ref, obj, current)
+
+
+def delete(ref: DomainRef, name: str, children: bool = False) -> list[str]:
+    """Delete snapshot `name` (its children are re-parented to its parent), or with
+    `children` the whole subtree; the names deleted."""
+    with domain_lock(ref):
+        obj = _lookup(ref, name)
+        gone = [name]
+        if children:
+            gone += [c.getName() for c in _call(
+                ref, f"listing the children of snapshot {name!r}",
+                lambda: obj.listAllChildren(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS))]
+        flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if children else 0
+        _call(ref, f"deleting snapshot {name!r} of {ref.name!r}", lambda: obj.delete(flags))
+        return gone
+
+
+def _resolve_create(ctx: vjobs.JobContext) -> dict:
+    """A CreateSnapshot job that ran while the server stopped: the snapshot exists (done)
+    or not (failed)."""
+    job = ctx.job
+    host = manager().host(job.host)
+    ref = lookup_now(host, job.domain) if host is not None and job.domain else None
+    name = job.params.get("snapshot")
+    if ref is None or not isinstance(name, str):
+        raise vjobs.JobFailed("the server restarted while the job ran, and the system is "
+                              "gone: the outcome cannot be known", vjobs.ERR_UNKNOWN)
+    try:
+        get_snapshot_now(ref, name)
+    except SnapshotNotFound:
+        raise vjobs.JobFailed(f"snapshot {name!r} was not made (the server restarted while "
+                              "the job ran)") from None
+    return {"snapshot": name}
+
+
+#: The resolver name CreateSnapshot jobs give (virt.jobs.register_resolver).
+CREATE_RESOLVER = "snapshot-create"
+vjobs.register_resolver(CREATE_RESOLVER, _resolve_create)
