@@ -6,7 +6,8 @@ AllocationCapabilities, the ResourcePoolConfigurationService and its
 capabilities (use case 5.1.8, issue 5); the host and the ConsoleRedirectionService and
 their ConsoleRedirectionServiceCapabilities (DSP1076); the VirtualSystemSnapshotService
 and its capabilities, each virtual system and its VirtualSystemSnapshotCapabilities
-(DSP2013 5.2.8.1)."""
+(DSP2013 5.2.8.1); the host and the VirtualSystemMigrationService and their
+VirtualSystemMigrationCapabilities (DSP1081)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .common.paths import (cs_of_path, cs_path, elec_path, host_of_path, host_pa
                            vsmc_path, vsms_path)
 from .common.pool_paths import (POOL_CLASSES, ac_path, pool_of_path, pool_path, rpcc_id, rpcc_path,
                                 rpcs_path)
+from .common.migration_paths import ms_path, msc_id, msc_path
 from .common.redirection_paths import crs_path, crsc_id, crsc_path
 from .common.snapshot_paths import snapcaps_path, vsss_path, vsssc_id, vsssc_path
 
@@ -33,6 +35,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
     roles = (Role("ManagedElement", ["HostSystem", "VirtualSystemManagementService",
                                      "ComputerSystem", "ResourcePoolConfigurationService",
                                      "ConsoleRedirectionService",
+                                     "VirtualSystemMigrationService",
                                      "VirtualSystemSnapshotService", *POOL_CLASSES]),
              Role("Capabilities", ["VirtualSystemManagementCapabilities",
                                    "VirtualSystemSnapshotServiceCapabilities",
@@ -40,7 +43,8 @@ class ElementCapabilitiesProvider(AssociationProvider):
                                    "EnabledLogicalElementCapabilities",
                                    "AllocationCapabilities",
                                    "ResourcePoolConfigurationCapabilities",
-                                   "ConsoleRedirectionServiceCapabilities"]))
+                                   "ConsoleRedirectionServiceCapabilities",
+                                   "VirtualSystemMigrationCapabilities"]))
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         base = path.classname.split("_", 1)[1].lower()
@@ -49,6 +53,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
             if host is not None:
                 yield vsmc_path(host)
                 yield crsc_path(host)
+                yield msc_path(host)
                 for each in host_capabilities(host):
                     yield ac_path(each)
         elif base in _POOLS:
@@ -78,6 +83,15 @@ class ElementCapabilitiesProvider(AssociationProvider):
                 if path.keybindings.get("InstanceID") == crsc_id(host):
                     yield host_path(host)
                     yield crs_path(host)
+        elif base == "virtualsystemmigrationservice":
+            for host in self.hosts(path.classname):
+                if self.paths_equal(ms_path(host), path):
+                    yield msc_path(host)
+        elif base == "virtualsystemmigrationcapabilities":
+            for host in self.hosts(path.classname):
+                if path.keybindings.get("InstanceID") == msc_id(host):
+                    yield host_path(host)
+                    yield ms_path(host)
         elif base == "virtualsystemsnapshotservice":          # issue 13
             for host in self.hosts(path.classname):
                 if self.paths_equal(vsss_path(host), path):
@@ -117,6 +131,7 @@ class ElementCapabilitiesProvider(AssociationProvider):
                 yield cs_path(host, ref.name)
             yield rpcs_path(host)
             yield crs_path(host)
+            yield ms_path(host)
             yield vsss_path(host)
             for pool in list_pools(host):
                 yield pool_path(pool)

@@ -144,6 +144,10 @@ TABLE: list[Entry] = [
     Entry("{P}_NestedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
     Entry("{P}_AppliedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
     Entry("{P}_HostedFilterList", "filter_associations", (INSTANCE, ASSOCIATION)),
+    # -- virtual system migration (DSP1081, issue 14) --------------------------------
+    Entry("{P}_VirtualSystemMigrationService", "migration_service", (INSTANCE, METHOD)),
+    Entry("{P}_VirtualSystemMigrationCapabilities", "migration_service", (INSTANCE,)),
+    Entry("{P}_VirtualSystemMigrationSettingData", "migration_service", (INSTANCE,)),
     # -- jobs (issue 13): long operations of the services ---------------------------
     Entry("{P}_ConcreteJob", "concrete_job", (INSTANCE, METHOD)),
     Entry("{P}_AffectedJobElement", "job_associations", (INSTANCE, ASSOCIATION)),

@@ -3818,13 +3818,52 @@ class P_VirtualSystemManagementService(CIM_VirtualSystemManagementService):
 class P_VirtualSystemMigrationCapabilities(CIM_VirtualSystemMigrationCapabilities):
     """{P}_VirtualSystemMigrationCapabilities."""
 
+    class MigrationTypesSupported:
+        """MigrationTypesSupported (uint16[])."""
+
+        Offline = 1
+        Live = 2
+        Resume = 3
+        Restart = 4
+
+    class TransportTypesSupported:
+        """TransportTypesSupported (uint16[])."""
+
+        SSH = 2
+        TLS = 3
+        TLS_Strict = 4
+        TCP = 5
+        IPC = 6
+        UNIX = 32768
+
 
 class P_VirtualSystemMigrationService(CIM_VirtualSystemMigrationService):
     """{P}_VirtualSystemMigrationService."""
 
+    class CheckVirtualSystemMigration:
+        """Method CheckVirtualSystemMigration: its return value and parameters."""
+
+        class ReturnValue:
+            """Return value of CheckVirtualSystemMigration (uint32)."""
+
+            Completed_with_No_Error = 0
+            Not_Supported = 1
+            Failed = 2
+            Timeout = 3
+            Invalid_Parameter = 4
+            Invalid_State = 5
+            Incompatible_Parameters = 6
+
 
 class P_VirtualSystemMigrationSettingData(CIM_VirtualSystemMigrationSettingData):
     """{P}_VirtualSystemMigrationSettingData."""
+
+    class StorageCopy:
+        """StorageCopy (uint16)."""
+
+        None_ = 0
+        Full = 1
+        Incremental = 2
 
 
 class P_VirtualSystemSettingData(Virt_VirtualSystemSettingData):

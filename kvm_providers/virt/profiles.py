@@ -54,6 +54,9 @@ PROFILES: tuple[Profile, ...] = (
     # docs/compat.md "KVM redirection (DSP1076)"
     Profile("CIM:DSP1076-KVMRedirection-1.0.0", "KVM Redirection", "1.0.0",
             "ConsoleRedirectionService", scoping=DSP1042),
+    # issue 14: the migration service is the central class (libvirt-cim's InstanceID)
+    Profile("CIM:DSP1081-VirtualSystemMigration-0.8.1", "Virtual System Migration", "0.8.1",
+            "VirtualSystemMigrationService", scoping=DSP1042),
     Profile("CIM:DSP1043-AllocationCapabilities-1.0.0a", "Allocation Capabilities", "1.0.0a",
             "AllocationCapabilities", scoping=DSP1042),
     Profile("CIM:DSP1041-ResourceAllocation-1.1.0c_d", "Resource Allocation", "1.1.0c",

@@ -333,6 +333,7 @@ def test_hosted_service_capabilities_service_affects(conn, lv):
     svc = conn.AssociatorNames(host, AssocClass="KVM_HostedService")
     assert [p.classname for p in svc] == ["KVM_VirtualSystemManagementService",
                                           "KVM_ResourcePoolConfigurationService",
+                                          "KVM_VirtualSystemMigrationService",
                                           "KVM_ConsoleRedirectionService"]
     assert [p["Name"] for p in conn.AssociatorNames(
         svc[0], AssocClass="KVM_HostedService")] == [host["Name"]]
@@ -361,7 +362,8 @@ COMPAT_PROFILE_IDS = {
     "CIM:DSP1041-ResourceAllocation-1.1.0c_d", "CIM:DSP1041-ResourceAllocation-1.1.0c_n",
     "CIM:DSP1041-ResourceAllocation-1.1.0c_p", "CIM:DSP1041-ResourceAllocation-1.1.0c_m",
     # issue 15 (not libvirt-cim's): base metrics
-    "CIM:DSP1053-BaseMetrics-1.0.1"}
+    "CIM:DSP1053-BaseMetrics-1.0.1",
+    "CIM:DSP1081-VirtualSystemMigration-0.8.1"}
 
 
 def test_registered_and_referenced_profiles(iconn):
