@@ -30,16 +30,15 @@ import pywbem
 from pywbem import CIMError, CIMInstanceName
 
 from kvm_providers.provider.model import make_model
-
 from kvm_providers.virt import keys, manager, stats
 from kvm_providers.virt.connection import Host, HostUnavailable
 from kvm_providers.virt.domain import DomainRef, iter_domain_xml
-from kvm_providers.virt.states import enabled_state, health_state
 from kvm_providers.virt.statsdefs import PAUSED, PAUSED_IOERROR
 
 from .base import VIRT_NS
 from .metric_paths import datetime_of, sampled
 from .paths import host_system_name
+from .states import enabled_state, health_state
 
 __all__ = ["get_summary_information", "CODES", "DEFAULT_CODES"]
 
