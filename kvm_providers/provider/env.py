@@ -218,9 +218,11 @@ class ProviderEnvironment:
 # provider call raises through cim_error(), and to_cim_error() (every host's
 # last resort) does too, so every client sees the same status codes and texts.
 
-#: CIM status code of each `reason` of the libvirt layer's errors; every other reason
-#: (conflict - in use -, host-unavailable - the description names the host -,
-#: libvirt-failed, failed) is CIM_ERR_FAILED.
+#: CIM status code of each `reason` of the libvirt layer's errors.  A reason not listed
+#: takes the status of the nearest error class whose own reason is listed (a subclass of
+#: NotFound with a reason of its own is still NOT_FOUND); the rest (conflict - in use -,
+#: host-unavailable - the description names the host -, libvirt-failed, failed) is
+#: CIM_ERR_FAILED.
 VIRT_ERROR_STATUS: dict[str, int] = {
     "not-found": pywbem.CIM_ERR_NOT_FOUND,
     "no-domain": pywbem.CIM_ERR_NOT_FOUND,
@@ -236,8 +238,12 @@ def cim_error(exc: BaseException) -> Optional[pywbem.CIMError]:
     if isinstance(exc, pywbem.CIMError):
         return exc
     if isinstance(exc, virt_errors.VirtError):
-        err = pywbem.CIMError(VIRT_ERROR_STATUS.get(exc.reason, pywbem.CIM_ERR_FAILED),
-                              str(exc))
+        status = VIRT_ERROR_STATUS.get(exc.reason)
+        if status is None:
+            status = next((VIRT_ERROR_STATUS[r] for r in
+                           (c.__dict__.get("reason") for c in type(exc).__mro__)
+                           if r in VIRT_ERROR_STATUS), pywbem.CIM_ERR_FAILED)
+        err = pywbem.CIMError(status, str(exc))
         err.__cause__ = exc
         return err
     return None

@@ -109,6 +109,29 @@ def test_the_layers_other_errors_are_in_the_one_hierarchy():
         assert filter_cim_error(exc).status_code == status
 
 
+def test_a_reason_of_its_own_keeps_the_status_of_its_class():
+    class SnapshotGone(errors.NotFound):
+        reason = "snapshot-gone"
+
+    class NoMigration(errors.NotSupported):
+        pass
+
+    assert cim_error(SnapshotGone("snapshot 's1' is gone")).status_code == \
+        pywbem.CIM_ERR_NOT_FOUND
+    assert cim_error(NoMigration("x", reason="no-p2p")).status_code == \
+        pywbem.CIM_ERR_NOT_SUPPORTED
+    assert cim_error(errors.VirtError("x", reason="whatever")).status_code == \
+        pywbem.CIM_ERR_FAILED
+
+
+def test_every_entry_point_of_the_proxy_translates():
+    """Also an MI_ method added without the decorator (the loop after the class)."""
+    names = [n for n in dir(ProviderProxy) if n.startswith("MI_")]
+    assert len(names) >= 20
+    assert [n for n in names if not getattr(getattr(ProviderProxy, n), "_translates", False)] \
+        == []
+
+
 def test_other_exceptions_are_not_translated():
     assert cim_error(ValueError("x")) is None
     same = CIMError(pywbem.CIM_ERR_NOT_FOUND, "x")
