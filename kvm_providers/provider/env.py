@@ -218,25 +218,31 @@ class ProviderEnvironment:
 # provider call raises through cim_error(), and to_cim_error() (every host's
 # last resort) does too, so every client sees the same status codes and texts.
 
-#: CIM status code of each kind of libvirt layer error (the most derived class wins).
-VIRT_ERROR_STATUS: tuple[tuple[type, int], ...] = (
-    (virt_errors.NotFound, pywbem.CIM_ERR_NOT_FOUND),
-    (virt_errors.InvalidSetting, pywbem.CIM_ERR_INVALID_PARAMETER),
-    (virt_errors.AlreadyExists, pywbem.CIM_ERR_ALREADY_EXISTS),
-    (virt_errors.NotSupported, pywbem.CIM_ERR_NOT_SUPPORTED),
-    # Conflict (in use), HostUnavailable (the description names the host),
-    # LibvirtFailed and any other VirtError: CIM_ERR_FAILED.
-    (virt_errors.VirtError, pywbem.CIM_ERR_FAILED),
-)
+#: CIM status code of each `reason` of the libvirt layer's errors.  A reason not listed
+#: takes the status of the nearest error class whose own reason is listed (a subclass of
+#: NotFound with a reason of its own is still NOT_FOUND); the rest (conflict - in use -,
+#: host-unavailable - the description names the host -, libvirt-failed, failed) is
+#: CIM_ERR_FAILED.
+VIRT_ERROR_STATUS: dict[str, int] = {
+    "not-found": pywbem.CIM_ERR_NOT_FOUND,
+    "no-domain": pywbem.CIM_ERR_NOT_FOUND,
+    "invalid-setting": pywbem.CIM_ERR_INVALID_PARAMETER,
+    "already-exists": pywbem.CIM_ERR_ALREADY_EXISTS,
+    "not-supported": pywbem.CIM_ERR_NOT_SUPPORTED,
+}
 
 
 def cim_error(exc: BaseException) -> Optional[pywbem.CIMError]:
     """The CIMError a client gets for `exc`: itself for a CIMError, the translation of a
-    libvirt layer error (status by its class, its text as the description), else None."""
+    libvirt layer error (status by its `reason`, its text as the description), else None."""
     if isinstance(exc, pywbem.CIMError):
         return exc
     if isinstance(exc, virt_errors.VirtError):
-        status = next(code for cls, code in VIRT_ERROR_STATUS if isinstance(exc, cls))
+        status = VIRT_ERROR_STATUS.get(exc.reason)
+        if status is None:
+            status = next((VIRT_ERROR_STATUS[r] for r in
+                           (c.__dict__.get("reason") for c in type(exc).__mro__)
+                           if r in VIRT_ERROR_STATUS), pywbem.CIM_ERR_FAILED)
         err = pywbem.CIMError(status, str(exc))
         err.__cause__ = exc
         return err

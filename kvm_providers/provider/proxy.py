@@ -87,6 +87,7 @@ def _translating(method: F) -> F:
         if isinstance(result, collections.abc.Iterator):
             return _translated(result)
         return result
+    call._translates = True     # type: ignore[attr-defined]
     return cast(F, call)
 
 
@@ -250,3 +251,11 @@ class ProviderProxy:
         func = self._hook("shutdown")
         if func is not None:
             func(env)
+
+
+# Every MI_ entry point translates, also one added without the decorator: the boundary
+# must not depend on remembering it.
+for _name, _method in list(vars(ProviderProxy).items()):
+    if _name.startswith("MI_") and callable(_method) and \
+            not getattr(_method, "_translates", False):
+        setattr(ProviderProxy, _name, _translating(_method))

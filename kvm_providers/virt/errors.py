@@ -17,10 +17,14 @@ its text (``str(exc)``, also ``exc.message``) names the problem, and
 ``libvirt-failed``      :class:`LibvirtFailed`: a libvirt call failed for another reason
 =====================  ===================================================================
 
-The provider side translates them into CIM errors at one place
+The provider side translates them into CIM errors at one place, by reason
 (:func:`kvm_providers.provider.env.cim_error`, used by the provider proxy and
-every host): the layer itself never imports a CIM library.  Other modules
-subclass these for their own vocabularies (e.g. a network filter's errors).
+every host): the layer itself never imports a CIM library.  The layer's
+modules subclass these for their own vocabularies: ``nwfilter.FilterError``
+(its ``kind`` mapped to a reason), ``poolconfig.InvalidSettings`` and
+``InUse``, ``validate.BadName`` and ``PathNotAllowed``, ``limits.LimitError``,
+``mapping.NotWritable`` (the last five also ValueErrors, reason
+``invalid-setting``).
 
 This module imports nothing of the package, so every module may raise them.
 """

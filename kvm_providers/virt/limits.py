@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .connection import Host
+from .errors import VirtError
 from .hostcaps import domain_caps, guest_type, host_caps
 from .kinds import KINDS
 from .kinds.base import LimitEnv, Limits
@@ -31,8 +32,10 @@ __all__ = ["Limits", "allocation_limits", "check", "LimitError", "MIN_MEMORY_KIB
            "DEFAULT_MEMORY_KIB", "MEMORY_INCREMENT_KIB"]
 
 
-class LimitError(ValueError):
+class LimitError(VirtError, ValueError):
     """A value outside the advertised limits; the message names property and value."""
+
+    reason = "invalid-setting"
 
     def __init__(self, prop: str, value: Any, why: str):
         super().__init__(f"{prop} {value!r} {why}")

@@ -36,6 +36,7 @@ from lxml import etree
 
 # The CIM mapping tables name CIM values by their ValueMap constants.
 from ..schema.valuemaps import CIM_VirtualSystemSettingData, Virt_VirtualSystemSettingData
+from .errors import VirtError
 from .units import libvirt_unit_bytes
 
 __all__ = ["View", "Field", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
@@ -43,8 +44,10 @@ __all__ = ["View", "Field", "Attr", "Text", "Exists", "AttrList", "Enum", "Const
            "to_int", "VSSD"]
 
 
-class NotWritable(ValueError):
+class NotWritable(VirtError, ValueError):
     """A property that the mapping cannot write (constant, computed, or key)."""
+
+    reason = "invalid-setting"
 
 
 Table = Mapping[str, "Field"]

@@ -38,6 +38,7 @@ from lxml import etree
 
 from .scope import current_scope
 from .connection import DomainNotFound, Host
+from .errors import VirtError
 from .domain import (XML_FLAGS, DomainRef, DomainXML, domain_state, domain_xml,
                      fetch_xml_text, list_domains)
 from .query import if_supported, parse_xml, request_memo
@@ -80,11 +81,18 @@ _CHAIN_PRIORITY = {"root": 0, "stp": -810, "mac": -800, "vlan": -750, "ipv4": -7
                    "ipv6": -600, "arp": -500, "rarp": -400}
 
 
-class FilterError(Exception):
-    """A request about filters that cannot be carried out; ``kind`` says why."""
+#: The layer's reason (errors.py) of each kind of FilterError.
+_REASONS = {"exists": "already-exists", "not-found": "not-found", "in-use": "conflict",
+            "loop": "invalid-setting", "bad-value": "invalid-setting",
+            "unsupported": "not-supported"}
+
+
+class FilterError(VirtError):
+    """A request about filters that cannot be carried out; ``kind`` says why (exists,
+    not-found, in-use, loop, bad-value, unsupported), ``reason`` in the layer's words."""
 
     def __init__(self, kind: str, message: str):
-        super().__init__(message)
+        super().__init__(message, _REASONS.get(kind, "failed"))
         self.kind = kind
 
 

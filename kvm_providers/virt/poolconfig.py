@@ -39,6 +39,7 @@ from lxml import etree
 from .allocation import FILE_POOL_TYPES, FORWARD_MODES, STORAGE_POOL_TYPES, VOLUME_FORMATS, \
     pool_type_support
 from .connection import STORAGE_GONE, DomainNotFound, Host
+from .errors import Conflict, VirtError
 from .domain import domain_xml, list_domains
 from .edit import invalidate
 from .validate import BadName, PathNotAllowed, check_host_path, check_name
@@ -58,11 +59,13 @@ _WWN = re.compile(r"^(0x)?[0-9A-Fa-f]{16}$")
 _BRIDGE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")   # a Linux interface name
 
 
-class InvalidSettings(ValueError):
-    """A parameter or setting that cannot be used (CIM_ERR_INVALID_PARAMETER)."""
+class InvalidSettings(VirtError, ValueError):
+    """A parameter or setting that cannot be used (reason invalid-setting)."""
+
+    reason = "invalid-setting"
 
 
-class InUse(RuntimeError):
+class InUse(Conflict, RuntimeError):
     """A pool or volume that something still uses (the message says what)."""
 
 

@@ -35,6 +35,7 @@ import unicodedata
 from typing import Any, Optional
 
 from ..config import StorageConfig
+from .errors import VirtError
 
 __all__ = ["BadName", "PathNotAllowed", "MAX_NAME_BYTES", "check_name", "show",
            "configure_storage", "storage_config", "allowed_roots", "check_host_path",
@@ -48,12 +49,16 @@ MAX_NAME_BYTES = 200
 _BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
 
-class BadName(ValueError):
+class BadName(VirtError, ValueError):
     """A name a client gave that cannot be used; the message names property and problem."""
 
+    reason = "invalid-setting"
 
-class PathNotAllowed(ValueError):
+
+class PathNotAllowed(VirtError, ValueError):
     """A host path outside the storage this service may use."""
+
+    reason = "invalid-setting"
 
 
 def show(value: Any, limit: int = 60) -> str:

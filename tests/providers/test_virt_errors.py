@@ -72,6 +72,66 @@ def test_reasons_are_machine_readable_and_fields_named():
     assert (failed.code, failed.what, failed.error) == (55, "what", "why")
 
 
+def test_the_layers_other_errors_are_in_the_one_hierarchy():
+    """The errors of the layer's modules (filters, pool configuration, names and paths,
+    limits, the mapping) are VirtErrors: translated by reason like the others, and still
+    the ValueErrors their callers catch."""
+    from kvm_providers.virt.limits import LimitError
+    from kvm_providers.virt.mapping import NotWritable
+    from kvm_providers.virt.nwfilter import FilterError
+    from kvm_providers.virt.poolconfig import InUse, InvalidSettings
+    from kvm_providers.virt.validate import BadName, PathNotAllowed
+    cases = [
+        (FilterError("exists", "f exists"), pywbem.CIM_ERR_ALREADY_EXISTS),
+        (FilterError("not-found", "f does not exist"), pywbem.CIM_ERR_NOT_FOUND),
+        (FilterError("in-use", "f is in use by vm1"), pywbem.CIM_ERR_FAILED),
+        (FilterError("loop", "a references b"), pywbem.CIM_ERR_INVALID_PARAMETER),
+        (FilterError("bad-value", "priority 1001"), pywbem.CIM_ERR_INVALID_PARAMETER),
+        (FilterError("unsupported", "no nwfilter driver"), pywbem.CIM_ERR_NOT_SUPPORTED),
+        (FilterError("odd", "something else"), pywbem.CIM_ERR_FAILED),
+        (InvalidSettings("Capacity -1 is negative"), pywbem.CIM_ERR_INVALID_PARAMETER),
+        (InUse("volume a is used by vm1"), pywbem.CIM_ERR_FAILED),
+        (BadName("Name 'a/b' contains '/'"), pywbem.CIM_ERR_INVALID_PARAMETER),
+        (PathNotAllowed("Address '/etc/passwd' is not inside"), pywbem.CIM_ERR_INVALID_PARAMETER),
+        (LimitError("VirtualQuantity", 0, "is below the minimum 1"),
+         pywbem.CIM_ERR_INVALID_PARAMETER),
+        (NotWritable("constant 3 cannot be changed to 4"), pywbem.CIM_ERR_INVALID_PARAMETER),
+    ]
+    for exc, status in cases:
+        assert isinstance(exc, errors.VirtError), exc
+        err = cim_error(exc)
+        assert (err.status_code, err.status_description) == (status, str(exc)), exc
+    assert isinstance(InUse("x"), errors.Conflict)
+    assert all(isinstance(e, ValueError) for e, _s in cases[7:] if not isinstance(e, InUse))
+    assert FilterError("loop", "x").kind == "loop"      # the filter's own word stays
+    from kvm_providers.providers.common.filter_paths import cim_error as filter_cim_error
+    for exc, status in cases[:7]:
+        assert filter_cim_error(exc).status_code == status
+
+
+def test_a_reason_of_its_own_keeps_the_status_of_its_class():
+    class SnapshotGone(errors.NotFound):
+        reason = "snapshot-gone"
+
+    class NoMigration(errors.NotSupported):
+        pass
+
+    assert cim_error(SnapshotGone("snapshot 's1' is gone")).status_code == \
+        pywbem.CIM_ERR_NOT_FOUND
+    assert cim_error(NoMigration("x", reason="no-p2p")).status_code == \
+        pywbem.CIM_ERR_NOT_SUPPORTED
+    assert cim_error(errors.VirtError("x", reason="whatever")).status_code == \
+        pywbem.CIM_ERR_FAILED
+
+
+def test_every_entry_point_of_the_proxy_translates():
+    """Also an MI_ method added without the decorator (the loop after the class)."""
+    names = [n for n in dir(ProviderProxy) if n.startswith("MI_")]
+    assert len(names) >= 20
+    assert [n for n in names if not getattr(getattr(ProviderProxy, n), "_translates", False)] \
+        == []
+
+
 def test_other_exceptions_are_not_translated():
     assert cim_error(ValueError("x")) is None
     same = CIMError(pywbem.CIM_ERR_NOT_FOUND, "x")

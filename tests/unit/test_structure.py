@@ -270,10 +270,12 @@ def test_no_module_over_800_lines():
     sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in MODULES.items()
              if not _generated(p)}
     over = {m for m, n in sizes.items() if n > MAX_LINES}
-    new = sorted(over - KNOWN_OVERSIZED)
+    # set(): an emptied literal `{}` is a dict (what merging the last removals made of it)
+    known = set(KNOWN_OVERSIZED)
+    new = sorted(over - known)
     assert not new, "modules over %d lines: %s" % (
         MAX_LINES, ", ".join(f"{m} ({sizes[m]})" for m in new))
-    fixed = sorted(m for m in KNOWN_OVERSIZED if m not in over)
+    fixed = sorted(m for m in known if m not in over)
     assert not fixed, f"no longer over {MAX_LINES} lines, remove them from " \
                       f"KNOWN_OVERSIZED: {fixed}"
 

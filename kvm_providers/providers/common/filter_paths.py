@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import pywbem
 from pywbem import CIMError, CIMInstanceName
 
+from kvm_providers.provider import env as provider_env
 from kvm_providers.virt import host_facts, keys
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.nwfilter import (Filter, FilterError, Rule, lookup_filter,
@@ -28,19 +28,13 @@ __all__ = ["RULE_CLASSES", "filter_keys", "filter_list_path", "rule_path", "host
 #: The rule classes, without family prefix.
 RULE_CLASSES = ("FilterEntry", "Hdr8021Filter", "IPHeadersFilter")
 
-_STATUS = {
-    "exists": pywbem.CIM_ERR_ALREADY_EXISTS,
-    "not-found": pywbem.CIM_ERR_NOT_FOUND,
-    "in-use": pywbem.CIM_ERR_FAILED,
-    "loop": pywbem.CIM_ERR_INVALID_PARAMETER,
-    "bad-value": pywbem.CIM_ERR_INVALID_PARAMETER,
-    "unsupported": pywbem.CIM_ERR_NOT_SUPPORTED,
-}
-
-
 def cim_error(exc: FilterError) -> CIMError:
-    """The CIM error of a FilterError."""
-    return CIMError(_STATUS.get(exc.kind, pywbem.CIM_ERR_FAILED), str(exc))
+    """The CIM error of a FilterError: the provider side's one translation of the libvirt
+    layer's errors (by reason: exists 11, not-found 6, loop and bad-value 4, unsupported
+    7, in-use 1)."""
+    err = provider_env.cim_error(exc)
+    assert err is not None       # a FilterError is one of the layer's errors
+    return err
 
 
 def filter_keys(host: Host, classname: str, name: str) -> dict[str, str]:
