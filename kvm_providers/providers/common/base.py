@@ -79,8 +79,13 @@ class VirtProvider(CIMProvider2):
         (whichever provider serves its class, in any CIM server), once per request
         however many association classes the request goes through.  Where no
         provider can tell (no provider of the class, a host that does not answer),
-        the association is answered as before.
+        the association is answered as before.  Only objects of the KVM, LXC and Xen
+        families are looked up: other classes (CIM_IndicationFilter, ...) reach these
+        providers only through superclass roles they never play here, and are answered
+        by their own providers.
         """
+        if keys.family_of_class(object_name.classname) is None:
+            return
         scope = current_scope()
         key = ("association source", str(object_name))
         if scope is not None and key in scope:
