@@ -77,12 +77,12 @@ class VirtProvider(CIMProvider2):
         too; its clients tell a wrong path from an object without associations this
         way (docs/compat.md).  The object is looked up through the CIMOM handle
         (whichever provider serves its class, in any CIM server), once per request
-        however many association classes the request goes through.  Where no
-        provider can tell (a host that does not answer), the association is answered
-        as before; a family class that no provider serves has no instances.  Only objects of the KVM, LXC and Xen
-        families are looked up: other classes (CIM_IndicationFilter, ...) reach these
-        providers only through superclass roles they never play here, and are answered
-        by their own providers.
+        however many association classes the request goes through.  A family class
+        that no provider serves has no instances; where no provider can tell (a host
+        that does not answer), the association is answered as before.  Only objects
+        of the KVM, LXC and Xen families are looked up: other classes
+        (CIM_IndicationFilter, ...) reach these providers only through superclass
+        roles they never play here, and are answered by their own providers.
         """
         if keys.family_of_class(object_name.classname) is None:
             return
