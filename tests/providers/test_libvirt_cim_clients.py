@@ -212,6 +212,14 @@ def test_association_of_an_object_that_does_not_exist_is_not_found(conn):
                             {"INVALID_InstID_KeyName": "full/vda"}, namespace=NS)
     code, desc = _error(conn.AssociatorNames, nokey, AssocClass="KVM_ElementSettingData")
     assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "InstanceID" in desc
+    # a family class no provider serves has no instances (as OpenPegasus and sfcb
+    # answer from their repositories)
+    switch = CIMInstanceName("KVM_SwitchService", {"CreationClassName": "KVM_SwitchService",
+                                                   "Name": "wrong", "SystemName": "wrong",
+                                                   "SystemCreationClassName": "wrong"},
+                             namespace=NS)
+    code, desc = _error(conn.AssociatorNames, switch, AssocClass="KVM_HostedService")
+    assert code == pywbem.CIM_ERR_NOT_FOUND and "KVM_SwitchService" in desc
     # the objects that exist are answered as before
     full = cs.copy()
     full["Name"] = "full"

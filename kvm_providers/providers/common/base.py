@@ -79,10 +79,15 @@ class VirtProvider(CIMProvider2):
         too; its clients tell a wrong path from an object without associations this
         way (docs/compat.md).  The object is looked up through the CIMOM handle
         (whichever provider serves its class, in any CIM server), once per request
-        however many association classes the request goes through.  Where no
-        provider can tell (no provider of the class, a host that does not answer),
-        the association is answered as before.
+        however many association classes the request goes through.  A family class
+        that no provider serves has no instances; where no provider can tell (a host
+        that does not answer), the association is answered as before.  Only objects
+        of the KVM, LXC and Xen families are looked up: other classes
+        (CIM_IndicationFilter, ...) reach these providers only through superclass
+        roles they never play here, and are answered by their own providers.
         """
+        if keys.family_of_class(object_name.classname) is None:
+            return
         scope = current_scope()
         key = ("association source", str(object_name))
         if scope is not None and key in scope:
@@ -105,6 +110,13 @@ class VirtProvider(CIMProvider2):
             if exc.status_code == pywbem.CIM_ERR_INVALID_PARAMETER:
                 return CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
                                 f"ObjectName: {exc.status_description}")
+            if exc.status_code == pywbem.CIM_ERR_NOT_SUPPORTED:
+                # A family class no provider serves (declared for a profile not
+                # implemented here) has no instances, as OpenPegasus and sfcb answer
+                # from their repositories.
+                return CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                                f"Instance not found: {object_name}; No such instance "
+                                f"(no provider serves {object_name.classname})")
         return None
 
     def hosts(self, classname: str) -> list[Host]:
