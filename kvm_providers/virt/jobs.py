@@ -99,7 +99,9 @@ STOP_NO_JOB = "no_job"
 
 DEFAULT_TIME_BEFORE_REMOVAL = 300.0
 #: Seconds between two polls of libvirt's job statistics.
-POLL_INTERVAL = 0.5
+POLL_INTERVAL = 0.25
+#: How long a stop request retries while libvirt has not started its job yet.
+ABORT_RETRY = 5.0
 #: Jobs running at once (more are refused: one client cannot start unbounded threads).
 MAX_RUNNING = 64
 #: Jobs kept at once (the oldest finished ones go first when more finish).
@@ -289,20 +291,26 @@ class JobContext:
                                             libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED):
                     return          # this driver cannot measure: the percentage stays NULL
                 continue
-            except Exception:  # pylint: disable=broad-except
+            except Exception as exc:  # pylint: disable=broad-except
                 # A lost or hung host: the blocking call reports it; nothing to measure.
+                LOG.info("job %s: no progress figures: %s", self.job_id, exc)
                 return
             pct, phase = percent_from_stats(stats)
             if pct is not None:
                 self.progress(min(pct, 99), phase)   # 100 only when the call returned
 
     def _request_stop(self, kill: bool) -> bool:
-        self.kill = kill
-        self._cancel.set()
         fn = self._abort
         if fn is None:
             return False
-        fn()
+        # set before the abort: the work's call may fail at once, and must see why
+        self.kill = kill
+        self._cancel.set()
+        try:
+            fn()
+        except BaseException:
+            self._cancel.clear()          # not stopped: its failure is its own
+            raise
         return True
 
 
@@ -562,13 +570,22 @@ class JobManager:
                 return STOP_FINISHED
             if not job.cancellable:
                 return STOP_NOT_CANCELLABLE
-        try:
-            done = ctx._request_stop(kill)
-        except libvirt.libvirtError as exc:
-            LOG.info("job %s: abort refused by libvirt: %s", job_id, exc.get_error_message())
-            if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID:
-                return STOP_FINISHED      # libvirt's job ended just now
-            return STOP_NOT_CANCELLABLE
+        # libvirt answers "no job is active" before its job started and after it ended:
+        # try again for a while (bounded) while ours still runs
+        deadline = time.monotonic() + ABORT_RETRY
+        while True:
+            try:
+                done = ctx._request_stop(kill)
+                break
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
+                    LOG.info("job %s: abort refused by libvirt: %s", job_id,
+                             exc.get_error_message())
+                    return STOP_NOT_CANCELLABLE
+                current = self.get(job_id)
+                if current is None or current.done or time.monotonic() > deadline:
+                    return STOP_FINISHED      # libvirt's job ended (or never came)
+                time.sleep(0.05)
         self._transition(job_id, RUNNING, "Stopping")
         return STOP_REQUESTED if done else STOP_NOT_CANCELLABLE
 
