@@ -17,7 +17,8 @@ transition).  Shut Down (4) with a non-zero TimeoutPeriod sends the request
 and answers 4096 with a job that waits for the guest to power off
 (docs/jobs.md): Completed when it is off, Exception when TimeoutPeriod
 passed.  Offline (6, a managed save) answers 4096 with a job that saves the
-memory (progress from libvirt's job statistics, cancellable).
+memory (progress from libvirt's job statistics, cancellable); Enabled (2) of a
+saved system likewise with a job that restores it.
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ class ComputerSystemProvider(VirtProvider):
             # the managed save (6 Offline) writes the memory out: a job with libvirt's
             # figures as progress, cancellable (virDomainAbortJob)
             rc, why = lifecycle.request_state_change(ref, param_requestedstate, timeout,
-                                                     wait=not as_job, defer=("managedsave",))
+                                                     wait=not as_job,
+                                                     defer=("managedsave", "restore"))
         except DomainNotFound:
             raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such virtual system: "
                                                             f"{object_name}") from None
@@ -154,15 +156,18 @@ class ComputerSystemProvider(VirtProvider):
 
 
 def save_job(ref: DomainRef, op: str) -> tuple[Any, dict]:
-    """A managed save as a job: progress from libvirt's job statistics, Terminate / Kill
-    abort it (the system keeps running)."""
+    """A managed save (or the restore of its image) as a job: progress from libvirt's job
+    statistics where it has figures, Terminate / Kill abort it (virDomainAbortJob; an
+    aborted save leaves the system running)."""
     def work(ctx: vjobs.JobContext) -> dict:
         ctx.set_abort(lambda: ref.dom.abortJob())
         with ctx.follow(ref.dom):
             lifecycle.perform(ref, op)
         return {}
     return start_job("RequestStateChange", ref.host, work, domain=ref.name,
-                     owner="ComputerSystem", description=f"save of {ref.name!r} (Offline)")
+                     owner="ComputerSystem",
+                     description=f"save of {ref.name!r} (Offline)" if op == "managedsave"
+                     else f"restore of {ref.name!r} from its saved image (Enabled)")
 
 
 def shutdown_job(ref: DomainRef, timeout: float) -> tuple[Any, dict]:

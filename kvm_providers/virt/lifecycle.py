@@ -151,7 +151,8 @@ def _possible(st: int, active: bool, saved: bool, ops: frozenset[str]) -> dict[i
     out: dict[int, str] = {}
     if not active:
         if "start" in ops:
-            out[ENABLED] = "start"
+            # a start that restores the managed-save image is its own (long) operation
+            out[ENABLED] = "restore" if saved else "start"
         if saved:
             out[DISABLED] = "discard"            # drop the managed-save image
         return out
@@ -164,7 +165,8 @@ def _possible(st: int, active: bool, saved: bool, ops: frozenset[str]) -> dict[i
         out.update({ENABLED: "pmwakeup", DISABLED: "destroy"})
     elif st in (states.SHUTDOWN, states.CRASHED, states.NOSTATE):
         out[DISABLED] = "destroy"
-    return {s: op for s, op in out.items() if op == "discard" or op in ops}
+    return {s: op for s, op in out.items()
+            if op == "discard" or op in ops or (op == "restore" and "start" in ops)}
 
 
 def _ever(ops: frozenset[str]) -> set[int]:
@@ -204,7 +206,7 @@ def wait_shutoff(ref: DomainRef, timeout: float,
 
 def _run(ref: DomainRef, op: str) -> None:
     d = ref.dom
-    if op == "start":
+    if op in ("start", "restore"):
         d.create()                        # restores a managed-save image when there is one
     elif op == "destroy":
         d.destroy()

@@ -172,7 +172,8 @@ def test_managed_save_and_restore(guest):
     assert state == 7 and job["PercentComplete"] == 100
     assert not guest.dom.isActive() and guest.dom.hasManagedSaveImage(0)
     assert guest.enabled() == 6 and guest.supported() == [2, 3]
-    assert guest.rsc(2) == 0
+    state, job = guest.rsc_job(2)           # the restore: a job too
+    assert state == 7 and "restore" in job["Description"]
     assert guest.dom.isActive() and not guest.dom.hasManagedSaveImage(0)
     time.sleep(1)
     assert guest.boots() == boots               # restored, not booted again

@@ -99,7 +99,10 @@ def test_saved_system_restores_and_discards(lc):
     assert _save(lc, "tuned") == vjobs.COMPLETED
     assert not dom.isActive() and dom.hasManagedSaveImage(0)
     assert lc.get(cs_path("tuned"))["EnabledState"] == 6
-    assert _rsc(lc, "tuned", 2) == 0                  # restored from the image
+    rc, out = lc.invoke(cs_path("tuned"), "RequestStateChange", RequestedState=Uint16(2))
+    assert rc == 4096                                 # restored from the image: a job
+    job = vjobs.jobs().wait(out["Job"].keybindings["InstanceID"].rpartition("Job:")[2], 30)
+    assert job.state == vjobs.COMPLETED and "restore" in job.description
     assert dom.isActive() and not dom.hasManagedSaveImage(0)
     assert _save(lc, "tuned") == vjobs.COMPLETED
     assert _rsc(lc, "tuned", 3) == 0                  # Disabled drops the image
