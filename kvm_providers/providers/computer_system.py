@@ -16,7 +16,9 @@ codes (0, 1 not supported, 5 invalid parameter, 4097 invalid state
 transition).  Shut Down (4) with a non-zero TimeoutPeriod sends the request
 and answers 4096 with a job that waits for the guest to power off
 (docs/jobs.md): Completed when it is off, Exception when TimeoutPeriod
-passed.
+passed.  Offline (6, a managed save) answers 4096 with a job that saves the
+memory (progress from libvirt's job statistics, cancellable); Enabled (2) of a
+saved system likewise with a job that restores it.
 """
 
 from __future__ import annotations
@@ -146,16 +148,36 @@ class ComputerSystemProvider(VirtProvider):
         as_job = bool(timeout) and param_requestedstate is not None and \
             int(param_requestedstate) == lifecycle.SHUT_DOWN
         try:
+            # the managed save (6 Offline) writes the memory out: a job with libvirt's
+            # figures as progress, cancellable (virDomainAbortJob)
             rc, why = lifecycle.request_state_change(ref, param_requestedstate, timeout,
-                                                     wait=not as_job)
+                                                     wait=not as_job,
+                                                     defer=("managedsave", "restore"))
         except DomainNotFound:
             raise pywbem.CIMError(pywbem.CIM_ERR_NOT_FOUND, f"no such virtual system: "
                                                             f"{object_name}") from None
         env.get_logger().log_info(f"RequestStateChange {name!r} -> {param_requestedstate}: "
                                   f"{rc} ({why})")
+        if rc == lifecycle.RC_OK and why.startswith(lifecycle.DEFERRED):
+            return save_job(ref, why[len(lifecycle.DEFERRED):])
         if as_job and rc == lifecycle.RC_OK:
             return shutdown_job(ref, float(timeout or 0))
         return rc, {}
+
+
+def save_job(ref: DomainRef, op: str) -> tuple[Any, dict]:
+    """A managed save (or the restore of its image) as a job: progress from libvirt's job
+    statistics where it has figures, Terminate / Kill abort it (virDomainAbortJob; an
+    aborted save leaves the system running)."""
+    def work(ctx: vjobs.JobContext) -> dict:
+        ctx.set_abort(lambda: ref.dom.abortJob())
+        with ctx.follow(ref.dom):
+            lifecycle.perform(ref, op)
+        return {}
+    return start_job("RequestStateChange", ref.host, work, domain=ref.name,
+                     owner="ComputerSystem",
+                     description=f"save of {ref.name!r} (Offline)" if op == "managedsave"
+                     else f"restore of {ref.name!r} from its saved image (Enabled)")
 
 
 def shutdown_job(ref: DomainRef, timeout: float) -> tuple[Any, dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from kvm_providers.virt import list_domains
-from kvm_providers.virt.snapshots import list_snapshots
+from kvm_providers.virt.snapshots import list_snapshots, snapshot_names
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import cs_of_path, cs_path
@@ -34,8 +34,13 @@ class _SystemToSnapshots(AssociationProvider):
             ref = cs_of_path(path, family)
             if ref is None:
                 return
+            if not self.current_only:     # names only: no snapshot XML
+                for name in snapshot_names(ref):
+                    if modelled(name):
+                        yield snapshot_vssd_path(ref.host, ref.name, name)
+                return
             for snap in list_snapshots(ref):
-                if modelled(snap.name) and (snap.current or not self.current_only):
+                if modelled(snap.name) and snap.current:
                     yield snapshot_vssd_path(ref.host, ref.name, snap.name)
             return
         found = snapshot_of_path(path, family)

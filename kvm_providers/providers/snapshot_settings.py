@@ -21,7 +21,7 @@ from pywbem import CIMDateTime
 
 from kvm_providers.virt import list_domains, mapping
 from kvm_providers.virt.domain import DomainRef, DomainXML
-from kvm_providers.virt.snapshots import Snapshot, list_snapshots
+from kvm_providers.virt.snapshots import Snapshot, list_snapshots, snapshot_names
 
 from .common import VirtProvider, fill, fill_from_table, providers_for
 from .common.snapshot_paths import (modelled, parse_snapshot_vssd_id, snapshot_doc,
@@ -61,6 +61,13 @@ class SnapshotSettingsProvider(VirtProvider):
     def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
         for host in self.hosts(model.classname):
             for ref in list_domains(host):
+                if keys_only:     # names only: no snapshot XML
+                    for name in snapshot_names(ref):
+                        if modelled(name):
+                            inst = model.copy()
+                            inst["InstanceID"] = snapshot_vssd_id(host, ref.name, name)
+                            yield inst
+                    continue
                 for snap in list_snapshots(ref):
                     if not modelled(snap.name):
                         continue

@@ -48,9 +48,7 @@ snapshot exists or not ...), and without one the outcome is ``unknown``.
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -60,11 +58,11 @@ from typing import Any, Callable, Iterator, Optional
 
 import libvirt
 
-from .connection import manager
-from .domain import lookup_now
+from . import jobs_store
+from .jobs_store import STATE_FILE, percent_from_stats
 
 __all__ = ["Job", "JobContext", "JobManager", "JobFailed", "JobLimit", "jobs", "configure",
-           "register_resolver", "percent_from_stats", "NEW", "RUNNING", "COMPLETED", "FAILED",
+           "STATE_FILE", "register_resolver", "percent_from_stats", "NEW", "RUNNING", "COMPLETED", "FAILED",
            "TERMINATED", "KILLED", "UNKNOWN", "FINISHED", "ERR_FAILED", "ERR_NOT_SUPPORTED",
            "ERR_INVALID", "ERR_NOT_FOUND", "ERR_TIMEOUT", "ERR_CANCELLED", "ERR_UNKNOWN",
            "STOP_REQUESTED", "STOP_NOT_CANCELLABLE", "STOP_FINISHED", "STOP_NO_JOB",
@@ -99,13 +97,13 @@ STOP_NO_JOB = "no_job"
 
 DEFAULT_TIME_BEFORE_REMOVAL = 300.0
 #: Seconds between two polls of libvirt's job statistics.
-POLL_INTERVAL = 0.5
+POLL_INTERVAL = 0.25
+#: How long a stop request retries while libvirt has not started its job yet.
+ABORT_RETRY = 5.0
 #: Jobs running at once (more are refused: one client cannot start unbounded threads).
 MAX_RUNNING = 64
 #: Jobs kept at once (the oldest finished ones go first when more finish).
 MAX_KEPT = 10000
-STATE_FILE = "jobs.json"
-_FORMAT = "kvm_providers-jobs"
 
 # Error codes of the error kinds (Job.error_code; the provider maps kinds to CIM codes).
 _KIND_CODES = {ERR_FAILED: 1, ERR_NOT_SUPPORTED: 2, ERR_INVALID: 3, ERR_NOT_FOUND: 4,
@@ -206,31 +204,6 @@ def register_resolver(name: str, resolver: Resolver) -> None:
     _resolvers[name] = resolver
 
 
-def percent_from_stats(stats: dict[str, Any]) -> tuple[Optional[int], Optional[str]]:
-    """(percent, phase) from libvirt's job statistics; (None, None) if they measure nothing.
-
-    ``data_processed`` / ``data_total`` is libvirt's overall figure (memory
-    and disks); the phase is the part still moving data.
-    """
-    jtype = stats.get("type")
-    if jtype not in (getattr(libvirt, "VIR_DOMAIN_JOB_BOUNDED", 1),
-                     getattr(libvirt, "VIR_DOMAIN_JOB_UNBOUNDED", 2)):
-        return None, None
-    total, done = stats.get("data_total") or 0, stats.get("data_processed") or 0
-    if total <= 0:
-        mt, md = stats.get("memory_total") or 0, stats.get("memory_processed") or 0
-        dt, dd = stats.get("disk_total") or 0, stats.get("disk_processed") or 0
-        total, done = mt + dt, md + dd
-    if total <= 0:
-        return None, None
-    phase = None
-    if (stats.get("memory_total") or 0) > (stats.get("memory_processed") or 0):
-        phase = "memory"
-    elif (stats.get("disk_total") or 0) > (stats.get("disk_processed") or 0):
-        phase = "disk"
-    return min(int(done * 100 // total), 100), phase
-
-
 class JobContext:
     """What a job's work uses to report progress and learn about cancellation."""
 
@@ -289,20 +262,26 @@ class JobContext:
                                             libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED):
                     return          # this driver cannot measure: the percentage stays NULL
                 continue
-            except Exception:  # pylint: disable=broad-except
+            except Exception as exc:  # pylint: disable=broad-except
                 # A lost or hung host: the blocking call reports it; nothing to measure.
+                LOG.info("job %s: no progress figures: %s", self.job_id, exc)
                 return
             pct, phase = percent_from_stats(stats)
             if pct is not None:
                 self.progress(min(pct, 99), phase)   # 100 only when the call returned
 
     def _request_stop(self, kill: bool) -> bool:
-        self.kill = kill
-        self._cancel.set()
         fn = self._abort
         if fn is None:
             return False
-        fn()
+        # set before the abort: the work's call may fail at once, and must see why
+        self.kill = kill
+        self._cancel.set()
+        try:
+            fn()
+        except BaseException:
+            self._cancel.clear()          # not stopped: its failure is its own
+            raise
         return True
 
 
@@ -562,13 +541,22 @@ class JobManager:
                 return STOP_FINISHED
             if not job.cancellable:
                 return STOP_NOT_CANCELLABLE
-        try:
-            done = ctx._request_stop(kill)
-        except libvirt.libvirtError as exc:
-            LOG.info("job %s: abort refused by libvirt: %s", job_id, exc.get_error_message())
-            if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID:
-                return STOP_FINISHED      # libvirt's job ended just now
-            return STOP_NOT_CANCELLABLE
+        # libvirt answers "no job is active" before its job started and after it ended:
+        # try again for a while (bounded) while ours still runs
+        deadline = time.monotonic() + ABORT_RETRY
+        while True:
+            try:
+                done = ctx._request_stop(kill)
+                break
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
+                    LOG.info("job %s: abort refused by libvirt: %s", job_id,
+                             exc.get_error_message())
+                    return STOP_NOT_CANCELLABLE
+                current = self.get(job_id)
+                if current is None or current.done or time.monotonic() > deadline:
+                    return STOP_FINISHED      # libvirt's job ended (or never came)
+                time.sleep(0.05)
         self._transition(job_id, RUNNING, "Stopping")
         return STOP_REQUESTED if done else STOP_NOT_CANCELLABLE
 
@@ -652,22 +640,8 @@ class JobManager:
 
     def _save(self) -> None:
         """Write every job to the state file (atomically); called with the lock held."""
-        if not self.state_dir:
-            return
-        data = {"format": _FORMAT, "version": 1,
-                "jobs": [j.to_dict() for j in self._jobs.values()]}
-        path = os.path.join(self.state_dir, STATE_FILE)
-        tmp = f"{path}.tmp"
-        try:
-            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            LOG.error("jobs: cannot write %s: %s", path, exc)
+        if self.state_dir:
+            jobs_store.write_jobs(self.state_dir, [j.to_dict() for j in self._jobs.values()])
 
     def load(self) -> None:
         """Read the state file once: finished jobs come back for their remaining time,
@@ -680,23 +654,15 @@ class JobManager:
             self._loaded = True
             if not self.state_dir:
                 return
-            path = os.path.join(self.state_dir, STATE_FILE)
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    data = json.load(fh)
-                if data.get("format") != _FORMAT:
-                    raise ValueError("not a jobs file")
-                loaded = [Job.from_dict(d) for d in data.get("jobs", [])]
-            except FileNotFoundError:
+            data = jobs_store.read_jobs(self.state_dir)
+            if data is None:
                 return
-            except (OSError, ValueError, TypeError, AttributeError) as exc:
-                bad = f"{path}.bad-{int(time.time())}"
-                LOG.error("jobs: cannot read %s (%s); moved to %s", path, exc, bad)
+            loaded = []
+            for d in data:
                 try:
-                    os.replace(path, bad)
-                except OSError:
-                    pass
-                return
+                    loaded.append(Job.from_dict(d))
+                except (TypeError, ValueError) as exc:
+                    LOG.error("jobs: a saved job cannot be read (%s): %r", exc, d)
             resume = []
             for job in loaded:
                 if not job.done:
@@ -719,38 +685,12 @@ class JobManager:
         resolver = _resolvers.get(job.resolver or "")
 
         def work(c: JobContext) -> Optional[dict]:
-            _follow_after_restart(c, job)
+            jobs_store.follow_after_restart(c, job)
             if resolver is None:
                 raise JobFailed("the server restarted while the job ran; its outcome "
                                 "cannot be known", ERR_UNKNOWN)
             return resolver(c)
         self._run(job_id, ctx, work)
-
-
-def _follow_after_restart(ctx: JobContext, job: Job, limit: float = 24 * 3600.0) -> None:
-    """If libvirt still runs a job on the domain, follow its progress until it ends."""
-    if not job.domain:
-        return
-    try:
-        mgr = manager()
-        host = mgr.host(job.host)
-        if host is None:
-            return
-        mgr.wait_connected(30.0)
-        ref = lookup_now(host, job.domain)
-        if ref is None:
-            return
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            stats = ref.dom.jobStats(0)
-            if stats.get("type", 0) == getattr(libvirt, "VIR_DOMAIN_JOB_NONE", 0):
-                return
-            pct, phase = percent_from_stats(stats)
-            if pct is not None:
-                ctx.progress(min(pct, 99), phase)
-            time.sleep(POLL_INTERVAL)
-    except Exception as exc:  # pylint: disable=broad-except
-        LOG.info("job %s: cannot follow libvirt's job after the restart: %s", job.id, exc)
 
 
 # -- the process-wide manager ---------------------------------------------------------------

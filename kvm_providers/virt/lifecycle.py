@@ -47,7 +47,7 @@ from .connection import Host
 from .domain import DomainRef, has_managed_save
 from .edit import invalidate
 
-__all__ = ["request_state_change", "wait_shutoff", "transitions", "domain_lock", "host_lock", "DRIVER_OPS",
+__all__ = ["request_state_change", "wait_shutoff", "perform", "DEFERRED", "transitions", "domain_lock", "host_lock", "DRIVER_OPS",
            "ALL_STATES", "RC_OK", "RC_NOT_SUPPORTED", "RC_FAILED", "RC_TIMEOUT",
            "RC_INVALID_PARAMETER", "RC_INVALID_TRANSITION", "driver_name"]
 
@@ -151,7 +151,8 @@ def _possible(st: int, active: bool, saved: bool, ops: frozenset[str]) -> dict[i
     out: dict[int, str] = {}
     if not active:
         if "start" in ops:
-            out[ENABLED] = "start"
+            # a start that restores the managed-save image is its own (long) operation
+            out[ENABLED] = "restore" if saved else "start"
         if saved:
             out[DISABLED] = "discard"            # drop the managed-save image
         return out
@@ -164,7 +165,8 @@ def _possible(st: int, active: bool, saved: bool, ops: frozenset[str]) -> dict[i
         out.update({ENABLED: "pmwakeup", DISABLED: "destroy"})
     elif st in (states.SHUTDOWN, states.CRASHED, states.NOSTATE):
         out[DISABLED] = "destroy"
-    return {s: op for s, op in out.items() if op == "discard" or op in ops}
+    return {s: op for s, op in out.items()
+            if op == "discard" or op in ops or (op == "restore" and "start" in ops)}
 
 
 def _ever(ops: frozenset[str]) -> set[int]:
@@ -204,7 +206,7 @@ def wait_shutoff(ref: DomainRef, timeout: float,
 
 def _run(ref: DomainRef, op: str) -> None:
     d = ref.dom
-    if op == "start":
+    if op in ("start", "restore"):
         d.create()                        # restores a managed-save image when there is one
     elif op == "destroy":
         d.destroy()
@@ -229,15 +231,35 @@ def _run(ref: DomainRef, op: str) -> None:
         raise ValueError(op)
 
 
+#: request_state_change(..., defer=...) answers (RC_OK, DEFERRED + op) for an operation it
+#: checked but left to the caller (:func:`perform`, in a job).
+DEFERRED = "deferred:"
+
+
+def perform(ref: DomainRef, op: str) -> None:
+    """Run a state operation request_state_change deferred (blocking: in a job)."""
+    host = ref.host
+    with domain_lock(ref):
+        try:
+            with host.guard(f"changing the state of {ref.name!r} ({op})"):
+                _run(ref, op)
+        finally:
+            invalidate(host, ref.uuid)
+
+
 def request_state_change(ref: DomainRef, requested: Optional[int],
-                         timeout: Optional[float] = None, wait: bool = True) -> tuple[int, str]:
+                         timeout: Optional[float] = None, wait: bool = True,
+                         defer: tuple[str, ...] = ()) -> tuple[int, str]:
     """Perform RequestStateChange; returns (DSP1057 return code, explanation for the log).
 
     `timeout` (seconds, from TimeoutPeriod; None or 0: no requirement) is
     honoured by Shut Down, which waits for the guest to power off (unless
     `wait` is False: then the caller waits, with :func:`wait_shutoff`, in a
-    job); the other transitions are complete when libvirt returns.  libvirt
-    failures other than "not supported" raise CIM_ERR_FAILED naming the host.
+    job); the other transitions are complete when libvirt returns.  An
+    operation named in `defer` (e.g. "managedsave") is checked but not run:
+    the answer is (RC_OK, DEFERRED + op) and the caller runs it with
+    :func:`perform`.  libvirt failures other than "not supported" raise
+    CIM_ERR_FAILED naming the host.
     """
     if requested is not None and 32768 <= int(requested) <= 65535:
         return RC_NOT_SUPPORTED, f"vendor state {requested} is not supported"
@@ -260,6 +282,10 @@ def request_state_change(ref: DomainRef, requested: Optional[int],
                     f"state {requested} cannot be reached from there"
             return RC_NOT_SUPPORTED, \
                 f"the {driver_name(host)} driver cannot perform state {requested}"
+        if op in defer:
+            # checked; the caller runs it (perform) - a long operation, in a job
+            states.record_requested_state(host.label, ref.uuid, requested)
+            return RC_OK, DEFERRED + op
         try:
             with host.guard(f"changing the state of {ref.name!r} ({op})"):
                 try:

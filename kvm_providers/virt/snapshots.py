@@ -42,7 +42,8 @@ from .validate import BadName, check_name
 __all__ = ["Snapshot", "CreatePlan", "SnapshotError", "SnapshotNotSupported",
            "SnapshotInvalid", "SnapshotNotFound", "list_snapshots", "get_snapshot",
            "plan_create", "create", "revert", "delete", "FULL", "DISK", "VENDOR_RUNNING",
-           "VENDOR_HALT", "TYPES", "libvirt_version", "external_files", "remove_files"]
+           "VENDOR_HALT", "TYPES", "libvirt_version", "external_files", "remove_files",
+           "snapshot_names"]
 
 # Snapshot types (CreateSnapshot's SnapshotType; 32768 and 32769 are libvirt-cim's
 # vendor values: a snapshot with the guest going on, and one that stops it).
@@ -187,6 +188,22 @@ def list_snapshots(ref: DomainRef) -> list[Snapshot]:
             return [_parse(ref, s, current) for s in snaps]
     return request_memo(("virt.snapshots", ref.host.label, ref.host.generation, ref.uuid),
                         compute)
+
+
+def snapshot_names(ref: DomainRef) -> list[str]:
+    """The names of the domain's snapshots, parents before children, without their XML
+    (names are local to the snapshot objects: one libvirt call per domain)."""
+    def compute() -> list[str]:
+        with ref.host.guard(f"listing the snapshots of {ref.name!r}"):
+            try:
+                snaps = ref.dom.listAllSnapshots(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() in _NOT_SUPPORTED:
+                    return []
+                raise
+            return [str(s.getName()) for s in snaps]
+    return request_memo(("virt.snapshot_names", ref.host.label, ref.host.generation,
+                         ref.uuid), compute)
 
 
 def get_snapshot(ref: DomainRef, name: str) -> Optional[Snapshot]:

@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(not tinyos.available(),
                                  reason="needs linux-image-cloud-amd64 and busybox-static")]
 
-QCOW, RAW, UEFI = "snap-q", "snap-r", "snap-u"
+QCOW, RAW, UEFI, BIG = "snap-q", "snap-r", "snap-u", "snap-big"
 
 
 def _xml(name, work, fmt, kernel, initrd, pflash=False, memory=128):
@@ -97,6 +97,7 @@ def env():
         lv.defineXML(_xml(QCOW, work, "qcow2", kernel, initrd))
         lv.defineXML(_xml(RAW, work, "raw", kernel, initrd))
         lv.defineXML(_xml(UEFI, work, "qcow2", kernel, initrd, pflash=True))
+        lv.defineXML(_xml(BIG, work, "qcow2", kernel, initrd, memory=1024))
         server = start_server(hosts=[d.uri("qemu")],
                               config=storage_config_file(d.workdir, [work]))
         yield Env(d, lv, server.conn(), work)
@@ -272,3 +273,47 @@ def test_destroy_system_removes_external_snapshot_files(env):
     assert rv == 0
     assert not any(os.path.exists(p) for p in made)
     assert os.path.exists(os.path.join(env.work, f"{RAW}.raw"))      # the image stays
+
+
+def _save(c, name):
+    rv, out = c.InvokeMethod("RequestStateChange", cs_path(name), RequestedState=Uint16(6))
+    assert rv == 4096
+    return out["Job"]
+
+
+def test_save_job_progress_and_cancellation(env):
+    """RequestStateChange(6), the managed save of 1 GiB of guest memory, is a job:
+    PercentComplete is libvirt's figure (read going up, never invented), and the save
+    can be aborted (virDomainAbortJob): Terminated, the guest still running."""
+    c = env.cim
+    env.boot(BIG)
+    job = _save(c, BIG)
+    seen: list = []
+    deadline = time.monotonic() + 180
+    while True:                      # read often: the save takes about a second here
+        inst = c.GetInstance(job)
+        seen.append(inst["PercentComplete"])
+        if inst["JobState"] in (7, 8, 9, 10) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    final = c.GetInstance(job)
+    assert final["JobState"] == 7 and final["PercentComplete"] == 100, dict(final)
+    numbers = [p for p in seen if p is not None]
+    assert numbers == sorted(numbers) and numbers[-1] == 100
+    # libvirt's figures (memory processed of total) are read while the save runs, when
+    # the machine lets a poll fall inside the second it takes: never above 99 before the end
+    assert all(p < 100 for p in numbers[:-1])
+    assert env.dom(BIG).hasManagedSaveImage(0) and not env.dom(BIG).isActive()
+    env.dom(BIG).create()                                   # restored
+    # cancellation while libvirt writes the memory out
+    job = _save(c, BIG)
+    rv, _ = c.InvokeMethod("RequestStateChange", job, RequestedState=Uint16(4))
+    final = wait_job(c, job)
+    if rv == 0:
+        assert final["JobState"] == 8 and "canceled" in final["ErrorDescription"], dict(final)
+        assert env.dom(BIG).isActive() and not env.dom(BIG).hasManagedSaveImage(0)
+    else:            # the save was done before the request arrived: nothing to stop
+        assert rv == 4097 and final["JobState"] == 7
+    env.dom(BIG).destroy()
+    if env.dom(BIG).hasManagedSaveImage(0):
+        env.dom(BIG).managedSaveRemove(0)

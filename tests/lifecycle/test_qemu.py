@@ -168,10 +168,12 @@ def test_start_pause_resume(guest):
 
 def test_managed_save_and_restore(guest):
     boots = guest.boots()
-    assert guest.rsc(6) == 0
+    state, job = guest.rsc_job(6)           # a job with libvirt's figures (docs/jobs.md)
+    assert state == 7 and job["PercentComplete"] == 100
     assert not guest.dom.isActive() and guest.dom.hasManagedSaveImage(0)
     assert guest.enabled() == 6 and guest.supported() == [2, 3]
-    assert guest.rsc(2) == 0
+    state, job = guest.rsc_job(2)           # the restore: a job too
+    assert state == 7 and "restore" in job["Description"]
     assert guest.dom.isActive() and not guest.dom.hasManagedSaveImage(0)
     time.sleep(1)
     assert guest.boots() == boots               # restored, not booted again

@@ -1,0 +1,121 @@
+"""The state file of the jobs and what follows a job after a restart (virt/jobs.py).
+
+``<state_dir>/jobs.json`` (mode 0600): ``{"format": "kvm_providers-jobs",
+"version": 1, "jobs": [...]}``, written atomically (temporary file, fsync,
+rename) at each state change; a file that cannot be read is moved to
+``jobs.json.bad-<time>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any, Optional
+
+import libvirt
+
+from .connection import manager
+from .domain import lookup_now
+
+__all__ = ["STATE_FILE", "write_jobs", "read_jobs", "percent_from_stats",
+           "follow_after_restart"]
+
+LOG = logging.getLogger(__name__)
+
+STATE_FILE = "jobs.json"
+_FORMAT = "kvm_providers-jobs"
+#: Seconds between two polls of libvirt's job statistics after a restart.
+_POLL = 0.5
+
+
+def write_jobs(state_dir: str, jobs: list[dict[str, Any]]) -> None:
+    """Write the jobs (dicts) to the state file, atomically; errors are logged."""
+    path = os.path.join(state_dir, STATE_FILE)
+    tmp = f"{path}.tmp"
+    try:
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"format": _FORMAT, "version": 1, "jobs": jobs}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        LOG.error("jobs: cannot write %s: %s", path, exc)
+
+
+def read_jobs(state_dir: str) -> Optional[list[dict[str, Any]]]:
+    """The jobs (dicts) of the state file; None without one (or an unreadable one, which
+    is moved aside)."""
+    path = os.path.join(state_dir, STATE_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not isinstance(data, dict) or data.get("format") != _FORMAT or \
+                not isinstance(data.get("jobs", []), list):
+            raise ValueError("not a jobs file")
+        return [d for d in data.get("jobs", []) if isinstance(d, dict)]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        bad = f"{path}.bad-{int(time.time())}"
+        LOG.error("jobs: cannot read %s (%s); moved to %s", path, exc, bad)
+        try:
+            os.replace(path, bad)
+        except OSError:
+            pass
+        return None
+
+
+def percent_from_stats(stats: dict[str, Any]) -> tuple[Optional[int], Optional[str]]:
+    """(percent, phase) from libvirt's job statistics; (None, None) if they measure nothing.
+
+    ``data_processed`` / ``data_total`` is libvirt's overall figure (memory
+    and disks); the phase is the part still moving data.
+    """
+    jtype = stats.get("type")
+    if jtype not in (getattr(libvirt, "VIR_DOMAIN_JOB_BOUNDED", 1),
+                     getattr(libvirt, "VIR_DOMAIN_JOB_UNBOUNDED", 2)):
+        return None, None
+    total, done = stats.get("data_total") or 0, stats.get("data_processed") or 0
+    if total <= 0:
+        mt, md = stats.get("memory_total") or 0, stats.get("memory_processed") or 0
+        dt, dd = stats.get("disk_total") or 0, stats.get("disk_processed") or 0
+        total, done = mt + dt, md + dd
+    if total <= 0:
+        return None, None
+    phase = None
+    if (stats.get("memory_total") or 0) > (stats.get("memory_processed") or 0):
+        phase = "memory"
+    elif (stats.get("disk_total") or 0) > (stats.get("disk_processed") or 0):
+        phase = "disk"
+    return min(int(done * 100 // total), 100), phase
+
+
+def follow_after_restart(ctx: Any, job: Any, limit: float = 24 * 3600.0) -> None:
+    """If libvirt still runs a job on the job's domain, report its progress to `ctx` (a
+    JobContext) until it ends (bounded by `limit` seconds)."""
+    if not job.domain:
+        return
+    try:
+        mgr = manager()
+        host = mgr.host(job.host)
+        if host is None:
+            return
+        mgr.wait_connected(30.0)
+        ref = lookup_now(host, job.domain)
+        if ref is None:
+            return
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            stats = ref.dom.jobStats(0)
+            if stats.get("type", 0) == getattr(libvirt, "VIR_DOMAIN_JOB_NONE", 0):
+                return
+            pct, phase = percent_from_stats(stats)
+            if pct is not None:
+                ctx.progress(min(pct, 99), phase)
+            time.sleep(_POLL)
+    except Exception as exc:  # pylint: disable=broad-except
+        LOG.info("job %s: cannot follow libvirt's job after the restart: %s", job.id, exc)
