@@ -240,6 +240,23 @@ def _status_kib(pid: int, field: str) -> int:
     return 0
 
 
+def _wait_connected(client: Client, timeout: float = 300.0) -> None:
+    """Wait until the server's libvirt host answers (a test driver of 10,000 guests takes
+    a while to load its node file)."""
+    body = imethod_request(NS, "EnumerateInstanceNames",
+                           f'<IPARAMVALUE NAME="ClassName">{_cls("KVM_ComputerSystem")}'
+                           '</IPARAMVALUE>')
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.post("EnumerateInstanceNames", body)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 def run_test(sizes: list[int], runs: int, repeat: int, workdir: str) -> list[dict[str, Any]]:
     out = []
     for n in sizes:
@@ -249,6 +266,7 @@ def run_test(sizes: list[int], runs: int, repeat: int, workdir: str) -> list[dic
         try:
             client = Client(server)
             body = _ei("CIM_ResourceAllocationSettingData")
+            _wait_connected(client)
             rss0 = _status_kib(server.pid, "VmRSS")
             client.post("EnumerateInstances", body)      # warm up
             floors, times = [], []

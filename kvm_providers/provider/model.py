@@ -41,7 +41,7 @@ from pywbem import CIMDateTime, CIMInstance, CIMInstanceName, CIMProperty
 
 from ..schema import ClassSpec, PropSpec, Schema, ValueSet, default_schema
 from ._fastcim import NocaseDict as _NocaseDict
-from ._fastcim import has_prop, new_property, set_prop
+from ._fastcim import copy_path, has_prop, new_property, set_prop
 
 _new = object.__new__
 from .values import INT_TYPES, REAL_TYPES, coerce, converter
@@ -342,7 +342,7 @@ class InstanceModel(CIMInstance):
             m._vals = None
         m._complete = self._complete
         m._qualifiers = _NocaseDict()
-        m._path = None if self._path is None else self._path.copy()
+        m._path = None if self._path is None else copy_path(self._path)
         m._spec = self._spec
         m._wanted = self._wanted
         m._setters = self._setters

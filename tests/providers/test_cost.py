@@ -227,3 +227,21 @@ def test_libvirt_calls_per_operation(ops, every_call, lv, name, call, xml, most)
         per_domain = {k: v for k, v in every_call.items()
                       if k.startswith("virDomain.") and k != "virDomain.XMLDesc"}
         assert not per_domain, per_domain
+
+
+def test_model_copies_own_their_path():
+    """InstanceModel.copy() copies the path without pywbem's re-validation
+    (_fastcim.copy_path); the copies stay independent of each other and the model."""
+    from kvm_providers.provider import make_model
+    model = make_model(VIRT, "KVM_DiskResourceAllocationSettingData")
+    a, b = model.copy(), model.copy()
+    a["InstanceID"] = "g/disk:vda"
+    b["InstanceID"] = "g/disk:vdb"
+    assert model.path.keybindings.get("InstanceID") is None
+    assert a.path == CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                                     {"InstanceID": "g/disk:vda"}, namespace=VIRT)
+    assert b.path.keybindings["InstanceID"] == "g/disk:vdb"
+    c = a.copy()
+    c.path.keybindings["InstanceID"] = "x"
+    assert a.path.keybindings["InstanceID"] == "g/disk:vda"
+    assert c.path.copy() == c.path and str(c.path).endswith('InstanceID="x"')
