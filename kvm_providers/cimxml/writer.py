@@ -294,7 +294,8 @@ def _values_plan(spec, wanted: frozenset, complete: bool) -> tuple[dict, tuple, 
             start, end = _prop_tags(p.name, p.type, p.is_array, p.embedded_object,
                                     p.reference_class, None)
             fmt = _formatter(p)
-            rows[lk] = (start, end, fmt, {})
+            # Not for reals: 0.0 == -0.0, but their texts differ.
+            rows[lk] = (start, end, fmt, None if p.type in ("real32", "real64") else {})
             if complete:
                 unset.append((lk, start + end if p.default is None
                               else start + fmt(p.default) + end))
@@ -319,7 +320,7 @@ def _values_xml(classname: str, spec, wanted: frozenset, complete: bool,
         # Values of one property have its declared type (the model converted them),
         # so equal values have equal texts; lists and instances are not hashable.
         try:
-            text = texts.get(value)
+            text = texts.get(value) if texts is not None else None
         except TypeError:
             text, texts = None, None
         if text is None:
