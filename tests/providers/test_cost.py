@@ -245,3 +245,20 @@ def test_model_copies_own_their_path():
     c.path.keybindings["InstanceID"] = "x"
     assert a.path.keybindings["InstanceID"] == "g/disk:vda"
     assert c.path.copy() == c.path and str(c.path).endswith('InstanceID="x"')
+
+
+def test_vssd_enumeration_lets_go_of_each_domain(harness, calls, lv):
+    """EnumerateInstances of VSSDs asked as a whole (MI_enumInstancesMany) holds at most
+    one parsed domain at a time."""
+    _, proxy = harness.classes[(VIRT, "kvm_virtualsystemsettingdata")]
+    with request_scope() as scope:
+        calls.clear()
+        most, got = 0, 0
+        for _inst in proxy.MI_enumInstancesMany(
+                harness.env, [CIMInstanceName("KVM_VirtualSystemSettingData",
+                                              namespace=VIRT)], None):
+            got += 1
+            most = max(most, sum(1 for k in scope
+                                 if isinstance(k, tuple) and k[0] == "virt.xml"))
+        assert got == len(lv.listAllDomains()) == calls["virDomain.XMLDesc"]
+        assert most <= 1
