@@ -276,26 +276,34 @@ def _model_xml(inst: CIMInstance, spec) -> str:
     return "".join(parts)
 
 
-def _values_plan(spec, wanted: frozenset, complete: bool) -> tuple[dict, tuple]:
-    """({folded name: (start tag, end tag, formatter)} of the wanted properties of class
-    `spec`, ((folded name, text when unset), ...) in declaration order); cached per
-    class, PropertyList and completeness.  The text when unset is the class default,
-    else NULL, for a complete instance; nothing otherwise."""
+#: Property texts remembered per property of a class plan: enumerations repeat the same
+#: few values (ResourceType, AllocationUnits, Caption ...) in every instance.
+_TEXTS_PER_PROPERTY = 64
+
+
+def _values_plan(spec, wanted: frozenset, complete: bool) -> tuple[dict, tuple, dict]:
+    """({folded name: (start tag, end tag, formatter, {value: text})} of the wanted
+    properties of class `spec`, ((folded name, text when unset), ...) in declaration
+    order, {names set: text of the others}); cached per class, PropertyList and
+    completeness.  The text when unset is the class default, else NULL, for a
+    complete instance; nothing otherwise."""
     key = ("xmlplan", wanted, complete)
     plan = spec._cache.get(key)
     if plan is None:
-        rows, unset = {}, []
+        rows: dict[str, tuple] = {}
+        unset: list[tuple[str, str]] = []
         for lk, p in spec.props.items():
             if lk not in wanted:
                 continue
             start, end = _prop_tags(p.name, p.type, p.is_array, p.embedded_object,
                                     p.reference_class, None)
             fmt = _formatter(p)
-            rows[lk] = (start, end, fmt)
+            # Not for reals: 0.0 == -0.0, but their texts differ.
+            rows[lk] = (start, end, fmt, None if p.type in ("real32", "real64") else {})
             if complete:
                 unset.append((lk, start + end if p.default is None
                               else start + fmt(p.default) + end))
-        plan = spec._cache[key] = (rows, tuple(unset))
+        plan = spec._cache[key] = (rows, tuple(unset), {})
     return plan
 
 
@@ -305,16 +313,35 @@ def _values_xml(classname: str, spec, wanted: frozenset, complete: bool,
     the same text as :func:`_model_xml` writes for the same instance (properties in the
     order they were set, then the unset ones of a complete instance in declaration
     order), with no pywbem object built."""
-    rows, unset = _values_plan(spec, wanted, complete)
+    rows, unset, rest = _values_plan(spec, wanted, complete)
     parts = [f'<INSTANCE CLASSNAME="{attr(classname)}">']
     append = parts.append
     for lk, value in values.items():
-        start, end, fmt = rows[lk]
-        append(start + end if value is None else start + fmt(value) + end)
+        start, end, fmt, texts = rows[lk]
+        if value is None:
+            append(start + end)
+            continue
+        # Values of one property have its declared type (the model converted them),
+        # so equal values have equal texts; lists and instances are not hashable.
+        try:
+            text = texts.get(value) if texts is not None else None
+        except TypeError:
+            text, texts = None, None
+        if text is None:
+            text = start + fmt(value) + end
+            if texts is not None and len(texts) < _TEXTS_PER_PROPERTY:
+                texts[value] = text
+        append(text)
     if len(values) < len(unset):
-        for lk, text in unset:
-            if lk not in values:
-                append(text)
+        # The instances of a class mostly set the same properties: the text of the
+        # others is joined once per such set.
+        names = tuple(values)
+        text = rest.get(names)
+        if text is None:
+            text = "".join(t for lk, t in unset if lk not in values)
+            if len(rest) < _TEXTS_PER_PROPERTY:
+                rest[names] = text
+        append(text)
     append("</INSTANCE>")
     return "".join(parts)
 

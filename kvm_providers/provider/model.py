@@ -41,7 +41,7 @@ from pywbem import CIMDateTime, CIMInstance, CIMInstanceName, CIMProperty
 
 from ..schema import ClassSpec, PropSpec, Schema, ValueSet, default_schema
 from ._fastcim import NocaseDict as _NocaseDict
-from ._fastcim import has_prop, new_property, set_prop
+from ._fastcim import copy_path, has_prop, new_property, set_prop
 
 _new = object.__new__
 from .values import INT_TYPES, REAL_TYPES, coerce, converter
@@ -208,6 +208,8 @@ class InstanceModel(CIMInstance):
         """The pywbem properties (built from the assigned values on first read)."""
         if self._vals is not None:
             self._materialize()
+        elif self._properties is None:  # emptied through the setter
+            self._properties = _NocaseDict()
         return self._properties
 
     @properties.setter
@@ -244,7 +246,7 @@ class InstanceModel(CIMInstance):
         if lk in self._wanted:
             return True
         vals = self._vals
-        return lk in vals if vals is not None else key in self._properties
+        return lk in vals if vals is not None else key in self.properties
 
     def __getitem__(self, key: str) -> Any:
         vals = self._vals
@@ -256,7 +258,7 @@ class InstanceModel(CIMInstance):
             if lk in self._wanted:
                 return self._unset(lk)
         else:
-            prop = self._properties.get(key)
+            prop = self.properties.get(key)
             if prop is not None:
                 return prop.value
             if key.casefold() in self._wanted:
@@ -271,7 +273,7 @@ class InstanceModel(CIMInstance):
             if value is not _MISSING:
                 return value
             return self._unset(lk) if self._complete and lk in self._wanted else default
-        prop = self._properties.get(key)
+        prop = self.properties.get(key)
         return default if prop is None else prop.value
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -302,7 +304,7 @@ class InstanceModel(CIMInstance):
         if vals is not None:
             vals[lk] = value
         else:
-            set_prop(self._properties, lk, spec.name,
+            set_prop(self.properties, lk, spec.name,
                      new_property(spec.name, value, spec.type, spec.is_array,
                                   spec.reference_class, spec.embedded_object))
         if spec.is_key and self._path is not None:
@@ -331,7 +333,7 @@ class InstanceModel(CIMInstance):
         else:
             props = _NocaseDict()
             specs = self._spec.props
-            for name, prop in self._properties.items():
+            for name, prop in self.properties.items():
                 lk = name.casefold()
                 pspec = specs.get(lk)
                 if pspec is None:
@@ -342,7 +344,7 @@ class InstanceModel(CIMInstance):
             m._vals = None
         m._complete = self._complete
         m._qualifiers = _NocaseDict()
-        m._path = None if self._path is None else self._path.copy()
+        m._path = None if self._path is None else copy_path(self._path)
         m._spec = self._spec
         m._wanted = self._wanted
         m._setters = self._setters

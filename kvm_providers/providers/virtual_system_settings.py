@@ -31,7 +31,8 @@ class VSSDProvider(VirtProvider):
         for _name, pspec in wanted_in(model, _EXTRA):
             put(inst, pspec, doc.host.family)
 
-    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+    def enum_instances(self, env, model, keys_only, release: bool = False
+                       ) -> Iterator[Any]:
         for host in self.hosts(model.classname):
             refs = list_domains(host)
             if keys_only:
@@ -40,11 +41,18 @@ class VSSDProvider(VirtProvider):
                     inst["InstanceID"] = keys.vssd_id(host, ref.name)
                     yield inst
                 continue
-            for doc in iter_domain_xml(refs):
+            for doc in iter_domain_xml(refs, release=release):
                 inst = model.copy()
                 inst["InstanceID"] = keys.vssd_id(host, doc.name)
                 self._fill(inst, model, doc)
                 yield inst
+
+    def enum_many(self, env, models, keys_only) -> Iterator[tuple[Any, Any]]:
+        """The whole enumeration asked at once: each domain's parsed XML is let go
+        once its instance is out (issue 16)."""
+        for model in models:
+            for inst in self.enum_instances(env, model, keys_only, release=True):
+                yield model, inst
 
     def get_instance(self, env, model) -> Optional[Any]:
         hit = keys.parse_vssd_id(self.family(model.classname), model["InstanceID"])

@@ -227,3 +227,79 @@ def test_libvirt_calls_per_operation(ops, every_call, lv, name, call, xml, most)
         per_domain = {k: v for k, v in every_call.items()
                       if k.startswith("virDomain.") and k != "virDomain.XMLDesc"}
         assert not per_domain, per_domain
+
+
+def test_model_copies_own_their_path():
+    """InstanceModel.copy() copies the path without pywbem's re-validation
+    (_fastcim.copy_path); the copies stay independent of each other and the model."""
+    from kvm_providers.provider import make_model
+    model = make_model(VIRT, "KVM_DiskResourceAllocationSettingData")
+    a, b = model.copy(), model.copy()
+    a["InstanceID"] = "g/disk:vda"
+    b["InstanceID"] = "g/disk:vdb"
+    assert model.path.keybindings.get("InstanceID") is None
+    assert a.path == CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                                     {"InstanceID": "g/disk:vda"}, namespace=VIRT)
+    assert b.path.keybindings["InstanceID"] == "g/disk:vdb"
+    c = a.copy()
+    c.path.keybindings["InstanceID"] = "x"
+    assert a.path.keybindings["InstanceID"] == "g/disk:vda"
+    assert c.path.copy() == c.path and str(c.path).endswith('InstanceID="x"')
+
+
+def test_vssd_enumeration_lets_go_of_each_domain(harness, calls, lv):
+    """EnumerateInstances of VSSDs asked as a whole (MI_enumInstancesMany) holds at most
+    one parsed domain at a time."""
+    _, proxy = harness.classes[(VIRT, "kvm_virtualsystemsettingdata")]
+    with request_scope() as scope:
+        calls.clear()
+        most, got = 0, 0
+        for _inst in proxy.MI_enumInstancesMany(
+                harness.env, [CIMInstanceName("KVM_VirtualSystemSettingData",
+                                              namespace=VIRT)], None):
+            got += 1
+            most = max(most, sum(1 for k in scope
+                                 if isinstance(k, tuple) and k[0] == "virt.xml"))
+        assert got == len(lv.listAllDomains()) == calls["virDomain.XMLDesc"]
+        assert most <= 1
+
+
+def test_model_answers_alike_before_and_after_its_properties_are_built():
+    """An InstanceModel reads the same through the pywbem API whether its values are
+    still a dict or its CIMProperty objects were built (first read of .properties)."""
+    from kvm_providers.provider import make_model
+    from kvm_providers.provider.model import complete_instance
+
+    def fresh():
+        m = make_model(VIRT, "KVM_DiskResourceAllocationSettingData",
+                       property_list=["Caption", "ResourceType", "HostResource",
+                                      "Reservation"])
+        m["InstanceID"] = "g/disk:vda"
+        m["ResourceType"] = 17
+        m["HostResource"] = ["/a", "/b"]
+        m["Caption"] = None
+        return m
+    values, built = fresh(), fresh()
+    assert values.assigned() is not None
+    assert built.properties and built.assigned() is None
+    for m in (values, built):
+        assert "Caption" in m and "caption" in m and "ElementName" not in m
+        assert m["resourcetype"] == 17 and m.get("Reservation") is None
+        assert m.get("ElementName", "x") == "x"
+        with pytest.raises(KeyError):
+            m["ElementName"]
+    assert values.copy()["HostResource"] == ["/a", "/b"]
+    c = values.copy()
+    c["HostResource"].append("/c")
+    assert values["HostResource"] == ["/a", "/b"]
+    complete_instance(values, values.spec, values.wanted)
+    complete_instance(built, built.spec, built.wanted)
+    assert values.assigned() is not None and values.complete
+    assert W.instance_xml(values) == W.instance_xml(built)     # values path, object path
+    assert dict(values.items()) == dict(built.items())
+    assert values == built
+    del built["Caption"]
+    assert "Caption" not in built.properties
+    emptied = fresh()
+    emptied.properties = {}
+    assert "InstanceID" in emptied and emptied["ResourceType"] is None and len(emptied) == 0
