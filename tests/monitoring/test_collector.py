@@ -161,9 +161,11 @@ def test_disable_and_enable_a_metric():
         col.set_enabled(False, "no_such_metric")
 
 
-def test_parse_record_skips_backing_chain_and_host_cpu():
-    p = parse_record({"block.count": 2, "block.0.name": "vda", "block.0.rd.bytes": 1,
-                      "block.1.name": "vda", "block.1.backingIndex": 1,
+def test_parse_record_top_images_only_and_host_cpu():
+    # as libvirt 9's QEMU driver lists a disk (its top image has a backingIndex), and a
+    # backing image after it under the same name (VIR_..._STATS_BACKING)
+    p = parse_record({"block.count": 2, "block.0.name": "vda", "block.0.backingIndex": 1,
+                      "block.0.rd.bytes": 1, "block.1.name": "vda", "block.1.backingIndex": 2,
                       "block.1.rd.bytes": 99})
     assert p.disks == {"vda": {"disk_rd_bytes": 1}}
     assert host_cpu_util({"kernel": 0, "user": 0, "idle": 0, "iowait": 0},
