@@ -234,3 +234,31 @@ def test_monitoring_configuration(tmp_path):
         path.write_text(f"[monitoring]\n{bad}\n")
         with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
             load_config(str(path))
+
+
+def test_a_hung_host_gets_no_second_thread():
+    """A host behind a daemon whose round is still running (hung) is skipped, not sampled
+    by a second thread at the same time."""
+    import threading
+    release = threading.Event()
+    calls = []
+
+    class _Slow(_Conn):
+        def getAllDomainStats(self, groups, flags):  # noqa: N802
+            calls.append(1)
+            release.wait(30)
+            return super().getAllDomainStats(groups, flags)
+
+    host = _Host(_Slow())
+    host.in_process = False
+    col = stats.Collector(stats.Settings(interval=1, history=10), hosts=lambda: [host])
+    col.collect_once(now=1.0)          # waits about one interval, then goes on
+    col.collect_once(now=2.0)
+    assert len(calls) == 1 and col.hosts()[0].error == "not sampled yet"
+    release.set()
+    deadline = time.monotonic() + 30
+    while not col.hosts()[0].up and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert col.hosts()[0].up
+    col.collect_once(now=3.0)
+    assert len(calls) == 2
