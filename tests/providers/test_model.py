@@ -330,7 +330,8 @@ def test_hosted_service_capabilities_service_affects(conn, lv):
     svc = conn.AssociatorNames(host, AssocClass="KVM_HostedService")
     assert [p.classname for p in svc] == ["KVM_VirtualSystemManagementService",
                                           "KVM_ResourcePoolConfigurationService",
-                                          "KVM_ConsoleRedirectionService"]
+                                          "KVM_ConsoleRedirectionService",
+                                          "KVM_MetricService"]
     assert [p["Name"] for p in conn.AssociatorNames(
         svc[0], AssocClass="KVM_HostedService")] == [host["Name"]]
     caps = conn.AssociatorNames(host, AssocClass="KVM_ElementCapabilities",

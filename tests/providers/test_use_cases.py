@@ -112,6 +112,7 @@ def test_uc_5_1_9_locate_virtual_systems_of_host(node_server, lv):
                                              "KVM_VirtualSystemManagementService",
                                              "KVM_ResourcePoolConfigurationService",
                                              "KVM_ConsoleRedirectionService",
+                                             "KVM_MetricService",
                                              "KVM_KVMRedirectionSAP"}
     assert all(v.classname == "KVM_ComputerSystem" for v in vss)
 
