@@ -6,8 +6,8 @@ and clears when the guest is paused (issue 15).
 Timeline: the guest boots, idles ~45 s (several 2 s samples of a low load), then runs a
 busy loop ("tinyos burning" on its serial console).  Under TCG on a loaded 2-core
 machine the vCPU thread gets what the host leaves it, so the test asserts a clear rise
-(idle below 10 %, burning above 20 %: on a busy 2-core machine the burning vCPU got
-25-60 % of a core), not exact figures."""
+(idle below 10 %, burning above 15 %: on a busy 2-core machine the burning vCPU got
+20-60 % of a core, the idle one 0-1 %), not exact figures."""
 
 from __future__ import annotations
 
@@ -105,14 +105,11 @@ def test_burning_guest_in_cim_metrics_page_and_alerts(tmp_path):
         cfg = tmp_path / "c.toml"
         cfg.write_text('[monitoring]\ninterval = 2\nhistory = 900\n'
                        '[[monitoring.alert]]\nname = "cpu-high"\nmetric = "cpu_util"\n'
-                       'above = 20\nfor = 4\nseverity = "critical"\n'
+                       'above = 10\nfor = 4\nseverity = "critical"\n'
                        f'[[host]]\nuri = "{d.uri("qemu")}"\nname = "lab"\n'
                        '[storage]\nallowed_paths = ["/tmp"]\n')
         srv = start_server(config=str(cfg))
         cim = srv.conn()
-        lst = Listener()
-        sm, sid = manager(srv, "burn")
-        subscribe(sm, sid, lst.url, "SELECT * FROM KVM_AlertIndication", source=["root/virt"])
         conn_lv.lookupByName("burner").create()
         _wait(lambda: "tinyos up" in _log(work), 240, "the guest boots")
         booted = time.monotonic()
@@ -124,12 +121,16 @@ def test_burning_guest_in_cim_metrics_page_and_alerts(tmp_path):
             if v is not None:
                 idle.append(v)
             time.sleep(2)
+        # alerts from now on (the boot's own load is over: the rule would fire on it)
+        lst = Listener()
+        sm, sid = manager(srv, "burn")
+        subscribe(sm, sid, lst.url, "SELECT * FROM KVM_AlertIndication", source=["root/virt"])
         _wait(lambda: "tinyos burning" in _log(work), IDLE_S + 120, "the guest burns")
         # burning: the CIM value, /metrics and the summary rise
-        hot = _wait(lambda: (v := _cim_cpu(cim)) is not None and v > 20 and v, 180,
-                    "CIM cpu_util above 20 %")
-        prom = _wait(lambda: (v := _prom_cpu(srv)) is not None and v > 20 and v, 60,
-                     "/metrics cpu above 20 %")
+        hot = _wait(lambda: (v := _cim_cpu(cim)) is not None and v > 15 and v, 180,
+                    "CIM cpu_util above 15 %")
+        prom = _wait(lambda: (v := _prom_cpu(srv)) is not None and v > 15 and v, 60,
+                     "/metrics cpu above 15 %")
         svc = cim.EnumerateInstanceNames("KVM_VirtualSystemManagementService")[0]
         _rv, out = cim.InvokeMethod("GetSummaryInformation", svc)
         summ = out["SummaryInformation"][0]
@@ -139,7 +140,7 @@ def test_burning_guest_in_cim_metrics_page_and_alerts(tmp_path):
         assert idle and max(idle) < 10, f"the idle guest's load: {idle}"
         hist = summ["ProcessorLoadHistory"]
         assert summ["ProcessorLoad"] is not None and hist
-        assert max(hist) > 20 and min(hist) < 10
+        assert max(hist) > 15 and min(hist) < 10
         assert summ["NumberOfProcessors"] == 1
         # the disk's counters are there too (its rate is 0: the guest does not use it)
         disk = CIMInstanceName("KVM_BaseMetricValue",
@@ -155,7 +156,7 @@ def test_burning_guest_in_cim_metrics_page_and_alerts(tmp_path):
             # the CPU graph's scale ("max N %") is the highest load of its history
             peak = browser.wait(lambda: chrome.find_element(
                 "css selector", "#graphs > div:first-child .muted").text)
-            assert peak.startswith("max ") and float(peak[4:].strip(" %")) > 20, peak
+            assert peak.startswith("max ") and float(peak[4:].strip(" %")) > 15, peak
             path = chrome.find_element("css selector", 'path[data-series="cpu_util"]')
             assert path.get_attribute("d").count("L") > 5
             browser.screenshot(chrome, str(tmp_path / "live-burning-guest.png"))
