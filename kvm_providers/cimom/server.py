@@ -209,6 +209,10 @@ class CIMServer:
         for host, port, secure in self.addresses:
             LOG.info("listening on %s://%s:%d/cimom", "https" if secure else "http",
                      f"[{host}]" if ":" in host else host, port)
+        if self.addresses:
+            host, port, secure = self.addresses[0]
+            LOG.info("live view at %s://%s:%d/live, Prometheus metrics at /metrics",
+                     "https" if secure else "http", f"[{host}]" if ":" in host else host, port)
 
     def _preload(self) -> None:
         """Load every provider module now, then take the long-lived objects out of GC.

@@ -100,7 +100,11 @@ def history(col: stats.Collector, label: str, key: str) -> dict[str, Any]:
         series["net_tx"] = _summed(col, label, nics, "net_tx_bytes", n)
     else:
         raise ValueError(f"unknown element {key[:100]!r} (host, or domain:NAME)")
-    return {"host": label, "key": key, "t": [round(t, 3) for t in times], "series": series}
+    # The rounds in which the host answered (a gap is a round it did not: every host
+    # round that answered has the host's memory total, from getInfo at least).
+    up = [v is not None for v in _aligned(col, label, "host", "host_mem_total", n)]
+    return {"host": label, "key": key, "t": [round(t, 3) for t in times], "up": up,
+            "series": series}
 
 
 PAGE = r"""<!DOCTYPE html>
@@ -126,7 +130,7 @@ tr.g:hover{background:#eef3fb;cursor:pointer}tr.sel{background:#dbe7f7}
 #tools{display:flex;gap:8px;margin-bottom:6px}#filter{flex:1;padding:4px}
 svg.graph{width:100%;height:110px;background:#fbfbfd;border:1px solid #e3e3e8}
 .legend{font-size:12px;margin:2px 0 8px}.legend span{margin-right:10px}
-.gap{fill:#f1e4e4}.muted{color:#888;font-size:12px}
+.gap{fill:#f3d6d6}.muted{color:#888;font-size:12px}
 </style></head>
 <body>
 <header><h1>kvm_providers live view</h1><span id="status">loading...</span></header>
@@ -179,15 +183,16 @@ function guestsView(){
      <td>${g.cpu==null?"-":`<span class="bar" style="width:${Math.round(Math.min(100,g.cpu)/2)}px"></span>${g.cpu.toFixed(1)} %`}</td>
      <td>${fmtB(g.mem)}</td><td>${fmtR(g.rd)} ${fmtR(g.wr)}</td><td>${fmtR(g.rx)} ${fmtR(g.tx)}</td></tr>`;}).join("");
 }
-function graph(title, t, lines, fmt){
+function graph(title, t, up, lines, fmt){
   const W=500, H=110, P=4, n=t.length;
   let max = 0; for(const l of lines) for(const v of l.v) if(v!=null && v>max) max=v;
   if(max<=0) max = 1;
   const x = i => P + (n>1 ? i*(W-2*P)/(n-1) : 0), y = v => H-P - v*(H-2*P)/max;
   let gaps = "";
-  const base = lines[0].v;
-  for(let i=0;i<n;i++) if(base[i]==null && lines.every(l => l.v[i]==null))
+  for(let i=0;i<n;i++) if(!up[i])        // the host did not answer: a gap
     gaps += `<rect class="gap" x="${x(i)-2}" y="0" width="4" height="${H}"/>`;
+  const none = lines.every(l => l.v.every(v => v==null))
+    ? `<text x="${W/2}" y="${H/2}" text-anchor="middle" fill="#999" font-size="12">no data</text>` : "";
   const paths = lines.map(l => { let d="", pen=false;
     let dots = "";
     l.v.forEach((v,i) => { if(v==null){pen=false;return;} d += (pen?"L":"M")+x(i).toFixed(1)+","+y(v).toFixed(1);
@@ -197,26 +202,26 @@ function graph(title, t, lines, fmt){
   const last = lines.map(l => { const v = l.v.filter(v => v!=null).pop();
     return `<span style="color:${l.c}">${l.name}: ${v==null?"-":fmt(v)}</span>`; }).join("");
   return `<div><b>${title}</b> <span class="muted">max ${fmt(max)}</span>
-   <svg class="graph" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" data-title="${title}">${gaps}${paths}</svg>
+   <svg class="graph" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" data-title="${title}">${gaps}${paths}${none}</svg>
    <div class="legend">${last}</div></div>`;
 }
 async function detail(){
   if(!sel) return;
   const h = await get(`/live/api/history?host=${encodeURIComponent(sel.host)}&key=${encodeURIComponent(sel.key)}`);
-  const s = h.series, t = h.t;
+  const s = h.series, t = h.t, up = h.up;
   const span = t.length>1 ? Math.round((t[t.length-1]-t[0])/60)+" min" : "one sample";
   $("#dtitle").textContent = (sel.key==="host" ? "Host "+sel.host : sel.key.slice(7)+" on "+sel.host)+" ("+span+")";
   const pct = v => v.toFixed(1)+" %", bps = v => fmtB(v)+"/s";
   $("#graphs").innerHTML = sel.key==="host"
-   ? graph("CPU", t, [{id:"host_cpu_util", name:"busy", v:s.host_cpu_util, c:"#3b7dd8"}], pct) +
-     graph("Memory", t, [{id:"host_mem_used", name:"used", v:s.host_mem_used, c:"#d8793b"},
+   ? graph("CPU", t, up, [{id:"host_cpu_util", name:"busy", v:s.host_cpu_util, c:"#3b7dd8"}], pct) +
+     graph("Memory", t, up, [{id:"host_mem_used", name:"used", v:s.host_mem_used, c:"#d8793b"},
                          {id:"host_mem_total", name:"total", v:s.host_mem_total, c:"#999"}], fmtB)
-   : graph("CPU", t, [{id:"cpu_util", name:"utilization", v:s.cpu_util, c:"#3b7dd8"}], pct) +
-     graph("Memory", t, [{id:"mem_used", name:"used", v:s.mem_used, c:"#d8793b"},
+   : graph("CPU", t, up, [{id:"cpu_util", name:"utilization", v:s.cpu_util, c:"#3b7dd8"}], pct) +
+     graph("Memory", t, up, [{id:"mem_used", name:"used", v:s.mem_used, c:"#d8793b"},
                          {id:"mem_assigned", name:"assigned", v:s.mem_assigned, c:"#999"}], fmtB) +
-     graph("Disk", t, [{id:"disk_rd", name:"read", v:s.disk_rd, c:"#2a9d5c"},
+     graph("Disk", t, up, [{id:"disk_rd", name:"read", v:s.disk_rd, c:"#2a9d5c"},
                        {id:"disk_wr", name:"write", v:s.disk_wr, c:"#b3261e"}], bps) +
-     graph("Network", t, [{id:"net_rx", name:"rx", v:s.net_rx, c:"#7a3bd8"},
+     graph("Network", t, up, [{id:"net_rx", name:"rx", v:s.net_rx, c:"#7a3bd8"},
                           {id:"net_tx", name:"tx", v:s.net_tx, c:"#d83b9c"}], bps);
 }
 function select(host, key){ sel = {host, key}; hostsView(); guestsView(); detail().catch(showErr); }

@@ -18,7 +18,8 @@ __all__ = ["HostedServiceProvider", "get_providers", "OTHER_SERVICES"]
 
 #: Services of other provider modules, found through the CIMOM handle.
 OTHER_SERVICES = ("ResourcePoolConfigurationService", "VirtualSystemMigrationService",
-                  "VirtualSystemSnapshotService", "ConsoleRedirectionService")
+                  "VirtualSystemSnapshotService", "ConsoleRedirectionService",
+                  "MetricService")      # issue 15: DSP1053 hosts it on the system too
 
 
 def _other_services(env, family: str, system_name: str) -> Iterable[Any]:

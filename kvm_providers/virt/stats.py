@@ -150,6 +150,7 @@ class Collector:
         self._states: dict[str, _HostState] = {}
         self._disabled: set[tuple[str, Optional[str]]] = set()   # (metric, element or None)
         self._listeners: list[Callable[["Collector", str], None]] = []
+        self._busy: set[str] = set()          # hosts whose round runs in a thread now
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -253,8 +254,14 @@ class Collector:
         for host in hosts:
             if host.in_process:
                 self._collect_host(host, now)
+            elif host.label in self._busy:
+                # Its last round has not finished (a hung host, until hang_timeout fails
+                # the call): no second thread for it; that round commits when it ends.
+                LOG.debug("statistics of host %s: the last round is still running",
+                          host.label)
             else:
-                t = threading.Thread(target=self._collect_host, args=(host, now),
+                self._busy.add(host.label)
+                t = threading.Thread(target=self._collect_busy, args=(host, now),
                                      name=f"kvmp-stats-{host.label}", daemon=True)
                 t.start()
                 threads.append(t)
@@ -270,6 +277,12 @@ class Collector:
         """Wait until more than `after` rounds are done (at most `timeout` s); True if so."""
         with self._lock:
             return self._round_done.wait_for(lambda: self.rounds > after, timeout)
+
+    def _collect_busy(self, host: Any, now: Optional[float]) -> None:
+        try:
+            self._collect_host(host, now)
+        finally:
+            self._busy.discard(host.label)
 
     def _state(self, host: Any) -> _HostState:
         with self._lock:

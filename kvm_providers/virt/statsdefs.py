@@ -181,7 +181,9 @@ def parse_record(rec: dict) -> Parsed:
     disks: dict[str, dict[str, int]] = {}
     for i in range(get("block.count", 0) or 0):
         name = get(f"block.{i}.name")
-        if name is None or get(f"block.{i}.backingIndex") is not None:
+        # Without the BACKING flag only each disk's top image is listed (libvirt 9 gives
+        # it a backingIndex too); with it, its chain follows under the same name.
+        if name is None or name in disks:
             continue
         disks[name] = _counters(rec, f"block.{i}.", _DISK_COUNTERS)
     nics: dict[str, dict[str, int]] = {}

@@ -174,7 +174,6 @@ def test_rule_and_host_alerts_end_to_end(tmp_path):
         if srv is not None:
             srv.stop()
         d.cleanup()
-        time.sleep(0)
 
 
 def test_problem_events_from_libvirt():

@@ -161,9 +161,11 @@ def test_disable_and_enable_a_metric():
         col.set_enabled(False, "no_such_metric")
 
 
-def test_parse_record_skips_backing_chain_and_host_cpu():
-    p = parse_record({"block.count": 2, "block.0.name": "vda", "block.0.rd.bytes": 1,
-                      "block.1.name": "vda", "block.1.backingIndex": 1,
+def test_parse_record_top_images_only_and_host_cpu():
+    # as libvirt 9's QEMU driver lists a disk (its top image has a backingIndex), and a
+    # backing image after it under the same name (VIR_..._STATS_BACKING)
+    p = parse_record({"block.count": 2, "block.0.name": "vda", "block.0.backingIndex": 1,
+                      "block.0.rd.bytes": 1, "block.1.name": "vda", "block.1.backingIndex": 2,
                       "block.1.rd.bytes": 99})
     assert p.disks == {"vda": {"disk_rd_bytes": 1}}
     assert host_cpu_util({"kernel": 0, "user": 0, "idle": 0, "iowait": 0},
@@ -232,3 +234,31 @@ def test_monitoring_configuration(tmp_path):
         path.write_text(f"[monitoring]\n{bad}\n")
         with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
             load_config(str(path))
+
+
+def test_a_hung_host_gets_no_second_thread():
+    """A host behind a daemon whose round is still running (hung) is skipped, not sampled
+    by a second thread at the same time."""
+    import threading
+    release = threading.Event()
+    calls = []
+
+    class _Slow(_Conn):
+        def getAllDomainStats(self, groups, flags):  # noqa: N802
+            calls.append(1)
+            release.wait(30)
+            return super().getAllDomainStats(groups, flags)
+
+    host = _Host(_Slow())
+    host.in_process = False
+    col = stats.Collector(stats.Settings(interval=1, history=10), hosts=lambda: [host])
+    col.collect_once(now=1.0)          # waits about one interval, then goes on
+    col.collect_once(now=2.0)
+    assert len(calls) == 1 and col.hosts()[0].error == "not sampled yet"
+    release.set()
+    deadline = time.monotonic() + 30
+    while not col.hosts()[0].up and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert col.hosts()[0].up
+    col.collect_once(now=3.0)
+    assert len(calls) == 2

@@ -69,7 +69,8 @@ def test_page_lists_and_filters_1000_guests(chrome, tmp_path):
 @pytest.mark.skipif(not libvirtd_available(), reason="libvirtd not installed")
 def test_graph_changes_with_the_guest(chrome, tmp_path):
     """A guest's CPU graph follows its state: running (the test driver has no processor
-    figures: a gap), then shut off (0 %) - the line appears where the gap was."""
+    figures: no line), then shut off (0 %) - the line appears; the host going away shows
+    as unreachable and as gaps in the graphs."""
     d = PrivateLibvirtd().start()
     srv = None
     try:
@@ -91,6 +92,12 @@ def test_graph_changes_with_the_guest(chrome, tmp_path):
                             .get_attribute("d").startswith("M"))
         assert browser.wait(lambda: "shutoff" in _rows(chrome)[0].text)
         browser.screenshot(chrome, str(tmp_path / "live-graph-changed.png"))
+        # the host goes away: it is shown unreachable, and its rounds are gaps
+        d.stop()
+        assert browser.wait(lambda: "unreachable" in chrome.find_element(
+            "css selector", ".host").text)
+        assert browser.wait(lambda: chrome.find_elements("css selector", "#graphs rect.gap"))
+        browser.screenshot(chrome, str(tmp_path / "live-host-away.png"))
     finally:
         if srv is not None:
             srv.stop()

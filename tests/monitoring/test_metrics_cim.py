@@ -107,6 +107,12 @@ def test_metric_service_methods(conn):
     svc = conn.EnumerateInstanceNames("KVM_MetricService")
     assert len(svc) == 1 and svc[0]["Name"] == "Metric Service"
     svc = svc[0]
+    # DSP1053: the service is hosted by the system it measures
+    host = conn.EnumerateInstanceNames("KVM_HostSystem")[0]
+    assert svc.keybindings in [p.keybindings for p in conn.AssociatorNames(
+        host, AssocClass="KVM_HostedService")]
+    assert [p["Name"] for p in conn.AssociatorNames(svc, AssocClass="KVM_HostedService")] \
+        == [host["Name"]]
     defn = CIMInstanceName("KVM_BaseMetricDefinition", {"Id": "cpu_util"}, namespace="root/virt")
     rv, out = conn.InvokeMethod("ShowMetricsByClass", svc,
                                 Subject=pywbem.CIMClassName("KVM_ComputerSystem"))

@@ -58,9 +58,13 @@ def test_null_request_gives_every_system_of_every_host(server):
             assert s["ProcessorLoad"] is None and s["HealthState"] == 5
         else:
             assert s["ProcessorLoad"] == 0
-    # every property of the class is there (NULL where unknown); guest facts not asked
-    assert set(got[0].properties) >= {"GuestIPAddresses", "UpTime", "NumberOfSnapshots"}
-    assert all(i["GuestIPAddresses"] is None for i in got)
+    # requested properties are there, NULL where unknown; the guest facts (not asked for
+    # by a NULL RequestedInformation) are left out
+    assert all(set(i.properties) == {"InstanceID", "Name", "ElementName", "NumberOfProcessors",
+                                     "EnabledState", "ProcessorLoad", "ProcessorLoadHistory",
+                                     "MemoryUsage", "UpTime", "HealthState", "MemoryAvailable",
+                                     "HostComputerSystemName", "TimeStamp"} for i in got)
+    assert all(i["UpTime"] is None for i in got)
 
 
 def test_setting_data_in_order_with_guest_facts(server):

@@ -335,7 +335,8 @@ def test_hosted_service_capabilities_service_affects(conn, lv):
                                           "KVM_ResourcePoolConfigurationService",
                                           "KVM_VirtualSystemMigrationService",
                                           "KVM_VirtualSystemSnapshotService",
-                                          "KVM_ConsoleRedirectionService"]
+                                          "KVM_ConsoleRedirectionService",
+                                          "KVM_MetricService"]
     assert [p["Name"] for p in conn.AssociatorNames(
         svc[0], AssocClass="KVM_HostedService")] == [host["Name"]]
     caps = conn.AssociatorNames(host, AssocClass="KVM_ElementCapabilities",

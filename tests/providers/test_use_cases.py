@@ -114,6 +114,7 @@ def test_uc_5_1_9_locate_virtual_systems_of_host(node_server, lv):
                                              "KVM_ConsoleRedirectionService",
                                              "KVM_VirtualSystemMigrationService",
                                              "KVM_VirtualSystemSnapshotService",
+                                             "KVM_MetricService",
                                              "KVM_KVMRedirectionSAP"}
     assert all(v.classname == "KVM_ComputerSystem" for v in vss)
 
