@@ -38,12 +38,16 @@ import pywbem
 from pywbem import CIMError, CIMInstanceName, Uint16, Uint32
 
 from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt import keys, lookup_domain, manager
 from kvm_providers.virt import migration as vmig
 from kvm_providers.virt.connection import Host
+from kvm_providers.virt.errors import VirtError
+from kvm_providers.virt.lifecycle import domain_lock
 from kvm_providers.virt.migration_check import check as run_checks
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
+from .common.jobs import register_job_class, start_job
 from .common.migration_paths import MS_NAME, MSC_ID, MSD_ID, ms_keys, msc_id, msd_id
 from .common.paths import cs_path, host_of_path, host_system_name
 
@@ -102,8 +106,8 @@ class Request:
         if self.dest_host is not None:
             try:
                 dest = self.dest_host.conn()
-            except CIMError as exc:
-                error = exc.status_description
+            except VirtError as exc:
+                error = exc.message
         else:
             try:
                 dest = vmig.open_connection(self.dest_uri)
@@ -233,7 +237,7 @@ class MigrationServiceProvider(PerHostProvider):
             try:
                 if text == host_system_name(host):
                     return host
-            except CIMError:
+            except VirtError:
                 continue
         return None
 
@@ -340,8 +344,8 @@ def _params(params: dict[str, Any]) -> dict[str, Any]:
             for k, v in params.items()}
 
 
-# One migration per guest at a time, and the checks with it: a second request for
-# the same guest waits (the first one decides what the second finds).
+# One migration per guest at a time: a second request for the same guest waits in its
+# job (the first one decides what the second finds).
 _guest_locks: dict[tuple[str, str], threading.Lock] = {}
 _guest_locks_lock = threading.Lock()
 
@@ -351,29 +355,49 @@ def _guest_lock(req: Request) -> threading.Lock:
         return _guest_locks.setdefault((req.source.label, req.domain), threading.Lock())
 
 
+for _op in ("MigrateVirtualSystemToHost", "MigrateVirtualSystemToSystem"):
+    register_job_class(_op, "MigrationJob")
+
+
 def launch(env: Any, method: str, req: Request, out: dict[str, Any]) -> tuple[Any, dict]:
-    """Check, then migrate.  Synchronous for now: answers 0 when the guest has moved."""
-    from kvm_providers.virt.lifecycle import domain_lock   # the domain's change lock
+    """Check (synchronously: what cannot work is an error, before any job exists), then
+    start the migration as a {P}_MigrationJob: (4096, {"Job": path, **out})."""
     ref = lookup_domain(req.source, req.domain)
     if ref is None:
         raise CIMError(pywbem.CIM_ERR_NOT_FOUND, f"ComputerSystem: no virtual system "
                                                  f"{req.domain!r}")
-    with _guest_lock(req), domain_lock(ref):
-        try:
-            reasons = req.reasons()
-        except vmig.MigrationError as exc:
-            raise _cim_error(exc, method) from None
-        if reasons:
-            raise CIMError(pywbem.CIM_ERR_FAILED,
-                           f"{method}: {req.domain!r} cannot migrate to {req.dest_label}: "
-                           + "; ".join(reasons))
-        try:
-            vmig.run(req.source.uri, req.domain, req.peer_uri, req.settings,
-                     dest_uri=req.dest_uri)
-        except vmig.MigrationError as exc:
-            raise _cim_error(exc, method) from None
-    env.get_logger().log_info(f"{method}: {req.domain!r} moved to {req.dest_label}")
-    return _COMPLETED, out
+    try:
+        reasons = req.reasons()
+    except vmig.MigrationError as exc:
+        raise _cim_error(exc, method) from None
+    if reasons:
+        raise CIMError(pywbem.CIM_ERR_FAILED,
+                       f"{method}: {req.domain!r} cannot migrate to {req.dest_label}: "
+                       + "; ".join(reasons))
+
+    def work(ctx: vjobs.JobContext) -> dict[str, Any]:
+        # The guest's change lock (DefineSystem, Modify..., RequestStateChange take it):
+        # changes of other clients wait until the guest has moved, then find it gone.
+        with _guest_lock(req), domain_lock(ref):
+            try:
+                again = req.reasons()
+                if again:       # changed since the method answered
+                    raise vmig.MigrationError("refused", "; ".join(again))
+                vmig.run(req.source.uri, req.domain, req.peer_uri, req.settings,
+                         report=ctx, dest_uri=req.dest_uri)
+            except vmig.MigrationError as exc:
+                raise exc.job_failure() from None
+        LOG.info("%s: %r moved to %s", method, req.domain, req.dest_label)
+        return {"destination": req.dest_label}
+
+    return start_job(method, req.source, work,
+                     description=f"{req.settings.type_name} migration of {req.domain!r} to "
+                                 f"{req.dest_label}",
+                     domain=req.domain, owner="VirtualSystemMigrationService",
+                     resolver=vmig.RESOLVER,
+                     params={"domain": req.domain, "source_uri": req.source.uri,
+                             "dest_uri": req.dest_uri},
+                     out=out)
 
 
 class MigrationCapabilitiesProvider(PerHostProvider):

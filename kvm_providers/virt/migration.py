@@ -34,15 +34,18 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 import libvirt
 from lxml import etree
 
-__all__ = ["MigrationError", "Settings", "MIGRATE_OTHER", "MIGRATE_LIVE", "MIGRATE_RESUME",
+from . import jobs as vjobs
+from .errors import VirtError
+
+__all__ = ["MigrationError", "JOB_KINDS", "Settings", "RESOLVER", "resolve", "MIGRATE_OTHER", "MIGRATE_LIVE", "MIGRATE_RESUME",
            "MIGRATE_RESTART", "OFFLINE", "TRANSPORTS", "STORAGE_NONE", "STORAGE_FULL",
            "STORAGE_INCREMENTAL", "COMPRESSION_METHODS", "destination_uri", "peer_uri",
-           "open_connection", "run", "Progress", "percent_of", "RESTART_SHUTDOWN_TIMEOUT"]
+           "open_connection", "run", "Progress", "NoProgress", "percent_of", "RESTART_SHUTDOWN_TIMEOUT"]
 
 LOG = logging.getLogger(__name__)
 
@@ -75,20 +78,31 @@ MAX_PARALLEL = 255
 MAX_DEST_LEN = 1024
 
 
-class MigrationError(Exception):
+#: MigrationError kind -> the libvirt layer's error reason (virt/errors.py).
+_REASONS = {"invalid": "invalid-setting", "not_found": "not-found",
+            "unsupported": "not-supported"}
+#: MigrationError kind -> the job model's error kind (virt/jobs.py).
+JOB_KINDS = {"invalid": vjobs.ERR_INVALID, "not_found": vjobs.ERR_NOT_FOUND,
+             "unsupported": vjobs.ERR_NOT_SUPPORTED, "cancelled": vjobs.ERR_CANCELLED}
+
+
+class MigrationError(VirtError):
     """Why a migration cannot be done or failed.
 
     ``kind`` says what the provider answers: ``invalid`` (a bad parameter),
-    ``not_found`` (no such guest or host), ``state`` (the guest's state does
-    not allow it), ``refused`` (the checks found reasons, listed in
-    ``reasons``), ``unsupported``, ``failed`` (libvirt failed), ``cancelled``.
+    ``not_found`` (no such guest or host), ``refused`` (the checks found
+    reasons, listed in ``reasons``), ``unsupported``, ``failed`` (libvirt
+    failed), ``cancelled``.  ``reason`` is the layer's (virt/errors.py).
     """
 
     def __init__(self, kind: str, message: str, reasons: Optional[list[str]] = None):
-        super().__init__(message)
+        super().__init__(message, _REASONS.get(kind, "failed"))
         self.kind = kind
-        self.message = message
         self.reasons = list(reasons or [])
+
+    def job_failure(self) -> vjobs.JobFailed:
+        """The same failure for a job (virt/jobs.py)."""
+        return vjobs.JobFailed(self.message, JOB_KINDS.get(self.kind, vjobs.ERR_FAILED))
 
 
 @dataclass
@@ -345,20 +359,30 @@ def open_connection(uri: str, timeout: float = 30.0) -> Any:
 
 # -- running a migration -----------------------------------------------------------
 
-class Progress:
-    """What :func:`run` reports to (a job's context, or nothing).
+class Progress(Protocol):
+    """What :func:`run` reports to: the job model's context (virt/jobs.py JobContext)
+    has this shape, so that a job's context is passed as it is."""
 
-    ``progress(percent, phase)``, ``set_abort(fn)`` (how to cancel what runs
-    now) and ``cancelled`` (a stop was asked for) - the shape of the job
-    model's context, so that a job context can be passed as it is.
-    """
+    @property
+    def cancelled(self) -> bool:
+        """True once a stop was asked for."""
+
+    def progress(self, percent: Optional[int], phase: Optional[str] = None) -> None:
+        """Measured progress, 0-100."""
+
+    def set_abort(self, fn: Optional[Callable[[], None]]) -> None:
+        """How to cancel what runs now (None: it cannot be cancelled)."""
+
+
+class NoProgress:
+    """A :class:`Progress` that reports nowhere and is never cancelled."""
 
     cancelled = False
 
-    def progress(self, percent: int, phase: Optional[str] = None) -> None:
+    def progress(self, percent: Optional[int], phase: Optional[str] = None) -> None:
         pass
 
-    def set_abort(self, fn: Optional[Callable[[], Any]]) -> None:
+    def set_abort(self, fn: Optional[Callable[[], None]]) -> None:
         pass
 
 
@@ -420,7 +444,7 @@ def run(source_uri: str, domain: str, dest_peer_uri: str, settings: Settings,
     migration, which starts the guest there.  Raises MigrationError: ``cancelled``
     when a stop was asked for, else ``failed`` with libvirt's message.
     """
-    report = report or Progress()
+    report = report or NoProgress()
     settings.validate()
     conn = open_connection(source_uri)
     try:
@@ -514,3 +538,40 @@ def _start_on(uri: str, domain: str) -> None:
 def guest_xml_root(xml: str) -> Any:
     """The parsed domain XML (a helper of the checks)."""
     return etree.fromstring(xml.encode())
+
+
+#: The resolver name migration jobs give (virt.jobs.register_resolver).
+RESOLVER = "migration"
+
+
+def resolve(ctx: Any) -> dict[str, Any]:
+    """The outcome of a migration job that ran while the server stopped: the guest is
+    on the destination (done), or still on the source and not there (failed)."""
+    p = ctx.job.params or {}
+    domain, dest_uri, source_uri = p.get("domain"), p.get("dest_uri"), p.get("source_uri")
+    if not (domain and dest_uri and source_uri):
+        raise vjobs.JobFailed("the migration's parameters were not saved", vjobs.ERR_UNKNOWN)
+
+    def present(uri: str) -> Optional[bool]:
+        try:
+            conn = open_connection(uri)
+        except MigrationError:
+            return None
+        try:
+            conn.lookupByName(domain)
+            return True
+        except libvirt.libvirtError:
+            return False
+        finally:
+            conn.close()
+    on_dest, on_source = present(dest_uri), present(source_uri)
+    if on_dest:
+        return {"destination": dest_uri}
+    if on_dest is False and on_source:
+        raise vjobs.JobFailed(f"the guest {domain!r} is still on the source",
+                              vjobs.ERR_FAILED)
+    raise vjobs.JobFailed("the server restarted while the migration ran; its outcome "
+                          "cannot be known", vjobs.ERR_UNKNOWN)
+
+
+vjobs.register_resolver(RESOLVER, resolve)
