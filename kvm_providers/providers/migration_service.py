@@ -99,6 +99,8 @@ class Request:
 
     def reasons(self) -> list[str]:
         """Every reason the migration cannot work (the checks; nothing changes)."""
+        if self.dest_host is self.source:
+            return [f"destination {self.dest_label} is the source host itself"]
         source_conn = self.source.conn()
         dest = None
         error = None

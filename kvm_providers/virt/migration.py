@@ -327,7 +327,7 @@ def peer_uri(uri: str) -> str:
     u = urllib.parse.urlsplit(uri)
     if "+" in u.scheme or u.netloc:
         return uri
-    return urllib.parse.urlunsplit((f"{u.scheme}+unix", "", u.path, u.query, ""))
+    return f"{u.scheme}+unix://{u.path}" + (f"?{u.query}" if u.query else "")
 
 
 def open_connection(uri: str, timeout: float = 30.0) -> Any:
