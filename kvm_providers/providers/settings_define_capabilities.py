@@ -60,10 +60,14 @@ class SettingsDefineCapabilitiesProvider(VirtProvider):
         return inst
 
     @staticmethod
-    def _migration(model: Any, host: Any, keys_only: bool) -> Any:
+    def _migration(model: Any, host: Any, keys_only: bool,
+                   group: Optional[CIMInstanceName] = None,
+                   part: Optional[CIMInstanceName] = None) -> Any:
+        # The end the request starts from is its own path as given (the layer matches
+        # the result's ends against it, extra keys a client sends included).
         inst = model.copy()
-        inst["GroupComponent"] = msc_path(host)
-        inst["PartComponent"] = msd_path(host)
+        inst["GroupComponent"] = group if group is not None else msc_path(host)
+        inst["PartComponent"] = part if part is not None else msd_path(host)
         if not keys_only:
             inst["ValueRole"] = Uint16(0)       # Default
             inst["ValueRange"] = Uint16(0)      # Point
@@ -76,10 +80,10 @@ class SettingsDefineCapabilitiesProvider(VirtProvider):
         for host in self.hosts(model.classname):
             if _MIG_GROUP.matches(object_name.classname, family) and iid == msc_id(host) \
                     and role_l in (None, "groupcomponent") and rrole_l in (None, "partcomponent"):
-                yield self._migration(model, host, keys_only)
+                yield self._migration(model, host, keys_only, group=object_name)
             if _MIG_PART.matches(object_name.classname, family) and iid == msd_id(host) \
                     and role_l in (None, "partcomponent") and rrole_l in (None, "groupcomponent"):
-                yield self._migration(model, host, keys_only)
+                yield self._migration(model, host, keys_only, part=object_name)
 
     def _pairs(self, ac: Capabilities) -> Iterable[tuple[CIMInstanceName, Template]]:
         for t in templates(ac):

@@ -504,6 +504,9 @@ def _shut_down(dom: Any, report: Progress, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = 0.0
     report.progress(0, "shutting down")
+    # Cancellable while it waits: the loop sees the request (the guest then stays shut
+    # off on the source, defined as before).
+    report.set_abort(lambda: None)
     while True:
         try:
             if not dom.isActive():

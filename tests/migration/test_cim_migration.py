@@ -16,7 +16,8 @@ import time
 import pytest
 from pywbem import CIMError
 
-from .conftest import IMAGES, boot, domain_on, guest_xml, make_disk, remove_guest
+from .conftest import (IMAGES, boot, console, domain_on, guest_xml, make_disk, remove_guest,
+                       wait_booted)
 
 pytestmark = [pytest.mark.qemu, pytest.mark.libvirtd, pytest.mark.slow]
 
@@ -243,3 +244,24 @@ def test_destination_strings_are_validated(pair, conn, dest, why):
     finally:
         ca.close()
         remove_guest(pair, "cim-dest")
+
+
+def test_restart_migration(pair, conn):
+    """MigrationType 4: the guest shuts down on A (its power button), moves, and boots
+    again on B."""
+    name = "cim-restart"
+    ca = libvirt.open(pair.a.uri())
+    try:
+        boot(pair, ca, name)
+        before = definition(pair.a, name)
+        _migrate(conn, "MigrateVirtualSystemToSystem", svc_path(conn, "a"),
+                 ComputerSystem=cs_ref("a", name), DestinationSystem=host_ref(conn, "b"),
+                 MigrationSettingData=settings(MigrationType=4))
+        assert domain_on(pair.a, name) is None
+        assert domain_on(pair.b, name) == (True, True)
+        assert "tinyos power button" in console(pair, name)
+        wait_booted(pair, name, count=2)          # booted again, on B
+        assert definition(pair.b, name) == before
+    finally:
+        ca.close()
+        remove_guest(pair, name)

@@ -63,6 +63,12 @@ def test_associations_and_profile(tconn):
     assert sdc[0]["ValueRole"] == 0
     assert _keys(tconn.AssociatorNames(caps, AssocClass="KVM_SettingsDefineCapabilities")) == \
         _keys([msd])
+    # libvirt-cim's clients add keys of their own to the path ("virt"): ignored
+    for start, other in ((caps, msd), (msd, caps)):
+        extra = start.copy()
+        extra.keybindings["virt"] = "KVM"
+        assert _keys(tconn.AssociatorNames(extra, AssocClass="KVM_SettingsDefineCapabilities")) \
+            == _keys([other])
     profs = tconn.AssociatorNames(svc, AssocClass="KVM_ElementConformsToProfile")
     assert [p["InstanceID"] for p in profs] == ["CIM:DSP1081-VirtualSystemMigration-0.8.1"]
 
