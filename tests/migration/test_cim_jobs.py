@@ -120,8 +120,12 @@ def test_job_progress_indications_on_both_hosts(pair, conn, shared_guest, listen
     # lifecycle: the guest leaves host a and arrives on host b
     assert got(lambda i: i.classname.startswith("KVM_ComputerSystem")
                and i["SourceInstance"]["Name"] == f"b:{name}"), "nothing from host b"
+    seen_cs = [(i.classname, i["SourceInstance"]["Name"]) for _t, i in list(listener.received)
+               if i.classname.startswith("KVM_ComputerSystem")
+               and not i.classname.startswith("KVM_ComputerSystemMigration")]
     assert got(lambda i: i.classname == "KVM_ComputerSystemDeletedIndication"
-               and i["SourceInstance"]["Name"] == f"a:{name}"), "no deletion on host a"
+               and i["SourceInstance"]["Name"] == f"a:{name}"), \
+        f"no deletion on host a; lifecycle indications: {seen_cs}"
 
 
 def test_cancelled_migration_leaves_the_guest_on_the_source(pair, conn, shared_guest):
