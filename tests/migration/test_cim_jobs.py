@@ -98,7 +98,7 @@ def test_job_progress_indications_on_both_hosts(pair, conn, shared_guest, listen
     assert domain_on(pair.b, name) == (True, True) and domain_on(pair.a, name) is None
     assert definition(pair.b, name) == before
 
-    def got(pred, timeout=60.0):
+    def got(pred, timeout=120.0):      # delivery is one thread; a loaded machine is slow
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             hits = [ind for _t, ind in list(listener.received) if pred(ind)]
