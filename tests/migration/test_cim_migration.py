@@ -265,3 +265,22 @@ def test_restart_migration(pair, conn):
     finally:
         ca.close()
         remove_guest(pair, name)
+
+
+def test_incompatible_cpu_is_reported(pair, conn):
+    """A guest whose CPU needs a feature the destination's hypervisor (TCG) cannot give:
+    compareHypervisorCPU's verdict is among the reasons."""
+    name = "cim-cpu"
+    xml = guest_xml(pair, name).replace(
+        "<vcpu>1</vcpu>", "<vcpu>1</vcpu><cpu mode='custom' match='exact'><model>qemu64</model>"
+        "<feature policy='require' name='avx512f'/></cpu>")
+    ca = libvirt.open(pair.a.uri())
+    try:
+        ca.defineXML(xml)
+        reasons = _reasons(conn, svc_path(conn, "a"), cs_ref("a", name),
+                           DestinationSystem=host_ref(conn, "b"),
+                           msd=settings(MigrationType=1))
+        assert len(reasons) == 1 and "CPU is incompatible" in reasons[0], reasons
+    finally:
+        ca.close()
+        remove_guest(pair, name)
