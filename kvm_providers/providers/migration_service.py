@@ -15,7 +15,8 @@ per host.
   a host name or IP address (reached with TransportType, SSH by default, as
   libvirt-cim), or a libvirt URI; validated by :func:`virt.migration.destination_uri`.
   DestinationSystem: a {P}_HostSystem of this server; the guest's instances then
-  appear under that host.
+  appear under that host.  NewResourceSettingData: Disk RASDs of the guest whose
+  Address is the disk's new path on the destination (with a storage copy).
 * A migration is checked first (:mod:`kvm_providers.virt.migration_check`): if any
   reason is found, the method fails with CIM_ERR_FAILED listing them and nothing has
   changed.  Bad parameters are CIM_ERR_INVALID_PARAMETER naming them; a guest that
@@ -248,13 +249,18 @@ class MigrationServiceProvider(PerHostProvider):
         service_host = self._service_host(object_name)
         source, domain = self._guest(family, service_host, params.get("computersystem"))
         settings = _msd_settings(params.get("migrationsettingdata"), object_name.namespace)
-        for unused in ("newsystemsettingdata", "newresourcesettingdata"):
-            if not _empty(params.get(unused)):
-                name = "NewSystemSettingData" if unused == "newsystemsettingdata" \
-                    else "NewResourceSettingData"
-                raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
-                               f"{name}: changing the virtual system while it migrates is "
-                               f"not supported (change it before or after)")
+        if not _empty(params.get("newsystemsettingdata")):
+            raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                           "NewSystemSettingData: changing the virtual system's settings while "
+                           "it migrates is not supported (change them before or after)")
+        settings.disk_paths = _new_disk_paths(family, source, domain,
+                                              params.get("newresourcesettingdata"),
+                                              object_name.namespace)
+        if settings.disk_paths:
+            try:
+                settings.validate()
+            except vmig.MigrationError as exc:
+                raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, exc.message) from None
         if to_system:
             path = params.get("destinationsystem")
             if not isinstance(path, CIMInstanceName):
@@ -329,6 +335,42 @@ class MigrationServiceProvider(PerHostProvider):
         """MigrateVirtualSystemToSystem(ComputerSystem, DestinationSystem, ...)
         -> NewComputerSystem, Job."""
         return self._migrate(env, object_name, _params(params), True)
+
+
+def _new_disk_paths(family: str, source: Host, domain: str, values: Any,
+                    ns: Optional[str]) -> dict[str, str]:
+    """{target dev: new path} from NewResourceSettingData: Disk RASDs of the guest whose
+    Address is the disk's path on the destination (their other properties are not used:
+    nothing else of a device changes on the way)."""
+    if _empty(values):
+        return {}
+    out: dict[str, str] = {}
+    for i, value in enumerate(values if isinstance(values, list) else [values]):
+        where = f"NewResourceSettingData[{i}]"
+        if _empty(value):
+            continue
+        if isinstance(value, pywbem.CIMInstance):
+            inst = value
+        else:
+            try:
+                inst = decode_embedded_instance(value, ns or "root/virt")
+            except EmbeddedInstanceError as exc:
+                raise _bad(where, str(exc)) from None
+        if inst.classname.lower() != f"{family}_DiskResourceAllocationSettingData".lower():
+            raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                           f"{where}: only a disk's path (a {family}_DiskResourceAllocation"
+                           f"SettingData's Address) can change in a migration, not a "
+                           f"{inst.classname}")
+        iid = inst.get("InstanceID")
+        hit = keys.parse_device_id(family, iid) if isinstance(iid, str) else None
+        if hit is None or hit[0] is not source or hit[1] != domain:
+            raise _bad(where, f"InstanceID {iid!r} is not a disk of the migrating system "
+                              f"{domain!r}")
+        address = inst.get("Address")
+        if not isinstance(address, str) or not address.strip():
+            raise _bad(f"{where}.Address", "is missing (the disk's path on the destination)")
+        out[hit[2]] = address.strip()
+    return out
 
 
 def _empty(value: Any) -> bool:

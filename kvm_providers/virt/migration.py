@@ -45,7 +45,7 @@ from .errors import VirtError
 __all__ = ["MigrationError", "JOB_KINDS", "Settings", "RESOLVER", "resolve", "MIGRATE_OTHER", "MIGRATE_LIVE", "MIGRATE_RESUME",
            "MIGRATE_RESTART", "OFFLINE", "TRANSPORTS", "STORAGE_NONE", "STORAGE_FULL",
            "STORAGE_INCREMENTAL", "COMPRESSION_METHODS", "destination_uri", "peer_uri",
-           "open_connection", "run", "Progress", "NoProgress", "percent_of", "RESTART_SHUTDOWN_TIMEOUT"]
+           "open_connection", "run", "Progress", "NoProgress", "rewrite_disk_paths", "percent_of", "RESTART_SHUTDOWN_TIMEOUT"]
 
 LOG = logging.getLogger(__name__)
 
@@ -124,6 +124,8 @@ class Settings:
     persist: bool = True                      # defined on the destination afterwards
     undefine_source: bool = True              # no longer defined on the source afterwards
     unsafe: bool = False                      # VIR_MIGRATE_UNSAFE: libvirt's storage checks off
+    #: New paths of disks on the destination (target dev -> path), with a storage copy.
+    disk_paths: dict[str, str] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
@@ -177,6 +179,17 @@ class Settings:
                                                   f"guest on the destination")
         if self.postcopy and self.type != MIGRATE_LIVE:
             raise bad("PostCopy", "post-copy needs a live migration")
+        if self.disk_paths:
+            if self.storage_copy == STORAGE_NONE or self.type not in (MIGRATE_LIVE,
+                                                                      MIGRATE_RESUME):
+                raise MigrationError("invalid", "NewResourceSettingData: a disk gets a new "
+                                                "path only with a storage copy (StorageCopy 1 "
+                                                "or 2) of a live or resume migration")
+            for dev, path in self.disk_paths.items():
+                if not _SAFE_PATH.match(path) or ".." in path.split("/") or len(path) > 4096:
+                    raise MigrationError("invalid", f"NewResourceSettingData: the new path "
+                                                    f"{path!r} of disk {dev} is not an absolute "
+                                                    f"path of plain characters")
 
     def flags(self) -> int:
         """libvirt's migration flags (always peer to peer: the source daemon does the work)."""
@@ -457,6 +470,8 @@ def run(source_uri: str, domain: str, dest_peer_uri: str, settings: Settings,
             _shut_down(dom, report, shutdown_timeout)
         flags = settings.flags()
         params = settings.params()
+        if settings.disk_paths:
+            params.update(_new_paths_params(dom, settings))
         if settings.max_downtime_ms is not None and settings.type != MIGRATE_RESTART:
             # Set before the migration starts: libvirt keeps it for the domain's next job.
             try:
@@ -496,6 +511,46 @@ def run(source_uri: str, domain: str, dest_peer_uri: str, settings: Settings,
             conn.close()
         except libvirt.libvirtError:
             pass
+
+
+def rewrite_disk_paths(xml: str, paths: dict[str, str]) -> str:
+    """The domain XML with the sources of the disks `paths` names (target dev -> path)
+    replaced; MigrationError('invalid') for a target the guest does not have."""
+    root = etree.fromstring(xml.encode())
+    seen = set()
+    for disk in root.iterfind("devices/disk"):
+        target = disk.find("target")
+        dev = target.get("dev") if target is not None else None
+        if dev not in paths:
+            continue
+        src = disk.find("source")
+        if disk.get("type") != "file" or src is None:
+            raise MigrationError("invalid", f"NewResourceSettingData: disk {dev} is not a file "
+                                            f"disk: only a file disk gets a new path")
+        src.set("file", paths[dev])
+        seen.add(dev)
+    missing = sorted(set(paths) - seen)
+    if missing:
+        raise MigrationError("invalid", f"NewResourceSettingData: the guest has no disk "
+                                        f"{', '.join(missing)}")
+    return etree.tostring(root, encoding="unicode")
+
+
+def _new_paths_params(dom: Any, settings: Settings) -> dict[str, str]:
+    """VIR_MIGRATE_PARAM_DEST_XML (and PERSIST_XML) with the disks' new paths."""
+    flags = libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_MIGRATABLE
+    try:
+        live = dom.XMLDesc(flags)
+        persistent = dom.XMLDesc(flags | libvirt.VIR_DOMAIN_XML_INACTIVE) \
+            if settings.persist and dom.isPersistent() else None
+    except libvirt.libvirtError as exc:
+        raise MigrationError("failed", f"cannot read the guest's definition: "
+                                       f"{_libvirt_message(exc)}") from None
+    out = {libvirt.VIR_MIGRATE_PARAM_DEST_XML: rewrite_disk_paths(live, settings.disk_paths)}
+    if persistent is not None:
+        out[libvirt.VIR_MIGRATE_PARAM_PERSIST_XML] = rewrite_disk_paths(persistent,
+                                                                      settings.disk_paths)
+    return out
 
 
 def _shut_down(dom: Any, report: Progress, timeout: float) -> None:

@@ -14,7 +14,7 @@ import re
 import time
 
 import pytest
-from pywbem import CIMError
+from pywbem import CIMError, CIMInstance
 
 from .conftest import (IMAGES, boot, console, domain_on, guest_xml, make_disk, remove_guest,
                        wait_booted)
@@ -284,3 +284,52 @@ def test_incompatible_cpu_is_reported(pair, conn):
     finally:
         ca.close()
         remove_guest(pair, name)
+
+
+def test_storage_copy_to_another_pool(pair, conn):
+    """NewResourceSettingData gives the disk a new path on B, in another pool: the copy
+    lands there, and the definition on B differs from A's in that path only."""
+    name = "cim-repath"
+    path = f"{IMAGES}/{name}.qcow2"
+    other_dir = "/var/lib/libvirt/other"                 # B's own directory
+    new_path = f"{other_dir}/{name}-moved.qcow2"
+    make_disk(pair.a.path(path))
+    os.makedirs(pair.b.path(other_dir), exist_ok=True)
+    ca, cb = libvirt.open(pair.a.uri()), libvirt.open(pair.b.uri())
+    pool = None
+    try:
+        pool = cb.storagePoolCreateXML(f"<pool type='dir'><name>other</name><target><path>"
+                                       f"{other_dir}</path></target></pool>", 0)
+        ca.storagePoolLookupByName("default").refresh()
+        boot(pair, ca, name, disks=((path, "vda"),))
+        before = definition(pair.a, name)
+        svc = svc_path(conn, "a")
+        rasd = CIMInstance("KVM_DiskResourceAllocationSettingData",
+                           properties={"InstanceID": f"a:{name}/vda", "Address": new_path})
+        copy = settings(MigrationType=2, StorageCopy=1)
+        shared = settings(MigrationType=2)
+        with pytest.raises(CIMError) as err:          # a new path needs a storage copy
+            conn.InvokeMethod("MigrateVirtualSystemToSystem", svc, ComputerSystem=cs_ref("a", name),
+                              DestinationSystem=host_ref(conn, "b"), MigrationSettingData=shared,
+                              NewResourceSettingData=[rasd])
+        assert err.value.status_code == 4 and "storage copy" in err.value.status_description
+        _migrate(conn, "MigrateVirtualSystemToSystem", svc, ComputerSystem=cs_ref("a", name),
+                 DestinationSystem=host_ref(conn, "b"), MigrationSettingData=copy,
+                 NewResourceSettingData=[rasd])
+        assert domain_on(pair.b, name) == (True, True) and domain_on(pair.a, name) is None
+        assert os.path.exists(pair.b.path(new_path)) and not os.path.exists(pair.b.path(path))
+        assert definition(pair.b, name) == before.replace(f"'{path}'", f"'{new_path}'")
+        assert f"'{new_path}'" in definition(pair.b, name)
+        _power_off(pair, pair.b, name)
+    finally:
+        ca.close()
+        remove_guest(pair, name)
+        if pool is not None:
+            try:
+                pool.destroy()
+            except libvirt.libvirtError:
+                pass
+        cb.close()
+        for p in (pair.a.path(path), pair.b.path(new_path)):
+            if os.path.exists(p):
+                os.unlink(p)
