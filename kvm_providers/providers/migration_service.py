@@ -15,7 +15,8 @@ per host.
   a host name or IP address (reached with TransportType, SSH by default, as
   libvirt-cim), or a libvirt URI; validated by :func:`virt.migration.destination_uri`.
   DestinationSystem: a {P}_HostSystem of this server; the guest's instances then
-  appear under that host.
+  appear under that host.  NewResourceSettingData: Disk RASDs of the guest whose
+  Address is the disk's new path on the destination (with a storage copy).
 * A migration is checked first (:mod:`kvm_providers.virt.migration_check`): if any
   reason is found, the method fails with CIM_ERR_FAILED listing them and nothing has
   changed.  Bad parameters are CIM_ERR_INVALID_PARAMETER naming them; a guest that
@@ -38,12 +39,16 @@ import pywbem
 from pywbem import CIMError, CIMInstanceName, Uint16, Uint32
 
 from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt import keys, lookup_domain, manager
 from kvm_providers.virt import migration as vmig
 from kvm_providers.virt.connection import Host
+from kvm_providers.virt.errors import VirtError
+from kvm_providers.virt.lifecycle import domain_lock
 from kvm_providers.virt.migration_check import check as run_checks
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
+from .common.jobs import register_job_class, start_job
 from .common.migration_paths import MS_NAME, MSC_ID, MSD_ID, ms_keys, msc_id, msd_id
 from .common.paths import cs_path, host_of_path, host_system_name
 
@@ -95,6 +100,8 @@ class Request:
 
     def reasons(self) -> list[str]:
         """Every reason the migration cannot work (the checks; nothing changes)."""
+        if self.dest_host is self.source:
+            return [f"destination {self.dest_label} is the source host itself"]
         source_conn = self.source.conn()
         dest = None
         error = None
@@ -102,8 +109,8 @@ class Request:
         if self.dest_host is not None:
             try:
                 dest = self.dest_host.conn()
-            except CIMError as exc:
-                error = exc.status_description
+            except VirtError as exc:
+                error = exc.message
         else:
             try:
                 dest = vmig.open_connection(self.dest_uri)
@@ -233,7 +240,7 @@ class MigrationServiceProvider(PerHostProvider):
             try:
                 if text == host_system_name(host):
                     return host
-            except CIMError:
+            except VirtError:
                 continue
         return None
 
@@ -242,13 +249,18 @@ class MigrationServiceProvider(PerHostProvider):
         service_host = self._service_host(object_name)
         source, domain = self._guest(family, service_host, params.get("computersystem"))
         settings = _msd_settings(params.get("migrationsettingdata"), object_name.namespace)
-        for unused in ("newsystemsettingdata", "newresourcesettingdata"):
-            if not _empty(params.get(unused)):
-                name = "NewSystemSettingData" if unused == "newsystemsettingdata" \
-                    else "NewResourceSettingData"
-                raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
-                               f"{name}: changing the virtual system while it migrates is "
-                               f"not supported (change it before or after)")
+        if not _empty(params.get("newsystemsettingdata")):
+            raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                           "NewSystemSettingData: changing the virtual system's settings while "
+                           "it migrates is not supported (change them before or after)")
+        settings.disk_paths = _new_disk_paths(family, source, domain,
+                                              params.get("newresourcesettingdata"),
+                                              object_name.namespace)
+        if settings.disk_paths:
+            try:
+                settings.validate()
+            except vmig.MigrationError as exc:
+                raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, exc.message) from None
         if to_system:
             path = params.get("destinationsystem")
             if not isinstance(path, CIMInstanceName):
@@ -325,6 +337,42 @@ class MigrationServiceProvider(PerHostProvider):
         return self._migrate(env, object_name, _params(params), True)
 
 
+def _new_disk_paths(family: str, source: Host, domain: str, values: Any,
+                    ns: Optional[str]) -> dict[str, str]:
+    """{target dev: new path} from NewResourceSettingData: Disk RASDs of the guest whose
+    Address is the disk's path on the destination (their other properties are not used:
+    nothing else of a device changes on the way)."""
+    if _empty(values):
+        return {}
+    out: dict[str, str] = {}
+    for i, value in enumerate(values if isinstance(values, list) else [values]):
+        where = f"NewResourceSettingData[{i}]"
+        if _empty(value):
+            continue
+        if isinstance(value, pywbem.CIMInstance):
+            inst = value
+        else:
+            try:
+                inst = decode_embedded_instance(value, ns or "root/virt")
+            except EmbeddedInstanceError as exc:
+                raise _bad(where, str(exc)) from None
+        if inst.classname.lower() != f"{family}_DiskResourceAllocationSettingData".lower():
+            raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                           f"{where}: only a disk's path (a {family}_DiskResourceAllocation"
+                           f"SettingData's Address) can change in a migration, not a "
+                           f"{inst.classname}")
+        iid = inst.get("InstanceID")
+        hit = keys.parse_device_id(family, iid) if isinstance(iid, str) else None
+        if hit is None or hit[0] is not source or hit[1] != domain:
+            raise _bad(where, f"InstanceID {iid!r} is not a disk of the migrating system "
+                              f"{domain!r}")
+        address = inst.get("Address")
+        if not isinstance(address, str) or not address.strip():
+            raise _bad(f"{where}.Address", "is missing (the disk's path on the destination)")
+        out[hit[2]] = address.strip()
+    return out
+
+
 def _empty(value: Any) -> bool:
     """A parameter not given: NULL, a blank string or an empty array (tolerant reading)."""
     if value is None:
@@ -340,8 +388,8 @@ def _params(params: dict[str, Any]) -> dict[str, Any]:
             for k, v in params.items()}
 
 
-# One migration per guest at a time, and the checks with it: a second request for
-# the same guest waits (the first one decides what the second finds).
+# One migration per guest at a time: a second request for the same guest waits in its
+# job (the first one decides what the second finds).
 _guest_locks: dict[tuple[str, str], threading.Lock] = {}
 _guest_locks_lock = threading.Lock()
 
@@ -351,29 +399,49 @@ def _guest_lock(req: Request) -> threading.Lock:
         return _guest_locks.setdefault((req.source.label, req.domain), threading.Lock())
 
 
+for _op in ("MigrateVirtualSystemToHost", "MigrateVirtualSystemToSystem"):
+    register_job_class(_op, "MigrationJob")
+
+
 def launch(env: Any, method: str, req: Request, out: dict[str, Any]) -> tuple[Any, dict]:
-    """Check, then migrate.  Synchronous for now: answers 0 when the guest has moved."""
-    from kvm_providers.virt.lifecycle import domain_lock   # the domain's change lock
+    """Check (synchronously: what cannot work is an error, before any job exists), then
+    start the migration as a {P}_MigrationJob: (4096, {"Job": path, **out})."""
     ref = lookup_domain(req.source, req.domain)
     if ref is None:
         raise CIMError(pywbem.CIM_ERR_NOT_FOUND, f"ComputerSystem: no virtual system "
                                                  f"{req.domain!r}")
-    with _guest_lock(req), domain_lock(ref):
-        try:
-            reasons = req.reasons()
-        except vmig.MigrationError as exc:
-            raise _cim_error(exc, method) from None
-        if reasons:
-            raise CIMError(pywbem.CIM_ERR_FAILED,
-                           f"{method}: {req.domain!r} cannot migrate to {req.dest_label}: "
-                           + "; ".join(reasons))
-        try:
-            vmig.run(req.source.uri, req.domain, req.peer_uri, req.settings,
-                     dest_uri=req.dest_uri)
-        except vmig.MigrationError as exc:
-            raise _cim_error(exc, method) from None
-    env.get_logger().log_info(f"{method}: {req.domain!r} moved to {req.dest_label}")
-    return _COMPLETED, out
+    try:
+        reasons = req.reasons()
+    except vmig.MigrationError as exc:
+        raise _cim_error(exc, method) from None
+    if reasons:
+        raise CIMError(pywbem.CIM_ERR_FAILED,
+                       f"{method}: {req.domain!r} cannot migrate to {req.dest_label}: "
+                       + "; ".join(reasons))
+
+    def work(ctx: vjobs.JobContext) -> dict[str, Any]:
+        # The guest's change lock (DefineSystem, Modify..., RequestStateChange take it):
+        # changes of other clients wait until the guest has moved, then find it gone.
+        with _guest_lock(req), domain_lock(ref):
+            try:
+                again = req.reasons()
+                if again:       # changed since the method answered
+                    raise vmig.MigrationError("refused", "; ".join(again))
+                vmig.run(req.source.uri, req.domain, req.peer_uri, req.settings,
+                         report=ctx, dest_uri=req.dest_uri)
+            except vmig.MigrationError as exc:
+                raise exc.job_failure() from None
+        LOG.info("%s: %r moved to %s", method, req.domain, req.dest_label)
+        return {"destination": req.dest_label}
+
+    return start_job(method, req.source, work,
+                     description=f"{req.settings.type_name} migration of {req.domain!r} to "
+                                 f"{req.dest_label}",
+                     domain=req.domain, owner="VirtualSystemMigrationService",
+                     resolver=vmig.RESOLVER,
+                     params={"domain": req.domain, "source_uri": req.source.uri,
+                             "dest_uri": req.dest_uri},
+                     out=out)
 
 
 class MigrationCapabilitiesProvider(PerHostProvider):

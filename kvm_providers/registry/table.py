@@ -148,6 +148,13 @@ TABLE: list[Entry] = [
     Entry("{P}_VirtualSystemMigrationService", "migration_service", (INSTANCE, METHOD)),
     Entry("{P}_VirtualSystemMigrationCapabilities", "migration_service", (INSTANCE,)),
     Entry("{P}_VirtualSystemMigrationSettingData", "migration_service", (INSTANCE,)),
+    Entry("{P}_MigrationJob", "concrete_job", (INSTANCE, METHOD)),
+    Entry("{P}_ComputerSystemMigrationJobCreatedIndication", "migration_indications",
+          (INDICATION,)),
+    Entry("{P}_ComputerSystemMigrationJobModifiedIndication", "migration_indications",
+          (INDICATION,)),
+    Entry("{P}_ComputerSystemMigrationJobDeletedIndication", "migration_indications",
+          (INDICATION,)),
     # -- jobs (issue 13): long operations of the services ---------------------------
     Entry("{P}_ConcreteJob", "concrete_job", (INSTANCE, METHOD)),
     Entry("{P}_AffectedJobElement", "job_associations", (INSTANCE, ASSOCIATION)),

@@ -34,15 +34,18 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 import libvirt
 from lxml import etree
 
-__all__ = ["MigrationError", "Settings", "MIGRATE_OTHER", "MIGRATE_LIVE", "MIGRATE_RESUME",
+from . import jobs as vjobs
+from .errors import VirtError
+
+__all__ = ["MigrationError", "JOB_KINDS", "Settings", "RESOLVER", "resolve", "MIGRATE_OTHER", "MIGRATE_LIVE", "MIGRATE_RESUME",
            "MIGRATE_RESTART", "OFFLINE", "TRANSPORTS", "STORAGE_NONE", "STORAGE_FULL",
            "STORAGE_INCREMENTAL", "COMPRESSION_METHODS", "destination_uri", "peer_uri",
-           "open_connection", "run", "Progress", "percent_of", "RESTART_SHUTDOWN_TIMEOUT"]
+           "open_connection", "run", "Progress", "NoProgress", "rewrite_disk_paths", "percent_of", "RESTART_SHUTDOWN_TIMEOUT"]
 
 LOG = logging.getLogger(__name__)
 
@@ -75,20 +78,31 @@ MAX_PARALLEL = 255
 MAX_DEST_LEN = 1024
 
 
-class MigrationError(Exception):
+#: MigrationError kind -> the libvirt layer's error reason (virt/errors.py).
+_REASONS = {"invalid": "invalid-setting", "not_found": "not-found",
+            "unsupported": "not-supported"}
+#: MigrationError kind -> the job model's error kind (virt/jobs.py).
+JOB_KINDS = {"invalid": vjobs.ERR_INVALID, "not_found": vjobs.ERR_NOT_FOUND,
+             "unsupported": vjobs.ERR_NOT_SUPPORTED, "cancelled": vjobs.ERR_CANCELLED}
+
+
+class MigrationError(VirtError):
     """Why a migration cannot be done or failed.
 
     ``kind`` says what the provider answers: ``invalid`` (a bad parameter),
-    ``not_found`` (no such guest or host), ``state`` (the guest's state does
-    not allow it), ``refused`` (the checks found reasons, listed in
-    ``reasons``), ``unsupported``, ``failed`` (libvirt failed), ``cancelled``.
+    ``not_found`` (no such guest or host), ``refused`` (the checks found
+    reasons, listed in ``reasons``), ``unsupported``, ``failed`` (libvirt
+    failed), ``cancelled``.  ``reason`` is the layer's (virt/errors.py).
     """
 
     def __init__(self, kind: str, message: str, reasons: Optional[list[str]] = None):
-        super().__init__(message)
+        super().__init__(message, _REASONS.get(kind, "failed"))
         self.kind = kind
-        self.message = message
         self.reasons = list(reasons or [])
+
+    def job_failure(self) -> vjobs.JobFailed:
+        """The same failure for a job (virt/jobs.py)."""
+        return vjobs.JobFailed(self.message, JOB_KINDS.get(self.kind, vjobs.ERR_FAILED))
 
 
 @dataclass
@@ -110,6 +124,8 @@ class Settings:
     persist: bool = True                      # defined on the destination afterwards
     undefine_source: bool = True              # no longer defined on the source afterwards
     unsafe: bool = False                      # VIR_MIGRATE_UNSAFE: libvirt's storage checks off
+    #: New paths of disks on the destination (target dev -> path), with a storage copy.
+    disk_paths: dict[str, str] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
@@ -163,6 +179,17 @@ class Settings:
                                                   f"guest on the destination")
         if self.postcopy and self.type != MIGRATE_LIVE:
             raise bad("PostCopy", "post-copy needs a live migration")
+        if self.disk_paths:
+            if self.storage_copy == STORAGE_NONE or self.type not in (MIGRATE_LIVE,
+                                                                      MIGRATE_RESUME):
+                raise MigrationError("invalid", "NewResourceSettingData: a disk gets a new "
+                                                "path only with a storage copy (StorageCopy 1 "
+                                                "or 2) of a live or resume migration")
+            for dev, path in self.disk_paths.items():
+                if not _SAFE_PATH.match(path) or ".." in path.split("/") or len(path) > 4096:
+                    raise MigrationError("invalid", f"NewResourceSettingData: the new path "
+                                                    f"{path!r} of disk {dev} is not an absolute "
+                                                    f"path of plain characters")
 
     def flags(self) -> int:
         """libvirt's migration flags (always peer to peer: the source daemon does the work)."""
@@ -313,7 +340,7 @@ def peer_uri(uri: str) -> str:
     u = urllib.parse.urlsplit(uri)
     if "+" in u.scheme or u.netloc:
         return uri
-    return urllib.parse.urlunsplit((f"{u.scheme}+unix", "", u.path, u.query, ""))
+    return f"{u.scheme}+unix://{u.path}" + (f"?{u.query}" if u.query else "")
 
 
 def open_connection(uri: str, timeout: float = 30.0) -> Any:
@@ -345,20 +372,30 @@ def open_connection(uri: str, timeout: float = 30.0) -> Any:
 
 # -- running a migration -----------------------------------------------------------
 
-class Progress:
-    """What :func:`run` reports to (a job's context, or nothing).
+class Progress(Protocol):
+    """What :func:`run` reports to: the job model's context (virt/jobs.py JobContext)
+    has this shape, so that a job's context is passed as it is."""
 
-    ``progress(percent, phase)``, ``set_abort(fn)`` (how to cancel what runs
-    now) and ``cancelled`` (a stop was asked for) - the shape of the job
-    model's context, so that a job context can be passed as it is.
-    """
+    @property
+    def cancelled(self) -> bool:
+        """True once a stop was asked for."""
+
+    def progress(self, percent: Optional[int], phase: Optional[str] = None) -> None:
+        """Measured progress, 0-100."""
+
+    def set_abort(self, fn: Optional[Callable[[], None]]) -> None:
+        """How to cancel what runs now (None: it cannot be cancelled)."""
+
+
+class NoProgress:
+    """A :class:`Progress` that reports nowhere and is never cancelled."""
 
     cancelled = False
 
-    def progress(self, percent: int, phase: Optional[str] = None) -> None:
+    def progress(self, percent: Optional[int], phase: Optional[str] = None) -> None:
         pass
 
-    def set_abort(self, fn: Optional[Callable[[], Any]]) -> None:
+    def set_abort(self, fn: Optional[Callable[[], None]]) -> None:
         pass
 
 
@@ -420,7 +457,7 @@ def run(source_uri: str, domain: str, dest_peer_uri: str, settings: Settings,
     migration, which starts the guest there.  Raises MigrationError: ``cancelled``
     when a stop was asked for, else ``failed`` with libvirt's message.
     """
-    report = report or Progress()
+    report = report or NoProgress()
     settings.validate()
     conn = open_connection(source_uri)
     try:
@@ -433,6 +470,8 @@ def run(source_uri: str, domain: str, dest_peer_uri: str, settings: Settings,
             _shut_down(dom, report, shutdown_timeout)
         flags = settings.flags()
         params = settings.params()
+        if settings.disk_paths:
+            params.update(_new_paths_params(dom, settings))
         if settings.max_downtime_ms is not None and settings.type != MIGRATE_RESTART:
             # Set before the migration starts: libvirt keeps it for the domain's next job.
             try:
@@ -474,12 +513,55 @@ def run(source_uri: str, domain: str, dest_peer_uri: str, settings: Settings,
             pass
 
 
+def rewrite_disk_paths(xml: str, paths: dict[str, str]) -> str:
+    """The domain XML with the sources of the disks `paths` names (target dev -> path)
+    replaced; MigrationError('invalid') for a target the guest does not have."""
+    root = etree.fromstring(xml.encode())
+    seen = set()
+    for disk in root.iterfind("devices/disk"):
+        target = disk.find("target")
+        dev = target.get("dev") if target is not None else None
+        if dev not in paths:
+            continue
+        src = disk.find("source")
+        if disk.get("type") != "file" or src is None:
+            raise MigrationError("invalid", f"NewResourceSettingData: disk {dev} is not a file "
+                                            f"disk: only a file disk gets a new path")
+        src.set("file", paths[dev])
+        seen.add(dev)
+    missing = sorted(set(paths) - seen)
+    if missing:
+        raise MigrationError("invalid", f"NewResourceSettingData: the guest has no disk "
+                                        f"{', '.join(missing)}")
+    return etree.tostring(root, encoding="unicode")
+
+
+def _new_paths_params(dom: Any, settings: Settings) -> dict[str, str]:
+    """VIR_MIGRATE_PARAM_DEST_XML (and PERSIST_XML) with the disks' new paths."""
+    flags = libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_MIGRATABLE
+    try:
+        live = dom.XMLDesc(flags)
+        persistent = dom.XMLDesc(flags | libvirt.VIR_DOMAIN_XML_INACTIVE) \
+            if settings.persist and dom.isPersistent() else None
+    except libvirt.libvirtError as exc:
+        raise MigrationError("failed", f"cannot read the guest's definition: "
+                                       f"{_libvirt_message(exc)}") from None
+    out = {libvirt.VIR_MIGRATE_PARAM_DEST_XML: rewrite_disk_paths(live, settings.disk_paths)}
+    if persistent is not None:
+        out[libvirt.VIR_MIGRATE_PARAM_PERSIST_XML] = rewrite_disk_paths(persistent,
+                                                                      settings.disk_paths)
+    return out
+
+
 def _shut_down(dom: Any, report: Progress, timeout: float) -> None:
     """Shut the guest down (ACPI) and wait until it is off; pressed again every 10 s (a
     guest may miss the first press while it boots)."""
     deadline = time.monotonic() + timeout
     last = 0.0
     report.progress(0, "shutting down")
+    # Cancellable while it waits: the loop sees the request (the guest then stays shut
+    # off on the source, defined as before).
+    report.set_abort(lambda: None)
     while True:
         try:
             if not dom.isActive():
@@ -514,3 +596,40 @@ def _start_on(uri: str, domain: str) -> None:
 def guest_xml_root(xml: str) -> Any:
     """The parsed domain XML (a helper of the checks)."""
     return etree.fromstring(xml.encode())
+
+
+#: The resolver name migration jobs give (virt.jobs.register_resolver).
+RESOLVER = "migration"
+
+
+def resolve(ctx: Any) -> dict[str, Any]:
+    """The outcome of a migration job that ran while the server stopped: the guest is
+    on the destination (done), or still on the source and not there (failed)."""
+    p = ctx.job.params or {}
+    domain, dest_uri, source_uri = p.get("domain"), p.get("dest_uri"), p.get("source_uri")
+    if not (domain and dest_uri and source_uri):
+        raise vjobs.JobFailed("the migration's parameters were not saved", vjobs.ERR_UNKNOWN)
+
+    def present(uri: str) -> Optional[bool]:
+        try:
+            conn = open_connection(uri)
+        except MigrationError:
+            return None
+        try:
+            conn.lookupByName(domain)
+            return True
+        except libvirt.libvirtError:
+            return False
+        finally:
+            conn.close()
+    on_dest, on_source = present(dest_uri), present(source_uri)
+    if on_dest:
+        return {"destination": dest_uri}
+    if on_dest is False and on_source:
+        raise vjobs.JobFailed(f"the guest {domain!r} is still on the source",
+                              vjobs.ERR_FAILED)
+    raise vjobs.JobFailed("the server restarted while the migration ran; its outcome "
+                          "cannot be known", vjobs.ERR_UNKNOWN)
+
+
+vjobs.register_resolver(RESOLVER, resolve)

@@ -94,6 +94,9 @@ def check(source: Any, name: str, dest: Optional[Any], settings: Settings,
     reasons += _platform(dest, root)
     reasons += _networks(dest, root)
     reasons += _storage(dest, root, settings)
+    devs = {t.get("dev") for t in root.iterfind("devices/disk/target")}
+    for dev in sorted(set(settings.disk_paths) - devs):
+        reasons.append(f"the guest has no disk {dev} (NewResourceSettingData)")
     return reasons
 
 
@@ -226,6 +229,7 @@ def _storage(dest: Any, root: Any, settings: Settings) -> list[str]:
         path = src.get("file") if dtype == "file" else src.get("dev")
         if not path:
             continue
+        path = settings.disk_paths.get(dev, path)       # a new path on the destination
         if pools is None:
             pools = _pools_by_dir(dest)
         directory = os.path.dirname(os.path.normpath(path))

@@ -16,6 +16,7 @@ from typing import Iterator, Optional
 import pytest
 
 from tests.fixtures import tinyos
+from tests.support.server import start_server
 from tests.fixtures.libvirtd import qemu_available
 from tests.fixtures.migration_hosts import HostPair, host_pair_available
 
@@ -46,7 +47,10 @@ DISK = """<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
 
 NIC = """<interface type='network'><source network='{network}'/><model type='virtio'/></interface>"""
 
-IMAGES = "/var/lib/libvirt/images"        # each host's own directory (a bind mount)
+IMAGES = "/var/lib/libvirt/images"
+
+#: Seconds a migration of a 128 MiB TCG guest may take on a loaded 2-core machine.
+MIGRATION_TIMEOUT_S = 300        # each host's own directory (a bind mount)
 
 
 @pytest.fixture(scope="package")
@@ -150,3 +154,20 @@ def domain_on(host, name: str) -> Optional[tuple[bool, bool]]:
         return None
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="package")
+def server(pair):
+    path = os.path.join(pair.workdir, "server.toml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("[server]\nrequest_timeout = 600.0\nallow_anonymous = true\n"
+                f'[[host]]\nuri = "{pair.a.uri()}"\nname = "a"\n'
+                f'[[host]]\nuri = "{pair.b.uri()}"\nname = "b"\n')
+    s = start_server(config=path)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def conn(server):
+    return server.conn(timeout=MIGRATION_TIMEOUT_S + 60)

@@ -14,70 +14,17 @@ import re
 import time
 
 import pytest
-from pywbem import CIMError, CIMInstance, CIMInstanceName, Uint16
+from pywbem import CIMError, CIMInstance
 
-from tests.support.server import start_server
-
-from .conftest import IMAGES, boot, domain_on, guest_xml, make_disk, remove_guest
+from .conftest import (IMAGES, boot, console, domain_on, guest_xml, make_disk, remove_guest,
+                       wait_booted)
 
 pytestmark = [pytest.mark.qemu, pytest.mark.libvirtd, pytest.mark.slow]
 
 libvirt = pytest.importorskip("libvirt")
 
-#: Seconds a migration of a 128 MiB TCG guest may take on a loaded 2-core machine.
-MIGRATION_TIMEOUT = 300
 
-
-@pytest.fixture(scope="module")
-def server(pair):
-    path = os.path.join(pair.workdir, "server.toml")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("[server]\nrequest_timeout = 600.0\nallow_anonymous = true\n"
-                f'[[host]]\nuri = "{pair.a.uri()}"\nname = "a"\n'
-                f'[[host]]\nuri = "{pair.b.uri()}"\nname = "b"\n')
-    s = start_server(config=path)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def conn(server):
-    return server.conn(timeout=MIGRATION_TIMEOUT + 60)
-
-
-def _service(conn, label: str) -> CIMInstanceName:
-    for p in conn.EnumerateInstanceNames("KVM_VirtualSystemMigrationService"):
-        if p["SystemName"].startswith(f"{label}:"):
-            return p
-    raise AssertionError(f"no migration service of host {label}")
-
-
-def _host(conn, label: str) -> CIMInstanceName:
-    for p in conn.EnumerateInstanceNames("KVM_HostSystem"):
-        if p["Name"].startswith(f"{label}:"):
-            return p
-    raise AssertionError(f"no host system {label}")
-
-
-def _cs(label: str, name: str) -> CIMInstanceName:
-    return CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
-                                                  "Name": f"{label}:{name}"},
-                           namespace="root/virt")
-
-
-def _msd(**props) -> CIMInstance:
-    typed = {k: (Uint16(v) if isinstance(v, int) and not isinstance(v, bool) else v)
-             for k, v in props.items()}
-    return CIMInstance("KVM_VirtualSystemMigrationSettingData", properties=typed)
-
-
-def _definition(host, name: str) -> str:
-    """The guest's persistent definition, as libvirt keeps it."""
-    c = libvirt.open(host.uri())
-    try:
-        return c.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    finally:
-        c.close()
+from .support import MIGRATION_TIMEOUT, cs_ref, definition, host_ref, settings, svc_path
 
 
 def _reasons(conn, svc, cs, **dest) -> list[str]:
@@ -131,13 +78,13 @@ def test_services_on_every_host(conn):
     svcs = conn.EnumerateInstances("KVM_VirtualSystemMigrationService")
     assert sorted(s["SystemName"].split(":", 1)[0] for s in svcs) == ["a", "b"]
     assert all(s["Name"] == "MigrationService" for s in svcs)
-    caps = conn.AssociatorNames(_service(conn, "a"), AssocClass="KVM_ElementCapabilities")
+    caps = conn.AssociatorNames(svc_path(conn, "a"), AssocClass="KVM_ElementCapabilities")
     assert [c["InstanceID"] for c in caps] == ["a:MigrationCapabilities"]
     up = conn.AssociatorNames(caps[0], AssocClass="KVM_ElementCapabilities")
     assert {p.classname for p in up} == {"KVM_HostSystem", "KVM_VirtualSystemMigrationService"}
-    hosted = conn.AssociatorNames(_host(conn, "b"), AssocClass="KVM_HostedService",
+    hosted = conn.AssociatorNames(host_ref(conn, "b"), AssocClass="KVM_HostedService",
                                   ResultClass="KVM_VirtualSystemMigrationService")
-    assert [p["SystemName"] for p in hosted] == [_service(conn, "b")["SystemName"]]
+    assert [p["SystemName"] for p in hosted] == [svc_path(conn, "b")["SystemName"]]
 
 
 def test_live_shared_storage_to_system(pair, conn):
@@ -149,25 +96,25 @@ def test_live_shared_storage_to_system(pair, conn):
     ca = libvirt.open(pair.a.uri())
     try:
         boot(pair, ca, name, disks=((disk, "vda"),))
-        before = _definition(pair.a, name)
-        svc, dest = _service(conn, "a"), _host(conn, "b")
-        msd = _msd(MigrationType=2, Unsafe=True)   # a directory libvirt cannot see shared
-        assert _reasons(conn, svc, _cs("a", name), DestinationSystem=dest, msd=msd) == []
+        before = definition(pair.a, name)
+        svc, dest = svc_path(conn, "a"), host_ref(conn, "b")
+        msd = settings(MigrationType=2, Unsafe=True)   # a directory libvirt cannot see shared
+        assert _reasons(conn, svc, cs_ref("a", name), DestinationSystem=dest, msd=msd) == []
         rv, out = conn.InvokeMethod("CheckVirtualSystemIsMigratableToSystem", svc,
-                                    ComputerSystem=_cs("a", name), DestinationSystem=dest,
+                                    ComputerSystem=cs_ref("a", name), DestinationSystem=dest,
                                     MigrationSettingData=msd)
         assert rv == 0 and "IsMigratable" in out
         rv, out = _migrate(conn, "MigrateVirtualSystemToSystem", svc,
-                           ComputerSystem=_cs("a", name), DestinationSystem=dest,
+                           ComputerSystem=cs_ref("a", name), DestinationSystem=dest,
                            MigrationSettingData=msd)
         assert out["NewComputerSystem"]["Name"] == f"b:{name}"
         assert domain_on(pair.a, name) is None
         assert domain_on(pair.b, name) == (True, True)
-        assert _definition(pair.b, name) == before
-        inst = conn.GetInstance(_cs("b", name))
+        assert definition(pair.b, name) == before
+        inst = conn.GetInstance(cs_ref("b", name))
         assert inst["EnabledState"] == 2
         with pytest.raises(CIMError) as err:
-            conn.GetInstance(_cs("a", name))
+            conn.GetInstance(cs_ref("a", name))
         assert err.value.status_code == 6
         _power_off(pair, pair.b, name)
     finally:
@@ -185,19 +132,19 @@ def test_live_storage_copy_to_host_uri(pair, conn):
     ca = libvirt.open(pair.a.uri())
     try:
         boot(pair, ca, name, disks=((path, "vda"),))
-        before = _definition(pair.a, name)
-        svc = _service(conn, "a")
-        shared = _msd(MigrationType=2)
-        reasons = _reasons(conn, svc, _cs("a", name), DestinationHost=pair.b.uri(), msd=shared)
+        before = definition(pair.a, name)
+        svc = svc_path(conn, "a")
+        shared = settings(MigrationType=2)
+        reasons = _reasons(conn, svc, cs_ref("a", name), DestinationHost=pair.b.uri(), msd=shared)
         assert len(reasons) == 1 and "vda" in reasons[0] and "no storage copy" in reasons[0]
-        copy = _msd(MigrationType=2, StorageCopy=1)
-        assert _reasons(conn, svc, _cs("a", name), DestinationHost=pair.b.uri(),
+        copy = settings(MigrationType=2, StorageCopy=1)
+        assert _reasons(conn, svc, cs_ref("a", name), DestinationHost=pair.b.uri(),
                         msd=copy) == []
-        _migrate(conn, "MigrateVirtualSystemToHost", svc, ComputerSystem=_cs("a", name),
+        _migrate(conn, "MigrateVirtualSystemToHost", svc, ComputerSystem=cs_ref("a", name),
                  DestinationHost=pair.b.uri(), MigrationSettingData=copy)
         assert domain_on(pair.b, name) == (True, True) and domain_on(pair.a, name) is None
         assert os.path.exists(pair.b.path(path)), "the disk was not copied"
-        assert _definition(pair.b, name) == before
+        assert definition(pair.b, name) == before
         _power_off(pair, pair.b, name)
     finally:
         ca.close()
@@ -212,18 +159,18 @@ def test_offline_migration_of_defined_guest(pair, conn):
     ca = libvirt.open(pair.a.uri())
     try:
         ca.defineXML(guest_xml(pair, name))
-        before = _definition(pair.a, name)
-        svc = _service(conn, "a")
-        live = _msd(MigrationType=2)
-        reasons = _reasons(conn, svc, _cs("a", name), DestinationSystem=_host(conn, "b"),
+        before = definition(pair.a, name)
+        svc = svc_path(conn, "a")
+        live = settings(MigrationType=2)
+        reasons = _reasons(conn, svc, cs_ref("a", name), DestinationSystem=host_ref(conn, "b"),
                            msd=live)
         assert any("not running" in r for r in reasons)
-        offline = _msd(MigrationType=1)
-        _migrate(conn, "MigrateVirtualSystemToSystem", svc, ComputerSystem=_cs("a", name),
-                 DestinationSystem=_host(conn, "b"), MigrationSettingData=offline)
+        offline = settings(MigrationType=1)
+        _migrate(conn, "MigrateVirtualSystemToSystem", svc, ComputerSystem=cs_ref("a", name),
+                 DestinationSystem=host_ref(conn, "b"), MigrationSettingData=offline)
         assert domain_on(pair.b, name) == (False, True) and domain_on(pair.a, name) is None
-        assert _definition(pair.b, name) == before
-        assert conn.GetInstance(_cs("b", name))["EnabledState"] == 3
+        assert definition(pair.b, name) == before
+        assert conn.GetInstance(cs_ref("b", name))["EnabledState"] == 3
     finally:
         ca.close()
         remove_guest(pair, name)
@@ -242,19 +189,19 @@ def test_destination_without_the_network_is_refused(pair, conn):
         n = ca.networkDefineXML(NETWORK.format(name=net, bridge=f"kb{os.getpid() % 100000}"))
         n.create()
         boot(pair, ca, name, networks=(net,))
-        before = _definition(pair.a, name)
-        svc = _service(conn, "a")
-        reasons = _reasons(conn, svc, _cs("a", name), DestinationSystem=_host(conn, "b"))
+        before = definition(pair.a, name)
+        svc = svc_path(conn, "a")
+        reasons = _reasons(conn, svc, cs_ref("a", name), DestinationSystem=host_ref(conn, "b"))
         assert reasons == [f"network {net!r} of the guest's interface does not exist on the "
                            f"destination"]
         with pytest.raises(CIMError) as err:
             conn.InvokeMethod("MigrateVirtualSystemToSystem", svc,
-                              ComputerSystem=_cs("a", name),
-                              DestinationSystem=_host(conn, "b"))
+                              ComputerSystem=cs_ref("a", name),
+                              DestinationSystem=host_ref(conn, "b"))
         assert err.value.status_code == 1 and net in err.value.status_description
         assert domain_on(pair.a, name) == (True, True)
         assert domain_on(pair.b, name) is None
-        assert _definition(pair.a, name) == before
+        assert definition(pair.a, name) == before
     finally:
         ca.close()
         remove_guest(pair, name)
@@ -280,10 +227,10 @@ def test_destination_without_the_network_is_refused(pair, conn):
 def test_destination_strings_are_validated(pair, conn, dest, why):
     """No destination string reaches libvirt unless it is a host name, an address or a
     URI without parameters that make libvirt run programs."""
-    svc = _service(conn, "a")
+    svc = svc_path(conn, "a")
     with pytest.raises(CIMError) as err:
         conn.InvokeMethod("CheckVirtualSystemIsMigratableToHost", svc,
-                          ComputerSystem=_cs("a", "nothere"), DestinationHost=dest)
+                          ComputerSystem=cs_ref("a", "nothere"), DestinationHost=dest)
     # a guest that does not exist is reported first (nothing is checked for it) ...
     assert err.value.status_code in (4, 6)
     ca = libvirt.open(pair.a.uri())
@@ -291,9 +238,98 @@ def test_destination_strings_are_validated(pair, conn, dest, why):
         ca.defineXML(guest_xml(pair, "cim-dest"))
         with pytest.raises(CIMError) as err:
             conn.InvokeMethod("CheckVirtualSystemIsMigratableToHost", svc,
-                              ComputerSystem=_cs("a", "cim-dest"), DestinationHost=dest)
+                              ComputerSystem=cs_ref("a", "cim-dest"), DestinationHost=dest)
         assert err.value.status_code == 4
         assert re.search(why, err.value.status_description), err.value.status_description
     finally:
         ca.close()
         remove_guest(pair, "cim-dest")
+
+
+def test_restart_migration(pair, conn):
+    """MigrationType 4: the guest shuts down on A (its power button), moves, and boots
+    again on B."""
+    name = "cim-restart"
+    ca = libvirt.open(pair.a.uri())
+    try:
+        boot(pair, ca, name)
+        before = definition(pair.a, name)
+        _migrate(conn, "MigrateVirtualSystemToSystem", svc_path(conn, "a"),
+                 ComputerSystem=cs_ref("a", name), DestinationSystem=host_ref(conn, "b"),
+                 MigrationSettingData=settings(MigrationType=4))
+        assert domain_on(pair.a, name) is None
+        assert domain_on(pair.b, name) == (True, True)
+        assert "tinyos power button" in console(pair, name)
+        wait_booted(pair, name, count=2)          # booted again, on B
+        assert definition(pair.b, name) == before
+    finally:
+        ca.close()
+        remove_guest(pair, name)
+
+
+def test_incompatible_cpu_is_reported(pair, conn):
+    """A guest whose CPU needs a feature the destination's hypervisor (TCG) cannot give:
+    compareHypervisorCPU's verdict is among the reasons."""
+    name = "cim-cpu"
+    xml = guest_xml(pair, name).replace(
+        "<vcpu>1</vcpu>", "<vcpu>1</vcpu><cpu mode='custom' match='exact'><model>qemu64</model>"
+        "<feature policy='require' name='avx512f'/></cpu>")
+    ca = libvirt.open(pair.a.uri())
+    try:
+        ca.defineXML(xml)
+        reasons = _reasons(conn, svc_path(conn, "a"), cs_ref("a", name),
+                           DestinationSystem=host_ref(conn, "b"),
+                           msd=settings(MigrationType=1))
+        assert len(reasons) == 1 and "CPU is incompatible" in reasons[0], reasons
+    finally:
+        ca.close()
+        remove_guest(pair, name)
+
+
+def test_storage_copy_to_another_pool(pair, conn):
+    """NewResourceSettingData gives the disk a new path on B, in another pool: the copy
+    lands there, and the definition on B differs from A's in that path only."""
+    name = "cim-repath"
+    path = f"{IMAGES}/{name}.qcow2"
+    other_dir = "/var/lib/libvirt/other"                 # B's own directory
+    new_path = f"{other_dir}/{name}-moved.qcow2"
+    make_disk(pair.a.path(path))
+    os.makedirs(pair.b.path(other_dir), exist_ok=True)
+    ca, cb = libvirt.open(pair.a.uri()), libvirt.open(pair.b.uri())
+    pool = None
+    try:
+        pool = cb.storagePoolCreateXML(f"<pool type='dir'><name>other</name><target><path>"
+                                       f"{other_dir}</path></target></pool>", 0)
+        ca.storagePoolLookupByName("default").refresh()
+        boot(pair, ca, name, disks=((path, "vda"),))
+        before = definition(pair.a, name)
+        svc = svc_path(conn, "a")
+        rasd = CIMInstance("KVM_DiskResourceAllocationSettingData",
+                           properties={"InstanceID": f"a:{name}/vda", "Address": new_path})
+        copy = settings(MigrationType=2, StorageCopy=1)
+        shared = settings(MigrationType=2)
+        with pytest.raises(CIMError) as err:          # a new path needs a storage copy
+            conn.InvokeMethod("MigrateVirtualSystemToSystem", svc, ComputerSystem=cs_ref("a", name),
+                              DestinationSystem=host_ref(conn, "b"), MigrationSettingData=shared,
+                              NewResourceSettingData=[rasd])
+        assert err.value.status_code == 4 and "storage copy" in err.value.status_description
+        _migrate(conn, "MigrateVirtualSystemToSystem", svc, ComputerSystem=cs_ref("a", name),
+                 DestinationSystem=host_ref(conn, "b"), MigrationSettingData=copy,
+                 NewResourceSettingData=[rasd])
+        assert domain_on(pair.b, name) == (True, True) and domain_on(pair.a, name) is None
+        assert os.path.exists(pair.b.path(new_path)) and not os.path.exists(pair.b.path(path))
+        assert definition(pair.b, name) == before.replace(f"'{path}'", f"'{new_path}'")
+        assert f"'{new_path}'" in definition(pair.b, name)
+        _power_off(pair, pair.b, name)
+    finally:
+        ca.close()
+        remove_guest(pair, name)
+        if pool is not None:
+            try:
+                pool.destroy()
+            except libvirt.libvirtError:
+                pass
+        cb.close()
+        for p in (pair.a.path(path), pair.b.path(new_path)):
+            if os.path.exists(p):
+                os.unlink(p)
