@@ -26,7 +26,10 @@ EnumerateInstances KVM_VirtualSystemSettingData, EnumerateInstances
 CIM_ResourceAllocationSettingData (every RASD, DeepInheritance), EnumerateInstances
 KVM_DiskResourceAllocationSettingData, GetInstance of one KVM_ComputerSystem,
 AssociatorNames / Associators of that system through KVM_SystemDevice.
-Each is timed like benchmarks/bench_model.py, after one warm-up call:
+Each is timed like benchmarks/bench_model.py, after one warm-up call, the runs
+of the two servers taking turns (both up at once: the load of a shared
+machine weighs on both alike; ``--one-after-the-other`` measures the
+embedded server first, then the URL):
 
 * server: a prepared CIM-XML request over a kept-alive connection, from its
   first byte sent to the response's last byte received (not parsed);
@@ -164,25 +167,33 @@ class Target:
         return h
 
 
+def timed_request(target: Target, conn: http.client.HTTPConnection,
+                  op: Operation) -> tuple[float, int]:
+    """Seconds from the prepared request's first byte sent to the response's last byte
+    received on `conn` (kept alive, unparsed); and the response size."""
+    headers = target.headers(op.method)
+    t0 = time.perf_counter()
+    conn.request("POST", "/cimom", op.body, headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    took = time.perf_counter() - t0
+    if resp.status != 200 or b"<ERROR" in data[:3000]:
+        raise RuntimeError(f"{target.label}: {op.name} failed: {resp.status} {data[:600]!r}")
+    return took, len(data)
+
+
 def server_times(target: Target, op: Operation, runs: int) -> tuple[list[float], int]:
     """Seconds from the prepared request's first byte sent to the response's last byte
     received, over one kept-alive connection (unparsed); and the response size."""
     conn = target.http()
-    headers = target.headers(op.method)
-    times, data = [], b""
+    times, size = [], 0
     try:
         for _ in range(runs):
-            t0 = time.perf_counter()
-            conn.request("POST", "/cimom", op.body, headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            times.append(time.perf_counter() - t0)
-            if resp.status != 200 or b"<ERROR" in data[:3000]:
-                raise RuntimeError(f"{target.label}: {op.name} failed: {resp.status} "
-                                   f"{data[:600]!r}")
+            took, size = timed_request(target, conn, op)
+            times.append(took)
     finally:
         conn.close()
-    return times, len(data)
+    return times, size
 
 
 def pywbem_times(conn: pywbem.WBEMConnection, op: Operation, runs: int) -> tuple[list[float], int]:
@@ -225,6 +236,53 @@ def measure(target: Target, n: int, runs: int, big_runs: int) -> dict[str, Any]:
         print(f"    {target.label} N={n} {op.name}: server {statistics.median(st):.4f} s, "
               f"pywbem {statistics.median(e2e):.4f} s ({count})", flush=True)
     return out
+
+
+def measure_alternating(targets: list[Target], n: int, runs: int,
+                        big_runs: int) -> list[dict[str, Any]]:
+    """Every operation on every target (serving the same node of `n` guests), their runs
+    taking turns: on a machine shared with other work, the load of the moment weighs on
+    each target alike, and the ratio of the medians compares like with like."""
+    names = [guest_names(t) for t in targets]
+    if not names[0]:
+        raise RuntimeError(f"{targets[0].label}: no KVM_ComputerSystem")
+    for t, got in zip(targets[1:], names[1:], strict=True):
+        if got != names[0]:
+            raise RuntimeError(f"{t.label} serves {len(got)} guests, {targets[0].label} "
+                               f"{len(names[0])}: not the same node file")
+    cs = CIMInstanceName("KVM_ComputerSystem",
+                         {"CreationClassName": "KVM_ComputerSystem", "Name": names[0][0]},
+                         namespace=targets[0].ns)
+    outs: list[dict[str, Any]] = [{"n": n, "guests": len(got), "ops": {}} for got in names]
+    conns = [t.conn() for t in targets]
+    for op in operations(targets[0].ns, cs):
+        for c in conns:
+            op.call(c)                         # warm up (imports, first provider load)
+        r = big_runs if n >= 500 and "RASD" in op.name else runs
+        st: list[list[float]] = [[] for _ in targets]
+        e2e: list[list[float]] = [[] for _ in targets]
+        sizes, counts = [0] * len(targets), [0] * len(targets)
+        https = [t.http() for t in targets]
+        try:
+            for _ in range(r):
+                for i, t in enumerate(targets):
+                    took, sizes[i] = timed_request(t, https[i], op)
+                    st[i].append(took)
+        finally:
+            for h in https:
+                h.close()
+        for _ in range(r):
+            for i, c in enumerate(conns):
+                t0 = time.perf_counter()
+                result = op.call(c)
+                e2e[i].append(time.perf_counter() - t0)
+                counts[i] = len(result) if isinstance(result, list) else 1
+        for i, t in enumerate(targets):
+            outs[i]["ops"][op.name] = {"server": _stats(st[i]), "pywbem": _stats(e2e[i]),
+                                       "count": counts[i], "bytes": sizes[i]}
+            print(f"    {t.label} N={n} {op.name}: server {statistics.median(st[i]):.4f} s, "
+                  f"pywbem {statistics.median(e2e[i]):.4f} s ({counts[i]})", flush=True)
+    return outs
 
 
 def run_embedded(node: str, n: int, runs: int, big_runs: int, ns: str) -> dict[str, Any]:
@@ -286,6 +344,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--setup-cmd", help="shell command run before measuring the URL at each "
                    "size; {node} and {n} are replaced")
     p.add_argument("--no-embedded", action="store_true", help="measure only the URL")
+    p.add_argument("--one-after-the-other", action="store_true",
+                   help="measure the embedded server, then the URL (default: their runs "
+                   "take turns, both servers up)")
     p.add_argument("--json", help="write the results here as JSON")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -311,6 +372,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         for n in sizes:
             per: dict[str, Any] = results.setdefault(str(n), {})
+            if args.url and not args.no_embedded and not args.one_after_the_other:
+                if args.setup_cmd:
+                    subprocess.run(args.setup_cmd.format(node=nodes[n], n=n), shell=True,
+                                   check=True)
+                from tests.support.server import start_server
+                server = start_server(hosts=[f"test://{nodes[n]}"],
+                                      extra_args=["--log-level", "warning"])
+                try:
+                    per["embedded"], per[args.label] = measure_alternating(
+                        [Target("embedded", server.url, args.namespace),
+                         Target(args.label, args.url, args.namespace, creds)],
+                        n, args.runs, args.big_runs)
+                finally:
+                    server.stop()
+                continue
             if not args.no_embedded:
                 per["embedded"] = run_embedded(nodes[n], n, args.runs, args.big_runs,
                                                args.namespace)

@@ -291,6 +291,8 @@ class CMPIProxyProvider:
         self.users = 0
         # Whether the server's contexts carry sfcb's CMPISessionId (see _session).
         self._sessions = True
+        # What a new instance of each class holds as NULL (Converter: not set again).
+        self._fresh: dict = {}
         self.logger = logging.getLogger(f"kvm_providers.cmpi.{miname}")
         level = os.environ.get("KVM_PROVIDERS_CMPI_LOG_LEVEL", "INFO").upper()
         install_log_handler(self.cmpi, broker, getattr(logging, level, logging.INFO))
@@ -357,7 +359,7 @@ class CMPIProxyProvider:
         subclass call); `part` None: a server never splits this call.
         """
         start = time.perf_counter() if _CALL_TRACE else 0.0
-        conv = Converter(self.cmpi, self.broker)
+        conv = Converter(self.cmpi, self.broker, self._fresh)
         op = None
         try:
             op = self._path(conv, objname)
@@ -406,9 +408,10 @@ class CMPIProxyProvider:
             rslt.return_objectpath(conv.keep(conv.object_path(path)))
         rslt.done()
 
-    def _return_instances(self, conv: Converter, rslt, instances, ns: Optional[str]) -> None:
+    def _return_instances(self, conv: Converter, rslt, instances, ns: Optional[str],
+                          props: Optional[list[str]] = None) -> None:
         for inst in instances:
-            rslt.return_instance(conv.keep(conv.instance(inst, namespace=ns)))
+            rslt.return_instance(conv.keep(conv.instance(inst, namespace=ns, props=props)))
         rslt.done()
 
     def local_get_instance(self, ctx, path: CIMInstanceName, props) -> CIMInstance:
@@ -462,7 +465,8 @@ class CMPIProxyProvider:
             props = self._plist(plist)
             for cop in self._enum_paths(op):
                 for inst in self.proxy.MI_enumInstances(env, cop, props):
-                    rslt.return_instance(conv.keep(conv.instance(inst, namespace=op.namespace)))
+                    rslt.return_instance(conv.keep(conv.instance(inst, namespace=op.namespace,
+                                                                 props=props)))
             rslt.done()
         return self._read("EnumerateInstances", ctx, objname, run,
                           lambda op: (_frozen(self._plist(plist)),), _class_part)
@@ -471,7 +475,7 @@ class CMPIProxyProvider:
         def run(env, conv, op):
             props = self._plist(plist)
             inst = self.proxy.MI_getInstance(env, op, props)
-            self._return_instances(conv, rslt, [inst], op.namespace)
+            self._return_instances(conv, rslt, [inst], op.namespace, props)
         # A client's GetInstance is one call: it shares a scope only as an up-call.
         return self._read("GetInstance", ctx, objname, run, _no_request, None)
 
@@ -554,7 +558,8 @@ class CMPIProxyProvider:
             for acls in self._assoc_classes(op.namespace, assocClass):
                 for inst in self.proxy.MI_associators(env, op, acls, resultClass, role,
                                                       resultRole, props):
-                    rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
+                    rslt.return_instance(conv.keep(conv.instance(inst, op.namespace,
+                                                                 props=props)))
             rslt.done()
         return self._read("Associators", ctx, objname, run,
                           lambda op: (str(op), resultClass, role, resultRole,
@@ -575,7 +580,8 @@ class CMPIProxyProvider:
             props = self._plist(plist)
             for acls in self._assoc_classes(op.namespace, resultClass):
                 for inst in self.proxy.MI_references(env, op, acls, role, props):
-                    rslt.return_instance(conv.keep(conv.instance(inst, op.namespace)))
+                    rslt.return_instance(conv.keep(conv.instance(inst, op.namespace,
+                                                                 props=props)))
             rslt.done()
         return self._read("References", ctx, objname, run,
                           lambda op: (str(op), role, _frozen(self._plist(plist))),

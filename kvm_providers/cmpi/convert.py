@@ -26,6 +26,7 @@ Things of the SWIG layer that this module respects (see docs/cmpi.md):
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable, Optional
 
 import pywbem
@@ -34,6 +35,8 @@ from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanc
                     Uint16, Uint32, Uint64)
 
 __all__ = ["Converter", "CIM_TO_CMPI_NAMES", "cim_error_from_cmpi", "plist_bytes"]
+
+LOG = logging.getLogger("kvm_providers.cmpi")
 
 #: CIM type name -> name of the CMPI type constant in the ``cmpi`` module.
 CIM_TO_CMPI_NAMES: dict[str, str] = {
@@ -110,9 +113,14 @@ class Converter:
     Call :meth:`release` when the CIM server has taken what was handed to it.
     """
 
-    def __init__(self, cmpi, broker):
+    def __init__(self, cmpi, broker, fresh: Optional[dict] = None):
         self.cmpi = cmpi
         self.broker = broker
+        # {(namespace, lower-case class): lower-case names of the properties a new
+        # CMPIInstance of the class already holds as NULL}: what instance() need
+        # not set (see there); shared by the converters of one provider.  None:
+        # set everything (instances that go to the server's repository).
+        self._fresh = fresh
         self.arena: list[Any] = []
         # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
         self._inst_paths: dict[tuple, Any] = {}
@@ -431,11 +439,14 @@ class Converter:
         return cop
 
     def instance(self, inst: CIMInstance, namespace: Optional[str] = None,
-                 allow_null_ns: bool = False):
+                 allow_null_ns: bool = False, props: Optional[list[str]] = None):
         """CIMInstance -> CMPIInstance.
 
         The instance's path gives namespace, class and keys; without
         `allow_null_ns` a namespace is required (CIM_ERR_INVALID_NAMESPACE).
+        `props`: the client's PropertyList, set as the instance's property
+        filter (sfcb returns what the instance holds, and it holds every
+        property of the class from the start; keys stay).
         """
         path = inst.path
         if path is None:
@@ -449,6 +460,16 @@ class Converter:
             path.namespace = ns
         cop = self._instance_path(path)
         cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
+        unset: frozenset = frozenset()
+        if self._fresh is not None:
+            key = (ns, inst.classname.lower())
+            known = self._fresh.get(key)
+            if known is None:
+                known = self._fresh[key] = self._nulls_of_new(cinst)
+            unset = known
+        if props is not None:
+            self._filter(cinst, props)
+            unset = frozenset()        # what a filtered instance holds is the server's affair
         set_property = cinst.set_property
         # The common cases first (an enumeration converts tens of properties
         # per instance, most of them NULL or plain strings and integers):
@@ -469,6 +490,13 @@ class Converter:
                 # EmbeddedInstance/EmbeddedObject properties as instances, and
                 # rejects a CMPI string there (CMPI_RC_ERR_INVALID_DATA_TYPE).
                 cim_type = "instance"
+            if value is None and unset and prop.name.lower() in unset:
+                # Both servers make a new instance from its class, every property
+                # at the class default (Pegasus' SCMOInstance, sfcb's default
+                # properties): where that is NULL, setting NULL changes nothing
+                # the client sees, and a CMPI call less per NULL property (most
+                # of them: 904 of 1300 property values of the RASDs of 4 guests).
+                continue
             if not prop.is_array:
                 if value is None:
                     ctype = null_ctypes.get(cim_type)
@@ -499,6 +527,31 @@ class Converter:
                     f"({cim_type}) cannot be passed to CMPI: {exc}") from None
             set_property(str(prop.name), pval, ctype)
         return cinst
+
+    @staticmethod
+    def _filter(cinst, props: list[str]) -> None:
+        """Set the property filter `props` (bytes for SWIG 4's ``char **`` typemap, str
+        for builds whose typemap differs); a server that refuses keeps every property."""
+        try:
+            try:
+                cinst.set_property_filter(plist_bytes(props))
+            except TypeError:
+                cinst.set_property_filter([str(p) for p in props])
+        except Exception:  # pylint: disable=broad-except
+            LOG.debug("the CIM server refused a property filter on %s", props, exc_info=True)
+
+    def _nulls_of_new(self, cinst) -> frozenset:
+        """The lower-case names of the properties the new `cinst` holds as NULL (no class
+        default); none if the server gave it no properties or they cannot be read."""
+        out = set()
+        try:
+            for i in range(cinst.property_count()):
+                data, name = cinst.get_property_at(i)
+                if data.state & self._null_states or data.type == self.cmpi.CMPI_null:
+                    out.add(str(name).lower())
+        except Exception:  # pylint: disable=broad-except  (then set every property)
+            return frozenset()
+        return frozenset(out)
 
     def fill_args(self, cargs, params: dict[str, Any]) -> None:
         """Set ``{name: (type, value)}`` or ``{name: value}`` on a CMPIArgs."""

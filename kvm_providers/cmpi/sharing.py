@@ -22,8 +22,12 @@ all at once from as many threads.  So the calls of one request are
 recognised by what they are (:class:`Call`): a read call joins the current
 shared scope only if
 
-* the scope is young (``max_age`` seconds, 2 by default) and a call of it is
-  running or ended less than ``idle`` (0.5 s) ago;
+* a call of the scope is running, or one ended less than ``idle`` (0.5 s) or
+  as long as that call took ago (sfcb handles what a call returned before it
+  makes the next call: at 1000 guests that is itself a second or more), and
+  the scope is less than ``max_age`` (60 s) old -- a safety net: a scope
+  cannot grow on its own anyway, every call that joins must be a part it has
+  not served;
 * no libvirt event has reported a change since the scope began
   (:func:`kvm_providers.virt.events.subscribe_changes`: domain lifecycle,
   devices, tunables, media; storage pool lifecycle and refresh; network
@@ -41,7 +45,11 @@ operation, or comes on another sfcb connection thus never reads from a scope
 begun before it; a change another libvirt client made shows in the next
 request unless that request is another part-like request of the same
 operation (e.g. an enumeration of another class) within ``idle`` of the
-previous one *and* libvirt has not reported the change yet.
+previous one *and* libvirt has not reported the change yet.  The embedded
+server reads a request in one scope too, however long it takes; so do the
+calls of one request here (an enumeration of every RASD of 1000 guests takes
+seconds: with a 2 s limit, as before, its later subclass calls read every
+domain again).
 
 Writes (CreateInstance, ModifyInstance, DeleteInstance, InvokeMethod) never
 share: each has a scope of its own and ends the shared one before and after
@@ -57,7 +65,7 @@ behind the other calls.  A call that waits on the CIM server (an up-call,
 :func:`released`) lets the others run meanwhile: the server may serve the
 up-call with another call of the same scope.
 
-``$KVM_PROVIDERS_CMPI_SHARE`` sets ``max_age`` (seconds, default 2; ``0``
+``$KVM_PROVIDERS_CMPI_SHARE`` sets ``max_age`` (seconds, default 60; ``0``
 turns sharing off: one scope per CMPI call).
 """
 
@@ -79,8 +87,9 @@ __all__ = ["Call", "ReadShare", "share", "released", "DEFAULT_MAX_AGE", "IDLE", 
 
 LOG = logging.getLogger("kvm_providers.cmpi")
 
-#: How long a shared scope serves new calls at most (seconds).
-DEFAULT_MAX_AGE = 2.0
+#: How long a shared scope serves new calls at most (seconds): a safety net (see the
+#: module doc), above what one request of 1000 guests takes on a loaded machine.
+DEFAULT_MAX_AGE = 60.0
 #: A shared scope ends when no call has run for this long (seconds): a CIM server
 #: issues the calls of one request back to back.
 IDLE = 0.5
@@ -120,7 +129,7 @@ class Call:
 
 class _Shared:
     __slots__ = ("memo", "created", "last", "active", "lock", "op", "request", "parts",
-                 "waiting")
+                 "waiting", "span")
 
     def __init__(self, now: float, call: Call):
         self.memo: dict = {}
@@ -133,6 +142,8 @@ class _Shared:
         self.parts: set = set()
         #: {operation: calls of this scope waiting for an up-call of it}
         self.waiting: dict[str, int] = {}
+        #: How long the call that ended last took (seconds).
+        self.span = 0.0
 
 
 @contextlib.contextmanager
@@ -233,7 +244,8 @@ class ReadShare:
     # -- scopes -------------------------------------------------------------------------
 
     def _fits(self, cur: _Shared, call: Call, now: float) -> bool:
-        if now - cur.created > self.max_age or (cur.active == 0 and now - cur.last > self.idle):
+        if now - cur.created > self.max_age or \
+                (cur.active == 0 and now - cur.last > max(self.idle, cur.span)):
             return False
         if cur.waiting.get(call.op):
             return True         # the up-call a call of this scope waits for
@@ -254,10 +266,11 @@ class ReadShare:
             cur.last = now
             return cur
 
-    def _leave(self, cur: _Shared) -> None:
+    def _leave(self, cur: _Shared, began: float) -> None:
         with self._lock:
             cur.active -= 1
             cur.last = self.clock()
+            cur.span = cur.last - began
 
     def drop(self) -> None:
         """End the shared scope: the next read call starts a new one."""
@@ -281,6 +294,7 @@ class ReadShare:
             LOG.warning("a CMPI call waited %.0f s for the calls it shares its request "
                         "scope with; it runs beside them", LOCK_WAIT)
         _held.scope = cur if locked else None
+        began = self.clock()            # the call's own time, not its wait for the others
         try:
             with request_scope(cur.memo) as scope:
                 yield scope
@@ -288,7 +302,7 @@ class ReadShare:
             _held.scope = outer
             if locked:
                 cur.lock.release()
-            self._leave(cur)
+            self._leave(cur, began)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[dict]:

@@ -875,9 +875,14 @@ class CMPIInstance(_Proxy):
         self._path = path._clone()
 
     def set_property_filter(self, properties):
+        # cmpi-bindings adds the path's keys to the list; sfcb rebuilds the instance
+        # with the listed properties only (__ift_internal_setPropertyFilter), and
+        # later set_property() of others is ignored.
         props = _charpp(properties)
         self._filter = None if props is None else \
             {p.lower() for p in props} | {k.lower() for k in self._path._keys}
+        if self._filter is not None:
+            self._props = {k: c for k, c in self._props.items() if k.lower() in self._filter}
 
     # helpers for tests
     def _get(self, name):
@@ -1203,7 +1208,19 @@ class CMPIBroker(_Proxy):
         # and checks every property set on it against the declaration.
         decl = self.classes.get(path._classname.lower()) \
             if self.is_pegasus and path._ns else None
-        return CMPIInstance._new(path, decl)
+        inst = CMPIInstance._new(path, decl)
+        # Both make it from the class (Pegasus' SCMOInstance reads an unset
+        # property as the class default; sfcb, with its default "default
+        # properties", adds every class property): every property is there,
+        # at the class default or NULL of its type, before the provider sets any.
+        cls = self.classes.get(path._classname.lower()) if path._ns else None
+        for _lname, (name, ctype, is_array, default) in (cls or {}).items():
+            if default is not None:
+                inst._props[name] = _Cell(default.type, default.state, default.payload)
+            else:
+                base = CMPI_instance if ctype == "object" else ctype
+                inst._props[name] = _null_cell(base | (CMPI_ARRAY if is_array else 0))
+        return inst
 
     def new_args(self) -> CMPIArgs:
         return CMPIArgs._new()

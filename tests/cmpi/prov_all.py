@@ -43,6 +43,7 @@ def full_values(ident: str) -> dict:
         "Emb": _emb("inner", 7),
         "EmbObj": _emb("object", 8),
         "Nul": None, "NullU32": None,
+        "Def": None,          # NULL over the class default 5
         "BA": [True, False], "CA": [Char16("x"), Char16("\u2603")],
         "U8A": [Uint8(0), Uint8(255)], "U16A": [Uint16(1), Uint16(2)],
         "U32A": [Uint32(3)], "U64A": [Uint64(2**64 - 1)],

@@ -196,6 +196,34 @@ def test_sharing_ends_when_idle_or_old(fake, node, clock, counts):
     assert counts["listAllDomains"] == 3
 
 
+def test_a_long_request_keeps_its_scope(fake, node, clock, counts, monkeypatch):
+    """1000 guests: a subclass call takes seconds, and sfcb handles what it returned before
+    it makes the next call.  The parts of that request still share one scope (before:
+    after 2 s, or a gap of 0.5 s, every later subclass call read every domain again)."""
+    monkeypatch.setattr(adapter, "share", sharing.ReadShare(clock=clock, watch=False))
+    real_parse = vdomain.parse_xml
+
+    def slow_parse(text):                   # the test clock moves 0.3 s per domain parsed
+        clock.now += 0.3
+        return real_parse(text)
+    monkeypatch.setattr(vdomain, "parse_xml", slow_parse)
+    real_fill = resource_allocation.fill_from_table
+
+    def slow_fill(*args, **kwargs):         # and 0.1 s per instance made
+        clock.now += 0.1
+        return real_fill(*args, **kwargs)
+    monkeypatch.setattr(resource_allocation, "fill_from_table", slow_fill)
+    broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
+    _part(broker, ctx, prox, RASD_CLASSES[0])        # reads 6 domains: 1.8 s and more
+    for cn in RASD_CLASSES[1:4]:            # 6 or more instances each: 0.6 s and more
+        clock.now += 0.55                   # sfcb sends the results on, then the next call
+        _part(broker, ctx, prox, cn)
+    assert counts["listAllDomains"] == 1 and counts["XMLDesc"] == GUESTS
+    clock.now += 2.0                        # idle for longer than the last call took
+    _part(broker, ctx, prox, RASD_CLASSES[4])
+    assert counts["listAllDomains"] == 2
+
+
 def test_sharing_off(fake, node, counts, monkeypatch):
     """KVM_PROVIDERS_CMPI_SHARE=0: one request scope per CMPI call (the old cost)."""
     monkeypatch.setenv("KVM_PROVIDERS_CMPI_SHARE", "0")

@@ -497,3 +497,75 @@ def test_method_on_the_class_path_as_each_server_passes_it(fake, schema, server)
     assert call(mi, "invoke_method", ctx, result(), inst_path, "Stat", broker.new_args(),
                 outargs) == (0, None)
     assert outargs._args["Where"].payload == "Test_Types:1"
+
+
+# -- what a new instance holds: the class's properties (cost; PropertyList) ----------------------
+
+
+def _enum(mi, broker, ctx, props=None):
+    r = result()
+    assert call(mi, "enum_instances", broker.call_context(ctx), r,
+                broker.new_object_path(NS, "Test_Types"), props) == (0, None)
+    return {str(i._path._key_values()["id"][1]): i for i in r.instances}
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_nulls_a_new_instance_holds_are_not_set_again(fake, schema, server, monkeypatch):
+    """Both servers make a new instance from its class, every property at its default or
+    NULL: the adapter sets NULL only over a class default (Def = 5), not on the NULLs the
+    instance holds already (before: one CMPI call per NULL property, most of the values
+    of the RASDs), and the client sees the same instance."""
+    mi, broker, ctx = _mi(server, schema)
+    set_nulls: list = []
+    real = F.CMPIInstance.set_property
+
+    def set_property(self, name, value, ctype):
+        if value is None:
+            set_nulls.append(name)
+        return real(self, name, value, ctype)
+    monkeypatch.setattr(F.CMPIInstance, "set_property", set_property)
+    insts = _enum(mi, broker, ctx)
+    assert sorted(set_nulls) == ["Def", "Def"]          # over the class default, typed
+    for inst in insts.values():
+        assert (cell(inst, "Def").type, cell(inst, "Def").state) == (F.CMPI_uint16,
+                                                                     F.CMPI_nullValue)
+        assert (cell(inst, "NullU32").type, cell(inst, "NullU32").state) == \
+            (F.CMPI_uint32, F.CMPI_nullValue)
+    # The same instances as with every property set (a server that adds nothing).
+    mi._fresh.clear()
+    set_nulls.clear()
+    monkeypatch.setattr(type(broker), "new_instance",
+                        lambda self, path, allow: F.CMPIInstance._new(path, None))
+    bare = _enum(mi, broker, ctx)
+    assert "NullU32" in set_nulls
+    assert {k: _deep_props(i) for k, i in bare.items()} == \
+        {k: _deep_props(i) for k, i in insts.items()}
+
+
+def _deep(c):
+    p = c.payload
+    if isinstance(p, list):
+        p = [_deep(e) for e in p]
+    elif isinstance(p, F.CMPIInstance):
+        p = _deep_props(p)
+    elif isinstance(p, (F.CMPIObjectPath, F.CMPIString, F.CMPIDateTime)):
+        p = str(p)
+    else:
+        p = repr(p)
+    return (c.type, c.state, p)
+
+
+def _deep_props(inst):
+    return sorted((n, _deep(c)) for n, c in inst._props.items())
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_a_property_list_filters_what_the_instance_holds(fake, schema, server):
+    """sfcb returns what an instance holds, and a new one holds every class property: a
+    client's PropertyList is the instance's property filter (keys stay) (before: every
+    property came back, NULLs and class defaults included)."""
+    mi, broker, ctx = _mi(server, schema)
+    insts = _enum(mi, broker, ctx, [b"U8", b"Def"])
+    assert {k: sorted(i._props) for k, i in insts.items()} == \
+        {"a": ["Def", "Id", "U8"], "b": ["Def", "Id", "U8"]}
+    assert cell(insts["a"], "Def").state == F.CMPI_nullValue
