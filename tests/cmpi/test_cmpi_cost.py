@@ -491,14 +491,17 @@ def test_upcalls_through_the_server_join_the_callers_scope(fake, node, quiet, co
     broker = F.CMPIBroker(name=server)
     ctx = broker.context()
     assoc = _mi(broker, ctx, "system_device")
-    devices = adapter.CMPIProxyProvider("kvm_providers_logical_devices", broker, ctx, cmpi=F)
     from kvm_providers.registry import registrations
-    for reg in registrations():
-        if reg.provider_name == "kvm_providers_logical_devices" and NS in reg.namespaces:
-            broker.register(reg.classname, devices)
+    # The devices' MI and the systems' MI (the association first checks, with one
+    # GetInstance up-call, that its source exists: libvirt-cim's NOT_FOUND otherwise).
+    for short in ("logical_devices", "computer_system"):
+        mi = adapter.CMPIProxyProvider(f"kvm_providers_{short}", broker, ctx, cmpi=F)
+        for reg in registrations():
+            if reg.provider_name == f"kvm_providers_{short}" and NS in reg.namespaces:
+                broker.register(reg.classname, mi)
     counts.clear()
     found = _associators(broker, ctx, assoc)
     gets = [u for u in broker.upcalls if u[0] == "getInstance"]
-    assert len(found) > 5 and len(gets) == len(found)
+    assert len(found) > 5 and len(gets) == len(found) + 1
     assert counts["XMLDesc"] == 1 and counts["listAllDomains"] <= 1
     assert adapter.share.timeouts == 0
