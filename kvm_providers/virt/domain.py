@@ -42,7 +42,7 @@ from .mapping import View
 from .query import if_supported, parse_xml, request_memo, storage_pools, volume_capacity
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
-           "domain_state", "autostart", "has_managed_save", "domain_xml", "prefetch_xml",
+           "domain_state", "autostart", "has_managed_save", "may_have_snapshots", "domain_xml", "prefetch_xml",
            "iter_domain_xml",
            "host_facts", "system_hostname", "host_reachable", "storage_pools", "XML_FLAGS", "parse_xml"]
 
@@ -144,6 +144,23 @@ def _bulk_flag_set(host: Host, flag: int, what: str) -> Optional[set[str]]:
         doms = if_supported(host, what, lambda c: c.listAllDomains(flag))
         return None if doms is None else {d.UUIDString() for d in doms}
     return request_memo(("virt.flagset", host.label, host.generation, flag), compute)
+
+
+def may_have_snapshots(ref: DomainRef) -> bool:
+    """False when the domain certainly has no snapshots, known without a call per domain.
+
+    In a request that has listed the host's domains (an enumeration), one
+    ``listAllDomains(HAS_SNAPSHOT)`` answers for every domain, so that listing the
+    snapshots of each domain costs a libvirt call only for those that have some
+    (enumerating VSSDs lists snapshot VSSDs too).  Otherwise True: the caller asks
+    the domain itself, one call, cheaper than listing the host's domains.
+    """
+    host = ref.host
+    flag = getattr(libvirt, "VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT", None)
+    if flag is None or not _listed(host):
+        return True
+    s = _bulk_flag_set(host, flag, "listing the domains with snapshots")
+    return s is None or ref.uuid in s
 
 
 def autostart(ref: DomainRef) -> bool:

@@ -33,7 +33,7 @@ from lxml import etree
 
 from . import jobs as vjobs
 from .connection import manager
-from .domain import DomainRef, lookup_now
+from .domain import DomainRef, lookup_now, may_have_snapshots
 from .query import request_memo
 from .edit import invalidate
 from .lifecycle import domain_lock, driver_name
@@ -186,6 +186,8 @@ def list_snapshots(ref: DomainRef) -> list[Snapshot]:
                     if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
                         raise
             return [_parse(ref, s, current) for s in snaps]
+    if not may_have_snapshots(ref):
+        return []
     return request_memo(("virt.snapshots", ref.host.label, ref.host.generation, ref.uuid),
                         compute)
 
@@ -202,6 +204,8 @@ def snapshot_names(ref: DomainRef) -> list[str]:
                     return []
                 raise
             return [str(s.getName()) for s in snaps]
+    if not may_have_snapshots(ref):
+        return []
     return request_memo(("virt.snapshot_names", ref.host.label, ref.host.generation,
                          ref.uuid), compute)
 
