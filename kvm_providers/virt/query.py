@@ -7,6 +7,7 @@ It imports nothing of the layer but the connection, so that every other module
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from typing import Any, Callable, Optional
 
@@ -84,9 +85,13 @@ def pool_volumes(host: Host, name: str, pool: Any) -> dict[str, Any]:
     return request_memo(("virt.poolvolumes", host.label, host.generation, name), compute)
 
 
-#: Capacities asked of one pool in one request before the rest of its volumes are
-#: fetched at once: a single GetInstance asks one, an enumeration asks every disk.
+#: Capacities asked of one pool in one request before the rest are fetched in batches:
+#: a single GetInstance asks one, an enumeration asks every disk.
 VOLUME_BULK_AFTER = 4
+#: Volumes fetched together past that: the asked one and its neighbours in path order
+#: (domains are listed by name, and disk paths mostly carry their domain's name), so
+#: that the first instances of an enumeration need not wait for the whole pool.
+VOLUME_BATCH = 64
 #: Volume infos in flight at once: libvirtd serves 5 calls of one client at a time
 #: (max_client_requests); one is left for the request's other calls.
 VOLUME_READ_AHEAD = 4
@@ -98,31 +103,44 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
     look it up by path) or it went away.
 
     A request asking for more than VOLUME_BULK_AFTER volumes of a pool (an
-    enumeration of disks) gets the capacities of all the pool's volumes at once,
-    VOLUME_READ_AHEAD calls at a time on the connection's helpers, instead of one
-    call after another (issue 16).
+    enumeration of disks) gets the capacities VOLUME_BATCH at a time - the one asked
+    and the volumes after it in path order - VOLUME_READ_AHEAD calls in flight on the
+    connection's helpers, instead of one call after another (issue 16).
     """
-    memo: dict = request_memo(("virt.volcap", host.label, host.generation, name), dict)
-    if path in memo:
-        return memo[path]
+    state: dict = request_memo(("virt.volcap", host.label, host.generation, name),
+                               lambda: {"asked": 0, "order": None, "caps": {}})
+    caps: dict[str, Optional[int]] = state["caps"]
+    if path in caps:
+        return caps[path]
     vols = pool_volumes(host, name, pool)
     vol = vols.get(path)
     if vol is None:
         return None
-    asked = memo.get(None, 0) + 1
-    memo[None] = asked
-    if asked <= VOLUME_BULK_AFTER or host.in_process:
+    state["asked"] += 1
+    if state["asked"] <= VOLUME_BULK_AFTER or host.in_process:
         info = host.ask(f"reading storage volume {path!r}", vol.info, absent=STORAGE_GONE)
-        memo[path] = int(info[1]) if info else None
-        return memo[path]
+        caps[path] = int(info[1]) if info else None
+        return caps[path]
+    if state["order"] is None:
+        state["order"] = sorted(vols)
+    order = state["order"]
+    start = bisect.bisect_left(order, path)
+    batch = [path] + [k for k in order[start + 1:start + VOLUME_BATCH] if k not in caps]
+    _fetch_capacities(host, vols, batch, caps)
+    return caps.get(path)
 
+
+def _fetch_capacities(host: Host, vols: dict[str, Any], keys: list[str],
+                      caps: dict[str, Optional[int]]) -> None:
+    """caps[key] = capacity (None if gone) of each volume of `keys`, VOLUME_READ_AHEAD
+    calls in flight."""
     def fetch(v: Any) -> Any:
         try:
             return v.info()
         except libvirt.libvirtError as exc:
             return exc
 
-    todo = deque(k for k in vols if k not in memo)
+    todo = deque(keys)
     pending: deque = deque()
     while todo or pending:
         while todo and len(pending) < VOLUME_READ_AHEAD:
@@ -134,8 +152,7 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
             # Gone since the listing: no capacity; anything else fails the request.
             host.ask(f"reading storage volume {key!r}", _reraise, info, absent=STORAGE_GONE)
             info = None
-        memo[key] = int(info[1]) if info else None
-    return memo.get(path)
+        caps[key] = int(info[1]) if info else None
 
 
 def _reraise(exc: BaseException) -> None:

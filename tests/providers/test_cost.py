@@ -303,3 +303,60 @@ def test_model_answers_alike_before_and_after_its_properties_are_built():
     emptied = fresh()
     emptied.properties = {}
     assert "InstanceID" in emptied and emptied["ResourceType"] is None and len(emptied) == 0
+
+
+@pytest.mark.libvirtd
+def test_disk_capacities_through_a_daemon_in_batches(layer, monkeypatch):
+    """Through libvirtd: an enumeration of DiskRASDs asks each volume's size once, in
+    batches of neighbours (no lookup by path, one listing per pool), and gets the
+    sizes libvirt reports; a single GetInstance asks one."""
+    import os
+
+    from tests.fixtures.generate import bench_domain_xml
+    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+    from kvm_providers.virt import query
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    monkeypatch.setattr(query, "VOLUME_BATCH", 8)
+    d = PrivateLibvirtd().start()
+    try:
+        uri = d.uri("qemu")
+        lv = libvirt.open(uri)
+        images = os.path.join(d.workdir, "images")
+        os.makedirs(images)
+        if os.geteuid() == 0:
+            os.chown(images, d.uid, d.gid)
+        pool = lv.storagePoolDefineXML(
+            f"<pool type='dir'><name>images</name><target><path>{images}</path></target>"
+            "</pool>", 0)
+        pool.create(0)
+        n = 12
+        for i in range(n):
+            for vol in (f"guest{i:04d}-a.qcow2", f"guest{i:04d}-b.img"):
+                pool.createXML(f"<volume><name>{vol}</name><capacity>{(i + 1) << 20}"
+                               "</capacity><allocation>0</allocation><target><format "
+                               "type='raw'/></target></volume>", 0)
+            lv.defineXML(bench_domain_xml(i, dtype="qemu", image_dir=images))
+        pool.createXML("<volume><name>spare.img</name><capacity>4096</capacity>"
+                       "<target><format type='raw'/></target></volume>", 0)
+        layer(uri)
+        calls = count_libvirt_calls(monkeypatch, {
+            libvirt.virConnect: ("storageVolLookupByPath",),
+            libvirt.virStoragePool: ("listAllVolumes",),
+            libvirt.virStorageVol: ("info",)}, qualified=True)
+        h = Harness()
+        disks = h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")
+        assert len(disks) == 2 * n
+        for r in disks:
+            i = int(r["InstanceID"].split("/")[0][len("guest"):])
+            assert r["VirtualQuantity"] == (i + 1) << 20, r      # bytes, as libvirt says
+        assert calls["virConnect.storageVolLookupByPath"] == 0
+        assert calls["virStoragePool.listAllVolumes"] == 1
+        assert 2 * n <= calls["virStorageVol.info"] <= 2 * n + 1   # each volume once
+        calls.clear()
+        one = h.GetInstance(disks[5].path)
+        assert one["VirtualQuantity"] == disks[5]["VirtualQuantity"]
+        assert calls["virStorageVol.info"] == 1
+        lv.close()
+    finally:
+        d.cleanup()
