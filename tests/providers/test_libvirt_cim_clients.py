@@ -192,6 +192,8 @@ def test_association_of_an_object_that_does_not_exist_is_not_found(conn):
         assert code == pywbem.CIM_ERR_NOT_FOUND
         assert "No such instance (Name): Referenced domain `no-such-domain' does not " \
             "exist: Domain not found" in desc
+    code, desc = _error(conn.GetInstance, cs)          # the same description as GetInstance's
+    assert code == pywbem.CIM_ERR_NOT_FOUND and "Referenced domain `no-such-domain'" in desc
     code, _ = _error(conn.AssociatorNames, cs, AssocClass="KVM_SystemDevice")
     assert code == pywbem.CIM_ERR_NOT_FOUND
     code, _ = _error(conn.OpenAssociatorInstancePaths, cs)
