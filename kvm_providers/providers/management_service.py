@@ -153,6 +153,9 @@ class ManagementServiceProvider(PerHostProvider):
         return out
 
     def _domain(self, family: str, name: Any, what: str) -> Any:
+        if name is None:
+            raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                           f"{what}: names no virtual system (the reference has no Name key)")
         hit = keys.parse_cs_name(family, name) if isinstance(name, str) else None
         ref = manage.lookup(*hit) if hit is not None else None
         if ref is None:

@@ -192,6 +192,8 @@ def test_association_of_an_object_that_does_not_exist_is_not_found(conn):
         assert code == pywbem.CIM_ERR_NOT_FOUND
         assert "No such instance (Name): Referenced domain `no-such-domain' does not " \
             "exist: Domain not found" in desc
+    code, desc = _error(conn.GetInstance, cs)          # the same description as GetInstance's
+    assert code == pywbem.CIM_ERR_NOT_FOUND and "Referenced domain `no-such-domain'" in desc
     code, _ = _error(conn.AssociatorNames, cs, AssocClass="KVM_SystemDevice")
     assert code == pywbem.CIM_ERR_NOT_FOUND
     code, _ = _error(conn.OpenAssociatorInstancePaths, cs)
@@ -228,3 +230,15 @@ def test_association_of_an_object_that_does_not_exist_is_not_found(conn):
     vda = rasd.copy()
     vda["InstanceID"] = "full/vda"
     assert conn.ReferenceNames(vda, ResultClass="KVM_ElementSettingData")
+
+
+def test_destroy_system_of_a_reference_without_name_says_so(conn):
+    """DestroySystem whose AffectedSystem has no Name key (libvirt-cim's clients send
+    such a path): CIM_ERR_NOT_FOUND saying that the Name key is missing, not a
+    virtual system named "None"."""
+    vsms = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService", namespace=NS)[0]
+    noname = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem"},
+                             namespace=NS)
+    code, desc = _error(conn.InvokeMethod, "DestroySystem", vsms, AffectedSystem=noname)
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    assert "AffectedSystem" in desc and "no Name key" in desc and "None" not in desc
