@@ -331,6 +331,7 @@ def test_hosted_service_capabilities_service_affects(conn, lv):
     assert [p.classname for p in svc] == ["KVM_VirtualSystemManagementService",
                                           "KVM_ResourcePoolConfigurationService",
                                           "KVM_VirtualSystemMigrationService",
+                                          "KVM_VirtualSystemSnapshotService",
                                           "KVM_ConsoleRedirectionService"]
     assert [p["Name"] for p in conn.AssociatorNames(
         svc[0], AssocClass="KVM_HostedService")] == [host["Name"]]
@@ -339,8 +340,11 @@ def test_hosted_service_capabilities_service_affects(conn, lv):
     assert [p.classname for p in caps] == ["KVM_VirtualSystemManagementCapabilities"]
     assert conn.AssociatorNames(svc[0], AssocClass="KVM_ElementCapabilities") == caps
     elec = conn.AssociatorNames(cs_path("full"), AssocClass="KVM_ElementCapabilities")
+    # EnabledLogicalElementCapabilities first (libvirt-cim's clients read elec[0]), then
+    # what snapshots the system can take now (issue 13)
     assert [(p.classname, p["InstanceID"]) for p in elec] == \
-        [("KVM_EnabledLogicalElementCapabilities", "full")]
+        [("KVM_EnabledLogicalElementCapabilities", "full"),
+         ("KVM_VirtualSystemSnapshotCapabilities", "full")]
     affected = conn.References(svc[0], ResultClass="KVM_ServiceAffectsElement")
     assert {r["AffectedElement"]["Name"] for r in affected} == \
         {d.name() for d in lv.listAllDomains()}

@@ -113,6 +113,7 @@ def test_uc_5_1_9_locate_virtual_systems_of_host(node_server, lv):
                                              "KVM_ResourcePoolConfigurationService",
                                              "KVM_ConsoleRedirectionService",
                                              "KVM_VirtualSystemMigrationService",
+                                             "KVM_VirtualSystemSnapshotService",
                                              "KVM_KVMRedirectionSAP"}
     assert all(v.classname == "KVM_ComputerSystem" for v in vss)
 
