@@ -182,3 +182,18 @@ def test_settings_flags():
     assert p["compression.zstd.level"] == 5
     off = vmig.Settings(type=vmig.MIGRATE_OTHER)
     assert off.flags() & libvirt.VIR_MIGRATE_OFFLINE and not off.flags() & libvirt.VIR_MIGRATE_LIVE
+
+
+def test_unreachable_destination_is_a_reason(tconn):
+    """A destination that does not answer is a reason of the check, and the migration is
+    refused before any job exists."""
+    svc = tconn.EnumerateInstanceNames("KVM_VirtualSystemMigrationService")[0]
+    dest = "qemu+unix:///system?socket=/nonexistent/kvmp-migration-test-sock"
+    rv, out = tconn.InvokeMethod("CheckVirtualSystemMigration", svc,
+                                 ComputerSystem=_guest(tconn), DestinationHost=dest)
+    assert rv == 0 and any("not reachable" in r for r in out["Reasons"]), out["Reasons"]
+    with pytest.raises(CIMError) as err:
+        tconn.InvokeMethod("MigrateVirtualSystemToHost", svc, ComputerSystem=_guest(tconn),
+                           DestinationHost=dest)
+    assert err.value.status_code == 1 and "not reachable" in err.value.status_description
+    assert tconn.EnumerateInstanceNames("KVM_MigrationJob") == []
