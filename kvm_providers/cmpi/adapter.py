@@ -617,23 +617,41 @@ class CMPIProxyProvider:
     def _class_path(self, conv: Converter, class_path) -> Optional[CIMInstanceName]:
         return None if class_path is None else conv.to_path(class_path)
 
+    def _indication_class(self, conv: Converter, className,
+                          class_path) -> tuple[str, Optional[CIMInstanceName]]:
+        """(class, class path) of a filter call as the providers expect them: the
+        indication class of theirs the call is for.
+
+        sfcb passes that class as both `className` and `classPath`; OpenPegasus
+        passes the filter's FROM class as `className` for every call and the
+        provider's own (sub)class it activates in `classPath` (one call per
+        class: CMPIProviderManager::handleCreateSubscriptionRequest), so a
+        filter on a superclass (`SELECT * FROM CIM_InstIndication`) activated
+        nothing the providers knew.  The embedded server passes the provider's
+        class, as sfcb does.
+        """
+        path = self._class_path(conv, class_path)
+        if path is not None and path.classname:
+            return path.classname, path
+        return className, path
+
     def authorize_filter(self, ctx, filt, className, classPath, owner):
         def run(env, conv):
-            self.proxy.MI_authorizeFilter(env, self._filter(filt), className,
-                                          self._class_path(conv, classPath), owner)
+            cls, path = self._indication_class(conv, className, classPath)
+            self.proxy.MI_authorizeFilter(env, self._filter(filt), cls, path, owner)
         return self._run("AuthorizeFilter", ctx, run)
 
     def activate_filter(self, ctx, filt, className, classPath, firstActivation):
         def run(env, conv):
-            self.proxy.MI_activateFilter(env, self._filter(filt), className,
-                                         self._class_path(conv, classPath),
+            cls, path = self._indication_class(conv, className, classPath)
+            self.proxy.MI_activateFilter(env, self._filter(filt), cls, path,
                                          bool(firstActivation))
         return self._run("ActivateFilter", ctx, run)
 
     def deactivate_filter(self, ctx, filt, className, classPath, lastActivation):
         def run(env, conv):
-            self.proxy.MI_deActivateFilter(env, self._filter(filt), className,
-                                           self._class_path(conv, classPath),
+            cls, path = self._indication_class(conv, className, classPath)
+            self.proxy.MI_deActivateFilter(env, self._filter(filt), cls, path,
                                            bool(lastActivation))
         return self._run("DeActivateFilter", ctx, run)
 

@@ -366,23 +366,21 @@ class CMPICIMOMHandle(CIMOMHandle):
     def DeliverIndication(self, ns: str, instance: CIMInstance) -> None:
         """Hand an indication to the CIM server.
 
-        Pegasus wants the namespace on the indication's path; sfcb wants
-        none there (sblim bug 2185410) and takes it from `ns`.
+        Both servers need the namespace on the indication's path. Pegasus
+        refuses an indication without one; sfcb 1.3 (brokerUpc.c) asks the
+        indication for its object path to match it against each active
+        filter's FROM class, and an instance without keys -- every
+        indication -- gets that path only when sfcb finds its class in the
+        instance's namespace: with none the path is NULL and the provider
+        process dies (SIGSEGV in CMClassPathIsA; the NULL namespace that
+        cmpi-bindings' upstream adapter sends for sblim bug 2185410).
         """
-        name = ""
-        try:
-            name = self.broker.name() or ""
-        except Exception:  # pylint: disable=broad-except
-            pass
         inst = instance.copy()
         if inst.path is None:
             inst.path = CIMInstanceName(inst.classname)
-        if name == "Pegasus":
-            inst.path.namespace = inst.path.namespace or ns
-        else:
-            inst.path.namespace = None
+        inst.path.namespace = inst.path.namespace or ns
         with self._conv() as conv:
-            cinst = conv.keep(conv.instance(inst, allow_null_ns=True))
+            cinst = conv.keep(conv.instance(inst))
             self._call(self.broker.deliverIndication, self.ctx, ns, cinst)
 
     def is_subclass(self, ns: str, super: str, sub: str) -> bool:  # noqa: A002

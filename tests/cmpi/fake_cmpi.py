@@ -1504,6 +1504,14 @@ class CMPIBroker(_Proxy):
         _check(ind, CMPIInstance, "CMPIBroker_deliverIndication", 4)
         if self._name == "Pegasus" and not ind._path._ns:
             _raise(CMPI_RC_ERR_INVALID_NAMESPACE, "indication without namespace")
+        if self._name != "Pegasus" and not ind._path._ns:
+            # sfcb 1.3.18 (brokerUpc.c deliverIndication, as observed under gdb):
+            # CMGetObjectPath(ind) of an instance without namespace and keys (every
+            # indication class) looks the class up in namespace NULL, finds none
+            # and returns NULL; CMClassPathIsA(NULL, <filter's FROM class>) then
+            # dereferences it: the provider process dies with SIGSEGV.
+            raise _violation("sfcb: deliverIndication of an instance without namespace "
+                             "(CMGetObjectPath NULL -> SIGSEGV in CMClassPathIsA)")
         with self._lock:
             self.indications.append((ns, ind._clone(), threading.current_thread().name))
 

@@ -522,7 +522,9 @@ def test_indication_calls_and_delivery_from_a_thread(fake, schema, server):
     (ns, ind, thread), = broker.indications
     assert (ns, thread) == (NS, "indication-sender")
     assert ind._path._classname == "Test_Indication"
-    assert ind._path._ns == (NS if server == "Pegasus" else None)
+    # both servers need the namespace on the indication's path (sfcb 1.3.18
+    # crashes without it: fake_cmpi.CMPIBroker.deliverIndication)
+    assert ind._path._ns == NS
     assert ind._get("Message").payload == "started \u2603"
     src = ind._get("SourceInstance")
     assert src.type == F.CMPI_instance and src.payload._get("U64").payload == 2**64 - 1
@@ -536,6 +538,34 @@ def test_indication_calls_and_delivery_from_a_thread(fake, schema, server):
             True) in m.CALLS
     assert ("deactivate_filter", "SELECT * FROM Test_Indication", NS, "Test_Indication",
             False) in m.CALLS
+
+
+@pytest.mark.parametrize("server", ["RequestHandler", "Pegasus"])
+def test_filter_on_a_superclass_reaches_the_provider_as_its_class(fake, schema, server):
+    """A filter on a superclass of the provider's indication class: sfcb calls the
+    filter functions with the provider's class as className and classPath;
+    OpenPegasus (CMPIProviderManager::handleCreateSubscriptionRequest, as observed
+    with `SELECT * FROM CIM_InstIndication`) passes the filter's FROM class as
+    className for every call and the provider's class only in classPath.  The
+    provider must see its own class either way (as the embedded server passes it)."""
+    broker = fake.CMPIBroker(name=server)
+    ctx = broker.context()
+    from kvm_providers.cmpi import get_cmpi_proxy_provider
+    mi = get_cmpi_proxy_provider(PROV, broker, ctx)
+    m = mod(mi)
+    m.reset()
+    query = "SELECT * FROM CIM_Indication"
+    filt = F.CMPISelectExp(broker, query, "WQL")
+    cls_path = broker.new_object_path(NS, "Test_Indication")
+    class_name = "CIM_Indication" if server == "Pegasus" else "Test_Indication"
+    assert call(mi, "authorize_filter", ctx, filt, class_name, cls_path, "bob") == (0, None)
+    assert call(mi, "activate_filter", ctx, filt, class_name, cls_path, True) == (0, None)
+    assert call(mi, "deactivate_filter", ctx, filt, class_name, cls_path, True) == (0, None)
+    assert ("authorize_filter", query, NS, "Test_Indication", "bob") in m.CALLS
+    assert ("activate_filter", query, NS, "Test_Indication", True) in m.CALLS
+    assert ("deactivate_filter", query, NS, "Test_Indication", True) in m.CALLS
+    for t in m.THREADS:
+        t.join(10)
 
 
 def test_fake_catches_delivery_from_an_unattached_thread(fake, broker, ctx):
