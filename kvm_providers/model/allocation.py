@@ -28,9 +28,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from . import keys, mapping
-from .connection import ANY_ERROR, Host
-from .domain import parse_xml
+from ..virt import keys, mapping
+from ..virt.connection import ANY_ERROR, Host
+from ..virt.domain import parse_xml
 from .kinds import KINDS as DEVICE_KINDS
 from .limits import Limits, allocation_limits
 from .pools import (DISK, NET, Pool, PoolKind, is_active,
