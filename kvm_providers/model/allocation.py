@@ -1,6 +1,6 @@
 """Allocation capabilities (DSP1043): one per pool (as libvirt-cim), and the RASD templates that say what may be allocated (SettingsDefineCapabilities).
 
-Everything here is computed from :func:`kvm_providers.virt.limits.allocation_limits`
+Everything here is computed from :func:`kvm_providers.model.limits.allocation_limits`
 (the limits the VirtualSystemManagementService enforces: what is advertised
 is what is accepted), from the storage pool capabilities of the host, and
 from the pool itself (space available, target path).  Nothing depends on

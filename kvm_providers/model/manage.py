@@ -1,4 +1,5 @@
-"""The VirtualSystemManagementService methods on the libvirt layer (DSP1042, DSP1057).
+"""The VirtualSystemManagementService methods (DSP1042, DSP1057), carried out through the
+libvirt layer.
 
 Every method follows the same shape:
 
@@ -8,7 +9,7 @@ Every method follows the same shape:
 2. read the persistent definition fresh (``edit.editable``) and, for a
    running system, the live one; compute the change against what the
    client could see (the live definition of a running system) and validate
-   it (:mod:`kvm_providers.virt.settings`, :mod:`kvm_providers.virt.limits`)
+   it (:mod:`kvm_providers.model.settings`, :mod:`kvm_providers.model.limits`)
    before anything is sent to libvirt;
 3. apply it live where libvirt allows (attach, detach, update of devices,
    vCPU count, memory balloon), then define the edited persistent document,

@@ -1,7 +1,7 @@
 """Client settings (VSSD and RASD properties) into domain XML: classification, defaults,
 validation, and the writes the read-only mapping tables do not do.
 
-The management methods (:mod:`kvm_providers.virt.manage`) use this module to
+The management methods (:mod:`kvm_providers.model.manage`) use this module to
 turn the embedded instances a client sent into in-place edits of a domain
 definition.  Rules:
 
