@@ -36,8 +36,9 @@ def test_every_model_kind_wraps_the_element_kind_of_the_same_name():
     for kind in model_kinds.KINDS:
         el = kind.element
         assert (kind.name, kind.tags, kind.devid, kind.skeleton, kind.device_count,
-                kind.root_level) == (el.name, el.tags, el.devid, el.skeleton, el.device_count,
-                                     el.root_level)
+                kind.root_level, kind.alias, kind.default, kind.clone) == \
+            (el.name, el.tags, el.devid, el.skeleton, el.device_count, el.root_level,
+             el.alias, el.default, el.clone)
 
 
 def test_the_model_kinds_are_the_scanned_kinds():

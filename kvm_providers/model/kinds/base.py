@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ...virt.domain import DomainXML
 
 __all__ = ["DeviceKind", "PoolKind", "Limits", "LimitEnv", "BuildEnv", "ChangeEnv", "LiveOp",
-           "COMMON_DEVICE", "no_id", "other_type_table", "container_guest"]
+           "COMMON_DEVICE", "no_id", "other_type_table"]
 
 
 @dataclass(frozen=True)
@@ -199,15 +199,6 @@ class DeviceKind:
     #: check_change(env, element, changes): checks and normalised values of a change to
     #: an existing device, beyond the limits and check_changes (changes edited in place).
     check_change: Optional[Callable[[ChangeEnv, Any, dict[str, Any]], None]] = None
-    #: alias(root, element) -> the element libvirt keeps in step with this one (the
-    #: <serial> of console 0), changed and removed with it; None: none.
-    alias: Optional[Callable[[Any, Any], Optional[Any]]] = None
-    #: default(root, family, given) -> XML of the device a new system gets when the
-    #: client gave none of the kinds in `given` (libvirt-cim's default devices); None.
-    default: Optional[Callable[[Any, str, set[str]], Optional[str]]] = None
-    #: clone(element, family, taken, name): make a device of a cloned system its own (a
-    #: new MAC address, recorded in `taken` as used by `name`); None: copied as it is.
-    clone: Optional[Callable[[Any, str, dict[str, str], str], None]] = None
 
     # -- the libvirt facts, from the element kind --------------------------------------
 
@@ -235,6 +226,21 @@ class DeviceKind:
     def device_count(self) -> Optional[Callable[[Any], int]]:
         """device_count(element): several logical devices per setting; None: one."""
         return self.element.device_count
+
+    @property
+    def alias(self) -> Optional[Callable[[Any, Any], Optional[Any]]]:
+        """alias(root, element): the element libvirt keeps in step with this one; None."""
+        return self.element.alias
+
+    @property
+    def default(self) -> Optional[Callable[[Any, str, set[str]], Optional[str]]]:
+        """default(root, family, given): XML of a new system's default device; None."""
+        return self.element.default
+
+    @property
+    def clone(self) -> Optional[Callable[[Any, str, dict[str, str], str], None]]:
+        """clone(element, family, taken, name): make a cloned system's device its own."""
+        return self.element.clone
 
     @property
     def root_level(self) -> bool:
@@ -279,11 +285,6 @@ COMMON_DEVICE: dict[str, Field] = {
     "AddressProperties": Computed(_address_props),
     "AddressValues": Computed(_address_values),
 }
-
-
-def container_guest(root: Any, family: str) -> bool:
-    """True for a container (LXC family, or an ``exe`` os type): its default devices differ."""
-    return family.upper() == "LXC" or (root.findtext("os/type") or "").strip() == "exe"
 
 
 def other_type_table(other: str, rt_other: int = 1) -> dict[str, Field]:

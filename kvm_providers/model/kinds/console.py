@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from lxml import etree
 
@@ -13,7 +13,7 @@ from ...schema.valuemaps import (CIM_ResourceAllocationSettingData,
 from ...virt.connection import Host
 from ...virt.mapping import Attr, Computed, Const, Enum, Field
 from ...virt.props import InvalidSetting, Props, host_path
-from .base import BuildEnv, DeviceKind, LimitEnv, Limits, container_guest
+from .base import BuildEnv, DeviceKind, LimitEnv, Limits
 from ...virt.kinds.console import ELEMENT
 from .graphics import split_hostport as _split_hostport
 
@@ -171,28 +171,6 @@ def _build(env: BuildEnv, el: Any, p: Props) -> Any:
     return el
 
 
-def _alias(root: Any, console: Any) -> Optional[Any]:
-    """The <serial> that libvirt shows as `console` (the first console, of target type serial).
-
-    libvirt keeps one device for both: on definition, console 0 is taken from
-    serial 0, so a change to that console must be made to the serial port too.
-    """
-    consoles = root.findall("devices/console")
-    if not consoles or consoles[0] is not console:
-        return None
-    t = console.find("target")
-    if t is not None and t.get("type") not in (None, "serial"):
-        return None
-    serials = root.findall("devices/serial")
-    return serials[0] if serials else None
-
-
-def _default(root: Any, family: str, given: set[str]) -> Optional[str]:
-    """A new container without a console gets one (its init's terminal)."""
-    if not container_guest(root, family) or "console" in given or \
-            root.find("devices/console") is not None:
-        return None
-    return "<console type='pty'><target type='lxc' port='0'/></console>"
 
 
 _CONSOLE_TARGETS = ("serial", "virtio", "xen", "lxc", "openvz", "sclp", "sclplm")
@@ -215,6 +193,4 @@ KIND = DeviceKind(
     vendor_type=32769,
     build=_build,
     check_changes=check_console_paths,
-    limits=_limits,
-    alias=_alias,
-    default=_default)
+    limits=_limits)

@@ -10,7 +10,7 @@ from ...virt import netaddr
 from ...virt.mapping import Attr, Computed, Const, Field
 from ...virt.netaddr import format_hostport, is_ipv6_only
 from ...virt.props import Props
-from .base import BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind, container_guest
+from .base import BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind
 from ...virt.kinds.graphics import ELEMENT
 
 __all__ = ["KIND", "GRAPHICS", "graphics_address", "graphics_ipv6_only", "split_hostport"]
@@ -163,15 +163,6 @@ def _build(env: BuildEnv, el: Any, p: Props) -> Any:
     return el
 
 
-def _default(root: Any, family: str, given: set[str]) -> Optional[str]:
-    """libvirt-cim's default for a new guest that has neither graphics nor a console: VNC
-    on loopback with an automatic port (its clients count a new guest's devices,
-    docs/compat.md, "Default devices")."""
-    if container_guest(root, family) or given & {"graphics", "console"} or \
-            root.find("devices/graphics") is not None or root.find("devices/console") is not None:
-        return None
-    return "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>"
-
 
 _GRAPHICS = ("vnc", "spice", "sdl", "egl-headless", "dbus")
 
@@ -194,6 +185,5 @@ KIND = DeviceKind(
     build=_build,
     id_from_props=_id_from_props,
     limits=_limits,
-    default=_default,
     pool=PoolKind("graphics", "GraphicsPool", 24, "count", "Graphics devices", "Graphics",
                   sharing=2))

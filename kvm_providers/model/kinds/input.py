@@ -8,7 +8,7 @@ from typing import Any, Optional
 from ...schema.valuemaps import CIM_PointingDevice, CIM_ResourceAllocationSettingData
 from ...virt.mapping import Attr, Computed, Const, Field
 from ...virt.props import Props
-from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind, container_guest
+from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind
 from ...virt.kinds.input import ELEMENT
 
 __all__ = ["KIND", "INPUT", "input_caption"]
@@ -64,13 +64,6 @@ def _build(env: BuildEnv, el: Any, p: Props) -> Any:
     return el
 
 
-def _default(root: Any, family: str, given: set[str]) -> Optional[str]:
-    """libvirt-cim's default for a new guest with graphics and no input: a PS/2 mouse."""
-    if container_guest(root, family) or "input" in given or \
-            root.find("devices/input") is not None or root.find("devices/graphics") is None:
-        return None
-    return "<input type='mouse' bus='ps2'/>"
-
 
 _LIMIT_TYPES = ("mouse", "tablet", "keyboard")
 _LIMIT_BUSES = ("ps2", "usb", "virtio", "xen")
@@ -87,5 +80,4 @@ KIND = DeviceKind(
     build=_build,
     id_from_props=_id_from_props,
     limits=_limits,
-    default=_default,
     pool=PoolKind("input", "InputPool", 13, "count", "Input devices", "Input", sharing=2))

@@ -229,14 +229,6 @@ def _check_change(env: ChangeEnv, el: Any, changes: dict[str, Any]) -> None:
     changes["Address"] = mac
 
 
-def _clone(el: Any, family: str, taken: dict[str, str], name: str) -> None:
-    """An interface of a cloned system gets a new MAC address."""
-    mac = el.find("mac")
-    if mac is not None:
-        new = random_mac(taken, family)
-        taken[new] = name
-        mac.set("address", new)
-
 
 def _allocated(el: Any, ctx: Any) -> Optional[str]:
     """An interface of type network comes from that network; others from no pool."""
@@ -260,6 +252,5 @@ KIND = DeviceKind(
     limits=_limits,
     prepare_change=_prepare_change,
     check_change=_check_change,
-    clone=_clone,
     pool=PoolKind("net", "NetworkPool", 10, "count", "Virtual networks of the host",
                   "Network", sharing=3, libvirt_backed=True, allocated=_allocated))

@@ -2,7 +2,9 @@
 
 The libvirt facts only: which XML elements a kind's devices are, how their
 device ids are formed, the element a new device starts from, how many
-logical devices one element defines.  What the kind is in CIM terms (classes,
+logical devices one element defines, and the hooks that only move XML (the
+element libvirt keeps in step with one, the default device of a new system,
+what a clone must not share).  What the kind is in CIM terms (classes,
 ResourceType, the RASD mapping table, the builder from client properties,
 limits, pool) is the CIM model's (:mod:`kvm_providers.model.kinds`), whose
 ``DeviceKind`` wraps an ``ElementKind``.
@@ -15,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from lxml import etree
 
-__all__ = ["ElementKind"]
+__all__ = ["ElementKind", "container_guest"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +33,15 @@ class ElementKind:
     #: device_count(element): an element that defines several logical devices, numbered
     #: 0..n-1 (one Processor per vCPU); None: one device with the setting's id.
     device_count: Optional[Callable[[Any], int]] = None
+    #: alias(root, element) -> the element libvirt keeps in step with this one (the
+    #: <serial> of console 0), changed and removed with it; None: none.
+    alias: Optional[Callable[[Any, Any], Optional[Any]]] = None
+    #: default(root, family, given) -> XML of the device a new system gets when the
+    #: client gave none of the kinds in `given` (libvirt-cim's default devices); None.
+    default: Optional[Callable[[Any, str, set[str]], Optional[str]]] = None
+    #: clone(element, family, taken, name): make a device of a cloned system its own (a
+    #: new MAC address, recorded in `taken` as used by `name`); None: copied as it is.
+    clone: Optional[Callable[[Any, str, dict[str, str], str], None]] = None
 
     @property
     def root_level(self) -> bool:
@@ -43,3 +54,8 @@ class ElementKind:
         if self.skeleton is None:
             raise ValueError(f"a {self.name} setting cannot be added, only modified")
         return etree.fromstring(self.skeleton)
+
+
+def container_guest(root: Any, family: str) -> bool:
+    """True for a container (LXC family, or an ``exe`` os type): its default devices differ."""
+    return family.upper() == "LXC" or (root.findtext("os/type") or "").strip() == "exe"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .base import ElementKind
+from .base import ElementKind, container_guest
 
-__all__ = ["ELEMENT", "devid"]
+__all__ = ["ELEMENT", "devid", "default"]
 
 
 def devid(el: Any) -> Optional[str]:
@@ -17,4 +17,13 @@ def devid(el: Any) -> Optional[str]:
     return f"{t}:{b}" if b else t
 
 
-ELEMENT = ElementKind("input", ("input",), devid, skeleton="<input/>")
+def default(root: Any, family: str, given: set[str]) -> Optional[str]:
+    """libvirt-cim's default for a new guest with graphics and no input: a PS/2 mouse."""
+    if container_guest(root, family) or "input" in given or \
+            root.find("devices/input") is not None or root.find("devices/graphics") is None:
+        return None
+    return "<input type='mouse' bus='ps2'/>"
+
+
+ELEMENT = ElementKind("input", ("input",), devid, skeleton="<input/>",
+                      default=default)
