@@ -4,14 +4,14 @@ resource pool (InstanceID = the pool's), as libvirt-cim has them.
 Pools reach theirs, and the host reaches all of them, through ElementCapabilities;
 the RASD templates that give minimum, maximum, default, increment and the
 supported values hang off them through SettingsDefineCapabilities (see
-kvm_providers.virt.allocation).
+kvm_providers.model.allocation).
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.virt.allocation import Capabilities, host_capabilities, lookup_capabilities
+from kvm_providers.model.allocation import Capabilities, host_capabilities, lookup_capabilities
 
 from .common import VirtProvider, fill, providers_for
 

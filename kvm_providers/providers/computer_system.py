@@ -27,8 +27,9 @@ from typing import Any, Iterator, Optional
 
 import pywbem
 
+from kvm_providers.model import manage
 from kvm_providers.virt import (DomainNotFound, domain_state, has_managed_save, keys,
-                                lifecycle, list_domains, lookup_domain, manage)
+                                lifecycle, list_domains, lookup_domain)
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt.domain import DomainRef
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt.poolconfig import volume_of_path, volumes
-from kvm_providers.virt.pools import DISK, list_pools
+from kvm_providers.model.poolconfig import volume_of_path, volumes
+from kvm_providers.model.pools import DISK, list_pools
 
 from .common import AssociationProvider, Role, providers_for
 from .common.pool_paths import pool_of_path, pool_path, same_host_system, volume_path

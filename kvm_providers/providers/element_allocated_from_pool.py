@@ -4,7 +4,7 @@ disks, network ports, display, pointing devices and controllers) and, for the
 primordial DiskPool/0 and NetworkPool/0, the storage pools and networks that
 are their children - DSP2013 use case 5.1.7.
 
-Which pool a device comes from is kvm_providers.virt.pools.setting_pool (the
+Which pool a device comes from is kvm_providers.model.pools.setting_pool (the
 rule of the RASDs' PoolID); consoles and filesystems come from no pool.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt.pools import DISK, NET, allocated_from, list_pools
+from kvm_providers.model.pools import DISK, NET, allocated_from, list_pools
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
 from .common.paths import device_path, element_of_path

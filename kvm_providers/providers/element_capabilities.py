@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from kvm_providers.virt import keys, list_domains, lookup_domain
-from kvm_providers.virt.allocation import Capabilities, host_capabilities, lookup_capabilities
-from kvm_providers.virt.pools import list_pools
+from kvm_providers.model.allocation import Capabilities, host_capabilities, lookup_capabilities
+from kvm_providers.model.pools import list_pools
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import (cs_of_path, cs_path, elec_path, host_of_path, host_path,

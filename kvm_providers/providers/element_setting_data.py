@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from kvm_providers.schema.valuemaps import CIM_ElementSettingData
-from kvm_providers.virt.devices import KINDS
+from kvm_providers.model.kinds import KINDS
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import element_of_path, rasd_path, vssd_of_path, vssd_path

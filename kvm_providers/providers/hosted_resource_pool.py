@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt.pools import list_pools
+from kvm_providers.model.pools import list_pools
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import host_of_path, host_path

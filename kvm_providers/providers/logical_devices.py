@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from kvm_providers.virt import keys
-from kvm_providers.virt.devices import KINDS, kind_for_class
+from kvm_providers.model.kinds import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
 from .common import DomainViewProvider, fill_from_table, get_domain_doc, providers_for

@@ -10,7 +10,7 @@ Methods (DSP1042; invoked on the class path or on an instance path, as
 libvirt-cim's clients do): DefineSystem, DestroySystem, AddResourceSettings,
 ModifyResourceSettings, RemoveResourceSettings, ModifySystemSettings.  They
 are thin: parameters are checked and turned into plain values here, the work
-is done by :mod:`kvm_providers.virt.manage`.  They complete synchronously
+is done by :mod:`kvm_providers.model.manage`.  They complete synchronously
 (return 0); bad parameters raise CIM_ERR_INVALID_PARAMETER naming the
 parameter, property and value; a target that does not exist raises
 CIM_ERR_NOT_FOUND naming it; libvirt failures raise CIM_ERR_FAILED.  On any
@@ -27,11 +27,12 @@ from pywbem import CIMError, CIMInstanceName
 from kvm_providers import __version__
 from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
 from kvm_providers.schema.valuemaps import CIM_VirtualSystemManagementService
-from kvm_providers.virt import host_facts, keys, manage
+from kvm_providers.model import manage
+from kvm_providers.virt import host_facts, keys
 from kvm_providers.virt.connection import DomainNotFound, Host
-from kvm_providers.virt.devices import kind_for_class
+from kvm_providers.model.kinds import kind_for_class
 from kvm_providers.virt.domain import version_string
-from kvm_providers.virt.settings import InvalidSetting
+from kvm_providers.model.settings import InvalidSetting
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
 from .common.instances import props_of

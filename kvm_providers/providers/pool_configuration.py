@@ -20,7 +20,7 @@ several hosts of the family the pool parameters then say which host):
 All complete before they return (0).  Bad input raises CIM_ERR_INVALID_PARAMETER
 naming the parameter and property, a pool that does not exist
 CIM_ERR_NOT_FOUND, something in use or refused by libvirt CIM_ERR_FAILED; the
-libvirt layer (kvm_providers.virt.poolconfig) leaves nothing half created.
+libvirt layer (kvm_providers.model.poolconfig) leaves nothing half created.
 The capabilities list exactly the methods implemented here.
 """
 
@@ -36,11 +36,11 @@ from kvm_providers.schema.valuemaps import (P_ResourcePoolConfigurationCapabilit
                                             P_ResourcePoolConfigurationService)
 from kvm_providers.virt import keys
 from kvm_providers.virt.connection import Host
-from kvm_providers.virt.poolconfig import (InUse, InvalidSettings, Volume, create_network,
+from kvm_providers.model.poolconfig import (InUse, InvalidSettings, Volume, create_network,
                                            create_storage_pool, delete_pool, delete_volume,
                                            find_volume, make_volume, prepare_volume,
                                            refresh_pool, volume_of_path)
-from kvm_providers.virt.pools import DISK, NET, PRIMORDIAL, Pool, kind_for_class, \
+from kvm_providers.model.pools import DISK, NET, PRIMORDIAL, Pool, kind_for_class, \
     lookup_pool, parse_pool_id
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for

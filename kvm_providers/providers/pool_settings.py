@@ -4,7 +4,7 @@
 
 Their instances are
 
-* the templates of the allocation capabilities (kvm_providers.virt.allocation):
+* the templates of the allocation capabilities (kvm_providers.model.allocation):
   what CreateChildResourcePool accepts for a storage pool or a network (the
   capabilities of DiskPool/0 and NetworkPool/0) and what CreateResourceInPool
   accepts for a volume (those of each storage pool).  They are reached through
@@ -26,8 +26,8 @@ from typing import Any, Iterator, Optional
 
 from kvm_providers.schema.valuemaps import P_StorageVolumeResourceAllocationSettingData
 from kvm_providers.virt import keys
-from kvm_providers.virt.allocation import VOLUME_FORMATS, VOLUME_RESOURCE_TYPE, lookup_template
-from kvm_providers.virt.poolconfig import Volume, volume_format, volume_of_path, volume_sizes
+from kvm_providers.model.allocation import VOLUME_FORMATS, VOLUME_RESOURCE_TYPE, lookup_template
+from kvm_providers.model.poolconfig import Volume, volume_format, volume_of_path, volume_sizes
 
 from .common import VirtProvider, fill, providers_for
 

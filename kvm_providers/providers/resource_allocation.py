@@ -3,7 +3,7 @@ input, console and controller settings of each virtual system (DSP1041, DSP1057)
 
 InstanceID "<domain>/<devid>" (COMPAT.md; host-qualified with several hosts).
 GetInstance also answers the templates of the allocation capabilities
-("<capabilities id>#<name>", kvm_providers.virt.allocation), which are not
+("<capabilities id>#<name>", kvm_providers.model.allocation), which are not
 enumerated: they say what may be allocated, they are no allocation.
 Each class reads its properties through its kind's mapping table
 (kvm_providers.virt.mapping), the tables the write side shares; only the
@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from kvm_providers.virt import keys
-from kvm_providers.virt.allocation import lookup_template
-from kvm_providers.virt.devices import KINDS, kind_for_class
+from kvm_providers.model.allocation import lookup_template
+from kvm_providers.model.kinds import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
 from .common import DomainViewProvider, fill_from_table, get_domain_doc, providers_for

@@ -1,12 +1,12 @@
 """{P}_ResourceAllocationFromPool: a resource pool (Antecedent) and the RASDs of the
 virtual systems allocated from it (Dependent) - DSP2013 use case 5.1.7.  The
-RASDs' PoolID names the same pool (kvm_providers.virt.pools.setting_pool)."""
+RASDs' PoolID names the same pool (kvm_providers.model.pools.setting_pool)."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt.pools import allocated_from, list_pools
+from kvm_providers.model.pools import allocated_from, list_pools
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import element_of_path, rasd_path

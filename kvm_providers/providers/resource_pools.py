@@ -4,7 +4,7 @@ MemoryPool, DiskPool, NetworkPool, GraphicsPool, InputPool and ControllerPool.
 InstanceID = PoolID = libvirt-cim's "<Kind>Pool/<name>" ("/0" for the
 primordial pools; the InstanceID host-qualified with several hosts).
 Capacity and Reserved are computed from libvirt in every request (see
-kvm_providers.virt.pools): Reserved follows every define, modify and
+kvm_providers.model.pools): Reserved follows every define, modify and
 destroy of a virtual system.  Only the properties asked for are computed:
 EnumerateInstanceNames lists pools without a call per pool, and Reserved of
 the processor and memory pools (the only ones that read every domain's XML)
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.virt.pools import (DISK, NET, Pool, capacity, is_active, kind_for_class,
+from kvm_providers.model.pools import (DISK, NET, Pool, capacity, is_active, kind_for_class,
                                       list_pools, network_xml, pool_autostart, pool_from_id,
                                       reserved, storage_pool_xml)
 

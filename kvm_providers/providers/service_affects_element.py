@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from kvm_providers.schema.valuemaps import CIM_ServiceAffectsElement
 from kvm_providers.virt import list_domains
-from kvm_providers.virt.pools import DISK, NET, list_pools
+from kvm_providers.model.pools import DISK, NET, list_pools
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
 from .common.paths import cs_of_path, cs_path, device_path, element_of_path, vsms_path

@@ -2,7 +2,7 @@
 and its RASD templates (PartComponent), with the ValueRole, ValueRange and
 PropertyPolicy that say what each template means: the Default point, the
 Minimums, Maximums and Increments of the quantities, and one Supported point
-per supported value of an enumerated property (kvm_providers.virt.allocation).
+per supported value of an enumerated property (kvm_providers.model.allocation).
 
 The templates are computed from the host's limits and the pool, never from
 the pool's volumes: their number does not grow with them.  Seen from a RASD
@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from pywbem import CIMInstanceName, Uint16
 
-from kvm_providers.virt.allocation import (Capabilities, Template, host_capabilities,
+from kvm_providers.model.allocation import (Capabilities, Template, host_capabilities,
                                            lookup_capabilities, lookup_template, templates)
 
 from .common import Role, VirtProvider, providers_for

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt.devices import KINDS
+from kvm_providers.model.kinds import KINDS
 
 from .common import AssociationProvider, Role, providers_for
 from .common.paths import (cs_of_path, cs_path, device_path, element_of_path, rasd_path,

@@ -19,7 +19,8 @@ from typing import Any, Iterator, Optional
 
 from pywbem import CIMDateTime
 
-from kvm_providers.virt import list_domains, mapping
+from kvm_providers.model.vssd import VSSD
+from kvm_providers.virt import list_domains
 from kvm_providers.virt.domain import DomainRef, DomainXML
 from kvm_providers.virt.snapshots import Snapshot, list_snapshots, snapshot_names
 
@@ -55,7 +56,7 @@ class SnapshotSettingsProvider(VirtProvider):
     def _fill(self, inst: Any, model: Any, ref: DomainRef, snap: Snapshot,
               doc: Optional[DomainXML]) -> None:
         if doc is not None:
-            fill_from_table(inst, model, mapping.VSSD, doc.root_view, doc.context())
+            fill_from_table(inst, model, VSSD, doc.root_view, doc.context())
         fill(inst, model, snapshot_values(ref, snap), _PROPS)
 
     def enum_instances(self, env, model, keys_only) -> Iterator[Any]:

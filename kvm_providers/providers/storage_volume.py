@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from kvm_providers.virt.poolconfig import (Volume, volume_format, volume_of_path, volume_sizes,
+from kvm_providers.model.poolconfig import (Volume, volume_format, volume_of_path, volume_sizes,
                                            volumes)
-from kvm_providers.virt.pools import DISK, list_pools
+from kvm_providers.model.pools import DISK, list_pools
 
 from .common import VirtProvider, fill, providers_for
 from .common.health import STATUS_PROPS, host_status_values

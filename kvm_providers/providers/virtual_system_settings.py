@@ -2,7 +2,7 @@
 
 InstanceID "<P>:<domain>" (COMPAT.md; host-qualified with several hosts).
 The properties are read from the domain XML through the VSSD mapping table
-(kvm_providers.virt.mapping.VSSD), the table the write side shares.  The
+(kvm_providers.model.vssd.VSSD), the table the write side shares.  The
 domain's current definition serves as both the state and the defined
 configuration, as in libvirt-cim (ElementSettingData relates the instance
 to itself).
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from kvm_providers.virt import iter_domain_xml, keys, list_domains
-from kvm_providers.virt import mapping
+from kvm_providers.model.vssd import VSSD
 from kvm_providers.virt.domain import DomainXML
 
 from .common import VirtProvider, fill_from_table, get_domain_doc, providers_for, put, wanted_in
@@ -27,7 +27,7 @@ class VSSDProvider(VirtProvider):
     """{P}_VirtualSystemSettingData for every family."""
 
     def _fill(self, inst: Any, model: Any, doc: DomainXML) -> None:
-        fill_from_table(inst, model, mapping.VSSD, doc.root_view, doc.context())
+        fill_from_table(inst, model, VSSD, doc.root_view, doc.context())
         for _name, pspec in wanted_in(model, _EXTRA):
             put(inst, pspec, doc.host.family)
 

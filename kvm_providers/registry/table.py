@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from ..virt.kinds import KINDS
+from ..model.kinds import KINDS
 
 __all__ = ["Entry", "Registration", "TABLE", "FAMILIES", "registrations", "dispatch_table",
            "INSTANCE", "ASSOCIATION", "METHOD", "INDICATION", "VIRT_NS", "INTEROP_NS",

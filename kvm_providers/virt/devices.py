@@ -1,11 +1,12 @@
-"""Device kinds: which XML elements become which RASD and logical device, and their ids.
+"""Device settings and logical devices of a domain: which XML elements are settings of
+which kind, and their ids.
 
-A *setting* is one RASD of a domain: the processor settings and the memory
-settings (both read from the ``<domain>`` root), and one per ``<disk>`` /
-``<filesystem>``, ``<interface>``, ``<graphics>``, ``<input>``,
-``<console>`` and ``<controller>``.  A *logical device* is what the running
-system has: one Processor per vCPU (DeviceID ``<domain>/<n>``, all defined
-by the one processor RASD), one Memory, and one device per setting of the
+A *setting* is one device of a kind (what CIM calls a RASD): the processor
+settings and the memory settings (both read from the ``<domain>`` root), and
+one per ``<disk>`` / ``<filesystem>``, ``<interface>``, ``<graphics>``,
+``<input>``, ``<console>``, ``<controller>``, ``<tpm>``, ``<watchdog>``,
+``<rng>``.  A *logical device* is what the running system has: one per vCPU
+(all defined by the one processor setting), and one device per setting of the
 other kinds, with the setting's id.
 
 Device ids (the part after ``<domain>/``) follow libvirt-cim: disk target dev
@@ -15,41 +16,67 @@ graphics type (``vnc``), input ``<type>:<bus>`` (``tablet:usb``),
 within a domain: a second element with the same id (two VNC servers, two
 identical USB tablets) gets ``#2``, ``#3`` ... appended, in document order.
 Elements the kinds do not cover (video, sound, serial, channel, hostdev,
-memballoon ...) are not modelled and are left alone.  The kinds are declared
-in :mod:`kvm_providers.virt.kinds` (one module each).
+memballoon ...) are not modelled and are left alone.
+
+The kinds scanned are the libvirt layer's element kinds
+(:mod:`kvm_providers.virt.kinds`) until the layer above installs its own with
+:func:`use_kinds`: the CIM model (:mod:`kvm_providers.model.kinds`) installs
+its ``DeviceKind`` objects, which wrap the same element kinds, so that a
+setting's ``kind`` carries the CIM mapping too.  The names, tags, ids and order
+are the element kinds' either way.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
+from dataclasses import dataclass
+from typing import Sequence
+
 from . import mapping as M
-from .kinds import KIND_BY_NAME, KINDS
-from .kinds.base import DeviceKind
+from .kinds import KINDS as ELEMENT_KINDS
 
-__all__ = ["DeviceKind", "KINDS", "KIND_BY_NAME", "KIND_BY_RASD", "KIND_BY_DEVICE",
-           "Setting", "LogicalDevice", "scan_settings", "logical_devices", "kind_for_class"]
-
-# The kinds themselves (tags, device ids, tables ...) are declared in kinds/<kind>.py and
-# listed by the registry (kinds/__init__.py); this module indexes and scans them.
-KIND_BY_RASD = {k.rasd_class.lower(): k for k in KINDS}
-KIND_BY_DEVICE = {k.device_class.lower(): k for k in KINDS if k.device_class}
-_KIND_BY_TAG = {tag: k for k in KINDS for tag in k.tags}
-_ORDER = {k.name: i for i, k in enumerate(KINDS)}
-#: Kinds read from the <domain> root (one setting each, its id the kind's name).
-_ROOT_KINDS = tuple(k for k in KINDS if not k.tags)
+__all__ = ["Setting", "LogicalDevice", "scan_settings", "logical_devices", "use_kinds",
+           "scanned_kinds"]
 
 
-def kind_for_class(classname: str) -> tuple[Optional[DeviceKind], str]:
-    """(kind, 'rasd' | 'device') for a family class name such as KVM_LogicalDisk."""
-    base = classname.split("_", 1)[1].lower() if "_" in classname else classname.lower()
-    k = KIND_BY_RASD.get(base)
-    if k is not None:
-        return k, "rasd"
-    k = KIND_BY_DEVICE.get(base)
-    if k is not None:
-        return k, "device"
-    return None, ""
+@dataclass(frozen=True)
+class _Registry:
+    """The kinds scanned, indexed (replaced as a whole by use_kinds)."""
+
+    #: The kind objects (ElementKind, or the objects wrapping them that were installed).
+    kinds: tuple[Any, ...]
+    by_tag: dict[str, Any]
+    order: dict[str, int]
+    #: Kinds read from the <domain> root (one setting each, its id the kind's name).
+    root: tuple[Any, ...]
+
+
+def _registry(kinds: Sequence[Any]) -> _Registry:
+    return _Registry(tuple(kinds), {tag: k for k in kinds for tag in k.tags},
+                     {k.name: i for i, k in enumerate(kinds)},
+                     tuple(k for k in kinds if not k.tags))
+
+
+_REGISTRY = _registry(ELEMENT_KINDS)
+
+
+def use_kinds(kinds: Sequence[Any]) -> None:
+    """Scan domains with `kinds` from now on: one object per element kind of this layer, in
+    the same order, each with the element kind as its ``element`` (the CIM model's
+    DeviceKind objects).  ValueError if they do not cover the element kinds exactly:
+    names, tags and ids must not depend on which layer asks."""
+    elements = tuple(getattr(k, "element", None) for k in kinds)
+    if elements != ELEMENT_KINDS:
+        raise ValueError("use_kinds: the kinds must wrap kvm_providers.virt.kinds.KINDS, "
+                         "one each, in order")
+    global _REGISTRY
+    _REGISTRY = _registry(kinds)
+
+
+def scanned_kinds() -> tuple[Any, ...]:
+    """The kinds domains are scanned with (the element kinds, or those installed)."""
+    return _REGISTRY.kinds
 
 
 class Setting:
@@ -61,7 +88,7 @@ class Setting:
 
     __slots__ = ("kind", "element", "devid", "_view")
 
-    def __init__(self, kind: DeviceKind, element: Any, devid: str, view: Any = None):
+    def __init__(self, kind: Any, element: Any, devid: str, view: Any = None):
         self.kind, self.element, self.devid, self._view = kind, element, devid, view
 
     @property
@@ -72,9 +99,12 @@ class Setting:
 
     @property
     def table(self) -> M.Table:
+        """The mapping table of the setting's element (the installed kind's, e.g. the CIM
+        model's DeviceKind.table; element kinds alone have none)."""
         return self.kind.table(self.element)
 
     def read(self, prop: str, ctx: Any = None) -> Any:
+        """The value of `prop` through the table (None if the table has no such field)."""
         f = self.table.get(prop)
         return None if f is None else f.read(self.element, ctx)
 
@@ -87,7 +117,7 @@ class LogicalDevice:
 
     __slots__ = ("kind", "devid", "setting", "number")
 
-    def __init__(self, kind: DeviceKind, devid: str, setting: Setting, number: int = 0):
+    def __init__(self, kind: Any, devid: str, setting: Setting, number: int = 0):
         self.kind, self.devid, self.setting, self.number = kind, devid, setting, number
 
     def __repr__(self) -> str:
@@ -104,7 +134,8 @@ def scan_settings(root: Any, kinds: Optional[set[str]] = None,
     out: list[Setting] = []
     if root_view is None:
         root_view = M.View(root)
-    for root_kind in _ROOT_KINDS:
+    reg = _REGISTRY
+    for root_kind in reg.root:
         if kinds is None or root_kind.name in kinds:
             out.append(Setting(root_kind, root, root_kind.name, root_view))
     devs = root.find("devices")
@@ -116,7 +147,7 @@ def scan_settings(root: Any, kinds: Optional[set[str]] = None,
         tag = el.tag
         if not isinstance(tag, str):
             continue  # comments, processing instructions
-        kind = _KIND_BY_TAG.get(tag)
+        kind = reg.by_tag.get(tag)
         if kind is None:
             continue
         devid = kind.devid(el)
@@ -126,7 +157,7 @@ def scan_settings(root: Any, kinds: Optional[set[str]] = None,
         seen[devid] = n
         if n > 1:
             devid = f"{devid}#{n}"
-        found.append((_ORDER[kind.name], pos, Setting(kind, el, devid)))
+        found.append((reg.order[kind.name], pos, Setting(kind, el, devid)))
     found.sort(key=lambda t: (t[0], t[1]))
     out.extend(s for _, _, s in found if kinds is None or s.kind.name in kinds)
     return out

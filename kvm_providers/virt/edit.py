@@ -1,4 +1,5 @@
-"""Editing domain definitions in place: the write side of the model (used by issue 4).
+"""Editing domain definitions in place: the libvirt side of the write side (the CIM side,
+properties through the mapping tables, is :mod:`kvm_providers.model.settings`).
 
 The rule: fetch the domain's *persistent* XML (secure, inactive), change
 exactly the elements and attributes the client's properties map to, and
@@ -10,9 +11,9 @@ survives every change.
 ::
 
     doc = edit.editable(ref)                       # fresh parse, not the request memo
-    edit.apply_system(doc, {"AutomaticRecoveryAction": 3})
+    settings.apply_system(doc, {"AutomaticRecoveryAction": 3})    # model.settings
     s = doc.setting("vda")
-    edit.apply_setting(doc, s, {"DriverCache": "writeback"})
+    settings.apply_setting(doc, s, {"DriverCache": "writeback"})
     el = settings.new_device(host, "KVM", doc, KIND_BY_NAME["disk"], props, where, macs)
     edit.append_device(doc, KIND_BY_NAME["disk"], el)   # the kind's builder made `el`
     edit.remove_setting(doc, "52:54:00:00:00:02")
@@ -26,16 +27,17 @@ an XML form; libvirt's own validation errors come from :func:`define` as
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 
 from .scope import current_scope
 from . import mapping
 from .connection import Host
-from .devices import DeviceKind, Setting
+from .devices import Setting
+from .kinds.base import ElementKind
 from .domain import XML_FLAGS, XML_INACTIVE, DomainRef, DomainXML, fetch_xml_text, parse_xml
 
-__all__ = ["editable", "apply_system", "apply_setting", "append_device", "setting_of",
+__all__ = ["editable", "append_device", "setting_of",
            "remove_setting", "define", "invalidate"]
 
 def editable(ref: DomainRef) -> DomainXML:
@@ -45,21 +47,7 @@ def editable(ref: DomainRef) -> DomainXML:
     return DomainXML(ref, parse_xml(text), inactive=True)
 
 
-def apply_system(doc: DomainXML, props: Mapping[str, Any]) -> list[str]:
-    """Apply VSSD properties to the ``<domain>`` root; returns the properties written."""
-    written = mapping.apply_props(mapping.VSSD, doc.root, props, doc.context())
-    doc.invalidate()
-    return written
-
-
-def apply_setting(doc: DomainXML, setting: Setting, props: Mapping[str, Any]) -> list[str]:
-    """Apply RASD properties to the element of `setting`; returns the properties written."""
-    written = mapping.apply_props(setting.table, setting.element, props, doc.context())
-    doc.invalidate()
-    return written
-
-
-def append_device(doc: DomainXML, kind: DeviceKind, el: Any) -> None:
+def append_device(doc: DomainXML, kind: ElementKind, el: Any) -> None:
     """Add `el` to ``<devices>`` in libvirt's customary grouping: after the last element
     of the same tag."""
     devices = mapping.ensure_path(doc.root, "devices")

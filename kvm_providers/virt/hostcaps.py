@@ -2,7 +2,7 @@
 
 DefineSystem takes its defaults from here (domain type kvm where the host
 offers it, qemu otherwise; architecture, machine and emulator), and the
-allocation limits (:mod:`kvm_providers.virt.limits`) take the maximum vCPU
+allocation limits (:mod:`kvm_providers.model.limits`) take the maximum vCPU
 count and the device enumerations from here.  Both documents are fetched
 once per connection (``Host.info``), never per request.
 """

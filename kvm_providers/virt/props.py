@@ -1,5 +1,5 @@
 """Client property values (and :class:`~.errors.InvalidSetting` for bad ones), shared by the generic settings code
-(:mod:`kvm_providers.virt.settings`) and the device kinds (:mod:`kvm_providers.virt.kinds`).
+(:mod:`kvm_providers.model.settings`) and the device kinds (:mod:`kvm_providers.model.kinds`).
 
 Moved out of settings.py (issue 11): the kinds' builders of new devices need
 them, and settings.py consumes the kinds registry, so they live below both.

@@ -21,7 +21,7 @@ from kvm_providers.cmpi import adapter, sharing
 from kvm_providers.config import Config
 from kvm_providers.providers import resource_allocation
 from kvm_providers.virt import domain as vdomain
-from kvm_providers.virt.devices import KINDS
+from kvm_providers.model.kinds import KINDS
 
 from tests.fixtures.generate import write_node
 from tests.support.libvirt_calls import count_libvirt_calls

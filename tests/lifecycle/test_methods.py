@@ -10,7 +10,7 @@ from lxml import etree
 from pywbem import CIMError, CIMInstance, CIMInstanceName, Uint16, Uint64
 
 from kvm_providers.providers.common import capabilities
-from kvm_providers.virt import limits
+from kvm_providers.model import limits
 
 from .conftest import NS, c14n, cs_path, rasd, rasd_path, vssd, vssd_path
 

@@ -13,7 +13,7 @@ from kvm_providers import virt
 from kvm_providers.config import Config, StorageConfig
 from kvm_providers.provider import request_scope
 from kvm_providers.virt import validate
-from kvm_providers.virt.allocation import lookup_template
+from kvm_providers.model.allocation import lookup_template
 
 from tests.providers.harness import MODEL_MODULES, Harness
 from tests.support.libvirt_calls import count_libvirt_calls

@@ -39,7 +39,7 @@ def _domains_xml(lv):
 
 
 def _mem_kib(root):
-    from kvm_providers.virt.kinds.mem import TABLE as MEM
+    from kvm_providers.model.kinds.mem import TABLE as MEM
     return MEM["Reservation"].read(root)
 
 
@@ -148,7 +148,7 @@ def test_uc_5_1_6_capacity_and_allocation(qserver, daemon):
 
     def expect():
         roots = _domains_xml(lv)
-        from kvm_providers.virt.kinds.proc import TABLE as PROC
+        from kvm_providers.model.kinds.proc import TABLE as PROC
         return (sum(PROC["VirtualQuantity"].read(r) for r in roots),
                 sum(_mem_kib(r) for r in roots),
                 sum(len(r.findall("devices/graphics")) for r in roots),

@@ -14,8 +14,10 @@ from kvm_providers.provider import request_scope
 from kvm_providers.virt import (DomainNotFound, HostUnavailable, domain_state, domain_xml, edit,
                                 keys, list_domains, lookup_domain, mapping)
 from kvm_providers.providers.common import states
-from kvm_providers.virt.devices import KIND_BY_NAME, kind_for_class
-from kvm_providers.virt.settings import InvalidSetting, Props, new_device
+from kvm_providers.model.kinds import KIND_BY_NAME, kind_for_class
+from kvm_providers.model import settings
+from kvm_providers.model.settings import InvalidSetting, Props, new_device
+from kvm_providers.model.vssd import VSSD
 from kvm_providers.virt.domain import parse_xml
 
 
@@ -158,7 +160,7 @@ def test_full_domain_values(layer, node_uri, lv):
         assert (vs["Ports"], vs["Vectors"]) == ("16", "4")
         assert props("controller:scsi:0")["Queues"] == "4"
         assert props("proc")["Weight"] == 2048
-        vssd = {k: f.read(doc.root, ctx) for k, f in mapping.VSSD.items()}
+        vssd = {k: f.read(doc.root, ctx) for k, f in VSSD.items()}
         assert vssd["BootDevices"] == ["hd", "cdrom", "network"]
         assert vssd["ClockOffset"] == 1 and vssd["AutomaticRecoveryAction"] == 123
         assert vssd["Notes"] == ["All the devices\nsecond line"]
@@ -192,8 +194,8 @@ def test_applying_read_values_changes_nothing(layer, node_uri):
             for s in doc.settings():
                 values = {k: f.read(s.element, ctx) for k, f in s.table.items() if f.writable}
                 mapping.apply_props(s.table, s.element, values, ctx)
-            values = {k: f.read(doc.root, ctx) for k, f in mapping.VSSD.items() if f.writable}
-            mapping.apply_props(mapping.VSSD, doc.root, values, ctx)
+            values = {k: f.read(doc.root, ctx) for k, f in VSSD.items() if f.writable}
+            mapping.apply_props(VSSD, doc.root, values, ctx)
             assert c14n(doc.root) == before, ref.name
 
 
@@ -213,15 +215,15 @@ def test_edit_define_preserves_what_the_mapping_does_not_know(layer, node_uri):
         doc = edit.editable(ref)
         old = {p: [c14n(e) for e in doc.root.xpath(p)] for p in PRESERVED}
         assert all(old.values()), [p for p, v in old.items() if not v]
-        assert edit.apply_system(doc, {"AutomaticRecoveryAction": 3, "EnableACPI": False,
+        assert settings.apply_system(doc, {"AutomaticRecoveryAction": 3, "EnableACPI": False,
                                        "BootDevices": ["cdrom", "hd"],
                                        "VirtualSystemType": "ignored (not mapped)"})
-        edit.apply_setting(doc, doc.setting("vda"), {"DriverCache": "none",
+        settings.apply_setting(doc, doc.setting("vda"), {"DriverCache": "none",
                                                      "ResourceType": 17})
         with pytest.raises(mapping.NotWritable):
             mapping.apply_props(doc.setting("vda").table, doc.setting("vda").element,
                                 {"ResourceType": 10}, skip_unwritable=False)
-        edit.apply_setting(doc, doc.setting("mem"), {"VirtualQuantity": 524288})
+        settings.apply_setting(doc, doc.setting("mem"), {"VirtualQuantity": 524288})
         # The one builder of new devices (the management service's): kinds/disk.py.
         el = new_device(host, "KVM", doc, KIND_BY_NAME["disk"],
                         Props({"Address": "/var/lib/libvirt/images/data.img",

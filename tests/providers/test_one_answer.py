@@ -25,7 +25,7 @@ from pywbem import CIMError, CIMInstanceName
 from kvm_providers.provider import cim_error, request_scope
 from kvm_providers.virt import connection as vconn
 from kvm_providers.virt import domain as vdomain
-from kvm_providers.virt import settings as vsettings
+from kvm_providers.model import settings as vsettings
 from kvm_providers.virt import validate as vvalidate
 from kvm_providers.virt.errors import VirtError
 from kvm_providers.config import HostConfig

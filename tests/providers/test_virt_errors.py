@@ -76,10 +76,10 @@ def test_the_layers_other_errors_are_in_the_one_hierarchy():
     """The errors of the layer's modules (filters, pool configuration, names and paths,
     limits, the mapping) are VirtErrors: translated by reason like the others, and still
     the ValueErrors their callers catch."""
-    from kvm_providers.virt.limits import LimitError
+    from kvm_providers.model.limits import LimitError
     from kvm_providers.virt.mapping import NotWritable
     from kvm_providers.virt.nwfilter import FilterError
-    from kvm_providers.virt.poolconfig import InUse, InvalidSettings
+    from kvm_providers.model.poolconfig import InUse, InvalidSettings
     from kvm_providers.virt.validate import BadName, PathNotAllowed
     cases = [
         (FilterError("exists", "f exists"), pywbem.CIM_ERR_ALREADY_EXISTS),

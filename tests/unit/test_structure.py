@@ -38,20 +38,8 @@ KNOWN_OVERSIZED: set[str] = {
 KNOWN_CYCLES: set[tuple[str, ...]] = set()
 #: (importing module, imported module, private name).
 KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
-#: (libvirt layer module, CIM module it imports): the CIM ValueMap values (ResourceType,
-#: EmulatedType, AutomaticRecoveryAction ...) of the kinds' RASD tables and the VSSD table,
-#: which the layer's write side (settings, manage) applies; to move with those tables.
-KNOWN_VIRT_CIM_IMPORTS: set[tuple[str, str]] = {
-    ("kvm_providers.virt.kinds.console", "kvm_providers.schema.valuemaps"),
-    ("kvm_providers.virt.kinds.controller", "kvm_providers.schema.valuemaps"),
-    ("kvm_providers.virt.kinds.disk", "kvm_providers.schema.valuemaps"),
-    ("kvm_providers.virt.kinds.graphics", "kvm_providers.schema.valuemaps"),
-    ("kvm_providers.virt.kinds.input", "kvm_providers.schema.valuemaps"),
-    ("kvm_providers.virt.kinds.mem", "kvm_providers.schema.valuemaps"),
-    ("kvm_providers.virt.kinds.net", "kvm_providers.schema.valuemaps"),
-    ("kvm_providers.virt.kinds.proc", "kvm_providers.schema.valuemaps"),
-    ("kvm_providers.virt.mapping", "kvm_providers.schema.valuemaps"),
-}
+#: (libvirt layer module, CIM module it imports).
+KNOWN_VIRT_CIM_IMPORTS: set[tuple[str, str]] = set()
 
 
 # -- the sources ---------------------------------------------------------------------------
@@ -190,11 +178,12 @@ def _cycles(graph: dict[str, set[str]]) -> set[tuple[str, ...]]:
 GRAPH, PRIVATE = _analyse()
 
 #: The libvirt layer (kvm_providers.virt) knows no CIM: it imports no CIM library and
-#: nothing of the package's CIM side (the provider interface, the providers, the
-#: servers, the schema, CIM-XML).  Its errors are its own (virt/errors.py); the
-#: provider side translates them (provider.env.cim_error).
+#: nothing of the package's CIM side (the CIM model, the provider interface, the
+#: providers, the servers, the schema, CIM-XML).  Its errors are its own
+#: (virt/errors.py); the provider side translates them (provider.env.cim_error).
 VIRT = PACKAGE + ".virt"
-VIRT_FORBIDDEN = ("pywbem", "pywbem_mock", "cmpi", "kvm_providers.provider",
+MODEL = PACKAGE + ".model"
+VIRT_FORBIDDEN = ("pywbem", "pywbem_mock", "cmpi", MODEL, "kvm_providers.provider",
                   "kvm_providers.providers", "kvm_providers.cimom", "kvm_providers.schema",
                   "kvm_providers.cimxml", "kvm_providers.cmpi", "cmpi_pywbem_bindings")
 
@@ -289,13 +278,13 @@ def test_the_libvirt_layer_knows_no_cim():
     assert not fixed, f"no longer imported, remove them from KNOWN_VIRT_CIM_IMPORTS: {fixed}"
 
 
-#: Modules of the libvirt layer that may name a device kind: the kinds themselves, and the
+#: Modules that may name a device kind: the kinds themselves (both layers), and the
 #: network filters (which apply to interfaces only).
-KIND_SPECIFIC = (VIRT + ".kinds", VIRT + ".nwfilter")
+KIND_SPECIFIC = (VIRT + ".kinds", MODEL + ".kinds", VIRT + ".nwfilter")
 
 
 def _kind_names() -> set[str]:
-    from kvm_providers.virt.kinds import KINDS
+    from kvm_providers.model.kinds import KINDS
     return {k.name for k in KINDS}
 
 
@@ -326,13 +315,13 @@ def _per_kind_branches(tree: ast.AST, kinds: set[str]) -> list[int]:
 
 
 def test_generic_code_of_the_libvirt_layer_has_no_per_kind_branches():
-    """What is particular to a kind of device is in its kind module (a hook of its
-    DeviceKind); the generic code (manage, settings, limits, pools ...) reads the
-    registry."""
+    """What is particular to a kind of device is in its kind modules (a hook of its
+    DeviceKind); the generic code of both layers (manage, settings, limits, pools,
+    devices ...) reads the registry."""
     kinds = _kind_names()
     found = []
     for name, path in MODULES.items():
-        if not name.startswith(VIRT + ".") or name.startswith(KIND_SPECIFIC):
+        if not name.startswith((VIRT + ".", MODEL + ".")) or name.startswith(KIND_SPECIFIC):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         found += [f"{name}:{line}" for line in _per_kind_branches(tree, kinds)]
@@ -369,7 +358,8 @@ def test_libvirt_events_are_registered_by_the_libvirt_layer_only():
 
 
 def test_a_cim_import_in_the_libvirt_layer_would_be_found(tmp_path):
-    """pywbem, the provider interface (relative or absolute, late), the schema."""
+    """pywbem, the provider interface (relative or absolute, late), the schema, the CIM
+    model."""
     pkg = tmp_path / "kvm_providers" / "virt"
     pkg.mkdir(parents=True)
     sources = {
@@ -379,6 +369,7 @@ def test_a_cim_import_in_the_libvirt_layer_would_be_found(tmp_path):
         "kvm_providers.virt.d": "from .errors import VirtError\nimport libvirt\n",
         "kvm_providers.virt.e": "from typing import TYPE_CHECKING\n"
                                 "if TYPE_CHECKING:\n    import pywbem\n",
+        "kvm_providers.virt.f": "from ..model.kinds import KINDS\n",
     }
     modules = {}
     for name, text in sources.items():
@@ -386,7 +377,8 @@ def test_a_cim_import_in_the_libvirt_layer_would_be_found(tmp_path):
         path.write_text(text, encoding="utf-8")
         modules[name] = path
     found = {m for m, _t in _virt_cim_imports(modules)}
-    assert found == {"kvm_providers.virt.a", "kvm_providers.virt.b", "kvm_providers.virt.c"}
+    assert found == {"kvm_providers.virt.a", "kvm_providers.virt.b", "kvm_providers.virt.c",
+                     "kvm_providers.virt.f"}
 
 
 def test_a_per_kind_branch_would_be_found():

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from kvm_providers.virt import mapping, poolconfig, settings
+from kvm_providers.model import poolconfig, settings
+from kvm_providers.virt import mapping
 from kvm_providers.virt.units import KIB, MIB, cim_unit_bytes, libvirt_unit_bytes
 
 

@@ -235,9 +235,10 @@ def test_mapping_tables_hold_only_values_of_their_classes():
     """The constants of the libvirt mapping tables (Const, Enum) are inside the ValueMaps
     of the classes they fill: libvirt-cim's 32678/32769 (controller protocols) and 32768
     (unknown console source type) were not."""
-    from kvm_providers.virt import kinds, mapping
+    from kvm_providers.model import kinds, vssd
+    from kvm_providers.virt import mapping
     schema = default_schema()
-    tables = [(mapping.VSSD, "KVM_VirtualSystemSettingData")]
+    tables = [(vssd.VSSD, "KVM_VirtualSystemSettingData")]
     # Every kind of the registry: its RASD tables (disk and filesystem differ) and its
     # logical device's table.
     for kind in kinds.KINDS:

@@ -1,5 +1,7 @@
 """What every provider module shares: base class, instance helpers, association plumbing."""
 
+# The providers read settings through the CIM model's device kinds (installing them).
+from ...model import kinds as model_kinds  # noqa: F401
 from .assoc import AssociationProvider, Role
 from .base import (FAMILY_PREFIXES, DomainViewProvider, PerHostProvider, VirtProvider,
                    family_classnames,

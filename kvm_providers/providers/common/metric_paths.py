@@ -25,7 +25,7 @@ from pywbem import CIMDateTime, CIMInstanceName
 
 from kvm_providers.virt import keys, manager, stats
 from kvm_providers.virt.connection import Host
-from kvm_providers.virt.devices import KIND_BY_NAME
+from kvm_providers.model.kinds import KIND_BY_NAME
 from kvm_providers.virt.statsdefs import METRIC_BY_ID, MetricDef, metrics_of
 
 from .base import VIRT_NS, get_domain_doc

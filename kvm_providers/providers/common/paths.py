@@ -12,7 +12,7 @@ from pywbem import CIMInstanceName
 
 from kvm_providers.virt import keys, lookup_domain, manager
 from kvm_providers.virt.connection import Host
-from kvm_providers.virt.devices import DeviceKind, kind_for_class
+from kvm_providers.model.kinds import DeviceKind, kind_for_class
 from kvm_providers.virt.domain import DomainRef, system_hostname
 from kvm_providers.virt.profiles import PROFILES, Profile, profile_instance_id
 

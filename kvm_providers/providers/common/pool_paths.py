@@ -2,7 +2,7 @@
 templates, the pool configuration service and capabilities, storage volumes.
 
 Every provider that refers to these classes builds their paths here, from
-the libvirt layer's objects (kvm_providers.virt.pools / allocation), so
+the libvirt layer's objects (kvm_providers.model.pools / allocation), so
 that keys are computed one way.
 """
 
@@ -13,11 +13,11 @@ from typing import Any, Optional
 from pywbem import CIMInstanceName
 
 from kvm_providers.virt import keys
-from kvm_providers.virt.allocation import Capabilities, Template
+from kvm_providers.model.allocation import Capabilities, Template
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.domain import DomainXML
 from kvm_providers.virt.devices import Setting
-from kvm_providers.virt.pools import Pool, lookup_pool, pool_from_id, setting_pool
+from kvm_providers.model.pools import Pool, lookup_pool, pool_from_id, setting_pool
 
 from .base import VIRT_NS
 from .paths import host_system_name

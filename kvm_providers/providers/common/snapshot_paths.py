@@ -24,7 +24,7 @@ from pywbem import CIMInstanceName
 
 from kvm_providers.virt import keys, lookup_domain
 from kvm_providers.virt.connection import Host
-from kvm_providers.virt.devices import DeviceKind
+from kvm_providers.model.kinds import DeviceKind
 from kvm_providers.virt.domain import DomainRef, DomainXML
 from kvm_providers.virt.snapshots import Snapshot, get_snapshot
 

@@ -18,8 +18,8 @@ from pywbem import CIMInstanceName
 
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt.connection import Host
-from kvm_providers.virt.poolconfig import make_volume
-from kvm_providers.virt.pools import Pool, storage_pool_xml
+from kvm_providers.model.poolconfig import make_volume
+from kvm_providers.model.pools import Pool, storage_pool_xml
 
 from .jobs import register_affected, start_job
 from .pool_paths import volume_rasd_path

@@ -1,34 +1,32 @@
-"""The device kinds registry: the one list of every kind of device the project models.
+"""The device kinds as the libvirt layer knows them: one module per kind with its libvirt
+facts (XML elements, device ids, skeleton of a new element), listed in :data:`KINDS`.
 
-Each kind is one module of this package (``proc``, ``mem``, ``disk`` ...)
-whose ``KIND`` (:class:`~kvm_providers.virt.kinds.base.DeviceKind`) declares
-everything about it: XML tags and device ids, the mapping table between RASD
-properties and XML, writers, the skeleton and builder of a new device, limits,
-its pool, its CIM classes and ResourceType.  Every layer (devices, settings,
-limits, pools, allocation, the providers, the registration) reads the kinds
-from :data:`KINDS`; adding a kind is one module, one line here and one MOF
-block (docs/ARCHITECTURE.md, "How to add a device kind").
+The CIM side of each kind (classes, ResourceType, mapping table, builder, limits,
+pool) is its module in :mod:`kvm_providers.model.kinds`, whose ``DeviceKind``
+wraps the ``ELEMENT`` declared here; the model installs its kinds for the scan
+of a domain's devices (:func:`kvm_providers.virt.devices.use_kinds`).  Adding a
+kind: docs/ARCHITECTURE.md, "How to add a device kind".
 """
 
 from __future__ import annotations
 
 from . import console, controller, disk, graphics, input, mem, net, proc, rng, tpm, watchdog
-from .base import DeviceKind, PoolKind
+from .base import ElementKind
 
-__all__ = ["KINDS", "KIND_BY_NAME", "DeviceKind", "PoolKind"]
+__all__ = ["KINDS", "KIND_BY_NAME", "ElementKind"]
 
 #: Every kind, in the order settings and devices are listed.
-KINDS: tuple[DeviceKind, ...] = (
-    proc.KIND,
-    mem.KIND,
-    disk.KIND,
-    net.KIND,
-    graphics.KIND,
-    input.KIND,
-    console.KIND,
-    controller.KIND,
-    tpm.KIND,
-    watchdog.KIND,
-    rng.KIND,
+KINDS: tuple[ElementKind, ...] = (
+    proc.ELEMENT,
+    mem.ELEMENT,
+    disk.ELEMENT,
+    net.ELEMENT,
+    graphics.ELEMENT,
+    input.ELEMENT,
+    console.ELEMENT,
+    controller.ELEMENT,
+    tpm.ELEMENT,
+    watchdog.ELEMENT,
+    rng.ELEMENT,
 )
-KIND_BY_NAME: dict[str, DeviceKind] = {k.name: k for k in KINDS}
+KIND_BY_NAME: dict[str, ElementKind] = {k.name: k for k in KINDS}

@@ -1,115 +1,19 @@
-"""The controller kind: a ``<controller>`` (devid ``controller:<type>:<index>``),
-ControllerRASD (ResourceType 1, OtherResourceType controller), Controller, the
-ControllerPool."""
+"""The controller kind in libvirt terms: a ``<controller>`` (devid
+``controller:<type>:<index>``)."""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from ...schema.valuemaps import CIM_Controller, CIM_ResourceAllocationSettingData
-from ..mapping import Attr, Computed, Const, Field
-from ..props import InvalidSetting, Props
-from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind
+from .base import ElementKind
 
-__all__ = ["KIND", "CONTROLLER", "CONTROLLER_PROTOCOLS"]
-
-_RT = CIM_ResourceAllocationSettingData.ResourceType
-_COMMON_DEVICE = COMMON_DEVICE
-
-_PROTOCOL = CIM_Controller.ProtocolSupported
+__all__ = ["ELEMENT", "devid"]
 
 
-#: CIM_Controller.ProtocolSupported for libvirt controller types (libvirt-cim's table).
-#: libvirt-cim gave ccid 32678 (meant as 32768) and virtio-serial 32769, values
-#: outside the class's ValueMap ("1".."48", libvirt-cim's MOF too): they are 1
-#: (Other) here, like every other type, with the type in ProtocolDescription.
-CONTROLLER_PROTOCOLS = {"ide": _PROTOCOL.IDE, "fdc": _PROTOCOL.Flexible_Diskette,
-                        "scsi": _PROTOCOL.SCSI_Serial_Storage_Architecture,
-                        "sata": _PROTOCOL.Serial_ATA, "pci": _PROTOCOL.PCI,
-                        "usb": _PROTOCOL.Universal_Serial_Bus}
-
-
-#: {P}_ControllerResourceAllocationSettingData for <controller>.
-CONTROLLER: dict[str, Field] = {
-    "ResourceType": Const(_RT.Other),
-    "OtherResourceType": Const("controller"),
-    "ResourceSubType": Attr("", "type"),
-    "PoolID": Const("ControllerPool/0"),
-    "Index": Attr("", "index", "int"),
-    "Model": Attr("", "model"),
-    "Ports": Attr("", "ports"),
-    "Vectors": Attr("", "vectors"),
-    "Queues": Attr("driver", "queues"),
-    **_COMMON_DEVICE,
-}
-
-
-def _protocol_supported(el, ctx=None):
-    return CONTROLLER_PROTOCOLS.get(el.get("type") or "", _PROTOCOL.Other)
-
-
-def _protocol_description(el, ctx=None):
-    """The model; for a type without its own ProtocolSupported (Other), else the type."""
-    model = el.get("model")
-    if model is not None:
-        return model
-    ctype = el.get("type")
-    return ctype if ctype and ctype not in CONTROLLER_PROTOCOLS else None
-
-
-def _devid(el: Any) -> Optional[str]:
+def devid(el: Any) -> Optional[str]:
+    """``controller:<type>:<index>`` (index 0 without one); None without a type."""
     t = el.get("type")
     return f"controller:{t}:{el.get('index') or '0'}" if t else None
 
 
-def _id_from_props(props: Props) -> Optional[str]:
-    t, i = props.get_("ResourceSubType"), props.get_("Index")
-    return f"controller:{t}:{i}" if t and i is not None else None
-
-
-def _unique(el: Any) -> Optional[tuple[Any, str]]:
-    """Two controllers of a domain cannot share type and index."""
-    t, i = el.get("type"), el.get("index") or "0"
-    return (t, i), f"controller {t} index {i} already exists in"
-
-
-def _build(env: BuildEnv, el: Any, p: Props) -> Any:
-    """Defaults: the next free index of the type."""
-    ctype = p.get_("ResourceSubType")
-    if not ctype:
-        raise InvalidSetting(env.where, "ResourceSubType (the controller type) is missing")
-    env.check(KIND, {"ResourceSubType": ctype})
-    el.set("type", str(ctype))
-    index = p.get_("Index")
-    if index is None:
-        used = [int(x) for x in env.doc.root.xpath(
-            f"devices/controller[@type='{ctype}']/@index") if str(x).isdigit()]
-        index = max(used) + 1 if used else 0
-    el.set("index", str(int(index)))
-    p.pop_("ResourceSubType")
-    p.pop_("Index")
-    return el
-
-
-_CONTROLLERS = ("ide", "fdc", "scsi", "sata", "usb", "ccid", "virtio-serial", "pci", "xenbus",
-                "isa")
-
-
-def _limits(env: LimitEnv) -> Limits:
-    return Limits("controller", values={"ResourceSubType": _CONTROLLERS})
-
-
-KIND = DeviceKind(
-    "controller", "ControllerResourceAllocationSettingData", "Controller", _RT.Other,
-    ("controller",), _devid, {"*": CONTROLLER},
-    device_table={"ProtocolSupported": Computed(_protocol_supported),
-                  "ProtocolDescription": Computed(_protocol_description)},
-    other_resource_type="controller",
-    vendor_type=32771,
-    skeleton="<controller/>",
-    build=_build,
-    id_from_props=_id_from_props,
-    limits=_limits,
-    unique=_unique,
-    pool=PoolKind("controller", "ControllerPool", 1, "count", "Bus controllers",
-                  "Controller", sharing=2, other_resource_type="controller"))
+ELEMENT = ElementKind("controller", ("controller",), devid, skeleton="<controller/>")

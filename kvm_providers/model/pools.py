@@ -32,14 +32,14 @@ from typing import Any, Callable, Iterable, Optional
 
 import libvirt
 
-from . import keys
-from .connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
-from .devices import Setting
+from ..virt import keys
+from ..virt.connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
+from ..virt.devices import Setting
 from .kinds import KINDS as DEVICE_KINDS
 from .kinds.base import PoolKind
-from .domain import DomainRef, domain_xml, list_domains, prefetch_xml
-from .query import if_supported, parse_xml, request_memo, storage_pools
-from .hostcaps import host_caps
+from ..virt.domain import DomainRef, domain_xml, list_domains, prefetch_xml
+from ..virt.query import if_supported, parse_xml, request_memo, storage_pools
+from ..virt.hostcaps import host_caps
 
 __all__ = ["PoolKind", "Pool", "KINDS", "KIND_BY_NAME", "kind_for_class", "list_pools",
            "lookup_pool", "parse_pool_id", "pool_from_id", "setting_pool", "allocations",

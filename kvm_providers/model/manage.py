@@ -1,4 +1,5 @@
-"""The VirtualSystemManagementService methods on the libvirt layer (DSP1042, DSP1057).
+"""The VirtualSystemManagementService methods (DSP1042, DSP1057), carried out through the
+libvirt layer.
 
 Every method follows the same shape:
 
@@ -8,7 +9,7 @@ Every method follows the same shape:
 2. read the persistent definition fresh (``edit.editable``) and, for a
    running system, the live one; compute the change against what the
    client could see (the live definition of a running system) and validate
-   it (:mod:`kvm_providers.virt.settings`, :mod:`kvm_providers.virt.limits`)
+   it (:mod:`kvm_providers.model.settings`, :mod:`kvm_providers.model.limits`)
    before anything is sent to libvirt;
 3. apply it live where libvirt allows (attach, detach, update of devices,
    vCPU count, memory balloon), then define the edited persistent document,
@@ -34,18 +35,20 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 import libvirt
 from lxml import etree
 
-from . import edit, keys, lifecycle, mapping, snapshots, states
-from .edit import append_device, setting_of
-from .connection import Host
-from .devices import KINDS, DeviceKind, Setting
-from .errors import NotFound
-from .domain import DomainRef, DomainXML, XML_FLAGS, fetch_xml_text, lookup_now, parse_xml
-from .hostcaps import domain_caps, emulators, guest_type
+from ..virt import edit, keys, lifecycle, mapping, snapshots, states
+from ..virt.edit import append_device, setting_of
+from ..virt.connection import Host
+from ..virt.devices import Setting
+from .kinds import KINDS, DeviceKind
+from .vssd import VSSD
+from ..virt.errors import NotFound
+from ..virt.domain import DomainRef, DomainXML, XML_FLAGS, fetch_xml_text, lookup_now, parse_xml
+from ..virt.hostcaps import domain_caps, emulators, guest_type
 from .kinds.base import ChangeEnv, LiveOp
 from .settings import (IGNORED, UUID_RE, InvalidSetting, Props, check_device, check_limits,
                        classify, device_id_of, diff_props, host_macs, host_path, new_device,
                        table_for, valid_name, write_props)
-from .validate import show
+from ..virt.validate import show
 
 __all__ = ["RasdRequest", "define_system", "destroy_system", "modify_system",
            "add_resources", "modify_resources", "remove_resources", "Result"]
@@ -374,12 +377,12 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
         else:
             _check_emulator(host, vssd.get_("Emulator"), where)
             doc = _skeleton(host, family, name, uid, vssd)
-        vchanges = diff_props(mapping.VSSD, doc.root, vssd, doc.context(), where,
+        vchanges = diff_props(VSSD, doc.root, vssd, doc.context(), where,
                               skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
                                               "autostart", "isfullvirt"})
         _check_emulator(host, vchanges.get("Emulator"), where)
         _check_system_paths(host, vchanges, where)
-        write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
+        write_props(VSSD, doc.root, vchanges, doc.context(), where)
         given: set[str] = set()
         single: dict[str, str] = {}          # proc, mem: where the request gave it
         for r in rasds:
@@ -402,7 +405,7 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
             el = new_device(host, family, doc, kind, r.props, r.where, taken)
             _check_unique(kind, el, [doc], r.where, name)
             _claim_macs(el, taken, name)
-            append_device(doc, kind, el)
+            append_device(doc, kind.element, el)
         if reference is None:
             _default_devices(doc, family, given)
         autostart = vssd.get_("AutoStart")
@@ -468,12 +471,12 @@ def modify_system(ref: DomainRef, vssd: Props) -> None:
         doc = edit.editable(ref)
         original = doc.tostring()
         seen = _live_doc(ref) or doc
-        vchanges = diff_props(mapping.VSSD, seen.root, vssd, seen.context(), where,
+        vchanges = diff_props(VSSD, seen.root, vssd, seen.context(), where,
                               skip=IGNORED | {"virtualsystemidentifier", "elementname", "uuid",
                                               "autostart"})
         _check_emulator(host, vchanges.get("Emulator"), where)
         _check_system_paths(host, vchanges, where)
-        write_props(mapping.VSSD, doc.root, vchanges, doc.context(), where)
+        write_props(VSSD, doc.root, vchanges, doc.context(), where)
         autostart = vssd.get_("AutoStart")
         undo = _Undo()
         with _rollback_on_error(undo):
@@ -607,7 +610,7 @@ def add_resources(ref: DomainRef, family: str, rasds: list[RasdRequest]) -> list
             el = new_device(host, family, change.doc, kind, r.props, r.where, taken)
             _check_unique(kind, el, [change.doc, change.live], r.where, name)
             _claim_macs(el, taken, name)
-            append_device(change.doc, kind, el)
+            append_device(change.doc, kind.element, el)
             xml = _xml(el)
             change.op(f"attaching a {kind.name} to {name!r}",
                       _device_call("attachDeviceFlags", xml),

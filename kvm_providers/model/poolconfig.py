@@ -38,13 +38,13 @@ from lxml import etree
 
 from .allocation import FILE_POOL_TYPES, FORWARD_MODES, STORAGE_POOL_TYPES, VOLUME_FORMATS, \
     pool_type_support
-from .connection import STORAGE_GONE, DomainNotFound, Host
-from .errors import Conflict, VirtError
-from .domain import domain_xml, list_domains
-from .edit import invalidate
-from .validate import BadName, PathNotAllowed, check_host_path, check_name
+from ..virt.connection import STORAGE_GONE, DomainNotFound, Host
+from ..virt.errors import Conflict, VirtError
+from ..virt.domain import domain_xml, list_domains
+from ..virt.edit import invalidate
+from ..virt.validate import BadName, PathNotAllowed, check_host_path, check_name
 from .pools import DISK, NET, PRIMORDIAL, Pool, lookup_pool, network_xml, storage_pool_xml
-from .units import CIM_UNIT_NAMES, cim_unit_bytes
+from ..virt.units import CIM_UNIT_NAMES, cim_unit_bytes
 
 __all__ = ["InvalidSettings", "InUse", "create_network", "create_storage_pool", "delete_pool",
            "create_volume", "delete_volume", "refresh_pool", "find_volume", "Volume",
@@ -458,7 +458,7 @@ def storage_pool_definition(host: Host, name: str, props: Mapping[str, Any]) -> 
 
 
 def _check_pool_unique(host: Host, name: str, target: Optional[str]) -> None:
-    from .domain import storage_pools
+    from ..virt.domain import storage_pools
     for other, tpath, _obj in storage_pools(host):
         if other == name:
             raise InvalidSettings(f"ElementName {name!r}: a storage pool of that name exists")
@@ -647,7 +647,7 @@ def volume_format(vol: Volume) -> Optional[str]:
                              absent=STORAGE_GONE)
     if text is None:
         return None
-    from .domain import parse_xml
+    from ..virt.domain import parse_xml
     f = parse_xml(text).find("target/format")
     return f.get("type") if f is not None else None
 

@@ -1,7 +1,7 @@
 """Client settings (VSSD and RASD properties) into domain XML: classification, defaults,
 validation, and the writes the read-only mapping tables do not do.
 
-The management methods (:mod:`kvm_providers.virt.manage`) use this module to
+The management methods (:mod:`kvm_providers.model.manage`) use this module to
 turn the embedded instances a client sent into in-place edits of a domain
 definition.  Rules:
 
@@ -30,21 +30,26 @@ from typing import Any, Iterable, Mapping, Optional
 
 from lxml import etree
 
-from . import limits, mapping
-from .connection import DomainNotFound, Host
-from .devices import KIND_BY_NAME, KIND_BY_RASD, KINDS, DeviceKind
-from .domain import DomainXML
+from . import limits
+
+from ..virt import mapping
+from ..virt.connection import DomainNotFound, Host
+from ..virt.devices import Setting
+from ..virt.domain import DomainXML
+from .kinds import KIND_BY_NAME, KIND_BY_RASD, KINDS, DeviceKind
 from .kinds.base import BuildEnv
+from .vssd import VSSD
 from .kinds.console import check_console_paths
 from .kinds.mem import memory_kib, numa_memory_kib
 from .kinds.net import network_name
-from .props import (MAC_RE, UUID_RE, InvalidSetting, Props, host_is_local, host_path,
+from ..virt.props import (MAC_RE, UUID_RE, InvalidSetting, Props, host_is_local, host_path,
                     image_format, random_mac, same_value as _same)
-from .validate import BadName, check_name
+from ..virt.validate import BadName, check_name
 
 # InvalidSetting, Props and the host checks moved to props.py, the per-kind writers and
 # builders to the kind modules (kinds/*.py); the names stay importable from here.
 __all__ = ["InvalidSetting", "Props", "classify", "diff_props", "write_props",
+           "apply_system", "apply_setting",
            "device_id_of", "new_device", "check_device", "check_limits", "random_mac",
            "host_macs", "MAC_RE", "UUID_RE", "valid_name", "memory_kib", "numa_memory_kib",
            "IGNORED",
@@ -197,7 +202,7 @@ def valid_name(name: Any, where: str, prop: str = "VirtualSystemIdentifier") -> 
 
 def host_macs(host: Host, exclude_uuid: Optional[str] = None) -> dict[str, str]:
     """{MAC (lower case): domain name} of every interface of every domain of `host`."""
-    from .domain import domain_xml, list_domains
+    from ..virt.domain import domain_xml, list_domains
     out: dict[str, str] = {}
     for ref in list_domains(host):
         if ref.uuid == exclude_uuid:
@@ -286,3 +291,17 @@ def new_device(host: Host, family: str, doc: DomainXML, kind: DeviceKind, props:
     return el
 
 
+# -- plain application of a table (moved from virt/edit.py: tables are the CIM side) ----
+
+def apply_system(doc: DomainXML, props: Mapping[str, Any]) -> list[str]:
+    """Apply VSSD properties to the ``<domain>`` root; returns the properties written."""
+    written = mapping.apply_props(VSSD, doc.root, props, doc.context())
+    doc.invalidate()
+    return written
+
+
+def apply_setting(doc: DomainXML, setting: Setting, props: Mapping[str, Any]) -> list[str]:
+    """Apply RASD properties to the element of `setting`; returns the properties written."""
+    written = mapping.apply_props(setting.table, setting.element, props, doc.context())
+    doc.invalidate()
+    return written

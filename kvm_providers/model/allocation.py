@@ -1,6 +1,6 @@
 """Allocation capabilities (DSP1043): one per pool (as libvirt-cim), and the RASD templates that say what may be allocated (SettingsDefineCapabilities).
 
-Everything here is computed from :func:`kvm_providers.virt.limits.allocation_limits`
+Everything here is computed from :func:`kvm_providers.model.limits.allocation_limits`
 (the limits the VirtualSystemManagementService enforces: what is advertised
 is what is accepted), from the storage pool capabilities of the host, and
 from the pool itself (space available, target path).  Nothing depends on
@@ -28,9 +28,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from . import keys, mapping
-from .connection import ANY_ERROR, Host
-from .domain import parse_xml
+from ..virt import keys, mapping
+from ..virt.connection import ANY_ERROR, Host
+from ..virt.domain import parse_xml
 from .kinds import KINDS as DEVICE_KINDS
 from .limits import Limits, allocation_limits
 from .pools import (DISK, NET, Pool, PoolKind, is_active,

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .connection import Host
-from .errors import VirtError
-from .hostcaps import domain_caps, guest_type, host_caps
+from ..virt.connection import Host
+from ..virt.errors import VirtError
+from ..virt.hostcaps import domain_caps, guest_type, host_caps
 from .kinds import KINDS
 from .kinds.base import LimitEnv, Limits
 from .kinds.mem import DEFAULT_MEMORY_KIB, MEMORY_INCREMENT_KIB, MIN_MEMORY_KIB

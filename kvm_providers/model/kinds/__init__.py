@@ -1,0 +1,60 @@
+"""The device kinds registry of the CIM model: the one list of every kind of device the
+project models.
+
+Each kind is two modules: its libvirt facts (XML elements, device ids, the
+skeleton of a new element) in ``kvm_providers/virt/kinds/<kind>.py``
+(``ELEMENT``), and its CIM mapping here, ``model/kinds/<kind>.py``, whose
+``KIND`` (:class:`~kvm_providers.model.kinds.base.DeviceKind`) wraps the
+element kind and declares the rest: CIM classes and ResourceType, the mapping
+table between RASD properties and XML, writers, the builder of a new device
+from client properties, limits, its pool, the management hooks.  Every layer
+above the libvirt layer (settings, limits, pools, allocation, manage, the
+providers, the registration) reads the kinds from :data:`KINDS`; importing this
+package installs them as the kinds the libvirt layer scans domains with
+(:func:`kvm_providers.virt.devices.use_kinds`), so a setting's ``kind`` is the
+``DeviceKind``.  Adding a kind: docs/ARCHITECTURE.md, "How to add a device kind".
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ...virt import devices as _devices
+from . import console, controller, disk, graphics, input, mem, net, proc, rng, tpm, watchdog
+from .base import DeviceKind, PoolKind
+
+__all__ = ["KINDS", "KIND_BY_NAME", "KIND_BY_RASD", "KIND_BY_DEVICE", "DeviceKind", "PoolKind",
+           "kind_for_class"]
+
+#: Every kind, in the order settings and devices are listed.
+KINDS: tuple[DeviceKind, ...] = (
+    proc.KIND,
+    mem.KIND,
+    disk.KIND,
+    net.KIND,
+    graphics.KIND,
+    input.KIND,
+    console.KIND,
+    controller.KIND,
+    tpm.KIND,
+    watchdog.KIND,
+    rng.KIND,
+)
+KIND_BY_NAME: dict[str, DeviceKind] = {k.name: k for k in KINDS}
+KIND_BY_RASD: dict[str, DeviceKind] = {k.rasd_class.lower(): k for k in KINDS}
+KIND_BY_DEVICE: dict[str, DeviceKind] = {k.device_class.lower(): k for k in KINDS
+                                         if k.device_class}
+
+_devices.use_kinds(KINDS)
+
+
+def kind_for_class(classname: str) -> tuple[Optional[DeviceKind], str]:
+    """(kind, 'rasd' | 'device') for a family class name such as KVM_LogicalDisk."""
+    base = classname.split("_", 1)[1].lower() if "_" in classname else classname.lower()
+    k = KIND_BY_RASD.get(base)
+    if k is not None:
+        return k, "rasd"
+    k = KIND_BY_DEVICE.get(base)
+    if k is not None:
+        return k, "device"
+    return None, ""
