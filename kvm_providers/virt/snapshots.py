@@ -212,18 +212,32 @@ def _parse(ref: DomainRef, snap: Any, current: Optional[str],
         root = parse_xml(text)
         el = root.find("domain")
         doc = DomainXML(ref, el, True) if el is not None else None
-    mem = root.find("memory")
-    disks = tuple((d.get("name", ""), d.get("snapshot", "internal"))
-                  for d in root.findall("disks/disk"))
-    name = root.findtext("name") or snap.getName()
+    # One pass over the snapshot's elements (each find() walks lxml's ElementPath: a
+    # dozen of them cost more than the rest of the snapshot's parse).
+    first: dict[Any, Any] = {}
+    disk_els: list[Any] = []
+    for child in root:
+        if child.tag == "disks":
+            disk_els.extend(d for d in child if d.tag == "disk")
+        elif child.tag not in first:
+            first[child.tag] = child
+
+    def text_of(tag: str) -> Optional[str]:
+        el = first.get(tag)
+        return None if el is None else (el.text or "")
+
+    mem = first.get("memory")
+    disks = tuple((d.get("name", ""), d.get("snapshot", "internal")) for d in disk_els)
+    name = text_of("name") or snap.getName()
     files = [mem.get("file")] if mem is not None and mem.get("snapshot") == "external" else []
-    files += [d.find("source").get("file") for d in root.findall("disks/disk")
+    files += [d.find("source").get("file") for d in disk_els
               if d.get("snapshot") == "external" and d.find("source") is not None]
-    return Snapshot(name=name, parent=root.findtext("parent/name"),
+    parent = first.get("parent")
+    return Snapshot(name=name, parent=parent.findtext("name") if parent is not None else None,
                     files=tuple(f for f in files if f),
-                    state=root.findtext("state") or "",
-                    created=int(root.findtext("creationTime") or 0),
-                    description=root.findtext("description"),
+                    state=text_of("state") or "",
+                    created=int(text_of("creationTime") or 0),
+                    description=text_of("description"),
                     memory=mem.get("snapshot", "no") if mem is not None else "no",
                     disks=disks, domain=doc.root if doc is not None else None,
                     current=name == current, doc=doc)
