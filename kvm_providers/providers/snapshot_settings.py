@@ -22,7 +22,7 @@ from pywbem import CIMDateTime
 from kvm_providers.model.vssd import VSSD
 from kvm_providers.virt import list_domains
 from kvm_providers.virt.domain import DomainRef, DomainXML
-from kvm_providers.virt.snapshots import Snapshot, list_snapshots, snapshot_names
+from kvm_providers.virt.snapshots import Snapshot, iter_snapshots, snapshot_names
 
 from .common import VirtProvider, fill, fill_from_table, providers_for
 from .common.snapshot_paths import (modelled, parse_snapshot_vssd_id, snapshot_doc,
@@ -51,7 +51,16 @@ def snapshot_values(ref: DomainRef, snap: Snapshot) -> dict[str, Any]:
 
 
 class SnapshotSettingsProvider(VirtProvider):
-    """{P}_VirtualSystemSnapshotSettingData for every family."""
+    """{P}_VirtualSystemSnapshotSettingData for every family.
+
+    An enumeration reads the definition's properties (the VSSD mapping table)
+    once per parsed definition: the snapshots of a domain that share one
+    (virt.snapshots parses each distinct definition once) are copies of one
+    filled model with their own InstanceID and snapshot properties, in the
+    same property order as one filled alone.  With :meth:`enum_many` (the
+    whole enumeration asked at once) each domain's snapshots are let go once
+    their instances are out.
+    """
 
     def _fill(self, inst: Any, model: Any, ref: DomainRef, snap: Snapshot,
               doc: Optional[DomainXML]) -> None:
@@ -59,26 +68,44 @@ class SnapshotSettingsProvider(VirtProvider):
             fill_from_table(inst, model, VSSD, doc.root_view, doc.context())
         fill(inst, model, snapshot_values(ref, snap), _PROPS)
 
-    def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
+    def enum_instances(self, env, model, keys_only, release: bool = False
+                       ) -> Iterator[Any]:
         for host in self.hosts(model.classname):
-            for ref in list_domains(host):
-                if keys_only:     # names only: no snapshot XML
+            refs = list_domains(host)
+            if keys_only:     # names only: no snapshot XML
+                for ref in refs:
                     for name in snapshot_names(ref):
                         if modelled(name):
                             inst = model.copy()
                             inst["InstanceID"] = snapshot_vssd_id(host, ref.name, name)
                             yield inst
-                    continue
-                for snap in list_snapshots(ref):
+                continue
+            for ref, snaps in iter_snapshots(refs, release=release):
+                # {id(definition): (definition, model filled from it)}: the
+                # definition is held with its model, so that the id stays its own.
+                filled: dict[int, tuple[Optional[DomainXML], Any]] = {}
+                for snap in snaps:
                     if not modelled(snap.name):
                         continue
-                    inst = model.copy()
+                    hit = filled.get(id(snap.doc))
+                    if hit is None:
+                        base = model.copy()
+                        base["InstanceID"] = ""     # first, as in an instance filled alone
+                        if snap.doc is not None:
+                            fill_from_table(base, model, mapping.VSSD, snap.doc.root_view,
+                                            snap.doc.context())
+                        hit = filled[id(snap.doc)] = (snap.doc, base)
+                    inst = hit[1].copy()
                     inst["InstanceID"] = snapshot_vssd_id(host, ref.name, snap.name)
-                    if not keys_only:
-                        doc = DomainXML(ref, snap.domain, True) \
-                            if snap.domain is not None else None
-                        self._fill(inst, model, ref, snap, doc)
+                    fill(inst, model, snapshot_values(ref, snap), _PROPS)
                     yield inst
+
+    def enum_many(self, env, models, keys_only) -> Iterator[tuple[Any, Any]]:
+        """The whole enumeration asked at once: each domain's snapshots (their parsed
+        XML) are let go once their instances are out."""
+        for model in models:
+            for inst in self.enum_instances(env, model, keys_only, release=True):
+                yield model, inst
 
     def get_instance(self, env, model) -> Optional[Any]:
         hit = parse_snapshot_vssd_id(self.family(model.classname), model["InstanceID"])

@@ -2,8 +2,21 @@
 
 * :func:`list_snapshots` / :func:`get_snapshot`: the snapshots of a domain
   as :class:`Snapshot` values (name, parent, state, creation time, where the
-  memory and disks are kept, the domain definition at snapshot time),
-  memoized per request.
+  memory and disks are kept, the domain definition at snapshot time as a
+  :class:`.domain.DomainXML`), memoized per request; :func:`iter_snapshots`
+  the same for a single pass that lets go of each domain's snapshots once
+  the caller moves on (enumerations); :func:`snapshot_names` the names
+  alone (no snapshot XML).  One listing per domain and request serves all
+  three.
+
+  What libvirt asks per domain: ``listAllSnapshots`` (libvirt has no call
+  for the snapshots of many domains; in an enumeration only the domains
+  that have snapshots are asked, :func:`.domain.may_have_snapshots`) and
+  ``snapshotCurrent``; per snapshot one ``virDomainSnapshotGetXMLDesc``
+  (the listing gives names only: the XML is a call of its own - in process
+  on the test driver, an RPC through libvirtd).  The definitions of a
+  domain's snapshots are parsed once per distinct text: snapshots taken
+  without a configuration change share one parsed definition.
 * :func:`plan_create` decides *how* a snapshot of the requested type can be
   taken on this domain now, before anything is done: internal (memory and
   disks inside the qcow2 images) where every disk is qcow2 and the guest has
@@ -25,16 +38,18 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import libvirt
 from lxml import etree
 
 from . import jobs as vjobs
 from .connection import manager
-from .domain import DomainRef, lookup_now, may_have_snapshots
-from .query import request_memo
+from .domain import DomainRef, DomainXML, lookup_now, may_have_snapshots
+from .query import parse_xml, request_memo
+from .scope import current_scope
 from .edit import invalidate
 from .lifecycle import domain_lock, driver_name
 from .validate import BadName, check_name
@@ -43,7 +58,7 @@ __all__ = ["Snapshot", "CreatePlan", "SnapshotError", "SnapshotNotSupported",
            "SnapshotInvalid", "SnapshotNotFound", "list_snapshots", "get_snapshot",
            "plan_create", "create", "revert", "delete", "FULL", "DISK", "VENDOR_RUNNING",
            "VENDOR_HALT", "TYPES", "libvirt_version", "external_files", "remove_files",
-           "snapshot_names"]
+           "snapshot_names", "iter_snapshots"]
 
 # Snapshot types (CreateSnapshot's SnapshotType; 32768 and 32769 are libvirt-cim's
 # vendor values: a snapshot with the guest going on, and one that stops it).
@@ -92,6 +107,9 @@ class Snapshot:
     domain: Any = field(repr=False, compare=False)   # the <domain> element (or None)
     current: bool = False
     files: tuple[str, ...] = ()   # files of an external snapshot (memory, overlays)
+    #: The definition at snapshot time (inactive), shared by the snapshots of one
+    #: domain whose definitions are the same text; None if libvirt stored none.
+    doc: Optional[DomainXML] = field(default=None, repr=False, compare=False)
 
     @property
     def location(self) -> str:
@@ -150,64 +168,147 @@ def _version_text(v: int) -> str:
     return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
 
 
-def _parse(ref: DomainRef, snap: Any, current: Optional[str]) -> Snapshot:
-    root = etree.fromstring(snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE).encode())
-    mem = root.find("memory")
-    disks = tuple((d.get("name", ""), d.get("snapshot", "internal"))
-                  for d in root.findall("disks/disk"))
-    name = root.findtext("name") or snap.getName()
+#: Where the <domain> element of a snapshot's XML starts (not <domainsnapshot>).
+_DOMAIN_START = re.compile(r"<domain[\s>/]")
+
+
+def _split(text: str) -> tuple[str, Optional[str]]:
+    """(the snapshot's XML without its <domain> element, that element's text or None).
+
+    libvirt writes one <domain> in a <domainsnapshot> and none inside it (text
+    never holds a literal "<"), so the element runs from its start tag to the
+    first "</domain>" after it."""
+    m = _DOMAIN_START.search(text, 1)
+    if m is None:
+        return text, None
+    end = text.find("</domain>", m.start())
+    if end < 0:
+        return text, None
+    end += len("</domain>")
+    return text[:m.start()] + text[end:], text[m.start():end]
+
+
+def _parse(ref: DomainRef, snap: Any, current: Optional[str],
+           defs: Optional[dict[str, DomainXML]] = None) -> Snapshot:
+    """The Snapshot of libvirt snapshot object `snap`: one getXMLDesc.
+
+    `defs` ({definition text: DomainXML}) holds the definitions of the domain's
+    snapshots parsed so far: a snapshot whose definition is the same text gets
+    the same parsed document (snapshots taken without a configuration change
+    mostly are), so that it is parsed and read once."""
+    text = snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE)
+    head, dom_text = _split(text)
+    doc: Optional[DomainXML] = None
+    try:
+        root = parse_xml(head)
+        if dom_text is not None:
+            doc = defs.get(dom_text) if defs is not None else None
+            if doc is None:
+                doc = DomainXML(ref, parse_xml(dom_text), True)
+                if defs is not None:
+                    defs[dom_text] = doc
+    except etree.XMLSyntaxError:
+        # Not the shape above (e.g. a namespace declared outside <domain>): the whole.
+        root = parse_xml(text)
+        el = root.find("domain")
+        doc = DomainXML(ref, el, True) if el is not None else None
+    # One pass over the snapshot's elements (each find() walks lxml's ElementPath: a
+    # dozen of them cost more than the rest of the snapshot's parse).
+    first: dict[Any, Any] = {}
+    disk_els: list[Any] = []
+    for child in root:
+        if child.tag == "disks":
+            disk_els.extend(d for d in child if d.tag == "disk")
+        elif child.tag not in first:
+            first[child.tag] = child
+
+    def text_of(tag: str) -> Optional[str]:
+        el = first.get(tag)
+        return None if el is None else (el.text or "")
+
+    mem = first.get("memory")
+    disks = tuple((d.get("name", ""), d.get("snapshot", "internal")) for d in disk_els)
+    name = text_of("name") or snap.getName()
     files = [mem.get("file")] if mem is not None and mem.get("snapshot") == "external" else []
-    files += [d.find("source").get("file") for d in root.findall("disks/disk")
+    files += [d.find("source").get("file") for d in disk_els
               if d.get("snapshot") == "external" and d.find("source") is not None]
-    return Snapshot(name=name, parent=root.findtext("parent/name"),
+    parent = first.get("parent")
+    return Snapshot(name=name, parent=parent.findtext("name") if parent is not None else None,
                     files=tuple(f for f in files if f),
-                    state=root.findtext("state") or "",
-                    created=int(root.findtext("creationTime") or 0),
-                    description=root.findtext("description"),
+                    state=text_of("state") or "",
+                    created=int(text_of("creationTime") or 0),
+                    description=text_of("description"),
                     memory=mem.get("snapshot", "no") if mem is not None else "no",
-                    disks=disks, domain=root.find("domain"), current=name == current)
+                    disks=disks, domain=doc.root if doc is not None else None,
+                    current=name == current, doc=doc)
 
 
-def list_snapshots(ref: DomainRef) -> list[Snapshot]:
-    """The domain's snapshots, parents before children (memoized per request)."""
-    def compute() -> list[Snapshot]:
+def _listing(ref: DomainRef) -> list[Any]:
+    """The domain's libvirt snapshot objects, parents before children (one
+    listAllSnapshots per domain and request, shared by names and snapshots)."""
+    def compute() -> list[Any]:
         with ref.host.guard(f"listing the snapshots of {ref.name!r}"):
             try:
-                snaps = ref.dom.listAllSnapshots(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL)
+                return list(ref.dom.listAllSnapshots(
+                    libvirt.VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL))
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() in _NOT_SUPPORTED:
                     return []        # a driver without snapshots has none
                 raise
-            current = None
-            if snaps:
-                try:
-                    current = ref.dom.snapshotCurrent(0).getName()
-                except libvirt.libvirtError as exc:
-                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
-                        raise
-            return [_parse(ref, s, current) for s in snaps]
     if not may_have_snapshots(ref):
         return []
-    return request_memo(("virt.snapshots", ref.host.label, ref.host.generation, ref.uuid),
-                        compute)
+    return request_memo(("virt.snapshot_objs", ref.host.label, ref.host.generation,
+                         ref.uuid), compute)
+
+
+def _snapshots_key(ref: DomainRef) -> tuple:
+    return ("virt.snapshots", ref.host.label, ref.host.generation, ref.uuid)
+
+
+def _read(ref: DomainRef) -> list[Snapshot]:
+    objs = _listing(ref)
+    if not objs:
+        return []
+    with ref.host.guard(f"listing the snapshots of {ref.name!r}"):
+        current = None
+        try:
+            current = ref.dom.snapshotCurrent(0).getName()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
+                raise
+        defs: dict[str, DomainXML] = {}
+        return [_parse(ref, s, current, defs) for s in objs]
+
+
+def list_snapshots(ref: DomainRef) -> list[Snapshot]:
+    """The domain's snapshots, parents before children (memoized per request)."""
+    return request_memo(_snapshots_key(ref), lambda: _read(ref))
+
+
+def iter_snapshots(refs: list[DomainRef], release: bool = False
+                   ) -> Iterator[tuple[DomainRef, list[Snapshot]]]:
+    """(domain, its snapshots) of each domain of `refs` that has some, in order.
+
+    As :func:`list_snapshots`; with `release` (a caller making the request's only
+    pass over these domains, an enumeration) the snapshots this loop read are
+    forgotten once the caller moves on to the next domain, so that a pass over
+    thousands of snapshots holds those of one domain, not all of them (the
+    snapshots the request had before stay)."""
+    scope = current_scope()
+    for ref in refs:
+        key = _snapshots_key(ref)
+        fresh = release and scope is not None and key not in scope
+        snaps = list_snapshots(ref)
+        if snaps:
+            yield ref, snaps
+        if fresh and scope is not None:
+            scope.pop(key, None)
 
 
 def snapshot_names(ref: DomainRef) -> list[str]:
     """The names of the domain's snapshots, parents before children, without their XML
-    (names are local to the snapshot objects: one libvirt call per domain)."""
-    def compute() -> list[str]:
-        with ref.host.guard(f"listing the snapshots of {ref.name!r}"):
-            try:
-                snaps = ref.dom.listAllSnapshots(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL)
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() in _NOT_SUPPORTED:
-                    return []
-                raise
-            return [str(s.getName()) for s in snaps]
-    if not may_have_snapshots(ref):
-        return []
-    return request_memo(("virt.snapshot_names", ref.host.label, ref.host.generation,
-                         ref.uuid), compute)
+    (names are local to the snapshot objects: the domain's one listing call)."""
+    return [str(s.getName()) for s in _listing(ref)]
 
 
 def get_snapshot(ref: DomainRef, name: str) -> Optional[Snapshot]:

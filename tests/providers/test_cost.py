@@ -4,6 +4,8 @@ operation, pywbem objects built per instance, and the CIM-XML the values path wr
 
 from __future__ import annotations
 
+import re
+
 import libvirt
 import pytest
 from lxml import etree
@@ -158,14 +160,13 @@ def test_server_enumerates_every_rasd_in_one_pass(node_server, lv):
 _LOCAL = {"name", "UUIDString", "UUID", "key", "connect", "c_pointer", "ID", "getName"}
 
 
-@pytest.fixture
-def ops(layer, node_uri):
-    """The embedded server's Operations (dispatch with enum_many) over the fixture node."""
+def _operations(layer, uri: str):
+    """The embedded server's Operations (dispatch with enum_many) over libvirt `uri`."""
     from kvm_providers.cimom.providers import (Operations, ProviderEntry, ProviderTable,
                                                make_env_factory)
     from kvm_providers.registry import registrations
     from kvm_providers.schema import default_schema
-    layer(node_uri)
+    layer(uri)
     schema = default_schema()
     entries = [ProviderEntry(r.classname, r.module, tuple(r.types), ns)
                for r in registrations() for ns in r.namespaces
@@ -174,6 +175,12 @@ def ops(layer, node_uri):
     operations = Operations(ProviderTable(schema, entries, make_env_factory(ref)))
     ref.append(operations)
     return operations
+
+
+@pytest.fixture
+def ops(layer, node_uri):
+    """The embedded server's Operations (dispatch with enum_many) over the fixture node."""
+    return _operations(layer, node_uri)
 
 
 @pytest.fixture
@@ -360,3 +367,211 @@ def test_disk_capacities_through_a_daemon_in_batches(layer, monkeypatch):
         lv.close()
     finally:
         d.cleanup()
+
+
+# -- snapshots: what listing them costs, and one parse per distinct definition ------------
+
+#: Snapshots of the snapshot node's guests: names per guest (a chain), and whether each
+#: snapshot's definition is the guest's own (shared) or one of its own (distinct).
+_SNAPS = {"guest0000": (["s0", "s1", "s2"], False), "guest0001": (["d0", "d1", "d2"], True),
+          "guest0003": (["only"], False), "guest0004": (["a", "b"], False)}
+_GUESTS = 6
+
+
+def _guest(i: int) -> str:
+    from tests.fixtures.generate import bench_domain_xml
+    xml = bench_domain_xml(i, state=1 if i % 2 == 0 else 5)
+    name = f"guest{i:04d}"
+    if name not in _SNAPS:
+        return xml
+    plain = re.sub(r"\s*<test:runstate>.*?</test:runstate>", "", xml)
+    plain = plain.replace(" xmlns:test='http://libvirt.org/schemas/domain/test/1.0'", "")
+    names, distinct = _SNAPS[name]
+    snaps = []
+    for s, sname in enumerate(names):
+        if distinct:
+            plain = re.sub(r"<memory unit='KiB'>\d+</memory>",
+                           f"<memory unit='KiB'>{1048576 + 1024 * (s + 1)}</memory>", plain)
+        parent = f"<parent><name>{names[s - 1]}</name></parent>" if s else ""
+        snaps.append(f"<test:domainsnapshot><name>{sname}</name>"
+                     f"<description>snapshot {s} &amp; more</description>"
+                     f"<state>{'running' if i % 2 == 0 else 'shutoff'}</state>{parent}"
+                     f"<creationTime>{1700000000 + s}</creationTime>"
+                     f"{plain}<active>{1 if s == len(names) - 1 else 0}</active>"
+                     f"</test:domainsnapshot>")
+    head, _sep, tail = xml.rpartition("</domain>")
+    return f"{head}{''.join(snaps)}</domain>{tail}"
+
+
+@pytest.fixture
+def snap_uri(tmp_path) -> str:
+    """test:// URI of a node of _GUESTS guests, those of _SNAPS with snapshots."""
+    from tests.fixtures.generate import _NODE_HEAD
+    path = tmp_path / "snapshots.xml"
+    path.write_text(_NODE_HEAD + "".join(_guest(i) + "\n" for i in range(_GUESTS))
+                    + "</node>\n", encoding="utf-8")
+    return f"test://{path}"
+
+
+@pytest.fixture
+def snap_ops(layer, snap_uri):
+    return _operations(layer, snap_uri)
+
+
+@pytest.fixture
+def snap_calls(monkeypatch):
+    """Every libvirt call (but the local getters) as 'Class.method', snapshots' too."""
+    methods = {cls: [n for n in dir(cls) if not n.startswith("_") and n not in _LOCAL
+                     and callable(getattr(cls, n))]
+               for cls in (libvirt.virConnect, libvirt.virDomain, libvirt.virDomainSnapshot,
+                           libvirt.virStoragePool, libvirt.virStorageVol, libvirt.virNetwork)}
+    return count_libvirt_calls(monkeypatch, methods, qualified=True)
+
+
+_SNAP_CS = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                  "Name": "guest0000"}, namespace=VIRT)
+_WITH = len(_SNAPS)                                       # domains with snapshots
+_ALL = sum(len(names) for names, _d in _SNAPS.values())   # snapshots
+
+#: (operation, call, {call: count}, most calls beyond those)
+SNAP_COST = [
+    ("EnumerateInstances snapshot VSSD",
+     lambda o: list(o.enum_instances(VIRT, "KVM_VirtualSystemSnapshotSettingData")),
+     {"virDomain.listAllSnapshots": _WITH, "virDomain.snapshotCurrent": _WITH,
+      "virDomainSnapshot.getXMLDesc": _ALL, "virDomain.XMLDesc": 0}, 3),
+    ("EnumerateInstanceNames snapshot VSSD",
+     lambda o: list(o.enum_instance_names(VIRT, "KVM_VirtualSystemSnapshotSettingData")),
+     {"virDomain.listAllSnapshots": _WITH, "virDomain.snapshotCurrent": 0,
+      "virDomainSnapshot.getXMLDesc": 0, "virDomain.XMLDesc": 0}, 2),
+    ("EnumerateInstances every VSSD",
+     lambda o: list(o.enum_instances(VIRT, "KVM_VirtualSystemSettingData")),
+     {"virDomain.listAllSnapshots": _WITH, "virDomain.snapshotCurrent": _WITH,
+      "virDomainSnapshot.getXMLDesc": _ALL, "virDomain.XMLDesc": _GUESTS}, 3),
+    ("Associators SnapshotOfVirtualSystem (one guest)",
+     lambda o: list(o.associators(_SNAP_CS, "KVM_SnapshotOfVirtualSystem")),
+     {"virDomain.listAllSnapshots": 1, "virDomain.snapshotCurrent": 1,
+      "virDomainSnapshot.getXMLDesc": len(_SNAPS["guest0000"][0])}, 3),
+]
+
+
+@pytest.mark.parametrize("name,call,want,most", SNAP_COST, ids=[c[0] for c in SNAP_COST])
+def test_libvirt_calls_listing_snapshots(snap_ops, snap_calls, name, call, want, most):
+    """What listing snapshots asks libvirt, counted (no timing): one listAllSnapshots per
+    domain that has snapshots and request (names and snapshots share it), one
+    snapshotCurrent per such domain, one getXMLDesc per snapshot (libvirt's listing gives
+    names only), nothing per domain without snapshots."""
+    with request_scope():
+        call(snap_ops)                                  # warm up
+    snap_calls.clear()
+    with request_scope():
+        got = call(snap_ops)
+    assert got
+    seen = {k: snap_calls[k] for k in want}
+    assert seen == want, dict(snap_calls)
+    others = sum(v for k, v in snap_calls.items() if k not in want)
+    assert others <= most, dict(snap_calls)
+
+
+def test_snapshots_of_one_definition_share_its_parse(layer, snap_uri):
+    """The snapshots of a domain whose definitions are the same text share one parsed
+    definition; each is the definition libvirt stored with the snapshot."""
+    from kvm_providers import virt
+    from kvm_providers.virt.snapshots import list_snapshots
+    host = layer(snap_uri).for_family("KVM")[0]
+    conn = libvirt.open(snap_uri)
+    try:
+        with request_scope():
+            for ref in virt.list_domains(host):
+                snaps = list_snapshots(ref)
+                names, distinct = _SNAPS.get(ref.name, ([], False))
+                assert [s.name for s in snaps] == names
+                docs = {id(s.doc) for s in snaps}
+                assert len(docs) == (len(names) if distinct else min(len(names), 1))
+                dom = conn.lookupByName(ref.name)
+                for snap in snaps:
+                    full = etree.fromstring(dom.snapshotLookupByName(snap.name).getXMLDesc(
+                        libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+                    assert snap.doc is not None and snap.domain is snap.doc.root
+                    assert etree.tostring(snap.doc.root, method="c14n") == \
+                        etree.tostring(full.find("domain"), method="c14n")
+                    assert snap.description == full.findtext("description")
+    finally:
+        conn.close()
+
+
+def test_snapshot_enumeration_lets_go_of_each_domain(snap_ops):
+    """EnumerateInstances of snapshot VSSDs holds the snapshots (their parsed XML) of one
+    domain at a time, not of all (before: every snapshot of every domain to the end of
+    the request)."""
+    def held(scope) -> int:
+        return sum(1 for k in scope if isinstance(k, tuple) and k[0] == "virt.snapshots")
+
+    with request_scope() as scope:
+        most, got = 0, 0
+        for _inst in snap_ops.enum_instances(VIRT, "KVM_VirtualSystemSnapshotSettingData"):
+            got += 1
+            most = max(most, held(scope))
+        assert got == _ALL
+        assert most <= 1 and held(scope) == 0
+
+
+@pytest.mark.parametrize("plist", [None, ["ElementName", "IsCurrent", "Caption",
+                                          "VirtualSystemIdentifier", "CreationTime"]])
+def test_snapshot_vssds_enumerated_equal_those_read_one_by_one(snap_ops, snap_uri, plist):
+    """Every snapshot VSSD of an enumeration (definitions shared or not) is complete and
+    equal - byte for byte in CIM-XML - to the snapshot read alone by GetInstance and to
+    one filled from libvirt's full snapshot XML, parsed here, through the VSSD table."""
+    from kvm_providers.provider import make_model
+    from kvm_providers.providers.common import fill, fill_from_table
+    from kvm_providers.providers.snapshot_settings import snapshot_values
+    from kvm_providers.virt import list_domains, mapping
+    from kvm_providers.virt.connection import manager
+    from kvm_providers.virt.domain import DomainXML
+    from kvm_providers.virt.snapshots import Snapshot
+    with request_scope():
+        got = list(snap_ops.enum_instances(VIRT, "KVM_VirtualSystemSnapshotSettingData",
+                                           plist))
+    assert len(got) == _ALL
+    assert all(i.complete for i in got)
+    host = manager().for_family("KVM")[0]
+    conn = libvirt.open(snap_uri)
+    try:
+        want = {}
+        with request_scope():
+            for ref in list_domains(host):
+                dom = conn.lookupByName(ref.name)
+                names = dom.snapshotListNames()
+                current = dom.snapshotCurrent().getName() if names else None
+                for name in names:
+                    full = etree.fromstring(dom.snapshotLookupByName(name).getXMLDesc(
+                        libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE))
+                    mem = full.find("memory")
+                    snap = Snapshot(
+                        name=name, parent=full.findtext("parent/name"),
+                        state=full.findtext("state") or "",
+                        created=int(full.findtext("creationTime") or 0),
+                        description=full.findtext("description"),
+                        memory=mem.get("snapshot", "no") if mem is not None else "no",
+                        disks=tuple((d.get("name", ""), d.get("snapshot", "internal"))
+                                    for d in full.findall("disks/disk")),
+                        domain=full.find("domain"), current=name == current)
+                    doc = DomainXML(ref, full.find("domain"), True)
+                    model = make_model(VIRT, "KVM_VirtualSystemSnapshotSettingData",
+                                       property_list=plist)
+                    model["InstanceID"] = f"KVM:{ref.name}/Snapshot/{name}"
+                    fill_from_table(model, model, mapping.VSSD, doc.root_view, doc.context())
+                    fill(model, model, snapshot_values(ref, snap),
+                         ("ElementName", "Caption", "Description", "CreationTime",
+                          "VirtualSystemType", "SnapshotState", "SnapshotLocation",
+                          "MemoryIncluded", "IsCurrent"))
+                    want[model["InstanceID"]] = model
+    finally:
+        conn.close()
+    assert sorted(want) == sorted(i["InstanceID"] for i in got)
+    for inst in got:
+        alone = snap_ops.get_instance(inst.path, plist)
+        assert alone == inst
+        assert W.instance_xml(inst) == W.instance_xml(alone)
+        ref_model = want[inst["InstanceID"]]
+        assert {k.lower(): v for k, v in ref_model.items() if v is not None} == \
+            {k.lower(): v for k, v in inst.items() if v is not None}

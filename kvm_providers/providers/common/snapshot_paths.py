@@ -135,8 +135,7 @@ def snapshot_doc(host: Host, domain: str, name: str
     snap = get_snapshot(ref, name)
     if snap is None:
         return None
-    doc = DomainXML(ref, snap.domain, True) if snap.domain is not None else None
-    return ref, snap, doc
+    return ref, snap, snap.doc     # parsed once per request (virt.snapshots)
 
 
 def snapshot_of_path(path: CIMInstanceName, family: str
