@@ -92,7 +92,7 @@ class SnapshotSettingsProvider(VirtProvider):
                         base = model.copy()
                         base["InstanceID"] = ""     # first, as in an instance filled alone
                         if snap.doc is not None:
-                            fill_from_table(base, model, mapping.VSSD, snap.doc.root_view,
+                            fill_from_table(base, model, VSSD, snap.doc.root_view,
                                             snap.doc.context())
                         hit = filled[id(snap.doc)] = (snap.doc, base)
                     inst = hit[1].copy()

@@ -524,7 +524,8 @@ def test_snapshot_vssds_enumerated_equal_those_read_one_by_one(snap_ops, snap_ur
     from kvm_providers.provider import make_model
     from kvm_providers.providers.common import fill, fill_from_table
     from kvm_providers.providers.snapshot_settings import snapshot_values
-    from kvm_providers.virt import list_domains, mapping
+    from kvm_providers.model.vssd import VSSD
+    from kvm_providers.virt import list_domains
     from kvm_providers.virt.connection import manager
     from kvm_providers.virt.domain import DomainXML
     from kvm_providers.virt.snapshots import Snapshot
@@ -559,7 +560,7 @@ def test_snapshot_vssds_enumerated_equal_those_read_one_by_one(snap_ops, snap_ur
                     model = make_model(VIRT, "KVM_VirtualSystemSnapshotSettingData",
                                        property_list=plist)
                     model["InstanceID"] = f"KVM:{ref.name}/Snapshot/{name}"
-                    fill_from_table(model, model, mapping.VSSD, doc.root_view, doc.context())
+                    fill_from_table(model, model, VSSD, doc.root_view, doc.context())
                     fill(model, model, snapshot_values(ref, snap),
                          ("ElementName", "Caption", "Description", "CreationTime",
                           "VirtualSystemType", "SnapshotState", "SnapshotLocation",
