@@ -41,6 +41,7 @@ from kvm_providers.virt import alerts, events, manager, stats
 from kvm_providers.virt.alerts import Alert
 
 from .common.base import VIRT_NS
+from .common.indication_hooks import ActiveFilters
 from .common.metric_paths import datetime_of, element_path, format_value
 from .common.paths import host_system_name
 
@@ -182,7 +183,7 @@ class _Watcher:
 
 _lock = threading.Lock()
 _watcher: Optional[_Watcher] = None
-_active: dict[str, int] = {}     # lower-case indication class -> active filters
+_active = ActiveFilters()     # indication class -> active filters
 
 
 def get_providers(env):
@@ -196,17 +197,11 @@ def authorize_filter(env, filter, namespace, classname, owner):  # noqa: A002
 
 
 def activate_filter(env, filter, namespace, classname, first_activation):  # noqa: A002
-    with _lock:
-        _active[classname.lower()] = _active.get(classname.lower(), 0) + 1
+    _active.activate(classname)
 
 
 def deactivate_filter(env, filter, namespace, classname, last_activation):  # noqa: A002
-    with _lock:
-        n = _active.get(classname.lower(), 0) - 1
-        if n <= 0 or last_activation:
-            _active.pop(classname.lower(), None)
-        else:
-            _active[classname.lower()] = n
+    _active.deactivate(classname, last_activation)
 
 
 def enable_indications(env):

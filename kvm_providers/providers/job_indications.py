@@ -31,15 +31,14 @@ import logging
 import queue
 import socket
 import threading
-from collections import Counter
 from typing import Any, Optional
 
-import pywbem
 from pywbem import CIMError, CIMInstance
 
 from kvm_providers.virt import jobs as vjobs
 
 from .common.base import VIRT_NS
+from .common.indication_hooks import ActiveFilters, embedded_property
 from .common.jobs import host_of_job, job_instance
 from .common.snapshot_paths import modelled, snapshot_vssd_path
 
@@ -146,9 +145,9 @@ class _Deliverer:
 
     def _send(self, cls: str, source: CIMInstance, previous: Optional[CIMInstance]) -> None:
         ind = CIMInstance(cls)
-        ind["SourceInstance"] = _embedded("SourceInstance", source)
+        ind["SourceInstance"] = embedded_property("SourceInstance", source)
         if previous is not None:
-            ind["PreviousInstance"] = _embedded("PreviousInstance", previous)
+            ind["PreviousInstance"] = embedded_property("PreviousInstance", previous)
         if source.path is not None:
             path = source.path.copy()
             path.host = None
@@ -161,15 +160,11 @@ class _Deliverer:
                       source.path or source.classname, exc.status_description)
 
 
-def _embedded(name: str, inst: CIMInstance) -> pywbem.CIMProperty:
-    return pywbem.CIMProperty(name, inst, type="string", embedded_object="instance")
-
-
 # -- the module hooks (called by the CIM server) -----------------------------------------------
 
 _lock = threading.Lock()
 _deliverer: Optional[_Deliverer] = None
-_active: Counter = Counter()     # lower-case indication class -> active filters
+_active = ActiveFilters()     # indication class -> active filters
 
 
 def get_providers(env):
@@ -183,15 +178,11 @@ def authorize_filter(env, filter, namespace, classname, owner):  # noqa: A002
 
 
 def activate_filter(env, filter, namespace, classname, first_activation):  # noqa: A002
-    with _lock:
-        _active[classname.lower()] += 1
+    _active.activate(classname)
 
 
 def deactivate_filter(env, filter, namespace, classname, last_activation):  # noqa: A002
-    with _lock:
-        _active[classname.lower()] -= 1
-        if _active[classname.lower()] <= 0 or last_activation:
-            del _active[classname.lower()]
+    _active.deactivate(classname, last_activation)
 
 
 def enable_indications(env):

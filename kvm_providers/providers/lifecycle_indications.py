@@ -47,7 +47,6 @@ import logging
 import queue
 import socket
 import threading
-from collections import Counter
 from typing import Any, Optional
 
 import pywbem
@@ -59,6 +58,7 @@ from kvm_providers.virt.connection import Host
 from kvm_providers.virt.errors import VirtError
 
 from .common.base import VIRT_NS
+from .common.indication_hooks import ActiveFilters, embedded_property
 from .common.paths import cs_path, vssd_path
 
 __all__ = ["get_providers", "enable_indications", "disable_indications", "activate_filter",
@@ -316,9 +316,9 @@ class _Watcher:
         if not _active.get(cls.lower()):
             return                    # nobody subscribed to this class
         ind = CIMInstance(cls)
-        ind["SourceInstance"] = _embedded("SourceInstance", source)
+        ind["SourceInstance"] = embedded_property("SourceInstance", source)
         if previous is not None:
-            ind["PreviousInstance"] = _embedded("PreviousInstance", previous)
+            ind["PreviousInstance"] = embedded_property("PreviousInstance", previous)
         if source.path is not None:
             path = source.path.copy()
             path.host = None
@@ -337,10 +337,6 @@ def _description(exc: BaseException) -> str:
     return err.status_description if err is not None else str(exc)
 
 
-def _embedded(name: str, inst: CIMInstance) -> pywbem.CIMProperty:
-    return pywbem.CIMProperty(name, inst, type="string", embedded_object="instance")
-
-
 def _differs(a: CIMInstance, b: CIMInstance) -> bool:
     """True if two instances of a domain differ in any property value."""
     av = {k.lower(): p.value for k, p in a.properties.items()}
@@ -352,7 +348,7 @@ def _differs(a: CIMInstance, b: CIMInstance) -> bool:
 
 _lock = threading.Lock()
 _watcher: Optional[_Watcher] = None
-_active: Counter = Counter()     # lower-case indication class -> active filters
+_active = ActiveFilters()     # indication class -> active filters
 
 
 def get_providers(env):
@@ -367,15 +363,11 @@ def authorize_filter(env, filter, namespace, classname, owner):  # noqa: A002
 
 def activate_filter(env, filter, namespace, classname, first_activation):  # noqa: A002
     """A filter for `classname` became active: indications of that class are wanted."""
-    with _lock:
-        _active[classname.lower()] += 1
+    _active.activate(classname)
 
 
 def deactivate_filter(env, filter, namespace, classname, last_activation):  # noqa: A002
-    with _lock:
-        _active[classname.lower()] -= 1
-        if _active[classname.lower()] <= 0 or last_activation:
-            del _active[classname.lower()]
+    _active.deactivate(classname, last_activation)
 
 
 def enable_indications(env):

@@ -19,15 +19,14 @@ import logging
 import queue
 import socket
 import threading
-from collections import Counter
 from typing import Any, Optional
 
-import pywbem
 from pywbem import CIMDateTime, CIMError, CIMInstance
 
 from kvm_providers.virt import jobs as vjobs
 
 from .common.base import VIRT_NS
+from .common.indication_hooks import ActiveFilters, embedded_property
 from .common.jobs import host_of_job, job_instance
 
 __all__ = ["get_providers", "enable_indications", "disable_indications", "activate_filter",
@@ -44,7 +43,7 @@ SUFFIXES = {"created": "ComputerSystemMigrationJobCreatedIndication",
 QUEUE_SIZE = 10000
 
 _lock = threading.Lock()
-_active: Counter = Counter()     # lower-case indication class -> active filters
+_active = ActiveFilters()     # indication class -> active filters
 
 
 class _Deliverer:
@@ -107,9 +106,9 @@ class _Deliverer:
         ind = CIMInstance(cls)
         ind["IndicationIdentifier"] = source["InstanceID"]
         ind["IndicationTime"] = CIMDateTime.now()
-        ind["SourceInstance"] = _embedded("SourceInstance", source)
+        ind["SourceInstance"] = embedded_property("SourceInstance", source)
         if previous is not None and event == "modified":
-            ind["PreviousInstance"] = _embedded("PreviousInstance", job_instance(host, previous))
+            ind["PreviousInstance"] = embedded_property("PreviousInstance", job_instance(host, previous))
         path = source.path.copy()
         path.host = None
         ind["SourceInstanceModelPath"] = path.to_wbem_uri()
@@ -119,10 +118,6 @@ class _Deliverer:
         except CIMError as exc:
             LOG.error("migration job indications: %s of job %s not delivered: %s", cls, job.id,
                       exc.status_description)
-
-
-def _embedded(name: str, inst: CIMInstance) -> pywbem.CIMProperty:
-    return pywbem.CIMProperty(name, inst, type="string", embedded_object="instance")
 
 
 _deliverer: Optional[_Deliverer] = None
@@ -139,15 +134,11 @@ def authorize_filter(env, filter, namespace, classname, owner):  # noqa: A002
 
 
 def activate_filter(env, filter, namespace, classname, first_activation):  # noqa: A002
-    with _lock:
-        _active[classname.lower()] += 1
+    _active.activate(classname)
 
 
 def deactivate_filter(env, filter, namespace, classname, last_activation):  # noqa: A002
-    with _lock:
-        _active[classname.lower()] -= 1
-        if _active[classname.lower()] <= 0 or last_activation:
-            del _active[classname.lower()]
+    _active.deactivate(classname, last_activation)
 
 
 def enable_indications(env):
