@@ -6,7 +6,7 @@ methods (issue 4) enforce them with :func:`check`.  Keeping both on
 :func:`allocation_limits` means what is advertised is exactly what is
 accepted.
 
-For each device kind (its ``limits`` hook in :mod:`kvm_providers.virt.kinds`):
+For each device kind (its ``limits`` hook in :mod:`kvm_providers.model.kinds`):
 
 * ``minimum``, ``maximum``, ``default``, ``increment`` of the quantity
   (VirtualQuantity: vCPUs for ``proc``, KiB for ``mem``; None where a kind

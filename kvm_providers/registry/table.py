@@ -84,7 +84,7 @@ TABLE: list[Entry] = [
     Entry("{P}_ComputerSystem", "computer_system", (INSTANCE, METHOD)),
     Entry("{P}_VirtualSystemSettingData", "virtual_system_settings", (INSTANCE,)),
     # The RASD and logical device class of every device kind, from the kinds registry
-    # (kvm_providers/virt/kinds): a new kind needs no row here.
+    # (kvm_providers/model/kinds): a new kind needs no row here.
     *(Entry(f"{{P}}_{k.rasd_class}", "resource_allocation", (INSTANCE,)) for k in KINDS),
     *(Entry(f"{{P}}_{k.device_class}", "logical_devices", (INSTANCE,)) for k in KINDS
       if k.device_class),

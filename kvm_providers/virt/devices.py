@@ -1,43 +1,45 @@
 """Device settings and logical devices of a domain: which XML elements are settings of
 which kind, and their ids.
 
-A *setting* is one device of a kind (what CIM calls a RASD): the processor
-settings and the memory settings (both read from the ``<domain>`` root), and
-one per ``<disk>`` / ``<filesystem>``, ``<interface>``, ``<graphics>``,
-``<input>``, ``<console>``, ``<controller>``, ``<tpm>``, ``<watchdog>``,
-``<rng>``.  A *logical device* is what the running system has: one per vCPU
-(all defined by the one processor setting), and one device per setting of the
-other kinds, with the setting's id.
+A *setting* is one device of a kind (what CIM calls a RASD): one per element of
+a kind's XML tags under ``<devices>``, and one per root-level kind (processor,
+memory: read from the ``<domain>`` root itself).  A *logical device* is what
+the running system has: one per setting, with the setting's id, or several
+numbered ones where the kind's ``device_count`` says so (one Processor per
+vCPU).
 
-Device ids (the part after ``<domain>/``) follow libvirt-cim: disk target dev
-(``vda``; a filesystem's target dir), NIC MAC address, ``mem``, ``proc``,
-graphics type (``vnc``), input ``<type>:<bus>`` (``tablet:usb``),
-``controller:<type>:<index>``, console ``charconsole:<port>``.  Ids are unique
+Device ids (the part after ``<domain>/``) are the kinds' ``devid`` (libvirt-cim's
+ids: ``vda``, a MAC address, ``vnc``, ``charconsole:0`` ...; each kind module
+says how its id is formed) and a root-level kind's name.  Ids are unique
 within a domain: a second element with the same id (two VNC servers, two
 identical USB tablets) gets ``#2``, ``#3`` ... appended, in document order.
-Elements the kinds do not cover (video, sound, serial, channel, hostdev,
-memballoon ...) are not modelled and are left alone.
+Elements no kind covers (video, sound, serial, channel, hostdev, memballoon
+...) are not modelled and are left alone.
 
-The kinds scanned are the libvirt layer's element kinds
-(:mod:`kvm_providers.virt.kinds`) until the layer above installs its own with
-:func:`use_kinds`: the CIM model (:mod:`kvm_providers.model.kinds`) installs
-its ``DeviceKind`` objects, which wrap the same element kinds, so that a
-setting's ``kind`` carries the CIM mapping too.  The names, tags, ids and order
-are the element kinds' either way.
+The layer declares no kind itself: the kinds are installed into it with
+:func:`use_kinds`, each an object with the libvirt facts of an
+:class:`~kvm_providers.virt.elements.ElementKind` (its ``element``).  The CIM
+model (:mod:`kvm_providers.model.kinds`, where every kind is one module)
+installs its ``DeviceKind`` objects when it is imported, so that a setting's
+``kind`` carries the CIM mapping too; code using the layer without the model
+installs element kinds itself.  Scanning before any kind is installed is a
+programming error (:class:`KindsNotInstalled`), never an empty list.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
-
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Optional, Sequence
 
 from . import mapping as M
-from .kinds import KINDS as ELEMENT_KINDS
+from .elements import ElementKind
 
 __all__ = ["Setting", "LogicalDevice", "scan_settings", "logical_devices", "use_kinds",
-           "scanned_kinds"]
+           "scanned_kinds", "KindsNotInstalled"]
+
+
+class KindsNotInstalled(RuntimeError):
+    """A domain's devices were asked for before any device kinds were installed."""
 
 
 @dataclass(frozen=True)
@@ -58,25 +60,42 @@ def _registry(kinds: Sequence[Any]) -> _Registry:
                      tuple(k for k in kinds if not k.tags))
 
 
-_REGISTRY = _registry(ELEMENT_KINDS)
+#: The installed kinds (None until use_kinds: the layer has no kinds of its own).
+_REGISTRY: Optional[_Registry] = None
 
 
 def use_kinds(kinds: Sequence[Any]) -> None:
-    """Scan domains with `kinds` from now on: one object per element kind of this layer, in
-    the same order, each with the element kind as its ``element`` (the CIM model's
-    DeviceKind objects).  ValueError if they do not cover the element kinds exactly:
-    names, tags and ids must not depend on which layer asks."""
-    elements = tuple(getattr(k, "element", None) for k in kinds)
-    if elements != ELEMENT_KINDS:
-        raise ValueError("use_kinds: the kinds must wrap kvm_providers.virt.kinds.KINDS, "
-                         "one each, in order")
+    """Scan domains with `kinds` from now on, in this order (the order of listings): one
+    object per kind of device, each with its libvirt facts as ``element`` (an
+    :class:`ElementKind`: the CIM model's DeviceKind objects, or element kinds
+    themselves).  ValueError if one has no element kind, or two share a name or an
+    XML tag (ids and settings must not depend on which kind is asked first)."""
+    names: set[str] = set()
+    tags: set[str] = set()
+    for k in kinds:
+        el = getattr(k, "element", None)
+        if not isinstance(el, ElementKind):
+            raise ValueError(f"use_kinds: {k!r} has no element kind (.element)")
+        if el.name in names or tags & set(el.tags):
+            raise ValueError(f"use_kinds: kind {el.name!r} repeats a name or an XML tag")
+        names.add(el.name)
+        tags.update(el.tags)
     global _REGISTRY
-    _REGISTRY = _registry(kinds)
+    _REGISTRY = _registry(tuple(kinds))
+
+
+def _installed() -> _Registry:
+    reg = _REGISTRY
+    if reg is None:
+        raise KindsNotInstalled(
+            "no device kinds installed in the libvirt layer: import kvm_providers.model "
+            "(which installs its kinds) or call kvm_providers.virt.devices.use_kinds first")
+    return reg
 
 
 def scanned_kinds() -> tuple[Any, ...]:
-    """The kinds domains are scanned with (the element kinds, or those installed)."""
-    return _REGISTRY.kinds
+    """The kinds domains are scanned with (KindsNotInstalled before use_kinds)."""
+    return _installed().kinds
 
 
 class Setting:
@@ -126,7 +145,7 @@ class LogicalDevice:
 
 def scan_settings(root: Any, kinds: Optional[set[str]] = None,
                   root_view: Any = None) -> list[Setting]:
-    """The settings of a parsed domain, in KINDS order then document order.
+    """The settings of a parsed domain, in the installed kinds' order then document order.
 
     With `kinds` (names), only those kinds are listed (ids stay the same:
     duplicates are numbered within a kind).
@@ -134,7 +153,7 @@ def scan_settings(root: Any, kinds: Optional[set[str]] = None,
     out: list[Setting] = []
     if root_view is None:
         root_view = M.View(root)
-    reg = _REGISTRY
+    reg = _installed()
     for root_kind in reg.root:
         if kinds is None or root_kind.name in kinds:
             out.append(Setting(root_kind, root, root_kind.name, root_view))

@@ -34,7 +34,7 @@ from .scope import current_scope
 from . import mapping
 from .connection import Host
 from .devices import Setting
-from .kinds.base import ElementKind
+from .elements import ElementKind
 from .domain import XML_FLAGS, XML_INACTIVE, DomainRef, DomainXML, fetch_xml_text, parse_xml
 
 __all__ = ["editable", "append_device", "setting_of",

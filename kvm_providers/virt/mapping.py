@@ -2,7 +2,7 @@
 
 One table per settings class maps a CIM property name to a :class:`Field`:
 the VSSD's is here, each RASD kind's is in its kind module
-(:mod:`kvm_providers.virt.kinds`).  A field knows where its value lives in
+(:mod:`kvm_providers.model.kinds`).  A field knows where its value lives in
 the XML, relative to the element the table is applied to (the ``<domain>``
 root for the VSSD, processor and memory; the device element for the other
 RASDs), and converts both ways:

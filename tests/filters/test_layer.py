@@ -9,7 +9,7 @@ import os
 import libvirt
 import pytest
 
-from kvm_providers import virt
+from kvm_providers import model, virt
 from kvm_providers.config import Config
 from kvm_providers.virt import nwfilter as nf
 
@@ -17,6 +17,10 @@ from tests.fixtures.privileged_libvirtd import SHIPPED_FILTERS
 
 from .conftest import GUEST, NIC1, NIC2, NIC3, RNIC1, RNIC2, RUNNING
 from .support import ALL_RULES, without
+
+# The layer finds a domain's interfaces by the device kinds, which it has none of its
+# own: the CIM model declares them and installs them when imported (virt.devices.use_kinds).
+assert model.kinds.KINDS
 
 pytestmark = pytest.mark.libvirtd
 

@@ -1,19 +1,19 @@
-"""The device kinds registry of the CIM model: the one list of every kind of device the
-project models.
+"""The device kinds registry: the one list of every kind of device the project models.
 
-Each kind is two modules: its libvirt facts (XML elements, device ids, the
-skeleton of a new element) in ``kvm_providers/virt/kinds/<kind>.py``
-(``ELEMENT``), and its CIM mapping here, ``model/kinds/<kind>.py``, whose
-``KIND`` (:class:`~kvm_providers.model.kinds.base.DeviceKind`) wraps the
-element kind and declares the rest: CIM classes and ResourceType, the mapping
-table between RASD properties and XML, writers, the builder of a new device
-from client properties, limits, its pool, the management hooks.  Every layer
-above the libvirt layer (settings, limits, pools, allocation, manage, the
-providers, the registration) reads the kinds from :data:`KINDS`; importing this
-package installs them as the kinds the libvirt layer scans domains with
-(:func:`kvm_providers.virt.devices.use_kinds`), so a setting's ``kind`` is the
-``DeviceKind``.  Adding a kind: docs/ARCHITECTURE.md, "How to add a device kind".
-"""
+A kind is one module, ``model/kinds/<kind>.py``, holding all the project knows
+about it: its libvirt facts (``ELEMENT``, a
+:class:`~kvm_providers.virt.elements.ElementKind`: XML elements, how device ids
+are formed, the skeleton of a new element, the hooks that only move XML) and
+its CIM side (``KIND``, a :class:`~kvm_providers.model.kinds.base.DeviceKind`
+wrapping the element: CIM classes and ResourceType, the mapping table between
+RASD properties and XML, writers, the builder of a new device from client
+properties, limits, its pool, the management hooks).  :data:`KINDS` lists
+them; every layer reads the kinds from it: the model and the providers, the
+registration, and the libvirt layer, into which importing this package
+installs them (:func:`kvm_providers.virt.devices.use_kinds`, the layer's one
+way to learn them: it never imports this side), so a setting's ``kind`` is
+the ``DeviceKind``.  Adding a kind: docs/ARCHITECTURE.md, "How to add a
+device kind"."""
 
 from __future__ import annotations
 

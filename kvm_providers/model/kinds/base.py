@@ -1,14 +1,14 @@
 """The CIM side of a device kind: :class:`DeviceKind` (and its pool, :class:`PoolKind`, and
 limits, :class:`Limits`), and the mapping fields every device RASD shares.
 
-A kind module (``model/kinds/disk.py`` ...) builds one :class:`DeviceKind`
-named ``KIND`` around the libvirt facts of its kind (the ``ELEMENT`` of
-``virt/kinds/disk.py``); the registry (:mod:`kvm_providers.model.kinds`) lists
-them.  The generic code (settings, limits, pools, allocation, manage, the
+A kind module (``model/kinds/disk.py`` ...) declares the libvirt facts of its
+kind, ``ELEMENT`` (a :class:`~kvm_providers.virt.elements.ElementKind`: XML
+elements, device ids, skeleton), and one :class:`DeviceKind` named ``KIND``
+around it; the registry (:mod:`kvm_providers.model.kinds`) lists them.  The generic code (settings, limits, pools, allocation, manage, the
 providers) reads everything kind-specific from here and has no per-kind
 branches.
 
-This module imports nothing of the libvirt layer but the element kinds, the
+This module imports nothing of the libvirt layer but the element kind type, the
 mapping field types (:mod:`kvm_providers.virt.mapping`) and the client property
 values (:mod:`kvm_providers.virt.props`).
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from ...virt.mapping import Computed, Const, Field, Table
-from ...virt.kinds.base import ElementKind
+from ...virt.elements import ElementKind
 from ...virt.props import Props
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ...virt.domain import DomainXML
 
 __all__ = ["DeviceKind", "PoolKind", "Limits", "LimitEnv", "BuildEnv", "ChangeEnv", "LiveOp",
-           "COMMON_DEVICE", "no_id", "other_type_table"]
+           "COMMON_DEVICE", "no_id", "other_type_table", "container_guest"]
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def no_id(props: Props) -> Optional[str]:
 class DeviceKind:
     """One kind of virtual resource: everything the project knows about it."""
 
-    #: The libvirt facts (name, XML tags, device ids, skeleton): virt/kinds/<kind>.py.
+    #: The libvirt facts (name, XML tags, device ids, skeleton): the kind module's ELEMENT.
     element: ElementKind
     rasd_class: str                 # class name without family prefix
     device_class: Optional[str]     # logical device class without prefix
@@ -291,3 +291,8 @@ def other_type_table(other: str, rt_other: int = 1) -> dict[str, Field]:
     """ResourceType 1 (Other) with OtherResourceType `other`: libvirt-cim's convention for
     devices DMTF has no ResourceType for."""
     return {"ResourceType": Const(rt_other), "OtherResourceType": Const(other)}
+
+
+def container_guest(root: Any, family: str) -> bool:
+    """True for a container (LXC family, or an ``exe`` os type): its default devices differ."""
+    return family.upper() == "LXC" or (root.findtext("os/type") or "").strip() == "exe"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from lxml import etree
 
@@ -13,11 +13,50 @@ from ...schema.valuemaps import (CIM_ResourceAllocationSettingData,
 from ...virt.connection import Host
 from ...virt.mapping import Attr, Computed, Const, Enum, Field
 from ...virt.props import InvalidSetting, Props, host_path
-from .base import BuildEnv, DeviceKind, LimitEnv, Limits
-from ...virt.kinds.console import ELEMENT
+from ...virt.elements import ElementKind
+from .base import BuildEnv, DeviceKind, LimitEnv, Limits, container_guest
 from .graphics import split_hostport as _split_hostport
 
-__all__ = ["KIND", "CONSOLE", "CHARDEV_SOURCE_TYPES", "check_console_paths"]
+__all__ = ["KIND", "ELEMENT", "CONSOLE", "CHARDEV_SOURCE_TYPES", "check_console_paths"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+def _devid(el: Any) -> str:
+    """``charconsole:<target port>`` (port 0 without one)."""
+    tgt = el.find("target")
+    port = tgt.get("port") if tgt is not None else None
+    return f"charconsole:{port if port is not None else 0}"
+
+
+def _alias(root: Any, console: Any) -> Optional[Any]:
+    """The <serial> that libvirt shows as `console` (the first console, of target type serial).
+
+    libvirt keeps one device for both: on definition, console 0 is taken from
+    serial 0, so a change to that console must be made to the serial port too.
+    """
+    consoles = root.findall("devices/console")
+    if not consoles or consoles[0] is not console:
+        return None
+    t = console.find("target")
+    if t is not None and t.get("type") not in (None, "serial"):
+        return None
+    serials = root.findall("devices/serial")
+    return serials[0] if serials else None
+
+
+def _default(root: Any, family: str, given: set[str]) -> Optional[str]:
+    """A new container without a console gets one (its init's terminal)."""
+    if not container_guest(root, family) or "console" in given or \
+            root.find("devices/console") is not None:
+        return None
+    return "<console type='pty'><target type='lxc' port='0'/></console>"
+
+
+ELEMENT = ElementKind("console", ("console",), _devid, skeleton="<console type='pty'/>",
+                      alias=_alias, default=_default)
+
 
 _RT = CIM_ResourceAllocationSettingData.ResourceType
 

@@ -9,10 +9,23 @@ from typing import Any, Optional
 from ...schema.valuemaps import CIM_Controller, CIM_ResourceAllocationSettingData
 from ...virt.mapping import Attr, Computed, Const, Field
 from ...virt.props import InvalidSetting, Props
+from ...virt.elements import ElementKind
 from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind
-from ...virt.kinds.controller import ELEMENT
 
-__all__ = ["KIND", "CONTROLLER", "CONTROLLER_PROTOCOLS"]
+__all__ = ["KIND", "ELEMENT", "CONTROLLER", "CONTROLLER_PROTOCOLS"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+def _devid(el: Any) -> Optional[str]:
+    """``controller:<type>:<index>`` (index 0 without one); None without a type."""
+    t = el.get("type")
+    return f"controller:{t}:{el.get('index') or '0'}" if t else None
+
+
+ELEMENT = ElementKind("controller", ("controller",), _devid, skeleton="<controller/>")
+
 
 _RT = CIM_ResourceAllocationSettingData.ResourceType
 _COMMON_DEVICE = COMMON_DEVICE

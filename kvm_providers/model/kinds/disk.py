@@ -17,10 +17,25 @@ from ...virt.mapping import Attr, Computed, Const, Exists, Field, NotWritable
 from ...virt.props import InvalidSetting, Props, host_is_local, host_path, image_format, pool_id_name
 from ...virt.query import storage_pools
 from ...virt.units import MIB
+from ...virt.elements import ElementKind
 from .base import COMMON_DEVICE, BuildEnv, ChangeEnv, DeviceKind, LimitEnv, Limits, PoolKind
-from ...virt.kinds.disk import ELEMENT, devid as _devid
 
-__all__ = ["KIND", "DISK", "FILESYSTEM"]
+__all__ = ["KIND", "ELEMENT", "DISK", "FILESYSTEM"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+def _devid(el: Any) -> Optional[str]:
+    """A disk's target dev, a filesystem's target dir."""
+    tgt = el.find("target")
+    if tgt is None:
+        return None
+    return tgt.get("dir") if el.tag == "filesystem" else tgt.get("dev")
+
+
+ELEMENT = ElementKind("disk", ("disk", "filesystem"), _devid, skeleton="<disk device='disk'/>")
+
 
 _RT = CIM_ResourceAllocationSettingData.ResourceType
 _COMMON_DEVICE = COMMON_DEVICE

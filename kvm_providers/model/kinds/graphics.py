@@ -10,10 +10,29 @@ from ...virt import netaddr
 from ...virt.mapping import Attr, Computed, Const, Field
 from ...virt.netaddr import format_hostport, is_ipv6_only
 from ...virt.props import Props
-from .base import BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind
-from ...virt.kinds.graphics import ELEMENT
+from ...virt.elements import ElementKind
+from .base import BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind, container_guest
 
-__all__ = ["KIND", "GRAPHICS", "graphics_address", "graphics_ipv6_only", "split_hostport"]
+__all__ = ["KIND", "ELEMENT", "GRAPHICS", "graphics_address", "graphics_ipv6_only", "split_hostport"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+def _default(root: Any, family: str, given: set[str]) -> Optional[str]:
+    """libvirt-cim's default for a new guest that has neither graphics nor a console: VNC
+    on loopback with an automatic port (its clients count a new guest's devices,
+    docs/compat.md, "Default devices")."""
+    if container_guest(root, family) or given & {"graphics", "console"} or \
+            root.find("devices/graphics") is not None or root.find("devices/console") is not None:
+        return None
+    return "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>"
+
+
+ELEMENT = ElementKind("graphics", ("graphics",), lambda el: el.get("type"),
+                      skeleton="<graphics/>",
+                      default=_default)
+
 
 _RT = CIM_ResourceAllocationSettingData.ResourceType
 

@@ -8,10 +8,34 @@ from typing import Any, Optional
 from ...schema.valuemaps import CIM_PointingDevice, CIM_ResourceAllocationSettingData
 from ...virt.mapping import Attr, Computed, Const, Field
 from ...virt.props import Props
-from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind
-from ...virt.kinds.input import ELEMENT
+from ...virt.elements import ElementKind
+from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, PoolKind, container_guest
 
-__all__ = ["KIND", "INPUT", "input_caption"]
+__all__ = ["KIND", "ELEMENT", "INPUT", "input_caption"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+def _devid(el: Any) -> Optional[str]:
+    """``<type>:<bus>`` (the type alone without a bus)."""
+    t, b = el.get("type"), el.get("bus")
+    if t is None:
+        return None
+    return f"{t}:{b}" if b else t
+
+
+def _default(root: Any, family: str, given: set[str]) -> Optional[str]:
+    """libvirt-cim's default for a new guest with graphics and no input: a PS/2 mouse."""
+    if container_guest(root, family) or "input" in given or \
+            root.find("devices/input") is not None or root.find("devices/graphics") is None:
+        return None
+    return "<input type='mouse' bus='ps2'/>"
+
+
+ELEMENT = ElementKind("input", ("input",), _devid, skeleton="<input/>",
+                      default=_default)
+
 
 _RT = CIM_ResourceAllocationSettingData.ResourceType
 _COMMON_DEVICE = COMMON_DEVICE

@@ -11,11 +11,18 @@ from ...schema.valuemaps import CIM_ResourceAllocationSettingData
 from ...virt.mapping import Attr, Computed, Const, Field, MemoryKiB
 from ...virt.props import InvalidSetting, Props
 from ...virt.units import CIM_UNIT_NAMES, KIB, cim_unit_bytes, libvirt_unit_bytes
+from ...virt.elements import ElementKind
 from .base import ChangeEnv, DeviceKind, LimitEnv, Limits, LiveOp, PoolKind
-from ...virt.kinds.mem import ELEMENT
 
-__all__ = ["KIND", "TABLE", "MEMORY_BLOCK_SIZE", "MIN_MEMORY_KIB", "DEFAULT_MEMORY_KIB",
+__all__ = ["KIND", "ELEMENT", "TABLE", "MEMORY_BLOCK_SIZE", "MIN_MEMORY_KIB", "DEFAULT_MEMORY_KIB",
            "MEMORY_INCREMENT_KIB", "memory_kib", "numa_memory_kib", "apply_memory"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+ELEMENT = ElementKind("mem", (), lambda el: "mem")
+
 
 _RT = CIM_ResourceAllocationSettingData.ResourceType
 

@@ -9,10 +9,33 @@ from ...schema.valuemaps import CIM_NetworkPort, CIM_ResourceAllocationSettingDa
 from ...virt.connection import NETWORK_GONE, Host
 from ...virt.mapping import Attr, Computed, Const, Field, NotWritable, ensure_path
 from ...virt.props import MAC_RE, InvalidSetting, Props, owner, pool_id_name, random_mac
+from ...virt.elements import ElementKind
 from .base import COMMON_DEVICE, BuildEnv, ChangeEnv, DeviceKind, LimitEnv, Limits, PoolKind
-from ...virt.kinds.net import ELEMENT
 
-__all__ = ["KIND", "NET", "network_name"]
+__all__ = ["KIND", "ELEMENT", "NET", "network_name"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+def _devid(el: Any) -> Optional[str]:
+    """The interface's MAC address."""
+    mac = el.find("mac")
+    return mac.get("address") if mac is not None else None
+
+
+def _clone(el: Any, family: str, taken: dict[str, str], name: str) -> None:
+    """An interface of a cloned system gets a new MAC address."""
+    mac = el.find("mac")
+    if mac is not None:
+        new = random_mac(taken, family)
+        taken[new] = name
+        mac.set("address", new)
+
+
+ELEMENT = ElementKind("net", ("interface",), _devid, skeleton="<interface/>",
+                      clone=_clone)
+
 
 _RT = CIM_ResourceAllocationSettingData.ResourceType
 _COMMON_DEVICE = COMMON_DEVICE

@@ -3,15 +3,37 @@ root), one Processor per vCPU (DeviceID ``<domain>/<n>``), the ProcessorPool."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import libvirt
 
 from ...schema.valuemaps import CIM_ResourceAllocationSettingData
 from ...virt.mapping import Computed, Const, Field, Text, ensure_path, to_int as _int
 from ...virt.props import Props
+from ...virt.elements import ElementKind
 from .base import ChangeEnv, DeviceKind, LimitEnv, Limits, LiveOp, PoolKind
-from ...virt.kinds.proc import ELEMENT, vcpus as _vcpus
 
-__all__ = ["KIND", "TABLE"]
+__all__ = ["KIND", "ELEMENT", "TABLE"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+def _vcpus(el: Any, ctx: Any = None) -> int:
+    """The current vCPU count of a ``<domain>`` (``<vcpu current=N>M</vcpu>``; 1 without)."""
+    node = el.find("vcpu")
+    if node is None:
+        return 1
+    cur = _int(node.get("current"))
+    if cur is not None:
+        return cur
+    n = _int(node.text)
+    return n if n is not None else 1
+
+
+ELEMENT = ElementKind("proc", (), lambda el: "proc",
+                      device_count=lambda el: int(_vcpus(el) or 0))
+
 
 _RT = CIM_ResourceAllocationSettingData.ResourceType
 

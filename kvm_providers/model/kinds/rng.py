@@ -14,10 +14,17 @@ from typing import Any
 
 from ...virt.mapping import Attr, Text, Field
 from ...virt.props import Props
+from ...virt.elements import ElementKind
 from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, other_type_table
-from ...virt.kinds.rng import ELEMENT
 
-__all__ = ["KIND", "TABLE"]
+__all__ = ["KIND", "ELEMENT", "TABLE"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+ELEMENT = ElementKind("rng", ("rng",), lambda el: "rng", skeleton="<rng/>")
+
 
 #: {P}_RNGResourceAllocationSettingData for <rng>.
 TABLE: dict[str, Field] = {

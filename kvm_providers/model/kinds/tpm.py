@@ -14,10 +14,16 @@ from typing import Any, Optional
 
 from ...virt.mapping import Attr, Computed, Const, Field
 from ...virt.props import Props
+from ...virt.elements import ElementKind
 from .base import BuildEnv, DeviceKind, LimitEnv, Limits, other_type_table
-from ...virt.kinds.tpm import ELEMENT
 
-__all__ = ["KIND", "TABLE"]
+__all__ = ["KIND", "ELEMENT", "TABLE"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+ELEMENT = ElementKind("tpm", ("tpm",), lambda el: "tpm", skeleton="<tpm/>")
 
 
 def _device_path(el: Any, ctx: Any = None) -> Optional[str]:

@@ -11,10 +11,17 @@ from typing import Any
 
 from ...virt.mapping import Attr, Const, Field
 from ...virt.props import Props
+from ...virt.elements import ElementKind
 from .base import COMMON_DEVICE, BuildEnv, DeviceKind, LimitEnv, Limits, other_type_table
-from ...virt.kinds.watchdog import ELEMENT
 
-__all__ = ["KIND", "TABLE"]
+__all__ = ["KIND", "ELEMENT", "TABLE"]
+
+
+# -- the libvirt facts (the ElementKind the libvirt layer scans with) -----------------
+
+
+ELEMENT = ElementKind("watchdog", ("watchdog",), lambda el: "watchdog", skeleton="<watchdog/>")
+
 
 #: {P}_WatchdogResourceAllocationSettingData for <watchdog>.
 TABLE: dict[str, Field] = {

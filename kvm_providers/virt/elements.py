@@ -1,13 +1,18 @@
-"""What the libvirt layer knows of a kind of device: :class:`ElementKind`.
+"""What the libvirt layer needs to know of a kind of device: :class:`ElementKind`, the type
+of a kind's libvirt facts.
 
 The libvirt facts only: which XML elements a kind's devices are, how their
 device ids are formed, the element a new device starts from, how many
 logical devices one element defines, and the hooks that only move XML (the
 element libvirt keeps in step with one, the default device of a new system,
-what a clone must not share).  What the kind is in CIM terms (classes,
-ResourceType, the RASD mapping table, the builder from client properties,
-limits, pool) is the CIM model's (:mod:`kvm_providers.model.kinds`), whose
-``DeviceKind`` wraps an ``ElementKind``.
+what a clone must not share).
+
+The layer declares no kind itself.  Every kind is one module of the CIM model
+(``kvm_providers/model/kinds/<kind>.py``), which declares its ``ELEMENT`` (an
+``ElementKind``) next to its CIM side (``KIND``, a ``DeviceKind`` wrapping
+the element); the model's registry installs the kinds into this layer
+(:func:`kvm_providers.virt.devices.use_kinds`), the one way the layer learns
+them, so that it never imports the CIM side.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, Callable, Optional
 
 from lxml import etree
 
-__all__ = ["ElementKind", "container_guest"]
+__all__ = ["ElementKind"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +60,10 @@ class ElementKind:
             raise ValueError(f"a {self.name} setting cannot be added, only modified")
         return etree.fromstring(self.skeleton)
 
+    @property
+    def element(self) -> "ElementKind":
+        """The element kind itself: what :func:`~kvm_providers.virt.devices.use_kinds` reads
+        from each kind it installs (a ``DeviceKind`` answers its wrapped element), so
+        that the layer can also scan with bare element kinds."""
+        return self
 
-def container_guest(root: Any, family: str) -> bool:
-    """True for a container (LXC family, or an ``exe`` os type): its default devices differ."""
-    return family.upper() == "LXC" or (root.findtext("os/type") or "").strip() == "exe"
