@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from kvm_providers.model.kinds import KINDS
 from kvm_providers.model.pools import DISK, NET, allocated_from, list_pools
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
@@ -20,8 +21,8 @@ from .common.pool_paths import POOL_CLASSES, pool_of_path, pool_path, setting_po
 
 __all__ = ["ElementAllocatedFromPoolProvider", "get_providers"]
 
-DEVICE_CLASSES = ("Processor", "Memory", "LogicalDisk", "NetworkPort", "DisplayController",
-                  "PointingDevice", "Controller")
+#: The logical devices of every kind allocated from a pool (the kinds registry).
+DEVICE_CLASSES = tuple(k.device_class for k in KINDS if k.pool is not None and k.device_class)
 
 
 class ElementAllocatedFromPoolProvider(AssociationProvider):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from kvm_providers.model.kinds import KINDS
 from kvm_providers.model.pools import allocated_from, list_pools
 
 from .common import AssociationProvider, Role, providers_for
@@ -14,10 +15,8 @@ from .common.pool_paths import POOL_CLASSES, pool_of_path, pool_path, setting_po
 
 __all__ = ["ResourceAllocationFromPoolProvider", "get_providers"]
 
-RASD_CLASSES = ("ProcResourceAllocationSettingData", "MemResourceAllocationSettingData",
-                "DiskResourceAllocationSettingData", "NetResourceAllocationSettingData",
-                "GraphicsResourceAllocationSettingData", "InputResourceAllocationSettingData",
-                "ControllerResourceAllocationSettingData")
+#: The RASDs of every kind allocated from a pool (the kinds registry).
+RASD_CLASSES = tuple(k.rasd_class for k in KINDS if k.pool is not None)
 
 
 class ResourceAllocationFromPoolProvider(AssociationProvider):

@@ -22,6 +22,7 @@ from pywbem import CIMInstanceName, Uint16
 
 from kvm_providers.model.allocation import (Capabilities, Template, host_capabilities,
                                            lookup_capabilities, lookup_template, templates)
+from kvm_providers.model.kinds import KINDS
 
 from .common import Role, VirtProvider, providers_for
 from .common.migration_paths import msc_id, msc_path, msd_id, msd_path
@@ -29,11 +30,8 @@ from .common.pool_paths import ac_path, template_path
 
 __all__ = ["SettingsDefineCapabilitiesProvider", "get_providers", "TEMPLATE_CLASSES"]
 
-TEMPLATE_CLASSES = ("ProcResourceAllocationSettingData", "MemResourceAllocationSettingData",
-                    "DiskResourceAllocationSettingData", "NetResourceAllocationSettingData",
-                    "GraphicsResourceAllocationSettingData",
-                    "InputResourceAllocationSettingData",
-                    "ControllerResourceAllocationSettingData",
+#: The templates of every kind allocated from a pool (the kinds registry), then of the pools.
+TEMPLATE_CLASSES = (*(k.rasd_class for k in KINDS if k.pool is not None),
                     "DiskPoolResourceAllocationSettingData",
                     "NetPoolResourceAllocationSettingData",
                     "StorageVolumeResourceAllocationSettingData")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -278,14 +279,26 @@ def test_the_libvirt_layer_knows_no_cim():
     assert not fixed, f"no longer imported, remove them from KNOWN_VIRT_CIM_IMPORTS: {fixed}"
 
 
-#: Modules that may name a device kind: the kinds themselves (both layers), and the
-#: network filters (which apply to interfaces only).
-KIND_SPECIFIC = (VIRT + ".kinds", MODEL + ".kinds", VIRT + ".nwfilter")
+#: Modules that may compare a kind's name with a literal: the kind modules (each with its own
+#: name only), and the network filters (which apply to interfaces only).
+KIND_MODULES = MODEL + ".kinds"
+KIND_SPECIFIC = {VIRT + ".nwfilter": {"net"}}
+
+
+def _kinds():
+    from kvm_providers.model.kinds import KINDS
+    return KINDS
 
 
 def _kind_names() -> set[str]:
-    from kvm_providers.model.kinds import KINDS
-    return {k.name for k in KINDS}
+    return {k.name for k in _kinds()}
+
+
+def _own_kind(module: str) -> set[str]:
+    """The kind names `module` may name: its own if it is a kind module."""
+    if module.startswith(KIND_MODULES + "."):
+        return {module.rsplit(".", 1)[1]} - {"base"}
+    return KIND_SPECIFIC.get(module, set())
 
 
 def _per_kind_branches(tree: ast.AST, kinds: set[str]) -> list[int]:
@@ -315,17 +328,154 @@ def _per_kind_branches(tree: ast.AST, kinds: set[str]) -> list[int]:
 
 
 def test_generic_code_of_the_libvirt_layer_has_no_per_kind_branches():
-    """What is particular to a kind of device is in its kind modules (a hook of its
-    DeviceKind); the generic code of both layers (manage, settings, limits, pools,
-    devices ...) reads the registry."""
+    """What is particular to a kind of device is in its kind module (a hook of its
+    DeviceKind or ElementKind); the generic code of both layers (manage, settings,
+    limits, pools, devices ...) reads the registry, and a kind module branches on no
+    other kind."""
     kinds = _kind_names()
     found = []
     for name, path in MODULES.items():
-        if not name.startswith((VIRT + ".", MODEL + ".")) or name.startswith(KIND_SPECIFIC):
+        if not name.startswith((VIRT + ".", MODEL + ".")):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        found += [f"{name}:{line}" for line in _per_kind_branches(tree, kinds)]
+        found += [f"{name}:{line}" for line in _per_kind_branches(tree, kinds - _own_kind(name))]
     assert not found, f"per-kind branches outside the kind modules: {found}"
+
+
+# -- a device kind is one module ------------------------------------------------------------
+
+def test_every_kind_is_one_module_declaring_its_element_and_its_kind():
+    """model/kinds/<name>.py for each kind of the registry, and nothing else: each declares
+    exactly one ElementKind (ELEMENT, its libvirt facts) and one DeviceKind (KIND, its CIM
+    side); no other module of the package declares either (the libvirt layer has no
+    kinds of its own: the registry installs them, virt.devices.use_kinds)."""
+    kinds = _kinds()
+    modules = {m for m in MODULES if m.startswith(KIND_MODULES + ".")}
+    assert modules == {f"{KIND_MODULES}.{k.name}" for k in kinds} | {KIND_MODULES + ".base"}
+    declared: dict[str, list[str]] = {}
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    node.func.id in ("ElementKind", "DeviceKind"):
+                declared.setdefault(name, []).append(node.func.id)
+    assert declared == {f"{KIND_MODULES}.{k.name}": ["ElementKind", "DeviceKind"]
+                        for k in kinds}
+    for k in kinds:
+        module = importlib.import_module(f"{KIND_MODULES}.{k.name}")
+        assert (module.KIND, module.ELEMENT) == (k, k.element)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                             ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                out.add(id(first.value))
+    return out
+
+
+def _fact_patterns(kind) -> list[re.Pattern]:
+    """What names a kind's facts in code: its RASD and logical device class names (bare,
+    ``_X`` in an f-string, or with a family prefix), and its XML tags in a path into the
+    domain (``devices/tpm``) or as the element of an XML text (``<tpm/>``)."""
+    classes = [c for c in (kind.rasd_class, kind.device_class) if c]
+    pats = [re.compile(rf"(\{{P\}}|KVM|LXC|Xen)?_?{re.escape(c)}") for c in classes]
+    return [re.compile(f"^(?:{p.pattern})$") for p in pats] + \
+        [re.compile(rf"(^|/)devices/{t}\b|^\s*<{t}[\s/>]") for t in kind.tags]
+
+
+def _facts_named(tree: ast.AST, kinds) -> set[str]:
+    """The kinds whose facts a module's code (not its docstrings) names."""
+    skip = _docstrings(tree)
+    pats = {k.name: _fact_patterns(k) for k in kinds}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                id(node) not in skip:
+            found.update(n for n, ps in pats.items() if any(p.search(node.value) for p in ps))
+    return found
+
+
+#: (module, kind): modules of a feature about one kind's devices, which name its classes
+#: or XML elements (the feature's own facts, not the kind's declaration).  Only shrinks.
+FEATURE_USES: dict[tuple[str, str], str] = {
+    (MODEL + ".kinds.graphics", "console"): "no default VNC for a guest with a console",
+    (MODEL + ".kinds.input", "graphics"): "the default mouse comes with graphics",
+    (MODEL + ".poolconfig", "disk"): "a volume in use by a domain's disks",
+    (MODEL + ".poolconfig", "net"): "a network in use by a domain's interfaces",
+    (MODEL + ".settings", "net"): "MAC addresses taken on the host",
+    (PACKAGE + ".providers.common.metric_paths", "disk"): "disk metrics",
+    (PACKAGE + ".providers.common.metric_paths", "net"): "network metrics",
+    (PACKAGE + ".providers.metric_associations", "disk"): "disk metrics",
+    (PACKAGE + ".providers.metric_associations", "net"): "network metrics",
+    (PACKAGE + ".providers.filter_associations", "net"): "filters apply to NICs",
+    (PACKAGE + ".providers.migration_service", "disk"): "a migration may move disks",
+    (PACKAGE + ".providers.service_affects_element", "graphics"): "console redirection",
+    (PACKAGE + ".providers.service_affects_element", "input"): "console redirection",
+    (VIRT + ".migration", "disk"): "storage migration",
+    (VIRT + ".migration_check", "disk"): "storage checks before a migration",
+    (VIRT + ".migration_check", "net"): "networks checked before a migration",
+    (VIRT + ".snapshots", "disk"): "disk snapshots",
+}
+
+
+def _kind_facts_outside_their_module() -> set[tuple[str, str]]:
+    kinds = _kinds()
+    found = set()
+    for name, path in MODULES.items():
+        if _generated(path):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        found.update((name, k) for k in _facts_named(tree, kinds) - _own_kind(name))
+    return found
+
+
+def test_a_kinds_facts_are_named_in_its_module_only():
+    """A kind's XML tags and CIM class names are declared in its kind module and read
+    from the registry everywhere else (registration, pool associations, capabilities
+    ...); only features about one kind's devices (metrics, filters, migration,
+    snapshots, console redirection) name them, listed in FEATURE_USES."""
+    found = _kind_facts_outside_their_module()
+    new = sorted(found - set(FEATURE_USES))
+    assert not new, f"kind facts named outside the kind's module: {new}"
+    fixed = sorted(set(FEATURE_USES) - found)
+    assert not fixed, f"no longer named there, remove them from FEATURE_USES: {fixed}"
+
+
+#: The kinds added as proof that a kind is one module (issue 11): nothing but their kind
+#: module, one MOF block and their registry entry names them.
+NEW_KINDS = ("tpm", "watchdog", "rng")
+REPO = ROOT.parent
+
+
+@pytest.mark.parametrize("name", NEW_KINDS)
+def test_a_new_kind_is_one_module_one_mof_block_one_registry_line(name):
+    kind = next(k for k in _kinds() if k.name == name)
+    assert not {k for (_m, k) in FEATURE_USES if k == name}
+    # the package: its module, and its entry in the registry
+    outside = sorted(m for m, k in _kind_facts_outside_their_module() if k == name)
+    assert not outside
+    registry = MODULES[KIND_MODULES].read_text(encoding="utf-8")
+    assert [line.strip() for line in registry.splitlines()
+            if re.search(rf"\b{name}\b", line) and not line.startswith("from . import")] \
+        == [f"{name}.KIND,"]
+    # the MOF: one template declares both classes, one after the other (one block), and
+    # no other template names them (the per-family MOF and registrations are generated)
+    classes = [kind.rasd_class, kind.device_class]
+    declaring, naming = [], []
+    for mof in sorted((REPO / "mof").glob("*/templates/*.mof")):
+        text = mof.read_text(encoding="utf-8")
+        declared = re.findall(r"^class \{P\}_(\w+)\b", text, re.M)
+        if any(c in declared for c in classes):
+            declaring.append(mof.name)
+            i = declared.index(kind.rasd_class)
+            assert declared[i:i + 2] == classes and declared.count(kind.rasd_class) == 1
+        if any(re.search(rf"(?<![A-Za-z0-9]){c}\b", text) for c in classes):
+            naming.append(mof.name)
+    assert len(declaring) == 1 and naming == declaring, (declaring, naming)
 
 
 # -- the checks check: they find what they are for ------------------------------------
@@ -379,6 +529,22 @@ def test_a_cim_import_in_the_libvirt_layer_would_be_found(tmp_path):
     found = {m for m, _t in _virt_cim_imports(modules)}
     assert found == {"kvm_providers.virt.a", "kvm_providers.virt.b", "kvm_providers.virt.c",
                      "kvm_providers.virt.f"}
+
+
+def test_a_kind_fact_outside_its_module_would_be_found():
+    """Class names (bare, prefixed, an f-string's part), paths into the domain and XML
+    texts are found; docstrings and unrelated words are not."""
+    kinds = _kinds()
+    def found(code: str) -> set[str]:
+        return _facts_named(ast.parse(code), kinds)
+    assert found('x = "KVM_TPMResourceAllocationSettingData"\n') == {"tpm"}
+    assert found('x = f"{family}_Watchdog"\n') == {"watchdog"}
+    assert found('roles = ("RandomNumberGenerator", "{P}_TPM")\n') == {"rng", "tpm"}
+    assert found('e = root.find("devices/watchdog")\n') == {"watchdog"}
+    assert found('e = etree.fromstring("<rng model=\'virtio\'/>")\n') == {"rng"}
+    assert found('"""A <tpm/> (TPMResourceAllocationSettingData) in devices/tpm."""\n'
+                 'def f():\n    """devices/rng"""\n') == set()
+    assert found('e = "watchdog"\nh = "<html><input type=text>"\n') == set()
 
 
 def test_a_per_kind_branch_would_be_found():
