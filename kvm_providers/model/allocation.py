@@ -31,10 +31,10 @@ from typing import Any, Optional
 from ..virt import keys, mapping
 from ..virt.connection import ANY_ERROR, Host
 from ..virt.domain import parse_xml
+from ..virt.pools import FILE_POOL_TYPES, network_subnets
 from .kinds import KINDS as DEVICE_KINDS
 from .limits import Limits, allocation_limits
-from .pools import (DISK, NET, Pool, PoolKind, is_active,
-                    list_pools, network_xml, networks, pool_from_id, pool_info,
+from .pools import (DISK, NET, Pool, PoolKind, is_active, list_pools, pool_from_id, pool_info,
                     storage_pool_xml)
 
 __all__ = ["Capabilities", "Template", "host_capabilities", "lookup_capabilities",
@@ -62,9 +62,6 @@ VOLUME_RESOURCE_TYPE = 32
 #: NetPoolResourceAllocationSettingData.ForwardMode -> libvirt <forward mode> (None: isolated).
 FORWARD_MODES: dict[int, Optional[str]] = {0: None, 1: "nat", 2: "route", 3: "bridge",
                                            4: "open"}
-
-# Pool types whose volumes are files (and so may be qcow2).
-FILE_POOL_TYPES = frozenset({"dir", "fs", "netfs", "gluster", "vstorage"})
 
 # Per kind (kinds/<kind>.py): the RASD class and table, and
 # how resources are shared (CIM_AllocationCapabilities.SharingMode) come from the
@@ -180,21 +177,7 @@ def pool_type_support(host: Host) -> dict[str, dict[str, tuple[str, ...]]]:
 
 
 def _used_subnets(host: Host) -> list[ipaddress.IPv4Network]:
-    out = []
-    for name, obj in networks(host):
-        root = network_xml(Pool(host, NET, name, obj))
-        if root is None:
-            continue
-        for ip in root.iterfind("ip"):
-            addr, mask, prefix = ip.get("address"), ip.get("netmask"), ip.get("prefix")
-            if not addr or ":" in addr:
-                continue
-            try:
-                out.append(ipaddress.IPv4Network(f"{addr}/{mask or prefix or 24}",
-                                                 strict=False))
-            except ValueError:
-                continue
-    return out
+    return [net for _name, net in network_subnets(host)]
 
 
 def free_subnet(host: Host) -> Optional[ipaddress.IPv4Network]:

@@ -1,4 +1,6 @@
-"""Creating and deleting pools and storage volumes (the ResourcePoolConfigurationService).
+"""Creating and deleting pools and storage volumes (the ResourcePoolConfigurationService):
+the client's settings checked and turned into libvirt XML, applied through the libvirt
+layer (:mod:`kvm_providers.virt.pools`, :mod:`kvm_providers.virt.volumes`).
 
 Every operation validates everything it was given before it touches
 libvirt, and undoes what it did when a later step fails, so that nothing
@@ -26,31 +28,29 @@ property and what is allowed), :class:`InUse`, and libvirt's own errors as
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
-import libvirt
 from lxml import etree
 
-from .allocation import FILE_POOL_TYPES, FORWARD_MODES, STORAGE_POOL_TYPES, VOLUME_FORMATS, \
-    pool_type_support
-from ..virt.connection import STORAGE_GONE, DomainNotFound, Host
-from ..virt.errors import Conflict, VirtError
-from ..virt.domain import domain_xml, list_domains
+from ..virt import pools as vpools
+from ..virt import volumes as vvolumes
+from ..virt.connection import Host
 from ..virt.edit import invalidate
-from ..virt.validate import BadName, PathNotAllowed, check_host_path, check_name
-from .pools import DISK, NET, PRIMORDIAL, Pool, lookup_pool, network_xml, storage_pool_xml
+from ..virt.errors import Conflict, VirtError
+from ..virt.pools import FILE_POOL_TYPES
+from ..virt.query import storage_pools
 from ..virt.units import CIM_UNIT_NAMES, cim_unit_bytes
+from ..virt.validate import BadName, PathNotAllowed, check_host_path, check_name
+from .allocation import FORWARD_MODES, STORAGE_POOL_TYPES, VOLUME_FORMATS, pool_type_support
+from .pools import DISK, NET, PRIMORDIAL, Pool, lookup_pool, storage_pool_xml
 
 __all__ = ["InvalidSettings", "InUse", "create_network", "create_storage_pool", "delete_pool",
            "create_volume", "delete_volume", "refresh_pool", "find_volume", "Volume",
            "volumes", "volume_of_path", "network_definition", "storage_pool_definition"]
-
-LOG = logging.getLogger(__name__)
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
@@ -150,47 +150,7 @@ def _xml(root: Any) -> str:
     return etree.tostring(root, encoding="unicode", pretty_print=True)
 
 
-def _rollback(host: Host, what: str, *steps: Callable[[], Any]) -> None:
-    """Run undo steps, logging (not raising) their failures: the first error is what counts."""
-    for step in steps:
-        try:
-            step()
-        except Exception as exc:  # pylint: disable=broad-except
-            LOG.warning("libvirt host %s: undoing %s: %s", host.label, what, exc)
-
-
 # -- networks ---------------------------------------------------------------------------------
-
-def _network_subnets(host: Host, skip: Optional[str] = None
-                     ) -> list[tuple[str, ipaddress.IPv4Network]]:
-    from .pools import networks
-    out = []
-    for name, obj in networks(host):
-        if name == skip:
-            continue
-        root = network_xml(Pool(host, NET, name, obj))
-        for ip in (root.iterfind("ip") if root is not None else ()):
-            addr = ip.get("address")
-            if not addr or ":" in addr:
-                continue
-            try:
-                out.append((name, ipaddress.IPv4Network(
-                    f"{addr}/{ip.get('netmask') or ip.get('prefix') or 24}", strict=False)))
-            except ValueError:
-                continue
-    return out
-
-
-def _network_bridges(host: Host) -> dict[str, str]:
-    from .pools import networks
-    out = {}
-    for name, obj in networks(host):
-        root = network_xml(Pool(host, NET, name, obj))
-        br = root.find("bridge") if root is not None else None
-        if br is not None and br.get("name"):
-            out[br.get("name")] = name
-    return out
-
 
 def _parse_ipv4(name: str, value: str) -> ipaddress.IPv4Address:
     try:
@@ -247,7 +207,7 @@ def network_definition(host: Host, name: str, props: Mapping[str, Any]) -> str:
     if mode is not None:
         _sub(root, "forward", mode=mode, dev=fdev)
     if bridge is not None:
-        owner = _network_bridges(host).get(bridge)
+        owner = vpools.network_bridges(host).get(bridge)
         if owner is not None:
             raise InvalidSettings(f"BridgeName {bridge!r} is the bridge of network {owner!r}")
         _sub(root, "bridge", name=bridge)
@@ -289,7 +249,7 @@ def network_definition(host: Host, name: str, props: Mapping[str, Any]) -> str:
             if int(start) <= int(addr) <= int(end):
                 raise InvalidSettings(f"the DHCP range {start}-{end} contains the network's "
                                       f"own Address {addr}")
-    for other, subnet in _network_subnets(host):
+    for other, subnet in vpools.network_subnets(host):
         if subnet.overlaps(net):
             raise InvalidSettings(f"Address {addr}/{net.prefixlen} overlaps {subnet} of "
                                   f"network {other!r}")
@@ -301,21 +261,15 @@ def network_definition(host: Host, name: str, props: Mapping[str, Any]) -> str:
 
 def create_network(host: Host, name: str, props: Mapping[str, Any]) -> Pool:
     """Define and start a network; undefined again if it cannot start."""
-    conn = host.conn()
+    host.conn()     # a host that cannot be reached fails first, before the checks
     _name("ElementName (the network name)", name)
     if lookup_pool(host, NET, name) is not None:
         raise InvalidSettings(f"ElementName {name!r}: a network of that name exists")
     xml = network_definition(host, name, props)
-    with host.guard(f"defining network {name!r}"):
-        net = conn.networkDefineXML(xml)
     try:
-        with host.guard(f"starting network {name!r}"):
-            net.create()
-    except BaseException:
-        _rollback(host, f"network {name!r}", net.undefine)
+        net = vpools.define_network(host, name, xml)
+    finally:
         _forget(host)
-        raise
-    _forget(host)
     return Pool(host, NET, name, net)
 
 
@@ -458,7 +412,6 @@ def storage_pool_definition(host: Host, name: str, props: Mapping[str, Any]) -> 
 
 
 def _check_pool_unique(host: Host, name: str, target: Optional[str]) -> None:
-    from ..virt.domain import storage_pools
     for other, tpath, _obj in storage_pools(host):
         if other == name:
             raise InvalidSettings(f"ElementName {name!r}: a storage pool of that name exists")
@@ -469,96 +422,21 @@ def _check_pool_unique(host: Host, name: str, target: Optional[str]) -> None:
 
 def create_storage_pool(host: Host, name: str, props: Mapping[str, Any]) -> Pool:
     """Define, build (directories only), start and (if asked) autostart a storage pool."""
-    conn = host.conn()
+    host.conn()     # a host that cannot be reached fails first, before the checks
     plan = storage_pool_definition(host, name, props)
     _check_pool_unique(host, name, plan.target)
-    local = host.files_local
-    made_dir = False
-    if local and plan.ptype in ("dir", "fs", "netfs") and plan.target:
+    if host.files_local and plan.ptype in ("dir", "fs", "netfs") and plan.target:
         if os.path.lexists(plan.target) and not os.path.isdir(plan.target):
             raise InvalidSettings(f"Path {plan.target!r} exists and is not a directory")
-        made_dir = not os.path.lexists(plan.target)
-    with host.guard(f"defining storage pool {name!r}"):
-        pool = conn.storagePoolDefineXML(plan.xml, 0)
     try:
-        if plan.ptype in ("dir", "fs", "netfs"):
-            # Flags 0: for these types building only makes the target directory.
-            with host.guard(f"building storage pool {name!r}"):
-                pool.build(0)
-        with host.guard(f"starting storage pool {name!r}"):
-            pool.create(0)
-        if plan.autostart:
-            with host.guard(f"setting autostart of storage pool {name!r}"):
-                pool.setAutostart(1)
-    except BaseException:
-        steps: list[Callable[[], Any]] = [lambda: pool.isActive() and pool.destroy()]
-        if made_dir and plan.target:
-            target = plan.target
-
-            def remove_new_dir() -> None:
-                if os.path.isdir(target) and not os.listdir(target):
-                    os.rmdir(target)
-            steps.append(remove_new_dir)
-        steps.append(pool.undefine)
-        _rollback(host, f"storage pool {name!r}", *steps)
+        pool = vpools.define_storage_pool(host, name, plan.xml, plan.ptype, plan.target,
+                                          plan.autostart)
+    finally:
         _forget(host)
-        raise
-    _forget(host)
     return Pool(host, DISK, name, pool)
 
 
 # -- who uses what --------------------------------------------------------------------------------
-
-def _domain_roots(host: Host):
-    """(domain name, parsed XML) of every definition of every domain (live and persistent)."""
-    for ref in list_domains(host):
-        try:
-            docs = [domain_xml(ref)]
-            if ref.dom.isActive() and ref.dom.isPersistent():
-                docs.append(domain_xml(ref, inactive=True))
-        except (DomainNotFound, libvirt.libvirtError):
-            continue
-        for doc in docs:
-            yield ref.name, doc.root
-
-
-def _disk_users(host: Host, match: Callable[[Any], bool]) -> list[str]:
-    users: list[str] = []
-    for dname, root in _domain_roots(host):
-        for disk in root.iterfind("devices/disk"):
-            src = disk.find("source")
-            if src is not None and match(src) and dname not in users:
-                users.append(dname)
-    return users
-
-
-def _pool_users(pool: Pool) -> list[str]:
-    host = pool.host
-    if pool.kind is DISK:
-        root = storage_pool_xml(pool)
-        target = (root.findtext("target/path") or "").rstrip("/") if root is not None else ""
-
-        def match(src):
-            if src.get("pool") == pool.name:
-                return True
-            path = src.get("file") or src.get("dev")
-            return bool(target and path and os.path.dirname(path).rstrip("/") == target)
-        return _disk_users(host, match)
-    root = network_xml(pool)
-    br = root.find("bridge") if root is not None else None
-    bridge = br.get("name") if br is not None else None
-    users: list[str] = []
-    for dname, droot in _domain_roots(host):
-        for nic in droot.iterfind("devices/interface"):
-            src = nic.find("source")
-            if src is None:
-                continue
-            if (nic.get("type") == "network" and src.get("network") == pool.name) or \
-                    (bridge and nic.get("type") == "bridge" and src.get("bridge") == bridge):
-                if dname not in users:
-                    users.append(dname)
-    return users
-
 
 def _names(users: list[str]) -> str:
     return ", ".join(repr(u) for u in users[:5]) + (" ..." if len(users) > 5 else "")
@@ -569,17 +447,11 @@ def delete_pool(pool: Pool) -> None:
     host = pool.host
     if pool.primordial or not pool.kind.libvirt_backed:
         raise InvalidSettings(f"Pool {pool.pool_id}: a primordial pool cannot be deleted")
-    users = _pool_users(pool)
+    users = vpools.users(pool.libvirt)
     if users:
         what = "disks" if pool.kind is DISK else "network interfaces"
         raise InUse(f"{pool.pool_id} is in use: {what} of virtual system(s) {_names(users)}")
-    obj = pool.obj
-    what = "storage pool" if pool.kind is DISK else "network"
-    with host.guard(f"stopping {what} {pool.name!r}"):
-        if obj.isActive():
-            obj.destroy()
-    with host.guard(f"undefining {what} {pool.name!r}"):
-        obj.undefine()
+    vpools.undefine(pool.libvirt)
     _forget(host)
 
 
@@ -587,10 +459,9 @@ def refresh_pool(pool: Pool) -> None:
     """Rescan a storage pool's volumes (changes made outside libvirt)."""
     if pool.kind is not DISK or pool.primordial:
         raise InvalidSettings(f"Pool {pool.pool_id}: only storage pools can be refreshed")
-    if not pool.obj.isActive():
+    if not vpools.is_running(pool.libvirt):
         raise InvalidSettings(f"Pool {pool.pool_id} is not active")
-    with pool.host.guard(f"refreshing storage pool {pool.name!r}"):
-        pool.obj.refresh(0)
+    vpools.refresh(pool.libvirt)
     _forget(pool.host)
 
 
@@ -610,63 +481,32 @@ def volumes(pool: Pool) -> list[Volume]:
     """The volumes of an active storage pool (file pools: paths without a call per volume)."""
     if pool.kind is not DISK or pool.primordial or pool.obj is None:
         return []
-    try:
-        if not pool.obj.isActive():
-            return []
-        vols = pool.obj.listAllVolumes(0)
-    except libvirt.libvirtError as exc:
-        raise pool.host.translate(exc, f"listing the volumes of {pool.name!r}") from None
-    root = storage_pool_xml(pool)
-    target = root.findtext("target/path") if root is not None else None
-    files = root is not None and root.get("type") in FILE_POOL_TYPES and target
-    out = []
-    for v in vols:
-        name = v.name()
-        path = posixpath.join(target, name) if files and target else \
-            pool.host.ask(f"reading the path of volume {name!r}", v.path, absent=STORAGE_GONE)
-        if path is None:
-            continue       # deleted since the listing
-        out.append(Volume(pool, name, path, v))
-    out.sort(key=lambda vol: vol.name)
-    return out
+    return [Volume(pool, name, path, obj) for name, path, obj in
+            vvolumes.list_volumes(pool.libvirt)]
 
 
 def volume_sizes(vol: Volume) -> Optional[tuple[int, int]]:
     """(capacity, allocation) of a volume in bytes; None if it was deleted (or its pool
     stopped) meanwhile.  A lost or hung host fails (HostUnavailable), as does any other
     failure (CIM_ERR_FAILED naming the host): never an empty answer."""
-    info = vol.pool.host.ask(f"reading the size of volume {vol.path!r}", vol.obj.info,
-                             absent=STORAGE_GONE)
-    return None if info is None else (int(info[1]), int(info[2]))
+    return vvolumes.volume_sizes(vol.pool.host, vol.path, vol.obj)
 
 
 def volume_format(vol: Volume) -> Optional[str]:
     """The format of a volume (``raw``, ``qcow2`` ...; None if its XML names none, or it
     was deleted meanwhile), failing as :func:`volume_sizes` does."""
-    text = vol.pool.host.ask(f"reading the XML of volume {vol.path!r}", vol.obj.XMLDesc, 0,
-                             absent=STORAGE_GONE)
-    if text is None:
-        return None
-    from ..virt.domain import parse_xml
-    f = parse_xml(text).find("target/format")
-    return f.get("type") if f is not None else None
+    return vvolumes.volume_format(vol.pool.host, vol.path, vol.obj)
 
 
 def volume_of_path(host: Host, path: str) -> Optional[Volume]:
     """The volume whose path is `path`, or None."""
     if not isinstance(path, str) or not path:
         return None
-    conn = host.conn()
-    try:
-        vol = conn.storageVolLookupByPath(path)
-        pobj = vol.storagePoolLookupByVolume()
-        return Volume(Pool(host, DISK, pobj.name(), pobj), vol.name(), vol.path(), vol)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (getattr(libvirt, "VIR_ERR_NO_STORAGE_VOL", 50),
-                                    getattr(libvirt, "VIR_ERR_NO_STORAGE_POOL", 49),
-                                    getattr(libvirt, "VIR_ERR_INVALID_ARG", 8)):
-            return None
-        raise host.translate(exc, f"looking up volume {path!r}") from None
+    hit = vvolumes.lookup_by_path(host, path)
+    if hit is None:
+        return None
+    pool_name, pool_obj, (name, vpath, obj) = hit
+    return Volume(Pool(host, DISK, pool_name, pool_obj), name, vpath, obj)
 
 
 def find_volume(pool: Pool, name: Optional[str] = None, path: Optional[str] = None
@@ -677,13 +517,8 @@ def find_volume(pool: Pool, name: Optional[str] = None, path: Optional[str] = No
         return vol if vol is not None and vol.pool.name == pool.name else None
     if name is None:
         return None
-    try:
-        v = pool.obj.storageVolLookupByName(name)
-        return Volume(pool, v.name(), v.path(), v)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == getattr(libvirt, "VIR_ERR_NO_STORAGE_VOL", 50):
-            return None
-        raise pool.host.translate(exc, f"looking up volume {name!r}") from None
+    hit = vvolumes.lookup_by_name(pool.libvirt, name)
+    return None if hit is None else Volume(pool, *hit)
 
 
 def _bytes(props: Mapping[str, Any], name: str, units: Optional[str]) -> Optional[int]:
@@ -740,15 +575,15 @@ def prepare_volume(pool: Pool, props: Mapping[str, Any]) -> tuple[str, int, str]
             (target, posixpath.join(target, name)):
         raise InvalidSettings(f"Path {path!r} is not in storage pool {pool.name!r} "
                               f"(its path is {target!r})")
-    if not pool.obj.isActive():
+    if not vpools.is_running(pool.libvirt):
         raise InvalidSettings(f"Pool {pool.pool_id} is not active")
     if find_volume(pool, name=name) is not None:
         raise InvalidSettings(f"VolumeName {name!r}: pool {pool.name!r} has a volume of "
                               "that name")
-    info = pool.obj.info()
-    if alloc > int(info[3]):
+    available = vpools.space_available(pool.libvirt)
+    if alloc > available:
         raise InvalidSettings(f"AllocationQuantity {alloc} exceeds the space available in "
-                              f"pool {pool.name!r} ({int(info[3])} bytes)")
+                              f"pool {pool.name!r} ({available} bytes)")
     vol = etree.Element("volume")
     _sub(vol, "name", name)
     _sub(vol, "capacity", str(capacity), unit="bytes")
@@ -761,9 +596,7 @@ def prepare_volume(pool: Pool, props: Mapping[str, Any]) -> tuple[str, int, str]
 def make_volume(pool: Pool, prepared: tuple[str, int, str]) -> Volume:
     """Create the volume :func:`prepare_volume` checked."""
     name, _alloc, xml = prepared
-    with pool.host.guard(f"creating volume {name!r} in storage pool {pool.name!r}"):
-        v = pool.obj.createXML(xml, 0)
-        result = Volume(pool, v.name(), v.path(), v)
+    result = Volume(pool, *vvolumes.create(pool.libvirt, name, xml))
     _forget(pool.host)
     return result
 
@@ -771,13 +604,11 @@ def make_volume(pool: Pool, prepared: tuple[str, int, str]) -> Volume:
 def delete_volume(vol: Volume) -> None:
     """Delete a volume that is no disk of any virtual system."""
     host = vol.pool.host
-    users = _disk_users(host, lambda src: (src.get("file") or src.get("dev")) == vol.path or
-                        (src.get("pool") == vol.pool.name and src.get("volume") == vol.name))
+    users = vvolumes.volume_users(host, vol.pool.name, vol.name, vol.path)
     if users:
         raise InUse(f"volume {vol.path!r} is in use: a disk of virtual system(s) "
                     f"{_names(users)}")
-    with host.guard(f"deleting volume {vol.path!r}"):
-        vol.obj.delete(0)
+    vvolumes.delete(host, vol.path, vol.obj)
     _forget(host)
 
 

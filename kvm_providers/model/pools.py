@@ -28,22 +28,22 @@ is not shown: its InstanceID would be the primordial pool's.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional
-
-import libvirt
+from typing import Any, Iterable, Optional
 
 from ..virt import keys
-from ..virt.connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
+from ..virt import pools as vpools
+from ..virt.connection import DomainNotFound, Host
 from ..virt.devices import Setting
+from ..virt.domain import DomainRef, domain_xml, list_domains, prefetch_xml
+from ..virt.hostcaps import host_caps
+from ..virt.pools import networks
+from ..virt.query import request_memo, storage_pools
 from .kinds import KINDS as DEVICE_KINDS
 from .kinds.base import PoolKind
-from ..virt.domain import DomainRef, domain_xml, list_domains, prefetch_xml
-from ..virt.query import if_supported, parse_xml, request_memo, storage_pools
-from ..virt.hostcaps import host_caps
 
 __all__ = ["PoolKind", "Pool", "KINDS", "KIND_BY_NAME", "kind_for_class", "list_pools",
            "lookup_pool", "parse_pool_id", "pool_from_id", "setting_pool", "allocations",
-           "capacity", "reserved", "networks", "network_xml", "storage_pool_xml", "pool_info",
+           "capacity", "reserved", "network_xml", "storage_pool_xml", "pool_info",
            "pool_autostart", "is_active", "PRIMORDIAL"]
 
 PRIMORDIAL = "0"
@@ -86,6 +86,13 @@ class Pool:
         """InstanceID (the PoolID, host-qualified with several hosts)."""
         return keys.qualify(self.host, self.pool_id)
 
+    @property
+    def libvirt(self) -> vpools.PoolObject:
+        """The storage pool or network behind a pool, in the libvirt layer's terms (its
+        messages name the pool by its PoolID)."""
+        return vpools.PoolObject(self.host, self.name, self.obj, self.kind is NET,
+                                 self.pool_id)
+
     def parent(self) -> Optional["Pool"]:
         """The primordial pool a storage pool or network is a child of."""
         if self.kind.libvirt_backed and not self.primordial:
@@ -103,59 +110,33 @@ class Pool:
         return hash((self.host.label, self.kind.name, self.name))
 
 
-# -- libvirt objects ------------------------------------------------------------------------
-
-def networks(host: Host) -> list[tuple[str, Any]]:
-    """[(network name, virNetwork)] of the host, sorted by name (once per request)."""
-    def compute():
-        nets = if_supported(host, "listing networks", lambda c: c.listAllNetworks(0)) or []
-        return sorted(((n.name(), n) for n in nets), key=lambda t: t[0])
-    return request_memo(("virt.networks", host.label, host.generation), compute)
-
-
-def _ask_pool(pool: Pool, tag: str, what: str, call: Callable[[Any], Any], failed: Any = None,
-              ident: Optional[tuple] = None) -> Any:
-    """call(the pool's libvirt object), once per request (memo key: `tag`, the host,
-    `ident` or the pool's name); `failed` if libvirt says the pool went away.  Any other
-    failure (the host lost or hung, a call that failed) fails the request, naming the
-    host and `what`: never an empty answer."""
-    host = pool.host
-
-    def compute():
-        return host.ask(f"{what} of {pool.pool_id}", call, pool.obj,
-                        absent=STORAGE_GONE | NETWORK_GONE, default=failed)
-    return request_memo((tag, host.label, host.generation, *(ident or (pool.name,))), compute)
-
+# -- the storage pools and networks behind pools (virt.pools) -----------------------------
 
 def network_xml(pool: Pool) -> Optional[Any]:
     """The parsed XML of a network pool (None if it went away), once per request."""
-    return _ask_pool(pool, "virt.netxml", "reading the XML",
-                     lambda obj: parse_xml(obj.XMLDesc(0)))
+    return vpools.pool_xml(pool.libvirt)
 
 
 def storage_pool_xml(pool: Pool) -> Optional[Any]:
     """The parsed XML of a storage pool (None if it went away), once per request."""
-    return _ask_pool(pool, "virt.poolxml", "reading the XML",
-                     lambda obj: parse_xml(obj.XMLDesc(0)))
+    return vpools.pool_xml(pool.libvirt)
 
 
 def pool_info(pool: Pool) -> Optional[list[int]]:
     """virStoragePoolGetInfo of a storage pool ([state, capacity, allocation, available])."""
-    return _ask_pool(pool, "virt.poolinfo", "reading the size", lambda obj: list(obj.info()))
+    return vpools.storage_pool_info(pool.libvirt)
 
 
 def pool_autostart(pool: Pool) -> Optional[bool]:
     """Whether a storage pool or network starts with the host (None if it went away)."""
-    return _ask_pool(pool, "virt.poolautostart", "reading autostart",
-                     lambda obj: bool(obj.autostart()), None, (pool.kind.name, pool.name))
+    return vpools.autostart(pool.libvirt)
 
 
 def is_active(pool: Pool) -> bool:
     """Whether a storage pool is running or a network is started (other pools: always)."""
     if pool.primordial or not pool.kind.libvirt_backed or pool.obj is None:
         return True
-    return _ask_pool(pool, "virt.poolactive", "asking whether it runs",
-                     lambda obj: bool(obj.isActive()), False, (pool.kind.name, pool.name))
+    return vpools.is_active(pool.libvirt)
 
 
 # -- listing and lookup -------------------------------------------------------------------
@@ -283,18 +264,11 @@ def _quantity(s: Setting) -> int:
     return 1 if prop is None else int(s.read(prop) or 0)
 
 
-def _storage_info(pool: Pool) -> Optional[list[int]]:
-    info = pool_info(pool)
-    if not info or info[0] != getattr(libvirt, "VIR_STORAGE_POOL_RUNNING", 2):
-        return None
-    return info
-
-
 def _storage_mib(pool: Pool, field: int) -> Optional[int]:
     """A byte count of virStoragePoolGetInfo (`field`) in MiB: of a storage pool (None if
     it is not running), or summed over the running children of the primordial pool."""
     pools = _children(pool.host, DISK) if pool.primordial else [pool]
-    infos = [_storage_info(p) for p in pools]
+    infos = [vpools.running_storage_info(p.libvirt) for p in pools]
     if not pool.primordial and infos[0] is None:
         return None
     return sum(int(i[field]) >> 20 for i in infos if i)
