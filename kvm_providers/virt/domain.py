@@ -37,7 +37,7 @@ from lxml import etree
 from .scope import current_scope
 from . import keys
 from .connection import DomainNotFound, Host, HostUnavailable, uri_host
-from .devices import LogicalDevice, Setting, logical_devices, scan_settings
+from .devices import LogicalDevice, Setting, logical_devices, scan_settings, scanned_kinds
 from .mapping import View
 from .query import if_supported, parse_xml, request_memo, storage_pools, volume_capacity
 
@@ -574,30 +574,12 @@ class DeviceContext:
         return request_memo(key, compute)
 
     def parent_controller(self, el) -> Optional[str]:
-        """InstanceID of the controller RASD a device hangs off (drive/usb/pci address)."""
-        addr = el.find("address")
-        if addr is None:
-            return None
-        atype = addr.get("type")
-        if atype == "drive":
-            bus = None
-            tgt = el.find("target")
-            if tgt is not None:
-                bus = tgt.get("bus")
-            if bus not in ("ide", "scsi", "sata", "fdc"):
-                return None
-            devid = f"controller:{bus}:{addr.get('controller') or '0'}"
-        elif atype == "usb":
-            devid = f"controller:usb:{addr.get('bus') or '0'}"
-        elif atype == "pci":
-            try:
-                devid = f"controller:pci:{int(addr.get('bus') or '0', 0)}"
-            except ValueError:
-                return None
-        else:
-            return None
-        if self.doc.setting(devid) is None:
-            return None
-        return keys.device_id(self.host, self.doc.name, devid)
+        """InstanceID of the device `el` hangs off (its controller, from its <address>): the
+        first setting of the domain a kind's ``parent_of`` names; None without one."""
+        for kind in scanned_kinds():
+            devid = kind.parent_of(el) if kind.parent_of is not None else None
+            if devid is not None and self.doc.setting(devid) is not None:
+                return keys.device_id(self.host, self.doc.name, devid)
+        return None
 
 

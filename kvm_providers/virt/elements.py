@@ -47,6 +47,10 @@ class ElementKind:
     #: clone(element, family, taken, name): make a device of a cloned system its own (a
     #: new MAC address, recorded in `taken` as used by `name`); None: copied as it is.
     clone: Optional[Callable[[Any, str, dict[str, str], str], None]] = None
+    #: parent_of(element) -> the device id of this kind's device that `element`, a device
+    #: of any kind, hangs off according to its <address> (a disk's IDE controller), or
+    #: None; None: devices hang off no device of this kind.
+    parent_of: Optional[Callable[[Any], Optional[str]]] = None
 
     @property
     def root_level(self) -> bool:

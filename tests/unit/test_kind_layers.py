@@ -42,9 +42,9 @@ def test_every_kind_is_one_module_with_its_element_and_its_cim_side():
         assert type(kind.element) is ElementKind
         el = kind.element
         assert (kind.name, kind.tags, kind.devid, kind.skeleton, kind.device_count,
-                kind.root_level, kind.alias, kind.default, kind.clone) == \
+                kind.root_level, kind.alias, kind.default, kind.clone, kind.parent_of) == \
             (el.name, el.tags, el.devid, el.skeleton, el.device_count, el.root_level,
-             el.alias, el.default, el.clone)
+             el.alias, el.default, el.clone, el.parent_of)
 
 
 def test_the_model_kinds_are_the_scanned_kinds():

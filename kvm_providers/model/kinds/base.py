@@ -243,6 +243,11 @@ class DeviceKind:
         return self.element.clone
 
     @property
+    def parent_of(self) -> Optional[Callable[[Any], Optional[str]]]:
+        """parent_of(element): the id of this kind's device `element` hangs off; None."""
+        return self.element.parent_of
+
+    @property
     def root_level(self) -> bool:
         """True for kinds read from the <domain> root (proc, mem): exactly one per domain,
         never added or removed, only modified."""

@@ -24,7 +24,35 @@ def _devid(el: Any) -> Optional[str]:
     return f"controller:{t}:{el.get('index') or '0'}" if t else None
 
 
-ELEMENT = ElementKind("controller", ("controller",), _devid, skeleton="<controller/>")
+def _parent_of(el: Any) -> Optional[str]:
+    """The id of the controller a device hangs off by its <address>: a drive address on an
+    IDE, SCSI, SATA or floppy bus, a USB or a PCI address (None for others)."""
+    addr = el.find("address")
+    if addr is None:
+        return None
+    atype = addr.get("type")
+    if atype == "drive":
+        bus = None
+        tgt = el.find("target")
+        if tgt is not None:
+            bus = tgt.get("bus")
+        if bus not in ("ide", "scsi", "sata", "fdc"):
+            return None
+        devid = f"controller:{bus}:{addr.get('controller') or '0'}"
+    elif atype == "usb":
+        devid = f"controller:usb:{addr.get('bus') or '0'}"
+    elif atype == "pci":
+        try:
+            devid = f"controller:pci:{int(addr.get('bus') or '0', 0)}"
+        except ValueError:
+            return None
+    else:
+        return None
+    return devid
+
+
+ELEMENT = ElementKind("controller", ("controller",), _devid, skeleton="<controller/>",
+                      parent_of=_parent_of)
 
 
 _RT = CIM_ResourceAllocationSettingData.ResourceType
