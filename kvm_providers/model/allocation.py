@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..virt import keys, mapping
-from ..virt.connection import ANY_ERROR, Host
-from ..virt.domain import parse_xml
-from ..virt.pools import FILE_POOL_TYPES, network_subnets
+from ..virt.connection import Host
+from ..virt.pools import network_subnets
+from ..virt.pools import pool_type_support as vpool_type_support
 from .kinds import KINDS as DEVICE_KINDS
 from .limits import Limits, allocation_limits
 from .pools import (DISK, NET, Pool, PoolKind, is_active, list_pools, pool_from_id, pool_info,
@@ -151,29 +151,9 @@ def lookup_capabilities(family: Optional[str], instance_id: Any) -> Optional[Cap
 
 def pool_type_support(host: Host) -> dict[str, dict[str, tuple[str, ...]]]:
     """{libvirt pool type: {'source': source formats, 'volume': volume formats}} the host's
-    storage driver supports (virConnectGetStoragePoolCapabilities; every type libvirt
-    knows, with raw and qcow2 volumes, for drivers that cannot say, e.g. the test driver)."""
-    def compute(conn: Any) -> dict[str, dict[str, tuple[str, ...]]]:
-        # Drivers that cannot say get libvirt's list; a lost or hung host fails instead
-        # of being cached as such a driver.
-        text = host.ask("getting the storage pool capabilities",
-                        conn.getStoragePoolCapabilities, 0, absent=ANY_ERROR)
-        if text is None:
-            return {t: {"source": (), "volume": ("raw", "qcow2") if t in FILE_POOL_TYPES
-                        else ("raw",)} for t in STORAGE_POOL_TYPES.values()}
-        root = parse_xml(text)
-        out = {}
-        for p in root.iterfind("pool"):
-            if p.get("supported") != "yes" or p.get("type") not in STORAGE_POOL_TYPES.values():
-                continue
-            src = tuple(v.text for v in p.iterfind(
-                "poolOptions/enum[@name='sourceFormatType']/value") if v.text)
-            vol = tuple(v.text for v in p.iterfind(
-                "volOptions/enum[@name='targetFormatType']/value")
-                if v.text and v.text not in ("none", "dir"))
-            out[p.get("type")] = {"source": src, "volume": vol or ("raw",)}
-        return out
-    return host.info("pooltypes", compute)
+    storage driver supports, of the types a DiskPoolRASD's Type names
+    (:func:`kvm_providers.virt.pools.pool_type_support`)."""
+    return vpool_type_support(host, STORAGE_POOL_TYPES.values())
 
 
 def _used_subnets(host: Host) -> list[ipaddress.IPv4Network]:

@@ -16,11 +16,11 @@ import ipaddress
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import libvirt
 
-from .connection import NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
+from .connection import ANY_ERROR, NETWORK_GONE, STORAGE_GONE, DomainNotFound, Host
 from .domain import domain_xml, list_domains
 from .query import if_supported, parse_xml, request_memo
 
@@ -28,7 +28,7 @@ __all__ = ["PoolObject", "FILE_POOL_TYPES", "networks", "pool_xml", "storage_poo
            "running_storage_info", "autostart", "is_active", "network_subnets",
            "network_bridges", "define_network", "define_storage_pool", "undefine",
            "refresh", "domain_roots", "disk_users", "users", "is_running",
-           "space_available"]
+           "space_available", "network_names", "network_exists", "pool_type_support"]
 
 LOG = logging.getLogger(__name__)
 
@@ -130,6 +130,51 @@ def is_running(p: PoolObject) -> bool:
 def space_available(p: PoolObject) -> int:
     """Bytes a running storage pool has available now (not memoized)."""
     return int(p.obj.info()[3])
+
+
+def network_names(host: Host) -> list[str]:
+    """The names of the host's networks, asked now (not memoized)."""
+    conn = host.conn()
+    with host.guard("listing networks"):
+        return [n.name() for n in conn.listAllNetworks(0)]
+
+
+def network_exists(host: Host, name: str) -> bool:
+    """Whether the host has a network `name` (asked now)."""
+    conn = host.conn()
+    return host.ask(f"looking up network {name!r}", conn.networkLookupByName, str(name),
+                    absent=NETWORK_GONE) is not None
+
+
+def pool_type_support(host: Host, types: Iterable[str]
+                      ) -> dict[str, dict[str, tuple[str, ...]]]:
+    """{storage pool type: {'source': source formats, 'volume': volume formats}} of the
+    `types` the host's storage driver supports (virConnectGetStoragePoolCapabilities,
+    asked once per connection; every one of `types`, with raw and qcow2 volumes in file
+    pools, for drivers that cannot say, e.g. the test driver)."""
+    wanted = tuple(types)
+
+    def compute(conn: Any) -> dict[str, dict[str, tuple[str, ...]]]:
+        # Drivers that cannot say get libvirt's list; a lost or hung host fails instead
+        # of being cached as such a driver.
+        text = host.ask("getting the storage pool capabilities",
+                        conn.getStoragePoolCapabilities, 0, absent=ANY_ERROR)
+        if text is None:
+            return {t: {"source": (), "volume": ("raw", "qcow2") if t in FILE_POOL_TYPES
+                        else ("raw",)} for t in wanted}
+        root = parse_xml(text)
+        out = {}
+        for p in root.iterfind("pool"):
+            if p.get("supported") != "yes" or p.get("type") not in wanted:
+                continue
+            src = tuple(v.text for v in p.iterfind(
+                "poolOptions/enum[@name='sourceFormatType']/value") if v.text)
+            vol = tuple(v.text for v in p.iterfind(
+                "volOptions/enum[@name='targetFormatType']/value")
+                if v.text and v.text not in ("none", "dir"))
+            out[p.get("type")] = {"source": src, "volume": vol or ("raw",)}
+        return out
+    return host.info("pooltypes", compute)
 
 
 def network_subnets(host: Host, skip: Optional[str] = None

@@ -19,7 +19,8 @@ from .pools import FILE_POOL_TYPES, PoolObject, disk_users, pool_xml
 from .query import parse_xml
 
 __all__ = ["VolumeFacts", "list_volumes", "volume_sizes", "volume_format",
-           "lookup_by_path", "lookup_by_name", "create", "delete", "volume_users"]
+           "lookup_by_path", "lookup_by_name", "has_volume", "create", "delete",
+           "volume_users"]
 
 #: (name, path, virStorageVol) of a volume.
 VolumeFacts = tuple[str, str, Any]
@@ -92,6 +93,13 @@ def lookup_by_name(p: PoolObject, name: str) -> Optional[VolumeFacts]:
         if exc.get_error_code() == getattr(libvirt, "VIR_ERR_NO_STORAGE_VOL", 50):
             return None
         raise p.host.translate(exc, f"looking up volume {name!r}") from None
+
+
+def has_volume(host: Host, pool: Any, name: str, label: str) -> bool:
+    """Whether storage pool `pool` (a virStoragePool) has a volume `name`; `label` names it
+    in errors (a host lost or a call that failed: the layer's errors, never False)."""
+    return host.ask(f"looking up volume {label!r}", pool.storageVolLookupByName, name,
+                    absent=STORAGE_GONE) is not None
 
 
 def create(p: PoolObject, name: str, xml: str) -> VolumeFacts:

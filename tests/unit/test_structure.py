@@ -354,9 +354,18 @@ KNOWN_MODEL_LIBVIRT: dict[str, str] = {
 
 
 def _talks_to_libvirt(tree: ast.AST) -> bool:
-    """Imports libvirt, or calls a method of a libvirt object (``x.obj.f()``,
-    ``x.dom.f()``, ``host.conn().f()``)."""
+    """Imports libvirt, calls a method of a libvirt object (``x.obj.f()``, ``x.dom.f()``,
+    ``host.conn().f()``, ``conn = host.conn()``) or makes a libvirt call through the
+    host's translation of libvirt errors (``host.ask(...)``, ``host.guard(...)``)."""
     for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
+                isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "conn":
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in ("ask", "guard") and \
+                (isinstance(node.func.value, ast.Name) and node.func.value.id == "host" or
+                 isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "host"):
+            return True
         if isinstance(node, ast.Import) and any(a.name == "libvirt" for a in node.names):
             return True
         if isinstance(node, ast.ImportFrom) and node.module == "libvirt" and not node.level:
@@ -372,8 +381,9 @@ def _talks_to_libvirt(tree: ast.AST) -> bool:
 
 
 def test_the_cim_model_leaves_libvirt_to_the_libvirt_layer():
-    """Listing, reading and changing storage pools, networks and volumes is the libvirt
-    layer's (virt/pools.py, virt/volumes.py); the model maps them to CIM."""
+    """Listing, reading and changing storage pools, networks and volumes (and asking
+    whether one exists) is the libvirt layer's (virt/pools.py, virt/volumes.py); the
+    model maps them to CIM."""
     found = {name for name, path in MODULES.items() if name.startswith(MODEL + ".") and
              _talks_to_libvirt(ast.parse(path.read_text(encoding="utf-8")))}
     new = sorted(found - set(KNOWN_MODEL_LIBVIRT))
@@ -385,9 +395,13 @@ def test_the_cim_model_leaves_libvirt_to_the_libvirt_layer():
 def test_a_libvirt_call_in_the_model_would_be_found():
     for code in ("import libvirt\n", "def f(pool):\n    pool.obj.isActive()\n",
                  "def f(ref):\n    ref.dom.undefine()\n",
-                 "def f(host):\n    host.conn().networkDefineXML('')\n"):
+                 "def f(host):\n    host.conn().networkDefineXML('')\n",
+                 "def f(host):\n    conn = host.conn()\n",
+                 "def f(host, p):\n    host.ask('x', p.refresh, 0)\n",
+                 "def f(ref):\n    with ref.host.guard('x'):\n        pass\n"):
         assert _talks_to_libvirt(ast.parse(code)), code
-    assert not _talks_to_libvirt(ast.parse("from ..virt import pools\npools.users(p)\n"))
+    assert not _talks_to_libvirt(ast.parse("from ..virt import pools\npools.users(p)\n"
+                                           "host.conn()\n"))
 
 
 # -- a device kind is one module ------------------------------------------------------------

@@ -27,6 +27,9 @@ out["network"] = [name, pools.users(net), [str(n) for _, n in pools.network_subn
                   pools.network_bridges(host), pools.is_active(net),
                   pools.pool_xml(net).findtext("name")]
 out["subnets_but_default"] = pools.network_subnets(host, skip="default")
+out["names"] = [pools.network_names(host), pools.network_exists(host, "default"),
+                pools.network_exists(host, "nope")]
+out["pool_types"] = pools.pool_type_support(host, ("dir", "logical"))
 
 new = pools.define_network(host, "n2", "<network><name>n2</name>"
                            "<ip address='10.9.0.1' netmask='255.255.255.0'/></network>")
@@ -52,7 +55,9 @@ out["volumes"] = [[v[:2] for v in vols], made[:2], volumes.volume_sizes(host, vp
                   volumes.lookup_by_name(p2, "v1")[:2], by_path[0], by_path[2][:2],
                   volumes.lookup_by_name(p2, "none"), volumes.lookup_by_path(host, "/p2/none"),
                   volumes.volume_users(host, "p2", "v1", vpath), pools.users(p2),
-                  pools.autostart(p2), pools.space_available(p2) > 0]
+                  pools.autostart(p2), pools.space_available(p2) > 0,
+                  volumes.has_volume(host, sp, "v1", vpath),
+                  volumes.has_volume(host, sp, "none", "none")]
 volumes.delete(host, vpath, vobj)
 invalidate(host)
 out["deleted"] = volumes.list_volumes(p2)
@@ -72,11 +77,15 @@ def test_pools_networks_and_volumes_in_the_libvirt_layer_alone():
     assert out["network"] == ["default", ["test"], ["192.168.122.0/24"],
                               {"virbr0": "default"}, True, "default"]
     assert out["subnets_but_default"] == []
+    assert out["names"] == [["default"], True, False]
+    # the test driver cannot say: every type asked, qcow2 volumes in file pools
+    assert out["pool_types"] == {"dir": {"source": (), "volume": ("raw", "qcow2")},
+                                 "logical": {"source": (), "volume": ("raw",)}}
     assert out["n2"] == [["default", "n2"], True, []]
     assert out["after_undefine"] == ["default"]
     assert out["volumes"] == [[("v1", "/p2/v1")], ("v1", "/p2/v1"), 1048576, "raw",
                               ("v1", "/p2/v1"), "p2", ("v1", "/p2/v1"), None, None,
-                              [], [], True, True]
+                              [], [], True, True, True, False]
     assert out["deleted"] == []
     assert out["pools"] == ["default-pool", "p2"]
     assert out["cim"] == []

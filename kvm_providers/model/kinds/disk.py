@@ -12,11 +12,12 @@ from lxml import etree
 
 from ...schema.valuemaps import (CIM_ManagedSystemElement, CIM_ResourceAllocationSettingData,
                                  P_DiskResourceAllocationSettingData)
-from ...virt.connection import STORAGE_GONE, Host
+from ...virt.connection import Host
 from ...virt.mapping import Attr, Computed, Const, Exists, Field, NotWritable
 from ...virt.props import InvalidSetting, Props, host_is_local, host_path, image_format, pool_id_name
 from ...virt.query import storage_pools
 from ...virt.units import MIB
+from ...virt.volumes import has_volume
 from ...virt.elements import ElementKind
 from .base import COMMON_DEVICE, BuildEnv, ChangeEnv, DeviceKind, LimitEnv, Limits, PoolKind
 
@@ -221,8 +222,7 @@ def _new_disk_source(host: Host, props: Props, where: str, el: Any) -> None:
     address = str(address)
     if pool_name and not address.startswith("/"):
         pools = {n: o for n, _t, o in storage_pools(host)}
-        if host.ask(f"looking up volume {address!r}", pools[pool_name].storageVolLookupByName,
-                    address, absent=STORAGE_GONE) is None:
+        if not has_volume(host, pools[pool_name], address, address):
             raise InvalidSetting(where, f"Address {address!r}: pool {pool_name!r} has no "
                                         f"volume of that name")
         el.set("type", "volume")
@@ -239,8 +239,7 @@ def _new_disk_source(host: Host, props: Props, where: str, el: Any) -> None:
         raise InvalidSetting(where, f"Address {address!r} is not in pool {pool_name!r}")
     dtype = "file"
     if in_pool is not None:
-        if host.ask(f"looking up volume {address!r}", in_pool[1].storageVolLookupByName,
-                    os.path.basename(address), absent=STORAGE_GONE) is None:
+        if not has_volume(host, in_pool[1], os.path.basename(address), address):
             raise InvalidSetting(where, f"Address {address!r}: pool {in_pool[0]!r} has no such "
                                         f"volume")
     elif host_is_local(host) and emulated in (0, 4):

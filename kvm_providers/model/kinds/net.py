@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ...schema.valuemaps import CIM_NetworkPort, CIM_ResourceAllocationSettingData
-from ...virt.connection import NETWORK_GONE, Host
+from ...virt.connection import Host
 from ...virt.mapping import Attr, Computed, Const, Field, NotWritable, ensure_path
+from ...virt.pools import network_exists, network_names
 from ...virt.props import MAC_RE, InvalidSetting, Props, owner, pool_id_name, random_mac
 from ...virt.elements import ElementKind
 from .base import COMMON_DEVICE, BuildEnv, ChangeEnv, DeviceKind, LimitEnv, Limits, PoolKind
@@ -152,17 +153,14 @@ def network_name(host: Host, props: Props, where: str) -> str:
                 raise InvalidSetting(where, f"NetworkName {name!r} and PoolID {pool_id!r} "
                                             f"disagree")
             name = pname
-    conn = host.conn()
     if not name:
-        with host.guard("listing networks"):
-            nets = [n.name() for n in conn.listAllNetworks(0)]
+        nets = network_names(host)
         if not nets:
             raise InvalidSetting(where, "NetworkType 'network' needs a network, and the host "
                                         "has none")
         name = "default" if "default" in nets else sorted(nets)[0]
         return name
-    if host.ask(f"looking up network {name!r}", conn.networkLookupByName, str(name),
-                absent=NETWORK_GONE) is None:
+    if not network_exists(host, str(name)):
         what = f"PoolID {pool_id!r}" if pool_id else f"NetworkName {name!r}"
         raise InvalidSetting(where, f"{what}: there is no network {name!r}")
     return str(name)
