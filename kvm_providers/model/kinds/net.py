@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from ...schema.valuemaps import CIM_NetworkPort, CIM_ResourceAllocationSettingData
 from ...virt.connection import NETWORK_GONE, Host
+from ...virt.errors import LibvirtFailed
 from ...virt.mapping import Attr, Computed, Const, Field, NotWritable, ensure_path
 from ...virt.props import MAC_RE, InvalidSetting, Props, owner, pool_id_name, random_mac
 from .base import COMMON_DEVICE, BuildEnv, ChangeEnv, DeviceKind, LimitEnv, Limits, PoolKind
@@ -123,7 +124,12 @@ def network_name(host: Host, props: Props, where: str) -> str:
     pool_id = props.get_("PoolID")
     name = props.get_("NetworkName")
     if pool_id:
-        pname = pool_id_name(pool_id, "NetworkPool", "network", where)
+        # 'NetworkPool/' names the network '' (libvirt-cim's clients send it), which no
+        # host has: refused below as a network that does not exist.
+        pname = "" if str(pool_id) == "NetworkPool/" else \
+            pool_id_name(pool_id, "NetworkPool", "network", where)
+        if pname == "":
+            raise _no_network(host, where, pool_id, pname)
         if pname != "0":
             if name and name != pname:
                 raise InvalidSetting(where, f"NetworkName {name!r} and PoolID {pool_id!r} "
@@ -140,9 +146,18 @@ def network_name(host: Host, props: Props, where: str) -> str:
         return name
     if host.ask(f"looking up network {name!r}", conn.networkLookupByName, str(name),
                 absent=NETWORK_GONE) is None:
-        what = f"PoolID {pool_id!r}" if pool_id else f"NetworkName {name!r}"
-        raise InvalidSetting(where, f"{what}: there is no network {name!r}")
+        raise _no_network(host, where, pool_id, name)
     return str(name)
+
+
+def _no_network(host: Host, where: str, pool_id: Any, name: Any) -> LibvirtFailed:
+    """A network the host does not have: libvirt's own error for it (VIR_ERR_NO_NETWORK,
+    CIM_ERR_FAILED with libvirt's words "Network not found"), which is what libvirt-cim's
+    clients got when the guest was started (libvirt-cim defined it unchecked)."""
+    what = f"PoolID {pool_id!r}" if pool_id else f"NetworkName {name!r}"
+    return LibvirtFailed(host, f"{where}: {what}: looking up network {name!r}",
+                         f"Network not found: no network with matching name {name!r}",
+                         code=next(iter(NETWORK_GONE)))
 
 
 def _build(env: BuildEnv, el: Any, p: Props) -> Any:
