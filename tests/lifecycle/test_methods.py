@@ -224,7 +224,9 @@ def test_missing_properties(lc):
     _refused(lc, svc, "AddResourceSettings", ("ResourceSettings[0]", "VirtualDevice"),
              AffectedConfiguration=vssd_path("plain"),
              ResourceSettings=[rasd("Disk", Address="/srv/x.img")])
-    _refused(lc, svc, "AddResourceSettings", ("ResourceSettings[1]", "NetworkName", "bridge"),
+    # libvirt-cim's words and CIM_ERR_FAILED (cimtest VirtualSystemManagementService/19)
+    _refused(lc, svc, "AddResourceSettings", ("ResourceSettings[1]", "NetworkName", "bridge",
+                                              "No Network bridge name specified"), code=1,
              AffectedConfiguration=vssd_path("plain"),
              ResourceSettings=[rasd("Input"), rasd("Net", NetworkType="bridge")])
     _refused(lc, svc, "ModifyResourceSettings", "InstanceID",

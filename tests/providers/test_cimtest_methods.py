@@ -95,3 +95,23 @@ def test_destroy_system_that_does_not_exist(conn):
     assert "Referenced domain `##@@!!cimtest_domain' does not exist: Domain not found" \
         in desc
     assert _domains(conn) == before
+
+
+@pytest.mark.parametrize("net, words", [
+    ('NetworkType = "bridge";', "No Network bridge name specified"),
+    ('NetworkType = "bridge"; NetworkName = "";', "Bridge name is empty"),
+    ('NetworkType = "network"; PoolID = "NetworkPool/";', "Network not found"),
+    ('NetworkType = "network"; PoolID = "NetworkPool/invalid";', "Network not found"),
+])
+def test_define_system_nic_without_its_network(conn, net, words):
+    """VirtualSystemManagementService/19_definenetwork_ers: a NIC on a bridge without a
+    name, or on a network the host lacks, is CIM_ERR_FAILED with libvirt-cim's (or
+    libvirt's) words; nothing is defined."""
+    before = _domains(conn)
+    nic = ('instance of KVM_NetResourceAllocationSettingData { ResourceType = 10; '
+           f'Address = "88:aa:bb:cc:ee:ff"; {net} }};')
+    code, desc = _error(conn.InvokeMethod, "DefineSystem", _vsms(conn),
+                        SystemSettings=VSSD_MOF, ResourceSettings=[nic])
+    assert code == pywbem.CIM_ERR_FAILED, desc
+    assert words in desc and "ResourceSettings[0]" in desc
+    assert _domains(conn) == before

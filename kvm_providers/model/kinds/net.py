@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from ...schema.valuemaps import CIM_NetworkPort, CIM_ResourceAllocationSettingData
 from ...virt.connection import NETWORK_GONE, Host
-from ...virt.errors import LibvirtFailed
+from ...virt.errors import LibvirtFailed, VirtError
 from ...virt.mapping import Attr, Computed, Const, Field, NotWritable, ensure_path
 from ...virt.props import MAC_RE, InvalidSetting, Props, owner, pool_id_name, random_mac
 from .base import COMMON_DEVICE, BuildEnv, ChangeEnv, DeviceKind, LimitEnv, Limits, PoolKind
@@ -183,8 +183,12 @@ def _build(env: BuildEnv, el: Any, p: Props) -> Any:
         p.put("NetworkName", network_name(host, p, where))
     elif ntype == "bridge":
         if not p.get_("NetworkName"):
-            raise InvalidSetting(where, "NetworkName (the bridge) is missing for "
-                                        "NetworkType 'bridge'")
+            # libvirt-cim's words and status (CIM_ERR_FAILED), which its clients test for
+            # (cimtest VirtualSystemManagementService/19); DSP0200 lists the code.
+            words = "No Network bridge name specified" if p.get_("NetworkName") is None \
+                else "Bridge name is empty"
+            raise VirtError(f"{where}: {words} (NetworkName, the bridge, is needed for "
+                            f"NetworkType 'bridge')", reason="failed")
     elif ntype == "direct":
         dev = p.get_("SourceDevice") or p.get_("NetworkName")
         if not dev:
