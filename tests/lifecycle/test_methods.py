@@ -333,15 +333,9 @@ def test_missing_pools_and_networks(lc):
              AffectedConfiguration=vssd_path("plain"),
              ResourceSettings=[rasd("Disk", VirtualDevice="vdq",
                                     Address="/var/lib/libvirt/images/nosuch.img")])
-    # A network the host lacks is libvirt's "Network not found", CIM_ERR_FAILED, as
-    # libvirt-cim's clients get it (cimtest VirtualSystemManagementService/19).
-    _refused(lc, svc, "AddResourceSettings", ("PoolID", "'NetworkPool/nonet'",
-                                              "Network not found"), code=1,
-             AffectedConfiguration=vssd_path("plain"),
-             ResourceSettings=[rasd("Net", NetworkType="network", PoolID="NetworkPool/nonet")])
-    _refused(lc, svc, "AddResourceSettings", ("NetworkName", "'nonet'", "Network not found"),
-             code=1, AffectedConfiguration=vssd_path("plain"),
-             ResourceSettings=[rasd("Net", NetworkType="network", NetworkName="nonet")])
+    # The network '' is libvirt's "Network not found", CIM_ERR_FAILED, as libvirt-cim's
+    # clients get it (cimtest VirtualSystemManagementService/19); a named network the
+    # host lacks is taken (test_nic_on_a_network_the_host_lacks).
     _refused(lc, svc, "AddResourceSettings", ("PoolID", "'NetworkPool/'", "Network not found"),
              code=1, AffectedConfiguration=vssd_path("plain"),
              ResourceSettings=[rasd("Net", NetworkType="network", PoolID="NetworkPool/")])

@@ -125,7 +125,7 @@ def network_name(host: Host, props: Props, where: str) -> str:
     name = props.get_("NetworkName")
     if pool_id:
         # 'NetworkPool/' names the network '' (libvirt-cim's clients send it), which no
-        # host has: refused below as a network that does not exist.
+        # host can have: refused with libvirt's words for a network that does not exist.
         pname = "" if str(pool_id) == "NetworkPool/" else \
             pool_id_name(pool_id, "NetworkPool", "network", where)
         if pname == "":
@@ -144,16 +144,17 @@ def network_name(host: Host, props: Props, where: str) -> str:
                                         "has none")
         name = "default" if "default" in nets else sorted(nets)[0]
         return name
-    if host.ask(f"looking up network {name!r}", conn.networkLookupByName, str(name),
-                absent=NETWORK_GONE) is None:
-        raise _no_network(host, where, pool_id, name)
+    # A network the host does not have (yet) is accepted, as libvirt and libvirt-cim
+    # accept it in a definition: the guest starts once the network exists (libvirt's
+    # "Network not found" until then), as with a network removed after the guest was
+    # defined; a running guest's change is refused by libvirt itself.
     return str(name)
 
 
 def _no_network(host: Host, where: str, pool_id: Any, name: Any) -> LibvirtFailed:
-    """A network the host does not have: libvirt's own error for it (VIR_ERR_NO_NETWORK,
-    CIM_ERR_FAILED with libvirt's words "Network not found"), which is what libvirt-cim's
-    clients got when the guest was started (libvirt-cim defined it unchecked)."""
+    """The network '' : libvirt's own error for a network that does not exist
+    (VIR_ERR_NO_NETWORK, CIM_ERR_FAILED with libvirt's words "Network not found"), which
+    libvirt-cim's clients look for."""
     what = f"PoolID {pool_id!r}" if pool_id else f"NetworkName {name!r}"
     return LibvirtFailed(host, f"{where}: {what}: looking up network {name!r}",
                          f"Network not found: no network with matching name {name!r}",
