@@ -29,13 +29,18 @@ from .reader import (CIMXMLError, EmbedLimitError, embedded_level, parse_fragmen
                      parse_instance, parse_namedinstance)
 
 __all__ = ["decode_embedded_instance", "parse_mof_instance", "EmbeddedInstanceError",
-           "EmbeddedLimitError"]
+           "EmbeddedLimitError", "EmbeddedSyntaxError"]
 
 LOG = logging.getLogger(__name__)
 
 
 class EmbeddedInstanceError(ValueError):
     """An embedded instance could not be decoded; the message says why and where."""
+
+
+class EmbeddedSyntaxError(EmbeddedInstanceError):
+    """Text that is no instance at all (neither CIM-XML nor MOF of one); the other
+    EmbeddedInstanceErrors are instances that do not fit their class."""
 
 
 class EmbeddedLimitError(EmbeddedInstanceError):
@@ -329,11 +334,22 @@ def _default_schema() -> Any:
 def _decode_text(text: str) -> CIMInstance:
     stripped = text.strip()
     if not stripped:
-        raise EmbeddedInstanceError("embedded instance is empty")
+        raise EmbeddedSyntaxError("embedded instance is empty")
     if not stripped.startswith("<"):
-        return parse_mof_instance(stripped)
+        try:
+            return parse_mof_instance(stripped)
+        except (EmbeddedLimitError, EmbeddedSyntaxError):
+            raise
+        except EmbeddedInstanceError as exc:
+            # MOF text that does not parse (its values are typed later, by the class)
+            raise EmbeddedSyntaxError(str(exc)) from None
     try:
         el = parse_fragment(stripped)
+    except EmbedLimitError:
+        raise
+    except CIMXMLError as exc:
+        raise EmbeddedSyntaxError(f"embedded instance: {exc}") from None
+    try:
         if el.tag == "INSTANCE":
             return parse_instance(el)
         if el.tag == "VALUE.NAMEDINSTANCE":
@@ -342,4 +358,4 @@ def _decode_text(text: str) -> CIMInstance:
         raise
     except CIMXMLError as exc:
         raise EmbeddedInstanceError(f"embedded instance: {exc}") from None
-    raise EmbeddedInstanceError(f"embedded object <{el.tag}> is not an INSTANCE")
+    raise EmbeddedSyntaxError(f"embedded object <{el.tag}> is not an INSTANCE")

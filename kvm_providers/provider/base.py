@@ -44,7 +44,18 @@ from .model import (InstanceModel, check_values, complete_instance, filter_insta
                     make_model, model_from_instance)
 from .values import coerce
 
-__all__ = ["CIMProvider2", "paths_equal"]
+__all__ = ["CIMProvider2", "paths_equal", "UNPARSABLE_EMBEDDED", "unparsable_embedded"]
+
+#: The words of the error for an embedded instance that cannot be parsed: libvirt-cim's
+#: (libcmpiutil's method dispatch), which its clients look for (docs/compat.md).
+UNPARSABLE_EMBEDDED = "Unable to parse embedded object"
+
+
+def unparsable_embedded(where: str, detail: Any) -> CIMError:
+    """CIM_ERR_FAILED for a method parameter that should hold an embedded instance and
+    holds text that is none (``SystemSettings = "wrong"``): libvirt-cim's status and words
+    (DSP0200 lists CIM_ERR_FAILED for every extrinsic method), then what was wrong."""
+    return CIMError(pywbem.CIM_ERR_FAILED, f"{where}: {UNPARSABLE_EMBEDDED}: {detail}")
 
 LOG = logging.getLogger(__name__)
 
@@ -639,7 +650,7 @@ def _typed_param(pspec, value: Any, ns: Optional[str], mname: str, schema: Schem
                             f"is expected")
         if pspec.embedded_object == "instance" or pspec.embedded_class:
             from ..cimxml.embedded import (EmbeddedInstanceError, EmbeddedLimitError,
-                                           decode_embedded_instance)
+                                           EmbeddedSyntaxError, decode_embedded_instance)
             try:
                 if pspec.is_array:
                     items = value if isinstance(value, list) else [value]
@@ -649,6 +660,8 @@ def _typed_param(pspec, value: Any, ns: Optional[str], mname: str, schema: Schem
             except EmbeddedLimitError as exc:
                 raise CIMError(pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
                                f"{where}: {exc}") from None
+            except EmbeddedSyntaxError as exc:
+                raise unparsable_embedded(where, exc) from None
             except EmbeddedInstanceError as exc:
                 raise ValueError(str(exc)) from None
         if pspec.embedded_object and _is_embedded_value(value):

@@ -25,7 +25,8 @@ import pywbem
 from pywbem import CIMError, CIMInstanceName
 
 from kvm_providers import __version__
-from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+from kvm_providers.cimxml.embedded import (EmbeddedInstanceError, EmbeddedSyntaxError,
+                                            decode_embedded_instance)
 from kvm_providers.schema.valuemaps import CIM_VirtualSystemManagementService
 from kvm_providers.model import manage
 from kvm_providers.virt import host_facts, keys
@@ -33,6 +34,7 @@ from kvm_providers.virt.connection import DomainNotFound, Host
 from kvm_providers.model.kinds import kind_for_class
 from kvm_providers.virt.domain import version_string
 from kvm_providers.model.settings import InvalidSetting
+from kvm_providers.provider.base import unparsable_embedded
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
 from .common.instances import props_of
@@ -136,6 +138,8 @@ class ManagementServiceProvider(PerHostProvider):
             return value
         try:
             return decode_embedded_instance(value, ns or "root/virt")
+        except EmbeddedSyntaxError as exc:
+            raise unparsable_embedded(where, exc) from None
         except EmbeddedInstanceError as exc:
             raise InvalidSetting(where, str(exc)) from None
 
@@ -154,13 +158,18 @@ class ManagementServiceProvider(PerHostProvider):
         return out
 
     def _domain(self, family: str, name: Any, what: str) -> Any:
+        # The descriptions carry libvirt-cim's words, which its clients look for
+        # (docs/compat.md, "Error descriptions"), then ours.
         if name is None:
             raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                           f"{what}: names no virtual system (the reference has no Name key)")
+                           f"{what}: Unable to retrieve domain name: Error 0 (the reference "
+                           f"has no Name key, so it names no virtual system)")
         hit = keys.parse_cs_name(family, name) if isinstance(name, str) else None
         ref = manage.lookup(*hit) if hit is not None else None
         if ref is None:
-            raise CIMError(pywbem.CIM_ERR_NOT_FOUND, f"{what}: no virtual system {name!r}")
+            raise CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                           f"{what}: Referenced domain `{name}' does not exist: Domain not "
+                           f"found (no virtual system {name!r})")
         return ref
 
     def _vssd_domain(self, family: str, path: Any, param: str) -> Any:

@@ -31,9 +31,11 @@ from typing import Any, Optional
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
-from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
+from kvm_providers.cimxml.embedded import (EmbeddedInstanceError, EmbeddedSyntaxError,
+                                            decode_embedded_instance)
 from kvm_providers.schema.valuemaps import (P_ResourcePoolConfigurationCapabilities,
                                             P_ResourcePoolConfigurationService)
+from kvm_providers.provider.base import unparsable_embedded
 from kvm_providers.virt import keys
 from kvm_providers.virt.connection import Host
 from kvm_providers.model.poolconfig import (InUse, InvalidSettings, Volume, create_network,
@@ -152,6 +154,8 @@ class PoolConfigurationServiceProvider(PerHostProvider):
             return value
         try:
             return decode_embedded_instance(value, ns or "root/virt")
+        except EmbeddedSyntaxError as exc:
+            raise unparsable_embedded(f"{method}: {param}", exc) from None
         except EmbeddedInstanceError as exc:
             raise _invalid(method, f"{param}: {exc}") from None
 
@@ -294,10 +298,41 @@ class PoolConfigurationServiceProvider(PerHostProvider):
         return self._on_pool("RefreshResourcesInPool", object_name, param_pool, refresh_pool)
 
 
+    # -- methods the service does not offer ---------------------------------------------
+    # Answered CIM_ERR_NOT_SUPPORTED, as libvirt-cim answered them (its clients test for
+    # it; DSP0200 lists the code for InvokeMethod), rather than the dispatcher's
+    # CIM_ERR_METHOD_NOT_AVAILABLE for a method without implementation.  Any parameters
+    # are accepted: the call is refused whatever it carries.
+
+    def cim_method_createresourcepool(self, env, object_name, **params):
+        """Not offered: pools are created as children of the primordial pools."""
+        raise _not_offered("CreateResourcePool", "pools are created with "
+                                                 "CreateChildResourcePool")
+
+    def cim_method_addresourcestoresourcepool(self, env, object_name, **params):
+        """Not offered: a pool's resources are libvirt's (volumes, networks)."""
+        raise _not_offered("AddResourcesToResourcePool", "a pool holds what libvirt has in it")
+
+    def cim_method_removeresourcesfromresourcepool(self, env, object_name, **params):
+        """Not offered: a pool's resources are libvirt's (volumes, networks)."""
+        raise _not_offered("RemoveResourcesFromResourcePool",
+                           "a pool holds what libvirt has in it")
+
+
+#: The methods of CIM_ResourcePoolConfigurationService this service refuses.
+NOT_OFFERED = frozenset({"CreateResourcePool", "AddResourcesToResourcePool",
+                         "RemoveResourcesFromResourcePool"})
+
+
+def _not_offered(method: str, why: str) -> CIMError:
+    return CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,
+                    f"{method} is not supported by this service: {why}")
+
+
 def synchronous_methods() -> list[int]:
     """SynchronousMethodsSupported: the service methods this module implements."""
-    return [v for name, v in METHOD_VALUES.items()
-            if hasattr(PoolConfigurationServiceProvider, f"cim_method_{name.lower()}")]
+    return [v for name, v in METHOD_VALUES.items() if name not in NOT_OFFERED and
+            hasattr(PoolConfigurationServiceProvider, f"cim_method_{name.lower()}")]
 
 
 class PoolConfigurationCapabilitiesProvider(PerHostProvider):

@@ -224,7 +224,9 @@ def test_missing_properties(lc):
     _refused(lc, svc, "AddResourceSettings", ("ResourceSettings[0]", "VirtualDevice"),
              AffectedConfiguration=vssd_path("plain"),
              ResourceSettings=[rasd("Disk", Address="/srv/x.img")])
-    _refused(lc, svc, "AddResourceSettings", ("ResourceSettings[1]", "NetworkName", "bridge"),
+    # libvirt-cim's words and CIM_ERR_FAILED (cimtest VirtualSystemManagementService/19)
+    _refused(lc, svc, "AddResourceSettings", ("ResourceSettings[1]", "NetworkName", "bridge",
+                                              "No Network bridge name specified"), code=1,
              AffectedConfiguration=vssd_path("plain"),
              ResourceSettings=[rasd("Input"), rasd("Net", NetworkType="bridge")])
     _refused(lc, svc, "ModifyResourceSettings", "InstanceID",
@@ -331,12 +333,12 @@ def test_missing_pools_and_networks(lc):
              AffectedConfiguration=vssd_path("plain"),
              ResourceSettings=[rasd("Disk", VirtualDevice="vdq",
                                     Address="/var/lib/libvirt/images/nosuch.img")])
-    _refused(lc, svc, "AddResourceSettings", ("PoolID", "'NetworkPool/nonet'"),
-             AffectedConfiguration=vssd_path("plain"),
-             ResourceSettings=[rasd("Net", NetworkType="network", PoolID="NetworkPool/nonet")])
-    _refused(lc, svc, "AddResourceSettings", ("NetworkName", "'nonet'"),
-             AffectedConfiguration=vssd_path("plain"),
-             ResourceSettings=[rasd("Net", NetworkType="network", NetworkName="nonet")])
+    # The network '' is libvirt's "Network not found", CIM_ERR_FAILED, as libvirt-cim's
+    # clients get it (cimtest VirtualSystemManagementService/19); a named network the
+    # host lacks is taken (test_nic_on_a_network_the_host_lacks).
+    _refused(lc, svc, "AddResourceSettings", ("PoolID", "'NetworkPool/'", "Network not found"),
+             code=1, AffectedConfiguration=vssd_path("plain"),
+             ResourceSettings=[rasd("Net", NetworkType="network", PoolID="NetworkPool/")])
 
 
 def test_values_outside_the_allocation_limits(lc):

@@ -396,21 +396,25 @@ def test_a_stopped_pool_is_stopped_not_failed(layer):
 
 
 def test_checking_a_client_setting_on_a_lost_host_fails_as_such(hung_layer, monkeypatch):
-    """A lookup that failed with the connection used to read as 'there is no network'
-    (CIM_ERR_INVALID_PARAMETER: the client's fault); a network that does not exist still
-    does."""
+    """Finding the network of a NIC that names none (the host's default) on a host whose
+    connection is gone fails naming the host, not as "the host has no network"; a named
+    network is taken as named, whether or not the host has it (as libvirt and
+    libvirt-cim take it, docs/compat.md), and the network '' is libvirt's "Network not
+    found" (CIM_ERR_FAILED)."""
     host = hung_layer.hosts[0]
-    props = vsettings.Props({"NetworkName": "default"})
     with request_scope():
-        assert vsettings.network_name(host, props, "NetRASD") == "default"
-        with pytest.raises(vsettings.InvalidSetting) as err:
-            vsettings.network_name(host, vsettings.Props({"NetworkName": "nonet"}), "NetRASD")
-        assert "no network 'nonet'" in str(err.value)
-        assert cim_error(err.value).status_code == 4     # what a client gets
-    monkeypatch.setattr(libvirt.virConnect, "networkLookupByName", _dead_connection_error)
+        assert vsettings.network_name(host, vsettings.Props({}), "NetRASD") == "default"
+        assert vsettings.network_name(host, vsettings.Props({"NetworkName": "nonet"}),
+                                      "NetRASD") == "nonet"
+        with pytest.raises(VirtError) as err:
+            vsettings.network_name(host, vsettings.Props({"PoolID": "NetworkPool/"}),
+                                   "NetRASD")
+        assert "Network not found" in str(err.value)
+        assert cim_error(err.value).status_code == 1     # what a client gets
+    monkeypatch.setattr(libvirt.virConnect, "listAllNetworks", _dead_connection_error)
     with request_scope():
         _assert_fails_naming_host(lambda: _as_client_sees(
-            lambda: vsettings.network_name(host, props, "NetRASD")))
+            lambda: vsettings.network_name(host, vsettings.Props({}), "NetRASD")))
 
 
 def _as_client_sees(call):

@@ -326,7 +326,11 @@ def _check_change(env: ChangeEnv, el: Any, changes: dict[str, Any]) -> None:
     if el.tag == "filesystem" or el.get("type", "file") in ("file", "block", "dir"):
         # a host path: inside storage (checked before it is looked at), then it must exist
         path = changes["Address"] = host_path(env.host, changes["Address"], env.where)
-        if host_is_local(env.host) and not os.path.exists(path):
+        # A removable medium (CD-ROM, floppy) may name an image that is not there yet, as
+        # in libvirt and libvirt-cim (the path is still inside the storage this service
+        # may use); starting or changing a running guest then fails in libvirt.
+        removable = el.tag == "disk" and el.get("device") in ("cdrom", "floppy")
+        if host_is_local(env.host) and not removable and not os.path.exists(path):
             raise InvalidSetting(env.where, f"Address {path!r} does not exist")
         if el.tag == "disk" and el.get("type", "file") == "file" and \
                 "DriverType" not in changes and \

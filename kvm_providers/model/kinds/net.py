@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ...schema.valuemaps import CIM_NetworkPort, CIM_ResourceAllocationSettingData
-from ...virt.connection import Host
+from ...virt.connection import NETWORK_GONE, Host
+from ...virt.errors import LibvirtFailed, VirtError
 from ...virt.mapping import Attr, Computed, Const, Field, NotWritable, ensure_path
-from ...virt.pools import network_exists, network_names
+from ...virt.pools import network_names
 from ...virt.props import MAC_RE, InvalidSetting, Props, owner, pool_id_name, random_mac
 from ...virt.elements import ElementKind
 from .base import COMMON_DEVICE, BuildEnv, ChangeEnv, DeviceKind, LimitEnv, Limits, PoolKind
@@ -147,7 +148,12 @@ def network_name(host: Host, props: Props, where: str) -> str:
     pool_id = props.get_("PoolID")
     name = props.get_("NetworkName")
     if pool_id:
-        pname = pool_id_name(pool_id, "NetworkPool", "network", where)
+        # 'NetworkPool/' names the network '' (libvirt-cim's clients send it), which no
+        # host can have: refused with libvirt's words for a network that does not exist.
+        pname = "" if str(pool_id) == "NetworkPool/" else \
+            pool_id_name(pool_id, "NetworkPool", "network", where)
+        if pname == "":
+            raise _no_network(host, where, pool_id, pname)
         if pname != "0":
             if name and name != pname:
                 raise InvalidSetting(where, f"NetworkName {name!r} and PoolID {pool_id!r} "
@@ -160,10 +166,21 @@ def network_name(host: Host, props: Props, where: str) -> str:
                                         "has none")
         name = "default" if "default" in nets else sorted(nets)[0]
         return name
-    if not network_exists(host, str(name)):
-        what = f"PoolID {pool_id!r}" if pool_id else f"NetworkName {name!r}"
-        raise InvalidSetting(where, f"{what}: there is no network {name!r}")
+    # A network the host does not have (yet) is accepted, as libvirt and libvirt-cim
+    # accept it in a definition: the guest starts once the network exists (libvirt's
+    # "Network not found" until then), as with a network removed after the guest was
+    # defined; a running guest's change is refused by libvirt itself.
     return str(name)
+
+
+def _no_network(host: Host, where: str, pool_id: Any, name: Any) -> LibvirtFailed:
+    """The network '' : libvirt's own error for a network that does not exist
+    (VIR_ERR_NO_NETWORK, CIM_ERR_FAILED with libvirt's words "Network not found"), which
+    libvirt-cim's clients look for."""
+    what = f"PoolID {pool_id!r}" if pool_id else f"NetworkName {name!r}"
+    return LibvirtFailed(host, f"{where}: {what}: looking up network {name!r}",
+                         f"Network not found: no network with matching name {name!r}",
+                         code=next(iter(NETWORK_GONE)))
 
 
 def _build(env: BuildEnv, el: Any, p: Props) -> Any:
@@ -189,8 +206,12 @@ def _build(env: BuildEnv, el: Any, p: Props) -> Any:
         p.put("NetworkName", network_name(host, p, where))
     elif ntype == "bridge":
         if not p.get_("NetworkName"):
-            raise InvalidSetting(where, "NetworkName (the bridge) is missing for "
-                                        "NetworkType 'bridge'")
+            # libvirt-cim's words and status (CIM_ERR_FAILED), which its clients test for
+            # (cimtest VirtualSystemManagementService/19); DSP0200 lists the code.
+            words = "No Network bridge name specified" if p.get_("NetworkName") is None \
+                else "Bridge name is empty"
+            raise VirtError(f"{where}: {words} (NetworkName, the bridge, is needed for "
+                            f"NetworkType 'bridge')", reason="failed")
     elif ntype == "direct":
         dev = p.get_("SourceDevice") or p.get_("NetworkName")
         if not dev:
