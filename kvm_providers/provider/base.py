@@ -373,10 +373,13 @@ class CIMProvider2:
         what = f"No such instance ({key})" if key else "No such instance"
         try:
             reason = self.not_found_reason(env, path, key)
+            value = self.not_found_value(path, key) if key else None
         except Exception:           # noqa: BLE001 - the error to report is NOT_FOUND
-            reason = None
+            reason = value = None
         if reason:
             what = f"{what}: {reason}"
+        if value:
+            what = f"{value}; {what}"
         return CIMError(pywbem.CIM_ERR_NOT_FOUND,
                         f"Instance not found: {_path_str(path)}; {what}")
 
@@ -385,6 +388,19 @@ class CIMProvider2:
         system, for the description of CIM_ERR_NOT_FOUND (`key`: the key in which
         `path` differs from the nearest instance, or None).  None: nothing to add."""
         return None
+
+    def not_found_value(self, path: CIMInstanceName, key: str) -> Optional[str]:
+        """The value of `path` that names nothing, in libvirt-cim's words, for the
+        description of CIM_ERR_NOT_FOUND: ``No such instance (<value>)`` when `key`
+        is a key that selects the instance (see `selecting_keys`; its clients look
+        for the value there, e.g. ``No such instance (vm1/vdz)``), else None.
+        Providers add why the value can name nothing (``bad id ...``)."""
+        spec = self._schema().spec(path.namespace, path.classname)
+        if key.lower() not in {k.lower() for k in self.selecting_keys(spec)}:
+            return None
+        value = next((v for k, v in path.keybindings.items() if k.lower() == key.lower()),
+                     None)
+        return f"No such instance ({value})" if isinstance(value, str) else None
 
     def _blame_key(self, env, path: CIMInstanceName) -> Optional[str]:
         spec = self._schema().spec(path.namespace, path.classname)

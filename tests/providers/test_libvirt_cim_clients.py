@@ -102,6 +102,43 @@ def test_path_lacking_a_key_is_answered_as_libvirt_cim_did(conn):
         assert conn.GetInstance(path).path.classname == path.classname
 
 
+def test_not_found_names_the_value_of_the_selecting_key(conn):
+    """A path whose InstanceID / DeviceID / virtual system Name names nothing: the
+    description gives that value in libvirt-cim's words too ("No such instance
+    (<value>)", "(bad id <DeviceID>)" for a DeviceID that is no <system>/<device>,
+    "- resource pool type mismatch" for a pool InstanceID of another pool type),
+    besides the key; keys that do not select (a host's Name) are named only."""
+    rasd = CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                           {"InstanceID": "INVALID_InstID_Keyval"}, namespace=NS)
+    for call in (conn.GetInstance, conn.AssociatorNames):
+        code, desc = _error(call, rasd)
+        assert code == pywbem.CIM_ERR_NOT_FOUND
+        assert "No such instance (INVALID_InstID_Keyval)" in desc
+        assert desc.endswith("No such instance (InstanceID)")
+    disk = next(p for p in conn.EnumerateInstanceNames("KVM_LogicalDisk", namespace=NS)
+                if p["DeviceID"] == "full/vda")
+    bad = disk.copy()
+    bad["DeviceID"] = "invalid_devid"
+    code, desc = _error(conn.GetInstance, bad)
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    assert "No such instance (bad id invalid_devid)" in desc
+    bad["DeviceID"] = "full/vdz"
+    desc = _error(conn.GetInstance, bad)[1]
+    assert "No such instance (full/vdz)" in desc and "bad id" not in desc
+    pool = CIMInstanceName("KVM_MemoryPool", {"InstanceID": "wrong"}, namespace=NS)
+    code, desc = _error(conn.AssociatorNames, pool,
+                        AssocClass="KVM_ResourceAllocationFromPool")
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    assert "No such instance (wrong) - resource pool type mismatch" in desc
+    pool["InstanceID"] = "DiskPool/default"
+    assert "resource pool type mismatch" in _error(conn.GetInstance, pool)[1]
+    host = _host(conn)
+    bad = host.copy()
+    bad["Name"] = "invalid_name"
+    desc = _error(conn.GetInstance, bad)[1]
+    assert "No such instance (invalid_name)" not in desc
+
+
 def test_get_instance_ignores_bindings_that_are_no_keys(conn):
     """A RASD path carrying a device's keys besides InstanceID (as libvirt-cim's
     clients send it) reads the RASD. Unknown key bindings stay refused where they
