@@ -227,7 +227,8 @@ instance of KVM_NetResourceAllocationSettingData {
 def test_association_of_an_unknown_class_is_an_invalid_parameter(conn):
     """An association operation whose ObjectName or AssocClass names no class:
     CIM_ERR_INVALID_PARAMETER, the error DSP0200 lists for these operations (it
-    does not list CIM_ERR_INVALID_CLASS), naming the class."""
+    does not list CIM_ERR_INVALID_CLASS), naming the class; the description starts
+    with the status's name, as OpenPegasus and sfcb write it."""
     bad = CIMInstanceName("InvalidClassName", {"CreationClassName": "KVM_LogicalDisk",
                                                "SystemName": "full", "DeviceID": "full/vda",
                                                "SystemCreationClassName": "KVM_ComputerSystem"},
@@ -236,10 +237,12 @@ def test_association_of_an_unknown_class_is_an_invalid_parameter(conn):
                  conn.References):
         code, desc = _error(call, bad)
         assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "InvalidClassName" in desc
+        assert desc.startswith("CIM_ERR_INVALID_PARAMETER: ")
     disk = bad.copy()
     disk.classname = "KVM_LogicalDisk"
     code, desc = _error(conn.AssociatorNames, disk, AssocClass="KVM_NoSuchAssociation")
     assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "KVM_NoSuchAssociation" in desc
+    assert desc.startswith("CIM_ERR_INVALID_PARAMETER: ")
     assert conn.AssociatorNames(disk, AssocClass="KVM_SystemDevice")       # still answered
     # the other operations keep CIM_ERR_INVALID_CLASS
     assert _error(conn.GetInstance, bad)[0] == pywbem.CIM_ERR_INVALID_CLASS
