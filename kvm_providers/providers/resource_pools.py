@@ -105,7 +105,10 @@ class PoolProvider(VirtProvider):
         if kind is None:
             return
         for host in self.hosts(model.classname):
-            for pool in list_pools(host, (kind.name,)):
+            # A kind's storage pools / networks first, its primordial pool last, in
+            # libvirt-cim's order (its clients take the last pool listed as the one
+            # they made); DSP0200 gives enumerations no order.
+            for pool in sorted(list_pools(host, (kind.name,)), key=lambda p: p.primordial):
                 inst = model.copy()
                 inst["InstanceID"] = pool.instance_id
                 if not keys_only:

@@ -139,6 +139,17 @@ def test_not_found_names_the_value_of_the_selecting_key(conn):
     assert "No such instance (invalid_name)" not in desc
 
 
+def test_pools_are_listed_before_their_primordial_pool(conn):
+    """A kind's storage pools or networks come first, its primordial pool last, in
+    libvirt-cim's order (its clients take the last pool listed as the one they
+    made); the same set as before."""
+    for cls, primordial in (("KVM_NetworkPool", "NetworkPool/0"),
+                            ("KVM_DiskPool", "DiskPool/0")):
+        ids = [p["InstanceID"] for p in conn.EnumerateInstanceNames(cls, namespace=NS)]
+        assert len(ids) > 1 and ids[-1] == primordial and ids.count(primordial) == 1, ids
+        assert [i["InstanceID"] for i in conn.EnumerateInstances(cls, namespace=NS)] == ids
+
+
 def test_get_instance_ignores_bindings_that_are_no_keys(conn):
     """A RASD path carrying a device's keys besides InstanceID (as libvirt-cim's
     clients send it) reads the RASD. Unknown key bindings stay refused where they
