@@ -324,7 +324,8 @@ class Operations:
         DSP0200 lists CIM_ERR_INVALID_PARAMETER, not CIM_ERR_INVALID_CLASS, among the
         errors of Associators, AssociatorNames, References and ReferenceNames: an
         ObjectName (or AssocClass / ResultClass) naming no class is an incorrect
-        parameter (docs/compat.md).
+        parameter (docs/compat.md).  The description starts with the status's name, as
+        OpenPegasus and sfcb write theirs for it (libvirt-cim's clients look for it).
         """
         try:
             return self.typed_path(path, _ns(path, namespace))
@@ -332,7 +333,8 @@ class Operations:
             if exc.status_code != pywbem.CIM_ERR_INVALID_CLASS:
                 raise
             raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                           f"ObjectName: {exc.status_description}") from None
+                           f"CIM_ERR_INVALID_PARAMETER: ObjectName: "
+                           f"{exc.status_description}") from None
 
     def _assoc_entries(self, path: CIMInstanceName, assoc_filter: Optional[str],
                        role: Optional[str]) -> list[ProviderEntry]:
@@ -344,8 +346,8 @@ class Operations:
                 if exc.status_code != pywbem.CIM_ERR_INVALID_CLASS:
                     raise
                 raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                               f"{exc.status_description} (given as the association "
-                               f"class or result class)") from None
+                               f"CIM_ERR_INVALID_PARAMETER: {exc.status_description} "
+                               f"(given as the association class or result class)") from None
         return self.table.associations(ns, path.classname, assoc_filter, role)
 
     def associator_names(self, path: CIMInstanceName, assoc_class: Optional[str] = None,

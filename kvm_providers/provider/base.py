@@ -236,14 +236,52 @@ class CIMProvider2:
                   path.classname, ", ".join(extra))
         return trimmed
 
+    #: What a selecting key (see `selecting_keys`) is in the managed system's terms,
+    #: by lower-case key name, for the description of a path that lacks it
+    #: ("No domain name specified"); a key not listed is named as itself.
+    KEY_TERMS: dict[str, str] = {}
+
+    def selecting_keys(self, spec) -> tuple[str, ...]:
+        """The keys by which this provider picks an instance of class `spec` among
+        several: those neither propagated from the scoping instance (DSP0004
+        ``Propagated``: SystemName, SystemCreationClassName) nor CreationClassName,
+        i.e. InstanceID, DeviceID, a virtual system's Name.  A provider whose class
+        has one instance per host returns none (a path is compared with the host's
+        instance as a whole)."""
+        return tuple(k for k in spec.key_names
+                     if k.lower() != "creationclassname"
+                     and not spec.props[k.lower()].propagated)
+
+    def missing_key_error(self, spec, path: CIMInstanceName,
+                          missing: list[str]) -> CIMError:
+        """The error for a path of class `spec` that lacks the keys `missing`.
+
+        As libvirt-cim answered, whose clients look for its codes and words:
+        a path without a selecting key names nothing to look up, CIM_ERR_FAILED
+        ``Missing InstanceID: No InstanceID specified``; a path with it but without
+        another key (CreationClassName, the scoping system's keys, any key of a
+        class with one instance per host) names no instance, CIM_ERR_NOT_FOUND
+        ``No such instance (SystemName)``.  DSP0200 lists both codes for GetInstance
+        and the association operations (docs/compat.md, "Instance paths that lack
+        a key")."""
+        lacks = (f"the instance path of class {spec.name} lacks key "
+                 f"propert{'ies' if len(missing) > 1 else 'y'} {', '.join(missing)}")
+        selecting = {k.lower() for k in self.selecting_keys(spec)}
+        for key in missing:
+            if key.lower() in selecting:
+                term = self.KEY_TERMS.get(key.lower(), key)
+                return CIMError(pywbem.CIM_ERR_FAILED,
+                                f"Missing {key}: No {term} specified ({lacks})")
+        return CIMError(pywbem.CIM_ERR_NOT_FOUND,
+                        f"Instance not found: {_path_str(path)}; No such instance "
+                        f"({missing[0]}): {lacks}")
+
     def _check_keys(self, ns: str, path: CIMInstanceName) -> None:
         spec = self._schema().spec(ns, path.classname)
         given = {k.lower() for k in path.keybindings}
         missing = [k for k in spec.key_names if k.lower() not in given]
         if missing:
-            raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                           f"Instance path of class {spec.name} lacks key "
-                           f"propert{'ies' if len(missing) > 1 else 'y'} {', '.join(missing)}")
+            raise self.missing_key_error(spec, path, missing)
         extra = [k for k in path.keybindings if k.lower() not in spec.props
                  or not spec.props[k.lower()].is_key]
         if extra:
@@ -346,10 +384,13 @@ class CIMProvider2:
         what = f"No such instance ({key})" if key else "No such instance"
         try:
             reason = self.not_found_reason(env, path, key)
+            value = self.not_found_value(path, key) if key else None
         except Exception:           # noqa: BLE001 - the error to report is NOT_FOUND
-            reason = None
+            reason = value = None
         if reason:
             what = f"{what}: {reason}"
+        if value:
+            what = f"{value}; {what}"
         return CIMError(pywbem.CIM_ERR_NOT_FOUND,
                         f"Instance not found: {_path_str(path)}; {what}")
 
@@ -358,6 +399,19 @@ class CIMProvider2:
         system, for the description of CIM_ERR_NOT_FOUND (`key`: the key in which
         `path` differs from the nearest instance, or None).  None: nothing to add."""
         return None
+
+    def not_found_value(self, path: CIMInstanceName, key: str) -> Optional[str]:
+        """The value of `path` that names nothing, in libvirt-cim's words, for the
+        description of CIM_ERR_NOT_FOUND: ``No such instance (<value>)`` when `key`
+        is a key that selects the instance (see `selecting_keys`; its clients look
+        for the value there, e.g. ``No such instance (vm1/vdz)``), else None.
+        Providers add why the value can name nothing (``bad id ...``)."""
+        spec = self._schema().spec(path.namespace, path.classname)
+        if key.lower() not in {k.lower() for k in self.selecting_keys(spec)}:
+            return None
+        value = next((v for k, v in path.keybindings.items() if k.lower() == key.lower()),
+                     None)
+        return f"No such instance ({value})" if isinstance(value, str) else None
 
     def _blame_key(self, env, path: CIMInstanceName) -> Optional[str]:
         spec = self._schema().spec(path.namespace, path.classname)

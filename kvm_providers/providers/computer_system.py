@@ -47,6 +47,9 @@ _IDENT_DESC = ["Type", "Model", "UUID"]
 class ComputerSystemProvider(VirtProvider):
     """{P}_ComputerSystem for every family."""
 
+    #: A virtual system's Name is its domain's name ("No domain name specified").
+    KEY_TERMS = {"name": "domain name"}
+
     def _fill(self, inst: Any, model: Any, ref: DomainRef) -> None:
         plan = wanted_in(model, _PROPS)
         if not plan:

@@ -41,6 +41,16 @@ class DeviceProvider(DomainViewProvider):
                 fill_from_table(inst, model, table, dev.setting.view)
             yield inst
 
+    def not_found_value(self, path, key) -> Optional[str]:
+        """A DeviceID that is not ``<system>/<device>`` is a bad id (libvirt-cim's
+        words: ``No such instance (bad id <DeviceID>)``)."""
+        value = path.keybindings.get("DeviceID")
+        if key.lower() == "deviceid" and isinstance(value, str) and \
+                keys.parse_device_id(self.family(path.classname), value) is None:
+            return (f"No such instance (bad id {value}): a DeviceID is "
+                    f"<virtual system>/<device>")
+        return super().not_found_value(path, key)
+
     def get_instance(self, env, model) -> Optional[Any]:
         cls = model.classname
         kind, what = kind_for_class(cls)

@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from kvm_providers.model.pools import (DISK, NET, Pool, capacity, is_active, kind_for_class,
-                                      list_pools, network_xml, pool_autostart, pool_from_id,
-                                      reserved, storage_pool_xml)
+                                      list_pools, network_xml, parse_pool_id, pool_autostart,
+                                      pool_from_id, reserved, storage_pool_xml)
 
 from .common import VirtProvider, fill, providers_for
 from .common.health import STATUS_PROPS, pool_status_values
@@ -105,12 +105,28 @@ class PoolProvider(VirtProvider):
         if kind is None:
             return
         for host in self.hosts(model.classname):
-            for pool in list_pools(host, (kind.name,)):
+            # A kind's storage pools / networks first, its primordial pool last, in
+            # libvirt-cim's order (its clients take the last pool listed as the one
+            # they made); DSP0200 gives enumerations no order.
+            for pool in sorted(list_pools(host, (kind.name,)), key=lambda p: p.primordial):
                 inst = model.copy()
                 inst["InstanceID"] = pool.instance_id
                 if not keys_only:
                     self._fill(inst, model, pool)
                 yield inst
+
+    def not_found_value(self, path, key) -> Optional[str]:
+        """An InstanceID that is not of the pool kind of its class names a pool of
+        another type (libvirt-cim's words: ``No such instance (<id>) - resource pool
+        type mismatch``)."""
+        value = path.keybindings.get("InstanceID")
+        kind = kind_for_class(path.classname)
+        if key.lower() == "instanceid" and isinstance(value, str) and kind is not None:
+            hit = parse_pool_id(self.family(path.classname), value)
+            if hit is None or hit[1] is not kind:
+                return (f"No such instance ({value}) - resource pool type mismatch: "
+                        f"{path.classname} InstanceIDs are {kind.classname}/<pool>")
+        return super().not_found_value(path, key)
 
     def get_instance(self, env, model) -> Optional[Any]:
         pool = pool_from_id(self.family(model.classname), model["InstanceID"], model.classname)

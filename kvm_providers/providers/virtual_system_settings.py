@@ -26,6 +26,13 @@ _EXTRA = ("VirtualSystemType",)
 class VSSDProvider(VirtProvider):
     """{P}_VirtualSystemSettingData for every family."""
 
+    def selecting_keys(self, spec: Any) -> tuple[str, ...]:
+        """None: a virtual system's settings are its virtual system's (InstanceID
+        ``<P>:<domain>``), so a path without InstanceID names no instance -
+        CIM_ERR_NOT_FOUND ``No such instance (InstanceID)``, as libvirt-cim answered
+        for this class (CIM_ERR_FAILED ``Missing InstanceID`` for RASDs and pools)."""
+        return ()
+
     def _fill(self, inst: Any, model: Any, doc: DomainXML) -> None:
         fill_from_table(inst, model, VSSD, doc.root_view, doc.context())
         for _name, pspec in wanted_in(model, _EXTRA):

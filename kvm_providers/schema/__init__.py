@@ -49,7 +49,7 @@ NAMESPACE_MOF: dict[str, list[str]] = {
     "root/virt": ["cim/schema.mof", "virt/virt.mof", "interop/interop.mof"],
 }
 
-_CACHE_VERSION = "6"
+_CACHE_VERSION = "7"
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ class PropSpec:
     embedded_class: Optional[str] = None   # EmbeddedInstance("CIM_X") class name
     default: Any = None                    # the class's default value (MOF `= value`)
     values: Optional[ValueSet] = None      # what its ValueMap/Values allow (None: no map)
+    propagated: Optional[str] = None       # Propagated("CIM_System.Name"): a key taken from
+                                           # the scoping instance (DSP0004 weak associations)
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,8 @@ class Schema:
                 name=p.name, type=p.type, is_array=bool(p.is_array), is_key=is_key,
                 class_origin=p.class_origin or cls.classname,
                 reference_class=p.reference_class, embedded_object=emb, embedded_class=ecls,
-                default=p.value, values=value_set(p))
+                default=p.value, values=value_set(p),
+                propagated=_qual(p, "Propagated"))
             if is_key:
                 keys.append(p.name)
         methods: dict[str, MethodSpec] = {}

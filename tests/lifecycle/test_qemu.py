@@ -160,10 +160,16 @@ def test_start_pause_resume(guest):
     assert guest.enabled() == 2 and guest.supported() == [3, 4, 6, 9, 10, 11]
     assert guest.rsc(9) == 0
     assert guest.dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED
-    assert guest.enabled() == 9 and guest.supported() == [2, 3, 6]
+    assert guest.enabled() == 9 and guest.supported() == [2, 3, 6, 11]
     assert guest.rsc(9) == 4097
     assert guest.rsc(2) == 0
     assert guest.dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    # Reset of a paused guest: "first Disabled and then Enabled" - it runs afterwards
+    assert guest.rsc(9) == 0
+    boots = guest.boots()
+    assert guest.rsc(11) == 0
+    assert guest.dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING and guest.enabled() == 2
+    guest.wait_boots(boots + 1)
 
 
 def test_managed_save_and_restore(guest):

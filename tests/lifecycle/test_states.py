@@ -25,7 +25,7 @@ BASES = {                                # how to reach each base state from shu
 EXPECTED = {                             # what the test driver allows from each
     "shutoff": [2],
     "running": [3, 4, 6, 9, 10, 11],
-    "paused": [2, 3, 6],
+    "paused": [2, 3, 6, 11],                 # Reset: "first Disabled and then Enabled"
     "saved": [2, 3],
 }
 ENABLED_STATE = {"shutoff": 3, "running": 2, "paused": 9, "saved": 6}

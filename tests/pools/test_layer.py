@@ -174,7 +174,8 @@ def test_several_hosts_qualify_every_id(configure, tmp_path):
     pools = h.EnumerateInstanceNames(NS, "KVM_DiskPool")
     assert sorted(p["InstanceID"] for p in pools) == [
         "lab1:DiskPool/0", "lab1:DiskPool/bulk", "lab2:DiskPool/0", "lab2:DiskPool/bulk"]
-    inst = h.GetInstance(pools[1])
+    by_id = {p["InstanceID"]: p for p in pools}       # (primordial pools are listed last)
+    inst = h.GetInstance(by_id["lab1:DiskPool/bulk"])
     assert inst["PoolID"] == "DiskPool/bulk"          # as the RASDs of that host say
     acs = {a["InstanceID"] for a in h.EnumerateInstanceNames(NS, "KVM_AllocationCapabilities")}
     assert {"lab1:DiskPool/0", "lab2:DiskPool/0", "lab2:DiskPool/bulk"} <= acs
@@ -186,7 +187,7 @@ def test_several_hosts_qualify_every_id(configure, tmp_path):
     rpcc = sorted(p["InstanceID"] for p in h.EnumerateInstanceNames(
         NS, "KVM_ResourcePoolConfigurationCapabilities"))
     assert rpcc == ["lab1:RPCC", "lab2:RPCC"]
-    vols = h.AssociatorNames(pools[3], "KVM_ConcreteComponent")
+    vols = h.AssociatorNames(by_id["lab2:DiskPool/bulk"], "KVM_ConcreteComponent")
     assert len(vols) == 3 and all(v["SystemName"].startswith("lab2:") for v in vols)
     # a class path is ambiguous with two hosts: ParentPool says which one
     cls = CIMInstanceName("KVM_ResourcePoolConfigurationService", namespace=NS)

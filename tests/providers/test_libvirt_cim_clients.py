@@ -50,6 +50,109 @@ def test_get_instance_not_found_names_the_wrong_key(conn):
     assert _error(conn.GetInstance, bad)[1].endswith("No such instance (InstanceID)")
 
 
+def test_path_lacking_a_key_is_answered_as_libvirt_cim_did(conn):
+    """A path that lacks a key (libvirt-cim's clients bind it under another name):
+    without the key that picks the instance among several (InstanceID, DeviceID, a
+    virtual system's Name) CIM_ERR_FAILED "Missing <key>: No <key> specified"; with
+    it but without another key, or any key of a class with one instance per host,
+    CIM_ERR_NOT_FOUND "No such instance (<key>)".  GetInstance and the association
+    operations answer alike (DSP0200 lists both codes for them; docs/compat.md)."""
+    disk = next(p for p in conn.EnumerateInstanceNames("KVM_LogicalDisk", namespace=NS)
+                if p["DeviceID"] == "full/vda")
+    cs = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                "Name": "full"}, namespace=NS)
+    pool = CIMInstanceName("KVM_MemoryPool", {"InstanceID": "MemoryPool/0"}, namespace=NS)
+    rasd = CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                           {"InstanceID": "full/vda"}, namespace=NS)
+    host = _host(conn)
+    vsms = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService", namespace=NS)[0]
+
+    def without(path, key):
+        bad = path.copy()
+        bad["Wrong"] = bad[key]
+        del bad.keybindings[key]
+        return bad
+
+    cases = [
+        (disk, "DeviceID", pywbem.CIM_ERR_FAILED, "Missing DeviceID: No DeviceID specified"),
+        (disk, "SystemName", pywbem.CIM_ERR_NOT_FOUND, "No such instance (SystemName)"),
+        (disk, "CreationClassName", pywbem.CIM_ERR_NOT_FOUND,
+         "No such instance (CreationClassName)"),
+        (disk, "SystemCreationClassName", pywbem.CIM_ERR_NOT_FOUND,
+         "No such instance (SystemCreationClassName)"),
+        (cs, "Name", pywbem.CIM_ERR_FAILED, "Missing Name: No domain name specified"),
+        (cs, "CreationClassName", pywbem.CIM_ERR_NOT_FOUND,
+         "No such instance (CreationClassName)"),
+        (pool, "InstanceID", pywbem.CIM_ERR_FAILED,
+         "Missing InstanceID: No InstanceID specified"),
+        (rasd, "InstanceID", pywbem.CIM_ERR_FAILED, "Missing InstanceID"),
+        (CIMInstanceName("KVM_VirtualSystemSettingData", {"InstanceID": "KVM:full"},
+                         namespace=NS), "InstanceID", pywbem.CIM_ERR_NOT_FOUND,
+         "No such instance (InstanceID)"),
+        (host, "Name", pywbem.CIM_ERR_NOT_FOUND, "No such instance (Name)"),
+        (host, "CreationClassName", pywbem.CIM_ERR_NOT_FOUND,
+         "No such instance (CreationClassName)"),
+        (vsms, "Name", pywbem.CIM_ERR_NOT_FOUND, "No such instance (Name)"),
+    ]
+    for path, key, want_code, want_text in cases:
+        bad = without(path, key)
+        for call in (conn.GetInstance, conn.AssociatorNames, conn.References):
+            code, desc = _error(call, bad)
+            assert (code, want_text in desc) == (want_code, True), (call, path, key, desc)
+            assert f"lacks key property {key}" in desc
+    # the same path with the key is found (the answers above are for the missing key)
+    for path, *_ in cases:
+        assert conn.GetInstance(path).path.classname == path.classname
+
+
+def test_not_found_names_the_value_of_the_selecting_key(conn):
+    """A path whose InstanceID / DeviceID / virtual system Name names nothing: the
+    description gives that value in libvirt-cim's words too ("No such instance
+    (<value>)", "(bad id <DeviceID>)" for a DeviceID that is no <system>/<device>,
+    "- resource pool type mismatch" for a pool InstanceID of another pool type),
+    besides the key; keys that do not select (a host's Name) are named only."""
+    rasd = CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                           {"InstanceID": "INVALID_InstID_Keyval"}, namespace=NS)
+    for call in (conn.GetInstance, conn.AssociatorNames):
+        code, desc = _error(call, rasd)
+        assert code == pywbem.CIM_ERR_NOT_FOUND
+        assert "No such instance (INVALID_InstID_Keyval)" in desc
+        assert desc.endswith("No such instance (InstanceID)")
+    disk = next(p for p in conn.EnumerateInstanceNames("KVM_LogicalDisk", namespace=NS)
+                if p["DeviceID"] == "full/vda")
+    bad = disk.copy()
+    bad["DeviceID"] = "invalid_devid"
+    code, desc = _error(conn.GetInstance, bad)
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    assert "No such instance (bad id invalid_devid)" in desc
+    bad["DeviceID"] = "full/vdz"
+    desc = _error(conn.GetInstance, bad)[1]
+    assert "No such instance (full/vdz)" in desc and "bad id" not in desc
+    pool = CIMInstanceName("KVM_MemoryPool", {"InstanceID": "wrong"}, namespace=NS)
+    code, desc = _error(conn.AssociatorNames, pool,
+                        AssocClass="KVM_ResourceAllocationFromPool")
+    assert code == pywbem.CIM_ERR_NOT_FOUND
+    assert "No such instance (wrong) - resource pool type mismatch" in desc
+    pool["InstanceID"] = "DiskPool/default"
+    assert "resource pool type mismatch" in _error(conn.GetInstance, pool)[1]
+    host = _host(conn)
+    bad = host.copy()
+    bad["Name"] = "invalid_name"
+    desc = _error(conn.GetInstance, bad)[1]
+    assert "No such instance (invalid_name)" not in desc
+
+
+def test_pools_are_listed_before_their_primordial_pool(conn):
+    """A kind's storage pools or networks come first, its primordial pool last, in
+    libvirt-cim's order (its clients take the last pool listed as the one they
+    made); the same set as before."""
+    for cls, primordial in (("KVM_NetworkPool", "NetworkPool/0"),
+                            ("KVM_DiskPool", "DiskPool/0")):
+        ids = [p["InstanceID"] for p in conn.EnumerateInstanceNames(cls, namespace=NS)]
+        assert len(ids) > 1 and ids[-1] == primordial and ids.count(primordial) == 1, ids
+        assert [i["InstanceID"] for i in conn.EnumerateInstances(cls, namespace=NS)] == ids
+
+
 def test_get_instance_ignores_bindings_that_are_no_keys(conn):
     """A RASD path carrying a device's keys besides InstanceID (as libvirt-cim's
     clients send it) reads the RASD. Unknown key bindings stay refused where they
@@ -138,7 +241,8 @@ instance of KVM_NetResourceAllocationSettingData {
 def test_association_of_an_unknown_class_is_an_invalid_parameter(conn):
     """An association operation whose ObjectName or AssocClass names no class:
     CIM_ERR_INVALID_PARAMETER, the error DSP0200 lists for these operations (it
-    does not list CIM_ERR_INVALID_CLASS), naming the class."""
+    does not list CIM_ERR_INVALID_CLASS), naming the class; the description starts
+    with the status's name, as OpenPegasus and sfcb write it."""
     bad = CIMInstanceName("InvalidClassName", {"CreationClassName": "KVM_LogicalDisk",
                                                "SystemName": "full", "DeviceID": "full/vda",
                                                "SystemCreationClassName": "KVM_ComputerSystem"},
@@ -147,10 +251,12 @@ def test_association_of_an_unknown_class_is_an_invalid_parameter(conn):
                  conn.References):
         code, desc = _error(call, bad)
         assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "InvalidClassName" in desc
+        assert desc.startswith("CIM_ERR_INVALID_PARAMETER: ")
     disk = bad.copy()
     disk.classname = "KVM_LogicalDisk"
     code, desc = _error(conn.AssociatorNames, disk, AssocClass="KVM_NoSuchAssociation")
     assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "KVM_NoSuchAssociation" in desc
+    assert desc.startswith("CIM_ERR_INVALID_PARAMETER: ")
     assert conn.AssociatorNames(disk, AssocClass="KVM_SystemDevice")       # still answered
     # the other operations keep CIM_ERR_INVALID_CLASS
     assert _error(conn.GetInstance, bad)[0] == pywbem.CIM_ERR_INVALID_CLASS
@@ -182,8 +288,9 @@ def test_association_of_an_object_that_does_not_exist_is_not_found(conn):
     """Associators, AssociatorNames, References, ReferenceNames (and their pull forms)
     of an ObjectName that names no instance: CIM_ERR_NOT_FOUND naming the path and
     the wrong key (DSP0200: "the source instance was not found"), as libvirt-cim
-    answered, not an empty result; with a key missing, CIM_ERR_INVALID_PARAMETER
-    naming it. An existing object without associations stays an empty answer."""
+    answered, not an empty result; with a key missing, GetInstance's answer (see
+    test_path_lacking_a_key_is_answered_as_libvirt_cim_did). An existing object
+    without associations stays an empty answer."""
     cs = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
                                                 "Name": "no-such-domain"}, namespace=NS)
     for call in (conn.AssociatorNames, conn.Associators, conn.ReferenceNames,
@@ -213,7 +320,7 @@ def test_association_of_an_object_that_does_not_exist_is_not_found(conn):
     nokey = CIMInstanceName("KVM_DiskResourceAllocationSettingData",
                             {"INVALID_InstID_KeyName": "full/vda"}, namespace=NS)
     code, desc = _error(conn.AssociatorNames, nokey, AssocClass="KVM_ElementSettingData")
-    assert code == pywbem.CIM_ERR_INVALID_PARAMETER and "InstanceID" in desc
+    assert code == pywbem.CIM_ERR_FAILED and "Missing InstanceID" in desc
     # a family class no provider serves has no instances (as OpenPegasus and sfcb
     # answer from their repositories)
     switch = CIMInstanceName("KVM_SwitchService", {"CreationClassName": "KVM_SwitchService",

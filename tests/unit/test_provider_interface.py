@@ -132,8 +132,11 @@ def test_get_instance_not_found_and_bad_keys(proxy, env):
     with pytest.raises(CIMError) as exc:
         proxy.MI_getInstance(env, CIMInstanceName("TST_Widget", {"Wrong": "x"}, namespace=NS),
                              None)
-    assert exc.value.status_code == pywbem.CIM_ERR_INVALID_PARAMETER
-    assert "InstanceID" in exc.value.status_description
+    # the key that selects the instance is missing: libvirt-cim's code and words
+    assert exc.value.status_code == pywbem.CIM_ERR_FAILED
+    assert exc.value.status_description.startswith(
+        "Missing InstanceID: No InstanceID specified (the instance path of class TST_Widget "
+        "lacks key property InstanceID)")
 
 
 def test_create_modify_delete(proxy, env):

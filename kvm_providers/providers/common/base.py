@@ -93,17 +93,33 @@ class VirtProvider(CIMProvider2):
         if scope is not None and key in scope:
             err = scope[key]
         else:
-            err = self._source_error(env, object_name)
+            err = self._source_error(env, object_name, self._lacks_key(object_name))
             if scope is not None:
                 scope[key] = err
         if err is not None:
             raise CIMError(err.status_code, err.status_description)
 
+    def _lacks_key(self, object_name: CIMInstanceName) -> bool:
+        """True if `object_name` lacks a key of its class (per the schema)."""
+        try:
+            spec = self._schema().spec(object_name.namespace, object_name.classname)
+        except CIMError:
+            return False
+        given = {k.lower() for k in object_name.keybindings}
+        return any(k.lower() not in given for k in spec.key_names)
+
     @staticmethod
-    def _source_error(env: Any, object_name: CIMInstanceName) -> Optional[CIMError]:
+    def _source_error(env: Any, object_name: CIMInstanceName,
+                      lacks_key: bool = False) -> Optional[CIMError]:
         try:
             env.get_cimom_handle().GetInstance(object_name, [])
         except CIMError as exc:
+            if lacks_key and exc.status_code in (pywbem.CIM_ERR_FAILED,
+                                                 pywbem.CIM_ERR_NOT_FOUND):
+                # GetInstance's answer to a path that lacks a key (the provider
+                # of its class: CIMProvider2.missing_key_error) is the answer
+                # here too, whichever of the two codes it is.
+                return CIMError(exc.status_code, exc.status_description)
             if exc.status_code == pywbem.CIM_ERR_NOT_FOUND:
                 return CIMError(pywbem.CIM_ERR_NOT_FOUND, exc.status_description or
                                 f"Instance not found: {object_name}")
@@ -207,6 +223,12 @@ class PerHostProvider(VirtProvider, abc.ABC):
         _fill._with_host_status = True  # type: ignore[attr-defined]
         _fill.__doc__ = own.__doc__
         cls._fill = _fill  # type: ignore[method-assign]
+
+    def selecting_keys(self, spec: Any) -> tuple[str, ...]:
+        """None: a path is compared with the host's one instance as a whole, so a
+        path lacking any key names no instance (CIM_ERR_NOT_FOUND naming the key,
+        as libvirt-cim answered for its host system and services)."""
+        return ()
 
     @abc.abstractmethod
     def host_keys(self, host: Host, classname: str) -> dict[str, Any]:
