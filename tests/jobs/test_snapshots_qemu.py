@@ -373,6 +373,18 @@ def test_save_job_progress_and_cancellation(env):
     # the machine lets a poll fall inside the second it takes: never above 99 before the end
     assert all(p < 100 for p in numbers[:-1])
     assert env.dom(BIG).hasManagedSaveImage(0) and not env.dom(BIG).isActive()
+    # the final figures are those of libvirt's job-completed event (the guest is gone by
+    # the time the call returns: no poll can read them then); libvirt keeps the same
+    # statistics as its completed job's
+    descs = list(final["StatusDescriptions"] or [])
+    assert descs[:1] == ["libvirt job statistics: job-completed event"], descs
+    figures = dict(d.split("=", 1) for d in descs[1:])
+    done = env.dom(BIG).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+    for key in ("operation", "time_elapsed", "data_total", "data_processed",
+                "data_remaining", "memory_total"):
+        assert figures[key] == str(done[key]), (key, figures, done)
+    assert int(figures["operation"]) == libvirt.VIR_DOMAIN_JOB_OPERATION_SAVE
+    assert int(figures["data_total"]) >= 1024 ** 3 and figures["data_remaining"] == "0"
     env.dom(BIG).create()                                   # restored
     # cancellation while libvirt writes the memory out
     job = _save(c, BIG)
