@@ -20,11 +20,12 @@ APT_TEST := sblim-wbemcli libvirt-daemon libvirt-daemon-driver-qemu \
 	libvirt-daemon-driver-lxc libvirt-clients qemu-system-x86 qemu-utils \
 	openssl iproute2 dpkg-dev debhelper dh-python python3-all python3-setuptools \
 	python3-libvirt python3-lxml rpm \
-	linux-image-cloud-amd64 busybox-static \
+	linux-image-cloud-amd64 busybox-static ovmf \
 	python3-ply python3-yaml python3-requests python3-urllib3 python3-certifi \
 	python3-idna python3-typing-extensions python3-prometheus-client \
 	chromium chromium-driver
-# (the last lines but one: what the .deb depends on, so that the packaging tests can
+# (ovmf: the UEFI firmware of the running UEFI guest's snapshots, tests/jobs;
+# the last lines but one: what the .deb depends on, so that the packaging tests can
 # `dpkg -i` it; Debian 12 has no python3-pywbem, the .deb bundles pywbem; chromium and
 # its driver: the live page's browser test, tests/monitoring/test_live_page.py)
 

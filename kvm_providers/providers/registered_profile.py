@@ -24,6 +24,7 @@ class RegisteredProfileProvider(VirtProvider):
     def _fill(self, inst, model, profile):
         fill(inst, model, {
             "RegisteredOrganization": profile.organization,
+            "OtherRegisteredOrganization": profile.other_organization,
             "RegisteredName": profile.name,
             "RegisteredVersion": profile.version,
             "AdvertiseTypes": list(profile.advertise_types),

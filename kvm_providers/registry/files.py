@@ -205,7 +205,8 @@ def pegasus_mof(regs: Optional[Iterable[Registration]] = None, version: str = ""
                 # an integer, because Pegasus' cimmof types "{}" as the literal before
                 "    RegisteredSubProfiles = {};",
                 f"    OtherRegisteredProfile = {_mof_str(prof.name)};",
-                '    OtherProfileOrganization = "DMTF";',
+                # DMTF's, or the project's own (the snapshot profile, issue 13)
+                f"    OtherProfileOrganization = {_mof_str(prof.other_organization or 'DMTF')};",
                 f"    ProfileVersion = {_mof_str(prof.version)};",
                 f"    ConformingElements = {_mof_list(conforming)};",
                 "};",
@@ -232,12 +233,12 @@ def pegasus_mof(regs: Optional[Iterable[Registration]] = None, version: str = ""
                 f"    RegisteredProfileVersions = {_mof_list(a.version for a, _ in pairs)};",
                 f"    OtherRegisteredProfiles = {_mof_list(a.name for a, _ in pairs)};",
                 f"    OtherRegisteredProfileOrganizations = "
-                f"{_mof_list('DMTF' for _ in pairs)};",
+                f"{_mof_list(a.other_organization or 'DMTF' for a, _ in pairs)};",
                 f"    DependentProfiles = {{{', '.join('0' for _ in pairs)}}};",
                 f"    DependentProfileVersions = {_mof_list(d.version for _, d in pairs)};",
                 f"    OtherDependentProfiles = {_mof_list(d.name for _, d in pairs)};",
                 f"    OtherDependentProfileOrganizations = "
-                f"{_mof_list('DMTF' for _ in pairs)};",
+                f"{_mof_list(d.other_organization or 'DMTF' for _, d in pairs)};",
                 "};",
                 ""]
     return "\n".join(out)

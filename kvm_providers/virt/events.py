@@ -33,7 +33,8 @@ from .connection import Host
 __all__ = ["DomainEvent", "DomainEvents", "subscribe", "event_name", "EVENT_DEFINED",
            "ProblemEvent", "ProblemEvents", "subscribe_problems",
            "EVENT_UNDEFINED", "EVENT_STARTED", "EVENT_STOPPED", "ChangeEvent", "ChangeEvents",
-           "subscribe_changes"]
+           "subscribe_changes", "JobCompletedEvent", "JobCompletedEvents",
+           "subscribe_job_completed"]
 
 LOG = logging.getLogger(__name__)
 
@@ -265,6 +266,65 @@ def subscribe_problems(source: HookSource, on_problem: Callable[[ProblemEvent], 
     :class:`ProblemEvent` values, on libvirt's event loop thread (return quickly).
     Registered again after every reconnection."""
     sub = ProblemEvents(source, on_problem)
+    sub.start()
+    return sub
+
+
+# -- libvirt's job-completed event (issue 13: a job's final figures) ------------------------
+
+
+@dataclass(frozen=True)
+class JobCompletedEvent:
+    """libvirt's job-completed event of a domain: its job ended successfully, with the
+    job's final statistics (``virDomainGetJobStats`` keys: ``operation``,
+    ``time_elapsed``, ``data_total``, ``data_processed``, ``data_remaining``,
+    ``memory_*``, ``disk_*`` ...)."""
+
+    host: Host
+    name: str
+    uuid: str
+    stats: dict[str, Any]
+
+
+class JobCompletedEvents(DomainEvents):
+    """A subscription to ``VIR_DOMAIN_EVENT_ID_JOB_COMPLETED`` of some hosts (see
+    :func:`subscribe_job_completed`)."""
+
+    def __init__(self, source: HookSource, on_completed: Callable[[JobCompletedEvent], None]):
+        super().__init__(source, lambda _ev: None)
+        self.on_completed = on_completed
+
+    def _connected(self, host: Host, conn: Any) -> None:
+        if self.closed:
+            return
+        try:
+            cbid = conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._completed, host)
+        except libvirt.libvirtError as exc:
+            LOG.info("libvirt host %s: no job-completed events (%s); jobs are followed by "
+                     "their statistics only", host.label, exc.get_error_message())
+            return
+        with self._lock:
+            self._callbacks[host.label] = (conn, cbid)
+
+    def _completed(self, _conn: Any, dom: Any, params: Any, host: Host) -> None:
+        try:
+            name, uuid = dom.name(), dom.UUIDString()
+        except libvirt.libvirtError:
+            return
+        try:
+            self.on_completed(JobCompletedEvent(host, name, uuid, dict(params or {})))
+        except Exception:  # pylint: disable=broad-except
+            LOG.exception("libvirt host %s: job-completed subscriber failed", host.label)
+
+
+def subscribe_job_completed(source: HookSource,
+                            on_completed: Callable[[JobCompletedEvent], None]
+                            ) -> JobCompletedEvents:
+    """Report libvirt's job-completed events of the domains of `source` as
+    :class:`JobCompletedEvent` values, on libvirt's event loop thread (return quickly).
+    Registered at once for the hosts that are up, again after every reconnection."""
+    sub = JobCompletedEvents(source, on_completed)
     sub.start()
     return sub
 

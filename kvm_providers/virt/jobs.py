@@ -58,7 +58,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import libvirt
 
-from . import jobs_store
+from . import jobs_events, jobs_store
 from .jobs_store import STATE_FILE, percent_from_stats
 
 __all__ = ["Job", "JobContext", "JobManager", "JobFailed", "JobLimit", "jobs", "configure",
@@ -98,6 +98,8 @@ STOP_NO_JOB = "no_job"
 DEFAULT_TIME_BEFORE_REMOVAL = 300.0
 #: Seconds between two polls of libvirt's job statistics.
 POLL_INTERVAL = 0.25
+#: How long a followed job waits for libvirt's job-completed event once its call returned.
+EVENT_GRACE = 1.0
 #: How long a stop request retries while libvirt has not started its job yet.
 ABORT_RETRY = 5.0
 #: Jobs running at once (more are refused: one client cannot start unbounded threads).
@@ -153,6 +155,8 @@ class Job:
     resolver: Optional[str] = None    # name of the resolver used after a restart
     params: dict[str, Any] = field(default_factory=dict)    # what the resolver needs
     restarted: bool = False           # the server restarted while it ran
+    figures: dict[str, Any] = field(default_factory=dict)   # libvirt's final statistics
+    figures_from: Optional[str] = None  # "event" (job-completed) or "poll"
 
     @property
     def done(self) -> bool:
@@ -242,19 +246,48 @@ class JobContext:
 
     @contextmanager
     def follow(self, dom: Any, what: str = "") -> Iterator[None]:
-        """Poll libvirt's statistics of the domain's job while the block runs."""
+        """Follow libvirt's job of the domain while the block runs: its statistics polled,
+        and its job-completed event awaited (jobs_events); the final figures (``figures``)
+        come from the event where libvirt sends one, else from the last poll."""
         stop = threading.Event()
-        thread = threading.Thread(target=self._poll, args=(dom, stop), daemon=True,
-                                  name=f"job-progress-{self.job_id[:8]}")
+        waiter = None
+        try:
+            waiter = jobs_events.completions().expect(self.job.host, dom.UUIDString())
+        except Exception as exc:  # pylint: disable=broad-except
+            LOG.info("job %s: no job-completed event awaited: %s", self.job_id, exc)
+        polled: dict[str, Any] = {}
+        thread = threading.Thread(target=self._poll, args=(dom, stop, waiter, polled),
+                                  daemon=True, name=f"job-progress-{self.job_id[:8]}")
         thread.start()
+        ok = False
         try:
             yield
+            ok = True
         finally:
             stop.set()
             thread.join(10.0)
+            if waiter is not None:
+                # the event comes on libvirt's event loop thread: when libvirt's job was
+                # seen running and the call succeeded, give it a moment to arrive
+                if ok and polled and not waiter.done:
+                    waiter.wait(EVENT_GRACE)
+                jobs_events.completions().release(waiter)
+            if waiter is not None and waiter.stats is not None:
+                self._manager._update(self.job_id, figures=waiter.stats, figures_from="event")
+            elif polled:
+                self._manager._update(self.job_id, figures={
+                    k: polled[k] for k in jobs_events.FIGURES if k in polled},
+                    figures_from="poll")
 
-    def _poll(self, dom: Any, stop: threading.Event) -> None:
+    def _poll(self, dom: Any, stop: threading.Event, waiter: Any,
+              polled: dict[str, Any]) -> None:
         while not stop.wait(POLL_INTERVAL):
+            if waiter is not None and waiter.done:
+                # libvirt's job ended (its event): no more polls; the call still finishes
+                pct, phase = percent_from_stats(waiter.stats or {}, completed=True)
+                if pct is not None:
+                    self.progress(min(pct, 99), phase)
+                return
             try:
                 stats = dom.jobStats(0)
             except libvirt.libvirtError as exc:
@@ -267,6 +300,9 @@ class JobContext:
                 LOG.info("job %s: no progress figures: %s", self.job_id, exc)
                 return
             pct, phase = percent_from_stats(stats)
+            if stats.get("type", 0) != getattr(libvirt, "VIR_DOMAIN_JOB_NONE", 0):
+                polled.clear()
+                polled.update(stats)
             if pct is not None:
                 self.progress(min(pct, 99), phase)   # 100 only when the call returned
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["Profile", "PROFILES", "PROFILE_BY_ID", "DSP1042", "DSP1057", "profile_instance_id",
-           "profile_from_instance_id"]
+__all__ = ["Profile", "PROFILES", "PROFILE_BY_ID", "DSP1042", "DSP1057", "SNAPSHOT_PROFILE",
+           "OWN_ORGANIZATION", "profile_instance_id", "profile_from_instance_id"]
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,17 @@ class Profile:
     scoping: Optional[str] = None    # InstanceID of the referencing profile
     organization: int = 2            # DMTF
     advertise_types: tuple[int, ...] = (3,)   # SLP
+    #: OtherRegisteredOrganization, for a profile of organization 1 (Other)
+    other_organization: Optional[str] = None
 
 
 DSP1042 = "CIM:DSP1042-SystemVirtualization-1.0.0"
 DSP1057 = "CIM:DSP1057-VirtualSystem-1.0.0a"
+#: issue 13: DMTF published no snapshot profile (only the CIM schema's classes), so the
+#: snapshot service registers the project's own, as Hyper-V registers its vendor
+#: profiles: RegisteredOrganization 1 (Other) and OtherRegisteredOrganization.
+SNAPSHOT_PROFILE = "kvm_providers:VirtualSystemSnapshot-1.0.0"
+OWN_ORGANIZATION = "kvm_providers"
 
 PROFILES: tuple[Profile, ...] = (
     Profile(DSP1042, "System Virtualization", "1.0.0", "HostSystem"),
@@ -70,6 +77,10 @@ PROFILES: tuple[Profile, ...] = (
     # monitoring (issue 15): the metric definitions conform, System Virtualization scopes
     Profile("CIM:DSP1053-BaseMetrics-1.0.1", "Base Metrics", "1.0.1", "BaseMetricDefinition",
             scoping=DSP1042),
+    # issue 13: snapshots (no DMTF profile: see SNAPSHOT_PROFILE)
+    Profile(SNAPSHOT_PROFILE, "Virtual System Snapshot", "1.0.0",
+            "VirtualSystemSnapshotService", scoping=DSP1042, organization=1,
+            other_organization=OWN_ORGANIZATION),
 )
 
 PROFILE_BY_ID = {p.instance_id: p for p in PROFILES}

@@ -191,6 +191,18 @@ def test_percent_from_stats():
     assert vj.percent_from_stats({"type": 2, "disk_total": 10, "disk_processed": 10,
                                   "memory_total": 30, "memory_processed": 20}) \
         == (75, "memory")
+    # QEMU sends no page that is all zero: its processed bytes end below the total, and
+    # what remains says how far it is (a managed save of 256 MiB: 80 MiB processed)
+    save = {"type": 3, "data_total": 268828672, "data_processed": 83580052,
+            "data_remaining": 0, "memory_total": 268828672, "memory_processed": 83580052,
+            "memory_remaining": 0}
+    assert vj.percent_from_stats(dict(save, type=bounded)) == (100, None)
+    assert vj.percent_from_stats(dict(save, type=bounded, data_remaining=268828672 // 4,
+                                      memory_remaining=268828672 // 4)) == (75, "memory")
+    # the job-completed event's statistics carry no type
+    del save["type"]
+    assert vj.percent_from_stats(save) == (None, None)
+    assert vj.percent_from_stats(save, completed=True) == (100, None)
 
 
 # -- persistence and restart ----------------------------------------------------------------

@@ -168,3 +168,42 @@ def test_jobs_of_the_test_driver_cannot_be_cancelled_or_measured(conn):
     assert rv in (1, 4097)
     wait_job(conn, out["Job"])
     run(conn, "DestroySnapshot", AffectedSnapshot=snap_path(DOM, "m"))
+
+
+def test_snapshot_profile_registration(cimom):
+    """DSP1033: the snapshot service's profile is registered in root/interop - DMTF has
+    published no snapshot profile, so it is the project's own (RegisteredOrganization 1
+    Other, OtherRegisteredOrganization) - scoped by System Virtualization, and the service
+    conforms to it, both ways of ElementConformsToProfile and through pywbem's
+    WBEMServer."""
+    from pywbem import WBEMServer
+    iconn = cimom.conn("root/interop")
+    profs = {p["RegisteredName"]: p for p in iconn.EnumerateInstances("KVM_RegisteredProfile")}
+    snap = profs["Virtual System Snapshot"]
+    assert snap["InstanceID"] == "kvm_providers:VirtualSystemSnapshot-1.0.0"
+    assert (snap["RegisteredOrganization"], snap["OtherRegisteredOrganization"],
+            snap["RegisteredVersion"]) == (1, "kvm_providers", "1.0.0")
+    # DMTF's profiles name no other organization
+    assert profs["System Virtualization"]["OtherRegisteredOrganization"] is None
+    # scoped by System Virtualization (DSP1033: the referencing profile is the Dependent)
+    up = iconn.AssociatorNames(snap.path, AssocClass="KVM_ReferencedProfile",
+                               ResultRole="Dependent")
+    assert [p["InstanceID"] for p in up] == ["CIM:DSP1042-SystemVirtualization-1.0.0"]
+    down = iconn.AssociatorNames(up[0], AssocClass="KVM_ReferencedProfile",
+                                 ResultRole="Antecedent")
+    assert snap["InstanceID"] in [p["InstanceID"] for p in down]
+    # the service conforms to it, seen from either end
+    svc = service(cimom.conn())
+    central = iconn.AssociatorNames(snap.path, AssocClass="KVM_ElementConformsToProfile")
+    assert [(p.classname, p.namespace, p["Name"]) for p in central] == \
+        [("KVM_VirtualSystemSnapshotService", NS, svc["Name"])]
+    back = cimom.conn().AssociatorNames(svc, AssocClass="KVM_ElementConformsToProfile")
+    assert [p["InstanceID"] for p in back] == [snap["InstanceID"]]
+    # a client's profile discovery (pywbem) finds it by organization and name
+    server = WBEMServer(iconn)
+    found = server.get_selected_profiles(registered_org="Other",
+                                         registered_name="Virtual System Snapshot")
+    assert [p["InstanceID"] for p in found] == [snap["InstanceID"]]
+    insts = server.get_central_instances(found[0].path,
+                                         central_class="KVM_VirtualSystemSnapshotService")
+    assert [p["Name"] for p in insts] == [svc["Name"]]

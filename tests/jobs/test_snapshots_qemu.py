@@ -5,8 +5,9 @@ snapshots while running (with memory), paused and off, a tree of three levels
 with a branch, applying the middle node (state and definition come back),
 destroying a node and a subtree.  A guest with a raw disk (internal snapshots
 are impossible: an external one is taken, and applying it is refused naming
-libvirt's limit), a UEFI-style guest with pflash firmware (external; this
-machine has no OVMF, so it is snapshotted while off).  Jobs: progress read
+libvirt's limit), a UEFI-style guest with pflash firmware snapshotted while off
+(external), and a UEFI guest running on OVMF (Debian's ovmf: pflash code, a VARS
+copy of its own) snapshotted with its memory (external) and destroyed.  Jobs: progress read
 while they run, GetError, and cancellation of a long job (a shutdown that
 waits for a guest that cannot answer yet).
 """
@@ -14,6 +15,7 @@ waits for a guest that cannot answer yet).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 
@@ -36,14 +38,35 @@ pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(not tinyos.available(),
                                  reason="needs linux-image-cloud-amd64 and busybox-static")]
 
-QCOW, RAW, UEFI, BIG = "snap-q", "snap-r", "snap-u", "snap-big"
+QCOW, RAW, UEFI, BIG, EFI = "snap-q", "snap-r", "snap-u", "snap-big", "snap-efi"
 
 
-def _xml(name, work, fmt, kernel, initrd, pflash=False, memory=128):
+def _ovmf():
+    """(OVMF code, VARS template) of Debian's ovmf package, or None."""
+    for code, tmpl in (("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"), ("OVMF_CODE.fd", "OVMF_VARS.fd")):
+        code, tmpl = (os.path.join("/usr/share/OVMF", f) for f in (code, tmpl))
+        if os.path.exists(code) and os.path.exists(tmpl):
+            return code, tmpl
+    return None
+
+
+OVMF = _ovmf()
+
+
+def _xml(name, work, fmt, kernel, initrd, pflash=False, memory=128, ovmf=None):
     img = os.path.join(work, f"{name}.{fmt}")
     subprocess.run(["qemu-img", "create", "-q", "-f", fmt, img, "16M"], check=True)
     os.chmod(img, 0o666)
-    if pflash:
+    if ovmf:
+        # real UEFI: OVMF's code read-only, a copy of its VARS template for this guest,
+        # booting the tiny OS's kernel (OVMF loads it from QEMU's fw_cfg)
+        nvram = os.path.join(work, f"{name}_VARS.fd")
+        shutil.copyfile(ovmf[1], nvram)
+        os.chmod(nvram, 0o666)
+        boot = (f"<loader readonly='yes' type='pflash'>{ovmf[0]}</loader>"
+                f"<nvram>{nvram}</nvram><kernel>{kernel}</kernel><initrd>{initrd}</initrd>"
+                f"<cmdline>{tinyos.CMDLINE}</cmdline>")
+    elif pflash:
         for f in ("code.fd", "vars.fd"):
             with open(os.path.join(work, f"{name}-{f}"), "wb") as fh:
                 fh.write(b"\0" * 65536)
@@ -98,6 +121,8 @@ def env():
         lv.defineXML(_xml(RAW, work, "raw", kernel, initrd))
         lv.defineXML(_xml(UEFI, work, "qcow2", kernel, initrd, pflash=True))
         lv.defineXML(_xml(BIG, work, "qcow2", kernel, initrd, memory=1024))
+        if OVMF:     # OVMF with the kernel and initrd needs more than 128 MiB
+            lv.defineXML(_xml(EFI, work, "qcow2", kernel, initrd, memory=512, ovmf=OVMF))
         server = start_server(hosts=[d.uri("qemu")],
                               config=storage_config_file(d.workdir, [work]))
         yield Env(d, lv, server.conn(), work)
@@ -223,6 +248,50 @@ def test_uefi_style_guest_is_snapshotted_externally(env):
     assert err.value.status_code == CIM_ERR_NOT_SUPPORTED
 
 
+@pytest.mark.skipif(OVMF is None, reason="needs OVMF firmware (Debian package ovmf)")
+def test_running_uefi_guest_is_snapshotted_externally_and_destroyed(env):
+    """A guest running on OVMF (pflash firmware: internal snapshots are impossible)
+    gets an external snapshot with its memory while it goes on running; the snapshot
+    keeps the firmware in its definition; applying it is refused while libvirt cannot
+    revert external snapshots; DestroySystem removes the snapshot's files and the
+    guest's NVRAM, and leaves its image."""
+    from kvm_providers.virt.snapshots import EXTERNAL_REVERT_VERSION
+    c = env.cim
+    env.boot(EFI)
+    before = etree.fromstring(env.inactive_xml(EFI).encode())
+    job = snapshot(c, EFI, "e1")
+    assert "pflash" in job["Description"] and "external" in job["Description"], \
+        job["Description"]
+    e1 = c.GetInstance(snap_path(EFI, "e1"))
+    assert (e1["SnapshotLocation"], e1["SnapshotState"], e1["MemoryIncluded"]) == \
+        ("external", "running", True)
+    assert env.dom(EFI).state()[0] == libvirt.VIR_DOMAIN_RUNNING      # it goes on
+    made = [os.path.join(env.work, f"{EFI}.e1.mem"), os.path.join(env.work, f"{EFI}.e1")]
+    assert all(os.path.exists(p) for p in made), os.listdir(env.work)
+    # the firmware is in the snapshot's definition, and unchanged in the system's
+    snap_dom = etree.fromstring(env.dom(EFI).snapshotLookupByName("e1").getXMLDesc(0)
+                                .encode()).find("domain")
+    after = etree.fromstring(env.inactive_xml(EFI).encode())
+    for doc in (snap_dom, after):
+        assert doc.findtext("os/loader") == OVMF[0]
+        assert doc.find("os/loader").get("type") == "pflash"
+        assert doc.findtext("os/nvram") == before.findtext("os/nvram")
+    # the guest runs on in the overlay libvirt made
+    assert after.find("devices/disk/source").get("file") == made[1]
+    if env.lv.getLibVersion() < EXTERNAL_REVERT_VERSION:
+        with pytest.raises(CIMError) as err:
+            c.InvokeMethod("ApplySnapshot", service(c), Snapshot=snap_path(EFI, "e1"))
+        assert err.value.status_code == CIM_ERR_NOT_SUPPORTED
+        assert env.dom(EFI).state()[0] == libvirt.VIR_DOMAIN_RUNNING  # nothing half-applied
+    svc = c.EnumerateInstanceNames("KVM_VirtualSystemManagementService")[0]
+    rv, _ = c.InvokeMethod("DestroySystem", svc, AffectedSystem=cs_path(EFI))
+    assert rv == 0
+    assert EFI not in [d.name() for d in env.lv.listAllDomains()]
+    assert not any(os.path.exists(p) for p in made), os.listdir(env.work)
+    assert not os.path.exists(before.findtext("os/nvram"))             # its NVRAM went
+    assert os.path.exists(os.path.join(env.work, f"{EFI}.qcow2"))       # the image stays
+
+
 def test_job_progress_get_error_and_cancellation(env):
     c = env.cim
     # GetError of a failed job: libvirt refuses to overwrite an existing memory file
@@ -304,6 +373,18 @@ def test_save_job_progress_and_cancellation(env):
     # the machine lets a poll fall inside the second it takes: never above 99 before the end
     assert all(p < 100 for p in numbers[:-1])
     assert env.dom(BIG).hasManagedSaveImage(0) and not env.dom(BIG).isActive()
+    # the final figures are those of libvirt's job-completed event (the guest is gone by
+    # the time the call returns: no poll can read them then); libvirt keeps the same
+    # statistics as its completed job's
+    descs = list(final["StatusDescriptions"] or [])
+    assert descs[:1] == ["libvirt job statistics: job-completed event"], descs
+    figures = dict(d.split("=", 1) for d in descs[1:])
+    done = env.dom(BIG).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+    for key in ("operation", "time_elapsed", "data_total", "data_processed",
+                "data_remaining", "memory_total"):
+        assert figures[key] == str(done[key]), (key, figures, done)
+    assert int(figures["operation"]) == libvirt.VIR_DOMAIN_JOB_OPERATION_SAVE
+    assert int(figures["data_total"]) >= 1024 ** 3 and figures["data_remaining"] == "0"
     env.dom(BIG).create()                                   # restored
     # cancellation while libvirt writes the memory out
     job = _save(c, BIG)

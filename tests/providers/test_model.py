@@ -368,7 +368,9 @@ COMPAT_PROFILE_IDS = {
     "CIM:DSP1041-ResourceAllocation-1.1.0c_p", "CIM:DSP1041-ResourceAllocation-1.1.0c_m",
     # issue 15 (not libvirt-cim's): base metrics
     "CIM:DSP1053-BaseMetrics-1.0.1",
-    "CIM:DSP1081-VirtualSystemMigration-0.8.1"}
+    "CIM:DSP1081-VirtualSystemMigration-0.8.1",
+    # issue 13: the snapshot service's own profile (DMTF has none)
+    "kvm_providers:VirtualSystemSnapshot-1.0.0"}
 
 
 def test_registered_and_referenced_profiles(iconn):

@@ -76,7 +76,7 @@ JOB_PROPERTIES = ("Name", "ElementName", "Caption", "Description", "JobType", "J
                   "JobStatus", "OperationalStatus", "PercentComplete", "TimeSubmitted",
                   "StartTime", "ElapsedTime", "TimeOfLastStateChange", "ErrorCode",
                   "ErrorDescription", "DeleteOnCompletion", "TimeBeforeRemoval",
-                  "Cancellable", "Owner", "LocalOrUtcTime")
+                  "Cancellable", "Owner", "LocalOrUtcTime", "StatusDescriptions")
 
 # -- who owns a job, what it affects ---------------------------------------------------
 
@@ -226,7 +226,19 @@ def job_values(host: Host, job: vjobs.Job) -> dict[str, Any]:
         "Cancellable": job.cancellable,
         "Owner": f"{host.family}_{job.owner}" if job.owner else None,
         "LocalOrUtcTime": Uint16(2),      # UTC
+        "StatusDescriptions": figures_descriptions(job),
     }
+
+
+def figures_descriptions(job: vjobs.Job) -> Optional[list[str]]:
+    """StatusDescriptions of a job with libvirt's final statistics: where they come from
+    (``libvirt job statistics: job-completed event`` or ``...: last poll``), then one
+    ``<libvirt name>=<value>`` each (bytes, milliseconds); NULL without figures."""
+    if not job.figures:
+        return None
+    src = "job-completed event" if job.figures_from == "event" else "last poll"
+    return [f"libvirt job statistics: {src}"] + \
+        [f"{k}={job.figures[k]}" for k in sorted(job.figures)]
 
 
 def job_instance(host: Host, job: vjobs.Job) -> CIMInstance:
@@ -236,7 +248,8 @@ def job_instance(host: Host, job: vjobs.Job) -> CIMInstance:
     inst["InstanceID"] = path.keybindings["InstanceID"]
     for name, value in job_values(host, job).items():
         if value is None:     # NULL, typed: the instance is complete, as GetInstance's
-            inst[name] = CIMProperty(name, None, type=_NULL_TYPES.get(name, "string"))
+            inst[name] = CIMProperty(name, None, type=_NULL_TYPES.get(name, "string"),
+                                     is_array=name == "StatusDescriptions")
         else:
             inst[name] = value
     return inst
