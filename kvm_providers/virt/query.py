@@ -8,6 +8,10 @@ It imports nothing of the layer but the connection, so that every other module
 from __future__ import annotations
 
 import bisect
+import os
+import stat
+import threading
+import time
 from collections import deque
 from typing import Any, Callable, Optional
 
@@ -18,7 +22,7 @@ from .scope import current_scope
 from .connection import STORAGE_GONE, Host
 
 __all__ = ["parse_xml", "request_memo", "if_supported", "storage_pools", "pool_volumes",
-           "volume_capacity"]
+           "volume_capacity", "VolumeSizes"]
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
@@ -97,18 +101,82 @@ VOLUME_BATCH = 64
 VOLUME_READ_AHEAD = 4
 
 
+class VolumeSizes:
+    """Capacities of a host's file volumes kept across requests, each with the file's
+    stamp (inode, size, modification and change times) when it was read.
+
+    libvirt has no bulk call for volume sizes and no volume events: each size is a
+    ``virStorageVolGetInfo``, which libvirtd answers by reading the image again (issue
+    16: 2000 of them were half of a disk enumeration's time).  For a host whose paths
+    are this machine's files (:attr:`Host.files_local`), a size read earlier still holds
+    while ``stat`` finds the file unchanged: a resize (through libvirt or not) writes
+    the file, a volume deleted and made again is another inode.  Like git's index,
+    a size read while the file's change time was under :data:`VolumeSizes.SETTLE`
+    seconds old is not kept (a write in the same clock tick would leave the stamp
+    alike).  Kept per connection (:meth:`Host.info`: a reconnection starts afresh)
+    and bounded; anything not a regular file, or not readable here, is asked of
+    libvirt every request, as are the volumes of other hosts.
+    """
+
+    #: Seconds a file must have been left alone for its size to be kept.
+    SETTLE = 2.0
+    #: Sizes kept per host at most (then the cache starts afresh).
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self._sizes: dict[str, tuple[tuple, int]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def stamp(path: str) -> Optional[tuple]:
+        """The stamp of a regular file at `path`; None if there is none (or no access)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def get(self, path: str, stamp: Optional[tuple]) -> Optional[int]:
+        """The size kept for `path` if its file still has `stamp`, else None."""
+        if stamp is None:
+            return None
+        hit = self._sizes.get(path)
+        return hit[1] if hit is not None and hit[0] == stamp else None
+
+    def put(self, path: str, stamp: Optional[tuple], size: Optional[int]) -> None:
+        """Keep `size`, read while the file had `stamp` (taken before the read)."""
+        if stamp is None or size is None or time.time_ns() - stamp[3] < self.SETTLE * 1e9:
+            return
+        with self._lock:
+            if len(self._sizes) >= self.LIMIT:
+                self._sizes.clear()
+            self._sizes[path] = (stamp, size)
+
+
+def volume_sizes(host: Host) -> Optional[VolumeSizes]:
+    """The :class:`VolumeSizes` of `host`'s connection, or None where its volumes are no
+    files of this machine."""
+    if not host.files_local:
+        return None
+    return host.info("volume sizes", lambda _conn: VolumeSizes())
+
+
 def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int]:
     """Capacity in bytes of the volume at `path` in storage pool `name` (`pool`: its
     object), or None if the pool's listing has no volume there (the caller may still
     look it up by path) or it went away.
 
-    A request asking for more than VOLUME_BULK_AFTER volumes of a pool (an
-    enumeration of disks) gets the capacities VOLUME_BATCH at a time - the one asked
+    A size read before and whose file is unchanged is taken from :class:`VolumeSizes`
+    (no call).  A request asking for more than VOLUME_BULK_AFTER volumes of a pool
+    (an enumeration of disks) gets the others VOLUME_BATCH at a time - the one asked
     and the volumes after it in path order - VOLUME_READ_AHEAD calls in flight on the
     connection's helpers, instead of one call after another (issue 16).
     """
     state: dict = request_memo(("virt.volcap", host.label, host.generation, name),
-                               lambda: {"asked": 0, "order": None, "caps": {}})
+                               lambda: {"asked": 0, "order": None, "caps": {},
+                                        "sizes": volume_sizes(host)})
     caps: dict[str, Optional[int]] = state["caps"]
     if path in caps:
         return caps[path]
@@ -116,17 +184,38 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
     vol = vols.get(path)
     if vol is None:
         return None
+    sizes: Optional[VolumeSizes] = state["sizes"]
+    stamp = sizes.stamp(path) if sizes is not None else None
+    if stamp is not None:
+        kept = sizes.get(path, stamp)  # type: ignore[union-attr]
+        if kept is not None:
+            caps[path] = kept
+            return kept
     state["asked"] += 1
     if state["asked"] <= VOLUME_BULK_AFTER or host.in_process:
         info = host.ask(f"reading storage volume {path!r}", vol.info, absent=STORAGE_GONE)
         caps[path] = int(info[1]) if info else None
+        if sizes is not None:
+            sizes.put(path, stamp, caps[path])
         return caps[path]
     if state["order"] is None:
         state["order"] = sorted(vols)
     order = state["order"]
     start = bisect.bisect_left(order, path)
-    batch = [path] + [k for k in order[start + 1:start + VOLUME_BATCH] if k not in caps]
-    _fetch_capacities(host, vols, batch, caps)
+    batch = [(path, stamp)]
+    for key in order[start + 1:start + VOLUME_BATCH]:
+        if key in caps:
+            continue
+        kstamp = sizes.stamp(key) if sizes is not None else None
+        kept = sizes.get(key, kstamp) if sizes is not None else None
+        if kept is not None:
+            caps[key] = kept
+        else:
+            batch.append((key, kstamp))
+    _fetch_capacities(host, vols, [k for k, _ in batch], caps)
+    if sizes is not None:
+        for key, kstamp in batch:
+            sizes.put(key, kstamp, caps.get(key))
     return caps.get(path)
 
 

@@ -369,6 +369,75 @@ def test_disk_capacities_through_a_daemon_in_batches(layer, monkeypatch):
         d.cleanup()
 
 
+
+@pytest.mark.libvirtd
+def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(layer,
+                                                                            monkeypatch):
+    """Through libvirtd, whose volumes are this machine's files: the sizes read by one
+    enumeration serve the next while the files are unchanged (no info() call); a volume
+    resized through libvirt, or its file grown behind libvirt's back, is asked again and
+    reported with its new size; a file changed too recently is not kept."""
+    import os
+
+    from tests.fixtures.generate import bench_domain_xml
+    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+    from kvm_providers.virt import query
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    d = PrivateLibvirtd().start()
+    try:
+        uri = d.uri("qemu")
+        lv = libvirt.open(uri)
+        images = os.path.join(d.workdir, "images")
+        os.makedirs(images)
+        if os.geteuid() == 0:
+            os.chown(images, d.uid, d.gid)
+        pool = lv.storagePoolDefineXML(
+            f"<pool type='dir'><name>images</name><target><path>{images}</path></target>"
+            "</pool>", 0)
+        pool.create(0)
+        n = 6
+        for i in range(n):
+            for vol in (f"guest{i:04d}-a.qcow2", f"guest{i:04d}-b.img"):
+                pool.createXML(f"<volume><name>{vol}</name><capacity>{(i + 1) << 20}"
+                               "</capacity><allocation>0</allocation><target><format "
+                               "type='raw'/></target></volume>", 0)
+            lv.defineXML(bench_domain_xml(i, dtype="qemu", image_dir=images))
+        layer(uri)
+        calls = count_libvirt_calls(monkeypatch, {
+            libvirt.virStoragePool: ("listAllVolumes",),
+            libvirt.virStorageVol: ("info",)}, qualified=True)
+        h = Harness()
+
+        def sizes() -> dict[str, int]:
+            return {r["InstanceID"]: r["VirtualQuantity"] for r in
+                    h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")}
+        # Changed too recently: not kept (a write in the same clock tick would go unseen).
+        monkeypatch.setattr(query.VolumeSizes, "SETTLE", 3600.0)
+        first = sizes()
+        assert calls["virStorageVol.info"] == 2 * n
+        calls.clear()
+        assert sizes() == first and calls["virStorageVol.info"] == 2 * n
+        monkeypatch.setattr(query.VolumeSizes, "SETTLE", 0.0)
+        calls.clear()
+        assert sizes() == first and calls["virStorageVol.info"] == 2 * n
+        calls.clear()
+        assert sizes() == first                     # kept: no size asked again
+        assert calls["virStorageVol.info"] == 0
+        assert calls["virStoragePool.listAllVolumes"] == 1
+        pool.storageVolLookupByName("guest0002-a.qcow2").resize(64 << 20, 0)
+        os.truncate(os.path.join(images, "guest0004-b.img"), 32 << 20)
+        calls.clear()
+        now = sizes()
+        assert calls["virStorageVol.info"] == 2
+        grown = {k: v for k, v in now.items() if v != first[k]}
+        assert sorted(grown.values()) == [32 << 20, 64 << 20], now
+        assert [k for k, v in grown.items() if v == 64 << 20][0].startswith("guest0002/")
+        assert [k for k, v in grown.items() if v == 32 << 20][0].startswith("guest0004/")
+        lv.close()
+    finally:
+        d.cleanup()
+
 # -- snapshots: what listing them costs, and one parse per distinct definition ------------
 
 #: Snapshots of the snapshot node's guests: names per guest (a chain), and whether each
