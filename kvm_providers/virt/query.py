@@ -12,7 +12,6 @@ import os
 import stat
 import threading
 import time
-from collections import deque
 from typing import Any, Callable, Optional
 
 import libvirt
@@ -96,9 +95,6 @@ VOLUME_BULK_AFTER = 4
 #: (domains are listed by name, and disk paths mostly carry their domain's name), so
 #: that the first instances of an enumeration need not wait for the whole pool.
 VOLUME_BATCH = 64
-#: Volume infos in flight at once: libvirtd serves 5 calls of one client at a time
-#: (max_client_requests); one is left for the request's other calls.
-VOLUME_READ_AHEAD = 4
 
 
 class VolumeSizes:
@@ -171,8 +167,8 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
     A size read before and whose file is unchanged is taken from :class:`VolumeSizes`
     (no call).  A request asking for more than VOLUME_BULK_AFTER volumes of a pool
     (an enumeration of disks) gets the others VOLUME_BATCH at a time - the one asked
-    and the volumes after it in path order - VOLUME_READ_AHEAD calls in flight on the
-    connection's helpers, instead of one call after another (issue 16).
+    and the volumes after it in path order - in one task on a helper of the connection
+    (issue 16).
     """
     state: dict = request_memo(("virt.volcap", host.label, host.generation, name),
                                lambda: {"asked": 0, "order": None, "caps": {},
@@ -221,22 +217,20 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
 
 def _fetch_capacities(host: Host, vols: dict[str, Any], keys: list[str],
                       caps: dict[str, Optional[int]]) -> None:
-    """caps[key] = capacity (None if gone) of each volume of `keys`, VOLUME_READ_AHEAD
-    calls in flight."""
-    def fetch(v: Any) -> Any:
-        try:
-            return v.info()
-        except libvirt.libvirtError as exc:
-            return exc
+    """caps[key] = capacity (None if gone) of each volume of `keys`, asked one after the
+    other on a helper of the connection (one call in flight: see
+    :data:`~.domain.XML_READ_AHEAD` for why not several)."""
+    def fetch() -> list[Any]:
+        out: list[Any] = []
+        for key in keys:
+            try:
+                out.append(vols[key].info())
+            except libvirt.libvirtError as exc:
+                out.append(exc)
+        return out
 
-    todo = deque(keys)
-    pending: deque = deque()
-    while todo or pending:
-        while todo and len(pending) < VOLUME_READ_AHEAD:
-            key = todo.popleft()
-            pending.append((key, host.submit(fetch, vols[key], on=vols[key])))
-        key, fut = pending.popleft()
-        info = fut.result()
+    infos = host.submit(fetch, on=vols[keys[0]]).result() if keys else []
+    for key, info in zip(keys, infos, strict=True):
         if isinstance(info, libvirt.libvirtError):
             # Gone since the listing: no capacity; anything else fails the request.
             host.ask(f"reading storage volume {key!r}", _reraise, info, absent=STORAGE_GONE)

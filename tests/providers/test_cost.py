@@ -438,6 +438,73 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
     finally:
         d.cleanup()
 
+
+@pytest.mark.libvirtd
+def test_enumerations_through_a_daemon_keep_one_call_in_flight(layer, monkeypatch):
+    """Through libvirtd, the XML of the domains and the sizes of the volumes are fetched
+    one call after the other, never several of either at once on the connection (several in
+    flight make libvirt's client wake its event loop thread tens of times per call, each
+    wake-up taking the GIL from the request), and still each once."""
+    import os
+    import threading
+    import time
+
+    from tests.fixtures.generate import bench_domain_xml
+    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    d = PrivateLibvirtd().start()
+    try:
+        uri = d.uri("qemu")
+        lv = libvirt.open(uri)
+        images = os.path.join(d.workdir, "images")
+        os.makedirs(images)
+        if os.geteuid() == 0:
+            os.chown(images, d.uid, d.gid)
+        pool = lv.storagePoolDefineXML(
+            f"<pool type='dir'><name>images</name><target><path>{images}</path></target>"
+            "</pool>", 0)
+        pool.create(0)
+        n = 24
+        for i in range(n):
+            for vol in (f"guest{i:04d}-a.qcow2", f"guest{i:04d}-b.img"):
+                pool.createXML(f"<volume><name>{vol}</name><capacity>1048576</capacity>"
+                               "<allocation>0</allocation><target><format type='raw'/>"
+                               "</target></volume>", 0)
+            lv.defineXML(bench_domain_xml(i, dtype="qemu", image_dir=images))
+        layer(uri)
+        lock = threading.Lock()
+        state = {"now": 0, "most": 0, "calls": 0}
+
+        def track(cls, name):
+            real = getattr(cls, name)
+
+            def tracked(self, *args, **kwargs):
+                with lock:
+                    state["now"] += 1
+                    state["calls"] += 1
+                    state["most"] = max(state["most"], state["now"])
+                try:
+                    time.sleep(0.002)       # long enough for calls started together to meet
+                    return real(self, *args, **kwargs)
+                finally:
+                    with lock:
+                        state["now"] -= 1
+            monkeypatch.setattr(cls, name, tracked)
+        track(libvirt.virDomain, "XMLDesc")
+        track(libvirt.virStorageVol, "info")
+        h = Harness()
+        assert len(h.EnumerateInstances(VIRT, "KVM_VirtualSystemSettingData")) == n
+        assert state == {"now": 0, "most": 1, "calls": n}
+        state.update(most=0, calls=0)
+        disks = h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")
+        assert len(disks) == 2 * n and all(r["VirtualQuantity"] == 1048576 for r in disks)
+        # The XML read ahead and the sizes asked meanwhile: one call of each at most.
+        assert state["most"] <= 2 and state["calls"] == n + 2 * n
+        lv.close()
+    finally:
+        d.cleanup()
+
 # -- snapshots: what listing them costs, and one parse per distinct definition ------------
 
 #: Snapshots of the snapshot node's guests: names per guest (a chain), and whether each
