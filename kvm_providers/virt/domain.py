@@ -351,13 +351,14 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
 class DomainXML:
     """A parsed domain definition with indexes of its settings and devices."""
 
-    __slots__ = ("ref", "root", "inactive", "_settings", "_by_devid", "_devices",
+    __slots__ = ("ref", "root", "inactive", "_settings", "_by_devid", "_by_kind", "_devices",
                  "_devices_by_id", "_ctx", "_root_view")
 
     def __init__(self, ref: DomainRef, root: Any, inactive: bool = False):
         self.ref, self.root, self.inactive = ref, root, inactive
         self._settings: Optional[list[Setting]] = None
         self._by_devid: Optional[dict[str, Setting]] = None
+        self._by_kind: Optional[dict[str, list[Setting]]] = None
         self._devices: Optional[list[LogicalDevice]] = None
         self._devices_by_id: Optional[dict[tuple[str, str], LogicalDevice]] = None
         self._ctx: Optional[DeviceContext] = None
@@ -385,7 +386,14 @@ class DomainXML:
         return self._root_view
 
     def settings_of(self, kind_name: str) -> list[Setting]:
-        return [s for s in self.settings() if s.kind.name == kind_name]
+        """The settings of one kind, in document order (a copy)."""
+        if self._by_kind is None:
+            # Indexed once: an enumeration of every RASD asks it for each kind.
+            by_kind: dict[str, list[Setting]] = {}
+            for s in self.settings():
+                by_kind.setdefault(s.kind.name, []).append(s)
+            self._by_kind = by_kind
+        return list(self._by_kind.get(kind_name, ()))
 
     def setting(self, devid: str) -> Optional[Setting]:
         if self._by_devid is None:
@@ -414,7 +422,7 @@ class DomainXML:
 
     def invalidate(self) -> None:
         """Forget the indexes after the tree was edited (writes)."""
-        self._settings = self._by_devid = self._root_view = None
+        self._settings = self._by_devid = self._by_kind = self._root_view = None
         self._devices = self._devices_by_id = None
 
     def tostring(self) -> str:

@@ -271,6 +271,44 @@ def test_vssd_enumeration_lets_go_of_each_domain(harness, calls, lv):
         assert most <= 1
 
 
+def test_table_fill_sets_what_assignment_sets(harness):
+    """fill_from_table stores values straight into a model (issue 16): the same values of
+    the same types as assigning them one by one through model[name], for every setting
+    of every domain of the fixture node, and a value outside the ValueMap is refused as
+    the assignment refuses it (strict models, as in the tests)."""
+    from kvm_providers import virt
+    from kvm_providers.model.kinds import KINDS
+    from kvm_providers.provider import make_model
+    from kvm_providers.providers.common.instances import fill_from_table
+    from kvm_providers.virt.mapping import Computed
+    classes = {k.name: k.rasd_class for k in KINDS}
+    seen = 0
+    with request_scope():
+        for host in virt.manager().hosts:
+            for ref in virt.list_domains(host):
+                doc = virt.domain_xml(ref)
+                for setting in doc.settings():
+                    model = make_model(VIRT, f"KVM_{classes[setting.kind.name]}")
+                    fast, slow = model.copy(), model.copy()
+                    fill_from_table(fast, model, setting.table, setting.view, doc.context())
+                    for name, value in setting.table.items():
+                        if name.lower() in model.wanted and \
+                                not model.spec.props[name.lower()].is_key:
+                            got = value.read(setting.view, doc.context())
+                            if got is not None:
+                                slow[name] = got
+                    assert fast.assigned() == slow.assigned()
+                    assert [type(v) for v in fast.assigned().values()] == \
+                        [type(v) for v in slow.assigned().values()]
+                    seen += 1
+        assert seen > 50
+        model = make_model(VIRT, "KVM_DiskResourceAllocationSettingData")
+        bad = {"EmulatedType": Computed(lambda el, ctx: 77)}
+        with pytest.raises(ValueError, match="EmulatedType"):
+            fill_from_table(model.copy(), model, bad, etree.Element("disk"))
+        with pytest.raises(ValueError, match="EmulatedType"):
+            model.copy()["EmulatedType"] = 77
+
 def test_model_answers_alike_before_and_after_its_properties_are_built():
     """An InstanceModel reads the same through the pywbem API whether its values are
     still a dict or its CIMProperty objects were built (first read of .properties)."""
