@@ -198,6 +198,16 @@ class InstanceModel(CIMInstance):
         :attr:`properties` (do not change it); None once the pywbem properties are built."""
         return self._vals
 
+    def fill_target(self) -> Optional[tuple[dict[str, Any], dict[str, tuple]]]:
+        """(the dict the assigned values live in, {folded name: (PropSpec, converter,
+        exact type, allowed values)}) for fillers that set many wanted, non-key
+        properties at once (:func:`kvm_providers.providers.common.instances.fill_from_table`):
+        they store values converted and checked as :meth:`__setitem__` does, without its
+        per-call lookups.  None once the pywbem properties are built (then assign
+        through ``model[name]``)."""
+        vals = self._vals
+        return None if vals is None else (vals, self._setters)
+
     @property
     def complete(self) -> bool:
         """Whether the unset wanted properties stand for their class default / NULL."""

@@ -12,8 +12,9 @@ possible however many providers and up-calls it runs through:
   (``getAllDomainStats(STATE)``, ``listAllDomains(AUTOSTART / MANAGEDSAVE)``);
   for a single domain, one call for it;
 * :func:`domain_xml` - ``virDomainGetXMLDesc`` and an lxml parse, once per
-  domain and request; :func:`prefetch_xml` fetches many in parallel when the
-  connection goes through a daemon.
+  domain and request; :func:`iter_domain_xml` and :func:`prefetch_xml` fetch many
+  ahead on a helper thread (one call after the other) when the connection goes
+  through a daemon.
 
 :class:`DomainXML` is the parsed document.  It is a thin index over the
 lxml tree: settings (RASDs) and logical devices are views of the elements,
@@ -28,7 +29,6 @@ Outside a request scope nothing is memoized (every call asks libvirt).
 from __future__ import annotations
 
 import os
-from collections import deque
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import libvirt
@@ -233,9 +233,8 @@ def domain_xml(ref: DomainRef, inactive: bool = False) -> "DomainXML":
 def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
     """Fetch and parse the XML of many domains into the request scope.
 
-    Through a daemon the fetches run on the connection's helper threads (libvirt's
-    client pipelines calls on one connection); for in-process drivers they
-    run inline.  Domains that vanished meanwhile are skipped (domain_xml
+    Through a daemon the fetches run ahead on a helper thread of the connection
+    (:func:`iter_domain_xml`); for in-process drivers they run inline.  Domains that vanished meanwhile are skipped (domain_xml
     raises DomainNotFound for them later).
     """
     scope = current_scope()
@@ -244,17 +243,21 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
     todo = [r for r in refs if _xml_key(r, inactive) not in scope]
     if len(todo) < 8 or todo[0].host.in_process:
         return  # domain_xml() fetches them one by one as they are needed
-    # Fetched XML_READ_AHEAD at a time (what libvirtd serves a client at once), parsed
-    # and kept in the request scope; vanished domains are skipped.
+    # Fetched XML_READ_AHEAD ahead, parsed and kept in the request scope; vanished
+    # domains are skipped.
     for _doc in iter_domain_xml(todo, inactive):
         pass
 
 
-#: XML fetches run ahead through a daemon: libvirtd serves 5 calls of one client at a
-#: time (max_client_requests); more fetches ahead only queue in the daemon (and in the
-#: connection's helpers), and the request's own calls (a volume's size, a state) wait
-#: behind them (issue 16: 32 ahead).  4 leave one for those calls.
-XML_READ_AHEAD = 4
+#: XML fetched ahead through a daemon: the documents of the next batch are fetched while
+#: the caller works on those of the current one.  Batches run one after the other, one
+#: call at a time: with several calls in flight on one connection, libvirt's client
+#: wakes its event loop thread some 20 to 60 times per call (buck passing between the
+#: waiting threads), each wake-up taking the GIL from the thread building the answer
+#: (issue 16: 4 in flight cost more server CPU and gained no time, libvirtd answering
+#: one client's calls barely faster in parallel than in sequence).  The first batch
+#: is a single document, so that the first instances go out at once.
+XML_READ_AHEAD = 8
 
 
 def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
@@ -262,14 +265,14 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
                     ) -> Iterator["DomainXML"]:
     """The parsed XML of each domain of `refs`, in order; vanished domains are skipped.
 
-    Through a daemon, up to `window` fetches run ahead on the connection's helpers
-    while the caller works on the documents already there (fetching, parsing
-    and building instances overlap); in-process drivers fetch inline.
-    Documents are memoized in the request scope like :func:`domain_xml`; with
-    `release` (a caller that makes the request's only pass over these domains),
-    those this loop parsed are forgotten once the caller moves on to the next,
-    so that a pass over 10,000 domains holds a few documents, not all of them
-    (issue 16).  Documents the request had before stay.
+    Through a daemon, the next `window` documents are fetched on a helper of the
+    connection, one call after the other, while the caller works on the documents
+    already there (fetching, parsing and building instances overlap); in-process
+    drivers fetch inline.  Documents are memoized in the request scope like
+    :func:`domain_xml`; with `release` (a caller that makes the request's only pass
+    over these domains), those this loop parsed are forgotten once the caller moves on
+    to the next, so that a pass over 10,000 domains holds a few documents, not all of
+    them (issue 16).  Documents the request had before stay.
     """
     scope = current_scope()
     if scope is None or not refs or refs[0].host.in_process:
@@ -286,61 +289,76 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
         return
     flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
 
-    # The helpers only fetch (libvirt releases the GIL during the call); the
+    # The helper only fetches (libvirt releases the GIL during the call); the
     # documents are parsed here: parsing in the helpers costs more in GIL
     # hand-offs than it saves.  The helpers are the connection's (Host.submit):
     # a hung host holds only its own threads, and the wait has its deadline.
-    def fetch(ref: DomainRef):
-        try:
-            return fetch_xml_text(ref, flags), None
-        except libvirt.libvirtError as exc:
-            return None, exc
+    def fetch(batch: list[DomainRef]) -> dict[tuple, tuple[Optional[str], Any]]:
+        out: dict[tuple, tuple[Optional[str], Any]] = {}
+        for ref in batch:
+            try:
+                out[_xml_key(ref, inactive)] = (fetch_xml_text(ref, flags), None)
+            except libvirt.libvirtError as exc:
+                out[_xml_key(ref, inactive)] = (None, exc)
+        return out
 
-    pending: deque = deque()
     todo = iter(refs)
 
-    def refill() -> None:
-        while len(pending) < window:
+    def start(size: int) -> Optional[tuple[list, Any]]:
+        """Submit the fetch of the next `size` documents not in the scope yet."""
+        batch: list[DomainRef] = []
+        while len(batch) < size:
             ref = next(todo, None)
             if ref is None:
-                return
-            key = _xml_key(ref, inactive)
-            pending.append((ref, key, None if key in scope
-                            else ref.host.submit(fetch, ref, on=ref.dom)))
+                break
+            batch.append(ref)
+        if not batch:
+            return None
+        missing = [r for r in batch if _xml_key(r, inactive) not in scope]
+        fut = batch[0].host.submit(fetch, missing, on=batch[0].dom) if missing else None
+        return batch, fut
 
-    refill()
-    while pending:
-        ref, key, fut = pending.popleft()
-        refill()
-        if fut is None:
+    current = start(1)
+    while current is not None:
+        batch, fut = current
+        fetched = fut.result() if fut is not None else {}
+        current = start(max(1, window))   # one call at a time: after this batch's
+        for ref in batch:
+            key = _xml_key(ref, inactive)
             doc = scope.get(key)
-            if doc is None:
+            if doc is not None:
+                yield doc
                 continue
-        else:
-            text, exc = fut.result()
+            if key not in fetched:
+                # In the scope when the batch started, let go since: fetched again.
+                try:
+                    yield domain_xml(ref, inactive)
+                except DomainNotFound:
+                    pass
+                continue
+            text, exc = fetched[key]
             if text is None:
                 err = ref.host.translate(exc, f"getting the XML of domain {ref.name!r}")
                 if isinstance(err, DomainNotFound):
                     continue
                 raise err
             doc = scope[key] = DomainXML(ref, parse_xml(text), inactive)
+            yield doc
             if release:
-                yield doc
                 scope.pop(key, None)
-                continue
-        yield doc
 
 
 class DomainXML:
     """A parsed domain definition with indexes of its settings and devices."""
 
-    __slots__ = ("ref", "root", "inactive", "_settings", "_by_devid", "_devices",
+    __slots__ = ("ref", "root", "inactive", "_settings", "_by_devid", "_by_kind", "_devices",
                  "_devices_by_id", "_ctx", "_root_view")
 
     def __init__(self, ref: DomainRef, root: Any, inactive: bool = False):
         self.ref, self.root, self.inactive = ref, root, inactive
         self._settings: Optional[list[Setting]] = None
         self._by_devid: Optional[dict[str, Setting]] = None
+        self._by_kind: Optional[dict[str, list[Setting]]] = None
         self._devices: Optional[list[LogicalDevice]] = None
         self._devices_by_id: Optional[dict[tuple[str, str], LogicalDevice]] = None
         self._ctx: Optional[DeviceContext] = None
@@ -368,7 +386,14 @@ class DomainXML:
         return self._root_view
 
     def settings_of(self, kind_name: str) -> list[Setting]:
-        return [s for s in self.settings() if s.kind.name == kind_name]
+        """The settings of one kind, in document order (a copy)."""
+        if self._by_kind is None:
+            # Indexed once: an enumeration of every RASD asks it for each kind.
+            by_kind: dict[str, list[Setting]] = {}
+            for s in self.settings():
+                by_kind.setdefault(s.kind.name, []).append(s)
+            self._by_kind = by_kind
+        return list(self._by_kind.get(kind_name, ()))
 
     def setting(self, devid: str) -> Optional[Setting]:
         if self._by_devid is None:
@@ -397,7 +422,7 @@ class DomainXML:
 
     def invalidate(self) -> None:
         """Forget the indexes after the tree was edited (writes)."""
-        self._settings = self._by_devid = self._root_view = None
+        self._settings = self._by_devid = self._by_kind = self._root_view = None
         self._devices = self._devices_by_id = None
 
     def tostring(self) -> str:

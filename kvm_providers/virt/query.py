@@ -8,7 +8,10 @@ It imports nothing of the layer but the connection, so that every other module
 from __future__ import annotations
 
 import bisect
-from collections import deque
+import os
+import stat
+import threading
+import time
 from typing import Any, Callable, Optional
 
 import libvirt
@@ -18,7 +21,7 @@ from .scope import current_scope
 from .connection import STORAGE_GONE, Host
 
 __all__ = ["parse_xml", "request_memo", "if_supported", "storage_pools", "pool_volumes",
-           "volume_capacity"]
+           "volume_capacity", "VolumeSizes"]
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
@@ -92,9 +95,68 @@ VOLUME_BULK_AFTER = 4
 #: (domains are listed by name, and disk paths mostly carry their domain's name), so
 #: that the first instances of an enumeration need not wait for the whole pool.
 VOLUME_BATCH = 64
-#: Volume infos in flight at once: libvirtd serves 5 calls of one client at a time
-#: (max_client_requests); one is left for the request's other calls.
-VOLUME_READ_AHEAD = 4
+
+
+class VolumeSizes:
+    """Capacities of a host's file volumes kept across requests, each with the file's
+    stamp (inode, size, modification and change times) when it was read.
+
+    libvirt has no bulk call for volume sizes and no volume events: each size is a
+    ``virStorageVolGetInfo``, which libvirtd answers by reading the image again (issue
+    16: 2000 of them were half of a disk enumeration's time).  For a host whose paths
+    are this machine's files (:attr:`Host.files_local`), a size read earlier still holds
+    while ``stat`` finds the file unchanged: a resize (through libvirt or not) writes
+    the file, a volume deleted and made again is another inode.  Like git's index,
+    a size read while the file's change time was under :data:`VolumeSizes.SETTLE`
+    seconds old is not kept (a write in the same clock tick would leave the stamp
+    alike).  Kept per connection (:meth:`Host.info`: a reconnection starts afresh)
+    and bounded; anything not a regular file, or not readable here, is asked of
+    libvirt every request, as are the volumes of other hosts.
+    """
+
+    #: Seconds a file must have been left alone for its size to be kept.
+    SETTLE = 2.0
+    #: Sizes kept per host at most (then the cache starts afresh).
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self._sizes: dict[str, tuple[tuple, int]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def stamp(path: str) -> Optional[tuple]:
+        """The stamp of a regular file at `path`; None if there is none (or no access)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def get(self, path: str, stamp: Optional[tuple]) -> Optional[int]:
+        """The size kept for `path` if its file still has `stamp`, else None."""
+        if stamp is None:
+            return None
+        hit = self._sizes.get(path)
+        return hit[1] if hit is not None and hit[0] == stamp else None
+
+    def put(self, path: str, stamp: Optional[tuple], size: Optional[int]) -> None:
+        """Keep `size`, read while the file had `stamp` (taken before the read)."""
+        if stamp is None or size is None or time.time_ns() - stamp[3] < self.SETTLE * 1e9:
+            return
+        with self._lock:
+            if len(self._sizes) >= self.LIMIT:
+                self._sizes.clear()
+            self._sizes[path] = (stamp, size)
+
+
+def volume_sizes(host: Host) -> Optional[VolumeSizes]:
+    """The :class:`VolumeSizes` of `host`'s connection, or None where its volumes are no
+    files of this machine."""
+    if not host.files_local:
+        return None
+    return host.info("volume sizes", lambda _conn: VolumeSizes())
 
 
 def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int]:
@@ -102,13 +164,15 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
     object), or None if the pool's listing has no volume there (the caller may still
     look it up by path) or it went away.
 
-    A request asking for more than VOLUME_BULK_AFTER volumes of a pool (an
-    enumeration of disks) gets the capacities VOLUME_BATCH at a time - the one asked
-    and the volumes after it in path order - VOLUME_READ_AHEAD calls in flight on the
-    connection's helpers, instead of one call after another (issue 16).
+    A size read before and whose file is unchanged is taken from :class:`VolumeSizes`
+    (no call).  A request asking for more than VOLUME_BULK_AFTER volumes of a pool
+    (an enumeration of disks) gets the others VOLUME_BATCH at a time - the one asked
+    and the volumes after it in path order - in one task on a helper of the connection
+    (issue 16).
     """
     state: dict = request_memo(("virt.volcap", host.label, host.generation, name),
-                               lambda: {"asked": 0, "order": None, "caps": {}})
+                               lambda: {"asked": 0, "order": None, "caps": {},
+                                        "sizes": volume_sizes(host)})
     caps: dict[str, Optional[int]] = state["caps"]
     if path in caps:
         return caps[path]
@@ -116,38 +180,57 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
     vol = vols.get(path)
     if vol is None:
         return None
+    sizes: Optional[VolumeSizes] = state["sizes"]
+    stamp = sizes.stamp(path) if sizes is not None else None
+    if stamp is not None:
+        kept = sizes.get(path, stamp)  # type: ignore[union-attr]
+        if kept is not None:
+            caps[path] = kept
+            return kept
     state["asked"] += 1
     if state["asked"] <= VOLUME_BULK_AFTER or host.in_process:
         info = host.ask(f"reading storage volume {path!r}", vol.info, absent=STORAGE_GONE)
         caps[path] = int(info[1]) if info else None
+        if sizes is not None:
+            sizes.put(path, stamp, caps[path])
         return caps[path]
     if state["order"] is None:
         state["order"] = sorted(vols)
     order = state["order"]
     start = bisect.bisect_left(order, path)
-    batch = [path] + [k for k in order[start + 1:start + VOLUME_BATCH] if k not in caps]
-    _fetch_capacities(host, vols, batch, caps)
+    batch = [(path, stamp)]
+    for key in order[start + 1:start + VOLUME_BATCH]:
+        if key in caps:
+            continue
+        kstamp = sizes.stamp(key) if sizes is not None else None
+        kept = sizes.get(key, kstamp) if sizes is not None else None
+        if kept is not None:
+            caps[key] = kept
+        else:
+            batch.append((key, kstamp))
+    _fetch_capacities(host, vols, [k for k, _ in batch], caps)
+    if sizes is not None:
+        for key, kstamp in batch:
+            sizes.put(key, kstamp, caps.get(key))
     return caps.get(path)
 
 
 def _fetch_capacities(host: Host, vols: dict[str, Any], keys: list[str],
                       caps: dict[str, Optional[int]]) -> None:
-    """caps[key] = capacity (None if gone) of each volume of `keys`, VOLUME_READ_AHEAD
-    calls in flight."""
-    def fetch(v: Any) -> Any:
-        try:
-            return v.info()
-        except libvirt.libvirtError as exc:
-            return exc
+    """caps[key] = capacity (None if gone) of each volume of `keys`, asked one after the
+    other on a helper of the connection (one call in flight: see
+    :data:`~.domain.XML_READ_AHEAD` for why not several)."""
+    def fetch() -> list[Any]:
+        out: list[Any] = []
+        for key in keys:
+            try:
+                out.append(vols[key].info())
+            except libvirt.libvirtError as exc:
+                out.append(exc)
+        return out
 
-    todo = deque(keys)
-    pending: deque = deque()
-    while todo or pending:
-        while todo and len(pending) < VOLUME_READ_AHEAD:
-            key = todo.popleft()
-            pending.append((key, host.submit(fetch, vols[key], on=vols[key])))
-        key, fut = pending.popleft()
-        info = fut.result()
+    infos = host.submit(fetch, on=vols[keys[0]]).result() if keys else []
+    for key, info in zip(keys, infos, strict=True):
         if isinstance(info, libvirt.libvirtError):
             # Gone since the listing: no capacity; anything else fails the request.
             host.ask(f"reading storage volume {key!r}", _reraise, info, absent=STORAGE_GONE)

@@ -271,6 +271,44 @@ def test_vssd_enumeration_lets_go_of_each_domain(harness, calls, lv):
         assert most <= 1
 
 
+def test_table_fill_sets_what_assignment_sets(harness):
+    """fill_from_table stores values straight into a model (issue 16): the same values of
+    the same types as assigning them one by one through model[name], for every setting
+    of every domain of the fixture node, and a value outside the ValueMap is refused as
+    the assignment refuses it (strict models, as in the tests)."""
+    from kvm_providers import virt
+    from kvm_providers.model.kinds import KINDS
+    from kvm_providers.provider import make_model
+    from kvm_providers.providers.common.instances import fill_from_table
+    from kvm_providers.virt.mapping import Computed
+    classes = {k.name: k.rasd_class for k in KINDS}
+    seen = 0
+    with request_scope():
+        for host in virt.manager().hosts:
+            for ref in virt.list_domains(host):
+                doc = virt.domain_xml(ref)
+                for setting in doc.settings():
+                    model = make_model(VIRT, f"KVM_{classes[setting.kind.name]}")
+                    fast, slow = model.copy(), model.copy()
+                    fill_from_table(fast, model, setting.table, setting.view, doc.context())
+                    for name, value in setting.table.items():
+                        if name.lower() in model.wanted and \
+                                not model.spec.props[name.lower()].is_key:
+                            got = value.read(setting.view, doc.context())
+                            if got is not None:
+                                slow[name] = got
+                    assert fast.assigned() == slow.assigned()
+                    assert [type(v) for v in fast.assigned().values()] == \
+                        [type(v) for v in slow.assigned().values()]
+                    seen += 1
+        assert seen > 50
+        model = make_model(VIRT, "KVM_DiskResourceAllocationSettingData")
+        bad = {"EmulatedType": Computed(lambda el, ctx: 77)}
+        with pytest.raises(ValueError, match="EmulatedType"):
+            fill_from_table(model.copy(), model, bad, etree.Element("disk"))
+        with pytest.raises(ValueError, match="EmulatedType"):
+            model.copy()["EmulatedType"] = 77
+
 def test_model_answers_alike_before_and_after_its_properties_are_built():
     """An InstanceModel reads the same through the pywbem API whether its values are
     still a dict or its CIMProperty objects were built (first read of .properties)."""
@@ -368,6 +406,142 @@ def test_disk_capacities_through_a_daemon_in_batches(layer, monkeypatch):
     finally:
         d.cleanup()
 
+
+
+@pytest.mark.libvirtd
+def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(layer,
+                                                                            monkeypatch):
+    """Through libvirtd, whose volumes are this machine's files: the sizes read by one
+    enumeration serve the next while the files are unchanged (no info() call); a volume
+    resized through libvirt, or its file grown behind libvirt's back, is asked again and
+    reported with its new size; a file changed too recently is not kept."""
+    import os
+
+    from tests.fixtures.generate import bench_domain_xml
+    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+    from kvm_providers.virt import query
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    d = PrivateLibvirtd().start()
+    try:
+        uri = d.uri("qemu")
+        lv = libvirt.open(uri)
+        images = os.path.join(d.workdir, "images")
+        os.makedirs(images)
+        if os.geteuid() == 0:
+            os.chown(images, d.uid, d.gid)
+        pool = lv.storagePoolDefineXML(
+            f"<pool type='dir'><name>images</name><target><path>{images}</path></target>"
+            "</pool>", 0)
+        pool.create(0)
+        n = 6
+        for i in range(n):
+            for vol in (f"guest{i:04d}-a.qcow2", f"guest{i:04d}-b.img"):
+                pool.createXML(f"<volume><name>{vol}</name><capacity>{(i + 1) << 20}"
+                               "</capacity><allocation>0</allocation><target><format "
+                               "type='raw'/></target></volume>", 0)
+            lv.defineXML(bench_domain_xml(i, dtype="qemu", image_dir=images))
+        layer(uri)
+        calls = count_libvirt_calls(monkeypatch, {
+            libvirt.virStoragePool: ("listAllVolumes",),
+            libvirt.virStorageVol: ("info",)}, qualified=True)
+        h = Harness()
+
+        def sizes() -> dict[str, int]:
+            return {r["InstanceID"]: r["VirtualQuantity"] for r in
+                    h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")}
+        # Changed too recently: not kept (a write in the same clock tick would go unseen).
+        monkeypatch.setattr(query.VolumeSizes, "SETTLE", 3600.0)
+        first = sizes()
+        assert calls["virStorageVol.info"] == 2 * n
+        calls.clear()
+        assert sizes() == first and calls["virStorageVol.info"] == 2 * n
+        monkeypatch.setattr(query.VolumeSizes, "SETTLE", 0.0)
+        calls.clear()
+        assert sizes() == first and calls["virStorageVol.info"] == 2 * n
+        calls.clear()
+        assert sizes() == first                     # kept: no size asked again
+        assert calls["virStorageVol.info"] == 0
+        assert calls["virStoragePool.listAllVolumes"] == 1
+        pool.storageVolLookupByName("guest0002-a.qcow2").resize(64 << 20, 0)
+        os.truncate(os.path.join(images, "guest0004-b.img"), 32 << 20)
+        calls.clear()
+        now = sizes()
+        assert calls["virStorageVol.info"] == 2
+        grown = {k: v for k, v in now.items() if v != first[k]}
+        assert sorted(grown.values()) == [32 << 20, 64 << 20], now
+        assert [k for k, v in grown.items() if v == 64 << 20][0].startswith("guest0002/")
+        assert [k for k, v in grown.items() if v == 32 << 20][0].startswith("guest0004/")
+        lv.close()
+    finally:
+        d.cleanup()
+
+
+@pytest.mark.libvirtd
+def test_enumerations_through_a_daemon_keep_one_call_in_flight(layer, monkeypatch):
+    """Through libvirtd, the XML of the domains and the sizes of the volumes are fetched
+    one call after the other, never several of either at once on the connection (several in
+    flight make libvirt's client wake its event loop thread tens of times per call, each
+    wake-up taking the GIL from the request), and still each once."""
+    import os
+    import threading
+    import time
+
+    from tests.fixtures.generate import bench_domain_xml
+    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    d = PrivateLibvirtd().start()
+    try:
+        uri = d.uri("qemu")
+        lv = libvirt.open(uri)
+        images = os.path.join(d.workdir, "images")
+        os.makedirs(images)
+        if os.geteuid() == 0:
+            os.chown(images, d.uid, d.gid)
+        pool = lv.storagePoolDefineXML(
+            f"<pool type='dir'><name>images</name><target><path>{images}</path></target>"
+            "</pool>", 0)
+        pool.create(0)
+        n = 24
+        for i in range(n):
+            for vol in (f"guest{i:04d}-a.qcow2", f"guest{i:04d}-b.img"):
+                pool.createXML(f"<volume><name>{vol}</name><capacity>1048576</capacity>"
+                               "<allocation>0</allocation><target><format type='raw'/>"
+                               "</target></volume>", 0)
+            lv.defineXML(bench_domain_xml(i, dtype="qemu", image_dir=images))
+        layer(uri)
+        lock = threading.Lock()
+        state = {"now": 0, "most": 0, "calls": 0}
+
+        def track(cls, name):
+            real = getattr(cls, name)
+
+            def tracked(self, *args, **kwargs):
+                with lock:
+                    state["now"] += 1
+                    state["calls"] += 1
+                    state["most"] = max(state["most"], state["now"])
+                try:
+                    time.sleep(0.002)       # long enough for calls started together to meet
+                    return real(self, *args, **kwargs)
+                finally:
+                    with lock:
+                        state["now"] -= 1
+            monkeypatch.setattr(cls, name, tracked)
+        track(libvirt.virDomain, "XMLDesc")
+        track(libvirt.virStorageVol, "info")
+        h = Harness()
+        assert len(h.EnumerateInstances(VIRT, "KVM_VirtualSystemSettingData")) == n
+        assert state == {"now": 0, "most": 1, "calls": n}
+        state.update(most=0, calls=0)
+        disks = h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")
+        assert len(disks) == 2 * n and all(r["VirtualQuantity"] == 1048576 for r in disks)
+        # The XML read ahead and the sizes asked meanwhile: one call of each at most.
+        assert state["most"] <= 2 and state["calls"] == n + 2 * n
+        lv.close()
+    finally:
+        d.cleanup()
 
 # -- snapshots: what listing them costs, and one parse per distinct definition ------------
 
