@@ -33,10 +33,18 @@ embedded server first, then the URL):
 
 * server: a prepared CIM-XML request over a kept-alive connection, from its
   first byte sent to the response's last byte received (not parsed);
+* quickack: the same request on a connection of its own whose socket has
+  ``TCP_QUICKACK`` set again before every read (Linux): the client ACKs each
+  segment at once instead of after the kernel's delayed-ACK timer (40 ms), so
+  a server that writes its response in several small pieces on a socket
+  without ``TCP_NODELAY`` (sfcb: Nagle holds the last piece until the
+  previous one is ACKed) is timed by its own work, not by the two TCP
+  stacks waiting for each other;
 * pywbem: end to end with pywbem (request, response, parse into objects).
 
-It prints, per N, median, min and max of each, and the ratio CIM server /
-embedded server of the medians (goal: at most 2).  Without ``--url`` only the
+It prints, per N, median, min and max of each, the ratio CIM server /
+embedded server of the medians (goal: at most 2), and the load average
+before and after.  Without ``--url`` only the
 embedded server is measured.
 
     python benchmarks/bench_cimservers.py [--url URL] [--user U --password P]
@@ -50,6 +58,7 @@ import argparse
 import base64
 import http.client
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -182,6 +191,95 @@ def timed_request(target: Target, conn: http.client.HTTPConnection,
     return took, len(data)
 
 
+def _read_http_response(sock: socket.socket, quickack: bool) -> tuple[int, bytes]:
+    """(status, body) of one HTTP/1.1 response read from `sock`; with `quickack`,
+    ``TCP_QUICKACK`` is set before every ``recv`` (the kernel clears it by itself)."""
+    buf = b""
+
+    def more() -> None:
+        nonlocal buf
+        if quickack:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        chunk = sock.recv(262144)
+        if not chunk:
+            raise RuntimeError("connection closed in the middle of a response")
+        buf += chunk
+
+    while b"\r\n\r\n" not in buf:
+        more()
+    head, _sep, buf = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    fields = {k.strip().lower(): v.strip() for k, _s, v in
+              (line.partition(":") for line in lines[1:])}
+    if fields.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            while b"\r\n" not in buf:
+                more()
+            size_line, _sep, buf = buf.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                # trailers (sfcb sends CIMStatusCode there) up to the empty line
+                while not (buf.startswith(b"\r\n") or b"\r\n\r\n" in buf):
+                    more()
+                return status, body
+            while len(buf) < size + 2:
+                more()
+            body += buf[:size]
+            buf = buf[size + 2:]
+    length = int(fields.get("content-length", "0"))
+    while len(buf) < length:
+        more()
+    return status, buf[:length]
+
+
+class QuickAckConnection:
+    """A kept-alive HTTP connection whose every read first sets ``TCP_QUICKACK``
+    (None of :meth:`open` where the socket option or plain HTTP is missing)."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.sock = socket.create_connection((target.host, target.port),
+                                             timeout=target.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    @classmethod
+    def open(cls, target: Target) -> Optional["QuickAckConnection"]:
+        if target.https or not hasattr(socket, "TCP_QUICKACK"):
+            return None
+        return cls(target)
+
+    def timed(self, op: Operation) -> float:
+        """Seconds of the prepared request as :func:`timed_request` measures them."""
+        t = self.target
+        head = "".join(f"{k}: {v}\r\n" for k, v in t.headers(op.method).items())
+        req = (f"POST /cimom HTTP/1.1\r\nHost: {t.host}:{t.port}\r\n{head}"
+               f"Content-Length: {len(op.body)}\r\n\r\n").encode("latin-1") + op.body
+        t0 = time.perf_counter()
+        self.sock.sendall(req)
+        status, body = _read_http_response(self.sock, True)
+        took = time.perf_counter() - t0
+        if status != 200 or b"<ERROR" in body[:3000]:
+            raise RuntimeError(f"{t.label}: {op.name} failed: {status} {body[:600]!r}")
+        return took
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def quickack_times(target: Target, op: Operation, runs: int) -> list[float]:
+    """Seconds of `runs` prepared requests on one :class:`QuickAckConnection` (none
+    where it cannot be made)."""
+    qc = QuickAckConnection.open(target)
+    if qc is None:
+        return []
+    try:
+        return [qc.timed(op) for _ in range(runs)]
+    finally:
+        qc.close()
+
+
 def server_times(target: Target, op: Operation, runs: int) -> tuple[list[float], int]:
     """Seconds from the prepared request's first byte sent to the response's last byte
     received, over one kept-alive connection (unparsed); and the response size."""
@@ -225,16 +323,21 @@ def measure(target: Target, n: int, runs: int, big_runs: int) -> dict[str, Any]:
     cs = CIMInstanceName("KVM_ComputerSystem",
                          {"CreationClassName": "KVM_ComputerSystem", "Name": names[0]},
                          namespace=target.ns)
-    out: dict[str, Any] = {"n": n, "guests": len(names), "ops": {}}
+    out: dict[str, Any] = {"n": n, "guests": len(names), "ops": {},
+                           "load_before": os.getloadavg()}
     for op in operations(target.ns, cs):
         op.call(conn)                          # warm up (imports, first provider load)
         r = big_runs if n >= 500 and "RASD" in op.name else runs
         st, size = server_times(target, op, r)
+        qa = quickack_times(target, op, r)
         e2e, count = pywbem_times(conn, op, r)
         out["ops"][op.name] = {"server": _stats(st), "pywbem": _stats(e2e), "count": count,
                                "bytes": size}
+        if qa:
+            out["ops"][op.name]["quickack"] = _stats(qa)
         print(f"    {target.label} N={n} {op.name}: server {statistics.median(st):.4f} s, "
               f"pywbem {statistics.median(e2e):.4f} s ({count})", flush=True)
+    out["load_after"] = os.getloadavg()
     return out
 
 
@@ -253,7 +356,9 @@ def measure_alternating(targets: list[Target], n: int, runs: int,
     cs = CIMInstanceName("KVM_ComputerSystem",
                          {"CreationClassName": "KVM_ComputerSystem", "Name": names[0][0]},
                          namespace=targets[0].ns)
-    outs: list[dict[str, Any]] = [{"n": n, "guests": len(got), "ops": {}} for got in names]
+    load = os.getloadavg()
+    outs: list[dict[str, Any]] = [{"n": n, "guests": len(got), "ops": {}, "load_before": load}
+                                  for got in names]
     conns = [t.conn() for t in targets]
     for op in operations(targets[0].ns, cs):
         for c in conns:
@@ -271,6 +376,17 @@ def measure_alternating(targets: list[Target], n: int, runs: int,
         finally:
             for h in https:
                 h.close()
+        qa: list[list[float]] = [[] for _ in targets]
+        qcs = [QuickAckConnection.open(t) for t in targets]
+        try:
+            for _ in range(r):
+                for i, qc in enumerate(qcs):
+                    if qc is not None:
+                        qa[i].append(qc.timed(op))
+        finally:
+            for qc in qcs:
+                if qc is not None:
+                    qc.close()
         for _ in range(r):
             for i, c in enumerate(conns):
                 t0 = time.perf_counter()
@@ -280,8 +396,13 @@ def measure_alternating(targets: list[Target], n: int, runs: int,
         for i, t in enumerate(targets):
             outs[i]["ops"][op.name] = {"server": _stats(st[i]), "pywbem": _stats(e2e[i]),
                                        "count": counts[i], "bytes": sizes[i]}
+            if qa[i]:
+                outs[i]["ops"][op.name]["quickack"] = _stats(qa[i])
             print(f"    {t.label} N={n} {op.name}: server {statistics.median(st[i]):.4f} s, "
                   f"pywbem {statistics.median(e2e[i]):.4f} s ({counts[i]})", flush=True)
+    load = os.getloadavg()
+    for out in outs:
+        out["load_after"] = load
     return outs
 
 
@@ -294,35 +415,39 @@ def run_embedded(node: str, n: int, runs: int, big_runs: int, ns: str) -> dict[s
         server.stop()
 
 
+def _kinds(per: dict[str, Any], cols: list[str], name: str) -> list[str]:
+    """The timings every column has for operation `name` (quickack where measured)."""
+    kinds = ["server", "quickack", "pywbem"]
+    return [k for k in kinds if all(k in per[c]["ops"][name] for c in cols)]
+
+
 def report(results: dict[str, Any], label: str) -> list[str]:
-    """The table: per size, per operation, both timings of both servers and the ratios."""
+    """The table: per size, per operation, the timings of both servers and the ratios."""
     lines = [f"seconds: median [min-max]; server = request's first byte sent to the response's "
-             f"last byte received (unparsed), pywbem = end to end; ratio = {label} / embedded "
+             f"last byte received (unparsed), quickack = the same with TCP_QUICKACK on the "
+             f"client's socket, pywbem = end to end; ratio = {label} / embedded "
              f"(goal <= {GOAL_RATIO:g})"]
     for n, per in sorted(results.items(), key=lambda kv: int(kv[0])):
         emb, other = per.get("embedded"), per.get(label)
-        lines.append(f"\nN={n} guests")
         cols = [c for c in ("embedded", label) if per.get(c)]
-        head = f"{'operation':<38}{'count':>7}"
-        for c in cols:
-            head += f"  {c + ' server':>24}  {c + ' pywbem':>24}"
-        if emb and other:
-            head += f"  {'ratio srv':>9}  {'ratio py':>8}"
-        lines.append(head)
+        loads = "; ".join(f"{c} {per[c].get('load_before', ('?',) * 3)[0]:.2f} -> "
+                          f"{per[c].get('load_after', ('?',) * 3)[0]:.2f}"
+                          for c in cols if "load_before" in per[c])
+        lines.append(f"\nN={n} guests (load average, 1 min: {loads or '?'})")
         any_ref = emb or other
         for name in any_ref["ops"]:
             o = any_ref["ops"][name]
-            row = f"{name:<38}{o['count']:>7}"
-            for c in cols:
-                for kind in ("server", "pywbem"):
+            kinds = _kinds(per, cols, name)
+            lines.append(f"{name} ({o['count']})")
+            for kind in kinds:
+                row = f"  {kind:<9}"
+                for c in cols:
                     s = per[c]["ops"][name][kind]
-                    row += f"  {s['median']:>8.4f} [{s['min']:.4f}-{s['max']:.4f}]"
-            if emb and other:
-                rs = other["ops"][name]["server"]["median"] / emb["ops"][name]["server"]["median"]
-                rp = other["ops"][name]["pywbem"]["median"] / emb["ops"][name]["pywbem"]["median"]
-                flag = "" if max(rs, rp) <= GOAL_RATIO else "  > goal"
-                row += f"  {rs:>9.2f}  {rp:>8.2f}{flag}"
-            lines.append(row)
+                    row += f"  {c:>9} {s['median']:>8.4f} [{s['min']:.4f}-{s['max']:.4f}]"
+                if emb and other:
+                    r = other["ops"][name][kind]["median"] / emb["ops"][name][kind]["median"]
+                    row += f"  ratio {r:5.2f}" + ("" if r <= GOAL_RATIO else "  > goal")
+                lines.append(row)
     return lines
 
 

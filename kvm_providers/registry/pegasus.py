@@ -239,7 +239,7 @@ class PegasusRegistrar(RegistrarBase):
                                  prev_copy: Optional[str]) -> str:
         """Register the provider module unless the registered one is current; the
         path of the copy of the registration MOF now registered."""
-        text = pegasus_mof()
+        text = pegasus_mof(self.registrations())
         copy = os.path.join(self.work_dir, "pegasus", PEG_FILE)
         try:
             with open(prev_copy or copy, encoding="utf-8") as f:

@@ -36,6 +36,13 @@ is recorded in a state file (``/var/lib/kvm-providers/registration.json``);
 provider module, the ``/usr/lib/pycim`` shims it wrote itself (never those a
 package ships) -- and fails loudly if any step fails.
 
+Only the classes of the families (KVM, LXC, Xen) of the hosts the providers
+are configured for (``[[host]]`` in kvm-providers.conf) are registered: a
+CIM server calls the provider of every registered subclass for an
+enumeration of a superclass, also where it has nothing to give.
+``--families`` names them instead (``all``: every family); after adding a
+host of another family, run the command again.
+
 ``--dry-run`` prints every command (and file write) instead of running it.
 With no CIM server found it says so and exits 0.
 """
@@ -50,7 +57,8 @@ from typing import Optional
 from .files import PEGASUS_INTEROP_NAMESPACES
 from .pegasus import PegasusRegistrar
 from .registrar import (SFCB_SCHEMA_DIR, SFCB_STAGE_DIR, STATE_FILE, WORK_DIR, RegisterError,
-                        find_data_dir, flatten_mof, read_tool_default)
+                        configured_families, find_data_dir, flatten_mof, read_tool_default)
+from .table import FAMILIES
 from .sfcb import SfcbRegistrar
 
 
@@ -104,8 +112,28 @@ def main(argv: Optional[list[str]] = None) -> int:
                         "(default: sfcbrepos' own)")
     parser.add_argument("--no-restart", dest="restart", action="store_false",
                         help="do not restart sfcb after rebuilding its repository")
+    parser.add_argument("--families", help="the class families to register, e.g. KVM,LXC, "
+                        "or 'all' (default: those of the hosts in the providers' "
+                        "configuration, kvm-providers.conf)")
+    parser.add_argument("--config", help="the providers' configuration file to take the "
+                        "families from (default: the one the providers read)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print each command")
     args = parser.parse_args(argv)
+    if args.families is None:
+        families = configured_families(args.config)
+        if families is None:
+            print("kvm-providers-register: the providers' configuration cannot be read: "
+                  "registering every class family", file=sys.stderr)
+    elif args.families.strip().lower() == "all":
+        families = None
+    else:
+        by_name = {f.lower(): f for f in FAMILIES}
+        wanted = [w.strip().lower() for w in args.families.split(",") if w.strip()]
+        bad = [w for w in wanted if w not in by_name]
+        if bad or not wanted:
+            parser.error(f"--families: {', '.join(bad) or 'none given'}: not one of "
+                         f"{', '.join(FAMILIES)} or 'all'")
+        families = [by_name[w] for w in wanted]
 
     servers = detect_servers() if args.server == "auto" else [args.server]
     if not servers:
@@ -126,7 +154,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                     pegasus_interop=args.pegasus_interop_ns, cim_schema=args.cim_schema,
                     sfcb_stage_dir=args.sfcb_stage_dir, sfcb_schema_dir=args.sfcb_schema_dir,
                     sfcb_registration_dir=args.sfcb_registration_dir,
-                    state_file=args.state_file, verbose=args.verbose)
+                    state_file=args.state_file, verbose=args.verbose, families=families)
     verb = "unregister" if args.unregister else "register"
     status = 0
     for server in servers:

@@ -14,11 +14,14 @@ import shutil
 import subprocess
 from typing import Callable, Optional, Sequence
 
+from ..config import ConfigError, load_config
 from .files import (pycim_shims)
 from .mofdeps import INCLUDE_RE, MofClass, SchemaSubset
+from .table import FAMILIES, Registration, registrations
 
 __all__ = ["RegistrarBase", "Transaction", "flatten_mof", "find_data_dir", "RegisterError",
-           "read_tool_default", "schema_mof", "sfcb_digest", "schema_version", "tree_order"]
+           "read_tool_default", "schema_mof", "sfcb_digest", "schema_version", "tree_order",
+           "configured_families"]
 
 SFCB_STAGE_DIR = "/var/lib/sfcb/stage"
 SFCB_SCHEMA_DIR = "/usr/share/sfcb/CIM"
@@ -47,6 +50,25 @@ PEG_NOT_FOUND = ("CIM_ERR_NOT_FOUND", "CIM_ERR_INVALID_CLASS", PEG_BAD_NS)
 
 class RegisterError(Exception):
     """Registration failed; the message says which command and why."""
+
+
+def configured_families(config_path: Optional[str] = None) -> Optional[list[str]]:
+    """The class families (KVM, LXC, Xen) of the hosts the providers serve, by their
+    configuration (``[[host]]`` of kvm-providers.conf, the test driver without one);
+    None (every family) if the configuration cannot be read.
+
+    A CIM server calls the provider of every registered subclass for an enumeration
+    of a superclass (42 calls for CIM_ResourceAllocationSettingData with all three
+    families registered), and each call costs the server about half a millisecond
+    even when the provider has nothing for it: the classes of a family no host is
+    configured for are left unregistered, so the server does not call for them.
+    """
+    try:
+        cfg = load_config(config_path)
+    except ConfigError:
+        return None
+    found = {h.family for h in cfg.effective_hosts()}
+    return [f for f in FAMILIES if f in found]
 
 
 def find_data_dir() -> str:
@@ -141,7 +163,8 @@ class RegistrarBase:
                  cim_schema: Optional[str] = None, sfcb_stage_dir: Optional[str] = None,
                  sfcb_schema_dir: Optional[str] = None,
                  sfcb_registration_dir: Optional[str] = None, state_file: str = STATE_FILE,
-                 out: Callable[[str], None] = print, verbose: bool = False):
+                 out: Callable[[str], None] = print, verbose: bool = False,
+                 families: Optional[Sequence[str]] = None):
         self.data_dir = data_dir
         self.mof_dir = os.path.join(data_dir, "mof")
         self.reg_dir = os.path.join(data_dir, "registration")
@@ -158,6 +181,11 @@ class RegistrarBase:
         self.state_file = state_file
         self.out = out
         self.verbose = verbose or dry_run
+        # The class families to register (None: all of them).
+        self.families = None if families is None else \
+            [f for f in FAMILIES if f in set(families)]
+        if self.families is not None and set(self.families) == set(FAMILIES):
+            self.families = None
 
     # -- running things -----------------------------------------------------
 
@@ -273,6 +301,13 @@ class RegistrarBase:
     def subset(self) -> SchemaSubset:
         return SchemaSubset(os.path.join(self.mof_dir, "cim"))
 
+    def registrations(self) -> Optional[list[Registration]]:
+        """The table's registrations of the families to register; None: all of them
+        (what the installed registration files hold)."""
+        if self.families is None:
+            return None
+        return registrations(families=self.families)
+
     def _reg_file(self, name: str) -> str:
         path = os.path.join(self.reg_dir, name)
         if not os.path.isfile(path):
@@ -303,14 +338,19 @@ class RegistrarBase:
                 os.unlink(pyc)
 
 
-def sfcb_digest(files: dict[str, dict[str, str]], reg_path: str) -> str:
-    """A digest of what sfcb registration stages: {ns: {name: text}} and the .reg file."""
+def sfcb_digest(files: dict[str, dict[str, str]], reg_path: str,
+                reg_text: Optional[str] = None) -> str:
+    """A digest of what sfcb registration stages: {ns: {name: text}} and the .reg file
+    (its text `reg_text`, else read from `reg_path`)."""
     h = hashlib.sha256()
     for ns in sorted(files):
         for name in sorted(files[ns]):
             h.update(f"{ns}/{name}\0{files[ns][name]}\0".encode())
-    with open(reg_path, "rb") as f:
-        h.update(f.read())
+    if reg_text is None:
+        with open(reg_path, "rb") as f:
+            h.update(f.read())
+    else:
+        h.update(reg_text.encode("utf-8"))
     return h.hexdigest()
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 from typing import Optional
 
+from .files import sfcb_reg
 from .mofdeps import parse_classes, schema_class_names
 from .table import INTEROP_NS, VIRT_NS
 from .registrar import (RegisterError, RegistrarBase, read_tool_default, schema_mof, sfcb_digest,
@@ -68,6 +69,20 @@ class SfcbRegistrar(RegistrarBase):
             out[ns] = texts
         return out
 
+    def _sfcb_reg(self) -> tuple[str, Optional[str]]:
+        """(path, text or None) of the .reg file to stage: the installed one, or with
+        only some families registered, one written for them into the work directory
+        (sfcbstage stages it under its own name, kvm_providers.reg, either way)."""
+        installed = self._reg_file(REG_FILE)
+        regs = self.registrations()
+        if regs is None:
+            return installed, None
+        text = sfcb_reg(regs)
+        path = os.path.join(self.work_dir, "sfcb", REG_FILE)
+        self._show(f"# sfcb: registering the classes of {', '.join(self.families or [])}")
+        self.write(path, text)
+        return path, text
+
     def _sfcb_snapshot(self, stage: str, names: set[tuple[str, str]]) -> dict:
         """{(ns or '', file): bytes or None} of the staged files about to change."""
         snap: dict[tuple[str, str], Optional[bytes]] = {}
@@ -118,7 +133,7 @@ class SfcbRegistrar(RegistrarBase):
         stage, schema_dir = self._sfcb_dirs()
         state = self.load_state().get("sfcb") or {}
         files = self._sfcb_files(stage, schema_dir)
-        reg = self._reg_file(REG_FILE)
+        reg, reg_text = self._sfcb_reg()
         staged = {(ns, name) for ns, texts in files.items() for name in texts}
         before = {tuple(x) for x in state.get("staged", [])}
         if not state:      # an older version's registration, without a state file
@@ -126,7 +141,7 @@ class SfcbRegistrar(RegistrarBase):
                        if os.path.isfile(os.path.join(stage, "mofs", ns, n))}
         stale = sorted(before - staged)
         shims = list(state.get("shims", []))
-        digest = sfcb_digest(files, reg)
+        digest = sfcb_digest(files, reg, reg_text)
         if state.get("digest") == digest and not stale and state.get("stage_dir") == stage \
                 and all(os.path.isfile(os.path.join(stage, "mofs", ns, n)) for ns, n in staged) \
                 and os.path.isfile(os.path.join(stage, "regs", REG_FILE)):

@@ -283,6 +283,11 @@ def data_dir(tmp_path, monkeypatch):
         "interop.mof": "class KVM_RegisteredProfile : CIM_RegisteredProfile { };\n"})
     for rel, text in registration_files(table.registrations(SMALL)).items():
         write_tree(d / "registration", {rel: text})
+    # hosts of every family (whatever this machine's kvm-providers.conf says): all registered
+    conf = tmp_path / "kvm-providers.conf"
+    conf.write_text("".join(f'[[host]]\nuri = "{u}"\n'
+                            for u in ("qemu:///system", "lxc:///", "xen:///")))
+    monkeypatch.setenv("KVM_PROVIDERS_CONFIG", str(conf))
     return d
 
 

@@ -360,8 +360,9 @@ def _lifecycle(deb, tmp_path):
     out = run(["/usr/bin/kvm-providers-register", "--dry-run"]).stdout
     assert "no CIM server" in out
     out = run(["/usr/bin/kvm-providers-register", "--dry-run", "--server", "sfcb"]).stdout
-    reg = "/usr/share/kvm-providers/registration/kvm_providers.reg"
     work = "/var/lib/kvm-providers/register"
+    # the default configuration serves qemu:///system: only the KVM classes are registered
+    reg = f"{work}/sfcb/kvm_providers.reg"
     assert f"sfcbstage -n root/virt -s /var/lib/sfcb/stage -r {reg} " \
         f"{work}/sfcb/root/virt/kvm_providers-virt.mof " \
         f"{work}/sfcb/root/virt/kvm_providers-interop.mof" in out
