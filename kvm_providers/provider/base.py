@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator, Optional
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName, CIMParameter
 
-from ..schema import Schema, default_schema
+from ..schema import ClassSpec, Schema, default_schema
 from .model import (InstanceModel, check_values, complete_instance, filter_instance,
                     make_model, model_from_instance)
 from .values import coerce
@@ -241,7 +241,7 @@ class CIMProvider2:
     #: ("No domain name specified"); a key not listed is named as itself.
     KEY_TERMS: dict[str, str] = {}
 
-    def selecting_keys(self, spec) -> tuple[str, ...]:
+    def selecting_keys(self, spec: ClassSpec) -> tuple[str, ...]:
         """The keys by which this provider picks an instance of class `spec` among
         several: those neither propagated from the scoping instance (DSP0004
         ``Propagated``: SystemName, SystemCreationClassName) nor CreationClassName,
@@ -252,7 +252,7 @@ class CIMProvider2:
                      if k.lower() != "creationclassname"
                      and not spec.props[k.lower()].propagated)
 
-    def missing_key_error(self, spec, path: CIMInstanceName,
+    def missing_key_error(self, spec: ClassSpec, path: CIMInstanceName,
                           missing: list[str]) -> CIMError:
         """The error for a path of class `spec` that lacks the keys `missing`.
 
