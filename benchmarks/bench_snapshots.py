@@ -26,7 +26,7 @@ process's CPU time per request (median; its threads' /proc schedstat), which
 on a shared, loaded machine says more than the wall time.
 
     python benchmarks/bench_snapshots.py [--guests 1000] [--snapshots 5] [--runs 7]
-                                         [--distinct] [--json FILE]
+                                         [--distinct] [--libvirtd] [--json FILE]
 """
 
 from __future__ import annotations
@@ -159,14 +159,41 @@ def _ei(classname: str) -> tuple[str, str]:
             f'<IPARAMVALUE NAME="ClassName">{_classname(classname)}</IPARAMVALUE>')
 
 
-def run(guests: int, snapshots: int, runs: int, distinct: bool = False) -> dict:
-    """The figures of one run: the snapshot node's server, then the plain node's."""
-    with tempfile.TemporaryDirectory(prefix="bench-snap-") as workdir:
+def run(guests: int, snapshots: int, runs: int, distinct: bool = False,
+        libvirtd: bool = False) -> dict:
+    """The figures of one run: the snapshot node's server, then the plain node's.
+
+    `libvirtd`: the test driver served by a private libvirtd (every libvirt call an
+    RPC, as on a real host), not in the server's process."""
+    daemon = None
+    if libvirtd:
+        from tests.fixtures.libvirtd import PrivateLibvirtd
+        daemon = PrivateLibvirtd().start()
+    try:
+        return _run(guests, snapshots, runs, distinct, daemon)
+    finally:
+        if daemon is not None:
+            daemon.stop()
+            daemon.cleanup()
+
+
+def _run(guests: int, snapshots: int, runs: int, distinct: bool, daemon) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-snap-") as tmp:
+        # the daemon (another user) reads the node files from its own directory
+        workdir = daemon.workdir if daemon is not None else tmp
         node = write_node(os.path.join(workdir, "node.xml"), guests, snapshots, distinct)
         plain = write_node(os.path.join(workdir, "plain.xml"), guests, 0)
+        for f in (node, plain):
+            os.chmod(f, 0o644)
+
+        def uri(path: str) -> str:
+            if daemon is None:
+                return f"test://{path}"
+            return f"test+unix://{path}?socket={daemon.socket}"
         out: dict = {"guests": guests, "snapshots_each": snapshots, "distinct": distinct,
+                     "libvirtd": daemon is not None,
                      "runs": runs, "ops": {}, "load_before": os.getloadavg()}
-        server = start_server(hosts=[f"test://{node}"], extra_args=["--log-level", "warning"])
+        server = start_server(hosts=[uri(node)], extra_args=["--log-level", "warning"])
         try:
             conn = server.conn(NS, timeout=600)
             cs = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName":
@@ -199,7 +226,7 @@ def run(guests: int, snapshots: int, runs: int, distinct: bool = False) -> dict:
         finally:
             server.stop()
         # The systems' own VSSDs alone: the same guests without snapshots.
-        server = start_server(hosts=[f"test://{plain}"], extra_args=["--log-level", "warning"])
+        server = start_server(hosts=[uri(plain)], extra_args=["--log-level", "warning"])
         try:
             method, params = _ei("KVM_VirtualSystemSettingData")
             body = imethod_request(NS, method, params)
@@ -219,14 +246,17 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--distinct", action="store_true",
                     help="every snapshot with a definition of its own")
+    ap.add_argument("--libvirtd", action="store_true",
+                    help="the test driver behind a private libvirtd (libvirt calls are RPCs)")
     ap.add_argument("--json", default=os.path.join(TOP, "benchmarks", "results",
                                                    "snapshots.json"))
     args = ap.parse_args()
-    out = run(args.guests, args.snapshots, args.runs, args.distinct)
+    out = run(args.guests, args.snapshots, args.runs, args.distinct, args.libvirtd)
     ok = out["snapshots"] == args.guests * args.snapshots and \
         out["of_one_guest"] == args.snapshots
     print(f"{out['guests']} guests x {out['snapshots_each']} snapshots"
-          f"{' (distinct definitions)' if out['distinct'] else ''}: "
+          f"{' (distinct definitions)' if out['distinct'] else ''}"
+          f"{' through libvirtd' if out['libvirtd'] else ' in process'}: "
           f"{out['snapshots']} snapshot VSSDs, {out['of_one_guest']} of one guest; "
           f"load average {out['load_before'][0]:.1f} before, {out['load_after'][0]:.1f} after")
     for name, r in out["ops"].items():

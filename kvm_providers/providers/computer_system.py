@@ -31,6 +31,7 @@ from kvm_providers.model import manage
 from kvm_providers.virt import (DomainNotFound, domain_state, has_managed_save, keys,
                                 lifecycle, list_domains, lookup_domain)
 from kvm_providers.virt import jobs as vjobs
+from kvm_providers.virt.jobs_resolvers import SAVE_RESOLVER
 from kvm_providers.virt.domain import DomainRef
 
 from .common import VirtProvider, providers_for, put, states, wanted_in
@@ -178,8 +179,9 @@ def save_job(ref: DomainRef, op: str) -> tuple[Any, dict]:
         with ctx.follow(ref.dom):
             lifecycle.perform(ref, op)
         return {}
+    # after a restart: followed while libvirtd still saves, then judged (issue 13)
     return start_job("RequestStateChange", ref.host, work, domain=ref.name,
-                     owner="ComputerSystem",
+                     owner="ComputerSystem", resolver=SAVE_RESOLVER, params={"op": op},
                      description=f"save of {ref.name!r} (Offline)" if op == "managedsave"
                      else f"restore of {ref.name!r} from its saved image (Enabled)")
 

@@ -98,6 +98,8 @@ STOP_NO_JOB = "no_job"
 DEFAULT_TIME_BEFORE_REMOVAL = 300.0
 #: Seconds between two polls of libvirt's job statistics.
 POLL_INTERVAL = 0.25
+#: JobStatus of a job that ran when the server restarted, while its outcome is found.
+RESUMED_STATUS = "Server restarted; finding the outcome"
 #: How long a followed job waits for libvirt's job-completed event once its call returned.
 EVENT_GRACE = 1.0
 #: How long a stop request retries while libvirt has not started its job yet.
@@ -273,11 +275,14 @@ class JobContext:
                     waiter.wait(EVENT_GRACE)
                 jobs_events.completions().release(waiter)
             if waiter is not None and waiter.stats is not None:
-                self._manager._update(self.job_id, figures=waiter.stats, figures_from="event")
+                self.set_figures(waiter.stats, "event")
             elif polled:
-                self._manager._update(self.job_id, figures={
-                    k: polled[k] for k in jobs_events.FIGURES if k in polled},
-                    figures_from="poll")
+                self.set_figures({k: polled[k] for k in jobs_events.FIGURES if k in polled},
+                                 "poll")
+
+    def set_figures(self, figures: dict[str, Any], source: str) -> None:
+        """Keep libvirt's final statistics of the job (`source`: "event" or "poll")."""
+        self._manager._update(self.job_id, figures=dict(figures), figures_from=source)
 
     def _poll(self, dom: Any, stop: threading.Event, waiter: Any,
               polled: dict[str, Any]) -> None:
@@ -473,8 +478,9 @@ class JobManager:
         thread.start()
         return self.get(job.id) or job
 
-    def _run(self, job_id: str, ctx: JobContext, work: Work) -> None:
-        self._transition(job_id, RUNNING, "Running", started=time.time())
+    def _run(self, job_id: str, ctx: JobContext, work: Work, status: str = "Running",
+             started: Optional[float] = None) -> None:
+        self._transition(job_id, RUNNING, status, started=started or time.time())
         try:
             result = work(ctx) or {}
         except JobFailed as exc:
@@ -703,7 +709,7 @@ class JobManager:
             for job in loaded:
                 if not job.done:
                     job.restarted = True
-                    job.status = "Server restarted; finding the outcome"
+                    job.status = RESUMED_STATUS
                     job.cancellable = False
                     resume.append(job)
                 self._jobs[job.id] = job
@@ -718,15 +724,15 @@ class JobManager:
     def _resume(self, job_id: str, ctx: JobContext) -> None:
         """Find out the outcome of a job that ran when the server stopped."""
         job = ctx.job
-        resolver = _resolvers.get(job.resolver or "")
 
         def work(c: JobContext) -> Optional[dict]:
             jobs_store.follow_after_restart(c, job)
+            resolver = _resolvers.get(job.resolver or "")
             if resolver is None:
                 raise JobFailed("the server restarted while the job ran; its outcome "
                                 "cannot be known", ERR_UNKNOWN)
             return resolver(c)
-        self._run(job_id, ctx, work)
+        self._run(job_id, ctx, work, RESUMED_STATUS, started=job.started)
 
 
 # -- the process-wide manager ---------------------------------------------------------------

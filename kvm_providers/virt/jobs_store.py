@@ -18,6 +18,7 @@ import libvirt
 
 from .connection import manager
 from .domain import lookup_now
+from .jobs_events import FIGURES, completions
 
 __all__ = ["STATE_FILE", "write_jobs", "read_jobs", "percent_from_stats",
            "follow_after_restart"]
@@ -113,9 +114,12 @@ def percent_from_stats(stats: dict[str, Any], completed: bool = False
 
 def follow_after_restart(ctx: Any, job: Any, limit: float = 24 * 3600.0) -> None:
     """If libvirt still runs a job on the job's domain, report its progress to `ctx` (a
-    JobContext) until it ends (bounded by `limit` seconds)."""
+    JobContext) until it ends (bounded by `limit` seconds): its end and final figures
+    from libvirt's job-completed event where it comes, else from the statistics polled
+    (the job is gone, or the domain stopped - a managed save ends so)."""
     if not job.domain:
         return
+    waiter = None
     try:
         mgr = manager()
         host = mgr.host(job.host)
@@ -125,14 +129,38 @@ def follow_after_restart(ctx: Any, job: Any, limit: float = 24 * 3600.0) -> None
         ref = lookup_now(host, job.domain)
         if ref is None:
             return
+        waiter = completions().expect(job.host, ref.dom.UUIDString())
+        polled: dict[str, Any] = {}
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            stats = ref.dom.jobStats(0)
+            try:
+                stats = ref.dom.jobStats(0)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
+                    raise
+                stats = {}        # "domain is not running": its job ended with it
             if stats.get("type", 0) == getattr(libvirt, "VIR_DOMAIN_JOB_NONE", 0):
-                return
-            pct, phase = percent_from_stats(stats)
-            if pct is not None:
-                ctx.progress(min(pct, 99), phase)
-            time.sleep(_POLL)
+                break
+            # the event says libvirt's work is done, not that the call is: a managed
+            # save still stops the guest; its outcome is judged once libvirt's job is gone
+            if not waiter.done:
+                polled = stats
+                pct, phase = percent_from_stats(stats)
+                if pct is not None:
+                    ctx.progress(min(pct, 99), phase)
+            if waiter.done:
+                time.sleep(_POLL)
+            else:
+                waiter.wait(_POLL)
+        # the event may follow the end seen by polling by a moment (libvirt's event loop)
+        if waiter.stats is not None or (polled and waiter.wait(1.0)):
+            ctx.set_figures(waiter.stats or {}, "event")
+        elif polled:
+            ctx.set_figures({k: polled[k] for k in FIGURES if k in polled}, "poll")
+        LOG.info("job %s: libvirt's job on %s ended (%s)", job.id, job.domain,
+                 "job-completed event" if waiter.stats is not None else "polled")
     except Exception as exc:  # pylint: disable=broad-except
         LOG.info("job %s: cannot follow libvirt's job after the restart: %s", job.id, exc)
+    finally:
+        if waiter is not None:
+            completions().release(waiter)

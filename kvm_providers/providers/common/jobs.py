@@ -36,6 +36,12 @@ from pywbem import (CIMDateTime, CIMError, CIMInstance, CIMInstanceName, CIMProp
 from kvm_providers.schema.valuemaps import CIM_ConcreteJob, CIM_ManagedSystemElement
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt import keys, manager
+# The resolvers of jobs a restart may find running register when their modules load:
+# the jobs come back on the first job request (vjobs.jobs().load()), which may come
+# before the provider of the method that started them has been loaded.
+from kvm_providers.virt import jobs_resolvers as _save_resolver  # noqa: F401
+from kvm_providers.virt import migration as _migration_resolver  # noqa: F401
+from kvm_providers.virt import snapshots as _snapshot_resolver  # noqa: F401
 from kvm_providers.virt.connection import Host
 
 from .base import VIRT_NS
