@@ -25,7 +25,13 @@ machine shared with other work they vary less than its wall-clock time.
 
 ``test``: libvirt's test driver with 1,000 and M (default 10,000) guests: every
 RASD (server time, and the floor of the test driver in this process), the
-server's peak RSS (VmHWM), and its RSS after `--repeat` (25) such requests.
+server's peak RSS (VmHWM), and its RSS after `--repeat` (25) such requests; beside
+them the RSS of a bare Python process holding only the test driver with the same
+node (opened, every domain's XML read once): what the in-process driver alone
+costs, which the server's figures include.
+
+The load average (1 min) is printed at the start and the end of each part: other
+work on the machine slows every figure but the ratios to the floor.
 
     python benchmarks/bench_scale.py [--guests 1000] [--big 10000] [--runs 5]
         [--repeat 25] [--parts libvirtd,test] [--json FILE]
@@ -164,6 +170,7 @@ def first_pull_batch(client: Client) -> float:
 
 def measure_libvirtd(server: Any, uri: str, n: int, runs: int) -> dict[str, Any]:
     """Every operation of the libvirtd part, `runs` rounds, each with its floor."""
+    load0 = os.getloadavg()
     floor = floor_time(uri)
     client = Client(server)
     cs = CIMInstanceName("KVM_ComputerSystem",
@@ -198,7 +205,7 @@ def measure_libvirtd(server: Any, uri: str, n: int, runs: int) -> dict[str, Any]
         print(f"    round {r + 1}/{runs}: floor {times['floor'][-1]:.3f} s, all RASDs "
               f"{times['all RASDs'][-1]:.3f} s", flush=True)
     client.close()
-    return {"n": n, "load": os.getloadavg(), "bytes": sizes,
+    return {"n": n, "load_start": load0, "load": os.getloadavg(), "bytes": sizes,
             "ops": {k: _stats(v) for k, v in times.items()}}
 
 
@@ -270,10 +277,32 @@ def _wait_connected(client: Client, timeout: float = 300.0) -> None:
             time.sleep(1.0)
 
 
+_DRIVER_ALONE = """
+import sys, libvirt
+conn = libvirt.open("test://" + sys.argv[1])
+for d in conn.listAllDomains(0):
+    d.XMLDesc(0)
+for line in open("/proc/self/status"):
+    if line.startswith(("VmRSS:", "VmHWM:")):
+        print(line.split()[0], line.split()[1])
+"""
+
+
+def driver_alone_kib(node: str) -> dict[str, int]:
+    """{'VmRSS:', 'VmHWM:'} (KiB) of a bare Python process holding only libvirt's test
+    driver with `node` open (every domain's XML read once)."""
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", _DRIVER_ALONE, node], check=True,
+                         capture_output=True, text=True, timeout=600).stdout
+    return {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+
+
 def run_test(sizes: list[int], runs: int, repeat: int, workdir: str) -> list[dict[str, Any]]:
     out = []
     for n in sizes:
         node = write_node(os.path.join(workdir, f"node-{n}.xml"), n)
+        alone = driver_alone_kib(node)
+        load0 = os.getloadavg()
         floor = floor_time(f"test://{node}")
         server = start_server(hosts=[f"test://{node}"], extra_args=["--log-level", "warning"])
         try:
@@ -292,7 +321,9 @@ def run_test(sizes: list[int], runs: int, repeat: int, workdir: str) -> list[dic
             for _ in range(max(0, repeat - runs - 1)):
                 client.post("EnumerateInstances", body)
             client.close()
-            res = {"n": n, "load": os.getloadavg(), "floor": _stats(floors),
+            res = {"n": n, "load_start": load0, "load": os.getloadavg(),
+                   "floor": _stats(floors),
+                   "driver_alone_rss_kib": alone.get("VmRSS:", 0),
                    "all RASDs": _stats(times), "server_cpu": _stats(cpu),
                    "rss_start_kib": rss0,
                    "rss_after_runs_kib": rss_runs,
@@ -319,7 +350,8 @@ def report(out: dict[str, Any]) -> list[str]:
     lv = out.get("libvirtd")
     if lv:
         floor = lv["ops"]["floor"]["median"]
-        lines.append(f"\nlibvirtd, N={lv['n']} guests (load average at the end "
+        lines.append(f"\nlibvirtd, N={lv['n']} guests (load average 1 min at the start "
+                     f"{lv.get('load_start', (0.0,))[0]:.2f}, at the end "
                      f"{', '.join(f'{x:.2f}' for x in lv['load'])}): median [min-max], "
                      "ratio to the floor's median")
         for name, s in lv["ops"].items():
@@ -335,13 +367,15 @@ def report(out: dict[str, Any]) -> list[str]:
         f = res["floor"]["median"]
         s = res["all RASDs"]
         c = res["server_cpu"]
-        lines.append(f"\ntest driver, N={res['n']} (load {res['load'][0]:.2f}): all RASDs "
+        lines.append(f"\ntest driver, N={res['n']} (load {res.get('load_start', (0.0,))[0]:.2f}"
+                     f" -> {res['load'][0]:.2f}): all RASDs "
                      f"{_fmt(s, f)} (floor {f:.3f} s); server CPU {c['median']:.3f} s "
                      f"[{c['min']:.3f}-{c['max']:.3f}]")
         lines.append(f"  RSS: start {res['rss_start_kib'] / 1024:.0f} MiB, peak "
                      f"{res['peak_rss_kib'] / 1024:.0f} MiB, after the timed runs "
                      f"{res['rss_after_runs_kib'] / 1024:.0f} MiB, after {res['requests']} "
-                     f"requests {res['rss_after_repeat_kib'] / 1024:.0f} MiB")
+                     f"requests {res['rss_after_repeat_kib'] / 1024:.0f} MiB; the test driver "
+                     f"alone (bare Python) {res.get('driver_alone_rss_kib', 0) / 1024:.0f} MiB")
     tests = out.get("test", [])
     if len(tests) >= 2:
         a, b = tests[0], tests[-1]

@@ -173,7 +173,7 @@ class InstanceModel(CIMInstance):
         """
         self._classname = classname or spec.name
         self._properties: Any = None
-        self._qualifiers = _NocaseDict()
+        self._qualifiers = None   # built by CIMInstance.qualifiers when read (lazily)
         self._path = path
         self._spec = spec
         self._wanted = wanted
@@ -353,7 +353,7 @@ class InstanceModel(CIMInstance):
             m._properties = props
             m._vals = None
         m._complete = self._complete
-        m._qualifiers = _NocaseDict()
+        m._qualifiers = None   # (lazily, as CIMInstance does)
         m._path = None if self._path is None else copy_path(self._path)
         m._spec = self._spec
         m._wanted = self._wanted

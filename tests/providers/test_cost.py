@@ -41,14 +41,21 @@ def calls(monkeypatch):
 
 @pytest.fixture
 def built(monkeypatch):
-    """Counts the CIMProperty objects the instance models build."""
-    counter = {"properties": 0}
+    """Counts the CIMProperty objects and the pywbem case-insensitive dicts (property or
+    qualifier dicts) the instance models build."""
+    counter = {"properties": 0, "dicts": 0}
     real = model_module.new_property
+    real_dict = model_module._NocaseDict
 
     def counting(*args, **kwargs):
         counter["properties"] += 1
         return real(*args, **kwargs)
+
+    def counting_dict(*args, **kwargs):
+        counter["dicts"] += 1
+        return real_dict(*args, **kwargs)
     monkeypatch.setattr(model_module, "new_property", counting)
+    monkeypatch.setattr(model_module, "_NocaseDict", counting_dict)
     return counter
 
 
@@ -80,10 +87,13 @@ def test_disk_rasds_list_each_pool_once(harness, calls, lv):
 @pytest.mark.parametrize("plist", [None, ["InstanceID", "ElementName", "Caption"]])
 def test_enumerations_build_no_property_objects(harness, built, plist):
     """An enumeration's instances go to CIM-XML from their values: no CIMProperty per
-    property (before issue 16 every property and NULL of every instance was one)."""
+    property (before issue 16 every property and NULL of every instance was one), and
+    no qualifier dict per instance (instances have none)."""
     for classname in ("CIM_ResourceAllocationSettingData", "KVM_VirtualSystemSettingData",
                       "KVM_ComputerSystem", "CIM_LogicalDevice"):
+        dicts = built["dicts"]
         insts = harness.EnumerateInstances(VIRT, classname, plist)
+        assert built["dicts"] - dicts < 5, classname      # per class at most, not per instance
         assert len(insts) >= 5, classname
         before = built["properties"]
         texts = [W.instance_xml(i) for i in insts]
