@@ -167,6 +167,30 @@ def test_two_remote_hosts_without_names_stay_apart(layer, no_hostname):
     assert names == ["lab1:lab1.example.invalid", "lab2:lab2.example.invalid"]
 
 
+def test_every_key_naming_a_host_without_a_name_leads_back_to_it(layer, no_hostname):
+    """The host system's Name, and every SystemName naming it (services, filter lists and
+    rules, volumes), is made by one function and parsed by one: the filter classes
+    compared it with the name libvirt reads, and lost every filter of such a host."""
+    from kvm_providers.providers.common import filter_paths, paths, pool_paths
+    mgr = layer("test+tcp://lab1.example.invalid/default", names={0: "lab1"},
+                opener=lambda _uri: libvirt.open("test:///default"))
+    _wait_up(mgr)
+    [host] = mgr.hosts
+    name = paths.host_system_name(host)
+    assert name == "lab1.example.invalid"
+    with request_scope():
+        assert paths.host_of_path(paths.host_path(host), "KVM") is host
+        assert paths.host_of_system_name("KVM", name) is host
+        for cls in ("KVM_FilterList", "KVM_IPHeadersFilter"):
+            kb = filter_paths.filter_keys(host, cls, "clean-traffic")
+            assert kb["SystemName"] == name
+            assert filter_paths.host_of_keys(kb, cls, "KVM") is host
+        assert pool_paths.same_host_system(name, host)
+        for other in (os.uname().nodename, "lab1", None, 7):
+            assert paths.host_of_system_name("KVM", other) is None
+            assert filter_paths.host_of_keys({**kb, "SystemName": other}, cls, "KVM") is None
+
+
 def test_local_host_without_a_name_is_this_machine(layer, no_hostname):
     """For a host that is this machine, its node name is no guess (libvirt falls back to
     it too); the instance still says the name was not read."""
