@@ -265,6 +265,54 @@ def test_per_host_elements_say_whether_the_host_answers(layer):
         assert _status(inst) == (5, [2], 2), cls
 
 
+def _classes_with_status(h):
+    """Every KVM class served in root/virt that has HealthState or OperationalStatus."""
+    from kvm_providers.registry.table import TABLE
+    names = {e.classname.replace("{P}", "KVM") for e in TABLE
+             if "instance" in e.types and NS in e.namespaces}
+    return sorted(n for n in names if n.startswith("KVM_") and
+                  {"healthstate", "operationalstatus"} & set(h.schema.spec(NS, n).props))
+
+
+def test_nothing_of_an_unreachable_host_is_reported_ok(layer):
+    """Walks every class with a status: once the host is away, an element of it is either
+    listed with the host's status (HealthState 20, OperationalStatus [13]) or the request
+    fails naming the host - never a constant 'OK' (pools, services, devices, systems)."""
+    switch = Switch()
+    mgr = layer("test+unix:///default?socket=/nonexistent", names={0: "away"}, opener=switch,
+                backoff=(0.05, 0.2), retry_wait=0.3)
+    _wait_up(mgr)
+    h = Harness(modules=None)
+    classes = _classes_with_status(h)
+    assert {"KVM_HostSystem", "KVM_DiskPool", "KVM_ComputerSystem",
+            "KVM_VirtualSystemSnapshotService", "KVM_LogicalDisk"} <= set(classes)
+    paths = {cn: [i.path for i in h.EnumerateInstances(NS, cn)] for cn in classes}
+    assert paths["KVM_DiskPool"] and paths["KVM_ComputerSystem"]
+    switch.down = True
+    mgr.hosts[0].lost(None, "libvirt closed the connection (simulated)")
+    listed = set()
+
+    def check(call, cn):
+        try:
+            got = call()
+        except CIMError as err:
+            assert err.status_code == 1 and "'away'" in err.status_description, (cn, err)
+            return
+        for inst in got if isinstance(got, list) else [got]:
+            listed.add(cn)
+            if "HealthState" in inst:
+                assert inst["HealthState"] == 20, (cn, inst["HealthState"])
+            if "OperationalStatus" in inst:
+                assert list(inst["OperationalStatus"]) == [13], (cn, inst["OperationalStatus"])
+    for cn in classes:
+        check(lambda: h.EnumerateInstances(NS, cn), cn)  # noqa: B023 (called at once)
+        for path in paths[cn]:
+            check(lambda: h.GetInstance(path), cn)  # noqa: B023 (called at once)
+    # the per-host services and the host system itself are still listed, as away
+    assert {"KVM_HostSystem", "KVM_VirtualSystemManagementService",
+            "KVM_VirtualSystemSnapshotService"} <= listed
+
+
 def test_keys_survive_a_reconnection_that_read_nothing(layer):
     """Up, then reconnected (a new connection whose facts were never read), then away:
     the host keeps the name it had, and is listed as away."""
