@@ -15,6 +15,7 @@ is a remote-looking URI opened on the test driver.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -346,6 +347,28 @@ def test_host_never_reached_fails_the_request(layer):
     with pytest.raises(CIMError) as err:
         Harness().EnumerateInstances(NS, "KVM_HostSystem")
     assert err.value.status_code == 1 and "'never'" in err.value.status_description
+
+
+def test_alert_of_a_host_never_reached_is_delivered_without_a_name(layer, caplog):
+    """The host-unreachable alert of a host that never answered has no name to give: the
+    indication goes out without SystemName and AlertingManagedElement (it caught only
+    CIMError, and the libvirt layer's HostUnavailable lost the alert)."""
+    from kvm_providers.providers.alert_indications import indication_of
+    from kvm_providers.virt.alerts import Alert
+    switch = Switch()
+    switch.down = True
+    mgr = layer("test+unix:///default?socket=/nonexistent", names={0: "never"}, opener=switch,
+                first_wait=0.2, retry_wait=0.3)
+    host = mgr.hosts[0]
+    caplog.set_level(logging.INFO, logger="kvm_providers.providers.alert_indications")
+    alert = Alert(host.label, "host", "host-unreachable", "host-unreachable", True, "major",
+                  "libvirt host 'never' is not reachable", time.time())
+    with request_scope():
+        ind = indication_of(alert)
+    assert ind is not None and ind["AlertType"] == 2 and ind["PerceivedSeverity"] == 5
+    assert ind["SystemCreationClassName"] == "KVM_HostSystem"
+    assert "SystemName" not in ind and "AlertingManagedElement" not in ind
+    assert "no SystemName" in caplog.text and "not reachable" in caplog.text   # why, logged
 
 
 # -- 5. failures fail the request, naming the host: no blank properties ---------------------
