@@ -32,7 +32,6 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
-import libvirt
 from lxml import etree
 
 from ..virt import edit, keys, lifecycle, mapping, snapshots, states
@@ -42,7 +41,7 @@ from ..virt.devices import Setting
 from .kinds import KINDS, DeviceKind
 from .vssd import VSSD
 from ..virt.errors import NotFound
-from ..virt.domain import DomainRef, DomainXML, XML_FLAGS, fetch_xml_text, lookup_now, parse_xml
+from ..virt.domain import DomainRef, DomainXML, lookup_now
 from ..virt.hostcaps import domain_caps, emulators, guest_type
 from .kinds.base import ChangeEnv, LiveOp
 from .settings import (IGNORED, UUID_RE, InvalidSetting, Props, check_device, check_limits,
@@ -54,14 +53,6 @@ __all__ = ["RasdRequest", "define_system", "destroy_system", "modify_system",
            "add_resources", "modify_resources", "remove_resources", "Result"]
 
 LOG = logging.getLogger(__name__)
-
-LIVE = getattr(libvirt, "VIR_DOMAIN_AFFECT_LIVE", 1)
-#: libvirt errors meaning "not possible on the running system": the change stays persistent.
-_NOT_LIVE = {getattr(libvirt, n, c) for n, c in (
-    ("VIR_ERR_NO_SUPPORT", 3), ("VIR_ERR_ARGUMENT_UNSUPPORTED", 74),
-    ("VIR_ERR_CONFIG_UNSUPPORTED", 67), ("VIR_ERR_OPERATION_UNSUPPORTED", 84),
-    ("VIR_ERR_OPERATION_INVALID", 55))}
-
 
 @dataclass
 class RasdRequest:
@@ -102,37 +93,19 @@ class _Undo:
         self.actions.clear()
 
 
-def _live(host: Host, what: str, func: Callable[[], Any]) -> bool:
-    """Run a live change; False if libvirt says it cannot be done live (persistent only)."""
-    try:
-        func()
-        return True
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in _NOT_LIVE:
-            LOG.info("%s: not applied to the running system (%s); the change is persistent",
-                     what, exc.get_error_message())
-            return False
-        raise host.translate(exc, what) from None
-
-
 def _define(host: Host, doc: DomainXML, undo: _Undo, original: Optional[str]) -> DomainRef:
     ref = edit.define(doc)
     if original is not None:
-        conn = host.conn()
         undo.add(f"restoring the definition of {doc.name!r}",
-                 lambda: conn.defineXML(original))
+                 lambda: edit.redefine(host, original))
     else:
-        undo.add(f"undefining {doc.name!r}", lambda: ref.dom.undefine())
+        undo.add(f"undefining {doc.name!r}", lambda: edit.undefine(ref))
     return ref
 
 
 def _live_doc(ref: DomainRef) -> Optional[DomainXML]:
     """A fresh parse of the live definition of a running domain, else None."""
-    with ref.host.guard(f"getting the state of {ref.name!r}"):
-        if not ref.dom.isActive():
-            return None
-        text = fetch_xml_text(ref, XML_FLAGS)
-    return DomainXML(ref, parse_xml(text), inactive=False)
+    return edit.live_definition(ref)
 
 
 def _xml(el: Any) -> str:
@@ -355,20 +328,16 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
     uid = vssd.get_("UUID")
     if uid is not None and not UUID_RE.match(str(uid)):
         raise InvalidSetting(where, f"UUID {uid!r} is not a UUID")
-    conn = host.conn()
     with lifecycle.host_lock(host):
-        for lookup, value, prop in ((conn.lookupByName, name, "VirtualSystemIdentifier"),
-                                    (conn.lookupByUUIDString, uid, "UUID")):
+        for key, value, prop in (("name", name, "VirtualSystemIdentifier"),
+                                 ("uuid", uid, "UUID")):
             if value is None:
                 continue
-            try:
-                other = lookup(str(value))
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                    raise host.translate(exc, "looking up domains") from None
+            other = edit.find_domain(host, **{key: str(value)})
+            if other is None:
                 continue
             raise InvalidSetting(where, f"{prop} {value!r} is already used by virtual system "
-                                        f"{other.name()!r}")
+                                        f"{other.name!r}")
         uid = str(uuidlib.UUID(str(uid))) if uid else str(uuidlib.uuid4())
         taken = host_macs(host)
         if reference is not None:
@@ -413,8 +382,7 @@ def define_system(host: Host, family: str, vssd: Props, rasds: list[RasdRequest]
         with _rollback_on_error(undo):
             new = _define(host, doc, undo, None)
             if autostart is not None:
-                with host.guard(f"setting autostart of {name!r}"):
-                    new.dom.setAutostart(1 if int(autostart) else 0)
+                edit.set_autostart(new, bool(int(autostart)))
     return new
 
 
@@ -428,26 +396,7 @@ def destroy_system(ref: DomainRef) -> None:
     with lifecycle.domain_lock(ref):
         # the memory files and overlays of external snapshots go with their metadata
         snapshot_files = snapshots.external_files(ref)
-        with host.guard(f"destroying {ref.name!r}"):
-            if ref.dom.isActive():
-                ref.dom.destroy()
-            if ref.dom.isPersistent():
-                flags = 0
-                for n in ("VIR_DOMAIN_UNDEFINE_MANAGED_SAVE",
-                          "VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA",
-                          "VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA",
-                          "VIR_DOMAIN_UNDEFINE_NVRAM"):
-                    flags |= getattr(libvirt, n, 0)
-                try:
-                    ref.dom.undefineFlags(flags)
-                except libvirt.libvirtError as exc:
-                    if not Host.unsupported(exc) and \
-                            exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
-                        raise
-                    # drivers without some of the flags: drop what they have, then undefine
-                    if ref.dom.hasManagedSaveImage(0):
-                        ref.dom.managedSaveRemove(0)
-                    ref.dom.undefine()
+        edit.remove_domain(ref)
         snapshots.remove_files(ref, snapshot_files)
         edit.invalidate(host)
         states.record_requested_state(host.label, ref.uuid, None)
@@ -483,26 +432,16 @@ def modify_system(ref: DomainRef, vssd: Props) -> None:
             if vchanges:
                 _define(host, doc, undo, original)
             if autostart is not None:
-                with host.guard(f"setting autostart of {ref.name!r}"):
-                    old = ref.dom.autostart()
-                    if bool(old) != bool(int(autostart)):
-                        ref.dom.setAutostart(1 if int(autostart) else 0)
-                        undo.add("autostart", lambda: ref.dom.setAutostart(old))
+                old = edit.set_autostart(ref, bool(int(autostart)))
+                if old is not None:
+                    undo.add("autostart", lambda: edit.set_autostart(ref, old))
         edit.invalidate(host, ref.uuid)
 
 
 # -- resources -------------------------------------------------------------------------------
 
-#: A live operation on a domain: called with the libvirt domain it applies to.
-_DomainOp = Callable[[Any], Any]
-
-
-def _device_call(method: str, xml: str) -> _DomainOp:
-    """The live device operation `method` (attach, detach, update) with `xml`, for the
-    domain it is later called with."""
-    def call(dom: Any) -> Any:
-        return getattr(dom, method)(xml, LIVE)
-    return call
+#: A live operation on a domain (made by the libvirt layer's edit.attach_live ...).
+_DomainOp = edit.LiveCall
 
 
 class _DomainChange:
@@ -529,11 +468,10 @@ class _DomainChange:
             self.ops.append((what, do, undo))
 
     def commit(self, undo: _Undo) -> DomainRef:
-        host, dom = self.ref.host, self.ref.dom
         for what, do, un in self.ops:
-            if _live(host, what, functools.partial(do, dom)) and un is not None:
-                undo.add(what, functools.partial(un, dom))
-        return _define(host, self.doc, undo, self.original)
+            if edit.change_live(self.ref, what, do) and un is not None:
+                undo.add(what, functools.partial(edit.run_live, self.ref, what, un))
+        return _define(self.ref.host, self.doc, undo, self.original)
 
 
 def _find(change: _DomainChange, devid: str) -> tuple[Optional[Setting], Optional[Setting]]:
@@ -576,8 +514,8 @@ def _modify_element(host: Host, family: str, doc: DomainXML, change: Optional[_D
                     r.where)
         new_xml, old_xml = _xml(new_live), _xml(live_setting.element)
         change.op(f"updating {kind.name} {live_setting.devid!r} of {name!r}",
-                  _device_call("updateDeviceFlags", new_xml),
-                  _device_call("updateDeviceFlags", old_xml))
+                  edit.update_live(new_xml),
+                  edit.update_live(old_xml))
 
 
 def _lookup_changes(refs: Iterable[DomainRef]) -> dict[str, _DomainChange]:
@@ -613,8 +551,8 @@ def add_resources(ref: DomainRef, family: str, rasds: list[RasdRequest]) -> list
             append_device(change.doc, kind.element, el)
             xml = _xml(el)
             change.op(f"attaching a {kind.name} to {name!r}",
-                      _device_call("attachDeviceFlags", xml),
-                      _device_call("detachDeviceFlags", xml))
+                      edit.attach_live(xml),
+                      edit.detach_live(xml))
             change.results.append((kind, el))
         undo = _Undo()
         with _rollback_on_error(undo):
@@ -716,8 +654,8 @@ def remove_resources(items: list[tuple[DomainRef, str, DeviceKind, str]]) -> Non
             if l_set is not None and l_set.kind is kind:
                 xml = _xml(l_set.element)
                 ch.op(f"detaching {kind.name} {devid!r} from {ref.name!r}",
-                      _device_call("detachDeviceFlags", xml),
-                      _device_call("attachDeviceFlags", xml))
+                      edit.detach_live(xml),
+                      edit.attach_live(xml))
         undo = _Undo()
         with _rollback_on_error(undo):
             for ch in changes.values():

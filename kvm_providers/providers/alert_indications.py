@@ -39,6 +39,7 @@ from pywbem import CIMError, CIMInstance, Uint16
 from kvm_providers.provider import request_scope
 from kvm_providers.virt import alerts, events, manager, stats
 from kvm_providers.virt.alerts import Alert
+from kvm_providers.virt.errors import VirtError
 
 from .common.base import VIRT_NS
 from .common.indication_hooks import ActiveFilters
@@ -93,15 +94,18 @@ def indication_of(alert: Alert, raised_id: Optional[str] = None) -> Optional[CIM
     ind["ProviderName"] = "kvm_providers"
     ind["OwningEntity"] = "kvm_providers"
     ind["SystemCreationClassName"] = f"{host.family}_HostSystem"
+    # The alert goes out even where its keys cannot be made: a host never reached has
+    # no name to give (HostUnavailable), an element may be gone (NotFound).
     try:
         ind["SystemName"] = host_system_name(host)
-    except CIMError:
-        pass                                     # the host is away: no name to give
+    except (CIMError, VirtError) as exc:
+        LOG.info("alert %s of host %s: no SystemName: %s", alert.name, host.label, exc)
     path = None
     try:
         path = element_path(host, alert.element)
-    except CIMError:
-        pass
+    except (CIMError, VirtError) as exc:
+        LOG.info("alert %s of host %s: no element path for %s: %s", alert.name, host.label,
+                 alert.element, exc)
     if path is not None:
         ind["AlertingManagedElement"] = path.to_wbem_uri()
         ind["AlertingElementFormat"] = Uint16(2)

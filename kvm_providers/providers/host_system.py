@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from kvm_providers.virt import host_facts, keys
+from kvm_providers.virt import host_facts
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.domain import system_hostname
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
-from .common.paths import host_system_name
+from .common.paths import host_of_system_name, host_system_name
 
 __all__ = ["HostSystemProvider", "get_providers"]
 
@@ -55,11 +55,8 @@ class HostSystemProvider(PerHostProvider):
     def get_instance(self, env, model) -> Optional[Any]:
         if not self.same_class(model["CreationClassName"], model.classname):
             return None
-        hit = keys.parse_host_name(self.family(model.classname), model["Name"])
-        if hit is None:
-            return None
-        host, hostname = hit
-        if system_hostname(host) != hostname:
+        host = host_of_system_name(self.family(model.classname), model["Name"])
+        if host is None:
             return None
         self._fill(model, model, host)
         return model

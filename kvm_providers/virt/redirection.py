@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
-from urllib.parse import urlparse
 
 from .scope import current_scope
 from .connection import Host
 from .domain import DomainRef, DomainXML, domain_state
 from .netaddr import is_ipv6_only
+from .uris import uri_driver
 
 __all__ = ["AccessPoint", "INACTIVE", "AVAILABLE", "ACTIVE", "REDIRECTION_TYPES",
            "access_points", "access_point", "parse_name", "listen_address", "sessions_visible",
@@ -108,10 +108,9 @@ def listen_address(el: Any) -> tuple[Optional[str], Optional[str]]:
 
 def sessions_visible(host: Host) -> bool:
     """True if the host's QEMU processes run on this machine (their sockets are in our
-    kernel's TCP table): a local qemu/kvm URI."""
-    p = urlparse(host.uri)
-    driver, _, transport = p.scheme.partition("+")
-    return driver in ("qemu", "kvm") and not p.hostname and transport in ("", "unix")
+    kernel's TCP table): a qemu/kvm host that is this machine (:attr:`Host.is_local`, the
+    package's one answer: ``qemu+ssh://localhost/system`` is this machine too)."""
+    return host.is_local and uri_driver(host.uri) in ("qemu", "kvm")
 
 
 def _parse_tcp_table(text: str) -> Iterable[tuple[int, int, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Optional
 from urllib.parse import urlparse
 
-__all__ = ["in_process_uri", "uri_host", "uri_is_local", "uri_files_local"]
+__all__ = ["in_process_uri", "uri_driver", "uri_host", "uri_is_local", "uri_files_local"]
 
 
 def in_process_uri(uri: str) -> bool:
@@ -64,8 +64,12 @@ def uri_is_local(uri: str) -> bool:
     return not host or host in _THIS_MACHINE or host.startswith("127.")
 
 
+def uri_driver(uri: str) -> str:
+    """The libvirt driver a URI names (``qemu+ssh://lab1/system`` -> ``qemu``)."""
+    return urlparse(uri).scheme.lower().partition("+")[0]
+
+
 def uri_files_local(uri: str) -> bool:
     """True if the paths a host of `uri` uses are this machine's files: a local host
     (:func:`uri_is_local`) other than libvirt's test driver, whose paths are no files."""
-    driver = urlparse(uri).scheme.lower().partition("+")[0]
-    return driver != "test" and uri_is_local(uri)
+    return uri_driver(uri) != "test" and uri_is_local(uri)

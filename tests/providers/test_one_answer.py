@@ -15,6 +15,7 @@ is a remote-looking URI opened on the test driver.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -167,6 +168,30 @@ def test_two_remote_hosts_without_names_stay_apart(layer, no_hostname):
     assert names == ["lab1:lab1.example.invalid", "lab2:lab2.example.invalid"]
 
 
+def test_every_key_naming_a_host_without_a_name_leads_back_to_it(layer, no_hostname):
+    """The host system's Name, and every SystemName naming it (services, filter lists and
+    rules, volumes), is made by one function and parsed by one: the filter classes
+    compared it with the name libvirt reads, and lost every filter of such a host."""
+    from kvm_providers.providers.common import filter_paths, paths, pool_paths
+    mgr = layer("test+tcp://lab1.example.invalid/default", names={0: "lab1"},
+                opener=lambda _uri: libvirt.open("test:///default"))
+    _wait_up(mgr)
+    [host] = mgr.hosts
+    name = paths.host_system_name(host)
+    assert name == "lab1.example.invalid"
+    with request_scope():
+        assert paths.host_of_path(paths.host_path(host), "KVM") is host
+        assert paths.host_of_system_name("KVM", name) is host
+        for cls in ("KVM_FilterList", "KVM_IPHeadersFilter"):
+            kb = filter_paths.filter_keys(host, cls, "clean-traffic")
+            assert kb["SystemName"] == name
+            assert filter_paths.host_of_keys(kb, cls, "KVM") is host
+        assert pool_paths.same_host_system(name, host)
+        for other in (os.uname().nodename, "lab1", None, 7):
+            assert paths.host_of_system_name("KVM", other) is None
+            assert filter_paths.host_of_keys({**kb, "SystemName": other}, cls, "KVM") is None
+
+
 def test_local_host_without_a_name_is_this_machine(layer, no_hostname):
     """For a host that is this machine, its node name is no guess (libvirt falls back to
     it too); the instance still says the name was not read."""
@@ -241,6 +266,54 @@ def test_per_host_elements_say_whether_the_host_answers(layer):
         assert _status(inst) == (5, [2], 2), cls
 
 
+def _classes_with_status(h):
+    """Every KVM class served in root/virt that has HealthState or OperationalStatus."""
+    from kvm_providers.registry.table import TABLE
+    names = {e.classname.replace("{P}", "KVM") for e in TABLE
+             if "instance" in e.types and NS in e.namespaces}
+    return sorted(n for n in names if n.startswith("KVM_") and
+                  {"healthstate", "operationalstatus"} & set(h.schema.spec(NS, n).props))
+
+
+def test_nothing_of_an_unreachable_host_is_reported_ok(layer):
+    """Walks every class with a status: once the host is away, an element of it is either
+    listed with the host's status (HealthState 20, OperationalStatus [13]) or the request
+    fails naming the host - never a constant 'OK' (pools, services, devices, systems)."""
+    switch = Switch()
+    mgr = layer("test+unix:///default?socket=/nonexistent", names={0: "away"}, opener=switch,
+                backoff=(0.05, 0.2), retry_wait=0.3)
+    _wait_up(mgr)
+    h = Harness(modules=None)
+    classes = _classes_with_status(h)
+    assert {"KVM_HostSystem", "KVM_DiskPool", "KVM_ComputerSystem",
+            "KVM_VirtualSystemSnapshotService", "KVM_LogicalDisk"} <= set(classes)
+    paths = {cn: [i.path for i in h.EnumerateInstances(NS, cn)] for cn in classes}
+    assert paths["KVM_DiskPool"] and paths["KVM_ComputerSystem"]
+    switch.down = True
+    mgr.hosts[0].lost(None, "libvirt closed the connection (simulated)")
+    listed = set()
+
+    def check(call, cn):
+        try:
+            got = call()
+        except CIMError as err:
+            assert err.status_code == 1 and "'away'" in err.status_description, (cn, err)
+            return
+        for inst in got if isinstance(got, list) else [got]:
+            listed.add(cn)
+            if "HealthState" in inst:
+                assert inst["HealthState"] == 20, (cn, inst["HealthState"])
+            if "OperationalStatus" in inst:
+                assert list(inst["OperationalStatus"]) == [13], (cn, inst["OperationalStatus"])
+    for cn in classes:
+        check(lambda: h.EnumerateInstances(NS, cn), cn)  # noqa: B023 (called at once)
+        for path in paths[cn]:
+            check(lambda: h.GetInstance(path), cn)  # noqa: B023 (called at once)
+    # the per-host services and the host system itself are still listed, as away
+    assert {"KVM_HostSystem", "KVM_VirtualSystemManagementService",
+            "KVM_VirtualSystemSnapshotService"} <= listed
+
+
 def test_keys_survive_a_reconnection_that_read_nothing(layer):
     """Up, then reconnected (a new connection whose facts were never read), then away:
     the host keeps the name it had, and is listed as away."""
@@ -274,6 +347,28 @@ def test_host_never_reached_fails_the_request(layer):
     with pytest.raises(CIMError) as err:
         Harness().EnumerateInstances(NS, "KVM_HostSystem")
     assert err.value.status_code == 1 and "'never'" in err.value.status_description
+
+
+def test_alert_of_a_host_never_reached_is_delivered_without_a_name(layer, caplog):
+    """The host-unreachable alert of a host that never answered has no name to give: the
+    indication goes out without SystemName and AlertingManagedElement (it caught only
+    CIMError, and the libvirt layer's HostUnavailable lost the alert)."""
+    from kvm_providers.providers.alert_indications import indication_of
+    from kvm_providers.virt.alerts import Alert
+    switch = Switch()
+    switch.down = True
+    mgr = layer("test+unix:///default?socket=/nonexistent", names={0: "never"}, opener=switch,
+                first_wait=0.2, retry_wait=0.3)
+    host = mgr.hosts[0]
+    caplog.set_level(logging.INFO, logger="kvm_providers.providers.alert_indications")
+    alert = Alert(host.label, "host", "host-unreachable", "host-unreachable", True, "major",
+                  "libvirt host 'never' is not reachable", time.time())
+    with request_scope():
+        ind = indication_of(alert)
+    assert ind is not None and ind["AlertType"] == 2 and ind["PerceivedSeverity"] == 5
+    assert ind["SystemCreationClassName"] == "KVM_HostSystem"
+    assert "SystemName" not in ind and "AlertingManagedElement" not in ind
+    assert "no SystemName" in caplog.text and "not reachable" in caplog.text   # why, logged
 
 
 # -- 5. failures fail the request, naming the host: no blank properties ---------------------

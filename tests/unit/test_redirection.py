@@ -56,14 +56,22 @@ def test_names_round_trip():
 
 
 class _Host:
+    """What of a Host sessions_visible reads: its URI and where it is (the Host's one
+    answer, virt.uris.uri_is_local)."""
+
     def __init__(self, uri):
+        from kvm_providers.virt.uris import uri_is_local
         self.uri = uri
+        self.is_local = uri_is_local(uri)
 
 
 @pytest.mark.parametrize("uri,visible", [
     ("qemu:///system", True), ("qemu+unix:///system", True), ("kvm:///system", True),
     ("qemu:///session?socket=/run/x", True), ("qemu+ssh://far/system", False),
     ("qemu+tcp://far/system", False), ("test:///default", False), ("lxc:///", False),
+    # where the host is: the same answer as everywhere else (it said remote to these)
+    ("qemu+ssh://localhost/system", True), ("qemu+tcp://127.0.0.1/system", True),
+    ("qemu+ext:///system?command=/opt/tunnel", False),
 ])
 def test_sessions_visible(uri, visible):
     assert R.sessions_visible(_Host(uri)) is visible

@@ -346,11 +346,7 @@ def test_generic_code_of_the_libvirt_layer_has_no_per_kind_branches():
 
 #: Model modules that still talk to libvirt themselves (module: what), to be moved into the
 #: libvirt layer; only shrinks.
-KNOWN_MODEL_LIBVIRT: dict[str, str] = {
-    MODEL + ".manage": "virDomain calls and error codes of define/destroy/autostart",
-    MODEL + ".kinds.mem": "VIR_DOMAIN_AFFECT_* flags of live memory changes",
-    MODEL + ".kinds.proc": "VIR_DOMAIN_AFFECT_* flags of live vCPU changes",
-}
+KNOWN_MODEL_LIBVIRT: dict[str, str] = {}
 
 
 def _talks_to_libvirt(tree: ast.AST) -> bool:

@@ -116,7 +116,8 @@ class ChangeEnv:
 
 @dataclass(frozen=True)
 class LiveOp:
-    """A change to make to the running system: do(dom), and undo(dom) if a later step fails."""
+    """A change to make to the running system, and its undo if a later step fails: calls
+    made by the libvirt layer (:func:`kvm_providers.virt.edit.set_vcpus_live` ...)."""
 
     what: str
     do: Callable[[Any], Any]

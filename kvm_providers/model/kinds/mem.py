@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import libvirt
-
 from ...schema.valuemaps import CIM_ResourceAllocationSettingData
 from ...virt.mapping import Attr, Computed, Const, Field, MemoryKiB
 from ...virt.props import InvalidSetting, Props
 from ...virt.units import CIM_UNIT_NAMES, KIB, cim_unit_bytes, libvirt_unit_bytes
+from ...virt import edit
 from ...virt.elements import ElementKind
 from .base import ChangeEnv, DeviceKind, LimitEnv, Limits, LiveOp, PoolKind
 
@@ -185,9 +184,6 @@ def apply_memory(env: ChangeEnv, props: Props) -> dict[str, int]:
     return changes
 
 
-_LIVE = getattr(libvirt, "VIR_DOMAIN_AFFECT_LIVE", 1)
-
-
 def _apply(env: ChangeEnv, props: Props) -> list[LiveOp]:
     """A memory RASD: the definition's sizes and, within the running system's maximum,
     the running system's balloon."""
@@ -200,8 +196,7 @@ def _apply(env: ChangeEnv, props: Props) -> list[LiveOp]:
     if kib > live_max or kib == old:
         return []        # above the live maximum: from the next start on
     return [LiveOp(f"setting the memory of {env.name!r} to {kib} KiB",
-                   lambda dom: dom.setMemoryFlags(kib, _LIVE),
-                   lambda dom: dom.setMemoryFlags(old, _LIVE))]
+                   edit.set_memory_live(kib), edit.set_memory_live(old))]
 
 
 KIND = DeviceKind(

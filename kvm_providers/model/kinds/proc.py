@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import libvirt
-
 from ...schema.valuemaps import CIM_ResourceAllocationSettingData
 from ...virt.mapping import Computed, Const, Field, Text, ensure_path, to_int as _int
 from ...virt.props import Props
+from ...virt import edit
 from ...virt.elements import ElementKind
 from .base import ChangeEnv, DeviceKind, LimitEnv, Limits, LiveOp, PoolKind
 
@@ -66,9 +65,6 @@ def _limits(env: LimitEnv) -> Limits:
     return Limits("proc", 1, env.max_vcpus, 1, 1, "count")
 
 
-_LIVE = getattr(libvirt, "VIR_DOMAIN_AFFECT_LIVE", 1)
-
-
 def _apply(env: ChangeEnv, props: Props) -> list[LiveOp]:
     """A processor RASD: the vCPU count of the definition and, within the running
     system's maximum, of the running system."""
@@ -90,8 +86,7 @@ def _apply(env: ChangeEnv, props: Props) -> list[LiveOp]:
     if count > live_max or count == old:
         return []        # above the live maximum: from the next start on
     return [LiveOp(f"setting the vCPUs of {env.name!r} to {count}",
-                   lambda dom: dom.setVcpusFlags(count, _LIVE),
-                   lambda dom: dom.setVcpusFlags(old, _LIVE))]
+                   edit.set_vcpus_live(count), edit.set_vcpus_live(old))]
 
 
 KIND = DeviceKind(

@@ -14,13 +14,12 @@ from typing import Any, Optional
 from pywbem import CIMError, CIMInstanceName
 
 from kvm_providers.provider import env as provider_env
-from kvm_providers.virt import host_facts, keys
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.nwfilter import (Filter, FilterError, Rule, lookup_filter,
                                          parse_rule_id, rule_class)
 
 from .base import VIRT_NS
-from .paths import host_system_name
+from .paths import host_of_system_name, host_system_name
 
 __all__ = ["RULE_CLASSES", "filter_keys", "filter_list_path", "rule_path", "host_of_keys",
            "filter_of_path", "rule_of_path", "cim_error"]
@@ -64,11 +63,7 @@ def host_of_keys(kb: Any, classname: str, family: str) -> Optional[Host]:
     if not _same(kb.get("CreationClassName"), classname) or \
             not _same(kb.get("SystemCreationClassName"), f"{family}_HostSystem"):
         return None
-    hit = keys.parse_host_name(family, kb.get("SystemName"))
-    if hit is None:
-        return None
-    host, hostname = hit
-    return host if host_facts(host)["hostname"] == hostname else None
+    return host_of_system_name(family, kb.get("SystemName"))
 
 
 def filter_of_path(path: CIMInstanceName, family: str) -> Optional[tuple[Host, Filter]]:

@@ -20,7 +20,7 @@ from .base import INTEROP_NS, VIRT_NS, get_domain_doc
 
 __all__ = ["host_system_name", "host_path", "cs_path", "vssd_path", "rasd_path",
            "device_path", "device_keys", "vsms_keys", "vsms_path", "vsmc_path", "elec_path",
-           "cs_of_path", "host_of_path", "vssd_of_path", "element_of_path",
+           "cs_of_path", "host_of_path", "host_of_system_name", "vssd_of_path", "element_of_path",
            "profile_path", "several_families", "family_profiles"]
 
 
@@ -133,7 +133,16 @@ def host_of_path(path: CIMInstanceName, family: str) -> Optional[Host]:
     """The host of a {P}_HostSystem path (None if it names no configured host)."""
     if not _same(_key(path, "CreationClassName"), path.classname):
         return None
-    hit = keys.parse_host_name(family, _key(path, "Name"))
+    return host_of_system_name(family, _key(path, "Name"))
+
+
+def host_of_system_name(family: str, name: Any) -> Optional[Host]:
+    """The host whose host system's Name (or a SystemName key naming it) is `name`; None
+    if it names no configured host.  The one parser of that name: it is what
+    :func:`host_system_name` makes, whether or not libvirt could tell the host name."""
+    if not isinstance(name, str):
+        return None
+    hit = keys.parse_host_name(family, name)
     if hit is None:
         return None
     host, hostname = hit
