@@ -18,6 +18,20 @@ from pywbem import CIMInstanceName
 from .._version import __version__
 from ..provider import CIMProvider2
 from .names import BRAND, INTEROP, service_path
+from ..schema.valuemaps import CIM_EnabledLogicalElement as _ELE
+from ..schema.valuemaps import CIM_ManagedSystemElement as _MSE
+from ..schema.valuemaps import CIM_Namespace
+from ..schema.valuemaps import CIM_ObjectManagerCommunicationMechanism as _OMCM
+from ..schema.valuemaps import CIM_RegisteredProfile as _RP
+
+_AUTH = _OMCM.AuthenticationMechanismsSupported
+_FP = _OMCM.FunctionalProfilesSupported
+#: The DSP0200 functional groups the server implements (cimom/dispatcher.py): the
+#: basic reads and writes, instance manipulation, association traversal, queries,
+#: qualifier declarations, and the pull operations with their queries.
+FUNCTIONAL_PROFILES = [_FP.Basic_Read, _FP.Basic_Write, _FP.Instance_Manipulation,
+                       _FP.Association_Traversal, _FP.Query_Execution,
+                       _FP.Qualifier_Declaration, _FP.Pulled_Read, _FP.Pulled_Query_Execution]
 
 __all__ = ["ServerInfo", "configure", "get_providers", "BUILTIN_CLASSES", "INTEROP", "BRAND"]
 
@@ -87,11 +101,11 @@ class ObjectManagerProvider(CIMProvider2):
             inst["ElementName"] = BRAND
             inst["Caption"] = "kvm_providers embedded WBEM server"
             inst["Description"] = f"kvm_providers embedded WBEM server version {__version__}"
-            inst["EnabledState"] = 2
-            inst["RequestedState"] = 12
-            inst["EnabledDefault"] = 2
-            inst["OperationalStatus"] = [2]
-            inst["HealthState"] = 5
+            inst["EnabledState"] = _ELE.EnabledState.Enabled
+            inst["RequestedState"] = _ELE.RequestedState.Not_Applicable
+            inst["EnabledDefault"] = _ELE.EnabledDefault.Enabled
+            inst["OperationalStatus"] = [_MSE.OperationalStatus.OK]
+            inst["HealthState"] = _MSE.HealthState.OK
             inst["Started"] = True
             inst["StartMode"] = "Automatic"
             inst["GatherStatisticalData"] = False
@@ -120,8 +134,9 @@ class NamespaceProvider(CIMProvider2):
                 inst[k] = v
             if not keys_only:
                 inst["ElementName"] = path["Name"]
-                inst["ClassInfo"] = 0          # "Unknown": classes are not per-schema here
-                inst["ClassType"] = 2          # CIM
+                # classes are not per-schema here
+                inst["ClassInfo"] = CIM_Namespace.ClassInfo.Unknown
+                inst["ClassType"] = CIM_Namespace.ClassType.CIM
             yield inst
 
 
@@ -159,17 +174,15 @@ class CommMechanismProvider(CIMProvider2):
         inst["Name"] = f"{BRAND}:cim-xml"
         if not keys_only:
             inst["ElementName"] = "CIM-XML"
-            inst["CommunicationMechanism"] = 2        # CIM-XML
+            inst["CommunicationMechanism"] = _OMCM.CommunicationMechanism.CIM_XML
             inst["Version"] = "1.0"
             inst["CIMXMLProtocolVersion"] = 1         # 1.0
             inst["CIMValidated"] = False
             inst["MultipleOperationsSupported"] = True
-            # Basic Read/Write, Instance Manipulation, Association Traversal,
-            # Query Execution, Qualifier Declaration, Pull Operations (DSP0200 value map).
-            inst["FunctionalProfilesSupported"] = [2, 3, 5, 6, 7, 8]
-            inst["AuthenticationMechanismsSupported"] = [3] if s.auth else [1]  # Basic / None
-            inst["EnabledState"] = 2
-            inst["OperationalStatus"] = [2]
+            inst["FunctionalProfilesSupported"] = FUNCTIONAL_PROFILES
+            inst["AuthenticationMechanismsSupported"] = [_AUTH.Basic] if s.auth else [_AUTH.None_]
+            inst["EnabledState"] = _ELE.EnabledState.Enabled
+            inst["OperationalStatus"] = [_MSE.OperationalStatus.OK]
         yield inst
 
 
@@ -197,10 +210,10 @@ class RegisteredProfileProvider(CIMProvider2):
             inst = model.copy()
             inst["InstanceID"] = iid
             if not keys_only:
-                inst["RegisteredOrganization"] = 2     # DMTF
+                inst["RegisteredOrganization"] = _RP.RegisteredOrganization.DMTF
                 inst["RegisteredName"] = name
                 inst["RegisteredVersion"] = version
-                inst["AdvertiseTypes"] = [3]           # Not Advertised
+                inst["AdvertiseTypes"] = [_RP.AdvertiseTypes.Not_Advertised]
                 inst["AdvertiseTypeDescriptions"] = [""]
                 inst["ElementName"] = name
             yield inst

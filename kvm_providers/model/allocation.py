@@ -28,6 +28,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..schema.valuemaps import (CIM_ResourceAllocationSettingData,
+                               P_DiskPoolResourceAllocationSettingData,
+                               P_NetPoolResourceAllocationSettingData)
 from ..virt import keys, mapping
 from ..virt.connection import Host
 from ..virt.pools import network_subnets
@@ -36,6 +39,10 @@ from .kinds import KINDS as DEVICE_KINDS
 from .limits import Limits, allocation_limits
 from .pools import (DISK, NET, Pool, PoolKind, is_active, list_pools, pool_from_id, pool_info,
                     storage_pool_xml)
+
+_RT = CIM_ResourceAllocationSettingData.ResourceType
+_FORWARD = P_NetPoolResourceAllocationSettingData.ForwardMode
+_DIR = P_DiskPoolResourceAllocationSettingData.Type.Directory
 
 __all__ = ["Capabilities", "Template", "host_capabilities", "lookup_capabilities",
            "templates", "lookup_template", "FORWARD_MODES", "STORAGE_POOL_TYPES",
@@ -250,10 +257,11 @@ def _disk_pool_templates(b: _Builder, ac: Capabilities) -> None:
         return
     support = pool_type_support(ac.host)
     types = [k for k, v in STORAGE_POOL_TYPES.items() if v in support]
-    base = {"ResourceType": 17, "PoolID": ac.pool.pool_id}
+    base = {"ResourceType": _RT.Disk_Drive, "PoolID": ac.pool.pool_id}
     cls = "DiskPoolResourceAllocationSettingData"
     b.add(cls, "Default", "Default", "Point",
-          {**base, "Type": 1 if 1 in types else (types[0] if types else None), "Autostart": 0})
+          {**base, "Type": _DIR if _DIR in types else (types[0] if types else None),
+           "Autostart": 0})
     for t in types:
         b.add(cls, f"Point Type={t}", "Supported", "Point", {**base, "Type": t})
 
@@ -261,9 +269,9 @@ def _disk_pool_templates(b: _Builder, ac: Capabilities) -> None:
 def _net_pool_templates(b: _Builder, ac: Capabilities) -> None:
     if ac.pool is None:
         return
-    base = {"ResourceType": 10, "PoolID": ac.pool.pool_id}
+    base = {"ResourceType": _RT.Ethernet_Adapter, "PoolID": ac.pool.pool_id}
     cls = "NetPoolResourceAllocationSettingData"
-    default = {**base, "ForwardMode": 1}
+    default = {**base, "ForwardMode": _FORWARD.NAT}
     subnet = free_subnet(ac.host)
     if subnet is not None:
         hosts = list(subnet.hosts())

@@ -37,6 +37,7 @@ from typing import Any, Optional
 from pywbem import CIMError, CIMInstance, Uint16
 
 from kvm_providers.provider import request_scope
+from kvm_providers.schema.valuemaps import CIM_AlertIndication
 from kvm_providers.virt import alerts, events, manager, stats
 from kvm_providers.virt.alerts import Alert
 from kvm_providers.virt.errors import VirtError
@@ -108,7 +109,8 @@ def indication_of(alert: Alert, raised_id: Optional[str] = None) -> Optional[CIM
                  alert.element, exc)
     if path is not None:
         ind["AlertingManagedElement"] = path.to_wbem_uri()
-        ind["AlertingElementFormat"] = Uint16(2)
+        ind["AlertingElementFormat"] = Uint16(
+            CIM_AlertIndication.AlertingElementFormat.CIMObjectPath)
     return ind
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import PerHostProvider, fill, providers_for
+from kvm_providers.schema.valuemaps import CIM_EnabledLogicalElement
+
+from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
 from .common.redirection_paths import CRS_NAME, CRSC_ID, crs_keys, crsc_id
 
 __all__ = ["ConsoleRedirectionServiceProvider", "ConsoleRedirectionCapabilitiesProvider",
@@ -42,11 +44,8 @@ class ConsoleRedirectionServiceProvider(PerHostProvider):
             "RedirectionServiceType": [REDIRECTION_KVM],
             "MaxCurrentEnabledSAPs": MAX_SAPS,
             "SharingMode": SHARING_MODE,
-            "EnabledState": 2,
-            "EnabledDefault": 2,
-            "RequestedState": 12,
-            "OperationalStatus": [2],
-            "HealthState": 5,
+            **ENABLED_AND_OK,
+            "EnabledDefault": CIM_EnabledLogicalElement.EnabledDefault.Enabled,
             "Started": True,
         })
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
+from kvm_providers.schema.valuemaps import CIM_EntriesInFilterList
 from kvm_providers.virt.nwfilter import (FilterError, add_ref, clear_nic_filter, filter_names,
                                          list_filters, remove_ref, set_nic_filter)
 from kvm_providers.virt import lookup_domain
@@ -111,7 +112,8 @@ class _EditableFilterAssociation(_FilterAssociation):
 
 class EntriesInFilterListProvider(_FilterAssociation):
     roles = (Role("GroupComponent", ["FilterList"]), Role("PartComponent", RULE_CLASSES))
-    extra = {"EntrySequence": 0}    # the only value CIM_EntriesInFilterList allows
+    # the only value CIM_EntriesInFilterList allows
+    extra = {"EntrySequence": CIM_EntriesInFilterList.EntrySequence.Value_0}
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if side == 0:

@@ -19,6 +19,7 @@ from typing import Any, Iterator, Optional
 import pywbem
 from pywbem import CIMError, CIMInstance
 
+from kvm_providers.schema.valuemaps import CIM_FilterList
 from kvm_providers.virt import keys, validate
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.nwfilter import (Filter, FilterError, define_filter, filter_names,
@@ -46,7 +47,8 @@ class FilterListProvider(VirtProvider):
         fill(inst, model, {
             "InstanceID": lambda: keys.qualify(host, flt.uuid),
             "ElementName": flt.name,
-            "Direction": 0,                    # Not Applicable: rules carry directions
+            # rules carry directions
+            "Direction": CIM_FilterList.Direction.Not_Applicable,
             "Priority": lambda: flt.priority,
         })
 

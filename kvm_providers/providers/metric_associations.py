@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from pywbem import CIMInstanceName
 
+from kvm_providers.schema.valuemaps import CIM_MetricDefForME
 from kvm_providers.virt.statsdefs import METRIC_BY_ID, METRICS, metrics_of
 
 from .common import AssociationProvider, Role, providers_for
@@ -28,6 +29,8 @@ __all__ = ["MetricDefForMEProvider", "MetricInstanceProvider", "MetricForMEProvi
            "get_providers"]
 
 _ELEMENTS = ("HostSystem", "ComputerSystem", "LogicalDisk", "NetworkPort")
+
+_ENABLED = CIM_MetricDefForME.MetricCollectionEnabled
 
 
 def _elements(family: str) -> Iterable[CIMInstanceName]:
@@ -74,7 +77,7 @@ class MetricDefForMEProvider(AssociationProvider):
             m = _metric_of_definition(refs["Dependent"])
             if hit is not None and m is not None:
                 on = sampled().is_enabled(m.id, f"{hit[0].label}|{hit[1]}")
-                inst["MetricCollectionEnabled"] = 2 if on else 3
+                inst["MetricCollectionEnabled"] = _ENABLED.Enabled if on else _ENABLED.Disabled
         return inst
 
 

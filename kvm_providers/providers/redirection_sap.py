@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
+from kvm_providers.schema.valuemaps import CIM_EnabledLogicalElement, CIM_KVMRedirectionSAP
 from kvm_providers.virt import DomainNotFound, iter_domain_xml, list_domains
 from kvm_providers.virt.redirection import ACTIVE, AVAILABLE, AccessPoint, access_points
 
@@ -28,7 +29,8 @@ __all__ = ["KVMRedirectionSAPProvider", "get_providers", "ENABLED_STATE", "KVM_P
 ENABLED_STATE = {ACTIVE: 2, AVAILABLE: 6}
 DISABLED = 3
 #: KVMProtocol and OtherKVMProtocol per graphics type.
-KVM_PROTOCOL = {"vnc": (4, None), "spice": (1, "SPICE")}
+KVM_PROTOCOL = {"vnc": (CIM_KVMRedirectionSAP.KVMProtocol.VNC_RFB, None),
+                "spice": (CIM_KVMRedirectionSAP.KVMProtocol.Other, "SPICE")}
 
 
 class KVMRedirectionSAPProvider(VirtProvider):
@@ -44,8 +46,9 @@ class KVMRedirectionSAPProvider(VirtProvider):
             "KVMProtocol": proto,
             "OtherKVMProtocol": other,
             "EnabledState": ENABLED_STATE.get(ap.state, DISABLED),
-            "RequestedState": 12,            # Not Applicable: no RequestStateChange
-            "EnabledDefault": 2,
+            # no RequestStateChange
+            "RequestedState": CIM_EnabledLogicalElement.RequestedState.Not_Applicable,
+            "EnabledDefault": CIM_EnabledLogicalElement.EnabledDefault.Enabled,
             "ListenAddress": listen,
             "ListenPort": ap.port if ap.port > 0 else None,
             "IsIPv6Only": ap.ipv6_only if ap.listen else (False if listen else None),

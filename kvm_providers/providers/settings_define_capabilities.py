@@ -23,6 +23,7 @@ from pywbem import CIMInstanceName, Uint16
 from kvm_providers.model.allocation import (Capabilities, Template, host_capabilities,
                                            lookup_capabilities, lookup_template, templates)
 from kvm_providers.model.kinds import KINDS
+from kvm_providers.schema.valuemaps import CIM_SettingsDefineCapabilities as _SDC
 
 from .common import Role, VirtProvider, providers_for
 from .common.migration_paths import msc_id, msc_path, msd_id, msd_path
@@ -67,9 +68,9 @@ class SettingsDefineCapabilitiesProvider(VirtProvider):
         inst["GroupComponent"] = group if group is not None else msc_path(host)
         inst["PartComponent"] = part if part is not None else msd_path(host)
         if not keys_only:
-            inst["ValueRole"] = Uint16(0)       # Default
-            inst["ValueRange"] = Uint16(0)      # Point
-            inst["PropertyPolicy"] = Uint16(0)  # Independent
+            inst["ValueRole"] = Uint16(_SDC.ValueRole.Default)
+            inst["ValueRange"] = Uint16(_SDC.ValueRange.Point)
+            inst["PropertyPolicy"] = Uint16(_SDC.PropertyPolicy.Independent)
         return inst
 
     def _migration_refs(self, object_name: CIMInstanceName, model: Any, role_l: Any,

@@ -28,6 +28,7 @@ Outside a request scope nothing is memoized (every call asks libvirt).
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -37,6 +38,7 @@ from lxml import etree
 from .scope import current_scope
 from . import keys
 from .connection import DomainNotFound, Host, HostUnavailable, uri_host
+from .errors import LibvirtFailed
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings, scanned_kinds
 from .mapping import View
 from .query import if_supported, parse_xml, request_memo, storage_pools, volume_capacity
@@ -45,6 +47,8 @@ __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_do
            "domain_state", "autostart", "has_managed_save", "may_have_snapshots", "domain_xml", "prefetch_xml",
            "iter_domain_xml",
            "host_facts", "system_hostname", "host_reachable", "storage_pools", "XML_FLAGS", "parse_xml"]
+
+LOG = logging.getLogger(__name__)
 
 #: Flags for reading domain XML: secure (passwords present, so that writes keep
 #: them and Password can say whether one is set).  Read-only connections
@@ -190,9 +194,10 @@ def has_managed_save(ref: DomainRef) -> bool:
         try:
             with host.guard(f"checking the save image of {ref.name!r}"):
                 return bool(ref.dom.hasManagedSaveImage(0))
-        except (DomainNotFound, HostUnavailable):
-            raise    # a hung or lost host fails the request, never reports "no image"
-        except Exception:  # pylint: disable=broad-except
+        except LibvirtFailed as exc:
+            # a driver without managed save (LXC): no image.  A hung or lost host
+            # (HostUnavailable) and a domain gone fail the request, never report "no image"
+            LOG.debug("libvirt host %s: %s", host.label, exc)
             return False
     return request_memo(("virt.managedsave", host.label, host.generation, ref.uuid), compute)
 

@@ -578,3 +578,34 @@ def test_status_and_failures_with_a_real_daemon(layer):
             except ProcessLookupError:
                 pass
         d.cleanup()
+
+
+# -- a driver's "not supported" is an answer, a fault is not ----------------------------------
+
+def test_managed_save_of_a_driver_without_it_is_no_image_and_a_fault_fails(layer, monkeypatch,
+                                                                            caplog):
+    """has_managed_save turned every exception into 'no image' without a word: a driver
+    that cannot say (libvirt's 'not supported') still is 'no image', logged; an error of
+    this code is not hidden as an answer (the request fails with it, logged by the
+    provider interface)."""
+    mgr = layer("test:///default")
+    _wait_up(mgr)
+    host = mgr.hosts[0]
+    ref = vdomain.lookup_now(host, "test")
+    caplog.set_level(logging.DEBUG, logger="kvm_providers.virt.domain")
+
+    def unsupported(self, flags):
+        c = libvirt.open("test:///default")
+        try:
+            c.listAllNWFilters(0)          # a call the test driver does not support
+        finally:
+            c.close()
+    monkeypatch.setattr(libvirt.virDomain, "hasManagedSaveImage", unsupported)
+    assert vdomain.has_managed_save(ref) is False
+    assert "not supported" in caplog.text
+
+    def broken(self, flags):
+        raise TypeError("a fault of this code (simulated)")
+    monkeypatch.setattr(libvirt.virDomain, "hasManagedSaveImage", broken)
+    with pytest.raises(TypeError):
+        vdomain.has_managed_save(ref)

@@ -354,6 +354,33 @@ def test_wbem_server_discovery(server):
         assert [c.classname for c in central] == ["CIM_ObjectManager"]
 
 
+def test_interop_values_say_what_the_server_does(server):
+    """Read through pywbem's ValueMapping (the class's Values, as a client reads them):
+    the server's profiles are not advertised (it said SLP, 3, meaning "Not Advertised"),
+    a server without authentication says "None" (it said "Other", 1), and the functional
+    groups it claims include the pull operations it serves."""
+    c = server.conn("root/interop")
+
+    def values(cls, prop, got):
+        vm = pywbem.ValueMapping.for_property(c, "root/interop", cls, prop)
+        return [vm.tovalues(v) for v in got]
+    [mech] = c.EnumerateInstances("CIM_CIMXMLCommunicationMechanism")
+    assert values("CIM_CIMXMLCommunicationMechanism", "AuthenticationMechanismsSupported",
+                  mech["AuthenticationMechanismsSupported"]) == ["None"]
+    groups = values("CIM_CIMXMLCommunicationMechanism", "FunctionalProfilesSupported",
+                    mech["FunctionalProfilesSupported"])
+    assert {"Basic Read", "Association Traversal", "Query Execution", "Pulled Read",
+            "Pulled Query Execution"} <= set(groups)
+    res = c.OpenEnumerateInstancePaths("CIM_CIMXMLCommunicationMechanism", MaxObjectCount=10)
+    assert [p.classname for p in res.paths] == ["CIM_CIMXMLCommunicationMechanism"]
+    own = [p for p in c.EnumerateInstances("CIM_RegisteredProfile")
+           if p["RegisteredName"] in ("Profile Registration", "WBEM Server")]
+    assert own and all(values("CIM_RegisteredProfile", "AdvertiseTypes", p["AdvertiseTypes"])
+                       == ["Not Advertised"] for p in own)
+    assert {values("CIM_RegisteredProfile", "RegisteredOrganization",
+                   [p["RegisteredOrganization"]])[0] for p in own} == {"DMTF"}
+
+
 def test_indications_profile_central_instance(server):
     srv = pywbem.WBEMServer(server.conn("root/virt"))
     prof = srv.get_selected_profiles("DMTF", "Indications")[0]

@@ -304,7 +304,8 @@ _DISK_BUSES = ("virtio", "scsi", "sata", "ide", "usb", "fdc", "sd", "xen")
 def _limits(env: LimitEnv) -> Limits:
     return Limits("disk", units="Bytes", values={
         "BusType": env.enum("devices/disk", "bus", _DISK_BUSES),
-        "EmulatedType": (0, 1, 2, 3, 4)})
+        "EmulatedType": (_EMULATED.Disk, _EMULATED.CDROM, _EMULATED.floppy,
+                         _EMULATED.filesystem, _EMULATED.lun)})
 
 
 # -- a changed disk ----------------------------------------------------------------------
