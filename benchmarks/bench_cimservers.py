@@ -191,9 +191,15 @@ def timed_request(target: Target, conn: http.client.HTTPConnection,
     return took, len(data)
 
 
-def _read_http_response(sock: socket.socket, quickack: bool) -> tuple[int, bytes]:
-    """(status, body) of one HTTP/1.1 response read from `sock`; with `quickack`,
-    ``TCP_QUICKACK`` is set before every ``recv`` (the kernel clears it by itself)."""
+class _Closed(RuntimeError):
+    """The server closed the connection before the response was complete."""
+
+
+def _read_http_response(sock: socket.socket,
+                        quickack: bool) -> tuple[int, bytes, dict[str, str]]:
+    """(status, body, header fields) of one HTTP/1.1 response read from `sock`; with
+    `quickack`, ``TCP_QUICKACK`` is set before every ``recv`` (the kernel clears it by
+    itself)."""
     buf = b""
 
     def more() -> None:
@@ -202,7 +208,7 @@ def _read_http_response(sock: socket.socket, quickack: bool) -> tuple[int, bytes
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         chunk = sock.recv(262144)
         if not chunk:
-            raise RuntimeError("connection closed in the middle of a response")
+            raise _Closed("connection closed in the middle of a response")
         buf += chunk
 
     while b"\r\n\r\n" not in buf:
@@ -223,7 +229,7 @@ def _read_http_response(sock: socket.socket, quickack: bool) -> tuple[int, bytes
                 # trailers (sfcb sends CIMStatusCode there) up to the empty line
                 while not (buf.startswith(b"\r\n") or b"\r\n\r\n" in buf):
                     more()
-                return status, body
+                return status, body, fields
             while len(buf) < size + 2:
                 more()
             body += buf[:size]
@@ -231,7 +237,7 @@ def _read_http_response(sock: socket.socket, quickack: bool) -> tuple[int, bytes
     length = int(fields.get("content-length", "0"))
     while len(buf) < length:
         more()
-    return status, buf[:length]
+    return status, buf[:length], fields
 
 
 class QuickAckConnection:
@@ -240,9 +246,13 @@ class QuickAckConnection:
 
     def __init__(self, target: Target):
         self.target = target
-        self.sock = socket.create_connection((target.host, target.port),
-                                             timeout=target.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._connect()
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection((self.target.host, self.target.port),
+                                        timeout=self.target.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     @classmethod
     def open(cls, target: Target) -> Optional["QuickAckConnection"]:
@@ -256,10 +266,23 @@ class QuickAckConnection:
         head = "".join(f"{k}: {v}\r\n" for k, v in t.headers(op.method).items())
         req = (f"POST /cimom HTTP/1.1\r\nHost: {t.host}:{t.port}\r\n{head}"
                f"Content-Length: {len(op.body)}\r\n\r\n").encode("latin-1") + op.body
-        t0 = time.perf_counter()
-        self.sock.sendall(req)
-        status, body = _read_http_response(self.sock, True)
+        try:
+            t0 = time.perf_counter()
+            self.sock.sendall(req)
+            status, body, fields = _read_http_response(self.sock, True)
+        except (ConnectionError, _Closed):
+            # the server closed the kept-alive connection without saying so: again on a
+            # new one (timed from the new request)
+            self.sock.close()
+            self.sock = self._connect()
+            t0 = time.perf_counter()
+            self.sock.sendall(req)
+            status, body, fields = _read_http_response(self.sock, True)
         took = time.perf_counter() - t0
+        if fields.get("connection", "").lower() == "close":
+            # (sfcb closes a kept-alive connection after keepaliveMaxRequest requests)
+            self.sock.close()
+            self.sock = self._connect()
         if status != 200 or b"<ERROR" in body[:3000]:
             raise RuntimeError(f"{t.label}: {op.name} failed: {status} {body[:600]!r}")
         return took

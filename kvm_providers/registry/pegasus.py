@@ -13,6 +13,10 @@ from typing import Optional, Sequence
 from .files import PEGASUS_INTEROP_NAMESPACES, PEGASUS_MODULE, pegasus_mof
 from .mofdeps import parse_classes
 from .table import VIRT_NS
+
+#: The classes of the profile registration (files.pegasus_mof) that Pegasus'
+#: ``cimprovider -r`` does not delete with the module.
+PEG_PROFILE_CLASSES = ("PG_ProviderProfileCapabilities", "PG_ProviderReferencedProfiles")
 from .registrar import (RegisterError, RegistrarBase, Transaction, schema_mof, schema_version,
                         tree_order, PEG_BAD_NS, PEG_NOT_FOUND, PEGASUS_SCHEMA_GLOBS, PEG_FILE,
                         VIRT_MOF, SCHEMA_MOF)
@@ -166,6 +170,24 @@ class PegasusRegistrar(RegistrarBase):
             raise RegisterError(f"{shlex.join(argv)} failed (exit {rc}, then {rc2}):\n"
                                 f"{out.strip()}\n{out2.strip()}")
 
+    def _pegasus_remove_profiles(self, interop: str) -> None:
+        """Delete the module's PG_ProviderProfileCapabilities and
+        PG_ProviderReferencedProfiles instances: ``cimprovider -r`` leaves them in the
+        interop namespace (Pegasus' ProviderRegistrationManager deletes PG_Provider and
+        PG_ProviderCapabilities only), and cimmof keeps an instance that exists (a
+        warning), so a registration with other ConformingElements (another set of
+        families) would keep the old ones, and Pegasus' interop provider then fails
+        every ElementConformsToProfile request for a class no longer registered."""
+        mine = f'ProviderModuleName="{PEGASUS_MODULE}"'
+        for cls in PEG_PROFILE_CLASSES:
+            rc, out = self.query(["cimcli", "ni", cls, "-n", interop])
+            if rc != 0:
+                continue         # no such class (an older Pegasus): nothing of ours
+            for line in out.splitlines():
+                path = line.strip()
+                if path.split(".", 1)[0].rsplit(":", 1)[-1] == cls and mine in path:
+                    self.run(["cimcli", "di", path, "-n", interop])
+
     def _pegasus_module_registered(self) -> bool:
         return self.query(["cimprovider", "-l", "-m", PEGASUS_MODULE])[0] == 0
 
@@ -265,8 +287,12 @@ class PegasusRegistrar(RegistrarBase):
                 def restore() -> None:
                     self.run(["cimmof", "-n", interop, old_path])
                 txn.add(f"restore the previous registration of {PEGASUS_MODULE}", restore)
+        # what an earlier registration left (cimprovider -r does not remove it)
+        self._pegasus_remove_profiles(interop)
         # (a registration MOF compiled partway leaves part of the module)
         txn.add(f"remove the provider module {PEGASUS_MODULE}", remove_module)
+        txn.add(f"remove the profiles of {PEGASUS_MODULE}",
+                lambda: self._pegasus_remove_profiles(interop))
         self.run(["cimmof", "-n", interop, new_path])
         if not self.dry_run:
             os.replace(new_path, copy)
@@ -291,6 +317,10 @@ class PegasusRegistrar(RegistrarBase):
             except RegisterError as exc:
                 # the classes stay while the providers are registered: stop here
                 raise RegisterError(f"{exc}\nnothing else was removed") from exc
+        try:
+            self._pegasus_remove_profiles(interop)
+        except RegisterError as exc:
+            errors.append(str(exc))
         for ns, names in sorted(prev.get("classes", {}).items()):
             if ns in prev.get("namespaces", []):
                 continue

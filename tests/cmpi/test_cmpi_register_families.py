@@ -24,6 +24,17 @@ sfcb = registration.sfcb
 pegasus = registration.pegasus
 
 
+@pytest.fixture
+def profiled(data_dir, monkeypatch):
+    """The small table and two central classes of profiles (System Virtualization,
+    Virtual System): Pegasus gets PG_ProviderProfileCapabilities and
+    PG_ProviderReferencedProfiles for them."""
+    monkeypatch.setattr(table, "TABLE", registration.SMALL + [
+        table.Entry("{P}_HostSystem", "thing", (table.INSTANCE,)),
+        table.Entry("{P}_ComputerSystem", "thing", (table.INSTANCE,))])
+    return data_dir
+
+
 def configure(tmp_path, monkeypatch, *uris):
     """The providers' configuration: a [[host]] per URI (none: the default)."""
     conf = tmp_path / "kvm-providers.conf"
@@ -84,15 +95,17 @@ def test_sfcb_registers_the_configured_families_only(tmp_path, capsys, data_dir,
     assert not (tmp_path / "work").exists()
 
 
-def test_pegasus_registers_the_configured_families_only(tmp_path, capsys, data_dir, pegasus,
+def test_pegasus_registers_the_configured_families_only(tmp_path, capsys, profiled, pegasus,
                                                         monkeypatch):
+    data_dir = profiled
     configure(tmp_path, monkeypatch, "qemu:///system")
     rc, out = run_register(*peg_args(tmp_path, data_dir), capsys=capsys)
     assert rc == 0, out
     text = (tmp_path / "work" / "pegasus" / "kvm_providers.peg.mof").read_text()
     caps = parse_pegasus(text)["PG_ProviderCapabilities"]
-    assert sorted(c["ClassName"] for c in caps) == ["KVM_RegisteredProfile", "KVM_Thing",
-                                                    "KVM_ThingAssoc", "KVM_ThingIndication"]
+    assert sorted(c["ClassName"] for c in caps) == [
+        "KVM_ComputerSystem", "KVM_HostSystem", "KVM_RegisteredProfile", "KVM_Thing",
+        "KVM_ThingAssoc", "KVM_ThingIndication"]
     # another family configured: the module is registered anew with its classes
     configure(tmp_path, monkeypatch, "qemu:///system", "xen:///")
     rc, out = run_register(*peg_args(tmp_path, data_dir), capsys=capsys)
@@ -100,11 +113,47 @@ def test_pegasus_registers_the_configured_families_only(tmp_path, capsys, data_d
     text = (tmp_path / "work" / "pegasus" / "kvm_providers.peg.mof").read_text()
     caps = parse_pegasus(text)["PG_ProviderCapabilities"]
     assert sorted(c["ClassName"] for c in caps) == [
-        "KVM_RegisteredProfile", "KVM_Thing", "KVM_ThingAssoc", "KVM_ThingIndication",
+        "KVM_ComputerSystem", "KVM_HostSystem", "KVM_RegisteredProfile", "KVM_Thing",
+        "KVM_ThingAssoc", "KVM_ThingIndication", "Xen_ComputerSystem", "Xen_HostSystem",
         "Xen_RegisteredProfile", "Xen_Thing", "Xen_ThingAssoc"]
     assert PEGASUS_MODULE in pegasus.modules()
+    # the profiles Pegasus' interop provider answers name the registered classes only:
+    # the ones of the first registration (cimprovider -r keeps them, cimmof does not
+    # replace them) were removed
+    assert conforming(pegasus) == {"KVM_ComputerSystem", "KVM_HostSystem",
+                                   "Xen_ComputerSystem", "Xen_HostSystem"}
     assert run_register("--unregister", *peg_args(tmp_path, data_dir), capsys=capsys)[0] == 0
     assert PEGASUS_MODULE not in pegasus.modules()
+    assert profile_paths(pegasus) == []
+
+
+def profile_paths(repo):
+    """The PG_ProviderProfileCapabilities / PG_ProviderReferencedProfiles in the stand-in."""
+    return [p for insts in repo.profile_instances().values() for p in insts]
+
+
+def conforming(repo):
+    """Every ConformingElements class of the profile capabilities in the stand-in."""
+    out: set = set()
+    for insts in repo.profile_instances().values():
+        for path, inst in insts.items():
+            if path.startswith("PG_ProviderProfileCapabilities."):
+                (cap,) = parse_pegasus(inst["mof"])["PG_ProviderProfileCapabilities"]
+                out |= set(cap["ConformingElements"])
+    return out
+
+
+def test_pegasus_unregister_removes_the_profile_registration(tmp_path, capsys, profiled,
+                                                              pegasus):
+    data_dir = profiled
+    """cimprovider -r removes the module, its providers and PG_ProviderCapabilities, not
+    the PG_ProviderProfileCapabilities / PG_ProviderReferencedProfiles of the module:
+    unregistering deletes those itself (and a registration those left behind)."""
+    rc, out = run_register(*peg_args(tmp_path, data_dir), capsys=capsys)
+    assert rc == 0, out
+    assert profile_paths(pegasus)
+    assert run_register("--unregister", *peg_args(tmp_path, data_dir), capsys=capsys)[0] == 0
+    assert profile_paths(pegasus) == []
 
 
 @pytest.mark.parametrize("bad", ["kvm,vmware", ","])

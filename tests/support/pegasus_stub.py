@@ -62,6 +62,7 @@ def opt(name, default=None):
 def classes(ns):
     return repo["ns"].get(ns.lower())
 
+PROFILE_CLASSES = ("PG_ProviderProfileCapabilities", "PG_ProviderReferencedProfiles")
 COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 ITEM = re.compile(r"(\[(?:[^\[\]\"]|\"(?:[^\"\\]|\\.)*\")*\]\s*)?\b(class|instance\s+of)\s+(\w+)\s*(?::\s*(\w+))?\s*\{", re.I)
@@ -119,6 +120,19 @@ if tool == "cimmof":
                     print(f"cimmof: CIM_ERR_FAILED: no provider module for {name}")
                     sys.exit(1)
                 mod["caps"] += 1
+                if name in PROFILE_CLASSES:
+                    # kept in the repository as instances: cimprovider -r leaves them
+                    # (ProviderRegistrationManager deletes PG_Provider and
+                    # PG_ProviderCapabilities only), and cimmof of one that exists
+                    # warns and keeps the old one (INSTANCE_EXISTS_WARNING)
+                    path = (f'{name}.CapabilityID="{vals["CapabilityID"]}",'
+                            f'ProviderModuleName="{vals["ProviderModuleName"]}",'
+                            f'ProviderName="{vals["ProviderName"]}"')
+                    insts = repo.setdefault("instances", {}).setdefault(ns.lower(), {})
+                    if path in insts:
+                        print(f"cimmof: Warning: instance already exists: {path}")
+                    else:
+                        insts[path] = dict(vals, mof=text[m.start():end])
         save()
     sys.exit(0)
 
@@ -202,6 +216,18 @@ if tool == "cimcli":
         del cls[name]
         save()
         sys.exit(0)
+    insts = repo.setdefault("instances", {}).setdefault(ns.lower(), {})
+    if op == "ni" and args[1] in PROFILE_CLASSES:
+        for path in insts:
+            if path.split(".", 1)[0] == args[1]:
+                print(path)
+        sys.exit(0)
+    if op == "di" and args[1].split(".", 1)[0] in PROFILE_CLASSES:
+        if insts.pop(args[1], None) is None:
+            print("cimcli CIMException: CIM_ERR_NOT_FOUND")
+            sys.exit(1)
+        save()
+        sys.exit(0)
     if op == "ni" and args[1] == "CIM_Namespace":
         for name in repo["nsnames"]:
             print(f'//host/{ns}:PG_Namespace.CreationClassName="PG_Namespace",'
@@ -250,6 +276,11 @@ class PegasusRepo:
 
     def classes(self, ns: str) -> set[str]:
         return {c["name"] for c in self.data()["ns"].get(ns.lower(), {}).values()}
+
+    def profile_instances(self) -> dict:
+        """{namespace: {path: {property: value}}} of PG_ProviderProfileCapabilities and
+        PG_ProviderReferencedProfiles instances."""
+        return self.data().get("instances", {})
 
     def modules(self) -> dict:
         return self.data()["modules"]
