@@ -17,6 +17,7 @@ import abc
 
 from typing import Any, Iterable
 
+from kvm_providers.schema.valuemaps import CIM_AffectedJobElement
 from kvm_providers.virt import jobs as vjobs
 
 from .common import AssociationProvider, Role, providers_for
@@ -29,6 +30,7 @@ _AFFECTED = ["ComputerSystem", "VirtualSystemSettingData", "VirtualSystemSnapsho
              "StorageVolumeResourceAllocationSettingData"]
 # The modules whose operations register more affected elements (register_affected).
 _REGISTERING = (volume_job, snapshot_paths)
+_EFFECTS = CIM_AffectedJobElement.ElementEffects
 _OWNERS = ["VirtualSystemManagementService", "ResourcePoolConfigurationService",
            "VirtualSystemSnapshotService", "VirtualSystemMigrationService", "ComputerSystem"]
 
@@ -72,7 +74,7 @@ class AffectedJobElementProvider(_JobAssociation):
         inst = super()._instance(model, refs, keys_only)
         if not keys_only and "ElementEffects" in model:
             created = "ComputerSystem" not in refs["AffectedElement"].classname
-            inst["ElementEffects"] = [5 if created else 4]
+            inst["ElementEffects"] = [_EFFECTS.Create if created else _EFFECTS.Element_Integrity]
         return inst
 
 

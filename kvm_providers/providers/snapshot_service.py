@@ -36,12 +36,13 @@ from pywbem import CIMError, CIMInstance, CIMInstanceName, Uint16, Uint32
 
 from kvm_providers.cimxml.embedded import EmbeddedInstanceError, decode_embedded_instance
 from kvm_providers.schema import default_schema
+from kvm_providers.schema.valuemaps import CIM_EnabledLogicalElement
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt import keys, list_domains, lookup_domain, snapshots
 from kvm_providers.virt.connection import Host
 from kvm_providers.virt.domain import DomainRef
 
-from .common import PerHostProvider, VirtProvider, fill, providers_for
+from .common import ENABLED_AND_OK, PerHostProvider, VirtProvider, fill, providers_for
 from .common.jobs import start_job, wait_sync
 from .common.paths import cs_of_path
 from .common.snapshot_paths import (CAPABILITIES_ID, SERVICE_NAME, parse_snapshot_vssd_id,
@@ -86,8 +87,8 @@ class SnapshotServiceProvider(PerHostProvider):
             "Caption": "Virtual System Snapshot Service",
             "Description": "Creates, applies and destroys snapshots of virtual systems "
                            "(libvirt snapshots)",
-            "EnabledState": 2, "EnabledDefault": 2, "RequestedState": 12,
-            "OperationalStatus": [2], "HealthState": 5, "Started": True,
+            **ENABLED_AND_OK, "EnabledDefault": CIM_EnabledLogicalElement.EnabledDefault.Enabled,
+            "Started": True,
         })
 
     # -- parameters ----------------------------------------------------------------------

@@ -27,18 +27,6 @@ KNOWN_LITERALS: set[tuple[str, str]] = {
     # CIM_CIMXMLCommunicationMechanism.CIMXMLProtocolVersion: its Value "1.0" names no
     # constant (a number is no identifier)
     (PACKAGE + ".cimom.interop", "CIMXMLProtocolVersion"),
-    # snapshot and job providers: other work in progress (issue 13)
-    (PACKAGE + ".providers.snapshot_service", "EnabledState"),
-    (PACKAGE + ".providers.snapshot_service", "EnabledDefault"),
-    (PACKAGE + ".providers.snapshot_service", "RequestedState"),
-    (PACKAGE + ".providers.snapshot_service", "OperationalStatus"),
-    (PACKAGE + ".providers.snapshot_service", "HealthState"),
-    (PACKAGE + ".providers.common.jobs", "ProbableCause"),
-    (PACKAGE + ".providers.common.jobs", "ErrorSourceFormat"),
-    (PACKAGE + ".providers.common.jobs", "LocalOrUtcTime"),
-    (PACKAGE + ".providers.common.jobs", "ErrorType"),
-    (PACKAGE + ".providers.common.jobs", "PerceivedSeverity"),
-    (PACKAGE + ".providers.job_associations", "ElementEffects"),
     # the libvirt layer knows no CIM (and so none of its constants): IP version 4 or 6 is
     # the number itself
     (PACKAGE + ".virt.nwfilter", "HdrIPVersion"),

@@ -33,7 +33,7 @@ import pywbem
 from pywbem import (CIMDateTime, CIMError, CIMInstance, CIMInstanceName, CIMProperty, Uint16,
                     Uint32)
 
-from kvm_providers.schema.valuemaps import CIM_ConcreteJob, CIM_ManagedSystemElement
+from kvm_providers.schema.valuemaps import CIM_ConcreteJob, CIM_Error, CIM_ManagedSystemElement
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt import keys, manager
 # The resolvers of jobs a restart may find running register when their modules load:
@@ -231,7 +231,7 @@ def job_values(host: Host, job: vjobs.Job) -> dict[str, Any]:
         "TimeBeforeRemoval": _interval(job.time_before_removal),
         "Cancellable": job.cancellable,
         "Owner": f"{host.family}_{job.owner}" if job.owner else None,
-        "LocalOrUtcTime": Uint16(2),      # UTC
+        "LocalOrUtcTime": Uint16(CIM_ConcreteJob.LocalOrUtcTime.UTC_Time),
         "StatusDescriptions": figures_descriptions(job),
     }
 
@@ -274,16 +274,20 @@ def error_instance(host: Host, job: vjobs.Job) -> Optional[CIMInstance]:
         return None
     status = _STATUS.get(job.error_kind, pywbem.CIM_ERR_FAILED)
     err = CIMInstance("CIM_Error")
-    err["ErrorType"] = Uint16(10 if job.error_kind == vjobs.ERR_NOT_SUPPORTED else 4)
+    err["ErrorType"] = Uint16(CIM_Error.ErrorType.Unsupported_Operation_Error
+                             if job.error_kind == vjobs.ERR_NOT_SUPPORTED
+                             else CIM_Error.ErrorType.Software_Error)
     err["OwningEntity"] = "kvm_providers"
     err["MessageID"] = f"KVMP{job.error_code or 1:04d}"
     err["Message"] = job.error_message or job.status
     err["MessageArguments"] = [job.operation, job.domain or ""]
-    err["PerceivedSeverity"] = Uint16(2 if job.error_kind == vjobs.ERR_CANCELLED else 5)
-    err["ProbableCause"] = Uint16(1)
+    err["PerceivedSeverity"] = Uint16(CIM_Error.PerceivedSeverity.Information
+                                     if job.error_kind == vjobs.ERR_CANCELLED
+                                     else CIM_Error.PerceivedSeverity.Major)
+    err["ProbableCause"] = Uint16(CIM_Error.ProbableCause.Other)
     err["ProbableCauseDescription"] = job.error_kind
     err["ErrorSource"] = job_path(host, job).to_wbem_uri()
-    err["ErrorSourceFormat"] = Uint16(2)
+    err["ErrorSourceFormat"] = Uint16(CIM_Error.ErrorSourceFormat.CIMObjectPath)
     err["CIMStatusCode"] = Uint32(status)
     err["CIMStatusCodeDescription"] = CIMError(status).status_code_name
     return err
