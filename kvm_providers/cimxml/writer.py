@@ -16,7 +16,7 @@ from typing import Any, Iterable, Optional
 from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanceName,
                     CIMQualifierDeclaration)
 
-from ..provider._fastcim import FAST, iter_props
+from ..provider._fastcim import FAST, iter_keybindings, iter_props
 from ..provider.values import INT_TYPES
 
 __all__ = ["esc", "attr", "value_text", "instance_xml", "instancename_xml",
@@ -116,11 +116,32 @@ def _keyvalue(value: Any) -> str:
     return f'<KEYVALUE VALUETYPE="string">{esc(str(value))}</KEYVALUE>'
 
 
+#: Start tags of INSTANCENAME per class name and of KEYBINDING per key name: an
+#: enumeration writes the same few thousands of times.
+_NAME_TAGS: dict[str, str] = {}
+_KEY_TAGS: dict[str, str] = {}
+
+
 def instancename_xml(path: CIMInstanceName) -> str:
     """<INSTANCENAME> of a path (namespace and host are not part of it)."""
-    parts = [f'<INSTANCENAME CLASSNAME="{attr(path.classname)}">']
-    for name, value in path.keybindings.items():
-        parts.append(f'<KEYBINDING NAME="{attr(name)}">{_keyvalue(value)}</KEYBINDING>')
+    cn = path.classname
+    head = _NAME_TAGS.get(cn)
+    if head is None:
+        head = f'<INSTANCENAME CLASSNAME="{attr(cn)}">'
+        if len(_NAME_TAGS) < 20000:
+            _NAME_TAGS[cn] = head
+    parts = [head]
+    for name, value in iter_keybindings(path):
+        tag = _KEY_TAGS.get(name)
+        if tag is None:
+            tag = f'<KEYBINDING NAME="{attr(name)}">'
+            if len(_KEY_TAGS) < 20000:
+                _KEY_TAGS[name] = tag
+        if type(value) is str:
+            parts.append(f'{tag}<KEYVALUE VALUETYPE="string">{esc(value)}</KEYVALUE>'
+                         '</KEYBINDING>')
+        else:
+            parts.append(f"{tag}{_keyvalue(value)}</KEYBINDING>")
     parts.append("</INSTANCENAME>")
     return "".join(parts)
 

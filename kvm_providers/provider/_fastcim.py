@@ -20,7 +20,7 @@ from pywbem import CIMInstanceName, CIMProperty
 from pywbem._nocasedict import NocaseDict
 
 __all__ = ["FAST", "new_property", "set_prop", "has_prop", "iter_props", "EMPTY_QUALIFIERS",
-           "NocaseDict", "copy_path"]
+           "NocaseDict", "copy_path", "iter_keybindings"]
 
 _new = object.__new__
 
@@ -170,3 +170,11 @@ def iter_props(props: NocaseDict) -> Iterator[tuple[str, CIMProperty]]:
     else:
         for name, prop in props.items():
             yield name.casefold(), prop
+
+
+def iter_keybindings(path: CIMInstanceName) -> Any:
+    """(name, value) pairs of a path's key bindings, in order, without pywbem's property
+    and view layers (the CIM-XML writer reads one path per enumerated instance)."""
+    if _FAST_PATH:
+        return path._keybindings._data.values()
+    return path.keybindings.items()

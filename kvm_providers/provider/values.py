@@ -60,9 +60,16 @@ def _to_bool(value: Any) -> bool:
 
 
 def _int_coercer(cls: type) -> Callable[[Any], Any]:
+    lo, hi = cls.minvalue, cls.maxvalue  # type: ignore[attr-defined]
+    new = int.__new__
+
     def conv(value: Any) -> Any:
         if type(value) is cls:
             return value
+        if type(value) is int and lo <= value <= hi:
+            # What cls(value) makes, without pywbem's argument handling and checks
+            # (0.2 against 0.86 us; every integer an enumeration reads comes here).
+            return new(cls, value)
         if isinstance(value, bool):
             raise ValueError(f"boolean {value!r} given for an integer")
         if isinstance(value, str):

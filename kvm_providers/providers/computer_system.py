@@ -28,11 +28,10 @@ from typing import Any, Iterator, Optional
 import pywbem
 
 from kvm_providers.model import manage
-from kvm_providers.virt import (DomainNotFound, domain_state, has_managed_save, keys,
-                                lifecycle, list_domains, lookup_domain)
+from kvm_providers.virt import DomainNotFound, keys, lifecycle, list_domains, lookup_domain
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt.jobs_resolvers import SAVE_RESOLVER
-from kvm_providers.virt.domain import DomainRef
+from kvm_providers.virt.domain import DomainRef, state_and_saved
 
 from .common import VirtProvider, providers_for, put, states, wanted_in
 from .common.jobs import start_job
@@ -57,8 +56,7 @@ class ComputerSystemProvider(VirtProvider):
             return
         need_state = any(name in _STATE_PROPS for name, _ in plan)
         if need_state:
-            state = domain_state(ref)[0]
-            saved = state == states.SHUTOFF and has_managed_save(ref)
+            state, saved = state_and_saved(ref)
         for name, pspec in plan:
             if name == "ElementName":
                 value: Any = ref.name

@@ -45,7 +45,7 @@ from .query import if_supported, parse_xml, request_memo, storage_pools, volume_
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "may_have_snapshots", "domain_xml", "prefetch_xml",
-           "iter_domain_xml",
+           "iter_domain_xml", "state_and_saved",
            "host_facts", "system_hostname", "host_reachable", "storage_pools", "XML_FLAGS", "parse_xml"]
 
 LOG = logging.getLogger(__name__)
@@ -201,6 +201,43 @@ def has_managed_save(ref: DomainRef) -> bool:
             return False
     return request_memo(("virt.managedsave", host.label, host.generation, ref.uuid), compute)
 
+
+
+def state_and_saved(ref: DomainRef) -> tuple[int, bool]:
+    """(libvirt state, whether the domain is shut off with a managed save image): what
+    a ComputerSystem's state properties need (:func:`domain_state`,
+    :func:`has_managed_save`).
+
+    For one domain through a daemon (a GetInstance, the source check of an
+    association), both are asked at once on helpers of the connection: one round
+    trip instead of two (issue 16), the saved image asked even of a running domain.
+    """
+    host = ref.host
+    scope = current_scope()
+    skey = ("virt.state", host.label, host.generation, ref.uuid)
+    mkey = ("virt.managedsave", host.label, host.generation, ref.uuid)
+    if scope is None or host.in_process or _listed(host) or skey in scope or mkey in scope:
+        state = domain_state(ref)[0]
+        return state, state == libvirt.VIR_DOMAIN_SHUTOFF and has_managed_save(ref)
+
+    def call(method: str, *args: Any) -> Any:
+        try:
+            return getattr(ref.dom, method)(*args)
+        except libvirt.libvirtError as exc:
+            return exc
+    st_call = host.submit(call, "state", 0, on=ref.dom)
+    saved_call = host.submit(call, "hasManagedSaveImage", 0, on=ref.dom)
+    st, image = st_call.result(), saved_call.result()
+    if isinstance(st, libvirt.libvirtError):
+        raise host.translate(st, f"getting the state of {ref.name!r}")
+    if isinstance(image, libvirt.libvirtError):
+        err = host.translate(image, f"checking the save image of {ref.name!r}")
+        if isinstance(err, (DomainNotFound, HostUnavailable)):
+            raise err   # a hung or lost host fails the request, never reports "no image"
+        image = False
+    scope[skey] = (st[0], st[1])
+    scope[mkey] = bool(image)
+    return st[0], st[0] == libvirt.VIR_DOMAIN_SHUTOFF and bool(image)
 
 # -- XML -------------------------------------------------------------------------------
 

@@ -76,10 +76,11 @@ class View:
 
     def _index(self) -> dict:
         kids: dict = {}
-        for child in self.el:
-            tag = child.tag
-            if tag not in kids and isinstance(tag, str):
-                kids[tag] = child
+        setdefault = kids.setdefault
+        # Elements only (lxml filters comments and processing instructions in C); the
+        # first child of each tag, as find() answers.
+        for child in self.el.iterchildren(etree.Element):
+            setdefault(child.tag, child)
         self._kids = kids
         return kids
 

@@ -553,6 +553,61 @@ def test_enumerations_through_a_daemon_keep_one_call_in_flight(layer, monkeypatc
     finally:
         d.cleanup()
 
+
+@pytest.mark.libvirtd
+def test_getinstance_of_a_system_asks_state_and_save_image_at_once(layer, monkeypatch):
+    """Through libvirtd, GetInstance of one ComputerSystem asks its state and whether it
+    has a managed save image together (one round trip, not two), each once, after the
+    lookup; the state properties are those of a shut-off guest without an image."""
+    import threading
+    import time
+
+    from pywbem import CIMInstanceName as Name
+
+    from tests.fixtures.generate import bench_domain_xml
+    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    d = PrivateLibvirtd().start()
+    try:
+        uri = d.uri("qemu")
+        lv = libvirt.open(uri)
+        lv.defineXML(bench_domain_xml(0, dtype="qemu"))
+        layer(uri)
+        lock = threading.Lock()
+        state = {"now": 0, "most": 0}
+        calls = count_libvirt_calls(monkeypatch, {
+            libvirt.virConnect: ("lookupByName",),
+            libvirt.virDomain: ("state", "hasManagedSaveImage", "XMLDesc")}, qualified=True)
+
+        def track(name):
+            real = getattr(libvirt.virDomain, name)
+
+            def tracked(self, *args, **kwargs):
+                with lock:
+                    state["now"] += 1
+                    state["most"] = max(state["most"], state["now"])
+                try:
+                    time.sleep(0.05)
+                    return real(self, *args, **kwargs)
+                finally:
+                    with lock:
+                        state["now"] -= 1
+            monkeypatch.setattr(libvirt.virDomain, name, tracked)
+        track("state")
+        track("hasManagedSaveImage")
+        h = Harness()
+        cs = h.GetInstance(Name("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                       "Name": "guest0000"}, namespace=VIRT))
+        assert cs["EnabledState"] == 3 and cs["ElementName"] == "guest0000"
+        assert calls["virConnect.lookupByName"] == 1
+        assert calls["virDomain.state"] == 1 and calls["virDomain.hasManagedSaveImage"] == 1
+        assert calls["virDomain.XMLDesc"] == 0
+        assert state["most"] == 2
+        lv.close()
+    finally:
+        d.cleanup()
+
 # -- snapshots: what listing them costs, and one parse per distinct definition ------------
 
 #: Snapshots of the snapshot node's guests: names per guest (a chain), and whether each
