@@ -6,8 +6,6 @@ other.  A private libvirtd serves the test driver with a node of guests with sna
 from __future__ import annotations
 
 import os
-import threading
-import time
 
 import libvirt
 import pytest
@@ -17,9 +15,9 @@ from kvm_providers import virt
 from kvm_providers.config import Config
 from kvm_providers.provider import request_scope
 from kvm_providers.virt import snapshots as vsnap
-from kvm_providers.virt.domain import XML_READ_AHEAD
 from tests.fixtures.generate import _NODE_HEAD, bench_domain_xml
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+from tests.support.libvirt_calls import track_in_flight
 
 pytestmark = [pytest.mark.libvirtd,
               pytest.mark.skipif(not libvirtd_available(), reason="libvirtd not installed")]
@@ -73,23 +71,7 @@ def host(daemon):
 def in_flight(monkeypatch):
     """The most getXMLDesc calls of snapshots seen running at once (each made to last
     a little, so that calls made side by side overlap whatever the machine's load)."""
-    real = libvirt.virDomainSnapshot.getXMLDesc
-    lock = threading.Lock()
-    state = {"now": 0, "most": 0, "calls": 0}
-
-    def slow(self, *args, **kwargs):
-        with lock:
-            state["now"] += 1
-            state["calls"] += 1
-            state["most"] = max(state["most"], state["now"])
-        try:
-            time.sleep(0.05)
-            return real(self, *args, **kwargs)
-        finally:
-            with lock:
-                state["now"] -= 1
-    monkeypatch.setattr(libvirt.virDomainSnapshot, "getXMLDesc", slow)
-    return state
+    return track_in_flight(monkeypatch, [(libvirt.virDomainSnapshot, "getXMLDesc")], 0.05)
 
 
 def _expected(daemon) -> dict[str, list[tuple[str, bool, bytes]]]:
@@ -126,7 +108,7 @@ def test_an_enumeration_reads_several_domains_snapshots_at_once(daemon, host, in
     assert got == want
     assert in_flight["calls"] == sum(len(v) for v in SNAPS.values())
     # several at once, never more than libvirtd serves one client at a time (5)
-    assert 1 < in_flight["most"] <= XML_READ_AHEAD < 5
+    assert 1 < in_flight["most"] <= vsnap.SNAPSHOT_READ_AHEAD < 5
 
 
 def test_one_domains_snapshots_are_read_several_at_once(daemon, host, in_flight):
@@ -136,4 +118,4 @@ def test_one_domains_snapshots_are_read_several_at_once(daemon, host, in_flight)
         ref = next(r for r in virt.list_domains(host) if r.name == "guest0000")
         got = _seen(vsnap.list_snapshots(ref))
     assert got == want and in_flight["calls"] == len(want)
-    assert 1 < in_flight["most"] <= XML_READ_AHEAD
+    assert 1 < in_flight["most"] <= vsnap.SNAPSHOT_READ_AHEAD
