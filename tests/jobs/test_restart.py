@@ -146,17 +146,4 @@ def test_a_save_running_in_libvirtd_is_followed_across_a_restart(tmp_path):
     finally:
         for s in servers:
             s.stop()
-        try:
-            for dom in lv.listAllDomains():
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-        except libvirt.libvirtError:
-            pass
-        lv.close()
-        for pid in d.qemu_pids():
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-        d.cleanup()
+        d.teardown_guests(lv, libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)

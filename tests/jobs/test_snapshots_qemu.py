@@ -129,21 +129,8 @@ def env():
     finally:
         if server is not None:
             server.stop()
-        for dom in lv.listAllDomains():
-            try:
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-                                  libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-            except libvirt.libvirtError:
-                pass
-        lv.close()
-        for pid in d.qemu_pids():
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-        d.cleanup()
+        d.teardown_guests(lv, libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                          libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
 
 
 def _c14n(el) -> bytes:

@@ -114,20 +114,7 @@ def guest():
     finally:
         if server is not None:
             server.stop()
-        for dom in conn.listAllDomains():
-            try:
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-            except libvirt.libvirtError:
-                pass
-        conn.close()
-        for pid in d.qemu_pids():
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-        d.cleanup()
+        d.teardown_guests(conn, libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
 
 
 def test_define_with_host_defaults(guest):

@@ -82,20 +82,7 @@ def guests():
                 time.sleep(0.2)
         yield d, conn
     finally:
-        for dom in conn.listAllDomains():
-            try:
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-            except libvirt.libvirtError:
-                pass
-        conn.close()
-        for pid in d.qemu_pids():
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-        d.cleanup()
+        d.teardown_guests(conn)
 
 
 @pytest.fixture

@@ -179,17 +179,4 @@ def test_burning_guest_in_cim_metrics_page_and_alerts(tmp_path):
             lst.stop()
         if srv is not None:
             srv.stop()
-        for dom in conn_lv.listAllDomains():
-            try:
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-            except libvirt.libvirtError:
-                pass
-        conn_lv.close()
-        for pid in d.qemu_pids():
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-        d.cleanup()
+        d.teardown_guests(conn_lv)

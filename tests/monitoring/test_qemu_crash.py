@@ -81,17 +81,4 @@ def test_guest_panic_is_a_crash_alert_without_polling(tmp_path):
             lst.stop()
         if srv is not None:
             srv.stop()
-        for dom in lv.listAllDomains():
-            try:
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-            except libvirt.libvirtError:
-                pass
-        lv.close()
-        for pid in d.qemu_pids():
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-        d.cleanup()
+        d.teardown_guests(lv)

@@ -4,7 +4,9 @@ operation, pywbem objects built per instance, and the CIM-XML the values path wr
 
 from __future__ import annotations
 
+import contextlib
 import re
+from typing import Any, Callable, Iterator
 
 import libvirt
 import pytest
@@ -15,7 +17,7 @@ from kvm_providers.cimxml import writer as W
 from kvm_providers.provider import model as model_module
 from kvm_providers.provider import request_scope
 
-from tests.support.libvirt_calls import count_libvirt_calls
+from tests.support.libvirt_calls import count_libvirt_calls, track_in_flight
 
 from .harness import Harness
 
@@ -360,23 +362,20 @@ def test_model_answers_alike_before_and_after_its_properties_are_built():
     assert "InstanceID" in emptied and emptied["ResourceType"] is None and len(emptied) == 0
 
 
-@pytest.mark.libvirtd
-def test_disk_capacities_through_a_daemon_in_batches(layer, monkeypatch):
-    """Through libvirtd: an enumeration of DiskRASDs asks each volume's size once, in
-    batches of neighbours (no lookup by path, one listing per pool), and gets the
-    sizes libvirt reports; a single GetInstance asks one."""
+@contextlib.contextmanager
+def _bench_daemon(n: int, capacity: Callable[[int], int]) -> Iterator[tuple[Any, Any, Any]]:
+    """A private libvirtd with a directory pool ``images`` holding two volumes of
+    ``capacity(i)`` bytes for each of `n` benchmark-shaped guests that use them:
+    (daemon, connection, pool); skips when libvirtd is not installed."""
     import os
 
     from tests.fixtures.generate import bench_domain_xml
     from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
-    from kvm_providers.virt import query
     if not libvirtd_available():
         pytest.skip("libvirtd not installed")
-    monkeypatch.setattr(query, "VOLUME_BATCH", 8)
     d = PrivateLibvirtd().start()
     try:
-        uri = d.uri("qemu")
-        lv = libvirt.open(uri)
+        lv = libvirt.open(d.uri("qemu"))
         images = os.path.join(d.workdir, "images")
         os.makedirs(images)
         if os.geteuid() == 0:
@@ -385,13 +384,28 @@ def test_disk_capacities_through_a_daemon_in_batches(layer, monkeypatch):
             f"<pool type='dir'><name>images</name><target><path>{images}</path></target>"
             "</pool>", 0)
         pool.create(0)
-        n = 12
         for i in range(n):
             for vol in (f"guest{i:04d}-a.qcow2", f"guest{i:04d}-b.img"):
-                pool.createXML(f"<volume><name>{vol}</name><capacity>{(i + 1) << 20}"
+                pool.createXML(f"<volume><name>{vol}</name><capacity>{capacity(i)}"
                                "</capacity><allocation>0</allocation><target><format "
                                "type='raw'/></target></volume>", 0)
             lv.defineXML(bench_domain_xml(i, dtype="qemu", image_dir=images))
+        yield d, lv, pool
+        lv.close()
+    finally:
+        d.cleanup()
+
+
+@pytest.mark.libvirtd
+def test_disk_capacities_through_a_daemon_in_batches(layer, monkeypatch):
+    """Through libvirtd: an enumeration of DiskRASDs asks each volume's size once, in
+    batches of neighbours (no lookup by path, one listing per pool), and gets the
+    sizes libvirt reports; a single GetInstance asks one."""
+    from kvm_providers.virt import query
+    monkeypatch.setattr(query, "VOLUME_BATCH", 8)
+    n = 12
+    with _bench_daemon(n, lambda i: (i + 1) << 20) as (d, lv, pool):
+        uri = d.uri("qemu")
         pool.createXML("<volume><name>spare.img</name><capacity>4096</capacity>"
                        "<target><format type='raw'/></target></volume>", 0)
         layer(uri)
@@ -412,9 +426,6 @@ def test_disk_capacities_through_a_daemon_in_batches(layer, monkeypatch):
         one = h.GetInstance(disks[5].path)
         assert one["VirtualQuantity"] == disks[5]["VirtualQuantity"]
         assert calls["virStorageVol.info"] == 1
-        lv.close()
-    finally:
-        d.cleanup()
 
 
 
@@ -427,30 +438,11 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
     reported with its new size; a file changed too recently is not kept."""
     import os
 
-    from tests.fixtures.generate import bench_domain_xml
-    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
     from kvm_providers.virt import query
-    if not libvirtd_available():
-        pytest.skip("libvirtd not installed")
-    d = PrivateLibvirtd().start()
-    try:
+    n = 6
+    with _bench_daemon(n, lambda i: (i + 1) << 20) as (d, lv, pool):
         uri = d.uri("qemu")
-        lv = libvirt.open(uri)
         images = os.path.join(d.workdir, "images")
-        os.makedirs(images)
-        if os.geteuid() == 0:
-            os.chown(images, d.uid, d.gid)
-        pool = lv.storagePoolDefineXML(
-            f"<pool type='dir'><name>images</name><target><path>{images}</path></target>"
-            "</pool>", 0)
-        pool.create(0)
-        n = 6
-        for i in range(n):
-            for vol in (f"guest{i:04d}-a.qcow2", f"guest{i:04d}-b.img"):
-                pool.createXML(f"<volume><name>{vol}</name><capacity>{(i + 1) << 20}"
-                               "</capacity><allocation>0</allocation><target><format "
-                               "type='raw'/></target></volume>", 0)
-            lv.defineXML(bench_domain_xml(i, dtype="qemu", image_dir=images))
         layer(uri)
         calls = count_libvirt_calls(monkeypatch, {
             libvirt.virStoragePool: ("listAllVolumes",),
@@ -482,9 +474,6 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
         assert sorted(grown.values()) == [32 << 20, 64 << 20], now
         assert [k for k, v in grown.items() if v == 64 << 20][0].startswith("guest0002/")
         assert [k for k, v in grown.items() if v == 32 << 20][0].startswith("guest0004/")
-        lv.close()
-    finally:
-        d.cleanup()
 
 
 @pytest.mark.libvirtd
@@ -493,54 +482,12 @@ def test_enumerations_through_a_daemon_keep_one_call_in_flight(layer, monkeypatc
     one call after the other, never several of either at once on the connection (several in
     flight make libvirt's client wake its event loop thread tens of times per call, each
     wake-up taking the GIL from the request), and still each once."""
-    import os
-    import threading
-    import time
-
-    from tests.fixtures.generate import bench_domain_xml
-    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
-    if not libvirtd_available():
-        pytest.skip("libvirtd not installed")
-    d = PrivateLibvirtd().start()
-    try:
+    n = 24
+    with _bench_daemon(n, lambda i: 1 << 20) as (d, lv, pool):
         uri = d.uri("qemu")
-        lv = libvirt.open(uri)
-        images = os.path.join(d.workdir, "images")
-        os.makedirs(images)
-        if os.geteuid() == 0:
-            os.chown(images, d.uid, d.gid)
-        pool = lv.storagePoolDefineXML(
-            f"<pool type='dir'><name>images</name><target><path>{images}</path></target>"
-            "</pool>", 0)
-        pool.create(0)
-        n = 24
-        for i in range(n):
-            for vol in (f"guest{i:04d}-a.qcow2", f"guest{i:04d}-b.img"):
-                pool.createXML(f"<volume><name>{vol}</name><capacity>1048576</capacity>"
-                               "<allocation>0</allocation><target><format type='raw'/>"
-                               "</target></volume>", 0)
-            lv.defineXML(bench_domain_xml(i, dtype="qemu", image_dir=images))
         layer(uri)
-        lock = threading.Lock()
-        state = {"now": 0, "most": 0, "calls": 0}
-
-        def track(cls, name):
-            real = getattr(cls, name)
-
-            def tracked(self, *args, **kwargs):
-                with lock:
-                    state["now"] += 1
-                    state["calls"] += 1
-                    state["most"] = max(state["most"], state["now"])
-                try:
-                    time.sleep(0.002)       # long enough for calls started together to meet
-                    return real(self, *args, **kwargs)
-                finally:
-                    with lock:
-                        state["now"] -= 1
-            monkeypatch.setattr(cls, name, tracked)
-        track(libvirt.virDomain, "XMLDesc")
-        track(libvirt.virStorageVol, "info")
+        state = track_in_flight(monkeypatch, [(libvirt.virDomain, "XMLDesc"),
+                                              (libvirt.virStorageVol, "info")], 0.002)
         h = Harness()
         assert len(h.EnumerateInstances(VIRT, "KVM_VirtualSystemSettingData")) == n
         assert state == {"now": 0, "most": 1, "calls": n}
@@ -549,9 +496,6 @@ def test_enumerations_through_a_daemon_keep_one_call_in_flight(layer, monkeypatc
         assert len(disks) == 2 * n and all(r["VirtualQuantity"] == 1048576 for r in disks)
         # The XML read ahead and the sizes asked meanwhile: one call of each at most.
         assert state["most"] <= 2 and state["calls"] == n + 2 * n
-        lv.close()
-    finally:
-        d.cleanup()
 
 
 @pytest.mark.libvirtd
@@ -559,43 +503,15 @@ def test_getinstance_of_a_system_asks_state_and_save_image_at_once(layer, monkey
     """Through libvirtd, GetInstance of one ComputerSystem asks its state and whether it
     has a managed save image together (one round trip, not two), each once, after the
     lookup; the state properties are those of a shut-off guest without an image."""
-    import threading
-    import time
-
     from pywbem import CIMInstanceName as Name
 
-    from tests.fixtures.generate import bench_domain_xml
-    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
-    if not libvirtd_available():
-        pytest.skip("libvirtd not installed")
-    d = PrivateLibvirtd().start()
-    try:
-        uri = d.uri("qemu")
-        lv = libvirt.open(uri)
-        lv.defineXML(bench_domain_xml(0, dtype="qemu"))
-        layer(uri)
-        lock = threading.Lock()
-        state = {"now": 0, "most": 0}
+    with _bench_daemon(1, lambda i: 1 << 20) as (d, lv, pool):
+        layer(d.uri("qemu"))
         calls = count_libvirt_calls(monkeypatch, {
             libvirt.virConnect: ("lookupByName",),
             libvirt.virDomain: ("state", "hasManagedSaveImage", "XMLDesc")}, qualified=True)
-
-        def track(name):
-            real = getattr(libvirt.virDomain, name)
-
-            def tracked(self, *args, **kwargs):
-                with lock:
-                    state["now"] += 1
-                    state["most"] = max(state["most"], state["now"])
-                try:
-                    time.sleep(0.05)
-                    return real(self, *args, **kwargs)
-                finally:
-                    with lock:
-                        state["now"] -= 1
-            monkeypatch.setattr(libvirt.virDomain, name, tracked)
-        track("state")
-        track("hasManagedSaveImage")
+        state = track_in_flight(monkeypatch, [(libvirt.virDomain, "state"),
+                                              (libvirt.virDomain, "hasManagedSaveImage")], 0.05)
         h = Harness()
         cs = h.GetInstance(Name("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
                                                        "Name": "guest0000"}, namespace=VIRT))
@@ -604,9 +520,6 @@ def test_getinstance_of_a_system_asks_state_and_save_image_at_once(layer, monkey
         assert calls["virDomain.state"] == 1 and calls["virDomain.hasManagedSaveImage"] == 1
         assert calls["virDomain.XMLDesc"] == 0
         assert state["most"] == 2
-        lv.close()
-    finally:
-        d.cleanup()
 
 # -- snapshots: what listing them costs, and one parse per distinct definition ------------
 
