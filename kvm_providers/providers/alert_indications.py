@@ -43,7 +43,7 @@ from kvm_providers.virt.alerts import Alert
 from kvm_providers.virt.errors import VirtError
 
 from .common.base import VIRT_NS
-from .common.indication_hooks import ActiveFilters
+from .common.indication_hooks import IndicationHooks
 from .common.metric_paths import datetime_of, element_path, format_value
 from .common.paths import host_system_name
 
@@ -187,52 +187,13 @@ class _Watcher:
 
 # -- the module hooks (called by the CIM server) ---------------------------------------------
 
-_lock = threading.Lock()
-_watcher: Optional[_Watcher] = None
-_active = ActiveFilters()     # indication class -> active filters
-
-
-def get_providers(env):
-    """No instance providers: {P}_AlertIndication is an indication."""
-    return {}
-
-
-def authorize_filter(env, filter, namespace, classname, owner):  # noqa: A002
-    """Every subscriber may receive alerts (no per-element rights exist)."""
-    return True
-
-
-def activate_filter(env, filter, namespace, classname, first_activation):  # noqa: A002
-    _active.activate(classname)
-
-
-def deactivate_filter(env, filter, namespace, classname, last_activation):  # noqa: A002
-    _active.deactivate(classname, last_activation)
-
-
-def enable_indications(env):
-    """The first subscription appeared: watch the collector and libvirt's events."""
-    global _watcher
-    with _lock:
-        if _watcher is not None:
-            return
-        handle = env.get_cimom_handle()
-        watcher = _watcher = _Watcher(handle.PrepareAttachThread())
-    watcher.start()
-    env.get_logger().log_info("alert indications: watching metrics and libvirt events")
-
-
-def disable_indications(env):
-    """The last subscription went away: stop watching."""
-    global _watcher
-    with _lock:
-        watcher, _watcher = _watcher, None
-    if watcher is not None:
-        watcher.stop()
-
-
-def shutdown(env):
-    """The module is unloaded (server stop)."""
-    disable_indications(env)
-    with _lock:
-        _active.clear()
+_hooks = IndicationHooks(lambda handle: _Watcher(handle.PrepareAttachThread()),
+                         started="alert indications: watching metrics and libvirt events")
+_active = _hooks.active       # indication class -> active filters
+get_providers = _hooks.get_providers
+authorize_filter = _hooks.authorize_filter
+activate_filter = _hooks.activate_filter
+deactivate_filter = _hooks.deactivate_filter
+enable_indications = _hooks.enable_indications
+disable_indications = _hooks.disable_indications
+shutdown = _hooks.shutdown

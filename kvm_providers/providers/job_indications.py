@@ -28,9 +28,6 @@ snapshots made outside this service are not reported).
 from __future__ import annotations
 
 import logging
-import queue
-import socket
-import threading
 from typing import Any, Optional
 
 from pywbem import CIMError, CIMInstance
@@ -38,7 +35,7 @@ from pywbem import CIMError, CIMInstance
 from kvm_providers.virt import jobs as vjobs
 
 from .common.base import VIRT_NS
-from .common.indication_hooks import ActiveFilters, embedded_property
+from .common.indication_hooks import IndicationHooks, JobEventDeliverer, embedded_property
 from .common.jobs import host_of_job, job_instance
 from .common.snapshot_paths import modelled, snapshot_vssd_path
 
@@ -53,61 +50,22 @@ QUEUE_SIZE = 10000
 _SNAPSHOT_OPS = ("CreateSnapshot", "DestroySnapshot", "DestroySnapshotTree")
 
 
-class _Deliverer:
+class _Deliverer(JobEventDeliverer):
     """Job events -> indications, in one thread."""
 
-    def __init__(self, handle: Any):
-        self.handle = handle
-        self.events: queue.Queue = queue.Queue(QUEUE_SIZE)
-        self.hostname = socket.gethostname()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="job-indications")
-        self.dropped = 0
+    what = "job indications"
 
-    def start(self) -> None:
-        vjobs.jobs().add_listener(self.on_event)
-        self.thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        vjobs.jobs().remove_listener(self.on_event)
-        try:
-            self.events.put_nowait(None)
-        except queue.Full:
-            pass
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
-
-    def on_event(self, event: str, job: vjobs.Job, previous: Optional[vjobs.Job]) -> None:
-        """The job manager's listener: queue and return."""
+    def wanted(self, event: str, job: vjobs.Job) -> bool:
         cls = CLASSES.get(event)
         if cls is None:
-            return
+            return False
         snapshot_event = event == "modified" and job.state == vjobs.COMPLETED and \
             job.operation in _SNAPSHOT_OPS and \
-            (_active.get("cim_instcreation") or _active.get("cim_instdeletion"))
-        if not _active.get(cls.lower()) and not snapshot_event:
-            return
-        try:
-            self.events.put_nowait((cls, job, previous))
-        except queue.Full:
-            self.dropped += 1
-            if self.dropped == 1:
-                LOG.warning("job indications: queue full, indications dropped")
+            bool(_active.get("cim_instcreation") or _active.get("cim_instdeletion"))
+        return bool(_active.get(cls.lower())) or snapshot_event
 
-    def _run(self) -> None:
-        self.handle.AttachThread()
-        try:
-            while True:
-                item = self.events.get()
-                if item is None:
-                    return
-                try:
-                    self._deliver(*item)
-                except Exception:  # pylint: disable=broad-except
-                    LOG.exception("job indications: delivery failed")
-        finally:
-            self.handle.DetachThread()
-
-    def _deliver(self, cls: str, job: vjobs.Job, previous: Optional[vjobs.Job]) -> None:
+    def deliver(self, event: str, job: vjobs.Job, previous: Optional[vjobs.Job]) -> None:
+        cls = CLASSES[event]
         host = host_of_job(job)
         if host is None:
             return
@@ -162,50 +120,13 @@ class _Deliverer:
 
 # -- the module hooks (called by the CIM server) -----------------------------------------------
 
-_lock = threading.Lock()
-_deliverer: Optional[_Deliverer] = None
-_active = ActiveFilters()     # indication class -> active filters
-
-
-def get_providers(env):
-    """No instance providers: the classes of this module are indications."""
-    return {}
-
-
-def authorize_filter(env, filter, namespace, classname, owner):  # noqa: A002
-    """Every subscriber may follow jobs (the jobs are visible to every client)."""
-    return True
-
-
-def activate_filter(env, filter, namespace, classname, first_activation):  # noqa: A002
-    _active.activate(classname)
-
-
-def deactivate_filter(env, filter, namespace, classname, last_activation):  # noqa: A002
-    _active.deactivate(classname, last_activation)
-
-
-def enable_indications(env):
-    """The first filter appeared: listen to the job manager."""
-    global _deliverer
-    with _lock:
-        if _deliverer is not None:
-            return
-        handle = env.get_cimom_handle()
-        _deliverer = _Deliverer(handle.PrepareAttachThread())
-        deliverer = _deliverer
-    deliverer.start()
-
-
-def disable_indications(env):
-    global _deliverer
-    with _lock:
-        deliverer, _deliverer = _deliverer, None
-    if deliverer is not None:
-        deliverer.stop()
-
-
-def shutdown(env):
-    disable_indications(env)
-    with _lock:
-        _active.clear()
+_hooks = IndicationHooks(lambda handle: _Deliverer(handle.PrepareAttachThread(),
+                                                   "job-indications", QUEUE_SIZE))
+_active = _hooks.active       # indication class -> active filters
+get_providers = _hooks.get_providers
+authorize_filter = _hooks.authorize_filter
+activate_filter = _hooks.activate_filter
+deactivate_filter = _hooks.deactivate_filter
+enable_indications = _hooks.enable_indications
+disable_indications = _hooks.disable_indications
+shutdown = _hooks.shutdown

@@ -58,7 +58,7 @@ from kvm_providers.virt.connection import Host
 from kvm_providers.virt.errors import VirtError
 
 from .common.base import VIRT_NS
-from .common.indication_hooks import ActiveFilters, embedded_property
+from .common.indication_hooks import IndicationHooks, embedded_property
 from .common.paths import cs_path, vssd_path
 
 __all__ = ["get_providers", "enable_indications", "disable_indications", "activate_filter",
@@ -346,55 +346,14 @@ def _differs(a: CIMInstance, b: CIMInstance) -> bool:
 
 # -- the module hooks (called by the CIM server) ---------------------------------------------
 
-_lock = threading.Lock()
-_watcher: Optional[_Watcher] = None
-_active = ActiveFilters()     # indication class -> active filters
-
-
-def get_providers(env):
-    """No instance providers: the classes of this module are indications."""
-    return {}
-
-
-def authorize_filter(env, filter, namespace, classname, owner):  # noqa: A002
-    """Every subscriber may receive lifecycle indications (no per-domain rights exist)."""
-    return True
-
-
-def activate_filter(env, filter, namespace, classname, first_activation):  # noqa: A002
-    """A filter for `classname` became active: indications of that class are wanted."""
-    _active.activate(classname)
-
-
-def deactivate_filter(env, filter, namespace, classname, last_activation):  # noqa: A002
-    _active.deactivate(classname, last_activation)
-
-
-def enable_indications(env):
-    """The first subscription appeared: watch the hosts."""
-    global _watcher
-    with _lock:
-        if _watcher is not None:
-            return
-        handle = env.get_cimom_handle()
-        _watcher = _Watcher(handle.PrepareAttachThread())
-        watcher = _watcher
-    watcher.start(handle)
-    env.get_logger().log_info("lifecycle indications: watching domain events")
-
-
-def disable_indications(env):
-    """The last subscription went away: stop watching."""
-    global _watcher
-    with _lock:
-        watcher, _watcher = _watcher, None
-    if watcher is not None:
-        watcher.stop()
-        env.get_logger().log_info("lifecycle indications: stopped watching domain events")
-
-
-def shutdown(env):
-    """The module is unloaded (server stop)."""
-    disable_indications(env)
-    with _lock:
-        _active.clear()
+_hooks = IndicationHooks(lambda handle: _Watcher(handle.PrepareAttachThread()), start_with_handle=True,
+                         started="lifecycle indications: watching domain events",
+                         stopped="lifecycle indications: stopped watching domain events")
+_active = _hooks.active       # indication class -> active filters
+get_providers = _hooks.get_providers
+authorize_filter = _hooks.authorize_filter
+activate_filter = _hooks.activate_filter
+deactivate_filter = _hooks.deactivate_filter
+enable_indications = _hooks.enable_indications
+disable_indications = _hooks.disable_indications
+shutdown = _hooks.shutdown

@@ -16,17 +16,14 @@ subscribe to as well.  The job manager's listener only queues; one thread
 from __future__ import annotations
 
 import logging
-import queue
-import socket
-import threading
-from typing import Any, Optional
+from typing import Optional
 
 from pywbem import CIMDateTime, CIMError, CIMInstance
 
 from kvm_providers.virt import jobs as vjobs
 
 from .common.base import VIRT_NS
-from .common.indication_hooks import ActiveFilters, embedded_property
+from .common.indication_hooks import IndicationHooks, JobEventDeliverer, embedded_property
 from .common.jobs import host_of_job, job_instance
 
 __all__ = ["get_providers", "enable_indications", "disable_indications", "activate_filter",
@@ -42,60 +39,16 @@ SUFFIXES = {"created": "ComputerSystemMigrationJobCreatedIndication",
             "deleted": "ComputerSystemMigrationJobDeletedIndication"}
 QUEUE_SIZE = 10000
 
-_lock = threading.Lock()
-_active = ActiveFilters()     # indication class -> active filters
 
-
-class _Deliverer:
+class _Deliverer(JobEventDeliverer):
     """Migration job events -> indications, in one thread."""
 
-    def __init__(self, handle: Any):
-        self.handle = handle
-        self.events: queue.Queue = queue.Queue(QUEUE_SIZE)
-        self.hostname = socket.gethostname()
-        self.thread = threading.Thread(target=self._run, daemon=True,
-                                       name="migration-indications")
-        self.dropped = 0
+    what = "migration job indications"
 
-    def start(self) -> None:
-        vjobs.jobs().add_listener(self.on_event)
-        self.thread.start()
+    def wanted(self, event: str, job: vjobs.Job) -> bool:
+        return job.operation in OPERATIONS and event in SUFFIXES
 
-    def stop(self, timeout: float = 5.0) -> None:
-        vjobs.jobs().remove_listener(self.on_event)
-        try:
-            self.events.put_nowait(None)
-        except queue.Full:
-            pass
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
-
-    def on_event(self, event: str, job: vjobs.Job, previous: Optional[vjobs.Job]) -> None:
-        """The job manager's listener: queue migration jobs' events and return."""
-        if job.operation not in OPERATIONS or event not in SUFFIXES:
-            return
-        try:
-            self.events.put_nowait((event, job, previous))
-        except queue.Full:
-            self.dropped += 1
-            if self.dropped == 1:
-                LOG.warning("migration job indications: queue full, indications dropped")
-
-    def _run(self) -> None:
-        self.handle.AttachThread()
-        try:
-            while True:
-                item = self.events.get()
-                if item is None:
-                    return
-                try:
-                    self._deliver(*item)
-                except Exception:  # pylint: disable=broad-except
-                    LOG.exception("migration job indications: delivery failed")
-        finally:
-            self.handle.DetachThread()
-
-    def _deliver(self, event: str, job: vjobs.Job, previous: Optional[vjobs.Job]) -> None:
+    def deliver(self, event: str, job: vjobs.Job, previous: Optional[vjobs.Job]) -> None:
         host = host_of_job(job)
         if host is None:
             return
@@ -120,47 +73,15 @@ class _Deliverer:
                       exc.status_description)
 
 
-_deliverer: Optional[_Deliverer] = None
+# -- the module hooks (called by the CIM server) -----------------------------------------------
 
-
-def get_providers(env):
-    """No instance providers: the classes of this module are indications."""
-    return {}
-
-
-def authorize_filter(env, filter, namespace, classname, owner):  # noqa: A002
-    """Every subscriber may follow migration jobs (jobs are visible to every client)."""
-    return True
-
-
-def activate_filter(env, filter, namespace, classname, first_activation):  # noqa: A002
-    _active.activate(classname)
-
-
-def deactivate_filter(env, filter, namespace, classname, last_activation):  # noqa: A002
-    _active.deactivate(classname, last_activation)
-
-
-def enable_indications(env):
-    """The first filter appeared: listen to the job manager."""
-    global _deliverer
-    with _lock:
-        if _deliverer is not None:
-            return
-        _deliverer = _Deliverer(env.get_cimom_handle().PrepareAttachThread())
-        deliverer = _deliverer
-    deliverer.start()
-
-
-def disable_indications(env):
-    global _deliverer
-    with _lock:
-        deliverer, _deliverer = _deliverer, None
-    if deliverer is not None:
-        deliverer.stop()
-
-
-def shutdown(env):
-    disable_indications(env)
-    with _lock:
-        _active.clear()
+_hooks = IndicationHooks(lambda handle: _Deliverer(handle.PrepareAttachThread(),
+                                                   "migration-indications", QUEUE_SIZE))
+_active = _hooks.active       # indication class -> active filters
+get_providers = _hooks.get_providers
+authorize_filter = _hooks.authorize_filter
+activate_filter = _hooks.activate_filter
+deactivate_filter = _hooks.deactivate_filter
+enable_indications = _hooks.enable_indications
+disable_indications = _hooks.disable_indications
+shutdown = _hooks.shutdown

@@ -134,8 +134,8 @@ THIS_MACHINE = {
                               "machine",
     PACKAGE + ".cimom.server": "the embedded server's own name",
     PACKAGE + ".providers.lifecycle_indications": "SourceInstanceHost: the CIM server",
-    PACKAGE + ".providers.job_indications": "SourceInstanceHost: the CIM server",
-    PACKAGE + ".providers.migration_indications": "SourceInstanceHost: the CIM server",
+    PACKAGE + ".providers.common.indication_hooks": "SourceInstanceHost: the CIM server "
+                                                     "(job and migration-job indications)",
 }
 
 

@@ -206,8 +206,8 @@ def _build(env: BuildEnv, el: Any, p: Props) -> Any:
         p.put("NetworkName", network_name(host, p, where))
     elif ntype == "bridge":
         if not p.get_("NetworkName"):
-            # libvirt-cim's words and status (CIM_ERR_FAILED), which its clients test for
-            # (cimtest VirtualSystemManagementService/19); DSP0200 lists the code.
+            # libvirt-cim's words and status (CIM_ERR_FAILED), which its clients look for
+            # (docs/compat.md); DSP0200 lists the code.
             words = "No Network bridge name specified" if p.get_("NetworkName") is None \
                 else "Bridge name is empty"
             raise VirtError(f"{where}: {words} (NetworkName, the bridge, is needed for "
