@@ -34,8 +34,8 @@ from pywbem import CIMError, CIMInstance
 
 from kvm_providers.virt import jobs as vjobs
 
-from .common.base import VIRT_NS
-from .common.indication_hooks import IndicationHooks, JobEventDeliverer, embedded_property
+from .common.indication_hooks import (IndicationHooks, JobEventDeliverer, deliver_indication,
+                                      instance_indication)
 from .common.jobs import host_of_job, job_instance
 from .common.snapshot_paths import modelled, snapshot_vssd_path
 
@@ -102,20 +102,9 @@ class _Deliverer(JobEventDeliverer):
                     self._send(CLASSES["deleted"], inst, None)
 
     def _send(self, cls: str, source: CIMInstance, previous: Optional[CIMInstance]) -> None:
-        ind = CIMInstance(cls)
-        ind["SourceInstance"] = embedded_property("SourceInstance", source)
-        if previous is not None:
-            ind["PreviousInstance"] = embedded_property("PreviousInstance", previous)
-        if source.path is not None:
-            path = source.path.copy()
-            path.host = None
-            ind["SourceInstanceModelPath"] = path.to_wbem_uri()
-        ind["SourceInstanceHost"] = self.hostname
-        try:
-            self.handle.DeliverIndication(VIRT_NS, ind)
-        except CIMError as exc:
-            LOG.error("job indications: %s of %s not delivered: %s", cls,
-                      source.path or source.classname, exc.status_description)
+        deliver_indication(self.handle,
+                           instance_indication(cls, source, previous, self.hostname),
+                           self.what, source.path or source.classname)
 
 
 # -- the module hooks (called by the CIM server) -----------------------------------------------

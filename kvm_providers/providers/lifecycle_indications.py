@@ -58,7 +58,7 @@ from kvm_providers.virt.connection import Host
 from kvm_providers.virt.errors import VirtError
 
 from .common.base import VIRT_NS
-from .common.indication_hooks import IndicationHooks, embedded_property
+from .common.indication_hooks import IndicationHooks, deliver_indication, instance_indication
 from .common.paths import cs_path, vssd_path
 
 __all__ = ["get_providers", "enable_indications", "disable_indications", "activate_filter",
@@ -315,20 +315,9 @@ class _Watcher:
         cls = f"{host.family}_{kind}"
         if not _active.get(cls.lower()):
             return                    # nobody subscribed to this class
-        ind = CIMInstance(cls)
-        ind["SourceInstance"] = embedded_property("SourceInstance", source)
-        if previous is not None:
-            ind["PreviousInstance"] = embedded_property("PreviousInstance", previous)
-        if source.path is not None:
-            path = source.path.copy()
-            path.host = None
-            ind["SourceInstanceModelPath"] = path.to_wbem_uri()
-        ind["SourceInstanceHost"] = self.hostname
-        try:
-            self.handle.DeliverIndication(VIRT_NS, ind)
-        except CIMError as exc:
-            LOG.error("lifecycle indications: %s of %s not delivered: %s", cls,
-                      source.path or source.classname, exc.status_description)
+        deliver_indication(self.handle,
+                           instance_indication(cls, source, previous, self.hostname),
+                           "lifecycle indications", source.path or source.classname)
 
 
 def _description(exc: BaseException) -> str:

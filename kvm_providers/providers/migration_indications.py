@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from pywbem import CIMDateTime, CIMError, CIMInstance
+from pywbem import CIMDateTime
 
 from kvm_providers.virt import jobs as vjobs
 
-from .common.base import VIRT_NS
-from .common.indication_hooks import IndicationHooks, JobEventDeliverer, embedded_property
+from .common.indication_hooks import (IndicationHooks, JobEventDeliverer, deliver_indication,
+                                      instance_indication)
 from .common.jobs import host_of_job, job_instance
 
 __all__ = ["get_providers", "enable_indications", "disable_indications", "activate_filter",
@@ -56,21 +56,11 @@ class _Deliverer(JobEventDeliverer):
         if not _active.get(cls.lower()):
             return
         source = job_instance(host, job)
-        ind = CIMInstance(cls)
-        ind["IndicationIdentifier"] = source["InstanceID"]
-        ind["IndicationTime"] = CIMDateTime.now()
-        ind["SourceInstance"] = embedded_property("SourceInstance", source)
-        if previous is not None and event == "modified":
-            ind["PreviousInstance"] = embedded_property("PreviousInstance", job_instance(host, previous))
-        path = source.path.copy()
-        path.host = None
-        ind["SourceInstanceModelPath"] = path.to_wbem_uri()
-        ind["SourceInstanceHost"] = self.hostname
-        try:
-            self.handle.DeliverIndication(VIRT_NS, ind)
-        except CIMError as exc:
-            LOG.error("migration job indications: %s of job %s not delivered: %s", cls, job.id,
-                      exc.status_description)
+        prev = job_instance(host, previous) if previous is not None and event == "modified" \
+            else None
+        ind = instance_indication(cls, source, prev, self.hostname, first={
+            "IndicationIdentifier": source["InstanceID"], "IndicationTime": CIMDateTime.now()})
+        deliver_indication(self.handle, ind, self.what, f"job {job.id}")
 
 
 # -- the module hooks (called by the CIM server) -----------------------------------------------

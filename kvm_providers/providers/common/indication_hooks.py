@@ -18,11 +18,14 @@ from collections import Counter
 from typing import Any, Callable, Optional
 
 import pywbem
-from pywbem import CIMInstance
+from pywbem import CIMError, CIMInstance
 
 from kvm_providers.virt import jobs as vjobs
 
-__all__ = ["ActiveFilters", "IndicationHooks", "JobEventDeliverer", "embedded_property"]
+from .base import VIRT_NS
+
+__all__ = ["ActiveFilters", "IndicationHooks", "JobEventDeliverer", "embedded_property",
+           "instance_indication", "deliver_indication"]
 
 LOG = logging.getLogger(__name__)
 
@@ -60,6 +63,38 @@ class ActiveFilters:
 def embedded_property(name: str, inst: CIMInstance) -> pywbem.CIMProperty:
     """Property `name` holding `inst` as an embedded instance (SourceInstance, ...)."""
     return pywbem.CIMProperty(name, inst, type="string", embedded_object="instance")
+
+
+def instance_indication(cls: str, source: CIMInstance, previous: Optional[CIMInstance],
+                        hostname: str, first: Optional[dict[str, Any]] = None
+                        ) -> CIMInstance:
+    """An indication of class `cls` about `source` with CIM_InstIndication's properties:
+    `first` (properties set before them), SourceInstance, PreviousInstance where there
+    is one, SourceInstanceModelPath (the source's path without host) where it has a
+    path, and SourceInstanceHost `hostname` (the CIM server's)."""
+    ind = CIMInstance(cls)
+    for name, value in (first or {}).items():
+        ind[name] = value
+    ind["SourceInstance"] = embedded_property("SourceInstance", source)
+    if previous is not None:
+        ind["PreviousInstance"] = embedded_property("PreviousInstance", previous)
+    if source.path is not None:
+        path = source.path.copy()
+        path.host = None
+        ind["SourceInstanceModelPath"] = path.to_wbem_uri()
+    ind["SourceInstanceHost"] = hostname
+    return ind
+
+
+def deliver_indication(handle: Any, ind: CIMInstance, what: str, about: Any) -> None:
+    """Deliver `ind` in the virtualization namespace through the CIMOM `handle`; a
+    failure is logged (`what`: whose indications, `about`: what it is of), not raised:
+    one lost indication must not stop the delivering thread."""
+    try:
+        handle.DeliverIndication(VIRT_NS, ind)
+    except CIMError as exc:
+        LOG.error("%s: %s of %s not delivered: %s", what, ind.classname, about,
+                  exc.status_description)
 
 
 class IndicationHooks:
