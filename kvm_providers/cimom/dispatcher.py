@@ -405,10 +405,9 @@ class Dispatcher:
         return [self._inst(inst, ns, p["IncludeClassOrigin"])], ()
 
     def op_EnumerateInstances(self, ns, p, user):
-        insts = self.ops.enum_instances(ns, p["ClassName"], p["PropertyList"],
-                                        p["DeepInheritance"], user)
-        origin = p["IncludeClassOrigin"]
-        return (self._named(i, ns, origin) for i in insts), ()
+        form = W.InstanceForm("VALUE.NAMEDINSTANCE", ns, origin=p["IncludeClassOrigin"])
+        return self.ops.enum_instances_xml(ns, p["ClassName"], p["PropertyList"],
+                                           p["DeepInheritance"], user, form), ()
 
     def op_EnumerateInstanceNames(self, ns, p, user):
         names = self.ops.enum_instance_names(ns, p["ClassName"], user)
@@ -590,10 +589,10 @@ class Dispatcher:
 
     def op_OpenEnumerateInstances(self, ns, p, user):
         timeout = self._check_pull("OpenEnumerateInstances", p)
-        origin = p["IncludeClassOrigin"]
-        items = (self._with_path(i, ns, origin, "VALUE.INSTANCEWITHPATH")
-                 for i in self.ops.enum_instances(ns, p["ClassName"], p["PropertyList"],
-                                                  p["DeepInheritance"], user))
+        form = W.InstanceForm("VALUE.INSTANCEWITHPATH", ns, self.hostname,
+                              p["IncludeClassOrigin"])
+        items = self.ops.enum_instances_xml(ns, p["ClassName"], p["PropertyList"],
+                                            p["DeepInheritance"], user, form)
         return self._open(ns, "OpenEnumerateInstances", P.INSTANCES_WITH_PATH, items, timeout,
                           p["MaxObjectCount"], user)
 

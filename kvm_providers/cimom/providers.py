@@ -229,6 +229,28 @@ class Operations:
     def enum_instances(self, namespace: str, classname: str,
                        property_list: Optional[list[str]] = None, deep: bool = True,
                        user: Optional[str] = None) -> Iterator[CIMInstance]:
+        for module, paths, plist in self._enum_groups(namespace, classname, property_list,
+                                                      deep):
+            proxy = self.table.proxy(module)
+            gen = proxy.MI_enumInstancesMany(self.env(module, user), paths, plist)
+            yield from self._iter("EnumerateInstances", module, gen)
+
+    def enum_instances_xml(self, namespace: str, classname: str,
+                           property_list: Optional[list[str]], deep: bool,
+                           user: Optional[str], form: Any) -> Iterator[str]:
+        """enum_instances() as the response items of `form` (cimxml.writer.InstanceForm):
+        written straight from the providers' values where they offer it (no object per
+        instance, issue 16), else from their instances."""
+        for module, paths, plist in self._enum_groups(namespace, classname, property_list,
+                                                      deep):
+            proxy = self.table.proxy(module)
+            gen = proxy.MI_enumInstancesXml(self.env(module, user), paths, plist, form)
+            yield from self._iter("EnumerateInstances", module, gen)
+
+    def _enum_groups(self, namespace: str, classname: str,
+                     property_list: Optional[list[str]], deep: bool
+                     ) -> Iterator[tuple[str, list[CIMInstanceName], Optional[list[str]]]]:
+        """(module, class paths, PropertyList) of an enumeration, module by module."""
         classname = self.check_class(namespace, classname)
         if not deep:
             # Only the properties the requested class defines.
@@ -244,9 +266,7 @@ class Operations:
             by_module.setdefault(e.module, []).append(
                 CIMInstanceName(e.classname, namespace=namespace))
         for module, paths in by_module.items():
-            proxy = self.table.proxy(module)
-            gen = proxy.MI_enumInstancesMany(self.env(module, user), paths, property_list)
-            yield from self._iter("EnumerateInstances", module, gen)
+            yield module, paths, property_list
 
     def _instance_provider(self, namespace: str, classname: str, ptype: str, what: str):
         e = self.table.exact(namespace, classname, ptype)

@@ -20,6 +20,8 @@ from ..provider._fastcim import FAST, iter_keybindings, iter_props
 from ..provider.values import INT_TYPES
 
 __all__ = ["esc", "attr", "value_text", "instance_xml", "instancename_xml",
+           "instancename_head", "keybinding_xml", "instance_head", "values_plan",
+           "property_text", "unset_text", "property_xml", "InstanceForm",
            "localnamespacepath_xml", "namespacepath_xml", "instancepath_xml",
            "localinstancepath_xml", "classname_xml", "classpath_xml", "reference_xml",
            "class_xml", "qualifier_decl_xml", "paramvalue_xml", "error_xml", "message_head", "message_tail",
@@ -122,26 +124,33 @@ _NAME_TAGS: dict[str, str] = {}
 _KEY_TAGS: dict[str, str] = {}
 
 
+def instancename_head(classname: str) -> str:
+    """``<INSTANCENAME CLASSNAME="...">`` (cached per class name)."""
+    head = _NAME_TAGS.get(classname)
+    if head is None:
+        head = f'<INSTANCENAME CLASSNAME="{attr(classname)}">'
+        if len(_NAME_TAGS) < 20000:
+            _NAME_TAGS[classname] = head
+    return head
+
+
+def keybinding_xml(name: str, value: Any) -> str:
+    """<KEYBINDING> of key `name` with `value` (a key binding's value as a path holds it)."""
+    tag = _KEY_TAGS.get(name)
+    if tag is None:
+        tag = f'<KEYBINDING NAME="{attr(name)}">'
+        if len(_KEY_TAGS) < 20000:
+            _KEY_TAGS[name] = tag
+    if type(value) is str:
+        return f'{tag}<KEYVALUE VALUETYPE="string">{esc(value)}</KEYVALUE></KEYBINDING>'
+    return f"{tag}{_keyvalue(value)}</KEYBINDING>"
+
+
 def instancename_xml(path: CIMInstanceName) -> str:
     """<INSTANCENAME> of a path (namespace and host are not part of it)."""
-    cn = path.classname
-    head = _NAME_TAGS.get(cn)
-    if head is None:
-        head = f'<INSTANCENAME CLASSNAME="{attr(cn)}">'
-        if len(_NAME_TAGS) < 20000:
-            _NAME_TAGS[cn] = head
-    parts = [head]
+    parts = [instancename_head(path.classname)]
     for name, value in iter_keybindings(path):
-        tag = _KEY_TAGS.get(name)
-        if tag is None:
-            tag = f'<KEYBINDING NAME="{attr(name)}">'
-            if len(_KEY_TAGS) < 20000:
-                _KEY_TAGS[name] = tag
-        if type(value) is str:
-            parts.append(f'{tag}<KEYVALUE VALUETYPE="string">{esc(value)}</KEYVALUE>'
-                         '</KEYBINDING>')
-        else:
-            parts.append(f"{tag}{_keyvalue(value)}</KEYBINDING>")
+        parts.append(keybinding_xml(name, value))
     parts.append("</INSTANCENAME>")
     return "".join(parts)
 
@@ -299,16 +308,22 @@ def _model_xml(inst: CIMInstance, spec) -> str:
 
 #: Property texts remembered per property of a class plan: enumerations repeat the same
 #: few values (ResourceType, AllocationUnits, Caption ...) in every instance.
-_TEXTS_PER_PROPERTY = 64
+TEXTS_PER_PROPERTY = 64
 
 
-def _values_plan(spec, wanted: frozenset, complete: bool) -> tuple[dict, tuple, dict]:
-    """({folded name: (start tag, end tag, formatter, {value: text})} of the wanted
-    properties of class `spec`, ((folded name, text when unset), ...) in declaration
-    order, {names set: text of the others}); cached per class, PropertyList and
-    completeness.  The text when unset is the class default, else NULL, for a
-    complete instance; nothing otherwise."""
-    key = ("xmlplan", wanted, complete)
+def values_plan(spec, wanted: frozenset, complete: bool, origin: bool = False
+                ) -> tuple[dict, tuple, dict]:
+    """How the wanted properties of class `spec` are written: ({folded name: (start tag,
+    end tag, formatter, {value: text} or None)}, ((folded name, text when unset), ...)
+    in declaration order, {names set: text of the others}); cached per class,
+    PropertyList, completeness and `origin` (CLASSORIGIN attributes, from the class
+    spec).  The text when unset is the class default, else NULL, for a complete
+    instance; nothing otherwise.
+
+    The one description of a class's property texts: the values path of instance
+    models (:func:`instance_xml`) and the direct enumeration path
+    (:mod:`kvm_providers.provider.direct`) both write through it."""
+    key = ("xmlplan", wanted, complete, origin)
     plan = spec._cache.get(key)
     if plan is None:
         rows: dict[str, tuple] = {}
@@ -317,7 +332,7 @@ def _values_plan(spec, wanted: frozenset, complete: bool) -> tuple[dict, tuple, 
             if lk not in wanted:
                 continue
             start, end = _prop_tags(p.name, p.type, p.is_array, p.embedded_object,
-                                    p.reference_class, None)
+                                    p.reference_class, p.class_origin if origin else None)
             fmt = _formatter(p)
             # Not for reals: 0.0 == -0.0, but their texts differ.
             rows[lk] = (start, end, fmt, None if p.type in ("real32", "real64") else {})
@@ -328,43 +343,75 @@ def _values_plan(spec, wanted: frozenset, complete: bool) -> tuple[dict, tuple, 
     return plan
 
 
+def property_text(row: tuple, value: Any) -> str:
+    """The <PROPERTY> text of `value` (of the property's declared type, not None) for
+    `row`, a row of :func:`values_plan`."""
+    start, end, fmt, texts = row
+    # Values of one property have its declared type (converted), so equal values have
+    # equal texts; lists and instances are not hashable.
+    try:
+        text = texts.get(value) if texts is not None else None
+    except TypeError:
+        return start + fmt(value) + end
+    if text is None:
+        text = start + fmt(value) + end
+        if texts is not None and len(texts) < TEXTS_PER_PROPERTY:
+            texts[value] = text
+    return text
+
+
+def unset_text(unset: tuple, rest: dict, names: Any) -> str:
+    """The text of the properties of a complete instance that are not among `names`
+    (the folded names set, in the order set): `unset` and `rest` of :func:`values_plan`.
+    The instances of a class mostly set the same properties: the text of the others is
+    joined once per such set."""
+    if len(names) >= len(unset):
+        return ""
+    key = tuple(names)
+    text = rest.get(key)
+    if text is None:
+        text = "".join(t for lk, t in unset if lk not in names)
+        if len(rest) < TEXTS_PER_PROPERTY:
+            rest[key] = text
+    return text
+
+
+#: Start tags of INSTANCE per class name.
+_INSTANCE_TAGS: dict[str, str] = {}
+
+
+def instance_head(classname: str) -> str:
+    """``<INSTANCE CLASSNAME="...">`` (cached per class name)."""
+    head = _INSTANCE_TAGS.get(classname)
+    if head is None:
+        head = f'<INSTANCE CLASSNAME="{attr(classname)}">'
+        if len(_INSTANCE_TAGS) < 20000:
+            _INSTANCE_TAGS[classname] = head
+    return head
+
+
 def _values_xml(classname: str, spec, wanted: frozenset, complete: bool,
                 values: dict) -> str:
     """<INSTANCE> straight from a model's assigned values ({folded name: typed value}):
     the same text as :func:`_model_xml` writes for the same instance (properties in the
     order they were set, then the unset ones of a complete instance in declaration
     order), with no pywbem object built."""
-    rows, unset, rest = _values_plan(spec, wanted, complete)
-    parts = [f'<INSTANCE CLASSNAME="{attr(classname)}">']
+    rows, unset, rest = values_plan(spec, wanted, complete)
+    parts = [instance_head(classname)]
     append = parts.append
     for lk, value in values.items():
-        start, end, fmt, texts = rows[lk]
-        if value is None:
-            append(start + end)
-            continue
-        # Values of one property have its declared type (the model converted them),
-        # so equal values have equal texts; lists and instances are not hashable.
-        try:
-            text = texts.get(value) if texts is not None else None
-        except TypeError:
-            text, texts = None, None
-        if text is None:
-            text = start + fmt(value) + end
-            if texts is not None and len(texts) < _TEXTS_PER_PROPERTY:
-                texts[value] = text
-        append(text)
-    if len(values) < len(unset):
-        # The instances of a class mostly set the same properties: the text of the
-        # others is joined once per such set.
-        names = tuple(values)
-        text = rest.get(names)
-        if text is None:
-            text = "".join(t for lk, t in unset if lk not in values)
-            if len(rest) < _TEXTS_PER_PROPERTY:
-                rest[names] = text
-        append(text)
+        row = rows[lk]
+        append(row[0] + row[1] if value is None else property_text(row, value))
+    if complete:
+        append(unset_text(unset, rest, values))
     append("</INSTANCE>")
     return "".join(parts)
+
+
+def property_xml(prop: Any, class_origin: Optional[dict[str, str]] = None) -> str:
+    """<PROPERTY> (.ARRAY, .REFERENCE) of a pywbem CIMProperty; `class_origin` ({folded
+    name: class}) adds CLASSORIGIN."""
+    return _property_xml(prop, class_origin)
 
 
 def _property_xml(prop, class_origin: Optional[dict[str, str]]) -> str:
@@ -406,6 +453,48 @@ def instance_xml(inst: CIMInstance, class_origin: Optional[dict[str, str]] = Non
         append(close_tag)
     append("</INSTANCE>")
     return "".join(parts)
+
+
+class InstanceForm:
+    """How the instances of one enumeration response are written: each as
+    ``<tag>`` holding its name (VALUE.NAMEDINSTANCE: the INSTANCENAME) or its full path
+    (VALUE.INSTANCEWITHPATH, VALUE.OBJECTWITHPATH: the INSTANCEPATH with `host` and
+    `namespace`), then the INSTANCE, with CLASSORIGIN attributes if `origin`.
+
+    Both ways of writing an enumeration use it: :meth:`of_instance` for an instance
+    object, :meth:`item` for an instance written straight from its values
+    (:mod:`kvm_providers.provider.direct`), so the two write the same text.
+    """
+
+    __slots__ = ("tag", "namespace", "host", "origin", "_head", "_tail", "_path_head",
+                 "_path_tail")
+
+    def __init__(self, tag: str, namespace: str, host: Optional[str] = None,
+                 origin: bool = False):
+        self.tag = tag
+        self.namespace = namespace
+        self.host = host
+        self.origin = bool(origin)
+        self._head, self._tail = f"<{tag}>", f"</{tag}>"
+        if tag == "VALUE.NAMEDINSTANCE":
+            self._path_head = self._path_tail = ""
+        else:
+            self._path_head = f"<INSTANCEPATH>{namespacepath_xml(host or '', namespace)}"
+            self._path_tail = "</INSTANCEPATH>"
+
+    def of_instance(self, inst: CIMInstance, class_origin: Optional[dict[str, str]]) -> str:
+        """The item of an instance object (`class_origin` as for :func:`instance_xml`)."""
+        if self.tag == "VALUE.NAMEDINSTANCE":
+            name = instancename_xml(inst.path)
+        else:
+            name = instancepath_xml(inst.path, self.host or "", self.namespace)
+        return f"{self._head}{name}{instance_xml(inst, class_origin)}{self._tail}"
+
+    def item(self, name_xml: str, inst_xml: str) -> str:
+        """The item of an instance in this response's namespace: its INSTANCENAME and
+        INSTANCE texts."""
+        return (f"{self._head}{self._path_head}{name_xml}{self._path_tail}{inst_xml}"
+                f"{self._tail}")
 
 
 # Elements that pywbem writes self-closed when they have no content, and that

@@ -157,6 +157,14 @@ class CIMProvider2:
         """
         return None
 
+    def enum_direct(self, env, plans: list, form: Any) -> Optional[Iterator[str]]:
+        """Optional: the response items (``form.item(name, instance)`` texts) of every
+        instance of the classes of `plans` (provider.direct.DirectPlan, one per class
+        this provider serves), written straight from the provider's values, in any
+        order.  The embedded server's enumerations ask for it; None (the default) has
+        the host enumerate through enum_many / enum_instances and write the models."""
+        return None
+
     def set_instance(self, env, instance: CIMInstance, modify_existing: bool) -> CIMInstance:
         """Create or modify an instance."""
         raise CIMError(pywbem.CIM_ERR_NOT_SUPPORTED,

@@ -46,7 +46,8 @@ from ._fastcim import copy_path, has_prop, new_property, set_prop
 _new = object.__new__
 from .values import INT_TYPES, REAL_TYPES, coerce, converter
 
-__all__ = ["InstanceModel", "make_model", "fast_property", "filter_instance",
+__all__ = ["InstanceModel", "make_model", "fast_property", "filter_instance", "setters_of",
+           "wanted_set",
            "complete_instance", "model_from_instance", "check_values"]
 
 LOG = logging.getLogger(__name__)
@@ -135,9 +136,11 @@ _EXACT.update(INT_TYPES)
 _EXACT.update(REAL_TYPES)
 
 
-def _setters(spec: ClassSpec) -> dict[str, tuple]:
+def setters_of(spec: ClassSpec) -> dict[str, tuple]:
     """{folded property name: (PropSpec, converter, exact type, allowed values)} of a
-    class (cached); allowed values: see :func:`_allowed`."""
+    class (cached): how a value assigned to the property is converted and checked, for
+    the models and for the direct enumeration path (provider.direct); allowed values:
+    see :func:`_allowed`."""
     hit = spec._cache.get("setters")
     if hit is None:
         hit = {lk: (p, converter(p.type, p.is_array),
@@ -177,7 +180,7 @@ class InstanceModel(CIMInstance):
         self._path = path
         self._spec = spec
         self._wanted = wanted
-        self._setters = _setters(spec)
+        self._setters = setters_of(spec)
         self._vals: Optional[dict[str, Any]] = {}
         # complete_instance() was applied: wanted properties never set read as their
         # class default (else NULL), and are built so when materialized.
@@ -367,8 +370,10 @@ class InstanceModel(CIMInstance):
         return inst.__reduce__()
 
 
-def _wanted_set(spec: ClassSpec, property_list: Optional[Iterable[str]],
-                keys_only: bool) -> frozenset[str]:
+def wanted_set(spec: ClassSpec, property_list: Optional[Iterable[str]],
+               keys_only: bool) -> frozenset[str]:
+    """The folded names of the properties of `spec` a request wants (keys always;
+    only keys with `keys_only`; the PropertyList's others that the class defines)."""
     cache_key = ("wanted", None if property_list is None
                  else tuple(sorted(p.lower() for p in property_list)), keys_only)
     hit = spec._cache.get(cache_key)
@@ -398,7 +403,7 @@ def make_model(namespace: str, classname: str,
     """
     schema = schema or default_schema()
     spec = schema.spec(namespace, classname)
-    wanted = _wanted_set(spec, property_list, keys_only)
+    wanted = wanted_set(spec, property_list, keys_only)
     if path is None:
         path = CIMInstanceName(spec.name, namespace=namespace)
     else:

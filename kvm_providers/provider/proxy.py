@@ -32,9 +32,10 @@ from typing import Any, Callable, Iterator, Optional, TypeVar, Union, cast
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
-from ..schema import Schema
+from ..schema import Schema, default_schema
 from ..virt.errors import VirtError
 from .base import CIMProvider2
+from .direct import DirectPlan
 from .env import cim_error
 
 __all__ = ["ProviderProxy", "load_provider_module"]
@@ -154,6 +155,42 @@ class ProviderProxy:
             else:
                 for path in paths:
                     yield from prov.MI_enumInstances(env, path, propertyList)
+
+    @_translating
+    def MI_enumInstancesXml(self, env, objPaths: list[CIMInstanceName],
+                            propertyList: Optional[list[str]], form: Any) -> Iterator[str]:
+        """EnumerateInstances of several classes of this module as response items of
+        `form` (cimxml.writer.InstanceForm): written straight from the providers' values
+        where a provider offers it (CIMProvider2.enum_direct), else from the instance
+        objects of MI_enumInstancesMany (the embedded server; issue 16)."""
+        groups: dict[int, tuple[Any, list[CIMInstanceName]]] = {}
+        for path in objPaths:
+            prov = self.provider_for(path.classname)
+            groups.setdefault(id(prov), (prov, []))[1].append(path)
+        for prov, paths in groups.values():
+            items = None
+            if isinstance(prov, CIMProvider2):
+                schema = prov.schema or self.schema or default_schema()
+                plans = [DirectPlan.of(schema, p.namespace, p.classname, propertyList,
+                                       form.origin) for p in paths]
+                items = prov.enum_direct(env, plans, form)
+            if items is not None:
+                yield from items
+                continue
+            origins: dict[str, Optional[dict[str, str]]] = {}
+            for inst in self.MI_enumInstancesMany(env, paths, propertyList):
+                key = inst.classname.lower()
+                if key not in origins:
+                    origins[key] = self._origins(form, inst.classname)
+                yield form.of_instance(inst, origins[key])
+
+    def _origins(self, form: Any, classname: str) -> Optional[dict[str, str]]:
+        """{folded property name: class origin} of `classname` if the request asked for
+        class origins (IncludeClassOrigin), else None."""
+        if not form.origin:
+            return None
+        spec = (self.schema or default_schema()).spec(form.namespace, classname)
+        return {k: q.class_origin for k, q in spec.props.items()}
 
     @_translating
     def MI_getInstance(self, env, instanceName: CIMInstanceName,

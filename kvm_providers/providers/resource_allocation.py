@@ -21,6 +21,7 @@ from kvm_providers.model.kinds import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
 from .common import DomainViewProvider, fill_from_table, get_domain_doc, providers_for
+from .common.instances import write_from_table
 from .common.snapshot_paths import snapshot_setting
 
 __all__ = ["RASDProvider", "get_providers"]
@@ -41,6 +42,19 @@ class RASDProvider(DomainViewProvider):
             if not keys_only:
                 fill_from_table(inst, model, setting.table, setting.view, ctx)
             yield inst
+
+    def enum_direct(self, env, plans, form) -> Iterator[str]:
+        """Every instance of the classes of `plans` written straight to CIM-XML: the
+        values and order of :meth:`_instances` (InstanceID, then the kind's mapping
+        table), no model per instance (issue 16)."""
+        for doc, pairs in self._each_domain(plans):
+            host, name = doc.host, doc.ref.name
+            ctx = doc.context()
+            for plan, kind in pairs:
+                for setting in doc.settings_of(kind.name):
+                    texts, iname = plan.keyed(keys.device_id(host, name, setting.devid))
+                    write_from_table(texts, plan, setting.table, setting.view, ctx)
+                    yield form.item(iname, plan.instance_xml(texts))
 
     def get_instance(self, env, model) -> Optional[Any]:
         kind, _ = kind_for_class(model.classname)

@@ -25,6 +25,7 @@ from kvm_providers.virt.domain import DomainRef, DomainXML
 from kvm_providers.virt.snapshots import Snapshot, iter_snapshots, snapshot_names
 
 from .common import VirtProvider, fill, fill_from_table, providers_for
+from .common.instances import write_from_table, write_values
 from .common.snapshot_paths import (modelled, parse_snapshot_vssd_id, snapshot_doc,
                                     snapshot_vssd_id)
 
@@ -99,6 +100,32 @@ class SnapshotSettingsProvider(VirtProvider):
                     inst["InstanceID"] = snapshot_vssd_id(host, ref.name, snap.name)
                     fill(inst, model, snapshot_values(ref, snap), _PROPS)
                     yield inst
+
+    def enum_direct(self, env, plans, form) -> Iterator[str]:
+        """Every snapshot VSSD of the classes of `plans` written straight to CIM-XML:
+        the values and order of :meth:`enum_instances` (InstanceID, the definition's
+        VSSD table read once per distinct definition, the snapshot's own properties),
+        no model per instance (issue 16); each domain's snapshots are let go once
+        their instances are out."""
+        for plan in plans:
+            for host in self.hosts(plan.classname):
+                for ref, snaps in iter_snapshots(list_domains(host), release=True):
+                    # {id(definition): (definition, its texts)}: as in enum_instances.
+                    filled: dict[int, tuple[Optional[DomainXML], dict[str, str]]] = {}
+                    for snap in snaps:
+                        if not modelled(snap.name):
+                            continue
+                        texts, name = plan.keyed(snapshot_vssd_id(host, ref.name, snap.name))
+                        hit = filled.get(id(snap.doc))
+                        if hit is None:
+                            base = dict.fromkeys(texts, "")     # InstanceID first
+                            if snap.doc is not None:
+                                write_from_table(base, plan, VSSD, snap.doc.root_view,
+                                                 snap.doc.context())
+                            hit = filled[id(snap.doc)] = (snap.doc, base)
+                        texts = {**hit[1], **texts}
+                        write_values(texts, plan, snapshot_values(ref, snap), _PROPS)
+                        yield form.item(name, plan.instance_xml(texts))
 
     def enum_many(self, env, models, keys_only) -> Iterator[tuple[Any, Any]]:
         """The whole enumeration asked at once: each domain's snapshots (their parsed

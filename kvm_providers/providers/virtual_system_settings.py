@@ -17,6 +17,7 @@ from kvm_providers.model.vssd import VSSD
 from kvm_providers.virt.domain import DomainXML
 
 from .common import VirtProvider, fill_from_table, get_domain_doc, providers_for, put, wanted_in
+from .common.instances import write_from_table, write_values
 
 __all__ = ["VSSDProvider", "get_providers"]
 
@@ -60,6 +61,19 @@ class VSSDProvider(VirtProvider):
         for model in models:
             for inst in self.enum_instances(env, model, keys_only, release=True):
                 yield model, inst
+
+    def enum_direct(self, env, plans, form) -> Iterator[str]:
+        """Every instance of the classes of `plans` written straight to CIM-XML: the
+        values and order of :meth:`_fill` (InstanceID, the VSSD mapping table, then
+        VirtualSystemType), no model per instance (issue 16); each domain's parsed XML
+        is let go once its instance is out."""
+        for plan in plans:
+            for host in self.hosts(plan.classname):
+                for doc in iter_domain_xml(list_domains(host), release=True):
+                    texts, name = plan.keyed(keys.vssd_id(host, doc.name))
+                    write_from_table(texts, plan, VSSD, doc.root_view, doc.context())
+                    write_values(texts, plan, {"VirtualSystemType": host.family}, _EXTRA)
+                    yield form.item(name, plan.instance_xml(texts))
 
     def get_instance(self, env, model) -> Optional[Any]:
         hit = keys.parse_vssd_id(self.family(model.classname), model["InstanceID"])

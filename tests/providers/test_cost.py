@@ -728,3 +728,47 @@ def test_snapshot_vssds_enumerated_equal_those_read_one_by_one(snap_ops, snap_ur
         ref_model = want[inst["InstanceID"]]
         assert {k.lower(): v for k, v in ref_model.items() if v is not None} == \
             {k.lower(): v for k, v in inst.items() if v is not None}
+
+
+# -- enumerations written straight to CIM-XML (provider.direct) ----------------------------
+
+@pytest.mark.parametrize("op", ["EnumerateInstances", "OpenEnumerateInstances"])
+@pytest.mark.parametrize("classname", ["KVM_VirtualSystemSettingData",
+                                       "KVM_DiskResourceAllocationSettingData",
+                                       "KVM_NetResourceAllocationSettingData"])
+@pytest.mark.parametrize("plist", [None, ["ElementName", "Address"]])
+def test_server_enumerations_build_no_object_per_instance(snap_ops, monkeypatch, op,
+                                                          classname, plist):
+    """The embedded server's EnumerateInstances and OpenEnumerateInstances of the RASDs,
+    the VSSDs and the snapshot VSSDs write each instance straight from its values: no
+    instance model (not even the request's), no CIMInstance, no path object built per
+    instance (issue 16; before, each was a model copy with its path)."""
+    from pywbem import CIMClassName
+
+    from kvm_providers.cimom import pull
+    from kvm_providers.cimom.dispatcher import Dispatcher
+    from kvm_providers.cimxml.reader import Param, Request
+    built = {"models": 0, "instances": 0, "paths": 0}
+    for cls, name, what in ((model_module.InstanceModel, "__init__", "models"),
+                            (model_module.InstanceModel, "copy", "models"),
+                            (CIMInstance, "__init__", "instances"),
+                            (CIMInstanceName, "__init__", "paths"),
+                            (CIMInstanceName, "copy", "paths")):
+        real = getattr(cls, name)
+
+        def counting(*args, _real=real, _what=what, **kwargs):
+            built[_what] += 1
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(cls, name, counting)
+    params = {"classname": Param("ClassName", CIMClassName(classname))}
+    if plist is not None:
+        params["propertylist"] = Param("PropertyList", plist)
+    if op == "OpenEnumerateInstances":
+        params["maxobjectcount"] = Param("MaxObjectCount", "1000")
+    dispatcher = Dispatcher(snap_ops, pull.PullManager(), "localhost")
+    text = "".join(dispatcher.execute(Request("1", "1.0", True, op, VIRT, params)))
+    items = text.count("<VALUE.NAMEDINSTANCE>") + text.count("<VALUE.INSTANCEWITHPATH>")
+    assert items >= _GUESTS, text[:500]
+    assert "ERROR" not in text[:300]
+    assert built["models"] == built["instances"] == 0, built
+    assert built["paths"] <= 4, built       # the request's class paths, not per instance

@@ -186,6 +186,15 @@ class DomainViewProvider(VirtProvider, abc.ABC):
         return self._one_pass(models, keys_only)
 
     def _one_pass(self, models: list, keys_only: bool) -> Iterator[tuple[Any, Any]]:
+        for doc, pairs in self._each_domain(models):
+            for model, kind in pairs:
+                for inst in self._instances(model, doc, kind, keys_only):
+                    yield model, inst
+
+    def _each_domain(self, models: list) -> Iterator[tuple[DomainXML, list[tuple[Any, Any]]]]:
+        """(each domain's parsed XML, [(model, device kind), ...] of the `models` of its
+        family), one domain at a time, each let go once the next is asked for.
+        `models` are instance models, or anything with a ``classname`` (DirectPlans)."""
         by_family: dict[str, list[tuple[Any, Any]]] = {}
         for model in models:
             kind = self._kind(model.classname)
@@ -195,9 +204,7 @@ class DomainViewProvider(VirtProvider, abc.ABC):
         for pairs in by_family.values():
             for host in self.hosts(pairs[0][0].classname):
                 for doc in iter_domain_xml(list_domains(host), release=True):
-                    for model, kind in pairs:
-                        for inst in self._instances(model, doc, kind, keys_only):
-                            yield model, inst
+                    yield doc, pairs
 
 
 class PerHostProvider(VirtProvider, abc.ABC):

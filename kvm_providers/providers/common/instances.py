@@ -23,7 +23,7 @@ from kvm_providers.virt.mapping import Const, View
 from kvm_providers.virt.props import Props
 
 __all__ = ["wanted_in", "put", "fill_from_table", "fill", "ENABLED_AND_OK", "props_of",
-           "class_defaults"]
+           "class_defaults", "write_from_table", "write_values"]
 
 #: The state of an element that is simply up and well (the hosts, the services):
 #: Enabled, RequestedState Not Applicable (no state change is pending or possible),
@@ -117,6 +117,62 @@ def fill_from_table(inst: Any, model: Any, table: Mapping[str, Any], element: An
         if allowed is not None and (spec.is_array or value not in allowed):
             check_values(inst.classname, spec.name, spec.values, spec.is_array, value)
         vals[lk] = value
+
+
+def _direct_table_plan(plan: Any, table: Mapping[str, Any]) -> list[tuple]:
+    """[(folded name, reader, constant's text, raw types, {raw value: text})] of a table
+    for a DirectPlan: the properties and constants of :func:`_table_plan`, in the same
+    order.  Compiled with the first instance written (a constant's text - converted and
+    checked against the ValueMap as each model's fill does it - then too, so that an
+    enumeration refuses a bad constant where the model path refuses it: at its first
+    instance)."""
+    hit = plan.memo.get(id(table))
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    rows = []
+    for name, pspec in wanted_in(plan, table):
+        f = table[name]
+        lk = pspec.name.casefold()
+        if isinstance(f, Const):
+            value = coerce(pspec.type, pspec.is_array, f.value)
+            if value is not None:
+                rows.append((lk, None, plan.text(lk, value), None, None))
+        else:
+            raw, texts = plan.remembered(lk)
+            rows.append((lk, f.read, None, raw, texts))
+    plan.memo[id(table)] = (table, rows)      # the table is kept alive with its rows
+    return rows
+
+
+def write_from_table(texts: dict[str, str], plan: Any, table: Mapping[str, Any],
+                     element: Any, ctx: Any = None) -> None:
+    """fill_from_table() for the direct path (provider.direct): the property texts of
+    every wanted property that `table` maps, read from `element`, into `texts` (None
+    values leave a property unset, as they leave a model's)."""
+    view = element if type(element) is View else View(element)
+    text = plan.text
+    for lk, read, const, raw, known in _direct_table_plan(plan, table):
+        if read is None:
+            texts[lk] = const
+            continue
+        value = read(view, ctx)
+        if value is None:
+            continue
+        # The text of a value met before, else plan.text (conversion, check, format).
+        t = known.get(value) if known is not None and type(value) in raw else None
+        texts[lk] = t if t is not None else text(lk, value)
+
+
+def write_values(texts: dict[str, str], plan: Any, values: Mapping[str, Any],
+                 names: Sequence[str]) -> None:
+    """fill() for the direct path: the wanted properties of `names` from `values`
+    ({name: value or zero-argument callable}) into `texts`."""
+    for name, pspec in wanted_in(plan, names):
+        value = values[name]
+        if callable(value):
+            value = value()
+        if value is not None:
+            texts[pspec.name.casefold()] = plan.text(pspec.name.casefold(), value)
 
 
 def fill(inst: Any, model: Any, values: Mapping[str, Any],

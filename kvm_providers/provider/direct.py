@@ -1,0 +1,162 @@
+"""Enumerations written straight to CIM-XML, without an object per instance (issue 16).
+
+An enumeration of thousands of instances through instance models costs a model
+copy, a path copy and the interface's finish (namespace, filter, completion) per
+instance before the CIM-XML writer sees it.  A provider that can say, per
+instance, which values its properties have (a mapping table read from an
+element, a few computed values) writes the response items directly instead,
+through a :class:`DirectPlan`: compiled once per class, PropertyList and
+IncludeClassOrigin, it turns each value into its property's text with the
+models' conversion and ValueMap check (:func:`.model.setters_of`) and the
+writer's formatting (:func:`kvm_providers.cimxml.writer.values_plan`), so
+the text is the one the model path writes for the same instance, byte for
+byte: every wanted property (keys included), in the order set, then the unset
+ones in declaration order with their class default, else NULL.
+
+Providers offer it through ``CIMProvider2.enum_direct``; the embedded server
+asks for it (``ProviderProxy.MI_enumInstancesXml``) for EnumerateInstances and
+OpenEnumerateInstances and falls back to the models where a provider has no
+direct path.  Everything else (GetInstance, methods, associations, the CMPI
+adapter) uses the models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from pywbem import CIMProperty
+
+from ..cimxml import writer as W
+from ..schema import ClassSpec, Schema
+from .model import check_values, setters_of, wanted_set
+from .values import INT_TYPES
+
+__all__ = ["DirectPlan"]
+
+
+def _raw_types(pspec: Any, exact: Optional[type]) -> Optional[tuple[type, ...]]:
+    """The types of raw values whose text may be remembered per value for `pspec`: those
+    whose equal values convert to equal texts and which no other type equal to them
+    would convert differently (True == 1, but a uint16 refuses True)."""
+    if pspec.is_array or pspec.embedded_object or exact is None:
+        return None
+    if pspec.type == "string":
+        return (str,)
+    if pspec.type == "boolean":
+        return (bool,)
+    if pspec.type in INT_TYPES:
+        return (int, exact)
+    return None
+
+
+class DirectPlan:
+    """How the instances of one class are written for one PropertyList and
+    IncludeClassOrigin: per instance, a dict {folded name: property text} filled in
+    the order the model path would set the values, then :meth:`instance_xml`.
+
+    Get one with :meth:`of` (cached in the class spec).  :attr:`spec` and
+    :attr:`wanted` are those of the model of the same request, so helpers that plan
+    their work per model (``wanted_in``) plan it alike for a DirectPlan.
+    """
+
+    __slots__ = ("spec", "classname", "wanted", "memo", "_rows", "_unset", "_rest", "_head",
+                 "_name_head", "_keys", "_origin")
+
+    def __init__(self, spec: ClassSpec, wanted: frozenset[str], origin: bool):
+        self.spec = spec
+        self.classname = spec.name
+        self.wanted = wanted
+        #: What callers compile per plan (a mapping table's readers and texts ...).
+        self.memo: dict[Any, Any] = {}
+        self._origin = origin
+        rows, self._unset, self._rest = W.values_plan(spec, wanted, True, origin)
+        setters = setters_of(spec)
+        self._rows: dict[str, tuple] = {}
+        for lk, row in rows.items():
+            pspec, conv, exact, allowed = setters[lk]
+            raw = _raw_types(pspec, exact)
+            self._rows[lk] = (row, pspec, conv, exact, allowed, raw, {} if raw else None)
+        self._head = W.instance_head(spec.name)
+        self._name_head = W.instancename_head(spec.name)
+        self._keys = tuple((k.casefold(), spec.props[k.casefold()]) for k in spec.key_names)
+
+    @classmethod
+    def of(cls, schema: Schema, namespace: str, classname: str,
+           property_list: Optional[Iterable[str]], origin: bool = False) -> "DirectPlan":
+        """The plan of `classname` in `namespace` for a request's PropertyList (None:
+        every property) and IncludeClassOrigin."""
+        spec = schema.spec(namespace, classname)
+        wanted = wanted_set(spec, property_list, False)
+        key = ("direct", wanted, bool(origin))
+        plan = spec._cache.get(key)
+        if plan is None:
+            plan = spec._cache[key] = cls(spec, wanted, bool(origin))
+        return plan
+
+    def text(self, lk: str, value: Any) -> str:
+        """The property text of `value` (not None) for wanted property `lk` (folded),
+        converted and checked as ``model[name] = value`` converts and checks it."""
+        row, pspec, conv, exact, allowed, raw, texts = self._rows[lk]
+        if texts is not None and type(value) in raw:
+            text = texts.get(value)
+            if text is not None:
+                return text
+        else:
+            texts = None
+        typed = value
+        if type(value) is not exact:
+            if isinstance(value, CIMProperty):
+                # A provider's own property object (the model keeps it as given).
+                if allowed is not None and value.value is not None:
+                    check_values(self.classname, pspec.name, pspec.values, pspec.is_array,
+                                 value.value)
+                return W.property_xml(value, self._origins() if self._origin else None)
+            try:
+                typed = conv(value)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{self.classname}.{pspec.name}: {exc}") from None
+        if allowed is not None and (pspec.is_array or typed not in allowed):
+            check_values(self.classname, pspec.name, pspec.values, pspec.is_array, typed)
+        text = W.property_text(row, typed)
+        # Remembered by the raw value once it converted and passed the check (a value
+        # refused under KVM_PROVIDERS_STRICT_MODELS never gets here).
+        if texts is not None and len(texts) < W.TEXTS_PER_PROPERTY:
+            texts[value] = text
+        return text
+
+    def remembered(self, lk: str) -> tuple[Optional[tuple[type, ...]], Optional[dict]]:
+        """(the raw value types whose texts :meth:`text` remembers for wanted property
+        `lk`, {raw value: text}) - (None, None) if it remembers none: for callers that
+        look a text up before calling :meth:`text` (the table writer's inner loop).
+        A value found there converted and passed the ValueMap check before."""
+        row = self._rows[lk]
+        return row[5], row[6]
+
+    def _origins(self) -> dict[str, str]:
+        return {lk: p.class_origin for lk, p in self.spec.props.items()}
+
+    def put(self, texts: dict[str, str], lk: str, value: Any) -> None:
+        """Set wanted property `lk` (folded) to `value` in `texts`; None leaves it unset."""
+        if value is not None:
+            texts[lk] = self.text(lk, value)
+
+    def keyed(self, *values: Any) -> tuple[dict[str, str], str]:
+        """(texts with the key properties set to `values`, in key order; the
+        INSTANCENAME of those keys): the start of every instance."""
+        texts: dict[str, str] = {}
+        parts = [self._name_head]
+        for (lk, pspec), value in zip(self._keys, values, strict=True):
+            row, _p, conv, exact, allowed, _raw, _texts = self._rows[lk]
+            typed = value if value is None or type(value) is exact else conv(value)
+            if allowed is not None and typed is not None and typed not in allowed:
+                check_values(self.classname, pspec.name, pspec.values, False, typed)
+            texts[lk] = row[0] + row[1] if typed is None else W.property_text(row, typed)
+            parts.append(W.keybinding_xml(pspec.name, typed))
+        parts.append("</INSTANCENAME>")
+        return texts, "".join(parts)
+
+    def instance_xml(self, texts: dict[str, str]) -> str:
+        """<INSTANCE> of the property texts set (in the order set), completed with the
+        unset wanted properties (class default, else NULL) in declaration order."""
+        return (self._head + "".join(texts.values())
+                + W.unset_text(self._unset, self._rest, texts) + "</INSTANCE>")
