@@ -264,6 +264,15 @@ def _formatter(pspec) -> Any:
         return _int_value
     if not is_array and ptype == "boolean":
         return _bool_value
+    if is_array and ptype == "string" and not pspec.embedded_object:
+        def fmt(v: Any) -> str:
+            # What _value_xml writes, without its per-item dispatch (RASDs carry string
+            # arrays: every enumerated instance writes one or two).
+            return "<VALUE.ARRAY>" + "".join(
+                "<VALUE.NULL/>" if x is None else
+                (f"<VALUE>{esc(x)}</VALUE>" if type(x) is str else
+                 f"<VALUE>{esc(value_text(x))}</VALUE>") for x in v) + "</VALUE.ARRAY>"
+        return fmt
     if is_array and ptype in INT_TYPES:
         def fmt(v: Any) -> str:
             return "<VALUE.ARRAY>" + "".join(

@@ -147,7 +147,10 @@ class DirectPlan:
         parts = [self._name_head]
         for (lk, pspec), value in zip(self._keys, values, strict=True):
             row, _p, conv, exact, allowed, _raw, _texts = self._rows[lk]
-            typed = value if value is None or type(value) is exact else conv(value)
+            try:
+                typed = value if value is None or type(value) is exact else conv(value)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{self.classname}.{pspec.name}: {exc}") from None
             if allowed is not None and typed is not None and typed not in allowed:
                 check_values(self.classname, pspec.name, pspec.values, False, typed)
             texts[lk] = row[0] + row[1] if typed is None else W.property_text(row, typed)
