@@ -167,12 +167,23 @@ def write_values(texts: dict[str, str], plan: Any, values: Mapping[str, Any],
                  names: Sequence[str]) -> None:
     """fill() for the direct path: the wanted properties of `names` from `values`
     ({name: value or zero-argument callable}) into `texts`."""
-    for name, pspec in wanted_in(plan, names):
+    key = ("values", names if type(names) is tuple else tuple(names))
+    rows = plan.memo.get(key)
+    if rows is None:
+        rows = []
+        for name, pspec in wanted_in(plan, names):
+            lk = pspec.name.casefold()
+            rows.append((name, lk, *plan.remembered(lk)))
+        plan.memo[key] = rows
+    text = plan.text
+    for name, lk, raw, known in rows:
         value = values[name]
         if callable(value):
             value = value()
-        if value is not None:
-            texts[pspec.name.casefold()] = plan.text(pspec.name.casefold(), value)
+        if value is None:
+            continue
+        t = known.get(value) if known is not None and type(value) in raw else None
+        texts[lk] = t if t is not None else text(lk, value)
 
 
 def fill(inst: Any, model: Any, values: Mapping[str, Any],
