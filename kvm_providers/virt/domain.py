@@ -45,10 +45,12 @@ from .query import if_supported, parse_xml, request_memo, storage_pools, volume_
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "may_have_snapshots", "domain_xml", "prefetch_xml",
-           "iter_domain_xml", "state_and_saved", "lookup_with_state",
+           "iter_domain_xml", "state_and_saved", "lookup_with_state", "lookup_with_xml",
            "host_facts", "system_hostname", "host_reachable", "storage_pools", "XML_FLAGS", "parse_xml"]
 
 LOG = logging.getLogger(__name__)
+
+_NO_DOMAIN = getattr(libvirt, "VIR_ERR_NO_DOMAIN", 42)
 
 #: Flags for reading domain XML: secure (passwords present, so that writes keep
 #: them and Password can say whether one is set).  Read-only connections
@@ -320,6 +322,58 @@ def fetch_xml_text(ref: DomainRef, flags: int) -> str:
             host.xml_secure_denied = True  # read-only connection
             return ref.dom.XMLDesc(flags & ~XML_FLAGS)
         raise
+
+
+def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> None:
+    """Read ahead what a request will read of the domain named `name`: its lookup and its
+    XML, through a daemon in ONE guarded hop (``lookupByName`` then ``XMLDesc`` on one
+    helper, one deadline), into the request scope, so that :func:`lookup_domain` and
+    :func:`domain_xml` find them there (issue 16: an association from a
+    ComputerSystem checks its source - the lookup - and then reads the domain's XML:
+    two hops before).
+
+    Answers nothing and raises nothing: a domain that does not exist is memoized as
+    such (as :func:`lookup_domain` memoizes it); any other failure leaves the scope as
+    it was, so that the request's own calls fail as they would have.  Does nothing
+    outside a request scope, for in-process drivers, or when the request has listed
+    the domains or looked this one up already.
+    """
+    scope = current_scope()
+    lkey = ("virt.lookup", host.label, host.generation, name)
+    if scope is None or host.in_process or _listed(host) or lkey in scope:
+        return
+    flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
+    try:
+        conn = host.conn()
+    except HostUnavailable:
+        return
+
+    def hop() -> tuple[Any, Any]:
+        # On a helper (see lookup_with_state): errors come back as values.
+        try:
+            dom = conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            return exc, None
+        ref = DomainRef(host, dom, dom.name(), dom.UUIDString())
+        try:
+            return ref, fetch_xml_text(ref, flags)
+        except libvirt.libvirtError:
+            return ref, None     # asked again by domain_xml(), which raises as before
+
+    try:
+        found, text = host.submit(hop, on=conn).result()
+    except HostUnavailable:
+        return
+    if isinstance(found, libvirt.libvirtError):
+        if found.get_error_code() == _NO_DOMAIN:
+            scope[lkey] = None
+        return
+    scope[lkey] = found
+    if text is not None:
+        try:
+            scope[_xml_key(found, inactive)] = DomainXML(found, parse_xml(text), inactive)
+        except etree.XMLSyntaxError:
+            pass
 
 
 def _xml_key(ref: DomainRef, inactive: bool) -> tuple:

@@ -18,6 +18,7 @@ import libvirt
 import pytest
 from pywbem import CIMError, CIMInstanceName
 
+from kvm_providers.providers.system_device import SystemDeviceProvider
 from kvm_providers.virt import link as link_module
 from tests.fixtures.generate import bench_domain_xml
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
@@ -127,6 +128,51 @@ def test_getinstance_with_a_property_list_without_state_asks_no_state(layer, dae
     assert dict(calls) == {"virConnect.lookupByName": 1}
 
 
+def _names(paths) -> set[str]:
+    return {str(p) for p in paths}
+
+
+def test_associators_of_a_system_read_its_xml_with_the_source_check(layer, daemon, hops,
+                                                                     calls, monkeypatch):
+    """AssociatorNames SystemDevice from a ComputerSystem: the source check's lookup and
+    the domain's XML in one hop (each call once), and the same answer as with the
+    check and the read one after the other (the read-ahead switched off: two hops)."""
+    layer(daemon.uri("qemu"))
+    h = Harness()
+    h.AssociatorNames(_cs("guest0001"), "KVM_SystemDevice")
+    hops.clear()
+    calls.clear()
+    got = h.AssociatorNames(_cs("guest0000"), "KVM_SystemDevice")
+    assert hops["hops"] == 1
+    assert dict(calls) == {"virConnect.lookupByName": 1, "virDomain.XMLDesc": 1}
+    monkeypatch.setattr(SystemDeviceProvider, "read_ahead_source", lambda self, path: None)
+    hops.clear()
+    before = h.AssociatorNames(_cs("guest0000"), "KVM_SystemDevice")
+    assert hops["hops"] == 2
+    assert got and _names(got) == _names(before)
+
+
+@pytest.mark.parametrize("ccn", ["KVM_ComputerSystem", "KVM_Other"])
+def test_associators_of_a_missing_system_fail_as_before(layer, daemon, hops, calls,
+                                                        monkeypatch, ccn):
+    """A source that names no domain (or another class): the same CIM error with and
+    without the read-ahead (the source check's, CIM_ERR_NOT_FOUND)."""
+    layer(daemon.uri("qemu"))
+    h = Harness()
+    path = _cs("nosuch")
+    path.keybindings["CreationClassName"] = ccn
+
+    def error() -> tuple[int, str]:
+        with pytest.raises(CIMError) as exc:
+            h.AssociatorNames(path, "KVM_SystemDevice")
+        return exc.value.status_code, exc.value.status_description
+    now = error()
+    assert calls["virDomain.XMLDesc"] == 0
+    monkeypatch.setattr(SystemDeviceProvider, "read_ahead_source", lambda self, p: None)
+    assert now == error()
+    assert now[0] == 6
+
+
 def test_one_hop_keeps_the_deadline_of_a_hung_daemon(layer, daemon):
     """The three calls of a GetInstance in one hop still have the host's deadline: with
     the daemon frozen, the request fails with CIM_ERR_FAILED naming the host within
@@ -141,8 +187,13 @@ def test_one_hop_keeps_the_deadline_of_a_hung_daemon(layer, daemon):
         with pytest.raises(CIMError) as exc:
             h.GetInstance(_cs("guest0000"))
         took = time.monotonic() - t0
+        t1 = time.monotonic()
+        with pytest.raises(CIMError) as exc2:
+            h.AssociatorNames(_cs("guest0001"), "KVM_SystemDevice")
+        took2 = time.monotonic() - t1
     finally:
         os.kill(daemon.pid, signal.SIGCONT)
+    assert exc2.value.status_code == 1 and took2 < hang + 8.0, took2
     assert exc.value.status_code == 1     # CIM_ERR_FAILED
     assert "session" in exc.value.status_description or "libvirt" in \
         exc.value.status_description.lower()
