@@ -277,14 +277,23 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
 
 
 def _ask_state(dom: Any) -> tuple[Any, Any]:
-    """(state() or its error, hasManagedSaveImage() or its error, None if not asked):
-    the calls of :func:`state_and_saved`, made one after the other on a helper."""
-    try:
-        st = dom.state(0)
-    except libvirt.libvirtError as exc:
-        return exc, None
-    if st[0] != libvirt.VIR_DOMAIN_SHUTOFF:
-        return st, None     # only a shut-off domain can be "saved"
+    """(state or its error, hasManagedSaveImage() or its error, None if not asked): the
+    calls of :func:`state_and_saved`, made one after the other on a helper.
+
+    An inactive domain is shut off: libvirt gives it the id -1 (``virDomainGetID``, read
+    from the domain object that the lookup or listing just returned: no call) and the
+    state SHUTOFF, so its state is known without ``state()`` (reason None: not asked);
+    only whether it has a managed save image is asked.  An active domain's state is
+    asked; it has no image to ask about (only a shut-off domain is "saved")."""
+    if dom.ID() == -1:
+        st: Any = (libvirt.VIR_DOMAIN_SHUTOFF, None)
+    else:
+        try:
+            st = dom.state(0)
+        except libvirt.libvirtError as exc:
+            return exc, None
+        if st[0] != libvirt.VIR_DOMAIN_SHUTOFF:
+            return st, None
     try:
         return st, dom.hasManagedSaveImage(0)
     except libvirt.libvirtError as exc:
@@ -303,7 +312,8 @@ def _keep_state(scope: dict, ref: DomainRef, st: Any, image: Any) -> tuple[int, 
         # a driver without managed save (LXC): no image
         LOG.debug("libvirt host %s: %s", host.label, err)
         image = False
-    scope[("virt.state", host.label, host.generation, ref.uuid)] = (st[0], st[1])
+    if st[1] is not None:    # the reason too: domain_state() may use it
+        scope[("virt.state", host.label, host.generation, ref.uuid)] = (st[0], st[1])
     if image is not None:
         scope[("virt.managedsave", host.label, host.generation, ref.uuid)] = bool(image)
     return st[0], st[0] == libvirt.VIR_DOMAIN_SHUTOFF and bool(image)
