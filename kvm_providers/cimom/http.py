@@ -25,6 +25,14 @@ they can hold is bounded by these limits:
   connection is closed to make room, and only when none is idle is the new
   one answered 503.
 
+A worker that has answered on a kept-alive connection waits a moment
+(``LINGER``, 2 ms) for the client's next request before handing the
+connection back, if the server has other workers to spare and no other
+request of that client waits: a client that sends its requests one after
+the other (most scripts) so skips the hand-offs to the reactor and back, a
+thread wake-up each (issue 16).  A request that does not arrive whole by then
+is read by the reactor as any other.
+
 The CIM application behind it sees :class:`HTTPRequest` objects and answers
 :class:`HTTPResponse` objects (see :mod:`kvm_providers.cimom.app`); those, and the
 state of a connection, are in :mod:`kvm_providers.cimom.httpmsg`.
@@ -35,7 +43,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 import resource
 import selectors
 import socket
@@ -48,15 +55,14 @@ from contextvars import ContextVar
 from typing import Callable, Optional
 
 from .httpmsg import (Connection, HTTPError, HTTPRequest, HTTPResponse, Listener,
-                      StreamAborted, content_length, iter_bytes)
+                      StreamAborted, iter_bytes)
+from .httpparse import parse_request
 
 __all__ = ["HTTPRequest", "HTTPResponse", "HTTPServer", "Listener", "HTTPError",
            "StreamAborted", "client_address", "iter_bytes"]
 
 LOG = logging.getLogger("kvm_providers.cimom.http")
 
-MAX_HEADER_BYTES = 64 * 1024
-MAX_HEADERS = 128
 _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
             403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
             406: "Not Acceptable", 408: "Request Timeout", 411: "Length Required",
@@ -78,7 +84,9 @@ def client_address() -> Optional[str]:
     return _CLIENT.get()
 
 
-_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+#: Seconds a worker that answered on a kept-alive connection waits for its next request
+#: (see the module documentation).  Short: the worker is held, idle, that long at most.
+LINGER = 0.002
 
 
 def _raise_fd_limit(need: int) -> int:
@@ -131,6 +139,8 @@ class HTTPServer:
         self._per_addr: dict[str, int] = {}
         self._count_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cimom-worker")
+        self._busy = 0                            # requests in workers, all addresses
+        self.linger = LINGER
         self._running = False
         self._reactor: Optional[threading.Thread] = None
         self.addresses: list[tuple[str, int, bool]] = []
@@ -519,6 +529,10 @@ class HTTPServer:
             return
         conn.last = time.monotonic()
         self._conns[conn.fd] = conn
+        if conn.error is not None:   # a malformed request a lingering worker read
+            exc, conn.error = conn.error, None
+            self._answer_error(conn, exc)
+            return
         # A pipelined request may be buffered already (here or inside TLS).
         self._read(conn)
 
@@ -585,130 +599,32 @@ class HTTPServer:
     # -- request parsing (incremental: called again as bytes arrive) ------------------
 
     def _parse(self, conn: Connection) -> Optional[HTTPRequest]:
-        """The request complete in ``conn.rbuf``, or None while it is not."""
-        buf = conn.rbuf
-        if conn.head is None:
-            # Tolerate stray CRLF between requests.
-            n = len(buf) - len(buf.lstrip(b"\r\n"))
-            if n:
-                del buf[:n]
-            if not buf:
-                return None
-            if conn.started is None:
-                conn.started = time.monotonic()
-            end = buf.find(b"\r\n\r\n")
-            if end < 0 or end > MAX_HEADER_BYTES:
-                if len(buf) > MAX_HEADER_BYTES:
-                    raise HTTPError(431, "request headers too large")
-                return None
-            head = bytes(buf[:end]).decode("iso-8859-1")
-            del buf[:end + 4]
-            self._parse_head(conn, head)
-        method, target, version, headers = conn.head  # type: ignore[misc]
-        if conn.chunked:
-            if not self._parse_chunks(conn):
-                return None
-            body = bytes(conn.chunk_body)
-        else:
-            if len(buf) < conn.body_len:
-                return None
-            body = bytes(buf[:conn.body_len])
-            del buf[:conn.body_len]
-        conn.reset()
-        return HTTPRequest(method, target, version, headers, body, conn.peer, conn.secure)
-
-    def _parse_head(self, conn: Connection, head: str) -> None:
-        lines = head.split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3:
-            raise HTTPError(400, f"malformed request line {lines[0][:80]!r}")
-        method, target, version = parts
-        if version not in ("HTTP/1.1", "HTTP/1.0"):
-            raise HTTPError(505, f"unsupported HTTP version {version[:20]!r}")
-        headers: dict[str, str] = {}
-        if len(lines) - 1 > MAX_HEADERS:
-            raise HTTPError(431, "too many request headers")
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip():
-                raise HTTPError(400, f"malformed header line {line[:80]!r}")
-            lname = name.lower()
-            value = value.strip(" \t")    # only SP and HTAB are whitespace here (RFC 9110)
-            headers[lname] = f"{headers[lname]}, {value}" if lname in headers else value
-        te = headers.get("transfer-encoding", "").lower()
-        if te:
-            if te != "chunked":
-                raise HTTPError(501, f"unsupported Transfer-Encoding {te[:40]!r}")
-            conn.chunked = True
-        elif "content-length" in headers:
-            conn.body_len = content_length(headers["content-length"], self.max_body)
-            self._reserve(conn, conn.body_len)
-        elif method in ("POST", "M-POST"):
-            raise HTTPError(411, "POST without Content-Length or chunked body")
-        conn.head = (method, target, version, headers)
-        if headers.get("expect", "").lower() == "100-continue" and version == "HTTP/1.1":
-            # Written before the response (by the reactor, or first thing by the worker).
-            conn.wbuf += b"HTTP/1.1 100 Continue\r\n\r\n"
-
-    def _parse_chunks(self, conn: Connection) -> bool:
-        """Move the chunks that have arrived into ``conn.chunk_body``; True when complete."""
-        buf = conn.rbuf
-        while True:
-            if conn.in_trailers:
-                # Trailer section: header lines up to the empty line, not used.
-                i = buf.find(b"\r\n")
-                if i < 0:
-                    if len(buf) > MAX_HEADER_BYTES:
-                        raise HTTPError(431, "request trailers too large")
-                    return False
-                line = bytes(buf[:i])
-                del buf[:i + 2]
-                if not line:
-                    return True
-                continue
-            if conn.chunk_need < 0:
-                i = buf.find(b"\r\n")
-                if i < 0:
-                    if len(buf) > 4096:
-                        raise HTTPError(400, "malformed chunk size line")
-                    return False
-                size_text = bytes(buf[:i]).split(b";", 1)[0].rstrip(b" \t")  # BWS before ";"
-                del buf[:i + 2]
-                if not _CHUNK_SIZE_RE.fullmatch(size_text):
-                    raise HTTPError(400, f"malformed chunk size {size_text[:20]!r}")
-                size = int(size_text, 16)
-                if size == 0:
-                    conn.in_trailers = True
-                    continue
-                if len(conn.chunk_body) + size > self.max_body:
-                    raise HTTPError(413, f"request body over the limit of {self.max_body} "
-                                         "bytes")
-                self._reserve(conn, size)
-                conn.chunk_need = size
-            if len(buf) < conn.chunk_need + 2:
-                return False
-            if buf[conn.chunk_need:conn.chunk_need + 2] != b"\r\n":
-                raise HTTPError(400, "chunk not terminated by CRLF")
-            conn.chunk_body += buf[:conn.chunk_need]
-            del buf[:conn.chunk_need + 2]
-            conn.chunk_need = -1
+        """The request complete in ``conn.rbuf``, or None while it is not
+        (:func:`.httpparse.parse_request`)."""
+        return parse_request(conn, self.max_body, self._reserve)
 
     # -- worker side: run the application, write its response -------------------------
 
-    def _serve(self, conn: Connection, req: HTTPRequest) -> None:
+    def _serve(self, conn: Connection, req: Optional[HTTPRequest]) -> None:
         sock = conn.sock
         token = _CLIENT.set(conn.addr)
+        with self._count_lock:
+            self._busy += 1
         try:
             sock.settimeout(self.request_timeout)
-            if conn.wbuf:        # a 100 Continue the reactor could not write yet
-                sock.sendall(conn.wbuf)
-                conn.wbuf.clear()
-            keep = self._respond(conn, req)
-            self._unreserve(conn)     # before the reactor may read the next request
-            if keep and self._running:
-                self._park(conn)
+            while req is not None:
+                if conn.wbuf:        # a 100 Continue not written yet
+                    sock.sendall(conn.wbuf)
+                    conn.wbuf.clear()
+                keep = self._respond(conn, req)
+                self._unreserve(conn)     # before the reactor may read the next request
+                if not (keep and self._running):
+                    self._close(conn)
+                    return
+                req = self._linger(conn)
+            if conn.closed:
                 return
-            self._close(conn)
+            self._park(conn)
         except (socket.timeout, TimeoutError):
             LOG.info("response to %s not taken in time", conn.addr)
             self._close(conn)
@@ -722,10 +638,56 @@ class HTTPServer:
             LOG.exception("unexpected error serving %s", conn.addr)
             self._close(conn)
         finally:
+            with self._count_lock:
+                self._busy -= 1
             _CLIENT.reset(token)
             with self._parked_lock:
                 self._finished.append(conn.addr)
             self._wake()
+
+    def _linger(self, conn: Connection) -> Optional[HTTPRequest]:
+        """The connection's next request, if it arrives whole within ``linger`` seconds;
+        None to hand the connection back to the reactor (closed if the client closed).
+
+        Only while another worker is free and no other request of the client's address
+        waits for one (the reactor's queue, read here without its thread: a stale
+        answer costs at most one linger), so that lingering never holds up other work.
+        What was read of an incomplete request stays in the connection for the reactor;
+        a malformed one is answered by the reactor (``conn.error``).
+        """
+        if self.linger <= 0 or self._busy >= self.workers or self._queued.get(conn.addr):
+            return None
+        sock = conn.sock
+        deadline = time.monotonic() + self.linger
+        need_read = not conn.rbuf     # a pipelined request may be there already
+        while True:
+            if need_read:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    return None
+                sock.settimeout(wait)   # the socket is in timeout mode: no system call
+                try:
+                    data = sock.recv(65536)
+                except (socket.timeout, TimeoutError, ssl.SSLWantReadError):
+                    return None
+                finally:
+                    sock.settimeout(self.request_timeout)
+                if not data:
+                    if conn.head is not None or conn.rbuf.strip():
+                        conn.error = HTTPError(400, "connection closed inside the request")
+                    else:
+                        self._close(conn)
+                    return None
+                conn.last = time.monotonic()
+                conn.rbuf += data
+            try:
+                req = self._parse(conn)
+            except HTTPError as exc:
+                conn.error = exc
+                return None
+            if req is not None or conn.wbuf:   # whole; or a 100 Continue to write
+                return req
+            need_read = True
 
     def _park(self, conn: Connection) -> None:
         with self._parked_lock:

@@ -82,7 +82,7 @@ class Connection:
     __slots__ = ("sock", "fd", "peer", "addr", "listener", "secure", "rbuf", "accepted",
                  "last", "started", "handshaken", "head", "body_len", "chunked", "chunk_body",
                  "chunk_need", "in_trailers", "wbuf", "close_after_write", "mask", "closed",
-                 "reserved")
+                 "reserved", "error")
 
     def __init__(self, sock, peer, listener: Listener):
         self.sock = sock
@@ -106,6 +106,7 @@ class Connection:
         self.mask = 0                             # selector events registered (0: none)
         self.closed = False
         self.reserved = 0                         # bytes of max_body_buffer held for its body
+        self.error: Optional[HTTPError] = None    # a request a worker found malformed
 
     def reset(self) -> None:
         """Forget the request just read (the connection goes on with the next one)."""

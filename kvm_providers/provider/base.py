@@ -475,6 +475,22 @@ class CIMProvider2:
 
     # association operations -------------------------------------------------
 
+    def associated_names(self, env, object_name: CIMInstanceName, model: InstanceModel,
+                         role: str, result_role: str
+                         ) -> Optional[Iterator[tuple[CIMInstanceName, Optional[Any]]]]:
+        """AssociatorNames/Associators: the far ends of the instances ``references()`` would
+        give, unbuilt: ``(target, None)`` each, or ``(None, instance)`` where one was built
+        after all.  None (the default): the instances are built."""
+        return None
+
+    def _assoc_model(self, env, objectName, assocClassName, keys_only, propertyList=None):
+        if not assocClassName:
+            raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                           "No association class given to the association provider")
+        self.check_source(env, objectName)
+        return make_model(objectName.namespace, assocClassName, property_list=propertyList,
+                          keys_only=keys_only, schema=self._schema())
+
     def _assoc_instances(self, env, objectName, assocClassName, role, resultRole,
                          keys_only, propertyList=None):
         """(association instance, model, lower-case source role) for objectName.
@@ -484,50 +500,54 @@ class CIMProvider2:
         `resultRole` (so that in a self-association, where both ends are the
         object, the other end is still a result).
         """
-        if not assocClassName:
-            raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                           "No association class given to the association provider")
-        self.check_source(env, objectName)
-        ns = objectName.namespace
-        model = make_model(ns, assocClassName, property_list=propertyList,
-                           keys_only=keys_only, schema=self._schema())
+        model = self._assoc_model(env, objectName, assocClassName, keys_only, propertyList)
         gen = self.references(env=env, object_name=objectName, model=model,
                               result_class_name="", role=role or "",
                               result_role=resultRole or "", keys_only=keys_only)
-        role_l = role.lower() if role else None
-        rrole_l = resultRole.lower() if resultRole else None
         for inst in gen or ():
-            matching = [prop.name.lower() for prop in inst.properties.values()
-                        if prop.type == "reference" and prop.value is not None and
-                        paths_equal(prop.value, objectName)]
-            if role_l:
-                source = role_l if role_l in matching else None
-            else:
-                source = next((m for m in matching if m != rrole_l), None)
-            if source is None:
-                continue
-            yield inst, model, source
+            source = self._source_role(inst, objectName, role, resultRole)
+            if source is not None:
+                yield inst, model, source
+
+    @staticmethod
+    def _source_role(inst: CIMInstance, objectName: CIMInstanceName, role: Optional[str],
+                     resultRole: Optional[str]) -> Optional[str]:
+        """objectName's (lower-case) reference in `inst` (see _assoc_instances), or None."""
+        matching = [prop.name.lower() for prop in inst.properties.values()
+                    if prop.type == "reference" and prop.value is not None and
+                    paths_equal(prop.value, objectName)]
+        if role:
+            role_l = role.lower()
+            return role_l if role_l in matching else None
+        rrole_l = resultRole.lower() if resultRole else None
+        return next((m for m in matching if m != rrole_l), None)
 
     def _assoc_targets(self, env, objectName, assocClassName, resultClassName, role,
                        resultRole) -> Iterator[CIMInstanceName]:
         schema = self._schema()
+        model = self._assoc_model(env, objectName, assocClassName, keys_only=False)
+        names = self.associated_names(env, objectName, model, role or "", resultRole or "")
+        if names is None:
+            gen = self.references(env=env, object_name=objectName, model=model,
+                                  result_class_name="", role=role or "",
+                                  result_role=resultRole or "", keys_only=False)
+            names = ((None, inst) for inst in gen or ())
         rrole_l = resultRole.lower() if resultRole else None
-        for inst, _model, source in self._assoc_instances(
-                env, objectName, assocClassName, role, resultRole, keys_only=False):
-            for prop in list(inst.properties.values()):
-                lname = prop.name.lower()
-                if prop.type != "reference" or prop.value is None or lname == source:
-                    continue
-                if rrole_l and lname != rrole_l:
-                    continue
-                target = prop.value
-                if target.namespace is None:
-                    target = target.copy()
-                    target.namespace = objectName.namespace
-                if resultClassName and not schema.is_subclass(
-                        target.namespace, target.classname, resultClassName):
-                    continue
-                yield target
+        for target, inst in names:
+            ends: list = [target]
+            if inst is not None:
+                source = self._source_role(inst, objectName, role, resultRole)
+                ends = [] if source is None else [
+                    p.value for p in list(inst.properties.values())
+                    if p.type == "reference" and p.value is not None and p.name.lower() !=
+                    source and (not rrole_l or p.name.lower() == rrole_l)]
+            for end in ends:
+                if end.namespace is None:
+                    end = end.copy()
+                    end.namespace = objectName.namespace
+                if not resultClassName or schema.is_subclass(end.namespace, end.classname,
+                                                             resultClassName):
+                    yield end
 
     def MI_associatorNames(self, env, objectName: CIMInstanceName, assocClassName: str,
                            resultClassName: Optional[str], role: Optional[str],

@@ -31,7 +31,7 @@ from kvm_providers.model import manage
 from kvm_providers.virt import DomainNotFound, keys, lifecycle, list_domains, lookup_domain
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt.jobs_resolvers import SAVE_RESOLVER
-from kvm_providers.virt.domain import DomainRef, state_and_saved
+from kvm_providers.virt.domain import DomainRef, lookup_with_state, state_and_saved
 
 from .common import VirtProvider, providers_for, put, states, wanted_in
 from .common.jobs import start_job
@@ -50,13 +50,15 @@ class ComputerSystemProvider(VirtProvider):
     #: A virtual system's Name is its domain's name ("No domain name specified").
     KEY_TERMS = {"name": "domain name"}
 
-    def _fill(self, inst: Any, model: Any, ref: DomainRef) -> None:
+    def _fill(self, inst: Any, model: Any, ref: DomainRef,
+              known: Optional[tuple[int, bool]] = None) -> None:
+        """Fill the properties the model asks for; `known`: (state, saved) read already."""
         plan = wanted_in(model, _PROPS)
         if not plan:
             return
         need_state = any(name in _STATE_PROPS for name, _ in plan)
         if need_state:
-            state, saved = state_and_saved(ref)
+            state, saved = known if known is not None else state_and_saved(ref)
         for name, pspec in plan:
             if name == "ElementName":
                 value: Any = ref.name
@@ -101,11 +103,20 @@ class ComputerSystemProvider(VirtProvider):
         if hit is None:
             return None
         host, name = hit
-        ref = lookup_domain(host, name)
-        if ref is None:
-            return None
+        known: Optional[tuple[int, bool]] = None
+        if wanted_in(model, _STATE_PROPS):
+            # the lookup and the state in one guarded hop (issue 16)
+            found = lookup_with_state(host, name)
+            if found is None:
+                return None
+            ref, known = found[0], (found[1], found[2])
+        else:
+            looked_up = lookup_domain(host, name)
+            if looked_up is None:
+                return None
+            ref = looked_up
         try:
-            self._fill(model, model, ref)
+            self._fill(model, model, ref, known)
         except DomainNotFound:
             return None
         return model

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from kvm_providers.virt import list_domains
+from kvm_providers.virt import keys, list_domains
+from kvm_providers.virt.domain import lookup_with_xml
 from kvm_providers.model.kinds import KINDS
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
@@ -17,6 +18,20 @@ __all__ = ["SystemDeviceProvider", "get_providers"]
 class SystemDeviceProvider(AssociationProvider):
     roles = (Role("GroupComponent", ["ComputerSystem"]),
              Role("PartComponent", [k.device_class for k in KINDS if k.device_class]))
+
+    def read_ahead_source(self, object_name) -> None:
+        """From a ComputerSystem the devices come from its domain's XML: read with the
+        lookup the source check makes, in one hop (issue 16)."""
+        family = keys.family_of_class(object_name.classname)
+        cls = object_name.classname.lower()
+        name = object_name.keybindings.get("Name")
+        ccn = object_name.keybindings.get("CreationClassName")
+        if family is None or cls != f"{family}_computersystem".lower() \
+                or not isinstance(name, str) or not isinstance(ccn, str) or ccn.lower() != cls:
+            return      # not a system path the check will look up: nothing to read ahead
+        hit = keys.parse_cs_name(family, name)
+        if hit is not None:
+            lookup_with_xml(*hit)
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if side == 0:

@@ -438,13 +438,30 @@ class Host:
         default the current one).  Libvirt calls inside `func` run in that
         thread directly.  In-process drivers run `func` here, at once.  The
         caller waits with the host's deadline (:meth:`Link.wait`).
+
+        Either way `func` runs counted in the connection (it is not closed under
+        it), so it may call the raw libvirt objects behind the proxies
+        (:func:`unwrap`): one operation's dependent calls in ONE hop and without
+        the proxy's work per call.  A libvirt error raised out of `func` is tagged
+        with its connection for :meth:`translate`.  Progress towards the deadline
+        is counted when `func` returns (or when the probe sent at half the
+        deadline is answered), not per call inside it.
         """
         link = on._lv_link if isinstance(on, Guarded) else None
         if link is None:
             link = self.conn()._lv_link
         if link.inline:
+            # Counted in the link as the helper counts it: `func` may call the raw
+            # libvirt objects (unwrap) to spare the proxy's per-call work.
             try:
-                return Pending(None, value=func(*args))
+                link.enter()
+                try:
+                    return Pending(None, value=func(*args))
+                finally:
+                    link.leave()
+            except libvirt.libvirtError as exc:
+                exc.kvmp_link = link  # type: ignore[attr-defined]
+                return Pending(None, exc=exc)
             except Exception as exc:  # pylint: disable=broad-except
                 return Pending(None, exc=exc)
         return Pending(link, link.submit(func, *args))

@@ -61,7 +61,13 @@ def unwrap(obj: Any) -> Any:
     return obj._lv_obj if isinstance(obj, Guarded) else obj
 
 
+#: Result types that are never libvirt objects (most results: XML text, numbers, flags).
+_PLAIN = frozenset({str, int, bool, bytes, float, type(None)})
+
+
 def _wrap(value: Any, link: "Link") -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, _LIBVIRT_CLASSES):
         return Guarded(value, link)
     if isinstance(value, list):
@@ -237,7 +243,9 @@ class Link:
 
     def call(self, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """``func(*args, **kwargs)`` inside the connection; results wrapped (see Guarded)."""
-        if args:
+        # Proxies passed as arguments are rare (a domain for a migration, a volume for
+        # a clone): checked without building anything when there are none.
+        if args and any(type(a) is Guarded for a in args):
             args = tuple(unwrap(a) for a in args)
         if kwargs:
             kwargs = {k: unwrap(v) for k, v in kwargs.items()}

@@ -498,29 +498,6 @@ def test_enumerations_through_a_daemon_keep_one_call_in_flight(layer, monkeypatc
         assert state["most"] <= 2 and state["calls"] == n + 2 * n
 
 
-@pytest.mark.libvirtd
-def test_getinstance_of_a_system_asks_state_and_save_image_at_once(layer, monkeypatch):
-    """Through libvirtd, GetInstance of one ComputerSystem asks its state and whether it
-    has a managed save image together (one round trip, not two), each once, after the
-    lookup; the state properties are those of a shut-off guest without an image."""
-    from pywbem import CIMInstanceName as Name
-
-    with _bench_daemon(1, lambda i: 1 << 20) as (d, lv, pool):
-        layer(d.uri("qemu"))
-        calls = count_libvirt_calls(monkeypatch, {
-            libvirt.virConnect: ("lookupByName",),
-            libvirt.virDomain: ("state", "hasManagedSaveImage", "XMLDesc")}, qualified=True)
-        state = track_in_flight(monkeypatch, [(libvirt.virDomain, "state"),
-                                              (libvirt.virDomain, "hasManagedSaveImage")], 0.05)
-        h = Harness()
-        cs = h.GetInstance(Name("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
-                                                       "Name": "guest0000"}, namespace=VIRT))
-        assert cs["EnabledState"] == 3 and cs["ElementName"] == "guest0000"
-        assert calls["virConnect.lookupByName"] == 1
-        assert calls["virDomain.state"] == 1 and calls["virDomain.hasManagedSaveImage"] == 1
-        assert calls["virDomain.XMLDesc"] == 0
-        assert state["most"] == 2
-
 # -- snapshots: what listing them costs, and one parse per distinct definition ------------
 
 #: Snapshots of the snapshot node's guests: names per guest (a chain), and whether each

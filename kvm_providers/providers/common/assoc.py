@@ -89,9 +89,9 @@ class AssociationProvider(VirtProvider, abc.ABC):
             fill(inst, model, self.extra)
         return inst
 
-    def references(self, env, object_name, model, result_class_name, role, result_role,
-                   keys_only) -> Iterator[Any]:
-        family = self.family(model.classname)
+    def _role_targets(self, env, object_name, family, role, result_role, keys_only
+                      ) -> Iterator[tuple[Role, Role, CIMInstanceName]]:
+        """(role of object_name, other role, target) of every instance references() gives."""
         role_l = role.lower() if role else None
         rrole_l = result_role.lower() if result_role else None
         for side, r in enumerate(self.roles):
@@ -106,8 +106,38 @@ class AssociationProvider(VirtProvider, abc.ABC):
                     self.roles[0].matches(object_name.classname, family):
                 continue  # the same instances as for side 0
             for target in self.related(env, side, object_name, family, keys_only):
-                yield self._instance(model, {r.name: object_name, other.name: target},
-                                     keys_only)
+                yield r, other, target
+
+    def references(self, env, object_name, model, result_class_name, role, result_role,
+                   keys_only) -> Iterator[Any]:
+        family = self.family(model.classname)
+        for r, other, target in self._role_targets(env, object_name, family, role,
+                                                   result_role, keys_only):
+            yield self._instance(model, {r.name: object_name, other.name: target}, keys_only)
+
+    def associated_names(self, env, object_name, model, role, result_role
+                         ) -> Optional[Iterator[tuple[Any, Any]]]:
+        """The targets of :meth:`references` without an association instance each (its
+        model copy and two references: most of an AssociatorNames; issue 16).  A target
+        that is the object itself (a self-association) comes with its instance, so that
+        the far end is picked from it exactly as from a built one.  Providers that build
+        their instances otherwise (their own references() or _instance()) build them."""
+        cls = type(self)
+        if cls.references is not AssociationProvider.references or \
+                cls._instance is not AssociationProvider._instance:
+            return None
+        return self._targets(env, object_name, model, role, result_role)
+
+    def _targets(self, env, object_name, model, role, result_role
+                 ) -> Iterator[tuple[Any, Any]]:
+        family = self.family(model.classname)
+        for r, other, target in self._role_targets(env, object_name, family, role,
+                                                   result_role, False):
+            if self.paths_equal(target, object_name):
+                yield None, self._instance(model, {r.name: object_name, other.name: target},
+                                           False)
+            else:
+                yield target, None
 
     def enum_instances(self, env, model, keys_only) -> Iterator[Any]:
         family = self.family(model.classname)

@@ -93,11 +93,20 @@ class VirtProvider(CIMProvider2):
         if scope is not None and key in scope:
             err = scope[key]
         else:
+            self.read_ahead_source(object_name)
             err = self._source_error(env, object_name, self._lacks_key(object_name))
             if scope is not None:
                 scope[key] = err
         if err is not None:
             raise CIMError(err.status_code, err.status_description)
+
+    def read_ahead_source(self, object_name: CIMInstanceName) -> None:
+        """Called before the source check looks `object_name` up: a provider that will
+        read what the check reads and more (the domain's XML, beside its lookup) reads
+        it ahead here, in one guarded hop with the check's calls
+        (:func:`kvm_providers.virt.domain.lookup_with_xml`).  It must neither answer
+        nor raise: the check and the association then find their reads in the request
+        scope, or make them as before, with the same errors.  The default reads nothing."""
 
     def _lacks_key(self, object_name: CIMInstanceName) -> bool:
         """True if `object_name` lacks a key of its class (per the schema)."""
