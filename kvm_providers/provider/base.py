@@ -42,23 +42,12 @@ from pywbem import CIMError, CIMInstance, CIMInstanceName, CIMParameter
 from ..schema import ClassSpec, Schema, default_schema
 from .model import (InstanceModel, check_values, complete_instance, filter_instance,
                     make_model, model_from_instance)
-from .values import coerce
+from .params import (UNPARSABLE_EMBEDDED, is_embedded_value, path_str, typed_param,
+                     typed_result, unparsable_embedded)
 
 __all__ = ["CIMProvider2", "paths_equal", "UNPARSABLE_EMBEDDED", "unparsable_embedded"]
 
-#: The words of the error for an embedded instance that cannot be parsed: libvirt-cim's
-#: (libcmpiutil's method dispatch), which its clients look for (docs/compat.md).
-UNPARSABLE_EMBEDDED = "Unable to parse embedded object"
-
-
-def unparsable_embedded(where: str, detail: Any) -> CIMError:
-    """CIM_ERR_FAILED for a method parameter that should hold an embedded instance and
-    holds text that is none (``SystemSettings = "wrong"``): libvirt-cim's status and words
-    (DSP0200 lists CIM_ERR_FAILED for every extrinsic method), then what was wrong."""
-    return CIMError(pywbem.CIM_ERR_FAILED, f"{where}: {UNPARSABLE_EMBEDDED}: {detail}")
-
 LOG = logging.getLogger(__name__)
-
 
 def _kb_equal(a: Any, b: Any) -> bool:
     if isinstance(a, CIMInstanceName) and isinstance(b, CIMInstanceName):
@@ -281,7 +270,7 @@ class CIMProvider2:
                 return CIMError(pywbem.CIM_ERR_FAILED,
                                 f"Missing {key}: No {term} specified ({lacks})")
         return CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                        f"Instance not found: {_path_str(path)}; No such instance "
+                        f"Instance not found: {path_str(path)}; No such instance "
                         f"({missing[0]}): {lacks}")
 
     def _check_keys(self, ns: str, path: CIMInstanceName) -> None:
@@ -400,7 +389,7 @@ class CIMProvider2:
         if value:
             what = f"{value}; {what}"
         return CIMError(pywbem.CIM_ERR_NOT_FOUND,
-                        f"Instance not found: {_path_str(path)}; {what}")
+                        f"Instance not found: {path_str(path)}; {what}")
 
     def not_found_reason(self, env, path: CIMInstanceName, key: Optional[str]) -> Optional[str]:
         """What the object `path` names is missing, in the terms of the managed
@@ -609,7 +598,7 @@ class CIMProvider2:
                 if not pspec.is_in:
                     raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
                                    f"Parameter {pspec.name} of method {mname} is output only")
-                value = _typed_param(pspec, value, ns, mname, self._schema())
+                value = typed_param(pspec, value, ns, mname, self._schema())
             key = f"param_{name.lower()}"
             if key not in accepted and not var_kw:
                 raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
@@ -653,7 +642,7 @@ class CIMProvider2:
                            f"Provider method {mname} returned {result!r}, "
                            f"not (value, out_params)") from None
         rtype = mspec.return_type if mspec else None
-        rtype, rval = _typed(rtype, False, rval)
+        rtype, rval = typed_result(rtype, False, rval)
         if mspec is not None and spec is not None:
             check_values(spec.name, f"{mname}() return value", mspec.return_values, False,
                          rval)
@@ -668,141 +657,14 @@ class CIMProvider2:
                 ptype = None
             if pspec is not None:
                 name = pspec.name
-                ptype, value = _typed(pspec.type if not pspec.embedded_object or
-                                      not _is_embedded_value(value) else ptype,
+                ptype, value = typed_result(pspec.type if not pspec.embedded_object or
+                                      not is_embedded_value(value) else ptype,
                                       pspec.is_array, value)
                 check_values(spec.name if spec is not None else cls, f"{mname}({name})",
                              pspec.values, pspec.is_array, value)
             else:
-                ptype, value = _typed(ptype, isinstance(value, list), value)
+                ptype, value = typed_result(ptype, isinstance(value, list), value)
             out[name] = (ptype, value)
         return (rtype, rval), out
 
 
-def _kind(value: Any) -> str:
-    """What a wrong-typed parameter value is, in the words of an error description."""
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, CIMInstance):
-        return "an embedded instance"
-    if isinstance(value, pywbem.CIMClass):
-        return "an embedded class"
-    if isinstance(value, (CIMInstanceName, pywbem.CIMClassName)):
-        return "a reference"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, (str, bytes)):
-        return "a string"
-    return f"a {type(value).__name__}"
-
-
-def _to_path(value: Any) -> Optional[CIMInstanceName]:
-    """A reference parameter's element: an instance path (a blank string is NULL)."""
-    if isinstance(value, CIMInstanceName):
-        return value
-    if isinstance(value, pywbem.CIMClassName):
-        return CIMInstanceName(value.classname, namespace=value.namespace, host=value.host)
-    if isinstance(value, str):
-        return CIMInstanceName.from_wbem_uri(value) if value.strip() else None
-    raise TypeError(f"a reference (an instance path) is expected, got {_kind(value)}")
-
-
-def _typed_param(pspec, value: Any, ns: Optional[str], mname: str, schema: Schema) -> Any:
-    """An input parameter value converted to its declared type.
-
-    Embedded instances sent as CIM-XML or MOF text are decoded (and typed by
-    their class); an unused reference sent as a blank string is NULL.  A value
-    of the wrong kind (an array for a scalar, an instance or a number where a
-    reference is due, a reference where a string is due...) is
-    CIM_ERR_INVALID_PARAMETER naming the parameter, so that no provider meets
-    a value it cannot use.  A scalar given for an array is taken as an array
-    of one.
-    """
-    where = f"Parameter {pspec.name} of method {mname}"
-    try:
-        if value is None:
-            return None
-        if isinstance(value, tuple):
-            value = list(value)
-        if isinstance(value, list) and not pspec.is_array:
-            raise TypeError(f"{_kind(value)} given where a single "
-                            f"{'embedded instance' if pspec.embedded_object else pspec.type} "
-                            f"is expected")
-        if pspec.embedded_object == "instance" or pspec.embedded_class:
-            from ..cimxml.embedded import (EmbeddedInstanceError, EmbeddedLimitError,
-                                           EmbeddedSyntaxError, decode_embedded_instance)
-            try:
-                if pspec.is_array:
-                    items = value if isinstance(value, list) else [value]
-                    return [None if v is None else decode_embedded_instance(v, ns, schema)
-                            for v in items]
-                return decode_embedded_instance(value, ns, schema)
-            except EmbeddedLimitError as exc:
-                raise CIMError(pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED,
-                               f"{where}: {exc}") from None
-            except EmbeddedSyntaxError as exc:
-                raise unparsable_embedded(where, exc) from None
-            except EmbeddedInstanceError as exc:
-                raise ValueError(str(exc)) from None
-        if pspec.embedded_object and _is_embedded_value(value):
-            return value
-        if pspec.type == "reference":
-            if pspec.is_array:
-                items = value if isinstance(value, list) else [value]
-                return [None if v is None else _to_path(v) for v in items]
-            return _to_path(value)
-        if pspec.type == "string" or pspec.type == "char16":
-            items = value if isinstance(value, list) else [value]
-            for v in items:
-                if v is not None and not isinstance(v, (str, bytes, int, float, bool)):
-                    raise TypeError(f"a string is expected, got {_kind(v)}")
-        elif pspec.type != "datetime":
-            items = value if isinstance(value, list) else [value]
-            for v in items:
-                if isinstance(v, (CIMInstance, pywbem.CIMClass, CIMInstanceName,
-                                  pywbem.CIMClassName)):
-                    raise TypeError(f"a {pspec.type} is expected, got {_kind(v)}")
-        return coerce(pspec.type, pspec.is_array, value)
-    except (ValueError, TypeError) as exc:
-        raise CIMError(pywbem.CIM_ERR_INVALID_PARAMETER, f"{where}: {exc}") from None
-
-
-def _is_embedded_value(value: Any) -> bool:
-    if isinstance(value, list):
-        return any(isinstance(v, (CIMInstance, pywbem.CIMClass)) for v in value)
-    return isinstance(value, (CIMInstance, pywbem.CIMClass))
-
-
-def _typed(cim_type: Optional[str], is_array: bool, value: Any) -> tuple[str, Any]:
-    """(type name, value) for a method result, inferring the type where unknown."""
-    if cim_type and cim_type not in ("instance", "class") and value is not None:
-        try:
-            return cim_type, coerce(cim_type, is_array, value)
-        except (ValueError, TypeError) as exc:
-            raise CIMError(pywbem.CIM_ERR_FAILED,
-                           f"Provider returned {value!r} where a {cim_type} is due: "
-                           f"{exc}") from None
-    if cim_type:
-        return cim_type, value
-    probe = value[0] if isinstance(value, list) and value else value
-    if isinstance(probe, CIMInstance):
-        return "instance", value
-    if isinstance(probe, pywbem.CIMClass):
-        return "class", value
-    if isinstance(probe, CIMInstanceName):
-        return "reference", value
-    if probe is None:
-        return "string", value
-    try:
-        return pywbem.cimtype(probe), value
-    except TypeError:
-        return "string", str(value)
-
-
-def _path_str(path: CIMInstanceName) -> str:
-    keys = ",".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
-                    for k, v in path.keybindings.items())
-    ns = f"{path.namespace}:" if path.namespace else ""
-    return f"{ns}{path.classname}.{keys}"

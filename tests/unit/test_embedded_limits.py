@@ -18,7 +18,7 @@ from kvm_providers.cimxml import reader
 from kvm_providers.cimxml.embedded import (EmbeddedInstanceError, EmbeddedLimitError,
                                            decode_embedded_instance, parse_mof_instance)
 from kvm_providers.cimxml.reader import parse_request
-from kvm_providers.provider.base import _typed_param
+from kvm_providers.provider.params import typed_param
 from kvm_providers.schema import ParamSpec, load_schema
 
 
@@ -90,7 +90,7 @@ def test_embedded_text_strings_in_parameters_are_limited_too():
     spec = ParamSpec("SystemSettings", "string", False, True, False,
                      embedded_object="instance")
     with pytest.raises(pywbem.CIMError) as err:
-        _typed_param(spec, nested_xml(reader.MAX_EMBED_DEPTH + 1), "root/virt", "DefineSystem",
+        typed_param(spec, nested_xml(reader.MAX_EMBED_DEPTH + 1), "root/virt", "DefineSystem",
                      schema)
     assert err.value.status_code == pywbem.CIM_ERR_SERVER_LIMITS_EXCEEDED
     assert "Parameter SystemSettings of method DefineSystem" in err.value.status_description
