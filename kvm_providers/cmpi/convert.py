@@ -125,6 +125,8 @@ class Converter:
         # set everything (instances that go to the server's repository).
         self._fresh = fresh
         self._cval: Any = None
+        self._kval: Any = None
+        self._eval: Any = None
         self.arena: list[Any] = []
         # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
         self._inst_paths: dict[tuple, Any] = {}
@@ -147,6 +149,8 @@ class Converter:
         """Drop the references to every object this converter made."""
         self._inst_paths.clear()
         self._cval = None
+        self._kval = None
+        self._eval = None
         self.arena.clear()
 
     # -- type names -----------------------------------------------------------
@@ -335,8 +339,11 @@ class Converter:
     # -- pywbem -> CMPI -------------------------------------------------------
 
     def value(self, value: Any, cim_type: Optional[str] = None,
-              is_array: Optional[bool] = None) -> tuple[Any, int]:
-        """(CMPIValue or None for NULL, CMPIType) for a pywbem value."""
+              is_array: Optional[bool] = None, into: Any = None) -> tuple[Any, int]:
+        """(CMPIValue or None for NULL, CMPIType) for a pywbem value.
+
+        `into`: the CMPIValue to fill (one the caller hands to a CMPI function that
+        copies it at once), else a new one."""
         if is_array is None:
             is_array = isinstance(value, (list, tuple))
         if cim_type is None:
@@ -349,12 +356,17 @@ class Converter:
         ctype = self.ctype(cim_type, is_array)
         if value is None:
             return None, ctype
-        cval = self.cmpi.CMPIValue()
+        cval = self.cmpi.CMPIValue() if into is None else into
         if is_array:
             if not isinstance(value, (list, tuple)):
                 value = [value]
             base = ctype & ~self.ARRAY
             car = self.keep(self.broker.new_array(len(value), base))
+            # One CMPIValue for the elements of every array of this converter: set()
+            # copies the value (sfcb's setElementAt, Pegasus' arraySetElementAt), as
+            # set_property does; an element that is an embedded instance is made
+            # before the value is filled.
+            elem_val = self._eval
             for i, elem in enumerate(value):
                 if elem is None:
                     # A NULL element is set with type CMPI_null and a value
@@ -363,16 +375,14 @@ class Converter:
                     # stored as 0 by sfcb for numeric arrays.
                     car.set(i, self.keep(self.cmpi.CMPIValue()), self.cmpi.CMPI_null)
                 else:
-                    car.set(i, self._scalar_value(elem, cim_type), base)
+                    if elem_val is None:
+                        elem_val = self._eval = self.cmpi.CMPIValue()
+                    self._set_scalar(elem_val, elem, cim_type)
+                    car.set(i, elem_val, base)
             cval.array = car
         else:
             self._set_scalar(cval, value, cim_type)
         return cval, ctype
-
-    def _scalar_value(self, value: Any, cim_type: str):
-        cval = self.cmpi.CMPIValue()
-        self._set_scalar(cval, value, cim_type)
-        return cval
 
     def _set_scalar(self, cval, value: Any, cim_type: str) -> None:
         if cim_type == "string":
@@ -423,6 +433,17 @@ class Converter:
             if kval is None:
                 raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
                                       f"NULL value for key {path.classname}.{name}")
+            if type(kval) is str:  # noqa: E721 (most keys: InstanceID, Name, CreationClassName)
+                # What value() does for a string, with one CMPIValue for the keys of
+                # every path of this converter: add_key copies the value (sfcb's
+                # ClObjectPathAddKey, Pegasus' setKeyBinding), as set_property does.
+                kv = self._kval
+                if kv is None:
+                    kv = self._kval = self.cmpi.CMPIValue()
+                kv.string = string = self.broker.new_string(kval)
+                self.arena.append(string)
+                cop.add_key(str(name), kv, self._string_ctype)
+                continue
             cval, ctype = self.value(kval, self.infer_type(kval), False)
             cop.add_key(str(name), cval, ctype)
 
@@ -587,21 +608,25 @@ class Converter:
                 setattr(cval, plan.attrs[lk], int(value))
                 set_property(name, cval, ctype)
             else:
-                self._set_generic(set_property, inst.classname, plan.props[lk], value)
+                self._set_generic(set_property, inst.classname, plan.props[lk], value, cval)
         if plan.unset:
             for lk, default in plan.rest(values, unset):
                 p = plan.props[lk]
                 if default is None:
                     set_property(p.name, None, rows[lk][3])
                 else:
-                    self._set_generic(set_property, inst.classname, p, default)
+                    self._set_generic(set_property, inst.classname, p, default, cval)
 
-    def _set_generic(self, set_property, classname: str, p: PropSpec, value: Any) -> None:
+    def _set_generic(self, set_property, classname: str, p: PropSpec, value: Any,
+                     cval: Any) -> None:
         """Set property `p` = `value` (not None) through :meth:`value`, as
-        :meth:`instance` sets a property no fast case covers."""
+        :meth:`instance` sets a property no fast case covers; in `cval` (the
+        converter's CMPIValue for values set_property copies) unless `p` embeds
+        objects (an embedded instance is converted with that CMPIValue)."""
         cim_type = "instance" if p.embedded_object and _embeds_instance(value) else p.type
         try:
-            pval, ctype = self.value(value, cim_type, p.is_array)
+            pval, ctype = self.value(value, cim_type, p.is_array,
+                                     None if p.embedded_object else cval)
         except pywbem.CIMError:
             raise
         except (TypeError, ValueError, OverflowError) as exc:

@@ -9,6 +9,8 @@ The conversion plan sets the same CMPI properties, with the same values and
 types, from the values.  Counted, not timed; both server fakes.
 """
 
+import sys
+
 import pytest
 import fake_cmpi
 
@@ -85,6 +87,7 @@ def _cells(conv: Converter, cinst) -> dict:
         data, name = cinst.get_property_at(i)
         value, _t, _a = conv.from_data(data, NS)
         out[name] = (data.type, bool(data.state & F.CMPI_nullValue), value)
+    out[None] = conv.to_path(cinst.objectpath())
     return out
 
 
@@ -136,12 +139,29 @@ def test_values_plan_sets_what_the_properties_set(fake, layer, set_calls, server
     assert plans > 100
 
 
+@pytest.fixture
+def cmpi_values(monkeypatch):
+    """Counts the CMPIValues the adapter makes (each a SWIG allocation in a server)."""
+    counter = {"n": 0}
+
+    class Counting(F.CMPIValue):
+        def __init__(self):
+            # the adapter's, not those the fake makes for CMPIData it hands out
+            if sys._getframe(1).f_globals["__name__"].startswith("kvm_providers."):
+                counter["n"] += 1
+            super().__init__()
+    monkeypatch.setattr(F, "CMPIValue", Counting)
+    return counter
+
+
 @pytest.mark.parametrize("server", SERVERS)
 def test_enumerations_through_the_adapter_build_no_property_objects(
-        fake, layer, new_properties, server, tmp_path, monkeypatch):
+        fake, layer, new_properties, cmpi_values, server, tmp_path, monkeypatch):
     """An enumeration of every RASD, VSSD and ComputerSystem through the adapter builds no
     CIMProperty (before: one per assigned value and per unset wanted property of every
-    instance, 1780 for the RASDs of 4 guests)."""
+    instance, 1780 for the RASDs of 4 guests), and the values, string keys and array
+    elements of a call's instances are set through one CMPIValue each (before: one per
+    key, array and array element of every instance)."""
     layer("test://" + write_node(str(tmp_path / "node.xml"), 4))
     monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=60.0))
     broker = _server_broker(server)
@@ -159,6 +179,7 @@ def test_enumerations_through_the_adapter_build_no_property_objects(
         for cn in names:
             broker.register(cn, prox, superclass=superclass)
         new_properties["n"] = 0
+        cmpi_values["n"] = 0
         op = broker.new_object_path(NS, superclass)
         enum = broker.enumInstances(ctx, op, None)
         count = 0
@@ -168,6 +189,8 @@ def test_enumerations_through_the_adapter_build_no_property_objects(
             count += 1
         assert count >= 4, superclass
         assert new_properties["n"] == 0, superclass
+        # the instances' values, keys and array elements: a CMPIValue each per call
+        assert cmpi_values["n"] <= 3 * len(names) < count, superclass
 
 
 def test_a_plan_is_made_once_per_class_and_property_list(fake, layer, tmp_path):
