@@ -64,6 +64,9 @@ def plist_bytes(props: Optional[Iterable[str]]) -> Optional[list[bytes]]:
     return [p.encode("utf-8") if isinstance(p, str) else bytes(p) for p in props]
 
 
+#: Distinct strings a converter keeps for reuse (one call's repeated values; bounded).
+_STRINGS_PER_CALL = 4096
+
 #: CMPI_RC_ERR_NO_SUCH_PROPERTY (cmpidt.h)
 _RC_ERR_NO_SUCH_PROPERTY = 12
 
@@ -127,6 +130,8 @@ class Converter:
         self._cval: Any = None
         self._kval: Any = None
         self._eval: Any = None
+        # {text: CMPIString} of the scalar strings set so far (see string()).
+        self._strings: dict[str, Any] = {}
         self.arena: list[Any] = []
         # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
         self._inst_paths: dict[tuple, Any] = {}
@@ -145,12 +150,33 @@ class Converter:
         self.arena.append(obj)
         return obj
 
+    def string(self, text: str) -> Any:
+        """A CMPIString of `text` for a scalar property or key (kept until :meth:`release`).
+
+        The instances of a call repeat the same few values (CreationClassName,
+        ResourceType's captions, units, the system's name in every device's keys:
+        of 13,000 strings set for 1000 ComputerSystems, 2,006 are distinct), and
+        ``set_property`` and ``add_key`` copy the characters (sfcb's
+        ClInstanceAddProperty / ClObjectPathAddKey, Pegasus' value2SCMOValue): one
+        CMPIString per distinct value and call serves them all (a ``new_string`` was
+        a tenth of a ComputerSystem enumeration in Pegasus' agent).  Not for array
+        elements, which an array holds by reference.
+        """
+        string = self._strings.get(text)
+        if string is None:
+            string = self.broker.new_string(text)
+            self.arena.append(string)
+            if len(self._strings) < _STRINGS_PER_CALL:
+                self._strings[text] = string
+        return string
+
     def release(self) -> None:
         """Drop the references to every object this converter made."""
         self._inst_paths.clear()
         self._cval = None
         self._kval = None
         self._eval = None
+        self._strings.clear()
         self.arena.clear()
 
     # -- type names -----------------------------------------------------------
@@ -440,8 +466,7 @@ class Converter:
                 kv = self._kval
                 if kv is None:
                     kv = self._kval = self.cmpi.CMPIValue()
-                kv.string = string = self.broker.new_string(kval)
-                self.arena.append(string)
+                kv.string = self.string(kval)
                 cop.add_key(str(name), kv, self._string_ctype)
                 continue
             cval, ctype = self.value(kval, self.infer_type(kval), False)
@@ -507,8 +532,7 @@ class Converter:
         # the same CMPI calls as value(), without its generic dispatch.
         null_ctypes = self._null_ctypes
         to_ctype = self._to_ctype
-        new_string = self.broker.new_string
-        keep = self.arena.append
+        strings = self._strings
         # One CMPIValue for the scalars of every instance of this converter:
         # set_property copies the value at once (sfcb's ClInstanceAddProperty,
         # Pegasus' value2SCMOValue); making one is a SWIG allocation (4% of an
@@ -540,8 +564,10 @@ class Converter:
                         set_property(prop.name, None, ctype)
                         continue
                 elif cim_type == "string" and type(value) is str:  # noqa: E721 (not a subclass)
-                    cval.string = string = new_string(value)
-                    keep(string)
+                    string = strings.get(value)
+                    if string is None:
+                        string = self.string(value)
+                    cval.string = string
                     set_property(prop.name, cval, self._string_ctype)
                     continue
                 elif type(value) is _INT_CLASSES.get(cim_type):  # already range-checked
@@ -590,16 +616,17 @@ class Converter:
         cval = self._cval
         if cval is None:
             cval = self._cval = self.cmpi.CMPIValue()
-        new_string = self.broker.new_string
-        keep = self.arena.append
+        strings = self._strings
         for lk, value in values.items():
             name, kind, ctype, null_ctype = rows[lk]
             if value is None:
                 if lk not in unset:
                     set_property(name, None, null_ctype)
             elif kind is str and type(value) is str:  # noqa: E721 (not a subclass)
-                cval.string = string = new_string(value)
-                keep(string)
+                string = strings.get(value)
+                if string is None:
+                    string = self.string(value)
+                cval.string = string
                 set_property(name, cval, ctype)
             elif kind is bool and type(value) is bool:  # noqa: E721
                 cval.boolean = 1 if value else 0

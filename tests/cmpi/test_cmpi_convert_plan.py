@@ -217,3 +217,41 @@ def test_a_plan_is_made_once_per_class_and_property_list(fake, layer, tmp_path):
     assert len(set(seen[0]) - set(before)) <= 1
     assert seen[0] == seen[1] == seen[2]          # the same plan objects, none added
     assert any(k[1] == frozenset({"address", "instanceid"}) for k in seen[0])
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_repeated_strings_of_a_call_share_one_cmpi_string(fake, layer, set_calls, server,
+                                                          tmp_path, monkeypatch):
+    """The scalar strings and string keys of one call's instances: one new_string per
+    distinct value (before: one per property and key of every instance), and every
+    property still holds its own value."""
+    layer("test://" + write_node(str(tmp_path / "node.xml"), 4))
+    monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=60.0))
+    broker = _server_broker(server)
+    made = []
+    real_new_string = F.CMPIBroker.new_string
+
+    def new_string(self, text):
+        made.append(text)
+        return real_new_string(self, text)
+    monkeypatch.setattr(F.CMPIBroker, "new_string", new_string)
+    ctx = broker.context()
+    prox = adapter.CMPIProxyProvider("kvm_providers_resource_allocation", broker, ctx, cmpi=F,
+                                     module="kvm_providers.providers.resource_allocation")
+    cn = "KVM_DiskResourceAllocationSettingData"
+    broker.register(cn, prox, superclass="CIM_ResourceAllocationSettingData")
+    enum = broker.enumInstances(ctx, broker.new_object_path(NS, cn), None)
+    conv = Converter(F, broker)
+    insts = []
+    while enum.hasNext():
+        data = enum.next()          # bound while its value is read (see convert.py)
+        insts.append(conv.to_instance(data.value.inst))
+    assert len(insts) == 8
+    scalar_strings = sum(1 for calls in set_calls.values()
+                         for _n, ctype, state in calls if ctype == F.CMPI_string and not state)
+    # one call: every distinct value once (arrays' elements aside), keys included
+    assert len(made) < scalar_strings / 2, (len(made), scalar_strings)
+    ids = {i["InstanceID"] for i in insts}
+    assert len(ids) == 8 and {i.path["InstanceID"] for i in insts} == ids
+    assert {i["ResourceType"] for i in insts} == {17}
+    assert len({i["Address"] for i in insts}) > 1
