@@ -9,6 +9,7 @@ The conversion plan sets the same CMPI properties, with the same values and
 types, from the values.  Counted, not timed; both server fakes.
 """
 
+import os
 import sys
 
 import pytest
@@ -23,11 +24,13 @@ from kvm_providers.registry import registrations
 from kvm_providers.schema import default_schema
 
 from tests.fixtures.generate import write_node
-from tests.providers.conftest import NODE_URI
 from tests.providers.harness import Harness
 
 F = fake_cmpi
 NS = "root/virt"
+#: The fixture node with many and unusual devices (as in tests/providers).
+NODE_URI = "test://" + os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "fixtures", "node_devices.xml")
 SERVERS = ["Pegasus", "RequestHandler"]
 
 
