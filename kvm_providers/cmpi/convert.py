@@ -34,6 +34,9 @@ from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanc
                     CIMProperty, Char16, Real32, Real64, Sint8, Sint16, Sint32, Sint64, Uint8,
                     Uint16, Uint32, Uint64)
 
+from ..provider.model import InstanceModel
+from ..schema import ClassSpec, PropSpec
+
 __all__ = ["Converter", "CIM_TO_CMPI_NAMES", "cim_error_from_cmpi", "plist_bytes"]
 
 LOG = logging.getLogger("kvm_providers.cmpi")
@@ -60,6 +63,9 @@ def plist_bytes(props: Optional[Iterable[str]]) -> Optional[list[bytes]]:
         return None
     return [p.encode("utf-8") if isinstance(p, str) else bytes(p) for p in props]
 
+
+#: Distinct strings a converter keeps for reuse (one call's repeated values; bounded).
+_STRINGS_PER_CALL = 4096
 
 #: CMPI_RC_ERR_NO_SUCH_PROPERTY (cmpidt.h)
 _RC_ERR_NO_SUCH_PROPERTY = 12
@@ -122,6 +128,10 @@ class Converter:
         # set everything (instances that go to the server's repository).
         self._fresh = fresh
         self._cval: Any = None
+        self._kval: Any = None
+        self._eval: Any = None
+        # {text: CMPIString} of the scalar strings set so far (see string()).
+        self._strings: dict[str, Any] = {}
         self.arena: list[Any] = []
         # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
         self._inst_paths: dict[tuple, Any] = {}
@@ -140,10 +150,33 @@ class Converter:
         self.arena.append(obj)
         return obj
 
+    def string(self, text: str) -> Any:
+        """A CMPIString of `text` for a scalar property or key (kept until :meth:`release`).
+
+        The instances of a call repeat the same few values (CreationClassName,
+        ResourceType's captions, units, the system's name in every device's keys:
+        of 13,000 strings set for 1000 ComputerSystems, 2,006 are distinct), and
+        ``set_property`` and ``add_key`` copy the characters (sfcb's
+        ClInstanceAddProperty / ClObjectPathAddKey, Pegasus' value2SCMOValue): one
+        CMPIString per distinct value and call serves them all (a ``new_string`` was
+        a tenth of a ComputerSystem enumeration in Pegasus' agent).  Not for array
+        elements, which an array holds by reference.
+        """
+        string = self._strings.get(text)
+        if string is None:
+            string = self.broker.new_string(text)
+            self.arena.append(string)
+            if len(self._strings) < _STRINGS_PER_CALL:
+                self._strings[text] = string
+        return string
+
     def release(self) -> None:
         """Drop the references to every object this converter made."""
         self._inst_paths.clear()
         self._cval = None
+        self._kval = None
+        self._eval = None
+        self._strings.clear()
         self.arena.clear()
 
     # -- type names -----------------------------------------------------------
@@ -332,8 +365,11 @@ class Converter:
     # -- pywbem -> CMPI -------------------------------------------------------
 
     def value(self, value: Any, cim_type: Optional[str] = None,
-              is_array: Optional[bool] = None) -> tuple[Any, int]:
-        """(CMPIValue or None for NULL, CMPIType) for a pywbem value."""
+              is_array: Optional[bool] = None, into: Any = None) -> tuple[Any, int]:
+        """(CMPIValue or None for NULL, CMPIType) for a pywbem value.
+
+        `into`: the CMPIValue to fill (one the caller hands to a CMPI function that
+        copies it at once), else a new one."""
         if is_array is None:
             is_array = isinstance(value, (list, tuple))
         if cim_type is None:
@@ -346,12 +382,17 @@ class Converter:
         ctype = self.ctype(cim_type, is_array)
         if value is None:
             return None, ctype
-        cval = self.cmpi.CMPIValue()
+        cval = self.cmpi.CMPIValue() if into is None else into
         if is_array:
             if not isinstance(value, (list, tuple)):
                 value = [value]
             base = ctype & ~self.ARRAY
             car = self.keep(self.broker.new_array(len(value), base))
+            # One CMPIValue for the elements of every array of this converter: set()
+            # copies the value (sfcb's setElementAt, Pegasus' arraySetElementAt), as
+            # set_property does; an element that is an embedded instance is made
+            # before the value is filled.
+            elem_val = self._eval
             for i, elem in enumerate(value):
                 if elem is None:
                     # A NULL element is set with type CMPI_null and a value
@@ -360,16 +401,14 @@ class Converter:
                     # stored as 0 by sfcb for numeric arrays.
                     car.set(i, self.keep(self.cmpi.CMPIValue()), self.cmpi.CMPI_null)
                 else:
-                    car.set(i, self._scalar_value(elem, cim_type), base)
+                    if elem_val is None:
+                        elem_val = self._eval = self.cmpi.CMPIValue()
+                    self._set_scalar(elem_val, elem, cim_type)
+                    car.set(i, elem_val, base)
             cval.array = car
         else:
             self._set_scalar(cval, value, cim_type)
         return cval, ctype
-
-    def _scalar_value(self, value: Any, cim_type: str):
-        cval = self.cmpi.CMPIValue()
-        self._set_scalar(cval, value, cim_type)
-        return cval
 
     def _set_scalar(self, cval, value: Any, cim_type: str) -> None:
         if cim_type == "string":
@@ -420,6 +459,16 @@ class Converter:
             if kval is None:
                 raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
                                       f"NULL value for key {path.classname}.{name}")
+            if type(kval) is str:  # noqa: E721 (most keys: InstanceID, Name, CreationClassName)
+                # What value() does for a string, with one CMPIValue for the keys of
+                # every path of this converter: add_key copies the value (sfcb's
+                # ClObjectPathAddKey, Pegasus' setKeyBinding), as set_property does.
+                kv = self._kval
+                if kv is None:
+                    kv = self._kval = self.cmpi.CMPIValue()
+                kv.string = self.string(kval)
+                cop.add_key(str(name), kv, self._string_ctype)
+                continue
             cval, ctype = self.value(kval, self.infer_type(kval), False)
             cop.add_key(str(name), cval, ctype)
 
@@ -472,14 +521,18 @@ class Converter:
         if props is not None:
             self._filter(cinst, props)
             unset = frozenset()        # what a filtered instance holds is the server's affair
+        if type(inst) is InstanceModel:
+            values = inst.assigned()
+            if values is not None:
+                self._set_values(cinst, inst, values, unset)
+                return cinst
         set_property = cinst.set_property
         # The common cases first (an enumeration converts tens of properties
         # per instance, most of them NULL or plain strings and integers):
         # the same CMPI calls as value(), without its generic dispatch.
         null_ctypes = self._null_ctypes
         to_ctype = self._to_ctype
-        new_string = self.broker.new_string
-        keep = self.arena.append
+        strings = self._strings
         # One CMPIValue for the scalars of every instance of this converter:
         # set_property copies the value at once (sfcb's ClInstanceAddProperty,
         # Pegasus' value2SCMOValue); making one is a SWIG allocation (4% of an
@@ -511,8 +564,10 @@ class Converter:
                         set_property(prop.name, None, ctype)
                         continue
                 elif cim_type == "string" and type(value) is str:  # noqa: E721 (not a subclass)
-                    cval.string = string = new_string(value)
-                    keep(string)
+                    string = strings.get(value)
+                    if string is None:
+                        string = self.string(value)
+                    cval.string = string
                     set_property(prop.name, cval, self._string_ctype)
                     continue
                 elif type(value) is _INT_CLASSES.get(cim_type):  # already range-checked
@@ -534,6 +589,79 @@ class Converter:
                     f"({cim_type}) cannot be passed to CMPI: {exc}") from None
             set_property(str(prop.name), pval, ctype)
         return cinst
+
+    def _plan(self, spec: ClassSpec, wanted: frozenset, complete: bool) -> _Plan:
+        """The conversion plan of class `spec` for the properties `wanted` (cached per
+        class, PropertyList, completeness and SWIG module, in the class's cache as the
+        CIM-XML writer keeps its plans)."""
+        key = ("cmpiplan", wanted, complete, self.cmpi)
+        plan = spec._cache.get(key)
+        if plan is None:
+            plan = spec._cache[key] = _Plan(self, spec, wanted, complete)
+        return plan
+
+    def _set_values(self, cinst, inst: InstanceModel, values: dict[str, Any],
+                    unset: frozenset) -> None:
+        """Set the properties of an instance model on `cinst` straight from its assigned
+        values, by the class's plan: the same CMPI calls with the same values and types
+        as setting its pywbem properties (what :meth:`instance` does for any other
+        CIMInstance), without building them.  A model builds its pywbem properties
+        only when read: every assigned value and, for a complete instance, every
+        wanted property left unset (its class default or NULL) -- about 45 objects
+        per RASD of which the server needs 5-10 (the others are NULL in a new
+        instance: `unset`)."""
+        plan = self._plan(inst.spec, inst.wanted, inst.complete)
+        rows = plan.rows
+        set_property = cinst.set_property
+        cval = self._cval
+        if cval is None:
+            cval = self._cval = self.cmpi.CMPIValue()
+        strings = self._strings
+        for lk, value in values.items():
+            name, kind, ctype, null_ctype = rows[lk]
+            if value is None:
+                if lk not in unset:
+                    set_property(name, None, null_ctype)
+            elif kind is str and type(value) is str:  # noqa: E721 (not a subclass)
+                string = strings.get(value)
+                if string is None:
+                    string = self.string(value)
+                cval.string = string
+                set_property(name, cval, ctype)
+            elif kind is bool and type(value) is bool:  # noqa: E721
+                cval.boolean = 1 if value else 0
+                set_property(name, cval, ctype)
+            elif kind is not None and type(value) is kind:   # a pywbem integer type
+                setattr(cval, plan.attrs[lk], int(value))
+                set_property(name, cval, ctype)
+            else:
+                self._set_generic(set_property, inst.classname, plan.props[lk], value, cval)
+        if plan.unset:
+            for lk, default in plan.rest(values, unset):
+                p = plan.props[lk]
+                if default is None:
+                    set_property(p.name, None, rows[lk][3])
+                else:
+                    self._set_generic(set_property, inst.classname, p, default, cval)
+
+    def _set_generic(self, set_property, classname: str, p: PropSpec, value: Any,
+                     cval: Any) -> None:
+        """Set property `p` = `value` (not None) through :meth:`value`, as
+        :meth:`instance` sets a property no fast case covers; in `cval` (the
+        converter's CMPIValue for values set_property copies) unless `p` embeds
+        objects (an embedded instance is converted with that CMPIValue)."""
+        cim_type = "instance" if p.embedded_object and _embeds_instance(value) else p.type
+        try:
+            pval, ctype = self.value(value, cim_type, p.is_array,
+                                     None if p.embedded_object else cval)
+        except pywbem.CIMError:
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise pywbem.CIMError(
+                pywbem.CIM_ERR_FAILED,
+                f"Property {classname}.{p.name} = {value!r} "
+                f"({cim_type}) cannot be passed to CMPI: {exc}") from None
+        set_property(p.name, pval, ctype)
 
     @staticmethod
     def _filter(cinst, props: list[str]) -> None:
@@ -574,6 +702,59 @@ class Converter:
                 cim_type = "string"
             cval, ctype = self.value(value, cim_type, isinstance(value, (list, tuple)))
             cargs.set(str(name), cval, ctype)
+
+
+class _Plan:
+    """How to set the properties of the instance models of one class on a CMPIInstance
+    (:meth:`Converter._set_values`), for one set of wanted properties.
+
+    `rows`: {folded name: (name, kind, CMPIType, CMPIType of a NULL)} of every property
+    of the class; kind is ``str`` (a string), ``bool``, the pywbem integer class, or
+    None (set through :meth:`Converter.value`: arrays, reals, datetimes, references,
+    embedded objects, char16).  `unset`: (folded name, class default) of the wanted
+    properties in declaration order, for a complete instance (its unset properties
+    stand for their class default, else NULL); none otherwise.
+    """
+
+    __slots__ = ("rows", "props", "attrs", "unset", "_rest")
+
+    def __init__(self, conv: Converter, spec: ClassSpec, wanted: frozenset, complete: bool):
+        self.props = spec.props
+        self.rows: dict[str, tuple] = {}
+        self.attrs: dict[str, str] = {}
+        for lk, p in spec.props.items():
+            kind: Any = None
+            if not p.is_array and not p.embedded_object:
+                if p.type == "string":
+                    kind = str
+                elif p.type == "boolean":
+                    kind = bool
+                elif p.type in _INT_CLASSES:
+                    kind = _INT_CLASSES[p.type]
+                    self.attrs[lk] = p.type
+            # A NULL of an EmbeddedInstance/EmbeddedObject property is a typed instance
+            # NULL (Pegasus checks the CMPI type of every property against the class).
+            null_type = "instance" if p.embedded_object else p.type
+            self.rows[lk] = (p.name, kind,
+                             conv.ctype(p.type) if kind is not None else None,
+                             conv.ctype(null_type, p.is_array))
+        self.unset: tuple[tuple[str, Any], ...] = tuple(
+            (lk, p.default) for lk, p in spec.props.items() if lk in wanted) if complete else ()
+        self._rest: dict[tuple, tuple] = {}
+
+    def rest(self, values: dict[str, Any], skip: frozenset) -> tuple[tuple[str, Any], ...]:
+        """(folded name, class default) of the unset wanted properties to set on an
+        instance whose assigned values are `values`: all but the NULLs named in `skip`
+        (NULL in a new instance already).  The instances of a class mostly assign the
+        same properties: worked out once per such set (up to 64 sets)."""
+        key = (tuple(values), skip)
+        hit = self._rest.get(key)
+        if hit is None:
+            hit = tuple((lk, default) for lk, default in self.unset
+                        if lk not in values and not (default is None and lk in skip))
+            if len(self._rest) < 64:
+                self._rest[key] = hit
+        return hit
 
 
 def _embeds_instance(value: Any) -> bool:
