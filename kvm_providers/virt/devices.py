@@ -29,13 +29,13 @@ programming error (:class:`KindsNotInstalled`), never an empty list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from . import mapping as M
 from .elements import ElementKind
 
 __all__ = ["Setting", "LogicalDevice", "scan_settings", "logical_devices", "use_kinds",
-           "scanned_kinds", "KindsNotInstalled"]
+           "scanned_kinds", "KindsNotInstalled", "parent_devid"]
 
 
 class KindsNotInstalled(RuntimeError):
@@ -52,12 +52,15 @@ class _Registry:
     order: dict[str, int]
     #: Kinds read from the <domain> root (one setting each, its id the kind's name).
     root: tuple[Any, ...]
+    #: The ``parent_of`` hooks of the kinds that have one, in the kinds' order.
+    parents: tuple[Callable[[Any], Optional[str]], ...] = ()
 
 
 def _registry(kinds: Sequence[Any]) -> _Registry:
     return _Registry(tuple(kinds), {tag: k for k in kinds for tag in k.tags},
                      {k.name: i for i, k in enumerate(kinds)},
-                     tuple(k for k in kinds if not k.tags))
+                     tuple(k for k in kinds if not k.tags),
+                     tuple(k.parent_of for k in kinds if k.parent_of is not None))
 
 
 #: The installed kinds (None until use_kinds: the layer has no kinds of its own).
@@ -96,6 +99,19 @@ def _installed() -> _Registry:
 def scanned_kinds() -> tuple[Any, ...]:
     """The kinds domains are scanned with (KindsNotInstalled before use_kinds)."""
     return _installed().kinds
+
+
+def parent_devid(el: Any, setting: Callable[[str], Any]) -> Optional[str]:
+    """The device id of the device `el` hangs off (from its <address>): the first id a
+    kind's ``parent_of`` names for which ``setting(devid)`` (the domain's lookup of a
+    setting by id) finds one; None without one.  The hooks are listed once per
+    installation, not looked up per device and kind (issue 16: the Parent of every
+    RASD of an enumeration)."""
+    for parent_of in _installed().parents:
+        devid = parent_of(el)
+        if devid is not None and setting(devid) is not None:
+            return devid
+    return None
 
 
 class Setting:
