@@ -50,6 +50,9 @@ class _Registry:
     kinds: tuple[Any, ...]
     by_tag: dict[str, Any]
     order: dict[str, int]
+    #: tag -> (kind, its devid function, its place in the order): what a scan needs of a
+    #: device element, looked up once (no property chain per element).
+    scan: dict[str, tuple[Any, Callable[[Any], Optional[str]], int]]
     #: Kinds read from the <domain> root (one setting each, its id the kind's name).
     root: tuple[Any, ...]
     #: The ``parent_of`` hooks of the kinds that have one, in the kinds' order.
@@ -59,6 +62,7 @@ class _Registry:
 def _registry(kinds: Sequence[Any]) -> _Registry:
     return _Registry(tuple(kinds), {tag: k for k in kinds for tag in k.tags},
                      {k.name: i for i, k in enumerate(kinds)},
+                     {tag: (k, k.devid, i) for i, k in enumerate(kinds) for tag in k.tags},
                      tuple(k for k in kinds if not k.tags),
                      tuple(k.parent_of for k in kinds if k.parent_of is not None))
 
@@ -178,22 +182,22 @@ def scan_settings(root: Any, kinds: Optional[set[str]] = None,
         return out
     seen: dict[str, int] = {}
     found: list[tuple[int, int, Setting]] = []
+    scan = reg.scan
     for pos, el in enumerate(devs):
-        tag = el.tag
-        if not isinstance(tag, str):
-            continue  # comments, processing instructions
-        kind = reg.by_tag.get(tag)
-        if kind is None:
+        hit = scan.get(el.tag)       # comments and processing instructions: no str tag
+        if hit is None:
             continue
-        devid = kind.devid(el)
+        kind, devid_of, order = hit
+        devid = devid_of(el)
         if not devid:
             devid = f"{kind.name}{pos}"
-        n = seen.get(devid, 0) + 1
-        seen[devid] = n
-        if n > 1:
+        if devid in seen:
+            n = seen[devid] = seen[devid] + 1
             devid = f"{devid}#{n}"
-        found.append((reg.order[kind.name], pos, Setting(kind, el, devid)))
-    found.sort(key=lambda t: (t[0], t[1]))
+        else:
+            seen[devid] = 1
+        found.append((order, pos, Setting(kind, el, devid)))
+    found.sort()                     # (kind order, document order): pos is unique
     out.extend(s for _, _, s in found if kinds is None or s.kind.name in kinds)
     return out
 

@@ -55,6 +55,10 @@ def _find(el: Any, path: str) -> Any:
     return el if not path else el.find(path)
 
 
+#: Not in a View's index (a step path not resolved yet, or a tag the element has not).
+_UNSEEN: Any = object()
+
+
 class View:
     """An element seen through a cache of its children, for fast reads.
 
@@ -99,17 +103,26 @@ class View:
         return view
 
     def find(self, path: str) -> Any:
+        kids = self._kids if self._kids is not None else self._index()
+        node = kids.get(path, _UNSEEN)
+        if node is not _UNSEEN:
+            return node
         if "/" not in path:
-            kids = self._kids if self._kids is not None else self._index()
-            return kids.get(path)
+            return None
+        # A path of several steps, resolved once per View and kept with the children (a
+        # tag has no "/"): a table reads os/type, devices/emulator ... several times.
         view: View = self
         steps = path.split("/")
+        node = None
         for step in steps[:-1]:
             sub = view._sub(step)
             if sub is None:
-                return None
+                break
             view = sub
-        return view.find(steps[-1])
+        else:
+            node = view.find(steps[-1])
+        kids[path] = node
+        return node
 
     def findtext(self, path: str, default: Any = None) -> Any:
         node = self.find(path)
