@@ -120,7 +120,11 @@ class View:
                 break
             view = sub
         else:
-            node = view.find(steps[-1])
+            # The last step on the element itself unless its children are indexed already:
+            # devices/emulator must not index every device (lxml makes an object per child).
+            last = steps[-1]
+            node = view._kids.get(last) if view._kids is not None else \
+                next(view.el.iterchildren(last), None)
         kids[path] = node
         return node
 
