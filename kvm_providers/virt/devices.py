@@ -29,13 +29,13 @@ programming error (:class:`KindsNotInstalled`), never an empty list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from . import mapping as M
 from .elements import ElementKind
 
 __all__ = ["Setting", "LogicalDevice", "scan_settings", "logical_devices", "use_kinds",
-           "scanned_kinds", "KindsNotInstalled"]
+           "scanned_kinds", "KindsNotInstalled", "parent_devid"]
 
 
 class KindsNotInstalled(RuntimeError):
@@ -50,14 +50,21 @@ class _Registry:
     kinds: tuple[Any, ...]
     by_tag: dict[str, Any]
     order: dict[str, int]
+    #: tag -> (kind, its devid function, its place in the order): what a scan needs of a
+    #: device element, looked up once (no property chain per element).
+    scan: dict[str, tuple[Any, Callable[[Any], Optional[str]], int]]
     #: Kinds read from the <domain> root (one setting each, its id the kind's name).
     root: tuple[Any, ...]
+    #: The ``parent_of`` hooks of the kinds that have one, in the kinds' order.
+    parents: tuple[Callable[[Any], Optional[str]], ...] = ()
 
 
 def _registry(kinds: Sequence[Any]) -> _Registry:
     return _Registry(tuple(kinds), {tag: k for k in kinds for tag in k.tags},
                      {k.name: i for i, k in enumerate(kinds)},
-                     tuple(k for k in kinds if not k.tags))
+                     {tag: (k, k.devid, i) for i, k in enumerate(kinds) for tag in k.tags},
+                     tuple(k for k in kinds if not k.tags),
+                     tuple(k.parent_of for k in kinds if k.parent_of is not None))
 
 
 #: The installed kinds (None until use_kinds: the layer has no kinds of its own).
@@ -96,6 +103,19 @@ def _installed() -> _Registry:
 def scanned_kinds() -> tuple[Any, ...]:
     """The kinds domains are scanned with (KindsNotInstalled before use_kinds)."""
     return _installed().kinds
+
+
+def parent_devid(el: Any, setting: Callable[[str], Any]) -> Optional[str]:
+    """The device id of the device `el` hangs off (from its <address>): the first id a
+    kind's ``parent_of`` names for which ``setting(devid)`` (the domain's lookup of a
+    setting by id) finds one; None without one.  The hooks are listed once per
+    installation, not looked up per device and kind (issue 16: the Parent of every
+    RASD of an enumeration)."""
+    for parent_of in _installed().parents:
+        devid = parent_of(el)
+        if devid is not None and setting(devid) is not None:
+            return devid
+    return None
 
 
 class Setting:
@@ -162,22 +182,22 @@ def scan_settings(root: Any, kinds: Optional[set[str]] = None,
         return out
     seen: dict[str, int] = {}
     found: list[tuple[int, int, Setting]] = []
+    scan = reg.scan
     for pos, el in enumerate(devs):
-        tag = el.tag
-        if not isinstance(tag, str):
-            continue  # comments, processing instructions
-        kind = reg.by_tag.get(tag)
-        if kind is None:
+        hit = scan.get(el.tag)       # comments and processing instructions: no str tag
+        if hit is None:
             continue
-        devid = kind.devid(el)
+        kind, devid_of, order = hit
+        devid = devid_of(el)
         if not devid:
             devid = f"{kind.name}{pos}"
-        n = seen.get(devid, 0) + 1
-        seen[devid] = n
-        if n > 1:
+        if devid in seen:
+            n = seen[devid] = seen[devid] + 1
             devid = f"{devid}#{n}"
-        found.append((reg.order[kind.name], pos, Setting(kind, el, devid)))
-    found.sort(key=lambda t: (t[0], t[1]))
+        else:
+            seen[devid] = 1
+        found.append((order, pos, Setting(kind, el, devid)))
+    found.sort()                     # (kind order, document order): pos is unique
     out.extend(s for _, _, s in found if kinds is None or s.kind.name in kinds)
     return out
 

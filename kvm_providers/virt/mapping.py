@@ -37,7 +37,7 @@ from lxml import etree
 from .errors import VirtError
 from .units import libvirt_unit_bytes
 
-__all__ = ["View", "Field", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
+__all__ = ["View", "Field", "Reader", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
            "MemoryKiB", "NotWritable", "read_props", "apply_props", "Table", "ensure_path",
            "to_int"]
 
@@ -55,6 +55,10 @@ def _find(el: Any, path: str) -> Any:
     return el if not path else el.find(path)
 
 
+#: Not in a View's index (a step path not resolved yet, or a tag the element has not).
+_UNSEEN: Any = object()
+
+
 class View:
     """An element seen through a cache of its children, for fast reads.
 
@@ -66,11 +70,14 @@ class View:
     View or a plain element alike; writes always take the plain element.
     """
 
-    __slots__ = ("el", "tag", "_kids", "_subs")
+    __slots__ = ("el", "tag", "get", "_kids", "_subs")
 
     def __init__(self, el: Any):
         self.el = el
         self.tag = el.tag
+        #: ``get(name, default=None)``: the element's own (C) method, no Python call
+        #: between (issue 16: attribute reads are most of a table read).
+        self.get: Callable[..., Any] = el.get
         self._kids: Optional[dict] = None
         self._subs: Optional[dict] = None
 
@@ -96,17 +103,30 @@ class View:
         return view
 
     def find(self, path: str) -> Any:
+        kids = self._kids if self._kids is not None else self._index()
+        node = kids.get(path, _UNSEEN)
+        if node is not _UNSEEN:
+            return node
         if "/" not in path:
-            kids = self._kids if self._kids is not None else self._index()
-            return kids.get(path)
+            return None
+        # A path of several steps, resolved once per View and kept with the children (a
+        # tag has no "/"): a table reads os/type, devices/emulator ... several times.
         view: View = self
         steps = path.split("/")
+        node = None
         for step in steps[:-1]:
             sub = view._sub(step)
             if sub is None:
-                return None
+                break
             view = sub
-        return view.find(steps[-1])
+        else:
+            # The last step on the element itself unless its children are indexed already:
+            # devices/emulator must not index every device (lxml makes an object per child).
+            last = steps[-1]
+            node = view._kids.get(last) if view._kids is not None else \
+                next(view.el.iterchildren(last), None)
+        kids[path] = node
+        return node
 
     def findtext(self, path: str, default: Any = None) -> Any:
         node = self.find(path)
@@ -114,9 +134,6 @@ class View:
 
     def iterfind(self, path: str):
         return self.el.iterfind(path)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.el.get(name, default)
 
     @property
     def attrib(self):
@@ -196,6 +213,25 @@ class Field(abc.ABC):
     def write(self, el: Any, value: Any, ctx: Any = None) -> None:
         raise NotWritable(f"{type(self).__name__} cannot be written")
 
+    def reader(self) -> Reader:
+        """A function ``(element, ctx) -> value`` that reads what :meth:`read` reads, as
+        cheaply as the field allows (its path and conversion resolved once, no call
+        through the field): what the table reads of a whole enumeration run (issue 16).
+        A subclass overriding :meth:`read` gets its read unless it specialises this too."""
+        return self.read
+
+
+#: A field's compiled read (:meth:`Field.reader`): (element or View, ctx) -> value.
+Reader = Callable[[Any, Any], Any]
+
+_STR = CONVERTERS["str"][0]
+
+
+def _own(field: Field, cls: type[Field]) -> bool:
+    """True if `field` reads as `cls` does (no subclass overriding read): only then may a
+    specialised reader of `cls` stand for its read."""
+    return type(field).read is cls.read
+
 
 class Attr(Field):
     """An attribute of the element at `path`."""
@@ -213,6 +249,35 @@ class Attr(Field):
             return self.default
         value = node.get(self.attr)
         return self.default if value is None else self._from(value)
+
+    def reader(self) -> Reader:
+        if not _own(self, Attr):
+            return self.read
+        path, attr, default = self.path, self.attr, self.default
+        conv = None if self._from is _STR else self._from
+        if not path:
+            if conv is None and default is None:
+                def own_plain(el, ctx=None):
+                    return el.get(attr)
+                return own_plain
+
+            def own(el, ctx=None):
+                value = el.get(attr)
+                return default if value is None else (value if conv is None else conv(value))
+            return own
+        if conv is None and default is None:
+            def below_plain(el, ctx=None):
+                node = el.find(path)
+                return None if node is None else node.get(attr)
+            return below_plain
+
+        def below(el, ctx=None):
+            node = el.find(path)
+            if node is None:
+                return default
+            value = node.get(attr)
+            return default if value is None else (value if conv is None else conv(value))
+        return below
 
     def write(self, el, value, ctx=None):
         if value is None:
@@ -239,6 +304,19 @@ class Text(Field):
         if node is None or node.text is None:
             return None
         return self._from(node.text.strip())
+
+    def reader(self) -> Reader:
+        if not _own(self, Text) or not self.path:
+            return self.read
+        path, conv = self.path, self._from
+
+        def text(el, ctx=None):
+            node = el.find(path)
+            if node is None:
+                return None
+            t = node.text
+            return None if t is None else conv(t.strip())
+        return text
 
     def write(self, el, value, ctx=None):
         if value is None:
@@ -277,6 +355,15 @@ class Exists(Field):
 
     def read(self, el, ctx=None):
         return el.find(self.path) is not None
+
+    def reader(self) -> Reader:
+        if not _own(self, Exists):
+            return self.read
+        path = self.path
+
+        def exists(el, ctx=None):
+            return el.find(path) is not None
+        return exists
 
     def write(self, el, value, ctx=None):
         node = el.find(self.path)
@@ -346,6 +433,17 @@ class Enum(Field):
             return self.missing
         return self.table.get(word, self.default)
 
+    def reader(self) -> Reader:
+        if not _own(self, Enum):
+            return self.read
+        inner, get = self.inner.reader(), self.table.get
+        default, missing = self.default, self.missing
+
+        def enum(el, ctx=None):
+            word = inner(el, ctx)
+            return missing if word is None else get(word, default)
+        return enum
+
     def write(self, el, value, ctx=None):
         if value is None:
             if self.default is None:
@@ -376,6 +474,15 @@ class Const(Field):
     def read(self, el, ctx=None):
         return self.value
 
+    def reader(self) -> Reader:
+        if not _own(self, Const):
+            return self.read
+        value = self.value
+
+        def const(el, ctx=None):
+            return value
+        return const
+
     def write(self, el, value, ctx=None):
         if value is not None and value != self.value:
             raise NotWritable(f"constant {self.value!r} cannot be changed to {value!r}")
@@ -393,6 +500,10 @@ class Computed(Field):
 
     def read(self, el, ctx=None):
         return self.func(el, ctx)
+
+    def reader(self) -> Reader:
+        # The function itself: it takes (element, ctx) as the readers do.
+        return self.func if _own(self, Computed) else self.read
 
     def write(self, el, value, ctx=None):
         if self.writer is None:

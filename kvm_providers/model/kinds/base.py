@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
+from ...virt.devices import parent_devid
+from ...virt.keys import device_id
 from ...virt.mapping import Computed, Const, Field, Table
 from ...virt.elements import ElementKind
 from ...virt.props import Props
@@ -281,7 +283,13 @@ def _address_values(el, ctx=None):
 
 
 def _parent_controller(el, ctx):
-    return None if ctx is None else ctx.parent_controller(el)
+    # ctx.parent_controller(el) in effect, through the libvirt layer's list of the parent
+    # hooks (devices.parent_devid) instead of a walk over every kind per device.
+    if ctx is None:
+        return None
+    doc = ctx.doc
+    devid = parent_devid(el, doc.setting)
+    return None if devid is None else device_id(ctx.host, doc.name, devid)
 
 
 #: Fields of every RASD of a device element with an address.

@@ -80,7 +80,7 @@ def _table_plan(model: Any, table: Mapping[str, Any]) -> list[tuple]:
                 plan.append((pspec.name, lk, None, coerce(pspec.type, pspec.is_array,
                                                           f.value)))
             else:
-                plan.append((pspec.name, lk, f.read, None))
+                plan.append((pspec.name, lk, f.reader(), None))
         cache[key] = (table, plan)
     return plan
 
@@ -139,7 +139,7 @@ def _direct_table_plan(plan: Any, table: Mapping[str, Any]) -> list[tuple]:
                 rows.append((lk, None, plan.text(lk, value), None, None))
         else:
             raw, texts = plan.remembered(lk)
-            rows.append((lk, f.read, None, raw, texts))
+            rows.append((lk, f.reader(), None, raw, texts))
     plan.memo[id(table)] = (table, rows)      # the table is kept alive with its rows
     return rows
 
