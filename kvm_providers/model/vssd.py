@@ -79,20 +79,20 @@ VSSD: dict[str, Field] = {
     "ElementName": Text("name"),
     "UUID": Text("uuid"),
     "Notes": TextList("description"),
-    "AutoStart": Computed(_autostart),            # virDomainGetAutostart (bulk list flag)
+    "AutoStart": Computed(_autostart, reads=()),  # virDomainGetAutostart (bulk list flag)
     "BootDevices": _BOOT,
-    "BootDevice": Computed(_first_boot_device, _write_boot_device),
+    "BootDevice": Computed(_first_boot_device, _write_boot_device, reads=("os/boot",)),
     "Emulator": Text("devices/emulator"),
     "Arch": Attr("os/type", "arch"),
     "Machine": Attr("os/type", "machine"),
-    "IsFullVirt": Computed(_full_virt),           # os/type hvm | xen
+    "IsFullVirt": Computed(_full_virt, reads=("os/type",)),  # os/type hvm | xen
     "InitPath": Text("os/init"),                  # LXC
     "Kernel": Text("os/kernel"),
     "Ramdisk": Text("os/initrd"),
     "CommandLine": Text("os/cmdline"),
     "Bootloader": Text("bootloader"),
     "BootloaderArgs": Text("bootloader_args"),
-    "ClockOffset": Computed(_clock_offset, _write_clock),
+    "ClockOffset": Computed(_clock_offset, _write_clock, reads=("clock",)),
     "EnableACPI": Exists("features/acpi"),
     "EnableAPIC": Exists("features/apic"),
     "EnablePAE": Exists("features/pae"),

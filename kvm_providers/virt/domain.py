@@ -390,16 +390,22 @@ def _xml_key(ref: DomainRef, inactive: bool) -> tuple:
     return ("virt.xml", ref.host.label, ref.host.generation, ref.uuid, inactive)
 
 
-def domain_xml(ref: DomainRef, inactive: bool = False) -> "DomainXML":
+def domain_xml(ref: DomainRef, inactive: bool = False,
+               parse: Optional[Callable[[str], Any]] = None) -> "DomainXML":
     """The parsed XML of a domain (its current definition; `inactive`: the persistent one).
 
+    `parse`: another parser (domain_facts: a partial tree), whose document is not kept.
     Raises DomainNotFound if the domain went away.
     """
     def compute():
         flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
         with ref.host.guard(f"getting the XML of domain {ref.name!r}"):
             text = fetch_xml_text(ref, flags)
-        return DomainXML(ref, parse_xml(text), inactive)
+        return DomainXML(ref, (parse or parse_xml)(text), inactive)
+    scope = current_scope()
+    if parse is not None:
+        kept = scope.get(_xml_key(ref, inactive)) if scope is not None else None
+        return kept if kept is not None else compute()
     return request_memo(_xml_key(ref, inactive), compute)
 
 
@@ -434,8 +440,8 @@ XML_READ_AHEAD = 8
 
 
 def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
-                    window: int = XML_READ_AHEAD, release: bool = False
-                    ) -> Iterator["DomainXML"]:
+                    window: int = XML_READ_AHEAD, release: bool = False,
+                    parse: Optional[Callable[[str], Any]] = None) -> Iterator["DomainXML"]:
     """The parsed XML of each domain of `refs`, in order; vanished domains are skipped.
 
     Through a daemon, the next `window` documents are fetched on a helper of the
@@ -445,7 +451,7 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
     :func:`domain_xml`; with `release` (a caller that makes the request's only pass
     over these domains), those this loop parsed are forgotten once the caller moves on
     to the next, so that a pass over 10,000 domains holds a few documents, not all of
-    them (issue 16).  Documents the request had before stay.
+    them (issue 16).  Documents the request had before stay.  `parse`: as domain_xml's.
     """
     scope = current_scope()
     if scope is None or not refs or refs[0].host.in_process:
@@ -453,7 +459,7 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
             key = _xml_key(ref, inactive)
             fresh = release and scope is not None and key not in scope
             try:
-                parsed = domain_xml(ref, inactive)
+                parsed = domain_xml(ref, inactive, parse)
             except DomainNotFound:
                 continue
             yield parsed
@@ -505,7 +511,7 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
             if key not in fetched:
                 # In the scope when the batch started, let go since: fetched again.
                 try:
-                    yield domain_xml(ref, inactive)
+                    yield domain_xml(ref, inactive, parse)
                 except DomainNotFound:
                     pass
                 continue
@@ -515,7 +521,9 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
                 if isinstance(err, DomainNotFound):
                     continue
                 raise err
-            doc = scope[key] = DomainXML(ref, parse_xml(text), inactive)
+            doc = DomainXML(ref, (parse or parse_xml)(text), inactive)
+            if parse is None:
+                scope[key] = doc
             yield doc
             if release:
                 scope.pop(key, None)

@@ -491,11 +491,13 @@ class Const(Field):
 class Computed(Field):
     """A value computed by a function of (element, ctx); writable only with a writer."""
 
-    __slots__ = ("func", "writer")
+    __slots__ = ("func", "writer", "reads")
 
     def __init__(self, func: Callable[[Any, Any], Any],
-                 writer: Optional[Callable[[Any, Any, Any], None]] = None):
-        self.func, self.writer = func, writer
+                 writer: Optional[Callable[[Any, Any, Any], None]] = None,
+                 reads: Optional[tuple[str, ...]] = None):
+        # reads: the paths below the element func reads (None: unknown - anything).
+        self.func, self.writer, self.reads = func, writer, reads
         self.writable = writer is not None
 
     def read(self, el, ctx=None):

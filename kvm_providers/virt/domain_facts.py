@@ -1,0 +1,150 @@
+"""Domain facts without the devices: the ``<domain>`` element parsed with its
+``<devices>`` subtree left out, for reads that touch nothing under it (issue 16).
+
+libvirtd's completed definitions are mostly ``<devices>``; a VSSD enumeration reads a
+dozen top-level facts (and perhaps ``devices/emulator``).  :func:`devices_needed`
+derives from a mapping table's field paths which children of ``<devices>`` the wanted
+fields read; :func:`parse_without_devices` parses the text with the top-level
+``<devices>`` element cut down to those children, and parses the whole text whenever
+the cut cannot be shown to be exact.  The tree it gives is for reading those fields
+only: GetInstance, methods and writes keep the full parse (:func:`.domain.domain_xml`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+from lxml import etree
+
+from .mapping import (Attr, AttrList, Computed, Const, Enum, Exists, Field, MemoryKiB, Text,
+                      TextList)
+from .query import parse_xml
+
+__all__ = ["field_paths", "devices_needed", "cut_devices", "parse_without_devices",
+           "facts_parser"]
+
+#: An attribute only the cut placeholder carries: the parsed tree shows where it went.
+_MARK = "kvmp-cut-devices"
+_OPEN = re.compile(r"<devices[\s/>]")
+_CHILD = re.compile(r"\s*<([A-Za-z_][\w.-]*)")
+
+
+def field_paths(field: Field) -> Optional[frozenset[str]]:
+    """The element paths (below the table's element) `field` reads; None if unknown."""
+    if isinstance(field, Const):
+        return frozenset()
+    if isinstance(field, (Attr, Text, Exists, AttrList, MemoryKiB)):
+        return frozenset((field.path,))
+    if isinstance(field, TextList):
+        return field_paths(field.inner)
+    if isinstance(field, Enum):
+        return field_paths(field.inner)
+    if isinstance(field, Computed):
+        return None if field.reads is None else frozenset(field.reads)
+    return None
+
+
+def devices_needed(table: Mapping[str, Field], names: Iterable[str]
+                   ) -> Optional[frozenset[str]]:
+    """The tags of the children of ``<devices>`` that the fields `names` of `table`
+    read (empty: none); None if they may read more (a deeper or unknown path)."""
+    keep: set[str] = set()
+    for name in names:
+        paths = field_paths(table[name])
+        if paths is None:
+            return None
+        for path in paths:
+            steps = path.split("/")
+            if any(not s or s[0] in ".*" or not s.replace("-", "_").isidentifier()
+                   for s in steps if path):
+                return None         # '.', '..', '//', '*', predicates: not a plain path
+            if steps[0] != "devices":
+                continue
+            if len(steps) != 2:
+                return None         # devices itself, or below one of its children
+            keep.add(steps[1])
+    return frozenset(keep)
+
+
+def cut_devices(text: str, keep: frozenset[str] = frozenset()) -> Optional[str]:
+    """`text` (a domain's XML) with its top-level ``<devices>`` element reduced to its
+    leading children of tags `keep` (text-only elements); None if that cannot be done
+    exactly (then the caller parses the whole text).
+
+    Before the end of ``</devices>`` the text may hold no comment, CDATA section,
+    processing instruction or DOCTYPE: there, a ``<`` starts a tag (XML allows none in
+    attribute values or character data), so the first ``<devices`` is an element and
+    the first ``</devices>`` after it, with no other ``<devices`` between, its end.  The
+    placeholder carries a mark the parsed tree must show as the root's child (a
+    ``<devices>`` nested in ``<metadata>`` fails it)."""
+    m = _OPEN.search(text)
+    if m is None:
+        return None
+    start = m.start()
+    if text.startswith("<devices/>", start):
+        end = start + len("<devices/>")
+        body = ""
+    elif text.startswith("<devices>", start):
+        close = text.find("</devices>", start)
+        if close < 0:
+            return None
+        body = text[start + len("<devices>"):close]
+        end = close + len("</devices>")
+        if _OPEN.search(body) is not None:
+            return None     # nested: the cut would not parse anyway; no use trying
+    else:
+        return None         # attributes on <devices>: not libvirt's form
+    if text.find("<!", 0, end) >= 0 or text.find("<?", 1, end) >= 0:
+        return None
+    kept = []
+    pos = 0
+    while keep:
+        c = _CHILD.match(body, pos)
+        if c is None or c.group(1) not in keep:
+            break
+        tag = c.group(1)
+        gt = body.find(">", c.end())
+        if gt < 0:
+            return None
+        if body[gt - 1] == "/":
+            stop = gt + 1
+        else:
+            etag = body.find("</" + tag + ">", gt)
+            if etag < 0 or body.find("<", gt, etag + 1) != etag:
+                return None     # not text-only
+            stop = etag + len(tag) + 3
+        kept.append(body[pos:stop])
+        pos = stop
+    rest = body[pos:]
+    for tag in keep:
+        if re.search("<" + re.escape(tag) + r"[\s/>]", rest):
+            return None         # a wanted child after other devices: not cut
+    return (text[:start] + "<devices " + _MARK + "=''>" + "".join(kept) + "</devices>"
+            + text[end:])
+
+
+def parse_without_devices(text: str, keep: frozenset[str] = frozenset()) -> Any:
+    """The ``<domain>`` element of `text`, its ``<devices>`` holding only the leading
+    children of tags `keep` when the cut is exact (:func:`cut_devices`), else whole."""
+    cut = cut_devices(text, keep)
+    if cut is not None:
+        try:
+            root = parse_xml(cut)
+        except etree.XMLSyntaxError:
+            return parse_xml(text)      # the whole text decides (and raises as before)
+        dev = root.find("devices")
+        if dev is not None and dev.get(_MARK) is not None:
+            del dev.attrib[_MARK]
+            return root
+    return parse_xml(text)
+
+
+def facts_parser(table: Mapping[str, Field], names: Iterable[str]
+                 ) -> Optional[Callable[[str], Any]]:
+    """A parser for reading the fields `names` of `table` without the devices they do
+    not read; None if they read devices beyond known text-only children (parse all)."""
+    keep = devices_needed(table, names)
+    if keep is None:
+        return None
+    return lambda text: parse_without_devices(text, keep)
