@@ -22,9 +22,10 @@ from pywbem import CIMDateTime
 from kvm_providers.model.vssd import VSSD
 from kvm_providers.virt import list_domains
 from kvm_providers.virt.domain import DomainRef, DomainXML
+from kvm_providers.virt.domain_facts import facts_parser
 from kvm_providers.virt.snapshots import Snapshot, iter_snapshots, snapshot_names
 
-from .common import VirtProvider, fill, fill_from_table, providers_for
+from .common import VirtProvider, fill, fill_from_table, providers_for, wanted_in
 from .common.instances import write_from_table, write_values
 from .common.snapshot_paths import (modelled, parse_snapshot_vssd_id, snapshot_doc,
                                     snapshot_vssd_id)
@@ -81,7 +82,11 @@ class SnapshotSettingsProvider(VirtProvider):
                             inst["InstanceID"] = snapshot_vssd_id(host, ref.name, name)
                             yield inst
                 continue
-            for ref, snaps in iter_snapshots(refs, release=release):
+            # The request's only pass (release): definitions parsed without the devices
+            # no wanted property reads (issue 13), not kept for others.
+            parse = facts_parser(VSSD, [n for n, _ in wanted_in(model, VSSD)]) \
+                if release else None
+            for ref, snaps in iter_snapshots(refs, release=release, parse=parse):
                 # {id(definition): (definition, model filled from it)}: the
                 # definition is held with its model, so that the id stays its own.
                 filled: dict[int, tuple[Optional[DomainXML], Any]] = {}
@@ -106,10 +111,13 @@ class SnapshotSettingsProvider(VirtProvider):
         the values and order of :meth:`enum_instances` (InstanceID, the definition's
         VSSD table read once per distinct definition, the snapshot's own properties),
         no model per instance (issue 16); each domain's snapshots are let go once
-        their instances are out."""
+        their instances are out, their definitions parsed without the devices no
+        wanted property reads (virt.domain_facts)."""
         for plan in plans:
+            parse = facts_parser(VSSD, [n for n, _ in wanted_in(plan, VSSD)])
             for host in self.hosts(plan.classname):
-                for ref, snaps in iter_snapshots(list_domains(host), release=True):
+                for ref, snaps in iter_snapshots(list_domains(host), release=True,
+                                                 parse=parse):
                     # {id(definition): (definition, its texts)}: as in enum_instances.
                     filled: dict[int, tuple[Optional[DomainXML], dict[str, str]]] = {}
                     for snap in snaps:

@@ -195,15 +195,16 @@ def _xml_text(snap: Any) -> str:
 
 
 def _parse(ref: DomainRef, snap: Any, current: Optional[str],
-           defs: Optional[dict[str, DomainXML]] = None, text: Optional[str] = None
-           ) -> Snapshot:
+           defs: Optional[dict[str, DomainXML]] = None, text: Optional[str] = None,
+           parse: Callable[[str], Any] = parse_xml) -> Snapshot:
     """The Snapshot of libvirt snapshot object `snap`: one getXMLDesc (none when its
     `text` was fetched ahead; `snap` is then the snapshot object or its name).
 
     `defs` ({definition text: DomainXML}) holds the definitions of the domain's
     snapshots parsed so far: a snapshot whose definition is the same text gets
     the same parsed document (snapshots taken without a configuration change
-    mostly are), so that it is parsed and read once."""
+    mostly are), so that it is parsed and read once.  `parse` parses the definition
+    (domain_facts: a partial tree for an enumeration)."""
     if text is None:
         text = _xml_text(snap)
     head, dom_text = _split(text)
@@ -213,7 +214,7 @@ def _parse(ref: DomainRef, snap: Any, current: Optional[str],
         if dom_text is not None:
             doc = defs.get(dom_text) if defs is not None else None
             if doc is None:
-                doc = DomainXML(ref, parse_xml(dom_text), True)
+                doc = DomainXML(ref, parse(dom_text), True)
                 if defs is not None:
                     defs[dom_text] = doc
     except etree.XMLSyntaxError:
@@ -295,7 +296,7 @@ def _current_name(ref: DomainRef) -> Optional[str]:
         return None
 
 
-def _read(ref: DomainRef) -> list[Snapshot]:
+def _read(ref: DomainRef, parse: Callable[[str], Any] = parse_xml) -> list[Snapshot]:
     objs = _listing(ref)
     if not objs:
         return []
@@ -315,7 +316,8 @@ def _read(ref: DomainRef) -> list[Snapshot]:
         else:
             current = _current_name(ref)
         defs: dict[str, DomainXML] = {}
-        return [_parse(ref, s, current, defs, t) for s, t in zip(objs, texts, strict=True)]
+        return [_parse(ref, s, current, defs, t, parse)
+                for s, t in zip(objs, texts, strict=True)]
 
 
 def _fetch_domain(ref: DomainRef) -> tuple[list[str], Optional[str], list[str]]:
@@ -353,7 +355,8 @@ def list_snapshots(ref: DomainRef) -> list[Snapshot]:
     return request_memo(_snapshots_key(ref), lambda: _read(ref))
 
 
-def iter_snapshots(refs: list[DomainRef], release: bool = False
+def iter_snapshots(refs: list[DomainRef], release: bool = False,
+                   parse: Optional[Callable[[str], Any]] = None
                    ) -> Iterator[tuple[DomainRef, list[Snapshot]]]:
     """(domain, its snapshots) of each domain of `refs` that has some, in order.
 
@@ -361,22 +364,25 @@ def iter_snapshots(refs: list[DomainRef], release: bool = False
     pass over these domains, an enumeration) the snapshots this loop read are
     forgotten once the caller moves on to the next domain, so that a pass over
     thousands of snapshots holds those of one domain, not all of them (the
-    snapshots the request had before stay)."""
+    snapshots the request had before stay).  `parse`: the definitions' parser
+    (domain_facts: partial trees; snapshots read with it are not kept)."""
     scope = current_scope()
     if scope is None or not refs:
         for ref in refs:
             key = _snapshots_key(ref)
             fresh = release and scope is not None and key not in scope
-            snaps = list_snapshots(ref)
+            snaps = list_snapshots(ref) if parse is None else _read(ref, parse)
             if snaps:
                 yield ref, snaps
             if fresh and scope is not None:
                 scope.pop(key, None)
         return
-    yield from _iter_ahead(scope, [r for r in refs if may_have_snapshots(r)], release)
+    yield from _iter_ahead(scope, [r for r in refs if may_have_snapshots(r)], release,
+                           parse)
 
 
-def _iter_ahead(scope: Any, refs: list[DomainRef], release: bool
+def _iter_ahead(scope: Any, refs: list[DomainRef], release: bool,
+                parse: Optional[Callable[[str], Any]] = None
                 ) -> Iterator[tuple[DomainRef, list[Snapshot]]]:
     """iter_snapshots in a request: through a daemon the snapshots of SNAPSHOT_READ_AHEAD
     domains are fetched at once on the connection's helpers (listing, current
@@ -411,9 +417,10 @@ def _iter_ahead(scope: Any, refs: list[DomainRef], release: bool
                     continue
                 raise err from exc
             defs: dict[str, DomainXML] = {}
-            snaps = [_parse(ref, n, current, defs, t)
+            snaps = [_parse(ref, n, current, defs, t, parse or parse_xml)
                      for n, t in zip(names, texts, strict=True)]
-            scope[key] = snaps
+            if parse is None:
+                scope[key] = snaps
         if snaps:
             yield ref, snaps
         if release and fut is not None:

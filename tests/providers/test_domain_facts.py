@@ -244,3 +244,40 @@ def test_enumerations_answer_as_full_parses(layer, node, monkeypatch):
     old = answers()
     assert new == old
     assert sum(len(x) for x in new) > 10
+
+
+def test_snapshot_enumerations_answer_as_full_parses(layer, tmp_path, monkeypatch):
+    """The snapshot VSSD enumerations (snapshots sharing their guest's definition and
+    snapshots with definitions of their own; direct and model paths, every
+    PropertyList) with the shortcut answer what they answer with full parses."""
+    from kvm_providers.providers import snapshot_settings
+    from tests.fixtures.generate import _NODE_HEAD
+
+    from .test_cost import _GUESTS, _guest
+    path = tmp_path / "snapshots.xml"
+    path.write_text(_NODE_HEAD + "".join(_guest(i) + "\n" for i in range(_GUESTS))
+                    + "</node>\n", encoding="utf-8")
+    ops = _operations(layer, f"test://{path}")
+    form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT, None, False)
+    cls = "KVM_VirtualSystemSnapshotSettingData"
+    parsed = []
+    real = F.parse_without_devices
+
+    def counting(text, keep=frozenset()):
+        parsed.append(text)
+        return real(text, keep)
+    monkeypatch.setattr(F, "parse_without_devices", counting)
+
+    def answers():
+        out = []
+        for plist in PLISTS + [["IsCurrent", "Emulator", "CreationTime"]]:
+            out.append(list(ops.enum_instances_xml(VIRT, cls, plist, True, None, form)))
+            out.append([form.of_instance(i, None)
+                        for i in ops.enum_instances(VIRT, cls, plist)])
+        return out
+    new = answers()
+    assert parsed, "the shortcut was not taken"
+    monkeypatch.setattr(snapshot_settings, "facts_parser", lambda table, names: None)
+    old = answers()
+    assert new == old
+    assert sum(len(x) for x in new) > 50
