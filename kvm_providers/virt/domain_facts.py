@@ -12,7 +12,6 @@ only: GetInstance, methods and writes keep the full parse (:func:`.domain.domain
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from lxml import etree
@@ -26,8 +25,6 @@ __all__ = ["field_paths", "devices_needed", "cut_devices", "parse_without_device
 
 #: An attribute only the cut placeholder carries: the parsed tree shows where it went.
 _MARK = "kvmp-cut-devices"
-_OPEN = re.compile(r"<devices[\s/>]")
-_CHILD = re.compile(r"\s*<([A-Za-z_][\w.-]*)")
 
 
 def field_paths(field: Field) -> Optional[frozenset[str]]:
@@ -72,55 +69,53 @@ def cut_devices(text: str, keep: frozenset[str] = frozenset()) -> Optional[str]:
     leading children of tags `keep` (text-only elements); None if that cannot be done
     exactly (then the caller parses the whole text).
 
-    Before the end of ``</devices>`` the text may hold no comment, CDATA section,
-    processing instruction or DOCTYPE: there, a ``<`` starts a tag (XML allows none in
-    attribute values or character data), so the first ``<devices`` is an element and
-    the first ``</devices>`` after it, with no other ``<devices`` between, its end.  The
-    placeholder carries a mark the parsed tree must show as the root's child (a
-    ``<devices>`` nested in ``<metadata>`` fails it)."""
-    m = _OPEN.search(text)
-    if m is None:
+    The placeholder carries a mark that the parsed tree must show on an element child
+    of the root (:func:`parse_without_devices`): a first ``<devices`` inside a comment,
+    CDATA section or processing instruction, or nested in ``<metadata>``, fails it.
+    Such a ``<devices>`` start tag is the root's child's, and with no comment, CDATA
+    or processing instruction inside the element (where '</devices>' could hide) nor
+    another ``<devices`` in it, the first ``</devices>`` after it is its end.  Plain
+    string searches: the cut must cost less than the parse it saves."""
+    start = text.find("<devices")
+    if start < 0:
         return None
-    start = m.start()
     if text.startswith("<devices/>", start):
-        end = start + len("<devices/>")
-        body = ""
+        close = pos = end = start + 10
     elif text.startswith("<devices>", start):
         close = text.find("</devices>", start)
-        if close < 0:
-            return None
-        body = text[start + len("<devices>"):close]
-        end = close + len("</devices>")
-        if _OPEN.search(body) is not None:
+        if close < 0 or text.find("<devices", start + 9, close) >= 0:
             return None     # nested: the cut would not parse anyway; no use trying
+        pos, end = start + 9, close + 10
     else:
-        return None         # attributes on <devices>: not libvirt's form
-    if text.find("<!", 0, end) >= 0 or text.find("<?", 1, end) >= 0:
+        return None         # attributes on <devices>, or another tag: not libvirt's form
+    # No comment, CDATA section or processing instruction inside (any '!' or '?'
+    # there: one memchr each): the first '</devices>' then ends the element.  Before
+    # it they need no search: a placeholder inside one is no element of the root.
+    if text.find("!", start, end) >= 0 or text.find("?", start, end) >= 0:
         return None
-    kept = []
-    pos = 0
+    body = pos
     while keep:
-        c = _CHILD.match(body, pos)
-        if c is None or c.group(1) not in keep:
+        lt = text.find("<", pos, close)
+        if lt < 0 or not text[pos:lt].isspace() and lt > pos:
             break
-        tag = c.group(1)
-        gt = body.find(">", c.end())
+        gt = text.find(">", lt, close)
         if gt < 0:
             return None
-        if body[gt - 1] == "/":
-            stop = gt + 1
+        words = text[lt + 1:gt].rstrip("/").split(None, 1)
+        tag = words[0] if words else ""
+        if tag not in keep:
+            break
+        if text[gt - 1] == "/":
+            pos = gt + 1
         else:
-            etag = body.find("</" + tag + ">", gt)
-            if etag < 0 or body.find("<", gt, etag + 1) != etag:
+            etag = text.find("</" + tag + ">", gt, close)
+            if etag < 0 or text.find("<", gt, etag + 1) != etag:
                 return None     # not text-only
-            stop = etag + len(tag) + 3
-        kept.append(body[pos:stop])
-        pos = stop
-    rest = body[pos:]
+            pos = etag + len(tag) + 3
     for tag in keep:
-        if re.search("<" + re.escape(tag) + r"[\s/>]", rest):
+        if text.find("<" + tag, pos, close) >= 0:
             return None         # a wanted child after other devices: not cut
-    return (text[:start] + "<devices " + _MARK + "=''>" + "".join(kept) + "</devices>"
+    return (text[:start] + "<devices " + _MARK + "=''>" + text[body:pos] + "</devices>"
             + text[end:])
 
 

@@ -162,15 +162,21 @@ def test_odd_texts_read_as_whole(what, text):
 
 
 def test_the_cut_is_made_where_exact():
-    """libvirt's form is cut (else the shortcut would save nothing); the texts where a
-    cut could go wrong are parsed whole."""
+    """libvirt's form is cut (else the shortcut would save nothing); where the cut text
+    could go wrong it is not made, or its tree is refused (the whole text parsed)."""
     keep = frozenset({"emulator"})
+    texts = dict(ODD)
     cut = {what: F.cut_devices(text, keep) is not None for what, text in ODD}
     assert cut["plain"] and cut["escaped text"] and cut["attribute"], cut
     assert cut["empty devices"] and cut["empty devices pair"], cut
-    assert not cut["no devices"] and not cut["comment before"] and not cut["cdata"]
-    assert not cut["pi"] and not cut["nested devices"] and not cut["devices attribute"]
-    assert not cut["emulator later"] and not cut["emulator twice"]
+    assert not cut["no devices"] and not cut["comment inside"], cut
+    assert not cut["nested devices"] and not cut["nested devices pair"], cut
+    assert not cut["devices attribute"], cut
+    assert not cut["emulator later"] and not cut["emulator twice"], cut
+    for what in ("comment before", "cdata", "pi", "metadata devices",
+                 "metadata devices only"):
+        whole = parse_xml(texts[what])
+        assert _canon(F.parse_without_devices(texts[what], keep)) == _canon(whole), what
 
 
 def test_needed_devices_follow_the_table():
