@@ -102,6 +102,12 @@ ODD = [
      + "  <on_crash>coredump-restart</on_crash>\n  <!-- <devices> -->\n</domain>"),
 ]
 
+@pytest.fixture(autouse=True)
+def cut_all(monkeypatch):
+    """Every <devices>, however small, cut where exact (the texts here are small)."""
+    monkeypatch.setattr(F, "MIN_CUT", 0)
+
+
 #: PropertyLists of the VSSD (None: every property).
 PLISTS: list[Optional[list[str]]] = [None, ["Emulator"], ["ElementName", "ClockOffset"],
                                      ["BootDevices", "Emulator", "UUID"], []]
@@ -177,6 +183,15 @@ def test_the_cut_is_made_where_exact():
                  "metadata devices only"):
         whole = parse_xml(texts[what])
         assert _canon(F.parse_without_devices(texts[what], keep)) == _canon(whole), what
+
+
+def test_small_devices_are_not_cut(monkeypatch):
+    """Below MIN_CUT characters of <devices> the whole text is parsed (cheaper)."""
+    monkeypatch.setattr(F, "MIN_CUT", 1024)
+    text = dict(ODD)["plain"]
+    assert F.cut_devices(text) is None
+    assert F.cut_devices(text.replace("</devices>", " " * 1024 + "</devices>")
+                         ) is not None
 
 
 def test_needed_devices_follow_the_table():
