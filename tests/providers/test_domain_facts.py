@@ -302,3 +302,32 @@ def test_snapshot_enumerations_answer_as_full_parses(layer, tmp_path, monkeypatc
     old = answers()
     assert new == old
     assert sum(len(x) for x in new) > 50
+
+
+@pytest.mark.libvirtd
+def test_enumerations_through_a_daemon_answer_as_full_parses(layer, monkeypatch):
+    """Through a private libvirtd (fetched ahead on the connection's helper, libvirtd's
+    completed definitions): the same VSSD items with the shortcut and without."""
+    from .test_cost import _bench_daemon
+    with _bench_daemon(12, lambda i: (i + 1) << 20) as (d, _lv, _pool):
+        ops = _operations(layer, d.uri("qemu"))
+        form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT, None, False)
+        cut = []
+        real = F.cut_devices
+
+        def counting(text, keep=frozenset()):
+            out = real(text, keep)
+            cut.append(out is not None)
+            return out
+        monkeypatch.setattr(F, "cut_devices", counting)
+
+        def answers():
+            return [list(ops.enum_instances_xml(VIRT, "KVM_VirtualSystemSettingData",
+                                                plist, True, None, form))
+                    for plist in PLISTS]
+        new = answers()
+        assert any(cut), "no definition was cut"
+        monkeypatch.setattr(F, "MIN_CUT", 10 ** 9)
+        old = answers()
+        assert new == old
+        assert sum(len(x) for x in new) >= 12 * 4
