@@ -124,14 +124,20 @@ _NAME_TAGS: dict[str, str] = {}
 _KEY_TAGS: dict[str, str] = {}
 
 
+def _class_tag(cache: dict[str, str], element: str, classname: str) -> str:
+    """``<ELEMENT CLASSNAME="...">``, kept in `cache` (bounded: class names come from
+    clients too)."""
+    head = cache.get(classname)
+    if head is None:
+        head = f'<{element} CLASSNAME="{attr(classname)}">'
+        if len(cache) < 20000:
+            cache[classname] = head
+    return head
+
+
 def instancename_head(classname: str) -> str:
     """``<INSTANCENAME CLASSNAME="...">`` (cached per class name)."""
-    head = _NAME_TAGS.get(classname)
-    if head is None:
-        head = f'<INSTANCENAME CLASSNAME="{attr(classname)}">'
-        if len(_NAME_TAGS) < 20000:
-            _NAME_TAGS[classname] = head
-    return head
+    return _NAME_TAGS.get(classname) or _class_tag(_NAME_TAGS, "INSTANCENAME", classname)
 
 
 def keybinding_xml(name: str, value: Any) -> str:
@@ -391,12 +397,7 @@ _INSTANCE_TAGS: dict[str, str] = {}
 
 def instance_head(classname: str) -> str:
     """``<INSTANCE CLASSNAME="...">`` (cached per class name)."""
-    head = _INSTANCE_TAGS.get(classname)
-    if head is None:
-        head = f'<INSTANCE CLASSNAME="{attr(classname)}">'
-        if len(_INSTANCE_TAGS) < 20000:
-            _INSTANCE_TAGS[classname] = head
-    return head
+    return _INSTANCE_TAGS.get(classname) or _class_tag(_INSTANCE_TAGS, "INSTANCE", classname)
 
 
 def _values_xml(classname: str, spec, wanted: frozenset, complete: bool,

@@ -578,15 +578,8 @@ class Converter:
                     cval.boolean = 1 if value else 0
                     set_property(prop.name, cval, to_ctype["boolean"])
                     continue
-            try:
-                pval, ctype = self.value(value, cim_type, bool(prop.is_array))
-            except pywbem.CIMError:
-                raise
-            except (TypeError, ValueError, OverflowError) as exc:
-                raise pywbem.CIMError(
-                    pywbem.CIM_ERR_FAILED,
-                    f"Property {inst.classname}.{prop.name} = {prop.value!r} "
-                    f"({cim_type}) cannot be passed to CMPI: {exc}") from None
+            pval, ctype = self._property_value(inst.classname, prop.name, value, cim_type,
+                                               bool(prop.is_array))
             set_property(str(prop.name), pval, ctype)
         return cinst
 
@@ -651,17 +644,23 @@ class Converter:
         converter's CMPIValue for values set_property copies) unless `p` embeds
         objects (an embedded instance is converted with that CMPIValue)."""
         cim_type = "instance" if p.embedded_object and _embeds_instance(value) else p.type
+        pval, ctype = self._property_value(classname, p.name, value, cim_type, p.is_array,
+                                           None if p.embedded_object else cval)
+        set_property(p.name, pval, ctype)
+
+    def _property_value(self, classname: str, name: str, value: Any, cim_type: Any,
+                        is_array: bool, into: Any = None) -> tuple[Any, int]:
+        """:meth:`value` for property `name`; a value CMPI cannot take is
+        CIM_ERR_FAILED naming the property."""
         try:
-            pval, ctype = self.value(value, cim_type, p.is_array,
-                                     None if p.embedded_object else cval)
+            return self.value(value, cim_type, is_array, into)
         except pywbem.CIMError:
             raise
         except (TypeError, ValueError, OverflowError) as exc:
             raise pywbem.CIMError(
                 pywbem.CIM_ERR_FAILED,
-                f"Property {classname}.{p.name} = {value!r} "
+                f"Property {classname}.{name} = {value!r} "
                 f"({cim_type}) cannot be passed to CMPI: {exc}") from None
-        set_property(p.name, pval, ctype)
 
     @staticmethod
     def _filter(cinst, props: list[str]) -> None:

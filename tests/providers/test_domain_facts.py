@@ -238,18 +238,24 @@ def test_fixture_domains_read_as_whole(node):
     assert sum(_check(t, t[:60]) for t in texts) > 0
 
 
-def test_enumerations_answer_as_full_parses(layer, node, monkeypatch):
-    """The VSSD enumerations (direct and model paths, every PropertyList) with the
-    shortcut answer what they answer with full parses."""
-    ops = _operations(layer, "test://" + node)
-    form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT, None, False)
-    parsed = []
+def _count_cut_parses(monkeypatch) -> list:
+    """The texts parse_without_devices is given from now on (it still parses them)."""
+    parsed: list = []
     real = F.parse_without_devices
 
     def counting(text, keep=frozenset()):
         parsed.append(text)
         return real(text, keep)
     monkeypatch.setattr(F, "parse_without_devices", counting)
+    return parsed
+
+
+def test_enumerations_answer_as_full_parses(layer, node, monkeypatch):
+    """The VSSD enumerations (direct and model paths, every PropertyList) with the
+    shortcut answer what they answer with full parses."""
+    ops = _operations(layer, "test://" + node)
+    form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT, None, False)
+    parsed = _count_cut_parses(monkeypatch)
 
     def answers():
         out = []
@@ -281,13 +287,7 @@ def test_snapshot_enumerations_answer_as_full_parses(layer, tmp_path, monkeypatc
     ops = _operations(layer, f"test://{path}")
     form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT, None, False)
     cls = "KVM_VirtualSystemSnapshotSettingData"
-    parsed = []
-    real = F.parse_without_devices
-
-    def counting(text, keep=frozenset()):
-        parsed.append(text)
-        return real(text, keep)
-    monkeypatch.setattr(F, "parse_without_devices", counting)
+    parsed = _count_cut_parses(monkeypatch)
 
     def answers():
         out = []
