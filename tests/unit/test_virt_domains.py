@@ -5,22 +5,14 @@ works with libvirt's test driver without the CIM model, the schema or pywbem."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.support.virt_alone import run_virt_alone
 
-CODE = r"""
-import sys
-from kvm_providers import virt
-from kvm_providers.config import Config
+IMPORTS = """
 from kvm_providers.virt import edit
 from kvm_providers.virt.errors import LibvirtFailed
+"""
 
-cfg = Config()
-cfg.add_host("test:///default", None, None)
-mgr = virt.configure(cfg.effective_hosts())
-assert mgr.wait_connected(30)
-host = mgr.hosts[0]
-out = {}
+CODE = r"""
 ref = edit.find_domain(host, name="test")
 out["find"] = [ref.name, edit.find_domain(host, uuid=ref.uuid).name,
                edit.find_domain(host, name="none"),
@@ -60,18 +52,11 @@ out["define"] = [gone, t2.name, edit.live_definition(t2) is not None]
 edit.remove_domain(t2)
 edit.remove_domain(ref)         # running and persistent: stopped, then undefined
 out["removed"] = [edit.find_domain(host, name="t2"), edit.find_domain(host, name="test")]
-out["cim"] = sorted(m for m in sys.modules if m.startswith(
-    ("kvm_providers.model", "kvm_providers.schema", "kvm_providers.provider", "pywbem")))
-virt.shutdown()
-print(repr(out))
 """
 
 
 def test_domains_defined_changed_and_removed_in_the_libvirt_layer_alone():
-    run = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True,
-                         timeout=240)
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = eval(run.stdout.strip().splitlines()[-1])      # a dict of plain values
+    out = run_virt_alone(IMPORTS, CODE)
     assert out["find"] == ["test", "test", None, None]
     assert out["live"] == [True, True, [str(1024 * 1024), "1"]]
     assert out["not_live"] == [False, False, False]

@@ -4,23 +4,15 @@ work with libvirt's test driver without the CIM model, the schema or pywbem."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.support.virt_alone import run_virt_alone
 
-CODE = r"""
-import sys
-from kvm_providers import virt
-from kvm_providers.config import Config
+IMPORTS = """
 from kvm_providers.virt import pools, volumes
 from kvm_providers.virt.edit import invalidate
 from kvm_providers.virt.query import storage_pools
+"""
 
-cfg = Config()
-cfg.add_host("test:///default", None, None)
-mgr = virt.configure(cfg.effective_hosts())
-assert mgr.wait_connected(30)
-host = mgr.hosts[0]
-out = {}
+CODE = r"""
 (name, obj), = pools.networks(host)
 net = pools.PoolObject(host, name, obj, True)
 out["network"] = [name, pools.users(net), [str(n) for _, n in pools.network_subnets(host)],
@@ -62,18 +54,11 @@ volumes.delete(host, vpath, vobj)
 invalidate(host)
 out["deleted"] = volumes.list_volumes(p2)
 out["pools"] = sorted(n for n, _p, _o in storage_pools(host))
-out["cim"] = sorted(m for m in sys.modules if m.startswith(
-    ("kvm_providers.model", "kvm_providers.schema", "kvm_providers.provider", "pywbem")))
-virt.shutdown()
-print(repr(out))
 """
 
 
 def test_pools_networks_and_volumes_in_the_libvirt_layer_alone():
-    run = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True,
-                         timeout=240)
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = eval(run.stdout.strip().splitlines()[-1])      # a dict of plain values
+    out = run_virt_alone(IMPORTS, CODE)
     assert out["network"] == ["default", ["test"], ["192.168.122.0/24"],
                               {"virbr0": "default"}, True, "default"]
     assert out["subnets_but_default"] == []
