@@ -66,6 +66,7 @@ import libvirt
 from ..config import HostConfig, load_config
 from .errors import DomainNotFound, HostUnavailable, LibvirtFailed, VirtError
 from .link import Guarded, Link, Pending, unwrap
+from .loophold import wait_unheld
 from .uris import in_process_uri, uri_files_local, uri_host, uri_is_local
 
 __all__ = ["Host", "Link", "Guarded", "Pending", "ConnectionManager", "HostUnavailable",
@@ -133,6 +134,7 @@ def ensure_event_loop() -> None:
         def run() -> None:
             while True:
                 try:
+                    wait_unheld()   # parked while runs of calls hold it (loophold)
                     libvirt.virEventRunDefaultImpl()
                 except Exception:  # pragma: no cover - keep the loop alive
                     LOG.exception("libvirt event loop iteration failed")
