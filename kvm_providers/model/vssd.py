@@ -57,10 +57,11 @@ def _full_virt(el, ctx=None):
 
 
 _BOOT = AttrList("os/boot", "dev")
+_BOOT_ORDER = _BOOT.reader()
 
 
 def _first_boot_device(el, ctx=None):
-    order = _BOOT.read(el)
+    order = _BOOT_ORDER(el, ctx)
     return order[0] if order else None
 
 

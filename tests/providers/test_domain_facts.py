@@ -20,6 +20,7 @@ from kvm_providers.cimxml import writer as W
 from kvm_providers.model.vssd import VSSD
 from kvm_providers.providers import virtual_system_settings as vssd_module
 from kvm_providers.virt import domain_facts as F
+from kvm_providers.virt.mapping import AttrList, View
 from kvm_providers.virt.query import parse_xml
 from tests.fixtures.generate import bench_domain_xml, node_xml
 
@@ -155,6 +156,9 @@ def _check(text: str, where: str) -> bool:
         for name in names:
             want, got = VSSD[name].read(full), VSSD[name].read(part)
             assert type(got) is type(want) and got == want, (where, plist, name, got, want)
+            # ... and so do the compiled reads the enumerations use, through a View.
+            got = VSSD[name].reader()(View(part), None)
+            assert type(got) is type(want) and got == want, (where, plist, name, got, want)
         made = _canon(part) != _canon(full)
         assert not made or _canon(part) == _pruned(full, keep), (where, plist)
         cut = cut or made
@@ -192,6 +196,23 @@ def test_small_devices_are_not_cut(monkeypatch):
     assert F.cut_devices(text) is None
     assert F.cut_devices(text.replace("</devices>", " " * 1024 + "</devices>")
                          ) is not None
+
+
+def test_boot_order_reads_as_iterfind():
+    """AttrList's compiled read (each parent's children through lxml's tag filter, no
+    ElementPath) reads what iterfind reads: every parent in document order, children of
+    other namespaces, comments and boots without the attribute left out."""
+    el = parse_xml("<domain xmlns:x='urn:x'><os><boot dev='a'/><x:boot dev='no'/><!-- c -->"
+                   "<boot/><boot dev='c'/></os><x:os><boot dev='no'/></x:os>"
+                   "<os><boot dev='d'/></os></domain>")
+    for f in (AttrList("os/boot", "dev"), VSSD["BootDevices"], VSSD["BootDevice"]):
+        for target in (el, View(el)):
+            assert f.reader()(target, None) == f.read(el)
+    assert VSSD["BootDevices"].reader()(View(el), None) == ["a", "c", "d"]
+    assert VSSD["BootDevice"].reader()(View(el), None) == "a"
+    none = parse_xml("<domain><os><type>hvm</type></os></domain>")
+    assert VSSD["BootDevices"].reader()(View(none), None) is None
+    assert VSSD["BootDevice"].reader()(none, None) is None
 
 
 def test_needed_devices_follow_the_table():
