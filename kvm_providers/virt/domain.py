@@ -431,17 +431,15 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
 
 
 #: XML fetched ahead through a daemon: the documents of the next batch are fetched while
-#: the caller works on those of the current one.  Batches run one after the other, one
-#: call at a time: with several calls in flight on one connection, libvirt's client
-#: wakes its event loop thread some 20 to 60 times per call (buck passing between the
-#: waiting threads), each wake-up taking the GIL from the thread building the answer
-#: (issue 16: 4 in flight cost more server CPU and gained no time, libvirtd answering
-#: one client's calls barely faster in parallel than in sequence).  The first batch
-#: is a single document, so that the first instances go out at once; then XML_READ_AHEAD,
-#: twice as many each time up to XML_READ_AHEAD_MAX (a batch is a hand-off between two
-#: threads: -15 % CPU).  The calls hold the event loop still (virt.loophold).
+#: the caller works on those of the current one.  The first batch is a single document, so
+#: that the first instances go out at once; then XML_READ_AHEAD, twice as many each time up
+#: to XML_READ_AHEAD_MAX (a batch is a hand-off between threads).  A batch is fetched by
+#: XML_FETCHERS helpers side by side (one call at a time each; libvirtd serves 5 calls of
+#: a client at once by default), the event loop held still meanwhile (virt.loophold:
+#: without that, calls in flight side by side woke it tens of times per call).
 XML_READ_AHEAD = 8
 XML_READ_AHEAD_MAX = 128
+XML_FETCHERS = 4
 
 
 def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
@@ -500,14 +498,17 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
         if not batch:
             return None
         missing = [r for r in batch if _xml_key(r, inactive) not in scope]
-        fut = batch[0].host.submit(fetch, missing, on=batch[0].dom) if missing else None
-        return batch, fut
+        n = min(XML_FETCHERS, len(missing))
+        return batch, [batch[0].host.submit(fetch, missing[i::n], on=batch[0].dom)
+                       for i in range(n)]
 
     current = start(1)
     while current is not None:
-        batch, fut = current
-        fetched = fut.result() if fut is not None else {}
-        current = start(max(1, window))   # one call at a time: after this batch's
+        batch, futs = current
+        fetched: dict[tuple, tuple[Optional[str], Any]] = {}
+        for fut in futs:
+            fetched.update(fut.result())
+        current = start(max(1, window))   # after this batch's calls
         window = min(window * 2, max(window, XML_READ_AHEAD_MAX))
         for ref in batch:
             key = _xml_key(ref, inactive)
