@@ -81,7 +81,7 @@ def list_domains(host: Host) -> list[DomainRef]:
         conn = host.conn()
         with host.guard("listing domains"):
             doms = conn.listAllDomains(0)
-            refs = [DomainRef(host, d, d.name(), d.UUIDString()) for d in doms]
+            refs = [DomainRef(host, d, (r := unwrap(d)).name(), r.UUIDString()) for d in doms]
         refs.sort(key=lambda r: r.name)
         return refs
 

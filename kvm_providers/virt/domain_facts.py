@@ -133,7 +133,8 @@ def parse_without_devices(text: str, keep: frozenset[str] = frozenset()) -> Any:
             root = parse_xml(cut)
         except etree.XMLSyntaxError:
             return parse_xml(text)      # the whole text decides (and raises as before)
-        dev = root.find("devices")
+        # The first <devices> child, as find() answers, without ElementPath (some 5 us).
+        dev = next(root.iterchildren("devices"), None)
         if dev is not None and dev.get(_MARK) is not None:
             del dev.attrib[_MARK]
             return root
