@@ -19,6 +19,7 @@ from lxml import etree
 
 from .scope import current_scope
 from .connection import STORAGE_GONE, Host
+from .loophold import loop_held
 
 __all__ = ["parse_xml", "request_memo", "if_supported", "storage_pools", "pool_volumes",
            "volume_capacity", "VolumeSizes"]
@@ -218,15 +219,16 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
 def _fetch_capacities(host: Host, vols: dict[str, Any], keys: list[str],
                       caps: dict[str, Optional[int]]) -> None:
     """caps[key] = capacity (None if gone) of each volume of `keys`, asked one after the
-    other on a helper of the connection (one call in flight: see
-    :data:`~.domain.XML_READ_AHEAD` for why not several)."""
+    other on a helper of the connection (one call in flight beside the domains' XML read
+    ahead), the event loop held still meanwhile (:mod:`.loophold`)."""
     def fetch() -> list[Any]:
         out: list[Any] = []
-        for key in keys:
-            try:
-                out.append(vols[key].info())
-            except libvirt.libvirtError as exc:
-                out.append(exc)
+        with loop_held():
+            for key in keys:
+                try:
+                    out.append(vols[key].info())
+                except libvirt.libvirtError as exc:
+                    out.append(exc)
         return out
 
     infos = host.submit(fetch, on=vols[keys[0]]).result() if keys else []
