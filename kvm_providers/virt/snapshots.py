@@ -54,6 +54,7 @@ from .query import parse_xml, request_memo
 from .scope import current_scope
 from .edit import invalidate
 from .lifecycle import domain_lock, driver_name
+from .loophold import loop_held
 from .validate import BadName, check_name
 
 __all__ = ["Snapshot", "CreatePlan", "SnapshotError", "SnapshotNotSupported",
@@ -327,7 +328,14 @@ def _fetch_domain(ref: DomainRef) -> tuple[list[str], Optional[str], list[str]]:
     whole function in the connection, so that its 2 + N calls cost one hop and no
     proxy work per call (issue 13).  The snapshot objects are let go here: freeing one
     waits on the connection (5000 of them cost the enumerating thread a third of a
-    second)."""
+    second).  Through a daemon the calls hold the event loop still (:mod:`.loophold`)."""
+    if ref.host.in_process:
+        return _fetch_calls(ref)
+    with loop_held():
+        return _fetch_calls(ref)
+
+
+def _fetch_calls(ref: DomainRef) -> tuple[list[str], Optional[str], list[str]]:
     dom = unwrap(ref.dom)
     try:
         objs = list(dom.listAllSnapshots(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL))

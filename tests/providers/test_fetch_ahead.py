@@ -57,3 +57,46 @@ def test_enumerations_through_a_daemon_leave_the_event_loop_asleep(layer, monkey
             assert sum(batches) == n and batches[0] == 1, batches
             assert len(batches) <= 1 + 4 * vdomain.XML_FETCHERS, batches
             assert max(batches) <= vdomain.XML_READ_AHEAD_MAX
+
+
+@pytest.mark.libvirtd
+def test_snapshot_reads_through_a_daemon_leave_the_event_loop_asleep(layer, monkeypatch):
+    """The snapshots of the guests (listing, XML, current snapshot: 2 + N calls per
+    domain, 4 domains side by side) read ahead through libvirtd with the loop held
+    (virt.snapshots iter_snapshots, as the snapshot VSSD enumeration reads them)."""
+    import os
+
+    from kvm_providers.provider import request_scope
+    from kvm_providers.virt.snapshots import iter_snapshots
+    from tests.fixtures.generate import _NODE_HEAD
+    from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+
+    from .test_cost import _GUESTS, _guest
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    d = PrivateLibvirtd().start()
+    try:
+        path = os.path.join(d.workdir, "snapshots.xml")    # the daemon's user reads it
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(_NODE_HEAD + "".join(_guest(i) + "\n" for i in range(_GUESTS))
+                    + "</node>\n")
+        os.chmod(path, 0o644)
+        host = layer(f"test+unix://{path}?socket={d.socket}").hosts[0]
+        loops = []
+        real_run = libvirt.virEventRunDefaultImpl
+
+        def counting_run():
+            loops.append(1)
+            return real_run()
+        monkeypatch.setattr(libvirt, "virEventRunDefaultImpl", counting_run)
+        for _ in range(3):
+            with request_scope():
+                got = [(ref.name, len(snaps)) for ref, snaps in
+                       iter_snapshots(vdomain.list_domains(host), release=True)]
+            assert got == [("guest0000", 3), ("guest0001", 3), ("guest0003", 1),
+                           ("guest0004", 2)]
+        # 3 x 21 calls: 3,469 iterations before (4 domains' calls side by side woke
+        # the polling loop tens of times each); now the first call's wake-up of each.
+        assert len(loops) < 20, len(loops)
+    finally:
+        d.cleanup()
