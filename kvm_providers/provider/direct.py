@@ -158,6 +158,22 @@ class DirectPlan:
         parts.append("</INSTANCENAME>")
         return texts, "".join(parts)
 
+    @property
+    def head(self) -> str:
+        """``<INSTANCE CLASSNAME="...">``: how each instance's text starts."""
+        return self._head
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        """The folded names of the class's keys, which :meth:`keyed` sets."""
+        return tuple(lk for lk, _p in self._keys)
+
+    def rest_xml(self, names: Any) -> str:
+        """The text of the wanted properties not among `names` (folded names set), as
+        :meth:`instance_xml` completes an instance with them: class default, else NULL,
+        in declaration order (for callers that cache it per set of names themselves)."""
+        return "".join(t for lk, t in self._unset if lk not in names)
+
     def instance_xml(self, texts: dict[str, str]) -> str:
         """<INSTANCE> of the property texts set (in the order set), completed with the
         unset wanted properties (class default, else NULL) in declaration order."""
