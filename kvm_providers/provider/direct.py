@@ -75,7 +75,13 @@ class DirectPlan:
         for lk, row in rows.items():
             pspec, conv, exact, allowed = setters[lk]
             raw = _raw_types(pspec, exact)
-            self._rows[lk] = (row, pspec, conv, exact, allowed, raw, {} if raw else None)
+            # A string array's text remembered by the tuple of its strings (AddressValues,
+            # HostResource ...: the same lists recur from guest to guest, and a list
+            # costs a conversion, a check and a text per item).
+            lists: Optional[dict] = {} if pspec.is_array and pspec.type == "string" and \
+                not pspec.embedded_object else None
+            self._rows[lk] = (row, pspec, conv, exact, allowed, raw, {} if raw else None,
+                              lists)
         self._head = W.instance_head(spec.name)
         self._name_head = W.instancename_head(spec.name)
         self._keys = tuple((k.casefold(), spec.props[k.casefold()]) for k in spec.key_names)
@@ -96,11 +102,24 @@ class DirectPlan:
     def text(self, lk: str, value: Any) -> str:
         """The property text of `value` (not None) for wanted property `lk` (folded),
         converted and checked as ``model[name] = value`` converts and checks it."""
-        row, pspec, conv, exact, allowed, raw, texts = self._rows[lk]
+        row, pspec, conv, exact, allowed, raw, texts, lists = self._rows[lk]
+        key: Any = value
         if texts is not None and type(value) in raw:
             text = texts.get(value)
             if text is not None:
                 return text
+        elif lists is not None and type(value) is list:
+            key = tuple(value)
+            try:
+                text = lists.get(key)
+            except TypeError:           # an unhashable item
+                text = texts = None
+            else:
+                if text is not None:    # items equal to the strs of a list met before
+                    return text
+                # Only lists of str are remembered: equal tuples of them have equal
+                # texts, unlike [1] == [True].
+                texts = lists if all(type(x) is str for x in key) else None
         else:
             texts = None
         typed = value
@@ -121,7 +140,7 @@ class DirectPlan:
         # Remembered by the raw value once it converted and passed the check (a value
         # refused under KVM_PROVIDERS_STRICT_MODELS never gets here).
         if texts is not None and len(texts) < W.TEXTS_PER_PROPERTY:
-            texts[value] = text
+            texts[key] = text
         return text
 
     def remembered(self, lk: str) -> tuple[Optional[tuple[type, ...]], Optional[dict]]:
@@ -146,7 +165,7 @@ class DirectPlan:
         texts: dict[str, str] = {}
         parts = [self._name_head]
         for (lk, pspec), value in zip(self._keys, values, strict=True):
-            row, _p, conv, exact, allowed, _raw, _texts = self._rows[lk]
+            row, _p, conv, exact, allowed, _raw, _texts, _lists = self._rows[lk]
             try:
                 typed = value if value is None or type(value) is exact else conv(value)
             except (ValueError, TypeError) as exc:

@@ -170,7 +170,7 @@ def test_values_outside_the_valuemap_are_refused_alike(value, monkeypatch, caplo
                for r in caplog.records)
 
 
-# -- stop 21: the compiled table writer --------------------
+# -- stop 21: the compiled table writer and remembered string arrays --------------------
 
 #: Elements that take every branch of a compiled table's rows: attributes of the element
 #: and of children (shared paths, missing children, missing attributes), conversions and
@@ -268,3 +268,30 @@ def test_compiled_table_refuses_bad_values_as_the_model_does():
             fill()
         errors.append(str(err.value))
     assert errors[0] == errors[1] and "EmulatedType" in errors[0]
+
+
+def test_string_arrays_remembered_only_as_lists_of_str():
+    """The text of a string array is remembered by its strings: an equal list of other
+    items ([1] == [True], texts '1' and 'TRUE'... as the model converts them) gets its
+    own text, an unhashable item no memo, and every text is the model path's."""
+    from kvm_providers.provider import make_model
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.schema import default_schema
+    classname = "KVM_DiskResourceAllocationSettingData"
+    plan = DirectPlan.of(default_schema(), VIRT, classname, ["AddressValues"])
+    model = make_model(VIRT, classname, property_list=["AddressValues"])
+
+    def model_text(value):
+        inst = model.copy()
+        inst["InstanceID"] = "x/1"
+        inst["AddressValues"] = value
+        model_module.complete_instance(inst, model.spec, model.wanted)
+        texts, _ = plan.keyed("x/1")
+        texts["addressvalues"] = plan.text("addressvalues", value)
+        assert plan.instance_xml(texts) == W.instance_xml(inst), value
+        return texts["addressvalues"]
+    for _round in range(2):
+        a, one, true = model_text(["pci", "0x06"]), model_text([1]), model_text([True])
+        assert model_text(("pci", "0x06")) == a      # a tuple converts as the list
+        assert one != true and "<VALUE>1</VALUE>" in one
+        assert model_text([["x"]]) == model_text([["x"]])
