@@ -60,7 +60,7 @@ class DirectPlan:
     """
 
     __slots__ = ("spec", "classname", "wanted", "memo", "_rows", "_unset", "_rest", "_head",
-                 "_name_head", "_keys", "_origin")
+                 "_name_head", "_keys", "_origin", "_one_key")
 
     def __init__(self, spec: ClassSpec, wanted: frozenset[str], origin: bool):
         self.spec = spec
@@ -85,6 +85,15 @@ class DirectPlan:
         self._head = W.instance_head(spec.name)
         self._name_head = W.instancename_head(spec.name)
         self._keys = tuple((k.casefold(), spec.props[k.casefold()]) for k in spec.key_names)
+        #: (folded name, text row, name) of a class whose one key is a string property
+        #: without a ValueMap, for the short way of keyed(); else None.
+        self._one_key: Optional[tuple[str, tuple, str]] = None
+        if len(self._keys) == 1:
+            lk, pspec = self._keys[0]
+            row = self._rows.get(lk)
+            if row is not None and pspec.type == "string" and not pspec.is_array and \
+                    not pspec.embedded_object and row[4] is None and row[3] is str:
+                self._one_key = (lk, row[0], pspec.name)
 
     @classmethod
     def of(cls, schema: Schema, namespace: str, classname: str,
@@ -162,6 +171,14 @@ class DirectPlan:
     def keyed(self, *values: Any) -> tuple[dict[str, str], str]:
         """(texts with the key properties set to `values`, in key order; the
         INSTANCENAME of those keys): the start of every instance."""
+        one = self._one_key
+        if one is not None and len(values) == 1 and type(values[0]) is str:
+            # The one string key with no ValueMap (the settings' InstanceID): what the
+            # loop below makes of it, without the loop (a RASD's key was 2.5 us).
+            lk, row, name = one
+            value = values[0]
+            return ({lk: W.property_text(row, value)},
+                    self._name_head + W.keybinding_xml(name, value) + "</INSTANCENAME>")
         texts: dict[str, str] = {}
         parts = [self._name_head]
         for (lk, pspec), value in zip(self._keys, values, strict=True):

@@ -295,3 +295,22 @@ def test_string_arrays_remembered_only_as_lists_of_str():
         assert model_text(("pci", "0x06")) == a      # a tuple converts as the list
         assert one != true and "<VALUE>1</VALUE>" in one
         assert model_text([["x"]]) == model_text([["x"]])
+
+
+@pytest.mark.parametrize("value", ["guest0001/vda", "a&b<c>'\"/x", "gäst/ß", "", " x "])
+def test_one_string_key_written_as_the_loop_writes_it(value):
+    """keyed()'s short way for a class whose one key is a string (the settings'
+    InstanceID) writes the key texts of the general loop (which a str subclass takes)
+    and the INSTANCENAME of a path with that key."""
+    from pywbem import CIMInstanceName
+
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.schema import default_schema
+
+    class Other(str):
+        """Not exactly a str: keyed() takes its general loop."""
+    for classname in ("KVM_DiskResourceAllocationSettingData", "KVM_VirtualSystemSettingData"):
+        plan = DirectPlan.of(default_schema(), VIRT, classname, None)
+        assert plan.keyed(value) == plan.keyed(Other(value))
+        name = plan.keyed(value)[1]
+        assert name == W.instancename_xml(CIMInstanceName(classname, {"InstanceID": value}))
