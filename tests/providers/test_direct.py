@@ -314,3 +314,22 @@ def test_one_string_key_written_as_the_loop_writes_it(value):
         assert plan.keyed(value) == plan.keyed(Other(value))
         name = plan.keyed(value)[1]
         assert name == W.instancename_xml(CIMInstanceName(classname, {"InstanceID": value}))
+
+
+@pytest.mark.parametrize("kind, text, devid", [
+    ("disk", "<disk><!-- t --><x:target xmlns:x='urn:x' dev='no'/><target dev='vda'/>"
+             "<target dev='vdb'/></disk>", "vda"),
+    ("disk", "<filesystem><target dir='/mnt'/></filesystem>", "/mnt"),
+    ("disk", "<disk><source file='/a'/></disk>", None),
+    ("net", "<interface><?pi x?><mac address='52:00:00:00:00:01'/>"
+            "<mac address='52:00:00:00:00:02'/></interface>", "52:00:00:00:00:01"),
+    ("console", "<console><target type='serial' port='2'/></console>", "charconsole:2"),
+    ("console", "<console/>", "charconsole:0")])
+def test_device_ids_read_the_first_child_as_find_does(kind, text, devid):
+    """The device ids of the scan read their child (target, mac) without ElementPath:
+    the first child element of that tag without a namespace, as find() answers."""
+    from lxml import etree
+
+    from kvm_providers.model.kinds import KINDS
+    el = etree.fromstring(text)
+    assert {k.name: k for k in KINDS}[kind].devid(el) == devid
