@@ -60,7 +60,7 @@ class DirectPlan:
     """
 
     __slots__ = ("spec", "classname", "wanted", "memo", "_rows", "_unset", "_rest", "_head",
-                 "_name_head", "_keys", "_origin")
+                 "_name_head", "_keys", "_origin", "_one_key")
 
     def __init__(self, spec: ClassSpec, wanted: frozenset[str], origin: bool):
         self.spec = spec
@@ -75,10 +75,25 @@ class DirectPlan:
         for lk, row in rows.items():
             pspec, conv, exact, allowed = setters[lk]
             raw = _raw_types(pspec, exact)
-            self._rows[lk] = (row, pspec, conv, exact, allowed, raw, {} if raw else None)
+            # A string array's text remembered by the tuple of its strings (AddressValues,
+            # HostResource ...: the same lists recur from guest to guest, and a list
+            # costs a conversion, a check and a text per item).
+            lists: Optional[dict] = {} if pspec.is_array and pspec.type == "string" and \
+                not pspec.embedded_object else None
+            self._rows[lk] = (row, pspec, conv, exact, allowed, raw, {} if raw else None,
+                              lists)
         self._head = W.instance_head(spec.name)
         self._name_head = W.instancename_head(spec.name)
         self._keys = tuple((k.casefold(), spec.props[k.casefold()]) for k in spec.key_names)
+        #: (folded name, text row, name) of a class whose one key is a string property
+        #: without a ValueMap, for the short way of keyed(); else None.
+        self._one_key: Optional[tuple[str, tuple, str]] = None
+        if len(self._keys) == 1:
+            lk, pspec = self._keys[0]
+            row = self._rows.get(lk)
+            if row is not None and pspec.type == "string" and not pspec.is_array and \
+                    not pspec.embedded_object and row[4] is None and row[3] is str:
+                self._one_key = (lk, row[0], pspec.name)
 
     @classmethod
     def of(cls, schema: Schema, namespace: str, classname: str,
@@ -96,11 +111,24 @@ class DirectPlan:
     def text(self, lk: str, value: Any) -> str:
         """The property text of `value` (not None) for wanted property `lk` (folded),
         converted and checked as ``model[name] = value`` converts and checks it."""
-        row, pspec, conv, exact, allowed, raw, texts = self._rows[lk]
+        row, pspec, conv, exact, allowed, raw, texts, lists = self._rows[lk]
+        key: Any = value
         if texts is not None and type(value) in raw:
             text = texts.get(value)
             if text is not None:
                 return text
+        elif lists is not None and type(value) is list:
+            key = tuple(value)
+            try:
+                text = lists.get(key)
+            except TypeError:           # an unhashable item
+                text = texts = None
+            else:
+                if text is not None:    # items equal to the strs of a list met before
+                    return text
+                # Only lists of str are remembered: equal tuples of them have equal
+                # texts, unlike [1] == [True].
+                texts = lists if all(type(x) is str for x in key) else None
         else:
             texts = None
         typed = value
@@ -121,7 +149,7 @@ class DirectPlan:
         # Remembered by the raw value once it converted and passed the check (a value
         # refused under KVM_PROVIDERS_STRICT_MODELS never gets here).
         if texts is not None and len(texts) < W.TEXTS_PER_PROPERTY:
-            texts[value] = text
+            texts[key] = text
         return text
 
     def remembered(self, lk: str) -> tuple[Optional[tuple[type, ...]], Optional[dict]]:
@@ -143,10 +171,18 @@ class DirectPlan:
     def keyed(self, *values: Any) -> tuple[dict[str, str], str]:
         """(texts with the key properties set to `values`, in key order; the
         INSTANCENAME of those keys): the start of every instance."""
+        one = self._one_key
+        if one is not None and len(values) == 1 and type(values[0]) is str:
+            # The one string key with no ValueMap (the settings' InstanceID): what the
+            # loop below makes of it, without the loop (a RASD's key was 2.5 us).
+            lk, row, name = one
+            value = values[0]
+            return ({lk: W.property_text(row, value)},
+                    self._name_head + W.keybinding_xml(name, value) + "</INSTANCENAME>")
         texts: dict[str, str] = {}
         parts = [self._name_head]
         for (lk, pspec), value in zip(self._keys, values, strict=True):
-            row, _p, conv, exact, allowed, _raw, _texts = self._rows[lk]
+            row, _p, conv, exact, allowed, _raw, _texts, _lists = self._rows[lk]
             try:
                 typed = value if value is None or type(value) is exact else conv(value)
             except (ValueError, TypeError) as exc:
@@ -157,6 +193,22 @@ class DirectPlan:
             parts.append(W.keybinding_xml(pspec.name, typed))
         parts.append("</INSTANCENAME>")
         return texts, "".join(parts)
+
+    @property
+    def head(self) -> str:
+        """``<INSTANCE CLASSNAME="...">``: how each instance's text starts."""
+        return self._head
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        """The folded names of the class's keys, which :meth:`keyed` sets."""
+        return tuple(lk for lk, _p in self._keys)
+
+    def rest_xml(self, names: Any) -> str:
+        """The text of the wanted properties not among `names` (folded names set), as
+        :meth:`instance_xml` completes an instance with them: class default, else NULL,
+        in declaration order (for callers that cache it per set of names themselves)."""
+        return "".join(t for lk, t in self._unset if lk not in names)
 
     def instance_xml(self, texts: dict[str, str]) -> str:
         """<INSTANCE> of the property texts set (in the order set), completed with the

@@ -21,7 +21,7 @@ from kvm_providers.model.kinds import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
 from .common import DomainViewProvider, fill_from_table, get_domain_doc, providers_for
-from .common.instances import write_from_table
+from .common.instances import table_instance_xml
 from .common.snapshot_paths import snapshot_setting
 
 __all__ = ["RASDProvider", "get_providers"]
@@ -53,8 +53,8 @@ class RASDProvider(DomainViewProvider):
             for plan, kind in pairs:
                 for setting in doc.settings_of(kind.name):
                     texts, iname = plan.keyed(keys.device_id(host, name, setting.devid))
-                    write_from_table(texts, plan, setting.table, setting.view, ctx)
-                    yield form.item(iname, plan.instance_xml(texts))
+                    yield form.item(iname, table_instance_xml(texts, plan, setting.table,
+                                                              setting.view, ctx))
 
     def get_instance(self, env, model) -> Optional[Any]:
         kind, _ = kind_for_class(model.classname)

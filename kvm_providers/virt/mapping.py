@@ -220,6 +220,15 @@ class Field(abc.ABC):
         A subclass overriding :meth:`read` gets its read unless it specialises this too."""
         return self.read
 
+    def inline(self) -> Optional[tuple]:
+        """How a caller compiling a whole table's read into one function may read this
+        field in place, without a call (issue 16: the call per field was a good part of
+        a RASD's table read): ``("attr", path, attribute, converter or None, default)``
+        for a value read as :class:`Attr` reads it, ``("exists", path)`` as
+        :class:`Exists` does; None (the default): call :meth:`reader`.  A subclass
+        overriding :meth:`read` is read through its reader."""
+        return None
+
 
 #: A field's compiled read (:meth:`Field.reader`): (element or View, ctx) -> value.
 Reader = Callable[[Any, Any], Any]
@@ -278,6 +287,12 @@ class Attr(Field):
             value = node.get(attr)
             return default if value is None else (value if conv is None else conv(value))
         return below
+
+    def inline(self) -> Optional[tuple]:
+        if not _own(self, Attr):
+            return None
+        return ("attr", self.path, self.attr, None if self._from is _STR else self._from,
+                self.default)
 
     def write(self, el, value, ctx=None):
         if value is None:
@@ -364,6 +379,9 @@ class Exists(Field):
         def exists(el, ctx=None):
             return el.find(path) is not None
         return exists
+
+    def inline(self) -> Optional[tuple]:
+        return ("exists", self.path) if _own(self, Exists) and self.path else None
 
     def write(self, el, value, ctx=None):
         node = el.find(self.path)

@@ -25,7 +25,7 @@ __all__ = ["KIND", "ELEMENT", "CONSOLE", "CHARDEV_SOURCE_TYPES", "check_console_
 
 def _devid(el: Any) -> str:
     """``charconsole:<target port>`` (port 0 without one)."""
-    tgt = el.find("target")
+    tgt = next(el.iterchildren("target"), None)     # find() without ElementPath
     port = tgt.get("port") if tgt is not None else None
     return f"charconsole:{port if port is not None else 0}"
 

@@ -29,7 +29,9 @@ __all__ = ["KIND", "ELEMENT", "DISK", "FILESYSTEM"]
 
 def _devid(el: Any) -> Optional[str]:
     """A disk's target dev, a filesystem's target dir."""
-    tgt = el.find("target")
+    # The first <target> child as find() gives it, without ElementPath (1.8 against 0.6
+    # us): every scan of a domain asks each device's id (issue 16).
+    tgt = next(el.iterchildren("target"), None)
     if tgt is None:
         return None
     return tgt.get("dir") if el.tag == "filesystem" else tgt.get("dev")

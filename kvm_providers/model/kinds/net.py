@@ -22,7 +22,8 @@ __all__ = ["KIND", "ELEMENT", "NET", "network_name"]
 
 def _devid(el: Any) -> Optional[str]:
     """The interface's MAC address."""
-    mac = el.find("mac")
+    # The first <mac> child as find() gives it, without ElementPath (see disk._devid).
+    mac = next(el.iterchildren("mac"), None)
     return mac.get("address") if mac is not None else None
 
 

@@ -23,7 +23,7 @@ from kvm_providers.virt.mapping import Const, View
 from kvm_providers.virt.props import Props
 
 __all__ = ["wanted_in", "put", "fill_from_table", "fill", "ENABLED_AND_OK", "props_of",
-           "class_defaults", "write_from_table", "write_values"]
+           "class_defaults", "write_from_table", "write_values", "table_instance_xml"]
 
 #: The state of an element that is simply up and well (the hosts, the services):
 #: Enabled, RequestedState Not Applicable (no state change is pending or possible),
@@ -161,6 +161,103 @@ def write_from_table(texts: dict[str, str], plan: Any, table: Mapping[str, Any],
         # The text of a value met before, else plan.text (conversion, check, format).
         t = known.get(value) if known is not None and type(value) in raw else None
         texts[lk] = t if t is not None else text(lk, value)
+
+
+def table_instance_xml(texts: dict[str, str], plan: Any, table: Mapping[str, Any],
+                       element: Any, ctx: Any = None) -> str:
+    """``plan.instance_xml(texts)`` after ``write_from_table(texts, plan, table, element,
+    ctx)``, the same text, through a function compiled once per plan and table
+    (:func:`_compile_table`).  `texts`: the keys as ``plan.keyed`` gave them, nothing
+    else (the compiled function knows which properties are set besides them)."""
+    hit = plan.memo.get(("compiled", id(table)))
+    if hit is None or hit[0] is not table:
+        hit = plan.memo[("compiled", id(table))] = (table, _compile_table(plan, table))
+    view = element if type(element) is View else View(element)
+    return hit[1](texts, view, ctx)
+
+
+#: Texts of the unset rest kept per compiled table, at most (one per set of properties
+#: an instance leaves unset; the instances of a class have a handful).
+_RESTS_KEPT = 1024
+
+
+def _compile_table(plan: Any, table: Mapping[str, Any]) -> Any:
+    """A function ``(key texts, View, ctx) -> <INSTANCE> text`` writing what
+    :func:`write_from_table` and ``plan.instance_xml`` write, generated as Python source
+    for this plan and table (issue 16, stop 21: the loop over the rows, a dict store
+    per property and the per-instance key of the unset rest were a third of a RASD's
+    table write).
+
+    Per row, in the table's order: a constant's text (converted and checked now, as
+    :func:`_direct_table_plan` does); an attribute or element test read in place
+    (``Field.inline``), the element of a path looked up once for every row reading
+    it; else a call of the field's reader.  A value met before takes its remembered
+    text, any other goes through ``plan.text`` (conversion, ValueMap check, format).
+    Each row that is set sets a bit; the text of the properties left unset is kept
+    per such mask."""
+    ns: dict[str, Any] = {"text": plan.text, "HEAD": plan.head}
+    lines = ["def write(texts, view, ctx):",
+             "    parts = [HEAD, *texts.values()]",
+             "    add = parts.append",
+             "    m = 0"]
+    always = set(plan.key_names)     # set in every instance: the keys, the constants
+    bits: list[str] = []             # the folded name of each mask bit
+    nodes: dict[str, str] = {}       # path -> the local holding its element
+    for i, (name, pspec) in enumerate(wanted_in(plan, table)):
+        f = table[name]
+        lk = pspec.name.casefold()
+        lines.append(f"    # {pspec.name}")
+        if isinstance(f, Const):
+            value = coerce(pspec.type, pspec.is_array, f.value)
+            if value is not None:
+                ns[f"C{i}"] = plan.text(lk, value)
+                lines.append(f"    add(C{i})")
+                always.add(lk)
+            continue
+        how = f.inline()
+        if how is not None and how[1]:
+            node = nodes.get(how[1])
+            if node is None:
+                node = nodes[how[1]] = f"n{len(nodes)}"
+                lines.append(f"    {node} = view.find({how[1]!r})")
+        if how is None:
+            ns[f"R{i}"] = f.reader()
+            lines.append(f"    v = R{i}(view, ctx)")
+        elif how[0] == "exists":
+            lines.append(f"    v = {node} is not None")
+        else:
+            _kind, path, attr, conv, default = how
+            lines.append(f"    v = view.get({attr!r})" if not path else
+                         f"    v = None if {node} is None else {node}.get({attr!r})")
+            if conv is not None or default is not None:
+                ns[f"D{i}"], ns[f"V{i}"] = default, conv
+                lines.append(f"    v = D{i} if v is None else " +
+                             ("v" if conv is None else f"V{i}(v)"))
+        raw, known = plan.remembered(lk)
+        lines.append("    if v is not None:")
+        if raw is not None:
+            ns[f"K{i}"], ns[f"T{i}"] = known, raw
+            lines.append(f"        t = K{i}.get(v) if type(v) in T{i} else None")
+            lines.append(f"        add(t if t is not None else text({lk!r}, v))")
+        else:
+            lines.append(f"        add(text({lk!r}, v))")
+        lines.append(f"        m |= {1 << len(bits)}")
+        bits.append(lk)
+    rests: dict[int, str] = {}
+
+    def rest(mask: int) -> str:
+        """The unset wanted properties' text when the rows of `mask` are set."""
+        text = rests.get(mask)
+        if text is None:
+            names = always | {lk for b, lk in enumerate(bits) if mask >> b & 1}
+            text = plan.rest_xml(names)
+            if len(rests) < _RESTS_KEPT:
+                rests[mask] = text
+        return text
+    ns["rest"] = rest
+    lines += ["    add(rest(m))", "    add('</INSTANCE>')", "    return ''.join(parts)"]
+    exec(compile("\n".join(lines), f"<table writer {plan.classname}>", "exec"), ns)
+    return ns["write"]
 
 
 def write_values(texts: dict[str, str], plan: Any, values: Mapping[str, Any],
