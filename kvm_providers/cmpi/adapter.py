@@ -56,6 +56,7 @@ from pywbem import CIMInstance, CIMInstanceName
 from ..provider import ProviderProxy, request_scope, to_cim_error
 from . import loader
 from .convert import Converter, cim_error_from_cmpi
+from .direct import CMPIForm
 from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
 from .sharing import Call, share
 
@@ -463,10 +464,12 @@ class CMPIProxyProvider:
     def enum_instances(self, ctx, rslt, objname, plist):
         def run(env, conv, op):
             props = self._plist(plist)
-            for cop in self._enum_paths(op):
-                for inst in self.proxy.MI_enumInstances(env, cop, props):
-                    rslt.return_instance(conv.keep(conv.instance(inst, namespace=op.namespace,
-                                                                 props=props)))
+            # As the embedded server enumerates: straight from the providers' values
+            # where a provider offers it, else through its models (.direct).
+            form = CMPIForm(conv, op.namespace, props)
+            for cinst in self.proxy.MI_enumInstancesXml(env, self._enum_paths(op), props,
+                                                        form):
+                rslt.return_instance(conv.keep(cinst))
             rslt.done()
         return self._read("EnumerateInstances", ctx, objname, run,
                           lambda op: (_frozen(self._plist(plist)),), _class_part)
