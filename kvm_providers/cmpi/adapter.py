@@ -249,6 +249,10 @@ class FailedProvider:
 #: provider, operation, class -- to see where a request's time goes between the
 #: server and the providers (docs/cmpi.md, "Cost inside the CIM servers").
 _CALL_TRACE = os.environ.get("KVM_PROVIDERS_CMPI_CALL_TRACE", "")
+#: ``KVM_PROVIDERS_CMPI_DIRECT=0`` in the CIM server's environment: every enumeration
+#: through the instance models, none straight from the providers' values (.direct) -- a
+#: fallback, and the A/B of the two paths in one installation (docs/cmpi.md).
+_DIRECT = os.environ.get("KVM_PROVIDERS_CMPI_DIRECT", "").strip() != "0"
 
 
 def _trace_call(start: float, miname: str, what: str, op: Optional[CIMInstanceName]) -> None:
@@ -464,6 +468,13 @@ class CMPIProxyProvider:
     def enum_instances(self, ctx, rslt, objname, plist):
         def run(env, conv, op):
             props = self._plist(plist)
+            if not _DIRECT:
+                for cop in self._enum_paths(op):
+                    for inst in self.proxy.MI_enumInstances(env, cop, props):
+                        rslt.return_instance(conv.keep(conv.instance(
+                            inst, namespace=op.namespace, props=props)))
+                rslt.done()
+                return
             # As the embedded server enumerates: straight from the providers' values
             # where a provider offers it, else through its models (.direct).
             form = CMPIForm(conv, op.namespace, props)

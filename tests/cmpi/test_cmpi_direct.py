@@ -233,3 +233,32 @@ def test_values_outside_the_valuemap_are_refused_alike(fake, value):
     assert plan.text("emulatedtype", 0) == model_module.setters_of(model.spec)[
         "emulatedtype"][1](0)
     assert type(plan.text("emulatedtype", 0)).__name__ == "Uint16"
+
+
+def test_direct_path_off(fake, layer, models, tmp_path, monkeypatch):
+    """KVM_PROVIDERS_CMPI_DIRECT=0: enumerations through the instance models (the path
+    before), with the same instances."""
+    layer(_snapshot_node(tmp_path))
+    monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=0.0, watch=False))
+    broker = _server_broker("RequestHandler")
+    ctx = broker.context()
+    prox = _proxies(broker, ctx)["kvm_providers.providers.virtual_system_settings"]
+    broker.register("KVM_VirtualSystemSettingData", prox,
+                    superclass="CIM_VirtualSystemSettingData")
+    got = {}
+    for direct in (True, False):
+        monkeypatch.setattr(adapter, "_DIRECT", direct)
+        before = len(models)
+        enum = broker.enumInstances(
+            ctx, broker.new_object_path(NS, "KVM_VirtualSystemSettingData"), None)
+        conv = Converter(F, broker)
+        insts = []
+        while enum.hasNext():
+            data = enum.next()          # bound while its value is read (see convert.py)
+            insts.append(conv.to_instance(data.value.inst))
+        got[direct] = sorted((str(i.path), sorted((n, repr(p.value))
+                                                  for n, p in i.properties.items()))
+                             for i in insts)
+        built = [m for m in models[before:] if m == "KVM_VirtualSystemSettingData"]
+        assert (built == []) == direct and len(insts) > 4
+    assert got[True] == got[False]
