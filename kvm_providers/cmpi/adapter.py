@@ -56,6 +56,7 @@ from pywbem import CIMInstance, CIMInstanceName
 from ..provider import ProviderProxy, request_scope, to_cim_error
 from . import loader
 from .convert import Converter, cim_error_from_cmpi
+from .direct import CMPIForm
 from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
 from .sharing import Call, share
 
@@ -248,6 +249,10 @@ class FailedProvider:
 #: provider, operation, class -- to see where a request's time goes between the
 #: server and the providers (docs/cmpi.md, "Cost inside the CIM servers").
 _CALL_TRACE = os.environ.get("KVM_PROVIDERS_CMPI_CALL_TRACE", "")
+#: ``KVM_PROVIDERS_CMPI_DIRECT=0`` in the CIM server's environment: every enumeration
+#: through the instance models, none straight from the providers' values (.direct) -- a
+#: fallback, and the A/B of the two paths in one installation (docs/cmpi.md).
+_DIRECT = os.environ.get("KVM_PROVIDERS_CMPI_DIRECT", "").strip() != "0"
 
 
 def _trace_call(start: float, miname: str, what: str, op: Optional[CIMInstanceName]) -> None:
@@ -463,10 +468,19 @@ class CMPIProxyProvider:
     def enum_instances(self, ctx, rslt, objname, plist):
         def run(env, conv, op):
             props = self._plist(plist)
-            for cop in self._enum_paths(op):
-                for inst in self.proxy.MI_enumInstances(env, cop, props):
-                    rslt.return_instance(conv.keep(conv.instance(inst, namespace=op.namespace,
-                                                                 props=props)))
+            if not _DIRECT:
+                for cop in self._enum_paths(op):
+                    for inst in self.proxy.MI_enumInstances(env, cop, props):
+                        rslt.return_instance(conv.keep(conv.instance(
+                            inst, namespace=op.namespace, props=props)))
+                rslt.done()
+                return
+            # As the embedded server enumerates: straight from the providers' values
+            # where a provider offers it, else through its models (.direct).
+            form = CMPIForm(conv, op.namespace, props)
+            for cinst in self.proxy.MI_enumInstancesXml(env, self._enum_paths(op), props,
+                                                        form):
+                rslt.return_instance(conv.keep(cinst))
             rslt.done()
         return self._read("EnumerateInstances", ctx, objname, run,
                           lambda op: (_frozen(self._plist(plist)),), _class_part)

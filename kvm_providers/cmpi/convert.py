@@ -31,11 +31,11 @@ from typing import Any, Iterable, Optional
 
 import pywbem
 from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanceName,
-                    CIMProperty, Char16, Real32, Real64, Sint8, Sint16, Sint32, Sint64, Uint8,
-                    Uint16, Uint32, Uint64)
+                    CIMProperty, Char16, Real32, Real64)
 
 from ..provider.model import InstanceModel
 from ..schema import ClassSpec, PropSpec
+from .plan import INT_CLASSES, InstancePlan
 
 __all__ = ["Converter", "CIM_TO_CMPI_NAMES", "cim_error_from_cmpi", "plist_bytes"]
 
@@ -52,8 +52,7 @@ CIM_TO_CMPI_NAMES: dict[str, str] = {
     "instance": "CMPI_instance",
 }
 
-_INT_CLASSES = {"uint8": Uint8, "uint16": Uint16, "uint32": Uint32, "uint64": Uint64,
-                "sint8": Sint8, "sint16": Sint16, "sint32": Sint32, "sint64": Sint64}
+_INT_CLASSES = INT_CLASSES
 _REAL_CLASSES = {"real32": Real32, "real64": Real64}
 
 
@@ -451,14 +450,15 @@ class Converter:
         if path.host:
             cop.set_hostname(str(path.host))
         if isinstance(path, CIMInstanceName):
-            self._add_keys(cop, path)
+            self._add_keys(cop, path.classname, path.keybindings.items())
         return cop
 
-    def _add_keys(self, cop, path: CIMInstanceName) -> None:
-        for name, kval in path.keybindings.items():
+    def _add_keys(self, cop, classname: str, keys: Iterable[tuple[str, Any]]) -> None:
+        """Add the key bindings `keys` ((name, value) pairs) of a path of `classname`."""
+        for name, kval in keys:
             if kval is None:
                 raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                                      f"NULL value for key {path.classname}.{name}")
+                                      f"NULL value for key {classname}.{name}")
             if type(kval) is str:  # noqa: E721 (most keys: InstanceID, Name, CreationClassName)
                 # What value() does for a string, with one CMPIValue for the keys of
                 # every path of this converter: add_key copies the value (sfcb's
@@ -472,8 +472,10 @@ class Converter:
             cval, ctype = self.value(kval, self.infer_type(kval), False)
             cop.add_key(str(name), cval, ctype)
 
-    def _instance_path(self, path: CIMInstanceName):
-        """The CMPIObjectPath to make an instance of `path` from.
+    def _instance_path(self, namespace: Optional[str], classname: str, host: Optional[str],
+                       keys: Any):
+        """The CMPIObjectPath to make an instance of from its path's parts (`keys`: the key
+        bindings, a sequence of (name, value) pairs).
 
         Both servers copy the path into the new instance (sfcb's
         ``internal_new_CMPIInstance`` its keys, Pegasus' ``mbEncNewInstance``
@@ -481,12 +483,14 @@ class Converter:
         every instance of a call, its keys set anew each time: a new path
         costs Pegasus a class lookup and an SCMOInstance of the class.
         """
-        ident = (path.namespace, path.classname, path.host, tuple(path.keybindings))
+        ident = (namespace, classname, host, tuple(name for name, _v in keys))
         cop = self._inst_paths.get(ident)
         if cop is None:
-            cop = self._inst_paths[ident] = self.keep(self.object_path(path))
-        else:
-            self._add_keys(cop, path)
+            cop = self._inst_paths[ident] = self.keep(
+                self.broker.new_object_path(namespace, str(classname)))
+            if host:
+                cop.set_hostname(str(host))
+        self._add_keys(cop, classname, keys)
         return cop
 
     def instance(self, inst: CIMInstance, namespace: Optional[str] = None,
@@ -506,25 +510,14 @@ class Converter:
         if not ns and not allow_null_ns:
             raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_NAMESPACE,
                                   f"Instance of {inst.classname} has no namespace")
-        if ns != path.namespace:
-            path = path.copy()
-            path.namespace = ns
-        cop = self._instance_path(path)
-        cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
-        unset: frozenset = frozenset()
-        if self._fresh is not None:
-            key = (ns, inst.classname.lower())
-            known = self._fresh.get(key)
-            if known is None:
-                known = self._fresh[key] = self._nulls_of_new(cinst)
-            unset = known
-        if props is not None:
-            self._filter(cinst, props)
-            unset = frozenset()        # what a filtered instance holds is the server's affair
+        cop = self._instance_path(ns, path.classname, path.host,
+                                  tuple(path.keybindings.items()))
+        cinst, unset = self._new_instance(cop, ns, inst.classname, allow_null_ns, props)
         if type(inst) is InstanceModel:
             values = inst.assigned()
             if values is not None:
-                self._set_values(cinst, inst, values, unset)
+                self._set_values(cinst, inst.spec, inst.wanted, inst.complete, inst.classname,
+                                 values, unset)
                 return cinst
         set_property = cinst.set_property
         # The common cases first (an enumeration converts tens of properties
@@ -583,27 +576,60 @@ class Converter:
             set_property(str(prop.name), pval, ctype)
         return cinst
 
-    def _plan(self, spec: ClassSpec, wanted: frozenset, complete: bool) -> _Plan:
+    def instance_of_values(self, namespace: str, spec: ClassSpec, wanted: frozenset,
+                           keys: Any, values: dict[str, Any],
+                           props: Optional[list[str]] = None):
+        """A CMPIInstance of class `spec` in `namespace` whose key bindings are `keys`
+        ((name, value) pairs in key order) and whose properties are `values` ({folded
+        name: value converted to the declared type}, in the order set), complete (every
+        other property in `wanted` its class default, else NULL): what :meth:`instance`
+        makes of a complete instance model with these values, through the same calls,
+        without the model (the direct enumeration path, :mod:`.direct`).  `props` as
+        for :meth:`instance`."""
+        cop = self._instance_path(namespace, spec.name, None, keys)
+        cinst, unset = self._new_instance(cop, namespace, spec.name, False, props)
+        self._set_values(cinst, spec, wanted, True, spec.name, values, unset)
+        return cinst
+
+    def _new_instance(self, cop, ns: Optional[str], classname: str, allow_null_ns: bool,
+                      props: Optional[list[str]]) -> tuple[Any, frozenset]:
+        """(a new CMPIInstance of `cop`, the folded names of the properties it holds as
+        NULL already: need not be set NULL); with the property filter `props`."""
+        cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
+        unset: frozenset = frozenset()
+        if self._fresh is not None:
+            key = (ns, classname.lower())
+            known = self._fresh.get(key)
+            if known is None:
+                known = self._fresh[key] = self._nulls_of_new(cinst)
+            unset = known
+        if props is not None:
+            self._filter(cinst, props)
+            unset = frozenset()        # what a filtered instance holds is the server's affair
+        return cinst, unset
+
+    def _plan(self, spec: ClassSpec, wanted: frozenset, complete: bool) -> InstancePlan:
         """The conversion plan of class `spec` for the properties `wanted` (cached per
         class, PropertyList, completeness and SWIG module, in the class's cache as the
         CIM-XML writer keeps its plans)."""
         key = ("cmpiplan", wanted, complete, self.cmpi)
         plan = spec._cache.get(key)
         if plan is None:
-            plan = spec._cache[key] = _Plan(self, spec, wanted, complete)
+            plan = spec._cache[key] = InstancePlan(self, spec, wanted, complete)
         return plan
 
-    def _set_values(self, cinst, inst: InstanceModel, values: dict[str, Any],
-                    unset: frozenset) -> None:
-        """Set the properties of an instance model on `cinst` straight from its assigned
-        values, by the class's plan: the same CMPI calls with the same values and types
+    def _set_values(self, cinst, spec: ClassSpec, wanted: frozenset, complete: bool,
+                    classname: str, values: dict[str, Any], unset: frozenset) -> None:
+        """Set the properties of an instance model (of class `spec`, wanted properties
+        `wanted`, complete or not) on `cinst` straight from its assigned values, by the
+        class's plan: the same CMPI calls with the same values and types
         as setting its pywbem properties (what :meth:`instance` does for any other
         CIMInstance), without building them.  A model builds its pywbem properties
         only when read: every assigned value and, for a complete instance, every
         wanted property left unset (its class default or NULL) -- about 45 objects
         per RASD of which the server needs 5-10 (the others are NULL in a new
         instance: `unset`)."""
-        plan = self._plan(inst.spec, inst.wanted, inst.complete)
+        plan = self._plan(spec, wanted, complete)
         rows = plan.rows
         set_property = cinst.set_property
         cval = self._cval
@@ -627,25 +653,34 @@ class Converter:
             elif kind is not None and type(value) is kind:   # a pywbem integer type
                 setattr(cval, plan.attrs[lk], int(value))
                 set_property(name, cval, ctype)
+            elif type(value) is CIMProperty:
+                # A provider's own property object, as given (the direct path; a model
+                # holding one has its pywbem properties built: instance() sets them).
+                if value.value is not None or lk not in unset:
+                    self._set_generic(set_property, classname, plan.props[lk], value.value,
+                                      cval, value)
             else:
-                self._set_generic(set_property, inst.classname, plan.props[lk], value, cval)
+                self._set_generic(set_property, classname, plan.props[lk], value, cval)
         if plan.unset:
             for lk, default in plan.rest(values, unset):
                 p = plan.props[lk]
                 if default is None:
                     set_property(p.name, None, rows[lk][3])
                 else:
-                    self._set_generic(set_property, inst.classname, p, default, cval)
+                    self._set_generic(set_property, classname, p, default, cval)
 
     def _set_generic(self, set_property, classname: str, p: PropSpec, value: Any,
-                     cval: Any) -> None:
-        """Set property `p` = `value` (not None) through :meth:`value`, as
-        :meth:`instance` sets a property no fast case covers; in `cval` (the
-        converter's CMPIValue for values set_property copies) unless `p` embeds
-        objects (an embedded instance is converted with that CMPIValue)."""
-        cim_type = "instance" if p.embedded_object and _embeds_instance(value) else p.type
-        pval, ctype = self._property_value(classname, p.name, value, cim_type, p.is_array,
-                                           None if p.embedded_object else cval)
+                     cval: Any, given: Optional[CIMProperty] = None) -> None:
+        """Set property `p` = `value` (not None, but for a `given` property) through
+        :meth:`value`, as :meth:`instance` sets a property no fast case covers; in
+        `cval` (the converter's CMPIValue for values set_property copies) unless `p`
+        embeds objects (an embedded instance is converted with that CMPIValue).
+        `given`: a provider's own CIMProperty of that value, whose type counts."""
+        q: Any = p if given is None else given
+        cim_type = "instance" if q.embedded_object and _embeds_instance(value) else q.type
+        pval, ctype = self._property_value(classname, p.name, value, cim_type,
+                                           bool(q.is_array),
+                                           None if q.embedded_object else cval)
         set_property(p.name, pval, ctype)
 
     def _property_value(self, classname: str, name: str, value: Any, cim_type: Any,
@@ -701,59 +736,6 @@ class Converter:
                 cim_type = "string"
             cval, ctype = self.value(value, cim_type, isinstance(value, (list, tuple)))
             cargs.set(str(name), cval, ctype)
-
-
-class _Plan:
-    """How to set the properties of the instance models of one class on a CMPIInstance
-    (:meth:`Converter._set_values`), for one set of wanted properties.
-
-    `rows`: {folded name: (name, kind, CMPIType, CMPIType of a NULL)} of every property
-    of the class; kind is ``str`` (a string), ``bool``, the pywbem integer class, or
-    None (set through :meth:`Converter.value`: arrays, reals, datetimes, references,
-    embedded objects, char16).  `unset`: (folded name, class default) of the wanted
-    properties in declaration order, for a complete instance (its unset properties
-    stand for their class default, else NULL); none otherwise.
-    """
-
-    __slots__ = ("rows", "props", "attrs", "unset", "_rest")
-
-    def __init__(self, conv: Converter, spec: ClassSpec, wanted: frozenset, complete: bool):
-        self.props = spec.props
-        self.rows: dict[str, tuple] = {}
-        self.attrs: dict[str, str] = {}
-        for lk, p in spec.props.items():
-            kind: Any = None
-            if not p.is_array and not p.embedded_object:
-                if p.type == "string":
-                    kind = str
-                elif p.type == "boolean":
-                    kind = bool
-                elif p.type in _INT_CLASSES:
-                    kind = _INT_CLASSES[p.type]
-                    self.attrs[lk] = p.type
-            # A NULL of an EmbeddedInstance/EmbeddedObject property is a typed instance
-            # NULL (Pegasus checks the CMPI type of every property against the class).
-            null_type = "instance" if p.embedded_object else p.type
-            self.rows[lk] = (p.name, kind,
-                             conv.ctype(p.type) if kind is not None else None,
-                             conv.ctype(null_type, p.is_array))
-        self.unset: tuple[tuple[str, Any], ...] = tuple(
-            (lk, p.default) for lk, p in spec.props.items() if lk in wanted) if complete else ()
-        self._rest: dict[tuple, tuple] = {}
-
-    def rest(self, values: dict[str, Any], skip: frozenset) -> tuple[tuple[str, Any], ...]:
-        """(folded name, class default) of the unset wanted properties to set on an
-        instance whose assigned values are `values`: all but the NULLs named in `skip`
-        (NULL in a new instance already).  The instances of a class mostly assign the
-        same properties: worked out once per such set (up to 64 sets)."""
-        key = (tuple(values), skip)
-        hit = self._rest.get(key)
-        if hit is None:
-            hit = tuple((lk, default) for lk, default in self.unset
-                        if lk not in values and not (default is None and lk in skip))
-            if len(self._rest) < 64:
-                self._rest[key] = hit
-        return hit
 
 
 def _embeds_instance(value: Any) -> bool:

@@ -82,6 +82,7 @@ from typing import Any, Callable, Hashable, Iterator, Optional
 from .. import virt
 from ..provider import request_scope
 from ..virt import events
+from ..virt.scope import IN_PARTS
 
 __all__ = ["Call", "ReadShare", "share", "released", "DEFAULT_MAX_AGE", "IDLE", "LOCK_WAIT"]
 
@@ -132,7 +133,9 @@ class _Shared:
                  "waiting", "span")
 
     def __init__(self, now: float, call: Call):
-        self.memo: dict = {}
+        # The calls of one request are parts of it: passes over the data keep what
+        # they read for the other parts (virt.scope.IN_PARTS).
+        self.memo: dict = {IN_PARTS: True}
         self.created = now
         self.last = now
         self.active = 0

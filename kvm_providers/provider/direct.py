@@ -16,8 +16,12 @@ ones in declaration order with their class default, else NULL.
 Providers offer it through ``CIMProvider2.enum_direct``; the embedded server
 asks for it (``ProviderProxy.MI_enumInstancesXml``) for EnumerateInstances and
 OpenEnumerateInstances and falls back to the models where a provider has no
-direct path.  Everything else (GetInstance, methods, associations, the CMPI
-adapter) uses the models.
+direct path.  The CMPI adapter asks for it too, with a subclass whose output is
+CMPI instances instead of text (:mod:`kvm_providers.cmpi.direct`): each value is
+converted and checked here, by the one implementation; only what a checked
+value becomes differs (``_text_of``, ``_property_of``, ``_key_text``,
+``_name_of`` and :meth:`DirectPlan.instance_xml`).  Everything else
+(GetInstance, methods, associations) uses the models.
 """
 
 from __future__ import annotations
@@ -60,7 +64,12 @@ class DirectPlan:
     """
 
     __slots__ = ("spec", "classname", "wanted", "memo", "_rows", "_unset", "_rest", "_head",
-                 "_name_head", "_keys", "_origin", "_one_key")
+                 "_name_head", "_keys", "_origin", "_one_key", "_text_of")
+
+    #: Whether the plan's texts are CIM-XML text (callers may then compile writers that
+    #: join them, as providers.common.instances.table_instance_xml does); a subclass
+    #: whose "texts" are values (cmpi.direct.CMPIPlan) says False.
+    writes_text = True
 
     def __init__(self, spec: ClassSpec, wanted: frozenset[str], origin: bool):
         self.spec = spec
@@ -69,6 +78,9 @@ class DirectPlan:
         #: What callers compile per plan (a mapping table's readers and texts ...).
         self.memo: dict[Any, Any] = {}
         self._origin = origin
+        #: What a converted, checked value (not None) becomes for a row of `values_plan`:
+        #: its property text (an attribute, not a method: the innermost call of the path).
+        self._text_of: Any = W.property_text
         rows, self._unset, self._rest = W.values_plan(spec, wanted, True, origin)
         setters = setters_of(spec)
         self._rows: dict[str, tuple] = {}
@@ -102,7 +114,7 @@ class DirectPlan:
         every property) and IncludeClassOrigin."""
         spec = schema.spec(namespace, classname)
         wanted = wanted_set(spec, property_list, False)
-        key = ("direct", wanted, bool(origin))
+        key = ("direct", cls, wanted, bool(origin))
         plan = spec._cache.get(key)
         if plan is None:
             plan = spec._cache[key] = cls(spec, wanted, bool(origin))
@@ -138,19 +150,32 @@ class DirectPlan:
                 if allowed is not None and value.value is not None:
                     check_values(self.classname, pspec.name, pspec.values, pspec.is_array,
                                  value.value)
-                return W.property_xml(value, self._origins() if self._origin else None)
+                return self._property_of(value)
             try:
                 typed = conv(value)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{self.classname}.{pspec.name}: {exc}") from None
         if allowed is not None and (pspec.is_array or typed not in allowed):
             check_values(self.classname, pspec.name, pspec.values, pspec.is_array, typed)
-        text = W.property_text(row, typed)
+        text = self._text_of(row, typed)
         # Remembered by the raw value once it converted and passed the check (a value
         # refused under KVM_PROVIDERS_STRICT_MODELS never gets here).
         if texts is not None and len(texts) < W.TEXTS_PER_PROPERTY:
             texts[key] = text
         return text
+
+    def _property_of(self, prop: CIMProperty) -> Any:
+        """The property text of a provider's own CIMProperty (checked)."""
+        return W.property_xml(prop, self._origins() if self._origin else None)
+
+    def _key_text(self, row: tuple, typed: Any) -> Any:
+        """The property text of a converted, checked key value (None: NULL)."""
+        return row[0] + row[1] if typed is None else W.property_text(row, typed)
+
+    def _name_of(self, keys: list[tuple[str, Any]]) -> Any:
+        """The instance's name from its keys [(name, converted value)] in key order."""
+        return "".join([self._name_head, *(W.keybinding_xml(n, v) for n, v in keys),
+                        "</INSTANCENAME>"])
 
     def remembered(self, lk: str) -> tuple[Optional[tuple[type, ...]], Optional[dict]]:
         """(the raw value types whose texts :meth:`text` remembers for wanted property
@@ -180,7 +205,7 @@ class DirectPlan:
             return ({lk: W.property_text(row, value)},
                     self._name_head + W.keybinding_xml(name, value) + "</INSTANCENAME>")
         texts: dict[str, str] = {}
-        parts = [self._name_head]
+        keys = []
         for (lk, pspec), value in zip(self._keys, values, strict=True):
             row, _p, conv, exact, allowed, _raw, _texts, _lists = self._rows[lk]
             try:
@@ -189,10 +214,9 @@ class DirectPlan:
                 raise ValueError(f"{self.classname}.{pspec.name}: {exc}") from None
             if allowed is not None and typed is not None and typed not in allowed:
                 check_values(self.classname, pspec.name, pspec.values, False, typed)
-            texts[lk] = row[0] + row[1] if typed is None else W.property_text(row, typed)
-            parts.append(W.keybinding_xml(pspec.name, typed))
-        parts.append("</INSTANCENAME>")
-        return texts, "".join(parts)
+            texts[lk] = self._key_text(row, typed)
+            keys.append((pspec.name, typed))
+        return texts, self._name_of(keys)
 
     @property
     def head(self) -> str:

@@ -162,7 +162,9 @@ class ProviderProxy:
         """EnumerateInstances of several classes of this module as response items of
         `form` (cimxml.writer.InstanceForm): written straight from the providers' values
         where a provider offers it (CIMProvider2.enum_direct), else from the instance
-        objects of MI_enumInstancesMany (the embedded server; issue 16)."""
+        objects of MI_enumInstancesMany (the embedded server; issue 16).  A form with a
+        ``plan_class`` (a DirectPlan subclass: the CMPI adapter's) plans with that."""
+        plan_class = getattr(form, "plan_class", DirectPlan)
         groups: dict[int, tuple[Any, list[CIMInstanceName]]] = {}
         for path in objPaths:
             prov = self.provider_for(path.classname)
@@ -171,7 +173,7 @@ class ProviderProxy:
             items = None
             if isinstance(prov, CIMProvider2):
                 schema = prov.schema or self.schema or default_schema()
-                plans = [DirectPlan.of(schema, p.namespace, p.classname, propertyList,
+                plans = [plan_class.of(schema, p.namespace, p.classname, propertyList,
                                        form.origin) for p in paths]
                 items = prov.enum_direct(env, plans, form)
             if items is not None:

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import libvirt
 from lxml import etree
 
-from .scope import current_scope
+from .scope import current_scope, only_pass
 from . import keys
 from .connection import DomainNotFound, Host, HostUnavailable, unwrap, uri_host
 from .errors import LibvirtFailed
@@ -454,9 +454,11 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
     :func:`domain_xml`; with `release` (a caller that makes the request's only pass
     over these domains), those this loop parsed are forgotten once the caller moves on
     to the next, so that a pass over 10,000 domains holds a few documents, not all of
-    them (issue 16).  Documents the request had before stay.  `parse`: as domain_xml's.
+    them (issue 16).  Documents the request had before stay, and all of them when the
+    request comes in parts (virt.scope.IN_PARTS).  `parse`: as domain_xml's.
     """
     scope = current_scope()
+    release = release and only_pass(scope)
     if scope is None or not refs or refs[0].host.in_process:
         for ref in refs:
             key = _xml_key(ref, inactive)

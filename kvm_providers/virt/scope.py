@@ -16,7 +16,14 @@ import contextlib
 import contextvars
 from typing import Iterator, Optional
 
-__all__ = ["request_scope", "current_scope"]
+__all__ = ["request_scope", "current_scope", "IN_PARTS", "only_pass"]
+
+#: The key of a scope entry (value True) by which a host says that it serves the
+#: scope's request in several calls, each a part of it (a CIM server calls the
+#: provider once per subclass of an enumerated class, and the calls share one
+#: scope): no pass over the data is then the request's only one, and a pass that
+#: would let go of what it read (``release``) keeps it for the other parts.
+IN_PARTS = "virt.scope.in-parts"
 
 _scope: contextvars.ContextVar[Optional[dict]] = contextvars.ContextVar(
     "kvm_providers_request_scope", default=None)
@@ -45,3 +52,9 @@ def request_scope(shared: Optional[dict] = None) -> Iterator[dict]:
 def current_scope() -> Optional[dict]:
     """The dict of the current request scope, or None outside one."""
     return _scope.get()
+
+
+def only_pass(scope: Optional[dict]) -> bool:
+    """Whether a pass over the data in `scope` may let go of what it reads: the
+    request comes whole (see :data:`IN_PARTS`)."""
+    return scope is None or not scope.get(IN_PARTS)

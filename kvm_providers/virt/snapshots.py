@@ -51,7 +51,7 @@ from .connection import manager, unwrap
 from .errors import DomainNotFound
 from .domain import DomainRef, DomainXML, lookup_now, may_have_snapshots
 from .query import parse_xml, request_memo
-from .scope import current_scope
+from .scope import current_scope, only_pass
 from .edit import invalidate
 from .lifecycle import domain_lock, driver_name
 from .loophold import loop_held
@@ -375,6 +375,7 @@ def iter_snapshots(refs: list[DomainRef], release: bool = False,
     snapshots the request had before stay).  `parse`: the definitions' parser
     (domain_facts: partial trees; snapshots read with it are not kept)."""
     scope = current_scope()
+    release = release and only_pass(scope)       # kept for the other parts of a request
     if scope is None or not refs:
         for ref in refs:
             key = _snapshots_key(ref)

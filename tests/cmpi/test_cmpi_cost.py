@@ -80,14 +80,21 @@ def counts(monkeypatch):
 
 @pytest.fixture
 def built(monkeypatch):
-    """{RASD class: instances filled} - what each subclass call computes."""
+    """{RASD class: instances filled} - what each subclass call computes (through the
+    models, or straight from the values: provider.direct)."""
     out: dict = {}
     real_fill = resource_allocation.fill_from_table
+    real_write = resource_allocation.write_from_table
 
     def fill(inst, model, *args, **kwargs):
         out[model.classname] = out.get(model.classname, 0) + 1
         return real_fill(inst, model, *args, **kwargs)
+
+    def write(texts, plan, *args, **kwargs):
+        out[plan.classname] = out.get(plan.classname, 0) + 1
+        return real_write(texts, plan, *args, **kwargs)
     monkeypatch.setattr(resource_allocation, "fill_from_table", fill)
+    monkeypatch.setattr(resource_allocation, "write_from_table", write)
     return out
 
 
@@ -208,11 +215,17 @@ def test_a_long_request_keeps_its_scope(fake, node, clock, counts, monkeypatch):
         return real_parse(text)
     monkeypatch.setattr(vdomain, "parse_xml", slow_parse)
     real_fill = resource_allocation.fill_from_table
+    real_write = resource_allocation.write_from_table
 
     def slow_fill(*args, **kwargs):         # and 0.1 s per instance made
         clock.now += 0.1
         return real_fill(*args, **kwargs)
+
+    def slow_write(*args, **kwargs):        # (straight from the values: provider.direct)
+        clock.now += 0.1
+        return real_write(*args, **kwargs)
     monkeypatch.setattr(resource_allocation, "fill_from_table", slow_fill)
+    monkeypatch.setattr(resource_allocation, "write_from_table", slow_write)
     broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
     _part(broker, ctx, prox, RASD_CLASSES[0])        # reads 6 domains: 1.8 s and more
     for cn in RASD_CLASSES[1:4]:            # 6 or more instances each: 0.6 s and more

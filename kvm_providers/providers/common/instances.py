@@ -169,6 +169,10 @@ def table_instance_xml(texts: dict[str, str], plan: Any, table: Mapping[str, Any
     ctx)``, the same text, through a function compiled once per plan and table
     (:func:`_compile_table`).  `texts`: the keys as ``plan.keyed`` gave them, nothing
     else (the compiled function knows which properties are set besides them)."""
+    if not plan.writes_text:
+        # A plan whose "texts" are values (the CMPI adapter's): nothing to join.
+        write_from_table(texts, plan, table, element, ctx)
+        return plan.instance_xml(texts)
     hit = plan.memo.get(("compiled", id(table)))
     if hit is None or hit[0] is not table:
         hit = plan.memo[("compiled", id(table))] = (table, _compile_table(plan, table))

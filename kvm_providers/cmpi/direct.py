@@ -1,0 +1,85 @@
+"""Enumerations straight from the providers' values into CMPI instances (issue 10 item 12).
+
+The embedded server writes the instances of a provider that offers a direct
+path (``CIMProvider2.enum_direct``: the RASDs, the VSSDs, the snapshot VSSDs)
+straight from the values it reads, without an instance model per instance
+(:mod:`kvm_providers.provider.direct`).  The adapter takes the same path: the
+provider fills a :class:`CMPIPlan` exactly as it fills the embedded server's
+:class:`~kvm_providers.provider.direct.DirectPlan` -- each value converted to
+its property's type and checked against the ValueMap there, by the one
+implementation -- and what a checked value becomes is the value itself
+instead of its CIM-XML text.  :class:`CMPIForm` then makes the CMPIInstance of
+each instance's values with the class's conversion plan
+(:meth:`.convert.Converter.instance_of_values`): the same CMPI calls, with
+the same values and types, as for the instance model of those values.
+Providers without a direct path are enumerated through their models, as
+before (``ProviderProxy.MI_enumInstancesXml`` decides, for every host alike).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pywbem import CIMInstance
+
+from ..provider.direct import DirectPlan
+from .convert import Converter
+
+__all__ = ["CMPIPlan", "CMPIForm"]
+
+
+def _value_itself(_row: tuple, typed: Any) -> Any:
+    return typed
+
+
+class CMPIPlan(DirectPlan):
+    """A DirectPlan whose "texts" are the converted, checked values ({folded name:
+    value}, in the order set, as an instance model holds them) and whose instance
+    is (plan, key bindings, values) for :meth:`CMPIForm.item`."""
+
+    __slots__ = ()
+    writes_text = False
+
+    def __init__(self, spec: Any, wanted: frozenset[str], origin: bool):
+        super().__init__(spec, wanted, origin)
+        self._text_of = _value_itself
+        # keyed()'s short way for one string key writes its text directly.
+        self._one_key = None
+
+    def _property_of(self, prop: Any) -> Any:
+        return prop                 # set as given, as the model keeps it
+
+    def _key_text(self, row: tuple, typed: Any) -> Any:
+        return typed
+
+    def _name_of(self, keys: list[tuple[str, Any]]) -> Any:
+        return tuple(keys)
+
+    def instance_xml(self, texts: dict[str, Any]) -> Any:  # type: ignore[override]
+        """The instance of the values set: (this plan, its values) for the form."""
+        return self, texts
+
+
+class CMPIForm:
+    """The response form of one EnumerateInstances CMPI call for
+    ``ProviderProxy.MI_enumInstancesXml``: every item is a CMPIInstance made by
+    `conv` in `namespace`, with the client's PropertyList `props` as its filter."""
+
+    plan_class = CMPIPlan
+    origin = False      # CMPI has no IncludeClassOrigin: the server adds what it adds
+
+    def __init__(self, conv: Converter, namespace: str, props: Optional[list[str]]):
+        self.conv = conv
+        self.namespace = namespace
+        self.props = props
+
+    def item(self, keys: tuple, instance: tuple[CMPIPlan, dict[str, Any]]) -> Any:
+        """The CMPIInstance of a direct path's instance (``plan.keyed`` gave `keys`,
+        ``plan.instance_xml`` `instance`)."""
+        plan, values = instance
+        return self.conv.instance_of_values(self.namespace, plan.spec, plan.wanted, keys,
+                                            values, self.props)
+
+    def of_instance(self, inst: CIMInstance, _origins: Any = None) -> Any:
+        """The CMPIInstance of an instance a provider made through its model."""
+        return self.conv.instance(inst, namespace=self.namespace, props=self.props)

@@ -1,0 +1,264 @@
+"""Enumerations through CMPI straight from the providers' values (issue 10 item 12).
+
+Where a provider offers a direct path (``enum_direct``: the RASDs, the VSSDs,
+the snapshot VSSDs), the embedded server writes its instances from the values
+without an instance model per instance (provider.direct).  The adapter now
+takes the same path (kvm_providers.cmpi.direct): the values are converted and
+checked by the embedded server's DirectPlan, and the CMPI instance is made by
+the class's conversion plan.  A client of sfcb or OpenPegasus must get the
+same instance as through the models: the same properties, CMPI types, NULLs
+and values, through the same ``set_property`` calls in the same order, in both
+server fakes, with and without a PropertyList; counted, not timed.
+"""
+
+from __future__ import annotations
+
+import pytest
+import fake_cmpi
+from pywbem import CIMInstanceName
+
+from kvm_providers import virt
+from kvm_providers.cmpi import adapter, sharing
+from kvm_providers.cmpi.convert import Converter
+from kvm_providers.cmpi.direct import CMPIForm, CMPIPlan
+from kvm_providers.config import Config
+from kvm_providers.provider import CIMProvider2, model as model_module, request_scope
+from kvm_providers.registry import registrations
+from kvm_providers.schema import default_schema
+
+from tests.cmpi.test_cmpi_convert_plan import NODE_URI, SERVERS, _cells, _server_broker
+
+F = fake_cmpi
+NS = "root/virt"
+
+
+def _snapshot_node(tmp_path) -> str:
+    """test:// URI of benchmark-shaped guests, some with snapshots that share their
+    guest's definition, one with definitions of their own (tests/providers/test_cost)."""
+    from tests.fixtures.generate import _NODE_HEAD
+    from tests.providers.test_cost import _GUESTS, _guest
+    path = tmp_path / "snapshots.xml"
+    # and one guest with a TPM (no other node has one)
+    tpm = _guest(_GUESTS).replace("</devices>", "<tpm model='tpm-tis'><backend "
+                                  "type='passthrough'><device path='/dev/tpm0'/></backend>"
+                                  "</tpm></devices>", 1)
+    path.write_text(_NODE_HEAD + "".join(_guest(i) + "\n" for i in range(_GUESTS))
+                    + tpm + "\n</node>\n", encoding="utf-8")
+    return f"test://{path}"
+
+
+@pytest.fixture
+def layer():
+    """configure(uri): the libvirt layer of this process on `uri`; shut down afterwards."""
+    def configure(uri):
+        virt.shutdown()
+        cfg = Config()
+        cfg.add_host(uri, None, None)
+        mgr = virt.configure(cfg.effective_hosts())
+        assert mgr.wait_connected(10), "host did not connect"
+    yield configure
+    virt.shutdown()
+
+
+@pytest.fixture
+def set_calls(monkeypatch):
+    """Every set_property on a fake CMPIInstance: {id(instance): [(name, type, state)]}."""
+    calls: dict = {}
+    real = F.CMPIInstance.set_property
+
+    def recording(self, name, value, ctype):
+        state = F.CMPI_nullValue if value is None else 0
+        calls.setdefault(id(self), []).append((name, ctype, state))
+        return real(self, name, value, ctype)
+    monkeypatch.setattr(F.CMPIInstance, "set_property", recording)
+    return calls
+
+
+@pytest.fixture
+def models(monkeypatch):
+    """The class names of the instance models built (new ones and copies)."""
+    names: list[str] = []
+    real_copy = model_module.InstanceModel.copy
+    real_init = model_module.InstanceModel.__init__
+
+    def copy(inst):
+        names.append(inst.classname)
+        return real_copy(inst)
+
+    def init(inst, spec, *args, **kwargs):
+        names.append(spec.name)
+        real_init(inst, spec, *args, **kwargs)
+    monkeypatch.setattr(model_module.InstanceModel, "copy", copy)
+    monkeypatch.setattr(model_module.InstanceModel, "__init__", init)
+    return names
+
+
+def _proxies(broker, ctx) -> dict[str, adapter.CMPIProxyProvider]:
+    """{provider module: its MI} of every module with a class of root/virt."""
+    out = {}
+    for reg in registrations():
+        if NS in reg.namespaces and reg.module not in out:
+            out[reg.module] = adapter.CMPIProxyProvider(
+                "kvm_providers_" + reg.module.rsplit(".", 1)[1], broker, ctx, cmpi=F,
+                module=reg.module)
+    return out
+
+
+def _direct_classes(prox) -> list[str]:
+    """The KVM classes of root/virt of `prox` whose provider has a direct path (found from
+    the providers themselves: whatever gains a direct path is covered)."""
+    out = []
+    for reg in registrations():
+        if NS not in reg.namespaces or not reg.classname.startswith("KVM_") \
+                or reg.module != prox.module_spec:
+            continue
+        prov = prox.proxy.providers.get(reg.classname.lower())
+        if isinstance(prov, CIMProvider2) and \
+                type(prov).enum_direct is not CIMProvider2.enum_direct:
+            out.append(reg.classname)
+    return out
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_direct_cmpi_instances_are_the_model_instances(fake, layer, set_calls, models, server,
+                                                       tmp_path):
+    """Every class with a direct path, on the fixture node (many and unusual devices) and
+    on benchmark guests with snapshots, with and without a PropertyList: the CMPI
+    instances made straight from the values hold what those made from the instance
+    models hold (every property, its CMPI type, NULL or value; the path), through the
+    same set_property calls in the same order, and no model is built."""
+    broker = _server_broker(server)
+    ctx = broker.context()
+    schema = default_schema()
+    counts: dict[str, int] = {}
+    for uri in (NODE_URI, _snapshot_node(tmp_path)):
+        layer(uri)
+        for prox in _proxies(broker, ctx).values():
+            for cn in _direct_classes(prox):
+                spec = schema.spec(NS, cn)
+                some = [p.name for p in list(spec.props.values())[1::3]] + ["NoSuchProperty"]
+                for plist in (None, some, []):
+                    fresh_a: dict = {}
+                    fresh_b: dict = {}
+                    conv_a = Converter(F, broker, fresh_a)
+                    conv_b = Converter(F, broker, fresh_b)
+                    env = prox._env(ctx)
+                    path = CIMInstanceName(cn, namespace=NS)
+                    set_calls.clear()
+                    with request_scope():
+                        before = len(models)
+                        new = list(prox.proxy.MI_enumInstancesXml(
+                            env, [path], plist, CMPIForm(conv_a, NS, plist)))
+                        assert models[before:] == [], (cn, plist)
+                        old = [conv_b.instance(i, namespace=NS, props=plist)
+                               for i in prox.proxy.MI_enumInstances(env, path, plist)]
+                    assert len(new) == len(old), (cn, plist)
+                    for a, b in zip(new, old, strict=True):
+                        assert _cells(conv_a, a) == _cells(conv_b, b), (cn, plist)
+                        assert set_calls.get(id(a), []) == set_calls.get(id(b), []), cn
+                    assert fresh_a == fresh_b
+                    counts[cn] = counts.get(cn, 0) + len(new)
+                    conv_a.release()
+                    conv_b.release()
+    assert {"KVM_DiskResourceAllocationSettingData", "KVM_VirtualSystemSettingData",
+            "KVM_VirtualSystemSnapshotSettingData"} <= set(counts)
+    assert [cn for cn, n in counts.items() if not n] == [], counts
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_enumerations_through_the_adapter_take_the_direct_path(fake, layer, models, server,
+                                                              tmp_path, monkeypatch):
+    """A client's enumeration of every RASD, VSSD and snapshot VSSD through the CIM
+    server's subclass calls: no instance model of those classes (before: a model copy
+    per instance), the same instances as through the models, and each domain's XML
+    still fetched once for all subclass calls."""
+    layer(_snapshot_node(tmp_path))
+    monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=60.0, watch=False))
+    broker = _server_broker(server)
+    ctx = broker.context()
+    proxies = _proxies(broker, ctx)
+    direct: list[str] = []
+    for superclass, module in (
+            ("CIM_ResourceAllocationSettingData", "resource_allocation"),
+            ("CIM_VirtualSystemSettingData", "virtual_system_settings"),
+            ("CIM_VirtualSystemSettingData", "snapshot_settings")):
+        prox = proxies[f"kvm_providers.providers.{module}"]
+        names = _direct_classes(prox)
+        assert names, module
+        direct += names
+        for cn in names:
+            broker.register(cn, prox, superclass=superclass)
+    for superclass in ("CIM_ResourceAllocationSettingData", "CIM_VirtualSystemSettingData"):
+        before = len(models)
+        enum = broker.enumInstances(ctx, broker.new_object_path(NS, superclass), None)
+        conv = Converter(F, broker)
+        got = []
+        while enum.hasNext():
+            data = enum.next()
+            got.append(conv.to_instance(data.value.inst))
+        assert [m for m in models[before:] if m in direct] == [], superclass
+        # what the models give (the harness: the embedded server's interface)
+        want = []
+        for cn in {i.classname for i in got}:
+            prox = next(p for p in proxies.values() if cn in _direct_classes(p))
+            with request_scope():
+                want += list(prox.proxy.MI_enumInstances(prox._env(ctx),
+                                                         CIMInstanceName(cn, namespace=NS),
+                                                         None))
+        assert len(got) == len(want) > 4, superclass
+        key = lambda i: (i.classname, i["InstanceID"])  # noqa: E731
+        for a, b in zip(sorted(got, key=key), sorted(want, key=key), strict=True):
+            assert a.path == b.path
+            assert {n: p.value for n, p in a.properties.items()} == \
+                {n: p.value for n, p in b.properties.items()}, a.path
+
+
+@pytest.mark.parametrize("value", [77, "abc", True, 70000])
+def test_values_outside_the_valuemap_are_refused_alike(fake, value):
+    """A value outside its property's ValueMap, or not of its type: the CMPI plan refuses
+    it as a model refuses it (the same ValueError under strict models, as the suite
+    runs): the one conversion and check of the embedded server's direct path."""
+    from kvm_providers.provider import make_model
+    classname = "KVM_DiskResourceAllocationSettingData"
+    model = make_model(NS, classname)
+    plan = CMPIPlan.of(default_schema(), NS, classname, None)
+    errors = []
+    for put in (lambda: model.__setitem__("EmulatedType", value),
+                lambda: plan.text("emulatedtype", value)):
+        with pytest.raises(ValueError) as err:
+            put()
+        errors.append(str(err.value))
+    assert errors[0] == errors[1] and "EmulatedType" in errors[0]
+    # A good value becomes the model's value, typed.
+    assert plan.text("emulatedtype", 0) == model_module.setters_of(model.spec)[
+        "emulatedtype"][1](0)
+    assert type(plan.text("emulatedtype", 0)).__name__ == "Uint16"
+
+
+def test_direct_path_off(fake, layer, models, tmp_path, monkeypatch):
+    """KVM_PROVIDERS_CMPI_DIRECT=0: enumerations through the instance models (the path
+    before), with the same instances."""
+    layer(_snapshot_node(tmp_path))
+    monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=0.0, watch=False))
+    broker = _server_broker("RequestHandler")
+    ctx = broker.context()
+    prox = _proxies(broker, ctx)["kvm_providers.providers.virtual_system_settings"]
+    broker.register("KVM_VirtualSystemSettingData", prox,
+                    superclass="CIM_VirtualSystemSettingData")
+    got = {}
+    for direct in (True, False):
+        monkeypatch.setattr(adapter, "_DIRECT", direct)
+        before = len(models)
+        enum = broker.enumInstances(
+            ctx, broker.new_object_path(NS, "KVM_VirtualSystemSettingData"), None)
+        conv = Converter(F, broker)
+        insts = []
+        while enum.hasNext():
+            data = enum.next()          # bound while its value is read (see convert.py)
+            insts.append(conv.to_instance(data.value.inst))
+        got[direct] = sorted((str(i.path), sorted((n, repr(p.value))
+                                                  for n, p in i.properties.items()))
+                             for i in insts)
+        built = [m for m in models[before:] if m == "KVM_VirtualSystemSettingData"]
+        assert (built == []) == direct and len(insts) > 4
+    assert got[True] == got[False]
