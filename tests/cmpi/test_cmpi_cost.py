@@ -84,7 +84,7 @@ def built(monkeypatch):
     models, or straight from the values: provider.direct)."""
     out: dict = {}
     real_fill = resource_allocation.fill_from_table
-    real_write = resource_allocation.write_from_table
+    real_write = resource_allocation.table_instance_xml
 
     def fill(inst, model, *args, **kwargs):
         out[model.classname] = out.get(model.classname, 0) + 1
@@ -94,7 +94,7 @@ def built(monkeypatch):
         out[plan.classname] = out.get(plan.classname, 0) + 1
         return real_write(texts, plan, *args, **kwargs)
     monkeypatch.setattr(resource_allocation, "fill_from_table", fill)
-    monkeypatch.setattr(resource_allocation, "write_from_table", write)
+    monkeypatch.setattr(resource_allocation, "table_instance_xml", write)
     return out
 
 
@@ -215,7 +215,7 @@ def test_a_long_request_keeps_its_scope(fake, node, clock, counts, monkeypatch):
         return real_parse(text)
     monkeypatch.setattr(vdomain, "parse_xml", slow_parse)
     real_fill = resource_allocation.fill_from_table
-    real_write = resource_allocation.write_from_table
+    real_write = resource_allocation.table_instance_xml
 
     def slow_fill(*args, **kwargs):         # and 0.1 s per instance made
         clock.now += 0.1
@@ -225,7 +225,7 @@ def test_a_long_request_keeps_its_scope(fake, node, clock, counts, monkeypatch):
         clock.now += 0.1
         return real_write(*args, **kwargs)
     monkeypatch.setattr(resource_allocation, "fill_from_table", slow_fill)
-    monkeypatch.setattr(resource_allocation, "write_from_table", slow_write)
+    monkeypatch.setattr(resource_allocation, "table_instance_xml", slow_write)
     broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
     _part(broker, ctx, prox, RASD_CLASSES[0])        # reads 6 domains: 1.8 s and more
     for cn in RASD_CLASSES[1:4]:            # 6 or more instances each: 0.6 s and more
