@@ -38,6 +38,7 @@ from lxml import etree
 from .scope import current_scope
 from . import keys
 from .connection import DomainNotFound, Host, HostUnavailable, uri_host
+from .link import Guarded, link_of, unwrap
 from .errors import LibvirtFailed
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings, scanned_kinds
 from .mapping import View
@@ -230,14 +231,11 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
     :func:`state_and_saved`), or None if there is no such domain (or it went away
     between the calls): what a GetInstance of a ComputerSystem reads.
 
-    Through a daemon, the lookup, the state and (for a domain that is shut off) the
-    managed save image are asked in ONE guarded hop: one hand-off to a helper thread of
-    the connection and one deadline for the three calls, instead of a hand-off per
-    call (issue 16: each hand-off costs more than the call's round trip to libvirtd).
-    Errors are those of :func:`lookup_domain` and :func:`state_and_saved`.  Elsewhere
-    (in-process drivers, a request that listed the domains or looked this one up
-    already) it is those two functions.
-    """
+    Through a daemon, the lookup and what :func:`_ask_state` asks are ONE guarded hop
+    (one hand-off to a helper of the connection, one deadline; issue 16: a hand-off
+    costs more than the call's round trip), with the errors of :func:`lookup_domain`
+    and :func:`state_and_saved`, which answer elsewhere (in-process drivers, a request
+    that listed the domains or looked this one up already)."""
     scope = current_scope()
     lkey = ("virt.lookup", host.label, host.generation, name)
     if scope is None or host.in_process or _listed(host) or lkey in scope:
@@ -252,14 +250,12 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
     conn = host.conn()
 
     def hop() -> tuple[Any, ...]:
-        # Runs on a helper of the connection: the calls of the Guarded objects run
-        # inline here (counted in the connection), errors come back as values and
-        # are translated by the waiting thread.
-        try:
-            dom = conn.lookupByName(name)
-        except libvirt.libvirtError as exc:
-            return (exc,)
-        return (DomainRef(host, dom, dom.name(), dom.UUIDString()),) + _ask_state(dom)
+        # On a helper, counted in the connection as a whole: the raw objects are called
+        # (no proxy work per call); errors come back as values, translated here.
+        found = _lookup_raw(host, conn, name)
+        if not isinstance(found, DomainRef):
+            return (found,)
+        return (found,) + _ask_state(found.dom)
 
     first, *answer = host.submit(hop, on=conn).result()
     if isinstance(first, libvirt.libvirtError):
@@ -276,6 +272,17 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
     return first, state, saved
 
 
+def _lookup_raw(host: Host, conn: Any, name: str) -> Any:
+    """Inside a hop: domain `name`'s DomainRef, or the lookup's (tagged) libvirt error."""
+    link = link_of(conn)
+    try:
+        dom = unwrap(conn).lookupByName(name)
+    except libvirt.libvirtError as exc:
+        exc.kvmp_link = link   # type: ignore[attr-defined]
+        return exc
+    return DomainRef(host, Guarded(dom, link) if link else dom, dom.name(), dom.UUIDString())
+
+
 def _ask_state(dom: Any) -> tuple[Any, Any]:
     """(state or its error, hasManagedSaveImage() or its error, None if not asked): the
     calls of :func:`state_and_saved`, made one after the other on a helper.
@@ -284,19 +291,23 @@ def _ask_state(dom: Any) -> tuple[Any, Any]:
     from the domain object that the lookup or listing just returned: no call) and the
     state SHUTOFF, so its state is known without ``state()`` (reason None: not asked);
     only whether it has a managed save image is asked.  An active domain's state is
-    asked; it has no image to ask about (only a shut-off domain is "saved")."""
-    if dom.ID() == -1:
+    asked; it has no image to ask about (only a shut-off domain is "saved").  Calls the
+    raw object behind `dom` (the hop is counted in the connection), tagging errors."""
+    link, raw = link_of(dom), unwrap(dom)
+    if raw.ID() == -1:
         st: Any = (libvirt.VIR_DOMAIN_SHUTOFF, None)
     else:
         try:
-            st = dom.state(0)
+            st = raw.state(0)
         except libvirt.libvirtError as exc:
+            exc.kvmp_link = link   # type: ignore[attr-defined]
             return exc, None
         if st[0] != libvirt.VIR_DOMAIN_SHUTOFF:
             return st, None
     try:
-        return st, dom.hasManagedSaveImage(0)
+        return st, raw.hasManagedSaveImage(0)
     except libvirt.libvirtError as exc:
+        exc.kvmp_link = link   # type: ignore[attr-defined]
         return st, exc
 
 
@@ -352,7 +363,7 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> None:
     lkey = ("virt.lookup", host.label, host.generation, name)
     if scope is None or host.in_process or _listed(host) or lkey in scope:
         return
-    flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
+    flags = (0 if host.xml_secure_denied else XML_FLAGS) | (XML_INACTIVE if inactive else 0)
     try:
         conn = host.conn()
     except HostUnavailable:
@@ -360,13 +371,11 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> None:
 
     def hop() -> tuple[Any, Any]:
         # On a helper (see lookup_with_state): errors come back as values.
+        ref = _lookup_raw(host, conn, name)
+        if not isinstance(ref, DomainRef):
+            return ref, None
         try:
-            dom = conn.lookupByName(name)
-        except libvirt.libvirtError as exc:
-            return exc, None
-        ref = DomainRef(host, dom, dom.name(), dom.UUIDString())
-        try:
-            return ref, fetch_xml_text(ref, flags)
+            return ref, unwrap(ref.dom).XMLDesc(flags)
         except libvirt.libvirtError:
             return ref, None     # asked again by domain_xml(), which raises as before
 
