@@ -98,9 +98,18 @@ def localnamespacepath_xml(namespace: str) -> str:
     return f"<LOCALNAMESPACEPATH>{ns_parts(namespace)}</LOCALNAMESPACEPATH>"
 
 
+#: NAMESPACEPATH per (host, namespace): every path of an AssociatorNames has one.
+_NSPATHS: dict[tuple[str, str], str] = {}
+
+
 def namespacepath_xml(host: str, namespace: str) -> str:
-    return (f"<NAMESPACEPATH><HOST>{esc(host)}</HOST>"
-            f"{localnamespacepath_xml(namespace)}</NAMESPACEPATH>")
+    text = _NSPATHS.get((host, namespace))
+    if text is None:
+        text = (f"<NAMESPACEPATH><HOST>{esc(host)}</HOST>"
+                f"{localnamespacepath_xml(namespace)}</NAMESPACEPATH>")
+        if len(_NSPATHS) < 1000:     # bounded: hosts and namespaces come from clients too
+            _NSPATHS[(host, namespace)] = text
+    return text
 
 
 def _keyvalue(value: Any) -> str:
