@@ -18,6 +18,7 @@ from pywbem import CIMClass, CIMClassName, CIMError, CIMInstance, CIMInstanceNam
 
 from ..cimxml import writer as W
 from ..cimxml.reader import Param, Request, typed_text, CIMXMLError
+from ..provider._fastcim import copy_path
 from ..provider.values import INT_TYPES
 from . import pull as P
 from .http import client_address
@@ -460,7 +461,7 @@ class Dispatcher:
 
     def _obj(self, ns: str, obj):
         if isinstance(obj, CIMInstanceName) and obj.namespace is None:
-            obj = obj.copy()
+            obj = copy_path(obj)
             obj.namespace = ns
         return obj
 

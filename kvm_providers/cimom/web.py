@@ -139,7 +139,8 @@ class WebApp:
 
     def __call__(self, req: HTTPRequest) -> HTTPResponse:
         started = time.perf_counter()
-        path = urllib.parse.urlsplit(req.target).path
+        target = req.target
+        path = target if target == "/cimom" else urllib.parse.urlsplit(target).path
         route = self._routes.get(path.rstrip("/") or "/")
         if route is not None and req.method in ("GET", "HEAD"):
             op = path.rstrip("/")
