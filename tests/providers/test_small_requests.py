@@ -216,3 +216,62 @@ def test_typed_paths_of_declared_string_keys_are_copies(monkeypatch):
                                              "CreationClassName": "KVM_Memory",
                                              "DeviceID": 5})
     assert ops.typed_path(numeric, VIRT).keybindings["DeviceID"] == "5"
+
+
+# -- the read-ahead of a GetInstance ----------------------------------------------------------
+
+@pytest.fixture
+def server_ops(daemon, tmp_path):
+    """The embedded server's operations (no HTTP) on the daemon's guests."""
+    from kvm_providers import virt
+    from kvm_providers.cimom.server import CIMServer
+    from kvm_providers.config import Config
+    cfg = Config()
+    cfg.add_host(daemon.uri("qemu"))
+    cfg.server.insecure = True
+    cfg.server.listen = ["127.0.0.1:0"]
+    cfg.server.state_dir = str(tmp_path)
+    srv = CIMServer(cfg)
+    try:
+        assert virt.manager().wait_connected(10)
+        yield srv.ops
+    finally:
+        virt.shutdown()
+
+
+@pytest.mark.libvirtd
+def test_getinstance_starts_its_hop_before_checking_and_typing(server_ops, monkeypatch):
+    """The server's GetInstance of a ComputerSystem hands its hop to the helper before it
+    checks the path and builds the model (the provider's read-ahead), and waits for it
+    only then: one hop, each call once, the same answer.  Without state properties in
+    the PropertyList nothing is read ahead (the lookup alone, as before)."""
+    import kvm_providers.provider.base as base_module
+    from kvm_providers.provider import request_scope
+    from tests.support.libvirt_calls import count_libvirt_calls
+
+    path = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                  "Name": "guest0001"})
+    with request_scope():
+        first = server_ops.get_instance(path, None, None, VIRT)
+    order: list = []
+    real_submit, real_model = link_module.Link.submit, base_module.make_model
+    monkeypatch.setattr(link_module.Link, "submit",
+                        lambda self, *a, **k: order.append("hop") or real_submit(self, *a, **k))
+    monkeypatch.setattr(base_module, "make_model",
+                        lambda *a, **k: order.append("model") or real_model(*a, **k))
+    calls = count_libvirt_calls(monkeypatch, {
+        libvirt.virConnect: ("lookupByName",), libvirt.virDomain: ("state",
+                                                                   "hasManagedSaveImage")})
+    path["Name"] = "guest0000"
+    with request_scope():
+        got = server_ops.get_instance(path, None, None, VIRT)
+    assert order == ["hop", "model"]
+    assert dict(calls) == {"lookupByName": 1, "hasManagedSaveImage": 1}
+    assert got["EnabledState"] == first["EnabledState"] == 3
+    assert got["ElementName"] == "guest0000"
+    order.clear()
+    calls.clear()
+    with request_scope():
+        named = server_ops.get_instance(path, ["ElementName"], None, VIRT)
+    assert order == ["model", "hop"] and dict(calls) == {"lookupByName": 1}
+    assert named["ElementName"] == "guest0000" and "EnabledState" not in named
