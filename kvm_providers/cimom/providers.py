@@ -392,19 +392,6 @@ class Operations:
                            f"CIM_ERR_INVALID_PARAMETER: ObjectName: "
                            f"{exc.status_description}") from None
 
-    def _assoc_ahead(self, operation: str, path: CIMInstanceName,
-                     assoc_filter: Optional[str], role: Optional[str]) -> list[ProviderEntry]:
-        """The entries of an association operation, whose providers have started reading
-        what they will read of `path` (``read_ahead``, a hint: see :meth:`_read_ahead`)."""
-        entries = self._assoc_entries(path, assoc_filter, role)
-        for e in entries:
-            try:
-                proxy = self.table.proxy(e.module)
-            except CIMError:
-                continue        # the operation reports it
-            proxy.read_ahead(operation, path, None, e.classname)
-        return entries
-
     def _assoc_entries(self, path: CIMInstanceName, assoc_filter: Optional[str],
                        role: Optional[str]) -> list[ProviderEntry]:
         ns = path.namespace
@@ -424,7 +411,7 @@ class Operations:
                          result_role: Optional[str] = None, user: Optional[str] = None,
                          namespace: Optional[str] = None) -> Iterator[CIMInstanceName]:
         path = self._assoc_source(path, namespace)
-        for e in self._assoc_ahead("AssociatorNames", path, assoc_class, role):
+        for e in self._assoc_entries(path, assoc_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("AssociatorNames", e.module, proxy.MI_associatorNames(
                 self.env(e.module, user), path, e.classname, result_class, role,
@@ -437,7 +424,7 @@ class Operations:
                     user: Optional[str] = None,
                     namespace: Optional[str] = None) -> Iterator[CIMInstance]:
         path = self._assoc_source(path, namespace)
-        for e in self._assoc_ahead("Associators", path, assoc_class, role):
+        for e in self._assoc_entries(path, assoc_class, role):
             proxy = self.table.proxy(e.module)
             yield from self._iter("Associators", e.module, proxy.MI_associators(
                 self.env(e.module, user), path, e.classname, result_class, role,

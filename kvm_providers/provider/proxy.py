@@ -195,13 +195,11 @@ class ProviderProxy:
         return {k: q.class_origin for k, q in spec.props.items()}
 
     def read_ahead(self, operation: str, objectName: CIMInstanceName,
-                   propertyList: Optional[list[str]] = None,
-                   assocClassName: Optional[str] = None) -> None:
-        """The provider of the class (of `assocClassName` for an association operation)
-        starts reading what `operation` will read (:meth:`CIMProvider2.read_ahead`);
-        never raises: a hint, not an operation."""
-        cls = assocClassName or objectName.classname
-        prov = self.providers.get(cls.lower()) if isinstance(cls, str) else None
+                   propertyList: Optional[list[str]] = None) -> None:
+        """The provider of the class starts reading what `operation` will read
+        (:meth:`CIMProvider2.read_ahead`); never raises: a hint, not an operation."""
+        prov = self.providers.get(objectName.classname.lower()) \
+            if isinstance(objectName.classname, str) else None
         if prov is None:
             return
         try:

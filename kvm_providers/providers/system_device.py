@@ -19,18 +19,9 @@ class SystemDeviceProvider(AssociationProvider):
     roles = (Role("GroupComponent", ["ComputerSystem"]),
              Role("PartComponent", [k.device_class for k in KINDS if k.device_class]))
 
-    def read_ahead(self, operation, object_name, property_list=None) -> None:
-        """The hop of :meth:`read_ahead_source` starts before the host has typed the
-        request (issue 16): the source check's own work overlaps it."""
-        self._source_hop(object_name, True)
-
     def read_ahead_source(self, object_name) -> None:
         """From a ComputerSystem the devices come from its domain's XML: read with the
         lookup the source check makes, in one hop (issue 16)."""
-        self._source_hop(object_name, False)
-
-    @staticmethod
-    def _source_hop(object_name, ahead: bool) -> None:
         family = keys.family_of_class(object_name.classname)
         cls = object_name.classname.lower()
         name = object_name.keybindings.get("Name")
@@ -40,7 +31,7 @@ class SystemDeviceProvider(AssociationProvider):
             return      # not a system path the check will look up: nothing to read ahead
         hit = keys.parse_cs_name(family, name)
         if hit is not None:
-            lookup_with_xml(*hit, ahead=ahead)
+            lookup_with_xml(*hit)
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if side == 0:

@@ -97,16 +97,11 @@ def _listed(host: Host) -> bool:
 
 
 def lookup_domain(host: Host, name: str) -> Optional[DomainRef]:
-    """The domain named `name`, or None.  A lookup read ahead for the request (a hop
-    under way, virt/hops.py) is waited for: it keeps its answer in the memo."""
+    """The domain named `name`, or None."""
     if _listed(host):
         idx = request_memo(("virt.byname", host.label, host.generation),
                     lambda: {r.name: r for r in list_domains(host)})
         return idx.get(name)
-    scope = current_scope()
-    settle = scope.get(("virt.ahead", host.label, host.generation, name)) if scope else None
-    if settle is not None:
-        settle()
     return request_memo(("virt.lookup", host.label, host.generation, name),
                  lambda: lookup_now(host, name))
 

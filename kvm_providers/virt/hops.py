@@ -15,7 +15,7 @@ fails the request within ``hang_timeout`` as any guarded call does
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import libvirt
 from lxml import etree
@@ -64,8 +64,8 @@ def lookup_with_state(host: Host, name: str, ahead: bool = False
     (one hand-off to a helper of the connection, one deadline; issue 16: a hand-off
     costs more than the call's round trip), with the errors of :func:`lookup_domain`
     and :func:`state_and_saved`, which answer elsewhere (in-process drivers, a request
-    that listed the domains or looked this one up already).  `ahead`: only start the
-    hop, for the call that waits for it (:func:`_start`), and return None."""
+    that listed the domains or looked this one up already).  `ahead`: only start the hop
+    (kept in the request scope for the call that waits for it) and return None."""
     scope = current_scope()
     lkey = ("virt.lookup", host.label, host.generation, name)
     if scope is None or host.in_process or domains_listed(host) or lkey in scope:
@@ -79,48 +79,20 @@ def lookup_with_state(host: Host, name: str, ahead: bool = False
         except DomainNotFound:
             return None
         return ref, state, saved
-    settle = _start(scope, host, name, _state_hop, _settle_state, ahead)
-    return None if settle is None else settle()
-
-
-def _start(scope: dict, host: Host, name: str, hop: Callable[..., Any],
-           settle: Callable[..., Any], ahead: bool, *args: Any) -> Optional[Callable[[], Any]]:
-    """The settling of `hop` for domain `name`: a function that waits for the hop and
-    keeps its answers in the request scope's memos (what :func:`lookup_domain` and the
-    other memos then find), and returns what `settle` returns.
-
-    A hop started ahead (read-ahead) is kept in the scope for whoever needs the lookup
-    first (:func:`lookup_domain` settles it); `ahead` starts one and returns None, else
-    the one started ahead is taken, or a hop is started now.  A host that cannot take
-    the hop now (HostUnavailable) starts nothing ahead: the request's own call fails
-    as it would have."""
     akey = ("virt.ahead", host.label, host.generation, name)
-    if not ahead and akey in scope:
-        return scope.pop(akey)
-    if ahead and akey in scope:
-        return None
-    try:
-        conn = host.conn()
-        pending = host.submit(hop, host, conn, name, *args, on=conn)
-    except HostUnavailable:
-        if ahead:
-            return None
-        raise
-
-    def settled() -> Any:
-        if scope.get(akey) is settled:
-            del scope[akey]
-        return settle(scope, host, name, pending, *args)
     if ahead:
-        scope[akey] = settled
+        if akey not in scope:
+            try:
+                conn = host.conn()
+                scope[akey] = host.submit(_state_hop, host, conn, name, on=conn)
+            except HostUnavailable:
+                pass        # the request's own call fails as it would have
         return None
-    return settled
-
-
-def _settle_state(scope: dict, host: Host, name: str, pending: Any
-                  ) -> Optional[tuple[DomainRef, int, bool]]:
+    pending = scope.pop(akey, None)
+    if pending is None:
+        conn = host.conn()
+        pending = host.submit(_state_hop, host, conn, name, on=conn)
     first, *answer = pending.result()
-    lkey = ("virt.lookup", host.label, host.generation, name)
     if isinstance(first, libvirt.libvirtError):
         err = host.translate(first, f"looking up domain {name!r}")
         if not isinstance(err, DomainNotFound):
@@ -201,15 +173,13 @@ def _keep_state(scope: dict, ref: DomainRef, st: Any, image: Any) -> tuple[int, 
 
 # -- XML -------------------------------------------------------------------------------
 
-def lookup_with_xml(host: Host, name: str, inactive: bool = False,
-                    ahead: bool = False) -> None:
+def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> None:
     """Read ahead what a request will read of the domain named `name`: its lookup and its
     XML, through a daemon in ONE guarded hop (``lookupByName`` then ``XMLDesc`` on one
     helper, one deadline), into the request scope, so that :func:`lookup_domain` and
     :func:`domain_xml` find them there (issue 16: an association from a
     ComputerSystem checks its source - the lookup - and then reads the domain's XML:
-    two hops before).  `ahead`: only start the hop; :func:`lookup_domain` settles it
-    when the request first needs the lookup (and a call without `ahead` leaves it).
+    two hops before).
 
     Answers nothing and raises nothing: a domain that does not exist is memoized as
     such (as :func:`lookup_domain` memoizes it); any other failure leaves the scope as
@@ -219,40 +189,33 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False,
     """
     scope = current_scope()
     lkey = ("virt.lookup", host.label, host.generation, name)
-    if scope is None or host.in_process or domains_listed(host) or lkey in scope or \
-            ("virt.ahead", host.label, host.generation, name) in scope:
+    if scope is None or host.in_process or domains_listed(host) or lkey in scope:
         return
     flags = (0 if host.xml_secure_denied else XML_FLAGS) | (XML_INACTIVE if inactive else 0)
     try:
-        settle = _start(scope, host, name, _xml_hop, _settle_xml, ahead, flags, inactive)
+        conn = host.conn()
     except HostUnavailable:
         return
-    if settle is not None:
-        settle()
 
+    def hop() -> tuple[Any, Any]:
+        # On a helper (see lookup_with_state): errors come back as values.
+        ref = _lookup_raw(host, conn, name)
+        if not isinstance(ref, DomainRef):
+            return ref, None
+        try:
+            return ref, unwrap(ref.dom).XMLDesc(flags)
+        except libvirt.libvirtError:
+            return ref, None     # asked again by domain_xml(), which raises as before
 
-def _xml_hop(host: Host, conn: Any, name: str, flags: int, _inactive: bool) -> tuple[Any, Any]:
-    # On a helper (see _state_hop): errors come back as values.
-    ref = _lookup_raw(host, conn, name)
-    if not isinstance(ref, DomainRef):
-        return ref, None
     try:
-        return ref, unwrap(ref.dom).XMLDesc(flags)
-    except libvirt.libvirtError:
-        return ref, None     # asked again by domain_xml(), which raises as before
-
-
-def _settle_xml(scope: dict, host: Host, name: str, pending: Any, _flags: int,
-                inactive: bool) -> None:
-    try:
-        found, text = pending.result()
+        found, text = host.submit(hop, on=conn).result()
     except HostUnavailable:
         return
     if isinstance(found, libvirt.libvirtError):
         if found.get_error_code() == _NO_DOMAIN:
-            scope[("virt.lookup", host.label, host.generation, name)] = None
+            scope[lkey] = None
         return
-    scope[("virt.lookup", host.label, host.generation, name)] = found
+    scope[lkey] = found
     if text is not None:
         try:
             scope[xml_key(found, inactive)] = DomainXML(found, parse_xml(text), inactive)

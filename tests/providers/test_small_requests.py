@@ -220,33 +220,23 @@ def test_typed_paths_of_declared_string_keys_are_copies(monkeypatch):
 
 # -- the read-ahead of a GetInstance ----------------------------------------------------------
 
-def _server_ops(daemon, state_dir, **tuning):
-    """The embedded server's operations (no HTTP) on the daemon's guests; shut down after."""
+@pytest.fixture
+def server_ops(daemon, tmp_path):
+    """The embedded server's operations (no HTTP) on the daemon's guests."""
     from kvm_providers import virt
     from kvm_providers.cimom.server import CIMServer
     from kvm_providers.config import Config
     cfg = Config()
-    cfg.add_host(daemon.uri("qemu"), **tuning)
+    cfg.add_host(daemon.uri("qemu"))
     cfg.server.insecure = True
     cfg.server.listen = ["127.0.0.1:0"]
-    cfg.server.state_dir = str(state_dir)
+    cfg.server.state_dir = str(tmp_path)
     srv = CIMServer(cfg)
     try:
         assert virt.manager().wait_connected(10)
         yield srv.ops
     finally:
         virt.shutdown()
-
-
-@pytest.fixture
-def server_ops(daemon, tmp_path):
-    yield from _server_ops(daemon, tmp_path)
-
-
-@pytest.fixture
-def hung_ops(daemon, tmp_path):
-    """server_ops with a hang_timeout of 2 s."""
-    yield from _server_ops(daemon, tmp_path, hang_timeout=2.0)
 
 
 @pytest.mark.libvirtd
@@ -285,88 +275,3 @@ def test_getinstance_starts_its_hop_before_checking_and_typing(server_ops, monke
         named = server_ops.get_instance(path, ["ElementName"], None, VIRT)
     assert order == ["model", "hop"] and dict(calls) == {"lookupByName": 1}
     assert named["ElementName"] == "guest0000" and "EnabledState" not in named
-
-
-@pytest.mark.libvirtd
-def test_associator_names_start_their_hop_before_the_source_check(server_ops, monkeypatch):
-    """The server's AssociatorNames SystemDevice from a ComputerSystem hands its hop (the
-    lookup and the XML) to the helper before the source check builds its model, and the
-    check's lookup waits for it: one hop, each call once, the same answer as through the
-    provider interface alone (the Harness: no read-ahead)."""
-    import kvm_providers.provider.base as base_module
-    from kvm_providers.provider import request_scope
-    from tests.support.libvirt_calls import count_libvirt_calls
-
-    def names(name: str) -> list[str]:
-        with request_scope():
-            return sorted(str(p) for p in server_ops.associator_names(
-                _cs(name), "KVM_SystemDevice", None, None, None, None, VIRT))
-    names("guest0001")
-    order: list = []
-    real_submit, real_model = link_module.Link.submit, base_module.make_model
-    monkeypatch.setattr(link_module.Link, "submit",
-                        lambda self, *a, **k: order.append("hop") or real_submit(self, *a, **k))
-    monkeypatch.setattr(base_module, "make_model",
-                        lambda *a, **k: order.append("model") or real_model(*a, **k))
-    real_wait = link_module.Link.wait
-    monkeypatch.setattr(link_module.Link, "wait",
-                        lambda self, *a: order.append("wait") or real_wait(self, *a))
-    calls = count_libvirt_calls(monkeypatch, {
-        libvirt.virConnect: ("lookupByName", "listAllDomains"),
-        libvirt.virDomain: ("state", "hasManagedSaveImage", "XMLDesc")})
-    got = names("guest0000")
-    # started first, waited for only after the source check has built its model
-    assert order[0] == "hop" and order.count("hop") == 1
-    assert order.index("model") < order.index("wait"), order
-    assert dict(calls) == {"lookupByName": 1, "XMLDesc": 1}
-    monkeypatch.undo()
-    assert got == sorted(str(p) for p in Harness().AssociatorNames(_cs("guest0000"),
-                                                                   "KVM_SystemDevice"))
-    from pywbem import CIMError
-    with pytest.raises(CIMError) as exc:
-        names("nosuch")
-    assert exc.value.status_code == 6
-
-
-@pytest.mark.libvirtd
-def test_read_ahead_hops_keep_the_deadline_of_a_hung_daemon(hung_ops, daemon):
-    """With the daemon frozen, the server's GetInstance and AssociatorNames (their hops
-    started ahead) fail with CIM_ERR_FAILED within hang_timeout (and some slack), never
-    hang or fail otherwise, and succeed again once the daemon is back."""
-    import time
-
-    from pywbem import CIMError
-
-    from kvm_providers.provider import request_scope, to_cim_error
-
-    def get() -> object:
-        with request_scope():
-            return hung_ops.get_instance(_cs("guest0000"), None, None, VIRT)
-
-    def assoc() -> list:
-        with request_scope():
-            return list(hung_ops.associator_names(_cs("guest0001"), "KVM_SystemDevice",
-                                                    None, None, None, None, VIRT))
-    assert get()["EnabledState"] == 3 and assoc()
-    os.kill(daemon.pid, signal.SIGSTOP)
-    took = []
-    try:
-        for op in (get, assoc):
-            t0 = time.monotonic()
-            with pytest.raises(Exception) as exc:
-                op()
-            took.append(time.monotonic() - t0)
-            err = exc.value if isinstance(exc.value, CIMError) else to_cim_error(exc.value)
-            assert err.status_code == 1, err     # CIM_ERR_FAILED
-    finally:
-        os.kill(daemon.pid, signal.SIGCONT)
-    assert max(took) < 2.0 + 8.0, took
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            assert get()["EnabledState"] == 3 and assoc()
-            break
-        except Exception:   # noqa: BLE001 - reconnecting after the hang
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
