@@ -225,20 +225,6 @@ class Operations:
         except Exception as exc:  # pylint: disable=broad-except
             raise to_cim_error(exc, LOG, f"provider {module} ({what})") from None
 
-    def _read_ahead(self, ns: str, operation: str, path: CIMInstanceName,
-                    property_list: Optional[list[str]]) -> None:
-        """Let the provider of `path`'s class start the operation's reads, so that they
-        overlap the checks and typing before the operation (issue 16: a GetInstance's
-        hop to libvirtd is most of it).  A hint: nothing is raised, nothing answered."""
-        e = self.table.exact(ns, path.classname, "instance") \
-            if isinstance(path.classname, str) else None
-        if e is not None:
-            try:
-                proxy = self.table.proxy(e.module)
-            except CIMError:
-                return      # the operation reports it
-            proxy.read_ahead(operation, path, property_list)
-
     def check_class(self, namespace: str, classname: str) -> str:
         """The declared spelling of `classname`; INVALID_CLASS if it does not exist."""
         return self.schema.get_class(namespace, classname).classname
@@ -315,7 +301,6 @@ class Operations:
                      user: Optional[str] = None, namespace: Optional[str] = None
                      ) -> CIMInstance:
         ns = _ns(path, namespace)
-        self._read_ahead(ns, "GetInstance", path, property_list)
         path = self.typed_path(path, ns)
         e = self.table.exact(ns, path.classname, "instance")
         if e is None:

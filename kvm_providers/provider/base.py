@@ -171,15 +171,6 @@ class CIMProvider2:
         """Generate association instances that refer to `object_name`."""
         return None
 
-    def read_ahead(self, operation: str, object_name: CIMInstanceName,
-                   property_list: Optional[list[str]] = None) -> None:
-        """Optional: start reading what `operation` on `object_name` will read, before
-        the host checks and types the request (a GetInstance: before its keys are
-        checked and its model built), so that the reads overlap that work.  Called with
-        the path as the client gave it; must neither answer nor raise: the operation
-        then finds its reads under way, or makes them itself, with the same errors.
-        The default reads nothing."""
-
     def check_source(self, env, object_name: CIMInstanceName) -> None:
         """Raise a CIMError if `object_name`, the source object of an association
         operation, names no instance; called before ``references()``.

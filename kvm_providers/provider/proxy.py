@@ -24,7 +24,6 @@ import collections.abc
 import functools
 import importlib
 import importlib.util
-import logging
 import os
 import threading
 import types
@@ -41,7 +40,6 @@ from .env import cim_error
 
 __all__ = ["ProviderProxy", "load_provider_module"]
 
-LOG = logging.getLogger(__name__)
 _load_lock = threading.RLock()
 
 
@@ -193,20 +191,6 @@ class ProviderProxy:
             return None
         spec = (self.schema or default_schema()).spec(form.namespace, classname)
         return {k: q.class_origin for k, q in spec.props.items()}
-
-    def read_ahead(self, operation: str, objectName: CIMInstanceName,
-                   propertyList: Optional[list[str]] = None) -> None:
-        """The provider of the class starts reading what `operation` will read
-        (:meth:`CIMProvider2.read_ahead`); never raises: a hint, not an operation."""
-        prov = self.providers.get(objectName.classname.lower()) \
-            if isinstance(objectName.classname, str) else None
-        if prov is None:
-            return
-        try:
-            prov.read_ahead(operation, objectName, propertyList)
-        except Exception:  # pylint: disable=broad-except
-            # The operation itself reads (and fails) as without the hint.
-            LOG.debug("read-ahead of %s for %s failed", operation, objectName, exc_info=True)
 
     @_translating
     def MI_getInstance(self, env, instanceName: CIMInstanceName,

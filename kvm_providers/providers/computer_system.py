@@ -31,8 +31,7 @@ from kvm_providers.model import manage
 from kvm_providers.virt import DomainNotFound, keys, lifecycle, list_domains, lookup_domain
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt.jobs_resolvers import SAVE_RESOLVER
-from kvm_providers.virt.domain import DomainRef
-from kvm_providers.virt.hops import lookup_with_state, state_and_saved
+from kvm_providers.virt.domain import DomainRef, lookup_with_state, state_and_saved
 
 from .common import VirtProvider, providers_for, put, states, wanted_in
 from .common.jobs import start_job
@@ -43,7 +42,6 @@ _STATE_PROPS = ("EnabledState", "HealthState", "OperationalStatus", "OperatingSt
 _PROPS = ("ElementName", "UUID", "Caption", "RequestedState", "OtherIdentifyingInfo",
           "IdentifyingDescriptions") + _STATE_PROPS
 _IDENT_DESC = ["Type", "Model", "UUID"]
-_STATE_LOWER = frozenset(p.lower() for p in _STATE_PROPS)
 
 
 class ComputerSystemProvider(VirtProvider):
@@ -97,22 +95,6 @@ class ComputerSystemProvider(VirtProvider):
                     except DomainNotFound:
                         continue  # undefined while we were listing
                 yield inst
-
-    def read_ahead(self, operation, object_name, property_list=None) -> None:
-        """A GetInstance that will read the state starts its hop to libvirtd now, while
-        the host checks the path and builds the model (issue 16); the same conditions
-        as :meth:`get_instance`'s, from the path as the client gave it."""
-        if operation != "GetInstance" or (property_list is not None and not any(
-                isinstance(p, str) and p.lower() in _STATE_LOWER for p in property_list)):
-            return
-        cls = object_name.classname
-        ccn, name = (object_name.keybindings.get(k) for k in ("CreationClassName", "Name"))
-        family = keys.family_of_class(cls)
-        if family is None or not isinstance(name, str) or not self.same_class(ccn, cls):
-            return
-        hit = keys.parse_cs_name(family, name)
-        if hit is not None:
-            lookup_with_state(*hit, ahead=True)
 
     def get_instance(self, env, model) -> Optional[Any]:
         if not self.same_class(model["CreationClassName"], model.classname):

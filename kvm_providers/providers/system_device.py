@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from kvm_providers.virt import keys, list_domains
-from kvm_providers.virt.hops import lookup_with_xml
+from kvm_providers.virt.domain import lookup_with_xml
 from kvm_providers.model.kinds import KINDS
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for

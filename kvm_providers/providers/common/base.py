@@ -104,7 +104,7 @@ class VirtProvider(CIMProvider2):
         """Called before the source check looks `object_name` up: a provider that will
         read what the check reads and more (the domain's XML, beside its lookup) reads
         it ahead here, in one guarded hop with the check's calls
-        (:func:`kvm_providers.virt.hops.lookup_with_xml`).  It must neither answer
+        (:func:`kvm_providers.virt.domain.lookup_with_xml`).  It must neither answer
         nor raise: the check and the association then find their reads in the request
         scope, or make them as before, with the same errors.  The default reads nothing."""
 
