@@ -125,6 +125,7 @@ OP_PARAMS: dict[str, dict[str, P_]] = {
     "EnumerationCount": {"EnumerationContext": P_(STRING, required=REQ)},
 }
 _OP_NAMES = {name.lower(): name for name in OP_PARAMS}
+_LOWER_PARAMS = {op: frozenset(k.lower() for k in table) for op, table in OP_PARAMS.items()}
 _READ_ONLY_REPOSITORY = {"createclass", "modifyclass", "deleteclass", "setqualifier",
                          "deletequalifier"}
 
@@ -270,7 +271,7 @@ class Dispatcher:
     def _params(self, op: str, req: Request) -> dict[str, Any]:
         table = OP_PARAMS[op]
         out: dict[str, Any] = {}
-        lower = {k.lower(): k for k in table}
+        lower = _LOWER_PARAMS[op]
         for lname, param in req.params.items():
             if lname not in lower:
                 raise _bad(f"{op} has no parameter {param.name!r}")
