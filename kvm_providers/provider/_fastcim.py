@@ -88,6 +88,10 @@ def _check_path() -> bool:
                 set(getattr(CIMInstanceName, "__slots__", ())):
             return False
         p = CIMInstanceName("C", {"K": "v"}, namespace="n")
+        e = _copy_path_fast(CIMInstanceName("C", namespace="n"))
+        if e != CIMInstanceName("C", namespace="n") or list(e.keybindings) or \
+                CIMInstanceName("C")._keybindings not in (None, {}):
+            return False
         q = _copy_path_fast(p)
         q.keybindings["K"] = "w"
         q.keybindings["L"] = 1
@@ -111,10 +115,13 @@ def _copy_path_fast(path: CIMInstanceName) -> CIMInstanceName:
     q = _new(CIMInstanceName)
     q._classname = path._classname
     old = path._keybindings
-    kb = _new(type(old))
-    kb.__dict__.update(old.__dict__)        # its flags (allow_unnamed_keys)
-    kb._data = dict(old._data)
-    q._keybindings = kb
+    if old is None:             # pywbem makes a path's key bindings dict when first read
+        q._keybindings = None
+    else:
+        kb = _new(type(old))
+        kb.__dict__.update(old.__dict__)        # its flags (allow_unnamed_keys)
+        kb._data = dict(old._data)
+        q._keybindings = kb
     q._host = path._host
     q._namespace = path._namespace
     return q
@@ -226,5 +233,6 @@ def iter_keybindings(path: CIMInstanceName) -> Any:
     """(name, value) pairs of a path's key bindings, in order, without pywbem's property
     and view layers (the CIM-XML writer reads one path per enumerated instance)."""
     if _FAST_PATH:
-        return path._keybindings._data.values()
+        kb = path._keybindings
+        return kb._data.values() if kb is not None else ()   # None: none yet (pywbem's lazy dict)
     return path.keybindings.items()

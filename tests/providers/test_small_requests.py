@@ -216,3 +216,7 @@ def test_typed_paths_of_declared_string_keys_are_copies(monkeypatch):
                                              "CreationClassName": "KVM_Memory",
                                              "DeviceID": 5})
     assert ops.typed_path(numeric, VIRT).keybindings["DeviceID"] == "5"
+    # a path without key bindings (a method on a class): pywbem has not made its dict yet
+    keyless = ops.typed_path(CIMInstanceName("KVM_ComputerSystem"), VIRT)
+    assert keyless == CIMInstanceName("KVM_ComputerSystem", namespace=VIRT)
+    assert not keyless.keybindings
