@@ -34,11 +34,14 @@ The load average (1 min) is printed at the start and the end of each part: other
 work on the machine slows every figure but the ratios to the floor.
 
     python benchmarks/bench_scale.py [--guests 1000] [--big 10000] [--runs 5]
-        [--repeat 25] [--parts libvirtd,test,testd] [--json FILE]
+        [--repeat 25] [--parts libvirtd,test,testd] [--json FILE] [--raw-small]
 
 ``testd`` (not in the default parts): the test part's M guests served by a private
 libvirtd instead of inside the server, for the server's own RSS (the in-process test
 driver holds the whole node parsed: 354 MiB of the server's at 10,000 guests).
+
+``--raw-small``: the small requests also over a raw socket, in extra columns (http.client
+spends 0.15-0.2 ms of each on its own side).
 """
 
 from __future__ import annotations
@@ -122,6 +125,67 @@ class Client:
         self.conn.close()
 
 
+# -- small17 (stop 21): the small requests over a raw socket as well (--raw-small) -----------
+# http.client spends 0.15-0.2 ms of each small request on its own side (building the
+# request, parsing the response head); with --raw-small each round also times the same
+# prepared requests written and read on a plain socket (Content-Length framing, nothing
+# parsed), in extra columns "... (raw socket)": the server's share of the figures above.
+
+RAW_SMALL = False
+
+
+class RawClient:
+    """One kept-alive plain socket to the server, sending prepared requests."""
+
+    def __init__(self, server: Any):
+        import socket
+        self.sock = socket.create_connection((server.host, server.port), timeout=900)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def post(self, method: str, body: bytes) -> float:
+        """Seconds from the request's first byte sent to the response's last received."""
+        data = (f"POST /cimom HTTP/1.1\r\nHost: bench\r\nContent-Type: application/xml; "
+                f'charset="utf-8"\r\nCIMOperation: MethodCall\r\nCIMMethod: {method}\r\n'
+                f"CIMObject: root%2Fvirt\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
+        t0 = time.perf_counter()
+        self.sock.sendall(data)
+        buf = b""
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError(f"{method}: connection closed")
+            buf += chunk
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", buf[:end])
+                if m is None:
+                    raise RuntimeError(f"{method}: no Content-Length in {buf[:end]!r}")
+                if len(buf) >= end + 4 + int(m.group(1)):
+                    t = time.perf_counter() - t0
+                    if not buf.startswith(b"HTTP/1.1 200") or b"<ERROR" in buf[:3000]:
+                        raise RuntimeError(f"{method} failed: {buf[:600]!r}")
+                    return t
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _raw_small(server: Any, small: dict[str, tuple[str, bytes]],
+               times: dict[str, list[float]]) -> None:
+    """One round of the small requests over a raw socket (median of 30 each)."""
+    raw = RawClient(server)
+    try:
+        for name, (method, body) in small.items():
+            raw.post(method, body)          # its connection's first request
+            times.setdefault(f"{name} (raw socket)", []).append(
+                statistics.median(raw.post(method, body) for _ in range(30)))
+    finally:
+        raw.close()
+
+# -- end of small17's block ---------------------------------------------------------------
+
+
 def _stats(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values),
             "runs": len(values)}
@@ -203,6 +267,8 @@ def measure_libvirtd(server: Any, uri: str, n: int, runs: int) -> dict[str, Any]
         for name, (method, body) in small.items():
             times[name].append(statistics.median(client.post(method, body)[1]
                                                  for _ in range(30)))
+        if RAW_SMALL:
+            _raw_small(server, small, times)
         times["OpenEnumerateInstances first 100"].append(first_pull_batch(client))
         head, _, _ = client.post(*big["all RASDs"])
         times["first byte all RASDs (no TE)"].append(head)
@@ -419,7 +485,11 @@ def main(argv: Any = None) -> int:
     p.add_argument("--repeat", type=int, default=25)
     p.add_argument("--parts", default="libvirtd,test")
     p.add_argument("--json", help="write the results here as JSON")
+    p.add_argument("--raw-small", action="store_true",
+                   help="also time the small requests over a raw socket (small17's block)")
     args = p.parse_args(argv)
+    global RAW_SMALL
+    RAW_SMALL = args.raw_small
     parts = args.parts.split(",")
     out: dict[str, Any] = {"runs": args.runs}
     if "libvirtd" in parts:

@@ -66,6 +66,11 @@ def _cim_error_response(status: int, kind: str, message: str,
                         (extra or []), f"{message}\n".encode())
 
 
+def _path_of(target: str) -> str:
+    """The path of a request target (what nearly every client sends, as is)."""
+    return target if target == "/cimom" else urllib.parse.urlsplit(target).path
+
+
 class CIMApp:
     """Callable HTTP application serving CIM operations through a Dispatcher."""
 
@@ -79,7 +84,7 @@ class CIMApp:
         if req.method not in ("POST", "M-POST"):
             return HTTPResponse(405, [("Allow", "POST, M-POST"), ("Content-Type", "text/plain")],
                                 b"CIM operations are POSTed to /cimom\n")
-        path = urllib.parse.urlsplit(req.target).path
+        path = _path_of(req.target)
         if path.rstrip("/").lower() != "/cimom":
             return HTTPResponse(404, [("Content-Type", "text/plain")],
                                 f"no CIM service at {path[:100]}; use /cimom\n".encode())

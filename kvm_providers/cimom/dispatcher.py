@@ -18,6 +18,7 @@ from pywbem import CIMClass, CIMClassName, CIMError, CIMInstance, CIMInstanceNam
 
 from ..cimxml import writer as W
 from ..cimxml.reader import Param, Request, typed_text, CIMXMLError
+from ..provider._fastcim import copy_path
 from ..provider.values import INT_TYPES
 from . import pull as P
 from .http import client_address
@@ -124,6 +125,7 @@ OP_PARAMS: dict[str, dict[str, P_]] = {
     "EnumerationCount": {"EnumerationContext": P_(STRING, required=REQ)},
 }
 _OP_NAMES = {name.lower(): name for name in OP_PARAMS}
+_LOWER_PARAMS = {op: frozenset(k.lower() for k in table) for op, table in OP_PARAMS.items()}
 _READ_ONLY_REPOSITORY = {"createclass", "modifyclass", "deleteclass", "setqualifier",
                          "deletequalifier"}
 
@@ -269,7 +271,7 @@ class Dispatcher:
     def _params(self, op: str, req: Request) -> dict[str, Any]:
         table = OP_PARAMS[op]
         out: dict[str, Any] = {}
-        lower = {k.lower(): k for k in table}
+        lower = _LOWER_PARAMS[op]
         for lname, param in req.params.items():
             if lname not in lower:
                 raise _bad(f"{op} has no parameter {param.name!r}")
@@ -460,7 +462,7 @@ class Dispatcher:
 
     def _obj(self, ns: str, obj):
         if isinstance(obj, CIMInstanceName) and obj.namespace is None:
-            obj = obj.copy()
+            obj = copy_path(obj)
             obj.namespace = ns
         return obj
 

@@ -716,7 +716,8 @@ class HTTPServer:
         elif req.version == "HTTP/1.0":
             head.append("Connection: keep-alive")
         sock = conn.sock
-        sock.settimeout(self.request_timeout)
+        if sock.gettimeout() != self.request_timeout:   # set already: spare the system call
+            sock.settimeout(self.request_timeout)
         if resp.chunks is None:
             head.append(f"Content-Length: {len(resp.body)}")
             data = ("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1")

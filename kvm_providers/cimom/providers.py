@@ -24,6 +24,7 @@ from pywbem import CIMClassName, CIMError, CIMInstance, CIMInstanceName
 
 from ..provider import (CIMOMHandle, ProviderEnvironment, ProviderLogger, ProviderProxy,
                         coerce, to_cim_error)
+from ..provider._fastcim import copy_path, iter_keybindings
 from ..schema import Schema
 
 __all__ = ["ProviderEntry", "ProviderTable", "Operations", "EmbeddedCIMOMHandle"]
@@ -152,12 +153,32 @@ class ProviderTable:
         return not schema.has_class(namespace, objclass)
 
 
+def _declared_strings(spec: Any, path: CIMInstanceName) -> bool:
+    """True if every key binding of `path` is a string, named as `spec` declares a string
+    property (what :func:`_typed_keys` would leave unchanged)."""
+    props = spec.props
+    for name, value in iter_keybindings(path):
+        if type(value) is not str:
+            return False
+        pspec = props.get(name.lower())
+        if pspec is None or pspec.type != "string" or pspec.name != name:
+            return False
+    return True
+
+
 def _typed_keys(schema: Schema, path: CIMInstanceName, namespace: str) -> CIMInstanceName:
     """A copy of `path` with key values converted to the declared key types."""
     try:
         spec = schema.spec(path.namespace or namespace, path.classname)
     except CIMError:
         return path
+    if _declared_strings(spec, path):
+        # Every key a string, spelled and typed as declared (a small request's path):
+        # nothing to convert, only the copy with its namespace.
+        out = copy_path(path)
+        if out.namespace is None:
+            out.namespace = namespace
+        return out
     out = path.copy()
     if out.namespace is None:
         out.namespace = namespace

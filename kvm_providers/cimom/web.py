@@ -128,6 +128,7 @@ class WebApp:
                                  buckets=_BUCKETS, registry=self.registry)
         self.registry.register(StatsExporter())
         self._operations: set[str] = set()
+        self._labelled: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._routes: dict[str, Callable[[HTTPRequest], HTTPResponse]] = {
             "/metrics": self._metrics,
             "/live": self._page,
@@ -139,7 +140,8 @@ class WebApp:
 
     def __call__(self, req: HTTPRequest) -> HTTPResponse:
         started = time.perf_counter()
-        path = urllib.parse.urlsplit(req.target).path
+        target = req.target
+        path = target if target == "/cimom" else urllib.parse.urlsplit(target).path
         route = self._routes.get(path.rstrip("/") or "/")
         if route is not None and req.method in ("GET", "HEAD"):
             op = path.rstrip("/")
@@ -170,11 +172,22 @@ class WebApp:
             self._operations.add(name)
         return name
 
+    def _series(self, op: str, status: int) -> tuple[Any, Any]:
+        """(latency histogram, request counter) of (operation, status), kept: labels() costs
+        twice the observation itself on every small request."""
+        key = (op, status)
+        hit = self._labelled.get(key)
+        if hit is None:
+            hit = (self.latency.labels(op), self.requests.labels(op, str(status)))
+            if len(self._labelled) < 4 * MAX_OPERATIONS:    # operations are bounded
+                self._labelled[key] = hit
+        return hit
+
     def _account(self, op: str, resp: HTTPResponse, started: float) -> HTTPResponse:
-        status = str(resp.status)
+        latency, count = self._series(op, resp.status)
         if resp.chunks is None:
-            self.latency.labels(op).observe(time.perf_counter() - started)
-            self.requests.labels(op, status).inc()
+            latency.observe(time.perf_counter() - started)
+            count.inc()
             return resp
         inner = resp.chunks
 
@@ -182,8 +195,8 @@ class WebApp:
             try:
                 yield from inner
             finally:
-                self.latency.labels(op).observe(time.perf_counter() - started)
-                self.requests.labels(op, status).inc()
+                latency.observe(time.perf_counter() - started)
+                count.inc()
         resp.chunks = timed()
         return resp
 

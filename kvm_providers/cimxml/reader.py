@@ -18,6 +18,7 @@ from lxml import etree
 from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanceName,
                     CIMProperty, CIMQualifier)
 
+from ..provider._fastcim import new_path
 from ..provider.values import INT_TYPES, REAL_TYPES
 
 __all__ = ["CIMXMLError", "EmbedLimitError", "Request", "parse_request", "parse_xml",
@@ -256,7 +257,8 @@ def parse_instancename(el: etree._Element, namespace: Optional[str] = None,
             keys[""] = parse_reference(kid)
         else:
             raise CIMXMLError(f"unexpected <{kid.tag}> in INSTANCENAME")
-    return CIMInstanceName(classname, keybindings=keys, namespace=namespace, host=host)
+    # String keys (nearly every path a client sends) without pywbem's checks per key.
+    return new_path(classname, keys, namespace, host)
 
 
 def parse_path(el: etree._Element) -> CIMInstanceName | CIMClassName:

@@ -98,9 +98,18 @@ def localnamespacepath_xml(namespace: str) -> str:
     return f"<LOCALNAMESPACEPATH>{ns_parts(namespace)}</LOCALNAMESPACEPATH>"
 
 
+#: NAMESPACEPATH per (host, namespace): every path of an AssociatorNames has one.
+_NSPATHS: dict[tuple[str, str], str] = {}
+
+
 def namespacepath_xml(host: str, namespace: str) -> str:
-    return (f"<NAMESPACEPATH><HOST>{esc(host)}</HOST>"
-            f"{localnamespacepath_xml(namespace)}</NAMESPACEPATH>")
+    text = _NSPATHS.get((host, namespace))
+    if text is None:
+        text = (f"<NAMESPACEPATH><HOST>{esc(host)}</HOST>"
+                f"{localnamespacepath_xml(namespace)}</NAMESPACEPATH>")
+        if len(_NSPATHS) < 1000:     # bounded: hosts and namespaces come from clients too
+            _NSPATHS[(host, namespace)] = text
+    return text
 
 
 def _keyvalue(value: Any) -> str:
@@ -140,13 +149,18 @@ def instancename_head(classname: str) -> str:
     return _NAME_TAGS.get(classname) or _class_tag(_NAME_TAGS, "INSTANCENAME", classname)
 
 
-def keybinding_xml(name: str, value: Any) -> str:
-    """<KEYBINDING> of key `name` with `value` (a key binding's value as a path holds it)."""
+def _key_tag(name: str) -> str:
     tag = _KEY_TAGS.get(name)
     if tag is None:
         tag = f'<KEYBINDING NAME="{attr(name)}">'
         if len(_KEY_TAGS) < 20000:
             _KEY_TAGS[name] = tag
+    return tag
+
+
+def keybinding_xml(name: str, value: Any) -> str:
+    """<KEYBINDING> of key `name` with `value` (a key binding's value as a path holds it)."""
+    tag = _key_tag(name)
     if type(value) is str:
         return f'{tag}<KEYVALUE VALUETYPE="string">{esc(value)}</KEYVALUE></KEYBINDING>'
     return f"{tag}{_keyvalue(value)}</KEYBINDING>"
@@ -156,7 +170,13 @@ def instancename_xml(path: CIMInstanceName) -> str:
     """<INSTANCENAME> of a path (namespace and host are not part of it)."""
     parts = [instancename_head(path.classname)]
     for name, value in iter_keybindings(path):
-        parts.append(keybinding_xml(name, value))
+        if type(value) is str:
+            # keybinding_xml inline for string keys (an AssociatorNames writes ~60)
+            parts.append(f'{_KEY_TAGS.get(name) or _key_tag(name)}<KEYVALUE VALUETYPE="string">'
+                         f'{_escape(value, _ESC_TABLE) if _NEEDS.search(value) else value}'
+                         "</KEYVALUE></KEYBINDING>")
+        else:
+            parts.append(keybinding_xml(name, value))
     parts.append("</INSTANCENAME>")
     return "".join(parts)
 

@@ -4,7 +4,7 @@ Keys: CreationClassName, Name = the host's name as libvirt reports it
 (``virConnectGetHostname``: the fully qualified name where it resolves),
 qualified by the host label when several hosts are configured, so that two
 ``test://`` hosts on one machine stay distinct.  Where libvirt cannot tell
-the name, the name is not made up (:func:`kvm_providers.virt.domain.system_hostname`):
+the name, the name is not made up (:func:`kvm_providers.virt.hostfacts.system_hostname`):
 this machine's node name for a local host, the host name of the URI for a
 remote one; ``Description`` then says that the name could not be read.
 
@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from kvm_providers.virt import host_facts
 from kvm_providers.virt.connection import Host
-from kvm_providers.virt.domain import system_hostname
+from kvm_providers.virt.hostfacts import system_hostname
 
 from .common import ENABLED_AND_OK, PerHostProvider, fill, providers_for
 from .common.paths import host_of_system_name, host_system_name

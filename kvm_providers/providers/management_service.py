@@ -32,7 +32,7 @@ from kvm_providers.model import manage
 from kvm_providers.virt import host_facts, keys
 from kvm_providers.virt.connection import DomainNotFound, Host
 from kvm_providers.model.kinds import kind_for_class
-from kvm_providers.virt.domain import version_string
+from kvm_providers.virt.hostfacts import version_string
 from kvm_providers.model.settings import InvalidSetting
 from kvm_providers.provider.base import unparsable_embedded
 

@@ -37,8 +37,9 @@ from .connection import (ConnectionManager, DomainNotFound, Host, HostUnavailabl
 from .errors import (AlreadyExists, Conflict, InvalidSetting, LibvirtFailed, NotFound,
                      NotSupported, VirtError)
 from .domain import (DeviceContext, DomainRef, DomainXML, autostart, domain_state, domain_xml,
-                     has_managed_save, host_facts, iter_domain_xml, list_domains, lookup_domain,
+                     has_managed_save, iter_domain_xml, list_domains, lookup_domain,
                      prefetch_xml)
+from .hostfacts import host_facts
 
 __all__ = ["ConnectionManager", "DomainNotFound", "Host", "HostUnavailable", "configure",
            "ensure_event_loop", "is_configured", "manager", "shutdown", "DeviceContext",

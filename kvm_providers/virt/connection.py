@@ -177,6 +177,8 @@ class Host:
         self.config = config
         self.label = config.name
         self.uri = config.uri
+        # Asked on every small request (lookup_with_state): parse the URI once.
+        self._in_process = in_process_uri(self.uri)
         self.family = config.family
         self.qualified = qualified
         self._local = uri_is_local(config.uri)
@@ -242,7 +244,7 @@ class Host:
     @property
     def in_process(self) -> bool:
         """True if the driver runs in this process (test://, qemu:///embed): no daemon."""
-        return in_process_uri(self.uri)
+        return self._in_process
 
     @property
     def _conn(self) -> Any:

@@ -37,7 +37,8 @@ from lxml import etree
 
 from .scope import current_scope, only_pass
 from . import keys
-from .connection import DomainNotFound, Host, HostUnavailable, unwrap, uri_host
+from .connection import DomainNotFound, Host, HostUnavailable
+from .link import Guarded, link_of, unwrap
 from .errors import LibvirtFailed
 from .loophold import loop_held
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings, scanned_kinds
@@ -47,7 +48,7 @@ from .query import if_supported, parse_xml, request_memo, storage_pools, volume_
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "may_have_snapshots", "domain_xml", "prefetch_xml",
            "iter_domain_xml", "state_and_saved", "lookup_with_state", "lookup_with_xml",
-           "host_facts", "system_hostname", "host_reachable", "storage_pools", "XML_FLAGS", "parse_xml"]
+           "storage_pools", "XML_FLAGS", "parse_xml"]
 
 LOG = logging.getLogger(__name__)
 
@@ -231,14 +232,11 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
     :func:`state_and_saved`), or None if there is no such domain (or it went away
     between the calls): what a GetInstance of a ComputerSystem reads.
 
-    Through a daemon, the lookup, the state and (for a domain that is shut off) the
-    managed save image are asked in ONE guarded hop: one hand-off to a helper thread of
-    the connection and one deadline for the three calls, instead of a hand-off per
-    call (issue 16: each hand-off costs more than the call's round trip to libvirtd).
-    Errors are those of :func:`lookup_domain` and :func:`state_and_saved`.  Elsewhere
-    (in-process drivers, a request that listed the domains or looked this one up
-    already) it is those two functions.
-    """
+    Through a daemon, the lookup and what :func:`_ask_state` asks are ONE guarded hop
+    (one hand-off to a helper of the connection, one deadline; issue 16: a hand-off
+    costs more than the call's round trip), with the errors of :func:`lookup_domain`
+    and :func:`state_and_saved`, which answer elsewhere (in-process drivers, a request
+    that listed the domains or looked this one up already)."""
     scope = current_scope()
     lkey = ("virt.lookup", host.label, host.generation, name)
     if scope is None or host.in_process or _listed(host) or lkey in scope:
@@ -253,14 +251,12 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
     conn = host.conn()
 
     def hop() -> tuple[Any, ...]:
-        # Runs on a helper of the connection: the calls of the Guarded objects run
-        # inline here (counted in the connection), errors come back as values and
-        # are translated by the waiting thread.
-        try:
-            dom = conn.lookupByName(name)
-        except libvirt.libvirtError as exc:
-            return (exc,)
-        return (DomainRef(host, dom, dom.name(), dom.UUIDString()),) + _ask_state(dom)
+        # On a helper, counted in the connection as a whole: the raw objects are called
+        # (no proxy work per call); errors come back as values, translated here.
+        found = _lookup_raw(host, conn, name)
+        if not isinstance(found, DomainRef):
+            return (found,)
+        return (found,) + _ask_state(found.dom)
 
     first, *answer = host.submit(hop, on=conn).result()
     if isinstance(first, libvirt.libvirtError):
@@ -277,6 +273,17 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
     return first, state, saved
 
 
+def _lookup_raw(host: Host, conn: Any, name: str) -> Any:
+    """Inside a hop: domain `name`'s DomainRef, or the lookup's (tagged) libvirt error."""
+    link = link_of(conn)
+    try:
+        dom = unwrap(conn).lookupByName(name)
+    except libvirt.libvirtError as exc:
+        exc.kvmp_link = link   # type: ignore[attr-defined]
+        return exc
+    return DomainRef(host, Guarded(dom, link) if link else dom, dom.name(), dom.UUIDString())
+
+
 def _ask_state(dom: Any) -> tuple[Any, Any]:
     """(state or its error, hasManagedSaveImage() or its error, None if not asked): the
     calls of :func:`state_and_saved`, made one after the other on a helper.
@@ -285,19 +292,23 @@ def _ask_state(dom: Any) -> tuple[Any, Any]:
     from the domain object that the lookup or listing just returned: no call) and the
     state SHUTOFF, so its state is known without ``state()`` (reason None: not asked);
     only whether it has a managed save image is asked.  An active domain's state is
-    asked; it has no image to ask about (only a shut-off domain is "saved")."""
-    if dom.ID() == -1:
+    asked; it has no image to ask about (only a shut-off domain is "saved").  Calls the
+    raw object behind `dom` (the hop is counted in the connection), tagging errors."""
+    link, raw = link_of(dom), unwrap(dom)
+    if raw.ID() == -1:
         st: Any = (libvirt.VIR_DOMAIN_SHUTOFF, None)
     else:
         try:
-            st = dom.state(0)
+            st = raw.state(0)
         except libvirt.libvirtError as exc:
+            exc.kvmp_link = link   # type: ignore[attr-defined]
             return exc, None
         if st[0] != libvirt.VIR_DOMAIN_SHUTOFF:
             return st, None
     try:
-        return st, dom.hasManagedSaveImage(0)
+        return st, raw.hasManagedSaveImage(0)
     except libvirt.libvirtError as exc:
+        exc.kvmp_link = link   # type: ignore[attr-defined]
         return st, exc
 
 
@@ -354,7 +365,7 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> None:
     lkey = ("virt.lookup", host.label, host.generation, name)
     if scope is None or host.in_process or _listed(host) or lkey in scope:
         return
-    flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
+    flags = (0 if host.xml_secure_denied else XML_FLAGS) | (XML_INACTIVE if inactive else 0)
     try:
         conn = host.conn()
     except HostUnavailable:
@@ -362,13 +373,11 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> None:
 
     def hop() -> tuple[Any, Any]:
         # On a helper (see lookup_with_state): errors come back as values.
+        ref = _lookup_raw(host, conn, name)
+        if not isinstance(ref, DomainRef):
+            return ref, None
         try:
-            dom = conn.lookupByName(name)
-        except libvirt.libvirtError as exc:
-            return exc, None
-        ref = DomainRef(host, dom, dom.name(), dom.UUIDString())
-        try:
-            return ref, fetch_xml_text(ref, flags)
+            return ref, unwrap(ref.dom).XMLDesc(flags)
         except libvirt.libvirtError:
             return ref, None     # asked again by domain_xml(), which raises as before
 
@@ -622,86 +631,6 @@ class DomainXML:
     def tostring(self) -> str:
         """The (possibly edited) document as libvirt XML text."""
         return etree.tostring(self.root, encoding="unicode")
-
-
-# -- facts beyond the domain XML ----------------------------------------------------------
-
-def host_facts(host: Host) -> dict[str, Any]:
-    """Hostname, hypervisor type and version, libvirt version (cached per connection).
-
-    ``hostname`` is what ``virConnectGetHostname`` says, or None where the host cannot
-    tell (``hostname_error`` then says why): never a name made up here.  A lost or hung
-    connection fails (HostUnavailable), it is not a fact of the host.
-
-    While the host cannot be asked, the facts read through an earlier connection (so
-    that its instances keep their keys while it is away; they are the facts it had when
-    it last answered); HostUnavailable if it never answered.
-    """
-    def ask(what: str, call: Callable[[], Any]) -> tuple[Any, Optional[str]]:
-        try:
-            return call(), None
-        except libvirt.libvirtError as exc:
-            err = host.translate(exc, what)
-            if isinstance(err, HostUnavailable):
-                raise err from None
-            return None, str(err)
-
-    def compute(conn):
-        facts: dict[str, Any] = {}
-        facts["hostname"], facts["hostname_error"] = ask("reading the host name",
-                                                         conn.getHostname)
-        hv_type, _ = ask("reading the hypervisor type", conn.getType)
-        facts["hv_type"] = hv_type or "Unknown"
-        hv_version, _ = ask("reading the hypervisor version", conn.getVersion)
-        facts["hv_version"] = hv_version or 0
-        lib_version, _ = ask("reading the libvirt version", conn.getLibVersion)
-        facts["lib_version"] = lib_version or 0
-        return facts
-    try:
-        return host.info("facts", compute)
-    except HostUnavailable:
-        last = host.last_info("facts")
-        if last is None:
-            raise
-        return last
-
-
-def system_hostname(host: Host) -> str:
-    """The name the host's HostSystem (and its services' SystemName) is keyed by.
-
-    The host name libvirt reports.  Where libvirt cannot tell it: for a host that is this
-    machine (:attr:`Host.is_local`), this machine's node name - what libvirt itself falls
-    back to -; for a remote host, the host name of its URI as configured (how this
-    service reaches it): never this machine's name, which would name one host after
-    another.  :func:`host_facts` says whether the name was read (``hostname`` None).
-    """
-    facts = host_facts(host)
-    name = facts["hostname"]
-    if name:
-        return str(name)
-    if host.is_local:
-        return os.uname().nodename
-    return uri_host(host.uri) or host.label
-
-
-def host_reachable(host: Host) -> Optional[str]:
-    """None if `host` answers now, else why not (the description of the HostUnavailable
-    error, naming the host).  Asks libvirt once per request (``getLibVersion``, a
-    high-priority call that a live libvirtd answers even when busy): a host that hangs
-    makes this wait at most its ``hang_timeout``; one known to be away answers at once."""
-    def compute() -> Optional[str]:
-        try:
-            conn = host.conn()
-            with host.guard("asking the libvirt version"):
-                conn.getLibVersion()
-        except HostUnavailable as exc:
-            return str(exc)
-        return None
-    return request_memo(("virt.reachable", host.label), compute)
-
-
-def version_string(v: int) -> str:
-    return f"{v // 1000000}.{(v % 1000000) // 1000}.{v % 1000}"
 
 
 def _pool_index(host: Host) -> tuple[dict, dict]:

@@ -1,7 +1,8 @@
 """Calls inside one libvirt connection: :class:`Link` (a connection and the threads
 inside calls on it, with their deadline), :class:`Guarded` (the proxy every libvirt
-object a host hands out is wrapped in) and :class:`Pending` (a call started on a
-helper thread).
+object a host hands out is wrapped in), :class:`Call` (a call handed to a helper
+thread) and :class:`Pending` (a call started on a helper thread, as the layer
+hands it out).
 
 Why calls are counted, run on helper threads and waited for with a deadline:
 see :mod:`kvm_providers.virt.connection` (module docstring) and
@@ -11,11 +12,11 @@ docs/libvirt-layer.md, "Connection life cycle".  Split out of connection.py
 
 from __future__ import annotations
 
+import _thread
 import logging
 import queue
 import threading
 import time
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import libvirt
@@ -26,7 +27,7 @@ from .uris import in_process_uri
 if TYPE_CHECKING:
     from .connection import Host
 
-__all__ = ["Link", "Guarded", "Pending", "unwrap", "HELPERS_PER_LINK"]
+__all__ = ["Link", "Guarded", "Call", "Pending", "unwrap", "link_of", "HELPERS_PER_LINK"]
 
 LOG = logging.getLogger(__name__)
 
@@ -59,6 +60,13 @@ _in_helper = threading.local()
 def unwrap(obj: Any) -> Any:
     """The libvirt object behind a :class:`Guarded` proxy (anything else unchanged)."""
     return obj._lv_obj if isinstance(obj, Guarded) else obj
+
+
+def link_of(obj: Any) -> Optional["Link"]:
+    """The :class:`Link` a :class:`Guarded` proxy's calls go through (None for anything
+    else): code running inside a hop (:meth:`.connection.Host.submit`) calls the raw
+    objects and tags their errors and results with it."""
+    return obj._lv_link if isinstance(obj, Guarded) else None
 
 
 #: Result types that are never libvirt objects (most results: XML text, numbers, flags).
@@ -114,6 +122,51 @@ class Guarded:
         return f"<Guarded {self._lv_obj!r} gen {self._lv_link.generation}>"
 
 
+class Call:
+    """A function handed to a helper thread, then its outcome.
+
+    The waiting thread blocks on ``gate``, a bare lock held from the start and released
+    when the call is done, or to wake the waiter early (its link retired): one lock per
+    call instead of a Future, its condition, an Event and a done-callback, which made
+    the hand-off back to the waiter cost some 20 us more (issue 16).  ``done`` tells the
+    two wake-ups apart.
+    """
+
+    __slots__ = ("fn", "value", "exc", "done", "gate")
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn: Optional[Callable[[], Any]] = fn
+        self.value: Any = None
+        self.exc: Optional[BaseException] = None
+        self.done = False
+        self.gate = _thread.allocate_lock()
+        self.gate.acquire()
+
+    def run(self) -> None:
+        """Run the function (in a helper thread) and wake the waiter."""
+        fn, self.fn = self.fn, None   # no reference to libvirt objects once done
+        try:
+            assert fn is not None
+            self.value = fn()
+        except BaseException as exc:  # pylint: disable=broad-except
+            self.exc = exc
+        self.done = True
+        self.wake()
+
+    def wake(self) -> None:
+        """Let the waiter look (again): the call is done, or its link was retired."""
+        try:
+            self.gate.release()
+        except RuntimeError:
+            pass    # released already and not taken again: the waiter will look anyway
+
+    def result(self) -> Any:
+        """The outcome of a done call: its value, or its exception raised."""
+        if self.exc is not None:
+            raise self.exc
+        return self.value
+
+
 class _Helpers:
     """Daemon threads that run one link's libvirt calls.
 
@@ -133,19 +186,19 @@ class _Helpers:
         self._queued = 0
         self._closed = False
 
-    def submit(self, fn: Callable[[], Any]) -> Future:
-        fut: Future = Future()
+    def submit(self, fn: Callable[[], Any]) -> Call:
+        call = Call(fn)
         with self._lock:
             if self._closed:
                 raise RuntimeError("helpers closed")
-            self._queue.put((fut, fn))
+            self._queue.put(call)
             self._queued += 1
             # More work waiting than idle threads (a burst of XML fetches): one more.
             if self._queued > self._idle and self._threads < self._limit:
                 self._threads += 1
                 threading.Thread(target=self._work, daemon=True,
                                  name=f"{self._name}-{self._threads}").start()
-        return fut
+        return call
 
     def close(self) -> None:
         with self._lock:
@@ -165,14 +218,8 @@ class _Helpers:
                     self._queued -= 1
             if item is None:
                 return
-            fut, fn = item
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(fn())
-            except BaseException as exc:  # pylint: disable=broad-except
-                fut.set_exception(exc)
-            del item, fut, fn  # drop references to libvirt objects before waiting again
+            item.run()
+            del item    # drop references to libvirt objects before waiting again
 
 
 class Link:
@@ -195,7 +242,7 @@ class Link:
         self.retired: Optional[str] = None
         self.disposed = False
         self.probing = False
-        self.waiters: set[threading.Event] = set()
+        self.waiters: set[Call] = set()
         self.proxy = Guarded(conn, self)
         self._helpers: Optional[_Helpers] = None
 
@@ -234,8 +281,8 @@ class Link:
             dispose = self.users == 0 and not self.disposed
             if dispose:
                 self.disposed = True
-        for ev in waiters:
-            ev.set()
+        for call in waiters:
+            call.wake()
         if dispose:
             self.host._dispose_later(self)
 
@@ -261,8 +308,8 @@ class Link:
             return _wrap(result, self)
         return _wrap(self.wait(self.submit(func, *args, **kwargs)), self)
 
-    def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
-        """Run ``func(*args, **kwargs)`` on a helper thread of the link; its Future."""
+    def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
+        """Run ``func(*args, **kwargs)`` on a helper thread of the link; its :class:`Call`."""
         with self.lock:
             if self.retired is not None:
                 raise HostUnavailable(self.host, self.retired)
@@ -287,7 +334,7 @@ class Link:
         except RuntimeError:
             raise HostUnavailable(self.host, self.retired or "connection closed") from None
 
-    def wait(self, fut: Future) -> Any:
+    def wait(self, call: Call) -> Any:
         """The result of a submitted call, waited for with the host's deadline.
 
         Fails with HostUnavailable when the link is retired meanwhile, or
@@ -296,18 +343,16 @@ class Link:
         call); a probe is sent at half-time so that a slow call on a live
         daemon does not look like a hang.
         """
-        if fut.done():
-            return fut.result()
+        if call.done:
+            return call.result()
         hang = self.host.hang_timeout
-        ev = threading.Event()
-        fut.add_done_callback(lambda _f: ev.set())
         started = time.monotonic()
         with self.lock:
-            self.waiters.add(ev)
+            self.waiters.add(call)
         try:
             while True:
-                if fut.done():
-                    return fut.result()
+                if call.done:
+                    return call.result()
                 if self.retired is not None:
                     raise HostUnavailable(self.host, self.retired)
                 now = time.monotonic()
@@ -317,12 +362,12 @@ class Link:
                     continue   # retired now: raises above (unless the call just finished)
                 if idle >= hang / 2:
                     self._probe()
-                    ev.wait(hang - idle)
+                    call.gate.acquire(timeout=hang - idle)
                 else:
-                    ev.wait(hang / 2 - idle)
+                    call.gate.acquire(timeout=hang / 2 - idle)
         finally:
             with self.lock:
-                self.waiters.discard(ev)
+                self.waiters.discard(call)
 
     def _probe(self) -> None:
         """Ask the daemon something cheap (once at a time): an answer is progress."""
@@ -358,7 +403,7 @@ class Pending:
 
     __slots__ = ("_link", "_fut", "_value", "_exc")
 
-    def __init__(self, link: Optional[Link], fut: Optional[Future] = None,
+    def __init__(self, link: Optional[Link], fut: Optional[Call] = None,
                  value: Any = None, exc: Optional[BaseException] = None):
         self._link, self._fut, self._value, self._exc = link, fut, value, exc
 

@@ -130,7 +130,7 @@ def test_a_second_unit_table_would_be_found():
 
 #: Modules that may ask this machine's name, and why: none of them names a libvirt host.
 THIS_MACHINE = {
-    PACKAGE + ".virt.domain": "system_hostname: a local host libvirt cannot name is this "
+    PACKAGE + ".virt.hostfacts": "system_hostname: a local host libvirt cannot name is this "
                               "machine",
     PACKAGE + ".cimom.server": "the embedded server's own name",
     PACKAGE + ".providers.lifecycle_indications": "SourceInstanceHost: the CIM server",

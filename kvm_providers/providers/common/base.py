@@ -10,6 +10,7 @@ import pywbem
 from pywbem import CIMError, CIMInstanceName
 
 from kvm_providers.provider import CIMProvider2, current_scope
+from kvm_providers.provider._fastcim import iter_keybindings
 from kvm_providers.virt import (DomainNotFound, domain_xml, iter_domain_xml, keys, list_domains,
                                 lookup_domain, manager)
 from kvm_providers.virt.connection import Host
@@ -89,7 +90,9 @@ class VirtProvider(CIMProvider2):
         if keys.family_of_class(object_name.classname) is None:
             return
         scope = current_scope()
-        key = ("association source", str(object_name))
+        # The path's parts, not str(path) (pywbem's URI text: some 10 us per request).
+        key = ("association source", object_name.namespace, object_name.classname,
+               tuple(iter_keybindings(object_name)))
         if scope is not None and key in scope:
             err = scope[key]
         else:

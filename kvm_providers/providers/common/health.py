@@ -1,6 +1,6 @@
 """HealthState, OperationalStatus and CommunicationStatus of what lives on a libvirt host.
 
-The values say whether the host answers now (:func:`kvm_providers.virt.domain.host_reachable`,
+The values say whether the host answers now (:func:`kvm_providers.virt.hostfacts.host_reachable`,
 one probe per host and request), never a constant:
 
 =====================  ===========  =================  ===================  ==================
@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from kvm_providers.virt.connection import Host
-from kvm_providers.virt.domain import host_reachable
+from kvm_providers.virt.hostfacts import host_reachable
 
 __all__ = ["STATUS_PROPS", "HEALTH_OK", "HEALTH_MAJOR_FAILURE", "OP_OK", "OP_STOPPED",
            "OP_LOST_COMMUNICATION", "COMM_OK", "COMM_LOST", "host_status_values",

@@ -2,6 +2,8 @@
 
 Providers and associations build the paths of the classes they refer to
 here, so that keys are computed in exactly one way (kvm_providers.virt.keys).
+The keys are strings, and the paths are built without pywbem's checks per key
+binding (``new_path``): an AssociatorNames builds one per device (issue 16).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from typing import Any, Optional
 
 from pywbem import CIMInstanceName
 
+from kvm_providers.provider._fastcim import new_path
 from kvm_providers.virt import keys, lookup_domain, manager
 from kvm_providers.virt.connection import Host
 from kvm_providers.model.kinds import DeviceKind, kind_for_class
-from kvm_providers.virt.domain import DomainRef, system_hostname
+from kvm_providers.virt.domain import DomainRef
+from kvm_providers.virt.hostfacts import system_hostname
 from kvm_providers.virt.profiles import PROFILES, Profile, profile_instance_id
 
 from .base import INTEROP_NS, VIRT_NS, get_domain_doc
@@ -35,25 +39,25 @@ def host_system_name(host: Host) -> str:
 
 def host_path(host: Host) -> CIMInstanceName:
     cls = _cn(host.family, "HostSystem")
-    return CIMInstanceName(cls, {"CreationClassName": cls, "Name": host_system_name(host)},
-                           namespace=VIRT_NS)
+    return new_path(cls, {"CreationClassName": cls, "Name": host_system_name(host)},
+                           VIRT_NS)
 
 
 def cs_path(host: Host, domain: str) -> CIMInstanceName:
     cls = _cn(host.family, "ComputerSystem")
-    return CIMInstanceName(cls, {"CreationClassName": cls, "Name": keys.cs_name(host, domain)},
-                           namespace=VIRT_NS)
+    return new_path(cls, {"CreationClassName": cls, "Name": keys.cs_name(host, domain)},
+                           VIRT_NS)
 
 
 def vssd_path(host: Host, domain: str) -> CIMInstanceName:
-    return CIMInstanceName(_cn(host.family, "VirtualSystemSettingData"),
-                           {"InstanceID": keys.vssd_id(host, domain)}, namespace=VIRT_NS)
+    return new_path(_cn(host.family, "VirtualSystemSettingData"),
+                           {"InstanceID": keys.vssd_id(host, domain)}, VIRT_NS)
 
 
 def rasd_path(host: Host, domain: str, kind: DeviceKind, devid: str) -> CIMInstanceName:
-    return CIMInstanceName(_cn(host.family, kind.rasd_class),
+    return new_path(_cn(host.family, kind.rasd_class),
                            {"InstanceID": keys.device_id(host, domain, devid)},
-                           namespace=VIRT_NS)
+                           VIRT_NS)
 
 
 def device_keys(classname: str, host: Host, domain: str, devid: str) -> dict[str, str]:
@@ -68,7 +72,7 @@ def device_path(host: Host, domain: str, kind: DeviceKind, devid: str) -> CIMIns
     if kind.device_class is None:
         raise ValueError(f"device kind {kind.name} has no logical device class")
     cls = _cn(host.family, kind.device_class)
-    return CIMInstanceName(cls, device_keys(cls, host, domain, devid), namespace=VIRT_NS)
+    return new_path(cls, device_keys(cls, host, domain, devid), VIRT_NS)
 
 
 def vsms_keys(host: Host, classname: str) -> dict[str, str]:
@@ -80,22 +84,22 @@ def vsms_keys(host: Host, classname: str) -> dict[str, str]:
 
 def vsms_path(host: Host) -> CIMInstanceName:
     cls = _cn(host.family, "VirtualSystemManagementService")
-    return CIMInstanceName(cls, vsms_keys(host, cls), namespace=VIRT_NS)
+    return new_path(cls, vsms_keys(host, cls), VIRT_NS)
 
 
 def vsmc_path(host: Host) -> CIMInstanceName:
-    return CIMInstanceName(_cn(host.family, "VirtualSystemManagementCapabilities"),
-                           {"InstanceID": keys.vsmc_id(host)}, namespace=VIRT_NS)
+    return new_path(_cn(host.family, "VirtualSystemManagementCapabilities"),
+                           {"InstanceID": keys.vsmc_id(host)}, VIRT_NS)
 
 
 def elec_path(host: Host, domain: str) -> CIMInstanceName:
-    return CIMInstanceName(_cn(host.family, "EnabledLogicalElementCapabilities"),
-                           {"InstanceID": keys.cs_name(host, domain)}, namespace=VIRT_NS)
+    return new_path(_cn(host.family, "EnabledLogicalElementCapabilities"),
+                           {"InstanceID": keys.cs_name(host, domain)}, VIRT_NS)
 
 
 def profile_path(family: str, instance_id: str) -> CIMInstanceName:
-    return CIMInstanceName(_cn(family, "RegisteredProfile"), {"InstanceID": instance_id},
-                           namespace=INTEROP_NS)
+    return new_path(_cn(family, "RegisteredProfile"), {"InstanceID": instance_id},
+                           INTEROP_NS)
 
 
 def several_families() -> bool:

@@ -1,0 +1,222 @@
+"""What a small request does besides its libvirt calls (issue 16, stop 21), counted rather
+than timed: the hop's hand-off back to the request, the proxy's work inside the hop, the
+device paths of an AssociatorNames; and that the cheaper ways give the same objects.
+
+The libvirt calls and hops of the same requests are pinned in test_hops.py.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import threading
+from collections import Counter
+
+import libvirt
+import pytest
+from pywbem import CIMInstanceName
+
+from kvm_providers.cimom.providers import Operations
+from kvm_providers.provider._fastcim import new_path
+from kvm_providers.virt import link as link_module
+from kvm_providers.virt.errors import HostUnavailable
+from tests.fixtures.generate import bench_domain_xml
+from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
+
+from .harness import Harness
+
+VIRT = "root/virt"
+
+
+def _cs(name: str) -> CIMInstanceName:
+    return CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                  "Name": name}, namespace=VIRT)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    """A private libvirtd with two defined (shut off) guests of the benchmark shape."""
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    d = PrivateLibvirtd().start()
+    try:
+        lv = libvirt.open(d.uri("qemu"))
+        for i in range(2):
+            lv.defineXML(bench_domain_xml(i, dtype="qemu",
+                                          image_dir=str(tmp_path_factory.mktemp("img"))))
+        lv.close()
+        yield d
+    finally:
+        if d.pid is not None:
+            try:
+                os.kill(d.pid, signal.SIGCONT)
+            except OSError:
+                pass
+        d.cleanup()
+
+
+def _count(monkeypatch, cls: type, name: str, counter: Counter, key: str) -> None:
+    real = getattr(cls, name)
+
+    def counting(self, *args, **kwargs):
+        counter[key] += 1
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(cls, name, counting)
+
+
+# -- the hop ------------------------------------------------------------------------------
+
+@pytest.mark.libvirtd
+def test_small_requests_call_libvirt_without_the_proxy_inside_their_hop(layer, daemon,
+                                                                         monkeypatch):
+    """GetInstance and AssociatorNames through libvirtd: their one hop calls the raw
+    libvirt objects (the hop is counted in the connection as a whole), not the Guarded
+    proxy, whose work per call (counting in and out of the connection, wrapping) ran on
+    the helper while the request waited; the answers are those of the proxy's calls."""
+    layer(daemon.uri("qemu"))
+    h = Harness()
+    cs = h.GetInstance(_cs("guest0001"))
+    names = sorted(p.classname for p in h.AssociatorNames(_cs("guest0001"),
+                                                          "KVM_SystemDevice"))
+    proxied: Counter = Counter()
+    _count(monkeypatch, link_module.Link, "call", proxied, "calls")
+    again = h.GetInstance(_cs("guest0000"))
+    got = list(h.AssociatorNames(_cs("guest0000"), "KVM_SystemDevice"))
+    assert proxied["calls"] == 0
+    assert again["EnabledState"] == cs["EnabledState"] == 3
+    assert again["UUID"] != cs["UUID"] and len(again["UUID"]) == 36
+    assert len(got) >= 10 and sorted(p.classname for p in got) == names
+    assert {p["SystemName"] for p in got} == {"guest0000"}
+
+
+@pytest.mark.libvirtd
+def test_the_hop_hands_back_without_future_or_event(layer, daemon, monkeypatch):
+    """The waiting request is woken through one lock per call: no Future (a condition
+    and its callbacks) and no Event (another condition) per hop."""
+    layer(daemon.uri("qemu"))
+    h = Harness()
+    h.GetInstance(_cs("guest0001"))
+    made: Counter = Counter()
+    _count(monkeypatch, concurrent.futures.Future, "__init__", made, "Future")
+    _count(monkeypatch, threading.Event, "__init__", made, "Event")
+    _count(monkeypatch, link_module.Link, "submit", made, "hops")
+    assert h.GetInstance(_cs("guest0000"))["EnabledState"] == 3
+    assert made["hops"] == 1
+    assert made["Future"] == made["Event"] == 0
+
+
+class _Host:
+    label = "h"
+    uri = "qemu+unix:///session"
+    hang_timeout = 60.0
+
+    def _hung(self, link, idle):     # pragma: no cover - never reached here
+        raise AssertionError("not hung")
+
+    def _dispose_later(self, link):
+        pass
+
+
+def test_a_retired_link_wakes_its_waiters_and_late_answers_are_harmless():
+    """A waiter of a call on a link that is retired meanwhile fails at once with
+    HostUnavailable (it is woken, not left to its deadline); the call finishing later
+    wakes nobody and raises nothing; a finished call's value (or its error) is returned
+    to the waiter however often it asks."""
+    link = link_module.Link(_Host(), None, 1)  # type: ignore[arg-type]
+    gate = threading.Event()
+    call = link_module.Call(lambda: gate.wait(30) and "late")
+    worker = threading.Thread(target=call.run)
+    worker.start()
+    retirer = threading.Timer(0.2, link.retire, args=("gone",))
+    retirer.start()
+    with pytest.raises(HostUnavailable):
+        link.wait(call)
+    gate.set()
+    worker.join(30)
+    retirer.join(30)
+    assert call.done and link.waiters == set()
+    call.wake()                       # woken twice: nothing happens
+    assert link.wait(call) == "late" and link.wait(call) == "late"
+    failing = link_module.Call(lambda: 1 // 0)
+    failing.run()
+    for _ in range(2):
+        with pytest.raises(ZeroDivisionError):
+            link.wait(failing)
+
+
+# -- paths -----------------------------------------------------------------------------------
+
+@pytest.mark.libvirtd
+def test_association_paths_are_built_without_pywbem_checks_per_path(layer, daemon,
+                                                                     monkeypatch):
+    """AssociatorNames SystemDevice builds its device paths without pywbem's constructor
+    (its checks per key binding): the constructor runs a few times per request, not once
+    per device; and every path equals (and hashes like) the one pywbem builds from the
+    same keys."""
+    layer(daemon.uri("qemu"))
+    h = Harness()
+    h.AssociatorNames(_cs("guest0001"), "KVM_SystemDevice")
+    made: Counter = Counter()
+    _count(monkeypatch, CIMInstanceName, "__init__", made, "paths")
+    got = list(h.AssociatorNames(_cs("guest0000"), "KVM_SystemDevice"))
+    monkeypatch.undo()
+    assert len(got) >= 10
+    assert made["paths"] < len(got) / 2, made
+    for p in got:
+        ref = CIMInstanceName(p.classname, dict(p.keybindings), namespace=p.namespace,
+                              host=p.host)
+        assert p == ref and hash(p) == hash(ref) and str(p) == str(ref)
+        assert list(p.keybindings) == list(ref.keybindings)
+
+
+def test_new_path_is_the_path_pywbem_builds():
+    """new_path gives pywbem's CIMInstanceName: equal, same hash, same key order and
+    spelling, the same behaviour when changed and copied; values other than strings, and
+    namespaces with slashes to strip, are left to pywbem's constructor."""
+    keys = {"SystemCreationClassName": "KVM_ComputerSystem", "SystemName": "vm",
+            "CreationClassName": "KVM_LogicalDisk", "DeviceID": "vm/hda"}
+    for ns, host in ((VIRT, None), (None, None), (VIRT, "h:5989")):
+        fast = new_path("KVM_LogicalDisk", keys, ns, host)
+        ref = CIMInstanceName("KVM_LogicalDisk", keys, namespace=ns, host=host)
+        assert fast == ref and hash(fast) == hash(ref)
+        assert fast.to_wbem_uri() == ref.to_wbem_uri() and repr(fast) == repr(ref)
+        assert list(fast.keybindings.items()) == list(ref.keybindings.items())
+        assert fast.keybindings["deviceid"] == "vm/hda"
+        copy = fast.copy()
+        for p in (fast, ref):
+            p.keybindings["DEVICEID"] = "vm/hdb"
+            p.namespace = "root/other"
+        assert fast == ref and copy != fast and copy.keybindings["DeviceID"] == "vm/hda"
+    typed = new_path("C", {"K": 5, "S": "x"}, VIRT)
+    assert typed == CIMInstanceName("C", {"K": 5, "S": "x"}, namespace=VIRT)
+    assert new_path("C", {"K": "v"}, "/root/virt/").namespace == "root/virt"
+
+
+def test_typed_paths_of_declared_string_keys_are_copies(monkeypatch):
+    """A path whose keys are strings named as declared is typed by copying it (with its
+    namespace), the same path the key-by-key conversion gives; other paths are converted
+    key by key as before (spelling as declared, values of the declared type)."""
+    from kvm_providers.schema import default_schema
+
+    class _Table:
+        schema = default_schema()
+    ops = Operations(_Table())      # type: ignore[arg-type]
+    path = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                  "Name": "vm"})
+    typed = ops.typed_path(path, VIRT)
+    assert typed == _cs("vm") and typed is not path and path.namespace is None
+    typed.keybindings["Name"] = "other"
+    assert path.keybindings["Name"] == "vm"
+    odd = CIMInstanceName("KVM_ComputerSystem", {"creationclassname": "KVM_ComputerSystem",
+                                                 "NAME": "vm"})
+    assert list(ops.typed_path(odd, VIRT).keybindings) == ["CreationClassName", "Name"]
+    numeric = CIMInstanceName("KVM_Memory", {"SystemCreationClassName": "KVM_ComputerSystem",
+                                             "SystemName": "vm",
+                                             "CreationClassName": "KVM_Memory",
+                                             "DeviceID": 5})
+    assert ops.typed_path(numeric, VIRT).keybindings["DeviceID"] == "5"
+    # a path without key bindings (a method on a class): pywbem has not made its dict yet
+    keyless = ops.typed_path(CIMInstanceName("KVM_ComputerSystem"), VIRT)
+    assert keyless == CIMInstanceName("KVM_ComputerSystem", namespace=VIRT)
+    assert not keyless.keybindings
