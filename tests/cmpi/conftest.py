@@ -109,3 +109,17 @@ def mi(fake, schema, broker, ctx):
     broker.register("Test_Types", prox)
     broker.register("Test_Assoc", prox, association=True)
     return prox
+
+
+@pytest.fixture
+def set_calls(monkeypatch):
+    """Every set_property on a fake CMPIInstance (test_cmpi_direct, test_cmpi_convert_plan): {id(instance): [(name, type, state)]}."""
+    calls: dict = {}
+    real = fake_cmpi.CMPIInstance.set_property
+
+    def recording(self, name, value, ctype):
+        state = fake_cmpi.CMPI_nullValue if value is None else 0
+        calls.setdefault(id(self), []).append((name, ctype, state))
+        return real(self, name, value, ctype)
+    monkeypatch.setattr(fake_cmpi.CMPIInstance, "set_property", recording)
+    return calls

@@ -59,20 +59,6 @@ def new_properties(monkeypatch):
     return counter
 
 
-@pytest.fixture
-def set_calls(monkeypatch):
-    """Every set_property on a fake CMPIInstance: {id(instance): [(name, type, state)]}."""
-    calls: dict = {}
-    real = F.CMPIInstance.set_property
-
-    def recording(self, name, value, ctype):
-        state = F.CMPI_nullValue if value is None else 0
-        calls.setdefault(id(self), []).append((name, ctype, state))
-        return real(self, name, value, ctype)
-    monkeypatch.setattr(F.CMPIInstance, "set_property", recording)
-    return calls
-
-
 def _server_broker(name: str):
     """A broker of `name` that knows every class of root/virt (defaults included), as a
     server's repository does."""

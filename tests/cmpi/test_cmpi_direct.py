@@ -61,20 +61,6 @@ def layer():
 
 
 @pytest.fixture
-def set_calls(monkeypatch):
-    """Every set_property on a fake CMPIInstance: {id(instance): [(name, type, state)]}."""
-    calls: dict = {}
-    real = F.CMPIInstance.set_property
-
-    def recording(self, name, value, ctype):
-        state = F.CMPI_nullValue if value is None else 0
-        calls.setdefault(id(self), []).append((name, ctype, state))
-        return real(self, name, value, ctype)
-    monkeypatch.setattr(F.CMPIInstance, "set_property", recording)
-    return calls
-
-
-@pytest.fixture
 def models(monkeypatch):
     """The class names of the instance models built (new ones and copies)."""
     names: list[str] = []

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import libvirt
 import pytest
 
+from tests.fixtures.generate import bench_domain_xml
+from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
 from tests.support.server import start_server
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -63,3 +66,27 @@ def layer():
         return mgr
     yield configure
     virt.shutdown()
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    """A private libvirtd with two defined (shut off) guests of the benchmark shape
+    (test_hops, test_small_requests: one guarded hop per request, a SIGSTOPped daemon).
+    A module that needs another daemon defines its own ``daemon``."""
+    if not libvirtd_available():
+        pytest.skip("libvirtd not installed")
+    d = PrivateLibvirtd().start()
+    try:
+        lv = libvirt.open(d.uri("qemu"))
+        for i in range(2):
+            lv.defineXML(bench_domain_xml(i, dtype="qemu",
+                                          image_dir=str(tmp_path_factory.mktemp("img"))))
+        lv.close()
+        yield d
+    finally:
+        if d.pid is not None:
+            try:
+                os.kill(d.pid, signal.SIGCONT)   # never leave a stopped daemon behind
+            except OSError:
+                pass
+        d.cleanup()

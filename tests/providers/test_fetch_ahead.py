@@ -20,6 +20,19 @@ VIRT = "root/virt"
 
 
 @pytest.mark.libvirtd
+def _count_loop_iterations(monkeypatch) -> list:
+    """A list that gets an item per iteration of libvirt's event loop thread from now
+    on (the loop thread looks virEventRunDefaultImpl up at each iteration)."""
+    loops: list = []
+    real_run = libvirt.virEventRunDefaultImpl
+
+    def counting_run():
+        loops.append(1)
+        return real_run()
+    monkeypatch.setattr(libvirt, "virEventRunDefaultImpl", counting_run)
+    return loops
+
+
 def test_enumerations_through_a_daemon_leave_the_event_loop_asleep(layer, monkeypatch):
     n = 60
     with _bench_daemon(n, lambda i: 1 << 20) as (d, _lv, _pool):
@@ -27,14 +40,7 @@ def test_enumerations_through_a_daemon_leave_the_event_loop_asleep(layer, monkey
         h = Harness()
         assert len(h.EnumerateInstances(VIRT, "KVM_VirtualSystemSettingData")) == n  # warm
 
-        loops = []
-        real_run = libvirt.virEventRunDefaultImpl
-
-        def counting_run():
-            loops.append(1)
-            return real_run()
-        # The loop thread looks the function up at each iteration.
-        monkeypatch.setattr(libvirt, "virEventRunDefaultImpl", counting_run)
+        loops = _count_loop_iterations(monkeypatch)
         batches: list[int] = []
         real_submit = Host.submit
 
@@ -82,13 +88,7 @@ def test_snapshot_reads_through_a_daemon_leave_the_event_loop_asleep(layer, monk
                     + "</node>\n")
         os.chmod(path, 0o644)
         host = layer(f"test+unix://{path}?socket={d.socket}").hosts[0]
-        loops = []
-        real_run = libvirt.virEventRunDefaultImpl
-
-        def counting_run():
-            loops.append(1)
-            return real_run()
-        monkeypatch.setattr(libvirt, "virEventRunDefaultImpl", counting_run)
+        loops = _count_loop_iterations(monkeypatch)
         for _ in range(3):
             with request_scope():
                 got = [(ref.name, len(snaps)) for ref, snaps in

@@ -20,8 +20,6 @@ from pywbem import CIMError, CIMInstanceName
 
 from kvm_providers.providers.system_device import SystemDeviceProvider
 from kvm_providers.virt import link as link_module
-from tests.fixtures.generate import bench_domain_xml
-from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
 from tests.support.libvirt_calls import count_libvirt_calls
 
 from .harness import Harness
@@ -33,28 +31,6 @@ pytestmark = pytest.mark.libvirtd
 def _cs(name: str) -> CIMInstanceName:
     return CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
                                                   "Name": name}, namespace=VIRT)
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    """A private libvirtd with two defined (shut off) guests."""
-    if not libvirtd_available():
-        pytest.skip("libvirtd not installed")
-    d = PrivateLibvirtd().start()
-    try:
-        lv = libvirt.open(d.uri("qemu"))
-        for i in range(2):
-            lv.defineXML(bench_domain_xml(i, dtype="qemu",
-                                          image_dir=str(tmp_path_factory.mktemp("img"))))
-        lv.close()
-        yield d
-    finally:
-        if d.pid is not None:
-            try:
-                os.kill(d.pid, signal.SIGCONT)   # never leave a stopped daemon behind
-            except OSError:
-                pass
-        d.cleanup()
 
 
 @pytest.fixture

@@ -8,12 +8,9 @@ The libvirt calls and hops of the same requests are pinned in test_hops.py.
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import signal
 import threading
 from collections import Counter
 
-import libvirt
 import pytest
 from pywbem import CIMInstanceName
 
@@ -21,8 +18,6 @@ from kvm_providers.cimom.providers import Operations
 from kvm_providers.provider._fastcim import new_path
 from kvm_providers.virt import link as link_module
 from kvm_providers.virt.errors import HostUnavailable
-from tests.fixtures.generate import bench_domain_xml
-from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
 
 from .harness import Harness
 
@@ -32,28 +27,6 @@ VIRT = "root/virt"
 def _cs(name: str) -> CIMInstanceName:
     return CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
                                                   "Name": name}, namespace=VIRT)
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    """A private libvirtd with two defined (shut off) guests of the benchmark shape."""
-    if not libvirtd_available():
-        pytest.skip("libvirtd not installed")
-    d = PrivateLibvirtd().start()
-    try:
-        lv = libvirt.open(d.uri("qemu"))
-        for i in range(2):
-            lv.defineXML(bench_domain_xml(i, dtype="qemu",
-                                          image_dir=str(tmp_path_factory.mktemp("img"))))
-        lv.close()
-        yield d
-    finally:
-        if d.pid is not None:
-            try:
-                os.kill(d.pid, signal.SIGCONT)
-            except OSError:
-                pass
-        d.cleanup()
 
 
 def _count(monkeypatch, cls: type, name: str, counter: Counter, key: str) -> None:
