@@ -93,3 +93,22 @@ def cimom_factory():
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def layer():
+    """configure(uris...) -> the libvirt layer (ConnectionManager) of this process on those
+    hosts (replacing any before); shut down afterwards."""
+    from kvm_providers import virt
+    from kvm_providers.config import Config
+
+    def configure(*uris, names=None, families=None, **options):
+        cfg = Config()
+        for i, uri in enumerate(uris):
+            cfg.add_host(uri, (families or {}).get(i), (names or {}).get(i))
+        mgr = virt.configure(cfg.effective_hosts(), **options)
+        if "opener" not in options:
+            assert mgr.wait_connected(10), "hosts did not connect"
+        return mgr
+    yield configure
+    virt.shutdown()

@@ -15,10 +15,8 @@ import sys
 import pytest
 import fake_cmpi
 
-from kvm_providers import virt
 from kvm_providers.cmpi import adapter, sharing
 from kvm_providers.cmpi.convert import Converter
-from kvm_providers.config import Config
 from kvm_providers.provider import model as model_module
 from kvm_providers.registry import registrations
 from kvm_providers.schema import default_schema
@@ -32,18 +30,6 @@ NS = "root/virt"
 NODE_URI = "test://" + os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                     "fixtures", "node_devices.xml")
 SERVERS = ["Pegasus", "RequestHandler"]
-
-
-@pytest.fixture
-def layer():
-    """configure(uri) -> the libvirt layer of this process on `uri`; shut down afterwards."""
-    def configure(uri):
-        cfg = Config()
-        cfg.add_host(uri, None, None)
-        mgr = virt.configure(cfg.effective_hosts())
-        assert mgr.wait_connected(10), "host did not connect"
-    yield configure
-    virt.shutdown()
 
 
 @pytest.fixture

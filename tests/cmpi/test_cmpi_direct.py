@@ -17,11 +17,9 @@ import pytest
 import fake_cmpi
 from pywbem import CIMInstanceName
 
-from kvm_providers import virt
 from kvm_providers.cmpi import adapter, sharing
 from kvm_providers.cmpi.convert import Converter
 from kvm_providers.cmpi.direct import CMPIForm, CMPIPlan
-from kvm_providers.config import Config
 from kvm_providers.provider import CIMProvider2, model as model_module, request_scope
 from kvm_providers.registry import registrations
 from kvm_providers.schema import default_schema
@@ -45,19 +43,6 @@ def _snapshot_node(tmp_path) -> str:
     path.write_text(_NODE_HEAD + "".join(_guest(i) + "\n" for i in range(_GUESTS))
                     + tpm + "\n</node>\n", encoding="utf-8")
     return f"test://{path}"
-
-
-@pytest.fixture
-def layer():
-    """configure(uri): the libvirt layer of this process on `uri`; shut down afterwards."""
-    def configure(uri):
-        virt.shutdown()
-        cfg = Config()
-        cfg.add_host(uri, None, None)
-        mgr = virt.configure(cfg.effective_hosts())
-        assert mgr.wait_connected(10), "host did not connect"
-    yield configure
-    virt.shutdown()
 
 
 @pytest.fixture

@@ -50,24 +50,6 @@ def iconn(node_server):
     return node_server.conn("root/interop")
 
 
-@pytest.fixture
-def layer():
-    """configure(uris...) -> ConnectionManager of this process; shut down afterwards."""
-    from kvm_providers import virt
-    from kvm_providers.config import Config
-
-    def configure(*uris, names=None, families=None, **options):
-        cfg = Config()
-        for i, uri in enumerate(uris):
-            cfg.add_host(uri, (families or {}).get(i), (names or {}).get(i))
-        mgr = virt.configure(cfg.effective_hosts(), **options)
-        if "opener" not in options:
-            assert mgr.wait_connected(10), "hosts did not connect"
-        return mgr
-    yield configure
-    virt.shutdown()
-
-
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     """A private libvirtd with two defined (shut off) guests of the benchmark shape
