@@ -204,9 +204,22 @@ class DirectPlan:
             value = values[0]
             return ({lk: W.property_text(row, value)},
                     self._name_head + W.keybinding_xml(name, value) + "</INSTANCENAME>")
+        return self.keyed_in_order(*((pspec.name, value) for (_lk, pspec), value
+                                     in zip(self._keys, values, strict=True)))
+
+    def keyed_in_order(self, *pairs: tuple[str, Any]) -> tuple[dict[str, str], str]:
+        """:meth:`keyed` with the keys set in the order of `pairs` ((name, value), every
+        key once), the INSTANCENAME's key bindings in that order too: for a class whose
+        model path sets its keys in another order than the class declares them (the
+        ComputerSystems: CreationClassName, then Name)."""
         texts: dict[str, str] = {}
         keys = []
-        for (lk, pspec), value in zip(self._keys, values, strict=True):
+        props = self.spec.props
+        for name, value in pairs:
+            lk = name.casefold()
+            pspec = props.get(lk)
+            if pspec is None or not pspec.is_key or lk in texts:
+                raise ValueError(f"{self.classname}: {name!r} is not a key, or twice")
             row, _p, conv, exact, allowed, _raw, _texts, _lists = self._rows[lk]
             try:
                 typed = value if value is None or type(value) is exact else conv(value)
@@ -216,6 +229,9 @@ class DirectPlan:
                 check_values(self.classname, pspec.name, pspec.values, False, typed)
             texts[lk] = self._key_text(row, typed)
             keys.append((pspec.name, typed))
+        if len(texts) != len(self._keys):
+            raise ValueError(f"{self.classname}: keys {[n for n, _ in pairs]} given, "
+                             f"{list(self.spec.key_names)} needed")
         return texts, self._name_of(keys)
 
     @property

@@ -25,7 +25,8 @@ COVERED = ["CIM_ResourceAllocationSettingData", "KVM_DiskResourceAllocationSetti
            "KVM_ProcResourceAllocationSettingData", "KVM_NetResourceAllocationSettingData",
            "KVM_MemResourceAllocationSettingData", "KVM_GraphicsResourceAllocationSettingData",
            "KVM_InputResourceAllocationSettingData",
-           "KVM_VirtualSystemSettingData", "KVM_VirtualSystemSnapshotSettingData"]
+           "KVM_VirtualSystemSettingData", "KVM_ComputerSystem", "CIM_ComputerSystem",
+           "KVM_VirtualSystemSnapshotSettingData"]
 
 #: PropertyLists: every property, a few (keys among them or not, one undefined), none.
 PLISTS: list[Optional[list[str]]] = [
@@ -51,7 +52,8 @@ def _origins(ops, classname: str, origin: bool) -> Optional[dict[str, str]]:
 
 
 #: Classes served by other modules (the pool settings) keep the model path.
-_OTHER = ("PoolResourceAllocationSettingData", "StorageVolumeResourceAllocationSettingData")
+_OTHER = ("PoolResourceAllocationSettingData", "StorageVolumeResourceAllocationSettingData",
+          "HostSystem")
 
 
 class _Models:
