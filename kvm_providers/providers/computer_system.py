@@ -57,36 +57,17 @@ class ComputerSystemProvider(VirtProvider):
         plan = wanted_in(model, _PROPS)
         if not plan:
             return
-        need_state = any(name in _STATE_PROPS for name, _ in plan)
-        if need_state:
-            state, saved = known if known is not None else state_and_saved(ref)
+        values = self._values(ref, plan, any(name in _STATE_PROPS for name, _ in plan), known)
         for name, pspec in plan:
-            if name == "ElementName":
-                value: Any = ref.name
-            elif name == "UUID":
-                value = ref.uuid
-            elif name == "Caption":
-                value = "Virtual System"
-            elif name == "EnabledState":
-                value = states.enabled_state(state, saved)
-            elif name == "HealthState":
-                value = states.health_state(state)
-            elif name == "OperationalStatus":
-                value = states.operational_status(state)
-            elif name == "OperatingStatus":
-                value = states.operating_status(state)
-            elif name == "RequestedState":
-                value = states.requested_state(ref.host.label, ref.uuid)
-            elif name == "OtherIdentifyingInfo":
-                value = ["Virtual System", f"{ref.host.family} Virtual System", ref.uuid]
-            else:  # IdentifyingDescriptions
-                value = _IDENT_DESC
-            put(inst, pspec, value)
+            put(inst, pspec, values[name])
 
-    def _values(self, ref: DomainRef, plan: list, need_state: bool) -> dict[str, Any]:
-        """{name: value} of the wanted properties of `plan` (:meth:`_fill`'s values,
-        for the direct path)."""
-        state, saved = state_and_saved(ref) if need_state else (0, False)
+    def _values(self, ref: DomainRef, plan: list, need_state: bool,
+                known: Optional[tuple[int, bool]] = None) -> dict[str, Any]:
+        """{name: value} of the wanted properties of `plan` (``wanted_in(.., _PROPS)``),
+        for the models (:meth:`_fill`) and the direct path alike; `known`: (state,
+        saved) read already, else read here if `need_state`."""
+        state, saved = (known if known is not None else state_and_saved(ref)) \
+            if need_state else (0, False)
         values: dict[str, Any] = {}
         for name, _pspec in plan:
             if name == "ElementName":
