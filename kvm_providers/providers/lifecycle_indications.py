@@ -77,6 +77,12 @@ _RASD_KINDS = (RASD_CREATED, RASD_DELETED, RASD_MODIFIED)
 
 #: Events queued before the watcher falls back to re-reading the host.
 QUEUE_SIZE = 10000
+#: An "undefined" event can reach us before libvirtd has removed the domain (the QEMU
+#: driver queues the event, then removes the inactive domain): a domain still found then is
+#: looked up again, RECHECKS times at most, RECHECK_DELAY seconds apart, so that its
+#: deletion is reported once it is gone.
+RECHECKS = 5
+RECHECK_DELAY = 0.2
 
 
 class _Watcher:
@@ -229,7 +235,7 @@ class _Watcher:
         LOG.debug("lifecycle indications: host %s read (%d domains)%s", label, len(current),
                   " for the first time" if first else "")
 
-    def _event(self, host: Host, name: str, event: int, detail: int) -> None:
+    def _event(self, host: Host, name: str, event: int, detail: int, attempt: int = 0) -> None:
         if host.label not in self.synced:
             self._sync(host)          # the first reading failed before: this one fills the cache
             return
@@ -249,6 +255,12 @@ class _Watcher:
                 del self.known[key]
                 self._deliver(host, DELETED, prev, None)
             return
+        if event == events.EVENT_UNDEFINED and attempt < RECHECKS and not self.stopping:
+            # Not removed yet (see RECHECKS): look again shortly.
+            timer = threading.Timer(RECHECK_DELAY, self._put,
+                                    args=(("event", host, name, event, detail, attempt + 1),))
+            timer.daemon = True
+            timer.start()
         self.known[key] = current
         self._settings(host, key[1], report=True, new=prev is None)
         if prev is None:

@@ -121,6 +121,36 @@ def test_first_reading_is_silent_and_events_report_changes(world):
     assert ind.properties["SourceInstance"].embedded_object == "instance"
 
 
+def test_undefined_before_libvirtd_removed_the_domain_is_looked_at_again(world, monkeypatch):
+    """libvirtd's QEMU driver queues a migrated guest's "undefined" event before it
+    removes the domain: a watcher that looks it up at once still finds it.  The lookup
+    is repeated (bounded) until it is gone, and the deletion reported (seen in the
+    two-host migration test: no Deleted indication from the source host)."""
+    watcher, handle, host = world
+    monkeypatch.setattr(L, "RECHECK_DELAY", 0.01)
+    watcher._event(host, "a", UNDEFINED, 0)          # still there: nothing yet
+    assert handle.delivered == []
+    job = watcher.jobs.get(timeout=10)               # the lookup again, queued
+    assert job[:5] == ("event", host, "a", UNDEFINED, 0) and job[5] == 1
+    del handle.domains["a"]                          # now libvirtd has removed it
+    watcher._event(*job[1:])
+    assert [summary(i) for i in handle.delivered] == [("Deleted", "a", 3, None)]
+    # A domain that stays (a running guest made transient) is looked at RECHECKS times.
+    handle.domains["c"] = 2
+    watcher._event(host, "c", DEFINED, 0)
+    tries = 0
+    job = ("event", host, "c", UNDEFINED, 0)
+    while True:
+        watcher._event(*job[1:])
+        try:
+            job = watcher.jobs.get(timeout=1)
+        except Exception:                            # queue.Empty: no more lookups
+            break
+        tries += 1
+        assert tries <= L.RECHECKS
+    assert tries == L.RECHECKS
+
+
 def test_rereading_after_a_reconnection_reports_the_differences(world):
     watcher, handle, host = world
     handle.domains = {"a": 2, "new": 3}            # a started, new defined, while away
