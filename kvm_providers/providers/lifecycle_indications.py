@@ -78,9 +78,9 @@ _RASD_KINDS = (RASD_CREATED, RASD_DELETED, RASD_MODIFIED)
 #: Events queued before the watcher falls back to re-reading the host.
 QUEUE_SIZE = 10000
 #: An "undefined" event can reach us before libvirtd has removed the domain (the QEMU
-#: driver queues the event, then removes the inactive domain): a domain still found then is
-#: looked up again, RECHECKS times at most, RECHECK_DELAY seconds apart, so that its
-#: deletion is reported once it is gone.
+#: driver queues the event, then removes the inactive domain), and a domain removed while
+#: it is being read fails the reading: then the domain is looked up again, RECHECKS times
+#: at most, RECHECK_DELAY seconds apart, so that its deletion is reported once it is gone.
 RECHECKS = 5
 RECHECK_DELAY = 0.2
 
@@ -235,6 +235,14 @@ class _Watcher:
         LOG.debug("lifecycle indications: host %s read (%d domains)%s", label, len(current),
                   " for the first time" if first else "")
 
+    def _recheck(self, host: Host, name: str, event: int, detail: int, attempt: int) -> None:
+        """Handle the event once more in RECHECK_DELAY seconds, RECHECKS times at most."""
+        if attempt < RECHECKS and not self.stopping:
+            timer = threading.Timer(RECHECK_DELAY, self._put,
+                                    args=(("event", host, name, event, detail, attempt + 1),))
+            timer.daemon = True
+            timer.start()
+
     def _event(self, host: Host, name: str, event: int, detail: int, attempt: int = 0) -> None:
         if host.label not in self.synced:
             self._sync(host)          # the first reading failed before: this one fills the cache
@@ -245,8 +253,10 @@ class _Watcher:
                 current = self._get(host, name)
         except CIMError as exc:
             # The host went away: the reconnection reads it again and reports what changed.
+            # A domain removed while it was being read fails the reading too: look again.
             LOG.info("lifecycle indications: domain %s on host %s (%s event): %s", name,
                      host.label, events.event_name(event), exc.status_description)
+            self._recheck(host, name, event, detail, attempt)
             return
         prev = self.known.get(key)
         if current is None:
@@ -255,12 +265,8 @@ class _Watcher:
                 del self.known[key]
                 self._deliver(host, DELETED, prev, None)
             return
-        if event == events.EVENT_UNDEFINED and attempt < RECHECKS and not self.stopping:
-            # Not removed yet (see RECHECKS): look again shortly.
-            timer = threading.Timer(RECHECK_DELAY, self._put,
-                                    args=(("event", host, name, event, detail, attempt + 1),))
-            timer.daemon = True
-            timer.start()
+        if event == events.EVENT_UNDEFINED:
+            self._recheck(host, name, event, detail, attempt)   # not removed yet
         self.known[key] = current
         self._settings(host, key[1], report=True, new=prev is None)
         if prev is None:
