@@ -151,6 +151,23 @@ def test_undefined_before_libvirtd_removed_the_domain_is_looked_at_again(world, 
     assert tries == L.RECHECKS
 
 
+def test_a_reading_that_fails_is_tried_again(world, monkeypatch):
+    """A domain removed while it is being read fails the GetInstance (CIM_ERR_FAILED):
+    the event is handled again shortly, and the deletion reported (before, the event
+    was dropped)."""
+    watcher, handle, host = world
+    monkeypatch.setattr(L, "RECHECK_DELAY", 0.01)
+    handle.fail = True
+    watcher._event(host, "a", UNDEFINED, 0)
+    assert handle.delivered == []
+    job = watcher.jobs.get(timeout=10)
+    assert job[:5] == ("event", host, "a", UNDEFINED, 0) and job[5] == 1
+    handle.fail = False
+    del handle.domains["a"]
+    watcher._event(*job[1:])
+    assert [summary(i) for i in handle.delivered] == [("Deleted", "a", 3, None)]
+
+
 def test_rereading_after_a_reconnection_reports_the_differences(world):
     watcher, handle, host = world
     handle.domains = {"a": 2, "new": 3}            # a started, new defined, while away
