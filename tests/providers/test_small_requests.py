@@ -10,16 +10,23 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 from collections import Counter
+from typing import Any, Optional
 
 import pytest
-from pywbem import CIMInstanceName
+from pywbem import CIMError, CIMInstance, CIMInstanceName
 
+from kvm_providers.cimom import pull
+from kvm_providers.cimom.dispatcher import Dispatcher
 from kvm_providers.cimom.providers import Operations
+from kvm_providers.cimxml.reader import Param, Request
+from kvm_providers.provider import CIMProvider2, request_scope
+from kvm_providers.provider import model as model_module
 from kvm_providers.provider._fastcim import new_path
 from kvm_providers.virt import link as link_module
 from kvm_providers.virt.errors import HostUnavailable
 
 from .harness import Harness
+from .test_cost import _operations
 
 VIRT = "root/virt"
 
@@ -193,3 +200,119 @@ def test_typed_paths_of_declared_string_keys_are_copies(monkeypatch):
     keyless = ops.typed_path(CIMInstanceName("KVM_ComputerSystem"), VIRT)
     assert keyless == CIMInstanceName("KVM_ComputerSystem", namespace=VIRT)
     assert not keyless.keybindings
+
+
+# -- stop 22: GetInstance without the instance model -------------------------------------
+
+#: PropertyLists of a GetInstance: every property, none, state and not, keys named,
+#: a property the class lacks, names in another case.
+GET_PLISTS: list[Optional[list[str]]] = [
+    None, [], ["EnabledState", "Name", "NoSuchProperty"], ["ElementName", "UUID"],
+    ["requestedstate", "OtherIdentifyingInfo", "IdentifyingDescriptions", "Caption"],
+    ["CreationClassName"], ["OperationalStatus", "HealthState", "OperatingStatus"]]
+
+
+def _get_request(path: CIMInstanceName, plist: Optional[list[str]], origin: bool) -> Request:
+    params = {"instancename": Param("InstanceName", path)}
+    if plist is not None:
+        params["propertylist"] = Param("PropertyList", plist)
+    if origin:
+        params["includeclassorigin"] = Param("IncludeClassOrigin", "TRUE")
+    return Request("1", "1.0", True, "GetInstance", VIRT, params)
+
+
+def _answer(dispatcher: Dispatcher, req: Request) -> tuple[str, Any]:
+    """("ok", the response text) or ("error", (status code, description))."""
+    try:
+        with request_scope():
+            return "ok", "".join(dispatcher.execute(req))
+    except CIMError as exc:
+        return "error", (exc.status_code, exc.status_description)
+
+
+def _paths(names: list[str]) -> list[CIMInstanceName]:
+    """Paths of the systems `names` as clients send them (no namespace), and paths that
+    name nothing or that the models keep as given."""
+    paths = [CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                    "Name": n}) for n in names]
+    first = names[0]
+    paths += [
+        CIMInstanceName("KVM_ComputerSystem", {"Name": first,
+                                               "CreationClassName": "KVM_ComputerSystem"}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "kvm_computersystem",
+                                               "Name": first}),
+        CIMInstanceName("kvm_computersystem", {"CreationClassName": "KVM_ComputerSystem",
+                                               "Name": first}),
+        CIMInstanceName("KVM_ComputerSystem", {"creationclassname": "KVM_ComputerSystem",
+                                               "NAME": first}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                               "Name": first, "SystemName": "extra"}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                               "Name": "no-such-guest"}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "LXC_ComputerSystem",
+                                               "Name": first}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                               "Name": 42}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem"}),
+        CIMInstanceName("KVM_ComputerSystem", {"Name": first})]
+    return paths
+
+
+def _compare_get(ops: Operations, names: list[str], monkeypatch) -> int:
+    """Every path of `_paths`, PropertyList and IncludeClassOrigin: the dispatcher's
+    answer (text or error) with the direct GetInstance is the model path's, byte for
+    byte; the number of instances compared."""
+    dispatcher = Dispatcher(ops, pull.PullManager(), "localhost")
+    seen = 0
+    for path in _paths(names):
+        for plist in GET_PLISTS:
+            for origin in (False, True):
+                req = _get_request(path, plist, origin)
+                new = _answer(dispatcher, req)
+                with monkeypatch.context() as m:
+                    m.setattr(CIMProvider2, "MI_getInstanceXml",
+                              lambda *args, **kwargs: None)
+                    old = _answer(dispatcher, req)
+                assert new == old, (path, plist, origin)
+                seen += new[0] == "ok"
+    return seen
+
+
+def test_get_instance_without_a_model_answers_as_the_model_on_the_test_driver(layer, node_uri,
+                                                                          monkeypatch):
+    """The fixture node (running, paused and shut-off systems): GetInstance of a
+    ComputerSystem written straight from its values is the model path's answer byte for
+    byte, with and without a PropertyList and class origins; the same errors for paths
+    that name nothing or lack a key."""
+    ops = _operations(layer, node_uri)
+    names = sorted({p["Name"] for p in ops.enum_instance_names(VIRT, "KVM_ComputerSystem")})
+    assert len(names) >= 3
+    assert _compare_get(ops, names, monkeypatch) >= len(names) * len(GET_PLISTS) * 2
+
+
+@pytest.mark.libvirtd
+def test_get_instance_without_a_model_answers_as_the_model_through_a_daemon(layer, daemon,
+                                                                       monkeypatch):
+    """The same through a private libvirtd (the lookup and the state in one hop)."""
+    ops = _operations(layer, daemon.uri("qemu"))
+    assert _compare_get(ops, ["guest0000", "guest0001"], monkeypatch) >= 2 * len(GET_PLISTS)
+
+
+@pytest.mark.parametrize("plist", [None, ["EnabledState"], []])
+def test_get_instance_builds_no_instance_model(layer, node_uri, monkeypatch, plist):
+    """A GetInstance of a ComputerSystem (the dispatcher's, as a client's request) builds
+    no instance model and no CIMInstance (a model and its copy before, 2 per request)."""
+    ops = _operations(layer, node_uri)
+    dispatcher = Dispatcher(ops, pull.PullManager(), "localhost")
+    name = next(iter(ops.enum_instance_names(VIRT, "KVM_ComputerSystem")))["Name"]
+    path = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                  "Name": name})
+    req = _get_request(path, plist, False)
+    assert _answer(dispatcher, req)[0] == "ok"
+    made: Counter = Counter()
+    _count(monkeypatch, model_module.InstanceModel, "__init__", made, "models")
+    _count(monkeypatch, model_module.InstanceModel, "copy", made, "models")
+    _count(monkeypatch, CIMInstance, "__init__", made, "instances")
+    kind, text = _answer(dispatcher, req)
+    assert kind == "ok" and f"<VALUE>{name}</VALUE>" in text
+    assert made["models"] == made["instances"] == 0, made
