@@ -316,3 +316,51 @@ def test_get_instance_builds_no_instance_model(layer, node_uri, monkeypatch, pli
     kind, text = _answer(dispatcher, req)
     assert kind == "ok" and f"<VALUE>{name}</VALUE>" in text
     assert made["models"] == made["instances"] == 0, made
+
+
+# -- stop 22: the source check of an association without a GetInstance ------------------
+
+def _assoc_answer(ops: Operations, path: CIMInstanceName) -> tuple[str, Any]:
+    """("ok", the sorted paths) or ("error", (status code, description)) of
+    AssociatorNames SystemDevice from `path`, as the embedded server runs it."""
+    try:
+        with request_scope():
+            return "ok", sorted(str(p) for p in ops.associator_names(
+                path, "KVM_SystemDevice", None, None, None, None, VIRT))
+    except CIMError as exc:
+        return "error", (exc.status_code, exc.status_description)
+
+
+@pytest.mark.libvirtd
+def test_association_from_a_system_checks_its_source_without_a_get_instance(layer, daemon,
+                                                                          monkeypatch):
+    """AssociatorNames SystemDevice from a ComputerSystem through libvirtd: the read of
+    the domain (its lookup and XML, one hop) tells that the source exists, so the check
+    asks no GetInstance of it through the CIMOM handle (1 per request before); the
+    answers, and the errors for sources that name nothing (CIM_ERR_NOT_FOUND) or lack
+    a key, are those of the check through GetInstance, for every spelling of a path."""
+    from kvm_providers.cimom.providers import EmbeddedCIMOMHandle
+    from kvm_providers.providers.system_device import SystemDeviceProvider
+    ops = _operations(layer, daemon.uri("qemu"))
+    paths = [p for p in _paths(["guest0000", "guest0001"])
+             if p.classname == "KVM_ComputerSystem"]
+    for p in paths:
+        p.namespace = VIRT
+    gets: Counter = Counter()
+    _count(monkeypatch, EmbeddedCIMOMHandle, "GetInstance", gets, "GetInstance")
+    new = [_assoc_answer(ops, p) for p in paths]
+    found = sum(kind == "ok" for kind, _ in new)
+    assert found >= 4 and all(len(x) >= 10 for kind, x in new if kind == "ok")
+    assert {x[0] for kind, x in new if kind == "error"} >= {6}
+    # a GetInstance only for the paths whose source the read did not find
+    assert gets["GetInstance"] == len(paths) - found, (gets, new)
+    real = SystemDeviceProvider.read_ahead_source
+
+    def read_only(self, path):
+        real(self, path)
+        return False                # the check's GetInstance after the read, as before
+    monkeypatch.setattr(SystemDeviceProvider, "read_ahead_source", read_only)
+    gets.clear()
+    old = [_assoc_answer(ops, p) for p in paths]
+    assert gets["GetInstance"] == len(paths)
+    assert new == old
