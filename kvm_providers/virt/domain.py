@@ -223,7 +223,8 @@ def state_and_saved(ref: DomainRef) -> tuple[int, bool]:
     if scope is None or host.in_process or _listed(host) or skey in scope or mkey in scope:
         state = domain_state(ref)[0]
         return state, state == libvirt.VIR_DOMAIN_SHUTOFF and has_managed_save(ref)
-    answer = host.submit(_ask_state, ref.dom, on=ref.dom).result()
+    with loop_held():       # no event-loop wake-ups per call (virt.loophold)
+        answer = host.submit(_ask_state, ref.dom, on=ref.dom).result()
     return _keep_state(scope, ref, *answer)
 
 
@@ -258,7 +259,8 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
             return (found,)
         return (found,) + _ask_state(found.dom)
 
-    first, *answer = host.submit(hop, on=conn).result()
+    with loop_held():       # no event-loop wake-ups per call (virt.loophold)
+        first, *answer = host.submit(hop, on=conn).result()
     if isinstance(first, libvirt.libvirtError):
         err = host.translate(first, f"looking up domain {name!r}")
         if not isinstance(err, DomainNotFound):
@@ -387,7 +389,8 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> Optional[D
             return ref, None     # asked again by domain_xml(), which raises as before
 
     try:
-        found, text = host.submit(hop, on=conn).result()
+        with loop_held():   # no event-loop wake-ups per call (virt.loophold)
+            found, text = host.submit(hop, on=conn).result()
     except HostUnavailable:
         return None
     if isinstance(found, libvirt.libvirtError):

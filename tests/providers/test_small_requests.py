@@ -364,3 +364,43 @@ def test_association_from_a_system_checks_its_source_without_a_get_instance(laye
     old = [_assoc_answer(ops, p) for p in paths]
     assert gets["GetInstance"] == len(paths)
     assert new == old
+
+
+# -- stop 22: libvirt's event loop held still during a small request's hop -----------------
+
+@pytest.mark.libvirtd
+def test_small_requests_leave_the_event_loop_parked(layer, daemon, monkeypatch):
+    """GetInstance and AssociatorNames through libvirtd hold libvirt's event loop out of
+    poll while their hop runs (virt.loophold): each call of the hop no longer wakes the
+    loop thread (2 wake-ups per call, each an iteration of the loop taking the GIL: 60
+    requests made 200 or more iterations before).  While requests follow each other the
+    loop stays parked; it runs an iteration at least every MAX_PARK seconds."""
+    import time
+
+    import libvirt
+
+    from kvm_providers.virt import loophold
+    ops = _operations(layer, daemon.uri("qemu"))
+    dispatcher = Dispatcher(ops, pull.PullManager(), "localhost")
+    reqs = [_get_request(CIMInstanceName("KVM_ComputerSystem",
+                                         {"CreationClassName": "KVM_ComputerSystem",
+                                          "Name": f"guest000{i}"}), None, False)
+            for i in range(2)]
+    for req in reqs:
+        assert _answer(dispatcher, req)[0] == "ok"
+    iterations: Counter = Counter()
+    real = libvirt.virEventRunDefaultImpl
+
+    def counting() -> int:
+        iterations["loop"] += 1
+        return real()
+    monkeypatch.setattr(libvirt, "virEventRunDefaultImpl", counting)
+    n = 30
+    started = time.monotonic()
+    for i in range(n):
+        assert _answer(dispatcher, reqs[i % 2])[0] == "ok"
+        assert _assoc_answer(ops, _cs(f"guest000{i % 2}"))[0] == "ok"
+    elapsed = time.monotonic() - started
+    # the loop's own rhythm (one iteration per MAX_PARK at most while held), not per call
+    assert iterations["loop"] <= elapsed / loophold.MAX_PARK + 4, (iterations, elapsed)
+    assert iterations["loop"] < n, iterations
