@@ -403,8 +403,8 @@ class Dispatcher:
     # -- instance operations ------------------------------------------------------
 
     def op_GetInstance(self, ns, p, user):
-        inst = self.ops.get_instance(p["InstanceName"], p["PropertyList"], user, ns)
-        return [self._inst(inst, ns, p["IncludeClassOrigin"])], ()
+        return [self.ops.get_instance_xml(p["InstanceName"], p["PropertyList"], user, ns,
+                                          p["IncludeClassOrigin"])], ()
 
     def op_EnumerateInstances(self, ns, p, user):
         form = W.InstanceForm("VALUE.NAMEDINSTANCE", ns, origin=p["IncludeClassOrigin"])

@@ -44,6 +44,7 @@ import errno
 import logging
 import os
 import resource
+import select
 import selectors
 import socket
 import ssl
@@ -87,6 +88,13 @@ def client_address() -> Optional[str]:
 #: Seconds a worker that answered on a kept-alive connection waits for its next request
 #: (see the module documentation).  Short: the worker is held, idle, that long at most.
 LINGER = 0.002
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """True if `sock` has something to read (or was closed) within `timeout` seconds."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(timeout * 1000.0))
 
 
 def _raise_fd_limit(need: int) -> int:
@@ -523,7 +531,8 @@ class HTTPServer:
             self._close(conn)
             return
         try:
-            conn.sock.setblocking(False)
+            if conn.sock.gettimeout() != 0.0:   # a plain socket is non-blocking still
+                conn.sock.setblocking(False)
         except OSError:
             self._close(conn)
             return
@@ -611,10 +620,14 @@ class HTTPServer:
         with self._count_lock:
             self._busy += 1
         try:
-            sock.settimeout(self.request_timeout)
+            if isinstance(sock, ssl.SSLSocket):
+                # TLS: in timeout mode throughout (a non-blocking TLS write must be
+                # retried as it was, which _send does not do).  A plain socket stays
+                # non-blocking, as the reactor has it (_send, _linger: issue 16).
+                sock.settimeout(self.request_timeout)
             while req is not None:
                 if conn.wbuf:        # a 100 Continue not written yet
-                    sock.sendall(conn.wbuf)
+                    self._send(sock, conn.wbuf)
                     conn.wbuf.clear()
                 keep = self._respond(conn, req)
                 self._unreserve(conn)     # before the reactor may read the next request
@@ -658,6 +671,7 @@ class HTTPServer:
         if self.linger <= 0 or self._busy >= self.workers or self._queued.get(conn.addr):
             return None
         sock = conn.sock
+        plain = sock.gettimeout() == 0.0    # non-blocking (_serve): poll, then read
         deadline = time.monotonic() + self.linger
         need_read = not conn.rbuf     # a pipelined request may be there already
         while True:
@@ -665,13 +679,23 @@ class HTTPServer:
                 wait = deadline - time.monotonic()
                 if wait <= 0:
                     return None
-                sock.settimeout(wait)   # the socket is in timeout mode: no system call
-                try:
-                    data = sock.recv(65536)
-                except (socket.timeout, TimeoutError, ssl.SSLWantReadError):
-                    return None
-                finally:
-                    sock.settimeout(self.request_timeout)
+                if plain:
+                    # One poll and one read: a socket in timeout mode would cost two
+                    # ioctl(FIONBIO) for the timeouts and a poll of its own.
+                    if not _readable(sock, wait):
+                        return None
+                    try:
+                        data = sock.recv(65536)
+                    except (BlockingIOError, InterruptedError):
+                        continue    # woken without data after all: wait again
+                else:
+                    sock.settimeout(wait)   # in timeout mode: no system call
+                    try:
+                        data = sock.recv(65536)
+                    except (socket.timeout, TimeoutError, ssl.SSLWantReadError):
+                        return None
+                    finally:
+                        sock.settimeout(self.request_timeout)
                 if not data:
                     if conn.head is not None or conn.rbuf.strip():
                         conn.error = HTTPError(400, "connection closed inside the request")
@@ -716,23 +740,22 @@ class HTTPServer:
         elif req.version == "HTTP/1.0":
             head.append("Connection: keep-alive")
         sock = conn.sock
-        if sock.gettimeout() != self.request_timeout:   # set already: spare the system call
-            sock.settimeout(self.request_timeout)
+        send = self._send
         if resp.chunks is None:
             head.append(f"Content-Length: {len(resp.body)}")
             data = ("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1")
-            sock.sendall(data + resp.body if len(resp.body) < 65536 else data)
+            send(sock, data + resp.body if len(resp.body) < 65536 else data)
             if len(resp.body) >= 65536:
-                sock.sendall(resp.body)
+                send(sock, resp.body)
             return keep
         head.append("Transfer-Encoding: chunked")
         if resp.trailers is not None:
             head.append("Trailer: CIMStatusCode, CIMStatusCodeDescription")
-        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1"))
+        send(sock, ("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1"))
         try:
             for chunk in resp.chunks:
                 if chunk:
-                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    send(sock, b"%x\r\n%s\r\n" % (len(chunk), chunk))
         except StreamAborted as exc:
             LOG.info("response to %s aborted midway: %s", conn.addr, exc)
             return False
@@ -744,5 +767,25 @@ class HTTPServer:
         if resp.trailers is not None:
             for k, v in resp.trailers():
                 tail += f"{k}: {v}\r\n".encode("iso-8859-1")
-        sock.sendall(tail + b"\r\n")
+        send(sock, tail + b"\r\n")
         return keep
+
+    def _send(self, sock: socket.socket, data: bytes | bytearray) -> None:
+        """``sendall`` for a worker, within ``request_timeout``.  A non-blocking socket
+        (plain TCP: how the worker keeps it) is written at once, without the poll a
+        socket in timeout mode makes before each send; what it does not take at once
+        (a client that reads slowly) is written in timeout mode, as before."""
+        if sock.gettimeout() != 0.0:
+            sock.sendall(data)
+            return
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        if sent >= len(data):
+            return
+        sock.settimeout(self.request_timeout)
+        try:
+            sock.sendall(memoryview(data)[sent:])
+        finally:
+            sock.setblocking(False)

@@ -40,6 +40,7 @@ import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName, CIMParameter
 
 from ..schema import ClassSpec, Schema, default_schema
+from .direct import DirectPlan
 from .model import (InstanceModel, check_values, complete_instance, filter_instance,
                     make_model, model_from_instance)
 from .params import (UNPARSABLE_EMBEDDED, is_embedded_value, path_str, typed_param,
@@ -153,6 +154,15 @@ class CIMProvider2:
         order.  The embedded server's enumerations ask for it; None (the default) has
         the host enumerate through enum_many / enum_instances and write the models."""
         return None
+
+    def get_direct(self, env, plan: DirectPlan, path: CIMInstanceName) -> Any:
+        """Optional: GetInstance of `path` (keys checked, typed; no extra keys) written
+        straight to the <INSTANCE> text of `plan` (the request's PropertyList and
+        IncludeClassOrigin), the text the model path writes for it, byte for byte; None
+        if there is no such instance.  NotImplemented (the default) has the host build
+        the model (:meth:`get_instance`); a provider may answer so for paths it leaves
+        to the models."""
+        return NotImplemented
 
     def set_instance(self, env, instance: CIMInstance, modify_existing: bool) -> CIMInstance:
         """Create or modify an instance."""
@@ -358,6 +368,25 @@ class CIMProvider2:
         if inst is None:
             raise self.not_found(env, instanceName)
         return self._finish(inst, model, ns)
+
+    def MI_getInstanceXml(self, env, instanceName: CIMInstanceName,
+                          propertyList: Optional[list[str]], origin: bool) -> Optional[str]:
+        """GetInstance as its <INSTANCE> text (IncludeClassOrigin: `origin`), written
+        straight from the provider's values where it offers that (:meth:`get_direct`,
+        no model: issue 16); None where the host is to take :meth:`MI_getInstance`.
+        Same checks and errors as MI_getInstance."""
+        if type(self).get_direct is CIMProvider2.get_direct:
+            return None
+        ns = instanceName.namespace
+        instanceName = self._without_extra_keys(ns, instanceName)
+        self._check_keys(ns, instanceName)
+        plan = DirectPlan.of(self._schema(), ns, instanceName.classname, propertyList, origin)
+        text = self.get_direct(env, plan, instanceName)
+        if text is NotImplemented:
+            return None
+        if text is None:
+            raise self.not_found(env, instanceName)
+        return text
 
     #: At most this many instance names are compared to find the key of a path that
     #: names nothing (the error path only; an enumeration costs no more).

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator, Optional, TypeVar, Union, cast
 import pywbem
 from pywbem import CIMError, CIMInstance, CIMInstanceName
 
+from ..cimxml import writer as W
 from ..schema import Schema, default_schema
 from ..virt.errors import VirtError
 from .base import CIMProvider2
@@ -199,6 +200,26 @@ class ProviderProxy:
                        propertyList: Optional[list[str]]) -> CIMInstance:
         return self.provider_for(instanceName.classname).MI_getInstance(
             env, instanceName, propertyList)
+
+    @_translating
+    def MI_getInstanceXml(self, env, instanceName: CIMInstanceName,
+                          propertyList: Optional[list[str]], origin: bool) -> str:
+        """GetInstance as its <INSTANCE> text, with CLASSORIGIN attributes if `origin`
+        (IncludeClassOrigin): written straight from the provider's values where it
+        offers that (CIMProvider2.get_direct: no instance model, issue 16), else the
+        instance of MI_getInstance written; the same text both ways."""
+        prov = self.provider_for(instanceName.classname)
+        if isinstance(prov, CIMProvider2):
+            text = prov.MI_getInstanceXml(env, instanceName, propertyList, origin)
+            if text is not None:
+                return text
+        inst = prov.MI_getInstance(env, instanceName, propertyList)
+        origins = None
+        if origin:
+            spec = (self.schema or default_schema()).spec(instanceName.namespace,
+                                                          inst.classname)
+            origins = {k: q.class_origin for k, q in spec.props.items()}
+        return W.instance_xml(inst, origins)
 
     @_translating
     def MI_createInstance(self, env, instance: CIMInstance) -> CIMInstanceName:

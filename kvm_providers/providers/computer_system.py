@@ -28,6 +28,7 @@ from typing import Any, Iterator, Optional
 import pywbem
 
 from kvm_providers.model import manage
+from kvm_providers.provider._fastcim import iter_keybindings
 from kvm_providers.virt import DomainNotFound, keys, lifecycle, list_domains, lookup_domain
 from kvm_providers.virt import jobs as vjobs
 from kvm_providers.virt.jobs_resolvers import SAVE_RESOLVER
@@ -128,30 +129,58 @@ class ComputerSystemProvider(VirtProvider):
                         continue  # undefined while we were listing
                 yield inst
 
-    def get_instance(self, env, model) -> Optional[Any]:
-        if not self.same_class(model["CreationClassName"], model.classname):
+    def _find(self, classname: str, ccn: Any, name: Any, state_wanted: bool
+              ) -> Optional[tuple[DomainRef, Optional[tuple[int, bool]]]]:
+        """(the domain a path names, its (state, saved) if `state_wanted`), None if the
+        path names none: what GetInstance reads, both ways (models and direct)."""
+        if not self.same_class(ccn, classname):
             return None
-        hit = keys.parse_cs_name(self.family(model.classname), model["Name"])
+        hit = keys.parse_cs_name(self.family(classname), name)
         if hit is None:
             return None
-        host, name = hit
-        known: Optional[tuple[int, bool]] = None
-        if wanted_in(model, _STATE_PROPS):
+        host, dname = hit
+        if state_wanted:
             # the lookup and the state in one guarded hop (issue 16)
-            found = lookup_with_state(host, name)
+            found = lookup_with_state(host, dname)
             if found is None:
                 return None
-            ref, known = found[0], (found[1], found[2])
-        else:
-            looked_up = lookup_domain(host, name)
-            if looked_up is None:
-                return None
-            ref = looked_up
+            return found[0], (found[1], found[2])
+        looked_up = lookup_domain(host, dname)
+        return None if looked_up is None else (looked_up, None)
+
+    def get_instance(self, env, model) -> Optional[Any]:
+        found = self._find(model.classname, model["CreationClassName"], model["Name"],
+                           bool(wanted_in(model, _STATE_PROPS)))
+        if found is None:
+            return None
         try:
-            self._fill(model, model, ref, known)
+            self._fill(model, model, *found)
         except DomainNotFound:
             return None
         return model
+
+    def get_direct(self, env, plan, path) -> Any:
+        """GetInstance written straight to CIM-XML (no model; issue 16): the keys as the
+        model path sets them (the path's values, in its order), then :meth:`_fill`'s
+        values in its order.  Paths the model keeps as given (a key value not a
+        string, the class spelled otherwise than declared) are left to the models."""
+        pairs = tuple(iter_keybindings(path))
+        if path.classname != plan.classname or any(type(v) is not str for _, v in pairs):
+            return NotImplemented
+        kb = path.keybindings
+        wanted = wanted_in(plan, _PROPS)
+        need_state = any(name in _STATE_PROPS for name, _ in wanted)
+        found = self._find(path.classname, kb.get("CreationClassName"), kb.get("Name"),
+                           need_state)
+        if found is None:
+            return None
+        try:
+            values = self._values(found[0], wanted, need_state, found[1])
+        except DomainNotFound:
+            return None
+        texts, _name = plan.keyed_in_order(*pairs)
+        write_values(texts, plan, values, tuple(name for name, _ in wanted))
+        return plan.instance_xml(texts)
 
     def not_found_reason(self, env, path, key) -> Optional[str]:
         """A virtual system whose Name names no domain: says so with libvirt's words

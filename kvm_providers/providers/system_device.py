@@ -10,6 +10,7 @@ from kvm_providers.virt.domain import lookup_with_xml
 from kvm_providers.model.kinds import KINDS
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
+from .common.base import VIRT_NS
 from .common.paths import cs_of_path, cs_path, device_path, element_of_path
 
 __all__ = ["SystemDeviceProvider", "get_providers"]
@@ -19,19 +20,26 @@ class SystemDeviceProvider(AssociationProvider):
     roles = (Role("GroupComponent", ["ComputerSystem"]),
              Role("PartComponent", [k.device_class for k in KINDS if k.device_class]))
 
-    def read_ahead_source(self, object_name) -> None:
+    def read_ahead_source(self, object_name) -> bool:
         """From a ComputerSystem the devices come from its domain's XML: read with the
-        lookup the source check makes, in one hop (issue 16)."""
+        lookup the source check makes, in one hop (issue 16).  The system exists if
+        the lookup found its domain: what its GetInstance finds it by (the class and
+        CreationClassName of a family's ComputerSystem, in any case; a Name that names
+        a domain of a host of the family; ComputerSystemProvider._find), in the
+        namespace its provider serves."""
         family = keys.family_of_class(object_name.classname)
         cls = object_name.classname.lower()
         name = object_name.keybindings.get("Name")
         ccn = object_name.keybindings.get("CreationClassName")
         if family is None or cls != f"{family}_computersystem".lower() \
                 or not isinstance(name, str) or not isinstance(ccn, str) or ccn.lower() != cls:
-            return      # not a system path the check will look up: nothing to read ahead
+            return False    # not a system path the check will look up: nothing to read ahead
         hit = keys.parse_cs_name(family, name)
-        if hit is not None:
-            lookup_with_xml(*hit)
+        if hit is None:
+            return False
+        found = lookup_with_xml(*hit)
+        return found is not None and (object_name.namespace or "").strip("/").lower() == \
+            VIRT_NS
 
     def related(self, env, side, path, family, keys_only) -> Iterable[Any]:
         if side == 0:

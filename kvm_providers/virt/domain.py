@@ -223,7 +223,8 @@ def state_and_saved(ref: DomainRef) -> tuple[int, bool]:
     if scope is None or host.in_process or _listed(host) or skey in scope or mkey in scope:
         state = domain_state(ref)[0]
         return state, state == libvirt.VIR_DOMAIN_SHUTOFF and has_managed_save(ref)
-    answer = host.submit(_ask_state, ref.dom, on=ref.dom).result()
+    with loop_held():       # no event-loop wake-ups per call (virt.loophold)
+        answer = host.submit(_ask_state, ref.dom, on=ref.dom).result()
     return _keep_state(scope, ref, *answer)
 
 
@@ -258,7 +259,8 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
             return (found,)
         return (found,) + _ask_state(found.dom)
 
-    first, *answer = host.submit(hop, on=conn).result()
+    with loop_held():       # no event-loop wake-ups per call (virt.loophold)
+        first, *answer = host.submit(hop, on=conn).result()
     if isinstance(first, libvirt.libvirtError):
         err = host.translate(first, f"looking up domain {name!r}")
         if not isinstance(err, DomainNotFound):
@@ -347,7 +349,7 @@ def fetch_xml_text(ref: DomainRef, flags: int, raw: bool = False) -> str:
         raise
 
 
-def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> None:
+def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> Optional[DomainRef]:
     """Read ahead what a request will read of the domain named `name`: its lookup and its
     XML, through a daemon in ONE guarded hop (``lookupByName`` then ``XMLDesc`` on one
     helper, one deadline), into the request scope, so that :func:`lookup_domain` and
@@ -355,21 +357,26 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> None:
     ComputerSystem checks its source - the lookup - and then reads the domain's XML:
     two hops before).
 
-    Answers nothing and raises nothing: a domain that does not exist is memoized as
-    such (as :func:`lookup_domain` memoizes it); any other failure leaves the scope as
-    it was, so that the request's own calls fail as they would have.  Does nothing
-    outside a request scope, for in-process drivers, or when the request has listed
-    the domains or looked this one up already.
+    Raises nothing: a domain that does not exist is memoized as such (as
+    :func:`lookup_domain` memoizes it); any other failure leaves the scope as it was,
+    so that the request's own calls fail as they would have.  Does nothing outside a
+    request scope, for in-process drivers, or when the request has listed the domains
+    or looked this one up already.  Returns the domain if the request's lookup of it
+    (made here or before) found it, else None (no such domain, or not read: a failure,
+    or nothing done), so that a caller may take a domain found for its existence; only
+    the request's own calls tell a failure from a domain that does not exist.
     """
     scope = current_scope()
     lkey = ("virt.lookup", host.label, host.generation, name)
-    if scope is None or host.in_process or _listed(host) or lkey in scope:
-        return
+    if scope is None or host.in_process or _listed(host):
+        return None
+    if lkey in scope:
+        return scope[lkey]
     flags = (0 if host.xml_secure_denied else XML_FLAGS) | (XML_INACTIVE if inactive else 0)
     try:
         conn = host.conn()
     except HostUnavailable:
-        return
+        return None
 
     def hop() -> tuple[Any, Any]:
         # On a helper (see lookup_with_state): errors come back as values.
@@ -382,19 +389,21 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> None:
             return ref, None     # asked again by domain_xml(), which raises as before
 
     try:
-        found, text = host.submit(hop, on=conn).result()
+        with loop_held():   # no event-loop wake-ups per call (virt.loophold)
+            found, text = host.submit(hop, on=conn).result()
     except HostUnavailable:
-        return
+        return None
     if isinstance(found, libvirt.libvirtError):
         if found.get_error_code() == _NO_DOMAIN:
             scope[lkey] = None
-        return
+        return None
     scope[lkey] = found
     if text is not None:
         try:
             scope[_xml_key(found, inactive)] = DomainXML(found, parse_xml(text), inactive)
         except etree.XMLSyntaxError:
             pass
+    return found
 
 
 def _xml_key(ref: DomainRef, inactive: bool) -> tuple:

@@ -10,16 +10,23 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 from collections import Counter
+from typing import Any, Optional
 
 import pytest
-from pywbem import CIMInstanceName
+from pywbem import CIMError, CIMInstance, CIMInstanceName
 
+from kvm_providers.cimom import pull
+from kvm_providers.cimom.dispatcher import Dispatcher
 from kvm_providers.cimom.providers import Operations
+from kvm_providers.cimxml.reader import Param, Request
+from kvm_providers.provider import CIMProvider2, request_scope
+from kvm_providers.provider import model as model_module
 from kvm_providers.provider._fastcim import new_path
 from kvm_providers.virt import link as link_module
 from kvm_providers.virt.errors import HostUnavailable
 
 from .harness import Harness
+from .test_cost import _operations
 
 VIRT = "root/virt"
 
@@ -193,3 +200,207 @@ def test_typed_paths_of_declared_string_keys_are_copies(monkeypatch):
     keyless = ops.typed_path(CIMInstanceName("KVM_ComputerSystem"), VIRT)
     assert keyless == CIMInstanceName("KVM_ComputerSystem", namespace=VIRT)
     assert not keyless.keybindings
+
+
+# -- stop 22: GetInstance without the instance model -------------------------------------
+
+#: PropertyLists of a GetInstance: every property, none, state and not, keys named,
+#: a property the class lacks, names in another case.
+GET_PLISTS: list[Optional[list[str]]] = [
+    None, [], ["EnabledState", "Name", "NoSuchProperty"], ["ElementName", "UUID"],
+    ["requestedstate", "OtherIdentifyingInfo", "IdentifyingDescriptions", "Caption"],
+    ["CreationClassName"], ["OperationalStatus", "HealthState", "OperatingStatus"]]
+
+
+def _get_request(path: CIMInstanceName, plist: Optional[list[str]], origin: bool) -> Request:
+    params = {"instancename": Param("InstanceName", path)}
+    if plist is not None:
+        params["propertylist"] = Param("PropertyList", plist)
+    if origin:
+        params["includeclassorigin"] = Param("IncludeClassOrigin", "TRUE")
+    return Request("1", "1.0", True, "GetInstance", VIRT, params)
+
+
+def _answer(dispatcher: Dispatcher, req: Request) -> tuple[str, Any]:
+    """("ok", the response text) or ("error", (status code, description))."""
+    try:
+        with request_scope():
+            return "ok", "".join(dispatcher.execute(req))
+    except CIMError as exc:
+        return "error", (exc.status_code, exc.status_description)
+
+
+def _paths(names: list[str]) -> list[CIMInstanceName]:
+    """Paths of the systems `names` as clients send them (no namespace), and paths that
+    name nothing or that the models keep as given."""
+    paths = [CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                    "Name": n}) for n in names]
+    first = names[0]
+    paths += [
+        CIMInstanceName("KVM_ComputerSystem", {"Name": first,
+                                               "CreationClassName": "KVM_ComputerSystem"}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "kvm_computersystem",
+                                               "Name": first}),
+        CIMInstanceName("kvm_computersystem", {"CreationClassName": "KVM_ComputerSystem",
+                                               "Name": first}),
+        CIMInstanceName("KVM_ComputerSystem", {"creationclassname": "KVM_ComputerSystem",
+                                               "NAME": first}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                               "Name": first, "SystemName": "extra"}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                               "Name": "no-such-guest"}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "LXC_ComputerSystem",
+                                               "Name": first}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                               "Name": 42}),
+        CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem"}),
+        CIMInstanceName("KVM_ComputerSystem", {"Name": first})]
+    return paths
+
+
+def _compare_get(ops: Operations, names: list[str], monkeypatch) -> int:
+    """Every path of `_paths`, PropertyList and IncludeClassOrigin: the dispatcher's
+    answer (text or error) with the direct GetInstance is the model path's, byte for
+    byte; the number of instances compared."""
+    dispatcher = Dispatcher(ops, pull.PullManager(), "localhost")
+    seen = 0
+    for path in _paths(names):
+        for plist in GET_PLISTS:
+            for origin in (False, True):
+                req = _get_request(path, plist, origin)
+                new = _answer(dispatcher, req)
+                with monkeypatch.context() as m:
+                    m.setattr(CIMProvider2, "MI_getInstanceXml",
+                              lambda *args, **kwargs: None)
+                    old = _answer(dispatcher, req)
+                assert new == old, (path, plist, origin)
+                seen += new[0] == "ok"
+    return seen
+
+
+def test_get_instance_without_a_model_answers_as_the_model_on_the_test_driver(layer, node_uri,
+                                                                          monkeypatch):
+    """The fixture node (running, paused and shut-off systems): GetInstance of a
+    ComputerSystem written straight from its values is the model path's answer byte for
+    byte, with and without a PropertyList and class origins; the same errors for paths
+    that name nothing or lack a key."""
+    ops = _operations(layer, node_uri)
+    names = sorted({p["Name"] for p in ops.enum_instance_names(VIRT, "KVM_ComputerSystem")})
+    assert len(names) >= 3
+    assert _compare_get(ops, names, monkeypatch) >= len(names) * len(GET_PLISTS) * 2
+
+
+@pytest.mark.libvirtd
+def test_get_instance_without_a_model_answers_as_the_model_through_a_daemon(layer, daemon,
+                                                                       monkeypatch):
+    """The same through a private libvirtd (the lookup and the state in one hop)."""
+    ops = _operations(layer, daemon.uri("qemu"))
+    assert _compare_get(ops, ["guest0000", "guest0001"], monkeypatch) >= 2 * len(GET_PLISTS)
+
+
+@pytest.mark.parametrize("plist", [None, ["EnabledState"], []])
+def test_get_instance_builds_no_instance_model(layer, node_uri, monkeypatch, plist):
+    """A GetInstance of a ComputerSystem (the dispatcher's, as a client's request) builds
+    no instance model and no CIMInstance (a model and its copy before, 2 per request)."""
+    ops = _operations(layer, node_uri)
+    dispatcher = Dispatcher(ops, pull.PullManager(), "localhost")
+    name = next(iter(ops.enum_instance_names(VIRT, "KVM_ComputerSystem")))["Name"]
+    path = CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                  "Name": name})
+    req = _get_request(path, plist, False)
+    assert _answer(dispatcher, req)[0] == "ok"
+    made: Counter = Counter()
+    _count(monkeypatch, model_module.InstanceModel, "__init__", made, "models")
+    _count(monkeypatch, model_module.InstanceModel, "copy", made, "models")
+    _count(monkeypatch, CIMInstance, "__init__", made, "instances")
+    kind, text = _answer(dispatcher, req)
+    assert kind == "ok" and f"<VALUE>{name}</VALUE>" in text
+    assert made["models"] == made["instances"] == 0, made
+
+
+# -- stop 22: the source check of an association without a GetInstance ------------------
+
+def _assoc_answer(ops: Operations, path: CIMInstanceName) -> tuple[str, Any]:
+    """("ok", the sorted paths) or ("error", (status code, description)) of
+    AssociatorNames SystemDevice from `path`, as the embedded server runs it."""
+    try:
+        with request_scope():
+            return "ok", sorted(str(p) for p in ops.associator_names(
+                path, "KVM_SystemDevice", None, None, None, None, VIRT))
+    except CIMError as exc:
+        return "error", (exc.status_code, exc.status_description)
+
+
+@pytest.mark.libvirtd
+def test_association_from_a_system_checks_its_source_without_a_get_instance(layer, daemon,
+                                                                          monkeypatch):
+    """AssociatorNames SystemDevice from a ComputerSystem through libvirtd: the read of
+    the domain (its lookup and XML, one hop) tells that the source exists, so the check
+    asks no GetInstance of it through the CIMOM handle (1 per request before); the
+    answers, and the errors for sources that name nothing (CIM_ERR_NOT_FOUND) or lack
+    a key, are those of the check through GetInstance, for every spelling of a path."""
+    from kvm_providers.cimom.providers import EmbeddedCIMOMHandle
+    from kvm_providers.providers.system_device import SystemDeviceProvider
+    ops = _operations(layer, daemon.uri("qemu"))
+    paths = [p for p in _paths(["guest0000", "guest0001"])
+             if p.classname == "KVM_ComputerSystem"]
+    for p in paths:
+        p.namespace = VIRT
+    gets: Counter = Counter()
+    _count(monkeypatch, EmbeddedCIMOMHandle, "GetInstance", gets, "GetInstance")
+    new = [_assoc_answer(ops, p) for p in paths]
+    found = sum(kind == "ok" for kind, _ in new)
+    assert found >= 4 and all(len(x) >= 10 for kind, x in new if kind == "ok")
+    assert {x[0] for kind, x in new if kind == "error"} >= {6}
+    # a GetInstance only for the paths whose source the read did not find
+    assert gets["GetInstance"] == len(paths) - found, (gets, new)
+    real = SystemDeviceProvider.read_ahead_source
+
+    def read_only(self, path):
+        real(self, path)
+        return False                # the check's GetInstance after the read, as before
+    monkeypatch.setattr(SystemDeviceProvider, "read_ahead_source", read_only)
+    gets.clear()
+    old = [_assoc_answer(ops, p) for p in paths]
+    assert gets["GetInstance"] == len(paths)
+    assert new == old
+
+
+# -- stop 22: libvirt's event loop held still during a small request's hop -----------------
+
+@pytest.mark.libvirtd
+def test_small_requests_leave_the_event_loop_parked(layer, daemon, monkeypatch):
+    """GetInstance and AssociatorNames through libvirtd hold libvirt's event loop out of
+    poll while their hop runs (virt.loophold): each call of the hop no longer wakes the
+    loop thread (2 wake-ups per call, each an iteration of the loop taking the GIL: 60
+    requests made 200 or more iterations before).  While requests follow each other the
+    loop stays parked; it runs an iteration at least every MAX_PARK seconds."""
+    import time
+
+    import libvirt
+
+    from kvm_providers.virt import loophold
+    ops = _operations(layer, daemon.uri("qemu"))
+    dispatcher = Dispatcher(ops, pull.PullManager(), "localhost")
+    reqs = [_get_request(CIMInstanceName("KVM_ComputerSystem",
+                                         {"CreationClassName": "KVM_ComputerSystem",
+                                          "Name": f"guest000{i}"}), None, False)
+            for i in range(2)]
+    for req in reqs:
+        assert _answer(dispatcher, req)[0] == "ok"
+    iterations: Counter = Counter()
+    real = libvirt.virEventRunDefaultImpl
+
+    def counting() -> int:
+        iterations["loop"] += 1
+        return real()
+    monkeypatch.setattr(libvirt, "virEventRunDefaultImpl", counting)
+    n = 30
+    started = time.monotonic()
+    for i in range(n):
+        assert _answer(dispatcher, reqs[i % 2])[0] == "ok"
+        assert _assoc_answer(ops, _cs(f"guest000{i % 2}"))[0] == "ok"
+    elapsed = time.monotonic() - started
+    # the loop's own rhythm (one iteration per MAX_PARK at most while held), not per call
+    assert iterations["loop"] <= elapsed / loophold.MAX_PARK + 4, (iterations, elapsed)
+    assert iterations["loop"] < n, iterations

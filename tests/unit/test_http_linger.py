@@ -173,3 +173,62 @@ def test_a_client_that_closes_while_the_worker_lingers_is_released(server):
 def test_the_server_lingers_only_briefly():
     """The embedded server's linger: a worker is held idle a few milliseconds at most."""
     assert 0 < http_module.LINGER <= 0.005
+
+
+# -- the worker's socket stays non-blocking (issue 16, stop 22) -------------------------------
+
+def test_kept_alive_requests_switch_no_socket_mode(server, monkeypatch):
+    """A worker serving back-to-back requests on a plain connection leaves its socket
+    non-blocking: it waits for the next request with one poll and writes its answers at
+    once, without switching the socket into timeout mode and back (two ioctl(FIONBIO)
+    per request and one more per hand-off before, and a poll before every send)."""
+    switches: list[str] = []
+    for name in ("settimeout", "setblocking"):
+        real = getattr(socket.socket, name)
+
+        def counting(sock, value, _real=real, _name=name):
+            try:
+                if sock.getsockname()[1] == server.port:    # the server's side only
+                    switches.append(_name)
+            except OSError:
+                pass
+            return _real(sock, value)
+        monkeypatch.setattr(socket.socket, name, counting)
+    with server.connect() as s:
+        for i in range(10):
+            s.sendall(post(b"r%d" % i))
+            assert response(s) == (200, b"got r%d" % i)
+            if i == 0:
+                del switches[:]     # the accept made the socket non-blocking
+    assert server.started == 1
+    assert switches == [], switches
+
+
+def test_a_response_nobody_reads_still_times_out():
+    """A response larger than the socket takes at once, to a client that does not read:
+    the rest is written within request_timeout as before, then the connection is closed
+    and the worker is free for the next client."""
+    big = b"x" * (32 << 20)
+    srv = Server(workers=1, linger=0.0)
+    srv.http.request_timeout = 1.0
+    srv.http.app = lambda req: HTTPResponse(200, [("Content-Type", "text/plain")],
+                                            big if req.body == b"big" else b"got " + req.body)
+    try:
+        stuck = srv.connect()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.sendall(post(b"big"))
+        started = time.monotonic()
+        deadline = started + 30
+        while srv.http._busy == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert srv.http._busy == 1                  # writing, the client not reading
+        while srv.http._busy and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert srv.http._busy == 0                  # the worker gave up on the client
+        assert time.monotonic() - started < 20
+        with srv.connect() as s:                    # and serves the next one
+            s.sendall(post(b"y"))
+            assert response(s) == (200, b"got y")
+        stuck.close()
+    finally:
+        srv.http.stop()

@@ -95,21 +95,30 @@ class VirtProvider(CIMProvider2):
                tuple(iter_keybindings(object_name)))
         if scope is not None and key in scope:
             err = scope[key]
+        elif self.read_ahead_source(object_name):
+            err = None      # the read found the source: no GetInstance of it (issue 16)
         else:
-            self.read_ahead_source(object_name)
             err = self._source_error(env, object_name, self._lacks_key(object_name))
             if scope is not None:
                 scope[key] = err
         if err is not None:
             raise CIMError(err.status_code, err.status_description)
 
-    def read_ahead_source(self, object_name: CIMInstanceName) -> None:
+    def read_ahead_source(self, object_name: CIMInstanceName) -> bool:
         """Called before the source check looks `object_name` up: a provider that will
         read what the check reads and more (the domain's XML, beside its lookup) reads
         it ahead here, in one guarded hop with the check's calls
-        (:func:`kvm_providers.virt.domain.lookup_with_xml`).  It must neither answer
-        nor raise: the check and the association then find their reads in the request
-        scope, or make them as before, with the same errors.  The default reads nothing."""
+        (:func:`kvm_providers.virt.domain.lookup_with_xml`).  It must not raise: the
+        check and the association then find their reads in the request scope, or make
+        them as before, with the same errors.
+
+        True if the read found the source, exactly where a GetInstance of
+        `object_name` (by the provider of its class) would find it: the check then
+        asks no GetInstance (issue 16: a whole GetInstance through the CIMOM handle
+        was a sixth of an AssociatorNames).  False: the check asks the GetInstance,
+        whose answer (an error for a source that is missing, or that the read could
+        not tell) is the association's.  The default reads nothing (False)."""
+        return False
 
     def _lacks_key(self, object_name: CIMInstanceName) -> bool:
         """True if `object_name` lacks a key of its class (per the schema)."""
