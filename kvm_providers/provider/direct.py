@@ -185,6 +185,23 @@ class DirectPlan:
         row = self._rows[lk]
         return row[5], row[6]
 
+    def unchecked(self, lk: str) -> bool:
+        """True if a value of wanted property `lk` (folded) meets no ValueMap check and its
+        text is the writer's property text: a scalar, not an embedded object."""
+        row, pspec, _conv, exact, allowed, _raw, _texts, _lists = self._rows[lk]
+        return allowed is None and exact is not None and self._text_of is W.property_text
+
+    def string_row(self, lk: str) -> Optional[tuple[str, Any, str, int]]:
+        """(start tag, formatter, end tag, how many texts :meth:`text` remembers) of wanted
+        property `lk` when it is a plain string (no ValueMap, a scalar, no embedded
+        object): :meth:`text` of a ``str`` value ``v`` is then ``start + formatter(v) +
+        end`` (the writer's property text), for callers writing it in place (the compiled
+        table writers); else None."""
+        if not self.unchecked(lk) or self._rows[lk][3] is not str:
+            return None
+        start, end, fmt, _texts = self._rows[lk][0]
+        return start, fmt, end, W.TEXTS_PER_PROPERTY
+
     def _origins(self) -> dict[str, str]:
         return {lk: p.class_origin for lk, p in self.spec.props.items()}
 

@@ -102,6 +102,13 @@ class View:
         view = subs[tag] = None if child is None else View(child)
         return view
 
+    def children(self) -> dict:
+        """{tag: first child element of that tag} (elements only), indexed once: for a
+        single tag, ``children().get(tag)`` is ``find(tag)`` without the call (compiled
+        table writers look several tags up per device; issue 16).  Not to be changed."""
+        kids = self._kids
+        return kids if kids is not None else self._index()
+
     def find(self, path: str) -> Any:
         kids = self._kids if self._kids is not None else self._index()
         node = kids.get(path, _UNSEEN)

@@ -184,6 +184,11 @@ _ELEMENTS = [
     "<disk device='cdrom'><target dev='hdc'/><size n='junk'/><address/></disk>",
     "<disk><driver cache='none'/><shareable/><address type='drive' unit='0'/></disk>",
     "<disk/>",
+    # Paths of two steps (stop 22): the first step missing, the last missing, both there;
+    # strings to escape; a value of another type for a string property.
+    "<disk device='cdrom'><bandwidth><inbound unit='a&amp;b&lt;c'/></bandwidth>"
+    "<virtualport/><target dev='v&quot;x' bus='&gt;'/><!-- c --><readonly/></disk>",
+    "<disk type='x'><virtualport><parameters id='p1'/></virtualport><bandwidth/></disk>",
 ]
 
 
@@ -212,6 +217,9 @@ def _hand_table():
         "HostResource": Computed(lambda el, ctx: [el.get("type")] if el.get("type") else None),
         "AddressValues": Computed(address_values),
         "ElementName": Computed(lambda el, ctx: None),
+        "AllocationUnits": Attr("bandwidth/inbound", "unit"),
+        "PoolID": Attr("virtualport/parameters", "id", default="none"),
+        "OtherResourceType": Computed(lambda el, ctx: 5 if el.get("device") else None),
     }
 
 
@@ -238,6 +246,13 @@ def test_compiled_table_writes_what_the_row_loop_writes(plist):
             want = plan.instance_xml(texts)
             for arg in (el, View(el)):
                 assert table_instance_xml(plan.keyed(f"x/{i}")[0], plan, table, arg) == want
+    # More new strings than a property remembers texts of (stop 22: written in place).
+    for i in range(100):
+        el = etree.fromstring(f"<disk><target dev='vd{i}&amp;' bus='b{i}'/></disk>")
+        texts, _name = plan.keyed(f"x/{i}")
+        write_from_table(texts, plan, table, el)
+        assert table_instance_xml(plan.keyed(f"x/{i}")[0], plan, table, el) == \
+            plan.instance_xml(texts)
     # Every property of the table is written or NULL: nothing left out or doubled.
     if plist is None:
         full = table_instance_xml(plan.keyed("x/0")[0], plan, table,
@@ -335,3 +350,47 @@ def test_device_ids_read_the_first_child_as_find_does(kind, text, devid):
     from kvm_providers.model.kinds import KINDS
     el = etree.fromstring(text)
     assert {k.name: k for k in KINDS}[kind].devid(el) == devid
+
+
+# -- stop 22: fewer Python-level steps per device in the compiled table writer ----------
+
+def test_compiled_table_writer_looks_tags_up_and_writes_strings_in_place(monkeypatch):
+    """Counted (issue 16, stop 22): the compiled writer finds a child by its tag in the
+    View's index, not through View.find (a call per lookup), and writes a new plain
+    string (no ValueMap) without DirectPlan.text (three calls per value); an element
+    test of a boolean is one of two texts.  The old writer called View.find for every
+    tag and text() for every string not met before."""
+    from lxml import etree
+
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.providers.common.instances import table_instance_xml
+    from kvm_providers.schema import default_schema
+    from kvm_providers.virt.mapping import View
+    finds: list[str] = []
+    texts_of: list[tuple[str, object]] = []
+    real_find, real_text = View.find, DirectPlan.text
+
+    def find(self, path):
+        import sys
+        if sys._getframe(1).f_code.co_filename.startswith("<table writer"):
+            finds.append(path)
+        return real_find(self, path)
+
+    def text(self, lk, value):
+        texts_of.append((lk, value))
+        return real_text(self, lk, value)
+    monkeypatch.setattr(View, "find", find)
+    monkeypatch.setattr(DirectPlan, "text", text)
+    cached = DirectPlan.of(default_schema(), VIRT, "KVM_DiskResourceAllocationSettingData",
+                           None)
+    plan = DirectPlan(cached.spec, cached.wanted, False)    # compiled with the counters
+    table = _hand_table()
+    for i in range(50):
+        el = etree.fromstring(f"<disk><driver name='d{i}'/><target dev='vd{i}'/>"
+                              f"<readonly/></disk>")
+        table_instance_xml(plan.keyed(f"x/{i}")[0], plan, table, el)
+    assert [p for p in finds if "/" not in p] == []
+    # Strings reach text() no more (the constants' texts at compile time aside).
+    assert [(lk, v) for lk, v in texts_of if type(v) is str and
+            plan.string_row(lk) is not None] == []
+    assert [lk for lk, v in texts_of if lk == "readonly"] in ([], ["readonly"] * 2)
