@@ -314,7 +314,8 @@ def test_string_arrays_remembered_only_as_lists_of_str():
         assert model_text([["x"]]) == model_text([["x"]])
 
 
-@pytest.mark.parametrize("value", ["guest0001/vda", "a&b<c>'\"/x", "gäst/ß", "", " x "])
+@pytest.mark.parametrize("value", ["guest0001/vda", "a&b<c>'\"/x", "gäst/ß", "", " x ",
+                                   "a\x01b\ufffe", "Kvm0Key0Mark"])
 def test_one_string_key_written_as_the_loop_writes_it(value):
     """keyed()'s short way for a class whose one key is a string (the settings'
     InstanceID) writes the key texts of the general loop (which a str subclass takes)
@@ -394,3 +395,36 @@ def test_compiled_table_writer_looks_tags_up_and_writes_strings_in_place(monkeyp
     assert [(lk, v) for lk, v in texts_of if type(v) is str and
             plan.string_row(lk) is not None] == []
     assert [lk for lk, v in texts_of if lk == "readonly"] in ([], ["readonly"] * 2)
+
+
+def test_one_key_and_new_string_lists_written_without_the_general_calls(monkeypatch):
+    """Counted (stop 22): keyed()'s one string key escapes its value once for both texts,
+    calling neither property_text nor keybinding_xml per instance; a new string list
+    (HostResource) is written without property_text's memo lookup, which fails with a
+    caught TypeError for every list.  The texts are checked against the general way in
+    test_one_string_key_written_as_the_loop_writes_it and the model comparisons."""
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.schema import default_schema
+    calls: list[str] = []
+    real_prop, real_kb = W.property_text, W.keybinding_xml
+
+    def prop(row, value):
+        calls.append("property_text")
+        return real_prop(row, value)
+
+    def kb(name, value):
+        calls.append("keybinding_xml")
+        return real_kb(name, value)
+    monkeypatch.setattr(W, "property_text", prop)
+    monkeypatch.setattr(W, "keybinding_xml", kb)
+    cached = DirectPlan.of(default_schema(), VIRT, "KVM_DiskResourceAllocationSettingData",
+                           None)
+    plan = DirectPlan(cached.spec, cached.wanted, False)     # made with the counters
+    del calls[:]
+    for i in range(20):
+        texts, name = plan.keyed(f"guest{i}/vda")
+        assert texts == {"instanceid": real_prop(plan._rows["instanceid"][0],
+                                                 f"guest{i}/vda")}
+        assert plan.text("hostresource", [f"/images/guest{i}.img"]) == real_prop(
+            plan._rows["hostresource"][0], [f"/images/guest{i}.img"])
+    assert calls == []
