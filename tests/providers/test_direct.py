@@ -193,7 +193,7 @@ _ELEMENTS = [
 
 
 def _hand_table():
-    from kvm_providers.virt.mapping import Attr, Computed, Const, Enum, Exists, Text
+    from kvm_providers.virt.mapping import Attr, AttrNames, Computed, Const, Enum, Exists, Text
 
     def address_values(el, ctx):
         a = el.find("address")
@@ -216,6 +216,7 @@ def _hand_table():
         "EmulatedType": Enum(Attr("", "device"), {"disk": 0, "cdrom": 1}, missing=0),
         "HostResource": Computed(lambda el, ctx: [el.get("type")] if el.get("type") else None),
         "AddressValues": Computed(address_values),
+        "AddressProperties": AttrNames("address"),
         "ElementName": Computed(lambda el, ctx: None),
         "AllocationUnits": Attr("bandwidth/inbound", "unit"),
         "PoolID": Attr("virtualport/parameters", "id", default="none"),
@@ -428,3 +429,66 @@ def test_one_key_and_new_string_lists_written_without_the_general_calls(monkeypa
         assert plan.text("hostresource", [f"/images/guest{i}.img"]) == real_prop(
             plan._rows["hostresource"][0], [f"/images/guest{i}.img"])
     assert calls == []
+
+
+@pytest.mark.parametrize("text", [
+    "<disk><address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x0'/></disk>",
+    "<disk><address/></disk>", "<disk/>", "<disk><!-- a --><address x:y='1' z='&amp;' "
+    "xmlns:x='urn:x'/><address type='drive'/></disk>"])
+def test_address_fields_read_what_the_functions_read(text):
+    """AddressProperties / AddressValues as mapping.AttrNames (stop 22: read in place by
+    the compiled writer) read what the kinds' functions read before - the first
+    <address>'s attribute names and values in order, None without one or without
+    attributes - from the element and from a View, by read, reader and the compiled
+    writer."""
+    from lxml import etree
+
+    from kvm_providers.model.kinds.base import COMMON_DEVICE
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.providers.common.instances import table_instance_xml, write_from_table
+    from kvm_providers.schema import default_schema
+    from kvm_providers.virt.mapping import View
+    el = etree.fromstring(text)
+    a = el.find("address")
+    want = {"AddressProperties": None if a is None or not a.attrib else list(a.attrib.keys()),
+            "AddressValues": None if a is None or not a.attrib else list(a.attrib.values())}
+    for name, value in want.items():
+        field = COMMON_DEVICE[name]
+        for arg in (el, View(el)):
+            assert field.read(arg) == value and field.reader()(arg, None) == value
+    plan = DirectPlan.of(default_schema(), VIRT, "KVM_DiskResourceAllocationSettingData",
+                         None)
+    table = {n: COMMON_DEVICE[n] for n in want}
+    texts = plan.keyed("x/1")[0]
+    write_from_table(texts, plan, table, el)
+    assert table_instance_xml(plan.keyed("x/1")[0], plan, table, el) == \
+        plan.instance_xml(texts)
+    for name, value in want.items():
+        assert (texts.get(name.lower()) is None) == (value is None)
+
+
+def test_address_fields_need_no_find_per_device(monkeypatch):
+    """Counted (stop 22): the compiled writer reads AddressProperties and AddressValues of
+    a device with no View.find call (the old Computed functions: one each)."""
+    from lxml import etree
+
+    from kvm_providers.model.kinds.base import COMMON_DEVICE
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.providers.common.instances import table_instance_xml
+    from kvm_providers.schema import default_schema
+    from kvm_providers.virt.mapping import View
+    finds: list[str] = []
+    real_find = View.find
+
+    def find(self, path):
+        finds.append(path)
+        return real_find(self, path)
+    monkeypatch.setattr(View, "find", find)
+    plan = DirectPlan.of(default_schema(), VIRT, "KVM_DiskResourceAllocationSettingData",
+                         None)
+    table = {n: COMMON_DEVICE[n] for n in ("AddressProperties", "AddressValues")}
+    el = etree.fromstring("<disk><address type='pci' slot='0x06'/></disk>")
+    for i in range(10):
+        assert "<VALUE>0x06</VALUE>" in table_instance_xml(plan.keyed(f"x/{i}")[0], plan,
+                                                             table, el)
+    assert finds == []

@@ -245,6 +245,9 @@ def _compile_table(plan: Any, table: Mapping[str, Any]) -> Any:
             continue
         elif how[0] == "exists":
             lines.append(f"    v = {node} is not None")
+        elif how[0] in ("attrnames", "attrvalues"):
+            lines.append(f"    v = None if {node} is None else ({node}."
+                         f"{'keys' if how[0] == 'attrnames' else 'values'}() or None)")
         else:
             _kind, path, attr, conv, default = how
             lines.append(f"    v = view.get({attr!r})" if not path else
