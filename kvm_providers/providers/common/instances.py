@@ -262,7 +262,8 @@ def _compile_table(plan: Any, table: Mapping[str, Any]) -> Any:
         if plain is not None and known is not None:
             # A plain string property (paths, MACs, Parent ids: mostly new values): the
             # text that text() makes of a str, without its calls; remembered alike.
-            ns[f"K{i}"], ns[f"S{i}"], ns[f"F{i}"], ns[f"E{i}"], ns[f"L{i}"] = known, *plain
+            ns[f"K{i}"] = known
+            ns[f"S{i}"], ns[f"F{i}"], ns[f"E{i}"], ns[f"L{i}"] = plain
             lines += ["        if type(v) is str:",
                       f"            t = K{i}.get(v)",
                       "            if t is None:",
