@@ -97,15 +97,29 @@ class DirectPlan:
         self._head = W.instance_head(spec.name)
         self._name_head = W.instancename_head(spec.name)
         self._keys = tuple((k.casefold(), spec.props[k.casefold()]) for k in spec.key_names)
-        #: (folded name, text row, name) of a class whose one key is a string property
-        #: without a ValueMap, for the short way of keyed(); else None.
-        self._one_key: Optional[tuple[str, tuple, str]] = None
+        #: (folded name, the property text before and after the escaped value, the
+        #: INSTANCENAME's text before and after it) of a class whose one key is a string
+        #: property without a ValueMap, for the short way of keyed(); else None.
+        self._one_key: Optional[tuple[str, str, str, str, str]] = None
         if len(self._keys) == 1:
             lk, pspec = self._keys[0]
             row = self._rows.get(lk)
             if row is not None and pspec.type == "string" and not pspec.is_array and \
                     not pspec.embedded_object and row[4] is None and row[3] is str:
-                self._one_key = (lk, row[0], pspec.name)
+                self._one_key = self._split_key(lk, row[0], pspec.name)
+
+    def _split_key(self, lk: str, row: tuple, name: str
+                   ) -> Optional[tuple[str, str, str, str, str]]:
+        """keyed()'s short way for the one string key `name`: the writer's property text
+        and key binding of a value are each a fixed text around the value's escaped text
+        (``W.esc``), found here by writing a plain marker; None if they are not."""
+        mark = "Kvm0Key0Mark"
+        prop = W.property_text((row[0], row[1], row[2], None), mark)
+        inst = self._name_head + W.keybinding_xml(name, mark) + "</INSTANCENAME>"
+        if prop.count(mark) != 1 or inst.count(mark) != 1:
+            return None
+        (p0, _m, p1), (n0, _m, n1) = prop.partition(mark), inst.partition(mark)
+        return lk, p0, p1, n0, n1
 
     @classmethod
     def of(cls, schema: Schema, namespace: str, classname: str,
@@ -157,7 +171,12 @@ class DirectPlan:
                 raise ValueError(f"{self.classname}.{pspec.name}: {exc}") from None
         if allowed is not None and (pspec.is_array or typed not in allowed):
             check_values(self.classname, pspec.name, pspec.values, pspec.is_array, typed)
-        text = self._text_of(row, typed)
+        if lists is not None and self._text_of is W.property_text:
+            # What property_text writes of a list, without its failed memo lookup (a
+            # caught TypeError per new HostResource, stop 22).
+            text = row[0] + row[2](typed) + row[1]
+        else:
+            text = self._text_of(row, typed)
         # Remembered by the raw value once it converted and passed the check (a value
         # refused under KVM_PROVIDERS_STRICT_MODELS never gets here).
         if texts is not None and len(texts) < W.TEXTS_PER_PROPERTY:
@@ -185,6 +204,23 @@ class DirectPlan:
         row = self._rows[lk]
         return row[5], row[6]
 
+    def unchecked(self, lk: str) -> bool:
+        """True if a value of wanted property `lk` (folded) meets no ValueMap check and its
+        text is the writer's property text: a scalar, not an embedded object."""
+        row, pspec, _conv, exact, allowed, _raw, _texts, _lists = self._rows[lk]
+        return allowed is None and exact is not None and self._text_of is W.property_text
+
+    def string_row(self, lk: str) -> Optional[tuple[str, Any, str, int]]:
+        """(start tag, formatter, end tag, how many texts :meth:`text` remembers) of wanted
+        property `lk` when it is a plain string (no ValueMap, a scalar, no embedded
+        object): :meth:`text` of a ``str`` value ``v`` is then ``start + formatter(v) +
+        end`` (the writer's property text), for callers writing it in place (the compiled
+        table writers); else None."""
+        if not self.unchecked(lk) or self._rows[lk][3] is not str:
+            return None
+        start, end, fmt, _texts = self._rows[lk][0]
+        return start, fmt, end, W.TEXTS_PER_PROPERTY
+
     def _origins(self) -> dict[str, str]:
         return {lk: p.class_origin for lk, p in self.spec.props.items()}
 
@@ -200,10 +236,10 @@ class DirectPlan:
         if one is not None and len(values) == 1 and type(values[0]) is str:
             # The one string key with no ValueMap (the settings' InstanceID): what the
             # loop below makes of it, without the loop (a RASD's key was 2.5 us).
-            lk, row, name = one
-            value = values[0]
-            return ({lk: W.property_text(row, value)},
-                    self._name_head + W.keybinding_xml(name, value) + "</INSTANCENAME>")
+            # The value escaped once for both texts (stop 22).
+            lk, p0, p1, n0, n1 = one
+            value = W.esc(values[0])
+            return {lk: p0 + value + p1}, n0 + value + n1
         return self.keyed_in_order(*((pspec.name, value) for (_lk, pspec), value
                                      in zip(self._keys, values, strict=True)))
 

@@ -37,7 +37,8 @@ from lxml import etree
 from .errors import VirtError
 from .units import libvirt_unit_bytes
 
-__all__ = ["View", "Field", "Reader", "Attr", "Text", "Exists", "AttrList", "Enum", "Const", "Computed",
+__all__ = ["View", "Field", "Reader", "Attr", "Text", "Exists", "AttrList", "AttrNames", "Enum",
+           "Const", "Computed",
            "MemoryKiB", "NotWritable", "read_props", "apply_props", "Table", "ensure_path",
            "to_int"]
 
@@ -101,6 +102,13 @@ class View:
         child = kids.get(tag)
         view = subs[tag] = None if child is None else View(child)
         return view
+
+    def children(self) -> dict:
+        """{tag: first child element of that tag} (elements only), indexed once: for a
+        single tag, ``children().get(tag)`` is ``find(tag)`` without the call (compiled
+        table writers look several tags up per device; issue 16).  Not to be changed."""
+        kids = self._kids
+        return kids if kids is not None else self._index()
 
     def find(self, path: str) -> Any:
         kids = self._kids if self._kids is not None else self._index()
@@ -225,7 +233,8 @@ class Field(abc.ABC):
         field in place, without a call (issue 16: the call per field was a good part of
         a RASD's table read): ``("attr", path, attribute, converter or None, default)``
         for a value read as :class:`Attr` reads it, ``("exists", path)`` as
-        :class:`Exists` does; None (the default): call :meth:`reader`.  A subclass
+        :class:`Exists` does, ``("attrnames" | "attrvalues", path)`` as
+        :class:`AttrNames` does; None (the default): call :meth:`reader`.  A subclass
         overriding :meth:`read` is read through its reader."""
         return None
 
@@ -545,6 +554,35 @@ class Computed(Field):
         if self.writer is None:
             raise NotWritable("computed property")
         self.writer(el, value, ctx)
+
+
+class AttrNames(Field):
+    """The attribute names (`values`: the values) of the element at `path` in document
+    order, as a list; None without that element or without attributes (a device's
+    ``<address>``: AddressProperties, AddressValues).  Read-only.
+
+    A field of its own, not a Computed function, so that a compiled table read takes it
+    in place (:meth:`inline`; issue 16, stop 22)."""
+
+    __slots__ = ("path", "values")
+    writable = False
+
+    def __init__(self, path: str, values: bool = False):
+        self.path, self.values = path, values
+
+    def read(self, el, ctx=None):
+        node = _find(el, self.path)
+        if node is None:
+            return None
+        # The element's own lists (lxml: attrib.keys() / .values() alike, no proxy).
+        return (node.values() if self.values else node.keys()) or None
+
+    def inline(self) -> Optional[tuple]:
+        return (("attrvalues" if self.values else "attrnames"), self.path) \
+            if _own(self, AttrNames) and self.path else None
+
+    def write(self, el, value, ctx=None):
+        raise NotWritable("computed property")
 
 
 class MemoryKiB(Field):

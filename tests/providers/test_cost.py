@@ -477,6 +477,39 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
 
 
 @pytest.mark.libvirtd
+def test_disk_files_stamped_together_off_the_request_thread(layer, monkeypatch):
+    """Counted (issue 16, stop 22): a DiskRASD enumeration through libvirtd stamps (stat)
+    at most VOLUME_BULK_AFTER volume files on the request's own thread; the rest of the
+    pool's files are stamped together on a helper of the connection, each file once per
+    request, and the sizes are kept and reported as before (the old code: one stat per
+    disk on the request's thread)."""
+    import threading
+
+    from kvm_providers.virt import query
+    n = 12
+    with _bench_daemon(n, lambda i: (i + 1) << 20) as (d, lv, pool):
+        layer(d.uri("qemu"))
+        real = query.VolumeSizes.stamp
+        here: list[str] = []
+        there: list[str] = []
+        me = threading.get_ident()
+
+        def stamp(path):
+            (here if threading.get_ident() == me else there).append(path)
+            return real(path)
+        monkeypatch.setattr(query.VolumeSizes, "stamp", staticmethod(stamp))
+        h = Harness()
+        for _round in range(2):
+            del here[:], there[:]
+            disks = h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")
+            assert sorted(r["VirtualQuantity"] for r in disks) == \
+                sorted(2 * [(i + 1) << 20 for i in range(n)])
+            assert len(here) <= query.VOLUME_BULK_AFTER
+            assert sorted(here + there) == sorted(set(here + there))      # each once
+            assert len(here + there) == 2 * n
+
+
+@pytest.mark.libvirtd
 def test_enumerations_through_a_daemon_keep_few_calls_in_flight(layer, monkeypatch):
     """Through libvirtd, the XML of the domains is fetched by at most XML_FETCHERS calls
     side by side (libvirtd serves 5 of a client at once), the sizes of the volumes one

@@ -184,11 +184,16 @@ _ELEMENTS = [
     "<disk device='cdrom'><target dev='hdc'/><size n='junk'/><address/></disk>",
     "<disk><driver cache='none'/><shareable/><address type='drive' unit='0'/></disk>",
     "<disk/>",
+    # Paths of two steps (stop 22): the first step missing, the last missing, both there;
+    # strings to escape; a value of another type for a string property.
+    "<disk device='cdrom'><bandwidth><inbound unit='a&amp;b&lt;c'/></bandwidth>"
+    "<virtualport/><target dev='v&quot;x' bus='&gt;'/><!-- c --><readonly/></disk>",
+    "<disk type='x'><virtualport><parameters id='p1'/></virtualport><bandwidth/></disk>",
 ]
 
 
 def _hand_table():
-    from kvm_providers.virt.mapping import Attr, Computed, Const, Enum, Exists, Text
+    from kvm_providers.virt.mapping import Attr, AttrNames, Computed, Const, Enum, Exists, Text
 
     def address_values(el, ctx):
         a = el.find("address")
@@ -211,7 +216,11 @@ def _hand_table():
         "EmulatedType": Enum(Attr("", "device"), {"disk": 0, "cdrom": 1}, missing=0),
         "HostResource": Computed(lambda el, ctx: [el.get("type")] if el.get("type") else None),
         "AddressValues": Computed(address_values),
+        "AddressProperties": AttrNames("address"),
         "ElementName": Computed(lambda el, ctx: None),
+        "AllocationUnits": Attr("bandwidth/inbound", "unit"),
+        "PoolID": Attr("virtualport/parameters", "id", default="none"),
+        "OtherResourceType": Computed(lambda el, ctx: 5 if el.get("device") else None),
     }
 
 
@@ -238,6 +247,13 @@ def test_compiled_table_writes_what_the_row_loop_writes(plist):
             want = plan.instance_xml(texts)
             for arg in (el, View(el)):
                 assert table_instance_xml(plan.keyed(f"x/{i}")[0], plan, table, arg) == want
+    # More new strings than a property remembers texts of (stop 22: written in place).
+    for i in range(100):
+        el = etree.fromstring(f"<disk><target dev='vd{i}&amp;' bus='b{i}'/></disk>")
+        texts, _name = plan.keyed(f"x/{i}")
+        write_from_table(texts, plan, table, el)
+        assert table_instance_xml(plan.keyed(f"x/{i}")[0], plan, table, el) == \
+            plan.instance_xml(texts)
     # Every property of the table is written or NULL: nothing left out or doubled.
     if plist is None:
         full = table_instance_xml(plan.keyed("x/0")[0], plan, table,
@@ -299,7 +315,8 @@ def test_string_arrays_remembered_only_as_lists_of_str():
         assert model_text([["x"]]) == model_text([["x"]])
 
 
-@pytest.mark.parametrize("value", ["guest0001/vda", "a&b<c>'\"/x", "gäst/ß", "", " x "])
+@pytest.mark.parametrize("value", ["guest0001/vda", "a&b<c>'\"/x", "gäst/ß", "", " x ",
+                                   "a\x01b\ufffe", "Kvm0Key0Mark"])
 def test_one_string_key_written_as_the_loop_writes_it(value):
     """keyed()'s short way for a class whose one key is a string (the settings'
     InstanceID) writes the key texts of the general loop (which a str subclass takes)
@@ -335,3 +352,143 @@ def test_device_ids_read_the_first_child_as_find_does(kind, text, devid):
     from kvm_providers.model.kinds import KINDS
     el = etree.fromstring(text)
     assert {k.name: k for k in KINDS}[kind].devid(el) == devid
+
+
+# -- stop 22: fewer Python-level steps per device in the compiled table writer ----------
+
+def test_compiled_table_writer_looks_tags_up_and_writes_strings_in_place(monkeypatch):
+    """Counted (issue 16, stop 22): the compiled writer finds a child by its tag in the
+    View's index, not through View.find (a call per lookup), and writes a new plain
+    string (no ValueMap) without DirectPlan.text (three calls per value); an element
+    test of a boolean is one of two texts.  The old writer called View.find for every
+    tag and text() for every string not met before."""
+    from lxml import etree
+
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.providers.common.instances import table_instance_xml
+    from kvm_providers.schema import default_schema
+    from kvm_providers.virt.mapping import View
+    finds: list[str] = []
+    texts_of: list[tuple[str, object]] = []
+    real_find, real_text = View.find, DirectPlan.text
+
+    def find(self, path):
+        import sys
+        if sys._getframe(1).f_code.co_filename.startswith("<table writer"):
+            finds.append(path)
+        return real_find(self, path)
+
+    def text(self, lk, value):
+        texts_of.append((lk, value))
+        return real_text(self, lk, value)
+    monkeypatch.setattr(View, "find", find)
+    monkeypatch.setattr(DirectPlan, "text", text)
+    cached = DirectPlan.of(default_schema(), VIRT, "KVM_DiskResourceAllocationSettingData",
+                           None)
+    plan = DirectPlan(cached.spec, cached.wanted, False)    # compiled with the counters
+    table = _hand_table()
+    for i in range(50):
+        el = etree.fromstring(f"<disk><driver name='d{i}'/><target dev='vd{i}'/>"
+                              f"<readonly/></disk>")
+        table_instance_xml(plan.keyed(f"x/{i}")[0], plan, table, el)
+    assert [p for p in finds if "/" not in p] == []
+    # Strings reach text() no more (the constants' texts at compile time aside).
+    assert [(lk, v) for lk, v in texts_of if type(v) is str and
+            plan.string_row(lk) is not None] == []
+    assert [lk for lk, v in texts_of if lk == "readonly"] in ([], ["readonly"] * 2)
+
+
+def test_one_key_and_new_string_lists_written_without_the_general_calls(monkeypatch):
+    """Counted (stop 22): keyed()'s one string key escapes its value once for both texts,
+    calling neither property_text nor keybinding_xml per instance; a new string list
+    (HostResource) is written without property_text's memo lookup, which fails with a
+    caught TypeError for every list.  The texts are checked against the general way in
+    test_one_string_key_written_as_the_loop_writes_it and the model comparisons."""
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.schema import default_schema
+    calls: list[str] = []
+    real_prop, real_kb = W.property_text, W.keybinding_xml
+
+    def prop(row, value):
+        calls.append("property_text")
+        return real_prop(row, value)
+
+    def kb(name, value):
+        calls.append("keybinding_xml")
+        return real_kb(name, value)
+    monkeypatch.setattr(W, "property_text", prop)
+    monkeypatch.setattr(W, "keybinding_xml", kb)
+    cached = DirectPlan.of(default_schema(), VIRT, "KVM_DiskResourceAllocationSettingData",
+                           None)
+    plan = DirectPlan(cached.spec, cached.wanted, False)     # made with the counters
+    del calls[:]
+    for i in range(20):
+        texts, name = plan.keyed(f"guest{i}/vda")
+        assert texts == {"instanceid": real_prop(plan._rows["instanceid"][0],
+                                                 f"guest{i}/vda")}
+        assert plan.text("hostresource", [f"/images/guest{i}.img"]) == real_prop(
+            plan._rows["hostresource"][0], [f"/images/guest{i}.img"])
+    assert calls == []
+
+
+@pytest.mark.parametrize("text", [
+    "<disk><address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x0'/></disk>",
+    "<disk><address/></disk>", "<disk/>", "<disk><!-- a --><address x:y='1' z='&amp;' "
+    "xmlns:x='urn:x'/><address type='drive'/></disk>"])
+def test_address_fields_read_what_the_functions_read(text):
+    """AddressProperties / AddressValues as mapping.AttrNames (stop 22: read in place by
+    the compiled writer) read what the kinds' functions read before - the first
+    <address>'s attribute names and values in order, None without one or without
+    attributes - from the element and from a View, by read, reader and the compiled
+    writer."""
+    from lxml import etree
+
+    from kvm_providers.model.kinds.base import COMMON_DEVICE
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.providers.common.instances import table_instance_xml, write_from_table
+    from kvm_providers.schema import default_schema
+    from kvm_providers.virt.mapping import View
+    el = etree.fromstring(text)
+    a = el.find("address")
+    want = {"AddressProperties": None if a is None or not a.attrib else list(a.attrib.keys()),
+            "AddressValues": None if a is None or not a.attrib else list(a.attrib.values())}
+    for name, value in want.items():
+        field = COMMON_DEVICE[name]
+        for arg in (el, View(el)):
+            assert field.read(arg) == value and field.reader()(arg, None) == value
+    plan = DirectPlan.of(default_schema(), VIRT, "KVM_DiskResourceAllocationSettingData",
+                         None)
+    table = {n: COMMON_DEVICE[n] for n in want}
+    texts = plan.keyed("x/1")[0]
+    write_from_table(texts, plan, table, el)
+    assert table_instance_xml(plan.keyed("x/1")[0], plan, table, el) == \
+        plan.instance_xml(texts)
+    for name, value in want.items():
+        assert (texts.get(name.lower()) is None) == (value is None)
+
+
+def test_address_fields_need_no_find_per_device(monkeypatch):
+    """Counted (stop 22): the compiled writer reads AddressProperties and AddressValues of
+    a device with no View.find call (the old Computed functions: one each)."""
+    from lxml import etree
+
+    from kvm_providers.model.kinds.base import COMMON_DEVICE
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.providers.common.instances import table_instance_xml
+    from kvm_providers.schema import default_schema
+    from kvm_providers.virt.mapping import View
+    finds: list[str] = []
+    real_find = View.find
+
+    def find(self, path):
+        finds.append(path)
+        return real_find(self, path)
+    monkeypatch.setattr(View, "find", find)
+    plan = DirectPlan.of(default_schema(), VIRT, "KVM_DiskResourceAllocationSettingData",
+                         None)
+    table = {n: COMMON_DEVICE[n] for n in ("AddressProperties", "AddressValues")}
+    el = etree.fromstring("<disk><address type='pci' slot='0x06'/></disk>")
+    for i in range(10):
+        assert "<VALUE>0x06</VALUE>" in table_instance_xml(plan.keyed(f"x/{i}")[0], plan,
+                                                             table, el)
+    assert finds == []

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from ...virt.devices import parent_devid
 from ...virt.keys import device_id
-from ...virt.mapping import Computed, Const, Field, Table
+from ...virt.mapping import AttrNames, Computed, Const, Field, Table
 from ...virt.elements import ElementKind
 from ...virt.props import Props
 
@@ -272,16 +272,6 @@ class DeviceKind:
         return self.element.new_element()
 
 
-def _address_props(el, ctx=None):
-    a = el.find("address")
-    return None if a is None or not a.attrib else list(a.attrib.keys())
-
-
-def _address_values(el, ctx=None):
-    a = el.find("address")
-    return None if a is None or not a.attrib else list(a.attrib.values())
-
-
 def _parent_controller(el, ctx):
     # ctx.parent_controller(el) in effect, through the libvirt layer's list of the parent
     # hooks (devices.parent_devid) instead of a walk over every kind per device.
@@ -296,8 +286,9 @@ def _parent_controller(el, ctx):
 COMMON_DEVICE: dict[str, Field] = {
     "AutomaticAllocation": Const(True),
     "Parent": Computed(_parent_controller),
-    "AddressProperties": Computed(_address_props),
-    "AddressValues": Computed(_address_values),
+    # mapping.AttrNames, not functions: read in place by the compiled table writers.
+    "AddressProperties": AttrNames("address"),
+    "AddressValues": AttrNames("address", values=True),
 }
 
 

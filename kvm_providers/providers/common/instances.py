@@ -204,6 +204,7 @@ def _compile_table(plan: Any, table: Mapping[str, Any]) -> Any:
              "    parts = [HEAD, *texts.values()]",
              "    add = parts.append",
              "    m = 0"]
+    kids = False                     # whether `k`, the element's children by tag, is set
     always = set(plan.key_names)     # set in every instance: the keys, the constants
     bits: list[str] = []             # the folded name of each mask bit
     nodes: dict[str, str] = {}       # path -> the local holding its element
@@ -223,12 +224,30 @@ def _compile_table(plan: Any, table: Mapping[str, Any]) -> Any:
             node = nodes.get(how[1])
             if node is None:
                 node = nodes[how[1]] = f"n{len(nodes)}"
-                lines.append(f"    {node} = view.find({how[1]!r})")
+                if not kids:
+                    lines.append("    k = view.children()")
+                    kids = True
+                # What View.find answers, without its call (issue 16, stop 22): a tag is
+                # its child index's entry; a path of steps is None without its first.
+                first = how[1].split("/", 1)[0]
+                lines.append(f"    {node} = k.get({how[1]!r})" if first == how[1] else
+                             f"    {node} = None if k.get({first!r}) is None else "
+                             f"view.find({how[1]!r})")
         if how is None:
             ns[f"R{i}"] = f.reader()
             lines.append(f"    v = R{i}(view, ctx)")
+        elif how[0] == "exists" and pspec.type == "boolean" and plan.unchecked(lk):
+            # Always set, to one of two texts (converted and checked now, as the first
+            # instance's text() would: a boolean has no ValueMap).
+            ns[f"Y{i}"], ns[f"N{i}"] = plan.text(lk, True), plan.text(lk, False)
+            lines.append(f"    add(Y{i} if {node} is not None else N{i})")
+            always.add(lk)
+            continue
         elif how[0] == "exists":
             lines.append(f"    v = {node} is not None")
+        elif how[0] in ("attrnames", "attrvalues"):
+            lines.append(f"    v = None if {node} is None else ({node}."
+                         f"{'keys' if how[0] == 'attrnames' else 'values'}() or None)")
         else:
             _kind, path, attr, conv, default = how
             lines.append(f"    v = view.get({attr!r})" if not path else
@@ -239,7 +258,22 @@ def _compile_table(plan: Any, table: Mapping[str, Any]) -> Any:
                              ("v" if conv is None else f"V{i}(v)"))
         raw, known = plan.remembered(lk)
         lines.append("    if v is not None:")
-        if raw is not None:
+        plain = plan.string_row(lk)
+        if plain is not None and known is not None:
+            # A plain string property (paths, MACs, Parent ids: mostly new values): the
+            # text that text() makes of a str, without its calls; remembered alike.
+            ns[f"K{i}"] = known
+            ns[f"S{i}"], ns[f"F{i}"], ns[f"E{i}"], ns[f"L{i}"] = plain
+            lines += ["        if type(v) is str:",
+                      f"            t = K{i}.get(v)",
+                      "            if t is None:",
+                      f"                t = S{i} + F{i}(v) + E{i}",
+                      f"                if len(K{i}) < L{i}:",
+                      f"                    K{i}[v] = t",
+                      "        else:",
+                      f"            t = text({lk!r}, v)",
+                      "        add(t)"]
+        elif raw is not None:
             ns[f"K{i}"], ns[f"T{i}"] = known, raw
             lines.append(f"        t = K{i}.get(v) if type(v) in T{i} else None")
             lines.append(f"        add(t if t is not None else text({lk!r}, v))")
