@@ -31,8 +31,10 @@ servers), and turns the copy's pointer into a SWIG proxy through a
 to the pointer: SWIG wraps what the member holds).  A copy is the provider's
 own (both servers unlink it from the call's objects): it is released as soon
 as the server has taken it (``return_instance`` copies it in both servers),
-or at the end of the call.  ``KVM_PROVIDERS_CMPI_CLONE=0`` in the CIM
-server's environment turns copies off (every instance made new, as before).
+or at the end of the call.  Only in OpenPegasus: sfcb 1.3.18 crashes on a
+copy changed and returned (:data:`CLONE_SERVERS`).
+``KVM_PROVIDERS_CMPI_CLONE=0`` in the CIM server's environment turns copies
+off (every instance made new, as before).
 """
 
 from __future__ import annotations
@@ -110,20 +112,39 @@ def _real_module(cmpi: Any) -> bool:
         hasattr(value, "uint64") and hasattr(value, "inst")
 
 
+#: The CIM servers (CMPIBroker.name()) whose copies may be changed and returned.  sfcb
+#: 1.3.18's request handler crashes on such a copy (a general protection fault in
+#: ClObjectGetClString reading the string buffer of the returned instance: a string
+#: set on a ClInstanceRebuild'ed instance), so in sfcb every instance is made new.
+CLONE_SERVERS = frozenset({"Pegasus"})
+
 _COPIERS: dict[Any, Optional[InstanceCopier]] = {}
 
 
-def _make_copier(cmpi: Any) -> Optional[InstanceCopier]:
-    if os.environ.get("KVM_PROVIDERS_CMPI_CLONE", "").strip() == "0":
-        return None
+def _ctypes_copier(cmpi: Any) -> Optional[InstanceCopier]:
+    """The copier of the SWIG module `cmpi` (None if it is not cmpi-bindings' own)."""
     if cmpi not in _COPIERS:
         _COPIERS[cmpi] = InstanceCopier(cmpi) if _real_module(cmpi) else None
     return _COPIERS[cmpi]
 
 
-#: How a converter gets the copier of a SWIG module (None: none; the tests' fake
-#: replaces it with its model of both servers' clone and release).
-instance_copier: Callable[[Any], Optional[Any]] = _make_copier
+#: The copier of a SWIG module (the tests' fake replaces it with its model of both
+#: servers' clone and release).
+copier_of: Callable[[Any], Optional[Any]] = _ctypes_copier
+
+
+def instance_copier(cmpi: Any, broker: Any) -> Optional[Any]:
+    """The copier for the instances a converter of `cmpi` and `broker` makes, or None:
+    copies off (``KVM_PROVIDERS_CMPI_CLONE=0``) or a server not in :data:`CLONE_SERVERS`."""
+    if os.environ.get("KVM_PROVIDERS_CMPI_CLONE", "").strip() == "0":
+        return None
+    try:
+        name = broker.name()
+    except Exception:  # pylint: disable=broad-except  (a broker without a name: no copies)
+        return None
+    if name not in CLONE_SERVERS:
+        return None
+    return copier_of(cmpi)
 
 
 class Copies:

@@ -45,7 +45,7 @@ def _library(monkeypatch, bindings):
     monkeypatch.setattr(loader, "raw_broker_log", fake_cmpi.raw_log)
     monkeypatch.setattr(loader, "create_instance_mi", bindings.create_instance_mi)
     # the instances' clone() and release() (called through ctypes in a server)
-    monkeypatch.setattr(templates, "instance_copier", fake_cmpi.InstanceCopier)
+    monkeypatch.setattr(templates, "copier_of", fake_cmpi.InstanceCopier)
 
 
 @pytest.fixture

@@ -801,6 +801,8 @@ class CMPIInstance(_Proxy):
         #: A copy made by clone(): the provider's own, to release (InstanceCopier).
         self._owned = False
         self._released = False
+        #: The broker's name of the server that made it (see CMPIResult.return_instance).
+        self._server: Optional[str] = None
 
     @classmethod
     def _new(cls, path, decl: Optional[dict] = None) -> "CMPIInstance":
@@ -815,6 +817,7 @@ class CMPIInstance(_Proxy):
         i._props = {k: _Cell(c.type, c.state, c.payload._clone() if hasattr(c.payload, "_clone")
                              else c.payload) for k, c in self._props.items()}
         i._key_names = self._key_names
+        i._server = self._server
         i._filter = None if self._filter is None else set(self._filter)
         return i
 
@@ -1037,6 +1040,12 @@ class CMPIResult(_Proxy):
         _check(instance_disown, CMPIInstance, "CMPIResult_return_instance", 2)
         if self.done_count:
             raise _violation("return_instance after done()")
+        if instance_disown._owned and instance_disown._server != "Pegasus":
+            # Traced in sfcb 1.3.18: a copy (clone: ClInstanceRebuild) with properties
+            # set on it and returned kills the request handler (general protection
+            # fault in ClObjectGetClString reading the instance's string buffer).
+            raise _violation("sfcb's request handler crashes on a cloned instance "
+                             "changed and returned (ClObjectGetClString)")
         # Both servers copy the instance (sfcb serializes it into the response,
         # Pegasus keeps its own SCMOInstance), its keys filled from its key properties.
         inst = instance_disown._clone()
@@ -1277,6 +1286,7 @@ class CMPIBroker(_Proxy):
             if self.is_pegasus and path._ns else None
         inst = CMPIInstance._new(path, decl)
         inst._key_names = self.class_keys.get(path._classname.lower()) if path._ns else None
+        inst._server = self._name
         # Both make it from the class (Pegasus' SCMOInstance reads an unset
         # property as the class default; sfcb, with its default "default
         # properties", adds every class property): every property is there,

@@ -103,31 +103,69 @@ def test_clone_and_release_through_the_function_table():
     assert server.released == [ptr, int(again.this)]
 
 
-def test_no_copies_without_cmpi_bindings(monkeypatch):
+def test_copies_only_in_pegasus_with_cmpi_bindings(monkeypatch):
     """The fake (whose objects have no C pointers) and anything that is not cmpi-bindings'
-    compiled module get no ctypes copier; KVM_PROVIDERS_CMPI_CLONE=0 turns it off."""
-    assert templates._make_copier(fake_cmpi) is None     # pylint: disable=protected-access
+    compiled module get no ctypes copier; only OpenPegasus gets copies (sfcb's request
+    handler crashes on a copy changed and returned); KVM_PROVIDERS_CMPI_CLONE=0 turns
+    them off."""
+    assert templates._ctypes_copier(fake_cmpi) is None   # pylint: disable=protected-access
     ext = types.ModuleType("_cmpi")
     ext.__file__ = "/usr/lib/x86_64-linux-gnu/libpy3CmpiProvider.so"
     real = types.ModuleType("cmpi")
     real._cmpi = ext                                    # pylint: disable=protected-access
     real.CMPIValue = type("CMPIValue", (), {"uint64": property(), "inst": property()})
+
+    def broker(name):
+        return types.SimpleNamespace(name=lambda: name)
     monkeypatch.delenv("KVM_PROVIDERS_CMPI_CLONE", raising=False)
-    assert isinstance(templates._make_copier(real),      # pylint: disable=protected-access
+    assert isinstance(templates.instance_copier(real, broker("Pegasus")),
                       templates.InstanceCopier)
+    assert templates.instance_copier(real, broker("RequestHandler")) is None     # sfcb
+    assert templates.instance_copier(fake_cmpi, broker("Pegasus")) is None
     monkeypatch.setenv("KVM_PROVIDERS_CMPI_CLONE", "0")
-    assert templates._make_copier(real) is None          # pylint: disable=protected-access
+    assert templates.instance_copier(real, broker("Pegasus")) is None
 
 
-@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
-def test_a_failed_call_releases_its_copies(fake, server):
+def test_sfcb_gets_new_instances(fake, monkeypatch):
+    """sfcb: every instance new (the fake's sfcb crashes on a returned copy, as sfcb's
+    request handler does), the same instances as in Pegasus."""
+    from kvm_providers.cmpi.convert import Converter
+    from kvm_providers.schema import default_schema
+    from tests.cmpi.test_cmpi_convert_plan import _server_broker
+    spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
+    got = {}
+    for server in ("RequestHandler", "Pegasus"):
+        broker = _server_broker(server)
+        conv = Converter(fake, broker, {})
+        rslt = fake.CMPIResult._new()
+        for i in range(3):
+            cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
+                                            (("InstanceID", f"g/vd{i}"),),
+                                            {"instanceid": f"g/vd{i}", "address": "pci"})
+            assert cinst._owned == (server == "Pegasus")  # pylint: disable=protected-access
+            rslt.return_instance(cinst)
+            conv.handed_over(cinst)
+        conv.release()
+        got[server] = [(str(i._path), sorted(  # pylint: disable=protected-access
+            (k, c.type, c.state, c.payload) for k, c in i._props.items()))
+            for i in rslt.instances]
+    assert got["RequestHandler"] == got["Pegasus"]
+    copy = fake.InstanceCopier().clone(_server_broker("RequestHandler").new_instance(
+        fake.CMPIObjectPath._new("root/virt", spec.name), 0), fake.CMPIValue())
+    with pytest.raises(RuntimeError, match="crashes"):
+        fake.CMPIResult._new().return_instance(copy)
+    fake.VIOLATIONS.clear()
+    fake.InstanceCopier().release(copy)
+
+
+def test_a_failed_call_releases_its_copies(fake):
     """Copies made but never handed to the server (a call that failed half-way) are
     released with the converter; the templates are the server's (freed with the call)."""
     from pywbem import CIMInstanceName  # noqa: F401  (the schema's classes below)
     from kvm_providers.cmpi.convert import Converter
     from kvm_providers.schema import default_schema
     from tests.cmpi.test_cmpi_convert_plan import _server_broker
-    broker = _server_broker(server)
+    broker = _server_broker("Pegasus")
     conv = Converter(fake, broker, {})
     spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
     wanted = frozenset(spec.props)
