@@ -117,6 +117,24 @@ def _real_module(cmpi: Any) -> bool:
 #: ClObjectGetClString reading the string buffer of the returned instance: a string
 #: set on a ClInstanceRebuild'ed instance), so in sfcb every instance is made new.
 CLONE_SERVERS = frozenset({"Pegasus"})
+#: The CIM servers that copy a returned instance at once, so that the provider may change
+#: it and return it again (sfcb: ``__rft_returnInstance`` serializes it into the
+#: response; its broker calls itself "RequestHandler").  There one instance per class is
+#: returned :data:`REUSES` times, with the values that differ from the last set, instead
+#: of a copy each: sfcb keeps every string ever set in an instance's string buffer and
+#: serializes all of it, so an instance is used a bounded number of times.
+REUSE_SERVERS = frozenset({"RequestHandler"})
+REUSES = 8
+
+
+class Reuser:
+    """The "copier" of a server in :data:`REUSE_SERVERS`: the template itself is changed
+    and returned again (:meth:`Copies.instance`); nothing is cloned or released."""
+
+    reuses = REUSES
+
+
+REUSER = Reuser()
 
 _COPIERS: dict[Any, Optional[InstanceCopier]] = {}
 
@@ -142,6 +160,8 @@ def instance_copier(cmpi: Any, broker: Any) -> Optional[Any]:
         name = broker.name()
     except Exception:  # pylint: disable=broad-except  (a broker without a name: no copies)
         return None
+    if name in REUSE_SERVERS:
+        return REUSER
     if name not in CLONE_SERVERS:
         return None
     return copier_of(cmpi)
@@ -158,8 +178,9 @@ class Copies:
     def __init__(self, conv: Any, copier: Any):
         self.conv = conv
         self.copier = copier
-        # {(namespace, plan, assigned names): (template, its values) or None: no template}
-        self._templates: dict[tuple, Optional[tuple[Any, dict[str, Any]]]] = {}
+        # {(namespace, plan, assigned names): (template, its values, times reused) or
+        # None: no template}
+        self._templates: dict[tuple, Optional[tuple[Any, dict[str, Any], int]]] = {}
         self._copies: dict[int, Any] = {}      # {id: copy} not yet taken by the server
         self._box: Any = None
 
@@ -180,6 +201,16 @@ class Copies:
         for lk in plan.keys:
             if values[lk] is None:
                 return None
+        reuses = getattr(self.copier, "reuses", 0)
+        if reuses:
+            # The template itself, with the values that differ from those it was last
+            # returned with (the server copied it then); a new one after `reuses` uses.
+            cinst, was = tpl[0], tpl[1]
+            self.conv.set_pairs(cinst, plan, spec.name, _differing(values, was), frozenset())
+            self._templates[ident] = (cinst, dict(values), tpl[2] + 1)
+            if tpl[2] + 1 >= reuses:
+                del self._templates[ident]
+            return cinst
         if self._box is None:
             self._box = self.conv.cmpi.CMPIValue()
         cinst = self.copier.clone(tpl[0], self._box)
@@ -192,7 +223,7 @@ class Copies:
         return cinst
 
     def _template(self, namespace: str, spec: Any, plan: Any,
-                  values: dict[str, Any]) -> Optional[tuple[Any, dict[str, Any]]]:
+                  values: dict[str, Any]) -> Optional[tuple[Any, dict[str, Any], int]]:
         """A new instance from a path without keys, with `values` set as on any instance
         (None if a key is not among them: its path would lack the key)."""
         for lk in plan.keys:
@@ -203,7 +234,7 @@ class Copies:
         cop = conv._instance_path(namespace, spec.name, None, ())
         cinst, unset = conv._new_instance(cop, namespace, spec.name, False, None)
         conv._set_values(cinst, spec, plan.wanted, True, spec.name, values, unset)
-        return conv.keep(cinst), dict(values)
+        return conv.keep(cinst), dict(values), 0
 
     def handed_over(self, cinst: Any) -> bool:
         """Release `cinst` if it is a copy (the server has taken it); whether it was."""

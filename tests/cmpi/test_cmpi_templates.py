@@ -106,8 +106,8 @@ def test_clone_and_release_through_the_function_table():
 def test_copies_only_in_pegasus_with_cmpi_bindings(monkeypatch):
     """The fake (whose objects have no C pointers) and anything that is not cmpi-bindings'
     compiled module get no ctypes copier; only OpenPegasus gets copies (sfcb's request
-    handler crashes on a copy changed and returned); KVM_PROVIDERS_CMPI_CLONE=0 turns
-    them off."""
+    handler crashes on a copy changed and returned: it gets its template again), another
+    server new instances; KVM_PROVIDERS_CMPI_CLONE=0 turns both off."""
     assert templates._ctypes_copier(fake_cmpi) is None   # pylint: disable=protected-access
     ext = types.ModuleType("_cmpi")
     ext.__file__ = "/usr/lib/x86_64-linux-gnu/libpy3CmpiProvider.so"
@@ -120,36 +120,51 @@ def test_copies_only_in_pegasus_with_cmpi_bindings(monkeypatch):
     monkeypatch.delenv("KVM_PROVIDERS_CMPI_CLONE", raising=False)
     assert isinstance(templates.instance_copier(real, broker("Pegasus")),
                       templates.InstanceCopier)
-    assert templates.instance_copier(real, broker("RequestHandler")) is None     # sfcb
+    assert templates.instance_copier(real, broker("RequestHandler")) is templates.REUSER
+    assert templates.instance_copier(real, broker("Other")) is None
     assert templates.instance_copier(fake_cmpi, broker("Pegasus")) is None
     monkeypatch.setenv("KVM_PROVIDERS_CMPI_CLONE", "0")
     assert templates.instance_copier(real, broker("Pegasus")) is None
 
 
-def test_sfcb_gets_new_instances(fake, monkeypatch):
-    """sfcb: every instance new (the fake's sfcb crashes on a returned copy, as sfcb's
-    request handler does), the same instances as in Pegasus."""
+def test_sfcb_returns_one_instance_changed(fake):
+    """sfcb (which copies a returned instance at once, and crashes on a returned copy): no
+    copies, the template itself changed and returned again, a new one after REUSES
+    uses; the server gets the instances Pegasus gets from copies and both get without
+    templates."""
     from kvm_providers.cmpi.convert import Converter
     from kvm_providers.schema import default_schema
     from tests.cmpi.test_cmpi_convert_plan import _server_broker
     spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
     got = {}
-    for server in ("RequestHandler", "Pegasus"):
+    n = 2 * templates.REUSES + 1
+    for server, clone in (("RequestHandler", ""), ("Pegasus", ""), ("Pegasus", "0"),
+                          ("RequestHandler", "0")):
         broker = _server_broker(server)
-        conv = Converter(fake, broker, {})
+        made = []
+        real = broker.new_instance
+        broker.new_instance = lambda *a, real=real, made=made: made.append(1) or real(*a)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("KVM_PROVIDERS_CMPI_CLONE", clone)
+            conv = Converter(fake, broker, {})
         rslt = fake.CMPIResult._new()
-        for i in range(3):
+        for i in range(n):
             cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
                                             (("InstanceID", f"g/vd{i}"),),
-                                            {"instanceid": f"g/vd{i}", "address": "pci"})
-            assert cinst._owned == (server == "Pegasus")  # pylint: disable=protected-access
+                                            {"instanceid": f"g/vd{i}", "address": f"pci{i % 2}"})
+            assert cinst._owned == (server == "Pegasus" and not clone)  # pylint: disable=W0212
             rslt.return_instance(cinst)
             conv.handed_over(cinst)
         conv.release()
-        got[server] = [(str(i._path), sorted(  # pylint: disable=protected-access
+        got[server, clone] = [(str(i._path), sorted(  # pylint: disable=protected-access
             (k, c.type, c.state, c.payload) for k, c in i._props.items()))
             for i in rslt.instances]
-    assert got["RequestHandler"] == got["Pegasus"]
+        if clone:
+            assert len(made) == n
+        else:
+            assert len(made) == (3 if server == "RequestHandler" else 1), server
+    assert len({str(v) for v in got.values()}) == 1
+    assert len({p for p, _ in got["RequestHandler", ""]}) == n
     copy = fake.InstanceCopier().clone(_server_broker("RequestHandler").new_instance(
         fake.CMPIObjectPath._new("root/virt", spec.name), 0), fake.CMPIValue())
     with pytest.raises(RuntimeError, match="crashes"):
