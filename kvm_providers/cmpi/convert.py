@@ -136,7 +136,7 @@ class Converter:
         self.arena: list[Any] = []
         # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
         self._inst_paths: dict[tuple, Any] = {}
-        # The direct path's instances as copies of a template per class (.templates).
+        # The direct path's instances from a template per class (.templates).
         copier = templates.instance_copier(cmpi, broker) if fresh is not None else None
         self._copies: Optional[Copies] = None if copier is None else Copies(self, copier)
         # The type tables depend on the module only: made once (a server makes a

@@ -206,7 +206,12 @@ class Copies:
             # The template itself, with the values that differ from those it was last
             # returned with (the server copied it then); a new one after `reuses` uses.
             cinst, was = tpl[0], tpl[1]
-            self.conv.set_pairs(cinst, plan, spec.name, _differing(values, was), frozenset())
+            try:
+                self.conv.set_pairs(cinst, plan, spec.name, _differing(values, was),
+                                    frozenset())
+            except BaseException:
+                del self._templates[ident]      # half changed: not a template any more
+                raise
             self._templates[ident] = (cinst, dict(values), tpl[2] + 1)
             if tpl[2] + 1 >= reuses:
                 del self._templates[ident]

@@ -15,6 +15,8 @@ import ctypes
 import types
 
 import pytest
+import pywbem
+from pywbem import Uint16
 
 import fake_cmpi
 from kvm_providers.cmpi import templates
@@ -194,3 +196,27 @@ def test_a_failed_call_releases_its_copies(fake):
     assert len(fake.UNRELEASED) == 2
     conv.release()
     assert fake.UNRELEASED == {}
+
+
+def test_a_template_changed_half_way_is_dropped(fake):
+    """sfcb: a value the server refuses while a template is changed (an error for the
+    request) leaves no half-changed template for a later instance."""
+    from kvm_providers.cmpi.convert import Converter
+    from kvm_providers.schema import default_schema
+    from tests.cmpi.test_cmpi_convert_plan import _server_broker
+    spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
+    conv = Converter(fake, _server_broker("RequestHandler"), {})
+
+    def make(i, addr, emulated):
+        return conv.instance_of_values("root/virt", spec, frozenset(spec.props),
+                                       (("InstanceID", f"g/vd{i}"),),
+                                       {"instanceid": f"g/vd{i}", "address": addr,
+                                        "emulatedtype": emulated})
+    first = make(0, "a", Uint16(0))
+    with pytest.raises(pywbem.CIMError):
+        make(1, "b", 70000)               # no uint16: CMPI cannot take it
+    again = make(2, "a", Uint16(0))
+    assert again is not first
+    assert again._get("InstanceID").payload == "g/vd2"   # pylint: disable=protected-access
+    assert again._get("Address").payload == "a"           # pylint: disable=protected-access
+    conv.release()
