@@ -120,9 +120,10 @@ CLONE_SERVERS = frozenset({"Pegasus"})
 #: The CIM servers that copy a returned instance at once, so that the provider may change
 #: it and return it again (sfcb: ``__rft_returnInstance`` serializes it into the
 #: response; its broker calls itself "RequestHandler").  There one instance per class is
-#: returned :data:`REUSES` times, with the values that differ from the last set, instead
-#: of a copy each: sfcb keeps every string ever set in an instance's string buffer and
-#: serializes all of it, so an instance is used a bounded number of times.
+#: returned up to :data:`REUSES` times, with the values that differ from the last set,
+#: instead of a copy each.  (sfcb replaces a string or array value by compacting the
+#: instance's whole string or array buffer, replaceClString: each changed value costs in
+#: proportion to the instance's strings.)
 REUSE_SERVERS = frozenset({"RequestHandler"})
 REUSES = 8
 
