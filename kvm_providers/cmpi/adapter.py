@@ -480,7 +480,8 @@ class CMPIProxyProvider:
             form = CMPIForm(conv, op.namespace, props)
             for cinst in self.proxy.MI_enumInstancesXml(env, self._enum_paths(op), props,
                                                         form):
-                rslt.return_instance(conv.keep(cinst))
+                rslt.return_instance(cinst)
+                conv.handed_over(cinst)
             rslt.done()
         return self._read("EnumerateInstances", ctx, objname, run,
                           lambda op: (_frozen(self._plist(plist)),), _class_part)

@@ -36,6 +36,8 @@ from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanc
 from ..provider.model import InstanceModel
 from ..schema import ClassSpec, PropSpec
 from .plan import INT_CLASSES, InstancePlan
+from . import templates
+from .templates import Copies
 
 __all__ = ["Converter", "CIM_TO_CMPI_NAMES", "cim_error_from_cmpi", "plist_bytes"]
 
@@ -134,6 +136,9 @@ class Converter:
         self.arena: list[Any] = []
         # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
         self._inst_paths: dict[tuple, Any] = {}
+        # The direct path's instances from a template per class (.templates).
+        copier = templates.instance_copier(cmpi, broker) if fresh is not None else None
+        self._copies: Optional[Copies] = None if copier is None else Copies(self, copier)
         # The type tables depend on the module only: made once (a server makes a
         # converter per CMPI call, 42 of them for an enumeration of every RASD).
         tables = _TABLES.get(cmpi)
@@ -170,7 +175,10 @@ class Converter:
         return string
 
     def release(self) -> None:
-        """Drop the references to every object this converter made."""
+        """Drop the references to every object this converter made (and release the
+        copies of templates not handed to the server)."""
+        if self._copies is not None:
+            self._copies.release()
         self._inst_paths.clear()
         self._cval = None
         self._kval = None
@@ -586,10 +594,21 @@ class Converter:
         makes of a complete instance model with these values, through the same calls,
         without the model (the direct enumeration path, :mod:`.direct`).  `props` as
         for :meth:`instance`."""
+        if props is None and self._copies is not None:
+            cinst = self._copies.instance(namespace, spec, self._plan(spec, wanted, True),
+                                          values)
+            if cinst is not None:
+                return cinst
         cop = self._instance_path(namespace, spec.name, None, keys)
         cinst, unset = self._new_instance(cop, namespace, spec.name, False, props)
         self._set_values(cinst, spec, wanted, True, spec.name, values, unset)
         return cinst
+
+    def handed_over(self, cinst: Any) -> None:
+        """The server has taken `cinst` (``return_instance`` copies it in both servers): a
+        copy of a template is released at once, anything else kept until :meth:`release`."""
+        if self._copies is None or not self._copies.handed_over(cinst):
+            self.keep(cinst)
 
     def _new_instance(self, cop, ns: Optional[str], classname: str, allow_null_ns: bool,
                       props: Optional[list[str]]) -> tuple[Any, frozenset]:
@@ -630,13 +649,27 @@ class Converter:
         per RASD of which the server needs 5-10 (the others are NULL in a new
         instance: `unset`)."""
         plan = self._plan(spec, wanted, complete)
+        self.set_pairs(cinst, plan, classname, values.items(), unset)
+        if plan.unset:
+            rows = plan.rows
+            for lk, default in plan.rest(values, unset):
+                p = plan.props[lk]
+                if default is None:
+                    cinst.set_property(p.name, None, rows[lk][3])
+                else:
+                    self._set_generic(cinst.set_property, classname, p, default, self._cval)
+
+    def set_pairs(self, cinst, plan: InstancePlan, classname: str, pairs: Iterable[tuple],
+                  unset: frozenset) -> None:
+        """Set the properties (folded name, value) of `pairs` on `cinst` by `plan`; a NULL
+        only where the instance does not hold NULL already (`unset`)."""
         rows = plan.rows
         set_property = cinst.set_property
         cval = self._cval
         if cval is None:
             cval = self._cval = self.cmpi.CMPIValue()
         strings = self._strings
-        for lk, value in values.items():
+        for lk, value in pairs:
             name, kind, ctype, null_ctype = rows[lk]
             if value is None:
                 if lk not in unset:
@@ -661,13 +694,6 @@ class Converter:
                                       cval, value)
             else:
                 self._set_generic(set_property, classname, plan.props[lk], value, cval)
-        if plan.unset:
-            for lk, default in plan.rest(values, unset):
-                p = plan.props[lk]
-                if default is None:
-                    set_property(p.name, None, rows[lk][3])
-                else:
-                    self._set_generic(set_property, classname, p, default, cval)
 
     def _set_generic(self, set_property, classname: str, p: PropSpec, value: Any,
                      cval: Any, given: Optional[CIMProperty] = None) -> None:

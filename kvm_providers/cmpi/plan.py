@@ -34,10 +34,13 @@ class InstancePlan:
     stand for their class default, else NULL); none otherwise.
     """
 
-    __slots__ = ("rows", "props", "attrs", "unset", "_rest")
+    __slots__ = ("rows", "props", "attrs", "unset", "_rest", "wanted", "keys")
 
     def __init__(self, conv: Any, spec: ClassSpec, wanted: frozenset, complete: bool):
         self.props = spec.props
+        self.wanted = wanted
+        #: The folded names of the class's keys.
+        self.keys: tuple[str, ...] = tuple(k.casefold() for k in spec.key_names)
         self.rows: dict[str, tuple] = {}
         self.attrs: dict[str, str] = {}
         for lk, p in spec.props.items():

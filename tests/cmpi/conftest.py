@@ -41,9 +41,11 @@ ENTRY = os.path.join(TOP, "cmpi_pywbem_bindings.py")
 
 def _library(monkeypatch, bindings):
     """Route what the adapter does through pointers (ctypes in a server) to the fake."""
-    from kvm_providers.cmpi import loader
+    from kvm_providers.cmpi import loader, templates
     monkeypatch.setattr(loader, "raw_broker_log", fake_cmpi.raw_log)
     monkeypatch.setattr(loader, "create_instance_mi", bindings.create_instance_mi)
+    # the instances' clone() and release() (called through ctypes in a server)
+    monkeypatch.setattr(templates, "copier_of", fake_cmpi.InstanceCopier)
 
 
 @pytest.fixture
@@ -55,10 +57,12 @@ def fake(monkeypatch):
     monkeypatch.setattr(fake_cmpi, "SWIG_TYPES_READY", True)
     from kvm_providers.cmpi import adapter
     adapter.reset()
+    fake_cmpi.UNRELEASED.clear()
     _library(monkeypatch, fake_cmpi.CmpiBindings(adapter))
     yield fake_cmpi
     adapter.reset()
     assert fake_cmpi.VIOLATIONS == [], "the adapter did something that breaks a CIM server"
+    assert fake_cmpi.UNRELEASED == {}, "copies of instances never released: a leak"
 
 
 @pytest.fixture

@@ -796,6 +796,13 @@ class CMPIInstance(_Proxy):
         self._filter: Optional[set] = None
         self._decl = decl          # the class's declarations, where the server checks them
         self._dropped: list[str] = []
+        #: The class's key names, where the server knows the class (see _result_path).
+        self._key_names: Optional[list[str]] = None
+        #: A copy made by clone(): the provider's own, to release (InstanceCopier).
+        self._owned = False
+        self._released = False
+        #: The broker's name of the server that made it (see CMPIResult.return_instance).
+        self._server: Optional[str] = None
 
     @classmethod
     def _new(cls, path, decl: Optional[dict] = None) -> "CMPIInstance":
@@ -804,10 +811,33 @@ class CMPIInstance(_Proxy):
         return i
 
     def _clone(self) -> "CMPIInstance":
+        if self._released:
+            raise _violation("a released CMPIInstance used (freed memory in both servers)")
         i = CMPIInstance._new(self._path, self._decl)
         i._props = {k: _Cell(c.type, c.state, c.payload._clone() if hasattr(c.payload, "_clone")
                              else c.payload) for k, c in self._props.items()}
+        i._key_names = self._key_names
+        i._server = self._server
+        i._filter = None if self._filter is None else set(self._filter)
         return i
+
+    def _result_path(self) -> "CMPIObjectPath":
+        """The instance's path as the server gives it (getObjectPath, and the path of a
+        returned instance): a key the path has no value for is taken from its key
+        property where that is set and not NULL -- sfcb makes the path of an instance
+        from its key properties, Pegasus fills the keys not set from them
+        (SCMOInstance::buildKeyBindingsFromProperties in resultReturnInstance and
+        instGetObjectPath)."""
+        path = self._path._clone()
+        for k in self._key_names or ():
+            have = next((c for n, c in path._keys.items() if n.lower() == k.lower()), None)
+            if have is not None and have.payload is not _UNSET_KEY:
+                continue
+            cell = self._get(k)
+            if cell is not None and not cell.state & CMPI_nullValue:
+                path._keys = {n: c for n, c in path._keys.items() if n.lower() != k.lower()}
+                path._keys[k] = _Cell(cell.type, cell.state | CMPI_keyValue, cell.payload)
+        return path
 
     def _check_declared(self, name: str, ctype: int) -> bool:
         """Pegasus (SCMOInstance::setPropertyWithOrigin): the CMPI type must be the
@@ -832,6 +862,8 @@ class CMPIInstance(_Proxy):
 
     def set_property(self, name, value, ctype):
         _cstr(name, "CMPIInstance_set_property", 2, False)
+        if self._released:
+            raise _violation("set_property on a released CMPIInstance (freed memory)")
         cell = _cell_from(value, ctype, "CMPIInstance_set_property")
         if self._decl is not None and not self._check_declared(name, ctype):
             return
@@ -868,7 +900,7 @@ class CMPIInstance(_Proxy):
         return len(self._props)
 
     def objectpath(self) -> CMPIObjectPath:
-        return self._path._clone()
+        return self._result_path()
 
     def set_objectpath(self, path):
         _check(path, CMPIObjectPath, "CMPIInstance_set_objectpath", 2)
@@ -890,6 +922,40 @@ class CMPIInstance(_Proxy):
             if k.lower() == name.lower():
                 return cell
         return None
+
+
+#: The copies InstanceCopier.clone() made that nobody released yet ({id: instance}): a
+#: leak in both servers (a copy is unlinked from the call's objects: sfcb's
+#: MEM_NOT_TRACKED, Pegasus' CMPI_Object::unlink), checked at the end of every test.
+UNRELEASED: dict[int, CMPIInstance] = {}
+
+
+class InstanceCopier:
+    """What kvm_providers.cmpi.templates.InstanceCopier does in a server, here: a
+    CMPIInstance's ``clone`` (a copy of everything it holds: sfcb's ClInstanceRebuild,
+    Pegasus' SCMOInstance::clone; not tracked, so never freed by the server) and
+    ``release`` (frees it: using it afterwards, or releasing it twice, is a crash)."""
+
+    def __init__(self, cmpi: Any = None):
+        self.clones = 0
+        self.releases = 0
+
+    def clone(self, cinst, box):
+        _check(cinst, CMPIInstance, "CMPIInstance clone", 1)
+        _check(box, CMPIValue, "CMPIValue_uint64_set", 1)
+        new = cinst._clone()
+        new._owned = True
+        UNRELEASED[id(new)] = new
+        self.clones += 1
+        return new
+
+    def release(self, cinst):
+        _check(cinst, CMPIInstance, "CMPIInstance release", 1)
+        if cinst._released:
+            raise _violation("a CMPIInstance released twice (a double free)")
+        cinst._released = True
+        UNRELEASED.pop(id(cinst), None)
+        self.releases += 1
 
 
 class CMPIArgs(_Proxy):
@@ -974,7 +1040,17 @@ class CMPIResult(_Proxy):
         _check(instance_disown, CMPIInstance, "CMPIResult_return_instance", 2)
         if self.done_count:
             raise _violation("return_instance after done()")
-        self.instances.append(instance_disown._clone())
+        if instance_disown._owned and instance_disown._server != "Pegasus":
+            # Traced in sfcb 1.3.18: a copy (clone: ClInstanceRebuild) with properties
+            # set on it and returned kills the request handler (general protection
+            # fault in ClObjectGetClString reading the instance's string buffer).
+            raise _violation("sfcb's request handler crashes on a cloned instance "
+                             "changed and returned (ClObjectGetClString)")
+        # Both servers copy the instance (sfcb serializes it into the response,
+        # Pegasus keeps its own SCMOInstance), its keys filled from its key properties.
+        inst = instance_disown._clone()
+        inst._path = instance_disown._result_path()
+        self.instances.append(inst)
 
     def return_objectpath(self, path_disown):
         _check(path_disown, CMPIObjectPath, "CMPIResult_return_objectpath", 2)
@@ -1209,6 +1285,8 @@ class CMPIBroker(_Proxy):
         decl = self.classes.get(path._classname.lower()) \
             if self.is_pegasus and path._ns else None
         inst = CMPIInstance._new(path, decl)
+        inst._key_names = self.class_keys.get(path._classname.lower()) if path._ns else None
+        inst._server = self._name
         # Both make it from the class (Pegasus' SCMOInstance reads an unset
         # property as the class default; sfcb, with its default "default
         # properties", adds every class property): every property is there,

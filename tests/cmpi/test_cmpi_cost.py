@@ -11,18 +11,21 @@ many subclasses there are, as in the embedded server.  Nothing here is
 timed: the guards count libvirt calls, XML parses and instances built.
 """
 
+import collections
+
 import libvirt
 import pytest
 
 import fake_cmpi
 
 from kvm_providers import virt
-from kvm_providers.cmpi import adapter, sharing
+from kvm_providers.cmpi import adapter, sharing, templates
 from kvm_providers.config import Config
 from kvm_providers.providers import resource_allocation
 from kvm_providers.virt import domain as vdomain
 from kvm_providers.model.kinds import KINDS
 
+from tests.cmpi.test_cmpi_convert_plan import _server_broker
 from tests.fixtures.generate import write_node
 from tests.support.libvirt_calls import count_libvirt_calls
 
@@ -99,8 +102,9 @@ def built(monkeypatch):
 
 
 def _server(name: str, subclasses: list[str]):
-    """A broker of `name` with the RASD provider registered for `subclasses`."""
-    broker = F.CMPIBroker(name=name)
+    """A broker of `name` with the RASD provider registered for `subclasses` (knowing the
+    classes of root/virt, as a server's repository does)."""
+    broker = _server_broker(name)
     ctx = broker.context()
     prox = adapter.CMPIProxyProvider("kvm_providers_resource_allocation", broker, ctx,
                                      cmpi=F, module="kvm_providers.providers.resource_allocation")
@@ -518,3 +522,55 @@ def test_upcalls_through_the_server_join_the_callers_scope(fake, node, quiet, co
     assert len(found) > 5 and len(gets) == len(found) + 1
     assert counts["XMLDesc"] == 1 and counts["listAllDomains"] <= 1
     assert adapter.share.timeouts == 0
+
+
+@pytest.fixture
+def cmpi_calls(monkeypatch):
+    """The adapter's CMPI calls that make and fill instances, by name."""
+    out: collections.Counter = collections.Counter()
+
+    def counting(cls, name):
+        real = getattr(cls, name)
+
+        def call(self, *args):
+            out[name] += 1
+            return real(self, *args)
+        monkeypatch.setattr(cls, name, call)
+    for cls, name in ((F.CMPIBroker, "new_instance"), (F.CMPIBroker, "new_object_path"),
+                      (F.CMPIInstance, "set_property"), (F.CMPIObjectPath, "add_key"),
+                      (F.InstanceCopier, "clone"), (F.InstanceCopier, "release")):
+        counting(cls, name)
+    return out
+
+
+@pytest.mark.parametrize("cn, own", [("KVM_DiskResourceAllocationSettingData", 5),
+                                     (RASD, 5)])
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_an_instance_costs_its_own_values(fake, node, clock, server, cmpi_calls, cn, own):
+    """Each instance of an enumeration comes from its class's template, with only its own
+    values set: at most `own` set_property calls per instance on average (what differs
+    between the disks: InstanceID, Address, HostResource, VirtualDevice ...) and no key
+    on a path (the keys are key properties).  OpenPegasus: a copy of the template per
+    instance (one new instance per class and call), released once the server has it;
+    sfcb: the template itself, changed and returned again, a new one every REUSES
+    instances.  Before: a new instance, its key and every assigned value set (14.5
+    set_property calls per DiskRASD)."""
+    broker, ctx, _prox = _server(server, RASD_CLASSES)
+    cmpi_calls.clear()
+    insts = _enumerate(broker, ctx, cn)
+    n = len(insts)
+    classes = {_classname(d) for d in insts}
+    assert n >= 2 * GUESTS and len({_instance_id(d) for d in insts}) == n
+    # the templates: one per class and set of assigned properties (a disk with a cache
+    # mode assigns DriverCache, one without does not)
+    templates_made = 2 * len(classes)
+    if server == "Pegasus":
+        assert len(classes) <= cmpi_calls["new_instance"] <= templates_made, cmpi_calls
+        assert cmpi_calls["clone"] == cmpi_calls["release"] == n, cmpi_calls
+    else:
+        assert cmpi_calls["new_instance"] <= templates_made + n / templates.REUSES, cmpi_calls
+        assert cmpi_calls["clone"] == cmpi_calls["release"] == 0, cmpi_calls
+    assert cmpi_calls["add_key"] == 0, cmpi_calls
+    templates_set = 15 * cmpi_calls["new_instance"]      # a template's values
+    assert cmpi_calls["set_property"] <= templates_set + own * n, (cmpi_calls, n)
+    assert F.UNRELEASED == {}

@@ -1,0 +1,276 @@
+"""The instances of a large enumeration as copies of one per class (issue 10 item 12, stop 22).
+
+An enumeration through the direct path (:mod:`.direct`) made every CMPIInstance
+from scratch: a new instance from its class, its keys on the object path and
+one ``set_property`` per assigned value and per unset property with a class
+default -- 14 for a DiskRASD, of which 4 differ between disks (InstanceID,
+Address, HostResource, VirtualDevice).  sfcb fills every new instance with every
+property of its class (``instFillDefaultProperties``: a lookup of the
+EmbeddedObject qualifier and a ``ClInstanceAddProperty`` by name per
+property), OpenPegasus copies the path's ``SCMOInstance``, and each
+``set_property`` is a SWIG call and the server's lookup of the property by
+name.
+
+Now the first instance of a class (and set of assigned properties) in a call
+is made as before, from a path without keys, and kept as the *template*; every
+instance is a copy of it (the instance's ``clone``, which both servers make
+as a copy of its memory: sfcb's ``ClInstanceRebuild``, Pegasus'
+``SCMOInstance::clone``) on which only the values that differ from the
+template's are set.  The keys are properties like any other: both servers
+take an instance's path keys from its key properties where the path has none
+(sfcb always; Pegasus' ``buildKeyBindingsFromProperties`` when the instance
+is returned, or its path asked for).  The result is the instance made before:
+the same properties with the same values, CMPI types and NULLs
+(``tests/cmpi/test_cmpi_direct.py``).
+
+cmpi-bindings exposes neither ``clone`` nor ``release`` of a CMPIInstance:
+:class:`InstanceCopier` calls them through the instance's function table
+(``cmpift.h``: ``ftVersion``, ``release``, ``clone`` come first in both
+servers), and turns the copy's pointer into a SWIG proxy through a
+``CMPIValue`` (the union's ``inst`` member read after its ``uint64`` is set
+to the pointer: SWIG wraps what the member holds).  A copy is the provider's
+own (both servers unlink it from the call's objects): it is released as soon
+as the server has taken it (``return_instance`` copies it in both servers),
+or at the end of the call.  Only in OpenPegasus: sfcb 1.3.18 crashes on a
+copy changed and returned (:data:`CLONE_SERVERS`).
+``KVM_PROVIDERS_CMPI_CLONE=0`` in the CIM server's environment turns copies
+off (every instance made new, as before).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Callable, Optional
+
+__all__ = ["InstanceCopier", "instance_copier", "Copies"]
+
+
+class _CMPIStatus(ctypes.Structure):
+    _fields_ = [("rc", ctypes.c_int), ("msg", ctypes.c_void_p)]
+
+
+class _CMPIInstanceFT(ctypes.Structure):
+    # cmpift.h, struct _CMPIInstanceFT: the first three members (every CMPI version).
+    _fields_ = [("ftVersion", ctypes.c_int), ("release", ctypes.c_void_p),
+                ("clone", ctypes.c_void_p)]
+
+
+_CLONE = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_RELEASE = ctypes.CFUNCTYPE(_CMPIStatus, ctypes.c_void_p)
+#: Offset of ``ft`` in ``struct _CMPIInstance { void *hdl; CMPIInstanceFT *ft; }``.
+_FT_OFFSET = ctypes.sizeof(ctypes.c_void_p)
+
+#: {address of a function table: (clone, release)}: the servers' tables are static.
+_FUNCTIONS: dict[int, tuple[Any, Any]] = {}
+
+
+class InstanceCopier:
+    """``clone`` and ``release`` of the CMPIInstances of cmpi-bindings' SWIG module `cmpi`,
+    through their function tables (ctypes)."""
+
+    def __init__(self, cmpi: Any):
+        self.cmpi = cmpi
+
+    @staticmethod
+    def _functions(ptr: int) -> tuple[Any, Any]:
+        ft = ctypes.c_void_p.from_address(ptr + _FT_OFFSET).value
+        if not ft:
+            raise ValueError("CMPIInstance without a function table")
+        fns = _FUNCTIONS.get(ft)
+        if fns is None:
+            table = _CMPIInstanceFT.from_address(ft)
+            if not table.clone or not table.release:
+                raise ValueError("CMPIInstance without clone/release")
+            fns = _FUNCTIONS[ft] = (_CLONE(table.clone), _RELEASE(table.release))
+        return fns
+
+    def clone(self, cinst: Any, box: Any) -> Any:
+        """A copy of the CMPIInstance proxy `cinst` (a proxy of its own), or None if the
+        server made none.  `box`: a CMPIValue of the caller's (one per call: the
+        pointer passes through it)."""
+        ptr = int(cinst.this)
+        new = self._functions(ptr)[0](ptr, None)
+        if not new:
+            return None
+        box.uint64 = new
+        return box.inst
+
+    def release(self, cinst: Any) -> None:
+        """Release a copy :meth:`clone` made (the server frees it)."""
+        ptr = int(cinst.this)
+        self._functions(ptr)[1](ptr)
+
+
+def _real_module(cmpi: Any) -> bool:
+    """Whether `cmpi` is cmpi-bindings' SWIG module (its ``_cmpi`` a compiled extension),
+    not a stand-in whose objects have no C pointers."""
+    ext = getattr(cmpi, "_cmpi", None)
+    path = getattr(ext, "__file__", None) or ""
+    value = getattr(cmpi, "CMPIValue", None)
+    return path.endswith(".so") and value is not None and \
+        hasattr(value, "uint64") and hasattr(value, "inst")
+
+
+#: The CIM servers (CMPIBroker.name()) whose copies may be changed and returned.  sfcb
+#: 1.3.18's request handler crashes on such a copy (a general protection fault in
+#: ClObjectGetClString reading the string buffer of the returned instance: a string
+#: set on a ClInstanceRebuild'ed instance), so in sfcb every instance is made new.
+CLONE_SERVERS = frozenset({"Pegasus"})
+#: The CIM servers that copy a returned instance at once, so that the provider may change
+#: it and return it again (sfcb: ``__rft_returnInstance`` serializes it into the
+#: response; its broker calls itself "RequestHandler").  There one instance per class is
+#: returned up to :data:`REUSES` times, with the values that differ from the last set,
+#: instead of a copy each.  (sfcb replaces a string or array value by compacting the
+#: instance's whole string or array buffer, replaceClString: each changed value costs in
+#: proportion to the instance's strings.)
+REUSE_SERVERS = frozenset({"RequestHandler"})
+REUSES = 8
+
+
+class Reuser:
+    """The "copier" of a server in :data:`REUSE_SERVERS`: the template itself is changed
+    and returned again (:meth:`Copies.instance`); nothing is cloned or released."""
+
+    reuses = REUSES
+
+
+REUSER = Reuser()
+
+_COPIERS: dict[Any, Optional[InstanceCopier]] = {}
+
+
+def _ctypes_copier(cmpi: Any) -> Optional[InstanceCopier]:
+    """The copier of the SWIG module `cmpi` (None if it is not cmpi-bindings' own)."""
+    if cmpi not in _COPIERS:
+        _COPIERS[cmpi] = InstanceCopier(cmpi) if _real_module(cmpi) else None
+    return _COPIERS[cmpi]
+
+
+#: The copier of a SWIG module (the tests' fake replaces it with its model of both
+#: servers' clone and release).
+copier_of: Callable[[Any], Optional[Any]] = _ctypes_copier
+
+
+def instance_copier(cmpi: Any, broker: Any) -> Optional[Any]:
+    """The copier for the instances a converter of `cmpi` and `broker` makes, or None:
+    copies off (``KVM_PROVIDERS_CMPI_CLONE=0``) or a server not in :data:`CLONE_SERVERS`."""
+    if os.environ.get("KVM_PROVIDERS_CMPI_CLONE", "").strip() == "0":
+        return None
+    try:
+        name = broker.name()
+    except Exception:  # pylint: disable=broad-except  (a broker without a name: no copies)
+        return None
+    if name in REUSE_SERVERS:
+        return REUSER
+    if name not in CLONE_SERVERS:
+        return None
+    return copier_of(cmpi)
+
+
+class Copies:
+    """The template instances of one converter (one CMPI call) and the copies made of them
+    that the server has not taken yet.  `conv`: the converter; `copier`: the
+    :class:`InstanceCopier` (or the tests' model of it)."""
+
+    #: Templates per call at most (classes x sets of assigned names): beyond, new instances.
+    MAX_TEMPLATES = 64
+
+    def __init__(self, conv: Any, copier: Any):
+        self.conv = conv
+        self.copier = copier
+        # {(namespace, plan, assigned names): (template, its values, times reused) or
+        # None: no template}
+        self._templates: dict[tuple, Optional[tuple[Any, dict[str, Any], int]]] = {}
+        self._copies: dict[int, Any] = {}      # {id: copy} not yet taken by the server
+        self._box: Any = None
+
+    def instance(self, namespace: str, spec: Any, plan: Any, values: dict[str, Any]) -> Any:
+        """A CMPIInstance of class `spec` holding `values` (complete, by `plan`: what
+        ``Converter.instance_of_values`` makes of them) as a copy of the template of
+        its class and assigned names, with the values that differ from the
+        template's set; None where there is none (a key not among the values, or
+        NULL: the instance is then made new, and its keys set on its path)."""
+        ident = (namespace, plan, tuple(values))
+        if ident in self._templates:
+            tpl = self._templates[ident]
+        else:
+            tpl = self._templates[ident] = self._template(namespace, spec, plan, values) \
+                if len(self._templates) < self.MAX_TEMPLATES else None
+        if tpl is None:
+            return None
+        for lk in plan.keys:
+            if values[lk] is None:
+                return None
+        reuses = getattr(self.copier, "reuses", 0)
+        if reuses:
+            # The template itself, with the values that differ from those it was last
+            # returned with (the server copied it then); a new one after `reuses` uses.
+            cinst, was = tpl[0], tpl[1]
+            try:
+                self.conv.set_pairs(cinst, plan, spec.name, _differing(values, was),
+                                    frozenset())
+            except BaseException:
+                del self._templates[ident]      # half changed: not a template any more
+                raise
+            self._templates[ident] = (cinst, dict(values), tpl[2] + 1)
+            if tpl[2] + 1 >= reuses:
+                del self._templates[ident]
+            return cinst
+        if self._box is None:
+            self._box = self.conv.cmpi.CMPIValue()
+        cinst = self.copier.clone(tpl[0], self._box)
+        if cinst is None:
+            return None
+        self._copies[id(cinst)] = cinst
+        # A NULL is set where the template holds a value (nothing is NULL in the copy
+        # as it would be in a new instance).
+        self.conv.set_pairs(cinst, plan, spec.name, _differing(values, tpl[1]), frozenset())
+        return cinst
+
+    def _template(self, namespace: str, spec: Any, plan: Any,
+                  values: dict[str, Any]) -> Optional[tuple[Any, dict[str, Any], int]]:
+        """A new instance from a path without keys, with `values` set as on any instance
+        (None if a key is not among them: its path would lack the key)."""
+        for lk in plan.keys:
+            if lk not in values:
+                return None
+        conv = self.conv
+        # pylint: disable=protected-access  (the converter's own way of making instances)
+        cop = conv._instance_path(namespace, spec.name, None, ())
+        cinst, unset = conv._new_instance(cop, namespace, spec.name, False, None)
+        conv._set_values(cinst, spec, plan.wanted, True, spec.name, values, unset)
+        return conv.keep(cinst), dict(values), 0
+
+    def handed_over(self, cinst: Any) -> bool:
+        """Release `cinst` if it is a copy (the server has taken it); whether it was."""
+        if self._copies.pop(id(cinst), None) is None:
+            return False
+        self.copier.release(cinst)
+        return True
+
+    def release(self) -> None:
+        """Release the copies not handed over (a call that failed half-way); forget the
+        templates (new instances: the server frees them with the call)."""
+        copies = list(self._copies.values())
+        self._copies.clear()
+        self._templates.clear()
+        self._box = None
+        for cinst in copies:
+            self.copier.release(cinst)
+
+
+def _differing(values: dict[str, Any], was: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(folded name, value) of `values` (the names of `was`) whose value is not the one in
+    `was`: not the same object nor an equal one of the same type (a property's values are
+    converted to its type; Uint16(2) and Uint32(2), True and 1 stay apart by the type)."""
+    out = []
+    for lk, value in values.items():
+        old = was[lk]
+        if value is old:
+            continue
+        if type(value) is type(old) and value == old and \
+                (type(value) is not list or all(type(x) is type(y) for x, y in zip(value, old, strict=True))):
+            continue
+        out.append((lk, value))
+    return out
