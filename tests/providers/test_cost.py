@@ -403,6 +403,9 @@ def test_disk_capacities_through_a_daemon_in_batches(layer, monkeypatch):
     sizes libvirt reports; a single GetInstance asks one."""
     from kvm_providers.virt import query
     monkeypatch.setattr(query, "VOLUME_BATCH", 8)
+    # No size kept across requests here (that is the next test's): with the images
+    # older than SETTLE on a slow machine, the GetInstance below would ask none.
+    monkeypatch.setattr(query.VolumeSizes, "SETTLE", 1e9)
     n = 12
     with _bench_daemon(n, lambda i: (i + 1) << 20) as (d, lv, pool):
         uri = d.uri("qemu")
