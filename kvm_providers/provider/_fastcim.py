@@ -20,7 +20,7 @@ from pywbem import CIMInstanceName, CIMProperty
 from pywbem._nocasedict import NocaseDict
 
 __all__ = ["FAST", "new_property", "set_prop", "has_prop", "iter_props", "EMPTY_QUALIFIERS",
-           "NocaseDict", "copy_path", "new_path", "iter_keybindings"]
+           "NocaseDict", "copy_path", "new_path", "new_path_folded", "iter_keybindings"]
 
 _new = object.__new__
 
@@ -175,6 +175,26 @@ def new_path(classname: str, keybindings: dict[str, Any], namespace: Optional[st
         if path is not None:
             return path
     return CIMInstanceName(classname, keybindings, namespace=namespace, host=host)
+
+
+def new_path_folded(classname: str, folded: dict[str, tuple[str, str]],
+                    namespace: Optional[str] = None) -> CIMInstanceName:
+    """``new_path(classname, {name: value ...}, namespace)`` for string key bindings
+    given as ``{name.casefold(): (name, value)}`` in order: the dict is taken as the
+    path's key bindings as it is (the caller makes a new one per path), so that a
+    provider writing many paths of one shape (AssociatorNames SystemDevice: a path
+    per device, issue 16) folds no key name and walks no key binding per path."""
+    if _FAST_PATH and (namespace is None or namespace[:1] != "/" != namespace[-1:]):
+        q = _new(CIMInstanceName)
+        q._classname = classname
+        kb = _new(_KB_TYPE)
+        kb.__dict__.update(_KB_FLAGS)
+        kb._data = folded
+        q._keybindings = kb
+        q._host = None
+        q._namespace = namespace
+        return q
+    return CIMInstanceName(classname, dict(folded.values()), namespace=namespace)
 
 
 EMPTY_QUALIFIERS = _FrozenQualifiers() if FAST else None

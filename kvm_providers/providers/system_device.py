@@ -11,7 +11,7 @@ from kvm_providers.model.kinds import KINDS
 
 from .common import AssociationProvider, Role, get_domain_doc, providers_for
 from .common.base import VIRT_NS
-from .common.paths import cs_of_path, cs_path, device_path, element_of_path
+from .common.paths import cs_of_path, cs_path, device_paths, element_of_path
 
 __all__ = ["SystemDeviceProvider", "get_providers"]
 
@@ -49,8 +49,7 @@ class SystemDeviceProvider(AssociationProvider):
             doc = get_domain_doc(ref.host, ref.name)
             if doc is None:
                 return
-            for dev in doc.devices():
-                yield device_path(ref.host, ref.name, dev.kind, dev.devid)
+            yield from device_paths(ref.host, ref.name, doc.devices())
             return
         found = element_of_path(path, family, "device")
         if found is not None:

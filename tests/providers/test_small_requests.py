@@ -404,3 +404,103 @@ def test_small_requests_leave_the_event_loop_parked(layer, daemon, monkeypatch):
     # the loop's own rhythm (one iteration per MAX_PARK at most while held), not per call
     assert iterations["loop"] <= elapsed / loophold.MAX_PARK + 4, (iterations, elapsed)
     assert iterations["loop"] < n, iterations
+
+
+# -- stop 22: the device paths of an AssociatorNames built from the device list ------------
+
+def _assoc_request(path: CIMInstanceName, op: str, **params: str) -> Request:
+    names = {"assocclass": "AssocClass", "resultclass": "ResultClass", "role": "Role",
+             "resultrole": "ResultRole"}
+    p = {"objectname": Param("ObjectName", path)}
+    p.update({k: Param(names[k], v) for k, v in params.items()})
+    return Request("1", "1.0", True, op, VIRT, p)
+
+
+def _old_related(self, env, side, path, family, keys_only):
+    """SystemDeviceProvider.related as it was: device_path per device."""
+    from kvm_providers.providers.common.base import get_domain_doc
+    from kvm_providers.providers.common.paths import cs_of_path, device_path, \
+        element_of_path, cs_path
+    if side == 0:
+        ref = cs_of_path(path, family)
+        if ref is None:
+            return
+        doc = get_domain_doc(ref.host, ref.name)
+        if doc is None:
+            return
+        for dev in doc.devices():
+            yield device_path(ref.host, ref.name, dev.kind, dev.devid)
+        return
+    found = element_of_path(path, family, "device")
+    if found is not None:
+        host, domain, _, _ = found
+        yield cs_path(host, domain)
+
+
+ASSOC_FILTERS: list[dict[str, str]] = [
+    {}, {"resultclass": "CIM_LogicalDevice"}, {"resultclass": "KVM_LogicalDisk"},
+    {"resultclass": "KVM_Memory"}, {"resultclass": "CIM_ComputerSystem"},
+    {"role": "GroupComponent"}, {"role": "PartComponent"}, {"resultrole": "PartComponent"},
+    {"resultrole": "GroupComponent"}, {"role": "groupcomponent", "resultrole": "partcomponent"},
+    {"resultclass": "KVM_NoSuchClass"}]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_device_paths_from_the_device_list_answer_as_device_path(layer, node_uri,
+                                                                 monkeypatch, fast):
+    """The fixture node (many and unusual devices): AssociatorNames and ReferenceNames
+    SystemDevice (the dispatcher's answer, as a client gets it) with the device paths
+    built from the device list are byte for byte, error for error, those with a
+    device_path per device, for every system, ResultClass / Role / ResultRole filter,
+    and source paths that name nothing or lack a key; also with pywbem's constructor
+    (no fast paths)."""
+    from kvm_providers.provider import _fastcim
+    from kvm_providers.providers.system_device import SystemDeviceProvider
+    if not fast:
+        monkeypatch.setattr(_fastcim, "_FAST_PATH", False)
+    ops = _operations(layer, node_uri)
+    dispatcher = Dispatcher(ops, pull.PullManager(), "localhost")
+    names = sorted({p["Name"] for p in ops.enum_instance_names(VIRT, "KVM_ComputerSystem")})
+    sources = _paths(names) + [new_path(p.classname, dict(p.keybindings), VIRT)
+                               for p in ops.enum_instance_names(VIRT, "CIM_LogicalDevice")][:12]
+    seen = Counter()
+    for path in sources:
+        for op in ("AssociatorNames", "ReferenceNames"):
+            for flt in ASSOC_FILTERS:
+                if op == "ReferenceNames":
+                    flt = {k: v for k, v in flt.items() if k == "role"}
+                req = _assoc_request(path, op, **{"assocclass": "KVM_SystemDevice"} | flt
+                                     if op == "AssociatorNames" else
+                                     {"resultclass": "KVM_SystemDevice"} | flt)
+                new = _answer(dispatcher, req)
+                with monkeypatch.context() as m:
+                    m.setattr(SystemDeviceProvider, "related", _old_related)
+                    old = _answer(dispatcher, req)
+                assert new == old, (path, op, flt)
+                seen[new[0]] += 1
+                if new[0] == "ok":
+                    seen["paths"] += new[1].count("<INSTANCENAME ")
+    assert seen["ok"] > 100 and seen["error"] >= 8 and seen["paths"] > 500, seen
+
+
+def test_association_names_build_no_path_per_device_with_new_path(layer, node_uri,
+                                                                  monkeypatch):
+    """AssociatorNames SystemDevice from a ComputerSystem builds its device paths from
+    the device list (the shared keys once, no key name folded per path): no new_path
+    per device (one per device before), the same answer."""
+    from kvm_providers.providers.common import paths as paths_module
+    ops = _operations(layer, node_uri)
+    dispatcher = Dispatcher(ops, pull.PullManager(), "localhost")
+    name = sorted(p["Name"] for p in ops.enum_instance_names(VIRT, "KVM_ComputerSystem"))[0]
+    req = _assoc_request(_cs(name), "AssociatorNames", assocclass="KVM_SystemDevice")
+    kind, text = _answer(dispatcher, req)
+    assert kind == "ok" and text.count("<OBJECTPATH>") >= 3
+    made: Counter = Counter()
+    real = paths_module.new_path
+
+    def counting(*args, **kwargs):
+        made["new_path"] += 1
+        return real(*args, **kwargs)
+    monkeypatch.setattr(paths_module, "new_path", counting)
+    assert _answer(dispatcher, req) == (kind, text)
+    assert made["new_path"] == 0, made

@@ -8,11 +8,11 @@ binding (``new_path``): an AssociatorNames builds one per device (issue 16).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from pywbem import CIMInstanceName
 
-from kvm_providers.provider._fastcim import new_path
+from kvm_providers.provider._fastcim import new_path, new_path_folded
 from kvm_providers.virt import keys, lookup_domain, manager
 from kvm_providers.virt.connection import Host
 from kvm_providers.model.kinds import DeviceKind, kind_for_class
@@ -23,7 +23,7 @@ from kvm_providers.virt.profiles import PROFILES, Profile, profile_instance_id
 from .base import INTEROP_NS, VIRT_NS, get_domain_doc
 
 __all__ = ["host_system_name", "host_path", "cs_path", "vssd_path", "rasd_path",
-           "device_path", "device_keys", "vsms_keys", "vsms_path", "vsmc_path", "elec_path",
+           "device_path", "device_paths", "device_keys", "vsms_keys", "vsms_path", "vsmc_path", "elec_path",
            "cs_of_path", "host_of_path", "host_of_system_name", "vssd_of_path", "element_of_path",
            "profile_path", "several_families", "family_profiles"]
 
@@ -73,6 +73,30 @@ def device_path(host: Host, domain: str, kind: DeviceKind, devid: str) -> CIMIns
         raise ValueError(f"device kind {kind.name} has no logical device class")
     cls = _cn(host.family, kind.device_class)
     return new_path(cls, device_keys(cls, host, domain, devid), VIRT_NS)
+
+
+def device_paths(host: Host, domain: str, devices: Iterable[Any]) -> Iterator[CIMInstanceName]:
+    """``device_path(host, domain, dev.kind, dev.devid)`` of every device of `devices`
+    (a domain's device list), in order: the keys the devices share (the system's
+    CreationClassName and Name, the DeviceID's prefix) computed once, the key names
+    not folded per path (AssociatorNames SystemDevice writes a path per device,
+    issue 16).  The same paths as device_path's, key order and spelling included."""
+    family = host.family
+    sccn = ("systemcreationclassname", ("SystemCreationClassName", f"{family}_ComputerSystem"))
+    sname = ("systemname", ("SystemName", keys.cs_name(host, domain)))
+    id_prefix = keys.device_id(host, domain, "")
+    classes: dict[Any, str] = {}
+    for dev in devices:
+        kind = dev.kind
+        cls = classes.get(kind)
+        if cls is None:
+            if kind.device_class is None:
+                raise ValueError(f"device kind {kind.name} has no logical device class")
+            cls = classes[kind] = _cn(family, kind.device_class)
+        yield new_path_folded(cls, dict((sccn, sname,
+                                         ("creationclassname", ("CreationClassName", cls)),
+                                         ("deviceid", ("DeviceID", id_prefix + dev.devid)))),
+                              VIRT_NS)
 
 
 def vsms_keys(host: Host, classname: str) -> dict[str, str]:
