@@ -135,6 +135,13 @@ def _new_path_fast(classname: str, keybindings: dict[str, Any], namespace: Optio
         if type(v) is not str:
             return None
         data[k.casefold()] = (k, v)
+    return _path_of(classname, data, namespace, host)
+
+
+def _path_of(classname: str, data: dict[str, tuple[str, str]], namespace: Optional[str],
+             host: Optional[str]) -> CIMInstanceName:
+    """A CIMInstanceName whose key bindings' dict is `data` ({folded name: (name,
+    value)}), as pywbem lays it out, without its checks."""
     q = _new(CIMInstanceName)
     q._classname = classname
     kb = _new(_KB_TYPE)
@@ -185,15 +192,7 @@ def new_path_folded(classname: str, folded: dict[str, tuple[str, str]],
     provider writing many paths of one shape (AssociatorNames SystemDevice: a path
     per device, issue 16) folds no key name and walks no key binding per path."""
     if _FAST_PATH and (namespace is None or namespace[:1] != "/" != namespace[-1:]):
-        q = _new(CIMInstanceName)
-        q._classname = classname
-        kb = _new(_KB_TYPE)
-        kb.__dict__.update(_KB_FLAGS)
-        kb._data = folded
-        q._keybindings = kb
-        q._host = None
-        q._namespace = namespace
-        return q
+        return _path_of(classname, folded, namespace, None)
     return CIMInstanceName(classname, dict(folded.values()), namespace=namespace)
 
 
