@@ -207,6 +207,14 @@ def has_managed_save(ref: DomainRef) -> bool:
 
 
 
+def _held_hop(host: Host, func: Any, *args: Any, on: Any) -> Any:
+    """``host.submit(func, *args, on=on).result()`` with libvirt's event loop held out of
+    poll meanwhile: a small request's one hop wakes no loop thread per call
+    (:mod:`.loophold`)."""
+    with loop_held():
+        return host.submit(func, *args, on=on).result()
+
+
 def state_and_saved(ref: DomainRef) -> tuple[int, bool]:
     """(libvirt state, whether the domain is shut off with a managed save image): what
     a ComputerSystem's state properties need (:func:`domain_state`,
@@ -223,8 +231,7 @@ def state_and_saved(ref: DomainRef) -> tuple[int, bool]:
     if scope is None or host.in_process or _listed(host) or skey in scope or mkey in scope:
         state = domain_state(ref)[0]
         return state, state == libvirt.VIR_DOMAIN_SHUTOFF and has_managed_save(ref)
-    with loop_held():       # no event-loop wake-ups per call (virt.loophold)
-        answer = host.submit(_ask_state, ref.dom, on=ref.dom).result()
+    answer = _held_hop(host, _ask_state, ref.dom, on=ref.dom)
     return _keep_state(scope, ref, *answer)
 
 
@@ -259,8 +266,7 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
             return (found,)
         return (found,) + _ask_state(found.dom)
 
-    with loop_held():       # no event-loop wake-ups per call (virt.loophold)
-        first, *answer = host.submit(hop, on=conn).result()
+    first, *answer = _held_hop(host, hop, on=conn)
     if isinstance(first, libvirt.libvirtError):
         err = host.translate(first, f"looking up domain {name!r}")
         if not isinstance(err, DomainNotFound):
@@ -389,8 +395,7 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> Optional[D
             return ref, None     # asked again by domain_xml(), which raises as before
 
     try:
-        with loop_held():   # no event-loop wake-ups per call (virt.loophold)
-            found, text = host.submit(hop, on=conn).result()
+        found, text = _held_hop(host, hop, on=conn)
     except HostUnavailable:
         return None
     if isinstance(found, libvirt.libvirtError):
