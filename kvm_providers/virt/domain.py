@@ -282,14 +282,42 @@ def lookup_with_state(host: Host, name: str) -> Optional[tuple[DomainRef, int, b
 
 
 def _lookup_raw(host: Host, conn: Any, name: str) -> Any:
-    """Inside a hop: domain `name`'s DomainRef, or the lookup's (tagged) libvirt error."""
+    """Inside a hop: domain `name`'s DomainRef, or the lookup's (tagged) libvirt error.
+    The domain is remembered by its link (:meth:`.link.Link.remember_domain`)."""
     link = link_of(conn)
     try:
         dom = unwrap(conn).lookupByName(name)
     except libvirt.libvirtError as exc:
         exc.kvmp_link = link   # type: ignore[attr-defined]
         return exc
-    return DomainRef(host, Guarded(dom, link) if link else dom, dom.name(), dom.UUIDString())
+    if link is None:
+        return DomainRef(host, dom, dom.name(), dom.UUIDString())
+    if not _XML_SPECIAL.intersection(name):   # written as is in its XML (_names_domain)
+        link.remember_domain(name, dom)
+    return DomainRef(host, Guarded(dom, link), dom.name(), dom.UUIDString())
+
+
+_XML_SPECIAL = frozenset("<>&'\"")
+
+
+def _names_domain(text: str, name: str, dom_id: int) -> bool:
+    """Whether `text`, a domain's live XML as libvirt writes it (``<domain type='kvm'
+    id='7'>`` for a running domain, no id for one that is not; ``<name>`` its first
+    element), is that of the domain named `name` with the id `dom_id` (-1: not running).
+    A name with characters XML escapes is never remembered, so never asked here."""
+    end = text.find(">")
+    at = text.find("<name>", end)
+    if end < 0 or at < 0 or text[end + 1:at].strip():
+        return False
+    head = text[:end]
+    i = head.find(" id='")
+    try:
+        xml_id = int(head[i + 5:head.index("'", i + 5)]) if i >= 0 else -1
+    except ValueError:
+        return False
+    at += 6
+    return xml_id == dom_id and text.startswith(name, at) and \
+        text.startswith("</name>", at + len(name))
 
 
 def _ask_state(dom: Any) -> tuple[Any, Any]:
@@ -384,8 +412,23 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> Optional[D
     except HostUnavailable:
         return None
 
+    link = link_of(conn)
+    # A domain this connection looked up by name before: its XML asked by its UUID, in
+    # one call instead of two; taken only if the XML still names it with the object's id
+    # (else renamed, restarted or gone: looked up again, in the same hop).  Only the live
+    # XML tells the id (an inactive domain's id is -1).
+    known = None if inactive or link is None else link.known_domain(name)
+
     def hop() -> tuple[Any, Any]:
         # On a helper (see lookup_with_state): errors come back as values.
+        if known is not None and link is not None:
+            try:
+                text = known.XMLDesc(flags)
+            except libvirt.libvirtError:
+                text = None
+            if text is not None and _names_domain(text, name, known.ID()):
+                return DomainRef(host, Guarded(known, link), name, known.UUIDString()), text
+            link.forget_domain(name)
         ref = _lookup_raw(host, conn, name)
         if not isinstance(ref, DomainRef):
             return ref, None

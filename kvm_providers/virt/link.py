@@ -52,6 +52,10 @@ _LIBVIRT_CLASSES: tuple = tuple(
 #: default (max_client_requests), so more would only queue in the daemon.
 HELPERS_PER_LINK = 16
 
+#: Domains a link remembers by name (:meth:`Link.remember_domain`): the oldest are
+#: forgotten beyond this (each holds a reference on the connection's virConnect).
+KNOWN_DOMAINS = 4096
+
 # Set in helper threads: libvirt calls made there run inline (the waiting
 # thread already watches the deadline).
 _in_helper = threading.local()
@@ -243,6 +247,10 @@ class Link:
         self.disposed = False
         self.probing = False
         self.waiters: set[Call] = set()
+        # Raw virDomain objects a lookup by name returned on this connection, by name:
+        # a later read of the same domain asks the daemon by the object's UUID without
+        # looking it up again, and checks what it reads (see remember_domain).
+        self.known: dict[str, Any] = {}
         self.proxy = Guarded(conn, self)
         self._helpers: Optional[_Helpers] = None
 
@@ -281,10 +289,43 @@ class Link:
             dispose = self.users == 0 and not self.disposed
             if dispose:
                 self.disposed = True
+        self.known = {}     # no domain object keeps the retired connection open
         for call in waiters:
             call.wake()
         if dispose:
             self.host._dispose_later(self)
+
+    # -- domains known by name ----------------------------------------------------------
+
+    def remember_domain(self, name: str, dom: Any) -> None:
+        """Keep `dom` (a raw virDomain that ``lookupByName(name)`` returned on this link)
+        for :meth:`known_domain`.
+
+        A call on a remembered object names the domain by its UUID, so the daemon answers
+        for that domain or fails with VIR_ERR_NO_DOMAIN; the object's name and id are
+        those of the lookup, and may be stale since (a rename, a start or stop): its user
+        checks them against what the call read (:func:`.domain.lookup_with_xml` against
+        the XML's name and id) and looks the domain up again when they differ (issue 16:
+        the lookup was half of an AssociatorNames' calls)."""
+        if self.retired is not None:
+            return
+        known = self.known
+        if name not in known and len(known) >= KNOWN_DOMAINS:
+            try:
+                del known[next(iter(known))]    # the oldest: dicts keep insertion order
+            except (StopIteration, KeyError, RuntimeError):
+                pass    # changed by another thread meanwhile: nothing to make room for
+        known[name] = dom
+        if self.retired is not None:
+            self.known = {}     # retired meanwhile (retire() may have missed this one)
+
+    def known_domain(self, name: str) -> Any:
+        """The raw virDomain remembered for `name` (:meth:`remember_domain`), or None."""
+        return self.known.get(name)
+
+    def forget_domain(self, name: str) -> None:
+        """Forget `name`'s object: it no longer names the domain (or its read failed)."""
+        self.known.pop(name, None)
 
     # -- calls --------------------------------------------------------------------
 
