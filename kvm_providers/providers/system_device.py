@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from kvm_providers.virt import keys, list_domains
-from kvm_providers.virt.domain import lookup_with_xml
+from kvm_providers.virt.devicelist import domain_devices, read_ahead
 from kvm_providers.model.kinds import KINDS
 
-from .common import AssociationProvider, Role, get_domain_doc, providers_for
+from .common import AssociationProvider, Role, providers_for
 from .common.base import VIRT_NS
 from .common.paths import cs_of_path, cs_path, device_paths, element_of_path
 
@@ -37,7 +37,7 @@ class SystemDeviceProvider(AssociationProvider):
         hit = keys.parse_cs_name(family, name)
         if hit is None:
             return False
-        found = lookup_with_xml(*hit)
+        found = read_ahead(*hit)
         return found is not None and (object_name.namespace or "").strip("/").lower() == \
             VIRT_NS
 
@@ -46,10 +46,12 @@ class SystemDeviceProvider(AssociationProvider):
             ref = cs_of_path(path, family)
             if ref is None:
                 return
-            doc = get_domain_doc(ref.host, ref.name)
-            if doc is None:
+            # The device list of the XML read ahead (the same text as a request before:
+            # not parsed again; kvm_providers.virt.devicelist).
+            devices = domain_devices(ref.host, ref.name)
+            if devices is None:
                 return
-            yield from device_paths(ref.host, ref.name, doc.devices())
+            yield from device_paths(ref.host, ref.name, devices)
             return
         found = element_of_path(path, family, "device")
         if found is not None:

@@ -38,7 +38,7 @@ from lxml import etree
 from .scope import current_scope, only_pass
 from . import keys
 from .connection import DomainNotFound, Host, HostUnavailable
-from .link import Guarded, link_of, unwrap
+from .link import Guarded, link_of, names_domain, unwrap
 from .errors import LibvirtFailed
 from .loophold import loop_held
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings, scanned_kinds
@@ -48,6 +48,7 @@ from .query import if_supported, parse_xml, request_memo, storage_pools, volume_
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "may_have_snapshots", "domain_xml", "prefetch_xml",
            "iter_domain_xml", "state_and_saved", "lookup_with_state", "lookup_with_xml",
+           "unparsed_xml",
            "storage_pools", "XML_FLAGS", "parse_xml"]
 
 LOG = logging.getLogger(__name__)
@@ -292,32 +293,8 @@ def _lookup_raw(host: Host, conn: Any, name: str) -> Any:
         return exc
     if link is None:
         return DomainRef(host, dom, dom.name(), dom.UUIDString())
-    if not _XML_SPECIAL.intersection(name):   # written as is in its XML (_names_domain)
-        link.remember_domain(name, dom)
+    link.remember_domain(name, dom)
     return DomainRef(host, Guarded(dom, link), dom.name(), dom.UUIDString())
-
-
-_XML_SPECIAL = frozenset("<>&'\"")
-
-
-def _names_domain(text: str, name: str, dom_id: int) -> bool:
-    """Whether `text`, a domain's live XML as libvirt writes it (``<domain type='kvm'
-    id='7'>`` for a running domain, no id for one that is not; ``<name>`` its first
-    element), is that of the domain named `name` with the id `dom_id` (-1: not running).
-    A name with characters XML escapes is never remembered, so never asked here."""
-    end = text.find(">")
-    at = text.find("<name>", end)
-    if end < 0 or at < 0 or text[end + 1:at].strip():
-        return False
-    head = text[:end]
-    i = head.find(" id='")
-    try:
-        xml_id = int(head[i + 5:head.index("'", i + 5)]) if i >= 0 else -1
-    except ValueError:
-        return False
-    at += 6
-    return xml_id == dom_id and text.startswith(name, at) and \
-        text.startswith("</name>", at + len(name))
 
 
 def _ask_state(dom: Any) -> tuple[Any, Any]:
@@ -383,7 +360,8 @@ def fetch_xml_text(ref: DomainRef, flags: int, raw: bool = False) -> str:
         raise
 
 
-def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> Optional[DomainRef]:
+def lookup_with_xml(host: Host, name: str, inactive: bool = False,
+                    parse: bool = True) -> Optional[DomainRef]:
     """Read ahead what a request will read of the domain named `name`: its lookup and its
     XML, through a daemon in ONE guarded hop (``lookupByName`` then ``XMLDesc`` on one
     helper, one deadline), into the request scope, so that :func:`lookup_domain` and
@@ -399,6 +377,9 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> Optional[D
     (made here or before) found it, else None (no such domain, or not read: a failure,
     or nothing done), so that a caller may take a domain found for its existence; only
     the request's own calls tell a failure from a domain that does not exist.
+
+    `parse` False: the text is kept unparsed (:func:`unparsed_xml`) until
+    :func:`domain_xml` is asked for the document (:mod:`.devicelist`).
     """
     scope = current_scope()
     lkey = ("virt.lookup", host.label, host.generation, name)
@@ -426,7 +407,7 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> Optional[D
                 text = known.XMLDesc(flags)
             except libvirt.libvirtError:
                 text = None
-            if text is not None and _names_domain(text, name, known.ID()):
+            if text is not None and names_domain(text, name, known.ID()):
                 return DomainRef(host, Guarded(known, link), name, known.UUIDString()), text
             link.forget_domain(name)
         ref = _lookup_raw(host, conn, name)
@@ -446,7 +427,9 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False) -> Optional[D
             scope[lkey] = None
         return None
     scope[lkey] = found
-    if text is not None:
+    if text is not None and not parse:
+        scope[_text_key(found, inactive)] = text
+    elif text is not None:
         try:
             scope[_xml_key(found, inactive)] = DomainXML(found, parse_xml(text), inactive)
         except etree.XMLSyntaxError:
@@ -458,6 +441,18 @@ def _xml_key(ref: DomainRef, inactive: bool) -> tuple:
     return ("virt.xml", ref.host.label, ref.host.generation, ref.uuid, inactive)
 
 
+def _text_key(ref: DomainRef, inactive: bool) -> tuple:
+    return ("virt.xmltext", ref.host.label, ref.host.generation, ref.uuid, inactive)
+
+
+def unparsed_xml(ref: DomainRef, inactive: bool = False) -> Optional[str]:
+    """The XML text of `ref` that ``lookup_with_xml(parse=False)`` read in this request,
+    while no document was made of it (:func:`domain_xml` makes it from that text, and
+    then this is None)."""
+    scope = current_scope()
+    return None if scope is None else scope.get(_text_key(ref, inactive))
+
+
 def domain_xml(ref: DomainRef, inactive: bool = False,
                parse: Optional[Callable[[str], Any]] = None) -> "DomainXML":
     """The parsed XML of a domain (its current definition; `inactive`: the persistent one).
@@ -466,9 +461,13 @@ def domain_xml(ref: DomainRef, inactive: bool = False,
     Raises DomainNotFound if the domain went away.
     """
     def compute():
-        flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
-        with ref.host.guard(f"getting the XML of domain {ref.name!r}"):
-            text = fetch_xml_text(ref, flags)
+        # The text read ahead unparsed (lookup_with_xml): the document's, once.
+        text = None if scope is None else (scope.get if parse else scope.pop)(
+            _text_key(ref, inactive), None)
+        if text is None:
+            flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
+            with ref.host.guard(f"getting the XML of domain {ref.name!r}"):
+                text = fetch_xml_text(ref, flags)
         return DomainXML(ref, (parse or parse_xml)(text), inactive)
     scope = current_scope()
     if parse is not None:

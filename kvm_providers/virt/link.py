@@ -27,7 +27,8 @@ from .uris import in_process_uri
 if TYPE_CHECKING:
     from .connection import Host
 
-__all__ = ["Link", "Guarded", "Call", "Pending", "unwrap", "link_of", "HELPERS_PER_LINK"]
+__all__ = ["Link", "Guarded", "Call", "Pending", "unwrap", "link_of", "names_domain",
+           "HELPERS_PER_LINK", "KNOWN_DOMAINS"]
 
 LOG = logging.getLogger(__name__)
 
@@ -55,6 +56,30 @@ HELPERS_PER_LINK = 16
 #: Domains a link remembers by name (:meth:`Link.remember_domain`): the oldest are
 #: forgotten beyond this (each holds a reference on the connection's virConnect).
 KNOWN_DOMAINS = 4096
+
+#: Characters libvirt escapes in a domain's name in its XML: such names are not
+#: remembered (:func:`names_domain` compares the text as written).
+_XML_SPECIAL = frozenset("<>&'\"")
+
+
+def names_domain(text: str, name: str, dom_id: int) -> bool:
+    """Whether `text`, a domain's live XML as libvirt writes it (``<domain type='kvm'
+    id='7'>`` for a running domain, no id for one that is not; ``<name>`` its first
+    element), is that of the domain named `name` with the id `dom_id` (-1: not running):
+    the check of a remembered domain (:meth:`Link.remember_domain`)."""
+    end = text.find(">")
+    at = text.find("<name>", end)
+    if end < 0 or at < 0 or text[end + 1:at].strip():
+        return False
+    head = text[:end]
+    i = head.find(" id='")
+    try:
+        xml_id = int(head[i + 5:head.index("'", i + 5)]) if i >= 0 else -1
+    except ValueError:
+        return False
+    at += 6
+    return xml_id == dom_id and text.startswith(name, at) and \
+        text.startswith("</name>", at + len(name))
 
 # Set in helper threads: libvirt calls made there run inline (the waiting
 # thread already watches the deadline).
@@ -307,8 +332,8 @@ class Link:
         checks them against what the call read (:func:`.domain.lookup_with_xml` against
         the XML's name and id) and looks the domain up again when they differ (issue 16:
         the lookup was half of an AssociatorNames' calls)."""
-        if self.retired is not None:
-            return
+        if self.retired is not None or _XML_SPECIAL.intersection(name):
+            return      # retired; or a name its XML writes otherwise (names_domain)
         known = self.known
         if name not in known and len(known) >= KNOWN_DOMAINS:
             try:

@@ -1,8 +1,10 @@
 """Domains a connection has looked up by name, remembered (issue 16, stop 23): an
 AssociatorNames of a system looked up before reads its XML by the remembered domain's
 UUID, one libvirt call instead of the lookup and the read, and only while the XML it
-reads still names that domain with the remembered id.  Counted, not timed; a renamed,
-replaced, started or stopped domain answers as a fresh lookup does.
+reads still names that domain with the remembered id.  The device list made from an XML
+text is kept with it: the same text read again is not parsed again.  Counted, not timed;
+a renamed, replaced, edited, started or stopped domain answers as a fresh lookup and
+parse do.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import pytest
 from pywbem import CIMError, CIMInstanceName
 
 from kvm_providers import virt
+from kvm_providers.virt import devicelist
+from kvm_providers.virt import domain as domain_module
 from kvm_providers.virt import link as link_module
-from kvm_providers.virt.domain import _names_domain
 from tests.fixtures.generate import bench_domain_xml
 from tests.support.libvirt_calls import count_libvirt_calls
 
@@ -43,7 +46,20 @@ def _fresh(h: Harness, name: str) -> list[str]:
     """The answer with nothing remembered (what the code before stop 23 answered)."""
     for link in _links():
         link.known.clear()
+    devicelist._kept.clear()
     return _answer(h, name)
+
+
+def _parses(monkeypatch) -> dict:
+    """Counts the domain documents made (lxml parses of a domain's XML)."""
+    made = {"docs": 0}
+    real = domain_module.DomainXML.__init__
+
+    def counting(self, *args, **kwargs):
+        made["docs"] += 1
+        real(self, *args, **kwargs)
+    monkeypatch.setattr(domain_module.DomainXML, "__init__", counting)
+    return made
 
 
 def _links() -> list:
@@ -148,18 +164,51 @@ def test_a_started_or_stopped_domain_is_looked_up_again(layer, daemon, monkeypat
         lv.close()
 
 
+@pytest.mark.libvirtd
+def test_the_same_xml_read_again_is_not_parsed_again(layer, daemon, monkeypatch):
+    """AssociatorNames SystemDevice of a domain whose XML is the same text as the last
+    time parses no domain document (one per request before) and answers the same; an
+    edited domain (a device more) is parsed again and answers its new device list, as a
+    fresh parse does; another domain's list is its own."""
+    layer(daemon.uri("qemu"))
+    lv = libvirt.open(daemon.uri("qemu"))
+    dom = lv.defineXML(bench_domain_xml(44, name="stop23-edit", dtype="qemu",
+                                        image_dir=daemon.workdir))
+    try:
+        h = Harness()
+        first = _answer(h, "stop23-edit")
+        made = _parses(monkeypatch)
+        assert _answer(h, "stop23-edit") == first
+        assert made["docs"] == 0
+        other = _answer(h, "guest0000")
+        assert made["docs"] == 1 and other != first
+        made["docs"] = 0
+        assert _answer(h, "guest0000") == other and made["docs"] == 0
+        lv.defineXML(dom.XMLDesc(0).replace(
+            "</devices>", "<watchdog model='i6300esb' action='reset'/></devices>"))
+        edited = _answer(h, "stop23-edit")
+        assert made["docs"] == 1
+        assert len(edited) == len(first) + 1 and any("watchdog" in p.lower() for p in edited)
+        assert edited == _fresh(h, "stop23-edit")
+        made["docs"] = 0
+        assert _answer(h, "stop23-edit") == edited and made["docs"] == 0
+    finally:
+        dom.undefine()
+        lv.close()
+
+
 def test_names_domain_reads_the_name_and_id_libvirt_writes():
     """What the check of a remembered domain accepts: libvirt's live XML of exactly that
     name and id (none for a domain that is not running)."""
     run = "<domain type='kvm' id='7'>\n  <name>web</name>\n  <uuid>x</uuid>\n</domain>"
     off = "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>" \
           "\n  <name>web</name>\n</domain>"
-    assert _names_domain(run, "web", 7)
-    assert not _names_domain(run, "web", 8) and not _names_domain(run, "web", -1)
-    assert _names_domain(off, "web", -1) and not _names_domain(off, "web", 7)
-    assert not _names_domain(run, "we", 7) and not _names_domain(run, "web2", 7)
-    assert not _names_domain(off.replace("<name>web", "<title>t</title><name>web"), "web", -1)
-    assert not _names_domain("", "web", -1) and not _names_domain("<domain>", "web", -1)
+    assert link_module.names_domain(run, "web", 7)
+    assert not link_module.names_domain(run, "web", 8) and not link_module.names_domain(run, "web", -1)
+    assert link_module.names_domain(off, "web", -1) and not link_module.names_domain(off, "web", 7)
+    assert not link_module.names_domain(run, "we", 7) and not link_module.names_domain(run, "web2", 7)
+    assert not link_module.names_domain(off.replace("<name>web", "<title>t</title><name>web"), "web", -1)
+    assert not link_module.names_domain("", "web", -1) and not link_module.names_domain("<domain>", "web", -1)
 
 
 class _Host:
@@ -187,3 +236,6 @@ def test_a_link_forgets_its_domains_when_retired_and_keeps_a_bounded_number():
     assert link.known == {}
     link.remember_domain("late", object())
     assert link.known_domain("late") is None
+    fresh = link_module.Link(_Host(), None, 2)  # type: ignore[arg-type]
+    fresh.remember_domain("a&b", object())
+    assert fresh.known == {}       # written "a&amp;b" in its XML: never remembered
