@@ -447,10 +447,12 @@ def _text_key(ref: DomainRef, inactive: bool) -> tuple:
 
 def unparsed_xml(ref: DomainRef, inactive: bool = False) -> Optional[str]:
     """The XML text of `ref` that ``lookup_with_xml(parse=False)`` read in this request,
-    while no document was made of it (:func:`domain_xml` makes it from that text, and
-    then this is None)."""
+    while the request has no document of `ref` (:func:`domain_xml` makes it from that
+    text, and then this is None; so is it beside a document read otherwise)."""
     scope = current_scope()
-    return None if scope is None else scope.get(_text_key(ref, inactive))
+    if scope is None or _xml_key(ref, inactive) in scope:
+        return None
+    return scope.get(_text_key(ref, inactive))
 
 
 def domain_xml(ref: DomainRef, inactive: bool = False,

@@ -15,6 +15,7 @@ from pywbem import CIMError, CIMInstanceName
 
 from kvm_providers import virt
 from kvm_providers.virt import devicelist
+from kvm_providers.virt.scope import request_scope
 from kvm_providers.virt import domain as domain_module
 from kvm_providers.virt import link as link_module
 from tests.fixtures.generate import bench_domain_xml
@@ -195,6 +196,34 @@ def test_the_same_xml_read_again_is_not_parsed_again(layer, daemon, monkeypatch)
     finally:
         dom.undefine()
         lv.close()
+
+
+@pytest.mark.libvirtd
+def test_a_device_list_is_kept_only_from_the_text_it_was_made_of(layer, daemon):
+    """A request that has a document of the domain read otherwise (fetched again,
+    edited in place) beside the text read ahead answers that document's devices, and
+    keeps nothing: the next request with the same text answers the text's own list."""
+    mgr = layer(daemon.uri("qemu"))
+    host = mgr.hosts[0]
+    devicelist._kept.clear()
+    with request_scope():
+        ref = devicelist.read_ahead(host, "guest0000")
+        assert ref is not None and domain_module.unparsed_xml(ref) is not None
+        [doc] = list(domain_module.iter_domain_xml([ref]))      # another read of it
+        assert domain_module.unparsed_xml(ref) is None
+        devices = doc.root.find("devices")
+        devices.remove(devices.find("interface"))               # edited in place
+        doc.invalidate()
+        edited = devicelist.domain_devices(host, "guest0000")
+    assert devicelist._kept == {}
+    with request_scope():
+        devicelist.read_ahead(host, "guest0000")
+        fresh = devicelist.domain_devices(host, "guest0000")
+    assert len(fresh) == len(edited) + 1
+    with request_scope():
+        devicelist.read_ahead(host, "guest0000")
+        kept = devicelist.domain_devices(host, "guest0000")
+    assert [(d.kind, d.devid) for d in kept] == [(d.kind, d.devid) for d in fresh]
 
 
 def test_names_domain_reads_the_name_and_id_libvirt_writes():
