@@ -9,6 +9,10 @@ parse do.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import libvirt
 import pytest
 from pywbem import CIMError, CIMInstanceName
@@ -224,6 +228,36 @@ def test_a_device_list_is_kept_only_from_the_text_it_was_made_of(layer, daemon):
         devicelist.read_ahead(host, "guest0000")
         kept = devicelist.domain_devices(host, "guest0000")
     assert [(d.kind, d.devid) for d in kept] == [(d.kind, d.devid) for d in fresh]
+
+
+@pytest.mark.libvirtd
+def test_a_remembered_domain_on_a_hung_daemon_fails_within_the_deadline(layer, daemon):
+    """The one call of a remembered domain's AssociatorNames keeps the host's deadline:
+    with the daemon frozen the request fails with CIM_ERR_FAILED within hang_timeout
+    (and some slack), the process lives, and the request succeeds once it is back."""
+    hang = 2.0
+    layer(daemon.uri("qemu"), hang_timeout=hang)
+    h = Harness()
+    before = _answer(h, "guest0000")
+    assert _answer(h, "guest0000") == before         # remembered: XMLDesc alone
+    os.kill(daemon.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(CIMError) as exc:
+            h.AssociatorNames(_cs("guest0000"), SD)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
+    assert exc.value.status_code == 1 and took < hang + 8.0, (exc.value, took)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert _answer(h, "guest0000") == before
+            break
+        except CIMError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def test_names_domain_reads_the_name_and_id_libvirt_writes():
