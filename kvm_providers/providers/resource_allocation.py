@@ -21,7 +21,7 @@ from kvm_providers.model.kinds import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
 from .common import DomainViewProvider, fill_from_table, get_domain_doc, providers_for
-from .common.instances import table_instance_xml
+from .common.instances import table_item_writer
 from .common.snapshot_paths import snapshot_setting
 
 __all__ = ["RASDProvider", "get_providers"]
@@ -47,14 +47,25 @@ class RASDProvider(DomainViewProvider):
         """Every instance of the classes of `plans` written straight to CIM-XML: the
         values and order of :meth:`_instances` (InstanceID, then the kind's mapping
         table), no model per instance (issue 16)."""
+        # One item writer per class and element tag (a kind's table is chosen by the tag),
+        # made with the first such setting: no lookup of it per instance.
+        writers: dict[tuple[Any, str], Any] = {}
+        device_id = keys.device_id
+        last: Any = None
+        named: list[tuple[Any, str]] = []
         for doc, pairs in self._each_domain(plans):
+            if pairs is not last:        # the same list for every domain of a family
+                last, named = pairs, [(plan, kind.name) for plan, kind in pairs]
             host, name = doc.host, doc.ref.name
             ctx = doc.context()
-            for plan, kind in pairs:
-                for setting in doc.settings_of(kind.name):
-                    texts, iname = plan.keyed(keys.device_id(host, name, setting.devid))
-                    yield form.item(iname, table_instance_xml(texts, plan, setting.table,
-                                                              setting.view, ctx))
+            by_kind = doc.settings_by_kind()
+            for plan, kind_name in named:
+                for setting in by_kind.get(kind_name, ()):
+                    wkey = (plan, setting.element.tag)
+                    write = writers.get(wkey)
+                    if write is None:
+                        write = writers[wkey] = table_item_writer(form, plan, setting.table)
+                    yield write(device_id(host, name, setting.devid), setting.view, ctx)
 
     def get_instance(self, env, model) -> Optional[Any]:
         kind, _ = kind_for_class(model.classname)
