@@ -1,0 +1,172 @@
+"""The CPU per guest of large enumerations (issue 16, stop 23: every RASD of 10,000
+guests): the item writer that writes a RASD's key and response item in one join, the
+scan that finds ``<devices>`` through the root's View, the kinds looked up per domain
+once, the listen addresses' IPv6 check remembered.  Each is checked for its answer
+(the general path's text, byte for byte) and guarded by a count of the work it saves,
+not by a time."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Optional
+
+import pytest
+from lxml import etree
+
+from kvm_providers.cimxml import writer as W
+
+from .test_cost import _operations
+from .test_direct import PLISTS, VIRT
+
+_DISK = ("<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>"
+         "<source file='/var/lib/libvirt/images/a&amp;b.qcow2'/><target dev='vda' bus='virtio'/>"
+         "<readonly/><address type='pci' domain='0x0000' bus='0x00' slot='0x06'/></disk>")
+
+_FORMS = [("VALUE.NAMEDINSTANCE", None, False), ("VALUE.INSTANCEWITHPATH", "example.test", True),
+          ("VALUE.INSTANCEWITHPATH", None, False)]
+
+
+class _Other(str):
+    """Not exactly a str: the item writer takes the general way."""
+
+
+@pytest.mark.parametrize("tag,host,origin", _FORMS)
+@pytest.mark.parametrize("plist", PLISTS)
+def test_item_writer_writes_what_keyed_item_and_the_table_writer_write(tag, host, origin,
+                                                                       plist):
+    """``table_item_writer(form, plan, table)(key, view, ctx)`` is
+    ``form.item(iname, table_instance_xml(texts, plan, table, view, ctx))`` with
+    ``texts, iname = plan.keyed(key)``: for keys with characters to escape, characters
+    XML cannot carry, the markers the writer finds its frames with, a str subclass."""
+    from kvm_providers.model.kinds import kind_for_class
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.providers.common.instances import table_instance_xml, table_item_writer
+    from kvm_providers.schema import default_schema
+    from kvm_providers.virt.mapping import View
+    classname = "KVM_DiskResourceAllocationSettingData"
+    kind = kind_for_class(classname)[0]
+    el = etree.fromstring(_DISK)
+    table = kind.table(el)
+    plan = DirectPlan.of(default_schema(), VIRT, classname, plist, origin)
+    form = W.InstanceForm(tag, VIRT, host, origin)
+    write = table_item_writer(form, plan, table)
+    for key in ["guest0001/vda", "a&b<c>'\"/x", "gäst/ß", "", "a\x01b\ufffe",
+                "Kvm0Name0Mark", "Kvm0Inst0Mark", "Kvm0Key0Mark", _Other("o/vdb")]:
+        texts, iname = plan.keyed(key)
+        want = form.item(iname, table_instance_xml(texts, plan, table, el))
+        assert write(key, View(el), None) == want, key
+        assert write(key, View(el), None) == want, key       # the remembered texts too
+
+
+def test_item_writer_of_a_plan_without_text_or_one_key_takes_the_general_way():
+    """A plan whose class has several keys (the general keyed()) or a form whose item is
+    not a frame of text gets the general writer: the same answer."""
+    from kvm_providers.model.kinds import kind_for_class
+    from kvm_providers.provider.direct import DirectPlan
+    from kvm_providers.providers.common.instances import table_instance_xml, table_item_writer
+    from kvm_providers.schema import default_schema
+    from kvm_providers.virt.mapping import View
+    classname = "KVM_DiskResourceAllocationSettingData"
+    el = etree.fromstring(_DISK)
+    table = kind_for_class(classname)[0].table(el)
+    plan = DirectPlan.of(default_schema(), VIRT, classname, None)
+
+    class Pairs:
+        """A form whose items are (name, instance) pairs, not text."""
+        origin = False
+
+        def item(self, name: str, inst: str) -> Any:
+            return (name, inst)
+    write = table_item_writer(Pairs(), plan, table)
+    texts, iname = plan.keyed("g/vda")
+    assert write("g/vda", View(el), None) == (iname, table_instance_xml(texts, plan, table,
+                                                                         el))
+
+
+class _Counts:
+    """Calls of the per-instance steps the item writer and the kinds' index save."""
+
+    def __init__(self, monkeypatch):
+        from kvm_providers.provider.direct import DirectPlan
+        from kvm_providers.virt.domain import DomainXML
+        self.calls: dict[str, int] = {"keyed": 0, "item": 0, "settings_of": 0}
+        for cls, name in ((DirectPlan, "keyed"), (W.InstanceForm, "item"),
+                          (DomainXML, "settings_of")):
+            real = getattr(cls, name)
+
+            def counted(*args, _real=real, _name=name, **kwargs):
+                self.calls[_name] += 1
+                return _real(*args, **kwargs)
+            monkeypatch.setattr(cls, name, counted)
+
+
+def test_rasd_enumeration_writes_items_without_keyed_item_or_a_list_per_kind(
+        layer, node_uri, monkeypatch):
+    """An enumeration of every RASD: no ``DirectPlan.keyed`` and no ``InstanceForm.item``
+    per instance (one item per class and element tag, to find the form's frame), no
+    ``settings_of`` (a list copied per domain and kind); before: one keyed and one item
+    per RASD, one settings_of per domain and RASD class.  The items are the model path's
+    (test_direct compares them byte for byte)."""
+    ops = _operations(layer, node_uri)
+    form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT)
+    list(ops.enum_instances_xml(VIRT, "CIM_ResourceAllocationSettingData", None, True,
+                                None, form))        # plans compiled, the node read once
+    counts = _Counts(monkeypatch)
+    items = list(ops.enum_instances_xml(VIRT, "CIM_ResourceAllocationSettingData", None,
+                                        True, None, form))
+    assert len(items) > 40
+    assert counts.calls["keyed"] == 0
+    assert counts.calls["settings_of"] == 0
+    # One frame per (class, element tag): far fewer than the items.
+    assert 0 < counts.calls["item"] <= 16 < len(items)
+
+
+class _NoFind:
+    """A <domain> root whose ElementPath ``find`` must not be used."""
+
+    def __init__(self, el: Any):
+        self.el = el
+
+    def find(self, path: str) -> Optional[Any]:
+        raise AssertionError(f"root.find({path!r}) in a scan")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.el, name)
+
+
+def test_scan_finds_the_devices_through_the_root_view(lv):
+    """scan_settings looks ``<devices>`` up in the root's View (no ElementPath ``find``
+    on the root, whose children the processor and memory settings index anyway; before:
+    ``root.find("devices")``), with the same settings as a scan of the plain root."""
+    from kvm_providers.virt.devices import scan_settings
+    from kvm_providers.virt.mapping import View
+    import kvm_providers.model  # noqa: F401  (installs the kinds)
+    devices = 0
+    for dom in lv.listAllDomains():
+        root = etree.fromstring(dom.XMLDesc(0).encode())
+        plain = [(s.kind.name, s.devid, s.element) for s in scan_settings(root)]
+        stub = _NoFind(root)
+        viewed = [(s.kind.name, s.devid, s.element if s.element is not stub else root)
+                  for s in scan_settings(stub, root_view=View(root))]
+        assert viewed == plain
+        devices += len(plain) - 2
+    assert devices > 10
+
+
+def test_ipv6_check_of_listen_addresses_remembered(monkeypatch):
+    """is_ipv6_only parses each address text once, not once per graphics device (before:
+    ``ipaddress.ip_address`` per call), with the same answers."""
+    from kvm_providers.virt import netaddr
+    calls: list[str] = []
+    real = ipaddress.ip_address
+
+    def counted(text):
+        calls.append(text)
+        return real(text)
+    monkeypatch.setattr(ipaddress, "ip_address", counted)
+    texts = ["10.77.12.13", "fd00::77", "::", "[fd00::78]", "host77.example", ""]
+    want = [False, True, False, True, None, None]
+    for _round in range(50):
+        assert [netaddr.is_ipv6_only(t) for t in texts] == want
+    assert len(calls) <= len(texts)
+    assert netaddr.is_ipv6_only(None) is None
