@@ -585,6 +585,11 @@ class AttrNames(Field):
         raise NotWritable("computed property")
 
 
+#: {(text, unit attribute): KiB} of the memory elements read, at most _KIB_KEPT of them.
+_KIB_OF: dict[tuple[str, Optional[str]], Optional[int]] = {}
+_KIB_KEPT = 512
+
+
 class MemoryKiB(Field):
     """A libvirt memory element (``<memory unit='MiB'>512</memory>``) in KiB."""
 
@@ -595,13 +600,22 @@ class MemoryKiB(Field):
 
     def read(self, el, ctx=None):
         node = el.find(self.path)
-        if node is None or node.text is None:
+        if node is None:
             return None
-        n = _int(node.text)
-        if n is None:
+        text = node.text
+        if text is None:
             return None
-        factor = libvirt_unit_bytes(node.get("unit")) or 1024
-        return n * factor // 1024
+        # The size of each (text, unit) remembered (issue 16, stop 23: three sizes per
+        # guest, a handful of distinct ones on a host; the int and unit parses were half
+        # of a memory RASD's write).
+        key = (text, node.get("unit"))
+        kib = _KIB_OF.get(key, _UNSEEN)
+        if kib is _UNSEEN:
+            n = _int(text)
+            kib = None if n is None else n * (libvirt_unit_bytes(key[1]) or 1024) // 1024
+            if len(_KIB_OF) < _KIB_KEPT:
+                _KIB_OF[key] = kib
+        return kib
 
     def write(self, el, value, ctx=None):
         if value is None:

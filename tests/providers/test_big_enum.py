@@ -170,3 +170,30 @@ def test_ipv6_check_of_listen_addresses_remembered(monkeypatch):
         assert [netaddr.is_ipv6_only(t) for t in texts] == want
     assert len(calls) <= len(texts)
     assert netaddr.is_ipv6_only(None) is None
+
+
+def test_memory_sizes_parsed_once_per_text_and_unit(monkeypatch):
+    """MemoryKiB reads each (text, unit) once (before: an int and a unit parse per read,
+    three per guest), with the same values as the parse: units, blanks, bad texts."""
+    from kvm_providers.virt import mapping
+    calls: list[Any] = []
+    real = mapping.libvirt_unit_bytes
+
+    def counted(unit, *args):
+        calls.append(unit)
+        return real(unit, *args)
+    monkeypatch.setattr(mapping, "libvirt_unit_bytes", counted)
+    field = mapping.MemoryKiB("memory")
+    cases = [("<d><memory unit='MiB'>777</memory></d>", 777 * 1024),
+             ("<d><memory unit='KiB'>770001</memory></d>", 770001),
+             ("<d><memory>770002</memory></d>", 770002),
+             ("<d><memory unit='GB'>7</memory></d>", 7 * 10**9 // 1024),
+             ("<d><memory unit='b'> 7700 </memory></d>", 7),
+             ("<d><memory unit='parsec'>77</memory></d>", 77),
+             ("<d><memory unit='MiB'>seven</memory></d>", None),
+             ("<d><memory unit='MiB'/></d>", None),
+             ("<d/>", None)]
+    for _round in range(20):
+        for text, want in cases:
+            assert field.read(etree.fromstring(text)) == want, text
+    assert len(calls) <= len(cases)
