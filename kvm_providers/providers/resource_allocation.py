@@ -47,25 +47,28 @@ class RASDProvider(DomainViewProvider):
         """Every instance of the classes of `plans` written straight to CIM-XML: the
         values and order of :meth:`_instances` (InstanceID, then the kind's mapping
         table), no model per instance (issue 16)."""
-        # One item writer per class and element tag (a kind's table is chosen by the tag),
-        # made with the first such setting: no lookup of it per instance.
-        writers: dict[tuple[Any, str], Any] = {}
-        device_id = keys.device_id
+        # One item writer per class and table (a kind's table is chosen by the element's
+        # tag where it has several: disk and filesystem), made with the first setting:
+        # no lookup of it per instance, and none of the tag for a kind of one table.
+        writers: dict[tuple[Any, Optional[str]], Any] = {}
         last: Any = None
-        named: list[tuple[Any, str]] = []
+        named: list[tuple[Any, str, bool]] = []
         for doc, pairs in self._each_domain(plans):
             if pairs is not last:        # the same list for every domain of a family
-                last, named = pairs, [(plan, kind.name) for plan, kind in pairs]
-            host, name = doc.host, doc.ref.name
+                last = pairs
+                named = [(plan, kind.name, set(kind.tables) != {"*"}) for plan, kind in pairs]
+            # The InstanceIDs of a domain's settings: "<domain>/" (host-qualified) and the
+            # device id (keys.device_id), passed apart so that each is escaped once.
+            prefix = keys.device_id(doc.host, doc.ref.name, "")
             ctx = doc.context()
             by_kind = doc.settings_by_kind()
-            for plan, kind_name in named:
+            for plan, kind_name, by_tag in named:
                 for setting in by_kind.get(kind_name, ()):
-                    wkey = (plan, setting.element.tag)
+                    wkey = (plan, setting.element.tag if by_tag else None)
                     write = writers.get(wkey)
                     if write is None:
                         write = writers[wkey] = table_item_writer(form, plan, setting.table)
-                    yield write(device_id(host, name, setting.devid), setting.view, ctx)
+                    yield write(prefix, setting.devid, setting.view, ctx)
 
     def get_instance(self, env, model) -> Optional[Any]:
         kind, _ = kind_for_class(model.classname)

@@ -50,12 +50,15 @@ def test_item_writer_writes_what_keyed_item_and_the_table_writer_write(tag, host
     plan = DirectPlan.of(default_schema(), VIRT, classname, plist, origin)
     form = W.InstanceForm(tag, VIRT, host, origin)
     write = table_item_writer(form, plan, table)
-    for key in ["guest0001/vda", "a&b<c>'\"/x", "gäst/ß", "", "a\x01b\ufffe",
-                "Kvm0Name0Mark", "Kvm0Inst0Mark", "Kvm0Key0Mark", _Other("o/vdb")]:
-        texts, iname = plan.keyed(key)
-        want = form.item(iname, table_instance_xml(texts, plan, table, el))
-        assert write(key, View(el), None) == want, key
-        assert write(key, View(el), None) == want, key       # the remembered texts too
+    parts = ["guest0001/", "vda", "a&b<c>'\"/", "x", "gäst/", "ß", "", "", "a\x01b/",
+             "\ufffe", "Kvm0Name0Mark", "Kvm0Inst0Mark", "Kvm0Key0Mark", "&lt;",
+             _Other("o/"), "vdb", "p/", _Other("q")]
+    for _round in range(2):                  # the remembered texts too
+        for prefix in parts:
+            for suffix in parts[1::3]:
+                texts, iname = plan.keyed(prefix + suffix)
+                want = form.item(iname, table_instance_xml(texts, plan, table, el))
+                assert write(prefix, suffix, View(el), None) == want, (prefix, suffix)
 
 
 def test_item_writer_of_a_plan_without_text_or_one_key_takes_the_general_way():
@@ -79,8 +82,22 @@ def test_item_writer_of_a_plan_without_text_or_one_key_takes_the_general_way():
             return (name, inst)
     write = table_item_writer(Pairs(), plan, table)
     texts, iname = plan.keyed("g/vda")
-    assert write("g/vda", View(el), None) == (iname, table_instance_xml(texts, plan, table,
-                                                                         el))
+    assert write("g/", "vda", View(el), None) == (iname, table_instance_xml(texts, plan,
+                                                                              table, el))
+
+
+@pytest.mark.parametrize("qualified", [False, True])
+def test_device_ids_are_the_domain_prefix_and_the_device_id(qualified):
+    """keys.device_id(host, domain, devid) is device_id(host, domain, "") + devid: the RASD
+    enumeration passes the two parts apart to its item writers."""
+    from types import SimpleNamespace
+
+    from kvm_providers.virt import keys
+    host = SimpleNamespace(label="h1", qualified=qualified)
+    for domain in ("guest0001", "a&b<c>", "x:y/z", ""):
+        for devid in ("vda", "52:54:00:aa:bb:cc", "controller:usb:0", "vnc#2", ""):
+            assert keys.device_id(host, domain, devid) == \
+                keys.device_id(host, domain, "") + devid
 
 
 class _Counts:

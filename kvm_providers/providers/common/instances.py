@@ -193,19 +193,22 @@ _NAME_MARK, _INST_MARK = "Kvm0Name0Mark", "Kvm0Inst0Mark"
 
 
 def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
-                      ) -> Callable[[Any, Any, Any], Any]:
-    """``item(key, view, ctx)``: the response item of the instance of `plan`'s class
-    whose one key is `key`, its other properties read through `table` from `view`
-    (a mapping.View) - what ``form.item(iname, table_instance_xml(texts, plan, table,
-    view, ctx))`` gives with ``texts, iname = plan.keyed(key)``, the same text.
+                      ) -> Callable[[Any, Any, Any, Any], Any]:
+    """``item(prefix, suffix, view, ctx)``: the response item of the instance of
+    `plan`'s class whose one key is ``prefix + suffix``, its other properties read
+    through `table` from `view` (a mapping.View) - what ``form.item(iname,
+    table_instance_xml(texts, plan, table, view, ctx))`` gives with ``texts, iname =
+    plan.keyed(prefix + suffix)``, the same text.  The key in two parts: a part shared
+    by many instances (a domain's "<name>/") and a part that recurs (a device id), each
+    escaped once.
 
     For a one-string-key plan that writes text and a form whose item is a fixed frame
     around the name and the instance (the embedded server's InstanceForm), the item is
-    one join: the key escaped once, no dict of key texts, no instance text copied into
-    the item (issue 16, stop 23: the key and the item were a sixth of a RASD's write).
-    Get one per enumeration and table, not per instance."""
-    def general(key: Any, view: Any, ctx: Any) -> Any:
-        texts, iname = plan.keyed(key)
+    one join: no dict of key texts, no instance text copied into the item (issue 16,
+    stop 23: the key and the item were a sixth of a RASD's write).  Get one per
+    enumeration (it remembers the last prefix) and table, not per instance."""
+    def general(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
+        texts, iname = plan.keyed(prefix + suffix)
         return form.item(iname, table_instance_xml(texts, plan, table, view, ctx))
     one = plan.one_key() if plan.writes_text else None
     frame = form.item(_NAME_MARK, _INST_MARK) if one is not None else None
@@ -218,12 +221,23 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     before, between, tail = start + n0, n1 + middle + plan.head + p0, "</INSTANCE>" + end
     write = _compiled(plan, table)
     esc = W.esc
+    # The escaping is per character, so the escaped key is the escaped parts joined.
+    last: list[Any] = [None, ""]            # the last prefix, escaped
+    suffixes: dict[str, str] = {}           # suffix -> escaped, at most W.TEXTS_PER_PROPERTY
 
-    def item(key: Any, view: Any, ctx: Any) -> Any:
-        if type(key) is not str:
-            return general(key, view, ctx)
-        value = esc(key)
-        return write([before, value, between, value, p1], view, ctx, tail)
+    def item(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
+        if type(prefix) is not str or type(suffix) is not str:
+            return general(prefix, suffix, view, ctx)
+        if prefix is not last[0]:
+            last[0], last[1] = prefix, esc(prefix)
+        eprefix = last[1]
+        esuffix = suffixes.get(suffix)
+        if esuffix is None:
+            esuffix = esc(suffix)
+            if len(suffixes) < W.TEXTS_PER_PROPERTY:
+                suffixes[suffix] = esuffix
+        return write([before, eprefix, esuffix, between, eprefix, esuffix, p1], view, ctx,
+                     tail)
     return item
 
 
