@@ -110,6 +110,15 @@ class View:
         kids = self._kids
         return kids if kids is not None else self._index()
 
+    def child(self, tag: str) -> Any:
+        """``find(tag)`` of a single tag without indexing the children: from the index if
+        there is one, else the element's first child of that tag (``iterchildren``, no
+        ElementPath) - for a lookup that may be the only one (a scan's ``<devices>``)."""
+        kids = self._kids
+        if kids is not None:
+            return kids.get(tag)
+        return next(self.el.iterchildren(tag), None)
+
     def find(self, path: str) -> Any:
         kids = self._kids if self._kids is not None else self._index()
         node = kids.get(path, _UNSEEN)

@@ -214,3 +214,21 @@ def test_memory_sizes_parsed_once_per_text_and_unit(monkeypatch):
         for text, want in cases:
             assert field.read(etree.fromstring(text)) == want, text
     assert len(calls) <= len(cases)
+
+
+@pytest.mark.parametrize("text,tag", [
+    ("<d><a/><b>1</b><b>2</b><!-- c --><c/></d>", "b"),
+    ("<d><!-- x --><devices/></d>", "devices"),
+    ("<d xmlns:n='urn:x'><n:devices/><devices>2</devices></d>", "devices"),
+    ("<d><a/></d>", "devices"),
+    ("<d/>", "b")])
+def test_view_child_is_find_with_and_without_the_index(text, tag):
+    """View.child(tag) answers find(tag) (the first child element of that tag, no
+    namespace), before the view indexed its children (without indexing them) and after."""
+    from kvm_providers.virt.mapping import View
+    el = etree.fromstring(text)
+    view = View(el)
+    found = el.find(tag)         # held: lxml gives the same proxy for the same node
+    assert view.child(tag) is found
+    view.children()
+    assert view.child(tag) is found
