@@ -21,10 +21,12 @@ from kvm_providers.model.kinds import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
 from .common import DomainViewProvider, fill_from_table, get_domain_doc, providers_for
-from .common.instances import table_item_writer
+from .common.instances import table_instance_xml, table_item_writer
 from .common.snapshot_paths import snapshot_setting
 
 __all__ = ["RASDProvider", "get_providers"]
+
+_UNMADE: Any = object()     # no item writer made yet for a (plan, tag)
 
 
 class RASDProvider(DomainViewProvider):
@@ -65,10 +67,16 @@ class RASDProvider(DomainViewProvider):
             for plan, kind_name, by_tag in named:
                 for setting in by_kind.get(kind_name, ()):
                     wkey = (plan, setting.element.tag if by_tag else None)
-                    write = writers.get(wkey)
-                    if write is None:
+                    write = writers.get(wkey, _UNMADE)
+                    if write is _UNMADE:
                         write = writers[wkey] = table_item_writer(form, plan, setting.table)
-                    yield write(prefix, setting.devid, setting.view, ctx)
+                    if write is not None:
+                        yield write(prefix, setting.devid, setting.view, ctx)
+                        continue
+                    # A plan or form the item writer does not take (the CMPI adapter's).
+                    texts, iname = plan.keyed(prefix + setting.devid)
+                    yield form.item(iname, table_instance_xml(texts, plan, setting.table,
+                                                              setting.view, ctx))
 
     def get_instance(self, env, model) -> Optional[Any]:
         kind, _ = kind_for_class(model.classname)

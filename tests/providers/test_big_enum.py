@@ -61,14 +61,13 @@ def test_item_writer_writes_what_keyed_item_and_the_table_writer_write(tag, host
                 assert write(prefix, suffix, View(el), None) == want, (prefix, suffix)
 
 
-def test_item_writer_of_a_plan_without_text_or_one_key_takes_the_general_way():
-    """A plan whose class has several keys (the general keyed()) or a form whose item is
-    not a frame of text gets the general writer: the same answer."""
+def test_item_writer_not_made_for_a_form_without_a_text_frame():
+    """A form whose item is not a frame of text gets no item writer (None: the caller
+    writes as before); a plan of a class with several keys neither."""
     from kvm_providers.model.kinds import kind_for_class
     from kvm_providers.provider.direct import DirectPlan
-    from kvm_providers.providers.common.instances import table_instance_xml, table_item_writer
+    from kvm_providers.providers.common.instances import table_item_writer
     from kvm_providers.schema import default_schema
-    from kvm_providers.virt.mapping import View
     classname = "KVM_DiskResourceAllocationSettingData"
     el = etree.fromstring(_DISK)
     table = kind_for_class(classname)[0].table(el)
@@ -80,10 +79,12 @@ def test_item_writer_of_a_plan_without_text_or_one_key_takes_the_general_way():
 
         def item(self, name: str, inst: str) -> Any:
             return (name, inst)
-    write = table_item_writer(Pairs(), plan, table)
-    texts, iname = plan.keyed("g/vda")
-    assert write("g/", "vda", View(el), None) == (iname, table_instance_xml(texts, plan,
-                                                                              table, el))
+    assert table_item_writer(Pairs(), plan, table) is None
+    form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT)
+    assert table_item_writer(form, plan, table) is not None
+    several = DirectPlan.of(default_schema(), VIRT, "KVM_ComputerSystem", None)
+    assert several.one_key() is None                 # CreationClassName, Name
+    assert table_item_writer(form, several, table) is None
 
 
 @pytest.mark.parametrize("qualified", [False, True])

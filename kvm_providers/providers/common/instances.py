@@ -10,7 +10,7 @@ left out of the instance.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pywbem
 from pywbem import CIMProperty
@@ -193,7 +193,7 @@ _NAME_MARK, _INST_MARK = "Kvm0Name0Mark", "Kvm0Inst0Mark"
 
 
 def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
-                      ) -> Callable[[Any, Any, Any, Any], Any]:
+                      ) -> Optional[Callable[[Any, Any, Any, Any], Any]]:
     """``item(prefix, suffix, view, ctx)``: the response item of the instance of
     `plan`'s class whose one key is ``prefix + suffix``, its other properties read
     through `table` from `view` (a mapping.View) - what ``form.item(iname,
@@ -202,11 +202,13 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     by many instances (a domain's "<name>/") and a part that recurs (a device id), each
     escaped once.
 
-    For a one-string-key plan that writes text and a form whose item is a fixed frame
-    around the name and the instance (the embedded server's InstanceForm), the item is
-    one join: no dict of key texts, no instance text copied into the item (issue 16,
-    stop 23: the key and the item were a sixth of a RASD's write).  Get one per
-    enumeration (it remembers the last prefix) and table, not per instance."""
+    The item is one join: no dict of key texts, no instance text copied into the item
+    (issue 16, stop 23: the key and the item were a sixth of a RASD's write).  None
+    where that short way does not apply - a plan without one string key, or that
+    writes no text (the CMPI adapter's), a form whose item is not a fixed frame of
+    text around the name and the instance - and the caller writes as before (keyed,
+    table_instance_xml, item).  Get one per enumeration (it remembers the last prefix)
+    and table, not per instance."""
     def general(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
         texts, iname = plan.keyed(prefix + suffix)
         return form.item(iname, table_instance_xml(texts, plan, table, view, ctx))
@@ -214,7 +216,7 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     frame = form.item(_NAME_MARK, _INST_MARK) if one is not None else None
     if one is None or not isinstance(frame, str) or frame.count(_NAME_MARK) != 1 or \
             frame.count(_INST_MARK) != 1 or frame.find(_NAME_MARK) > frame.find(_INST_MARK):
-        return general
+        return None
     p0, p1, n0, n1 = one
     start, _m, rest = frame.partition(_NAME_MARK)
     middle, _m, end = rest.partition(_INST_MARK)
