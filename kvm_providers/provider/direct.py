@@ -229,6 +229,14 @@ class DirectPlan:
         if value is not None:
             texts[lk] = self.text(lk, value)
 
+    def one_key(self) -> Optional[tuple[str, str, str, str]]:
+        """(the key's property text before and after the escaped value, the INSTANCENAME
+        before and after it) when the class has one string key without a ValueMap: then
+        ``keyed(v)`` of a ``str`` v is ``{key: p0 + W.esc(v) + p1}, n0 + W.esc(v) + n1``
+        (for callers writing the key in place: table_item_writer); else None."""
+        one = self._one_key
+        return None if one is None else one[1:]
+
     def keyed(self, *values: Any) -> tuple[dict[str, str], str]:
         """(texts with the key properties set to `values`, in key order; the
         INSTANCENAME of those keys): the start of every instance."""

@@ -21,10 +21,12 @@ from kvm_providers.model.kinds import KINDS, kind_for_class
 from kvm_providers.virt.domain import DomainXML
 
 from .common import DomainViewProvider, fill_from_table, get_domain_doc, providers_for
-from .common.instances import table_instance_xml
+from .common.instances import table_instance_xml, table_item_writer
 from .common.snapshot_paths import snapshot_setting
 
 __all__ = ["RASDProvider", "get_providers"]
+
+_UNMADE: Any = object()     # no item writer made yet for a (plan, tag)
 
 
 class RASDProvider(DomainViewProvider):
@@ -47,12 +49,32 @@ class RASDProvider(DomainViewProvider):
         """Every instance of the classes of `plans` written straight to CIM-XML: the
         values and order of :meth:`_instances` (InstanceID, then the kind's mapping
         table), no model per instance (issue 16)."""
+        # One item writer per class and table (a kind's table is chosen by the element's
+        # tag where it has several: disk and filesystem), made with the first setting:
+        # no lookup of it per instance, and none of the tag for a kind of one table.
+        writers: dict[tuple[Any, Optional[str]], Any] = {}
+        last: Any = None
+        named: list[tuple[Any, str, bool]] = []
         for doc, pairs in self._each_domain(plans):
-            host, name = doc.host, doc.ref.name
+            if pairs is not last:        # the same list for every domain of a family
+                last = pairs
+                named = [(plan, kind.name, set(kind.tables) != {"*"}) for plan, kind in pairs]
+            # The InstanceIDs of a domain's settings: "<domain>/" (host-qualified) and the
+            # device id (keys.device_id), passed apart so that each is escaped once.
+            prefix = keys.device_id(doc.host, doc.ref.name, "")
             ctx = doc.context()
-            for plan, kind in pairs:
-                for setting in doc.settings_of(kind.name):
-                    texts, iname = plan.keyed(keys.device_id(host, name, setting.devid))
+            by_kind = doc.settings_by_kind()
+            for plan, kind_name, by_tag in named:
+                for setting in by_kind.get(kind_name, ()):
+                    wkey = (plan, setting.element.tag if by_tag else None)
+                    write = writers.get(wkey, _UNMADE)
+                    if write is _UNMADE:
+                        write = writers[wkey] = table_item_writer(form, plan, setting.table)
+                    if write is not None:
+                        yield write(prefix, setting.devid, setting.view, ctx)
+                        continue
+                    # A plan or form the item writer does not take (the CMPI adapter's).
+                    texts, iname = plan.keyed(prefix + setting.devid)
                     yield form.item(iname, table_instance_xml(texts, plan, setting.table,
                                                               setting.view, ctx))
 

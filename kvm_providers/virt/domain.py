@@ -644,13 +644,18 @@ class DomainXML:
 
     def settings_of(self, kind_name: str) -> list[Setting]:
         """The settings of one kind, in document order (a copy)."""
+        return list(self.settings_by_kind().get(kind_name, ()))
+
+    def settings_by_kind(self) -> dict[str, list[Setting]]:
+        """{kind name: its settings in document order}, kinds without one left out: the
+        index itself, not a copy (not to be changed; an enumeration of every RASD looks
+        each kind up in it, issue 16)."""
         if self._by_kind is None:
-            # Indexed once: an enumeration of every RASD asks it for each kind.
             by_kind: dict[str, list[Setting]] = {}
             for s in self.settings():
                 by_kind.setdefault(s.kind.name, []).append(s)
             self._by_kind = by_kind
-        return list(self._by_kind.get(kind_name, ()))
+        return self._by_kind
 
     def setting(self, devid: str) -> Optional[Setting]:
         if self._by_devid is None:

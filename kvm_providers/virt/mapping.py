@@ -110,6 +110,15 @@ class View:
         kids = self._kids
         return kids if kids is not None else self._index()
 
+    def child(self, tag: str) -> Any:
+        """``find(tag)`` of a single tag without indexing the children: from the index if
+        there is one, else the element's first child of that tag (``iterchildren``, no
+        ElementPath) - for a lookup that may be the only one (a scan's ``<devices>``)."""
+        kids = self._kids
+        if kids is not None:
+            return kids.get(tag)
+        return next(self.el.iterchildren(tag), None)
+
     def find(self, path: str) -> Any:
         kids = self._kids if self._kids is not None else self._index()
         node = kids.get(path, _UNSEEN)
@@ -585,6 +594,11 @@ class AttrNames(Field):
         raise NotWritable("computed property")
 
 
+#: {(text, unit attribute): KiB} of the memory elements read, at most _KIB_KEPT of them.
+_KIB_OF: dict[tuple[str, Optional[str]], Optional[int]] = {}
+_KIB_KEPT = 512
+
+
 class MemoryKiB(Field):
     """A libvirt memory element (``<memory unit='MiB'>512</memory>``) in KiB."""
 
@@ -595,13 +609,22 @@ class MemoryKiB(Field):
 
     def read(self, el, ctx=None):
         node = el.find(self.path)
-        if node is None or node.text is None:
+        if node is None:
             return None
-        n = _int(node.text)
-        if n is None:
+        text = node.text
+        if text is None:
             return None
-        factor = libvirt_unit_bytes(node.get("unit")) or 1024
-        return n * factor // 1024
+        # The size of each (text, unit) remembered (issue 16, stop 23: three sizes per
+        # guest, a handful of distinct ones on a host; the int and unit parses were half
+        # of a memory RASD's write).
+        key = (text, node.get("unit"))
+        kib = _KIB_OF.get(key, _UNSEEN)
+        if kib is _UNSEEN:
+            n = _int(text)
+            kib = None if n is None else n * (libvirt_unit_bytes(key[1]) or 1024) // 1024
+            if len(_KIB_OF) < _KIB_KEPT:
+                _KIB_OF[key] = kib
+        return kib
 
     def write(self, el, value, ctx=None):
         if value is None:

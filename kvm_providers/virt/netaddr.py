@@ -3,6 +3,7 @@ address is IPv6 only.  Shared by the graphics mapping and the KVM redirection mo
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any, Optional
 
@@ -49,7 +50,18 @@ def is_ipv6_only(address: Optional[str]) -> Optional[bool]:
     """Whether a listener on `address` accepts IPv6 clients only: True for an IPv6
     literal other than '::' (which accepts IPv4 too on Linux), False for an IPv4
     literal or '::', None for a host name or no address."""
+    if type(address) is str:
+        # Remembered per text (issue 16, stop 23: ipaddress's parse was 20 us of every
+        # graphics RASD; the guests of a host listen on a handful of addresses).
+        return _ipv6_only_of(address)
+    return _ipv6_only(address)
+
+
+def _ipv6_only(address: Optional[str]) -> Optional[bool]:
     ip = _ip(address)
     if ip is None:
         return None
     return ip.version == 6 and not ip.is_unspecified
+
+
+_ipv6_only_of = functools.lru_cache(maxsize=256)(_ipv6_only)

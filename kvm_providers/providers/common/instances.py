@@ -10,11 +10,12 @@ left out of the instance.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pywbem
 from pywbem import CIMProperty
 
+from kvm_providers.cimxml import writer as W
 from kvm_providers.provider import coerce
 from kvm_providers.provider.model import InstanceModel, check_values
 from kvm_providers.schema import default_schema
@@ -23,7 +24,8 @@ from kvm_providers.virt.mapping import Const, View
 from kvm_providers.virt.props import Props
 
 __all__ = ["wanted_in", "put", "fill_from_table", "fill", "ENABLED_AND_OK", "props_of",
-           "class_defaults", "write_from_table", "write_values", "table_instance_xml"]
+           "class_defaults", "write_from_table", "write_values", "table_instance_xml",
+           "table_item_writer"]
 
 #: The state of an element that is simply up and well (the hosts, the services):
 #: Enabled, RequestedState Not Applicable (no state change is pending or possible),
@@ -173,11 +175,72 @@ def table_instance_xml(texts: dict[str, str], plan: Any, table: Mapping[str, Any
         # A plan whose "texts" are values (the CMPI adapter's): nothing to join.
         write_from_table(texts, plan, table, element, ctx)
         return plan.instance_xml(texts)
+    view = element if type(element) is View else View(element)
+    return _compiled(plan, table)([plan.head, *texts.values()], view, ctx, "</INSTANCE>")
+
+
+def _compiled(plan: Any, table: Mapping[str, Any]) -> Any:
+    """The writer :func:`_compile_table` makes of `plan` and `table`, made once."""
     hit = plan.memo.get(("compiled", id(table)))
     if hit is None or hit[0] is not table:
         hit = plan.memo[("compiled", id(table))] = (table, _compile_table(plan, table))
-    view = element if type(element) is View else View(element)
-    return hit[1](texts, view, ctx)
+    return hit[1]
+
+
+#: Markers written through a form's ``item`` to find the fixed texts around its name and
+#: instance (as DirectPlan finds those around its one key).
+_NAME_MARK, _INST_MARK = "Kvm0Name0Mark", "Kvm0Inst0Mark"
+
+
+def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
+                      ) -> Optional[Callable[[Any, Any, Any, Any], Any]]:
+    """``item(prefix, suffix, view, ctx)``: the response item of the instance of
+    `plan`'s class whose one key is ``prefix + suffix``, its other properties read
+    through `table` from `view` (a mapping.View) - what ``form.item(iname,
+    table_instance_xml(texts, plan, table, view, ctx))`` gives with ``texts, iname =
+    plan.keyed(prefix + suffix)``, the same text.  The key in two parts: a part shared
+    by many instances (a domain's "<name>/") and a part that recurs (a device id), each
+    escaped once.
+
+    The item is one join: no dict of key texts, no instance text copied into the item
+    (issue 16, stop 23: the key and the item were a sixth of a RASD's write).  None
+    where that short way does not apply - a plan without one string key, or that
+    writes no text (the CMPI adapter's), a form whose item is not a fixed frame of
+    text around the name and the instance - and the caller writes as before (keyed,
+    table_instance_xml, item).  Get one per enumeration (it remembers the last prefix)
+    and table, not per instance."""
+    def general(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
+        texts, iname = plan.keyed(prefix + suffix)
+        return form.item(iname, table_instance_xml(texts, plan, table, view, ctx))
+    one = plan.one_key() if plan.writes_text else None
+    frame = form.item(_NAME_MARK, _INST_MARK) if one is not None else None
+    if one is None or not isinstance(frame, str) or frame.count(_NAME_MARK) != 1 or \
+            frame.count(_INST_MARK) != 1 or frame.find(_NAME_MARK) > frame.find(_INST_MARK):
+        return None
+    p0, p1, n0, n1 = one
+    start, _m, rest = frame.partition(_NAME_MARK)
+    middle, _m, end = rest.partition(_INST_MARK)
+    before, between, tail = start + n0, n1 + middle + plan.head + p0, "</INSTANCE>" + end
+    write = _compiled(plan, table)
+    esc = W.esc
+    # The escaping is per character, so the escaped key is the escaped parts joined.
+    last: list[Any] = [None, ""]            # the last prefix, escaped
+    suffixes: dict[str, str] = {}           # suffix -> escaped, at most W.TEXTS_PER_PROPERTY
+
+    def item(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
+        if type(prefix) is not str or type(suffix) is not str:
+            return general(prefix, suffix, view, ctx)
+        if prefix is not last[0]:
+            last[0], last[1] = prefix, esc(prefix)
+        eprefix = last[1]
+        esuffix = suffixes.get(suffix)
+        if esuffix is None:
+            esuffix = esc(suffix)
+            if len(suffixes) < W.TEXTS_PER_PROPERTY:
+                suffixes[suffix] = esuffix
+        return write([before, eprefix, esuffix, between, eprefix, esuffix, p1], view, ctx,
+                     tail)
+    return item
 
 
 #: Texts of the unset rest kept per compiled table, at most (one per set of properties
@@ -186,7 +249,9 @@ _RESTS_KEPT = 1024
 
 
 def _compile_table(plan: Any, table: Mapping[str, Any]) -> Any:
-    """A function ``(key texts, View, ctx) -> <INSTANCE> text`` writing what
+    """A function ``(parts, View, ctx, tail) -> text`` appending to `parts` (the
+    instance's start: its head and key texts, after what else the caller writes before
+    it) what
     :func:`write_from_table` and ``plan.instance_xml`` write, generated as Python source
     for this plan and table (issue 16, stop 21: the loop over the rows, a dict store
     per property and the per-instance key of the unset rest were a third of a RASD's
@@ -198,10 +263,9 @@ def _compile_table(plan: Any, table: Mapping[str, Any]) -> Any:
     it; else a call of the field's reader.  A value met before takes its remembered
     text, any other goes through ``plan.text`` (conversion, ValueMap check, format).
     Each row that is set sets a bit; the text of the properties left unset is kept
-    per such mask."""
-    ns: dict[str, Any] = {"text": plan.text, "HEAD": plan.head}
-    lines = ["def write(texts, view, ctx):",
-             "    parts = [HEAD, *texts.values()]",
+    per such mask; then `tail` (``</INSTANCE>``, and what follows it), all joined."""
+    ns: dict[str, Any] = {"text": plan.text}
+    lines = ["def write(parts, view, ctx, tail):",
              "    add = parts.append",
              "    m = 0"]
     kids = False                     # whether `k`, the element's children by tag, is set
@@ -293,7 +357,7 @@ def _compile_table(plan: Any, table: Mapping[str, Any]) -> Any:
                 rests[mask] = text
         return text
     ns["rest"] = rest
-    lines += ["    add(rest(m))", "    add('</INSTANCE>')", "    return ''.join(parts)"]
+    lines += ["    add(rest(m))", "    add(tail)", "    return ''.join(parts)"]
     exec(compile("\n".join(lines), f"<table writer {plan.classname}>", "exec"), ns)
     return ns["write"]
 
