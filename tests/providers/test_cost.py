@@ -513,6 +513,54 @@ def test_disk_files_stamped_together_off_the_request_thread(layer, monkeypatch):
 
 
 @pytest.mark.libvirtd
+def test_disk_pools_and_sizes_looked_up_once_per_domain_not_per_disk(layer, monkeypatch):
+    """Counted (issue 16, stop 23): a DiskRASD enumeration through libvirtd asks the
+    request's pool index once per domain (not twice per disk: PoolID and
+    VirtualQuantity each asked it), keeps no memo entry of its own per pool file (the
+    pool's sizes are volume_capacity's per request), and the volumes of the pool's
+    listing come as raw objects in one hop (no proxy and no proxied ``key()`` per
+    volume).  The old code: 2 index lookups and one ``virt.capacity`` entry per disk,
+    a proxy per volume; the values are the same."""
+    from collections import Counter
+
+    from kvm_providers.virt import domain as vdomain
+    from kvm_providers.virt import link as vlink
+    from kvm_providers.virt import query
+    n = 10
+    with _bench_daemon(n, lambda i: (i + 1) << 20) as (d, lv, pool):
+        layer(d.uri("qemu"))
+        keys: Counter = Counter()
+        real_memo = query.request_memo
+
+        def memo(key, compute):
+            keys[key[0]] += 1
+            return real_memo(key, compute)
+        monkeypatch.setattr(query, "request_memo", memo)
+        monkeypatch.setattr(vdomain, "request_memo", memo)
+        proxied: Counter = Counter()
+        real_wrap = vlink._wrap
+
+        def wrap(value, link):
+            out = real_wrap(value, link)
+            for v in (out if isinstance(out, list) else [out]):
+                if isinstance(v, vlink.Guarded) and isinstance(v._lv_obj, libvirt.virStorageVol):
+                    proxied["volumes"] += 1
+            return out
+        monkeypatch.setattr(vlink, "_wrap", wrap)
+        h = Harness()
+        for _round in range(2):
+            keys.clear()
+            proxied.clear()
+            disks = h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")
+            assert sorted(r["VirtualQuantity"] for r in disks) == \
+                sorted(2 * [(i + 1) << 20 for i in range(n)])
+            assert {r["PoolID"] for r in disks} == {"DiskPool/images"}
+            assert keys["virt.poolindex"] <= n, keys
+            assert keys["virt.capacity"] == 0, keys
+            assert proxied["volumes"] == 0, proxied
+
+
+@pytest.mark.libvirtd
 def test_enumerations_through_a_daemon_keep_few_calls_in_flight(layer, monkeypatch):
     """Through libvirtd, the XML of the domains is fetched by at most XML_FETCHERS calls
     side by side (libvirtd serves 5 of a client at once), the sizes of the volumes one
