@@ -643,17 +643,14 @@ def _pool_index(host: Host) -> tuple[dict, dict]:
 class DeviceContext:
     """What mapping fields may ask beyond the element: host facts, pools, autostart."""
 
-    __slots__ = ("doc", "_pools")
+    __slots__ = ("doc", "host", "_pools")
 
     def __init__(self, doc: DomainXML):
         self.doc = doc
+        self.host: Host = doc.host
         # The request's pool index, asked once per context rather than twice per disk
         # (PoolID and VirtualQuantity each ask the disk's pool; issue 16, stop 23).
         self._pools: Optional[tuple[dict, dict]] = None
-
-    @property
-    def host(self) -> Host:
-        return self.doc.host
 
     def autostart(self) -> bool:
         return autostart(self.doc.ref)

@@ -112,7 +112,8 @@ def read_ahead(host: Host, on: Any, items: Sequence[T],
         # Lanes done meanwhile get their next block now (no waiting: done() only looks).
         for lane in pool:
             if lane.pending is None:
-                assign(lane)
+                if nxt < n:
+                    assign(lane)
             elif lane.pending.done():
                 collect(lane)
                 assign(lane)

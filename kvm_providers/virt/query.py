@@ -186,10 +186,14 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
     and the volumes after it in path order - in one task on a helper of the connection
     (issue 16).
     """
-    state: dict = request_memo(("virt.volcap", host.label, host.generation, name),
-                               lambda: {"asked": 0, "order": None, "caps": {},
-                                        "sizes": volume_sizes(host), "stamps": {},
-                                        "stamped": 0})
+    skey = ("virt.volcap", host.label, host.generation, name)
+    scope = current_scope()
+    state: Optional[dict] = scope.get(skey) if scope is not None else None
+    if state is None:
+        # Not request_memo's call and closure: this runs for every disk of an enumeration.
+        state = request_memo(skey, lambda: {"asked": 0, "order": None, "caps": {},
+                                            "sizes": volume_sizes(host), "stamps": {},
+                                            "stamped": 0})
     caps: dict[str, Optional[int]] = state["caps"]
     if path in caps:
         return caps[path]
