@@ -43,7 +43,6 @@ from .errors import LibvirtFailed
 from .loophold import loop_held
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings, scanned_kinds
 from .mapping import View
-from .fetch import read_ahead
 from .query import if_supported, parse_xml, request_memo, storage_pools, volume_capacity
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
@@ -454,33 +453,32 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
         pass
 
 
-#: XML fetched ahead through a daemon (:func:`.fetch.read_ahead`): XML_FETCHERS lanes,
-#: each one hop at a time fetching a block of documents one call after the other
-#: (libvirtd serves 5 calls of a client at once by default), the event loop held still
-#: meanwhile (virt.loophold: without that, calls in flight side by side woke it tens of
-#: times per call).  The first block is a single document, so that the first instances
-#: go out at once; blocks double up to XML_BLOCK_MAX (a block is a hand-off between
-#: threads); at most XML_READ_AHEAD_MAX documents are asked for beyond those the caller
-#: has taken.
-XML_FETCHERS = 4
-XML_BLOCK_MAX = 32
+#: XML fetched ahead through a daemon: the documents of the next batch are fetched while
+#: the caller works on those of the current one.  The first batch is a single document, so
+#: that the first instances go out at once; then XML_READ_AHEAD, twice as many each time up
+#: to XML_READ_AHEAD_MAX (a batch is a hand-off between threads).  A batch is fetched by
+#: XML_FETCHERS helpers side by side (one call at a time each; libvirtd serves 5 calls of
+#: a client at once by default), the event loop held still meanwhile (virt.loophold:
+#: without that, calls in flight side by side woke it tens of times per call).
+XML_READ_AHEAD = 8
 XML_READ_AHEAD_MAX = 128
+XML_FETCHERS = 4
 
 
-def iter_domain_xml(refs: list[DomainRef], inactive: bool = False, release: bool = False,
+def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
+                    window: int = XML_READ_AHEAD, release: bool = False,
                     parse: Optional[Callable[[str], Any]] = None) -> Iterator["DomainXML"]:
     """The parsed XML of each domain of `refs`, in order; vanished domains are skipped.
 
-    Through a daemon, the documents ahead are fetched on helpers of the connection
-    (:func:`.fetch.read_ahead`: XML_FETCHERS lanes of calls, up to XML_READ_AHEAD_MAX
-    documents ahead) while the caller works on those already there (fetching, parsing
-    and building instances overlap); in-process drivers fetch inline.  Documents are
-    memoized in the request scope like :func:`domain_xml`; with `release` (a caller
-    that makes the request's only pass over these domains), those this loop parsed are
-    forgotten once the caller moves on to the next, so that a pass over 10,000 domains
-    holds a few documents, not all of them (issue 16).  Documents the request had
-    before stay, and all of them when the request comes in parts
-    (virt.scope.IN_PARTS).  `parse`: as domain_xml's.
+    Through a daemon, the next `window` documents are fetched on a helper of the
+    connection, one call after the other, while the caller works on the documents
+    already there (fetching, parsing and building instances overlap); in-process
+    drivers fetch inline.  Documents are memoized in the request scope like
+    :func:`domain_xml`; with `release` (a caller that makes the request's only pass
+    over these domains), those this loop parsed are forgotten once the caller moves on
+    to the next, so that a pass over 10,000 domains holds a few documents, not all of
+    them (issue 16).  Documents the request had before stay, and all of them when the
+    request comes in parts (virt.scope.IN_PARTS).  `parse`: as domain_xml's.
     """
     scope = current_scope()
     release = release and only_pass(scope)
@@ -498,53 +496,70 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False, release: bool
         return
     flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
 
-    # The helpers only fetch (libvirt releases the GIL during the call); the documents
-    # are parsed here: parsing in the helpers costs more in GIL hand-offs than it saves
-    # (stop 23: the request's thread then seldom gives the GIL up, and each helper
-    # waited for the switch interval to get it back: 0.247 s against 0.233 s).  The
-    # helpers are the connection's (Host.submit): a hung host holds only its own
-    # threads, and every wait has its deadline.  A document in the scope already is not
-    # fetched (None).
-    def fetch(batch: list[DomainRef]) -> list[Optional[tuple[Optional[str], Any]]]:
-        out: list[Optional[tuple[Optional[str], Any]]] = []
+    # The helper only fetches (libvirt releases the GIL during the call); the
+    # documents are parsed here: parsing in the helpers costs more in GIL
+    # hand-offs than it saves.  The helpers are the connection's (Host.submit):
+    # a hung host holds only its own threads, and the wait has its deadline.
+    def fetch(batch: list[DomainRef]) -> dict[tuple, tuple[Optional[str], Any]]:
+        out: dict[tuple, tuple[Optional[str], Any]] = {}
         with loop_held():       # no event-loop wake-ups per call (virt.loophold)
             for ref in batch:
-                if _xml_key(ref, inactive) in scope:
-                    out.append(None)
-                    continue
                 try:
-                    out.append((fetch_xml_text(ref, flags, True), None))
+                    out[_xml_key(ref, inactive)] = (fetch_xml_text(ref, flags, True), None)
                 except libvirt.libvirtError as exc:
-                    out.append((None, exc))
+                    out[_xml_key(ref, inactive)] = (None, exc)
         return out
 
-    for ref, fetched in read_ahead(refs[0].host, refs[0].dom, refs, fetch,
-                                   lanes=XML_FETCHERS, ahead=XML_READ_AHEAD_MAX,
-                                   block_max=XML_BLOCK_MAX):
-        key = _xml_key(ref, inactive)
-        doc = scope.get(key)
-        if doc is not None:
-            yield doc
-            continue
-        if fetched is None:
-            # In the scope when its block was fetched, let go since: fetched again.
-            try:
-                yield domain_xml(ref, inactive, parse)
-            except DomainNotFound:
-                pass
-            continue
-        text, exc = fetched
-        if text is None:
-            err = ref.host.translate(exc, f"getting the XML of domain {ref.name!r}")
-            if isinstance(err, DomainNotFound):
+    todo = iter(refs)
+
+    def start(size: int) -> Optional[tuple[list, Any]]:
+        """Submit the fetch of the next `size` documents not in the scope yet."""
+        batch: list[DomainRef] = []
+        while len(batch) < size:
+            ref = next(todo, None)
+            if ref is None:
+                break
+            batch.append(ref)
+        if not batch:
+            return None
+        missing = [r for r in batch if _xml_key(r, inactive) not in scope]
+        n = min(XML_FETCHERS, len(missing))
+        return batch, [batch[0].host.submit(fetch, missing[i::n], on=batch[0].dom)
+                       for i in range(n)]
+
+    current = start(1)
+    while current is not None:
+        batch, futs = current
+        fetched: dict[tuple, tuple[Optional[str], Any]] = {}
+        for fut in futs:
+            fetched.update(fut.result())
+        current = start(max(1, window))   # after this batch's calls
+        window = min(window * 2, max(window, XML_READ_AHEAD_MAX))
+        for ref in batch:
+            key = _xml_key(ref, inactive)
+            doc = scope.get(key)
+            if doc is not None:
+                yield doc
                 continue
-            raise err
-        doc = DomainXML(ref, (parse or parse_xml)(text), inactive)
-        if parse is None:
-            scope[key] = doc
-        yield doc
-        if release:
-            scope.pop(key, None)
+            if key not in fetched:
+                # In the scope when the batch started, let go since: fetched again.
+                try:
+                    yield domain_xml(ref, inactive, parse)
+                except DomainNotFound:
+                    pass
+                continue
+            text, exc = fetched[key]
+            if text is None:
+                err = ref.host.translate(exc, f"getting the XML of domain {ref.name!r}")
+                if isinstance(err, DomainNotFound):
+                    continue
+                raise err
+            doc = DomainXML(ref, (parse or parse_xml)(text), inactive)
+            if parse is None:
+                scope[key] = doc
+            yield doc
+            if release:
+                scope.pop(key, None)
 
 
 class DomainXML:

@@ -407,11 +407,6 @@ class Pending:
                  value: Any = None, exc: Optional[BaseException] = None):
         self._link, self._fut, self._value, self._exc = link, fut, value, exc
 
-    def done(self) -> bool:
-        """True once the call has finished: :meth:`result` returns at once (stop 23: the
-        read-ahead lanes of virt.fetch look without waiting)."""
-        return self._fut is None or self._fut.done
-
     def result(self) -> Any:
         """The call's result (or its exception), waited for with the host's deadline."""
         if self._fut is not None and self._link is not None:

@@ -2,8 +2,7 @@
 iter_domain_xml and virt.loophold): libvirt's event loop thread is not woken per call
 (it was 2-3 times per XMLDesc, each wake a hand-off of the GIL), and the XML comes in
 few growing batches (each batch is a hand-off between the request's thread and the
-helpers), the first of one document, in lanes that do not wait for each other.
-Counted, not timed; the calls in flight:
+helpers), the first of one document.  Counted, not timed; the calls in flight:
 test_cost.test_enumerations_through_a_daemon_keep_few_calls_in_flight."""
 
 from __future__ import annotations
@@ -59,8 +58,8 @@ def test_enumerations_through_a_daemon_leave_the_event_loop_asleep(layer, monkey
             # held out of poll while the calls run (a few iterations: the first call's
             # wake-up, and one per MAX_PARK on a very slow machine).
             assert len(loops) < n // 3, (cls, len(loops))
-            # One document first, then growing blocks (lanes since stop 23: 1, 2, 4, 8,
-            # 16, the rest; windows of 1, 8, 16, 32 shared by the helpers before).
+            # One document first, then growing batches (1, 8, 16, 32, the rest), each
+            # shared by at most XML_FETCHERS helpers: 5 rounds of hand-offs (9 before).
             assert sum(batches) == n and batches[0] == 1, batches
             assert len(batches) <= 1 + 4 * vdomain.XML_FETCHERS, batches
             assert max(batches) <= vdomain.XML_READ_AHEAD_MAX
@@ -101,51 +100,3 @@ def test_snapshot_reads_through_a_daemon_leave_the_event_loop_asleep(layer, monk
         assert len(loops) < 20, len(loops)
     finally:
         d.cleanup()
-
-
-@pytest.mark.libvirtd
-def test_fetch_lanes_go_on_while_one_call_is_slow(layer, monkeypatch):
-    """The XML is read ahead in lanes (virt.fetch.read_ahead, stop 23): while one
-    domain's XMLDesc is slow, the other lanes go on with the documents after it, and
-    never more than XML_FETCHERS calls run at once.  The old batches left every helper
-    idle at the end of its share of a window until the slowest call was done: with 40
-    domains (windows of 1, 8, 16 and 15) at most the 15 others of the slow one's window
-    came in while it was slow; the lanes bring in the 25 outside its own block (blocks
-    of 1, 2, 4, 8, then 16 and the rest).  Counted, not timed: the slow call waits for
-    the others (at most 5 s)."""
-    import threading
-    import time
-
-    n = 40
-    slow_name = "guest0009"
-    enough = 20
-    with _bench_daemon(n, lambda i: 1 << 20) as (d, _lv, _pool):
-        layer(d.uri("qemu"))
-        h = Harness()
-        assert len(h.EnumerateInstances(VIRT, "KVM_VirtualSystemSettingData")) == n  # warm
-        real = libvirt.virDomain.XMLDesc
-        lock = threading.Lock()
-        state = {"now": 0, "most": 0, "slow": False, "during": 0}
-
-        def xmldesc(dom, *args, **kwargs):
-            slow = dom.name() == slow_name
-            with lock:
-                state["now"] += 1
-                state["most"] = max(state["most"], state["now"])
-                state["slow"] = state["slow"] or slow
-            try:
-                deadline = time.monotonic() + 5
-                while slow and state["during"] < enough and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                return real(dom, *args, **kwargs)
-            finally:
-                with lock:
-                    state["now"] -= 1
-                    if slow:
-                        state["slow"] = False
-                    elif state["slow"]:
-                        state["during"] += 1
-        monkeypatch.setattr(libvirt.virDomain, "XMLDesc", xmldesc)
-        assert len(h.EnumerateInstances(VIRT, "KVM_VirtualSystemSettingData")) == n
-        assert state["most"] <= vdomain.XML_FETCHERS, state
-        assert state["during"] >= enough, state
