@@ -481,11 +481,12 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
 
 @pytest.mark.libvirtd
 def test_disk_files_stamped_together_off_the_request_thread(layer, monkeypatch):
-    """Counted (issue 16, stop 22): a DiskRASD enumeration through libvirtd stamps (stat)
-    at most VOLUME_BULK_AFTER volume files on the request's own thread; the rest of the
-    pool's files are stamped together on a helper of the connection, each file once per
-    request, and the sizes are kept and reported as before (the old code: one stat per
-    disk on the request's thread)."""
+    """Counted (issue 16, stop 22; stop 23): a DiskRASD enumeration through libvirtd
+    stamps (stat) no volume file on the request's own thread: the files of the disks'
+    directory are stamped together on a helper of the connection (since stop 23 while
+    the pool's volumes are listed), each file once per request, and the sizes are kept
+    and reported as before (stop 21: one stat per disk on the request's thread; stop
+    22: the first VOLUME_BULK_AFTER of them)."""
     import threading
 
     from kvm_providers.virt import query
@@ -507,7 +508,10 @@ def test_disk_files_stamped_together_off_the_request_thread(layer, monkeypatch):
             disks = h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")
             assert sorted(r["VirtualQuantity"] for r in disks) == \
                 sorted(2 * [(i + 1) << 20 for i in range(n)])
-            assert len(here) <= query.VOLUME_BULK_AFTER
+            # Since stop 23 none on the request's thread: an enumeration (the request
+            # listed every domain) stamps the disk directory's files on a helper while
+            # the pool's volumes are listed (before: the first VOLUME_BULK_AFTER here).
+            assert here == []
             assert sorted(here + there) == sorted(set(here + there))      # each once
             assert len(here + there) == 2 * n
 
