@@ -438,7 +438,10 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
     """Through libvirtd, whose volumes are this machine's files: the sizes read by one
     enumeration serve the next while the files are unchanged (no info() call); a volume
     resized through libvirt, or its file grown behind libvirt's back, is asked again and
-    reported with its new size; a file changed too recently is not kept."""
+    reported with its new size; a file changed too recently is not kept.  While sizes are
+    kept, a request lists the names of the pool's volumes, not the volume objects (issue
+    16, stop 23: listVolumes instead of listAllVolumes); the objects only when a size
+    must be asked."""
     import os
 
     from kvm_providers.virt import query
@@ -448,7 +451,7 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
         images = os.path.join(d.workdir, "images")
         layer(uri)
         calls = count_libvirt_calls(monkeypatch, {
-            libvirt.virStoragePool: ("listAllVolumes",),
+            libvirt.virStoragePool: ("listAllVolumes", "listVolumes"),
             libvirt.virStorageVol: ("info",)}, qualified=True)
         h = Harness()
 
@@ -467,12 +470,16 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
         calls.clear()
         assert sizes() == first                     # kept: no size asked again
         assert calls["virStorageVol.info"] == 0
-        assert calls["virStoragePool.listAllVolumes"] == 1
+        # ... and no volume object (stop 23): the names of the pool's volumes only.
+        assert calls["virStoragePool.listAllVolumes"] == 0
+        assert calls["virStoragePool.listVolumes"] == 1
         pool.storageVolLookupByName("guest0002-a.qcow2").resize(64 << 20, 0)
         os.truncate(os.path.join(images, "guest0004-b.img"), 32 << 20)
         calls.clear()
         now = sizes()
         assert calls["virStorageVol.info"] == 2
+        assert calls["virStoragePool.listAllVolumes"] == 1       # the objects to ask
+        assert calls["virStoragePool.listVolumes"] == 1
         grown = {k: v for k, v in now.items() if v != first[k]}
         assert sorted(grown.values()) == [32 << 20, 64 << 20], now
         assert [k for k, v in grown.items() if v == 64 << 20][0].startswith("guest0002/")
