@@ -438,7 +438,10 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
     """Through libvirtd, whose volumes are this machine's files: the sizes read by one
     enumeration serve the next while the files are unchanged (no info() call); a volume
     resized through libvirt, or its file grown behind libvirt's back, is asked again and
-    reported with its new size; a file changed too recently is not kept."""
+    reported with its new size; a file changed too recently is not kept.  While sizes are
+    kept, a request lists the names of the pool's volumes, not the volume objects (issue
+    16, stop 23: listVolumes instead of listAllVolumes); the objects only when a size
+    must be asked."""
     import os
 
     from kvm_providers.virt import query
@@ -448,7 +451,7 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
         images = os.path.join(d.workdir, "images")
         layer(uri)
         calls = count_libvirt_calls(monkeypatch, {
-            libvirt.virStoragePool: ("listAllVolumes",),
+            libvirt.virStoragePool: ("listAllVolumes", "listVolumes"),
             libvirt.virStorageVol: ("info",)}, qualified=True)
         h = Harness()
 
@@ -467,12 +470,16 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
         calls.clear()
         assert sizes() == first                     # kept: no size asked again
         assert calls["virStorageVol.info"] == 0
-        assert calls["virStoragePool.listAllVolumes"] == 1
+        # ... and no volume object (stop 23): the names of the pool's volumes only.
+        assert calls["virStoragePool.listAllVolumes"] == 0
+        assert calls["virStoragePool.listVolumes"] == 1
         pool.storageVolLookupByName("guest0002-a.qcow2").resize(64 << 20, 0)
         os.truncate(os.path.join(images, "guest0004-b.img"), 32 << 20)
         calls.clear()
         now = sizes()
         assert calls["virStorageVol.info"] == 2
+        assert calls["virStoragePool.listAllVolumes"] == 1       # the objects to ask
+        assert calls["virStoragePool.listVolumes"] == 1
         grown = {k: v for k, v in now.items() if v != first[k]}
         assert sorted(grown.values()) == [32 << 20, 64 << 20], now
         assert [k for k, v in grown.items() if v == 64 << 20][0].startswith("guest0002/")
@@ -481,11 +488,12 @@ def test_disk_capacities_kept_across_requests_while_the_files_are_unchanged(laye
 
 @pytest.mark.libvirtd
 def test_disk_files_stamped_together_off_the_request_thread(layer, monkeypatch):
-    """Counted (issue 16, stop 22): a DiskRASD enumeration through libvirtd stamps (stat)
-    at most VOLUME_BULK_AFTER volume files on the request's own thread; the rest of the
-    pool's files are stamped together on a helper of the connection, each file once per
-    request, and the sizes are kept and reported as before (the old code: one stat per
-    disk on the request's thread)."""
+    """Counted (issue 16, stop 22; stop 23): a DiskRASD enumeration through libvirtd
+    stamps (stat) no volume file on the request's own thread: the files of the disks'
+    directory are stamped together on a helper of the connection (since stop 23 while
+    the pool's volumes are listed), each file once per request, and the sizes are kept
+    and reported as before (stop 21: one stat per disk on the request's thread; stop
+    22: the first VOLUME_BULK_AFTER of them)."""
     import threading
 
     from kvm_providers.virt import query
@@ -507,9 +515,60 @@ def test_disk_files_stamped_together_off_the_request_thread(layer, monkeypatch):
             disks = h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")
             assert sorted(r["VirtualQuantity"] for r in disks) == \
                 sorted(2 * [(i + 1) << 20 for i in range(n)])
-            assert len(here) <= query.VOLUME_BULK_AFTER
+            # Since stop 23 none on the request's thread: an enumeration (the request
+            # listed every domain) stamps the disk directory's files on a helper while
+            # the pool's volumes are listed (before: the first VOLUME_BULK_AFTER here).
+            assert here == []
             assert sorted(here + there) == sorted(set(here + there))      # each once
             assert len(here + there) == 2 * n
+
+
+@pytest.mark.libvirtd
+def test_disk_pools_and_sizes_looked_up_once_per_domain_not_per_disk(layer, monkeypatch):
+    """Counted (issue 16, stop 23): a DiskRASD enumeration through libvirtd asks the
+    request's pool index once per domain (not twice per disk: PoolID and
+    VirtualQuantity each asked it), keeps no memo entry of its own per pool file (the
+    pool's sizes are volume_capacity's per request), and the volumes of the pool's
+    listing come as raw objects in one hop (no proxy and no proxied ``key()`` per
+    volume).  The old code: 2 index lookups and one ``virt.capacity`` entry per disk,
+    a proxy per volume; the values are the same."""
+    from collections import Counter
+
+    from kvm_providers.virt import domain as vdomain
+    from kvm_providers.virt import link as vlink
+    from kvm_providers.virt import query
+    n = 10
+    with _bench_daemon(n, lambda i: (i + 1) << 20) as (d, lv, pool):
+        layer(d.uri("qemu"))
+        keys: Counter = Counter()
+        real_memo = query.request_memo
+
+        def memo(key, compute):
+            keys[key[0]] += 1
+            return real_memo(key, compute)
+        monkeypatch.setattr(query, "request_memo", memo)
+        monkeypatch.setattr(vdomain, "request_memo", memo)
+        proxied: Counter = Counter()
+        real_wrap = vlink._wrap
+
+        def wrap(value, link):
+            out = real_wrap(value, link)
+            for v in (out if isinstance(out, list) else [out]):
+                if isinstance(v, vlink.Guarded) and isinstance(v._lv_obj, libvirt.virStorageVol):
+                    proxied["volumes"] += 1
+            return out
+        monkeypatch.setattr(vlink, "_wrap", wrap)
+        h = Harness()
+        for _round in range(2):
+            keys.clear()
+            proxied.clear()
+            disks = h.EnumerateInstances(VIRT, "KVM_DiskResourceAllocationSettingData")
+            assert sorted(r["VirtualQuantity"] for r in disks) == \
+                sorted(2 * [(i + 1) << 20 for i in range(n)])
+            assert {r["PoolID"] for r in disks} == {"DiskPool/images"}
+            assert keys["virt.poolindex"] <= n, keys
+            assert keys["virt.capacity"] == 0, keys
+            assert proxied["volumes"] == 0, proxied
 
 
 @pytest.mark.libvirtd
