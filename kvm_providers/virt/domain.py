@@ -29,7 +29,6 @@ Outside a request scope nothing is memoized (every call asks libvirt).
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import libvirt
@@ -43,7 +42,8 @@ from .errors import LibvirtFailed
 from .loophold import loop_held
 from .devices import LogicalDevice, Setting, logical_devices, scan_settings, scanned_kinds
 from .mapping import View
-from .query import if_supported, parse_xml, request_memo, storage_pools, volume_capacity
+from .disk_facts import DiskFacts
+from .query import if_supported, parse_xml, request_memo, storage_pools
 
 __all__ = ["DomainRef", "DomainXML", "DeviceContext", "list_domains", "lookup_domain",
            "domain_state", "autostart", "has_managed_save", "may_have_snapshots", "domain_xml", "prefetch_xml",
@@ -696,111 +696,20 @@ class DomainXML:
         return etree.tostring(self.root, encoding="unicode")
 
 
-def _pool_index(host: Host) -> tuple[dict, dict]:
-    """({target path: (name, pool)}, {name: pool}) of the host's storage pools (per request)."""
-    def compute():
-        pools = storage_pools(host)
-        return ({t: (n, o) for n, t, o in pools if t}, {n: o for n, _t, o in pools})
-    return request_memo(("virt.poolindex", host.label, host.generation), compute)
-
-
-class DeviceContext:
+class DeviceContext(DiskFacts):
     """What mapping fields may ask beyond the element: host facts, pools, autostart."""
 
-    __slots__ = ("doc", "host", "_pools")
+    __slots__ = ("doc",)
 
     def __init__(self, doc: DomainXML):
         self.doc = doc
-        self.host: Host = doc.host
+        self.host = doc.host
         # The request's pool index, asked once per context rather than twice per disk
         # (PoolID and VirtualQuantity each ask the disk's pool; issue 16, stop 23).
-        self._pools: Optional[tuple[dict, dict]] = None
+        self._pools = None
 
     def autostart(self) -> bool:
         return autostart(self.doc.ref)
-
-    @staticmethod
-    def _disk_path(src) -> Optional[str]:
-        return src.get("file") or src.get("dev")
-
-    def disk_pool(self, el) -> Optional[tuple[str, Any]]:
-        """(pool name, pool object or None) of a disk element, if it lives in a pool."""
-        src = el.find("source")
-        if src is None:
-            return None
-        return self._source_pool(src)
-
-    def _source_pool(self, src) -> Optional[tuple[str, Any]]:
-        pools = self._pools
-        if pools is None:
-            pools = self._pools = _pool_index(self.host)
-        by_target, by_name = pools
-        pool = src.get("pool")
-        if pool:
-            return pool, by_name.get(pool)
-        path = src.get("file") or src.get("dev")
-        if not path or not by_target:
-            return None
-        # os.path.dirname(path).rstrip("/"), without its Python-level steps
-        return by_target.get(path.rpartition("/")[0].rstrip("/"))
-
-    def disk_pool_id(self, el) -> Optional[str]:
-        if el.tag != "disk":
-            return None
-        hit = self.disk_pool(el)
-        return f"DiskPool/{hit[0]}" if hit else None
-
-    def disk_capacity(self, el) -> Optional[int]:
-        """Capacity in bytes of a disk's image: its storage volume, or the local file."""
-        if el.tag != "disk":
-            return None
-        src = el.find("source")
-        if src is None:
-            return None
-        host = self.host
-        hit = self._source_pool(src)
-        path = src.get("file") or src.get("dev")
-        volume = src.get("volume")
-        if hit is not None and hit[1] is not None and path and not volume:
-            # A file of a pool (an enumeration's every disk): the pool's sizes are
-            # memoized per request by volume_capacity itself, so no memo of its own here
-            # (its key and closure per disk were a tenth of the disk's time).
-            try:
-                size = volume_capacity(host, hit[0], hit[1], path)
-            except libvirt.libvirtError:
-                size = None
-            if size is not None:
-                return size
-        if hit is None and not (path and host.files_local):
-            return None
-        key = ("virt.capacity", host.label, host.generation, volume, path)
-
-        def compute():
-            if hit is not None:
-                try:
-                    if volume and hit[1] is not None:
-                        vol = hit[1].storageVolLookupByName(volume)
-                    else:
-                        # The pool's volumes listed once, not a lookup per disk (issue 16).
-                        size = volume_capacity(host, hit[0], hit[1], path) \
-                            if hit[1] is not None and path else None
-                        if size is not None:
-                            return size
-                        vol = host.conn().storageVolLookupByPath(path)
-                    return int(vol.info()[1])
-                except libvirt.libvirtError:
-                    pass
-            if path and host.files_local:
-                # only inside the storage clients may use: the size of any other file
-                # would tell a client that it exists and how big it is
-                from .validate import PathNotAllowed, check_host_path
-                try:
-                    check_host_path(host, path, "Address", volumes=False)
-                    return os.stat(path).st_size
-                except (OSError, PathNotAllowed):
-                    return None
-            return None
-        return request_memo(key, compute)
 
     def parent_controller(self, el) -> Optional[str]:
         """InstanceID of the device `el` hangs off (its controller, from its <address>): the
