@@ -247,3 +247,59 @@ def test_sfcb_template_handed_over_is_kept_once(fake):
     assert [str(conv.to_path(i.objectpath())["InstanceID"]) for i in rslt.instances] == \
         [f"g/vd{i}" for i in range(3 * templates.REUSES)]
     conv.release()
+
+
+def _vssd_values(i: int) -> dict:
+    """Values of a VSSD as the benchmark's guests have them: 13 strings held, 5 of them
+    (and the string array Notes) different from guest to guest."""
+    return {"instanceid": f"KVM:g{i}", "elementname": f"g{i}", "uuid": f"uuid-{i}",
+            "virtualsystemidentifier": f"g{i}", "notes": [f"note {i}"],
+            "caption": "Virtual System", "description": "guest", "virtualsystemtype": "KVM",
+            "emulator": "/usr/bin/qemu-system-x86_64", "arch": "x86_64", "machine": "pc",
+            "bootdevice": "hd", "bootdevices": ["hd"]}
+
+
+def test_sfcb_many_differing_strings_make_new_instances(fake):
+    """sfcb: a class whose instances differ from the template in many strings of many held
+    (REUSE_STRING_COST: each one a compaction of sfcb's whole string buffer, a string
+    array's old elements left in it) is made new after the template's first instance;
+    one with a few differing strings (the DiskRASDs) reuses its template.  The instances
+    are the same either way, and the same as without templates."""
+    from kvm_providers.cmpi.convert import Converter
+    from kvm_providers.schema import default_schema
+    from tests.cmpi.test_cmpi_convert_plan import _server_broker
+    schema = default_schema()
+    vssd = schema.spec("root/virt", "KVM_VirtualSystemSettingData")
+    disk = schema.spec("root/virt", "KVM_DiskResourceAllocationSettingData")
+    n = 2 * templates.REUSES
+    got = {}
+    for clone in ("", "0"):
+        broker = _server_broker("RequestHandler")
+        made: list[str] = []
+        real = broker.new_instance
+        broker.new_instance = lambda p, *a, real=real, made=made: \
+            made.append(str(p.classname())) or real(p, *a)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("KVM_PROVIDERS_CMPI_CLONE", clone)
+            conv = Converter(fake, broker, {})
+        rslt = fake.CMPIResult._new()
+        for i in range(n):
+            for spec, values in ((vssd, _vssd_values(i)),
+                                 (disk, {"instanceid": f"g/vd{i}", "address": f"pci{i}",
+                                         "hostresource": [f"/img/{i}"],
+                                         "drivername": "qemu", "bustype": "virtio"})):
+                values = {k.casefold(): v for k, v in values.items()}
+                cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
+                                                (("InstanceID", values["instanceid"]),),
+                                                values)
+                rslt.return_instance(cinst)
+                conv.handed_over(cinst)
+        conv.release()
+        got[clone] = [(str(i._path), sorted(  # pylint: disable=protected-access
+            (k, c.type, c.state, [(e.type, e.state, e.payload) for e in c.payload]
+             if isinstance(c.payload, list) else c.payload) for k, c in i._props.items()))
+            for i in rslt.instances]
+        if not clone:
+            assert made.count(vssd.name) == n              # the template, then new ones
+            assert made.count(disk.name) == n // templates.REUSES   # templates only
+    assert got[""] == got["0"]
