@@ -141,16 +141,6 @@ REUSES = 8
 REUSE_STRING_COST = 50
 
 
-def _reuse_string_cost() -> int:
-    """:data:`REUSE_STRING_COST`, or ``KVM_PROVIDERS_CMPI_REUSE_COST`` of the CIM server's
-    environment (an integer; for A/B measurements: a large one reuses every template)."""
-    text = os.environ.get("KVM_PROVIDERS_CMPI_REUSE_COST", "").strip()
-    try:
-        return int(text) if text else REUSE_STRING_COST
-    except ValueError:
-        return REUSE_STRING_COST
-
-
 class Reuser:
     """The "copier" of a server in :data:`REUSE_SERVERS`: the template itself is changed
     and returned again (:meth:`Copies.instance`); nothing is cloned or released."""
@@ -204,7 +194,6 @@ class Copies:
         self.copier = copier
         #: Uses of a template before a new one (a server in REUSE_SERVERS), else 0: copies.
         self._reuses: int = getattr(copier, "reuses", 0)
-        self._reuse_cost = _reuse_string_cost() if self._reuses else 0
         # {(namespace, plan, assigned names): [template, its values, times reused] or
         # None: no template}
         self._templates: dict[tuple, Optional[list]] = {}
@@ -235,7 +224,7 @@ class Copies:
             # returned with (the server copied it then); a new one after `reuses` uses.
             cinst, was = tpl[0], tpl[1]
             diff = _differing(values, was)
-            if tpl[2] == 1 and _string_cost(diff, was) > self._reuse_cost:
+            if tpl[2] == 1 and _string_cost(diff, was) > REUSE_STRING_COST:
                 # (Checked at its first instance after its own.)  Dearer to change than
                 # to make new (REUSE_STRING_COST): the instances of this class and set
                 # of names are made new for the rest of the call.
