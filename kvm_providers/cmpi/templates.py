@@ -126,19 +126,6 @@ CLONE_SERVERS = frozenset({"Pegasus"})
 #: proportion to the instance's strings.)
 REUSE_SERVERS = frozenset({"RequestHandler"})
 REUSES = 8
-#: A class whose instances differ in many strings of a template holding many strings is
-#: made new in a server of :data:`REUSE_SERVERS` (stop 23): there each string (or string
-#: array) that differs costs a compaction of the template's whole string buffer
-#: (replaceClString), and a string array replaced leaves its old elements in that buffer
-#: (replaceClArray compacts the array buffer only; the elements were added to the string
-#: buffer), which sfcb serializes with each instance returned.  Measured in sfcb 1.3.18
-#: (CPU of the provider process, 1000 guests, templates against new instances, stop 23):
-#: the ComputerSystems -38%, every RASD -46%, the DiskRASDs -25%, but the VSSDs +16% to
-#: +28% (three runs).  The measure: the strings and string arrays that differ from the
-#: template at its first reuse x the strings it holds (array elements counted) -- on the
-#: benchmark's guests ComputerSystem 4 x 11 = 44, DiskRASD 3 x 9-10 = 27-30, the other
-#: RASDs 4-16, VSSD 5 x 13 = 65.  Above this, new instances.
-REUSE_STRING_COST = 50
 
 
 class Reuser:
@@ -224,12 +211,6 @@ class Copies:
             # returned with (the server copied it then); a new one after `reuses` uses.
             cinst, was = tpl[0], tpl[1]
             diff = _differing(values, was)
-            if tpl[2] == 1 and _string_cost(diff, was) > REUSE_STRING_COST:
-                # (Checked at its first instance after its own.)  Dearer to change than
-                # to make new (REUSE_STRING_COST): the instances of this class and set
-                # of names are made new for the rest of the call.
-                self._templates[ident] = None
-                return None
             try:
                 self.conv.set_pairs(cinst, plan, spec.name, diff, frozenset())
             except BaseException:
@@ -303,21 +284,3 @@ def _differing(values: dict[str, Any], was: dict[str, Any]) -> list[tuple[str, A
             continue
         out.append((lk, value))
     return out
-
-
-def _strings(value: Any) -> int:
-    """The strings `value` puts into an sfcb instance's string buffer: 1 for a string, one
-    per string element of an array."""
-    if type(value) is str:  # noqa: E721 (the values are converted: str itself)
-        return 1
-    if type(value) is list:  # noqa: E721
-        return sum(1 for x in value if type(x) is str)  # noqa: E721
-    return 0
-
-
-def _string_cost(diff: list[tuple[str, Any]], was: dict[str, Any]) -> int:
-    """The string work of reusing a template holding `was` for an instance differing in
-    `diff`: the strings and string arrays that differ x the strings the template holds
-    (see :data:`REUSE_STRING_COST`)."""
-    changed = sum(1 for _lk, v in diff if _strings(v) or _strings(was[_lk]))
-    return changed * sum(_strings(v) for v in was.values())
