@@ -606,7 +606,8 @@ class Converter:
 
     def handed_over(self, cinst: Any) -> None:
         """The server has taken `cinst` (``return_instance`` copies it in both servers): a
-        copy of a template is released at once, anything else kept until :meth:`release`."""
+        copy of a template is released at once, a template is kept already (sfcb's, handed over
+        again and again), anything else kept until :meth:`release`."""
         if self._copies is None or not self._copies.handed_over(cinst):
             self.keep(cinst)
 

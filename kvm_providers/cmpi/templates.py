@@ -179,10 +179,14 @@ class Copies:
     def __init__(self, conv: Any, copier: Any):
         self.conv = conv
         self.copier = copier
-        # {(namespace, plan, assigned names): (template, its values, times reused) or
+        #: Uses of a template before a new one (a server in REUSE_SERVERS), else 0: copies.
+        self._reuses: int = getattr(copier, "reuses", 0)
+        # {(namespace, plan, assigned names): [template, its values, times reused] or
         # None: no template}
-        self._templates: dict[tuple, Optional[tuple[Any, dict[str, Any], int]]] = {}
+        self._templates: dict[tuple, Optional[list]] = {}
         self._copies: dict[int, Any] = {}      # {id: copy} not yet taken by the server
+        # ids of the templates made (each kept by the converter until it is released)
+        self._made: set[int] = set()
         self._box: Any = None
 
     def instance(self, namespace: str, spec: Any, plan: Any, values: dict[str, Any]) -> Any:
@@ -202,19 +206,21 @@ class Copies:
         for lk in plan.keys:
             if values[lk] is None:
                 return None
-        reuses = getattr(self.copier, "reuses", 0)
-        if reuses:
+        if self._reuses:
             # The template itself, with the values that differ from those it was last
             # returned with (the server copied it then); a new one after `reuses` uses.
             cinst, was = tpl[0], tpl[1]
+            diff = _differing(values, was)
             try:
-                self.conv.set_pairs(cinst, plan, spec.name, _differing(values, was),
-                                    frozenset())
+                self.conv.set_pairs(cinst, plan, spec.name, diff, frozenset())
             except BaseException:
                 del self._templates[ident]      # half changed: not a template any more
                 raise
-            self._templates[ident] = (cinst, dict(values), tpl[2] + 1)
-            if tpl[2] + 1 >= reuses:
+            # The values it holds now: those it held, the differing ones replaced (the
+            # same names: the template is found by them).
+            was.update(diff)
+            tpl[2] += 1
+            if tpl[2] >= self._reuses:
                 del self._templates[ident]
             return cinst
         if self._box is None:
@@ -229,7 +235,7 @@ class Copies:
         return cinst
 
     def _template(self, namespace: str, spec: Any, plan: Any,
-                  values: dict[str, Any]) -> Optional[tuple[Any, dict[str, Any], int]]:
+                  values: dict[str, Any]) -> Optional[list]:
         """A new instance from a path without keys, with `values` set as on any instance
         (None if a key is not among them: its path would lack the key)."""
         for lk in plan.keys:
@@ -240,12 +246,15 @@ class Copies:
         cop = conv._instance_path(namespace, spec.name, None, ())
         cinst, unset = conv._new_instance(cop, namespace, spec.name, False, None)
         conv._set_values(cinst, spec, plan.wanted, True, spec.name, values, unset)
-        return conv.keep(cinst), dict(values), 0
+        self._made.add(id(cinst))
+        return [conv.keep(cinst), dict(values), 0]
 
     def handed_over(self, cinst: Any) -> bool:
-        """Release `cinst` if it is a copy (the server has taken it); whether it was."""
+        """Release `cinst` if it is a copy (the server has taken it); whether it was a copy
+        or a template (kept by the converter already: a reused template is handed over
+        again and again, and need not be kept once more each time)."""
         if self._copies.pop(id(cinst), None) is None:
-            return False
+            return id(cinst) in self._made
         self.copier.release(cinst)
         return True
 
@@ -255,6 +264,7 @@ class Copies:
         copies = list(self._copies.values())
         self._copies.clear()
         self._templates.clear()
+        self._made.clear()
         self._box = None
         for cinst in copies:
             self.copier.release(cinst)

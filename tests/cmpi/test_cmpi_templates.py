@@ -220,3 +220,30 @@ def test_a_template_changed_half_way_is_dropped(fake):
     assert again._get("InstanceID").payload == "g/vd2"   # pylint: disable=protected-access
     assert again._get("Address").payload == "a"           # pylint: disable=protected-access
     conv.release()
+
+
+def test_sfcb_template_handed_over_is_kept_once(fake):
+    """sfcb: the template returned again and again is kept once by the converter, not once
+    more per instance returned (10,000 references for 10,000 RASDs before), and its values
+    are what was set last."""
+    from kvm_providers.cmpi.convert import Converter
+    from kvm_providers.schema import default_schema
+    from tests.cmpi.test_cmpi_convert_plan import _server_broker
+    spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
+    conv = Converter(fake, _server_broker("RequestHandler"), {})
+    rslt = fake.CMPIResult._new()
+    returned = {}
+    for i in range(3 * templates.REUSES):
+        cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
+                                        (("InstanceID", f"g/vd{i}"),),
+                                        {"instanceid": f"g/vd{i}", "address": f"pci{i % 3}"})
+        rslt.return_instance(cinst)
+        conv.handed_over(cinst)
+        assert cinst._get("Address").payload == f"pci{i % 3}"  # pylint: disable=W0212
+        returned[id(cinst)] = cinst
+    # one template per REUSES instances, each kept once
+    assert len(returned) == 3
+    assert [sum(1 for o in conv.arena if o is t) for t in returned.values()] == [1, 1, 1]
+    assert [str(conv.to_path(i.objectpath())["InstanceID"]) for i in rslt.instances] == \
+        [f"g/vd{i}" for i in range(3 * templates.REUSES)]
+    conv.release()
