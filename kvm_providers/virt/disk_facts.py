@@ -36,10 +36,6 @@ class DiskFacts:
     host: Host
     _pools: Optional[tuple[dict, dict]]
 
-    @staticmethod
-    def _disk_path(src) -> Optional[str]:
-        return src.get("file") or src.get("dev")
-
     def disk_pool(self, el) -> Optional[tuple[str, Any]]:
         """(pool name, pool object or None) of a disk element, if it lives in a pool."""
         src = el.find("source")

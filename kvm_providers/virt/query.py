@@ -345,7 +345,7 @@ def _stamp_dir(directory: str) -> dict[str, Optional[tuple]]:
     except OSError:
         return {}
     prefix = directory + "/"
-    return {prefix + n: VolumeSizes.stamp(prefix + n) for n in names}
+    return _stamp_all([prefix + n for n in names])
 
 
 def _stamp_all(paths: list[str]) -> dict[str, Optional[tuple]]:
