@@ -323,8 +323,9 @@ def test_cmpi_enumerations_read_through_the_compiled_tables(fake, layer, server,
     """Every RASD and VSSD enumerated through the adapter (the server's subclass calls)
     reads its values through the reader compiled per (CMPI plan, table), not the generic
     row loop per instance (issue 10 item 12: that loop was the CMPI path's surplus over
-    the embedded server's compiled writer): write_from_table never runs, and the
-    compiled readers are made once per plan and table, not per instance."""
+    the embedded server's compiled writer): write_from_table never runs, nor the general
+    key loop (keyed_in_order), and the compiled readers are made once per plan and
+    table, not per instance."""
     from kvm_providers.providers.common import instances
     layer(_snapshot_node(tmp_path))
     monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=60.0, watch=False))
@@ -341,6 +342,13 @@ def test_cmpi_enumerations_read_through_the_compiled_tables(fake, layer, server,
         return real_compile(plan, table, *args)
     monkeypatch.setattr(instances, "write_from_table", loop)
     monkeypatch.setattr(instances, "_compile_table", compile_table)
+    # the keys too: not through the general loop per instance
+    real_keyed = DirectPlan.keyed_in_order
+
+    def keyed_in_order(plan, *pairs):
+        loops.append(f"keys of {plan.classname}")
+        return real_keyed(plan, *pairs)
+    monkeypatch.setattr(DirectPlan, "keyed_in_order", keyed_in_order)
     import kvm_providers.providers.virtual_system_settings as vssd_module
     if hasattr(vssd_module, "write_from_table"):        # the old code: the loop imported
         monkeypatch.setattr(vssd_module, "write_from_table", loop)
@@ -363,3 +371,17 @@ def test_cmpi_enumerations_read_through_the_compiled_tables(fake, layer, server,
         assert got > 4, superclass
         assert loops == [], superclass
         assert len(compiled) == len(set(compiled)) < got, superclass
+
+
+@pytest.mark.parametrize("value", ["x&<'\"/1", "", "KVM/host/g/disk:vda", 7, None])
+def test_cmpi_plan_keys_are_the_general_loops(value):
+    """CMPIPlan.keyed's short way for one string key (the settings' InstanceID) gives what
+    the general loop gives, for any text; other values take the loop (conversion,
+    check, refusal as before)."""
+    schema = default_schema()
+    for cn in ("KVM_DiskResourceAllocationSettingData", "KVM_VirtualSystemSettingData"):
+        plan = CMPIPlan.of(schema, NS, cn, None)
+        want = DirectPlan.keyed_in_order(plan, ("InstanceID", value))
+        assert plan.keyed(value) == want
+        assert [type(v) for v in plan.keyed(value)[0].values()] == \
+            [type(v) for v in want[0].values()]
