@@ -62,6 +62,23 @@ class CMPIPlan(DirectPlan):
             return {one[0]: value}, ((one[1], value),)
         return super().keyed(*values)
 
+    def unchecked(self, lk: str) -> bool:
+        """True if a value of wanted property `lk` (folded) meets no ValueMap check: a
+        scalar, not an embedded object (its value is then what it converts to, whatever
+        text the writer would make of it: the compiled table reader may store a
+        boolean's two values or a string as it is)."""
+        row = self._rows[lk]
+        return row[4] is None and row[3] is not None
+
+    def string_row(self, lk: str) -> Optional[tuple[str, Any, str, int]]:
+        """``("", None, "", 0)`` when wanted property `lk` is a plain string (no ValueMap,
+        a scalar, no embedded object): the value of a ``str`` is the str itself
+        (formatter None: the compiled table reader stores it as it is, issue 10 item
+        12); else None."""
+        if not self.unchecked(lk) or self._rows[lk][3] is not str:
+            return None
+        return "", None, "", 0
+
     def _property_of(self, prop: Any) -> Any:
         return prop                 # set as given, as the model keeps it
 

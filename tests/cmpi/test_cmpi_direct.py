@@ -385,3 +385,36 @@ def test_cmpi_plan_keys_are_the_general_loops(value):
         assert plan.keyed(value) == want
         assert [type(v) for v in plan.keyed(value)[0].values()] == \
             [type(v) for v in want[0].values()]
+
+
+def test_cmpi_table_reader_stores_plain_strings_as_they_are(monkeypatch):
+    """The compiled reader of a CMPIPlan stores a plain string property's new value (a
+    disk's target, path: mostly new per instance) as it is - its value, no call of
+    plan.text (conversion, check) per new string."""
+    from lxml import etree
+
+    from kvm_providers.provider.model import wanted_set
+    from kvm_providers.providers.common.instances import table_values, write_from_table
+    from tests.providers.test_direct import _hand_table
+    calls: list[str] = []
+    real_text = CMPIPlan.text
+
+    def text(plan, lk, value):
+        calls.append(lk)
+        return real_text(plan, lk, value)
+    monkeypatch.setattr(CMPIPlan, "text", text)
+    spec = default_schema().spec(NS, "KVM_DiskResourceAllocationSettingData")
+    # compiled afresh; the loop's values from a plan of its own (remembering apart)
+    plan = CMPIPlan(spec, wanted_set(spec, None, False), False)
+    ref = CMPIPlan(spec, wanted_set(spec, None, False), False)
+    table = _hand_table()
+    for i in range(40):
+        el = etree.fromstring(f"<disk device='cdrom'><target dev='vd{i}&lt;' bus='b{i}'/>"
+                              f"</disk>")
+        calls.clear()
+        got = table_values({}, plan, table, el)
+        assert "virtualdevice" not in calls and "bustype" not in calls, calls
+        want: dict = {}
+        write_from_table(want, ref, table, el)
+        assert list(got.items()) == list(want.items())
+        assert got["virtualdevice"] == f"vd{i}<"

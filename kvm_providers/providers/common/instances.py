@@ -273,8 +273,9 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
     :func:`_direct_table_plan` does); an attribute or element test read in place
     (``Field.inline``), the element of a path looked up once for every row reading
     it; else a call of the field's reader.  A value met before takes its remembered
-    text, any other goes through ``plan.text`` (conversion, ValueMap check, format).
-    Each row that is set sets a bit; the text of the properties left unset is kept
+    text, any other goes through ``plan.text`` (conversion, ValueMap check, format);
+    a plain string of a plan whose texts are values (``string_row``'s formatter None)
+    is stored as it is.  Each row that is set sets a bit; the text of the properties left unset is kept
     per such mask; then `tail` (``</INSTANCE>``, and what follows it), all joined.
 
     `into_dict`: instead, a function ``(texts, View, ctx) -> texts`` storing each row's
@@ -356,7 +357,12 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
         raw, known = plan.remembered(lk)
         lines.append("    if v is not None:")
         plain = plan.string_row(lk)
-        if plain is not None and known is not None:
+        if plain is not None and plain[1] is None:
+            # A plain string of a plan whose texts are values (CMPIPlan): a str is its
+            # own value, no check applies (what text() gives, without its call).
+            lines.append(f"        t = v if type(v) is str else text({lk!r}, v)")
+            store("        ", lk, "t")
+        elif plain is not None and known is not None:
             # A plain string property (paths, MACs, Parent ids: mostly new values): the
             # text that text() makes of a str, without its calls; remembered alike.
             ns[f"K{i}"] = known
