@@ -37,14 +37,47 @@ class CMPIPlan(DirectPlan):
     value}, in the order set, as an instance model holds them) and whose instance
     is (plan, key bindings, values) for :meth:`CMPIForm.item`."""
 
-    __slots__ = ()
+    __slots__ = ("_value_key",)
     writes_text = False
 
     def __init__(self, spec: Any, wanted: frozenset[str], origin: bool):
         super().__init__(spec, wanted, origin)
         self._text_of = _value_itself
-        # keyed()'s short way for one string key writes its text directly.
+        # keyed()'s short way for one string key writes its text directly: not for
+        # values.  Where it applies (one string key without a ValueMap: the settings'
+        # InstanceID), the value is the key's value itself (see keyed).
+        one = self._one_key
+        self._value_key: Optional[tuple[str, str]] = \
+            None if one is None else (one[0], spec.props[one[0]].name)
         self._one_key = None
+
+    def keyed(self, *values: Any) -> tuple[dict[str, Any], Any]:
+        """DirectPlan.keyed: ({folded key: value}, ((key name, value), ...)).  One string
+        key without a ValueMap given a ``str``: what the general loop makes of it (a str
+        is its own converted value, no check applies), without the loop (issue 10 item
+        12: the loop was a sixth of the CMPI path's reading of a RASD)."""
+        one = self._value_key
+        if one is not None and len(values) == 1 and type(values[0]) is str:
+            value = values[0]
+            return {one[0]: value}, ((one[1], value),)
+        return super().keyed(*values)
+
+    def unchecked(self, lk: str) -> bool:
+        """True if a value of wanted property `lk` (folded) meets no ValueMap check: a
+        scalar, not an embedded object (its value is then what it converts to, whatever
+        text the writer would make of it: the compiled table reader may store a
+        boolean's two values or a string as it is)."""
+        row = self._rows[lk]
+        return row[4] is None and row[3] is not None
+
+    def string_row(self, lk: str) -> Optional[tuple[str, Any, str, int]]:
+        """``("", None, "", 0)`` when wanted property `lk` is a plain string (no ValueMap,
+        a scalar, no embedded object): the value of a ``str`` is the str itself
+        (formatter None: the compiled table reader stores it as it is, issue 10 item
+        12); else None."""
+        if not self.unchecked(lk) or self._rows[lk][3] is not str:
+            return None
+        return "", None, "", 0
 
     def _property_of(self, prop: Any) -> Any:
         return prop                 # set as given, as the model keeps it

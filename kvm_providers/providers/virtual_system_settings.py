@@ -18,7 +18,7 @@ from kvm_providers.virt.domain import DomainXML
 from kvm_providers.virt.domain_facts import facts_parser
 
 from .common import VirtProvider, fill_from_table, get_domain_doc, providers_for, put, wanted_in
-from .common.instances import write_from_table, write_values
+from .common.instances import table_values, write_values
 
 __all__ = ["VSSDProvider", "get_providers"]
 
@@ -78,7 +78,7 @@ class VSSDProvider(VirtProvider):
             for host in self.hosts(plan.classname):
                 for doc in iter_domain_xml(list_domains(host), release=True, parse=parse):
                     texts, name = plan.keyed(keys.vssd_id(host, doc.name))
-                    write_from_table(texts, plan, VSSD, doc.root_view, doc.context())
+                    table_values(texts, plan, VSSD, doc.root_view, doc.context())
                     write_values(texts, plan, {"VirtualSystemType": host.family}, _EXTRA)
                     yield form.item(name, plan.instance_xml(texts))
 

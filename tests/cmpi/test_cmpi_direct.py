@@ -20,6 +20,7 @@ from pywbem import CIMInstanceName
 from kvm_providers.cmpi import adapter, sharing
 from kvm_providers.cmpi.convert import Converter
 from kvm_providers.cmpi.direct import CMPIForm, CMPIPlan
+from kvm_providers.provider.direct import DirectPlan
 from kvm_providers.provider import CIMProvider2, model as model_module, request_scope
 from kvm_providers.registry import registrations
 from kvm_providers.schema import default_schema
@@ -246,3 +247,174 @@ def test_direct_path_off(fake, layer, models, tmp_path, monkeypatch):
         built = [m for m in models[before:] if m == "KVM_VirtualSystemSettingData"]
         assert (built == []) == direct and len(insts) > 4
     assert got[True] == got[False]
+
+
+def _table_cases(layer):
+    """(classname, table, element or View, ctx) of every setting of every guest of the
+    fixture node (every kind of device and table) and of each guest's VSSD table, then
+    the hand-made table of tests/providers/test_direct on its elements (every kind of
+    row, NULLs, constants, texts to escape)."""
+    from lxml import etree
+
+    from kvm_providers.model.vssd import VSSD
+    from kvm_providers.providers.common import get_domain_doc
+    from kvm_providers.providers.resource_allocation import RASDProvider
+    from kvm_providers.virt.domain import list_domains
+    from tests.providers.test_direct import _ELEMENTS, _hand_table
+    layer(NODE_URI)
+    out = []
+    for host in RASDProvider().hosts("KVM_DiskResourceAllocationSettingData"):
+        for ref in list_domains(host):
+            doc = get_domain_doc(host, ref.name)
+            assert doc is not None
+            ctx = doc.context()
+            out.append(("KVM_VirtualSystemSettingData", VSSD, doc.root_view, ctx))
+            for setting in doc.settings():
+                out.append((f"KVM_{setting.kind.rasd_class}", setting.table, setting.view,
+                            ctx))
+    table = _hand_table()
+    out += [("KVM_DiskResourceAllocationSettingData", table, etree.fromstring(text), None)
+            for text in _ELEMENTS]
+    out += [("KVM_DiskResourceAllocationSettingData", table,
+             etree.fromstring(f"<disk><target dev='vd{i}&amp;&lt;' bus='b{i}'/></disk>"),
+             None) for i in range(80)]    # more new strings than a property remembers
+    return out
+
+
+@pytest.mark.parametrize("plist", [None, "some", []])
+@pytest.mark.parametrize("plan_class", [CMPIPlan, DirectPlan], ids=["cmpi", "text"])
+def test_compiled_table_values_are_the_row_loops(layer, plan_class, plist):
+    """table_values (the reader compiled per plan and table, issue 10 item 12) stores
+    what the generic loop write_from_table stores - the same names, in the same order,
+    the same values of the same types (CMPIPlan) or texts (DirectPlan), NULLs left unset
+    alike - for every table the providers read and the hand-made one, with and without
+    a PropertyList, the first time and from the remembered values after; and
+    table_instance_xml of a CMPIPlan gives the loop's values."""
+    from kvm_providers.providers.common.instances import (table_instance_xml, table_values,
+                                                          write_from_table)
+    schema = default_schema()
+    cases = _table_cases(layer)
+    assert len({(cn, id(t)) for cn, t, _v, _c in cases}) > 10
+    checked = 0
+    for _round in range(2):
+        for i, (cn, table, view, ctx) in enumerate(cases):
+            spec = schema.spec(NS, cn)
+            names = None if plist is None else \
+                plist if plist != "some" else \
+                [p.name for p in list(spec.props.values())[::2]] + ["NoSuchProperty"]
+            plan = plan_class.of(schema, NS, cn, names)
+            key = f"x&<'/{i}"
+            want, _name = plan.keyed(key)
+            write_from_table(want, plan, table, view, ctx)
+            got, _name = plan.keyed(key)
+            assert table_values(got, plan, table, view, ctx) is got
+            assert [(k, type(v), v) for k, v in got.items()] == \
+                [(k, type(v), v) for k, v in want.items()], (cn, i)
+            if plan_class is CMPIPlan:
+                inst = table_instance_xml(plan.keyed(key)[0], plan, table, view, ctx)
+                assert inst[0] is plan and list(inst[1].items()) == list(want.items())
+            checked += len(want)
+    assert checked > 100
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_cmpi_enumerations_read_through_the_compiled_tables(fake, layer, server, tmp_path,
+                                                           monkeypatch):
+    """Every RASD and VSSD enumerated through the adapter (the server's subclass calls)
+    reads its values through the reader compiled per (CMPI plan, table), not the generic
+    row loop per instance (issue 10 item 12: that loop was the CMPI path's surplus over
+    the embedded server's compiled writer): write_from_table never runs, nor the general
+    key loop (keyed_in_order), and the compiled readers are made once per plan and
+    table, not per instance."""
+    from kvm_providers.providers.common import instances
+    layer(_snapshot_node(tmp_path))
+    monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=60.0, watch=False))
+    loops: list[str] = []
+    compiled: list[tuple[str, int]] = []
+    real_loop, real_compile = instances.write_from_table, instances._compile_table
+
+    def loop(texts, plan, table, element, ctx=None):
+        loops.append(plan.classname)
+        return real_loop(texts, plan, table, element, ctx)
+
+    def compile_table(plan, table, *args):
+        compiled.append((plan.classname, id(table)))
+        return real_compile(plan, table, *args)
+    monkeypatch.setattr(instances, "write_from_table", loop)
+    monkeypatch.setattr(instances, "_compile_table", compile_table)
+    # the keys too: not through the general loop per instance
+    real_keyed = DirectPlan.keyed_in_order
+
+    def keyed_in_order(plan, *pairs):
+        loops.append(f"keys of {plan.classname}")
+        return real_keyed(plan, *pairs)
+    monkeypatch.setattr(DirectPlan, "keyed_in_order", keyed_in_order)
+    import kvm_providers.providers.virtual_system_settings as vssd_module
+    if hasattr(vssd_module, "write_from_table"):        # the old code: the loop imported
+        monkeypatch.setattr(vssd_module, "write_from_table", loop)
+    broker = _server_broker(server)
+    ctx = broker.context()
+    proxies = _proxies(broker, ctx)
+    for superclass, module in (("CIM_ResourceAllocationSettingData", "resource_allocation"),
+                               ("CIM_VirtualSystemSettingData", "virtual_system_settings")):
+        prox = proxies[f"kvm_providers.providers.{module}"]
+        for cn in _direct_classes(prox):
+            broker.register(cn, prox, superclass=superclass)
+    for superclass in ("CIM_ResourceAllocationSettingData", "KVM_VirtualSystemSettingData"):
+        loops.clear()
+        compiled.clear()
+        enum = broker.enumInstances(ctx, broker.new_object_path(NS, superclass), None)
+        got = 0
+        while enum.hasNext():
+            enum.next()
+            got += 1
+        assert got > 4, superclass
+        assert loops == [], superclass
+        assert len(compiled) == len(set(compiled)) < got, superclass
+
+
+@pytest.mark.parametrize("value", ["x&<'\"/1", "", "KVM/host/g/disk:vda", 7, None])
+def test_cmpi_plan_keys_are_the_general_loops(value):
+    """CMPIPlan.keyed's short way for one string key (the settings' InstanceID) gives what
+    the general loop gives, for any text; other values take the loop (conversion,
+    check, refusal as before)."""
+    schema = default_schema()
+    for cn in ("KVM_DiskResourceAllocationSettingData", "KVM_VirtualSystemSettingData"):
+        plan = CMPIPlan.of(schema, NS, cn, None)
+        want = DirectPlan.keyed_in_order(plan, ("InstanceID", value))
+        assert plan.keyed(value) == want
+        assert [type(v) for v in plan.keyed(value)[0].values()] == \
+            [type(v) for v in want[0].values()]
+
+
+def test_cmpi_table_reader_stores_plain_strings_as_they_are(monkeypatch):
+    """The compiled reader of a CMPIPlan stores a plain string property's new value (a
+    disk's target, path: mostly new per instance) as it is - its value, no call of
+    plan.text (conversion, check) per new string."""
+    from lxml import etree
+
+    from kvm_providers.provider.model import wanted_set
+    from kvm_providers.providers.common.instances import table_values, write_from_table
+    from tests.providers.test_direct import _hand_table
+    calls: list[str] = []
+    real_text = CMPIPlan.text
+
+    def text(plan, lk, value):
+        calls.append(lk)
+        return real_text(plan, lk, value)
+    monkeypatch.setattr(CMPIPlan, "text", text)
+    spec = default_schema().spec(NS, "KVM_DiskResourceAllocationSettingData")
+    # compiled afresh; the loop's values from a plan of its own (remembering apart)
+    plan = CMPIPlan(spec, wanted_set(spec, None, False), False)
+    ref = CMPIPlan(spec, wanted_set(spec, None, False), False)
+    table = _hand_table()
+    for i in range(40):
+        el = etree.fromstring(f"<disk device='cdrom'><target dev='vd{i}&lt;' bus='b{i}'/>"
+                              f"</disk>")
+        calls.clear()
+        got = table_values({}, plan, table, el)
+        assert "virtualdevice" not in calls and "bustype" not in calls, calls
+        want: dict = {}
+        write_from_table(want, ref, table, el)
+        assert list(got.items()) == list(want.items())
+        assert got["virtualdevice"] == f"vd{i}<"
