@@ -32,6 +32,8 @@ _UNMADE: Any = object()     # no item writer made yet for a (plan, tag)
 class RASDProvider(DomainViewProvider):
     """Every {P}_<kind>ResourceAllocationSettingData class."""
 
+    prefetches = True
+
     def _kind(self, classname: str) -> Any:
         return kind_for_class(classname)[0]
 

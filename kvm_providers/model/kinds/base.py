@@ -202,6 +202,10 @@ class DeviceKind:
     #: check_change(env, element, changes): checks and normalised values of a change to
     #: an existing device, beyond the limits and check_changes (changes edited in place).
     check_change: Optional[Callable[[ChangeEnv, Any, dict[str, Any]], None]] = None
+    #: prefetch(host): start reading (on a helper of the connection) the host facts an
+    #: enumeration of this kind's settings will ask, before the domains are listed
+    #: (the disks': virt.query.prefetch_storage; issue 16, stop 24).
+    prefetch: Optional[Callable[["Host"], None]] = None
 
     # -- the libvirt facts, from the element kind --------------------------------------
 

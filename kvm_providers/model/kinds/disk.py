@@ -15,7 +15,7 @@ from ...schema.valuemaps import (CIM_ManagedSystemElement, CIM_ResourceAllocatio
 from ...virt.connection import Host
 from ...virt.mapping import Attr, Computed, Const, Exists, Field, NotWritable
 from ...virt.props import InvalidSetting, Props, host_is_local, host_path, image_format, pool_id_name
-from ...virt.query import storage_pools
+from ...virt.query import prefetch_storage, storage_pools
 from ...virt.units import MIB
 from ...virt.volumes import has_volume
 from ...virt.elements import ElementKind
@@ -365,5 +365,6 @@ KIND = DeviceKind(
     limits=_limits,
     unique=_unique,
     check_change=_check_change,
+    prefetch=prefetch_storage,
     pool=PoolKind("disk", "DiskPool", 17, MIB, "Storage pools of the host", "Disk",
                   sharing=2, request_types=4, libvirt_backed=True, allocated=_allocated))
