@@ -13,6 +13,7 @@ from typing import Any, Optional
 import libvirt
 
 from .connection import Host
+from .mapping import View
 from .query import request_memo, storage_pools, volume_capacity
 
 __all__ = ["DiskFacts"]
@@ -29,12 +30,17 @@ def pool_index(host: Host) -> tuple[dict, dict]:
 class DiskFacts:
     """The disk fields' questions to the host: a disk's pool and its capacity.
 
-    The base of DeviceContext, which sets ``host`` and ``_pools`` (the request's pool
-    index, asked once per context rather than twice per disk)."""
+    The base of DeviceContext, which sets ``host``, ``_pools`` (the request's pool
+    index, asked once per context rather than twice per disk) and ``_last`` (None)."""
 
-    __slots__ = ("host", "_pools")
+    __slots__ = ("host", "_pools", "_last")
     host: Host
     _pools: Optional[tuple[dict, dict]]
+    #: (View, pool hit) of the disk whose capacity was read last: its PoolID, read next
+    #: (the tables' order), takes the pool from there instead of finding it again (issue
+    #: 16, stop 24).  Views only: a View reads its element as it was when indexed, so the
+    #: hit is as current as the View; plain elements (write paths) look again.
+    _last: Optional[tuple[Any, Optional[tuple[str, Any]]]]
 
     def disk_pool(self, el) -> Optional[tuple[str, Any]]:
         """(pool name, pool object or None) of a disk element, if it lives in a pool."""
@@ -60,7 +66,8 @@ class DiskFacts:
     def disk_pool_id(self, el) -> Optional[str]:
         if el.tag != "disk":
             return None
-        hit = self.disk_pool(el)
+        last = self._last
+        hit = last[1] if last is not None and last[0] is el else self.disk_pool(el)
         return f"DiskPool/{hit[0]}" if hit else None
 
     def disk_capacity(self, el) -> Optional[int]:
@@ -72,6 +79,8 @@ class DiskFacts:
             return None
         host = self.host
         hit = self._source_pool(src)
+        if type(el) is View:
+            self._last = (el, hit)
         path = src.get("file") or src.get("dev")
         volume = src.get("volume")
         if hit is not None and hit[1] is not None and path and not volume:

@@ -707,6 +707,7 @@ class DeviceContext(DiskFacts):
         # The request's pool index, asked once per context rather than twice per disk
         # (PoolID and VirtualQuantity each ask the disk's pool; issue 16, stop 23).
         self._pools = None
+        self._last = None
 
     def autostart(self) -> bool:
         return autostart(self.doc.ref)

@@ -121,3 +121,38 @@ def test_disk_storage_read_ahead_errors_mean_what_they_meant(layer, monkeypatch,
             assert dict(h.GetInstance(r.path).items()) == dict(r.items())
         if fails == "pool XML":
             assert {r["PoolID"] for r in enumerated} == {None}
+
+
+@pytest.mark.libvirtd
+def test_disk_pool_found_once_per_disk(layer, monkeypatch):
+    """Counted (stop 24): an enumeration finds each disk's pool once (VirtualQuantity;
+    its PoolID, read next, takes that), not twice (the old code: once for each); the
+    values are GetInstance's, and a disk read through its plain element (no View) still
+    finds its pool."""
+    from kvm_providers.virt import disk_facts
+    from kvm_providers.virt import domain as vdomain
+    n = 4
+    with _bench_daemon(n, lambda i: (i + 1) << 20) as (d, lv, pool):
+        layer(d.uri("qemu"))
+        found: list[str] = []
+        real = disk_facts.DiskFacts._source_pool
+
+        def source_pool(self, src):
+            found.append(src.get("file"))
+            return real(self, src)
+        monkeypatch.setattr(disk_facts.DiskFacts, "_source_pool", source_pool)
+        h = Harness()
+        disks = h.EnumerateInstances(VIRT, DISKS)
+        assert len(disks) == 2 * n and {r["PoolID"] for r in disks} == {"DiskPool/images"}
+        assert sorted(found) == sorted(set(found)) and len(found) == 2 * n
+        for r in disks[:2]:
+            assert dict(h.GetInstance(r.path).items()) == dict(r.items())
+        from kvm_providers.provider import request_scope
+        from kvm_providers.virt import manager
+        with request_scope():
+            host = manager().hosts[0]
+            doc = vdomain.domain_xml(vdomain.lookup_domain(host, "guest0001"))
+            ctx = doc.context()
+            el = doc.settings_of("disk")[1].element
+            assert ctx.disk_capacity(el) == 2 << 20
+            assert ctx.disk_pool_id(el) == "DiskPool/images"
