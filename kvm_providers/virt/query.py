@@ -20,7 +20,7 @@ from lxml import etree
 from .scope import current_scope
 from .connection import STORAGE_GONE, Host
 from .errors import VirtError
-from .link import Guarded, link_of, unwrap
+from .link import Guarded, Pending, link_of, unwrap
 from .loophold import loop_held
 
 __all__ = ["parse_xml", "request_memo", "if_supported", "storage_pools", "pool_volumes",
@@ -107,14 +107,15 @@ def _answer(value: Any) -> Any:
 class _Ahead:
     """What :func:`prefetch_storage` read on a helper: the pools (raw object, name and XML
     text or the libvirt error of each read), or the listing's error; per file pool the
-    names of its volumes (or the error) and the stamps of its directory's files."""
+    names of its volumes (or the error) and, by target path, the stamps of its
+    directory's files (being taken on another helper: ``result()``)."""
 
     __slots__ = ("pools", "names", "stamps")
 
     def __init__(self) -> None:
         self.pools: Any = []
         self.names: dict[str, Any] = {}
-        self.stamps: dict[str, dict[str, Optional[tuple]]] = {}
+        self.stamps: dict[str, Pending] = {}
 
 
 def _ahead_key(host: Host) -> tuple:
@@ -183,13 +184,16 @@ def _read_ahead(conn: Any, link: Any, stamps: bool, names: bool) -> _Ahead:
             target = (root.findtext("target/path") or "").rstrip("/")
             if root.get("type") not in _FILE_POOLS or not target:
                 continue
+            if stamps:
+                # On another helper, while the names are listed here (not one after the
+                # other); volume_capacity waits for them as for its own walk.
+                got.stamps[target] = Pending(link, link.submit(_stamp_dir, target)) \
+                    if link is not None else Pending(None, value=_stamp_dir(target))
             if names:
                 try:
                     got.names[name] = p.listVolumes()
                 except libvirt.libvirtError as exc:
                     got.names[name] = kept(exc)
-            if stamps:
-                got.stamps[target] = _stamp_dir(target)
     return got
 
 
@@ -376,7 +380,7 @@ def volume_capacity(host: Host, name: str, pool: Any, path: str) -> Optional[int
             got = _got(scope, host)
             ahead = got.stamps.pop(directory, None) if got is not None else None
             state["walk"] = host.submit(_stamp_dir, directory, on=pool) if ahead is None \
-                else _Stamped(ahead)
+                else ahead
     vols = pool_volume_keys(host, name, pool)
     if path not in vols:
         return None
@@ -461,18 +465,6 @@ def _take_kept(state: dict, keys: list[str]) -> None:
         kept = sizes.get(key, stamps[key])
         if kept is not None and key not in caps:
             caps[key] = kept
-
-
-class _Stamped:
-    """Stamps taken before, in the form of the helper's answer (``result()``)."""
-
-    __slots__ = ("_stamps",)
-
-    def __init__(self, stamps: dict[str, Optional[tuple]]):
-        self._stamps = stamps
-
-    def result(self) -> dict[str, Optional[tuple]]:
-        return self._stamps
 
 
 def _stamp_dir(directory: str) -> dict[str, Optional[tuple]]:
