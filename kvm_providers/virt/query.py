@@ -65,7 +65,7 @@ def storage_pools(host: Host) -> list[tuple[str, Optional[str], Any]]:
 
     The answers of :func:`prefetch_storage`, when the request started it, else asked
     now; either way each libvirt error means what it meant when asked here."""
-    def compute():
+    def compute() -> list[tuple[str, Optional[str], Any]]:
         ahead = scope.pop(_ahead_key(host), None) if scope is not None else None
         got: Optional[_Ahead] = ahead.result() if ahead is not None else None
         if got is not None and scope is not None:
