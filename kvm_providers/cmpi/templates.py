@@ -132,7 +132,15 @@ class Reuser:
     """The "copier" of a server in :data:`REUSE_SERVERS`: the template itself is changed
     and returned again (:meth:`Copies.instance`); nothing is cloned or released."""
 
-    reuses = REUSES
+    @property
+    def reuses(self) -> int:
+        """Uses of one template: :data:`REUSES`, or ``KVM_PROVIDERS_CMPI_REUSES`` (a
+        positive integer) in the CIM server's environment (read per call: a measurement
+        may change it between server starts)."""
+        text = os.environ.get("KVM_PROVIDERS_CMPI_REUSES", "").strip()
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+        return REUSES
 
 
 REUSER = Reuser()

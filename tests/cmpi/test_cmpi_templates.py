@@ -291,3 +291,30 @@ def test_compiled_updater_sets_what_a_new_instance_holds(fake, server):
     assert len(got[""]) == len(seq)
     assert got[""] == got["0"]
     assert fake.UNRELEASED == {}
+
+
+@pytest.mark.parametrize("setting, uses", [("", templates.REUSES), ("3", 3), ("0", templates.REUSES),
+                                            ("x", templates.REUSES)])
+def test_sfcb_template_uses_from_the_environment(fake, monkeypatch, setting, uses):
+    """sfcb's template is returned `KVM_PROVIDERS_CMPI_REUSES` times (a positive integer,
+    else REUSES) before a new one is made: new_instance once per that many instances."""
+    from kvm_providers.cmpi.convert import Converter
+    from kvm_providers.schema import default_schema
+    from tests.cmpi.test_cmpi_convert_plan import _server_broker
+    spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
+    monkeypatch.setenv("KVM_PROVIDERS_CMPI_REUSES", setting)
+    broker = _server_broker("RequestHandler")
+    made = []
+    real = broker.new_instance
+    monkeypatch.setattr(broker, "new_instance", lambda *a: made.append(1) or real(*a))
+    conv = Converter(fake, broker, {})
+    rslt = fake.CMPIResult._new()
+    n = 2 * uses + 1
+    for i in range(n):
+        cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
+                                        (("InstanceID", f"g/vd{i}"),), {"instanceid": f"g/vd{i}"})
+        rslt.return_instance(cinst)
+        conv.handed_over(cinst)
+    conv.release()
+    assert len(made) == 3
+    assert len({str(i._path) for i in rslt.instances}) == n  # pylint: disable=W0212
