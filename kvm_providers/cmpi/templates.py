@@ -132,10 +132,20 @@ class Reuser:
     """The "copier" of a server in :data:`REUSE_SERVERS`: the template itself is changed
     and returned again (:meth:`Copies.instance`); nothing is cloned or released."""
 
-    reuses = REUSES
+    @property
+    def reuses(self) -> int:
+        """Uses of one template: :data:`REUSES`, or ``KVM_PROVIDERS_CMPI_REUSES`` (a
+        positive integer) in the CIM server's environment (read per call: a measurement
+        may change it between server starts)."""
+        text = os.environ.get("KVM_PROVIDERS_CMPI_REUSES", "").strip()
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+        return REUSES
 
 
 REUSER = Reuser()
+
+_NONE: Any = object()     # no entry (None: no template)
 
 _COPIERS: dict[Any, Optional[InstanceCopier]] = {}
 
@@ -195,10 +205,10 @@ class Copies:
         its class and assigned names, with the values that differ from the
         template's set; None where there is none (a key not among the values, or
         NULL: the instance is then made new, and its keys set on its path)."""
-        ident = (namespace, plan, tuple(values))
-        if ident in self._templates:
-            tpl = self._templates[ident]
-        else:
+        names = tuple(values)
+        ident = (namespace, plan, names)
+        tpl: Any = self._templates.get(ident, _NONE)
+        if tpl is _NONE:
             tpl = self._templates[ident] = self._template(namespace, spec, plan, values) \
                 if len(self._templates) < self.MAX_TEMPLATES else None
         if tpl is None:
@@ -206,19 +216,18 @@ class Copies:
         for lk in plan.keys:
             if values[lk] is None:
                 return None
+        # tpl: [template, its values (a list in the order of `names`), times reused, the
+        # setter of the differing values compiled for `names` (plan.updater)]
         if self._reuses:
             # The template itself, with the values that differ from those it was last
             # returned with (the server copied it then); a new one after `reuses` uses.
-            cinst, was = tpl[0], tpl[1]
-            diff = _differing(values, was)
+            # The updater keeps the values it sets in tpl[1]: what the template holds.
+            cinst = tpl[0]
             try:
-                self.conv.set_pairs(cinst, plan, spec.name, diff, frozenset())
+                tpl[3](cinst, values, tpl[1], self.conv, True)
             except BaseException:
                 del self._templates[ident]      # half changed: not a template any more
                 raise
-            # The values it holds now: those it held, the differing ones replaced (the
-            # same names: the template is found by them).
-            was.update(diff)
             tpl[2] += 1
             if tpl[2] >= self._reuses:
                 del self._templates[ident]
@@ -231,7 +240,7 @@ class Copies:
         self._copies[id(cinst)] = cinst
         # A NULL is set where the template holds a value (nothing is NULL in the copy
         # as it would be in a new instance).
-        self.conv.set_pairs(cinst, plan, spec.name, _differing(values, tpl[1]), frozenset())
+        tpl[3](cinst, values, tpl[1], self.conv, False)
         return cinst
 
     def _template(self, namespace: str, spec: Any, plan: Any,
@@ -247,7 +256,7 @@ class Copies:
         cinst, unset = conv._new_instance(cop, namespace, spec.name, False, None)
         conv._set_values(cinst, spec, plan.wanted, True, spec.name, values, unset)
         self._made.add(id(cinst))
-        return [conv.keep(cinst), dict(values), 0]
+        return [conv.keep(cinst), list(values.values()), 0, plan.updater(tuple(values))]
 
     def handed_over(self, cinst: Any) -> bool:
         """Release `cinst` if it is a copy (the server has taken it); whether it was a copy
@@ -268,19 +277,3 @@ class Copies:
         self._box = None
         for cinst in copies:
             self.copier.release(cinst)
-
-
-def _differing(values: dict[str, Any], was: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(folded name, value) of `values` (the names of `was`) whose value is not the one in
-    `was`: not the same object nor an equal one of the same type (a property's values are
-    converted to its type; Uint16(2) and Uint32(2), True and 1 stay apart by the type)."""
-    out = []
-    for lk, value in values.items():
-        old = was[lk]
-        if value is old:
-            continue
-        if type(value) is type(old) and value == old and \
-                (type(value) is not list or all(type(x) is type(y) for x, y in zip(value, old, strict=True))):
-            continue
-        out.append((lk, value))
-    return out

@@ -247,3 +247,74 @@ def test_sfcb_template_handed_over_is_kept_once(fake):
     assert [str(conv.to_path(i.objectpath())["InstanceID"]) for i in rslt.instances] == \
         [f"g/vd{i}" for i in range(3 * templates.REUSES)]
     conv.release()
+
+
+@pytest.mark.parametrize("server", ["RequestHandler", "Pegasus"])
+def test_compiled_updater_sets_what_a_new_instance_holds(fake, server):
+    """The values of a template's copy (Pegasus) or of the template returned again (sfcb)
+    are set by the updater compiled per class plan and set of names
+    (``InstancePlan.updater``): whatever changes between instances -- a value to NULL
+    and back, a boolean to False, an integer to 0, an equal array in a new list, an
+    array's length, a provider's own CIMProperty -- each returned instance holds what
+    an instance made new holds (KVM_PROVIDERS_CMPI_CLONE=0), value, CMPI type and
+    NULL."""
+    from kvm_providers.cmpi.convert import Converter
+    from kvm_providers.schema import default_schema
+    from tests.cmpi.test_cmpi_convert_plan import _cells, _server_broker
+    spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
+
+    def values(i, automatic, quantity, hosts, address):
+        return {"instanceid": f"g/vd{i}", "resourcetype": Uint16(17),
+                "automaticallocation": automatic, "virtualquantity": quantity,
+                "hostresource": hosts, "address": address}
+    seq = [values(0, True, pywbem.Uint64(5), ["/a"], "pci0"),
+           values(1, False, None, ["/a"], None),
+           values(2, True, pywbem.Uint64(0), ["/b", "/c"],
+                  pywbem.CIMProperty("Address", "scsi1", type="string")),
+           values(3, None, pywbem.Uint64(0), None, "pci0"),
+           values(4, True, pywbem.Uint64(5), ["/a"], "pci0")] * 3
+    got = {}
+    for clone in ("", "0"):
+        broker = _server_broker(server)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("KVM_PROVIDERS_CMPI_CLONE", clone)
+            conv = Converter(fake, broker, {})
+        rslt = fake.CMPIResult._new()
+        for vals in seq:
+            cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
+                                            (("InstanceID", vals["instanceid"]),), dict(vals))
+            rslt.return_instance(cinst)
+            conv.handed_over(cinst)
+        conv.release()
+        reader = Converter(fake, broker)
+        got[clone] = [_cells(reader, i) for i in rslt.instances]
+    assert len(got[""]) == len(seq)
+    assert got[""] == got["0"]
+    assert fake.UNRELEASED == {}
+
+
+@pytest.mark.parametrize("setting, uses", [("", templates.REUSES), ("3", 3), ("0", templates.REUSES),
+                                            ("x", templates.REUSES)])
+def test_sfcb_template_uses_from_the_environment(fake, monkeypatch, setting, uses):
+    """sfcb's template is returned `KVM_PROVIDERS_CMPI_REUSES` times (a positive integer,
+    else REUSES) before a new one is made: new_instance once per that many instances."""
+    from kvm_providers.cmpi.convert import Converter
+    from kvm_providers.schema import default_schema
+    from tests.cmpi.test_cmpi_convert_plan import _server_broker
+    spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
+    monkeypatch.setenv("KVM_PROVIDERS_CMPI_REUSES", setting)
+    broker = _server_broker("RequestHandler")
+    made = []
+    real = broker.new_instance
+    monkeypatch.setattr(broker, "new_instance", lambda *a: made.append(1) or real(*a))
+    conv = Converter(fake, broker, {})
+    rslt = fake.CMPIResult._new()
+    n = 2 * uses + 1
+    for i in range(n):
+        cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
+                                        (("InstanceID", f"g/vd{i}"),), {"instanceid": f"g/vd{i}"})
+        rslt.return_instance(cinst)
+        conv.handed_over(cinst)
+    conv.release()
+    assert len(made) == 3
+    assert len({str(i._path) for i in rslt.instances}) == n  # pylint: disable=W0212
