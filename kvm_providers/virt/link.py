@@ -12,10 +12,9 @@ docs/libvirt-layer.md, "Connection life cycle".  Split out of connection.py
 
 from __future__ import annotations
 
+import _thread
 import logging
-import os
 import queue
-import select
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -155,33 +154,25 @@ class Guarded:
 class Call:
     """A function handed to a helper thread, then its outcome.
 
-    The waiting thread (:meth:`Link.wait`) sets ``waker`` to an eventfd of its own
-    (:func:`_take_waker`) and polls it; the call done, or its link retired, writes it
-    (:meth:`wake`).  The write is a system call that Python makes with the GIL released,
-    so the woken waiter takes the GIL at once; a lock released by the helper (one per call
-    until stop 24; a Future, its condition, an Event and a done-callback before stop 21)
-    woke the waiter while the helper still held the GIL, and the waiter then slept again
-    until the helper let go of it: two wake-ups for one hand-back, 12 us more in a loop
-    (issue 16).  ``done`` says whether the call finished; a wake-up may come early (the
-    link retired) or late (after the waiter left: harmless, see :func:`_take_waker`).
+    The waiting thread blocks on ``gate``, a bare lock held from the start and released
+    when the call is done, or to wake the waiter early (its link retired): one lock per
+    call instead of a Future, its condition, an Event and a done-callback, which made
+    the hand-off back to the waiter cost some 20 us more (issue 16).  ``done`` tells the
+    two wake-ups apart.
     """
 
-    __slots__ = ("fn", "value", "exc", "done", "waker")
+    __slots__ = ("fn", "value", "exc", "done", "gate")
 
     def __init__(self, fn: Callable[[], Any]):
         self.fn: Optional[Callable[[], Any]] = fn
         self.value: Any = None
         self.exc: Optional[BaseException] = None
         self.done = False
-        self.waker = -1     # the waiter's eventfd while it waits
+        self.gate = _thread.allocate_lock()
+        self.gate.acquire()
 
     def run(self) -> None:
         """Run the function (in a helper thread) and wake the waiter."""
-        self.execute()
-        self.wake()
-
-    def execute(self) -> None:
-        """Run the function and keep its outcome, waking nobody (:meth:`wake` follows)."""
         fn, self.fn = self.fn, None   # no reference to libvirt objects once done
         try:
             assert fn is not None
@@ -189,17 +180,14 @@ class Call:
         except BaseException as exc:  # pylint: disable=broad-except
             self.exc = exc
         self.done = True
+        self.wake()
 
     def wake(self) -> None:
         """Let the waiter look (again): the call is done, or its link was retired."""
-        # ``done`` is set before ``waker`` is read here, and the waiter sets ``waker``
-        # before it looks at ``done``: a waiter that missed ``done`` is written.
-        fd = self.waker
-        if fd >= 0:
-            try:
-                os.eventfd_write(fd, 1)
-            except OSError:
-                pass    # cannot fail on a pooled eventfd (never closed); a full counter
+        try:
+            self.gate.release()
+        except RuntimeError:
+            pass    # released already and not taken again: the waiter will look anyway
 
     def result(self) -> Any:
         """The outcome of a done call: its value, or its exception raised."""
@@ -207,35 +195,6 @@ class Call:
             raise self.exc
         return self.value
 
-
-#: Idle eventfds of waiting threads, with a poll object each (:func:`_take_waker`).
-_wakers: list[tuple[int, Any]] = []
-
-
-def _take_waker() -> tuple[int, Any]:
-    """An eventfd (non-blocking) and a poll object watching it, for one wait.
-
-    Pooled and never closed, so that a late write (a call that finished, or a link
-    retired, after its waiter left) can only reach another waiter's eventfd, never a
-    descriptor reused for something else; the waiter it reaches wakes, finds its call
-    not done and waits again.  The pool holds as many as threads ever waited at once."""
-    try:
-        return _wakers.pop()
-    except IndexError:
-        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return fd, poller
-
-
-def _sleep_on(waker: tuple[int, Any], timeout: float) -> None:
-    """Wait at most `timeout` seconds for a write to the waiter's eventfd; consume it."""
-    fd, poller = waker
-    if poller.poll(max(0, int(timeout * 1000) + 1)):
-        try:
-            os.eventfd_read(fd)
-        except BlockingIOError:
-            pass    # consumed already
 
 class _Helpers:
     """Daemon threads that run one link's libvirt calls.
@@ -278,9 +237,9 @@ class _Helpers:
             self._queue.put(None)
 
     def _work(self) -> None:
-        with self._lock:
-            self._idle += 1
         while True:
+            with self._lock:
+                self._idle += 1
             item = self._queue.get()
             with self._lock:
                 self._idle -= 1
@@ -288,12 +247,7 @@ class _Helpers:
                     self._queued -= 1
             if item is None:
                 return
-            item.execute()
-            # Idle again before the waiter is woken: after the wake-up this thread only
-            # goes back to the queue, holding the GIL as briefly as possible.
-            with self._lock:
-                self._idle += 1
-            item.wake()
+            item.run()
             del item    # drop references to libvirt objects before waiting again
 
 
@@ -459,8 +413,6 @@ class Link:
             return call.result()
         hang = self.host.hang_timeout
         started = time.monotonic()
-        waker = _take_waker()
-        call.waker = waker[0]
         with self.lock:
             self.waiters.add(call)
         try:
@@ -476,12 +428,10 @@ class Link:
                     continue   # retired now: raises above (unless the call just finished)
                 if idle >= hang / 2:
                     self._probe()
-                    _sleep_on(waker, hang - idle)
+                    call.gate.acquire(timeout=hang - idle)
                 else:
-                    _sleep_on(waker, hang / 2 - idle)
+                    call.gate.acquire(timeout=hang / 2 - idle)
         finally:
-            call.waker = -1
-            _wakers.append(waker)
             with self.lock:
                 self.waiters.discard(call)
 

@@ -86,36 +86,6 @@ def test_the_hop_hands_back_without_future_or_event(layer, daemon, monkeypatch):
     assert made["Future"] == made["Event"] == 0
 
 
-@pytest.mark.libvirtd
-def test_the_hop_hands_back_through_the_waiters_eventfd(layer, daemon, monkeypatch):
-    """Stop 24: the helper wakes the waiting request by writing the waiter's eventfd (a
-    system call made with the GIL released: the woken request takes the GIL at once),
-    not by releasing a lock while it holds the GIL (the request woke, found the GIL
-    held and slept again: two wake-ups per hand-back).  Counted: one eventfd write per
-    hop of a GetInstance and of an AssociatorNames (none before); the eventfds are
-    pooled (one for requests that wait one after the other)."""
-    layer(daemon.uri("qemu"))
-    h = Harness()
-    h.GetInstance(_cs("guest0001"))
-    h.AssociatorNames(_cs("guest0001"), "KVM_SystemDevice")
-    writes: Counter = Counter()
-    real_write = link_module.os.eventfd_write
-
-    def counting_write(fd, value):
-        writes["eventfd"] += 1
-        return real_write(fd, value)
-    monkeypatch.setattr(link_module.os, "eventfd_write", counting_write)
-    made: Counter = Counter()
-    _count(monkeypatch, link_module.Link, "submit", made, "hops")
-    pooled = len(link_module._wakers)
-    for _ in range(3):
-        assert h.GetInstance(_cs("guest0000"))["EnabledState"] == 3
-        assert len(h.AssociatorNames(_cs("guest0000"), "KVM_SystemDevice")) > 5
-    assert made["hops"] == 6
-    assert writes["eventfd"] == made["hops"]
-    assert len(link_module._wakers) == pooled
-
-
 class _Host:
     label = "h"
     uri = "qemu+unix:///session"
