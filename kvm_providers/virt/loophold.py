@@ -17,7 +17,10 @@ while a hold is on, and for :data:`LINGER` seconds after the last one ends (the 
 of a run starts within it), the loop thread waits here before its next iteration
 (:func:`wait_unheld`), never longer than :data:`MAX_PARK` at a time.  Events, close
 callbacks and keepalive are late by at most that; the calls themselves never need the
-loop (the calling thread does their I/O).
+loop (the calling thread does their I/O).  The end of a hold wakes the parked thread
+only when it would otherwise sleep beyond twice the linger, so that a run of small
+requests (one hold each) does not wake it once per request: it then runs again within
+``2 * LINGER`` of the last hold's end, and at the latest after :data:`MAX_PARK`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ MAX_PARK = 0.5
 _cond = threading.Condition()
 _holds = 0
 _released = float("-inf")   # time.monotonic() when the last hold ended
+#: When the parked loop thread looks again by itself (time.monotonic(); -inf: not
+#: parked): a hold that ends wakes it only if that is later than its linger allows.
+_wakes_at = float("-inf")
 
 
 @contextmanager
@@ -54,8 +60,14 @@ def loop_held() -> Iterator[None]:
         with _cond:
             _holds -= 1
             _released = time.monotonic()
-            if not _holds:
-                _cond.notify_all()     # from "held" to the linger
+            # From "held" to the linger: the parked loop thread is woken to wait for the
+            # linger only if it would otherwise sleep well beyond it (it parked for up to
+            # MAX_PARK while held).  Once it waits for a linger, the holds of requests
+            # following each other (each ending within the linger) do not wake it again:
+            # one wake-up of that thread per request was a context switch and a GIL
+            # hand-off on the request's own path (issue 16).
+            if not _holds and _wakes_at > _released + 2 * LINGER:
+                _cond.notify_all()
 
 
 def held() -> bool:
@@ -68,16 +80,21 @@ def wait_unheld() -> None:
     held, else when the holds are over (plus LINGER) or after MAX_PARK."""
     if not held():          # the common case, without the lock
         return
+    global _wakes_at
     deadline = time.monotonic() + MAX_PARK
     with _cond:
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                return
-            if _holds:
-                wait = deadline - now
-            else:
-                wait = min(_released + LINGER, deadline) - now
-                if wait <= 0:
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
                     return
-            _cond.wait(wait)
+                if _holds:
+                    wait = deadline - now
+                else:
+                    wait = min(_released + LINGER, deadline) - now
+                    if wait <= 0:
+                        return
+                _wakes_at = now + wait
+                _cond.wait(wait)
+        finally:
+            _wakes_at = float("-inf")

@@ -19,6 +19,7 @@ def quiet_gate(monkeypatch):
     monkeypatch.setattr(L, "_cond", threading.Condition())
     monkeypatch.setattr(L, "_holds", 0)
     monkeypatch.setattr(L, "_released", float("-inf"))
+    monkeypatch.setattr(L, "_wakes_at", float("-inf"))
     monkeypatch.setattr(L, "LINGER", 0.05)
     monkeypatch.setattr(L, "MAX_PARK", 60.0)
 
@@ -96,3 +97,44 @@ def test_a_hold_ends_with_an_exception():
         with L.loop_held():
             raise RuntimeError("a call failed")
     assert L._holds == 0
+
+
+class _CountingCondition(threading.Condition):
+    """A Condition counting the waits that returned (each a wake-up of the waiter)."""
+
+    def __init__(self):
+        super().__init__()
+        self.woken = 0
+
+    def wait(self, timeout=None):
+        try:
+            return super().wait(timeout)
+        finally:
+            self.woken += 1
+
+
+def test_holds_following_each_other_do_not_wake_the_parked_loop_each(monkeypatch):
+    """Stop 24: a run of short holds (small requests following each other, each ending
+    within the linger of the one before) wakes the parked loop thread a bounded number of
+    times, not once per hold (each wake-up was a context switch and a GIL hand-off on the
+    request's path: 50 holds woke it some 50 times before); it still runs once the holds
+    are over (within two lingers of the last one)."""
+    cond = _CountingCondition()
+    monkeypatch.setattr(L, "_cond", cond)
+    monkeypatch.setattr(L, "LINGER", 2.0)      # every gap below is far inside it
+    with L.loop_held():
+        t, done = _waiter()
+        deadline = time.monotonic() + 30
+        while L._wakes_at == float("-inf") and time.monotonic() < deadline:
+            time.sleep(0.01)                    # the waiter is parked (held)
+        assert L._wakes_at > time.monotonic() + 10
+    for _ in range(50):
+        with L.loop_held():
+            pass
+        time.sleep(0.002)
+    released = time.monotonic()
+    assert not done.wait(0.5), "the loop ran within the linger"
+    assert done.wait(30), "the loop stayed parked after the holds ended"
+    assert time.monotonic() - released < 2 * L.LINGER + 10
+    t.join(5)
+    assert cond.woken <= 5, cond.woken
