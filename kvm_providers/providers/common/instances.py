@@ -275,7 +275,8 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
     it; else a call of the field's reader.  A value met before takes its remembered
     text, any other goes through ``plan.text`` (conversion, ValueMap check, format);
     a plain string of a plan whose texts are values (``string_row``'s formatter None)
-    is stored as it is.  Each row that is set sets a bit; the text of the properties left unset is kept
+    is stored as it is; a list of strings of a string array property is written in
+    place (``string_array_row``).  Each row that is set sets a bit; the text of the properties left unset is kept
     per such mask; then `tail` (``</INSTANCE>``, and what follows it), all joined.
 
     `into_dict`: instead, a function ``(texts, View, ctx) -> texts`` storing each row's
@@ -284,7 +285,7 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
     lines - for a plan whose "texts" are the values themselves (the CMPI adapter's
     CMPIPlan, issue 10 item 12: the generic loop was the CMPI path's surplus over the
     embedded server's) and for callers adding texts after the table's."""
-    ns: dict[str, Any] = {"text": plan.text}
+    ns: dict[str, Any] = {"text": plan.text, "esc": W.esc}
     if into_dict:
         lines = ["def write(d, view, ctx):"]
     else:
@@ -357,6 +358,7 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
         raw, known = plan.remembered(lk)
         lines.append("    if v is not None:")
         plain = plan.string_row(lk)
+        strings = plan.string_array_row(lk)
         if plain is not None and plain[1] is None:
             # A plain string of a plan whose texts are values (CMPIPlan): a str is its
             # own value, no check applies (what text() gives, without its call).
@@ -373,6 +375,17 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
                       f"                t = S{i} + F{i}(v) + E{i}",
                       f"                if len(K{i}) < L{i}:",
                       f"                    K{i}[v] = t",
+                      "        else:",
+                      f"            t = text({lk!r}, v)"]
+            store("        ", lk, "t")
+        elif strings is not None:
+            # A string array (HostResource, Connection, AddressValues ...: mostly a new
+            # list per instance): of str items, the text that text() makes of it, without
+            # its call (conversion and memo lookup; issue 16, stop 24).
+            ns[f"A{i}"], ns[f"B{i}"] = strings
+            lines += ["        if type(v) is list and all(type(x) is str for x in v):",
+                      f"            t = A{i} + ''.join(['<VALUE>' + esc(x) + '</VALUE>' "
+                      f"for x in v]) + B{i}",
                       "        else:",
                       f"            t = text({lk!r}, v)"]
             store("        ", lk, "t")
