@@ -221,6 +221,19 @@ class DirectPlan:
         start, end, fmt, _texts = self._rows[lk][0]
         return start, fmt, end, W.TEXTS_PER_PROPERTY
 
+    def string_array_row(self, lk: str) -> Optional[tuple[str, str]]:
+        """(the text before the items, the text after them) of wanted property `lk` when it
+        is a string array (no ValueMap, not embedded objects) whose text is the writer's:
+        :meth:`text` of a ``list`` of ``str`` ``v`` is then ``before + "".join("<VALUE>" +
+        W.esc(x) + "</VALUE>" for x in v) + after``, for callers writing it in place (the
+        compiled table writers: HostResource, Connection, AddressValues ... are new lists
+        per instance, a text() call each); else None."""
+        row, pspec, _conv, _exact, allowed, _raw, _texts, lists = self._rows[lk]
+        if lists is None or allowed is not None or self._text_of is not W.property_text:
+            return None
+        start, end, _fmt, _texts = row
+        return start + "<VALUE.ARRAY>", "</VALUE.ARRAY>" + end
+
     def _origins(self) -> dict[str, str]:
         return {lk: p.class_origin for lk, p in self.spec.props.items()}
 

@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from lxml import etree
 
-from .mapping import (Attr, AttrList, Computed, Const, Enum, Exists, Field, MemoryKiB, Text,
-                      TextList)
+from .mapping import (Attr, AttrList, Computed, Const, Enum, Exists, Field, MemoryKiB,
+                      OneItemList, Text, TextList)
 from .query import parse_xml
 
 __all__ = ["field_paths", "devices_needed", "cut_devices", "parse_without_devices",
@@ -36,7 +36,7 @@ def field_paths(field: Field) -> Optional[frozenset[str]]:
         return frozenset()
     if isinstance(field, (Attr, Text, Exists, AttrList, MemoryKiB)):
         return frozenset((field.path,))
-    if isinstance(field, TextList):
+    if isinstance(field, (TextList, OneItemList)):
         return field_paths(field.inner)
     if isinstance(field, Enum):
         return field_paths(field.inner)

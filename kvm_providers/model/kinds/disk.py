@@ -13,7 +13,7 @@ from lxml import etree
 from ...schema.valuemaps import (CIM_ManagedSystemElement, CIM_ResourceAllocationSettingData,
                                  P_DiskResourceAllocationSettingData)
 from ...virt.connection import Host
-from ...virt.mapping import Attr, Computed, Const, Exists, Field, NotWritable
+from ...virt.mapping import Attr, Computed, Const, Exists, Field, NotWritable, OneItemList
 from ...virt.props import InvalidSetting, Props, host_is_local, host_path, image_format, pool_id_name
 from ...virt.query import prefetch_storage, storage_pools
 from ...virt.units import MIB
@@ -126,16 +126,16 @@ def _disk_capacity(el, ctx):
     return None if ctx is None else ctx.disk_capacity(el)
 
 
-def _host_resource_source(el, ctx=None):
-    src = _disk_source(el)
-    return [src] if src else None
+#: The source (<source file|dev|dir|name>, a filesystem's <source dir>): Address, and
+#: HostResource as a list of it.
+_ADDRESS = Computed(_disk_source, _write_disk_source)
 
 
 #: {P}_DiskResourceAllocationSettingData for <disk>.
 DISK: dict[str, Field] = {
     "ResourceType": Const(_RT.Disk_Drive),
-    "Address": Computed(_disk_source, _write_disk_source),        # <source file|dev|dir|name>
-    "HostResource": Computed(_host_resource_source),
+    "Address": _ADDRESS,
+    "HostResource": OneItemList(_ADDRESS),
     "VirtualDevice": Attr("target", "dev"),
     "BusType": Attr("target", "bus"),
     "EmulatedType": Computed(_emulated_type, _write_emulated_type),  # disk@device
@@ -157,8 +157,8 @@ DISK: dict[str, Field] = {
 #: {P}_DiskResourceAllocationSettingData for <filesystem> (LXC mounts, virtiofs).
 FILESYSTEM: dict[str, Field] = {
     "ResourceType": Const(_RT.Disk_Drive),
-    "Address": Computed(_disk_source, _write_disk_source),        # <source dir>
-    "HostResource": Computed(_host_resource_source),
+    "Address": _ADDRESS,
+    "HostResource": OneItemList(_ADDRESS),
     "VirtualDevice": Attr("target", "dir"),
     "MountPoint": Attr("target", "dir"),
     "EmulatedType": Computed(_emulated_type, _write_emulated_type),

@@ -8,7 +8,7 @@ from typing import Any, Optional
 from ...schema.valuemaps import CIM_NetworkPort, CIM_ResourceAllocationSettingData
 from ...virt.connection import NETWORK_GONE, Host
 from ...virt.errors import LibvirtFailed, VirtError
-from ...virt.mapping import Attr, Computed, Const, Field, NotWritable, ensure_path
+from ...virt.mapping import Attr, Computed, Const, Field, NotWritable, OneItemList, ensure_path
 from ...virt.pools import network_names
 from ...virt.props import MAC_RE, InvalidSetting, Props, owner, pool_id_name, random_mac
 from ...virt.elements import ElementKind
@@ -77,11 +77,6 @@ def _net_pool(el, ctx=None):
     return None
 
 
-def _net_connection(el, ctx=None):
-    v = _net_source(el)
-    return [v] if v else None
-
-
 def _net_source_device(el, ctx=None):
     if el.get("type") == "direct":
         src = el.find("source")
@@ -94,13 +89,17 @@ def _bandwidth_units(el, ctx=None):
     return "KiloBytes per Second" if node is not None and node.get("average") else None
 
 
+#: <source network|bridge|dev|path>: NetworkName, and Connection as a list of it.
+_NETWORK_NAME = Computed(_net_source, _write_net_source)
+
+
 #: {P}_NetResourceAllocationSettingData for <interface>.
 NET: dict[str, Field] = {
     "ResourceType": Const(_RT.Ethernet_Adapter),
     "Address": Attr("mac", "address"),                            # <mac address>
     "NetworkType": Attr("", "type"),                              # interface@type
-    "NetworkName": Computed(_net_source, _write_net_source),      # <source network|bridge|dev>
-    "Connection": Computed(_net_connection),
+    "NetworkName": _NETWORK_NAME,
+    "Connection": OneItemList(_NETWORK_NAME),
     "PoolID": Computed(_net_pool),
     "ResourceSubType": Attr("model", "type"),                     # <model type>
     "VirtualDevice": Attr("target", "dev"),

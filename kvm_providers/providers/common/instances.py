@@ -272,10 +272,12 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
     Per row, in the table's order: a constant's text (converted and checked now, as
     :func:`_direct_table_plan` does); an attribute or element test read in place
     (``Field.inline``), the element of a path looked up once for every row reading
-    it; else a call of the field's reader.  A value met before takes its remembered
+    it; a :class:`~kvm_providers.virt.mapping.OneItemList` from the value of its field's
+    row when that was read before; else a call of the field's reader.  A value met before takes its remembered
     text, any other goes through ``plan.text`` (conversion, ValueMap check, format);
     a plain string of a plan whose texts are values (``string_row``'s formatter None)
-    is stored as it is.  Each row that is set sets a bit; the text of the properties left unset is kept
+    is stored as it is; a list of strings of a string array property is written in
+    place (``string_array_row``).  Each row that is set sets a bit; the text of the properties left unset is kept
     per such mask; then `tail` (``</INSTANCE>``, and what follows it), all joined.
 
     `into_dict`: instead, a function ``(texts, View, ctx) -> texts`` storing each row's
@@ -284,7 +286,7 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
     lines - for a plan whose "texts" are the values themselves (the CMPI adapter's
     CMPIPlan, issue 10 item 12: the generic loop was the CMPI path's surplus over the
     embedded server's) and for callers adding texts after the table's."""
-    ns: dict[str, Any] = {"text": plan.text}
+    ns: dict[str, Any] = {"text": plan.text, "esc": W.esc}
     if into_dict:
         lines = ["def write(d, view, ctx):"]
     else:
@@ -305,6 +307,11 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
     always = set(plan.key_names)     # set in every instance: the keys, the constants
     bits: list[str] = []             # the folded name of each mask bit
     nodes: dict[str, str] = {}       # path -> the local holding its element
+    # The fields whose value a OneItemList row of the table takes (by identity), and the
+    # locals keeping the values of those read so far.
+    shared = {id(how[1]) for f in table.values() if (how := f.inline()) is not None
+              and how[0] == "oneitem"}
+    values: dict[int, str] = {}
     for i, (name, pspec) in enumerate(wanted_in(plan, table)):
         f = table[name]
         lk = pspec.name.casefold()
@@ -317,7 +324,12 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
                 always.add(lk)
             continue
         how = f.inline()
-        if how is not None and how[1]:
+        if how is not None and how[0] == "oneitem":
+            # The value of an earlier row, as a one-item list; if that row is not read
+            # here (not wanted, or after this one), the field's own reader.
+            kept = values.get(id(how[1]))
+            how = None if kept is None else ("oneitem", kept)
+        if how is not None and how[0] != "oneitem" and how[1]:
             node = nodes.get(how[1])
             if node is None:
                 node = nodes[how[1]] = f"n{len(nodes)}"
@@ -333,6 +345,8 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
         if how is None:
             ns[f"R{i}"] = f.reader()
             lines.append(f"    v = R{i}(view, ctx)")
+        elif how[0] == "oneitem":
+            lines.append(f"    v = [{how[1]}] if {how[1]} else None")
         elif how[0] == "exists" and pspec.type == "boolean" and plan.unchecked(lk):
             # Always set, to one of two texts (converted and checked now, as the first
             # instance's text() would: a boolean has no ValueMap).
@@ -354,9 +368,13 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
                 ns[f"D{i}"], ns[f"V{i}"] = default, conv
                 lines.append(f"    v = D{i} if v is None else " +
                              ("v" if conv is None else f"V{i}(v)"))
+        if id(f) in shared:
+            values[id(f)] = f"s{i}"         # kept for the rows of a OneItemList of it
+            lines.append(f"    s{i} = v")
         raw, known = plan.remembered(lk)
         lines.append("    if v is not None:")
         plain = plan.string_row(lk)
+        strings = plan.string_array_row(lk)
         if plain is not None and plain[1] is None:
             # A plain string of a plan whose texts are values (CMPIPlan): a str is its
             # own value, no check applies (what text() gives, without its call).
@@ -373,6 +391,17 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
                       f"                t = S{i} + F{i}(v) + E{i}",
                       f"                if len(K{i}) < L{i}:",
                       f"                    K{i}[v] = t",
+                      "        else:",
+                      f"            t = text({lk!r}, v)"]
+            store("        ", lk, "t")
+        elif strings is not None:
+            # A string array (HostResource, Connection, AddressValues ...: mostly a new
+            # list per instance): of str items, the text that text() makes of it, without
+            # its call (conversion and memo lookup; issue 16, stop 24).
+            ns[f"A{i}"], ns[f"B{i}"] = strings
+            lines += ["        if type(v) is list and all(type(x) is str for x in v):",
+                      f"            t = A{i} + ''.join(['<VALUE>' + esc(x) + '</VALUE>' "
+                      f"for x in v]) + B{i}",
                       "        else:",
                       f"            t = text({lk!r}, v)"]
             store("        ", lk, "t")
