@@ -58,8 +58,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Collection, Iterator, Optional, Sequence
+from typing import Any, Callable, Collection, Optional, Sequence
 
 import libvirt
 
@@ -69,7 +68,7 @@ from .link import Guarded, Link, Pending, unwrap
 from .loophold import wait_unheld
 from .uris import in_process_uri, uri_files_local, uri_host, uri_is_local
 
-__all__ = ["Host", "Link", "Guarded", "Pending", "ConnectionManager", "HostUnavailable",
+__all__ = ["Host", "Guard", "Link", "Guarded", "Pending", "ConnectionManager", "HostUnavailable",
            "DomainNotFound", "configure", "manager", "is_configured", "shutdown",
            "ensure_event_loop", "in_process_uri", "STORAGE_GONE", "NETWORK_GONE", "ANY_ERROR",
            "uri_is_local", "uri_files_local", "uri_host",
@@ -370,18 +369,14 @@ class Host:
 
     # -- calls ------------------------------------------------------------------
 
-    @contextmanager
-    def guard(self, what: str = "libvirt call") -> Iterator[None]:
-        """Translate libvirt errors raised inside the block.
+    def guard(self, what: str = "libvirt call") -> "Guard":
+        """Translate libvirt errors raised inside the block (``with host.guard(what):``).
 
         * the domain does not exist: :class:`DomainNotFound`;
         * the connection is dead: mark it lost, raise :class:`HostUnavailable`;
         * anything else: :class:`~.errors.LibvirtFailed` naming the host and `what`.
         """
-        try:
-            yield
-        except libvirt.libvirtError as exc:
-            raise self.translate(exc, what) from None
+        return Guard(self, what)
 
     def translate(self, exc: "libvirt.libvirtError", what: str) -> VirtError:
         """The layer's error for a libvirt error of a call that did `what`."""
@@ -410,9 +405,11 @@ class Host:
         return LibvirtFailed(self, what, msg, code)
 
     def call(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
-        """``func(*args)`` under :meth:`guard`."""
-        with self.guard(what):
+        """``func(*args)``, its libvirt errors translated as :meth:`guard` does."""
+        try:
             return func(*args)
+        except libvirt.libvirtError as exc:
+            raise self.translate(exc, what) from None
 
     def ask(self, what: str, func: Callable[..., Any], *args: Any,
             absent: Optional[Collection[int]] = frozenset(), default: Any = None) -> Any:
@@ -594,6 +591,31 @@ class Host:
                 self._cond.notify_all()
             if hooks and link is not None:
                 self._run_hooks(hooks, link)
+
+
+class Guard:
+    """What :meth:`Host.guard` returns: a context manager that raises the layer's error
+    (:meth:`Host.translate`) for a libvirt error raised inside its block.
+
+    A small class rather than a ``contextlib.contextmanager`` generator: a guard wraps
+    every libvirt read of a request (one per domain in an enumeration), and the
+    generator, its context manager object and the two resumptions cost more than the
+    call they guarded in an in-process driver (issue 16).
+    """
+
+    __slots__ = ("host", "what")
+
+    def __init__(self, host: Host, what: str):
+        self.host = host
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: Optional[type], exc: Optional[BaseException], _tb: Any) -> None:
+        # Returns None: anything else (or nothing) passes through, never swallowed.
+        if isinstance(exc, libvirt.libvirtError):
+            raise self.host.translate(exc, self.what) from None
 
 
 # -- the set of hosts ------------------------------------------------------------

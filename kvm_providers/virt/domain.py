@@ -468,8 +468,13 @@ def domain_xml(ref: DomainRef, inactive: bool = False,
             _text_key(ref, inactive), None)
         if text is None:
             flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
-            with ref.host.guard(f"getting the XML of domain {ref.name!r}"):
+            # Host.guard's translation, without building the guard and its text for
+            # every domain of an in-process enumeration (one fetch each, issue 16).
+            try:
                 text = fetch_xml_text(ref, flags)
+            except libvirt.libvirtError as exc:
+                raise ref.host.translate(
+                    exc, f"getting the XML of domain {ref.name!r}") from None
         return DomainXML(ref, (parse or parse_xml)(text), inactive)
     scope = current_scope()
     if parse is not None:

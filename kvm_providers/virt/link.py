@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import libvirt
@@ -81,9 +82,16 @@ def names_domain(text: str, name: str, dom_id: int) -> bool:
     return xml_id == dom_id and text.startswith(name, at) and \
         text.startswith("</name>", at + len(name))
 
-# Set in helper threads: libvirt calls made there run inline (the waiting
-# thread already watches the deadline).
-_in_helper = threading.local()
+class _HelperFlag(threading.local):
+    """Set in helper threads: libvirt calls made there run inline (the waiting thread
+    already watches the deadline).  False by default as a class attribute: a
+    ``getattr(local, name, False)`` that misses raises and catches an AttributeError
+    inside, which cost more than the rest of a call's bookkeeping."""
+
+    active = False
+
+
+_in_helper = _HelperFlag()
 
 
 def unwrap(obj: Any) -> Any:
@@ -134,12 +142,12 @@ class Guarded:
         attr = getattr(self._lv_obj, name)
         if name in _LOCAL_METHODS or not callable(attr):
             return attr
-        link = self._lv_link
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return link.call(attr, args, kwargs)
-        call.__name__ = name
-        return call
+        # ``Link.call(link, attr, *args)`` as ONE object built in C: every libvirt call
+        # through a proxy reads its method here, and a closure per read (function, cells,
+        # __name__) cost more than the call's bookkeeping (issue 16).  The method is read
+        # from the object at each access, so that a method patched on the class (tests
+        # counting calls) is what runs.
+        return partial(Link.call, self._lv_link, attr)
 
     def __eq__(self, other: object) -> bool:
         return self._lv_obj is unwrap(other)
@@ -354,15 +362,20 @@ class Link:
 
     # -- calls --------------------------------------------------------------------
 
-    def call(self, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-        """``func(*args, **kwargs)`` inside the connection; results wrapped (see Guarded)."""
+    def call(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """``func(*args, **kwargs)`` inside the connection; results wrapped (see Guarded).
+
+        Every method call through a :class:`Guarded` proxy runs here, so the common case
+        (no proxy among the arguments, a plain result) builds nothing on its way.
+        """
         # Proxies passed as arguments are rare (a domain for a migration, a volume for
-        # a clone): checked without building anything when there are none.
-        if args and any(type(a) is Guarded for a in args):
+        # a clone): checked in C (no generator) and without building anything when
+        # there are none.
+        if args and Guarded in map(type, args):
             args = tuple(unwrap(a) for a in args)
         if kwargs:
             kwargs = {k: unwrap(v) for k, v in kwargs.items()}
-        if self.inline or getattr(_in_helper, "active", False):
+        if self.inline or _in_helper.active:
             self.enter()
             try:
                 result = func(*args, **kwargs)
@@ -371,8 +384,9 @@ class Link:
                 raise
             finally:
                 self.leave()
-            return _wrap(result, self)
-        return _wrap(self.wait(self.submit(func, *args, **kwargs)), self)
+        else:
+            result = self.wait(self.submit(func, *args, **kwargs))
+        return result if type(result) in _PLAIN else _wrap(result, self)
 
     def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
         """Run ``func(*args, **kwargs)`` on a helper thread of the link; its :class:`Call`."""

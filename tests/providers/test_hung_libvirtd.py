@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
+from collections import Counter
+from typing import Any, Callable
 
 import libvirt
 import pytest
@@ -29,6 +32,7 @@ from kvm_providers import virt
 from kvm_providers.provider import request_scope
 from kvm_providers.config import Config, ConfigError, HostConfig
 from kvm_providers.virt.connection import Guarded, HostUnavailable
+from kvm_providers.virt.errors import LibvirtFailed
 from kvm_providers.virt.domain import has_managed_save, lookup_domain
 from tests.fixtures.generate import bench_domain_xml
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
@@ -233,7 +237,7 @@ def test_connection_closed_only_after_its_last_call(test_host):
         release.wait(10)
         return c.getLibVersion()          # the connection must still be usable here
 
-    t = threading.Thread(target=lambda: result.append(link.call(slow_call, (raw,), {})))
+    t = threading.Thread(target=lambda: result.append(link.call(slow_call, raw)))
     t.start()
     assert inside.wait(5)
     host.lost(conn, "simulated loss")       # what a close callback or keepalive does
@@ -346,3 +350,64 @@ def test_long_call_on_a_live_daemon_is_not_a_hang():
         except (ProcessLookupError, TypeError):
             pass
         d.cleanup()
+
+
+def _python_frames(run: Callable[[], Any]) -> Counter:
+    """The Python functions `run` enters, by file and qualified name (libvirt's own binding
+    wrappers, which a raw call runs too, and this file's own functions left out)."""
+    frames: Counter = Counter()
+
+    def profile(frame, event, _arg):
+        if event == "call" and not frame.f_code.co_filename.endswith(("libvirt.py", __file__)):
+            frames[(os.path.basename(frame.f_code.co_filename), frame.f_code.co_qualname)] += 1
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return frames
+
+
+def test_libvirt_calls_build_no_closure_or_generator_per_call(test_host):
+    """The per-call machinery every libvirt call pays (issue 16, stop 24), counted: a call
+    through a proxy enters __getattr__ and Link.call (with its counting), no closure made
+    per method read; ``with host.guard()`` runs no contextlib generator; Host.call no
+    guard at all.  The calls still run counted in the link, and errors are translated."""
+    host = test_host
+    dom = host.conn().listAllDomains(0)[0]
+    link = dom._lv_link
+    n = 50
+
+    def proxied():
+        for _ in range(n):
+            dom.isActive()
+    def guarded():
+        for _ in range(n):
+            with host.guard("reading"):
+                dom.XMLDesc(0)
+    def called():
+        for _ in range(n):
+            host.call("reading", dom.XMLDesc, 0)
+    frames = _python_frames(proxied)
+    assert not [k for k in frames if "<locals>" in k[1] or k[1] == "_wrap"], frames
+    assert sum(frames.values()) <= 4 * n, frames
+    for run in (guarded, called):
+        frames = _python_frames(run)
+        assert not [k for k in frames if k[0] == "contextlib.py"], frames
+        assert sum(frames.values()) <= 8 * n, frames
+    # What the machinery is for, unchanged: counted calls, translated errors.
+    seen = []
+    real = libvirt.virDomain.isActive
+    try:
+        libvirt.virDomain.isActive = lambda self: seen.append(link.users) or real(self)
+        assert dom.isActive() in (0, 1) and seen == [1] and link.users == 0
+    finally:
+        libvirt.virDomain.isActive = real
+    with pytest.raises(LibvirtFailed) as err:
+        with host.guard("reading a snapshot"):
+            dom.snapshotLookupByName("none", 0)
+    assert "reading a snapshot" in str(err.value) and err.value.__suppress_context__
+    with pytest.raises(LibvirtFailed) as err:
+        host.call("reading a snapshot", dom.snapshotLookupByName, "none", 0)
+    assert "reading a snapshot" in str(err.value)
+    assert link.users == 0
