@@ -274,7 +274,9 @@ class Link:
         self.generation = generation
         self.inline = in_process_uri(host.uri)
         self.lock = threading.Lock()
-        self.users = 0
+        # One item per thread inside a call (see enter): a list, whose append and pop
+        # are atomic under the GIL, so that counting a call takes no lock.
+        self._inside: list[None] = []
         self.last_progress = time.monotonic()
         self.retired: Optional[str] = None
         self.disposed = False
@@ -292,26 +294,38 @@ class Link:
                 f"{' retired' if self.retired else ''}>")
 
     # -- counting ---------------------------------------------------------------
+    #
+    # Every libvirt call is counted (enter, leave), so the common case takes no lock
+    # (issue 16: two lock round trips per call were a tenth of an in-process call's
+    # bookkeeping).  What the lock guarded - the connection is never closed while a
+    # thread is inside, and closed exactly once - holds by the order of the steps:
+    # enter counts itself BEFORE it looks at ``retired``, and retire() sets ``retired``
+    # BEFORE it looks at the count (each step atomic under the GIL), so either retire()
+    # sees the new user (and leaves the closing to the last leave) or the new user sees
+    # ``retired`` and backs out through leave.  Who closes is decided under the lock,
+    # with ``disposed``, only once the link is retired.
+
+    @property
+    def users(self) -> int:
+        """The threads inside a call on the connection now."""
+        return len(self._inside)
 
     def enter(self, admit_retired: bool = False) -> None:
         """One more thread inside the connection; HostUnavailable if it is retired."""
-        with self.lock:
-            if self.retired is not None and not admit_retired:
-                raise HostUnavailable(self.host, self.retired)
-            if self.users == 0:
-                self.last_progress = time.monotonic()   # a busy period starts
-            self.users += 1
+        inside = self._inside
+        if not inside:
+            self.last_progress = time.monotonic()   # a busy period starts
+        inside.append(None)
+        if self.retired is not None and not admit_retired:
+            self.leave()
+            raise HostUnavailable(self.host, self.retired)
 
     def leave(self) -> None:
         """A thread left the connection (its call finished: progress)."""
-        with self.lock:
-            self.users -= 1
-            self.last_progress = time.monotonic()
-            dispose = self.retired is not None and self.users == 0 and not self.disposed
-            if dispose:
-                self.disposed = True
-        if dispose:
-            self.host._dispose_later(self)
+        self._inside.pop()
+        self.last_progress = time.monotonic()
+        if self.retired is not None:
+            self._dispose_if_unused()
 
     def retire(self, reason: str) -> None:
         """No new calls; close the connection once the last one has left."""
@@ -319,12 +333,17 @@ class Link:
             if self.retired is None:
                 self.retired = reason
             waiters = list(self.waiters)
-            dispose = self.users == 0 and not self.disposed
-            if dispose:
-                self.disposed = True
         self.known = {}     # no domain object keeps the retired connection open
         for call in waiters:
             call.wake()
+        self._dispose_if_unused()
+
+    def _dispose_if_unused(self) -> None:
+        """Close the (retired) connection if no thread is inside it; once."""
+        with self.lock:
+            dispose = not self._inside and not self.disposed
+            if dispose:
+                self.disposed = True
         if dispose:
             self.host._dispose_later(self)
 

@@ -411,3 +411,77 @@ def test_libvirt_calls_build_no_closure_or_generator_per_call(test_host):
         host.call("reading a snapshot", dom.snapshotLookupByName, "none", 0)
     assert "reading a snapshot" in str(err.value)
     assert link.users == 0
+
+
+class _CountingLock:
+    """A lock that counts its acquisitions (context manager use, as Link's)."""
+
+    def __init__(self):
+        self.real = threading.Lock()
+        self.taken = 0
+
+    def __enter__(self):
+        self.taken += 1
+        return self.real.__enter__()
+
+    def __exit__(self, *exc):
+        return self.real.__exit__(*exc)
+
+
+def test_calls_are_counted_without_the_links_lock_and_closed_once(test_host, monkeypatch):
+    """Counting a call takes no lock (issue 16, stop 24); what the lock was for holds:
+    threads calling while the link is retired never find it closed under them, new
+    calls fail with HostUnavailable, and the connection is closed exactly once, after
+    the last call left."""
+    host = test_host
+    conn = host.conn()
+    link = conn._lv_link
+    lock = link.lock = _CountingLock()
+    for _ in range(20):
+        conn.getLibVersion()
+    assert lock.taken == 0 and link.users == 0
+    disposals = []
+    real_dispose = host._dispose_later
+
+    def dispose_later(l):
+        disposals.append((l, l.users))
+        real_dispose(l)
+    monkeypatch.setattr(host, "_dispose_later", dispose_later)
+    ended: list = []       # per thread: (calls that answered, how it ended)
+    stop = threading.Event()
+
+    def caller():
+        ok = 0
+        deadline = time.monotonic() + 20
+        try:
+            for _ in range(10 ** 6):        # bounded; ends once the retired link refuses it
+                if time.monotonic() > deadline:
+                    break
+                try:
+                    assert conn.getType() == "TEST"     # never a closed connection
+                    ok += 1
+                except HostUnavailable:
+                    if stop.is_set():
+                        ended.append((ok, "unavailable"))
+                        return
+            ended.append((ok, "no refusal"))
+        except BaseException as exc:    # reported by the assertion below
+            ended.append((ok, repr(exc)))
+    threads = [threading.Thread(target=caller) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)         # the callers are inside and between calls
+    host.lost(conn, "simulated loss")
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    deadline = time.monotonic() + 5
+    while not link.disposed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [e[1] for e in ended] == ["unavailable"] * 4, ended
+    assert sum(e[0] for e in ended) > 0, ended
+    assert link.disposed and link.users == 0
+    assert [d for d in disposals if d[0] is link] == [(link, 0)]
+    with pytest.raises(HostUnavailable):
+        conn.getType()
