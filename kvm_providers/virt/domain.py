@@ -462,25 +462,32 @@ def domain_xml(ref: DomainRef, inactive: bool = False,
     `parse`: another parser (domain_facts: a partial tree), whose document is not kept.
     Raises DomainNotFound if the domain went away.
     """
-    def compute():
-        # The text read ahead unparsed (lookup_with_xml): the document's, once.
-        text = None if scope is None else (scope.get if parse else scope.pop)(
-            _text_key(ref, inactive), None)
-        if text is None:
-            flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
-            # Host.guard's translation, without building the guard and its text for
-            # every domain of an in-process enumeration (one fetch each, issue 16).
-            try:
-                text = fetch_xml_text(ref, flags)
-            except libvirt.libvirtError as exc:
-                raise ref.host.translate(
-                    exc, f"getting the XML of domain {ref.name!r}") from None
-        return DomainXML(ref, (parse or parse_xml)(text), inactive)
+    # The request memo written out (not request_memo with a closure): this runs once
+    # per domain of an enumeration, and a closure, a second scope look-up and the
+    # KeyError of each miss were a good part of an in-process fetch's wrapping (issue
+    # 16, stop 24).  `parse`'s documents are not kept.
     scope = current_scope()
-    if parse is not None:
-        kept = scope.get(_xml_key(ref, inactive)) if scope is not None else None
-        return kept if kept is not None else compute()
-    return request_memo(_xml_key(ref, inactive), compute)
+    key = _xml_key(ref, inactive)
+    if scope is not None:
+        kept = scope.get(key)
+        if kept is not None:
+            return kept
+    # The text read ahead unparsed (lookup_with_xml): the document's, once.
+    text = None if scope is None else (scope.get if parse else scope.pop)(
+        _text_key(ref, inactive), None)
+    if text is None:
+        flags = XML_FLAGS | (XML_INACTIVE if inactive else 0)
+        # Host.guard's translation, without building the guard and its text for
+        # every domain of an in-process enumeration (one fetch each, issue 16).
+        try:
+            text = fetch_xml_text(ref, flags)
+        except libvirt.libvirtError as exc:
+            raise ref.host.translate(
+                exc, f"getting the XML of domain {ref.name!r}") from None
+    doc = DomainXML(ref, (parse or parse_xml)(text), inactive)
+    if parse is None and scope is not None:
+        scope[key] = doc
+    return doc
 
 
 def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:

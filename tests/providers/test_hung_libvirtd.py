@@ -485,3 +485,20 @@ def test_calls_are_counted_without_the_links_lock_and_closed_once(test_host, mon
     assert [d for d in disposals if d[0] is link] == [(link, 0)]
     with pytest.raises(HostUnavailable):
         conn.getType()
+
+
+def test_in_process_xml_fetch_builds_no_closure_per_domain(test_host):
+    """The XML of each domain of an in-process pass (iter_domain_xml, domain_xml): read
+    through the request memo written out - no closure, no request_memo call, no guard
+    per domain (issue 16, stop 24) - and still memoized in the request."""
+    from kvm_providers.virt.domain import domain_xml, iter_domain_xml, list_domains
+    host = test_host
+    with request_scope():
+        refs = list_domains(host) * 20          # the same domain: memoized after one
+        frames = _python_frames(lambda: list(iter_domain_xml(refs)))
+        assert not [k for k in frames if "<locals>" in k[1] or k[1] == "request_memo"
+                    or k[0] == "contextlib.py"], frames
+        assert domain_xml(refs[0]) is domain_xml(refs[0])
+    with request_scope():
+        frames = _python_frames(lambda: [domain_xml(r) for r in refs[:1]])
+        assert frames[("link.py", "Link.call")] == 1, frames      # one fetch, counted

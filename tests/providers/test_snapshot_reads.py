@@ -53,9 +53,9 @@ def counted(monkeypatch) -> Counter:
     real_call = link_module.Link.call
     real_submit = connection_module.Host.submit
 
-    def call(self, func, args, kwargs):
+    def call(self, func, /, *args, **kwargs):
         counter["proxy calls"] += 1
-        return real_call(self, func, args, kwargs)
+        return real_call(self, func, *args, **kwargs)
 
     def submit(self, func, *args, **kwargs):
         counter["sections"] += 1
