@@ -375,7 +375,6 @@ def test_small_requests_leave_the_event_loop_parked(layer, daemon, monkeypatch):
     loop thread (2 wake-ups per call, each an iteration of the loop taking the GIL: 60
     requests made 200 or more iterations before).  While requests follow each other the
     loop stays parked; it runs an iteration at least every MAX_PARK seconds."""
-    import time
 
     import libvirt
 
@@ -396,14 +395,20 @@ def test_small_requests_leave_the_event_loop_parked(layer, daemon, monkeypatch):
         return real()
     monkeypatch.setattr(libvirt, "virEventRunDefaultImpl", counting)
     n = 30
+    elapsed = _alternate_small_requests(dispatcher, ops, reqs, n)
+    # the loop's own rhythm (one iteration per MAX_PARK at most while held), not per call
+    assert iterations["loop"] <= elapsed / loophold.MAX_PARK + 4, (iterations, elapsed)
+    assert iterations["loop"] < n, iterations
+
+
+def _alternate_small_requests(dispatcher, ops, reqs, n: int) -> float:
+    """`n` rounds of a GetInstance and an AssociatorNames of two guests in turn; seconds."""
+    import time
     started = time.monotonic()
     for i in range(n):
         assert _answer(dispatcher, reqs[i % 2])[0] == "ok"
         assert _assoc_answer(ops, _cs(f"guest000{i % 2}"))[0] == "ok"
-    elapsed = time.monotonic() - started
-    # the loop's own rhythm (one iteration per MAX_PARK at most while held), not per call
-    assert iterations["loop"] <= elapsed / loophold.MAX_PARK + 4, (iterations, elapsed)
-    assert iterations["loop"] < n, iterations
+    return time.monotonic() - started
 
 
 @pytest.mark.libvirtd
@@ -414,7 +419,6 @@ def test_small_requests_do_not_wake_the_parked_loop_thread_each(layer, daemon, m
     twice the linger, so requests following each other wake it about once per linger.
     Counted: the waits of the parked thread that returned (60 requests woke it 55 times
     before, 0 now)."""
-    import time
 
     from kvm_providers.virt import loophold
 
@@ -435,11 +439,7 @@ def test_small_requests_do_not_wake_the_parked_loop_thread_each(layer, daemon, m
     monkeypatch.setattr(loophold, "LINGER", 1.0)   # requests follow within it, however slow
     monkeypatch.setattr(cond, "wait", wait)   # the parked thread's next wait counts
     n = 30
-    started = time.monotonic()
-    for i in range(n):
-        assert _answer(dispatcher, reqs[i % 2])[0] == "ok"
-        assert _assoc_answer(ops, _cs(f"guest000{i % 2}"))[0] == "ok"
-    elapsed = time.monotonic() - started
+    elapsed = _alternate_small_requests(dispatcher, ops, reqs, n)
     assert woken["loop"] <= elapsed / loophold.LINGER + 4, (woken, elapsed)
     assert woken["loop"] < n, woken
 
