@@ -44,9 +44,10 @@ class SfcbRegistrar(RegistrarBase):
         elif not os.path.isfile(schema):
             raise RegisterError(
                 f"sfcb's CIM schema {schema} is missing: sfcbrepos compiles every "
-                "namespace against it. Install the DMTF schema there (the DMTF zip's "
-                "layout: CIM_Schema.mof and its DMTF/ directory) or give its directory "
-                "with --sfcb-schema-dir")
+                "namespace against it. Install the DMTF schema there in the DMTF zip's "
+                "layout (the zip's cim_schema_<version>.mof as CIM_Schema.mof, beside its "
+                "qualifiers.mof and Core/, System/ ... directories: sfcbmof finds included "
+                "files only in that directory) or give its directory with --sfcb-schema-dir")
         have_schema = schema_class_names(schema) if os.path.isfile(schema) else set()
         virt, interop = self.own_mof("virt"), self.own_mof("interop")
         plan = {VIRT_NS: {VIRT_MOF: virt, INTEROP_MOF: interop},
