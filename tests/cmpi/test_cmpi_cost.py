@@ -251,6 +251,47 @@ def test_sharing_off(fake, node, counts, monkeypatch):
     assert counts["XMLDesc"] == GUESTS * len(RASD_CLASSES)
 
 
+def _kept_documents() -> int:
+    """Parsed domain documents the current shared scope holds."""
+    cur = adapter.share._current  # pylint: disable=protected-access
+    return 0 if cur is None else sum(1 for k in cur.memo
+                                     if isinstance(k, tuple) and k[0] == "virt.xml")
+
+
+@pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
+def test_a_lone_class_lets_its_documents_go(fake, node, clock, counts, server):
+    """A client enumerating one RASD class again and again: from its second request on,
+    the scope keeps no document once written, as the embedded server (before: every
+    domain's parsed XML kept until the next request, for parts that never came).  An
+    enumeration of every RASD still reads each domain once, but for one more pass in
+    its first request begun by the lone class."""
+    broker, ctx, prox = _server(server, RASD_CLASSES)
+    disk = "KVM_DiskResourceAllocationSettingData"
+    other = next(c for c in RASD_CLASSES if c != disk)
+
+    def request(first: str, alone: bool) -> int:
+        clock.now += 10                             # a new client request
+        counts.clear()
+        order = [first] if alone else [first] + [c for c in RASD_CLASSES if c != first]
+        made = [len(_part(broker, ctx, prox, cn)) for cn in order]
+        assert made[0] > 0
+        return counts["XMLDesc"]
+
+    assert request(disk, True) == GUESTS
+    assert _kept_documents() == GUESTS              # never seen alone: kept for parts
+    for _ in range(2):
+        assert request(disk, True) == GUESTS
+        assert _kept_documents() == 0
+    assert request(disk, False) == 2 * GUESTS       # expected alone: one more pass, once
+    assert _kept_documents() == GUESTS
+    assert request(disk, False) == GUESTS
+    assert request(other, False) == GUESTS
+    assert request(disk, True) == GUESTS            # seen with parts last: kept
+    assert _kept_documents() == GUESTS
+    assert request(disk, True) == GUESTS
+    assert _kept_documents() == 0
+
+
 def _str(broker, text):
     v = F.CMPIValue()
     v.string = s = broker.new_string(text)
