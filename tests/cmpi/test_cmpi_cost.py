@@ -96,8 +96,21 @@ def built(monkeypatch):
     def write(texts, plan, *args, **kwargs):
         out[plan.classname] = out.get(plan.classname, 0) + 1
         return real_write(texts, plan, *args, **kwargs)
+    real_writer = resource_allocation.table_item_writer
+
+    def writer(form, plan, table):
+        # (the item writers of the CMPI adapter's form: one instance per call)
+        made = real_writer(form, plan, table)
+        if made is None:
+            return None
+
+        def item(*args):
+            out[plan.classname] = out.get(plan.classname, 0) + 1
+            return made(*args)
+        return item
     monkeypatch.setattr(resource_allocation, "fill_from_table", fill)
     monkeypatch.setattr(resource_allocation, "table_instance_xml", write)
+    monkeypatch.setattr(resource_allocation, "table_item_writer", writer)
     return out
 
 
@@ -228,8 +241,18 @@ def test_a_long_request_keeps_its_scope(fake, node, clock, counts, monkeypatch):
     def slow_write(*args, **kwargs):        # (straight from the values: provider.direct)
         clock.now += 0.1
         return real_write(*args, **kwargs)
+    real_writer = resource_allocation.table_item_writer
+
+    def slow_writer(form, plan, table):     # (the CMPI form's item writers)
+        made = real_writer(form, plan, table)
+
+        def item(*args):
+            clock.now += 0.1
+            return made(*args)
+        return None if made is None else item
     monkeypatch.setattr(resource_allocation, "fill_from_table", slow_fill)
     monkeypatch.setattr(resource_allocation, "table_instance_xml", slow_write)
+    monkeypatch.setattr(resource_allocation, "table_item_writer", slow_writer)
     broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
     _part(broker, ctx, prox, RASD_CLASSES[0])        # reads 6 domains: 1.8 s and more
     for cn in RASD_CLASSES[1:4]:            # 6 or more instances each: 0.6 s and more
