@@ -54,7 +54,7 @@ import pywbem
 from pywbem import CIMInstance, CIMInstanceName
 
 from ..provider import ProviderProxy, request_scope, to_cim_error
-from . import loader
+from . import heap, loader
 from .convert import Converter, cim_error_from_cmpi
 from .direct import CMPIForm
 from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
@@ -305,6 +305,9 @@ class CMPIProxyProvider:
         env = self._env(ctx)
         with request_scope():
             self.proxy = ProviderProxy(env, self.module_spec, schema)
+        # The loaded modules and the schema out of the collector, as the embedded server
+        # takes them out after loading its providers (.heap).
+        heap.settle(self._schema)
 
     # -- plumbing -------------------------------------------------------------
 

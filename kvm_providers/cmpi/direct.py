@@ -18,7 +18,7 @@ before (``ProviderProxy.MI_enumInstancesXml`` decides, for every host alike).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from pywbem import CIMInstance
 
@@ -112,6 +112,40 @@ class CMPIForm:
         plan, values = instance
         return self.conv.instance_of_values(self.namespace, plan.spec, plan.wanted, keys,
                                             values, self.props)
+
+    def values_item_writer(self, plan: CMPIPlan, read: Callable[..., dict[str, Any]]
+                           ) -> Optional[Callable[[Any, Any, Any, Any], Any]]:
+        """``item(prefix, suffix, view, ctx)``: what :meth:`item` makes of the instance of
+        `plan`'s one string key ``prefix + suffix`` whose other values `read` (the
+        compiled table reader of ``providers.common.instances``, ``into_dict``) reads
+        from `view` - the same CMPIInstance through the same calls, without the key
+        texts, the instance pair and the plan look-ups between (issue 10 item 12, stop
+        25: seven Python calls per instance).  None for a plan without that key (the
+        caller then goes through ``keyed``, ``table_instance_xml`` and :meth:`item`)."""
+        one = plan._value_key      # pylint: disable=protected-access
+        if one is None:
+            return None
+        lk, name = one
+        conv, namespace, props = self.conv, self.namespace, self.props
+        spec, wanted = plan.spec, plan.wanted
+        copies = conv._copies if props is None else None  # pylint: disable=protected-access
+        from_template = None if copies is None else copies.instance
+        # pylint: disable-next=protected-access
+        iplan = conv._plan(spec, wanted, True) if copies is not None else None
+
+        def item(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
+            key = prefix + suffix
+            if type(key) is not str:
+                texts, keys = plan.keyed(key)
+                return self.item(keys, plan.instance_xml(read(texts, view, ctx)))
+            values = read({lk: key}, view, ctx)
+            if from_template is not None:
+                cinst = from_template(namespace, spec, iplan, values)
+                if cinst is not None:
+                    return cinst
+            return conv.instance_of_values(namespace, spec, wanted, ((name, key),), values,
+                                           props)
+        return item
 
     def of_instance(self, inst: CIMInstance, _origins: Any = None) -> Any:
         """The CMPIInstance of an instance a provider made through its model."""

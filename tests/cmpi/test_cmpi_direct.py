@@ -349,6 +349,21 @@ def test_cmpi_enumerations_read_through_the_compiled_tables(fake, layer, server,
         loops.append(f"keys of {plan.classname}")
         return real_keyed(plan, *pairs)
     monkeypatch.setattr(DirectPlan, "keyed_in_order", keyed_in_order)
+    # The RASDs (one string key): each CMPIInstance made by the form's item writer from
+    # the values read (CMPIForm.values_item_writer), without the key texts and the
+    # converter's general entry per instance (issue 10 item 12, stop 25).
+    per_instance: list[str] = []
+    real_plan_keyed, real_of_values = CMPIPlan.keyed, Converter.instance_of_values
+
+    def plan_keyed(plan, *values):
+        per_instance.append(f"keyed {plan.classname}")
+        return real_plan_keyed(plan, *values)
+
+    def of_values(conv, namespace, spec, *args):
+        per_instance.append(f"instance_of_values {spec.name}")
+        return real_of_values(conv, namespace, spec, *args)
+    monkeypatch.setattr(CMPIPlan, "keyed", plan_keyed)
+    monkeypatch.setattr(Converter, "instance_of_values", of_values)
     import kvm_providers.providers.virtual_system_settings as vssd_module
     if hasattr(vssd_module, "write_from_table"):        # the old code: the loop imported
         monkeypatch.setattr(vssd_module, "write_from_table", loop)
@@ -363,6 +378,7 @@ def test_cmpi_enumerations_read_through_the_compiled_tables(fake, layer, server,
     for superclass in ("CIM_ResourceAllocationSettingData", "KVM_VirtualSystemSettingData"):
         loops.clear()
         compiled.clear()
+        per_instance.clear()
         enum = broker.enumInstances(ctx, broker.new_object_path(NS, superclass), None)
         got = 0
         while enum.hasNext():
@@ -371,6 +387,9 @@ def test_cmpi_enumerations_read_through_the_compiled_tables(fake, layer, server,
         assert got > 4, superclass
         assert loops == [], superclass
         assert len(compiled) == len(set(compiled)) < got, superclass
+        if superclass == "CIM_ResourceAllocationSettingData":
+            # new instances only where a template cannot serve (a NULL key: none here)
+            assert per_instance == [], per_instance[:5]
 
 
 @pytest.mark.parametrize("value", ["x&<'\"/1", "", "KVM/host/g/disk:vda", 7, None])

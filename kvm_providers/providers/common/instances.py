@@ -215,12 +215,18 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     escaped once.
 
     The item is one join: no dict of key texts, no instance text copied into the item
-    (issue 16, stop 23: the key and the item were a sixth of a RASD's write).  None
-    where that short way does not apply - a plan without one string key, or that
-    writes no text (the CMPI adapter's), a form whose item is not a fixed frame of
-    text around the name and the instance - and the caller writes as before (keyed,
-    table_instance_xml, item).  Get one per enumeration (it remembers the last prefix)
-    and table, not per instance."""
+    (issue 16, stop 23: the key and the item were a sixth of a RASD's write).  A plan
+    that writes no text (the CMPI adapter's) gets the form's own
+    ``values_item_writer(plan, read)`` of the compiled reader of values `read`, if
+    it has one (issue 10 item 12, stop 25).  None where that short way does not
+    apply - a plan without one string key, a form whose item is not a fixed frame
+    of text around the name and the instance - and the caller writes as before
+    (keyed, table_instance_xml, item).  Get one per enumeration (it remembers the
+    last prefix) and table, not per instance."""
+    if not plan.writes_text:
+        own = getattr(form, "values_item_writer", None)
+        return None if own is None else own(plan, _compiled(plan, table, True))
+
     def general(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
         texts, iname = plan.keyed(prefix + suffix)
         return form.item(iname, table_instance_xml(texts, plan, table, view, ctx))
