@@ -190,12 +190,14 @@ def table_values(texts: dict[str, Any], plan: Any, table: Mapping[str, Any],
     return _compiled(plan, table, True)(texts, view, ctx)
 
 
-def _compiled(plan: Any, table: Mapping[str, Any], into_dict: bool = False) -> Any:
-    """The writer :func:`_compile_table` makes of `plan` and `table`, made once."""
-    key = ("compiled", id(table), into_dict)
+def _compiled(plan: Any, table: Mapping[str, Any], into_dict: bool = False,
+              frame: Optional[tuple[str, str, str, str]] = None) -> Any:
+    """The writer :func:`_compile_table` makes of `plan` and `table` (and `frame`), made
+    once."""
+    key = ("compiled", id(table), into_dict, frame)
     hit = plan.memo.get(key)
     if hit is None or hit[0] is not table:
-        hit = plan.memo[key] = (table, _compile_table(plan, table, into_dict))
+        hit = plan.memo[key] = (table, _compile_table(plan, table, into_dict, frame))
     return hit[1]
 
 
@@ -232,27 +234,12 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     p0, p1, n0, n1 = one
     start, _m, rest = frame.partition(_NAME_MARK)
     middle, _m, end = rest.partition(_INST_MARK)
-    before, between, tail = start + n0, n1 + middle + plan.head + p0, "</INSTANCE>" + end
-    write = _compiled(plan, table)
-    esc = W.esc
+    make = _compiled(plan, table, frame=(start + n0, n1 + middle + plan.head + p0, p1,
+                                         "</INSTANCE>" + end))
     # The escaping is per character, so the escaped key is the escaped parts joined.
-    last: list[Any] = [None, ""]            # the last prefix, escaped
-    suffixes: dict[str, str] = {}           # suffix -> escaped, at most W.TEXTS_PER_PROPERTY
-
-    def item(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
-        if type(prefix) is not str or type(suffix) is not str:
-            return general(prefix, suffix, view, ctx)
-        if prefix is not last[0]:
-            last[0], last[1] = prefix, esc(prefix)
-        eprefix = last[1]
-        esuffix = suffixes.get(suffix)
-        if esuffix is None:
-            esuffix = esc(suffix)
-            if len(suffixes) < W.TEXTS_PER_PROPERTY:
-                suffixes[suffix] = esuffix
-        return write([before, eprefix, esuffix, between, eprefix, esuffix, p1], view, ctx,
-                     tail)
-    return item
+    # The last prefix, escaped, and the suffixes' (at most W.TEXTS_PER_PROPERTY): this
+    # writer's own, not shared with another enumeration's (a thread's).
+    return make(general, [None, ""], {})
 
 
 #: Texts of the unset rest kept per compiled table, at most (one per set of properties
@@ -260,7 +247,8 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
 _RESTS_KEPT = 1024
 
 
-def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False) -> Any:
+def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False,
+                   frame: Optional[tuple[str, str, str, str]] = None) -> Any:
     """A function ``(parts, View, ctx, tail) -> text`` appending to `parts` (the
     instance's start: its head and key texts, after what else the caller writes before
     it) what
@@ -289,8 +277,27 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
     ns: dict[str, Any] = {"text": plan.text, "esc": W.esc}
     if into_dict:
         lines = ["def write(d, view, ctx):"]
-    else:
+    elif frame is None:
         lines = ["def write(parts, view, ctx, tail):",
+                 "    add = parts.append",
+                 "    m = 0"]
+    else:
+        # table_item_writer's item, the key's frame and escapes written before the rows
+        # (no second call per instance; issue 16, stop 25).
+        ns["BEFORE"], ns["BETWEEN"], ns["P1"], ns["TAIL"] = frame
+        ns["LIMIT"] = W.TEXTS_PER_PROPERTY
+        lines = ["def write(prefix, suffix, view, ctx):",
+                 "    if type(prefix) is not str or type(suffix) is not str:",
+                 "        return general(prefix, suffix, view, ctx)",
+                 "    if prefix is not last[0]:",
+                 "        last[0], last[1] = prefix, esc(prefix)",
+                 "    ep = last[1]",
+                 "    es = suffixes.get(suffix)",
+                 "    if es is None:",
+                 "        es = esc(suffix)",
+                 "        if len(suffixes) < LIMIT:",
+                 "            suffixes[suffix] = es",
+                 "    parts = [BEFORE, ep, es, BETWEEN, ep, es, P1]",
                  "    add = parts.append",
                  "    m = 0"]
 
@@ -426,10 +433,17 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
             if len(rests) < _RESTS_KEPT:
                 rests[mask] = text
         return text
-    ns["rest"] = rest
-    lines += ["    add(rest(m))", "    add(tail)", "    return ''.join(parts)"]
+    ns["rest"], ns["rests"] = rest, rests
+    lines += ["    r = rests.get(m)",
+              "    add(r if r is not None else rest(m))",
+              "    add(tail)" if frame is None else "    add(TAIL)",
+              "    return ''.join(parts)"]
+    if frame is not None:
+        # A maker of item writers, each with its own last prefix and suffixes.
+        lines = ["def make(general, last, suffixes):",
+                 *("    " + line for line in lines), "    return write"]
     exec(compile("\n".join(lines), f"<table writer {plan.classname}>", "exec"), ns)
-    return ns["write"]
+    return ns["write" if frame is None else "make"]
 
 
 def write_values(texts: dict[str, str], plan: Any, values: Mapping[str, Any],
