@@ -165,3 +165,33 @@ def test_rasd_items_written_by_one_call_each(layer, node_uri):
                   if f.startswith("<table writer") and q.split(".")[-1] == "write")
     assert writers == len(items), frames
     assert not [k for k in frames if k[1].endswith(("<locals>.item", "<locals>.rest"))], frames
+
+
+def test_one_item_string_lists_written_without_the_list(layer, node_uri):
+    """HostResource and Connection (one-item lists of the disk's and the NIC's source) are
+    written without a list or a test of its items per instance (before: a list, and the
+    generator of ``all`` and the list comprehension of the general string array's lines
+    per disk and NIC)."""
+    ops = _operations(layer, node_uri)
+    form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT)
+    out: list[list[str]] = []
+
+    def run() -> None:
+        out.append(list(ops.enum_instances_xml(VIRT, "CIM_ResourceAllocationSettingData",
+                                               None, True, None, form)))
+    run()
+    frames = _python_frames(run)
+    items = out[-1]
+    assert out[0] == items
+    assert sum("<PROPERTY.ARRAY NAME=\"HostResource\"" in i for i in items) > 2
+    assert sum("<PROPERTY.ARRAY NAME=\"Connection\"" in i for i in items) > 2
+    # The general lines' list comprehension runs once per string array written: only
+    # AddressProperties and AddressValues (of a device with an <address>) are left.
+    mine = [i for i in items if "KVM_DiskResourceAllocationSettingData" in i[:200]
+            or "KVM_NetResourceAllocationSettingData" in i[:200]]
+    arrays = sum('NAME="AddressProperties" TYPE="string"><VALUE.ARRAY>' in i for i in mine)
+    comps = sum(n for (f, q), n in frames.items()
+                if f.startswith(("<table writer KVM_Disk", "<table writer KVM_Net"))
+                and q.endswith("<listcomp>"))
+    assert len(mine) > arrays > 0
+    assert comps == 2 * arrays, frames

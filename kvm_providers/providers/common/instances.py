@@ -352,6 +352,19 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False,
         if how is None:
             ns[f"R{i}"] = f.reader()
             lines.append(f"    v = R{i}(view, ctx)")
+        elif how[0] == "oneitem" and not into_dict and id(f) not in shared and \
+                plan.string_array_row(lk) is not None:
+            # A one-item list of a string array (HostResource, Connection): of a str,
+            # its text written straight, without the list and the items' test (issue 16,
+            # stop 25); what the general lines below write.
+            ns[f"A{i}"], ns[f"B{i}"] = plan.string_array_row(lk)
+            lines += [f"    if {how[1]}:",
+                      f"        if type({how[1]}) is str:",
+                      f"            t = A{i} + '<VALUE>' + esc({how[1]}) + '</VALUE>' + B{i}",
+                      "        else:",
+                      f"            t = text({lk!r}, [{how[1]}])"]
+            store("        ", lk, "t")
+            continue
         elif how[0] == "oneitem":
             lines.append(f"    v = [{how[1]}] if {how[1]} else None")
         elif how[0] == "exists" and pspec.type == "boolean" and plan.unchecked(lk):
