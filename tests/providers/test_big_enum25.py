@@ -195,3 +195,26 @@ def test_one_item_string_lists_written_without_the_list(layer, node_uri):
                 and q.endswith("<listcomp>"))
     assert len(mine) > arrays > 0
     assert comps == 2 * arrays, frames
+
+
+def test_domain_prefix_escaped_once_per_domain(layer, tmp_path, monkeypatch):
+    """The writers of one enumeration share the last escaped prefix: a domain's "<name>/"
+    is escaped once, not once per RASD class (before: 7 times per benchmark guest);
+    ``esc`` answers as before (texts that need nothing, escapes, characters XML cannot
+    carry)."""
+    from .test_big_enum24 import _enumerate_recompiled
+    for t in ("", "plain/vda", "a&b<c>d", 'q"', "x\x01y", "\ufffe", "gäst/ß"):
+        assert W.esc(t) == W._escape(t, W._ESC_TABLE)
+    ops = _operations(layer, "test://" + write_node(str(tmp_path / "node.xml"), _GUESTS))
+    real = W.esc
+    seen: Counter = Counter()
+
+    def esc(text: str) -> str:
+        seen[text] += 1
+        return real(text)
+    monkeypatch.setattr(W, "esc", esc)
+    items = _enumerate_recompiled(ops, monkeypatch)
+    assert len(items) > 5 * _GUESTS
+    prefixes = {t: n for t, n in seen.items() if t.startswith("guest") and t.endswith("/")}
+    assert len(prefixes) == _GUESTS
+    assert set(prefixes.values()) == {1}, prefixes

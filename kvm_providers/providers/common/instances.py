@@ -206,7 +206,8 @@ def _compiled(plan: Any, table: Mapping[str, Any], into_dict: bool = False,
 _NAME_MARK, _INST_MARK = "Kvm0Name0Mark", "Kvm0Inst0Mark"
 
 
-def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
+def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any],
+                      last: Optional[list[Any]] = None
                       ) -> Optional[Callable[[Any, Any, Any, Any], Any]]:
     """``item(prefix, suffix, view, ctx)``: the response item of the instance of
     `plan`'s class whose one key is ``prefix + suffix``, its other properties read
@@ -222,7 +223,9 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     writes no text (the CMPI adapter's), a form whose item is not a fixed frame of
     text around the name and the instance - and the caller writes as before (keyed,
     table_instance_xml, item).  Get one per enumeration (it remembers the last prefix)
-    and table, not per instance."""
+    and table, not per instance.  `last`: ``[prefix, escaped]``, the last prefix shared
+    by the writers of one enumeration (one thread), so that a domain's is escaped once
+    for all its classes."""
     def general(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
         texts, iname = plan.keyed(prefix + suffix)
         return form.item(iname, table_instance_xml(texts, plan, table, view, ctx))
@@ -239,7 +242,7 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     # The escaping is per character, so the escaped key is the escaped parts joined.
     # The last prefix, escaped, and the suffixes' (at most W.TEXTS_PER_PROPERTY): this
     # writer's own, not shared with another enumeration's (a thread's).
-    return make(general, [None, ""], {})
+    return make(general, [None, ""] if last is None else last, {})
 
 
 #: Texts of the unset rest kept per compiled table, at most (one per set of properties
