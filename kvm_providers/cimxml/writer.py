@@ -46,9 +46,14 @@ def _escape(text: str, table: dict) -> str:
     return text.replace('"', "&quot;") if table is _ATTR_TABLE else text
 
 
+_needs = _NEEDS.search
+
+
 def esc(text: str) -> str:
     """Escape character data."""
-    return _escape(text, _ESC_TABLE)
+    # Most texts need nothing: answered without the second call (every key and new
+    # string of a large enumeration comes through here, issue 16).
+    return text if _needs(text) is None else _escape(text, _ESC_TABLE)
 
 
 def attr(text: str) -> str:

@@ -55,6 +55,7 @@ class RASDProvider(DomainViewProvider):
         # tag where it has several: disk and filesystem), made with the first setting:
         # no lookup of it per instance, and none of the tag for a kind of one table.
         writers: dict[tuple[Any, Optional[str]], Any] = {}
+        escaped: list[Any] = [None, ""]      # the writers' last prefix, escaped once
         last: Any = None
         named: list[tuple[Any, str, bool]] = []
         for doc, pairs in self._each_domain(plans):
@@ -71,7 +72,8 @@ class RASDProvider(DomainViewProvider):
                     wkey = (plan, setting.element.tag if by_tag else None)
                     write = writers.get(wkey, _UNMADE)
                     if write is _UNMADE:
-                        write = writers[wkey] = table_item_writer(form, plan, setting.table)
+                        write = writers[wkey] = table_item_writer(form, plan, setting.table,
+                                                                escaped)
                     if write is not None:
                         yield write(prefix, setting.devid, setting.view, ctx)
                         continue

@@ -190,12 +190,14 @@ def table_values(texts: dict[str, Any], plan: Any, table: Mapping[str, Any],
     return _compiled(plan, table, True)(texts, view, ctx)
 
 
-def _compiled(plan: Any, table: Mapping[str, Any], into_dict: bool = False) -> Any:
-    """The writer :func:`_compile_table` makes of `plan` and `table`, made once."""
-    key = ("compiled", id(table), into_dict)
+def _compiled(plan: Any, table: Mapping[str, Any], into_dict: bool = False,
+              frame: Optional[tuple[str, str, str, str]] = None) -> Any:
+    """The writer :func:`_compile_table` makes of `plan` and `table` (and `frame`), made
+    once."""
+    key = ("compiled", id(table), into_dict, frame)
     hit = plan.memo.get(key)
     if hit is None or hit[0] is not table:
-        hit = plan.memo[key] = (table, _compile_table(plan, table, into_dict))
+        hit = plan.memo[key] = (table, _compile_table(plan, table, into_dict, frame))
     return hit[1]
 
 
@@ -204,7 +206,8 @@ def _compiled(plan: Any, table: Mapping[str, Any], into_dict: bool = False) -> A
 _NAME_MARK, _INST_MARK = "Kvm0Name0Mark", "Kvm0Inst0Mark"
 
 
-def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
+def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any],
+                      last: Optional[list[Any]] = None
                       ) -> Optional[Callable[[Any, Any, Any, Any], Any]]:
     """``item(prefix, suffix, view, ctx)``: the response item of the instance of
     `plan`'s class whose one key is ``prefix + suffix``, its other properties read
@@ -222,7 +225,9 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     apply - a plan without one string key, a form whose item is not a fixed frame
     of text around the name and the instance - and the caller writes as before
     (keyed, table_instance_xml, item).  Get one per enumeration (it remembers the
-    last prefix) and table, not per instance."""
+    last prefix) and table, not per instance.  `last`: ``[prefix, escaped]``, the
+    last prefix shared by the writers of one enumeration (one thread), so that a
+    domain's is escaped once for all its classes."""
     if not plan.writes_text:
         own = getattr(form, "values_item_writer", None)
         return None if own is None else own(plan, _compiled(plan, table, True))
@@ -230,7 +235,7 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     def general(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
         texts, iname = plan.keyed(prefix + suffix)
         return form.item(iname, table_instance_xml(texts, plan, table, view, ctx))
-    one = plan.one_key() if plan.writes_text else None
+    one = plan.one_key()
     frame = form.item(_NAME_MARK, _INST_MARK) if one is not None else None
     if one is None or not isinstance(frame, str) or frame.count(_NAME_MARK) != 1 or \
             frame.count(_INST_MARK) != 1 or frame.find(_NAME_MARK) > frame.find(_INST_MARK):
@@ -238,27 +243,12 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
     p0, p1, n0, n1 = one
     start, _m, rest = frame.partition(_NAME_MARK)
     middle, _m, end = rest.partition(_INST_MARK)
-    before, between, tail = start + n0, n1 + middle + plan.head + p0, "</INSTANCE>" + end
-    write = _compiled(plan, table)
-    esc = W.esc
+    make = _compiled(plan, table, frame=(start + n0, n1 + middle + plan.head + p0, p1,
+                                         "</INSTANCE>" + end))
     # The escaping is per character, so the escaped key is the escaped parts joined.
-    last: list[Any] = [None, ""]            # the last prefix, escaped
-    suffixes: dict[str, str] = {}           # suffix -> escaped, at most W.TEXTS_PER_PROPERTY
-
-    def item(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
-        if type(prefix) is not str or type(suffix) is not str:
-            return general(prefix, suffix, view, ctx)
-        if prefix is not last[0]:
-            last[0], last[1] = prefix, esc(prefix)
-        eprefix = last[1]
-        esuffix = suffixes.get(suffix)
-        if esuffix is None:
-            esuffix = esc(suffix)
-            if len(suffixes) < W.TEXTS_PER_PROPERTY:
-                suffixes[suffix] = esuffix
-        return write([before, eprefix, esuffix, between, eprefix, esuffix, p1], view, ctx,
-                     tail)
-    return item
+    # The last prefix, escaped, and the suffixes' (at most W.TEXTS_PER_PROPERTY): this
+    # writer's own, not shared with another enumeration's (a thread's).
+    return make(general, [None, ""] if last is None else last, {})
 
 
 #: Texts of the unset rest kept per compiled table, at most (one per set of properties
@@ -266,7 +256,8 @@ def table_item_writer(form: Any, plan: Any, table: Mapping[str, Any]
 _RESTS_KEPT = 1024
 
 
-def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False) -> Any:
+def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False,
+                   frame: Optional[tuple[str, str, str, str]] = None) -> Any:
     """A function ``(parts, View, ctx, tail) -> text`` appending to `parts` (the
     instance's start: its head and key texts, after what else the caller writes before
     it) what
@@ -295,8 +286,27 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
     ns: dict[str, Any] = {"text": plan.text, "esc": W.esc}
     if into_dict:
         lines = ["def write(d, view, ctx):"]
-    else:
+    elif frame is None:
         lines = ["def write(parts, view, ctx, tail):",
+                 "    add = parts.append",
+                 "    m = 0"]
+    else:
+        # table_item_writer's item, the key's frame and escapes written before the rows
+        # (no second call per instance; issue 16, stop 25).
+        ns["BEFORE"], ns["BETWEEN"], ns["P1"], ns["TAIL"] = frame
+        ns["LIMIT"] = W.TEXTS_PER_PROPERTY
+        lines = ["def write(prefix, suffix, view, ctx):",
+                 "    if type(prefix) is not str or type(suffix) is not str:",
+                 "        return general(prefix, suffix, view, ctx)",
+                 "    if prefix is not last[0]:",
+                 "        last[0], last[1] = prefix, esc(prefix)",
+                 "    ep = last[1]",
+                 "    es = suffixes.get(suffix)",
+                 "    if es is None:",
+                 "        es = esc(suffix)",
+                 "        if len(suffixes) < LIMIT:",
+                 "            suffixes[suffix] = es",
+                 "    parts = [BEFORE, ep, es, BETWEEN, ep, es, P1]",
                  "    add = parts.append",
                  "    m = 0"]
 
@@ -351,6 +361,19 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
         if how is None:
             ns[f"R{i}"] = f.reader()
             lines.append(f"    v = R{i}(view, ctx)")
+        elif how[0] == "oneitem" and not into_dict and id(f) not in shared and \
+                plan.string_array_row(lk) is not None:
+            # A one-item list of a string array (HostResource, Connection): of a str,
+            # its text written straight, without the list and the items' test (issue 16,
+            # stop 25); what the general lines below write.
+            ns[f"A{i}"], ns[f"B{i}"] = plan.string_array_row(lk)
+            lines += [f"    if {how[1]}:",
+                      f"        if type({how[1]}) is str:",
+                      f"            t = A{i} + '<VALUE>' + esc({how[1]}) + '</VALUE>' + B{i}",
+                      "        else:",
+                      f"            t = text({lk!r}, [{how[1]}])"]
+            store("        ", lk, "t")
+            continue
         elif how[0] == "oneitem":
             lines.append(f"    v = [{how[1]}] if {how[1]} else None")
         elif how[0] == "exists" and pspec.type == "boolean" and plan.unchecked(lk):
@@ -432,10 +455,17 @@ def _compile_table(plan: Any, table: Mapping[str, Any], into_dict: bool = False)
             if len(rests) < _RESTS_KEPT:
                 rests[mask] = text
         return text
-    ns["rest"] = rest
-    lines += ["    add(rest(m))", "    add(tail)", "    return ''.join(parts)"]
+    ns["rest"], ns["rests"] = rest, rests
+    lines += ["    r = rests.get(m)",
+              "    add(r if r is not None else rest(m))",
+              "    add(tail)" if frame is None else "    add(TAIL)",
+              "    return ''.join(parts)"]
+    if frame is not None:
+        # A maker of item writers, each with its own last prefix and suffixes.
+        lines = ["def make(general, last, suffixes):",
+                 *("    " + line for line in lines), "    return write"]
     exec(compile("\n".join(lines), f"<table writer {plan.classname}>", "exec"), ns)
-    return ns["write"]
+    return ns["write" if frame is None else "make"]
 
 
 def write_values(texts: dict[str, str], plan: Any, values: Mapping[str, Any],
