@@ -98,9 +98,9 @@ def built(monkeypatch):
         return real_write(texts, plan, *args, **kwargs)
     real_writer = resource_allocation.table_item_writer
 
-    def writer(form, plan, table):
+    def writer(form, plan, table, *args):
         # (the item writers of the CMPI adapter's form: one instance per call)
-        made = real_writer(form, plan, table)
+        made = real_writer(form, plan, table, *args)
         if made is None:
             return None
 
