@@ -243,8 +243,8 @@ def test_a_long_request_keeps_its_scope(fake, node, clock, counts, monkeypatch):
         return real_write(*args, **kwargs)
     real_writer = resource_allocation.table_item_writer
 
-    def slow_writer(form, plan, table):     # (the CMPI form's item writers)
-        made = real_writer(form, plan, table)
+    def slow_writer(form, plan, table, *args):  # (the CMPI form's item writers)
+        made = real_writer(form, plan, table, *args)
 
         def item(*args):
             clock.now += 0.1
