@@ -162,8 +162,7 @@ def may_have_snapshots(ref: DomainRef) -> bool:
     ``listAllDomains(HAS_SNAPSHOT)`` answers for every domain, so that listing the
     snapshots of each domain costs a libvirt call only for those that have some
     (enumerating VSSDs lists snapshot VSSDs too).  Otherwise True: the caller asks
-    the domain itself, one call, cheaper than listing the host's domains.
-    """
+    the domain itself, one call, cheaper than listing the host's domains."""
     host = ref.host
     flag = getattr(libvirt, "VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT", None)
     if flag is None or not _listed(host):
@@ -223,8 +222,7 @@ def state_and_saved(ref: DomainRef) -> tuple[int, bool]:
 
     For one domain through a daemon (a GetInstance), both are asked in one guarded hop
     (:func:`_ask_state`): one hand-off to a helper of the connection, the save image
-    asked only of a domain that is shut off.
-    """
+    asked only of a domain that is shut off."""
     host = ref.host
     scope = current_scope()
     skey = ("virt.state", host.label, host.generation, ref.uuid)
@@ -379,8 +377,7 @@ def lookup_with_xml(host: Host, name: str, inactive: bool = False,
     the request's own calls tell a failure from a domain that does not exist.
 
     `parse` False: the text is kept unparsed (:func:`unparsed_xml`) until
-    :func:`domain_xml` is asked for the document (:mod:`.devicelist`).
-    """
+    :func:`domain_xml` is asked for the document (:mod:`.devicelist`)."""
     scope = current_scope()
     lkey = ("virt.lookup", host.label, host.generation, name)
     if scope is None or host.in_process or _listed(host):
@@ -460,8 +457,7 @@ def domain_xml(ref: DomainRef, inactive: bool = False,
     """The parsed XML of a domain (its current definition; `inactive`: the persistent one).
 
     `parse`: another parser (domain_facts: a partial tree), whose document is not kept.
-    Raises DomainNotFound if the domain went away.
-    """
+    Raises DomainNotFound if the domain went away."""
     # The request memo written out (not request_memo with a closure): this runs once
     # per domain of an enumeration, and a closure, a second scope look-up and the
     # KeyError of each miss were a good part of an in-process fetch's wrapping (issue
@@ -494,9 +490,8 @@ def prefetch_xml(refs: Iterable[DomainRef], inactive: bool = False) -> None:
     """Fetch and parse the XML of many domains into the request scope.
 
     Through a daemon the fetches run ahead on a helper thread of the connection
-    (:func:`iter_domain_xml`); for in-process drivers they run inline.  Domains that vanished meanwhile are skipped (domain_xml
-    raises DomainNotFound for them later).
-    """
+    (:func:`iter_domain_xml`); for in-process drivers they run inline.  Domains that
+    vanished meanwhile are skipped (domain_xml raises DomainNotFound for them later)."""
     scope = current_scope()
     if scope is None:
         return
@@ -607,18 +602,28 @@ def iter_domain_xml(refs: list[DomainRef], inactive: bool = False,
                 except DomainNotFound:
                     pass
                 continue
-            text, exc = fetched[key]
-            if text is None:
-                err = ref.host.translate(exc, f"getting the XML of domain {ref.name!r}")
-                if isinstance(err, DomainNotFound):
-                    continue
-                raise err
-            doc = DomainXML(ref, (parse or parse_xml)(text), inactive)
-            if parse is None:
-                scope[key] = doc
+            doc = _parsed(ref, fetched[key], inactive, parse, scope, key)
+            if doc is None:
+                continue
             yield doc
             if release:
                 scope.pop(key, None)
+
+
+def _parsed(ref: DomainRef, got: tuple, inactive: bool, parse: Optional[Callable[[str], Any]],
+            scope: dict, key: tuple) -> Optional["DomainXML"]:
+    """The document of a fetched ``(text, None)``, kept unless `parse`; None for ``(None,
+    error)`` of a domain gone meanwhile, any other error raised as the layer's."""
+    text, exc = got
+    if text is None:
+        err = ref.host.translate(exc, f"getting the XML of domain {ref.name!r}")
+        if isinstance(err, DomainNotFound):
+            return None
+        raise err
+    doc = DomainXML(ref, (parse or parse_xml)(text), inactive)
+    if parse is None:
+        scope[key] = doc
+    return doc
 
 
 #: Texts of an in-process driver's domains fetched at once by iter_domain_xml.
@@ -668,15 +673,9 @@ def _iter_in_process(refs: list[DomainRef], inactive: bool, release: bool,
                 except DomainNotFound:
                     continue
             else:
-                text, exc = got
-                if text is None:
-                    err = host.translate(exc, f"getting the XML of domain {ref.name!r}")
-                    if isinstance(err, DomainNotFound):
-                        continue
-                    raise err
-                doc = DomainXML(ref, (parse or parse_xml)(text), inactive)
-                if parse is None:
-                    scope[key] = doc
+                doc = _parsed(ref, got, inactive, parse, scope, key)
+                if doc is None:
+                    continue
             yield doc
             if release:
                 scope.pop(key, None)

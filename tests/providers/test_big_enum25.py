@@ -8,8 +8,6 @@ of the work it saves, not by a time."""
 from __future__ import annotations
 
 import math
-import os
-import sys
 from collections import Counter
 from typing import Any, Callable
 
@@ -23,6 +21,7 @@ from kvm_providers.virt.link import Link
 from kvm_providers.virt.scope import request_scope
 
 from tests.fixtures.generate import write_node
+from tests.support.frames import python_frames
 
 from .test_cost import _operations
 from .test_direct import VIRT
@@ -131,25 +130,9 @@ def test_in_process_pass_raises_other_errors(big_host, monkeypatch):
         assert seen == [r.name for r in refs[:33]]
 
 
-def _python_frames(run: Callable[[], Any]) -> Counter:
-    """The Python functions `run` enters, by file and qualified name."""
-    frames: Counter = Counter()
-
-    def profile(frame, event, _arg):
-        if event == "call" and frame.f_code.co_filename != __file__:
-            frames[(os.path.basename(frame.f_code.co_filename), frame.f_code.co_qualname)] += 1
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return frames
-
-
-def test_rasd_items_written_by_one_call_each(layer, node_uri):
-    """Every RASD of the fixture node: one compiled function call per item (before: the
-    item writer's closure and then the compiled table writer), the unset rest's text
-    looked up in place (before: a call of ``rest`` per item), the same answer twice."""
+def _every_rasd(layer, node_uri) -> tuple[Callable[[], None], list[list[str]]]:
+    """``run()`` enumerating every RASD of the node's guests, and the list of the items of
+    each run."""
     ops = _operations(layer, node_uri)
     form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT)
     out: list[list[str]] = []
@@ -157,8 +140,16 @@ def test_rasd_items_written_by_one_call_each(layer, node_uri):
     def run() -> None:
         out.append(list(ops.enum_instances_xml(VIRT, "CIM_ResourceAllocationSettingData",
                                                None, True, None, form)))
+    return run, out
+
+
+def test_rasd_items_written_by_one_call_each(layer, node_uri):
+    """Every RASD of the fixture node: one compiled function call per item (before: the
+    item writer's closure and then the compiled table writer), the unset rest's text
+    looked up in place (before: a call of ``rest`` per item), the same answer twice."""
+    run, out = _every_rasd(layer, node_uri)
     run()                                   # compiled, and the rests of its masks known
-    frames = _python_frames(run)
+    frames = python_frames(run, (__file__,))
     items = out[-1]
     assert out[0] == items and len(items) > 20
     writers = sum(n for (f, q), n in frames.items()
@@ -172,15 +163,9 @@ def test_one_item_string_lists_written_without_the_list(layer, node_uri):
     written without a list or a test of its items per instance (before: a list, and the
     generator of ``all`` and the list comprehension of the general string array's lines
     per disk and NIC)."""
-    ops = _operations(layer, node_uri)
-    form = W.InstanceForm("VALUE.NAMEDINSTANCE", VIRT)
-    out: list[list[str]] = []
-
-    def run() -> None:
-        out.append(list(ops.enum_instances_xml(VIRT, "CIM_ResourceAllocationSettingData",
-                                               None, True, None, form)))
+    run, out = _every_rasd(layer, node_uri)
     run()
-    frames = _python_frames(run)
+    frames = python_frames(run, (__file__,))
     items = out[-1]
     assert out[0] == items
     assert sum("<PROPERTY.ARRAY NAME=\"HostResource\"" in i for i in items) > 2

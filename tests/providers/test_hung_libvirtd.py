@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ from kvm_providers.config import Config, ConfigError, HostConfig
 from kvm_providers.virt.connection import Guarded, HostUnavailable
 from kvm_providers.virt.errors import LibvirtFailed
 from kvm_providers.virt.domain import has_managed_save, lookup_domain
+from tests.support.frames import python_frames
 from tests.fixtures.generate import bench_domain_xml
 from tests.fixtures.libvirtd import PrivateLibvirtd, libvirtd_available
 from tests.support.server import start_server
@@ -353,19 +353,9 @@ def test_long_call_on_a_live_daemon_is_not_a_hang():
 
 
 def _python_frames(run: Callable[[], Any]) -> Counter:
-    """The Python functions `run` enters, by file and qualified name (libvirt's own binding
-    wrappers, which a raw call runs too, and this file's own functions left out)."""
-    frames: Counter = Counter()
-
-    def profile(frame, event, _arg):
-        if event == "call" and not frame.f_code.co_filename.endswith(("libvirt.py", __file__)):
-            frames[(os.path.basename(frame.f_code.co_filename), frame.f_code.co_qualname)] += 1
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return frames
+    """The Python functions `run` enters (libvirt's own binding wrappers, which a raw call
+    runs too, and this file's own functions left out)."""
+    return python_frames(run, ("libvirt.py", __file__))
 
 
 def test_libvirt_calls_build_no_closure_or_generator_per_call(test_host):
