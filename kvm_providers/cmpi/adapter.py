@@ -308,6 +308,8 @@ class CMPIProxyProvider:
         # The loaded modules and the schema out of the collector, as the embedded server
         # takes them out after loading its providers (.heap).
         heap.settle(self._schema)
+        # OpenPegasus' agent: the C heap trimmed after a large call (.heap.trim)
+        self._trim = heap.trims(broker)
 
     # -- plumbing -------------------------------------------------------------
 
@@ -382,7 +384,10 @@ class CMPIProxyProvider:
         except BaseException as exc:  # pylint: disable=broad-except
             return self._error(exc, what)
         finally:
+            made = conv.made() if self._trim else 0
             conv.release()
+            if made:
+                heap.trim(made)
             if _CALL_TRACE:
                 _trace_call(start, self.miname, what, op)
 

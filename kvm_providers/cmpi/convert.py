@@ -134,6 +134,8 @@ class Converter:
         # {text: CMPIString} of the scalar strings set so far (see string()).
         self._strings: dict[str, Any] = {}
         self.arena: list[Any] = []
+        # copies of templates handed to the server and released at once (not in the arena)
+        self._handed = 0
         # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
         self._inst_paths: dict[tuple, Any] = {}
         # The direct path's instances from a template per class (.templates).
@@ -173,6 +175,10 @@ class Converter:
             if len(self._strings) < _STRINGS_PER_CALL:
                 self._strings[text] = string
         return string
+
+    def made(self) -> int:
+        """How many CMPI objects this converter made and kept or handed over so far."""
+        return len(self.arena) + self._handed
 
     def release(self) -> None:
         """Drop the references to every object this converter made (and release the
@@ -610,6 +616,8 @@ class Converter:
         again and again), anything else kept until :meth:`release`."""
         if self._copies is None or not self._copies.handed_over(cinst):
             self.keep(cinst)
+        else:
+            self._handed += 1
 
     def _new_instance(self, cop, ns: Optional[str], classname: str, allow_null_ns: bool,
                       props: Optional[list[str]]) -> tuple[Any, frozenset]:

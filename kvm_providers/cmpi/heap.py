@@ -24,16 +24,32 @@ what they added, the rest is frozen), frozen, the thresholds of the embedded ser
 collector as the interpreter has it.  Frozen objects are still freed when no
 longer referenced; only reference cycles among them are never collected (the
 modules and the schema live as long as the process anyway).
+
+:func:`trim` gives the C heap's free memory back after a large call, in OpenPegasus'
+provider agent only (:data:`TRIM_SERVERS`).  cimprovagt serves every CMPI call in a
+thread of its own, and glibc gives each thread a malloc arena of its own (up to
+8 per core): the SCMOInstances of a call's instances, freed when the call ends,
+stay in that arena's heap, and the next call's thread often gets another
+arena.  An enumeration of every RASD of 1000 guests (16 subclass calls at
+once) grew the agent by 40 MB per request, 184 to 643 MB over 20 requests,
+flat at 159 MB with ``MALLOC_ARENA_MAX=1`` and at 163-167 MB with a
+``malloc_trim(0)`` after each call; the Python heap stayed the same size
+throughout (pgleak25, stop 25).  A call that handed the server fewer than
+:data:`TRIM_MIN` objects (a GetInstance, an up-call) does not trim: the walk
+over the arenas (0.2-0.8 ms, up to 80 ms when much is free) would cost more
+than it gives back.  sfcb's provider process stays flat without it.
+``KVM_PROVIDERS_CMPI_TRIM=0`` turns it off.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
-__all__ = ["settle", "THRESHOLD", "enabled"]
+__all__ = ["settle", "THRESHOLD", "enabled", "trims", "trim", "TRIM_MIN", "TRIM_SERVERS"]
 
 #: What the embedded server sets (cimom/server.py, _preload): fewer young collections,
 #: each still cheap.
@@ -63,4 +79,53 @@ def settle(load_schema: Callable[[], Any]) -> bool:
         gc.collect()
         gc.freeze()
         gc.set_threshold(*THRESHOLD)
+    return True
+
+
+#: The servers (``broker.name()``) whose provider process keeps freed memory in its threads'
+#: arenas: OpenPegasus' cimprovagt.
+TRIM_SERVERS = frozenset({"Pegasus"})
+
+#: CMPI objects a call made (instances, paths, values kept) from which the heap is trimmed
+#: after it: a RASD subclass call of 1000 guests makes thousands, a GetInstance a few.
+TRIM_MIN = 500
+
+
+def _libc_trim() -> Optional[Callable[[int], int]]:
+    """glibc's ``malloc_trim`` (None elsewhere: musl has none, nothing to do)."""
+    try:
+        fn = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+#: ``malloc_trim`` of this process, looked up on first use (the tests replace it).
+malloc_trim: Any = _libc_trim
+
+
+def trims(broker: Any) -> bool:
+    """Whether the provider process of `broker`'s server is trimmed after large calls."""
+    if os.environ.get("KVM_PROVIDERS_CMPI_TRIM", "").strip() == "0":
+        return False
+    try:
+        return broker.name() in TRIM_SERVERS
+    except Exception:  # pylint: disable=broad-except  (a broker without a name)
+        return False
+
+
+def trim(made: int) -> bool:
+    """After a call that made `made` CMPI objects: give the C heap's free memory back to the
+    system (every arena, ``malloc_trim(0)``) if it made :data:`TRIM_MIN` or more.
+    Whether it trimmed."""
+    global malloc_trim  # pylint: disable=global-statement
+    if made < TRIM_MIN:
+        return False
+    if malloc_trim is _libc_trim:
+        malloc_trim = _libc_trim()
+    if malloc_trim is None:
+        return False
+    malloc_trim(0)
     return True
