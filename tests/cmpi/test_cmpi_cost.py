@@ -20,13 +20,12 @@ import fake_cmpi
 
 from kvm_providers import virt
 from kvm_providers.cmpi import adapter, sharing, templates
-from kvm_providers.config import Config
 from kvm_providers.providers import resource_allocation
 from kvm_providers.virt import domain as vdomain
 from kvm_providers.model.kinds import KINDS
 
+from tests.support.layer import layer_on_node
 from tests.cmpi.test_cmpi_convert_plan import _server_broker
-from tests.fixtures.generate import write_node
 from tests.support.libvirt_calls import count_libvirt_calls
 
 F = fake_cmpi
@@ -57,13 +56,8 @@ def clock(monkeypatch):
 @pytest.fixture
 def node(tmp_path):
     """The libvirt layer of this process on a test-driver node of GUESTS benchmark guests."""
-    path = write_node(str(tmp_path / "node.xml"), GUESTS)
-    cfg = Config()
-    cfg.add_host(f"test://{path}", None, None)
-    mgr = virt.configure(cfg.effective_hosts())
-    assert mgr.wait_connected(10), "host did not connect"
-    yield path
-    virt.shutdown()
+    with layer_on_node(tmp_path, GUESTS) as path:
+        yield path
 
 
 @pytest.fixture

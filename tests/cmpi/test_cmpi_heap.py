@@ -10,6 +10,7 @@ import weakref
 
 import pytest
 
+from tests.support.layer import layer_on_node
 import fake_cmpi
 
 from kvm_providers.cmpi import adapter, heap
@@ -89,16 +90,8 @@ GUESTS = 12
 @pytest.fixture
 def node(tmp_path):
     """The libvirt layer on a test-driver node of GUESTS benchmark guests."""
-    from kvm_providers import virt
-    from kvm_providers.config import Config
-    from tests.fixtures.generate import write_node
-    path = write_node(str(tmp_path / "node.xml"), GUESTS)
-    cfg = Config()
-    cfg.add_host(f"test://{path}", None, None)
-    mgr = virt.configure(cfg.effective_hosts())
-    assert mgr.wait_connected(10), "host did not connect"
-    yield path
-    virt.shutdown()
+    with layer_on_node(tmp_path, GUESTS) as path:
+        yield path
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ import pytest
 
 import fake_cmpi
 
-from kvm_providers import virt
 from kvm_providers.cmpi import adapter
-from kvm_providers.config import Config
 
-from tests.fixtures.generate import write_node
+from tests.support.layer import layer_on_node
 
 F = fake_cmpi
 NS = "root/virt"
@@ -22,13 +20,8 @@ _KEEP: list = []
 @pytest.fixture
 def node(tmp_path):
     """The libvirt layer of this process on a test-driver node of two guests."""
-    path = write_node(str(tmp_path / "node.xml"), 2)
-    cfg = Config()
-    cfg.add_host(f"test://{path}", None, None)
-    mgr = virt.configure(cfg.effective_hosts())
-    assert mgr.wait_connected(10), "host did not connect"
-    yield path
-    virt.shutdown()
+    with layer_on_node(tmp_path, 2) as path:
+        yield path
 
 
 def _mi(broker, ctx, short: str):
