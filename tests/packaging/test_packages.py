@@ -62,6 +62,10 @@ def dpkg(*args, env=None, check=True):
         return proc
 
 
+#: The PATH dpkg gives maintainer scripts.
+_DPKG_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def installed() -> bool:
     proc = run(["dpkg-query", "-W", "-f=${Status}", "kvm-providers"], check=False)
     return proc.returncode == 0 and "installed" in proc.stdout and \
@@ -237,6 +241,12 @@ def test_install_use_remove_purge(deb, tmp_path):
         pytest.skip("kvm-providers is installed on this system: not touching it")
     if os.path.exists("/var/lib/sfcb"):
         pytest.skip("/var/lib/sfcb exists (a real sfcb?): not touching it")
+    # The install script registers with every CIM server whose tools are on its PATH
+    # (dpkg's): a server built into /usr/local is one too.
+    for tool in ("sfcbstage", "cimmof"):
+        if shutil.which(tool, path=_DPKG_PATH):
+            pytest.skip(f"{tool} is on the install script's PATH (a real CIM server?): "
+                        "not touching it")
     had_user = run(["getent", "passwd", "kvm-cimom"], check=False).returncode == 0
     try:
         _lifecycle(deb, tmp_path)
