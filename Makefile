@@ -18,13 +18,19 @@ APT_RUN := libvirt-dev pkg-config gcc python3-dev python3-venv libvirt0
 # the Debian and RPM packaging tools.
 APT_TEST := sblim-wbemcli libvirt-daemon libvirt-daemon-driver-qemu \
 	libvirt-daemon-driver-lxc libvirt-clients qemu-system-x86 qemu-utils \
+	libvirt-daemon-system libvirt-daemon-config-nwfilter \
 	openssl iproute2 dpkg-dev debhelper dh-python python3-all python3-setuptools \
 	python3-libvirt python3-lxml rpm \
 	linux-image-cloud-amd64 busybox-static ovmf \
 	python3-ply python3-yaml python3-requests python3-urllib3 python3-certifi \
 	python3-idna python3-typing-extensions python3-prometheus-client \
 	chromium chromium-driver
-# (ovmf: the UEFI firmware of the running UEFI guest's snapshots, tests/jobs;
+# (libvirt-daemon-system and libvirt-daemon-config-nwfilter: the private privileged
+# libvirtds of tests/filters and tests/migration, tests/fixtures/privileged_libvirtd.py:
+# their QEMU driver does not start without the user and group libvirt-qemu, which
+# libvirt-daemon-system creates, and the filter tests start from the filters that
+# libvirt-daemon-config-nwfilter ships in /usr/share/libvirt/nwfilter;
+# ovmf: the UEFI firmware of the running UEFI guest's snapshots, tests/jobs;
 # the last lines but one: what the .deb depends on, so that the packaging tests can
 # `dpkg -i` it; Debian 12 has no python3-pywbem, the .deb bundles pywbem; chromium and
 # its driver: the live page's browser test, tests/monitoring/test_live_page.py)
@@ -37,7 +43,11 @@ help:
 	@echo "make setup  - set up only;  make bench - benchmarks;  make generate - generated files"
 	@echo "make deb / make rpm - build the distribution packages"
 
-# Install missing Debian packages (as root, or through sudo when available).
+# Install missing Debian packages (as root, or through sudo when available), starting
+# no service: under systemd, libvirt-daemon-system's scripts would start a system
+# libvirtd and its sockets, and the tests run their own private daemons.  Without a
+# policy-rc.d (container images have one that denies every start), one that does is in
+# place for the install and removed after it.
 define apt_install
 	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -45,16 +55,23 @@ define apt_install
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  rcd=/usr/sbin/policy-rc.d; \
+	  if [ ! -e $$rcd ]; then \
+	    trap "$$SUDO rm -f $$rcd" EXIT; \
+	    printf '%s\n' '#!/bin/sh' 'exit 101' | $$SUDO tee $$rcd >/dev/null && $$SUDO chmod 755 $$rcd; \
+	  fi; \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 endef
 
-$(VENV)/.stamp-apt-run:
+# The stamps depend on the Makefile: a package added to a list is installed by the next
+# make in a set-up tree too (the check is a dpkg-query per package).
+$(VENV)/.stamp-apt-run: Makefile
 	$(call apt_install,$(APT_RUN))
 	@mkdir -p $(VENV) && touch $@
 
-$(VENV)/.stamp-apt-test: $(VENV)/.stamp-apt-run
+$(VENV)/.stamp-apt-test: $(VENV)/.stamp-apt-run Makefile
 	$(call apt_install,$(APT_TEST))
 	@touch $@
 

@@ -18,6 +18,7 @@ from typing import Optional
 
 import pytest
 
+from tests.support import ci_skips
 from tests.support.server import ExternalServer, start_server
 
 
@@ -37,6 +38,22 @@ def pytest_addoption(parser):
     group.addoption("--wbem-libvirt-uri", default=env("KVM_TEST_WBEM_LIBVIRT_URI"),
                     help="the libvirt URI the server's providers serve, which the tests "
                     "compare with (env KVM_TEST_WBEM_LIBVIRT_URI)")
+
+
+# Under CI a skip fails its test unless tests/support/ci_skips.py expects it: there
+# `make setup-test` has installed every piece a test may skip for.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    ci_skips.check(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    report = yield
+    ci_skips.check(report)
+    return report
 
 
 @pytest.fixture(scope="session")
