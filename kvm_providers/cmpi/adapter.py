@@ -58,7 +58,6 @@ from ..provider._fastcim import iter_keybindings
 from . import heap, loader
 from .convert import Converter, cim_error_from_cmpi
 from .direct import CMPIForm
-from .returned import ReturnedPaths
 from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
 from .sharing import Call, share
 
@@ -436,9 +435,8 @@ class CMPIProxyProvider:
         return [p.decode("utf-8") if isinstance(p, bytes) else str(p) for p in plist]
 
     def _return_paths(self, conv: Converter, rslt, paths) -> None:
-        returned = ReturnedPaths(conv)
         for path in paths:
-            rslt.return_objectpath(returned.path(path))
+            rslt.return_objectpath(conv.keep(conv.object_path(path)))
         rslt.done()
 
     def _return_instances(self, conv: Converter, rslt, instances, ns: Optional[str],
@@ -486,10 +484,9 @@ class CMPIProxyProvider:
 
     def enum_instance_names(self, ctx, rslt, objname):
         def run(env, conv, op):
-            returned = ReturnedPaths(conv)
             for cop in self._enum_paths(op):
                 for path in self.proxy.MI_enumInstanceNames(env, cop):
-                    rslt.return_objectpath(returned.path(path))
+                    rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
         return self._read("EnumerateInstanceNames", ctx, objname, run, _no_request,
                           _class_part)
@@ -586,11 +583,10 @@ class CMPIProxyProvider:
     def associator_names(self, ctx, rslt, objname, assocClass, resultClass, role,
                          resultRole):
         def run(env, conv, op):
-            returned = ReturnedPaths(conv)
             for acls in self._assoc_classes(op.namespace, assocClass):
                 for path in self.proxy.MI_associatorNames(env, op, acls, resultClass, role,
                                                           resultRole):
-                    rslt.return_objectpath(returned.path(path))
+                    rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
         return self._read("AssociatorNames", ctx, objname, run,
                           lambda op: (_source(op), resultClass, role, resultRole),
@@ -613,10 +609,9 @@ class CMPIProxyProvider:
 
     def reference_names(self, ctx, rslt, objname, resultClass, role):
         def run(env, conv, op):
-            returned = ReturnedPaths(conv)
             for acls in self._assoc_classes(op.namespace, resultClass):
                 for path in self.proxy.MI_referenceNames(env, op, acls, role):
-                    rslt.return_objectpath(returned.path(path))
+                    rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
         return self._read("ReferenceNames", ctx, objname, run, lambda op: (_source(op), role),
                           lambda op: (resultClass,))

@@ -26,6 +26,7 @@ Things of the SWIG layer that this module respects (see docs/cmpi.md):
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Iterable, Optional
 
@@ -146,7 +147,7 @@ class Converter:
         # The direct path's instances from a template per class (.templates), made when
         # first asked for (a GetInstance or AssociatorNames never asks: the copier's
         # lookup, the broker's name, was a twentieth of their Python in Pegasus' agent).
-        self._copies_made: Any = None if fresh is not None and templates.copies_on() else False
+        self._copies_on = fresh is not None and templates.copies_on()
         # The type tables depend on the module only: made once (a server makes a
         # converter per CMPI call, 42 of them for an enumeration of every RASD).
         tables = _TABLES.get(cmpi)
@@ -155,13 +156,13 @@ class Converter:
         (self.ARRAY, self._to_ctype, self._from_ctype, self._skip_ctypes, self._null_states,
          self._null_ctypes, self._string_ctype) = tables
 
-    @property
+    @functools.cached_property
     def _copies(self) -> Optional[Copies]:
-        made = self._copies_made
-        if made is None:
-            copier = templates.instance_copier(self.cmpi, self.broker)
-            made = self._copies_made = False if copier is None else Copies(self, copier)
-        return made or None
+        # (computed once, then an attribute of the instance: read per instance returned)
+        if not self._copies_on:
+            return None
+        copier = templates.instance_copier(self.cmpi, self.broker)
+        return None if copier is None else Copies(self, copier)
 
     # -- lifetime -----------------------------------------------------------
 
@@ -197,8 +198,9 @@ class Converter:
     def release(self) -> None:
         """Drop the references to every object this converter made (and release the
         copies of templates not handed to the server)."""
-        if self._copies_made:
-            self._copies_made.release()
+        copies = self.__dict__.get("_copies")
+        if copies is not None:
+            copies.release()
         self._inst_paths.clear()
         self._cval = None
         self._kval = None

@@ -3,9 +3,9 @@ per CMPI call, counted (issue 10 item 12, stop 26: in OpenPegasus' agent each su
 CMPI call whose Python was a third of the request).
 
 Counted, never timed: the generic conversions of an instance model's arrays
-(``Converter.value``), the CMPIObjectPaths and keys made for returned paths, the URI text of a
-source path; and the answers against those of the code before (the same properties, types,
-NULLs, paths and keys, in both servers' fakes).
+(``Converter.value``), the URI text of a source path, the template copier looked up, the
+paths' string forms and pywbem's checks of a path read; and the answers against those of
+the code before (the same properties, types, NULLs, paths and keys, in both servers' fakes).
 """
 
 import pytest
@@ -151,72 +151,6 @@ def test_array_makers_take_only_what_value_takes_the_same_way(fake):
                       ("operationalstatus", [Uint16(2), None]), ("operationalstatus", (Uint16(2),)),
                       ("statusdescriptions", ["a", None]), ("name", ["x"])):
         assert not cplan.set_array(conv, p, lk, value, setp, cval), (lk, value)
-
-
-@pytest.mark.parametrize("server", SERVERS)
-def test_returned_paths_reuse_one_path_per_class(servers, monkeypatch, server):
-    """AssociatorNames and EnumerateInstanceNames: one CMPIObjectPath per class and key names
-    per call, only the keys that differ from the path before added again; the server gets
-    the paths it got before (keys, values, types, order)."""
-    broker, ctx, mis = servers[server]
-    made, keys = [], []
-    real_new, real_add = F.CMPIBroker.new_object_path, F.CMPIObjectPath.add_key
-
-    def new_object_path(self, ns, cn=None):
-        made.append(cn)
-        return real_new(self, ns, cn)
-
-    def add_key(self, name, value, ctype):
-        keys.append(name)
-        return real_add(self, name, value, ctype)
-    monkeypatch.setattr(F.CMPIBroker, "new_object_path", new_object_path)
-    monkeypatch.setattr(F.CMPIObjectPath, "add_key", add_key)
-    new_an = _associator_names(broker, ctx, mis["system_device"])
-    an_made, an_keys = list(made), list(keys)
-    made.clear()
-    keys.clear()
-    new_en = _enum_names(broker, ctx, mis["computer_system"])
-    en_made, en_keys = list(made), list(keys)
-    classes = {p[1] for p in new_an}
-    assert len(new_an) > len(classes) and len(new_en) == GUESTS
-    # the source path and the check's up-call aside: one path per class returned
-    assert sorted(c for c in an_made if c != "KVM_ComputerSystem") == sorted(classes)
-    assert len(an_keys) < 4 * len(new_an)
-    assert en_made.count("KVM_ComputerSystem") == 2     # the request's (made here) and one
-    assert en_keys.count("Name") == GUESTS and en_keys.count("CreationClassName") == 1
-
-    # the same paths as a new CMPIObjectPath per path (the code before)
-    from kvm_providers.cmpi.returned import ReturnedPaths
-
-    def fresh(self, path, namespace=None):
-        return self.conv.keep(self.conv.object_path(path, namespace))
-    monkeypatch.setattr(ReturnedPaths, "path", fresh)
-    made.clear()
-    assert _associator_names(broker, ctx, mis["system_device"]) == new_an
-    assert len([c for c in made if c != "KVM_ComputerSystem"]) == len(new_an)
-    assert _enum_names(broker, ctx, mis["computer_system"]) == new_en
-
-
-def test_returned_paths_set_every_changed_key(fake):
-    """A key whose value changes is set again, also a reference or a value of another type;
-    an equal string or number of the same type is not."""
-    from pywbem import Uint16, Uint32
-    from kvm_providers.cmpi.returned import ReturnedPaths
-    broker = F.CMPIBroker(name="Pegasus")
-    conv = convert.Converter(F, broker)
-    returned = ReturnedPaths(conv)
-    ref = CIMInstanceName("KVM_ComputerSystem", {"Name": "g"}, namespace=NS)
-    got = []
-    for keys in ({"A": "x", "B": Uint16(1), "R": ref}, {"A": "x", "B": Uint16(1), "R": ref},
-                 {"A": "y", "B": Uint32(1), "R": ref.copy()}, {"A": "y", "B": Uint32(2), "R": ref}):
-        cop = returned.path(CIMInstanceName("C", keys, namespace=NS))
-        got.append(_path(cop._clone()))
-    fresh = [_path(conv.object_path(CIMInstanceName("C", keys, namespace=NS)))
-             for keys in ({"A": "x", "B": Uint16(1), "R": ref},
-                          {"A": "x", "B": Uint16(1), "R": ref},
-                          {"A": "y", "B": Uint32(1), "R": ref},
-                          {"A": "y", "B": Uint32(2), "R": ref})]
-    assert got == fresh
 
 
 @pytest.mark.parametrize("server", SERVERS)
