@@ -54,6 +54,7 @@ import pywbem
 from pywbem import CIMInstance, CIMInstanceName
 
 from ..provider import ProviderProxy, request_scope, to_cim_error
+from ..provider._fastcim import iter_keybindings
 from . import heap, loader
 from .convert import Converter, cim_error_from_cmpi
 from .direct import CMPIForm
@@ -274,9 +275,24 @@ def _class_part(op: CIMInstanceName) -> tuple:
     return (op.classname.lower(),)
 
 
+def _source(op: CIMInstanceName) -> tuple:
+    """The source object of an association call as part of its request's identity (with
+    the namespace beside it in :class:`.sharing.Call`): its class and key bindings as
+    they came, not ``str(op)`` (pywbem's URI text: some 10 us per call)."""
+    return (op.classname, op.host, tuple(iter_keybindings(op)))
+
+
 def _frozen(props: Optional[list[str]]) -> Optional[tuple[str, ...]]:
     """A property list as a hashable value (part of a read call's identity)."""
     return None if props is None else tuple(p.lower() for p in props)
+
+
+def _broker_name(broker: Any) -> Optional[str]:
+    """The CIM server's name as its broker gives it ("Pegasus", sfcb's "RequestHandler")."""
+    try:
+        return str(broker.name())
+    except Exception:  # pylint: disable=broad-except  (a broker without a name)
+        return None
 
 
 def _bytes(text: Any) -> bytes:
@@ -310,6 +326,8 @@ class CMPIProxyProvider:
         heap.settle(self._schema)
         # OpenPegasus' agent: the C heap trimmed after a large call (.heap.trim)
         self._trim = heap.trims(broker)
+        # OpenPegasus: every path has a namespace ("" for none; Converter.ns_always)
+        self._ns_always = _broker_name(broker) == "Pegasus"
 
     # -- plumbing -------------------------------------------------------------
 
@@ -369,7 +387,7 @@ class CMPIProxyProvider:
         subclass call); `part` None: a server never splits this call.
         """
         start = time.perf_counter() if _CALL_TRACE else 0.0
-        conv = Converter(self.cmpi, self.broker, self._fresh)
+        conv = Converter(self.cmpi, self.broker, self._fresh, self._ns_always)
         op = None
         try:
             op = self._path(conv, objname)
@@ -571,7 +589,7 @@ class CMPIProxyProvider:
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
         return self._read("AssociatorNames", ctx, objname, run,
-                          lambda op: (str(op), resultClass, role, resultRole),
+                          lambda op: (_source(op), resultClass, role, resultRole),
                           lambda op: (assocClass,))
 
     def associators(self, ctx, rslt, objname, assocClass, resultClass, role, resultRole,
@@ -585,8 +603,8 @@ class CMPIProxyProvider:
                                                                  props=props)))
             rslt.done()
         return self._read("Associators", ctx, objname, run,
-                          lambda op: (str(op), resultClass, role, resultRole,
-                                     _frozen(self._plist(plist))),
+                          lambda op: (_source(op), resultClass, role, resultRole,
+                                      _frozen(self._plist(plist))),
                           lambda op: (assocClass,))
 
     def reference_names(self, ctx, rslt, objname, resultClass, role):
@@ -595,7 +613,7 @@ class CMPIProxyProvider:
                 for path in self.proxy.MI_referenceNames(env, op, acls, role):
                     rslt.return_objectpath(conv.keep(conv.object_path(path)))
             rslt.done()
-        return self._read("ReferenceNames", ctx, objname, run, lambda op: (str(op), role),
+        return self._read("ReferenceNames", ctx, objname, run, lambda op: (_source(op), role),
                           lambda op: (resultClass,))
 
     def references(self, ctx, rslt, objname, resultClass, role, plist):
@@ -607,7 +625,7 @@ class CMPIProxyProvider:
                                                                  props=props)))
             rslt.done()
         return self._read("References", ctx, objname, run,
-                          lambda op: (str(op), role, _frozen(self._plist(plist))),
+                          lambda op: (_source(op), role, _frozen(self._plist(plist))),
                           lambda op: (resultClass,))
 
     # -- method MI ------------------------------------------------------------

@@ -26,6 +26,7 @@ Things of the SWIG layer that this module respects (see docs/cmpi.md):
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Iterable, Optional
 
@@ -33,9 +34,11 @@ import pywbem
 from pywbem import (CIMClass, CIMClassName, CIMDateTime, CIMInstance, CIMInstanceName,
                     CIMProperty, Char16, Real32, Real64)
 
+from ..provider._fastcim import new_path
 from ..provider.model import InstanceModel
 from ..schema import ClassSpec, PropSpec
-from .plan import INT_CLASSES, InstancePlan
+from .plan import INT_CLASSES, InstancePlan, as_bool as _as_bool, set_array
+from .plan import embeds_instance as _embeds_instance, holds_instance as _holds_instance
 from . import templates
 from .templates import Copies
 
@@ -120,9 +123,12 @@ class Converter:
     Call :meth:`release` when the CIM server has taken what was handed to it.
     """
 
-    def __init__(self, cmpi, broker, fresh: Optional[dict] = None):
+    def __init__(self, cmpi, broker, fresh: Optional[dict] = None, ns_always: bool = False):
         self.cmpi = cmpi
         self.broker = broker
+        # The server's paths always hold a namespace (OpenPegasus: "" for none): read
+        # without their string form first (path_namespace; Pegasus builds the text).
+        self.ns_always = ns_always
         # {(namespace, lower-case class): lower-case names of the properties a new
         # CMPIInstance of the class already holds as NULL}: what instance() need
         # not set (see there); shared by the converters of one provider.  None:
@@ -138,9 +144,10 @@ class Converter:
         self._handed = 0
         # CMPIObjectPaths new_instance() got, by namespace, class, host and key names.
         self._inst_paths: dict[tuple, Any] = {}
-        # The direct path's instances from a template per class (.templates).
-        copier = templates.instance_copier(cmpi, broker) if fresh is not None else None
-        self._copies: Optional[Copies] = None if copier is None else Copies(self, copier)
+        # The direct path's instances from a template per class (.templates), made when
+        # first asked for (a GetInstance or AssociatorNames never asks: the copier's
+        # lookup, the broker's name, was a twentieth of their Python in Pegasus' agent).
+        self._copies_on = fresh is not None and templates.copies_on()
         # The type tables depend on the module only: made once (a server makes a
         # converter per CMPI call, 42 of them for an enumeration of every RASD).
         tables = _TABLES.get(cmpi)
@@ -148,6 +155,14 @@ class Converter:
             tables = _TABLES[cmpi] = _type_tables(cmpi)
         (self.ARRAY, self._to_ctype, self._from_ctype, self._skip_ctypes, self._null_states,
          self._null_ctypes, self._string_ctype) = tables
+
+    @functools.cached_property
+    def _copies(self) -> Optional[Copies]:
+        # (computed once, then an attribute of the instance: read per instance returned)
+        if not self._copies_on:
+            return None
+        copier = templates.instance_copier(self.cmpi, self.broker)
+        return None if copier is None else Copies(self, copier)
 
     # -- lifetime -----------------------------------------------------------
 
@@ -183,8 +198,9 @@ class Converter:
     def release(self) -> None:
         """Drop the references to every object this converter made (and release the
         copies of templates not handed to the server)."""
-        if self._copies is not None:
-            self._copies.release()
+        copies = self.__dict__.get("_copies")
+        if copies is not None:
+            copies.release()
         self._inst_paths.clear()
         self._cval = None
         self._kval = None
@@ -286,7 +302,8 @@ class Converter:
     def to_path(self, cop, namespace: Optional[str] = None) -> CIMInstanceName:
         """CMPIObjectPath -> CIMInstanceName (with its key bindings and namespace)."""
         classname = cop.classname()
-        ns = self.path_namespace(cop, classname) or namespace or None
+        ns = (cop.namespace() if self.ns_always else self.path_namespace(cop, classname)) \
+            or namespace or None
         keys = {}
         for i in range(cop.key_count()):
             try:
@@ -301,6 +318,8 @@ class Converter:
                 raise
             value, _t, _a = self.from_data(data, ns)
             keys[name] = value
+        if type(classname) is str:  # noqa: E721  (pywbem's checks per key binding saved)
+            return new_path(classname, keys, ns)
         return CIMInstanceName(classname, keybindings=keys, namespace=ns)
 
     @staticmethod
@@ -701,7 +720,7 @@ class Converter:
                 if value.value is not None or lk not in unset:
                     self._set_generic(set_property, classname, plan.props[lk], value.value,
                                       cval, value)
-            else:
+            elif not set_array(self, plan, lk, value, set_property, cval):
                 self._set_generic(set_property, classname, plan.props[lk], value, cval)
 
     def _set_generic(self, set_property, classname: str, p: PropSpec, value: Any,
@@ -772,28 +791,3 @@ class Converter:
             cval, ctype = self.value(value, cim_type, isinstance(value, (list, tuple)))
             cargs.set(str(name), cval, ctype)
 
-
-def _embeds_instance(value: Any) -> bool:
-    """Whether an EmbeddedInstance/EmbeddedObject value goes to CMPI as CMPI_instance.
-
-    Instances and NULLs (also arrays of them) do; text (MOF or CIM-XML of an
-    object, a CIMClass) stays a string.
-    """
-    if isinstance(value, (list, tuple)):
-        return all(v is None or isinstance(v, CIMInstance) for v in value)
-    return value is None or isinstance(value, CIMInstance)
-
-
-def _holds_instance(value: Any) -> bool:
-    if isinstance(value, (list, tuple)):
-        return any(isinstance(v, CIMInstance) for v in value)
-    return isinstance(value, CIMInstance)
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in ("true", "false"):
-            return low == "true"
-        raise pywbem.CIMError(pywbem.CIM_ERR_FAILED, f"not a boolean: {value!r}")
-    return bool(value)

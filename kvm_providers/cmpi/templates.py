@@ -43,7 +43,7 @@ import ctypes
 import os
 from typing import Any, Callable, Optional
 
-__all__ = ["InstanceCopier", "instance_copier", "Copies"]
+__all__ = ["InstanceCopier", "instance_copier", "copies_on", "Copies"]
 
 
 class _CMPIStatus(ctypes.Structure):
@@ -162,10 +162,16 @@ def _ctypes_copier(cmpi: Any) -> Optional[InstanceCopier]:
 copier_of: Callable[[Any], Optional[Any]] = _ctypes_copier
 
 
+def copies_on() -> bool:
+    """False if copies are off (``KVM_PROVIDERS_CMPI_CLONE=0``), read when a converter is
+    made (its copier is looked up when first needed: :func:`instance_copier`)."""
+    return os.environ.get("KVM_PROVIDERS_CMPI_CLONE", "").strip() != "0"
+
+
 def instance_copier(cmpi: Any, broker: Any) -> Optional[Any]:
     """The copier for the instances a converter of `cmpi` and `broker` makes, or None:
     copies off (``KVM_PROVIDERS_CMPI_CLONE=0``) or a server not in :data:`CLONE_SERVERS`."""
-    if os.environ.get("KVM_PROVIDERS_CMPI_CLONE", "").strip() == "0":
+    if not copies_on():
         return None
     try:
         name = broker.name()
