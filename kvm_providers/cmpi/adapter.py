@@ -308,7 +308,8 @@ class CMPIProxyProvider:
         # The loaded modules and the schema out of the collector, as the embedded server
         # takes them out after loading its providers (.heap).
         heap.settle(self._schema)
-        # OpenPegasus' agent: the C heap trimmed after a large call (.heap.trim)
+        # OpenPegasus' agent, sfcb's provider process: the C heap trimmed after a large
+        # call (.heap.trim)
         self._trim = heap.trims(broker)
 
     # -- plumbing -------------------------------------------------------------
