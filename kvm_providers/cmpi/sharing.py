@@ -167,16 +167,23 @@ def rows_key(part: Hashable) -> tuple:
     return (ROWS, part)
 
 
+#: Set in a scope while a call reads ahead (:func:`one_pass`): a part joining meanwhile
+#: (OpenPegasus' calls come at once) does not make that pass keep its documents.
+_AHEAD = "cmpi.sharing.reading-ahead"
+
+
 @contextlib.contextmanager
 def one_pass(scope: dict) -> Iterator[None]:
     """A pass over the data in `scope` that reads what the parts to come need as well: it
     lets go of the documents it reads, as the request's only pass does
-    (virt.scope.IN_PARTS False meanwhile)."""
+    (virt.scope.IN_PARTS False meanwhile, whatever parts join)."""
     was = scope.get(IN_PARTS, False)
     scope[IN_PARTS] = False
+    scope[_AHEAD] = True
     try:
         yield
     finally:
+        scope.pop(_AHEAD, None)
         scope[IN_PARTS] = was
 
 
@@ -333,7 +340,7 @@ class ReadShare:
                                               got or frozenset())
             cur.parts.add(call.part)
             if cur.first is not None:
-                if len(cur.parts) > 1:
+                if len(cur.parts) > 1 and not cur.memo.get(_AHEAD):
                     # Another part after all: what is read from now on is kept.
                     cur.memo[IN_PARTS] = True
                 if cur.first in self._parts_after or \

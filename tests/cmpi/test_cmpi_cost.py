@@ -319,6 +319,37 @@ def test_parts_to_come_get_values_read_ahead_not_documents(fake, node, clock, co
     assert _answer(broker, _enumerate(broker, ctx)) == first
 
 
+def test_parts_called_at_once_read_ahead_once(fake, node, clock, counts):
+    """OpenPegasus issues the subclass calls of a request at once, from as many threads:
+    whichever call takes the scope first reads ahead for the parts not begun yet, the
+    others answer from their rows; the same instances per class, each domain read once."""
+    import threading
+    broker, ctx, prox = _server("Pegasus", RASD_CLASSES)
+    order = sorted(RASD_CLASSES, key=str.lower)
+    alone = {cn: _answer_of(broker, _part(broker, ctx, prox, cn)) for cn in order}
+    for first in order[1:]:     # a request begun by each class: any may come first now
+        clock.now += 10
+        for cn in [first] + [c for c in order if c != first]:
+            _part(broker, ctx, prox, cn)
+    for _ in range(2):
+        clock.now += 10
+        counts.clear()
+        got: dict = {}
+        start = threading.Barrier(len(order))
+
+        def call(cn, start, got):
+            start.wait()
+            got[cn] = _answer_of(broker, _part(broker, ctx, prox, cn))
+        threads = [threading.Thread(target=call, args=(cn, start, got)) for cn in order]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert got == alone
+        assert counts["XMLDesc"] == GUESTS and counts["listAllDomains"] == 1
+        assert _kept_documents() == 0 and _kept_rows() == 0
+
+
 def _classname_of(cinst) -> str:
     return cinst.objectpath().classname()
 
