@@ -507,19 +507,21 @@ class CMPIProxyProvider:
         if rows is not None:
             return form.made(rows)
         paths = self._enum_paths(op)
-        ahead = self._ahead(op) if scope is not None else []
+        ahead = self._ahead(op, scope) if scope is not None else []
         if not ahead or scope is None:
             return self.proxy.MI_enumInstancesXml(env, paths, props, form)
         return self._read_ahead(env, paths, ahead, props, form, scope)
 
-    def _ahead(self, op: CIMInstanceName) -> list[CIMInstanceName]:
-        """The class paths of the parts to come that this call's provider serves."""
+    def _ahead(self, op: CIMInstanceName, scope: dict) -> list[CIMInstanceName]:
+        """The class paths of the parts to come that this call's provider serves and that
+        no call read ahead for yet."""
         prov = self.proxy.providers.get(op.classname.lower())
         if prov is None:
             return []
         return [CIMInstanceName(p[1], namespace=op.namespace)
                 for p in share.parts_ahead(self.miname)
-                if len(p) == 2 and self.proxy.providers.get(p[1]) is prov]
+                if len(p) == 2 and self.proxy.providers.get(p[1]) is prov
+                and rows_key(p) not in scope]
 
     def _read_ahead(self, env, paths: list[CIMInstanceName], ahead: list[CIMInstanceName],
                     props: Optional[list[str]], form: CMPIForm, scope: dict) -> Any:

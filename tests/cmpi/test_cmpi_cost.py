@@ -371,6 +371,23 @@ def test_a_part_that_comes_unexpected_reads_again(fake, node, clock, counts, ser
     assert counts["XMLDesc"] == 2 * GUESTS           # the head's pass, then the 4th part's
 
 
+def test_an_unexpected_part_does_not_read_ahead_again(fake, node, clock, counts, built):
+    """A part that comes unexpected before the parts read ahead for: it reads its own
+    class, not again the classes whose rows wait in the scope."""
+    broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
+    by_class = {cn: len(_part(broker, ctx, prox, cn)) for cn in RASD_CLASSES}
+    few = [cn for cn in RASD_CLASSES if by_class[cn]][:3]
+    other = next(cn for cn in RASD_CLASSES if by_class[cn] and cn not in few)
+    clock.now += 10
+    for cn in few:                                         # the last request: three parts
+        _part(broker, ctx, prox, cn)
+    clock.now += 10
+    built.clear()
+    for cn in [few[0], other] + few[1:]:
+        assert len(_part(broker, ctx, prox, cn)) == by_class[cn]
+    assert built == {cn: by_class[cn] for cn in few + [other]}
+
+
 @pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
 def test_a_lone_class_lets_its_documents_go(fake, node, clock, counts, server):
     """A client enumerating one RASD class again and again: from its second request on,
