@@ -282,12 +282,6 @@ def _kept_rows() -> int:
                                      if isinstance(k, tuple) and k[0] == sharing.ROWS)
 
 
-def _answer(broker, data: list) -> list:
-    """What an enumeration answered: (class, {property: (type, NULL?, value)}) in order."""
-    conv = adapter.Converter(F, broker)
-    return [(_classname(d), _cells(conv, d.value.inst)) for d in data]
-
-
 @pytest.mark.parametrize("server", ["Pegasus", "RequestHandler"])
 def test_parts_to_come_get_values_read_ahead_not_documents(fake, node, clock, counts,
                                                            server):
@@ -297,7 +291,7 @@ def test_parts_to_come_get_values_read_ahead_not_documents(fake, node, clock, co
     across the parts, 410 MB at 10,000 guests in sfcb); each later part makes its
     instances from them without reading libvirt or parsing.  The same answer."""
     broker, ctx, prox = _server(server, RASD_CLASSES)
-    first = _answer(broker, _enumerate(broker, ctx))        # no last request: documents
+    first = _answer_of(broker, _insts(_enumerate(broker, ctx)))  # no last request: kept
     assert counts["XMLDesc"] == GUESTS and _kept_documents() == GUESTS
     assert len(first) > GUESTS * 4
     clock.now += 10
@@ -313,10 +307,9 @@ def test_parts_to_come_get_values_read_ahead_not_documents(fake, node, clock, co
         answer += _part(broker, ctx, prox, cn)
     assert dict(counts) == after_head                      # nothing read again
     assert _kept_rows() == 0 and _kept_documents() == 0
-    conv = adapter.Converter(F, broker)
-    assert [(_classname_of(i), _cells(conv, i)) for i in answer] == first
+    assert _answer_of(broker, answer) == first
     clock.now += 10                                         # and again, through the broker
-    assert _answer(broker, _enumerate(broker, ctx)) == first
+    assert _answer_of(broker, _insts(_enumerate(broker, ctx))) == first
 
 
 def test_parts_called_at_once_read_ahead_once(fake, node, clock, counts):
@@ -348,6 +341,10 @@ def test_parts_called_at_once_read_ahead_once(fake, node, clock, counts):
         assert got == alone
         assert counts["XMLDesc"] == GUESTS and counts["listAllDomains"] == 1
         assert _kept_documents() == 0 and _kept_rows() == 0
+
+
+def _insts(data: list) -> list:
+    return [d.value.inst for d in data]
 
 
 def _classname_of(cinst) -> str:
@@ -798,5 +795,6 @@ def test_an_instance_sets_its_own_values_in_one_compiled_pass(fake, node, clock,
 
 
 def _answer_of(broker, insts: list) -> list:
+    """What an enumeration answered: (class, {property: (type, NULL?, value)}) in order."""
     conv = adapter.Converter(F, broker)
     return [(_classname_of(i), _cells(conv, i)) for i in insts]
