@@ -53,13 +53,13 @@ from typing import Any, Callable, Optional
 import pywbem
 from pywbem import CIMInstance, CIMInstanceName
 
-from ..provider import ProviderProxy, request_scope, to_cim_error
+from ..provider import ProviderProxy, current_scope, request_scope, to_cim_error
 from ..provider._fastcim import iter_keybindings
 from . import heap, loader
 from .convert import Converter, cim_error_from_cmpi
 from .direct import CMPIForm
 from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
-from .sharing import Call, share
+from .sharing import Call, one_pass, rows_key, share
 
 __all__ = ["CMPIProxyProvider", "FailedProvider", "get_cmpi_proxy_provider", "resolve_module",
            "local_provider", "PYCIM_DIR", "reset"]
@@ -324,7 +324,8 @@ class CMPIProxyProvider:
         # The loaded modules and the schema out of the collector, as the embedded server
         # takes them out after loading its providers (.heap).
         heap.settle(self._schema)
-        # OpenPegasus' agent: the C heap trimmed after a large call (.heap.trim)
+        # OpenPegasus' agent, sfcb's provider process: the C heap trimmed after a large
+        # call (.heap.trim)
         self._trim = heap.trims(broker)
         # OpenPegasus: every path has a namespace ("" for none; Converter.ns_always)
         self._ns_always = _broker_name(broker) == "Pegasus"
@@ -504,13 +505,51 @@ class CMPIProxyProvider:
             # As the embedded server enumerates: straight from the providers' values
             # where a provider offers it, else through its models (.direct).
             form = CMPIForm(conv, op.namespace, props)
-            for cinst in self.proxy.MI_enumInstancesXml(env, self._enum_paths(op), props,
-                                                        form):
-                rslt.return_instance(cinst)
-                conv.handed_over(cinst)
+            for cinst in self._enum_items(env, op, props, form):
+                if cinst is not None:       # None: read ahead for a part to come
+                    rslt.return_instance(cinst)
+                    conv.handed_over(cinst)
             rslt.done()
         return self._read("EnumerateInstances", ctx, objname, run,
                           lambda op: (_frozen(self._plist(plist)),), _class_part)
+
+    def _enum_items(self, env, op: CIMInstanceName, props: Optional[list[str]],
+                    form: CMPIForm) -> Any:
+        """The items of an enumeration call: made from what an earlier call of its request
+        read ahead for it, if one did; else read, in one pass with the classes of this
+        provider that the request's parts to come will ask for (.sharing), whose rows
+        are kept in the request scope for them."""
+        part = (self.miname,) + _class_part(op)
+        scope = current_scope()
+        rows = None if scope is None else scope.pop(rows_key(part), None)
+        if rows is not None:
+            return form.made(rows)
+        paths = self._enum_paths(op)
+        ahead = self._ahead(op, scope) if scope is not None else []
+        if not ahead or scope is None:
+            return self.proxy.MI_enumInstancesXml(env, paths, props, form)
+        return self._read_ahead(env, paths, ahead, props, form, scope)
+
+    def _ahead(self, op: CIMInstanceName, scope: dict) -> list[CIMInstanceName]:
+        """The class paths of the parts to come that this call's provider serves and that
+        no call read ahead for yet."""
+        prov = self.proxy.providers.get(op.classname.lower())
+        if prov is None:
+            return []
+        return [CIMInstanceName(p[1], namespace=op.namespace)
+                for p in share.parts_ahead(self.miname)
+                if len(p) == 2 and self.proxy.providers.get(p[1]) is prov
+                and rows_key(p) not in scope]
+
+    def _read_ahead(self, env, paths: list[CIMInstanceName], ahead: list[CIMInstanceName],
+                    props: Optional[list[str]], form: CMPIForm, scope: dict) -> Any:
+        kept = form.defer(p.classname for p in ahead)
+        with one_pass(scope):
+            yield from self.proxy.MI_enumInstancesXml(env, paths + ahead, props, form)
+        # Only a whole pass: a part to come must not answer from half of one.
+        for path in ahead:
+            scope[rows_key((self.miname, path.classname.lower()))] = \
+                kept[path.classname.lower()]
 
     def get_instance(self, ctx, rslt, objname, plist):
         def run(env, conv, op):

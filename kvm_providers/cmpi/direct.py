@@ -14,11 +14,16 @@ each instance's values with the class's conversion plan
 the same values and types, as for the instance model of those values.
 Providers without a direct path are enumerated through their models, as
 before (``ProviderProxy.MI_enumInstancesXml`` decides, for every host alike).
+
+A form may also read ahead for the parts of a request to come (:meth:`CMPIForm.defer`,
+:mod:`.sharing`): the instances of the classes deferred are not made but kept as
+rows - what the instance would be made of - and a later call's form makes them
+(:meth:`CMPIForm.made`) with the same calls as if it had read them itself.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from pywbem import CIMInstance
 
@@ -105,11 +110,44 @@ class CMPIForm:
         self.conv = conv
         self.namespace = namespace
         self.props = props
+        #: {folded class name: rows} of the classes read ahead for (:meth:`defer`).
+        self.deferred: dict[str, list[tuple]] = {}
+        self._makers: dict[int, Callable[[str, dict[str, Any]], Any]] = {}
+
+    def defer(self, classnames: Iterable[str]) -> dict[str, list[tuple]]:
+        """Keep the instances of `classnames` as rows instead of making them: their items
+        are None (not for the server), each row appended to ``deferred[folded name]``,
+        in the order read, for :meth:`made` of the call that answers for that class."""
+        self.deferred = {cn.lower(): [] for cn in classnames}
+        return self.deferred
+
+    def _rows(self, classname: str) -> Optional[list[tuple]]:
+        return self.deferred.get(classname.lower()) if self.deferred else None
+
+    def made(self, rows: Iterable[tuple]) -> Iterator[Any]:
+        """The CMPIInstances of `rows` kept by another call's form (:meth:`defer`), in
+        their order: what this form's items of the same reading are."""
+        for row in rows:
+            if row[0] == "w":
+                _tag, plan, key, values = row
+                make = self._makers.get(id(plan))
+                if make is None:
+                    make = self._makers[id(plan)] = self._maker(plan)
+                yield make(key, values)
+            elif row[0] == "v":
+                _tag, keys, instance = row
+                yield self.item(keys, instance)
+            else:
+                yield self.of_instance(row[1], row[2])
 
     def item(self, keys: tuple, instance: tuple[CMPIPlan, dict[str, Any]]) -> Any:
         """The CMPIInstance of a direct path's instance (``plan.keyed`` gave `keys`,
-        ``plan.instance_xml`` `instance`)."""
+        ``plan.instance_xml`` `instance`); None for a class read ahead for (:meth:`defer`)."""
         plan, values = instance
+        rows = self._rows(plan.classname)
+        if rows is not None:
+            rows.append(("v", keys, instance))
+            return None
         return self.conv.instance_of_values(self.namespace, plan.spec, plan.wanted, keys,
                                             values, self.props)
 
@@ -125,7 +163,31 @@ class CMPIForm:
         one = plan._value_key      # pylint: disable=protected-access
         if one is None:
             return None
-        lk, name = one
+        lk = one[0]
+        rows = self._rows(plan.classname)
+        if rows is not None:
+            def keep(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
+                key = prefix + suffix
+                if type(key) is not str:
+                    texts, keys = plan.keyed(key)
+                    return self.item(keys, plan.instance_xml(read(texts, view, ctx)))
+                rows.append(("w", plan, key, read({lk: key}, view, ctx)))
+                return None
+            return keep
+        make = self._maker(plan)
+
+        def item(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
+            key = prefix + suffix
+            if type(key) is not str:
+                texts, keys = plan.keyed(key)
+                return self.item(keys, plan.instance_xml(read(texts, view, ctx)))
+            return make(key, read({lk: key}, view, ctx))
+        return item
+
+    def _maker(self, plan: CMPIPlan) -> Callable[[str, dict[str, Any]], Any]:
+        """``make(key, values)``: the CMPIInstance of `plan`'s instance whose one string key
+        is `key` and whose other values are `values` (a plan with ``_value_key``)."""
+        name = plan._value_key[1]  # type: ignore[index]  # pylint: disable=protected-access
         conv, namespace, props = self.conv, self.namespace, self.props
         spec, wanted = plan.spec, plan.wanted
         copies = conv._copies if props is None else None  # pylint: disable=protected-access
@@ -133,20 +195,20 @@ class CMPIForm:
         # pylint: disable-next=protected-access
         iplan = conv._plan(spec, wanted, True) if copies is not None else None
 
-        def item(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
-            key = prefix + suffix
-            if type(key) is not str:
-                texts, keys = plan.keyed(key)
-                return self.item(keys, plan.instance_xml(read(texts, view, ctx)))
-            values = read({lk: key}, view, ctx)
+        def make(key: str, values: dict[str, Any]) -> Any:
             if from_template is not None:
                 cinst = from_template(namespace, spec, iplan, values)
                 if cinst is not None:
                     return cinst
             return conv.instance_of_values(namespace, spec, wanted, ((name, key),), values,
                                            props)
-        return item
+        return make
 
-    def of_instance(self, inst: CIMInstance, _origins: Any = None) -> Any:
-        """The CMPIInstance of an instance a provider made through its model."""
+    def of_instance(self, inst: CIMInstance, origins: Any = None) -> Any:
+        """The CMPIInstance of an instance a provider made through its model; None for a
+        class read ahead for (:meth:`defer`)."""
+        rows = self._rows(inst.classname)
+        if rows is not None:
+            rows.append(("m", inst, origins))
+            return None
         return self.conv.instance(inst, namespace=self.namespace, props=self.props)

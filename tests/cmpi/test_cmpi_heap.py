@@ -133,11 +133,20 @@ def test_pegasus_agent_heap_trimmed_after_each_large_call(fake, node, trimmed):
     assert len(trimmed) // 3 < 16
 
 
+def test_sfcb_provider_process_trimmed_after_each_large_call(fake, node, trimmed):
+    """sfcb serves each call on a thread of its own too: its provider process kept 0.6 GB
+    freed by an enumeration of every RASD of 10,000 guests (0.9 GB from the first
+    request on, 0.3 GB trimmed): the large calls trim, the small ones do not."""
+    sizes = _every_rasd("RequestHandler", 3)
+    assert sizes[0] > GUESTS * 4 and sizes == sizes[:1] * 3
+    assert trimmed and len(trimmed) % 3 == 0, trimmed
+    assert min(trimmed) >= heap.TRIM_MIN and len(trimmed) // 3 < 16
+
+
 @pytest.mark.parametrize("server", ["RequestHandler", "Pegasus"])
-def test_no_trim_in_sfcb_or_when_turned_off(fake, node, trimmed, monkeypatch, server):
-    """sfcb's provider process stays flat without it; ``KVM_PROVIDERS_CMPI_TRIM=0``."""
-    if server == "Pegasus":
-        monkeypatch.setenv("KVM_PROVIDERS_CMPI_TRIM", "0")
+def test_no_trim_when_turned_off(fake, node, trimmed, monkeypatch, server):
+    """``KVM_PROVIDERS_CMPI_TRIM=0``."""
+    monkeypatch.setenv("KVM_PROVIDERS_CMPI_TRIM", "0")
     _every_rasd(server, 2)
     assert trimmed == []
 
