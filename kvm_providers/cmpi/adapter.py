@@ -55,7 +55,7 @@ from pywbem import CIMInstance, CIMInstanceName
 
 from ..provider import ProviderProxy, current_scope, request_scope, to_cim_error
 from ..provider._fastcim import iter_keybindings
-from . import heap, loader
+from . import heap, loader, templates
 from .convert import Converter, cim_error_from_cmpi
 from .direct import CMPIForm
 from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
@@ -287,14 +287,6 @@ def _frozen(props: Optional[list[str]]) -> Optional[tuple[str, ...]]:
     return None if props is None else tuple(p.lower() for p in props)
 
 
-def _broker_name(broker: Any) -> Optional[str]:
-    """The CIM server's name as its broker gives it ("Pegasus", sfcb's "RequestHandler")."""
-    try:
-        return str(broker.name())
-    except Exception:  # pylint: disable=broad-except  (a broker without a name)
-        return None
-
-
 def _bytes(text: Any) -> bytes:
     if isinstance(text, bytes):
         return text
@@ -328,7 +320,7 @@ class CMPIProxyProvider:
         # call (.heap.trim)
         self._trim = heap.trims(broker)
         # OpenPegasus: every path has a namespace ("" for none; Converter.ns_always)
-        self._ns_always = _broker_name(broker) == "Pegasus"
+        self._ns_always = templates.server_name(broker) == "Pegasus"
 
     # -- plumbing -------------------------------------------------------------
 

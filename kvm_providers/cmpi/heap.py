@@ -52,6 +52,8 @@ import os
 import threading
 from typing import Any, Callable, Optional
 
+from .templates import server_name
+
 __all__ = ["settle", "THRESHOLD", "enabled", "trims", "trim", "TRIM_MIN", "TRIM_SERVERS"]
 
 #: What the embedded server sets (cimom/server.py, _preload): fewer young collections,
@@ -113,10 +115,7 @@ def trims(broker: Any) -> bool:
     """Whether the provider process of `broker`'s server is trimmed after large calls."""
     if os.environ.get("KVM_PROVIDERS_CMPI_TRIM", "").strip() == "0":
         return False
-    try:
-        return broker.name() in TRIM_SERVERS
-    except Exception:  # pylint: disable=broad-except  (a broker without a name)
-        return False
+    return server_name(broker) in TRIM_SERVERS
 
 
 def trim(made: int) -> bool:

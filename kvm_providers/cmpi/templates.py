@@ -43,7 +43,7 @@ import ctypes
 import os
 from typing import Any, Callable, Optional
 
-__all__ = ["InstanceCopier", "instance_copier", "copies_on", "Copies"]
+__all__ = ["InstanceCopier", "instance_copier", "copies_on", "Copies", "server_name"]
 
 
 class _CMPIStatus(ctypes.Structure):
@@ -168,14 +168,23 @@ def copies_on() -> bool:
     return os.environ.get("KVM_PROVIDERS_CMPI_CLONE", "").strip() != "0"
 
 
+def server_name(broker: Any) -> Optional[str]:
+    """The CIM server's name as its broker gives it ("Pegasus", sfcb's "RequestHandler"),
+    or None for a broker without one: what the server-specific choices of the adapter
+    (copies here, the heap's trim, Pegasus' namespaces) are keyed by."""
+    try:
+        return str(broker.name())
+    except Exception:  # pylint: disable=broad-except  (a broker without a name)
+        return None
+
+
 def instance_copier(cmpi: Any, broker: Any) -> Optional[Any]:
     """The copier for the instances a converter of `cmpi` and `broker` makes, or None:
     copies off (``KVM_PROVIDERS_CMPI_CLONE=0``) or a server not in :data:`CLONE_SERVERS`."""
     if not copies_on():
         return None
-    try:
-        name = broker.name()
-    except Exception:  # pylint: disable=broad-except  (a broker without a name: no copies)
+    name = server_name(broker)
+    if name is None:
         return None
     if name in REUSE_SERVERS:
         return REUSER
