@@ -17,6 +17,7 @@ from kvm_providers.cmpi import adapter, convert, sharing
 from kvm_providers.cmpi import plan as cplan
 
 from tests.support.layer import layer_on_node
+from tests.cmpi.test_cmpi_cost import _mi, _str
 
 F = fake_cmpi
 NS = "root/virt"
@@ -29,26 +30,6 @@ def node(tmp_path, monkeypatch):
     monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=2.0))
     with layer_on_node(tmp_path, GUESTS) as path:
         yield path
-
-
-def _str(broker, text):
-    v = F.CMPIValue()
-    s = broker.new_string(text)
-    _KEEP.append(s)
-    v.string = s
-    return v
-
-
-_KEEP: list = []
-
-
-def _mi(broker, ctx, short: str):
-    from kvm_providers.registry import registrations
-    prox = adapter.get_cmpi_proxy_provider(f"kvm_providers_{short}", broker, ctx, cmpi=F)
-    for reg in registrations():
-        if reg.provider_name == f"kvm_providers_{short}" and NS in reg.namespaces:
-            broker.register(reg.classname, prox, association="association" in reg.types)
-    return prox
 
 
 def _cs(broker, name="guest0000"):
