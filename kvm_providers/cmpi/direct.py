@@ -165,16 +165,12 @@ class CMPIForm:
             return None
         lk = one[0]
         rows = self._rows(plan.classname)
-        if rows is not None:
-            def keep(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
-                key = prefix + suffix
-                if type(key) is not str:
-                    texts, keys = plan.keyed(key)
-                    return self.item(keys, plan.instance_xml(read(texts, view, ctx)))
-                rows.append(("w", plan, key, read({lk: key}, view, ctx)))
-                return None
-            return keep
-        make = self._maker(plan)
+
+        def keep(key: str, values: dict[str, Any]) -> Any:
+            # A class read ahead for a part to come: its row kept, no item (defer).
+            rows.append(("w", plan, key, values))    # type: ignore[union-attr]
+            return None
+        make = self._maker(plan) if rows is None else keep
 
         def item(prefix: Any, suffix: Any, view: Any, ctx: Any) -> Any:
             key = prefix + suffix

@@ -7,6 +7,7 @@ import pytest
 from pywbem import MOFCompiler, MOFWBEMConnection
 
 from kvm_providers.schema import Schema, set_default_schema
+from tests.support.layer import layer_on_node
 
 import fake_cmpi  # tests/cmpi is on sys.path (no __init__.py: a package here would be named "cmpi")
 
@@ -30,6 +31,14 @@ def _collector_as_it_is(monkeypatch):
     """The adapter freezes the heap when it loads a provider (kvm_providers.cmpi.heap):
     not in these tests, which load hundreds (test_cmpi_heap.py turns it on)."""
     monkeypatch.setenv("KVM_PROVIDERS_CMPI_GC", "0")
+
+
+@pytest.fixture
+def node(request, tmp_path):
+    """The libvirt layer of this process on a test-driver node of the test module's
+    GUESTS benchmark guests."""
+    with layer_on_node(tmp_path, request.module.GUESTS) as path:
+        yield path
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from kvm_providers.providers import resource_allocation
 from kvm_providers.virt import domain as vdomain
 from kvm_providers.model.kinds import KINDS
 
-from tests.support.layer import layer_on_node
 from tests.cmpi.test_cmpi_convert_plan import _cells, _server_broker
 from tests.support.libvirt_calls import count_libvirt_calls
 
@@ -51,13 +50,6 @@ def clock(monkeypatch):
     monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=2.0, clock=clk))
     monkeypatch.setattr(sharing, "LOCK_WAIT", 5.0)
     return clk
-
-
-@pytest.fixture
-def node(tmp_path):
-    """The libvirt layer of this process on a test-driver node of GUESTS benchmark guests."""
-    with layer_on_node(tmp_path, GUESTS) as path:
-        yield path
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import weakref
 
 import pytest
 
-from tests.support.layer import layer_on_node
 import fake_cmpi
 
 from kvm_providers.cmpi import adapter, heap
@@ -85,13 +84,6 @@ def test_the_collector_left_alone_on_request(fake, collector, monkeypatch):
 # -- the C heap of OpenPegasus' agent trimmed after large calls (pgleak25) ------------------
 
 GUESTS = 12
-
-
-@pytest.fixture
-def node(tmp_path):
-    """The libvirt layer on a test-driver node of GUESTS benchmark guests."""
-    with layer_on_node(tmp_path, GUESTS) as path:
-        yield path
 
 
 @pytest.fixture

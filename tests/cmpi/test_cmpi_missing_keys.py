@@ -8,31 +8,15 @@ import pytest
 
 import fake_cmpi
 
-from kvm_providers.cmpi import adapter
+from tests.cmpi.test_cmpi_cost import _mi
 
-from tests.support.layer import layer_on_node
 
 F = fake_cmpi
 NS = "root/virt"
 _KEEP: list = []
 
 
-@pytest.fixture
-def node(tmp_path):
-    """The libvirt layer of this process on a test-driver node of two guests."""
-    with layer_on_node(tmp_path, 2) as path:
-        yield path
-
-
-def _mi(broker, ctx, short: str):
-    """The MI `kvm_providers_<short>` created as a server creates it, registered for its
-    classes (so that up-calls reach it through the server)."""
-    from kvm_providers.registry import registrations
-    prox = adapter.get_cmpi_proxy_provider(f"kvm_providers_{short}", broker, ctx, cmpi=F)
-    for reg in registrations():
-        if reg.provider_name == f"kvm_providers_{short}" and NS in reg.namespaces:
-            broker.register(reg.classname, prox, association="association" in reg.types)
-    return prox
+GUESTS = 2     # the node of the conftest's `node`
 
 
 def _path(broker, classname: str, **keys):

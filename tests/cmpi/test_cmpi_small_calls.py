@@ -16,7 +16,6 @@ import fake_cmpi
 from kvm_providers.cmpi import adapter, convert, sharing
 from kvm_providers.cmpi import plan as cplan
 
-from tests.support.layer import layer_on_node
 from tests.cmpi.test_cmpi_cost import _mi, _str
 
 F = fake_cmpi
@@ -26,10 +25,10 @@ SERVERS = ["Pegasus", "RequestHandler"]
 
 
 @pytest.fixture
-def node(tmp_path, monkeypatch):
+def node(node, monkeypatch):
+    """The conftest's node, with a read share of its own."""
     monkeypatch.setattr(adapter, "share", sharing.ReadShare(max_age=2.0))
-    with layer_on_node(tmp_path, GUESTS) as path:
-        yield path
+    return node
 
 
 def _cs(broker, name="guest0000"):
