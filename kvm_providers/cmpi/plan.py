@@ -15,6 +15,7 @@ from pywbem import (CIMInstance, CIMProperty, Sint8, Sint16, Sint32, Sint64, Uin
                     Uint32, Uint64)
 
 from ..schema import ClassSpec
+from .chars import text_value
 
 __all__ = ["INT_CLASSES", "InstancePlan", "set_array", "embeds_instance", "holds_instance",
            "as_bool"]
@@ -188,6 +189,7 @@ def set_array(conv: Any, plan: InstancePlan, lk: str, value: Any, set_property: 
 def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[..., int]:
     """The code of :meth:`InstancePlan.updater` for `names` (see there)."""
     env: dict[str, Any] = {"_same": _same, "_string_array": _string_array, "_plan": plan,
+                           "_text_value": text_value,
                            "_EMPTY": frozenset(),
                            "cinst_class": plan.classname, "_CIMProperty": CIMProperty}
     lines = ["def update(cinst, values, was, conv, store):"]
@@ -202,6 +204,12 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[...
                   "        cval = conv._cval = conv.cmpi.CMPIValue()",
                   "    strings = conv._strings",
                   "    n = 0"]
+        if any(plan.rows[lk][1] is str for lk in names):
+            lines += ["    tv = conv._text",
+                      "    if tv is None:",
+                      "        tv = _text_value(conv)",
+                      "    if tv:",
+                      "        point, tval = tv.point, tv.value"]
     for i, lk in enumerate(names):
         name, kind, ctype, null_ctype = plan.rows[lk]
         v = f"v{i}"
@@ -216,12 +224,23 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[...
         lines += [f"        if {v} is None:",
                   f"            set_property(N{i}, None, Z{i})"]
         if kind is str:
+            # the text through the converter's stand-in CMPIString (.chars: nothing made
+            # per value), else (no stand-in, a text SWIG refuses) through a CMPIString
             lines += [f"        elif type({v}) is str:",
-                      f"            s = strings.get({v})",
-                      "            if s is None:",
-                      f"                s = conv.string({v})",
-                      "            cval.string = s",
-                      f"            set_property(N{i}, cval, C{i})"]
+                      "            data = None",
+                      "            if tv:",
+                      "                try:",
+                      f"                    data = point({v})",
+                      "                except UnicodeEncodeError:",
+                      "                    pass",
+                      "            if data is not None:",
+                      f"                set_property(N{i}, tval, C{i})",
+                      "            else:",
+                      f"                s = strings.get({v})",
+                      "                if s is None:",
+                      f"                    s = conv.string({v})",
+                      "                cval.string = s",
+                      f"                set_property(N{i}, cval, C{i})"]
         elif kind is bool:
             lines += [f"        elif type({v}) is bool:",
                       f"            cval.boolean = 1 if {v} else 0",
