@@ -20,8 +20,8 @@ from kvm_providers.cmpi import chars
 from kvm_providers.cmpi.convert import Converter
 
 from tests.cmpi.test_cmpi_convert_plan import _cells, _server_broker
-from tests.cmpi.test_cmpi_cost import (RASD, RASD_CLASSES, _enumerate, _server,  # noqa: F401
-                                       clock)
+from tests.cmpi.test_cmpi_cost import RASD, RASD_CLASSES, _enumerate, _server
+from tests.cmpi.test_cmpi_cost import clock  # noqa: F401  (a fixture)
 
 F = fake_cmpi
 GUESTS = 6
@@ -55,9 +55,10 @@ def made(monkeypatch):
     return out
 
 
+@pytest.mark.usefixtures("clock")   # the share on a clock of its own (no expiry mid-test)
 @pytest.mark.parametrize("cn", [RASD, "KVM_DiskResourceAllocationSettingData"])
 @pytest.mark.parametrize("server", ["RequestHandler", "Pegasus"])
-def test_scalar_strings_make_no_cmpi_string(fake, node, clock, made, server, cn):
+def test_scalar_strings_make_no_cmpi_string(fake, node, made, server, cn):
     """An enumeration's scalar strings (InstanceIDs, addresses, captions ...) are set
     through one stand-in per call, not a CMPIString each: the CMPIStrings made are the
     string arrays' elements and the templates' string defaults.  Before: 1.7
