@@ -40,6 +40,7 @@ from ..schema import ClassSpec, PropSpec
 from .plan import INT_CLASSES, InstancePlan, as_bool as _as_bool, set_array
 from .plan import embeds_instance as _embeds_instance, holds_instance as _holds_instance
 from . import templates
+from .chars import set_text
 from .templates import Copies
 
 __all__ = ["Converter", "CIM_TO_CMPI_NAMES", "cim_error_from_cmpi", "plist_bytes"]
@@ -137,6 +138,7 @@ class Converter:
         self._cval: Any = None
         self._kval: Any = None
         self._eval: Any = None
+        self._text: Any = None      # .chars.TextValue, False: none (see text_value)
         # {text: CMPIString} of the scalar strings set so far (see string()).
         self._strings: dict[str, Any] = {}
         self.arena: list[Any] = []
@@ -205,6 +207,7 @@ class Converter:
         self._cval = None
         self._kval = None
         self._eval = None
+        self._text = None
         self._strings.clear()
         self.arena.clear()
 
@@ -696,18 +699,13 @@ class Converter:
         cval = self._cval
         if cval is None:
             cval = self._cval = self.cmpi.CMPIValue()
-        strings = self._strings
         for lk, value in pairs:
             name, kind, ctype, null_ctype = rows[lk]
             if value is None:
                 if lk not in unset:
                     set_property(name, None, null_ctype)
             elif kind is str and type(value) is str:  # noqa: E721 (not a subclass)
-                string = strings.get(value)
-                if string is None:
-                    string = self.string(value)
-                cval.string = string
-                set_property(name, cval, ctype)
+                set_text(self, set_property, name, value, ctype)
             elif kind is bool and type(value) is bool:  # noqa: E721
                 cval.boolean = 1 if value else 0
                 set_property(name, cval, ctype)

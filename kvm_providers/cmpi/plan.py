@@ -15,6 +15,7 @@ from pywbem import (CIMInstance, CIMProperty, Sint8, Sint16, Sint32, Sint64, Uin
                     Uint32, Uint64)
 
 from ..schema import ClassSpec
+from .chars import text_value
 
 __all__ = ["INT_CLASSES", "InstancePlan", "set_array", "embeds_instance", "holds_instance",
            "as_bool"]
@@ -97,7 +98,8 @@ class InstancePlan:
     def updater(self, names: tuple[str, ...]) -> Callable[..., int]:
         """The setter of the values that differ from a template's, compiled for the
         instances whose assigned values are named `names` (folded, in this order):
-        ``update(cinst, values, was, conv, store) -> number set``.  `values`: {name:
+        ``update(cinst, values, was, conv, store) -> strings left behind`` (in a sfcb
+        instance's string buffer by the values replaced: :func:`_left_behind`).  `values`: {name:
         value} with exactly these names in this order; `was`: the template's values (a
         list in the same order); `conv`: the Converter (its CMPIValue, strings).  What
         ``Converter.set_pairs`` does for the pairs that differ (:func:`_same`) --
@@ -185,9 +187,25 @@ def set_array(conv: Any, plan: InstancePlan, lk: str, value: Any, set_property: 
     return True
 
 
+def _left_behind(old: Any, new: Any) -> int:
+    """The strings a sfcb instance keeps in its string buffer, unreferenced, once value
+    `old` of a property is replaced by `new`: a string array's elements (sfcb's
+    ``replaceClArray`` compacts the array buffer only), a string (or a value kept as
+    one: datetime, reference) set NULL (``addObjectPropertyH`` drops the reference
+    only).  Counted for any array or value alike: an estimate on the safe side."""
+    if type(old) is CIMProperty:
+        old = old.value
+    if type(new) is CIMProperty:
+        new = new.value
+    if type(old) is list:
+        return len(old)
+    return 1 if old is not None and new is None else 0
+
+
 def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[..., int]:
     """The code of :meth:`InstancePlan.updater` for `names` (see there)."""
     env: dict[str, Any] = {"_same": _same, "_string_array": _string_array, "_plan": plan,
+                           "_text_value": text_value, "_left_behind": _left_behind,
                            "_EMPTY": frozenset(),
                            "cinst_class": plan.classname, "_CIMProperty": CIMProperty}
     lines = ["def update(cinst, values, was, conv, store):"]
@@ -202,6 +220,12 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[...
                   "        cval = conv._cval = conv.cmpi.CMPIValue()",
                   "    strings = conv._strings",
                   "    n = 0"]
+        if any(plan.rows[lk][1] is str for lk in names):
+            lines += ["    tv = conv._text",
+                      "    if tv is None:",
+                      "        tv = _text_value(conv)",
+                      "    if tv:",
+                      "        point, tval = tv.point, tv.value"]
     for i, lk in enumerate(names):
         name, kind, ctype, null_ctype = plan.rows[lk]
         v = f"v{i}"
@@ -209,19 +233,31 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[...
         env[f"L{i}"] = lk
         # unchanged: the same object, or (scalars) an equal one of the same type
         if kind is None:
-            lines.append(f"    if not _same({v}, was[{i}]):")
+            lines += [f"    w = was[{i}]",
+                      f"    if not _same({v}, w):"]
         else:
             lines += [f"    w = was[{i}]",
                       f"    if {v} is not w and not (type({v}) is type(w) and {v} == w):"]
         lines += [f"        if {v} is None:",
                   f"            set_property(N{i}, None, Z{i})"]
         if kind is str:
+            # the text through the converter's stand-in CMPIString (.chars: nothing made
+            # per value), else (no stand-in, a text SWIG refuses) through a CMPIString
             lines += [f"        elif type({v}) is str:",
-                      f"            s = strings.get({v})",
-                      "            if s is None:",
-                      f"                s = conv.string({v})",
-                      "            cval.string = s",
-                      f"            set_property(N{i}, cval, C{i})"]
+                      "            data = None",
+                      "            if tv:",
+                      "                try:",
+                      f"                    data = point({v})",
+                      "                except UnicodeEncodeError:",
+                      "                    pass",
+                      "            if data is not None:",
+                      f"                set_property(N{i}, tval, C{i})",
+                      "            else:",
+                      f"                s = strings.get({v})",
+                      "                if s is None:",
+                      f"                    s = conv.string({v})",
+                      "                cval.string = s",
+                      f"                set_property(N{i}, cval, C{i})"]
         elif kind is bool:
             lines += [f"        elif type({v}) is bool:",
                       f"            cval.boolean = 1 if {v} else 0",
@@ -244,8 +280,13 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[...
                   "        else:",
                   f"            conv._set_generic(set_property, cinst_class, P{i}, {v}, cval)",
                   "        if store:",
-                  f"            was[{i}] = {v}",
-                  "        n += 1"]
+                  f"            was[{i}] = {v}"]
+        # the strings the old value leaves in a sfcb instance's string buffer
+        if kind is str:
+            lines += [f"        if {v} is None and w is not None:",
+                      "            n += 1"]
+        elif kind is None:
+            lines += [f"        n += _left_behind(w, {v})"]
     if names:
         lines.append("    return n")
     code = "\n".join(lines) + "\n"

@@ -120,12 +120,21 @@ CLONE_SERVERS = frozenset({"Pegasus"})
 #: The CIM servers that copy a returned instance at once, so that the provider may change
 #: it and return it again (sfcb: ``__rft_returnInstance`` serializes it into the
 #: response; its broker calls itself "RequestHandler").  There one instance per class is
-#: returned up to :data:`REUSES` times, with the values that differ from the last set,
-#: instead of a copy each.  (sfcb replaces a string or array value by compacting the
-#: instance's whole string or array buffer, replaceClString: each changed value costs in
-#: proportion to the instance's strings.)
+#: returned again and again, with the values that differ from the last set, instead of a
+#: copy each, until the strings its replaced values left behind in its string buffer
+#: reach :data:`REUSES` (``InstancePlan.updater``: a string array's old elements,
+#: ``replaceClArray`` compacting the array buffer only; a string set NULL), or after
+#: :data:`MAX_USES` uses.  (sfcb replaces a string value by compacting the instance's
+#: whole string buffer, replaceClString: each changed value costs in proportion to the
+#: instance's strings, those left behind too; and sfcb 1.3.18's provider process died
+#: on a DiskRASD template returned 64 times, 63 HostResource elements left behind,
+#: stop 27, where 32 uses passed.)  Until stop 27 every template was made new after 8
+#: uses: a `new_instance` (sfcb fills in every property of the class) and all its
+#: values set again per 8 instances, also for the classes whose values leave nothing
+#: behind (all RASDs but the disks).
 REUSE_SERVERS = frozenset({"RequestHandler"})
 REUSES = 8
+MAX_USES = 64
 
 
 class Reuser:
@@ -134,9 +143,10 @@ class Reuser:
 
     @property
     def reuses(self) -> int:
-        """Uses of one template: :data:`REUSES`, or ``KVM_PROVIDERS_CMPI_REUSES`` (a
-        positive integer) in the CIM server's environment (read per call: a measurement
-        may change it between server starts)."""
+        """Strings left behind in one template before a new one (:data:`REUSE_SERVERS`):
+        :data:`REUSES`, or ``KVM_PROVIDERS_CMPI_REUSES`` (a positive integer) in the CIM
+        server's environment (read per call: a measurement may change it between
+        server starts)."""
         text = os.environ.get("KVM_PROVIDERS_CMPI_REUSES", "").strip()
         if text.isdigit() and int(text) > 0:
             return int(text)
@@ -232,19 +242,21 @@ class Copies:
             if values[lk] is None:
                 return None
         # tpl: [template, its values (a list in the order of `names`), times reused, the
-        # setter of the differing values compiled for `names` (plan.updater)]
+        # setter of the differing values compiled for `names` (plan.updater), strings
+        # left behind in it]
         if self._reuses:
             # The template itself, with the values that differ from those it was last
-            # returned with (the server copied it then); a new one after `reuses` uses.
-            # The updater keeps the values it sets in tpl[1]: what the template holds.
+            # returned with (the server copied it then); a new one once `reuses` strings
+            # are left behind in it, or after MAX_USES uses.  The updater keeps the
+            # values it sets in tpl[1]: what the template holds.
             cinst = tpl[0]
             try:
-                tpl[3](cinst, values, tpl[1], self.conv, True)
+                tpl[4] += tpl[3](cinst, values, tpl[1], self.conv, True)
             except BaseException:
                 del self._templates[ident]      # half changed: not a template any more
                 raise
             tpl[2] += 1
-            if tpl[2] >= self._reuses:
+            if tpl[4] >= self._reuses or tpl[2] >= MAX_USES:
                 del self._templates[ident]
             return cinst
         if self._box is None:
@@ -271,7 +283,7 @@ class Copies:
         cinst, unset = conv._new_instance(cop, namespace, spec.name, False, None)
         conv._set_values(cinst, spec, plan.wanted, True, spec.name, values, unset)
         self._made.add(id(cinst))
-        return [conv.keep(cinst), list(values.values()), 0, plan.updater(tuple(values))]
+        return [conv.keep(cinst), list(values.values()), 0, plan.updater(tuple(values)), 0]
 
     def handed_over(self, cinst: Any) -> bool:
         """Release `cinst` if it is a copy (the server has taken it); whether it was a copy

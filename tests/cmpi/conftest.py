@@ -57,11 +57,13 @@ ENTRY = os.path.join(TOP, "cmpi_pywbem_bindings.py")
 
 def _library(monkeypatch, bindings):
     """Route what the adapter does through pointers (ctypes in a server) to the fake."""
-    from kvm_providers.cmpi import loader, templates
+    from kvm_providers.cmpi import chars, loader, templates
     monkeypatch.setattr(loader, "raw_broker_log", fake_cmpi.raw_log)
     monkeypatch.setattr(loader, "create_instance_mi", bindings.create_instance_mi)
     # the instances' clone() and release() (called through ctypes in a server)
     monkeypatch.setattr(templates, "copier_of", fake_cmpi.InstanceCopier)
+    # the stand-in CMPIString of scalar strings (ctypes in a server)
+    monkeypatch.setattr(chars, "text_value_of", fake_cmpi.TextValue)
 
 
 @pytest.fixture

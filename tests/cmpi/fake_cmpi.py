@@ -958,6 +958,31 @@ class InstanceCopier:
         self.releases += 1
 
 
+class TextValue:
+    """What kvm_providers.cmpi.chars.TextValue is in a server, here: a CMPIValue whose
+    string member is a stand-in CMPIString (no broker object: not made, kept or
+    released) pointed at each text right before a set_property, which copies it.  The
+    stand-in lives as long as what ``point`` returns (held weakly by the value, as a
+    CMPIString: dropped before the server read it, the read fails); ``points``
+    counts the texts set through it."""
+
+    def __init__(self, conv: Any = None):
+        self.value = CMPIValue()
+        self.points = 0
+        TEXT_VALUES.append(self)
+
+    def point(self, text: str) -> Any:
+        text.encode()               # UnicodeEncodeError where SWIG refuses the text
+        stand_in = CMPIString(text)
+        self.value.string = stand_in
+        self.points += 1
+        return stand_in
+
+
+#: Every TextValue made (the tests count their texts).
+TEXT_VALUES: list = []
+
+
 class CMPIArgs(_Proxy):
     def __init__(self, *a, **k):
         raise AttributeError("No constructor defined")

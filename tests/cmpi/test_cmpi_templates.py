@@ -131,15 +131,16 @@ def test_copies_only_in_pegasus_with_cmpi_bindings(monkeypatch):
 
 def test_sfcb_returns_one_instance_changed(fake):
     """sfcb (which copies a returned instance at once, and crashes on a returned copy): no
-    copies, the template itself changed and returned again, a new one after REUSES
-    uses; the server gets the instances Pegasus gets from copies and both get without
-    templates."""
+    copies, the template itself changed and returned again, a new one once REUSES
+    strings are left behind in it (here: a HostResource element per use after the
+    first); the server gets the instances Pegasus gets from copies and both get
+    without templates."""
     from kvm_providers.cmpi.convert import Converter
     from kvm_providers.schema import default_schema
     from tests.cmpi.test_cmpi_convert_plan import _server_broker
     spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
     got = {}
-    n = 2 * templates.REUSES + 1
+    n = 2 * (templates.REUSES + 1) + 1
     for server, clone in (("RequestHandler", ""), ("Pegasus", ""), ("Pegasus", "0"),
                           ("RequestHandler", "0")):
         broker = _server_broker(server)
@@ -153,13 +154,15 @@ def test_sfcb_returns_one_instance_changed(fake):
         for i in range(n):
             cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
                                             (("InstanceID", f"g/vd{i}"),),
-                                            {"instanceid": f"g/vd{i}", "address": f"pci{i % 2}"})
+                                            {"instanceid": f"g/vd{i}", "address": f"pci{i % 2}",
+                                             "hostresource": [f"/d{i}"]})
             assert cinst._owned == (server == "Pegasus" and not clone)  # pylint: disable=W0212
             rslt.return_instance(cinst)
             conv.handed_over(cinst)
         conv.release()
         got[server, clone] = [(str(i._path), sorted(  # pylint: disable=protected-access
-            (k, c.type, c.state, c.payload) for k, c in i._props.items()))
+            (k, c.type, c.state, [(e.type, e.state, e.payload) for e in c.payload]
+             if isinstance(c.payload, list) else c.payload) for k, c in i._props.items()))
             for i in rslt.instances]
         if clone:
             assert len(made) == n
@@ -233,19 +236,21 @@ def test_sfcb_template_handed_over_is_kept_once(fake):
     conv = Converter(fake, _server_broker("RequestHandler"), {})
     rslt = fake.CMPIResult._new()
     returned = {}
-    for i in range(3 * templates.REUSES):
+    uses = templates.REUSES + 1         # each use after the first leaves a string behind
+    for i in range(3 * uses):
         cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
                                         (("InstanceID", f"g/vd{i}"),),
-                                        {"instanceid": f"g/vd{i}", "address": f"pci{i % 3}"})
+                                        {"instanceid": f"g/vd{i}", "address": f"pci{i % 3}",
+                                         "hostresource": [f"/d{i}"]})
         rslt.return_instance(cinst)
         conv.handed_over(cinst)
         assert cinst._get("Address").payload == f"pci{i % 3}"  # pylint: disable=W0212
         returned[id(cinst)] = cinst
-    # one template per REUSES instances, each kept once
+    # one template per REUSES strings left behind, each kept once
     assert len(returned) == 3
     assert [sum(1 for o in conv.arena if o is t) for t in returned.values()] == [1, 1, 1]
     assert [str(conv.to_path(i.objectpath())["InstanceID"]) for i in rslt.instances] == \
-        [f"g/vd{i}" for i in range(3 * templates.REUSES)]
+        [f"g/vd{i}" for i in range(3 * uses)]
     conv.release()
 
 
@@ -296,8 +301,9 @@ def test_compiled_updater_sets_what_a_new_instance_holds(fake, server):
 @pytest.mark.parametrize("setting, uses", [("", templates.REUSES), ("3", 3), ("0", templates.REUSES),
                                             ("x", templates.REUSES)])
 def test_sfcb_template_uses_from_the_environment(fake, monkeypatch, setting, uses):
-    """sfcb's template is returned `KVM_PROVIDERS_CMPI_REUSES` times (a positive integer,
-    else REUSES) before a new one is made: new_instance once per that many instances."""
+    """sfcb's template is returned until `KVM_PROVIDERS_CMPI_REUSES` strings (a positive
+    integer, else REUSES) are left behind in it before a new one is made: here a
+    HostResource element per use after the first."""
     from kvm_providers.cmpi.convert import Converter
     from kvm_providers.schema import default_schema
     from tests.cmpi.test_cmpi_convert_plan import _server_broker
@@ -309,10 +315,11 @@ def test_sfcb_template_uses_from_the_environment(fake, monkeypatch, setting, use
     monkeypatch.setattr(broker, "new_instance", lambda *a: made.append(1) or real(*a))
     conv = Converter(fake, broker, {})
     rslt = fake.CMPIResult._new()
-    n = 2 * uses + 1
+    n = 2 * (uses + 1) + 1
     for i in range(n):
         cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
-                                        (("InstanceID", f"g/vd{i}"),), {"instanceid": f"g/vd{i}"})
+                                        (("InstanceID", f"g/vd{i}"),),
+                                        {"instanceid": f"g/vd{i}", "hostresource": [f"/d{i}"]})
         rslt.return_instance(cinst)
         conv.handed_over(cinst)
     conv.release()
