@@ -533,20 +533,20 @@ class CMPIProxyProvider:
 
     def _guess(self, op: CIMInstanceName, so_far: tuple[list, frozenset],
                scope: dict) -> list[CIMInstanceName]:
-        """The class paths of this call's provider that the server still asks for in this
-        request (``sharing.classes_to_come`` of its parts so far), but for the parts
-        begun and those read ahead for."""
-        seen, begun = so_far
+        """The class paths of this call's provider the server still asks for in this request
+        (``sharing.classes_to_come`` of its parts so far) but those begun or read ahead for."""
+        mine = {p[1] for p in so_far[0] if len(p) == 2} | {op.classname.lower()}
+        if len(mine) < 2:
+            return []               # (one class so far: no look-ups)
         prov = self.proxy.providers.get(op.classname.lower())
         specs = {}
         for cname, other in self.proxy.providers.items():
             if other is prov:
                 with contextlib.suppress(pywbem.CIMError):
                     specs[cname.lower()] = self._schema().spec(op.namespace, cname)
-        mine = {p[1] for p in seen if len(p) == 2} | {op.classname.lower()}
         return [CIMInstanceName(specs[lc].name, namespace=op.namespace)
                 for lc in classes_to_come({c: v.ancestry for c, v in specs.items()}, mine)
-                if lc != op.classname.lower() and (self.miname, lc) not in begun
+                if lc != op.classname.lower() and (self.miname, lc) not in so_far[1]
                 and rows_key((self.miname, lc)) not in scope]
 
     def _ahead(self, op: CIMInstanceName, scope: dict) -> list[CIMInstanceName]:
