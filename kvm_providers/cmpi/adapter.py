@@ -43,6 +43,7 @@ does, each call inside :func:`kvm_providers.provider.request_scope`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -59,7 +60,7 @@ from . import heap, loader, templates
 from .convert import Converter, cim_error_from_cmpi
 from .direct import CMPIForm
 from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
-from .sharing import Call, one_pass, rows_key, share
+from .sharing import Call, classes_to_come, one_pass, rows_key, share
 
 __all__ = ["CMPIProxyProvider", "FailedProvider", "get_cmpi_proxy_provider", "resolve_module",
            "local_provider", "PYCIM_DIR", "reset"]
@@ -517,10 +518,36 @@ class CMPIProxyProvider:
         if rows is not None:
             return form.made(rows)
         paths = self._enum_paths(op)
-        ahead = self._ahead(op, scope) if scope is not None else []
-        if not ahead or scope is None:
+        if scope is None:
+            return self.proxy.MI_enumInstancesXml(env, paths, props, form)
+        ahead = self._ahead(op, scope)
+        so_far = None if ahead else share.parts_so_far(self.miname)
+        if so_far is not None:
+            # No parts predicted (the first request of its kind): keep no document for
+            # parts that may come (410 MB at 10,000 guests); from a second part on, read
+            # ahead for the classes the server must still ask (stop 27).
+            ahead = self._guess(op, so_far, scope)
+        elif not ahead:
             return self.proxy.MI_enumInstancesXml(env, paths, props, form)
         return self._read_ahead(env, paths, ahead, props, form, scope)
+
+    def _guess(self, op: CIMInstanceName, so_far: tuple[list, frozenset],
+               scope: dict) -> list[CIMInstanceName]:
+        """The class paths of this call's provider the server still asks for in this request
+        (``sharing.classes_to_come`` of its parts so far) but those begun or read ahead for."""
+        mine = {p[1] for p in so_far[0] if len(p) == 2} | {op.classname.lower()}
+        if len(mine) < 2:
+            return []               # (one class so far: no look-ups)
+        prov = self.proxy.providers.get(op.classname.lower())
+        specs = {}
+        for cname, other in self.proxy.providers.items():
+            if other is prov:
+                with contextlib.suppress(pywbem.CIMError):
+                    specs[cname.lower()] = self._schema().spec(op.namespace, cname)
+        return [CIMInstanceName(specs[lc].name, namespace=op.namespace)
+                for lc in classes_to_come({c: v.ancestry for c, v in specs.items()}, mine)
+                if lc != op.classname.lower() and (self.miname, lc) not in so_far[1]
+                and rows_key((self.miname, lc)) not in scope]
 
     def _ahead(self, op: CIMInstanceName, scope: dict) -> list[CIMInstanceName]:
         """The class paths of the parts to come that this call's provider serves and that
