@@ -316,8 +316,8 @@ class CMPIProxyProvider:
         # The loaded modules and the schema out of the collector, as the embedded server
         # takes them out after loading its providers (.heap).
         heap.settle(self._schema)
-        # OpenPegasus' agent, sfcb's provider process: the C heap trimmed after a large
-        # call (.heap.trim)
+        # OpenPegasus' agent, sfcb's provider process: the C heap trimmed at the end of a
+        # large request (.heap.trim)
         self._trim = heap.trims(broker)
         # OpenPegasus: every path has a namespace ("" for none; Converter.ns_always)
         self._ns_always = templates.server_name(broker) == "Pegasus"
@@ -388,17 +388,24 @@ class CMPIProxyProvider:
                         None if part is None else (self.miname,) + part(op))
             env = self._env(ctx)
             with share.read(call):
-                rc = func(env, conv, op)
+                try:
+                    rc = func(env, conv, op)
+                finally:
+                    # Released and counted before the call leaves its request's scope: the
+                    # call that ends the request trims what all of its calls freed (.heap).
+                    if self._trim:
+                        heap.count(conv.made())
+                    conv.release()
             if isinstance(rc, tuple):
                 return rc
             return (self.cmpi.CMPI_RC_OK, None)
         except BaseException as exc:  # pylint: disable=broad-except
             return self._error(exc, what)
         finally:
-            made = conv.made() if self._trim else 0
-            conv.release()
-            if made:
-                heap.trim(made)
+            over = share.request_over() is not False
+            conv.release()      # a call that failed before its scope (else: nothing left)
+            if self._trim:
+                heap.trim(0, over)
             if _CALL_TRACE:
                 _trace_call(start, self.miname, what, op)
 
