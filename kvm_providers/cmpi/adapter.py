@@ -43,7 +43,6 @@ does, each call inside :func:`kvm_providers.provider.request_scope`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -54,13 +53,14 @@ from typing import Any, Callable, Optional
 import pywbem
 from pywbem import CIMInstance, CIMInstanceName
 
-from ..provider import ProviderProxy, current_scope, request_scope, to_cim_error
+from ..provider import ProviderProxy, request_scope, to_cim_error
 from ..provider._fastcim import iter_keybindings
-from . import heap, loader, templates
+from . import ahead, heap, loader, templates
 from .convert import Converter, cim_error_from_cmpi
+from .ahead import class_part as _class_part
 from .direct import CMPIForm
 from .env import CMPIEnvironment, install_log_handler, set_local_provider_lookup
-from .sharing import Call, classes_to_come, one_pass, rows_key, share
+from .sharing import Call, share
 
 __all__ = ["CMPIProxyProvider", "FailedProvider", "get_cmpi_proxy_provider", "resolve_module",
            "local_provider", "PYCIM_DIR", "reset"]
@@ -271,11 +271,6 @@ def _no_request(op: CIMInstanceName) -> tuple:
     return ()
 
 
-def _class_part(op: CIMInstanceName) -> tuple:
-    """The part of an enumeration request a subclass call is: its class."""
-    return (op.classname.lower(),)
-
-
 def _source(op: CIMInstanceName) -> tuple:
     """The source object of an association call as part of its request's identity (with
     the namespace beside it in :class:`.sharing.Call`): its class and key bindings as
@@ -317,8 +312,8 @@ class CMPIProxyProvider:
         # The loaded modules and the schema out of the collector, as the embedded server
         # takes them out after loading its providers (.heap).
         heap.settle(self._schema)
-        # OpenPegasus' agent, sfcb's provider process: the C heap trimmed after a large
-        # call (.heap.trim)
+        # OpenPegasus' agent, sfcb's provider process: the C heap trimmed at the end of a
+        # large request (.heap.trim)
         self._trim = heap.trims(broker)
         # OpenPegasus: every path has a namespace ("" for none; Converter.ns_always)
         self._ns_always = templates.server_name(broker) == "Pegasus"
@@ -389,17 +384,24 @@ class CMPIProxyProvider:
                         None if part is None else (self.miname,) + part(op))
             env = self._env(ctx)
             with share.read(call):
-                rc = func(env, conv, op)
+                try:
+                    rc = func(env, conv, op)
+                finally:
+                    # Released and counted before the call leaves its request's scope: the
+                    # call that ends the request trims what all of its calls freed (.heap).
+                    if self._trim:
+                        heap.count(conv.made())
+                    conv.release()
             if isinstance(rc, tuple):
                 return rc
             return (self.cmpi.CMPI_RC_OK, None)
         except BaseException as exc:  # pylint: disable=broad-except
             return self._error(exc, what)
         finally:
-            made = conv.made() if self._trim else 0
-            conv.release()
-            if made:
-                heap.trim(made)
+            over = share.request_over() is not False
+            conv.release()      # a call that failed before its scope (else: nothing left)
+            if self._trim:
+                heap.trim(0, over)
             if _CALL_TRACE:
                 _trace_call(start, self.miname, what, op)
 
@@ -508,67 +510,9 @@ class CMPIProxyProvider:
 
     def _enum_items(self, env, op: CIMInstanceName, props: Optional[list[str]],
                     form: CMPIForm) -> Any:
-        """The items of an enumeration call: made from what an earlier call of its request
-        read ahead for it, if one did; else read, in one pass with the classes of this
-        provider that the request's parts to come will ask for (.sharing), whose rows
-        are kept in the request scope for them."""
-        part = (self.miname,) + _class_part(op)
-        scope = current_scope()
-        rows = None if scope is None else scope.pop(rows_key(part), None)
-        if rows is not None:
-            return form.made(rows)
-        paths = self._enum_paths(op)
-        if scope is None:
-            return self.proxy.MI_enumInstancesXml(env, paths, props, form)
-        ahead = self._ahead(op, scope)
-        so_far = None if ahead else share.parts_so_far(self.miname)
-        if so_far is not None:
-            # No parts predicted (the first request of its kind): keep no document for
-            # parts that may come (410 MB at 10,000 guests); from a second part on, read
-            # ahead for the classes the server must still ask (stop 27).
-            ahead = self._guess(op, so_far, scope)
-        elif not ahead:
-            return self.proxy.MI_enumInstancesXml(env, paths, props, form)
-        return self._read_ahead(env, paths, ahead, props, form, scope)
-
-    def _guess(self, op: CIMInstanceName, so_far: tuple[list, frozenset],
-               scope: dict) -> list[CIMInstanceName]:
-        """The class paths of this call's provider the server still asks for in this request
-        (``sharing.classes_to_come`` of its parts so far) but those begun or read ahead for."""
-        mine = {p[1] for p in so_far[0] if len(p) == 2} | {op.classname.lower()}
-        if len(mine) < 2:
-            return []               # (one class so far: no look-ups)
-        prov = self.proxy.providers.get(op.classname.lower())
-        specs = {}
-        for cname, other in self.proxy.providers.items():
-            if other is prov:
-                with contextlib.suppress(pywbem.CIMError):
-                    specs[cname.lower()] = self._schema().spec(op.namespace, cname)
-        return [CIMInstanceName(specs[lc].name, namespace=op.namespace)
-                for lc in classes_to_come({c: v.ancestry for c, v in specs.items()}, mine)
-                if lc != op.classname.lower() and (self.miname, lc) not in so_far[1]
-                and rows_key((self.miname, lc)) not in scope]
-
-    def _ahead(self, op: CIMInstanceName, scope: dict) -> list[CIMInstanceName]:
-        """The class paths of the parts to come that this call's provider serves and that
-        no call read ahead for yet."""
-        prov = self.proxy.providers.get(op.classname.lower())
-        if prov is None:
-            return []
-        return [CIMInstanceName(p[1], namespace=op.namespace)
-                for p in share.parts_ahead(self.miname)
-                if len(p) == 2 and self.proxy.providers.get(p[1]) is prov
-                and rows_key(p) not in scope]
-
-    def _read_ahead(self, env, paths: list[CIMInstanceName], ahead: list[CIMInstanceName],
-                    props: Optional[list[str]], form: CMPIForm, scope: dict) -> Any:
-        kept = form.defer(p.classname for p in ahead)
-        with one_pass(scope):
-            yield from self.proxy.MI_enumInstancesXml(env, paths + ahead, props, form)
-        # Only a whole pass: a part to come must not answer from half of one.
-        for path in ahead:
-            scope[rows_key((self.miname, path.classname.lower()))] = \
-                kept[path.classname.lower()]
+        """The items of an enumeration call, made from what an earlier call of its request
+        read ahead for it or read in one pass with the parts to come (.ahead)."""
+        return ahead.enum_items(self, share, env, op, props, form)
 
     def get_instance(self, ctx, rslt, objname, plist):
         def run(env, conv, op):

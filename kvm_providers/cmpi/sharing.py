@@ -416,11 +416,30 @@ class ReadShare:
             return ([p for p in cur.parts if isinstance(p, tuple) and p and p[0] == owner],
                     frozenset(cur.begun))
 
-    def _leave(self, cur: _Shared, began: float) -> None:
+    def _leave(self, cur: _Shared, began: float) -> bool:
+        """The call ends; whether it ended its request (see :meth:`request_over`)."""
         with self._lock:
             cur.active -= 1
             cur.last = self.clock()
             cur.span = cur.last - began
+            # Decided under the lock: of calls ending at once, one ends the request.  A
+            # scope no longer current gets no new part; an up-call's part (None) comes only
+            # while its caller runs.
+            return cur.active == 0 and (cur is not self._current or all(
+                p is None or p in cur.begun for p in cur.expected))
+
+    @staticmethod
+    def request_over() -> Optional[bool]:
+        """Whether the read call this thread ran last (:meth:`read`) ended its client
+        request: no other call of its shared scope running and none of the parts expected
+        (those of the last request begun so, :meth:`parts_ahead`) still to come -- the
+        time to give back what the request freed (:func:`.heap.trim`).  None if it had no
+        shared scope (sharing off) or was asked already: a call that is a request of its
+        own.  A part expected that never comes leaves its request not over: the next
+        request's end counts for it."""
+        over = getattr(_held, "over", None)
+        _held.over = None
+        return over
 
     def drop(self) -> None:
         """End the shared scope: the next read call starts a new one."""
@@ -456,7 +475,7 @@ class ReadShare:
             _held.scope = outer
             if locked:
                 cur.lock.release()
-            self._leave(cur, began)
+            _held.over = self._leave(cur, began)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[dict]:
