@@ -23,7 +23,7 @@ own: an array holds its elements by reference until the instance is serialized.
 
 One TextValue per converter (a CMPI call runs on one thread; the servers serve calls
 on several); only for cmpi-bindings' SWIG module, whose CMPIValue is the C union
-(:func:`.templates._real_module`); the tests' fake has its own model of it
+(:func:`.templates.real_module`); the tests' fake has its own model of it
 (``tests/cmpi/test_cmpi_cheaper_instances.py``).
 """
 
@@ -76,8 +76,8 @@ class TextValue:
 def _ctypes_text_value(conv: Any) -> Optional[TextValue]:
     """The TextValue of the Converter `conv` (None: not cmpi-bindings' module)."""
     # pylint: disable-next=import-outside-toplevel,cyclic-import
-    from .templates import _real_module
-    if not _real_module(conv.cmpi):
+    from .templates import real_module
+    if not real_module(conv.cmpi):
         return None
     probe = conv.string("")             # kept (and released) with the call's objects
     ft = ctypes.c_void_p.from_address(int(probe.this) + _FT_OFFSET).value

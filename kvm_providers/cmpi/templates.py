@@ -43,7 +43,7 @@ import ctypes
 import os
 from typing import Any, Callable, Optional
 
-__all__ = ["InstanceCopier", "instance_copier", "copies_on", "Copies", "server_name"]
+__all__ = ["InstanceCopier", "instance_copier", "copies_on", "Copies", "server_name", "real_module"]
 
 
 class _CMPIStatus(ctypes.Structure):
@@ -102,7 +102,7 @@ class InstanceCopier:
         self._functions(ptr)[1](ptr)
 
 
-def _real_module(cmpi: Any) -> bool:
+def real_module(cmpi: Any) -> bool:
     """Whether `cmpi` is cmpi-bindings' SWIG module (its ``_cmpi`` a compiled extension),
     not a stand-in whose objects have no C pointers."""
     ext = getattr(cmpi, "_cmpi", None)
@@ -163,7 +163,7 @@ _COPIERS: dict[Any, Optional[InstanceCopier]] = {}
 def _ctypes_copier(cmpi: Any) -> Optional[InstanceCopier]:
     """The copier of the SWIG module `cmpi` (None if it is not cmpi-bindings' own)."""
     if cmpi not in _COPIERS:
-        _COPIERS[cmpi] = InstanceCopier(cmpi) if _real_module(cmpi) else None
+        _COPIERS[cmpi] = InstanceCopier(cmpi) if real_module(cmpi) else None
     return _COPIERS[cmpi]
 
 
