@@ -12,8 +12,10 @@ timed: the guards count libvirt calls, XML parses and instances built.
 """
 
 import collections
+import threading
 
 import libvirt
+
 import pytest
 
 import fake_cmpi
@@ -327,31 +329,42 @@ def test_parts_called_at_once_read_ahead_once(fake, node, clock, counts):
     """OpenPegasus issues the subclass calls of a request at once, from as many threads:
     whichever call takes the scope first reads ahead for the parts not begun yet, the
     others answer from their rows; the same instances per class, each domain read once."""
-    import threading
     broker, ctx, prox = _server("Pegasus", RASD_CLASSES)
     order = sorted(RASD_CLASSES, key=str.lower)
     alone = {cn: _answer_of(broker, _part(broker, ctx, prox, cn)) for cn in order}
-    for first in order[1:]:     # a request begun by each class: any may come first now
-        clock.now += 10
-        for cn in [first] + [c for c in order if c != first]:
-            _part(broker, ctx, prox, cn)
+    each_class_first(broker, ctx, prox, order, clock)
     for _ in range(2):
         clock.now += 10
         counts.clear()
-        got: dict = {}
-        start = threading.Barrier(len(order))
-
-        def call(cn, start, got):
-            start.wait()
-            got[cn] = _answer_of(broker, _part(broker, ctx, prox, cn))
-        threads = [threading.Thread(target=call, args=(cn, start, got)) for cn in order]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert got == alone
+        assert at_once(broker, ctx, prox, order, lambda r: _answer_of(broker, r)) == alone
         assert counts["XMLDesc"] == GUESTS and counts["listAllDomains"] == 1
         assert _kept_documents() == 0 and _kept_rows() == 0
+
+
+def each_class_first(broker, ctx, prox, order: list, clock) -> None:
+    """A request of every class in `order` begun by each of them in turn: the share has
+    seen each as a first part (any may come first in OpenPegasus' calls at once)."""
+    for first in order:
+        clock.now += 10
+        for cn in [first] + [c for c in order if c != first]:
+            _part(broker, ctx, prox, cn)
+
+
+def at_once(broker, ctx, prox, order: list, of) -> dict:
+    """The calls of the classes `order` made at once from as many threads, as OpenPegasus
+    makes a request's subclass calls: {class: `of`(its returned items)}."""
+    start = threading.Barrier(len(order))
+    got: dict = {}
+
+    def call(cn):
+        start.wait()
+        got[cn] = of(_part(broker, ctx, prox, cn))
+    threads = [threading.Thread(target=call, args=(cn,)) for cn in order]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return got
 
 
 def _insts(data: list) -> list:
@@ -532,7 +545,6 @@ def test_concurrent_subclass_calls_read_each_domain_once(fake, node, clock, coun
     domains are still read once (concurrent calls each fetched what the first was
     fetching) -- but for one more pass at most in the first request of its kind, whose
     first call may run before the others join (test_cmpi_first_request)."""
-    import threading
     real = libvirt.virDomain.XMLDesc
 
     def slow_xml(self, *args):

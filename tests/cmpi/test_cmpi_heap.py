@@ -159,27 +159,14 @@ def test_pegasus_request_trimmed_once_after_its_calls_at_once(fake, node, clock,
     last trims, once (before: each large call trimmed while the others still held their
     memory, and the last to end, often a small one, did not: the agent stayed at 700 MB
     after a request of 10,000 guests)."""
-    from tests.cmpi.test_cmpi_cost import RASD_CLASSES, _part
+    from tests.cmpi.test_cmpi_cost import RASD_CLASSES, at_once, each_class_first
     _, (broker, ctx, prox) = _every_rasd("Pegasus")
     order = sorted(RASD_CLASSES, key=str.lower)
-    for first in order:          # a request begun by each class: any may come first now
-        clock.now += 10
-        for cn in [first] + [c for c in order if c != first]:
-            _part(broker, ctx, prox, cn)
+    each_class_first(broker, ctx, prox, order, clock)
     for _ in range(3):
         clock.now += 10
         ledger.clear()
-        start = threading.Barrier(len(order))
-        got: dict = {}
-
-        def call(cn, start=start, got=got):
-            start.wait()
-            got[cn] = len(_part(broker, ctx, prox, cn))
-        threads = [threading.Thread(target=call, args=(cn,)) for cn in order]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        got = at_once(broker, ctx, prox, order, len)
         assert len(got) == len(order) and sum(got.values()) > GUESTS * 4
         assert len(ledger) == len(order) and _trims(ledger) == [len(order) - 1], ledger
         assert sum(over for _m, over, _d in ledger) == 1
