@@ -105,9 +105,7 @@ def set_text(conv: Any, set_property: Any, name: str, text: str, ctype: int) -> 
     """``set_property(name, <text>, ctype)`` for a scalar string property of converter
     `conv`'s instance: through its stand-in CMPIString, else (no stand-in, a text
     that SWIG refuses) through a CMPIString in the converter's CMPIValue, as before."""
-    tv = conv._text                     # pylint: disable=protected-access
-    if tv is None:
-        tv = text_value(conv)
+    tv = text_value(conv)
     if tv:
         try:
             data = tv.point(text)
@@ -116,11 +114,8 @@ def set_text(conv: Any, set_property: Any, name: str, text: str, ctype: int) -> 
         if data is not None:
             set_property(name, tv.value, ctype)
             return
-    string = conv._strings.get(text)    # pylint: disable=protected-access
-    if string is None:
-        string = conv.string(text)
     cval = conv._cval                   # pylint: disable=protected-access
     if cval is None:
         cval = conv._cval = conv.cmpi.CMPIValue()   # pylint: disable=protected-access
-    cval.string = string
+    cval.string = conv.string(text)     # one CMPIString per distinct text and call
     set_property(name, cval, ctype)

@@ -15,7 +15,7 @@ from pywbem import (CIMInstance, CIMProperty, Sint8, Sint16, Sint32, Sint64, Uin
                     Uint32, Uint64)
 
 from ..schema import ClassSpec
-from .chars import text_value
+from .chars import set_text, text_value
 
 __all__ = ["INT_CLASSES", "InstancePlan", "set_array", "embeds_instance", "holds_instance",
            "as_bool"]
@@ -205,7 +205,8 @@ def _left_behind(old: Any, new: Any) -> int:
 def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[..., int]:
     """The code of :meth:`InstancePlan.updater` for `names` (see there)."""
     env: dict[str, Any] = {"_same": _same, "_string_array": _string_array, "_plan": plan,
-                           "_text_value": text_value, "_left_behind": _left_behind,
+                           "_text_value": text_value, "_set_text": set_text,
+                           "_left_behind": _left_behind,
                            "_EMPTY": frozenset(),
                            "cinst_class": plan.classname, "_CIMProperty": CIMProperty}
     lines = ["def update(cinst, values, was, conv, store):"]
@@ -218,7 +219,6 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[...
                   "    cval = conv._cval",
                   "    if cval is None:",
                   "        cval = conv._cval = conv.cmpi.CMPIValue()",
-                  "    strings = conv._strings",
                   "    n = 0"]
         if any(plan.rows[lk][1] is str for lk in names):
             lines += ["    tv = conv._text",
@@ -232,17 +232,16 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[...
         env[f"N{i}"], env[f"C{i}"], env[f"Z{i}"], env[f"K{i}"] = name, ctype, null_ctype, kind
         env[f"L{i}"] = lk
         # unchanged: the same object, or (scalars) an equal one of the same type
+        lines.append(f"    w = was[{i}]")
         if kind is None:
-            lines += [f"    w = was[{i}]",
-                      f"    if not _same({v}, w):"]
+            lines.append(f"    if not _same({v}, w):")
         else:
-            lines += [f"    w = was[{i}]",
-                      f"    if {v} is not w and not (type({v}) is type(w) and {v} == w):"]
+            lines.append(f"    if {v} is not w and not (type({v}) is type(w) and {v} == w):")
         lines += [f"        if {v} is None:",
                   f"            set_property(N{i}, None, Z{i})"]
         if kind is str:
             # the text through the converter's stand-in CMPIString (.chars: nothing made
-            # per value), else (no stand-in, a text SWIG refuses) through a CMPIString
+            # per value), else (no stand-in, a text SWIG refuses) as chars.set_text does
             lines += [f"        elif type({v}) is str:",
                       "            data = None",
                       "            if tv:",
@@ -253,11 +252,7 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[...
                       "            if data is not None:",
                       f"                set_property(N{i}, tval, C{i})",
                       "            else:",
-                      f"                s = strings.get({v})",
-                      "                if s is None:",
-                      f"                    s = conv.string({v})",
-                      "                cval.string = s",
-                      f"                set_property(N{i}, cval, C{i})"]
+                      f"                _set_text(conv, set_property, N{i}, {v}, C{i})"]
         elif kind is bool:
             lines += [f"        elif type({v}) is bool:",
                       f"            cval.boolean = 1 if {v} else 0",
