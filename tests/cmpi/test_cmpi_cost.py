@@ -262,6 +262,7 @@ def test_a_long_request_keeps_its_scope(fake, node, clock, counts, monkeypatch):
     real_send = templates.Copies.send
 
     def slow_send(copies, namespace, rows, *args):  # (rows made and returned in one loop)
+        rows = list(rows)
         clock.now += 0.1 * len(rows)
         return real_send(copies, namespace, rows, *args)
     monkeypatch.setattr(templates.Copies, "send", slow_send)
