@@ -500,10 +500,9 @@ class CMPIProxyProvider:
             # As the embedded server enumerates: straight from the providers' values
             # where a provider offers it, else through its models (.direct).
             form = CMPIForm(conv, op.namespace, props)
-            for cinst in self._enum_items(env, op, props, form):
-                if cinst is not None:       # None: read ahead for a part to come
-                    rslt.return_instance(cinst)
-                    conv.handed_over(cinst)
+            # (an item None: read ahead for a part to come; the rows an earlier call kept
+            # for this one: made and returned in one loop, CMPIForm.send)
+            form.send(self._enum_items(env, op, props, form), rslt)
             rslt.done()
         return self._read("EnumerateInstances", ctx, objname, run,
                           lambda op: (_frozen(self._plist(plist)),), _class_part)

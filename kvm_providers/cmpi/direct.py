@@ -29,8 +29,9 @@ from pywbem import CIMInstance
 
 from ..provider.direct import DirectPlan
 from .convert import Converter
+from .templates import swig_function
 
-__all__ = ["CMPIPlan", "CMPIForm"]
+__all__ = ["CMPIPlan", "CMPIForm", "Made"]
 
 
 def _value_itself(_row: tuple, typed: Any) -> Any:
@@ -124,9 +125,14 @@ class CMPIForm:
     def _rows(self, classname: str) -> Optional[list[tuple]]:
         return self.deferred.get(classname.lower()) if self.deferred else None
 
-    def made(self, rows: Iterable[tuple]) -> Iterator[Any]:
+    def made(self, rows: Iterable[tuple]) -> "Made":
         """The CMPIInstances of `rows` kept by another call's form (:meth:`defer`), in
-        their order: what this form's items of the same reading are."""
+        their order: what this form's items of the same reading are (made as they are
+        iterated, or made and returned in one loop by :meth:`send`)."""
+        return Made(self, rows)
+
+    def each_made(self, rows: Iterable[tuple]) -> Iterator[Any]:
+        """The items of :meth:`made`, one by one."""
         for row in rows:
             if row[0] == "w":
                 _tag, plan, key, values = row
@@ -139,6 +145,35 @@ class CMPIForm:
                 yield self.item(keys, instance)
             else:
                 yield self.of_instance(row[1], row[2])
+
+    def send(self, items: Iterable[Any], rslt: Any) -> None:
+        """Return `items` (this form's items of an enumeration, None for a class read ahead
+        for, or :meth:`made`'s) to the server's CMPIResult `rslt`, each handed over to
+        the converter once returned (``Converter.handed_over``).  Rows kept for this
+        call and templates to copy (no PropertyList): made and returned in one loop
+        (``Copies.send``: the same calls as making each here and returning it)."""
+        conv = self.conv
+        copies = conv._copies if self.props is None else None  # pylint: disable=protected-access
+        if type(items) is Made and items.form is self and copies is not None:
+            copies.send(self.namespace, items.rows, rslt, self._made_new)
+            return
+        ret = swig_function(conv.cmpi, "CMPIResult", "return_instance")
+        over = conv.handed_over
+        for cinst in items:
+            if cinst is not None:
+                ret(rslt, cinst)
+                over(cinst)
+
+    def _made_new(self, row: tuple) -> Any:
+        """The item of a kept row that no template gives (``Copies.send``): a "w" row as
+        ``Converter.instance_of_values`` makes it (after the maker's template found none),
+        any other row as :meth:`each_made` makes it."""
+        if row[0] == "w":
+            _tag, plan, key, values = row
+            name = plan._value_key[1]  # type: ignore[index]  # pylint: disable=protected-access
+            return self.conv.instance_of_values(self.namespace, plan.spec, plan.wanted,
+                                                ((name, key),), values, self.props)
+        return next(self.each_made((row,)))
 
     def item(self, keys: tuple, instance: tuple[CMPIPlan, dict[str, Any]]) -> Any:
         """The CMPIInstance of a direct path's instance (``plan.keyed`` gave `keys`,
@@ -208,3 +243,17 @@ class CMPIForm:
             rows.append(("m", inst, origins))
             return None
         return self.conv.instance(inst, namespace=self.namespace, props=self.props)
+
+
+class Made:
+    """The items of rows kept for a later call (:meth:`CMPIForm.made`): made as they are
+    iterated, or sent to the server in one loop by the form (:meth:`CMPIForm.send`)."""
+
+    __slots__ = ("form", "rows")
+
+    def __init__(self, form: CMPIForm, rows: Iterable[tuple]):
+        self.form = form
+        self.rows = rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.form.each_made(self.rows)

@@ -8,6 +8,8 @@ NULL; used for instance models and for the direct enumeration path alike.
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any, Callable
 
 import pywbem
@@ -79,7 +81,7 @@ class InstancePlan:
         self.unset: tuple[tuple[str, Any], ...] = tuple(
             (lk, p.default) for lk, p in spec.props.items() if lk in wanted) if complete else ()
         self._rest: dict[tuple, tuple] = {}
-        self._updaters: dict[tuple[str, ...], Callable[..., int]] = {}
+        self._updaters: dict[tuple[str, ...], Callable[..., Callable[..., int]]] = {}
 
     def rest(self, values: dict[str, Any], skip: frozenset) -> tuple[tuple[str, Any], ...]:
         """(folded name, class default) of the unset wanted properties to set on an
@@ -95,19 +97,24 @@ class InstancePlan:
                 self._rest[key] = hit
         return hit
 
-    def updater(self, names: tuple[str, ...]) -> Callable[..., int]:
+    def updater(self, names: tuple[str, ...]) -> Callable[..., Callable[..., int]]:
         """The setter of the values that differ from a template's, compiled for the
-        instances whose assigned values are named `names` (folded, in this order):
-        ``update(cinst, values, was, conv, store) -> strings left behind`` (in a sfcb
-        instance's string buffer by the values replaced: :func:`_left_behind`).  `values`: {name:
+        instances whose assigned values are named `names` (folded, in this order), to be
+        bound to one converter: ``updater(names)(conv, set_property, store)`` is
+        ``update(cinst, values, was) -> strings left behind`` (in a sfcb instance's
+        string buffer by the values replaced: :func:`_left_behind`).  `conv`: the
+        Converter (its CMPIValue, stand-in string, strings); `set_property`:
+        ``set_property(cinst, name, value, type)``, the proxy's method unbound or the
+        compiled function behind it (:func:`.templates.swig_function`); `values`: {name:
         value} with exactly these names in this order; `was`: the template's values (a
-        list in the same order); `conv`: the Converter (its CMPIValue, strings).  What
-        ``Converter.set_pairs`` does for the pairs that differ (:func:`_same`) --
-        the same ``set_property`` calls with the same values, types and order -- in one
-        pass with each property's name, CMPI type and kind compiled in (issue 10 item
-        12: the two loops were a third of the CMPI side of an enumeration's
-        instances).  `store`: keep each value set in `was` (sfcb's template, changed
-        and returned again)."""
+        list in the same order).  What ``Converter.set_pairs`` does for the pairs that
+        differ (:func:`_same`) -- the same ``set_property`` calls with the same values,
+        types and order -- in one pass with each property's name, CMPI type and kind
+        compiled in (issue 10 item 12: the two loops were a third of the CMPI side of an
+        enumeration's instances); what is the same for every instance of a call (the
+        converter's CMPIValue and stand-in string) is looked up once, when bound (stop
+        28).  `store`: keep each value set in `was` (sfcb's template, changed and
+        returned again)."""
         fn = self._updaters.get(names)
         if fn is None:
             fn = _compile_updater(self, names)
@@ -202,47 +209,63 @@ def _left_behind(old: Any, new: Any) -> int:
     return 1 if old is not None and new is None else 0
 
 
-def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[..., int]:
-    """The code of :meth:`InstancePlan.updater` for `names` (see there)."""
+def _compile_updater(plan: InstancePlan, names: tuple[str, ...]
+                     ) -> Callable[..., Callable[..., int]]:
+    """The code of :meth:`InstancePlan.updater` for `names` (see there): ``bind(conv,
+    set_property, store)`` returning ``update(cinst, values, was)``, one Python frame
+    per instance (stop 28: the converter's CMPIValue and stand-in string were looked up,
+    and ``cinst.set_property`` bound, per instance)."""
     env: dict[str, Any] = {"_same": _same, "_string_array": _string_array, "_plan": plan,
                            "_text_value": text_value, "_set_text": set_text,
                            "_left_behind": _left_behind,
-                           "_EMPTY": frozenset(),
+                           "_EMPTY": frozenset(), "_is": operator.is_,
+                           "_is_str": functools.partial(operator.is_, str),
                            "cinst_class": plan.classname, "_CIMProperty": CIMProperty}
-    lines = ["def update(cinst, values, was, conv, store):"]
+    lines = ["def bind(conv, set_property, store):",
+             "    cval = conv._cval",
+             "    if cval is None:",
+             "        cval = conv._cval = conv.cmpi.CMPIValue()",
+             "    tv = point = tval = None"]
+    if any(plan.rows[lk][1] is str for lk in names):
+        # (made when first asked for, as set_text makes it: a template's values were
+        # set through it already)
+        lines += ["    tv = conv._text",
+                  "    if tv is None:",
+                  "        tv = _text_value(conv)",
+                  "    if tv:",
+                  "        point, tval = tv.point, tv.value"]
+    lines.append("    def update(cinst, values, was):")
     if not names:
-        lines.append("    return 0")
+        lines.append("        return 0")
     else:
         vs = [f"v{i}" for i in range(len(names))]
-        lines += [f"    {', '.join(vs)}, = values.values()",
-                  "    set_property = cinst.set_property",
-                  "    cval = conv._cval",
-                  "    if cval is None:",
-                  "        cval = conv._cval = conv.cmpi.CMPIValue()",
-                  "    n = 0"]
-        if any(plan.rows[lk][1] is str for lk in names):
-            lines += ["    tv = conv._text",
-                      "    if tv is None:",
-                      "        tv = _text_value(conv)",
-                      "    if tv:",
-                      "        point, tval = tv.point, tv.value"]
+        lines += [f"        {', '.join(vs)}, = values.values()",
+                  "        n = 0"]
+    body: list[str] = []
     for i, lk in enumerate(names):
         name, kind, ctype, null_ctype = plan.rows[lk]
         v = f"v{i}"
         env[f"N{i}"], env[f"C{i}"], env[f"Z{i}"], env[f"K{i}"] = name, ctype, null_ctype, kind
         env[f"L{i}"] = lk
         # unchanged: the same object, or (scalars) an equal one of the same type
-        lines.append(f"    w = was[{i}]")
-        if kind is None:
-            lines.append(f"    if not _same({v}, w):")
+        body.append(f"    w = was[{i}]")
+        if kind is None and lk in plan.str_arrays:
+            # _same, without its frames (the function's and its generator's, per array
+            # per instance): the element types compared by map() in C (equal lists are
+            # of one length)
+            body.append(f"    if {v} is not w and not (type({v}) is type(w) and {v} == w and "
+                        f"(type({v}) is not list or all(map(_is, map(type, {v}), "
+                        f"map(type, w))))):")
+        elif kind is None:
+            body.append(f"    if not _same({v}, w):")
         else:
-            lines.append(f"    if {v} is not w and not (type({v}) is type(w) and {v} == w):")
-        lines += [f"        if {v} is None:",
-                  f"            set_property(N{i}, None, Z{i})"]
+            body.append(f"    if {v} is not w and not (type({v}) is type(w) and {v} == w):")
+        body += [f"        if {v} is None:",
+                  f"            set_property(cinst, N{i}, None, Z{i})"]
         if kind is str:
             # the text through the converter's stand-in CMPIString (.chars: nothing made
             # per value), else (no stand-in, a text SWIG refuses) as chars.set_text does
-            lines += [f"        elif type({v}) is str:",
+            body += [f"        elif type({v}) is str:",
                       "            data = None",
                       "            if tv:",
                       "                try:",
@@ -250,43 +273,51 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]) -> Callable[...
                       "                except UnicodeEncodeError:",
                       "                    pass",
                       "            if data is not None:",
-                      f"                set_property(N{i}, tval, C{i})",
+                      f"                set_property(cinst, N{i}, tval, C{i})",
                       "            else:",
-                      f"                _set_text(conv, set_property, N{i}, {v}, C{i})"]
+                      f"                _set_text(conv, cinst.set_property, N{i}, {v}, C{i})"]
         elif kind is bool:
-            lines += [f"        elif type({v}) is bool:",
+            body += [f"        elif type({v}) is bool:",
                       f"            cval.boolean = 1 if {v} else 0",
-                      f"            set_property(N{i}, cval, C{i})"]
+                      f"            set_property(cinst, N{i}, cval, C{i})"]
         elif kind is not None:
-            lines += [f"        elif type({v}) is K{i}:",
+            body += [f"        elif type({v}) is K{i}:",
                       f"            cval.{plan.attrs[lk]} = int({v})",
-                      f"            set_property(N{i}, cval, C{i})"]
+                      f"            set_property(cinst, N{i}, cval, C{i})"]
         elif lk in plan.str_arrays:
             # a list of str for a string array: the calls Converter.value makes of it
             env[f"A{i}"], env[f"E{i}"] = plan.str_arrays[lk]
-            lines += [f"        elif type({v}) is list and all(type(x) is str for x in {v}):",
+            body += [f"        elif type({v}) is list and all(map(_is_str, map(type, {v}))):",
                       f"            cval.array = _string_array(conv, {v}, E{i})",
-                      f"            set_property(N{i}, cval, A{i})"]
+                      f"            set_property(cinst, N{i}, cval, A{i})"]
         # a provider's own CIMProperty: as set_pairs sets it; anything else (arrays,
         # reals, datetimes, references ...) through Converter.value, as set_pairs does
         env[f"P{i}"] = plan.props[lk]
-        lines += [f"        elif type({v}) is _CIMProperty:",
+        body += [f"        elif type({v}) is _CIMProperty:",
                   f"            conv.set_pairs(cinst, _plan, cinst_class, ((L{i}, {v}),), _EMPTY)",
                   "        else:",
-                  f"            conv._set_generic(set_property, cinst_class, P{i}, {v}, cval)",
+                  f"            conv._set_generic(cinst.set_property, cinst_class, P{i}, {v}, cval)",
                   "        if store:",
                   f"            was[{i}] = {v}"]
         # the strings the old value leaves in a sfcb instance's string buffer
         if kind is str:
-            lines += [f"        if {v} is None and w is not None:",
+            body += [f"        if {v} is None and w is not None:",
                       "            n += 1"]
         elif kind is None:
-            lines += [f"        n += _left_behind(w, {v})"]
+            # _left_behind(w, v), its common cases without a call: an old list's elements;
+            # a NULL or a CIMProperty either side through it
+            body += ["        if type(w) is list:",
+                     "            n += len(w)",
+                     f"        elif w is not None and ({v} is None or type({v}) is _CIMProperty "
+                     "or type(w) is _CIMProperty):",
+                     f"            n += _left_behind(w, {v})"]
+    lines += ["    " + line for line in body]
     if names:
-        lines.append("    return n")
+        lines.append("        return n")
+    lines.append("    return update")
     code = "\n".join(lines) + "\n"
     exec(compile(code, f"<updater {len(names)} values>", "exec"), env)  # noqa: S102
-    return env["update"]
+    return env["bind"]
 
 
 def embeds_instance(value: Any) -> bool:

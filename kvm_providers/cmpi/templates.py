@@ -41,9 +41,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
-__all__ = ["InstanceCopier", "instance_copier", "copies_on", "Copies", "server_name", "real_module"]
+__all__ = ["InstanceCopier", "instance_copier", "copies_on", "Copies", "server_name", "real_module",
+           "swig_function"]
 
 
 class _CMPIStatus(ctypes.Structure):
@@ -110,6 +111,34 @@ def real_module(cmpi: Any) -> bool:
     value = getattr(cmpi, "CMPIValue", None)
     return path.endswith(".so") and value is not None and \
         hasattr(value, "uint64") and hasattr(value, "inst")
+
+
+_SWIG_FUNCTIONS: dict[tuple[Any, str, str], Callable[..., Any]] = {}
+
+
+def swig_function(cmpi: Any, cls: str, method: str) -> Callable[..., Any]:
+    """``f(proxy, *args)``: what method `method` of the proxies of class `cls` of module
+    `cmpi` does.  cmpi-bindings 1.0.5's ``cmpi.py`` (SWIG 4.1, not ``-builtin``) wraps
+    each C function in a Python method that only passes its arguments on (``def
+    set_property(self, name, value, type): return _cmpi.CMPIInstance_set_property(self,
+    name, value, type)``): a Python frame per call, on every value set and instance
+    returned (issue 10 item 12, stop 28).  Where the method is such a wrapper (its code
+    names ``_cmpi`` and that function only) of cmpi-bindings' compiled module, that
+    function itself; else (the tests' fake, a ``-builtin`` module) the class's method,
+    unbound: the same call either way."""
+    key = (cmpi, cls, method)
+    fn = _SWIG_FUNCTIONS.get(key)
+    if fn is not None:
+        return fn
+    wrapper = getattr(getattr(cmpi, cls), method)   # (looked up again: tests patch it)
+    code = getattr(wrapper, "__code__", None)
+    target = f"{cls}_{method}"
+    if code is not None and code.co_names == ("_cmpi", target) and real_module(cmpi):
+        fn = getattr(cmpi._cmpi, target, None)          # pylint: disable=protected-access
+        if fn is not None:
+            _SWIG_FUNCTIONS[key] = fn
+            return fn
+    return wrapper
 
 
 #: The CIM servers (CMPIBroker.name()) whose copies may be changed and returned.  sfcb
@@ -230,20 +259,18 @@ class Copies:
         its class and assigned names, with the values that differ from the
         template's set; None where there is none (a key not among the values, or
         NULL: the instance is then made new, and its keys set on its path)."""
-        names = tuple(values)
-        ident = (namespace, plan, names)
+        ident = (namespace, plan, tuple(values))
         tpl: Any = self._templates.get(ident, _NONE)
         if tpl is _NONE:
-            tpl = self._templates[ident] = self._template(namespace, spec, plan, values) \
-                if len(self._templates) < self.MAX_TEMPLATES else None
+            tpl = self._first(ident, spec, values)
         if tpl is None:
             return None
         for lk in plan.keys:
             if values[lk] is None:
                 return None
         # tpl: [template, its values (a list in the order of `names`), times reused, the
-        # setter of the differing values compiled for `names` (plan.updater), strings
-        # left behind in it]
+        # setter of the differing values compiled for `names` and bound to the converter
+        # (plan.updater), strings left behind in it]
         if self._reuses:
             # The template itself, with the values that differ from those it was last
             # returned with (the server copied it then); a new one once `reuses` strings
@@ -251,7 +278,7 @@ class Copies:
             # values it sets in tpl[1]: what the template holds.
             cinst = tpl[0]
             try:
-                tpl[4] += tpl[3](cinst, values, tpl[1], self.conv, True)
+                tpl[4] += tpl[3](cinst, values, tpl[1])
             except BaseException:
                 del self._templates[ident]      # half changed: not a template any more
                 raise
@@ -267,8 +294,85 @@ class Copies:
         self._copies[id(cinst)] = cinst
         # A NULL is set where the template holds a value (nothing is NULL in the copy
         # as it would be in a new instance).
-        tpl[3](cinst, values, tpl[1], self.conv, False)
+        tpl[3](cinst, values, tpl[1])
         return cinst
+
+    def send(self, namespace: str, rows: Iterable[tuple], rslt: Any,
+             other: Callable[[tuple], Any]) -> None:
+        """Return the instances of `rows` to the server's CMPIResult `rslt`, in their order,
+        each handed over (:meth:`handed_over`) once returned.  `rows`: what a form kept
+        for a later call (:meth:`.direct.CMPIForm.defer`); a row ``("w", CMPIPlan, key,
+        values)`` is made as :meth:`instance` makes it (``Converter.instance_of_values``
+        with no PropertyList), any other row -- and a "w" row of which :meth:`instance`
+        would make nothing -- by ``other(row)`` (None: nothing to return).
+
+        The same CMPI calls in the same order as :meth:`instance` per row, the adapter
+        returning it and :meth:`handed_over` (``tests/cmpi/test_cmpi_fused.py``), in
+        one loop: only the compiled updater is a Python frame per instance (issue 10
+        item 12, stop 28: ``CMPIForm.made``, its maker, :meth:`instance`, the adapter's
+        loop and ``handed_over`` were five frames and their look-ups per instance,
+        two fifths of the later calls' Python).  A change here is a change there."""
+        conv = self.conv
+        ret = swig_function(conv.cmpi, "CMPIResult", "return_instance")
+        templates, reuses, copies, copier = self._templates, self._reuses, self._copies, \
+            self.copier
+        if not reuses and self._box is None:
+            self._box = conv.cmpi.CMPIValue()
+        box = self._box
+        plans: dict[int, Any] = {}      # {id(CMPIPlan): InstancePlan}
+        handed = 0
+        try:
+            for row in rows:
+                if row[0] == "w":
+                    values = row[3]
+                    plan = plans.get(id(row[1]))
+                    if plan is None:
+                        cplan = row[1]
+                        # pylint: disable-next=protected-access
+                        plan = plans[id(cplan)] = conv._plan(cplan.spec, cplan.wanted, True)
+                    ident = (namespace, plan, tuple(values))
+                    tpl = templates.get(ident, _NONE)
+                    if tpl is _NONE:
+                        tpl = self._first(ident, row[1].spec, values)
+                    if tpl is not None:
+                        for lk in plan.keys:
+                            if values[lk] is None:
+                                break
+                        else:
+                            if reuses:          # (instance()'s reuse branch)
+                                cinst = tpl[0]
+                                try:
+                                    tpl[4] += tpl[3](cinst, values, tpl[1])
+                                except BaseException:
+                                    del templates[ident]
+                                    raise
+                                tpl[2] += 1
+                                if tpl[4] >= reuses or tpl[2] >= MAX_USES:
+                                    del templates[ident]
+                                ret(rslt, cinst)
+                                handed += 1     # a template: kept by the converter already
+                                continue
+                            cinst = copier.clone(tpl[0], box)       # (its copy branch)
+                            if cinst is not None:
+                                copies[id(cinst)] = cinst
+                                tpl[3](cinst, values, tpl[1])
+                                ret(rslt, cinst)
+                                del copies[id(cinst)]
+                                copier.release(cinst)
+                                handed += 1
+                                continue
+                cinst = other(row)
+                if cinst is not None:
+                    ret(rslt, cinst)
+                    conv.handed_over(cinst)
+        finally:
+            conv._handed += handed      # pylint: disable=protected-access  (handed_over's count)
+
+    def _first(self, ident: tuple, spec: Any, values: dict[str, Any]) -> Optional[list]:
+        """The template of `ident` (namespace, plan, names), made now (None: none)."""
+        tpl = self._templates[ident] = self._template(ident[0], spec, ident[1], values) \
+            if len(self._templates) < self.MAX_TEMPLATES else None
+        return tpl
 
     def _template(self, namespace: str, spec: Any, plan: Any,
                   values: dict[str, Any]) -> Optional[list]:
@@ -283,7 +387,10 @@ class Copies:
         cinst, unset = conv._new_instance(cop, namespace, spec.name, False, None)
         conv._set_values(cinst, spec, plan.wanted, True, spec.name, values, unset)
         self._made.add(id(cinst))
-        return [conv.keep(cinst), list(values.values()), 0, plan.updater(tuple(values)), 0]
+        update = plan.updater(tuple(values))(conv, swig_function(conv.cmpi, "CMPIInstance",
+                                                                  "set_property"),
+                                             bool(self._reuses))
+        return [conv.keep(cinst), list(values.values()), 0, update, 0]
 
     def handed_over(self, cinst: Any) -> bool:
         """Release `cinst` if it is a copy (the server has taken it); whether it was a copy

@@ -259,6 +259,13 @@ def test_a_long_request_keeps_its_scope(fake, node, clock, counts, monkeypatch):
             return made(*args)
         return make
     monkeypatch.setattr(direct.CMPIForm, "_maker", slow_maker)
+    real_send = templates.Copies.send
+
+    def slow_send(copies, namespace, rows, *args):  # (rows made and returned in one loop)
+        rows = list(rows)
+        clock.now += 0.1 * len(rows)
+        return real_send(copies, namespace, rows, *args)
+    monkeypatch.setattr(templates.Copies, "send", slow_send)
     broker, ctx, prox = _server("RequestHandler", RASD_CLASSES)
     _part(broker, ctx, prox, RASD_CLASSES[0])        # reads 6 domains: 1.8 s and more
     for cn in RASD_CLASSES[1:4]:            # 6 or more instances each: 0.6 s and more
