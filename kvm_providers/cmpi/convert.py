@@ -41,7 +41,7 @@ from .plan import INT_CLASSES, InstancePlan, as_bool as _as_bool, set_array
 from .plan import embeds_instance as _embeds_instance, holds_instance as _holds_instance
 from . import chars, templates
 from .chars import set_text
-from .paths import NOT_STRING, path_namespace, string_key
+from .paths import NOT_STRING, add_keys, path_namespace, string_key
 from .templates import Copies
 
 __all__ = ["Converter", "CIM_TO_CMPI_NAMES", "cim_error_from_cmpi", "plist_bytes"]
@@ -489,22 +489,8 @@ class Converter:
             self._add_keys(cop, path.classname, path.keybindings.items())
         return cop
 
-    def _add_keys(self, cop, classname: str, keys: Iterable[tuple[str, Any]]) -> None:
-        """Add the key bindings `keys` ((name, value) pairs) of a path of `classname`."""
-        for name, kval in keys:
-            if kval is None:
-                raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                                      f"NULL value for key {classname}.{name}")
-            if type(kval) is str:  # noqa: E721 (most keys: InstanceID, Name, CreationClassName)
-                # Through the stand-in CMPIString, as a scalar property (.chars): add_key
-                # reads value->string->hdl and copies the characters as set_property does
-                # (sfcb's __oft_addKey -> ClObjectPathAddKey; Pegasus' refAddKey ->
-                # value2SCMOValue -> setKeyBinding): no CMPIString per key (the device
-                # paths of an AssociatorNames made one per DeviceID).
-                set_text(self, cop.add_key, str(name), kval, self._string_ctype)
-                continue
-            cval, ctype = self.value(kval, self.infer_type(kval), False)
-            cop.add_key(str(name), cval, ctype)
+    #: Add the key bindings of a path (.paths).
+    _add_keys = add_keys
 
     def _instance_path(self, namespace: Optional[str], classname: str, host: Optional[str],
                        keys: Any):

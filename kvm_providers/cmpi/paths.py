@@ -1,15 +1,21 @@
-"""Reading CMPIObjectPaths (the object path of every call; reference values and keys).
+"""CMPIObjectPaths read and written (the object path of every call, the paths a call
+returns, reference values).
 
 Split from :mod:`.convert` (its size): what a path's namespace is, read without
-crashing the provider process, and its string keys read without the generic
-conversion of :meth:`.convert.Converter.from_data`.
+crashing the provider process; its string keys read without the generic
+conversion of :meth:`.convert.Converter.from_data`; the keys of a path handed to
+the server set through the converter's stand-in CMPIString (:mod:`.chars`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
-__all__ = ["path_namespace", "string_key", "NOT_STRING"]
+import pywbem
+
+from .chars import set_text, text_value
+
+__all__ = ["path_namespace", "string_key", "NOT_STRING", "add_keys"]
 
 
 def path_namespace(cop: Any, classname: Optional[str] = None) -> Optional[str]:
@@ -50,3 +56,39 @@ def string_key(data: Any, string_ctype: int, null_states: int) -> Any:
         return NOT_STRING
     s = data.value.string
     return "" if s is None else (s.__str__() or "")
+
+
+def add_keys(conv: Any, cop: Any, classname: str, keys: Iterable[tuple[str, Any]]) -> None:
+    """Add the key bindings `keys` ((name, value) pairs) of a path of `classname` to `cop`
+    (``Converter._add_keys`` of converter `conv`).
+
+    A string key goes through the converter's stand-in CMPIString, as a scalar string
+    property does (:mod:`.chars`): ``add_key`` reads ``value->string->hdl`` and copies
+    the characters as ``set_property`` does (sfcb's ``__oft_addKey`` ->
+    ``ClObjectPathAddKey``; Pegasus' ``refAddKey`` -> ``value2SCMOValue`` ->
+    ``setKeyBinding``): no CMPIString per key (the device paths of an AssociatorNames
+    made one per DeviceID, an EnumerateInstanceNames one per Name).  Other keys, and a
+    text the stand-in cannot take, as before (:meth:`.convert.Converter.value`,
+    :func:`.chars.set_text`)."""
+    add_key = cop.add_key
+    tv = conv._text                         # pylint: disable=protected-access
+    if tv is None:
+        tv = text_value(conv)
+    for name, kval in keys:
+        if kval is None:
+            raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
+                                  f"NULL value for key {classname}.{name}")
+        if type(kval) is str:  # noqa: E721 (most keys: InstanceID, Name, CreationClassName)
+            held = None
+            if tv:
+                try:
+                    held = tv.point(kval)   # kept until add_key has copied the text
+                except UnicodeEncodeError:
+                    pass
+            if held is not None:
+                add_key(str(name), tv.value, conv._string_ctype)  # pylint: disable=W0212
+            else:
+                set_text(conv, add_key, str(name), kval, conv._string_ctype)  # pylint: disable=W0212
+            continue
+        cval, ctype = conv.value(kval, conv.infer_type(kval), False)
+        add_key(str(name), cval, ctype)
