@@ -74,6 +74,8 @@ def add_keys(conv: Any, cop: Any, classname: str, keys: Iterable[tuple[str, Any]
     tv = conv._text                         # pylint: disable=protected-access
     if tv is None:
         tv = text_value(conv)
+    value = tv.value if tv else None
+    string_ctype = conv._string_ctype       # pylint: disable=protected-access
     for name, kval in keys:
         if kval is None:
             raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
@@ -86,9 +88,9 @@ def add_keys(conv: Any, cop: Any, classname: str, keys: Iterable[tuple[str, Any]
                 except UnicodeEncodeError:
                     pass
             if held is not None:
-                add_key(str(name), tv.value, conv._string_ctype)  # pylint: disable=W0212
+                add_key(str(name), value, string_ctype)
             else:
-                set_text(conv, add_key, str(name), kval, conv._string_ctype)  # pylint: disable=W0212
+                set_text(conv, add_key, str(name), kval, string_ctype)
             continue
         cval, ctype = conv.value(kval, conv.infer_type(kval), False)
         add_key(str(name), cval, ctype)
