@@ -39,6 +39,10 @@ shared scope only if
   makes the same call twice for one request, so a repeated call is a new
   request; a GetInstance is never split, it never joins as a part --, or it
   is the up-call a call of the scope is waiting for (:func:`released`).
+  A GetInstance that is no such up-call ends the shared scope and runs in a
+  request scope of its own that no call joins (its own up-calls, which a
+  provider of this process serves directly, :meth:`.env.CMPICIMOMHandle.GetInstance`,
+  included): no shared scope's bookkeeping for the commonest small request.
 
 A client request that repeats a request (the usual poll), or makes another
 operation, or comes on another sfcb connection thus never reads from a scope
