@@ -39,8 +39,9 @@ from ..provider.model import InstanceModel
 from ..schema import ClassSpec, PropSpec
 from .plan import INT_CLASSES, InstancePlan, as_bool as _as_bool, set_array
 from .plan import embeds_instance as _embeds_instance, holds_instance as _holds_instance
-from . import templates
+from . import chars, templates
 from .chars import set_text
+from .paths import NOT_STRING, add_keys, path_namespace, string_key
 from .templates import Copies
 
 __all__ = ["Converter", "CIM_TO_CMPI_NAMES", "cim_error_from_cmpi", "plist_bytes"]
@@ -116,6 +117,14 @@ def _type_tables(c) -> tuple:
 #: {SWIG module: its type tables}; read-only once made (shared by every converter).
 _TABLES: dict[Any, tuple] = {}
 
+#: {(SWIG module, its CMPIValue, the stand-in's maker chars.text_value_of): the stand-in
+#: CMPIStrings (.chars.TextValue) of released converters}: a converter takes one, gives it
+#: back on release.  Made per converter, one was a real CMPIString (the probe of the server's
+#: string table), a SWIG CMPIValue and a ctypes cell: a twentieth of a GetInstance's
+#: Python in Pegasus' agent, which makes a converter per CMPI call.  A converter uses
+#: its own alone (list.pop and append: one converter per stand-in, threads or not).
+_TEXTS: dict[tuple, list] = {}
+
 
 class Converter:
     """Converts values for one call (or one up-call); owns the CMPI objects it makes.
@@ -136,9 +145,17 @@ class Converter:
         # set everything (instances that go to the server's repository).
         self._fresh = fresh
         self._cval: Any = None
-        self._kval: Any = None
         self._eval: Any = None
-        self._text: Any = None      # .chars.TextValue, False: none (see text_value)
+        key = (cmpi, cmpi.CMPIValue, chars.text_value_of)
+        texts = _TEXTS.get(key)
+        if texts is None:
+            texts = _TEXTS[key] = []
+        self._texts = texts
+        try:
+            # .chars.TextValue (None: made when first needed, False: none; text_value)
+            self._text: Any = texts.pop()
+        except IndexError:
+            self._text = None
         # {text: CMPIString} of the scalar strings set so far (see string()).
         self._strings: dict[str, Any] = {}
         self.arena: list[Any] = []
@@ -205,9 +222,10 @@ class Converter:
             copies.release()
         self._inst_paths.clear()
         self._cval = None
-        self._kval = None
         self._eval = None
-        self._text = None
+        text, self._text = self._text, None
+        if text:
+            self._texts.append(text)
         self._strings.clear()
         self.arena.clear()
 
@@ -308,9 +326,11 @@ class Converter:
         ns = (cop.namespace() if self.ns_always else self.path_namespace(cop, classname)) \
             or namespace or None
         keys = {}
+        get_key_at, string_ctype, null_states = cop.get_key_at, self._string_ctype, \
+            self._null_states
         for i in range(cop.key_count()):
             try:
-                data, name = cop.get_key_at(i)
+                data, name = get_key_at(i)
             except Exception as exc:  # pylint: disable=broad-except
                 # Pegasus keeps a path as an instance of its class: key_count()
                 # counts every key the class declares, and a key the client gave
@@ -319,36 +339,16 @@ class Converter:
                 if _cmpi_rc(exc) == _RC_ERR_NO_SUCH_PROPERTY:
                     continue
                 raise
-            value, _t, _a = self.from_data(data, ns)
+            value = string_key(data, string_ctype, null_states)
+            if value is NOT_STRING:
+                value, _t, _a = self.from_data(data, ns)
             keys[name] = value
         if type(classname) is str:  # noqa: E721  (pywbem's checks per key binding saved)
             return new_path(classname, keys, ns)
         return CIMInstanceName(classname, keybindings=keys, namespace=ns)
 
-    @staticmethod
-    def path_namespace(cop, classname: Optional[str] = None) -> Optional[str]:
-        """The namespace of a CMPIObjectPath, or None; never ``namespace()`` on a NULL one.
-
-        cmpi-bindings' ``CMPIObjectPath.namespace()`` does ``strdup`` on the
-        namespace without a NULL check, and sfcb leaves it NULL in the paths
-        of reference keys a client sent without namespace: the provider
-        process would crash.  The path's string form tells first: sfcb writes
-        ``ns:Class.keys`` or, without a namespace, ``Class.keys``; Pegasus
-        never has a NULL namespace (``namespace()`` gives "").
-        """
-        if classname is None:
-            classname = cop.classname()
-        try:
-            text = cop.__str__()
-        except Exception:  # pylint: disable=broad-except
-            return None
-        if not text:
-            return None
-        head = text[:len(classname) + 1].casefold()
-        cn = classname.casefold()
-        if head == cn or head == cn + ".":
-            return None               # no namespace written before the class name
-        return cop.namespace() or None
+    #: The namespace of a CMPIObjectPath, or None (.paths).
+    path_namespace = staticmethod(path_namespace)
 
     def to_instance(self, cinst, path: Optional[CIMInstanceName] = None,
                     embedded: bool = False) -> CIMInstance:
@@ -489,24 +489,8 @@ class Converter:
             self._add_keys(cop, path.classname, path.keybindings.items())
         return cop
 
-    def _add_keys(self, cop, classname: str, keys: Iterable[tuple[str, Any]]) -> None:
-        """Add the key bindings `keys` ((name, value) pairs) of a path of `classname`."""
-        for name, kval in keys:
-            if kval is None:
-                raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
-                                      f"NULL value for key {classname}.{name}")
-            if type(kval) is str:  # noqa: E721 (most keys: InstanceID, Name, CreationClassName)
-                # What value() does for a string, with one CMPIValue for the keys of
-                # every path of this converter: add_key copies the value (sfcb's
-                # ClObjectPathAddKey, Pegasus' setKeyBinding), as set_property does.
-                kv = self._kval
-                if kv is None:
-                    kv = self._kval = self.cmpi.CMPIValue()
-                kv.string = self.string(kval)
-                cop.add_key(str(name), kv, self._string_ctype)
-                continue
-            cval, ctype = self.value(kval, self.infer_type(kval), False)
-            cop.add_key(str(name), cval, ctype)
+    #: Add the key bindings of a path (.paths).
+    _add_keys = add_keys
 
     def _instance_path(self, namespace: Optional[str], classname: str, host: Optional[str],
                        keys: Any):

@@ -39,6 +39,10 @@ shared scope only if
   makes the same call twice for one request, so a repeated call is a new
   request; a GetInstance is never split, it never joins as a part --, or it
   is the up-call a call of the scope is waiting for (:func:`released`).
+  A GetInstance that is no such up-call ends the shared scope and runs in a
+  request scope of its own that no call joins (its own up-calls, which a
+  provider of this process serves directly, :meth:`.env.CMPICIMOMHandle.GetInstance`,
+  included): no shared scope's bookkeeping for the commonest small request.
 
 A client request that repeats a request (the usual poll), or makes another
 operation, or comes on another sfcb connection thus never reads from a scope
@@ -142,6 +146,10 @@ LOCK_WAIT = 10.0
 
 # The shared scope whose lock this thread holds (None: none).
 _held = threading.local()
+
+#: What ReadShare._join gives a call that shares with no other (a GetInstance that is not an
+#: awaited up-call): it runs in a request scope of its own, as in a _Shared no call joins.
+_OWN = object()
 
 
 def _max_age_from_env() -> float:
@@ -355,9 +363,23 @@ class ReadShare:
         return call.part is not None and call.op == cur.op and call.request == cur.request \
             and call.part not in cur.parts
 
-    def _join(self, call: Call) -> Optional[_Shared]:
+    def _join(self, call: Call) -> Any:
         if self.max_age <= 0:
             return None
+        if call.part is None:
+            # A call a server never splits (GetInstance) joins only as the up-call a call
+            # of the current scope waits for; else it ends that scope, as a scope of its
+            # own replaced it, and runs in a scope no other call can join (_OWN).
+            with self._lock:
+                old = self._current
+                if old is None or not old.waiting.get(call.op):
+                    self._current = None
+                    own = True
+                else:
+                    own = False
+            if own:
+                del old                 # (what it kept freed outside the lock)
+                return _OWN
         self.watch()
         now = self.clock()
         with self._lock:
@@ -452,8 +474,9 @@ class ReadShare:
         its request (see the module doc), else a new shared one."""
         call = call or Call("read")
         cur = self._join(call)
-        if cur is None:
-            with request_scope() as scope:
+        if cur is None or cur is _OWN:
+            # (_OWN: what a scope of its own that no call joins is; no lock, no count)
+            with request_scope(None if cur is None else {IN_PARTS: True}) as scope:
                 yield scope
             return
         outer = getattr(_held, "scope", None)

@@ -976,6 +976,8 @@ class TextValue:
         stand_in = CMPIString(text)
         self.value.string = stand_in
         self.points += 1
+        if not any(tv is self for tv in TEXT_VALUES):
+            TEXT_VALUES.append(self)    # (converters reuse them: listed again after a clear)
         return stand_in
 
 

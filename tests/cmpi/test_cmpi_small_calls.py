@@ -8,6 +8,8 @@ paths' string forms and pywbem's checks of a path read; and the answers against 
 the code before (the same properties, types, NULLs, paths and keys, in both servers' fakes).
 """
 
+import sys
+
 import pytest
 from pywbem import CIMInstanceName
 
@@ -233,3 +235,131 @@ def test_paths_read_without_pywbems_checks(fake, monkeypatch):
     v.uint16 = 7
     cop.add_key("N", v, F.CMPI_uint16)
     assert conv.to_path(cop) == CIMInstanceName("C", {"N": Uint16(7)}, namespace=NS)
+
+
+# -- stop 28: the paths handed over, the stand-ins, the scope of a call that never shares -------
+
+
+def _count_new_strings(monkeypatch):
+    made = []
+    real = F.CMPIBroker.new_string
+
+    def new_string(self, text):
+        # the adapter's (not the client's paths of the tests)
+        if sys._getframe(1).f_globals["__name__"].startswith("kvm_providers."):
+            made.append(text)
+        return real(self, text)
+    monkeypatch.setattr(F.CMPIBroker, "new_string", new_string)
+    return made
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_paths_handed_over_make_no_cmpi_string(servers, monkeypatch, server):
+    """The string keys of the paths a call returns (AssociatorNames' device paths,
+    EnumerateInstanceNames' system paths) go through the converter's stand-in CMPIString,
+    whose characters add_key copies as set_property does: no CMPIString per key (before: one
+    per distinct key value of the call, 19 for the 11 devices of a guest).  The paths are
+    those made through CMPIStrings (no stand-in)."""
+    broker, ctx, mis = servers[server]
+    made = _count_new_strings(monkeypatch)
+    F.TEXT_VALUES.clear()
+    names = _associator_names(broker, ctx, mis["system_device"])
+    systems = _enum_names(broker, ctx, mis["computer_system"])
+    assert len(names) >= 5 and len(systems) == GUESTS
+    assert made == []
+    keys = sum(len(p[3]) for p in names + systems)
+    assert sum(tv.points for tv in F.TEXT_VALUES) >= keys
+    from kvm_providers.cmpi import chars
+    monkeypatch.setattr(chars, "text_value_of", lambda conv: None)
+    assert (_associator_names(broker, ctx, mis["system_device"]),
+            _enum_names(broker, ctx, mis["computer_system"])) == (names, systems)
+    assert len(made) >= len(names)       # (one per distinct key value, as before)
+
+
+def test_a_key_text_the_stand_in_refuses_goes_through_a_cmpi_string(fake, monkeypatch):
+    """A key of a lone surrogate (UTF-8 fails): through a CMPIString as before, whatever SWIG
+    makes of it; the other keys of the path through the stand-in."""
+    broker = F.CMPIBroker(name="Pegasus")
+    conv = convert.Converter(F, broker)
+    made = _count_new_strings(monkeypatch)
+    cop = conv.object_path(CIMInstanceName("C", {"A": "ok", "B": "bad\udc80"}, namespace=NS))
+    assert made == ["bad\udc80"]
+    assert _path(cop)[3] == [("A", (F.CMPI_string, F.CMPI_keyValue, "'ok'")),
+                             ("B", (F.CMPI_string, F.CMPI_keyValue, repr("bad\udc80")))]
+    conv.release()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_converters_reuse_their_stand_ins(servers, monkeypatch, server):
+    """A released converter gives its stand-in CMPIString back for the next one (in a server
+    each was a CMPIString of the server's made to find its string table, a SWIG CMPIValue and
+    a ctypes cell, per CMPI call): calls one after the other use one (before: one per call)."""
+    broker, ctx, mis = servers[server]
+    _get_instance(broker, ctx, mis["computer_system"])
+    made = []
+    real = F.TextValue.__init__
+
+    def init(self, conv=None):
+        made.append(1)
+        real(self, conv)
+    monkeypatch.setattr(F.TextValue, "__init__", init)
+    got = [_get_instance(broker, ctx, mis["computer_system"], f"guest000{i % GUESTS}")
+           for i in range(6)]
+    _associator_names(broker, ctx, mis["system_device"])
+    _enum_names(broker, ctx, mis["computer_system"])
+    assert made == []
+    assert got[0] == got[3] != got[1]
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_get_instance_shares_no_scope(servers, monkeypatch, server):
+    """A client's GetInstance, which a server never splits, runs in a request scope of its
+    own without a shared scope's bookkeeping (lock, parts, clocks); it ends the current
+    shared scope as before (an AssociatorNames after it shares nothing with one before it),
+    and the same instances come out."""
+    broker, ctx, mis = servers[server]
+    first = _get_instance(broker, ctx, mis["computer_system"])
+    shared = []
+    real = sharing._Shared.__init__
+
+    def init(self, *args, **kwargs):
+        shared.append(args[1].op)
+        real(self, *args, **kwargs)
+    monkeypatch.setattr(sharing._Shared, "__init__", init)
+    assert [_get_instance(broker, ctx, mis["computer_system"]) for _ in range(3)] == [first] * 3
+    assert shared == []
+    _associator_names(broker, ctx, mis["system_device"])
+    assert adapter.share._current is not None
+    _get_instance(broker, ctx, mis["computer_system"])
+    assert adapter.share._current is None
+    _associator_names(broker, ctx, mis["system_device"])
+    assert shared == ["AssociatorNames", "AssociatorNames"]
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_string_keys_read_without_the_generic_conversion(servers, monkeypatch, server):
+    """The string keys of a call's object path are read with the SWIG calls from_data makes
+    for them, without its dispatch (a GetInstance's two keys: no from_data); a key of
+    another type (a number, a reference) through from_data as before, the same values."""
+    broker, ctx, mis = servers[server]
+    calls = []
+    real = convert.Converter.from_data
+
+    def from_data(self, data, namespace=None):
+        calls.append(data.type)
+        return real(self, data, namespace)
+    monkeypatch.setattr(convert.Converter, "from_data", from_data)
+    _get_instance(broker, ctx, mis["computer_system"])
+    assert F.CMPI_string not in calls
+    conv = convert.Converter(F, broker)
+    cop = broker.new_object_path(NS, "C")
+    v = F.CMPIValue()
+    v.uint16 = 7
+    cop.add_key("N", v, F.CMPI_uint16)
+    cop.add_key("S", _str(broker, "x"), F.CMPI_string)
+    cop.add_key("E", _str(broker, ""), F.CMPI_string)
+    calls.clear()
+    from pywbem import Uint16
+    assert conv.to_path(cop) == CIMInstanceName("C", {"N": Uint16(7), "S": "x", "E": ""},
+                                                namespace=NS)
+    assert calls == [F.CMPI_uint16]
