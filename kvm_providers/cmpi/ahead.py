@@ -101,6 +101,7 @@ def _read_ahead(mi: Any, env: Any, paths: list[CIMInstanceName],
                 ahead: list[CIMInstanceName], props: Optional[list[str]], form: CMPIForm,
                 scope: dict) -> Iterator[Any]:
     kept = form.defer(p.classname for p in ahead)
+    heap.hold_collector()       # (the rows live until the request is over: .heap)
     with one_pass(scope):
         yield from mi.proxy.MI_enumInstancesXml(env, paths + ahead, props, form)
     # Only a whole pass: a part to come must not answer from half of one.

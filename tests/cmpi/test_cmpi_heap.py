@@ -419,3 +419,34 @@ class _Gate:
     def __del__(self):
         self.entered.set()
         self.event.wait(10)
+
+
+@pytest.mark.parametrize("server", ["RequestHandler", "Pegasus"])
+def test_no_collection_while_a_request_keeps_its_rows(fake, node, clock, ledger, afterwards,
+                                                      monkeypatch, server):
+    """From the call that reads ahead to the end of the request the cyclic collector is off
+    (its young collections would scan the rows kept for the later parts, 3 a request at
+    1000 guests, for no garbage); the worker turns it on again after the request."""
+    monkeypatch.delenv("KVM_PROVIDERS_CMPI_GC", raising=False)
+    monkeypatch.setattr(heap, "_gc_off", [None], raising=False)
+    on: list = []
+    inner = heap.trim
+
+    def trim(*args):
+        on.append(gc.isenabled())
+        return inner(*args)
+    monkeypatch.setattr(heap, "trim", trim)
+    enumerate_all, _ = _every_rasd(server)
+    enumerate_all()                   # the parts of the request learnt
+    gc.enable()
+    try:
+        for _ in range(3):
+            clock.now += 10
+            _calls_end(ledger)
+            del on[:]
+            enumerate_all()
+            assert len(on) > 6 and not any(on[1:]), on
+            _calls_end(ledger)
+            assert gc.isenabled()
+    finally:
+        gc.enable()
