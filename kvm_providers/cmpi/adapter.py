@@ -400,8 +400,8 @@ class CMPIProxyProvider:
         finally:
             over = share.request_over() is not False
             conv.release()      # a call that failed before its scope (else: nothing left)
-            if self._trim:
-                heap.trim(0, over)
+            # (always: what the calls kept for after their request is freed then, .heap)
+            heap.trim(0, over, self._trim)
             if _CALL_TRACE:
                 _trace_call(start, self.miname, what, op)
 
@@ -739,5 +739,6 @@ class CMPIProxyProvider:
                     del _proxies[self.miname]
             if last:
                 self.proxy.MI_shutdown(env)
+                heap.flush(5.0)     # nothing of the heap's worker left running (.heap)
             return None
         return self._run("Cleanup", ctx, run)

@@ -49,10 +49,28 @@ the request's shared scope last, with none of the parts the last such request go
 to come (:meth:`.sharing.ReadShare.request_over`), trims if they made :data:`TRIM_MIN`
 or more together.  A call that is a request of its own (sharing off, a GetInstance)
 trims as before, if it made that many.  ``KVM_PROVIDERS_CMPI_TRIM=0`` turns it off.
+
+What a request frees but its answer does not need is freed after its last call has
+returned (stop 28): the rows a later part made its instances from (:func:`later`;
+the ``made`` generator freeing its 1000 rows at the end of each later call was 14% of
+those calls in sfcb at 1000 guests) are kept until the request is over, then freed,
+and the heap trimmed, by one worker thread (:class:`Worker`) while the server writes
+the answer -- cmpi-bindings lets the GIL go when a call returns, and sfcb builds the
+XML in its other processes, Pegasus in cimserver.  A request not over (an expected part
+that never comes) hands its rows on to the next request's end, as its trim.  The
+worker's queue is bounded (a full one: freed and trimmed in the call, as before);
+the last terminating cleanup waits for it (:func:`flush`).  The cyclic collector is off
+from the call that reads ahead until the request is over (:func:`hold_collector`): its
+young collections scanned the rows kept for the later parts, alive until then (3 a
+request at 1000 guests, a tenth of the provider's time in sfcb), and found some 60
+objects of garbage a request; the worker turns it on again after freeing the rows.
+``KVM_PROVIDERS_CMPI_LATER=0`` frees and trims in the calls and leaves the collector on.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import ctypes
 import gc
 import os
@@ -61,7 +79,8 @@ from typing import Any, Callable, Optional
 
 from .templates import server_name
 
-__all__ = ["settle", "THRESHOLD", "enabled", "trims", "count", "trim", "TRIM_MIN", "TRIM_SERVERS"]
+__all__ = ["settle", "THRESHOLD", "enabled", "trims", "count", "trim", "TRIM_MIN", "TRIM_SERVERS",
+           "later", "later_enabled", "hold_collector", "flush", "Worker", "LATER_MAX"]
 
 #: What the embedded server sets (cimom/server.py, _preload): fewer young collections,
 #: each still cheap.
@@ -138,13 +157,15 @@ def count(made: int) -> None:
         _pending += made
 
 
-def trim(made: int = 0, over: bool = True) -> bool:
+def trim(made: int = 0, over: bool = True, trim_heap: bool = True) -> bool:
     """At the end of a call (`made`: CMPI objects it made not yet :func:`count`-ed): if it
     ended its client request (`over`: the last running call of its shared scope with no
     expected part still to come, :meth:`.sharing.ReadShare.request_over`; or a call of its
     own), give the C heap's free memory back to the system (every arena,
-    ``malloc_trim(0)``) if the calls since the last trim made :data:`TRIM_MIN` or more.
-    Whether it trimmed.
+    ``malloc_trim(0)``) if the calls since the last trim made :data:`TRIM_MIN` or more
+    (`trim_heap` False: the server's provider process is not trimmed, :func:`trims`), after the
+    garbage kept for then (:func:`later`) is freed -- both by the worker after the call
+    returned.  Whether it trimmed (or handed the trim to the worker).
 
     Once at the end of the request, not after each large call: OpenPegasus' subclass calls
     run at once, and a call trimming while the others still held their memory left the
@@ -153,17 +174,188 @@ def trim(made: int = 0, over: bool = True) -> bool:
     an every-RASD request's 7 large calls cost some 6% of it at 1000 guests (the pages
     given back fault in again in the next call).  A request whose expected part never
     comes is not over: the next request's end trims for it."""
-    global malloc_trim, _pending  # pylint: disable=global-statement
+    global _pending  # pylint: disable=global-statement
     with _lock:
         _pending += made
         if not over:
             return False
-        due, _pending = _pending >= TRIM_MIN, 0
-    if not due:
+        due, _pending = trim_heap and _pending >= TRIM_MIN, 0
+        garbage = _later[:]
+        _later.clear()
+        held = _gc_off[0] == "held"
+        if held:
+            _gc_off[0] = "handed"
+    if not due and not garbage and not held:
         return False
+    if not _worker.put(garbage, due, held):
+        del garbage[:]          # the queue full: freed and trimmed here, as before
+        if held:
+            _collector_on()
+        return due and _trim_now()
+    return due
+
+
+def _trim_now() -> bool:
+    global malloc_trim  # pylint: disable=global-statement
     if malloc_trim is _libc_trim:
         malloc_trim = _libc_trim()
     if malloc_trim is None:
         return False
     malloc_trim(0)
     return True
+
+
+#: What the calls of the requests not over yet no longer need (:func:`later`).
+_later: list = []
+
+#: Objects :func:`later` keeps at most (a request's later parts hand it one each: 15 for an
+#: enumeration of every RASD); more are freed where they are (requests never over).
+LATER_MAX = 256
+
+
+def later_enabled() -> bool:
+    """False if ``KVM_PROVIDERS_CMPI_LATER=0`` asks to free everything in the calls."""
+    return os.environ.get("KVM_PROVIDERS_CMPI_LATER", "").strip() != "0"
+
+
+_LATER = later_enabled()
+
+
+#: The cyclic collector turned off by :func:`hold_collector`: [None] not by us, ["held"] for
+#: a request not over yet, ["handed"] to the worker to turn on (unless held again first).
+_gc_off: list = [None]
+
+
+def hold_collector() -> None:
+    """Turn the cyclic collector off until the request of the running call is over (the
+    worker turns it on again after freeing what the request kept for then, :func:`trim`):
+    the rows a call reads ahead for the parts to come (10,000 containers or more at 1000
+    guests) are alive until then, and every young collection meanwhile scans them in the
+    calls (3 a request, 8-10 ms in one process with the free fakes) for no garbage.
+    Nothing if turned off (``KVM_PROVIDERS_CMPI_LATER=0``, ``KVM_PROVIDERS_CMPI_GC=0``) or
+    the collector is off already but not by us."""
+    if not _LATER or not enabled():
+        return
+    with _lock:
+        if _gc_off[0] == "handed":
+            _gc_off[0] = "held"         # the worker has not turned it on yet: it stays off
+        elif _gc_off[0] is None and gc.isenabled():
+            gc.disable()
+            _gc_off[0] = "held"
+
+
+def _collector_on() -> None:
+    """The worker (or a call, without it): the collector on again, unless a request held it
+    again since its last request ended."""
+    with _lock:
+        if _gc_off[0] == "handed":
+            gc.enable()
+            _gc_off[0] = None
+
+
+def later(obj: Any) -> None:
+    """Keep `obj`, which the running call no longer needs once it returns (the rows it
+    makes its instances from), until its request is over: the worker frees it then,
+    while the server writes the answer (:func:`trim`).  Nothing kept if turned off or
+    :data:`LATER_MAX` are kept (the caller's reference frees it)."""
+    if not _LATER:
+        return
+    with _lock:
+        if len(_later) < LATER_MAX:
+            _later.append(obj)
+
+
+class Worker:
+    """One daemon thread that frees what requests handed over and trims the heap after
+    them, in the order handed over; started on first use (and again in a forked child)."""
+
+    #: Hand-overs waiting at most; one more is done in the call (:meth:`put` False).
+    QUEUE_MAX = 4
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._jobs: collections.deque = collections.deque()
+        self._busy = False
+        self._thread: Optional[threading.Thread] = None
+        self._stopping = False
+        #: Hand-overs done (tests).
+        self.done = 0
+
+    def put(self, garbage: list, due: bool, collector: bool = False) -> bool:
+        """Free `garbage` (its items), turn the cyclic collector on if `collector`, and trim
+        if `due`, in the worker; False if the worker cannot take it (stopped, its queue
+        full, no thread)."""
+        with self._cond:
+            if self._stopping or len(self._jobs) >= self.QUEUE_MAX:
+                return False
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(target=self._run, name="kvm-providers-heap",
+                                          daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:            # (interpreter shutting down)
+                    return False
+                self._thread = thread
+            self._jobs.append((garbage, due, collector))
+            self._cond.notify_all()
+            return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._stopping:
+                    self._cond.wait()
+                if not self._jobs:
+                    return
+                garbage, due, collector = self._jobs.popleft()
+                self._busy = True
+            try:
+                del garbage[:]
+                if collector:
+                    _collector_on()
+                if due:
+                    _trim_now()
+            except Exception:  # pylint: disable=broad-except
+                pass            # (a trim that failed: nothing to give back)
+            finally:
+                del garbage
+                with self._cond:
+                    self._busy = False
+                    self.done += 1
+                    self._cond.notify_all()
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Wait until everything handed over is done; whether it is."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._jobs and not self._busy, timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish what was handed over and end the thread (interpreter shutdown: the thread
+        must not run Python while the interpreter finalises); later hand-overs are done
+        in the calls."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def forked(self) -> None:
+        """In a forked child: no thread, nothing handed over (the parent's to do)."""
+        self._cond = threading.Condition(threading.Lock())
+        self._jobs = collections.deque()
+        self._busy = False
+        self._thread = None
+        self._stopping = False
+
+
+_worker = Worker()
+atexit.register(_worker.stop)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_worker.forked)
+
+
+def flush(timeout: Optional[float] = None) -> bool:
+    """Wait until the worker has freed and trimmed what the requests ended so far handed
+    over (a terminating cleanup; tests).  Whether it has, within `timeout` seconds."""
+    return _worker.flush(timeout)
