@@ -3,7 +3,8 @@ instances (issue 10 item 12, stop 28, helper gil28).
 
 OpenPegasus runs the providers of a module in a provider agent (``cimprovagt``), which
 talks to cimserver through two anonymous pipes whose ends it gets on its command line
-(``cimprovagt [-U user] <read fd> <write fd> <module>``).  An enumeration's instances go
+(``cimprovagt <0|1: set the user> <read fd> <write fd> <user> <module>``,
+``cimprovagt.cpp``).  An enumeration's instances go
 to cimserver in chunks, written by the thread of the CMPI call that returns them, as it
 returns them (``deliver``); cimserver reads each chunk in a thread of its own and writes
 its XML.  A pipe holds 64 KiB (Linux's default): a chunk of RASD instances is larger, so
@@ -63,14 +64,13 @@ def command_line() -> list[str]:
 def agent_write_fd(argv: list[str]) -> Optional[int]:
     """The fd cimprovagt writes to cimserver through, from its command line `argv`; None
     if `argv` is not OpenPegasus' provider agent's."""
-    if not argv or os.path.basename(argv[0]) != AGENT:
-        return None
+    if not argv or not os.path.basename(argv[0]).startswith(AGENT):
+        return None             # (cimprovagt32: a 32-bit agent's, the same arguments)
     args = argv[1:]
-    if args[:1] == ["-U"]:
-        args = args[2:]
-    if len(args) < 3 or not (args[0].isdigit() and args[1].isdigit()):
+    if len(args) != 5 or args[0] not in ("0", "1") or \
+            not (args[1].isdigit() and args[2].isdigit()):
         return None
-    return int(args[1])
+    return int(args[2])
 
 
 def _size_from_env() -> int:

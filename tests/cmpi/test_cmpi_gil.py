@@ -95,13 +95,15 @@ GETPIPE = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
 def _agent(r: int, w: int, user: bool = False) -> list:
-    return ["/usr/sbin/cimprovagt"] + (["-U", "root"] if user else []) + \
-        [str(r), str(w), "KVMProviderModule"]
+    """cimprovagt's command line (cimprovagt.cpp): whether it sets its user, the pipe
+    from cimserver, the pipe to it, the user, the provider module."""
+    return ["/work/pegasus/bin/cimprovagt", "1" if user else "0", str(r), str(w), "root",
+            "kvm_providers_Module"]
 
 
 @pytest.mark.parametrize("user", [False, True])
 def test_the_agents_write_pipe_is_widened_once(pipe, user):
-    """In cimprovagt (its command line: [-U user] read fd, write fd, module) the write
+    """In cimprovagt (its command line: a flag, read fd, write fd, user, module) the write
     pipe holds 1 MiB: a chunk of instances is written without waiting for cimserver to
     read it (the agent's threads blocked ~420 times a request in pipe_write, 1000 guests,
     every RASD).  Once per process."""
@@ -117,8 +119,9 @@ def test_the_agents_write_pipe_is_widened_once(pipe, user):
 
 
 @pytest.mark.parametrize("argv", [
-    ["/usr/sbin/sfcbd"], ["python3", "-m", "pytest"], [], ["cimprovagt", "x", "y", "m"],
-    ["/usr/sbin/cimprovagt", "-U", "root"]])
+    ["/usr/sbin/sfcbd"], ["python3", "-m", "pytest"], [],
+    ["cimprovagt", "0", "x", "y", "root", "m"], ["/usr/sbin/cimprovagt", "0", "8", "W"],
+    ["/usr/sbin/sfcbd", "0", "8", "W", "root", "m"]])
 def test_nothing_outside_the_agent(pipe, argv):
     """sfcb's provider processes, the tests, a command line not the agent's: no pipe
     touched."""
