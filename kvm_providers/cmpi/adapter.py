@@ -55,7 +55,7 @@ from pywbem import CIMInstance, CIMInstanceName
 
 from ..provider import ProviderProxy, request_scope, to_cim_error
 from ..provider._fastcim import iter_keybindings
-from . import ahead, heap, loader, templates
+from . import ahead, channel, heap, loader, templates
 from .convert import Converter, cim_error_from_cmpi
 from .ahead import class_part as _class_part
 from .direct import CMPIForm
@@ -312,6 +312,9 @@ class CMPIProxyProvider:
         # The loaded modules and the schema out of the collector, as the embedded server
         # takes them out after loading its providers (.heap).
         heap.settle(self._schema)
+        # OpenPegasus' agent: a chunk of instances written to cimserver without waiting
+        # for it to read (.channel)
+        channel.widen()
         # OpenPegasus' agent, sfcb's provider process: the C heap trimmed at the end of a
         # large request (.heap.trim)
         self._trim = heap.trims(broker)
