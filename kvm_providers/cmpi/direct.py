@@ -169,10 +169,7 @@ class CMPIForm:
         ``Converter.instance_of_values`` makes it (after the maker's template found none),
         any other row as :meth:`each_made` makes it."""
         if row[0] == "w":
-            _tag, plan, key, values = row
-            name = plan._value_key[1]  # type: ignore[index]  # pylint: disable=protected-access
-            return self.conv.instance_of_values(self.namespace, plan.spec, plan.wanted,
-                                                ((name, key),), values, self.props)
+            return self._new_of(row[1], row[2], row[3])
         return next(self.each_made((row,)))
 
     def item(self, keys: tuple, instance: tuple[CMPIPlan, dict[str, Any]]) -> Any:
@@ -218,7 +215,6 @@ class CMPIForm:
     def _maker(self, plan: CMPIPlan) -> Callable[[str, dict[str, Any]], Any]:
         """``make(key, values)``: the CMPIInstance of `plan`'s instance whose one string key
         is `key` and whose other values are `values` (a plan with ``_value_key``)."""
-        name = plan._value_key[1]  # type: ignore[index]  # pylint: disable=protected-access
         conv, namespace, props = self.conv, self.namespace, self.props
         spec, wanted = plan.spec, plan.wanted
         copies = conv._copies if props is None else None  # pylint: disable=protected-access
@@ -231,9 +227,15 @@ class CMPIForm:
                 cinst = from_template(namespace, spec, iplan, values)
                 if cinst is not None:
                     return cinst
-            return conv.instance_of_values(namespace, spec, wanted, ((name, key),), values,
-                                           props)
+            return self._new_of(plan, key, values)
         return make
+
+    def _new_of(self, plan: CMPIPlan, key: str, values: dict[str, Any]) -> Any:
+        """A new CMPIInstance (no template) of `plan`'s instance whose one string key is
+        `key` and whose other values are `values`."""
+        name = plan._value_key[1]  # type: ignore[index]  # pylint: disable=protected-access
+        return self.conv.instance_of_values(self.namespace, plan.spec, plan.wanted,
+                                            ((name, key),), values, self.props)
 
     def of_instance(self, inst: CIMInstance, origins: Any = None) -> Any:
         """The CMPIInstance of an instance a provider made through its model; None for a

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Optional
 
 import pywbem
 
-from .chars import set_text, text_value
+from .chars import set_text
 
 __all__ = ["path_namespace", "string_key", "NOT_STRING", "add_keys"]
 
@@ -68,29 +68,16 @@ def add_keys(conv: Any, cop: Any, classname: str, keys: Iterable[tuple[str, Any]
     ``ClObjectPathAddKey``; Pegasus' ``refAddKey`` -> ``value2SCMOValue`` ->
     ``setKeyBinding``): no CMPIString per key (the device paths of an AssociatorNames
     made one per DeviceID, an EnumerateInstanceNames one per Name).  Other keys, and a
-    text the stand-in cannot take, as before (:meth:`.convert.Converter.value`,
-    :func:`.chars.set_text`)."""
+    text the stand-in cannot take, as before (:meth:`.convert.Converter.value`; the
+    string keys through :func:`.chars.set_text`, as a string property)."""
     add_key = cop.add_key
-    tv = conv._text                         # pylint: disable=protected-access
-    if tv is None:
-        tv = text_value(conv)
-    value = tv.value if tv else None
     string_ctype = conv._string_ctype       # pylint: disable=protected-access
     for name, kval in keys:
         if kval is None:
             raise pywbem.CIMError(pywbem.CIM_ERR_INVALID_PARAMETER,
                                   f"NULL value for key {classname}.{name}")
         if type(kval) is str:  # noqa: E721 (most keys: InstanceID, Name, CreationClassName)
-            held = None
-            if tv:
-                try:
-                    held = tv.point(kval)   # kept until add_key has copied the text
-                except UnicodeEncodeError:
-                    pass
-            if held is not None:
-                add_key(str(name), value, string_ctype)
-            else:
-                set_text(conv, add_key, str(name), kval, string_ctype)
+            set_text(conv, add_key, str(name), kval, string_ctype)
             continue
         cval, ctype = conv.value(kval, conv.infer_type(kval), False)
         add_key(str(name), cval, ctype)

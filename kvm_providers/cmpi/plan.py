@@ -229,9 +229,7 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]
     if any(plan.rows[lk][1] is str for lk in names):
         # (made when first asked for, as set_text makes it: a template's values were
         # set through it already)
-        lines += ["    tv = conv._text",
-                  "    if tv is None:",
-                  "        tv = _text_value(conv)",
+        lines += ["    tv = _text_value(conv)",
                   "    if tv:",
                   "        point, tval = tv.point, tv.value"]
     lines.append("    def update(cinst, values, was):")
