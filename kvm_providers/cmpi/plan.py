@@ -101,8 +101,8 @@ class InstancePlan:
         """The setter of the values that differ from a template's, compiled for the
         instances whose assigned values are named `names` (folded, in this order), to be
         bound to one converter: ``updater(names)(conv, set_property, store)`` is
-        ``update(cinst, values, was) -> strings left behind`` (in a sfcb instance's
-        string buffer by the values replaced: :func:`_left_behind`).  `conv`: the
+        ``update(cinst, values, was) -> bytes left behind`` (in a sfcb instance by the
+        values replaced: :func:`_left_behind`).  `conv`: the
         Converter (its CMPIValue, stand-in string, strings); `set_property`:
         ``set_property(cinst, name, value, type)``, the proxy's method unbound or the
         compiled function behind it (:func:`.templates.swig_function`); `values`: {name:
@@ -194,19 +194,44 @@ def set_array(conv: Any, plan: InstancePlan, lk: str, value: Any, set_property: 
     return True
 
 
+#: What a string costs in a sfcb instance beyond its characters: its NUL and its entry
+#: (a ``long``) in the string buffer's index (objectImpl.c ``addClStringN``).
+STRING_COST = 9
+#: What an array element costs in a sfcb instance's array buffer (a ``CMPIData``).
+ELEMENT_COST = 16
+
+
+def _strings_bytes(items: list) -> int:
+    """What the elements of a string array take in a sfcb instance's string buffer
+    (characters, not UTF-8 bytes: an estimate, exact for the ASCII the providers write)."""
+    return sum(map(len, items)) + STRING_COST * len(items)
+
+
 def _left_behind(old: Any, new: Any) -> int:
-    """The strings a sfcb instance keeps in its string buffer, unreferenced, once value
-    `old` of a property is replaced by `new`: a string array's elements (sfcb's
-    ``replaceClArray`` compacts the array buffer only), a string (or a value kept as
-    one: datetime, reference) set NULL (``addObjectPropertyH`` drops the reference
-    only).  Counted for any array or value alike: an estimate on the safe side."""
+    """The bytes a sfcb instance keeps, unreferenced, once value `old` of a property is
+    replaced by `new` (what they add to every copy of it sfcb serializes; sfcb 1.3.18,
+    objectImpl.c): a string array's elements stay in the string buffer
+    (``replaceClArray`` compacts the array buffer only, ``addClArray`` adds every
+    element again), an array set NULL stays in the array buffer as well, and a string
+    (or a value kept as one: datetime, reference) set NULL stays in the string buffer
+    (``addObjectPropertyH`` drops the reference only).  An array of numbers replaced by
+    another leaves nothing (its elements are in the array buffer, compacted), nor does a
+    string replaced by a string (``replaceClString`` compacts the string buffer).
+    Values kept as strings are counted by their text, the safe side for the rest."""
     if type(old) is CIMProperty:
         old = old.value
     if type(new) is CIMProperty:
         new = new.value
+    if old is None:
+        return 0
     if type(old) is list:
-        return len(old)
-    return 1 if old is not None and new is None else 0
+        strings = [x if type(x) is str else str(x) for x in old
+                   if x is not None and not isinstance(x, (int, float, bool))]
+        kept = _strings_bytes(strings)
+        return kept if new is not None else kept + ELEMENT_COST * (len(old) + 1)
+    if new is not None or isinstance(old, (int, float, bool)):
+        return 0
+    return len(old if type(old) is str else str(old)) + STRING_COST
 
 
 def _compile_updater(plan: InstancePlan, names: tuple[str, ...]
@@ -217,7 +242,7 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]
     and ``cinst.set_property`` bound, per instance)."""
     env: dict[str, Any] = {"_same": _same, "_string_array": _string_array, "_plan": plan,
                            "_text_value": text_value, "_set_text": set_text,
-                           "_left_behind": _left_behind,
+                           "_left_behind": _left_behind, "_strings_bytes": _strings_bytes,
                            "_EMPTY": frozenset(), "_is": operator.is_,
                            "_is_str": functools.partial(operator.is_, str),
                            "cinst_class": plan.classname, "_CIMProperty": CIMProperty}
@@ -297,17 +322,26 @@ def _compile_updater(plan: InstancePlan, names: tuple[str, ...]
                   f"            conv._set_generic(cinst.set_property, cinst_class, P{i}, {v}, cval)",
                   "        if store:",
                   f"            was[{i}] = {v}"]
-        # the strings the old value leaves in a sfcb instance's string buffer
+        # the bytes the old value leaves in a sfcb instance (_left_behind)
         if kind is str:
             body += [f"        if {v} is None and w is not None:",
-                      "            n += 1"]
+                     f"            n += len(w) + {STRING_COST}"]
+        elif kind is None and lk in plan.str_arrays:
+            # _left_behind(w, v), its common case without a call: a string array replaced
+            # by a list of str (its old elements stay)
+            body += [f"        if type(w) is list and type({v}) is list and "
+                     "all(map(_is_str, map(type, w))):",
+                     "            n += _strings_bytes(w)",
+                     "        elif w is not None:",
+                     f"            n += _left_behind(w, {v})"]
+        elif kind is None and lk not in plan.int_arrays:
+            # (a scalar replaced by a value leaves nothing: no call then)
+            body += [f"        if w is not None and (type(w) is list or {v} is None or "
+                     f"type({v}) is _CIMProperty or type(w) is _CIMProperty):",
+                     f"            n += _left_behind(w, {v})"]
         elif kind is None:
-            # _left_behind(w, v), its common cases without a call: an old list's elements;
-            # a NULL or a CIMProperty either side through it
-            body += ["        if type(w) is list:",
-                     "            n += len(w)",
-                     f"        elif w is not None and ({v} is None or type({v}) is _CIMProperty "
-                     "or type(w) is _CIMProperty):",
+            # a number array replaced by a list of numbers leaves nothing
+            body += [f"        if w is not None and not (type(w) is list and type({v}) is list):",
                      f"            n += _left_behind(w, {v})"]
     lines += ["    " + line for line in body]
     if names:

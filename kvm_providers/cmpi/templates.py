@@ -150,19 +150,30 @@ CLONE_SERVERS = frozenset({"Pegasus"})
 #: it and return it again (sfcb: ``__rft_returnInstance`` serializes it into the
 #: response; its broker calls itself "RequestHandler").  There one instance per class is
 #: returned again and again, with the values that differ from the last set, instead of a
-#: copy each, until the strings its replaced values left behind in its string buffer
-#: reach :data:`REUSES` (``InstancePlan.updater``: a string array's old elements,
-#: ``replaceClArray`` compacting the array buffer only; a string set NULL), or after
-#: :data:`MAX_USES` uses.  (sfcb replaces a string value by compacting the instance's
-#: whole string buffer, replaceClString: each changed value costs in proportion to the
-#: instance's strings, those left behind too; and sfcb 1.3.18's provider process died
-#: on a DiskRASD template returned 64 times, 63 HostResource elements left behind,
-#: stop 27, where 32 uses passed.)  Until stop 27 every template was made new after 8
-#: uses: a `new_instance` (sfcb fills in every property of the class) and all its
-#: values set again per 8 instances, also for the classes whose values leave nothing
-#: behind (all RASDs but the disks).
+#: copy each, until the bytes its replaced values left behind in it reach
+#: :data:`LEFT_BEHIND` (``InstancePlan.updater``, ``plan._left_behind``: a string array's
+#: old elements, ``replaceClArray`` compacting the array buffer only; a string set
+#: NULL), or after :data:`MAX_USES` uses.  What is left behind travels in every later
+#: copy sfcb serializes, and sfcb's provider process hands a call's results to its
+#: request handler in one message of at most ``maxMsgLen`` bytes (sfcb.cfg, 10,000,000
+#: by default) to a client without ``TE: trailers``: the bound keeps that message
+#: within about 15% of what it is without anything left behind (stop 30, 1000 guests:
+#: the DiskRASDs' message 7,328,064 bytes with every instance new, 8,421,488 with 1200
+#: bytes, 7,683,264 with the 8 strings before; the ComputerSystems' 3,504,064,
+#: 4,044,928, 3,589,312; sfcb's log names the size of a message over maxMsgLen).
+#: With 1200 sfcb's EnumerateInstances of ComputerSystems took 1.84-1.89x the embedded
+#: server's time (2.18-2.20x with 8 strings, 1.88-2.04x with 800 bytes), the others
+#: unchanged within the noise.  A new template
+#: costs a ``new_instance`` (sfcb fills in every property of the class) and all its
+#: values set again, and sfcb replaces a string value by compacting the instance's
+#: whole string buffer (replaceClString), those left behind too.  Until stop 30 the
+#: bound was 8 strings, numbers arrays counted as strings: a ComputerSystem (three
+#: OtherIdentifyingInfo strings, 98 bytes, and its OperationalStatus per instance) had
+#: a new template every third instance, a DiskRASD (one HostResource element, 50
+#: bytes) every ninth.  Stop 27's "provider death" at 64 uses of a DiskRASD template was
+#: that message over maxMsgLen (10,114,864 bytes, stop 30).
 REUSE_SERVERS = frozenset({"RequestHandler"})
-REUSES = 8
+LEFT_BEHIND = 1200
 MAX_USES = 64
 
 
@@ -172,14 +183,14 @@ class Reuser:
 
     @property
     def reuses(self) -> int:
-        """Strings left behind in one template before a new one (:data:`REUSE_SERVERS`):
-        :data:`REUSES`, or ``KVM_PROVIDERS_CMPI_REUSES`` (a positive integer) in the CIM
-        server's environment (read per call: a measurement may change it between
-        server starts)."""
-        text = os.environ.get("KVM_PROVIDERS_CMPI_REUSES", "").strip()
+        """Bytes left behind in one template before a new one (:data:`REUSE_SERVERS`):
+        :data:`LEFT_BEHIND`, or ``KVM_PROVIDERS_CMPI_LEFT_BEHIND`` (a positive integer)
+        in the CIM server's environment (read per call: a measurement may change it
+        between server starts)."""
+        text = os.environ.get("KVM_PROVIDERS_CMPI_LEFT_BEHIND", "").strip()
         if text.isdigit() and int(text) > 0:
             return int(text)
-        return REUSES
+        return LEFT_BEHIND
 
 
 REUSER = Reuser()
@@ -270,10 +281,10 @@ class Copies:
                 return None
         # tpl: [template, its values (a list in the order of `names`), times reused, the
         # setter of the differing values compiled for `names` and bound to the converter
-        # (plan.updater), strings left behind in it]
+        # (plan.updater), bytes left behind in it]
         if self._reuses:
             # The template itself, with the values that differ from those it was last
-            # returned with (the server copied it then); a new one once `reuses` strings
+            # returned with (the server copied it then); a new one once `reuses` bytes
             # are left behind in it, or after MAX_USES uses.  The updater keeps the
             # values it sets in tpl[1]: what the template holds.
             cinst = tpl[0]

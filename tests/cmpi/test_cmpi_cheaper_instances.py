@@ -143,13 +143,14 @@ def test_a_text_swig_refuses_goes_through_a_cmpi_string(fake, made):
 
 @pytest.mark.parametrize("left", [False, True])
 def test_sfcb_template_lives_while_nothing_is_left_behind(fake, made, left):
-    """sfcb: a template whose replaced values leave no string behind in its string buffer
-    (scalars replaced: sfcb compacts them away) is returned MAX_USES times before a new
-    one; one whose string array changes per instance (a HostResource element left
-    behind per use) is made new after REUSES such strings, as before.  Before stop 27:
-    a new template every 8 instances whatever changed (a new_instance, with every
-    property of the class filled in by sfcb, and all its values set again)."""
+    """sfcb: a template whose replaced values leave nothing behind in it (scalars
+    replaced: sfcb compacts them away) is returned MAX_USES times before a new one; one
+    whose string array changes per instance (a HostResource element left behind per
+    use) is made new once LEFT_BEHIND bytes are left in it.  Before stop 27: a new
+    template every 8 instances whatever changed (a new_instance, with every property of
+    the class filled in by sfcb, and all its values set again)."""
     from kvm_providers.cmpi import templates
+    from kvm_providers.cmpi.plan import STRING_COST
     from kvm_providers.schema import default_schema
     spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
     conv = Converter(fake, _server_broker("RequestHandler"), {})
@@ -159,12 +160,13 @@ def test_sfcb_template_lives_while_nothing_is_left_behind(fake, made, left):
         values = {"instanceid": f"g/vd{i}", "address": f"pci{i % 3}",
                   "automaticallocation": i % 2 == 0}
         if left:
-            values["hostresource"] = [f"/d{i}"]
+            values["hostresource"] = [f"/images/d{i:05d}"]
         cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
                                         (("InstanceID", f"g/vd{i}"),), values)
         rslt.return_instance(cinst)
         conv.handed_over(cinst)
     conv.release()
-    per_template = templates.REUSES + 1 if left else templates.MAX_USES
+    per_use = len("/images/d00000") + STRING_COST
+    per_template = 1 + -(-templates.LEFT_BEHIND // per_use) if left else templates.MAX_USES
     assert made["new_instance"] == -(-n // per_template), made
     assert len({str(i._path) for i in rslt.instances}) == n  # pylint: disable=W0212

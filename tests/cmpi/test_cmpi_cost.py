@@ -22,6 +22,7 @@ import fake_cmpi
 
 from kvm_providers import virt
 from kvm_providers.cmpi import adapter, direct, sharing, templates
+from kvm_providers.cmpi.plan import STRING_COST
 from kvm_providers.providers import resource_allocation
 from kvm_providers.virt import domain as vdomain
 from kvm_providers.model.kinds import KINDS
@@ -760,8 +761,9 @@ def test_an_instance_costs_its_own_values(fake, node, clock, server, cmpi_calls,
     between the disks: InstanceID, Address, HostResource, VirtualDevice ...) and no key
     on a path (the keys are key properties).  OpenPegasus: a copy of the template per
     instance (one new instance per class and call), released once the server has it;
-    sfcb: the template itself, changed and returned again, a new one every REUSES
-    instances.  Before: a new instance, its key and every assigned value set (14.5
+    sfcb: the template itself, changed and returned again, a new one once LEFT_BEHIND
+    bytes are left behind in it (a HostResource element of at most 119 characters and
+    its STRING_COST per disk).  Before: a new instance, its key and every assigned value set (14.5
     set_property calls per DiskRASD)."""
     broker, ctx, _prox = _server(server, RASD_CLASSES)
     cmpi_calls.clear()
@@ -776,7 +778,8 @@ def test_an_instance_costs_its_own_values(fake, node, clock, server, cmpi_calls,
         assert len(classes) <= cmpi_calls["new_instance"] <= templates_made, cmpi_calls
         assert cmpi_calls["clone"] == cmpi_calls["release"] == n, cmpi_calls
     else:
-        assert cmpi_calls["new_instance"] <= templates_made + n / templates.REUSES, cmpi_calls
+        per_template = templates.LEFT_BEHIND / (119 + STRING_COST)
+        assert cmpi_calls["new_instance"] <= templates_made + n / per_template, cmpi_calls
         assert cmpi_calls["clone"] == cmpi_calls["release"] == 0, cmpi_calls
     assert cmpi_calls["add_key"] == 0, cmpi_calls
     templates_set = 15 * cmpi_calls["new_instance"]      # a template's values

@@ -89,6 +89,21 @@ class _Server:
         return 0
 
 
+
+def _host(i: int) -> str:
+    """A disk's HostResource element of a fixed length (so that each use of a template
+    leaves the same bytes behind in sfcb's instance)."""
+    return f"/var/lib/libvirt/images/d{i:06d}.img"
+
+
+def _per_template(budget: int) -> int:
+    """The instances returned from one sfcb template when each use after the first leaves
+    one :func:`_host` element behind, and `budget` bytes end it: its first use, then uses
+    until the bytes left behind reach the budget."""
+    from kvm_providers.cmpi.plan import STRING_COST
+    return 1 + -(-budget // (len(_host(0)) + STRING_COST))
+
+
 def test_clone_and_release_through_the_function_table():
     server = _Server()
     copier = templates.InstanceCopier(types.SimpleNamespace(CMPIValue=_Value))
@@ -131,8 +146,8 @@ def test_copies_only_in_pegasus_with_cmpi_bindings(monkeypatch):
 
 def test_sfcb_returns_one_instance_changed(fake):
     """sfcb (which copies a returned instance at once, and crashes on a returned copy): no
-    copies, the template itself changed and returned again, a new one once REUSES
-    strings are left behind in it (here: a HostResource element per use after the
+    copies, the template itself changed and returned again, a new one once LEFT_BEHIND
+    bytes are left behind in it (here: a HostResource element per use after the
     first); the server gets the instances Pegasus gets from copies and both get
     without templates."""
     from kvm_providers.cmpi.convert import Converter
@@ -140,7 +155,7 @@ def test_sfcb_returns_one_instance_changed(fake):
     from tests.cmpi.test_cmpi_convert_plan import _server_broker
     spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
     got = {}
-    n = 2 * (templates.REUSES + 1) + 1
+    n = 2 * _per_template(templates.LEFT_BEHIND) + 1
     for server, clone in (("RequestHandler", ""), ("Pegasus", ""), ("Pegasus", "0"),
                           ("RequestHandler", "0")):
         broker = _server_broker(server)
@@ -155,7 +170,7 @@ def test_sfcb_returns_one_instance_changed(fake):
             cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
                                             (("InstanceID", f"g/vd{i}"),),
                                             {"instanceid": f"g/vd{i}", "address": f"pci{i % 2}",
-                                             "hostresource": [f"/d{i}"]})
+                                             "hostresource": [_host(i)]})
             assert cinst._owned == (server == "Pegasus" and not clone)  # pylint: disable=W0212
             rslt.return_instance(cinst)
             conv.handed_over(cinst)
@@ -236,17 +251,17 @@ def test_sfcb_template_handed_over_is_kept_once(fake):
     conv = Converter(fake, _server_broker("RequestHandler"), {})
     rslt = fake.CMPIResult._new()
     returned = {}
-    uses = templates.REUSES + 1         # each use after the first leaves a string behind
+    uses = _per_template(templates.LEFT_BEHIND)     # each use after the first leaves a string
     for i in range(3 * uses):
         cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
                                         (("InstanceID", f"g/vd{i}"),),
                                         {"instanceid": f"g/vd{i}", "address": f"pci{i % 3}",
-                                         "hostresource": [f"/d{i}"]})
+                                         "hostresource": [_host(i)]})
         rslt.return_instance(cinst)
         conv.handed_over(cinst)
         assert cinst._get("Address").payload == f"pci{i % 3}"  # pylint: disable=W0212
         returned[id(cinst)] = cinst
-    # one template per REUSES strings left behind, each kept once
+    # one template per LEFT_BEHIND bytes left behind, each kept once
     assert len(returned) == 3
     assert [sum(1 for o in conv.arena if o is t) for t in returned.values()] == [1, 1, 1]
     assert [str(conv.to_path(i.objectpath())["InstanceID"]) for i in rslt.instances] == \
@@ -298,28 +313,29 @@ def test_compiled_updater_sets_what_a_new_instance_holds(fake, server):
     assert fake.UNRELEASED == {}
 
 
-@pytest.mark.parametrize("setting, uses", [("", templates.REUSES), ("3", 3), ("0", templates.REUSES),
-                                            ("x", templates.REUSES)])
-def test_sfcb_template_uses_from_the_environment(fake, monkeypatch, setting, uses):
-    """sfcb's template is returned until `KVM_PROVIDERS_CMPI_REUSES` strings (a positive
-    integer, else REUSES) are left behind in it before a new one is made: here a
-    HostResource element per use after the first."""
+@pytest.mark.parametrize("setting, budget", [("", templates.LEFT_BEHIND), ("30", 30),
+                                              ("0", templates.LEFT_BEHIND),
+                                              ("x", templates.LEFT_BEHIND)])
+def test_sfcb_template_uses_from_the_environment(fake, monkeypatch, setting, budget):
+    """sfcb's template is returned until `KVM_PROVIDERS_CMPI_LEFT_BEHIND` bytes (a
+    positive integer, else LEFT_BEHIND) are left behind in it before a new one is made:
+    here a HostResource element per use after the first."""
     from kvm_providers.cmpi.convert import Converter
     from kvm_providers.schema import default_schema
     from tests.cmpi.test_cmpi_convert_plan import _server_broker
     spec = default_schema().spec("root/virt", "KVM_DiskResourceAllocationSettingData")
-    monkeypatch.setenv("KVM_PROVIDERS_CMPI_REUSES", setting)
+    monkeypatch.setenv("KVM_PROVIDERS_CMPI_LEFT_BEHIND", setting)
     broker = _server_broker("RequestHandler")
     made = []
     real = broker.new_instance
     monkeypatch.setattr(broker, "new_instance", lambda *a: made.append(1) or real(*a))
     conv = Converter(fake, broker, {})
     rslt = fake.CMPIResult._new()
-    n = 2 * (uses + 1) + 1
+    n = 2 * _per_template(budget) + 1
     for i in range(n):
         cinst = conv.instance_of_values("root/virt", spec, frozenset(spec.props),
                                         (("InstanceID", f"g/vd{i}"),),
-                                        {"instanceid": f"g/vd{i}", "hostresource": [f"/d{i}"]})
+                                        {"instanceid": f"g/vd{i}", "hostresource": [_host(i)]})
         rslt.return_instance(cinst)
         conv.handed_over(cinst)
     conv.release()
