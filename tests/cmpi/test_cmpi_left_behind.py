@@ -31,7 +31,7 @@ from tests.cmpi.test_cmpi_cost import _enumerate
 from tests.cmpi.test_cmpi_cost import clock  # noqa: F401  (a fixture)
 
 #: Guests of the test-driver node (the ``node`` fixture).
-GUESTS = 40
+GUESTS = 70
 
 
 def test_what_sfcb_keeps_of_a_replaced_value():
@@ -83,8 +83,8 @@ def test_computer_systems_share_few_templates(fake, node, clock):  # noqa: F811
     """sfcb's EnumerateInstances of KVM_ComputerSystem: each guest after a template's first
     leaves its three OtherIdentifyingInfo strings (95 bytes) behind and nothing for its
     OperationalStatus (numbers), so a template serves 1 + LEFT_BEHIND / 95 guests (14
-    with 1200) -- 40 guests from at most 5 templates even with 800 (on the count of 8
-    strings, OperationalStatus counted too: a template per 3 guests, 14).  The instances are those of Pegasus' copies."""
+    with 1200) -- 70 guests from at most 6 templates (on the count of 8 strings,
+    OperationalStatus counted too: a template per 3 guests, 24).  The instances are those of Pegasus' copies."""
     calls: collections.Counter = collections.Counter()
     real = F.CMPIBroker.new_instance
 
@@ -106,9 +106,39 @@ def test_computer_systems_share_few_templates(fake, node, clock):  # noqa: F811
             F.CMPIBroker.new_instance = real
         assert len(insts) == GUESTS
         if server == "RequestHandler":
-            assert calls["new_instance"] <= 5, calls
+            assert calls["new_instance"] <= 6, calls
         reader = Converter(F, broker)
         got[server] = sorted(str(sorted((k, str(v)) for k, v in
                                         reader.to_instance(d.value.inst).items()))
                              for d in insts)
     assert got["RequestHandler"] == got["Pegasus"]
+
+
+def test_a_template_leaving_nothing_serves_the_whole_call(fake, node, clock):  # noqa: F811
+    """sfcb: a template whose replaced values leave nothing behind (the controllers: their
+    strings replaced by strings, compacted) serves every instance of its call (up to
+    MAX_USES, 4096), as many templates as Pegasus makes (one per set of assigned
+    properties); a new one every 64 instances before stop 30."""
+    made = {}
+    real = F.CMPIBroker.new_instance
+    for server in ("RequestHandler", "Pegasus"):
+        count = [0]
+
+        def new_instance(self, *args, count=count):
+            count[0] += 1
+            return real(self, *args)
+        broker = _server_broker(server)
+        ctx = broker.context()
+        prox = adapter.CMPIProxyProvider("kvm_providers_resource_allocation", broker, ctx,
+                                         cmpi=F,
+                                         module="kvm_providers.providers.resource_allocation")
+        cn = "KVM_ControllerResourceAllocationSettingData"
+        broker.register(cn, prox, superclass="CIM_ResourceAllocationSettingData")
+        F.CMPIBroker.new_instance = new_instance
+        try:
+            insts = _enumerate(broker, ctx, cn)
+        finally:
+            F.CMPIBroker.new_instance = real
+        assert len(insts) >= 2 * 64     # more than the 64 uses of a template before
+        made[server] = count[0]
+    assert made["RequestHandler"] == made["Pegasus"], made
