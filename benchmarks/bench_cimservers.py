@@ -492,6 +492,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--setup-cmd", help="shell command run before measuring the URL at each "
                    "size; {node} and {n} are replaced")
     p.add_argument("--no-embedded", action="store_true", help="measure only the URL")
+    p.add_argument("--embedded-url",
+                   help="an embedded server already running on the node of the one size "
+                        "measured, instead of one started here on 127.0.0.1: to measure "
+                        "both servers across the same network link (e.g. from a network "
+                        "namespace over a veth; docs/cmpi.md, stop 30)")
     p.add_argument("--one-after-the-other", action="store_true",
                    help="measure the embedded server, then the URL (default: their runs "
                    "take turns, both servers up)")
@@ -501,6 +506,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     creds = (args.user, args.password or "") if args.user else None
     if args.url and not args.node_dir:
         p.error("--url needs --node-dir: the CIM server must read the same node file")
+    if args.embedded_url and (len(sizes) != 1 or not args.url or args.no_embedded
+                              or args.one_after_the_other):
+        p.error("--embedded-url needs --url, one size, and the two servers taking turns")
     tmp = None
     node_dir = args.node_dir
     if node_dir is None:
@@ -524,16 +532,26 @@ def main(argv: Optional[list[str]] = None) -> int:
                 if args.setup_cmd:
                     subprocess.run(args.setup_cmd.format(node=nodes[n], n=n), shell=True,
                                    check=True)
-                from tests.support.server import start_server
-                server = start_server(hosts=[f"test://{nodes[n]}"],
-                                      extra_args=["--log-level", "warning"])
+                server = None
+                if args.embedded_url:
+                    url = args.embedded_url
+                    emb = guest_names(Target("embedded", url, args.namespace))
+                    if len(emb) != n:
+                        raise RuntimeError(f"the embedded server at {url} serves {len(emb)} "
+                                           f"guests, not {n}: not the node of N={n}")
+                else:
+                    from tests.support.server import start_server
+                    server = start_server(hosts=[f"test://{nodes[n]}"],
+                                          extra_args=["--log-level", "warning"])
+                    url = server.url
                 try:
                     per["embedded"], per[args.label] = measure_alternating(
-                        [Target("embedded", server.url, args.namespace),
+                        [Target("embedded", url, args.namespace),
                          Target(args.label, args.url, args.namespace, creds)],
                         n, args.runs, args.big_runs)
                 finally:
-                    server.stop()
+                    if server is not None:
+                        server.stop()
                 continue
             if not args.no_embedded:
                 per["embedded"] = run_embedded(nodes[n], n, args.runs, args.big_runs,
