@@ -17,13 +17,13 @@ from __future__ import annotations
 import collections
 
 import pytest
-from pywbem import CIMDateTime, Uint16
+from pywbem import CIMDateTime, CIMInstance, Uint16
 
 import fake_cmpi as F
 
 from kvm_providers.cmpi import adapter, templates
 from kvm_providers.cmpi.convert import Converter
-from kvm_providers.cmpi.plan import ELEMENT_COST, STRING_COST, _left_behind
+from kvm_providers.cmpi.plan import ELEMENT_COST, INSTANCE_COST, STRING_COST, _left_behind
 from kvm_providers.schema import default_schema
 
 from tests.cmpi.test_cmpi_convert_plan import _server_broker
@@ -48,6 +48,11 @@ def test_what_sfcb_keeps_of_a_replaced_value():
     assert _left_behind(Uint16(5), None) == 0
     stamp = CIMDateTime("20261207120000.000000+000")
     assert _left_behind(stamp, None) == len(str(stamp)) + STRING_COST
+    # embedded instances: sfcb keeps their serialized copies (an estimate per instance)
+    inst = CIMInstance("KVM_Thing", {"Name": "x"})
+    assert _left_behind([inst, inst], [inst]) == 2 * INSTANCE_COST
+    assert _left_behind(inst, None) == INSTANCE_COST
+    assert _left_behind(inst, CIMInstance("KVM_Thing")) == 0
 
 
 @pytest.mark.parametrize("length", [23, 391])
