@@ -55,7 +55,7 @@ from pywbem import CIMInstance, CIMInstanceName
 
 from ..provider import ProviderProxy, request_scope, to_cim_error
 from ..provider._fastcim import iter_keybindings
-from . import ahead, channel, heap, loader, templates
+from . import ahead, channel, direct, heap, loader, templates
 from .convert import Converter, cim_error_from_cmpi
 from .ahead import class_part as _class_part
 from .direct import CMPIForm
@@ -251,9 +251,9 @@ class FailedProvider:
 #: provider, operation, class -- to see where a request's time goes between the
 #: server and the providers (docs/cmpi.md, "Cost inside the CIM servers").
 _CALL_TRACE = os.environ.get("KVM_PROVIDERS_CMPI_CALL_TRACE", "")
-#: ``KVM_PROVIDERS_CMPI_DIRECT=0`` in the CIM server's environment: every enumeration
-#: through the instance models, none straight from the providers' values (.direct) -- a
-#: fallback, and the A/B of the two paths in one installation (docs/cmpi.md).
+#: ``KVM_PROVIDERS_CMPI_DIRECT=0`` in the CIM server's environment: every enumeration and
+#: GetInstance through the instance models, none straight from the providers' values
+#: (.direct) -- a fallback, and the A/B of the two paths in one installation (docs/cmpi.md).
 _DIRECT = os.environ.get("KVM_PROVIDERS_CMPI_DIRECT", "").strip() != "0"
 
 
@@ -438,12 +438,6 @@ class CMPIProxyProvider:
             rslt.return_objectpath(conv.keep(conv.object_path(path)))
         rslt.done()
 
-    def _return_instances(self, conv: Converter, rslt, instances, ns: Optional[str],
-                          props: Optional[list[str]] = None) -> None:
-        for inst in instances:
-            rslt.return_instance(conv.keep(conv.instance(inst, namespace=ns, props=props)))
-        rslt.done()
-
     def local_get_instance(self, ctx, path: CIMInstanceName, props) -> CIMInstance:
         """GetInstance for an up-call made in this process (see :func:`local_provider`).
 
@@ -519,8 +513,14 @@ class CMPIProxyProvider:
     def get_instance(self, ctx, rslt, objname, plist):
         def run(env, conv, op):
             props = self._plist(plist)
-            inst = self.proxy.MI_getInstance(env, op, props)
-            self._return_instances(conv, rslt, [inst], op.namespace, props)
+            # Straight from the provider's values where it offers that, as the embedded
+            # server answers (.direct), else through its model.
+            cinst = direct.get_instance(self.proxy, env, conv, op, props) if _DIRECT else None
+            if cinst is None:
+                inst = self.proxy.MI_getInstance(env, op, props)
+                cinst = conv.instance(inst, namespace=op.namespace, props=props)
+            rslt.return_instance(conv.keep(cinst))
+            rslt.done()
         # A client's GetInstance is one call: it shares a scope only as an up-call.
         return self._read("GetInstance", ctx, objname, run, _no_request, None)
 

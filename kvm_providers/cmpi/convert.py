@@ -41,6 +41,7 @@ from .plan import INT_CLASSES, InstancePlan, as_bool as _as_bool, set_array
 from .plan import embeds_instance as _embeds_instance, holds_instance as _holds_instance
 from . import chars, templates
 from .chars import set_text
+from .fresh import NONE_HELD, held_already, values_of_new
 from .paths import NOT_STRING, add_keys, path_namespace, string_key
 from .templates import Copies
 
@@ -146,6 +147,7 @@ class Converter:
         self._fresh = fresh
         self._cval: Any = None
         self._eval: Any = None
+        self._held = NONE_HELD      # class defaults the instance being made holds (.fresh)
         key = (cmpi, cmpi.CMPIValue, chars.text_value_of)
         texts = _TEXTS.get(key)
         if texts is None:
@@ -598,20 +600,22 @@ class Converter:
 
     def instance_of_values(self, namespace: str, spec: ClassSpec, wanted: frozenset,
                            keys: Any, values: dict[str, Any],
-                           props: Optional[list[str]] = None):
+                           props: Optional[list[str]] = None, host: Optional[str] = None,
+                           copies: bool = True):
         """A CMPIInstance of class `spec` in `namespace` whose key bindings are `keys`
         ((name, value) pairs in key order) and whose properties are `values` ({folded
         name: value converted to the declared type}, in the order set), complete (every
         other property in `wanted` its class default, else NULL): what :meth:`instance`
         makes of a complete instance model with these values, through the same calls,
-        without the model (the direct enumeration path, :mod:`.direct`).  `props` as
-        for :meth:`instance`."""
-        if props is None and self._copies is not None:
+        without the model (the direct paths, :mod:`.direct`).  `props` as for
+        :meth:`instance`; `host`: its path's host; `copies` False: never a template's
+        copy (a GetInstance: no copier looked up for one instance)."""
+        if copies and props is None and self._copies is not None:
             cinst = self._copies.instance(namespace, spec, self._plan(spec, wanted, True),
                                           values)
             if cinst is not None:
                 return cinst
-        cop = self._instance_path(namespace, spec.name, None, keys)
+        cop = self._instance_path(namespace, spec.name, host, keys)
         cinst, unset = self._new_instance(cop, namespace, spec.name, False, props)
         self._set_values(cinst, spec, wanted, True, spec.name, values, unset)
         return cinst
@@ -631,15 +635,19 @@ class Converter:
         NULL already: need not be set NULL); with the property filter `props`."""
         cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
         unset: frozenset = frozenset()
+        self._held = NONE_HELD
         if self._fresh is not None:
             key = (ns, classname.lower())
             known = self._fresh.get(key)
             if known is None:
                 known = self._fresh[key] = self._nulls_of_new(cinst)
+                self._fresh[key + ("held",)] = values_of_new(self, cinst)
             unset = known
+            self._held = self._fresh.get(key + ("held",), NONE_HELD)
         if props is not None:
             self._filter(cinst, props)
             unset = frozenset()        # what a filtered instance holds is the server's affair
+            self._held = NONE_HELD
         return cinst, unset
 
     def _plan(self, spec: ClassSpec, wanted: frozenset, complete: bool) -> InstancePlan:
@@ -667,10 +675,13 @@ class Converter:
         self.set_pairs(cinst, plan, classname, values.items(), unset)
         if plan.unset:
             rows = plan.rows
+            held = self._held
             for lk, default in plan.rest(values, unset):
                 p = plan.props[lk]
                 if default is None:
                     cinst.set_property(p.name, None, rows[lk][3])
+                elif held_already(held, lk, default):
+                    continue    # what the new instance holds (EnabledDefault ...): a call less
                 else:
                     self._set_generic(cinst.set_property, classname, p, default, self._cval)
 

@@ -14,6 +14,8 @@ each instance's values with the class's conversion plan
 the same values and types, as for the instance model of those values.
 Providers without a direct path are enumerated through their models, as
 before (``ProviderProxy.MI_enumInstancesXml`` decides, for every host alike).
+A GetInstance takes the same way where the provider offers one
+(``CIMProvider2.get_direct``, the ComputerSystems: :func:`get_instance`).
 
 A form may also read ahead for the parts of a request to come (:meth:`CMPIForm.defer`,
 :mod:`.sharing`): the instances of the classes deferred are not made but kept as
@@ -27,11 +29,12 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from pywbem import CIMInstance
 
+from ..provider._fastcim import iter_keybindings
 from ..provider.direct import DirectPlan
 from .convert import Converter
 from .templates import swig_function
 
-__all__ = ["CMPIPlan", "CMPIForm", "Made"]
+__all__ = ["CMPIPlan", "CMPIForm", "Made", "get_instance"]
 
 
 def _value_itself(_row: tuple, typed: Any) -> Any:
@@ -259,3 +262,30 @@ class Made:
 
     def __iter__(self) -> Iterator[Any]:
         return self.form.each_made(self.rows)
+
+
+def get_instance(proxy: Any, env: Any, conv: Converter, op: Any,
+                 props: Optional[list[str]]) -> Any:
+    """The CMPIInstance of GetInstance `op` (PropertyList `props`) straight from the
+    provider's values where it offers that (``ProviderProxy.MI_getInstanceDirect``,
+    ``CIMProvider2.get_direct``), without the instance model: what
+    ``Converter.instance`` makes of the model of the same request, through the same
+    calls (issue 10 item 12, stop 30: the model, its path copies and its finish were
+    a tenth of a GetInstance's Python in Pegasus' agent).  None where the provider
+    has no direct path (the caller takes the model's); the same errors (NOT_FOUND ...).
+
+    The model path's instance has the request path's key bindings (those that are keys
+    of the class, as the client gave them: names, order, values -- ``get_direct``
+    answers only for paths whose key values are strings), its host and namespace."""
+    got = proxy.MI_getInstanceDirect(env, op, props, CMPIPlan)
+    if got is None:
+        return None
+    plan, values = got
+    spec = plan.spec
+    keys = []
+    for name, value in iter_keybindings(op):
+        pspec = spec.props.get(name.lower())
+        if pspec is not None and pspec.is_key:
+            keys.append((name, value))
+    return conv.instance_of_values(op.namespace, spec, plan.wanted, tuple(keys), values,
+                                   props, op.host, copies=False)

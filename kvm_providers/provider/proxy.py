@@ -202,6 +202,19 @@ class ProviderProxy:
             env, instanceName, propertyList)
 
     @_translating
+    def MI_getInstanceDirect(self, env, instanceName: CIMInstanceName,
+                             propertyList: Optional[list[str]], plan_class: Any) -> Any:
+        """GetInstance straight from the provider's values into a plan of `plan_class`
+        (a DirectPlan subclass; CMPI's: :class:`kvm_providers.cmpi.direct.CMPIPlan`),
+        where the provider offers that (CIMProvider2.get_direct): what the plan's
+        ``instance_xml`` makes of them; None where the host is to take
+        :meth:`MI_getInstance`.  Same checks and errors as MI_getInstance."""
+        prov = self.provider_for(instanceName.classname)
+        if not isinstance(prov, CIMProvider2):
+            return None
+        return prov.MI_getInstanceXml(env, instanceName, propertyList, False, plan_class)
+
+    @_translating
     def MI_getInstanceXml(self, env, instanceName: CIMInstanceName,
                           propertyList: Optional[list[str]], origin: bool) -> str:
         """GetInstance as its <INSTANCE> text, with CLASSORIGIN attributes if `origin`

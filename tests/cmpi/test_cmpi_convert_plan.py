@@ -17,6 +17,7 @@ import fake_cmpi
 
 from kvm_providers.cmpi import adapter, sharing
 from kvm_providers.cmpi.convert import Converter
+from kvm_providers.cmpi.fresh import held_already
 from kvm_providers.provider import model as model_module
 from kvm_providers.registry import registrations
 from kvm_providers.schema import default_schema
@@ -107,7 +108,15 @@ def test_values_plan_sets_what_the_properties_set(fake, layer, set_calls, server
                 ca = conv_a.instance(a, namespace=NS, props=plist)
                 cb = conv_b.instance(b, namespace=NS, props=plist)
                 assert _cells(conv_a, ca) == _cells(conv_b, cb), classname
-                assert set_calls.get(id(ca), []) == set_calls.get(id(cb), []), classname
+                # but for the class defaults of the properties the model left unset that a
+                # new instance holds already: not set again from the values (stop 30)
+                held = fresh_a.get((NS, classname.lower(), "held"), {})
+                values = a.assigned()
+                skipped = {lk for lk, p in spec.props.items()
+                           if values is not None and plist is None and lk not in values
+                           and p.default is not None and held_already(held, lk, p.default)}
+                assert set_calls.get(id(ca), []) == [
+                    c for c in set_calls.get(id(cb), []) if c[0].lower() not in skipped], classname
             assert fresh_a == fresh_b
             conv_a.release()
             conv_b.release()
