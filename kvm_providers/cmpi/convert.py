@@ -147,7 +147,6 @@ class Converter:
         self._fresh = fresh
         self._cval: Any = None
         self._eval: Any = None
-        self._held = NONE_HELD      # class defaults the instance being made holds (.fresh)
         key = (cmpi, cmpi.CMPIValue, chars.text_value_of)
         texts = _TEXTS.get(key)
         if texts is None:
@@ -534,12 +533,12 @@ class Converter:
                                   f"Instance of {inst.classname} has no namespace")
         cop = self._instance_path(ns, path.classname, path.host,
                                   tuple(path.keybindings.items()))
-        cinst, unset = self._new_instance(cop, ns, inst.classname, allow_null_ns, props)
+        cinst, unset, held = self._new_instance(cop, ns, inst.classname, allow_null_ns, props)
         if type(inst) is InstanceModel:
             values = inst.assigned()
             if values is not None:
                 self._set_values(cinst, inst.spec, inst.wanted, inst.complete, inst.classname,
-                                 values, unset)
+                                 values, unset, held)
                 return cinst
         set_property = cinst.set_property
         # The common cases first (an enumeration converts tens of properties
@@ -616,8 +615,8 @@ class Converter:
             if cinst is not None:
                 return cinst
         cop = self._instance_path(namespace, spec.name, host, keys)
-        cinst, unset = self._new_instance(cop, namespace, spec.name, False, props)
-        self._set_values(cinst, spec, wanted, True, spec.name, values, unset)
+        cinst, unset, held = self._new_instance(cop, namespace, spec.name, False, props)
+        self._set_values(cinst, spec, wanted, True, spec.name, values, unset, held)
         return cinst
 
     def handed_over(self, cinst: Any) -> None:
@@ -630,25 +629,23 @@ class Converter:
             self._handed += 1
 
     def _new_instance(self, cop, ns: Optional[str], classname: str, allow_null_ns: bool,
-                      props: Optional[list[str]]) -> tuple[Any, frozenset]:
+                      props: Optional[list[str]]) -> tuple[Any, frozenset, dict[str, Any]]:
         """(a new CMPIInstance of `cop`, the folded names of the properties it holds as
-        NULL already: need not be set NULL); with the property filter `props`."""
+        NULL already: need not be set NULL, {folded name: value} of the class defaults it
+        holds already (.fresh)); with the property filter `props` (nothing known held)."""
         cinst = self.broker.new_instance(cop, 1 if allow_null_ns else 0)
-        unset: frozenset = frozenset()
-        self._held = NONE_HELD
-        if self._fresh is not None:
-            key = (ns, classname.lower())
-            known = self._fresh.get(key)
-            if known is None:
-                known = self._fresh[key] = self._nulls_of_new(cinst)
-                self._fresh[key + ("held",)] = values_of_new(self, cinst)
-            unset = known
-            self._held = self._fresh.get(key + ("held",), NONE_HELD)
         if props is not None:
             self._filter(cinst, props)
-            unset = frozenset()        # what a filtered instance holds is the server's affair
-            self._held = NONE_HELD
-        return cinst, unset
+            # what a filtered instance holds is the server's affair
+            return cinst, frozenset(), NONE_HELD
+        if self._fresh is None:
+            return cinst, frozenset(), NONE_HELD
+        key = (ns, classname.lower())
+        known = self._fresh.get(key)
+        if known is None:
+            known = self._fresh[key] = self._nulls_of_new(cinst)
+            self._fresh[key + ("held",)] = values_of_new(self, cinst)
+        return cinst, known, self._fresh.get(key + ("held",), NONE_HELD)
 
     def _plan(self, spec: ClassSpec, wanted: frozenset, complete: bool) -> InstancePlan:
         """The conversion plan of class `spec` for the properties `wanted` (cached per
@@ -661,7 +658,8 @@ class Converter:
         return plan
 
     def _set_values(self, cinst, spec: ClassSpec, wanted: frozenset, complete: bool,
-                    classname: str, values: dict[str, Any], unset: frozenset) -> None:
+                    classname: str, values: dict[str, Any], unset: frozenset,
+                    held: dict[str, Any]) -> None:
         """Set the properties of an instance model (of class `spec`, wanted properties
         `wanted`, complete or not) on `cinst` straight from its assigned values, by the
         class's plan: the same CMPI calls with the same values and types
@@ -670,12 +668,11 @@ class Converter:
         only when read: every assigned value and, for a complete instance, every
         wanted property left unset (its class default or NULL) -- about 45 objects
         per RASD of which the server needs 5-10 (the others are NULL in a new
-        instance: `unset`)."""
+        instance: `unset`; nor those of its class defaults it holds: `held`)."""
         plan = self._plan(spec, wanted, complete)
         self.set_pairs(cinst, plan, classname, values.items(), unset)
         if plan.unset:
             rows = plan.rows
-            held = self._held
             for lk, default in plan.rest(values, unset):
                 p = plan.props[lk]
                 if default is None:

@@ -401,8 +401,8 @@ class Copies:
         conv = self.conv
         # pylint: disable=protected-access  (the converter's own way of making instances)
         cop = conv._instance_path(namespace, spec.name, None, ())
-        cinst, unset = conv._new_instance(cop, namespace, spec.name, False, None)
-        conv._set_values(cinst, spec, plan.wanted, True, spec.name, values, unset)
+        cinst, unset, held = conv._new_instance(cop, namespace, spec.name, False, None)
+        conv._set_values(cinst, spec, plan.wanted, True, spec.name, values, unset, held)
         self._made.add(id(cinst))
         update = plan.updater(tuple(values))(conv, swig_function(conv.cmpi, "CMPIInstance",
                                                                   "set_property"),

@@ -290,11 +290,7 @@ class CIMProvider2:
         there (:meth:`_check_keys`).  A path of exactly the class's keys, the common
         case, is told in one pass over its bindings (the two checks' lookups and lists
         were a tenth of a GetInstance's Python in Pegasus' agent, stop 30)."""
-        spec = self._schema().spec(ns, path.classname)
-        keyset = spec._cache.get("folded keys")     # pylint: disable=protected-access
-        if keyset is None:
-            keyset = spec._cache["folded keys"] = frozenset(  # pylint: disable=protected-access
-                k.lower() for k in spec.key_names)
+        keyset = self._schema().spec(ns, path.classname).folded_keys
         given = [name.lower() for name, _v in iter_keybindings(path)]
         if len(given) == len(keyset) and keyset.issuperset(given):
             return path         # (bindings are unique without case: exactly the keys)

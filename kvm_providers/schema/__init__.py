@@ -121,6 +121,14 @@ class ClassSpec:
         return classname.lower() in self.ancestry
 
     @property
+    def folded_keys(self) -> frozenset[str]:
+        """The lower-case names of the key properties (made once per class)."""
+        keys = self._cache.get("folded keys")
+        if keys is None:
+            keys = self._cache["folded keys"] = frozenset(k.lower() for k in self.key_names)
+        return keys
+
+    @property
     def reference_props(self) -> list[PropSpec]:
         """The reference properties (the roles of an association)."""
         return [p for p in self.props.values() if p.type == "reference"]
