@@ -25,10 +25,12 @@ machine shared with other work they vary less than its wall-clock time.
 
 ``test``: libvirt's test driver with 1,000 and M (default 10,000) guests: every
 RASD (server time, and the floor of the test driver in this process), the
-server's peak RSS (VmHWM), and its RSS after `--repeat` (25) such requests; beside
-them the RSS of a bare Python process holding only the test driver with the same
-node (opened, every domain's XML read once): what the in-process driver alone
-costs, which the server's figures include.
+server's peak RSS (VmHWM: the driver's loading of its node included) and its peak
+while serving (VmHWM reset once the host answers), and its RSS after `--repeat` (25)
+such requests; beside them the RSS of a bare Python process holding only the test
+driver with the same node (opened, every domain's XML read once), before and after
+glibc's ``malloc_trim`` (the server gives the freed node document back, stop 31): what
+the in-process driver alone costs, which the server's figures include.
 
 The load average (1 min) is printed at the start and the end of each part: other
 work on the machine slows every figure but the ratios to the floor.
@@ -342,6 +344,16 @@ def _status_kib(pid: int, field: str) -> int:
     return 0
 
 
+def _reset_hwm(pid: int) -> bool:
+    """Reset the process's peak RSS (VmHWM) to its current RSS; whether the kernel let us."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _wait_connected(client: Client, timeout: float = 300.0) -> None:
     """Wait until the server's libvirt host answers (a test driver of 10,000 guests takes
     a while to load its node file)."""
@@ -367,6 +379,12 @@ for d in conn.listAllDomains(0):
 for line in open("/proc/self/status"):
     if line.startswith(("VmRSS:", "VmHWM:")):
         print(line.split()[0], line.split()[1])
+# what the driver holds, its freed node document given back (as the server does)
+import ctypes
+ctypes.CDLL(None).malloc_trim(0)
+for line in open("/proc/self/status"):
+    if line.startswith("VmRSS:"):
+        print("VmRSStrimmed:", line.split()[1])
 """
 
 
@@ -396,6 +414,10 @@ def run_test(sizes: list[int], runs: int, repeat: int, workdir: str,
             body = _ei("CIM_ResourceAllocationSettingData")
             _wait_connected(client)
             rss0 = _status_kib(server.pid, "VmRSS")
+            hwm0 = _status_kib(server.pid, "VmHWM")
+            # The peak while serving, without the driver's loading of its node (before
+            # any request): "5" to clear_refs resets the process's VmHWM.
+            reset = _reset_hwm(server.pid)
             client.post("EnumerateInstances", body)      # warm up
             floors, times, cpu = [], [], []
             for _ in range(runs):
@@ -415,7 +437,9 @@ def run_test(sizes: list[int], runs: int, repeat: int, workdir: str,
                    "rss_start_kib": rss0,
                    "rss_after_runs_kib": rss_runs,
                    "rss_after_repeat_kib": _status_kib(server.pid, "VmRSS"),
-                   "peak_rss_kib": _status_kib(server.pid, "VmHWM"),
+                   "peak_rss_kib": max(hwm0, _status_kib(server.pid, "VmHWM")),
+                   "peak_serving_kib": _status_kib(server.pid, "VmHWM") if reset else 0,
+                   "driver_alone_trimmed_kib": alone.get("VmRSStrimmed:", 0),
                    "requests": max(repeat, runs + 1)}
         finally:
             server.stop()
@@ -465,7 +489,12 @@ def report(out: dict[str, Any]) -> list[str]:
                      f"requests {res['rss_after_repeat_kib'] / 1024:.0f} MiB"
                      + ("" if res.get("via_daemon") else
                         f"; the test driver alone (bare Python) "
-                        f"{res.get('driver_alone_rss_kib', 0) / 1024:.0f} MiB"))
+                        f"{res.get('driver_alone_rss_kib', 0) / 1024:.0f} MiB, its freed "
+                        f"memory given back "
+                        f"{res.get('driver_alone_trimmed_kib', 0) / 1024:.0f} MiB")
+                     + (f"; peak while serving (from the first request on) "
+                        f"{res['peak_serving_kib'] / 1024:.0f} MiB"
+                        if res.get("peak_serving_kib") else ""))
     tests = [t for t in out.get("test", []) if not t.get("via_daemon")]
     if len(tests) >= 2:
         a, b = tests[0], tests[-1]

@@ -71,12 +71,12 @@ from __future__ import annotations
 
 import atexit
 import collections
-import ctypes
 import gc
 import os
 import threading
 from typing import Any, Callable, Optional
 
+from ..virt import malloc
 from .templates import server_name
 
 __all__ = ["settle", "THRESHOLD", "enabled", "trims", "count", "trim", "TRIM_MIN", "TRIM_SERVERS",
@@ -124,13 +124,7 @@ TRIM_MIN = 500
 
 def _libc_trim() -> Optional[Callable[[int], int]]:
     """glibc's ``malloc_trim`` (None elsewhere: musl has none, nothing to do)."""
-    try:
-        fn = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_size_t]
-    fn.restype = ctypes.c_int
-    return fn
+    return malloc.libc_trim()
 
 
 #: ``malloc_trim`` of this process, looked up on first use (the tests replace it).

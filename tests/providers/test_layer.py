@@ -10,6 +10,7 @@ import libvirt
 import pytest
 from lxml import etree
 
+from kvm_providers.config import HostConfig
 from kvm_providers.provider import request_scope
 from kvm_providers.virt import (DomainNotFound, HostUnavailable, domain_state, domain_xml, edit,
                                 keys, list_domains, lookup_domain, mapping)
@@ -345,6 +346,40 @@ def test_host_unavailable_fails_fast_and_recovers(layer, node_uri):
     assert host.is_up and host.generation > gen
     with request_scope():
         assert list_domains(host)
+
+
+def test_in_process_connection_gives_its_load_back(layer, node_uri, monkeypatch):
+    """An in-process driver (test://) parses its node file when it opens, in the thread
+    that opens it, and frees the document there: the C heap is trimmed once per
+    connection opened (stop 31), and never for a daemon's connection."""
+    from kvm_providers.virt import connection as vconn, malloc
+    trims = []
+    monkeypatch.setattr(malloc, "trim", lambda: trims.append(1) or True)
+    opener = FlakyOpener(node_uri)
+    mgr = layer(node_uri, opener=opener, backoff=(0.05, 0.2))
+    assert mgr.wait_connected(5)
+    host = mgr.hosts[0]
+    assert len(trims) == 1 and opener.attempts == 1
+    host.lost(host.conn(), "simulated loss")            # a reconnection opens again
+    deadline = time.monotonic() + 5
+    while (not host.is_up or opener.attempts < 2) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert host.is_up and len(trims) == 2
+    # A daemon's URI (the connection itself faked by the test driver): no trim.
+    remote = vconn.Host(HostConfig.make("qemu+tcp://127.0.0.1/system", name="r"),
+                        opener=FlakyOpener(node_uri), first_wait=5)
+    try:
+        assert remote.conn().getType() == "TEST"
+        assert len(trims) == 2
+    finally:
+        remote.close()
+
+
+def test_trim_is_glibc_malloc_trim():
+    """The trim is glibc's (this machine's C library) and can be called."""
+    from kvm_providers.virt import malloc
+    assert malloc.libc_trim() is not None
+    assert malloc.trim() is True
 
 
 def test_one_connection_shared_by_threads(layer, node_uri):
