@@ -429,6 +429,7 @@ def run_test(sizes: list[int], runs: int, repeat: int, workdir: str,
             for _ in range(max(0, repeat - runs - 1)):
                 client.post("EnumerateInstances", body)
             client.close()
+            hwm = _status_kib(server.pid, "VmHWM")
             res = {"n": n, "via_daemon": bool(socket), "load_start": load0,
                    "load": os.getloadavg(),
                    "floor": _stats(floors),
@@ -437,8 +438,8 @@ def run_test(sizes: list[int], runs: int, repeat: int, workdir: str,
                    "rss_start_kib": rss0,
                    "rss_after_runs_kib": rss_runs,
                    "rss_after_repeat_kib": _status_kib(server.pid, "VmRSS"),
-                   "peak_rss_kib": max(hwm0, _status_kib(server.pid, "VmHWM")),
-                   "peak_serving_kib": _status_kib(server.pid, "VmHWM") if reset else 0,
+                   "peak_rss_kib": max(hwm0, hwm),
+                   "peak_serving_kib": hwm if reset else 0,
                    "driver_alone_trimmed_kib": alone.get("VmRSStrimmed:", 0),
                    "requests": max(repeat, runs + 1)}
         finally:

@@ -14,31 +14,23 @@ provider process was that and the first request's own growth; stop 31).
 from __future__ import annotations
 
 import ctypes
-import threading
+import functools
 from typing import Callable, Optional
 
 __all__ = ["libc_trim", "trim"]
 
-_lock = threading.Lock()
-_fn: Optional[Callable[[int], int]] = None
-_looked_up = False
 
-
+@functools.cache
 def libc_trim() -> Optional[Callable[[int], int]]:
-    """glibc's ``malloc_trim`` (None where the C library has none: musl; nothing to do)."""
-    global _fn, _looked_up  # pylint: disable=global-statement
-    with _lock:
-        if not _looked_up:
-            _looked_up = True
-            try:
-                fn = ctypes.CDLL(None).malloc_trim
-            except (OSError, AttributeError):
-                fn = None
-            if fn is not None:
-                fn.argtypes = [ctypes.c_size_t]
-                fn.restype = ctypes.c_int
-            _fn = fn
-        return _fn
+    """glibc's ``malloc_trim`` (None where the C library has none: musl; nothing to do),
+    looked up once."""
+    try:
+        fn = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return fn
 
 
 def trim() -> bool:
