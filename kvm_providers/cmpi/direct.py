@@ -158,7 +158,7 @@ class CMPIForm:
         conv = self.conv
         copies = conv._copies if self.props is None else None  # pylint: disable=protected-access
         if type(items) is Made and items.form is self and copies is not None:
-            copies.send(self.namespace, items.rows, rslt, self._made_new)
+            copies.send(self.namespace, items.rows, rslt, self._made_new, self._made_alone)
             return
         ret = swig_function(conv.cmpi, "CMPIResult", "return_instance")
         over = conv.handed_over
@@ -233,12 +233,21 @@ class CMPIForm:
             return self._new_of(plan, key, values)
         return make
 
-    def _new_of(self, plan: CMPIPlan, key: str, values: dict[str, Any]) -> Any:
-        """A new CMPIInstance (no template) of `plan`'s instance whose one string key is
-        `key` and whose other values are `values`."""
+    def _new_of(self, plan: CMPIPlan, key: str, values: dict[str, Any],
+                copies: bool = True) -> Any:
+        """A new CMPIInstance of `plan`'s instance whose one string key is `key` and whose
+        other values are `values`: a template's copy where the converter has one, unless
+        `copies` is False (then always an instance of its own)."""
         name = plan._value_key[1]  # type: ignore[index]  # pylint: disable=protected-access
         return self.conv.instance_of_values(self.namespace, plan.spec, plan.wanted,
-                                            ((name, key),), values, self.props)
+                                            ((name, key),), values, self.props, copies=copies)
+
+    def _made_alone(self, row: tuple) -> Any:
+        """The CMPIInstance of a kept "w" row made new, never a template or its copy
+        (``Copies.send``: an instance changed after it was made); None for another row."""
+        if row[0] != "w":
+            return None
+        return self._new_of(row[1], row[2], row[3], copies=False)
 
     def of_instance(self, inst: CIMInstance, origins: Any = None) -> Any:
         """The CMPIInstance of an instance a provider made through its model; None for a
