@@ -50,6 +50,10 @@ embedded server is measured.
     python benchmarks/bench_cimservers.py [--url URL] [--user U --password P]
         [--namespace root/virt] [--sizes 4,1000] [--runs 7] [--node-dir DIR]
         [--setup-cmd CMD] [--label sfcb] [--no-embedded] [--json FILE]
+        [--ops REGEX] [--te] [--no-pywbem]
+
+Every RASD of 10,000 guests inside sfcb (issue 16 "Also"; sfcb answers it only in
+chunks): ``--sizes 10000 --ops 'RASD \\(all\\)' --te --no-pywbem --big-runs 5``.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ import argparse
 import base64
 import http.client
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -141,12 +146,24 @@ def operations(ns: str, cs: CIMInstanceName) -> list[Operation]:
     ]
 
 
+def selected(ops: list[Operation], only: Optional[str]) -> list[Operation]:
+    """The operations whose name `only` (a regular expression) finds; all without it."""
+    if not only:
+        return ops
+    pick = [op for op in ops if re.search(only, op.name)]
+    if not pick:
+        raise ValueError(f"--ops {only!r} matches none of: {', '.join(o.name for o in ops)}")
+    return pick
+
+
 class Target:
     """A WBEM server to measure: URL, credentials, namespace."""
 
     def __init__(self, label: str, url: str, ns: str, creds: Optional[tuple[str, str]] = None,
-                 timeout: float = 900.0):
+                 timeout: float = 900.0, te: bool = False):
         self.label, self.url, self.ns, self.creds, self.timeout = label, url, ns, creds, timeout
+        #: send ``TE: trailers`` with the prepared requests (the server may answer in chunks)
+        self.te = te
         u = urlparse(url)
         self.https = u.scheme == "https"
         self.host = u.hostname or "127.0.0.1"
@@ -173,6 +190,8 @@ class Target:
         if self.creds:
             token = base64.b64encode(f"{self.creds[0]}:{self.creds[1]}".encode()).decode()
             h["Authorization"] = f"Basic {token}"
+        if self.te:
+            h["TE"] = "trailers"
         return h
 
 
@@ -337,8 +356,11 @@ def guest_names(target: Target) -> list[str]:
                   target.conn().EnumerateInstanceNames("KVM_ComputerSystem", target.ns))
 
 
-def measure(target: Target, n: int, runs: int, big_runs: int) -> dict[str, Any]:
-    """Every operation on `target` (serving a node of `n` guests)."""
+def measure(target: Target, n: int, runs: int, big_runs: int, only: Optional[str] = None,
+            e2e: bool = True) -> dict[str, Any]:
+    """Every operation (`only`: those it selects) on `target` (serving a node of `n`
+    guests); `e2e` False: no pywbem column (a response of 10,000 guests takes pywbem
+    minutes to parse)."""
     conn = target.conn()
     names = guest_names(target)
     if not names:
@@ -348,24 +370,39 @@ def measure(target: Target, n: int, runs: int, big_runs: int) -> dict[str, Any]:
                          namespace=target.ns)
     out: dict[str, Any] = {"n": n, "guests": len(names), "ops": {},
                            "load_before": os.getloadavg()}
-    for op in operations(target.ns, cs):
-        op.call(conn)                          # warm up (imports, first provider load)
+    for op in selected(operations(target.ns, cs), only):
+        _warm_up(target, conn, op, e2e)
         r = big_runs if n >= 500 and "RASD" in op.name else runs
         st, size = server_times(target, op, r)
         qa = quickack_times(target, op, r)
-        e2e, count = pywbem_times(conn, op, r)
-        out["ops"][op.name] = {"server": _stats(st), "pywbem": _stats(e2e), "count": count,
-                               "bytes": size}
+        ends, count = pywbem_times(conn, op, r) if e2e else ([], 0)
+        out["ops"][op.name] = {"server": _stats(st), "count": count, "bytes": size}
+        if ends:
+            out["ops"][op.name]["pywbem"] = _stats(ends)
         if qa:
             out["ops"][op.name]["quickack"] = _stats(qa)
-        print(f"    {target.label} N={n} {op.name}: server {statistics.median(st):.4f} s, "
-              f"pywbem {statistics.median(e2e):.4f} s ({count})", flush=True)
+        print(f"    {target.label} N={n} {op.name}: server {statistics.median(st):.4f} s"
+              + (f", pywbem {statistics.median(ends):.4f} s ({count})" if ends else ""),
+              flush=True)
     out["load_after"] = os.getloadavg()
     return out
 
 
-def measure_alternating(targets: list[Target], n: int, runs: int,
-                        big_runs: int) -> list[dict[str, Any]]:
+def _warm_up(target: Target, conn: pywbem.WBEMConnection, op: Operation, e2e: bool) -> None:
+    """One call of `op` before it is timed (imports, the first provider load): through
+    pywbem, or (`e2e` False) as a prepared request."""
+    if e2e:
+        op.call(conn)
+        return
+    http_conn = target.http()
+    try:
+        timed_request(target, http_conn, op)
+    finally:
+        http_conn.close()
+
+
+def measure_alternating(targets: list[Target], n: int, runs: int, big_runs: int,
+                        only: Optional[str] = None, e2e: bool = True) -> list[dict[str, Any]]:
     """Every operation on every target (serving the same node of `n` guests), their runs
     taking turns: on a machine shared with other work, the load of the moment weighs on
     each target alike, and the ratio of the medians compares like with like."""
@@ -383,12 +420,12 @@ def measure_alternating(targets: list[Target], n: int, runs: int,
     outs: list[dict[str, Any]] = [{"n": n, "guests": len(got), "ops": {}, "load_before": load}
                                   for got in names]
     conns = [t.conn() for t in targets]
-    for op in operations(targets[0].ns, cs):
-        for c in conns:
-            op.call(c)                         # warm up (imports, first provider load)
+    for op in selected(operations(targets[0].ns, cs), only):
+        for t, c in zip(targets, conns, strict=True):
+            _warm_up(t, c, op, e2e)
         r = big_runs if n >= 500 and "RASD" in op.name else runs
         st: list[list[float]] = [[] for _ in targets]
-        e2e: list[list[float]] = [[] for _ in targets]
+        ends: list[list[float]] = [[] for _ in targets]
         sizes, counts = [0] * len(targets), [0] * len(targets)
         https = [t.http() for t in targets]
         try:
@@ -410,30 +447,34 @@ def measure_alternating(targets: list[Target], n: int, runs: int,
             for qc in qcs:
                 if qc is not None:
                     qc.close()
-        for _ in range(r):
+        for _ in range(r if e2e else 0):
             for i, c in enumerate(conns):
                 t0 = time.perf_counter()
                 result = op.call(c)
-                e2e[i].append(time.perf_counter() - t0)
+                ends[i].append(time.perf_counter() - t0)
                 counts[i] = len(result) if isinstance(result, list) else 1
         for i, t in enumerate(targets):
-            outs[i]["ops"][op.name] = {"server": _stats(st[i]), "pywbem": _stats(e2e[i]),
-                                       "count": counts[i], "bytes": sizes[i]}
+            outs[i]["ops"][op.name] = {"server": _stats(st[i]), "count": counts[i],
+                                       "bytes": sizes[i]}
+            if ends[i]:
+                outs[i]["ops"][op.name]["pywbem"] = _stats(ends[i])
             if qa[i]:
                 outs[i]["ops"][op.name]["quickack"] = _stats(qa[i])
-            print(f"    {t.label} N={n} {op.name}: server {statistics.median(st[i]):.4f} s, "
-                  f"pywbem {statistics.median(e2e[i]):.4f} s ({counts[i]})", flush=True)
+            print(f"    {t.label} N={n} {op.name}: server {statistics.median(st[i]):.4f} s"
+                  + (f", pywbem {statistics.median(ends[i]):.4f} s ({counts[i]})"
+                     if ends[i] else ""), flush=True)
     load = os.getloadavg()
     for out in outs:
         out["load_after"] = load
     return outs
 
 
-def run_embedded(node: str, n: int, runs: int, big_runs: int, ns: str) -> dict[str, Any]:
+def run_embedded(node: str, n: int, runs: int, big_runs: int, ns: str, only: Optional[str] = None,
+                 e2e: bool = True, te: bool = False) -> dict[str, Any]:
     from tests.support.server import start_server
     server = start_server(hosts=[f"test://{node}"], extra_args=["--log-level", "warning"])
     try:
-        return measure(Target("embedded", server.url, ns), n, runs, big_runs)
+        return measure(Target("embedded", server.url, ns, te=te), n, runs, big_runs, only, e2e)
     finally:
         server.stop()
 
@@ -461,7 +502,7 @@ def report(results: dict[str, Any], label: str) -> list[str]:
         for name in any_ref["ops"]:
             o = any_ref["ops"][name]
             kinds = _kinds(per, cols, name)
-            lines.append(f"{name} ({o['count']})")
+            lines.append(f"{name} ({o['count']})" if o["count"] else name)
             for kind in kinds:
                 row = f"  {kind:<9}"
                 for c in cols:
@@ -500,8 +541,25 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--one-after-the-other", action="store_true",
                    help="measure the embedded server, then the URL (default: their runs "
                    "take turns, both servers up)")
+    p.add_argument("--ops", metavar="REGEX",
+                   help="only the operations whose name this regular expression finds "
+                        "(e.g. 'RASD \\(all\\)')")
+    p.add_argument("--te", action="store_true",
+                   help="send 'TE: trailers' with the prepared requests (server and quickack "
+                        "columns): sfcb then answers in chunks, and without them it cannot "
+                        "answer every RASD of 10,000 guests (maxMsgLen; docs/cmpi.md)")
+    p.add_argument("--no-pywbem", action="store_true",
+                   help="no end-to-end pywbem column (warm-up by a prepared request): at "
+                        "10,000 guests pywbem parses every RASD for minutes")
     p.add_argument("--json", help="write the results here as JSON")
     args = p.parse_args(argv)
+    e2e = not args.no_pywbem
+    try:
+        selected(operations(args.namespace, CIMInstanceName(
+            "KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem", "Name": "-"},
+            namespace=args.namespace)), args.ops)
+    except (ValueError, re.error) as exc:
+        p.error(str(exc))
     sizes = [int(s) for s in args.sizes.split(",")]
     creds = (args.user, args.password or "") if args.user else None
     if args.url and not args.node_dir:
@@ -546,27 +604,27 @@ def main(argv: Optional[list[str]] = None) -> int:
                     url = server.url
                 try:
                     per["embedded"], per[args.label] = measure_alternating(
-                        [Target("embedded", url, args.namespace),
-                         Target(args.label, args.url, args.namespace, creds)],
-                        n, args.runs, args.big_runs)
+                        [Target("embedded", url, args.namespace, te=args.te),
+                         Target(args.label, args.url, args.namespace, creds, te=args.te)],
+                        n, args.runs, args.big_runs, args.ops, e2e)
                 finally:
                     if server is not None:
                         server.stop()
                 continue
             if not args.no_embedded:
                 per["embedded"] = run_embedded(nodes[n], n, args.runs, args.big_runs,
-                                               args.namespace)
+                                               args.namespace, args.ops, e2e, args.te)
             if args.url:
                 if args.setup_cmd:
                     subprocess.run(args.setup_cmd.format(node=nodes[n], n=n), shell=True,
                                    check=True)
-                target = Target(args.label, args.url, args.namespace, creds)
+                target = Target(args.label, args.url, args.namespace, creds, te=args.te)
                 got = guest_names(target)
                 if per.get("embedded") and len(got) != per["embedded"]["guests"]:
                     raise RuntimeError(
                         f"{args.label} serves {len(got)} guests, the embedded server "
                         f"{per['embedded']['guests']}: not the same node file")
-                per[args.label] = measure(target, n, args.runs, args.big_runs)
+                per[args.label] = measure(target, n, args.runs, args.big_runs, args.ops, e2e)
     finally:
         if tmp is not None:
             tmp.cleanup()
