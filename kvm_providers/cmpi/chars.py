@@ -23,7 +23,7 @@ own: an array holds its elements by reference until the instance is serialized.
 
 One TextValue per converter (a CMPI call runs on one thread; the servers serve calls
 on several); only for cmpi-bindings' SWIG module, whose CMPIValue is the C union
-(:func:`.templates.real_module`); the tests' fake has its own model of it
+(:func:`real_module`); the tests' fake has its own model of it
 (``tests/cmpi/test_cmpi_cheaper_instances.py``).
 """
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Callable, Optional
 
-__all__ = ["TextValue", "text_value"]
+__all__ = ["TextValue", "text_value", "real_module", "set_text"]
 
 
 def _bytes_data_offset() -> int:
@@ -73,10 +73,18 @@ class TextValue:
         return data
 
 
+def real_module(cmpi: Any) -> bool:
+    """Whether `cmpi` is cmpi-bindings' SWIG module (its ``_cmpi`` a compiled extension),
+    not a stand-in whose objects have no C pointers."""
+    ext = getattr(cmpi, "_cmpi", None)
+    path = getattr(ext, "__file__", None) or ""
+    value = getattr(cmpi, "CMPIValue", None)
+    return path.endswith(".so") and value is not None and \
+        hasattr(value, "uint64") and hasattr(value, "inst")
+
+
 def _ctypes_text_value(conv: Any) -> Optional[TextValue]:
     """The TextValue of the Converter `conv` (None: not cmpi-bindings' module)."""
-    # pylint: disable-next=import-outside-toplevel,cyclic-import
-    from .templates import real_module
     if not real_module(conv.cmpi):
         return None
     probe = conv.string("")             # kept (and released) with the call's objects

@@ -43,7 +43,7 @@ import ctypes
 import os
 from typing import Any, Callable, Iterable, Optional
 
-from .chars import set_text
+from .chars import real_module, set_text
 
 __all__ = ["InstanceCopier", "instance_copier", "copies_on", "pad_on", "Copies", "server_name",
            "real_module", "swig_function"]
@@ -103,16 +103,6 @@ class InstanceCopier:
         """Release a copy :meth:`clone` made (the server frees it)."""
         ptr = int(cinst.this)
         self._functions(ptr)[1](ptr)
-
-
-def real_module(cmpi: Any) -> bool:
-    """Whether `cmpi` is cmpi-bindings' SWIG module (its ``_cmpi`` a compiled extension),
-    not a stand-in whose objects have no C pointers."""
-    ext = getattr(cmpi, "_cmpi", None)
-    path = getattr(ext, "__file__", None) or ""
-    value = getattr(cmpi, "CMPIValue", None)
-    return path.endswith(".so") and value is not None and \
-        hasattr(value, "uint64") and hasattr(value, "inst")
 
 
 _SWIG_FUNCTIONS: dict[tuple[Any, str, str], Callable[..., Any]] = {}
