@@ -190,9 +190,10 @@ MAX_USES = 4096
 #: the instance's string buffer, which it serializes whole; :func:`.plan._left_behind`)
 #: -- the same property values, a result buffer of ``chunkSize`` doubled to 800,000
 #: bytes, a sixteenth of the hand-overs (stop 32, 10,000 guests, sfcb 1.3.18: 2.68-2.75
-#: -> 2.38-2.41 s, 1.98x -> 1.75x the embedded server; 60,000 and 200,000 characters
-#: took 1.82-1.87x; sfcb's provider process sent 462 messages for the request instead
-#: of 6,539).  Without chunks sfcb sends a call's results in one message of at most
+#: -> 2.38-2.41 s, 1.98x -> 1.75x the embedded server read through http.client;
+#: 2.09-2.11x -> 1.90-1.95x by bench_cimservers' raw reader; 60,000 and 200,000
+#: characters took 1.82-1.87x; sfcb's provider process sent 462 messages for the request
+#: instead of 6,539).  Without chunks sfcb sends a call's results in one message of at most
 #: ``maxMsgLen`` (10,000,000 bytes by default), which :data:`PAD_ROWS` instances of
 #: the sizes measured (3.5-4.2 KB each, stop 30) exceed already: the padding makes no
 #: unchunked answer fail that did not.  ``KVM_PROVIDERS_CMPI_PAD=0`` in the CIM
