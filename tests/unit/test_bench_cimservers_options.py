@@ -4,21 +4,14 @@ repository's benchmark)."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 from pywbem import CIMInstanceName
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.support.benchmarks import load_benchmark
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_cimservers", os.path.join(TOP, "benchmarks", "bench_cimservers.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_cimservers")
 
 
 def _ops(mod):

@@ -3,18 +3,11 @@ serving, and the RSS after every request under the bound and flat."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.support.benchmarks import load_benchmark
 
 
 def _bench_scale():
-    spec = importlib.util.spec_from_file_location(
-        "bench_scale", os.path.join(TOP, "benchmarks", "bench_scale.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_scale")
 
 
 def _res(median=1.3, serving=224, peak=427, after_runs=224, after=224):
