@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable, Optional
 from .chars import real_module, set_text
 
 __all__ = ["InstanceCopier", "instance_copier", "copies_on", "pad_on", "Copies", "server_name",
-           "real_module", "swig_function"]
+           "swig_function"]
 
 
 class _CMPIStatus(ctypes.Structure):
@@ -443,9 +443,8 @@ class Copies:
         first = alone(row)
         if first is None:
             return None
-        set_property = swig_function(conv.cmpi, "CMPIInstance", "set_property")
         set_text(conv, first.set_property, name, "x" * PAD_BYTES, ctype)
-        set_property(first, name, None, null_ctype)
+        first.set_property(name, None, null_ctype)
         return first
 
     def _first(self, ident: tuple, spec: Any, values: dict[str, Any]) -> Optional[list]:
