@@ -143,8 +143,12 @@ def _profile_id(prof: Profile) -> str:
     return "kvm_providers:" + prof.name.replace(" ", "") + "-" + prof.version
 
 
-def pegasus_mof(regs: Optional[Iterable[Registration]] = None, version: str = "") -> str:
-    """The Pegasus registration MOF for `regs` (default: the table)."""
+def pegasus_mof(regs: Optional[Iterable[Registration]] = None, version: str = "",
+                module_group: Optional[str] = None) -> str:
+    """The Pegasus registration MOF for `regs` (default: the table).  `module_group`: the
+    provider module's ModuleGroupName (what ``cimprovider -g`` sets; "CIMServer" loads the
+    module into cimserver's own process), None for none: the package registers none, and
+    kvm-providers-register keeps the one an administrator set when it registers again."""
     from ..virt.profiles import PROFILE_BY_ID
     regs = registrations() if regs is None else list(regs)
     if not version:
@@ -161,9 +165,10 @@ def pegasus_mof(regs: Optional[Iterable[Registration]] = None, version: str = ""
            '    Vendor = "kvm_providers";',
            f"    Version = {_mof_str(version)};",
            '    InterfaceType = "CMPI";',
-           '    InterfaceVersion = "2.0.0";',
-           "};",
-           ""]
+           '    InterfaceVersion = "2.0.0";']
+    if module_group is not None:
+        out.append(f"    ModuleGroupName = {_mof_str(module_group)};")
+    out += ["};", ""]
     peg_regs = pegasus_registrations(regs)
     providers: list[str] = []
     for reg in peg_regs:

@@ -17,6 +17,10 @@ from .table import VIRT_NS
 #: The classes of the profile registration (files.pegasus_mof) that Pegasus'
 #: ``cimprovider -r`` does not delete with the module.
 PEG_PROFILE_CLASSES = ("PG_ProviderProfileCapabilities", "PG_ProviderReferencedProfiles")
+#: The ModuleGroupName of a PG_ProviderModule as ``cimcli gi`` shows it (a MOF string).
+_MODULE_GROUP = re.compile(r'^\s*ModuleGroupName\s*=\s*"((?:[^"\\]|\\.)*)"\s*;', re.M)
+_MOF_ESCAPE = re.compile(r"\\(.)")
+_MOF_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
 from .registrar import (RegisterError, RegistrarBase, Transaction, schema_mof, schema_version,
                         tree_order, PEG_BAD_NS, PEG_NOT_FOUND, PEGASUS_SCHEMA_GLOBS, PEG_FILE,
                         VIRT_MOF, SCHEMA_MOF)
@@ -191,6 +195,22 @@ class PegasusRegistrar(RegistrarBase):
     def _pegasus_module_registered(self) -> bool:
         return self.query(["cimprovider", "-l", "-m", PEGASUS_MODULE])[0] == 0
 
+    def _pegasus_module_group(self, interop: str) -> Optional[str]:
+        """The ModuleGroupName of the registered provider module (None: none, or the
+        module not readable).  An administrator sets it with ``cimprovider -g GROUP -m
+        kvm_providers_Module`` (docs/cmpi.md: "CIMServer" runs the providers in cimserver's
+        own process); registering again deletes the module and creates it anew, so the
+        group is read first and written into the new registration."""
+        rc, out = self.query(["cimcli", "gi", f'PG_ProviderModule.Name="{PEGASUS_MODULE}"',
+                              "-n", interop])
+        if rc != 0:
+            return None
+        m = _MODULE_GROUP.search(out)
+        if m is None:
+            return None
+        group = _MOF_ESCAPE.sub(lambda e: _MOF_ESCAPES.get(e.group(1), e.group(1)), m.group(1))
+        return group or None
+
     def pegasus_register(self) -> None:
         self._pegasus_running()
         interop = self.pegasus_interop_ns()
@@ -261,14 +281,15 @@ class PegasusRegistrar(RegistrarBase):
                                  prev_copy: Optional[str]) -> str:
         """Register the provider module unless the registered one is current; the
         path of the copy of the registration MOF now registered."""
-        text = pegasus_mof(self.registrations())
+        registered = (not self.dry_run) and self._pegasus_module_registered()
+        group = self._pegasus_module_group(interop) if registered else None
+        text = pegasus_mof(self.registrations(), module_group=group)
         copy = os.path.join(self.work_dir, "pegasus", PEG_FILE)
         try:
             with open(prev_copy or copy, encoding="utf-8") as f:
                 old = f.read()
         except OSError:
             old = None
-        registered = (not self.dry_run) and self._pegasus_module_registered()
         if registered and old == text:
             self._show(f"# {PEGASUS_MODULE} is registered and current")
             return copy
@@ -286,6 +307,8 @@ class PegasusRegistrar(RegistrarBase):
 
                 def restore() -> None:
                     self.run(["cimmof", "-n", interop, old_path])
+                    if group is not None:       # (set after that registration was made)
+                        self.run(["cimprovider", "-g", group, "-m", PEGASUS_MODULE])
                 txn.add(f"restore the previous registration of {PEGASUS_MODULE}", restore)
         # what an earlier registration left (cimprovider -r does not remove it)
         self._pegasus_remove_profiles(interop)

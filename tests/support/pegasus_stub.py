@@ -19,6 +19,10 @@ They model what registration meets in OpenPegasus 2.14:
 * ``cimprovider -l [-m MODULE]`` and ``-r -m MODULE`` (after ``agent_crashes()``
   the next removal fails with "Lost connection with cimprovagt", as when the
   provider agent dies while the module stops, and the one after works);
+  ``-g GROUP -m MODULE`` sets the module's ModuleGroupName ("" removes it), which
+  cimmof also takes from the registration's ``instance of PG_ProviderModule``, and
+  ``cimcli gi 'PG_ProviderModule.Name="MODULE"' -n INTEROP`` shows it as 2.14.4
+  does (``ModuleGroupName = "CIMServer";``, quotes and backslashes escaped, or NULL);
 * ``cimcli gc|nc|ec|dc CLASS -n NS [-di]``, ``cimcli ni CIM_Namespace -n INTEROP``,
   ``cimcli di PATH -n INTEROP`` (deleting a namespace that still has classes
   fails, as the repository refuses to, also when qualifier declarations are
@@ -67,6 +71,7 @@ COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 ITEM = re.compile(r"(\[(?:[^\[\]\"]|\"(?:[^\"\\]|\\.)*\")*\]\s*)?\b(class|instance\s+of)\s+(\w+)\s*(?::\s*(\w+))?\s*\{", re.I)
 REF = re.compile(r"\b(\w+)\s+REF\b", re.I)
+MODULE_GROUP = re.compile(r'\bModuleGroupName\s*=\s*"((?:[^"\\]|\\.)*)"')
 
 if tool == "cimmof":
     ns = opt("-n", "root/cimv2")
@@ -113,7 +118,10 @@ if tool == "cimmof":
                 if vals["Name"] in repo["modules"]:
                     print(f"cimmof: CIM_ERR_ALREADY_EXISTS: PG_ProviderModule {vals['Name']}")
                     sys.exit(1)
-                repo["modules"][vals["Name"]] = {"ns": ns, "caps": 0}
+                group = MODULE_GROUP.search(text[m.end():end])
+                repo["modules"][vals["Name"]] = {
+                    "ns": ns, "caps": 0,
+                    "group": re.sub(r"\\(.)", r"\1", group.group(1)) if group else None}
             else:
                 mod = repo["modules"].get(vals.get("ProviderModuleName"))
                 if mod is None:
@@ -147,6 +155,15 @@ if tool == "cimprovider":
             print(f"Specified provider module was not found: {mod}")
             sys.exit(1)
         print(mod)
+        sys.exit(0)
+    if "-g" in args:
+        if mod not in repo["modules"]:
+            print(f"Specified provider module was not found: {mod}")
+            sys.exit(1)
+        repo["modules"][mod]["group"] = opt("-g") or None
+        save()
+        print("Setting the provider module group...\n"
+              "Provider module group set successfully.")
         sys.exit(0)
     if "-r" in args:
         crash = os.path.join(os.path.dirname(REPO), "agent_crashes")
@@ -215,6 +232,22 @@ if tool == "cimcli":
             sys.exit(1)
         del cls[name]
         save()
+        sys.exit(0)
+    if op == "gi" and args[1].startswith("PG_ProviderModule."):
+        # as 2.14.4 shows it: every property, a string escaped as in MOF
+        name = re.search(r'Name="((?:[^"\\]|\\.)*)"', args[1]).group(1)
+        mod = repo["modules"].get(name)
+        if mod is None or mod["ns"].lower() != ns.lower():
+            print("cimcli CIMException:  Cmd= gi Object= PG_ProviderModule Code= 6\n"
+                  "CIM_ERR_NOT_FOUND")
+            sys.exit(1)
+        group = mod.get("group")
+        group = "NULL" if group is None else \
+            '"' + group.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        print(f"\n// path= PG_ProviderModule\n\ninstance of PG_ProviderModule\n{{\n"
+              f"    Caption = NULL;\n    UserContext = NULL;\n    Name = \"{name}\";\n"
+              f"    InterfaceType = \"CMPI\";\n    ModuleGroupName = {group};\n"
+              f"    OperationalStatus = {{2}};\n}};")
         sys.exit(0)
     insts = repo.setdefault("instances", {}).setdefault(ns.lower(), {})
     if op == "ni" and args[1] in PROFILE_CLASSES:
