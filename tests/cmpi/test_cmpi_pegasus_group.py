@@ -1,13 +1,13 @@
 """kvm-providers-register keeps the provider module group an administrator gave OpenPegasus.
 
 ``cimprovider -g CIMServer -m kvm_providers_Module`` makes OpenPegasus load the providers
-into cimserver's own process instead of a provider agent (docs/cmpi.md, "The providers in
-cimserver's process").  Registering again -- every upgrade does: the registration names the
-package's version -- deletes the module and compiles it anew; on OpenPegasus 2.14.4 that
-dropped the group, and the providers went back to an agent.  Now the group is read before
-and written into the new registration.  The stand-in tools model what 2.14.4 does
-(tests/support/pegasus_stub.py: ``cimprovider -g``, ``cimcli gi`` of the module, cimmof
-taking ModuleGroupName from the registration).
+into cimserver's own process instead of a provider agent (docs/cmpi.md, "OpenPegasus: the
+providers in cimserver's own process"). Registering again -- every upgrade does: the
+registration names the package's version -- deletes the module and compiles it anew; on
+OpenPegasus 2.14.4 that dropped the group, and the providers went back to an agent. Now the
+group is read before and written into the new registration. The stand-in tools model what
+2.14.4 does (tests/support/pegasus_stub.py: ``cimprovider -g``, ``cimcli gi`` of the module,
+cimmof taking ModuleGroupName from the registration).
 """
 
 import subprocess
