@@ -28,8 +28,8 @@ from pywbem import CIMInstance, CIMInstanceName, CIMProperty
 from .reader import (CIMXMLError, EmbedLimitError, embedded_level, parse_fragment,
                      parse_instance, parse_namedinstance)
 
-__all__ = ["decode_embedded_instance", "parse_mof_instance", "EmbeddedInstanceError",
-           "EmbeddedLimitError", "EmbeddedSyntaxError"]
+__all__ = ["decode_embedded_instance", "parse_mof_instance", "mof_unescape",
+           "EmbeddedInstanceError", "EmbeddedLimitError", "EmbeddedSyntaxError"]
 
 LOG = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "'"
             "\\": "\\"}
 
 
-def _unescape(body: str) -> str:
+def mof_unescape(body: str) -> str:
+    """The text of a MOF string literal's body (between its quotes), its escapes decoded
+    (the DSP0221 ones and ``\\xHHHH``); EmbeddedInstanceError on any other."""
     out = []
     i = 0
     while i < len(body):
@@ -155,11 +157,11 @@ def _mof_value(lx: _Lexer, in_array: bool = False) -> Any:
     if kind == "str":
         parts = []
         while lx.peek()[0] == "str":  # adjacent literals concatenate
-            parts.append(_unescape(lx.next()[1][1:-1]))
+            parts.append(mof_unescape(lx.next()[1][1:-1]))
         return "".join(parts)
     lx.next()
     if kind == "chr":
-        return _unescape(text[1:-1])
+        return mof_unescape(text[1:-1])
     if kind == "num":
         low = text.lower()
         if "x" in low:

@@ -10,6 +10,7 @@ import shlex
 import shutil
 from typing import Optional, Sequence
 
+from ..cimxml.embedded import mof_unescape
 from .files import PEGASUS_INTEROP_NAMESPACES, PEGASUS_MODULE, pegasus_mof
 from .mofdeps import parse_classes
 from .table import VIRT_NS
@@ -19,8 +20,6 @@ from .table import VIRT_NS
 PEG_PROFILE_CLASSES = ("PG_ProviderProfileCapabilities", "PG_ProviderReferencedProfiles")
 #: The ModuleGroupName of a PG_ProviderModule as ``cimcli gi`` shows it (a MOF string).
 _MODULE_GROUP = re.compile(r'^\s*ModuleGroupName\s*=\s*"((?:[^"\\]|\\.)*)"\s*;', re.M)
-_MOF_ESCAPE = re.compile(r"\\(.)")
-_MOF_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
 from .registrar import (RegisterError, RegistrarBase, Transaction, schema_mof, schema_version,
                         tree_order, PEG_BAD_NS, PEG_NOT_FOUND, PEGASUS_SCHEMA_GLOBS, PEG_FILE,
                         VIRT_MOF, SCHEMA_MOF)
@@ -208,7 +207,10 @@ class PegasusRegistrar(RegistrarBase):
         m = _MODULE_GROUP.search(out)
         if m is None:
             return None
-        group = _MOF_ESCAPE.sub(lambda e: _MOF_ESCAPES.get(e.group(1), e.group(1)), m.group(1))
+        try:
+            group = mof_unescape(m.group(1))
+        except ValueError:          # an escape no MOF writer makes: the text as shown
+            group = m.group(1)
         return group or None
 
     def pegasus_register(self) -> None:
